@@ -1,0 +1,55 @@
+# Shared helpers for shell tests: TAP output, process tracking, polling.
+# Every process a test starts is recorded and killed on exit, pass or fail.
+
+tap_n=0
+tap_fail=0
+PIDS=""
+TEST_TMP=$(mktemp -d /tmp/chorus-test.XXXXXX)
+
+ok() { # ok COND_STATUS DESCRIPTION
+	tap_n=$((tap_n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $tap_n - $2"
+	else
+		echo "not ok $tap_n - $2"
+		tap_fail=$((tap_fail + 1))
+	fi
+}
+check() { # check DESCRIPTION CMD...: runs CMD, one test point
+	desc=$1; shift
+	if "$@"; then ok 0 "$desc"; else ok 1 "$desc"; fi
+}
+skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+diag() { echo "# $*"; }
+done_testing() { echo "1..$tap_n"; [ "$tap_fail" -eq 0 ]; }
+
+track() { PIDS="$PIDS $1"; }
+cleanup() {
+	for p in $PIDS; do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
+	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	if [ "$tap_fail" -ne 0 ] && [ -d "$TEST_TMP" ]; then
+		for f in "$TEST_TMP"/*/node.log "$TEST_TMP"/*.log; do
+			[ -f "$f" ] || continue
+			echo "# ---- tail of $f"; tail -n 40 "$f" | sed 's/^/# /'
+		done
+	fi
+	rm -rf "$TEST_TMP"
+}
+trap cleanup EXIT INT TERM
+
+now_ms() { date +%s%3N; }
+
+# wait_until TIMEOUT_MS CMD...: polls CMD every 50 ms until it succeeds or the deadline passes.
+wait_until() {
+	deadline=$(( $(now_ms) + $1 )); shift
+	while :; do
+		if "$@"; then return 0; fi
+		[ "$(now_ms)" -ge "$deadline" ] && return 1
+		sleep 0.05
+	done
+}
+
+# A port base per test script so parallel tests never collide.
+port_base() { # port_base NAME -> a number in [20000, 60000)
+	echo $(( 20000 + ( $(printf '%s' "$1" | cksum | cut -d' ' -f1) % 400 ) * 100 ))
+}
