@@ -132,8 +132,8 @@ struct core_env {
 	void (*log_cb)(void *ctx, int level, const char *subsys, const char *fields);
 	/*
 	 * Optional: a member was learned, changed state or record, or was
-	 * forgotten.  old_state is -1 for a new member; mv->state is -1... never:
-	 * a forgotten member is reported with forgotten = 1.
+	 * forgotten (its tombstone expired: forgotten = 1).  old_state is -1 for
+	 * a new member.  Lets the simulator check every transition as it happens.
 	 */
 	void (*member_cb)(void *ctx, const struct member_view *mv, int old_state, int forgotten);
 	const struct core_crypto *crypto;  /* NULL: crypto_ed25519 */
