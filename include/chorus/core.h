@@ -168,6 +168,12 @@ void core_leave(struct core *core, uint64_t now_ms);
 /* Publish a new load figure (a new record version). */
 int core_set_load(struct core *core, uint32_t load, uint64_t now_ms);
 
+/*
+ * Records above this level are not even formatted (default CORE_LOG_DEBUG):
+ * the daemon lowers it to what it prints, the simulator to what it keeps.
+ */
+void core_set_log_level(struct core *core, int level);
+
 /* Views. */
 size_t core_member_count(const struct core *core);
 /* i in [0, core_member_count()); our own entry is one of them. */

@@ -18,7 +18,7 @@
 #define CHORUS_BODY_MAX           (CHORUS_FRAME_MAX - CHORUS_FRAME_HEADER - CHORUS_SIG_BYTES)
 
 /* Node records. */
-#define CHORUS_RECORD_MAX         1024          /* signed record text */
+#define CHORUS_RECORD_MAX         1536          /* signed record text */
 #define CHORUS_NAME_MAX           63
 #define CHORUS_ADDR_MAX           127
 #define CHORUS_TAG_MAX            31            /* one role or capability name */
@@ -44,7 +44,9 @@ _Static_assert(CHORUS_GOSSIP_BYTES + 1024 < CHORUS_BODY_MAX,
                "a gossip frame must fit in a frame body");
 _Static_assert(CHORUS_SYNC_BYTES + 1024 < CHORUS_BODY_MAX,
                "a sync frame must fit in a frame body");
-_Static_assert(CHORUS_ADDR_MAX + CHORUS_NAME_MAX + 64 * CHORUS_CAPS_MAX < CHORUS_RECORD_MAX,
+_Static_assert(CHORUS_ID_HEX + CHORUS_NAME_MAX + CHORUS_ADDR_MAX +
+                   (CHORUS_ROLES_MAX + CHORUS_CAPS_MAX) * (CHORUS_TAG_MAX + 3) + 200 <
+               CHORUS_RECORD_MAX,
                "a full record must fit in CHORUS_RECORD_MAX");
 
 #endif

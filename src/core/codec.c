@@ -1,0 +1,208 @@
+/*
+ * codec: the small encoders every message uses: a bounded string builder,
+ * hex, big-endian integers, and cJSON accessors that check type and range so
+ * that decoders never trust a field they did not bound.
+ */
+#include <stdio.h>
+
+#include "core-internal.h"
+
+void sb_init(struct sb *sb, char *buf, size_t cap)
+{
+	assert(cap > 0);
+	sb->buf = buf;
+	sb->len = 0;
+	sb->cap = cap;
+	sb->overflow = 0;
+	buf[0] = '\0';
+}
+
+void sb_putn(struct sb *sb, const char *s, size_t n)
+{
+	if (sb->overflow || sb->len + n >= sb->cap) {
+		sb->overflow = 1;
+		return;
+	}
+	memcpy(sb->buf + sb->len, s, n);
+	sb->len += n;
+	sb->buf[sb->len] = '\0';
+}
+
+void sb_puts(struct sb *sb, const char *s)
+{
+	sb_putn(sb, s, strlen(s));
+}
+
+void sb_printf(struct sb *sb, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (sb->overflow)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(sb->buf + sb->len, sb->cap - sb->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sb->cap - sb->len) {
+		sb->overflow = 1;
+		sb->buf[sb->len] = '\0';
+		return;
+	}
+	sb->len += (size_t)n;
+}
+
+void sb_json_str(struct sb *sb, const char *s, size_t n)
+{
+	size_t start = 0;
+
+	sb_putn(sb, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c != '"' && c != '\\' && c >= 0x20)
+			continue;
+		sb_putn(sb, s + start, i - start);
+		if (c == '"' || c == '\\') {
+			char esc[2] = {'\\', (char)c};
+			sb_putn(sb, esc, 2);
+		} else {
+			sb_printf(sb, "\\u%04x", c);
+		}
+		start = i + 1;
+	}
+	sb_putn(sb, s + start, n - start);
+	sb_putn(sb, "\"", 1);
+}
+
+void codec_hex(char *out, const uint8_t *in, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+static int codec_nibble(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int codec_unhex(uint8_t *out, size_t len, const char *in)
+{
+	for (size_t i = 0; i < len; i++) {
+		int hi, lo;
+
+		if (in[2 * i] == '\0' || in[2 * i + 1] == '\0')
+			return CORE_ERR_MALFORMED;
+		hi = codec_nibble(in[2 * i]);
+		lo = codec_nibble(in[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return CORE_ERR_MALFORMED;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return in[2 * len] == '\0' ? 0 : CORE_ERR_MALFORMED;
+}
+
+int codec_valid_name(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++) {
+		char c = s[n];
+
+		if (n >= max)
+			return 0;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return n > 0;
+}
+
+int codec_valid_addr(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++) {
+		unsigned char c = (unsigned char)s[n];
+
+		if (n >= CHORUS_ADDR_MAX || c <= 0x20 || c >= 0x7f || c == '"' || c == '\\')
+			return 0;
+	}
+	return n > 0 && strstr(s, "://") != NULL;
+}
+
+void codec_put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+void codec_put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+uint32_t codec_get_u32(const uint8_t *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 0; i < 4; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+uint64_t codec_get_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int codec_json_u64(const cJSON *obj, const char *key, uint64_t max, uint64_t *out)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+	double d;
+
+	if (!cJSON_IsNumber(it))
+		return CORE_ERR_MALFORMED;
+	d = it->valuedouble;
+	/* Integers only, and only where a double holds them exactly. */
+	if (!(d >= 0) || d > (double)CODEC_JSON_INT_MAX || d != (double)(uint64_t)d)
+		return CORE_ERR_MALFORMED;
+	if ((uint64_t)d > max)
+		return CORE_ERR_MALFORMED;
+	*out = (uint64_t)d;
+	return 0;
+}
+
+int codec_json_str(const cJSON *obj, const char *key, size_t max, const char **out)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	if (!cJSON_IsString(it) || it->valuestring == NULL || strlen(it->valuestring) > max)
+		return CORE_ERR_MALFORMED;
+	*out = it->valuestring;
+	return 0;
+}
+
+int codec_json_pk(const cJSON *obj, const char *key, uint8_t pk[CHORUS_PK_BYTES])
+{
+	const char *s;
+
+	if (codec_json_str(obj, key, CHORUS_ID_HEX, &s) < 0)
+		return CORE_ERR_MALFORMED;
+	return codec_unhex(pk, CHORUS_PK_BYTES, s);
+}

@@ -1,0 +1,273 @@
+/*
+ * Internals of the sans-io core, one section per file (tmux style).  Nothing
+ * here performs I/O: see contrib/check-sans-io.sh, run by the build.
+ */
+#ifndef CHORUS_CORE_INTERNAL_H
+#define CHORUS_CORE_INTERNAL_H
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "chorus/core.h"
+
+/* ---------------------------------------------------------------- rng.c */
+/* xoshiro256**: fast, seedable, identical on every platform. */
+struct rng {
+	uint64_t s[4];
+};
+void rng_seed(struct rng *rng, uint64_t seed);
+uint64_t rng_next(struct rng *rng);
+uint32_t rng_below(struct rng *rng, uint32_t n); /* uniform in [0, n), n > 0 */
+
+/* ---------------------------------------------------------------- codec.c */
+/* A bounded string builder; overflow is sticky and checked once at the end. */
+struct sb {
+	char *buf;
+	size_t len;
+	size_t cap;
+	int overflow;
+};
+void sb_init(struct sb *sb, char *buf, size_t cap);
+void sb_putn(struct sb *sb, const char *s, size_t n);
+void sb_puts(struct sb *sb, const char *s);
+void sb_printf(struct sb *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_json_str(struct sb *sb, const char *s, size_t n); /* quoted and escaped */
+
+void codec_hex(char *out, const uint8_t *in, size_t len); /* out holds 2 * len + 1 */
+int codec_unhex(uint8_t *out, size_t len, const char *in); /* exactly 2 * len digits */
+int codec_valid_name(const char *s, size_t max);           /* [A-Za-z0-9._-]{1,max} */
+int codec_valid_addr(const char *s);                       /* scheme://rest, printable */
+void codec_put_u32(uint8_t *p, uint32_t v);
+void codec_put_u64(uint8_t *p, uint64_t v);
+uint32_t codec_get_u32(const uint8_t *p);
+uint64_t codec_get_u64(const uint8_t *p);
+
+/* cJSON accessors that check type and range; 0 or CORE_ERR_MALFORMED. */
+#define CODEC_JSON_INT_MAX ((uint64_t)1 << 53)
+int codec_json_u64(const cJSON *obj, const char *key, uint64_t max, uint64_t *out);
+int codec_json_str(const cJSON *obj, const char *key, size_t max, const char **out);
+int codec_json_pk(const cJSON *obj, const char *key, uint8_t pk[CHORUS_PK_BYTES]);
+
+/* ---------------------------------------------------------------- wire.c */
+enum wire_type {
+	WIRE_PING = 1,
+	WIRE_ACK = 2,
+	WIRE_PING_REQ = 3,
+	WIRE_NACK = 4,
+	WIRE_JOIN = 5,
+	WIRE_SYNC = 6,
+	WIRE_GOSSIP = 7,
+	WIRE_TYPE_END
+};
+struct wire_frame {
+	uint8_t version;
+	uint8_t type;
+	uint8_t pk[CHORUS_PK_BYTES];
+	uint64_t gen; /* sender's start_ms */
+	uint64_t seq; /* sender's frame counter: makes every frame unique */
+	const uint8_t *body;
+	size_t body_len;
+	const uint8_t *sig;
+	size_t signed_len;
+};
+const char *wire_type_name(int type);
+int wire_decode(struct wire_frame *f, const uint8_t *buf, size_t len);
+int wire_verify(const struct core_crypto *crypto, const struct wire_frame *f, const uint8_t *buf);
+/* Returns the frame length, or a negative error. */
+int wire_encode(uint8_t *out, size_t cap, int type, const uint8_t pk[CHORUS_PK_BYTES], uint64_t gen,
+                uint64_t seq, const char *body, size_t body_len, const struct core_crypto *crypto,
+                const uint8_t sk[CHORUS_SK_BYTES]);
+
+/* ---------------------------------------------------------------- record.c */
+/* Canonical JSON text of a record; returns its length or a negative error. */
+int record_encode(char *out, size_t cap, const struct record *r);
+int record_decode(struct record *r, const char *text, size_t len);
+/* Orders versions of one node's record: generation, then incarnation. */
+int record_version_cmp(uint64_t start_a, uint64_t inc_a, uint64_t start_b, uint64_t inc_b);
+
+/* ---------------------------------------------------------------- members.c */
+#define MEMBER_CONFIRM_MAX CHORUS_INDIRECT_MAX
+struct member {
+	uint8_t pk[CHORUS_PK_BYTES];
+	char addr[CHORUS_ADDR_MAX + 1];
+	char name[CHORUS_NAME_MAX + 1];
+	uint64_t start_ms; /* record generation */
+	uint64_t inc;      /* record incarnation */
+	int left;
+	enum member_state state;
+	char *text; /* signed record text (heap) */
+	uint16_t text_len;
+	uint8_t sig[CHORUS_SIG_BYTES];
+	uint64_t last_seen_ms;
+	uint64_t state_since_ms;
+	uint64_t deadline_ms; /* suspicion timeout or tombstone expiry; 0: none */
+	uint64_t gossip_seq;  /* last frame seq seen from it (this generation) */
+	uint8_t confirms;     /* distinct suspecters beyond the first */
+	uint64_t confirmers[MEMBER_CONFIRM_MAX];
+};
+struct members {
+	struct member *v;
+	size_t n;
+	size_t cap;
+	uint32_t *slots; /* open addressing: index + 1, 0 empty */
+	size_t nslots;
+};
+int members_init(struct members *ms);
+void members_free(struct members *ms);
+/* Index of pk, or -1. */
+long members_find(const struct members *ms, const uint8_t pk[CHORUS_PK_BYTES]);
+/* Adds an empty member for pk; returns its index or a negative error. */
+long members_add(struct members *ms, const uint8_t pk[CHORUS_PK_BYTES]);
+void members_remove(struct members *ms, size_t i);
+const char *members_check(const struct members *ms);
+
+/* ---------------------------------------------------------------- rumor.c */
+/*
+ * The broadcast queue: a ring used as a deque.  New rumors go to the front,
+ * sent ones to the back, so the least-sent rumors go out first.  A rumor
+ * about a node is superseded by newer news about it; the core decides that
+ * when one is taken (rumor_current_cb), so no index is needed here.
+ */
+enum rumor_kind { RUMOR_RECORD = 1, RUMOR_SUSPECT = 2, RUMOR_DEAD = 3 };
+struct rumor {
+	uint8_t about[CHORUS_PK_BYTES];
+	uint64_t start_ms;
+	uint64_t inc;
+	uint8_t kind;
+	uint16_t transmits;
+	uint16_t len;
+	char *json;
+};
+struct rumors {
+	struct rumor *ring;
+	size_t cap;
+	size_t head;
+	size_t n;
+};
+typedef int (*rumor_current_cb)(void *ctx, const struct rumor *r);
+int rumors_init(struct rumors *q);
+void rumors_free(struct rumors *q);
+int rumors_push(struct rumors *q, const uint8_t about[CHORUS_PK_BYTES], uint64_t start_ms,
+                uint64_t inc, int kind, const char *json, size_t len);
+/*
+ * Appends comma-separated rumors to sb while they fit in budget bytes, each
+ * at most once; a rumor sent `limit` times is dropped.  Returns how many.
+ */
+size_t rumors_take(struct rumors *q, struct sb *sb, size_t budget, unsigned limit,
+                   rumor_current_cb current, void *ctx);
+
+/* The seen-cache: recent frame signatures, to drop replays. */
+struct seen {
+	uint64_t ring[CHORUS_SEEN_MAX];
+	size_t head;
+	size_t n;
+	uint32_t slots[2 * CHORUS_SEEN_MAX]; /* ring index + 1 */
+};
+void seen_init(struct seen *s);
+/* 1 if key was already there; otherwise remembers it (evicting the oldest). */
+int seen_check_insert(struct seen *s, uint64_t key);
+
+/* ---------------------------------------------------------------- core.c */
+struct probe {
+	int active;
+	int indirect_sent;
+	uint8_t target[CHORUS_PK_BYTES];
+	uint64_t seq;
+	uint64_t direct_deadline_ms;
+	uint64_t final_deadline_ms;
+	unsigned nacks_expected;
+	unsigned nacks;
+};
+struct relay {
+	int active;
+	uint64_t our_seq;
+	uint64_t origin_seq;
+	char origin_addr[CHORUS_ADDR_MAX + 1];
+	uint64_t deadline_ms;
+};
+struct core {
+	struct core_config cfg;
+	struct core_env env;
+	const struct core_crypto *crypto;
+	uint8_t pk[CHORUS_PK_BYTES];
+	uint8_t sk[CHORUS_SK_BYTES];
+	char id[CHORUS_ID_HEX + 1];
+	char id_short[CHORUS_ID_SHORT + 1];
+	int log_level;
+
+	struct record self; /* our record as last published */
+	struct rng rng;
+	struct members members;
+	struct rumors rumors;
+	struct seen *seen;
+	struct core_stats stats;
+
+	uint64_t frame_seq;
+	uint64_t probe_seq;
+	struct probe probe;
+	struct relay relays[CHORUS_PROBES_MAX];
+	uint8_t (*probe_order)[CHORUS_PK_BYTES];
+	size_t probe_order_n;
+	size_t probe_order_pos;
+	int health; /* Lifeguard local health multiplier, 0..CHORUS_HEALTH_MAX */
+
+	char seeds[CHORUS_SEEDS_MAX][CHORUS_ADDR_MAX + 1];
+	unsigned nseeds;
+	int joined;
+	int left;
+
+	uint64_t next_probe_ms;
+	uint64_t next_gossip_ms;
+	uint64_t next_pushpull_ms;
+	uint64_t next_join_ms;
+	uint64_t next_member_ms; /* earliest member deadline (suspicion, tombstone) */
+
+	char *body;    /* scratch: one frame body */
+	uint8_t *frame; /* scratch: one encoded frame */
+};
+
+void core_log(struct core *core, int level, const char *subsys, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void core_send(struct core *core, const char *addr, int type, const char *body, size_t len);
+void core_member_changed(struct core *core, long i, int old_state, int forgotten);
+size_t core_alive_count(const struct core *core);
+unsigned core_retransmit_limit(const struct core *core);
+
+/* ---------------------------------------------------------------- gossip.c */
+int gossip_rumor_current(void *ctx, const struct rumor *r);
+
+/* ---------------------------------------------------------------- swim.c */
+void swim_tick(struct core *core, uint64_t now_ms);
+void swim_on_ping(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
+void swim_on_ack(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
+void swim_on_ping_req(struct core *core, const struct wire_frame *f, const cJSON *body,
+                      uint64_t now_ms);
+void swim_on_nack(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
+uint64_t swim_next_deadline_ms(const struct core *core);
+/* Rumor handling shared by every message that carries rumors. */
+void swim_merge_rumors(struct core *core, const cJSON *arr, uint64_t now_ms);
+/* Merges a signed record; returns its member index (-1 for our own) or an error. */
+long swim_merge_record(struct core *core, const char *text, size_t len, const char *sig_hex,
+                       struct record *out, uint64_t now_ms);
+void swim_suspect(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTES], uint64_t now_ms);
+void swim_mark_dead(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTES], uint64_t now_ms);
+void swim_expire_members(struct core *core, uint64_t now_ms);
+void swim_publish_self(struct core *core, uint64_t now_ms);
+void swim_push_state_rumor(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTES]);
+void swim_on_state_rumor(struct core *core, int kind, const uint8_t about[CHORUS_PK_BYTES],
+                         uint64_t start_ms, uint64_t inc, const uint8_t from[CHORUS_PK_BYTES],
+                         uint64_t now_ms);
+void swim_gossip(struct core *core, uint64_t now_ms);
+void swim_send_sync(struct core *core, const char *addr, int want_reply);
+void swim_on_sync(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
+void swim_on_join(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
+void swim_on_gossip(struct core *core, const struct wire_frame *f, const cJSON *body,
+                    uint64_t now_ms);
+long swim_random_member(struct core *core, const uint8_t *exclude, int include_recent_dead,
+                        uint64_t now_ms);
+
+#endif

@@ -1,0 +1,465 @@
+/*
+ * core: the public face of the sans-io core.  It owns a node's state, turns
+ * each input (a frame, a tick, a join or leave request) into protocol steps,
+ * and hands every effect to the driver through struct core_env.
+ *
+ * Invariants (core_check): our own member entry exists, is ALIVE unless we
+ * left, and carries the record we last signed; the member index matches the
+ * table; every bound in limits.h holds.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core-internal.h"
+
+const char *core_strerror(int err)
+{
+	switch (err) {
+	case CORE_OK: return "ok";
+	case CORE_ERR_INVAL: return "invalid argument";
+	case CORE_ERR_NOMEM: return "out of memory";
+	case CORE_ERR_FULL: return "limit reached";
+	case CORE_ERR_MALFORMED: return "malformed input";
+	case CORE_ERR_OVERSIZE: return "input too large";
+	case CORE_ERR_VERSION: return "unknown version";
+	case CORE_ERR_BADSIG: return "bad signature";
+	case CORE_ERR_REPLAY: return "replayed input";
+	case CORE_ERR_STALE: return "stale input";
+	case CORE_ERR_LEFT: return "node has left";
+	}
+	return "unknown error";
+}
+
+const char *member_state_name(enum member_state st)
+{
+	switch (st) {
+	case MEMBER_ALIVE: return "alive";
+	case MEMBER_SUSPECT: return "suspect";
+	case MEMBER_DEAD: return "dead";
+	case MEMBER_LEFT: return "left";
+	}
+	return "unknown";
+}
+
+void core_config_defaults(struct core_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->capacity = 1;
+	/*
+	 * Tuned for a LAN: a dead node is suspected within about one probe
+	 * round and declared dead 1-3 s later; see docs/membership.md.
+	 */
+	cfg->timing.probe_interval_ms = 500;
+	cfg->timing.probe_timeout_ms = 250;
+	cfg->timing.indirect_probes = 3;
+	cfg->timing.suspicion_mult = 2;
+	cfg->timing.suspicion_max_mult = 3;
+	cfg->timing.gossip_interval_ms = 200;
+	cfg->timing.gossip_fanout = 3;
+	cfg->timing.retransmit_mult = 3;
+	cfg->timing.pushpull_interval_ms = 15000;
+	cfg->timing.join_retry_ms = 1000;
+	cfg->timing.tombstone_ms = 60000;
+}
+
+void core_id_short(const char *id_hex, char out[CHORUS_ID_SHORT + 1])
+{
+	size_t n = strlen(id_hex);
+
+	if (n > CHORUS_ID_SHORT)
+		n = CHORUS_ID_SHORT;
+	memcpy(out, id_hex, n);
+	out[n] = '\0';
+}
+
+void core_log(struct core *core, int level, const char *subsys, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	if (level > core->log_level || core->env.log_cb == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	core->env.log_cb(core->env.ctx, level, subsys, buf);
+}
+
+void core_set_log_level(struct core *core, int level)
+{
+	core->log_level = level;
+}
+
+static int core_timing_valid(const struct core_timing *t)
+{
+	return t->probe_interval_ms > 0 && t->probe_timeout_ms > 0 &&
+	       t->probe_timeout_ms < t->probe_interval_ms &&
+	       t->indirect_probes <= CHORUS_INDIRECT_MAX && t->suspicion_mult > 0 &&
+	       t->suspicion_max_mult >= 1 && t->gossip_interval_ms > 0 && t->gossip_fanout > 0 &&
+	       t->retransmit_mult > 0 && t->pushpull_interval_ms > 0 && t->join_retry_ms > 0 &&
+	       t->tombstone_ms > 0;
+}
+
+int core_create(struct core **out, const struct core_config *cfg, const uint8_t pk[CHORUS_PK_BYTES],
+                const uint8_t sk[CHORUS_SK_BYTES], const struct core_env *env, uint64_t now_ms)
+{
+	struct core *core;
+	struct record *r;
+
+	*out = NULL;
+	if (!codec_valid_name(cfg->name, CHORUS_NAME_MAX) || !codec_valid_addr(cfg->addr) ||
+	    cfg->nroles > CHORUS_ROLES_MAX || cfg->ncaps > CHORUS_CAPS_MAX ||
+	    !core_timing_valid(&cfg->timing) || env->send_cb == NULL ||
+	    cfg->start_ms >= CODEC_JSON_INT_MAX)
+		return CORE_ERR_INVAL;
+	for (unsigned i = 0; i < cfg->nroles; i++)
+		if (!codec_valid_name(cfg->roles[i], CHORUS_TAG_MAX))
+			return CORE_ERR_INVAL;
+	for (unsigned i = 0; i < cfg->ncaps; i++)
+		if (!codec_valid_name(cfg->caps[i], CHORUS_TAG_MAX))
+			return CORE_ERR_INVAL;
+
+	core = calloc(1, sizeof(*core));
+	if (core == NULL)
+		return CORE_ERR_NOMEM;
+	core->cfg = *cfg;
+	core->env = *env;
+	core->crypto = env->crypto ? env->crypto : &crypto_ed25519;
+	core->log_level = CORE_LOG_DEBUG;
+	memcpy(core->pk, pk, CHORUS_PK_BYTES);
+	memcpy(core->sk, sk, CHORUS_SK_BYTES);
+	codec_hex(core->id, pk, CHORUS_PK_BYTES);
+	core_id_short(core->id, core->id_short);
+	rng_seed(&core->rng, cfg->seed);
+	core->body = malloc(CHORUS_BODY_MAX + 1);
+	core->frame = malloc(CHORUS_FRAME_MAX);
+	core->seen = malloc(sizeof(*core->seen));
+	if (core->body == NULL || core->frame == NULL || core->seen == NULL ||
+	    members_init(&core->members) < 0 || rumors_init(&core->rumors) < 0) {
+		core_destroy(core);
+		return CORE_ERR_NOMEM;
+	}
+	seen_init(core->seen);
+
+	r = &core->self;
+	memcpy(r->pk, pk, CHORUS_PK_BYTES);
+	strcpy(r->name, cfg->name);
+	strcpy(r->addr, cfg->addr);
+	memcpy(r->roles, cfg->roles, sizeof(r->roles));
+	r->nroles = cfg->nroles;
+	memcpy(r->caps, cfg->caps, sizeof(r->caps));
+	r->ncaps = cfg->ncaps;
+	r->capacity = cfg->capacity;
+	r->start_ms = cfg->start_ms;
+	r->inc = 0; /* swim_publish_self makes it 1 */
+	swim_publish_self(core, now_ms);
+	if (members_find(&core->members, pk) < 0) {
+		core_destroy(core);
+		return CORE_ERR_NOMEM;
+	}
+
+	/* Spread the timers so that nodes started together do not beat in step. */
+	core->next_probe_ms = now_ms + rng_below(&core->rng, cfg->timing.probe_interval_ms);
+	core->next_gossip_ms = now_ms + rng_below(&core->rng, cfg->timing.gossip_interval_ms);
+	core->next_pushpull_ms = now_ms + cfg->timing.pushpull_interval_ms +
+	                         rng_below(&core->rng, cfg->timing.pushpull_interval_ms);
+	core->next_join_ms = now_ms;
+	core->next_member_ms = UINT64_MAX;
+	core_log(core, CORE_LOG_INFO, "member", "event=start node=%s name=%s addr=%s inc=%llu",
+	         core->id_short, cfg->name, cfg->addr, (unsigned long long)r->inc);
+	*out = core;
+	return 0;
+}
+
+void core_destroy(struct core *core)
+{
+	if (core == NULL)
+		return;
+	members_free(&core->members);
+	rumors_free(&core->rumors);
+	free(core->probe_order);
+	free(core->body);
+	free(core->frame);
+	free(core->seen);
+	memset(core->sk, 0, sizeof(core->sk));
+	free(core);
+}
+
+int core_join(struct core *core, const char *addr, uint64_t now_ms)
+{
+	if (!codec_valid_addr(addr))
+		return CORE_ERR_INVAL;
+	if (strcmp(addr, core->cfg.addr) == 0)
+		return 0; /* joining through ourselves: nothing to do */
+	for (unsigned i = 0; i < core->nseeds; i++)
+		if (strcmp(core->seeds[i], addr) == 0)
+			return 0;
+	if (core->nseeds >= CHORUS_SEEDS_MAX)
+		return CORE_ERR_FULL;
+	strcpy(core->seeds[core->nseeds++], addr);
+	core->joined = 0;
+	core->next_join_ms = now_ms;
+	return 0;
+}
+
+void core_send(struct core *core, const char *addr, int type, const char *body, size_t len)
+{
+	int n;
+
+	n = wire_encode(core->frame, CHORUS_FRAME_MAX, type, core->pk, core->self.start_ms,
+	                ++core->frame_seq, body, len, core->crypto, core->sk);
+	assert(n > 0); /* bodies are built within CHORUS_BODY_MAX */
+	if (n <= 0)
+		return;
+	core->stats.frames_out++;
+	core->stats.bytes_out += (uint64_t)n;
+	core_log(core, CORE_LOG_TRACE, "wire", "event=send type=%s to=%s bytes=%d",
+	         wire_type_name(type), addr, n);
+	core->env.send_cb(core->env.ctx, addr, core->frame, (size_t)n);
+}
+
+static void core_drop(struct core *core, int err, const struct wire_frame *f, size_t len)
+{
+	char from[CHORUS_ID_HEX + 1] = "?";
+	char from_short[CHORUS_ID_SHORT + 1];
+
+	switch (err) {
+	case CORE_ERR_OVERSIZE: core->stats.drop_oversize++; break;
+	case CORE_ERR_VERSION: core->stats.drop_version++; break;
+	case CORE_ERR_BADSIG: core->stats.drop_badsig++; break;
+	case CORE_ERR_REPLAY: core->stats.drop_replay++; break;
+	case CORE_ERR_STALE: core->stats.drop_stale++; break;
+	case CORE_ERR_INVAL: core->stats.drop_unknown_type++; break;
+	default: core->stats.drop_malformed++; break;
+	}
+	if (f != NULL)
+		codec_hex(from, f->pk, CHORUS_PK_BYTES);
+	core_id_short(from, from_short);
+	core_log(core, CORE_LOG_DEBUG, "wire", "event=drop reason=%s from=%s bytes=%zu",
+	         err == CORE_ERR_INVAL ? "unknown-type" : core_strerror(err), from_short, len);
+}
+
+void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_ms)
+{
+	struct wire_frame f;
+	cJSON *body;
+	long i;
+	int rc;
+
+	core->stats.frames_in++;
+	core->stats.bytes_in += len;
+	if (core->left)
+		return;
+	rc = wire_decode(&f, buf, len);
+	if (rc < 0) {
+		core_drop(core, rc, rc == CORE_ERR_INVAL ? &f : NULL, len);
+		return;
+	}
+	if (memcmp(f.pk, core->pk, CHORUS_PK_BYTES) == 0) {
+		core_drop(core, CORE_ERR_REPLAY, &f, len); /* our own frame, looped back */
+		return;
+	}
+	if (wire_verify(core->crypto, &f, buf) < 0) {
+		core_drop(core, CORE_ERR_BADSIG, &f, len);
+		return;
+	}
+	/* Only authentic frames enter the cache: forgeries cannot evict it. */
+	if (seen_check_insert(core->seen, codec_get_u64(f.sig))) {
+		core_drop(core, CORE_ERR_REPLAY, &f, len);
+		return;
+	}
+	i = members_find(&core->members, f.pk);
+	if (i >= 0) {
+		struct member *m = &core->members.v[i];
+
+		if (f.gen < m->start_ms) {
+			core_drop(core, CORE_ERR_STALE, &f, len);
+			return;
+		}
+		m->last_seen_ms = now_ms;
+	}
+	body = cJSON_ParseWithLength((const char *)f.body, f.body_len);
+	if (body == NULL || !cJSON_IsObject(body)) {
+		cJSON_Delete(body);
+		core_drop(core, CORE_ERR_MALFORMED, &f, len);
+		return;
+	}
+	if (core->log_level >= CORE_LOG_TRACE) {
+		char from[CHORUS_ID_HEX + 1], from_short[CHORUS_ID_SHORT + 1];
+
+		codec_hex(from, f.pk, CHORUS_PK_BYTES);
+		core_id_short(from, from_short);
+		core_log(core, CORE_LOG_TRACE, "wire", "event=recv type=%s from=%s bytes=%zu",
+		         wire_type_name(f.type), from_short, len);
+	}
+	switch (f.type) {
+	case WIRE_PING: swim_on_ping(core, &f, body, now_ms); break;
+	case WIRE_ACK: swim_on_ack(core, &f, body, now_ms); break;
+	case WIRE_PING_REQ: swim_on_ping_req(core, &f, body, now_ms); break;
+	case WIRE_NACK: swim_on_nack(core, &f, body, now_ms); break;
+	case WIRE_JOIN: swim_on_join(core, &f, body, now_ms); break;
+	case WIRE_SYNC: swim_on_sync(core, &f, body, now_ms); break;
+	case WIRE_GOSSIP: swim_on_gossip(core, &f, body, now_ms); break;
+	default: assert(0); break; /* wire_decode admits only known types */
+	}
+	cJSON_Delete(body);
+}
+
+void core_tick(struct core *core, uint64_t now_ms)
+{
+	if (core->left)
+		return;
+	swim_tick(core, now_ms);
+}
+
+uint64_t core_next_deadline_ms(const struct core *core)
+{
+	if (core->left)
+		return UINT64_MAX;
+	return swim_next_deadline_ms(core);
+}
+
+void core_leave(struct core *core, uint64_t now_ms)
+{
+	char body[CHORUS_RECORD_MAX * 2 + 256];
+	struct sb sb;
+	long i;
+	size_t sent = 0;
+
+	if (core->left)
+		return;
+	core->self.left = 1;
+	swim_publish_self(core, now_ms);
+	i = members_find(&core->members, core->pk);
+	assert(i >= 0);
+	/* Tell members directly rather than trusting the gossip we stop doing now. */
+	sb_init(&sb, body, sizeof(body));
+	sb_puts(&sb, "{\"r\":[{\"k\":\"rec\",\"r\":");
+	sb_json_str(&sb, core->members.v[i].text, core->members.v[i].text_len);
+	{
+		char sig[2 * CHORUS_SIG_BYTES + 1];
+
+		codec_hex(sig, core->members.v[i].sig, CHORUS_SIG_BYTES);
+		sb_printf(&sb, ",\"s\":\"%s\"}]}", sig);
+	}
+	assert(!sb.overflow);
+	for (size_t k = 0, n = core->members.n; k < n && sent < CHORUS_LEAVE_FANOUT; k++) {
+		/* Start at a random member so that large clusters share the load. */
+		struct member *m = &core->members.v[(k + rng_below(&core->rng, (uint32_t)n)) % n];
+
+		if (memcmp(m->pk, core->pk, CHORUS_PK_BYTES) == 0 ||
+		    (m->state != MEMBER_ALIVE && m->state != MEMBER_SUSPECT))
+			continue;
+		core_send(core, m->addr, WIRE_GOSSIP, body, sb.len);
+		sent++;
+	}
+	core_log(core, CORE_LOG_INFO, "member", "event=leave node=%s inc=%llu told=%zu",
+	         core->id_short, (unsigned long long)core->self.inc, sent);
+	core->left = 1;
+}
+
+int core_set_load(struct core *core, uint32_t load, uint64_t now_ms)
+{
+	if (core->left)
+		return CORE_ERR_LEFT;
+	if (core->self.load == load)
+		return 0;
+	core->self.load = load;
+	swim_publish_self(core, now_ms);
+	return 0;
+}
+
+size_t core_member_count(const struct core *core)
+{
+	return core->members.n;
+}
+
+int core_member_get(const struct core *core, size_t i, struct member_view *out)
+{
+	const struct member *m;
+	int rc;
+
+	if (i >= core->members.n)
+		return CORE_ERR_INVAL;
+	m = &core->members.v[i];
+	rc = record_decode(&out->rec, m->text, m->text_len);
+	if (rc < 0)
+		return rc; /* cannot happen: only verified, decoded records are stored */
+	codec_hex(out->id, m->pk, CHORUS_PK_BYTES);
+	out->state = m->state;
+	out->self = memcmp(m->pk, core->pk, CHORUS_PK_BYTES) == 0;
+	out->last_seen_ms = m->last_seen_ms;
+	out->state_since_ms = m->state_since_ms;
+	return 0;
+}
+
+void core_member_counts(const struct core *core, size_t counts[4])
+{
+	memset(counts, 0, 4 * sizeof(counts[0]));
+	for (size_t i = 0; i < core->members.n; i++)
+		counts[core->members.v[i].state]++;
+}
+
+size_t core_alive_count(const struct core *core)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < core->members.n; i++)
+		n += core->members.v[i].state == MEMBER_ALIVE || core->members.v[i].state == MEMBER_SUSPECT;
+	return n;
+}
+
+unsigned core_retransmit_limit(const struct core *core)
+{
+	double n = (double)core->members.n + 1;
+
+	return core->cfg.timing.retransmit_mult * (unsigned)ceil(log10(n));
+}
+
+void core_member_changed(struct core *core, long i, int old_state, int forgotten)
+{
+	struct member_view mv;
+
+	if (core->env.member_cb == NULL)
+		return;
+	if (core_member_get(core, (size_t)i, &mv) < 0)
+		return;
+	core->env.member_cb(core->env.ctx, &mv, old_state, forgotten);
+}
+
+const struct core_stats *core_stats(const struct core *core)
+{
+	return &core->stats;
+}
+
+const char *core_id(const struct core *core)
+{
+	return core->id;
+}
+
+const char *core_check(const struct core *core)
+{
+	const char *err = members_check(&core->members);
+	long i;
+	const struct member *m;
+
+	if (err != NULL)
+		return err;
+	i = members_find(&core->members, core->pk);
+	if (i < 0)
+		return "own member entry missing";
+	m = &core->members.v[i];
+	if (m->start_ms != core->self.start_ms || m->inc != core->self.inc)
+		return "own member entry is not the record we published";
+	if (core->left ? m->state != MEMBER_LEFT : m->state != MEMBER_ALIVE)
+		return "own member entry in the wrong state";
+	if (core->rumors.n > core->rumors.cap || core->rumors.cap > CHORUS_RUMORS_MAX)
+		return "rumor queue over its bound";
+	if (core->health < 0 || core->health > CHORUS_HEALTH_MAX)
+		return "local health out of range";
+	if (core->probe.active && members_find(&core->members, core->probe.target) < 0 &&
+	    core->probe.final_deadline_ms == 0)
+		return "active probe without a deadline";
+	return NULL;
+}

@@ -1,0 +1,441 @@
+/*
+ * gossip: how membership news spreads.  Every node's record is signed by
+ * the node itself, so anyone may relay it and everyone can check it.  News
+ * (a record, a suspicion, a death) becomes a rumor that rides on pings and
+ * acks and is pushed to gossip_fanout random members every gossip interval,
+ * each rumor a bounded number of times; a full-state exchange with a random
+ * member every push-pull interval (and on join) repairs what was missed.
+ *
+ * Rumors, JSON inside a message's "r" array:
+ *   {"k":"rec","r":"<signed record text>","s":"<signature, hex>"}
+ *   {"k":"sus"|"dead","i":"<node id>","g":<start_ms>,"c":<inc>,"f":"<from id>"}
+ * A record is accepted only if it is newer (start_ms, then inc) than the one
+ * held and its signature verifies; a suspicion or death only if it names the
+ * version held.
+ */
+#include <stdlib.h>
+
+#include "core-internal.h"
+
+/* A rumor still says something true about a member, or it is dropped. */
+int gossip_rumor_current(void *ctx, const struct rumor *r)
+{
+	struct core *core = ctx;
+	long i = members_find(&core->members, r->about);
+	const struct member *m;
+
+	if (i < 0)
+		return 0;
+	m = &core->members.v[i];
+	if (m->start_ms != r->start_ms || m->inc != r->inc)
+		return 0;
+	switch (r->kind) {
+	case RUMOR_RECORD: return m->state == MEMBER_ALIVE || m->state == MEMBER_LEFT;
+	case RUMOR_SUSPECT: return m->state == MEMBER_SUSPECT;
+	case RUMOR_DEAD: return m->state == MEMBER_DEAD;
+	}
+	return 0;
+}
+
+static void gossip_record_json(const struct member *m, struct sb *sb)
+{
+	char sig[2 * CHORUS_SIG_BYTES + 1];
+
+	codec_hex(sig, m->sig, CHORUS_SIG_BYTES);
+	sb_puts(sb, "{\"k\":\"rec\",\"r\":");
+	sb_json_str(sb, m->text, m->text_len);
+	sb_printf(sb, ",\"s\":\"%s\"}", sig);
+}
+
+void swim_push_state_rumor(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTES])
+{
+	const struct member *m = &core->members.v[i];
+	char buf[CHORUS_RECORD_MAX * 2 + 256];
+	struct sb sb;
+	int kind;
+
+	sb_init(&sb, buf, sizeof(buf));
+	if (m->state == MEMBER_SUSPECT || m->state == MEMBER_DEAD) {
+		char id[CHORUS_ID_HEX + 1], fid[CHORUS_ID_HEX + 1];
+
+		kind = m->state == MEMBER_SUSPECT ? RUMOR_SUSPECT : RUMOR_DEAD;
+		codec_hex(id, m->pk, CHORUS_PK_BYTES);
+		codec_hex(fid, from, CHORUS_PK_BYTES);
+		sb_printf(&sb, "{\"k\":\"%s\",\"i\":\"%s\",\"g\":%llu,\"c\":%llu,\"f\":\"%s\"}",
+		          kind == RUMOR_SUSPECT ? "sus" : "dead", id, (unsigned long long)m->start_ms,
+		          (unsigned long long)m->inc, fid);
+	} else {
+		kind = RUMOR_RECORD;
+		gossip_record_json(m, &sb);
+	}
+	assert(!sb.overflow);
+	if (rumors_push(&core->rumors, m->pk, m->start_ms, m->inc, kind, sb.buf, sb.len) < 0)
+		core_log(core, CORE_LOG_WARN, "gossip", "event=rumor-dropped reason=out-of-memory");
+}
+
+static int gossip_store_text(struct member *m, const char *text, size_t len,
+                             const uint8_t sig[CHORUS_SIG_BYTES])
+{
+	char *copy = malloc(len + 1);
+
+	if (copy == NULL)
+		return CORE_ERR_NOMEM;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	free(m->text);
+	m->text = copy;
+	m->text_len = (uint16_t)len;
+	memcpy(m->sig, sig, CHORUS_SIG_BYTES);
+	return 0;
+}
+
+static void gossip_apply_record(struct member *m, const struct record *r)
+{
+	strcpy(m->addr, r->addr);
+	strcpy(m->name, r->name);
+	m->start_ms = r->start_ms;
+	m->inc = r->inc;
+	m->left = r->left;
+}
+
+void swim_publish_self(struct core *core, uint64_t now_ms)
+{
+	char text[CHORUS_RECORD_MAX + 1];
+	uint8_t sig[CHORUS_SIG_BYTES];
+	long i;
+	int len, old = -1;
+
+	core->self.inc++;
+	len = record_encode(text, sizeof(text), &core->self);
+	assert(len > 0); /* the configuration was validated at creation */
+	if (len <= 0)
+		return;
+	core->crypto->sign(sig, (const uint8_t *)text, (size_t)len, core->sk);
+	i = members_find(&core->members, core->pk);
+	if (i < 0) {
+		i = members_add(&core->members, core->pk);
+		if (i < 0)
+			return;
+	} else {
+		old = core->members.v[i].state;
+	}
+	if (gossip_store_text(&core->members.v[i], text, (size_t)len, sig) < 0) {
+		if (old < 0)
+			members_remove(&core->members, (size_t)i);
+		return;
+	}
+	gossip_apply_record(&core->members.v[i], &core->self);
+	core->members.v[i].state = core->self.left ? MEMBER_LEFT : MEMBER_ALIVE;
+	core->members.v[i].last_seen_ms = now_ms;
+	if (old != (int)core->members.v[i].state)
+		core->members.v[i].state_since_ms = now_ms;
+	swim_push_state_rumor(core, i, core->pk);
+	core_member_changed(core, i, old, 0);
+}
+
+static void gossip_log_change(struct core *core, const struct member *m, int old, uint64_t now_ms)
+{
+	char id[CHORUS_ID_HEX + 1], id_short[CHORUS_ID_SHORT + 1];
+	const char *event;
+
+	codec_hex(id, m->pk, CHORUS_PK_BYTES);
+	core_id_short(id, id_short);
+	if (old < 0)
+		event = m->state == MEMBER_LEFT ? "left" : "join";
+	else if (m->state == MEMBER_LEFT)
+		event = "left";
+	else if (old != MEMBER_ALIVE)
+		event = "alive";
+	else
+		event = "update";
+	core_log(core, CORE_LOG_INFO, "member", "event=%s node=%s name=%s addr=%s inc=%llu", event,
+	         id_short, m->name, m->addr, (unsigned long long)m->inc);
+}
+
+long swim_merge_record(struct core *core, const char *text, size_t len, const char *sig_hex,
+                       struct record *out, uint64_t now_ms)
+{
+	struct record r;
+	uint8_t sig[CHORUS_SIG_BYTES];
+	struct member *m;
+	long i;
+	int old = -1, rc;
+
+	rc = record_decode(&r, text, len);
+	if (rc < 0 || codec_unhex(sig, CHORUS_SIG_BYTES, sig_hex) < 0) {
+		core->stats.drop_malformed++;
+		return rc < 0 ? rc : CORE_ERR_MALFORMED;
+	}
+	if (out != NULL)
+		*out = r;
+	if (memcmp(r.pk, core->pk, CHORUS_PK_BYTES) == 0)
+		return -1; /* our own record comes only from us */
+	i = members_find(&core->members, r.pk);
+	if (i >= 0 && record_version_cmp(r.start_ms, r.inc, core->members.v[i].start_ms,
+	                                 core->members.v[i].inc) <= 0)
+		return record_version_cmp(r.start_ms, r.inc, core->members.v[i].start_ms,
+		                          core->members.v[i].inc) == 0 ? i : CORE_ERR_STALE;
+	if (core->crypto->verify(sig, (const uint8_t *)text, len, r.pk) != 0) {
+		core->stats.drop_badsig++;
+		core_log(core, CORE_LOG_DEBUG, "gossip", "event=drop reason=bad-record-signature name=%s",
+		         r.name);
+		return CORE_ERR_BADSIG;
+	}
+	if (i < 0) {
+		if (r.left)
+			return CORE_ERR_STALE; /* a departure of a node we never knew: nothing to keep */
+		i = members_add(&core->members, r.pk);
+		if (i < 0) {
+			core_log(core, CORE_LOG_WARN, "member", "event=member-dropped reason=%s",
+			         core_strerror((int)i));
+			return i;
+		}
+	} else {
+		old = core->members.v[i].state;
+	}
+	m = &core->members.v[i];
+	if (gossip_store_text(m, text, len, sig) < 0) {
+		if (old < 0)
+			members_remove(&core->members, (size_t)i);
+		return CORE_ERR_NOMEM;
+	}
+	gossip_apply_record(m, &r);
+	m->state = r.left ? MEMBER_LEFT : MEMBER_ALIVE;
+	m->last_seen_ms = now_ms;
+	m->confirms = 0;
+	m->deadline_ms = 0;
+	if (old != (int)m->state)
+		m->state_since_ms = now_ms;
+	if (m->state == MEMBER_LEFT) {
+		m->deadline_ms = now_ms + core->cfg.timing.tombstone_ms;
+		core->next_member_ms = m->deadline_ms < core->next_member_ms ? m->deadline_ms
+		                                                            : core->next_member_ms;
+	}
+	core->stats.rumors_received++;
+	gossip_log_change(core, m, old, now_ms);
+	swim_push_state_rumor(core, i, r.pk);
+	core_member_changed(core, i, old, 0);
+	return i;
+}
+
+void swim_merge_rumors(struct core *core, const cJSON *arr, uint64_t now_ms)
+{
+	const cJSON *it;
+
+	if (arr == NULL)
+		return;
+	if (!cJSON_IsArray(arr)) {
+		core->stats.drop_malformed++;
+		return;
+	}
+	cJSON_ArrayForEach(it, arr)
+	{
+		const char *kind, *text, *sig;
+		uint8_t about[CHORUS_PK_BYTES], from[CHORUS_PK_BYTES];
+		uint64_t start_ms, inc;
+
+		if (!cJSON_IsObject(it) || codec_json_str(it, "k", 8, &kind) < 0) {
+			core->stats.drop_malformed++;
+			continue;
+		}
+		if (strcmp(kind, "rec") == 0) {
+			if (codec_json_str(it, "r", CHORUS_RECORD_MAX, &text) < 0 ||
+			    codec_json_str(it, "s", 2 * CHORUS_SIG_BYTES, &sig) < 0) {
+				core->stats.drop_malformed++;
+				continue;
+			}
+			swim_merge_record(core, text, strlen(text), sig, NULL, now_ms);
+		} else if (strcmp(kind, "sus") == 0 || strcmp(kind, "dead") == 0) {
+			if (codec_json_pk(it, "i", about) < 0 || codec_json_pk(it, "f", from) < 0 ||
+			    codec_json_u64(it, "g", CODEC_JSON_INT_MAX, &start_ms) < 0 ||
+			    codec_json_u64(it, "c", CODEC_JSON_INT_MAX, &inc) < 0) {
+				core->stats.drop_malformed++;
+				continue;
+			}
+			swim_on_state_rumor(core, kind[0] == 's' ? RUMOR_SUSPECT : RUMOR_DEAD, about,
+			                    start_ms, inc, from, now_ms);
+		} else {
+			core->stats.drop_malformed++;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- spreading */
+
+long swim_random_member(struct core *core, const uint8_t *exclude, int include_recent_dead,
+                        uint64_t now_ms)
+{
+	size_t n = core->members.n;
+	size_t start;
+
+	if (n == 0)
+		return -1;
+	start = rng_below(&core->rng, (uint32_t)n);
+	/* A random start and a scan: uniform enough, and always bounded by n. */
+	for (size_t k = 0; k < n; k++) {
+		size_t i = (start + k) % n;
+		const struct member *m = &core->members.v[i];
+
+		if (memcmp(m->pk, core->pk, CHORUS_PK_BYTES) == 0)
+			continue;
+		if (exclude != NULL && memcmp(m->pk, exclude, CHORUS_PK_BYTES) == 0)
+			continue;
+		if (m->state == MEMBER_ALIVE || m->state == MEMBER_SUSPECT)
+			return (long)i;
+		/* Telling a node it was declared dead lets it refute a false positive. */
+		if (include_recent_dead && m->state == MEMBER_DEAD &&
+		    now_ms - m->state_since_ms < 4ull * core->cfg.timing.probe_interval_ms * 10)
+			return (long)i;
+	}
+	return -1;
+}
+
+void swim_gossip(struct core *core, uint64_t now_ms)
+{
+	uint64_t sent_to[16];
+	unsigned nsent = 0;
+	unsigned fanout = core->cfg.timing.gossip_fanout;
+
+	if (fanout > 16)
+		fanout = 16;
+	for (unsigned tries = 0; nsent < fanout && tries < 3 * fanout && core->rumors.n > 0; tries++) {
+		long i = swim_random_member(core, NULL, 1, now_ms);
+		uint64_t key;
+		unsigned k;
+		struct sb sb;
+		size_t taken;
+
+		if (i < 0)
+			return;
+		key = codec_get_u64(core->members.v[i].pk);
+		for (k = 0; k < nsent && sent_to[k] != key; k++)
+			;
+		if (k < nsent)
+			continue;
+		sent_to[nsent++] = key;
+		sb_init(&sb, core->body, CHORUS_BODY_MAX);
+		sb_puts(&sb, "{\"r\":[");
+		taken = rumors_take(&core->rumors, &sb, CHORUS_GOSSIP_BYTES, core_retransmit_limit(core),
+		                    gossip_rumor_current, core);
+		sb_puts(&sb, "]}");
+		assert(!sb.overflow);
+		if (taken == 0)
+			return;
+		core->stats.rumors_sent += taken;
+		core_send(core, core->members.v[i].addr, WIRE_GOSSIP, sb.buf, sb.len);
+	}
+}
+
+void swim_on_gossip(struct core *core, const struct wire_frame *f, const cJSON *body,
+                    uint64_t now_ms)
+{
+	swim_merge_rumors(core, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
+}
+
+/* ---------------------------------------------------------------- join and sync */
+
+static void gossip_sync_entry(const struct member *m, struct sb *sb)
+{
+	char sig[2 * CHORUS_SIG_BYTES + 1];
+
+	codec_hex(sig, m->sig, CHORUS_SIG_BYTES);
+	sb_puts(sb, "{\"r\":");
+	sb_json_str(sb, m->text, m->text_len);
+	sb_printf(sb, ",\"s\":\"%s\",\"st\":\"%s\"}", sig, member_state_name(m->state));
+}
+
+static void gossip_sync_flush(struct core *core, const char *addr, struct sb *sb, int want_reply)
+{
+	sb_printf(sb, "],\"p\":%s}", want_reply ? "true" : "false");
+	assert(!sb->overflow);
+	core_send(core, addr, WIRE_SYNC, sb->buf, sb->len);
+}
+
+void swim_send_sync(struct core *core, const char *addr, int want_reply)
+{
+	char entry[CHORUS_RECORD_MAX * 2 + 256];
+	struct sb sb, eb;
+	size_t in_chunk = 0;
+
+	sb_init(&sb, core->body, CHORUS_BODY_MAX);
+	sb_printf(&sb, "{\"a\":\"%s\",\"m\":[", core->cfg.addr);
+	for (size_t i = 0; i < core->members.n; i++) {
+		sb_init(&eb, entry, sizeof(entry));
+		gossip_sync_entry(&core->members.v[i], &eb);
+		assert(!eb.overflow);
+		if (in_chunk > 0 && sb.len + eb.len + 32 > CHORUS_SYNC_BYTES) {
+			/* Only the last chunk asks for a reply: one answer per exchange. */
+			gossip_sync_flush(core, addr, &sb, 0);
+			sb_init(&sb, core->body, CHORUS_BODY_MAX);
+			sb_printf(&sb, "{\"a\":\"%s\",\"m\":[", core->cfg.addr);
+			in_chunk = 0;
+		}
+		if (in_chunk++ > 0)
+			sb_putn(&sb, ",", 1);
+		sb_putn(&sb, eb.buf, eb.len);
+	}
+	gossip_sync_flush(core, addr, &sb, want_reply);
+}
+
+static int gossip_state_from_name(const char *s)
+{
+	for (int st = MEMBER_ALIVE; st <= MEMBER_LEFT; st++)
+		if (strcmp(s, member_state_name((enum member_state)st)) == 0)
+			return st;
+	return -1;
+}
+
+void swim_on_sync(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "m");
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(body, "p");
+	const cJSON *it;
+	const char *addr;
+
+	if (!cJSON_IsArray(arr) || !cJSON_IsBool(p) ||
+	    codec_json_str(body, "a", CHORUS_ADDR_MAX, &addr) < 0 || !codec_valid_addr(addr)) {
+		core->stats.drop_malformed++;
+		return;
+	}
+	cJSON_ArrayForEach(it, arr)
+	{
+		const char *text, *sig, *st_name;
+		struct record r;
+		long i;
+		int st;
+
+		if (codec_json_str(it, "r", CHORUS_RECORD_MAX, &text) < 0 ||
+		    codec_json_str(it, "s", 2 * CHORUS_SIG_BYTES, &sig) < 0 ||
+		    codec_json_str(it, "st", 8, &st_name) < 0 ||
+		    (st = gossip_state_from_name(st_name)) < 0) {
+			core->stats.drop_malformed++;
+			continue;
+		}
+		i = swim_merge_record(core, text, strlen(text), sig, &r, now_ms);
+		if (i < -1)
+			continue;
+		/* The sender's verdict on that version counts as its rumor would. */
+		if (st == MEMBER_SUSPECT || st == MEMBER_DEAD)
+			swim_on_state_rumor(core, st == MEMBER_SUSPECT ? RUMOR_SUSPECT : RUMOR_DEAD, r.pk,
+			                    r.start_ms, r.inc, f->pk, now_ms);
+	}
+	if (!core->joined) {
+		core->joined = 1;
+		core_log(core, CORE_LOG_INFO, "member", "event=joined via=%s members=%zu", addr,
+		         core->members.n);
+	}
+	if (cJSON_IsTrue(p))
+		swim_send_sync(core, addr, 0);
+}
+
+void swim_on_join(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms)
+{
+	const char *addr;
+
+	if (codec_json_str(body, "a", CHORUS_ADDR_MAX, &addr) < 0 || !codec_valid_addr(addr)) {
+		core->stats.drop_malformed++;
+		return;
+	}
+	swim_merge_rumors(core, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
+	swim_send_sync(core, addr, 0);
+}

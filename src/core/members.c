@@ -1,0 +1,129 @@
+/*
+ * members: the member table, a dense array with an open-addressing index on
+ * the public key.  Indexes are stable until the next add or remove; removal
+ * (a tombstone expiring) is rare, so it simply rebuilds the index.
+ */
+#include <stdlib.h>
+
+#include "core-internal.h"
+
+static size_t members_hash(const uint8_t pk[CHORUS_PK_BYTES], size_t nslots)
+{
+	/* Public keys are uniformly random: their first bytes are a fine hash. */
+	return (size_t)(codec_get_u64(pk) & (nslots - 1));
+}
+
+static void members_index(struct members *ms)
+{
+	memset(ms->slots, 0, ms->nslots * sizeof(*ms->slots));
+	for (size_t i = 0; i < ms->n; i++) {
+		size_t h = members_hash(ms->v[i].pk, ms->nslots);
+
+		while (ms->slots[h] != 0)
+			h = (h + 1) & (ms->nslots - 1);
+		ms->slots[h] = (uint32_t)i + 1;
+	}
+}
+
+int members_init(struct members *ms)
+{
+	memset(ms, 0, sizeof(*ms));
+	ms->cap = 16;
+	ms->nslots = 32;
+	ms->v = calloc(ms->cap, sizeof(*ms->v));
+	ms->slots = calloc(ms->nslots, sizeof(*ms->slots));
+	if (ms->v == NULL || ms->slots == NULL) {
+		members_free(ms);
+		return CORE_ERR_NOMEM;
+	}
+	return 0;
+}
+
+void members_free(struct members *ms)
+{
+	for (size_t i = 0; i < ms->n; i++)
+		free(ms->v[i].text);
+	free(ms->v);
+	free(ms->slots);
+	memset(ms, 0, sizeof(*ms));
+}
+
+long members_find(const struct members *ms, const uint8_t pk[CHORUS_PK_BYTES])
+{
+	size_t h = members_hash(pk, ms->nslots);
+
+	for (size_t probes = 0; probes < ms->nslots; probes++) {
+		uint32_t s = ms->slots[h];
+
+		if (s == 0)
+			return -1;
+		if (memcmp(ms->v[s - 1].pk, pk, CHORUS_PK_BYTES) == 0)
+			return (long)s - 1;
+		h = (h + 1) & (ms->nslots - 1);
+	}
+	return -1;
+}
+
+long members_add(struct members *ms, const uint8_t pk[CHORUS_PK_BYTES])
+{
+	struct member *m;
+
+	assert(members_find(ms, pk) < 0);
+	if (ms->n >= CHORUS_MEMBERS_MAX)
+		return CORE_ERR_FULL;
+	if (ms->n == ms->cap) {
+		size_t cap = ms->cap * 2;
+		struct member *v = realloc(ms->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return CORE_ERR_NOMEM;
+		ms->v = v;
+		ms->cap = cap;
+	}
+	if (2 * (ms->n + 1) > ms->nslots) {
+		size_t nslots = ms->nslots * 2;
+		uint32_t *slots = calloc(nslots, sizeof(*slots));
+
+		if (slots == NULL)
+			return CORE_ERR_NOMEM;
+		free(ms->slots);
+		ms->slots = slots;
+		ms->nslots = nslots;
+		members_index(ms);
+	}
+	m = &ms->v[ms->n];
+	memset(m, 0, sizeof(*m));
+	memcpy(m->pk, pk, CHORUS_PK_BYTES);
+	{
+		size_t h = members_hash(pk, ms->nslots);
+
+		while (ms->slots[h] != 0)
+			h = (h + 1) & (ms->nslots - 1);
+		ms->slots[h] = (uint32_t)ms->n + 1;
+	}
+	return (long)ms->n++;
+}
+
+void members_remove(struct members *ms, size_t i)
+{
+	assert(i < ms->n);
+	free(ms->v[i].text);
+	ms->v[i] = ms->v[ms->n - 1];
+	ms->n--;
+	members_index(ms);
+}
+
+const char *members_check(const struct members *ms)
+{
+	if (ms->n > ms->cap || ms->n > CHORUS_MEMBERS_MAX || 2 * ms->n > ms->nslots)
+		return "member table over its bounds";
+	for (size_t i = 0; i < ms->n; i++) {
+		if (members_find(ms, ms->v[i].pk) != (long)i)
+			return "member index does not match the table";
+		if (ms->v[i].text == NULL || ms->v[i].text_len == 0)
+			return "member without a signed record";
+		if (ms->v[i].state > MEMBER_LEFT)
+			return "member in an unknown state";
+	}
+	return NULL;
+}

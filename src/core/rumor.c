@@ -1,0 +1,208 @@
+/*
+ * rumor: what a node has to tell others (records, suspicions, deaths), and
+ * the seen-cache that drops replayed frames.
+ *
+ * The broadcast queue is a ring used as a deque: fresh rumors are pushed at
+ * the front, rumors just sent go to the back, so the least-sent go first
+ * without sorting (memberlist keeps a tree ordered by transmit count; this
+ * is the O(1) approximation).  Each rumor is sent at most `limit` times.
+ */
+#include <stdlib.h>
+
+#include "core-internal.h"
+
+int rumors_init(struct rumors *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->cap = 64;
+	q->ring = calloc(q->cap, sizeof(*q->ring));
+	return q->ring ? 0 : CORE_ERR_NOMEM;
+}
+
+void rumors_free(struct rumors *q)
+{
+	for (size_t i = 0; i < q->n; i++)
+		free(q->ring[(q->head + i) % q->cap].json);
+	free(q->ring);
+	memset(q, 0, sizeof(*q));
+}
+
+static int rumors_grow(struct rumors *q)
+{
+	size_t cap = q->cap * 2;
+	struct rumor *ring;
+
+	if (q->cap >= CHORUS_RUMORS_MAX)
+		return CORE_ERR_FULL;
+	ring = calloc(cap, sizeof(*ring));
+	if (ring == NULL)
+		return CORE_ERR_NOMEM;
+	for (size_t i = 0; i < q->n; i++)
+		ring[i] = q->ring[(q->head + i) % q->cap];
+	free(q->ring);
+	q->ring = ring;
+	q->cap = cap;
+	q->head = 0;
+	return 0;
+}
+
+static struct rumor rumors_pop_front(struct rumors *q)
+{
+	struct rumor r = q->ring[q->head];
+
+	assert(q->n > 0);
+	q->head = (q->head + 1) % q->cap;
+	q->n--;
+	return r;
+}
+
+static void rumors_push_back(struct rumors *q, struct rumor r)
+{
+	assert(q->n < q->cap);
+	q->ring[(q->head + q->n) % q->cap] = r;
+	q->n++;
+}
+
+static void rumors_push_front(struct rumors *q, struct rumor r)
+{
+	assert(q->n < q->cap);
+	q->head = (q->head + q->cap - 1) % q->cap;
+	q->ring[q->head] = r;
+	q->n++;
+}
+
+int rumors_push(struct rumors *q, const uint8_t about[CHORUS_PK_BYTES], uint64_t start_ms,
+                uint64_t inc, int kind, const char *json, size_t len)
+{
+	struct rumor r;
+
+	if (len == 0 || len > UINT16_MAX)
+		return CORE_ERR_OVERSIZE;
+	if (q->n == q->cap && rumors_grow(q) < 0) {
+		/* Full: the most-sent rumor, at the back, is the one to let go. */
+		q->n--;
+		free(q->ring[(q->head + q->n) % q->cap].json);
+	}
+	memset(&r, 0, sizeof(r));
+	memcpy(r.about, about, CHORUS_PK_BYTES);
+	r.start_ms = start_ms;
+	r.inc = inc;
+	r.kind = (uint8_t)kind;
+	r.len = (uint16_t)len;
+	r.json = malloc(len);
+	if (r.json == NULL)
+		return CORE_ERR_NOMEM;
+	memcpy(r.json, json, len);
+	rumors_push_front(q, r);
+	return 0;
+}
+
+size_t rumors_take(struct rumors *q, struct sb *sb, size_t budget, unsigned limit,
+                   rumor_current_cb current, void *ctx)
+{
+	size_t taken = 0, start_len = sb->len;
+	size_t rounds = q->n;
+
+	assert(limit > 0);
+	/* Each rumor is looked at once: `rounds` is the count when we began. */
+	for (size_t i = 0; i < rounds && q->n > 0; i++) {
+		struct rumor r = rumors_pop_front(q);
+
+		if (!current(ctx, &r)) {
+			free(r.json);
+			continue;
+		}
+		if (sb->len - start_len + r.len + 1 > budget) {
+			rumors_push_front(q, r);
+			break;
+		}
+		if (taken > 0)
+			sb_putn(sb, ",", 1);
+		sb_putn(sb, r.json, r.len);
+		taken++;
+		if (++r.transmits >= limit)
+			free(r.json);
+		else
+			rumors_push_back(q, r);
+	}
+	return taken;
+}
+
+/* ---------------------------------------------------------------- seen-cache */
+
+#define SEEN_SLOTS (2 * CHORUS_SEEN_MAX)
+_Static_assert((SEEN_SLOTS & (SEEN_SLOTS - 1)) == 0, "seen slots must be a power of two");
+
+void seen_init(struct seen *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+static size_t seen_home(uint64_t key)
+{
+	return (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 40) & (SEEN_SLOTS - 1);
+}
+
+static long seen_find_slot(const struct seen *s, uint64_t key)
+{
+	size_t h = seen_home(key);
+
+	for (size_t p = 0; p < SEEN_SLOTS; p++) {
+		uint32_t v = s->slots[h];
+
+		if (v == 0)
+			return -1;
+		if (s->ring[v - 1] == key)
+			return (long)h;
+		h = (h + 1) & (SEEN_SLOTS - 1);
+	}
+	return -1;
+}
+
+/* Backward-shift deletion keeps linear probing correct without tombstones. */
+static void seen_delete_slot(struct seen *s, size_t i)
+{
+	size_t j = i;
+
+	s->slots[i] = 0;
+	for (;;) {
+		size_t h;
+
+		j = (j + 1) & (SEEN_SLOTS - 1);
+		if (s->slots[j] == 0)
+			return;
+		h = seen_home(s->ring[s->slots[j] - 1]);
+		/* Move j's entry into the hole unless its home lies in (i, j]. */
+		if ((i <= j) ? (i < h && h <= j) : (i < h || h <= j))
+			continue;
+		s->slots[i] = s->slots[j];
+		s->slots[j] = 0;
+		i = j;
+	}
+}
+
+int seen_check_insert(struct seen *s, uint64_t key)
+{
+	size_t pos, h;
+
+	if (seen_find_slot(s, key) >= 0)
+		return 1;
+	if (s->n == CHORUS_SEEN_MAX) {
+		/* Evict the oldest: the ring slot we are about to overwrite. */
+		long slot = seen_find_slot(s, s->ring[s->head]);
+
+		assert(slot >= 0);
+		seen_delete_slot(s, (size_t)slot);
+		pos = s->head;
+		s->head = (s->head + 1) % CHORUS_SEEN_MAX;
+	} else {
+		pos = (s->head + s->n) % CHORUS_SEEN_MAX;
+		s->n++;
+	}
+	s->ring[pos] = key;
+	h = seen_home(key);
+	while (s->slots[h] != 0)
+		h = (h + 1) & (SEEN_SLOTS - 1);
+	s->slots[h] = (uint32_t)pos + 1;
+	return 0;
+}

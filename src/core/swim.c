@@ -1,0 +1,560 @@
+/*
+ * swim: failure detection (SWIM with Lifeguard's local health).
+ *
+ * Once per probe interval a node pings the next member of a shuffled
+ * round-robin list.  No ack by the probe timeout: it asks k other members to
+ * ping the target for it (ping-req); they answer with the ack, or a nack when
+ * the target stayed silent.  No ack by the end of the interval: the target is
+ * suspected.  A suspicion turns into a death when its timeout passes; the
+ * timeout starts long and shrinks as other members independently confirm it
+ * (Lifeguard), and the suspect can refute it at any time by publishing a
+ * record with a higher incarnation.  Dead and left members are kept as
+ * tombstones for tombstone_ms, then forgotten.
+ *
+ * Local health (0..CHORUS_HEALTH_MAX) rises when this node misses nacks or is
+ * itself suspected, and stretches its probe interval and timeout: a slow node
+ * stops accusing healthy ones.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "core-internal.h"
+
+static uint64_t swim_min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+static int swim_is_probeable(const struct member *m)
+{
+	return m->state == MEMBER_ALIVE || m->state == MEMBER_SUSPECT;
+}
+
+static uint64_t swim_scaled(const struct core *core, uint32_t ms)
+{
+	return (uint64_t)ms * (uint64_t)(core->health + 1);
+}
+
+/* Lifeguard: max - (max - min) * log(c + 1) / log(k + 1), never below min. */
+static uint64_t swim_suspicion_timeout_ms(const struct core *core, unsigned confirms)
+{
+	const struct core_timing *t = &core->cfg.timing;
+	double n = (double)core_alive_count(core);
+	double scale = n > 10 ? log10(n) : 1.0;
+	double min = t->suspicion_mult * scale * t->probe_interval_ms;
+	double max = min * t->suspicion_max_mult;
+	size_t others = core_alive_count(core);
+	double k = t->indirect_probes;
+	double timeout;
+
+	/* In a small cluster fewer confirmations can ever arrive. */
+	if (others >= 2 && (double)(others - 2) < k)
+		k = (double)(others - 2);
+	if (k < 1)
+		return (uint64_t)min;
+	timeout = max - (max - min) * log((double)confirms + 1) / log(k + 1);
+	return (uint64_t)(timeout < min ? min : timeout);
+}
+
+static void swim_note_deadline(struct core *core, uint64_t deadline_ms)
+{
+	core->next_member_ms = swim_min_u64(core->next_member_ms, deadline_ms);
+}
+
+void swim_suspect(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTES], uint64_t now_ms)
+{
+	struct member *m = &core->members.v[i];
+	char from_id[CHORUS_ID_HEX + 1], from_short[CHORUS_ID_SHORT + 1];
+	char id[CHORUS_ID_HEX + 1], id_short[CHORUS_ID_SHORT + 1];
+
+	assert(m->state == MEMBER_ALIVE);
+	assert(memcmp(m->pk, core->pk, CHORUS_PK_BYTES) != 0);
+	m->state = MEMBER_SUSPECT;
+	m->state_since_ms = now_ms;
+	m->confirms = 0;
+	m->confirmers[0] = codec_get_u64(from);
+	m->deadline_ms = now_ms + swim_suspicion_timeout_ms(core, 0);
+	swim_note_deadline(core, m->deadline_ms);
+	core->stats.suspicions++;
+	codec_hex(from_id, from, CHORUS_PK_BYTES);
+	core_id_short(from_id, from_short);
+	codec_hex(id, m->pk, CHORUS_PK_BYTES);
+	core_id_short(id, id_short);
+	core_log(core, CORE_LOG_INFO, "member", "event=suspect node=%s name=%s inc=%llu from=%s timeout_ms=%llu",
+	         id_short, m->name, (unsigned long long)m->inc, from_short,
+	         (unsigned long long)(m->deadline_ms - now_ms));
+	swim_push_state_rumor(core, i, from);
+	core_member_changed(core, i, MEMBER_ALIVE, 0);
+}
+
+/* Another member suspects the same incarnation: Lifeguard shortens the wait. */
+static void swim_confirm(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTES])
+{
+	struct member *m = &core->members.v[i];
+	uint64_t key = codec_get_u64(from);
+
+	assert(m->state == MEMBER_SUSPECT);
+	for (unsigned c = 0; c <= m->confirms; c++)
+		if (m->confirmers[c] == key)
+			return;
+	if (m->confirms + 1u >= MEMBER_CONFIRM_MAX)
+		return;
+	m->confirmers[++m->confirms] = key;
+	m->deadline_ms = m->state_since_ms + swim_suspicion_timeout_ms(core, m->confirms);
+	swim_note_deadline(core, m->deadline_ms);
+	/* Pass the confirmation on so that others can count it too. */
+	swim_push_state_rumor(core, i, from);
+}
+
+void swim_mark_dead(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTES], uint64_t now_ms)
+{
+	struct member *m = &core->members.v[i];
+	int old = m->state;
+	char from_id[CHORUS_ID_HEX + 1], from_short[CHORUS_ID_SHORT + 1];
+	char id[CHORUS_ID_HEX + 1], id_short[CHORUS_ID_SHORT + 1];
+
+	assert(old == MEMBER_ALIVE || old == MEMBER_SUSPECT);
+	m->state = MEMBER_DEAD;
+	m->state_since_ms = now_ms;
+	m->deadline_ms = now_ms + core->cfg.timing.tombstone_ms;
+	swim_note_deadline(core, m->deadline_ms);
+	codec_hex(from_id, from, CHORUS_PK_BYTES);
+	core_id_short(from_id, from_short);
+	codec_hex(id, m->pk, CHORUS_PK_BYTES);
+	core_id_short(id, id_short);
+	core_log(core, CORE_LOG_INFO, "member", "event=dead node=%s name=%s inc=%llu from=%s", id_short,
+	         m->name, (unsigned long long)m->inc, from_short);
+	swim_push_state_rumor(core, i, from);
+	core_member_changed(core, i, old, 0);
+}
+
+/* Someone says we are suspect or dead: publish a higher incarnation. */
+static void swim_refute(struct core *core, uint64_t inc, const uint8_t from[CHORUS_PK_BYTES],
+                        uint64_t now_ms)
+{
+	char from_id[CHORUS_ID_HEX + 1], from_short[CHORUS_ID_SHORT + 1];
+
+	if (inc > core->self.inc)
+		core->self.inc = inc;
+	core->stats.refutations++;
+	if (core->health < CHORUS_HEALTH_MAX)
+		core->health++;
+	codec_hex(from_id, from, CHORUS_PK_BYTES);
+	core_id_short(from_id, from_short);
+	swim_publish_self(core, now_ms);
+	core_log(core, CORE_LOG_INFO, "member", "event=refute node=%s inc=%llu from=%s health=%d",
+	         core->id_short, (unsigned long long)core->self.inc, from_short, core->health);
+}
+
+void swim_on_state_rumor(struct core *core, int kind, const uint8_t about[CHORUS_PK_BYTES],
+                         uint64_t start_ms, uint64_t inc, const uint8_t from[CHORUS_PK_BYTES],
+                         uint64_t now_ms)
+{
+	struct member *m;
+	long i;
+
+	assert(kind == RUMOR_SUSPECT || kind == RUMOR_DEAD);
+	if (memcmp(about, core->pk, CHORUS_PK_BYTES) == 0) {
+		if (start_ms == core->self.start_ms && inc >= core->self.inc)
+			swim_refute(core, inc, from, now_ms);
+		return;
+	}
+	i = members_find(&core->members, about);
+	if (i < 0)
+		return;
+	m = &core->members.v[i];
+	/* Only news about the version we hold can be checked against it. */
+	if (record_version_cmp(start_ms, inc, m->start_ms, m->inc) != 0)
+		return;
+	if (kind == RUMOR_SUSPECT) {
+		if (m->state == MEMBER_ALIVE)
+			swim_suspect(core, i, from, now_ms);
+		else if (m->state == MEMBER_SUSPECT)
+			swim_confirm(core, i, from);
+	} else if (m->state == MEMBER_ALIVE || m->state == MEMBER_SUSPECT) {
+		swim_mark_dead(core, i, from, now_ms);
+	}
+}
+
+void swim_expire_members(struct core *core, uint64_t now_ms)
+{
+	uint64_t next = UINT64_MAX;
+
+	/* Backwards, so that removing (swap with the last) skips nothing. */
+	for (size_t k = core->members.n; k-- > 0;) {
+		struct member *m = &core->members.v[k];
+
+		if (m->deadline_ms == 0)
+			continue;
+		if (m->deadline_ms > now_ms) {
+			next = swim_min_u64(next, m->deadline_ms);
+			continue;
+		}
+		if (m->state == MEMBER_SUSPECT) {
+			swim_mark_dead(core, (long)k, core->pk, now_ms);
+			next = swim_min_u64(next, core->members.v[k].deadline_ms);
+		} else if (m->state == MEMBER_DEAD || m->state == MEMBER_LEFT) {
+			char id[CHORUS_ID_HEX + 1], id_short[CHORUS_ID_SHORT + 1];
+
+			codec_hex(id, m->pk, CHORUS_PK_BYTES);
+			core_id_short(id, id_short);
+			core_log(core, CORE_LOG_DEBUG, "member", "event=forget node=%s name=%s state=%s",
+			         id_short, m->name, member_state_name(m->state));
+			core_member_changed(core, (long)k, m->state, 1);
+			members_remove(&core->members, k);
+		} else {
+			m->deadline_ms = 0;
+		}
+	}
+	core->next_member_ms = next;
+}
+
+/* ---------------------------------------------------------------- probing */
+
+static long swim_next_probe_target(struct core *core)
+{
+	for (size_t attempt = 0; attempt <= core->members.n + 1; attempt++) {
+		long i;
+
+		if (core->probe_order_pos >= core->probe_order_n) {
+			size_t n = 0;
+			uint8_t (*order)[CHORUS_PK_BYTES] =
+				realloc(core->probe_order, (core->members.n + 1) * CHORUS_PK_BYTES);
+
+			if (order == NULL)
+				return -1;
+			core->probe_order = order;
+			for (size_t k = 0; k < core->members.n; k++) {
+				const struct member *m = &core->members.v[k];
+
+				if (swim_is_probeable(m) && memcmp(m->pk, core->pk, CHORUS_PK_BYTES) != 0)
+					memcpy(order[n++], m->pk, CHORUS_PK_BYTES);
+			}
+			for (size_t k = n; k > 1; k--) { /* Fisher-Yates */
+				size_t j = rng_below(&core->rng, (uint32_t)k);
+				uint8_t tmp[CHORUS_PK_BYTES];
+
+				memcpy(tmp, order[k - 1], CHORUS_PK_BYTES);
+				memcpy(order[k - 1], order[j], CHORUS_PK_BYTES);
+				memcpy(order[j], tmp, CHORUS_PK_BYTES);
+			}
+			core->probe_order_n = n;
+			core->probe_order_pos = 0;
+			if (n == 0)
+				return -1;
+		}
+		i = members_find(&core->members, core->probe_order[core->probe_order_pos++]);
+		if (i >= 0 && swim_is_probeable(&core->members.v[i]))
+			return i;
+	}
+	return -1;
+}
+
+static void swim_piggyback(struct core *core, struct sb *sb, size_t budget)
+{
+	sb_puts(sb, "\"r\":[");
+	core->stats.rumors_sent += rumors_take(&core->rumors, sb, budget, core_retransmit_limit(core),
+	                                       gossip_rumor_current, core);
+	sb_puts(sb, "]");
+}
+
+static void swim_send_ping(struct core *core, const struct member *m, uint64_t seq)
+{
+	char id[CHORUS_ID_HEX + 1];
+	struct sb sb;
+
+	codec_hex(id, m->pk, CHORUS_PK_BYTES);
+	sb_init(&sb, core->body, CHORUS_BODY_MAX);
+	sb_printf(&sb, "{\"n\":%llu,\"t\":\"%s\",\"a\":\"%s\",", (unsigned long long)seq, id,
+	          core->cfg.addr);
+	swim_piggyback(core, &sb, CHORUS_PIGGYBACK_BYTES);
+	sb_puts(&sb, "}");
+	assert(!sb.overflow);
+	core_send(core, m->addr, WIRE_PING, sb.buf, sb.len);
+}
+
+static void swim_probe_start(struct core *core, uint64_t now_ms)
+{
+	long i = swim_next_probe_target(core);
+	struct member *m;
+
+	if (i < 0)
+		return;
+	m = &core->members.v[i];
+	memset(&core->probe, 0, sizeof(core->probe));
+	core->probe.active = 1;
+	memcpy(core->probe.target, m->pk, CHORUS_PK_BYTES);
+	core->probe.seq = ++core->probe_seq;
+	core->probe.direct_deadline_ms = now_ms + swim_scaled(core, core->cfg.timing.probe_timeout_ms);
+	core->probe.final_deadline_ms = now_ms + swim_scaled(core, core->cfg.timing.probe_interval_ms);
+	core->stats.probes++;
+	core_log(core, CORE_LOG_DEBUG, "swim", "event=probe name=%s seq=%llu", m->name,
+	         (unsigned long long)core->probe.seq);
+	swim_send_ping(core, m, core->probe.seq);
+}
+
+static void swim_probe_indirect(struct core *core, uint64_t now_ms)
+{
+	long t = members_find(&core->members, core->probe.target);
+	char tid[CHORUS_ID_HEX + 1];
+	struct sb sb;
+	uint64_t chosen[CHORUS_INDIRECT_MAX];
+	unsigned n = 0;
+
+	core->probe.indirect_sent = 1;
+	if (t < 0)
+		return;
+	codec_hex(tid, core->probe.target, CHORUS_PK_BYTES);
+	sb_init(&sb, core->body, CHORUS_BODY_MAX);
+	sb_printf(&sb, "{\"n\":%llu,\"t\":\"%s\",\"ta\":\"%s\",\"a\":\"%s\"}",
+	          (unsigned long long)core->probe.seq, tid, core->members.v[t].addr, core->cfg.addr);
+	assert(!sb.overflow);
+	for (unsigned tries = 0; n < core->cfg.timing.indirect_probes && tries < 4 * CHORUS_INDIRECT_MAX;
+	     tries++) {
+		long h = swim_random_member(core, core->probe.target, 0, now_ms);
+		uint64_t key;
+		unsigned k;
+
+		if (h < 0)
+			break;
+		if (core->members.v[h].state != MEMBER_ALIVE)
+			continue;
+		key = codec_get_u64(core->members.v[h].pk);
+		for (k = 0; k < n && chosen[k] != key; k++)
+			;
+		if (k < n)
+			continue;
+		chosen[n++] = key;
+		core_send(core, core->members.v[h].addr, WIRE_PING_REQ, sb.buf, sb.len);
+	}
+	core->probe.nacks_expected = n;
+	core->stats.indirect_probes += n;
+}
+
+static void swim_probe_failed(struct core *core, uint64_t now_ms)
+{
+	long i = members_find(&core->members, core->probe.target);
+
+	core->probe.active = 0;
+	core->stats.probe_failures++;
+	/* Lifeguard: missing nacks mean our own links or CPU may be the problem. */
+	if (core->probe.nacks_expected == 0 || core->probe.nacks < core->probe.nacks_expected) {
+		unsigned missing = core->probe.nacks_expected ? core->probe.nacks_expected - core->probe.nacks : 1;
+
+		core->health += (int)missing;
+		if (core->health > CHORUS_HEALTH_MAX)
+			core->health = CHORUS_HEALTH_MAX;
+	}
+	if (i >= 0 && core->members.v[i].state == MEMBER_ALIVE)
+		swim_suspect(core, i, core->pk, now_ms);
+}
+
+static void swim_probe_succeeded(struct core *core)
+{
+	core->probe.active = 0;
+	if (core->health > 0)
+		core->health--;
+}
+
+static void swim_relays_expire(struct core *core, uint64_t now_ms)
+{
+	for (unsigned r = 0; r < CHORUS_PROBES_MAX; r++) {
+		struct relay *rl = &core->relays[r];
+		char body[64];
+		struct sb sb;
+
+		if (!rl->active || rl->deadline_ms > now_ms)
+			continue;
+		sb_init(&sb, body, sizeof(body));
+		sb_printf(&sb, "{\"n\":%llu}", (unsigned long long)rl->origin_seq);
+		core_send(core, rl->origin_addr, WIRE_NACK, sb.buf, sb.len);
+		rl->active = 0;
+	}
+}
+
+static uint64_t swim_pushpull_interval_ms(const struct core *core)
+{
+	double n = (double)core->members.n;
+	double scale = n > 32 ? 1.0 + log2(n / 32) : 1.0;
+
+	return (uint64_t)(core->cfg.timing.pushpull_interval_ms * scale);
+}
+
+static void swim_send_joins(struct core *core)
+{
+	long self = members_find(&core->members, core->pk);
+	char sig[2 * CHORUS_SIG_BYTES + 1];
+	struct sb sb;
+
+	assert(self >= 0);
+	codec_hex(sig, core->members.v[self].sig, CHORUS_SIG_BYTES);
+	sb_init(&sb, core->body, CHORUS_BODY_MAX);
+	sb_printf(&sb, "{\"a\":\"%s\",\"r\":[{\"k\":\"rec\",\"r\":", core->cfg.addr);
+	sb_json_str(&sb, core->members.v[self].text, core->members.v[self].text_len);
+	sb_printf(&sb, ",\"s\":\"%s\"}]}", sig);
+	assert(!sb.overflow);
+	for (unsigned s = 0; s < core->nseeds; s++) {
+		core_log(core, CORE_LOG_DEBUG, "member", "event=join-request seed=%s", core->seeds[s]);
+		core_send(core, core->seeds[s], WIRE_JOIN, sb.buf, sb.len);
+	}
+}
+
+void swim_tick(struct core *core, uint64_t now_ms)
+{
+	const struct core_timing *t = &core->cfg.timing;
+
+	if (core->nseeds > 0 && core->joined && core_alive_count(core) <= 1)
+		core->joined = 0; /* alone again: go back to the seeds */
+	if (!core->joined && core->nseeds > 0 && now_ms >= core->next_join_ms) {
+		swim_send_joins(core);
+		core->next_join_ms = now_ms + t->join_retry_ms;
+	}
+	if (now_ms >= core->next_member_ms)
+		swim_expire_members(core, now_ms);
+	if (core->probe.active && !core->probe.indirect_sent && now_ms >= core->probe.direct_deadline_ms)
+		swim_probe_indirect(core, now_ms);
+	if (core->probe.active && now_ms >= core->probe.final_deadline_ms)
+		swim_probe_failed(core, now_ms);
+	if (now_ms >= core->next_probe_ms) {
+		if (core->probe.active)
+			swim_probe_failed(core, now_ms);
+		swim_probe_start(core, now_ms);
+		core->next_probe_ms = now_ms + swim_scaled(core, t->probe_interval_ms);
+	}
+	swim_relays_expire(core, now_ms);
+	if (now_ms >= core->next_gossip_ms) {
+		swim_gossip(core, now_ms);
+		core->next_gossip_ms = now_ms + t->gossip_interval_ms;
+	}
+	if (now_ms >= core->next_pushpull_ms) {
+		long i = swim_random_member(core, NULL, 0, now_ms);
+
+		if (i >= 0 && core->members.v[i].state == MEMBER_ALIVE)
+			swim_send_sync(core, core->members.v[i].addr, 1);
+		core->next_pushpull_ms = now_ms + swim_pushpull_interval_ms(core);
+	}
+}
+
+uint64_t swim_next_deadline_ms(const struct core *core)
+{
+	uint64_t d = swim_min_u64(core->next_probe_ms, core->next_pushpull_ms);
+
+	d = swim_min_u64(d, core->next_member_ms);
+	if (core->rumors.n > 0)
+		d = swim_min_u64(d, core->next_gossip_ms);
+	if (!core->joined && core->nseeds > 0)
+		d = swim_min_u64(d, core->next_join_ms);
+	if (core->probe.active) {
+		if (!core->probe.indirect_sent)
+			d = swim_min_u64(d, core->probe.direct_deadline_ms);
+		d = swim_min_u64(d, core->probe.final_deadline_ms);
+	}
+	for (unsigned r = 0; r < CHORUS_PROBES_MAX; r++)
+		if (core->relays[r].active)
+			d = swim_min_u64(d, core->relays[r].deadline_ms);
+	return d;
+}
+
+/* ---------------------------------------------------------------- messages */
+
+void swim_on_ping(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms)
+{
+	uint64_t seq;
+	const char *target, *addr;
+	struct sb sb;
+
+	if (codec_json_u64(body, "n", CODEC_JSON_INT_MAX, &seq) < 0 ||
+	    codec_json_str(body, "t", CHORUS_ID_HEX, &target) < 0 ||
+	    codec_json_str(body, "a", CHORUS_ADDR_MAX, &addr) < 0 || !codec_valid_addr(addr)) {
+		core->stats.drop_malformed++;
+		return;
+	}
+	swim_merge_rumors(core, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
+	/* A ping meant for a former owner of our address gets no ack. */
+	if (strcmp(target, core->id) != 0) {
+		core->stats.drop_stale++;
+		return;
+	}
+	sb_init(&sb, core->body, CHORUS_BODY_MAX);
+	sb_printf(&sb, "{\"n\":%llu,", (unsigned long long)seq);
+	swim_piggyback(core, &sb, CHORUS_PIGGYBACK_BYTES);
+	sb_puts(&sb, "}");
+	assert(!sb.overflow);
+	core_send(core, addr, WIRE_ACK, sb.buf, sb.len);
+}
+
+void swim_on_ack(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms)
+{
+	uint64_t seq;
+
+	if (codec_json_u64(body, "n", CODEC_JSON_INT_MAX, &seq) < 0) {
+		core->stats.drop_malformed++;
+		return;
+	}
+	swim_merge_rumors(core, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
+	if (core->probe.active && seq == core->probe.seq) {
+		swim_probe_succeeded(core);
+		return;
+	}
+	for (unsigned r = 0; r < CHORUS_PROBES_MAX; r++) {
+		struct relay *rl = &core->relays[r];
+		char out[64];
+		struct sb sb;
+
+		if (!rl->active || rl->our_seq != seq)
+			continue;
+		sb_init(&sb, out, sizeof(out));
+		sb_printf(&sb, "{\"n\":%llu}", (unsigned long long)rl->origin_seq);
+		core_send(core, rl->origin_addr, WIRE_ACK, sb.buf, sb.len);
+		rl->active = 0;
+		return;
+	}
+}
+
+void swim_on_ping_req(struct core *core, const struct wire_frame *f, const cJSON *body,
+                      uint64_t now_ms)
+{
+	uint64_t seq;
+	const char *target, *taddr, *addr;
+	struct relay *rl = NULL;
+	uint8_t tpk[CHORUS_PK_BYTES];
+	char out[CHORUS_ADDR_MAX + 192];
+	struct sb sb;
+
+	if (codec_json_u64(body, "n", CODEC_JSON_INT_MAX, &seq) < 0 ||
+	    codec_json_str(body, "t", CHORUS_ID_HEX, &target) < 0 ||
+	    codec_unhex(tpk, CHORUS_PK_BYTES, target) < 0 ||
+	    codec_json_str(body, "ta", CHORUS_ADDR_MAX, &taddr) < 0 || !codec_valid_addr(taddr) ||
+	    codec_json_str(body, "a", CHORUS_ADDR_MAX, &addr) < 0 || !codec_valid_addr(addr)) {
+		core->stats.drop_malformed++;
+		return;
+	}
+	for (unsigned r = 0; r < CHORUS_PROBES_MAX && rl == NULL; r++)
+		if (!core->relays[r].active)
+			rl = &core->relays[r];
+	if (rl == NULL)
+		return; /* busy: the asker will count a missing nack against itself */
+	rl->active = 1;
+	rl->our_seq = ++core->probe_seq;
+	rl->origin_seq = seq;
+	strcpy(rl->origin_addr, addr);
+	rl->deadline_ms = now_ms + core->cfg.timing.probe_timeout_ms;
+	sb_init(&sb, out, sizeof(out));
+	sb_printf(&sb, "{\"n\":%llu,\"t\":\"%s\",\"a\":\"%s\",\"r\":[]}",
+	          (unsigned long long)rl->our_seq, target, core->cfg.addr);
+	assert(!sb.overflow);
+	core_send(core, taddr, WIRE_PING, sb.buf, sb.len);
+}
+
+void swim_on_nack(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms)
+{
+	uint64_t seq;
+
+	if (codec_json_u64(body, "n", CODEC_JSON_INT_MAX, &seq) < 0) {
+		core->stats.drop_malformed++;
+		return;
+	}
+	if (core->probe.active && seq == core->probe.seq &&
+	    core->probe.nacks < core->probe.nacks_expected)
+		core->probe.nacks++;
+}
