@@ -225,6 +225,7 @@ struct core {
 	uint64_t next_pushpull_ms;
 	uint64_t next_join_ms;
 	uint64_t next_member_ms; /* earliest member deadline (suspicion, tombstone) */
+	uint64_t next_repair_ms; /* rate limit of joins sent to unknown pingers */
 
 	char *body;    /* scratch: one frame body */
 	uint8_t *frame; /* scratch: one encoded frame */

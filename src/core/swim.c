@@ -380,7 +380,8 @@ static uint64_t swim_pushpull_interval_ms(const struct core *core)
 	return (uint64_t)(core->cfg.timing.pushpull_interval_ms * scale);
 }
 
-static void swim_send_joins(struct core *core)
+/* A join carries our record and asks for the receiver's full state. */
+static void swim_send_join(struct core *core, const char *addr)
 {
 	long self = members_find(&core->members, core->pk);
 	char sig[2 * CHORUS_SIG_BYTES + 1];
@@ -393,10 +394,8 @@ static void swim_send_joins(struct core *core)
 	sb_json_str(&sb, core->members.v[self].text, core->members.v[self].text_len);
 	sb_printf(&sb, ",\"s\":\"%s\"}]}", sig);
 	assert(!sb.overflow);
-	for (unsigned s = 0; s < core->nseeds; s++) {
-		core_log(core, CORE_LOG_DEBUG, "member", "event=join-request seed=%s", core->seeds[s]);
-		core_send(core, core->seeds[s], WIRE_JOIN, sb.buf, sb.len);
-	}
+	core_log(core, CORE_LOG_DEBUG, "member", "event=join-request to=%s", addr);
+	core_send(core, addr, WIRE_JOIN, sb.buf, sb.len);
 }
 
 void swim_tick(struct core *core, uint64_t now_ms)
@@ -406,7 +405,8 @@ void swim_tick(struct core *core, uint64_t now_ms)
 	if (core->nseeds > 0 && core->joined && core_alive_count(core) <= 1)
 		core->joined = 0; /* alone again: go back to the seeds */
 	if (!core->joined && core->nseeds > 0 && now_ms >= core->next_join_ms) {
-		swim_send_joins(core);
+		for (unsigned k = 0; k < core->nseeds; k++)
+			swim_send_join(core, core->seeds[k]);
 		core->next_join_ms = now_ms + t->join_retry_ms;
 	}
 	if (now_ms >= core->next_member_ms)
@@ -470,6 +470,15 @@ void swim_on_ping(struct core *core, const struct wire_frame *f, const cJSON *bo
 		return;
 	}
 	swim_merge_rumors(core, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
+	/*
+	 * A member we never heard of knows us: the rumor about it missed us.
+	 * Repair at once with a join exchange (rate-limited: this is the
+	 * lazy-repair path, push-pull is the slow one).
+	 */
+	if (members_find(&core->members, f->pk) < 0 && now_ms >= core->next_repair_ms) {
+		core->next_repair_ms = now_ms + core->cfg.timing.gossip_interval_ms;
+		swim_send_join(core, addr);
+	}
 	/* A ping meant for a former owner of our address gets no ack. */
 	if (strcmp(target, core->id) != 0) {
 		core->stats.drop_stale++;

@@ -1,0 +1,199 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "harness.h"
+
+static uint64_t h_rand(struct harness *h)
+{
+	h->rng ^= h->rng << 13;
+	h->rng ^= h->rng >> 7;
+	h->rng ^= h->rng << 17;
+	return h->rng;
+}
+
+static int h_index_of(struct harness *h, const char *addr)
+{
+	for (int i = 0; i < h->n; i++)
+		if (strcmp(h->nodes[i].addr, addr) == 0)
+			return i;
+	return -1;
+}
+
+struct h_ctx {
+	struct harness *h;
+	int self;
+};
+static struct h_ctx h_ctxs[H_NODES_MAX];
+
+static void h_send_cb(void *ctx, const char *addr, const uint8_t *frame, size_t len)
+{
+	struct h_ctx *c = ctx;
+	struct harness *h = c->h;
+	int to = h_index_of(h, addr);
+	struct h_frame *f;
+
+	if (to < 0 || h->qn >= H_FRAMES_MAX)
+		return;
+	if (h->loss > 0 && (double)(h_rand(h) % 1000000) / 1e6 < h->loss)
+		return;
+	if (h->tap && !h->tap(h->tap_ctx, c->self, to, frame, len))
+		return;
+	f = &h->q[h->qn++];
+	f->at_ms = h->now_ms + h->latency_ms;
+	f->to = to;
+	f->buf = malloc(len);
+	memcpy(f->buf, frame, len);
+	f->len = len;
+}
+
+static void h_log_cb(void *ctx, int level, const char *subsys, const char *fields)
+{
+	struct h_ctx *c = ctx;
+
+	if (strstr(fields, "event=suspect"))
+		c->h->nodes[c->self].logs_suspect++;
+	if (c->h->verbose)
+		printf("# t=%llu n%d %s %s\n", (unsigned long long)c->h->now_ms, c->self, subsys, fields);
+}
+
+void h_init(struct harness *h, int n, uint64_t seed)
+{
+	memset(h, 0, sizeof(*h));
+	if (sodium_init() < 0)
+		abort();
+	h->n = n;
+	h->latency_ms = 2;
+	h->rng = seed | 1;
+	h->now_ms = 1000;
+	h->q = calloc(H_FRAMES_MAX, sizeof(*h->q));
+	for (int i = 0; i < n; i++) {
+		uint8_t kseed[crypto_sign_SEEDBYTES] = {0};
+
+		kseed[0] = (uint8_t)i;
+		kseed[1] = (uint8_t)seed;
+		crypto_sign_seed_keypair(h->nodes[i].pk, h->nodes[i].sk, kseed);
+		snprintf(h->nodes[i].addr, sizeof(h->nodes[i].addr), "test://n%d", i);
+		h_ctxs[i].h = h;
+		h_ctxs[i].self = i;
+	}
+}
+
+int h_start(struct harness *h, int i, uint64_t start_ms)
+{
+	struct core_config cfg;
+	struct core_env env = {0};
+
+	core_config_defaults(&cfg);
+	snprintf(cfg.name, sizeof(cfg.name), "n%d", i);
+	strcpy(cfg.addr, h->nodes[i].addr);
+	strcpy(cfg.roles[0], "worker");
+	cfg.nroles = 1;
+	cfg.start_ms = start_ms;
+	cfg.seed = (uint64_t)i * 7919 + h->rng;
+	env.ctx = &h_ctxs[i];
+	env.send_cb = h_send_cb;
+	env.log_cb = h_log_cb;
+	if (h->nodes[i].core)
+		core_destroy(h->nodes[i].core);
+	h->nodes[i].down = 0;
+	return core_create(&h->nodes[i].core, &cfg, h->nodes[i].pk, h->nodes[i].sk, &env, h->now_ms);
+}
+
+void h_free(struct harness *h)
+{
+	for (int i = 0; i < h->n; i++)
+		core_destroy(h->nodes[i].core);
+	for (size_t k = 0; k < h->qn; k++)
+		free(h->q[k].buf);
+	free(h->q);
+}
+
+void h_inject(struct harness *h, int to, const uint8_t *buf, size_t len)
+{
+	if (h->nodes[to].core && !h->nodes[to].down)
+		core_recv(h->nodes[to].core, buf, len, h->now_ms);
+}
+
+static void h_step(struct harness *h)
+{
+	/* Deliver what is due (FIFO: latency is constant), then tick everyone. */
+	size_t k = 0;
+
+	while (k < h->qn && h->q[k].at_ms <= h->now_ms) {
+		struct h_frame f = h->q[k];
+
+		memmove(&h->q[k], &h->q[k + 1], (h->qn - k - 1) * sizeof(*h->q));
+		h->qn--;
+		if (h->nodes[f.to].core && !h->nodes[f.to].down)
+			core_recv(h->nodes[f.to].core, f.buf, f.len, h->now_ms);
+		free(f.buf);
+	}
+	for (int i = 0; i < h->n; i++) {
+		struct core *c = h->nodes[i].core;
+
+		if (c && !h->nodes[i].down && core_next_deadline_ms(c) <= h->now_ms)
+			core_tick(c, h->now_ms);
+	}
+}
+
+int h_run_until(struct harness *h, uint64_t until_ms, int (*pred)(struct harness *h, void *ctx),
+                void *ctx)
+{
+	while (h->now_ms < until_ms) {
+		h_step(h);
+		if (pred && pred(h, ctx))
+			return 1;
+		h->now_ms++;
+	}
+	return pred ? pred(h, ctx) : 1;
+}
+
+void h_run(struct harness *h, uint64_t until_ms)
+{
+	h_run_until(h, until_ms, NULL, NULL);
+}
+
+static long h_find(struct harness *h, int of, int about, struct member_view *mv)
+{
+	struct core *c = h->nodes[of].core;
+
+	for (size_t k = 0; c && k < core_member_count(c); k++) {
+		if (core_member_get(c, k, mv) == 0 &&
+		    memcmp(mv->rec.pk, h->nodes[about].pk, CHORUS_PK_BYTES) == 0)
+			return (long)k;
+	}
+	return -1;
+}
+
+int h_state(struct harness *h, int of, int about)
+{
+	struct member_view mv;
+
+	return h_find(h, of, about, &mv) < 0 ? -1 : (int)mv.state;
+}
+
+uint64_t h_inc(struct harness *h, int of, int about)
+{
+	struct member_view mv;
+
+	return h_find(h, of, about, &mv) < 0 ? 0 : mv.rec.inc;
+}
+
+int h_all_see_alive(struct harness *h, void *ctx)
+{
+	(void)ctx;
+	for (int i = 0; i < h->n; i++) {
+		if (!h->nodes[i].core || h->nodes[i].down)
+			continue;
+		for (int j = 0; j < h->n; j++) {
+			if (!h->nodes[j].core || h->nodes[j].down)
+				continue;
+			if (h_state(h, i, j) != MEMBER_ALIVE)
+				return 0;
+		}
+	}
+	return 1;
+}

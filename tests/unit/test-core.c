@@ -1,0 +1,297 @@
+/*
+ * Core membership scenarios on an in-memory network with real signatures:
+ * join, convergence, failure detection, refutation, graceful leave, restart,
+ * tombstones, and rejection of forged, replayed and malformed frames.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "core-internal.h"
+#include "harness.h"
+#include "tap.h"
+
+static int all_checks_pass(struct harness *h)
+{
+	for (int i = 0; i < h->n; i++) {
+		const char *err;
+
+		if (!h->nodes[i].core)
+			continue;
+		err = core_check(h->nodes[i].core);
+		if (err) {
+			diag("node %d: %s", i, err);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+struct target {
+	int about;
+	int state;
+	int except;
+};
+
+static int all_see_state(struct harness *h, void *ctx)
+{
+	struct target *t = ctx;
+
+	for (int i = 0; i < h->n; i++) {
+		if (i == t->about || i == t->except || !h->nodes[i].core || h->nodes[i].down)
+			continue;
+		if (h_state(h, i, t->about) != t->state)
+			return 0;
+	}
+	return 1;
+}
+
+static int isolate = -1;
+static int tap_isolate(void *ctx, int from, int to, const uint8_t *buf, size_t len)
+{
+	(void)ctx, (void)buf, (void)len;
+	return !(from == isolate || to == isolate);
+}
+
+static void test_cluster(void)
+{
+	struct harness h;
+	struct target t;
+	uint64_t t0, inc_before;
+	int held;
+
+	h_init(&h, 5, 42);
+	for (int i = 0; i < 5; i++)
+		ok(h_start(&h, i, 1000000 + (uint64_t)i) == 0, "node %d starts", i);
+	for (int i = 1; i < 5; i++)
+		core_join(h.nodes[i].core, h.nodes[0].addr, h.now_ms);
+	t0 = h.now_ms;
+	held = h_run_until(&h, t0 + 2000, h_all_see_alive, NULL);
+	ok(held, "5 nodes converge: all see all alive (%llu ms)", (unsigned long long)(h.now_ms - t0));
+	ok(all_checks_pass(&h), "core_check holds after convergence");
+
+	/* Quiet period: nobody suspects anyone. */
+	h_run(&h, h.now_ms + 20000);
+	{
+		int suspects = 0;
+
+		for (int i = 0; i < 5; i++)
+			suspects += h.nodes[i].logs_suspect;
+		ok(suspects == 0, "no suspicion during 20 s of quiet (%d)", suspects);
+	}
+
+	/* Crash node 4: suspected, then dead everywhere. */
+	h.nodes[4].down = 1;
+	t0 = h.now_ms;
+	t = (struct target){.about = 4, .state = MEMBER_DEAD, .except = -1};
+	held = h_run_until(&h, t0 + 5000, all_see_state, &t);
+	ok(held, "crashed node marked dead by all within 5 s (%llu ms)",
+	   (unsigned long long)(h.now_ms - t0));
+
+	/* Isolate node 0 long enough to be suspected, then heal: it refutes. */
+	inc_before = h_inc(&h, 1, 0);
+	isolate = 0;
+	h.tap = tap_isolate;
+	t = (struct target){.about = 0, .state = MEMBER_SUSPECT, .except = 4};
+	held = h_run_until(&h, h.now_ms + 3000, all_see_state, &t);
+	ok(held, "isolated node 0 is suspected by the others");
+	h.tap = NULL;
+	t = (struct target){.about = 0, .state = MEMBER_ALIVE, .except = 4};
+	held = h_run_until(&h, h.now_ms + 3000, all_see_state, &t);
+	ok(held, "after healing, node 0 refuted the suspicion: alive everywhere");
+	ok(h_inc(&h, 1, 0) > inc_before, "refutation raised node 0's incarnation (%llu > %llu)",
+	   (unsigned long long)h_inc(&h, 1, 0), (unsigned long long)inc_before);
+	ok(core_stats(h.nodes[0].core)->refutations > 0, "node 0 counted a refutation");
+
+	/* Node 3 leaves gracefully: left, not dead. */
+	core_leave(h.nodes[3].core, h.now_ms);
+	t = (struct target){.about = 3, .state = MEMBER_LEFT, .except = 4};
+	held = h_run_until(&h, h.now_ms + 2000, all_see_state, &t);
+	ok(held, "graceful leave is seen as left by all");
+	h.nodes[3].down = 1;
+
+	/* Node 4 restarts with a later generation: alive again everywhere. */
+	ok(h_start(&h, 4, 2000000) == 0, "node 4 restarts");
+	core_join(h.nodes[4].core, h.nodes[0].addr, h.now_ms);
+	t = (struct target){.about = 4, .state = MEMBER_ALIVE, .except = 3};
+	held = h_run_until(&h, h.now_ms + 3000, all_see_state, &t);
+	ok(held, "restarted node (new generation) is alive again for all");
+	ok(h_state(&h, 4, 1) == MEMBER_ALIVE, "restarted node relearned the cluster");
+
+	/* Tombstones expire: the departed node 3 is forgotten after tombstone_ms. */
+	h_run(&h, h.now_ms + 61000);
+	ok(h_state(&h, 0, 3) == -1, "tombstone of the departed node expired");
+	ok(h_state(&h, 0, 4) == MEMBER_ALIVE && h_state(&h, 4, 0) == MEMBER_ALIVE,
+	   "live nodes still alive after a minute");
+	ok(all_checks_pass(&h), "core_check holds at the end");
+	h_free(&h);
+}
+
+/* ---------------------------------------------------------------- bad input */
+
+static uint8_t *captured;
+static size_t captured_len;
+static int capture_type = WIRE_PING;
+static int tap_capture(void *ctx, int from, int to, const uint8_t *buf, size_t len)
+{
+	if (captured == NULL && len > 4 && buf[3] == capture_type && to == 0) {
+		captured = malloc(len);
+		memcpy(captured, buf, len);
+		captured_len = len;
+	}
+	return 1;
+}
+
+static void test_bad_input(void)
+{
+	struct harness h;
+	const struct core_stats *st;
+	uint8_t *buf;
+	uint64_t before;
+	struct sb sb;
+	char body[4096], text[CHORUS_RECORD_MAX + 1], sighex[2 * CHORUS_SIG_BYTES + 1];
+	uint8_t sig[CHORUS_SIG_BYTES];
+	uint8_t frame[8192];
+	struct record r;
+	int n, len;
+
+	h_init(&h, 3, 7);
+	for (int i = 0; i < 3; i++)
+		h_start(&h, i, 5000 + (uint64_t)i);
+	core_join(h.nodes[1].core, h.nodes[0].addr, h.now_ms);
+	core_join(h.nodes[2].core, h.nodes[0].addr, h.now_ms);
+	h.tap = tap_capture;
+	h_run_until(&h, h.now_ms + 3000, h_all_see_alive, NULL);
+	h_run(&h, h.now_ms + 2000);
+	h.tap = NULL;
+	ok(captured != NULL, "captured a real ping frame to node 0");
+	st = core_stats(h.nodes[0].core);
+
+	before = st->drop_replay;
+	h_inject(&h, 0, captured, captured_len);
+	ok(st->drop_replay == before + 1, "a replayed frame is dropped and counted");
+
+	buf = malloc(captured_len);
+	memcpy(buf, captured, captured_len);
+	buf[captured_len / 2] ^= 0x01;
+	before = st->drop_badsig;
+	h_inject(&h, 0, buf, captured_len);
+	ok(st->drop_badsig == before + 1, "a frame with one flipped bit fails its signature");
+
+	before = st->drop_malformed;
+	h_inject(&h, 0, captured, captured_len - 10);
+	ok(st->drop_malformed == before + 1, "a truncated frame is malformed");
+
+	memcpy(buf, captured, captured_len);
+	buf[2] = 9;
+	before = st->drop_version;
+	h_inject(&h, 0, buf, captured_len);
+	ok(st->drop_version == before + 1, "an unknown wire version is dropped");
+
+	memcpy(buf, captured, captured_len);
+	buf[3] = 200;
+	before = st->drop_unknown_type;
+	h_inject(&h, 0, buf, captured_len);
+	ok(st->drop_unknown_type == before + 1, "an unknown frame type is dropped");
+	free(buf);
+
+	buf = calloc(1, CHORUS_FRAME_MAX + 100);
+	before = st->drop_oversize;
+	h_inject(&h, 0, buf, CHORUS_FRAME_MAX + 100);
+	ok(st->drop_oversize == before + 1, "an oversized frame is dropped");
+	free(buf);
+
+	before = st->drop_malformed;
+	h_inject(&h, 0, (const uint8_t *)"garbage", 7);
+	ok(st->drop_malformed == before + 1, "garbage bytes are malformed");
+
+	/* A frame correctly signed by node 1 whose body is not JSON. */
+	len = wire_encode(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 999999, "{nope", 5,
+	                  &crypto_ed25519, h.nodes[1].sk);
+	before = st->drop_malformed;
+	h_inject(&h, 0, frame, (size_t)len);
+	ok(st->drop_malformed == before + 1, "a signed frame with a non-JSON body is malformed");
+
+	/* Node 1 relays a record for a node key it does not own: forged. */
+	{
+		uint8_t fpk[CHORUS_PK_BYTES], fsk[CHORUS_SK_BYTES];
+		uint8_t kseed[32] = {99};
+
+		crypto_sign_seed_keypair(fpk, fsk, kseed);
+		memset(&r, 0, sizeof(r));
+		memcpy(r.pk, fpk, CHORUS_PK_BYTES);
+		strcpy(r.name, "forged");
+		strcpy(r.addr, "test://forged");
+		r.start_ms = 1;
+		r.inc = 1;
+		n = record_encode(text, sizeof(text), &r);
+		ok(n > 0, "forged record encodes");
+		crypto_ed25519.sign(sig, (const uint8_t *)text, (size_t)n, h.nodes[1].sk);
+		codec_hex(sighex, sig, CHORUS_SIG_BYTES);
+		sb_init(&sb, body, sizeof(body));
+		sb_puts(&sb, "{\"r\":[{\"k\":\"rec\",\"r\":");
+		sb_json_str(&sb, text, (size_t)n);
+		sb_printf(&sb, ",\"s\":\"%s\"}]}", sighex);
+		len = wire_encode(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 1000000, sb.buf,
+		                  sb.len, &crypto_ed25519, h.nodes[1].sk);
+		before = st->drop_badsig;
+		h_inject(&h, 0, frame, (size_t)len);
+		ok(st->drop_badsig == before + 1, "a record not signed by its owner is rejected");
+		ok(core_member_count(h.nodes[0].core) == 3, "the forged node was not added");
+
+		/* The same record signed by its owner is accepted (the check is real). */
+		crypto_ed25519.sign(sig, (const uint8_t *)text, (size_t)n, fsk);
+		codec_hex(sighex, sig, CHORUS_SIG_BYTES);
+		sb_init(&sb, body, sizeof(body));
+		sb_puts(&sb, "{\"r\":[{\"k\":\"rec\",\"r\":");
+		sb_json_str(&sb, text, (size_t)n);
+		sb_printf(&sb, ",\"s\":\"%s\"}]}", sighex);
+		len = wire_encode(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 1000001, sb.buf,
+		                  sb.len, &crypto_ed25519, h.nodes[1].sk);
+		h_inject(&h, 0, frame, (size_t)len);
+		ok(core_member_count(h.nodes[0].core) == 4, "a properly signed relayed record is accepted");
+	}
+
+	/* A stale generation: a frame from node 2's previous life. */
+	len = wire_encode(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[2].pk, 4000, 5, "{\"r\":[]}", 8,
+	                  &crypto_ed25519, h.nodes[2].sk);
+	before = st->drop_stale;
+	h_inject(&h, 0, frame, (size_t)len);
+	ok(st->drop_stale == before + 1, "a frame from an older generation is stale");
+
+	ok(all_checks_pass(&h), "core_check holds after bad input");
+	h_run(&h, h.now_ms + 3000);
+	ok(h_state(&h, 0, 1) == MEMBER_ALIVE && h_state(&h, 0, 2) == MEMBER_ALIVE,
+	   "node 0 keeps serving: peers still alive after the bad input");
+	free(captured);
+	h_free(&h);
+}
+
+static void test_config(void)
+{
+	struct core_config cfg;
+	struct core_env env = {0};
+	struct core *c = NULL;
+	uint8_t pk[32], sk[64];
+
+	crypto_sign_keypair(pk, sk);
+	core_config_defaults(&cfg);
+	strcpy(cfg.name, "bad name");
+	strcpy(cfg.addr, "tcp://127.0.0.1:1");
+	env.send_cb = NULL;
+	ok(core_create(&c, &cfg, pk, sk, &env, 0) == CORE_ERR_INVAL && c == NULL,
+	   "a name with a space or a missing send_cb is refused");
+	strcpy(cfg.name, "ok");
+	strcpy(cfg.addr, "no-scheme");
+	ok(core_create(&c, &cfg, pk, sk, &env, 0) == CORE_ERR_INVAL, "an address without scheme is refused");
+	ok(strcmp(core_strerror(CORE_ERR_BADSIG), "bad signature") == 0, "core_strerror names errors");
+}
+
+int main(void)
+{
+	test_config();
+	test_cluster();
+	test_bad_input();
+	return tap_done();
+}
