@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# A local demo cluster: builds chorus, starts three chorusd nodes on this
+# machine, waits until they all see each other, shows the members table from
+# each node's view and the gossip in node 1's log, then stops the cluster.
+#
+#   contrib/demo.sh           run the demo, then stop the nodes
+#   contrib/demo.sh --keep    leave the nodes running (stop: contrib/demo.sh --stop)
+#   contrib/demo.sh --stop    stop the nodes a --keep run left behind
+#
+# Data and logs live under $DEMO_DIR (default /tmp/chorus-demo): nK/node.log.
+# Node K listens on tcp://127.0.0.1:747K (fabric) and 127.0.0.1:748K (HTTP).
+# To add a step: write a step_* function and list it in STEPS below.
+set -eu
+
+cd "$(dirname "$0")/.."
+TOP=$PWD
+DEMO_DIR=${DEMO_DIR:-/tmp/chorus-demo}
+NODES=3
+WAIT_S=${DEMO_WAIT_S:-30}
+CHORUSD=$TOP/src/node/chorusd
+CHORUS=$TOP/src/cli/chorus
+KEEP=0
+
+STEPS="step_build step_start step_wait_members step_show_members step_show_gossip"
+
+say() { printf '\n==> %s\n' "$*"; }
+die() { echo "demo: $*" >&2; exit 1; }
+
+fabric_url() { echo "tcp://127.0.0.1:$((7470 + $1))"; }
+http_addr() { echo "127.0.0.1:$((7480 + $1))"; }
+node_dir() { echo "$DEMO_DIR/n$1"; }
+chorus_at() { # chorus_at K ARGS...: the CLI against node K
+	local k=$1
+	shift
+	"$CHORUS" -H "http://$(http_addr "$k")" "$@"
+}
+
+# ---------------------------------------------------------------- nodes
+node_pid() { cat "$(node_dir "$1")/pid" 2>/dev/null || true; }
+node_running() {
+	local pid
+	pid=$(node_pid "$1")
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+stop_cluster() {
+	local k pid
+	for k in $(seq 1 "$NODES"); do
+		pid=$(node_pid "$k")
+		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+			kill -TERM "$pid"
+			# A clean leave takes a moment; give up politely after 5 s.
+			for _ in $(seq 1 50); do
+				kill -0 "$pid" 2>/dev/null || break
+				sleep 0.1
+			done
+			kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+			echo "stopped node $k (pid $pid)"
+		fi
+		rm -f "$(node_dir "$k")/pid"
+	done
+}
+
+start_node() { # start_node K [JOIN-URL]
+	local k=$1 join=${2:-} dir
+	dir=$(node_dir "$k")
+	mkdir -p "$dir"
+	set -- --name "n$k" --data-dir "$dir" --listen "$(fabric_url "$k")" \
+		--http "$(http_addr "$k")" --log-file "$dir/node.log"
+	[ -n "$join" ] && set -- "$@" --join "$join"
+	"$CHORUSD" "$@" >"$dir/stderr.log" 2>&1 </dev/null &
+	echo $! >"$dir/pid"
+	echo "node $k: pid $!, fabric $(fabric_url "$k"), http $(http_addr "$k"), log $dir/node.log"
+}
+
+alive_count() { # alive_count K: members node K sees alive
+	chorus_at "$1" members 2>/dev/null | awk 'NR > 1 && $4 == "alive"' | wc -l
+}
+
+# ---------------------------------------------------------------- steps
+step_build() {
+	say "building (contrib/setup.sh)"
+	SETUP_MAKE_TARGETS="src/node/chorusd src/cli/chorus" bash contrib/setup.sh
+	[ -x "$CHORUSD" ] || die "$CHORUSD was not built"
+	[ -x "$CHORUS" ] || die "$CHORUS was not built"
+}
+
+step_start() {
+	local k
+	say "starting $NODES nodes under $DEMO_DIR"
+	stop_cluster >/dev/null # a previous --keep run
+	# Fresh identities and logs; only our own subdirectories, never DEMO_DIR itself.
+	for k in $(seq 1 "$NODES"); do
+		rm -rf "$(node_dir "$k")"
+	done
+	start_node 1
+	for k in $(seq 2 "$NODES"); do
+		start_node "$k" "$(fabric_url 1)"
+	done
+}
+
+step_wait_members() {
+	local deadline k
+	say "waiting up to ${WAIT_S}s until node 1 sees $NODES members alive"
+	deadline=$(($(date +%s) + WAIT_S))
+	while [ "$(alive_count 1)" -lt "$NODES" ]; do
+		for k in $(seq 1 "$NODES"); do
+			node_running "$k" || die "node $k exited; see $(node_dir "$k")/stderr.log and node.log"
+		done
+		[ "$(date +%s)" -lt "$deadline" ] || die "node 1 sees $(alive_count 1) of $NODES alive after ${WAIT_S}s"
+		sleep 0.2
+	done
+	echo "all $NODES nodes alive"
+}
+
+step_show_members() {
+	local k
+	for k in $(seq 1 "$NODES"); do
+		say "chorus -H http://$(http_addr "$k") members   (node $k's view)"
+		chorus_at "$k" members
+	done
+}
+
+step_show_gossip() {
+	say "gossip: the last 25 lines of node 1's log ($(node_dir 1)/node.log)"
+	tail -n 25 "$(node_dir 1)/node.log" 2>/dev/null || echo "(no log yet)"
+}
+
+# ---------------------------------------------------------------- main
+usage() { sed -n '2,12s/^# \{0,1\}//p' "$0"; }
+
+for arg in "$@"; do
+	case $arg in
+	--keep) KEEP=1 ;;
+	--stop) stop_cluster; exit 0 ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; die "unknown argument '$arg'" ;;
+	esac
+done
+
+# Whatever happens, a demo that is not kept leaves no node behind.
+on_exit() {
+	local status=$?
+	if [ "$KEEP" -eq 0 ] || [ "$status" -ne 0 ]; then
+		say "stopping the cluster"
+		stop_cluster
+	fi
+	exit "$status"
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+for step in $STEPS; do
+	"$step"
+done
+
+if [ "$KEEP" -eq 1 ]; then
+	say "the cluster keeps running"
+	for k in $(seq 1 "$NODES"); do
+		echo "  tail -f $(node_dir "$k")/node.log"
+	done
+	echo "  $CHORUS -H http://$(http_addr 1) members"
+	echo "  stop it with: $TOP/contrib/$(basename "$0") --stop"
+fi

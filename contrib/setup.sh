@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Prepares a Debian 12 box to build chorus, then builds it.  Idempotent: the
+# packages are installed only when one is missing, autoreconf runs only when
+# configure is missing or older than its inputs, and make is incremental.
+#
+#   contrib/setup.sh [CONFIGURE-ARGS...]
+#
+# Configure arguments come from the command line, else $CONFIGURE_FLAGS, else
+# --enable-debug.  configure reruns only when they change (or on a fresh tree).
+# $SETUP_MAKE_TARGETS, when set, builds only those targets (the demo needs two).
+set -eu
+
+PACKAGES="build-essential autoconf automake pkg-config libevent-dev libnng-dev
+libcjson-dev libsodium-dev libsqlite3-dev python3 man-db groff"
+
+say() { echo "setup: $*"; }
+
+cd "$(dirname "$0")/.."
+
+# ---------------------------------------------------------------- packages
+install_packages() {
+	local missing="" pkg sudo=""
+	for pkg in $PACKAGES; do
+		dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+	done
+	if [ -z "$missing" ]; then
+		say "all packages present"
+		return
+	fi
+	if [ "$(id -u)" -ne 0 ]; then
+		sudo="sudo"
+	fi
+	say "installing:$missing"
+	$sudo apt-get update
+	# shellcheck disable=SC2086 # one word per package
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends $missing
+}
+
+# ---------------------------------------------------------------- configure
+needs_autoreconf() {
+	[ ! -x configure ] || [ configure -ot configure.ac ] || [ configure -ot Makefile.am ]
+}
+
+configure_tree() {
+	local stamp=setup-args.stamp want
+	if [ "$#" -eq 0 ]; then
+		# shellcheck disable=SC2086 # flags are words
+		set -- ${CONFIGURE_FLAGS---enable-debug}
+	fi
+	want="$*"
+	if needs_autoreconf; then
+		say "autoreconf -fi"
+		autoreconf -fi
+	fi
+	if [ ! -f Makefile ] || [ ! -f config.status ] || [ config.status -ot configure ] ||
+		[ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+		say "./configure $want"
+		./configure "$@"
+		printf '%s\n' "$want" >"$stamp"
+	fi
+}
+
+install_packages
+configure_tree "$@"
+say "make -j$(nproc) ${SETUP_MAKE_TARGETS:-}"
+# shellcheck disable=SC2086
+make -j"$(nproc)" ${SETUP_MAKE_TARGETS:-}

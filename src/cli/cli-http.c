@@ -1,0 +1,312 @@
+/*
+ * The HTTP client: one GET to the node, one JSON document back.
+ *
+ * A private event_base runs until the request completes or the deadline
+ * passes, so a request can never hang the CLI for longer than --timeout.
+ * Bodies are bounded (CLI_RESPONSE_MAX).  Every failure is reported here, as
+ * one line, and mapped to an exit code: cannot reach / request failed (2) or
+ * the node answered an error or something that is not JSON (3).
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/util.h>
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+struct cli_http_target {
+	char host[256]; /* without IPv6 brackets, for connecting */
+	char host_header[264];
+	int port;
+	char path[CLI_PATH_MAX]; /* base path of the URL + the API path */
+};
+
+struct cli_http_result {
+	int done;
+	int failed; /* no response: see error and sock_errno */
+	int have_error;
+	enum evhttp_request_error error;
+	int code;
+	char reason[128];
+	cJSON *doc;
+	int body_bad; /* body present but not JSON, or too large */
+};
+
+/* ---------------------------------------------------------------- URL */
+
+static int cli_http_target_parse(const char *url, const char *api_path,
+				 struct cli_http_target *target)
+{
+	char buf[CLI_URL_MAX + 16];
+	struct evhttp_uri *uri;
+	const char *scheme, *host, *base;
+	size_t host_len, base_len;
+	int rc = -1;
+
+	if (strlen(url) > CLI_URL_MAX)
+		return -1;
+	/* "host:port" alone is accepted as shorthand for "http://host:port". */
+	snprintf(buf, sizeof buf, "%s%s", strstr(url, "://") != NULL ? "" : "http://", url);
+	uri = evhttp_uri_parse(buf);
+	if (uri == NULL)
+		return -1;
+
+	scheme = evhttp_uri_get_scheme(uri);
+	host = evhttp_uri_get_host(uri);
+	if (scheme == NULL || strcmp(scheme, "http") != 0 || host == NULL || host[0] == '\0')
+		goto out;
+	host_len = strlen(host);
+	if (host_len >= sizeof target->host)
+		goto out;
+	snprintf(target->host_header, sizeof target->host_header, "%s", host);
+	if (host[0] == '[' && host_len >= 2 && host[host_len - 1] == ']') {
+		memcpy(target->host, host + 1, host_len - 2);
+		target->host[host_len - 2] = '\0';
+	} else {
+		memcpy(target->host, host, host_len + 1);
+	}
+	target->port = evhttp_uri_get_port(uri);
+	if (target->port < 0)
+		target->port = CLI_NODE_PORT_DEFAULT;
+	if (target->port == 0 || target->port > 65535)
+		goto out;
+
+	/* A base path ("http://proxy/chorus") prefixes every API path. */
+	base = evhttp_uri_get_path(uri);
+	if (base == NULL)
+		base = "";
+	base_len = strlen(base);
+	while (base_len > 0 && base[base_len - 1] == '/')
+		base_len--;
+	if (base_len + strlen(api_path) >= sizeof target->path)
+		goto out;
+	snprintf(target->path, sizeof target->path, "%.*s%s", (int)base_len, base, api_path);
+	rc = 0;
+out:
+	evhttp_uri_free(uri);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- callbacks */
+
+static void cli_http_error_cb(enum evhttp_request_error error, void *arg)
+{
+	struct cli_http_result *result = arg;
+
+	result->have_error = 1;
+	result->error = error;
+}
+
+static void cli_http_done_cb(struct evhttp_request *req, void *arg)
+{
+	struct cli_http_result *result = arg;
+	struct evbuffer *body;
+	const char *line;
+	size_t len;
+
+	result->done = 1;
+	if (req == NULL || evhttp_request_get_response_code(req) == 0) {
+		result->failed = 1;
+		return;
+	}
+	result->code = evhttp_request_get_response_code(req);
+	line = evhttp_request_get_response_code_line(req);
+	snprintf(result->reason, sizeof result->reason, "%s", line != NULL ? line : "");
+
+	body = evhttp_request_get_input_buffer(req);
+	len = evbuffer_get_length(body);
+	if (len == 0 || len > CLI_RESPONSE_MAX) {
+		result->body_bad = 1;
+		return;
+	}
+	result->doc = cJSON_ParseWithLength((const char *)evbuffer_pullup(body, -1), len);
+	if (result->doc == NULL)
+		result->body_bad = 1;
+}
+
+/* ---------------------------------------------------------------- reporting */
+
+/*
+ * evhttp says only that a request failed, and errno by then belongs to a
+ * later call (ENOTCONN), so the reason is found by trying the connection
+ * once more, by hand: "connection refused" beats "request failed".  Only
+ * runs on the error path, bounded by the same timeout.
+ */
+static void cli_http_probe(const struct cli_http_target *target, int timeout_s, char *reason,
+			   size_t reason_size)
+{
+	struct addrinfo hints, *ai = NULL;
+	char port[8];
+	struct pollfd pfd;
+	socklen_t len = sizeof(int);
+	int fd = -1, gai, err = 0;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof port, "%d", target->port);
+	gai = getaddrinfo(target->host, port, &hints, &ai);
+	if (gai != 0) {
+		snprintf(reason, reason_size, "cannot resolve '%s': %s", target->host,
+			 gai_strerror(gai));
+		return;
+	}
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd < 0) {
+		err = errno;
+	} else if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+		err = errno;
+		if (err == EINPROGRESS) {
+			pfd.fd = fd;
+			pfd.events = POLLOUT;
+			pfd.revents = 0;
+			err = poll(&pfd, 1, timeout_s * 1000);
+			if (err == 0)
+				err = ETIMEDOUT;
+			else if (err < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+				err = errno;
+		}
+	}
+	if (err == 0)
+		snprintf(reason, reason_size, "connection closed without an answer");
+	else
+		snprintf(reason, reason_size, "%s", strerror(err));
+	reason[0] = (char)tolower((unsigned char)reason[0]);
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+}
+
+static int cli_http_report_failure(const struct cli_ctx *ctx, const struct cli_http_target *target,
+				   const struct cli_http_result *r)
+{
+	char reason[256];
+
+	if (!r->done || (r->have_error && r->error == EVREQ_HTTP_TIMEOUT)) {
+		cli_error("cannot reach node at %s: no answer within %d s", ctx->node_url,
+			  ctx->timeout_s);
+		return CLI_EXIT_UNREACHABLE;
+	}
+	if (r->have_error && r->error == EVREQ_HTTP_DATA_TOO_LONG) {
+		cli_error("node at %s sent a response larger than %d bytes", ctx->node_url,
+			  CLI_RESPONSE_MAX);
+		return CLI_EXIT_NODE;
+	}
+	cli_http_probe(target, ctx->timeout_s, reason, sizeof reason);
+	cli_error("cannot reach node at %s: %s", ctx->node_url, reason);
+	return CLI_EXIT_UNREACHABLE;
+}
+
+static int cli_http_report_answer(const struct cli_ctx *ctx, struct cli_http_result *r)
+{
+	char message[CLI_CELL_MAX];
+	const char *text;
+
+	if (r->code >= 200 && r->code < 300) {
+		if (r->body_bad) {
+			cli_error("node at %s answered %d with a body that is not JSON",
+				  ctx->node_url, r->code);
+			return CLI_EXIT_NODE;
+		}
+		return CLI_EXIT_OK;
+	}
+	text = r->doc != NULL ? cli_json_string(r->doc, "error", NULL) : NULL;
+	if (text == NULL)
+		text = r->reason[0] != '\0' ? r->reason : "no error message";
+	cli_sanitize(message, sizeof message, text);
+	cli_error("node answered %d: %s", r->code, message);
+	return CLI_EXIT_NODE;
+}
+
+/* ---------------------------------------------------------------- GET */
+
+/*
+ * GETs api_path ("/v1/status") from the node.  On CLI_EXIT_OK *doc_out is
+ * the parsed body (the caller frees it); otherwise the failure has been
+ * reported and *doc_out is NULL.
+ */
+int cli_http_get_json(const struct cli_ctx *ctx, const char *path, cJSON **doc_out)
+{
+	struct cli_http_target target;
+	struct cli_http_result result;
+	struct event_base *base = NULL;
+	struct evhttp_connection *conn = NULL;
+	struct evhttp_request *req;
+	struct evkeyvalq *headers;
+	struct timeval deadline;
+	int rc = CLI_EXIT_UNREACHABLE;
+
+	*doc_out = NULL;
+	memset(&result, 0, sizeof result);
+	if (cli_http_target_parse(ctx->node_url, path, &target) != 0) {
+		cli_error("bad node URL '%s': expected http://HOST:PORT", ctx->node_url);
+		return CLI_EXIT_USAGE;
+	}
+
+	base = event_base_new();
+	if (base == NULL)
+		goto fail_setup;
+	conn = evhttp_connection_base_new(base, NULL, target.host, (unsigned short)target.port);
+	if (conn == NULL)
+		goto fail_setup;
+	evhttp_connection_set_timeout(conn, ctx->timeout_s);
+	evhttp_connection_set_retries(conn, 0);
+	evhttp_connection_set_max_body_size(conn, CLI_RESPONSE_MAX);
+
+	req = evhttp_request_new(cli_http_done_cb, &result);
+	if (req == NULL)
+		goto fail_setup;
+	evhttp_request_set_error_cb(req, cli_http_error_cb);
+	headers = evhttp_request_get_output_headers(req);
+	evhttp_add_header(headers, "Host", target.host_header);
+	evhttp_add_header(headers, "Accept", "application/json");
+	evhttp_add_header(headers, "Connection", "close");
+	evhttp_add_header(headers, "User-Agent", "chorus/" CHORUS_VERSION);
+	/* On failure evhttp_make_request frees the request itself. */
+	if (evhttp_make_request(conn, req, EVHTTP_REQ_GET, target.path) != 0)
+		goto fail_setup;
+
+	/* The connection's own timeout covers each phase; this bounds the whole. */
+	deadline.tv_sec = ctx->timeout_s;
+	deadline.tv_usec = 0;
+	event_base_loopexit(base, &deadline);
+	while (!result.done) {
+		if (event_base_loop(base, EVLOOP_ONCE) != 0 || event_base_got_exit(base))
+			break;
+	}
+
+	if (!result.done || result.failed)
+		rc = cli_http_report_failure(ctx, &target, &result);
+	else
+		rc = cli_http_report_answer(ctx, &result);
+	if (rc == CLI_EXIT_OK) {
+		*doc_out = result.doc;
+		result.doc = NULL;
+	}
+	goto out;
+
+fail_setup:
+	cli_error("cannot set up a request to %s: %s", ctx->node_url,
+		  errno != 0 ? strerror(errno) : "out of memory");
+out:
+	cJSON_Delete(result.doc);
+	if (conn != NULL)
+		evhttp_connection_free(conn);
+	if (base != NULL)
+		event_base_free(base);
+	return rc;
+}

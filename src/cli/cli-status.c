@@ -1,0 +1,117 @@
+/*
+ * chorus status: who the node is, how long it has run, how many members it
+ * sees, and the counters of what it dropped.  Fields the node leaves out
+ * show as "-", so an older or newer node never crashes the CLI.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static int cli_status_exec(const struct cli_ctx *ctx, int argc, char **argv);
+
+const struct cli_cmd_entry cli_status_entry = {
+	.name = "status",
+	.args_usage = "",
+	.summary = "show the node's identity, uptime, member counts and drop counters",
+	.args_min = 0,
+	.args_max = 0,
+	.exec = cli_status_exec,
+};
+
+#define CLI_STATUS_KEY_WIDTH 20
+
+static void cli_status_line(const char *key, const char *value)
+{
+	char clean[CLI_CELL_MAX];
+
+	cli_sanitize(clean, sizeof clean, value);
+	printf("%-*s %s\n", CLI_STATUS_KEY_WIDTH, key, clean);
+}
+
+static void cli_status_string(const cJSON *doc, const char *key)
+{
+	char label[64];
+
+	snprintf(label, sizeof label, "%s:", key);
+	cli_status_line(label, cli_json_string(doc, key, "-"));
+}
+
+static void cli_status_uptime(const cJSON *doc)
+{
+	char text[32];
+	double uptime_s;
+
+	if (cli_json_number(doc, "uptime_s", &uptime_s) != 0)
+		snprintf(text, sizeof text, "-");
+	else
+		cli_format_duration(text, sizeof text, uptime_s);
+	cli_status_line("uptime:", text);
+}
+
+static void cli_status_members(const cJSON *doc)
+{
+	static const char *const states[] = { "alive", "suspect", "dead", "left" };
+	const cJSON *members = cJSON_GetObjectItemCaseSensitive(doc, "members");
+	char label[32], text[32];
+	double count;
+	size_t i;
+
+	for (i = 0; i < sizeof states / sizeof states[0]; i++) {
+		snprintf(label, sizeof label, "members %s:", states[i]);
+		if (cli_json_number(members, states[i], &count) != 0)
+			snprintf(text, sizeof text, "-");
+		else
+			snprintf(text, sizeof text, "%.0f", count);
+		cli_status_line(label, text);
+	}
+}
+
+/* Every counter whose name starts with "drop_", in the node's order. */
+static void cli_status_drops(const cJSON *doc)
+{
+	const cJSON *stats = cJSON_GetObjectItemCaseSensitive(doc, "stats");
+	const cJSON *item;
+	char label[CLI_CELL_MAX], text[32];
+
+	cJSON_ArrayForEach(item, stats) {
+		if (item->string == NULL || strncmp(item->string, "drop_", 5) != 0 ||
+		    !cJSON_IsNumber(item))
+			continue;
+		snprintf(label, sizeof label, "%s:", item->string);
+		snprintf(text, sizeof text, "%.0f", item->valuedouble);
+		cli_status_line(label, text);
+	}
+}
+
+static int cli_status_exec(const struct cli_ctx *ctx, int argc, char **argv)
+{
+	cJSON *doc;
+	int rc;
+
+	rc = cli_http_get_json(ctx, "/v1/status", &doc);
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	if (ctx->json) {
+		rc = cli_print_json(doc);
+		cJSON_Delete(doc);
+		return rc;
+	}
+	if (!cJSON_IsObject(doc)) {
+		cli_error("node at %s sent a status that is not an object", ctx->node_url);
+		cJSON_Delete(doc);
+		return CLI_EXIT_NODE;
+	}
+	cli_status_string(doc, "id");
+	cli_status_string(doc, "name");
+	cli_status_string(doc, "version");
+	cli_status_string(doc, "fabric");
+	cli_status_string(doc, "http");
+	cli_status_uptime(doc);
+	cli_status_members(doc);
+	cli_status_drops(doc);
+	cJSON_Delete(doc);
+	return CLI_EXIT_OK;
+}
