@@ -226,6 +226,7 @@ struct core {
 	uint64_t next_join_ms;
 	uint64_t next_member_ms; /* earliest member deadline (suspicion, tombstone) */
 	uint64_t next_repair_ms; /* rate limit of joins sent to unknown pingers */
+	uint64_t next_reconnect_ms; /* push-pull with a dead member, to heal partitions */
 
 	char *body;    /* scratch: one frame body */
 	uint8_t *frame; /* scratch: one encoded frame */

@@ -59,6 +59,7 @@ void core_config_defaults(struct core_config *cfg)
 	cfg->timing.gossip_fanout = 3;
 	cfg->timing.retransmit_mult = 4;
 	cfg->timing.pushpull_interval_ms = 15000;
+	cfg->timing.reconnect_interval_ms = 2000;
 	cfg->timing.join_retry_ms = 1000;
 	cfg->timing.tombstone_ms = 60000;
 }
@@ -97,7 +98,7 @@ static int core_timing_valid(const struct core_timing *t)
 	       t->probe_timeout_ms < t->probe_interval_ms &&
 	       t->indirect_probes <= CHORUS_INDIRECT_MAX && t->suspicion_mult > 0 &&
 	       t->suspicion_max_mult >= 1 && t->gossip_interval_ms > 0 && t->gossip_fanout > 0 &&
-	       t->retransmit_mult > 0 && t->pushpull_interval_ms > 0 && t->join_retry_ms > 0 &&
+	       t->retransmit_mult > 0 && t->pushpull_interval_ms > 0 && t->reconnect_interval_ms > 0 && t->join_retry_ms > 0 &&
 	       t->tombstone_ms > 0;
 }
 
@@ -166,6 +167,7 @@ int core_create(struct core **out, const struct core_config *cfg, const uint8_t 
 	                         rng_below(&core->rng, cfg->timing.pushpull_interval_ms);
 	core->next_join_ms = now_ms;
 	core->next_member_ms = UINT64_MAX;
+	core->next_reconnect_ms = now_ms + cfg->timing.reconnect_interval_ms;
 	core_log(core, CORE_LOG_INFO, "member", "event=start node=%s name=%s addr=%s inc=%llu",
 	         core->id_short, cfg->name, cfg->addr, (unsigned long long)r->inc);
 	*out = core;

@@ -372,12 +372,35 @@ static void swim_relays_expire(struct core *core, uint64_t now_ms)
 	}
 }
 
-static uint64_t swim_pushpull_interval_ms(const struct core *core)
+/* Full-state exchanges grow rarer as the cluster (and each exchange) grows. */
+static uint64_t swim_scaled_by_size_ms(const struct core *core, uint32_t base_ms)
 {
 	double n = (double)core->members.n;
 	double scale = n > 32 ? 1.0 + log2(n / 32) : 1.0;
 
-	return (uint64_t)(core->cfg.timing.pushpull_interval_ms * scale);
+	return (uint64_t)(base_ms * scale);
+}
+
+/*
+ * Serf's reconnect, done as a push-pull: our state tells a member we think
+ * dead that it is dead, so if it is in fact up (a healed partition) it
+ * refutes, and its answer carries the refutation back.
+ */
+static void swim_reconnect(struct core *core)
+{
+	size_t n = core->members.n, start;
+
+	if (n == 0)
+		return;
+	start = rng_below(&core->rng, (uint32_t)n);
+	for (size_t k = 0; k < n; k++) {
+		const struct member *m = &core->members.v[(start + k) % n];
+
+		if (m->state == MEMBER_DEAD) {
+			swim_send_sync(core, m->addr, 1);
+			return;
+		}
+	}
 }
 
 /* A join carries our record and asks for the receiver's full state. */
@@ -431,13 +454,19 @@ void swim_tick(struct core *core, uint64_t now_ms)
 
 		if (i >= 0 && core->members.v[i].state == MEMBER_ALIVE)
 			swim_send_sync(core, core->members.v[i].addr, 1);
-		core->next_pushpull_ms = now_ms + swim_pushpull_interval_ms(core);
+		core->next_pushpull_ms = now_ms + swim_scaled_by_size_ms(core, t->pushpull_interval_ms);
+	}
+	if (now_ms >= core->next_reconnect_ms) {
+		swim_reconnect(core);
+		core->next_reconnect_ms = now_ms + swim_scaled_by_size_ms(core, t->reconnect_interval_ms);
 	}
 }
 
 uint64_t swim_next_deadline_ms(const struct core *core)
 {
 	uint64_t d = swim_min_u64(core->next_probe_ms, core->next_pushpull_ms);
+
+	d = swim_min_u64(d, core->next_reconnect_ms);
 
 	d = swim_min_u64(d, core->next_member_ms);
 	if (core->rumors.n > 0)

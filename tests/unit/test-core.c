@@ -47,6 +47,23 @@ static int all_see_state(struct harness *h, void *ctx)
 	return 1;
 }
 
+/* Every other live node has stopped believing `about` is alive. */
+static int all_doubt(struct harness *h, void *ctx)
+{
+	struct target *t = ctx;
+
+	for (int i = 0; i < h->n; i++) {
+		int st;
+
+		if (i == t->about || i == t->except || !h->nodes[i].core || h->nodes[i].down)
+			continue;
+		st = h_state(h, i, t->about);
+		if (st != MEMBER_SUSPECT && st != MEMBER_DEAD)
+			return 0;
+	}
+	return 1;
+}
+
 static int isolate = -1;
 static int tap_isolate(void *ctx, int from, int to, const uint8_t *buf, size_t len)
 {
@@ -94,12 +111,16 @@ static void test_cluster(void)
 	isolate = 0;
 	h.tap = tap_isolate;
 	t = (struct target){.about = 0, .state = MEMBER_SUSPECT, .except = 4};
-	held = h_run_until(&h, h.now_ms + 3000, all_see_state, &t);
-	ok(held, "isolated node 0 is suspected by the others");
+	held = h_run_until(&h, h.now_ms + 6000, all_doubt, &t);
+	ok(held, "isolated node 0 is suspected (or declared dead) by the others");
+	if (!held)
+		for (int i = 1; i < 4; i++)
+			diag("node %d sees node 0 as %d (inc %llu), health %d", i, h_state(&h, i, 0),
+			     (unsigned long long)h_inc(&h, i, 0), h.nodes[i].core->health);
 	h.tap = NULL;
 	t = (struct target){.about = 0, .state = MEMBER_ALIVE, .except = 4};
 	held = h_run_until(&h, h.now_ms + 3000, all_see_state, &t);
-	ok(held, "after healing, node 0 refuted the suspicion: alive everywhere");
+	ok(held, "after healing, node 0 refuted: alive everywhere again");
 	ok(h_inc(&h, 1, 0) > inc_before, "refutation raised node 0's incarnation (%llu > %llu)",
 	   (unsigned long long)h_inc(&h, 1, 0), (unsigned long long)inc_before);
 	ok(core_stats(h.nodes[0].core)->refutations > 0, "node 0 counted a refutation");
