@@ -115,6 +115,7 @@ struct members {
 	size_t cap;
 	uint32_t *slots; /* open addressing: index + 1, 0 empty */
 	size_t nslots;
+	size_t counts[MEMBER_LEFT + 1]; /* members per state, kept by members_set_state */
 };
 int members_init(struct members *ms);
 void members_free(struct members *ms);
@@ -123,6 +124,7 @@ long members_find(const struct members *ms, const uint8_t pk[CHORUS_PK_BYTES]);
 /* Adds an empty member for pk; returns its index or a negative error. */
 long members_add(struct members *ms, const uint8_t pk[CHORUS_PK_BYTES]);
 void members_remove(struct members *ms, size_t i);
+void members_set_state(struct members *ms, size_t i, enum member_state st);
 const char *members_check(const struct members *ms);
 
 /* ---------------------------------------------------------------- rumor.c */
@@ -241,6 +243,8 @@ unsigned core_retransmit_limit(const struct core *core);
 
 /* ---------------------------------------------------------------- gossip.c */
 int gossip_rumor_current(void *ctx, const struct rumor *r);
+/* `"i":id,"g":start,"c":inc,"r":record text,"s":signature` of member m. */
+void gossip_record_fields(const struct member *m, struct sb *sb);
 
 /* ---------------------------------------------------------------- swim.c */
 void swim_tick(struct core *core, uint64_t now_ms);
@@ -252,9 +256,13 @@ void swim_on_nack(struct core *core, const struct wire_frame *f, const cJSON *bo
 uint64_t swim_next_deadline_ms(const struct core *core);
 /* Rumor handling shared by every message that carries rumors. */
 void swim_merge_rumors(struct core *core, const cJSON *arr, uint64_t now_ms);
-/* Merges a signed record; returns its member index (-1 for our own) or an error. */
-long swim_merge_record(struct core *core, const char *text, size_t len, const char *sig_hex,
-                       struct record *out, uint64_t now_ms);
+/*
+ * Merges a signed record given as gossip_record_fields(); returns its member
+ * index (-1 for our own record) or an error.  `about`, `start_ms` and `inc`
+ * are filled from the entry's header whenever it parses.
+ */
+long swim_merge_record(struct core *core, const cJSON *entry, uint8_t about[CHORUS_PK_BYTES],
+                       uint64_t *start_ms, uint64_t *inc, uint64_t now_ms);
 void swim_suspect(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTES], uint64_t now_ms);
 void swim_mark_dead(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTES], uint64_t now_ms);
 void swim_expire_members(struct core *core, uint64_t now_ms);

@@ -337,14 +337,9 @@ void core_leave(struct core *core, uint64_t now_ms)
 	assert(i >= 0);
 	/* Tell members directly rather than trusting the gossip we stop doing now. */
 	sb_init(&sb, body, sizeof(body));
-	sb_puts(&sb, "{\"r\":[{\"k\":\"rec\",\"r\":");
-	sb_json_str(&sb, core->members.v[i].text, core->members.v[i].text_len);
-	{
-		char sig[2 * CHORUS_SIG_BYTES + 1];
-
-		codec_hex(sig, core->members.v[i].sig, CHORUS_SIG_BYTES);
-		sb_printf(&sb, ",\"s\":\"%s\"}]}", sig);
-	}
+	sb_puts(&sb, "{\"r\":[{\"k\":\"rec\",");
+	gossip_record_fields(&core->members.v[i], &sb);
+	sb_puts(&sb, "}]}");
 	assert(!sb.overflow);
 	for (size_t k = 0, n = core->members.n; k < n && sent < CHORUS_LEAVE_FANOUT; k++) {
 		/* Start at a random member so that large clusters share the load. */
@@ -398,18 +393,13 @@ int core_member_get(const struct core *core, size_t i, struct member_view *out)
 
 void core_member_counts(const struct core *core, size_t counts[4])
 {
-	memset(counts, 0, 4 * sizeof(counts[0]));
-	for (size_t i = 0; i < core->members.n; i++)
-		counts[core->members.v[i].state]++;
+	for (int st = MEMBER_ALIVE; st <= MEMBER_LEFT; st++)
+		counts[st] = core->members.counts[st];
 }
 
 size_t core_alive_count(const struct core *core)
 {
-	size_t n = 0;
-
-	for (size_t i = 0; i < core->members.n; i++)
-		n += core->members.v[i].state == MEMBER_ALIVE || core->members.v[i].state == MEMBER_SUSPECT;
-	return n;
+	return core->members.counts[MEMBER_ALIVE] + core->members.counts[MEMBER_SUSPECT];
 }
 
 unsigned core_retransmit_limit(const struct core *core)

@@ -37,14 +37,17 @@ int gossip_rumor_current(void *ctx, const struct rumor *r)
 	return 0;
 }
 
-static void gossip_record_json(const struct member *m, struct sb *sb)
+void gossip_record_fields(const struct member *m, struct sb *sb)
 {
-	char sig[2 * CHORUS_SIG_BYTES + 1];
+	char id[CHORUS_ID_HEX + 1], sig[2 * CHORUS_SIG_BYTES + 1];
 
+	codec_hex(id, m->pk, CHORUS_PK_BYTES);
 	codec_hex(sig, m->sig, CHORUS_SIG_BYTES);
-	sb_puts(sb, "{\"k\":\"rec\",\"r\":");
+	/* The header (i, g, c) lets a receiver skip stale news without parsing it. */
+	sb_printf(sb, "\"i\":\"%s\",\"g\":%llu,\"c\":%llu,\"r\":", id,
+	          (unsigned long long)m->start_ms, (unsigned long long)m->inc);
 	sb_json_str(sb, m->text, m->text_len);
-	sb_printf(sb, ",\"s\":\"%s\"}", sig);
+	sb_printf(sb, ",\"s\":\"%s\"", sig);
 }
 
 void swim_push_state_rumor(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTES])
@@ -66,7 +69,9 @@ void swim_push_state_rumor(struct core *core, long i, const uint8_t from[CHORUS_
 		          (unsigned long long)m->inc, fid);
 	} else {
 		kind = RUMOR_RECORD;
-		gossip_record_json(m, &sb);
+		sb_puts(&sb, "{\"k\":\"rec\",");
+		gossip_record_fields(m, &sb);
+		sb_puts(&sb, "}");
 	}
 	assert(!sb.overflow);
 	if (rumors_push(&core->rumors, m->pk, m->start_ms, m->inc, kind, sb.buf, sb.len) < 0)
@@ -125,7 +130,7 @@ void swim_publish_self(struct core *core, uint64_t now_ms)
 		return;
 	}
 	gossip_apply_record(&core->members.v[i], &core->self);
-	core->members.v[i].state = core->self.left ? MEMBER_LEFT : MEMBER_ALIVE;
+	members_set_state(&core->members, (size_t)i, core->self.left ? MEMBER_LEFT : MEMBER_ALIVE);
 	core->members.v[i].last_seen_ms = now_ms;
 	if (old != (int)core->members.v[i].state)
 		core->members.v[i].state_since_ms = now_ms;
@@ -152,29 +157,42 @@ static void gossip_log_change(struct core *core, const struct member *m, int old
 	         id_short, m->name, m->addr, (unsigned long long)m->inc);
 }
 
-long swim_merge_record(struct core *core, const char *text, size_t len, const char *sig_hex,
-                       struct record *out, uint64_t now_ms)
+long swim_merge_record(struct core *core, const cJSON *entry, uint8_t about[CHORUS_PK_BYTES],
+                       uint64_t *start_ms, uint64_t *inc, uint64_t now_ms)
 {
 	struct record r;
 	uint8_t sig[CHORUS_SIG_BYTES];
+	const char *text, *sig_hex;
 	struct member *m;
+	size_t len;
 	long i;
-	int old = -1, rc;
+	int old = -1;
 
-	rc = record_decode(&r, text, len);
-	if (rc < 0 || codec_unhex(sig, CHORUS_SIG_BYTES, sig_hex) < 0) {
+	if (codec_json_pk(entry, "i", about) < 0 ||
+	    codec_json_u64(entry, "g", CODEC_JSON_INT_MAX - 1, start_ms) < 0 ||
+	    codec_json_u64(entry, "c", CODEC_JSON_INT_MAX - 1, inc) < 0 ||
+	    codec_json_str(entry, "r", CHORUS_RECORD_MAX, &text) < 0 ||
+	    codec_json_str(entry, "s", 2 * CHORUS_SIG_BYTES, &sig_hex) < 0) {
 		core->stats.drop_malformed++;
-		return rc < 0 ? rc : CORE_ERR_MALFORMED;
+		return CORE_ERR_MALFORMED;
 	}
-	if (out != NULL)
-		*out = r;
-	if (memcmp(r.pk, core->pk, CHORUS_PK_BYTES) == 0)
+	if (memcmp(about, core->pk, CHORUS_PK_BYTES) == 0)
 		return -1; /* our own record comes only from us */
-	i = members_find(&core->members, r.pk);
-	if (i >= 0 && record_version_cmp(r.start_ms, r.inc, core->members.v[i].start_ms,
-	                                 core->members.v[i].inc) <= 0)
-		return record_version_cmp(r.start_ms, r.inc, core->members.v[i].start_ms,
-		                          core->members.v[i].inc) == 0 ? i : CORE_ERR_STALE;
+	i = members_find(&core->members, about);
+	if (i >= 0) {
+		int cmp = record_version_cmp(*start_ms, *inc, core->members.v[i].start_ms,
+		                             core->members.v[i].inc);
+
+		if (cmp <= 0)
+			return cmp == 0 ? i : CORE_ERR_STALE;
+	}
+	/* News: now the record must decode, match its header and verify. */
+	len = strlen(text);
+	if (record_decode(&r, text, len) < 0 || codec_unhex(sig, CHORUS_SIG_BYTES, sig_hex) < 0 ||
+	    memcmp(r.pk, about, CHORUS_PK_BYTES) != 0 || r.start_ms != *start_ms || r.inc != *inc) {
+		core->stats.drop_malformed++;
+		return CORE_ERR_MALFORMED;
+	}
 	if (core->crypto->verify(sig, (const uint8_t *)text, len, r.pk) != 0) {
 		core->stats.drop_badsig++;
 		core_log(core, CORE_LOG_DEBUG, "gossip", "event=drop reason=bad-record-signature name=%s",
@@ -200,7 +218,7 @@ long swim_merge_record(struct core *core, const char *text, size_t len, const ch
 		return CORE_ERR_NOMEM;
 	}
 	gossip_apply_record(m, &r);
-	m->state = r.left ? MEMBER_LEFT : MEMBER_ALIVE;
+	members_set_state(&core->members, (size_t)i, r.left ? MEMBER_LEFT : MEMBER_ALIVE);
 	m->last_seen_ms = now_ms;
 	m->confirms = 0;
 	m->deadline_ms = 0;
@@ -230,7 +248,7 @@ void swim_merge_rumors(struct core *core, const cJSON *arr, uint64_t now_ms)
 	}
 	cJSON_ArrayForEach(it, arr)
 	{
-		const char *kind, *text, *sig;
+		const char *kind;
 		uint8_t about[CHORUS_PK_BYTES], from[CHORUS_PK_BYTES];
 		uint64_t start_ms, inc;
 
@@ -239,12 +257,7 @@ void swim_merge_rumors(struct core *core, const cJSON *arr, uint64_t now_ms)
 			continue;
 		}
 		if (strcmp(kind, "rec") == 0) {
-			if (codec_json_str(it, "r", CHORUS_RECORD_MAX, &text) < 0 ||
-			    codec_json_str(it, "s", 2 * CHORUS_SIG_BYTES, &sig) < 0) {
-				core->stats.drop_malformed++;
-				continue;
-			}
-			swim_merge_record(core, text, strlen(text), sig, NULL, now_ms);
+			swim_merge_record(core, it, about, &start_ms, &inc, now_ms);
 		} else if (strcmp(kind, "sus") == 0 || strcmp(kind, "dead") == 0) {
 			if (codec_json_pk(it, "i", about) < 0 || codec_json_pk(it, "f", from) < 0 ||
 			    codec_json_u64(it, "g", CODEC_JSON_INT_MAX, &start_ms) < 0 ||
@@ -336,12 +349,9 @@ void swim_on_gossip(struct core *core, const struct wire_frame *f, const cJSON *
 
 static void gossip_sync_entry(const struct member *m, struct sb *sb)
 {
-	char sig[2 * CHORUS_SIG_BYTES + 1];
-
-	codec_hex(sig, m->sig, CHORUS_SIG_BYTES);
-	sb_puts(sb, "{\"r\":");
-	sb_json_str(sb, m->text, m->text_len);
-	sb_printf(sb, ",\"s\":\"%s\",\"st\":\"%s\"}", sig, member_state_name(m->state));
+	sb_puts(sb, "{");
+	gossip_record_fields(m, sb);
+	sb_printf(sb, ",\"st\":\"%s\"}", member_state_name(m->state));
 }
 
 static void gossip_sync_flush(struct core *core, const char *addr, struct sb *sb, int want_reply)
@@ -399,25 +409,24 @@ void swim_on_sync(struct core *core, const struct wire_frame *f, const cJSON *bo
 	}
 	cJSON_ArrayForEach(it, arr)
 	{
-		const char *text, *sig, *st_name;
-		struct record r;
+		const char *st_name;
+		uint8_t about[CHORUS_PK_BYTES];
+		uint64_t start_ms, inc;
 		long i;
 		int st;
 
-		if (codec_json_str(it, "r", CHORUS_RECORD_MAX, &text) < 0 ||
-		    codec_json_str(it, "s", 2 * CHORUS_SIG_BYTES, &sig) < 0 ||
-		    codec_json_str(it, "st", 8, &st_name) < 0 ||
+		if (!cJSON_IsObject(it) || codec_json_str(it, "st", 8, &st_name) < 0 ||
 		    (st = gossip_state_from_name(st_name)) < 0) {
 			core->stats.drop_malformed++;
 			continue;
 		}
-		i = swim_merge_record(core, text, strlen(text), sig, &r, now_ms);
+		i = swim_merge_record(core, it, about, &start_ms, &inc, now_ms);
 		if (i < -1)
 			continue;
 		/* The sender's verdict on that version counts as its rumor would. */
 		if (st == MEMBER_SUSPECT || st == MEMBER_DEAD)
-			swim_on_state_rumor(core, st == MEMBER_SUSPECT ? RUMOR_SUSPECT : RUMOR_DEAD, r.pk,
-			                    r.start_ms, r.inc, f->pk, now_ms);
+			swim_on_state_rumor(core, st == MEMBER_SUSPECT ? RUMOR_SUSPECT : RUMOR_DEAD, about,
+			                    start_ms, inc, f->pk, now_ms);
 	}
 	if (!core->joined) {
 		core->joined = 1;

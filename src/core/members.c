@@ -94,6 +94,8 @@ long members_add(struct members *ms, const uint8_t pk[CHORUS_PK_BYTES])
 	m = &ms->v[ms->n];
 	memset(m, 0, sizeof(*m));
 	memcpy(m->pk, pk, CHORUS_PK_BYTES);
+	m->state = MEMBER_ALIVE;
+	ms->counts[MEMBER_ALIVE]++;
 	{
 		size_t h = members_hash(pk, ms->nslots);
 
@@ -107,14 +109,27 @@ long members_add(struct members *ms, const uint8_t pk[CHORUS_PK_BYTES])
 void members_remove(struct members *ms, size_t i)
 {
 	assert(i < ms->n);
+	assert(ms->counts[ms->v[i].state] > 0);
+	ms->counts[ms->v[i].state]--;
 	free(ms->v[i].text);
 	ms->v[i] = ms->v[ms->n - 1];
 	ms->n--;
 	members_index(ms);
 }
 
+void members_set_state(struct members *ms, size_t i, enum member_state st)
+{
+	assert(i < ms->n && st <= MEMBER_LEFT);
+	assert(ms->counts[ms->v[i].state] > 0);
+	ms->counts[ms->v[i].state]--;
+	ms->counts[st]++;
+	ms->v[i].state = st;
+}
+
 const char *members_check(const struct members *ms)
 {
+	size_t counts[MEMBER_LEFT + 1] = {0};
+
 	if (ms->n > ms->cap || ms->n > CHORUS_MEMBERS_MAX || 2 * ms->n > ms->nslots)
 		return "member table over its bounds";
 	for (size_t i = 0; i < ms->n; i++) {
@@ -124,6 +139,9 @@ const char *members_check(const struct members *ms)
 			return "member without a signed record";
 		if (ms->v[i].state > MEMBER_LEFT)
 			return "member in an unknown state";
+		counts[ms->v[i].state]++;
 	}
+	if (memcmp(counts, ms->counts, sizeof(counts)) != 0)
+		return "member state counts do not match the table";
 	return NULL;
 }

@@ -69,7 +69,7 @@ void swim_suspect(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTES]
 
 	assert(m->state == MEMBER_ALIVE);
 	assert(memcmp(m->pk, core->pk, CHORUS_PK_BYTES) != 0);
-	m->state = MEMBER_SUSPECT;
+	members_set_state(&core->members, (size_t)i, MEMBER_SUSPECT);
 	m->state_since_ms = now_ms;
 	m->confirms = 0;
 	m->confirmers[0] = codec_get_u64(from);
@@ -114,7 +114,7 @@ void swim_mark_dead(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTE
 	char id[CHORUS_ID_HEX + 1], id_short[CHORUS_ID_SHORT + 1];
 
 	assert(old == MEMBER_ALIVE || old == MEMBER_SUSPECT);
-	m->state = MEMBER_DEAD;
+	members_set_state(&core->members, (size_t)i, MEMBER_DEAD);
 	m->state_since_ms = now_ms;
 	m->deadline_ms = now_ms + core->cfg.timing.tombstone_ms;
 	swim_note_deadline(core, m->deadline_ms);
@@ -347,6 +347,8 @@ static void swim_probe_failed(struct core *core, uint64_t now_ms)
 	}
 	if (i >= 0 && core->members.v[i].state == MEMBER_ALIVE)
 		swim_suspect(core, i, core->pk, now_ms);
+	else if (i >= 0 && core->members.v[i].state == MEMBER_SUSPECT)
+		swim_confirm(core, i, core->pk); /* our own, independent evidence */
 }
 
 static void swim_probe_succeeded(struct core *core)
@@ -407,15 +409,13 @@ static void swim_reconnect(struct core *core)
 static void swim_send_join(struct core *core, const char *addr)
 {
 	long self = members_find(&core->members, core->pk);
-	char sig[2 * CHORUS_SIG_BYTES + 1];
 	struct sb sb;
 
 	assert(self >= 0);
-	codec_hex(sig, core->members.v[self].sig, CHORUS_SIG_BYTES);
 	sb_init(&sb, core->body, CHORUS_BODY_MAX);
-	sb_printf(&sb, "{\"a\":\"%s\",\"r\":[{\"k\":\"rec\",\"r\":", core->cfg.addr);
-	sb_json_str(&sb, core->members.v[self].text, core->members.v[self].text_len);
-	sb_printf(&sb, ",\"s\":\"%s\"}]}", sig);
+	sb_printf(&sb, "{\"a\":\"%s\",\"r\":[{\"k\":\"rec\",", core->cfg.addr);
+	gossip_record_fields(&core->members.v[self], &sb);
+	sb_puts(&sb, "}]}");
 	assert(!sb.overflow);
 	core_log(core, CORE_LOG_DEBUG, "member", "event=join-request to=%s", addr);
 	core_send(core, addr, WIRE_JOIN, sb.buf, sb.len);

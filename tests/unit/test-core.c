@@ -238,6 +238,8 @@ static void test_bad_input(void)
 	{
 		uint8_t fpk[CHORUS_PK_BYTES], fsk[CHORUS_SK_BYTES];
 		uint8_t kseed[32] = {99};
+		char idhex[CHORUS_ID_HEX + 1];
+		int header_inc = 1;
 
 		crypto_sign_seed_keypair(fpk, fsk, kseed);
 		memset(&r, 0, sizeof(r));
@@ -251,7 +253,9 @@ static void test_bad_input(void)
 		crypto_ed25519.sign(sig, (const uint8_t *)text, (size_t)n, h.nodes[1].sk);
 		codec_hex(sighex, sig, CHORUS_SIG_BYTES);
 		sb_init(&sb, body, sizeof(body));
-		sb_puts(&sb, "{\"r\":[{\"k\":\"rec\",\"r\":");
+		codec_hex(idhex, fpk, CHORUS_PK_BYTES);
+		sb_printf(&sb, "{\"r\":[{\"k\":\"rec\",\"i\":\"%s\",\"g\":1,\"c\":%d,\"r\":", idhex,
+		          header_inc);
 		sb_json_str(&sb, text, (size_t)n);
 		sb_printf(&sb, ",\"s\":\"%s\"}]}", sighex);
 		len = wire_encode(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 1000000, sb.buf,
@@ -261,11 +265,31 @@ static void test_bad_input(void)
 		ok(st->drop_badsig == before + 1, "a record not signed by its owner is rejected");
 		ok(core_member_count(h.nodes[0].core) == 3, "the forged node was not added");
 
+		/* Signed by its owner but with a header that lies about its version. */
+		crypto_ed25519.sign(sig, (const uint8_t *)text, (size_t)n, fsk);
+		codec_hex(sighex, sig, CHORUS_SIG_BYTES);
+		header_inc = 7;
+		sb_init(&sb, body, sizeof(body));
+		codec_hex(idhex, fpk, CHORUS_PK_BYTES);
+		sb_printf(&sb, "{\"r\":[{\"k\":\"rec\",\"i\":\"%s\",\"g\":1,\"c\":%d,\"r\":", idhex,
+		          header_inc);
+		sb_json_str(&sb, text, (size_t)n);
+		sb_printf(&sb, ",\"s\":\"%s\"}]}", sighex);
+		len = wire_encode(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 999990, sb.buf,
+		                  sb.len, &crypto_ed25519, h.nodes[1].sk);
+		before = st->drop_malformed;
+		h_inject(&h, 0, frame, (size_t)len);
+		ok(st->drop_malformed == before + 1 && core_member_count(h.nodes[0].core) == 3,
+		   "a record whose header disagrees with its signed text is rejected");
+		header_inc = 1;
+
 		/* The same record signed by its owner is accepted (the check is real). */
 		crypto_ed25519.sign(sig, (const uint8_t *)text, (size_t)n, fsk);
 		codec_hex(sighex, sig, CHORUS_SIG_BYTES);
 		sb_init(&sb, body, sizeof(body));
-		sb_puts(&sb, "{\"r\":[{\"k\":\"rec\",\"r\":");
+		codec_hex(idhex, fpk, CHORUS_PK_BYTES);
+		sb_printf(&sb, "{\"r\":[{\"k\":\"rec\",\"i\":\"%s\",\"g\":1,\"c\":%d,\"r\":", idhex,
+		          header_inc);
 		sb_json_str(&sb, text, (size_t)n);
 		sb_printf(&sb, ",\"s\":\"%s\"}]}", sighex);
 		len = wire_encode(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 1000001, sb.buf,
