@@ -85,14 +85,15 @@ void codec_hex(char *out, const uint8_t *in, size_t len)
 	out[2 * len] = '\0';
 }
 
-static int codec_nibble(char c)
+static inline int codec_nibble(char c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
+	unsigned u = (unsigned char)c;
+
+	if (u - '0' < 10)
+		return (int)(u - '0');
+	u |= 0x20; /* fold to lower case */
+	if (u - 'a' < 6)
+		return (int)(u - 'a' + 10);
 	return -1;
 }
 

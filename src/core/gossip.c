@@ -439,12 +439,25 @@ void swim_on_sync(struct core *core, const struct wire_frame *f, const cJSON *bo
 
 void swim_on_join(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms)
 {
-	const char *addr;
+	const char *addr, *want;
 
 	if (codec_json_str(body, "a", CHORUS_ADDR_MAX, &addr) < 0 || !codec_valid_addr(addr)) {
 		core->stats.drop_malformed++;
 		return;
 	}
 	swim_merge_rumors(core, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
+	if (codec_json_str(body, "w", 4, &want) == 0 && strcmp(want, "self") == 0) {
+		long self = members_find(&core->members, core->pk);
+		struct sb sb;
+
+		assert(self >= 0);
+		sb_init(&sb, core->body, CHORUS_BODY_MAX);
+		sb_puts(&sb, "{\"r\":[{\"k\":\"rec\",");
+		gossip_record_fields(&core->members.v[self], &sb);
+		sb_puts(&sb, "}]}");
+		assert(!sb.overflow);
+		core_send(core, addr, WIRE_GOSSIP, sb.buf, sb.len);
+		return;
+	}
 	swim_send_sync(core, addr, 0);
 }

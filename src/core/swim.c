@@ -384,36 +384,42 @@ static uint64_t swim_scaled_by_size_ms(const struct core *core, uint32_t base_ms
 }
 
 /*
- * Serf's reconnect, done as a push-pull: our state tells a member we think
- * dead that it is dead, so if it is in fact up (a healed partition) it
- * refutes, and its answer carries the refutation back.
+ * Serf's reconnect: ping a random member we think dead.  Should it ack (a
+ * healed partition), swim_on_ack starts a push-pull with it; our state tells
+ * it that it was declared dead, it refutes, and its answer brings the
+ * refutation back.  A ping costs little when the member is really gone.
  */
 static void swim_reconnect(struct core *core)
 {
 	size_t n = core->members.n, start;
 
-	if (n == 0)
+	if (core->members.counts[MEMBER_DEAD] == 0)
 		return;
 	start = rng_below(&core->rng, (uint32_t)n);
 	for (size_t k = 0; k < n; k++) {
 		const struct member *m = &core->members.v[(start + k) % n];
 
 		if (m->state == MEMBER_DEAD) {
-			swim_send_sync(core, m->addr, 1);
+			swim_send_ping(core, m, ++core->probe_seq);
 			return;
 		}
 	}
 }
 
-/* A join carries our record and asks for the receiver's full state. */
-static void swim_send_join(struct core *core, const char *addr)
+/*
+ * A join carries our record and asks for the receiver's full state (`all`,
+ * when joining through a seed) or only its own record (repair of a single
+ * missed rumor: far cheaper in a large cluster).
+ */
+static void swim_send_join(struct core *core, const char *addr, int want_all)
 {
 	long self = members_find(&core->members, core->pk);
 	struct sb sb;
 
 	assert(self >= 0);
 	sb_init(&sb, core->body, CHORUS_BODY_MAX);
-	sb_printf(&sb, "{\"a\":\"%s\",\"r\":[{\"k\":\"rec\",", core->cfg.addr);
+	sb_printf(&sb, "{\"a\":\"%s\",\"w\":\"%s\",\"r\":[{\"k\":\"rec\",", core->cfg.addr,
+	          want_all ? "all" : "self");
 	gossip_record_fields(&core->members.v[self], &sb);
 	sb_puts(&sb, "}]}");
 	assert(!sb.overflow);
@@ -429,7 +435,7 @@ void swim_tick(struct core *core, uint64_t now_ms)
 		core->joined = 0; /* alone again: go back to the seeds */
 	if (!core->joined && core->nseeds > 0 && now_ms >= core->next_join_ms) {
 		for (unsigned k = 0; k < core->nseeds; k++)
-			swim_send_join(core, core->seeds[k]);
+			swim_send_join(core, core->seeds[k], 1);
 		core->next_join_ms = now_ms + t->join_retry_ms;
 	}
 	if (now_ms >= core->next_member_ms)
@@ -506,7 +512,7 @@ void swim_on_ping(struct core *core, const struct wire_frame *f, const cJSON *bo
 	 */
 	if (members_find(&core->members, f->pk) < 0 && now_ms >= core->next_repair_ms) {
 		core->next_repair_ms = now_ms + core->cfg.timing.gossip_interval_ms;
-		swim_send_join(core, addr);
+		swim_send_join(core, addr, 0);
 	}
 	/* A ping meant for a former owner of our address gets no ack. */
 	if (strcmp(target, core->id) != 0) {
@@ -530,6 +536,15 @@ void swim_on_ack(struct core *core, const struct wire_frame *f, const cJSON *bod
 		return;
 	}
 	swim_merge_rumors(core, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
+	{
+		long i = members_find(&core->members, f->pk);
+
+		/* A member we hold dead answered: a partition healed (see swim_reconnect). */
+		if (i >= 0 && core->members.v[i].state == MEMBER_DEAD && now_ms >= core->next_repair_ms) {
+			core->next_repair_ms = now_ms + core->cfg.timing.gossip_interval_ms;
+			swim_send_sync(core, core->members.v[i].addr, 1);
+		}
+	}
 	if (core->probe.active && seq == core->probe.seq) {
 		swim_probe_succeeded(core);
 		return;
