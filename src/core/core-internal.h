@@ -277,6 +277,7 @@ void swim_on_sync(struct core *core, const struct wire_frame *f, const cJSON *bo
 void swim_on_join(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
 void swim_on_gossip(struct core *core, const struct wire_frame *f, const cJSON *body,
                     uint64_t now_ms);
+void swim_probe_order_insert(struct core *core, const uint8_t pk[CHORUS_PK_BYTES]);
 long swim_random_member(struct core *core, const uint8_t *exclude, int include_recent_dead,
                         uint64_t now_ms);
 

@@ -230,6 +230,8 @@ long swim_merge_record(struct core *core, const cJSON *entry, uint8_t about[CHOR
 		                                                            : core->next_member_ms;
 	}
 	core->stats.rumors_received++;
+	if (m->state == MEMBER_ALIVE && (old < 0 || old == MEMBER_DEAD || old == MEMBER_LEFT))
+		swim_probe_order_insert(core, m->pk);
 	gossip_log_change(core, m, old, now_ms);
 	swim_push_state_rumor(core, i, r.pk);
 	core_member_changed(core, i, old, 0);

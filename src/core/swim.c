@@ -211,6 +211,27 @@ void swim_expire_members(struct core *core, uint64_t now_ms)
 
 /* ---------------------------------------------------------------- probing */
 
+/*
+ * A member that became probeable mid-round goes to a random place in what is
+ * left of the round (as memberlist does); otherwise it would wait for the
+ * next round, which in a large cluster is minutes away.
+ */
+void swim_probe_order_insert(struct core *core, const uint8_t pk[CHORUS_PK_BYTES])
+{
+	size_t left = core->probe_order_n - core->probe_order_pos;
+	size_t at;
+	uint8_t (*order)[CHORUS_PK_BYTES];
+
+	order = realloc(core->probe_order, (core->probe_order_n + 1) * CHORUS_PK_BYTES);
+	if (order == NULL)
+		return; /* it will be in the next round */
+	core->probe_order = order;
+	at = core->probe_order_pos + rng_below(&core->rng, (uint32_t)left + 1);
+	memmove(order[at + 1], order[at], (core->probe_order_n - at) * CHORUS_PK_BYTES);
+	memcpy(order[at], pk, CHORUS_PK_BYTES);
+	core->probe_order_n++;
+}
+
 static long swim_next_probe_target(struct core *core)
 {
 	for (size_t attempt = 0; attempt <= core->members.n + 1; attempt++) {
@@ -591,7 +612,12 @@ void swim_on_ping_req(struct core *core, const struct wire_frame *f, const cJSON
 	rl->our_seq = ++core->probe_seq;
 	rl->origin_seq = seq;
 	strcpy(rl->origin_addr, addr);
-	rl->deadline_ms = now_ms + core->cfg.timing.probe_timeout_ms;
+	/*
+	 * Half the probe timeout: the asker sent its ping-req one probe timeout
+	 * into its interval, and our nack must reach it before the interval
+	 * ends, or Lifeguard would count it missing against the asker's health.
+	 */
+	rl->deadline_ms = now_ms + core->cfg.timing.probe_timeout_ms / 2;
 	sb_init(&sb, out, sizeof(out));
 	sb_printf(&sb, "{\"n\":%llu,\"t\":\"%s\",\"a\":\"%s\",\"r\":[]}",
 	          (unsigned long long)rl->our_seq, target, core->cfg.addr);
