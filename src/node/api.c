@@ -1,0 +1,304 @@
+/*
+ * The HTTP API: read-only JSON views of the node under /v1/, for the chorus
+ * CLI and for people with curl.
+ *
+ * Bound to --http (127.0.0.1 by default: there is no authentication, so it is
+ * for the local machine).  evhttp enforces the request bounds (1 MiB body,
+ * 8 KiB of headers, a 10 s timeout per connection); every method reaches
+ * api_request_cb so a wrong one is answered 405 rather than evhttp's 501.
+ * Handlers only read the core; they never change protocol state.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "node.h"
+
+#define API_BODY_MAX    (1024 * 1024)
+#define API_HEADERS_MAX (8 * 1024)
+#define API_TIMEOUT_S   10
+
+struct api {
+	struct node *node;
+	struct evhttp *http;
+};
+
+static void
+api_reply(struct evhttp_request *req, int code, const char *reason, cJSON *obj)
+{
+	struct evbuffer *buf = evhttp_request_get_output_buffer(req);
+	struct evkeyvalq *hdrs = evhttp_request_get_output_headers(req);
+	char *text = obj != NULL ? cJSON_PrintUnformatted(obj) : NULL;
+
+	cJSON_Delete(obj);
+	if (text == NULL) {
+		log_error("api", "event=encode_error");
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	evhttp_add_header(hdrs, "Content-Type", "application/json");
+	evhttp_add_header(hdrs, "Cache-Control", "no-store");
+	if (evbuffer_add(buf, text, strlen(text)) != 0 || evbuffer_add(buf, "\n", 1) != 0) {
+		free(text);
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	free(text);
+	evhttp_send_reply(req, code, reason, NULL);
+}
+
+static void
+api_reply_error(struct evhttp_request *req, int code, const char *reason, const char *msg)
+{
+	cJSON *obj = cJSON_CreateObject();
+	if (obj != NULL && cJSON_AddStringToObject(obj, "error", msg) == NULL) {
+		cJSON_Delete(obj);
+		obj = NULL;
+	}
+	api_reply(req, code, reason, obj);
+}
+
+/* "stats": every struct core_stats field by name, then the shell's counters. */
+static cJSON *
+api_stats_json(const struct node *node)
+{
+	const struct core_stats *st = core_stats(node->core);
+	const struct fabric_stats *fs = fabric_stats(node->fabric);
+	cJSON *obj = cJSON_CreateObject();
+
+	if (obj == NULL)
+		return NULL;
+#define API_STAT(f) cJSON_AddNumberToObject(obj, #f, (double)st->f)
+	API_STAT(frames_in);
+	API_STAT(frames_out);
+	API_STAT(bytes_in);
+	API_STAT(bytes_out);
+	API_STAT(drop_malformed);
+	API_STAT(drop_oversize);
+	API_STAT(drop_version);
+	API_STAT(drop_badsig);
+	API_STAT(drop_replay);
+	API_STAT(drop_stale);
+	API_STAT(drop_unknown_type);
+	API_STAT(probes);
+	API_STAT(probe_failures);
+	API_STAT(indirect_probes);
+	API_STAT(suspicions);
+	API_STAT(refutations);
+	API_STAT(rumors_sent);
+	API_STAT(rumors_received);
+#undef API_STAT
+	cJSON_AddNumberToObject(obj, "fabric_send_drops", (double)fs->send_drops);
+	cJSON_AddNumberToObject(obj, "fabric_sends", (double)fs->sends);
+	cJSON_AddNumberToObject(obj, "fabric_recvs", (double)fs->recvs);
+	cJSON_AddNumberToObject(obj, "fabric_peers", (double)fs->peers_open);
+	return obj;
+}
+
+static cJSON *
+api_status_json(const struct node *node)
+{
+	char id_short[CHORUS_ID_SHORT + 1];
+	size_t counts[4] = { 0 };
+	const char *id = core_id(node->core);
+	uint64_t now = chorusd_now_ms();
+	cJSON *obj = cJSON_CreateObject(), *members;
+
+	if (obj == NULL)
+		return NULL;
+	core_id_short(id, id_short);
+	core_member_counts(node->core, counts);
+	cJSON_AddStringToObject(obj, "id", id);
+	cJSON_AddStringToObject(obj, "id_short", id_short);
+	cJSON_AddStringToObject(obj, "name", node->cfg.name);
+	cJSON_AddStringToObject(obj, "version", CHORUS_VERSION);
+	cJSON_AddStringToObject(obj, "fabric", node->cfg.listen);
+	cJSON_AddStringToObject(obj, "http", node->cfg.http);
+	cJSON_AddNumberToObject(obj, "uptime_s", (double)((now - node->start_mono_ms) / 1000));
+	cJSON_AddNumberToObject(obj, "start_ms", (double)node->start_wall_ms);
+	cJSON_AddBoolToObject(obj, "leaving", node->leaving);
+	if ((members = cJSON_AddObjectToObject(obj, "members")) == NULL)
+		goto fail;
+	cJSON_AddNumberToObject(members, "alive", (double)counts[MEMBER_ALIVE]);
+	cJSON_AddNumberToObject(members, "suspect", (double)counts[MEMBER_SUSPECT]);
+	cJSON_AddNumberToObject(members, "dead", (double)counts[MEMBER_DEAD]);
+	cJSON_AddNumberToObject(members, "left", (double)counts[MEMBER_LEFT]);
+	cJSON_AddNumberToObject(members, "total", (double)core_member_count(node->core));
+	cJSON *stats = api_stats_json(node);
+	if (stats == NULL)
+		goto fail;
+	cJSON_AddItemToObject(obj, "stats", stats);
+	return obj;
+fail:
+	cJSON_Delete(obj);
+	return NULL;
+}
+
+static cJSON *
+api_strings_json(char tags[][CHORUS_TAG_MAX + 1], unsigned n, unsigned max)
+{
+	cJSON *arr = cJSON_CreateArray();
+	if (arr == NULL)
+		return NULL;
+	for (unsigned i = 0; i < n && i < max; i++) {
+		cJSON *s = cJSON_CreateString(tags[i]);
+		if (s == NULL) {
+			cJSON_Delete(arr);
+			return NULL;
+		}
+		cJSON_AddItemToArray(arr, s);
+	}
+	return arr;
+}
+
+static cJSON *
+api_member_json(struct member_view *mv, uint64_t now)
+{
+	char id_short[CHORUS_ID_SHORT + 1];
+	cJSON *obj = cJSON_CreateObject(), *roles, *caps;
+
+	if (obj == NULL)
+		return NULL;
+	core_id_short(mv->id, id_short);
+	cJSON_AddStringToObject(obj, "id", mv->id);
+	cJSON_AddStringToObject(obj, "id_short", id_short);
+	cJSON_AddStringToObject(obj, "name", mv->rec.name);
+	cJSON_AddStringToObject(obj, "addr", mv->rec.addr);
+	cJSON_AddStringToObject(obj, "state", member_state_name(mv->state));
+	cJSON_AddNumberToObject(obj, "incarnation", (double)mv->rec.inc);
+	cJSON_AddNumberToObject(obj, "start_ms", (double)mv->rec.start_ms);
+	roles = api_strings_json(mv->rec.roles, mv->rec.nroles, CHORUS_ROLES_MAX);
+	caps = api_strings_json(mv->rec.caps, mv->rec.ncaps, CHORUS_CAPS_MAX);
+	if (roles == NULL || caps == NULL) {
+		cJSON_Delete(roles);
+		cJSON_Delete(caps);
+		cJSON_Delete(obj);
+		return NULL;
+	}
+	cJSON_AddItemToObject(obj, "roles", roles);
+	cJSON_AddItemToObject(obj, "capabilities", caps);
+	cJSON_AddNumberToObject(obj, "capacity", (double)mv->rec.capacity);
+	cJSON_AddNumberToObject(obj, "load", (double)mv->rec.load);
+	uint64_t ago = mv->self || mv->last_seen_ms > now ? 0 : now - mv->last_seen_ms;
+	cJSON_AddNumberToObject(obj, "last_seen_ms_ago", (double)ago);
+	cJSON_AddBoolToObject(obj, "self", mv->self);
+	return obj;
+}
+
+static cJSON *
+api_members_json(const struct node *node)
+{
+	struct member_view mv;
+	uint64_t now = chorusd_now_ms();
+	size_t n = core_member_count(node->core);
+	cJSON *obj = cJSON_CreateObject(), *arr;
+
+	if (obj == NULL)
+		return NULL;
+	if ((arr = cJSON_AddArrayToObject(obj, "members")) == NULL)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		if (core_member_get(node->core, i, &mv) != 0)
+			continue;
+		cJSON *m = api_member_json(&mv, now);
+		if (m == NULL)
+			goto fail;
+		cJSON_AddItemToArray(arr, m);
+	}
+	return obj;
+fail:
+	cJSON_Delete(obj);
+	return NULL;
+}
+
+static const struct api_route {
+	const char *path;
+	cJSON *(*get)(const struct node *node);
+} api_routes[] = {
+	{ "/v1/status", api_status_json },
+	{ "/v1/members", api_members_json },
+};
+
+static void
+api_request_cb(struct evhttp_request *req, void *arg)
+{
+	struct api *api = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	enum evhttp_cmd_type method = evhttp_request_get_command(req);
+
+	if (path == NULL) {
+		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "bad request");
+		return;
+	}
+	for (size_t i = 0; i < sizeof api_routes / sizeof api_routes[0]; i++) {
+		if (strcmp(path, api_routes[i].path) != 0)
+			continue;
+		if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+			                  "GET, HEAD");
+			api_reply_error(req, 405, "Method Not Allowed", "method not allowed");
+			return;
+		}
+		cJSON *obj = api_routes[i].get(api->node);
+		if (obj == NULL) {
+			api_reply_error(req, HTTP_INTERNAL, "Internal Server Error", "out of memory");
+			return;
+		}
+		api_reply(req, HTTP_OK, "OK", obj);
+		return;
+	}
+	api_reply_error(req, HTTP_NOTFOUND, "Not Found", "not found");
+}
+
+int
+api_create(struct api **out, struct node *node, char *err, size_t errlen)
+{
+	struct api *api;
+
+	*out = NULL;
+	if ((api = calloc(1, sizeof *api)) == NULL) {
+		snprintf(err, errlen, "api: out of memory");
+		return -ENOMEM;
+	}
+	api->node = node;
+	if ((api->http = evhttp_new(node->base)) == NULL) {
+		snprintf(err, errlen, "api: cannot create the HTTP server");
+		free(api);
+		return -ENOMEM;
+	}
+	evhttp_set_max_body_size(api->http, API_BODY_MAX);
+	evhttp_set_max_headers_size(api->http, API_HEADERS_MAX);
+	evhttp_set_timeout(api->http, API_TIMEOUT_S);
+	evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+	                                          EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	                                          EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+	evhttp_set_gencb(api->http, api_request_cb, api);
+	errno = 0;
+	if (evhttp_bind_socket_with_handle(api->http, node->cfg.http_host, node->cfg.http_port) ==
+	    NULL) {
+		int e = errno != 0 ? errno : EADDRNOTAVAIL;
+		snprintf(err, errlen, "api: bind %s: %s", node->cfg.http, strerror(e));
+		evhttp_free(api->http);
+		free(api);
+		return -e;
+	}
+	*out = api;
+	return 0;
+}
+
+void
+api_destroy(struct api *api)
+{
+	if (api == NULL)
+		return;
+	evhttp_free(api->http);
+	free(api);
+}

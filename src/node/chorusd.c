@@ -1,0 +1,321 @@
+/*
+ * chorusd: start, drive and stop one node.
+ *
+ * main() parses the configuration, loads the identity, and builds the shell
+ * around the core: the fabric (nng), the HTTP API (evhttp), one timer and the
+ * signal events, all on one libevent event_base in this one thread.  Every
+ * call into the core (recv, tick, join, leave) is followed by
+ * chorusd_reschedule(), which points the single timer at
+ * core_next_deadline_ms(): the core owns all protocol timing, the shell only
+ * wakes it up.  SIGTERM/SIGINT announce a leave and keep the loop up for
+ * NODE_LEAVE_FLUSH_MS so the leave frames go out; a second signal stops at
+ * once.  SIGHUP reopens the log file.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <sodium.h>
+
+#include "node.h"
+
+/* The longest the timer sleeps even if the core has nothing due. */
+#define CHORUSD_TICK_MAX_MS 1000
+
+static uint64_t
+chorusd_clock_ms(clockid_t clk)
+{
+	struct timespec ts;
+	if (clock_gettime(clk, &ts) != 0)
+		abort();  /* a clock that fails is a broken system, not an input error */
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Monotonic ms: the core's only notion of time. */
+uint64_t
+chorusd_now_ms(void)
+{
+	return chorusd_clock_ms(CLOCK_MONOTONIC);
+}
+
+/* Wall-clock ms: the node's start time (its generation) and nothing else. */
+uint64_t
+chorusd_wall_ms(void)
+{
+	return chorusd_clock_ms(CLOCK_REALTIME);
+}
+
+/* Point the one timer at the core's next deadline. */
+static void
+chorusd_reschedule(struct node *node)
+{
+	uint64_t now = chorusd_now_ms();
+	uint64_t deadline = core_next_deadline_ms(node->core);
+	uint64_t delay_ms = deadline > now ? deadline - now : 0;
+	struct timeval tv;
+
+	if (delay_ms > CHORUSD_TICK_MAX_MS)
+		delay_ms = CHORUSD_TICK_MAX_MS;
+	tv.tv_sec = (time_t)(delay_ms / 1000);
+	tv.tv_usec = (suseconds_t)(delay_ms % 1000) * 1000;
+	if (evtimer_add(node->timer, &tv) != 0)
+		log_error("node", "event=timer_error");
+}
+
+static void
+chorusd_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct node *node = arg;
+	(void)fd;
+	(void)what;
+	core_tick(node->core, chorusd_now_ms());
+	chorusd_reschedule(node);
+}
+
+/* fabric: one frame arrived. */
+static void
+chorusd_recv_cb(void *ctx, const uint8_t *frame, size_t len)
+{
+	struct node *node = ctx;
+	core_recv(node->core, frame, len, chorusd_now_ms());
+	chorusd_reschedule(node);
+}
+
+static void
+chorusd_leave_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct node *node = arg;
+	(void)fd;
+	(void)what;
+	event_base_loopexit(node->base, NULL);
+}
+
+static void
+chorusd_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct node *node = arg;
+	struct timeval flush = { NODE_LEAVE_FLUSH_MS / 1000, (NODE_LEAVE_FLUSH_MS % 1000) * 1000 };
+	(void)what;
+
+	if (sig == SIGHUP) {
+		int r = log_reopen();
+		if (r != 0)
+			log_error("node", "event=log_reopen_error error=\"%s\"", strerror(-r));
+		else
+			log_info("node", "event=log_reopen");
+		return;
+	}
+	if (node->leaving) {
+		log_info("node", "event=stop_now signal=%s", sig == SIGINT ? "INT" : "TERM");
+		event_base_loopbreak(node->base);
+		return;
+	}
+	node->leaving = 1;
+	log_info("node", "event=leave signal=%s flush_ms=%d", sig == SIGINT ? "INT" : "TERM",
+	         NODE_LEAVE_FLUSH_MS);
+	core_leave(node->core, chorusd_now_ms());
+	chorusd_reschedule(node);
+	if (evtimer_add(node->leave_timer, &flush) != 0)
+		event_base_loopexit(node->base, &flush);
+}
+
+static int
+chorusd_events(struct node *node)
+{
+	node->timer = evtimer_new(node->base, chorusd_timer_cb, node);
+	node->leave_timer = evtimer_new(node->base, chorusd_leave_done_cb, node);
+	node->sig_term = evsignal_new(node->base, SIGTERM, chorusd_signal_cb, node);
+	node->sig_int = evsignal_new(node->base, SIGINT, chorusd_signal_cb, node);
+	node->sig_hup = evsignal_new(node->base, SIGHUP, chorusd_signal_cb, node);
+	if (node->timer == NULL || node->leave_timer == NULL || node->sig_term == NULL ||
+	    node->sig_int == NULL || node->sig_hup == NULL)
+		return -ENOMEM;
+	if (evsignal_add(node->sig_term, NULL) != 0 || evsignal_add(node->sig_int, NULL) != 0 ||
+	    evsignal_add(node->sig_hup, NULL) != 0)
+		return -EIO;
+	return 0;
+}
+
+static void
+chorusd_core_config(struct node *node, struct core_config *cc, const char *id_hex)
+{
+	const struct node_config *cfg = &node->cfg;
+
+	core_config_defaults(cc);
+	if (node->cfg.name[0] == '\0')
+		core_id_short(id_hex, node->cfg.name);
+	snprintf(cc->name, sizeof cc->name, "%s", cfg->name);
+	snprintf(cc->addr, sizeof cc->addr, "%s", cfg->listen);
+	for (unsigned i = 0; i < cfg->nroles; i++)
+		snprintf(cc->roles[i], sizeof cc->roles[i], "%s", cfg->roles[i]);
+	cc->nroles = cfg->nroles;
+	cc->capacity = cfg->capacity;
+	cc->start_ms = node->start_wall_ms;
+	randombytes_buf(&cc->seed, sizeof cc->seed);
+}
+
+/* -n: everything that can be checked without binding or writing. */
+static int
+chorusd_check(const struct node_config *cfg)
+{
+	char err[NODE_ERR_MAX];
+	int exists;
+
+	if (identity_check(cfg->data_dir, &exists, err, sizeof err) != 0) {
+		fprintf(stderr, "chorusd: %s\n", err);
+		return 1;
+	}
+	printf("configuration OK%s\n", exists ? "" : " (node.key will be created)");
+	return 0;
+}
+
+static int
+chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
+              const uint8_t sk[CHORUS_SK_BYTES], char *err, size_t errlen)
+{
+	struct core_config cc;
+	struct core_env env = { .ctx = node, .send_cb = fabric_send_cb, .log_cb = log_core_cb };
+	char id_hex[CHORUS_ID_HEX + 1];
+	int r;
+
+	sodium_bin2hex(id_hex, sizeof id_hex, pk, CHORUS_PK_BYTES);
+	chorusd_core_config(node, &cc, id_hex);
+	if ((node->base = event_base_new()) == NULL) {
+		snprintf(err, errlen, "cannot create the event loop");
+		return -ENOMEM;
+	}
+	if ((r = chorusd_events(node)) != 0) {
+		snprintf(err, errlen, "cannot set up timers and signals");
+		return r;
+	}
+	if ((r = fabric_create(&node->fabric, node->base, node->cfg.listen, chorusd_recv_cb, node,
+	                       err, errlen)) != 0)
+		return r;
+	node->start_mono_ms = chorusd_now_ms();
+	if ((r = core_create(&node->core, &cc, pk, sk, &env, node->start_mono_ms)) != 0) {
+		snprintf(err, errlen, "core: %s", core_strerror(r));
+		return r;
+	}
+	/* Records we would not print are not even formatted. */
+	core_set_log_level(node->core, CORE_LOG_INFO + (node->cfg.verbose > 2 ? 2 : node->cfg.verbose));
+	if ((r = api_create(&node->api, node, err, errlen)) != 0)
+		return r;
+	chorusd_reschedule(node);
+	return 0;
+}
+
+/* After the start line, so a reader sees the node before its joins. */
+static void
+chorusd_join(struct node *node)
+{
+	int r;
+
+	for (unsigned i = 0; i < node->cfg.njoins; i++) {
+		log_info("node", "event=join_seed seed=%s", node->cfg.joins[i]);
+		if ((r = core_join(node->core, node->cfg.joins[i], chorusd_now_ms())) != 0)
+			log_warn("node", "event=join_error seed=%s error=\"%s\"", node->cfg.joins[i],
+			         core_strerror(r));
+	}
+	chorusd_reschedule(node);
+}
+
+static void
+chorusd_stop(struct node *node)
+{
+	api_destroy(node->api);
+	node->api = NULL;
+	if (node->core != NULL)
+		core_destroy(node->core);
+	node->core = NULL;
+	fabric_destroy(node->fabric);  /* nng_close: unsent frames are dropped */
+	node->fabric = NULL;
+	struct event **evs[] = { &node->timer, &node->leave_timer, &node->sig_term, &node->sig_int,
+	                         &node->sig_hup };
+	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++) {
+		if (*evs[i] != NULL)
+			event_free(*evs[i]);
+		*evs[i] = NULL;
+	}
+	if (node->base != NULL)
+		event_base_free(node->base);
+	node->base = NULL;
+}
+
+static void
+chorusd_log_start(const struct node *node, int created)
+{
+	char name[2 * CHORUS_NAME_MAX + 3], roles[CHORUS_ROLES_MAX * (CHORUS_TAG_MAX + 1) + 1];
+	size_t n = 0;
+
+	roles[0] = '\0';
+	for (unsigned i = 0; i < node->cfg.nroles; i++)
+		n += (size_t)snprintf(roles + n, sizeof roles - n, "%s%s", i > 0 ? "," : "",
+		                      node->cfg.roles[i]);
+	(void)log_quote(name, sizeof name, node->cfg.name);
+	log_info("node", "event=start id=%s name=%s fabric=%s http=%s version=%s key=%s%s%s",
+	         core_id(node->core), name, node->cfg.listen, node->cfg.http, CHORUS_VERSION,
+	         created ? "created" : "loaded", n > 0 ? " roles=" : "", roles);
+	log_debug("node", "event=config data_dir=%s config=%s log_file=%s capacity=%u verbose=%d",
+	          node->cfg.data_dir, node->cfg.config_file[0] != '\0' ? node->cfg.config_file : "-",
+	          node->cfg.log_file[0] != '\0' ? node->cfg.log_file : "-", node->cfg.capacity,
+	          node->cfg.verbose);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct node node;  /* static: large, and lives as long as the process */
+	uint8_t pk[CHORUS_PK_BYTES], sk[CHORUS_SK_BYTES];
+	char err[NODE_ERR_MAX];
+	int r, created, lock_fd = -1;
+
+	(void)signal(SIGPIPE, SIG_IGN);
+	r = config_parse(&node.cfg, argc, argv, err, sizeof err);
+	if (r == CONFIG_EXIT_OK)
+		return 0;
+	if (r != CONFIG_RUN) {
+		fprintf(stderr, "chorusd: %s\n", err);
+		if (r == CONFIG_ERR_USAGE)
+			config_usage(stderr, 0);
+		return 1;
+	}
+	if (sodium_init() < 0) {
+		fprintf(stderr, "chorusd: libsodium failed to initialise\n");
+		return 1;
+	}
+	if (node.cfg.check_only)
+		return chorusd_check(&node.cfg);
+	if ((r = log_open(node.cfg.log_file, node.cfg.log_format, node.cfg.verbose)) != 0) {
+		fprintf(stderr, "chorusd: log file %s: %s\n", node.cfg.log_file, strerror(-r));
+		return 1;
+	}
+	if (identity_load(node.cfg.data_dir, pk, sk, &created, err, sizeof err) != 0 ||
+	    identity_lock(node.cfg.data_dir, &lock_fd, err, sizeof err) != 0) {
+		fprintf(stderr, "chorusd: %s\n", err);
+		return 1;
+	}
+	node.start_wall_ms = chorusd_wall_ms();
+	r = chorusd_start(&node, pk, sk, err, sizeof err);
+	sodium_memzero(sk, sizeof sk);  /* the core keeps its own copy */
+	if (r != 0) {
+		fprintf(stderr, "chorusd: %s\n", err);
+		chorusd_stop(&node);
+		log_close();
+		return 1;
+	}
+	chorusd_log_start(&node, created);
+	chorusd_join(&node);
+	if (event_base_dispatch(node.base) != 0)
+		log_error("node", "event=loop_error");
+	log_info("node", "event=stop uptime_s=%llu",
+	         (unsigned long long)((chorusd_now_ms() - node.start_mono_ms) / 1000));
+	chorusd_stop(&node);
+	log_close();
+	close(lock_fd);
+	return 0;
+}

@@ -1,0 +1,384 @@
+/*
+ * Configuration: command-line flags and an optional config file.
+ *
+ * Both set the same keys (the long flag names), through config_set(), so a
+ * value is checked the same way wherever it comes from.  The file is read
+ * first, then the flags are applied over it: a flag wins over the file, and
+ * for the repeatable keys (join, role) any flag replaces the file's whole
+ * list.  Config file lines are `key value` or `key = value`; `#` starts a
+ * comment; an unknown key or a bad value is an error naming file:line.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "node.h"
+
+static const struct option config_long_options[] = {
+	{ "capacity", required_argument, NULL, 'c' },
+	{ "config", required_argument, NULL, 'f' },
+	{ "data-dir", required_argument, NULL, 'd' },
+	{ "help", no_argument, NULL, 'H' },
+	{ "http", required_argument, NULL, 'a' },
+	{ "join", required_argument, NULL, 'j' },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "log-file", required_argument, NULL, 'L' },
+	{ "log-format", required_argument, NULL, 'F' },
+	{ "name", required_argument, NULL, 'N' },
+	{ "role", required_argument, NULL, 'r' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* The synopsis mirrors chorusd.8; `full` adds one line per option (--help). */
+void
+config_usage(FILE *fp, int full)
+{
+	fprintf(fp,
+	    "usage: chorusd [-nv] [--capacity N] [--config FILE] [--data-dir DIR]\n"
+	    "               [--http HOST:PORT] [--join URL] [--listen URL]\n"
+	    "               [--log-file FILE] [--log-format text|json] [--name NAME]\n"
+	    "               [--role ROLE]\n"
+	    "       chorusd --help | --version\n");
+	if (!full)
+		return;
+	fprintf(fp,
+	    "\n"
+	    "  --capacity N            jobs this node runs at once (default 1)\n"
+	    "  --config FILE           read settings from FILE (flags win)\n"
+	    "  --data-dir DIR          node.key and state (default ~/.local/share/chorus,\n"
+	    "                          /var/lib/chorus for root)\n"
+	    "  --http HOST:PORT        HTTP API address (default " NODE_DEFAULT_HTTP ")\n"
+	    "  --join URL              seed to join through (repeatable)\n"
+	    "  --listen URL            fabric address (default " NODE_DEFAULT_LISTEN ")\n"
+	    "  --log-file FILE         also log to FILE (reopened on SIGHUP)\n"
+	    "  --log-format text|json  log line format (default text)\n"
+	    "  --name NAME             node name (default: the short node id)\n"
+	    "  --role ROLE             role stored in the node record (repeatable)\n"
+	    "  -n                      check the configuration and exit\n"
+	    "  -v                      more verbose: -v debug, -vv trace\n"
+	    "  --help                  print this help and exit\n"
+	    "  --version               print the version and exit\n");
+}
+
+void
+config_defaults(struct node_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	snprintf(cfg->listen, sizeof cfg->listen, "%s", NODE_DEFAULT_LISTEN);
+	snprintf(cfg->http, sizeof cfg->http, "%s", NODE_DEFAULT_HTTP);
+	snprintf(cfg->http_host, sizeof cfg->http_host, "127.0.0.1");
+	cfg->http_port = 7480;
+	cfg->capacity = 1;
+	cfg->log_format = LOG_FORMAT_TEXT;
+}
+
+/* data dir default: $HOME/.local/share/chorus, /var/lib/chorus for root. */
+static int
+config_default_data_dir(struct node_config *cfg, char *err, size_t errlen)
+{
+	const char *home = getenv("HOME");
+	int n;
+
+	if (geteuid() == 0)
+		n = snprintf(cfg->data_dir, sizeof cfg->data_dir, "/var/lib/chorus");
+	else if (home != NULL && home[0] == '/')
+		n = snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s/.local/share/chorus", home);
+	else {
+		snprintf(err, errlen, "HOME is not set: give --data-dir");
+		return -EINVAL;
+	}
+	if (n < 0 || (size_t)n >= sizeof cfg->data_dir) {
+		snprintf(err, errlen, "HOME is too long: give --data-dir");
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/* Names and roles: short, printable, no spaces (they appear in log fields). */
+static int
+config_check_word(const char *value, size_t max)
+{
+	size_t n = strlen(value);
+	if (n == 0 || n > max)
+		return -1;
+	for (const char *p = value; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && strchr("._-", *p) == NULL)
+			return -1;
+	return 0;
+}
+
+static int
+config_set_http(struct node_config *cfg, const char *value, char *err, size_t errlen)
+{
+	char host[NODE_HOST_MAX + 1];
+	const char *colon = strrchr(value, ':');
+	char *end;
+
+	if (colon == NULL || colon == value || strlen(value) >= sizeof cfg->http) {
+		snprintf(err, errlen, "bad address '%s' (want HOST:PORT)", value);
+		return -EINVAL;
+	}
+	size_t hn = (size_t)(colon - value);
+	if (value[0] == '[' && hn >= 2 && value[hn - 1] == ']') {  /* [::1]:7480 */
+		value++;
+		hn -= 2;
+	}
+	if (hn == 0 || hn >= sizeof host) {
+		snprintf(err, errlen, "bad host in '%s'", value);
+		return -EINVAL;
+	}
+	memcpy(host, value, hn);
+	host[hn] = '\0';
+	errno = 0;
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || colon[1] == '\0' || port == 0 || port > 65535) {
+		snprintf(err, errlen, "bad port in '%s' (want 1..65535)", value);
+		return -EINVAL;
+	}
+	snprintf(cfg->http, sizeof cfg->http, "%s", value[-1] == '[' ? value - 1 : value);
+	snprintf(cfg->http_host, sizeof cfg->http_host, "%s", host);
+	cfg->http_port = (uint16_t)port;
+	return 0;
+}
+
+static int
+config_set_path(char *dst, size_t dstlen, const char *value, char *err, size_t errlen)
+{
+	if (value[0] == '\0' || strlen(value) >= dstlen) {
+		snprintf(err, errlen, "bad path '%s'", value);
+		return -EINVAL;
+	}
+	snprintf(dst, dstlen, "%s", value);
+	return 0;
+}
+
+/* Set one key.  err gets a message without the key's origin. */
+int
+config_set(struct node_config *cfg, const char *key, const char *value, char *err,
+           size_t errlen)
+{
+	if (strcmp(key, "data-dir") == 0)
+		return config_set_path(cfg->data_dir, sizeof cfg->data_dir, value, err, errlen);
+	if (strcmp(key, "log-file") == 0)
+		return config_set_path(cfg->log_file, sizeof cfg->log_file, value, err, errlen);
+	if (strcmp(key, "http") == 0)
+		return config_set_http(cfg, value, err, errlen);
+	if (strcmp(key, "listen") == 0) {
+		if (fabric_check_url(value, err, errlen) != 0)
+			return -EINVAL;
+		snprintf(cfg->listen, sizeof cfg->listen, "%s", value);
+		return 0;
+	}
+	if (strcmp(key, "join") == 0) {
+		if (cfg->njoins >= CHORUS_SEEDS_MAX) {
+			snprintf(err, errlen, "too many seeds (at most %d)", CHORUS_SEEDS_MAX);
+			return -EINVAL;
+		}
+		if (fabric_check_url(value, err, errlen) != 0)
+			return -EINVAL;
+		snprintf(cfg->joins[cfg->njoins++], sizeof cfg->joins[0], "%s", value);
+		return 0;
+	}
+	if (strcmp(key, "name") == 0) {
+		if (config_check_word(value, CHORUS_NAME_MAX) != 0) {
+			snprintf(err, errlen, "bad name '%s' (1..%d of A-Z a-z 0-9 . _ -)", value,
+			         CHORUS_NAME_MAX);
+			return -EINVAL;
+		}
+		snprintf(cfg->name, sizeof cfg->name, "%s", value);
+		return 0;
+	}
+	if (strcmp(key, "role") == 0) {
+		if (config_check_word(value, CHORUS_TAG_MAX) != 0) {
+			snprintf(err, errlen, "bad role '%s' (1..%d of A-Z a-z 0-9 . _ -)", value,
+			         CHORUS_TAG_MAX);
+			return -EINVAL;
+		}
+		if (cfg->nroles >= CHORUS_ROLES_MAX) {
+			snprintf(err, errlen, "too many roles (at most %d)", CHORUS_ROLES_MAX);
+			return -EINVAL;
+		}
+		snprintf(cfg->roles[cfg->nroles++], sizeof cfg->roles[0], "%s", value);
+		return 0;
+	}
+	if (strcmp(key, "capacity") == 0) {
+		char *end;
+		errno = 0;
+		unsigned long v = strtoul(value, &end, 10);
+		if (errno != 0 || *end != '\0' || value[0] == '\0' || value[0] == '-' ||
+		    v > NODE_CAPACITY_MAX) {
+			snprintf(err, errlen, "bad capacity '%s' (want 0..%d)", value,
+			         NODE_CAPACITY_MAX);
+			return -EINVAL;
+		}
+		cfg->capacity = (uint32_t)v;
+		return 0;
+	}
+	if (strcmp(key, "log-format") == 0) {
+		if (strcmp(value, "text") == 0)
+			cfg->log_format = LOG_FORMAT_TEXT;
+		else if (strcmp(value, "json") == 0)
+			cfg->log_format = LOG_FORMAT_JSON;
+		else {
+			snprintf(err, errlen, "bad log format '%s' (want text or json)", value);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	snprintf(err, errlen, "unknown key '%s'", key);
+	return -ENOENT;
+}
+
+static char *
+config_trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+/* One line, comments and blanks already allowed for.  Returns 0 or -errno. */
+static int
+config_load_line(struct node_config *cfg, char *line, char *err, size_t errlen)
+{
+	char *hash = strchr(line, '#');
+	if (hash != NULL && (hash == line || isspace((unsigned char)hash[-1])))
+		*hash = '\0';
+	char *key = config_trim(line);
+	if (*key == '\0')
+		return 0;
+	char *p = key;
+	while (*p != '\0' && !isspace((unsigned char)*p) && *p != '=')
+		p++;
+	char *value = p;
+	if (*p != '\0') {
+		char sep = *p;  /* `key value`, `key=value` or `key = value` */
+		*p = '\0';
+		value = config_trim(p + 1);
+		if (sep != '=' && *value == '=')
+			value = config_trim(value + 1);
+	}
+	size_t vn = strlen(value);
+	if (vn >= 2 && value[0] == '"' && value[vn - 1] == '"') {
+		value[vn - 1] = '\0';
+		value++;
+	}
+	if (*value == '\0') {
+		snprintf(err, errlen, "%s: missing value", key);
+		return -EINVAL;
+	}
+	return config_set(cfg, key, value, err, errlen);
+}
+
+int
+config_load_file(struct node_config *cfg, const char *path, char *err, size_t errlen)
+{
+	char line[NODE_CONFIG_LINE_MAX + 2], msg[NODE_ERR_MAX];
+	unsigned lineno = 0;
+	int r = 0;
+
+	FILE *fp = fopen(path, "r");
+	if (fp == NULL) {
+		int e = errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	while (fgets(line, sizeof line, fp) != NULL) {
+		lineno++;
+		size_t n = strlen(line);
+		if (n > 0 && line[n - 1] != '\n' && !feof(fp)) {
+			snprintf(err, errlen, "%s:%u: line too long (max %d)", path, lineno,
+			         NODE_CONFIG_LINE_MAX);
+			r = -EINVAL;
+			break;
+		}
+		if ((r = config_load_line(cfg, line, msg, sizeof msg)) != 0) {
+			snprintf(err, errlen, "%s:%u: %s", path, lineno, msg);
+			break;
+		}
+	}
+	if (r == 0 && ferror(fp)) {
+		snprintf(err, errlen, "%s: read error", path);
+		r = -EIO;
+	}
+	fclose(fp);
+	return r;
+}
+
+/*
+ * Parse argv into cfg: defaults, then the config file, then the flags.
+ * Returns CONFIG_RUN, CONFIG_EXIT_OK (help or version printed), or
+ * CONFIG_ERR / CONFIG_ERR_USAGE with a one-line message in err.
+ */
+int
+config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+	struct { const char *key, *value; } flags[64];
+	unsigned nflags = 0, joins = 0, roles = 0;
+	const char *config_file = NULL;
+	char msg[NODE_ERR_MAX];
+	int verbose = 0, check_only = 0, ch, idx, r;
+
+	config_defaults(cfg);
+	opterr = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, ":nv", config_long_options, &idx)) != -1) {
+		switch (ch) {
+		case 'n': check_only = 1; break;
+		case 'v': verbose++; break;
+		case 'H': config_usage(stdout, 1); return CONFIG_EXIT_OK;
+		case 'V': printf("chorusd %s\n", CHORUS_VERSION); return CONFIG_EXIT_OK;
+		case 'f': config_file = optarg; break;
+		case ':':
+			snprintf(err, errlen, "option '%s' needs an argument", argv[optind - 1]);
+			return CONFIG_ERR_USAGE;
+		case '?':
+			if (optopt != 0)
+				snprintf(err, errlen, "unknown option '-%c'", optopt);
+			else
+				snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
+			return CONFIG_ERR_USAGE;
+		default:
+			if (nflags >= sizeof flags / sizeof flags[0]) {
+				snprintf(err, errlen, "too many options");
+				return CONFIG_ERR_USAGE;
+			}
+			flags[nflags].key = config_long_options[idx].name;
+			flags[nflags++].value = optarg;
+			break;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return CONFIG_ERR_USAGE;
+	}
+	if (config_file != NULL) {
+		if (config_load_file(cfg, config_file, err, errlen) != 0)
+			return CONFIG_ERR;
+		snprintf(cfg->config_file, sizeof cfg->config_file, "%s", config_file);
+	}
+	for (unsigned i = 0; i < nflags; i++) {
+		/* A repeatable flag replaces the file's list rather than adding to it. */
+		if (strcmp(flags[i].key, "join") == 0 && joins++ == 0)
+			cfg->njoins = 0;
+		if (strcmp(flags[i].key, "role") == 0 && roles++ == 0)
+			cfg->nroles = 0;
+		if ((r = config_set(cfg, flags[i].key, flags[i].value, msg, sizeof msg)) != 0) {
+			snprintf(err, errlen, "--%s: %s", flags[i].key, msg);
+			return CONFIG_ERR_USAGE;
+		}
+	}
+	cfg->verbose = verbose;
+	cfg->check_only = check_only;
+	if (cfg->data_dir[0] == '\0' && config_default_data_dir(cfg, err, errlen) != 0)
+		return CONFIG_ERR;
+	return CONFIG_RUN;
+}

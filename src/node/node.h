@@ -1,0 +1,141 @@
+/*
+ * chorusd: the daemon shell around the sans-io core.
+ *
+ * One thread, one libevent event_base.  The shell turns I/O into core events
+ * (frames from the fabric, timers, signals) and core effects into I/O (frames
+ * to peers, log lines); it makes no protocol decision of its own.  This header
+ * lists every internal prototype, grouped by the file that defines it.
+ */
+#ifndef CHORUS_NODE_H
+#define CHORUS_NODE_H
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chorus/core.h"
+#include "chorus/limits.h"
+
+struct event_base;
+struct event;
+
+/* Node-side bounds (the protocol bounds live in chorus/limits.h). */
+#define NODE_PATH_MAX        1024          /* data dir, key, log and config paths */
+#define NODE_HOST_MAX        255           /* --http host part */
+#define NODE_CONFIG_LINE_MAX 1024          /* one config file line */
+#define NODE_CAPACITY_MAX    1000000
+#define NODE_LEAVE_FLUSH_MS  500           /* loop kept up after a leave */
+#define NODE_KEY_FILE        "node.key"
+#define NODE_LOCK_FILE       "node.lock"
+#define NODE_ERR_MAX         512           /* one start-up error message */
+
+#define NODE_DEFAULT_LISTEN  "tcp://127.0.0.1:7470"
+#define NODE_DEFAULT_HTTP    "127.0.0.1:7480"
+
+enum log_format {
+	LOG_FORMAT_TEXT = 0,
+	LOG_FORMAT_JSON = 1,
+};
+
+/* Everything flags and the config file can set. */
+struct node_config {
+	char data_dir[NODE_PATH_MAX];
+	char listen[CHORUS_ADDR_MAX + 1];
+	char http[NODE_HOST_MAX + 8];           /* "host:port" as given */
+	char http_host[NODE_HOST_MAX + 1];
+	uint16_t http_port;
+	char joins[CHORUS_SEEDS_MAX][CHORUS_ADDR_MAX + 1];
+	unsigned njoins;
+	char name[CHORUS_NAME_MAX + 1];         /* empty: the short id */
+	char roles[CHORUS_ROLES_MAX][CHORUS_TAG_MAX + 1];
+	unsigned nroles;
+	uint32_t capacity;
+	char log_file[NODE_PATH_MAX];
+	enum log_format log_format;
+	int verbose;                            /* 0 info, 1 debug, 2 trace */
+	char config_file[NODE_PATH_MAX];
+	int check_only;                         /* -n */
+};
+
+struct fabric;
+struct api;
+
+/* The running node: owned by chorusd.c, read by api.c. */
+struct node {
+	struct event_base *base;
+	struct core *core;
+	struct fabric *fabric;
+	struct api *api;
+	struct node_config cfg;
+	struct event *timer;
+	struct event *leave_timer;
+	struct event *sig_term;
+	struct event *sig_int;
+	struct event *sig_hup;
+	uint64_t start_mono_ms;
+	uint64_t start_wall_ms;
+	int leaving;
+};
+
+/* chorusd.c */
+uint64_t chorusd_now_ms(void);
+uint64_t chorusd_wall_ms(void);
+
+/* config.c */
+enum config_parse {
+	CONFIG_RUN = 0,         /* start the node (or check it with -n) */
+	CONFIG_EXIT_OK = 1,     /* --help or --version was printed */
+	CONFIG_ERR = -1,        /* a bad config file or value: err says which */
+	CONFIG_ERR_USAGE = -2,  /* a bad flag: err says which, usage follows */
+};
+void config_usage(FILE *fp, int full);
+void config_defaults(struct node_config *cfg);
+int config_set(struct node_config *cfg, const char *key, const char *value, char *err,
+               size_t errlen);
+int config_load_file(struct node_config *cfg, const char *path, char *err, size_t errlen);
+int config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* identity.c */
+int identity_mkdir(const char *dir, char *err, size_t errlen);
+int identity_lock(const char *dir, int *fd_out, char *err, size_t errlen);
+int identity_check(const char *dir, int *exists, char *err, size_t errlen);
+int identity_load(const char *dir, uint8_t pk[CHORUS_PK_BYTES], uint8_t sk[CHORUS_SK_BYTES],
+                  int *created, char *err, size_t errlen);
+
+/* log.c */
+int log_open(const char *path, enum log_format format, int verbose);
+int log_reopen(void);
+void log_close(void);
+int log_enabled(int level);
+void log_emit(int level, const char *subsys, const char *fields);
+void log_core_cb(void *ctx, int level, const char *subsys, const char *fields);
+void log_error(const char *subsys, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_warn(const char *subsys, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_info(const char *subsys, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_debug(const char *subsys, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int log_quote(char *out, size_t outlen, const char *value);
+
+/* fabric.c */
+typedef void fabric_recv_fn(void *ctx, const uint8_t *frame, size_t len);
+struct fabric_stats {
+	uint64_t send_drops;     /* frames dropped: peer queue full or socket error */
+	uint64_t sends;
+	uint64_t recvs;
+	uint64_t peers_open;
+	uint64_t peers_evicted;
+};
+int fabric_check_url(const char *url, char *err, size_t errlen);
+int fabric_create(struct fabric **out, struct event_base *base, const char *listen_url,
+                  fabric_recv_fn *recv_cb, void *ctx, char *err, size_t errlen);
+void fabric_destroy(struct fabric *fab);
+void fabric_send_cb(void *ctx, const char *addr, const uint8_t *frame, size_t len);
+int fabric_send(struct fabric *fab, const char *addr, const uint8_t *frame, size_t len);
+const struct fabric_stats *fabric_stats(const struct fabric *fab);
+
+/* api.c */
+int api_create(struct api **out, struct node *node, char *err, size_t errlen);
+void api_destroy(struct api *api);
+
+#endif
