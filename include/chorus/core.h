@@ -66,6 +66,7 @@ struct core_timing {
 	uint32_t gossip_interval_ms;    /* eager push of pending rumors */
 	uint32_t gossip_fanout;         /* members pushed to per gossip interval */
 	uint32_t retransmit_mult;       /* a rumor is sent mult * ceil(log10(n + 1)) times */
+	uint32_t eager_transmits;       /* of those, the first carry the record, later ones a digest */
 	uint32_t pushpull_interval_ms;  /* anti-entropy full-state exchange */
 	uint32_t reconnect_interval_ms; /* push-pull with a dead member: heals partitions */
 	uint32_t join_retry_ms;         /* re-send join while no seed answered */
@@ -146,7 +147,7 @@ struct core_stats {
 	uint64_t drop_malformed, drop_oversize, drop_version, drop_badsig, drop_replay,
 	    drop_stale, drop_unknown_type;
 	uint64_t probes, probe_failures, indirect_probes, suspicions, refutations;
-	uint64_t rumors_sent, rumors_received;
+	uint64_t rumors_sent, rumors_received, wants_sent, wants_received;
 };
 
 struct core;

@@ -37,6 +37,7 @@
 #define CHORUS_PROBES_MAX         64            /* probes and relayed probes in flight */
 #define CHORUS_LEAVE_FANOUT       32            /* members told directly on leave */
 #define CHORUS_HEALTH_MAX         8             /* Lifeguard local health multiplier ceiling */
+#define CHORUS_WANT_MAX           64            /* records asked for in one want frame */
 
 _Static_assert(CHORUS_RECORD_MAX * 2 + 256 < CHORUS_PIGGYBACK_BYTES,
                "a ping must be able to carry at least one record rumor");

@@ -61,6 +61,7 @@ enum wire_type {
 	WIRE_JOIN = 5,
 	WIRE_SYNC = 6,
 	WIRE_GOSSIP = 7,
+	WIRE_WANT = 8,
 	WIRE_TYPE_END
 };
 struct wire_frame {
@@ -157,9 +158,11 @@ int rumors_push(struct rumors *q, const uint8_t about[CHORUS_PK_BYTES], uint64_t
                 uint64_t inc, int kind, const char *json, size_t len);
 /*
  * Appends comma-separated rumors to sb while they fit in budget bytes, each
- * at most once; a rumor sent `limit` times is dropped.  Returns how many.
+ * at most once; a rumor sent `limit` times is dropped.  A record rumor sent
+ * `eager` times already goes out as a digest (id and version) instead: those
+ * who lack it ask for it (lazy push, as in Plumtree).  Returns how many.
  */
-size_t rumors_take(struct rumors *q, struct sb *sb, size_t budget, unsigned limit,
+size_t rumors_take(struct rumors *q, struct sb *sb, size_t budget, unsigned limit, unsigned eager,
                    rumor_current_cb current, void *ctx);
 
 /* The seen-cache: recent frame signatures, to drop replays. */
@@ -248,6 +251,7 @@ void gossip_record_fields(const struct member *m, struct sb *sb);
 
 /* ---------------------------------------------------------------- swim.c */
 void swim_tick(struct core *core, uint64_t now_ms);
+void swim_tell_dead(struct core *core, long i, uint64_t now_ms);
 void swim_on_ping(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
 void swim_on_ack(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
 void swim_on_ping_req(struct core *core, const struct wire_frame *f, const cJSON *body,
@@ -255,7 +259,9 @@ void swim_on_ping_req(struct core *core, const struct wire_frame *f, const cJSON
 void swim_on_nack(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
 uint64_t swim_next_deadline_ms(const struct core *core);
 /* Rumor handling shared by every message that carries rumors. */
-void swim_merge_rumors(struct core *core, const cJSON *arr, uint64_t now_ms);
+void swim_merge_rumors(struct core *core, const struct wire_frame *f, const cJSON *arr,
+                       uint64_t now_ms);
+void swim_on_want(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
 /*
  * Merges a signed record given as gossip_record_fields(); returns its member
  * index (-1 for our own record) or an error.  `about`, `start_ms` and `inc`

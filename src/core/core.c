@@ -58,8 +58,9 @@ void core_config_defaults(struct core_config *cfg)
 	cfg->timing.gossip_interval_ms = 200;
 	cfg->timing.gossip_fanout = 3;
 	cfg->timing.retransmit_mult = 4;
+	cfg->timing.eager_transmits = 3;
 	cfg->timing.pushpull_interval_ms = 15000;
-	cfg->timing.reconnect_interval_ms = 2000;
+	cfg->timing.reconnect_interval_ms = 1000;
 	cfg->timing.join_retry_ms = 1000;
 	cfg->timing.tombstone_ms = 60000;
 }
@@ -98,7 +99,7 @@ static int core_timing_valid(const struct core_timing *t)
 	       t->probe_timeout_ms < t->probe_interval_ms &&
 	       t->indirect_probes <= CHORUS_INDIRECT_MAX && t->suspicion_mult > 0 &&
 	       t->suspicion_max_mult >= 1 && t->gossip_interval_ms > 0 && t->gossip_fanout > 0 &&
-	       t->retransmit_mult > 0 && t->pushpull_interval_ms > 0 && t->reconnect_interval_ms > 0 && t->join_retry_ms > 0 &&
+	       t->retransmit_mult > 0 && t->eager_transmits > 0 && t->pushpull_interval_ms > 0 && t->reconnect_interval_ms > 0 && t->join_retry_ms > 0 &&
 	       t->tombstone_ms > 0;
 }
 
@@ -280,6 +281,8 @@ void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_m
 			return;
 		}
 		m->last_seen_ms = now_ms;
+		if (m->state == MEMBER_DEAD && f.gen == m->start_ms)
+			swim_tell_dead(core, i, now_ms);
 	}
 	body = cJSON_ParseWithLength((const char *)f.body, f.body_len);
 	if (body == NULL || !cJSON_IsObject(body)) {
@@ -303,6 +306,7 @@ void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_m
 	case WIRE_JOIN: swim_on_join(core, &f, body, now_ms); break;
 	case WIRE_SYNC: swim_on_sync(core, &f, body, now_ms); break;
 	case WIRE_GOSSIP: swim_on_gossip(core, &f, body, now_ms); break;
+	case WIRE_WANT: swim_on_want(core, &f, body, now_ms); break;
 	default: assert(0); break; /* wire_decode admits only known types */
 	}
 	cJSON_Delete(body);

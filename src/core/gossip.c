@@ -238,9 +238,88 @@ long swim_merge_record(struct core *core, const cJSON *entry, uint8_t about[CHOR
 	return i;
 }
 
-void swim_merge_rumors(struct core *core, const cJSON *arr, uint64_t now_ms)
+/* Asks the sender of digests for the records we lack. */
+static void gossip_send_want(struct core *core, const struct wire_frame *f,
+                             uint8_t (*want)[CHORUS_PK_BYTES], unsigned nwant)
+{
+	long s = members_find(&core->members, f->pk);
+	struct sb sb;
+
+	if (s < 0 || nwant == 0)
+		return; /* an unknown sender is repaired through its pings instead */
+	sb_init(&sb, core->body, CHORUS_BODY_MAX);
+	sb_puts(&sb, "{\"w\":[");
+	for (unsigned k = 0; k < nwant; k++) {
+		char id[CHORUS_ID_HEX + 1];
+
+		codec_hex(id, want[k], CHORUS_PK_BYTES);
+		sb_printf(&sb, "%s\"%s\"", k ? "," : "", id);
+	}
+	sb_puts(&sb, "]}");
+	assert(!sb.overflow);
+	core->stats.wants_sent++;
+	core_send(core, core->members.v[s].addr, WIRE_WANT, sb.buf, sb.len);
+}
+
+void swim_on_want(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "w");
+	const cJSON *it;
+	long s = members_find(&core->members, f->pk);
+	struct sb sb;
+	unsigned n = 0, sent = 0;
+
+	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > CHORUS_WANT_MAX) {
+		core->stats.drop_malformed++;
+		return;
+	}
+	if (s < 0)
+		return;
+	core->stats.wants_received++;
+	sb_init(&sb, core->body, CHORUS_BODY_MAX);
+	sb_puts(&sb, "{\"r\":[");
+	cJSON_ArrayForEach(it, arr)
+	{
+		uint8_t pk[CHORUS_PK_BYTES];
+		long i;
+		const struct member *m;
+		size_t mark = sb.len;
+
+		if (!cJSON_IsString(it) || codec_unhex(pk, CHORUS_PK_BYTES, it->valuestring) < 0) {
+			core->stats.drop_malformed++;
+			return;
+		}
+		i = members_find(&core->members, pk);
+		if (i < 0)
+			continue;
+		m = &core->members.v[i];
+		if (m->state != MEMBER_ALIVE && m->state != MEMBER_LEFT)
+			continue; /* its record would claim it alive; the state rumors will do */
+		sb_puts(&sb, n ? ",{\"k\":\"rec\"," : "{\"k\":\"rec\",");
+		gossip_record_fields(m, &sb);
+		sb_puts(&sb, "}");
+		if (sb.overflow || sb.len + 8 > CHORUS_GOSSIP_BYTES) {
+			sb.overflow = 0;
+			sb.len = mark;
+			break;
+		}
+		n++;
+	}
+	sb_puts(&sb, "]}");
+	if (n > 0 && !sb.overflow) {
+		core_send(core, core->members.v[s].addr, WIRE_GOSSIP, sb.buf, sb.len);
+		sent = n;
+	}
+	core_log(core, CORE_LOG_DEBUG, "gossip", "event=want asked=%d sent=%u", cJSON_GetArraySize(arr),
+	         sent);
+}
+
+void swim_merge_rumors(struct core *core, const struct wire_frame *f, const cJSON *arr,
+                       uint64_t now_ms)
 {
 	const cJSON *it;
+	uint8_t want[CHORUS_WANT_MAX][CHORUS_PK_BYTES];
+	unsigned nwant = 0;
 
 	if (arr == NULL)
 		return;
@@ -260,6 +339,21 @@ void swim_merge_rumors(struct core *core, const cJSON *arr, uint64_t now_ms)
 		}
 		if (strcmp(kind, "rec") == 0) {
 			swim_merge_record(core, it, about, &start_ms, &inc, now_ms);
+		} else if (strcmp(kind, "ver") == 0) {
+			long i;
+
+			if (codec_json_pk(it, "i", about) < 0 ||
+			    codec_json_u64(it, "g", CODEC_JSON_INT_MAX, &start_ms) < 0 ||
+			    codec_json_u64(it, "c", CODEC_JSON_INT_MAX, &inc) < 0) {
+				core->stats.drop_malformed++;
+				continue;
+			}
+			if (memcmp(about, core->pk, CHORUS_PK_BYTES) == 0 || nwant >= CHORUS_WANT_MAX)
+				continue;
+			i = members_find(&core->members, about);
+			if (i < 0 || record_version_cmp(start_ms, inc, core->members.v[i].start_ms,
+			                                core->members.v[i].inc) > 0)
+				memcpy(want[nwant++], about, CHORUS_PK_BYTES);
 		} else if (strcmp(kind, "sus") == 0 || strcmp(kind, "dead") == 0) {
 			if (codec_json_pk(it, "i", about) < 0 || codec_json_pk(it, "f", from) < 0 ||
 			    codec_json_u64(it, "g", CODEC_JSON_INT_MAX, &start_ms) < 0 ||
@@ -273,6 +367,7 @@ void swim_merge_rumors(struct core *core, const cJSON *arr, uint64_t now_ms)
 			core->stats.drop_malformed++;
 		}
 	}
+	gossip_send_want(core, f, want, nwant);
 }
 
 /* ---------------------------------------------------------------- spreading */
@@ -331,7 +426,7 @@ void swim_gossip(struct core *core, uint64_t now_ms)
 		sb_init(&sb, core->body, CHORUS_BODY_MAX);
 		sb_puts(&sb, "{\"r\":[");
 		taken = rumors_take(&core->rumors, &sb, CHORUS_GOSSIP_BYTES, core_retransmit_limit(core),
-		                    gossip_rumor_current, core);
+		                    core->cfg.timing.eager_transmits, gossip_rumor_current, core);
 		sb_puts(&sb, "]}");
 		assert(!sb.overflow);
 		if (taken == 0)
@@ -344,7 +439,7 @@ void swim_gossip(struct core *core, uint64_t now_ms)
 void swim_on_gossip(struct core *core, const struct wire_frame *f, const cJSON *body,
                     uint64_t now_ms)
 {
-	swim_merge_rumors(core, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
+	swim_merge_rumors(core, f, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
 }
 
 /* ---------------------------------------------------------------- join and sync */
@@ -447,7 +542,7 @@ void swim_on_join(struct core *core, const struct wire_frame *f, const cJSON *bo
 		core->stats.drop_malformed++;
 		return;
 	}
-	swim_merge_rumors(core, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
+	swim_merge_rumors(core, f, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
 	if (codec_json_str(body, "w", 4, &want) == 0 && strcmp(want, "self") == 0) {
 		long self = members_find(&core->members, core->pk);
 		struct sb sb;

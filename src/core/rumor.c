@@ -97,7 +97,21 @@ int rumors_push(struct rumors *q, const uint8_t about[CHORUS_PK_BYTES], uint64_t
 	return 0;
 }
 
-size_t rumors_take(struct rumors *q, struct sb *sb, size_t budget, unsigned limit,
+/* {"k":"ver","i":id,"g":start,"c":inc}: a record rumor without the record. */
+static size_t rumors_digest(const struct rumor *r, char *out, size_t cap)
+{
+	char id[CHORUS_ID_HEX + 1];
+	struct sb sb;
+
+	codec_hex(id, r->about, CHORUS_PK_BYTES);
+	sb_init(&sb, out, cap);
+	sb_printf(&sb, "{\"k\":\"ver\",\"i\":\"%s\",\"g\":%llu,\"c\":%llu}", id,
+	          (unsigned long long)r->start_ms, (unsigned long long)r->inc);
+	assert(!sb.overflow);
+	return sb.len;
+}
+
+size_t rumors_take(struct rumors *q, struct sb *sb, size_t budget, unsigned limit, unsigned eager,
                    rumor_current_cb current, void *ctx)
 {
 	size_t taken = 0, start_len = sb->len;
@@ -108,17 +122,25 @@ size_t rumors_take(struct rumors *q, struct sb *sb, size_t budget, unsigned limi
 	for (size_t i = 0; i < rounds && q->n > 0; i++) {
 		struct rumor r = rumors_pop_front(q);
 
+		char digest[160];
+		const char *out = r.json;
+		size_t len = r.len;
+
 		if (!current(ctx, &r)) {
 			free(r.json);
 			continue;
 		}
-		if (sb->len - start_len + r.len + 1 > budget) {
+		if (r.kind == RUMOR_RECORD && r.transmits >= eager) {
+			len = rumors_digest(&r, digest, sizeof(digest));
+			out = digest;
+		}
+		if (sb->len - start_len + len + 1 > budget) {
 			rumors_push_front(q, r);
 			break;
 		}
 		if (taken > 0)
 			sb_putn(sb, ",", 1);
-		sb_putn(sb, r.json, r.len);
+		sb_putn(sb, out, len);
 		taken++;
 		if (++r.transmits >= limit)
 			free(r.json);

@@ -275,6 +275,7 @@ static void swim_piggyback(struct core *core, struct sb *sb, size_t budget)
 {
 	sb_puts(sb, "\"r\":[");
 	core->stats.rumors_sent += rumors_take(&core->rumors, sb, budget, core_retransmit_limit(core),
+	                                       core->cfg.timing.eager_transmits,
 	                                       gossip_rumor_current, core);
 	sb_puts(sb, "]");
 }
@@ -406,9 +407,9 @@ static uint64_t swim_scaled_by_size_ms(const struct core *core, uint32_t base_ms
 
 /*
  * Serf's reconnect: ping a random member we think dead.  Should it ack (a
- * healed partition), swim_on_ack starts a push-pull with it; our state tells
- * it that it was declared dead, it refutes, and its answer brings the
- * refutation back.  A ping costs little when the member is really gone.
+ * healed partition), core_recv sees a frame from a dead member and tells it
+ * (swim_tell_dead); it refutes, and the refutation spreads.  A ping costs
+ * little when the member is really gone.
  */
 static void swim_reconnect(struct core *core)
 {
@@ -484,8 +485,8 @@ void swim_tick(struct core *core, uint64_t now_ms)
 		core->next_pushpull_ms = now_ms + swim_scaled_by_size_ms(core, t->pushpull_interval_ms);
 	}
 	if (now_ms >= core->next_reconnect_ms) {
-		swim_reconnect(core);
-		core->next_reconnect_ms = now_ms + swim_scaled_by_size_ms(core, t->reconnect_interval_ms);
+		swim_reconnect(core); /* one small ping: no need to scale with size */
+		core->next_reconnect_ms = now_ms + t->reconnect_interval_ms;
 	}
 }
 
@@ -513,6 +514,29 @@ uint64_t swim_next_deadline_ms(const struct core *core)
 
 /* ---------------------------------------------------------------- messages */
 
+/*
+ * A member we hold dead sent us an authentic frame: it is up (a healed
+ * partition, or a reconnect ping answered).  Tell it the verdict; it refutes,
+ * and its new incarnation spreads to everyone who held it dead.
+ */
+void swim_tell_dead(struct core *core, long i, uint64_t now_ms)
+{
+	const struct member *m = &core->members.v[i];
+	char id[CHORUS_ID_HEX + 1], out[CHORUS_ID_HEX * 2 + 128];
+	struct sb sb;
+
+	assert(m->state == MEMBER_DEAD);
+	if (now_ms < core->next_repair_ms)
+		return;
+	core->next_repair_ms = now_ms + core->cfg.timing.gossip_interval_ms / 4;
+	codec_hex(id, m->pk, CHORUS_PK_BYTES);
+	sb_init(&sb, out, sizeof(out));
+	sb_printf(&sb, "{\"r\":[{\"k\":\"dead\",\"i\":\"%s\",\"g\":%llu,\"c\":%llu,\"f\":\"%s\"}]}", id,
+	          (unsigned long long)m->start_ms, (unsigned long long)m->inc, core->id);
+	assert(!sb.overflow);
+	core_send(core, m->addr, WIRE_GOSSIP, sb.buf, sb.len);
+}
+
 void swim_on_ping(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms)
 {
 	uint64_t seq;
@@ -525,7 +549,7 @@ void swim_on_ping(struct core *core, const struct wire_frame *f, const cJSON *bo
 		core->stats.drop_malformed++;
 		return;
 	}
-	swim_merge_rumors(core, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
+	swim_merge_rumors(core, f, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
 	/*
 	 * A member we never heard of knows us: the rumor about it missed us.
 	 * Repair at once with a join exchange (rate-limited: this is the
@@ -556,16 +580,7 @@ void swim_on_ack(struct core *core, const struct wire_frame *f, const cJSON *bod
 		core->stats.drop_malformed++;
 		return;
 	}
-	swim_merge_rumors(core, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
-	{
-		long i = members_find(&core->members, f->pk);
-
-		/* A member we hold dead answered: a partition healed (see swim_reconnect). */
-		if (i >= 0 && core->members.v[i].state == MEMBER_DEAD && now_ms >= core->next_repair_ms) {
-			core->next_repair_ms = now_ms + core->cfg.timing.gossip_interval_ms;
-			swim_send_sync(core, core->members.v[i].addr, 1);
-		}
-	}
+	swim_merge_rumors(core, f, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
 	if (core->probe.active && seq == core->probe.seq) {
 		swim_probe_succeeded(core);
 		return;

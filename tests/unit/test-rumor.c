@@ -32,27 +32,42 @@ int main(void)
 	rumors_push(&q, about, 1, 1, RUMOR_RECORD, "b", 1);
 	rumors_push(&q, about, 1, 1, RUMOR_RECORD, "c", 1);
 	sb_init(&sb, buf, sizeof(buf));
-	n = rumors_take(&q, &sb, 100, 2, always, NULL);
+	n = rumors_take(&q, &sb, 100, 2, 2, always, NULL);
 	ok(n == 3 && strcmp(buf, "c,b,a") == 0, "newest first, each once per take: %s", buf);
 	sb_init(&sb, buf, sizeof(buf));
 	rumors_push(&q, about, 1, 1, RUMOR_RECORD, "d", 1);
-	n = rumors_take(&q, &sb, 100, 2, always, NULL);
+	n = rumors_take(&q, &sb, 100, 2, 2, always, NULL);
 	ok(n == 4 && strcmp(buf, "d,c,b,a") == 0, "a fresh rumor jumps the queue: %s", buf);
 	sb_init(&sb, buf, sizeof(buf));
-	n = rumors_take(&q, &sb, 100, 2, always, NULL);
+	n = rumors_take(&q, &sb, 100, 2, 2, always, NULL);
 	ok(n == 1 && strcmp(buf, "d") == 0 && q.n == 0, "limit 2: only d has a send left: %s", buf);
 
 	rumors_push(&q, about, 1, 1, RUMOR_RECORD, "a", 1);
 	rumors_push(&q, about, 1, 1, RUMOR_RECORD, "b", 1);
 	sb_init(&sb, buf, sizeof(buf));
-	n = rumors_take(&q, &sb, 100, 5, not_b, NULL);
+	n = rumors_take(&q, &sb, 100, 5, 5, not_b, NULL);
 	ok(n == 1 && strcmp(buf, "a") == 0 && q.n == 1, "superseded rumors are dropped when met");
 
 	sb_init(&sb, buf, sizeof(buf));
 	rumors_push(&q, about, 1, 1, RUMOR_RECORD, "xxxxxxxxxx", 10);
-	n = rumors_take(&q, &sb, 5, 5, always, NULL);
+	n = rumors_take(&q, &sb, 5, 5, 5, always, NULL);
 	ok(n == 0 && q.n == 2, "a rumor over the byte budget stays queued");
 	rumors_free(&q);
+
+	/* Lazy push: after `eager` sends a record rumor goes out as a digest. */
+	ok(rumors_init(&q) == 0, "init for digests");
+	about[0] = 0xab;
+	rumors_push(&q, about, 17, 4, RUMOR_RECORD, "{\"k\":\"rec\"}", 11);
+	sb_init(&sb, buf, sizeof(buf));
+	rumors_take(&q, &sb, 200, 3, 1, always, NULL);
+	ok(strcmp(buf, "{\"k\":\"rec\"}") == 0, "first send carries the record");
+	sb_init(&sb, buf, sizeof(buf));
+	rumors_take(&q, &sb, 200, 3, 1, always, NULL);
+	ok(strstr(buf, "\"k\":\"ver\"") && strstr(buf, "\"i\":\"ab00") && strstr(buf, "\"g\":17") &&
+	       strstr(buf, "\"c\":4"),
+	   "later sends carry a digest: %s", buf);
+	rumors_free(&q);
+	about[0] = 0;
 
 	ok(rumors_init(&q) == 0, "re-init");
 	for (unsigned i = 0; i < CHORUS_RUMORS_MAX + 100; i++)
