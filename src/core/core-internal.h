@@ -217,6 +217,7 @@ struct core {
 	struct relay relays[CHORUS_PROBES_MAX];
 	uint8_t (*probe_order)[CHORUS_PK_BYTES];
 	size_t probe_order_n;
+	size_t probe_order_cap;
 	size_t probe_order_pos;
 	int health; /* Lifeguard local health multiplier, 0..CHORUS_HEALTH_MAX */
 

@@ -211,6 +211,23 @@ void swim_expire_members(struct core *core, uint64_t now_ms)
 
 /* ---------------------------------------------------------------- probing */
 
+static int swim_probe_order_reserve(struct core *core, size_t n)
+{
+	size_t cap = core->probe_order_cap ? core->probe_order_cap : 16;
+	uint8_t (*order)[CHORUS_PK_BYTES];
+
+	if (n <= core->probe_order_cap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	order = realloc(core->probe_order, cap * CHORUS_PK_BYTES);
+	if (order == NULL)
+		return CORE_ERR_NOMEM;
+	core->probe_order = order;
+	core->probe_order_cap = cap;
+	return 0;
+}
+
 /*
  * A member that became probeable mid-round goes to a random place in what is
  * left of the round (as memberlist does); otherwise it would wait for the
@@ -222,10 +239,9 @@ void swim_probe_order_insert(struct core *core, const uint8_t pk[CHORUS_PK_BYTES
 	size_t at;
 	uint8_t (*order)[CHORUS_PK_BYTES];
 
-	order = realloc(core->probe_order, (core->probe_order_n + 1) * CHORUS_PK_BYTES);
-	if (order == NULL)
+	if (swim_probe_order_reserve(core, core->probe_order_n + 1) < 0)
 		return; /* it will be in the next round */
-	core->probe_order = order;
+	order = core->probe_order;
 	at = core->probe_order_pos + rng_below(&core->rng, (uint32_t)left + 1);
 	memmove(order[at + 1], order[at], (core->probe_order_n - at) * CHORUS_PK_BYTES);
 	memcpy(order[at], pk, CHORUS_PK_BYTES);
@@ -239,12 +255,11 @@ static long swim_next_probe_target(struct core *core)
 
 		if (core->probe_order_pos >= core->probe_order_n) {
 			size_t n = 0;
-			uint8_t (*order)[CHORUS_PK_BYTES] =
-				realloc(core->probe_order, (core->members.n + 1) * CHORUS_PK_BYTES);
+			uint8_t (*order)[CHORUS_PK_BYTES];
 
-			if (order == NULL)
+			if (swim_probe_order_reserve(core, core->members.n + 1) < 0)
 				return -1;
-			core->probe_order = order;
+			order = core->probe_order;
 			for (size_t k = 0; k < core->members.n; k++) {
 				const struct member *m = &core->members.v[k];
 
