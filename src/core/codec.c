@@ -4,8 +4,49 @@
  * that decoders never trust a field they did not bound.
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "core-internal.h"
+
+#define CODEC_ARENA_BYTES (1u << 20) /* a 64 KiB frame parses into well under this */
+
+static unsigned char codec_arena[CODEC_ARENA_BYTES] __attribute__((aligned(16)));
+static size_t codec_arena_used;
+
+static void *codec_arena_malloc(size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	if (n <= CODEC_ARENA_BYTES - codec_arena_used) {
+		void *p = codec_arena + codec_arena_used;
+
+		codec_arena_used += n;
+		return p;
+	}
+	return malloc(n); /* past the arena: the heap, freed as usual */
+}
+
+static void codec_arena_free(void *p)
+{
+	unsigned char *c = p;
+
+	if (c >= codec_arena && c < codec_arena + CODEC_ARENA_BYTES)
+		return; /* released all at once by codec_arena_end */
+	free(p);
+}
+
+void codec_arena_begin(void)
+{
+	cJSON_Hooks hooks = {.malloc_fn = codec_arena_malloc, .free_fn = codec_arena_free};
+
+	assert(codec_arena_used == 0);
+	cJSON_InitHooks(&hooks);
+}
+
+void codec_arena_end(void)
+{
+	cJSON_InitHooks(NULL);
+	codec_arena_used = 0;
+}
 
 void sb_init(struct sb *sb, char *buf, size_t cap)
 {

@@ -46,6 +46,15 @@ void codec_put_u64(uint8_t *p, uint64_t v);
 uint32_t codec_get_u32(const uint8_t *p);
 uint64_t codec_get_u64(const uint8_t *p);
 
+/*
+ * While one frame is handled, cJSON allocates from a bump arena that is
+ * reset when the frame is done: parsing a 64 KiB gossip frame makes
+ * thousands of small allocations, and malloc was the simulator's hottest
+ * function.  Not reentrant: the core is single-threaded by design.
+ */
+void codec_arena_begin(void);
+void codec_arena_end(void);
+
 /* cJSON accessors that check type and range; 0 or CORE_ERR_MALFORMED. */
 #define CODEC_JSON_INT_MAX ((uint64_t)1 << 53)
 int codec_json_u64(const cJSON *obj, const char *key, uint64_t max, uint64_t *out);

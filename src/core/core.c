@@ -284,9 +284,11 @@ void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_m
 		if (m->state == MEMBER_DEAD && f.gen == m->start_ms)
 			swim_tell_dead(core, i, now_ms);
 	}
+	codec_arena_begin();
 	body = cJSON_ParseWithLength((const char *)f.body, f.body_len);
 	if (body == NULL || !cJSON_IsObject(body)) {
 		cJSON_Delete(body);
+		codec_arena_end();
 		core_drop(core, CORE_ERR_MALFORMED, &f, len);
 		return;
 	}
@@ -310,6 +312,7 @@ void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_m
 	default: assert(0); break; /* wire_decode admits only known types */
 	}
 	cJSON_Delete(body);
+	codec_arena_end();
 }
 
 void core_tick(struct core *core, uint64_t now_ms)

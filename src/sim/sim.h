@@ -1,0 +1,171 @@
+/*
+ * chorus-sim: many node cores in one process, in virtual time, over a
+ * simulated network, all driven by one seed.
+ *
+ * Determinism is the point: the same seed and arguments give byte-identical
+ * output, so a failing seed is a reproducible bug report.  Nothing here reads
+ * the real clock or a random device while a run is in progress; keys, core
+ * PRNG seeds, latencies and losses all come from one xoshiro256** stream.
+ * Events (frame deliveries, node timers, node starts) are ordered by virtual
+ * time, then by insertion sequence, so ties are broken the same way on every
+ * run.
+ */
+#ifndef CHORUS_SIM_H
+#define CHORUS_SIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "chorus/core.h"
+
+/* Bounds of the simulator itself. */
+#define SIM_NODES_MAX      CHORUS_MEMBERS_MAX
+#define SIM_GENS_MAX       8                 /* starts (generations) per node */
+#define SIM_EPOCH_MS       1700000000000ULL  /* virtual wall clock at t = 0 (start_ms) */
+#define SIM_T0_MS          1000ULL           /* first virtual monotonic instant */
+#define SIM_TIMER_SPINS    1000              /* ticks in a row at one instant = a stuck core */
+#define SIM_LATENCY_MAX_MS 60000
+#define SIM_FRAME_TYPES    16                /* traffic is counted per frame type byte */
+
+/* ---------------------------------------------------------------- chorus-sim.c */
+
+/* One subcommand: name, one-line summary, entry point, its options for --help. */
+struct sim_cmd {
+	const char *name;
+	const char *summary;
+	int (*main_fn)(int argc, char **argv);
+	void (*usage_fn)(FILE *f);
+};
+
+/* Option parsing shared by subcommands: all return 0 or -1 after printing why. */
+int sim_parse_u64(const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *out);
+int sim_parse_prob(const char *opt, const char *arg, double *out);
+int sim_parse_latency(const char *opt, const char *arg, uint32_t *min_ms, uint32_t *max_ms);
+/* Seconds of real time since an arbitrary origin: only for the `wall:` line. */
+double sim_wall_s(void);
+
+/* ---------------------------------------------------------------- sim-crypto.c */
+
+extern const struct core_crypto sim_crypto_fast;
+
+/* ---------------------------------------------------------------- sim-net.c */
+
+struct sim_rng {
+	uint64_t s[4];
+};
+
+enum sim_event_type {
+	SIM_EV_DELIVER = 0,
+	SIM_EV_TIMER = 1,
+	SIM_EV_START = 2,
+};
+
+struct sim_event {
+	uint64_t at_ms;
+	uint64_t seq;     /* insertion order: the tie-breaker */
+	uint64_t gen;     /* SIM_EV_TIMER: the node's timer generation when queued */
+	uint8_t *frame;   /* SIM_EV_DELIVER: owned copy */
+	uint32_t len;
+	uint32_t node;    /* destination / timer owner / node to start */
+	uint32_t from;
+	uint8_t type;
+};
+
+struct sim;
+
+struct sim_node {
+	struct sim *sim;
+	uint32_t index;
+	struct core *core;         /* NULL while down */
+	struct core_env env;       /* ctx = this node */
+	uint8_t pk[CHORUS_PK_BYTES];
+	uint8_t sk[CHORUS_SK_BYTES];
+	char addr[32];
+	int started;               /* has been up at least once */
+	int left;                  /* core_leave() was called on this generation */
+	uint32_t group;            /* partition group: frames across groups are dropped */
+	uint64_t timer_at_ms;
+	uint64_t timer_gen;
+	int timer_pending;
+	unsigned timer_spins;
+	/* Generations: start_ms of each start, and the truth about our incarnation. */
+	uint64_t start_ms[SIM_GENS_MAX];
+	uint64_t inc[SIM_GENS_MAX];
+	unsigned ngens;
+	size_t self_index;         /* cached index of the self entry in core_member_get() */
+	struct core_stats stats_past;  /* summed over destroyed generations */
+};
+
+struct sim_params {
+	uint64_t seed;
+	uint32_t nodes;
+	double loss;
+	uint32_t latency_min_ms;
+	uint32_t latency_max_ms;
+	int verbose;               /* 0 silent, 1 info, 2 debug, 3 trace */
+	const struct core_crypto *crypto;
+};
+
+struct sim_hooks {
+	void *ctx;
+	/* A node is due to start (scheduled with sim_net_schedule_start()). */
+	void (*start_cb)(struct sim *sim, struct sim_node *node);
+	/* After every call into a core (start, join, recv, tick, leave). */
+	void (*step_cb)(struct sim *sim, struct sim_node *node);
+	/* The core's member_cb, with the observer resolved. */
+	void (*member_cb)(struct sim *sim, struct sim_node *observer, const struct member_view *mv,
+	                  int old_state, int forgotten);
+};
+
+struct sim {
+	struct sim_params p;
+	struct sim_hooks hooks;
+	struct sim_rng rng;
+	uint64_t now_ms;
+	uint64_t seq;
+	struct sim_event *heap;
+	size_t heap_len, heap_cap;
+	struct sim_node *nodes;
+	/* Counters. */
+	uint64_t steps, frames_sent, frames_delivered, drop_loss, drop_partition, drop_down;
+	uint64_t timer_spins_total;
+	uint64_t type_frames[SIM_FRAME_TYPES], type_bytes[SIM_FRAME_TYPES];
+	/* The first broken invariant; the run stops as soon as it is set. */
+	char fail[512];
+	int failed;
+};
+
+void sim_rng_seed(struct sim_rng *rng, uint64_t seed);
+uint64_t sim_rng_next(struct sim_rng *rng);
+uint64_t sim_rng_below(struct sim_rng *rng, uint64_t n);  /* uniform in [0, n), n > 0 */
+double sim_rng_unit(struct sim_rng *rng);                 /* uniform in [0, 1) */
+
+int sim_net_init(struct sim *sim, const struct sim_params *p, const struct sim_hooks *hooks);
+void sim_net_free(struct sim *sim);
+void sim_net_failf(struct sim *sim, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sim_net_schedule_start(struct sim *sim, uint32_t node, uint64_t at_ms);
+/* Bring a node up (a new generation, start_ms from the virtual clock) and join seeds. */
+int sim_net_up(struct sim *sim, uint32_t node, const uint32_t *seeds, size_t nseeds);
+void sim_net_crash(struct sim *sim, uint32_t node);
+void sim_net_leave(struct sim *sim, uint32_t node);
+void sim_net_set_group(struct sim *sim, uint32_t node, uint32_t group);
+/*
+ * Process events up to until_ms.  After every event done(sim, arg) is asked
+ * (when given); returns 1 when it said yes, 0 at the deadline (the clock is
+ * then until_ms), -1 when an invariant broke.
+ */
+int sim_net_run(struct sim *sim, uint64_t until_ms, int (*done)(struct sim *, void *), void *arg);
+/* Self entry of an up node (cached index, rescanned when it moved); -1 when missing. */
+int sim_net_self(struct sim_node *n, struct member_view *out);
+/* Name of a frame type byte (the core's wire names), for traffic reports. */
+const char *sim_net_type_name(unsigned type);
+/* Stats of all generations of a node. */
+void sim_net_stats(const struct sim_node *n, struct core_stats *out);
+
+/* ---------------------------------------------------------------- sim-membership.c */
+
+int sim_membership_main(int argc, char **argv);
+void sim_membership_usage(FILE *f);
+
+#endif

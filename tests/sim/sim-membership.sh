@@ -1,0 +1,55 @@
+#!/bin/sh
+# chorus-sim membership: several seeds with loss, bigger clusters, one
+# 1000-node run under a wall-clock budget, and determinism (same seed, same
+# output; other seed, other output).  Each run is one test point; a failing
+# run prints its last lines, which name the seed and how to reproduce it.
+. "$top_srcdir/tests/lib.sh"
+
+[ -x "$CHORUS_SIM" ] || skip_all "chorus-sim not built"
+
+# run NAME ARGS...: one test point; output kept in $TEST_TMP/NAME.out
+run() {
+	name=$1; shift
+	if "$CHORUS_SIM" membership "$@" >"$TEST_TMP/$name.out" 2>&1; then
+		ok 0 "membership $*"
+	else
+		ok 1 "membership $*"
+		tail -n 8 "$TEST_TMP/$name.out" | sed 's/^/# /'
+	fi
+}
+
+for seed in 1 2 3 4 5; do
+	run "loss-$seed" --nodes 50 --seed "$seed" --loss 0.05
+done
+for seed in 11 12; do
+	run "n200-$seed" --nodes 200 --seed "$seed"
+done
+
+# 1000 nodes, no loss, within a minute of wall-clock time.
+start=$(now_ms)
+run n1000 --nodes 1000 --seed 21 --duration-s 2
+elapsed=$(( $(now_ms) - start ))
+diag "n1000: $(grep -E '^(join|crash):' "$TEST_TMP/n1000.out" | tr '\n' ' ')"
+diag "n1000: $(grep '^wall:' "$TEST_TMP/n1000.out")"
+check "membership --nodes 1000 finished in ${elapsed} ms (< 60000)" test "$elapsed" -lt 60000
+
+# Determinism: all but the wall: line must be byte-identical.
+strip() { grep -v '^wall:' "$TEST_TMP/$1.out" >"$TEST_TMP/$1.det"; }
+"$CHORUS_SIM" membership --nodes 50 --seed 3 --loss 0.05 >"$TEST_TMP/again.out" 2>&1
+strip loss-3
+strip again
+check "same seed, same output" cmp -s "$TEST_TMP/loss-3.det" "$TEST_TMP/again.det"
+strip loss-4
+check "other seed, other output" eval '! cmp -s "$TEST_TMP/loss-3.det" "$TEST_TMP/loss-4.det"'
+
+# Bad arguments are errors (exit 2), never a silently different run.
+"$CHORUS_SIM" membership --nodes 2 >/dev/null 2>&1
+check "--nodes below the minimum is rejected" test $? -eq 2
+"$CHORUS_SIM" membership --loss 1 >/dev/null 2>&1
+check "--loss 1 is rejected" test $? -eq 2
+"$CHORUS_SIM" membership --latency 9:3 >/dev/null 2>&1
+check "--latency MIN > MAX is rejected" test $? -eq 2
+"$CHORUS_SIM" nosuchcommand >/dev/null 2>&1
+check "an unknown command is rejected" test $? -eq 2
+
+done_testing
