@@ -71,6 +71,15 @@ struct core_timing {
 	uint32_t reconnect_interval_ms; /* push-pull with a dead member: heals partitions */
 	uint32_t join_retry_ms;         /* re-send join while no seed answered */
 	uint32_t tombstone_ms;          /* dead and left members are forgotten after this */
+	/* dispatch */
+	uint32_t offer_window_ms;       /* offers are collected this long at most */
+	uint32_t dial_timeout_ms;       /* a dispatch must be accepted or refused within this */
+	uint32_t receipt_grace_ms;      /* beyond the job timeout, before the client gives up */
+	uint32_t job_timeout_ms;        /* default job timeout */
+	uint32_t rebroadcasts;          /* extra request broadcasts when offers run out */
+	uint32_t rebroadcast_backoff_ms;/* first pause before a re-broadcast (doubles) */
+	uint32_t penalty_ms;            /* a worker that failed us ranks lower this long */
+	uint32_t load_publish_ms;       /* at most one record update for load per this */
 };
 
 struct core_config {
@@ -121,6 +130,99 @@ struct member_view {
 	uint64_t state_since_ms;   /* monotonic time of the last state change */
 };
 
+/* ---------------------------------------------------------------- jobs */
+
+#define CHORUS_JOB_ID_BYTES 16
+#define CHORUS_JOB_ID_HEX   (2 * CHORUS_JOB_ID_BYTES)
+
+/* A client job's life: pending until a worker accepts it, running, then final. */
+enum job_state {
+	JOB_PENDING = 0,
+	JOB_RUNNING = 1,
+	JOB_SUCCEEDED = 2,
+	JOB_FAILED = 3,
+	JOB_CANCELLED = 4,
+};
+const char *job_state_name(enum job_state st);
+#define JOB_STATE_FINAL(st) ((st) >= JOB_SUCCEEDED)
+
+/* How one dispatch attempt ended. */
+enum job_outcome {
+	OUTCOME_RUNNING = 0,
+	OUTCOME_OK = 1,
+	OUTCOME_FAILED = 2,      /* the job ran and failed (also a worker-side timeout) */
+	OUTCOME_REFUSED = 3,     /* the worker said no (full, or cannot run it) */
+	OUTCOME_TIMEOUT = 4,     /* no receipt by the job's deadline */
+	OUTCOME_DIAL_FAILED = 5, /* no answer to the dispatch in time */
+	OUTCOME_WORKER_DEAD = 6, /* membership says the worker died or left */
+	OUTCOME_CANCELLED = 7,
+};
+const char *job_outcome_name(enum job_outcome o);
+
+/* What a worker reports about a job it ran (core_work_done). */
+enum work_status {
+	WORK_OK = 0,
+	WORK_FAILED = 1,
+	WORK_TIMEOUT = 2,
+	WORK_CANCELLED = 3,
+};
+const char *work_status_name(enum work_status st);
+
+/* A job to submit.  The nonce makes the id: resubmitting the same nonce resumes the job. */
+struct job_spec {
+	char kind[CHORUS_KIND_MAX + 1];
+	const uint8_t *payload;
+	size_t payload_len;
+	uint32_t timeout_ms;  /* how long the worker may run it; 0: the default */
+	uint64_t reward;
+	uint64_t nonce;       /* from the driver's random source */
+	uint64_t created_ms;  /* wall clock, for people and the ledger */
+};
+
+struct job_attempt {
+	char worker[CHORUS_ID_HEX + 1];
+	char worker_name[CHORUS_NAME_MAX + 1];
+	enum job_outcome outcome;
+	uint32_t load;        /* running jobs the worker offered with */
+	uint32_t capacity;
+	uint64_t ms;          /* how long the attempt took (so far) */
+};
+
+/* One client job as the core sees it (a copy; pointers valid during the callback). */
+struct job_view {
+	char id[CHORUS_JOB_ID_HEX + 1];
+	char kind[CHORUS_KIND_MAX + 1];
+	enum job_state state;
+	char reason[CHORUS_JOB_REASON_MAX];  /* why it failed or was cancelled */
+	uint64_t nonce;
+	uint64_t reward;
+	uint32_t timeout_ms;
+	uint64_t created_ms;
+	uint64_t elapsed_ms;                 /* since submit (monotonic) */
+	size_t payload_len;
+	unsigned rounds;                     /* request broadcasts so far */
+	unsigned nattempts;
+	struct job_attempt attempts[CHORUS_JOB_ATTEMPTS_MAX];
+	const uint8_t *result;               /* when succeeded */
+	size_t result_len;
+	char result_hash[CHORUS_ID_HEX + 1]; /* BLAKE2b-256 of the result, hex */
+	char error[CHORUS_JOB_ERROR_MAX + 1];/* the worker's error text, if it failed */
+};
+
+/* A completion ack: the client's signed ack and, if a worker ran it, its signed receipt. */
+struct job_ack {
+	char job_id[CHORUS_JOB_ID_HEX + 1];
+	const char *ack_text;
+	size_t ack_len;
+	uint8_t ack_sig[CHORUS_SIG_BYTES];
+	const char *receipt_text;           /* NULL when no worker ran it */
+	size_t receipt_len;
+	uint8_t receipt_sig[CHORUS_SIG_BYTES];
+	uint8_t client[CHORUS_PK_BYTES];
+	uint8_t worker[CHORUS_PK_BYTES];    /* zero when none */
+	const char *status;                 /* "succeeded", "failed", "cancelled" */
+};
+
 /* Effects: how the core asks its driver to act. */
 struct core_env {
 	void *ctx;
@@ -139,6 +241,24 @@ struct core_env {
 	 */
 	void (*member_cb)(void *ctx, const struct member_view *mv, int old_state, int forgotten);
 	const struct core_crypto *crypto;  /* NULL: crypto_ed25519 */
+
+	/*
+	 * Jobs (all optional; a node without run_cb never offers).  The core may
+	 * have cJSON allocation hooks installed while it calls these: a callback
+	 * must not keep cJSON objects or cJSON-allocated text past its return.
+	 *
+	 * job_cb: one of our client jobs changed (state, an attempt, the
+	 * outcome); the driver persists it and wakes whoever waits for it.
+	 * run_cb: run a job we accepted as a worker; 0 if started, else the job
+	 * is failed at once with reason.  kill_cb: stop a job run_cb started;
+	 * core_work_done() must still follow.  ack_cb: a completion ack we saw
+	 * (ours or relayed), with both signed texts, for the ledger.
+	 */
+	void (*job_cb)(void *ctx, const struct job_view *jv);
+	int (*run_cb)(void *ctx, const char *job_id, const char *kind, const uint8_t *payload,
+	              size_t len, uint32_t timeout_ms);
+	void (*kill_cb)(void *ctx, const char *job_id);
+	void (*ack_cb)(void *ctx, const struct job_ack *ack);
 };
 
 /* Counters, for /v1/status and the simulator. */
@@ -148,6 +268,12 @@ struct core_stats {
 	    drop_stale, drop_unknown_type;
 	uint64_t probes, probe_failures, indirect_probes, suspicions, refutations;
 	uint64_t rumors_sent, rumors_received, wants_sent, wants_received;
+	/* jobs: client side */
+	uint64_t jobs_submitted, jobs_succeeded, jobs_failed, jobs_cancelled, requests_sent,
+	    offers_received, dispatches_sent, failovers;
+	/* jobs: worker side and relays */
+	uint64_t requests_received, offers_sent, works_started, works_duplicate, works_refused,
+	    receipts_sent, acks_received, drop_job_forged, drop_job_stale;
 };
 
 struct core;
@@ -169,6 +295,30 @@ uint64_t core_next_deadline_ms(const struct core *core);
 void core_leave(struct core *core, uint64_t now_ms);
 /* Publish a new load figure (a new record version). */
 int core_set_load(struct core *core, uint32_t load, uint64_t now_ms);
+
+/* ---------------------------------------------------------------- jobs API */
+
+/*
+ * Submit a client job: broadcasts the request at once.  id_out gets the job
+ * id.  CORE_ERR_FULL when CHORUS_JOBS_INFLIGHT_MAX jobs are not final yet;
+ * CORE_ERR_INVAL for a bad kind, payload or timeout; CORE_ERR_STALE when a
+ * job with that id is already in flight.
+ */
+int core_job_submit(struct core *core, const struct job_spec *spec,
+                    char id_out[CHORUS_JOB_ID_HEX + 1], uint64_t now_ms);
+/* Cancel a client job that is not final: job_cb reports it cancelled. */
+int core_job_cancel(struct core *core, const char *job_id, uint64_t now_ms);
+/* The id a job of this client and nonce has (BLAKE2b-128 of key and nonce). */
+void core_job_id(uint8_t id[CHORUS_JOB_ID_BYTES], const uint8_t client[CHORUS_PK_BYTES],
+                 uint64_t nonce);
+/* Copy of an in-flight client job; CORE_ERR_INVAL if it is unknown or final. */
+int core_job_get(const struct core *core, const char *job_id, struct job_view *out);
+size_t core_jobs_inflight(const struct core *core);
+/* Worker side: a job run_cb started has ended.  result/error may be NULL. */
+int core_work_done(struct core *core, const char *job_id, enum work_status st,
+                   const uint8_t *result, size_t result_len, const char *error,
+                   uint64_t duration_ms, uint64_t now_ms);
+size_t core_work_running(const struct core *core);
 
 /*
  * Records above this level are not even formatted (default CORE_LOG_DEBUG):

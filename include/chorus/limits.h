@@ -39,6 +39,28 @@
 #define CHORUS_HEALTH_MAX         8             /* Lifeguard local health multiplier ceiling */
 #define CHORUS_WANT_MAX           64            /* records asked for in one want frame */
 
+/* Jobs (dispatch). */
+#define CHORUS_KIND_MAX           CHORUS_TAG_MAX  /* a job kind is a capability name */
+#define CHORUS_PAYLOAD_MAX        (32 * 1024)   /* job payload bytes */
+#define CHORUS_RESULT_MAX         (32 * 1024)   /* job result bytes carried in a receipt */
+#define CHORUS_JOB_ERROR_MAX      512           /* worker's error text in a receipt */
+#define CHORUS_JOB_REASON_MAX     640           /* client's one-line failure reason */
+#define CHORUS_JOBS_INFLIGHT_MAX  8192          /* client jobs not yet final, per node */
+#define CHORUS_JOB_OFFERS_MAX     8             /* offers kept per job and round */
+#define CHORUS_JOB_ATTEMPTS_MAX   16            /* dispatch attempts per job */
+#define CHORUS_JOB_ROUNDS_MAX     8             /* broadcasts of one request (1 + re-broadcasts) */
+#define CHORUS_JOB_TIMEOUT_MS_MAX (24u * 3600 * 1000)
+#define CHORUS_WORK_MAX           4096          /* worker-side jobs remembered (running + done) */
+#define CHORUS_WORK_BYTES_MAX     (64u * 1024 * 1024) /* results kept for duplicate dispatches */
+#define CHORUS_BROADCAST_DIRECT   256           /* members a request/ack is sent to directly */
+#define CHORUS_PENALTY_MAX        64            /* workers remembered as having failed us */
+
+_Static_assert((CHORUS_PAYLOAD_MAX + 2) / 3 * 4 + 2 * CHORUS_RECORD_MAX + 2048 < CHORUS_BODY_MAX,
+               "a dispatch (base64 payload + signed request) must fit in a frame body");
+_Static_assert((CHORUS_RESULT_MAX + 2) / 3 * 4 + 2 * CHORUS_JOB_ERROR_MAX + 2 * CHORUS_RECORD_MAX + 2048 <
+                   CHORUS_BODY_MAX,
+               "a receipt (base64 result + error) must fit in a frame body");
+
 _Static_assert(CHORUS_RECORD_MAX * 2 + 256 < CHORUS_PIGGYBACK_BYTES,
                "a ping must be able to carry at least one record rumor");
 _Static_assert(CHORUS_GOSSIP_BYTES + 1024 < CHORUS_BODY_MAX,

@@ -71,6 +71,14 @@ enum wire_type {
 	WIRE_SYNC = 6,
 	WIRE_GOSSIP = 7,
 	WIRE_WANT = 8,
+	WIRE_REQUEST = 9,  /* work request, signed by the client, broadcast */
+	WIRE_OFFER = 10,   /* worker -> client */
+	WIRE_DISPATCH = 11,/* client -> worker: signed request + payload */
+	WIRE_ACCEPT = 12,  /* worker -> client */
+	WIRE_REFUSE = 13,  /* worker -> client */
+	WIRE_RECEIPT = 14, /* worker -> client: signed receipt + result */
+	WIRE_CANCEL = 15,  /* client -> worker */
+	WIRE_JOBACK = 16,  /* completion ack, signed by the client, broadcast */
 	WIRE_TYPE_END
 };
 struct wire_frame {
@@ -185,6 +193,185 @@ void seen_init(struct seen *s);
 /* 1 if key was already there; otherwise remembers it (evicting the oldest). */
 int seen_check_insert(struct seen *s, uint64_t key);
 
+
+/* ---------------------------------------------------------------- jobmsg.c */
+#define JOBMSG_HASH_BYTES 32   /* BLAKE2b-256 of payloads, results and receipts */
+#define JOBMSG_TEXT_MAX   1024 /* one signed request, receipt or ack text */
+struct jreq {
+	uint8_t id[CHORUS_JOB_ID_BYTES];
+	uint64_t nonce;
+	uint8_t client[CHORUS_PK_BYTES];
+	uint64_t gen;                   /* the client's start time */
+	char addr[CHORUS_ADDR_MAX + 1]; /* where offers and receipts go */
+	char kind[CHORUS_KIND_MAX + 1];
+	size_t size;
+	uint8_t hash[JOBMSG_HASH_BYTES]; /* of the payload */
+	uint32_t timeout_ms;
+	uint64_t reward;
+	uint64_t created_ms;
+	unsigned round;
+};
+struct jreceipt {
+	uint8_t id[CHORUS_JOB_ID_BYTES];
+	uint8_t client[CHORUS_PK_BYTES];
+	uint8_t worker[CHORUS_PK_BYTES];
+	char kind[CHORUS_KIND_MAX + 1];
+	char status[12]; /* ok, failed, timeout, cancelled */
+	uint8_t result_hash[JOBMSG_HASH_BYTES];
+	size_t result_size;
+	uint64_t duration_ms;
+};
+struct jack {
+	uint8_t id[CHORUS_JOB_ID_BYTES];
+	uint8_t client[CHORUS_PK_BYTES];
+	int has_worker;
+	uint8_t worker[CHORUS_PK_BYTES];
+	char kind[CHORUS_KIND_MAX + 1];
+	char status[12]; /* succeeded, failed, cancelled */
+	uint8_t result_hash[JOBMSG_HASH_BYTES];
+	unsigned attempts;
+	uint64_t reward;
+	uint8_t receipt_hash[JOBMSG_HASH_BYTES];
+};
+void jobmsg_job_id(uint8_t id[CHORUS_JOB_ID_BYTES], const uint8_t client[CHORUS_PK_BYTES],
+                   uint64_t nonce);
+void jobmsg_hash(uint8_t out[JOBMSG_HASH_BYTES], const void *data, size_t len);
+int jobmsg_request_encode(char *out, size_t cap, const struct jreq *r);
+int jobmsg_request_decode(struct jreq *r, const char *text, size_t len);
+int jobmsg_receipt_encode(char *out, size_t cap, const struct jreceipt *r);
+int jobmsg_receipt_decode(struct jreceipt *r, const char *text, size_t len);
+int jobmsg_ack_encode(char *out, size_t cap, const struct jack *a);
+int jobmsg_ack_decode(struct jack *a, const char *text, size_t len);
+/* A signed text in a body: "tkey":"<text>","skey":"<signature hex>". */
+int jobmsg_signed_get(const cJSON *body, const char *tkey, const char *skey, const char **text,
+                      size_t *len, uint8_t sig[CHORUS_SIG_BYTES]);
+void jobmsg_signed_put(struct sb *sb, const char *tkey, const char *skey, const char *text,
+                       size_t len, const uint8_t sig[CHORUS_SIG_BYTES]);
+/* Bytes as a quoted base64 string, and back (at most max bytes). */
+void jobmsg_b64_put(struct sb *sb, const uint8_t *data, size_t len);
+int jobmsg_b64_get(const cJSON *obj, const char *key, uint8_t *out, size_t max, size_t *len);
+
+/* ---------------------------------------------------------------- dispatch.c */
+/*
+ * The client side: one struct cjob per job not yet final, in a chained hash
+ * on the id.  A job is in one phase at a time and has one deadline.
+ */
+enum cjob_phase {
+	CJOB_COLLECT = 0, /* request out, offers coming in until the window closes */
+	CJOB_DIAL = 1,    /* dispatched to a worker, waiting for accept or refuse */
+	CJOB_RUN = 2,     /* accepted, waiting for the receipt */
+	CJOB_BACKOFF = 3, /* offers ran out; re-broadcast at the deadline */
+};
+struct offer {
+	uint8_t worker[CHORUS_PK_BYTES];
+	char addr[CHORUS_ADDR_MAX + 1];
+	uint32_t load;
+	uint32_t capacity;
+	double score; /* lower is better */
+	int tried;
+};
+struct cjob {
+	struct cjob *next; /* hash chain */
+	uint8_t id[CHORUS_JOB_ID_BYTES];
+	char idhex[CHORUS_JOB_ID_HEX + 1];
+	struct jreq req;
+	char req_text[JOBMSG_TEXT_MAX + 1];
+	size_t req_len;
+	uint8_t req_sig[CHORUS_SIG_BYTES];
+	uint8_t *payload;
+	enum job_state state;
+	enum cjob_phase phase;
+	uint64_t deadline_ms;
+	uint64_t submit_ms;
+	uint64_t attempt_ms;  /* when the current attempt started */
+	unsigned eligible;    /* workers whose records advertise the kind, at broadcast */
+	unsigned offers_seen; /* over all rounds */
+	struct offer offers[CHORUS_JOB_OFFERS_MAX];
+	unsigned noffers;
+	unsigned nattempts;
+	struct job_attempt attempts[CHORUS_JOB_ATTEMPTS_MAX];
+	uint8_t attempt_worker[CHORUS_JOB_ATTEMPTS_MAX][CHORUS_PK_BYTES];
+	char cur_addr[CHORUS_ADDR_MAX + 1]; /* the worker of the current attempt */
+	char reason[CHORUS_JOB_REASON_MAX];
+};
+#define CJOB_BUCKETS 16384 /* power of two, >= CHORUS_JOBS_INFLIGHT_MAX */
+_Static_assert(CJOB_BUCKETS >= CHORUS_JOBS_INFLIGHT_MAX, "hash load factor at most 1");
+struct penalty {
+	uint8_t worker[CHORUS_PK_BYTES];
+	uint64_t until_ms;
+	unsigned failures;
+};
+struct dispatch {
+	struct cjob **buckets;
+	size_t n;
+	uint64_t next_ms; /* no job deadline before this */
+	struct penalty penalties[CHORUS_PENALTY_MAX];
+	uint8_t *scratch; /* one decoded result or payload */
+};
+int dispatch_init(struct core *core);
+void dispatch_free(struct core *core);
+void dispatch_tick(struct core *core, uint64_t now_ms);
+uint64_t dispatch_next_deadline_ms(const struct core *core);
+void dispatch_on_member(struct core *core, long i, uint64_t now_ms);
+void dispatch_on_offer(struct core *core, const struct wire_frame *f, const cJSON *body,
+                       uint64_t now_ms);
+void dispatch_on_accept(struct core *core, const struct wire_frame *f, const cJSON *body,
+                        uint64_t now_ms);
+void dispatch_on_refuse(struct core *core, const struct wire_frame *f, const cJSON *body,
+                        uint64_t now_ms);
+void dispatch_on_receipt(struct core *core, const struct wire_frame *f, const cJSON *body,
+                         uint64_t now_ms);
+const char *dispatch_check(const struct core *core);
+/* Sends body to every alive member (at most CHORUS_BROADCAST_DIRECT of them). */
+int dispatch_broadcast(struct core *core, int type, const char *body_head, const char *body_tail,
+                       const char *kind_filter, const uint8_t *skip);
+
+/* ---------------------------------------------------------------- work.c */
+/* The worker side: jobs accepted here, running or done (kept for duplicates). */
+struct work {
+	struct work *next;  /* hash chain */
+	struct work *older; /* done list, oldest first */
+	struct work *newer;
+	uint8_t id[CHORUS_JOB_ID_BYTES];
+	char idhex[CHORUS_JOB_ID_HEX + 1];
+	uint8_t client[CHORUS_PK_BYTES];
+	char client_addr[CHORUS_ADDR_MAX + 1];
+	char kind[CHORUS_KIND_MAX + 1];
+	int done;
+	char *receipt; /* the whole receipt body, resent on a duplicate dispatch */
+	size_t receipt_len;
+};
+#define WORK_BUCKETS 8192 /* power of two */
+struct works {
+	struct work **buckets;
+	size_t n;
+	size_t running;
+	size_t bytes; /* receipt bodies kept */
+	struct work *oldest_done;
+	struct work *newest_done;
+	struct seen *requests; /* request and ack signatures already handled */
+	int load_dirty;
+	uint64_t next_load_ms;
+};
+int work_init(struct core *core);
+void work_free(struct core *core);
+void work_tick(struct core *core, uint64_t now_ms);
+uint64_t work_next_deadline_ms(const struct core *core);
+void work_on_request(struct core *core, const struct wire_frame *f, const cJSON *body,
+                     uint64_t now_ms);
+void work_on_dispatch(struct core *core, const struct wire_frame *f, const cJSON *body,
+                      uint64_t now_ms);
+void work_on_cancel(struct core *core, const struct wire_frame *f, const cJSON *body,
+                    uint64_t now_ms);
+void work_on_ack(struct core *core, const struct wire_frame *f, const cJSON *body,
+                 uint64_t now_ms);
+/* 1 the first time a request/ack signature is seen here, 0 after. */
+int work_first_sight(struct core *core, const uint8_t sig[CHORUS_SIG_BYTES]);
+/* An authentic completion ack: log it, hand it to the driver. */
+void work_ack_seen(struct core *core, const char *text, size_t len, const uint8_t *sig,
+                   const char *rtext, size_t rlen, const uint8_t *rsig, const struct jack *a);
+const char *work_check(const struct core *core);
+
 /* ---------------------------------------------------------------- core.c */
 struct probe {
 	int active;
@@ -242,6 +429,10 @@ struct core {
 	uint64_t next_member_ms; /* earliest member deadline (suspicion, tombstone) */
 	uint64_t next_repair_ms; /* rate limit of joins sent to unknown pingers */
 	uint64_t next_reconnect_ms; /* push-pull with a dead member, to heal partitions */
+
+	struct dispatch dispatch;
+	struct works works;
+	uint64_t now_ms; /* the latest time an entry point was given */
 
 	char *body;    /* scratch: one frame body */
 	uint8_t *frame; /* scratch: one encoded frame */

@@ -63,6 +63,15 @@ void core_config_defaults(struct core_config *cfg)
 	cfg->timing.reconnect_interval_ms = 1000;
 	cfg->timing.join_retry_ms = 1000;
 	cfg->timing.tombstone_ms = 60000;
+	/* Dispatch: see docs/dispatch.md. */
+	cfg->timing.offer_window_ms = 100;
+	cfg->timing.dial_timeout_ms = 1000;
+	cfg->timing.receipt_grace_ms = 2000;
+	cfg->timing.job_timeout_ms = 30000;
+	cfg->timing.rebroadcasts = 2;
+	cfg->timing.rebroadcast_backoff_ms = 200;
+	cfg->timing.penalty_ms = 30000;
+	cfg->timing.load_publish_ms = 1000;
 }
 
 void core_id_short(const char *id_hex, char out[CHORUS_ID_SHORT + 1])
@@ -99,8 +108,12 @@ static int core_timing_valid(const struct core_timing *t)
 	       t->probe_timeout_ms < t->probe_interval_ms &&
 	       t->indirect_probes <= CHORUS_INDIRECT_MAX && t->suspicion_mult > 0 &&
 	       t->suspicion_max_mult >= 1 && t->gossip_interval_ms > 0 && t->gossip_fanout > 0 &&
-	       t->retransmit_mult > 0 && t->eager_transmits > 0 && t->pushpull_interval_ms > 0 && t->reconnect_interval_ms > 0 && t->join_retry_ms > 0 &&
-	       t->tombstone_ms > 0;
+	       t->retransmit_mult > 0 && t->eager_transmits > 0 && t->pushpull_interval_ms > 0 &&
+	       t->reconnect_interval_ms > 0 && t->join_retry_ms > 0 && t->tombstone_ms > 0 &&
+	       t->offer_window_ms > 0 && t->dial_timeout_ms > 0 && t->job_timeout_ms > 0 &&
+	       t->job_timeout_ms <= CHORUS_JOB_TIMEOUT_MS_MAX &&
+	       t->rebroadcasts < CHORUS_JOB_ROUNDS_MAX && t->rebroadcast_backoff_ms > 0 &&
+	       t->rebroadcast_backoff_ms <= 60000 && t->load_publish_ms > 0;
 }
 
 int core_create(struct core **out, const struct core_config *cfg, const uint8_t pk[CHORUS_PK_BYTES],
@@ -138,7 +151,8 @@ int core_create(struct core **out, const struct core_config *cfg, const uint8_t 
 	core->frame = malloc(CHORUS_FRAME_MAX);
 	core->seen = malloc(sizeof(*core->seen));
 	if (core->body == NULL || core->frame == NULL || core->seen == NULL ||
-	    members_init(&core->members) < 0 || rumors_init(&core->rumors) < 0) {
+	    members_init(&core->members) < 0 || rumors_init(&core->rumors) < 0 ||
+	    dispatch_init(core) < 0 || work_init(core) < 0) {
 		core_destroy(core);
 		return CORE_ERR_NOMEM;
 	}
@@ -181,6 +195,8 @@ void core_destroy(struct core *core)
 		return;
 	members_free(&core->members);
 	rumors_free(&core->rumors);
+	dispatch_free(core);
+	work_free(core);
 	free(core->probe_order);
 	free(core->body);
 	free(core->frame);
@@ -252,6 +268,7 @@ void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_m
 
 	core->stats.frames_in++;
 	core->stats.bytes_in += len;
+	core->now_ms = now_ms;
 	if (core->left)
 		return;
 	rc = wire_decode(&f, buf, len);
@@ -309,6 +326,14 @@ void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_m
 	case WIRE_SYNC: swim_on_sync(core, &f, body, now_ms); break;
 	case WIRE_GOSSIP: swim_on_gossip(core, &f, body, now_ms); break;
 	case WIRE_WANT: swim_on_want(core, &f, body, now_ms); break;
+	case WIRE_REQUEST: work_on_request(core, &f, body, now_ms); break;
+	case WIRE_OFFER: dispatch_on_offer(core, &f, body, now_ms); break;
+	case WIRE_DISPATCH: work_on_dispatch(core, &f, body, now_ms); break;
+	case WIRE_ACCEPT: dispatch_on_accept(core, &f, body, now_ms); break;
+	case WIRE_REFUSE: dispatch_on_refuse(core, &f, body, now_ms); break;
+	case WIRE_RECEIPT: dispatch_on_receipt(core, &f, body, now_ms); break;
+	case WIRE_CANCEL: work_on_cancel(core, &f, body, now_ms); break;
+	case WIRE_JOBACK: work_on_ack(core, &f, body, now_ms); break;
 	default: assert(0); break; /* wire_decode admits only known types */
 	}
 	cJSON_Delete(body);
@@ -317,16 +342,25 @@ void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_m
 
 void core_tick(struct core *core, uint64_t now_ms)
 {
+	core->now_ms = now_ms;
 	if (core->left)
 		return;
 	swim_tick(core, now_ms);
+	dispatch_tick(core, now_ms);
+	work_tick(core, now_ms);
 }
 
 uint64_t core_next_deadline_ms(const struct core *core)
 {
+	uint64_t t, d;
+
 	if (core->left)
 		return UINT64_MAX;
-	return swim_next_deadline_ms(core);
+	t = swim_next_deadline_ms(core);
+	d = dispatch_next_deadline_ms(core);
+	t = d < t ? d : t;
+	d = work_next_deadline_ms(core);
+	return d < t ? d : t;
 }
 
 void core_leave(struct core *core, uint64_t now_ms)
@@ -420,6 +454,8 @@ void core_member_changed(struct core *core, long i, int old_state, int forgotten
 {
 	struct member_view mv;
 
+	if (!forgotten)
+		dispatch_on_member(core, i, core->now_ms);
 	if (core->env.member_cb == NULL)
 		return;
 	if (core_member_get(core, (size_t)i, &mv) < 0)
@@ -460,5 +496,7 @@ const char *core_check(const struct core *core)
 	if (core->probe.active && members_find(&core->members, core->probe.target) < 0 &&
 	    core->probe.final_deadline_ms == 0)
 		return "active probe without a deadline";
-	return NULL;
+	if ((err = dispatch_check(core)) != NULL)
+		return err;
+	return work_check(core);
 }

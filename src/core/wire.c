@@ -22,7 +22,10 @@ _Static_assert(CHORUS_FRAME_HEADER == 2 + 1 + 1 + 4 + CHORUS_PK_BYTES + 8 + 8, "
 static const char *const wire_type_names[WIRE_TYPE_END] = {
 	[WIRE_PING] = "ping", [WIRE_ACK] = "ack",   [WIRE_PING_REQ] = "ping-req",
 	[WIRE_NACK] = "nack", [WIRE_JOIN] = "join", [WIRE_SYNC] = "sync",
-	[WIRE_GOSSIP] = "gossip", [WIRE_WANT] = "want",
+	[WIRE_GOSSIP] = "gossip", [WIRE_WANT] = "want", [WIRE_REQUEST] = "request",
+	[WIRE_OFFER] = "offer", [WIRE_DISPATCH] = "dispatch", [WIRE_ACCEPT] = "accept",
+	[WIRE_REFUSE] = "refuse", [WIRE_RECEIPT] = "receipt", [WIRE_CANCEL] = "cancel",
+	[WIRE_JOBACK] = "job-ack",
 };
 
 const char *wire_type_name(int type)

@@ -28,9 +28,10 @@
 struct api {
 	struct node *node;
 	struct evhttp *http;
+	struct api_jobs *jobs;
 };
 
-static void
+void
 api_reply(struct evhttp_request *req, int code, const char *reason, cJSON *obj)
 {
 	struct evbuffer *buf = evhttp_request_get_output_buffer(req);
@@ -54,7 +55,7 @@ api_reply(struct evhttp_request *req, int code, const char *reason, cJSON *obj)
 	evhttp_send_reply(req, code, reason, NULL);
 }
 
-static void
+void
 api_reply_error(struct evhttp_request *req, int code, const char *reason, const char *msg)
 {
 	cJSON *obj = cJSON_CreateObject();
@@ -94,7 +95,26 @@ api_stats_json(const struct node *node)
 	API_STAT(refutations);
 	API_STAT(rumors_sent);
 	API_STAT(rumors_received);
+	API_STAT(jobs_submitted);
+	API_STAT(jobs_succeeded);
+	API_STAT(jobs_failed);
+	API_STAT(jobs_cancelled);
+	API_STAT(requests_sent);
+	API_STAT(offers_received);
+	API_STAT(dispatches_sent);
+	API_STAT(failovers);
+	API_STAT(requests_received);
+	API_STAT(offers_sent);
+	API_STAT(works_started);
+	API_STAT(works_duplicate);
+	API_STAT(works_refused);
+	API_STAT(receipts_sent);
+	API_STAT(acks_received);
+	API_STAT(drop_job_forged);
+	API_STAT(drop_job_stale);
 #undef API_STAT
+	cJSON_AddNumberToObject(obj, "jobs_inflight", (double)core_jobs_inflight(node->core));
+	cJSON_AddNumberToObject(obj, "works_running", (double)core_work_running(node->core));
 	cJSON_AddNumberToObject(obj, "fabric_send_drops", (double)fs->send_drops);
 	cJSON_AddNumberToObject(obj, "fabric_sends", (double)fs->sends);
 	cJSON_AddNumberToObject(obj, "fabric_recvs", (double)fs->recvs);
@@ -238,6 +258,8 @@ api_request_cb(struct evhttp_request *req, void *arg)
 		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "bad request");
 		return;
 	}
+	if (api_jobs_route(api->jobs, req, path))
+		return;
 	for (size_t i = 0; i < sizeof api_routes / sizeof api_routes[0]; i++) {
 		if (strcmp(path, api_routes[i].path) != 0)
 			continue;
@@ -269,8 +291,9 @@ api_create(struct api **out, struct node *node, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	api->node = node;
-	if ((api->http = evhttp_new(node->base)) == NULL) {
+	if (api_jobs_create(&api->jobs, node) != 0 || (api->http = evhttp_new(node->base)) == NULL) {
 		snprintf(err, errlen, "api: cannot create the HTTP server");
+		api_jobs_destroy(api->jobs);
 		free(api);
 		return -ENOMEM;
 	}
@@ -287,6 +310,7 @@ api_create(struct api **out, struct node *node, char *err, size_t errlen)
 		int e = errno != 0 ? errno : EADDRNOTAVAIL;
 		snprintf(err, errlen, "api: bind %s: %s", node->cfg.http, strerror(e));
 		evhttp_free(api->http);
+		api_jobs_destroy(api->jobs);
 		free(api);
 		return -e;
 	}
@@ -299,6 +323,14 @@ api_destroy(struct api *api)
 {
 	if (api == NULL)
 		return;
+	api_jobs_destroy(api->jobs);
 	evhttp_free(api->http);
 	free(api);
+}
+
+void
+api_job_final(struct api *api, const char *job_id)
+{
+	if (api != NULL)
+		api_jobs_final(api->jobs, job_id);
 }

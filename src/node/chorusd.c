@@ -51,7 +51,7 @@ chorusd_wall_ms(void)
 }
 
 /* Point the one timer at the core's next deadline. */
-static void
+void
 chorusd_reschedule(struct node *node)
 {
 	uint64_t now = chorusd_now_ms();
@@ -155,6 +155,13 @@ chorusd_core_config(struct node *node, struct core_config *cc, const char *id_he
 		snprintf(cc->roles[i], sizeof cc->roles[i], "%s", cfg->roles[i]);
 	cc->nroles = cfg->nroles;
 	cc->capacity = cfg->capacity;
+	/* Every kind this node runs is a capability in its record: clients count on it. */
+	for (unsigned i = 0; i < cfg->nworkers; i++) {
+		size_t klen = strcspn(cfg->workers[i], "=");
+
+		snprintf(cc->caps[i], sizeof cc->caps[i], "%.*s", (int)klen, cfg->workers[i]);
+	}
+	cc->ncaps = cfg->nworkers;
 	cc->start_ms = node->start_wall_ms;
 	randombytes_buf(&cc->seed, sizeof cc->seed);
 }
@@ -196,6 +203,11 @@ chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
 	if ((r = fabric_create(&node->fabric, node->base, node->cfg.listen, chorusd_recv_cb, node,
 	                       err, errlen)) != 0)
 		return r;
+	if ((r = jobs_create(&node->jobs, node, err, errlen)) != 0)
+		return r;
+	jobs_env(&env);
+	if (node->cfg.nworkers == 0)
+		env.run_cb = NULL; /* not a worker: never offers */
 	node->start_mono_ms = chorusd_now_ms();
 	if ((r = core_create(&node->core, &cc, pk, sk, &env, node->start_mono_ms)) != 0) {
 		snprintf(err, errlen, "core: %s", core_strerror(r));
@@ -205,6 +217,7 @@ chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
 	core_set_log_level(node->core, CORE_LOG_INFO + (node->cfg.verbose > 2 ? 2 : node->cfg.verbose));
 	if ((r = api_create(&node->api, node, err, errlen)) != 0)
 		return r;
+	jobs_resume(node->jobs);
 	chorusd_reschedule(node);
 	return 0;
 }
@@ -232,6 +245,8 @@ chorusd_stop(struct node *node)
 	if (node->core != NULL)
 		core_destroy(node->core);
 	node->core = NULL;
+	jobs_destroy(node->jobs); /* kills what still runs */
+	node->jobs = NULL;
 	fabric_destroy(node->fabric);  /* nng_close: unsent frames are dropped */
 	node->fabric = NULL;
 	struct event **evs[] = { &node->timer, &node->leave_timer, &node->sig_term, &node->sig_int,

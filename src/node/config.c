@@ -31,6 +31,7 @@ static const struct option config_long_options[] = {
 	{ "name", required_argument, NULL, 'N' },
 	{ "role", required_argument, NULL, 'r' },
 	{ "version", no_argument, NULL, 'V' },
+	{ "worker", required_argument, NULL, 'w' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -42,7 +43,7 @@ config_usage(FILE *fp, int full)
 	    "usage: chorusd [-nv] [--capacity N] [--config FILE] [--data-dir DIR]\n"
 	    "               [--http HOST:PORT] [--join URL] [--listen URL]\n"
 	    "               [--log-file FILE] [--log-format text|json] [--name NAME]\n"
-	    "               [--role ROLE]\n"
+	    "               [--role ROLE] [--worker KIND[=COMMAND]]\n"
 	    "       chorusd --help | --version\n");
 	if (!full)
 		return;
@@ -59,6 +60,9 @@ config_usage(FILE *fp, int full)
 	    "  --log-format text|json  log line format (default text)\n"
 	    "  --name NAME             node name (default: the short node id)\n"
 	    "  --role ROLE             role stored in the node record (repeatable)\n"
+	    "  --worker KIND[=COMMAND] run jobs of KIND: built-in echo, sha256, sleep, fail,\n"
+	    "                          or COMMAND via /bin/sh (payload on stdin, result on\n"
+	    "                          stdout); repeatable\n"
 	    "  -n                      check the configuration and exit\n"
 	    "  -v                      more verbose: -v debug, -vv trace\n"
 	    "  --help                  print this help and exit\n"
@@ -206,6 +210,35 @@ config_set(struct node_config *cfg, const char *key, const char *value, char *er
 		snprintf(cfg->roles[cfg->nroles++], sizeof cfg->roles[0], "%s", value);
 		return 0;
 	}
+	if (strcmp(key, "worker") == 0) {
+		const char *eq = strchr(value, '=');
+		size_t klen = eq != NULL ? (size_t)(eq - value) : strlen(value);
+		char kind[CHORUS_KIND_MAX + 1];
+
+		if (klen == 0 || klen > CHORUS_KIND_MAX) {
+			snprintf(err, errlen, "bad worker '%s' (want KIND or KIND=COMMAND)", value);
+			return -EINVAL;
+		}
+		memcpy(kind, value, klen);
+		kind[klen] = '\0';
+		if (config_check_word(kind, CHORUS_KIND_MAX) != 0 || (eq != NULL && eq[1] == '\0') ||
+		    strlen(value) >= sizeof cfg->workers[0]) {
+			snprintf(err, errlen, "bad worker '%s' (want KIND or KIND=COMMAND)", value);
+			return -EINVAL;
+		}
+		for (unsigned i = 0; i < cfg->nworkers; i++)
+			if (strncmp(cfg->workers[i], kind, klen) == 0 &&
+			    (cfg->workers[i][klen] == '\0' || cfg->workers[i][klen] == '=')) {
+				snprintf(err, errlen, "kind '%s' given twice", kind);
+				return -EINVAL;
+			}
+		if (cfg->nworkers >= CHORUS_CAPS_MAX) {
+			snprintf(err, errlen, "too many worker kinds (at most %d)", CHORUS_CAPS_MAX);
+			return -EINVAL;
+		}
+		snprintf(cfg->workers[cfg->nworkers++], sizeof cfg->workers[0], "%s", value);
+		return 0;
+	}
 	if (strcmp(key, "capacity") == 0) {
 		char *end;
 		errno = 0;
@@ -322,7 +355,7 @@ int
 config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
 	struct { const char *key, *value; } flags[64];
-	unsigned nflags = 0, joins = 0, roles = 0;
+	unsigned nflags = 0, joins = 0, roles = 0, workers = 0;
 	const char *config_file = NULL;
 	char msg[NODE_ERR_MAX];
 	int verbose = 0, check_only = 0, ch, idx, r;
@@ -371,6 +404,8 @@ config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t e
 			cfg->njoins = 0;
 		if (strcmp(flags[i].key, "role") == 0 && roles++ == 0)
 			cfg->nroles = 0;
+		if (strcmp(flags[i].key, "worker") == 0 && workers++ == 0)
+			cfg->nworkers = 0;
 		if ((r = config_set(cfg, flags[i].key, flags[i].value, msg, sizeof msg)) != 0) {
 			snprintf(err, errlen, "--%s: %s", flags[i].key, msg);
 			return CONFIG_ERR_USAGE;

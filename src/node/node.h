@@ -30,6 +30,8 @@ struct event;
 #define NODE_KEY_FILE        "node.key"
 #define NODE_LOCK_FILE       "node.lock"
 #define NODE_ERR_MAX         512           /* one start-up error message */
+#define NODE_WORKER_SPEC_MAX 1024          /* one --worker KIND=COMMAND */
+#define NODE_JOB_TIMEOUT_MS  30000         /* a job's timeout when the submitter gives none */
 
 #define NODE_DEFAULT_LISTEN  "tcp://127.0.0.1:7470"
 #define NODE_DEFAULT_HTTP    "127.0.0.1:7480"
@@ -52,6 +54,8 @@ struct node_config {
 	char roles[CHORUS_ROLES_MAX][CHORUS_TAG_MAX + 1];
 	unsigned nroles;
 	uint32_t capacity;
+	char workers[CHORUS_CAPS_MAX][NODE_WORKER_SPEC_MAX]; /* KIND or KIND=COMMAND */
+	unsigned nworkers;
 	char log_file[NODE_PATH_MAX];
 	enum log_format log_format;
 	int verbose;                            /* 0 info, 1 debug, 2 trace */
@@ -61,6 +65,9 @@ struct node_config {
 
 struct fabric;
 struct api;
+struct jobs;
+struct jobstore;
+typedef struct cJSON cJSON;
 
 /* The running node: owned by chorusd.c, read by api.c. */
 struct node {
@@ -68,6 +75,7 @@ struct node {
 	struct core *core;
 	struct fabric *fabric;
 	struct api *api;
+	struct jobs *jobs;
 	struct node_config cfg;
 	struct event *timer;
 	struct event *leave_timer;
@@ -82,6 +90,7 @@ struct node {
 /* chorusd.c */
 uint64_t chorusd_now_ms(void);
 uint64_t chorusd_wall_ms(void);
+void chorusd_reschedule(struct node *node);
 
 /* config.c */
 enum config_parse {
@@ -137,5 +146,38 @@ const struct fabric_stats *fabric_stats(const struct fabric *fab);
 /* api.c */
 int api_create(struct api **out, struct node *node, char *err, size_t errlen);
 void api_destroy(struct api *api);
+/* A job became final: answer those who wait for it (later, from the loop). */
+void api_job_final(struct api *api, const char *job_id);
+struct evhttp_request;
+void api_reply(struct evhttp_request *req, int code, const char *reason, cJSON *obj);
+void api_reply_error(struct evhttp_request *req, int code, const char *reason, const char *msg);
+
+/* api-jobs.c */
+struct api_jobs;
+int api_jobs_create(struct api_jobs **out, struct node *node);
+void api_jobs_destroy(struct api_jobs *aj);
+int api_jobs_route(struct api_jobs *aj, struct evhttp_request *req, const char *path);
+void api_jobs_final(struct api_jobs *aj, const char *job_id);
+
+/* jobs.c */
+int jobs_create(struct jobs **out, struct node *node, char *err, size_t errlen);
+void jobs_destroy(struct jobs *jobs);
+void jobs_env(struct core_env *env);
+void jobs_resume(struct jobs *jobs);
+int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_HEX + 1],
+                char *err, size_t errlen);
+int jobs_cancel(struct jobs *jobs, const char *id);
+struct jobstore *jobs_store(struct jobs *jobs);
+size_t jobs_kinds(const struct jobs *jobs, const char **names, size_t max);
+
+/* jobstore.c */
+typedef void jobstore_pending_fn(void *ctx, const struct job_spec *spec);
+int jobstore_open(struct jobstore **out, const char *dir, char *err, size_t errlen);
+void jobstore_close(struct jobstore *js);
+int jobstore_insert(struct jobstore *js, const char *id, const struct job_spec *spec);
+int jobstore_update(struct jobstore *js, const struct job_view *v, uint64_t finished_ms);
+int jobstore_get_json(struct jobstore *js, const char *id, cJSON **out);
+int jobstore_list_json(struct jobstore *js, unsigned limit, cJSON **out);
+int jobstore_each_pending(struct jobstore *js, jobstore_pending_fn *fn, void *ctx);
 
 #endif

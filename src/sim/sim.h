@@ -26,7 +26,7 @@
 #define SIM_T0_MS          1000ULL           /* first virtual monotonic instant */
 #define SIM_TIMER_SPINS    1000              /* ticks in a row at one instant = a stuck core */
 #define SIM_LATENCY_MAX_MS 60000
-#define SIM_FRAME_TYPES    16                /* traffic is counted per frame type byte */
+#define SIM_FRAME_TYPES    32                /* traffic is counted per frame type byte */
 
 /* ---------------------------------------------------------------- chorus-sim.c */
 

@@ -1,0 +1,877 @@
+/*
+ * dispatch: the client side of a job.  See docs/dispatch.md.
+ *
+ *   submit -> COLLECT --window closes or enough offers--> DIAL --accept--> RUN
+ *                ^                                          |  refuse,     |  receipt
+ *                |                                          |  dial timeout|  -> final
+ *                +--- BACKOFF <-- offers ran out <---------+--------------+  (timeout,
+ *                                                                              worker dead)
+ *
+ * A job is broadcast as a request signed by us; workers that can run it
+ * answer with offers; we rank them (least loaded, penalising workers that
+ * failed us lately, a little jitter to break ties), dispatch to the best and
+ * fail over to the next on refusal, silence, timeout or death.  When offers
+ * run out we re-broadcast a bounded number of times, then give up with a
+ * reason.  Every outcome ends in a signed completion ack to everyone.
+ *
+ * Invariants (dispatch_check): every job here is not final; its attempts
+ * and offers are within bounds; its deadline is set; the hash chains hold
+ * exactly n jobs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core-internal.h"
+
+const char *job_state_name(enum job_state st)
+{
+	switch (st) {
+	case JOB_PENDING: return "pending";
+	case JOB_RUNNING: return "running";
+	case JOB_SUCCEEDED: return "succeeded";
+	case JOB_FAILED: return "failed";
+	case JOB_CANCELLED: return "cancelled";
+	}
+	return "unknown";
+}
+
+const char *job_outcome_name(enum job_outcome o)
+{
+	switch (o) {
+	case OUTCOME_RUNNING: return "running";
+	case OUTCOME_OK: return "ok";
+	case OUTCOME_FAILED: return "failed";
+	case OUTCOME_REFUSED: return "refused";
+	case OUTCOME_TIMEOUT: return "timeout";
+	case OUTCOME_DIAL_FAILED: return "dial-failed";
+	case OUTCOME_WORKER_DEAD: return "worker-dead";
+	case OUTCOME_CANCELLED: return "cancelled";
+	}
+	return "unknown";
+}
+
+const char *work_status_name(enum work_status st)
+{
+	switch (st) {
+	case WORK_OK: return "ok";
+	case WORK_FAILED: return "failed";
+	case WORK_TIMEOUT: return "timeout";
+	case WORK_CANCELLED: return "cancelled";
+	}
+	return "unknown";
+}
+
+int dispatch_init(struct core *core)
+{
+	struct dispatch *d = &core->dispatch;
+
+	d->buckets = calloc(CJOB_BUCKETS, sizeof(*d->buckets));
+	d->scratch = malloc(CHORUS_RESULT_MAX > CHORUS_PAYLOAD_MAX ? CHORUS_RESULT_MAX
+	                                                           : CHORUS_PAYLOAD_MAX);
+	d->next_ms = UINT64_MAX;
+	return d->buckets != NULL && d->scratch != NULL ? 0 : CORE_ERR_NOMEM;
+}
+
+static void dispatch_job_free(struct cjob *j)
+{
+	free(j->payload);
+	free(j);
+}
+
+void dispatch_free(struct core *core)
+{
+	struct dispatch *d = &core->dispatch;
+
+	for (size_t b = 0; d->buckets != NULL && b < CJOB_BUCKETS; b++) {
+		while (d->buckets[b] != NULL) {
+			struct cjob *j = d->buckets[b];
+
+			d->buckets[b] = j->next;
+			dispatch_job_free(j);
+		}
+	}
+	free(d->buckets);
+	free(d->scratch);
+	memset(d, 0, sizeof(*d));
+}
+
+/* ---------------------------------------------------------------- the job table */
+
+static struct cjob **dispatch_slot(struct dispatch *d, const uint8_t id[CHORUS_JOB_ID_BYTES])
+{
+	struct cjob **p = &d->buckets[codec_get_u64(id) & (CJOB_BUCKETS - 1)];
+
+	while (*p != NULL && memcmp((*p)->id, id, CHORUS_JOB_ID_BYTES) != 0)
+		p = &(*p)->next;
+	return p;
+}
+
+static struct cjob *dispatch_find_hex(const struct core *core, const char *idhex)
+{
+	uint8_t id[CHORUS_JOB_ID_BYTES];
+
+	if (idhex == NULL || codec_unhex(id, sizeof(id), idhex) < 0)
+		return NULL;
+	return *dispatch_slot((struct dispatch *)&core->dispatch, id);
+}
+
+static void dispatch_remove(struct core *core, struct cjob *j)
+{
+	struct cjob **p = dispatch_slot(&core->dispatch, j->id);
+
+	assert(*p == j);
+	*p = j->next;
+	core->dispatch.n--;
+	dispatch_job_free(j);
+}
+
+static void dispatch_set_deadline(struct core *core, struct cjob *j, enum cjob_phase phase,
+                                  uint64_t deadline_ms)
+{
+	j->phase = phase;
+	j->deadline_ms = deadline_ms;
+	if (deadline_ms < core->dispatch.next_ms)
+		core->dispatch.next_ms = deadline_ms;
+}
+
+/* ---------------------------------------------------------------- views and effects */
+
+static void dispatch_view(const struct core *core, const struct cjob *j, uint64_t now_ms,
+                          struct job_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	strcpy(v->id, j->idhex);
+	strcpy(v->kind, j->req.kind);
+	v->state = j->state;
+	snprintf(v->reason, sizeof(v->reason), "%s", j->reason);
+	v->nonce = j->req.nonce;
+	v->reward = j->req.reward;
+	v->timeout_ms = j->req.timeout_ms;
+	v->created_ms = j->req.created_ms;
+	v->elapsed_ms = now_ms - j->submit_ms;
+	v->payload_len = j->req.size;
+	v->rounds = j->req.round;
+	v->nattempts = j->nattempts;
+	memcpy(v->attempts, j->attempts, j->nattempts * sizeof(j->attempts[0]));
+	if (j->nattempts > 0 && j->attempts[j->nattempts - 1].outcome == OUTCOME_RUNNING)
+		v->attempts[j->nattempts - 1].ms = now_ms - j->attempt_ms;
+	(void)core;
+}
+
+static void dispatch_report(struct core *core, struct cjob *j, uint64_t now_ms)
+{
+	struct job_view v;
+
+	if (core->env.job_cb == NULL)
+		return;
+	dispatch_view(core, j, now_ms, &v);
+	core->env.job_cb(core->env.ctx, &v);
+}
+
+int dispatch_broadcast(struct core *core, int type, const char *head, const char *tail,
+                       const char *kind_filter, const uint8_t *skip)
+{
+	size_t n = core->members.n, sent = 0, alive = 0;
+	size_t start = n > 0 ? rng_below(&core->rng, (uint32_t)n) : 0;
+	struct sb sb;
+
+	(void)kind_filter;
+	sb_init(&sb, core->body, CHORUS_BODY_MAX);
+	sb_puts(&sb, head);
+	sb_puts(&sb, tail);
+	assert(!sb.overflow);
+	for (size_t k = 0; k < n; k++) {
+		const struct member *m = &core->members.v[(start + k) % n];
+
+		if (memcmp(m->pk, core->pk, CHORUS_PK_BYTES) == 0 ||
+		    (skip != NULL && memcmp(m->pk, skip, CHORUS_PK_BYTES) == 0) ||
+		    (m->state != MEMBER_ALIVE && m->state != MEMBER_SUSPECT))
+			continue;
+		alive++;
+		if (sent < CHORUS_BROADCAST_DIRECT) {
+			core_send(core, m->addr, type, sb.buf, sb.len);
+			sent++;
+		}
+	}
+	return alive > sent; /* some were not told directly: receivers must relay */
+}
+
+/* Alive members whose records say they run kind (a hint for "enough offers"). */
+static unsigned dispatch_eligible(struct core *core, const char *kind)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < core->members.n; i++) {
+		const struct member *m = &core->members.v[i];
+		struct record r;
+
+		if (m->state != MEMBER_ALIVE || memcmp(m->pk, core->pk, CHORUS_PK_BYTES) == 0)
+			continue;
+		if (record_decode(&r, m->text, m->text_len) < 0)
+			continue;
+		for (unsigned c = 0; c < r.ncaps; c++)
+			if (strcmp(r.caps[c], kind) == 0) {
+				n++;
+				break;
+			}
+	}
+	return n;
+}
+
+/* ---------------------------------------------------------------- request rounds */
+
+static void dispatch_broadcast_request(struct core *core, struct cjob *j, uint64_t now_ms)
+{
+	char head[2 * JOBMSG_TEXT_MAX + 256], tail[16];
+	struct sb sb;
+	int len, relay;
+
+	j->req.round++;
+	assert(j->req.round <= CHORUS_JOB_ROUNDS_MAX);
+	len = jobmsg_request_encode(j->req_text, sizeof(j->req_text), &j->req);
+	assert(len > 0); /* validated at submit */
+	j->req_len = (size_t)len;
+	core->crypto->sign(j->req_sig, (const uint8_t *)j->req_text, j->req_len, core->sk);
+	j->noffers = 0;
+	j->eligible = dispatch_eligible(core, j->req.kind);
+	sb_init(&sb, head, sizeof(head));
+	sb_puts(&sb, "{");
+	jobmsg_signed_put(&sb, "t", "s", j->req_text, j->req_len, j->req_sig);
+	assert(!sb.overflow);
+	/* The relay flag is outside the signed text: it only asks for help spreading. */
+	snprintf(tail, sizeof(tail), ",\"h\":%d}", core->members.n > CHORUS_BROADCAST_DIRECT);
+	relay = dispatch_broadcast(core, WIRE_REQUEST, head, tail, j->req.kind, NULL);
+	core->stats.requests_sent++;
+	dispatch_set_deadline(core, j, CJOB_COLLECT, now_ms + core->cfg.timing.offer_window_ms);
+	core_log(core, CORE_LOG_INFO, "job",
+	         "event=request job=%s kind=%s size=%zu round=%u eligible=%u relay=%d", j->idhex,
+	         j->req.kind, j->req.size, j->req.round, j->eligible, relay);
+}
+
+int core_job_submit(struct core *core, const struct job_spec *spec,
+                    char id_out[CHORUS_JOB_ID_HEX + 1], uint64_t now_ms)
+{
+	struct cjob *j, **slot;
+	uint8_t id[CHORUS_JOB_ID_BYTES];
+
+	if (core->left)
+		return CORE_ERR_LEFT;
+	if (!codec_valid_name(spec->kind, CHORUS_KIND_MAX) || spec->payload_len > CHORUS_PAYLOAD_MAX ||
+	    (spec->payload == NULL && spec->payload_len > 0) ||
+	    spec->timeout_ms > CHORUS_JOB_TIMEOUT_MS_MAX || spec->reward >= CODEC_JSON_INT_MAX ||
+	    spec->created_ms >= CODEC_JSON_INT_MAX)
+		return CORE_ERR_INVAL;
+	if (core->dispatch.n >= CHORUS_JOBS_INFLIGHT_MAX)
+		return CORE_ERR_FULL;
+	jobmsg_job_id(id, core->pk, spec->nonce);
+	slot = dispatch_slot(&core->dispatch, id);
+	if (*slot != NULL)
+		return CORE_ERR_STALE;
+	j = calloc(1, sizeof(*j));
+	if (j == NULL || (j->payload = malloc(spec->payload_len + 1)) == NULL) {
+		free(j);
+		return CORE_ERR_NOMEM;
+	}
+	memcpy(j->id, id, sizeof(id));
+	codec_hex(j->idhex, id, sizeof(id));
+	if (spec->payload_len > 0)
+		memcpy(j->payload, spec->payload, spec->payload_len);
+	memcpy(j->req.id, id, sizeof(id));
+	j->req.nonce = spec->nonce;
+	memcpy(j->req.client, core->pk, CHORUS_PK_BYTES);
+	j->req.gen = core->self.start_ms;
+	strcpy(j->req.addr, core->cfg.addr);
+	strcpy(j->req.kind, spec->kind);
+	j->req.size = spec->payload_len;
+	jobmsg_hash(j->req.hash, j->payload, spec->payload_len);
+	j->req.timeout_ms = spec->timeout_ms ? spec->timeout_ms : core->cfg.timing.job_timeout_ms;
+	j->req.reward = spec->reward;
+	j->req.created_ms = spec->created_ms;
+	j->state = JOB_PENDING;
+	j->submit_ms = now_ms;
+	*slot = j;
+	core->dispatch.n++;
+	core->stats.jobs_submitted++;
+	strcpy(id_out, j->idhex);
+	dispatch_broadcast_request(core, j, now_ms);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- the end of a job */
+
+static void dispatch_send_ack(struct core *core, struct cjob *j, const struct jreceipt *rc,
+                              const char *rtext, size_t rlen, const uint8_t *rsig)
+{
+	char text[JOBMSG_TEXT_MAX + 1], head[4 * JOBMSG_TEXT_MAX + 512];
+	uint8_t sig[CHORUS_SIG_BYTES];
+	struct jack a;
+	struct sb sb;
+	int len;
+
+	memset(&a, 0, sizeof(a));
+	memcpy(a.id, j->id, sizeof(a.id));
+	memcpy(a.client, core->pk, CHORUS_PK_BYTES);
+	strcpy(a.kind, j->req.kind);
+	strcpy(a.status, job_state_name(j->state));
+	a.attempts = j->nattempts;
+	a.reward = j->req.reward;
+	if (rc != NULL) {
+		a.has_worker = 1;
+		memcpy(a.worker, rc->worker, CHORUS_PK_BYTES);
+		memcpy(a.result_hash, rc->result_hash, JOBMSG_HASH_BYTES);
+		jobmsg_hash(a.receipt_hash, rtext, rlen);
+	}
+	len = jobmsg_ack_encode(text, sizeof(text), &a);
+	assert(len > 0);
+	core->crypto->sign(sig, (const uint8_t *)text, (size_t)len, core->sk);
+	sb_init(&sb, head, sizeof(head));
+	sb_puts(&sb, "{");
+	jobmsg_signed_put(&sb, "t", "s", text, (size_t)len, sig);
+	if (rc != NULL) {
+		sb_puts(&sb, ",");
+		jobmsg_signed_put(&sb, "rt", "rs", rtext, rlen, rsig);
+	}
+	assert(!sb.overflow);
+	dispatch_broadcast(core, WIRE_JOBACK, head,
+	                   core->members.n > CHORUS_BROADCAST_DIRECT ? ",\"h\":1}" : ",\"h\":0}", NULL,
+	                   NULL);
+	/* We see our own ack as everyone else does: logged, and handed to the ledger. */
+	work_first_sight(core, sig);
+	work_ack_seen(core, text, (size_t)len, sig, rtext, rlen, rsig, &a);
+}
+
+static void dispatch_finish(struct core *core, struct cjob *j, enum job_state st, uint64_t now_ms,
+                            const struct jreceipt *rc, const char *rtext, size_t rlen,
+                            const uint8_t *rsig, const uint8_t *result, const char *error)
+{
+	struct job_view v;
+
+	assert(!JOB_STATE_FINAL(j->state) && JOB_STATE_FINAL(st));
+	j->state = st;
+	switch (st) {
+	case JOB_SUCCEEDED: core->stats.jobs_succeeded++; break;
+	case JOB_CANCELLED: core->stats.jobs_cancelled++; break;
+	default: core->stats.jobs_failed++; break;
+	}
+	core_log(core, st == JOB_SUCCEEDED ? CORE_LOG_INFO : CORE_LOG_WARN, "job",
+	         "event=%s job=%s kind=%s attempts=%u rounds=%u ms=%llu%s%s%s", job_state_name(st),
+	         j->idhex, j->req.kind, j->nattempts, j->req.round,
+	         (unsigned long long)(now_ms - j->submit_ms), j->reason[0] ? " reason=\"" : "",
+	         j->reason, j->reason[0] ? "\"" : "");
+	if (core->env.job_cb != NULL) {
+		dispatch_view(core, j, now_ms, &v);
+		if (rc != NULL) {
+			v.result = result;
+			v.result_len = rc->result_size;
+			codec_hex(v.result_hash, rc->result_hash, JOBMSG_HASH_BYTES);
+		}
+		if (error != NULL)
+			snprintf(v.error, sizeof(v.error), "%s", error);
+		core->env.job_cb(core->env.ctx, &v);
+	}
+	dispatch_send_ack(core, j, rc, rtext, rlen, rsig);
+	dispatch_remove(core, j);
+}
+
+static void dispatch_fail(struct core *core, struct cjob *j, uint64_t now_ms, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void dispatch_fail(struct core *core, struct cjob *j, uint64_t now_ms, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(j->reason, sizeof(j->reason), fmt, ap);
+	va_end(ap);
+	dispatch_finish(core, j, JOB_FAILED, now_ms, NULL, NULL, 0, NULL, NULL, NULL);
+}
+
+/* ---------------------------------------------------------------- ranking and dialing */
+
+static struct penalty *dispatch_penalty(struct core *core, const uint8_t *worker, int create,
+                                        uint64_t now_ms)
+{
+	struct penalty *oldest = NULL;
+
+	for (unsigned k = 0; k < CHORUS_PENALTY_MAX; k++) {
+		struct penalty *p = &core->dispatch.penalties[k];
+
+		if (p->until_ms > now_ms && memcmp(p->worker, worker, CHORUS_PK_BYTES) == 0)
+			return p;
+		if (oldest == NULL || p->until_ms < oldest->until_ms)
+			oldest = p;
+	}
+	if (!create)
+		return NULL;
+	memset(oldest, 0, sizeof(*oldest));
+	memcpy(oldest->worker, worker, CHORUS_PK_BYTES);
+	return oldest;
+}
+
+static void dispatch_penalise(struct core *core, const uint8_t *worker, uint64_t now_ms)
+{
+	struct penalty *p = dispatch_penalty(core, worker, 1, now_ms);
+
+	p->failures++;
+	p->until_ms = now_ms + core->cfg.timing.penalty_ms;
+}
+
+/* Lower is better: the load fraction, plus one per recent failure, plus jitter. */
+static double dispatch_score(struct core *core, const struct offer *o, uint64_t now_ms)
+{
+	const struct penalty *p = dispatch_penalty(core, o->worker, 0, now_ms);
+	double load = o->capacity > 0 ? (double)o->load / (double)o->capacity : 1.0;
+	double jitter = (double)rng_below(&core->rng, 1000) / 1e6; /* < 0.001: ties only */
+
+	return load + (p != NULL ? (double)p->failures : 0.0) + jitter;
+}
+
+static void dispatch_record_attempt(struct core *core, struct cjob *j, const struct offer *o,
+                                    uint64_t now_ms)
+{
+	struct job_attempt *a = &j->attempts[j->nattempts];
+	long mi = members_find(&core->members, o->worker);
+
+	memset(a, 0, sizeof(*a));
+	codec_hex(a->worker, o->worker, CHORUS_PK_BYTES);
+	snprintf(a->worker_name, sizeof(a->worker_name), "%s",
+	         mi >= 0 ? core->members.v[mi].name : "");
+	a->outcome = OUTCOME_RUNNING;
+	a->load = o->load;
+	a->capacity = o->capacity;
+	memcpy(j->attempt_worker[j->nattempts], o->worker, CHORUS_PK_BYTES);
+	j->nattempts++;
+	j->attempt_ms = now_ms;
+}
+
+static void dispatch_send_dispatch(struct core *core, struct cjob *j, const struct offer *o)
+{
+	struct sb sb;
+
+	sb_init(&sb, core->body, CHORUS_BODY_MAX);
+	sb_puts(&sb, "{");
+	jobmsg_signed_put(&sb, "t", "s", j->req_text, j->req_len, j->req_sig);
+	sb_printf(&sb, ",\"a\":%u,\"p\":", j->nattempts);
+	jobmsg_b64_put(&sb, j->payload, j->req.size);
+	sb_puts(&sb, "}");
+	assert(!sb.overflow); /* CHORUS_PAYLOAD_MAX fits, see limits.h */
+	core->stats.dispatches_sent++;
+	core_send(core, o->addr, WIRE_DISPATCH, sb.buf, sb.len);
+}
+
+static int dispatch_next_round(struct core *core, struct cjob *j, uint64_t now_ms);
+static void dispatch_offer_in(struct core *core, struct cjob *j, uint64_t now_ms);
+
+/* Dial the best untried offer, or move on when there is none; 0 if the job ended. */
+static int dispatch_dial(struct core *core, struct cjob *j, uint64_t now_ms)
+{
+	struct offer *best = NULL;
+
+	for (unsigned k = 0; k < j->noffers; k++) {
+		struct offer *o = &j->offers[k];
+
+		if (o->tried)
+			continue;
+		o->score = dispatch_score(core, o, now_ms);
+		if (best == NULL || o->score < best->score)
+			best = o;
+	}
+	if (best == NULL || j->nattempts >= CHORUS_JOB_ATTEMPTS_MAX)
+		return dispatch_next_round(core, j, now_ms);
+	best->tried = 1;
+	dispatch_record_attempt(core, j, best, now_ms);
+	strcpy(j->cur_addr, best->addr);
+	dispatch_set_deadline(core, j, CJOB_DIAL, now_ms + core->cfg.timing.dial_timeout_ms);
+	core_log(core, CORE_LOG_INFO, "job", "event=dispatch job=%s worker=%.10s name=%s load=%u/%u attempt=%u",
+	         j->idhex, j->attempts[j->nattempts - 1].worker,
+	         j->attempts[j->nattempts - 1].worker_name, best->load, best->capacity, j->nattempts);
+	dispatch_send_dispatch(core, j, best);
+	dispatch_report(core, j, now_ms);
+	return 1;
+}
+
+/* Offers ran out: back off and broadcast again, or give up (0: the job ended). */
+static int dispatch_next_round(struct core *core, struct cjob *j, uint64_t now_ms)
+{
+	unsigned rounds_max = 1 + core->cfg.timing.rebroadcasts;
+
+	if (rounds_max > CHORUS_JOB_ROUNDS_MAX)
+		rounds_max = CHORUS_JOB_ROUNDS_MAX;
+	if (j->offers_seen == 0 && (j->eligible == 0 || j->req.round >= rounds_max)) {
+		dispatch_fail(core, j, now_ms, "no worker offered to run %s", j->req.kind);
+		return 0;
+	}
+	if (j->req.round >= rounds_max || j->nattempts >= CHORUS_JOB_ATTEMPTS_MAX) {
+		const struct job_attempt *a = &j->attempts[j->nattempts - 1];
+
+		assert(j->nattempts > 0);
+		dispatch_fail(core, j, now_ms, "gave up after %u attempts in %u rounds; last: %s on %s",
+		              j->nattempts, j->req.round, job_outcome_name(a->outcome),
+		              a->worker_name[0] ? a->worker_name : a->worker);
+		return 0;
+	}
+	core->stats.failovers++;
+	dispatch_set_deadline(core, j, CJOB_BACKOFF,
+	                      now_ms + ((uint64_t)core->cfg.timing.rebroadcast_backoff_ms
+	                                << (j->req.round - 1)));
+	return 1;
+}
+
+/* The current attempt ended without a result: remember it and try the next offer. */
+static void dispatch_failover(struct core *core, struct cjob *j, enum job_outcome o,
+                              uint64_t now_ms)
+{
+	struct job_attempt *a = &j->attempts[j->nattempts - 1];
+
+	assert(j->nattempts > 0 && a->outcome == OUTCOME_RUNNING);
+	a->outcome = o;
+	a->ms = now_ms - j->attempt_ms;
+	dispatch_penalise(core, j->attempt_worker[j->nattempts - 1], now_ms);
+	core_log(core, CORE_LOG_WARN, "job", "event=failover job=%s worker=%.10s name=%s outcome=%s",
+	         j->idhex, a->worker, a->worker_name, job_outcome_name(o));
+	if (j->state == JOB_RUNNING)
+		j->state = JOB_PENDING;
+	if (dispatch_dial(core, j, now_ms) && j->phase != CJOB_DIAL)
+		dispatch_report(core, j, now_ms); /* dialling reports itself */
+}
+
+/* ---------------------------------------------------------------- timers */
+
+static void dispatch_expire(struct core *core, struct cjob *j, uint64_t now_ms)
+{
+	switch (j->phase) {
+	case CJOB_COLLECT: dispatch_dial(core, j, now_ms); break;
+	case CJOB_DIAL: dispatch_failover(core, j, OUTCOME_DIAL_FAILED, now_ms); break;
+	case CJOB_RUN: dispatch_failover(core, j, OUTCOME_TIMEOUT, now_ms); break;
+	case CJOB_BACKOFF: dispatch_broadcast_request(core, j, now_ms); break;
+	}
+}
+
+void dispatch_tick(struct core *core, uint64_t now_ms)
+{
+	struct dispatch *d = &core->dispatch;
+	uint64_t next = UINT64_MAX;
+
+	if (now_ms < d->next_ms || d->n == 0)
+		return;
+	for (size_t b = 0; b < CJOB_BUCKETS; b++) {
+		struct cjob *j = d->buckets[b];
+
+		while (j != NULL) {
+			struct cjob *after = j->next; /* j may be freed */
+
+			if (j->deadline_ms <= now_ms)
+				dispatch_expire(core, j, now_ms);
+			j = after;
+		}
+	}
+	/* A second pass for the next deadline: expiries may have set new ones. */
+	for (size_t b = 0; b < CJOB_BUCKETS && d->n > 0; b++)
+		for (struct cjob *j = d->buckets[b]; j != NULL; j = j->next)
+			next = j->deadline_ms < next ? j->deadline_ms : next;
+	d->next_ms = next;
+}
+
+uint64_t dispatch_next_deadline_ms(const struct core *core)
+{
+	return core->dispatch.n > 0 ? core->dispatch.next_ms : UINT64_MAX;
+}
+
+/* A member died or left: jobs waiting on it fail over now rather than at their deadline. */
+void dispatch_on_member(struct core *core, long i, uint64_t now_ms)
+{
+	const struct member *m = &core->members.v[i];
+	struct dispatch *d = &core->dispatch;
+
+	if (d->n == 0 || (m->state != MEMBER_DEAD && m->state != MEMBER_LEFT))
+		return;
+	for (size_t b = 0; b < CJOB_BUCKETS; b++) {
+		struct cjob *j = d->buckets[b];
+
+		while (j != NULL) {
+			struct cjob *after = j->next;
+
+			if ((j->phase == CJOB_DIAL || j->phase == CJOB_RUN) && j->nattempts > 0 &&
+			    memcmp(j->attempt_worker[j->nattempts - 1], m->pk, CHORUS_PK_BYTES) == 0)
+				dispatch_failover(core, j, OUTCOME_WORKER_DEAD, now_ms);
+			j = after;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- messages */
+
+/* The job a worker's message is about, if that worker is the one we dialled. */
+static struct cjob *dispatch_current(struct core *core, const struct wire_frame *f,
+                                     const cJSON *body, int need_current)
+{
+	const char *idhex;
+	struct cjob *j;
+	uint64_t a;
+
+	if (codec_json_str(body, "job", CHORUS_JOB_ID_HEX, &idhex) < 0 ||
+	    codec_json_u64(body, "a", CHORUS_JOB_ATTEMPTS_MAX, &a) < 0) {
+		core->stats.drop_malformed++;
+		return NULL;
+	}
+	j = dispatch_find_hex(core, idhex);
+	if (j == NULL || (need_current && (a != j->nattempts || j->phase == CJOB_COLLECT ||
+	                                   j->phase == CJOB_BACKOFF ||
+	                                   memcmp(j->attempt_worker[a - 1], f->pk,
+	                                          CHORUS_PK_BYTES) != 0))) {
+		core->stats.drop_job_stale++;
+		return NULL;
+	}
+	return j;
+}
+
+void dispatch_on_offer(struct core *core, const struct wire_frame *f, const cJSON *body,
+                       uint64_t now_ms)
+{
+	const char *idhex, *addr;
+	uint64_t round, load, capacity;
+	struct cjob *j;
+	struct offer *o;
+
+	if (codec_json_str(body, "job", CHORUS_JOB_ID_HEX, &idhex) < 0 ||
+	    codec_json_u64(body, "round", CHORUS_JOB_ROUNDS_MAX, &round) < 0 ||
+	    codec_json_u64(body, "load", UINT32_MAX, &load) < 0 ||
+	    codec_json_u64(body, "cap", UINT32_MAX, &capacity) < 0 ||
+	    codec_json_str(body, "addr", CHORUS_ADDR_MAX, &addr) < 0 || !codec_valid_addr(addr)) {
+		core->stats.drop_malformed++;
+		return;
+	}
+	j = dispatch_find_hex(core, idhex);
+	if (j == NULL || round != j->req.round) {
+		core->stats.drop_job_stale++;
+		return;
+	}
+	for (unsigned k = 0; k < j->noffers; k++)
+		if (memcmp(j->offers[k].worker, f->pk, CHORUS_PK_BYTES) == 0)
+			return; /* one offer per worker and round */
+	core->stats.offers_received++;
+	if (j->noffers >= CHORUS_JOB_OFFERS_MAX)
+		return;
+	o = &j->offers[j->noffers++];
+	memset(o, 0, sizeof(*o));
+	memcpy(o->worker, f->pk, CHORUS_PK_BYTES);
+	strcpy(o->addr, addr);
+	o->load = (uint32_t)load;
+	o->capacity = (uint32_t)capacity;
+	j->offers_seen++;
+	if (core->log_level >= CORE_LOG_DEBUG) {
+		char w[CHORUS_ID_HEX + 1];
+
+		codec_hex(w, f->pk, CHORUS_PK_BYTES);
+		core_log(core, CORE_LOG_DEBUG, "job",
+		         "event=offer job=%s worker=%.10s load=%u/%u offers=%u", j->idhex, w, o->load,
+		         o->capacity, j->noffers);
+	}
+	dispatch_offer_in(core, j, now_ms);
+}
+
+/* Enough offers close the window early; an offer after the window can still be dialled. */
+static void dispatch_offer_in(struct core *core, struct cjob *j, uint64_t now_ms)
+{
+	unsigned enough = j->eligible < CHORUS_JOB_OFFERS_MAX ? j->eligible : CHORUS_JOB_OFFERS_MAX;
+
+	if (j->phase == CJOB_COLLECT && j->noffers >= (enough > 0 ? enough : 1))
+		dispatch_dial(core, j, now_ms);
+	else if (j->phase == CJOB_BACKOFF)
+		dispatch_dial(core, j, now_ms);
+}
+
+void dispatch_on_accept(struct core *core, const struct wire_frame *f, const cJSON *body,
+                        uint64_t now_ms)
+{
+	struct cjob *j = dispatch_current(core, f, body, 1);
+
+	if (j == NULL || j->phase != CJOB_DIAL)
+		return;
+	j->state = JOB_RUNNING;
+	/* The worker kills the job at its timeout; the grace covers the receipt's way back. */
+	dispatch_set_deadline(core, j, CJOB_RUN,
+	                      now_ms + j->req.timeout_ms + core->cfg.timing.receipt_grace_ms);
+	core_log(core, CORE_LOG_DEBUG, "job", "event=accepted job=%s attempt=%u", j->idhex,
+	         j->nattempts);
+	dispatch_report(core, j, now_ms);
+}
+
+void dispatch_on_refuse(struct core *core, const struct wire_frame *f, const cJSON *body,
+                        uint64_t now_ms)
+{
+	struct cjob *j = dispatch_current(core, f, body, 1);
+
+	if (j == NULL || j->phase != CJOB_DIAL)
+		return;
+	dispatch_failover(core, j, OUTCOME_REFUSED, now_ms);
+}
+
+/* The receipt's result, checked against its signed size and hash; NULL if it does not match. */
+static const uint8_t *dispatch_result(struct core *core, const cJSON *body,
+                                      const struct jreceipt *rc)
+{
+	uint8_t hash[JOBMSG_HASH_BYTES];
+	size_t len = 0;
+
+	if (jobmsg_b64_get(body, "r", core->dispatch.scratch, CHORUS_RESULT_MAX, &len) < 0 ||
+	    len != rc->result_size)
+		return NULL;
+	jobmsg_hash(hash, core->dispatch.scratch, len);
+	return memcmp(hash, rc->result_hash, JOBMSG_HASH_BYTES) == 0 ? core->dispatch.scratch : NULL;
+}
+
+/* The latest attempt on that worker, or -1 if we never dispatched to it. */
+static int dispatch_attempt_of(const struct cjob *j, const uint8_t *worker)
+{
+	for (int k = (int)j->nattempts - 1; k >= 0; k--)
+		if (memcmp(j->attempt_worker[k], worker, CHORUS_PK_BYTES) == 0)
+			return k;
+	return -1;
+}
+
+static void dispatch_send_cancel(struct core *core, struct cjob *j)
+{
+	char body[CHORUS_JOB_ID_HEX + 32];
+
+	if (j->phase != CJOB_DIAL && j->phase != CJOB_RUN)
+		return;
+	snprintf(body, sizeof(body), "{\"job\":\"%s\"}", j->idhex);
+	core_send(core, j->cur_addr, WIRE_CANCEL, body, strlen(body));
+}
+
+static void dispatch_receipt_outcome(struct core *core, struct cjob *j, int k,
+                                     const struct jreceipt *rc, const char *rtext, size_t rlen,
+                                     const uint8_t *rsig, const uint8_t *result,
+                                     const char *error, uint64_t now_ms)
+{
+	struct job_attempt *a = &j->attempts[k];
+	int ok = strcmp(rc->status, "ok") == 0;
+
+	if (a->outcome == OUTCOME_RUNNING)
+		a->ms = now_ms - j->attempt_ms;
+	a->outcome = ok ? OUTCOME_OK : OUTCOME_FAILED;
+	/* A late receipt from an earlier attempt wins: stop the one now running. */
+	if (k != (int)j->nattempts - 1) {
+		dispatch_send_cancel(core, j);
+		j->attempts[j->nattempts - 1].outcome = OUTCOME_CANCELLED;
+	}
+	if (ok) {
+		dispatch_finish(core, j, JOB_SUCCEEDED, now_ms, rc, rtext, rlen, rsig, result, NULL);
+		return;
+	}
+	snprintf(j->reason, sizeof(j->reason), "%s %s on %s%s%.400s", rc->kind,
+	         strcmp(rc->status, "timeout") == 0 ? "timed out" : "failed",
+	         a->worker_name[0] ? a->worker_name : a->worker, error[0] ? ": " : "", error);
+	dispatch_finish(core, j, JOB_FAILED, now_ms, rc, rtext, rlen, rsig, NULL, error);
+}
+
+void dispatch_on_receipt(struct core *core, const struct wire_frame *f, const cJSON *body,
+                         uint64_t now_ms)
+{
+	const char *rtext, *error = "";
+	uint8_t rsig[CHORUS_SIG_BYTES];
+	const uint8_t *result = NULL;
+	struct jreceipt rc;
+	struct cjob *j;
+	size_t rlen;
+	int k;
+
+	if (jobmsg_signed_get(body, "t", "s", &rtext, &rlen, rsig) < 0 ||
+	    jobmsg_receipt_decode(&rc, rtext, rlen) < 0 ||
+	    (cJSON_GetObjectItemCaseSensitive(body, "e") != NULL &&
+	     codec_json_str(body, "e", CHORUS_JOB_ERROR_MAX, &error) < 0)) {
+		core->stats.drop_malformed++;
+		return;
+	}
+	if (memcmp(rc.worker, f->pk, CHORUS_PK_BYTES) != 0 ||
+	    memcmp(rc.client, core->pk, CHORUS_PK_BYTES) != 0 ||
+	    core->crypto->verify(rsig, (const uint8_t *)rtext, rlen, rc.worker) != 0) {
+		core->stats.drop_job_forged++;
+		core_log(core, CORE_LOG_DEBUG, "job", "event=drop reason=forged-receipt");
+		return;
+	}
+	j = *dispatch_slot(&core->dispatch, rc.id);
+	if (j == NULL || (k = dispatch_attempt_of(j, rc.worker)) < 0 ||
+	    strcmp(rc.kind, j->req.kind) != 0) {
+		core->stats.drop_job_stale++;
+		return;
+	}
+	if (strcmp(rc.status, "ok") == 0 && (result = dispatch_result(core, body, &rc)) == NULL) {
+		core->stats.drop_malformed++;
+		return;
+	}
+	if (strcmp(rc.status, "cancelled") == 0) { /* we did not ask: the worker gave up on it */
+		if (k == (int)j->nattempts - 1 && j->attempts[k].outcome == OUTCOME_RUNNING)
+			dispatch_failover(core, j, OUTCOME_FAILED, now_ms);
+		return;
+	}
+	dispatch_receipt_outcome(core, j, k, &rc, rtext, rlen, rsig, result, error, now_ms);
+}
+
+/* ---------------------------------------------------------------- API */
+
+void core_job_id(uint8_t id[CHORUS_JOB_ID_BYTES], const uint8_t client[CHORUS_PK_BYTES],
+                 uint64_t nonce)
+{
+	jobmsg_job_id(id, client, nonce);
+}
+
+int core_job_cancel(struct core *core, const char *job_id, uint64_t now_ms)
+{
+	struct cjob *j = dispatch_find_hex(core, job_id);
+
+	if (j == NULL)
+		return CORE_ERR_INVAL;
+	if (j->nattempts > 0 && j->attempts[j->nattempts - 1].outcome == OUTCOME_RUNNING) {
+		j->attempts[j->nattempts - 1].outcome = OUTCOME_CANCELLED;
+		j->attempts[j->nattempts - 1].ms = now_ms - j->attempt_ms;
+		dispatch_send_cancel(core, j);
+	}
+	snprintf(j->reason, sizeof(j->reason), "cancelled by the client");
+	dispatch_finish(core, j, JOB_CANCELLED, now_ms, NULL, NULL, 0, NULL, NULL, NULL);
+	return 0;
+}
+
+int core_job_get(const struct core *core, const char *job_id, struct job_view *out)
+{
+	const struct cjob *j = dispatch_find_hex(core, job_id);
+
+	if (j == NULL)
+		return CORE_ERR_INVAL;
+	/* The view's elapsed time needs a clock; the job's own bookkeeping is enough here. */
+	dispatch_view(core, j, j->submit_ms, out);
+	return 0;
+}
+
+size_t core_jobs_inflight(const struct core *core)
+{
+	return core->dispatch.n;
+}
+
+const char *dispatch_check(const struct core *core)
+{
+	const struct dispatch *d = &core->dispatch;
+	size_t n = 0;
+
+	if (d->n > CHORUS_JOBS_INFLIGHT_MAX)
+		return "client jobs over their bound";
+	for (size_t b = 0; b < CJOB_BUCKETS; b++) {
+		for (const struct cjob *j = d->buckets[b]; j != NULL; j = j->next) {
+			n++;
+			if ((codec_get_u64(j->id) & (CJOB_BUCKETS - 1)) != b)
+				return "client job in the wrong bucket";
+			if (JOB_STATE_FINAL(j->state))
+				return "final client job still in flight";
+			if (j->noffers > CHORUS_JOB_OFFERS_MAX || j->nattempts > CHORUS_JOB_ATTEMPTS_MAX ||
+			    j->req.round == 0 || j->req.round > CHORUS_JOB_ROUNDS_MAX)
+				return "client job over its bounds";
+			if (j->deadline_ms < d->next_ms)
+				return "client job deadline before the table's next deadline";
+			if ((j->phase == CJOB_DIAL || j->phase == CJOB_RUN) &&
+			    (j->nattempts == 0 ||
+			     j->attempts[j->nattempts - 1].outcome != OUTCOME_RUNNING))
+				return "client job dialling without a running attempt";
+		}
+	}
+	return n == d->n ? NULL : "client job count does not match the table";
+}

@@ -1,0 +1,334 @@
+/*
+ * jobmsg: the three signed texts of the dispatch protocol, their canonical
+ * encodings and their bounded decoders.
+ *
+ *   request  {"v":1,"job":ID,"nonce":N,"client":PK,"gen":G,"addr":URL,"kind":K,
+ *             "size":BYTES,"hash":H,"timeout_ms":T,"reward":R,"created":MS,"round":N}
+ *            (gen, the client's start time, makes a resumed job's rounds new
+ *             messages after the client restarts)
+ *   receipt  {"v":1,"job":ID,"client":PK,"worker":PK,"kind":K,"status":S,
+ *             "result_hash":H,"result_size":BYTES,"duration_ms":D}
+ *   ack      {"v":1,"job":ID,"client":PK,"worker":PK|"","kind":K,"status":S,
+ *             "result_hash":H|"","attempts":N,"reward":R,"receipt":H|""}
+ *
+ * The originator signs the exact text, so anyone may relay it and everyone
+ * (the ledger too, later and offline) can check it.  A job id is
+ * BLAKE2b-128(client key || nonce): a client cannot claim another's job id,
+ * and the same nonce resumes the same job after a restart.  Every string
+ * field is a hex digest, a name or an address, none of which needs escaping,
+ * so encoding is canonical by construction.
+ */
+#include <sodium.h>
+
+#include "core-internal.h"
+
+void jobmsg_job_id(uint8_t id[CHORUS_JOB_ID_BYTES], const uint8_t client[CHORUS_PK_BYTES],
+                   uint64_t nonce)
+{
+	uint8_t in[CHORUS_PK_BYTES + 8];
+
+	memcpy(in, client, CHORUS_PK_BYTES);
+	codec_put_u64(in + CHORUS_PK_BYTES, nonce);
+	crypto_generichash(id, CHORUS_JOB_ID_BYTES, in, sizeof(in), NULL, 0);
+}
+
+void jobmsg_hash(uint8_t out[JOBMSG_HASH_BYTES], const void *data, size_t len)
+{
+	crypto_generichash(out, JOBMSG_HASH_BYTES, data, len, NULL, 0);
+}
+
+static int jobmsg_valid_status(const char *s, int receipt)
+{
+	if (receipt)
+		return strcmp(s, "ok") == 0 || strcmp(s, "failed") == 0 || strcmp(s, "timeout") == 0 ||
+		       strcmp(s, "cancelled") == 0;
+	return strcmp(s, "succeeded") == 0 || strcmp(s, "failed") == 0 ||
+	       strcmp(s, "cancelled") == 0;
+}
+
+/* ---------------------------------------------------------------- request */
+
+int jobmsg_request_encode(char *out, size_t cap, const struct jreq *r)
+{
+	char job[CHORUS_JOB_ID_HEX + 1], client[CHORUS_ID_HEX + 1], hash[2 * JOBMSG_HASH_BYTES + 1];
+	struct sb sb;
+
+	if (!codec_valid_name(r->kind, CHORUS_KIND_MAX) || !codec_valid_addr(r->addr))
+		return CORE_ERR_INVAL;
+	codec_hex(job, r->id, CHORUS_JOB_ID_BYTES);
+	codec_hex(client, r->client, CHORUS_PK_BYTES);
+	codec_hex(hash, r->hash, JOBMSG_HASH_BYTES);
+	sb_init(&sb, out, cap);
+	sb_printf(&sb,
+	          "{\"v\":1,\"job\":\"%s\",\"nonce\":\"%016llx\",\"client\":\"%s\",\"gen\":%llu,"
+	          "\"addr\":\"%s\","
+	          "\"kind\":\"%s\",\"size\":%zu,\"hash\":\"%s\",\"timeout_ms\":%u,\"reward\":%llu,"
+	          "\"created\":%llu,\"round\":%u}",
+	          job, (unsigned long long)r->nonce, client, (unsigned long long)r->gen, r->addr,
+	          r->kind, r->size, hash,
+	          r->timeout_ms, (unsigned long long)r->reward, (unsigned long long)r->created_ms,
+	          r->round);
+	if (sb.overflow || sb.len > JOBMSG_TEXT_MAX)
+		return CORE_ERR_OVERSIZE;
+	return (int)sb.len;
+}
+
+static int jobmsg_json_hex(const cJSON *obj, const char *key, uint8_t *out, size_t n)
+{
+	const char *s;
+
+	if (codec_json_str(obj, key, 2 * n, &s) < 0)
+		return CORE_ERR_MALFORMED;
+	return codec_unhex(out, n, s);
+}
+
+static int jobmsg_json_name(const cJSON *obj, const char *key, char *out, size_t max)
+{
+	const char *s;
+
+	if (codec_json_str(obj, key, max, &s) < 0 || !codec_valid_name(s, max))
+		return CORE_ERR_MALFORMED;
+	strcpy(out, s);
+	return 0;
+}
+
+static int jobmsg_request_fields(const cJSON *o, struct jreq *r)
+{
+	const char *s;
+	uint64_t v, size, timeout, round;
+	uint8_t want[CHORUS_JOB_ID_BYTES], nonce[8];
+
+	if (codec_json_u64(o, "v", 1000, &v) < 0 || v != 1 ||
+	    jobmsg_json_hex(o, "job", r->id, CHORUS_JOB_ID_BYTES) < 0 ||
+	    jobmsg_json_hex(o, "nonce", nonce, sizeof(nonce)) < 0 ||
+	    codec_json_pk(o, "client", r->client) < 0 ||
+	    codec_json_u64(o, "gen", CODEC_JSON_INT_MAX, &r->gen) < 0 ||
+	    codec_json_str(o, "addr", CHORUS_ADDR_MAX, &s) < 0 || !codec_valid_addr(s))
+		return CORE_ERR_MALFORMED;
+	strcpy(r->addr, s);
+	if (jobmsg_json_name(o, "kind", r->kind, CHORUS_KIND_MAX) < 0 ||
+	    codec_json_u64(o, "size", CHORUS_PAYLOAD_MAX, &size) < 0 ||
+	    jobmsg_json_hex(o, "hash", r->hash, JOBMSG_HASH_BYTES) < 0 ||
+	    codec_json_u64(o, "timeout_ms", CHORUS_JOB_TIMEOUT_MS_MAX, &timeout) < 0 || timeout == 0 ||
+	    codec_json_u64(o, "reward", CODEC_JSON_INT_MAX, &r->reward) < 0 ||
+	    codec_json_u64(o, "created", CODEC_JSON_INT_MAX, &r->created_ms) < 0 ||
+	    codec_json_u64(o, "round", CHORUS_JOB_ROUNDS_MAX, &round) < 0)
+		return CORE_ERR_MALFORMED;
+	r->nonce = codec_get_u64(nonce);
+	r->size = (size_t)size;
+	r->timeout_ms = (uint32_t)timeout;
+	r->round = (unsigned)round;
+	/* The id must be the client's own: no claiming someone else's job. */
+	jobmsg_job_id(want, r->client, r->nonce);
+	return memcmp(want, r->id, CHORUS_JOB_ID_BYTES) == 0 ? 0 : CORE_ERR_MALFORMED;
+}
+
+int jobmsg_request_decode(struct jreq *r, const char *text, size_t len)
+{
+	cJSON *o;
+	int rc;
+
+	if (len == 0 || len > JOBMSG_TEXT_MAX)
+		return CORE_ERR_OVERSIZE;
+	o = cJSON_ParseWithLength(text, len);
+	if (o == NULL)
+		return CORE_ERR_MALFORMED;
+	memset(r, 0, sizeof(*r));
+	rc = cJSON_IsObject(o) ? jobmsg_request_fields(o, r) : CORE_ERR_MALFORMED;
+	cJSON_Delete(o);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- receipt */
+
+int jobmsg_receipt_encode(char *out, size_t cap, const struct jreceipt *r)
+{
+	char job[CHORUS_JOB_ID_HEX + 1], client[CHORUS_ID_HEX + 1], worker[CHORUS_ID_HEX + 1];
+	char hash[2 * JOBMSG_HASH_BYTES + 1];
+	struct sb sb;
+
+	if (!codec_valid_name(r->kind, CHORUS_KIND_MAX) || !jobmsg_valid_status(r->status, 1))
+		return CORE_ERR_INVAL;
+	codec_hex(job, r->id, CHORUS_JOB_ID_BYTES);
+	codec_hex(client, r->client, CHORUS_PK_BYTES);
+	codec_hex(worker, r->worker, CHORUS_PK_BYTES);
+	codec_hex(hash, r->result_hash, JOBMSG_HASH_BYTES);
+	sb_init(&sb, out, cap);
+	sb_printf(&sb,
+	          "{\"v\":1,\"job\":\"%s\",\"client\":\"%s\",\"worker\":\"%s\",\"kind\":\"%s\","
+	          "\"status\":\"%s\",\"result_hash\":\"%s\",\"result_size\":%zu,\"duration_ms\":%llu}",
+	          job, client, worker, r->kind, r->status, hash, r->result_size,
+	          (unsigned long long)r->duration_ms);
+	if (sb.overflow || sb.len > JOBMSG_TEXT_MAX)
+		return CORE_ERR_OVERSIZE;
+	return (int)sb.len;
+}
+
+static int jobmsg_receipt_fields(const cJSON *o, struct jreceipt *r)
+{
+	uint64_t v, size;
+
+	if (codec_json_u64(o, "v", 1000, &v) < 0 || v != 1 ||
+	    jobmsg_json_hex(o, "job", r->id, CHORUS_JOB_ID_BYTES) < 0 ||
+	    codec_json_pk(o, "client", r->client) < 0 || codec_json_pk(o, "worker", r->worker) < 0 ||
+	    jobmsg_json_name(o, "kind", r->kind, CHORUS_KIND_MAX) < 0 ||
+	    jobmsg_json_name(o, "status", r->status, sizeof(r->status) - 1) < 0 ||
+	    !jobmsg_valid_status(r->status, 1) ||
+	    jobmsg_json_hex(o, "result_hash", r->result_hash, JOBMSG_HASH_BYTES) < 0 ||
+	    codec_json_u64(o, "result_size", CHORUS_RESULT_MAX, &size) < 0 ||
+	    codec_json_u64(o, "duration_ms", CODEC_JSON_INT_MAX, &r->duration_ms) < 0)
+		return CORE_ERR_MALFORMED;
+	r->result_size = (size_t)size;
+	return 0;
+}
+
+int jobmsg_receipt_decode(struct jreceipt *r, const char *text, size_t len)
+{
+	cJSON *o;
+	int rc;
+
+	if (len == 0 || len > JOBMSG_TEXT_MAX)
+		return CORE_ERR_OVERSIZE;
+	o = cJSON_ParseWithLength(text, len);
+	if (o == NULL)
+		return CORE_ERR_MALFORMED;
+	memset(r, 0, sizeof(*r));
+	rc = cJSON_IsObject(o) ? jobmsg_receipt_fields(o, r) : CORE_ERR_MALFORMED;
+	cJSON_Delete(o);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- ack */
+
+int jobmsg_ack_encode(char *out, size_t cap, const struct jack *a)
+{
+	char job[CHORUS_JOB_ID_HEX + 1], client[CHORUS_ID_HEX + 1], worker[CHORUS_ID_HEX + 1] = "";
+	char hash[2 * JOBMSG_HASH_BYTES + 1] = "", receipt[2 * JOBMSG_HASH_BYTES + 1] = "";
+	struct sb sb;
+
+	if (!codec_valid_name(a->kind, CHORUS_KIND_MAX) || !jobmsg_valid_status(a->status, 0))
+		return CORE_ERR_INVAL;
+	codec_hex(job, a->id, CHORUS_JOB_ID_BYTES);
+	codec_hex(client, a->client, CHORUS_PK_BYTES);
+	if (a->has_worker) {
+		codec_hex(worker, a->worker, CHORUS_PK_BYTES);
+		codec_hex(hash, a->result_hash, JOBMSG_HASH_BYTES);
+		codec_hex(receipt, a->receipt_hash, JOBMSG_HASH_BYTES);
+	}
+	sb_init(&sb, out, cap);
+	sb_printf(&sb,
+	          "{\"v\":1,\"job\":\"%s\",\"client\":\"%s\",\"worker\":\"%s\",\"kind\":\"%s\","
+	          "\"status\":\"%s\",\"result_hash\":\"%s\",\"attempts\":%u,\"reward\":%llu,"
+	          "\"receipt\":\"%s\"}",
+	          job, client, worker, a->kind, a->status, hash, a->attempts,
+	          (unsigned long long)a->reward, receipt);
+	if (sb.overflow || sb.len > JOBMSG_TEXT_MAX)
+		return CORE_ERR_OVERSIZE;
+	return (int)sb.len;
+}
+
+static int jobmsg_ack_worker(const cJSON *o, struct jack *a)
+{
+	const char *w;
+
+	if (codec_json_str(o, "worker", CHORUS_ID_HEX, &w) < 0)
+		return CORE_ERR_MALFORMED;
+	a->has_worker = w[0] != '\0';
+	if (!a->has_worker) /* nobody ran it: no result and no receipt either */
+		return codec_json_str(o, "result_hash", 0, &w) == 0 &&
+		               codec_json_str(o, "receipt", 0, &w) == 0
+		           ? 0
+		           : CORE_ERR_MALFORMED;
+	if (codec_unhex(a->worker, CHORUS_PK_BYTES, w) < 0 ||
+	    jobmsg_json_hex(o, "result_hash", a->result_hash, JOBMSG_HASH_BYTES) < 0 ||
+	    jobmsg_json_hex(o, "receipt", a->receipt_hash, JOBMSG_HASH_BYTES) < 0)
+		return CORE_ERR_MALFORMED;
+	return 0;
+}
+
+static int jobmsg_ack_fields(const cJSON *o, struct jack *a)
+{
+	uint64_t v, attempts;
+
+	if (codec_json_u64(o, "v", 1000, &v) < 0 || v != 1 ||
+	    jobmsg_json_hex(o, "job", a->id, CHORUS_JOB_ID_BYTES) < 0 ||
+	    codec_json_pk(o, "client", a->client) < 0 || jobmsg_ack_worker(o, a) < 0 ||
+	    jobmsg_json_name(o, "kind", a->kind, CHORUS_KIND_MAX) < 0 ||
+	    jobmsg_json_name(o, "status", a->status, sizeof(a->status) - 1) < 0 ||
+	    !jobmsg_valid_status(a->status, 0) ||
+	    codec_json_u64(o, "attempts", CHORUS_JOB_ATTEMPTS_MAX, &attempts) < 0 ||
+	    codec_json_u64(o, "reward", CODEC_JSON_INT_MAX, &a->reward) < 0)
+		return CORE_ERR_MALFORMED;
+	a->attempts = (unsigned)attempts;
+	/* A success names the worker whose receipt proves it. */
+	if (strcmp(a->status, "succeeded") == 0 && !a->has_worker)
+		return CORE_ERR_MALFORMED;
+	return 0;
+}
+
+int jobmsg_ack_decode(struct jack *a, const char *text, size_t len)
+{
+	cJSON *o;
+	int rc;
+
+	if (len == 0 || len > JOBMSG_TEXT_MAX)
+		return CORE_ERR_OVERSIZE;
+	o = cJSON_ParseWithLength(text, len);
+	if (o == NULL)
+		return CORE_ERR_MALFORMED;
+	memset(a, 0, sizeof(*a));
+	rc = cJSON_IsObject(o) ? jobmsg_ack_fields(o, a) : CORE_ERR_MALFORMED;
+	cJSON_Delete(o);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- signed pair in a body */
+
+int jobmsg_signed_get(const cJSON *body, const char *tkey, const char *skey, const char **text,
+                      size_t *len, uint8_t sig[CHORUS_SIG_BYTES])
+{
+	if (codec_json_str(body, tkey, JOBMSG_TEXT_MAX, text) < 0 ||
+	    jobmsg_json_hex(body, skey, sig, CHORUS_SIG_BYTES) < 0)
+		return CORE_ERR_MALFORMED;
+	*len = strlen(*text);
+	return *len > 0 ? 0 : CORE_ERR_MALFORMED;
+}
+
+void jobmsg_signed_put(struct sb *sb, const char *tkey, const char *skey, const char *text,
+                       size_t len, const uint8_t sig[CHORUS_SIG_BYTES])
+{
+	char s[2 * CHORUS_SIG_BYTES + 1];
+
+	codec_hex(s, sig, CHORUS_SIG_BYTES);
+	sb_printf(sb, "\"%s\":", tkey);
+	sb_json_str(sb, text, len);
+	sb_printf(sb, ",\"%s\":\"%s\"", skey, s);
+}
+
+/* ---------------------------------------------------------------- bytes in JSON */
+
+void jobmsg_b64_put(struct sb *sb, const uint8_t *data, size_t len)
+{
+	size_t need = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+
+	sb_putn(sb, "\"", 1);
+	if (need > sb->cap - sb->len) {
+		sb->overflow = 1;
+		return;
+	}
+	sodium_bin2base64(sb->buf + sb->len, need, data, len, sodium_base64_VARIANT_ORIGINAL);
+	sb->len += need - 1; /* without its NUL */
+	sb_putn(sb, "\"", 1);
+}
+
+int jobmsg_b64_get(const cJSON *obj, const char *key, uint8_t *out, size_t max, size_t *len)
+{
+	const char *s;
+
+	if (codec_json_str(obj, key, (max + 2) / 3 * 4, &s) < 0)
+		return CORE_ERR_MALFORMED;
+	if (sodium_base642bin(out, max, s, strlen(s), NULL, len, NULL,
+	                      sodium_base64_VARIANT_ORIGINAL) != 0)
+		return CORE_ERR_MALFORMED;
+	return 0;
+}

@@ -1,0 +1,526 @@
+/*
+ * work: the worker side of a job, and what every node does with requests
+ * and completion acks it hears.  See docs/dispatch.md.
+ *
+ * A worker offers only for kinds it runs (its capabilities) and only while
+ * it has room; it runs a job id at most once: a duplicate dispatch gets the
+ * stored answer (accept while running, the same signed receipt when done).
+ * Jobs are run by the driver (run_cb) and reported back (core_work_done).
+ *
+ * Invariants (work_check): `running` counts the works not done; done works
+ * are exactly the ones on the done list; the table and the kept receipt
+ * bytes are within CHORUS_WORK_MAX and CHORUS_WORK_BYTES_MAX.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core-internal.h"
+
+int work_init(struct core *core)
+{
+	struct works *w = &core->works;
+
+	w->buckets = calloc(WORK_BUCKETS, sizeof(*w->buckets));
+	w->requests = malloc(sizeof(*w->requests));
+	if (w->buckets == NULL || w->requests == NULL)
+		return CORE_ERR_NOMEM;
+	seen_init(w->requests);
+	return 0;
+}
+
+void work_free(struct core *core)
+{
+	struct works *w = &core->works;
+
+	for (size_t b = 0; w->buckets != NULL && b < WORK_BUCKETS; b++) {
+		while (w->buckets[b] != NULL) {
+			struct work *x = w->buckets[b];
+
+			w->buckets[b] = x->next;
+			free(x->receipt);
+			free(x);
+		}
+	}
+	free(w->buckets);
+	free(w->requests);
+	memset(w, 0, sizeof(*w));
+}
+
+int work_first_sight(struct core *core, const uint8_t sig[CHORUS_SIG_BYTES])
+{
+	return !seen_check_insert(core->works.requests, codec_get_u64(sig));
+}
+
+static struct work **work_slot(struct works *w, const uint8_t id[CHORUS_JOB_ID_BYTES])
+{
+	struct work **p = &w->buckets[codec_get_u64(id) & (WORK_BUCKETS - 1)];
+
+	while (*p != NULL && memcmp((*p)->id, id, CHORUS_JOB_ID_BYTES) != 0)
+		p = &(*p)->next;
+	return p;
+}
+
+static int work_runs_kind(const struct core *core, const char *kind)
+{
+	if (core->env.run_cb == NULL)
+		return 0;
+	for (unsigned c = 0; c < core->self.ncaps; c++)
+		if (strcmp(core->self.caps[c], kind) == 0)
+			return 1;
+	return 0;
+}
+
+/* Load changes often; the record (gossip) carries it at most once per load_publish_ms. */
+static void work_load_changed(struct core *core, uint64_t now_ms)
+{
+	core->works.load_dirty = 1;
+	work_tick(core, now_ms);
+}
+
+void work_tick(struct core *core, uint64_t now_ms)
+{
+	struct works *w = &core->works;
+
+	if (!w->load_dirty || now_ms < w->next_load_ms)
+		return;
+	w->load_dirty = 0;
+	w->next_load_ms = now_ms + core->cfg.timing.load_publish_ms;
+	core_set_load(core, (uint32_t)w->running, now_ms);
+}
+
+uint64_t work_next_deadline_ms(const struct core *core)
+{
+	return core->works.load_dirty ? core->works.next_load_ms : UINT64_MAX;
+}
+
+/* Re-sends a broadcast body as it came when its sender asked for help spreading it. */
+static void work_relay(struct core *core, const struct wire_frame *f, const cJSON *body)
+{
+	const cJSON *h = cJSON_GetObjectItemCaseSensitive(body, "h");
+	unsigned fanout = core->cfg.timing.gossip_fanout;
+
+	if (!cJSON_IsNumber(h) || h->valuedouble != 1)
+		return;
+	for (unsigned k = 0; k < fanout; k++) {
+		long i = swim_random_member(core, f->pk, 0, 0);
+
+		if (i < 0)
+			return;
+		core_send(core, core->members.v[i].addr, f->type, (const char *)f->body, f->body_len);
+	}
+}
+
+/* A signed request in a body, decoded and verified; 0 or an error (counted). */
+static int work_get_request(struct core *core, const cJSON *body, struct jreq *r,
+                            uint8_t sig[CHORUS_SIG_BYTES])
+{
+	const char *text;
+	size_t len;
+
+	if (jobmsg_signed_get(body, "t", "s", &text, &len, sig) < 0 ||
+	    jobmsg_request_decode(r, text, len) < 0) {
+		core->stats.drop_malformed++;
+		return CORE_ERR_MALFORMED;
+	}
+	if (core->crypto->verify(sig, (const uint8_t *)text, len, r->client) != 0) {
+		core->stats.drop_job_forged++;
+		core_log(core, CORE_LOG_DEBUG, "job", "event=drop reason=forged-request");
+		return CORE_ERR_BADSIG;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- requests and offers */
+
+void work_on_request(struct core *core, const struct wire_frame *f, const cJSON *body,
+                     uint64_t now_ms)
+{
+	char idhex[CHORUS_JOB_ID_HEX + 1], offer[CHORUS_JOB_ID_HEX + CHORUS_ADDR_MAX + 128];
+	uint8_t sig[CHORUS_SIG_BYTES];
+	struct jreq r;
+	const char *silent = NULL;
+
+	(void)now_ms;
+	if (work_get_request(core, body, &r, sig) < 0 || !work_first_sight(core, sig))
+		return;
+	if (memcmp(r.client, core->pk, CHORUS_PK_BYTES) == 0)
+		return; /* our own, relayed back */
+	core->stats.requests_received++;
+	work_relay(core, f, body);
+	codec_hex(idhex, r.id, CHORUS_JOB_ID_BYTES);
+	if (!work_runs_kind(core, r.kind))
+		silent = "kind-not-run-here";
+	else if (*work_slot(&core->works, r.id) == NULL && core->works.running >= core->cfg.capacity)
+		silent = "full";
+	if (silent != NULL) {
+		core_log(core, CORE_LOG_DEBUG, "job", "event=request job=%s kind=%s decision=silent reason=%s",
+		         idhex, r.kind, silent);
+		return;
+	}
+	snprintf(offer, sizeof(offer),
+	         "{\"job\":\"%s\",\"round\":%u,\"load\":%zu,\"cap\":%u,\"addr\":\"%s\"}", idhex,
+	         r.round, core->works.running, core->cfg.capacity, core->cfg.addr);
+	core->stats.offers_sent++;
+	core_send(core, r.addr, WIRE_OFFER, offer, strlen(offer));
+	core_log(core, CORE_LOG_DEBUG, "job", "event=request job=%s kind=%s decision=offer load=%zu/%u",
+	         idhex, r.kind, core->works.running, core->cfg.capacity);
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static void work_answer(struct core *core, const char *addr, int type, const char *idhex,
+                        uint64_t attempt, const char *why)
+{
+	char body[CHORUS_JOB_ID_HEX + 128];
+
+	snprintf(body, sizeof(body), "{\"job\":\"%s\",\"a\":%llu%s%s%s}", idhex,
+	         (unsigned long long)attempt, why ? ",\"why\":\"" : "", why ? why : "",
+	         why ? "\"" : "");
+	core_send(core, addr, type, body, strlen(body));
+}
+
+/* Forgets the oldest done works while over a bound; running works are never evicted. */
+static void work_evict(struct core *core)
+{
+	struct works *w = &core->works;
+
+	while ((w->n >= CHORUS_WORK_MAX || w->bytes > CHORUS_WORK_BYTES_MAX) && w->oldest_done) {
+		struct work *x = w->oldest_done, **p = work_slot(w, x->id);
+
+		assert(*p == x && x->done);
+		*p = x->next;
+		w->oldest_done = x->newer;
+		if (w->oldest_done != NULL)
+			w->oldest_done->older = NULL;
+		else
+			w->newest_done = NULL;
+		w->bytes -= x->receipt_len;
+		w->n--;
+		free(x->receipt);
+		free(x);
+	}
+}
+
+static struct work *work_create(struct core *core, const struct jreq *r)
+{
+	struct works *w = &core->works;
+	struct work *x, **slot;
+
+	work_evict(core);
+	if (w->n >= CHORUS_WORK_MAX || (x = calloc(1, sizeof(*x))) == NULL)
+		return NULL;
+	memcpy(x->id, r->id, CHORUS_JOB_ID_BYTES);
+	codec_hex(x->idhex, r->id, CHORUS_JOB_ID_BYTES);
+	memcpy(x->client, r->client, CHORUS_PK_BYTES);
+	strcpy(x->client_addr, r->addr);
+	strcpy(x->kind, r->kind);
+	slot = work_slot(w, r->id);
+	assert(*slot == NULL);
+	*slot = x;
+	w->n++;
+	w->running++;
+	return x;
+}
+
+/* The payload in a dispatch, checked against the signed size and hash. */
+static const uint8_t *work_payload(struct core *core, const cJSON *body, const struct jreq *r)
+{
+	uint8_t hash[JOBMSG_HASH_BYTES];
+	size_t len = 0;
+
+	if (jobmsg_b64_get(body, "p", core->dispatch.scratch, CHORUS_PAYLOAD_MAX, &len) < 0 ||
+	    len != r->size)
+		return NULL;
+	jobmsg_hash(hash, core->dispatch.scratch, len);
+	return memcmp(hash, r->hash, JOBMSG_HASH_BYTES) == 0 ? core->dispatch.scratch : NULL;
+}
+
+static void work_start(struct core *core, const struct jreq *r, const uint8_t *payload,
+                       uint64_t attempt, uint64_t now_ms)
+{
+	char idhex[CHORUS_JOB_ID_HEX + 1];
+	struct work *x;
+	int rc;
+
+	codec_hex(idhex, r->id, CHORUS_JOB_ID_BYTES);
+	if (!work_runs_kind(core, r->kind) || core->works.running >= core->cfg.capacity ||
+	    (x = work_create(core, r)) == NULL) {
+		core->stats.works_refused++;
+		work_answer(core, r->addr, WIRE_REFUSE, idhex, attempt,
+		            work_runs_kind(core, r->kind) ? "full" : "kind-not-run-here");
+		core_log(core, CORE_LOG_INFO, "job", "event=refuse job=%s kind=%s", idhex, r->kind);
+		return;
+	}
+	core->stats.works_started++;
+	work_answer(core, r->addr, WIRE_ACCEPT, idhex, attempt, NULL);
+	core_log(core, CORE_LOG_INFO, "job", "event=run job=%s kind=%s size=%zu timeout_ms=%u", idhex,
+	         r->kind, r->size, r->timeout_ms);
+	rc = core->env.run_cb(core->env.ctx, x->idhex, r->kind, payload, r->size, r->timeout_ms);
+	if (rc != 0)
+		core_work_done(core, x->idhex, WORK_FAILED, NULL, 0, "the worker could not start it", 0,
+		               now_ms);
+	else
+		work_load_changed(core, now_ms);
+}
+
+void work_on_dispatch(struct core *core, const struct wire_frame *f, const cJSON *body,
+                      uint64_t now_ms)
+{
+	uint8_t sig[CHORUS_SIG_BYTES];
+	const uint8_t *payload;
+	struct work *x;
+	struct jreq r;
+	uint64_t attempt;
+
+	if (work_get_request(core, body, &r, sig) < 0)
+		return;
+	if (codec_json_u64(body, "a", CHORUS_JOB_ATTEMPTS_MAX, &attempt) < 0) {
+		core->stats.drop_malformed++;
+		return;
+	}
+	if (memcmp(f->pk, r.client, CHORUS_PK_BYTES) != 0) {
+		core->stats.drop_job_forged++; /* only the client may dispatch its job */
+		return;
+	}
+	if ((payload = work_payload(core, body, &r)) == NULL) {
+		core->stats.drop_malformed++;
+		return;
+	}
+	x = *work_slot(&core->works, r.id);
+	if (x == NULL) {
+		work_start(core, &r, payload, attempt, now_ms);
+		return;
+	}
+	/* The same job again: never run twice; answer what we already know. */
+	core->stats.works_duplicate++;
+	if (x->done)
+		core_send(core, r.addr, WIRE_RECEIPT, x->receipt, x->receipt_len);
+	else
+		work_answer(core, r.addr, WIRE_ACCEPT, x->idhex, attempt, NULL);
+	core_log(core, CORE_LOG_DEBUG, "job", "event=duplicate-dispatch job=%s done=%d", x->idhex,
+	         x->done);
+}
+
+void work_on_cancel(struct core *core, const struct wire_frame *f, const cJSON *body,
+                    uint64_t now_ms)
+{
+	uint8_t id[CHORUS_JOB_ID_BYTES];
+	const char *idhex;
+	struct work *x;
+
+	(void)now_ms;
+	if (codec_json_str(body, "job", CHORUS_JOB_ID_HEX, &idhex) < 0 ||
+	    codec_unhex(id, sizeof(id), idhex) < 0) {
+		core->stats.drop_malformed++;
+		return;
+	}
+	x = *work_slot(&core->works, id);
+	if (x == NULL || x->done || memcmp(x->client, f->pk, CHORUS_PK_BYTES) != 0) {
+		core->stats.drop_job_stale++;
+		return;
+	}
+	core_log(core, CORE_LOG_INFO, "job", "event=cancel job=%s", x->idhex);
+	if (core->env.kill_cb != NULL)
+		core->env.kill_cb(core->env.ctx, x->idhex);
+}
+
+/* ---------------------------------------------------------------- done: the receipt */
+
+/* Printable ASCII only, bounded: the error travels in JSON and ends up in logs. */
+static void work_clean_error(char *out, size_t cap, const char *in)
+{
+	size_t n = 0;
+
+	for (; in != NULL && *in != '\0' && n + 1 < cap; in++)
+		out[n++] = (*in >= 0x20 && *in < 0x7f) ? *in : (*in == '\n' ? ' ' : '?');
+	out[n] = '\0';
+}
+
+static int work_receipt_body(struct core *core, struct work *x, enum work_status st,
+                             const uint8_t *result, size_t len, const char *error,
+                             uint64_t duration_ms, struct sb *sb)
+{
+	char text[JOBMSG_TEXT_MAX + 1], clean[CHORUS_JOB_ERROR_MAX + 1];
+	uint8_t sig[CHORUS_SIG_BYTES];
+	struct jreceipt rc;
+	int n;
+
+	memset(&rc, 0, sizeof(rc));
+	memcpy(rc.id, x->id, CHORUS_JOB_ID_BYTES);
+	memcpy(rc.client, x->client, CHORUS_PK_BYTES);
+	memcpy(rc.worker, core->pk, CHORUS_PK_BYTES);
+	strcpy(rc.kind, x->kind);
+	strcpy(rc.status, work_status_name(st));
+	rc.result_size = len;
+	jobmsg_hash(rc.result_hash, result, len);
+	rc.duration_ms = duration_ms;
+	n = jobmsg_receipt_encode(text, sizeof(text), &rc);
+	if (n < 0)
+		return n;
+	core->crypto->sign(sig, (const uint8_t *)text, (size_t)n, core->sk);
+	work_clean_error(clean, sizeof(clean), error);
+	sb_puts(sb, "{");
+	jobmsg_signed_put(sb, "t", "s", text, (size_t)n, sig);
+	sb_puts(sb, ",\"r\":");
+	jobmsg_b64_put(sb, result, len);
+	sb_puts(sb, ",\"e\":");
+	sb_json_str(sb, clean, strlen(clean));
+	sb_puts(sb, "}");
+	return sb->overflow ? CORE_ERR_OVERSIZE : 0;
+}
+
+static void work_mark_done(struct works *w, struct work *x, char *receipt, size_t len)
+{
+	x->done = 1;
+	x->receipt = receipt;
+	x->receipt_len = len;
+	w->bytes += len;
+	w->running--;
+	x->older = w->newest_done;
+	x->newer = NULL;
+	if (w->newest_done != NULL)
+		w->newest_done->newer = x;
+	else
+		w->oldest_done = x;
+	w->newest_done = x;
+}
+
+int core_work_done(struct core *core, const char *job_id, enum work_status st,
+                   const uint8_t *result, size_t result_len, const char *error,
+                   uint64_t duration_ms, uint64_t now_ms)
+{
+	uint8_t id[CHORUS_JOB_ID_BYTES];
+	struct work *x;
+	struct sb sb;
+	char *copy;
+	static const uint8_t none[1];
+
+	if (codec_unhex(id, sizeof(id), job_id) < 0 || (x = *work_slot(&core->works, id)) == NULL ||
+	    x->done)
+		return CORE_ERR_INVAL;
+	if (st == WORK_OK && result_len > CHORUS_RESULT_MAX) {
+		st = WORK_FAILED;
+		error = "result too large for a receipt";
+	}
+	if (st != WORK_OK || result == NULL) {
+		result = none;
+		result_len = 0;
+	}
+	sb_init(&sb, core->body, CHORUS_BODY_MAX);
+	if (work_receipt_body(core, x, st, result, result_len, error, duration_ms, &sb) < 0 ||
+	    (copy = malloc(sb.len)) == NULL)
+		return CORE_ERR_NOMEM; /* bounds make the body fit; only malloc can fail */
+	memcpy(copy, sb.buf, sb.len);
+	work_mark_done(&core->works, x, copy, sb.len);
+	core->stats.receipts_sent++;
+	core_send(core, x->client_addr, WIRE_RECEIPT, copy, sb.len);
+	core_log(core, CORE_LOG_INFO, "job", "event=work-done job=%s kind=%s status=%s ms=%llu bytes=%zu",
+	         x->idhex, x->kind, work_status_name(st), (unsigned long long)duration_ms, result_len);
+	work_load_changed(core, now_ms);
+	work_evict(core);
+	return 0;
+}
+
+size_t core_work_running(const struct core *core)
+{
+	return core->works.running;
+}
+
+/* ---------------------------------------------------------------- completion acks */
+
+void work_ack_seen(struct core *core, const char *text, size_t len, const uint8_t *sig,
+                   const char *rtext, size_t rlen, const uint8_t *rsig, const struct jack *a)
+{
+	char job[CHORUS_JOB_ID_HEX + 1], client[CHORUS_ID_HEX + 1], worker[CHORUS_ID_HEX + 1] = "-";
+	struct job_ack ack;
+
+	core->stats.acks_received++;
+	codec_hex(job, a->id, CHORUS_JOB_ID_BYTES);
+	codec_hex(client, a->client, CHORUS_PK_BYTES);
+	if (a->has_worker)
+		codec_hex(worker, a->worker, CHORUS_PK_BYTES);
+	core_log(core, CORE_LOG_INFO, "job",
+	         "event=ack job=%s client=%.10s worker=%.10s kind=%s status=%s attempts=%u reward=%llu",
+	         job, client, worker, a->kind, a->status, a->attempts, (unsigned long long)a->reward);
+	if (core->env.ack_cb == NULL)
+		return;
+	memset(&ack, 0, sizeof(ack));
+	strcpy(ack.job_id, job);
+	ack.ack_text = text;
+	ack.ack_len = len;
+	memcpy(ack.ack_sig, sig, CHORUS_SIG_BYTES);
+	ack.receipt_text = rtext;
+	ack.receipt_len = rlen;
+	if (rsig != NULL)
+		memcpy(ack.receipt_sig, rsig, CHORUS_SIG_BYTES);
+	memcpy(ack.client, a->client, CHORUS_PK_BYTES);
+	if (a->has_worker)
+		memcpy(ack.worker, a->worker, CHORUS_PK_BYTES);
+	ack.status = a->status;
+	core->env.ack_cb(core->env.ctx, &ack);
+}
+
+/* The receipt inside an ack must be the one the ack names, signed by its worker. */
+static int work_ack_receipt_ok(struct core *core, const struct jack *a, const char *rtext,
+                               size_t rlen, const uint8_t *rsig)
+{
+	uint8_t hash[JOBMSG_HASH_BYTES];
+	struct jreceipt rc;
+
+	if (jobmsg_receipt_decode(&rc, rtext, rlen) < 0)
+		return 0;
+	jobmsg_hash(hash, rtext, rlen);
+	return memcmp(hash, a->receipt_hash, JOBMSG_HASH_BYTES) == 0 &&
+	       memcmp(rc.id, a->id, CHORUS_JOB_ID_BYTES) == 0 &&
+	       memcmp(rc.client, a->client, CHORUS_PK_BYTES) == 0 &&
+	       memcmp(rc.worker, a->worker, CHORUS_PK_BYTES) == 0 &&
+	       memcmp(rc.result_hash, a->result_hash, JOBMSG_HASH_BYTES) == 0 &&
+	       core->crypto->verify(rsig, (const uint8_t *)rtext, rlen, rc.worker) == 0;
+}
+
+void work_on_ack(struct core *core, const struct wire_frame *f, const cJSON *body,
+                 uint64_t now_ms)
+{
+	const char *text, *rtext = NULL;
+	uint8_t sig[CHORUS_SIG_BYTES], rsig[CHORUS_SIG_BYTES];
+	size_t len, rlen = 0;
+	struct jack a;
+
+	(void)now_ms;
+	if (jobmsg_signed_get(body, "t", "s", &text, &len, sig) < 0 ||
+	    jobmsg_ack_decode(&a, text, len) < 0 ||
+	    (a.has_worker && jobmsg_signed_get(body, "rt", "rs", &rtext, &rlen, rsig) < 0)) {
+		core->stats.drop_malformed++;
+		return;
+	}
+	if (core->crypto->verify(sig, (const uint8_t *)text, len, a.client) != 0 ||
+	    (a.has_worker && !work_ack_receipt_ok(core, &a, rtext, rlen, rsig))) {
+		core->stats.drop_job_forged++;
+		core_log(core, CORE_LOG_DEBUG, "job", "event=drop reason=forged-ack");
+		return;
+	}
+	if (!work_first_sight(core, sig))
+		return;
+	work_relay(core, f, body);
+	work_ack_seen(core, text, len, sig, rtext, rlen, a.has_worker ? rsig : NULL, &a);
+}
+
+const char *work_check(const struct core *core)
+{
+	const struct works *w = &core->works;
+	size_t n = 0, running = 0, done = 0, bytes = 0;
+
+	for (size_t b = 0; b < WORK_BUCKETS; b++)
+		for (const struct work *x = w->buckets[b]; x != NULL; x = x->next) {
+			n++;
+			running += !x->done;
+			bytes += x->done ? x->receipt_len : 0;
+		}
+	for (const struct work *x = w->oldest_done; x != NULL && done <= n; x = x->newer)
+		done++;
+	if (n != w->n || running != w->running || done != n - running || bytes != w->bytes)
+		return "worker table does not match its counts";
+	if (n > CHORUS_WORK_MAX || running > core->cfg.capacity)
+		return "worker table over its bounds";
+	return NULL;
+}

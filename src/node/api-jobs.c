@@ -1,0 +1,337 @@
+/*
+ * api-jobs: the job endpoints of the HTTP API.
+ *
+ *   POST /v1/jobs                 {"kind","payload_b64","timeout_ms","reward"} -> 202 record
+ *   GET  /v1/jobs?limit=N         {"jobs":[record...]}, newest first
+ *   GET  /v1/jobs/ID[?wait_ms=N]  the record; with wait_ms, held until final or N ms
+ *   POST /v1/jobs/ID/cancel       the record, 404 unknown, 409 already final
+ *
+ * The job table (jobstore.c) is the one source of what is answered.  A held
+ * request is a waiter: api_job_final() wakes it from the loop, never from
+ * inside the core, and a timer answers it when the wait runs out.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <sodium.h>
+
+#include "node.h"
+
+#define API_WAIT_MS_MAX   5000   /* one held request; clients ask again (under evhttp's timeout) */
+#define API_WAITERS_MAX   4096
+#define API_LIST_DEFAULT  20
+#define API_LIST_MAX      1000
+
+struct api_waiter {
+	struct api_waiter *next;
+	struct api_jobs *aj;
+	struct evhttp_request *req;
+	struct evhttp_connection *conn;
+	struct event *ev;
+	char id[CHORUS_JOB_ID_HEX + 1];
+};
+
+struct api_jobs {
+	struct node *node;
+	struct api_waiter *waiters;
+	size_t nwaiters;
+};
+
+static int api_jobs_valid_id(const char *id)
+{
+	size_t n = strspn(id, "0123456789abcdef");
+
+	return n == CHORUS_JOB_ID_HEX && id[n] == '\0';
+}
+
+static void api_jobs_reply_record(struct api_jobs *aj, struct evhttp_request *req, const char *id,
+                                  int code, const char *reason)
+{
+	cJSON *doc;
+	int r = jobstore_get_json(jobs_store(aj->node->jobs), id, &doc);
+
+	if (r == -ENOENT)
+		api_reply_error(req, HTTP_NOTFOUND, "Not Found", "no such job");
+	else if (r != 0)
+		api_reply_error(req, HTTP_INTERNAL, "Internal Server Error", "cannot read the job table");
+	else
+		api_reply(req, code, reason, doc);
+}
+
+/* ---------------------------------------------------------------- waiters */
+
+static void api_waiter_unlink(struct api_waiter *w)
+{
+	struct api_waiter **p = &w->aj->waiters;
+
+	while (*p != w)
+		p = &(*p)->next;
+	*p = w->next;
+	w->aj->nwaiters--;
+	event_free(w->ev);
+	free(w);
+}
+
+static void api_waiter_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct api_waiter *w = arg;
+
+	(void)fd;
+	(void)what;
+	evhttp_connection_set_closecb(w->conn, NULL, NULL);
+	api_jobs_reply_record(w->aj, w->req, w->id, HTTP_OK, "OK");
+	api_waiter_unlink(w);
+}
+
+/* The client went away while we held its request: forget it. */
+static void api_waiter_closed_cb(struct evhttp_connection *conn, void *arg)
+{
+	struct api_jobs *aj = arg;
+
+	for (struct api_waiter *w = aj->waiters; w != NULL; w = w->next)
+		if (w->conn == conn) {
+			api_waiter_unlink(w);
+			return;
+		}
+}
+
+static int api_jobs_wait(struct api_jobs *aj, struct evhttp_request *req, const char *id,
+                         unsigned wait_ms)
+{
+	struct timeval tv = { wait_ms / 1000, (wait_ms % 1000) * 1000 };
+	struct api_waiter *w;
+
+	if (aj->nwaiters >= API_WAITERS_MAX || (w = calloc(1, sizeof(*w))) == NULL)
+		return -ENOSPC;
+	w->ev = evtimer_new(aj->node->base, api_waiter_cb, w);
+	if (w->ev == NULL || evtimer_add(w->ev, &tv) != 0) {
+		if (w->ev != NULL)
+			event_free(w->ev);
+		free(w);
+		return -ENOMEM;
+	}
+	w->aj = aj;
+	w->req = req;
+	w->conn = evhttp_request_get_connection(req);
+	snprintf(w->id, sizeof w->id, "%s", id);
+	w->next = aj->waiters;
+	aj->waiters = w;
+	aj->nwaiters++;
+	evhttp_connection_set_closecb(w->conn, api_waiter_closed_cb, aj);
+	return 0;
+}
+
+void api_jobs_final(struct api_jobs *aj, const char *job_id)
+{
+	for (struct api_waiter *w = aj->waiters; w != NULL; w = w->next)
+		if (strcmp(w->id, job_id) == 0)
+			event_active(w->ev, EV_TIMEOUT, 1);
+}
+
+/* ---------------------------------------------------------------- handlers */
+
+static unsigned api_query_uint(struct evhttp_request *req, const char *key, unsigned dflt,
+                               unsigned max, int *bad)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *q = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+	struct evkeyvalq params;
+	const char *v;
+	unsigned long n = dflt;
+	char *end;
+
+	if (q == NULL || evhttp_parse_query_str(q, &params) != 0)
+		return dflt;
+	if ((v = evhttp_find_header(&params, key)) != NULL) {
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (errno != 0 || *end != '\0' || v[0] == '\0' || v[0] == '-' || n > max)
+			*bad = 1;
+	}
+	evhttp_clear_headers(&params);
+	return (unsigned)n;
+}
+
+static void api_jobs_get(struct api_jobs *aj, struct evhttp_request *req, const char *id)
+{
+	int bad = 0;
+	unsigned wait_ms = api_query_uint(req, "wait_ms", 0, 60000, &bad);
+	cJSON *doc;
+
+	if (bad) {
+		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "wait_ms must be 0..60000");
+		return;
+	}
+	if (wait_ms > 0 && jobstore_get_json(jobs_store(aj->node->jobs), id, &doc) == 0) {
+		int final = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "final"));
+
+		if (final) {
+			api_reply(req, HTTP_OK, "OK", doc);
+			return;
+		}
+		cJSON_Delete(doc);
+		if (api_jobs_wait(aj, req, id, wait_ms < API_WAIT_MS_MAX ? wait_ms : API_WAIT_MS_MAX) == 0)
+			return;
+	}
+	api_jobs_reply_record(aj, req, id, HTTP_OK, "OK");
+}
+
+static void api_jobs_list(struct api_jobs *aj, struct evhttp_request *req)
+{
+	int bad = 0;
+	unsigned limit = api_query_uint(req, "limit", API_LIST_DEFAULT, API_LIST_MAX, &bad);
+	cJSON *obj, *arr;
+
+	if (bad) {
+		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "limit must be 0..1000");
+		return;
+	}
+	if (jobstore_list_json(jobs_store(aj->node->jobs), limit, &arr) != 0 ||
+	    (obj = cJSON_CreateObject()) == NULL) {
+		cJSON_Delete(arr);
+		api_reply_error(req, HTTP_INTERNAL, "Internal Server Error", "cannot read the job table");
+		return;
+	}
+	cJSON_AddItemToObject(obj, "jobs", arr);
+	api_reply(req, HTTP_OK, "OK", obj);
+}
+
+/* The POST body as a job spec; NULL and a message when it is not one. */
+static const char *api_jobs_spec(cJSON *body, struct job_spec *spec, uint8_t *payload)
+{
+	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(body, "kind");
+	const cJSON *b64 = cJSON_GetObjectItemCaseSensitive(body, "payload_b64");
+	const cJSON *timeout = cJSON_GetObjectItemCaseSensitive(body, "timeout_ms");
+	const cJSON *reward = cJSON_GetObjectItemCaseSensitive(body, "reward");
+
+	memset(spec, 0, sizeof *spec);
+	if (!cJSON_IsString(kind) || strlen(kind->valuestring) > CHORUS_KIND_MAX ||
+	    strspn(kind->valuestring, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+	        strlen(kind->valuestring) || kind->valuestring[0] == '\0')
+		return "kind must be 1..31 of A-Z a-z 0-9 . _ -";
+	snprintf(spec->kind, sizeof spec->kind, "%s", kind->valuestring);
+	if (b64 != NULL && !cJSON_IsString(b64))
+		return "payload_b64 must be a base64 string";
+	if (b64 != NULL && sodium_base642bin(payload, CHORUS_PAYLOAD_MAX, b64->valuestring,
+	                                     strlen(b64->valuestring), NULL, &spec->payload_len,
+	                                     NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
+		return "payload_b64 is not base64, or the payload is over 32768 bytes";
+	spec->payload = payload;
+	if (timeout != NULL && (!cJSON_IsNumber(timeout) || timeout->valuedouble < 1 ||
+	                        timeout->valuedouble > CHORUS_JOB_TIMEOUT_MS_MAX))
+		return "timeout_ms must be 1..86400000";
+	spec->timeout_ms = timeout != NULL ? (uint32_t)timeout->valuedouble : 0;
+	if (reward != NULL && (!cJSON_IsNumber(reward) || reward->valuedouble < 0 ||
+	                       reward->valuedouble > 1e15 ||
+	                       reward->valuedouble != (double)(uint64_t)reward->valuedouble))
+		return "reward must be a whole number 0..1e15";
+	spec->reward = reward != NULL ? (uint64_t)reward->valuedouble : 0;
+	return NULL;
+}
+
+static void api_jobs_post(struct api_jobs *aj, struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	static uint8_t payload[CHORUS_PAYLOAD_MAX];
+	char id[CHORUS_JOB_ID_HEX + 1], err[NODE_ERR_MAX];
+	struct job_spec spec;
+	const char *why;
+	cJSON *body;
+	int r;
+
+	body = cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1), len);
+	if (body == NULL || !cJSON_IsObject(body)) {
+		cJSON_Delete(body);
+		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "the body must be a JSON object");
+		return;
+	}
+	why = api_jobs_spec(body, &spec, payload);
+	cJSON_Delete(body);
+	if (why != NULL) {
+		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", why);
+		return;
+	}
+	r = jobs_submit(aj->node->jobs, &spec, id, err, sizeof err);
+	if (r == -EIO)
+		api_reply_error(req, HTTP_INTERNAL, "Internal Server Error", err);
+	else if (r == -EBUSY)
+		api_reply_error(req, 503, "Service Unavailable", err);
+	else if (r != 0)
+		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", err);
+	else
+		api_jobs_reply_record(aj, req, id, 202, "Accepted");
+}
+
+static void api_jobs_cancel(struct api_jobs *aj, struct evhttp_request *req, const char *id)
+{
+	int r = jobs_cancel(aj->node->jobs, id);
+
+	if (r == -ENOENT)
+		api_reply_error(req, HTTP_NOTFOUND, "Not Found", "no such job");
+	else if (r == -EALREADY)
+		api_reply_error(req, 409, "Conflict", "job already finished");
+	else
+		api_jobs_reply_record(aj, req, id, HTTP_OK, "OK");
+}
+
+/* 1 if path was a job endpoint (answered), 0 if not ours. */
+int api_jobs_route(struct api_jobs *aj, struct evhttp_request *req, const char *path)
+{
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	char id[CHORUS_JOB_ID_HEX + 1];
+	const char *rest;
+
+	if (strcmp(path, "/v1/jobs") == 0) {
+		if (m == EVHTTP_REQ_POST)
+			api_jobs_post(aj, req);
+		else if (m == EVHTTP_REQ_GET)
+			api_jobs_list(aj, req);
+		else
+			api_reply_error(req, 405, "Method Not Allowed", "method not allowed");
+		return 1;
+	}
+	if (strncmp(path, "/v1/jobs/", 9) != 0)
+		return 0;
+	rest = path + 9;
+	snprintf(id, sizeof id, "%.*s", (int)strcspn(rest, "/"), rest);
+	rest += strcspn(rest, "/");
+	if (!api_jobs_valid_id(id)) {
+		api_reply_error(req, HTTP_NOTFOUND, "Not Found", "no such job");
+		return 1;
+	}
+	if (*rest == '\0' && m == EVHTTP_REQ_GET)
+		api_jobs_get(aj, req, id);
+	else if (strcmp(rest, "/cancel") == 0 && m == EVHTTP_REQ_POST)
+		api_jobs_cancel(aj, req, id);
+	else if (*rest == '\0' || strcmp(rest, "/cancel") == 0)
+		api_reply_error(req, 405, "Method Not Allowed", "method not allowed");
+	else
+		api_reply_error(req, HTTP_NOTFOUND, "Not Found", "not found");
+	return 1;
+}
+
+int api_jobs_create(struct api_jobs **out, struct node *node)
+{
+	*out = calloc(1, sizeof(**out));
+	if (*out == NULL)
+		return -ENOMEM;
+	(*out)->node = node;
+	return 0;
+}
+
+void api_jobs_destroy(struct api_jobs *aj)
+{
+	if (aj == NULL)
+		return;
+	while (aj->waiters != NULL)
+		api_waiter_unlink(aj->waiters);
+	free(aj);
+}

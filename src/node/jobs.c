@@ -1,0 +1,252 @@
+/*
+ * jobs: the shell's side of dispatch.  It keeps the client's job table
+ * (jobstore.c) in step with the core, runs the jobs the core accepts as a
+ * worker (runner.c), and tells the API when a job someone waits for ends.
+ * No protocol decision is made here: the core decides, this file does I/O.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+#include <sodium.h>
+
+#include "node.h"
+#include "runner.h"
+
+struct jobs_run {
+	uint64_t tag;
+	char id[CHORUS_JOB_ID_HEX + 1];
+};
+
+struct jobs {
+	struct node *node;
+	struct jobstore *store;
+	struct runner *runner;
+	struct jobs_run *runs; /* jobs the runner has, at most capacity of them */
+	size_t nruns;
+	size_t caprun;
+	uint64_t next_tag;
+};
+
+/* ---------------------------------------------------------------- worker: the runner */
+
+static struct jobs_run *jobs_run_find(struct jobs *jobs, uint64_t tag, const char *id)
+{
+	for (size_t i = 0; i < jobs->nruns; i++)
+		if (id != NULL ? strcmp(jobs->runs[i].id, id) == 0 : jobs->runs[i].tag == tag)
+			return &jobs->runs[i];
+	return NULL;
+}
+
+static enum work_status jobs_status(enum runner_status st)
+{
+	switch (st) {
+	case RUNNER_OK: return WORK_OK;
+	case RUNNER_TIMEOUT: return WORK_TIMEOUT;
+	case RUNNER_CANCELLED: return WORK_CANCELLED;
+	default: return WORK_FAILED;
+	}
+}
+
+static void jobs_runner_done_cb(void *ctx, uint64_t tag, const struct runner_result *res)
+{
+	struct jobs *jobs = ctx;
+	struct jobs_run *run = jobs_run_find(jobs, tag, NULL);
+	char id[CHORUS_JOB_ID_HEX + 1];
+	int r;
+
+	if (run == NULL) {
+		log_error("jobs", "event=unknown_run tag=%llu", (unsigned long long)tag);
+		return;
+	}
+	snprintf(id, sizeof id, "%s", run->id);
+	*run = jobs->runs[--jobs->nruns];
+	r = core_work_done(jobs->node->core, id, jobs_status(res->status), res->output,
+	                   res->output_len, res->error, res->duration_ms, chorusd_now_ms());
+	if (r != 0)
+		log_warn("jobs", "event=work_done_error job=%s error=\"%s\"", id, core_strerror(r));
+	chorusd_reschedule(jobs->node);
+}
+
+static int jobs_run_cb(void *ctx, const char *job_id, const char *kind, const uint8_t *payload,
+                       size_t len, uint32_t timeout_ms)
+{
+	struct node *node = ctx;
+	struct jobs *jobs = node->jobs;
+	struct jobs_run *run;
+	int r;
+
+	if (jobs->nruns == jobs->caprun)
+		return -ENOSPC; /* the core keeps running jobs within capacity: cannot happen */
+	run = &jobs->runs[jobs->nruns];
+	run->tag = ++jobs->next_tag;
+	snprintf(run->id, sizeof run->id, "%s", job_id);
+	r = runner_start(jobs->runner, run->tag, kind, payload, len, timeout_ms);
+	if (r != 0) {
+		log_warn("jobs", "event=run_error job=%s kind=%s error=\"%s\"", job_id, kind,
+		         strerror(r < 0 ? -r : r));
+		return r;
+	}
+	jobs->nruns++;
+	return 0;
+}
+
+static void jobs_kill_cb(void *ctx, const char *job_id)
+{
+	struct node *node = ctx;
+	struct jobs_run *run = jobs_run_find(node->jobs, 0, job_id);
+
+	if (run != NULL)
+		(void)runner_cancel(node->jobs->runner, run->tag);
+}
+
+/* ---------------------------------------------------------------- client: the table */
+
+static void jobs_job_cb(void *ctx, const struct job_view *v)
+{
+	struct node *node = ctx;
+
+	(void)jobstore_update(node->jobs->store, v, chorusd_wall_ms());
+	if (JOB_STATE_FINAL(v->state))
+		api_job_final(node->api, v->id);
+}
+
+void jobs_env(struct core_env *env)
+{
+	env->job_cb = jobs_job_cb;
+	env->run_cb = jobs_run_cb;
+	env->kill_cb = jobs_kill_cb;
+}
+
+int jobs_create(struct jobs **out, struct node *node, char *err, size_t errlen)
+{
+	struct jobs *jobs = calloc(1, sizeof(*jobs));
+	int r;
+
+	*out = NULL;
+	if (jobs == NULL)
+		return -ENOMEM;
+	jobs->node = node;
+	jobs->caprun = node->cfg.capacity > 0 ? node->cfg.capacity : 1;
+	jobs->runs = calloc(jobs->caprun, sizeof(*jobs->runs));
+	if (jobs->runs == NULL) {
+		jobs_destroy(jobs);
+		return -ENOMEM;
+	}
+	if ((r = jobstore_open(&jobs->store, node->cfg.data_dir, err, errlen)) != 0 ||
+	    (r = runner_create(&jobs->runner, node->base, jobs_runner_done_cb, jobs)) != 0) {
+		if (r != -EIO)
+			snprintf(err, errlen, "job runner: %s", strerror(-r));
+		jobs_destroy(jobs);
+		return r;
+	}
+	for (unsigned i = 0; i < node->cfg.nworkers; i++)
+		if ((r = runner_add_kind(jobs->runner, node->cfg.workers[i], err, errlen)) != 0) {
+			jobs_destroy(jobs);
+			return r;
+		}
+	*out = jobs;
+	return 0;
+}
+
+void jobs_destroy(struct jobs *jobs)
+{
+	if (jobs == NULL)
+		return;
+	runner_destroy(jobs->runner);
+	jobstore_close(jobs->store);
+	free(jobs->runs);
+	free(jobs);
+}
+
+static void jobs_resume_one(void *ctx, const struct job_spec *spec)
+{
+	struct jobs *jobs = ctx;
+	char id[CHORUS_JOB_ID_HEX + 1];
+	int r = core_job_submit(jobs->node->core, spec, id, chorusd_now_ms());
+
+	if (r != 0)
+		log_warn("jobs", "event=resume_error kind=%s error=\"%s\"", spec->kind, core_strerror(r));
+	else
+		log_info("jobs", "event=resume job=%s kind=%s", id, spec->kind);
+}
+
+/* After a restart: every job that was not final starts over (same id). */
+void jobs_resume(struct jobs *jobs)
+{
+	int n = jobstore_each_pending(jobs->store, jobs_resume_one, jobs);
+
+	if (n < 0)
+		log_error("jobs", "event=resume_error error=\"cannot read the job table\"");
+	else if (n > 0)
+		log_info("jobs", "event=resumed jobs=%d", n);
+	chorusd_reschedule(jobs->node);
+}
+
+/* Stores, then submits: the id goes back only once the job is on disk. */
+int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_HEX + 1],
+                char *err, size_t errlen)
+{
+	uint8_t pk[CHORUS_PK_BYTES];
+	uint8_t jid[CHORUS_JOB_ID_BYTES];
+	int r;
+
+	randombytes_buf(&spec->nonce, sizeof spec->nonce);
+	if (spec->timeout_ms == 0)
+		spec->timeout_ms = NODE_JOB_TIMEOUT_MS; /* stored as it will be run */
+	spec->created_ms = chorusd_wall_ms();
+	/* The id is the core's to compute; the store needs it first, so ask the same way. */
+	sodium_hex2bin(pk, sizeof pk, core_id(jobs->node->core), CHORUS_ID_HEX, NULL, NULL, NULL);
+	core_job_id(jid, pk, spec->nonce);
+	sodium_bin2hex(id, CHORUS_JOB_ID_HEX + 1, jid, sizeof jid);
+	if (jobstore_insert(jobs->store, id, spec) != 0) {
+		snprintf(err, errlen, "cannot store the job");
+		return -EIO;
+	}
+	r = core_job_submit(jobs->node->core, spec, id, chorusd_now_ms());
+	chorusd_reschedule(jobs->node);
+	if (r == 0)
+		return 0;
+	/* Never silently lost: a job the core would not take is stored as failed. */
+	{
+		struct job_view v;
+
+		memset(&v, 0, sizeof v);
+		snprintf(v.id, sizeof v.id, "%s", id);
+		v.state = JOB_FAILED;
+		snprintf(v.reason, sizeof v.reason, "not accepted: %s",
+		         r == CORE_ERR_FULL ? "too many jobs in flight" : core_strerror(r));
+		(void)jobstore_update(jobs->store, &v, chorusd_wall_ms());
+		snprintf(err, errlen, "%s", v.reason);
+	}
+	return r == CORE_ERR_FULL ? -EBUSY : -EINVAL;
+}
+
+/* 0, -ENOENT (no such job) or -EALREADY (already final). */
+int jobs_cancel(struct jobs *jobs, const char *id)
+{
+	cJSON *doc;
+	int r = jobstore_get_json(jobs->store, id, &doc);
+
+	if (r != 0)
+		return r;
+	r = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "final")) ? -EALREADY : 0;
+	cJSON_Delete(doc);
+	if (r == 0 && core_job_cancel(jobs->node->core, id, chorusd_now_ms()) != 0)
+		r = -EALREADY; /* stored as open, unknown to the core: it is ending right now */
+	chorusd_reschedule(jobs->node);
+	return r;
+}
+
+struct jobstore *jobs_store(struct jobs *jobs)
+{
+	return jobs->store;
+}
+
+size_t jobs_kinds(const struct jobs *jobs, const char **names, size_t max)
+{
+	return runner_kinds(jobs->runner, names, max);
+}

@@ -1,0 +1,319 @@
+/*
+ * jobstore: the client's job table, in SQLite (data-dir/jobs.db).
+ *
+ * A job is written before its id is handed back to whoever submitted it,
+ * and every change the core reports is written as it happens, so a node
+ * that restarts finds every job it accepted: final ones as they ended, the
+ * others to be resumed (same nonce, so the same id).  WAL mode with
+ * synchronous=NORMAL: a commit survives the process being killed (the WAL
+ * is in the kernel's hands), not a power cut; see docs/dispatch.md.
+ * The table keeps the newest JOBSTORE_KEEP jobs; older final ones are
+ * deleted in batches.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "node.h"
+
+#define JOBSTORE_KEEP        100000 /* jobs kept; older final ones are deleted */
+#define JOBSTORE_TRIM_EVERY  1000   /* inserts between trims */
+
+struct jobstore {
+	sqlite3 *db;
+	sqlite3_stmt *insert, *update, *get, *list, *pending;
+	unsigned inserts;
+};
+
+static const char jobstore_schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "CREATE TABLE IF NOT EXISTS jobs ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, nonce INTEGER NOT NULL,"
+    " kind TEXT NOT NULL, payload BLOB NOT NULL, timeout_ms INTEGER NOT NULL,"
+    " reward INTEGER NOT NULL, created_ms INTEGER NOT NULL, state TEXT NOT NULL,"
+    " final INTEGER NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '',"
+    " attempts TEXT NOT NULL DEFAULT '[]', worker TEXT NOT NULL DEFAULT '',"
+    " worker_name TEXT NOT NULL DEFAULT '', result BLOB, result_hash TEXT NOT NULL DEFAULT '',"
+    " error TEXT NOT NULL DEFAULT '', finished_ms INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS jobs_open ON jobs(final) WHERE final = 0;";
+
+static const char jobstore_cols[] =
+    "id, kind, state, final, reason, reward, timeout_ms, created_ms, finished_ms,"
+    " length(payload), worker, worker_name, attempts, result, result_hash, error";
+
+static int jobstore_prepare(struct jobstore *js)
+{
+	char get[512], list[512];
+
+	snprintf(get, sizeof get, "SELECT %s FROM jobs WHERE id = ?1", jobstore_cols);
+	snprintf(list, sizeof list, "SELECT %s FROM jobs ORDER BY seq DESC LIMIT ?1", jobstore_cols);
+	if (sqlite3_prepare_v2(js->db,
+	                       "INSERT INTO jobs (id, nonce, kind, payload, timeout_ms, reward,"
+	                       " created_ms, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending')",
+	                       -1, &js->insert, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(js->db,
+	                       "UPDATE jobs SET state = ?2, final = ?3, reason = ?4, attempts = ?5,"
+	                       " worker = ?6, worker_name = ?7, result = ?8, result_hash = ?9,"
+	                       " error = ?10, finished_ms = ?11 WHERE id = ?1",
+	                       -1, &js->update, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(js->db, get, -1, &js->get, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(js->db, list, -1, &js->list, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(js->db,
+	                       "SELECT nonce, kind, payload, timeout_ms, reward, created_ms FROM jobs"
+	                       " WHERE final = 0 ORDER BY seq",
+	                       -1, &js->pending, NULL) != SQLITE_OK)
+		return -EIO;
+	return 0;
+}
+
+int jobstore_open(struct jobstore **out, const char *dir, char *err, size_t errlen)
+{
+	char path[NODE_PATH_MAX + 16];
+	struct jobstore *js = calloc(1, sizeof(*js));
+
+	*out = NULL;
+	if (js == NULL)
+		return -ENOMEM;
+	snprintf(path, sizeof path, "%s/jobs.db", dir);
+	if (sqlite3_open_v2(path, &js->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	        SQLITE_OK ||
+	    sqlite3_busy_timeout(js->db, 5000) != SQLITE_OK ||
+	    sqlite3_exec(js->db, jobstore_schema, NULL, NULL, NULL) != SQLITE_OK ||
+	    jobstore_prepare(js) != 0) {
+		snprintf(err, errlen, "job table %s: %s", path,
+		         js->db ? sqlite3_errmsg(js->db) : "cannot open");
+		jobstore_close(js);
+		return -EIO;
+	}
+	*out = js;
+	return 0;
+}
+
+void jobstore_close(struct jobstore *js)
+{
+	if (js == NULL)
+		return;
+	sqlite3_finalize(js->insert);
+	sqlite3_finalize(js->update);
+	sqlite3_finalize(js->get);
+	sqlite3_finalize(js->list);
+	sqlite3_finalize(js->pending);
+	sqlite3_close(js->db);
+	free(js);
+}
+
+/* Steps a write statement to its end and resets it; 0 or -EIO (logged). */
+static int jobstore_run(struct jobstore *js, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		log_error("store", "event=write_error what=%s error=\"%s\"", what,
+		          sqlite3_errmsg(js->db));
+		return -EIO;
+	}
+	return 0;
+}
+
+static void jobstore_trim(struct jobstore *js)
+{
+	char sql[160];
+
+	if (++js->inserts % JOBSTORE_TRIM_EVERY != 0)
+		return;
+	snprintf(sql, sizeof sql,
+	         "DELETE FROM jobs WHERE final = 1 AND seq <= (SELECT max(seq) FROM jobs) - %d",
+	         JOBSTORE_KEEP);
+	if (sqlite3_exec(js->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		log_warn("store", "event=trim_error error=\"%s\"", sqlite3_errmsg(js->db));
+}
+
+int jobstore_insert(struct jobstore *js, const char *id, const struct job_spec *spec)
+{
+	sqlite3_stmt *st = js->insert;
+
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)spec->nonce);
+	sqlite3_bind_text(st, 3, spec->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, spec->payload_len ? (const void *)spec->payload : "",
+	                  (int)spec->payload_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, spec->timeout_ms);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)spec->reward);
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)spec->created_ms);
+	if (jobstore_run(js, st, "insert") != 0)
+		return -EIO;
+	jobstore_trim(js);
+	return 0;
+}
+
+static char *jobstore_attempts_json(const struct job_view *v)
+{
+	cJSON *arr = cJSON_CreateArray();
+	char *text;
+
+	for (unsigned k = 0; arr != NULL && k < v->nattempts; k++) {
+		const struct job_attempt *a = &v->attempts[k];
+		cJSON *o = cJSON_CreateObject();
+
+		if (o == NULL || !cJSON_AddItemToArray(arr, o))
+			break;
+		cJSON_AddStringToObject(o, "worker", a->worker);
+		cJSON_AddStringToObject(o, "worker_name", a->worker_name);
+		cJSON_AddStringToObject(o, "outcome", job_outcome_name(a->outcome));
+		cJSON_AddNumberToObject(o, "load", a->load);
+		cJSON_AddNumberToObject(o, "capacity", a->capacity);
+		cJSON_AddNumberToObject(o, "ms", (double)a->ms);
+	}
+	text = arr != NULL ? cJSON_PrintUnformatted(arr) : NULL;
+	cJSON_Delete(arr);
+	return text;
+}
+
+int jobstore_update(struct jobstore *js, const struct job_view *v, uint64_t finished_ms)
+{
+	sqlite3_stmt *st = js->update;
+	const struct job_attempt *last = v->nattempts ? &v->attempts[v->nattempts - 1] : NULL;
+	char *attempts;
+	int rc;
+
+	/*
+	 * Called from inside the core, where cJSON may allocate from the core's
+	 * frame arena: the text is freed before we return, as the hooks require.
+	 */
+	attempts = jobstore_attempts_json(v);
+	sqlite3_bind_text(st, 1, v->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, job_state_name(v->state), -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, JOB_STATE_FINAL(v->state));
+	sqlite3_bind_text(st, 4, v->reason, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, attempts ? attempts : "[]", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, last ? last->worker : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, last ? last->worker_name : "", -1, SQLITE_STATIC);
+	if (v->result != NULL)
+		sqlite3_bind_blob(st, 8, v->result_len ? (const void *)v->result : "",
+		                  (int)v->result_len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, v->result_hash, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 10, v->error, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 11, JOB_STATE_FINAL(v->state) ? (sqlite3_int64)finished_ms : 0);
+	rc = jobstore_run(js, st, "update");
+	if (attempts != NULL)
+		cJSON_free(attempts);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- reading, as API JSON */
+
+static void jobstore_add_blob_b64(cJSON *o, const char *key, const void *blob, int len)
+{
+	size_t cap = sodium_base64_ENCODED_LEN((size_t)len, sodium_base64_VARIANT_ORIGINAL);
+	char *b64 = malloc(cap);
+
+	if (b64 == NULL)
+		return;
+	sodium_bin2base64(b64, cap, blob, (size_t)len, sodium_base64_VARIANT_ORIGINAL);
+	cJSON_AddStringToObject(o, key, b64);
+	free(b64);
+}
+
+#define COL_TEXT(st, i) ((const char *)sqlite3_column_text((st), (i)))
+
+static cJSON *jobstore_row_json(sqlite3_stmt *st)
+{
+	cJSON *o = cJSON_CreateObject(), *attempts;
+
+	if (o == NULL)
+		return NULL;
+	cJSON_AddStringToObject(o, "id", COL_TEXT(st, 0));
+	cJSON_AddStringToObject(o, "kind", COL_TEXT(st, 1));
+	cJSON_AddStringToObject(o, "state", COL_TEXT(st, 2));
+	cJSON_AddBoolToObject(o, "final", sqlite3_column_int(st, 3));
+	cJSON_AddStringToObject(o, "reason", COL_TEXT(st, 4));
+	cJSON_AddNumberToObject(o, "reward", (double)sqlite3_column_int64(st, 5));
+	cJSON_AddNumberToObject(o, "timeout_ms", (double)sqlite3_column_int64(st, 6));
+	cJSON_AddNumberToObject(o, "created_ms", (double)sqlite3_column_int64(st, 7));
+	cJSON_AddNumberToObject(o, "finished_ms", (double)sqlite3_column_int64(st, 8));
+	cJSON_AddNumberToObject(o, "payload_size", (double)sqlite3_column_int64(st, 9));
+	cJSON_AddStringToObject(o, "worker", COL_TEXT(st, 10));
+	cJSON_AddStringToObject(o, "worker_name", COL_TEXT(st, 11));
+	attempts = cJSON_Parse(COL_TEXT(st, 12));
+	cJSON_AddItemToObject(o, "attempts", attempts ? attempts : cJSON_CreateArray());
+	if (sqlite3_column_type(st, 13) != SQLITE_NULL) {
+		int len = sqlite3_column_bytes(st, 13);
+
+		jobstore_add_blob_b64(o, "result_b64", sqlite3_column_blob(st, 13), len);
+		cJSON_AddNumberToObject(o, "result_size", len);
+	}
+	cJSON_AddStringToObject(o, "result_hash", COL_TEXT(st, 14));
+	cJSON_AddStringToObject(o, "error", COL_TEXT(st, 15));
+	return o;
+}
+
+/* 0 and *out, -ENOENT, or -EIO. */
+int jobstore_get_json(struct jobstore *js, const char *id, cJSON **out)
+{
+	sqlite3_stmt *st = js->get;
+	int rc;
+
+	*out = NULL;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = jobstore_row_json(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_ROW)
+		return *out != NULL ? 0 : -ENOMEM;
+	return rc == SQLITE_DONE ? -ENOENT : -EIO;
+}
+
+int jobstore_list_json(struct jobstore *js, unsigned limit, cJSON **out)
+{
+	sqlite3_stmt *st = js->list;
+	cJSON *arr = cJSON_CreateArray();
+	int rc;
+
+	*out = arr;
+	if (arr == NULL)
+		return -ENOMEM;
+	sqlite3_bind_int(st, 1, (int)limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		cJSON *o = jobstore_row_json(st);
+
+		if (o == NULL || !cJSON_AddItemToArray(arr, o))
+			break;
+		cJSON_DeleteItemFromObject(o, "result_b64"); /* lists stay small */
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* Calls fn for every job not final, oldest first; returns how many, or -EIO. */
+int jobstore_each_pending(struct jobstore *js, jobstore_pending_fn *fn, void *ctx)
+{
+	sqlite3_stmt *st = js->pending;
+	int rc, n = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct job_spec spec;
+
+		memset(&spec, 0, sizeof spec);
+		spec.nonce = (uint64_t)sqlite3_column_int64(st, 0);
+		snprintf(spec.kind, sizeof spec.kind, "%s", COL_TEXT(st, 1));
+		spec.payload = sqlite3_column_blob(st, 2);
+		spec.payload_len = (size_t)sqlite3_column_bytes(st, 2);
+		spec.timeout_ms = (uint32_t)sqlite3_column_int64(st, 3);
+		spec.reward = (uint64_t)sqlite3_column_int64(st, 4);
+		spec.created_ms = (uint64_t)sqlite3_column_int64(st, 5);
+		fn(ctx, &spec);
+		n++;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? n : -EIO;
+}
