@@ -59,6 +59,129 @@ static void h_log_cb(void *ctx, int level, const char *subsys, const char *field
 		printf("# t=%llu n%d %s %s\n", (unsigned long long)c->h->now_ms, c->self, subsys, fields);
 }
 
+struct h_job *h_job(struct harness *h, const char *id)
+{
+	for (int k = 0; k < h->njobs; k++)
+		if (strcmp(h->jobs[k].id, id) == 0)
+			return &h->jobs[k];
+	return NULL;
+}
+
+int h_job_final(struct harness *h, void *id)
+{
+	struct h_job *j = h_job(h, id);
+
+	return j != NULL && JOB_STATE_FINAL(j->v.state);
+}
+
+static void h_job_cb(void *ctx, const struct job_view *v)
+{
+	struct h_ctx *c = ctx;
+	struct harness *h = c->h;
+	struct h_job *j = h_job(h, v->id);
+
+	if (j == NULL) {
+		if (h->njobs >= H_JOBS_MAX)
+			abort();
+		j = &h->jobs[h->njobs++];
+		memset(j, 0, sizeof(*j));
+		strcpy(j->id, v->id);
+		j->node = c->self;
+	}
+	j->v = *v;
+	j->v.result = NULL;
+	if (v->result != NULL && v->result_len <= sizeof(j->result)) {
+		memcpy(j->result, v->result, v->result_len);
+		j->result_len = v->result_len;
+	}
+	if (JOB_STATE_FINAL(v->state))
+		j->finals++;
+}
+
+static int h_run_cb(void *ctx, const char *job_id, const char *kind, const uint8_t *payload,
+                    size_t len, uint32_t timeout_ms)
+{
+	struct h_ctx *c = ctx;
+	struct harness *h = c->h;
+
+	(void)timeout_ms;
+	h->nodes[c->self].runs++;
+	for (int k = 0; k < H_RUNS_MAX; k++) {
+		struct h_run *r = &h->runs[k];
+
+		if (r->active)
+			continue;
+		memset(r, 0, sizeof(*r));
+		r->active = 1;
+		r->node = c->self;
+		strcpy(r->id, job_id);
+		strcpy(r->kind, kind);
+		r->len = len < sizeof(r->payload) ? len : sizeof(r->payload);
+		memcpy(r->payload, payload, r->len);
+		r->at_ms = h->now_ms + (h->run_ms ? h->run_ms : 5);
+		return 0;
+	}
+	return -1;
+}
+
+static void h_kill_cb(void *ctx, const char *job_id)
+{
+	struct h_ctx *c = ctx;
+	struct harness *h = c->h;
+
+	h->nodes[c->self].kills++;
+	for (int k = 0; k < H_RUNS_MAX; k++)
+		if (h->runs[k].active && h->runs[k].node == c->self && !strcmp(h->runs[k].id, job_id)) {
+			h->runs[k].killed = 1;
+			h->runs[k].at_ms = h->now_ms;
+		}
+}
+
+static void h_ack_cb(void *ctx, const struct job_ack *ack)
+{
+	struct h_ctx *c = ctx;
+
+	(void)ack;
+	c->h->nodes[c->self].acks++;
+}
+
+/* Finishes runs that are due: "fail" fails, everything else echoes its payload. */
+static void h_finish_runs(struct harness *h)
+{
+	for (int k = 0; k < H_RUNS_MAX; k++) {
+		struct h_run *r = &h->runs[k];
+		struct h_node *w = &h->nodes[r->node];
+
+		if (!r->active || r->at_ms > h->now_ms || w->down || (w->stall && !r->killed))
+			continue;
+		r->active = 0;
+		if (w->core == NULL)
+			continue;
+		if (r->killed)
+			core_work_done(w->core, r->id, WORK_CANCELLED, NULL, 0, "cancelled", 0, h->now_ms);
+		else if (strcmp(r->kind, "fail") == 0)
+			core_work_done(w->core, r->id, WORK_FAILED, NULL, 0, "it always fails", 1, h->now_ms);
+		else
+			core_work_done(w->core, r->id, WORK_OK, r->payload, r->len, NULL, 1, h->now_ms);
+	}
+}
+
+int h_submit(struct harness *h, int i, const char *kind, const char *payload, uint64_t nonce,
+             char id[CHORUS_JOB_ID_HEX + 1])
+{
+	struct job_spec spec;
+
+	memset(&spec, 0, sizeof(spec));
+	snprintf(spec.kind, sizeof(spec.kind), "%s", kind);
+	spec.payload = (const uint8_t *)payload;
+	spec.payload_len = strlen(payload);
+	spec.timeout_ms = 2000;
+	spec.reward = 3;
+	spec.nonce = nonce;
+	spec.created_ms = 1700000000000ULL + h->now_ms;
+	return core_job_submit(h->nodes[i].core, &spec, id, h->now_ms);
+}
+
 void h_init(struct harness *h, int n, uint64_t seed)
 {
 	memset(h, 0, sizeof(*h));
@@ -93,9 +216,16 @@ int h_start(struct harness *h, int i, uint64_t start_ms)
 	cfg.nroles = 1;
 	cfg.start_ms = start_ms;
 	cfg.seed = (uint64_t)i * 7919 + h->rng;
+	for (int k = 0; k < 4 && h->nodes[i].caps[k] != NULL; k++)
+		snprintf(cfg.caps[cfg.ncaps++], sizeof(cfg.caps[0]), "%s", h->nodes[i].caps[k]);
+	cfg.capacity = h->nodes[i].capacity ? h->nodes[i].capacity : 4;
 	env.ctx = &h_ctxs[i];
 	env.send_cb = h_send_cb;
 	env.log_cb = h_log_cb;
+	env.job_cb = h_job_cb;
+	env.run_cb = cfg.ncaps > 0 ? h_run_cb : NULL;
+	env.kill_cb = h_kill_cb;
+	env.ack_cb = h_ack_cb;
 	if (h->nodes[i].core)
 		core_destroy(h->nodes[i].core);
 	h->nodes[i].down = 0;
@@ -131,6 +261,7 @@ static void h_step(struct harness *h)
 			core_recv(h->nodes[f.to].core, f.buf, f.len, h->now_ms);
 		free(f.buf);
 	}
+	h_finish_runs(h);
 	for (int i = 0; i < h->n; i++) {
 		struct core *c = h->nodes[i].core;
 

@@ -21,8 +21,39 @@ struct h_frame {
 	size_t len;
 };
 
+#define H_RUNS_MAX 256
+#define H_JOBS_MAX 64
+
+/* A job a worker was asked to run; done when at_ms passes (unless the worker stalls). */
+struct h_run {
+	int node;
+	char id[CHORUS_JOB_ID_HEX + 1];
+	char kind[CHORUS_KIND_MAX + 1];
+	uint8_t payload[256];
+	size_t len;
+	uint64_t at_ms;
+	int active;
+	int killed;
+};
+
+/* The last job_cb view of each client job, by id. */
+struct h_job {
+	int node;
+	char id[CHORUS_JOB_ID_HEX + 1];
+	struct job_view v;
+	uint8_t result[256];
+	size_t result_len;
+	int finals; /* job_cb calls with a final state: must stay 1 */
+};
+
 struct h_node {
 	struct core *core;
+	const char *caps[4]; /* job kinds this node runs (NULL-terminated); none: not a worker */
+	uint32_t capacity;
+	int stall;           /* runs never finish (a stopped worker) */
+	int runs;            /* run_cb calls */
+	int kills;           /* kill_cb calls */
+	int acks;            /* completion acks seen */
 	uint8_t pk[CHORUS_PK_BYTES];
 	uint8_t sk[CHORUS_SK_BYTES];
 	char addr[64];
@@ -42,7 +73,18 @@ struct harness {
 	int verbose;
 	int (*tap)(void *ctx, int from, int to, const uint8_t *buf, size_t len); /* 0: drop */
 	void *tap_ctx;
+	uint32_t run_ms;     /* how long a run takes (default 5) */
+	struct h_run runs[H_RUNS_MAX];
+	struct h_job jobs[H_JOBS_MAX];
+	int njobs;
 };
+
+/* Job helpers: submit from node i; the job's last view (NULL if never reported). */
+int h_submit(struct harness *h, int i, const char *kind, const char *payload, uint64_t nonce,
+             char id[CHORUS_JOB_ID_HEX + 1]);
+struct h_job *h_job(struct harness *h, const char *id);
+/* 1 when the job is final. */
+int h_job_final(struct harness *h, void *id);
 
 void h_init(struct harness *h, int n, uint64_t seed);
 void h_free(struct harness *h);

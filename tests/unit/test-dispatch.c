@@ -1,0 +1,367 @@
+/*
+ * Dispatch, client and worker, over the in-memory harness with real
+ * signatures: results, ranking, every failover path, re-broadcast, the
+ * no-worker reason, cancel, at-most-once per worker, forged input, and the
+ * signed texts' codecs (round trip and mutation).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "core-internal.h"
+#include "harness.h"
+#include "tap.h"
+
+static const char *const echo_caps[] = {"echo", "fail", NULL};
+
+/* n0 is the client (no worker); n1..n-1 run echo and fail. */
+static void setup(struct harness *h, int n, uint64_t seed)
+{
+	h_init(h, n, seed);
+	for (int i = 1; i < n; i++) {
+		memcpy(h->nodes[i].caps, echo_caps, sizeof(echo_caps));
+		h->nodes[i].capacity = 4;
+	}
+	for (int i = 0; i < n; i++)
+		h_start(h, i, 1000 + (uint64_t)i);
+	for (int i = 1; i < n; i++)
+		core_join(h->nodes[i].core, h->nodes[0].addr, h->now_ms);
+	h_run_until(h, h->now_ms + 10000, h_all_see_alive, NULL);
+	h_run(h, h->now_ms + 1500); /* records with capabilities have spread */
+}
+
+static int worker_index(struct harness *h, const char *id_hex)
+{
+	for (int i = 0; i < h->n; i++)
+		if (strcmp(core_id(h->nodes[i].core), id_hex) == 0)
+			return i;
+	return -1;
+}
+
+static int core_ok(struct harness *h)
+{
+	for (int i = 0; i < h->n; i++) {
+		const char *why = h->nodes[i].core ? core_check(h->nodes[i].core) : NULL;
+
+		if (why != NULL) {
+			diag("node %d: %s", i, why);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static void test_echo(void)
+{
+	struct harness h;
+	char id[CHORUS_JOB_ID_HEX + 1];
+	struct h_job *j;
+	int runs = 0, acks = 1;
+
+	setup(&h, 4, 1);
+	ok(h_submit(&h, 0, "echo", "hello chorus", 42, id) == 0, "submit echo");
+	ok(h_run_until(&h, h.now_ms + 1000, h_job_final, id), "echo job ends within 1 s");
+	j = h_job(&h, id);
+	ok(j && j->v.state == JOB_SUCCEEDED, "echo succeeded");
+	ok(j && j->result_len == 12 && memcmp(j->result, "hello chorus", 12) == 0,
+	   "the result is the payload");
+	ok(j && j->v.nattempts == 1 && j->v.attempts[0].outcome == OUTCOME_OK, "one attempt, ok");
+	ok(j && j->finals == 1, "reported final exactly once");
+	h_run(&h, h.now_ms + 50);
+	for (int i = 1; i < 4; i++)
+		runs += h.nodes[i].runs;
+	for (int i = 0; i < 4; i++)
+		acks = acks && h.nodes[i].acks == 1;
+	ok(runs == 1, "exactly one worker ran it (%d runs)", runs);
+	ok(acks, "every node saw the completion ack once");
+	ok(core_jobs_inflight(h.nodes[0].core) == 0, "nothing left in flight");
+	ok(core_ok(&h), "core_check holds everywhere");
+	h_free(&h);
+}
+
+/* With runs that never finish, each new job goes to the least loaded worker. */
+static void test_least_loaded(void)
+{
+	struct harness h;
+	char id[3][CHORUS_JOB_ID_HEX + 1];
+	int w[3];
+
+	setup(&h, 4, 2);
+	for (int i = 1; i < 4; i++)
+		h.nodes[i].stall = 1;
+	for (int k = 0; k < 3; k++) {
+		struct h_job *j;
+
+		h_submit(&h, 0, "echo", "x", 100 + (uint64_t)k, id[k]);
+		h_run(&h, h.now_ms + 50);
+		j = h_job(&h, id[k]);
+		w[k] = j && j->v.nattempts ? worker_index(&h, j->v.attempts[0].worker) : -1;
+		ok(j && j->v.state == JOB_RUNNING, "job %d running", k);
+	}
+	ok(w[0] > 0 && w[1] > 0 && w[2] > 0 && w[0] != w[1] && w[1] != w[2] && w[0] != w[2],
+	   "three jobs on three different workers (%d %d %d)", w[0], w[1], w[2]);
+	ok(core_ok(&h), "core_check holds");
+	h_free(&h);
+}
+
+static int drop_dispatch_to; /* tap: drop dispatches to this node */
+static int drop_offers_from; /* tap: drop offers from this node */
+static int drop_tap(void *ctx, int from, int to, const uint8_t *buf, size_t len)
+{
+	(void)ctx;
+	(void)len;
+	if (buf[3] == WIRE_DISPATCH && to == drop_dispatch_to)
+		return 0;
+	if (buf[3] == WIRE_OFFER && from == drop_offers_from)
+		return 0;
+	return 1;
+}
+
+static void test_dial_failover(void)
+{
+	struct harness h;
+	char id[CHORUS_JOB_ID_HEX + 1];
+	struct h_job *j;
+
+	setup(&h, 3, 3);
+	drop_dispatch_to = 1;
+	drop_offers_from = -1;
+	h.tap = drop_tap;
+	/* Both offer; whichever is dialled first, n1 never gets the job. */
+	for (uint64_t nonce = 7; nonce < 12; nonce++) {
+		h_submit(&h, 0, "echo", "dial", nonce, id);
+		h_run_until(&h, h.now_ms + 5000, h_job_final, id);
+		j = h_job(&h, id);
+		if (j && j->v.nattempts == 2)
+			break;
+	}
+	ok(j && j->v.state == JOB_SUCCEEDED, "the job succeeded despite a worker that never answers");
+	ok(j && j->v.nattempts == 2 && j->v.attempts[0].outcome == OUTCOME_DIAL_FAILED &&
+	       worker_index(&h, j->v.attempts[0].worker) == 1 &&
+	       j->v.attempts[1].outcome == OUTCOME_OK && worker_index(&h, j->v.attempts[1].worker) == 2,
+	   "attempt 1 on n1 dial-failed, attempt 2 on n2 ok");
+	ok(h.nodes[1].runs == 0, "n1 never ran anything");
+	ok(core_ok(&h), "core_check holds");
+	h.tap = NULL;
+	h_free(&h);
+}
+
+/* A worker that stops (SIGSTOP) mid-job: the client moves on when membership says it died. */
+static void test_worker_dies(void)
+{
+	struct harness h;
+	char id[CHORUS_JOB_ID_HEX + 1];
+	struct h_job *j;
+
+	setup(&h, 4, 4);
+	h.tap = drop_tap;
+	drop_dispatch_to = -1;
+	drop_offers_from = 2; /* round 1: only n1 and n3 offer... */
+	h.nodes[3].stall = 1;
+	h.nodes[1].stall = 1;
+	h_submit(&h, 0, "echo", "survive", 5, id);
+	h_run(&h, h.now_ms + 300);
+	j = h_job(&h, id);
+	ok(j && j->v.state == JOB_RUNNING, "running on a stalled worker");
+	/* ...both stall and then stop answering at all, as a SIGSTOPped process would. */
+	h.nodes[1].down = 1;
+	h.nodes[3].down = 1;
+	drop_offers_from = -1;
+	ok(h_run_until(&h, h.now_ms + 15000, h_job_final, id), "the job ends after the workers die");
+	j = h_job(&h, id);
+	ok(j && j->v.state == JOB_SUCCEEDED && j->v.nattempts >= 2, "succeeded on another worker");
+	ok(j && worker_index(&h, j->v.attempts[j->v.nattempts - 1].worker) == 2, "n2 ran it");
+	ok(j && (j->v.attempts[0].outcome == OUTCOME_WORKER_DEAD ||
+	         j->v.attempts[0].outcome == OUTCOME_TIMEOUT),
+	   "first attempt ended as %s", j ? job_outcome_name(j->v.attempts[0].outcome) : "?");
+	ok(j && j->v.rounds >= 2, "offers ran out and the request was re-broadcast (%u rounds)",
+	   j ? j->v.rounds : 0);
+	h.tap = NULL;
+	h_free(&h);
+}
+
+static void test_no_worker(void)
+{
+	struct harness h;
+	char id[CHORUS_JOB_ID_HEX + 1];
+	struct core_config cfg;
+	uint64_t t0;
+	struct h_job *j;
+
+	core_config_defaults(&cfg);
+	setup(&h, 3, 5);
+	t0 = h.now_ms;
+	h_submit(&h, 0, "nosuchkind", "", 9, id);
+	ok(h_run_until(&h, h.now_ms + 5000, h_job_final, id), "a job nobody runs ends");
+	j = h_job(&h, id);
+	ok(j && j->v.state == JOB_FAILED && strcmp(j->v.reason, "no worker offered to run nosuchkind") == 0,
+	   "reason: %s", j ? j->v.reason : "?");
+	ok(h.now_ms - t0 <= cfg.timing.offer_window_ms + 10, "within the offer window (%llu ms)",
+	   (unsigned long long)(h.now_ms - t0));
+	h_free(&h);
+}
+
+static void test_job_fails(void)
+{
+	struct harness h;
+	char id[CHORUS_JOB_ID_HEX + 1];
+	struct h_job *j;
+	int runs = 0;
+
+	setup(&h, 3, 6);
+	h_submit(&h, 0, "fail", "", 10, id);
+	h_run_until(&h, h.now_ms + 2000, h_job_final, id);
+	j = h_job(&h, id);
+	ok(j && j->v.state == JOB_FAILED && strstr(j->v.reason, "it always fails") != NULL,
+	   "a failing job fails with the worker's error: %s", j ? j->v.reason : "?");
+	for (int i = 1; i < 3; i++)
+		runs += h.nodes[i].runs;
+	ok(runs == 1, "a job that ran and failed is not run again elsewhere");
+	h_free(&h);
+}
+
+static void test_cancel(void)
+{
+	struct harness h;
+	char id[CHORUS_JOB_ID_HEX + 1];
+	struct h_job *j;
+
+	setup(&h, 3, 7);
+	h.nodes[1].stall = h.nodes[2].stall = 1;
+	h_submit(&h, 0, "echo", "long", 11, id);
+	h_run(&h, h.now_ms + 100);
+	ok(core_job_cancel(h.nodes[0].core, id, h.now_ms) == 0, "cancel a running job");
+	h_run(&h, h.now_ms + 100);
+	j = h_job(&h, id);
+	ok(j && j->v.state == JOB_CANCELLED && j->finals == 1, "the job is cancelled, once");
+	ok(h.nodes[1].kills + h.nodes[2].kills == 1, "the worker was told to kill it");
+	ok(core_job_cancel(h.nodes[0].core, id, h.now_ms) == CORE_ERR_INVAL,
+	   "a final job cannot be cancelled again");
+	ok(core_work_running(h.nodes[1].core) + core_work_running(h.nodes[2].core) == 0,
+	   "the worker reported it cancelled and is idle");
+	ok(core_ok(&h), "core_check holds");
+	h_free(&h);
+}
+
+/* After the client restarts, resuming the job (same nonce) must not run it again. */
+static void test_at_most_once(void)
+{
+	struct harness h;
+	char id[CHORUS_JOB_ID_HEX + 1], id2[CHORUS_JOB_ID_HEX + 1];
+	struct h_job *j;
+
+	setup(&h, 2, 8);
+	h_submit(&h, 0, "echo", "once", 77, id);
+	h_run_until(&h, h.now_ms + 2000, h_job_final, id);
+	ok(h.nodes[1].runs == 1, "ran once");
+	h.njobs = 0;
+	h_start(&h, 0, 5000); /* the client restarts: a new generation */
+	core_join(h.nodes[0].core, h.nodes[1].addr, h.now_ms);
+	h_run_until(&h, h.now_ms + 10000, h_all_see_alive, NULL);
+	h_run(&h, h.now_ms + 1500);
+	ok(h_submit(&h, 0, "echo", "once", 77, id2) == 0 && strcmp(id, id2) == 0,
+	   "the same nonce resumes the same job id");
+	h_run_until(&h, h.now_ms + 2000, h_job_final, id2);
+	j = h_job(&h, id2);
+	ok(j && j->v.state == JOB_SUCCEEDED && j->result_len == 4 && !memcmp(j->result, "once", 4),
+	   "the resumed job succeeds with the stored result");
+	ok(h.nodes[1].runs == 1, "the worker did not run it a second time");
+	ok(core_stats(h.nodes[1].core)->works_duplicate == 1, "it answered a duplicate dispatch");
+	h_free(&h);
+}
+
+/* A request claiming to be n0's but signed by n2 is dropped, counted, and not offered on. */
+static void test_forged_request(void)
+{
+	struct harness h;
+	struct jreq r;
+	char text[JOBMSG_TEXT_MAX + 1], body[4096];
+	uint8_t sig[CHORUS_SIG_BYTES], frame[8192];
+	struct sb sb;
+	int len, n;
+
+	setup(&h, 3, 9);
+	memset(&r, 0, sizeof(r));
+	r.nonce = 1;
+	memcpy(r.client, h.nodes[0].pk, CHORUS_PK_BYTES);
+	jobmsg_job_id(r.id, r.client, r.nonce);
+	strcpy(r.addr, h.nodes[2].addr);
+	strcpy(r.kind, "echo");
+	r.timeout_ms = 1000;
+	r.round = 1;
+	len = jobmsg_request_encode(text, sizeof(text), &r);
+	crypto_sign_detached(sig, NULL, (const uint8_t *)text, (size_t)len, h.nodes[2].sk);
+	sb_init(&sb, body, sizeof(body));
+	sb_puts(&sb, "{");
+	jobmsg_signed_put(&sb, "t", "s", text, (size_t)len, sig);
+	sb_puts(&sb, ",\"h\":0}");
+	n = wire_encode(frame, sizeof(frame), WIRE_REQUEST, h.nodes[2].pk, 1002, 999, sb.buf, sb.len,
+	                &crypto_ed25519, h.nodes[2].sk);
+	h_inject(&h, 1, frame, (size_t)n);
+	ok(core_stats(h.nodes[1].core)->drop_job_forged == 1, "forged request counted");
+	ok(core_stats(h.nodes[1].core)->offers_sent == 0, "and not offered on");
+	h_free(&h);
+}
+
+/* The signed texts: encode/decode round trip, and no mutation crashes or passes as another. */
+static void test_codecs(void)
+{
+	struct jreq r, r2;
+	char text[JOBMSG_TEXT_MAX + 1], mut[JOBMSG_TEXT_MAX + 1];
+	uint64_t x = 12345;
+	int len, bad = 0, same = 0;
+
+	memset(&r, 0, sizeof(r));
+	randombytes_buf(r.client, sizeof(r.client));
+	r.nonce = 0xfeedfacecafebeefULL;
+	jobmsg_job_id(r.id, r.client, r.nonce);
+	strcpy(r.addr, "tcp://127.0.0.1:7470");
+	strcpy(r.kind, "sha256");
+	r.size = 300;
+	r.timeout_ms = 5000;
+	r.reward = 9;
+	r.created_ms = 1700000000000ULL;
+	r.round = 2;
+	r.gen = 77;
+	len = jobmsg_request_encode(text, sizeof(text), &r);
+	ok(len > 0 && jobmsg_request_decode(&r2, text, (size_t)len) == 0 && memcmp(&r, &r2, sizeof(r)) == 0,
+	   "request round trip");
+	r2.id[0] ^= 1;
+	len = jobmsg_request_encode(text, sizeof(text), &r2);
+	ok(jobmsg_request_decode(&r2, text, (size_t)len) < 0, "a job id not derived from the client is rejected");
+	len = jobmsg_request_encode(text, sizeof(text), &r);
+	for (int k = 0; k < 20000; k++) {
+		size_t n = (size_t)len;
+
+		memcpy(mut, text, n);
+		for (int m = 0; m < 1 + k % 3; m++) {
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			mut[(x >> 33) % n] = (char)(x >> 17);
+		}
+		if (k % 7 == 0)
+			n = (x >> 40) % n;
+		if (jobmsg_request_decode(&r2, mut, n) < 0)
+			bad++;
+		else if (memcmp(&r, &r2, sizeof(r)) == 0)
+			same++;
+	}
+	ok(bad > 15000, "mutated requests are mostly rejected (%d of 20000), none crash", bad);
+	diag("mutations that decoded to the same request (e.g. whitespace): %d", same);
+}
+
+int main(void)
+{
+	test_echo();
+	test_least_loaded();
+	test_dial_failover();
+	test_worker_dies();
+	test_no_worker();
+	test_job_fails();
+	test_cancel();
+	test_at_most_once();
+	test_forged_request();
+	test_codecs();
+	return tap_done();
+}
