@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # A local demo cluster: builds chorus, starts three chorusd nodes on this
-# machine, waits until they all see each other, shows the members table from
-# each node's view and the gossip in node 1's log, then stops the cluster.
+# machine (node 1 a client, nodes 2 and 3 workers), waits until they all see
+# each other, shows the members table, runs a few real jobs with `chorus
+# submit` (built-in kinds, an external command, a failure, a kind nobody
+# runs), shows the job table and the gossip (requests, offers, dispatches,
+# completion acks) in the nodes' logs, then stops the cluster.
 #
 #   contrib/demo.sh           run the demo, then stop the nodes
 #   contrib/demo.sh --keep    leave the nodes running (stop: contrib/demo.sh --stop)
@@ -21,7 +24,9 @@ CHORUSD=$TOP/src/node/chorusd
 CHORUS=$TOP/src/cli/chorus
 KEEP=0
 
-STEPS="step_build step_start step_wait_members step_show_members step_show_gossip"
+STEPS="step_build step_start step_wait_members step_show_members step_jobs step_show_gossip"
+WORKER_ARGS=(--capacity 4 --worker echo --worker sha256 --worker sleep --worker fail
+	--worker "wc=wc -w")
 
 say() { printf '\n==> %s\n' "$*"; }
 die() { echo "demo: $*" >&2; exit 1; }
@@ -67,7 +72,7 @@ start_node() { # start_node K [JOIN-URL]
 	mkdir -p "$dir"
 	set -- --name "n$k" --data-dir "$dir" --listen "$(fabric_url "$k")" \
 		--http "$(http_addr "$k")" --log-file "$dir/node.log"
-	[ -n "$join" ] && set -- "$@" --join "$join"
+	[ -n "$join" ] && set -- "$@" --join "$join" "${WORKER_ARGS[@]}"
 	"$CHORUSD" "$@" >"$dir/stderr.log" 2>&1 </dev/null &
 	echo $! >"$dir/pid"
 	echo "node $k: pid $!, fabric $(fabric_url "$k"), http $(http_addr "$k"), log $dir/node.log"
@@ -75,6 +80,10 @@ start_node() { # start_node K [JOIN-URL]
 
 alive_count() { # alive_count K: members node K sees alive
 	chorus_at "$1" members 2>/dev/null | awk 'NR > 1 && $4 == "alive"' | wc -l
+}
+
+workers_seen() { # node 1 has the worker records (with their kinds)
+	[ "$(chorus_at 1 -j members 2>/dev/null | grep -o '"echo"' | wc -l)" -ge $((NODES - 1)) ]
 }
 
 # ---------------------------------------------------------------- steps
@@ -121,9 +130,40 @@ step_show_members() {
 	done
 }
 
+demo_submit() { # demo_submit ARGS...: show and run one submit through node 1
+	local rc=0
+	printf '\n$ chorus submit %s\n' "$*"
+	chorus_at 1 submit "$@" || rc=$?
+	[ "$rc" -eq 0 ] && echo
+	echo "(exit $rc)"
+}
+
+step_jobs() {
+	local deadline
+	deadline=$(($(date +%s) + WAIT_S))
+	until workers_seen; do
+		[ "$(date +%s)" -lt "$deadline" ] || die "node 1 does not see the workers' kinds"
+		sleep 0.2
+	done
+	say "running jobs from node 1 (the workers are nodes 2 and 3)"
+	demo_submit echo --data "hello from chorus"
+	demo_submit sha256 --data abc
+	demo_submit wc --data "an external command counts these five words"
+	demo_submit sleep --data 300
+	demo_submit fail
+	demo_submit nosuchkind --data x
+	say "chorus jobs   (node 1's job table, kept in $(node_dir 1)/jobs.db)"
+	chorus_at 1 jobs
+}
+
 step_show_gossip() {
-	say "gossip: the last 25 lines of node 1's log ($(node_dir 1)/node.log)"
-	tail -n 25 "$(node_dir 1)/node.log" 2>/dev/null || echo "(no log yet)"
+	local k
+	for k in 2 3; do
+		say "node $k's log: requests heard, jobs run, completion acks ($(node_dir "$k")/node.log)"
+		grep -E "subsys=job|job event=" "$(node_dir "$k")/node.log" | tail -n 12 || true
+	done
+	say "gossip: the last 15 lines of node 1's log ($(node_dir 1)/node.log)"
+	tail -n 15 "$(node_dir 1)/node.log" 2>/dev/null || echo "(no log yet)"
 }
 
 # ---------------------------------------------------------------- main
@@ -160,5 +200,6 @@ if [ "$KEEP" -eq 1 ]; then
 		echo "  tail -f $(node_dir "$k")/node.log"
 	done
 	echo "  $CHORUS -H http://$(http_addr 1) members"
+	echo "  $CHORUS -H http://$(http_addr 1) submit sha256 --data hello"
 	echo "  stop it with: $TOP/contrib/$(basename "$0") --stop"
 fi

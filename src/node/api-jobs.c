@@ -1,7 +1,8 @@
 /*
  * api-jobs: the job endpoints of the HTTP API.
  *
- *   POST /v1/jobs                 {"kind","payload_b64","timeout_ms","reward"} -> 202 record
+ *   POST /v1/jobs[?wait_ms=N]     {"kind","payload_b64","timeout_ms","reward"} -> 202 record
+ *                                 (with wait_ms: 200 and the record once final, or at N ms)
  *   GET  /v1/jobs?limit=N         {"jobs":[record...]}, newest first
  *   GET  /v1/jobs/ID[?wait_ms=N]  the record; with wait_ms, held until final or N ms
  *   POST /v1/jobs/ID/cancel       the record, 404 unknown, 409 already final
@@ -238,6 +239,8 @@ static const char *api_jobs_spec(cJSON *body, struct job_spec *spec, uint8_t *pa
 
 static void api_jobs_post(struct api_jobs *aj, struct evhttp_request *req)
 {
+	int bad = 0;
+	unsigned wait_ms = api_query_uint(req, "wait_ms", 0, 60000, &bad);
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
 	static uint8_t payload[CHORUS_PAYLOAD_MAX];
@@ -247,6 +250,10 @@ static void api_jobs_post(struct api_jobs *aj, struct evhttp_request *req)
 	cJSON *body;
 	int r;
 
+	if (bad) {
+		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "wait_ms must be 0..60000");
+		return;
+	}
 	body = cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1), len);
 	if (body == NULL || !cJSON_IsObject(body)) {
 		cJSON_Delete(body);
@@ -266,7 +273,8 @@ static void api_jobs_post(struct api_jobs *aj, struct evhttp_request *req)
 		api_reply_error(req, 503, "Service Unavailable", err);
 	else if (r != 0)
 		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", err);
-	else
+	else if (wait_ms == 0 ||
+	         api_jobs_wait(aj, req, id, wait_ms < API_WAIT_MS_MAX ? wait_ms : API_WAIT_MS_MAX) != 0)
 		api_jobs_reply_record(aj, req, id, 202, "Accepted");
 }
 
