@@ -271,7 +271,9 @@ struct offer {
 	int tried;
 };
 struct cjob {
-	struct cjob *next; /* hash chain */
+	struct cjob *next;  /* hash chain */
+	struct cjob *lprev; /* list of all jobs in flight: scans cost n, not the buckets */
+	struct cjob *lnext;
 	uint8_t id[CHORUS_JOB_ID_BYTES];
 	char idhex[CHORUS_JOB_ID_HEX + 1];
 	struct jreq req;
@@ -303,6 +305,7 @@ struct penalty {
 };
 struct dispatch {
 	struct cjob **buckets;
+	struct cjob *all; /* every job in flight, newest first */
 	size_t n;
 	uint64_t next_ms; /* no job deadline before this */
 	struct penalty penalties[CHORUS_PENALTY_MAX];
@@ -441,6 +444,8 @@ struct core {
 void core_log(struct core *core, int level, const char *subsys, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 void core_send(struct core *core, const char *addr, int type, const char *body, size_t len);
+void core_multicast(struct core *core, const char *const *addrs, size_t naddrs, int type,
+                    const char *body, size_t len);
 void core_member_changed(struct core *core, long i, int old_state, int forgotten);
 size_t core_alive_count(const struct core *core);
 unsigned core_retransmit_limit(const struct core *core);

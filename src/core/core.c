@@ -238,6 +238,28 @@ void core_send(struct core *core, const char *addr, int type, const char *body, 
 	core->env.send_cb(core->env.ctx, addr, core->frame, (size_t)n);
 }
 
+/* One frame, signed once, to many: receivers' seen-caches are their own. */
+void core_multicast(struct core *core, const char *const *addrs, size_t naddrs, int type,
+                    const char *body, size_t len)
+{
+	int n;
+
+	if (naddrs == 0)
+		return;
+	n = wire_encode(core->frame, CHORUS_FRAME_MAX, type, core->pk, core->self.start_ms,
+	                ++core->frame_seq, body, len, core->crypto, core->sk);
+	assert(n > 0);
+	if (n <= 0)
+		return;
+	for (size_t k = 0; k < naddrs; k++) {
+		core->stats.frames_out++;
+		core->stats.bytes_out += (uint64_t)n;
+		core->env.send_cb(core->env.ctx, addrs[k], core->frame, (size_t)n);
+	}
+	core_log(core, CORE_LOG_TRACE, "wire", "event=multicast type=%s to=%zu bytes=%d",
+	         wire_type_name(type), naddrs, n);
+}
+
 static void core_drop(struct core *core, int err, const struct wire_frame *f, size_t len)
 {
 	char from[CHORUS_ID_HEX + 1] = "?";

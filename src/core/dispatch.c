@@ -121,6 +121,12 @@ static void dispatch_remove(struct core *core, struct cjob *j)
 
 	assert(*p == j);
 	*p = j->next;
+	if (j->lprev != NULL)
+		j->lprev->lnext = j->lnext;
+	else
+		core->dispatch.all = j->lnext;
+	if (j->lnext != NULL)
+		j->lnext->lprev = j->lprev;
 	core->dispatch.n--;
 	dispatch_job_free(j);
 }
@@ -171,6 +177,7 @@ static void dispatch_report(struct core *core, struct cjob *j, uint64_t now_ms)
 int dispatch_broadcast(struct core *core, int type, const char *head, const char *tail,
                        const char *kind_filter, const uint8_t *skip)
 {
+	const char *addrs[CHORUS_BROADCAST_DIRECT];
 	size_t n = core->members.n, sent = 0, alive = 0;
 	size_t start = n > 0 ? rng_below(&core->rng, (uint32_t)n) : 0;
 	struct sb sb;
@@ -188,11 +195,10 @@ int dispatch_broadcast(struct core *core, int type, const char *head, const char
 		    (m->state != MEMBER_ALIVE && m->state != MEMBER_SUSPECT))
 			continue;
 		alive++;
-		if (sent < CHORUS_BROADCAST_DIRECT) {
-			core_send(core, m->addr, type, sb.buf, sb.len);
-			sent++;
-		}
+		if (sent < CHORUS_BROADCAST_DIRECT)
+			addrs[sent++] = m->addr;
 	}
+	core_multicast(core, addrs, sent, type, sb.buf, sb.len);
 	return alive > sent; /* some were not told directly: receivers must relay */
 }
 
@@ -290,6 +296,10 @@ int core_job_submit(struct core *core, const struct job_spec *spec,
 	j->state = JOB_PENDING;
 	j->submit_ms = now_ms;
 	*slot = j;
+	j->lnext = core->dispatch.all;
+	if (j->lnext != NULL)
+		j->lnext->lprev = j;
+	core->dispatch.all = j;
 	core->dispatch.n++;
 	core->stats.jobs_submitted++;
 	strcpy(id_out, j->idhex);
@@ -553,21 +563,14 @@ void dispatch_tick(struct core *core, uint64_t now_ms)
 
 	if (now_ms < d->next_ms || d->n == 0)
 		return;
-	for (size_t b = 0; b < CJOB_BUCKETS; b++) {
-		struct cjob *j = d->buckets[b];
-
-		while (j != NULL) {
-			struct cjob *after = j->next; /* j may be freed */
-
-			if (j->deadline_ms <= now_ms)
-				dispatch_expire(core, j, now_ms);
-			j = after;
-		}
+	for (struct cjob *j = d->all, *after; j != NULL; j = after) {
+		after = j->lnext; /* j may be freed */
+		if (j->deadline_ms <= now_ms)
+			dispatch_expire(core, j, now_ms);
 	}
 	/* A second pass for the next deadline: expiries may have set new ones. */
-	for (size_t b = 0; b < CJOB_BUCKETS && d->n > 0; b++)
-		for (struct cjob *j = d->buckets[b]; j != NULL; j = j->next)
-			next = j->deadline_ms < next ? j->deadline_ms : next;
+	for (struct cjob *j = d->all; j != NULL; j = j->lnext)
+		next = j->deadline_ms < next ? j->deadline_ms : next;
 	d->next_ms = next;
 }
 
@@ -584,17 +587,11 @@ void dispatch_on_member(struct core *core, long i, uint64_t now_ms)
 
 	if (d->n == 0 || (m->state != MEMBER_DEAD && m->state != MEMBER_LEFT))
 		return;
-	for (size_t b = 0; b < CJOB_BUCKETS; b++) {
-		struct cjob *j = d->buckets[b];
-
-		while (j != NULL) {
-			struct cjob *after = j->next;
-
-			if ((j->phase == CJOB_DIAL || j->phase == CJOB_RUN) && j->nattempts > 0 &&
-			    memcmp(j->attempt_worker[j->nattempts - 1], m->pk, CHORUS_PK_BYTES) == 0)
-				dispatch_failover(core, j, OUTCOME_WORKER_DEAD, now_ms);
-			j = after;
-		}
+	for (struct cjob *j = d->all, *after; j != NULL; j = after) {
+		after = j->lnext;
+		if ((j->phase == CJOB_DIAL || j->phase == CJOB_RUN) && j->nattempts > 0 &&
+		    memcmp(j->attempt_worker[j->nattempts - 1], m->pk, CHORUS_PK_BYTES) == 0)
+			dispatch_failover(core, j, OUTCOME_WORKER_DEAD, now_ms);
 	}
 }
 
@@ -873,5 +870,10 @@ const char *dispatch_check(const struct core *core)
 				return "client job dialling without a running attempt";
 		}
 	}
-	return n == d->n ? NULL : "client job count does not match the table";
+	if (n != d->n)
+		return "client job count does not match the table";
+	n = 0;
+	for (const struct cjob *j = d->all; j != NULL && n <= d->n; j = j->lnext)
+		n++;
+	return n == d->n ? NULL : "client job list does not match the table";
 }
