@@ -115,7 +115,6 @@ struct runner {
 	size_t njobs;
 };
 
-static void runner_job_reap(struct runner_job *job);
 static void runner_job_check_done(struct runner_job *job);
 
 static uint64_t
@@ -191,9 +190,11 @@ runner_kind_parse(struct runner_kind *kind, const char *spec, char *err, size_t 
 		return -EINVAL;
 	}
 	if (!runner_kind_name_valid(spec, name_len)) {
-		snprintf(err, errlen, "bad kind name \"%.*s\" (want [a-z0-9_-], 1 to %d characters)",
-		         (int)(name_len > RUNNER_KIND_NAME_MAX ? RUNNER_KIND_NAME_MAX + 1 : name_len),
-		         spec, RUNNER_KIND_NAME_MAX);
+		/* Quote no more of a long name than shows it is too long. */
+		int shown = (int)(name_len > RUNNER_KIND_NAME_MAX + 1 ? RUNNER_KIND_NAME_MAX + 1
+		                                                      : name_len);
+		snprintf(err, errlen, "bad kind name \"%.*s\" (want [a-z0-9_-], 1 to %d "
+		         "characters)", shown, spec, RUNNER_KIND_NAME_MAX);
 		return -EINVAL;
 	}
 	if (strspn(eq + 1, " \t\r\n") == strlen(eq + 1)) {
@@ -651,12 +652,14 @@ runner_close_max(void)
 static int
 runner_fd_high(int fd)
 {
-	int high;
+	int high, saved;
 
 	if (fd > 2)
 		return fd;
 	high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	saved = errno;
 	close(fd);
+	errno = saved;
 	return high;
 }
 

@@ -25,7 +25,7 @@
 
 struct event_base;
 
-#define RUNNER_RESULT_MAX    (1024 * 1024)     /* stdout kept; more is a failure "result too large" */
+#define RUNNER_RESULT_MAX    (1024 * 1024)     /* stdout kept; more fails: "result too large" */
 #define RUNNER_PAYLOAD_MAX   (1024 * 1024)     /* a job's input; more is refused by runner_start */
 #define RUNNER_STDERR_MAX    4096              /* tail of stderr kept for the error message */
 #define RUNNER_KINDS_MAX     32
@@ -44,7 +44,7 @@ enum runner_status {
 
 struct runner_result {
 	enum runner_status status;
-	int exit_code;          /* -1 if not exited normally (or a built-in) */
+	int exit_code;          /* -1 if not exited normally; a built-in that is ok reports 0 */
 	int term_signal;        /* 0 if none */
 	/*
 	 * Result bytes: stdout or the built-in's result; never NULL, valid only
@@ -73,7 +73,7 @@ int runner_create(struct runner **out, struct event_base *base, runner_done_fn *
 /*
  * Kills every running job's process group and reaps it (a short blocking
  * wait: SIGKILL cannot be caught).  No done_cb is called for those jobs.
- * Must not be called from inside done_cb.
+ * done_cb may call runner_start, runner_cancel and runner_destroy.
  */
 void runner_destroy(struct runner *r);
 
@@ -104,7 +104,7 @@ int runner_start(struct runner *r, uint64_t tag, const char *kind, const uint8_t
  * job with that tag is running.
  */
 int runner_cancel(struct runner *r, uint64_t tag);
-/* Jobs started whose done_cb has not yet returned... been called. */
+/* Jobs started whose done_cb has not been called yet (at most RUNNER_JOBS_MAX). */
 size_t runner_running(const struct runner *r);
 
 const char *runner_status_name(enum runner_status status);
