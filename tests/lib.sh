@@ -53,3 +53,25 @@ wait_until() {
 port_base() { # port_base NAME -> a number in [20000, 60000)
 	echo $(( 20000 + ( $(printf '%s' "$1" | cksum | cut -d' ' -f1) % 400 ) * 100 ))
 }
+
+# ---------------------------------------------------------------- running a program under test
+OUT=$TEST_TMP/out
+ERR=$TEST_TMP/err
+
+skip() { tap_n=$((tap_n + 1)); echo "ok $tap_n # SKIP $1"; }
+
+# run EXPECTED_STATUS CMD...: runs CMD with stdout in $OUT and stderr in $ERR.
+run() {
+	want=$1; shift
+	"$@" >"$OUT" 2>"$ERR"
+	got=$?
+	[ "$got" -eq "$want" ] && return 0
+	diag "'$*' exited $got, wanted $want; stderr: $(head -c 300 "$ERR")"
+	return 1
+}
+out_has() { grep -q -- "$1" "$OUT" || { diag "no '$1' in: $(head -c 500 "$OUT")"; return 1; }; }
+one_line_err() { # one_line_err PATTERN: stderr is exactly one line, "chorus: PATTERN..."
+	[ "$(wc -l <"$ERR")" -eq 1 ] && grep -q "^chorus: $1" "$ERR" && return 0
+	diag "stderr was: $(cat "$ERR")"
+	return 1
+}

@@ -6,22 +6,30 @@
  * Global options come before the command; -j and -h are also accepted after
  * it.  Adding a command is: write cli-NAME.c with a const cli_cmd_entry,
  * declare it in cli.h and list it in cli_commands below (and in chorus.1).
+ * A command's own options are long only ("--limit"), filed by a letter.
  */
 #include "config.h"
 
+#include <assert.h>
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
 static const struct cli_cmd_entry *const cli_commands[] = {
 	&cli_status_entry,
 	&cli_members_entry,
+	&cli_submit_entry,
+	&cli_job_entry,
+	&cli_jobs_entry,
+	&cli_cancel_entry,
 };
 #define CLI_COMMANDS_COUNT (sizeof cli_commands / sizeof cli_commands[0])
 
@@ -42,6 +50,8 @@ static const struct option cli_command_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 /* clang-format on */
+#define CLI_COMMAND_OPTIONS_MAX 16 /* a command's own options plus the common ones */
+#define CLI_USAGE_NAME_WIDTH	20 /* a longer usage puts the summary on the next line */
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -129,7 +139,56 @@ void cli_format_duration(char *dst, size_t dst_size, double seconds)
 		snprintf(dst, dst_size, "%ldd%02ldh", s / 86400, s % 86400 / 3600);
 }
 
+/* "key:      value", one line, the value sanitized: it came from the network. */
+void cli_print_field(const char *key, const char *value)
+{
+	char clean[CLI_CELL_MAX];
+
+	cli_sanitize(clean, sizeof clean, value);
+	printf("%-*s %s\n", CLI_FIELD_KEY_WIDTH, key, clean);
+}
+
+/* A whole number in [min, max] from the command line, or one line and -1. */
+int cli_parse_long(const char *what, const char *text, long min, long max, long *out)
+{
+	char *end;
+	long value;
+
+	errno = 0;
+	value = strtol(text, &end, 10);
+	if (end == text || *end != '\0' || errno != 0 || value < min || value > max) {
+		cli_error("bad %s '%s': expected a whole number from %ld to %ld", what, text, min,
+			  max);
+		return -1;
+	}
+	*out = value;
+	return 0;
+}
+
+/* Wall-clock milliseconds, to compare with the node's created_ms. */
+int64_t cli_now_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* ---------------------------------------------------------------- usage */
+
+/* "  name ARGS  summary", the summary on its own line when the usage is long. */
+static void cli_usage_command(const struct cli_cmd_entry *entry, FILE *out)
+{
+	char line[256];
+
+	snprintf(line, sizeof line, "%s%s%s", entry->name, entry->args_usage[0] != '\0' ? " " : "",
+		 entry->args_usage);
+	if (strlen(line) <= CLI_USAGE_NAME_WIDTH)
+		fprintf(out, "  %-*s  %s\n", CLI_USAGE_NAME_WIDTH, line, entry->summary);
+	else
+		fprintf(out, "  %s\n  %-*s  %s\n", line, CLI_USAGE_NAME_WIDTH, "", entry->summary);
+}
 
 static void cli_usage(FILE *out)
 {
@@ -148,9 +207,9 @@ static void cli_usage(FILE *out)
 		"Commands:\n",
 		CLI_NODE_DEFAULT, CLI_TIMEOUT_S_DEFAULT);
 	for (i = 0; i < CLI_COMMANDS_COUNT; i++)
-		fprintf(out, "  %-20s  %s\n", cli_commands[i]->name, cli_commands[i]->summary);
+		cli_usage_command(cli_commands[i], out);
 	fprintf(out, "\nExit status: 0 success, 1 usage error, 2 node unreachable or request\n"
-		     "failed, 3 the node answered an error.\n");
+		     "failed, 3 the node answered an error, 4 the job failed or was cancelled.\n");
 }
 
 static void cli_command_usage(const struct cli_cmd_entry *entry, FILE *out)
@@ -161,12 +220,13 @@ static void cli_command_usage(const struct cli_cmd_entry *entry, FILE *out)
 		"%s\n"
 		"\n"
 		"Options:\n"
+		"%s"
 		"  -j, --json            print the node's JSON instead of a table\n"
 		"  -h, --help            show this help\n"
 		"\n"
 		"See 'chorus --help' for the global options.\n",
 		entry->name, entry->args_usage[0] != '\0' ? " " : "", entry->args_usage,
-		entry->summary);
+		entry->summary, entry->options_help);
 }
 
 static const struct cli_cmd_entry *cli_command_find(const char *name)
@@ -195,19 +255,21 @@ static void cli_bad_option(char **argv, int failed_index, int opt_char, int miss
 		cli_error("unknown option '%s' (try 'chorus --help')", word);
 }
 
-static int cli_parse_timeout(const char *text, int *timeout_s)
+/* The command's own options, then the common ones: one table for getopt_long. */
+static void cli_command_options_merge(const struct cli_cmd_entry *entry, struct option *merged)
 {
-	char *end;
-	long value;
+	size_t n = 0, i;
 
-	value = strtol(text, &end, 10);
-	if (end == text || *end != '\0' || value < 1 || value > CLI_TIMEOUT_S_MAX) {
-		cli_error("bad timeout '%s': expected whole seconds from 1 to %d", text,
-			  CLI_TIMEOUT_S_MAX);
-		return -1;
+	for (i = 0; entry->options != NULL && entry->options[i].name != NULL; i++) {
+		/* A letter the option loop handles itself would never reach the command. */
+		assert(entry->options[i].val > 0 && entry->options[i].val < CLI_OPT_CHARS &&
+		       strchr("jh:?", entry->options[i].val) == NULL);
+		merged[n++] = entry->options[i];
 	}
-	*timeout_s = (int)value;
-	return 0;
+	for (i = 0; cli_command_options[i].name != NULL; i++)
+		merged[n++] = cli_command_options[i];
+	assert(n < CLI_COMMAND_OPTIONS_MAX);
+	memset(&merged[n], 0, sizeof merged[n]);
 }
 
 /* ---------------------------------------------------------------- main */
@@ -215,7 +277,9 @@ static int cli_parse_timeout(const char *text, int *timeout_s)
 static int cli_run_command(struct cli_ctx *ctx, int argc, char **argv)
 {
 	const struct cli_cmd_entry *entry;
-	int opt, nargs;
+	struct option options[CLI_COMMAND_OPTIONS_MAX];
+	struct cli_args args;
+	int opt;
 
 	entry = cli_command_find(argv[0]);
 	if (entry == NULL) {
@@ -223,9 +287,11 @@ static int cli_run_command(struct cli_ctx *ctx, int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 
+	memset(&args, 0, sizeof args);
+	cli_command_options_merge(entry, options);
 	optind = 0; /* glibc: start a fresh scan of the command's arguments */
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":jh", cli_command_options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":jh", options, NULL)) != -1) {
 		switch (opt) {
 		case 'j':
 			ctx->json = 1;
@@ -236,25 +302,31 @@ static int cli_run_command(struct cli_ctx *ctx, int argc, char **argv)
 		case ':':
 			cli_bad_option(argv, optind, optopt, 1);
 			return CLI_EXIT_USAGE;
-		default:
+		case '?':
 			cli_bad_option(argv, optind, optopt, 0);
 			return CLI_EXIT_USAGE;
+		default: /* one of the command's own, declared in entry->options */
+			assert(opt > 0 && opt < CLI_OPT_CHARS);
+			args.opt[opt] = optarg != NULL ? optarg : "";
+			break;
 		}
 	}
 
-	nargs = argc - optind;
-	if (nargs < entry->args_min || nargs > entry->args_max) {
+	args.argc = argc - optind;
+	args.argv = argv + optind;
+	if (args.argc < entry->args_min || args.argc > entry->args_max) {
 		cli_error("usage: chorus %s%s%s", entry->name,
 			  entry->args_usage[0] != '\0' ? " " : "", entry->args_usage);
 		return CLI_EXIT_USAGE;
 	}
-	return entry->exec(ctx, nargs, argv + optind);
+	return entry->exec(ctx, &args);
 }
 
 int main(int argc, char **argv)
 {
 	struct cli_ctx ctx;
 	const char *env;
+	long timeout_s;
 	int opt;
 
 	memset(&ctx, 0, sizeof ctx);
@@ -275,8 +347,9 @@ int main(int argc, char **argv)
 			ctx.json = 1;
 			break;
 		case 't':
-			if (cli_parse_timeout(optarg, &ctx.timeout_s) != 0)
+			if (cli_parse_long("timeout", optarg, 1, CLI_TIMEOUT_S_MAX, &timeout_s) != 0)
 				return CLI_EXIT_USAGE;
+			ctx.timeout_s = (int)timeout_s;
 			break;
 		case 'h':
 			cli_usage(stdout);

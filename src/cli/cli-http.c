@@ -1,14 +1,16 @@
 /*
- * The HTTP client: one GET to the node, one JSON document back.
+ * The HTTP client: one GET or POST to the node, one JSON document back.
  *
  * A private event_base runs until the request completes or the deadline
- * passes, so a request can never hang the CLI for longer than --timeout.
+ * passes, so a request can never hang the CLI for longer than --timeout
+ * (plus, for a request the node is asked to hold, the time it may hold it).
  * Bodies are bounded (CLI_RESPONSE_MAX).  Every failure is reported here, as
  * one line, and mapped to an exit code: cannot reach / request failed (2) or
  * the node answered an error or something that is not JSON (3).
  */
 #include "config.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -192,13 +194,13 @@ static void cli_http_probe(const struct cli_http_target *target, int timeout_s, 
 }
 
 static int cli_http_report_failure(const struct cli_ctx *ctx, const struct cli_http_target *target,
-				   const struct cli_http_result *r)
+				   int timeout_s, const struct cli_http_result *r)
 {
 	char reason[256];
 
 	if (!r->done || (r->have_error && r->error == EVREQ_HTTP_TIMEOUT)) {
 		cli_error("cannot reach node at %s: no answer within %d s", ctx->node_url,
-			  ctx->timeout_s);
+			  timeout_s);
 		return CLI_EXIT_UNREACHABLE;
 	}
 	if (r->have_error && r->error == EVREQ_HTTP_DATA_TOO_LONG) {
@@ -206,12 +208,13 @@ static int cli_http_report_failure(const struct cli_ctx *ctx, const struct cli_h
 			  CLI_RESPONSE_MAX);
 		return CLI_EXIT_NODE;
 	}
-	cli_http_probe(target, ctx->timeout_s, reason, sizeof reason);
+	cli_http_probe(target, timeout_s, reason, sizeof reason);
 	cli_error("cannot reach node at %s: %s", ctx->node_url, reason);
 	return CLI_EXIT_UNREACHABLE;
 }
 
-static int cli_http_report_answer(const struct cli_ctx *ctx, struct cli_http_result *r)
+static int cli_http_report_answer(const struct cli_ctx *ctx, const struct cli_http_call *call,
+				  const struct cli_http_result *r)
 {
 	char message[CLI_CELL_MAX];
 	const char *text;
@@ -228,31 +231,96 @@ static int cli_http_report_answer(const struct cli_ctx *ctx, struct cli_http_res
 	if (text == NULL)
 		text = r->reason[0] != '\0' ? r->reason : "no error message";
 	cli_sanitize(message, sizeof message, text);
-	cli_error("node answered %d: %s", r->code, message);
+	if (call->what != NULL)
+		cli_error("%s: node answered %d: %s", call->what, r->code, message);
+	else
+		cli_error("node answered %d: %s", r->code, message);
 	return CLI_EXIT_NODE;
 }
 
-/* ---------------------------------------------------------------- GET */
+/* ---------------------------------------------------------------- request */
+
+/* The body of a POST, printed compact, with its length: evhttp sends it as is. */
+static int cli_http_set_body(struct evhttp_request *req, const cJSON *body)
+{
+	struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
+	char length[24];
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (body != NULL) {
+		text = cJSON_PrintUnformatted(body);
+		if (text == NULL)
+			return -1;
+		len = strlen(text);
+		evhttp_add_header(headers, "Content-Type", "application/json");
+	}
+	snprintf(length, sizeof length, "%zu", len);
+	evhttp_add_header(headers, "Content-Length", length);
+	rc = len > 0 ? evbuffer_add(evhttp_request_get_output_buffer(req), text, len) : 0;
+	cJSON_free(text);
+	return rc;
+}
+
+/* Queues the request; -1 when it could not even be built. */
+static int cli_http_send(struct evhttp_connection *conn, const struct cli_http_target *target,
+			 const struct cli_http_call *call, struct cli_http_result *result)
+{
+	struct evhttp_request *req;
+	struct evkeyvalq *headers;
+
+	req = evhttp_request_new(cli_http_done_cb, result);
+	if (req == NULL)
+		return -1;
+	evhttp_request_set_error_cb(req, cli_http_error_cb);
+	headers = evhttp_request_get_output_headers(req);
+	evhttp_add_header(headers, "Host", target->host_header);
+	evhttp_add_header(headers, "Accept", "application/json");
+	evhttp_add_header(headers, "Connection", "close");
+	evhttp_add_header(headers, "User-Agent", "chorus/" CHORUS_VERSION);
+	if (call->post && cli_http_set_body(req, call->body) != 0) {
+		evhttp_request_free(req);
+		return -1;
+	}
+	/* On failure evhttp_make_request frees the request itself. */
+	return evhttp_make_request(conn, req, call->post ? EVHTTP_REQ_POST : EVHTTP_REQ_GET,
+				   target->path);
+}
+
+/* Runs the private loop until the answer is in or timeout_s has passed. */
+static void cli_http_run(struct event_base *base, int timeout_s, const struct cli_http_result *r)
+{
+	struct timeval deadline;
+
+	/* The connection's own timeout covers each phase; this bounds the whole. */
+	deadline.tv_sec = timeout_s;
+	deadline.tv_usec = 0;
+	event_base_loopexit(base, &deadline);
+	while (!r->done) {
+		if (event_base_loop(base, EVLOOP_ONCE) != 0 || event_base_got_exit(base))
+			break;
+	}
+}
 
 /*
- * GETs api_path ("/v1/status") from the node.  On CLI_EXIT_OK *doc_out is
- * the parsed body (the caller frees it); otherwise the failure has been
- * reported and *doc_out is NULL.
+ * Sends call to the node.  On CLI_EXIT_OK *doc_out is the parsed body of a
+ * 2xx answer (the caller frees it); otherwise the failure has been reported
+ * as one line and *doc_out is NULL.
  */
-int cli_http_get_json(const struct cli_ctx *ctx, const char *path, cJSON **doc_out)
+int cli_http_request(const struct cli_ctx *ctx, const struct cli_http_call *call, cJSON **doc_out)
 {
 	struct cli_http_target target;
 	struct cli_http_result result;
 	struct event_base *base = NULL;
 	struct evhttp_connection *conn = NULL;
-	struct evhttp_request *req;
-	struct evkeyvalq *headers;
-	struct timeval deadline;
+	int timeout_s = ctx->timeout_s + call->wait_s;
 	int rc = CLI_EXIT_UNREACHABLE;
 
+	assert(call->wait_s >= 0 && call->wait_s <= CLI_JOB_WAIT_MS_MAX / 1000 + 1);
 	*doc_out = NULL;
 	memset(&result, 0, sizeof result);
-	if (cli_http_target_parse(ctx->node_url, path, &target) != 0) {
+	if (cli_http_target_parse(ctx->node_url, call->path, &target) != 0) {
 		cli_error("bad node URL '%s': expected http://HOST:PORT", ctx->node_url);
 		return CLI_EXIT_USAGE;
 	}
@@ -263,36 +331,17 @@ int cli_http_get_json(const struct cli_ctx *ctx, const char *path, cJSON **doc_o
 	conn = evhttp_connection_base_new(base, NULL, target.host, (unsigned short)target.port);
 	if (conn == NULL)
 		goto fail_setup;
-	evhttp_connection_set_timeout(conn, ctx->timeout_s);
+	evhttp_connection_set_timeout(conn, timeout_s);
 	evhttp_connection_set_retries(conn, 0);
 	evhttp_connection_set_max_body_size(conn, CLI_RESPONSE_MAX);
-
-	req = evhttp_request_new(cli_http_done_cb, &result);
-	if (req == NULL)
+	if (cli_http_send(conn, &target, call, &result) != 0)
 		goto fail_setup;
-	evhttp_request_set_error_cb(req, cli_http_error_cb);
-	headers = evhttp_request_get_output_headers(req);
-	evhttp_add_header(headers, "Host", target.host_header);
-	evhttp_add_header(headers, "Accept", "application/json");
-	evhttp_add_header(headers, "Connection", "close");
-	evhttp_add_header(headers, "User-Agent", "chorus/" CHORUS_VERSION);
-	/* On failure evhttp_make_request frees the request itself. */
-	if (evhttp_make_request(conn, req, EVHTTP_REQ_GET, target.path) != 0)
-		goto fail_setup;
-
-	/* The connection's own timeout covers each phase; this bounds the whole. */
-	deadline.tv_sec = ctx->timeout_s;
-	deadline.tv_usec = 0;
-	event_base_loopexit(base, &deadline);
-	while (!result.done) {
-		if (event_base_loop(base, EVLOOP_ONCE) != 0 || event_base_got_exit(base))
-			break;
-	}
+	cli_http_run(base, timeout_s, &result);
 
 	if (!result.done || result.failed)
-		rc = cli_http_report_failure(ctx, &target, &result);
+		rc = cli_http_report_failure(ctx, &target, timeout_s, &result);
 	else
-		rc = cli_http_report_answer(ctx, &result);
+		rc = cli_http_report_answer(ctx, call, &result);
 	if (rc == CLI_EXIT_OK) {
 		*doc_out = result.doc;
 		result.doc = NULL;
@@ -309,4 +358,12 @@ out:
 	if (base != NULL)
 		event_base_free(base);
 	return rc;
+}
+
+/* GETs path ("/v1/status"), as cli_http_request. */
+int cli_http_get_json(const struct cli_ctx *ctx, const char *path, cJSON **doc_out)
+{
+	const struct cli_http_call call = { .post = 0, .path = path };
+
+	return cli_http_request(ctx, &call, doc_out);
 }

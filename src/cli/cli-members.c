@@ -11,12 +11,14 @@
 
 #include "cli.h"
 
-static int cli_members_exec(const struct cli_ctx *ctx, int argc, char **argv);
+static int cli_members_exec(const struct cli_ctx *ctx, const struct cli_args *args);
 
 const struct cli_cmd_entry cli_members_entry = {
 	.name = "members",
 	.args_usage = "",
 	.summary = "list the members the node knows, sorted by name",
+	.options = NULL,
+	.options_help = "",
 	.args_min = 0,
 	.args_max = 0,
 	.exec = cli_members_exec,
@@ -153,7 +155,7 @@ out:
 	return rc;
 }
 
-static int cli_members_exec(const struct cli_ctx *ctx, int argc, char **argv)
+static int cli_members_exec(const struct cli_ctx *ctx, const struct cli_args *args)
 {
 	cJSON *doc;
 	int rc;

@@ -10,33 +10,25 @@
 
 #include "cli.h"
 
-static int cli_status_exec(const struct cli_ctx *ctx, int argc, char **argv);
+static int cli_status_exec(const struct cli_ctx *ctx, const struct cli_args *args);
 
 const struct cli_cmd_entry cli_status_entry = {
 	.name = "status",
 	.args_usage = "",
 	.summary = "show the node's identity, uptime, member counts and drop counters",
+	.options = NULL,
+	.options_help = "",
 	.args_min = 0,
 	.args_max = 0,
 	.exec = cli_status_exec,
 };
-
-#define CLI_STATUS_KEY_WIDTH 20
-
-static void cli_status_line(const char *key, const char *value)
-{
-	char clean[CLI_CELL_MAX];
-
-	cli_sanitize(clean, sizeof clean, value);
-	printf("%-*s %s\n", CLI_STATUS_KEY_WIDTH, key, clean);
-}
 
 static void cli_status_string(const cJSON *doc, const char *key)
 {
 	char label[64];
 
 	snprintf(label, sizeof label, "%s:", key);
-	cli_status_line(label, cli_json_string(doc, key, "-"));
+	cli_print_field(label, cli_json_string(doc, key, "-"));
 }
 
 static void cli_status_uptime(const cJSON *doc)
@@ -48,7 +40,7 @@ static void cli_status_uptime(const cJSON *doc)
 		snprintf(text, sizeof text, "-");
 	else
 		cli_format_duration(text, sizeof text, uptime_s);
-	cli_status_line("uptime:", text);
+	cli_print_field("uptime:", text);
 }
 
 static void cli_status_members(const cJSON *doc)
@@ -65,7 +57,7 @@ static void cli_status_members(const cJSON *doc)
 			snprintf(text, sizeof text, "-");
 		else
 			snprintf(text, sizeof text, "%.0f", count);
-		cli_status_line(label, text);
+		cli_print_field(label, text);
 	}
 }
 
@@ -82,11 +74,11 @@ static void cli_status_drops(const cJSON *doc)
 			continue;
 		snprintf(label, sizeof label, "%s:", item->string);
 		snprintf(text, sizeof text, "%.0f", item->valuedouble);
-		cli_status_line(label, text);
+		cli_print_field(label, text);
 	}
 }
 
-static int cli_status_exec(const struct cli_ctx *ctx, int argc, char **argv)
+static int cli_status_exec(const struct cli_ctx *ctx, const struct cli_args *args)
 {
 	cJSON *doc;
 	int rc;

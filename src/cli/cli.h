@@ -1,8 +1,8 @@
 /*
  * chorus, the command-line client of a chorus node.
  *
- * The CLI speaks to one node's local HTTP API (GET only so far) and prints
- * what it answers, as human tables or as the JSON it received.  Every command
+ * The CLI speaks to one node's local HTTP API (GET, and POST for jobs) and
+ * prints what it answers, as human tables or as the JSON it received.  Every command
  * lives in its own file (cli-NAME.c) and exports one const descriptor; the
  * table of descriptors is in chorus.c.  A command returns one of the exit
  * codes below; whatever goes wrong is reported as exactly one line on stderr.
@@ -10,7 +10,9 @@
 #ifndef CHORUS_CLI_H
 #define CHORUS_CLI_H
 
+#include <getopt.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <cjson/cJSON.h>
@@ -28,6 +30,26 @@
 #define CLI_URL_MAX	      1024
 #define CLI_PATH_MAX	      1024
 #define CLI_CELL_MAX	      256 /* bytes shown in one table cell */
+#define CLI_FIELD_KEY_WIDTH   20  /* "key:" column of the key/value views */
+#define CLI_OPT_CHARS	      128 /* option letters are ASCII: cli_args.opt is indexed by them */
+
+/* Jobs: bounds shared with the node's API (POST /v1/jobs, GET /v1/jobs/ID). */
+#define CLI_JOB_PAYLOAD_MAX    (32 * 1024) /* the node refuses larger payloads */
+#define CLI_JOB_ID_LEN	       32	   /* hex digits of a job id */
+#define CLI_JOB_TIMEOUT_S_MAX  86400
+#define CLI_JOB_REWARD_MAX     1000000000L
+#define CLI_JOB_WAIT_MS_MAX    60000 /* the most ?wait_ms= the node accepts */
+#define CLI_JOB_WAIT_SLACK_S   30    /* submit waits this long past the job's own timeout */
+#define CLI_JOB_POLL_MIN_MS    250   /* never ask twice within this, even if the node does not wait */
+#define CLI_JOB_TIMEOUT_S_NODE 30    /* the node's default job timeout, if its record omits it */
+#define CLI_JOBS_LIMIT_DEFAULT 20
+#define CLI_JOBS_LIMIT_MAX     1000
+#define CLI_JOB_TEXT_MAX       200 /* a result this short and printable is shown by 'job' */
+
+_Static_assert(CLI_JOB_TIMEOUT_S_MAX <= INT32_MAX / 1000, "timeout_ms fits an int");
+_Static_assert(CLI_JOB_POLL_MIN_MS < CLI_JOB_WAIT_MS_MAX, "the node's wait paces the polls");
+_Static_assert(CLI_JOBS_LIMIT_DEFAULT <= CLI_JOBS_LIMIT_MAX, "the default limit is allowed");
+_Static_assert(CLI_JOB_TEXT_MAX < CLI_CELL_MAX, "a shown result fits one printed field");
 
 /* Exit status, documented in chorus(1). */
 enum cli_exit {
@@ -35,6 +57,7 @@ enum cli_exit {
 	CLI_EXIT_USAGE = 1,	  /* bad command line */
 	CLI_EXIT_UNREACHABLE = 2, /* the node could not be reached, or the request failed */
 	CLI_EXIT_NODE = 3,	  /* the node answered an error or a malformed response */
+	CLI_EXIT_JOB = 4,	  /* the job failed or was cancelled */
 };
 
 /* What every command gets: the global options, already parsed. */
@@ -44,18 +67,27 @@ struct cli_ctx {
 	int timeout_s;	      /* whole request, connect to last byte */
 };
 
+/* What a command is given after its name, options parsed. */
+struct cli_args {
+	int argc;    /* positional arguments, their count checked */
+	char **argv;
+	const char *opt[CLI_OPT_CHARS]; /* by option letter: its argument, "" for a flag, NULL if absent */
+};
+
 /*
- * One command.  exec gets the positional arguments after the command name
- * (global and common options already removed); their count has been checked
- * against args_min and args_max.
+ * One command.  Its own options (long only, so they never shadow the global
+ * letters) are parsed with the common -j and -h; each option's val is the
+ * letter it is filed under in cli_args.opt.
  */
 struct cli_cmd_entry {
 	const char *name;
 	const char *args_usage; /* shown after the name in usage lines, "" if none */
 	const char *summary;	/* one line, for --help */
+	const struct option *options; /* the command's own, NULL-terminated; NULL if none */
+	const char *options_help;     /* their lines for 'chorus CMD --help', "" if none */
 	int args_min;
 	int args_max;
-	int (*exec)(const struct cli_ctx *ctx, int argc, char **argv);
+	int (*exec)(const struct cli_ctx *ctx, const struct cli_args *args);
 };
 
 /* chorus.c */
@@ -65,9 +97,41 @@ const char *cli_json_string(const cJSON *obj, const char *key, const char *fallb
 int cli_json_number(const cJSON *obj, const char *key, double *out);
 void cli_sanitize(char *dst, size_t dst_size, const char *src);
 void cli_format_duration(char *dst, size_t dst_size, double seconds);
+void cli_print_field(const char *key, const char *value);
+int cli_parse_long(const char *what, const char *text, long min, long max, long *out);
+int64_t cli_now_ms(void);
+
+/* cli-base64.c */
+size_t cli_base64_encoded_size(size_t len);
+void cli_base64_encode(char *dst, const uint8_t *src, size_t len);
+int cli_base64_decode(uint8_t *dst, size_t dst_size, const char *src, size_t *len_out);
 
 /* cli-http.c */
+struct cli_http_call {
+	int post;	   /* POST, else GET */
+	const char *path;  /* "/v1/jobs", with any query */
+	const cJSON *body; /* for a POST; NULL sends an empty body */
+	int wait_s;	   /* the node may hold the answer this long: added to the timeout */
+	const char *what;  /* names the action in the error line of a refusal, or NULL */
+};
+int cli_http_request(const struct cli_ctx *ctx, const struct cli_http_call *call, cJSON **doc_out);
 int cli_http_get_json(const struct cli_ctx *ctx, const char *path, cJSON **doc_out);
+
+/* cli-job.c: what the job commands share */
+int cli_job_check_id(const char *id);
+int cli_job_resolve_id(const struct cli_ctx *ctx, const char *arg, char *id);
+int cli_job_get(const struct cli_ctx *ctx, const char *id, int wait_ms, cJSON **doc_out);
+int cli_job_final(const cJSON *job);
+int cli_job_report(const char *id, const cJSON *job);
+int cli_job_result(const struct cli_ctx *ctx, const cJSON *job, uint8_t **bytes_out,
+		   size_t *len_out);
+const char *cli_job_worker(const cJSON *job, char *buf, size_t buf_size);
+extern const struct cli_cmd_entry cli_job_entry;
+
+/* cli-jobs.c, cli-submit.c, cli-cancel.c */
+extern const struct cli_cmd_entry cli_jobs_entry;
+extern const struct cli_cmd_entry cli_submit_entry;
+extern const struct cli_cmd_entry cli_cancel_entry;
 
 /* cli-table.c */
 struct cli_table;

@@ -10,26 +10,7 @@ FABRIC_PORT=$((base + 1))
 HTTP_PORT=$((base + 2))
 DEAD_PORT=$((base + 3)) # nothing listens here
 NODE=http://127.0.0.1:$HTTP_PORT
-OUT=$TEST_TMP/out
-ERR=$TEST_TMP/err
 
-skip() { tap_n=$((tap_n + 1)); echo "ok $tap_n # SKIP $1"; }
-
-# run EXPECTED_STATUS CMD...: runs CMD with stdout in $OUT and stderr in $ERR.
-run() {
-	want=$1; shift
-	"$@" >"$OUT" 2>"$ERR"
-	got=$?
-	[ "$got" -eq "$want" ] && return 0
-	diag "'$*' exited $got, wanted $want; stderr: $(head -c 300 "$ERR")"
-	return 1
-}
-one_line_err() { # one_line_err PATTERN: stderr is exactly one line, matching PATTERN
-	[ "$(wc -l <"$ERR")" -eq 1 ] && grep -q "^chorus: $1" "$ERR" && return 0
-	diag "stderr was: $(cat "$ERR")"
-	return 1
-}
-out_has() { grep -q -- "$1" "$OUT" || { diag "no '$1' in: $(head -c 500 "$OUT")"; return 1; }; }
 is_json() { python3 -c 'import json,sys; json.load(sys.stdin)' <"$OUT"; }
 
 # ---------------------------------------------------------------- no node needed

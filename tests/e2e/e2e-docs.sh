@@ -4,8 +4,6 @@
 # each man page formats without warnings.
 . "$top_srcdir/tests/lib.sh"
 
-skip() { tap_n=$((tap_n + 1)); echo "ok $tap_n # SKIP $1"; }
-
 # Long options ("--name") in text, one per line, sorted and unique.
 help_options() { grep -oE -- '--[a-z][a-z0-9-]+' | sort -u; }
 # Long options an mdoc page documents with Fl: "Fl Fl name" or "Fl -name".

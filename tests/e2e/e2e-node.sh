@@ -10,20 +10,9 @@ command -v python3 >/dev/null 2>&1 || skip_all "python3 needed to read JSON"
 base=$(port_base e2e-node)
 FABRIC=tcp://127.0.0.1:$((base + 1))
 HTTP_PORT=$((base + 2))
-OUT=$TEST_TMP/out
-ERR=$TEST_TMP/err
 
-# run EXPECTED_STATUS CMD...: stdout in $OUT, stderr in $ERR.
-run() {
-	want=$1; shift
-	"$@" >"$OUT" 2>"$ERR"
-	got=$?
-	[ "$got" -eq "$want" ] && return 0
-	diag "'$*' exited $got, wanted $want; stderr: $(head -c 300 "$ERR")"
-	return 1
-}
+# run, out_has: tests/lib.sh.
 err_has() { grep -q -- "$1" "$ERR" || { diag "no '$1' in stderr: $(head -c 300 "$ERR")"; return 1; }; }
-out_has() { grep -q -- "$1" "$OUT" || { diag "no '$1' in stdout: $(head -c 300 "$OUT")"; return 1; }; }
 first_err_line() { head -n 1 "$ERR" | grep -q "^chorusd: $1" || { diag "stderr: $(head -n 2 "$ERR")"; return 1; }; }
 
 # py EXPR PORT PATH: fetch http://127.0.0.1:PORT/PATH; EXPR sees the JSON as d.

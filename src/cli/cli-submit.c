@@ -1,0 +1,344 @@
+/*
+ * chorus submit KIND: hands a job to the node and, unless --detach, waits
+ * for its outcome and writes the result bytes to stdout exactly as the
+ * worker produced them (no newline added), so `chorus submit` composes in
+ * pipes.  A failed or cancelled job exits CLI_EXIT_JOB with one line.
+ *
+ * The payload is read and bounded (CLI_JOB_PAYLOAD_MAX, the node's limit)
+ * before any request.  Waiting uses the node's ?wait_ms= long poll, never a
+ * busy loop, and ends at a deadline CLI_JOB_WAIT_SLACK_S past the job's own
+ * timeout: the node fails a job at its timeout, so past that the node, not
+ * the job, is the problem.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static int cli_submit_exec(const struct cli_ctx *ctx, const struct cli_args *args);
+
+/* clang-format off */
+static const struct option cli_submit_options[] = {
+	{ "data", required_argument, NULL, 'd' },
+	{ "file", required_argument, NULL, 'f' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "reward", required_argument, NULL, 'r' },
+	{ "detach", no_argument, NULL, 'D' },
+	{ NULL, 0, NULL, 0 },
+};
+/* clang-format on */
+
+const struct cli_cmd_entry cli_submit_entry = {
+	.name = "submit",
+	.args_usage = "KIND [--data STRING | --file PATH | -] [--timeout SECONDS] [--reward N] "
+		      "[--detach]",
+	.summary = "run a job and write its result to stdout",
+	.options = cli_submit_options,
+	.options_help =
+		"  --data STRING         the payload (default: empty)\n"
+		"  --file PATH           the payload is the file's bytes; '-' reads stdin\n"
+		"  --timeout SECONDS     the job's timeout (default: the node's)\n"
+		"  --reward N            what the job pays its worker (default: the node's)\n"
+		"  --detach              print the job's id and return without waiting\n",
+	.args_min = 1,
+	.args_max = 2,
+	.exec = cli_submit_exec,
+};
+
+struct cli_submit_job {
+	const char *kind;
+	uint8_t payload[CLI_JOB_PAYLOAD_MAX + 1]; /* one more, to notice a larger input */
+	size_t payload_len;
+	long timeout_s; /* 0: the node's default */
+	long reward;	/* -1: the node's default */
+};
+
+/* ---------------------------------------------------------------- payload */
+
+/* size_known: size is the payload's; else only that it exceeds the bound. */
+static int cli_submit_too_large(int size_known, long long size)
+{
+	if (size_known)
+		cli_error("payload too large (%lld bytes, max %d)", size, CLI_JOB_PAYLOAD_MAX);
+	else
+		cli_error("payload too large (more than %d bytes, max %d)", CLI_JOB_PAYLOAD_MAX,
+			  CLI_JOB_PAYLOAD_MAX);
+	return CLI_EXIT_USAGE;
+}
+
+/* Reads at most one byte past the bound: the rest is never needed. */
+static int cli_submit_read_fd(int fd, const char *name, struct cli_submit_job *job)
+{
+	ssize_t n;
+
+	job->payload_len = 0;
+	while (job->payload_len < sizeof job->payload) {
+		n = read(fd, job->payload + job->payload_len,
+			 sizeof job->payload - job->payload_len);
+		if (n == 0)
+			break;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			cli_error("cannot read %s: %s", name, strerror(errno));
+			return CLI_EXIT_USAGE;
+		}
+		job->payload_len += (size_t)n;
+	}
+	if (job->payload_len > CLI_JOB_PAYLOAD_MAX)
+		return cli_submit_too_large(0, 0);
+	return CLI_EXIT_OK;
+}
+
+/* A regular file's size is known up front: refuse it without reading. */
+static int cli_submit_read_file(const char *path, struct cli_submit_job *job)
+{
+	struct stat st;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		cli_error("cannot open %s: %s", path, strerror(errno));
+		return CLI_EXIT_USAGE;
+	}
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > CLI_JOB_PAYLOAD_MAX) {
+		close(fd);
+		return cli_submit_too_large(1, (long long)st.st_size);
+	}
+	rc = cli_submit_read_fd(fd, path, job);
+	close(fd);
+	return rc;
+}
+
+/* The one payload source given: --data, --file, '-' (stdin), or none. */
+static int cli_submit_payload(const struct cli_args *args, struct cli_submit_job *job)
+{
+	const char *data = args->opt['d'], *file = args->opt['f'];
+	int from_stdin = args->argc == 2;
+
+	if (from_stdin && strcmp(args->argv[1], "-") != 0) {
+		cli_error("unexpected argument '%s': the payload is --data, --file or '-'",
+			  args->argv[1]);
+		return CLI_EXIT_USAGE;
+	}
+	if ((data != NULL) + (file != NULL) + from_stdin > 1) {
+		cli_error("give at most one of --data, --file and '-'");
+		return CLI_EXIT_USAGE;
+	}
+	if (file != NULL && strcmp(file, "-") != 0)
+		return cli_submit_read_file(file, job);
+	if (file != NULL || from_stdin)
+		return cli_submit_read_fd(STDIN_FILENO, "stdin", job);
+	job->payload_len = data != NULL ? strlen(data) : 0;
+	if (job->payload_len > CLI_JOB_PAYLOAD_MAX)
+		return cli_submit_too_large(1, (long long)job->payload_len);
+	memcpy(job->payload, data != NULL ? data : "", job->payload_len);
+	return CLI_EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- request */
+
+static int cli_submit_parse(const struct cli_args *args, struct cli_submit_job *job)
+{
+	job->kind = args->argv[0];
+	job->timeout_s = 0;
+	job->reward = -1;
+	if (args->opt['t'] != NULL && cli_parse_long("job timeout", args->opt['t'], 1,
+						     CLI_JOB_TIMEOUT_S_MAX, &job->timeout_s) != 0)
+		return CLI_EXIT_USAGE;
+	if (args->opt['r'] != NULL &&
+	    cli_parse_long("reward", args->opt['r'], 0, CLI_JOB_REWARD_MAX, &job->reward) != 0)
+		return CLI_EXIT_USAGE;
+	if (job->kind[0] == '\0') {
+		cli_error("empty job kind");
+		return CLI_EXIT_USAGE;
+	}
+	return cli_submit_payload(args, job);
+}
+
+/* {"kind":..,"payload_b64":..,"timeout_ms":..,"reward":..}, or NULL when out of memory. */
+static cJSON *cli_submit_body(const struct cli_submit_job *job)
+{
+	char *b64 = malloc(cli_base64_encoded_size(job->payload_len));
+	cJSON *body = cJSON_CreateObject();
+	int bad;
+
+	if (b64 == NULL || body == NULL) {
+		free(b64);
+		cJSON_Delete(body);
+		return NULL;
+	}
+	cli_base64_encode(b64, job->payload, job->payload_len);
+	/* Left out, timeout_ms and reward take the node's defaults. */
+	bad = cJSON_AddStringToObject(body, "kind", job->kind) == NULL ||
+	      cJSON_AddStringToObject(body, "payload_b64", b64) == NULL;
+	if (!bad && job->timeout_s > 0)
+		bad = cJSON_AddNumberToObject(body, "timeout_ms", job->timeout_s * 1000.0) == NULL;
+	if (!bad && job->reward >= 0)
+		bad = cJSON_AddNumberToObject(body, "reward", (double)job->reward) == NULL;
+	free(b64);
+	if (bad) {
+		cJSON_Delete(body);
+		return NULL;
+	}
+	return body;
+}
+
+/* POSTs the job: its record (with a checked id) in *record_out. */
+static int cli_submit_post(const struct cli_ctx *ctx, const struct cli_submit_job *job,
+			   cJSON **record_out)
+{
+	struct cli_http_call call = { .post = 1, .path = "/v1/jobs", .what = "cannot submit job" };
+	int rc;
+
+	call.body = cli_submit_body(job);
+	if (call.body == NULL) {
+		cli_error("out of memory encoding a %zu-byte payload", job->payload_len);
+		return CLI_EXIT_UNREACHABLE;
+	}
+	rc = cli_http_request(ctx, &call, record_out);
+	cJSON_Delete((cJSON *)call.body);
+	if (rc == CLI_EXIT_OK && cli_job_check_id(cli_json_string(*record_out, "id", "")) != 0) {
+		cli_error("node at %s accepted the job but sent no valid job id", ctx->node_url);
+		cJSON_Delete(*record_out);
+		*record_out = NULL;
+		rc = CLI_EXIT_NODE;
+	}
+	return rc;
+}
+
+/* ---------------------------------------------------------------- wait */
+
+static int64_t cli_submit_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void cli_submit_sleep_ms(int64_t ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000 };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* How long to wait for the job: its own timeout, as the node recorded it, plus slack. */
+static int64_t cli_submit_wait_ms(const cJSON *record, const struct cli_submit_job *job)
+{
+	double timeout_ms;
+
+	if (cli_json_number(record, "timeout_ms", &timeout_ms) == 0 && timeout_ms > 0 &&
+	    timeout_ms <= CLI_JOB_TIMEOUT_S_MAX * 1000.0)
+		return (int64_t)timeout_ms + CLI_JOB_WAIT_SLACK_S * 1000;
+	timeout_ms = job->timeout_s > 0 ? job->timeout_s * 1000.0 : CLI_JOB_TIMEOUT_S_NODE * 1000.0;
+	return (int64_t)timeout_ms + CLI_JOB_WAIT_SLACK_S * 1000;
+}
+
+/*
+ * Long-polls the job until it is final; *record is replaced by each answer.
+ * Bounded by the deadline, and paced so that a node which ignores wait_ms
+ * is asked at most every CLI_JOB_POLL_MIN_MS.
+ */
+static int cli_submit_wait(const struct cli_ctx *ctx, const char *id, int64_t wait_ms,
+			   cJSON **record)
+{
+	int64_t deadline_ms = cli_submit_clock_ms() + wait_ms, start_ms, left_ms, took_ms;
+	cJSON *next;
+	int rc;
+
+	while (!cli_job_final(*record)) {
+		start_ms = cli_submit_clock_ms();
+		left_ms = deadline_ms - start_ms;
+		if (left_ms <= 0) {
+			cli_error("gave up waiting for job %s after %lld s: still %s (see 'chorus "
+				  "job %s')",
+				  id, (long long)(wait_ms / 1000),
+				  cli_json_string(*record, "state", "?"), id);
+			return CLI_EXIT_UNREACHABLE;
+		}
+		if (left_ms > CLI_JOB_WAIT_MS_MAX)
+			left_ms = CLI_JOB_WAIT_MS_MAX;
+		rc = cli_job_get(ctx, id, (int)left_ms, &next);
+		if (rc != CLI_EXIT_OK)
+			return rc;
+		cJSON_Delete(*record);
+		*record = next;
+		took_ms = cli_submit_clock_ms() - start_ms;
+		if (!cli_job_final(next) && took_ms < CLI_JOB_POLL_MIN_MS)
+			cli_submit_sleep_ms(CLI_JOB_POLL_MIN_MS - took_ms);
+	}
+	return CLI_EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- outcome */
+
+/* The result bytes, exactly: stdout may be a file or a pipe to another program. */
+static int cli_submit_write_result(const struct cli_ctx *ctx, const cJSON *record)
+{
+	uint8_t *bytes;
+	size_t len;
+	int rc;
+
+	rc = cli_job_result(ctx, record, &bytes, &len);
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	if (fwrite(bytes, 1, len, stdout) != len || fflush(stdout) != 0) {
+		cli_error("cannot write the result: %s", strerror(errno));
+		rc = CLI_EXIT_UNREACHABLE;
+	}
+	free(bytes);
+	return rc;
+}
+
+static int cli_submit_outcome(const struct cli_ctx *ctx, const char *id, const cJSON *record)
+{
+	int rc = cli_job_report(id, record);
+
+	if (ctx->json) {
+		int print_rc = cli_print_json(record);
+		return rc != CLI_EXIT_OK ? rc : print_rc;
+	}
+	return rc != CLI_EXIT_OK ? rc : cli_submit_write_result(ctx, record);
+}
+
+static int cli_submit_exec(const struct cli_ctx *ctx, const struct cli_args *args)
+{
+	struct cli_submit_job *job = calloc(1, sizeof *job);
+	char id[CLI_JOB_ID_LEN + 1];
+	cJSON *record = NULL;
+	int rc;
+
+	if (job == NULL) {
+		cli_error("out of memory");
+		return CLI_EXIT_UNREACHABLE;
+	}
+	rc = cli_submit_parse(args, job);
+	if (rc == CLI_EXIT_OK)
+		rc = cli_submit_post(ctx, job, &record);
+	if (rc != CLI_EXIT_OK)
+		goto out;
+	snprintf(id, sizeof id, "%s", cli_json_string(record, "id", ""));
+	if (args->opt['D'] != NULL) {
+		rc = ctx->json ? cli_print_json(record) : (puts(id) < 0 ? CLI_EXIT_UNREACHABLE : 0);
+		goto out;
+	}
+	rc = cli_submit_wait(ctx, id, cli_submit_wait_ms(record, job), &record);
+	if (rc == CLI_EXIT_OK)
+		rc = cli_submit_outcome(ctx, id, record);
+out:
+	cJSON_Delete(record);
+	free(job);
+	return rc;
+}
