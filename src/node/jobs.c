@@ -29,7 +29,12 @@ struct jobs {
 	size_t nruns;
 	size_t caprun;
 	uint64_t next_tag;
+	struct event *resume_ev;
+	uint64_t resume_until_ms;
 };
+
+#define JOBS_RESUME_WAIT_MS 5000
+#define JOBS_RESUME_POLL_MS 100
 
 /* ---------------------------------------------------------------- worker: the runner */
 
@@ -156,6 +161,8 @@ void jobs_destroy(struct jobs *jobs)
 {
 	if (jobs == NULL)
 		return;
+	if (jobs->resume_ev != NULL)
+		event_free(jobs->resume_ev);
 	runner_destroy(jobs->runner);
 	jobstore_close(jobs->store);
 	free(jobs->runs);
@@ -175,7 +182,7 @@ static void jobs_resume_one(void *ctx, const struct job_spec *spec)
 }
 
 /* After a restart: every job that was not final starts over (same id). */
-void jobs_resume(struct jobs *jobs)
+static void jobs_resume_now(struct jobs *jobs)
 {
 	int n = jobstore_each_pending(jobs->store, jobs_resume_one, jobs);
 
@@ -184,6 +191,36 @@ void jobs_resume(struct jobs *jobs)
 	else if (n > 0)
 		log_info("jobs", "event=resumed jobs=%d", n);
 	chorusd_reschedule(jobs->node);
+}
+
+/*
+ * Resuming before the node has rejoined would broadcast to nobody and fail
+ * every job with "no worker offered": wait until some other member is alive,
+ * or JOBS_RESUME_WAIT_MS at most (a node alone stays alone).
+ */
+static void jobs_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct jobs *jobs = arg;
+	struct timeval tv = { 0, JOBS_RESUME_POLL_MS * 1000 };
+	size_t counts[4];
+
+	(void)fd;
+	(void)what;
+	core_member_counts(jobs->node->core, counts);
+	if (counts[MEMBER_ALIVE] < 2 && chorusd_now_ms() < jobs->resume_until_ms &&
+	    evtimer_add(jobs->resume_ev, &tv) == 0)
+		return;
+	jobs_resume_now(jobs);
+}
+
+void jobs_resume(struct jobs *jobs)
+{
+	jobs->resume_until_ms = chorusd_now_ms() + JOBS_RESUME_WAIT_MS;
+	jobs->resume_ev = evtimer_new(jobs->node->base, jobs_resume_cb, jobs);
+	if (jobs->resume_ev == NULL)
+		jobs_resume_now(jobs);
+	else
+		event_active(jobs->resume_ev, EV_TIMEOUT, 1);
 }
 
 /* Stores, then submits: the id goes back only once the job is on disk. */

@@ -94,7 +94,7 @@ check "cancelling a finished job is an error" test $? -ne 0
 
 # ---------------------------------------------------------------- failover: SIGSTOP, then kill -9
 failover() { # failover SIGNAL: a sleep job's worker gets SIGNAL mid-job; the job must still succeed
-	id=$(c1 submit sleep --data 1500 --timeout 20 --detach)
+	id=$(c1 submit sleep --data 5000 --timeout 30 --detach)
 	wait_until 5000 is_running "$id"
 	w=$(field "$id" "d['attempts'][0]['worker_name']")
 	victim=${w#n}
@@ -113,7 +113,7 @@ failover KILL
 
 # ---------------------------------------------------------------- restarts keep the job table
 before=$(c1 -j jobs --limit 100 | python3 -c "import json,sys; print(len(json.load(sys.stdin)['jobs']))")
-id=$(c1 submit sleep --data 2000 --timeout 20 --detach)
+id=$(c1 submit sleep --data 3000 --timeout 20 --detach)
 wait_until 5000 is_running "$id"
 kill -KILL "${PID[1]}"
 wait "${PID[1]}" 2>/dev/null
@@ -122,7 +122,7 @@ wait_until 10000 sees_workers 1
 after=$(c1 -j jobs --limit 100 | python3 -c "import json,sys; print(len(json.load(sys.stdin)['jobs']))")
 check "the job table survives kill -9 of the client ($before + 1 = $after jobs)" test "$after" -eq $((before + 1))
 check "the job in flight resumes and succeeds" wait_until 20000 is_final "$id"
-check "with the right result" test "$(field "$id" "d['state']")" = "succeeded"
+check "with the right result" test "$(field "$id" "d['state'] + ' ' + d['result_b64']")" = "succeeded $(printf 'slept 3000 ms' | base64)"
 runs=$(cat "$TEST_TMP"/n[23]/node.log | grep -c "event=run job=$id")
 check "and it ran once, not again after the resume ($runs run)" test "$runs" -eq 1
 
