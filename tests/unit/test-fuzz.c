@@ -18,7 +18,7 @@
 #include "harness.h"
 #include "tap.h"
 
-#define CORPUS_MAX 256
+#define CORPUS_MAX 512
 #define ROUNDS 40000
 
 static struct {
@@ -30,7 +30,8 @@ static int ncorpus;
 static int tap_collect(void *ctx, int from, int to, const uint8_t *buf, size_t len)
 {
 	(void)ctx, (void)from, (void)to;
-	if (ncorpus < CORPUS_MAX && (ncorpus < 32 || (buf[48 + 7] & 3) == 0)) {
+	/* Every job frame is kept; membership frames are sampled. */
+	if (ncorpus < CORPUS_MAX && (ncorpus < 32 || buf[3] >= WIRE_REQUEST || (buf[48 + 7] & 3) == 0)) {
 		corpus[ncorpus].buf = malloc(len);
 		memcpy(corpus[ncorpus].buf, buf, len);
 		corpus[ncorpus].len = len;
@@ -104,12 +105,25 @@ int main(void)
 	uint64_t accepted_bodies = 0, drops_before, frames_before;
 
 	h_init(&h, 4, 3);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 4; i++) {
+		h.nodes[i].caps[0] = "echo";
+		h.nodes[i].caps[1] = "fail";
 		h_start(&h, i, 100 + (uint64_t)i);
+	}
 	for (int i = 1; i < 4; i++)
 		core_join(h.nodes[i].core, h.nodes[0].addr, h.now_ms);
 	h.tap = tap_collect;
 	h_run(&h, h.now_ms + 8000);
+	/* Jobs from every node, so node 0 sees requests, dispatches, receipts and acks. */
+	for (int k = 0; k < 8; k++) {
+		char id[CHORUS_JOB_ID_HEX + 1];
+
+		h_submit(&h, k % 4, k % 3 ? "echo" : "fail", "fuzz me", 500 + (uint64_t)k, id);
+		if (k == 5)
+			core_job_cancel(h.nodes[1].core, id, h.now_ms);
+		h_run(&h, h.now_ms + 3);
+	}
+	h_run(&h, h.now_ms + 1000);
 	h.tap = NULL;
 	ok(ncorpus >= 32, "captured a corpus of %d real frames", ncorpus);
 	{
@@ -119,7 +133,7 @@ int main(void)
 			types[corpus[i].buf[3] < WIRE_TYPE_END ? corpus[i].buf[3] : 0]++;
 		for (int t = 1; t < WIRE_TYPE_END; t++)
 			kinds += types[t] > 0;
-		ok(kinds >= 4, "the corpus covers %d frame types", kinds);
+		ok(kinds >= 12, "the corpus covers %d frame types", kinds);
 	}
 	st = core_stats(h.nodes[0].core);
 	drops_before = st->drop_malformed + st->drop_badsig;

@@ -1,0 +1,63 @@
+#!/bin/bash
+# Dispatch benchmark: 1 client node and 3 worker nodes (built-in echo,
+# capacity 64 each), real chorusd processes on loopback.  Prints:
+#   - API latency: one job at a time, POST /v1/jobs?wait_ms (p50/p90/p99);
+#   - CLI latency: one `chorus submit echo` at a time, wall clock per process;
+#   - throughput: many jobs in flight (CONNS connections, one job each).
+# Usage: bench/dispatch.sh   (after a build; JOBS, CLI_JOBS, CONNS to change the sizes)
+# The README quotes what it prints.  Build with ./configure (no --enable-debug)
+# for figures worth quoting: the debug build is -O0.
+set -u
+cd "$(dirname "$0")/.."
+top_srcdir=$PWD
+CHORUSD=$PWD/src/node/chorusd
+CHORUS=$PWD/src/cli/chorus
+BENCH=$PWD/bench/dispatch-bench
+. tests/lib.sh
+JOBS=${JOBS:-3000}
+CLI_JOBS=${CLI_JOBS:-200}
+CONNS=${CONNS:-64}
+base=$(port_base bench-dispatch)
+
+for b in "$CHORUSD" "$CHORUS" "$BENCH"; do
+	[ -x "$b" ] || { echo "bench: $b is not built (make)" >&2; exit 1; }
+done
+
+start_node() { # start_node I [ARGS...]
+	i=$1; shift
+	mkdir -p "$TEST_TMP/n$i"
+	"$CHORUSD" --data-dir "$TEST_TMP/n$i" --name "n$i" --listen "tcp://127.0.0.1:$((base + i))" \
+		--http "127.0.0.1:$((base + 50 + i))" --log-file "$TEST_TMP/n$i/node.log" "$@" \
+		>"$TEST_TMP/n$i.out" 2>&1 &
+	track $!
+}
+api=127.0.0.1:$((base + 51))
+workers_seen() {
+	[ "$("$CHORUS" -H "http://$api" -j members 2>/dev/null | grep -o '"echo"' | wc -l)" -ge 3 ]
+}
+
+start_node 1
+for i in 2 3 4; do
+	start_node "$i" --join "tcp://127.0.0.1:$((base + 1))" --worker echo --capacity 64
+done
+wait_until 15000 workers_seen || { echo "bench: the workers did not show up" >&2; exit 1; }
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(. /etc/os-release && echo "$PRETTY_NAME")"
+echo "build: $(grep -m1 '^CFLAGS = ' Makefile 2>/dev/null | cut -d' ' -f3-)"
+"$BENCH" -H "$api" -c 1 -n 200 -t 30 >/dev/null # warm-up
+printf 'api, one at a time:    '
+"$BENCH" -H "$api" -c 1 -n "$JOBS" -t 60
+
+lat=$TEST_TMP/cli.ms
+for _ in $(seq 1 "$CLI_JOBS"); do
+	t0=$(date +%s%N)
+	"$CHORUS" -H "http://$api" submit echo --data x >/dev/null || echo "bench: a CLI submit failed" >&2
+	echo $((($(date +%s%N) - t0) / 1000)) >>"$lat"
+done
+sort -n "$lat" | awk -v n="$CLI_JOBS" '{ v[NR] = $1 } END {
+	printf "cli, one at a time:    jobs=%d p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f\n", n,
+	    v[int(0.5 * (NR - 1) + 1.5)] / 1000, v[int(0.9 * (NR - 1) + 1.5)] / 1000,
+	    v[int(0.99 * (NR - 1) + 1.5)] / 1000 }'
+
+printf 'api, %d in flight:     ' "$CONNS"
+"$BENCH" -H "$api" -c "$CONNS" -n $((JOBS * 4)) -t 60
