@@ -206,6 +206,33 @@ static size_t disp_result(const struct disp_job *j, uint32_t w, uint8_t out[DISP
 
 /* ---------------------------------------------------------------- job_cb */
 
+/*
+ * Did a worker report this?  The client words it "KIND VERB on NAME[: error]"
+ * (NAME is the worker's "n<index>"); it is explained only by a run of the job
+ * on that worker that ended with that status.
+ */
+static int disp_worker_said(const struct disp *d, const struct disp_job *j, const char *reason,
+                            const char *verb, enum work_status st)
+{
+	const char *kind = disp_kind_names[j->kind], *p;
+	char *end;
+	unsigned long w;
+
+	if (strncmp(reason, kind, strlen(kind)) != 0 || (p = strstr(reason, verb)) == NULL ||
+	    p != reason + strlen(kind) || p[strlen(verb)] != 'n')
+		return 0;
+	w = strtoul(p + strlen(verb) + 1, &end, 10);
+	if (*end != '\0' && *end != ':')
+		return 0;
+	if (st == WORK_FAILED && strcmp(end, ": " DISP_ERROR) != 0)
+		return 0;
+	for (int32_t r = j->runs; r >= 0; r = d->runs[r].next)
+		if (d->runs[r].worker == w && d->runs[r].done && !d->runs[r].killed &&
+		    d->runs[r].status == st)
+			return 1;
+	return 0;
+}
+
 /* The reason a job failed, explained or flagged. */
 static void disp_classify_failure(struct disp *d, struct disp_job *j, const struct job_view *jv)
 {
@@ -218,10 +245,9 @@ static void disp_classify_failure(struct disp *d, struct disp_job *j, const stru
 	else if (j->kind == KIND_NOBODY)
 		sim_net_failf(&d->sim, "job %.16s of kind nobody failed with \"%s\", not \"%s\"", j->id,
 		              jv->reason, want);
-	else if (strncmp(jv->reason, kind, strlen(kind)) == 0 && strstr(jv->reason, " failed on ") &&
-	         strstr(jv->reason, ": " DISP_ERROR) && j->fail)
+	else if (disp_worker_said(d, j, jv->reason, " failed on ", WORK_FAILED))
 		j->end = END_SIMFAIL;
-	else if (strstr(jv->reason, " timed out on ") && j->timeout_ms == DISP_SHORT_TIMEOUT_MS)
+	else if (disp_worker_said(d, j, jv->reason, " timed out on ", WORK_TIMEOUT))
 		j->end = END_TIMEOUT;
 	else if (strncmp(jv->reason, "gave up after ", 14) == 0)
 		j->end = END_GAVE_UP;
@@ -387,8 +413,8 @@ static void disp_run_plan(struct disp *d, const struct disp_job *j, uint32_t w, 
 		ms = 1000 + sim_rng_below(&d->sim.rng, 3001);
 	else
 		ms = 20 + sim_rng_below(&d->sim.rng, 281);
-	if (d->nodes[w].slow)
-		ms *= DISP_SLOW_FACTOR;
+	if (d->nodes[w].slow && !j->hold)
+		ms *= DISP_SLOW_FACTOR; /* hold jobs stay within the default timeout */
 	r->status = j->fail ? WORK_FAILED : WORK_OK;
 	if (ms > timeout_ms) {
 		ms = timeout_ms; /* the runner kills it at its timeout */
@@ -771,7 +797,8 @@ static int disp_accepted(struct sim *sim, void *arg)
 /*
  * The ranking check.  A client cannot show us the offers it ranked, but the
  * scenario can make the right choice unique: with no loss, all workers idle
- * and every offer in hand before the window closes, jobs submitted one at a
+ * and every offer in hand before the window closes (so the phase runs without
+ * loss, and with latencies clamped below half the window), jobs submitted one at a
  * time (each after the previous was accepted, all still running) must each
  * go to a worker with load 0 — the earlier jobs' workers offer load >= 1/4,
  * and the jitter (< 0.001) only breaks ties — so the first W dispatches land
@@ -780,14 +807,20 @@ static int disp_accepted(struct sim *sim, void *arg)
 static int disp_phase_spread(struct disp *d)
 {
 	struct sim *sim = &d->sim;
-	double loss = sim->p.loss;
+	struct sim_params saved = sim->p;
+	uint32_t latency_cap_ms = d->timing.offer_window_ms / 2 - 1;
 	uint8_t *used = calloc(d->n, 1);
 	uint32_t distinct = 0, idle = 0, first = 0;
 
 	if (used == NULL)
 		return -1;
+	assert(d->timing.offer_window_ms >= 4);
 	d->phase = "spread";
 	sim->p.loss = 0.0;
+	if (sim->p.latency_max_ms > latency_cap_ms)
+		sim->p.latency_max_ms = latency_cap_ms;
+	if (sim->p.latency_min_ms > sim->p.latency_max_ms)
+		sim->p.latency_min_ms = sim->p.latency_max_ms;
 	for (uint32_t k = 0; k < d->nspread && !sim->failed; k++) {
 		struct disp_job *j = &d->jobs[k];
 
@@ -803,7 +836,7 @@ static int disp_phase_spread(struct disp *d)
 		idle += j->first_load == 0;
 		first += j->nattempts == 1 && j->state == JOB_RUNNING;
 	}
-	sim->p.loss = loss;
+	sim->p = saved;
 	free(used);
 	if (sim->failed)
 		return -1;
