@@ -19,6 +19,8 @@
 static const struct sim_cmd sim_cmds[] = {
 	{"membership", "SWIM membership: join storm, crashes, a leave, a partition, a restart",
 	 sim_membership_main, sim_membership_usage},
+	{"dispatch", "jobs: offers, ranking, failover, loss, slow and crashing workers",
+	 sim_dispatch_main, sim_dispatch_usage},
 };
 
 static void usage(FILE *f)

@@ -137,15 +137,6 @@ static int64_t memb_lookup(const struct memb *m, const uint8_t *pk)
 	return -1;
 }
 
-/* 1-based generation of node x with this start_ms; 0 when it never started so. */
-static unsigned memb_gen_of(const struct sim_node *x, uint64_t start_ms)
-{
-	for (unsigned g = 0; g < x->ngens; g++)
-		if (x->start_ms[g] == start_ms)
-			return g + 1;
-	return 0;
-}
-
 /* ---------------------------------------------------------------- the mirror */
 
 static int memb_pair_ok(const struct memb *m, uint32_t o, uint32_t x)
@@ -281,7 +272,7 @@ static void memb_member_cb(struct sim *sim, struct sim_node *on, const struct me
 			xn->inc[xn->ngens - 1] = mv->rec.inc;
 		return;
 	}
-	g = memb_gen_of(xn, mv->rec.start_ms);
+	g = sim_net_gen_of(xn, mv->rec.start_ms);
 	if (g == 0) {
 		sim_net_failf(sim, "node %" PRIu32 " sees node %" PRId64 " with start_ms %" PRIu64
 		              " it never had", o, xi, mv->rec.start_ms);
@@ -547,7 +538,7 @@ static int memb_phase_end(struct memb *m)
 			if (mv.self)
 				continue;
 			if (m->mstate[k] != mv.state ||
-			    m->mgen[k] != memb_gen_of(&sim->nodes[x], mv.rec.start_ms) ||
+			    m->mgen[k] != sim_net_gen_of(&sim->nodes[x], mv.rec.start_ms) ||
 			    m->minc[k] != (mv.rec.inc > UINT32_MAX ? UINT32_MAX : (uint32_t)mv.rec.inc)) {
 				sim_net_failf(sim, "%s: node %" PRIu32 "'s view of node %" PRId64
 				              " (%s inc %" PRIu64 ") differs from what member_cb reported",
@@ -591,18 +582,6 @@ static void memb_crash(struct memb *m, uint32_t x)
 	memb_set_exp(m, x, EXP_DEAD);
 }
 
-static void memb_sum_stats(struct memb *m, uint64_t *frames, uint64_t *bytes)
-{
-	*frames = *bytes = 0;
-	for (uint32_t i = 0; i < m->n; i++) {
-		struct core_stats st;
-
-		sim_net_stats(&m->sim.nodes[i], &st);
-		*frames += st.frames_out;
-		*bytes += st.bytes_out;
-	}
-}
-
 static void memb_print_watch(const struct memb_watch *w, const char *what)
 {
 	printf("  %s node=%" PRIu32 ":", what, w->node);
@@ -615,23 +594,6 @@ static void memb_print_watch(const struct memb_watch *w, const char *what)
 	printf(" all_%s_ms=%" PRIu64 " max_ms=%" PRIu64 " mean_ms=%.1f observers=%" PRIu64 "\n",
 	       w->target == MEMBER_DEAD ? "dead" : "left", w->all_ms == UINT64_MAX ? 0 : w->all_ms,
 	       w->max_ms, w->count ? (double)w->sum_ms / (double)w->count : 0.0, w->count);
-}
-
-/* Frames and bytes sent per node per second, by frame type, since a snapshot. */
-static void memb_print_types(const struct memb *m, const uint64_t *f0, const uint64_t *b0,
-                             uint64_t span_ms)
-{
-	double per = 1000.0 / (double)span_ms / m->n;
-
-	printf("  by_type (per node per s):");
-	for (unsigned i = 0; i < SIM_FRAME_TYPES; i++) {
-		uint64_t f = m->sim.type_frames[i] - (f0 ? f0[i] : 0);
-		uint64_t b = m->sim.type_bytes[i] - (b0 ? b0[i] : 0);
-
-		if (f > 0)
-			printf(" %s=%.2f/%.0fB", sim_net_type_name(i), (double)f * per, (double)b * per);
-	}
-	printf("\n");
 }
 
 static double memb_rounds(const struct memb *m, uint64_t ms)
@@ -675,19 +637,19 @@ static int memb_run(struct memb *m)
 
 	/* (2) Steady state: the background cost of membership. */
 	memb_phase(m, "steady");
-	memb_sum_stats(m, &f0, &b0);
+	sim_net_sum_stats(&m->sim, &f0, &b0);
 	memcpy(tf0, sim->type_frames, sizeof(tf0));
 	memcpy(tb0, sim->type_bytes, sizeof(tb0));
 	t = sim->now_ms;
 	if (sim_net_run(sim, t + m->duration_ms, NULL, NULL) < 0)
 		goto out;
-	memb_sum_stats(m, &f1, &b1);
+	sim_net_sum_stats(&m->sim, &f1, &b1);
 	printf("steady: duration_s=%" PRIu64 " msgs_per_node_per_s=%.2f bytes_per_node_per_s=%.0f "
 	       "views_wrong=%" PRIu64 " false_positives=%" PRIu64 "\n",
 	       m->duration_ms / 1000, (double)(f1 - f0) * 1000.0 / (double)m->duration_ms / m->n,
 	       (double)(b1 - b0) * 1000.0 / (double)m->duration_ms / m->n, m->total_bad,
 	       m->false_positives);
-	memb_print_types(m, tf0, tb0, m->duration_ms);
+	sim_net_print_types(&m->sim, tf0, tb0, m->duration_ms);
 	if ((dt = memb_wait(m, sim->now_ms)) == UINT64_MAX || memb_phase_end(m) != 0)
 		goto out;
 
@@ -955,7 +917,7 @@ static void memb_print_totals(const struct memb *m)
 	uint64_t frames, bytes;
 	double secs = (double)(sim->now_ms - SIM_T0_MS) / 1000.0;
 
-	memb_sum_stats((struct memb *)m, &frames, &bytes);
+	sim_net_sum_stats(&m->sim, &frames, &bytes);
 	printf("total: virtual_s=%.3f steps=%" PRIu64 " frames_sent=%" PRIu64 " delivered=%" PRIu64
 	       " lost=%" PRIu64 " partitioned=%" PRIu64 " to_down=%" PRIu64 " timer_spins=%" PRIu64
 	       "\n",
@@ -965,7 +927,7 @@ static void memb_print_totals(const struct memb *m)
 	       secs > 0 ? (double)frames / secs / m->n : 0.0,
 	       secs > 0 ? (double)bytes / secs / m->n : 0.0);
 	if (sim->now_ms > SIM_T0_MS)
-		memb_print_types(m, NULL, NULL, sim->now_ms - SIM_T0_MS);
+		sim_net_print_types(&m->sim, NULL, NULL, sim->now_ms - SIM_T0_MS);
 	printf("false_positives: %" PRIu64 " (plus %" PRIu64 " deaths caused by the partition)\n",
 	       m->false_positives, m->partition_deads);
 	printf("invariant_checks: transitions_and_steps=%" PRIu64 " core_check=%" PRIu64

@@ -242,6 +242,44 @@ static void sim_net_member_cb(void *ctx, const struct member_view *mv, int old_s
 		sim->hooks.member_cb(sim, n, mv, old_state, forgotten);
 }
 
+/* The job effects: trampolines to the scenario's hooks, installed only when it set them. */
+static void sim_net_job_cb(void *ctx, const struct job_view *jv)
+{
+	struct sim_node *n = ctx;
+
+	n->sim->hooks.job_cb(n->sim, n, jv);
+}
+
+static int sim_net_run_cb(void *ctx, const char *job_id, const char *kind, const uint8_t *payload,
+                          size_t len, uint32_t timeout_ms)
+{
+	struct sim_node *n = ctx;
+
+	return n->sim->hooks.run_cb(n->sim, n, job_id, kind, payload, len, timeout_ms);
+}
+
+static void sim_net_kill_cb(void *ctx, const char *job_id)
+{
+	struct sim_node *n = ctx;
+
+	n->sim->hooks.kill_cb(n->sim, n, job_id);
+}
+
+static void sim_net_ack_cb(void *ctx, const struct job_ack *ack)
+{
+	struct sim_node *n = ctx;
+
+	n->sim->hooks.ack_cb(n->sim, n, ack);
+}
+
+static void sim_net_env_jobs(struct sim *sim, struct core_env *env)
+{
+	env->job_cb = sim->hooks.job_cb != NULL ? sim_net_job_cb : NULL;
+	env->run_cb = sim->hooks.run_cb != NULL ? sim_net_run_cb : NULL;
+	env->kill_cb = sim->hooks.kill_cb != NULL ? sim_net_kill_cb : NULL;
+	env->ack_cb = sim->hooks.ack_cb != NULL ? sim_net_ack_cb : NULL;
+}
+
 /* ---------------------------------------------------------------- timers */
 
 /*
@@ -325,6 +363,7 @@ int sim_net_init(struct sim *sim, const struct sim_params *p, const struct sim_h
 		n->env.log_cb = sim_net_log_cb;
 		n->env.member_cb = sim_net_member_cb;
 		n->env.crypto = p->crypto;
+		sim_net_env_jobs(sim, &n->env);
 	}
 	return 0;
 }
@@ -355,6 +394,20 @@ void sim_net_schedule_start(struct sim *sim, uint32_t node, uint64_t at_ms)
 	sim_heap_push(sim, ev);
 }
 
+void sim_net_schedule_call(struct sim *sim, uint32_t node, uint64_t at_ms, uint64_t arg)
+{
+	struct sim_event ev;
+
+	assert(node < sim->p.nodes && sim->hooks.call_cb != NULL);
+	assert(at_ms >= sim->now_ms);
+	memset(&ev, 0, sizeof(ev));
+	ev.type = SIM_EV_CALL;
+	ev.at_ms = at_ms;
+	ev.node = node;
+	ev.arg = arg;
+	sim_heap_push(sim, ev);
+}
+
 int sim_net_up(struct sim *sim, uint32_t node, const uint32_t *seeds, size_t nseeds)
 {
 	struct sim_node *n = &sim->nodes[node];
@@ -372,6 +425,8 @@ int sim_net_up(struct sim *sim, uint32_t node, const uint32_t *seeds, size_t nse
 	snprintf(cfg.addr, sizeof(cfg.addr), "%s", n->addr);
 	cfg.start_ms = SIM_EPOCH_MS + sim->now_ms;
 	cfg.seed = sim_rng_next(&sim->rng);
+	if (sim->hooks.config_cb != NULL)
+		sim->hooks.config_cb(sim, n, &cfg);
 	/* Generations must be strictly ordered: a restart always starts later. */
 	if (n->ngens > 0 && cfg.start_ms <= n->start_ms[n->ngens - 1])
 		cfg.start_ms = n->start_ms[n->ngens - 1] + 1;
@@ -418,6 +473,87 @@ void sim_net_stats(const struct sim_node *n, struct core_stats *out)
 		out->bytes_in += s->bytes_in;
 		out->bytes_out += s->bytes_out;
 	}
+}
+
+void sim_net_sum_stats(const struct sim *sim, uint64_t *frames, uint64_t *bytes)
+{
+	*frames = *bytes = 0;
+	for (uint32_t i = 0; i < sim->p.nodes; i++) {
+		struct core_stats st;
+
+		sim_net_stats(&sim->nodes[i], &st);
+		*frames += st.frames_out;
+		*bytes += st.bytes_out;
+	}
+}
+
+void sim_net_print_types(const struct sim *sim, const uint64_t *f0, const uint64_t *b0,
+                         uint64_t span_ms)
+{
+	double per = 1000.0 / (double)span_ms / sim->p.nodes;
+
+	assert(span_ms > 0);
+	printf("  by_type (per node per s):");
+	for (unsigned i = 0; i < SIM_FRAME_TYPES; i++) {
+		uint64_t f = sim->type_frames[i] - (f0 ? f0[i] : 0);
+		uint64_t b = sim->type_bytes[i] - (b0 ? b0[i] : 0);
+
+		if (f > 0)
+			printf(" %s=%.2f/%.0fB", sim_net_type_name(i), (double)f * per, (double)b * per);
+	}
+	printf("\n");
+}
+
+int64_t sim_net_node_of(const struct sim *sim, const uint8_t pk[CHORUS_PK_BYTES])
+{
+	for (uint32_t i = 0; i < sim->p.nodes; i++)
+		if (memcmp(sim->nodes[i].pk, pk, CHORUS_PK_BYTES) == 0)
+			return i;
+	return -1;
+}
+
+unsigned sim_net_gen_of(const struct sim_node *n, uint64_t start_ms)
+{
+	for (unsigned g = 0; g < n->ngens; g++)
+		if (n->start_ms[g] == start_ms)
+			return g + 1;
+	return 0;
+}
+
+/* Does every up node count exactly the up nodes, all ALIVE? */
+static int sim_net_converged(struct sim *sim, void *arg)
+{
+	size_t up = 0, counts[4];
+
+	(void)arg;
+	for (uint32_t i = 0; i < sim->p.nodes; i++)
+		up += sim->nodes[i].core != NULL;
+	for (uint32_t i = 0; i < sim->p.nodes; i++) {
+		if (sim->nodes[i].core == NULL)
+			continue;
+		core_member_counts(sim->nodes[i].core, counts);
+		if (counts[MEMBER_ALIVE] != up || counts[MEMBER_SUSPECT] != 0)
+			return 0;
+	}
+	return up > 0;
+}
+
+/*
+ * O(nodes) per check, so it is asked once per slice rather than after every
+ * event: convergence is then reported up to slice_ms late.
+ */
+int sim_net_run_converge(struct sim *sim, uint64_t until_ms, uint64_t slice_ms)
+{
+	assert(slice_ms > 0);
+	while (!sim_net_converged(sim, NULL)) {
+		uint64_t next = sim->now_ms + slice_ms < until_ms ? sim->now_ms + slice_ms : until_ms;
+
+		if (sim->now_ms >= until_ms)
+			return 0;
+		if (sim_net_run(sim, next, NULL, NULL) < 0)
+			return -1;
+	}
+	return 1;
 }
 
 void sim_net_crash(struct sim *sim, uint32_t node)
@@ -501,6 +637,11 @@ static void sim_net_dispatch(struct sim *sim, struct sim_event *ev)
 	case SIM_EV_START:
 		if (sim->hooks.start_cb != NULL)
 			sim->hooks.start_cb(sim, n);
+		break;
+	case SIM_EV_CALL:
+		sim->hooks.call_cb(sim, n, ev->arg);
+		if (n->core != NULL)
+			sim_net_after_call(sim, n, 0);
 		break;
 	default:
 		assert(0 && "unknown event type");

@@ -59,12 +59,14 @@ enum sim_event_type {
 	SIM_EV_DELIVER = 0,
 	SIM_EV_TIMER = 1,
 	SIM_EV_START = 2,
+	SIM_EV_CALL = 3,   /* the scenario calls into a node's core (sim_net_schedule_call) */
 };
 
 struct sim_event {
 	uint64_t at_ms;
 	uint64_t seq;     /* insertion order: the tie-breaker */
 	uint64_t gen;     /* SIM_EV_TIMER: the node's timer generation when queued */
+	uint64_t arg;     /* SIM_EV_CALL: the scenario's argument */
 	uint8_t *frame;   /* SIM_EV_DELIVER: owned copy */
 	uint32_t len;
 	uint32_t node;    /* destination / timer owner / node to start */
@@ -116,6 +118,24 @@ struct sim_hooks {
 	/* The core's member_cb, with the observer resolved. */
 	void (*member_cb)(struct sim *sim, struct sim_node *observer, const struct member_view *mv,
 	                  int old_state, int forgotten);
+	/* Optional: before core_create(), to set a node's roles, capabilities, capacity. */
+	void (*config_cb)(struct sim *sim, struct sim_node *node, struct core_config *cfg);
+	/*
+	 * A SIM_EV_CALL event fell due (the node may be down: check node->core).
+	 * It may call into this node's core only; the net then queues the core's
+	 * deadline and calls step_cb, as after any other call.
+	 */
+	void (*call_cb)(struct sim *sim, struct sim_node *node, uint64_t arg);
+	/*
+	 * The core's job effects (struct core_env), with the node resolved.  Each
+	 * is installed in a node's env only when set here: a node without run_cb
+	 * never offers.  Like all core callbacks they must not call into the core.
+	 */
+	void (*job_cb)(struct sim *sim, struct sim_node *node, const struct job_view *jv);
+	int (*run_cb)(struct sim *sim, struct sim_node *node, const char *job_id, const char *kind,
+	              const uint8_t *payload, size_t len, uint32_t timeout_ms);
+	void (*kill_cb)(struct sim *sim, struct sim_node *node, const char *job_id);
+	void (*ack_cb)(struct sim *sim, struct sim_node *node, const struct job_ack *ack);
 };
 
 struct sim {
@@ -145,6 +165,8 @@ int sim_net_init(struct sim *sim, const struct sim_params *p, const struct sim_h
 void sim_net_free(struct sim *sim);
 void sim_net_failf(struct sim *sim, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sim_net_schedule_start(struct sim *sim, uint32_t node, uint64_t at_ms);
+/* At at_ms, hooks.call_cb(sim, node, arg). */
+void sim_net_schedule_call(struct sim *sim, uint32_t node, uint64_t at_ms, uint64_t arg);
 /* Bring a node up (a new generation, start_ms from the virtual clock) and join seeds. */
 int sim_net_up(struct sim *sim, uint32_t node, const uint32_t *seeds, size_t nseeds);
 void sim_net_crash(struct sim *sim, uint32_t node);
@@ -162,10 +184,26 @@ int sim_net_self(struct sim_node *n, struct member_view *out);
 const char *sim_net_type_name(unsigned type);
 /* Stats of all generations of a node. */
 void sim_net_stats(const struct sim_node *n, struct core_stats *out);
+/* Frames and bytes sent by all nodes, all generations. */
+void sim_net_sum_stats(const struct sim *sim, uint64_t *frames, uint64_t *bytes);
+/* Index of the node with this public key, or -1 (a linear scan: for reports and checks). */
+int64_t sim_net_node_of(const struct sim *sim, const uint8_t pk[CHORUS_PK_BYTES]);
+/* 1-based generation of a node with this start_ms; 0 when it never started so. */
+unsigned sim_net_gen_of(const struct sim_node *n, uint64_t start_ms);
+/* Run until every up node lists every up node ALIVE, checking every slice_ms; 1, 0 at the deadline, -1. */
+int sim_net_run_converge(struct sim *sim, uint64_t until_ms, uint64_t slice_ms);
+/* "  by_type (per node per s): ..." since a snapshot of sim->type_frames/type_bytes (or all). */
+void sim_net_print_types(const struct sim *sim, const uint64_t *f0, const uint64_t *b0,
+                         uint64_t span_ms);
 
 /* ---------------------------------------------------------------- sim-membership.c */
 
 int sim_membership_main(int argc, char **argv);
 void sim_membership_usage(FILE *f);
+
+/* ---------------------------------------------------------------- sim-dispatch.c */
+
+int sim_dispatch_main(int argc, char **argv);
+void sim_dispatch_usage(FILE *f);
 
 #endif
