@@ -75,6 +75,8 @@ struct core_timing {
 	uint32_t offer_window_ms;       /* offers are collected this long at most */
 	uint32_t dial_timeout_ms;       /* a dispatch must be accepted or refused within this */
 	uint32_t receipt_grace_ms;      /* beyond the job timeout, before the client gives up */
+	uint32_t receipt_poll_ms;       /* re-send the dispatch this often while it runs: a lost
+	                                   receipt or accept is answered again, not re-run */
 	uint32_t job_timeout_ms;        /* default job timeout */
 	uint32_t rebroadcasts;          /* extra request broadcasts when offers run out */
 	uint32_t rebroadcast_backoff_ms;/* first pause before a re-broadcast (doubles) */

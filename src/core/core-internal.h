@@ -286,6 +286,8 @@ struct cjob {
 	uint64_t deadline_ms;
 	uint64_t submit_ms;
 	uint64_t attempt_ms;  /* when the current attempt started */
+	uint64_t run_deadline_ms; /* RUN: no receipt by then is a timeout */
+	int dial_resent;      /* DIAL: the dispatch went out twice already */
 	unsigned eligible;    /* workers whose records advertise the kind, at broadcast */
 	unsigned offers_seen; /* over all rounds */
 	struct offer offers[CHORUS_JOB_OFFERS_MAX];

@@ -67,6 +67,7 @@ void core_config_defaults(struct core_config *cfg)
 	cfg->timing.offer_window_ms = 100;
 	cfg->timing.dial_timeout_ms = 1000;
 	cfg->timing.receipt_grace_ms = 2000;
+	cfg->timing.receipt_poll_ms = 1000;
 	cfg->timing.job_timeout_ms = 30000;
 	cfg->timing.rebroadcasts = 2;
 	cfg->timing.rebroadcast_backoff_ms = 200;
@@ -110,7 +111,8 @@ static int core_timing_valid(const struct core_timing *t)
 	       t->suspicion_max_mult >= 1 && t->gossip_interval_ms > 0 && t->gossip_fanout > 0 &&
 	       t->retransmit_mult > 0 && t->eager_transmits > 0 && t->pushpull_interval_ms > 0 &&
 	       t->reconnect_interval_ms > 0 && t->join_retry_ms > 0 && t->tombstone_ms > 0 &&
-	       t->offer_window_ms > 0 && t->dial_timeout_ms > 0 && t->job_timeout_ms > 0 &&
+	       t->offer_window_ms > 0 && t->dial_timeout_ms > 1 && t->job_timeout_ms > 0 &&
+	       t->receipt_poll_ms > 0 &&
 	       t->job_timeout_ms <= CHORUS_JOB_TIMEOUT_MS_MAX &&
 	       t->rebroadcasts < CHORUS_JOB_ROUNDS_MAX && t->rebroadcast_backoff_ms > 0 &&
 	       t->rebroadcast_backoff_ms <= 60000 && t->load_publish_ms > 0;

@@ -453,7 +453,7 @@ static void dispatch_record_attempt(struct core *core, struct cjob *j, const str
 	j->attempt_ms = now_ms;
 }
 
-static void dispatch_send_dispatch(struct core *core, struct cjob *j, const struct offer *o)
+static void dispatch_send_dispatch(struct core *core, struct cjob *j)
 {
 	struct sb sb;
 
@@ -465,7 +465,7 @@ static void dispatch_send_dispatch(struct core *core, struct cjob *j, const stru
 	sb_puts(&sb, "}");
 	assert(!sb.overflow); /* CHORUS_PAYLOAD_MAX fits, see limits.h */
 	core->stats.dispatches_sent++;
-	core_send(core, o->addr, WIRE_DISPATCH, sb.buf, sb.len);
+	core_send(core, j->cur_addr, WIRE_DISPATCH, sb.buf, sb.len);
 }
 
 static int dispatch_next_round(struct core *core, struct cjob *j, uint64_t now_ms);
@@ -490,11 +490,13 @@ static int dispatch_dial(struct core *core, struct cjob *j, uint64_t now_ms)
 	best->tried = 1;
 	dispatch_record_attempt(core, j, best, now_ms);
 	strcpy(j->cur_addr, best->addr);
-	dispatch_set_deadline(core, j, CJOB_DIAL, now_ms + core->cfg.timing.dial_timeout_ms);
+	/* Half the dial timeout, then once more: one lost frame is not a dead worker. */
+	j->dial_resent = 0;
+	dispatch_set_deadline(core, j, CJOB_DIAL, now_ms + core->cfg.timing.dial_timeout_ms / 2);
 	core_log(core, CORE_LOG_INFO, "job", "event=dispatch job=%s worker=%.10s name=%s load=%u/%u attempt=%u",
 	         j->idhex, j->attempts[j->nattempts - 1].worker,
 	         j->attempts[j->nattempts - 1].worker_name, best->load, best->capacity, j->nattempts);
-	dispatch_send_dispatch(core, j, best);
+	dispatch_send_dispatch(core, j);
 	dispatch_report(core, j, now_ms);
 	return 1;
 }
@@ -506,8 +508,14 @@ static int dispatch_next_round(struct core *core, struct cjob *j, uint64_t now_m
 
 	if (rounds_max > CHORUS_JOB_ROUNDS_MAX)
 		rounds_max = CHORUS_JOB_ROUNDS_MAX;
-	if (j->offers_seen == 0 && (j->eligible == 0 || j->req.round >= rounds_max)) {
+	if (j->offers_seen == 0 && j->eligible == 0) {
 		dispatch_fail(core, j, now_ms, "no worker offered to run %s", j->req.kind);
+		return 0;
+	}
+	if (j->offers_seen == 0 && j->req.round >= rounds_max) {
+		dispatch_fail(core, j, now_ms,
+		              "no worker offered to run %s (%u advertise it: all busy or unreachable)",
+		              j->req.kind, j->eligible);
 		return 0;
 	}
 	if (j->req.round >= rounds_max || j->nattempts >= CHORUS_JOB_ATTEMPTS_MAX) {
@@ -546,12 +554,37 @@ static void dispatch_failover(struct core *core, struct cjob *j, enum job_outcom
 
 /* ---------------------------------------------------------------- timers */
 
+/* While it runs, ask again now and then: the worker answers a duplicate with what it has. */
+static void dispatch_poll_run(struct core *core, struct cjob *j, uint64_t now_ms)
+{
+	uint64_t next = now_ms + core->cfg.timing.receipt_poll_ms;
+
+	dispatch_set_deadline(core, j, CJOB_RUN, next < j->run_deadline_ms ? next : j->run_deadline_ms);
+}
+
 static void dispatch_expire(struct core *core, struct cjob *j, uint64_t now_ms)
 {
 	switch (j->phase) {
 	case CJOB_COLLECT: dispatch_dial(core, j, now_ms); break;
-	case CJOB_DIAL: dispatch_failover(core, j, OUTCOME_DIAL_FAILED, now_ms); break;
-	case CJOB_RUN: dispatch_failover(core, j, OUTCOME_TIMEOUT, now_ms); break;
+	case CJOB_DIAL:
+		if (j->dial_resent) {
+			dispatch_failover(core, j, OUTCOME_DIAL_FAILED, now_ms);
+			break;
+		}
+		j->dial_resent = 1;
+		dispatch_send_dispatch(core, j);
+		dispatch_set_deadline(core, j, CJOB_DIAL,
+		                      now_ms + core->cfg.timing.dial_timeout_ms -
+		                          core->cfg.timing.dial_timeout_ms / 2);
+		break;
+	case CJOB_RUN:
+		if (now_ms >= j->run_deadline_ms) {
+			dispatch_failover(core, j, OUTCOME_TIMEOUT, now_ms);
+			break;
+		}
+		dispatch_send_dispatch(core, j);
+		dispatch_poll_run(core, j, now_ms);
+		break;
 	case CJOB_BACKOFF: dispatch_broadcast_request(core, j, now_ms); break;
 	}
 }
@@ -686,8 +719,8 @@ void dispatch_on_accept(struct core *core, const struct wire_frame *f, const cJS
 		return;
 	j->state = JOB_RUNNING;
 	/* The worker kills the job at its timeout; the grace covers the receipt's way back. */
-	dispatch_set_deadline(core, j, CJOB_RUN,
-	                      now_ms + j->req.timeout_ms + core->cfg.timing.receipt_grace_ms);
+	j->run_deadline_ms = now_ms + j->req.timeout_ms + core->cfg.timing.receipt_grace_ms;
+	dispatch_poll_run(core, j, now_ms);
 	core_log(core, CORE_LOG_DEBUG, "job", "event=accepted job=%s attempt=%u", j->idhex,
 	         j->nattempts);
 	dispatch_report(core, j, now_ms);
@@ -748,7 +781,8 @@ static void dispatch_receipt_outcome(struct core *core, struct cjob *j, int k,
 		a->ms = now_ms - j->attempt_ms;
 	a->outcome = ok ? OUTCOME_OK : OUTCOME_FAILED;
 	/* A late receipt from an earlier attempt wins: stop the one now running. */
-	if (k != (int)j->nattempts - 1) {
+	if (k != (int)j->nattempts - 1 &&
+	    j->attempts[j->nattempts - 1].outcome == OUTCOME_RUNNING) {
 		dispatch_send_cancel(core, j);
 		j->attempts[j->nattempts - 1].outcome = OUTCOME_CANCELLED;
 	}

@@ -240,8 +240,10 @@ static void disp_classify_failure(struct disp *d, struct disp_job *j, const stru
 	const char *kind = disp_kind_names[j->kind];
 
 	snprintf(want, sizeof(want), "no worker offered to run %s", kind);
-	if (strcmp(jv->reason, want) == 0)
-		j->end = j->kind == KIND_NOBODY ? END_NOBODY : END_NO_OFFER;
+	if (strcmp(jv->reason, want) == 0 && j->kind == KIND_NOBODY)
+		j->end = END_NOBODY;
+	else if (strncmp(jv->reason, want, strlen(want)) == 0 && j->kind != KIND_NOBODY)
+		j->end = END_NO_OFFER; /* all busy or unreachable: says how many advertise it */
 	else if (j->kind == KIND_NOBODY)
 		sim_net_failf(&d->sim, "job %.16s of kind nobody failed with \"%s\", not \"%s\"", j->id,
 		              jv->reason, want);

@@ -182,6 +182,42 @@ static void test_worker_dies(void)
 	h_free(&h);
 }
 
+static int receipts_dropped;
+static int drop_first_receipt(void *ctx, int from, int to, const uint8_t *buf, size_t len)
+{
+	(void)ctx, (void)from, (void)to, (void)len;
+	if (buf[3] == WIRE_RECEIPT && receipts_dropped == 0) {
+		receipts_dropped++;
+		return 0;
+	}
+	return 1;
+}
+
+/* A lost receipt is asked for again, not paid for with the job timeout and a second run. */
+static void test_lost_receipt(void)
+{
+	struct harness h;
+	char id[CHORUS_JOB_ID_HEX + 1];
+	struct core_config cfg;
+	struct h_job *j;
+	uint64_t t0;
+
+	core_config_defaults(&cfg);
+	setup(&h, 3, 10);
+	h.tap = drop_first_receipt;
+	t0 = h.now_ms;
+	h_submit(&h, 0, "echo", "again", 12, id);
+	ok(h_run_until(&h, h.now_ms + 10000, h_job_final, id), "the job ends");
+	j = h_job(&h, id);
+	ok(receipts_dropped == 1 && j && j->v.state == JOB_SUCCEEDED && j->v.nattempts == 1,
+	   "succeeded at its first attempt although its receipt was lost");
+	ok(h.now_ms - t0 < cfg.timing.receipt_poll_ms + 500, "within a poll interval (%llu ms)",
+	   (unsigned long long)(h.now_ms - t0));
+	ok(h.nodes[1].runs + h.nodes[2].runs == 1, "and ran once");
+	h.tap = NULL;
+	h_free(&h);
+}
+
 static void test_no_worker(void)
 {
 	struct harness h;
@@ -357,6 +393,7 @@ int main(void)
 	test_least_loaded();
 	test_dial_failover();
 	test_worker_dies();
+	test_lost_receipt();
 	test_no_worker();
 	test_job_fails();
 	test_cancel();
