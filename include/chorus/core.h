@@ -254,7 +254,9 @@ struct core_env {
 	 * run_cb: run a job we accepted as a worker; 0 if started, else the job
 	 * is failed at once with reason.  kill_cb: stop a job run_cb started;
 	 * core_work_done() must still follow.  ack_cb: a completion ack we saw
-	 * (ours or relayed), with both signed texts, for the ledger.
+	 * (ours or relayed), with both signed texts, for the ledger; its texts
+	 * are authentic (frame or text signatures checked), and the ledger
+	 * checks both signatures again before it credits anything.
 	 */
 	void (*job_cb)(void *ctx, const struct job_view *jv);
 	int (*run_cb)(void *ctx, const char *job_id, const char *kind, const uint8_t *payload,
