@@ -1018,6 +1018,7 @@ int raft_compact(struct raft *r, uint64_t index, const uint8_t *data, uint32_t l
 	r->snap_data = copy;
 	r->snap_len = len;
 	r->snap_conf = c;
+	raft_conf_reload(r); /* the configuration entry may now live in the snapshot */
 	r->stats.compactions++;
 	assert(r->log.snap_index == index);
 	return 0;
