@@ -211,6 +211,9 @@ int raft_campaign_now(struct raft *r);
  */
 int raft_compact(struct raft *r, uint64_t index, const uint8_t *data, uint32_t len);
 
+/* The latest snapshot (metadata and bytes, valid until the next call): persist it after raft_compact(). */
+void raft_snapshot_get(const struct raft *r, struct raft_snapshot *out);
+
 /* 1 and fills rd when there is work, 0 otherwise. */
 int raft_ready(struct raft *r, struct raft_ready *rd);
 void raft_advance(struct raft *r, const struct raft_ready *rd);
@@ -223,6 +226,8 @@ uint64_t raft_term(const struct raft *r);
 uint64_t raft_commit_index(const struct raft *r);
 /* Term of the entry at index (the snapshot's for its index); RAFT_ERR_UNAVAILABLE otherwise. */
 int raft_term_at(const struct raft *r, uint64_t index, uint64_t *term);
+/* The entry at index (data points into the log: valid until the next call); RAFT_ERR_UNAVAILABLE. */
+int raft_entry_get(const struct raft *r, uint64_t index, struct raft_entry *out);
 /* Internal consistency; NULL when all holds. */
 const char *raft_check(const struct raft *r);
 

@@ -1284,6 +1284,24 @@ int raft_term_at(const struct raft *r, uint64_t index, uint64_t *term)
 	return raft_log_term(&r->log, index, term);
 }
 
+void raft_snapshot_get(const struct raft *r, struct raft_snapshot *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->index = r->log.snap_index;
+	out->term = r->log.snap_term;
+	out->conf = r->snap_conf;
+	out->data = r->snap_data;
+	out->len = r->snap_len;
+}
+
+int raft_entry_get(const struct raft *r, uint64_t index, struct raft_entry *out)
+{
+	if (index <= r->log.snap_index || index > raft_log_last_index(&r->log))
+		return RAFT_ERR_UNAVAILABLE;
+	*out = *raft_log_at(&r->log, index);
+	return 0;
+}
+
 static const char *raft_check_leader(const struct raft *r)
 {
 	uint64_t last = raft_log_last_index(&r->log);

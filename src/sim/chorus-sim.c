@@ -19,6 +19,8 @@
 static const struct sim_cmd sim_cmds[] = {
 	{"membership", "SWIM membership: join storm, crashes, a leave, a partition, a restart",
 	 sim_membership_main, sim_membership_usage},
+	{"raft", "Raft: elections, replication, membership, snapshots under loss, partitions, crashes",
+	 sim_raft_main, sim_raft_usage},
 };
 
 static void usage(FILE *f)

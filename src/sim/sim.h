@@ -168,4 +168,9 @@ void sim_net_stats(const struct sim_node *n, struct core_stats *out);
 int sim_membership_main(int argc, char **argv);
 void sim_membership_usage(FILE *f);
 
+/* ---------------------------------------------------------------- sim-raft.c */
+
+int sim_raft_main(int argc, char **argv);
+void sim_raft_usage(FILE *f);
+
 #endif
