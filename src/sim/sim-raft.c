@@ -950,7 +950,7 @@ static void sr_report(const struct sr *s, double wall_s)
 void sim_raft_usage(FILE *f)
 {
 	fprintf(f, "usage: chorus-sim raft [--voters N] [--seed S] [--loss P] [--steps K]\n"
-	           "                       [--no-pre-vote] [--no-check-quorum] [--verbose]\n"
+	           "                       [--no-pre-vote] [--no-check-quorum] [--verbose] [--help]\n"
 	           "  --voters N   initial voters, 3..7 (default 5); two spare nodes join and leave\n"
 	           "  --seed S     the run's seed (default 1)\n"
 	           "  --loss P     message loss probability in [0, 1) (default 0.02)\n"
