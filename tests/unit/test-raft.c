@@ -770,7 +770,7 @@ static void test_wire(void)
 	uint8_t confb[64];
 	struct raft_conf conf;
 	struct raft_msg m = mk(RAFT_MSG_APPEND, 2, 7, 10, 6), d;
-	int len, all = 1, crashed = 0, accepted = 0;
+	int len, all = 1;
 
 	conf_set(&conf, 3);
 	memset(data, 0xab, sizeof(data));
@@ -829,46 +829,59 @@ static void test_wire(void)
 	ents[0].term = 8; /* newer than the message's term */
 	ok(raft_msg_encode(&m, buf, sizeof(buf)) == CORE_ERR_MALFORMED, "wire: an entry from the future is refused");
 	ents[0].term = 7;
+}
 
-	/* Fuzz: random bytes and mutations of valid messages never crash the decoder. */
-	{
-		struct rng rng;
+/* Random bytes and mutations of a valid message never crash the decoder. */
+static void test_wire_fuzz(void)
+{
+	static uint8_t buf[CHORUS_RAFT_MSG_MAX + 64];
+	static struct raft_entry ents[CHORUS_RAFT_APPEND_ENTRIES_MAX];
+	uint8_t data[300];
+	struct raft_msg m = mk(RAFT_MSG_APPEND, 2, 7, 10, 6), d;
+	struct rng rng;
+	int len, crashed = 0, accepted = 0;
 
-		rng_seed(&rng, 42);
-		len = raft_msg_encode(&m, buf, sizeof(buf));
-		for (int i = 0; i < 200000; i++) {
-			static uint8_t f[CHORUS_RAFT_MSG_MAX + 64];
-			size_t flen = (size_t)len;
-			int err;
-
-			memcpy(f, buf, flen);
-			if (i % 4 == 0) {
-				flen = rng_below(&rng, 200);
-				for (size_t k = 0; k < flen; k++)
-					f[k] = (uint8_t)rng_next(&rng);
-				if (flen > 1 && i % 8 == 0) {
-					f[0] = 'R';
-					f[1] = CHORUS_RAFT_WIRE_VERSION;
-				}
-			} else {
-				for (uint32_t k = rng_below(&rng, 4) + 1; k > 0; k--)
-					f[rng_below(&rng, (uint32_t)flen)] = (uint8_t)rng_next(&rng);
-				if (i % 3 == 0)
-					flen = rng_below(&rng, (uint32_t)flen + 8);
-			}
-			err = raft_msg_decode(&d, ents, CHORUS_RAFT_APPEND_ENTRIES_MAX, f, flen);
-			if (err == 0) {
-				static uint8_t g[CHORUS_RAFT_MSG_MAX];
-
-				/* Accepted input is valid and canonical: it re-encodes to itself. */
-				accepted++;
-				crashed |= raft_msg_validate(&d) != 0 ||
-				           raft_msg_encode(&d, g, sizeof(g)) != (int)flen ||
-				           memcmp(g, f, flen) != 0;
-			}
-		}
-		ok(!crashed, "wire fuzz: 200000 random/mutated inputs; the %d accepted ones are valid and canonical", accepted);
+	memset(data, 0x5a, sizeof(data));
+	for (int i = 0; i < 3; i++) {
+		ents[i].index = 11 + (uint64_t)i;
+		ents[i].term = 7;
+		ents[i].len = (uint32_t)(i * 100);
+		ents[i].data = i ? data : NULL;
 	}
+	m.entries = ents;
+	m.nentries = 3;
+	rng_seed(&rng, 42);
+	len = raft_msg_encode(&m, buf, sizeof(buf));
+	for (int i = 0; i < 200000; i++) {
+		static uint8_t f[CHORUS_RAFT_MSG_MAX + 64];
+		size_t flen = (size_t)len;
+
+		memcpy(f, buf, flen);
+		if (i % 4 == 0) {
+			flen = rng_below(&rng, 200);
+			for (size_t k = 0; k < flen; k++)
+				f[k] = (uint8_t)rng_next(&rng);
+			if (flen > 1 && i % 8 == 0) {
+				f[0] = 'R';
+				f[1] = CHORUS_RAFT_WIRE_VERSION;
+			}
+		} else {
+			for (uint32_t k = rng_below(&rng, 4) + 1; k > 0; k--)
+				f[rng_below(&rng, (uint32_t)flen)] = (uint8_t)rng_next(&rng);
+			if (i % 3 == 0)
+				flen = rng_below(&rng, (uint32_t)flen + 8);
+		}
+		if (raft_msg_decode(&d, ents, CHORUS_RAFT_APPEND_ENTRIES_MAX, f, flen) == 0) {
+			static uint8_t g[CHORUS_RAFT_MSG_MAX];
+
+			/* Accepted input is valid and canonical: it re-encodes to itself. */
+			accepted++;
+			crashed |= raft_msg_validate(&d) != 0 ||
+			           raft_msg_encode(&d, g, sizeof(g)) != (int)flen || memcmp(g, f, flen) != 0;
+		}
+	}
+	ok(!crashed, "wire fuzz: 200000 random/mutated inputs; the %d accepted ones are valid and canonical",
+	   accepted);
 }
 
 static void test_boot(void)
@@ -913,6 +926,7 @@ int main(void)
 	test_inflight();
 	test_probe_after_reject();
 	test_wire();
+	test_wire_fuzz();
 	test_boot();
 	return tap_done();
 }
