@@ -72,4 +72,30 @@ _Static_assert(CHORUS_ID_HEX + CHORUS_NAME_MAX + CHORUS_ADDR_MAX +
                CHORUS_RECORD_MAX,
                "a full record must fit in CHORUS_RECORD_MAX");
 
+/* Raft (src/core/raft*.c, include/chorus/raft.h). */
+#define CHORUS_RAFT_WIRE_VERSION       1
+#define CHORUS_RAFT_VOTERS_MAX         9             /* voters in one configuration */
+#define CHORUS_RAFT_ENTRY_MAX          8192          /* data bytes of one log entry */
+#define CHORUS_RAFT_APPEND_BYTES_MAX   32768         /* entry bytes (with overhead) on one AppendEntries */
+#define CHORUS_RAFT_APPEND_ENTRIES_MAX 256           /* entries on one AppendEntries */
+#define CHORUS_RAFT_INFLIGHT_MAX       64            /* ceiling of the per-follower AppendEntries window */
+#define CHORUS_RAFT_LOG_MAX            65536         /* entries kept in memory after the snapshot */
+#define CHORUS_RAFT_UNCOMMITTED_MAX    4096          /* leader: appended but not yet committed */
+#define CHORUS_RAFT_SNAPSHOT_MAX       24576         /* snapshot bytes (sent whole: no chunking yet) */
+#define CHORUS_RAFT_OUTBOX_MAX         1024          /* messages queued between two raft_ready() */
+#define CHORUS_RAFT_MSG_HEADER         72            /* fixed part of an encoded message */
+#define CHORUS_RAFT_ENTRY_HEADER       13            /* per entry: term u64, type u8, length u32 */
+#define CHORUS_RAFT_SNAP_HEADER        (20 + 8 * CHORUS_RAFT_VOTERS_MAX + 4)
+#define CHORUS_RAFT_MSG_MAX            (CHORUS_RAFT_MSG_HEADER + CHORUS_RAFT_APPEND_BYTES_MAX)
+
+_Static_assert(CHORUS_RAFT_ENTRY_MAX + CHORUS_RAFT_ENTRY_HEADER <= CHORUS_RAFT_APPEND_BYTES_MAX,
+               "one maximal entry must fit on an AppendEntries");
+_Static_assert(CHORUS_RAFT_SNAP_HEADER + CHORUS_RAFT_SNAPSHOT_MAX <= CHORUS_RAFT_APPEND_BYTES_MAX,
+               "a snapshot message must fit in CHORUS_RAFT_MSG_MAX");
+_Static_assert(CHORUS_RAFT_MSG_MAX <= CHORUS_BODY_MAX, "a raft message must fit in a frame body");
+_Static_assert(CHORUS_RAFT_UNCOMMITTED_MAX < CHORUS_RAFT_LOG_MAX,
+               "the in-memory log must hold every uncommitted entry");
+_Static_assert(4 + 8 * CHORUS_RAFT_VOTERS_MAX <= CHORUS_RAFT_ENTRY_MAX,
+               "a configuration entry must fit in an entry");
+
 #endif

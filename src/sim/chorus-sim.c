@@ -21,6 +21,8 @@ static const struct sim_cmd sim_cmds[] = {
 	 sim_membership_main, sim_membership_usage},
 	{"dispatch", "jobs: offers, ranking, failover, loss, slow and crashing workers",
 	 sim_dispatch_main, sim_dispatch_usage},
+	{"raft", "Raft: elections, replication, membership, snapshots under loss, partitions, crashes",
+	 sim_raft_main, sim_raft_usage},
 };
 
 static void usage(FILE *f)
