@@ -46,6 +46,24 @@ static int jobmsg_valid_status(const char *s, int receipt)
 	       strcmp(s, "cancelled") == 0;
 }
 
+/* Parses a bounded signed text and hands the object to a field decoder. */
+static int jobmsg_decode(const char *text, size_t len, int (*fields)(const cJSON *, void *),
+                         void *out, size_t out_size)
+{
+	cJSON *o;
+	int rc;
+
+	if (len == 0 || len > JOBMSG_TEXT_MAX)
+		return CORE_ERR_OVERSIZE;
+	o = cJSON_ParseWithLength(text, len);
+	if (o == NULL)
+		return CORE_ERR_MALFORMED;
+	memset(out, 0, out_size);
+	rc = cJSON_IsObject(o) ? fields(o, out) : CORE_ERR_MALFORMED;
+	cJSON_Delete(o);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- request */
 
 int jobmsg_request_encode(char *out, size_t cap, const struct jreq *r)
@@ -92,8 +110,10 @@ static int jobmsg_json_name(const cJSON *obj, const char *key, char *out, size_t
 	return 0;
 }
 
-static int jobmsg_request_fields(const cJSON *o, struct jreq *r)
+static int jobmsg_request_fields(const cJSON *o, void *out)
 {
+	struct jreq *r = out;
+
 	const char *s;
 	uint64_t v, size, timeout, round;
 	uint8_t want[CHORUS_JOB_ID_BYTES], nonce[8];
@@ -125,18 +145,7 @@ static int jobmsg_request_fields(const cJSON *o, struct jreq *r)
 
 int jobmsg_request_decode(struct jreq *r, const char *text, size_t len)
 {
-	cJSON *o;
-	int rc;
-
-	if (len == 0 || len > JOBMSG_TEXT_MAX)
-		return CORE_ERR_OVERSIZE;
-	o = cJSON_ParseWithLength(text, len);
-	if (o == NULL)
-		return CORE_ERR_MALFORMED;
-	memset(r, 0, sizeof(*r));
-	rc = cJSON_IsObject(o) ? jobmsg_request_fields(o, r) : CORE_ERR_MALFORMED;
-	cJSON_Delete(o);
-	return rc;
+	return jobmsg_decode(text, len, jobmsg_request_fields, r, sizeof(*r));
 }
 
 /* ---------------------------------------------------------------- receipt */
@@ -164,8 +173,10 @@ int jobmsg_receipt_encode(char *out, size_t cap, const struct jreceipt *r)
 	return (int)sb.len;
 }
 
-static int jobmsg_receipt_fields(const cJSON *o, struct jreceipt *r)
+static int jobmsg_receipt_fields(const cJSON *o, void *out)
 {
+	struct jreceipt *r = out;
+
 	uint64_t v, size;
 
 	if (codec_json_u64(o, "v", 1000, &v) < 0 || v != 1 ||
@@ -184,18 +195,7 @@ static int jobmsg_receipt_fields(const cJSON *o, struct jreceipt *r)
 
 int jobmsg_receipt_decode(struct jreceipt *r, const char *text, size_t len)
 {
-	cJSON *o;
-	int rc;
-
-	if (len == 0 || len > JOBMSG_TEXT_MAX)
-		return CORE_ERR_OVERSIZE;
-	o = cJSON_ParseWithLength(text, len);
-	if (o == NULL)
-		return CORE_ERR_MALFORMED;
-	memset(r, 0, sizeof(*r));
-	rc = cJSON_IsObject(o) ? jobmsg_receipt_fields(o, r) : CORE_ERR_MALFORMED;
-	cJSON_Delete(o);
-	return rc;
+	return jobmsg_decode(text, len, jobmsg_receipt_fields, r, sizeof(*r));
 }
 
 /* ---------------------------------------------------------------- ack */
@@ -246,8 +246,10 @@ static int jobmsg_ack_worker(const cJSON *o, struct jack *a)
 	return 0;
 }
 
-static int jobmsg_ack_fields(const cJSON *o, struct jack *a)
+static int jobmsg_ack_fields(const cJSON *o, void *out)
 {
+	struct jack *a = out;
+
 	uint64_t v, attempts;
 
 	if (codec_json_u64(o, "v", 1000, &v) < 0 || v != 1 ||
@@ -268,18 +270,7 @@ static int jobmsg_ack_fields(const cJSON *o, struct jack *a)
 
 int jobmsg_ack_decode(struct jack *a, const char *text, size_t len)
 {
-	cJSON *o;
-	int rc;
-
-	if (len == 0 || len > JOBMSG_TEXT_MAX)
-		return CORE_ERR_OVERSIZE;
-	o = cJSON_ParseWithLength(text, len);
-	if (o == NULL)
-		return CORE_ERR_MALFORMED;
-	memset(a, 0, sizeof(*a));
-	rc = cJSON_IsObject(o) ? jobmsg_ack_fields(o, a) : CORE_ERR_MALFORMED;
-	cJSON_Delete(o);
-	return rc;
+	return jobmsg_decode(text, len, jobmsg_ack_fields, a, sizeof(*a));
 }
 
 /* ---------------------------------------------------------------- signed pair in a body */
