@@ -703,8 +703,12 @@ void dispatch_on_offer(struct core *core, const struct wire_frame *f, const cJSO
 static void dispatch_offer_in(struct core *core, struct cjob *j, uint64_t now_ms)
 {
 	unsigned enough = j->eligible < CHORUS_JOB_OFFERS_MAX ? j->eligible : CHORUS_JOB_OFFERS_MAX;
+	const struct offer *o = &j->offers[j->noffers - 1];
+	/* An idle worker that never failed us cannot be outranked: no need to wait for others. */
+	int unbeatable = o->load == 0 && o->capacity > 0 &&
+	                 dispatch_penalty(core, o->worker, 0, now_ms) == NULL;
 
-	if (j->phase == CJOB_COLLECT && j->noffers >= (enough > 0 ? enough : 1))
+	if (j->phase == CJOB_COLLECT && (unbeatable || j->noffers >= (enough > 0 ? enough : 1)))
 		dispatch_dial(core, j, now_ms);
 	else if (j->phase == CJOB_BACKOFF)
 		dispatch_dial(core, j, now_ms);

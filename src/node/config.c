@@ -29,6 +29,7 @@ static const struct option config_long_options[] = {
 	{ "log-file", required_argument, NULL, 'L' },
 	{ "log-format", required_argument, NULL, 'F' },
 	{ "name", required_argument, NULL, 'N' },
+	{ "offer-window-ms", required_argument, NULL, 'o' },
 	{ "role", required_argument, NULL, 'r' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "worker", required_argument, NULL, 'w' },
@@ -43,7 +44,7 @@ config_usage(FILE *fp, int full)
 	    "usage: chorusd [-nv] [--capacity N] [--config FILE] [--data-dir DIR]\n"
 	    "               [--http HOST:PORT] [--join URL] [--listen URL]\n"
 	    "               [--log-file FILE] [--log-format text|json] [--name NAME]\n"
-	    "               [--role ROLE] [--worker KIND[=COMMAND]]\n"
+	    "               [--offer-window-ms MS] [--role ROLE] [--worker KIND[=COMMAND]]\n"
 	    "       chorusd --help | --version\n");
 	if (!full)
 		return;
@@ -59,6 +60,7 @@ config_usage(FILE *fp, int full)
 	    "  --log-file FILE         also log to FILE (reopened on SIGHUP)\n"
 	    "  --log-format text|json  log line format (default text)\n"
 	    "  --name NAME             node name (default: the short node id)\n"
+	    "  --offer-window-ms MS    how long a job collects offers at most (default 100)\n"
 	    "  --role ROLE             role stored in the node record (repeatable)\n"
 	    "  --worker KIND[=COMMAND] run jobs of KIND: built-in echo, sha256, sleep, fail,\n"
 	    "                          or COMMAND via /bin/sh (payload on stdin, result on\n"
@@ -237,6 +239,19 @@ config_set(struct node_config *cfg, const char *key, const char *value, char *er
 			return -EINVAL;
 		}
 		snprintf(cfg->workers[cfg->nworkers++], sizeof cfg->workers[0], "%s", value);
+		return 0;
+	}
+	if (strcmp(key, "offer-window-ms") == 0) {
+		char *end;
+		errno = 0;
+		unsigned long v = strtoul(value, &end, 10);
+		if (errno != 0 || *end != '\0' || value[0] == '\0' || value[0] == '-' || v < 1 ||
+		    v > NODE_OFFER_WINDOW_MS_MAX) {
+			snprintf(err, errlen, "bad offer window '%s' (want 1..%d ms)", value,
+			         NODE_OFFER_WINDOW_MS_MAX);
+			return -EINVAL;
+		}
+		cfg->offer_window_ms = (uint32_t)v;
 		return 0;
 	}
 	if (strcmp(key, "capacity") == 0) {

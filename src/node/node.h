@@ -31,6 +31,7 @@ struct event;
 #define NODE_LOCK_FILE       "node.lock"
 #define NODE_ERR_MAX         512           /* one start-up error message */
 #define NODE_WORKER_SPEC_MAX 1024          /* one --worker KIND=COMMAND */
+#define NODE_OFFER_WINDOW_MS_MAX 60000
 #define NODE_JOB_TIMEOUT_MS  30000         /* a job's timeout when the submitter gives none */
 
 #define NODE_DEFAULT_LISTEN  "tcp://127.0.0.1:7470"
@@ -54,6 +55,7 @@ struct node_config {
 	char roles[CHORUS_ROLES_MAX][CHORUS_TAG_MAX + 1];
 	unsigned nroles;
 	uint32_t capacity;
+	uint32_t offer_window_ms;               /* 0: the core's default */
 	char workers[CHORUS_CAPS_MAX][NODE_WORKER_SPEC_MAX]; /* KIND or KIND=COMMAND */
 	unsigned nworkers;
 	char log_file[NODE_PATH_MAX];
