@@ -41,8 +41,13 @@
 
 #define FABRIC_PEERS_MAX     256
 #define FABRIC_RECV_BATCH    256
-#define FABRIC_SENDBUF       16
-#define FABRIC_RECVBUF       128
+/*
+ * Queues sized for bursts of jobs: a client with 64 jobs in flight sends 64
+ * requests to every worker at once, and 16 slots dropped most of them
+ * (bench/dispatch.sh: p99 1.2 s and lost jobs).  Frames are mostly ~1 KiB.
+ */
+#define FABRIC_SENDBUF       256
+#define FABRIC_RECVBUF       1024
 #define FABRIC_RECONN_MIN_MS 100
 #define FABRIC_RECONN_MAX_MS 1000
 
