@@ -453,6 +453,8 @@ static void test_rejects(void)
 	expect_refused(l, buf, len, CORE_ERR_MALFORMED, "an entry count past the bytes");
 	len = block_craft(buf, 6, head, 3, &leader, e, 0);
 	expect_refused(l, buf, len, CORE_ERR_MALFORMED, "an empty block");
+	len = block_craft(buf, 6, head, (1ULL << 53) + 1, &leader, e, 2);
+	expect_refused(l, buf, len, CORE_ERR_MALFORMED, "a term past 2^53");
 	len = block_craft(buf, 6, head, 3, &leader, e, 2);
 	buf[4] = 2;
 	expect_refused(l, buf, len, CORE_ERR_VERSION, "another version");
