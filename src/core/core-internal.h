@@ -223,6 +223,7 @@ struct jreceipt {
 };
 struct jack {
 	uint8_t id[CHORUS_JOB_ID_BYTES];
+	uint64_t nonce; /* id = BLAKE2b-128(client || nonce): the ledger can check whose job it is */
 	uint8_t client[CHORUS_PK_BYTES];
 	int has_worker;
 	uint8_t worker[CHORUS_PK_BYTES];

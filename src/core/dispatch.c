@@ -320,6 +320,7 @@ static void dispatch_send_ack(struct core *core, struct cjob *j, const struct jr
 
 	memset(&a, 0, sizeof(a));
 	memcpy(a.id, j->id, sizeof(a.id));
+	a.nonce = j->req.nonce;
 	memcpy(a.client, core->pk, CHORUS_PK_BYTES);
 	strcpy(a.kind, j->req.kind);
 	strcpy(a.status, job_state_name(j->state));

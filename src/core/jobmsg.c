@@ -8,7 +8,7 @@
  *             messages after the client restarts)
  *   receipt  {"v":1,"job":ID,"client":PK,"worker":PK,"kind":K,"status":S,
  *             "result_hash":H,"result_size":BYTES,"duration_ms":D}
- *   ack      {"v":1,"job":ID,"client":PK,"worker":PK|"","kind":K,"status":S,
+ *   ack      {"v":1,"job":ID,"nonce":N,"client":PK,"worker":PK|"","kind":K,"status":S,
  *             "result_hash":H|"","attempts":N,"reward":R,"receipt":H|""}
  *
  * The originator signs the exact text, so anyone may relay it and everyone
@@ -110,18 +110,30 @@ static int jobmsg_json_name(const cJSON *obj, const char *key, char *out, size_t
 	return 0;
 }
 
+/* The "nonce" field, and the id it must give with the client's key. */
+static int jobmsg_nonce_matches(const cJSON *o, const uint8_t id[CHORUS_JOB_ID_BYTES],
+                                const uint8_t client[CHORUS_PK_BYTES], uint64_t *nonce)
+{
+	uint8_t want[CHORUS_JOB_ID_BYTES], raw[8];
+
+	if (jobmsg_json_hex(o, "nonce", raw, sizeof(raw)) < 0)
+		return CORE_ERR_MALFORMED;
+	*nonce = codec_get_u64(raw);
+	/* The id must be the client's own: no claiming someone else's job. */
+	jobmsg_job_id(want, client, *nonce);
+	return memcmp(want, id, CHORUS_JOB_ID_BYTES) == 0 ? 0 : CORE_ERR_MALFORMED;
+}
+
 static int jobmsg_request_fields(const cJSON *o, void *out)
 {
 	struct jreq *r = out;
-
 	const char *s;
 	uint64_t v, size, timeout, round;
-	uint8_t want[CHORUS_JOB_ID_BYTES], nonce[8];
 
 	if (codec_json_u64(o, "v", 1000, &v) < 0 || v != 1 ||
 	    jobmsg_json_hex(o, "job", r->id, CHORUS_JOB_ID_BYTES) < 0 ||
-	    jobmsg_json_hex(o, "nonce", nonce, sizeof(nonce)) < 0 ||
 	    codec_json_pk(o, "client", r->client) < 0 ||
+	    jobmsg_nonce_matches(o, r->id, r->client, &r->nonce) < 0 ||
 	    codec_json_u64(o, "gen", CODEC_JSON_INT_MAX, &r->gen) < 0 ||
 	    codec_json_str(o, "addr", CHORUS_ADDR_MAX, &s) < 0 || !codec_valid_addr(s))
 		return CORE_ERR_MALFORMED;
@@ -134,13 +146,10 @@ static int jobmsg_request_fields(const cJSON *o, void *out)
 	    codec_json_u64(o, "created", CODEC_JSON_INT_MAX, &r->created_ms) < 0 ||
 	    codec_json_u64(o, "round", CHORUS_JOB_ROUNDS_MAX, &round) < 0)
 		return CORE_ERR_MALFORMED;
-	r->nonce = codec_get_u64(nonce);
 	r->size = (size_t)size;
 	r->timeout_ms = (uint32_t)timeout;
 	r->round = (unsigned)round;
-	/* The id must be the client's own: no claiming someone else's job. */
-	jobmsg_job_id(want, r->client, r->nonce);
-	return memcmp(want, r->id, CHORUS_JOB_ID_BYTES) == 0 ? 0 : CORE_ERR_MALFORMED;
+	return 0;
 }
 
 int jobmsg_request_decode(struct jreq *r, const char *text, size_t len)
@@ -176,7 +185,6 @@ int jobmsg_receipt_encode(char *out, size_t cap, const struct jreceipt *r)
 static int jobmsg_receipt_fields(const cJSON *o, void *out)
 {
 	struct jreceipt *r = out;
-
 	uint64_t v, size;
 
 	if (codec_json_u64(o, "v", 1000, &v) < 0 || v != 1 ||
@@ -217,10 +225,10 @@ int jobmsg_ack_encode(char *out, size_t cap, const struct jack *a)
 	}
 	sb_init(&sb, out, cap);
 	sb_printf(&sb,
-	          "{\"v\":1,\"job\":\"%s\",\"client\":\"%s\",\"worker\":\"%s\",\"kind\":\"%s\","
-	          "\"status\":\"%s\",\"result_hash\":\"%s\",\"attempts\":%u,\"reward\":%llu,"
-	          "\"receipt\":\"%s\"}",
-	          job, client, worker, a->kind, a->status, hash, a->attempts,
+	          "{\"v\":1,\"job\":\"%s\",\"nonce\":\"%016llx\",\"client\":\"%s\","
+	          "\"worker\":\"%s\",\"kind\":\"%s\",\"status\":\"%s\",\"result_hash\":\"%s\","
+	          "\"attempts\":%u,\"reward\":%llu,\"receipt\":\"%s\"}",
+	          job, (unsigned long long)a->nonce, client, worker, a->kind, a->status, hash, a->attempts,
 	          (unsigned long long)a->reward, receipt);
 	if (sb.overflow || sb.len > JOBMSG_TEXT_MAX)
 		return CORE_ERR_OVERSIZE;
@@ -249,12 +257,12 @@ static int jobmsg_ack_worker(const cJSON *o, struct jack *a)
 static int jobmsg_ack_fields(const cJSON *o, void *out)
 {
 	struct jack *a = out;
-
 	uint64_t v, attempts;
 
 	if (codec_json_u64(o, "v", 1000, &v) < 0 || v != 1 ||
 	    jobmsg_json_hex(o, "job", a->id, CHORUS_JOB_ID_BYTES) < 0 ||
-	    codec_json_pk(o, "client", a->client) < 0 || jobmsg_ack_worker(o, a) < 0 ||
+	    codec_json_pk(o, "client", a->client) < 0 ||
+	    jobmsg_nonce_matches(o, a->id, a->client, &a->nonce) < 0 || jobmsg_ack_worker(o, a) < 0 ||
 	    jobmsg_json_name(o, "kind", a->kind, CHORUS_KIND_MAX) < 0 ||
 	    jobmsg_json_name(o, "status", a->status, sizeof(a->status) - 1) < 0 ||
 	    !jobmsg_valid_status(a->status, 0) ||

@@ -115,13 +115,14 @@ int main(void)
 	h.tap = tap_collect;
 	h_run(&h, h.now_ms + 8000);
 	/* Jobs from every node, so node 0 sees requests, dispatches, receipts and acks. */
+	h.run_ms = 50;
 	for (int k = 0; k < 8; k++) {
 		char id[CHORUS_JOB_ID_HEX + 1];
 
 		h_submit(&h, k % 4, k % 3 ? "echo" : "fail", "fuzz me", 500 + (uint64_t)k, id);
-		if (k == 5)
-			core_job_cancel(h.nodes[1].core, id, h.now_ms);
-		h_run(&h, h.now_ms + 3);
+		h_run(&h, h.now_ms + 20);
+		if (k == 5) /* running by now: the cancel goes to its worker */
+			core_job_cancel(h.nodes[k % 4].core, id, h.now_ms);
 	}
 	h_run(&h, h.now_ms + 1000);
 	h.tap = NULL;

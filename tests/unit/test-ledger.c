@@ -75,6 +75,7 @@ static void entry_make(struct ledger_entry *e, const struct key *c, const struct
 	                     (sp->rcpt_signer ? sp->rcpt_signer : w)->sk);
 
 	memset(&a, 0, sizeof(a));
+	a.nonce = nonce;
 	jobmsg_job_id(a.id, c->pk, nonce);
 	memcpy(a.client, c->pk, CHORUS_PK_BYTES);
 	a.has_worker = 1;
