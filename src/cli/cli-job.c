@@ -159,7 +159,8 @@ int cli_job_report(const char *id, const cJSON *job)
 	if (strcmp(state, "succeeded") == 0)
 		return CLI_EXIT_OK;
 	cli_sanitize(reason, sizeof reason, cli_json_string(job, "reason", ""));
-	if (error[0] != '\0') {
+	/* The node's reason usually quotes the worker's error already: say it once. */
+	if (error[0] != '\0' && strstr(cli_json_string(job, "reason", ""), error) == NULL) {
 		snprintf(detail, sizeof detail, " (worker %s: %s)",
 			 cli_job_worker(job, worker, sizeof worker), error);
 		cli_sanitize(detail, sizeof detail, detail); /* in place: it only replaces bytes */
