@@ -38,6 +38,8 @@
 #define CHORUS_LEAVE_FANOUT       32            /* members told directly on leave */
 #define CHORUS_HEALTH_MAX         8             /* Lifeguard local health multiplier ceiling */
 #define CHORUS_WANT_MAX           64            /* records asked for in one want frame */
+#define CHORUS_RECONNECT_MAX      8             /* dead members pinged per reconnect interval */
+#define CHORUS_RECONNECT_SHIFT    2             /* reconnect backoff: 1, 2, then every 4 intervals */
 
 _Static_assert(CHORUS_RECORD_MAX * 2 + 256 < CHORUS_PIGGYBACK_BYTES,
                "a ping must be able to carry at least one record rumor");

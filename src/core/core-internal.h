@@ -116,6 +116,10 @@ struct member {
 	uint64_t state_since_ms;
 	uint64_t deadline_ms; /* suspicion timeout or tombstone expiry; 0: none */
 	uint64_t gossip_seq;  /* last frame seq seen from it (this generation) */
+	uint64_t revived_ms;   /* last DEAD -> ALIVE (it refuted: a heal); 0: never */
+	uint64_t told_ms;      /* last verdict passed on to it (gossip_tell_accused) */
+	uint64_t reconnect_ms; /* dead: next reconnect ping (swim_reconnect) */
+	uint8_t reconnects;    /* dead: reconnect pings sent so far */
 	uint8_t confirms;     /* distinct suspecters beyond the first */
 	uint64_t confirmers[MEMBER_CONFIRM_MAX];
 };
@@ -241,7 +245,7 @@ struct core {
 	uint64_t next_join_ms;
 	uint64_t next_member_ms; /* earliest member deadline (suspicion, tombstone) */
 	uint64_t next_repair_ms; /* rate limit of joins sent to unknown pingers */
-	uint64_t next_reconnect_ms; /* push-pull with a dead member, to heal partitions */
+	uint64_t next_reconnect_ms; /* pings to dead members, to heal partitions */
 
 	char *body;    /* scratch: one frame body */
 	uint8_t *frame; /* scratch: one encoded frame */
@@ -262,6 +266,10 @@ void gossip_record_fields(const struct member *m, struct sb *sb);
 /* ---------------------------------------------------------------- swim.c */
 void swim_tick(struct core *core, uint64_t now_ms);
 void swim_tell_dead(struct core *core, long i, uint64_t now_ms);
+/* Sends member i a gossip frame with one sus/dead verdict about itself. */
+void swim_send_verdict(struct core *core, const struct member *m, int kind,
+                       const uint8_t from[CHORUS_PK_BYTES]);
+uint64_t swim_suspicion_max_ms(const struct core *core);
 void swim_on_ping(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
 void swim_on_ack(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
 void swim_on_ping_req(struct core *core, const struct wire_frame *f, const cJSON *body,

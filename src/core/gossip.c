@@ -230,6 +230,8 @@ long swim_merge_record(struct core *core, const cJSON *entry, uint8_t about[CHOR
 		                                                            : core->next_member_ms;
 	}
 	core->stats.rumors_received++;
+	if (old == MEMBER_DEAD)
+		m->revived_ms = now_ms;
 	if (m->state == MEMBER_ALIVE && (old < 0 || old == MEMBER_DEAD || old == MEMBER_LEFT))
 		swim_probe_order_insert(core, m->pk);
 	gossip_log_change(core, m, old, now_ms);
@@ -314,12 +316,72 @@ void swim_on_want(struct core *core, const struct wire_frame *f, const cJSON *bo
 	         sent);
 }
 
+/*
+ * A member we hold dead, or held dead until a moment ago, has been out of
+ * touch (a partition): its suspicions and deaths are stale news from the
+ * other side.  Applied as they are, they make live members declare each
+ * other dead by the thousand after a heal, each victim refuting in turn.
+ * "A moment" is the longest suspicion: what its queue says was born before
+ * it came back.
+ */
+static int gossip_sender_stale(const struct core *core, const struct wire_frame *f,
+                               uint64_t now_ms)
+{
+	long s = members_find(&core->members, f->pk);
+	const struct member *m;
+
+	if (s < 0)
+		return 0;
+	m = &core->members.v[s];
+	return m->state == MEMBER_DEAD ||
+	       (m->revived_ms != 0 && now_ms - m->revived_ms < swim_suspicion_max_ms(core));
+}
+
+/*
+ * A stale verdict goes to the accused alone (at most once per gossip
+ * interval): if it is up it refutes, and its new incarnation reaches those
+ * who hold it dead, while nobody else changes their view.  One about us we
+ * refute as any other.
+ */
+static void gossip_tell_accused(struct core *core, int kind, const uint8_t about[CHORUS_PK_BYTES],
+                                uint64_t start_ms, uint64_t inc, const uint8_t from[CHORUS_PK_BYTES],
+                                uint64_t now_ms)
+{
+	long i;
+	struct member *m;
+
+	if (memcmp(about, core->pk, CHORUS_PK_BYTES) == 0) {
+		swim_on_state_rumor(core, kind, about, start_ms, inc, from, now_ms);
+		return;
+	}
+	i = members_find(&core->members, about);
+	if (i < 0)
+		return;
+	m = &core->members.v[i];
+	if (m->state != MEMBER_ALIVE || record_version_cmp(start_ms, inc, m->start_ms, m->inc) != 0 ||
+	    (m->told_ms != 0 && now_ms - m->told_ms < core->cfg.timing.gossip_interval_ms))
+		return;
+	m->told_ms = now_ms;
+	swim_send_verdict(core, m, kind, from);
+}
+
+static void gossip_on_verdict(struct core *core, int stale, int kind,
+                              const uint8_t about[CHORUS_PK_BYTES], uint64_t start_ms, uint64_t inc,
+                              const uint8_t from[CHORUS_PK_BYTES], uint64_t now_ms)
+{
+	if (stale)
+		gossip_tell_accused(core, kind, about, start_ms, inc, from, now_ms);
+	else
+		swim_on_state_rumor(core, kind, about, start_ms, inc, from, now_ms);
+}
+
 void swim_merge_rumors(struct core *core, const struct wire_frame *f, const cJSON *arr,
                        uint64_t now_ms)
 {
 	const cJSON *it;
 	uint8_t want[CHORUS_WANT_MAX][CHORUS_PK_BYTES];
 	unsigned nwant = 0;
+	int stale;
 
 	if (arr == NULL)
 		return;
@@ -327,6 +389,7 @@ void swim_merge_rumors(struct core *core, const struct wire_frame *f, const cJSO
 		core->stats.drop_malformed++;
 		return;
 	}
+	stale = gossip_sender_stale(core, f, now_ms);
 	cJSON_ArrayForEach(it, arr)
 	{
 		const char *kind;
@@ -361,8 +424,8 @@ void swim_merge_rumors(struct core *core, const struct wire_frame *f, const cJSO
 				core->stats.drop_malformed++;
 				continue;
 			}
-			swim_on_state_rumor(core, kind[0] == 's' ? RUMOR_SUSPECT : RUMOR_DEAD, about,
-			                    start_ms, inc, from, now_ms);
+			gossip_on_verdict(core, stale, kind[0] == 's' ? RUMOR_SUSPECT : RUMOR_DEAD, about,
+			                  start_ms, inc, from, now_ms);
 		} else {
 			core->stats.drop_malformed++;
 		}
@@ -498,6 +561,7 @@ void swim_on_sync(struct core *core, const struct wire_frame *f, const cJSON *bo
 	const cJSON *p = cJSON_GetObjectItemCaseSensitive(body, "p");
 	const cJSON *it;
 	const char *addr;
+	int stale = gossip_sender_stale(core, f, now_ms);
 
 	if (!cJSON_IsArray(arr) || !cJSON_IsBool(p) ||
 	    codec_json_str(body, "a", CHORUS_ADDR_MAX, &addr) < 0 || !codec_valid_addr(addr)) {
@@ -522,8 +586,8 @@ void swim_on_sync(struct core *core, const struct wire_frame *f, const cJSON *bo
 			continue;
 		/* The sender's verdict on that version counts as its rumor would. */
 		if (st == MEMBER_SUSPECT || st == MEMBER_DEAD)
-			swim_on_state_rumor(core, st == MEMBER_SUSPECT ? RUMOR_SUSPECT : RUMOR_DEAD, about,
-			                    start_ms, inc, f->pk, now_ms);
+			gossip_on_verdict(core, stale, st == MEMBER_SUSPECT ? RUMOR_SUSPECT : RUMOR_DEAD,
+			                  about, start_ms, inc, f->pk, now_ms);
 	}
 	if (!core->joined) {
 		core->joined = 1;
