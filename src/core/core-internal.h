@@ -242,6 +242,7 @@ struct core {
 	uint64_t next_probe_ms;
 	uint64_t next_gossip_ms;
 	uint64_t next_pushpull_ms;
+	uint64_t last_pushpull_ms; /* creation, or the last push-pull we started */
 	uint64_t next_join_ms;
 	uint64_t next_member_ms; /* earliest member deadline (suspicion, tombstone) */
 	uint64_t next_repair_ms; /* rate limit of joins sent to unknown pingers */

@@ -166,6 +166,7 @@ int core_create(struct core **out, const struct core_config *cfg, const uint8_t 
 	core->next_gossip_ms = now_ms + rng_below(&core->rng, cfg->timing.gossip_interval_ms);
 	core->next_pushpull_ms = now_ms + cfg->timing.pushpull_interval_ms +
 	                         rng_below(&core->rng, cfg->timing.pushpull_interval_ms);
+	core->last_pushpull_ms = now_ms;
 	core->next_join_ms = now_ms;
 	core->next_member_ms = UINT64_MAX;
 	core->next_reconnect_ms = now_ms + cfg->timing.reconnect_interval_ms;
