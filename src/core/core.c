@@ -58,7 +58,7 @@ void core_config_defaults(struct core_config *cfg)
 	cfg->timing.gossip_interval_ms = 200;
 	cfg->timing.gossip_fanout = 3;
 	cfg->timing.retransmit_mult = 4;
-	cfg->timing.eager_transmits = 3;
+	cfg->timing.eager_transmits = 1;
 	cfg->timing.pushpull_interval_ms = 15000;
 	cfg->timing.reconnect_interval_ms = 1000;
 	cfg->timing.join_retry_ms = 1000;
