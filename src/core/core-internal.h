@@ -154,6 +154,7 @@ struct rumor {
 	uint64_t start_ms;
 	uint64_t inc;
 	uint8_t kind;
+	uint8_t digest; /* json now holds the digest of the record (rumors_take) */
 	uint16_t transmits;
 	uint16_t len;
 	char *json;

@@ -111,6 +111,25 @@ static size_t rumors_digest(const struct rumor *r, char *out, size_t cap)
 	return sb.len;
 }
 
+/*
+ * After its eager sends a record rumor is rewritten as its digest, once:
+ * formatting the digest at every later send (codec_hex, printf) was a
+ * visible cost with thousands of rumors per node.
+ */
+static void rumors_to_digest(struct rumor *r)
+{
+	char digest[160];
+	size_t len = rumors_digest(r, digest, sizeof(digest));
+	char *json = realloc(r->json, len);
+
+	if (json == NULL)
+		return; /* the full record still serves */
+	memcpy(json, digest, len);
+	r->json = json;
+	r->len = (uint16_t)len;
+	r->digest = 1;
+}
+
 size_t rumors_take(struct rumors *q, struct sb *sb, size_t budget, unsigned limit, unsigned eager,
                    rumor_current_cb current, void *ctx)
 {
@@ -122,25 +141,19 @@ size_t rumors_take(struct rumors *q, struct sb *sb, size_t budget, unsigned limi
 	for (size_t i = 0; i < rounds && q->n > 0; i++) {
 		struct rumor r = rumors_pop_front(q);
 
-		char digest[160];
-		const char *out = r.json;
-		size_t len = r.len;
-
 		if (!current(ctx, &r)) {
 			free(r.json);
 			continue;
 		}
-		if (r.kind == RUMOR_RECORD && r.transmits >= eager) {
-			len = rumors_digest(&r, digest, sizeof(digest));
-			out = digest;
-		}
-		if (sb->len - start_len + len + 1 > budget) {
+		if (r.kind == RUMOR_RECORD && !r.digest && r.transmits >= eager)
+			rumors_to_digest(&r);
+		if (sb->len - start_len + r.len + 1 > budget) {
 			rumors_push_front(q, r);
 			break;
 		}
 		if (taken > 0)
 			sb_putn(sb, ",", 1);
-		sb_putn(sb, out, len);
+		sb_putn(sb, r.json, r.len);
 		taken++;
 		if (++r.transmits >= limit)
 			free(r.json);
