@@ -156,6 +156,45 @@ int codec_unhex(uint8_t *out, size_t len, const char *in)
 	return in[2 * len] == '\0' ? 0 : CORE_ERR_MALFORMED;
 }
 
+/* Decimal digits up to ':' or the end, no sign, no leading zero but "0". */
+static int codec_parse_u64(const char **sp, uint64_t max, uint64_t *out)
+{
+	const char *s = *sp;
+	uint64_t v = 0;
+	size_t n = 0;
+
+	for (; s[n] >= '0' && s[n] <= '9'; n++) {
+		if (n >= 16)
+			return CORE_ERR_MALFORMED; /* 16 digits exceed any bound used here */
+		v = v * 10 + (uint64_t)(s[n] - '0');
+	}
+	if (n == 0 || (n > 1 && s[0] == '0') || v > max)
+		return CORE_ERR_MALFORMED;
+	*sp = s + n;
+	*out = v;
+	return 0;
+}
+
+int codec_parse_digest(const char *s, uint64_t *prefix, uint64_t *start_ms, uint64_t *inc)
+{
+	char hex[CHORUS_DIGEST_ID_HEX + 1];
+	uint8_t raw[CHORUS_DIGEST_ID_HEX / 2];
+
+	if (strnlen(s, CHORUS_DIGEST_ID_HEX + 1) <= CHORUS_DIGEST_ID_HEX ||
+	    s[CHORUS_DIGEST_ID_HEX] != ':')
+		return CORE_ERR_MALFORMED;
+	memcpy(hex, s, CHORUS_DIGEST_ID_HEX);
+	hex[CHORUS_DIGEST_ID_HEX] = '\0';
+	if (codec_unhex(raw, sizeof(raw), hex) < 0)
+		return CORE_ERR_MALFORMED;
+	*prefix = codec_get_u64(raw);
+	s += CHORUS_DIGEST_ID_HEX + 1;
+	if (codec_parse_u64(&s, CODEC_JSON_INT_MAX, start_ms) < 0 || *s++ != ':' ||
+	    codec_parse_u64(&s, CODEC_JSON_INT_MAX, inc) < 0 || *s != '\0')
+		return CORE_ERR_MALFORMED;
+	return 0;
+}
+
 int codec_valid_name(const char *s, size_t max)
 {
 	size_t n = 0;

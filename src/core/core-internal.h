@@ -60,6 +60,8 @@ void codec_arena_end(void);
 int codec_json_u64(const cJSON *obj, const char *key, uint64_t max, uint64_t *out);
 int codec_json_str(const cJSON *obj, const char *key, size_t max, const char **out);
 int codec_json_pk(const cJSON *obj, const char *key, uint8_t pk[CHORUS_PK_BYTES]);
+/* A record digest "<16 hex id prefix>:<start_ms>:<inc>" (rumor.c); 0 or an error. */
+int codec_parse_digest(const char *s, uint64_t *prefix, uint64_t *start_ms, uint64_t *inc);
 
 /* ---------------------------------------------------------------- wire.c */
 enum wire_type {
@@ -135,6 +137,8 @@ int members_init(struct members *ms);
 void members_free(struct members *ms);
 /* Index of pk, or -1. */
 long members_find(const struct members *ms, const uint8_t pk[CHORUS_PK_BYTES]);
+/* Index of the first member whose key starts with these 8 bytes (big endian), or -1. */
+long members_find_prefix(const struct members *ms, uint64_t prefix);
 /* Adds an empty member for pk; returns its index or a negative error. */
 long members_add(struct members *ms, const uint8_t pk[CHORUS_PK_BYTES]);
 void members_remove(struct members *ms, size_t i);

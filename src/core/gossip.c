@@ -240,9 +240,9 @@ long swim_merge_record(struct core *core, const cJSON *entry, uint8_t about[CHOR
 	return i;
 }
 
-/* Asks the sender of digests for the records we lack. */
-static void gossip_send_want(struct core *core, const struct wire_frame *f,
-                             uint8_t (*want)[CHORUS_PK_BYTES], unsigned nwant)
+/* Asks the sender of digests for the records we lack, by id prefix. */
+static void gossip_send_want(struct core *core, const struct wire_frame *f, const uint64_t *want,
+                             unsigned nwant)
 {
 	long s = members_find(&core->members, f->pk);
 	struct sb sb;
@@ -252,9 +252,11 @@ static void gossip_send_want(struct core *core, const struct wire_frame *f,
 	sb_init(&sb, core->body, CHORUS_BODY_MAX);
 	sb_puts(&sb, "{\"w\":[");
 	for (unsigned k = 0; k < nwant; k++) {
-		char id[CHORUS_ID_HEX + 1];
+		uint8_t raw[CHORUS_DIGEST_ID_HEX / 2];
+		char id[CHORUS_DIGEST_ID_HEX + 1];
 
-		codec_hex(id, want[k], CHORUS_PK_BYTES);
+		codec_put_u64(raw, want[k]);
+		codec_hex(id, raw, sizeof(raw));
 		sb_printf(&sb, "%s\"%s\"", k ? "," : "", id);
 	}
 	sb_puts(&sb, "]}");
@@ -282,16 +284,16 @@ void swim_on_want(struct core *core, const struct wire_frame *f, const cJSON *bo
 	sb_puts(&sb, "{\"r\":[");
 	cJSON_ArrayForEach(it, arr)
 	{
-		uint8_t pk[CHORUS_PK_BYTES];
+		uint8_t raw[CHORUS_DIGEST_ID_HEX / 2];
 		long i;
 		const struct member *m;
 		size_t mark = sb.len;
 
-		if (!cJSON_IsString(it) || codec_unhex(pk, CHORUS_PK_BYTES, it->valuestring) < 0) {
+		if (!cJSON_IsString(it) || codec_unhex(raw, sizeof(raw), it->valuestring) < 0) {
 			core->stats.drop_malformed++;
 			return;
 		}
-		i = members_find(&core->members, pk);
+		i = members_find_prefix(&core->members, codec_get_u64(raw));
 		if (i < 0)
 			continue;
 		m = &core->members.v[i];
@@ -375,11 +377,29 @@ static void gossip_on_verdict(struct core *core, int stale, int kind,
 		swim_on_state_rumor(core, kind, about, start_ms, inc, from, now_ms);
 }
 
+/* A digest of a version we lack goes on the want list (lazy push). */
+static void gossip_on_digest(struct core *core, const char *text, uint64_t *want, unsigned *nwant)
+{
+	uint64_t prefix, start_ms, inc;
+	long i;
+
+	if (codec_parse_digest(text, &prefix, &start_ms, &inc) < 0) {
+		core->stats.drop_malformed++;
+		return;
+	}
+	if (prefix == codec_get_u64(core->pk) || *nwant >= CHORUS_WANT_MAX)
+		return;
+	i = members_find_prefix(&core->members, prefix);
+	if (i < 0 || record_version_cmp(start_ms, inc, core->members.v[i].start_ms,
+	                                core->members.v[i].inc) > 0)
+		want[(*nwant)++] = prefix;
+}
+
 void swim_merge_rumors(struct core *core, const struct wire_frame *f, const cJSON *arr,
                        uint64_t now_ms)
 {
 	const cJSON *it;
-	uint8_t want[CHORUS_WANT_MAX][CHORUS_PK_BYTES];
+	uint64_t want[CHORUS_WANT_MAX];
 	unsigned nwant = 0;
 	int stale;
 
@@ -396,27 +416,16 @@ void swim_merge_rumors(struct core *core, const struct wire_frame *f, const cJSO
 		uint8_t about[CHORUS_PK_BYTES], from[CHORUS_PK_BYTES];
 		uint64_t start_ms, inc;
 
+		if (cJSON_IsString(it)) {
+			gossip_on_digest(core, it->valuestring, want, &nwant);
+			continue;
+		}
 		if (!cJSON_IsObject(it) || codec_json_str(it, "k", 8, &kind) < 0) {
 			core->stats.drop_malformed++;
 			continue;
 		}
 		if (strcmp(kind, "rec") == 0) {
 			swim_merge_record(core, it, about, &start_ms, &inc, now_ms);
-		} else if (strcmp(kind, "ver") == 0) {
-			long i;
-
-			if (codec_json_pk(it, "i", about) < 0 ||
-			    codec_json_u64(it, "g", CODEC_JSON_INT_MAX, &start_ms) < 0 ||
-			    codec_json_u64(it, "c", CODEC_JSON_INT_MAX, &inc) < 0) {
-				core->stats.drop_malformed++;
-				continue;
-			}
-			if (memcmp(about, core->pk, CHORUS_PK_BYTES) == 0 || nwant >= CHORUS_WANT_MAX)
-				continue;
-			i = members_find(&core->members, about);
-			if (i < 0 || record_version_cmp(start_ms, inc, core->members.v[i].start_ms,
-			                                core->members.v[i].inc) > 0)
-				memcpy(want[nwant++], about, CHORUS_PK_BYTES);
 		} else if (strcmp(kind, "sus") == 0 || strcmp(kind, "dead") == 0) {
 			if (codec_json_pk(it, "i", about) < 0 || codec_json_pk(it, "f", from) < 0 ||
 			    codec_json_u64(it, "g", CODEC_JSON_INT_MAX, &start_ms) < 0 ||
