@@ -68,7 +68,7 @@ struct core_timing {
 	uint32_t retransmit_mult;       /* a rumor is sent mult * ceil(log10(n + 1)) times */
 	uint32_t eager_transmits;       /* of those, the first carry the record, later ones a digest */
 	uint32_t pushpull_interval_ms;  /* anti-entropy full-state exchange */
-	uint32_t reconnect_interval_ms; /* push-pull with a dead member: heals partitions */
+	uint32_t reconnect_interval_ms; /* pings to dead members (backing off): heals partitions */
 	uint32_t join_retry_ms;         /* re-send join while no seed answered */
 	uint32_t tombstone_ms;          /* dead and left members are forgotten after this */
 	/* dispatch */

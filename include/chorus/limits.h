@@ -7,7 +7,7 @@
 #define CHORUS_LIMITS_H
 
 /* Wire. */
-#define CHORUS_WIRE_VERSION       1
+#define CHORUS_WIRE_VERSION       2             /* 2: compact record digests */
 #define CHORUS_FRAME_MAX          (64 * 1024)   /* one fabric frame, header to signature */
 #define CHORUS_FRAME_HEADER       56
 #define CHORUS_SIG_BYTES          64
@@ -38,6 +38,9 @@
 #define CHORUS_LEAVE_FANOUT       32            /* members told directly on leave */
 #define CHORUS_HEALTH_MAX         8             /* Lifeguard local health multiplier ceiling */
 #define CHORUS_WANT_MAX           64            /* records asked for in one want frame */
+#define CHORUS_DIGEST_ID_HEX      16            /* id prefix in a record digest (64 bits) */
+#define CHORUS_RECONNECT_MAX      8             /* dead members pinged per reconnect interval */
+#define CHORUS_RECONNECT_SHIFT    2             /* reconnect backoff: 1, 2, then every 4 intervals */
 
 /* Jobs (dispatch). */
 #define CHORUS_KIND_MAX           CHORUS_TAG_MAX  /* a job kind is a capability name */

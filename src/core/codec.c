@@ -126,32 +126,73 @@ void codec_hex(char *out, const uint8_t *in, size_t len)
 	out[2 * len] = '\0';
 }
 
-static inline int codec_nibble(char c)
-{
-	unsigned u = (unsigned char)c;
-
-	if (u - '0' < 10)
-		return (int)(u - '0');
-	u |= 0x20; /* fold to lower case */
-	if (u - 'a' < 6)
-		return (int)(u - 'a' + 10);
-	return -1;
-}
+/*
+ * Hex digit value + 1, 0 for anything else (so the table needs no range
+ * initializer): ids and signatures are decoded once per rumor received,
+ * millions of times in a simulator run.
+ */
+static const uint8_t codec_hexval[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5,
+	['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+	['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+	['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
 
 int codec_unhex(uint8_t *out, size_t len, const char *in)
 {
-	for (size_t i = 0; i < len; i++) {
-		int hi, lo;
+	const unsigned char *u = (const unsigned char *)in;
 
-		if (in[2 * i] == '\0' || in[2 * i + 1] == '\0')
+	/* NUL is not a digit, so a short input stops at its first bad pair. */
+	for (size_t i = 0; i < len; i++) {
+		unsigned hi = codec_hexval[u[2 * i]], lo;
+
+		if (hi == 0)
 			return CORE_ERR_MALFORMED;
-		hi = codec_nibble(in[2 * i]);
-		lo = codec_nibble(in[2 * i + 1]);
-		if (hi < 0 || lo < 0)
+		lo = codec_hexval[u[2 * i + 1]];
+		if (lo == 0)
 			return CORE_ERR_MALFORMED;
-		out[i] = (uint8_t)(hi << 4 | lo);
+		out[i] = (uint8_t)((hi - 1) << 4 | (lo - 1));
 	}
 	return in[2 * len] == '\0' ? 0 : CORE_ERR_MALFORMED;
+}
+
+/* Decimal digits up to ':' or the end, no sign, no leading zero but "0". */
+static int codec_parse_u64(const char **sp, uint64_t max, uint64_t *out)
+{
+	const char *s = *sp;
+	uint64_t v = 0;
+	size_t n = 0;
+
+	for (; s[n] >= '0' && s[n] <= '9'; n++) {
+		if (n >= 16)
+			return CORE_ERR_MALFORMED; /* 16 digits exceed any bound used here */
+		v = v * 10 + (uint64_t)(s[n] - '0');
+	}
+	if (n == 0 || (n > 1 && s[0] == '0') || v > max)
+		return CORE_ERR_MALFORMED;
+	*sp = s + n;
+	*out = v;
+	return 0;
+}
+
+int codec_parse_digest(const char *s, uint64_t *prefix, uint64_t *start_ms, uint64_t *inc)
+{
+	char hex[CHORUS_DIGEST_ID_HEX + 1];
+	uint8_t raw[CHORUS_DIGEST_ID_HEX / 2];
+
+	if (strnlen(s, CHORUS_DIGEST_ID_HEX + 1) <= CHORUS_DIGEST_ID_HEX ||
+	    s[CHORUS_DIGEST_ID_HEX] != ':')
+		return CORE_ERR_MALFORMED;
+	memcpy(hex, s, CHORUS_DIGEST_ID_HEX);
+	hex[CHORUS_DIGEST_ID_HEX] = '\0';
+	if (codec_unhex(raw, sizeof(raw), hex) < 0)
+		return CORE_ERR_MALFORMED;
+	*prefix = codec_get_u64(raw);
+	s += CHORUS_DIGEST_ID_HEX + 1;
+	if (codec_parse_u64(&s, CODEC_JSON_INT_MAX, start_ms) < 0 || *s++ != ':' ||
+	    codec_parse_u64(&s, CODEC_JSON_INT_MAX, inc) < 0 || *s != '\0')
+		return CORE_ERR_MALFORMED;
+	return 0;
 }
 
 int codec_valid_name(const char *s, size_t max)

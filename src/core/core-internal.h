@@ -60,6 +60,8 @@ void codec_arena_end(void);
 int codec_json_u64(const cJSON *obj, const char *key, uint64_t max, uint64_t *out);
 int codec_json_str(const cJSON *obj, const char *key, size_t max, const char **out);
 int codec_json_pk(const cJSON *obj, const char *key, uint8_t pk[CHORUS_PK_BYTES]);
+/* A record digest "<16 hex id prefix>:<start_ms>:<inc>" (rumor.c); 0 or an error. */
+int codec_parse_digest(const char *s, uint64_t *prefix, uint64_t *start_ms, uint64_t *inc);
 
 /* ---------------------------------------------------------------- wire.c */
 enum wire_type {
@@ -124,6 +126,10 @@ struct member {
 	uint64_t state_since_ms;
 	uint64_t deadline_ms; /* suspicion timeout or tombstone expiry; 0: none */
 	uint64_t gossip_seq;  /* last frame seq seen from it (this generation) */
+	uint64_t revived_ms;   /* last DEAD -> ALIVE (it refuted: a heal); 0: never */
+	uint64_t told_ms;      /* last verdict passed on to it (gossip_tell_accused) */
+	uint64_t reconnect_ms; /* dead: next reconnect ping (swim_reconnect) */
+	uint8_t reconnects;    /* dead: reconnect pings sent so far */
 	uint8_t confirms;     /* distinct suspecters beyond the first */
 	uint64_t confirmers[MEMBER_CONFIRM_MAX];
 };
@@ -139,6 +145,8 @@ int members_init(struct members *ms);
 void members_free(struct members *ms);
 /* Index of pk, or -1. */
 long members_find(const struct members *ms, const uint8_t pk[CHORUS_PK_BYTES]);
+/* Index of the first member whose key starts with these 8 bytes (big endian), or -1. */
+long members_find_prefix(const struct members *ms, uint64_t prefix);
 /* Adds an empty member for pk; returns its index or a negative error. */
 long members_add(struct members *ms, const uint8_t pk[CHORUS_PK_BYTES]);
 void members_remove(struct members *ms, size_t i);
@@ -158,6 +166,7 @@ struct rumor {
 	uint64_t start_ms;
 	uint64_t inc;
 	uint8_t kind;
+	uint8_t digest; /* json now holds the digest of the record (rumors_take) */
 	uint16_t transmits;
 	uint16_t len;
 	char *json;
@@ -431,10 +440,11 @@ struct core {
 	uint64_t next_probe_ms;
 	uint64_t next_gossip_ms;
 	uint64_t next_pushpull_ms;
+	uint64_t last_pushpull_ms; /* creation, or the last push-pull we started */
 	uint64_t next_join_ms;
 	uint64_t next_member_ms; /* earliest member deadline (suspicion, tombstone) */
 	uint64_t next_repair_ms; /* rate limit of joins sent to unknown pingers */
-	uint64_t next_reconnect_ms; /* push-pull with a dead member, to heal partitions */
+	uint64_t next_reconnect_ms; /* pings to dead members, to heal partitions */
 
 	struct dispatch dispatch;
 	struct works works;
@@ -461,6 +471,10 @@ void gossip_record_fields(const struct member *m, struct sb *sb);
 /* ---------------------------------------------------------------- swim.c */
 void swim_tick(struct core *core, uint64_t now_ms);
 void swim_tell_dead(struct core *core, long i, uint64_t now_ms);
+/* Sends member i a gossip frame with one sus/dead verdict about itself. */
+void swim_send_verdict(struct core *core, const struct member *m, int kind,
+                       const uint8_t from[CHORUS_PK_BYTES]);
+uint64_t swim_suspicion_max_ms(const struct core *core);
 void swim_on_ping(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
 void swim_on_ack(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
 void swim_on_ping_req(struct core *core, const struct wire_frame *f, const cJSON *body,

@@ -58,7 +58,7 @@ void core_config_defaults(struct core_config *cfg)
 	cfg->timing.gossip_interval_ms = 200;
 	cfg->timing.gossip_fanout = 3;
 	cfg->timing.retransmit_mult = 4;
-	cfg->timing.eager_transmits = 3;
+	cfg->timing.eager_transmits = 1;
 	cfg->timing.pushpull_interval_ms = 15000;
 	cfg->timing.reconnect_interval_ms = 1000;
 	cfg->timing.join_retry_ms = 1000;
@@ -182,6 +182,7 @@ int core_create(struct core **out, const struct core_config *cfg, const uint8_t 
 	core->next_gossip_ms = now_ms + rng_below(&core->rng, cfg->timing.gossip_interval_ms);
 	core->next_pushpull_ms = now_ms + cfg->timing.pushpull_interval_ms +
 	                         rng_below(&core->rng, cfg->timing.pushpull_interval_ms);
+	core->last_pushpull_ms = now_ms;
 	core->next_join_ms = now_ms;
 	core->next_member_ms = UINT64_MAX;
 	core->next_reconnect_ms = now_ms + cfg->timing.reconnect_interval_ms;

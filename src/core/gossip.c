@@ -230,6 +230,8 @@ long swim_merge_record(struct core *core, const cJSON *entry, uint8_t about[CHOR
 		                                                            : core->next_member_ms;
 	}
 	core->stats.rumors_received++;
+	if (old == MEMBER_DEAD)
+		m->revived_ms = now_ms;
 	if (m->state == MEMBER_ALIVE && (old < 0 || old == MEMBER_DEAD || old == MEMBER_LEFT))
 		swim_probe_order_insert(core, m->pk);
 	gossip_log_change(core, m, old, now_ms);
@@ -238,9 +240,9 @@ long swim_merge_record(struct core *core, const cJSON *entry, uint8_t about[CHOR
 	return i;
 }
 
-/* Asks the sender of digests for the records we lack. */
-static void gossip_send_want(struct core *core, const struct wire_frame *f,
-                             uint8_t (*want)[CHORUS_PK_BYTES], unsigned nwant)
+/* Asks the sender of digests for the records we lack, by id prefix. */
+static void gossip_send_want(struct core *core, const struct wire_frame *f, const uint64_t *want,
+                             unsigned nwant)
 {
 	long s = members_find(&core->members, f->pk);
 	struct sb sb;
@@ -250,9 +252,11 @@ static void gossip_send_want(struct core *core, const struct wire_frame *f,
 	sb_init(&sb, core->body, CHORUS_BODY_MAX);
 	sb_puts(&sb, "{\"w\":[");
 	for (unsigned k = 0; k < nwant; k++) {
-		char id[CHORUS_ID_HEX + 1];
+		uint8_t raw[CHORUS_DIGEST_ID_HEX / 2];
+		char id[CHORUS_DIGEST_ID_HEX + 1];
 
-		codec_hex(id, want[k], CHORUS_PK_BYTES);
+		codec_put_u64(raw, want[k]);
+		codec_hex(id, raw, sizeof(raw));
 		sb_printf(&sb, "%s\"%s\"", k ? "," : "", id);
 	}
 	sb_puts(&sb, "]}");
@@ -280,16 +284,16 @@ void swim_on_want(struct core *core, const struct wire_frame *f, const cJSON *bo
 	sb_puts(&sb, "{\"r\":[");
 	cJSON_ArrayForEach(it, arr)
 	{
-		uint8_t pk[CHORUS_PK_BYTES];
+		uint8_t raw[CHORUS_DIGEST_ID_HEX / 2];
 		long i;
 		const struct member *m;
 		size_t mark = sb.len;
 
-		if (!cJSON_IsString(it) || codec_unhex(pk, CHORUS_PK_BYTES, it->valuestring) < 0) {
+		if (!cJSON_IsString(it) || codec_unhex(raw, sizeof(raw), it->valuestring) < 0) {
 			core->stats.drop_malformed++;
 			return;
 		}
-		i = members_find(&core->members, pk);
+		i = members_find_prefix(&core->members, codec_get_u64(raw));
 		if (i < 0)
 			continue;
 		m = &core->members.v[i];
@@ -314,12 +318,90 @@ void swim_on_want(struct core *core, const struct wire_frame *f, const cJSON *bo
 	         sent);
 }
 
+/*
+ * A member we hold dead, or held dead until a moment ago, has been out of
+ * touch (a partition): its suspicions and deaths are stale news from the
+ * other side.  Applied as they are, they make live members declare each
+ * other dead by the thousand after a heal, each victim refuting in turn.
+ * "A moment" is the longest suspicion: what its queue says was born before
+ * it came back.
+ */
+static int gossip_sender_stale(const struct core *core, const struct wire_frame *f,
+                               uint64_t now_ms)
+{
+	long s = members_find(&core->members, f->pk);
+	const struct member *m;
+
+	if (s < 0)
+		return 0;
+	m = &core->members.v[s];
+	return m->state == MEMBER_DEAD ||
+	       (m->revived_ms != 0 && now_ms - m->revived_ms < swim_suspicion_max_ms(core));
+}
+
+/*
+ * A stale verdict goes to the accused alone (at most once per gossip
+ * interval): if it is up it refutes, and its new incarnation reaches those
+ * who hold it dead, while nobody else changes their view.  One about us we
+ * refute as any other.
+ */
+static void gossip_tell_accused(struct core *core, int kind, const uint8_t about[CHORUS_PK_BYTES],
+                                uint64_t start_ms, uint64_t inc, const uint8_t from[CHORUS_PK_BYTES],
+                                uint64_t now_ms)
+{
+	long i;
+	struct member *m;
+
+	if (memcmp(about, core->pk, CHORUS_PK_BYTES) == 0) {
+		swim_on_state_rumor(core, kind, about, start_ms, inc, from, now_ms);
+		return;
+	}
+	i = members_find(&core->members, about);
+	if (i < 0)
+		return;
+	m = &core->members.v[i];
+	if (m->state != MEMBER_ALIVE || record_version_cmp(start_ms, inc, m->start_ms, m->inc) != 0 ||
+	    (m->told_ms != 0 && now_ms - m->told_ms < core->cfg.timing.gossip_interval_ms))
+		return;
+	m->told_ms = now_ms;
+	swim_send_verdict(core, m, kind, from);
+}
+
+static void gossip_on_verdict(struct core *core, int stale, int kind,
+                              const uint8_t about[CHORUS_PK_BYTES], uint64_t start_ms, uint64_t inc,
+                              const uint8_t from[CHORUS_PK_BYTES], uint64_t now_ms)
+{
+	if (stale)
+		gossip_tell_accused(core, kind, about, start_ms, inc, from, now_ms);
+	else
+		swim_on_state_rumor(core, kind, about, start_ms, inc, from, now_ms);
+}
+
+/* A digest of a version we lack goes on the want list (lazy push). */
+static void gossip_on_digest(struct core *core, const char *text, uint64_t *want, unsigned *nwant)
+{
+	uint64_t prefix, start_ms, inc;
+	long i;
+
+	if (codec_parse_digest(text, &prefix, &start_ms, &inc) < 0) {
+		core->stats.drop_malformed++;
+		return;
+	}
+	if (prefix == codec_get_u64(core->pk) || *nwant >= CHORUS_WANT_MAX)
+		return;
+	i = members_find_prefix(&core->members, prefix);
+	if (i < 0 || record_version_cmp(start_ms, inc, core->members.v[i].start_ms,
+	                                core->members.v[i].inc) > 0)
+		want[(*nwant)++] = prefix;
+}
+
 void swim_merge_rumors(struct core *core, const struct wire_frame *f, const cJSON *arr,
                        uint64_t now_ms)
 {
 	const cJSON *it;
-	uint8_t want[CHORUS_WANT_MAX][CHORUS_PK_BYTES];
+	uint64_t want[CHORUS_WANT_MAX];
 	unsigned nwant = 0;
+	int stale;
 
 	if (arr == NULL)
 		return;
@@ -327,33 +409,23 @@ void swim_merge_rumors(struct core *core, const struct wire_frame *f, const cJSO
 		core->stats.drop_malformed++;
 		return;
 	}
+	stale = gossip_sender_stale(core, f, now_ms);
 	cJSON_ArrayForEach(it, arr)
 	{
 		const char *kind;
 		uint8_t about[CHORUS_PK_BYTES], from[CHORUS_PK_BYTES];
 		uint64_t start_ms, inc;
 
+		if (cJSON_IsString(it)) {
+			gossip_on_digest(core, it->valuestring, want, &nwant);
+			continue;
+		}
 		if (!cJSON_IsObject(it) || codec_json_str(it, "k", 8, &kind) < 0) {
 			core->stats.drop_malformed++;
 			continue;
 		}
 		if (strcmp(kind, "rec") == 0) {
 			swim_merge_record(core, it, about, &start_ms, &inc, now_ms);
-		} else if (strcmp(kind, "ver") == 0) {
-			long i;
-
-			if (codec_json_pk(it, "i", about) < 0 ||
-			    codec_json_u64(it, "g", CODEC_JSON_INT_MAX, &start_ms) < 0 ||
-			    codec_json_u64(it, "c", CODEC_JSON_INT_MAX, &inc) < 0) {
-				core->stats.drop_malformed++;
-				continue;
-			}
-			if (memcmp(about, core->pk, CHORUS_PK_BYTES) == 0 || nwant >= CHORUS_WANT_MAX)
-				continue;
-			i = members_find(&core->members, about);
-			if (i < 0 || record_version_cmp(start_ms, inc, core->members.v[i].start_ms,
-			                                core->members.v[i].inc) > 0)
-				memcpy(want[nwant++], about, CHORUS_PK_BYTES);
 		} else if (strcmp(kind, "sus") == 0 || strcmp(kind, "dead") == 0) {
 			if (codec_json_pk(it, "i", about) < 0 || codec_json_pk(it, "f", from) < 0 ||
 			    codec_json_u64(it, "g", CODEC_JSON_INT_MAX, &start_ms) < 0 ||
@@ -361,8 +433,8 @@ void swim_merge_rumors(struct core *core, const struct wire_frame *f, const cJSO
 				core->stats.drop_malformed++;
 				continue;
 			}
-			swim_on_state_rumor(core, kind[0] == 's' ? RUMOR_SUSPECT : RUMOR_DEAD, about,
-			                    start_ms, inc, from, now_ms);
+			gossip_on_verdict(core, stale, kind[0] == 's' ? RUMOR_SUSPECT : RUMOR_DEAD, about,
+			                  start_ms, inc, from, now_ms);
 		} else {
 			core->stats.drop_malformed++;
 		}
@@ -498,6 +570,7 @@ void swim_on_sync(struct core *core, const struct wire_frame *f, const cJSON *bo
 	const cJSON *p = cJSON_GetObjectItemCaseSensitive(body, "p");
 	const cJSON *it;
 	const char *addr;
+	int stale = gossip_sender_stale(core, f, now_ms);
 
 	if (!cJSON_IsArray(arr) || !cJSON_IsBool(p) ||
 	    codec_json_str(body, "a", CHORUS_ADDR_MAX, &addr) < 0 || !codec_valid_addr(addr)) {
@@ -522,8 +595,8 @@ void swim_on_sync(struct core *core, const struct wire_frame *f, const cJSON *bo
 			continue;
 		/* The sender's verdict on that version counts as its rumor would. */
 		if (st == MEMBER_SUSPECT || st == MEMBER_DEAD)
-			swim_on_state_rumor(core, st == MEMBER_SUSPECT ? RUMOR_SUSPECT : RUMOR_DEAD, about,
-			                    start_ms, inc, f->pk, now_ms);
+			gossip_on_verdict(core, stale, st == MEMBER_SUSPECT ? RUMOR_SUSPECT : RUMOR_DEAD,
+			                  about, start_ms, inc, f->pk, now_ms);
 	}
 	if (!core->joined) {
 		core->joined = 1;

@@ -64,6 +64,22 @@ long members_find(const struct members *ms, const uint8_t pk[CHORUS_PK_BYTES])
 	return -1;
 }
 
+long members_find_prefix(const struct members *ms, uint64_t prefix)
+{
+	size_t h = (size_t)(prefix & (ms->nslots - 1)); /* members_hash of such a key */
+
+	for (size_t probes = 0; probes < ms->nslots; probes++) {
+		uint32_t s = ms->slots[h];
+
+		if (s == 0)
+			return -1;
+		if (codec_get_u64(ms->v[s - 1].pk) == prefix)
+			return (long)s - 1;
+		h = (h + 1) & (ms->nslots - 1);
+	}
+	return -1;
+}
+
 long members_add(struct members *ms, const uint8_t pk[CHORUS_PK_BYTES])
 {
 	struct member *m;

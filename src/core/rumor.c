@@ -97,18 +97,45 @@ int rumors_push(struct rumors *q, const uint8_t about[CHORUS_PK_BYTES], uint64_t
 	return 0;
 }
 
-/* {"k":"ver","i":id,"g":start,"c":inc}: a record rumor without the record. */
+/*
+ * "<id prefix>:<start>:<inc>": a record rumor without the record, as a JSON
+ * string rather than an object.  Digests are most of what gossip carries
+ * (all sends of a record but the first), and as {"k":"ver","i":<64 hex>,
+ * "g":..,"c":..} they were ~106 bytes and a four-member object to parse;
+ * this is ~35 bytes and one string.  64 bits of the id name a member well
+ * enough: a collision (two keys of one owner, 2^32 work) only hides that
+ * owner's own news from digests; its record still travels eagerly.
+ */
 static size_t rumors_digest(const struct rumor *r, char *out, size_t cap)
 {
 	char id[CHORUS_ID_HEX + 1];
 	struct sb sb;
 
-	codec_hex(id, r->about, CHORUS_PK_BYTES);
+	codec_hex(id, r->about, CHORUS_DIGEST_ID_HEX / 2);
 	sb_init(&sb, out, cap);
-	sb_printf(&sb, "{\"k\":\"ver\",\"i\":\"%s\",\"g\":%llu,\"c\":%llu}", id,
-	          (unsigned long long)r->start_ms, (unsigned long long)r->inc);
+	sb_printf(&sb, "\"%s:%llu:%llu\"", id, (unsigned long long)r->start_ms,
+	          (unsigned long long)r->inc);
 	assert(!sb.overflow);
 	return sb.len;
+}
+
+/*
+ * After its eager sends a record rumor is rewritten as its digest, once:
+ * formatting the digest at every later send (codec_hex, printf) was a
+ * visible cost with thousands of rumors per node.
+ */
+static void rumors_to_digest(struct rumor *r)
+{
+	char digest[160];
+	size_t len = rumors_digest(r, digest, sizeof(digest));
+	char *json = realloc(r->json, len);
+
+	if (json == NULL)
+		return; /* the full record still serves */
+	memcpy(json, digest, len);
+	r->json = json;
+	r->len = (uint16_t)len;
+	r->digest = 1;
 }
 
 size_t rumors_take(struct rumors *q, struct sb *sb, size_t budget, unsigned limit, unsigned eager,
@@ -122,25 +149,19 @@ size_t rumors_take(struct rumors *q, struct sb *sb, size_t budget, unsigned limi
 	for (size_t i = 0; i < rounds && q->n > 0; i++) {
 		struct rumor r = rumors_pop_front(q);
 
-		char digest[160];
-		const char *out = r.json;
-		size_t len = r.len;
-
 		if (!current(ctx, &r)) {
 			free(r.json);
 			continue;
 		}
-		if (r.kind == RUMOR_RECORD && r.transmits >= eager) {
-			len = rumors_digest(&r, digest, sizeof(digest));
-			out = digest;
-		}
-		if (sb->len - start_len + len + 1 > budget) {
+		if (r.kind == RUMOR_RECORD && !r.digest && r.transmits >= eager)
+			rumors_to_digest(&r);
+		if (sb->len - start_len + r.len + 1 > budget) {
 			rumors_push_front(q, r);
 			break;
 		}
 		if (taken > 0)
 			sb_putn(sb, ",", 1);
-		sb_putn(sb, out, len);
+		sb_putn(sb, r.json, r.len);
 		taken++;
 		if (++r.transmits >= limit)
 			free(r.json);

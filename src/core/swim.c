@@ -56,6 +56,11 @@ static uint64_t swim_suspicion_timeout_ms(const struct core *core, unsigned conf
 	return (uint64_t)(timeout < min ? min : timeout);
 }
 
+uint64_t swim_suspicion_max_ms(const struct core *core)
+{
+	return swim_suspicion_timeout_ms(core, 0);
+}
+
 static void swim_note_deadline(struct core *core, uint64_t deadline_ms)
 {
 	core->next_member_ms = swim_min_u64(core->next_member_ms, deadline_ms);
@@ -74,6 +79,11 @@ void swim_suspect(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTES]
 	m->confirms = 0;
 	m->confirmers[0] = codec_get_u64(from);
 	m->deadline_ms = now_ms + swim_suspicion_timeout_ms(core, 0);
+	/* Our own suspicion is also told to the suspect (swim_reconnect). */
+	m->reconnect_ms = memcmp(from, core->pk, CHORUS_PK_BYTES) == 0
+	                          ? now_ms + core->cfg.timing.reconnect_interval_ms
+	                          : UINT64_MAX;
+	m->reconnects = 0;
 	swim_note_deadline(core, m->deadline_ms);
 	core->stats.suspicions++;
 	codec_hex(from_id, from, CHORUS_PK_BYTES);
@@ -117,6 +127,8 @@ void swim_mark_dead(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTE
 	members_set_state(&core->members, (size_t)i, MEMBER_DEAD);
 	m->state_since_ms = now_ms;
 	m->deadline_ms = now_ms + core->cfg.timing.tombstone_ms;
+	m->reconnect_ms = now_ms + core->cfg.timing.reconnect_interval_ms;
+	m->reconnects = 0;
 	swim_note_deadline(core, m->deadline_ms);
 	codec_hex(from_id, from, CHORUS_PK_BYTES);
 	core_id_short(from_id, from_short);
@@ -286,12 +298,21 @@ static long swim_next_probe_target(struct core *core)
 	return -1;
 }
 
-static void swim_piggyback(struct core *core, struct sb *sb, size_t budget)
+/*
+ * Rumors ride on pings and acks, except to a member we hold dead: it is on
+ * the other side of a partition (or back from one), where our verdicts are
+ * stale news that would only make live members accuse each other.
+ */
+static void swim_piggyback(struct core *core, struct sb *sb, const uint8_t to[CHORUS_PK_BYTES])
 {
+	long i = members_find(&core->members, to);
+
 	sb_puts(sb, "\"r\":[");
-	core->stats.rumors_sent += rumors_take(&core->rumors, sb, budget, core_retransmit_limit(core),
-	                                       core->cfg.timing.eager_transmits,
-	                                       gossip_rumor_current, core);
+	if (i < 0 || core->members.v[i].state != MEMBER_DEAD)
+		core->stats.rumors_sent += rumors_take(&core->rumors, sb, CHORUS_PIGGYBACK_BYTES,
+		                                       core_retransmit_limit(core),
+		                                       core->cfg.timing.eager_transmits,
+		                                       gossip_rumor_current, core);
 	sb_puts(sb, "]");
 }
 
@@ -304,7 +325,7 @@ static void swim_send_ping(struct core *core, const struct member *m, uint64_t s
 	sb_init(&sb, core->body, CHORUS_BODY_MAX);
 	sb_printf(&sb, "{\"n\":%llu,\"t\":\"%s\",\"a\":\"%s\",", (unsigned long long)seq, id,
 	          core->cfg.addr);
-	swim_piggyback(core, &sb, CHORUS_PIGGYBACK_BYTES);
+	swim_piggyback(core, &sb, m->pk);
 	sb_puts(&sb, "}");
 	assert(!sb.overflow);
 	core_send(core, m->addr, WIRE_PING, sb.buf, sb.len);
@@ -421,26 +442,71 @@ static uint64_t swim_scaled_by_size_ms(const struct core *core, uint32_t base_ms
 }
 
 /*
- * Serf's reconnect: ping a random member we think dead.  Should it ack (a
- * healed partition), core_recv sees a frame from a dead member and tells it
+ * Serf's reconnect: ping members we think dead.  Should one ack (a healed
+ * partition), core_recv sees a frame from a dead member and tells it
  * (swim_tell_dead); it refutes, and the refutation spreads.  A ping costs
- * little when the member is really gone.
+ * little when the member is really gone.  A member we suspect ourselves is
+ * sent the suspicion instead (Lifeguard's buddy system): the rumor may have
+ * been lost, across a partition that has since healed.
+ *
+ * Each one is retried 1, 2, then every 4 intervals after the verdict
+ * (CHORUS_RECONNECT_SHIFT): one declared dead a moment ago, the likeliest
+ * partition victim, is tried again soon after a heal however many others
+ * are dead.  (One random dead member per interval left a view held dead for
+ * 30 s and more after a heal when ten crashed nodes were still tombstones.)
+ * A random start shares the per-interval budget fairly.
  */
-static void swim_reconnect(struct core *core)
+static void swim_reconnect(struct core *core, uint64_t now_ms)
 {
 	size_t n = core->members.n, start;
+	unsigned sent = 0;
 
-	if (core->members.counts[MEMBER_DEAD] == 0)
+	if (core->members.counts[MEMBER_DEAD] + core->members.counts[MEMBER_SUSPECT] == 0)
 		return;
 	start = rng_below(&core->rng, (uint32_t)n);
-	for (size_t k = 0; k < n; k++) {
-		const struct member *m = &core->members.v[(start + k) % n];
+	for (size_t k = 0; k < n && sent < CHORUS_RECONNECT_MAX; k++) {
+		struct member *m = &core->members.v[(start + k) % n];
+		unsigned shift;
 
-		if (m->state == MEMBER_DEAD) {
+		if ((m->state != MEMBER_DEAD && m->state != MEMBER_SUSPECT) || m->reconnect_ms > now_ms)
+			continue;
+		shift = m->reconnects < CHORUS_RECONNECT_SHIFT ? m->reconnects : CHORUS_RECONNECT_SHIFT;
+		m->reconnect_ms = now_ms + ((uint64_t)core->cfg.timing.reconnect_interval_ms << shift);
+		if (m->reconnects < UINT8_MAX)
+			m->reconnects++;
+		if (m->state == MEMBER_DEAD)
 			swim_send_ping(core, m, ++core->probe_seq);
-			return;
-		}
+		else
+			swim_send_verdict(core, m, RUMOR_SUSPECT, core->pk);
+		sent++;
 	}
+}
+
+/*
+ * Anti-entropy: full state with a random member, every pushpull_interval_ms
+ * scaled by the cluster's size, at a random phase.  The first deadline was
+ * set before we knew the size: if the scaled interval has not half passed,
+ * only the deadline moves.  (Unscaled, every node of a 1000-node cluster
+ * sent its 500 KiB state 15-30 s after starting: 60 MB/s for 15 s.)
+ */
+static void swim_pushpull(struct core *core, uint64_t now_ms)
+{
+	uint64_t every_ms = swim_scaled_by_size_ms(core, core->cfg.timing.pushpull_interval_ms);
+	uint64_t jitter_ms = rng_below(&core->rng, (uint32_t)swim_min_u64(every_ms, UINT32_MAX));
+
+	assert(every_ms > 0);
+	if (now_ms - core->last_pushpull_ms < every_ms / 2) {
+		core->next_pushpull_ms = core->last_pushpull_ms + every_ms / 2 + jitter_ms;
+		return;
+	}
+	{
+		long i = swim_random_member(core, NULL, 0, now_ms);
+
+		if (i >= 0 && core->members.v[i].state == MEMBER_ALIVE)
+			swim_send_sync(core, core->members.v[i].addr, 1);
+	}
+	core->last_pushpull_ms = now_ms;
+	core->next_pushpull_ms = now_ms + every_ms / 2 + jitter_ms;
 }
 
 /*
@@ -492,15 +558,10 @@ void swim_tick(struct core *core, uint64_t now_ms)
 		swim_gossip(core, now_ms);
 		core->next_gossip_ms = now_ms + t->gossip_interval_ms;
 	}
-	if (now_ms >= core->next_pushpull_ms) {
-		long i = swim_random_member(core, NULL, 0, now_ms);
-
-		if (i >= 0 && core->members.v[i].state == MEMBER_ALIVE)
-			swim_send_sync(core, core->members.v[i].addr, 1);
-		core->next_pushpull_ms = now_ms + swim_scaled_by_size_ms(core, t->pushpull_interval_ms);
-	}
+	if (now_ms >= core->next_pushpull_ms)
+		swim_pushpull(core, now_ms);
 	if (now_ms >= core->next_reconnect_ms) {
-		swim_reconnect(core); /* one small ping: no need to scale with size */
+		swim_reconnect(core, now_ms); /* small pings: no need to scale with size */
 		core->next_reconnect_ms = now_ms + t->reconnect_interval_ms;
 	}
 }
@@ -537,17 +598,27 @@ uint64_t swim_next_deadline_ms(const struct core *core)
 void swim_tell_dead(struct core *core, long i, uint64_t now_ms)
 {
 	const struct member *m = &core->members.v[i];
-	char id[CHORUS_ID_HEX + 1], out[CHORUS_ID_HEX * 2 + 128];
-	struct sb sb;
 
 	assert(m->state == MEMBER_DEAD);
 	if (now_ms < core->next_repair_ms)
 		return;
 	core->next_repair_ms = now_ms + core->cfg.timing.gossip_interval_ms / 4;
+	swim_send_verdict(core, m, RUMOR_DEAD, core->pk);
+}
+
+void swim_send_verdict(struct core *core, const struct member *m, int kind,
+                       const uint8_t from[CHORUS_PK_BYTES])
+{
+	char id[CHORUS_ID_HEX + 1], fid[CHORUS_ID_HEX + 1], out[CHORUS_ID_HEX * 2 + 128];
+	struct sb sb;
+
+	assert(kind == RUMOR_SUSPECT || kind == RUMOR_DEAD);
 	codec_hex(id, m->pk, CHORUS_PK_BYTES);
+	codec_hex(fid, from, CHORUS_PK_BYTES);
 	sb_init(&sb, out, sizeof(out));
-	sb_printf(&sb, "{\"r\":[{\"k\":\"dead\",\"i\":\"%s\",\"g\":%llu,\"c\":%llu,\"f\":\"%s\"}]}", id,
-	          (unsigned long long)m->start_ms, (unsigned long long)m->inc, core->id);
+	sb_printf(&sb, "{\"r\":[{\"k\":\"%s\",\"i\":\"%s\",\"g\":%llu,\"c\":%llu,\"f\":\"%s\"}]}",
+	          kind == RUMOR_SUSPECT ? "sus" : "dead", id, (unsigned long long)m->start_ms,
+	          (unsigned long long)m->inc, fid);
 	assert(!sb.overflow);
 	core_send(core, m->addr, WIRE_GOSSIP, sb.buf, sb.len);
 }
@@ -581,7 +652,7 @@ void swim_on_ping(struct core *core, const struct wire_frame *f, const cJSON *bo
 	}
 	sb_init(&sb, core->body, CHORUS_BODY_MAX);
 	sb_printf(&sb, "{\"n\":%llu,", (unsigned long long)seq);
-	swim_piggyback(core, &sb, CHORUS_PIGGYBACK_BYTES);
+	swim_piggyback(core, &sb, f->pk);
 	sb_puts(&sb, "}");
 	assert(!sb.overflow);
 	core_send(core, addr, WIRE_ACK, sb.buf, sb.len);

@@ -1,30 +1,45 @@
 /*
  * A fast stand-in for ed25519, for the simulator only.
  *
- * "Signature" = BLAKE2b-512 of the message keyed by the signer's public key
- * (libsodium's 64-byte secret key carries the public key in sk[32..63]), so
- * verify() can recompute it from the public key alone.  Anyone can forge it:
- * it is NOT a signature.  It exists because ed25519 verification dominates a
- * 1000-node run, and the simulator tests protocol behaviour, not
+ * "Signature" = the Poly1305 tag of the message keyed by the signer's public
+ * key (libsodium's 64-byte secret key carries the public key in sk[32..63]),
+ * repeated to fill 64 bytes, so verify() can recompute it from the public
+ * key alone.  Anyone can forge it: it is NOT a signature (and Poly1305 with
+ * a reused key is no MAC either).  It exists because ed25519 verification
+ * dominates a 1000-node run, and the simulator tests protocol behaviour, not
  * cryptography.  It keeps the same sizes and the same accept/reject shape
  * (a changed byte or a different key fails verification), so the core's code
  * paths are the ones the daemon runs.  Real signatures are exercised by the
  * unit tests, the end-to-end tests and `chorus-sim --real-crypto`.
+ *
+ * Poly1305 rather than the keyed BLAKE2b-512 used before: every frame is
+ * hashed twice (sign, verify), and BLAKE2b was a quarter of a 1000-node
+ * run's CPU time; Poly1305 runs about 6x faster here (4 GB/s vs 0.6 GB/s).
  */
+#include <string.h>
+
 #include <sodium.h>
 
 #include "sim.h"
 
-_Static_assert(CHORUS_SIG_BYTES == crypto_generichash_BYTES_MAX, "the stand-in fills a signature");
+#define SIM_TAG_BYTES crypto_onetimeauth_BYTES
+_Static_assert(CHORUS_SIG_BYTES % SIM_TAG_BYTES == 0, "the stand-in fills a signature with tags");
+_Static_assert(CHORUS_PK_BYTES == crypto_onetimeauth_KEYBYTES, "the public key is the tag key");
 _Static_assert(CHORUS_SK_BYTES == crypto_sign_SECRETKEYBYTES, "sk layout is libsodium's");
 _Static_assert(CHORUS_PK_BYTES == crypto_sign_PUBLICKEYBYTES, "pk layout is libsodium's");
+
+static void sim_crypto_tag(uint8_t sig[CHORUS_SIG_BYTES], const uint8_t *msg, size_t len,
+                           const uint8_t pk[CHORUS_PK_BYTES])
+{
+	crypto_onetimeauth(sig, msg, len, pk);
+	for (size_t i = SIM_TAG_BYTES; i < CHORUS_SIG_BYTES; i += SIM_TAG_BYTES)
+		memcpy(sig + i, sig, SIM_TAG_BYTES);
+}
 
 static void sim_crypto_sign(uint8_t sig[CHORUS_SIG_BYTES], const uint8_t *msg, size_t len,
                             const uint8_t sk[CHORUS_SK_BYTES])
 {
-	const uint8_t *pk = sk + (CHORUS_SK_BYTES - CHORUS_PK_BYTES);
-
-	crypto_generichash(sig, CHORUS_SIG_BYTES, msg, len, pk, CHORUS_PK_BYTES);
+	sim_crypto_tag(sig, msg, len, sk + (CHORUS_SK_BYTES - CHORUS_PK_BYTES));
 }
 
 static int sim_crypto_verify(const uint8_t sig[CHORUS_SIG_BYTES], const uint8_t *msg, size_t len,
@@ -32,7 +47,7 @@ static int sim_crypto_verify(const uint8_t sig[CHORUS_SIG_BYTES], const uint8_t 
 {
 	uint8_t want[CHORUS_SIG_BYTES];
 
-	crypto_generichash(want, sizeof(want), msg, len, pk, CHORUS_PK_BYTES);
+	sim_crypto_tag(want, msg, len, pk);
 	return sodium_memcmp(want, sig, sizeof(want)) == 0 ? 0 : -1;
 }
 

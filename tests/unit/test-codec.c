@@ -57,5 +57,20 @@ int main(void)
 	ok(codec_json_str(o, "s", 1, &s) < 0, "json string over its bound is refused");
 	ok(codec_json_str(o, "missing", 8, &s) < 0, "missing key is refused");
 	cJSON_Delete(o);
+	/* Record digests: "<16 hex id prefix>:<start_ms>:<inc>", strictly. */
+	{
+		uint64_t pre, g, c;
+		const char *bad[] = {"", "ab00000000000000", "ab00000000000000:1", "ab0000000000000:1:2",
+		                     "ab00000000000000:1:2:", "ab00000000000000:-1:2",
+		                     "ab00000000000000:01:2", "xb00000000000000:1:2",
+		                     "ab00000000000000:1: 2", "ab00000000000000:99999999999999999:2"};
+
+		ok(codec_parse_digest("ab00000000000001:17:4", &pre, &g, &c) == 0 &&
+		       pre == 0xab00000000000001ull && g == 17 && c == 4,
+		   "a digest parses");
+		for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
+			ok(codec_parse_digest(bad[k], &pre, &g, &c) < 0, "malformed digest '%s' is rejected",
+			   bad[k]);
+	}
 	return tap_done();
 }

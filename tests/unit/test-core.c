@@ -164,6 +164,79 @@ static void test_cluster(void)
 	h_free(&h);
 }
 
+/* ---------------------------------------------------------------- stale verdicts */
+
+/* Gives `to` a gossip frame signed by `from` with one verdict about `about`. */
+static void inject_verdict(struct harness *h, int from, int to, int about, const char *kind,
+                           uint64_t seq)
+{
+	char body[512], id[CHORUS_ID_HEX + 1], fid[CHORUS_ID_HEX + 1];
+	uint8_t frame[1024];
+	struct sb sb;
+	int len;
+
+	codec_hex(id, h->nodes[about].pk, CHORUS_PK_BYTES);
+	codec_hex(fid, h->nodes[from].pk, CHORUS_PK_BYTES);
+	sb_init(&sb, body, sizeof(body));
+	sb_printf(&sb, "{\"r\":[{\"k\":\"%s\",\"i\":\"%s\",\"g\":%llu,\"c\":%llu,\"f\":\"%s\"}]}",
+	          kind, id, (unsigned long long)h->nodes[about].core->self.start_ms,
+	          (unsigned long long)h_inc(h, to, about), fid);
+	len = wire_encode(frame, sizeof(frame), WIRE_GOSSIP, h->nodes[from].pk,
+	                  h->nodes[from].core->self.start_ms, seq, sb.buf, sb.len, &crypto_ed25519,
+	                  h->nodes[from].sk);
+	h_inject(h, to, frame, (size_t)len);
+}
+
+static int told_3;
+static int tap_count_to_3(void *ctx, int from, int to, const uint8_t *buf, size_t len)
+{
+	(void)ctx;
+	if (from == 0 && to == 3 && len > 4 && buf[3] == WIRE_GOSSIP)
+		told_3++;
+	return 1;
+}
+
+static int node0_sees_3_refuted(struct harness *h, void *ctx)
+{
+	return h_inc(h, 0, 3) > *(uint64_t *)ctx && h_state(h, 0, 3) == MEMBER_ALIVE;
+}
+
+/*
+ * A death reported by a member we hold dead (the other side of a healed
+ * partition) is stale: it is not applied, only passed to the accused, who
+ * refutes.  Applied, it made live members accuse each other after a heal.
+ */
+static void test_stale_verdict(void)
+{
+	struct harness h;
+	uint64_t inc3;
+	int held;
+
+	h_init(&h, 4, 11);
+	for (int i = 0; i < 4; i++)
+		h_start(&h, i, 7000 + (uint64_t)i);
+	for (int i = 1; i < 4; i++)
+		core_join(h.nodes[i].core, h.nodes[0].addr, h.now_ms);
+	held = h_run_until(&h, h.now_ms + 3000, h_all_see_alive, NULL);
+	ok(held, "4 nodes converge");
+
+	inject_verdict(&h, 2, 0, 1, "dead", 1u << 30);
+	ok(h_state(&h, 0, 1) == MEMBER_DEAD, "node 0 holds node 1 dead on node 2's word");
+
+	inc3 = h_inc(&h, 0, 3);
+	h.tap = tap_count_to_3;
+	inject_verdict(&h, 1, 0, 3, "dead", 1u << 30);
+	ok(h_state(&h, 0, 3) == MEMBER_ALIVE, "a death reported by a member held dead is not applied");
+	ok(told_3 == 1, "it is passed to the accused alone (%d frame)", told_3);
+	held = h_run_until(&h, h.now_ms + 2000, node0_sees_3_refuted, &inc3);
+	ok(held, "the accused refuted: node 0 sees node 3 alive at a higher incarnation");
+	h.tap = NULL;
+	held = h_run_until(&h, h.now_ms + 5000, h_all_see_alive, NULL);
+	ok(held, "node 1, told it was dead, refuted too: all alive again");
+	ok(all_checks_pass(&h), "core_check holds");
+	h_free(&h);
+}
+
 /* ---------------------------------------------------------------- bad input */
 
 static uint8_t *captured;
@@ -352,6 +425,7 @@ int main(void)
 {
 	test_config();
 	test_cluster();
+	test_stale_verdict();
 	test_bad_input();
 	return tap_done();
 }

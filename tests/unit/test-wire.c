@@ -35,7 +35,7 @@ int main(void)
 	frame[0] = 'X';
 	ok(wire_decode(&f, frame, (size_t)n) == CORE_ERR_MALFORMED, "bad magic is malformed");
 	frame[0] = 'C';
-	frame[2] = 2;
+	frame[2] = CHORUS_WIRE_VERSION + 1;
 	ok(wire_decode(&f, frame, (size_t)n) == CORE_ERR_VERSION, "another version is refused");
 	frame[2] = CHORUS_WIRE_VERSION;
 	frame[3] = 0;
