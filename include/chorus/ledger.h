@@ -1,0 +1,185 @@
+/*
+ * The ledger: a chain of leader-signed blocks of job completion records, and
+ * the balances derived from them.  Pure and sans-io like the core: no files,
+ * clock or sockets; time arrives as an argument.  It knows blocks and entries
+ * only, never the consensus protocol: whoever orders blocks (Raft, or another
+ * protocol behind the consensus interface) builds a block on the leader with
+ * ledger_block_build(), replicates the bytes, and every node hands each
+ * committed block, in log order, to ledger_block_apply().  Formats, rules and
+ * bounds: docs/ledger.md.
+ *
+ * Errors are enum core_err codes (core_strerror); ledger_why() says more.
+ * Not thread-safe; one ledger per thread.
+ */
+#ifndef CHORUS_LEDGER_H
+#define CHORUS_LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chorus/core.h"
+#include "chorus/limits.h"
+
+#define LEDGER_HASH_BYTES 32 /* BLAKE2b-256 */
+#define LEDGER_WHY_MAX    160 /* ledger_why() text, NUL included */
+
+/*
+ * One entry: a successful job's two signed texts, copied out of a struct
+ * job_ack (whose texts live only during ack_cb).  The client's ack names the
+ * hash of the worker's receipt, so the pair proves who ran what for whom.
+ */
+struct ledger_entry {
+	char ack_text[CHORUS_LEDGER_TEXT_MAX + 1];
+	uint16_t ack_len;
+	uint8_t ack_sig[CHORUS_SIG_BYTES];     /* by the client */
+	char receipt_text[CHORUS_LEDGER_TEXT_MAX + 1];
+	uint16_t receipt_len;
+	uint8_t receipt_sig[CHORUS_SIG_BYTES]; /* by the worker */
+};
+
+/* What an entry says, for display and indexes. */
+struct ledger_entry_info {
+	uint8_t job[CHORUS_JOB_ID_BYTES];
+	uint8_t client[CHORUS_PK_BYTES];
+	uint8_t worker[CHORUS_PK_BYTES];
+	char kind[CHORUS_KIND_MAX + 1];
+	uint8_t result_hash[LEDGER_HASH_BYTES];
+	uint64_t reward;
+};
+
+/*
+ * Copies a completion ack into an entry.  CORE_ERR_INVAL when it earns no
+ * credit (status other than "succeeded", or no receipt); CORE_ERR_OVERSIZE
+ * when a text is over CHORUS_LEDGER_TEXT_MAX.  Checks nothing else: see
+ * ledger_entry_check().
+ */
+int ledger_entry_from_ack(struct ledger_entry *e, const struct job_ack *ack);
+
+/*
+ * Everything that makes an entry creditable: both texts decode and are
+ * canonical, the client signed the ack and the worker the receipt, the ack
+ * names that receipt (hash, job, client, worker, result hash) and both say it
+ * succeeded.  crypto NULL: crypto_ed25519.  info may be NULL.
+ */
+int ledger_entry_check(const struct core_crypto *crypto, const struct ledger_entry *e,
+                       struct ledger_entry_info *info);
+
+/* A block's header, decoded (ledger_block_peek). */
+struct ledger_block_info {
+	uint64_t height; /* the first block is 1; height 0 is the implied genesis */
+	uint8_t prev[LEDGER_HASH_BYTES];
+	uint64_t term;   /* the consensus term it was built in; never decreases */
+	uint8_t leader[CHORUS_PK_BYTES];
+	uint64_t time_ms; /* leader's wall clock at build time; informative only */
+	size_t nentries;
+	uint8_t hash[LEDGER_HASH_BYTES];
+};
+
+/* Balances derived from the credited entries, one per key. */
+struct ledger_account {
+	uint8_t key[CHORUS_PK_BYTES];
+	uint64_t earned;    /* rewards of jobs this key ran (as worker) */
+	uint64_t spent;     /* rewards of jobs this key paid for (as client) */
+	uint64_t jobs_run;
+	uint64_t jobs_paid;
+};
+
+/* A credited job (ledger_job_get). */
+struct ledger_job {
+	uint64_t height; /* block that credited it */
+	uint8_t client[CHORUS_PK_BYTES];
+	uint8_t worker[CHORUS_PK_BYTES];
+	uint64_t reward;
+};
+
+struct ledger_stats {
+	uint64_t height;     /* == blocks applied */
+	uint64_t entries;    /* entries in applied blocks */
+	uint64_t credited;   /* distinct jobs credited */
+	uint64_t duplicates; /* entries for a job already credited: applied as no-ops */
+	uint64_t accounts;
+	uint64_t total_reward;
+};
+
+struct ledger;
+
+int ledger_create(struct ledger **out, const struct core_crypto *crypto); /* NULL: ed25519 */
+void ledger_destroy(struct ledger *l);
+
+/* Why the last failing call failed ("" after a success). */
+const char *ledger_why(const struct ledger *l);
+
+/*
+ * The leader: builds block height+1 on the current head from entries,
+ * skipping entries that do not check, jobs already credited and repeats
+ * within the batch, and stopping before the block would pass
+ * CHORUS_LEDGER_BLOCK_ENTRIES_MAX entries or CHORUS_LEDGER_BLOCK_BYTES_MAX
+ * bytes.  *used: how many of entries[] were taken or skipped; build again
+ * with the rest.  With nothing new to credit, returns 0 with *out NULL.
+ * Otherwise *out (malloc'd, the caller frees) holds the signed block; it
+ * changes nothing here: the block counts once it comes back through
+ * ledger_block_apply().  Build the next block only after that.
+ */
+int ledger_block_build(struct ledger *l, uint64_t term, const uint8_t leader_pk[CHORUS_PK_BYTES],
+                       const uint8_t leader_sk[CHORUS_SK_BYTES], uint64_t time_ms,
+                       const struct ledger_entry *entries, size_t n, size_t *used, uint8_t **out,
+                       size_t *out_len);
+
+/*
+ * Every node: applies a committed block.  Checks (bounded decode, height ==
+ * head + 1, prev == head hash, term not below the head's, the leader's
+ * signature, every entry) and then credits each entry's job once: an entry
+ * for a job already credited is a no-op, counted in stats.duplicates.
+ * CORE_ERR_STALE for a height at or below the head (a replay: harmless),
+ * CORE_ERR_FULL when a bound would be passed; any error leaves the ledger
+ * exactly as it was.  Deterministic: the same blocks give the same state.
+ */
+int ledger_block_apply(struct ledger *l, const uint8_t *block, size_t len);
+
+/* Decodes a block's header and hash without checking signatures or links. */
+int ledger_block_peek(const uint8_t *block, size_t len, struct ledger_block_info *info);
+
+/* Queries.  Block count == height. */
+uint64_t ledger_height(const struct ledger *l);
+void ledger_head_hash(const struct ledger *l, uint8_t hash[LEDGER_HASH_BYTES]);
+void ledger_stats(const struct ledger *l, struct ledger_stats *out);
+/* A key's account; all zero (and CORE_ERR_INVAL) when the key has none. */
+int ledger_balance(const struct ledger *l, const uint8_t key[CHORUS_PK_BYTES],
+                   struct ledger_account *out);
+/* Accounts in ascending key order: i in [0, ledger_stats().accounts). */
+int ledger_account_at(const struct ledger *l, size_t i, struct ledger_account *out);
+/* CORE_ERR_INVAL when the job is not credited. */
+int ledger_job_get(const struct ledger *l, const uint8_t job[CHORUS_JOB_ID_BYTES],
+                   struct ledger_job *out);
+/*
+ * BLAKE2b-256 of the height, head hash, totals and every account in key
+ * order: nodes compare it to prove they hold the same state.
+ */
+void ledger_state_hash(const struct ledger *l, uint8_t out[LEDGER_HASH_BYTES]);
+
+/*
+ * Audit: replays a chain from genesis on a fresh ledger.  block_cb gives
+ * block i (0-based; height i + 1): 1 with *block and *len set, 0 after the last,
+ * negative on a storage error.  Stricter than apply: a repeated job is a
+ * finding ("double credit"), since an honest leader never builds one.  With
+ * expected != NULL the final accounts must equal expected[0..nexpected)
+ * (any order).  Returns 0 when all holds; otherwise an error, with
+ * *first_bad_height the height of the first bad block (0: no block is bad,
+ * the final balances are) and why naming it: bad encoding, bad height, bad
+ * link, bad term, bad signature, bad entry, double credit, balance mismatch.
+ */
+typedef int (*ledger_block_cb)(void *ctx, uint64_t i, const uint8_t **block, size_t *len);
+int ledger_verify_chain(const struct core_crypto *crypto, ledger_block_cb block_cb, void *ctx,
+                        const struct ledger_account *expected, size_t nexpected,
+                        uint64_t *first_bad_height, char *why, size_t whylen);
+
+/*
+ * A block for the API: {"height","hash","prev","term","leader","time",
+ * "entries": [{"job", "client", "worker", "kind", "reward", "result_hash"}]}
+ * (hex strings, numbers).  NULL when it does not decode.  Checks no
+ * signature: apply or verify for that.  The caller frees it (cJSON_Delete).
+ */
+struct cJSON;
+struct cJSON *ledger_block_to_json(const uint8_t *block, size_t len);
+
+#endif

@@ -1,0 +1,1031 @@
+/*
+ * ledger: blocks of job completion records, signed by the leader that built
+ * them, and the balances derived from them (docs/ledger.md).
+ *
+ * A block is a flat binary record (all integers big-endian):
+ *
+ *   "CHLB" | version 1 | height u64 | prev[32] | term u64 | leader[32] |
+ *   time_ms u64 | n u16 | n x (ack_len u16, ack, ack_sig[64],
+ *   receipt_len u16, receipt, receipt_sig[64]) | leader_sig[64]
+ *
+ * Its hash is BLAKE2b-256 of every byte before the leader signature; the
+ * leader signs "chorus ledger block v1" || hash.  The decoder accepts exactly
+ * one encoding per block (lengths bounded, no trailing bytes) and the entry
+ * texts must equal their jobmsg re-encoding, so the bytes are canonical.
+ *
+ * Invariants: the state is a pure function of the applied blocks; a job id is
+ * credited at most once; every account's earned and spent are sums over the
+ * credited jobs, so total_reward == sum(earned) == sum(spent); a failed apply
+ * changes nothing, because every check and every allocation happens before
+ * the first mutation (ledger_plan), and the mutations cannot fail
+ * (ledger_commit).  Nothing observable depends on hash-table order: accounts
+ * are listed by key through a sorted index.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "chorus/ledger.h"
+#include "core-internal.h"
+
+_Static_assert(CHORUS_LEDGER_TEXT_MAX == JOBMSG_TEXT_MAX, "an entry text is one jobmsg text");
+_Static_assert(LEDGER_HASH_BYTES == JOBMSG_HASH_BYTES, "one hash size");
+_Static_assert(CHORUS_LEDGER_BLOCK_HEADER_BYTES == 4 + 1 + 8 + 32 + 8 + 32 + 8 + 2, "header size");
+
+#define LEDGER_MAGIC       "CHLB"
+#define LEDGER_VERSION     1
+#define LEDGER_SIG_DOMAIN  "chorus ledger block v1"
+#define LEDGER_ACCT_SLOTS  (2 * CHORUS_LEDGER_ACCOUNTS_MAX) /* load at most 1/2 */
+#define LEDGER_JOBS_INIT   1024
+#define LEDGER_NEW_KEYS_MAX (2 * CHORUS_LEDGER_BLOCK_ENTRIES_MAX)
+
+/* One entry inside an encoded block: pointers into the block's bytes. */
+struct lref {
+	const char *ack;
+	size_t ack_len;
+	const uint8_t *ack_sig;
+	const char *rcpt;
+	size_t rcpt_len;
+	const uint8_t *rcpt_sig;
+};
+
+struct lblock {
+	struct ledger_block_info info;
+	const uint8_t *sig;
+	size_t signed_len;
+	struct lref e[CHORUS_LEDGER_BLOCK_ENTRIES_MAX];
+};
+
+/* A credited job; client and worker are account indexes. */
+struct ljob {
+	uint8_t id[CHORUS_JOB_ID_BYTES];
+	uint32_t client;
+	uint32_t worker;
+	uint64_t height;
+	uint64_t reward;
+};
+
+struct ledger {
+	const struct core_crypto *crypto;
+	uint64_t height;
+	uint64_t term;
+	uint8_t head[LEDGER_HASH_BYTES];
+	uint64_t entries, duplicates, total_reward;
+	/* Accounts: fixed capacity, allocated once. */
+	struct ledger_account *acct;
+	size_t nacct;
+	uint32_t *acct_slots;  /* open addressing: index + 1, 0 empty */
+	uint32_t *acct_sorted; /* indexes in ascending key order */
+	/* Credited jobs: grow with the chain up to CHORUS_LEDGER_JOBS_MAX. */
+	struct ljob *jobs;
+	size_t njobs, jobs_cap;
+	uint32_t *job_slots;
+	size_t njob_slots;     /* power of two, >= 2 * jobs_cap */
+	/* Scratch for the block being applied or built. */
+	struct lblock blk;
+	struct ledger_entry_info info[CHORUS_LEDGER_BLOCK_ENTRIES_MAX];
+	uint8_t dup[CHORUS_LEDGER_BLOCK_ENTRIES_MAX];
+	uint8_t fresh[LEDGER_NEW_KEYS_MAX][CHORUS_PK_BYTES]; /* keys new in this block */
+	char why[LEDGER_WHY_MAX];
+	char note[LEDGER_WHY_MAX]; /* the first duplicate of the last block applied */
+};
+
+static void ledger_say(char *why, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void ledger_say(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || len == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+}
+
+static uint16_t ledger_get_u16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static void ledger_put_u16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/*
+ * Table slots.  SipHash with a fixed key: the order is never observable, but
+ * job ids and keys are chosen by clients, so see docs/ledger.md on flooding.
+ */
+static size_t ledger_slot(const uint8_t *key, size_t len, size_t mask)
+{
+	static const uint8_t k[crypto_shorthash_KEYBYTES] = {'c', 'h', 'o', 'r', 'u', 's', '-', 'l',
+	                                                     'e', 'd', 'g', 'e', 'r', '-', 'i', 'x'};
+	uint8_t h[crypto_shorthash_BYTES];
+
+	crypto_shorthash(h, key, len, k);
+	return (size_t)codec_get_u64(h) & mask;
+}
+
+/* ---------------------------------------------------------------- entries */
+
+int ledger_entry_from_ack(struct ledger_entry *e, const struct job_ack *ack)
+{
+	assert(e != NULL && ack != NULL);
+	memset(e, 0, sizeof(*e));
+	if (ack->status == NULL || strcmp(ack->status, "succeeded") != 0 ||
+	    ack->receipt_text == NULL || ack->ack_text == NULL || ack->ack_len == 0 ||
+	    ack->receipt_len == 0)
+		return CORE_ERR_INVAL;
+	if (ack->ack_len > CHORUS_LEDGER_TEXT_MAX || ack->receipt_len > CHORUS_LEDGER_TEXT_MAX)
+		return CORE_ERR_OVERSIZE;
+	memcpy(e->ack_text, ack->ack_text, ack->ack_len);
+	e->ack_len = (uint16_t)ack->ack_len;
+	memcpy(e->ack_sig, ack->ack_sig, CHORUS_SIG_BYTES);
+	memcpy(e->receipt_text, ack->receipt_text, ack->receipt_len);
+	e->receipt_len = (uint16_t)ack->receipt_len;
+	memcpy(e->receipt_sig, ack->receipt_sig, CHORUS_SIG_BYTES);
+	return 0;
+}
+
+/*
+ * Both texts decode and equal their own re-encoding: one job has one entry
+ * text, and a block's bytes are canonical down to its JSON.
+ */
+static int ledger_entry_decode(const struct lref *r, struct jack *a, struct jreceipt *rc,
+                               char *why, size_t whylen)
+{
+	char buf[JOBMSG_TEXT_MAX + 1];
+	int n;
+
+	if (jobmsg_ack_decode(a, r->ack, r->ack_len) < 0) {
+		ledger_say(why, whylen, "the ack does not decode");
+		return CORE_ERR_MALFORMED;
+	}
+	n = jobmsg_ack_encode(buf, sizeof(buf), a);
+	if (n < 0 || (size_t)n != r->ack_len || memcmp(buf, r->ack, r->ack_len) != 0) {
+		ledger_say(why, whylen, "the ack text is not canonical");
+		return CORE_ERR_MALFORMED;
+	}
+	if (jobmsg_receipt_decode(rc, r->rcpt, r->rcpt_len) < 0) {
+		ledger_say(why, whylen, "the receipt does not decode");
+		return CORE_ERR_MALFORMED;
+	}
+	n = jobmsg_receipt_encode(buf, sizeof(buf), rc);
+	if (n < 0 || (size_t)n != r->rcpt_len || memcmp(buf, r->rcpt, r->rcpt_len) != 0) {
+		ledger_say(why, whylen, "the receipt text is not canonical");
+		return CORE_ERR_MALFORMED;
+	}
+	return 0;
+}
+
+/* The ack must name this very receipt, and both must say the job succeeded. */
+static int ledger_entry_match(const struct lref *r, const struct jack *a, const struct jreceipt *rc,
+                              char *why, size_t whylen)
+{
+	uint8_t h[JOBMSG_HASH_BYTES];
+
+	if (strcmp(a->status, "succeeded") != 0 || strcmp(rc->status, "ok") != 0) {
+		ledger_say(why, whylen, "not a success (ack %s, receipt %s)", a->status, rc->status);
+		return CORE_ERR_INVAL;
+	}
+	assert(a->has_worker); /* the ack decoder insists on a worker for a success */
+	jobmsg_hash(h, r->rcpt, r->rcpt_len);
+	if (memcmp(h, a->receipt_hash, JOBMSG_HASH_BYTES) != 0) {
+		ledger_say(why, whylen, "the ack names another receipt");
+		return CORE_ERR_INVAL;
+	}
+	if (memcmp(a->id, rc->id, CHORUS_JOB_ID_BYTES) != 0 ||
+	    memcmp(a->client, rc->client, CHORUS_PK_BYTES) != 0 ||
+	    memcmp(a->worker, rc->worker, CHORUS_PK_BYTES) != 0 ||
+	    memcmp(a->result_hash, rc->result_hash, JOBMSG_HASH_BYTES) != 0 ||
+	    strcmp(a->kind, rc->kind) != 0) {
+		ledger_say(why, whylen, "the ack and the receipt disagree (job, client, worker, kind "
+		                        "or result)");
+		return CORE_ERR_INVAL;
+	}
+	return 0;
+}
+
+static int ledger_entry_verify(const struct core_crypto *crypto, const struct lref *r,
+                               struct ledger_entry_info *info, char *why, size_t whylen)
+{
+	struct jack a;
+	struct jreceipt rc;
+	int err;
+
+	assert(crypto != NULL && r != NULL);
+	if ((err = ledger_entry_decode(r, &a, &rc, why, whylen)) < 0 ||
+	    (err = ledger_entry_match(r, &a, &rc, why, whylen)) < 0)
+		return err;
+	/* Signatures last: they cost the most. */
+	if (crypto->verify(r->ack_sig, (const uint8_t *)r->ack, r->ack_len, a.client) != 0) {
+		ledger_say(why, whylen, "the client's signature does not verify");
+		return CORE_ERR_BADSIG;
+	}
+	if (crypto->verify(r->rcpt_sig, (const uint8_t *)r->rcpt, r->rcpt_len, rc.worker) != 0) {
+		ledger_say(why, whylen, "the worker's signature does not verify");
+		return CORE_ERR_BADSIG;
+	}
+	if (info != NULL) {
+		memcpy(info->job, a.id, CHORUS_JOB_ID_BYTES);
+		memcpy(info->client, a.client, CHORUS_PK_BYTES);
+		memcpy(info->worker, a.worker, CHORUS_PK_BYTES);
+		strcpy(info->kind, a.kind);
+		memcpy(info->result_hash, a.result_hash, LEDGER_HASH_BYTES);
+		info->reward = a.reward;
+	}
+	return 0;
+}
+
+static void ledger_entry_ref(struct lref *r, const struct ledger_entry *e)
+{
+	r->ack = e->ack_text;
+	r->ack_len = e->ack_len;
+	r->ack_sig = e->ack_sig;
+	r->rcpt = e->receipt_text;
+	r->rcpt_len = e->receipt_len;
+	r->rcpt_sig = e->receipt_sig;
+}
+
+int ledger_entry_check(const struct core_crypto *crypto, const struct ledger_entry *e,
+                       struct ledger_entry_info *info)
+{
+	struct lref r;
+
+	if (e == NULL)
+		return CORE_ERR_INVAL;
+	if (e->ack_len == 0 || e->ack_len > CHORUS_LEDGER_TEXT_MAX || e->receipt_len == 0 ||
+	    e->receipt_len > CHORUS_LEDGER_TEXT_MAX)
+		return CORE_ERR_OVERSIZE;
+	ledger_entry_ref(&r, e);
+	return ledger_entry_verify(crypto != NULL ? crypto : &crypto_ed25519, &r, info, NULL, 0);
+}
+
+/* ---------------------------------------------------------------- block codec */
+
+static size_t ledger_entry_size(size_t ack_len, size_t rcpt_len)
+{
+	return 2 + ack_len + CHORUS_SIG_BYTES + 2 + rcpt_len + CHORUS_SIG_BYTES;
+}
+
+/* One entry at p[*off]; every length is checked against the block's end. */
+static int ledger_decode_entry(struct lref *r, const uint8_t *p, size_t end, size_t *off)
+{
+	size_t o = *off;
+
+	if (end - o < 2)
+		return CORE_ERR_MALFORMED;
+	r->ack_len = ledger_get_u16(p + o);
+	o += 2;
+	if (r->ack_len == 0 || r->ack_len > CHORUS_LEDGER_TEXT_MAX ||
+	    end - o < r->ack_len + CHORUS_SIG_BYTES + 2)
+		return CORE_ERR_MALFORMED;
+	r->ack = (const char *)p + o;
+	r->ack_sig = p + o + r->ack_len;
+	o += r->ack_len + CHORUS_SIG_BYTES;
+	r->rcpt_len = ledger_get_u16(p + o);
+	o += 2;
+	if (r->rcpt_len == 0 || r->rcpt_len > CHORUS_LEDGER_TEXT_MAX ||
+	    end - o < r->rcpt_len + CHORUS_SIG_BYTES)
+		return CORE_ERR_MALFORMED;
+	r->rcpt = (const char *)p + o;
+	r->rcpt_sig = p + o + r->rcpt_len;
+	o += r->rcpt_len + CHORUS_SIG_BYTES;
+	assert(o <= end && o - *off == ledger_entry_size(r->ack_len, r->rcpt_len));
+	*off = o;
+	return 0;
+}
+
+static int ledger_block_decode(struct lblock *b, const uint8_t *p, size_t len, char *why,
+                               size_t whylen)
+{
+	struct ledger_block_info *bi = &b->info;
+	size_t off = CHORUS_LEDGER_BLOCK_HEADER_BYTES, end;
+
+	if (p == NULL || len > CHORUS_LEDGER_BLOCK_BYTES_MAX) {
+		ledger_say(why, whylen, "bad encoding: %zu bytes", len);
+		return CORE_ERR_OVERSIZE;
+	}
+	if (len < CHORUS_LEDGER_BLOCK_HEADER_BYTES + CHORUS_SIG_BYTES || memcmp(p, LEDGER_MAGIC, 4) != 0) {
+		ledger_say(why, whylen, "bad encoding: not a block");
+		return CORE_ERR_MALFORMED;
+	}
+	if (p[4] != LEDGER_VERSION) {
+		ledger_say(why, whylen, "bad encoding: version %u", p[4]);
+		return CORE_ERR_VERSION;
+	}
+	bi->height = codec_get_u64(p + 5);
+	memcpy(bi->prev, p + 13, LEDGER_HASH_BYTES);
+	bi->term = codec_get_u64(p + 45);
+	memcpy(bi->leader, p + 53, CHORUS_PK_BYTES);
+	bi->time_ms = codec_get_u64(p + 85);
+	bi->nentries = ledger_get_u16(p + 93);
+	if (bi->height == 0 || bi->nentries == 0 || bi->nentries > CHORUS_LEDGER_BLOCK_ENTRIES_MAX) {
+		ledger_say(why, whylen, "bad encoding: height %llu with %zu entries",
+		           (unsigned long long)bi->height, bi->nentries);
+		return CORE_ERR_MALFORMED;
+	}
+	end = len - CHORUS_SIG_BYTES;
+	for (size_t i = 0; i < bi->nentries; i++) {
+		if (ledger_decode_entry(&b->e[i], p, end, &off) < 0) {
+			ledger_say(why, whylen, "bad encoding: entry %zu", i);
+			return CORE_ERR_MALFORMED;
+		}
+	}
+	if (off != end) {
+		ledger_say(why, whylen, "bad encoding: %zu trailing bytes", end - off);
+		return CORE_ERR_MALFORMED;
+	}
+	b->sig = p + end;
+	b->signed_len = end;
+	crypto_generichash(bi->hash, LEDGER_HASH_BYTES, p, end, NULL, 0);
+	return 0;
+}
+
+/* What the leader signs: a domain tag, so no other signed text can pass for a block. */
+static size_t ledger_sig_msg(uint8_t *msg, const uint8_t hash[LEDGER_HASH_BYTES])
+{
+	size_t dlen = sizeof(LEDGER_SIG_DOMAIN) - 1;
+
+	memcpy(msg, LEDGER_SIG_DOMAIN, dlen);
+	memcpy(msg + dlen, hash, LEDGER_HASH_BYTES);
+	return dlen + LEDGER_HASH_BYTES;
+}
+
+static int ledger_block_verify_sig(const struct core_crypto *crypto, const struct lblock *b)
+{
+	uint8_t msg[sizeof(LEDGER_SIG_DOMAIN) + LEDGER_HASH_BYTES];
+	size_t n = ledger_sig_msg(msg, b->info.hash);
+
+	return crypto->verify(b->sig, msg, n, b->info.leader) == 0 ? 0 : CORE_ERR_BADSIG;
+}
+
+int ledger_block_peek(const uint8_t *block, size_t len, struct ledger_block_info *info)
+{
+	struct lblock *b = malloc(sizeof(*b)); /* 12 KiB of entry refs: not on the stack */
+	int err;
+
+	if (b == NULL)
+		return CORE_ERR_NOMEM;
+	err = ledger_block_decode(b, block, len, NULL, 0);
+	if (err == 0 && info != NULL)
+		*info = b->info;
+	free(b);
+	return err;
+}
+
+/* ---------------------------------------------------------------- accounts */
+
+static long ledger_acct_find(const struct ledger *l, const uint8_t key[CHORUS_PK_BYTES])
+{
+	size_t mask = LEDGER_ACCT_SLOTS - 1;
+
+	for (size_t s = ledger_slot(key, CHORUS_PK_BYTES, mask);; s = (s + 1) & mask) {
+		uint32_t v = l->acct_slots[s];
+
+		if (v == 0)
+			return -1;
+		if (memcmp(l->acct[v - 1].key, key, CHORUS_PK_BYTES) == 0)
+			return (long)v - 1;
+	}
+}
+
+/* Position of key in the sorted index (where it is or would go). */
+static size_t ledger_acct_rank(const struct ledger *l, const uint8_t key[CHORUS_PK_BYTES])
+{
+	size_t lo = 0, hi = l->nacct;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (memcmp(l->acct[l->acct_sorted[mid]].key, key, CHORUS_PK_BYTES) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Never fails: ledger_plan made sure there is room. */
+static uint32_t ledger_acct_get_or_add(struct ledger *l, const uint8_t key[CHORUS_PK_BYTES])
+{
+	long found = ledger_acct_find(l, key);
+	size_t mask = LEDGER_ACCT_SLOTS - 1, s, rank;
+	uint32_t i;
+
+	if (found >= 0)
+		return (uint32_t)found;
+	assert(l->nacct < CHORUS_LEDGER_ACCOUNTS_MAX);
+	i = (uint32_t)l->nacct;
+	memset(&l->acct[i], 0, sizeof(l->acct[i]));
+	memcpy(l->acct[i].key, key, CHORUS_PK_BYTES);
+	for (s = ledger_slot(key, CHORUS_PK_BYTES, mask); l->acct_slots[s] != 0; s = (s + 1) & mask)
+		;
+	l->acct_slots[s] = i + 1;
+	rank = ledger_acct_rank(l, key);
+	memmove(&l->acct_sorted[rank + 1], &l->acct_sorted[rank],
+	        (l->nacct - rank) * sizeof(l->acct_sorted[0]));
+	l->acct_sorted[rank] = i;
+	l->nacct++;
+	return i;
+}
+
+/* ---------------------------------------------------------------- credited jobs */
+
+static long ledger_job_find(const struct ledger *l, const uint8_t id[CHORUS_JOB_ID_BYTES])
+{
+	size_t mask = l->njob_slots - 1;
+
+	assert(l->njob_slots != 0 && (l->njob_slots & mask) == 0);
+	for (size_t s = ledger_slot(id, CHORUS_JOB_ID_BYTES, mask);; s = (s + 1) & mask) {
+		uint32_t v = l->job_slots[s];
+
+		if (v == 0)
+			return -1;
+		if (memcmp(l->jobs[v - 1].id, id, CHORUS_JOB_ID_BYTES) == 0)
+			return (long)v - 1;
+	}
+}
+
+static void ledger_job_slot_put(uint32_t *slots, size_t nslots, const uint8_t *id, uint32_t v)
+{
+	size_t mask = nslots - 1, s;
+
+	for (s = ledger_slot(id, CHORUS_JOB_ID_BYTES, mask); slots[s] != 0; s = (s + 1) & mask)
+		;
+	slots[s] = v;
+}
+
+/*
+ * Room for `extra` more jobs.  Growing changes no content, so a failure here
+ * (before any mutation) still leaves the ledger as it was.
+ */
+static int ledger_jobs_reserve(struct ledger *l, size_t extra)
+{
+	size_t need = l->njobs + extra, cap, nslots;
+
+	if (need > CHORUS_LEDGER_JOBS_MAX)
+		return CORE_ERR_FULL;
+	if (need > l->jobs_cap) {
+		struct ljob *v;
+
+		cap = l->jobs_cap * 2 > need ? l->jobs_cap * 2 : need;
+		cap = cap < CHORUS_LEDGER_JOBS_MAX ? cap : CHORUS_LEDGER_JOBS_MAX;
+		if ((v = realloc(l->jobs, cap * sizeof(*v))) == NULL)
+			return CORE_ERR_NOMEM;
+		l->jobs = v;
+		l->jobs_cap = cap;
+	}
+	if (2 * l->jobs_cap > l->njob_slots) {
+		uint32_t *slots;
+
+		for (nslots = l->njob_slots; nslots < 2 * l->jobs_cap; nslots *= 2)
+			;
+		if ((slots = calloc(nslots, sizeof(*slots))) == NULL)
+			return CORE_ERR_NOMEM;
+		for (size_t i = 0; i < l->njobs; i++)
+			ledger_job_slot_put(slots, nslots, l->jobs[i].id, (uint32_t)i + 1);
+		free(l->job_slots);
+		l->job_slots = slots;
+		l->njob_slots = nslots;
+	}
+	assert(l->jobs_cap >= need && l->njob_slots >= 2 * l->jobs_cap);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- create */
+
+int ledger_create(struct ledger **out, const struct core_crypto *crypto)
+{
+	struct ledger *l = calloc(1, sizeof(*l));
+
+	*out = NULL;
+	if (l == NULL)
+		return CORE_ERR_NOMEM;
+	l->crypto = crypto != NULL ? crypto : &crypto_ed25519;
+	/* Accounts are bounded, so they are allocated once (calloc: pages come as used). */
+	l->acct = calloc(CHORUS_LEDGER_ACCOUNTS_MAX, sizeof(*l->acct));
+	l->acct_slots = calloc(LEDGER_ACCT_SLOTS, sizeof(*l->acct_slots));
+	l->acct_sorted = calloc(CHORUS_LEDGER_ACCOUNTS_MAX, sizeof(*l->acct_sorted));
+	l->njob_slots = 1;
+	if (l->acct == NULL || l->acct_slots == NULL || l->acct_sorted == NULL ||
+	    ledger_jobs_reserve(l, LEDGER_JOBS_INIT) < 0) {
+		ledger_destroy(l);
+		return CORE_ERR_NOMEM;
+	}
+	*out = l;
+	return 0;
+}
+
+void ledger_destroy(struct ledger *l)
+{
+	if (l == NULL)
+		return;
+	free(l->acct);
+	free(l->acct_slots);
+	free(l->acct_sorted);
+	free(l->jobs);
+	free(l->job_slots);
+	free(l);
+}
+
+const char *ledger_why(const struct ledger *l)
+{
+	return l->why;
+}
+
+/* ---------------------------------------------------------------- apply */
+
+static int ledger_check_link(struct ledger *l, const struct ledger_block_info *bi)
+{
+	if (bi->height <= l->height) {
+		ledger_say(l->why, sizeof(l->why), "bad height: %llu is at or below the head (%llu)",
+		           (unsigned long long)bi->height, (unsigned long long)l->height);
+		return CORE_ERR_STALE;
+	}
+	if (bi->height != l->height + 1) {
+		ledger_say(l->why, sizeof(l->why), "bad height: %llu, expected %llu",
+		           (unsigned long long)bi->height, (unsigned long long)l->height + 1);
+		return CORE_ERR_INVAL;
+	}
+	if (memcmp(bi->prev, l->head, LEDGER_HASH_BYTES) != 0) {
+		ledger_say(l->why, sizeof(l->why), "bad link: prev is not the hash of block %llu",
+		           (unsigned long long)l->height);
+		return CORE_ERR_INVAL;
+	}
+	if (bi->term < l->term) {
+		ledger_say(l->why, sizeof(l->why), "bad term: %llu is below the head's %llu",
+		           (unsigned long long)bi->term, (unsigned long long)l->term);
+		return CORE_ERR_INVAL;
+	}
+	return 0;
+}
+
+static int ledger_check_entries(struct ledger *l)
+{
+	const struct lblock *b = &l->blk;
+	char why[LEDGER_WHY_MAX - 32];
+
+	for (size_t i = 0; i < b->info.nentries; i++) {
+		int err = ledger_entry_verify(l->crypto, &b->e[i], &l->info[i], why, sizeof(why));
+
+		if (err < 0) {
+			ledger_say(l->why, sizeof(l->why), "bad entry %zu: %s", i, why);
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* Is key among the first n of keys[]? The lists are short (a block's worth). */
+static int ledger_key_in(uint8_t (*keys)[CHORUS_PK_BYTES], size_t n, const uint8_t *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(keys[i], key, CHORUS_PK_BYTES) == 0)
+			return 1;
+	return 0;
+}
+
+/* A job credited before this block, or by an earlier entry of it. */
+static int ledger_job_seen(const struct ledger *l, size_t i)
+{
+	if (ledger_job_find(l, l->info[i].job) >= 0)
+		return 1;
+	for (size_t j = 0; j < i; j++)
+		if (!l->dup[j] && memcmp(l->info[j].job, l->info[i].job, CHORUS_JOB_ID_BYTES) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Every check that could fail, and every allocation, before any mutation:
+ * marks duplicates, counts new accounts and jobs, bounds the reward sum.
+ */
+static int ledger_plan(struct ledger *l, size_t *ncredit)
+{
+	uint8_t(*fresh)[CHORUS_PK_BYTES] = l->fresh;
+	size_t nfresh = 0, n = l->blk.info.nentries, credit = 0;
+	uint64_t sum = 0;
+
+	l->note[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		const struct ledger_entry_info *in = &l->info[i];
+		const uint8_t *keys[2] = {in->client, in->worker};
+
+		l->dup[i] = (uint8_t)ledger_job_seen(l, i);
+		if (l->dup[i]) {
+			if (l->note[0] == '\0')
+				ledger_say(l->note, sizeof(l->note), "double credit: entry %zu's job is "
+				           "already credited", i);
+			continue;
+		}
+		credit++;
+		sum += in->reward; /* each at most 2^53, at most 2^8 of them: no overflow */
+		for (int k = 0; k < 2; k++)
+			if (ledger_acct_find(l, keys[k]) < 0 && !ledger_key_in(fresh, nfresh, keys[k]))
+				memcpy(fresh[nfresh++], keys[k], CHORUS_PK_BYTES);
+	}
+	assert(nfresh <= LEDGER_NEW_KEYS_MAX && credit <= n);
+	if (l->nacct + nfresh > CHORUS_LEDGER_ACCOUNTS_MAX) {
+		ledger_say(l->why, sizeof(l->why), "accounts full: %zu + %zu new", l->nacct, nfresh);
+		return CORE_ERR_FULL;
+	}
+	/* Every account's earned and spent are at most the total: bounding it bounds them. */
+	if (sum > UINT64_MAX - l->total_reward) {
+		ledger_say(l->why, sizeof(l->why), "reward total would overflow");
+		return CORE_ERR_FULL;
+	}
+	if (ledger_jobs_reserve(l, credit) < 0) {
+		ledger_say(l->why, sizeof(l->why), "credited-jobs index full or out of memory");
+		return l->njobs + credit > CHORUS_LEDGER_JOBS_MAX ? CORE_ERR_FULL : CORE_ERR_NOMEM;
+	}
+	*ncredit = credit;
+	return 0;
+}
+
+/* Cannot fail: ledger_plan checked bounds and reserved room. */
+static void ledger_commit(struct ledger *l)
+{
+	const struct ledger_block_info *bi = &l->blk.info;
+
+	for (size_t i = 0; i < bi->nentries; i++) {
+		const struct ledger_entry_info *in = &l->info[i];
+		struct ljob *j;
+		uint32_t c, w;
+
+		if (l->dup[i]) {
+			l->duplicates++;
+			continue;
+		}
+		c = ledger_acct_get_or_add(l, in->client);
+		w = ledger_acct_get_or_add(l, in->worker);
+		l->acct[c].spent += in->reward;
+		l->acct[c].jobs_paid++;
+		l->acct[w].earned += in->reward;
+		l->acct[w].jobs_run++;
+		l->total_reward += in->reward;
+		assert(l->njobs < l->jobs_cap);
+		j = &l->jobs[l->njobs];
+		memcpy(j->id, in->job, CHORUS_JOB_ID_BYTES);
+		j->client = c;
+		j->worker = w;
+		j->height = bi->height;
+		j->reward = in->reward;
+		ledger_job_slot_put(l->job_slots, l->njob_slots, j->id, (uint32_t)++l->njobs);
+	}
+	l->entries += bi->nentries;
+	l->height = bi->height;
+	l->term = bi->term;
+	memcpy(l->head, bi->hash, LEDGER_HASH_BYTES);
+}
+
+int ledger_block_apply(struct ledger *l, const uint8_t *block, size_t len)
+{
+	size_t credit = 0, njobs = l->njobs;
+	int err;
+
+	l->why[0] = '\0';
+	if ((err = ledger_block_decode(&l->blk, block, len, l->why, sizeof(l->why))) < 0 ||
+	    (err = ledger_check_link(l, &l->blk.info)) < 0)
+		return err;
+	if (ledger_block_verify_sig(l->crypto, &l->blk) < 0) {
+		ledger_say(l->why, sizeof(l->why), "bad signature: the leader did not sign this block");
+		return CORE_ERR_BADSIG;
+	}
+	if ((err = ledger_check_entries(l)) < 0 || (err = ledger_plan(l, &credit)) < 0)
+		return err;
+	ledger_commit(l);
+	assert(l->njobs == njobs + credit);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- build */
+
+static void ledger_put_entry(uint8_t *p, const struct ledger_entry *e)
+{
+	size_t o = 0;
+
+	ledger_put_u16(p + o, e->ack_len);
+	memcpy(p + (o += 2), e->ack_text, e->ack_len);
+	memcpy(p + (o += e->ack_len), e->ack_sig, CHORUS_SIG_BYTES);
+	ledger_put_u16(p + (o += CHORUS_SIG_BYTES), e->receipt_len);
+	memcpy(p + (o += 2), e->receipt_text, e->receipt_len);
+	memcpy(p + (o += e->receipt_len), e->receipt_sig, CHORUS_SIG_BYTES);
+}
+
+static void ledger_put_header(uint8_t *p, const struct ledger *l, uint64_t term,
+                              const uint8_t leader_pk[CHORUS_PK_BYTES], uint64_t time_ms, size_t n)
+{
+	memcpy(p, LEDGER_MAGIC, 4);
+	p[4] = LEDGER_VERSION;
+	codec_put_u64(p + 5, l->height + 1);
+	memcpy(p + 13, l->head, LEDGER_HASH_BYTES);
+	codec_put_u64(p + 45, term);
+	memcpy(p + 53, leader_pk, CHORUS_PK_BYTES);
+	codec_put_u64(p + 85, time_ms);
+	ledger_put_u16(p + 93, (uint16_t)n);
+}
+
+/*
+ * Fills buf with as many new, checked entries as fit; returns how many
+ * entries it put, *used how many inputs it looked at, *off the bytes used.
+ */
+static size_t ledger_build_entries(struct ledger *l, uint8_t *buf, const struct ledger_entry *in,
+                                   size_t n, size_t *used, size_t *off)
+{
+	size_t count = 0, i;
+
+	for (i = 0; i < n && count < CHORUS_LEDGER_BLOCK_ENTRIES_MAX; i++) {
+		const struct ledger_entry *e = &in[i];
+		size_t size;
+
+		if (ledger_entry_check(l->crypto, e, &l->info[count]) < 0)
+			continue; /* the texts are bad; a block holding it would not apply */
+		size = ledger_entry_size(e->ack_len, e->receipt_len);
+		if (*off + size + CHORUS_SIG_BYTES > CHORUS_LEDGER_BLOCK_BYTES_MAX)
+			break;
+		l->dup[count] = 0;
+		if (ledger_job_seen(l, count))
+			continue;
+		ledger_put_entry(buf + *off, e);
+		*off += size;
+		count++;
+	}
+	*used = i;
+	return count;
+}
+
+int ledger_block_build(struct ledger *l, uint64_t term, const uint8_t leader_pk[CHORUS_PK_BYTES],
+                       const uint8_t leader_sk[CHORUS_SK_BYTES], uint64_t time_ms,
+                       const struct ledger_entry *entries, size_t n, size_t *used, uint8_t **out,
+                       size_t *out_len)
+{
+	uint8_t msg[sizeof(LEDGER_SIG_DOMAIN) + LEDGER_HASH_BYTES], hash[LEDGER_HASH_BYTES], *buf, *r;
+	size_t off = CHORUS_LEDGER_BLOCK_HEADER_BYTES, count, mlen;
+
+	*out = NULL;
+	*out_len = 0;
+	*used = 0;
+	l->why[0] = '\0';
+	if (leader_pk == NULL || leader_sk == NULL || (entries == NULL && n > 0) || term < l->term) {
+		ledger_say(l->why, sizeof(l->why), "bad arguments (term %llu, head's %llu)",
+		           (unsigned long long)term, (unsigned long long)l->term);
+		return CORE_ERR_INVAL;
+	}
+	if ((buf = malloc(CHORUS_LEDGER_BLOCK_BYTES_MAX)) == NULL)
+		return CORE_ERR_NOMEM;
+	count = ledger_build_entries(l, buf, entries, n, used, &off);
+	if (count == 0) {
+		free(buf);
+		return 0;
+	}
+	ledger_put_header(buf, l, term, leader_pk, time_ms, count);
+	crypto_generichash(hash, LEDGER_HASH_BYTES, buf, off, NULL, 0);
+	mlen = ledger_sig_msg(msg, hash);
+	l->crypto->sign(buf + off, msg, mlen, leader_sk);
+	/* A key pair that does not match would make a block nobody applies. */
+	if (l->crypto->verify(buf + off, msg, mlen, leader_pk) != 0) {
+		free(buf);
+		ledger_say(l->why, sizeof(l->why), "the leader's key pair does not match");
+		return CORE_ERR_INVAL;
+	}
+	off += CHORUS_SIG_BYTES;
+	assert(off <= CHORUS_LEDGER_BLOCK_BYTES_MAX && *used <= n);
+	r = realloc(buf, off);
+	*out = r != NULL ? r : buf;
+	*out_len = off;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- queries */
+
+uint64_t ledger_height(const struct ledger *l)
+{
+	return l->height;
+}
+
+void ledger_head_hash(const struct ledger *l, uint8_t hash[LEDGER_HASH_BYTES])
+{
+	memcpy(hash, l->head, LEDGER_HASH_BYTES);
+}
+
+void ledger_stats(const struct ledger *l, struct ledger_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->height = l->height;
+	out->entries = l->entries;
+	out->credited = l->njobs;
+	out->duplicates = l->duplicates;
+	out->accounts = l->nacct;
+	out->total_reward = l->total_reward;
+	assert(out->entries == out->credited + out->duplicates);
+}
+
+int ledger_balance(const struct ledger *l, const uint8_t key[CHORUS_PK_BYTES],
+                   struct ledger_account *out)
+{
+	long i = ledger_acct_find(l, key);
+
+	memset(out, 0, sizeof(*out));
+	memcpy(out->key, key, CHORUS_PK_BYTES);
+	if (i < 0)
+		return CORE_ERR_INVAL;
+	*out = l->acct[i];
+	return 0;
+}
+
+int ledger_account_at(const struct ledger *l, size_t i, struct ledger_account *out)
+{
+	if (i >= l->nacct)
+		return CORE_ERR_INVAL;
+	*out = l->acct[l->acct_sorted[i]];
+	return 0;
+}
+
+int ledger_job_get(const struct ledger *l, const uint8_t job[CHORUS_JOB_ID_BYTES],
+                   struct ledger_job *out)
+{
+	long i = ledger_job_find(l, job);
+	const struct ljob *j;
+
+	memset(out, 0, sizeof(*out));
+	if (i < 0)
+		return CORE_ERR_INVAL;
+	j = &l->jobs[i];
+	assert(j->client < l->nacct && j->worker < l->nacct);
+	out->height = j->height;
+	memcpy(out->client, l->acct[j->client].key, CHORUS_PK_BYTES);
+	memcpy(out->worker, l->acct[j->worker].key, CHORUS_PK_BYTES);
+	out->reward = j->reward;
+	return 0;
+}
+
+void ledger_state_hash(const struct ledger *l, uint8_t out[LEDGER_HASH_BYTES])
+{
+	crypto_generichash_state st;
+	uint8_t u[8 * 6];
+
+	crypto_generichash_init(&st, NULL, 0, LEDGER_HASH_BYTES);
+	codec_put_u64(u, l->height);
+	codec_put_u64(u + 8, l->term);
+	codec_put_u64(u + 16, l->entries);
+	codec_put_u64(u + 24, l->njobs);
+	codec_put_u64(u + 32, l->duplicates);
+	codec_put_u64(u + 40, l->total_reward);
+	crypto_generichash_update(&st, u, sizeof(u));
+	crypto_generichash_update(&st, l->head, LEDGER_HASH_BYTES);
+	for (size_t i = 0; i < l->nacct; i++) {
+		const struct ledger_account *a = &l->acct[l->acct_sorted[i]];
+
+		codec_put_u64(u, a->earned);
+		codec_put_u64(u + 8, a->spent);
+		codec_put_u64(u + 16, a->jobs_run);
+		codec_put_u64(u + 24, a->jobs_paid);
+		crypto_generichash_update(&st, a->key, CHORUS_PK_BYTES);
+		crypto_generichash_update(&st, u, 32);
+	}
+	crypto_generichash_final(&st, out, LEDGER_HASH_BYTES);
+}
+
+/* ---------------------------------------------------------------- verify */
+
+static int ledger_verify_balances(const struct ledger *l, const struct ledger_account *expected,
+                                  size_t n, char *why, size_t whylen)
+{
+	char hex[CHORUS_ID_HEX + 1];
+
+	if (n != l->nacct) {
+		ledger_say(why, whylen, "balance mismatch: %zu accounts, expected %zu", l->nacct, n);
+		return CORE_ERR_INVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct ledger_account *e = &expected[i];
+		long k = ledger_acct_find(l, e->key);
+		const struct ledger_account *a = k >= 0 ? &l->acct[k] : NULL;
+
+		if (a == NULL || a->earned != e->earned || a->spent != e->spent ||
+		    a->jobs_run != e->jobs_run || a->jobs_paid != e->jobs_paid) {
+			codec_hex(hex, e->key, CHORUS_PK_BYTES);
+			ledger_say(why, whylen, "balance mismatch: %.16s earned %llu spent %llu, expected "
+			           "%llu and %llu", hex, a ? (unsigned long long)a->earned : 0ULL,
+			           a ? (unsigned long long)a->spent : 0ULL, (unsigned long long)e->earned,
+			           (unsigned long long)e->spent);
+			return CORE_ERR_INVAL;
+		}
+	}
+	return 0;
+}
+
+/* Applies block i; a repeated job is a finding here even though apply takes it. */
+static int ledger_verify_one(struct ledger *l, const uint8_t *block, size_t len, char *why,
+                             size_t whylen)
+{
+	uint64_t dups = l->duplicates;
+	int err = ledger_block_apply(l, block, len);
+
+	if (err < 0) {
+		ledger_say(why, whylen, "%s", l->why);
+		return err;
+	}
+	if (l->duplicates != dups) {
+		ledger_say(why, whylen, "%s", l->note);
+		return CORE_ERR_REPLAY;
+	}
+	return 0;
+}
+
+int ledger_verify_chain(const struct core_crypto *crypto, ledger_block_cb block_cb, void *ctx,
+                        const struct ledger_account *expected, size_t nexpected,
+                        uint64_t *first_bad_height, char *why, size_t whylen)
+{
+	struct ledger *l;
+	int err;
+
+	*first_bad_height = 0;
+	ledger_say(why, whylen, "%s", "");
+	if (block_cb == NULL || (expected == NULL && nexpected > 0))
+		return CORE_ERR_INVAL;
+	if ((err = ledger_create(&l, crypto)) < 0)
+		return err;
+	for (uint64_t i = 0;; i++) {
+		const uint8_t *block = NULL;
+		size_t len = 0;
+		int more = block_cb(ctx, i, &block, &len);
+
+		if (more == 0)
+			break;
+		err = more < 0 ? more : ledger_verify_one(l, block, len, why, whylen);
+		if (more < 0)
+			ledger_say(why, whylen, "block %llu could not be read", (unsigned long long)i + 1);
+		if (err < 0) {
+			*first_bad_height = i + 1;
+			break;
+		}
+	}
+	if (err == 0 && expected != NULL)
+		err = ledger_verify_balances(l, expected, nexpected, why, whylen);
+	ledger_destroy(l);
+	return err;
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+static void ledger_json_hex(cJSON *o, const char *key, const uint8_t *p, size_t n)
+{
+	char hex[2 * CHORUS_PK_BYTES + 1];
+
+	assert(n <= CHORUS_PK_BYTES);
+	codec_hex(hex, p, n);
+	cJSON_AddStringToObject(o, key, hex);
+}
+
+static cJSON *ledger_json_entry(const struct lref *r)
+{
+	struct jack a;
+	struct jreceipt rc;
+	cJSON *o;
+
+	if (ledger_entry_decode(r, &a, &rc, NULL, 0) < 0 || (o = cJSON_CreateObject()) == NULL)
+		return NULL;
+	ledger_json_hex(o, "job", a.id, CHORUS_JOB_ID_BYTES);
+	ledger_json_hex(o, "client", a.client, CHORUS_PK_BYTES);
+	ledger_json_hex(o, "worker", a.worker, CHORUS_PK_BYTES);
+	cJSON_AddStringToObject(o, "kind", a.kind);
+	cJSON_AddNumberToObject(o, "reward", (double)a.reward);
+	ledger_json_hex(o, "result_hash", a.result_hash, JOBMSG_HASH_BYTES);
+	return o;
+}
+
+struct cJSON *ledger_block_to_json(const uint8_t *block, size_t len)
+{
+	struct lblock *b = malloc(sizeof(*b));
+	cJSON *o = NULL, *arr;
+
+	if (b == NULL || ledger_block_decode(b, block, len, NULL, 0) < 0 ||
+	    (o = cJSON_CreateObject()) == NULL)
+		goto out;
+	cJSON_AddNumberToObject(o, "height", (double)b->info.height);
+	ledger_json_hex(o, "hash", b->info.hash, LEDGER_HASH_BYTES);
+	ledger_json_hex(o, "prev", b->info.prev, LEDGER_HASH_BYTES);
+	cJSON_AddNumberToObject(o, "term", (double)b->info.term);
+	ledger_json_hex(o, "leader", b->info.leader, CHORUS_PK_BYTES);
+	cJSON_AddNumberToObject(o, "time", (double)b->info.time_ms);
+	if ((arr = cJSON_AddArrayToObject(o, "entries")) == NULL)
+		goto fail;
+	for (size_t i = 0; i < b->info.nentries; i++) {
+		cJSON *e = ledger_json_entry(&b->e[i]);
+
+		if (e == NULL)
+			goto fail;
+		cJSON_AddItemToArray(arr, e);
+	}
+	goto out;
+fail:
+	cJSON_Delete(o);
+	o = NULL;
+out:
+	free(b);
+	return o;
+}
