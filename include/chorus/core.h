@@ -276,7 +276,9 @@ struct core_env {
 	/*
 	 * Optional: an authentic frame of an enum core_app_type arrived from
 	 * the node from_pk (its frame signature checked, not a replay); body is
-	 * opaque and unchecked.  Without app_cb such frames are dropped.
+	 * opaque and unchecked.  Without app_cb such frames are dropped.  The
+	 * one call back into the core allowed from app_cb is core_send_app():
+	 * the core is done with the frame when it calls app_cb.
 	 */
 	void (*app_cb)(void *ctx, int type, const uint8_t from_pk[CHORUS_PK_BYTES],
 	               const uint8_t *body, size_t len);
