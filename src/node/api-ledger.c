@@ -60,6 +60,7 @@ static void api_ledger_raft(cJSON *o, const struct consensus *cs)
 	memset(&st, 0, sizeof st);
 	if (r != NULL)
 		raft_status(r, &st);
+	st.leader = consensus_leader(cs);
 	api_ledger_id(o, "leader", st.leader);
 	cJSON_AddStringToObject(o, "leader_name", api_ledger_name(cs, st.leader));
 	cJSON_AddNumberToObject(o, "term", (double)st.term);

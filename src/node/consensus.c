@@ -700,6 +700,21 @@ const struct ledger *consensus_ledger(const struct consensus *cs)
 	return cs->ledger;
 }
 
+/* The leader: Raft's view on a voter, the gossip's (role "leader") elsewhere; 0 if none. */
+uint64_t consensus_leader(const struct consensus *cs)
+{
+	struct core *core = cs->node->core;
+	struct member_view mv;
+
+	if (cs->raft != NULL)
+		return raft_leader(cs->raft);
+	for (size_t i = 0; i < core_member_count(core); i++)
+		if (core_member_get(core, i, &mv) == 0 && consensus_alive(&mv) &&
+		    consensus_has_role(&mv.rec, CONSENSUS_ROLE_LEADER))
+			return consensus_id_of(mv.rec.pk);
+	return RAFT_NONE;
+}
+
 int consensus_is_voter(const struct consensus *cs)
 {
 	return cs->voter;

@@ -17,6 +17,7 @@ typedef struct cJSON cJSON;
 
 /* raftstore.c */
 typedef void raftstore_outbox_fn(void *ctx, const char *job, const struct ledger_entry *e);
+extern int raftstore_fault_at, raftstore_fault_crash; /* test seam: see raftstore.c */
 int raftstore_open(struct raftstore **out, const char *dir, char *err, size_t errlen);
 void raftstore_close(struct raftstore *rs);
 int raftstore_load(struct raftstore *rs, struct raft_boot *boot);
@@ -36,6 +37,7 @@ int consensus_member_by_id(const struct consensus *cs, uint64_t id, struct membe
 const struct raft *consensus_raft(const struct consensus *cs); /* NULL: not booted */
 const struct ledger *consensus_ledger(const struct consensus *cs);
 int consensus_is_voter(const struct consensus *cs);
+uint64_t consensus_leader(const struct consensus *cs);
 /* Block at height (1-based): 0 and its bytes, or -ENOENT. */
 int consensus_block(const struct consensus *cs, uint64_t height, const uint8_t **data,
                     size_t *len);

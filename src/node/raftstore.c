@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -260,10 +261,27 @@ static int raftstore_put_hs(struct raftstore *rs, const struct raft_hard_state *
 	return sqlstore_run(rs->db, rs->hs_put, "raft-hard-state");
 }
 
+/*
+ * Fault seam for the tests (SQLite style): the raftstore_fault_at-th write of
+ * a round fails, or with raftstore_fault_crash the process dies there, in
+ * the middle of the open transaction.  0: off (always, outside tests).
+ */
+int raftstore_fault_at;
+int raftstore_fault_crash;
+
+static int raftstore_fault(int *writes)
+{
+	if (raftstore_fault_at == 0 || ++*writes < raftstore_fault_at)
+		return 0;
+	if (raftstore_fault_crash)
+		_exit(3);
+	return -EIO;
+}
+
 /* The body of one round, in the contract's order: snapshot, truncation, entries, hard state. */
 static int raftstore_save_round(struct raftstore *rs, const struct raft_ready *rd)
 {
-	int r = 0;
+	int r = 0, writes = 0;
 
 	if (rd->snapshot != NULL && ((r = raftstore_put_snap(rs, rd->snapshot)) != 0 ||
 	                             (r = sqlstore_run(rs->db, rs->log_clear, "raft-clear")) != 0))
@@ -274,8 +292,9 @@ static int raftstore_save_round(struct raftstore *rs, const struct raft_ready *r
 			return r;
 	}
 	for (size_t i = 0; i < rd->nentries && r == 0; i++)
-		r = raftstore_put_entry(rs, &rd->entries[i]);
-	if (r == 0 && rd->hs_changed)
+		if ((r = raftstore_fault(&writes)) == 0)
+			r = raftstore_put_entry(rs, &rd->entries[i]);
+	if (r == 0 && rd->hs_changed && (r = raftstore_fault(&writes)) == 0)
 		r = raftstore_put_hs(rs, &rd->hs);
 	return r;
 }
