@@ -225,6 +225,16 @@ struct job_ack {
 	const char *status;                 /* "succeeded", "failed", "cancelled" */
 };
 
+/*
+ * Frame types whose body the core does not interpret: it checks the frame
+ * (size, version, signature, replay, generation) and hands the body to
+ * env.app_cb.  Consensus and the ledger ride on these.
+ */
+enum core_app_type {
+	CORE_APP_RAFT = 17,
+	CORE_APP_LEDGER = 18,
+};
+
 /* Effects: how the core asks its driver to act. */
 struct core_env {
 	void *ctx;
@@ -263,6 +273,15 @@ struct core_env {
 	              size_t len, uint32_t timeout_ms);
 	void (*kill_cb)(void *ctx, const char *job_id);
 	void (*ack_cb)(void *ctx, const struct job_ack *ack);
+	/*
+	 * Optional: an authentic frame of an enum core_app_type arrived from
+	 * the node from_pk (its frame signature checked, not a replay); body is
+	 * opaque and unchecked.  Without app_cb such frames are dropped.  The
+	 * one call back into the core allowed from app_cb is core_send_app():
+	 * the core is done with the frame when it calls app_cb.
+	 */
+	void (*app_cb)(void *ctx, int type, const uint8_t from_pk[CHORUS_PK_BYTES],
+	               const uint8_t *body, size_t len);
 };
 
 /* Counters, for /v1/status and the simulator. */
@@ -299,6 +318,18 @@ uint64_t core_next_deadline_ms(const struct core *core);
 void core_leave(struct core *core, uint64_t now_ms);
 /* Publish a new load figure (a new record version). */
 int core_set_load(struct core *core, uint32_t load, uint64_t now_ms);
+/*
+ * Publish a new set of roles (a new record version; a no-op when they are
+ * the same): e.g. the Raft leader adds "leader" so gossip spreads who leads.
+ */
+int core_set_roles(struct core *core, const char roles[][CHORUS_TAG_MAX + 1], unsigned n,
+                   uint64_t now_ms);
+/*
+ * Sign and send one frame of an enum core_app_type with an opaque body to
+ * the node listening at addr.  CORE_ERR_INVAL for another type or a bad
+ * address, CORE_ERR_OVERSIZE when the body is over CHORUS_BODY_MAX.
+ */
+int core_send_app(struct core *core, const char *addr, int type, const uint8_t *body, size_t len);
 
 /* ---------------------------------------------------------------- jobs API */
 

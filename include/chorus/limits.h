@@ -78,8 +78,8 @@ _Static_assert(CHORUS_ID_HEX + CHORUS_NAME_MAX + CHORUS_ADDR_MAX +
 /* Raft (src/core/raft*.c, include/chorus/raft.h). */
 #define CHORUS_RAFT_WIRE_VERSION       1
 #define CHORUS_RAFT_VOTERS_MAX         9             /* voters in one configuration */
-#define CHORUS_RAFT_ENTRY_MAX          8192          /* data bytes of one log entry */
-#define CHORUS_RAFT_APPEND_BYTES_MAX   32768         /* entry bytes (with overhead) on one AppendEntries */
+#define CHORUS_RAFT_ENTRY_MAX          (56 * 1024)   /* data bytes of one log entry: one ledger block */
+#define CHORUS_RAFT_APPEND_BYTES_MAX   (60 * 1024)   /* entry bytes (with overhead) on one AppendEntries */
 #define CHORUS_RAFT_APPEND_ENTRIES_MAX 256           /* entries on one AppendEntries */
 #define CHORUS_RAFT_INFLIGHT_MAX       64            /* ceiling of the per-follower AppendEntries window */
 #define CHORUS_RAFT_LOG_MAX            65536         /* entries kept in memory after the snapshot */
@@ -122,5 +122,9 @@ _Static_assert(2 * CHORUS_LEDGER_BLOCK_ENTRIES_MAX <= CHORUS_LEDGER_ACCOUNTS_MAX
                "one block (two keys per entry) must be able to fit in an empty accounts table");
 _Static_assert(CHORUS_LEDGER_ACCOUNTS_MAX < (1u << 30) && CHORUS_LEDGER_JOBS_MAX < (1u << 30),
                "table indexes are 32-bit with room for a doubled slot array");
+
+_Static_assert(CHORUS_LEDGER_BLOCK_HEADER_BYTES + 16 * CHORUS_LEDGER_ENTRY_BYTES_MAX + CHORUS_SIG_BYTES <=
+                   CHORUS_RAFT_ENTRY_MAX,
+               "a ledger block of 16 maximal entries must fit in one Raft log entry");
 
 #endif

@@ -143,6 +143,9 @@ void cli_table_free(struct cli_table *table);
 /* cli-members.c */
 extern const struct cli_cmd_entry cli_members_entry;
 
+/* cli-ledger.c */
+extern const struct cli_cmd_entry cli_ledger_entry;
+
 /* cli-status.c */
 extern const struct cli_cmd_entry cli_status_entry;
 

@@ -81,6 +81,8 @@ enum wire_type {
 	WIRE_RECEIPT = 14, /* worker -> client: signed receipt + result */
 	WIRE_CANCEL = 15,  /* client -> worker */
 	WIRE_JOBACK = 16,  /* completion ack, signed by the client, broadcast */
+	WIRE_RAFT = CORE_APP_RAFT,     /* opaque: a Raft message, for env.app_cb */
+	WIRE_LEDGER = CORE_APP_LEDGER, /* opaque: ledger submissions and answers, for env.app_cb */
 	WIRE_TYPE_END
 };
 struct wire_frame {

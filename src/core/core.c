@@ -284,6 +284,18 @@ static void core_drop(struct core *core, int err, const struct wire_frame *f, si
 	         err == CORE_ERR_INVAL ? "unknown-type" : core_strerror(err), from_short, len);
 }
 
+/* An app frame: authentic and fresh; its body is the app's to judge, never parsed here. */
+static void core_recv_app(struct core *core, const struct wire_frame *f, size_t len)
+{
+	if (core->env.app_cb == NULL) {
+		core_drop(core, CORE_ERR_INVAL, f, len);
+		return;
+	}
+	core_log(core, CORE_LOG_TRACE, "wire", "event=recv type=%s bytes=%zu",
+	         wire_type_name(f->type), len);
+	core->env.app_cb(core->env.ctx, f->type, f->pk, f->body, f->body_len);
+}
+
 void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_ms)
 {
 	struct wire_frame f;
@@ -326,6 +338,10 @@ void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_m
 		if (m->state == MEMBER_DEAD && f.gen == m->start_ms)
 			swim_tell_dead(core, i, now_ms);
 	}
+	if (f.type == WIRE_RAFT || f.type == WIRE_LEDGER) {
+		core_recv_app(core, &f, len);
+		return;
+	}
 	codec_arena_begin();
 	body = cJSON_ParseWithLength((const char *)f.body, f.body_len);
 	if (body == NULL || !cJSON_IsObject(body)) {
@@ -359,7 +375,7 @@ void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_m
 	case WIRE_RECEIPT: dispatch_on_receipt(core, &f, body, now_ms); break;
 	case WIRE_CANCEL: work_on_cancel(core, &f, body, now_ms); break;
 	case WIRE_JOBACK: work_on_ack(core, &f, body, now_ms); break;
-	default: assert(0); break; /* wire_decode admits only known types */
+	default: assert(0); break; /* wire_decode admits only known types; app types left above */
 	}
 	cJSON_Delete(body);
 	codec_arena_end();
@@ -430,6 +446,53 @@ int core_set_load(struct core *core, uint32_t load, uint64_t now_ms)
 		return 0;
 	core->self.load = load;
 	swim_publish_self(core, now_ms);
+	return 0;
+}
+
+static int core_roles_equal(const struct record *r, const char roles[][CHORUS_TAG_MAX + 1],
+                            unsigned n)
+{
+	if (n != r->nroles)
+		return 0;
+	for (unsigned i = 0; i < n; i++)
+		if (strcmp(r->roles[i], roles[i]) != 0)
+			return 0;
+	return 1;
+}
+
+int core_set_roles(struct core *core, const char roles[][CHORUS_TAG_MAX + 1], unsigned n,
+                   uint64_t now_ms)
+{
+	struct record *r = &core->self;
+
+	if (core->left)
+		return CORE_ERR_LEFT;
+	if (n > CHORUS_ROLES_MAX)
+		return CORE_ERR_FULL;
+	for (unsigned i = 0; i < n; i++)
+		if (!codec_valid_name(roles[i], CHORUS_TAG_MAX))
+			return CORE_ERR_INVAL;
+	if (core_roles_equal(r, roles, n))
+		return 0; /* nothing new to publish */
+	memset(r->roles, 0, sizeof(r->roles));
+	for (unsigned i = 0; i < n; i++)
+		strcpy(r->roles[i], roles[i]);
+	r->nroles = n;
+	swim_publish_self(core, now_ms);
+	return 0;
+}
+
+int core_send_app(struct core *core, const char *addr, int type, const uint8_t *body, size_t len)
+{
+	if (type != WIRE_RAFT && type != WIRE_LEDGER)
+		return CORE_ERR_INVAL;
+	if (len > CHORUS_BODY_MAX)
+		return CORE_ERR_OVERSIZE;
+	if (addr == NULL || !codec_valid_addr(addr))
+		return CORE_ERR_INVAL;
+	if (core->left)
+		return CORE_ERR_LEFT;
+	core_send(core, addr, type, (const char *)body, len);
 	return 0;
 }
 

@@ -8,7 +8,7 @@
  *   8  32  sender's ed25519 public key (its node id)
  *  40   8  sender's generation (start time, ms)
  *  48   8  sender's frame sequence number
- *  56   n  body: one JSON object
+ *  56   n  body: one JSON object (opaque bytes for the app types: raft, ledger)
  *  56+n 64 ed25519 signature by the sender over bytes [0, 56+n)
  *
  * Every length is checked exactly: a frame whose body length does not match
@@ -25,7 +25,7 @@ static const char *const wire_type_names[WIRE_TYPE_END] = {
 	[WIRE_GOSSIP] = "gossip", [WIRE_WANT] = "want", [WIRE_REQUEST] = "request",
 	[WIRE_OFFER] = "offer", [WIRE_DISPATCH] = "dispatch", [WIRE_ACCEPT] = "accept",
 	[WIRE_REFUSE] = "refuse", [WIRE_RECEIPT] = "receipt", [WIRE_CANCEL] = "cancel",
-	[WIRE_JOBACK] = "job-ack",
+	[WIRE_JOBACK] = "job-ack", [WIRE_RAFT] = "raft", [WIRE_LEDGER] = "ledger",
 };
 
 const char *wire_type_name(int type)

@@ -138,8 +138,9 @@ void api_jobs_final(struct api_jobs *aj, const char *job_id)
 
 /* ---------------------------------------------------------------- handlers */
 
-static unsigned api_query_uint(struct evhttp_request *req, const char *key, unsigned dflt,
-                               unsigned max, int *bad)
+/* ?key=N: dflt when absent; *bad set when it is not a number in 0..max. */
+unsigned api_query_uint(struct evhttp_request *req, const char *key, unsigned dflt, unsigned max,
+                        int *bad)
 {
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *q = uri != NULL ? evhttp_uri_get_query(uri) : NULL;

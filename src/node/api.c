@@ -258,7 +258,7 @@ api_request_cb(struct evhttp_request *req, void *arg)
 		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "bad request");
 		return;
 	}
-	if (api_jobs_route(api->jobs, req, path))
+	if (api_jobs_route(api->jobs, req, path) || api_ledger_route(api->node, req, path))
 		return;
 	for (size_t i = 0; i < sizeof api_routes / sizeof api_routes[0]; i++) {
 		if (strcmp(path, api_routes[i].path) != 0)

@@ -207,7 +207,10 @@ chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
 		return r;
 	if ((r = jobs_create(&node->jobs, node, err, errlen)) != 0)
 		return r;
+	if ((r = consensus_create(&node->consensus, node, pk, sk, err, errlen)) != 0)
+		return r;
 	jobs_env(&env);
+	consensus_env(&env);
 	if (node->cfg.nworkers == 0)
 		env.run_cb = NULL; /* not a worker: never offers */
 	node->start_mono_ms = chorusd_now_ms();
@@ -244,6 +247,8 @@ chorusd_stop(struct node *node)
 {
 	api_destroy(node->api);
 	node->api = NULL;
+	consensus_destroy(node->consensus); /* before the core: its tick reads the member table */
+	node->consensus = NULL;
 	if (node->core != NULL)
 		core_destroy(node->core);
 	node->core = NULL;

@@ -19,6 +19,7 @@
 #include "node.h"
 
 static const struct option config_long_options[] = {
+	{ "bootstrap-expect", required_argument, NULL, 'b' },
 	{ "capacity", required_argument, NULL, 'c' },
 	{ "config", required_argument, NULL, 'f' },
 	{ "data-dir", required_argument, NULL, 'd' },
@@ -32,6 +33,7 @@ static const struct option config_long_options[] = {
 	{ "offer-window-ms", required_argument, NULL, 'o' },
 	{ "role", required_argument, NULL, 'r' },
 	{ "version", no_argument, NULL, 'V' },
+	{ "voter", no_argument, NULL, 'O' },
 	{ "worker", required_argument, NULL, 'w' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -41,15 +43,20 @@ void
 config_usage(FILE *fp, int full)
 {
 	fprintf(fp,
-	    "usage: chorusd [-nv] [--capacity N] [--config FILE] [--data-dir DIR]\n"
-	    "               [--http HOST:PORT] [--join URL] [--listen URL]\n"
+	    "usage: chorusd [-nv] [--bootstrap-expect N] [--capacity N] [--config FILE]\n"
+	    "               [--data-dir DIR] [--http HOST:PORT] [--join URL] [--listen URL]\n"
 	    "               [--log-file FILE] [--log-format text|json] [--name NAME]\n"
-	    "               [--offer-window-ms MS] [--role ROLE] [--worker KIND[=COMMAND]]\n"
+	    "               [--offer-window-ms MS] [--role ROLE] [--voter]
+"
+	    "               [--worker KIND[=COMMAND]]
+"
 	    "       chorusd --help | --version\n");
 	if (!full)
 		return;
 	fprintf(fp,
 	    "\n"
+	    "  --bootstrap-expect N    with --voter: form the first ledger configuration once\n"
+	    "                          N voter candidates (1..9) see each other\n"
 	    "  --capacity N            jobs this node runs at once (default 1)\n"
 	    "  --config FILE           read settings from FILE (flags win)\n"
 	    "  --data-dir DIR          node.key and state (default ~/.local/share/chorus,\n"
@@ -62,6 +69,7 @@ config_usage(FILE *fp, int full)
 	    "  --name NAME             node name (default: the short node id)\n"
 	    "  --offer-window-ms MS    how long a job collects offers at most (default 100)\n"
 	    "  --role ROLE             role stored in the node record (repeatable)\n"
+	    "  --voter                 be a ledger voter candidate (Raft; state in raft.db)\n"
 	    "  --worker KIND[=COMMAND] run jobs of KIND: built-in echo, sha256, sleep, fail,\n"
 	    "                          or COMMAND via /bin/sh (payload on stdin, result on\n"
 	    "                          stdout); repeatable\n"
@@ -267,6 +275,27 @@ config_set(struct node_config *cfg, const char *key, const char *value, char *er
 		cfg->capacity = (uint32_t)v;
 		return 0;
 	}
+	if (strcmp(key, "voter") == 0) {
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
+			snprintf(err, errlen, "bad voter '%s' (want yes or no)", value);
+			return -EINVAL;
+		}
+		cfg->voter = strcmp(value, "yes") == 0;
+		return 0;
+	}
+	if (strcmp(key, "bootstrap-expect") == 0) {
+		char *end;
+		errno = 0;
+		unsigned long v = strtoul(value, &end, 10);
+		if (errno != 0 || *end != '\0' || value[0] == '\0' || value[0] == '-' || v < 1 ||
+		    v > NODE_BOOTSTRAP_MAX) {
+			snprintf(err, errlen, "bad bootstrap-expect '%s' (want 1..%d)", value,
+			         NODE_BOOTSTRAP_MAX);
+			return -EINVAL;
+		}
+		cfg->bootstrap_expect = (unsigned)v;
+		return 0;
+	}
 	if (strcmp(key, "log-format") == 0) {
 		if (strcmp(value, "text") == 0)
 			cfg->log_format = LOG_FORMAT_TEXT;
@@ -361,6 +390,34 @@ config_load_file(struct node_config *cfg, const char *path, char *err, size_t er
 	return r;
 }
 
+/* A voter carries the role "voter" and keeps a slot free for "leader". */
+static int
+config_voter_roles(struct node_config *cfg, char *err, size_t errlen)
+{
+	unsigned have = 0;
+
+	if (cfg->bootstrap_expect > 0 && !cfg->voter) {
+		snprintf(err, errlen, "--bootstrap-expect needs --voter");
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < cfg->nroles; i++) {
+		if (strcmp(cfg->roles[i], "leader") == 0) {
+			snprintf(err, errlen, "role 'leader' is the ledger leader's to publish");
+			return -EINVAL;
+		}
+		have |= strcmp(cfg->roles[i], "voter") == 0;
+	}
+	if (!cfg->voter)
+		return 0;
+	if (cfg->nroles + !have + 1 > CHORUS_ROLES_MAX) {
+		snprintf(err, errlen, "a voter has at most %d other roles", CHORUS_ROLES_MAX - 2);
+		return -EINVAL;
+	}
+	if (!have)
+		snprintf(cfg->roles[cfg->nroles++], sizeof cfg->roles[0], "voter");
+	return 0;
+}
+
 /*
  * Parse argv into cfg: defaults, then the config file, then the flags.
  * Returns CONFIG_RUN, CONFIG_EXIT_OK (help or version printed), or
@@ -394,6 +451,8 @@ config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t e
 			else
 				snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
 			return CONFIG_ERR_USAGE;
+		case 'O': optarg = (char *)"yes"; /* --voter is `voter yes` */
+			/* fall through */
 		default:
 			if (nflags >= sizeof flags / sizeof flags[0]) {
 				snprintf(err, errlen, "too many options");
@@ -426,6 +485,8 @@ config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t e
 			return CONFIG_ERR_USAGE;
 		}
 	}
+	if (config_voter_roles(cfg, err, errlen) != 0)
+		return CONFIG_ERR_USAGE;
 	cfg->verbose = verbose;
 	cfg->check_only = check_only;
 	if (cfg->data_dir[0] == '\0' && config_default_data_dir(cfg, err, errlen) != 0)

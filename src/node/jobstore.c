@@ -74,20 +74,15 @@ static int jobstore_prepare(struct jobstore *js)
 
 int jobstore_open(struct jobstore **out, const char *dir, char *err, size_t errlen)
 {
-	char path[NODE_PATH_MAX + 16];
 	struct jobstore *js = calloc(1, sizeof(*js));
 
 	*out = NULL;
 	if (js == NULL)
 		return -ENOMEM;
-	snprintf(path, sizeof path, "%s/jobs.db", dir);
-	if (sqlite3_open_v2(path, &js->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-	        SQLITE_OK ||
-	    sqlite3_busy_timeout(js->db, 5000) != SQLITE_OK ||
-	    sqlite3_exec(js->db, jobstore_schema, NULL, NULL, NULL) != SQLITE_OK ||
+	if (sqlstore_open(&js->db, dir, "jobs.db", jobstore_schema, err, errlen) != 0 ||
 	    jobstore_prepare(js) != 0) {
-		snprintf(err, errlen, "job table %s: %s", path,
-		         js->db ? sqlite3_errmsg(js->db) : "cannot open");
+		if (js->db != NULL)
+			snprintf(err, errlen, "job table: %s", sqlite3_errmsg(js->db));
 		jobstore_close(js);
 		return -EIO;
 	}
@@ -108,19 +103,9 @@ void jobstore_close(struct jobstore *js)
 	free(js);
 }
 
-/* Steps a write statement to its end and resets it; 0 or -EIO (logged). */
 static int jobstore_run(struct jobstore *js, sqlite3_stmt *st, const char *what)
 {
-	int rc = sqlite3_step(st);
-
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE) {
-		log_error("store", "event=write_error what=%s error=\"%s\"", what,
-		          sqlite3_errmsg(js->db));
-		return -EIO;
-	}
-	return 0;
+	return sqlstore_run(js->db, st, what);
 }
 
 static void jobstore_trim(struct jobstore *js)

@@ -63,12 +63,15 @@ struct node_config {
 	int verbose;                            /* 0 info, 1 debug, 2 trace */
 	char config_file[NODE_PATH_MAX];
 	int check_only;                         /* -n */
+	int voter;                              /* --voter: a ledger voter candidate */
+	unsigned bootstrap_expect;              /* --bootstrap-expect N, 0: join a formed cluster */
 };
 
 struct fabric;
 struct api;
 struct jobs;
 struct jobstore;
+struct consensus;
 typedef struct cJSON cJSON;
 
 /* The running node: owned by chorusd.c, read by api.c. */
@@ -78,6 +81,7 @@ struct node {
 	struct fabric *fabric;
 	struct api *api;
 	struct jobs *jobs;
+	struct consensus *consensus;
 	struct node_config cfg;
 	struct event *timer;
 	struct event *leave_timer;
@@ -160,6 +164,18 @@ int api_jobs_create(struct api_jobs **out, struct node *node);
 void api_jobs_destroy(struct api_jobs *aj);
 int api_jobs_route(struct api_jobs *aj, struct evhttp_request *req, const char *path);
 void api_jobs_final(struct api_jobs *aj, const char *job_id);
+unsigned api_query_uint(struct evhttp_request *req, const char *key, unsigned dflt, unsigned max,
+                        int *bad);
+
+/* consensus.c (the rest of its interface: consensus.h) */
+#define NODE_BOOTSTRAP_MAX 9                /* --bootstrap-expect: at most CHORUS_RAFT_VOTERS_MAX */
+int consensus_create(struct consensus **out, struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
+                     const uint8_t sk[CHORUS_SK_BYTES], char *err, size_t errlen);
+void consensus_destroy(struct consensus *cs);
+void consensus_env(struct core_env *env);
+
+/* api-ledger.c */
+int api_ledger_route(struct node *node, struct evhttp_request *req, const char *path);
 
 /* jobs.c */
 int jobs_create(struct jobs **out, struct node *node, char *err, size_t errlen);
@@ -171,6 +187,16 @@ int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_
 int jobs_cancel(struct jobs *jobs, const char *id);
 struct jobstore *jobs_store(struct jobs *jobs);
 size_t jobs_kinds(const struct jobs *jobs, const char **names, size_t max);
+
+/* sqlstore.c */
+struct sqlite3;
+struct sqlite3_stmt;
+int sqlstore_open(struct sqlite3 **db, const char *dir, const char *file, const char *schema,
+                  char *err, size_t errlen);
+int sqlstore_prepare(struct sqlite3 *db, const char *const *sql, struct sqlite3_stmt **const *st,
+                     size_t n);
+int sqlstore_run(struct sqlite3 *db, struct sqlite3_stmt *st, const char *what);
+int sqlstore_exec(struct sqlite3 *db, const char *sql);
 
 /* jobstore.c */
 typedef void jobstore_pending_fn(void *ctx, const struct job_spec *spec);

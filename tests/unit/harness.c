@@ -59,6 +59,19 @@ static void h_log_cb(void *ctx, int level, const char *subsys, const char *field
 		printf("# t=%llu n%d %s %s\n", (unsigned long long)c->h->now_ms, c->self, subsys, fields);
 }
 
+static void h_app_cb(void *ctx, int type, const uint8_t from_pk[CHORUS_PK_BYTES],
+                     const uint8_t *body, size_t len)
+{
+	struct h_ctx *c = ctx;
+	struct h_node *n = &c->h->nodes[c->self];
+
+	(void)type;
+	n->apps++;
+	n->app_last_len = len;
+	memcpy(n->app_last, body, len < sizeof(n->app_last) ? len : sizeof(n->app_last));
+	memcpy(n->app_from, from_pk, CHORUS_PK_BYTES);
+}
+
 struct h_job *h_job(struct harness *h, const char *id)
 {
 	for (int k = 0; k < h->njobs; k++)
@@ -226,6 +239,7 @@ int h_start(struct harness *h, int i, uint64_t start_ms)
 	env.run_cb = cfg.ncaps > 0 ? h_run_cb : NULL;
 	env.kill_cb = h_kill_cb;
 	env.ack_cb = h_ack_cb;
+	env.app_cb = h_app_cb;
 	if (h->nodes[i].core)
 		core_destroy(h->nodes[i].core);
 	h->nodes[i].down = 0;

@@ -59,6 +59,10 @@ struct h_node {
 	char addr[64];
 	int down;
 	int logs_suspect; /* event=suspect lines about anyone */
+	int apps;         /* app frames (raft, ledger) handed to app_cb */
+	uint8_t app_last[256]; /* the first bytes of the last app body */
+	size_t app_last_len;
+	uint8_t app_from[CHORUS_PK_BYTES];
 };
 
 struct harness {

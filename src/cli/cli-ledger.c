@@ -1,0 +1,321 @@
+/*
+ * chorus ledger: the node's view of the Raft-replicated ledger.
+ *
+ *   status          leader, term, indexes, height, head hash, voters
+ *   blocks          one row per block (height, hash, term, entries, leader)
+ *   job ID          the block that credited a job
+ *   balances        one row per account
+ *   verify          fetches every block and replays the chain from genesis
+ *                   with the ledger module (links, hashes, signatures,
+ *                   double credits, then the node's balances): exit 0 when
+ *                   all holds, else names the first bad block (exit 3)
+ *   remove-voter ID on the leader; elsewhere the node names the leader
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "chorus/ledger.h"
+#include "cli.h"
+
+#define CLI_LEDGER_PAGE 500 /* blocks fetched per request */
+
+static int cli_ledger_exec(const struct cli_ctx *ctx, const struct cli_args *args);
+
+const struct cli_cmd_entry cli_ledger_entry = {
+	.name = "ledger",
+	.args_usage = "status|blocks|job ID|balances|verify|remove-voter ID",
+	.summary = "show or verify the replicated ledger; remove a voter",
+	.options = NULL,
+	.options_help = "",
+	.args_min = 1,
+	.args_max = 2,
+	.exec = cli_ledger_exec,
+};
+
+static void cli_ledger_field(const cJSON *doc, const char *key, const char *label)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, key);
+	char text[CLI_CELL_MAX];
+
+	if (cJSON_IsNumber(v))
+		snprintf(text, sizeof text, "%.0f", v->valuedouble);
+	else if (cJSON_IsBool(v))
+		snprintf(text, sizeof text, "%s", cJSON_IsTrue(v) ? "yes" : "no");
+	else
+		cli_sanitize(text, sizeof text, cli_json_string(doc, key, "-"));
+	cli_print_field(label, text);
+}
+
+static int cli_ledger_status(const cJSON *doc)
+{
+	static const char *const keys[] = { "state", "id", "leader", "leader_name", "term",
+		                            "commit_index", "applied_index", "height", "head_hash",
+		                            "credited", "total_reward", "is_voter" };
+	const cJSON *v;
+	char label[64], names[CLI_CELL_MAX] = "";
+	size_t used = 0;
+
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		snprintf(label, sizeof label, "%s:", keys[i]);
+		cli_ledger_field(doc, keys[i], label);
+	}
+	cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(doc, "voters")) {
+		int n = snprintf(names + used, sizeof names - used, "%s%s(%.8s)", used ? " " : "",
+		                 cli_json_string(v, "name", "?"), cli_json_string(v, "id", "?"));
+		if (n < 0 || (size_t)n >= sizeof names - used)
+			break;
+		used += (size_t)n;
+	}
+	cli_print_field("voters:", used ? names : "-");
+	return CLI_EXIT_OK;
+}
+
+static int cli_ledger_table(const cJSON *arr, const char *const *keys, size_t ncols)
+{
+	struct cli_table *t = cli_table_create(ncols, keys);
+	const cJSON *row;
+
+	if (t == NULL)
+		return CLI_EXIT_NODE;
+	cJSON_ArrayForEach(row, arr) {
+		char cells[8][CLI_CELL_MAX];
+		const char *ptrs[8];
+
+		for (size_t c = 0; c < ncols && c < 8; c++) {
+			const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, keys[c]);
+
+			if (cJSON_IsArray(v))
+				snprintf(cells[c], CLI_CELL_MAX, "%d", cJSON_GetArraySize(v));
+			else if (cJSON_IsNumber(v))
+				snprintf(cells[c], CLI_CELL_MAX, "%.0f", v->valuedouble);
+			else
+				snprintf(cells[c], CLI_CELL_MAX, "%.16s", cli_json_string(row, keys[c], "-"));
+			ptrs[c] = cells[c];
+		}
+		cli_table_add_row(t, ptrs);
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+	return CLI_EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- verify */
+
+struct cli_ledger_chain {
+	uint8_t **blocks;
+	size_t *lens;
+	size_t n, cap;
+};
+
+static int cli_ledger_chain_cb(void *ctx, uint64_t i, const uint8_t **block, size_t *len)
+{
+	struct cli_ledger_chain *c = ctx;
+
+	if (i >= c->n)
+		return 0;
+	*block = c->blocks[i];
+	*len = c->lens[i];
+	return 1;
+}
+
+static int cli_ledger_add_block(struct cli_ledger_chain *c, const cJSON *b)
+{
+	const char *raw = cli_json_string(b, "raw", NULL);
+	size_t len;
+
+	if (raw == NULL)
+		return -1;
+	if (c->n == c->cap) {
+		size_t ncap = c->cap ? 2 * c->cap : 256;
+		uint8_t **nb = realloc(c->blocks, ncap * sizeof *nb);
+		size_t *nl = nb ? realloc(c->lens, ncap * sizeof *nl) : NULL;
+
+		if (nb != NULL)
+			c->blocks = nb;
+		if (nl == NULL)
+			return -1;
+		c->lens = nl;
+		c->cap = ncap;
+	}
+	if ((c->blocks[c->n] = malloc(strlen(raw))) == NULL ||
+	    cli_base64_decode(c->blocks[c->n], strlen(raw), raw, &len) != 0) {
+		free(c->blocks[c->n]);
+		return -1;
+	}
+	c->lens[c->n++] = len;
+	return 0;
+}
+
+/* Every block from the node, page by page, in height order. */
+static int cli_ledger_fetch(const struct cli_ctx *ctx, struct cli_ledger_chain *c)
+{
+	for (;;) {
+		char path[128];
+		cJSON *doc, *b;
+		size_t before = c->n;
+		int rc;
+
+		snprintf(path, sizeof path, "/v1/ledger/blocks?from=%zu&limit=%d", c->n + 1,
+		         CLI_LEDGER_PAGE);
+		if ((rc = cli_http_get_json(ctx, path, &doc)) != CLI_EXIT_OK)
+			return rc;
+		cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "blocks")) {
+			if (cli_ledger_add_block(c, b) != 0) {
+				cli_error("block %zu from the node does not decode", c->n + 1);
+				cJSON_Delete(doc);
+				return CLI_EXIT_NODE;
+			}
+		}
+		cJSON_Delete(doc);
+		if (c->n - before < CLI_LEDGER_PAGE)
+			return CLI_EXIT_OK;
+	}
+}
+
+static int cli_ledger_expected(const struct cli_ctx *ctx, struct ledger_account **out, size_t *n)
+{
+	cJSON *doc, *a;
+	int rc = cli_http_get_json(ctx, "/v1/ledger/balances", &doc);
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(doc, "accounts");
+
+	*n = 0;
+	if (rc != CLI_EXIT_OK)
+		return rc;
+	*out = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof **out);
+	cJSON_ArrayForEach(a, arr) {
+		struct ledger_account *x = &(*out)[*n];
+		double v;
+		size_t klen;
+
+		if (*out == NULL || sodium_hex2bin(x->key, sizeof x->key, cli_json_string(a, "key", ""),
+		                                   strlen(cli_json_string(a, "key", "")), NULL, &klen,
+		                                   NULL) != 0 ||
+		    klen != sizeof x->key)
+			break;
+		x->earned = cli_json_number(a, "earned", &v) == 0 ? (uint64_t)v : 0;
+		x->spent = cli_json_number(a, "spent", &v) == 0 ? (uint64_t)v : 0;
+		x->jobs_run = cli_json_number(a, "jobs_run", &v) == 0 ? (uint64_t)v : 0;
+		x->jobs_paid = cli_json_number(a, "jobs_paid", &v) == 0 ? (uint64_t)v : 0;
+		(*n)++;
+	}
+	cJSON_Delete(doc);
+	return *out != NULL ? CLI_EXIT_OK : CLI_EXIT_NODE;
+}
+
+static int cli_ledger_verify(const struct cli_ctx *ctx)
+{
+	struct cli_ledger_chain c = { 0 };
+	struct ledger_account *expected = NULL;
+	size_t nexpected = 0;
+	uint64_t bad = 0;
+	char why[LEDGER_WHY_MAX] = "";
+	int rc = sodium_init() < 0 ? CLI_EXIT_NODE : cli_ledger_expected(ctx, &expected, &nexpected);
+
+	if (rc == CLI_EXIT_OK)
+		rc = cli_ledger_fetch(ctx, &c);
+	if (rc == CLI_EXIT_OK &&
+	    ledger_verify_chain(NULL, cli_ledger_chain_cb, &c, expected, nexpected, &bad, why,
+	                        sizeof why) != 0) {
+		if (bad > 0)
+			cli_error("ledger verify: block %llu is bad: %s", (unsigned long long)bad, why);
+		else
+			cli_error("ledger verify: the chain holds but the balances do not: %s", why);
+		rc = CLI_EXIT_NODE;
+	} else if (rc == CLI_EXIT_OK)
+		printf("ledger ok: %zu blocks, %zu accounts\n", c.n, nexpected);
+	for (size_t i = 0; i < c.n; i++)
+		free(c.blocks[i]);
+	free(c.blocks);
+	free(c.lens);
+	free(expected);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static int cli_ledger_show(const struct cli_ctx *ctx, const char *sub, const char *arg)
+{
+	static const char *const block_cols[] = { "height", "hash", "term", "entries", "leader" };
+	static const char *const acct_cols[] = { "name", "key", "earned", "spent", "jobs_run",
+		                                 "jobs_paid" };
+	char path[CLI_PATH_MAX];
+	cJSON *doc;
+	int rc;
+
+	if (strcmp(sub, "job") == 0 && cli_job_check_id(arg) != 0) {
+		cli_error("ledger job: '%s' is not a job id (%d lowercase hex digits)", arg,
+		          CLI_JOB_ID_LEN);
+		return CLI_EXIT_USAGE;
+	}
+	snprintf(path, sizeof path, "/v1/ledger%s%s",
+	         strcmp(sub, "status") == 0 ? "" : strcmp(sub, "job") == 0 ? "/jobs/" : "/",
+	         strcmp(sub, "status") == 0 ? "" : strcmp(sub, "job") == 0 ? arg : sub);
+	if (strcmp(sub, "blocks") == 0)
+		snprintf(path, sizeof path, "/v1/ledger/blocks?from=1&limit=1000");
+	if ((rc = cli_http_get_json(ctx, path, &doc)) != CLI_EXIT_OK)
+		return rc;
+	if (ctx->json)
+		rc = cli_print_json(doc);
+	else if (strcmp(sub, "blocks") == 0)
+		rc = cli_ledger_table(cJSON_GetObjectItemCaseSensitive(doc, "blocks"), block_cols, 5);
+	else if (strcmp(sub, "balances") == 0)
+		rc = cli_ledger_table(cJSON_GetObjectItemCaseSensitive(doc, "accounts"), acct_cols, 6);
+	else if (strcmp(sub, "job") == 0) {
+		static const char *const keys[] = { "job", "height", "worker", "client", "reward" };
+
+		for (size_t i = 0; i < 5; i++) {
+			char label[32];
+
+			snprintf(label, sizeof label, "%s:", keys[i]);
+			cli_ledger_field(doc, keys[i], label);
+		}
+	} else
+		rc = cli_ledger_status(doc);
+	cJSON_Delete(doc);
+	return rc;
+}
+
+static int cli_ledger_remove(const struct cli_ctx *ctx, const char *id)
+{
+	cJSON *body = cJSON_CreateObject(), *doc = NULL;
+	struct cli_http_call call = { .post = 1, .path = "/v1/ledger/remove-voter", .body = body,
+		                      .what = "remove-voter" };
+	int rc;
+
+	if (body == NULL || cJSON_AddStringToObject(body, "id", id) == NULL) {
+		cJSON_Delete(body);
+		return CLI_EXIT_NODE;
+	}
+	rc = cli_http_request(ctx, &call, &doc);
+	cJSON_Delete(body);
+	if (rc == CLI_EXIT_OK)
+		printf("removed %s\n", cli_json_string(doc, "removed", id));
+	cJSON_Delete(doc);
+	return rc;
+}
+
+static int cli_ledger_exec(const struct cli_ctx *ctx, const struct cli_args *args)
+{
+	const char *sub = args->argv[0], *arg = args->argc > 1 ? args->argv[1] : NULL;
+	int wants_arg = strcmp(sub, "job") == 0 || strcmp(sub, "remove-voter") == 0;
+
+	if (strcmp(sub, "status") != 0 && strcmp(sub, "blocks") != 0 && strcmp(sub, "balances") != 0 &&
+	    strcmp(sub, "verify") != 0 && !wants_arg) {
+		cli_error("ledger: unknown subcommand '%s' (see 'chorus ledger --help')", sub);
+		return CLI_EXIT_USAGE;
+	}
+	if (wants_arg != (arg != NULL)) {
+		cli_error("ledger %s: %s", sub, wants_arg ? "needs an ID" : "takes no argument");
+		return CLI_EXIT_USAGE;
+	}
+	if (strcmp(sub, "verify") == 0)
+		return cli_ledger_verify(ctx);
+	if (strcmp(sub, "remove-voter") == 0)
+		return cli_ledger_remove(ctx, arg);
+	return cli_ledger_show(ctx, sub, arg);
+}

@@ -1,0 +1,291 @@
+/*
+ * api-ledger: the ledger endpoints of the HTTP API.
+ *
+ *   GET  /v1/ledger                   leader, term, commit and applied index, height,
+ *                                     head hash, voters, whether we vote, raft state
+ *   GET  /v1/ledger/blocks?from=H&limit=N  blocks as JSON, each with "raw" (base64 of
+ *                                     the signed block) so a verifier can re-check it
+ *   GET  /v1/ledger/jobs/ID           the block that credited a job, 404 if none
+ *   GET  /v1/ledger/balances          every account
+ *   POST /v1/ledger/remove-voter      {"id": hex id or a prefix}; 409 naming the leader
+ *                                     when this node does not lead
+ *
+ * Read-only views of consensus.c's state; only remove-voter changes anything.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <sodium.h>
+
+#include "node.h"
+#include "consensus.h"
+
+#define API_LEDGER_BLOCKS_DEFAULT 100
+#define API_LEDGER_BLOCKS_MAX     1000
+
+static void api_ledger_hex(cJSON *o, const char *key, const uint8_t *bin, size_t len)
+{
+	char hex[2 * CHORUS_PK_BYTES + 1];
+
+	sodium_bin2hex(hex, sizeof hex, bin, len);
+	cJSON_AddStringToObject(o, key, hex);
+}
+
+static void api_ledger_id(cJSON *o, const char *key, uint64_t id)
+{
+	char hex[17];
+
+	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)id);
+	cJSON_AddStringToObject(o, key, hex);
+}
+
+static const char *api_ledger_name(const struct consensus *cs, uint64_t id)
+{
+	static struct member_view mv;
+
+	return consensus_member_by_id(cs, id, &mv) == 0 ? mv.rec.name : "";
+}
+
+static void api_ledger_raft(cJSON *o, const struct consensus *cs)
+{
+	const struct raft *r = consensus_raft(cs);
+	struct raft_status st;
+	cJSON *voters;
+
+	memset(&st, 0, sizeof st);
+	if (r != NULL)
+		raft_status(r, &st);
+	st.leader = consensus_leader(cs);
+	api_ledger_id(o, "leader", st.leader);
+	cJSON_AddStringToObject(o, "leader_name", api_ledger_name(cs, st.leader));
+	cJSON_AddNumberToObject(o, "term", (double)st.term);
+	cJSON_AddNumberToObject(o, "commit_index", (double)st.commit);
+	cJSON_AddNumberToObject(o, "applied_index", (double)st.applied);
+	cJSON_AddNumberToObject(o, "last_index", (double)st.last_index);
+	cJSON_AddBoolToObject(o, "is_voter", consensus_is_voter(cs));
+	cJSON_AddStringToObject(o, "state", r == NULL ? (consensus_is_voter(cs) ? "booting" : "none")
+	                                                : raft_state_name(st.state));
+	api_ledger_id(o, "id", st.id);
+	voters = cJSON_AddArrayToObject(o, "voters");
+	for (uint32_t i = 0; voters != NULL && i < st.conf.n; i++) {
+		cJSON *v = cJSON_CreateObject();
+
+		if (v == NULL || !cJSON_AddItemToArray(voters, v))
+			break;
+		api_ledger_id(v, "id", st.conf.ids[i]);
+		cJSON_AddStringToObject(v, "name", api_ledger_name(cs, st.conf.ids[i]));
+	}
+}
+
+static cJSON *api_ledger_status(const struct consensus *cs)
+{
+	const struct ledger *l = consensus_ledger(cs);
+	struct ledger_stats ls;
+	uint8_t head[LEDGER_HASH_BYTES], state[LEDGER_HASH_BYTES];
+	cJSON *o = cJSON_CreateObject();
+
+	if (o == NULL)
+		return NULL;
+	api_ledger_raft(o, cs);
+	ledger_stats(l, &ls);
+	ledger_head_hash(l, head);
+	ledger_state_hash(l, state);
+	cJSON_AddNumberToObject(o, "height", (double)ls.height);
+	api_ledger_hex(o, "head_hash", head, sizeof head);
+	api_ledger_hex(o, "state_hash", state, sizeof state);
+	cJSON_AddNumberToObject(o, "entries", (double)ls.entries);
+	cJSON_AddNumberToObject(o, "credited", (double)ls.credited);
+	cJSON_AddNumberToObject(o, "duplicates", (double)ls.duplicates);
+	cJSON_AddNumberToObject(o, "accounts", (double)ls.accounts);
+	cJSON_AddNumberToObject(o, "total_reward", (double)ls.total_reward);
+	return o;
+}
+
+static cJSON *api_ledger_block_json(const uint8_t *data, size_t len)
+{
+	cJSON *b = ledger_block_to_json(data, len);
+	size_t cap = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+	char *b64 = malloc(cap);
+
+	if (b == NULL || b64 == NULL) {
+		free(b64);
+		return b;
+	}
+	sodium_bin2base64(b64, cap, data, len, sodium_base64_VARIANT_ORIGINAL);
+	cJSON_AddStringToObject(b, "raw", b64);
+	free(b64);
+	return b;
+}
+
+static void api_ledger_blocks(const struct consensus *cs, struct evhttp_request *req)
+{
+	int bad = 0;
+	unsigned from = api_query_uint(req, "from", 1, UINT32_MAX, &bad);
+	unsigned limit = api_query_uint(req, "limit", API_LEDGER_BLOCKS_DEFAULT,
+	                                API_LEDGER_BLOCKS_MAX, &bad);
+	cJSON *o = cJSON_CreateObject(), *arr;
+	const uint8_t *data;
+	size_t len;
+
+	if (bad) {
+		cJSON_Delete(o);
+		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "bad from or limit");
+		return;
+	}
+	arr = o != NULL ? cJSON_AddArrayToObject(o, "blocks") : NULL;
+	for (uint64_t h = from ? from : 1; arr != NULL && h < (uint64_t)from + limit; h++) {
+		cJSON *b;
+
+		if (consensus_block(cs, h, &data, &len) != 0)
+			break;
+		if ((b = api_ledger_block_json(data, len)) == NULL || !cJSON_AddItemToArray(arr, b))
+			break;
+	}
+	if (o != NULL)
+		cJSON_AddNumberToObject(o, "height", (double)ledger_height(consensus_ledger(cs)));
+	api_reply(req, HTTP_OK, "OK", o);
+}
+
+static void api_ledger_job(const struct consensus *cs, struct evhttp_request *req, const char *id)
+{
+	uint8_t job[CHORUS_JOB_ID_BYTES];
+	struct ledger_job lj;
+	size_t n;
+	cJSON *o;
+
+	if (sodium_hex2bin(job, sizeof job, id, strlen(id), NULL, &n, NULL) != 0 ||
+	    n != sizeof job || strlen(id) != CHORUS_JOB_ID_HEX) {
+		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "bad job id");
+		return;
+	}
+	if (ledger_job_get(consensus_ledger(cs), job, &lj) != 0) {
+		api_reply_error(req, HTTP_NOTFOUND, "Not Found", "job not in the ledger");
+		return;
+	}
+	o = cJSON_CreateObject();
+	if (o != NULL) {
+		cJSON_AddStringToObject(o, "job", id);
+		cJSON_AddNumberToObject(o, "height", (double)lj.height);
+		api_ledger_hex(o, "client", lj.client, CHORUS_PK_BYTES);
+		api_ledger_hex(o, "worker", lj.worker, CHORUS_PK_BYTES);
+		cJSON_AddNumberToObject(o, "reward", (double)lj.reward);
+	}
+	api_reply(req, HTTP_OK, "OK", o);
+}
+
+static cJSON *api_ledger_balances(const struct consensus *cs)
+{
+	const struct ledger *l = consensus_ledger(cs);
+	struct ledger_stats ls;
+	cJSON *o = cJSON_CreateObject(), *arr;
+
+	ledger_stats(l, &ls);
+	arr = o != NULL ? cJSON_AddArrayToObject(o, "accounts") : NULL;
+	for (size_t i = 0; arr != NULL && i < ls.accounts; i++) {
+		struct ledger_account a;
+		cJSON *b;
+
+		if (ledger_account_at(l, i, &a) != 0 || (b = cJSON_CreateObject()) == NULL)
+			break;
+		cJSON_AddItemToArray(arr, b);
+		api_ledger_hex(b, "key", a.key, CHORUS_PK_BYTES);
+		cJSON_AddStringToObject(b, "name", api_ledger_name(cs, consensus_id_of(a.key)));
+		cJSON_AddNumberToObject(b, "earned", (double)a.earned);
+		cJSON_AddNumberToObject(b, "spent", (double)a.spent);
+		cJSON_AddNumberToObject(b, "jobs_run", (double)a.jobs_run);
+		cJSON_AddNumberToObject(b, "jobs_paid", (double)a.jobs_paid);
+	}
+	if (o != NULL) {
+		cJSON_AddNumberToObject(o, "height", (double)ls.height);
+		cJSON_AddNumberToObject(o, "total_reward", (double)ls.total_reward);
+	}
+	return o;
+}
+
+/* A voter named by its 16-hex-digit raft id or a unique prefix of it (or of the key). */
+static int api_ledger_voter(const struct consensus *cs, const char *text, uint64_t *id)
+{
+	const struct raft *r = consensus_raft(cs);
+	struct raft_status st;
+	size_t n = strlen(text), found = 0;
+
+	if (r == NULL || n == 0 || n > CHORUS_ID_HEX || strspn(text, "0123456789abcdef") != n)
+		return -EINVAL;
+	raft_status(r, &st);
+	for (uint32_t i = 0; i < st.conf.n; i++) {
+		char hex[17];
+
+		snprintf(hex, sizeof hex, "%016llx", (unsigned long long)st.conf.ids[i]);
+		if (strncmp(hex, text, n < 16 ? n : 16) == 0) {
+			*id = st.conf.ids[i];
+			found++;
+		}
+	}
+	return found == 1 ? 0 : -ENOENT;
+}
+
+static void api_ledger_remove(struct consensus *cs, struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	cJSON *body = cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1), len);
+	const cJSON *idj = cJSON_GetObjectItemCaseSensitive(body, "id");
+	char msg[160];
+	uint64_t id = 0;
+	int r = cJSON_IsString(idj) ? api_ledger_voter(cs, idj->valuestring, &id) : -EINVAL;
+
+	cJSON_Delete(body);
+	if (r == 0)
+		r = consensus_remove_voter(cs, id);
+	if (r == 0) {
+		cJSON *o = cJSON_CreateObject();
+
+		api_ledger_id(o, "removed", id);
+		api_reply(req, HTTP_OK, "OK", o);
+		return;
+	}
+	if (r == -EAGAIN) {
+		const struct raft *rf = consensus_raft(cs);
+		uint64_t leader = rf != NULL ? raft_leader(rf) : 0;
+
+		snprintf(msg, sizeof msg, "not the leader; the leader is %016llx (%s)",
+		         (unsigned long long)leader, api_ledger_name(cs, leader));
+		api_reply_error(req, 409, "Conflict", msg);
+		return;
+	}
+	api_reply_error(req, r == -EBUSY ? 409 : HTTP_BADREQUEST, r == -EBUSY ? "Conflict" : "Bad Request",
+	                r == -EBUSY ? "a configuration change is in progress"
+	                            : r == -ENOENT ? "no such voter (give a unique id prefix)"
+	                                           : "want {\"id\": hex}");
+}
+
+/* 1 when the request was ours (answered), 0 otherwise. */
+int api_ledger_route(struct node *node, struct evhttp_request *req, const char *path)
+{
+	struct consensus *cs = node->consensus;
+	enum evhttp_cmd_type method = evhttp_request_get_command(req);
+	int get = method == EVHTTP_REQ_GET || method == EVHTTP_REQ_HEAD;
+
+	if (strncmp(path, "/v1/ledger", 10) != 0 || (path[10] != '\0' && path[10] != '/'))
+		return 0;
+	if (strcmp(path, "/v1/ledger/remove-voter") == 0 && method == EVHTTP_REQ_POST)
+		api_ledger_remove(cs, req);
+	else if (!get)
+		api_reply_error(req, 405, "Method Not Allowed", "method not allowed");
+	else if (strcmp(path, "/v1/ledger") == 0)
+		api_reply(req, HTTP_OK, "OK", api_ledger_status(cs));
+	else if (strcmp(path, "/v1/ledger/blocks") == 0)
+		api_ledger_blocks(cs, req);
+	else if (strcmp(path, "/v1/ledger/balances") == 0)
+		api_reply(req, HTTP_OK, "OK", api_ledger_balances(cs));
+	else if (strncmp(path, "/v1/ledger/jobs/", 16) == 0)
+		api_ledger_job(cs, req, path + 16);
+	else
+		api_reply_error(req, HTTP_NOTFOUND, "Not Found", "no such endpoint");
+	return 1;
+}

@@ -1,0 +1,382 @@
+/*
+ * raftstore: Raft's durable state and the ledger outbox, in SQLite
+ * (data-dir/raft.db, WAL, synchronous=FULL).
+ *
+ * Raft's contract (docs/raft.md): the snapshot, the truncation, the new
+ * entries and the hard state of one raft_ready() round are durable before
+ * any of its messages is sent.  raftstore_save() writes the whole round in
+ * one transaction, so a crash leaves either all of it or none of it; with
+ * synchronous=FULL the commit has reached the disk when it returns.
+ *
+ * The boot row holds the snapshot the node started from: on a first start
+ * index 0, term 0 and the initial voters (none for a node added later).
+ * Its absence is what "never booted" means, so a restart never bootstraps
+ * again.  The outbox holds this node's own completion acks until the ledger
+ * leader reports them committed (docs/ledger-node.md).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "node.h"
+#include "consensus.h"
+
+struct raftstore {
+	sqlite3 *db;
+	sqlite3_stmt *hs_put, *boot_put, *boot_get, *log_put, *log_trunc, *log_clear, *log_all,
+	    *hs_get, *out_put, *out_done, *out_pending;
+	struct raft_entry *boot_entries; /* raftstore_load()'s, until raftstore_boot_free() */
+	uint8_t *boot_data;
+	size_t nboot;
+};
+
+static const char raftstore_schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=FULL;"
+    "CREATE TABLE IF NOT EXISTS hard (id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " term INTEGER NOT NULL, vote INTEGER NOT NULL, commit_index INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS boot (id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " snap_index INTEGER NOT NULL, snap_term INTEGER NOT NULL, conf BLOB NOT NULL,"
+    " data BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS log (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL,"
+    " type INTEGER NOT NULL, data BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS outbox (job TEXT PRIMARY KEY, ack BLOB NOT NULL,"
+    " ack_sig BLOB NOT NULL, receipt BLOB NOT NULL, receipt_sig BLOB NOT NULL,"
+    " height INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS outbox_open ON outbox(height) WHERE height = 0;";
+
+static int raftstore_prepare(struct raftstore *rs)
+{
+	static const char *const sql[] = {
+		"INSERT OR REPLACE INTO hard (id, term, vote, commit_index) VALUES (1, ?1, ?2, ?3)",
+		"INSERT OR REPLACE INTO boot (id, snap_index, snap_term, conf, data)"
+		" VALUES (1, ?1, ?2, ?3, ?4)",
+		"SELECT snap_index, snap_term, conf, data FROM boot WHERE id = 1",
+		"INSERT OR REPLACE INTO log (idx, term, type, data) VALUES (?1, ?2, ?3, ?4)",
+		"DELETE FROM log WHERE idx >= ?1",
+		"DELETE FROM log",
+		"SELECT idx, term, type, data FROM log ORDER BY idx",
+		"SELECT term, vote, commit_index FROM hard WHERE id = 1",
+		"INSERT OR IGNORE INTO outbox (job, ack, ack_sig, receipt, receipt_sig, created_ms)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+		"UPDATE outbox SET height = ?2 WHERE job = ?1",
+		"SELECT job, ack, ack_sig, receipt, receipt_sig FROM outbox WHERE height = 0"
+		" ORDER BY created_ms LIMIT ?1",
+	};
+	sqlite3_stmt **const st[] = { &rs->hs_put,    &rs->boot_put,  &rs->boot_get, &rs->log_put,
+		                      &rs->log_trunc, &rs->log_clear, &rs->log_all,  &rs->hs_get,
+		                      &rs->out_put,   &rs->out_done,  &rs->out_pending };
+
+	_Static_assert(sizeof sql / sizeof sql[0] == sizeof st / sizeof st[0], "one per statement");
+	return sqlstore_prepare(rs->db, sql, st, sizeof st / sizeof st[0]);
+}
+
+int raftstore_open(struct raftstore **out, const char *dir, char *err, size_t errlen)
+{
+	struct raftstore *rs = calloc(1, sizeof(*rs));
+
+	*out = NULL;
+	if (rs == NULL)
+		return -ENOMEM;
+	if (sqlstore_open(&rs->db, dir, "raft.db", raftstore_schema, err, errlen) != 0 ||
+	    raftstore_prepare(rs) != 0) {
+		if (rs->db != NULL)
+			snprintf(err, errlen, "raft store: %s", sqlite3_errmsg(rs->db));
+		raftstore_close(rs);
+		return -EIO;
+	}
+	*out = rs;
+	return 0;
+}
+
+void raftstore_close(struct raftstore *rs)
+{
+	if (rs == NULL)
+		return;
+	raftstore_boot_free(rs);
+	/* Finalizes every prepared statement, whatever got prepared. */
+	for (sqlite3_stmt *st = sqlite3_next_stmt(rs->db, NULL); st != NULL;
+	     st = sqlite3_next_stmt(rs->db, NULL))
+		sqlite3_finalize(st);
+	sqlite3_close(rs->db);
+	free(rs);
+}
+
+void raftstore_boot_free(struct raftstore *rs)
+{
+	for (size_t i = 0; i < rs->nboot; i++)
+		free((void *)rs->boot_entries[i].data);
+	free(rs->boot_entries);
+	free(rs->boot_data);
+	rs->boot_entries = NULL;
+	rs->boot_data = NULL;
+	rs->nboot = 0;
+}
+
+/* ---------------------------------------------------------------- load */
+
+static int raftstore_load_hs(struct raftstore *rs, struct raft_hard_state *hs)
+{
+	sqlite3_stmt *st = rs->hs_get;
+	int rc = sqlite3_step(st);
+
+	memset(hs, 0, sizeof *hs);
+	if (rc == SQLITE_ROW) {
+		hs->term = (uint64_t)sqlite3_column_int64(st, 0);
+		hs->vote = (uint64_t)sqlite3_column_int64(st, 1);
+		hs->commit = (uint64_t)sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* 1 with the snapshot filled (data copied into rs->boot_data), 0 when never booted. */
+static int raftstore_load_snap(struct raftstore *rs, struct raft_snapshot *snap)
+{
+	sqlite3_stmt *st = rs->boot_get;
+	int rc = sqlite3_step(st), r = rc == SQLITE_DONE ? 0 : -EIO;
+
+	memset(snap, 0, sizeof *snap);
+	if (rc == SQLITE_ROW) {
+		int n = sqlite3_column_bytes(st, 3);
+
+		snap->index = (uint64_t)sqlite3_column_int64(st, 0);
+		snap->term = (uint64_t)sqlite3_column_int64(st, 1);
+		r = raft_conf_decode(&snap->conf, sqlite3_column_blob(st, 2),
+		                     (size_t)sqlite3_column_bytes(st, 2)) == 0 ? 1 : -EIO;
+		if (r == 1 && n > 0 && (rs->boot_data = malloc((size_t)n)) == NULL)
+			r = -ENOMEM;
+		if (r == 1 && n > 0) {
+			memcpy(rs->boot_data, sqlite3_column_blob(st, 3), (size_t)n);
+			snap->data = rs->boot_data;
+			snap->len = (uint32_t)n;
+		}
+	}
+	sqlite3_reset(st);
+	return r;
+}
+
+/* Every stored entry, data copied into one allocation per entry array. */
+static int raftstore_load_log(struct raftstore *rs)
+{
+	sqlite3_stmt *st = rs->log_all;
+	size_t cap = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct raft_entry *e;
+		int n = sqlite3_column_bytes(st, 3);
+
+		if (rs->nboot == cap) {
+			size_t ncap = cap ? 2 * cap : 256;
+			void *p = realloc(rs->boot_entries, ncap * sizeof(*rs->boot_entries));
+
+			if (p == NULL || rs->nboot >= CHORUS_RAFT_LOG_MAX)
+				break; /* rc stays SQLITE_ROW: reported as an error below */
+			rs->boot_entries = p;
+			cap = ncap;
+		}
+		e = &rs->boot_entries[rs->nboot++];
+		e->index = (uint64_t)sqlite3_column_int64(st, 0);
+		e->term = (uint64_t)sqlite3_column_int64(st, 1);
+		e->type = (uint8_t)sqlite3_column_int(st, 2);
+		e->len = (uint32_t)n;
+		e->data = NULL;
+		if (n > 0 && (e->data = malloc((size_t)n)) != NULL)
+			memcpy((void *)e->data, sqlite3_column_blob(st, 3), (size_t)n);
+		if (n > 0 && e->data == NULL)
+			break;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/*
+ * Fills boot from the store: 0 when the node booted before, 1 when it never
+ * did (boot untouched), or a negative error.  The entries stay owned by rs
+ * until raftstore_boot_free().
+ */
+int raftstore_load(struct raftstore *rs, struct raft_boot *boot)
+{
+	int r;
+
+	memset(boot, 0, sizeof *boot);
+	raftstore_boot_free(rs);
+	if ((r = raftstore_load_snap(rs, &boot->snap)) <= 0)
+		return r < 0 ? r : 1;
+	if ((r = raftstore_load_hs(rs, &boot->hs)) != 0 || (r = raftstore_load_log(rs)) != 0)
+		return r;
+	boot->entries = rs->boot_entries;
+	boot->nentries = rs->nboot;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- save */
+
+static int raftstore_put_snap(struct raftstore *rs, const struct raft_snapshot *snap)
+{
+	uint8_t conf[4 + 8 * CHORUS_RAFT_VOTERS_MAX];
+	int n = raft_conf_encode(&snap->conf, conf, sizeof conf);
+
+	if (n < 0)
+		return -EINVAL;
+	sqlite3_bind_int64(rs->boot_put, 1, (sqlite3_int64)snap->index);
+	sqlite3_bind_int64(rs->boot_put, 2, (sqlite3_int64)snap->term);
+	sqlite3_bind_blob(rs->boot_put, 3, conf, n, SQLITE_STATIC);
+	sqlite3_bind_blob(rs->boot_put, 4, snap->len ? (const void *)snap->data : "", (int)snap->len,
+	                  SQLITE_STATIC);
+	return sqlstore_run(rs->db, rs->boot_put, "raft-boot");
+}
+
+/* The first start: the initial voters (none for a node that waits to be added). */
+int raftstore_init(struct raftstore *rs, const struct raft_conf *conf)
+{
+	struct raft_snapshot snap;
+
+	memset(&snap, 0, sizeof snap);
+	snap.conf = *conf;
+	return raftstore_put_snap(rs, &snap);
+}
+
+static int raftstore_put_entry(struct raftstore *rs, const struct raft_entry *e)
+{
+	sqlite3_stmt *st = rs->log_put;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)e->index);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)e->term);
+	sqlite3_bind_int(st, 3, e->type);
+	sqlite3_bind_blob(st, 4, e->len ? (const void *)e->data : "", (int)e->len, SQLITE_STATIC);
+	return sqlstore_run(rs->db, st, "raft-entry");
+}
+
+static int raftstore_put_hs(struct raftstore *rs, const struct raft_hard_state *hs)
+{
+	sqlite3_bind_int64(rs->hs_put, 1, (sqlite3_int64)hs->term);
+	sqlite3_bind_int64(rs->hs_put, 2, (sqlite3_int64)hs->vote);
+	sqlite3_bind_int64(rs->hs_put, 3, (sqlite3_int64)hs->commit);
+	return sqlstore_run(rs->db, rs->hs_put, "raft-hard-state");
+}
+
+/*
+ * Fault seam for the tests (SQLite style): the raftstore_fault_at-th write of
+ * a round fails, or with raftstore_fault_crash the process dies there, in
+ * the middle of the open transaction.  0: off (always, outside tests).
+ */
+int raftstore_fault_at;
+int raftstore_fault_crash;
+
+static int raftstore_fault(int *writes)
+{
+	if (raftstore_fault_at == 0 || ++*writes < raftstore_fault_at)
+		return 0;
+	if (raftstore_fault_crash)
+		_exit(3);
+	return -EIO;
+}
+
+/* The body of one round, in the contract's order: snapshot, truncation, entries, hard state. */
+static int raftstore_save_round(struct raftstore *rs, const struct raft_ready *rd)
+{
+	int r = 0, writes = 0;
+
+	if (rd->snapshot != NULL && ((r = raftstore_put_snap(rs, rd->snapshot)) != 0 ||
+	                             (r = sqlstore_run(rs->db, rs->log_clear, "raft-clear")) != 0))
+		return r;
+	if (rd->truncate_from > 0) {
+		sqlite3_bind_int64(rs->log_trunc, 1, (sqlite3_int64)rd->truncate_from);
+		if ((r = sqlstore_run(rs->db, rs->log_trunc, "raft-truncate")) != 0)
+			return r;
+	}
+	for (size_t i = 0; i < rd->nentries && r == 0; i++)
+		if ((r = raftstore_fault(&writes)) == 0)
+			r = raftstore_put_entry(rs, &rd->entries[i]);
+	if (r == 0 && rd->hs_changed && (r = raftstore_fault(&writes)) == 0)
+		r = raftstore_put_hs(rs, &rd->hs);
+	return r;
+}
+
+/*
+ * One raft_ready() round in one transaction (nothing to write: no
+ * transaction).  0 when it is on disk; on an error nothing of it is.
+ */
+int raftstore_save(struct raftstore *rs, const struct raft_ready *rd)
+{
+	int r;
+
+	if (rd->snapshot == NULL && rd->truncate_from == 0 && rd->nentries == 0 && !rd->hs_changed)
+		return 0;
+	if ((r = sqlstore_exec(rs->db, "BEGIN IMMEDIATE")) != 0)
+		return r;
+	if ((r = raftstore_save_round(rs, rd)) != 0) {
+		(void)sqlstore_exec(rs->db, "ROLLBACK");
+		return r;
+	}
+	return sqlstore_exec(rs->db, "COMMIT");
+}
+
+/* ---------------------------------------------------------------- outbox */
+
+int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct ledger_entry *e,
+                         uint64_t now_ms)
+{
+	sqlite3_stmt *st = rs->out_put;
+
+	sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, e->ack_text, e->ack_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, e->ack_sig, CHORUS_SIG_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, e->receipt_text, e->receipt_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, e->receipt_sig, CHORUS_SIG_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)now_ms);
+	return sqlstore_run(rs->db, st, "outbox-put");
+}
+
+int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t height)
+{
+	sqlite3_bind_text(rs->out_done, 1, job, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(rs->out_done, 2, (sqlite3_int64)height);
+	return sqlstore_run(rs->db, rs->out_done, "outbox-done");
+}
+
+static int raftstore_col_text(sqlite3_stmt *st, int col, char *out, uint16_t *len)
+{
+	int n = sqlite3_column_bytes(st, col);
+
+	if (n <= 0 || n > CHORUS_LEDGER_TEXT_MAX)
+		return -EIO;
+	memcpy(out, sqlite3_column_blob(st, col), (size_t)n);
+	out[n] = '\0';
+	*len = (uint16_t)n;
+	return 0;
+}
+
+/* Calls fn for up to limit acks not yet committed, oldest first; how many, or -EIO. */
+int raftstore_outbox_each(struct raftstore *rs, unsigned limit, raftstore_outbox_fn *fn,
+                          void *ctx)
+{
+	sqlite3_stmt *st = rs->out_pending;
+	struct ledger_entry *e = malloc(sizeof *e);
+	int rc, n = 0;
+
+	if (e == NULL)
+		return -ENOMEM;
+	sqlite3_bind_int(st, 1, (int)limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(e, 0, sizeof *e);
+		if (raftstore_col_text(st, 1, e->ack_text, &e->ack_len) != 0 ||
+		    raftstore_col_text(st, 3, e->receipt_text, &e->receipt_len) != 0 ||
+		    sqlite3_column_bytes(st, 2) != CHORUS_SIG_BYTES ||
+		    sqlite3_column_bytes(st, 4) != CHORUS_SIG_BYTES)
+			continue; /* cannot happen: we wrote it */
+		memcpy(e->ack_sig, sqlite3_column_blob(st, 2), CHORUS_SIG_BYTES);
+		memcpy(e->receipt_sig, sqlite3_column_blob(st, 4), CHORUS_SIG_BYTES);
+		fn(ctx, (const char *)sqlite3_column_text(st, 0), e);
+		n++;
+	}
+	sqlite3_reset(st);
+	free(e);
+	return rc == SQLITE_DONE ? n : -EIO;
+}

@@ -1,0 +1,67 @@
+/*
+ * sqlstore: the SQLite helpers every store in the data dir shares (jobs.db,
+ * raft.db): open with a schema, prepare a list of statements, step a write
+ * to its end, and run a batch in one transaction.  Errors are logged once
+ * here, so the callers only pass them on.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include <sqlite3.h>
+
+#include "node.h"
+
+/* Opens dir/file, applies schema (pragmas and CREATE IF NOT EXISTS); 0 or -EIO with err. */
+int sqlstore_open(sqlite3 **db, const char *dir, const char *file, const char *schema, char *err,
+                  size_t errlen)
+{
+	char path[NODE_PATH_MAX + 32];
+
+	snprintf(path, sizeof path, "%s/%s", dir, file);
+	*db = NULL;
+	if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	        SQLITE_OK ||
+	    sqlite3_busy_timeout(*db, 5000) != SQLITE_OK ||
+	    sqlite3_exec(*db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, *db ? sqlite3_errmsg(*db) : "cannot open");
+		sqlite3_close(*db);
+		*db = NULL;
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Prepares n statements; 0 or -EIO.  sql[i] goes to *st[i]. */
+int sqlstore_prepare(sqlite3 *db, const char *const *sql, sqlite3_stmt **const *st, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (sqlite3_prepare_v2(db, sql[i], -1, st[i], NULL) != SQLITE_OK) {
+			log_error("store", "event=prepare_error error=\"%s\"", sqlite3_errmsg(db));
+			return -EIO;
+		}
+	return 0;
+}
+
+/* Steps a write statement to its end and resets it; 0 or -EIO (logged). */
+int sqlstore_run(sqlite3 *db, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		log_error("store", "event=write_error what=%s error=\"%s\"", what, sqlite3_errmsg(db));
+		return -EIO;
+	}
+	return 0;
+}
+
+/* BEGIN / COMMIT / ROLLBACK by name; 0 or -EIO (logged). */
+int sqlstore_exec(sqlite3 *db, const char *sql)
+{
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		log_error("store", "event=exec_error sql=\"%s\" error=\"%s\"", sql, sqlite3_errmsg(db));
+		return -EIO;
+	}
+	return 0;
+}

@@ -1,0 +1,200 @@
+#!/bin/bash
+# End-to-end: the Raft-replicated ledger with real processes on loopback.
+#  - 3 voters (--voter --bootstrap-expect 3) elect one leader, which every
+#    node learns through gossip (role "leader");
+#  - 3 workers; a worker node is the client: 100 jobs from 4 background
+#    submitters end up in every voter's ledger, with the same height and head
+#    hash, `chorus ledger verify` passing on each, balances summing to
+#    jobs x reward;
+#  - kill -9 of the leader during a stream of jobs: a new leader takes over,
+#    every job whose submit succeeded is in the ledger exactly once;
+#  - the old leader restarts and catches up to the same head hash.
+# Every wait is bounded; every process is tracked and killed on exit.
+. "$top_srcdir/tests/lib.sh"
+
+[ -x "$CHORUSD" ] || skip_all "chorusd not built"
+command -v python3 >/dev/null 2>&1 || skip_all "python3 needed to read JSON"
+
+base=$(port_base e2e-ledger)
+fport() { echo $((base + $1)); }
+hport() { echo $((base + 50 + $1)); }
+REWARD=3
+VOTERS="1 2 3"
+CLIENT=4
+
+cat >"$TEST_TMP/q.py" <<'EOF'
+import json, sys, urllib.request
+show = sys.argv[1] == "-p"
+if show: sys.argv.pop(1)
+mode, expr, ports = sys.argv[1], sys.argv[2], sys.argv[3:]
+vals = []
+for p in ports:
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%s/v1/%s" % (p, mode), timeout=2) as r:
+            d = json.load(r)
+    except Exception as e:
+        if show: print("port %s: %s" % (p, e), file=sys.stderr)
+        sys.exit(1)
+    v = eval("(" + expr + "\n)")
+    if show: print(v)
+    elif not v: sys.exit(1)
+EOF
+q() { python3 "$TEST_TMP/q.py" "$@"; }
+ports_of() { for i in "$@"; do hport "$i"; done; }
+cli() { i=$1; shift; "$CHORUS" -H "http://127.0.0.1:$(hport "$i")" "$@"; }
+
+declare -a PID
+start_node() { # start_node I [ARGS...]
+	i=$1; shift
+	mkdir -p "$TEST_TMP/n$i"
+	"$CHORUSD" --data-dir "$TEST_TMP/n$i" --name "n$i" --listen "tcp://127.0.0.1:$(fport "$i")" \
+		--http "127.0.0.1:$(hport "$i")" --log-file "$TEST_TMP/n$i/node.log" "$@" \
+		>>"$TEST_TMP/n$i.out" 2>&1 &
+	PID[$i]=$!
+	track "${PID[$i]}"
+}
+start_voter() { start_node "$1" --voter --bootstrap-expect 3 --join "tcp://127.0.0.1:$(fport 1)"; }
+
+# one_leader NODES...: all of them name the same, non-zero leader, which is a voter of theirs.
+one_leader() {
+	leaders=$(q -p ledger "d['leader']" $(ports_of "$@")) || return 1
+	[ "$(echo "$leaders" | sort -u | wc -l)" -eq 1 ] && [ "$(echo "$leaders" | head -1)" != 0000000000000000 ]
+}
+leader_node() { # the node index (among VOTERS) that says it leads
+	for i in $VOTERS; do
+		q ledger "d['state'] == 'leader'" "$(hport "$i")" 2>/dev/null && { echo "$i"; return 0; }
+	done
+	return 1
+}
+# same_head NODES...: equal heights and head hashes, with at least MIN jobs credited.
+same_head() {
+	min=$1; shift
+	heads=$(q -p ledger "'%d %s %d' % (d['height'], d['head_hash'], d['credited'])" $(ports_of "$@")) || return 1
+	[ "$(echo "$heads" | sort -u | wc -l)" -eq 1 ] && [ "$(echo "$heads" | head -1 | cut -d' ' -f3)" -ge "$min" ]
+}
+
+# ---------------------------------------------------------------- election
+for i in $VOTERS; do start_voter "$i"; done
+for i in 4 5 6; do
+	start_node "$i" --worker echo --capacity 4 --join "tcp://127.0.0.1:$(fport 1)"
+done
+t0=$(now_ms)
+# Voters know at once; workers through gossip (a missed rumor waits for push-pull: up to 30 s).
+if wait_until 10000 one_leader 1 2 3 && wait_until 35000 one_leader 1 2 3 4 5 6; then
+	diag "a leader, known to all six nodes, $(( $(now_ms) - t0 )) ms after start"
+	ok 0 "3 voters elect one leader; all 6 nodes name it"
+else
+	q -p ledger "(d['state'], d['leader'], d['term'])" $(ports_of 1 2 3 4 5 6) | sed 's/^/# /'
+	ok 1 "3 voters elect one leader; all 6 nodes name it"
+	done_testing; exit 1
+fi
+check "the configuration holds the 3 voters" q ledger "len(d['voters']) == 3" $(ports_of $VOTERS)
+check "a worker is not a voter" q ledger "not d['is_voter'] and d['state'] == 'none'" "$(hport 4)"
+leader_gossip() {
+	q members "sum('leader' in m['roles'] for m in d['members'] if m['state'] == 'alive') == 1" "$(hport "$CLIENT")"
+}
+check "gossip carries the leader's role to a worker" wait_until 5000 leader_gossip
+# The client must see the workers before it submits.
+workers_seen() { q members "sum(m['state'] == 'alive' for m in d['members']) == 6" "$(hport "$CLIENT")"; }
+wait_until 10000 workers_seen || diag "the client does not see all six nodes yet"
+
+# ---------------------------------------------------------------- 100 jobs
+submitter() { # submitter TAG COUNT: ids of succeeded jobs to ok.TAG, failures counted
+	for k in $(seq 1 "$2"); do
+		if cli "$CLIENT" -j submit echo --data "job $1 $k" --reward "$REWARD" >"$TEST_TMP/sub.$1.out" 2>>"$TEST_TMP/sub.err"; then
+			python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['id'])" "$TEST_TMP/sub.$1.out" >>"$TEST_TMP/ok.$1"
+		else
+			echo "$1 $k" >>"$TEST_TMP/failed.$1"
+		fi
+	done
+}
+t0=$(now_ms)
+SUBS=""
+for s in a b c d; do submitter "$s" 25 & track $!; SUBS="$SUBS $!"; done
+wait_subs() { # wait_subs TAGS...: the submitters end (each submit is bounded by its timeout)
+	for p in $SUBS; do wait "$p" 2>/dev/null; done
+	SUBS=""
+	for s in "$@"; do [ -f "$TEST_TMP/ok.$s" ] || touch "$TEST_TMP/ok.$s"; done
+}
+wait_subs a b c d
+nok=$(cat "$TEST_TMP"/ok.a "$TEST_TMP"/ok.b "$TEST_TMP"/ok.c "$TEST_TMP"/ok.d | wc -l)
+diag "100 jobs submitted in $(( $(now_ms) - t0 )) ms, $nok succeeded"
+check "all 100 jobs succeeded" test "$nok" -eq 100
+t0=$(now_ms)
+if wait_until 15000 same_head 100 $VOTERS; then
+	diag "every voter credited 100 jobs, same head, $(( $(now_ms) - t0 )) ms after the last submit"
+	ok 0 "every voter's ledger holds the 100 jobs with the same height and head hash"
+else
+	q -p ledger "(d['height'], d['credited'], d['head_hash'][:16])" $(ports_of $VOTERS) | sed 's/^/# /'
+	ok 1 "every voter's ledger holds the 100 jobs with the same height and head hash"
+fi
+for i in $VOTERS; do
+	check "chorus ledger verify passes on voter $i" run 0 cli "$i" ledger verify
+done
+check "balances: rewards earned sum to 100 x $REWARD" \
+	q ledger/balances "sum(a['earned'] for a in d['accounts']) == 100 * $REWARD and d['total_reward'] == 100 * $REWARD" $(ports_of $VOTERS)
+check "chorus ledger status names the height" sh -c "'$CHORUS' -H http://127.0.0.1:$(hport 2) ledger status | grep -q 'height: *[1-9]'"
+first=$(head -1 "$TEST_TMP/ok.a")
+check "chorus ledger job ID finds a job" run 0 cli 3 ledger job "$first"
+check "GET /v1/ledger/jobs/ID of an unknown job is 404" run 3 cli 3 ledger job 00000000000000000000000000000000
+
+# ---------------------------------------------------------------- kill -9 of the leader
+old=$(leader_node) || old=1
+diag "leader before the kill: n$old"
+for s in e f g; do submitter "$s" 20 & track $!; SUBS="$SUBS $!"; done
+sleep 1
+kill -KILL "${PID[$old]}"
+t0=$(now_ms)
+rest=""
+for i in $VOTERS; do [ "$i" != "$old" ] && rest="$rest $i"; done
+new_leader() { one_leader $rest && [ "$(leader_node)" != "$old" ]; }
+if wait_until 10000 new_leader; then
+	diag "a new leader (n$(leader_node)) $(( $(now_ms) - t0 )) ms after the kill"
+	ok 0 "a new leader is elected after kill -9 of the leader"
+else
+	ok 1 "a new leader is elected after kill -9 of the leader"
+fi
+wait_subs e f g
+cat "$TEST_TMP"/ok.? >"$TEST_TMP/all.ok"
+total=$(wc -l <"$TEST_TMP/all.ok")
+diag "stream: $(( total - 100 )) of 60 jobs reported success during the failover"
+all_in() { # all_in NODE: every succeeded job is credited there
+	python3 - "$(hport "$1")" "$TEST_TMP/all.ok" <<'EOF'
+import sys, urllib.request, urllib.error
+port, path = sys.argv[1], sys.argv[2]
+for jid in open(path).read().split():
+    try:
+        urllib.request.urlopen("http://127.0.0.1:%s/v1/ledger/jobs/%s" % (port, jid), timeout=2)
+    except Exception:
+        sys.exit(1)
+EOF
+}
+rest_all_in() { for i in $rest; do all_in "$i" || return 1; done; same_head "$total" $rest; }
+t0=$(now_ms)
+if wait_until 20000 rest_all_in; then
+	diag "all $total succeeded jobs credited $(( $(now_ms) - t0 )) ms after the stream ended"
+	ok 0 "every job whose submit succeeded is in the surviving voters' ledgers"
+else
+	q -p ledger "(d['height'], d['credited'])" $(ports_of $rest) | sed 's/^/# /'
+	ok 1 "every job whose submit succeeded is in the surviving voters' ledgers"
+fi
+check "exactly once: credited == succeeded jobs ($total), no duplicates" \
+	q ledger "d['credited'] == $total and d['duplicates'] == 0" $(ports_of $rest)
+for i in $rest; do check "chorus ledger verify passes on voter $i after the failover" run 0 cli "$i" ledger verify; done
+
+# ---------------------------------------------------------------- restart of the old leader
+start_voter "$old"
+t0=$(now_ms)
+if wait_until 15000 same_head "$total" $VOTERS; then
+	diag "the old leader caught up $(( $(now_ms) - t0 )) ms after its restart"
+	ok 0 "the restarted old leader catches up to the same head hash"
+else
+	q -p ledger "(d['height'], d['credited'], d['head_hash'][:16])" $(ports_of $VOTERS) | sed 's/^/# /'
+	ok 1 "the restarted old leader catches up to the same head hash"
+fi
+check "chorus ledger verify passes on the restarted voter" run 0 cli "$old" ledger verify
+check "still exactly once everywhere" q ledger "d['credited'] == $total" $(ports_of $VOTERS)
+check "the client's outbox is drained (all acks committed)" \
+	sh -c "! grep -q 'event=outbox_error' '$TEST_TMP/n$CLIENT/node.log'"
+
+done_testing

@@ -1,0 +1,171 @@
+/*
+ * raftstore: what one raft_ready() round writes comes back on load, in the
+ * contract's order (truncation, entries, hard state), and a round is all or
+ * nothing: a write failing in the middle, or the process dying in the
+ * middle of the transaction, leaves the store exactly as the round before.
+ * The ack outbox round-trips and forgets committed acks.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "node.h"
+#include "consensus.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/chorus-raftstore.XXXXXX";
+
+static struct raftstore *reopen(struct raftstore *rs)
+{
+	char err[256];
+
+	raftstore_close(rs);
+	if (raftstore_open(&rs, dir, err, sizeof err) != 0) {
+		printf("# %s\n", err);
+		exit(1);
+	}
+	return rs;
+}
+
+/* A round of n entries from index lo in term, with a hard state. */
+static void round_of(struct raft_ready *rd, struct raft_entry *ents, uint64_t lo, size_t n,
+                     uint64_t term, uint64_t truncate_from)
+{
+	static const char *const data[] = { "alpha", "bravo", "charlie", "delta", "echo" };
+
+	memset(rd, 0, sizeof *rd);
+	for (size_t i = 0; i < n; i++) {
+		ents[i].index = lo + i;
+		ents[i].term = term;
+		ents[i].type = RAFT_ENTRY_NORMAL;
+		ents[i].data = (const uint8_t *)data[i % 5];
+		ents[i].len = (uint32_t)strlen(data[i % 5]);
+	}
+	rd->entries = ents;
+	rd->nentries = n;
+	rd->truncate_from = truncate_from;
+	rd->hs_changed = 1;
+	rd->hs.term = term;
+	rd->hs.vote = 7;
+	rd->hs.commit = lo + n - 1;
+}
+
+static int load_is(struct raftstore *rs, size_t n, uint64_t last_term, uint64_t commit)
+{
+	struct raft_boot b;
+	int r = raftstore_load(rs, &b), good;
+
+	good = r == 0 && b.nentries == n && b.hs.commit == commit && b.snap.conf.n == 3 &&
+	       (n == 0 || (b.entries[n - 1].term == last_term && b.entries[n - 1].index == n &&
+	                   b.entries[0].len == 5 && memcmp(b.entries[0].data, "alpha", 5) == 0));
+	if (!good)
+		printf("# load: r=%d n=%zu commit=%llu\n", r, b.nentries,
+		       (unsigned long long)b.hs.commit);
+	raftstore_boot_free(rs);
+	return good;
+}
+
+static void test_round_trip(struct raftstore **rsp)
+{
+	struct raft_conf conf = { .n = 3, .ids = { 1, 2, 3 } };
+	struct raft_boot b;
+	struct raft_ready rd;
+	struct raft_entry ents[8];
+
+	ok(raftstore_load(*rsp, &b) == 1, "a new store has never booted");
+	ok(raftstore_init(*rsp, &conf) == 0, "init with 3 voters");
+	round_of(&rd, ents, 1, 5, 1, 0);
+	ok(raftstore_save(*rsp, &rd) == 0, "a round of 5 entries and a hard state is saved");
+	*rsp = reopen(*rsp);
+	ok(load_is(*rsp, 5, 1, 5), "after reopening: the 5 entries, the hard state and the voters");
+	round_of(&rd, ents, 4, 3, 2, 4);
+	ok(raftstore_save(*rsp, &rd) == 0, "a round that truncates from 4 and appends 3 of term 2");
+	*rsp = reopen(*rsp);
+	ok(load_is(*rsp, 6, 2, 6), "after reopening: 3 old + 3 new entries, the last of term 2");
+}
+
+static void test_fault(struct raftstore **rsp)
+{
+	struct raft_ready rd;
+	struct raft_entry ents[8];
+
+	round_of(&rd, ents, 5, 4, 3, 5);
+	raftstore_fault_at = 3;
+	ok(raftstore_save(*rsp, &rd) != 0, "a round whose third write fails reports an error");
+	raftstore_fault_at = 0;
+	*rsp = reopen(*rsp);
+	ok(load_is(*rsp, 6, 2, 6), "nothing of the failed round is stored (truncation included)");
+}
+
+static void test_crash(struct raftstore **rsp)
+{
+	struct raft_ready rd;
+	struct raft_entry ents[8];
+	int status = 0;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		round_of(&rd, ents, 5, 4, 3, 5);
+		raftstore_fault_at = 4;
+		raftstore_fault_crash = 1;
+		(void)raftstore_save(*rsp, &rd); /* dies at the 4th write, transaction open */
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 3, "the child died in the middle of a round");
+	*rsp = reopen(*rsp);
+	ok(load_is(*rsp, 6, 2, 6), "after the crash: the store is the round before, whole");
+	round_of(&rd, ents, 5, 4, 3, 5);
+	ok(raftstore_save(*rsp, &rd) == 0, "the same round saved again");
+	*rsp = reopen(*rsp);
+	ok(load_is(*rsp, 8, 3, 8), "and it is all there");
+}
+
+static int outbox_n;
+static void outbox_count(void *ctx, const char *job, const struct ledger_entry *e)
+{
+	(void)ctx;
+	outbox_n += strcmp(job, "j1") == 0 && e->ack_len == 3 && memcmp(e->ack_text, "ack", 3) == 0;
+}
+
+static void test_outbox(struct raftstore **rsp)
+{
+	static struct ledger_entry e;
+
+	memcpy(e.ack_text, "ack", 3);
+	e.ack_len = 3;
+	memcpy(e.receipt_text, "receipt", 7);
+	e.receipt_len = 7;
+	ok(raftstore_outbox_put(*rsp, "j1", &e, 1) == 0 && raftstore_outbox_put(*rsp, "j1", &e, 2) == 0,
+	   "an ack is put in the outbox (twice: kept once)");
+	*rsp = reopen(*rsp);
+	ok(raftstore_outbox_each(*rsp, 10, outbox_count, NULL) == 1 && outbox_n == 1,
+	   "the outbox survives a reopen");
+	ok(raftstore_outbox_done(*rsp, "j1", 9) == 0 &&
+	       raftstore_outbox_each(*rsp, 10, outbox_count, NULL) == 0,
+	   "a committed ack leaves the pending list");
+}
+
+int main(void)
+{
+	struct raftstore *rs;
+	char err[256];
+
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	ok(raftstore_open(&rs, dir, err, sizeof err) == 0, "open %s/raft.db", dir);
+	test_round_trip(&rs);
+	test_fault(&rs);
+	test_crash(&rs);
+	test_outbox(&rs);
+	raftstore_close(rs);
+	{
+		char cmd[128];
+
+		snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+		(void)system(cmd);
+	}
+	return tap_done();
+}
