@@ -46,10 +46,8 @@ config_usage(FILE *fp, int full)
 	    "usage: chorusd [-nv] [--bootstrap-expect N] [--capacity N] [--config FILE]\n"
 	    "               [--data-dir DIR] [--http HOST:PORT] [--join URL] [--listen URL]\n"
 	    "               [--log-file FILE] [--log-format text|json] [--name NAME]\n"
-	    "               [--offer-window-ms MS] [--role ROLE] [--voter]
-"
-	    "               [--worker KIND[=COMMAND]]
-"
+	    "               [--offer-window-ms MS] [--role ROLE] [--voter]\n"
+	    "               [--worker KIND[=COMMAND]]\n"
 	    "       chorusd --help | --version\n");
 	if (!full)
 		return;
