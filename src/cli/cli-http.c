@@ -163,7 +163,7 @@ static void cli_http_probe(const struct cli_http_target *target, int timeout_s, 
 	snprintf(port, sizeof port, "%d", target->port);
 	gai = getaddrinfo(target->host, port, &hints, &ai);
 	if (gai != 0) {
-		snprintf(reason, reason_size, "cannot resolve '%s': %s", target->host,
+		snprintf(reason, reason_size, "cannot resolve '%.64s': %.128s", target->host,
 			 gai_strerror(gai));
 		return;
 	}
