@@ -118,7 +118,7 @@ check "raw TCP garbage: a bare SP header with a huge length" bash -c \
 python3 - "$TEST_TMP" "${ID[2]}" <<'EOF'
 import os, struct, sys
 d, pk = sys.argv[1], bytes.fromhex(sys.argv[2])
-def frame(body, ver=1, typ=1, sig=None, blen=None):
+def frame(body, ver=2, typ=1, sig=None, blen=None):  # ver: CHORUS_WIRE_VERSION
     blen = len(body) if blen is None else blen
     hdr = struct.pack(">2sBBI32sQQ", b"CH", ver, typ, blen, pk, 1, 7)
     return hdr + body + (sig if sig is not None else os.urandom(64))
