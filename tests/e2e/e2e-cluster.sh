@@ -115,10 +115,12 @@ check "raw TCP garbage can be sent to the fabric port" raw_tcp "$(fport 1)"
 check "raw TCP garbage: a bare SP header with a huge length" bash -c \
 	"exec 3<>/dev/tcp/127.0.0.1/$(fport 1) && printf '\0SP\0\0\x50\0\0\xff\xff\xff\xff\xff\xff\xff\xff' >&3"
 
-python3 - "$TEST_TMP" "${ID[2]}" <<'EOF'
+# Frames are built with the current wire version, so that only badversion is refused for it.
+wire_version=$(sed -n 's/^#define CHORUS_WIRE_VERSION *\([0-9]*\).*/\1/p' "$top_srcdir/include/chorus/limits.h")
+python3 - "$TEST_TMP" "${ID[2]}" "$wire_version" <<'EOF'
 import os, struct, sys
-d, pk = sys.argv[1], bytes.fromhex(sys.argv[2])
-def frame(body, ver=2, typ=1, sig=None, blen=None):  # ver: CHORUS_WIRE_VERSION
+d, pk, version = sys.argv[1], bytes.fromhex(sys.argv[2]), int(sys.argv[3])
+def frame(body, ver=version, typ=1, sig=None, blen=None):
     blen = len(body) if blen is None else blen
     hdr = struct.pack(">2sBBI32sQQ", b"CH", ver, typ, blen, pk, 1, 7)
     return hdr + body + (sig if sig is not None else os.urandom(64))
