@@ -524,6 +524,12 @@ const char *work_check(const struct core *core)
 	const struct works *w = &core->works;
 	size_t n = 0, running = 0, done = 0, bytes = 0;
 
+	/* An idle worker (or none): no need to walk the empty buckets on every check. */
+	if (w->n == 0)
+		return w->running == 0 && w->bytes == 0 && w->oldest_done == NULL
+		           ? NULL
+		           : "worker counts without works";
+
 	for (size_t b = 0; b < WORK_BUCKETS; b++)
 		for (const struct work *x = w->buckets[b]; x != NULL; x = x->next) {
 			n++;
