@@ -63,7 +63,7 @@ static int raftstore_prepare(struct raftstore *rs)
 		"SELECT term, vote, commit_index FROM hard WHERE id = 1",
 		"INSERT OR IGNORE INTO outbox (job, ack, ack_sig, receipt, receipt_sig, created_ms)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-		"UPDATE outbox SET height = ?2 WHERE job = ?1",
+		"UPDATE outbox SET height = ?2 WHERE job = ?1 AND height = 0 RETURNING created_ms",
 		"SELECT job, ack, ack_sig, receipt, receipt_sig FROM outbox WHERE height = 0"
 		" ORDER BY created_ms LIMIT ?1",
 	};
@@ -334,11 +334,26 @@ int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct led
 	return sqlstore_run(rs->db, st, "outbox-put");
 }
 
-int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t height)
+/* Marks an ack committed at height; *created_ms: when it was put (0: unknown or done before). */
+int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t height,
+                          uint64_t *created_ms)
 {
-	sqlite3_bind_text(rs->out_done, 1, job, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(rs->out_done, 2, (sqlite3_int64)height);
-	return sqlstore_run(rs->db, rs->out_done, "outbox-done");
+	sqlite3_stmt *st = rs->out_done;
+	int rc;
+
+	*created_ms = 0;
+	sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)height);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		*created_ms = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		log_error("store", "event=write_error what=outbox-done error=\"%s\"",
+		          sqlite3_errmsg(rs->db));
+		return -EIO;
+	}
+	return 0;
 }
 
 static int raftstore_col_text(sqlite3_stmt *st, int col, char *out, uint16_t *len)
