@@ -38,7 +38,7 @@
 #define CONSENSUS_OUTBOX_TICKS    100  /* outbox re-sent every second */
 #define CONSENSUS_OUTBOX_BATCH    256  /* acks sent per outbox round */
 #define CONSENSUS_PENDING_MAX     8192 /* acks the leader holds for the next blocks */
-#define CONSENSUS_BLOCK_ENTRIES   32   /* entries offered to one block (fits a Raft entry) */
+#define CONSENSUS_BLOCK_ENTRIES   48   /* entries offered to one block (halved until it fits) */
 #define CONSENSUS_REMOVED_MAX     64
 #define CONSENSUS_ROLE_VOTER      "voter"
 #define CONSENSUS_ROLE_LEADER     "leader"
