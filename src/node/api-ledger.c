@@ -9,6 +9,9 @@
  *   GET  /v1/ledger/balances          every account
  *   POST /v1/ledger/remove-voter      {"id": hex id or a prefix}; 409 naming the leader
  *                                     when this node does not lead
+ *   POST /v1/ledger/acks              {"ack","ack_sig","receipt","receipt_sig"} (texts,
+ *                                     hex signatures): a completion record from elsewhere,
+ *                                     checked, then forwarded like our own (202)
  *
  * Read-only views of consensus.c's state; only remove-voter changes anything.
  */
@@ -103,6 +106,15 @@ static cJSON *api_ledger_status(const struct consensus *cs)
 	cJSON_AddNumberToObject(o, "duplicates", (double)ls.duplicates);
 	cJSON_AddNumberToObject(o, "accounts", (double)ls.accounts);
 	cJSON_AddNumberToObject(o, "total_reward", (double)ls.total_reward);
+	{
+		uint32_t p50, p99;
+		size_t n = consensus_latency(cs, &p50, &p99);
+		cJSON *lat = cJSON_AddObjectToObject(o, "commit_latency_ms");
+
+		cJSON_AddNumberToObject(lat, "samples", (double)n);
+		cJSON_AddNumberToObject(lat, "p50", p50);
+		cJSON_AddNumberToObject(lat, "p99", p99);
+	}
 	return o;
 }
 
@@ -264,6 +276,54 @@ static void api_ledger_remove(struct consensus *cs, struct evhttp_request *req)
 	                                           : "want {\"id\": hex}");
 }
 
+static int api_ledger_text(const cJSON *body, const char *key, char *out, uint16_t *len)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, key);
+	size_t n = cJSON_IsString(v) ? strlen(v->valuestring) : 0;
+
+	if (n == 0 || n > CHORUS_LEDGER_TEXT_MAX)
+		return -1;
+	memcpy(out, v->valuestring, n + 1);
+	*len = (uint16_t)n;
+	return 0;
+}
+
+static int api_ledger_sig(const cJSON *body, const char *key, uint8_t sig[CHORUS_SIG_BYTES])
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, key);
+	size_t n = 0;
+
+	return cJSON_IsString(v) &&
+	               sodium_hex2bin(sig, CHORUS_SIG_BYTES, v->valuestring, strlen(v->valuestring),
+	                              NULL, &n, NULL) == 0 &&
+	               n == CHORUS_SIG_BYTES
+	           ? 0
+	           : -1;
+}
+
+static void api_ledger_acks(struct consensus *cs, struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	cJSON *body = cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1), len);
+	struct ledger_entry *e = calloc(1, sizeof *e);
+	char why[128] = "want {\"ack\",\"ack_sig\",\"receipt\",\"receipt_sig\"}";
+	int r = -EINVAL;
+
+	if (e != NULL && api_ledger_text(body, "ack", e->ack_text, &e->ack_len) == 0 &&
+	    api_ledger_text(body, "receipt", e->receipt_text, &e->receipt_len) == 0 &&
+	    api_ledger_sig(body, "ack_sig", e->ack_sig) == 0 &&
+	    api_ledger_sig(body, "receipt_sig", e->receipt_sig) == 0)
+		r = consensus_submit(cs, e, why, sizeof why);
+	cJSON_Delete(body);
+	free(e);
+	if (r == 0)
+		api_reply(req, 202, "Accepted", cJSON_CreateObject());
+	else
+		api_reply_error(req, r == -EIO ? HTTP_INTERNAL : HTTP_BADREQUEST,
+		                r == -EIO ? "Internal Server Error" : "Bad Request", why);
+}
+
 /* 1 when the request was ours (answered), 0 otherwise. */
 int api_ledger_route(struct node *node, struct evhttp_request *req, const char *path)
 {
@@ -275,6 +335,8 @@ int api_ledger_route(struct node *node, struct evhttp_request *req, const char *
 		return 0;
 	if (strcmp(path, "/v1/ledger/remove-voter") == 0 && method == EVHTTP_REQ_POST)
 		api_ledger_remove(cs, req);
+	else if (strcmp(path, "/v1/ledger/acks") == 0 && method == EVHTTP_REQ_POST)
+		api_ledger_acks(cs, req);
 	else if (!get)
 		api_reply_error(req, 405, "Method Not Allowed", "method not allowed");
 	else if (strcmp(path, "/v1/ledger") == 0)

@@ -38,7 +38,7 @@
 #define CONSENSUS_OUTBOX_TICKS    100  /* outbox re-sent every second */
 #define CONSENSUS_OUTBOX_BATCH    256  /* acks sent per outbox round */
 #define CONSENSUS_PENDING_MAX     8192 /* acks the leader holds for the next blocks */
-#define CONSENSUS_BLOCK_ENTRIES   32   /* entries offered to one block (fits a Raft entry) */
+#define CONSENSUS_BLOCK_ENTRIES   48   /* entries offered to one block (halved until it fits) */
 #define CONSENSUS_REMOVED_MAX     64
 #define CONSENSUS_ROLE_VOTER      "voter"
 #define CONSENSUS_ROLE_LEADER     "leader"
@@ -54,7 +54,10 @@ struct consensus_block {
 struct consensus_pending {
 	struct ledger_entry e;
 	struct ledger_entry_info info;
+	uint8_t origin[CHORUS_PK_BYTES]; /* whose outbox holds it: the answer goes there */
 };
+
+#define CONSENSUS_LATENCY_RING 4096 /* submit-to-commit samples kept for /v1/ledger */
 
 struct consensus {
 	struct node *node;
@@ -76,6 +79,8 @@ struct consensus {
 	uint64_t removed[CONSENSUS_REMOVED_MAX]; /* removed by us: not re-added */
 	size_t nremoved;
 	unsigned outbox_round;
+	uint32_t latency_ms[CONSENSUS_LATENCY_RING]; /* of our own acks, newest overwrite oldest */
+	uint64_t nlatency;
 	struct ledger_entry *fresh;  /* acks from ack_cb, sent on the next tick (not from inside the core) */
 	size_t nfresh;
 	uint64_t applied_index;
@@ -428,13 +433,74 @@ static void consensus_add_voters(struct consensus *cs)
 
 /* ---------------------------------------------------------------- ack forwarding */
 
-/* submit: kind, flags, u16 ack len, ack, sig, u16 receipt len, receipt, sig. */
-static size_t consensus_encode_submit(uint8_t *out, const struct ledger_entry *e, uint8_t flags)
+/* One of our acks is committed: off the outbox, and its submit-to-commit time sampled. */
+static void consensus_outbox_done(struct consensus *cs, const char *job, uint64_t height)
+{
+	uint64_t created_ms = 0, now_ms = chorusd_wall_ms();
+
+	if (raftstore_outbox_done(cs->store, job, height, &created_ms) != 0 || created_ms == 0)
+		return; /* unknown, or answered before: nothing to sample */
+	cs->latency_ms[cs->nlatency++ % CONSENSUS_LATENCY_RING] =
+	    now_ms > created_ms ? (uint32_t)(now_ms - created_ms) : 0;
+	log_debug("ledger", "event=committed job=%s height=%llu ms=%llu", job,
+	          (unsigned long long)height, (unsigned long long)(now_ms - created_ms));
+}
+
+static int consensus_cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Submit-to-commit latency of our newest acks: p50 and p99 in ms; n samples (0: none). */
+size_t consensus_latency(const struct consensus *cs, uint32_t *p50, uint32_t *p99)
+{
+	size_t n = cs->nlatency < CONSENSUS_LATENCY_RING ? (size_t)cs->nlatency : CONSENSUS_LATENCY_RING;
+	uint32_t *v = n ? malloc(n * sizeof *v) : NULL;
+
+	*p50 = *p99 = 0;
+	if (v == NULL)
+		return 0;
+	memcpy(v, cs->latency_ms, n * sizeof *v);
+	qsort(v, n, sizeof *v, consensus_cmp_u32);
+	*p50 = v[n / 2];
+	*p99 = v[n * 99 / 100];
+	free(v);
+	return n;
+}
+
+/* An entry from outside (POST /v1/ledger/acks): checked, into our outbox, sent next tick. */
+int consensus_submit(struct consensus *cs, const struct ledger_entry *e, char *why, size_t whylen)
+{
+	struct ledger_entry_info info;
+	char job[CHORUS_JOB_ID_HEX + 1];
+
+	if (ledger_entry_check(NULL, e, &info) != 0) {
+		snprintf(why, whylen, "the entry does not check (signatures, texts or match)");
+		return -EINVAL;
+	}
+	sodium_bin2hex(job, sizeof job, info.job, CHORUS_JOB_ID_BYTES);
+	if (raftstore_outbox_put(cs->store, job, e, chorusd_wall_ms()) != 0) {
+		snprintf(why, whylen, "cannot store it");
+		return -EIO;
+	}
+	if (cs->nfresh < CONSENSUS_OUTBOX_BATCH)
+		cs->fresh[cs->nfresh++] = *e;
+	return 0;
+}
+
+/* submit: kind, flags, origin pk, u16 ack len, ack, sig, u16 receipt len, receipt, sig. */
+#define CONSENSUS_SUBMIT_MAX (2 + CHORUS_PK_BYTES + 2 * (2 + CHORUS_LEDGER_TEXT_MAX + CHORUS_SIG_BYTES))
+static size_t consensus_encode_submit(uint8_t *out, const struct ledger_entry *e, uint8_t flags,
+                                      const uint8_t origin[CHORUS_PK_BYTES])
 {
 	size_t n = 0;
 
 	out[n++] = LMSG_SUBMIT;
 	out[n++] = flags;
+	memcpy(out + n, origin, CHORUS_PK_BYTES);
+	n += CHORUS_PK_BYTES;
 	out[n++] = (uint8_t)(e->ack_len >> 8);
 	out[n++] = (uint8_t)e->ack_len;
 	memcpy(out + n, e->ack_text, e->ack_len);
@@ -471,10 +537,12 @@ static int consensus_decode_text(const uint8_t **p, size_t *left, char *text, ui
 
 static int consensus_decode_submit(const uint8_t *body, size_t len, struct ledger_entry *e)
 {
-	const uint8_t *p = body + 2;
-	size_t left = len - 2;
+	const uint8_t *p = body + 2 + CHORUS_PK_BYTES;
+	size_t left = len - 2 - CHORUS_PK_BYTES;
 
 	memset(e, 0, sizeof *e);
+	if (len < 2 + CHORUS_PK_BYTES)
+		return -1;
 	if (consensus_decode_text(&p, &left, e->ack_text, &e->ack_len, e->ack_sig) != 0 ||
 	    consensus_decode_text(&p, &left, e->receipt_text, &e->receipt_len, e->receipt_sig) != 0 ||
 	    left != 0)
@@ -488,9 +556,9 @@ static void consensus_answer(struct consensus *cs, const struct consensus_pendin
 	uint8_t msg[2 + CHORUS_JOB_ID_BYTES + 8];
 	char job[CHORUS_JOB_ID_HEX + 1];
 
-	if (memcmp(p->info.client, cs->pk, CHORUS_PK_BYTES) == 0) {
+	if (memcmp(p->origin, cs->pk, CHORUS_PK_BYTES) == 0) {
 		sodium_bin2hex(job, sizeof job, p->info.job, CHORUS_JOB_ID_BYTES);
-		(void)raftstore_outbox_done(cs->store, job, height);
+		consensus_outbox_done(cs, job, height);
 		return;
 	}
 	msg[0] = LMSG_COMMITTED;
@@ -498,22 +566,23 @@ static void consensus_answer(struct consensus *cs, const struct consensus_pendin
 	memcpy(msg + 2, p->info.job, CHORUS_JOB_ID_BYTES);
 	for (int i = 0; i < 8; i++)
 		msg[2 + CHORUS_JOB_ID_BYTES + i] = (uint8_t)(height >> (56 - 8 * i));
-	consensus_send(cs, consensus_id_of(p->info.client), CORE_APP_LEDGER, msg, sizeof msg);
+	consensus_send(cs, consensus_id_of(p->origin), CORE_APP_LEDGER, msg, sizeof msg);
 }
 
 static void consensus_send_submit(struct consensus *cs, uint64_t to, const struct ledger_entry *e,
-                                  uint8_t flags)
+                                  uint8_t flags, const uint8_t origin[CHORUS_PK_BYTES])
 {
-	uint8_t *msg = malloc(2 + 2 * (2 + CHORUS_LEDGER_TEXT_MAX + CHORUS_SIG_BYTES));
+	uint8_t *msg = malloc(CONSENSUS_SUBMIT_MAX);
 
 	if (msg == NULL)
 		return;
-	consensus_send(cs, to, CORE_APP_LEDGER, msg, consensus_encode_submit(msg, e, flags));
+	consensus_send(cs, to, CORE_APP_LEDGER, msg, consensus_encode_submit(msg, e, flags, origin));
 	free(msg);
 }
 
 /* Leader: a checked ack joins the queue (answered at once if already credited). */
-static void consensus_submit_local(struct consensus *cs, const struct ledger_entry *e)
+static void consensus_submit_local(struct consensus *cs, const struct ledger_entry *e,
+                                   const uint8_t origin[CHORUS_PK_BYTES])
 {
 	struct consensus_pending *p;
 	struct ledger_job job;
@@ -522,6 +591,7 @@ static void consensus_submit_local(struct consensus *cs, const struct ledger_ent
 		return; /* the submitter retries */
 	p = &cs->pending[cs->npending];
 	p->e = *e;
+	memcpy(p->origin, origin, CHORUS_PK_BYTES);
 	if (ledger_entry_check(NULL, e, &p->info) != 0) {
 		log_warn("ledger", "event=bad_entry why=\"%s\"", "entry does not check");
 		return;
@@ -564,9 +634,9 @@ static void consensus_route(struct consensus *cs, const struct ledger_entry *e, 
 	uint64_t to = consensus_target(cs);
 
 	if (to == cs->id && cs->raft != NULL && raft_is_leader(cs->raft))
-		consensus_submit_local(cs, e);
+		consensus_submit_local(cs, e, cs->pk);
 	else if (to != RAFT_NONE && to != cs->id)
-		consensus_send_submit(cs, to, e, flags);
+		consensus_send_submit(cs, to, e, flags, cs->pk);
 }
 
 static void consensus_outbox_one(void *ctx, const char *job, const struct ledger_entry *e)
@@ -592,13 +662,15 @@ static void consensus_on_submit(struct consensus *cs, const uint8_t *body, size_
 
 	if (e == NULL)
 		return;
+	const uint8_t *origin = body + 2;
+
 	if (consensus_decode_submit(body, len, e) != 0)
 		log_debug("ledger", "event=drop reason=malformed-submit");
 	else if (cs->raft != NULL && raft_is_leader(cs->raft))
-		consensus_submit_local(cs, e);
+		consensus_submit_local(cs, e, origin);
 	else if (!(body[1] & LMSG_FORWARDED) && cs->raft != NULL &&
 	         raft_leader(cs->raft) != RAFT_NONE && raft_leader(cs->raft) != cs->id)
-		consensus_send_submit(cs, raft_leader(cs->raft), e, LMSG_FORWARDED);
+		consensus_send_submit(cs, raft_leader(cs->raft), e, LMSG_FORWARDED, origin);
 	free(e);
 	consensus_pump(cs);
 }
@@ -613,9 +685,7 @@ static void consensus_on_committed(struct consensus *cs, const uint8_t *body, si
 	for (int i = 0; i < 8; i++)
 		height = height << 8 | body[2 + CHORUS_JOB_ID_BYTES + i];
 	sodium_bin2hex(job, sizeof job, body + 2, CHORUS_JOB_ID_BYTES);
-	if (raftstore_outbox_done(cs->store, job, height) == 0)
-		log_debug("ledger", "event=committed job=%s height=%llu", job,
-		          (unsigned long long)height);
+	consensus_outbox_done(cs, job, height);
 }
 
 /* ---------------------------------------------------------------- core callbacks */

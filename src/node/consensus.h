@@ -26,7 +26,8 @@ int raftstore_init(struct raftstore *rs, const struct raft_conf *conf);
 int raftstore_save(struct raftstore *rs, const struct raft_ready *rd);
 int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct ledger_entry *e,
                          uint64_t now_ms);
-int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t height);
+int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t height,
+                          uint64_t *created_ms);
 int raftstore_outbox_each(struct raftstore *rs, unsigned limit, raftstore_outbox_fn *fn,
                           void *ctx);
 
@@ -43,5 +44,7 @@ int consensus_block(const struct consensus *cs, uint64_t height, const uint8_t *
                     size_t *len);
 /* Leader only: remove a voter; -EAGAIN not leader, -ENOENT not a voter, -EBUSY a change in flight. */
 int consensus_remove_voter(struct consensus *cs, uint64_t id);
+size_t consensus_latency(const struct consensus *cs, uint32_t *p50, uint32_t *p99);
+int consensus_submit(struct consensus *cs, const struct ledger_entry *e, char *why, size_t whylen);
 
 #endif

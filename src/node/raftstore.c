@@ -12,7 +12,8 @@
  * index 0, term 0 and the initial voters (none for a node added later).
  * Its absence is what "never booted" means, so a restart never bootstraps
  * again.  The outbox holds this node's own completion acks until the ledger
- * leader reports them committed (docs/ledger-node.md).
+ * leader reports them committed (docs/ledger-node.md), on a second
+ * connection with synchronous=NORMAL (see raftstore_outbox_schema).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 
 struct raftstore {
 	sqlite3 *db;
+	sqlite3 *obx; /* the outbox's own connection: synchronous=NORMAL (see raftstore_open) */
 	sqlite3_stmt *hs_put, *boot_put, *boot_get, *log_put, *log_trunc, *log_clear, *log_all,
 	    *hs_get, *out_put, *out_done, *out_pending;
 	struct raft_entry *boot_entries; /* raftstore_load()'s, until raftstore_boot_free() */
@@ -49,6 +51,29 @@ static const char raftstore_schema[] =
     " height INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS outbox_open ON outbox(height) WHERE height = 0;";
 
+/*
+ * The outbox is written once per ack and once per commit answer: an fsync
+ * each would stall the loop Raft runs on.  Its connection commits with
+ * synchronous=NORMAL: in WAL mode a commit survives the process being
+ * killed at once, and the next Raft round's fsync (same WAL) makes it
+ * survive a power cut too.
+ */
+static const char raftstore_outbox_schema[] = "PRAGMA synchronous=NORMAL;";
+
+static int raftstore_prepare_outbox(struct raftstore *rs)
+{
+	static const char *const sql[] = {
+		"INSERT OR IGNORE INTO outbox (job, ack, ack_sig, receipt, receipt_sig, created_ms)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+		"UPDATE outbox SET height = ?2 WHERE job = ?1 AND height = 0 RETURNING created_ms",
+		"SELECT job, ack, ack_sig, receipt, receipt_sig FROM outbox WHERE height = 0"
+		" ORDER BY created_ms LIMIT ?1",
+	};
+	sqlite3_stmt **const st[] = { &rs->out_put, &rs->out_done, &rs->out_pending };
+
+	return sqlstore_prepare(rs->obx, sql, st, sizeof st / sizeof st[0]);
+}
+
 static int raftstore_prepare(struct raftstore *rs)
 {
 	static const char *const sql[] = {
@@ -61,15 +86,9 @@ static int raftstore_prepare(struct raftstore *rs)
 		"DELETE FROM log",
 		"SELECT idx, term, type, data FROM log ORDER BY idx",
 		"SELECT term, vote, commit_index FROM hard WHERE id = 1",
-		"INSERT OR IGNORE INTO outbox (job, ack, ack_sig, receipt, receipt_sig, created_ms)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-		"UPDATE outbox SET height = ?2 WHERE job = ?1",
-		"SELECT job, ack, ack_sig, receipt, receipt_sig FROM outbox WHERE height = 0"
-		" ORDER BY created_ms LIMIT ?1",
 	};
 	sqlite3_stmt **const st[] = { &rs->hs_put,    &rs->boot_put,  &rs->boot_get, &rs->log_put,
-		                      &rs->log_trunc, &rs->log_clear, &rs->log_all,  &rs->hs_get,
-		                      &rs->out_put,   &rs->out_done,  &rs->out_pending };
+		                      &rs->log_trunc, &rs->log_clear, &rs->log_all,  &rs->hs_get };
 
 	_Static_assert(sizeof sql / sizeof sql[0] == sizeof st / sizeof st[0], "one per statement");
 	return sqlstore_prepare(rs->db, sql, st, sizeof st / sizeof st[0]);
@@ -83,7 +102,9 @@ int raftstore_open(struct raftstore **out, const char *dir, char *err, size_t er
 	if (rs == NULL)
 		return -ENOMEM;
 	if (sqlstore_open(&rs->db, dir, "raft.db", raftstore_schema, err, errlen) != 0 ||
-	    raftstore_prepare(rs) != 0) {
+	    raftstore_prepare(rs) != 0 ||
+	    sqlstore_open(&rs->obx, dir, "raft.db", raftstore_outbox_schema, err, errlen) != 0 ||
+	    raftstore_prepare_outbox(rs) != 0) {
 		if (rs->db != NULL)
 			snprintf(err, errlen, "raft store: %s", sqlite3_errmsg(rs->db));
 		raftstore_close(rs);
@@ -102,6 +123,10 @@ void raftstore_close(struct raftstore *rs)
 	for (sqlite3_stmt *st = sqlite3_next_stmt(rs->db, NULL); st != NULL;
 	     st = sqlite3_next_stmt(rs->db, NULL))
 		sqlite3_finalize(st);
+	for (sqlite3_stmt *st = sqlite3_next_stmt(rs->obx, NULL); st != NULL;
+	     st = sqlite3_next_stmt(rs->obx, NULL))
+		sqlite3_finalize(st);
+	sqlite3_close(rs->obx);
 	sqlite3_close(rs->db);
 	free(rs);
 }
@@ -331,14 +356,29 @@ int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct led
 	sqlite3_bind_blob(st, 4, e->receipt_text, e->receipt_len, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 5, e->receipt_sig, CHORUS_SIG_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)now_ms);
-	return sqlstore_run(rs->db, st, "outbox-put");
+	return sqlstore_run(rs->obx, st, "outbox-put");
 }
 
-int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t height)
+/* Marks an ack committed at height; *created_ms: when it was put (0: unknown or done before). */
+int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t height,
+                          uint64_t *created_ms)
 {
-	sqlite3_bind_text(rs->out_done, 1, job, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(rs->out_done, 2, (sqlite3_int64)height);
-	return sqlstore_run(rs->db, rs->out_done, "outbox-done");
+	sqlite3_stmt *st = rs->out_done;
+	int rc;
+
+	*created_ms = 0;
+	sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)height);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		*created_ms = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		log_error("store", "event=write_error what=outbox-done error=\"%s\"",
+		          sqlite3_errmsg(rs->obx));
+		return -EIO;
+	}
+	return 0;
 }
 
 static int raftstore_col_text(sqlite3_stmt *st, int col, char *out, uint16_t *len)

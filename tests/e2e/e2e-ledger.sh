@@ -144,12 +144,14 @@ diag "leader before the kill: n$old"
 for s in e f g; do submitter "$s" 20 & track $!; SUBS="$SUBS $!"; done
 sleep 1
 kill -KILL "${PID[$old]}"
+diag "kill -9 of n$old at $(date -u +%H:%M:%S.%3N)"
 t0=$(now_ms)
 rest=""
 for i in $VOTERS; do [ "$i" != "$old" ] && rest="$rest $i"; done
 new_leader() { one_leader $rest && [ "$(leader_node)" != "$old" ]; }
 if wait_until 10000 new_leader; then
-	diag "a new leader (n$(leader_node)) $(( $(now_ms) - t0 )) ms after the kill"
+	diag "a new leader (n$(leader_node)) seen by the test $(( $(now_ms) - t0 )) ms after the kill"
+	for i in $rest; do grep -h "raft event=leader" "$TEST_TMP/n$i/node.log" | tail -1 | sed "s/^/# n$i: /"; done
 	ok 0 "a new leader is elected after kill -9 of the leader"
 else
 	ok 1 "a new leader is elected after kill -9 of the leader"

@@ -133,6 +133,7 @@ static void outbox_count(void *ctx, const char *job, const struct ledger_entry *
 static void test_outbox(struct raftstore **rsp)
 {
 	static struct ledger_entry e;
+	uint64_t created = 0;
 
 	memcpy(e.ack_text, "ack", 3);
 	e.ack_len = 3;
@@ -143,9 +144,11 @@ static void test_outbox(struct raftstore **rsp)
 	*rsp = reopen(*rsp);
 	ok(raftstore_outbox_each(*rsp, 10, outbox_count, NULL) == 1 && outbox_n == 1,
 	   "the outbox survives a reopen");
-	ok(raftstore_outbox_done(*rsp, "j1", 9) == 0 &&
+	ok(raftstore_outbox_done(*rsp, "j1", 9, &created) == 0 && created == 1 &&
 	       raftstore_outbox_each(*rsp, 10, outbox_count, NULL) == 0,
-	   "a committed ack leaves the pending list");
+	   "a committed ack leaves the pending list (put at 1)");
+	ok(raftstore_outbox_done(*rsp, "j1", 9, &created) == 0 && created == 0,
+	   "a second commit answer changes nothing");
 }
 
 int main(void)

@@ -1,0 +1,280 @@
+/*
+ * ledger-bench: how fast the replicated ledger commits completion records.
+ *
+ *   ledger-bench -H HOST:PORT[,HOST:PORT...] [-c CONNECTIONS] [-n ENTRIES]
+ *
+ * Synthesises ENTRIES valid, signed completion records (a client's ack and
+ * a worker's receipt, made with the core's own encoders and real ed25519
+ * keys) and POSTs them to /v1/ledger/acks of the given nodes (the writers),
+ * CONNECTIONS at a time, round-robin.  Each node puts them in its durable
+ * outbox and forwards them to the Raft leader, which batches them into
+ * blocks; every voter persists each round (synchronous=FULL) before it
+ * acknowledges.  The clock stops when the first node's ledger has credited
+ * them all.  Prints entries, seconds, entries/s, then each writer's
+ * submit-to-commit latency (p50, p99, from its /v1/ledger).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <sodium.h>
+
+#include "core-internal.h"
+
+#define BENCH_HOSTS_MAX 16
+#define BENCH_CONNS_MAX 256
+#define BENCH_N_MAX     1000000
+
+struct bench {
+	struct event_base *base;
+	char hosts[BENCH_HOSTS_MAX][64];
+	int ports[BENCH_HOSTS_MAX];
+	int nhosts;
+	struct evhttp_connection *conns[BENCH_CONNS_MAX];
+	int nconns;
+	long n, sent, done, failed;
+	char **bodies;
+	double credited0, credited;
+	uint8_t client_pk[32], client_sk[64], worker_pk[3][32], worker_sk[3][64];
+};
+
+static double bench_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void bench_hex(char *out, const uint8_t *p, size_t n)
+{
+	sodium_bin2hex(out, 2 * n + 1, p, n);
+}
+
+/* One signed ack + receipt pair as the POST body. */
+static char *bench_entry(struct bench *b, long i)
+{
+	struct jreceipt rc;
+	struct jack a;
+	char rtext[JOBMSG_TEXT_MAX + 1], atext[JOBMSG_TEXT_MAX + 1], rsig[129], asig[129];
+	uint8_t sig[64];
+	int w = (int)(i % 3), rn, an;
+	cJSON *o = cJSON_CreateObject();
+	char *text;
+
+	memset(&rc, 0, sizeof rc);
+	randombytes_buf(rc.id, sizeof rc.id);
+	memcpy(rc.client, b->client_pk, 32);
+	memcpy(rc.worker, b->worker_pk[w], 32);
+	strcpy(rc.kind, "bench");
+	strcpy(rc.status, "ok");
+	randombytes_buf(rc.result_hash, sizeof rc.result_hash);
+	rc.result_size = 8;
+	rc.duration_ms = 1;
+	rn = jobmsg_receipt_encode(rtext, sizeof rtext, &rc);
+	memset(&a, 0, sizeof a);
+	memcpy(a.id, rc.id, sizeof a.id);
+	memcpy(a.client, rc.client, 32);
+	a.has_worker = 1;
+	memcpy(a.worker, rc.worker, 32);
+	strcpy(a.kind, "bench");
+	strcpy(a.status, "succeeded");
+	memcpy(a.result_hash, rc.result_hash, sizeof a.result_hash);
+	a.attempts = 1;
+	a.reward = 1;
+	jobmsg_hash(a.receipt_hash, rtext, (size_t)rn);
+	an = jobmsg_ack_encode(atext, sizeof atext, &a);
+	if (rn <= 0 || an <= 0 || o == NULL)
+		abort();
+	crypto_sign_detached(sig, NULL, (const uint8_t *)rtext, (size_t)rn, b->worker_sk[w]);
+	bench_hex(rsig, sig, 64);
+	crypto_sign_detached(sig, NULL, (const uint8_t *)atext, (size_t)an, b->client_sk);
+	bench_hex(asig, sig, 64);
+	cJSON_AddStringToObject(o, "ack", atext);
+	cJSON_AddStringToObject(o, "ack_sig", asig);
+	cJSON_AddStringToObject(o, "receipt", rtext);
+	cJSON_AddStringToObject(o, "receipt_sig", rsig);
+	text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return text;
+}
+
+static void bench_send(struct bench *b, int c);
+
+static void bench_send(struct bench *b, int c);
+
+struct bench_slot {
+	struct bench *b;
+	int c;
+};
+static struct bench_slot slots[BENCH_CONNS_MAX];
+
+static void bench_slot_cb(struct evhttp_request *req, void *arg)
+{
+	struct bench_slot *s = arg;
+	struct bench *b = s->b;
+
+	b->done++;
+	if (req == NULL || evhttp_request_get_response_code(req) != 202)
+		b->failed++;
+	bench_send(b, s->c);
+	if (b->done == b->n)
+		event_base_loopbreak(b->base);
+}
+
+static void bench_send(struct bench *b, int c)
+{
+	struct evhttp_request *req;
+	char host[80];
+
+	if (b->sent >= b->n)
+		return;
+	req = evhttp_request_new(bench_slot_cb, &slots[c]);
+	snprintf(host, sizeof host, "%s:%d", b->hosts[c % b->nhosts], b->ports[c % b->nhosts]);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Host", host);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+	evbuffer_add(evhttp_request_get_output_buffer(req), b->bodies[b->sent],
+	             strlen(b->bodies[b->sent]));
+	b->sent++;
+	evhttp_make_request(b->conns[c], req, EVHTTP_REQ_POST, "/v1/ledger/acks");
+}
+
+/* GET /v1/ledger of host h, synchronously (a nested loop run). */
+static cJSON *bench_get(struct bench *b, int h);
+
+struct bench_get {
+	struct event_base *base;
+	cJSON *doc;
+};
+
+static void bench_get_cb(struct evhttp_request *req, void *arg)
+{
+	struct bench_get *g = arg;
+
+	if (req != NULL && evhttp_request_get_response_code(req) == 200) {
+		struct evbuffer *in = evhttp_request_get_input_buffer(req);
+		size_t len = evbuffer_get_length(in);
+
+		g->doc = cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1), len);
+	}
+	event_base_loopbreak(g->base);
+}
+
+static cJSON *bench_get(struct bench *b, int h)
+{
+	struct bench_get g = { event_base_new(), NULL };
+	struct evhttp_connection *conn =
+	    evhttp_connection_base_new(g.base, NULL, b->hosts[h], (uint16_t)b->ports[h]);
+	struct evhttp_request *req = evhttp_request_new(bench_get_cb, &g);
+
+	evhttp_make_request(conn, req, EVHTTP_REQ_GET, "/v1/ledger");
+	event_base_dispatch(g.base);
+	evhttp_connection_free(conn);
+	event_base_free(g.base);
+	return g.doc;
+}
+
+static double bench_num(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+static int bench_args(struct bench *b, int argc, char **argv)
+{
+	char *hosts = NULL, *save, *tok;
+	int ch;
+
+	b->n = 1000;
+	b->nconns = 1;
+	while ((ch = getopt(argc, argv, "H:c:n:")) != -1) {
+		if (ch == 'H')
+			hosts = optarg;
+		else if (ch == 'c')
+			b->nconns = atoi(optarg);
+		else if (ch == 'n')
+			b->n = atol(optarg);
+		else
+			return -1;
+	}
+	if (hosts == NULL || b->nconns < 1 || b->nconns > BENCH_CONNS_MAX || b->n < 1 ||
+	    b->n > BENCH_N_MAX)
+		return -1;
+	for (tok = strtok_r(hosts, ",", &save); tok && b->nhosts < BENCH_HOSTS_MAX;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *colon = strrchr(tok, ':');
+
+		if (colon == NULL)
+			return -1;
+		*colon = '\0';
+		snprintf(b->hosts[b->nhosts], sizeof b->hosts[0], "%s", tok);
+		b->ports[b->nhosts++] = atoi(colon + 1);
+	}
+	return b->nhosts > 0 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+	static struct bench b;
+	cJSON *doc;
+	double t0, t1, deadline;
+
+	if (sodium_init() < 0 || bench_args(&b, argc, argv) != 0) {
+		fprintf(stderr, "usage: ledger-bench -H HOST:PORT[,HOST:PORT...] [-c CONNS] [-n N]\n");
+		return 1;
+	}
+	crypto_sign_keypair(b.client_pk, b.client_sk);
+	for (int w = 0; w < 3; w++)
+		crypto_sign_keypair(b.worker_pk[w], b.worker_sk[w]);
+	b.bodies = calloc((size_t)b.n, sizeof *b.bodies);
+	for (long i = 0; i < b.n; i++)
+		b.bodies[i] = bench_entry(&b, i);
+	if ((doc = bench_get(&b, 0)) == NULL) {
+		fprintf(stderr, "ledger-bench: no /v1/ledger at %s:%d\n", b.hosts[0], b.ports[0]);
+		return 1;
+	}
+	b.credited0 = bench_num(doc, "credited");
+	cJSON_Delete(doc);
+	b.base = event_base_new();
+	t0 = bench_now_s();
+	for (int c = 0; c < b.nconns; c++) {
+		slots[c].b = &b;
+		slots[c].c = c;
+		b.conns[c] = evhttp_connection_base_new(b.base, NULL, b.hosts[c % b.nhosts],
+		                                        (uint16_t)b.ports[c % b.nhosts]);
+		bench_send(&b, c);
+	}
+	event_base_dispatch(b.base);
+	deadline = bench_now_s() + 120;
+	do {
+		doc = bench_get(&b, 0);
+		b.credited = doc ? bench_num(doc, "credited") - b.credited0 : 0;
+		cJSON_Delete(doc);
+		if (b.credited >= (double)(b.n - b.failed))
+			break;
+		usleep(2000);
+	} while (bench_now_s() < deadline);
+	t1 = bench_now_s();
+	printf("entries %ld posted_failed %ld credited %.0f seconds %.3f entries/s %.0f writers %d "
+	       "connections %d\n",
+	       b.n, b.failed, b.credited, t1 - t0, b.credited / (t1 - t0), b.nhosts, b.nconns);
+	for (int h = 0; h < b.nhosts; h++) {
+		const cJSON *lat;
+
+		doc = bench_get(&b, h);
+		lat = cJSON_GetObjectItemCaseSensitive(doc, "commit_latency_ms");
+		printf("writer %s:%d commit latency ms p50 %.0f p99 %.0f (last %.0f samples)\n",
+		       b.hosts[h], b.ports[h], bench_num(lat, "p50"), bench_num(lat, "p99"),
+		       bench_num(lat, "samples"));
+		cJSON_Delete(doc);
+	}
+	return b.credited >= (double)(b.n - b.failed) && b.failed == 0 ? 0 : 1;
+}
