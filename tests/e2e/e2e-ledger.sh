@@ -131,6 +131,8 @@ fi
 for i in $VOTERS; do
 	check "chorus ledger verify passes on voter $i" run 0 cli "$i" ledger verify
 done
+q -p ledger/balances "(sum(a['earned'] for a in d['accounts']), d['total_reward'])" $(ports_of $VOTERS) | sed 's/^/# balances: /'
+q -p ledger "(d['credited'], d['duplicates'])" $(ports_of $VOTERS) | sed 's/^/# credited, duplicates: /'
 check "balances: rewards earned sum to 100 x $REWARD" \
 	q ledger/balances "sum(a['earned'] for a in d['accounts']) == 100 * $REWARD and d['total_reward'] == 100 * $REWARD" $(ports_of $VOTERS)
 check "chorus ledger status names the height" sh -c "'$CHORUS' -H http://127.0.0.1:$(hport 2) ledger status | grep -q 'height: *[1-9]'"
