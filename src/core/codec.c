@@ -245,23 +245,6 @@ uint32_t codec_get_u32(const uint8_t *p)
 	return v;
 }
 
-/*
- * One load and a byte swap rather than eight shifts: the member index
- * hashes and compares keys by their first 8 bytes on every lookup, and the
- * loop was 7% of a simulator profile.
- */
-uint64_t codec_get_u64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	v = __builtin_bswap64(v);
-#elif !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_BIG_ENDIAN__
-#error "unknown byte order"
-#endif
-	return v;
-}
 
 int codec_json_u64(const cJSON *obj, const char *key, uint64_t max, uint64_t *out)
 {

@@ -44,7 +44,23 @@ int codec_valid_addr(const char *s);                       /* scheme://rest, pri
 void codec_put_u32(uint8_t *p, uint32_t v);
 void codec_put_u64(uint8_t *p, uint64_t v);
 uint32_t codec_get_u32(const uint8_t *p);
-uint64_t codec_get_u64(const uint8_t *p);
+/*
+ * One load and a byte swap rather than eight shifts: the member index
+ * hashes and compares keys by their first 8 bytes on every lookup, and the
+ * loop was 7% of a simulator profile; inline, as the call itself cost 6%.
+ */
+static inline uint64_t codec_get_u64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap64(v);
+#elif !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_BIG_ENDIAN__
+#error "unknown byte order"
+#endif
+	return v;
+}
 
 /*
  * While one frame is handled, cJSON allocates from a bump arena that is

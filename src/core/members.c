@@ -48,6 +48,16 @@ void members_free(struct members *ms)
 	memset(ms, 0, sizeof(*ms));
 }
 
+/* Keys compared a word at a time: probing mostly meets other keys, and libc's memcmp call was 9%. */
+static inline int members_same_pk(const uint8_t *a, const uint8_t *b)
+{
+	uint64_t x[4], y[4];
+
+	memcpy(x, a, sizeof(x));
+	memcpy(y, b, sizeof(y));
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
 long members_find(const struct members *ms, const uint8_t pk[CHORUS_PK_BYTES])
 {
 	size_t h = members_hash(pk, ms->nslots);
@@ -57,7 +67,7 @@ long members_find(const struct members *ms, const uint8_t pk[CHORUS_PK_BYTES])
 
 		if (s == 0)
 			return -1;
-		if (memcmp(ms->v[s - 1].pk, pk, CHORUS_PK_BYTES) == 0)
+		if (members_same_pk(ms->v[s - 1].pk, pk))
 			return (long)s - 1;
 		h = (h + 1) & (ms->nslots - 1);
 	}
