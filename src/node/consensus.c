@@ -19,6 +19,7 @@
  * CHORUS_RAFT_LOG_MAX entries); on restart the ledger is rebuilt by applying
  * the committed log again.  See docs/ledger-node.md.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,7 @@
 #define CONSENSUS_HEARTBEAT_TICKS 3    /* heartbeat every 30 ms */
 #define CONSENSUS_DUTY_TICKS      10   /* bootstrap and membership checks every 100 ms */
 #define CONSENSUS_OUTBOX_TICKS    100  /* outbox re-sent every second */
-#define CONSENSUS_OUTBOX_BATCH    256  /* acks sent per outbox round */
+#define CONSENSUS_OUTBOX_BATCH    128  /* acks sent per outbox round (a few frames) */
 #define CONSENSUS_PENDING_MAX     8192 /* acks the leader holds for the next blocks */
 #define CONSENSUS_BLOCK_ENTRIES   48   /* entries offered to one block (halved until it fits) */
 #define CONSENSUS_REMOVED_MAX     64
@@ -45,6 +46,12 @@
 
 enum { LMSG_SUBMIT = 1, LMSG_COMMITTED = 2 };
 #define LMSG_FORWARDED 0x01 /* a voter passed it on to the leader: never again */
+
+struct consensus_batch {
+	uint64_t to;
+	uint8_t *buf; /* CHORUS_BODY_MAX */
+	size_t len;
+};
 
 struct consensus_block {
 	uint8_t *data;
@@ -55,6 +62,7 @@ struct consensus_pending {
 	struct ledger_entry e;
 	struct ledger_entry_info info;
 	uint8_t origin[CHORUS_PK_BYTES]; /* whose outbox holds it: the answer goes there */
+	uint64_t answer;                 /* credited at this height, not answered yet */
 };
 
 #define CONSENSUS_LATENCY_RING 4096 /* submit-to-commit samples kept for /v1/ledger */
@@ -83,6 +91,7 @@ struct consensus {
 	uint64_t nlatency;
 	struct ledger_entry *fresh;  /* acks from ack_cb, sent on the next tick (not from inside the core) */
 	size_t nfresh;
+	struct consensus_batch batch; /* one ledger message being built */
 	uint64_t applied_index;
 	struct raft_entry *rx_ents;  /* raft_msg_decode's entry array */
 	uint8_t *tx;                 /* one encoded message */
@@ -141,20 +150,36 @@ static void consensus_send(struct consensus *cs, uint64_t to, int type, const ui
 
 /* ---------------------------------------------------------------- the ledger state machine */
 
-static void consensus_answer(struct consensus *cs, const struct consensus_pending *p,
-                             uint64_t height);
+static void consensus_answer_origin(struct consensus *cs, const uint8_t of[CHORUS_PK_BYTES],
+                                    struct consensus_batch *b);
+static void consensus_outbox_done(struct consensus *cs, const char *job, uint64_t height);
 
-/* Leader: the acks now credited are answered and leave the queue. */
+/* Leader: the acks now credited are answered, one batch per origin, and leave the queue. */
 static void consensus_answer_pending(struct consensus *cs)
 {
 	size_t keep = 0;
 
 	for (size_t i = 0; i < cs->npending; i++) {
+		struct consensus_pending *p = &cs->pending[i];
+		struct ledger_job job;
+		char hex[CHORUS_JOB_ID_HEX + 1];
+
+		if (ledger_job_get(cs->ledger, p->info.job, &job) != 0)
+			continue;
+		p->answer = job.height;
+		if (memcmp(p->origin, cs->pk, CHORUS_PK_BYTES) == 0) {
+			sodium_bin2hex(hex, sizeof hex, p->info.job, CHORUS_JOB_ID_BYTES);
+			consensus_outbox_done(cs, hex, job.height);
+			p->answer = 0;
+		}
+	}
+	for (size_t i = 0; i < cs->npending; i++)
+		if (cs->pending[i].answer)
+			consensus_answer_origin(cs, cs->pending[i].origin, &cs->batch);
+	for (size_t i = 0; i < cs->npending; i++) {
 		struct ledger_job job;
 
-		if (ledger_job_get(cs->ledger, cs->pending[i].info.job, &job) == 0)
-			consensus_answer(cs, &cs->pending[i], job.height);
-		else
+		if (ledger_job_get(cs->ledger, cs->pending[i].info.job, &job) != 0)
 			cs->pending[keep++] = cs->pending[i];
 	}
 	cs->npending = keep;
@@ -490,29 +515,69 @@ int consensus_submit(struct consensus *cs, const struct ledger_entry *e, char *w
 	return 0;
 }
 
-/* submit: kind, flags, origin pk, u16 ack len, ack, sig, u16 receipt len, receipt, sig. */
-#define CONSENSUS_SUBMIT_MAX (2 + CHORUS_PK_BYTES + 2 * (2 + CHORUS_LEDGER_TEXT_MAX + CHORUS_SIG_BYTES))
-static size_t consensus_encode_submit(uint8_t *out, const struct ledger_entry *e, uint8_t flags,
-                                      const uint8_t origin[CHORUS_PK_BYTES])
-{
-	size_t n = 0;
+/*
+ * Ledger messages batch many records into one frame: a burst of single
+ * frames would overflow the fabric's per-peer queue (and drop Raft's
+ * messages with it).  Header: kind, flags, origin key (whose outbox holds
+ * the records: answers go there), count; then count records:
+ *   submit:    u16 ack len, ack, sig, u16 receipt len, receipt, sig
+ *   committed: job id (16), height (u64)
+ */
+#define LMSG_HEADER      (3 + CHORUS_PK_BYTES)
+#define LMSG_RECORDS_MAX 255
+#define LMSG_COMMITTED_BYTES (CHORUS_JOB_ID_BYTES + 8)
 
-	out[n++] = LMSG_SUBMIT;
-	out[n++] = flags;
-	memcpy(out + n, origin, CHORUS_PK_BYTES);
-	n += CHORUS_PK_BYTES;
-	out[n++] = (uint8_t)(e->ack_len >> 8);
-	out[n++] = (uint8_t)e->ack_len;
-	memcpy(out + n, e->ack_text, e->ack_len);
-	n += e->ack_len;
-	memcpy(out + n, e->ack_sig, CHORUS_SIG_BYTES);
-	n += CHORUS_SIG_BYTES;
-	out[n++] = (uint8_t)(e->receipt_len >> 8);
-	out[n++] = (uint8_t)e->receipt_len;
-	memcpy(out + n, e->receipt_text, e->receipt_len);
-	n += e->receipt_len;
-	memcpy(out + n, e->receipt_sig, CHORUS_SIG_BYTES);
-	return n + CHORUS_SIG_BYTES;
+static void consensus_batch_begin(struct consensus_batch *b, uint64_t to, uint8_t kind,
+                                  uint8_t flags, const uint8_t origin[CHORUS_PK_BYTES])
+{
+	b->to = to;
+	b->buf[0] = kind;
+	b->buf[1] = flags;
+	memcpy(b->buf + 2, origin, CHORUS_PK_BYTES);
+	b->buf[2 + CHORUS_PK_BYTES] = 0;
+	b->len = LMSG_HEADER;
+}
+
+static void consensus_batch_flush(struct consensus *cs, struct consensus_batch *b)
+{
+	if (b->buf[2 + CHORUS_PK_BYTES] > 0 && b->to != RAFT_NONE)
+		consensus_send(cs, b->to, CORE_APP_LEDGER, b->buf, b->len);
+	b->buf[2 + CHORUS_PK_BYTES] = 0;
+	b->len = LMSG_HEADER;
+}
+
+/* Room for len more bytes (a full batch goes out first); returns where to write them. */
+static uint8_t *consensus_batch_room(struct consensus *cs, struct consensus_batch *b, size_t len)
+{
+	uint8_t *at;
+
+	assert(LMSG_HEADER + len <= CHORUS_BODY_MAX);
+	if (b->len + len > CHORUS_BODY_MAX || b->buf[2 + CHORUS_PK_BYTES] == LMSG_RECORDS_MAX)
+		consensus_batch_flush(cs, b);
+	at = b->buf + b->len;
+	b->len += len;
+	b->buf[2 + CHORUS_PK_BYTES]++;
+	return at;
+}
+
+static size_t consensus_put_text(uint8_t *out, const char *text, uint16_t len,
+                                 const uint8_t sig[CHORUS_SIG_BYTES])
+{
+	out[0] = (uint8_t)(len >> 8);
+	out[1] = (uint8_t)len;
+	memcpy(out + 2, text, len);
+	memcpy(out + 2 + len, sig, CHORUS_SIG_BYTES);
+	return 2 + (size_t)len + CHORUS_SIG_BYTES;
+}
+
+static void consensus_batch_entry(struct consensus *cs, struct consensus_batch *b,
+                                  const struct ledger_entry *e)
+{
+	size_t need = 2 * (2 + CHORUS_SIG_BYTES) + e->ack_len + e->receipt_len;
+	uint8_t *at = consensus_batch_room(cs, b, need);
+
+	at += consensus_put_text(at, e->ack_text, e->ack_len, e->ack_sig);
+	consensus_put_text(at, e->receipt_text, e->receipt_len, e->receipt_sig);
 }
 
 /* One length-prefixed text and its signature; 0 or -1 (length checked exactly). */
@@ -535,49 +600,35 @@ static int consensus_decode_text(const uint8_t **p, size_t *left, char *text, ui
 	return 0;
 }
 
-static int consensus_decode_submit(const uint8_t *body, size_t len, struct ledger_entry *e)
+static int consensus_decode_entry(const uint8_t **p, size_t *left, struct ledger_entry *e)
 {
-	const uint8_t *p = body + 2 + CHORUS_PK_BYTES;
-	size_t left = len - 2 - CHORUS_PK_BYTES;
-
 	memset(e, 0, sizeof *e);
-	if (len < 2 + CHORUS_PK_BYTES)
-		return -1;
-	if (consensus_decode_text(&p, &left, e->ack_text, &e->ack_len, e->ack_sig) != 0 ||
-	    consensus_decode_text(&p, &left, e->receipt_text, &e->receipt_len, e->receipt_sig) != 0 ||
-	    left != 0)
+	if (consensus_decode_text(p, left, e->ack_text, &e->ack_len, e->ack_sig) != 0 ||
+	    consensus_decode_text(p, left, e->receipt_text, &e->receipt_len, e->receipt_sig) != 0)
 		return -1;
 	return 0;
 }
 
-static void consensus_answer(struct consensus *cs, const struct consensus_pending *p,
-                             uint64_t height)
+/* Leader: every credited pending ack of origin `of` goes back in one batch (or a few). */
+static void consensus_answer_origin(struct consensus *cs, const uint8_t of[CHORUS_PK_BYTES],
+                                    struct consensus_batch *b)
 {
-	uint8_t msg[2 + CHORUS_JOB_ID_BYTES + 8];
-	char job[CHORUS_JOB_ID_HEX + 1];
+	static const uint8_t none[CHORUS_PK_BYTES];
 
-	if (memcmp(p->origin, cs->pk, CHORUS_PK_BYTES) == 0) {
-		sodium_bin2hex(job, sizeof job, p->info.job, CHORUS_JOB_ID_BYTES);
-		consensus_outbox_done(cs, job, height);
-		return;
+	consensus_batch_begin(b, consensus_id_of(of), LMSG_COMMITTED, 0, none);
+	for (size_t i = 0; i < cs->npending; i++) {
+		struct consensus_pending *p = &cs->pending[i];
+		uint8_t *at;
+
+		if (!p->answer || memcmp(p->origin, of, CHORUS_PK_BYTES) != 0)
+			continue;
+		at = consensus_batch_room(cs, b, LMSG_COMMITTED_BYTES);
+		memcpy(at, p->info.job, CHORUS_JOB_ID_BYTES);
+		for (int k = 0; k < 8; k++)
+			at[CHORUS_JOB_ID_BYTES + k] = (uint8_t)(p->answer >> (56 - 8 * k));
+		p->answer = 0;
 	}
-	msg[0] = LMSG_COMMITTED;
-	msg[1] = 0;
-	memcpy(msg + 2, p->info.job, CHORUS_JOB_ID_BYTES);
-	for (int i = 0; i < 8; i++)
-		msg[2 + CHORUS_JOB_ID_BYTES + i] = (uint8_t)(height >> (56 - 8 * i));
-	consensus_send(cs, consensus_id_of(p->origin), CORE_APP_LEDGER, msg, sizeof msg);
-}
-
-static void consensus_send_submit(struct consensus *cs, uint64_t to, const struct ledger_entry *e,
-                                  uint8_t flags, const uint8_t origin[CHORUS_PK_BYTES])
-{
-	uint8_t *msg = malloc(CONSENSUS_SUBMIT_MAX);
-
-	if (msg == NULL)
-		return;
-	consensus_send(cs, to, CORE_APP_LEDGER, msg, consensus_encode_submit(msg, e, flags, origin));
-	free(msg);
+	consensus_batch_flush(cs, b);
 }
 
 /* Leader: a checked ack joins the queue (answered at once if already credited). */
@@ -596,10 +647,7 @@ static void consensus_submit_local(struct consensus *cs, const struct ledger_ent
 		log_warn("ledger", "event=bad_entry why=\"%s\"", "entry does not check");
 		return;
 	}
-	if (ledger_job_get(cs->ledger, p->info.job, &job) == 0) {
-		consensus_answer(cs, p, job.height);
-		return;
-	}
+	(void)job; /* credited already: answered by the next consensus_answer_pending() */
 	for (size_t i = 0; i < cs->npending; i++)
 		if (memcmp(cs->pending[i].info.job, p->info.job, CHORUS_JOB_ID_BYTES) == 0)
 			return; /* already queued */
@@ -629,63 +677,86 @@ static uint64_t consensus_target(struct consensus *cs)
 	return nv > 0 ? voters[cs->outbox_round % nv] : RAFT_NONE;
 }
 
-static void consensus_route(struct consensus *cs, const struct ledger_entry *e, uint8_t flags)
+/* Our records to the leader: queued here if we lead, else batched to the target. */
+static void consensus_route(struct consensus *cs, const struct ledger_entry *es, size_t n)
 {
 	uint64_t to = consensus_target(cs);
 
-	if (to == cs->id && cs->raft != NULL && raft_is_leader(cs->raft))
-		consensus_submit_local(cs, e, cs->pk);
-	else if (to != RAFT_NONE && to != cs->id)
-		consensus_send_submit(cs, to, e, flags, cs->pk);
+	if (to == cs->id && cs->raft != NULL && raft_is_leader(cs->raft)) {
+		for (size_t i = 0; i < n; i++)
+			consensus_submit_local(cs, &es[i], cs->pk);
+		return;
+	}
+	if (to == RAFT_NONE || to == cs->id)
+		return; /* nobody to send to yet: the outbox keeps them */
+	consensus_batch_begin(&cs->batch, to, LMSG_SUBMIT, 0, cs->pk);
+	for (size_t i = 0; i < n; i++)
+		consensus_batch_entry(cs, &cs->batch, &es[i]);
+	consensus_batch_flush(cs, &cs->batch);
 }
 
 static void consensus_outbox_one(void *ctx, const char *job, const struct ledger_entry *e)
 {
+	struct consensus *cs = ctx;
+
 	(void)job;
-	consensus_route(ctx, e, 0);
+	if (cs->nfresh < CONSENSUS_OUTBOX_BATCH)
+		cs->fresh[cs->nfresh++] = *e;
 }
 
+/* Every second: the oldest unanswered records again (a lost submit or answer, a new leader). */
 static void consensus_outbox_flush(struct consensus *cs)
 {
 	int n;
 
 	cs->outbox_round++;
+	cs->nfresh = 0; /* they are in the outbox too: sent below, oldest first */
 	n = raftstore_outbox_each(cs->store, CONSENSUS_OUTBOX_BATCH, consensus_outbox_one, cs);
 	if (n < 0)
 		log_error("ledger", "event=outbox_error");
-	consensus_pump(cs);
 }
 
 static void consensus_on_submit(struct consensus *cs, const uint8_t *body, size_t len)
 {
 	struct ledger_entry *e = malloc(sizeof *e);
+	const uint8_t *origin = body + 2, *p = body + LMSG_HEADER;
+	size_t left = len - LMSG_HEADER;
+	unsigned n = body[2 + CHORUS_PK_BYTES], k;
+	int lead = cs->raft != NULL && raft_is_leader(cs->raft);
+	uint64_t leader = cs->raft != NULL ? raft_leader(cs->raft) : RAFT_NONE;
 
 	if (e == NULL)
 		return;
-	const uint8_t *origin = body + 2;
-
-	if (consensus_decode_submit(body, len, e) != 0)
-		log_debug("ledger", "event=drop reason=malformed-submit");
-	else if (cs->raft != NULL && raft_is_leader(cs->raft))
-		consensus_submit_local(cs, e, origin);
-	else if (!(body[1] & LMSG_FORWARDED) && cs->raft != NULL &&
-	         raft_leader(cs->raft) != RAFT_NONE && raft_leader(cs->raft) != cs->id)
-		consensus_send_submit(cs, raft_leader(cs->raft), e, LMSG_FORWARDED, origin);
+	for (k = 0; k < n && consensus_decode_entry(&p, &left, e) == 0; k++)
+		if (lead)
+			consensus_submit_local(cs, e, origin);
+	if (k != n || left != 0)
+		log_debug("ledger", "event=drop reason=malformed-submit records=%u", n);
+	else if (!lead && !(body[1] & LMSG_FORWARDED) && leader != RAFT_NONE && leader != cs->id) {
+		memcpy(cs->batch.buf, body, len); /* passed on whole, once, origin kept */
+		cs->batch.buf[1] |= LMSG_FORWARDED;
+		consensus_send(cs, leader, CORE_APP_LEDGER, cs->batch.buf, len);
+	}
 	free(e);
 	consensus_pump(cs);
 }
 
 static void consensus_on_committed(struct consensus *cs, const uint8_t *body, size_t len)
 {
-	char job[CHORUS_JOB_ID_HEX + 1];
-	uint64_t height = 0;
+	unsigned n = body[2 + CHORUS_PK_BYTES];
 
-	if (len != 2 + CHORUS_JOB_ID_BYTES + 8)
+	if (len != LMSG_HEADER + (size_t)n * LMSG_COMMITTED_BYTES)
 		return;
-	for (int i = 0; i < 8; i++)
-		height = height << 8 | body[2 + CHORUS_JOB_ID_BYTES + i];
-	sodium_bin2hex(job, sizeof job, body + 2, CHORUS_JOB_ID_BYTES);
-	consensus_outbox_done(cs, job, height);
+	for (unsigned k = 0; k < n; k++) {
+		const uint8_t *r = body + LMSG_HEADER + (size_t)k * LMSG_COMMITTED_BYTES;
+		char job[CHORUS_JOB_ID_HEX + 1];
+		uint64_t height = 0;
+
+		for (int i = 0; i < 8; i++)
+			height = height << 8 | r[CHORUS_JOB_ID_BYTES + i];
+		sodium_bin2hex(job, sizeof job, r, CHORUS_JOB_ID_BYTES);
+		consensus_outbox_done(cs, job, height);
+	}
 }
 
 /* ---------------------------------------------------------------- core callbacks */
@@ -699,9 +770,9 @@ static void consensus_app_cb(void *ctx, int type, const uint8_t from_pk[CHORUS_P
 		return;
 	if (type == CORE_APP_RAFT)
 		consensus_on_raft(cs, from_pk, body, len);
-	else if (type == CORE_APP_LEDGER && len >= 2 && body[0] == LMSG_SUBMIT)
+	else if (type == CORE_APP_LEDGER && len >= LMSG_HEADER && body[0] == LMSG_SUBMIT)
 		consensus_on_submit(cs, body, len);
-	else if (type == CORE_APP_LEDGER && len >= 2 && body[0] == LMSG_COMMITTED)
+	else if (type == CORE_APP_LEDGER && len >= LMSG_HEADER && body[0] == LMSG_COMMITTED)
 		consensus_on_committed(cs, body, len);
 }
 
@@ -749,11 +820,11 @@ static void consensus_tick_cb(evutil_socket_t fd, short what, void *arg)
 		else if (cs->raft != NULL && raft_is_leader(cs->raft))
 			consensus_add_voters(cs);
 	}
-	for (size_t i = 0; i < cs->nfresh; i++)
-		consensus_route(cs, &cs->fresh[i], 0);
-	cs->nfresh = 0;
 	if (cs->ticks % CONSENSUS_OUTBOX_TICKS == 0)
 		consensus_outbox_flush(cs);
+	if (cs->nfresh > 0)
+		consensus_route(cs, cs->fresh, cs->nfresh);
+	cs->nfresh = 0;
 	consensus_pump(cs);
 	chorusd_reschedule(cs->node); /* Raft may have sent through the core */
 }
@@ -871,8 +942,9 @@ int consensus_create(struct consensus **out, struct node *node, const uint8_t pk
 	cs->tx = malloc(CHORUS_RAFT_MSG_MAX);
 	cs->pending = calloc(CONSENSUS_PENDING_MAX, sizeof(*cs->pending));
 	cs->fresh = calloc(CONSENSUS_OUTBOX_BATCH, sizeof(*cs->fresh));
+	cs->batch.buf = malloc(CHORUS_BODY_MAX);
 	if (cs->id == RAFT_NONE || cs->rx_ents == NULL || cs->tx == NULL || cs->pending == NULL ||
-	    cs->fresh == NULL ||
+	    cs->fresh == NULL || cs->batch.buf == NULL ||
 	    ledger_create(&cs->ledger, NULL) != 0) {
 		snprintf(err, errlen, "consensus: cannot set up");
 		consensus_destroy(cs);
@@ -909,6 +981,7 @@ void consensus_destroy(struct consensus *cs)
 	free(cs->blocks);
 	free(cs->pending);
 	free(cs->fresh);
+	free(cs->batch.buf);
 	free(cs->rx_ents);
 	free(cs->tx);
 	sodium_memzero(cs->sk, sizeof cs->sk);
