@@ -520,6 +520,28 @@ int core_member_get(const struct core *core, size_t i, struct member_view *out)
 	return 0;
 }
 
+int core_member_brief(const struct core *core, size_t i, struct member_view *out)
+{
+	const struct member *m;
+
+	if (i >= core->members.n)
+		return CORE_ERR_INVAL;
+	m = &core->members.v[i];
+	memset(&out->rec, 0, sizeof(out->rec));
+	memcpy(out->rec.pk, m->pk, CHORUS_PK_BYTES);
+	memcpy(out->rec.name, m->name, sizeof(out->rec.name));
+	memcpy(out->rec.addr, m->addr, sizeof(out->rec.addr));
+	out->rec.start_ms = m->start_ms;
+	out->rec.inc = m->inc;
+	out->rec.left = m->left;
+	codec_hex(out->id, m->pk, CHORUS_PK_BYTES);
+	out->state = m->state;
+	out->self = memcmp(m->pk, core->pk, CHORUS_PK_BYTES) == 0;
+	out->last_seen_ms = m->last_seen_ms;
+	out->state_since_ms = m->state_since_ms;
+	return 0;
+}
+
 void core_member_counts(const struct core *core, size_t counts[4])
 {
 	for (int st = MEMBER_ALIVE; st <= MEMBER_LEFT; st++)
@@ -546,7 +568,7 @@ void core_member_changed(struct core *core, long i, int old_state, int forgotten
 		dispatch_on_member(core, i, core->now_ms);
 	if (core->env.member_cb == NULL)
 		return;
-	if (core_member_get(core, (size_t)i, &mv) < 0)
+	if (core_member_brief(core, (size_t)i, &mv) < 0)
 		return;
 	core->env.member_cb(core->env.ctx, &mv, old_state, forgotten);
 }

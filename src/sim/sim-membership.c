@@ -527,7 +527,7 @@ static int memb_phase_end(struct memb *m)
 			size_t k;
 
 			m->mirror_checks++;
-			if (core_member_get(n->core, i, &mv) != 0 || (x = memb_lookup(m, mv.rec.pk)) < 0) {
+			if (core_member_brief(n->core, i, &mv) != 0 || (x = memb_lookup(m, mv.rec.pk)) < 0) {
 				sim_net_failf(sim, "%s: node %" PRIu32 ": member %zu unreadable or unknown",
 				              m->phase, o, i);
 				rc = -1;

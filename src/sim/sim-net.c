@@ -595,11 +595,11 @@ int sim_net_self(struct sim_node *n, struct member_view *out)
 
 	assert(n->core != NULL);
 	count = core_member_count(n->core);
-	if (n->self_index < count && core_member_get(n->core, n->self_index, out) == 0 && out->self)
+	if (n->self_index < count && core_member_brief(n->core, n->self_index, out) == 0 && out->self)
 		return 0;
 	/* The entry moved (members were added or removed): find it again. */
 	for (size_t i = 0; i < count; i++) {
-		if (core_member_get(n->core, i, out) == 0 && out->self) {
+		if (core_member_brief(n->core, i, out) == 0 && out->self) {
 			n->self_index = i;
 			return 0;
 		}
