@@ -322,6 +322,12 @@ static int ledger_block_decode(struct lblock *b, const uint8_t *p, size_t len, c
 	memcpy(bi->leader, p + 53, CHORUS_PK_BYTES);
 	bi->time_ms = codec_get_u64(p + 85);
 	bi->nentries = ledger_get_u16(p + 93);
+	/* Numbers stay within 2^53 so that JSON (a double) carries them exactly. */
+	if (bi->height > CODEC_JSON_INT_MAX || bi->term > CODEC_JSON_INT_MAX ||
+	    bi->time_ms > CODEC_JSON_INT_MAX) {
+		ledger_say(why, whylen, "bad encoding: a number past 2^53");
+		return CORE_ERR_MALFORMED;
+	}
 	if (bi->height == 0 || bi->nentries == 0 || bi->nentries > CHORUS_LEDGER_BLOCK_ENTRIES_MAX) {
 		ledger_say(why, whylen, "bad encoding: height %llu with %zu entries",
 		           (unsigned long long)bi->height, bi->nentries);
@@ -622,7 +628,8 @@ static int ledger_plan(struct ledger *l, size_t *ncredit)
 			continue;
 		}
 		credit++;
-		sum += in->reward; /* each at most 2^53, at most 2^8 of them: no overflow */
+		assert(in->reward <= CODEC_JSON_INT_MAX); /* the ack decoder's bound */
+		sum += in->reward; /* at most 2^8 of 2^53 each: cannot overflow */
 		for (int k = 0; k < 2; k++)
 			if (ledger_acct_find(l, keys[k]) < 0 && !ledger_key_in(fresh, nfresh, keys[k]))
 				memcpy(fresh[nfresh++], keys[k], CHORUS_PK_BYTES);
@@ -769,7 +776,8 @@ int ledger_block_build(struct ledger *l, uint64_t term, const uint8_t leader_pk[
 	*out_len = 0;
 	*used = 0;
 	l->why[0] = '\0';
-	if (leader_pk == NULL || leader_sk == NULL || (entries == NULL && n > 0) || term < l->term) {
+	if (leader_pk == NULL || leader_sk == NULL || (entries == NULL && n > 0) || term < l->term ||
+	    term > CODEC_JSON_INT_MAX || time_ms > CODEC_JSON_INT_MAX) {
 		ledger_say(l->why, sizeof(l->why), "bad arguments (term %llu, head's %llu)",
 		           (unsigned long long)term, (unsigned long long)l->term);
 		return CORE_ERR_INVAL;
@@ -972,13 +980,20 @@ int ledger_verify_chain(const struct core_crypto *crypto, ledger_block_cb block_
 
 /* ---------------------------------------------------------------- JSON */
 
-static void ledger_json_hex(cJSON *o, const char *key, const uint8_t *p, size_t n)
+/* Adders return 0, or -1 when cJSON could not allocate: the caller drops the object. */
+static int ledger_json_hex(cJSON *o, const char *key, const uint8_t *p, size_t n)
 {
 	char hex[2 * CHORUS_PK_BYTES + 1];
 
 	assert(n <= CHORUS_PK_BYTES);
 	codec_hex(hex, p, n);
-	cJSON_AddStringToObject(o, key, hex);
+	return cJSON_AddStringToObject(o, key, hex) != NULL ? 0 : -1;
+}
+
+static int ledger_json_num(cJSON *o, const char *key, uint64_t v)
+{
+	assert(v <= CODEC_JSON_INT_MAX); /* the decoders' bound: exact as a double */
+	return cJSON_AddNumberToObject(o, key, (double)v) != NULL ? 0 : -1;
 }
 
 static cJSON *ledger_json_entry(const struct lref *r)
@@ -989,43 +1004,54 @@ static cJSON *ledger_json_entry(const struct lref *r)
 
 	if (ledger_entry_decode(r, &a, &rc, NULL, 0) < 0 || (o = cJSON_CreateObject()) == NULL)
 		return NULL;
-	ledger_json_hex(o, "job", a.id, CHORUS_JOB_ID_BYTES);
-	ledger_json_hex(o, "client", a.client, CHORUS_PK_BYTES);
-	ledger_json_hex(o, "worker", a.worker, CHORUS_PK_BYTES);
-	cJSON_AddStringToObject(o, "kind", a.kind);
-	cJSON_AddNumberToObject(o, "reward", (double)a.reward);
-	ledger_json_hex(o, "result_hash", a.result_hash, JOBMSG_HASH_BYTES);
+	if (ledger_json_hex(o, "job", a.id, CHORUS_JOB_ID_BYTES) < 0 ||
+	    ledger_json_hex(o, "client", a.client, CHORUS_PK_BYTES) < 0 ||
+	    ledger_json_hex(o, "worker", a.worker, CHORUS_PK_BYTES) < 0 ||
+	    cJSON_AddStringToObject(o, "kind", a.kind) == NULL ||
+	    ledger_json_num(o, "reward", a.reward) < 0 ||
+	    ledger_json_hex(o, "result_hash", a.result_hash, JOBMSG_HASH_BYTES) < 0) {
+		cJSON_Delete(o);
+		return NULL;
+	}
 	return o;
+}
+
+static int ledger_json_block(cJSON *o, const struct lblock *b)
+{
+	const struct ledger_block_info *bi = &b->info;
+	cJSON *arr;
+
+	if (ledger_json_num(o, "height", bi->height) < 0 ||
+	    ledger_json_hex(o, "hash", bi->hash, LEDGER_HASH_BYTES) < 0 ||
+	    ledger_json_hex(o, "prev", bi->prev, LEDGER_HASH_BYTES) < 0 ||
+	    ledger_json_num(o, "term", bi->term) < 0 ||
+	    ledger_json_hex(o, "leader", bi->leader, CHORUS_PK_BYTES) < 0 ||
+	    ledger_json_num(o, "time", bi->time_ms) < 0 ||
+	    (arr = cJSON_AddArrayToObject(o, "entries")) == NULL)
+		return -1;
+	for (size_t i = 0; i < bi->nentries; i++) {
+		cJSON *e = ledger_json_entry(&b->e[i]);
+
+		if (e == NULL)
+			return -1;
+		if (!cJSON_AddItemToArray(arr, e)) {
+			cJSON_Delete(e);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 struct cJSON *ledger_block_to_json(const uint8_t *block, size_t len)
 {
-	struct lblock *b = malloc(sizeof(*b));
-	cJSON *o = NULL, *arr;
+	struct lblock *b = malloc(sizeof(*b)); /* 12 KiB of entry refs: not on the stack */
+	cJSON *o = NULL;
 
-	if (b == NULL || ledger_block_decode(b, block, len, NULL, 0) < 0 ||
-	    (o = cJSON_CreateObject()) == NULL)
-		goto out;
-	cJSON_AddNumberToObject(o, "height", (double)b->info.height);
-	ledger_json_hex(o, "hash", b->info.hash, LEDGER_HASH_BYTES);
-	ledger_json_hex(o, "prev", b->info.prev, LEDGER_HASH_BYTES);
-	cJSON_AddNumberToObject(o, "term", (double)b->info.term);
-	ledger_json_hex(o, "leader", b->info.leader, CHORUS_PK_BYTES);
-	cJSON_AddNumberToObject(o, "time", (double)b->info.time_ms);
-	if ((arr = cJSON_AddArrayToObject(o, "entries")) == NULL)
-		goto fail;
-	for (size_t i = 0; i < b->info.nentries; i++) {
-		cJSON *e = ledger_json_entry(&b->e[i]);
-
-		if (e == NULL)
-			goto fail;
-		cJSON_AddItemToArray(arr, e);
+	if (b != NULL && ledger_block_decode(b, block, len, NULL, 0) == 0 &&
+	    (o = cJSON_CreateObject()) != NULL && ledger_json_block(o, b) < 0) {
+		cJSON_Delete(o);
+		o = NULL;
 	}
-	goto out;
-fail:
-	cJSON_Delete(o);
-	o = NULL;
-out:
 	free(b);
 	return o;
 }

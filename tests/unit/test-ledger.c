@@ -1,0 +1,751 @@
+/*
+ * The ledger with real signatures: entry checks (every forgery and mismatch),
+ * a chain built on one ledger and applied on another, once-only credit,
+ * rejected blocks that leave the state alone, verify_chain naming the first
+ * bad block for each kind of corruption, a bound that fails cleanly, and
+ * 20000 mutated blocks that never crash and never apply.  Some blocks are
+ * crafted here byte by byte (docs/ledger.md), which also checks the format
+ * document against the code.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "chorus/ledger.h"
+#include "core-internal.h"
+#include "tap.h"
+
+#define HDR   CHORUS_LEDGER_BLOCK_HEADER_BYTES
+#define SIG   CHORUS_SIG_BYTES
+#define HASH  LEDGER_HASH_BYTES
+#define BMAX  CHORUS_LEDGER_BLOCK_BYTES_MAX
+
+struct key {
+	uint8_t pk[CHORUS_PK_BYTES];
+	uint8_t sk[CHORUS_SK_BYTES];
+};
+
+static struct key leader, rogue, clients[3], workers[3];
+
+static void key_make(struct key *k, uint8_t seed_byte)
+{
+	uint8_t seed[crypto_sign_SEEDBYTES];
+
+	memset(seed, seed_byte, sizeof(seed));
+	crypto_sign_seed_keypair(k->pk, k->sk, seed);
+}
+
+/* How to spoil an entry (all zero: a valid one). */
+struct spoil {
+	const char *ack_status, *rcpt_status;
+	int other_job_receipt; /* the receipt is for another nonce */
+	int wrong_receipt_hash;
+	int wrong_result_hash; /* the ack names another result */
+	const struct key *ack_signer, *rcpt_signer;
+	const char *kind;
+};
+
+static void entry_make(struct ledger_entry *e, const struct key *c, const struct key *w,
+                       uint64_t nonce, uint64_t reward, const struct spoil *sp)
+{
+	static const struct spoil none;
+	struct jreceipt r;
+	struct jack a;
+	uint8_t res[8];
+	int n;
+
+	sp = sp != NULL ? sp : &none;
+	memset(e, 0, sizeof(*e));
+	memset(&r, 0, sizeof(r));
+	jobmsg_job_id(r.id, c->pk, sp->other_job_receipt ? nonce + 1000 : nonce);
+	memcpy(r.client, c->pk, CHORUS_PK_BYTES);
+	memcpy(r.worker, w->pk, CHORUS_PK_BYTES);
+	strcpy(r.kind, sp->kind ? sp->kind : "echo");
+	strcpy(r.status, sp->rcpt_status ? sp->rcpt_status : "ok");
+	codec_put_u64(res, nonce);
+	jobmsg_hash(r.result_hash, res, sizeof(res));
+	r.result_size = sizeof(res);
+	r.duration_ms = 7;
+	n = jobmsg_receipt_encode(e->receipt_text, sizeof(e->receipt_text), &r);
+	assert(n > 0);
+	e->receipt_len = (uint16_t)n;
+	crypto_sign_detached(e->receipt_sig, NULL, (const uint8_t *)e->receipt_text, e->receipt_len,
+	                     (sp->rcpt_signer ? sp->rcpt_signer : w)->sk);
+
+	memset(&a, 0, sizeof(a));
+	jobmsg_job_id(a.id, c->pk, nonce);
+	memcpy(a.client, c->pk, CHORUS_PK_BYTES);
+	a.has_worker = 1;
+	memcpy(a.worker, w->pk, CHORUS_PK_BYTES);
+	strcpy(a.kind, sp->kind ? sp->kind : "echo");
+	strcpy(a.status, sp->ack_status ? sp->ack_status : "succeeded");
+	memcpy(a.result_hash, r.result_hash, JOBMSG_HASH_BYTES);
+	a.result_hash[0] ^= (uint8_t)(sp->wrong_result_hash != 0);
+	a.attempts = 1;
+	a.reward = reward;
+	jobmsg_hash(a.receipt_hash, e->receipt_text, e->receipt_len);
+	a.receipt_hash[5] ^= (uint8_t)(sp->wrong_receipt_hash != 0);
+	n = jobmsg_ack_encode(e->ack_text, sizeof(e->ack_text), &a);
+	assert(n > 0);
+	e->ack_len = (uint16_t)n;
+	crypto_sign_detached(e->ack_sig, NULL, (const uint8_t *)e->ack_text, e->ack_len,
+	                     (sp->ack_signer ? sp->ack_signer : c)->sk);
+}
+
+static void ack_resign(struct ledger_entry *e, const struct key *k)
+{
+	crypto_sign_detached(e->ack_sig, NULL, (const uint8_t *)e->ack_text, e->ack_len, k->sk);
+}
+
+/* ---------------------------------------------------------------- crafting blocks */
+
+/* Re-hashes and re-signs a block in place, as a (dishonest) leader would. */
+static void block_resign(uint8_t *b, size_t len, const struct key *k)
+{
+	static const char dom[] = "chorus ledger block v1";
+	uint8_t msg[sizeof(dom) - 1 + HASH];
+
+	memcpy(msg, dom, sizeof(dom) - 1);
+	crypto_generichash(msg + sizeof(dom) - 1, HASH, b, len - SIG, NULL, 0);
+	crypto_sign_detached(b + len - SIG, NULL, msg, sizeof(msg), k->sk);
+}
+
+/* Any block, byte by byte, per docs/ledger.md; returns its length. */
+static size_t block_craft(uint8_t *b, uint64_t height, const uint8_t prev[HASH], uint64_t term,
+                          const struct key *k, const struct ledger_entry *e, size_t n)
+{
+	size_t o = HDR;
+
+	memcpy(b, "CHLB", 4);
+	b[4] = 1;
+	codec_put_u64(b + 5, height);
+	memcpy(b + 13, prev, HASH);
+	codec_put_u64(b + 45, term);
+	memcpy(b + 53, k->pk, CHORUS_PK_BYTES);
+	codec_put_u64(b + 85, 1700000000000ULL + height);
+	b[93] = (uint8_t)(n >> 8);
+	b[94] = (uint8_t)n;
+	for (size_t i = 0; i < n; i++) {
+		b[o++] = (uint8_t)(e[i].ack_len >> 8);
+		b[o++] = (uint8_t)e[i].ack_len;
+		memcpy(b + o, e[i].ack_text, e[i].ack_len);
+		memcpy(b + (o += e[i].ack_len), e[i].ack_sig, SIG);
+		o += SIG;
+		b[o++] = (uint8_t)(e[i].receipt_len >> 8);
+		b[o++] = (uint8_t)e[i].receipt_len;
+		memcpy(b + o, e[i].receipt_text, e[i].receipt_len);
+		memcpy(b + (o += e[i].receipt_len), e[i].receipt_sig, SIG);
+		o += SIG;
+	}
+	assert(o + SIG <= BMAX);
+	block_resign(b, o + SIG, k);
+	return o + SIG;
+}
+
+/* ---------------------------------------------------------------- a stored chain */
+
+struct chain {
+	uint8_t *b[16];
+	size_t len[16];
+	size_t n;
+};
+
+static int chain_cb(void *ctx, uint64_t i, const uint8_t **block, size_t *len)
+{
+	struct chain *c = ctx;
+
+	if (i >= c->n)
+		return 0;
+	*block = c->b[i];
+	*len = c->len[i];
+	return 1;
+}
+
+static void chain_free(struct chain *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->b[i]);
+	c->n = 0;
+}
+
+/* Five blocks of three jobs each, built and applied on l. */
+static int chain_build(struct ledger *l, struct chain *c)
+{
+	struct ledger_entry e[3];
+	size_t used;
+
+	memset(c, 0, sizeof(*c));
+	for (int h = 0; h < 5; h++) {
+		for (int j = 0; j < 3; j++)
+			entry_make(&e[j], &clients[j], &workers[(j + h) % 3], (uint64_t)(100 * h + j),
+			           (uint64_t)(10 * (h + 1) + j), NULL);
+		if (ledger_block_build(l, 1 + (uint64_t)h / 2, leader.pk, leader.sk, 1000 + (uint64_t)h,
+		                       e, 3, &used, &c->b[h], &c->len[h]) < 0 ||
+		    c->b[h] == NULL || used != 3)
+			return -1;
+		c->n++;
+		if (ledger_block_apply(l, c->b[h], c->len[h]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int same_state(const struct ledger *a, const struct ledger *b)
+{
+	uint8_t ha[HASH], hb[HASH];
+
+	ledger_state_hash(a, ha);
+	ledger_state_hash(b, hb);
+	return memcmp(ha, hb, HASH) == 0;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_entry_check(void)
+{
+	struct ledger_entry e, e2;
+	struct ledger_entry_info info;
+	struct spoil sp;
+	uint8_t id[CHORUS_JOB_ID_BYTES];
+
+	entry_make(&e, &clients[0], &workers[0], 1, 42, NULL);
+	ok(ledger_entry_check(NULL, &e, &info) == 0, "a valid ack and receipt pair checks");
+	jobmsg_job_id(id, clients[0].pk, 1);
+	ok(memcmp(info.job, id, sizeof(id)) == 0 && memcmp(info.client, clients[0].pk, 32) == 0 &&
+	       memcmp(info.worker, workers[0].pk, 32) == 0 && info.reward == 42 &&
+	       strcmp(info.kind, "echo") == 0,
+	   "entry info: job, client, worker, kind, reward");
+
+	e2 = e;
+	e2.ack_sig[3] ^= 1;
+	ok(ledger_entry_check(NULL, &e2, NULL) == CORE_ERR_BADSIG, "forged client signature rejected");
+	e2 = e;
+	e2.receipt_sig[60] ^= 0x80;
+	ok(ledger_entry_check(NULL, &e2, NULL) == CORE_ERR_BADSIG, "forged worker signature rejected");
+	memset(&sp, 0, sizeof(sp));
+	sp.ack_signer = &rogue;
+	entry_make(&e2, &clients[0], &workers[0], 1, 42, &sp);
+	ok(ledger_entry_check(NULL, &e2, NULL) == CORE_ERR_BADSIG, "ack signed by another key rejected");
+	memset(&sp, 0, sizeof(sp));
+	sp.rcpt_signer = &workers[1];
+	entry_make(&e2, &clients[0], &workers[0], 1, 42, &sp);
+	ok(ledger_entry_check(NULL, &e2, NULL) == CORE_ERR_BADSIG,
+	   "receipt signed by a worker other than the one it names rejected");
+
+	memset(&sp, 0, sizeof(sp));
+	sp.other_job_receipt = 1;
+	entry_make(&e2, &clients[0], &workers[0], 1, 42, &sp);
+	ok(ledger_entry_check(NULL, &e2, NULL) < 0, "receipt of another job rejected");
+	memset(&sp, 0, sizeof(sp));
+	sp.wrong_receipt_hash = 1;
+	entry_make(&e2, &clients[0], &workers[0], 1, 42, &sp);
+	ok(ledger_entry_check(NULL, &e2, NULL) < 0, "ack naming another receipt hash rejected");
+	memset(&sp, 0, sizeof(sp));
+	sp.wrong_result_hash = 1;
+	entry_make(&e2, &clients[0], &workers[0], 1, 42, &sp);
+	ok(ledger_entry_check(NULL, &e2, NULL) < 0, "ack naming another result hash rejected");
+	entry_make(&e2, &clients[0], &workers[1], 1, 42, NULL);
+	memcpy(e2.receipt_text, e.receipt_text, e.receipt_len); /* worker 0's receipt, worker 1's ack */
+	e2.receipt_len = e.receipt_len;
+	memcpy(e2.receipt_sig, e.receipt_sig, SIG);
+	ok(ledger_entry_check(NULL, &e2, NULL) < 0, "receipt from another worker than the ack names rejected");
+}
+
+static void test_entry_status(void)
+{
+	struct ledger_entry e, e2;
+	struct spoil sp;
+	struct job_ack ja;
+
+	memset(&sp, 0, sizeof(sp));
+	sp.ack_status = "failed";
+	sp.rcpt_status = "failed";
+	entry_make(&e, &clients[0], &workers[0], 2, 5, &sp);
+	ok(ledger_entry_check(NULL, &e, NULL) == CORE_ERR_INVAL, "failed job rejected");
+	sp.ack_status = "succeeded";
+	sp.rcpt_status = "timeout";
+	entry_make(&e, &clients[0], &workers[0], 2, 5, &sp);
+	ok(ledger_entry_check(NULL, &e, NULL) == CORE_ERR_INVAL, "success ack over a timeout receipt rejected");
+
+	entry_make(&e, &clients[0], &workers[0], 2, 5, NULL);
+	e2 = e;
+	e2.ack_len -= 5;
+	ok(ledger_entry_check(NULL, &e2, NULL) < 0, "truncated ack rejected");
+	e2 = e;
+	e2.receipt_len = 1;
+	ok(ledger_entry_check(NULL, &e2, NULL) < 0, "truncated receipt rejected");
+	e2 = e;
+	memset(e2.ack_text, 'x', e2.ack_len);
+	ok(ledger_entry_check(NULL, &e2, NULL) < 0, "garbage ack rejected");
+	e2 = e;
+	e2.ack_len = 0;
+	ok(ledger_entry_check(NULL, &e2, NULL) == CORE_ERR_OVERSIZE, "empty ack rejected");
+	e2 = e;
+	e2.receipt_len = CHORUS_LEDGER_TEXT_MAX + 1;
+	ok(ledger_entry_check(NULL, &e2, NULL) == CORE_ERR_OVERSIZE, "oversize receipt rejected");
+	e2 = e;
+	memmove(e2.ack_text + 1, e2.ack_text, e2.ack_len); /* a space after '{': same JSON */
+	e2.ack_text[0] = '{';
+	e2.ack_text[1] = ' ';
+	e2.ack_len++;
+	ack_resign(&e2, &clients[0]);
+	ok(ledger_entry_check(NULL, &e2, NULL) == CORE_ERR_MALFORMED,
+	   "non-canonical ack text rejected even when signed");
+
+	memset(&ja, 0, sizeof(ja));
+	ja.ack_text = e.ack_text;
+	ja.ack_len = e.ack_len;
+	memcpy(ja.ack_sig, e.ack_sig, SIG);
+	ja.receipt_text = e.receipt_text;
+	ja.receipt_len = e.receipt_len;
+	memcpy(ja.receipt_sig, e.receipt_sig, SIG);
+	ja.status = "succeeded";
+	ok(ledger_entry_from_ack(&e2, &ja) == 0 && ledger_entry_check(NULL, &e2, NULL) == 0,
+	   "entry from a succeeded ack checks");
+	ja.status = "failed";
+	ok(ledger_entry_from_ack(&e2, &ja) == CORE_ERR_INVAL, "a failed ack makes no entry");
+	ja.status = "succeeded";
+	ja.receipt_text = NULL;
+	ok(ledger_entry_from_ack(&e2, &ja) == CORE_ERR_INVAL, "an ack without receipt makes no entry");
+}
+
+static void test_chain_replica(void)
+{
+	struct ledger *a, *b;
+	struct chain c;
+	struct ledger_stats st;
+	struct ledger_account acc, prev;
+	uint8_t ha[HASH], hb[HASH];
+	uint64_t sum_e = 0, sum_s = 0;
+	int sorted = 1;
+
+	ledger_create(&a, NULL);
+	ledger_create(&b, NULL);
+	ok(chain_build(a, &c) == 0 && ledger_height(a) == 5, "five blocks build and apply on the leader");
+	for (size_t i = 0; i < c.n; i++)
+		if (ledger_block_apply(b, c.b[i], c.len[i]) < 0)
+			diag("replica: %s", ledger_why(b));
+	ledger_head_hash(a, ha);
+	ledger_head_hash(b, hb);
+	ok(ledger_height(b) == 5 && memcmp(ha, hb, HASH) == 0, "a replica reaches the same head hash");
+	ok(same_state(a, b), "and the same state hash");
+	ok(ledger_block_apply(b, c.b[4], c.len[4]) == CORE_ERR_STALE && same_state(a, b),
+	   "re-applying the last block is stale and harmless");
+	ledger_stats(b, &st);
+	ok(st.height == 5 && st.entries == 15 && st.credited == 15 && st.duplicates == 0 &&
+	       st.accounts == 6,
+	   "stats: 15 jobs credited, 6 accounts");
+	for (size_t i = 0; i < st.accounts; i++) {
+		ledger_account_at(b, i, &acc);
+		if (i > 0 && memcmp(prev.key, acc.key, CHORUS_PK_BYTES) >= 0)
+			sorted = 0;
+		sum_e += acc.earned;
+		sum_s += acc.spent;
+		prev = acc;
+	}
+	ok(sorted && ledger_account_at(b, st.accounts, &acc) == CORE_ERR_INVAL,
+	   "accounts are listed in ascending key order");
+	ok(sum_e == st.total_reward && sum_s == st.total_reward, "sum earned == sum spent == total reward");
+	ok(ledger_balance(b, clients[0].pk, &acc) == 0 && acc.jobs_paid == 5 &&
+	       acc.spent == 10 + 20 + 30 + 40 + 50 && acc.earned == 0,
+	   "client 0 paid for five jobs, 150 in all");
+	ok(ledger_balance(b, rogue.pk, &acc) == CORE_ERR_INVAL && acc.earned == 0,
+	   "a key without an account has a zero balance");
+	ledger_destroy(a);
+	ledger_destroy(b);
+	chain_free(&c);
+}
+
+static void test_once(void)
+{
+	struct ledger *l;
+	struct ledger_entry e[4];
+	struct ledger_stats st;
+	struct ledger_job job;
+	struct ledger_account acc;
+	uint8_t *blk, buf[BMAX], head[HASH], id[CHORUS_JOB_ID_BYTES];
+	size_t len, used;
+
+	ledger_create(&l, NULL);
+	entry_make(&e[0], &clients[0], &workers[0], 1, 100, NULL);
+	e[1] = e[0];
+	entry_make(&e[2], &clients[1], &workers[1], 2, 7, NULL);
+	ok(ledger_block_build(l, 1, leader.pk, leader.sk, 5, e, 3, &used, &blk, &len) == 0 &&
+	       blk != NULL && used == 3,
+	   "build takes a batch with a repeated job");
+	ok(ledger_block_apply(l, blk, len) == 0, "and the block applies");
+	free(blk);
+	ledger_stats(l, &st);
+	ok(st.entries == 2 && st.credited == 2, "the repeat within the batch was left out");
+	ok(ledger_block_build(l, 1, leader.pk, leader.sk, 6, e, 2, &used, &blk, &len) == 0 &&
+	       blk == NULL && used == 2,
+	   "a batch of credited jobs builds no block");
+
+	/* A dishonest leader repeats a job, within a block and across blocks. */
+	entry_make(&e[3], &clients[2], &workers[2], 3, 1, NULL);
+	e[1] = e[3];
+	ledger_head_hash(l, head);
+	len = block_craft(buf, 2, head, 1, &leader, e, 4); /* job 1 again, job 3 twice */
+	ok(ledger_block_apply(l, buf, len) == 0, "a block repeating jobs still applies: %s", ledger_why(l));
+	ledger_stats(l, &st);
+	ok(st.entries == 6 && st.credited == 3 && st.duplicates == 3, "each repeat is a counted no-op");
+	ledger_balance(l, workers[0].pk, &acc);
+	ok(acc.earned == 100 && acc.jobs_run == 1, "worker 0 was paid once for job 1");
+	jobmsg_job_id(id, clients[0].pk, 1);
+	ok(ledger_job_get(l, id, &job) == 0 && job.height == 1 && job.reward == 100 &&
+	       memcmp(job.worker, workers[0].pk, 32) == 0,
+	   "job lookup: credited at height 1 to worker 0");
+	jobmsg_job_id(id, clients[0].pk, 999);
+	ok(ledger_job_get(l, id, &job) == CORE_ERR_INVAL, "an unknown job is not credited");
+	ledger_destroy(l);
+}
+
+/* Applies a bad block and checks it is refused with the state untouched. */
+static void expect_refused(struct ledger *l, const uint8_t *b, size_t len, int want,
+                           const char *what)
+{
+	uint8_t before[HASH], after[HASH];
+	int err;
+
+	ledger_state_hash(l, before);
+	err = ledger_block_apply(l, b, len);
+	ledger_state_hash(l, after);
+	ok(err < 0 && (want == 0 || err == want) && memcmp(before, after, HASH) == 0,
+	   "%s: refused (%s), state unchanged", what, ledger_why(l));
+}
+
+static void test_rejects(void)
+{
+	struct ledger *l;
+	struct chain c;
+	struct ledger_entry e[2];
+	uint8_t buf[BMAX], head[HASH], zero[HASH] = {0};
+	size_t len;
+
+	ledger_create(&l, NULL);
+	chain_build(l, &c);
+	ledger_head_hash(l, head);
+	entry_make(&e[0], &clients[0], &workers[1], 500, 3, NULL);
+	entry_make(&e[1], &clients[1], &workers[2], 501, 4, NULL);
+
+	len = block_craft(buf, 6, zero, 3, &leader, e, 2);
+	expect_refused(l, buf, len, CORE_ERR_INVAL, "wrong prev hash");
+	len = block_craft(buf, 7, head, 3, &leader, e, 2);
+	expect_refused(l, buf, len, CORE_ERR_INVAL, "a height gap");
+	len = block_craft(buf, 5, head, 3, &leader, e, 2);
+	expect_refused(l, buf, len, CORE_ERR_STALE, "an old height");
+	len = block_craft(buf, 6, head, 1, &leader, e, 2);
+	expect_refused(l, buf, len, CORE_ERR_INVAL, "a term below the head's");
+	len = block_craft(buf, 6, head, 3, &leader, e, 2);
+	block_resign(buf, len, &rogue); /* names the leader, signed by someone else */
+	expect_refused(l, buf, len, CORE_ERR_BADSIG, "wrong leader signature");
+	len = block_craft(buf, 6, head, 3, &leader, e, 2);
+	buf[HDR + 2 + 30] ^= 0x01; /* inside the first ack text */
+	expect_refused(l, buf, len, CORE_ERR_BADSIG, "tampered entry");
+	block_resign(buf, len, &leader);
+	expect_refused(l, buf, len, 0, "tampered entry re-signed by the leader");
+	len = block_craft(buf, 6, head, 3, &leader, e, 2);
+	expect_refused(l, buf, len - 1, CORE_ERR_MALFORMED, "a truncated block");
+	buf[93] = 3; /* claims three entries */
+	block_resign(buf, len, &leader);
+	expect_refused(l, buf, len, CORE_ERR_MALFORMED, "an entry count past the bytes");
+	len = block_craft(buf, 6, head, 3, &leader, e, 0);
+	expect_refused(l, buf, len, CORE_ERR_MALFORMED, "an empty block");
+	len = block_craft(buf, 6, head, (1ULL << 53) + 1, &leader, e, 2);
+	expect_refused(l, buf, len, CORE_ERR_MALFORMED, "a term past 2^53");
+	len = block_craft(buf, 6, head, 3, &leader, e, 2);
+	buf[4] = 2;
+	expect_refused(l, buf, len, CORE_ERR_VERSION, "another version");
+	len = block_craft(buf, 6, head, 3, &leader, e, 2);
+	ok(ledger_block_apply(l, buf, len) == 0 && ledger_height(l) == 6,
+	   "after all that, the good block applies");
+	ledger_destroy(l);
+	chain_free(&c);
+}
+
+/* Runs verify_chain with block 3 replaced by (b, len); checks the finding. */
+static void expect_bad3(struct chain *c, uint8_t *b, size_t len, const char *word)
+{
+	uint8_t *keep = c->b[2];
+	size_t keep_len = c->len[2];
+	uint64_t bad = 99;
+	char why[LEDGER_WHY_MAX];
+	int err;
+
+	c->b[2] = b;
+	c->len[2] = len;
+	err = ledger_verify_chain(NULL, chain_cb, c, NULL, 0, &bad, why, sizeof(why));
+	ok(err < 0 && bad == 3 && strstr(why, word) != NULL, "verify_chain: %s at height %llu (%s)",
+	   word, (unsigned long long)bad, why);
+	c->b[2] = keep;
+	c->len[2] = keep_len;
+}
+
+static void test_verify_chain(void)
+{
+	struct ledger *l;
+	struct chain c;
+	struct ledger_entry e[2];
+	struct ledger_account acc[8];
+	struct ledger_stats st;
+	struct ledger_block_info bi;
+	uint8_t buf[BMAX];
+	uint64_t bad = 99;
+	char why[LEDGER_WHY_MAX];
+	size_t len;
+
+	ledger_create(&l, NULL);
+	chain_build(l, &c);
+	ledger_stats(l, &st);
+	for (size_t i = 0; i < st.accounts; i++)
+		ledger_account_at(l, st.accounts - 1 - i, &acc[i]); /* any order will do */
+	ok(ledger_verify_chain(NULL, chain_cb, &c, acc, st.accounts, &bad, why, sizeof(why)) == 0 &&
+	       bad == 0,
+	   "a good chain verifies, balances included");
+	acc[2].earned++;
+	ok(ledger_verify_chain(NULL, chain_cb, &c, acc, st.accounts, &bad, why, sizeof(why)) < 0 &&
+	       bad == 0 && strstr(why, "balance mismatch") != NULL,
+	   "a wrong expected balance is named: %s", why);
+
+	memcpy(buf, c.b[2], c.len[2]);
+	buf[90] ^= 0x10; /* the time field */
+	expect_bad3(&c, buf, c.len[2], "bad signature");
+	memcpy(buf, c.b[2], c.len[2]);
+	buf[20] ^= 0x01; /* prev hash, re-signed */
+	block_resign(buf, c.len[2], &leader);
+	expect_bad3(&c, buf, c.len[2], "bad link");
+	memcpy(buf, c.b[2], c.len[2]);
+	buf[HDR + 40] ^= 0x02; /* an ack text byte, re-signed */
+	block_resign(buf, c.len[2], &leader);
+	expect_bad3(&c, buf, c.len[2], "bad entry");
+	expect_bad3(&c, c.b[3], c.len[3], "bad height"); /* block 3 lost */
+	expect_bad3(&c, buf, 10, "bad encoding");
+
+	ledger_block_peek(c.b[2], c.len[2], &bi);
+	entry_make(&e[0], &clients[0], &workers[0], 0, 10, NULL); /* block 1's first job */
+	entry_make(&e[1], &clients[1], &workers[1], 777, 1, NULL);
+	len = block_craft(buf, 3, bi.prev, bi.term, &leader, e, 2);
+	expect_bad3(&c, buf, len, "double credit");
+
+	c.n = 0;
+	ok(ledger_verify_chain(NULL, chain_cb, &c, NULL, 0, &bad, why, sizeof(why)) == 0,
+	   "an empty chain verifies");
+	ledger_destroy(l);
+	c.n = 5;
+	chain_free(&c);
+}
+
+static void test_json(void)
+{
+	struct ledger *l;
+	struct chain c;
+	cJSON *o, *arr, *e0;
+	uint8_t h[HASH];
+	char hex[2 * HASH + 1];
+
+	ledger_create(&l, NULL);
+	chain_build(l, &c);
+	o = ledger_block_to_json(c.b[4], c.len[4]);
+	ledger_head_hash(l, h);
+	codec_hex(hex, h, HASH);
+	arr = cJSON_GetObjectItem(o, "entries");
+	e0 = cJSON_GetArrayItem(arr, 0);
+	ok(o != NULL && cJSON_GetObjectItem(o, "height")->valuedouble == 5 &&
+	       strcmp(cJSON_GetObjectItem(o, "hash")->valuestring, hex) == 0 &&
+	       cJSON_GetArraySize(arr) == 3,
+	   "block JSON: height, hash, three entries");
+	ok(e0 != NULL && cJSON_GetObjectItem(e0, "job") && cJSON_GetObjectItem(e0, "client") &&
+	       cJSON_GetObjectItem(e0, "worker") && cJSON_GetObjectItem(e0, "result_hash") &&
+	       strcmp(cJSON_GetObjectItem(e0, "kind")->valuestring, "echo") == 0 &&
+	       cJSON_GetObjectItem(e0, "reward")->valuedouble == 50,
+	   "entry JSON: job, client, worker, kind, reward, result_hash");
+	cJSON_Delete(o);
+	ok(ledger_block_to_json(c.b[4], 20) == NULL, "a truncated block has no JSON");
+	ledger_destroy(l);
+	chain_free(&c);
+}
+
+static void test_build_bounds(void)
+{
+	static struct ledger_entry e[300];
+	struct ledger *l;
+	struct ledger_stats st;
+	uint8_t *blk;
+	size_t len, used;
+	int err;
+
+	ledger_create(&l, NULL);
+	for (int i = 0; i < 300; i++)
+		entry_make(&e[i], &clients[i % 3], &workers[(i / 3) % 3], 10000 + (uint64_t)i, 1, NULL);
+	e[7].ack_sig[0] ^= 1; /* one bad entry: skipped, not fatal */
+	ok(ledger_block_build(l, 1, rogue.pk, leader.sk, 1, e, 300, &used, &blk, &len) ==
+	       CORE_ERR_INVAL && blk == NULL,
+	   "a leader key pair that does not match is refused");
+	err = ledger_block_build(l, 1, leader.pk, leader.sk, 1, e, 300, &used, &blk, &len);
+	ok(err == 0 && blk != NULL && used == 257 && len <= BMAX,
+	   "a block stops at %d entries (used %zu inputs, %zu bytes)", CHORUS_LEDGER_BLOCK_ENTRIES_MAX,
+	   used, len);
+	ok(ledger_block_apply(l, blk, len) == 0, "the full block applies");
+	free(blk);
+	ok(ledger_block_build(l, 1, leader.pk, leader.sk, 2, e + used, 300 - used, &used, &blk,
+	                      &len) == 0 && blk != NULL && used == 43,
+	   "the rest go in the next block");
+	ok(ledger_block_apply(l, blk, len) == 0, "which applies");
+	free(blk);
+	ledger_stats(l, &st);
+	ok(st.credited == 299 && st.height == 2, "299 jobs credited, the forged one never");
+	ledger_destroy(l);
+}
+
+/*
+ * Fills the accounts table to its bound, then one more key must fail the
+ * block cleanly.  A stand-in crypto (every signature good) keeps 65536 keys
+ * cheap: this tests the bound, not the signatures.
+ */
+static void fake_sign(uint8_t sig[CHORUS_SIG_BYTES], const uint8_t *msg, size_t len,
+                      const uint8_t sk[CHORUS_SK_BYTES])
+{
+	memset(sig, 0, CHORUS_SIG_BYTES);
+}
+
+static int fake_verify(const uint8_t sig[CHORUS_SIG_BYTES], const uint8_t *msg, size_t len,
+                       const uint8_t pk[CHORUS_PK_BYTES])
+{
+	return 0;
+}
+
+static const struct core_crypto fake = {"fake", fake_sign, fake_verify};
+
+static void test_accounts_full(void)
+{
+	static uint8_t buf[BMAX];
+	struct ledger *l;
+	struct ledger_entry e[256];
+	struct key c, w;
+	uint8_t head[HASH], before[HASH], after[HASH];
+	size_t len, n = 0;
+	int err = 0;
+
+	ledger_create(&l, &fake);
+	memset(&c, 0, sizeof(c));
+	memset(&w, 0, sizeof(w));
+	for (uint32_t k = 0; k < CHORUS_LEDGER_ACCOUNTS_MAX / 2 && err == 0; k++) {
+		codec_put_u32(c.pk, k);
+		codec_put_u32(w.pk, k);
+		w.pk[31] = 1;
+		entry_make(&e[n++], &c, &w, k, 1, NULL);
+		if (n == 256) {
+			ledger_head_hash(l, head);
+			len = block_craft(buf, ledger_height(l) + 1, head, 1, &leader, e, n);
+			err = ledger_block_apply(l, buf, len);
+			n = 0;
+		}
+	}
+	ok(err == 0, "65536 accounts fit: %s", ledger_why(l));
+	codec_put_u32(c.pk, 0); /* an old client pays a new worker */
+	w.pk[31] = 2;
+	entry_make(&e[0], &c, &w, 1u << 30, 1, NULL);
+	ledger_head_hash(l, head);
+	len = block_craft(buf, ledger_height(l) + 1, head, 1, &leader, e, 1);
+	ledger_state_hash(l, before);
+	err = ledger_block_apply(l, buf, len);
+	ledger_state_hash(l, after);
+	ok(err == CORE_ERR_FULL && memcmp(before, after, HASH) == 0,
+	   "account 65537 fails the block cleanly: %s", ledger_why(l));
+	ledger_destroy(l);
+}
+
+/* xorshift: reproducible mutations without the core's rng. */
+static uint64_t fz_state = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t fz_next(void)
+{
+	fz_state ^= fz_state << 13;
+	fz_state ^= fz_state >> 7;
+	fz_state ^= fz_state << 17;
+	return fz_state;
+}
+
+/* Mutates b (len bytes, buffer BMAX + 1): flips in [lo, hi), truncation or growth. */
+static size_t fz_mutate(uint8_t *b, size_t len, size_t lo, size_t hi)
+{
+	unsigned flips = 1 + (unsigned)(fz_next() % 4);
+
+	switch (fz_next() % 8) {
+	case 0:
+		return lo + (size_t)(fz_next() % (len - lo)); /* truncate */
+	case 1:
+		b[len] = (uint8_t)fz_next(); /* one byte too many */
+		return len + 1;
+	default:
+		for (unsigned i = 0; i < flips; i++)
+			b[lo + fz_next() % (hi - lo)] ^= (uint8_t)(1 + fz_next() % 255);
+		return len;
+	}
+}
+
+static void test_fuzz(void)
+{
+	static uint8_t good[BMAX], buf[BMAX + 1];
+	struct ledger *l;
+	struct chain c;
+	struct ledger_entry e[2];
+	uint8_t head[HASH], before[HASH], after[HASH];
+	size_t len, mlen;
+	int applied = 0;
+
+	ledger_create(&l, NULL);
+	chain_build(l, &c);
+	ledger_head_hash(l, head);
+	entry_make(&e[0], &clients[0], &workers[1], 900, 3, NULL);
+	entry_make(&e[1], &clients[1], &workers[2], 901, 4, NULL);
+	len = block_craft(good, 6, head, 3, &leader, e, 2);
+	ledger_state_hash(l, before);
+	for (int i = 0; i < 20000; i++) {
+		int resign = i % 2; /* half re-signed by the leader: reach the entry decoders */
+		cJSON *o;
+
+		memcpy(buf, good, len);
+		mlen = fz_mutate(buf, len, resign ? HDR : 0, resign ? len - SIG : len);
+		if (mlen == len && memcmp(buf, good, len) == 0)
+			continue; /* flips that cancelled out */
+		if (resign && mlen == len)
+			block_resign(buf, mlen, &leader);
+		o = ledger_block_to_json(buf, mlen);
+		cJSON_Delete(o);
+		ledger_block_peek(buf, mlen, NULL);
+		if (ledger_block_apply(l, buf, mlen) == 0)
+			applied++;
+	}
+	ledger_state_hash(l, after);
+	ok(applied == 0 && memcmp(before, after, HASH) == 0,
+	   "20000 mutated blocks: none applied, state unchanged");
+	ok(ledger_block_apply(l, good, len) == 0, "the unmutated block still applies");
+	ledger_destroy(l);
+	chain_free(&c);
+}
+
+int main(void)
+{
+	if (sodium_init() < 0)
+		return 1;
+	key_make(&leader, 1);
+	key_make(&rogue, 2);
+	for (int i = 0; i < 3; i++) {
+		key_make(&clients[i], (uint8_t)(10 + i));
+		key_make(&workers[i], (uint8_t)(20 + i));
+	}
+	test_entry_check();
+	test_entry_status();
+	test_chain_replica();
+	test_once();
+	test_rejects();
+	test_verify_chain();
+	test_json();
+	test_build_bounds();
+	test_accounts_full();
+	test_fuzz();
+	return tap_done();
+}
