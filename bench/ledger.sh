@@ -17,7 +17,7 @@ BENCH=$PWD/bench/ledger-bench
 N=${N:-500}
 N_MANY=${N_MANY:-3000}
 CONNS=${CONNS:-24}
-base=$(port_base bench-ledger)
+base=$(port_base "bench-ledger $PWD") # per checkout: another worktree may run it too
 
 for b in "$CHORUSD" "$BENCH"; do
 	[ -x "$b" ] || { echo "bench: $b is not built (make)" >&2; exit 1; }

@@ -151,10 +151,10 @@ static int cli_ledger_add_block(struct cli_ledger_chain *c, const cJSON *b)
 	return 0;
 }
 
-/* Every block from the node, page by page, in height order. */
-static int cli_ledger_fetch(const struct cli_ctx *ctx, struct cli_ledger_chain *c)
+/* Every block up to height from the node, page by page, in height order. */
+static int cli_ledger_fetch(const struct cli_ctx *ctx, struct cli_ledger_chain *c, double height)
 {
-	for (;;) {
+	while ((double)c->n < height) {
 		char path[128];
 		cJSON *doc, *b;
 		size_t before = c->n;
@@ -165,6 +165,8 @@ static int cli_ledger_fetch(const struct cli_ctx *ctx, struct cli_ledger_chain *
 		if ((rc = cli_http_get_json(ctx, path, &doc)) != CLI_EXIT_OK)
 			return rc;
 		cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(doc, "blocks")) {
+			if ((double)c->n >= height)
+				break; /* newer than the balances we compare with */
 			if (cli_ledger_add_block(c, b) != 0) {
 				cli_error("block %zu from the node does not decode", c->n + 1);
 				cJSON_Delete(doc);
@@ -172,12 +174,17 @@ static int cli_ledger_fetch(const struct cli_ctx *ctx, struct cli_ledger_chain *
 			}
 		}
 		cJSON_Delete(doc);
-		if (c->n - before < CLI_LEDGER_PAGE)
-			return CLI_EXIT_OK;
+		if (c->n == before) {
+			cli_error("node at %s has fewer blocks than its height", ctx->node_url);
+			return CLI_EXIT_NODE;
+		}
 	}
+	return CLI_EXIT_OK;
 }
 
-static int cli_ledger_expected(const struct cli_ctx *ctx, struct ledger_account **out, size_t *n)
+/* The balances at some height; blocks are then fetched up to that height only. */
+static int cli_ledger_expected(const struct cli_ctx *ctx, struct ledger_account **out, size_t *n,
+                               double *height)
 {
 	cJSON *doc, *a;
 	int rc = cli_http_get_json(ctx, "/v1/ledger/balances", &doc);
@@ -186,6 +193,11 @@ static int cli_ledger_expected(const struct cli_ctx *ctx, struct ledger_account 
 	*n = 0;
 	if (rc != CLI_EXIT_OK)
 		return rc;
+	if (cli_json_number(doc, "height", height) != 0) {
+		cJSON_Delete(doc);
+		cli_error("node at %s sent balances without a height", ctx->node_url);
+		return CLI_EXIT_NODE;
+	}
 	*out = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof **out);
 	cJSON_ArrayForEach(a, arr) {
 		struct ledger_account *x = &(*out)[*n];
@@ -214,10 +226,12 @@ static int cli_ledger_verify(const struct cli_ctx *ctx)
 	size_t nexpected = 0;
 	uint64_t bad = 0;
 	char why[LEDGER_WHY_MAX] = "";
-	int rc = sodium_init() < 0 ? CLI_EXIT_NODE : cli_ledger_expected(ctx, &expected, &nexpected);
+	double height = 0;
+	int rc = sodium_init() < 0 ? CLI_EXIT_NODE
+	                           : cli_ledger_expected(ctx, &expected, &nexpected, &height);
 
 	if (rc == CLI_EXIT_OK)
-		rc = cli_ledger_fetch(ctx, &c);
+		rc = cli_ledger_fetch(ctx, &c, height);
 	if (rc == CLI_EXIT_OK &&
 	    ledger_verify_chain(NULL, cli_ledger_chain_cb, &c, expected, nexpected, &bad, why,
 	                        sizeof why) != 0) {

@@ -249,9 +249,12 @@ static void api_ledger_remove(struct consensus *cs, struct evhttp_request *req)
 	const cJSON *idj = cJSON_GetObjectItemCaseSensitive(body, "id");
 	char msg[160];
 	uint64_t id = 0;
+	const struct raft *rf = consensus_raft(cs);
 	int r = cJSON_IsString(idj) ? api_ledger_voter(cs, idj->valuestring, &id) : -EINVAL;
 
 	cJSON_Delete(body);
+	if (rf == NULL || !raft_is_leader(rf))
+		r = -EAGAIN; /* whatever the id: only the leader can act on it */
 	if (r == 0)
 		r = consensus_remove_voter(cs, id);
 	if (r == 0) {
@@ -262,8 +265,7 @@ static void api_ledger_remove(struct consensus *cs, struct evhttp_request *req)
 		return;
 	}
 	if (r == -EAGAIN) {
-		const struct raft *rf = consensus_raft(cs);
-		uint64_t leader = rf != NULL ? raft_leader(rf) : 0;
+		uint64_t leader = consensus_leader(cs);
 
 		snprintf(msg, sizeof msg, "not the leader; the leader is %016llx (%s)",
 		         (unsigned long long)leader, api_ledger_name(cs, leader));

@@ -15,7 +15,8 @@
 [ -x "$CHORUSD" ] || skip_all "chorusd not built"
 command -v python3 >/dev/null 2>&1 || skip_all "python3 needed to read JSON"
 
-base=$(port_base e2e-ledger)
+# The build dir in the name: the same test running in another checkout gets other ports.
+base=$(port_base "e2e-ledger $PWD")
 fport() { echo $((base + $1)); }
 hport() { echo $((base + 50 + $1)); }
 REWARD=3
@@ -198,6 +199,10 @@ else
 fi
 check "chorus ledger verify passes on the restarted voter" run 0 cli "$old" ledger verify
 check "still exactly once everywhere" q ledger "d['credited'] == $total" $(ports_of $VOTERS)
+follower=""
+for i in $VOTERS; do q ledger "d['state'] == 'follower'" "$(hport "$i")" && { follower=$i; break; }; done
+check "remove-voter on a follower is refused, naming the leader" sh -c \
+	"'$CHORUS' -H http://127.0.0.1:$(hport "${follower:-1}") ledger remove-voter 00 2>&1 | grep -q 'not the leader'"
 check "the client's outbox is drained (all acks committed)" \
 	sh -c "! grep -q 'event=outbox_error' '$TEST_TMP/n$CLIENT/node.log'"
 
