@@ -503,21 +503,13 @@ size_t core_member_count(const struct core *core)
 
 int core_member_get(const struct core *core, size_t i, struct member_view *out)
 {
-	const struct member *m;
-	int rc;
+	int rc = core_member_brief(core, i, out);
 
-	if (i >= core->members.n)
-		return CORE_ERR_INVAL;
-	m = &core->members.v[i];
-	rc = record_decode(&out->rec, m->text, m->text_len);
 	if (rc < 0)
-		return rc; /* cannot happen: only verified, decoded records are stored */
-	codec_hex(out->id, m->pk, CHORUS_PK_BYTES);
-	out->state = m->state;
-	out->self = memcmp(m->pk, core->pk, CHORUS_PK_BYTES) == 0;
-	out->last_seen_ms = m->last_seen_ms;
-	out->state_since_ms = m->state_since_ms;
-	return 0;
+		return rc;
+	/* The brief view, then the whole signed record over it. */
+	rc = record_decode(&out->rec, core->members.v[i].text, core->members.v[i].text_len);
+	return rc < 0 ? rc : 0; /* cannot fail: only verified, decoded records are stored */
 }
 
 int core_member_brief(const struct core *core, size_t i, struct member_view *out)
