@@ -27,42 +27,30 @@
 
 /* ---------------------------------------------------------------- PRNG */
 
-/* splitmix64 expands the one seed into xoshiro256** state. */
-static uint64_t sim_rng_splitmix(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
+/*
+ * The simulator's stream is the core's generator (rng.c, xoshiro256** seeded
+ * by splitmix64), kept in its own struct so sim.h needs no core internals.
+ */
+_Static_assert(sizeof(((struct sim_rng *)0)->s) == sizeof(((struct rng *)0)->s),
+               "one xoshiro256** state");
 
 void sim_rng_seed(struct sim_rng *rng, uint64_t seed)
 {
-	uint64_t x = seed;
+	struct rng r;
 
-	for (int i = 0; i < 4; i++)
-		rng->s[i] = sim_rng_splitmix(&x);
-}
-
-static uint64_t sim_rng_rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
+	rng_seed(&r, seed);
+	memcpy(rng->s, r.s, sizeof(rng->s));
 }
 
 uint64_t sim_rng_next(struct sim_rng *rng)
 {
-	uint64_t *s = rng->s;
-	uint64_t result = sim_rng_rotl(s[1] * 5, 7) * 9;
-	uint64_t t = s[1] << 17;
+	struct rng r;
+	uint64_t v;
 
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = sim_rng_rotl(s[3], 45);
-	return result;
+	memcpy(r.s, rng->s, sizeof(r.s));
+	v = rng_next(&r);
+	memcpy(rng->s, r.s, sizeof(rng->s));
+	return v;
 }
 
 uint64_t sim_rng_below(struct sim_rng *rng, uint64_t n)
