@@ -23,14 +23,8 @@ for b in "$CHORUSD" "$CHORUS" "$BENCH"; do
 	[ -x "$b" ] || { echo "bench: $b is not built (make)" >&2; exit 1; }
 done
 
-start_node() { # start_node I [ARGS...]
-	i=$1; shift
-	mkdir -p "$TEST_TMP/n$i"
-	"$CHORUSD" --data-dir "$TEST_TMP/n$i" --name "n$i" --listen "tcp://127.0.0.1:$((base + i))" \
-		--http "127.0.0.1:$((base + 50 + i))" --log-file "$TEST_TMP/n$i/node.log" "$@" \
-		>"$TEST_TMP/n$i.out" 2>&1 &
-	track $!
-}
+fport() { echo $((base + $1)); }
+hport() { echo $((base + 50 + $1)); }
 api=127.0.0.1:$((base + 51))
 workers_seen() {
 	[ "$("$CHORUS" -H "http://$api" -j members 2>/dev/null | grep -o '"echo"' | wc -l)" -ge 3 ]

@@ -75,3 +75,16 @@ one_line_err() { # one_line_err PATTERN: stderr is exactly one line, "chorus: PA
 	diag "stderr was: $(cat "$ERR")"
 	return 1
 }
+
+# start_node I [ARGS...]: chorusd number I in the background, data and node.log
+# under $TEST_TMP/nI, fabric on $(fport I), HTTP on $(hport I) (the script
+# defines both); its pid in PID[I], tracked so cleanup stops it.  (bash)
+start_node() {
+	i=$1; shift
+	mkdir -p "$TEST_TMP/n$i"
+	"$CHORUSD" --data-dir "$TEST_TMP/n$i" --name "n$i" --listen "tcp://127.0.0.1:$(fport "$i")" \
+		--http "127.0.0.1:$(hport "$i")" --log-file "$TEST_TMP/n$i/node.log" "$@" \
+		>>"$TEST_TMP/n$i.out" 2>&1 &
+	PID[$i]=$!
+	track "${PID[$i]}"
+}

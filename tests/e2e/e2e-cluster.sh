@@ -54,15 +54,6 @@ all_alive() {
 }
 
 declare -a PID ID
-start_node() { # start_node I [ARGS...]
-	i=$1; shift
-	mkdir -p "$TEST_TMP/n$i"
-	"$CHORUSD" --data-dir "$TEST_TMP/n$i" --name "n$i" --listen "tcp://127.0.0.1:$(fport "$i")" \
-		--http "127.0.0.1:$(hport "$i")" --log-file "$TEST_TMP/n$i/node.log" "$@" \
-		>"$TEST_TMP/n$i.out" 2>&1 &
-	PID[$i]=$!
-	track "${PID[$i]}"
-}
 
 # ---------------------------------------------------------------- convergence
 start_node 1

@@ -21,15 +21,6 @@ c1() { "$CHORUS" -H "$(api 1)" "$@"; }
 PGFILE="$TEST_TMP/pg.pids"
 
 declare -a PID
-start_node() { # start_node I [ARGS...]
-	i=$1; shift
-	mkdir -p "$TEST_TMP/n$i"
-	"$CHORUSD" --data-dir "$TEST_TMP/n$i" --name "n$i" --listen "tcp://127.0.0.1:$(fport "$i")" \
-		--http "127.0.0.1:$(hport "$i")" --log-file "$TEST_TMP/n$i/node.log" "$@" \
-		>>"$TEST_TMP/n$i.out" 2>&1 &
-	PID[$i]=$!
-	track "${PID[$i]}"
-}
 WORKER_ARGS=(--capacity 4 --worker echo --worker sha256 --worker sleep --worker fail
 	--worker "upper=tr a-z A-Z"
 	--worker "pgroup=sh -c 'sleep 60 & echo \$! >>$PGFILE; sleep 60'")

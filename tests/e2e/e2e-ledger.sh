@@ -45,15 +45,6 @@ ports_of() { for i in "$@"; do hport "$i"; done; }
 cli() { i=$1; shift; "$CHORUS" -H "http://127.0.0.1:$(hport "$i")" "$@"; }
 
 declare -a PID
-start_node() { # start_node I [ARGS...]
-	i=$1; shift
-	mkdir -p "$TEST_TMP/n$i"
-	"$CHORUSD" --data-dir "$TEST_TMP/n$i" --name "n$i" --listen "tcp://127.0.0.1:$(fport "$i")" \
-		--http "127.0.0.1:$(hport "$i")" --log-file "$TEST_TMP/n$i/node.log" "$@" \
-		>>"$TEST_TMP/n$i.out" 2>&1 &
-	PID[$i]=$!
-	track "${PID[$i]}"
-}
 start_voter() { start_node "$1" --voter --bootstrap-expect 3 --join "tcp://127.0.0.1:$(fport 1)"; }
 
 # one_leader NODES...: all of them name the same, non-zero leader, which is a voter of theirs.
