@@ -2,10 +2,11 @@
 # Ledger benchmark: 3 voters (--voter --bootstrap-expect 3) on loopback, durable
 # (raft.db in WAL mode, synchronous=FULL, one transaction per Raft round).
 # bench/ledger-bench synthesises signed completion records and POSTs them to
-# /v1/ledger/acks; each node forwards them to the leader, which commits them in
-# blocks.  Prints, for one writer (one node, one connection) and for many
-# (all three nodes, CONNS connections): committed entries/s and each writer's
-# submit-to-commit latency p50/p99.
+# /v1/ledger/acks?wait_ms; each node forwards them to the leader, which commits
+# them in blocks.  Every writer is closed-loop (one record in flight, the next
+# once the node says it is committed).  Prints, for one writer (through the
+# leader) and for many (CONNS writers over all three nodes): committed
+# entries/s and the submit-to-commit latency p50/p90/p99 the writers saw.
 # Usage: bench/ledger.sh   (after a build; N, N_MANY, CONNS to change the sizes)
 # Build with ./configure (no --enable-debug) for figures worth quoting.
 set -u
@@ -16,7 +17,7 @@ BENCH=$PWD/bench/ledger-bench
 . tests/lib.sh
 N=${N:-500}
 N_MANY=${N_MANY:-3000}
-CONNS=${CONNS:-24}
+CONNS=${CONNS:-64}
 base=$(port_base "bench-ledger $PWD") # per checkout: another worktree may run it too
 
 for b in "$CHORUSD" "$BENCH"; do
@@ -34,8 +35,14 @@ has_leader() {
 	curl -s "http://127.0.0.1:$((base + 51))/v1/ledger" 2>/dev/null | grep -q '"commit_index":[1-9]'
 }
 wait_until 15000 has_leader || { echo "bench: no leader within 15 s" >&2; exit 1; }
-echo "# one writer: $N entries through one node, one connection"
-"$BENCH" -H "127.0.0.1:$((base + 51))" -c 1 -n "$N"
-echo "# many writers: $N_MANY entries through 3 nodes, $CONNS connections"
+leader_port=$((base + 51))
+for i in 1 2 3; do
+	if curl -s "http://127.0.0.1:$((base + 50 + i))/v1/ledger" | grep -q '"state":"leader"'; then
+		leader_port=$((base + 50 + i))
+	fi
+done
+echo "# one writer (closed loop: one record in flight): $N entries through the leader"
+"$BENCH" -H "127.0.0.1:$leader_port" -c 1 -n "$N"
+echo "# many writers (closed loop each): $N_MANY entries through 3 nodes, $CONNS writers"
 "$BENCH" -H "127.0.0.1:$((base + 51)),127.0.0.1:$((base + 52)),127.0.0.1:$((base + 53))" \
 	-c "$CONNS" -n "$N_MANY"

@@ -64,6 +64,16 @@ int ledger_entry_from_ack(struct ledger_entry *e, const struct job_ack *ack);
 int ledger_entry_check(const struct core_crypto *crypto, const struct ledger_entry *e,
                        struct ledger_entry_info *info);
 
+/*
+ * ledger_entry_check() with this ledger's crypto and its cache of verified
+ * entries: an entry whose exact bytes (texts and signatures) this ledger
+ * verified before, here or in a block it built or applied, costs a hash
+ * instead of two signature verifications.  Everything else is checked again.
+ */
+struct ledger;
+int ledger_entry_check_here(struct ledger *l, const struct ledger_entry *e,
+                            struct ledger_entry_info *info);
+
 /* A block's header, decoded (ledger_block_peek). */
 struct ledger_block_info {
 	uint64_t height; /* the first block is 1; height 0 is the implied genesis */
@@ -99,6 +109,7 @@ struct ledger_stats {
 	uint64_t duplicates; /* entries for a job already credited: applied as no-ops */
 	uint64_t accounts;
 	uint64_t total_reward;
+	uint64_t verify_cache_hits; /* entries whose signatures were verified here before */
 };
 
 struct ledger;
@@ -124,6 +135,30 @@ int ledger_block_build(struct ledger *l, uint64_t term, const uint8_t leader_pk[
                        const uint8_t leader_sk[CHORUS_SK_BYTES], uint64_t time_ms,
                        const struct ledger_entry *entries, size_t n, size_t *used, uint8_t **out,
                        size_t *out_len);
+
+/*
+ * Where the next block goes: after the head, or (a pipelining leader) after
+ * a block it built and proposed but that is not applied yet.
+ */
+struct ledger_tip {
+	uint64_t height;
+	uint64_t term;
+	uint8_t hash[LEDGER_HASH_BYTES];
+};
+void ledger_tip_head(const struct ledger *l, struct ledger_tip *tip);
+/* The tip a built block makes (ledger_block_peek's height, term and hash). */
+int ledger_tip_of(const uint8_t *block, size_t len, struct ledger_tip *tip);
+/*
+ * ledger_block_build() on a tip at or beyond the head (NULL: the head).  The
+ * caller keeps entries of the blocks between the head and the tip out of
+ * entries[]: only the applied state is consulted for jobs already credited
+ * (a repeat would apply as a no-op anyway).
+ */
+int ledger_block_build_on(struct ledger *l, const struct ledger_tip *on, uint64_t term,
+                          const uint8_t leader_pk[CHORUS_PK_BYTES],
+                          const uint8_t leader_sk[CHORUS_SK_BYTES], uint64_t time_ms,
+                          const struct ledger_entry *entries, size_t n, size_t *used,
+                          uint8_t **out, size_t *out_len);
 
 /*
  * Every node: applies a committed block.  Checks (bounded decode, height ==

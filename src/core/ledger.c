@@ -38,6 +38,8 @@ _Static_assert(CHORUS_LEDGER_BLOCK_HEADER_BYTES == 4 + 1 + 8 + 32 + 8 + 32 + 8 +
 #define LEDGER_ACCT_SLOTS  (2 * CHORUS_LEDGER_ACCOUNTS_MAX) /* load at most 1/2 */
 #define LEDGER_JOBS_INIT   1024
 #define LEDGER_NEW_KEYS_MAX (2 * CHORUS_LEDGER_BLOCK_ENTRIES_MAX)
+#define LEDGER_VCACHE_SLOTS 8192 /* entries whose signatures this ledger already verified */
+#define LEDGER_VCACHE_BYTES 16
 
 /* One entry inside an encoded block: pointers into the block's bytes. */
 struct lref {
@@ -88,6 +90,14 @@ struct ledger {
 	uint8_t fresh[LEDGER_NEW_KEYS_MAX][CHORUS_PK_BYTES]; /* keys new in this block */
 	char why[LEDGER_WHY_MAX];
 	char note[LEDGER_WHY_MAX]; /* the first duplicate of the last block applied */
+	/*
+	 * Digests of entries (both texts and both signatures) whose signatures
+	 * this ledger verified: direct-mapped, a collision just evicts.  The
+	 * leader checks an entry when it queues it; building and applying that
+	 * same entry then costs a hash, not two more ed25519 verifications.
+	 */
+	uint8_t (*vcache)[LEDGER_VCACHE_BYTES];
+	uint64_t vcache_hits;
 };
 
 static void ledger_say(char *why, size_t len, const char *fmt, ...)
@@ -208,26 +218,63 @@ static int ledger_entry_match(const struct lref *r, const struct jack *a, const 
 	return 0;
 }
 
-static int ledger_entry_verify(const struct core_crypto *crypto, const struct lref *r,
-                               struct ledger_entry_info *info, char *why, size_t whylen)
+/* BLAKE2b-128 of everything an entry's signatures cover, and the signatures. */
+static void ledger_entry_digest(const struct lref *r, uint8_t out[LEDGER_VCACHE_BYTES])
 {
+	crypto_generichash_state st;
+	uint8_t len[4];
+
+	crypto_generichash_init(&st, NULL, 0, LEDGER_VCACHE_BYTES);
+	ledger_put_u16(len, (uint16_t)r->ack_len);
+	ledger_put_u16(len + 2, (uint16_t)r->rcpt_len);
+	crypto_generichash_update(&st, len, sizeof len);
+	crypto_generichash_update(&st, (const uint8_t *)r->ack, r->ack_len);
+	crypto_generichash_update(&st, r->ack_sig, CHORUS_SIG_BYTES);
+	crypto_generichash_update(&st, (const uint8_t *)r->rcpt, r->rcpt_len);
+	crypto_generichash_update(&st, r->rcpt_sig, CHORUS_SIG_BYTES);
+	crypto_generichash_final(&st, out, LEDGER_VCACHE_BYTES);
+}
+
+/* The cache slot of a digest: its first bytes are uniform (a hash). */
+static uint8_t *ledger_vcache_slot(const struct ledger *l, const uint8_t d[LEDGER_VCACHE_BYTES])
+{
+	return l->vcache[codec_get_u32(d) % LEDGER_VCACHE_SLOTS];
+}
+
+/*
+ * Decodes, matches and verifies an entry; with a ledger, an entry whose
+ * exact bytes it verified before skips the signature checks (only).
+ */
+static int ledger_entry_verify(const struct core_crypto *crypto, struct ledger *l,
+                               const struct lref *r, struct ledger_entry_info *info, char *why,
+                               size_t whylen)
+{
+	uint8_t d[LEDGER_VCACHE_BYTES];
 	struct jack a;
 	struct jreceipt rc;
-	int err;
+	int err, cached = 0;
 
 	assert(crypto != NULL && r != NULL);
 	if ((err = ledger_entry_decode(r, &a, &rc, why, whylen)) < 0 ||
 	    (err = ledger_entry_match(r, &a, &rc, why, whylen)) < 0)
 		return err;
+	if (l != NULL && l->vcache != NULL) {
+		ledger_entry_digest(r, d);
+		cached = memcmp(ledger_vcache_slot(l, d), d, sizeof d) == 0;
+		l->vcache_hits += (uint64_t)cached;
+	}
 	/* Signatures last: they cost the most. */
-	if (crypto->verify(r->ack_sig, (const uint8_t *)r->ack, r->ack_len, a.client) != 0) {
+	if (!cached && crypto->verify(r->ack_sig, (const uint8_t *)r->ack, r->ack_len, a.client) != 0) {
 		ledger_say(why, whylen, "the client's signature does not verify");
 		return CORE_ERR_BADSIG;
 	}
-	if (crypto->verify(r->rcpt_sig, (const uint8_t *)r->rcpt, r->rcpt_len, rc.worker) != 0) {
+	if (!cached &&
+	    crypto->verify(r->rcpt_sig, (const uint8_t *)r->rcpt, r->rcpt_len, rc.worker) != 0) {
 		ledger_say(why, whylen, "the worker's signature does not verify");
 		return CORE_ERR_BADSIG;
 	}
+	if (l != NULL && l->vcache != NULL && !cached)
+		memcpy(ledger_vcache_slot(l, d), d, sizeof d);
 	if (info != NULL) {
 		memcpy(info->job, a.id, CHORUS_JOB_ID_BYTES);
 		memcpy(info->client, a.client, CHORUS_PK_BYTES);
@@ -260,7 +307,21 @@ int ledger_entry_check(const struct core_crypto *crypto, const struct ledger_ent
 	    e->receipt_len > CHORUS_LEDGER_TEXT_MAX)
 		return CORE_ERR_OVERSIZE;
 	ledger_entry_ref(&r, e);
-	return ledger_entry_verify(crypto != NULL ? crypto : &crypto_ed25519, &r, info, NULL, 0);
+	return ledger_entry_verify(crypto != NULL ? crypto : &crypto_ed25519, NULL, &r, info, NULL, 0);
+}
+
+int ledger_entry_check_here(struct ledger *l, const struct ledger_entry *e,
+                            struct ledger_entry_info *info)
+{
+	struct lref r;
+
+	if (e == NULL)
+		return CORE_ERR_INVAL;
+	if (e->ack_len == 0 || e->ack_len > CHORUS_LEDGER_TEXT_MAX || e->receipt_len == 0 ||
+	    e->receipt_len > CHORUS_LEDGER_TEXT_MAX)
+		return CORE_ERR_OVERSIZE;
+	ledger_entry_ref(&r, e);
+	return ledger_entry_verify(l->crypto, l, &r, info, NULL, 0);
 }
 
 /* ---------------------------------------------------------------- block codec */
@@ -511,12 +572,13 @@ int ledger_create(struct ledger **out, const struct core_crypto *crypto)
 	if (l == NULL)
 		return CORE_ERR_NOMEM;
 	l->crypto = crypto != NULL ? crypto : &crypto_ed25519;
+	l->vcache = calloc(LEDGER_VCACHE_SLOTS, sizeof(*l->vcache));
 	/* Accounts are bounded, so they are allocated once (calloc: pages come as used). */
 	l->acct = calloc(CHORUS_LEDGER_ACCOUNTS_MAX, sizeof(*l->acct));
 	l->acct_slots = calloc(LEDGER_ACCT_SLOTS, sizeof(*l->acct_slots));
 	l->acct_sorted = calloc(CHORUS_LEDGER_ACCOUNTS_MAX, sizeof(*l->acct_sorted));
 	l->njob_slots = 1;
-	if (l->acct == NULL || l->acct_slots == NULL || l->acct_sorted == NULL ||
+	if (l->acct == NULL || l->acct_slots == NULL || l->acct_sorted == NULL || l->vcache == NULL ||
 	    ledger_jobs_reserve(l, LEDGER_JOBS_INIT) < 0) {
 		ledger_destroy(l);
 		return CORE_ERR_NOMEM;
@@ -534,6 +596,7 @@ void ledger_destroy(struct ledger *l)
 	free(l->acct_sorted);
 	free(l->jobs);
 	free(l->job_slots);
+	free(l->vcache);
 	free(l);
 }
 
@@ -575,7 +638,7 @@ static int ledger_check_entries(struct ledger *l)
 	char why[LEDGER_WHY_MAX - 32];
 
 	for (size_t i = 0; i < b->info.nentries; i++) {
-		int err = ledger_entry_verify(l->crypto, &b->e[i], &l->info[i], why, sizeof(why));
+		int err = ledger_entry_verify(l->crypto, l, &b->e[i], &l->info[i], why, sizeof(why));
 
 		if (err < 0) {
 			ledger_say(l->why, sizeof(l->why), "bad entry %zu: %s", i, why);
@@ -722,13 +785,13 @@ static void ledger_put_entry(uint8_t *p, const struct ledger_entry *e)
 	memcpy(p + (o += e->receipt_len), e->receipt_sig, CHORUS_SIG_BYTES);
 }
 
-static void ledger_put_header(uint8_t *p, const struct ledger *l, uint64_t term,
+static void ledger_put_header(uint8_t *p, const struct ledger_tip *on, uint64_t term,
                               const uint8_t leader_pk[CHORUS_PK_BYTES], uint64_t time_ms, size_t n)
 {
 	memcpy(p, LEDGER_MAGIC, 4);
 	p[4] = LEDGER_VERSION;
-	codec_put_u64(p + 5, l->height + 1);
-	memcpy(p + 13, l->head, LEDGER_HASH_BYTES);
+	codec_put_u64(p + 5, on->height + 1);
+	memcpy(p + 13, on->hash, LEDGER_HASH_BYTES);
 	codec_put_u64(p + 45, term);
 	memcpy(p + 53, leader_pk, CHORUS_PK_BYTES);
 	codec_put_u64(p + 85, time_ms);
@@ -748,7 +811,7 @@ static size_t ledger_build_entries(struct ledger *l, uint8_t *buf, const struct 
 		const struct ledger_entry *e = &in[i];
 		size_t size;
 
-		if (ledger_entry_check(l->crypto, e, &l->info[count]) < 0)
+		if (ledger_entry_check_here(l, e, &l->info[count]) < 0)
 			continue; /* the texts are bad; a block holding it would not apply */
 		size = ledger_entry_size(e->ack_len, e->receipt_len);
 		if (*off + size + CHORUS_SIG_BYTES > CHORUS_LEDGER_BLOCK_BYTES_MAX)
@@ -769,17 +832,53 @@ int ledger_block_build(struct ledger *l, uint64_t term, const uint8_t leader_pk[
                        const struct ledger_entry *entries, size_t n, size_t *used, uint8_t **out,
                        size_t *out_len)
 {
+	return ledger_block_build_on(l, NULL, term, leader_pk, leader_sk, time_ms, entries, n, used,
+	                             out, out_len);
+}
+
+void ledger_tip_head(const struct ledger *l, struct ledger_tip *tip)
+{
+	tip->height = l->height;
+	tip->term = l->term;
+	memcpy(tip->hash, l->head, LEDGER_HASH_BYTES);
+}
+
+int ledger_tip_of(const uint8_t *block, size_t len, struct ledger_tip *tip)
+{
+	struct ledger_block_info bi;
+	int err = ledger_block_peek(block, len, &bi);
+
+	if (err < 0)
+		return err;
+	tip->height = bi.height;
+	tip->term = bi.term;
+	memcpy(tip->hash, bi.hash, LEDGER_HASH_BYTES);
+	return 0;
+}
+
+int ledger_block_build_on(struct ledger *l, const struct ledger_tip *on, uint64_t term,
+                          const uint8_t leader_pk[CHORUS_PK_BYTES],
+                          const uint8_t leader_sk[CHORUS_SK_BYTES], uint64_t time_ms,
+                          const struct ledger_entry *entries, size_t n, size_t *used,
+                          uint8_t **out, size_t *out_len)
+{
 	uint8_t msg[sizeof(LEDGER_SIG_DOMAIN) + LEDGER_HASH_BYTES], hash[LEDGER_HASH_BYTES], *buf, *r;
 	size_t off = CHORUS_LEDGER_BLOCK_HEADER_BYTES, count, mlen;
+	struct ledger_tip head;
 
 	*out = NULL;
 	*out_len = 0;
 	*used = 0;
 	l->why[0] = '\0';
-	if (leader_pk == NULL || leader_sk == NULL || (entries == NULL && n > 0) || term < l->term ||
-	    term > CODEC_JSON_INT_MAX || time_ms > CODEC_JSON_INT_MAX) {
-		ledger_say(l->why, sizeof(l->why), "bad arguments (term %llu, head's %llu)",
-		           (unsigned long long)term, (unsigned long long)l->term);
+	ledger_tip_head(l, &head);
+	if (on == NULL)
+		on = &head;
+	if (leader_pk == NULL || leader_sk == NULL || (entries == NULL && n > 0) || term < on->term ||
+	    on->term < l->term || on->height < l->height || term > CODEC_JSON_INT_MAX ||
+	    time_ms > CODEC_JSON_INT_MAX) {
+		ledger_say(l->why, sizeof(l->why), "bad arguments (term %llu, tip's %llu at %llu, head's %llu)",
+		           (unsigned long long)term, (unsigned long long)on->term,
+		           (unsigned long long)on->height, (unsigned long long)l->term);
 		return CORE_ERR_INVAL;
 	}
 	if ((buf = malloc(CHORUS_LEDGER_BLOCK_BYTES_MAX)) == NULL)
@@ -789,7 +888,7 @@ int ledger_block_build(struct ledger *l, uint64_t term, const uint8_t leader_pk[
 		free(buf);
 		return 0;
 	}
-	ledger_put_header(buf, l, term, leader_pk, time_ms, count);
+	ledger_put_header(buf, on, term, leader_pk, time_ms, count);
 	crypto_generichash(hash, LEDGER_HASH_BYTES, buf, off, NULL, 0);
 	mlen = ledger_sig_msg(msg, hash);
 	l->crypto->sign(buf + off, msg, mlen, leader_sk);
@@ -828,6 +927,7 @@ void ledger_stats(const struct ledger *l, struct ledger_stats *out)
 	out->duplicates = l->duplicates;
 	out->accounts = l->nacct;
 	out->total_reward = l->total_reward;
+	out->verify_cache_hits = l->vcache_hits;
 	assert(out->entries == out->credited + out->duplicates);
 }
 

@@ -25,24 +25,12 @@
 
 #include "node.h"
 
-#define API_WAIT_MS_MAX   5000   /* one held request; clients ask again (under evhttp's timeout) */
-#define API_WAITERS_MAX   4096
 #define API_LIST_DEFAULT  20
 #define API_LIST_MAX      1000
 
-struct api_waiter {
-	struct api_waiter *next;
-	struct api_jobs *aj;
-	struct evhttp_request *req;
-	struct evhttp_connection *conn;
-	struct event *ev;
-	char id[CHORUS_JOB_ID_HEX + 1];
-};
-
 struct api_jobs {
 	struct node *node;
-	struct api_waiter *waiters;
-	size_t nwaiters;
+	struct api_waits *waits; /* requests held until their job is final */
 };
 
 static int api_jobs_valid_id(const char *id)
@@ -68,72 +56,24 @@ static void api_jobs_reply_record(struct api_jobs *aj, struct evhttp_request *re
 
 /* ---------------------------------------------------------------- waiters */
 
-static void api_waiter_unlink(struct api_waiter *w)
+/* A held request: its job is final, or the wait ran out; either way, the record. */
+static void api_jobs_waited(void *ctx, struct evhttp_request *req, const char *id, int woken,
+                            uint64_t value)
 {
-	struct api_waiter **p = &w->aj->waiters;
-
-	while (*p != w)
-		p = &(*p)->next;
-	*p = w->next;
-	w->aj->nwaiters--;
-	event_free(w->ev);
-	free(w);
-}
-
-static void api_waiter_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct api_waiter *w = arg;
-
-	(void)fd;
-	(void)what;
-	evhttp_connection_set_closecb(w->conn, NULL, NULL);
-	api_jobs_reply_record(w->aj, w->req, w->id, HTTP_OK, "OK");
-	api_waiter_unlink(w);
-}
-
-/* The client went away while we held its request: forget it. */
-static void api_waiter_closed_cb(struct evhttp_connection *conn, void *arg)
-{
-	struct api_jobs *aj = arg;
-
-	for (struct api_waiter *w = aj->waiters; w != NULL; w = w->next)
-		if (w->conn == conn) {
-			api_waiter_unlink(w);
-			return;
-		}
+	(void)woken;
+	(void)value;
+	api_jobs_reply_record(ctx, req, id, HTTP_OK, "OK");
 }
 
 static int api_jobs_wait(struct api_jobs *aj, struct evhttp_request *req, const char *id,
                          unsigned wait_ms)
 {
-	struct timeval tv = { wait_ms / 1000, (wait_ms % 1000) * 1000 };
-	struct api_waiter *w;
-
-	if (aj->nwaiters >= API_WAITERS_MAX || (w = calloc(1, sizeof(*w))) == NULL)
-		return -ENOSPC;
-	w->ev = evtimer_new(aj->node->base, api_waiter_cb, w);
-	if (w->ev == NULL || evtimer_add(w->ev, &tv) != 0) {
-		if (w->ev != NULL)
-			event_free(w->ev);
-		free(w);
-		return -ENOMEM;
-	}
-	w->aj = aj;
-	w->req = req;
-	w->conn = evhttp_request_get_connection(req);
-	snprintf(w->id, sizeof w->id, "%s", id);
-	w->next = aj->waiters;
-	aj->waiters = w;
-	aj->nwaiters++;
-	evhttp_connection_set_closecb(w->conn, api_waiter_closed_cb, aj);
-	return 0;
+	return api_wait(aj->waits, req, id, wait_ms);
 }
 
 void api_jobs_final(struct api_jobs *aj, const char *job_id)
 {
-	for (struct api_waiter *w = aj->waiters; w != NULL; w = w->next)
-		if (strcmp(w->id, job_id) == 0)
-			event_active(w->ev, EV_TIMEOUT, 1);
+	api_wake(aj->waits, job_id, 0);
 }
 
 /* ---------------------------------------------------------------- handlers */
@@ -329,10 +269,15 @@ int api_jobs_route(struct api_jobs *aj, struct evhttp_request *req, const char *
 
 int api_jobs_create(struct api_jobs **out, struct node *node)
 {
-	*out = calloc(1, sizeof(**out));
-	if (*out == NULL)
+	struct api_jobs *aj = calloc(1, sizeof(*aj));
+
+	*out = NULL;
+	if (aj == NULL || api_waits_create(&aj->waits, node->base, api_jobs_waited, aj) != 0) {
+		free(aj);
 		return -ENOMEM;
-	(*out)->node = node;
+	}
+	aj->node = node;
+	*out = aj;
 	return 0;
 }
 
@@ -340,7 +285,6 @@ void api_jobs_destroy(struct api_jobs *aj)
 {
 	if (aj == NULL)
 		return;
-	while (aj->waiters != NULL)
-		api_waiter_unlink(aj->waiters);
+	api_waits_destroy(aj->waits);
 	free(aj);
 }

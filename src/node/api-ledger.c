@@ -106,6 +106,7 @@ static cJSON *api_ledger_status(const struct consensus *cs)
 	cJSON_AddNumberToObject(o, "duplicates", (double)ls.duplicates);
 	cJSON_AddNumberToObject(o, "accounts", (double)ls.accounts);
 	cJSON_AddNumberToObject(o, "total_reward", (double)ls.total_reward);
+	cJSON_AddNumberToObject(o, "verify_cache_hits", (double)ls.verify_cache_hits);
 	{
 		uint32_t p50, p99;
 		size_t n = consensus_latency(cs, &p50, &p99);
@@ -215,6 +216,7 @@ static cJSON *api_ledger_balances(const struct consensus *cs)
 	if (o != NULL) {
 		cJSON_AddNumberToObject(o, "height", (double)ls.height);
 		cJSON_AddNumberToObject(o, "total_reward", (double)ls.total_reward);
+	cJSON_AddNumberToObject(o, "verify_cache_hits", (double)ls.verify_cache_hits);
 	}
 	return o;
 }
@@ -303,6 +305,31 @@ static int api_ledger_sig(const cJSON *body, const char *key, uint8_t sig[CHORUS
 	           : -1;
 }
 
+static cJSON *api_ledger_ack_doc(const char *job, uint64_t height)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "job", job);
+	cJSON_AddBoolToObject(o, "committed", height > 0);
+	if (height > 0)
+		cJSON_AddNumberToObject(o, "height", (double)height);
+	return o;
+}
+
+void api_ledger_waited(void *ctx, struct evhttp_request *req, const char *job, int woken,
+                       uint64_t height)
+{
+	(void)ctx;
+	if (woken)
+		api_reply(req, HTTP_OK, "OK", api_ledger_ack_doc(job, height));
+	else
+		api_reply(req, 202, "Accepted", api_ledger_ack_doc(job, 0));
+}
+
+/*
+ * 202 {"job","committed":false} once the ack is in the outbox; with wait_ms,
+ * held until it is committed (200, "height") or the wait runs out (202).
+ */
 static void api_ledger_acks(struct consensus *cs, struct evhttp_request *req)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -310,20 +337,28 @@ static void api_ledger_acks(struct consensus *cs, struct evhttp_request *req)
 	cJSON *body = cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1), len);
 	struct ledger_entry *e = calloc(1, sizeof *e);
 	char why[128] = "want {\"ack\",\"ack_sig\",\"receipt\",\"receipt_sig\"}";
-	int r = -EINVAL;
+	char job[CHORUS_JOB_ID_HEX + 1] = "";
+	uint64_t height = 0;
+	int bad = 0, r = -EINVAL;
+	unsigned wait_ms = api_query_uint(req, "wait_ms", 0, 60000, &bad);
 
-	if (e != NULL && api_ledger_text(body, "ack", e->ack_text, &e->ack_len) == 0 &&
-	    api_ledger_text(body, "receipt", e->receipt_text, &e->receipt_len) == 0 &&
-	    api_ledger_sig(body, "ack_sig", e->ack_sig) == 0 &&
-	    api_ledger_sig(body, "receipt_sig", e->receipt_sig) == 0)
-		r = consensus_submit(cs, e, why, sizeof why);
+	if (bad)
+		snprintf(why, sizeof why, "wait_ms must be 0..60000");
+	else if (e != NULL && api_ledger_text(body, "ack", e->ack_text, &e->ack_len) == 0 &&
+	         api_ledger_text(body, "receipt", e->receipt_text, &e->receipt_len) == 0 &&
+	         api_ledger_sig(body, "ack_sig", e->ack_sig) == 0 &&
+	         api_ledger_sig(body, "receipt_sig", e->receipt_sig) == 0)
+		r = consensus_submit(cs, e, job, &height, why, sizeof why);
 	cJSON_Delete(body);
 	free(e);
-	if (r == 0)
-		api_reply(req, 202, "Accepted", cJSON_CreateObject());
-	else
+	if (r != 0)
 		api_reply_error(req, r == -EIO ? HTTP_INTERNAL : HTTP_BADREQUEST,
 		                r == -EIO ? "Internal Server Error" : "Bad Request", why);
+	else if (height > 0)
+		api_reply(req, HTTP_OK, "OK", api_ledger_ack_doc(job, height));
+	else if (wait_ms == 0 ||
+	         api_wait(consensus_waits(cs), req, job, wait_ms < API_WAIT_MS_MAX ? wait_ms : API_WAIT_MS_MAX) != 0)
+		api_reply(req, 202, "Accepted", api_ledger_ack_doc(job, 0));
 }
 
 /* 1 when the request was ours (answered), 0 otherwise. */

@@ -37,7 +37,9 @@
 #define CONSENSUS_HEARTBEAT_TICKS 3    /* heartbeat every 30 ms */
 #define CONSENSUS_DUTY_TICKS      10   /* bootstrap and membership checks every 100 ms */
 #define CONSENSUS_OUTBOX_TICKS    100  /* outbox re-sent every second */
-#define CONSENSUS_OUTBOX_BATCH    128  /* acks sent per outbox round (a few frames) */
+#define CONSENSUS_OUTBOX_BATCH    128  /* acks re-sent per outbox round (a few frames) */
+#define CONSENSUS_FRESH_MAX       2048 /* new acks routed at the end of a loop iteration */
+#define CONSENSUS_INFLIGHT_MAX    8    /* leader: blocks proposed beyond the applied head */
 #define CONSENSUS_PENDING_MAX     8192 /* acks the leader holds for the next blocks */
 #define CONSENSUS_BLOCK_ENTRIES   48   /* entries offered to one block (halved until it fits) */
 #define CONSENSUS_REMOVED_MAX     64
@@ -63,6 +65,7 @@ struct consensus_pending {
 	struct ledger_entry_info info;
 	uint8_t origin[CHORUS_PK_BYTES]; /* whose outbox holds it: the answer goes there */
 	uint64_t answer;                 /* credited at this height, not answered yet */
+	uint64_t proposed;               /* in the block of this height (0: not yet) */
 };
 
 #define CONSENSUS_LATENCY_RING 4096 /* submit-to-commit samples kept for /v1/ledger */
@@ -89,8 +92,15 @@ struct consensus {
 	unsigned outbox_round;
 	uint32_t latency_ms[CONSENSUS_LATENCY_RING]; /* of our own acks, newest overwrite oldest */
 	uint64_t nlatency;
-	struct ledger_entry *fresh;  /* acks from ack_cb, sent on the next tick (not from inside the core) */
+	struct ledger_entry *fresh;  /* new acks, routed by kick_ev (never from inside the core) */
 	size_t nfresh;
+	struct event *kick_ev;       /* end of this loop iteration: route fresh acks, pump */
+	struct api_waits *waits;     /* POST /v1/ledger/acks?wait_ms: held until committed */
+	int kicked;
+	struct ledger_tip tip;       /* leader: the last block proposed (pipelining) */
+	uint64_t tip_term;           /* the term tip belongs to; 0: none */
+	uint64_t answered_height;    /* leader: pending acks answered up to this height */
+	uint64_t durable_term, durable_vote; /* the hard state last persisted by this process */
 	struct consensus_batch batch; /* one ledger message being built */
 	uint64_t applied_index;
 	struct raft_entry *rx_ents;  /* raft_msg_decode's entry array */
@@ -98,6 +108,7 @@ struct consensus {
 };
 
 static void consensus_pump(struct consensus *cs);
+static void consensus_kick(struct consensus *cs);
 
 /* ---------------------------------------------------------------- ids and addresses */
 
@@ -154,11 +165,20 @@ static void consensus_answer_origin(struct consensus *cs, const uint8_t of[CHORU
                                     struct consensus_batch *b);
 static void consensus_outbox_done(struct consensus *cs, const char *job, uint64_t height);
 
-/* Leader: the acks now credited are answered, one batch per origin, and leave the queue. */
+/*
+ * Leader: the acks now credited are answered, one batch per origin, and leave
+ * the queue; so do acks whose block applied without crediting them (a bad
+ * entry: the submitter's retry gets the verdict again).  Runs when the
+ * height moved.
+ */
 static void consensus_answer_pending(struct consensus *cs)
 {
+	uint64_t height = ledger_height(cs->ledger);
 	size_t keep = 0;
 
+	if (height == cs->answered_height)
+		return;
+	cs->answered_height = height;
 	for (size_t i = 0; i < cs->npending; i++) {
 		struct consensus_pending *p = &cs->pending[i];
 		struct ledger_job job;
@@ -179,7 +199,8 @@ static void consensus_answer_pending(struct consensus *cs)
 	for (size_t i = 0; i < cs->npending; i++) {
 		struct ledger_job job;
 
-		if (ledger_job_get(cs->ledger, cs->pending[i].info.job, &job) != 0)
+		if (ledger_job_get(cs->ledger, cs->pending[i].info.job, &job) != 0 &&
+		    (cs->pending[i].proposed == 0 || cs->pending[i].proposed > height))
 			cs->pending[keep++] = cs->pending[i];
 	}
 	cs->npending = keep;
@@ -260,52 +281,86 @@ static void consensus_publish_role(struct consensus *cs)
 		cs->leader_published = leader;
 	log_info("raft", "event=%s term=%llu", leader ? "leader" : "not_leader",
 	         (unsigned long long)raft_term(cs->raft));
-	if (!leader)
+	if (!leader) {
 		cs->npending = 0; /* submitters retry with the next leader */
+		cs->tip_term = 0;
+	}
 }
 
-/* Leader: one block at a time, built on a final head (everything in the log applied). */
+/*
+ * Leader: the next blocks, pipelined.  The first block of a term waits for a
+ * final head (the whole log applied, the term's no-op included); later ones
+ * build on the last block proposed (cs->tip), at most CONSENSUS_INFLIGHT_MAX
+ * beyond the applied head.  A leader proposes only in its own term and its
+ * log only grows while it leads, so each proposed block applies right after
+ * the one before; losing leadership drops the tip and the queue.
+ */
 static void consensus_build(struct consensus *cs)
 {
-	struct raft_status st;
-	size_t n = cs->npending < CONSENSUS_BLOCK_ENTRIES ? cs->npending : CONSENSUS_BLOCK_ENTRIES;
+	struct consensus_pending **taken;
 	struct ledger_entry *es;
-	uint8_t *block = NULL;
-	size_t used = 0, len = 0;
-	uint64_t index;
-	int r;
+	struct raft_status st;
 
 	if (cs->npending == 0 || !raft_is_leader(cs->raft))
 		return;
 	raft_status(cs->raft, &st);
-	if (st.applied != st.last_index || st.commit != st.last_index)
-		return;
-	if ((es = malloc(n * sizeof(*es))) == NULL)
-		return;
-	for (size_t i = 0; i < n; i++)
-		es[i] = cs->pending[i].e;
-	for (;;) {
-		r = ledger_block_build(cs->ledger, st.term, cs->pk, cs->sk, chorusd_wall_ms(), es, n,
-		                       &used, &block, &len);
-		if (r != 0 || block == NULL || len <= CHORUS_RAFT_ENTRY_MAX || n == 1)
-			break;
-		free(block); /* too big for one Raft entry: fewer entries */
-		block = NULL;
-		n /= 2;
+	if (cs->tip_term != st.term) {
+		if (st.applied != st.last_index || st.commit != st.last_index)
+			return;
+		ledger_tip_head(cs->ledger, &cs->tip);
+		cs->tip_term = st.term;
 	}
-	free(es);
-	if (r != 0 || block == NULL) {
-		if (r != 0)
+	es = malloc(CONSENSUS_BLOCK_ENTRIES * sizeof(*es));
+	taken = malloc(CONSENSUS_BLOCK_ENTRIES * sizeof(*taken));
+	while (es != NULL && taken != NULL &&
+	       cs->tip.height - ledger_height(cs->ledger) < CONSENSUS_INFLIGHT_MAX) {
+		uint8_t *block = NULL;
+		size_t n = 0, used = 0, len = 0;
+		uint64_t index;
+		int r;
+
+		for (size_t i = 0; i < cs->npending && n < CONSENSUS_BLOCK_ENTRIES; i++)
+			if (cs->pending[i].proposed == 0) {
+				taken[n] = &cs->pending[i];
+				es[n++] = cs->pending[i].e;
+			}
+		if (n == 0)
+			break;
+		for (;;) {
+			r = ledger_block_build_on(cs->ledger, &cs->tip, st.term, cs->pk, cs->sk,
+			                          chorusd_wall_ms(), es, n, &used, &block, &len);
+			if (r != 0 || block == NULL || len <= CHORUS_RAFT_ENTRY_MAX || n == 1)
+				break;
+			free(block); /* too big for one Raft entry: fewer entries */
+			block = NULL;
+			n /= 2;
+		}
+		if (r != 0) {
 			log_warn("ledger", "event=build_error error=\"%s\" why=\"%s\"", core_strerror(r),
 			         ledger_why(cs->ledger));
-		consensus_answer_pending(cs); /* all of them already credited */
-		return;
+			break;
+		}
+		r = block == NULL ? 0 : len > CHORUS_RAFT_ENTRY_MAX ? CORE_ERR_OVERSIZE
+		                                                     : raft_propose(cs->raft, block,
+		                                                                    (uint32_t)len, &index);
+		if (r != 0) {
+			log_warn("ledger", "event=propose_error error=\"%s\"", raft_strerror(r));
+			free(block);
+			break;
+		}
+		if (block != NULL)
+			ledger_tip_of(block, len, &cs->tip);
+		/* Taken, or skipped as credited already: answered or dropped once the tip applies. */
+		for (size_t i = 0; i < used; i++)
+			taken[i]->proposed = cs->tip.height > 0 ? cs->tip.height : 1;
+		if (block == NULL)
+			cs->answered_height = UINT64_MAX; /* all credited already: answer them */
+		free(block);
+		if (used == 0)
+			break;
 	}
-	r = len <= CHORUS_RAFT_ENTRY_MAX ? raft_propose(cs->raft, block, (uint32_t)len, &index)
-	                                 : CORE_ERR_OVERSIZE;
-	if (r != 0)
-		log_warn("ledger", "event=propose_error error=\"%s\"", raft_strerror(r));
-	free(block);
+	free(es);
+	free(taken);
 }
 
 static void consensus_pump(struct consensus *cs)
@@ -316,12 +371,26 @@ static void consensus_pump(struct consensus *cs)
 		return;
 	for (int round = 0; round < 2; round++) {
 		while (raft_ready(cs->raft, &rd)) {
-			/* Durable before any message that depends on it leaves. */
+			/*
+			 * Durable before any message that depends on it leaves.  A
+			 * leader's appends depend only on its term, durable since it
+			 * won: they go first, so the followers write while it writes
+			 * (Raft thesis 10.2.1); it counts its own copy once advanced.
+			 */
+			int early = raft_is_leader(cs->raft) && rd.hs.term == cs->durable_term &&
+			            rd.hs.vote == cs->durable_vote && rd.snapshot == NULL &&
+			            rd.truncate_from == 0;
+
+			if (early)
+				consensus_send_msgs(cs, &rd);
 			if (raftstore_save(cs->store, &rd) != 0) {
 				log_error("raft", "event=persist_error: stopping rather than break the contract");
 				abort();
 			}
-			consensus_send_msgs(cs, &rd);
+			cs->durable_term = rd.hs.term;
+			cs->durable_vote = rd.hs.vote;
+			if (!early)
+				consensus_send_msgs(cs, &rd);
 			for (size_t i = 0; i < rd.ncommitted; i++)
 				consensus_apply(cs, &rd.committed[i]);
 			raft_advance(cs->raft, &rd);
@@ -465,6 +534,7 @@ static void consensus_outbox_done(struct consensus *cs, const char *job, uint64_
 
 	if (raftstore_outbox_done(cs->store, job, height, &created_ms) != 0 || created_ms == 0)
 		return; /* unknown, or answered before: nothing to sample */
+	api_wake(cs->waits, job, height);
 	cs->latency_ms[cs->nlatency++ % CONSENSUS_LATENCY_RING] =
 	    now_ms > created_ms ? (uint32_t)(now_ms - created_ms) : 0;
 	log_debug("ledger", "event=committed job=%s height=%llu ms=%llu", job,
@@ -495,23 +565,32 @@ size_t consensus_latency(const struct consensus *cs, uint32_t *p50, uint32_t *p9
 	return n;
 }
 
-/* An entry from outside (POST /v1/ledger/acks): checked, into our outbox, sent next tick. */
-int consensus_submit(struct consensus *cs, const struct ledger_entry *e, char *why, size_t whylen)
+/*
+ * An entry from outside (POST /v1/ledger/acks): checked, into our outbox, sent
+ * at the end of this loop iteration.  job gets its id (hex); *height the
+ * block that credits it when this node's ledger already has it, else 0.
+ */
+int consensus_submit(struct consensus *cs, const struct ledger_entry *e,
+                     char job[CHORUS_JOB_ID_HEX + 1], uint64_t *height, char *why, size_t whylen)
 {
 	struct ledger_entry_info info;
-	char job[CHORUS_JOB_ID_HEX + 1];
+	struct ledger_job credited;
 
-	if (ledger_entry_check(NULL, e, &info) != 0) {
+	if (ledger_entry_check_here(cs->ledger, e, &info) != 0) {
 		snprintf(why, whylen, "the entry does not check (signatures, texts or match)");
 		return -EINVAL;
 	}
-	sodium_bin2hex(job, sizeof job, info.job, CHORUS_JOB_ID_BYTES);
+	sodium_bin2hex(job, CHORUS_JOB_ID_HEX + 1, info.job, CHORUS_JOB_ID_BYTES);
+	*height = ledger_job_get(cs->ledger, info.job, &credited) == 0 ? credited.height : 0;
+	if (*height > 0)
+		return 0;
 	if (raftstore_outbox_put(cs->store, job, e, chorusd_wall_ms()) != 0) {
 		snprintf(why, whylen, "cannot store it");
 		return -EIO;
 	}
-	if (cs->nfresh < CONSENSUS_OUTBOX_BATCH)
-		cs->fresh[cs->nfresh++] = *e;
+	if (cs->nfresh < CONSENSUS_FRESH_MAX)
+		cs->fresh[cs->nfresh++] = *e; /* else the next outbox round sends it */
+	consensus_kick(cs);
 	return 0;
 }
 
@@ -643,11 +722,14 @@ static void consensus_submit_local(struct consensus *cs, const struct ledger_ent
 	p = &cs->pending[cs->npending];
 	p->e = *e;
 	memcpy(p->origin, origin, CHORUS_PK_BYTES);
-	if (ledger_entry_check(NULL, e, &p->info) != 0) {
+	p->proposed = 0;
+	p->answer = 0;
+	if (ledger_entry_check_here(cs->ledger, e, &p->info) != 0) {
 		log_warn("ledger", "event=bad_entry why=\"%s\"", "entry does not check");
 		return;
 	}
-	(void)job; /* credited already: answered by the next consensus_answer_pending() */
+	if (ledger_job_get(cs->ledger, p->info.job, &job) == 0)
+		cs->answered_height = UINT64_MAX; /* credited already: answer at the next pump */
 	for (size_t i = 0; i < cs->npending; i++)
 		if (memcmp(cs->pending[i].info.job, p->info.job, CHORUS_JOB_ID_BYTES) == 0)
 			return; /* already queued */
@@ -790,8 +872,10 @@ static void consensus_ack_cb(void *ctx, const struct job_ack *ack)
 	if (ledger_entry_from_ack(e, ack) != 0)
 		log_warn("ledger", "event=ack_error job=%s", ack->job_id);
 	else if (raftstore_outbox_put(cs->store, ack->job_id, e, chorusd_wall_ms()) == 0 &&
-	         cs->nfresh < CONSENSUS_OUTBOX_BATCH)
+	         cs->nfresh < CONSENSUS_FRESH_MAX) {
 		cs->fresh[cs->nfresh++] = *e; /* else the next outbox round sends it */
+		consensus_kick(cs);
+	}
 	free(e);
 }
 
@@ -802,6 +886,31 @@ void consensus_env(struct core_env *env)
 }
 
 /* ---------------------------------------------------------------- the tick */
+
+/* After the callbacks of this loop iteration: new acks go out now, not on the next tick. */
+static void consensus_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct consensus *cs = arg;
+
+	(void)fd;
+	(void)what;
+	cs->kicked = 0;
+	if (cs->node->core == NULL)
+		return;
+	if (cs->nfresh > 0)
+		consensus_route(cs, cs->fresh, cs->nfresh);
+	cs->nfresh = 0;
+	consensus_pump(cs);
+	chorusd_reschedule(cs->node);
+}
+
+static void consensus_kick(struct consensus *cs)
+{
+	if (cs->kicked || cs->kick_ev == NULL)
+		return;
+	cs->kicked = 1;
+	event_active(cs->kick_ev, EV_TIMEOUT, 0);
+}
 
 static void consensus_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -834,6 +943,11 @@ static void consensus_tick_cb(evutil_socket_t fd, short what, void *arg)
 const struct raft *consensus_raft(const struct consensus *cs)
 {
 	return cs->raft;
+}
+
+struct api_waits *consensus_waits(struct consensus *cs)
+{
+	return cs->waits;
 }
 
 const struct ledger *consensus_ledger(const struct consensus *cs)
@@ -941,9 +1055,10 @@ int consensus_create(struct consensus **out, struct node *node, const uint8_t pk
 	cs->rx_ents = calloc(CHORUS_RAFT_APPEND_ENTRIES_MAX, sizeof(*cs->rx_ents));
 	cs->tx = malloc(CHORUS_RAFT_MSG_MAX);
 	cs->pending = calloc(CONSENSUS_PENDING_MAX, sizeof(*cs->pending));
-	cs->fresh = calloc(CONSENSUS_OUTBOX_BATCH, sizeof(*cs->fresh));
+	cs->fresh = calloc(CONSENSUS_FRESH_MAX, sizeof(*cs->fresh));
 	cs->batch.buf = malloc(CHORUS_BODY_MAX);
-	if (cs->id == RAFT_NONE || cs->rx_ents == NULL || cs->tx == NULL || cs->pending == NULL ||
+	if (api_waits_create(&cs->waits, node->base, api_ledger_waited, cs) != 0 ||
+	    cs->id == RAFT_NONE || cs->rx_ents == NULL || cs->tx == NULL || cs->pending == NULL ||
 	    cs->fresh == NULL || cs->batch.buf == NULL ||
 	    ledger_create(&cs->ledger, NULL) != 0) {
 		snprintf(err, errlen, "consensus: cannot set up");
@@ -958,7 +1073,8 @@ int consensus_create(struct consensus **out, struct node *node, const uint8_t pk
 		return r;
 	}
 	cs->tick_ev = event_new(node->base, -1, EV_PERSIST, consensus_tick_cb, cs);
-	if (cs->tick_ev == NULL || event_add(cs->tick_ev, &tv) != 0) {
+	cs->kick_ev = event_new(node->base, -1, 0, consensus_kick_cb, cs);
+	if (cs->tick_ev == NULL || cs->kick_ev == NULL || event_add(cs->tick_ev, &tv) != 0) {
 		snprintf(err, errlen, "consensus: cannot start the tick");
 		consensus_destroy(cs);
 		return -ENOMEM;
@@ -973,6 +1089,9 @@ void consensus_destroy(struct consensus *cs)
 		return;
 	if (cs->tick_ev != NULL)
 		event_free(cs->tick_ev);
+	if (cs->kick_ev != NULL)
+		event_free(cs->kick_ev);
+	api_waits_destroy(cs->waits);
 	raft_destroy(cs->raft);
 	ledger_destroy(cs->ledger);
 	raftstore_close(cs->store);

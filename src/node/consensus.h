@@ -45,6 +45,12 @@ int consensus_block(const struct consensus *cs, uint64_t height, const uint8_t *
 /* Leader only: remove a voter; -EAGAIN not leader, -ENOENT not a voter, -EBUSY a change in flight. */
 int consensus_remove_voter(struct consensus *cs, uint64_t id);
 size_t consensus_latency(const struct consensus *cs, uint32_t *p50, uint32_t *p99);
-int consensus_submit(struct consensus *cs, const struct ledger_entry *e, char *why, size_t whylen);
+int consensus_submit(struct consensus *cs, const struct ledger_entry *e,
+                     char job[CHORUS_JOB_ID_HEX + 1], uint64_t *height, char *why, size_t whylen);
+struct api_waits *consensus_waits(struct consensus *cs);
+/* api-ledger.c: answers a POST /v1/ledger/acks held until its job committed (or not, in time). */
+struct evhttp_request;
+void api_ledger_waited(void *ctx, struct evhttp_request *req, const char *job, int woken,
+                       uint64_t height);
 
 #endif

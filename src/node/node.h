@@ -159,6 +159,18 @@ void api_reply(struct evhttp_request *req, int code, const char *reason, cJSON *
 void api_reply_error(struct evhttp_request *req, int code, const char *reason, const char *msg);
 
 /* api-jobs.c */
+/* api-wait.c: requests held until api_wake(key) or wait_ms (long-poll) */
+#define API_WAIT_KEY_MAX 64
+#define API_WAIT_MS_MAX  5000 /* one held request; clients ask again (under evhttp's timeout) */
+struct api_waits;
+struct evhttp_request;
+typedef void api_wait_fn(void *ctx, struct evhttp_request *req, const char *key, int woken,
+                         uint64_t value);
+int api_waits_create(struct api_waits **out, struct event_base *base, api_wait_fn *fn, void *ctx);
+void api_waits_destroy(struct api_waits *ws);
+int api_wait(struct api_waits *ws, struct evhttp_request *req, const char *key, unsigned wait_ms);
+void api_wake(struct api_waits *ws, const char *key, uint64_t value);
+
 struct api_jobs;
 int api_jobs_create(struct api_jobs **out, struct node *node);
 void api_jobs_destroy(struct api_jobs *aj);
