@@ -50,8 +50,8 @@ wait_until() {
 }
 
 # A port base per test script so parallel tests never collide.
-port_base() { # port_base NAME -> a number in [20000, 60000)
-	echo $(( 20000 + ( $(printf '%s' "$1" | cksum | cut -d' ' -f1) % 400 ) * 100 ))
+port_base() { # port_base NAME -> a number in [20000, 32700): below the ephemeral ports (32768-)
+	echo $(( 20000 + ( $(printf '%s' "$1" | cksum | cut -d' ' -f1) % 127 ) * 100 ))
 }
 
 # ---------------------------------------------------------------- running a program under test
@@ -74,6 +74,29 @@ one_line_err() { # one_line_err PATTERN: stderr is exactly one line, "chorus: PA
 	[ "$(wc -l <"$ERR")" -eq 1 ] && grep -q "^chorus: $1" "$ERR" && return 0
 	diag "stderr was: $(cat "$ERR")"
 	return 1
+}
+
+# qv [-p] PATH EXPR PORT...: GET /v1/PATH from each node's HTTP port and evaluate the
+# Python expression EXPR on its JSON (as d): fails unless true for all; with -p,
+# prints each value instead (one line per port) and fails only when a node does not answer.
+qv() {
+	python3 - "$@" <<'PYEOF'
+import json, sys, urllib.request
+args = sys.argv[1:]
+show = args[0] == "-p"
+if show: args.pop(0)
+path, expr, ports = args[0], args[1], args[2:]
+for p in ports:
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%s/v1/%s" % (p, path), timeout=2) as r:
+            d = json.load(r)
+    except Exception as e:
+        if show: print("port %s: %s" % (p, e), file=sys.stderr)
+        sys.exit(1)
+    v = eval("(" + expr + "\n)")
+    if show: print(v)
+    elif not v: sys.exit(1)
+PYEOF
 }
 
 # start_node I [ARGS...]: chorusd number I in the background, data and node.log

@@ -265,9 +265,10 @@ struct core_env {
 	 * run_cb: run a job we accepted as a worker; 0 if started, else the job
 	 * is failed at once with reason.  kill_cb: stop a job run_cb started;
 	 * core_work_done() must still follow.  ack_cb: a completion ack we saw
-	 * (ours or relayed), with both signed texts, for the ledger; its texts
-	 * are authentic (frame or text signatures checked), and the ledger
-	 * checks both signatures again before it credits anything.
+	 * (ours or relayed), with both signed texts, for the ledger; the ack is
+	 * the client's (frame or text signature checked) and names the receipt's
+	 * hash; the receipt's own signature was checked by the client only, and
+	 * the ledger checks both signatures before it credits anything.
 	 */
 	void (*job_cb)(void *ctx, const struct job_view *jv);
 	int (*run_cb)(void *ctx, const char *job_id, const char *kind, const uint8_t *payload,

@@ -107,6 +107,7 @@ static cJSON *api_ledger_status(const struct consensus *cs)
 	cJSON_AddNumberToObject(o, "accounts", (double)ls.accounts);
 	cJSON_AddNumberToObject(o, "total_reward", (double)ls.total_reward);
 	cJSON_AddNumberToObject(o, "verify_cache_hits", (double)ls.verify_cache_hits);
+	cJSON_AddNumberToObject(o, "dropped_messages", (double)consensus_dropped(cs));
 	{
 		uint32_t p50, p99;
 		size_t n = consensus_latency(cs, &p50, &p99);
@@ -217,6 +218,7 @@ static cJSON *api_ledger_balances(const struct consensus *cs)
 		cJSON_AddNumberToObject(o, "height", (double)ls.height);
 		cJSON_AddNumberToObject(o, "total_reward", (double)ls.total_reward);
 	cJSON_AddNumberToObject(o, "verify_cache_hits", (double)ls.verify_cache_hits);
+	cJSON_AddNumberToObject(o, "dropped_messages", (double)consensus_dropped(cs));
 	}
 	return o;
 }

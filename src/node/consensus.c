@@ -31,6 +31,7 @@
 
 #include "node.h"
 #include "consensus.h"
+#include "lmsg.h"
 
 #define CONSENSUS_TICK_MS         10   /* one Raft tick */
 #define CONSENSUS_ELECTION_TICKS  15   /* election timeout 150-300 ms */
@@ -44,10 +45,9 @@
 #define CONSENSUS_BLOCK_ENTRIES   48   /* entries offered to one block (halved until it fits) */
 #define CONSENSUS_REMOVED_MAX     64
 #define CONSENSUS_ROLE_VOTER      "voter"
+#define CONSENSUS_BOOT_STABLE     10   /* duty rounds (1 s) a voter set must be agreed before it boots */
 #define CONSENSUS_ROLE_LEADER     "leader"
 
-enum { LMSG_SUBMIT = 1, LMSG_COMMITTED = 2 };
-#define LMSG_FORWARDED 0x01 /* a voter passed it on to the leader: never again */
 
 struct consensus_batch {
 	uint64_t to;
@@ -96,11 +96,22 @@ struct consensus {
 	size_t nfresh;
 	struct event *kick_ev;       /* end of this loop iteration: route fresh acks, pump */
 	struct api_waits *waits;     /* POST /v1/ledger/acks?wait_ms: held until committed */
+	uint64_t dropped;            /* malformed ledger messages and raft messages */
 	int kicked;
 	struct ledger_tip tip;       /* leader: the last block proposed (pipelining) */
 	uint64_t tip_term;           /* the term tip belongs to; 0: none */
 	uint64_t answered_height;    /* leader: pending acks answered up to this height */
 	uint64_t durable_term, durable_vote; /* the hard state last persisted by this process */
+	/*
+	 * Bootstrap agreement (docs/ledger-node.md): our role "voter" carries
+	 * "-p<hash>" (the voter set we propose) or "-b<hash>" (the set we booted
+	 * with; the empty set for a non-member).
+	 */
+	char boot_kind;              /* 0, 'p' or 'b' */
+	uint64_t boot_hash;
+	char published_voter[CHORUS_TAG_MAX + 1]; /* the voter role last published */
+	unsigned boot_agreed;        /* duty rounds our proposal has been agreed in a row */
+	unsigned boot_cluster_seen;  /* duty rounds a booted cluster we cannot join has been seen */
 	struct consensus_batch batch; /* one ledger message being built */
 	uint64_t applied_index;
 	struct raft_entry *rx_ents;  /* raft_msg_decode's entry array */
@@ -127,6 +138,60 @@ static int consensus_has_role(const struct record *rec, const char *role)
 		if (strcmp(rec->roles[i], role) == 0)
 			return 1;
 	return 0;
+}
+
+/*
+ * A voter candidate's role: "voter", "voter-p<16 hex>" or "voter-b<16 hex>".
+ * 1 and *kind (0, 'p', 'b') and *hash when rec has one; 0 otherwise.
+ */
+static int consensus_voter_role(const struct record *rec, char *kind, uint64_t *hash)
+{
+	for (unsigned i = 0; i < rec->nroles; i++) {
+		const char *r = rec->roles[i];
+		uint8_t h[8];
+		size_t n = 0;
+
+		if (strcmp(r, CONSENSUS_ROLE_VOTER) == 0) {
+			*kind = 0;
+			*hash = 0;
+			return 1;
+		}
+		if (strncmp(r, CONSENSUS_ROLE_VOTER "-", 6) != 0 || (r[6] != 'p' && r[6] != 'b') ||
+		    strlen(r + 7) != 16 ||
+		    sodium_hex2bin(h, sizeof h, r + 7, 16, NULL, &n, NULL) != 0 || n != 8)
+			continue;
+		*kind = r[6];
+		*hash = 0;
+		for (int k = 0; k < 8; k++)
+			*hash = *hash << 8 | h[k];
+		return 1;
+	}
+	return 0;
+}
+
+static int consensus_is_candidate(const struct record *rec)
+{
+	char kind;
+	uint64_t hash;
+
+	return consensus_voter_role(rec, &kind, &hash);
+}
+
+/* BLAKE2b-64 of a sorted voter set: what the bootstrap roles carry. */
+static uint64_t consensus_set_hash(const uint64_t *ids, size_t n)
+{
+	static const char domain[] = "chorus voter set v1";
+	uint8_t buf[sizeof domain + 8 * CHORUS_RAFT_VOTERS_MAX], h[8];
+	uint64_t v = 0;
+
+	memcpy(buf, domain, sizeof domain);
+	for (size_t i = 0; i < n && i < CHORUS_RAFT_VOTERS_MAX; i++)
+		for (int k = 0; k < 8; k++)
+			buf[sizeof domain + 8 * i + (size_t)k] = (uint8_t)(ids[i] >> (56 - 8 * k));
+	crypto_generichash(h, sizeof h, buf, sizeof domain + 8 * (n < CHORUS_RAFT_VOTERS_MAX ? n : CHORUS_RAFT_VOTERS_MAX), NULL, 0);
+	for (int k = 0; k < 8; k++)
+		v = v << 8 | h[k];
+	return v;
 }
 
 static int consensus_alive(const struct member_view *mv)
@@ -267,24 +332,33 @@ static void consensus_publish_role(struct consensus *cs)
 	char roles[CHORUS_ROLES_MAX][CHORUS_TAG_MAX + 1];
 	unsigned n = 0;
 	int leader = cs->raft != NULL && raft_is_leader(cs->raft);
+	char voter[CHORUS_TAG_MAX + 1] = CONSENSUS_ROLE_VOTER;
 
-	if (leader == cs->leader_published)
-		return;
+	if (cs->boot_kind != 0)
+		snprintf(voter, sizeof voter, "%s-%c%016llx", CONSENSUS_ROLE_VOTER, cs->boot_kind,
+		         (unsigned long long)cs->boot_hash);
+	if (cs->node->core == NULL ||
+	    (leader == cs->leader_published && strcmp(voter, cs->published_voter) == 0))
+		return; /* no core yet (starting): the first pump publishes */
 	for (unsigned i = 0; i < cfg->nroles && n < CHORUS_ROLES_MAX; i++)
 		if (strcmp(cfg->roles[i], CONSENSUS_ROLE_LEADER) != 0)
-			snprintf(roles[n++], sizeof roles[0], "%s", cfg->roles[i]);
+			snprintf(roles[n++], sizeof roles[0], "%s",
+			         strcmp(cfg->roles[i], CONSENSUS_ROLE_VOTER) == 0 ? voter : cfg->roles[i]);
 	if (leader && n == CHORUS_ROLES_MAX)
 		n--; /* config checks leave a slot for it; keep the invariant anyway */
 	if (leader)
 		snprintf(roles[n++], sizeof roles[0], "%s", CONSENSUS_ROLE_LEADER);
-	if (core_set_roles(cs->node->core, roles, n, chorusd_now_ms()) == 0)
-		cs->leader_published = leader;
-	log_info("raft", "event=%s term=%llu", leader ? "leader" : "not_leader",
-	         (unsigned long long)raft_term(cs->raft));
 	if (!leader) {
 		cs->npending = 0; /* submitters retry with the next leader */
 		cs->tip_term = 0;
 	}
+	if (core_set_roles(cs->node->core, roles, n, chorusd_now_ms()) != 0)
+		return; /* leaving: nothing to publish any more */
+	snprintf(cs->published_voter, sizeof cs->published_voter, "%s", voter);
+	if (leader != cs->leader_published)
+		log_info("raft", "event=%s term=%llu", leader ? "leader" : "not_leader",
+		         (unsigned long long)(cs->raft != NULL ? raft_term(cs->raft) : 0));
+	cs->leader_published = leader;
 }
 
 /*
@@ -417,6 +491,7 @@ static void consensus_on_raft(struct consensus *cs, const uint8_t from_pk[CHORUS
 	if (r == 0)
 		r = raft_step(cs->raft, &m);
 	if (r != 0) {
+		cs->dropped++;
 		log_debug("raft", "event=drop error=\"%s\"", raft_strerror(r));
 		return;
 	}
@@ -456,43 +531,145 @@ static int consensus_start_raft(struct consensus *cs)
 	log_info("raft", "event=boot id=%016llx voters=%u entries=%zu term=%llu",
 	         (unsigned long long)cs->id, boot.snap.conf.n, boot.nentries,
 	         (unsigned long long)boot.hs.term);
+	cs->boot_kind = 'b'; /* a cluster exists: no candidate that sees us forms another */
+	cs->boot_hash = consensus_set_hash(boot.snap.conf.ids, boot.snap.conf.n);
+	consensus_publish_role(cs);
 	consensus_pump(cs);
 	return 0;
 }
 
-/* The ids of alive voter candidates (ourselves included), sorted. */
-static size_t consensus_candidates(struct consensus *cs, uint64_t *ids, size_t max)
+struct consensus_cand {
+	uint64_t id;
+	char kind;     /* 0, 'p' or 'b': see consensus_voter_role */
+	uint64_t hash;
+};
+
+static int consensus_cmp_cand(const void *a, const void *b)
+{
+	return consensus_cmp_u64(&((const struct consensus_cand *)a)->id,
+	                         &((const struct consensus_cand *)b)->id);
+}
+
+/* Alive voter candidates (ourselves included, with our own bootstrap state), sorted by id. */
+static size_t consensus_cands(struct consensus *cs, struct consensus_cand *c, size_t max)
 {
 	struct core *core = cs->node->core;
 	struct member_view mv;
 	size_t n = 0;
 
-	for (size_t i = 0; i < core_member_count(core) && n < max; i++)
-		if (core_member_get(core, i, &mv) == 0 && consensus_alive(&mv) &&
-		    consensus_has_role(&mv.rec, CONSENSUS_ROLE_VOTER))
-			ids[n++] = consensus_id_of(mv.rec.pk);
-	qsort(ids, n, sizeof *ids, consensus_cmp_u64);
+	for (size_t i = 0; i < core_member_count(core) && n < max; i++) {
+		if (core_member_get(core, i, &mv) != 0 || !consensus_alive(&mv) ||
+		    !consensus_voter_role(&mv.rec, &c[n].kind, &c[n].hash))
+			continue;
+		c[n].id = consensus_id_of(mv.rec.pk);
+		if (c[n].id == cs->id) {
+			c[n].kind = cs->boot_kind;
+			c[n].hash = cs->boot_hash;
+		}
+		n++;
+	}
+	qsort(c, n, sizeof *c, consensus_cmp_cand);
 	return n;
 }
 
-/* Never booted, --bootstrap-expect N: boot once N candidates see each other. */
+/* The ids of alive voter candidates (ourselves included), sorted. */
+static size_t consensus_candidates(struct consensus *cs, uint64_t *ids, size_t max)
+{
+	struct consensus_cand c[64];
+	size_t n = consensus_cands(cs, c, max < 64 ? max : 64);
+
+	for (size_t i = 0; i < n; i++)
+		ids[i] = c[i].id;
+	return n;
+}
+
+static void consensus_boot_with(struct consensus *cs, const struct raft_conf *conf, const char *why)
+{
+	log_info("raft", "event=bootstrap voters=%u member=%s why=%s", conf->n,
+	         raft_conf_has(conf, cs->id) ? "yes" : "no", why);
+	if (raftstore_init(cs->store, conf) != 0 || consensus_start_raft(cs) != 0)
+		log_error("raft", "event=bootstrap_error");
+}
+
+/*
+ * The set that booted with hash T, seen from here: every candidate that
+ * carries T (proposing or booted), plus ourselves when with_self.  1 and conf
+ * filled when it has expect members and hashes to T.
+ */
+static int consensus_known_set(struct consensus *cs, const struct consensus_cand *c, size_t n,
+                               uint64_t t, int with_self, struct raft_conf *conf)
+{
+	memset(conf, 0, sizeof *conf);
+	for (size_t i = 0; i < n && conf->n < CHORUS_RAFT_VOTERS_MAX; i++)
+		if ((c[i].id == cs->id && with_self) ||
+		    (c[i].id != cs->id && c[i].kind != 0 && c[i].hash == t))
+			conf->ids[conf->n++] = c[i].id; /* ascending: c is sorted */
+	return conf->n == cs->expect && consensus_set_hash(conf->ids, conf->n) == t;
+}
+
+/*
+ * Never booted, --bootstrap-expect N (docs/ledger-node.md, "Bootstrap"):
+ *  1. a cluster exists (a candidate carries "-b"): join the set it booted
+ *     with if we are in it, else boot as a non-member and wait to be added;
+ *  2. otherwise propose the N smallest ids we see ("-p<hash>"), and boot with
+ *     them once all N have proposed that same set for CONSENSUS_BOOT_STABLE
+ *     duty rounds in a row.  Booting needs the whole set's consent, so two
+ *     candidates with different views wait for each other instead of
+ *     forming two clusters.
+ */
 static void consensus_try_bootstrap(struct consensus *cs)
 {
-	uint64_t ids[64];
+	struct consensus_cand c[64];
 	struct raft_conf conf;
-	size_t n = consensus_candidates(cs, ids, 64);
+	size_t n = consensus_cands(cs, c, 64);
+	int cluster = 0;
+	uint64_t h;
 
-	if (n < cs->expect)
+	for (size_t i = 0; i < n; i++) {
+		if (c[i].kind != 'b' || c[i].id == cs->id)
+			continue;
+		cluster = 1;
+		if (consensus_known_set(cs, c, n, c[i].hash, 1, &conf) && raft_conf_has(&conf, cs->id)) {
+			consensus_boot_with(cs, &conf, "joined-agreed-set");
+			return;
+		}
+		if (consensus_known_set(cs, c, n, c[i].hash, 0, &conf)) {
+			memset(&conf, 0, sizeof conf);
+			consensus_boot_with(cs, &conf, "cluster-exists");
+			return;
+		}
+	}
+	/* A cluster whose set we cannot see whole (it changed, or members are out of sight). */
+	cs->boot_cluster_seen = cluster ? cs->boot_cluster_seen + 1 : 0;
+	if (cs->boot_cluster_seen >= CONSENSUS_BOOT_STABLE) {
+		memset(&conf, 0, sizeof conf);
+		consensus_boot_with(cs, &conf, "cluster-exists");
+		return;
+	}
+	if (cluster || n < cs->expect)
 		return;
 	memset(&conf, 0, sizeof conf);
-	conf.n = cs->expect;
-	memcpy(conf.ids, ids, cs->expect * sizeof ids[0]); /* the N smallest: the same everywhere */
-	if (!raft_conf_has(&conf, cs->id))
-		conf.n = 0; /* not one of them: wait to be added */
-	log_info("raft", "event=bootstrap candidates=%zu voters=%u member=%s", n, conf.n,
-	         conf.n ? "yes" : "no");
-	if (raftstore_init(cs->store, &conf) != 0 || consensus_start_raft(cs) != 0)
-		log_error("raft", "event=bootstrap_error");
+	for (size_t i = 0; i < cs->expect; i++)
+		conf.ids[conf.n++] = c[i].id; /* the N smallest */
+	if (!raft_conf_has(&conf, cs->id)) {
+		cs->boot_agreed = 0; /* not one of them: they boot, then we join as a non-member */
+		return;
+	}
+	h = consensus_set_hash(conf.ids, conf.n);
+	if (cs->boot_kind != 'p' || cs->boot_hash != h) {
+		cs->boot_kind = 'p';
+		cs->boot_hash = h;
+		cs->boot_agreed = 0;
+		consensus_publish_role(cs);
+		return;
+	}
+	for (size_t i = 0; i < cs->expect; i++)
+		if (c[i].id != cs->id && (c[i].kind != 'p' || c[i].hash != h)) {
+			cs->boot_agreed = 0;
+			return;
+		}
+	if (++cs->boot_agreed >= CONSENSUS_BOOT_STABLE)
+		consensus_boot_with(cs, &conf, "agreed");
 }
 
 static int consensus_removed(const struct consensus *cs, uint64_t id)
@@ -595,17 +772,10 @@ int consensus_submit(struct consensus *cs, const struct ledger_entry *e,
 }
 
 /*
- * Ledger messages batch many records into one frame: a burst of single
- * frames would overflow the fabric's per-peer queue (and drop Raft's
- * messages with it).  Header: kind, flags, origin key (whose outbox holds
- * the records: answers go there), count; then count records:
- *   submit:    u16 ack len, ack, sig, u16 receipt len, receipt, sig
- *   committed: job id (16), height (u64)
+ * Ledger messages batch many records into one frame (formats: lmsg.h): a
+ * burst of single frames would overflow the fabric's per-peer queue (and
+ * drop Raft's messages with it).
  */
-#define LMSG_HEADER      (3 + CHORUS_PK_BYTES)
-#define LMSG_RECORDS_MAX 255
-#define LMSG_COMMITTED_BYTES (CHORUS_JOB_ID_BYTES + 8)
-
 static void consensus_batch_begin(struct consensus_batch *b, uint64_t to, uint8_t kind,
                                   uint8_t flags, const uint8_t origin[CHORUS_PK_BYTES])
 {
@@ -639,53 +809,10 @@ static uint8_t *consensus_batch_room(struct consensus *cs, struct consensus_batc
 	return at;
 }
 
-static size_t consensus_put_text(uint8_t *out, const char *text, uint16_t len,
-                                 const uint8_t sig[CHORUS_SIG_BYTES])
-{
-	out[0] = (uint8_t)(len >> 8);
-	out[1] = (uint8_t)len;
-	memcpy(out + 2, text, len);
-	memcpy(out + 2 + len, sig, CHORUS_SIG_BYTES);
-	return 2 + (size_t)len + CHORUS_SIG_BYTES;
-}
-
 static void consensus_batch_entry(struct consensus *cs, struct consensus_batch *b,
                                   const struct ledger_entry *e)
 {
-	size_t need = 2 * (2 + CHORUS_SIG_BYTES) + e->ack_len + e->receipt_len;
-	uint8_t *at = consensus_batch_room(cs, b, need);
-
-	at += consensus_put_text(at, e->ack_text, e->ack_len, e->ack_sig);
-	consensus_put_text(at, e->receipt_text, e->receipt_len, e->receipt_sig);
-}
-
-/* One length-prefixed text and its signature; 0 or -1 (length checked exactly). */
-static int consensus_decode_text(const uint8_t **p, size_t *left, char *text, uint16_t *len,
-                                 uint8_t sig[CHORUS_SIG_BYTES])
-{
-	size_t n;
-
-	if (*left < 2)
-		return -1;
-	n = (size_t)(*p)[0] << 8 | (*p)[1];
-	if (n == 0 || n > CHORUS_LEDGER_TEXT_MAX || *left < 2 + n + CHORUS_SIG_BYTES)
-		return -1;
-	memcpy(text, *p + 2, n);
-	text[n] = '\0';
-	*len = (uint16_t)n;
-	memcpy(sig, *p + 2 + n, CHORUS_SIG_BYTES);
-	*p += 2 + n + CHORUS_SIG_BYTES;
-	*left -= 2 + n + CHORUS_SIG_BYTES;
-	return 0;
-}
-
-static int consensus_decode_entry(const uint8_t **p, size_t *left, struct ledger_entry *e)
-{
-	memset(e, 0, sizeof *e);
-	if (consensus_decode_text(p, left, e->ack_text, &e->ack_len, e->ack_sig) != 0 ||
-	    consensus_decode_text(p, left, e->receipt_text, &e->receipt_len, e->receipt_sig) != 0)
-		return -1;
-	return 0;
+	lmsg_put_entry(consensus_batch_room(cs, b, lmsg_entry_size(e)), e);
 }
 
 /* Leader: every credited pending ack of origin `of` goes back in one batch (or a few). */
@@ -702,9 +829,7 @@ static void consensus_answer_origin(struct consensus *cs, const uint8_t of[CHORU
 		if (!p->answer || memcmp(p->origin, of, CHORUS_PK_BYTES) != 0)
 			continue;
 		at = consensus_batch_room(cs, b, LMSG_COMMITTED_BYTES);
-		memcpy(at, p->info.job, CHORUS_JOB_ID_BYTES);
-		for (int k = 0; k < 8; k++)
-			at[CHORUS_JOB_ID_BYTES + k] = (uint8_t)(p->answer >> (56 - 8 * k));
+		lmsg_put_committed(at, p->info.job, p->answer);
 		p->answer = 0;
 	}
 	consensus_batch_flush(cs, b);
@@ -751,7 +876,7 @@ static uint64_t consensus_target(struct consensus *cs)
 			continue;
 		if (consensus_has_role(&mv.rec, CONSENSUS_ROLE_LEADER) && nl < 16)
 			leaders[nl++] = consensus_id_of(mv.rec.pk);
-		if (consensus_has_role(&mv.rec, CONSENSUS_ROLE_VOTER) && nv < 16)
+		if (consensus_is_candidate(&mv.rec) && nv < 16)
 			voters[nv++] = consensus_id_of(mv.rec.pk);
 	}
 	if (nl > 0)
@@ -798,23 +923,26 @@ static void consensus_outbox_flush(struct consensus *cs)
 		log_error("ledger", "event=outbox_error");
 }
 
-static void consensus_on_submit(struct consensus *cs, const uint8_t *body, size_t len)
+static void consensus_on_submit(struct consensus *cs, const struct lmsg *m, const uint8_t *body,
+                                size_t len)
 {
 	struct ledger_entry *e = malloc(sizeof *e);
-	const uint8_t *origin = body + 2, *p = body + LMSG_HEADER;
-	size_t left = len - LMSG_HEADER;
-	unsigned n = body[2 + CHORUS_PK_BYTES], k;
+	const uint8_t *p = m->records;
+	size_t left = m->records_len;
+	unsigned k;
 	int lead = cs->raft != NULL && raft_is_leader(cs->raft);
 	uint64_t leader = cs->raft != NULL ? raft_leader(cs->raft) : RAFT_NONE;
 
 	if (e == NULL)
 		return;
-	for (k = 0; k < n && consensus_decode_entry(&p, &left, e) == 0; k++)
+	for (k = 0; k < m->count && lmsg_next_entry(&p, &left, e) == 0; k++)
 		if (lead)
-			consensus_submit_local(cs, e, origin);
-	if (k != n || left != 0)
-		log_debug("ledger", "event=drop reason=malformed-submit records=%u", n);
-	else if (!lead && !(body[1] & LMSG_FORWARDED) && leader != RAFT_NONE && leader != cs->id) {
+			consensus_submit_local(cs, e, m->origin);
+	if (k != m->count || left != 0) {
+		cs->dropped++;
+		log_debug("ledger", "event=drop reason=malformed-submit records=%u", m->count);
+	}
+	else if (!lead && !(m->flags & LMSG_FORWARDED) && leader != RAFT_NONE && leader != cs->id) {
 		memcpy(cs->batch.buf, body, len); /* passed on whole, once, origin kept */
 		cs->batch.buf[1] |= LMSG_FORWARDED;
 		consensus_send(cs, leader, CORE_APP_LEDGER, cs->batch.buf, len);
@@ -823,20 +951,15 @@ static void consensus_on_submit(struct consensus *cs, const uint8_t *body, size_
 	consensus_pump(cs);
 }
 
-static void consensus_on_committed(struct consensus *cs, const uint8_t *body, size_t len)
+static void consensus_on_committed(struct consensus *cs, const struct lmsg *m)
 {
-	unsigned n = body[2 + CHORUS_PK_BYTES];
-
-	if (len != LMSG_HEADER + (size_t)n * LMSG_COMMITTED_BYTES)
-		return;
-	for (unsigned k = 0; k < n; k++) {
-		const uint8_t *r = body + LMSG_HEADER + (size_t)k * LMSG_COMMITTED_BYTES;
+	for (unsigned k = 0; k < m->count; k++) {
+		uint8_t id[CHORUS_JOB_ID_BYTES];
 		char job[CHORUS_JOB_ID_HEX + 1];
-		uint64_t height = 0;
+		uint64_t height;
 
-		for (int i = 0; i < 8; i++)
-			height = height << 8 | r[CHORUS_JOB_ID_BYTES + i];
-		sodium_bin2hex(job, sizeof job, r, CHORUS_JOB_ID_BYTES);
+		lmsg_committed_at(m, k, id, &height);
+		sodium_bin2hex(job, sizeof job, id, CHORUS_JOB_ID_BYTES);
 		consensus_outbox_done(cs, job, height);
 	}
 }
@@ -847,15 +970,20 @@ static void consensus_app_cb(void *ctx, int type, const uint8_t from_pk[CHORUS_P
                              const uint8_t *body, size_t len)
 {
 	struct consensus *cs = ((struct node *)ctx)->consensus;
+	struct lmsg m;
 
 	if (cs == NULL)
 		return;
 	if (type == CORE_APP_RAFT)
 		consensus_on_raft(cs, from_pk, body, len);
-	else if (type == CORE_APP_LEDGER && len >= LMSG_HEADER && body[0] == LMSG_SUBMIT)
-		consensus_on_submit(cs, body, len);
-	else if (type == CORE_APP_LEDGER && len >= LMSG_HEADER && body[0] == LMSG_COMMITTED)
-		consensus_on_committed(cs, body, len);
+	else if (type == CORE_APP_LEDGER && lmsg_parse(&m, body, len) != 0) {
+		cs->dropped++;
+		log_debug("ledger", "event=drop reason=malformed len=%zu", len);
+	}
+	else if (type == CORE_APP_LEDGER && m.kind == LMSG_SUBMIT)
+		consensus_on_submit(cs, &m, body, len);
+	else if (type == CORE_APP_LEDGER && m.kind == LMSG_COMMITTED)
+		consensus_on_committed(cs, &m);
 }
 
 /* Our own succeeded jobs go to the outbox (durable) and out at once. */
@@ -943,6 +1071,11 @@ static void consensus_tick_cb(evutil_socket_t fd, short what, void *arg)
 const struct raft *consensus_raft(const struct consensus *cs)
 {
 	return cs->raft;
+}
+
+uint64_t consensus_dropped(const struct consensus *cs)
+{
+	return cs->dropped;
 }
 
 struct api_waits *consensus_waits(struct consensus *cs)

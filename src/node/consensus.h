@@ -48,6 +48,8 @@ size_t consensus_latency(const struct consensus *cs, uint32_t *p50, uint32_t *p9
 int consensus_submit(struct consensus *cs, const struct ledger_entry *e,
                      char job[CHORUS_JOB_ID_HEX + 1], uint64_t *height, char *why, size_t whylen);
 struct api_waits *consensus_waits(struct consensus *cs);
+/* Malformed ledger and Raft messages dropped (logged at debug level). */
+uint64_t consensus_dropped(const struct consensus *cs);
 /* api-ledger.c: answers a POST /v1/ledger/acks held until its job committed (or not, in time). */
 struct evhttp_request;
 void api_ledger_waited(void *ctx, struct evhttp_request *req, const char *job, int woken,
