@@ -337,7 +337,7 @@ static int sl_key_cmp(const void *a, const void *b)
 	              CHORUS_PK_BYTES);
 }
 
-/* The pool: first entries in order, each twin placed 4 to 43 entries after its first. */
+/* The pool: jobs in order, each twin 4 to 43 entries away from its job's first entry (either side). */
 static void sl_pool_make(struct sim_ledger *L)
 {
 	struct {
@@ -347,7 +347,15 @@ static void sl_pool_make(struct sim_ledger *L)
 
 	for (uint32_t k = 0; k < L->njobs; k++) {
 		if (nwait > 0 && wait[0].due <= k) {
-			sl_job_make(L, k, &L->slots[wait[0].slot]);
+			struct sl_slot *sl = &L->slots[wait[0].slot];
+
+			sl_job_make(L, k, sl);
+			if (sim_rng_below(&L->rng, 2) == 0) { /* the twin goes first */
+				struct sl_job t = L->jobs[sl->job[0]];
+
+				L->jobs[sl->job[0]] = L->jobs[k];
+				L->jobs[k] = t;
+			}
 			memmove(wait, wait + 1, --nwait * sizeof(wait[0]));
 			continue;
 		}
@@ -1053,24 +1061,34 @@ void sim_ledger_check(struct sr *s)
 			sl_check_node(s, &s->nodes[i]);
 }
 
-int sim_ledger_calm_done(struct sr *s, const struct raft_conf *conf)
+int sim_ledger_calm_done(struct sr *s, const struct raft_conf *conf, char *why, size_t whylen)
 {
 	struct sim_ledger *L = s->ledger;
 	uint64_t need = 0;
 
 	for (uint32_t k = 0; k < L->nreleased; k++) {
 		const struct sl_job *j = &L->jobs[k];
+		uint64_t h = L->slots[j->slot].credit_height;
 
 		if (j->forged)
 			continue;
-		if (!j->answered || L->slots[j->slot].credit_height == 0)
+		if (h == 0 || !j->answered) {
+			snprintf(why, whylen, "ledger: job %u (origin %u) %s", k, j->origin,
+			         h == 0 ? "not credited" : "credited but not answered");
 			return 0;
-		if (L->slots[j->slot].credit_height > need)
-			need = L->slots[j->slot].credit_height;
+		}
+		if (h > need)
+			need = h;
 	}
-	for (uint32_t i = 0; i < conf->n; i++)
-		if (sim_ledger_height(s, &s->nodes[conf->ids[i]]) < need)
+	for (uint32_t i = 0; i < conf->n; i++) {
+		uint64_t h = sim_ledger_height(s, &s->nodes[conf->ids[i]]);
+
+		if (h < need) {
+			snprintf(why, whylen, "ledger: voter %" PRIu64 " at height %" PRIu64 " < %" PRIu64,
+			         conf->ids[i], h, need);
 			return 0;
+		}
+	}
 	return 1;
 }
 

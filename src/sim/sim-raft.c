@@ -710,8 +710,19 @@ static void sr_action(struct sr *s)
 	uint32_t dice = (uint32_t)sim_rng_below(&s->rng, 1000);
 	struct sr_node *victim = &s->nodes[1 + sim_rng_below(&s->rng, s->nnodes)];
 
-	for (uint32_t k = (uint32_t)sim_rng_below(&s->rng, 4); l && k > 0; k--)
-		sr_propose(s, l);
+	/*
+	 * With the ledger, fillers are rare: a leader builds a block only when
+	 * its whole log is committed (consensus.c), and a steady stream of
+	 * other proposals would starve it, which the node (proposing blocks
+	 * and configuration changes only) never sees.
+	 */
+	if (s->ledger != NULL) {
+		if (l && sim_rng_below(&s->rng, 4) == 0)
+			sr_propose(s, l);
+	} else {
+		for (uint32_t k = (uint32_t)sim_rng_below(&s->rng, 4); l && k > 0; k--)
+			sr_propose(s, l);
+	}
 	sim_ledger_action(s);
 	if (s->calm)
 		return;
@@ -760,6 +771,7 @@ static int sr_calm_done(struct sr *s)
 	struct sr_node *l = sr_leader(s);
 	struct raft_status st;
 
+	snprintf(s->calm_why, sizeof(s->calm_why), "no entry committed and applied by every voter");
 	if (l == NULL || s->calm_index == 0)
 		return 0;
 	raft_status(l->r, &st);
@@ -769,7 +781,8 @@ static int sr_calm_done(struct sr *s)
 		if (!v->up || v->sm.index < s->calm_index)
 			return 0;
 	}
-	return s->ledger == NULL || sim_ledger_calm_done(s, &st.conf);
+	return s->ledger == NULL ||
+	       sim_ledger_calm_done(s, &st.conf, s->calm_why, sizeof(s->calm_why));
 }
 
 static void sr_calm_check(struct sr *s)
@@ -785,8 +798,7 @@ static void sr_calm_check(struct sr *s)
 		s->calm = 0;
 		s->chaos_end_ms = s->now_ms + SR_CHAOS_MS;
 	} else if (s->now_ms - s->calm_start_ms > SR_LIVE_MS) {
-		sr_failf(s, "liveness: no entry committed and applied by every voter within %d ms "
-		            "after healing", SR_LIVE_MS);
+		sr_failf(s, "liveness: %s within %d ms after healing", s->calm_why, SR_LIVE_MS);
 	}
 }
 

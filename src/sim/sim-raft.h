@@ -106,6 +106,7 @@ struct sr {
 	uint64_t live_windows, live_sum_ms, live_max_ms, max_term, leaders, installs;
 	uint64_t calm_index; /* first history index proposed in this calm window */
 	uint64_t chaos_end_ms;
+	char calm_why[160]; /* what the calm window still waits for */
 	struct sim_ledger *ledger; /* --ledger; NULL without */
 	uint32_t ledger_jobs;      /* --ledger-jobs; 0: no ledger */
 	char fail[512];
@@ -147,7 +148,7 @@ void sim_ledger_deliver(struct sr *s, struct sr_ev *ev);
 /* After every event: every up node's ledger against the one chain. */
 void sim_ledger_check(struct sr *s);
 /* Liveness: every released job credited on every voter of conf and answered. */
-int sim_ledger_calm_done(struct sr *s, const struct raft_conf *conf);
+int sim_ledger_calm_done(struct sr *s, const struct raft_conf *conf, char *why, size_t whylen);
 /* End of a run: the chain audited offline with ledger_verify_chain. */
 void sim_ledger_finish(struct sr *s);
 void sim_ledger_report(const struct sr *s);
