@@ -82,6 +82,7 @@ _Static_assert(SL_OUTBOX_BATCH <= SL_PENDING_MAX, "one outbox message fits a que
 
 /* Entries offered to one block, drawn per boot: many small blocks or a few big ones. */
 static const uint32_t sl_block_max[] = { 1, 4, 16, SL_BLOCK_MAX };
+#define SL_NBLOCK_MAX (sizeof(sl_block_max) / sizeof(sl_block_max[0]))
 
 enum { SL_MSG_SUBMIT = 1, SL_MSG_ANSWER = 2 };
 
@@ -143,7 +144,7 @@ struct sl_msg {
 struct sim_ledger {
 	struct sim_rng rng;
 	struct sl_key keys[SL_KEYS];
-	uint32_t key_order[SL_KEYS]; /* keys[] by ascending public key: the ledger's account order */
+	uint32_t key_order[SL_KEYS]; /* keys[] by ascending public key: the ledger's order */
 	struct sl_job *jobs;
 	uint32_t njobs, nreleased; /* released: jobs[0..nreleased) */
 	struct sl_slot *slots;
@@ -296,8 +297,10 @@ static void sl_job_make(struct sim_ledger *L, uint32_t k, const struct sl_slot *
 
 		j->slot = (uint32_t)(twin_of - L->slots);
 		j->client = first->client;
-		j->worker = SL_CLIENTS + (first->worker - SL_CLIENTS + 1 +
-		                          (uint32_t)sim_rng_below(&L->rng, SL_WORKERS - 1)) % SL_WORKERS;
+		/* Another worker than the first entry's. */
+		j->worker = first->worker - SL_CLIENTS + 1 +
+		            (uint32_t)sim_rng_below(&L->rng, SL_WORKERS - 1);
+		j->worker = SL_CLIENTS + j->worker % SL_WORKERS;
 		j->reward = first->reward; /* the client states the same reward for the job */
 		j->origin = SL_RELAY;
 		j->twin = 1;
@@ -337,7 +340,7 @@ static int sl_key_cmp(const void *a, const void *b)
 	              CHORUS_PK_BYTES);
 }
 
-/* The pool: jobs in order, each twin 4 to 43 entries away from its job's first entry (either side). */
+/* The pool: jobs in order, each twin 4 to 43 entries from its job's first entry, either side. */
 static void sl_pool_make(struct sim_ledger *L)
 {
 	struct {
@@ -545,7 +548,8 @@ static void sl_model_entry(struct sr *s, uint64_t height, const cJSON *e)
 	    sodium_hex2bin(wpk, sizeof(wpk), worker->valuestring, strlen(worker->valuestring), NULL,
 	                   NULL, NULL) != 0 ||
 	    (slot = sl_slot_find(L, id)) < 0) {
-		sr_failf(s, "ledger: block %" PRIu64 " holds an entry that is not from the pool", height);
+		sr_failf(s, "ledger: block %" PRIu64 " holds an entry that is not from the pool",
+		         height);
 		return;
 	}
 	sl = &L->slots[slot];
@@ -683,7 +687,7 @@ void sim_ledger_boot(struct sr *s, struct sr_node *n, const struct raft_snapshot
 	ln->l = NULL;
 	ln->npending = 0;
 	ln->checked = 0;
-	ln->block_max = sl_block_max[sim_rng_below(&L->rng, sizeof(sl_block_max) / sizeof(sl_block_max[0]))];
+	ln->block_max = sl_block_max[sim_rng_below(&L->rng, SL_NBLOCK_MAX)];
 	if (ledger_create(&ln->l, &sl_crypto) != 0)
 		abort();
 	if (snap->len >= 24 + SR_SNAP_LEDGER)
@@ -802,7 +806,8 @@ static void sl_answer(struct sr *s, struct sr_node *n)
 			continue;
 		}
 		if (out[p->origin] == NULL)
-			out[p->origin] = sl_msg_new(SL_MSG_ANSWER, p->origin, (uint32_t)ln->npending);
+			out[p->origin] =
+			        sl_msg_new(SL_MSG_ANSWER, p->origin, (uint32_t)ln->npending);
 		m = out[p->origin];
 		m->items[m->n].job = j->slot;
 		m->items[m->n++].height = lj.height;
@@ -929,17 +934,18 @@ void sim_ledger_pump(struct sr *s, struct sr_node *n, int build)
 	for (size_t i = 0; i < k; i++)
 		L->scratch[i] = L->jobs[ln->pending[i].job].e;
 	for (;;) {
-		err = ledger_block_build(ln->l, st.term, ln->key.pk, ln->key.sk, SIM_EPOCH_MS + s->now_ms,
-		                         L->scratch, k, &used, &block, &len);
-		if (err != 0 || block == NULL || len + SR_ENTRY_PREFIX <= CHORUS_RAFT_ENTRY_MAX || k == 1)
+		err = ledger_block_build(ln->l, st.term, ln->key.pk, ln->key.sk,
+		                         SIM_EPOCH_MS + s->now_ms, L->scratch, k, &used, &block, &len);
+		if (err != 0 || block == NULL || k == 1 ||
+		    len + SR_ENTRY_PREFIX <= CHORUS_RAFT_ENTRY_MAX)
 			break;
 		free(block); /* too big for one Raft entry: fewer entries */
 		block = NULL;
 		k /= 2;
 	}
 	if (err != 0) {
-		sr_failf(s, "ledger: node %" PRIu64 " cannot build: %s (%s)", n->id, core_strerror(err),
-		         ledger_why(ln->l));
+		sr_failf(s, "ledger: node %" PRIu64 " cannot build: %s (%s)", n->id,
+		         core_strerror(err), ledger_why(ln->l));
 		return;
 	}
 	if (block == NULL)
@@ -1024,7 +1030,8 @@ static void sl_check_node(struct sr *s, struct sr_node *n)
 	hd = &L->chain[h];
 	ledger_head_hash(ln->l, head);
 	if (memcmp(head, hd->hash, LEDGER_HASH_BYTES) != 0) {
-		sr_failf(s, "ledger: node %" PRIu64 "'s block %" PRIu64 " is not the chain's", n->id, h);
+		sr_failf(s, "ledger: node %" PRIu64 "'s block %" PRIu64 " is not the chain's", n->id,
+		         h);
 		return;
 	}
 	ledger_stats(ln->l, &st);
@@ -1117,7 +1124,8 @@ void sim_ledger_finish(struct sr *s)
 		const struct sl_job *j = &L->jobs[k];
 
 		if (!j->forged && (!j->answered || L->slots[j->slot].credit_height == 0)) {
-			sr_failf(s, "ledger: liveness: released job %u was never credited and answered", k);
+			sr_failf(s, "ledger: liveness: released job %u never credited and answered",
+			         k);
 			return;
 		}
 		if (j->forged && L->slots[j->slot].credit_height != 0) {
@@ -1134,8 +1142,10 @@ void sim_ledger_finish(struct sr *s)
 		expected[n].jobs_run = L->jobs_run[k];
 		expected[n++].jobs_paid = L->jobs_paid[k];
 	}
-	if (ledger_verify_chain(&sl_crypto, sl_chain_cb, L, expected, n, &bad, why, sizeof(why)) != 0)
-		sr_failf(s, "ledger: the chain fails the audit at height %" PRIu64 ": %s", bad, why);
+	if (ledger_verify_chain(&sl_crypto, sl_chain_cb, L, expected, n, &bad, why,
+	                        sizeof(why)) != 0)
+		sr_failf(s, "ledger: the chain fails the audit at height %" PRIu64 ": %s", bad,
+		         why);
 }
 
 void sim_ledger_report(const struct sr *s)

@@ -569,7 +569,7 @@ static void sr_drive(struct sr *s, struct sr_node *n)
 	struct raft_ready rd;
 	const char *why;
 
-	/* Two rounds, like the node's consensus_pump: the block built after the first goes out in the second. */
+	/* Two rounds, as the node's consensus_pump: a block built after the first leaves in the second. */
 	for (int round = 0; round < (s->ledger != NULL ? 2 : 1); round++) {
 		while (n->up && !s->failed && raft_ready(n->r, &rd)) {
 			if (sr_persist(s, n, &rd)) {

@@ -33,7 +33,14 @@
 /* The ledger part of a snapshot (--ledger), after the state machine's 24 bytes. */
 #define SR_SNAP_LEDGER   (8 + 2 * LEDGER_HASH_BYTES)
 
-enum sr_ev_type { SR_EV_TICK, SR_EV_DELIVER, SR_EV_RESTART, SR_EV_ACTION, SR_EV_HEAL, SR_EV_LEDGER };
+enum sr_ev_type {
+	SR_EV_TICK,
+	SR_EV_DELIVER,
+	SR_EV_RESTART,
+	SR_EV_ACTION,
+	SR_EV_HEAL,
+	SR_EV_LEDGER, /* a submit or an answer of the ledger layer */
+};
 
 struct sr_ev {
 	uint64_t at_ms, seq, gen;
