@@ -1154,17 +1154,17 @@ void sim_ledger_report(const struct sr *s)
 
 	if (L == NULL)
 		return;
-	printf("ledger: jobs=%u released=%u forged=%" PRIu64 " twins=%" PRIu64 " credited=%" PRIu64
-	       " twin-credited=%" PRIu64 " blocks=%zu proposed=%" PRIu64 " applied=%" PRIu64
-	       " answers=%" PRIu64 "\n",
-	       L->njobs, L->nreleased, L->forged, L->twins, L->credited, L->twin_credited, L->nchain,
-	       L->proposed, L->applied, L->answers);
-	printf("ledger-traffic: submits=%" PRIu64 " replays=%" PRIu64 " forwarded=%" PRIu64
+	printf("ledger: jobs=%u submitted=%u credited=%" PRIu64 " blocks=%zu checks=%" PRIu64
+	       " forged=%" PRIu64 " twins=%" PRIu64 " twin-credited=%" PRIu64 " proposed=%" PRIu64
+	       " applied=%" PRIu64 " answers=%" PRIu64 "\n",
+	       L->njobs, L->nreleased, L->credited, L->nchain, L->checks, L->forged, L->twins,
+	       L->twin_credited, L->proposed, L->applied, L->answers);
+	printf("ledger-traffic: submit-msgs=%" PRIu64 " replays=%" PRIu64 " forwarded=%" PRIu64
 	       " dropped=%" PRIu64 " rejected=%" PRIu64 " lost=%" PRIu64 " cut=%" PRIu64
 	       " to-down=%" PRIu64 "\n",
 	       L->submits, L->replays, L->forwards, L->dropped, L->rejected, L->lost, L->cut,
 	       L->to_down);
-	printf("ledger-checks: node-checks=%" PRIu64 " rebuilds=%" PRIu64 " rebuilt-blocks=%" PRIu64
+	printf("ledger-rebuilds: rebuilds=%" PRIu64 " rebuilt-blocks=%" PRIu64
 	       " ed25519-verifies=%" PRIu64 " memo-hits=%" PRIu64 "\n",
-	       L->checks, L->rebuilds, L->rebuilt_blocks, sl_memo_misses, sl_memo_hits);
+	       L->rebuilds, L->rebuilt_blocks, sl_memo_misses, sl_memo_hits);
 }
