@@ -30,100 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chorus/raft.h"
-#include "sim.h"
+#include "sim-raft.h"
 
-#define SR_SPARES        2
-#define SR_NODES_MAX     CHORUS_RAFT_VOTERS_MAX
-#define SR_TICK_MS       10
-#define SR_LAT_MIN_MS    1
-#define SR_LAT_MAX_MS    12
-#define SR_SLOW_MAX_MS   150     /* slow spells: around the election timeout (100-200 ms) */
-#define SR_DUP_P         0.01
-#define SR_CRASH_P       0.004   /* per persisting ready, in chaos windows */
-#define SR_CHAOS_MS      3000
-#define SR_LIVE_MS       10000   /* calm: the liveness deadline */
-#define SR_PAYLOAD_MAX   200
-#define SR_SNAP_PAD_MAX  64
-
-enum sr_ev_type { SR_EV_TICK, SR_EV_DELIVER, SR_EV_RESTART, SR_EV_ACTION, SR_EV_HEAL };
-
-struct sr_ev {
-	uint64_t at_ms, seq, gen;
-	uint8_t *buf;
-	uint32_t len, node;
-	uint8_t type;
-};
-
-/* What survives a crash. */
-struct sr_store {
-	struct raft_hard_state hs;
-	struct raft_snapshot snap; /* data owned */
-	struct raft_entry *ents;   /* data owned */
-	size_t n, cap;
-};
-
-/* The toy state machine: a hash chain over applied entries. */
-struct sr_sm {
-	uint64_t index, count, hash;
-};
-
-struct sr_node {
-	uint64_t id;
-	struct raft *r;
-	uint64_t gen;
-	int up;
-	uint32_t group;
-	struct sr_store st;
-	struct sr_sm sm;
-	uint64_t snap_every;
-};
-
-/* The committed history, by index (1-based; slot 0 unused). */
-struct sr_hist {
-	uint64_t term, hash, chain, pid;
-	uint8_t type;
-};
-
-/* Log matching: every (index, term) ever persisted, with its bytes' hash and previous term. */
-struct sr_lm {
-	uint64_t index, term, hash, prev_term;
-};
-
-struct sr {
-	uint64_t seed, steps_max, steps;
-	uint32_t voters, nnodes;
-	double loss;
-	int verbose;
-	struct sim_rng rng;
-	uint64_t now_ms, seq;
-	struct sr_ev *heap;
-	size_t nheap, capheap;
-	struct sr_node nodes[SR_NODES_MAX + 1];
-	struct sr_hist *hist;
-	size_t nhist, caphist;
-	struct sr_lm *lm; /* open addressing on (index, term) */
-	size_t nlm, caplm;
-	uint64_t *leader_of; /* by term */
-	size_t capterm;
-	uint8_t *pid_seen;
-	uint64_t next_pid;
-	int calm, partitioned;
-	int pre_vote, check_quorum;
-	uint32_t lat_max_ms;     /* SR_LAT_MAX_MS, or more during a slow spell */
-	uint64_t calm_start_ms, calm_pid;
-	/* Measurements. */
-	uint64_t first_leader_ms, proposed, refused, crashes, crashes_persist, partitions;
-	uint64_t slow_spells, transfers, conf_changes, snapshots, sent, lost, dups, cut, to_down;
-	uint64_t live_windows, live_sum_ms, live_max_ms, max_term, leaders, installs;
-	uint64_t calm_index; /* first history index proposed in this calm window */
-	uint64_t chaos_end_ms;
-	char fail[512];
-	int failed;
-};
-
-static void sr_failf(struct sr *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sr_failf(struct sr *s, const char *fmt, ...)
+void sr_failf(struct sr *s, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -171,7 +80,7 @@ static int sr_ev_less(const struct sr_ev *a, const struct sr_ev *b)
 	return a->at_ms < b->at_ms || (a->at_ms == b->at_ms && a->seq < b->seq);
 }
 
-static void sr_push(struct sr *s, struct sr_ev ev)
+void sr_push(struct sr *s, struct sr_ev ev)
 {
 	size_t i;
 
@@ -382,7 +291,8 @@ static void sr_check_leader(struct sr *s, struct sr_node *n)
 	}
 }
 
-static void sr_hist_add(struct sr *s, const struct raft_entry *e, uint64_t pid, uint64_t chain)
+static void sr_hist_add(struct sr *s, const struct raft_entry *e, uint64_t pid, uint64_t chain,
+                        uint64_t lheight)
 {
 	if (s->nhist + 1 >= s->caphist) {
 		s->caphist = s->caphist ? s->caphist * 2 : 4096;
@@ -395,6 +305,7 @@ static void sr_hist_add(struct sr *s, const struct raft_entry *e, uint64_t pid, 
 	s->hist[s->nhist].type = e->type;
 	s->hist[s->nhist].pid = pid;
 	s->hist[s->nhist].chain = chain;
+	s->hist[s->nhist].lheight = lheight;
 	if (e->type == RAFT_ENTRY_NORMAL) {
 		if (pid >= s->next_pid || s->pid_seen[pid])
 			sr_failf(s, "proposal %" PRIu64 " committed twice (again at %" PRIu64 ")", pid,
@@ -424,10 +335,11 @@ static void sr_apply(struct sr *s, struct sr_node *n, const struct raft_entry *e
 		pid = sr_get_u64(e->data);
 		n->sm.count++;
 		n->sm.hash = sr_fnv(n->sm.hash ^ e->term, e->data, e->len);
+		sim_ledger_apply(s, n, e);
 	}
 	n->sm.index = e->index;
 	if (e->index == s->nhist + 1) {
-		sr_hist_add(s, e, pid, n->sm.hash);
+		sr_hist_add(s, e, pid, n->sm.hash, sim_ledger_height(s, n));
 		return;
 	}
 	if (e->index > s->nhist + 1) {
@@ -439,6 +351,10 @@ static void sr_apply(struct sr *s, struct sr_node *n, const struct raft_entry *e
 	    s->hist[e->index].chain != n->sm.hash)
 		sr_failf(s, "committed entry %" PRIu64 " changed: node %" PRIu64 " applied another one",
 		         e->index, n->id);
+	else if (s->hist[e->index].lheight != sim_ledger_height(s, n))
+		sr_failf(s, "node %" PRIu64 " holds ledger height %" PRIu64 " after entry %" PRIu64
+		            ", the first node to apply it held %" PRIu64,
+		         n->id, sim_ledger_height(s, n), e->index, s->hist[e->index].lheight);
 }
 
 /* ---------------------------------------------------------------- nodes */
@@ -478,6 +394,7 @@ static void sr_boot(struct sr *s, struct sr_node *n)
 	if (n->sm.index != n->st.snap.index)
 		sr_failf(s, "node %" PRIu64 ": snapshot at %" PRIu64 " holds state %" PRIu64, n->id,
 		         n->st.snap.index, n->sm.index);
+	sim_ledger_boot(s, n, &n->st.snap);
 	n->up = 1;
 	n->gen++;
 	sr_schedule(s, SR_EV_TICK, (uint32_t)n->id, s->now_ms + 1 + sim_rng_below(&s->rng, SR_TICK_MS),
@@ -488,6 +405,7 @@ static void sr_crash(struct sr *s, struct sr_node *n)
 {
 	raft_destroy(n->r);
 	n->r = NULL;
+	sim_ledger_crash(s, n);
 	n->up = 0;
 	n->gen++;
 	s->crashes++;
@@ -600,6 +518,14 @@ static void sr_apply_ready(struct sr *s, struct sr_node *n, const struct raft_re
 		n->sm.index = sn->index;
 		n->sm.count = sr_get_u64(sn->data + 8);
 		n->sm.hash = sr_get_u64(sn->data + 16);
+		if (s->ledger != NULL && s->hist[sn->index].lheight !=
+		                             (sn->len >= 24 + SR_SNAP_LEDGER ? sr_get_u64(sn->data + 24) : 0)) {
+			sr_failf(s, "node %" PRIu64 " installed a snapshot at %" PRIu64
+			            " whose ledger height is not the history's (%" PRIu64 ")",
+			         n->id, sn->index, s->hist[sn->index].lheight);
+			return;
+		}
+		sim_ledger_boot(s, n, sn);
 	}
 	for (size_t i = 0; i < rd->ncommitted && !s->failed; i++)
 		sr_apply(s, n, &rd->committed[i]);
@@ -608,10 +534,11 @@ static void sr_apply_ready(struct sr *s, struct sr_node *n, const struct raft_re
 /* The application snapshots its state machine now and then; raft drops the log prefix. */
 static void sr_maybe_snapshot(struct sr *s, struct sr_node *n)
 {
-	uint8_t buf[24 + SR_SNAP_PAD_MAX];
+	uint8_t buf[24 + SR_SNAP_LEDGER + SR_SNAP_PAD_MAX];
 	struct raft_status st;
 	struct raft_snapshot snap;
-	uint32_t len = 24 + (uint32_t)(n->sm.index % SR_SNAP_PAD_MAX);
+	uint32_t head = s->ledger != NULL ? 24 + SR_SNAP_LEDGER : 24;
+	uint32_t len = head + (uint32_t)(n->sm.index % SR_SNAP_PAD_MAX);
 	int err;
 
 	raft_status(n->r, &st);
@@ -620,7 +547,9 @@ static void sr_maybe_snapshot(struct sr *s, struct sr_node *n)
 	sr_put_u64(buf, n->sm.index);
 	sr_put_u64(buf + 8, n->sm.count);
 	sr_put_u64(buf + 16, n->sm.hash);
-	memset(buf + 24, (int)(n->sm.hash & 0xff), len - 24);
+	if (s->ledger != NULL)
+		sim_ledger_snapshot(s, n, buf + 24);
+	memset(buf + head, (int)(n->sm.hash & 0xff), len - head);
 	if ((err = raft_compact(n->r, st.applied, buf, len)) != 0) {
 		sr_failf(s, "node %" PRIu64 ": compaction at %" PRIu64 ": %s", n->id, st.applied,
 		         raft_strerror(err));
@@ -640,20 +569,26 @@ static void sr_drive(struct sr *s, struct sr_node *n)
 	struct raft_ready rd;
 	const char *why;
 
-	while (n->up && !s->failed && raft_ready(n->r, &rd)) {
-		if (sr_persist(s, n, &rd)) {
-			s->crashes_persist++;
-			sr_crash(s, n);
-			return;
+	/* Two rounds, as the node's consensus_pump: a block built after the first leaves in the second. */
+	for (int round = 0; round < (s->ledger != NULL ? 2 : 1); round++) {
+		while (n->up && !s->failed && raft_ready(n->r, &rd)) {
+			if (sr_persist(s, n, &rd)) {
+				s->crashes_persist++;
+				sr_crash(s, n);
+				return;
+			}
+			sr_check_persisted(s, n, &rd);
+			for (size_t i = 0; i < rd.nmsgs; i++)
+				sr_send(s, &rd.msgs[i]);
+			sr_apply_ready(s, n, &rd);
+			raft_advance(n->r, &rd);
 		}
-		sr_check_persisted(s, n, &rd);
-		for (size_t i = 0; i < rd.nmsgs; i++)
-			sr_send(s, &rd.msgs[i]);
-		sr_apply_ready(s, n, &rd);
-		raft_advance(n->r, &rd);
+		if (!n->up || s->failed)
+			return;
+		if (s->ledger != NULL && raft_is_leader(n->r))
+			sr_check_leader(s, n); /* before it signs a block in this term */
+		sim_ledger_pump(s, n, round == 0);
 	}
-	if (!n->up || s->failed)
-		return;
 	if ((why = raft_check(n->r)) != NULL)
 		sr_failf(s, "node %" PRIu64 ": %s", n->id, why);
 	if (raft_is_leader(n->r))
@@ -665,8 +600,7 @@ static void sr_drive(struct sr *s, struct sr_node *n)
 
 /* ---------------------------------------------------------------- the client and the faults */
 
-/* The up node leading the highest term, or NULL. */
-static struct sr_node *sr_leader(struct sr *s)
+struct sr_node *sr_leader(struct sr *s)
 {
 	struct sr_node *best = NULL;
 
@@ -679,17 +613,54 @@ static struct sr_node *sr_leader(struct sr *s)
 	return best;
 }
 
+/* Room in pid_seen for the next proposal id. */
+static void sr_pid_reserve(struct sr *s)
+{
+	if ((s->next_pid & 4095) == 0 &&
+	    (s->pid_seen = realloc(s->pid_seen, (size_t)s->next_pid + 4096)) == NULL)
+		abort();
+	if ((s->next_pid & 4095) == 0)
+		memset(s->pid_seen + s->next_pid, 0, 4096);
+}
+
+int sr_propose_tagged(struct sr *s, struct sr_node *l, uint8_t tag, const uint8_t *data,
+                      uint32_t len)
+{
+	uint8_t *buf = malloc(SR_ENTRY_PREFIX + (size_t)len);
+	int err;
+
+	if (buf == NULL)
+		abort();
+	sr_pid_reserve(s);
+	sr_put_u64(buf, s->next_pid);
+	buf[8] = tag;
+	if (len > 0)
+		memcpy(buf + SR_ENTRY_PREFIX, data, len);
+	err = raft_propose(l->r, buf, SR_ENTRY_PREFIX + len, NULL);
+	free(buf);
+	if (err == 0) {
+		s->next_pid++;
+		s->proposed++;
+	} else {
+		s->refused++;
+	}
+	return err;
+}
+
 static void sr_propose(struct sr *s, struct sr_node *l)
 {
 	uint8_t buf[8 + SR_PAYLOAD_MAX];
 	uint32_t len = 8 + (uint32_t)sim_rng_below(&s->rng, SR_PAYLOAD_MAX + 1);
 	int err;
 
-	if ((s->next_pid & 4095) == 0 &&
-	    (s->pid_seen = realloc(s->pid_seen, (size_t)s->next_pid + 4096)) == NULL)
-		abort();
-	if ((s->next_pid & 4095) == 0)
-		memset(s->pid_seen + s->next_pid, 0, 4096);
+	if (s->ledger != NULL) {
+		/* Filler entries: tagged, so that they are never taken for a block. */
+		for (uint32_t i = 0; i < len - 8; i++)
+			buf[i] = (uint8_t)sim_rng_next(&s->rng);
+		(void)sr_propose_tagged(s, l, SR_TAG_FILLER, buf, len - 8);
+		return;
+	}
+	sr_pid_reserve(s);
 	sr_put_u64(buf, s->next_pid);
 	for (uint32_t i = 8; i < len; i++)
 		buf[i] = (uint8_t)sim_rng_next(&s->rng);
@@ -739,8 +710,20 @@ static void sr_action(struct sr *s)
 	uint32_t dice = (uint32_t)sim_rng_below(&s->rng, 1000);
 	struct sr_node *victim = &s->nodes[1 + sim_rng_below(&s->rng, s->nnodes)];
 
-	for (uint32_t k = (uint32_t)sim_rng_below(&s->rng, 4); l && k > 0; k--)
-		sr_propose(s, l);
+	/*
+	 * With the ledger, fillers are rare: a leader builds a block only when
+	 * its whole log is committed (consensus.c), and a steady stream of
+	 * other proposals would starve it, which the node (proposing blocks
+	 * and configuration changes only) never sees.
+	 */
+	if (s->ledger != NULL) {
+		if (l && sim_rng_below(&s->rng, 4) == 0)
+			sr_propose(s, l);
+	} else {
+		for (uint32_t k = (uint32_t)sim_rng_below(&s->rng, 4); l && k > 0; k--)
+			sr_propose(s, l);
+	}
+	sim_ledger_action(s);
 	if (s->calm)
 		return;
 	if (dice < 15 && victim->up) {
@@ -788,6 +771,7 @@ static int sr_calm_done(struct sr *s)
 	struct sr_node *l = sr_leader(s);
 	struct raft_status st;
 
+	snprintf(s->calm_why, sizeof(s->calm_why), "no entry committed and applied by every voter");
 	if (l == NULL || s->calm_index == 0)
 		return 0;
 	raft_status(l->r, &st);
@@ -797,7 +781,8 @@ static int sr_calm_done(struct sr *s)
 		if (!v->up || v->sm.index < s->calm_index)
 			return 0;
 	}
-	return 1;
+	return s->ledger == NULL ||
+	       sim_ledger_calm_done(s, &st.conf, s->calm_why, sizeof(s->calm_why));
 }
 
 static void sr_calm_check(struct sr *s)
@@ -813,8 +798,7 @@ static void sr_calm_check(struct sr *s)
 		s->calm = 0;
 		s->chaos_end_ms = s->now_ms + SR_CHAOS_MS;
 	} else if (s->now_ms - s->calm_start_ms > SR_LIVE_MS) {
-		sr_failf(s, "liveness: no entry committed and applied by every voter within %d ms "
-		            "after healing", SR_LIVE_MS);
+		sr_failf(s, "liveness: %s within %d ms after healing", s->calm_why, SR_LIVE_MS);
 	}
 }
 
@@ -860,6 +844,11 @@ static void sr_event(struct sr *s, struct sr_ev *ev)
 		sr_action(s);
 		sr_schedule(s, SR_EV_ACTION, 0, s->now_ms + 10 + sim_rng_below(&s->rng, 40), 0);
 		break;
+	case SR_EV_LEDGER:
+		sim_ledger_deliver(s, ev);
+		if (ev->node != 0 && n->up)
+			sr_drive(s, n); /* the leader may build at once, as consensus_on_submit pumps */
+		break;
 	case SR_EV_HEAL:
 		if (ev->node == 1) {
 			s->lat_max_ms = SR_LAT_MAX_MS; /* the slow spell ends */
@@ -895,6 +884,7 @@ static void sr_run(struct sr *s)
 
 		s->now_ms = ev.at_ms;
 		sr_event(s, &ev);
+		sim_ledger_check(s);
 		s->steps++;
 		if (s->steps >= s->steps_max)
 			final = 1;
@@ -922,6 +912,7 @@ static void sr_free(struct sr *s)
 	free(s->lm);
 	free(s->leader_of);
 	free(s->pid_seen);
+	sim_ledger_free(s);
 }
 
 static void sr_report(const struct sr *s, double wall_s)
@@ -943,6 +934,7 @@ static void sr_report(const struct sr *s, double wall_s)
 	printf("network: sent=%" PRIu64 " lost=%" PRIu64 " duplicated=%" PRIu64 " cut=%" PRIu64
 	       " to-down=%" PRIu64 "\n",
 	       s->sent, s->lost, s->dups, s->cut, s->to_down);
+	sim_ledger_report(s);
 	printf("virtual-s: %.3f\n", (double)(s->now_ms - SIM_T0_MS) / 1000.0);
 	printf("wall: %.2f s\n", wall_s);
 }
@@ -950,14 +942,22 @@ static void sr_report(const struct sr *s, double wall_s)
 void sim_raft_usage(FILE *f)
 {
 	fprintf(f, "usage: chorus-sim raft [--voters N] [--seed S] [--loss P] [--steps K]\n"
-	           "                       [--no-pre-vote] [--no-check-quorum] [--verbose] [--help]\n"
+	           "                       [--no-pre-vote] [--no-check-quorum] [--ledger]\n"
+	           "                       [--ledger-jobs J] [--verbose] [--help]\n"
 	           "  --voters N   initial voters, 3..7 (default 5); two spare nodes join and leave\n"
 	           "  --seed S     the run's seed (default 1)\n"
 	           "  --loss P     message loss probability in [0, 1) (default 0.02)\n"
 	           "  --steps K    events to simulate before the final liveness check (default 100000)\n"
 	           "  --no-pre-vote, --no-check-quorum\n"
 	           "               turn those protocol options off on every node\n"
-	           "  --verbose    print every new leader on stderr\n");
+	           "  --ledger     run the ledger on the Raft nodes: signed completions submitted\n"
+	           "               until credited, blocks built by the leader, applied by all,\n"
+	           "               ledger invariants checked after every event\n"
+	           "  --ledger-jobs J\n"
+	           "               completions in the pre-signed pool, 1..%d (default %d;\n"
+	           "               implies --ledger)\n"
+	           "  --verbose    print every new leader on stderr\n",
+	        SIM_LEDGER_JOBS_MAX, SIM_LEDGER_JOBS_DEFAULT);
 }
 
 static int sr_parse(struct sr *s, int argc, char **argv)
@@ -967,6 +967,7 @@ static int sr_parse(struct sr *s, int argc, char **argv)
 		{ "loss", required_argument, NULL, 'l' },   { "steps", required_argument, NULL, 'k' },
 		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
 		{ "no-pre-vote", no_argument, NULL, 'P' },  { "no-check-quorum", no_argument, NULL, 'Q' },
+		{ "ledger", no_argument, NULL, 'L' },       { "ledger-jobs", required_argument, NULL, 'J' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
@@ -1001,6 +1002,15 @@ static int sr_parse(struct sr *s, int argc, char **argv)
 		case 'v': s->verbose = 1; break;
 		case 'P': s->pre_vote = 0; break;
 		case 'Q': s->check_quorum = 0; break;
+		case 'L':
+			if (s->ledger_jobs == 0)
+				s->ledger_jobs = SIM_LEDGER_JOBS_DEFAULT;
+			break;
+		case 'J':
+			if (sim_parse_u64("--ledger-jobs", optarg, 1, SIM_LEDGER_JOBS_MAX, &v) != 0)
+				return -1;
+			s->ledger_jobs = (uint32_t)v;
+			break;
 		case 'h': sim_raft_usage(stdout); return 1;
 		default: sim_raft_usage(stderr); return -1;
 		}
@@ -1025,7 +1035,15 @@ int sim_raft_main(int argc, char **argv)
 		free(s);
 		return rc > 0 ? 0 : 2;
 	}
+	if (s->ledger_jobs > 0 && sim_ledger_create(s, s->ledger_jobs) != 0) {
+		fprintf(stderr, "chorus-sim raft: cannot set up the ledger\n");
+		sr_free(s);
+		free(s);
+		return 2;
+	}
 	sr_run(s);
+	if (!s->failed)
+		sim_ledger_finish(s);
 	sr_report(s, sim_wall_s() - t0);
 	rc = s->failed ? 1 : 0;
 	if (s->failed) {
@@ -1033,9 +1051,12 @@ int sim_raft_main(int argc, char **argv)
 		fprintf(stderr, "chorus-sim raft: FAILED at step %" PRIu64 ", t=%" PRIu64 " ms: %s\n",
 		        s->steps, s->now_ms, s->fail);
 		fprintf(stderr, "reproduce: chorus-sim raft --voters %u --seed %" PRIu64
-		                " --loss %g --steps %" PRIu64 "%s%s\n",
+		                " --loss %g --steps %" PRIu64 "%s%s",
 		        s->voters, s->seed, s->loss, s->steps_max, s->pre_vote ? "" : " --no-pre-vote",
 		        s->check_quorum ? "" : " --no-check-quorum");
+		if (s->ledger_jobs > 0)
+			fprintf(stderr, " --ledger-jobs %u", s->ledger_jobs);
+		fprintf(stderr, "\n");
 	}
 	sr_free(s);
 	free(s);

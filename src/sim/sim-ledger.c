@@ -1,0 +1,1170 @@
+/*
+ * `chorus-sim raft --ledger`: the ledger (src/core/ledger.c) run on the
+ * simulated Raft nodes the way src/node/consensus.c runs it in chorusd, with
+ * the ledger invariants checked after every event.
+ *
+ * At start a bounded pool of completions is signed with real ed25519 keys
+ * (SL_CLIENTS clients, SL_WORKERS workers): a client's ack naming a worker's
+ * receipt, as the core hands them to ack_cb.  A few are forged (the ack
+ * signed by the worker: never creditable); a few jobs have a twin (same job
+ * id, another worker and result, submitted later by another origin: the job
+ * is credited once, with whichever comes first).  Jobs complete (are
+ * released) during chaos windows.  Each origin keeps an outbox of its
+ * unanswered entries, sends a fresh one at once and re-sends the outbox
+ * every SL_OUTBOX_MS to the node it believes leads, or to a random node,
+ * which forwards once to the leader it knows or drops (docs/ledger-node.md).
+ * A replayer re-submits old entries now and then: deliberate duplicates,
+ * to whoever leads by then.
+ *
+ * A leader checks a submitted entry, queues it (deduplicated by job),
+ * builds one block at a time with ledger_block_build, only on a final head
+ * (its whole log applied and committed), and proposes it as a tagged Raft
+ * entry; every node applies committed blocks in log order with
+ * ledger_block_apply, which re-verifies everything; the leader answers an
+ * origin once its job is credited.  A leader that steps down drops its
+ * queue.  Submit and answer messages cross the simulated network (latency,
+ * loss, duplication; node-to-node forwards also partitions); origins sit
+ * outside the partitions.
+ *
+ * Checked after every event, on every up node: its ledger is a prefix of
+ * the one chain (the first application at a height fixes that block for
+ * ever: the same hash at each height on every node at all times), and its
+ * stats and accounts equal a model kept at every height from the pool,
+ * independently of the ledger (credited = distinct jobs in the prefix,
+ * each account = the sums of the rewards of its credited jobs).  At each
+ * new height: the signer led the block's term, every entry is a pool entry
+ * that is not forged, no job is credited twice.  Every answer names the
+ * height the chain credits the job at.  Liveness: a calm window ends only
+ * when every released job is credited on every voter and answered.  After
+ * the run the chain passes ledger_verify_chain with the model's balances.
+ *
+ * Snapshots carry the ledger's height, head hash and state hash; the
+ * ledger API has no state dump, so a node that boots from one (or installs
+ * one) rebuilds its ledger by re-applying the archived blocks 1..height and
+ * must reach that head and that state hash.
+ *
+ * Signatures are real ed25519, memoised: the first verification of a given
+ * (key, signature, message) runs crypto_sign_verify_detached, an exact
+ * repeat (all three compared byte for byte) reuses its answer.  Every node
+ * re-verifies every entry it applies, and rebuilds re-apply whole chains:
+ * without the memo, ed25519 would be most of the run.
+ */
+#include <inttypes.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <sodium.h>
+
+#include "core-internal.h"
+#include "sim-raft.h"
+
+#define SL_CLIENTS       4
+#define SL_WORKERS       6
+#define SL_KEYS          (SL_CLIENTS + SL_WORKERS)
+#define SL_RELAY         SL_CLIENTS        /* the origin of twins and replays */
+#define SL_ORIGINS       (SL_CLIENTS + 1)
+#define SL_FORGED_ONE_IN 32
+#define SL_TWIN_ONE_IN   16
+#define SL_TWINS_WAITING 64                /* twins generated, not yet placed in the pool */
+#define SL_RELEASE_ONE_IN 3                /* per chaos action: a job completes */
+#define SL_REPLAY_ONE_IN 10                /* per chaos action: an old entry again */
+#define SL_OUTBOX_MS     300               /* origins re-send unanswered entries */
+#define SL_OUTBOX_BATCH  64                /* entries per outbox message */
+#define SL_PENDING_MAX   1024              /* a leader's queue */
+#define SL_BLOCK_MAX     48                /* entries offered to one block, as consensus.c */
+#define SL_REWARD_MAX    1000
+#define SL_MEMO_SLOTS    (1u << 15)
+
+_Static_assert(SL_BLOCK_MAX <= CHORUS_LEDGER_BLOCK_ENTRIES_MAX, "a block holds SL_BLOCK_MAX");
+_Static_assert(SL_OUTBOX_BATCH <= SL_PENDING_MAX, "one outbox message fits a queue");
+
+/* Entries offered to one block, drawn per boot: many small blocks or a few big ones. */
+static const uint32_t sl_block_max[] = { 1, 4, 16, SL_BLOCK_MAX };
+#define SL_NBLOCK_MAX (sizeof(sl_block_max) / sizeof(sl_block_max[0]))
+
+enum { SL_MSG_SUBMIT = 1, SL_MSG_ANSWER = 2 };
+
+struct sl_key {
+	uint8_t pk[CHORUS_PK_BYTES];
+	uint8_t sk[CHORUS_SK_BYTES];
+};
+
+/* One entry of the pool. */
+struct sl_job {
+	struct ledger_entry e;
+	uint32_t slot;                  /* its job id; twins share it */
+	uint32_t client, worker, origin; /* keys[] indexes; origin: who submits it */
+	uint64_t reward;
+	uint8_t forged, twin, answered;
+};
+
+/* One job id. */
+struct sl_slot {
+	uint8_t id[CHORUS_JOB_ID_BYTES];
+	uint32_t job[2]; /* pool entries with this id: the first, and a twin */
+	uint32_t njob;
+	uint64_t credit_height; /* in the one chain; 0: not credited */
+};
+
+/* The one chain at height h (slot 0: genesis) and the model's state there. */
+struct sl_height {
+	uint8_t *data;
+	size_t len;
+	uint8_t hash[LEDGER_HASH_BYTES];
+	uint64_t term, credited, entries, total, accounts, digest;
+};
+
+struct sl_pend {
+	uint32_t job, origin;
+};
+
+struct sl_node {
+	struct ledger *l; /* NULL while down */
+	struct sl_key key;
+	struct sl_pend *pending;
+	size_t npending;
+	uint32_t block_max;
+	uint64_t checked_height;
+	int checked;
+};
+
+struct sl_item {
+	uint32_t job;    /* submit: pool index; answer: slot */
+	uint64_t height; /* answer: where the job is credited */
+};
+
+struct sl_msg {
+	uint8_t type, forwarded;
+	uint32_t origin, n;
+	struct sl_item items[];
+};
+
+struct sim_ledger {
+	struct sim_rng rng;
+	struct sl_key keys[SL_KEYS];
+	uint32_t key_order[SL_KEYS]; /* keys[] by ascending public key: the ledger's order */
+	struct sl_job *jobs;
+	uint32_t njobs, nreleased; /* released: jobs[0..nreleased) */
+	struct sl_slot *slots;
+	uint32_t nslots;
+	uint32_t *slot_sorted; /* slots by id, for lookups */
+	struct sl_height *chain;
+	size_t nchain, capchain; /* height of the chain; chain[0..nchain] */
+	/* The model, at the chain's head. */
+	uint64_t earned[SL_KEYS], spent[SL_KEYS], jobs_run[SL_KEYS], jobs_paid[SL_KEYS];
+	uint64_t credited, entries, total;
+	struct sl_node nodes[SR_NODES_MAX + 1];
+	uint64_t next_round_ms[SL_ORIGINS];
+	struct ledger_entry *scratch; /* SL_BLOCK_MAX entries for a build */
+	/* Counters. */
+	uint64_t forged, twins, twin_credited, submits, forwards, dropped, rejected, replays;
+	uint64_t answers, proposed, applied, rebuilds, rebuilt_blocks, checks, lost, to_down, cut;
+};
+
+/* ---------------------------------------------------------------- memoised ed25519 */
+
+struct sl_memo {
+	uint8_t pk[CHORUS_PK_BYTES];
+	uint8_t sig[CHORUS_SIG_BYTES];
+	uint8_t *msg; /* NULL: empty slot */
+	size_t len;
+	int good;
+};
+
+/* core_crypto callbacks have no context: one memo for the process (one run). */
+static struct sl_memo *sl_memo;
+static size_t sl_memo_used;
+static uint64_t sl_memo_hits, sl_memo_misses;
+
+static void sl_sign(uint8_t sig[CHORUS_SIG_BYTES], const uint8_t *msg, size_t len,
+                    const uint8_t sk[CHORUS_SK_BYTES])
+{
+	crypto_sign_detached(sig, NULL, msg, len, sk);
+}
+
+/*
+ * ed25519, remembered: a slot is found from the signature's bytes (random
+ * enough), and a hit needs the same key, signature and message, compared
+ * in full; anything else is verified by libsodium.
+ */
+static int sl_verify(const uint8_t sig[CHORUS_SIG_BYTES], const uint8_t *msg, size_t len,
+                     const uint8_t pk[CHORUS_PK_BYTES])
+{
+	struct sl_memo *m;
+	size_t i;
+	int good;
+
+	for (i = (codec_get_u64(sig) ^ codec_get_u64(sig + 32)) & (SL_MEMO_SLOTS - 1);
+	     sl_memo[i].msg != NULL; i = (i + 1) & (SL_MEMO_SLOTS - 1)) {
+		m = &sl_memo[i];
+		if (m->len == len && memcmp(m->sig, sig, CHORUS_SIG_BYTES) == 0 &&
+		    memcmp(m->pk, pk, CHORUS_PK_BYTES) == 0 && memcmp(m->msg, msg, len) == 0) {
+			sl_memo_hits++;
+			return m->good ? 0 : -1;
+		}
+	}
+	sl_memo_misses++;
+	good = crypto_sign_verify_detached(sig, msg, len, pk) == 0;
+	if (4 * (sl_memo_used + 1) <= 3 * SL_MEMO_SLOTS) { /* past 3/4: verify, do not remember */
+		m = &sl_memo[i];
+		if ((m->msg = malloc(len > 0 ? len : 1)) == NULL)
+			abort();
+		memcpy(m->msg, msg, len);
+		m->len = len;
+		memcpy(m->sig, sig, CHORUS_SIG_BYTES);
+		memcpy(m->pk, pk, CHORUS_PK_BYTES);
+		m->good = good;
+		sl_memo_used++;
+	}
+	return good ? 0 : -1;
+}
+
+static const struct core_crypto sl_crypto = {
+	.name = "ed25519-memo",
+	.sign = sl_sign,
+	.verify = sl_verify,
+};
+
+/* ---------------------------------------------------------------- the pool */
+
+static void sl_key_make(struct sim_ledger *L, struct sl_key *k)
+{
+	uint8_t seed[crypto_sign_SEEDBYTES];
+
+	for (size_t i = 0; i < sizeof(seed); i += 8)
+		codec_put_u64(seed + i, sim_rng_next(&L->rng));
+	crypto_sign_seed_keypair(k->pk, k->sk, seed);
+}
+
+/* A signed completion of job (client, nonce) by worker, as jobmsg.c encodes it. */
+static void sl_entry_make(struct sim_ledger *L, struct sl_job *j, uint64_t nonce)
+{
+	const struct sl_key *c = &L->keys[j->client], *w = &L->keys[j->worker];
+	struct jreceipt r;
+	struct jack a;
+	uint8_t res[16];
+	int n;
+
+	memset(&r, 0, sizeof(r));
+	jobmsg_job_id(r.id, c->pk, nonce);
+	memcpy(r.client, c->pk, CHORUS_PK_BYTES);
+	memcpy(r.worker, w->pk, CHORUS_PK_BYTES);
+	strcpy(r.kind, "echo");
+	strcpy(r.status, "ok");
+	codec_put_u64(res, nonce);
+	codec_put_u64(res + 8, j->worker);
+	jobmsg_hash(r.result_hash, res, sizeof(res));
+	r.result_size = sizeof(res);
+	r.duration_ms = 1 + sim_rng_below(&L->rng, 5000);
+	n = jobmsg_receipt_encode(j->e.receipt_text, sizeof(j->e.receipt_text), &r);
+	if (n <= 0)
+		abort();
+	j->e.receipt_len = (uint16_t)n;
+	sl_sign(j->e.receipt_sig, (const uint8_t *)j->e.receipt_text, j->e.receipt_len, w->sk);
+
+	memset(&a, 0, sizeof(a));
+	a.nonce = nonce;
+	memcpy(a.id, r.id, CHORUS_JOB_ID_BYTES);
+	memcpy(a.client, c->pk, CHORUS_PK_BYTES);
+	a.has_worker = 1;
+	memcpy(a.worker, w->pk, CHORUS_PK_BYTES);
+	strcpy(a.kind, "echo");
+	strcpy(a.status, "succeeded");
+	memcpy(a.result_hash, r.result_hash, JOBMSG_HASH_BYTES);
+	a.attempts = 1 + (unsigned)sim_rng_below(&L->rng, 3);
+	a.reward = j->reward;
+	jobmsg_hash(a.receipt_hash, j->e.receipt_text, j->e.receipt_len);
+	n = jobmsg_ack_encode(j->e.ack_text, sizeof(j->e.ack_text), &a);
+	if (n <= 0)
+		abort();
+	j->e.ack_len = (uint16_t)n;
+	/* A forged ack: signed by the worker, not by the client it names. */
+	sl_sign(j->e.ack_sig, (const uint8_t *)j->e.ack_text, j->e.ack_len,
+	        j->forged ? w->sk : c->sk);
+}
+
+/* Pool entry k: the first entry of a new job id, or (twin_of) a twin of an earlier one. */
+static void sl_job_make(struct sim_ledger *L, uint32_t k, const struct sl_slot *twin_of)
+{
+	struct sl_job *j = &L->jobs[k];
+	struct sl_slot *sl;
+
+	memset(j, 0, sizeof(*j));
+	if (twin_of != NULL) {
+		const struct sl_job *first = &L->jobs[twin_of->job[0]];
+
+		j->slot = (uint32_t)(twin_of - L->slots);
+		j->client = first->client;
+		/* Another worker than the first entry's. */
+		j->worker = first->worker - SL_CLIENTS + 1 +
+		            (uint32_t)sim_rng_below(&L->rng, SL_WORKERS - 1);
+		j->worker = SL_CLIENTS + j->worker % SL_WORKERS;
+		j->reward = first->reward; /* the client states the same reward for the job */
+		j->origin = SL_RELAY;
+		j->twin = 1;
+		L->twins++;
+	} else {
+		j->slot = L->nslots++;
+		j->client = (uint32_t)sim_rng_below(&L->rng, SL_CLIENTS);
+		j->worker = SL_CLIENTS + (uint32_t)sim_rng_below(&L->rng, SL_WORKERS);
+		j->reward = sim_rng_below(&L->rng, SL_REWARD_MAX + 1);
+		j->origin = j->client;
+		j->forged = sim_rng_below(&L->rng, SL_FORGED_ONE_IN) == 0;
+		L->forged += j->forged;
+	}
+	sl = &L->slots[j->slot];
+	sl->job[sl->njob++] = k;
+	/* The nonce is the slot: one job id per slot, the same for a twin. */
+	sl_entry_make(L, j, (uint64_t)j->slot + 1);
+	if (twin_of == NULL)
+		jobmsg_job_id(sl->id, L->keys[j->client].pk, (uint64_t)j->slot + 1);
+}
+
+static struct sim_ledger *sl_global_sort_ctx;
+
+static int sl_slot_cmp(const void *a, const void *b)
+{
+	const struct sim_ledger *L = sl_global_sort_ctx;
+
+	return memcmp(L->slots[*(const uint32_t *)a].id, L->slots[*(const uint32_t *)b].id,
+	              CHORUS_JOB_ID_BYTES);
+}
+
+static int sl_key_cmp(const void *a, const void *b)
+{
+	const struct sim_ledger *L = sl_global_sort_ctx;
+
+	return memcmp(L->keys[*(const uint32_t *)a].pk, L->keys[*(const uint32_t *)b].pk,
+	              CHORUS_PK_BYTES);
+}
+
+/* The pool: jobs in order, each twin 4 to 43 entries from its job's first entry, either side. */
+static void sl_pool_make(struct sim_ledger *L)
+{
+	struct {
+		uint32_t slot, due;
+	} wait[SL_TWINS_WAITING];
+	size_t nwait = 0;
+
+	for (uint32_t k = 0; k < L->njobs; k++) {
+		if (nwait > 0 && wait[0].due <= k) {
+			struct sl_slot *sl = &L->slots[wait[0].slot];
+
+			sl_job_make(L, k, sl);
+			if (sim_rng_below(&L->rng, 2) == 0) { /* the twin goes first */
+				struct sl_job t = L->jobs[sl->job[0]];
+
+				L->jobs[sl->job[0]] = L->jobs[k];
+				L->jobs[k] = t;
+			}
+			memmove(wait, wait + 1, --nwait * sizeof(wait[0]));
+			continue;
+		}
+		sl_job_make(L, k, NULL);
+		if (!L->jobs[k].forged && nwait < SL_TWINS_WAITING &&
+		    sim_rng_below(&L->rng, SL_TWIN_ONE_IN) == 0) {
+			wait[nwait].slot = L->jobs[k].slot;
+			wait[nwait++].due = k + 4 + (uint32_t)sim_rng_below(&L->rng, 40);
+		}
+	}
+	for (uint32_t i = 0; i < L->nslots; i++)
+		L->slot_sorted[i] = i;
+	for (uint32_t i = 0; i < SL_KEYS; i++)
+		L->key_order[i] = i;
+	sl_global_sort_ctx = L;
+	qsort(L->slot_sorted, L->nslots, sizeof(*L->slot_sorted), sl_slot_cmp);
+	qsort(L->key_order, SL_KEYS, sizeof(*L->key_order), sl_key_cmp);
+	sl_global_sort_ctx = NULL;
+}
+
+/* The slot of a job id, or -1. */
+static long sl_slot_find(const struct sim_ledger *L, const uint8_t id[CHORUS_JOB_ID_BYTES])
+{
+	size_t lo = 0, hi = L->nslots;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(L->slots[L->slot_sorted[mid]].id, id, CHORUS_JOB_ID_BYTES);
+
+		if (c == 0)
+			return (long)L->slot_sorted[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static uint64_t sl_digest_model(const struct sim_ledger *L, uint64_t *naccounts);
+
+int sim_ledger_create(struct sr *s, uint32_t njobs)
+{
+	struct sim_ledger *L = calloc(1, sizeof(*L));
+
+	if (L == NULL)
+		return -1;
+	s->ledger = L;
+#ifdef M_MMAP_THRESHOLD
+	/*
+	 * Every boot creates a ledger (4 MiB of accounts, calloc'd).  glibc
+	 * raises its mmap threshold once such a block is freed, and then
+	 * memsets each new one from the heap: a third of a run.  A fixed
+	 * threshold keeps them mmap'd, zero pages touched only where used.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
+	/* Its own stream, so that the pool does not depend on how the run goes. */
+	sim_rng_seed(&L->rng, s->seed ^ 0x6c65646765720000ULL);
+	L->njobs = njobs;
+	L->jobs = calloc(njobs, sizeof(*L->jobs));
+	L->slots = calloc(njobs, sizeof(*L->slots));
+	L->slot_sorted = calloc(njobs, sizeof(*L->slot_sorted));
+	L->scratch = calloc(SL_BLOCK_MAX, sizeof(*L->scratch));
+	L->capchain = 256;
+	L->chain = calloc(L->capchain, sizeof(*L->chain));
+	sl_memo = calloc(SL_MEMO_SLOTS, sizeof(*sl_memo));
+	if (L->jobs == NULL || L->slots == NULL || L->slot_sorted == NULL || L->scratch == NULL ||
+	    L->chain == NULL || sl_memo == NULL)
+		return -1;
+	sl_memo_used = 0;
+	sl_memo_hits = sl_memo_misses = 0;
+	for (uint32_t i = 0; i < SL_KEYS; i++)
+		sl_key_make(L, &L->keys[i]);
+	for (uint32_t i = 1; i <= s->nnodes; i++) {
+		sl_key_make(L, &L->nodes[i].key);
+		if ((L->nodes[i].pending = calloc(SL_PENDING_MAX, sizeof(struct sl_pend))) == NULL)
+			return -1;
+	}
+	sl_pool_make(L);
+	L->chain[0].digest = sl_digest_model(L, &L->chain[0].accounts); /* genesis: no account */
+	return 0;
+}
+
+void sim_ledger_free(struct sr *s)
+{
+	struct sim_ledger *L = s->ledger;
+
+	if (L == NULL)
+		return;
+	for (uint32_t i = 0; i <= SR_NODES_MAX; i++) {
+		ledger_destroy(L->nodes[i].l);
+		free(L->nodes[i].pending);
+		sodium_memzero(&L->nodes[i].key, sizeof(L->nodes[i].key));
+	}
+	for (size_t h = 0; h <= L->nchain && L->chain != NULL; h++)
+		free(L->chain[h].data);
+	free(L->chain);
+	free(L->jobs);
+	free(L->slots);
+	free(L->slot_sorted);
+	free(L->scratch);
+	for (size_t i = 0; sl_memo != NULL && i < SL_MEMO_SLOTS; i++)
+		free(sl_memo[i].msg);
+	free(sl_memo);
+	sl_memo = NULL;
+	free(L);
+	s->ledger = NULL;
+}
+
+/* ---------------------------------------------------------------- the model */
+
+static uint64_t sl_fnv(uint64_t h, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+static uint64_t sl_digest_account(uint64_t h, const uint8_t key[CHORUS_PK_BYTES], uint64_t earned,
+                                  uint64_t spent, uint64_t run, uint64_t paid)
+{
+	uint8_t u[32];
+
+	codec_put_u64(u, earned);
+	codec_put_u64(u + 8, spent);
+	codec_put_u64(u + 16, run);
+	codec_put_u64(u + 24, paid);
+	return sl_fnv(sl_fnv(h, key, CHORUS_PK_BYTES), u, sizeof(u));
+}
+
+/* The model's accounts (keys with a credited job) in key order: their count and digest. */
+static uint64_t sl_digest_model(const struct sim_ledger *L, uint64_t *naccounts)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	*naccounts = 0;
+	for (uint32_t i = 0; i < SL_KEYS; i++) {
+		uint32_t k = L->key_order[i];
+
+		if (L->jobs_run[k] + L->jobs_paid[k] == 0)
+			continue;
+		(*naccounts)++;
+		h = sl_digest_account(h, L->keys[k].pk, L->earned[k], L->spent[k], L->jobs_run[k],
+		                      L->jobs_paid[k]);
+	}
+	return h;
+}
+
+static uint64_t sl_digest_ledger(const struct ledger *l, size_t naccounts)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	struct ledger_account a;
+
+	for (size_t i = 0; i < naccounts; i++) {
+		if (ledger_account_at(l, i, &a) != 0)
+			return 0;
+		h = sl_digest_account(h, a.key, a.earned, a.spent, a.jobs_run, a.jobs_paid);
+	}
+	return h;
+}
+
+/* The raft id of the node whose key signed a block, or 0. */
+static uint64_t sl_node_of(const struct sr *s, const uint8_t pk[CHORUS_PK_BYTES])
+{
+	for (uint32_t i = 1; i <= s->nnodes; i++)
+		if (memcmp(s->ledger->nodes[i].key.pk, pk, CHORUS_PK_BYTES) == 0)
+			return i;
+	return 0;
+}
+
+/* One entry of a new block (its JSON view): a pool entry, never forged, its job never credited. */
+static void sl_model_entry(struct sr *s, uint64_t height, const cJSON *e)
+{
+	struct sim_ledger *L = s->ledger;
+	const cJSON *job = cJSON_GetObjectItemCaseSensitive(e, "job");
+	const cJSON *worker = cJSON_GetObjectItemCaseSensitive(e, "worker");
+	const cJSON *reward = cJSON_GetObjectItemCaseSensitive(e, "reward");
+	uint8_t id[CHORUS_JOB_ID_BYTES], wpk[CHORUS_PK_BYTES];
+	const struct sl_job *j = NULL;
+	struct sl_slot *sl;
+	long slot;
+
+	if (!cJSON_IsString(job) || !cJSON_IsString(worker) || !cJSON_IsNumber(reward) ||
+	    sodium_hex2bin(id, sizeof(id), job->valuestring, strlen(job->valuestring), NULL, NULL,
+	                   NULL) != 0 ||
+	    sodium_hex2bin(wpk, sizeof(wpk), worker->valuestring, strlen(worker->valuestring), NULL,
+	                   NULL, NULL) != 0 ||
+	    (slot = sl_slot_find(L, id)) < 0) {
+		sr_failf(s, "ledger: block %" PRIu64 " holds an entry that is not from the pool",
+		         height);
+		return;
+	}
+	sl = &L->slots[slot];
+	for (uint32_t k = 0; k < sl->njob; k++) {
+		const struct sl_job *c = &L->jobs[sl->job[k]];
+
+		if (memcmp(L->keys[c->worker].pk, wpk, CHORUS_PK_BYTES) == 0 &&
+		    (double)c->reward == reward->valuedouble)
+			j = c;
+	}
+	if (j == NULL || j->forged) {
+		sr_failf(s, "ledger: block %" PRIu64 " credits job %.16s... with %s entry", height,
+		         job->valuestring, j == NULL ? "an unknown" : "a forged");
+		return;
+	}
+	L->entries++;
+	if (sl->credit_height != 0) {
+		sr_failf(s, "ledger: block %" PRIu64 " credits job %.16s... again (credited at %" PRIu64
+		            "): an honest leader builds on a final head and never repeats a job",
+		         height, job->valuestring, sl->credit_height);
+		return;
+	}
+	sl->credit_height = height;
+	L->twin_credited += j->twin;
+	L->credited++;
+	L->total += j->reward;
+	L->earned[j->worker] += j->reward;
+	L->jobs_run[j->worker]++;
+	L->spent[j->client] += j->reward;
+	L->jobs_paid[j->client]++;
+}
+
+/* A block applied at height nchain + 1 for the first time: it is the chain's, for ever. */
+static void sl_chain_append(struct sr *s, const uint8_t *b, size_t len)
+{
+	struct sim_ledger *L = s->ledger;
+	struct ledger_block_info bi;
+	struct sl_height *hd;
+	const cJSON *e;
+	cJSON *json;
+	uint64_t signer;
+
+	if (ledger_block_peek(b, len, &bi) != 0 || bi.height != L->nchain + 1) {
+		sr_failf(s, "ledger: an applied block does not peek at height %zu", L->nchain + 1);
+		return;
+	}
+	signer = sl_node_of(s, bi.leader);
+	if (signer == 0 || bi.term >= s->capterm || s->leader_of[bi.term] != signer) {
+		sr_failf(s, "ledger: block %" PRIu64 " of term %" PRIu64 " is signed by node %" PRIu64
+		            ", which did not lead that term",
+		         bi.height, bi.term, signer);
+		return;
+	}
+	if ((json = ledger_block_to_json(b, len)) == NULL) {
+		sr_failf(s, "ledger: block %" PRIu64 " has no JSON view", bi.height);
+		return;
+	}
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(json, "entries"))
+		sl_model_entry(s, bi.height, e);
+	cJSON_Delete(json);
+	if (L->nchain + 1 >= L->capchain) {
+		L->capchain *= 2;
+		if ((L->chain = realloc(L->chain, L->capchain * sizeof(*L->chain))) == NULL)
+			abort();
+	}
+	hd = &L->chain[++L->nchain];
+	memset(hd, 0, sizeof(*hd));
+	if ((hd->data = malloc(len)) == NULL)
+		abort();
+	memcpy(hd->data, b, len);
+	hd->len = len;
+	memcpy(hd->hash, bi.hash, LEDGER_HASH_BYTES);
+	hd->term = bi.term;
+	hd->credited = L->credited;
+	hd->entries = L->entries;
+	hd->total = L->total;
+	hd->digest = sl_digest_model(L, &hd->accounts);
+}
+
+/* ---------------------------------------------------------------- nodes' ledgers */
+
+void sim_ledger_apply(struct sr *s, struct sr_node *n, const struct raft_entry *e)
+{
+	struct sim_ledger *L = s->ledger;
+	struct sl_node *ln;
+	int err;
+
+	if (L == NULL || e->len <= SR_ENTRY_PREFIX || e->data[8] != SR_TAG_BLOCK)
+		return;
+	ln = &L->nodes[n->id];
+	err = ledger_block_apply(ln->l, e->data + SR_ENTRY_PREFIX, e->len - SR_ENTRY_PREFIX);
+	if (err != 0) {
+		/* STALE too: one block in flight on a final head never commits two at a height. */
+		sr_failf(s, "ledger: node %" PRIu64 " cannot apply the block committed at %" PRIu64
+		            ": %s (%s)",
+		         n->id, e->index, core_strerror(err), ledger_why(ln->l));
+		return;
+	}
+	L->applied++;
+	if (ledger_height(ln->l) == L->nchain + 1)
+		sl_chain_append(s, e->data + SR_ENTRY_PREFIX, e->len - SR_ENTRY_PREFIX);
+}
+
+uint64_t sim_ledger_height(const struct sr *s, const struct sr_node *n)
+{
+	const struct sl_node *ln;
+
+	if (s->ledger == NULL)
+		return 0;
+	ln = &s->ledger->nodes[n->id];
+	return ln->l != NULL ? ledger_height(ln->l) : 0;
+}
+
+void sim_ledger_snapshot(struct sr *s, struct sr_node *n, uint8_t *out)
+{
+	const struct ledger *l = s->ledger->nodes[n->id].l;
+
+	codec_put_u64(out, ledger_height(l));
+	ledger_head_hash(l, out + 8);
+	ledger_state_hash(l, out + 8 + LEDGER_HASH_BYTES);
+}
+
+void sim_ledger_boot(struct sr *s, struct sr_node *n, const struct raft_snapshot *snap)
+{
+	struct sim_ledger *L = s->ledger;
+	struct sl_node *ln;
+	uint8_t state[LEDGER_HASH_BYTES];
+	uint64_t height = 0;
+	int err;
+
+	if (L == NULL)
+		return;
+	ln = &L->nodes[n->id];
+	ledger_destroy(ln->l);
+	ln->l = NULL;
+	ln->npending = 0;
+	ln->checked = 0;
+	ln->block_max = sl_block_max[sim_rng_below(&L->rng, SL_NBLOCK_MAX)];
+	if (ledger_create(&ln->l, &sl_crypto) != 0)
+		abort();
+	if (snap->len >= 24 + SR_SNAP_LEDGER)
+		height = codec_get_u64(snap->data + 24);
+	else if (snap->index != 0)
+		sr_failf(s, "ledger: node %" PRIu64 ": the snapshot at %" PRIu64 " has no ledger state",
+		         n->id, snap->index);
+	if (height == 0 || s->failed)
+		return;
+	if (height > L->nchain) {
+		sr_failf(s, "ledger: node %" PRIu64 ": snapshot at ledger height %" PRIu64
+		            " is past the chain (%zu)", n->id, height, L->nchain);
+		return;
+	}
+	/* The ledger has no state dump: the archived chain stands in for one. */
+	L->rebuilds++;
+	for (uint64_t h = 1; h <= height; h++) {
+		if ((err = ledger_block_apply(ln->l, L->chain[h].data, L->chain[h].len)) != 0) {
+			sr_failf(s, "ledger: node %" PRIu64 ": rebuilding, block %" PRIu64 ": %s (%s)",
+			         n->id, h, core_strerror(err), ledger_why(ln->l));
+			return;
+		}
+		L->rebuilt_blocks++;
+	}
+	ledger_state_hash(ln->l, state);
+	if (memcmp(snap->data + 32, L->chain[height].hash, LEDGER_HASH_BYTES) != 0 ||
+	    memcmp(snap->data + 32 + LEDGER_HASH_BYTES, state, LEDGER_HASH_BYTES) != 0)
+		sr_failf(s, "ledger: node %" PRIu64 ": the snapshot at %" PRIu64 " (ledger height %" PRIu64
+		            ") holds another head or state than the chain's",
+		         n->id, snap->index, height);
+}
+
+void sim_ledger_crash(struct sr *s, struct sr_node *n)
+{
+	struct sl_node *ln;
+
+	if (s->ledger == NULL)
+		return;
+	ln = &s->ledger->nodes[n->id];
+	ledger_destroy(ln->l);
+	ln->l = NULL;
+	ln->npending = 0;
+}
+
+/* ---------------------------------------------------------------- messages */
+
+static struct sl_msg *sl_msg_new(uint8_t type, uint32_t origin, uint32_t max)
+{
+	struct sl_msg *m = calloc(1, sizeof(*m) + (size_t)max * sizeof(struct sl_item));
+
+	if (m == NULL)
+		abort();
+	m->type = type;
+	m->origin = origin;
+	return m;
+}
+
+/* Sends m (freed here) from node `from` (0: an origin) to node `to` (0: to m->origin). */
+static void sl_send(struct sr *s, uint32_t from, uint32_t to, struct sl_msg *m)
+{
+	struct sim_ledger *L = s->ledger;
+	size_t len = sizeof(*m) + (size_t)m->n * sizeof(struct sl_item);
+	int copies = 1;
+
+	if (m->n == 0 || sim_rng_unit(&L->rng) < s->loss) {
+		L->lost += m->n > 0;
+		free(m);
+		return;
+	}
+	if (sim_rng_unit(&L->rng) < SR_DUP_P)
+		copies = 2;
+	for (int i = 0; i < copies; i++) {
+		struct sr_ev ev;
+
+		memset(&ev, 0, sizeof(ev));
+		ev.type = SR_EV_LEDGER;
+		ev.node = to;
+		ev.gen = from;
+		ev.at_ms = s->now_ms + SR_LAT_MIN_MS +
+		           sim_rng_below(&L->rng, s->lat_max_ms - SR_LAT_MIN_MS + 1);
+		ev.len = (uint32_t)len;
+		if ((ev.buf = malloc(len)) == NULL)
+			abort();
+		memcpy(ev.buf, m, len);
+		sr_push(s, ev);
+	}
+	free(m);
+}
+
+/* Where an origin sends: the node it believes leads (the gossip's "leader" role), or anyone. */
+static uint32_t sl_target(struct sr *s)
+{
+	struct sr_node *l = sr_leader(s);
+
+	if (l != NULL && sim_rng_below(&s->ledger->rng, 4) != 0)
+		return (uint32_t)l->id;
+	return 1 + (uint32_t)sim_rng_below(&s->ledger->rng, s->nnodes);
+}
+
+/* Leader: answers the origins of queued entries whose job is now credited; they leave the queue. */
+static void sl_answer(struct sr *s, struct sr_node *n)
+{
+	struct sim_ledger *L = s->ledger;
+	struct sl_node *ln = &L->nodes[n->id];
+	struct sl_msg *out[SL_ORIGINS] = { NULL };
+	size_t keep = 0;
+
+	for (size_t i = 0; i < ln->npending; i++) {
+		struct sl_pend *p = &ln->pending[i];
+		const struct sl_job *j = &L->jobs[p->job];
+		struct ledger_job lj;
+		struct sl_msg *m;
+
+		if (ledger_job_get(ln->l, L->slots[j->slot].id, &lj) != 0) {
+			ln->pending[keep++] = *p;
+			continue;
+		}
+		if (out[p->origin] == NULL)
+			out[p->origin] =
+			        sl_msg_new(SL_MSG_ANSWER, p->origin, (uint32_t)ln->npending);
+		m = out[p->origin];
+		m->items[m->n].job = j->slot;
+		m->items[m->n++].height = lj.height;
+	}
+	ln->npending = keep;
+	for (uint32_t o = 0; o < SL_ORIGINS; o++)
+		if (out[o] != NULL)
+			sl_send(s, (uint32_t)n->id, 0, out[o]);
+}
+
+/* Leader: a submitted entry is checked and queued once per job (consensus_submit_local). */
+static void sl_submit_local(struct sr *s, struct sr_node *n, uint32_t job, uint32_t origin)
+{
+	struct sim_ledger *L = s->ledger;
+	struct sl_node *ln = &L->nodes[n->id];
+	const struct sl_job *j = &L->jobs[job];
+	int err;
+
+	if (ln->npending >= SL_PENDING_MAX)
+		return; /* the origin retries */
+	err = ledger_entry_check(&sl_crypto, &j->e, NULL);
+	if ((err != 0) != j->forged) {
+		sr_failf(s, "ledger: node %" PRIu64 ": pool entry %u (%s) %s", n->id, job,
+		         j->forged ? "forged" : "valid", err != 0 ? "does not check" : "checks");
+		return;
+	}
+	if (err != 0) {
+		L->rejected++;
+		return;
+	}
+	for (size_t i = 0; i < ln->npending; i++)
+		if (L->jobs[ln->pending[i].job].slot == j->slot)
+			return; /* already queued */
+	ln->pending[ln->npending].job = job;
+	ln->pending[ln->npending++].origin = origin;
+}
+
+static void sl_on_submit(struct sr *s, struct sr_node *n, const struct sl_msg *m)
+{
+	struct sim_ledger *L = s->ledger;
+	uint64_t leader = raft_leader(n->r);
+
+	if (raft_is_leader(n->r)) {
+		for (uint32_t i = 0; i < m->n; i++)
+			sl_submit_local(s, n, m->items[i].job, m->origin);
+	} else if (!m->forwarded && leader != RAFT_NONE && leader != n->id) {
+		/* Passed on whole, once, the origin kept. */
+		struct sl_msg *f = sl_msg_new(m->type, m->origin, m->n);
+
+		memcpy(f->items, m->items, m->n * sizeof(struct sl_item));
+		f->n = m->n;
+		f->forwarded = 1;
+		L->forwards++;
+		sl_send(s, (uint32_t)n->id, (uint32_t)leader, f);
+	} else {
+		L->dropped++;
+	}
+}
+
+static void sl_on_answer(struct sr *s, const struct sl_msg *m)
+{
+	struct sim_ledger *L = s->ledger;
+
+	for (uint32_t i = 0; i < m->n; i++) {
+		struct sl_slot *sl = &L->slots[m->items[i].job];
+
+		if (sl->credit_height != m->items[i].height) {
+			sr_failf(s, "ledger: origin %u was told job slot %u is credited at height %" PRIu64
+			            ", the chain credits it at %" PRIu64,
+			         m->origin, m->items[i].job, m->items[i].height, sl->credit_height);
+			return;
+		}
+		for (uint32_t k = 0; k < sl->njob; k++)
+			if (L->jobs[sl->job[k]].origin == m->origin)
+				L->jobs[sl->job[k]].answered = 1;
+		L->answers++;
+	}
+}
+
+void sim_ledger_deliver(struct sr *s, struct sr_ev *ev)
+{
+	struct sim_ledger *L = s->ledger;
+	const struct sl_msg *m = (const struct sl_msg *)ev->buf;
+	struct sr_node *n = &s->nodes[ev->node];
+
+	if (ev->node == 0)
+		sl_on_answer(s, m);
+	else if (!n->up)
+		L->to_down++;
+	else if (ev->gen != 0 && s->nodes[ev->gen].group != n->group)
+		L->cut++;
+	else
+		sl_on_submit(s, n, m);
+	free(ev->buf);
+	ev->buf = NULL;
+}
+
+/* ---------------------------------------------------------------- leaders and origins */
+
+/* The leader's half of consensus_pump: drop the queue on stepping down, answer, build. */
+void sim_ledger_pump(struct sr *s, struct sr_node *n, int build)
+{
+	struct sim_ledger *L = s->ledger;
+	struct sl_node *ln;
+	struct raft_status st;
+	uint8_t *block = NULL;
+	size_t k, used = 0, len = 0;
+	int err;
+
+	if (L == NULL)
+		return;
+	ln = &L->nodes[n->id];
+	if (!raft_is_leader(n->r)) {
+		ln->npending = 0; /* the origins retry with the next leader */
+		return;
+	}
+	sl_answer(s, n);
+	if (!build || ln->npending == 0)
+		return;
+	raft_status(n->r, &st);
+	if (st.applied != st.last_index || st.commit != st.last_index)
+		return; /* one block at a time, on a final head */
+	k = ln->npending < ln->block_max ? ln->npending : ln->block_max;
+	for (size_t i = 0; i < k; i++)
+		L->scratch[i] = L->jobs[ln->pending[i].job].e;
+	for (;;) {
+		err = ledger_block_build(ln->l, st.term, ln->key.pk, ln->key.sk,
+		                         SIM_EPOCH_MS + s->now_ms, L->scratch, k, &used, &block, &len);
+		if (err != 0 || block == NULL || k == 1 ||
+		    len + SR_ENTRY_PREFIX <= CHORUS_RAFT_ENTRY_MAX)
+			break;
+		free(block); /* too big for one Raft entry: fewer entries */
+		block = NULL;
+		k /= 2;
+	}
+	if (err != 0) {
+		sr_failf(s, "ledger: node %" PRIu64 " cannot build: %s (%s)", n->id,
+		         core_strerror(err), ledger_why(ln->l));
+		return;
+	}
+	if (block == NULL)
+		return; /* every queued job is credited: answered on the next pump */
+	if (len + SR_ENTRY_PREFIX > CHORUS_RAFT_ENTRY_MAX)
+		sr_failf(s, "ledger: node %" PRIu64 " built a block of %zu bytes", n->id, len);
+	else if (sr_propose_tagged(s, n, SR_TAG_BLOCK, block, (uint32_t)len) == 0)
+		L->proposed++;
+	free(block);
+}
+
+/* Origin o submits entries (at most SL_OUTBOX_BATCH) to its target. */
+static void sl_submit(struct sr *s, uint32_t origin, const uint32_t *jobs, uint32_t n)
+{
+	struct sl_msg *m = sl_msg_new(SL_MSG_SUBMIT, origin, n);
+
+	for (uint32_t i = 0; i < n; i++)
+		m->items[i].job = jobs[i];
+	m->n = n;
+	s->ledger->submits++;
+	sl_send(s, 0, sl_target(s), m);
+}
+
+/* Every SL_OUTBOX_MS: the oldest unanswered released entries of origin o, again. */
+static void sl_outbox_round(struct sr *s, uint32_t o)
+{
+	struct sim_ledger *L = s->ledger;
+	uint32_t jobs[SL_OUTBOX_BATCH], n = 0;
+
+	for (uint32_t k = 0; k < L->nreleased && n < SL_OUTBOX_BATCH; k++)
+		if (L->jobs[k].origin == o && !L->jobs[k].answered && !L->jobs[k].forged)
+			jobs[n++] = k;
+	if (n > 0)
+		sl_submit(s, o, jobs, n);
+}
+
+void sim_ledger_action(struct sr *s)
+{
+	struct sim_ledger *L = s->ledger;
+
+	if (L == NULL)
+		return;
+	/* Jobs complete during chaos windows only: a calm window waits for all of them. */
+	if (!s->calm && L->nreleased < L->njobs &&
+	    sim_rng_below(&L->rng, SL_RELEASE_ONE_IN) == 0) {
+		uint32_t k = L->nreleased++;
+
+		sl_submit(s, L->jobs[k].origin, &k, 1);
+	}
+	if (!s->calm && L->nreleased > 0 && sim_rng_below(&L->rng, SL_REPLAY_ONE_IN) == 0) {
+		uint32_t k = (uint32_t)sim_rng_below(&L->rng, L->nreleased);
+
+		L->replays++;
+		sl_submit(s, SL_RELAY, &k, 1);
+	}
+	for (uint32_t o = 0; o < SL_ORIGINS; o++) {
+		if (s->now_ms < L->next_round_ms[o])
+			continue;
+		L->next_round_ms[o] = s->now_ms + SL_OUTBOX_MS + sim_rng_below(&L->rng, 100);
+		sl_outbox_round(s, o);
+	}
+}
+
+/* ---------------------------------------------------------------- checks */
+
+/* Node n's ledger: a prefix of the one chain, in the model's state at its height. */
+static void sl_check_node(struct sr *s, struct sr_node *n)
+{
+	struct sim_ledger *L = s->ledger;
+	struct sl_node *ln = &L->nodes[n->id];
+	uint8_t head[LEDGER_HASH_BYTES];
+	struct ledger_stats st;
+	const struct sl_height *hd;
+	uint64_t h = ledger_height(ln->l);
+
+	L->checks++;
+	if (h > L->nchain) {
+		sr_failf(s, "ledger: node %" PRIu64 " is at height %" PRIu64 ", past the chain (%zu)",
+		         n->id, h, L->nchain);
+		return;
+	}
+	hd = &L->chain[h];
+	ledger_head_hash(ln->l, head);
+	if (memcmp(head, hd->hash, LEDGER_HASH_BYTES) != 0) {
+		sr_failf(s, "ledger: node %" PRIu64 "'s block %" PRIu64 " is not the chain's", n->id,
+		         h);
+		return;
+	}
+	ledger_stats(ln->l, &st);
+	if (st.height != h || st.credited != hd->credited || st.entries != hd->entries ||
+	    st.duplicates != st.entries - st.credited || st.total_reward != hd->total ||
+	    st.accounts != hd->accounts) {
+		sr_failf(s, "ledger: node %" PRIu64 " at height %" PRIu64 ": credited %" PRIu64
+		            " entries %" PRIu64 " duplicates %" PRIu64 " reward %" PRIu64
+		            " accounts %" PRIu64 "; the chain's prefix: credited %" PRIu64
+		            " entries %" PRIu64 " reward %" PRIu64 " accounts %" PRIu64,
+		         n->id, h, st.credited, st.entries, st.duplicates, st.total_reward, st.accounts,
+		         hd->credited, hd->entries, hd->total, hd->accounts);
+		return;
+	}
+	/* Accounts change only with the height: compare them when it moved. */
+	if (ln->checked && ln->checked_height == h)
+		return;
+	if (sl_digest_ledger(ln->l, st.accounts) != hd->digest) {
+		sr_failf(s, "ledger: node %" PRIu64 " at height %" PRIu64
+		            ": balances differ from the sums of the credited jobs' rewards",
+		         n->id, h);
+		return;
+	}
+	ln->checked = 1;
+	ln->checked_height = h;
+}
+
+void sim_ledger_check(struct sr *s)
+{
+	if (s->ledger == NULL)
+		return;
+	for (uint32_t i = 1; i <= s->nnodes && !s->failed; i++)
+		if (s->nodes[i].up && s->ledger->nodes[i].l != NULL)
+			sl_check_node(s, &s->nodes[i]);
+}
+
+int sim_ledger_calm_done(struct sr *s, const struct raft_conf *conf, char *why, size_t whylen)
+{
+	struct sim_ledger *L = s->ledger;
+	uint64_t need = 0;
+
+	for (uint32_t k = 0; k < L->nreleased; k++) {
+		const struct sl_job *j = &L->jobs[k];
+		uint64_t h = L->slots[j->slot].credit_height;
+
+		if (j->forged)
+			continue;
+		if (h == 0 || !j->answered) {
+			snprintf(why, whylen, "ledger: job %u (origin %u) %s", k, j->origin,
+			         h == 0 ? "not credited" : "credited but not answered");
+			return 0;
+		}
+		if (h > need)
+			need = h;
+	}
+	for (uint32_t i = 0; i < conf->n; i++) {
+		uint64_t h = sim_ledger_height(s, &s->nodes[conf->ids[i]]);
+
+		if (h < need) {
+			snprintf(why, whylen, "ledger: voter %" PRIu64 " at height %" PRIu64 " < %" PRIu64,
+			         conf->ids[i], h, need);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int sl_chain_cb(void *ctx, uint64_t i, const uint8_t **block, size_t *len)
+{
+	const struct sim_ledger *L = ctx;
+
+	if (i >= L->nchain)
+		return 0;
+	*block = L->chain[i + 1].data;
+	*len = L->chain[i + 1].len;
+	return 1;
+}
+
+void sim_ledger_finish(struct sr *s)
+{
+	struct sim_ledger *L = s->ledger;
+	struct ledger_account expected[SL_KEYS];
+	size_t n = 0;
+	uint64_t bad = 0;
+	char why[LEDGER_WHY_MAX];
+
+	if (L == NULL)
+		return;
+	for (uint32_t k = 0; k < L->nreleased; k++) {
+		const struct sl_job *j = &L->jobs[k];
+
+		if (!j->forged && (!j->answered || L->slots[j->slot].credit_height == 0)) {
+			sr_failf(s, "ledger: liveness: released job %u never credited and answered",
+			         k);
+			return;
+		}
+		if (j->forged && L->slots[j->slot].credit_height != 0) {
+			sr_failf(s, "ledger: forged entry %u was credited", k);
+			return;
+		}
+	}
+	for (uint32_t k = 0; k < SL_KEYS; k++) {
+		if (L->jobs_run[k] + L->jobs_paid[k] == 0)
+			continue;
+		memcpy(expected[n].key, L->keys[k].pk, CHORUS_PK_BYTES);
+		expected[n].earned = L->earned[k];
+		expected[n].spent = L->spent[k];
+		expected[n].jobs_run = L->jobs_run[k];
+		expected[n++].jobs_paid = L->jobs_paid[k];
+	}
+	if (ledger_verify_chain(&sl_crypto, sl_chain_cb, L, expected, n, &bad, why,
+	                        sizeof(why)) != 0)
+		sr_failf(s, "ledger: the chain fails the audit at height %" PRIu64 ": %s", bad,
+		         why);
+}
+
+void sim_ledger_report(const struct sr *s)
+{
+	const struct sim_ledger *L = s->ledger;
+
+	if (L == NULL)
+		return;
+	printf("ledger: jobs=%u submitted=%u credited=%" PRIu64 " blocks=%zu checks=%" PRIu64
+	       " forged=%" PRIu64 " twins=%" PRIu64 " twin-credited=%" PRIu64 " proposed=%" PRIu64
+	       " applied=%" PRIu64 " answers=%" PRIu64 "\n",
+	       L->njobs, L->nreleased, L->credited, L->nchain, L->checks, L->forged, L->twins,
+	       L->twin_credited, L->proposed, L->applied, L->answers);
+	printf("ledger-traffic: submit-msgs=%" PRIu64 " replays=%" PRIu64 " forwarded=%" PRIu64
+	       " dropped=%" PRIu64 " rejected=%" PRIu64 " lost=%" PRIu64 " cut=%" PRIu64
+	       " to-down=%" PRIu64 "\n",
+	       L->submits, L->replays, L->forwards, L->dropped, L->rejected, L->lost, L->cut,
+	       L->to_down);
+	printf("ledger-rebuilds: rebuilds=%" PRIu64 " rebuilt-blocks=%" PRIu64
+	       " ed25519-verifies=%" PRIu64 " memo-hits=%" PRIu64 "\n",
+	       L->rebuilds, L->rebuilt_blocks, sl_memo_misses, sl_memo_hits);
+}
