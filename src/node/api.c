@@ -118,6 +118,10 @@ api_stats_json(const struct node *node)
 	cJSON_AddNumberToObject(obj, "fabric_send_drops", (double)fs->send_drops);
 	cJSON_AddNumberToObject(obj, "fabric_sends", (double)fs->sends);
 	cJSON_AddNumberToObject(obj, "fabric_recvs", (double)fs->recvs);
+	cJSON_AddNumberToObject(obj, "fabric_batches_out", (double)fs->batches_out);
+	cJSON_AddNumberToObject(obj, "fabric_batches_in", (double)fs->batches_in);
+	cJSON_AddNumberToObject(obj, "fabric_batches_full", (double)fs->batches_full);
+	cJSON_AddNumberToObject(obj, "fabric_drop_batch", (double)fs->drop_batch);
 	cJSON_AddNumberToObject(obj, "fabric_peers", (double)fs->peers_open);
 	return obj;
 }

@@ -136,8 +136,12 @@ int log_quote(char *out, size_t outlen, const char *value);
 typedef void fabric_recv_fn(void *ctx, const uint8_t *frame, size_t len);
 struct fabric_stats {
 	uint64_t send_drops;     /* frames dropped: peer queue full or socket error */
-	uint64_t sends;
-	uint64_t recvs;
+	uint64_t sends;          /* frames handed to nng (in envelopes) */
+	uint64_t recvs;          /* frames handed to the core */
+	uint64_t batches_out;    /* envelopes (nng messages) handed to nng */
+	uint64_t batches_in;     /* envelopes received and decoded */
+	uint64_t batches_full;   /* envelopes sent early: the next frame would not fit */
+	uint64_t drop_batch;     /* malformed envelopes dropped, with all their frames */
 	uint64_t peers_open;
 	uint64_t peers_evicted;
 };

@@ -1,0 +1,56 @@
+#!/bin/bash
+# Dispatch cost benchmark: the set-up of bench/dispatch.sh (1 client node, 3 workers
+# running the built-in echo, capacity 64 each), JOBS jobs with CONNS in flight, and for
+# every node the CPU time (user + system, from /proc) and the context switches (all
+# threads, voluntary and not) per job.  Unlike jobs/s these hardly move when other work
+# shares the machine, so they compare two builds fairly on a busy box.
+# Usage: bench/dispatch-cpu.sh   (after a build; JOBS, CONNS to change the sizes)
+set -u
+cd "$(dirname "$0")/.."
+top_srcdir=$PWD
+CHORUSD=$PWD/src/node/chorusd
+CHORUS=$PWD/src/cli/chorus
+BENCH=$PWD/bench/dispatch-bench
+. tests/lib.sh
+JOBS=${JOBS:-6000}
+CONNS=${CONNS:-64}
+base=$(port_base bench-dispatch-cpu)
+
+for b in "$CHORUSD" "$CHORUS" "$BENCH"; do
+	[ -x "$b" ] || { echo "bench: $b is not built (make)" >&2; exit 1; }
+done
+
+fport() { echo $((base + $1)); }
+hport() { echo $((base + 50 + $1)); }
+api=127.0.0.1:$((base + 51))
+workers_seen() {
+	[ "$("$CHORUS" -H "http://$api" -j members 2>/dev/null | grep -o '"echo"' | wc -l)" -ge 3 ]
+}
+
+start_node 1
+for i in 2 3 4; do
+	start_node "$i" --join "tcp://127.0.0.1:$((base + 1))" --worker echo --capacity 64
+done
+wait_until 15000 workers_seen || { echo "bench: the workers did not show up" >&2; exit 1; }
+
+# snap: one line per node, "CPU_TICKS CONTEXT_SWITCHES".
+snap() {
+	for i in 1 2 3 4; do
+		p=${PID[$i]}
+		cs=$(cat /proc/"$p"/task/*/status | awk '/ctxt_switches/ { s += $2 } END { print s }')
+		echo "$(awk '{ print $14 + $15 }' /proc/"$p"/stat) $cs"
+	done
+}
+
+echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "build: $(grep -m1 '^CFLAGS = ' Makefile 2>/dev/null | cut -d' ' -f3-)"
+"$BENCH" -H "$api" -c "$CONNS" -n 500 -t 60 >/dev/null # warm-up
+before=$(snap)
+printf 'api, %d in flight:     ' "$CONNS"
+"$BENCH" -H "$api" -c "$CONNS" -n "$JOBS" -t 120
+after=$(snap)
+paste <(echo "$before") <(echo "$after") | awk -v hz="$(getconf CLK_TCK)" -v jobs="$JOBS" '{
+	n++; cpu = ($3 - $1) * 1000 / hz / jobs; cs = ($4 - $2) / jobs; tcpu += cpu; tcs += cs
+	printf "n%d %-7s cpu_ms_per_job=%.3f ctx_switches_per_job=%.1f\n", n,
+	    n == 1 ? "client" : "worker", cpu, cs }
+	END { printf "all     cpu_ms_per_job=%.3f ctx_switches_per_job=%.1f\n", tcpu, tcs }'
