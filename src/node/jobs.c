@@ -31,6 +31,8 @@ struct jobs {
 	uint64_t next_tag;
 	struct event *resume_ev;
 	uint64_t resume_until_ms;
+	struct event *commit_ev; /* end of the loop iteration: the job table's writes commit */
+	int commit_kicked;
 };
 
 #define JOBS_RESUME_WAIT_MS 5000
@@ -110,11 +112,26 @@ static void jobs_kill_cb(void *ctx, const char *job_id)
 
 /* ---------------------------------------------------------------- client: the table */
 
+/* After every callback of this loop iteration: its job-table writes, one commit. */
+static void jobs_commit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct jobs *jobs = arg;
+
+	(void)fd;
+	(void)what;
+	jobs->commit_kicked = 0;
+	(void)jobstore_commit(jobs->store);
+}
+
 static void jobs_job_cb(void *ctx, const struct job_view *v)
 {
 	struct node *node = ctx;
 
 	(void)jobstore_update(node->jobs->store, v, chorusd_wall_ms());
+	if (!node->jobs->commit_kicked) {
+		node->jobs->commit_kicked = 1;
+		event_active(node->jobs->commit_ev, EV_TIMEOUT, 0);
+	}
 	if (JOB_STATE_FINAL(v->state))
 		api_job_final(node->api, v->id);
 }
@@ -141,6 +158,11 @@ int jobs_create(struct jobs **out, struct node *node, char *err, size_t errlen)
 		jobs_destroy(jobs);
 		return -ENOMEM;
 	}
+	jobs->commit_ev = event_new(node->base, -1, 0, jobs_commit_cb, jobs);
+	if (jobs->commit_ev == NULL) {
+		jobs_destroy(jobs);
+		return -ENOMEM;
+	}
 	if ((r = jobstore_open(&jobs->store, node->cfg.data_dir, err, errlen)) != 0 ||
 	    (r = runner_create(&jobs->runner, node->base, jobs_runner_done_cb, jobs)) != 0) {
 		if (r != -EIO)
@@ -163,6 +185,8 @@ void jobs_destroy(struct jobs *jobs)
 		return;
 	if (jobs->resume_ev != NULL)
 		event_free(jobs->resume_ev);
+	if (jobs->commit_ev != NULL)
+		event_free(jobs->commit_ev);
 	runner_destroy(jobs->runner);
 	jobstore_close(jobs->store);
 	free(jobs->runs);
@@ -257,6 +281,7 @@ int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_
 		snprintf(v.reason, sizeof v.reason, "not accepted: %s",
 		         r == CORE_ERR_FULL ? "too many jobs in flight" : core_strerror(r));
 		(void)jobstore_update(jobs->store, &v, chorusd_wall_ms());
+		(void)jobstore_commit(jobs->store);
 		snprintf(err, errlen, "%s", v.reason);
 	}
 	return r == CORE_ERR_FULL ? -EBUSY : -EINVAL;

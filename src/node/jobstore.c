@@ -28,6 +28,7 @@ struct jobstore {
 	sqlite3 *db;
 	sqlite3_stmt *insert, *update, *get, *list, *pending;
 	unsigned inserts;
+	int in_tx; /* updates since the last jobstore_commit() share one transaction */
 };
 
 static const char jobstore_schema[] =
@@ -94,6 +95,7 @@ void jobstore_close(struct jobstore *js)
 {
 	if (js == NULL)
 		return;
+	(void)jobstore_commit(js);
 	sqlite3_finalize(js->insert);
 	sqlite3_finalize(js->update);
 	sqlite3_finalize(js->get);
@@ -103,8 +105,43 @@ void jobstore_close(struct jobstore *js)
 	free(js);
 }
 
+/*
+ * Writes share a transaction until jobstore_commit(): a job's state changes
+ * come several per job and many per loop iteration under load, and each
+ * autocommit costs a WAL append and its locks.  jobs.c commits at the end of
+ * every loop iteration that wrote, and an insert commits at once (a job is
+ * accepted only once its row is in the WAL).  The same connection reads its
+ * own uncommitted writes, so the API never sees an older state.
+ */
+static int jobstore_begin(struct jobstore *js)
+{
+	if (js->in_tx)
+		return 0;
+	if (sqlite3_exec(js->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		log_error("store", "event=write_error what=begin error=\"%s\"", sqlite3_errmsg(js->db));
+		return -EIO;
+	}
+	js->in_tx = 1;
+	return 0;
+}
+
+int jobstore_commit(struct jobstore *js)
+{
+	if (!js->in_tx)
+		return 0;
+	js->in_tx = 0;
+	if (sqlite3_exec(js->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		log_error("store", "event=write_error what=commit error=\"%s\"", sqlite3_errmsg(js->db));
+		(void)sqlite3_exec(js->db, "ROLLBACK", NULL, NULL, NULL);
+		return -EIO;
+	}
+	return 0;
+}
+
 static int jobstore_run(struct jobstore *js, sqlite3_stmt *st, const char *what)
 {
+	if (jobstore_begin(js) != 0)
+		return -EIO;
 	return sqlstore_run(js->db, st, what);
 }
 
@@ -136,7 +173,7 @@ int jobstore_insert(struct jobstore *js, const char *id, const struct job_spec *
 	if (jobstore_run(js, st, "insert") != 0)
 		return -EIO;
 	jobstore_trim(js);
-	return 0;
+	return jobstore_commit(js);
 }
 
 static char *jobstore_attempts_json(const struct job_view *v)

@@ -220,6 +220,8 @@ int jobstore_open(struct jobstore **out, const char *dir, char *err, size_t errl
 void jobstore_close(struct jobstore *js);
 int jobstore_insert(struct jobstore *js, const char *id, const struct job_spec *spec);
 int jobstore_update(struct jobstore *js, const struct job_view *v, uint64_t finished_ms);
+/* Commits the writes since the last commit (jobstore_update's share one transaction). */
+int jobstore_commit(struct jobstore *js);
 int jobstore_get_json(struct jobstore *js, const char *id, cJSON **out);
 int jobstore_list_json(struct jobstore *js, unsigned limit, cJSON **out);
 int jobstore_each_pending(struct jobstore *js, jobstore_pending_fn *fn, void *ctx);
