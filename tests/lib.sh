@@ -6,6 +6,13 @@ tap_fail=0
 PIDS=""
 TEST_TMP=$(mktemp -d /tmp/chorus-test.XXXXXX)
 
+# python3 may be a version manager's shim (a shell script per call, slow on a
+# loaded machine): resolve the interpreter once and call it directly.
+if command -v python3 >/dev/null 2>&1; then
+	CHORUS_PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
+	[ -x "$CHORUS_PY" ] && python3() { "$CHORUS_PY" "$@"; }
+fi
+
 ok() { # ok COND_STATUS DESCRIPTION
 	tap_n=$((tap_n + 1))
 	if [ "$1" -eq 0 ]; then
