@@ -728,6 +728,70 @@ static void test_fuzz(void)
 	chain_free(&c);
 }
 
+/* A pipelining leader: blocks built on the last one proposed, then applied in order. */
+static void test_pipeline(void)
+{
+	struct ledger *l, *follower;
+	struct ledger_entry e[3], bad;
+	struct ledger_tip tip;
+	struct ledger_stats st, fst;
+	uint8_t *b1, *b2, *b3;
+	size_t l1, l2, l3, used;
+
+	ledger_create(&l, NULL);
+	ledger_create(&follower, NULL);
+	for (int i = 0; i < 3; i++)
+		entry_make(&e[i], &clients[i], &workers[i], 40 + (uint64_t)i, 5, NULL);
+	ledger_tip_head(l, &tip);
+	ok(tip.height == 0, "the tip of an empty ledger is its genesis");
+	ok(ledger_block_build_on(l, &tip, 1, leader.pk, leader.sk, 1, &e[0], 1, &used, &b1, &l1) ==
+	       0 && b1 != NULL && ledger_tip_of(b1, l1, &tip) == 0 && tip.height == 1,
+	   "block 1 built on the head");
+	ok(ledger_block_build_on(l, &tip, 1, leader.pk, leader.sk, 2, &e[1], 1, &used, &b2, &l2) ==
+	       0 && b2 != NULL && ledger_tip_of(b2, l2, &tip) == 0 && tip.height == 2,
+	   "block 2 built on block 1 before block 1 applied");
+	ok(ledger_block_build_on(l, &tip, 2, leader.pk, leader.sk, 3, &e[2], 1, &used, &b3, &l3) ==
+	       0 && b3 != NULL,
+	   "block 3 built on block 2, in a later term");
+	ok(ledger_block_apply(l, b1, l1) == 0 && ledger_block_apply(l, b2, l2) == 0 &&
+	       ledger_block_apply(l, b3, l3) == 0,
+	   "the three apply in order on the leader: %s", ledger_why(l));
+	ok(ledger_block_apply(follower, b1, l1) == 0 && ledger_block_apply(follower, b2, l2) == 0 &&
+	       ledger_block_apply(follower, b3, l3) == 0,
+	   "and on a follower, which checks every signature itself");
+	ledger_stats(l, &st);
+	ledger_stats(follower, &fst);
+	ok(st.credited == 3 && fst.credited == 3 && st.verify_cache_hits >= 3 &&
+	       fst.verify_cache_hits == 0,
+	   "the leader verified each entry once (cache hits %llu), the follower on apply",
+	   (unsigned long long)st.verify_cache_hits);
+	tip.height = 0;
+	ok(ledger_block_build_on(l, &tip, 2, leader.pk, leader.sk, 4, e, 1, &used, &b1, &l1) ==
+	       CORE_ERR_INVAL,
+	   "a tip below the head is refused");
+	free(b2);
+	free(b3);
+	/* A block this ledger built, with its signature bytes changed, is not trusted. */
+	entry_make(&bad, &clients[0], &workers[1], 50, 1, NULL);
+	ledger_tip_head(l, &tip);
+	ok(ledger_block_build_on(l, &tip, 2, leader.pk, leader.sk, 5, &bad, 1, &used, &b1, &l1) == 0 &&
+	       b1 != NULL, "one more block built");
+	b1[l1 - 1] ^= 1;
+	ok(ledger_block_apply(l, b1, l1) == CORE_ERR_BADSIG,
+	   "its bytes with a changed signature do not apply (not taken for the block built)");
+	b1[l1 - 1] ^= 1;
+	ok(ledger_block_apply(l, b1, l1) == 0, "the block as built applies");
+	free(b1);
+	/* The cache holds exact bytes: the same texts with another signature are checked again. */
+	entry_make(&bad, &clients[0], &workers[1], 51, 1, NULL);
+	ok(ledger_entry_check_here(follower, &bad, NULL) == 0, "an entry checks");
+	bad.receipt_sig[0] ^= 1;
+	ok(ledger_entry_check_here(follower, &bad, NULL) == CORE_ERR_BADSIG,
+	   "the same entry with a forged signature does not pass through the cache");
+	ledger_destroy(l);
+	ledger_destroy(follower);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -747,6 +811,7 @@ int main(void)
 	test_json();
 	test_build_bounds();
 	test_accounts_full();
+	test_pipeline();
 	test_fuzz();
 	return tap_done();
 }
