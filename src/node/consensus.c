@@ -42,8 +42,8 @@
 #define CONSENSUS_PENDING_MAX     8192 /* acks the leader holds for the next blocks */
 #define CONSENSUS_BLOCK_ENTRIES   48   /* entries offered to one block (halved until it fits) */
 #define CONSENSUS_REMOVED_MAX     64
-#define CONSENSUS_SNAPSHOT_EVERY  1024 /* compact after this many applied entries (--snapshot-every) */
-#define CONSENSUS_HELD_PER_TICK   16   /* entries held during a backfill, applied per tick after it */
+#define CONSENSUS_SNAPSHOT_EVERY  1024 /* compact every this many applied entries */
+#define CONSENSUS_HELD_PER_TICK   16   /* entries held by a backfill, applied per tick */
 #define CONSENSUS_ROLE_VOTER      "voter"
 #define CONSENSUS_ROLE_LEADER     "leader"
 
@@ -182,7 +182,7 @@ static void consensus_answer_pending(struct consensus *cs)
 	cs->npending = keep;
 }
 
-/* The block just applied (the head) joins the chain in raft.db: the log may be compacted after it. */
+/* The block just applied (the head) joins the chain in raft.db: compaction may follow. */
 static int consensus_keep_block(struct consensus *cs, const uint8_t *data, size_t len)
 {
 	uint8_t hash[LEDGER_HASH_BYTES];
@@ -904,7 +904,7 @@ int consensus_is_voter(const struct consensus *cs)
 	return cs->voter;
 }
 
-/* From raft.db (the bytes stay valid until the next block read); rows above the head are a backfill's. */
+/* From raft.db, valid until the next block read; rows above the head are a backfill's. */
 int consensus_block(const struct consensus *cs, uint64_t height, const uint8_t **data,
                     size_t *len)
 {

@@ -407,8 +407,8 @@ long long raftstore_log_rows(struct raftstore *rs)
 
 /* ---------------------------------------------------------------- blocks */
 
-int raftstore_block_put(struct raftstore *rs, uint64_t height, const uint8_t hash[LEDGER_HASH_BYTES],
-                        const uint8_t *data, size_t len)
+int raftstore_block_put(struct raftstore *rs, uint64_t height,
+                        const uint8_t hash[LEDGER_HASH_BYTES], const uint8_t *data, size_t len)
 {
 	sqlite3_stmt *st = rs->blk_put;
 
