@@ -57,6 +57,8 @@ struct catchup {
 	uint64_t ticks, sent_tick, retry_tick;
 	unsigned peer_round;
 	uint64_t started_ms;
+	uint64_t mark_index, mark_height; /* the ledger at a past applied index: the next snapshot */
+	uint8_t mark_hash[LEDGER_HASH_BYTES];
 	uint8_t *buf; /* one message, CHORUS_BODY_MAX */
 	struct catchup_status st;
 };
@@ -463,12 +465,16 @@ static void catchup_step_aside(struct catchup *c, struct raft *r)
 }
 
 /*
- * After each pump (outside raft_ready): compaction every `every` applied
- * entries, when the ledger is exactly at Raft's applied index.
+ * After each pump (outside raft_ready), when the ledger is exactly at Raft's
+ * applied index: compaction.  It trails: the ledger point is marked half way
+ * (`every` / 2 entries after the snapshot) and the log is compacted up to
+ * that mark once `every` entries are applied, so the log keeps between
+ * every / 2 and `every` entries and a follower that lags by less than
+ * every / 2 still gets appends rather than a snapshot and a backfill.
  */
 void catchup_after_pump(struct catchup *c, struct raft *r, uint64_t applied_index)
 {
-	uint8_t bytes[CATCHUP_SNAP_BYTES], head[LEDGER_HASH_BYTES];
+	uint8_t bytes[CATCHUP_SNAP_BYTES];
 	struct raft_snapshot snap;
 	struct raft_status st;
 	int err;
@@ -479,24 +485,31 @@ void catchup_after_pump(struct catchup *c, struct raft *r, uint64_t applied_inde
 			catchup_step_aside(c, r);
 		return;
 	}
-	if (c->every == 0 || applied_index < st.snap_index + c->every)
+	if (c->every == 0)
 		return;
-	ledger_head_hash(c->ledger, head);
-	catchup_snap_encode(ledger_height(c->ledger), head, bytes);
-	if ((err = raft_compact(r, applied_index, bytes, sizeof bytes)) != 0) {
+	if (c->mark_index <= st.snap_index && applied_index >= st.snap_index + (c->every + 1) / 2) {
+		c->mark_index = applied_index;
+		c->mark_height = ledger_height(c->ledger);
+		ledger_head_hash(c->ledger, c->mark_hash);
+	}
+	if (c->mark_index <= st.snap_index || applied_index < st.snap_index + c->every)
+		return;
+	catchup_snap_encode(c->mark_height, c->mark_hash, bytes);
+	if ((err = raft_compact(r, c->mark_index, bytes, sizeof bytes)) != 0) {
 		log_warn("raft", "event=compact_error index=%llu error=\"%s\"",
-		         (unsigned long long)applied_index, raft_strerror(err));
+		         (unsigned long long)c->mark_index, raft_strerror(err));
+		c->mark_index = 0;
 		return;
 	}
 	raft_snapshot_get(r, &snap);
 	/* On failure the store keeps the longer log: safe, the next compaction retries. */
 	if (raftstore_compact(c->store, &snap) != 0)
 		log_warn("raft", "event=compact_error index=%llu error=\"cannot store\"",
-		         (unsigned long long)applied_index);
-	c->snap_index = applied_index;
-	c->target_height = ledger_height(c->ledger);
-	memcpy(c->target_hash, head, LEDGER_HASH_BYTES);
+		         (unsigned long long)c->mark_index);
+	c->snap_index = c->mark_index;
+	c->target_height = c->mark_height;
+	memcpy(c->target_hash, c->mark_hash, LEDGER_HASH_BYTES);
 	c->st.compactions++;
-	log_debug("raft", "event=compact index=%llu height=%llu", (unsigned long long)applied_index,
-	          (unsigned long long)c->target_height);
+	log_debug("raft", "event=compact index=%llu height=%llu", (unsigned long long)c->mark_index,
+	          (unsigned long long)c->mark_height);
 }

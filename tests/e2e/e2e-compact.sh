@@ -162,6 +162,36 @@ back_in() { one_leader $VOTERS && same_head "$n" $VOTERS; }
 check "and is back in the cluster, on the same head" wait_until 15000 back_in
 check "chorus ledger verify passes on the restarted voter" run 0 cli "$lag" ledger verify
 
+# ---------------------------------------------------------------- resume a walk from the table
+# The state a crash in the middle of the fetch leaves, made exactly: blocks
+# above a gap, below the snapshot's head.  With the node stopped, rows
+# LO+1 .. H-4 of its blocks table are deleted (H: its snapshot's height).  At
+# start the rebuild stops at LO; the walk down from H reuses rows H .. H-3 (their
+# hashes chain down from the snapshot's head) and fetches exactly H-4-LO blocks.
+kill -TERM "${PID[$lag]}"
+wait_until 10000 stopped "${PID[$lag]}" || kill -KILL "${PID[$lag]}"
+gap=$(python3 - "$TEST_TMP/n$lag/raft.db" <<'EOF2'
+import sqlite3, struct, sys
+db = sqlite3.connect(sys.argv[1], timeout=5)
+data = db.execute("select data from boot").fetchone()[0]
+h = struct.unpack(">Q", data[5:13])[0] if len(data) == 45 else 0
+lo = h // 3
+db.execute("delete from blocks where height > ? and height <= ?", (lo, h - 4))
+db.commit()
+print(lo, h)
+EOF2
+)
+set -- $gap
+lo=$1 top=$2
+diag "blocks $((lo + 1)) .. $((top - 4)) deleted from n$lag (its snapshot is at height $top)"
+start_voter "$lag"
+check "the restarted voter resumes the walk: rebuilt to $lo, target $top" \
+	wait_until 10000 grep -q "event=backfill_start height=$lo target=$top" "$TEST_TMP/n$lag/node.log"
+check "and reaches the same head again" wait_until 20000 back_in
+check "it fetched exactly the $((top - 4 - lo)) missing blocks (the rows above the gap were reused)" \
+	q ledger "d['catchup']['blocks_fetched'] == $top - 4 - $lo" "$(hport "$lag")"
+check "chorus ledger verify passes on it" run 0 cli "$lag" ledger verify
+
 # ---------------------------------------------------------------- kill -9 in the middle of a backfill
 kill -STOP "${PID[$lag]}"
 n=$(submit_jobs c 30)
@@ -175,7 +205,8 @@ in_backfill() { [ "$(grep -c "event=backfill_start" "$TEST_TMP/n$lag/node.log")"
 if wait_until 15000 in_backfill; then
 	kill -KILL "${PID[$lag]}"
 	wait_until 5000 stopped "${PID[$lag]}"
-	diag "killed n$lag during its backfill"
+	dones=$(grep -c "event=backfill_done" "$TEST_TMP/n$lag/node.log")
+	diag "killed n$lag after its backfill started ($dones backfills completed so far, $((starts + 1)) started)"
 else
 	diag "n$lag did not start a backfill (it was not behind a snapshot)"
 fi
@@ -183,6 +214,7 @@ start_voter "$lag"
 t0=$(now_ms)
 if wait_until 30000 same_head "$n" $VOTERS; then
 	diag "n$lag caught up $(( $(now_ms) - t0 )) ms after its second restart"
+	grep -h "event=rebuild\|event=snapshot_install\|event=backfill" "$TEST_TMP/n$lag/node.log" | tail -6 | sed 's/^/# /'
 	ok 0 "after kill -9 during a backfill, the restarted voter finishes it"
 else
 	show_heads
