@@ -1,8 +1,9 @@
 /*
  * api-ledger: the ledger endpoints of the HTTP API.
  *
- *   GET  /v1/ledger                   leader, term, commit and applied index, height,
- *                                     head hash, voters, whether we vote, raft state
+ *   GET  /v1/ledger                   leader, term, commit, applied and snapshot index,
+ *                                     height, head hash, voters, whether we vote, raft
+ *                                     state, catch-up state and counters
  *   GET  /v1/ledger/blocks?from=H&limit=N  blocks as JSON, each with "raw" (base64 of
  *                                     the signed block) so a verifier can re-check it
  *   GET  /v1/ledger/jobs/ID           the block that credited a job, 404 if none
@@ -70,6 +71,7 @@ static void api_ledger_raft(cJSON *o, const struct consensus *cs)
 	cJSON_AddNumberToObject(o, "commit_index", (double)st.commit);
 	cJSON_AddNumberToObject(o, "applied_index", (double)st.applied);
 	cJSON_AddNumberToObject(o, "last_index", (double)st.last_index);
+	cJSON_AddNumberToObject(o, "snapshot_index", (double)st.snap_index);
 	cJSON_AddBoolToObject(o, "is_voter", consensus_is_voter(cs));
 	cJSON_AddStringToObject(o, "state", r == NULL ? (consensus_is_voter(cs) ? "booting" : "none")
 	                                                : raft_state_name(st.state));
@@ -108,6 +110,20 @@ static cJSON *api_ledger_status(const struct consensus *cs)
 	cJSON_AddNumberToObject(o, "total_reward", (double)ls.total_reward);
 	cJSON_AddNumberToObject(o, "verify_cache_hits", (double)ls.verify_cache_hits);
 	cJSON_AddNumberToObject(o, "dropped_messages", (double)consensus_dropped(cs));
+	{
+		struct catchup_status cu;
+		cJSON *c = cJSON_AddObjectToObject(o, "catchup");
+
+		catchup_status(consensus_catchup(cs), &cu);
+		cJSON_AddStringToObject(c, "state", catchup_state_name(cu.state));
+		cJSON_AddNumberToObject(c, "target_height", (double)cu.target_height);
+		cJSON_AddNumberToObject(c, "blocks_fetched", (double)cu.blocks_fetched);
+		cJSON_AddNumberToObject(c, "requests", (double)cu.requests);
+		cJSON_AddNumberToObject(c, "timeouts", (double)cu.timeouts);
+		cJSON_AddNumberToObject(c, "rejects", (double)cu.rejects);
+		cJSON_AddNumberToObject(c, "served", (double)cu.served);
+		cJSON_AddNumberToObject(c, "compactions", (double)cu.compactions);
+	}
 	{
 		uint32_t p50, p99;
 		size_t n = consensus_latency(cs, &p50, &p99);

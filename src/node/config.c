@@ -32,6 +32,7 @@ static const struct option config_long_options[] = {
 	{ "name", required_argument, NULL, 'N' },
 	{ "offer-window-ms", required_argument, NULL, 'o' },
 	{ "role", required_argument, NULL, 'r' },
+	{ "snapshot-every", required_argument, NULL, 's' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "voter", no_argument, NULL, 'O' },
 	{ "worker", required_argument, NULL, 'w' },
@@ -46,8 +47,8 @@ config_usage(FILE *fp, int full)
 	    "usage: chorusd [-nv] [--bootstrap-expect N] [--capacity N] [--config FILE]\n"
 	    "               [--data-dir DIR] [--http HOST:PORT] [--join URL] [--listen URL]\n"
 	    "               [--log-file FILE] [--log-format text|json] [--name NAME]\n"
-	    "               [--offer-window-ms MS] [--role ROLE] [--voter]\n"
-	    "               [--worker KIND[=COMMAND]]\n"
+	    "               [--offer-window-ms MS] [--role ROLE] [--snapshot-every N]\n"
+	    "               [--voter] [--worker KIND[=COMMAND]]\n"
 	    "       chorusd --help | --version\n");
 	if (!full)
 		return;
@@ -67,6 +68,8 @@ config_usage(FILE *fp, int full)
 	    "  --name NAME             node name (default: the short node id)\n"
 	    "  --offer-window-ms MS    how long a job collects offers at most (default 100)\n"
 	    "  --role ROLE             role stored in the node record (repeatable)\n"
+	    "  --snapshot-every N      voter: compact the Raft log every N applied entries\n"
+	    "                          (advanced; default 1024, 1..32768)\n"
 	    "  --voter                 be a ledger voter candidate (Raft; state in raft.db)\n"
 	    "  --worker KIND[=COMMAND] run jobs of KIND: built-in echo, sha256, sleep, fail,\n"
 	    "                          or COMMAND via /bin/sh (payload on stdin, result on\n"
@@ -279,6 +282,19 @@ config_set(struct node_config *cfg, const char *key, const char *value, char *er
 			return -EINVAL;
 		}
 		cfg->voter = strcmp(value, "yes") == 0;
+		return 0;
+	}
+	if (strcmp(key, "snapshot-every") == 0) {
+		char *end;
+		errno = 0;
+		unsigned long v = strtoul(value, &end, 10);
+		if (errno != 0 || *end != '\0' || value[0] == '\0' || value[0] == '-' || v < 1 ||
+		    v > NODE_SNAPSHOT_EVERY_MAX) {
+			snprintf(err, errlen, "bad snapshot-every '%s' (want 1..%d)", value,
+			         NODE_SNAPSHOT_EVERY_MAX);
+			return -EINVAL;
+		}
+		cfg->snapshot_every = (uint32_t)v;
 		return 0;
 	}
 	if (strcmp(key, "bootstrap-expect") == 0) {

@@ -15,9 +15,10 @@
  *   - every second the outbox of this node's own acks is sent to the leader.
  *
  * Raft node id: the first 8 bytes of the node's public key, big-endian.
- * Log compaction is off: the whole log stays on disk and in memory (within
- * CHORUS_RAFT_LOG_MAX entries); on restart the ledger is rebuilt by applying
- * the committed log again.  See docs/ledger-node.md.
+ * Applied blocks go to raft.db's blocks table; catchup.c compacts the log
+ * behind them and backfills the blocks a snapshot skipped.  On restart the
+ * ledger is rebuilt from the blocks table, then the log after the snapshot
+ * is applied again (stale blocks skipped).  See docs/ledger-node.md.
  */
 #include <assert.h>
 #include <errno.h>
@@ -44,6 +45,8 @@
 #define CONSENSUS_PENDING_MAX     8192 /* acks the leader holds for the next blocks */
 #define CONSENSUS_BLOCK_ENTRIES   48   /* entries offered to one block (halved until it fits) */
 #define CONSENSUS_REMOVED_MAX     64
+#define CONSENSUS_SNAPSHOT_EVERY  1024 /* compact every this many applied entries */
+#define CONSENSUS_HELD_PER_TICK   16   /* entries held by a backfill, applied per tick */
 #define CONSENSUS_ROLE_VOTER      "voter"
 #define CONSENSUS_BOOT_STABLE     10   /* duty rounds (1 s) a voter set must be agreed before it boots */
 #define CONSENSUS_ROLE_LEADER     "leader"
@@ -52,11 +55,6 @@
 struct consensus_batch {
 	uint64_t to;
 	uint8_t *buf; /* CHORUS_BODY_MAX */
-	size_t len;
-};
-
-struct consensus_block {
-	uint8_t *data;
 	size_t len;
 };
 
@@ -73,6 +71,7 @@ struct consensus_pending {
 struct consensus {
 	struct node *node;
 	struct raftstore *store;
+	struct catchup *catchup;     /* compaction and backfill (catchup.c) */
 	struct raft *raft;           /* NULL: not a voter, or waiting to bootstrap */
 	struct ledger *ledger;
 	uint8_t pk[CHORUS_PK_BYTES];
@@ -83,8 +82,6 @@ struct consensus {
 	struct event *tick_ev;
 	uint64_t ticks;
 	int leader_published;
-	struct consensus_block *blocks; /* applied, by height - 1 */
-	size_t nblocks, capblocks;
 	struct consensus_pending *pending; /* leader: acks for the next blocks */
 	size_t npending;
 	uint64_t removed[CONSENSUS_REMOVED_MAX]; /* removed by us: not re-added */
@@ -113,7 +110,7 @@ struct consensus {
 	unsigned boot_agreed;        /* duty rounds our proposal has been agreed in a row */
 	unsigned boot_cluster_seen;  /* duty rounds a booted cluster we cannot join has been seen */
 	struct consensus_batch batch; /* one ledger message being built */
-	uint64_t applied_index;
+	uint64_t applied_index;      /* the last Raft entry the ledger reflects; later ones are held */
 	struct raft_entry *rx_ents;  /* raft_msg_decode's entry array */
 	uint8_t *tx;                 /* one encoded message */
 };
@@ -271,29 +268,26 @@ static void consensus_answer_pending(struct consensus *cs)
 	cs->npending = keep;
 }
 
+/* The block just applied (the head) joins the chain in raft.db: compaction may follow. */
 static int consensus_keep_block(struct consensus *cs, const uint8_t *data, size_t len)
 {
-	if (cs->nblocks == cs->capblocks) {
-		size_t ncap = cs->capblocks ? 2 * cs->capblocks : 256;
-		void *p = realloc(cs->blocks, ncap * sizeof(*cs->blocks));
+	uint8_t hash[LEDGER_HASH_BYTES];
 
-		if (p == NULL)
-			return -ENOMEM;
-		cs->blocks = p;
-		cs->capblocks = ncap;
-	}
-	if ((cs->blocks[cs->nblocks].data = malloc(len)) == NULL)
-		return -ENOMEM;
-	memcpy(cs->blocks[cs->nblocks].data, data, len);
-	cs->blocks[cs->nblocks++].len = len;
-	return 0;
+	ledger_head_hash(cs->ledger, hash);
+	return raftstore_block_put(cs->store, ledger_height(cs->ledger), hash, data, len);
 }
 
-/* A committed entry: Raft's own are skipped, ours are ledger blocks. */
+/*
+ * A committed entry: Raft's own are skipped, ours are ledger blocks.  During
+ * a backfill, and until the entries held by it are applied, it is held: the
+ * log keeps it (no compaction meanwhile) and consensus_apply_held() applies it.
+ */
 static void consensus_apply(struct consensus *cs, const struct raft_entry *e)
 {
 	int r;
 
+	if (e->index != cs->applied_index + 1 || catchup_active(cs->catchup))
+		return;
 	cs->applied_index = e->index;
 	if (e->type != RAFT_ENTRY_NORMAL || e->len == 0)
 		return;
@@ -308,6 +302,36 @@ static void consensus_apply(struct consensus *cs, const struct raft_entry *e)
 	}
 	log_debug("ledger", "event=apply height=%llu index=%llu",
 	          (unsigned long long)ledger_height(cs->ledger), (unsigned long long)e->index);
+}
+
+/* After a backfill: the committed entries held meanwhile, in order, a few per tick. */
+static void consensus_apply_held(struct consensus *cs)
+{
+	struct raft_status st;
+	struct raft_entry e;
+
+	raft_status(cs->raft, &st);
+	for (int k = 0; k < CONSENSUS_HELD_PER_TICK && cs->applied_index < st.applied &&
+	                !catchup_active(cs->catchup);
+	     k++) {
+		if (raft_entry_get(cs->raft, cs->applied_index + 1, &e) != 0) {
+			/* Held entries are never compacted (catchup_after_pump waits for them). */
+			log_error("ledger", "event=held_lost index=%llu",
+			          (unsigned long long)cs->applied_index + 1);
+			abort();
+		}
+		consensus_apply(cs, &e);
+	}
+}
+
+/* A snapshot from the leader replaced the log: the ledger's target, maybe a backfill. */
+static void consensus_restore(struct consensus *cs, const struct raft_snapshot *snap)
+{
+	log_info("raft", "event=snapshot_install index=%llu term=%llu",
+	         (unsigned long long)snap->index, (unsigned long long)snap->term);
+	if (catchup_target(cs->catchup, snap->index, snap->data, snap->len) != 0)
+		abort(); /* the leader's committed state contradicts ours: a broken invariant */
+	cs->applied_index = snap->index;
 }
 
 /* ---------------------------------------------------------------- driving Raft */
@@ -465,10 +489,13 @@ static void consensus_pump(struct consensus *cs)
 			cs->durable_vote = rd.hs.vote;
 			if (!early)
 				consensus_send_msgs(cs, &rd);
+			if (rd.snapshot != NULL)
+				consensus_restore(cs, rd.snapshot);
 			for (size_t i = 0; i < rd.ncommitted; i++)
 				consensus_apply(cs, &rd.committed[i]);
 			raft_advance(cs->raft, &rd);
 		}
+		catchup_after_pump(cs->catchup, cs->raft, cs->applied_index);
 		consensus_publish_role(cs);
 		if (raft_is_leader(cs->raft))
 			consensus_answer_pending(cs);
@@ -516,6 +543,16 @@ static int consensus_start_raft(struct consensus *cs)
 
 	if (r != 0)
 		return r < 0 ? r : -ENOENT;
+	/* The ledger from the blocks table, then the snapshot's point: maybe a backfill to resume. */
+	cs->applied_index = boot.snap.index;
+	if (ledger_height(cs->ledger) == 0 && (r = catchup_rebuild(cs->catchup)) != 0) {
+		raftstore_boot_free(cs->store);
+		return r;
+	}
+	if (catchup_target(cs->catchup, boot.snap.index, boot.snap.data, boot.snap.len) != 0) {
+		raftstore_boot_free(cs->store);
+		return -EIO;
+	}
 	randombytes_buf(&seed, sizeof seed);
 	raft_config_defaults(&rc, cs->id, seed);
 	rc.election_ticks = CONSENSUS_ELECTION_TICKS;
@@ -976,6 +1013,9 @@ static void consensus_app_cb(void *ctx, int type, const uint8_t from_pk[CHORUS_P
 		return;
 	if (type == CORE_APP_RAFT)
 		consensus_on_raft(cs, from_pk, body, len);
+	else if (type == CORE_APP_LEDGER && len >= 1 &&
+	         (body[0] == CATCHUP_MSG_REQ || body[0] == CATCHUP_MSG_BLOCKS))
+		catchup_on_msg(cs->catchup, cs->raft, from_pk, body, len);
 	else if (type == CORE_APP_LEDGER && lmsg_parse(&m, body, len) != 0) {
 		cs->dropped++;
 		log_debug("ledger", "event=drop reason=malformed len=%zu", len);
@@ -1049,8 +1089,11 @@ static void consensus_tick_cb(evutil_socket_t fd, short what, void *arg)
 	cs->ticks++;
 	if (cs->node->core == NULL)
 		return;
-	if (cs->raft != NULL)
+	if (cs->raft != NULL) {
 		raft_tick(cs->raft);
+		(void)catchup_tick(cs->catchup, cs->raft);
+		consensus_apply_held(cs);
+	}
 	if (cs->ticks % CONSENSUS_DUTY_TICKS == 0) {
 		if (cs->raft == NULL && cs->voter)
 			consensus_try_bootstrap(cs);
@@ -1108,14 +1151,18 @@ int consensus_is_voter(const struct consensus *cs)
 	return cs->voter;
 }
 
+/* From raft.db, valid until the next block read; rows above the head are a backfill's. */
 int consensus_block(const struct consensus *cs, uint64_t height, const uint8_t **data,
                     size_t *len)
 {
-	if (height == 0 || height > cs->nblocks)
+	if (height == 0 || height > ledger_height(cs->ledger))
 		return -ENOENT;
-	*data = cs->blocks[height - 1].data;
-	*len = cs->blocks[height - 1].len;
-	return 0;
+	return raftstore_block_get(cs->store, height, data, len);
+}
+
+const struct catchup *consensus_catchup(const struct consensus *cs)
+{
+	return cs->catchup;
 }
 
 int consensus_remove_voter(struct consensus *cs, uint64_t id)
@@ -1199,6 +1246,9 @@ int consensus_create(struct consensus **out, struct node *node, const uint8_t pk
 		return -ENOMEM;
 	}
 	if ((r = raftstore_open(&cs->store, node->cfg.data_dir, err, errlen)) != 0 ||
+	    (r = catchup_create(&cs->catchup, node, cs->store, cs->ledger, cs->id,
+	                        node->cfg.snapshot_every ? node->cfg.snapshot_every
+	                                                 : CONSENSUS_SNAPSHOT_EVERY)) != 0 ||
 	    (r = consensus_boot(cs)) != 0) {
 		if (r != -EIO || err[0] == '\0')
 			snprintf(err, errlen, "raft store: cannot boot (%s)", strerror(-r));
@@ -1226,11 +1276,9 @@ void consensus_destroy(struct consensus *cs)
 		event_free(cs->kick_ev);
 	api_waits_destroy(cs->waits);
 	raft_destroy(cs->raft);
+	catchup_destroy(cs->catchup);
 	ledger_destroy(cs->ledger);
 	raftstore_close(cs->store);
-	for (size_t i = 0; i < cs->nblocks; i++)
-		free(cs->blocks[i].data);
-	free(cs->blocks);
 	free(cs->pending);
 	free(cs->fresh);
 	free(cs->batch.buf);

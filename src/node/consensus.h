@@ -1,7 +1,8 @@
 /*
- * The node's consensus and ledger: raftstore.c (Raft's durable state and the
- * ack outbox in raft.db), consensus.c (drives the sans-io Raft and applies
- * ledger blocks), ledger-fwd.c (this node's completion acks to the leader).
+ * The node's consensus and ledger: raftstore.c (Raft's durable state, the
+ * applied blocks and the ack outbox in raft.db), consensus.c (drives the
+ * sans-io Raft and applies ledger blocks), catchup.c (log compaction and the
+ * backfill of blocks a snapshot skipped), catchup-msg.c (their bytes).
  * See docs/ledger-node.md.
  */
 #ifndef CHORUS_NODE_CONSENSUS_H
@@ -30,6 +31,75 @@ int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t height
                           uint64_t *created_ms);
 int raftstore_outbox_each(struct raftstore *rs, unsigned limit, raftstore_outbox_fn *fn,
                           void *ctx);
+/* The snapshot of raft_compact(): the boot row, and the log up to its index dropped. */
+int raftstore_compact(struct raftstore *rs, const struct raft_snapshot *snap);
+int raftstore_block_put(struct raftstore *rs, uint64_t height, const uint8_t hash[LEDGER_HASH_BYTES],
+                        const uint8_t *data, size_t len);
+/* 0 with the bytes (valid until the next call on rs), -ENOENT, or -EIO. */
+int raftstore_block_get(struct raftstore *rs, uint64_t height, const uint8_t **data, size_t *len);
+/* Every stored block in height order until fn returns non-zero; 0, fn's value, or -EIO. */
+typedef int raftstore_block_fn(void *ctx, uint64_t height, const uint8_t *data, size_t len);
+int raftstore_blocks_each(struct raftstore *rs, raftstore_block_fn *fn, void *ctx);
+/* Rows in the log table (tests and the API show that compaction bounds it); -EIO. */
+long long raftstore_log_rows(struct raftstore *rs);
+
+/* catchup-msg.c: the snapshot bytes and the backfill messages (CORE_APP_LEDGER kinds) */
+#define CATCHUP_VERSION       1
+#define CATCHUP_MSG_REQ       3  /* after consensus.c's LMSG_SUBMIT (1) and LMSG_COMMITTED (2) */
+#define CATCHUP_MSG_BLOCKS    4
+#define CATCHUP_HEIGHT_MAX    (1ull << 53) /* the ledger's bound on numbers */
+#define CATCHUP_SNAP_BYTES    (4 + 1 + 8 + LEDGER_HASH_BYTES)
+#define CATCHUP_REQ_BYTES     (2 + 8 + 8 + 2)
+#define CATCHUP_BLOCKS_HEADER (2 + 8 + 8 + 8 + 2)
+#define CATCHUP_BLOCKS_MAX    64 /* blocks in one response */
+_Static_assert(CATCHUP_SNAP_BYTES <= CHORUS_RAFT_SNAPSHOT_MAX, "the snapshot fits a Raft snapshot");
+_Static_assert(CATCHUP_BLOCKS_HEADER + 4 + CHORUS_RAFT_ENTRY_MAX <= CHORUS_BODY_MAX,
+               "a response carries at least one block of any size");
+
+struct catchup_req {
+	uint64_t req_id;
+	uint64_t top;   /* the highest block wanted; the response goes down from it */
+	uint16_t count; /* 1..CATCHUP_BLOCKS_MAX */
+};
+struct catchup_blocks {
+	uint64_t req_id, top;
+	uint64_t have; /* the sender's ledger height */
+	uint16_t n;    /* blocks top, top - 1, ... */
+	const uint8_t *data[CATCHUP_BLOCKS_MAX];
+	uint32_t len[CATCHUP_BLOCKS_MAX];
+};
+void catchup_snap_encode(uint64_t height, const uint8_t hash[LEDGER_HASH_BYTES],
+                         uint8_t out[CATCHUP_SNAP_BYTES]);
+int catchup_snap_decode(const uint8_t *buf, size_t len, uint64_t *height,
+                        uint8_t hash[LEDGER_HASH_BYTES]);
+int catchup_req_encode(const struct catchup_req *q, uint8_t *out, size_t cap);
+int catchup_req_decode(struct catchup_req *q, const uint8_t *buf, size_t len);
+int catchup_blocks_begin(uint8_t *out, size_t cap, uint64_t req_id, uint64_t top, uint64_t have);
+int catchup_blocks_add(uint8_t *out, size_t cap, size_t *len, const uint8_t *block, size_t blen);
+int catchup_blocks_decode(struct catchup_blocks *b, const uint8_t *buf, size_t len);
+
+/* catchup.c: compaction and backfill, driven by consensus.c */
+struct catchup;
+enum catchup_state { CATCHUP_IDLE = 0, CATCHUP_FETCH = 1, CATCHUP_APPLY = 2 };
+struct catchup_status {
+	int state;
+	uint64_t target_height;  /* the latest snapshot's ledger height */
+	uint64_t snap_index;     /* and its Raft index */
+	uint64_t low;            /* FETCH: blocks from here to the target are held, checked */
+	uint64_t requests, timeouts, blocks_fetched, rejects, served, compactions;
+};
+int catchup_create(struct catchup **out, struct node *node, struct raftstore *store,
+                   struct ledger *ledger, uint64_t self, unsigned every);
+void catchup_destroy(struct catchup *c);
+int catchup_rebuild(struct catchup *c);
+int catchup_target(struct catchup *c, uint64_t index, const uint8_t *data, size_t len);
+int catchup_active(const struct catchup *c);
+int catchup_tick(struct catchup *c, struct raft *r);
+void catchup_after_pump(struct catchup *c, struct raft *r, uint64_t applied_index);
+void catchup_on_msg(struct catchup *c, const struct raft *r, const uint8_t from_pk[CHORUS_PK_BYTES],
+                    const uint8_t *body, size_t len);
+void catchup_status(const struct catchup *c, struct catchup_status *out);
+const char *catchup_state_name(int state);
 
 /* consensus.c: read-only views for the API (valid until the loop runs again) */
 uint64_t consensus_id_of(const uint8_t pk[CHORUS_PK_BYTES]);
@@ -54,5 +124,6 @@ uint64_t consensus_dropped(const struct consensus *cs);
 struct evhttp_request;
 void api_ledger_waited(void *ctx, struct evhttp_request *req, const char *job, int woken,
                        uint64_t height);
+const struct catchup *consensus_catchup(const struct consensus *cs);
 
 #endif

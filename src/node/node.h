@@ -65,6 +65,7 @@ struct node_config {
 	int check_only;                         /* -n */
 	int voter;                              /* --voter: a ledger voter candidate */
 	unsigned bootstrap_expect;              /* --bootstrap-expect N, 0: join a formed cluster */
+	uint32_t snapshot_every;                /* --snapshot-every N: compact Raft's log; 0: default */
 };
 
 struct fabric;
@@ -184,6 +185,9 @@ unsigned api_query_uint(struct evhttp_request *req, const char *key, unsigned df
                         int *bad);
 
 /* consensus.c (the rest of its interface: consensus.h) */
+#define NODE_SNAPSHOT_EVERY_MAX 32768   /* --snapshot-every: well under CHORUS_RAFT_LOG_MAX */
+_Static_assert(NODE_SNAPSHOT_EVERY_MAX + CHORUS_RAFT_UNCOMMITTED_MAX < CHORUS_RAFT_LOG_MAX,
+               "a compacting log never reaches the in-memory bound");
 #define NODE_BOOTSTRAP_MAX 9                /* --bootstrap-expect: at most CHORUS_RAFT_VOTERS_MAX */
 int consensus_create(struct consensus **out, struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
                      const uint8_t sk[CHORUS_SK_BYTES], char *err, size_t errlen);

@@ -11,9 +11,21 @@
  * The boot row holds the snapshot the node started from: on a first start
  * index 0, term 0 and the initial voters (none for a node added later).
  * Its absence is what "never booted" means, so a restart never bootstraps
- * again.  The outbox holds this node's own completion acks until the ledger
- * leader reports them committed (docs/ledger-node.md), on a second
- * connection with synchronous=NORMAL (see raftstore_outbox_schema).
+ * again.  raftstore_compact() replaces it with the snapshot of a compaction
+ * and drops the log up to its index, in one transaction.
+ *
+ * The blocks table holds the applied ledger blocks (height, hash, bytes):
+ * with the log compacted it is the chain.  Blocks are written after they
+ * apply, on the second connection (synchronous=NORMAL, no fsync of their
+ * own): the log keeps every entry after the snapshot, and a compaction,
+ * which commits with FULL on the same WAL, makes every block written before
+ * it durable first.  So the log never loses an entry whose block is not on
+ * disk, and a restart rebuilds the ledger from the blocks, then applies the
+ * log after the snapshot again (stale blocks are skipped: idempotent).
+ *
+ * The outbox holds this node's own completion acks until the ledger
+ * leader reports them committed (docs/ledger-node.md), on that second
+ * connection too (see raftstore_outbox_schema).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -30,7 +42,10 @@ struct raftstore {
 	sqlite3 *db;
 	sqlite3 *obx; /* the outbox's own connection: synchronous=NORMAL (see raftstore_open) */
 	sqlite3_stmt *hs_put, *boot_put, *boot_get, *log_put, *log_trunc, *log_clear, *log_all,
-	    *hs_get, *out_put, *out_done, *out_pending;
+	    *hs_get, *out_put, *out_done, *out_pending, *log_drop, *log_rows, *blk_put, *blk_get,
+	    *blk_all;
+	uint8_t *blk_buf; /* raftstore_block_get()'s bytes */
+	size_t blk_cap;
 	struct raft_entry *boot_entries; /* raftstore_load()'s, until raftstore_boot_free() */
 	uint8_t *boot_data;
 	size_t nboot;
@@ -49,7 +64,9 @@ static const char raftstore_schema[] =
     "CREATE TABLE IF NOT EXISTS outbox (job TEXT PRIMARY KEY, ack BLOB NOT NULL,"
     " ack_sig BLOB NOT NULL, receipt BLOB NOT NULL, receipt_sig BLOB NOT NULL,"
     " height INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS outbox_open ON outbox(height) WHERE height = 0;";
+    "CREATE INDEX IF NOT EXISTS outbox_open ON outbox(height) WHERE height = 0;"
+    "CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash BLOB NOT NULL,"
+    " data BLOB NOT NULL);";
 
 /*
  * The outbox is written once per ack and once per commit answer: an fsync
@@ -68,9 +85,14 @@ static int raftstore_prepare_outbox(struct raftstore *rs)
 		"UPDATE outbox SET height = ?2 WHERE job = ?1 AND height = 0 RETURNING created_ms",
 		"SELECT job, ack, ack_sig, receipt, receipt_sig FROM outbox WHERE height = 0"
 		" ORDER BY created_ms LIMIT ?1",
+		"INSERT OR REPLACE INTO blocks (height, hash, data) VALUES (?1, ?2, ?3)",
+		"SELECT data FROM blocks WHERE height = ?1",
+		"SELECT height, data FROM blocks ORDER BY height",
 	};
-	sqlite3_stmt **const st[] = { &rs->out_put, &rs->out_done, &rs->out_pending };
+	sqlite3_stmt **const st[] = { &rs->out_put, &rs->out_done, &rs->out_pending,
+		                      &rs->blk_put, &rs->blk_get,  &rs->blk_all };
 
+	_Static_assert(sizeof sql / sizeof sql[0] == sizeof st / sizeof st[0], "one per statement");
 	return sqlstore_prepare(rs->obx, sql, st, sizeof st / sizeof st[0]);
 }
 
@@ -86,9 +108,12 @@ static int raftstore_prepare(struct raftstore *rs)
 		"DELETE FROM log",
 		"SELECT idx, term, type, data FROM log ORDER BY idx",
 		"SELECT term, vote, commit_index FROM hard WHERE id = 1",
+		"DELETE FROM log WHERE idx <= ?1",
+		"SELECT count(*) FROM log",
 	};
 	sqlite3_stmt **const st[] = { &rs->hs_put,    &rs->boot_put,  &rs->boot_get, &rs->log_put,
-		                      &rs->log_trunc, &rs->log_clear, &rs->log_all,  &rs->hs_get };
+		                      &rs->log_trunc, &rs->log_clear, &rs->log_all,  &rs->hs_get,
+		                      &rs->log_drop,  &rs->log_rows };
 
 	_Static_assert(sizeof sql / sizeof sql[0] == sizeof st / sizeof st[0], "one per statement");
 	return sqlstore_prepare(rs->db, sql, st, sizeof st / sizeof st[0]);
@@ -128,6 +153,7 @@ void raftstore_close(struct raftstore *rs)
 		sqlite3_finalize(st);
 	sqlite3_close(rs->obx);
 	sqlite3_close(rs->db);
+	free(rs->blk_buf);
 	free(rs);
 }
 
@@ -341,6 +367,106 @@ int raftstore_save(struct raftstore *rs, const struct raft_ready *rd)
 		return r;
 	}
 	return sqlstore_exec(rs->db, "COMMIT");
+}
+
+/* ---------------------------------------------------------------- compaction */
+
+/*
+ * After raft_compact(): the snapshot becomes the boot row and the log up to
+ * its index goes, in one transaction (FULL: it also makes every block
+ * written before it durable, see the top).  0, or nothing of it is stored.
+ */
+int raftstore_compact(struct raftstore *rs, const struct raft_snapshot *snap)
+{
+	int r, writes = 0;
+
+	if ((r = sqlstore_exec(rs->db, "BEGIN IMMEDIATE")) != 0)
+		return r;
+	if ((r = raftstore_fault(&writes)) == 0)
+		r = raftstore_put_snap(rs, snap);
+	if (r == 0 && (r = raftstore_fault(&writes)) == 0) {
+		sqlite3_bind_int64(rs->log_drop, 1, (sqlite3_int64)snap->index);
+		r = sqlstore_run(rs->db, rs->log_drop, "raft-compact");
+	}
+	if (r != 0) {
+		(void)sqlstore_exec(rs->db, "ROLLBACK");
+		return r;
+	}
+	return sqlstore_exec(rs->db, "COMMIT");
+}
+
+long long raftstore_log_rows(struct raftstore *rs)
+{
+	long long n = -EIO;
+
+	if (sqlite3_step(rs->log_rows) == SQLITE_ROW)
+		n = sqlite3_column_int64(rs->log_rows, 0);
+	sqlite3_reset(rs->log_rows);
+	return n;
+}
+
+/* ---------------------------------------------------------------- blocks */
+
+int raftstore_block_put(struct raftstore *rs, uint64_t height,
+                        const uint8_t hash[LEDGER_HASH_BYTES], const uint8_t *data, size_t len)
+{
+	sqlite3_stmt *st = rs->blk_put;
+
+	if (height == 0 || len == 0 || len > CHORUS_LEDGER_BLOCK_BYTES_MAX)
+		return -EINVAL;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)height);
+	sqlite3_bind_blob(st, 2, hash, LEDGER_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, data, (int)len, SQLITE_STATIC);
+	return sqlstore_run(rs->obx, st, "block-put");
+}
+
+int raftstore_block_get(struct raftstore *rs, uint64_t height, const uint8_t **data, size_t *len)
+{
+	sqlite3_stmt *st = rs->blk_get;
+	int rc, r = -ENOENT;
+
+	*data = NULL;
+	*len = 0;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)height);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(st, 0);
+
+		r = n > 0 && n <= CHORUS_LEDGER_BLOCK_BYTES_MAX ? 0 : -EIO;
+		if (r == 0 && n > rs->blk_cap) {
+			void *p = realloc(rs->blk_buf, n);
+
+			r = p != NULL ? 0 : -ENOMEM;
+			if (p != NULL) {
+				rs->blk_buf = p;
+				rs->blk_cap = n;
+			}
+		}
+		if (r == 0) {
+			memcpy(rs->blk_buf, sqlite3_column_blob(st, 0), n);
+			*data = rs->blk_buf;
+			*len = n;
+		}
+	} else if (rc != SQLITE_DONE) {
+		r = -EIO;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return r;
+}
+
+int raftstore_blocks_each(struct raftstore *rs, raftstore_block_fn *fn, void *ctx)
+{
+	sqlite3_stmt *st = rs->blk_all;
+	int rc = SQLITE_DONE, r = 0;
+
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		r = fn(ctx, (uint64_t)sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+		       (size_t)sqlite3_column_bytes(st, 1));
+	sqlite3_reset(st);
+	if (r == 0 && rc != SQLITE_DONE)
+		r = -EIO;
+	return r;
 }
 
 /* ---------------------------------------------------------------- outbox */

@@ -3,8 +3,12 @@
  * contract's order (truncation, entries, hard state), and a round is all or
  * nothing: a write failing in the middle, or the process dying in the
  * middle of the transaction, leaves the store exactly as the round before.
- * The ack outbox round-trips and forgets committed acks.
+ * The ack outbox round-trips and forgets committed acks.  Compaction stores
+ * the snapshot and drops the log up to its index in one transaction (a crash
+ * in the middle leaves the round before); the blocks table round-trips, in
+ * height order, and a block written just before the process dies is there.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +155,103 @@ static void test_outbox(struct raftstore **rsp)
 	   "a second commit answer changes nothing");
 }
 
+/* The boot after a compaction: the snapshot (index, bytes) and the entries after it. */
+static int load_compacted(struct raftstore *rs, uint64_t snap_index, const char *snap_data,
+                          uint64_t first, uint64_t last)
+{
+	struct raft_boot b;
+	int r = raftstore_load(rs, &b), good;
+	size_t n = (size_t)(last - first + 1);
+
+	good = r == 0 && b.snap.index == snap_index && b.snap.conf.n == 3 &&
+	       b.snap.len == strlen(snap_data) && memcmp(b.snap.data, snap_data, b.snap.len) == 0 &&
+	       b.nentries == n && b.entries[0].index == first && b.entries[n - 1].index == last &&
+	       raftstore_log_rows(rs) == (long long)n;
+	if (!good)
+		printf("# load: r=%d snap=%llu n=%zu rows=%lld\n", r, (unsigned long long)b.snap.index,
+		       b.nentries, raftstore_log_rows(rs));
+	raftstore_boot_free(rs);
+	return good;
+}
+
+static void test_compact(struct raftstore **rsp)
+{
+	struct raft_snapshot snap = { .index = 5, .term = 3, .conf = { .n = 3, .ids = { 1, 2, 3 } } };
+	int status = 0;
+	pid_t pid;
+
+	ok(raftstore_log_rows(*rsp) == 8, "8 log rows before compaction");
+	snap.data = (const uint8_t *)"at-five";
+	snap.len = 7;
+	ok(raftstore_compact(*rsp, &snap) == 0, "compaction at index 5");
+	*rsp = reopen(*rsp);
+	ok(load_compacted(*rsp, 5, "at-five", 6, 8),
+	   "after reopening: the snapshot at 5 with its bytes, entries 6..8 only (3 rows)");
+	pid = fork();
+	if (pid == 0) {
+		snap.index = 7;
+		snap.data = (const uint8_t *)"at-seven";
+		snap.len = 8;
+		raftstore_fault_at = 2;
+		raftstore_fault_crash = 1;
+		(void)raftstore_compact(*rsp, &snap); /* dies between the snapshot and the log drop */
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 3, "the child died in the middle of a compaction");
+	*rsp = reopen(*rsp);
+	ok(load_compacted(*rsp, 5, "at-five", 6, 8),
+	   "after the crash: the snapshot at 5 and entries 6..8, whole");
+	raftstore_fault_at = 1;
+	ok(raftstore_compact(*rsp, &snap) != 0, "a compaction whose first write fails reports an error");
+	raftstore_fault_at = 0;
+	ok(load_compacted(*rsp, 5, "at-five", 6, 8), "and changes nothing");
+}
+
+static uint64_t each_heights[8];
+static int each_n;
+static int each_cb(void *ctx, uint64_t height, const uint8_t *data, size_t len)
+{
+	(void)ctx;
+	if (each_n < 8 && len > 0 && data[0] == (uint8_t)height)
+		each_heights[each_n++] = height;
+	return height == 3; /* stop after 3 */
+}
+
+static void test_blocks(struct raftstore **rsp)
+{
+	uint8_t hash[LEDGER_HASH_BYTES] = { 0 }, block[100];
+	const uint8_t *data;
+	size_t len;
+	int status = 0, r = 0;
+	pid_t pid;
+
+	for (uint64_t h = 4; h >= 1; h--) { /* written downward, as a backfill does */
+		memset(block, (int)h, sizeof block);
+		r |= raftstore_block_put(*rsp, h, hash, block, 10 * (size_t)h);
+	}
+	ok(r == 0, "4 blocks put");
+	ok(raftstore_block_get(*rsp, 3, &data, &len) == 0 && len == 30 && data[29] == 3,
+	   "block 3 reads back");
+	ok(raftstore_block_get(*rsp, 9, &data, &len) == -ENOENT, "a missing block is -ENOENT");
+	ok(raftstore_block_put(*rsp, 0, hash, block, 10) != 0 && raftstore_block_put(*rsp, 5, hash, block, 0) != 0,
+	   "height 0 and an empty block are refused");
+	each_n = 0;
+	ok(raftstore_blocks_each(*rsp, each_cb, NULL) == 1 && each_n == 3 && each_heights[0] == 1 &&
+	       each_heights[2] == 3,
+	   "blocks_each goes up in height order and stops when asked");
+	pid = fork();
+	if (pid == 0) {
+		memset(block, 5, sizeof block);
+		(void)raftstore_block_put(*rsp, 5, hash, block, 50);
+		_exit(3); /* no close, no checkpoint */
+	}
+	waitpid(pid, &status, 0);
+	*rsp = reopen(*rsp);
+	ok(WIFEXITED(status) && raftstore_block_get(*rsp, 5, &data, &len) == 0 && len == 50,
+	   "a block written just before the process died is there (WAL, synchronous=NORMAL)");
+}
+
 int main(void)
 {
 	struct raftstore *rs;
@@ -162,6 +263,8 @@ int main(void)
 	test_round_trip(&rs);
 	test_fault(&rs);
 	test_crash(&rs);
+	test_compact(&rs);
+	test_blocks(&rs);
 	test_outbox(&rs);
 	raftstore_close(rs);
 	{
