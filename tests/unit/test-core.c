@@ -181,9 +181,9 @@ static void inject_verdict(struct harness *h, int from, int to, int about, const
 	sb_printf(&sb, "{\"r\":[{\"k\":\"%s\",\"i\":\"%s\",\"g\":%llu,\"c\":%llu,\"f\":\"%s\"}]}",
 	          kind, id, (unsigned long long)h->nodes[about].core->self.start_ms,
 	          (unsigned long long)h_inc(h, to, about), fid);
-	len = wire_encode(frame, sizeof(frame), WIRE_GOSSIP, h->nodes[from].pk,
-	                  h->nodes[from].core->self.start_ms, seq, sb.buf, sb.len, &crypto_ed25519,
-	                  h->nodes[from].sk);
+	len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h->nodes[from].pk,
+	                     h->nodes[from].core->self.start_ms, seq, sb.buf, sb.len, &crypto_ed25519,
+	                     h->nodes[from].sk, h->nodes[to].pk);
 	h_inject(h, to, frame, (size_t)len);
 }
 
@@ -316,8 +316,8 @@ static void test_bad_input(void)
 	ok(st->drop_malformed == before + 1, "garbage bytes are malformed");
 
 	/* A frame correctly signed by node 1 whose body is not JSON. */
-	len = wire_encode(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 999999, "{nope", 5,
-	                  &crypto_ed25519, h.nodes[1].sk);
+	len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 999999, "{nope", 5,
+	                  &crypto_ed25519, h.nodes[1].sk, h.nodes[0].pk);
 	before = st->drop_malformed;
 	h_inject(&h, 0, frame, (size_t)len);
 	ok(st->drop_malformed == before + 1, "a signed frame with a non-JSON body is malformed");
@@ -346,8 +346,8 @@ static void test_bad_input(void)
 		          header_inc);
 		sb_json_str(&sb, text, (size_t)n);
 		sb_printf(&sb, ",\"s\":\"%s\"}]}", sighex);
-		len = wire_encode(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 1000000, sb.buf,
-		                  sb.len, &crypto_ed25519, h.nodes[1].sk);
+		len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 1000000, sb.buf,
+		                  sb.len, &crypto_ed25519, h.nodes[1].sk, h.nodes[0].pk);
 		before = st->drop_badsig;
 		h_inject(&h, 0, frame, (size_t)len);
 		ok(st->drop_badsig == before + 1, "a record not signed by its owner is rejected");
@@ -363,8 +363,8 @@ static void test_bad_input(void)
 		          header_inc);
 		sb_json_str(&sb, text, (size_t)n);
 		sb_printf(&sb, ",\"s\":\"%s\"}]}", sighex);
-		len = wire_encode(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 999990, sb.buf,
-		                  sb.len, &crypto_ed25519, h.nodes[1].sk);
+		len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 999990, sb.buf,
+		                  sb.len, &crypto_ed25519, h.nodes[1].sk, h.nodes[0].pk);
 		before = st->drop_malformed;
 		h_inject(&h, 0, frame, (size_t)len);
 		ok(st->drop_malformed == before + 1 && core_member_count(h.nodes[0].core) == 3,
@@ -380,15 +380,15 @@ static void test_bad_input(void)
 		          header_inc);
 		sb_json_str(&sb, text, (size_t)n);
 		sb_printf(&sb, ",\"s\":\"%s\"}]}", sighex);
-		len = wire_encode(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 1000001, sb.buf,
-		                  sb.len, &crypto_ed25519, h.nodes[1].sk);
+		len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 1000001, sb.buf,
+		                  sb.len, &crypto_ed25519, h.nodes[1].sk, h.nodes[0].pk);
 		h_inject(&h, 0, frame, (size_t)len);
 		ok(core_member_count(h.nodes[0].core) == 4, "a properly signed relayed record is accepted");
 	}
 
 	/* A stale generation: a frame from node 2's previous life. */
-	len = wire_encode(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[2].pk, 4000, 5, "{\"r\":[]}", 8,
-	                  &crypto_ed25519, h.nodes[2].sk);
+	len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[2].pk, 4000, 5, "{\"r\":[]}", 8,
+	                  &crypto_ed25519, h.nodes[2].sk, h.nodes[0].pk);
 	before = st->drop_stale;
 	h_inject(&h, 0, frame, (size_t)len);
 	ok(st->drop_stale == before + 1, "a frame from an older generation is stale");

@@ -157,9 +157,9 @@ int main(void)
 			if (wire_decode(&f, src, slen) < 0)
 				continue;
 			blen = mutate(buf, sizeof(buf) - 256, f.body, f.body_len, 0);
-			n = wire_encode(frame, sizeof(frame), f.type, h.nodes[1].pk, 101,
-			                1000000 + (uint64_t)round, (const char *)buf, blen, &crypto_ed25519,
-			                h.nodes[1].sk);
+			n = wire_encode_to(frame, sizeof(frame), f.type, h.nodes[1].pk, 101,
+			                   1000000 + (uint64_t)round, (const char *)buf, blen,
+			                   &crypto_ed25519, h.nodes[1].sk, h.nodes[0].pk);
 			if (n < 0)
 				continue;
 			len = (size_t)n;
