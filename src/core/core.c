@@ -296,7 +296,7 @@ void core_send(struct core *core, const uint8_t *to_pk, const char *addr, int ty
 
 /*
  * One body to many: encoded once, then sealed for each recipient in turn (a
- * MAC over a frame costs about a microsecond a KiB).  Frames differ only in
+ * MAC costs about two microseconds a KiB).  Frames differ only in
  * the recipient field and the tag; the sequence number is shared, which is
  * fine: replay is judged per recipient, by tag.
  */
