@@ -30,6 +30,8 @@ enum core_err {
 	CORE_ERR_REPLAY = -8,
 	CORE_ERR_STALE = -9,     /* older than what is known */
 	CORE_ERR_LEFT = -10,     /* the node has left */
+	CORE_ERR_BADKEY = -11,   /* a peer key that makes no shared secret (invalid, low order) */
+	CORE_ERR_MISROUTED = -12,/* a frame for another recipient */
 };
 const char *core_strerror(int err);
 
@@ -42,8 +44,15 @@ enum core_log_level {
 };
 
 /*
- * Signatures.  The daemon uses crypto_ed25519 (libsodium, pure functions).
- * The simulator may use a fast stand-in so that 1000-node runs stay quick.
+ * Signatures, key agreement and frame MACs.  The daemon uses crypto_ed25519
+ * (libsodium, pure functions).  The simulator may use a fast stand-in so that
+ * 1000-node runs stay quick.
+ *
+ * Texts others must verify (records, requests, receipts, acks, blocks) are
+ * signed.  Fabric frames, which go point to point, carry a MAC under a key
+ * the two nodes share: kx() gives the static-static Diffie-Hellman secret of
+ * our identity and a peer's (the core hashes it with both keys into the
+ * pair's frame key, src/core/wire.c), mac() a 32-byte tag.
  */
 struct core_crypto {
 	const char *name;
@@ -52,6 +61,14 @@ struct core_crypto {
 	/* 0 when the signature is good. */
 	int (*verify)(const uint8_t sig[CHORUS_SIG_BYTES], const uint8_t *msg, size_t len,
 	              const uint8_t pk[CHORUS_PK_BYTES]);
+	/*
+	 * kx(a_sk, B) == kx(b_sk, A).  0, or CORE_ERR_BADKEY when peer_pk is
+	 * not a usable key (not a point, low order, or the secret is zero).
+	 */
+	int (*kx)(uint8_t shared[CHORUS_KX_BYTES], const uint8_t sk[CHORUS_SK_BYTES],
+	          const uint8_t peer_pk[CHORUS_PK_BYTES]);
+	void (*mac)(uint8_t tag[CHORUS_MAC_BYTES], const uint8_t *msg, size_t len,
+	            const uint8_t key[CHORUS_MAC_KEY_BYTES]);
 };
 extern const struct core_crypto crypto_ed25519;
 
@@ -227,7 +244,7 @@ struct job_ack {
 
 /*
  * Frame types whose body the core does not interpret: it checks the frame
- * (size, version, signature, replay, generation) and hands the body to
+ * (size, version, MAC, recipient, replay, generation) and hands the body to
  * env.app_cb.  Consensus and the ledger ride on these.
  */
 enum core_app_type {
@@ -266,9 +283,9 @@ struct core_env {
 	 * is failed at once with reason.  kill_cb: stop a job run_cb started;
 	 * core_work_done() must still follow.  ack_cb: a completion ack we saw
 	 * (ours or relayed), with both signed texts, for the ledger; the ack is
-	 * the client's (frame or text signature checked) and names the receipt's
-	 * hash; the receipt's own signature was checked by the client only, and
-	 * the ledger checks both signatures before it credits anything.
+	 * the client's (frame MAC or text signature checked) and names the
+	 * receipt's hash; the receipt's own signature was checked by the client
+	 * only, and the ledger checks both signatures before it credits anything.
 	 */
 	void (*job_cb)(void *ctx, const struct job_view *jv);
 	int (*run_cb)(void *ctx, const char *job_id, const char *kind, const uint8_t *payload,
@@ -277,7 +294,7 @@ struct core_env {
 	void (*ack_cb)(void *ctx, const struct job_ack *ack);
 	/*
 	 * Optional: an authentic frame of an enum core_app_type arrived from
-	 * the node from_pk (its frame signature checked, not a replay); body is
+	 * the node from_pk, for us (its frame MAC checked, not a replay); body is
 	 * opaque and unchecked.  Without app_cb such frames are dropped.  The
 	 * one call back into the core allowed from app_cb is core_send_app():
 	 * the core is done with the frame when it calls app_cb.
@@ -291,6 +308,9 @@ struct core_stats {
 	uint64_t frames_in, frames_out, bytes_in, bytes_out;
 	uint64_t drop_malformed, drop_oversize, drop_version, drop_badsig, drop_replay,
 	    drop_stale, drop_unknown_type;
+	uint64_t drop_badkey;    /* frames from a key that makes no shared secret */
+	uint64_t drop_misrouted; /* frames for another node (a former owner of our address) */
+	uint64_t peer_keys_derived; /* pairwise frame keys computed (cache misses) */
 	uint64_t probes, probe_failures, indirect_probes, suspicions, refutations;
 	uint64_t rumors_sent, rumors_received, wants_sent, wants_received;
 	/* jobs: client side */
@@ -327,11 +347,14 @@ int core_set_load(struct core *core, uint32_t load, uint64_t now_ms);
 int core_set_roles(struct core *core, const char roles[][CHORUS_TAG_MAX + 1], unsigned n,
                    uint64_t now_ms);
 /*
- * Sign and send one frame of an enum core_app_type with an opaque body to
- * the node listening at addr.  CORE_ERR_INVAL for another type or a bad
- * address, CORE_ERR_OVERSIZE when the body is over CHORUS_BODY_MAX.
+ * Send one frame of an enum core_app_type with an opaque body to the node
+ * to_pk listening at addr (the frame is authenticated for that node alone).
+ * CORE_ERR_INVAL for another type or a bad address, CORE_ERR_OVERSIZE when
+ * the body is over CHORUS_BODY_MAX, CORE_ERR_BADKEY when to_pk makes no
+ * shared key.
  */
-int core_send_app(struct core *core, const char *addr, int type, const uint8_t *body, size_t len);
+int core_send_app(struct core *core, const uint8_t to_pk[CHORUS_PK_BYTES], const char *addr,
+                  int type, const uint8_t *body, size_t len);
 
 /* ---------------------------------------------------------------- jobs API */
 

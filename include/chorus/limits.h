@@ -7,15 +7,26 @@
 #define CHORUS_LIMITS_H
 
 /* Wire. */
-#define CHORUS_WIRE_VERSION       2             /* 2: compact record digests */
-#define CHORUS_FRAME_MAX          (64 * 1024)   /* one fabric frame, header to signature */
-#define CHORUS_FRAME_HEADER       56
+#define CHORUS_WIRE_VERSION       3             /* 3: pairwise MAC frames; 2: compact record digests */
+#define CHORUS_FRAME_MAX          (64 * 1024)   /* one fabric frame, header to tag or signature */
+#define CHORUS_FRAME_HEADER       64
 #define CHORUS_SIG_BYTES          64
 #define CHORUS_PK_BYTES           32
 #define CHORUS_SK_BYTES           64
+#define CHORUS_MAC_BYTES          32            /* a frame's tag under its pairwise key */
+#define CHORUS_MAC_KEY_BYTES      32            /* one peer pair's frame key */
+#define CHORUS_KX_BYTES           32            /* an X25519 shared secret */
+#define CHORUS_RECIPIENT_BYTES    7             /* recipient id prefix in a frame header */
+#define CHORUS_PEER_KEYS_MAX      4096          /* pairwise frame keys cached (clock eviction) */
 #define CHORUS_ID_HEX             (2 * CHORUS_PK_BYTES)
 #define CHORUS_ID_SHORT           10            /* hex digits shown in logs and tables */
+/* Signed frames (to a recipient not known yet) have the longer trailer: bodies fit both. */
 #define CHORUS_BODY_MAX           (CHORUS_FRAME_MAX - CHORUS_FRAME_HEADER - CHORUS_SIG_BYTES)
+
+_Static_assert(CHORUS_MAC_BYTES <= CHORUS_SIG_BYTES, "a MAC trailer is never the longer one");
+_Static_assert(CHORUS_RECIPIENT_BYTES < CHORUS_PK_BYTES, "the recipient field is a prefix");
+_Static_assert((CHORUS_PEER_KEYS_MAX & (CHORUS_PEER_KEYS_MAX - 1)) == 0,
+               "the peer key table doubles up to its bound");
 
 /* Node records. */
 #define CHORUS_RECORD_MAX         1536          /* signed record text */
@@ -31,7 +42,7 @@
 #define CHORUS_PIGGYBACK_BYTES    8192          /* rumors carried on a ping or ack */
 #define CHORUS_GOSSIP_BYTES       32768         /* rumors carried on one gossip frame */
 #define CHORUS_SYNC_BYTES         49152         /* members carried on one sync frame */
-#define CHORUS_SEEN_MAX           8192          /* recent frame signatures kept for replay drop */
+#define CHORUS_SEEN_MAX           8192          /* recent frame tags kept for replay drop */
 #define CHORUS_SEEDS_MAX          16            /* --join addresses */
 #define CHORUS_INDIRECT_MAX       8             /* helpers asked for an indirect probe */
 #define CHORUS_PROBES_MAX         64            /* probes and relayed probes in flight */

@@ -101,24 +101,82 @@ enum wire_type {
 	WIRE_LEDGER = CORE_APP_LEDGER, /* opaque: ledger submissions and answers, for env.app_cb */
 	WIRE_TYPE_END
 };
+/* How a frame is authenticated. */
+enum wire_auth {
+	WIRE_AUTH_MAC = 1, /* tag under the sender-recipient pair's key: the normal case */
+	WIRE_AUTH_SIG = 2, /* ed25519 signature: a join to a seed whose key we do not know */
+};
 struct wire_frame {
 	uint8_t version;
 	uint8_t type;
+	uint8_t auth; /* enum wire_auth */
 	uint8_t pk[CHORUS_PK_BYTES];
 	uint64_t gen; /* sender's start_ms */
 	uint64_t seq; /* sender's frame counter: makes every frame unique */
+	const uint8_t *recipient; /* CHORUS_RECIPIENT_BYTES of the recipient's key; zero if signed */
 	const uint8_t *body;
 	size_t body_len;
-	const uint8_t *sig;
-	size_t signed_len;
+	const uint8_t *tag; /* the MAC or the signature: tag_len bytes */
+	size_t tag_len;
+	size_t signed_len;  /* bytes the tag covers: header and body */
 };
 const char *wire_type_name(int type);
 int wire_decode(struct wire_frame *f, const uint8_t *buf, size_t len);
-int wire_verify(const struct core_crypto *crypto, const struct wire_frame *f, const uint8_t *buf);
-/* Returns the frame length, or a negative error. */
-int wire_encode(uint8_t *out, size_t cap, int type, const uint8_t pk[CHORUS_PK_BYTES], uint64_t gen,
-                uint64_t seq, const char *body, size_t body_len, const struct core_crypto *crypto,
-                const uint8_t sk[CHORUS_SK_BYTES]);
+/* 1 if a decoded MAC frame names pk as its recipient. */
+int wire_for_me(const struct wire_frame *f, const uint8_t pk[CHORUS_PK_BYTES]);
+/* 0 or CORE_ERR_BADSIG. */
+int wire_verify_sig(const struct core_crypto *crypto, const struct wire_frame *f, const uint8_t *buf);
+int wire_verify_mac(const struct core_crypto *crypto, const struct wire_frame *f, const uint8_t *buf,
+                    const uint8_t key[CHORUS_MAC_KEY_BYTES]);
+/* The frame key we share with peer_pk; 0 or CORE_ERR_BADKEY. */
+int wire_pair_key(const struct core_crypto *crypto, uint8_t key[CHORUS_MAC_KEY_BYTES],
+                  const uint8_t pk[CHORUS_PK_BYTES], const uint8_t sk[CHORUS_SK_BYTES],
+                  const uint8_t peer_pk[CHORUS_PK_BYTES]);
+/*
+ * Header and body of a frame, its trailer left to wire_seal_*: one body can
+ * be sealed for several recipients in turn.  Returns the frame length, or a
+ * negative error.
+ */
+int wire_encode_head(uint8_t *out, size_t cap, int type, int auth, const uint8_t pk[CHORUS_PK_BYTES],
+                     uint64_t gen, uint64_t seq, const char *body, size_t body_len);
+void wire_seal_mac(uint8_t *frame, size_t len, const struct core_crypto *crypto,
+                   const uint8_t to_pk[CHORUS_PK_BYTES], const uint8_t key[CHORUS_MAC_KEY_BYTES]);
+void wire_seal_sig(uint8_t *frame, size_t len, const struct core_crypto *crypto,
+                   const uint8_t sk[CHORUS_SK_BYTES]);
+/*
+ * A whole frame from pk to to_pk (a signed one when to_pk is NULL), the key
+ * derived on the spot: for tests and tools, the core caches keys.  Returns
+ * the frame length or a negative error.
+ */
+int wire_encode_to(uint8_t *out, size_t cap, int type, const uint8_t pk[CHORUS_PK_BYTES], uint64_t gen,
+                   uint64_t seq, const char *body, size_t body_len, const struct core_crypto *crypto,
+                   const uint8_t sk[CHORUS_SK_BYTES], const uint8_t to_pk[CHORUS_PK_BYTES]);
+
+/* The pairwise frame keys of the peers we talk to (bounded, CLOCK eviction). */
+#define PEER_KEYS_SALT_BYTES 16
+struct peer_key {
+	uint8_t pk[CHORUS_PK_BYTES];
+	uint8_t key[CHORUS_MAC_KEY_BYTES];
+	uint64_t hash; /* SipHash of pk under the table's salt */
+	uint8_t ref;   /* used since the clock hand last passed */
+	uint8_t bad;   /* pk makes no shared secret: key is zero, do not talk */
+};
+struct peer_keys {
+	struct peer_key *v;
+	uint32_t *slots; /* 2 * cap, linear probing: index + 1, 0 empty */
+	size_t n;
+	size_t cap;      /* grows by doubling up to CHORUS_PEER_KEYS_MAX */
+	size_t hand;     /* CLOCK hand once full */
+	uint8_t salt[PEER_KEYS_SALT_BYTES];
+};
+void peer_keys_init(struct peer_keys *t, const uint8_t salt[PEER_KEYS_SALT_BYTES]);
+void peer_keys_free(struct peer_keys *t);
+/* Index of pk's entry (marked used), or -1. */
+long peer_keys_find(struct peer_keys *t, const uint8_t pk[CHORUS_PK_BYTES]);
+/* Adds pk (not present), evicting when full; its index or CORE_ERR_NOMEM. */
+long peer_keys_insert(struct peer_keys *t, const uint8_t pk[CHORUS_PK_BYTES],
+                      const uint8_t key[CHORUS_MAC_KEY_BYTES], int bad);
+const char *peer_keys_check(const struct peer_keys *t);
 
 /* ---------------------------------------------------------------- record.c */
 /* Canonical JSON text of a record; returns its length or a negative error. */
@@ -209,7 +267,7 @@ int rumors_push(struct rumors *q, const uint8_t about[CHORUS_PK_BYTES], uint64_t
 size_t rumors_take(struct rumors *q, struct sb *sb, size_t budget, unsigned limit, unsigned eager,
                    rumor_current_cb current, void *ctx);
 
-/* The seen-cache: recent frame signatures, to drop replays. */
+/* The seen-cache: recent frame tags (MACs or signatures), to drop replays. */
 struct seen {
 	uint64_t ring[CHORUS_SEEN_MAX];
 	size_t head;
@@ -420,6 +478,7 @@ struct relay {
 	int active;
 	uint64_t our_seq;
 	uint64_t origin_seq;
+	uint8_t origin_pk[CHORUS_PK_BYTES]; /* who asked: our ack or nack is for it alone */
 	char origin_addr[CHORUS_ADDR_MAX + 1];
 	uint64_t deadline_ms;
 };
@@ -438,6 +497,7 @@ struct core {
 	struct members members;
 	struct rumors rumors;
 	struct seen *seen;
+	struct peer_keys keys;
 	struct core_stats stats;
 
 	uint64_t frame_seq;
@@ -474,9 +534,17 @@ struct core {
 
 void core_log(struct core *core, int level, const char *subsys, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-void core_send(struct core *core, const char *addr, int type, const char *body, size_t len);
-void core_multicast(struct core *core, const char *const *addrs, size_t naddrs, int type,
-                    const char *body, size_t len);
+/*
+ * One frame to the node to_pk at addr, authenticated for it alone; to_pk
+ * NULL (a seed we know only by address) signs it instead.
+ */
+void core_send(struct core *core, const uint8_t *to_pk, const char *addr, int type,
+               const char *body, size_t len);
+/* One body to many: encoded once, a tag per recipient. */
+void core_multicast(struct core *core, const uint8_t *const *to_pks, const char *const *addrs,
+                    size_t naddrs, int type, const char *body, size_t len);
+/* Our frame key with pk (cached; derived on a miss), or NULL if pk makes none. */
+const uint8_t *core_peer_key(struct core *core, const uint8_t pk[CHORUS_PK_BYTES]);
 void core_member_changed(struct core *core, long i, int old_state, int forgotten);
 size_t core_alive_count(const struct core *core);
 unsigned core_retransmit_limit(const struct core *core);
@@ -519,7 +587,7 @@ void swim_on_state_rumor(struct core *core, int kind, const uint8_t about[CHORUS
                          uint64_t start_ms, uint64_t inc, const uint8_t from[CHORUS_PK_BYTES],
                          uint64_t now_ms);
 void swim_gossip(struct core *core, uint64_t now_ms);
-void swim_send_sync(struct core *core, const char *addr, int want_reply);
+void swim_send_sync(struct core *core, const uint8_t *to_pk, const char *addr, int want_reply);
 void swim_on_sync(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
 void swim_on_join(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
 void swim_on_gossip(struct core *core, const struct wire_frame *f, const cJSON *body,

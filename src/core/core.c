@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <sodium.h>
+
 #include "core-internal.h"
 
 const char *core_strerror(int err)
@@ -27,6 +29,8 @@ const char *core_strerror(int err)
 	case CORE_ERR_REPLAY: return "replayed input";
 	case CORE_ERR_STALE: return "stale input";
 	case CORE_ERR_LEFT: return "node has left";
+	case CORE_ERR_BADKEY: return "unusable peer key";
+	case CORE_ERR_MISROUTED: return "frame for another node";
 	}
 	return "unknown error";
 }
@@ -121,6 +125,8 @@ static int core_timing_valid(const struct core_timing *t)
 int core_create(struct core **out, const struct core_config *cfg, const uint8_t pk[CHORUS_PK_BYTES],
                 const uint8_t sk[CHORUS_SK_BYTES], const struct core_env *env, uint64_t now_ms)
 {
+	static const char salt_label[] = "chorus peer key table salt";
+	uint8_t salt[PEER_KEYS_SALT_BYTES];
 	struct core *core;
 	struct record *r;
 
@@ -159,6 +165,13 @@ int core_create(struct core **out, const struct core_config *cfg, const uint8_t 
 		return CORE_ERR_NOMEM;
 	}
 	seen_init(core->seen);
+	/*
+	 * A secret salt for the peer key index, from our secret key rather than
+	 * the PRNG so that the protocol's random stream is left as it was.
+	 */
+	crypto_generichash(salt, sizeof(salt), sk, CHORUS_SK_BYTES, (const uint8_t *)salt_label,
+	                   sizeof(salt_label) - 1);
+	peer_keys_init(&core->keys, salt);
 
 	r = &core->self;
 	memcpy(r->pk, pk, CHORUS_PK_BYTES);
@@ -204,7 +217,8 @@ void core_destroy(struct core *core)
 	free(core->body);
 	free(core->frame);
 	free(core->seen);
-	memset(core->sk, 0, sizeof(core->sk));
+	peer_keys_free(&core->keys);
+	sodium_memzero(core->sk, sizeof(core->sk));
 	free(core);
 }
 
@@ -225,15 +239,54 @@ int core_join(struct core *core, const char *addr, uint64_t now_ms)
 	return 0;
 }
 
-void core_send(struct core *core, const char *addr, int type, const char *body, size_t len)
+const uint8_t *core_peer_key(struct core *core, const uint8_t pk[CHORUS_PK_BYTES])
 {
+	uint8_t key[CHORUS_MAC_KEY_BYTES];
+	long i = peer_keys_find(&core->keys, pk);
+	int rc;
+
+	if (i < 0) {
+		core->stats.peer_keys_derived++;
+		rc = wire_pair_key(core->crypto, key, core->pk, core->sk, pk);
+		i = peer_keys_insert(&core->keys, pk, key, rc < 0);
+		sodium_memzero(key, sizeof(key));
+		if (i < 0)
+			return NULL; /* out of memory: the frame is lost, as on a full link */
+	}
+	return core->keys.v[i].bad ? NULL : core->keys.v[i].key;
+}
+
+/* Counted and logged: a member whose key makes no secret cannot be talked to. */
+static void core_send_badkey(struct core *core, const uint8_t *to_pk, int type)
+{
+	char to[CHORUS_ID_HEX + 1], to_short[CHORUS_ID_SHORT + 1];
+
+	codec_hex(to, to_pk, CHORUS_PK_BYTES);
+	core_id_short(to, to_short);
+	core_log(core, CORE_LOG_DEBUG, "wire", "event=send-drop reason=bad-key type=%s to=%s",
+	         wire_type_name(type), to_short);
+}
+
+void core_send(struct core *core, const uint8_t *to_pk, const char *addr, int type,
+               const char *body, size_t len)
+{
+	const uint8_t *key = NULL;
 	int n;
 
-	n = wire_encode(core->frame, CHORUS_FRAME_MAX, type, core->pk, core->self.start_ms,
-	                ++core->frame_seq, body, len, core->crypto, core->sk);
+	if (to_pk != NULL && (key = core_peer_key(core, to_pk)) == NULL) {
+		core_send_badkey(core, to_pk, type);
+		return;
+	}
+	n = wire_encode_head(core->frame, CHORUS_FRAME_MAX, type,
+	                     to_pk != NULL ? WIRE_AUTH_MAC : WIRE_AUTH_SIG, core->pk,
+	                     core->self.start_ms, ++core->frame_seq, body, len);
 	assert(n > 0); /* bodies are built within CHORUS_BODY_MAX */
 	if (n <= 0)
 		return;
+	if (to_pk != NULL)
+		wire_seal_mac(core->frame, (size_t)n, core->crypto, to_pk, key);
+	else
+		wire_seal_sig(core->frame, (size_t)n, core->crypto, core->sk);
 	core->stats.frames_out++;
 	core->stats.bytes_out += (uint64_t)n;
 	core_log(core, CORE_LOG_TRACE, "wire", "event=send type=%s to=%s bytes=%d",
@@ -241,26 +294,40 @@ void core_send(struct core *core, const char *addr, int type, const char *body, 
 	core->env.send_cb(core->env.ctx, addr, core->frame, (size_t)n);
 }
 
-/* One frame, signed once, to many: receivers' seen-caches are their own. */
-void core_multicast(struct core *core, const char *const *addrs, size_t naddrs, int type,
-                    const char *body, size_t len)
+/*
+ * One body to many: encoded once, then sealed for each recipient in turn (a
+ * MAC costs about two microseconds a KiB).  Frames differ only in
+ * the recipient field and the tag; the sequence number is shared, which is
+ * fine: replay is judged per recipient, by tag.
+ */
+void core_multicast(struct core *core, const uint8_t *const *to_pks, const char *const *addrs,
+                    size_t naddrs, int type, const char *body, size_t len)
 {
+	size_t sent = 0;
 	int n;
 
 	if (naddrs == 0)
 		return;
-	n = wire_encode(core->frame, CHORUS_FRAME_MAX, type, core->pk, core->self.start_ms,
-	                ++core->frame_seq, body, len, core->crypto, core->sk);
+	n = wire_encode_head(core->frame, CHORUS_FRAME_MAX, type, WIRE_AUTH_MAC, core->pk,
+	                     core->self.start_ms, ++core->frame_seq, body, len);
 	assert(n > 0);
 	if (n <= 0)
 		return;
 	for (size_t k = 0; k < naddrs; k++) {
+		const uint8_t *key = core_peer_key(core, to_pks[k]);
+
+		if (key == NULL) {
+			core_send_badkey(core, to_pks[k], type);
+			continue;
+		}
+		wire_seal_mac(core->frame, (size_t)n, core->crypto, to_pks[k], key);
 		core->stats.frames_out++;
 		core->stats.bytes_out += (uint64_t)n;
 		core->env.send_cb(core->env.ctx, addrs[k], core->frame, (size_t)n);
+		sent++;
 	}
 	core_log(core, CORE_LOG_TRACE, "wire", "event=multicast type=%s to=%zu bytes=%d",
-	         wire_type_name(type), naddrs, n);
+	         wire_type_name(type), sent, n);
 }
 
 static void core_drop(struct core *core, int err, const struct wire_frame *f, size_t len)
@@ -275,6 +342,8 @@ static void core_drop(struct core *core, int err, const struct wire_frame *f, si
 	case CORE_ERR_REPLAY: core->stats.drop_replay++; break;
 	case CORE_ERR_STALE: core->stats.drop_stale++; break;
 	case CORE_ERR_INVAL: core->stats.drop_unknown_type++; break;
+	case CORE_ERR_BADKEY: core->stats.drop_badkey++; break;
+	case CORE_ERR_MISROUTED: core->stats.drop_misrouted++; break;
 	default: core->stats.drop_malformed++; break;
 	}
 	if (f != NULL)
@@ -294,6 +363,38 @@ static void core_recv_app(struct core *core, const struct wire_frame *f, size_t 
 	core_log(core, CORE_LOG_TRACE, "wire", "event=recv type=%s bytes=%zu",
 	         wire_type_name(f->type), len);
 	core->env.app_cb(core->env.ctx, f->type, f->pk, f->body, f->body_len);
+}
+
+/*
+ * Is this frame authentic, and for us?  A MAC frame must name us and verify
+ * under the key we share with its sender; a key learned from a frame enters
+ * the cache only once a frame verified under it, so forgeries from made-up
+ * keys cost a derivation each but cannot evict the keys of real peers.  A
+ * signed frame is accepted for joins only: the one frame sent before its
+ * sender knows our key.
+ */
+static int core_recv_auth(struct core *core, const struct wire_frame *f, const uint8_t *buf)
+{
+	uint8_t key[CHORUS_MAC_KEY_BYTES];
+	long i;
+	int rc;
+
+	if (f->auth == WIRE_AUTH_SIG)
+		return f->type == WIRE_JOIN ? wire_verify_sig(core->crypto, f, buf) : CORE_ERR_BADSIG;
+	if (!wire_for_me(f, core->pk))
+		return CORE_ERR_MISROUTED;
+	i = peer_keys_find(&core->keys, f->pk);
+	if (i >= 0)
+		return core->keys.v[i].bad ? CORE_ERR_BADKEY
+		                           : wire_verify_mac(core->crypto, f, buf, core->keys.v[i].key);
+	core->stats.peer_keys_derived++;
+	if (wire_pair_key(core->crypto, key, core->pk, core->sk, f->pk) < 0)
+		return CORE_ERR_BADKEY;
+	rc = wire_verify_mac(core->crypto, f, buf, key);
+	if (rc == 0)
+		(void)peer_keys_insert(&core->keys, f->pk, key, 0); /* no memory: derived again next time */
+	sodium_memzero(key, sizeof(key));
+	return rc;
 }
 
 void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_ms)
@@ -317,12 +418,13 @@ void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_m
 		core_drop(core, CORE_ERR_REPLAY, &f, len); /* our own frame, looped back */
 		return;
 	}
-	if (wire_verify(core->crypto, &f, buf) < 0) {
-		core_drop(core, CORE_ERR_BADSIG, &f, len);
+	rc = core_recv_auth(core, &f, buf);
+	if (rc < 0) {
+		core_drop(core, rc, &f, len);
 		return;
 	}
 	/* Only authentic frames enter the cache: forgeries cannot evict it. */
-	if (seen_check_insert(core->seen, codec_get_u64(f.sig))) {
+	if (seen_check_insert(core->seen, codec_get_u64(f.tag))) {
 		core_drop(core, CORE_ERR_REPLAY, &f, len);
 		return;
 	}
@@ -430,7 +532,7 @@ void core_leave(struct core *core, uint64_t now_ms)
 		if (memcmp(m->pk, core->pk, CHORUS_PK_BYTES) == 0 ||
 		    (m->state != MEMBER_ALIVE && m->state != MEMBER_SUSPECT))
 			continue;
-		core_send(core, m->addr, WIRE_GOSSIP, body, sb.len);
+		core_send(core, m->pk, m->addr, WIRE_GOSSIP, body, sb.len);
 		sent++;
 	}
 	core_log(core, CORE_LOG_INFO, "member", "event=leave node=%s inc=%llu told=%zu",
@@ -482,17 +584,20 @@ int core_set_roles(struct core *core, const char roles[][CHORUS_TAG_MAX + 1], un
 	return 0;
 }
 
-int core_send_app(struct core *core, const char *addr, int type, const uint8_t *body, size_t len)
+int core_send_app(struct core *core, const uint8_t to_pk[CHORUS_PK_BYTES], const char *addr,
+                  int type, const uint8_t *body, size_t len)
 {
 	if (type != WIRE_RAFT && type != WIRE_LEDGER)
 		return CORE_ERR_INVAL;
 	if (len > CHORUS_BODY_MAX)
 		return CORE_ERR_OVERSIZE;
-	if (addr == NULL || !codec_valid_addr(addr))
+	if (to_pk == NULL || addr == NULL || !codec_valid_addr(addr))
 		return CORE_ERR_INVAL;
 	if (core->left)
 		return CORE_ERR_LEFT;
-	core_send(core, addr, type, (const char *)body, len);
+	if (core_peer_key(core, to_pk) == NULL)
+		return CORE_ERR_BADKEY; /* ourselves, or a key that makes no secret */
+	core_send(core, to_pk, addr, type, (const char *)body, len);
 	return 0;
 }
 
@@ -598,6 +703,8 @@ const char *core_check(const struct core *core)
 	if (core->probe.active && members_find(&core->members, core->probe.target) < 0 &&
 	    core->probe.final_deadline_ms == 0)
 		return "active probe without a deadline";
+	if ((err = peer_keys_check(&core->keys)) != NULL)
+		return err;
 	if ((err = dispatch_check(core)) != NULL)
 		return err;
 	return work_check(core);

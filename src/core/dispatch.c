@@ -178,6 +178,7 @@ int dispatch_broadcast(struct core *core, int type, const char *head, const char
                        const char *kind_filter, const uint8_t *skip)
 {
 	const char *addrs[CHORUS_BROADCAST_DIRECT];
+	const uint8_t *pks[CHORUS_BROADCAST_DIRECT];
 	size_t n = core->members.n, sent = 0, alive = 0;
 	size_t start = n > 0 ? rng_below(&core->rng, (uint32_t)n) : 0;
 	struct sb sb;
@@ -195,10 +196,12 @@ int dispatch_broadcast(struct core *core, int type, const char *head, const char
 		    (m->state != MEMBER_ALIVE && m->state != MEMBER_SUSPECT))
 			continue;
 		alive++;
-		if (sent < CHORUS_BROADCAST_DIRECT)
+		if (sent < CHORUS_BROADCAST_DIRECT) {
+			pks[sent] = m->pk;
 			addrs[sent++] = m->addr;
+		}
 	}
-	core_multicast(core, addrs, sent, type, sb.buf, sb.len);
+	core_multicast(core, pks, addrs, sent, type, sb.buf, sb.len);
 	return alive > sent; /* some were not told directly: receivers must relay */
 }
 
@@ -466,7 +469,9 @@ static void dispatch_send_dispatch(struct core *core, struct cjob *j)
 	sb_puts(&sb, "}");
 	assert(!sb.overflow); /* CHORUS_PAYLOAD_MAX fits, see limits.h */
 	core->stats.dispatches_sent++;
-	core_send(core, j->cur_addr, WIRE_DISPATCH, sb.buf, sb.len);
+	assert(j->nattempts > 0); /* cur_addr is the latest attempt's worker */
+	core_send(core, j->attempt_worker[j->nattempts - 1], j->cur_addr, WIRE_DISPATCH, sb.buf,
+	          sb.len);
 }
 
 static int dispatch_next_round(struct core *core, struct cjob *j, uint64_t now_ms);
@@ -771,7 +776,9 @@ static void dispatch_send_cancel(struct core *core, struct cjob *j)
 	if (j->phase != CJOB_DIAL && j->phase != CJOB_RUN)
 		return;
 	snprintf(body, sizeof(body), "{\"job\":\"%s\"}", j->idhex);
-	core_send(core, j->cur_addr, WIRE_CANCEL, body, strlen(body));
+	assert(j->nattempts > 0);
+	core_send(core, j->attempt_worker[j->nattempts - 1], j->cur_addr, WIRE_CANCEL, body,
+	          strlen(body));
 }
 
 static void dispatch_receipt_outcome(struct core *core, struct cjob *j, int k,

@@ -262,7 +262,7 @@ static void gossip_send_want(struct core *core, const struct wire_frame *f, cons
 	sb_puts(&sb, "]}");
 	assert(!sb.overflow);
 	core->stats.wants_sent++;
-	core_send(core, core->members.v[s].addr, WIRE_WANT, sb.buf, sb.len);
+	core_send(core, core->members.v[s].pk, core->members.v[s].addr, WIRE_WANT, sb.buf, sb.len);
 }
 
 void swim_on_want(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms)
@@ -311,7 +311,8 @@ void swim_on_want(struct core *core, const struct wire_frame *f, const cJSON *bo
 	}
 	sb_puts(&sb, "]}");
 	if (n > 0 && !sb.overflow) {
-		core_send(core, core->members.v[s].addr, WIRE_GOSSIP, sb.buf, sb.len);
+		core_send(core, core->members.v[s].pk, core->members.v[s].addr, WIRE_GOSSIP, sb.buf,
+		          sb.len);
 		sent = n;
 	}
 	core_log(core, CORE_LOG_DEBUG, "gossip", "event=want asked=%d sent=%u", cJSON_GetArraySize(arr),
@@ -504,7 +505,8 @@ void swim_gossip(struct core *core, uint64_t now_ms)
 		if (taken == 0)
 			return;
 		core->stats.rumors_sent += taken;
-		core_send(core, core->members.v[i].addr, WIRE_GOSSIP, sb.buf, sb.len);
+		core_send(core, core->members.v[i].pk, core->members.v[i].addr, WIRE_GOSSIP, sb.buf,
+		          sb.len);
 	}
 }
 
@@ -523,14 +525,15 @@ static void gossip_sync_entry(const struct member *m, struct sb *sb)
 	sb_printf(sb, ",\"st\":\"%s\"}", member_state_name(m->state));
 }
 
-static void gossip_sync_flush(struct core *core, const char *addr, struct sb *sb, int want_reply)
+static void gossip_sync_flush(struct core *core, const uint8_t *to_pk, const char *addr,
+                              struct sb *sb, int want_reply)
 {
 	sb_printf(sb, "],\"p\":%s}", want_reply ? "true" : "false");
 	assert(!sb->overflow);
-	core_send(core, addr, WIRE_SYNC, sb->buf, sb->len);
+	core_send(core, to_pk, addr, WIRE_SYNC, sb->buf, sb->len);
 }
 
-void swim_send_sync(struct core *core, const char *addr, int want_reply)
+void swim_send_sync(struct core *core, const uint8_t *to_pk, const char *addr, int want_reply)
 {
 	char entry[CHORUS_RECORD_MAX * 2 + 256];
 	struct sb sb, eb;
@@ -544,7 +547,7 @@ void swim_send_sync(struct core *core, const char *addr, int want_reply)
 		assert(!eb.overflow);
 		if (in_chunk > 0 && sb.len + eb.len + 32 > CHORUS_SYNC_BYTES) {
 			/* Only the last chunk asks for a reply: one answer per exchange. */
-			gossip_sync_flush(core, addr, &sb, 0);
+			gossip_sync_flush(core, to_pk, addr, &sb, 0);
 			sb_init(&sb, core->body, CHORUS_BODY_MAX);
 			sb_printf(&sb, "{\"a\":\"%s\",\"m\":[", core->cfg.addr);
 			in_chunk = 0;
@@ -553,7 +556,7 @@ void swim_send_sync(struct core *core, const char *addr, int want_reply)
 			sb_putn(&sb, ",", 1);
 		sb_putn(&sb, eb.buf, eb.len);
 	}
-	gossip_sync_flush(core, addr, &sb, want_reply);
+	gossip_sync_flush(core, to_pk, addr, &sb, want_reply);
 }
 
 static int gossip_state_from_name(const char *s)
@@ -604,7 +607,7 @@ void swim_on_sync(struct core *core, const struct wire_frame *f, const cJSON *bo
 		         core->members.n);
 	}
 	if (cJSON_IsTrue(p))
-		swim_send_sync(core, addr, 0);
+		swim_send_sync(core, f->pk, addr, 0);
 }
 
 void swim_on_join(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms)
@@ -626,8 +629,8 @@ void swim_on_join(struct core *core, const struct wire_frame *f, const cJSON *bo
 		gossip_record_fields(&core->members.v[self], &sb);
 		sb_puts(&sb, "}]}");
 		assert(!sb.overflow);
-		core_send(core, addr, WIRE_GOSSIP, sb.buf, sb.len);
+		core_send(core, f->pk, addr, WIRE_GOSSIP, sb.buf, sb.len);
 		return;
 	}
-	swim_send_sync(core, addr, 0);
+	swim_send_sync(core, f->pk, addr, 0);
 }

@@ -328,7 +328,7 @@ static void swim_send_ping(struct core *core, const struct member *m, uint64_t s
 	swim_piggyback(core, &sb, m->pk);
 	sb_puts(&sb, "}");
 	assert(!sb.overflow);
-	core_send(core, m->addr, WIRE_PING, sb.buf, sb.len);
+	core_send(core, m->pk, m->addr, WIRE_PING, sb.buf, sb.len);
 }
 
 static void swim_probe_start(struct core *core, uint64_t now_ms)
@@ -383,7 +383,8 @@ static void swim_probe_indirect(struct core *core, uint64_t now_ms)
 		if (k < n)
 			continue;
 		chosen[n++] = key;
-		core_send(core, core->members.v[h].addr, WIRE_PING_REQ, sb.buf, sb.len);
+		core_send(core, core->members.v[h].pk, core->members.v[h].addr, WIRE_PING_REQ, sb.buf,
+		          sb.len);
 	}
 	core->probe.nacks_expected = n;
 	core->stats.indirect_probes += n;
@@ -427,7 +428,7 @@ static void swim_relays_expire(struct core *core, uint64_t now_ms)
 			continue;
 		sb_init(&sb, body, sizeof(body));
 		sb_printf(&sb, "{\"n\":%llu}", (unsigned long long)rl->origin_seq);
-		core_send(core, rl->origin_addr, WIRE_NACK, sb.buf, sb.len);
+		core_send(core, rl->origin_pk, rl->origin_addr, WIRE_NACK, sb.buf, sb.len);
 		rl->active = 0;
 	}
 }
@@ -503,7 +504,7 @@ static void swim_pushpull(struct core *core, uint64_t now_ms)
 		long i = swim_random_member(core, NULL, 0, now_ms);
 
 		if (i >= 0 && core->members.v[i].state == MEMBER_ALIVE)
-			swim_send_sync(core, core->members.v[i].addr, 1);
+			swim_send_sync(core, core->members.v[i].pk, core->members.v[i].addr, 1);
 	}
 	core->last_pushpull_ms = now_ms;
 	core->next_pushpull_ms = now_ms + every_ms / 2 + jitter_ms;
@@ -514,7 +515,7 @@ static void swim_pushpull(struct core *core, uint64_t now_ms)
  * when joining through a seed) or only its own record (repair of a single
  * missed rumor: far cheaper in a large cluster).
  */
-static void swim_send_join(struct core *core, const char *addr, int want_all)
+static void swim_send_join(struct core *core, const uint8_t *to_pk, const char *addr, int want_all)
 {
 	long self = members_find(&core->members, core->pk);
 	struct sb sb;
@@ -527,7 +528,7 @@ static void swim_send_join(struct core *core, const char *addr, int want_all)
 	sb_puts(&sb, "}]}");
 	assert(!sb.overflow);
 	core_log(core, CORE_LOG_DEBUG, "member", "event=join-request to=%s", addr);
-	core_send(core, addr, WIRE_JOIN, sb.buf, sb.len);
+	core_send(core, to_pk, addr, WIRE_JOIN, sb.buf, sb.len);
 }
 
 void swim_tick(struct core *core, uint64_t now_ms)
@@ -538,7 +539,7 @@ void swim_tick(struct core *core, uint64_t now_ms)
 		core->joined = 0; /* alone again: go back to the seeds */
 	if (!core->joined && core->nseeds > 0 && now_ms >= core->next_join_ms) {
 		for (unsigned k = 0; k < core->nseeds; k++)
-			swim_send_join(core, core->seeds[k], 1);
+			swim_send_join(core, NULL, core->seeds[k], 1); /* key unknown: signed */
 		core->next_join_ms = now_ms + t->join_retry_ms;
 	}
 	if (now_ms >= core->next_member_ms)
@@ -620,7 +621,7 @@ void swim_send_verdict(struct core *core, const struct member *m, int kind,
 	          kind == RUMOR_SUSPECT ? "sus" : "dead", id, (unsigned long long)m->start_ms,
 	          (unsigned long long)m->inc, fid);
 	assert(!sb.overflow);
-	core_send(core, m->addr, WIRE_GOSSIP, sb.buf, sb.len);
+	core_send(core, m->pk, m->addr, WIRE_GOSSIP, sb.buf, sb.len);
 }
 
 void swim_on_ping(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms)
@@ -643,7 +644,7 @@ void swim_on_ping(struct core *core, const struct wire_frame *f, const cJSON *bo
 	 */
 	if (members_find(&core->members, f->pk) < 0 && now_ms >= core->next_repair_ms) {
 		core->next_repair_ms = now_ms + core->cfg.timing.gossip_interval_ms;
-		swim_send_join(core, addr, 0);
+		swim_send_join(core, f->pk, addr, 0);
 	}
 	/* A ping meant for a former owner of our address gets no ack. */
 	if (strcmp(target, core->id) != 0) {
@@ -655,7 +656,7 @@ void swim_on_ping(struct core *core, const struct wire_frame *f, const cJSON *bo
 	swim_piggyback(core, &sb, f->pk);
 	sb_puts(&sb, "}");
 	assert(!sb.overflow);
-	core_send(core, addr, WIRE_ACK, sb.buf, sb.len);
+	core_send(core, f->pk, addr, WIRE_ACK, sb.buf, sb.len);
 }
 
 void swim_on_ack(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms)
@@ -680,7 +681,7 @@ void swim_on_ack(struct core *core, const struct wire_frame *f, const cJSON *bod
 			continue;
 		sb_init(&sb, out, sizeof(out));
 		sb_printf(&sb, "{\"n\":%llu}", (unsigned long long)rl->origin_seq);
-		core_send(core, rl->origin_addr, WIRE_ACK, sb.buf, sb.len);
+		core_send(core, rl->origin_pk, rl->origin_addr, WIRE_ACK, sb.buf, sb.len);
 		rl->active = 0;
 		return;
 	}
@@ -712,6 +713,7 @@ void swim_on_ping_req(struct core *core, const struct wire_frame *f, const cJSON
 	rl->active = 1;
 	rl->our_seq = ++core->probe_seq;
 	rl->origin_seq = seq;
+	memcpy(rl->origin_pk, f->pk, CHORUS_PK_BYTES);
 	strcpy(rl->origin_addr, addr);
 	/*
 	 * Half the probe timeout: the asker sent its ping-req one probe timeout
@@ -723,7 +725,7 @@ void swim_on_ping_req(struct core *core, const struct wire_frame *f, const cJSON
 	sb_printf(&sb, "{\"n\":%llu,\"t\":\"%s\",\"a\":\"%s\",\"r\":[]}",
 	          (unsigned long long)rl->our_seq, target, core->cfg.addr);
 	assert(!sb.overflow);
-	core_send(core, taddr, WIRE_PING, sb.buf, sb.len);
+	core_send(core, tpk, taddr, WIRE_PING, sb.buf, sb.len);
 }
 
 void swim_on_nack(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms)

@@ -106,15 +106,16 @@ static void work_relay(struct core *core, const struct wire_frame *f, const cJSO
 
 		if (i < 0)
 			return;
-		core_send(core, core->members.v[i].addr, f->type, (const char *)f->body, f->body_len);
+		core_send(core, core->members.v[i].pk, core->members.v[i].addr, f->type,
+		          (const char *)f->body, f->body_len);
 	}
 }
 
 /*
  * A signed text that came straight from its signer needs no second check:
- * the frame's signature, verified by core_recv, is the same key's over these
- * very bytes.  Relayed copies (another sender) are verified.  Saves an
- * ed25519 verification per request, dispatch and ack on the hot path.
+ * the frame's MAC, verified by core_recv, proves that key sent us these very
+ * bytes.  Relayed copies (another sender) are verified.  Saves an ed25519
+ * verification per request, dispatch and ack on the hot path.
  */
 static int work_verify_text(struct core *core, const struct wire_frame *f, const uint8_t *sig,
                             const char *text, size_t len, const uint8_t *signer)
@@ -175,22 +176,22 @@ void work_on_request(struct core *core, const struct wire_frame *f, const cJSON 
 	         "{\"job\":\"%s\",\"round\":%u,\"load\":%zu,\"cap\":%u,\"addr\":\"%s\"}", idhex,
 	         r.round, core->works.running, core->cfg.capacity, core->cfg.addr);
 	core->stats.offers_sent++;
-	core_send(core, r.addr, WIRE_OFFER, offer, strlen(offer));
+	core_send(core, r.client, r.addr, WIRE_OFFER, offer, strlen(offer));
 	core_log(core, CORE_LOG_DEBUG, "job", "event=request job=%s kind=%s decision=offer load=%zu/%u",
 	         idhex, r.kind, core->works.running, core->cfg.capacity);
 }
 
 /* ---------------------------------------------------------------- dispatch */
 
-static void work_answer(struct core *core, const char *addr, int type, const char *idhex,
-                        uint64_t attempt, const char *why)
+static void work_answer(struct core *core, const uint8_t *to_pk, const char *addr, int type,
+                        const char *idhex, uint64_t attempt, const char *why)
 {
 	char body[CHORUS_JOB_ID_HEX + 128];
 
 	snprintf(body, sizeof(body), "{\"job\":\"%s\",\"a\":%llu%s%s%s}", idhex,
 	         (unsigned long long)attempt, why ? ",\"why\":\"" : "", why ? why : "",
 	         why ? "\"" : "");
-	core_send(core, addr, type, body, strlen(body));
+	core_send(core, to_pk, addr, type, body, strlen(body));
 }
 
 /* Forgets the oldest done works while over a bound; running works are never evicted. */
@@ -260,13 +261,13 @@ static void work_start(struct core *core, const struct jreq *r, const uint8_t *p
 	if (!work_runs_kind(core, r->kind) || core->works.running >= core->cfg.capacity ||
 	    (x = work_create(core, r)) == NULL) {
 		core->stats.works_refused++;
-		work_answer(core, r->addr, WIRE_REFUSE, idhex, attempt,
+		work_answer(core, r->client, r->addr, WIRE_REFUSE, idhex, attempt,
 		            work_runs_kind(core, r->kind) ? "full" : "kind-not-run-here");
 		core_log(core, CORE_LOG_INFO, "job", "event=refuse job=%s kind=%s", idhex, r->kind);
 		return;
 	}
 	core->stats.works_started++;
-	work_answer(core, r->addr, WIRE_ACCEPT, idhex, attempt, NULL);
+	work_answer(core, r->client, r->addr, WIRE_ACCEPT, idhex, attempt, NULL);
 	core_log(core, CORE_LOG_INFO, "job", "event=run job=%s kind=%s size=%zu timeout_ms=%u", idhex,
 	         r->kind, r->size, r->timeout_ms);
 	rc = core->env.run_cb(core->env.ctx, x->idhex, r->kind, payload, r->size, r->timeout_ms);
@@ -308,9 +309,9 @@ void work_on_dispatch(struct core *core, const struct wire_frame *f, const cJSON
 	/* The same job again: never run twice; answer what we already know. */
 	core->stats.works_duplicate++;
 	if (x->done)
-		core_send(core, r.addr, WIRE_RECEIPT, x->receipt, x->receipt_len);
+		core_send(core, r.client, r.addr, WIRE_RECEIPT, x->receipt, x->receipt_len);
 	else
-		work_answer(core, r.addr, WIRE_ACCEPT, x->idhex, attempt, NULL);
+		work_answer(core, r.client, r.addr, WIRE_ACCEPT, x->idhex, attempt, NULL);
 	core_log(core, CORE_LOG_DEBUG, "job", "event=duplicate-dispatch job=%s done=%d", x->idhex,
 	         x->done);
 }
@@ -427,7 +428,7 @@ int core_work_done(struct core *core, const char *job_id, enum work_status st,
 	memcpy(copy, sb.buf, sb.len);
 	work_mark_done(&core->works, x, copy, sb.len);
 	core->stats.receipts_sent++;
-	core_send(core, x->client_addr, WIRE_RECEIPT, copy, sb.len);
+	core_send(core, x->client, x->client_addr, WIRE_RECEIPT, copy, sb.len);
 	core_log(core, CORE_LOG_INFO, "job", "event=work-done job=%s kind=%s status=%s ms=%llu bytes=%zu",
 	         x->idhex, x->kind, work_status_name(st), (unsigned long long)duration_ms, result_len);
 	work_load_changed(core, now_ms);

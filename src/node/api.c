@@ -88,6 +88,9 @@ api_stats_json(const struct node *node)
 	API_STAT(drop_replay);
 	API_STAT(drop_stale);
 	API_STAT(drop_unknown_type);
+	API_STAT(drop_badkey);
+	API_STAT(drop_misrouted);
+	API_STAT(peer_keys_derived);
 	API_STAT(probes);
 	API_STAT(probe_failures);
 	API_STAT(indirect_probes);

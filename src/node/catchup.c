@@ -254,7 +254,7 @@ static void catchup_send(struct catchup *c, uint64_t to, const uint8_t *body, si
 	for (size_t i = 0; i < core_member_count(core); i++) {
 		if (core_member_get(core, i, &mv) != 0 || consensus_id_of(mv.rec.pk) != to || mv.self)
 			continue;
-		if ((r = core_send_app(core, mv.rec.addr, CORE_APP_LEDGER, body, len)) != 0)
+		if ((r = core_send_app(core, mv.rec.pk, mv.rec.addr, CORE_APP_LEDGER, body, len)) != 0)
 			log_warn("ledger", "event=send_error to=%016llx error=\"%s\"", (unsigned long long)to,
 			         core_strerror(r));
 		return;

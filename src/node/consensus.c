@@ -215,7 +215,7 @@ static void consensus_send(struct consensus *cs, uint64_t to, int type, const ui
 
 	if (consensus_member_by_id(cs, to, &mv) != 0 || mv.self)
 		return; /* unknown yet: Raft retries, gossip will tell us */
-	r = core_send_app(cs->node->core, mv.rec.addr, type, body, len);
+	r = core_send_app(cs->node->core, mv.rec.pk, mv.rec.addr, type, body, len);
 	if (r != 0)
 		log_warn("raft", "event=send_error to=%016llx error=\"%s\"", (unsigned long long)to,
 		         core_strerror(r));

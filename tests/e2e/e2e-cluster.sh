@@ -3,7 +3,7 @@
 #  - all five see all five alive within 2 s of the last start;
 #  - over a quiet 20 s window no live node is suspected by anyone;
 #  - raw TCP garbage and SP-framed garbage, truncated, oversized, bad-version
-#    and bad-signature frames are dropped and counted, and nothing else moves;
+#    and forged (bad MAC) frames are dropped and counted, and nothing else moves;
 #  - kill -9 of one node: every other node marks it dead within 5 s;
 #  - SIGTERM of another: every remaining node sees it as left, never dead.
 # Measured times are printed as "# diag" lines.  bash: for /dev/tcp.
@@ -108,13 +108,14 @@ check "raw TCP garbage: a bare SP header with a huge length" bash -c \
 
 # Frames are built with the current wire version, so that only badversion is refused for it.
 wire_version=$(sed -n 's/^#define CHORUS_WIRE_VERSION *\([0-9]*\).*/\1/p' "$top_srcdir/include/chorus/limits.h")
-python3 - "$TEST_TMP" "${ID[2]}" "$wire_version" <<'EOF'
+python3 - "$TEST_TMP" "${ID[2]}" "$wire_version" "${ID[1]}" <<'EOF'
 import os, struct, sys
-d, pk, version = sys.argv[1], bytes.fromhex(sys.argv[2]), int(sys.argv[3])
-def frame(body, ver=version, typ=1, sig=None, blen=None):
+d, pk, version, to = sys.argv[1], bytes.fromhex(sys.argv[2]), int(sys.argv[3]), bytes.fromhex(sys.argv[4])
+# A MAC frame (auth 1) from node 2 to node 1, with a random tag: it fails its MAC.
+def frame(body, ver=version, typ=1, tag=None, blen=None):
     blen = len(body) if blen is None else blen
-    hdr = struct.pack(">2sBBI32sQQ", b"CH", ver, typ, blen, pk, 1, 7)
-    return hdr + body + (sig if sig is not None else os.urandom(64))
+    hdr = struct.pack(">2sBBI32sQQB7s", b"CH", ver, typ, blen, pk, 1, 7, 1, to[:7])
+    return hdr + body + (tag if tag is not None else os.urandom(32))
 open(d + "/garbage", "wb").write(os.urandom(300))
 open(d + "/empty", "wb").write(b"")
 open(d + "/truncated", "wb").write(frame(b'{"x":1}')[:60])

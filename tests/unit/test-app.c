@@ -54,18 +54,24 @@ static void test_delivery(struct harness *h)
 
 	for (size_t i = 0; i < 64; i++)
 		body[i] = (uint8_t)i;
-	ok(core_send_app(h->nodes[0].core, h->nodes[1].addr, CORE_APP_RAFT, body, 64) == 0,
+	ok(core_send_app(h->nodes[0].core, h->nodes[1].pk, h->nodes[1].addr, CORE_APP_RAFT, body, 64) == 0,
 	   "core_send_app sends a raft body");
-	ok(core_send_app(h->nodes[0].core, h->nodes[1].addr, CORE_APP_LEDGER, body, 0) == 0,
+	ok(core_send_app(h->nodes[0].core, h->nodes[1].pk, h->nodes[1].addr, CORE_APP_LEDGER, body, 0) == 0,
 	   "an empty ledger body is a frame too");
-	ok(core_send_app(h->nodes[0].core, h->nodes[1].addr, 3, body, 4) == CORE_ERR_INVAL,
+	ok(core_send_app(h->nodes[0].core, h->nodes[1].pk, h->nodes[1].addr, 3, body, 4) == CORE_ERR_INVAL,
 	   "another frame type is refused");
-	ok(core_send_app(h->nodes[0].core, h->nodes[1].addr, CORE_APP_RAFT, body,
+	ok(core_send_app(h->nodes[0].core, h->nodes[1].pk, h->nodes[1].addr, CORE_APP_RAFT, body,
 	                 CHORUS_BODY_MAX + 1) == CORE_ERR_OVERSIZE,
 	   "a body over CHORUS_BODY_MAX is refused");
-	ok(core_send_app(h->nodes[0].core, h->nodes[1].addr, CORE_APP_RAFT, body, CHORUS_BODY_MAX) ==
+	ok(core_send_app(h->nodes[0].core, h->nodes[1].pk, h->nodes[1].addr, CORE_APP_RAFT, body, CHORUS_BODY_MAX) ==
 	       0,
 	   "a body of exactly CHORUS_BODY_MAX is sent");
+	ok(core_send_app(h->nodes[0].core, h->nodes[0].pk, h->nodes[0].addr, CORE_APP_RAFT, body, 4) ==
+	       CORE_ERR_BADKEY,
+	   "a frame to ourselves is refused");
+	ok(core_send_app(h->nodes[0].core, NULL, h->nodes[1].addr, CORE_APP_RAFT, body, 4) ==
+	       CORE_ERR_INVAL,
+	   "a frame to no key is refused");
 	h_run(h, h->now_ms + 10);
 	ok(h->nodes[1].apps == before + 3, "all three frames reached app_cb (%d)",
 	   h->nodes[1].apps - before);
@@ -85,9 +91,9 @@ static void test_random_bodies(struct harness *h)
 
 		for (size_t i = 0; i < len; i++)
 			body[i] = (uint8_t)next();
-		n = wire_encode(frame, sizeof frame, type, h->nodes[1].pk, 101,
-		                5000000 + (uint64_t)round, (const char *)body, len, &crypto_ed25519,
-		                h->nodes[1].sk);
+		n = wire_encode_to(frame, sizeof frame, type, h->nodes[1].pk, 101,
+		                   5000000 + (uint64_t)round, (const char *)body, len, &crypto_ed25519,
+		                   h->nodes[1].sk, h->nodes[0].pk);
 		if (n < 0) {
 			good = 0;
 			continue;
@@ -109,8 +115,9 @@ static void test_replay(struct harness *h)
 {
 	static uint8_t frame[256];
 	const uint8_t body[3] = { 1, 2, 3 };
-	int n = wire_encode(frame, sizeof frame, CORE_APP_RAFT, h->nodes[2].pk, 102, 999999,
-	                    (const char *)body, sizeof body, &crypto_ed25519, h->nodes[2].sk);
+	int n = wire_encode_to(frame, sizeof frame, CORE_APP_RAFT, h->nodes[2].pk, 102, 999999,
+	                       (const char *)body, sizeof body, &crypto_ed25519, h->nodes[2].sk,
+	                       h->nodes[0].pk);
 	int before = h->nodes[0].apps;
 
 	core_recv(h->nodes[0].core, frame, (size_t)n, h->now_ms);

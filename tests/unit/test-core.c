@@ -1,7 +1,8 @@
 /*
- * Core membership scenarios on an in-memory network with real signatures:
+ * Core membership scenarios on an in-memory network with real crypto:
  * join, convergence, failure detection, refutation, graceful leave, restart,
- * tombstones, and rejection of forged, replayed and malformed frames.
+ * tombstones, and rejection of forged, replayed, misrouted, reflected and
+ * malformed frames.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -181,9 +182,9 @@ static void inject_verdict(struct harness *h, int from, int to, int about, const
 	sb_printf(&sb, "{\"r\":[{\"k\":\"%s\",\"i\":\"%s\",\"g\":%llu,\"c\":%llu,\"f\":\"%s\"}]}",
 	          kind, id, (unsigned long long)h->nodes[about].core->self.start_ms,
 	          (unsigned long long)h_inc(h, to, about), fid);
-	len = wire_encode(frame, sizeof(frame), WIRE_GOSSIP, h->nodes[from].pk,
-	                  h->nodes[from].core->self.start_ms, seq, sb.buf, sb.len, &crypto_ed25519,
-	                  h->nodes[from].sk);
+	len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h->nodes[from].pk,
+	                     h->nodes[from].core->self.start_ms, seq, sb.buf, sb.len, &crypto_ed25519,
+	                     h->nodes[from].sk, h->nodes[to].pk);
 	h_inject(h, to, frame, (size_t)len);
 }
 
@@ -316,8 +317,8 @@ static void test_bad_input(void)
 	ok(st->drop_malformed == before + 1, "garbage bytes are malformed");
 
 	/* A frame correctly signed by node 1 whose body is not JSON. */
-	len = wire_encode(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 999999, "{nope", 5,
-	                  &crypto_ed25519, h.nodes[1].sk);
+	len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 999999, "{nope", 5,
+	                  &crypto_ed25519, h.nodes[1].sk, h.nodes[0].pk);
 	before = st->drop_malformed;
 	h_inject(&h, 0, frame, (size_t)len);
 	ok(st->drop_malformed == before + 1, "a signed frame with a non-JSON body is malformed");
@@ -346,8 +347,8 @@ static void test_bad_input(void)
 		          header_inc);
 		sb_json_str(&sb, text, (size_t)n);
 		sb_printf(&sb, ",\"s\":\"%s\"}]}", sighex);
-		len = wire_encode(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 1000000, sb.buf,
-		                  sb.len, &crypto_ed25519, h.nodes[1].sk);
+		len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 1000000, sb.buf,
+		                  sb.len, &crypto_ed25519, h.nodes[1].sk, h.nodes[0].pk);
 		before = st->drop_badsig;
 		h_inject(&h, 0, frame, (size_t)len);
 		ok(st->drop_badsig == before + 1, "a record not signed by its owner is rejected");
@@ -363,8 +364,8 @@ static void test_bad_input(void)
 		          header_inc);
 		sb_json_str(&sb, text, (size_t)n);
 		sb_printf(&sb, ",\"s\":\"%s\"}]}", sighex);
-		len = wire_encode(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 999990, sb.buf,
-		                  sb.len, &crypto_ed25519, h.nodes[1].sk);
+		len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 999990, sb.buf,
+		                  sb.len, &crypto_ed25519, h.nodes[1].sk, h.nodes[0].pk);
 		before = st->drop_malformed;
 		h_inject(&h, 0, frame, (size_t)len);
 		ok(st->drop_malformed == before + 1 && core_member_count(h.nodes[0].core) == 3,
@@ -380,15 +381,15 @@ static void test_bad_input(void)
 		          header_inc);
 		sb_json_str(&sb, text, (size_t)n);
 		sb_printf(&sb, ",\"s\":\"%s\"}]}", sighex);
-		len = wire_encode(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 1000001, sb.buf,
-		                  sb.len, &crypto_ed25519, h.nodes[1].sk);
+		len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 1000001, sb.buf,
+		                  sb.len, &crypto_ed25519, h.nodes[1].sk, h.nodes[0].pk);
 		h_inject(&h, 0, frame, (size_t)len);
 		ok(core_member_count(h.nodes[0].core) == 4, "a properly signed relayed record is accepted");
 	}
 
 	/* A stale generation: a frame from node 2's previous life. */
-	len = wire_encode(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[2].pk, 4000, 5, "{\"r\":[]}", 8,
-	                  &crypto_ed25519, h.nodes[2].sk);
+	len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[2].pk, 4000, 5, "{\"r\":[]}", 8,
+	                  &crypto_ed25519, h.nodes[2].sk, h.nodes[0].pk);
 	before = st->drop_stale;
 	h_inject(&h, 0, frame, (size_t)len);
 	ok(st->drop_stale == before + 1, "a frame from an older generation is stale");
@@ -398,6 +399,168 @@ static void test_bad_input(void)
 	ok(h_state(&h, 0, 1) == MEMBER_ALIVE && h_state(&h, 0, 2) == MEMBER_ALIVE,
 	   "node 0 keeps serving: peers still alive after the bad input");
 	free(captured);
+	h_free(&h);
+}
+
+/* ---------------------------------------------------------------- frame authentication */
+
+static uint8_t *cap_1to2, *cap_0to1;
+static size_t cap_1to2_len, cap_0to1_len;
+static int tap_capture_pairs(void *ctx, int from, int to, const uint8_t *buf, size_t len)
+{
+	(void)ctx;
+	if (cap_1to2 == NULL && from == 1 && to == 2 && buf[3] == WIRE_PING) {
+		cap_1to2 = malloc(len);
+		memcpy(cap_1to2, buf, len);
+		cap_1to2_len = len;
+	}
+	if (cap_0to1 == NULL && from == 0 && to == 1 && buf[3] == WIRE_PING) {
+		cap_0to1 = malloc(len);
+		memcpy(cap_0to1, buf, len);
+		cap_0to1_len = len;
+	}
+	return 1;
+}
+
+/* A gossip frame from a key that is no member, with that key's own signed record. */
+static int fresh_frame(uint8_t *frame, size_t cap, int type, const uint8_t *fpk, const uint8_t *fsk,
+                       const uint8_t *to_pk, uint64_t seq)
+{
+	char body[4096], text[CHORUS_RECORD_MAX + 1], sighex[2 * CHORUS_SIG_BYTES + 1];
+	char idhex[CHORUS_ID_HEX + 1];
+	uint8_t sig[CHORUS_SIG_BYTES];
+	struct record r;
+	struct sb sb;
+	int n;
+
+	memset(&r, 0, sizeof(r));
+	memcpy(r.pk, fpk, CHORUS_PK_BYTES);
+	strcpy(r.name, "fresh");
+	strcpy(r.addr, "test://fresh");
+	r.start_ms = 1;
+	r.inc = 1;
+	n = record_encode(text, sizeof(text), &r);
+	crypto_ed25519.sign(sig, (const uint8_t *)text, (size_t)n, fsk);
+	codec_hex(sighex, sig, CHORUS_SIG_BYTES);
+	codec_hex(idhex, fpk, CHORUS_PK_BYTES);
+	sb_init(&sb, body, sizeof(body));
+	sb_printf(&sb, "{\"a\":\"test://fresh\",\"w\":\"self\",\"r\":[{\"k\":\"rec\",\"i\":\"%s\","
+	          "\"g\":1,\"c\":1,\"r\":", idhex);
+	sb_json_str(&sb, text, (size_t)n);
+	sb_printf(&sb, ",\"s\":\"%s\"}]}", sighex);
+	return wire_encode_to(frame, cap, type, fpk, 1, seq, sb.buf, sb.len, &crypto_ed25519, fsk,
+	                      to_pk);
+}
+
+/*
+ * Frames are MACed for one recipient: frames for another node, re-addressed,
+ * reflected, forged or from keys that make no secret are dropped and counted;
+ * forgeries do not fill the key cache; a signed frame is a join or nothing.
+ */
+static void test_frame_auth(void)
+{
+	/* A point of order 8: no shared secret can be made with it. */
+	static const uint8_t order8[32] = {
+		0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
+		0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a,
+	};
+	struct harness h;
+	const struct core_stats *st;
+	struct core *c0;
+	uint8_t frame[8192], fpk[CHORUS_PK_BYTES], fsk[CHORUS_SK_BYTES];
+	uint64_t before, derived;
+	size_t keys, members;
+	int n, len;
+
+	h_init(&h, 3, 13);
+	for (int i = 0; i < 3; i++)
+		h_start(&h, i, 8000 + (uint64_t)i);
+	for (int i = 1; i < 3; i++)
+		core_join(h.nodes[i].core, h.nodes[0].addr, h.now_ms);
+	ok(h_run_until(&h, h.now_ms + 3000, h_all_see_alive, NULL), "3 nodes converge");
+	h.tap = tap_capture_pairs;
+	h_run(&h, h.now_ms + 3000);
+	h.tap = NULL;
+	ok(cap_1to2 != NULL && cap_0to1 != NULL, "captured pings 1 -> 2 and 0 -> 1");
+	c0 = h.nodes[0].core;
+	st = core_stats(c0);
+
+	before = st->drop_misrouted;
+	h_inject(&h, 0, cap_1to2, cap_1to2_len);
+	ok(st->drop_misrouted == before + 1, "a frame for another node is dropped and counted");
+	memcpy(cap_1to2 + 57, h.nodes[0].pk, CHORUS_RECIPIENT_BYTES);
+	before = st->drop_badsig;
+	h_inject(&h, 0, cap_1to2, cap_1to2_len);
+	ok(st->drop_badsig == before + 1, "re-addressed to us, it fails its MAC");
+
+	before = st->drop_replay;
+	h_inject(&h, 0, cap_0to1, cap_0to1_len);
+	ok(st->drop_replay == before + 1, "our own frame reflected back is dropped");
+	memcpy(cap_0to1 + 8, h.nodes[1].pk, CHORUS_PK_BYTES);
+	memcpy(cap_0to1 + 57, h.nodes[0].pk, CHORUS_RECIPIENT_BYTES);
+	before = st->drop_badsig;
+	h_inject(&h, 0, cap_0to1, cap_0to1_len);
+	ok(st->drop_badsig == before + 1,
+	   "reflected with sender and recipient swapped (same pair key), it fails its MAC");
+
+	/* A sender key of small order, addressed to us, any tag. */
+	memset(frame, 0x5a, sizeof(frame));
+	n = wire_encode_head(frame, sizeof(frame), WIRE_GOSSIP, WIRE_AUTH_MAC, order8, 8001, 1,
+	                     "{\"r\":[]}", 8);
+	memcpy(frame + 57, h.nodes[0].pk, CHORUS_RECIPIENT_BYTES);
+	keys = c0->keys.n;
+	before = st->drop_badkey;
+	h_inject(&h, 0, frame, (size_t)n);
+	ok(st->drop_badkey == before + 1 && c0->keys.n == keys,
+	   "a frame from a key of small order is dropped and counted");
+
+	/* Forgeries from 100 made-up keys: each costs a derivation, none stays cached. */
+	before = st->drop_badsig;
+	derived = st->peer_keys_derived;
+	for (int k = 0; k < 100; k++) {
+		crypto_sign_keypair(fpk, fsk);
+		len = fresh_frame(frame, sizeof(frame), WIRE_GOSSIP, fpk, fsk, h.nodes[0].pk,
+		                  (uint64_t)k + 1);
+		frame[len - 1] ^= 1;
+		h_inject(&h, 0, frame, (size_t)len);
+	}
+	ok(st->drop_badsig == before + 100 && st->peer_keys_derived == derived + 100 &&
+	       c0->keys.n == keys,
+	   "100 forged frames from unknown keys: dropped, and the key cache did not grow");
+
+	/* An authentic frame from a key we never met: open membership, as before. */
+	crypto_sign_keypair(fpk, fsk);
+	members = core_member_count(c0);
+	len = fresh_frame(frame, sizeof(frame), WIRE_GOSSIP, fpk, fsk, h.nodes[0].pk, 1);
+	h_inject(&h, 0, frame, (size_t)len);
+	ok(c0->keys.n == keys + 1 && core_member_count(c0) == members + 1,
+	   "an authentic frame from a new key is accepted and its key cached");
+
+	/* Signed frames: a join to a seed that does not know our key yet, nothing else. */
+	crypto_sign_keypair(fpk, fsk);
+	len = fresh_frame(frame, sizeof(frame), WIRE_GOSSIP, fpk, fsk, NULL, 1);
+	before = st->drop_badsig;
+	h_inject(&h, 0, frame, (size_t)len);
+	ok(st->drop_badsig == before + 1 && core_member_count(c0) == members + 1,
+	   "a signed gossip frame is refused: only joins may be signed");
+	len = fresh_frame(frame, sizeof(frame), WIRE_JOIN, fpk, fsk, NULL, 2);
+	h_inject(&h, 0, frame, (size_t)len);
+	ok(core_member_count(c0) == members + 2, "a signed join is accepted");
+	before = st->drop_replay;
+	h_inject(&h, 0, frame, (size_t)len);
+	ok(st->drop_replay == before + 1, "and a replayed one dropped");
+	frame[len - 1] ^= 1;
+	before = st->drop_badsig;
+	h_inject(&h, 0, frame, (size_t)len);
+	ok(st->drop_badsig == before + 1, "a join with a bad signature is dropped");
+
+	ok(all_checks_pass(&h), "core_check holds after the bad frames");
+	h_run(&h, h.now_ms + 3000);
+	ok(h_state(&h, 0, 1) == MEMBER_ALIVE && h_state(&h, 0, 2) == MEMBER_ALIVE &&
+	       h_state(&h, 1, 0) == MEMBER_ALIVE,
+	   "the cluster keeps working");
+	free(cap_1to2);
+	free(cap_0to1);
 	h_free(&h);
 }
 
@@ -427,5 +590,6 @@ int main(void)
 	test_cluster();
 	test_stale_verdict();
 	test_bad_input();
+	test_frame_auth();
 	return tap_done();
 }

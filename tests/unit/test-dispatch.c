@@ -333,8 +333,8 @@ static void test_forged_request(void)
 	sb_puts(&sb, "{");
 	jobmsg_signed_put(&sb, "t", "s", text, (size_t)len, sig);
 	sb_puts(&sb, ",\"h\":0}");
-	n = wire_encode(frame, sizeof(frame), WIRE_REQUEST, h.nodes[2].pk, 1002, 999, sb.buf, sb.len,
-	                &crypto_ed25519, h.nodes[2].sk);
+	n = wire_encode_to(frame, sizeof(frame), WIRE_REQUEST, h.nodes[2].pk, 1002, 999, sb.buf,
+	                   sb.len, &crypto_ed25519, h.nodes[2].sk, h.nodes[1].pk);
 	h_inject(&h, 1, frame, (size_t)n);
 	ok(core_stats(h.nodes[1].core)->drop_job_forged == 1, "forged request counted");
 	ok(core_stats(h.nodes[1].core)->offers_sent == 0, "and not offered on");

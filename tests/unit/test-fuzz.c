@@ -3,8 +3,9 @@
  *
  * Real frames are captured from a small cluster, then mutated (bit flips,
  * byte runs, truncation, extension, splices) and fed to a live node, both
- * as they are (the signature check rejects most) and re-signed by a member
- * key, so that the JSON decoders behind the signature are exercised too.
+ * as they are (the recipient and MAC checks reject most) and re-MACed by a
+ * member for that node, so that the JSON decoders behind the MAC are
+ * exercised too.
  * The node must survive, keep its invariants and keep serving.  The same
  * entry point is a libFuzzer target (tests/fuzz/fuzz-frame.c).
  */
@@ -137,7 +138,7 @@ int main(void)
 		ok(kinds >= 12, "the corpus covers %d frame types", kinds);
 	}
 	st = core_stats(h.nodes[0].core);
-	drops_before = st->drop_malformed + st->drop_badsig;
+	drops_before = st->drop_malformed + st->drop_badsig + st->drop_misrouted + st->drop_badkey;
 	frames_before = st->frames_in;
 
 	for (int round = 0; round < ROUNDS; round++) {
@@ -149,7 +150,7 @@ int main(void)
 		src = corpus[pick].buf;
 		slen = corpus[pick].len;
 		if (resign) {
-			/* Mutate the body only, then sign it as member 1 would. */
+			/* Mutate the body only, then MAC it as member 1 would for node 0. */
 			struct wire_frame f;
 			size_t blen;
 			int n;
@@ -157,9 +158,9 @@ int main(void)
 			if (wire_decode(&f, src, slen) < 0)
 				continue;
 			blen = mutate(buf, sizeof(buf) - 256, f.body, f.body_len, 0);
-			n = wire_encode(frame, sizeof(frame), f.type, h.nodes[1].pk, 101,
-			                1000000 + (uint64_t)round, (const char *)buf, blen, &crypto_ed25519,
-			                h.nodes[1].sk);
+			n = wire_encode_to(frame, sizeof(frame), f.type, h.nodes[1].pk, 101,
+			                   1000000 + (uint64_t)round, (const char *)buf, blen,
+			                   &crypto_ed25519, h.nodes[1].sk, h.nodes[0].pk);
 			if (n < 0)
 				continue;
 			len = (size_t)n;
@@ -176,12 +177,17 @@ int main(void)
 		}
 	}
 	ok(st->frames_in - frames_before >= (uint64_t)ROUNDS,
-	   "node took in all %d mutated frames (%llu re-signed) and survived", ROUNDS,
+	   "node took in all %d mutated frames (%llu re-MACed) and survived", ROUNDS,
 	   (unsigned long long)accepted_bodies);
 	ok(checks_ok && core_check(h.nodes[0].core) == NULL, "core_check held throughout");
-	ok(st->drop_malformed + st->drop_badsig > drops_before + ROUNDS / 4,
-	   "bad frames were counted (%llu malformed, %llu bad signature)",
-	   (unsigned long long)st->drop_malformed, (unsigned long long)st->drop_badsig);
+	ok(st->drop_malformed + st->drop_badsig + st->drop_misrouted + st->drop_badkey >
+	       drops_before + ROUNDS / 4,
+	   "bad frames were counted (%llu malformed, %llu bad MAC, %llu misrouted, %llu bad key)",
+	   (unsigned long long)st->drop_malformed, (unsigned long long)st->drop_badsig,
+	   (unsigned long long)st->drop_misrouted, (unsigned long long)st->drop_badkey);
+	ok(h.nodes[0].core->keys.n <= 3,
+	   "no mutated sender key entered the key cache (%zu keys)",
+	   h.nodes[0].core->keys.n);
 	h_run(&h, h.now_ms + 6000);
 	ok(h_all_see_alive(&h, NULL), "the cluster is still whole afterwards");
 	ok(core_member_count(h.nodes[0].core) <= CHORUS_MEMBERS_MAX, "membership stayed bounded (%zu)",

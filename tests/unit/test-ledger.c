@@ -617,7 +617,7 @@ static int fake_verify(const uint8_t sig[CHORUS_SIG_BYTES], const uint8_t *msg, 
 	return 0;
 }
 
-static const struct core_crypto fake = {"fake", fake_sign, fake_verify};
+static const struct core_crypto fake = {.name = "fake", .sign = fake_sign, .verify = fake_verify};
 
 static void test_accounts_full(void)
 {
