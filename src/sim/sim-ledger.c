@@ -74,6 +74,7 @@
 #define SL_OUTBOX_BATCH  64                /* entries per outbox message */
 #define SL_PENDING_MAX   1024              /* a leader's queue */
 #define SL_BLOCK_MAX     48                /* entries offered to one block, as consensus.c */
+#define SL_INFLIGHT_MAX  8                 /* blocks proposed beyond the applied head, as consensus.c */
 #define SL_REWARD_MAX    1000
 #define SL_MEMO_SLOTS    (1u << 15)
 
@@ -116,8 +117,10 @@ struct sl_height {
 	uint64_t term, credited, entries, total, accounts, digest;
 };
 
+/* A queued entry (consensus.c's struct consensus_pending). */
 struct sl_pend {
 	uint32_t job, origin;
+	uint64_t proposed; /* in the block of this height (0: not yet) */
 };
 
 struct sl_node {
@@ -128,6 +131,17 @@ struct sl_node {
 	uint32_t block_max;
 	uint64_t checked_height;
 	int checked;
+	/* The leader's pipeline, as consensus.c: lost with a crash, dropped on stepping down. */
+	struct ledger_tip tip;    /* the last block proposed */
+	uint64_t tip_term;        /* the term tip belongs to; 0: none */
+	uint64_t answered_height; /* queued entries answered up to this height */
+	/*
+	 * What the checks remember of the last block this node proposed, from
+	 * the block's own bytes (not from tip): kept across crashes, since a
+	 * node never leads a term twice.
+	 */
+	uint64_t prop_term, prop_height;
+	uint8_t prop_hash[LEDGER_HASH_BYTES];
 };
 
 struct sl_item {
@@ -161,6 +175,8 @@ struct sim_ledger {
 	/* Counters. */
 	uint64_t forged, twins, twin_credited, submits, forwards, dropped, rejected, replays;
 	uint64_t answers, proposed, applied, rebuilds, rebuilt_blocks, checks, lost, to_down, cut;
+	uint64_t on_tip, inflight_max, unproposed_drops, answer_rounds;
+	uint64_t vcache_hits; /* of the ledgers destroyed so far */
 };
 
 /* ---------------------------------------------------------------- memoised ed25519 */
@@ -568,7 +584,7 @@ static void sl_model_entry(struct sr *s, uint64_t height, const cJSON *e)
 	L->entries++;
 	if (sl->credit_height != 0) {
 		sr_failf(s, "ledger: block %" PRIu64 " credits job %.16s... again (credited at %" PRIu64
-		            "): an honest leader builds on a final head and never repeats a job",
+		            "): an honest leader never repeats a job it credited or has in flight",
 		         height, job->valuestring, sl->credit_height);
 		return;
 	}
@@ -631,6 +647,19 @@ static void sl_chain_append(struct sr *s, const uint8_t *b, size_t len)
 
 /* ---------------------------------------------------------------- nodes' ledgers */
 
+/* A node's ledger goes (a crash, a reboot): its count of cache hits is kept. */
+static void sl_ledger_drop(struct sim_ledger *L, struct sl_node *ln)
+{
+	struct ledger_stats st;
+
+	if (ln->l == NULL)
+		return;
+	ledger_stats(ln->l, &st);
+	L->vcache_hits += st.verify_cache_hits;
+	ledger_destroy(ln->l);
+	ln->l = NULL;
+}
+
 void sim_ledger_apply(struct sr *s, struct sr_node *n, const struct raft_entry *e)
 {
 	struct sim_ledger *L = s->ledger;
@@ -642,7 +671,10 @@ void sim_ledger_apply(struct sr *s, struct sr_node *n, const struct raft_entry *
 	ln = &L->nodes[n->id];
 	err = ledger_block_apply(ln->l, e->data + SR_ENTRY_PREFIX, e->len - SR_ENTRY_PREFIX);
 	if (err != 0) {
-		/* STALE too: one block in flight on a final head never commits two at a height. */
+		/*
+		 * STALE too: a leader's first block of a term is on a final head and
+		 * the next ones on its tip, so no two committed blocks share a height.
+		 */
 		sr_failf(s, "ledger: node %" PRIu64 " cannot apply the block committed at %" PRIu64
 		            ": %s (%s)",
 		         n->id, e->index, core_strerror(err), ledger_why(ln->l));
@@ -683,9 +715,10 @@ void sim_ledger_boot(struct sr *s, struct sr_node *n, const struct raft_snapshot
 	if (L == NULL)
 		return;
 	ln = &L->nodes[n->id];
-	ledger_destroy(ln->l);
-	ln->l = NULL;
+	sl_ledger_drop(L, ln);
 	ln->npending = 0;
+	ln->tip_term = 0;
+	ln->answered_height = 0;
 	ln->checked = 0;
 	ln->block_max = sl_block_max[sim_rng_below(&L->rng, SL_NBLOCK_MAX)];
 	if (ledger_create(&ln->l, &sl_crypto) != 0)
@@ -727,9 +760,9 @@ void sim_ledger_crash(struct sr *s, struct sr_node *n)
 	if (s->ledger == NULL)
 		return;
 	ln = &s->ledger->nodes[n->id];
-	ledger_destroy(ln->l);
-	ln->l = NULL;
+	sl_ledger_drop(s->ledger, ln);
 	ln->npending = 0;
+	ln->tip_term = 0;
 }
 
 /* ---------------------------------------------------------------- messages */
@@ -787,14 +820,24 @@ static uint32_t sl_target(struct sr *s)
 	return 1 + (uint32_t)sim_rng_below(&s->ledger->rng, s->nnodes);
 }
 
-/* Leader: answers the origins of queued entries whose job is now credited; they leave the queue. */
+/*
+ * Leader (consensus_answer_pending): when the height moved, the origins of
+ * queued entries whose job is now credited are answered, one message per
+ * origin, and those entries leave the queue; so do entries whose block
+ * applied without crediting them (the origin's re-send recovers them).
+ */
 static void sl_answer(struct sr *s, struct sr_node *n)
 {
 	struct sim_ledger *L = s->ledger;
 	struct sl_node *ln = &L->nodes[n->id];
 	struct sl_msg *out[SL_ORIGINS] = { NULL };
+	uint64_t height = ledger_height(ln->l);
 	size_t keep = 0;
 
+	if (height == ln->answered_height)
+		return;
+	ln->answered_height = height;
+	L->answer_rounds++;
 	for (size_t i = 0; i < ln->npending; i++) {
 		struct sl_pend *p = &ln->pending[i];
 		const struct sl_job *j = &L->jobs[p->job];
@@ -802,7 +845,10 @@ static void sl_answer(struct sr *s, struct sr_node *n)
 		struct sl_msg *m;
 
 		if (ledger_job_get(ln->l, L->slots[j->slot].id, &lj) != 0) {
-			ln->pending[keep++] = *p;
+			if (p->proposed == 0 || p->proposed > height)
+				ln->pending[keep++] = *p;
+			else
+				L->unproposed_drops++;
 			continue;
 		}
 		if (out[p->origin] == NULL)
@@ -818,17 +864,23 @@ static void sl_answer(struct sr *s, struct sr_node *n)
 			sl_send(s, (uint32_t)n->id, 0, out[o]);
 }
 
-/* Leader: a submitted entry is checked and queued once per job (consensus_submit_local). */
+/*
+ * Leader (consensus_submit_local): a submitted entry is checked with the
+ * node's cache of verified entries and queued once per job; one already
+ * credited is answered at the next pump.
+ */
 static void sl_submit_local(struct sr *s, struct sr_node *n, uint32_t job, uint32_t origin)
 {
 	struct sim_ledger *L = s->ledger;
 	struct sl_node *ln = &L->nodes[n->id];
 	const struct sl_job *j = &L->jobs[job];
+	struct ledger_entry_info info;
+	struct ledger_job lj;
 	int err;
 
 	if (ln->npending >= SL_PENDING_MAX)
 		return; /* the origin retries */
-	err = ledger_entry_check(&sl_crypto, &j->e, NULL);
+	err = ledger_entry_check_here(ln->l, &j->e, &info);
 	if ((err != 0) != j->forged) {
 		sr_failf(s, "ledger: node %" PRIu64 ": pool entry %u (%s) %s", n->id, job,
 		         j->forged ? "forged" : "valid", err != 0 ? "does not check" : "checks");
@@ -838,11 +890,19 @@ static void sl_submit_local(struct sr *s, struct sr_node *n, uint32_t job, uint3
 		L->rejected++;
 		return;
 	}
+	if (memcmp(info.job, L->slots[j->slot].id, CHORUS_JOB_ID_BYTES) != 0) {
+		sr_failf(s, "ledger: node %" PRIu64 ": pool entry %u checks as another job", n->id,
+		         job);
+		return;
+	}
+	if (ledger_job_get(ln->l, info.job, &lj) == 0)
+		ln->answered_height = UINT64_MAX; /* credited already: answer at the next pump */
 	for (size_t i = 0; i < ln->npending; i++)
 		if (L->jobs[ln->pending[i].job].slot == j->slot)
 			return; /* already queued */
 	ln->pending[ln->npending].job = job;
-	ln->pending[ln->npending++].origin = origin;
+	ln->pending[ln->npending].origin = origin;
+	ln->pending[ln->npending++].proposed = 0;
 }
 
 static void sl_on_submit(struct sr *s, struct sr_node *n, const struct sl_msg *m)
@@ -907,54 +967,183 @@ void sim_ledger_deliver(struct sr *s, struct sr_ev *ev)
 
 /* ---------------------------------------------------------------- leaders and origins */
 
-/* The leader's half of consensus_pump: drop the queue on stepping down, answer, build. */
+/*
+ * Checks a block node n is about to propose, from its bytes: (a) at most
+ * SL_INFLIGHT_MAX beyond n's applied head; (b) in the term of n's Raft,
+ * linked to the last block n proposed in that term, or, the first of the
+ * term, to n's applied head, on a final head (the whole log applied and
+ * committed).  sl_note_proposal() remembers it once Raft took it.
+ */
+static int sl_check_proposal(struct sr *s, struct sr_node *n, const uint8_t *block, size_t len,
+                             struct ledger_block_info *out)
+{
+	struct sim_ledger *L = s->ledger;
+	struct sl_node *ln = &L->nodes[n->id];
+	uint64_t height = ledger_height(ln->l), term = raft_term(n->r);
+	uint8_t head[LEDGER_HASH_BYTES];
+	struct ledger_block_info bi;
+	struct raft_status st;
+
+	if (ledger_block_peek(block, len, &bi) != 0 || bi.term != term) {
+		sr_failf(s, "ledger: node %" PRIu64 " built a block that does not peek in its term %" PRIu64,
+		         n->id, term);
+		return -1;
+	}
+	if (bi.height <= height || bi.height - height > SL_INFLIGHT_MAX) {
+		sr_failf(s, "ledger: node %" PRIu64 " proposes block %" PRIu64 " at applied height %" PRIu64
+		            ": more than %d in flight",
+		         n->id, bi.height, height, SL_INFLIGHT_MAX);
+		return -1;
+	}
+	if (term < ln->prop_term) {
+		sr_failf(s, "ledger: node %" PRIu64 " proposes in term %" PRIu64 " after term %" PRIu64,
+		         n->id, term, ln->prop_term);
+		return -1;
+	}
+	if (term == ln->prop_term) {
+		if (bi.height != ln->prop_height + 1 ||
+		    memcmp(bi.prev, ln->prop_hash, LEDGER_HASH_BYTES) != 0) {
+			sr_failf(s, "ledger: node %" PRIu64 "'s block %" PRIu64 " of term %" PRIu64
+			            " does not link to block %" PRIu64 ", the last it proposed in that term",
+			         n->id, bi.height, term, ln->prop_height);
+			return -1;
+		}
+	} else {
+		raft_status(n->r, &st);
+		ledger_head_hash(ln->l, head);
+		if (st.applied != st.last_index || st.commit != st.last_index ||
+		    bi.height != height + 1 || memcmp(bi.prev, head, LEDGER_HASH_BYTES) != 0) {
+			sr_failf(s, "ledger: node %" PRIu64 "'s first block of term %" PRIu64 " (height %" PRIu64
+			            ") is not on a final head (applied height %" PRIu64 ", raft applied %" PRIu64
+			            " commit %" PRIu64 " last %" PRIu64 ")",
+			         n->id, term, bi.height, height, st.applied, st.commit, st.last_index);
+			return -1;
+		}
+	}
+	*out = bi;
+	return 0;
+}
+
+static void sl_note_proposal(struct sim_ledger *L, struct sl_node *ln,
+                             const struct ledger_block_info *bi)
+{
+	L->proposed++;
+	if (bi->height - ledger_height(ln->l) > L->inflight_max)
+		L->inflight_max = bi->height - ledger_height(ln->l);
+	ln->prop_term = bi->term;
+	ln->prop_height = bi->height;
+	memcpy(ln->prop_hash, bi->hash, LEDGER_HASH_BYTES);
+}
+
+/* Builds on the tip from up to block_max unproposed entries, halved until it fits a Raft entry. */
+static int sl_build_one(struct sr *s, struct sr_node *n, uint64_t term, size_t *taken, size_t k,
+                        size_t *used, uint8_t **block, size_t *len)
+{
+	struct sim_ledger *L = s->ledger;
+	struct sl_node *ln = &L->nodes[n->id];
+	int err;
+
+	for (size_t i = 0; i < k; i++)
+		L->scratch[i] = L->jobs[ln->pending[taken[i]].job].e;
+	for (;;) {
+		err = ledger_block_build_on(ln->l, &ln->tip, term, ln->key.pk, ln->key.sk,
+		                            SIM_EPOCH_MS + s->now_ms, L->scratch, k, used, block, len);
+		if (err != 0 || *block == NULL || k == 1 ||
+		    *len + SR_ENTRY_PREFIX <= CHORUS_RAFT_ENTRY_MAX)
+			break;
+		free(*block); /* too big for one Raft entry: fewer entries */
+		*block = NULL;
+		k /= 2;
+	}
+	if (err != 0) {
+		sr_failf(s, "ledger: node %" PRIu64 " cannot build: %s (%s)", n->id,
+		         core_strerror(err), ledger_why(ln->l));
+		return -1;
+	}
+	if (*block != NULL && *len + SR_ENTRY_PREFIX > CHORUS_RAFT_ENTRY_MAX) {
+		sr_failf(s, "ledger: node %" PRIu64 " built a block of %zu bytes", n->id, *len);
+		free(*block);
+		*block = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Leader (consensus_build): the next blocks, pipelined.  The first block of
+ * a term waits for a final head; later ones build on the tip, at most
+ * SL_INFLIGHT_MAX beyond the applied head.  Queued entries are marked with
+ * the height of the block holding them, or of the tip when the build
+ * skipped them.
+ */
+static void sl_build(struct sr *s, struct sr_node *n)
+{
+	struct sim_ledger *L = s->ledger;
+	struct sl_node *ln = &L->nodes[n->id];
+	size_t taken[SL_BLOCK_MAX];
+	struct ledger_block_info bi;
+	struct raft_status st;
+
+	raft_status(n->r, &st);
+	if (ln->tip_term != st.term) {
+		if (st.applied != st.last_index || st.commit != st.last_index)
+			return;
+		ledger_tip_head(ln->l, &ln->tip);
+		ln->tip_term = st.term;
+	}
+	while (ln->tip.height - ledger_height(ln->l) < SL_INFLIGHT_MAX) {
+		uint8_t *block = NULL;
+		size_t k = 0, used = 0, len = 0;
+
+		for (size_t i = 0; i < ln->npending && k < ln->block_max; i++)
+			if (ln->pending[i].proposed == 0)
+				taken[k++] = i;
+		if (k == 0)
+			break;
+		if (sl_build_one(s, n, st.term, taken, k, &used, &block, &len) != 0)
+			return;
+		if (block != NULL && sl_check_proposal(s, n, block, len, &bi) != 0) {
+			free(block);
+			return;
+		}
+		if (block != NULL && sr_propose_tagged(s, n, SR_TAG_BLOCK, block, (uint32_t)len) != 0) {
+			free(block); /* refused (a transfer under way): tried again later */
+			break;
+		}
+		if (block != NULL) {
+			L->on_tip += ln->tip.height > ledger_height(ln->l);
+			sl_note_proposal(L, ln, &bi);
+			if (ledger_tip_of(block, len, &ln->tip) != 0)
+				abort(); /* it peeked in sl_check_proposal */
+		}
+		/* Taken, or skipped as credited already: answered or dropped once the tip applies. */
+		for (size_t i = 0; i < used; i++)
+			ln->pending[taken[i]].proposed = ln->tip.height > 0 ? ln->tip.height : 1;
+		if (block == NULL)
+			ln->answered_height = UINT64_MAX; /* all credited already: answer them */
+		free(block);
+		if (used == 0)
+			break;
+	}
+}
+
+/* The leader's half of consensus_pump: drop the queue and tip on stepping down, answer, build. */
 void sim_ledger_pump(struct sr *s, struct sr_node *n, int build)
 {
 	struct sim_ledger *L = s->ledger;
 	struct sl_node *ln;
-	struct raft_status st;
-	uint8_t *block = NULL;
-	size_t k, used = 0, len = 0;
-	int err;
 
 	if (L == NULL)
 		return;
 	ln = &L->nodes[n->id];
 	if (!raft_is_leader(n->r)) {
 		ln->npending = 0; /* the origins retry with the next leader */
+		ln->tip_term = 0;
 		return;
 	}
 	sl_answer(s, n);
-	if (!build || ln->npending == 0)
-		return;
-	raft_status(n->r, &st);
-	if (st.applied != st.last_index || st.commit != st.last_index)
-		return; /* one block at a time, on a final head */
-	k = ln->npending < ln->block_max ? ln->npending : ln->block_max;
-	for (size_t i = 0; i < k; i++)
-		L->scratch[i] = L->jobs[ln->pending[i].job].e;
-	for (;;) {
-		err = ledger_block_build(ln->l, st.term, ln->key.pk, ln->key.sk,
-		                         SIM_EPOCH_MS + s->now_ms, L->scratch, k, &used, &block, &len);
-		if (err != 0 || block == NULL || k == 1 ||
-		    len + SR_ENTRY_PREFIX <= CHORUS_RAFT_ENTRY_MAX)
-			break;
-		free(block); /* too big for one Raft entry: fewer entries */
-		block = NULL;
-		k /= 2;
-	}
-	if (err != 0) {
-		sr_failf(s, "ledger: node %" PRIu64 " cannot build: %s (%s)", n->id,
-		         core_strerror(err), ledger_why(ln->l));
-		return;
-	}
-	if (block == NULL)
-		return; /* every queued job is credited: answered on the next pump */
-	if (len + SR_ENTRY_PREFIX > CHORUS_RAFT_ENTRY_MAX)
-		sr_failf(s, "ledger: node %" PRIu64 " built a block of %zu bytes", n->id, len);
-	else if (sr_propose_tagged(s, n, SR_TAG_BLOCK, block, (uint32_t)len) == 0)
-		L->proposed++;
-	free(block);
+	if (build && ln->npending > 0)
+		sl_build(s, n);
 }
 
 /* Origin o submits entries (at most SL_OUTBOX_BATCH) to its target. */
@@ -1022,6 +1211,13 @@ static void sl_check_node(struct sr *s, struct sr_node *n)
 	uint64_t h = ledger_height(ln->l);
 
 	L->checks++;
+	if (n->r != NULL && raft_is_leader(n->r) && ln->prop_term == raft_term(n->r) &&
+	    ln->prop_height > h + SL_INFLIGHT_MAX) {
+		sr_failf(s, "ledger: leader %" PRIu64 " has blocks up to %" PRIu64
+		            " in flight at applied height %" PRIu64 ": more than %d",
+		         n->id, ln->prop_height, h, SL_INFLIGHT_MAX);
+		return;
+	}
 	if (h > L->nchain) {
 		sr_failf(s, "ledger: node %" PRIu64 " is at height %" PRIu64 ", past the chain (%zu)",
 		         n->id, h, L->nchain);
@@ -1151,14 +1347,27 @@ void sim_ledger_finish(struct sr *s)
 void sim_ledger_report(const struct sr *s)
 {
 	const struct sim_ledger *L = s->ledger;
+	uint64_t vcache_hits;
 
 	if (L == NULL)
 		return;
+	vcache_hits = L->vcache_hits;
+	for (uint32_t i = 1; i <= s->nnodes; i++) {
+		struct ledger_stats st;
+
+		if (L->nodes[i].l != NULL) {
+			ledger_stats(L->nodes[i].l, &st);
+			vcache_hits += st.verify_cache_hits;
+		}
+	}
 	printf("ledger: jobs=%u submitted=%u credited=%" PRIu64 " blocks=%zu checks=%" PRIu64
 	       " forged=%" PRIu64 " twins=%" PRIu64 " twin-credited=%" PRIu64 " proposed=%" PRIu64
 	       " applied=%" PRIu64 " answers=%" PRIu64 "\n",
 	       L->njobs, L->nreleased, L->credited, L->nchain, L->checks, L->forged, L->twins,
 	       L->twin_credited, L->proposed, L->applied, L->answers);
+	printf("ledger-pipeline: on-tip=%" PRIu64 " inflight-max=%" PRIu64
+	       " dropped-uncredited=%" PRIu64 " answer-rounds=%" PRIu64 " verify-cache-hits=%" PRIu64 "\n",
+	       L->on_tip, L->inflight_max, L->unproposed_drops, L->answer_rounds, vcache_hits);
 	printf("ledger-traffic: submit-msgs=%" PRIu64 " replays=%" PRIu64 " forwarded=%" PRIu64
 	       " dropped=%" PRIu64 " rejected=%" PRIu64 " lost=%" PRIu64 " cut=%" PRIu64
 	       " to-down=%" PRIu64 "\n",
