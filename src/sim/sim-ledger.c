@@ -1264,6 +1264,23 @@ void sim_ledger_check(struct sr *s)
 			sl_check_node(s, &s->nodes[i]);
 }
 
+/* Why the leader does not build, if it waits for a final head: for liveness failures. */
+static const char *sl_leader_waits(struct sr *s)
+{
+	static char why[96];
+	struct sr_node *l = sr_leader(s);
+	struct raft_status st;
+
+	if (l == NULL || s->ledger->nodes[l->id].tip_term == raft_term(l->r))
+		return "";
+	raft_status(l->r, &st);
+	snprintf(why, sizeof(why),
+	         "; leader %" PRIu64 " waits for a final head (applied %" PRIu64 " commit %" PRIu64
+	         " last %" PRIu64 ")",
+	         l->id, st.applied, st.commit, st.last_index);
+	return why;
+}
+
 int sim_ledger_calm_done(struct sr *s, const struct raft_conf *conf, char *why, size_t whylen)
 {
 	struct sim_ledger *L = s->ledger;
@@ -1276,8 +1293,9 @@ int sim_ledger_calm_done(struct sr *s, const struct raft_conf *conf, char *why, 
 		if (j->forged)
 			continue;
 		if (h == 0 || !j->answered) {
-			snprintf(why, whylen, "ledger: job %u (origin %u) %s", k, j->origin,
-			         h == 0 ? "not credited" : "credited but not answered");
+			snprintf(why, whylen, "ledger: job %u (origin %u) %s%s", k, j->origin,
+			         h == 0 ? "not credited" : "credited but not answered",
+			         sl_leader_waits(s));
 			return 0;
 		}
 		if (h > need)

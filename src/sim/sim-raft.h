@@ -116,6 +116,7 @@ struct sr {
 	char calm_why[160]; /* what the calm window still waits for */
 	struct sim_ledger *ledger; /* --ledger; NULL without */
 	uint32_t ledger_jobs;      /* --ledger-jobs; 0: no ledger */
+	int dense_fillers;         /* --dense-fillers: as many fillers as without the ledger */
 	char fail[512];
 	int failed;
 };
