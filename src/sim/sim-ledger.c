@@ -16,15 +16,17 @@
  * A replayer re-submits old entries now and then: deliberate duplicates,
  * to whoever leads by then.
  *
- * A leader checks a submitted entry, queues it (deduplicated by job),
- * builds one block at a time with ledger_block_build, only on a final head
- * (its whole log applied and committed), and proposes it as a tagged Raft
- * entry; every node applies committed blocks in log order with
- * ledger_block_apply, which re-verifies everything; the leader answers an
- * origin once its job is credited.  A leader that steps down drops its
- * queue.  Submit and answer messages cross the simulated network (latency,
- * loss, duplication; node-to-node forwards also partitions); origins sit
- * outside the partitions.
+ * A leader checks a submitted entry (ledger_entry_check_here: its
+ * ledger's cache of verified entries), queues it (deduplicated by job) and
+ * pipelines blocks as consensus.c: the first of its term on a final head
+ * (its whole log applied and committed), the next ones with
+ * ledger_block_build_on its last proposed block (the tip), at most
+ * SL_INFLIGHT_MAX beyond its applied head, each a tagged Raft entry; every
+ * node applies committed blocks in log order with ledger_block_apply; the
+ * leader answers an origin once its job is credited.  A leader that steps
+ * down drops its queue and its tip.  Submit and answer messages cross the
+ * simulated network (latency, loss, duplication; node-to-node forwards also
+ * partitions); origins sit outside the partitions.
  *
  * Checked after every event, on every up node: its ledger is a prefix of
  * the one chain (the first application at a height fixes that block for
@@ -33,7 +35,10 @@
  * independently of the ledger (credited = distinct jobs in the prefix,
  * each account = the sums of the rewards of its credited jobs).  At each
  * new height: the signer led the block's term, every entry is a pool entry
- * that is not forged, no job is credited twice.  Every answer names the
+ * that is not forged, no job is credited twice.  Every block a leader
+ * proposes is at most SL_INFLIGHT_MAX beyond its applied head and links to
+ * the one it proposed before in its term (the first, to its applied head,
+ * with no block unapplied in its log).  Every answer names the
  * height the chain credits the job at.  Liveness: a calm window ends only
  * when every released job is credited on every voter and answered.  After
  * the run the chain passes ledger_verify_chain with the model's balances.
@@ -77,7 +82,7 @@
 #define SL_OUTBOX_BATCH  64                /* entries per outbox message */
 #define SL_PENDING_MAX   1024              /* a leader's queue */
 #define SL_BLOCK_MAX     48                /* entries offered to one block, as consensus.c */
-#define SL_INFLIGHT_MAX  8                 /* blocks proposed beyond the applied head, as consensus.c */
+#define SL_INFLIGHT_MAX  8                 /* blocks beyond the applied head, as consensus.c */
 #define SL_REWARD_MAX    1000
 #define SL_MEMO_SLOTS    (1u << 15)
 
@@ -1011,26 +1016,27 @@ static int sl_check_proposal(struct sr *s, struct sr_node *n, const uint8_t *blo
 	struct raft_status st;
 
 	if (ledger_block_peek(block, len, &bi) != 0 || bi.term != term) {
-		sr_failf(s, "ledger: node %" PRIu64 " built a block that does not peek in its term %" PRIu64,
-		         n->id, term);
+		sr_failf(s, "ledger: node %" PRIu64 " built a block that does not peek in its term %"
+		            PRIu64, n->id, term);
 		return -1;
 	}
 	if (bi.height <= height || bi.height - height > SL_INFLIGHT_MAX) {
-		sr_failf(s, "ledger: node %" PRIu64 " proposes block %" PRIu64 " at applied height %" PRIu64
-		            ": more than %d in flight",
+		sr_failf(s, "ledger: node %" PRIu64 " proposes block %" PRIu64
+		            " at applied height %" PRIu64 ": more than %d in flight",
 		         n->id, bi.height, height, SL_INFLIGHT_MAX);
 		return -1;
 	}
 	if (term < ln->prop_term) {
-		sr_failf(s, "ledger: node %" PRIu64 " proposes in term %" PRIu64 " after term %" PRIu64,
-		         n->id, term, ln->prop_term);
+		sr_failf(s, "ledger: node %" PRIu64 " proposes in term %" PRIu64 " after term %"
+		            PRIu64, n->id, term, ln->prop_term);
 		return -1;
 	}
 	if (term == ln->prop_term) {
 		if (bi.height != ln->prop_height + 1 ||
 		    memcmp(bi.prev, ln->prop_hash, LEDGER_HASH_BYTES) != 0) {
 			sr_failf(s, "ledger: node %" PRIu64 "'s block %" PRIu64 " of term %" PRIu64
-			            " does not link to block %" PRIu64 ", the last it proposed in that term",
+			            " does not link to block %" PRIu64
+			            ", the last it proposed in that term",
 			         n->id, bi.height, term, ln->prop_height);
 			return -1;
 		}
@@ -1039,9 +1045,10 @@ static int sl_check_proposal(struct sr *s, struct sr_node *n, const uint8_t *blo
 		ledger_head_hash(ln->l, head);
 		if (bi.height != height + 1 || memcmp(bi.prev, head, LEDGER_HASH_BYTES) != 0 ||
 		    (unapplied = sl_unapplied_block(n, st.applied)) != 0) {
-			sr_failf(s, "ledger: node %" PRIu64 "'s first block of term %" PRIu64 " (height %" PRIu64
-			            ") is not on its applied head (height %" PRIu64 ") or a block is"
-			            " unapplied in its log (index %" PRIu64 ", applied %" PRIu64 ")",
+			sr_failf(s, "ledger: node %" PRIu64 "'s first block of term %" PRIu64
+			            " (height %" PRIu64 ") is not on its applied head (height %"
+			            PRIu64 ") or a block is unapplied in its log (index %" PRIu64
+			            ", applied %" PRIu64 ")",
 			         n->id, term, bi.height, height, unapplied, st.applied);
 			return -1;
 		}
@@ -1073,7 +1080,8 @@ static int sl_build_one(struct sr *s, struct sr_node *n, uint64_t term, size_t *
 		L->scratch[i] = L->jobs[ln->pending[taken[i]].job].e;
 	for (;;) {
 		err = ledger_block_build_on(ln->l, &ln->tip, term, ln->key.pk, ln->key.sk,
-		                            SIM_EPOCH_MS + s->now_ms, L->scratch, k, used, block, len);
+		                            SIM_EPOCH_MS + s->now_ms, L->scratch, k, used, block,
+		                            len);
 		if (err != 0 || *block == NULL || k == 1 ||
 		    *len + SR_ENTRY_PREFIX <= CHORUS_RAFT_ENTRY_MAX)
 			break;
@@ -1132,7 +1140,8 @@ static void sl_build(struct sr *s, struct sr_node *n)
 			free(block);
 			return;
 		}
-		if (block != NULL && sr_propose_tagged(s, n, SR_TAG_BLOCK, block, (uint32_t)len) != 0) {
+		if (block != NULL &&
+		    sr_propose_tagged(s, n, SR_TAG_BLOCK, block, (uint32_t)len) != 0) {
 			free(block); /* refused (a transfer under way): tried again later */
 			break;
 		}
@@ -1142,7 +1151,7 @@ static void sl_build(struct sr *s, struct sr_node *n)
 			if (ledger_tip_of(block, len, &ln->tip) != 0)
 				abort(); /* it peeked in sl_check_proposal */
 		}
-		/* Taken, or skipped as credited already: answered or dropped once the tip applies. */
+		/* Taken, or skipped as credited: answered or dropped once the tip applies. */
 		for (size_t i = 0; i < used; i++)
 			ln->pending[taken[i]].proposed = ln->tip.height > 0 ? ln->tip.height : 1;
 		if (block == NULL)
@@ -1437,8 +1446,10 @@ void sim_ledger_report(const struct sr *s)
 	       L->njobs, L->nreleased, L->credited, L->nchain, L->checks, L->forged, L->twins,
 	       L->twin_credited, L->proposed, L->applied, L->answers);
 	printf("ledger-pipeline: bursts=%" PRIu64 " on-tip=%" PRIu64 " inflight-max=%" PRIu64
-	       " dropped-uncredited=%" PRIu64 " answer-rounds=%" PRIu64 " verify-cache-hits=%" PRIu64 "\n",
-	       L->bursts, L->on_tip, L->inflight_max, L->unproposed_drops, L->answer_rounds, vcache_hits);
+	       " dropped-uncredited=%" PRIu64 " answer-rounds=%" PRIu64
+	       " verify-cache-hits=%" PRIu64 "\n",
+	       L->bursts, L->on_tip, L->inflight_max, L->unproposed_drops, L->answer_rounds,
+	       vcache_hits);
 	printf("ledger-traffic: submit-msgs=%" PRIu64 " replays=%" PRIu64 " forwarded=%" PRIu64
 	       " dropped=%" PRIu64 " rejected=%" PRIu64 " lost=%" PRIu64 " cut=%" PRIu64
 	       " to-down=%" PRIu64 "\n",

@@ -711,10 +711,11 @@ static void sr_action(struct sr *s)
 	struct sr_node *victim = &s->nodes[1 + sim_rng_below(&s->rng, s->nnodes)];
 
 	/*
-	 * With the ledger, fillers are rare: a leader builds a block only when
-	 * its whole log is committed (consensus.c), and a steady stream of
-	 * other proposals would starve it, which the node (proposing blocks
-	 * and configuration changes only) never sees.
+	 * With the ledger, fillers are rare: a leader's first block of a term
+	 * waits until its whole log is committed (consensus.c), which a steady
+	 * stream of other proposals can put off for ever at high loss; the node
+	 * proposes blocks and configuration changes only.  --dense-fillers
+	 * keeps the rate of the raft scenario.
 	 */
 	if (s->ledger != NULL && !s->dense_fillers) {
 		if (l && sim_rng_below(&s->rng, 4) == 0)
