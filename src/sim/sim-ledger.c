@@ -16,15 +16,17 @@
  * A replayer re-submits old entries now and then: deliberate duplicates,
  * to whoever leads by then.
  *
- * A leader checks a submitted entry, queues it (deduplicated by job),
- * builds one block at a time with ledger_block_build, only on a final head
- * (its whole log applied and committed), and proposes it as a tagged Raft
- * entry; every node applies committed blocks in log order with
- * ledger_block_apply, which re-verifies everything; the leader answers an
- * origin once its job is credited.  A leader that steps down drops its
- * queue.  Submit and answer messages cross the simulated network (latency,
- * loss, duplication; node-to-node forwards also partitions); origins sit
- * outside the partitions.
+ * A leader checks a submitted entry (ledger_entry_check_here: its
+ * ledger's cache of verified entries), queues it (deduplicated by job) and
+ * pipelines blocks as consensus.c: the first of its term on a final head
+ * (its whole log applied and committed), the next ones with
+ * ledger_block_build_on its last proposed block (the tip), at most
+ * SL_INFLIGHT_MAX beyond its applied head, each a tagged Raft entry; every
+ * node applies committed blocks in log order with ledger_block_apply; the
+ * leader answers an origin once its job is credited.  A leader that steps
+ * down drops its queue and its tip.  Submit and answer messages cross the
+ * simulated network (latency, loss, duplication; node-to-node forwards also
+ * partitions); origins sit outside the partitions.
  *
  * Checked after every event, on every up node: its ledger is a prefix of
  * the one chain (the first application at a height fixes that block for
@@ -33,7 +35,10 @@
  * independently of the ledger (credited = distinct jobs in the prefix,
  * each account = the sums of the rewards of its credited jobs).  At each
  * new height: the signer led the block's term, every entry is a pool entry
- * that is not forged, no job is credited twice.  Every answer names the
+ * that is not forged, no job is credited twice.  Every block a leader
+ * proposes is at most SL_INFLIGHT_MAX beyond its applied head and links to
+ * the one it proposed before in its term (the first, to its applied head,
+ * with no block unapplied in its log).  Every answer names the
  * height the chain credits the job at.  Liveness: a calm window ends only
  * when every released job is credited on every voter and answered.  After
  * the run the chain passes ledger_verify_chain with the model's balances.
@@ -69,11 +74,15 @@
 #define SL_TWIN_ONE_IN   16
 #define SL_TWINS_WAITING 64                /* twins generated, not yet placed in the pool */
 #define SL_RELEASE_ONE_IN 3                /* per chaos action: a job completes */
+#define SL_BURST_ONE_IN  64                /* per chaos action: many complete at once */
+#define SL_BURST_MIN     8                 /* a burst: 8 to 40 jobs, enough to fill */
+#define SL_BURST_SPAN    33                /* SL_INFLIGHT_MAX small blocks */
 #define SL_REPLAY_ONE_IN 10                /* per chaos action: an old entry again */
 #define SL_OUTBOX_MS     300               /* origins re-send unanswered entries */
 #define SL_OUTBOX_BATCH  64                /* entries per outbox message */
 #define SL_PENDING_MAX   1024              /* a leader's queue */
 #define SL_BLOCK_MAX     48                /* entries offered to one block, as consensus.c */
+#define SL_INFLIGHT_MAX  8                 /* blocks beyond the applied head, as consensus.c */
 #define SL_REWARD_MAX    1000
 #define SL_MEMO_SLOTS    (1u << 15)
 
@@ -116,8 +125,10 @@ struct sl_height {
 	uint64_t term, credited, entries, total, accounts, digest;
 };
 
+/* A queued entry (consensus.c's struct consensus_pending). */
 struct sl_pend {
 	uint32_t job, origin;
+	uint64_t proposed; /* in the block of this height (0: not yet) */
 };
 
 struct sl_node {
@@ -128,6 +139,17 @@ struct sl_node {
 	uint32_t block_max;
 	uint64_t checked_height;
 	int checked;
+	/* The leader's pipeline, as consensus.c: lost with a crash, dropped on stepping down. */
+	struct ledger_tip tip;    /* the last block proposed */
+	uint64_t tip_term;        /* the term tip belongs to; 0: none */
+	uint64_t answered_height; /* queued entries answered up to this height */
+	/*
+	 * What the checks remember of the last block this node proposed, from
+	 * the block's own bytes (not from tip): kept across crashes, since a
+	 * node never leads a term twice.
+	 */
+	uint64_t prop_term, prop_height;
+	uint8_t prop_hash[LEDGER_HASH_BYTES];
 };
 
 struct sl_item {
@@ -161,6 +183,9 @@ struct sim_ledger {
 	/* Counters. */
 	uint64_t forged, twins, twin_credited, submits, forwards, dropped, rejected, replays;
 	uint64_t answers, proposed, applied, rebuilds, rebuilt_blocks, checks, lost, to_down, cut;
+	uint64_t on_tip, inflight_max, unproposed_drops, answer_rounds;
+	uint64_t vcache_hits; /* of the ledgers destroyed so far */
+	uint64_t bursts;
 };
 
 /* ---------------------------------------------------------------- memoised ed25519 */
@@ -568,7 +593,7 @@ static void sl_model_entry(struct sr *s, uint64_t height, const cJSON *e)
 	L->entries++;
 	if (sl->credit_height != 0) {
 		sr_failf(s, "ledger: block %" PRIu64 " credits job %.16s... again (credited at %" PRIu64
-		            "): an honest leader builds on a final head and never repeats a job",
+		            "): an honest leader never repeats a job it credited or has in flight",
 		         height, job->valuestring, sl->credit_height);
 		return;
 	}
@@ -631,6 +656,19 @@ static void sl_chain_append(struct sr *s, const uint8_t *b, size_t len)
 
 /* ---------------------------------------------------------------- nodes' ledgers */
 
+/* A node's ledger goes (a crash, a reboot): its count of cache hits is kept. */
+static void sl_ledger_drop(struct sim_ledger *L, struct sl_node *ln)
+{
+	struct ledger_stats st;
+
+	if (ln->l == NULL)
+		return;
+	ledger_stats(ln->l, &st);
+	L->vcache_hits += st.verify_cache_hits;
+	ledger_destroy(ln->l);
+	ln->l = NULL;
+}
+
 void sim_ledger_apply(struct sr *s, struct sr_node *n, const struct raft_entry *e)
 {
 	struct sim_ledger *L = s->ledger;
@@ -642,7 +680,10 @@ void sim_ledger_apply(struct sr *s, struct sr_node *n, const struct raft_entry *
 	ln = &L->nodes[n->id];
 	err = ledger_block_apply(ln->l, e->data + SR_ENTRY_PREFIX, e->len - SR_ENTRY_PREFIX);
 	if (err != 0) {
-		/* STALE too: one block in flight on a final head never commits two at a height. */
+		/*
+		 * STALE too: a leader's first block of a term is on a final head and
+		 * the next ones on its tip, so no two committed blocks share a height.
+		 */
 		sr_failf(s, "ledger: node %" PRIu64 " cannot apply the block committed at %" PRIu64
 		            ": %s (%s)",
 		         n->id, e->index, core_strerror(err), ledger_why(ln->l));
@@ -683,9 +724,10 @@ void sim_ledger_boot(struct sr *s, struct sr_node *n, const struct raft_snapshot
 	if (L == NULL)
 		return;
 	ln = &L->nodes[n->id];
-	ledger_destroy(ln->l);
-	ln->l = NULL;
+	sl_ledger_drop(L, ln);
 	ln->npending = 0;
+	ln->tip_term = 0;
+	ln->answered_height = 0;
 	ln->checked = 0;
 	ln->block_max = sl_block_max[sim_rng_below(&L->rng, SL_NBLOCK_MAX)];
 	if (ledger_create(&ln->l, &sl_crypto) != 0)
@@ -727,9 +769,9 @@ void sim_ledger_crash(struct sr *s, struct sr_node *n)
 	if (s->ledger == NULL)
 		return;
 	ln = &s->ledger->nodes[n->id];
-	ledger_destroy(ln->l);
-	ln->l = NULL;
+	sl_ledger_drop(s->ledger, ln);
 	ln->npending = 0;
+	ln->tip_term = 0;
 }
 
 /* ---------------------------------------------------------------- messages */
@@ -787,14 +829,24 @@ static uint32_t sl_target(struct sr *s)
 	return 1 + (uint32_t)sim_rng_below(&s->ledger->rng, s->nnodes);
 }
 
-/* Leader: answers the origins of queued entries whose job is now credited; they leave the queue. */
+/*
+ * Leader (consensus_answer_pending): when the height moved, the origins of
+ * queued entries whose job is now credited are answered, one message per
+ * origin, and those entries leave the queue; so do entries whose block
+ * applied without crediting them (the origin's re-send recovers them).
+ */
 static void sl_answer(struct sr *s, struct sr_node *n)
 {
 	struct sim_ledger *L = s->ledger;
 	struct sl_node *ln = &L->nodes[n->id];
 	struct sl_msg *out[SL_ORIGINS] = { NULL };
+	uint64_t height = ledger_height(ln->l);
 	size_t keep = 0;
 
+	if (height == ln->answered_height)
+		return;
+	ln->answered_height = height;
+	L->answer_rounds++;
 	for (size_t i = 0; i < ln->npending; i++) {
 		struct sl_pend *p = &ln->pending[i];
 		const struct sl_job *j = &L->jobs[p->job];
@@ -802,7 +854,10 @@ static void sl_answer(struct sr *s, struct sr_node *n)
 		struct sl_msg *m;
 
 		if (ledger_job_get(ln->l, L->slots[j->slot].id, &lj) != 0) {
-			ln->pending[keep++] = *p;
+			if (p->proposed == 0 || p->proposed > height)
+				ln->pending[keep++] = *p;
+			else
+				L->unproposed_drops++;
 			continue;
 		}
 		if (out[p->origin] == NULL)
@@ -818,17 +873,23 @@ static void sl_answer(struct sr *s, struct sr_node *n)
 			sl_send(s, (uint32_t)n->id, 0, out[o]);
 }
 
-/* Leader: a submitted entry is checked and queued once per job (consensus_submit_local). */
+/*
+ * Leader (consensus_submit_local): a submitted entry is checked with the
+ * node's cache of verified entries and queued once per job; one already
+ * credited is answered at the next pump.
+ */
 static void sl_submit_local(struct sr *s, struct sr_node *n, uint32_t job, uint32_t origin)
 {
 	struct sim_ledger *L = s->ledger;
 	struct sl_node *ln = &L->nodes[n->id];
 	const struct sl_job *j = &L->jobs[job];
+	struct ledger_entry_info info;
+	struct ledger_job lj;
 	int err;
 
 	if (ln->npending >= SL_PENDING_MAX)
 		return; /* the origin retries */
-	err = ledger_entry_check(&sl_crypto, &j->e, NULL);
+	err = ledger_entry_check_here(ln->l, &j->e, &info);
 	if ((err != 0) != j->forged) {
 		sr_failf(s, "ledger: node %" PRIu64 ": pool entry %u (%s) %s", n->id, job,
 		         j->forged ? "forged" : "valid", err != 0 ? "does not check" : "checks");
@@ -838,11 +899,19 @@ static void sl_submit_local(struct sr *s, struct sr_node *n, uint32_t job, uint3
 		L->rejected++;
 		return;
 	}
+	if (memcmp(info.job, L->slots[j->slot].id, CHORUS_JOB_ID_BYTES) != 0) {
+		sr_failf(s, "ledger: node %" PRIu64 ": pool entry %u checks as another job", n->id,
+		         job);
+		return;
+	}
+	if (ledger_job_get(ln->l, info.job, &lj) == 0)
+		ln->answered_height = UINT64_MAX; /* credited already: answer at the next pump */
 	for (size_t i = 0; i < ln->npending; i++)
 		if (L->jobs[ln->pending[i].job].slot == j->slot)
 			return; /* already queued */
 	ln->pending[ln->npending].job = job;
-	ln->pending[ln->npending++].origin = origin;
+	ln->pending[ln->npending].origin = origin;
+	ln->pending[ln->npending++].proposed = 0;
 }
 
 static void sl_on_submit(struct sr *s, struct sr_node *n, const struct sl_msg *m)
@@ -907,54 +976,209 @@ void sim_ledger_deliver(struct sr *s, struct sr_ev *ev)
 
 /* ---------------------------------------------------------------- leaders and origins */
 
-/* The leader's half of consensus_pump: drop the queue on stepping down, answer, build. */
+/*
+ * The first unapplied block in n's stored log (all of it went through
+ * raft_ready before the ledger pump runs), or 0.  Raft commits nothing
+ * that is not in a leader's log, so a leader whose log holds no unapplied
+ * block has applied every block that can ever precede its own.
+ */
+static uint64_t sl_unapplied_block(const struct sr_node *n, uint64_t applied)
+{
+	const struct sr_store *st = &n->st;
+
+	for (size_t k = st->n; k > 0 && st->ents[k - 1].index > applied; k--) {
+		const struct raft_entry *e = &st->ents[k - 1];
+
+		if (e->type == RAFT_ENTRY_NORMAL && e->len > SR_ENTRY_PREFIX &&
+		    e->data[8] == SR_TAG_BLOCK)
+			return e->index;
+	}
+	return 0;
+}
+
+/*
+ * Checks a block node n is about to propose, from its bytes: (a) at most
+ * SL_INFLIGHT_MAX beyond n's applied head; (b) in the term of n's Raft,
+ * linked to the last block n proposed in that term, or, the first of the
+ * term, to n's applied head with no block left unapplied in its log (what
+ * consensus.c's wait for a final head guarantees; the log may have grown
+ * since, with entries that are not blocks).  sl_note_proposal() remembers
+ * it once Raft took it.
+ */
+static int sl_check_proposal(struct sr *s, struct sr_node *n, const uint8_t *block, size_t len,
+                             struct ledger_block_info *out)
+{
+	struct sim_ledger *L = s->ledger;
+	struct sl_node *ln = &L->nodes[n->id];
+	uint64_t height = ledger_height(ln->l), term = raft_term(n->r), unapplied = 0;
+	uint8_t head[LEDGER_HASH_BYTES];
+	struct ledger_block_info bi;
+	struct raft_status st;
+
+	if (ledger_block_peek(block, len, &bi) != 0 || bi.term != term) {
+		sr_failf(s, "ledger: node %" PRIu64 " built a block that does not peek in its term %"
+		            PRIu64, n->id, term);
+		return -1;
+	}
+	if (bi.height <= height || bi.height - height > SL_INFLIGHT_MAX) {
+		sr_failf(s, "ledger: node %" PRIu64 " proposes block %" PRIu64
+		            " at applied height %" PRIu64 ": more than %d in flight",
+		         n->id, bi.height, height, SL_INFLIGHT_MAX);
+		return -1;
+	}
+	if (term < ln->prop_term) {
+		sr_failf(s, "ledger: node %" PRIu64 " proposes in term %" PRIu64 " after term %"
+		            PRIu64, n->id, term, ln->prop_term);
+		return -1;
+	}
+	if (term == ln->prop_term) {
+		if (bi.height != ln->prop_height + 1 ||
+		    memcmp(bi.prev, ln->prop_hash, LEDGER_HASH_BYTES) != 0) {
+			sr_failf(s, "ledger: node %" PRIu64 "'s block %" PRIu64 " of term %" PRIu64
+			            " does not link to block %" PRIu64
+			            ", the last it proposed in that term",
+			         n->id, bi.height, term, ln->prop_height);
+			return -1;
+		}
+	} else {
+		raft_status(n->r, &st);
+		ledger_head_hash(ln->l, head);
+		if (bi.height != height + 1 || memcmp(bi.prev, head, LEDGER_HASH_BYTES) != 0 ||
+		    (unapplied = sl_unapplied_block(n, st.applied)) != 0) {
+			sr_failf(s, "ledger: node %" PRIu64 "'s first block of term %" PRIu64
+			            " (height %" PRIu64 ") is not on its applied head (height %"
+			            PRIu64 ") or a block is unapplied in its log (index %" PRIu64
+			            ", applied %" PRIu64 ")",
+			         n->id, term, bi.height, height, unapplied, st.applied);
+			return -1;
+		}
+	}
+	*out = bi;
+	return 0;
+}
+
+static void sl_note_proposal(struct sim_ledger *L, struct sl_node *ln,
+                             const struct ledger_block_info *bi)
+{
+	L->proposed++;
+	if (bi->height - ledger_height(ln->l) > L->inflight_max)
+		L->inflight_max = bi->height - ledger_height(ln->l);
+	ln->prop_term = bi->term;
+	ln->prop_height = bi->height;
+	memcpy(ln->prop_hash, bi->hash, LEDGER_HASH_BYTES);
+}
+
+/* Builds on the tip from up to block_max unproposed entries, halved until it fits a Raft entry. */
+static int sl_build_one(struct sr *s, struct sr_node *n, uint64_t term, size_t *taken, size_t k,
+                        size_t *used, uint8_t **block, size_t *len)
+{
+	struct sim_ledger *L = s->ledger;
+	struct sl_node *ln = &L->nodes[n->id];
+	int err;
+
+	for (size_t i = 0; i < k; i++)
+		L->scratch[i] = L->jobs[ln->pending[taken[i]].job].e;
+	for (;;) {
+		err = ledger_block_build_on(ln->l, &ln->tip, term, ln->key.pk, ln->key.sk,
+		                            SIM_EPOCH_MS + s->now_ms, L->scratch, k, used, block,
+		                            len);
+		if (err != 0 || *block == NULL || k == 1 ||
+		    *len + SR_ENTRY_PREFIX <= CHORUS_RAFT_ENTRY_MAX)
+			break;
+		free(*block); /* too big for one Raft entry: fewer entries */
+		*block = NULL;
+		k /= 2;
+	}
+	if (err != 0) {
+		sr_failf(s, "ledger: node %" PRIu64 " cannot build: %s (%s)", n->id,
+		         core_strerror(err), ledger_why(ln->l));
+		return -1;
+	}
+	if (*block != NULL && *len + SR_ENTRY_PREFIX > CHORUS_RAFT_ENTRY_MAX) {
+		sr_failf(s, "ledger: node %" PRIu64 " built a block of %zu bytes", n->id, *len);
+		free(*block);
+		*block = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Leader (consensus_build): the next blocks, pipelined.  The first block of
+ * a term waits for a final head; later ones build on the tip, at most
+ * SL_INFLIGHT_MAX beyond the applied head.  Queued entries are marked with
+ * the height of the block holding them, or of the tip when the build
+ * skipped them.
+ */
+static void sl_build(struct sr *s, struct sr_node *n)
+{
+	struct sim_ledger *L = s->ledger;
+	struct sl_node *ln = &L->nodes[n->id];
+	size_t taken[SL_BLOCK_MAX];
+	struct ledger_block_info bi;
+	struct raft_status st;
+
+	raft_status(n->r, &st);
+	if (ln->tip_term != st.term) {
+		if (st.applied != st.last_index || st.commit != st.last_index)
+			return;
+		ledger_tip_head(ln->l, &ln->tip);
+		ln->tip_term = st.term;
+	}
+	while (ln->tip.height - ledger_height(ln->l) < SL_INFLIGHT_MAX) {
+		uint8_t *block = NULL;
+		size_t k = 0, used = 0, len = 0;
+
+		for (size_t i = 0; i < ln->npending && k < ln->block_max; i++)
+			if (ln->pending[i].proposed == 0)
+				taken[k++] = i;
+		if (k == 0)
+			break;
+		if (sl_build_one(s, n, st.term, taken, k, &used, &block, &len) != 0)
+			return;
+		if (block != NULL && sl_check_proposal(s, n, block, len, &bi) != 0) {
+			free(block);
+			return;
+		}
+		if (block != NULL &&
+		    sr_propose_tagged(s, n, SR_TAG_BLOCK, block, (uint32_t)len) != 0) {
+			free(block); /* refused (a transfer under way): tried again later */
+			break;
+		}
+		if (block != NULL) {
+			L->on_tip += ln->tip.height > ledger_height(ln->l);
+			sl_note_proposal(L, ln, &bi);
+			if (ledger_tip_of(block, len, &ln->tip) != 0)
+				abort(); /* it peeked in sl_check_proposal */
+		}
+		/* Taken, or skipped as credited: answered or dropped once the tip applies. */
+		for (size_t i = 0; i < used; i++)
+			ln->pending[taken[i]].proposed = ln->tip.height > 0 ? ln->tip.height : 1;
+		if (block == NULL)
+			ln->answered_height = UINT64_MAX; /* all credited already: answer them */
+		free(block);
+		if (used == 0)
+			break;
+	}
+}
+
+/* The leader's half of consensus_pump: drop the queue and tip on stepping down, answer, build. */
 void sim_ledger_pump(struct sr *s, struct sr_node *n, int build)
 {
 	struct sim_ledger *L = s->ledger;
 	struct sl_node *ln;
-	struct raft_status st;
-	uint8_t *block = NULL;
-	size_t k, used = 0, len = 0;
-	int err;
 
 	if (L == NULL)
 		return;
 	ln = &L->nodes[n->id];
 	if (!raft_is_leader(n->r)) {
 		ln->npending = 0; /* the origins retry with the next leader */
+		ln->tip_term = 0;
 		return;
 	}
 	sl_answer(s, n);
-	if (!build || ln->npending == 0)
-		return;
-	raft_status(n->r, &st);
-	if (st.applied != st.last_index || st.commit != st.last_index)
-		return; /* one block at a time, on a final head */
-	k = ln->npending < ln->block_max ? ln->npending : ln->block_max;
-	for (size_t i = 0; i < k; i++)
-		L->scratch[i] = L->jobs[ln->pending[i].job].e;
-	for (;;) {
-		err = ledger_block_build(ln->l, st.term, ln->key.pk, ln->key.sk,
-		                         SIM_EPOCH_MS + s->now_ms, L->scratch, k, &used, &block, &len);
-		if (err != 0 || block == NULL || k == 1 ||
-		    len + SR_ENTRY_PREFIX <= CHORUS_RAFT_ENTRY_MAX)
-			break;
-		free(block); /* too big for one Raft entry: fewer entries */
-		block = NULL;
-		k /= 2;
-	}
-	if (err != 0) {
-		sr_failf(s, "ledger: node %" PRIu64 " cannot build: %s (%s)", n->id,
-		         core_strerror(err), ledger_why(ln->l));
-		return;
-	}
-	if (block == NULL)
-		return; /* every queued job is credited: answered on the next pump */
-	if (len + SR_ENTRY_PREFIX > CHORUS_RAFT_ENTRY_MAX)
-		sr_failf(s, "ledger: node %" PRIu64 " built a block of %zu bytes", n->id, len);
-	else if (sr_propose_tagged(s, n, SR_TAG_BLOCK, block, (uint32_t)len) == 0)
-		L->proposed++;
-	free(block);
+	if (build && ln->npending > 0)
+		sl_build(s, n);
 }
 
 /* Origin o submits entries (at most SL_OUTBOX_BATCH) to its target. */
@@ -982,6 +1206,31 @@ static void sl_outbox_round(struct sr *s, uint32_t o)
 		sl_submit(s, o, jobs, n);
 }
 
+/*
+ * n jobs complete at once (a busy cluster, the bench's posts): each origin
+ * sends its fresh ones in one message, as the node batches the acks of one
+ * loop iteration.  Enough to keep a leader's pipeline full.
+ */
+static void sl_burst(struct sr *s, uint32_t n)
+{
+	struct sim_ledger *L = s->ledger;
+	uint32_t first = L->nreleased, jobs[SL_BURST_MIN + SL_BURST_SPAN];
+
+	if (n > L->njobs - first)
+		n = L->njobs - first;
+	L->nreleased += n;
+	L->bursts++;
+	for (uint32_t o = 0; o < SL_ORIGINS; o++) {
+		uint32_t m = 0;
+
+		for (uint32_t k = first; k < first + n; k++)
+			if (L->jobs[k].origin == o)
+				jobs[m++] = k;
+		if (m > 0)
+			sl_submit(s, o, jobs, m);
+	}
+}
+
 void sim_ledger_action(struct sr *s)
 {
 	struct sim_ledger *L = s->ledger;
@@ -995,6 +1244,8 @@ void sim_ledger_action(struct sr *s)
 
 		sl_submit(s, L->jobs[k].origin, &k, 1);
 	}
+	if (!s->calm && L->nreleased < L->njobs && sim_rng_below(&L->rng, SL_BURST_ONE_IN) == 0)
+		sl_burst(s, SL_BURST_MIN + (uint32_t)sim_rng_below(&L->rng, SL_BURST_SPAN));
 	if (!s->calm && L->nreleased > 0 && sim_rng_below(&L->rng, SL_REPLAY_ONE_IN) == 0) {
 		uint32_t k = (uint32_t)sim_rng_below(&L->rng, L->nreleased);
 
@@ -1022,6 +1273,13 @@ static void sl_check_node(struct sr *s, struct sr_node *n)
 	uint64_t h = ledger_height(ln->l);
 
 	L->checks++;
+	if (n->r != NULL && raft_is_leader(n->r) && ln->prop_term == raft_term(n->r) &&
+	    ln->prop_height > h + SL_INFLIGHT_MAX) {
+		sr_failf(s, "ledger: leader %" PRIu64 " has blocks up to %" PRIu64
+		            " in flight at applied height %" PRIu64 ": more than %d",
+		         n->id, ln->prop_height, h, SL_INFLIGHT_MAX);
+		return;
+	}
 	if (h > L->nchain) {
 		sr_failf(s, "ledger: node %" PRIu64 " is at height %" PRIu64 ", past the chain (%zu)",
 		         n->id, h, L->nchain);
@@ -1068,6 +1326,23 @@ void sim_ledger_check(struct sr *s)
 			sl_check_node(s, &s->nodes[i]);
 }
 
+/* Why the leader does not build, if it waits for a final head: for liveness failures. */
+static const char *sl_leader_waits(struct sr *s)
+{
+	static char why[96];
+	struct sr_node *l = sr_leader(s);
+	struct raft_status st;
+
+	if (l == NULL || s->ledger->nodes[l->id].tip_term == raft_term(l->r))
+		return "";
+	raft_status(l->r, &st);
+	snprintf(why, sizeof(why),
+	         "; leader %" PRIu64 " waits for a final head (applied %" PRIu64 " commit %" PRIu64
+	         " last %" PRIu64 ")",
+	         l->id, st.applied, st.commit, st.last_index);
+	return why;
+}
+
 int sim_ledger_calm_done(struct sr *s, const struct raft_conf *conf, char *why, size_t whylen)
 {
 	struct sim_ledger *L = s->ledger;
@@ -1080,8 +1355,9 @@ int sim_ledger_calm_done(struct sr *s, const struct raft_conf *conf, char *why, 
 		if (j->forged)
 			continue;
 		if (h == 0 || !j->answered) {
-			snprintf(why, whylen, "ledger: job %u (origin %u) %s", k, j->origin,
-			         h == 0 ? "not credited" : "credited but not answered");
+			snprintf(why, whylen, "ledger: job %u (origin %u) %s%s", k, j->origin,
+			         h == 0 ? "not credited" : "credited but not answered",
+			         sl_leader_waits(s));
 			return 0;
 		}
 		if (h > need)
@@ -1151,14 +1427,29 @@ void sim_ledger_finish(struct sr *s)
 void sim_ledger_report(const struct sr *s)
 {
 	const struct sim_ledger *L = s->ledger;
+	uint64_t vcache_hits;
 
 	if (L == NULL)
 		return;
+	vcache_hits = L->vcache_hits;
+	for (uint32_t i = 1; i <= s->nnodes; i++) {
+		struct ledger_stats st;
+
+		if (L->nodes[i].l != NULL) {
+			ledger_stats(L->nodes[i].l, &st);
+			vcache_hits += st.verify_cache_hits;
+		}
+	}
 	printf("ledger: jobs=%u submitted=%u credited=%" PRIu64 " blocks=%zu checks=%" PRIu64
 	       " forged=%" PRIu64 " twins=%" PRIu64 " twin-credited=%" PRIu64 " proposed=%" PRIu64
 	       " applied=%" PRIu64 " answers=%" PRIu64 "\n",
 	       L->njobs, L->nreleased, L->credited, L->nchain, L->checks, L->forged, L->twins,
 	       L->twin_credited, L->proposed, L->applied, L->answers);
+	printf("ledger-pipeline: bursts=%" PRIu64 " on-tip=%" PRIu64 " inflight-max=%" PRIu64
+	       " dropped-uncredited=%" PRIu64 " answer-rounds=%" PRIu64
+	       " verify-cache-hits=%" PRIu64 "\n",
+	       L->bursts, L->on_tip, L->inflight_max, L->unproposed_drops, L->answer_rounds,
+	       vcache_hits);
 	printf("ledger-traffic: submit-msgs=%" PRIu64 " replays=%" PRIu64 " forwarded=%" PRIu64
 	       " dropped=%" PRIu64 " rejected=%" PRIu64 " lost=%" PRIu64 " cut=%" PRIu64
 	       " to-down=%" PRIu64 "\n",

@@ -711,12 +711,13 @@ static void sr_action(struct sr *s)
 	struct sr_node *victim = &s->nodes[1 + sim_rng_below(&s->rng, s->nnodes)];
 
 	/*
-	 * With the ledger, fillers are rare: a leader builds a block only when
-	 * its whole log is committed (consensus.c), and a steady stream of
-	 * other proposals would starve it, which the node (proposing blocks
-	 * and configuration changes only) never sees.
+	 * With the ledger, fillers are rare: a leader's first block of a term
+	 * waits until its whole log is committed (consensus.c), which a steady
+	 * stream of other proposals can put off for ever at high loss; the node
+	 * proposes blocks and configuration changes only.  --dense-fillers
+	 * keeps the rate of the raft scenario.
 	 */
-	if (s->ledger != NULL) {
+	if (s->ledger != NULL && !s->dense_fillers) {
 		if (l && sim_rng_below(&s->rng, 4) == 0)
 			sr_propose(s, l);
 	} else {
@@ -943,7 +944,7 @@ void sim_raft_usage(FILE *f)
 {
 	fprintf(f, "usage: chorus-sim raft [--voters N] [--seed S] [--loss P] [--steps K]\n"
 	           "                       [--no-pre-vote] [--no-check-quorum] [--ledger]\n"
-	           "                       [--ledger-jobs J] [--verbose] [--help]\n"
+	           "                       [--ledger-jobs J] [--dense-fillers] [--verbose] [--help]\n"
 	           "  --voters N   initial voters, 3..7 (default 5); two spare nodes join and leave\n"
 	           "  --seed S     the run's seed (default 1)\n"
 	           "  --loss P     message loss probability in [0, 1) (default 0.02)\n"
@@ -956,6 +957,9 @@ void sim_raft_usage(FILE *f)
 	           "  --ledger-jobs J\n"
 	           "               completions in the pre-signed pool, 1..%d (default %d;\n"
 	           "               implies --ledger)\n"
+	           "  --dense-fillers\n"
+	           "               with the ledger, propose 0 to 3 filler entries per action, as\n"
+	           "               without it (default: one with probability 1/4)\n"
 	           "  --verbose    print every new leader on stderr\n",
 	        SIM_LEDGER_JOBS_MAX, SIM_LEDGER_JOBS_DEFAULT);
 }
@@ -968,6 +972,7 @@ static int sr_parse(struct sr *s, int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
 		{ "no-pre-vote", no_argument, NULL, 'P' },  { "no-check-quorum", no_argument, NULL, 'Q' },
 		{ "ledger", no_argument, NULL, 'L' },       { "ledger-jobs", required_argument, NULL, 'J' },
+		{ "dense-fillers", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
@@ -1002,6 +1007,7 @@ static int sr_parse(struct sr *s, int argc, char **argv)
 		case 'v': s->verbose = 1; break;
 		case 'P': s->pre_vote = 0; break;
 		case 'Q': s->check_quorum = 0; break;
+		case 'D': s->dense_fillers = 1; break;
 		case 'L':
 			if (s->ledger_jobs == 0)
 				s->ledger_jobs = SIM_LEDGER_JOBS_DEFAULT;
@@ -1056,6 +1062,8 @@ int sim_raft_main(int argc, char **argv)
 		        s->check_quorum ? "" : " --no-check-quorum");
 		if (s->ledger_jobs > 0)
 			fprintf(stderr, " --ledger-jobs %u", s->ledger_jobs);
+		if (s->dense_fillers)
+			fprintf(stderr, " --dense-fillers");
 		fprintf(stderr, "\n");
 	}
 	sr_free(s);

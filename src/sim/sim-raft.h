@@ -116,6 +116,7 @@ struct sr {
 	char calm_why[160]; /* what the calm window still waits for */
 	struct sim_ledger *ledger; /* --ledger; NULL without */
 	uint32_t ledger_jobs;      /* --ledger-jobs; 0: no ledger */
+	int dense_fillers;         /* --dense-fillers: as many fillers as without the ledger */
 	char fail[512];
 	int failed;
 };
@@ -147,7 +148,7 @@ void sim_ledger_apply(struct sr *s, struct sr_node *n, const struct raft_entry *
 uint64_t sim_ledger_height(const struct sr *s, const struct sr_node *n);
 /* Writes the ledger part of n's snapshot (SR_SNAP_LEDGER bytes) into out. */
 void sim_ledger_snapshot(struct sr *s, struct sr_node *n, uint8_t *out);
-/* After n's ready loop: the leader answers and (build) builds a block. */
+/* After n's ready loop: the leader answers and (build) pipelines blocks. */
 void sim_ledger_pump(struct sr *s, struct sr_node *n, int build);
 /* Every action event: jobs complete, outboxes re-send, replays. */
 void sim_ledger_action(struct sr *s);
