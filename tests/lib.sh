@@ -7,10 +7,13 @@ PIDS=""
 TEST_TMP=$(mktemp -d /tmp/chorus-test.XXXXXX)
 
 # python3 may be a version manager's shim (a shell script per call, slow on a
-# loaded machine): resolve the interpreter once and call it directly.
+# loaded machine): resolve the interpreter once and put it first on PATH (a
+# link, not a shell function, so that `python3 ... &` is python's own pid).
 if command -v python3 >/dev/null 2>&1; then
 	CHORUS_PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
-	[ -x "$CHORUS_PY" ] && python3() { "$CHORUS_PY" "$@"; }
+	if [ -x "$CHORUS_PY" ] && mkdir -p "$TEST_TMP/bin" && ln -s "$CHORUS_PY" "$TEST_TMP/bin/python3"; then
+		PATH=$TEST_TMP/bin:$PATH
+	fi
 fi
 
 ok() { # ok COND_STATUS DESCRIPTION
