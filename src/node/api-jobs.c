@@ -215,8 +215,13 @@ static void api_jobs_post(struct api_jobs *aj, struct evhttp_request *req)
 	else if (r != 0)
 		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", err);
 	else if (wait_ms == 0 ||
-	         api_jobs_wait(aj, req, id, wait_ms < API_WAIT_MS_MAX ? wait_ms : API_WAIT_MS_MAX) != 0)
-		api_jobs_reply_record(aj, req, id, 202, "Accepted");
+	         api_jobs_wait(aj, req, id, wait_ms < API_WAIT_MS_MAX ? wait_ms : API_WAIT_MS_MAX) != 0) {
+		/* "Accepted" only once the row is committed (a held request is answered later). */
+		if (jobstore_commit(jobs_store(aj->node->jobs)) != 0)
+			api_reply_error(req, HTTP_INTERNAL, "Internal Server Error", "cannot store the job");
+		else
+			api_jobs_reply_record(aj, req, id, 202, "Accepted");
+	}
 }
 
 static void api_jobs_cancel(struct api_jobs *aj, struct evhttp_request *req, const char *id)

@@ -123,15 +123,20 @@ static void jobs_commit_cb(evutil_socket_t fd, short what, void *arg)
 	(void)jobstore_commit(jobs->store);
 }
 
+static void jobs_kick_commit(struct jobs *jobs)
+{
+	if (jobs->commit_kicked)
+		return;
+	jobs->commit_kicked = 1;
+	event_active(jobs->commit_ev, EV_TIMEOUT, 0);
+}
+
 static void jobs_job_cb(void *ctx, const struct job_view *v)
 {
 	struct node *node = ctx;
 
 	(void)jobstore_update(node->jobs->store, v, chorusd_wall_ms());
-	if (!node->jobs->commit_kicked) {
-		node->jobs->commit_kicked = 1;
-		event_active(node->jobs->commit_ev, EV_TIMEOUT, 0);
-	}
+	jobs_kick_commit(node->jobs);
 	if (JOB_STATE_FINAL(v->state))
 		api_job_final(node->api, v->id);
 }
@@ -267,6 +272,7 @@ int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_
 		snprintf(err, errlen, "cannot store the job");
 		return -EIO;
 	}
+	jobs_kick_commit(jobs);
 	r = core_job_submit(jobs->node->core, spec, id, chorusd_now_ms());
 	chorusd_reschedule(jobs->node);
 	if (r == 0)
