@@ -11,8 +11,8 @@ TEST_TMP=$(mktemp -d /tmp/chorus-test.XXXXXX)
 # link, not a shell function, so that `python3 ... &` is python's own pid).
 if command -v python3 >/dev/null 2>&1; then
 	CHORUS_PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
-	if [ -x "$CHORUS_PY" ] && mkdir -p "$TEST_TMP/bin" && ln -s "$CHORUS_PY" "$TEST_TMP/bin/python3"; then
-		PATH=$TEST_TMP/bin:$PATH
+	if [ -x "$CHORUS_PY" ] && mkdir -p "$TEST_TMP/.lib-bin" && ln -s "$CHORUS_PY" "$TEST_TMP/.lib-bin/python3"; then
+		PATH=$TEST_TMP/.lib-bin:$PATH
 	fi
 fi
 

@@ -479,16 +479,20 @@ static void consensus_pump(struct consensus *cs)
 			            rd.hs.vote == cs->durable_vote && rd.snapshot == NULL &&
 			            rd.truncate_from == 0;
 
-			if (early)
+			if (early) {
 				consensus_send_msgs(cs, &rd);
+				fabric_flush_now(cs->node->fabric); /* out before the fsync, not after */
+			}
 			if (raftstore_save(cs->store, &rd) != 0) {
 				log_error("raft", "event=persist_error: stopping rather than break the contract");
 				abort();
 			}
 			cs->durable_term = rd.hs.term;
 			cs->durable_vote = rd.hs.vote;
-			if (!early)
+			if (!early) {
 				consensus_send_msgs(cs, &rd);
+				fabric_flush_now(cs->node->fabric); /* out before applying, not after */
+			}
 			if (rd.snapshot != NULL)
 				consensus_restore(cs, rd.snapshot);
 			for (size_t i = 0; i < rd.ncommitted; i++)

@@ -332,6 +332,14 @@ fabric_flush(struct fabric *fab)
 	}
 }
 
+/* Now rather than at the end of the turn: for messages a slow step (an fsync) would hold. */
+void
+fabric_flush_now(struct fabric *fab)
+{
+	if (fab != NULL)
+		fabric_flush(fab);
+}
+
 static void
 fabric_flush_ev_cb(evutil_socket_t fd, short what, void *arg)
 {

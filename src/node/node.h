@@ -152,6 +152,7 @@ int fabric_create(struct fabric **out, struct event_base *base, const char *list
 void fabric_destroy(struct fabric *fab);
 void fabric_send_cb(void *ctx, const char *addr, const uint8_t *frame, size_t len);
 int fabric_send(struct fabric *fab, const char *addr, const uint8_t *frame, size_t len);
+void fabric_flush_now(struct fabric *fab);
 const struct fabric_stats *fabric_stats(const struct fabric *fab);
 
 /* api.c */
