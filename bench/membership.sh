@@ -19,18 +19,7 @@ QUIET_S=${QUIET_S:-60}
 N=5
 base=$(port_base bench-membership)
 
-cat >"$TEST_TMP/q.py" <<'PY'
-import json, sys, urllib.request
-mode, expr, ports = sys.argv[1], sys.argv[2], sys.argv[3:]
-for p in ports:
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%s/v1/%s" % (p, mode), timeout=2) as r:
-            d = json.load(r)
-    except Exception:
-        sys.exit(1)
-    if not eval(expr): sys.exit(1)
-PY
-q() { python3 "$TEST_TMP/q.py" "$@"; }
+q() { qv "$@"; } # GET /v1/PATH of each port, a Python expression on it (tests/lib.sh)
 hports() { for i in "$@"; do echo $((base + 50 + i)); done; }
 all_alive() { k=$1; shift; q status "d['members']['alive'] == $k and d['members']['suspect'] == 0" $(hports "$@"); }
 name_in() { st=$1 name=$2; shift 2; q members "any(m['name'] == '$name' and m['state'] == '$st' for m in d['members'])" $(hports "$@"); }

@@ -360,31 +360,29 @@ static int raftstore_save_round(struct raftstore *rs, const struct raft_ready *r
  * transaction).  0 when it is on disk; on an error nothing of it is.
  */
 /*
- * A round that only moves the commit index is written without an fsync
- * (synchronous=NORMAL for that one transaction): the commit index is
- * knowledge, not a promise; a node that loses it to a power cut learns it
- * again from the leader, and nothing it sent depended on it.  Term, vote and
- * entries always go with synchronous=FULL.  On the leader this saves one
- * fsync per commit on the path of every acknowledged write.
+ * A round that only moves the commit index writes nothing: the commit index
+ * is knowledge, not a promise.  The next round that writes (entries, term or
+ * vote) carries it; a node that restarts with an older one applies the
+ * committed blocks it stored (raft_create clamps the commit index to the
+ * snapshot) and learns the rest from the leader, and nothing it sent
+ * depended on it.  On the leader this saves a transaction per commit on the
+ * path of every acknowledged write.
  */
 int raftstore_save(struct raftstore *rs, const struct raft_ready *rd)
 {
-	int commit_only, r;
+	int r;
 
 	if (rd->snapshot == NULL && rd->truncate_from == 0 && rd->nentries == 0 && !rd->hs_changed)
 		return 0;
-	commit_only = rd->snapshot == NULL && rd->truncate_from == 0 && rd->nentries == 0 &&
-	              rs->saved_hs && rd->hs.term == rs->saved_term && rd->hs.vote == rs->saved_vote;
-	if (commit_only && (r = sqlstore_exec(rs->db, "PRAGMA synchronous=NORMAL")) != 0)
-		return r;
+	if (rd->snapshot == NULL && rd->truncate_from == 0 && rd->nentries == 0 && rs->saved_hs &&
+	    rd->hs.term == rs->saved_term && rd->hs.vote == rs->saved_vote)
+		return 0; /* the commit index moved, and only it */
 	if ((r = sqlstore_exec(rs->db, "BEGIN IMMEDIATE")) == 0) {
 		if ((r = raftstore_save_round(rs, rd)) != 0)
 			(void)sqlstore_exec(rs->db, "ROLLBACK");
 		else
 			r = sqlstore_exec(rs->db, "COMMIT");
 	}
-	if (commit_only && sqlstore_exec(rs->db, "PRAGMA synchronous=FULL") != 0)
-		r = r != 0 ? r : -EIO;
 	if (r == 0 && rd->hs_changed) {
 		rs->saved_hs = 1;
 		rs->saved_term = rd->hs.term;

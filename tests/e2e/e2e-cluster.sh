@@ -21,25 +21,9 @@ fport() { echo $((base + $1)); }        # fabric port of node i
 hport() { echo $((base + 50 + $1)); }   # HTTP port of node i
 QUIET_MS=${CHORUS_QUIET_MS:-20000}
 
-# q.py MODE EXPR PORT...: fetch /v1/MODE from every port; exit 0 when EXPR
-# (seeing the JSON as d) is true for all of them.  With -p, print EXPR.
-cat >"$TEST_TMP/q.py" <<'EOF'
-import json, sys, urllib.request
-show = sys.argv[1] == "-p"
-if show: sys.argv.pop(1)
-mode, expr, ports = sys.argv[1], sys.argv[2], sys.argv[3:]
-for p in ports:
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%s/v1/%s" % (p, mode), timeout=2) as r:
-            d = json.load(r)
-    except Exception as e:
-        if show: print("port %s: %s" % (p, e), file=sys.stderr)
-        sys.exit(1)
-    v = eval("(" + expr + "\n)")
-    if show: print(v)
-    elif not v: sys.exit(1)
-EOF
-q() { python3 "$TEST_TMP/q.py" "$@"; }
+# q MODE EXPR PORT...: fetch /v1/MODE from every port; exit 0 when EXPR
+# (seeing the JSON as d) is true for all of them.  With -p, print EXPR (tests/lib.sh).
+q() { qv "$@"; }
 ports_of() { for i in "$@"; do hport "$i"; done; }
 
 # states_are STATE ID NODES...: every node in NODES lists member ID in STATE.

@@ -25,23 +25,7 @@ ROWS_MAX=$((2 * EVERY + 8)) # entries after the snapshot: EVERY, plus what is in
 VOTERS="1 2 3"
 CLIENT=4
 
-cat >"$TEST_TMP/q.py" <<'EOF'
-import json, sys, urllib.request
-show = sys.argv[1] == "-p"
-if show: sys.argv.pop(1)
-mode, expr, ports = sys.argv[1], sys.argv[2], sys.argv[3:]
-for p in ports:
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%s/v1/%s" % (p, mode), timeout=2) as r:
-            d = json.load(r)
-    except Exception as e:
-        if show: print("port %s: %s" % (p, e), file=sys.stderr)
-        sys.exit(1)
-    v = eval("(" + expr + "\n)")
-    if show: print(v)
-    elif not v: sys.exit(1)
-EOF
-q() { python3 "$TEST_TMP/q.py" "$@"; }
+q() { qv "$@"; } # GET /v1/PATH of each port, a Python expression on it (tests/lib.sh)
 ports_of() { for i in "$@"; do hport "$i"; done; }
 cli() { i=$1; shift; "$CHORUS" -H "http://127.0.0.1:$(hport "$i")" "$@"; }
 # log_rows NODE: rows in the log table of its raft.db (read beside the running node, WAL).
