@@ -58,6 +58,13 @@ struct consensus_batch {
 	size_t len;
 };
 
+/* One of our completion acks, between ack_cb and the outbox (consensus_save_acks). */
+struct consensus_own {
+	char job[CHORUS_JOB_ID_HEX + 1];
+	uint64_t at_ms;
+	struct ledger_entry e;
+};
+
 struct consensus_pending {
 	struct ledger_entry e;
 	struct ledger_entry_info info;
@@ -91,6 +98,8 @@ struct consensus {
 	uint64_t nlatency;
 	struct ledger_entry *fresh;  /* new acks, routed by kick_ev (never from inside the core) */
 	size_t nfresh;
+	struct consensus_own *own;   /* our own acks from ack_cb, not in the outbox yet */
+	size_t nown;
 	struct event *kick_ev;       /* end of this loop iteration: route fresh acks, pump */
 	struct api_waits *waits;     /* POST /v1/ledger/acks?wait_ms: held until committed */
 	uint64_t dropped;            /* malformed ledger messages and raft messages */
@@ -1030,25 +1039,50 @@ static void consensus_app_cb(void *ctx, int type, const uint8_t from_pk[CHORUS_P
 		consensus_on_committed(cs, &m);
 }
 
-/* Our own succeeded jobs go to the outbox (durable) and out at once. */
+/*
+ * Our own acks since the last call go to the outbox in one transaction (a
+ * group commit), then out to the leader.  Runs at the end of the loop
+ * iteration that saw them, and before the job table commits (jobs.c): a job
+ * is never final on disk while its ack is not in the outbox.
+ */
+void consensus_save_acks(struct consensus *cs)
+{
+	int r;
+
+	if (cs == NULL || cs->nown == 0)
+		return;
+	r = raftstore_outbox_begin(cs->store);
+	for (size_t i = 0; i < cs->nown && r == 0; i++)
+		r = raftstore_outbox_put(cs->store, cs->own[i].job, &cs->own[i].e, cs->own[i].at_ms);
+	if (r == 0)
+		r = raftstore_outbox_commit(cs->store);
+	if (r != 0)
+		log_error("ledger", "event=outbox_error acks=%zu", cs->nown);
+	for (size_t i = 0; i < cs->nown && r == 0 && cs->nfresh < CONSENSUS_FRESH_MAX; i++)
+		cs->fresh[cs->nfresh++] = cs->own[i].e; /* else the next outbox round sends it */
+	cs->nown = 0;
+}
+
+/* Our own succeeded jobs: to the outbox (durable) and out, at the end of this iteration. */
 static void consensus_ack_cb(void *ctx, const struct job_ack *ack)
 {
 	struct consensus *cs = ((struct node *)ctx)->consensus;
-	struct ledger_entry *e;
+	struct consensus_own *o;
 
 	if (cs == NULL || memcmp(ack->client, cs->pk, CHORUS_PK_BYTES) != 0 ||
 	    ack->receipt_text == NULL || strcmp(ack->status, "succeeded") != 0)
 		return;
-	if ((e = malloc(sizeof *e)) == NULL)
-		return;
-	if (ledger_entry_from_ack(e, ack) != 0)
+	if (cs->nown == CONSENSUS_FRESH_MAX)
+		consensus_save_acks(cs); /* a burst: this batch now */
+	o = &cs->own[cs->nown];
+	if (ledger_entry_from_ack(&o->e, ack) != 0) {
 		log_warn("ledger", "event=ack_error job=%s", ack->job_id);
-	else if (raftstore_outbox_put(cs->store, ack->job_id, e, chorusd_wall_ms()) == 0 &&
-	         cs->nfresh < CONSENSUS_FRESH_MAX) {
-		cs->fresh[cs->nfresh++] = *e; /* else the next outbox round sends it */
-		consensus_kick(cs);
+		return;
 	}
-	free(e);
+	snprintf(o->job, sizeof o->job, "%s", ack->job_id);
+	o->at_ms = chorusd_wall_ms();
+	cs->nown++;
+	consensus_kick(cs);
 }
 
 void consensus_env(struct core_env *env)
@@ -1069,6 +1103,7 @@ static void consensus_kick_cb(evutil_socket_t fd, short what, void *arg)
 	cs->kicked = 0;
 	if (cs->node->core == NULL)
 		return;
+	consensus_save_acks(cs);
 	if (cs->nfresh > 0)
 		consensus_route(cs, cs->fresh, cs->nfresh);
 	cs->nfresh = 0;
@@ -1240,10 +1275,11 @@ int consensus_create(struct consensus **out, struct node *node, const uint8_t pk
 	cs->tx = malloc(CHORUS_RAFT_MSG_MAX);
 	cs->pending = calloc(CONSENSUS_PENDING_MAX, sizeof(*cs->pending));
 	cs->fresh = calloc(CONSENSUS_FRESH_MAX, sizeof(*cs->fresh));
+	cs->own = calloc(CONSENSUS_FRESH_MAX, sizeof(*cs->own));
 	cs->batch.buf = malloc(CHORUS_BODY_MAX);
 	if (api_waits_create(&cs->waits, node->base, api_ledger_waited, cs) != 0 ||
 	    cs->id == RAFT_NONE || cs->rx_ents == NULL || cs->tx == NULL || cs->pending == NULL ||
-	    cs->fresh == NULL || cs->batch.buf == NULL ||
+	    cs->fresh == NULL || cs->own == NULL || cs->batch.buf == NULL ||
 	    ledger_create(&cs->ledger, NULL) != 0) {
 		snprintf(err, errlen, "consensus: cannot set up");
 		consensus_destroy(cs);
@@ -1274,6 +1310,8 @@ void consensus_destroy(struct consensus *cs)
 {
 	if (cs == NULL)
 		return;
+	if (cs->store != NULL)
+		consensus_save_acks(cs); /* a clean stop loses none */
 	if (cs->tick_ev != NULL)
 		event_free(cs->tick_ev);
 	if (cs->kick_ev != NULL)
@@ -1285,6 +1323,7 @@ void consensus_destroy(struct consensus *cs)
 	raftstore_close(cs->store);
 	free(cs->pending);
 	free(cs->fresh);
+	free(cs->own);
 	free(cs->batch.buf);
 	free(cs->rx_ents);
 	free(cs->tx);

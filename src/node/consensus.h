@@ -27,6 +27,8 @@ int raftstore_init(struct raftstore *rs, const struct raft_conf *conf);
 int raftstore_save(struct raftstore *rs, const struct raft_ready *rd);
 int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct ledger_entry *e,
                          uint64_t now_ms);
+int raftstore_outbox_begin(struct raftstore *rs);
+int raftstore_outbox_commit(struct raftstore *rs);
 int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t height,
                           uint64_t *created_ms);
 int raftstore_outbox_each(struct raftstore *rs, unsigned limit, raftstore_outbox_fn *fn,
@@ -118,6 +120,8 @@ size_t consensus_latency(const struct consensus *cs, uint32_t *p50, uint32_t *p9
 int consensus_submit(struct consensus *cs, const struct ledger_entry *e,
                      char job[CHORUS_JOB_ID_HEX + 1], uint64_t *height, char *why, size_t whylen);
 struct api_waits *consensus_waits(struct consensus *cs);
+/* Our own acks from ack_cb into the outbox, one transaction; before the job table commits. */
+void consensus_save_acks(struct consensus *cs);
 /* Malformed ledger and Raft messages dropped (logged at debug level). */
 uint64_t consensus_dropped(const struct consensus *cs);
 /* api-ledger.c: answers a POST /v1/ledger/acks held until its job committed (or not, in time). */

@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "node.h"
+#include "consensus.h"
 #include "runner.h"
 
 struct jobs_run {
@@ -120,6 +121,7 @@ static void jobs_commit_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	jobs->commit_kicked = 0;
+	consensus_save_acks(jobs->node->consensus); /* a final job's ack is in the outbox first */
 	(void)jobstore_commit(jobs->store);
 }
 

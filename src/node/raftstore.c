@@ -507,6 +507,21 @@ int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct led
 	return sqlstore_run(rs->obx, st, "outbox-put");
 }
 
+/* Several outbox writes in one transaction (a group commit); 0 or -EIO. */
+int raftstore_outbox_begin(struct raftstore *rs)
+{
+	return sqlstore_exec(rs->obx, "BEGIN IMMEDIATE");
+}
+
+int raftstore_outbox_commit(struct raftstore *rs)
+{
+	int r = sqlstore_exec(rs->obx, "COMMIT");
+
+	if (r != 0)
+		(void)sqlstore_exec(rs->obx, "ROLLBACK");
+	return r;
+}
+
 /* Marks an ack committed at height; *created_ms: when it was put (0: unknown or done before). */
 int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t height,
                           uint64_t *created_ms)
