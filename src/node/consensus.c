@@ -1103,6 +1103,7 @@ static void consensus_kick_cb(evutil_socket_t fd, short what, void *arg)
 	cs->kicked = 0;
 	if (cs->node->core == NULL)
 		return;
+	fabric_flush_now(cs->node->fabric); /* this iteration's frames leave before the writes */
 	consensus_save_acks(cs);
 	if (cs->nfresh > 0)
 		consensus_route(cs, cs->fresh, cs->nfresh);

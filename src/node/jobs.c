@@ -121,6 +121,7 @@ static void jobs_commit_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	jobs->commit_kicked = 0;
+	fabric_flush_now(jobs->node->fabric); /* this iteration's frames leave before the writes */
 	consensus_save_acks(jobs->node->consensus); /* a final job's ack is in the outbox first */
 	(void)jobstore_commit(jobs->store);
 }
