@@ -5,14 +5,18 @@
  * the node's record so every node learns the leader through gossip.
  *
  * Duties, from one 10 ms tick (consensus_tick_cb):
- *   - raft_tick, then pump raft_ready: persist, send, apply, advance;
- *   - a candidate that never booted waits for --bootstrap-expect voters and
- *     boots with the N smallest ids among them (every candidate computes the
- *     same set); without it, it boots as a non-member and waits to be added;
+ *   - raft_tick, then pump raft_ready: persist, send, apply, advance (a
+ *     leader's appends leave before its own write);
+ *   - a candidate that never booted forms the first voter set by agreement
+ *     through gossip roles (voter-p<hash> proposes the N smallest ids it sees,
+ *     voter-b<hash> says it booted; consensus_try_bootstrap); without
+ *     --bootstrap-expect it boots as a non-member and waits to be added;
  *   - the leader adds alive voter candidates missing from the configuration,
- *     one at a time, and builds one ledger block at a time from the acks
- *     submitted to it, only when all of its log is applied (a final head);
- *   - every second the outbox of this node's own acks is sent to the leader.
+ *     one at a time;
+ *   - every second the outbox of this node's own acks is re-sent to the leader.
+ * And at the end of every loop iteration that saw new acks (kick_ev): the
+ * acks go to the outbox in one transaction and out to the leader, which
+ * pipelines blocks from them (consensus_build: up to 8 in flight on its tip).
  *
  * Raft node id: the first 8 bytes of the node's public key, big-endian.
  * Applied blocks go to raft.db's blocks table; catchup.c compacts the log
