@@ -16,22 +16,7 @@ JOBS=${JOBS:-6000}
 CONNS=${CONNS:-64}
 base=$(port_base bench-dispatch-cpu)
 
-for b in "$CHORUSD" "$CHORUS" "$BENCH"; do
-	[ -x "$b" ] || { echo "bench: $b is not built (make)" >&2; exit 1; }
-done
-
-fport() { echo $((base + $1)); }
-hport() { echo $((base + 50 + $1)); }
-api=127.0.0.1:$((base + 51))
-workers_seen() {
-	[ "$("$CHORUS" -H "http://$api" -j members 2>/dev/null | grep -o '"echo"' | wc -l)" -ge 3 ]
-}
-
-start_node 1
-for i in 2 3 4; do
-	start_node "$i" --join "tcp://127.0.0.1:$((base + 1))" --worker echo --capacity 64
-done
-wait_until 15000 workers_seen || { echo "bench: the workers did not show up" >&2; exit 1; }
+. bench/dispatch-cluster.sh # 1 client, 3 echo workers; sets api
 
 # snap: one line per node, "CPU_TICKS CONTEXT_SWITCHES".
 snap() {

@@ -19,22 +19,7 @@ CLI_JOBS=${CLI_JOBS:-200}
 CONNS=${CONNS:-64}
 base=$(port_base bench-dispatch)
 
-for b in "$CHORUSD" "$CHORUS" "$BENCH"; do
-	[ -x "$b" ] || { echo "bench: $b is not built (make)" >&2; exit 1; }
-done
-
-fport() { echo $((base + $1)); }
-hport() { echo $((base + 50 + $1)); }
-api=127.0.0.1:$((base + 51))
-workers_seen() {
-	[ "$("$CHORUS" -H "http://$api" -j members 2>/dev/null | grep -o '"echo"' | wc -l)" -ge 3 ]
-}
-
-start_node 1
-for i in 2 3 4; do
-	start_node "$i" --join "tcp://127.0.0.1:$((base + 1))" --worker echo --capacity 64
-done
-wait_until 15000 workers_seen || { echo "bench: the workers did not show up" >&2; exit 1; }
+. bench/dispatch-cluster.sh # 1 client, 3 echo workers; sets api
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(. /etc/os-release && echo "$PRETTY_NAME")"
 echo "build: $(grep -m1 '^CFLAGS = ' Makefile 2>/dev/null | cut -d' ' -f3-)"

@@ -307,8 +307,9 @@ static void ledger_entry_ref(struct lref *r, const struct ledger_entry *e)
 	r->rcpt_sig = e->receipt_sig;
 }
 
-int ledger_entry_check(const struct core_crypto *crypto, const struct ledger_entry *e,
-                       struct ledger_entry_info *info)
+/* Bounds, then the checks (with l: its crypto and its cache of verified entries). */
+static int ledger_entry_check_with(const struct core_crypto *crypto, struct ledger *l,
+                                   const struct ledger_entry *e, struct ledger_entry_info *info)
 {
 	struct lref r;
 
@@ -318,21 +319,19 @@ int ledger_entry_check(const struct core_crypto *crypto, const struct ledger_ent
 	    e->receipt_len > CHORUS_LEDGER_TEXT_MAX)
 		return CORE_ERR_OVERSIZE;
 	ledger_entry_ref(&r, e);
-	return ledger_entry_verify(crypto != NULL ? crypto : &crypto_ed25519, NULL, &r, info, NULL, 0);
+	return ledger_entry_verify(crypto, l, &r, info, NULL, 0);
+}
+
+int ledger_entry_check(const struct core_crypto *crypto, const struct ledger_entry *e,
+                       struct ledger_entry_info *info)
+{
+	return ledger_entry_check_with(crypto != NULL ? crypto : &crypto_ed25519, NULL, e, info);
 }
 
 int ledger_entry_check_here(struct ledger *l, const struct ledger_entry *e,
                             struct ledger_entry_info *info)
 {
-	struct lref r;
-
-	if (e == NULL)
-		return CORE_ERR_INVAL;
-	if (e->ack_len == 0 || e->ack_len > CHORUS_LEDGER_TEXT_MAX || e->receipt_len == 0 ||
-	    e->receipt_len > CHORUS_LEDGER_TEXT_MAX)
-		return CORE_ERR_OVERSIZE;
-	ledger_entry_ref(&r, e);
-	return ledger_entry_verify(l->crypto, l, &r, info, NULL, 0);
+	return ledger_entry_check_with(l->crypto, l, e, info);
 }
 
 /* ---------------------------------------------------------------- block codec */
