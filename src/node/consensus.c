@@ -1005,6 +1005,15 @@ static void consensus_on_submit(struct consensus *cs, const struct lmsg *m, cons
 	consensus_pump(cs);
 }
 
+/* Is from_pk a member whose record says it is a voter (candidate)? */
+static int consensus_from_voter(const struct consensus *cs, const uint8_t from_pk[CHORUS_PK_BYTES])
+{
+	struct member_view mv;
+
+	return consensus_member_by_id(cs, consensus_id_of(from_pk), &mv) == 0 &&
+	       memcmp(mv.rec.pk, from_pk, CHORUS_PK_BYTES) == 0 && consensus_is_candidate(&mv.rec);
+}
+
 static void consensus_on_committed(struct consensus *cs, const struct lmsg *m)
 {
 	for (unsigned k = 0; k < m->count; k++) {
@@ -1039,8 +1048,12 @@ static void consensus_app_cb(void *ctx, int type, const uint8_t from_pk[CHORUS_P
 	}
 	else if (type == CORE_APP_LEDGER && m.kind == LMSG_SUBMIT)
 		consensus_on_submit(cs, &m, body, len);
-	else if (type == CORE_APP_LEDGER && m.kind == LMSG_COMMITTED)
+	else if (type == CORE_APP_LEDGER && m.kind == LMSG_COMMITTED && consensus_from_voter(cs, from_pk))
 		consensus_on_committed(cs, &m);
+	else if (type == CORE_APP_LEDGER && m.kind == LMSG_COMMITTED) {
+		cs->dropped++; /* only a voter answers for the ledger: it would empty our outbox */
+		log_debug("ledger", "event=drop reason=committed-not-from-a-voter");
+	}
 }
 
 /*
