@@ -194,7 +194,7 @@ chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
 
 	sodium_bin2hex(id_hex, sizeof id_hex, pk, CHORUS_PK_BYTES);
 	chorusd_core_config(node, &cc, id_hex);
-	if ((node->base = event_base_new()) == NULL) {
+	if ((node->base = event_base_new()) == NULL || log_attach(node->base) != 0) {
 		snprintf(err, errlen, "cannot create the event loop");
 		return -ENOMEM;
 	}
@@ -263,6 +263,7 @@ chorusd_stop(struct node *node)
 			event_free(*evs[i]);
 		*evs[i] = NULL;
 	}
+	log_detach(); /* before the loop goes: what it gathered is written */
 	if (node->base != NULL)
 		event_base_free(node->base);
 	node->base = NULL;

@@ -4,11 +4,15 @@
  * A record is a level, a subsystem and the core's `key=value` fields.  Text
  * lines read `2026-11-21T14:20:00.123Z INFO  member event=join node=ab12cd3456`
  * (UTC, millisecond precision); JSON lines are one object per line with
- * "ts", "level", "subsys" and one string member per field.  Every line goes
- * out with a single write(2) on an O_APPEND descriptor, so `tail -f` sees
- * whole lines as they happen and a rotated file (mv + SIGHUP) loses nothing
- * but what was written between the mv and the reopen (it lands in the old
- * file).  Lines are bounded by LOG_LINE_MAX; longer ones are cut, never split.
+ * "ts", "level", "subsys" and one string member per field.  Lines go out
+ * whole with write(2) on an O_APPEND descriptor, so `tail -f` sees whole
+ * lines and a rotated file (mv + SIGHUP) loses nothing but what was written
+ * between the mv and the reopen (it lands in the old file).  Once attached to
+ * the event loop (log_attach), info and debug lines of one loop iteration are
+ * gathered and written at its end, one write(2) per destination (a busy node
+ * logs several lines per job, and each write is a syscall); warnings and
+ * errors go out at once, after what was gathered.  Lines are bounded by
+ * LOG_LINE_MAX; longer ones are cut, never split.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,11 +23,13 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <event2/event.h>
 
 #include "node.h"
 
 #define LOG_LINE_MAX   16384
 #define LOG_FIELDS_MAX 8192
+#define LOG_BATCH_MAX  65536 /* lines gathered in one loop iteration before they go out */
 
 static struct {
 	int fd;                      /* --log-file, -1 when none */
@@ -31,6 +37,13 @@ static struct {
 	enum log_format format;
 	int level_max;               /* records above this level are skipped */
 } log_state = { -1, "", LOG_FORMAT_TEXT, CORE_LOG_INFO };
+
+static struct {
+	char buf[LOG_BATCH_MAX];
+	size_t len;
+	struct event *ev; /* NULL: not attached, every line goes out at once */
+	int kicked;
+} log_batch;
 
 static const char *const log_level_names[] = { "ERROR", "WARN", "INFO", "DEBUG", "TRACE" };
 static const char *const log_level_json[] = { "error", "warn", "info", "debug", "trace" };
@@ -61,10 +74,53 @@ log_open(const char *path, enum log_format format, int verbose)
 	return 0;
 }
 
+static void log_write_all(int fd, const char *buf, size_t len);
+
+/* What this iteration gathered goes out now. */
+void
+log_flush(void)
+{
+	if (log_batch.len == 0)
+		return;
+	log_write_all(STDERR_FILENO, log_batch.buf, log_batch.len);
+	if (log_state.fd >= 0)
+		log_write_all(log_state.fd, log_batch.buf, log_batch.len);
+	log_batch.len = 0;
+}
+
+static void
+log_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_batch.kicked = 0;
+	log_flush();
+}
+
+int
+log_attach(struct event_base *base)
+{
+	log_detach();
+	log_batch.ev = event_new(base, -1, 0, log_flush_cb, NULL);
+	return log_batch.ev != NULL ? 0 : -ENOMEM;
+}
+
+void
+log_detach(void)
+{
+	log_flush();
+	if (log_batch.ev != NULL)
+		event_free(log_batch.ev);
+	log_batch.ev = NULL;
+	log_batch.kicked = 0;
+}
+
 /* SIGHUP: the file may have been moved away; start a new one at the path. */
 int
 log_reopen(void)
 {
+	log_flush();
 	if (log_state.path[0] == '\0')
 		return 0;
 	int fd = log_open_fd(log_state.path);
@@ -78,6 +134,7 @@ log_reopen(void)
 void
 log_close(void)
 {
+	log_flush();
 	if (log_state.fd >= 0)
 		close(log_state.fd);
 	log_state.fd = -1;
@@ -223,6 +280,18 @@ log_emit(int level, const char *subsys, const char *fields)
 			line[n - 1] = '\n';
 		}
 	}
+	if (log_batch.ev != NULL && level > CORE_LOG_WARN) {
+		if (log_batch.len + n > sizeof log_batch.buf)
+			log_flush();
+		memcpy(log_batch.buf + log_batch.len, line, n);
+		log_batch.len += n;
+		if (!log_batch.kicked) {
+			log_batch.kicked = 1;
+			event_active(log_batch.ev, EV_TIMEOUT, 0);
+		}
+		return;
+	}
+	log_flush(); /* in order: what was gathered, then this line */
 	log_write_all(STDERR_FILENO, line, n);
 	if (log_state.fd >= 0)
 		log_write_all(log_state.fd, line, n);

@@ -124,6 +124,11 @@ int identity_load(const char *dir, uint8_t pk[CHORUS_PK_BYTES], uint8_t sk[CHORU
 int log_open(const char *path, enum log_format format, int verbose);
 int log_reopen(void);
 void log_close(void);
+/* Gather info/debug lines per loop iteration (one write at its end); detach flushes. */
+struct event_base;
+int log_attach(struct event_base *base);
+void log_detach(void);
+void log_flush(void);
 int log_enabled(int level);
 void log_emit(int level, const char *subsys, const char *fields);
 void log_core_cb(void *ctx, int level, const char *subsys, const char *fields);
