@@ -37,6 +37,7 @@
 #include "node.h"
 #include "consensus.h"
 #include "lmsg.h"
+#include "chorus/bootstrap.h"
 
 #define CONSENSUS_TICK_MS         10   /* one Raft tick */
 #define CONSENSUS_ELECTION_TICKS  15   /* election timeout 150-300 ms */
@@ -52,7 +53,6 @@
 #define CONSENSUS_SNAPSHOT_EVERY  1024 /* compact every this many applied entries */
 #define CONSENSUS_HELD_PER_TICK   16   /* entries held by a backfill, applied per tick */
 #define CONSENSUS_ROLE_VOTER      "voter"
-#define CONSENSUS_BOOT_STABLE     10   /* duty rounds (1 s) a voter set must be agreed before it boots */
 #define CONSENSUS_ROLE_LEADER     "leader"
 
 
@@ -120,8 +120,7 @@ struct consensus {
 	char boot_kind;              /* 0, 'p' or 'b' */
 	uint64_t boot_hash;
 	char published_voter[CHORUS_TAG_MAX + 1]; /* the voter role last published */
-	unsigned boot_agreed;        /* duty rounds our proposal has been agreed in a row */
-	unsigned boot_cluster_seen;  /* duty rounds a booted cluster we cannot join has been seen */
+	struct boot_state boot;      /* the agreement's state until we boot (chorus/bootstrap.h) */
 	struct consensus_batch batch; /* one ledger message being built */
 	uint64_t applied_index;      /* the last Raft entry the ledger reflects; later ones are held */
 	struct raft_entry *rx_ents;  /* raft_msg_decode's entry array */
@@ -187,22 +186,6 @@ static int consensus_is_candidate(const struct record *rec)
 	return consensus_voter_role(rec, &kind, &hash);
 }
 
-/* BLAKE2b-64 of a sorted voter set: what the bootstrap roles carry. */
-static uint64_t consensus_set_hash(const uint64_t *ids, size_t n)
-{
-	static const char domain[] = "chorus voter set v1";
-	uint8_t buf[sizeof domain + 8 * CHORUS_RAFT_VOTERS_MAX], h[8];
-	uint64_t v = 0;
-
-	memcpy(buf, domain, sizeof domain);
-	for (size_t i = 0; i < n && i < CHORUS_RAFT_VOTERS_MAX; i++)
-		for (int k = 0; k < 8; k++)
-			buf[sizeof domain + 8 * i + (size_t)k] = (uint8_t)(ids[i] >> (56 - 8 * k));
-	crypto_generichash(h, sizeof h, buf, sizeof domain + 8 * (n < CHORUS_RAFT_VOTERS_MAX ? n : CHORUS_RAFT_VOTERS_MAX), NULL, 0);
-	for (int k = 0; k < 8; k++)
-		v = v << 8 | h[k];
-	return v;
-}
 
 static int consensus_alive(const struct member_view *mv)
 {
@@ -586,26 +569,20 @@ static int consensus_start_raft(struct consensus *cs)
 	         (unsigned long long)cs->id, boot.snap.conf.n, boot.nentries,
 	         (unsigned long long)boot.hs.term);
 	cs->boot_kind = 'b'; /* a cluster exists: no candidate that sees us forms another */
-	cs->boot_hash = consensus_set_hash(boot.snap.conf.ids, boot.snap.conf.n);
+	cs->boot_hash = boot_set_hash(boot.snap.conf.ids, boot.snap.conf.n);
 	consensus_publish_role(cs);
 	consensus_pump(cs);
 	return 0;
 }
 
-struct consensus_cand {
-	uint64_t id;
-	char kind;     /* 0, 'p' or 'b': see consensus_voter_role */
-	uint64_t hash;
-};
-
 static int consensus_cmp_cand(const void *a, const void *b)
 {
-	return consensus_cmp_u64(&((const struct consensus_cand *)a)->id,
-	                         &((const struct consensus_cand *)b)->id);
+	return consensus_cmp_u64(&((const struct boot_cand *)a)->id,
+	                         &((const struct boot_cand *)b)->id);
 }
 
 /* Alive voter candidates (ourselves included, with our own bootstrap state), sorted by id. */
-static size_t consensus_cands(struct consensus *cs, struct consensus_cand *c, size_t max)
+static size_t consensus_cands(struct consensus *cs, struct boot_cand *c, size_t max)
 {
 	struct core *core = cs->node->core;
 	struct member_view mv;
@@ -629,7 +606,7 @@ static size_t consensus_cands(struct consensus *cs, struct consensus_cand *c, si
 /* The ids of alive voter candidates (ourselves included), sorted. */
 static size_t consensus_candidates(struct consensus *cs, uint64_t *ids, size_t max)
 {
-	struct consensus_cand c[64];
+	struct boot_cand c[64];
 	size_t n = consensus_cands(cs, c, max < 64 ? max : 64);
 
 	for (size_t i = 0; i < n; i++)
@@ -645,85 +622,22 @@ static void consensus_boot_with(struct consensus *cs, const struct raft_conf *co
 		log_error("raft", "event=bootstrap_error");
 }
 
-/*
- * The set that booted with hash T, seen from here: every candidate that
- * carries T (proposing or booted), plus ourselves when with_self.  1 and conf
- * filled when it has expect members and hashes to T.
- */
-static int consensus_known_set(struct consensus *cs, const struct consensus_cand *c, size_t n,
-                               uint64_t t, int with_self, struct raft_conf *conf)
-{
-	memset(conf, 0, sizeof *conf);
-	for (size_t i = 0; i < n && conf->n < CHORUS_RAFT_VOTERS_MAX; i++)
-		if ((c[i].id == cs->id && with_self) ||
-		    (c[i].id != cs->id && c[i].kind != 0 && c[i].hash == t))
-			conf->ids[conf->n++] = c[i].id; /* ascending: c is sorted */
-	return conf->n == cs->expect && consensus_set_hash(conf->ids, conf->n) == t;
-}
-
-/*
- * Never booted, --bootstrap-expect N (docs/ledger-node.md, "Bootstrap"):
- *  1. a cluster exists (a candidate carries "-b"): join the set it booted
- *     with if we are in it, else boot as a non-member and wait to be added;
- *  2. otherwise propose the N smallest ids we see ("-p<hash>"), and boot with
- *     them once all N have proposed that same set for CONSENSUS_BOOT_STABLE
- *     duty rounds in a row.  Booting needs the whole set's consent, so two
- *     candidates with different views wait for each other instead of
- *     forming two clusters.
- */
+/* Never booted, --bootstrap-expect N: one round of the agreement (include/chorus/bootstrap.h). */
 static void consensus_try_bootstrap(struct consensus *cs)
 {
-	struct consensus_cand c[64];
+	struct boot_cand c[64];
 	struct raft_conf conf;
 	size_t n = consensus_cands(cs, c, 64);
-	int cluster = 0;
-	uint64_t h;
+	enum boot_action a;
 
-	for (size_t i = 0; i < n; i++) {
-		if (c[i].kind != 'b' || c[i].id == cs->id)
-			continue;
-		cluster = 1;
-		if (consensus_known_set(cs, c, n, c[i].hash, 1, &conf) && raft_conf_has(&conf, cs->id)) {
-			consensus_boot_with(cs, &conf, "joined-agreed-set");
-			return;
-		}
-		if (consensus_known_set(cs, c, n, c[i].hash, 0, &conf)) {
-			memset(&conf, 0, sizeof conf);
-			consensus_boot_with(cs, &conf, "cluster-exists");
-			return;
-		}
-	}
-	/* A cluster whose set we cannot see whole (it changed, or members are out of sight). */
-	cs->boot_cluster_seen = cluster ? cs->boot_cluster_seen + 1 : 0;
-	if (cs->boot_cluster_seen >= CONSENSUS_BOOT_STABLE) {
-		memset(&conf, 0, sizeof conf);
-		consensus_boot_with(cs, &conf, "cluster-exists");
-		return;
-	}
-	if (cluster || n < cs->expect)
-		return;
 	memset(&conf, 0, sizeof conf);
-	for (size_t i = 0; i < cs->expect; i++)
-		conf.ids[conf.n++] = c[i].id; /* the N smallest */
-	if (!raft_conf_has(&conf, cs->id)) {
-		cs->boot_agreed = 0; /* not one of them: they boot, then we join as a non-member */
-		return;
-	}
-	h = consensus_set_hash(conf.ids, conf.n);
-	if (cs->boot_kind != 'p' || cs->boot_hash != h) {
-		cs->boot_kind = 'p';
-		cs->boot_hash = h;
-		cs->boot_agreed = 0;
+	a = boot_step(&cs->boot, cs->id, cs->expect, c, n, conf.ids, &conf.n);
+	cs->boot_kind = cs->boot.kind;
+	cs->boot_hash = cs->boot.hash;
+	if (a == BOOT_PUBLISH)
 		consensus_publish_role(cs);
-		return;
-	}
-	for (size_t i = 0; i < cs->expect; i++)
-		if (c[i].id != cs->id && (c[i].kind != 'p' || c[i].hash != h)) {
-			cs->boot_agreed = 0;
-			return;
-		}
-	if (++cs->boot_agreed >= CONSENSUS_BOOT_STABLE)
-		consensus_boot_with(cs, &conf, "agreed");
+	else if (a == BOOT_MEMBER || a == BOOT_JOIN || a == BOOT_NONMEMBER)
+		consensus_boot_with(cs, &conf, boot_action_name(a));
 }
 
 static int consensus_removed(const struct consensus *cs, uint64_t id)

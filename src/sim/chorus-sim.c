@@ -23,6 +23,8 @@ static const struct sim_cmd sim_cmds[] = {
 	 sim_dispatch_main, sim_dispatch_usage},
 	{"raft", "Raft: elections, replication, membership, snapshots under loss, partitions, crashes",
 	 sim_raft_main, sim_raft_usage},
+	{"bootstrap", "the first voter set, agreed by candidates with late, partial, stale views",
+	 sim_bootstrap_main, sim_bootstrap_usage},
 };
 
 static void usage(FILE *f)

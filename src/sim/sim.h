@@ -209,5 +209,8 @@ void sim_dispatch_usage(FILE *f);
 
 int sim_raft_main(int argc, char **argv);
 void sim_raft_usage(FILE *f);
+/* sim-bootstrap.c */
+int sim_bootstrap_main(int argc, char **argv);
+void sim_bootstrap_usage(FILE *f);
 
 #endif

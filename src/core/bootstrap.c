@@ -1,0 +1,118 @@
+/* bootstrap: forming the first voter set by agreement; rules in include/chorus/bootstrap.h. */
+#include <sodium.h>
+#include <string.h>
+
+#include "chorus/bootstrap.h"
+#include "core-internal.h"
+
+uint64_t boot_set_hash(const uint64_t *ids, size_t n)
+{
+	static const char domain[] = "chorus voter set v1";
+	uint8_t buf[sizeof domain + 8 * CHORUS_RAFT_VOTERS_MAX], h[8];
+
+	if (n > CHORUS_RAFT_VOTERS_MAX)
+		n = CHORUS_RAFT_VOTERS_MAX;
+	memcpy(buf, domain, sizeof domain);
+	for (size_t i = 0; i < n; i++)
+		codec_put_u64(buf + sizeof domain + 8 * i, ids[i]);
+	crypto_generichash(h, sizeof h, buf, sizeof domain + 8 * n, NULL, 0);
+	return codec_get_u64(h);
+}
+
+/*
+ * The set that booted with hash t, seen from here: every candidate carrying
+ * t (proposing or booted), plus self when with_self.  1 when it has expect
+ * members and hashes to t.
+ */
+static int boot_known_set(const struct boot_cand *c, size_t nc, uint64_t self, unsigned expect,
+                          uint64_t t, int with_self, uint64_t *ids, uint32_t *n)
+{
+	*n = 0;
+	for (size_t i = 0; i < nc && *n < CHORUS_RAFT_VOTERS_MAX; i++)
+		if ((c[i].id == self && with_self) || (c[i].id != self && c[i].kind != 0 && c[i].hash == t))
+			ids[(*n)++] = c[i].id; /* ascending: c is */
+	return *n == expect && boot_set_hash(ids, *n) == t;
+}
+
+static int boot_has(const uint64_t *ids, uint32_t n, uint64_t id)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return 1;
+	return 0;
+}
+
+enum boot_action boot_step(struct boot_state *st, uint64_t self, unsigned expect,
+                           const struct boot_cand *c, size_t nc, uint64_t ids[CHORUS_RAFT_VOTERS_MAX],
+                           uint32_t *n)
+{
+	int cluster = 0;
+	uint64_t h;
+
+	*n = 0;
+	if (expect == 0 || expect > CHORUS_RAFT_VOTERS_MAX)
+		return BOOT_WAIT;
+	for (size_t i = 0; i < nc; i++) {
+		if (c[i].kind != 'b' || c[i].id == self)
+			continue;
+		cluster = 1;
+		for (unsigned k = 0; k < BOOT_PAST && k < st->npast; k++)
+			if (st->past_hash[k] == c[i].hash) {
+				*n = st->npast_ids[k];
+				memcpy(ids, st->past[k], *n * sizeof ids[0]);
+				return BOOT_JOIN; /* it booted with our consent */
+			}
+		if (boot_known_set(c, nc, self, expect, c[i].hash, 1, ids, n) && boot_has(ids, *n, self))
+			return BOOT_JOIN;
+		if (boot_known_set(c, nc, self, expect, c[i].hash, 0, ids, n)) {
+			*n = 0;
+			return BOOT_NONMEMBER;
+		}
+	}
+	*n = 0;
+	/* A cluster whose set we cannot rebuild (it changed, or members are out of sight). */
+	st->cluster_seen = cluster ? st->cluster_seen + 1 : 0;
+	if (st->cluster_seen >= BOOT_CLUSTER_WAIT)
+		return BOOT_NONMEMBER;
+	if (cluster || nc < expect)
+		return BOOT_WAIT;
+	for (unsigned i = 0; i < expect; i++)
+		ids[i] = c[i].id; /* the N smallest */
+	*n = expect;
+	if (!boot_has(ids, *n, self)) {
+		st->agreed = 0; /* not one of them: they boot, then we join as a non-member */
+		*n = 0;
+		return BOOT_WAIT;
+	}
+	h = boot_set_hash(ids, *n);
+	if (st->kind != 'p' || st->hash != h) {
+		unsigned k = st->npast++ % BOOT_PAST;
+
+		st->kind = 'p';
+		st->hash = h;
+		st->agreed = 0;
+		memcpy(st->past[k], ids, *n * sizeof ids[0]);
+		st->npast_ids[k] = *n;
+		st->past_hash[k] = h;
+		*n = 0;
+		return BOOT_PUBLISH;
+	}
+	for (unsigned i = 0; i < expect; i++)
+		if (c[i].id != self && (c[i].kind != 'p' || c[i].hash != h)) {
+			st->agreed = 0;
+			*n = 0;
+			return BOOT_WAIT;
+		}
+	if (++st->agreed >= BOOT_STABLE)
+		return BOOT_MEMBER;
+	*n = 0;
+	return BOOT_WAIT;
+}
+
+const char *boot_action_name(enum boot_action a)
+{
+	static const char *const names[] = { "wait", "publish", "agreed", "joined-agreed-set",
+		                             "cluster-exists" };
+
+	return (unsigned)a < sizeof names / sizeof names[0] ? names[a] : "?";
+}
