@@ -109,6 +109,19 @@ for p in ports:
 PYEOF
 }
 
+# sim_point NAME DESCRIPTION CMD...: one test point; CMD's output in $TEST_TMP/NAME.out,
+# its last lines shown when it fails (the simulator prints the command that reproduces it).
+sim_point() {
+	sp_name=$1 sp_desc=$2
+	shift 2
+	if "$@" >"$TEST_TMP/$sp_name.out" 2>&1; then
+		ok 0 "$sp_desc"
+	else
+		ok 1 "$sp_desc"
+		tail -n 4 "$TEST_TMP/$sp_name.out" | sed 's/^/# /'
+	fi
+}
+
 # start_node I [ARGS...]: chorusd number I in the background, data and node.log
 # under $TEST_TMP/nI, fabric on $(fport I), HTTP on $(hport I) (the script
 # defines both); its pid in PID[I], tracked so cleanup stops it.  (bash)

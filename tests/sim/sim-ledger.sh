@@ -17,15 +17,7 @@
 STEPS=${SIM_LEDGER_STEPS:-100000}
 
 # run NAME ARGS...: one test point; output kept in $TEST_TMP/NAME.out
-run() {
-	name=$1; shift
-	if "$CHORUS_SIM" raft --ledger "$@" >"$TEST_TMP/$name.out" 2>&1; then
-		ok 0 "raft --ledger $*"
-	else
-		ok 1 "raft --ledger $*"
-		tail -n 4 "$TEST_TMP/$name.out" | sed 's/^/# /'
-	fi
-}
+run() { name=$1; shift; sim_point "$name" "raft --ledger $*" "$CHORUS_SIM" raft --ledger "$@"; }
 
 start=$(now_ms)
 for seed in 1 2 3 4 5 6 7 8 9 10 11 12; do

@@ -12,15 +12,7 @@
 STEPS=${SIM_RAFT_STEPS:-400000}
 
 # run NAME ARGS...: one test point; output kept in $TEST_TMP/NAME.out
-run() {
-	name=$1; shift
-	if "$CHORUS_SIM" raft "$@" >"$TEST_TMP/$name.out" 2>&1; then
-		ok 0 "raft $*"
-	else
-		ok 1 "raft $*"
-		tail -n 4 "$TEST_TMP/$name.out" | sed 's/^/# /'
-	fi
-}
+run() { name=$1; shift; sim_point "$name" "raft $*" "$CHORUS_SIM" raft "$@"; }
 
 start=$(now_ms)
 for seed in 1 2 3 4 5 6 7 8 9 10 11 12; do
