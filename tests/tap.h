@@ -6,6 +6,7 @@
 #define CHORUS_TAP_H
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -30,6 +31,24 @@ static inline int tap_ok(int cond, const char *file, int line, const char *fmt, 
 	}
 	fflush(stdout);
 	return cond;
+}
+
+/* A reproducible xorshift64 stream for the fuzz loops: *state must start non-zero. */
+static inline uint64_t tap_rand(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}
+
+/* Big-endian u32, for tests that build wire bytes by hand. */
+static inline void tap_put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
 }
 
 #define ok(cond, ...) tap_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)

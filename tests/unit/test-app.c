@@ -19,10 +19,7 @@
 static uint64_t rs = 0x9e3779b97f4a7c15ULL;
 static uint64_t next(void)
 {
-	rs ^= rs << 13;
-	rs ^= rs >> 7;
-	rs ^= rs << 17;
-	return rs;
+	return tap_rand(&rs);
 }
 
 static int sees_role(struct harness *h, void *ctx)

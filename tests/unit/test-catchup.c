@@ -20,10 +20,7 @@
 static uint64_t rs = 0x9e3779b97f4a7c15ULL;
 static uint64_t next(void)
 {
-	rs ^= rs << 13;
-	rs ^= rs >> 7;
-	rs ^= rs << 17;
-	return rs;
+	return tap_rand(&rs);
 }
 
 /* A response of n fake blocks (sizes vary) down from top. */

@@ -7,15 +7,6 @@
 static uint8_t env[FABRIC_BATCH_MAX + 64];
 static struct fabric_batch_frame frames[FABRIC_BATCH_FRAMES_MAX];
 
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 static int
 decode(size_t len)
 {
@@ -88,7 +79,7 @@ test_count_bound(void)
 	ok(fabric_batch_decode(env, used, frames, 10) == FABRIC_BATCH_ECOUNT,
 	   "the decoder never writes more frames than the room it is given");
 	/* A count lie: one more frame, genuinely present, over the bound. */
-	put32(env + used, 1);
+	tap_put_be32(env + used, 1);
 	env[used + 4] = 'C';
 	env[2] = (uint8_t)((FABRIC_BATCH_FRAMES_MAX + 1) >> 8);
 	env[3] = (uint8_t)(FABRIC_BATCH_FRAMES_MAX + 1);
@@ -131,15 +122,15 @@ test_refusals(void)
 	ok(decode(used) == FABRIC_BATCH_ECOUNT, "count 0: ECOUNT");
 	env[3] = 2;
 
-	put32(env + 4, 0);
+	tap_put_be32(env + 4, 0);
 	ok(decode(used) == FABRIC_BATCH_EFRAME, "a zero frame length: EFRAME");
-	put32(env + 4, CHORUS_FRAME_MAX + 1);
+	tap_put_be32(env + 4, CHORUS_FRAME_MAX + 1);
 	ok(decode(used) == FABRIC_BATCH_EFRAME, "a frame length over CHORUS_FRAME_MAX: EFRAME");
-	put32(env + 4, 0xffffffffu);
+	tap_put_be32(env + 4, 0xffffffffu);
 	ok(decode(used) == FABRIC_BATCH_EFRAME, "a frame length of 2^32-1: EFRAME");
-	put32(env + 4, 6);
+	tap_put_be32(env + 4, 6);
 	ok(decode(used) == FABRIC_BATCH_ETRUNC, "a length one too long shifts the next: refused");
-	put32(env + 4, 5);
+	tap_put_be32(env + 4, 5);
 	ok(decode(used) == 2, "restored, it decodes again");
 
 	ok(decode(FABRIC_BATCH_MAX + 1) == FABRIC_BATCH_ESIZE, "over FABRIC_BATCH_MAX: ESIZE");

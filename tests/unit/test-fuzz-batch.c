@@ -28,22 +28,9 @@ static size_t src_len[FABRIC_BATCH_FRAMES_MAX];
 static size_t src_off[FABRIC_BATCH_FRAMES_MAX];
 
 static uint64_t rs = 0x9e3779b97f4a7c15ULL;
-static uint64_t
-next(void)
+static uint64_t next(void)
 {
-	rs ^= rs << 13;
-	rs ^= rs >> 7;
-	rs ^= rs << 17;
-	return rs;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
+	return tap_rand(&rs);
 }
 
 /* A valid envelope of random frames in `in`; returns its length and count. */
@@ -111,12 +98,12 @@ mutate(size_t len)
 				             (uint32_t)in[6] << 8 | in[7];
 				uint32_t lies[] = { l + 1, l - 1, 0, 0xffffffffu, CHORUS_FRAME_MAX + 1,
 				                    (uint32_t)next() };
-				put32(in + 4, lies[next() % 6]);
+				tap_put_be32(in + 4, lies[next() % 6]);
 			}
 			break;
 		case 6: /* length lie anywhere: a u32 written at a random offset */
 			if (len >= 4)
-				put32(in + (size_t)(next() % (len - 3)), (uint32_t)(next() % 70000));
+				tap_put_be32(in + (size_t)(next() % (len - 3)), (uint32_t)(next() % 70000));
 			break;
 		case 7: /* splice: a copy of another part of itself */
 			if (len > 8) {

@@ -16,10 +16,7 @@
 static uint64_t rs = 0x2545f4914f6cdd1dULL;
 static uint64_t next(void)
 {
-	rs ^= rs << 13;
-	rs ^= rs >> 7;
-	rs ^= rs << 17;
-	return rs;
+	return tap_rand(&rs);
 }
 
 static void fill(struct ledger_entry *e, int i)
