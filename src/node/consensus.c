@@ -109,6 +109,8 @@ struct consensus {
 	uint64_t dropped;            /* malformed ledger messages and raft messages */
 	int kicked;
 	struct ledger_tip tip;       /* leader: the last block proposed (pipelining) */
+	struct ledger_entry *build_es;             /* consensus_build's scratch: the entries */
+	struct consensus_pending **build_taken;    /* and the queue slots they came from */
 	uint64_t tip_term;           /* the term tip belongs to; 0: none */
 	uint64_t answered_height;    /* leader: pending acks answered up to this height */
 	uint64_t durable_term, durable_vote; /* the hard state last persisted by this process */
@@ -391,8 +393,8 @@ static void consensus_publish_role(struct consensus *cs)
  */
 static void consensus_build(struct consensus *cs)
 {
-	struct consensus_pending **taken;
-	struct ledger_entry *es;
+	struct consensus_pending **taken = cs->build_taken;
+	struct ledger_entry *es = cs->build_es;
 	struct raft_status st;
 
 	if (cs->npending == 0 || !raft_is_leader(cs->raft))
@@ -404,10 +406,7 @@ static void consensus_build(struct consensus *cs)
 		ledger_tip_head(cs->ledger, &cs->tip);
 		cs->tip_term = st.term;
 	}
-	es = malloc(CONSENSUS_BLOCK_ENTRIES * sizeof(*es));
-	taken = malloc(CONSENSUS_BLOCK_ENTRIES * sizeof(*taken));
-	while (es != NULL && taken != NULL &&
-	       cs->tip.height - ledger_height(cs->ledger) < CONSENSUS_INFLIGHT_MAX) {
+	while (cs->tip.height - ledger_height(cs->ledger) < CONSENSUS_INFLIGHT_MAX) {
 		uint8_t *block = NULL;
 		size_t n = 0, used = 0, len = 0;
 		uint64_t index;
@@ -453,8 +452,6 @@ static void consensus_build(struct consensus *cs)
 		if (used == 0)
 			break;
 	}
-	free(es);
-	free(taken);
 }
 
 static void consensus_pump(struct consensus *cs)
@@ -1208,10 +1205,13 @@ int consensus_create(struct consensus **out, struct node *node, const uint8_t pk
 	cs->pending = calloc(CONSENSUS_PENDING_MAX, sizeof(*cs->pending));
 	cs->fresh = calloc(CONSENSUS_FRESH_MAX, sizeof(*cs->fresh));
 	cs->own = calloc(CONSENSUS_FRESH_MAX, sizeof(*cs->own));
+	cs->build_es = calloc(CONSENSUS_BLOCK_ENTRIES, sizeof(*cs->build_es));
+	cs->build_taken = calloc(CONSENSUS_BLOCK_ENTRIES, sizeof(*cs->build_taken));
 	cs->batch.buf = malloc(CHORUS_BODY_MAX);
 	if (api_waits_create(&cs->waits, node->base, api_ledger_waited, cs) != 0 ||
 	    cs->id == RAFT_NONE || cs->rx_ents == NULL || cs->tx == NULL || cs->pending == NULL ||
-	    cs->fresh == NULL || cs->own == NULL || cs->batch.buf == NULL ||
+	    cs->fresh == NULL || cs->own == NULL || cs->batch.buf == NULL || cs->build_es == NULL ||
+	    cs->build_taken == NULL ||
 	    ledger_create(&cs->ledger, NULL) != 0) {
 		snprintf(err, errlen, "consensus: cannot set up");
 		consensus_destroy(cs);
@@ -1256,6 +1256,8 @@ void consensus_destroy(struct consensus *cs)
 	free(cs->pending);
 	free(cs->fresh);
 	free(cs->own);
+	free(cs->build_es);
+	free(cs->build_taken);
 	free(cs->batch.buf);
 	free(cs->rx_ents);
 	free(cs->tx);
