@@ -183,6 +183,25 @@ chorusd_check(const struct node_config *cfg)
 	return 0;
 }
 
+/*
+ * The loop: epoll with a changelist, so that an fd enabled and disabled again
+ * in one turn (evhttp does that for every request) costs no epoll_ctl at all,
+ * and several changes to one fd become one call.
+ */
+static struct event_base *chorusd_base_new(void)
+{
+	struct event_config *ec = event_config_new();
+	struct event_base *base;
+
+	if (ec == NULL)
+		return NULL;
+	(void)event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return base;
+}
+
+
 static int
 chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
               const uint8_t sk[CHORUS_SK_BYTES], char *err, size_t errlen)
@@ -194,7 +213,7 @@ chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
 
 	sodium_bin2hex(id_hex, sizeof id_hex, pk, CHORUS_PK_BYTES);
 	chorusd_core_config(node, &cc, id_hex);
-	if ((node->base = event_base_new()) == NULL || log_attach(node->base) != 0) {
+	if ((node->base = chorusd_base_new()) == NULL || log_attach(node->base) != 0) {
 		snprintf(err, errlen, "cannot create the event loop");
 		return -ENOMEM;
 	}
@@ -307,6 +326,11 @@ main(int argc, char **argv)
 			config_usage(stderr, 0);
 		return 1;
 	}
+	/*
+	 * libsodium's ChaCha20 generator, keyed from the kernel once, instead of
+	 * a getrandom() system call for every nonce and seed.
+	 */
+	(void)randombytes_set_implementation(&randombytes_internal_implementation);
 	if (sodium_init() < 0) {
 		fprintf(stderr, "chorusd: libsodium failed to initialise\n");
 		return 1;

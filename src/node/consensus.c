@@ -519,7 +519,7 @@ static void consensus_on_raft(struct consensus *cs, const uint8_t from_pk[CHORUS
 		log_debug("raft", "event=drop error=\"%s\"", raft_strerror(r));
 		return;
 	}
-	consensus_pump(cs);
+	consensus_kick(cs); /* every message of this loop iteration stepped, then one pump */
 }
 
 /* ---------------------------------------------------------------- bootstrap and membership */
@@ -913,7 +913,7 @@ static void consensus_on_submit(struct consensus *cs, const struct lmsg *m, cons
 		consensus_send(cs, leader, CORE_APP_LEDGER, cs->batch.buf, len);
 	}
 	free(e);
-	consensus_pump(cs);
+	consensus_kick(cs); /* the submits of this loop iteration go into the same blocks */
 }
 
 /* Is from_pk a member whose record says it is a voter (candidate)? */
