@@ -2,18 +2,22 @@
  * ledger-bench: how fast the replicated ledger commits completion records.
  *
  *   ledger-bench -H HOST:PORT[,HOST:PORT...] [-c CONNECTIONS] [-n ENTRIES]
+ *                [-w WAIT_MS] [-t SECONDS] [-j FILE]
  *
  * Synthesises ENTRIES valid, signed completion records (a client's ack and
  * a worker's receipt, made with the core's own encoders and real ed25519
- * keys) and POSTs them to /v1/ledger/acks?wait_ms=5000 of the given nodes
- * (round-robin).  Each of the CONNECTIONS writers is closed-loop: one record
- * in flight, the next sent when the node answers that it is committed (200).
- * The node puts it in its durable outbox and forwards it to the Raft leader,
- * which batches records into blocks; every voter persists each round
- * (synchronous=FULL) before it acknowledges.  Prints entries, seconds,
- * committed entries/s (the clock stops when the first node's ledger has
- * credited them all) and the submit-to-commit latency every writer saw
- * (p50, p90, p99, in ms with microseconds).
+ * keys) and POSTs them to /v1/ledger/acks?wait_ms=WAIT_MS (default 5000) of
+ * the given nodes (round-robin).  Each of the CONNECTIONS writers is
+ * closed-loop: one record in flight, the next sent when the node answers
+ * (200: committed; 202: accepted into its outbox, not committed within the
+ * wait).  The node forwards it to the Raft leader, which batches records
+ * into blocks; every voter persists each round (synchronous=FULL) before it
+ * acknowledges.  Prints entries, seconds, committed entries/s (the clock
+ * stops when the first node's ledger has credited them all, or after
+ * SECONDS, default 120; 0: do not wait), the answers by status, and the
+ * submit-to-commit latency every writer saw (p50, p90, p99, in ms with
+ * microseconds).  -j writes the records' job ids (hex), one per line.
+ * Exits 0 when every record was answered 200 or 202 and is credited.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +45,9 @@ struct bench {
 	int nhosts;
 	struct evhttp_connection *conns[BENCH_CONNS_MAX];
 	int nconns;
-	long n, sent, done, failed;
+	long n, sent, done, failed, wait_ms, credit_s;
+	const char *jobs_file;
+	char (*jobs)[2 * CHORUS_JOB_ID_BYTES + 1];
 	char **bodies;
 	double credited0, credited;
 	double *sent_at, *lat; /* per record: when it was posted, how long until committed */
@@ -78,6 +84,7 @@ static char *bench_entry(struct bench *b, long i)
 	randombytes_buf(&a.nonce, sizeof a.nonce);
 	a.nonce &= CODEC_JSON_INT_MAX - 1; /* a JSON-safe integer */
 	jobmsg_job_id(rc.id, b->client_pk, a.nonce); /* the ledger checks the id is the client's */
+	bench_hex(b->jobs[i], rc.id, CHORUS_JOB_ID_BYTES);
 	memcpy(rc.client, b->client_pk, 32);
 	memcpy(rc.worker, b->worker_pk[w], 32);
 	strcpy(rc.kind, "bench");
@@ -145,7 +152,7 @@ static void bench_slot_cb(struct evhttp_request *req, void *arg)
 static void bench_send(struct bench *b, int c)
 {
 	struct evhttp_request *req;
-	char host[80];
+	char host[80], uri[64];
 
 	if (b->sent >= b->n)
 		return;
@@ -157,7 +164,8 @@ static void bench_send(struct bench *b, int c)
 	             strlen(b->bodies[b->sent]));
 	slots[c].i = b->sent;
 	b->sent_at[b->sent++] = bench_now_s();
-	evhttp_make_request(b->conns[c], req, EVHTTP_REQ_POST, "/v1/ledger/acks?wait_ms=5000");
+	snprintf(uri, sizeof uri, "/v1/ledger/acks?wait_ms=%ld", b->wait_ms);
+	evhttp_make_request(b->conns[c], req, EVHTTP_REQ_POST, uri);
 }
 
 /* GET /v1/ledger of host h, synchronously (a nested loop run). */
@@ -216,18 +224,27 @@ static int bench_args(struct bench *b, int argc, char **argv)
 
 	b->n = 1000;
 	b->nconns = 1;
-	while ((ch = getopt(argc, argv, "H:c:n:")) != -1) {
+	b->wait_ms = 5000;
+	b->credit_s = 120;
+	while ((ch = getopt(argc, argv, "H:c:n:w:t:j:")) != -1) {
 		if (ch == 'H')
 			hosts = optarg;
 		else if (ch == 'c')
 			b->nconns = atoi(optarg);
 		else if (ch == 'n')
 			b->n = atol(optarg);
+		else if (ch == 'w')
+			b->wait_ms = atol(optarg);
+		else if (ch == 't')
+			b->credit_s = atol(optarg);
+		else if (ch == 'j')
+			b->jobs_file = optarg;
 		else
 			return -1;
 	}
 	if (hosts == NULL || b->nconns < 1 || b->nconns > BENCH_CONNS_MAX || b->n < 1 ||
-	    b->n > BENCH_N_MAX)
+	    b->n > BENCH_N_MAX || b->wait_ms < 0 || b->wait_ms > 60000 || b->credit_s < 0 ||
+	    b->credit_s > 3600)
 		return -1;
 	for (tok = strtok_r(hosts, ",", &save); tok && b->nhosts < BENCH_HOSTS_MAX;
 	     tok = strtok_r(NULL, ",", &save)) {
@@ -249,7 +266,8 @@ int main(int argc, char **argv)
 	double t0, t1, deadline;
 
 	if (sodium_init() < 0 || bench_args(&b, argc, argv) != 0) {
-		fprintf(stderr, "usage: ledger-bench -H HOST:PORT[,HOST:PORT...] [-c CONNS] [-n N]\n");
+		fprintf(stderr, "usage: ledger-bench -H HOST:PORT[,HOST:PORT...] [-c CONNS] [-n N]"
+		                " [-w WAIT_MS] [-t SECONDS] [-j FILE]\n");
 		return 1;
 	}
 	crypto_sign_keypair(b.client_pk, b.client_sk);
@@ -258,10 +276,21 @@ int main(int argc, char **argv)
 	b.bodies = calloc((size_t)b.n, sizeof *b.bodies);
 	b.sent_at = calloc((size_t)b.n, sizeof *b.sent_at);
 	b.lat = calloc((size_t)b.n, sizeof *b.lat);
-	if (b.bodies == NULL || b.sent_at == NULL || b.lat == NULL)
+	b.jobs = calloc((size_t)b.n, sizeof *b.jobs);
+	if (b.bodies == NULL || b.sent_at == NULL || b.lat == NULL || b.jobs == NULL)
 		return 1;
 	for (long i = 0; i < b.n; i++)
 		b.bodies[i] = bench_entry(&b, i);
+	if (b.jobs_file != NULL) {
+		FILE *f = fopen(b.jobs_file, "w");
+
+		for (long i = 0; f != NULL && i < b.n; i++)
+			fprintf(f, "%s\n", b.jobs[i]);
+		if (f == NULL || fclose(f) != 0) {
+			fprintf(stderr, "ledger-bench: cannot write %s\n", b.jobs_file);
+			return 1;
+		}
+	}
 	if ((doc = bench_get(&b, 0)) == NULL) {
 		fprintf(stderr, "ledger-bench: no /v1/ledger at %s:%d\n", b.hosts[0], b.ports[0]);
 		return 1;
@@ -278,12 +307,14 @@ int main(int argc, char **argv)
 		bench_send(&b, c);
 	}
 	event_base_dispatch(b.base);
-	deadline = bench_now_s() + 120;
+	deadline = bench_now_s() + (double)b.credit_s;
 	do {
 		doc = bench_get(&b, 0);
 		b.credited = doc ? bench_num(doc, "credited") - b.credited0 : 0;
 		cJSON_Delete(doc);
 		if (b.credited >= (double)(b.n - b.failed))
+			break;
+		if (bench_now_s() >= deadline)
 			break;
 		usleep(2000);
 	} while (bench_now_s() < deadline);
@@ -291,6 +322,7 @@ int main(int argc, char **argv)
 	qsort(b.lat, (size_t)b.nlat, sizeof *b.lat, bench_cmp);
 	printf("entries %ld failed %ld credited %.0f seconds %.3f entries/s %.0f nodes %d writers %d\n",
 	       b.n, b.failed, b.credited, t1 - t0, b.credited / (t1 - t0), b.nhosts, b.nconns);
+	printf("answers 200 %ld 202 %ld other %ld\n", b.nlat, b.late, b.failed);
 	if (b.nlat > 0)
 		printf("submit-to-commit ms p50 %.3f p90 %.3f p99 %.3f (%ld samples, %ld not "
 		       "committed within 5 s)\n",

@@ -109,6 +109,12 @@ struct ledger {
 	unsigned nbuilt;
 	uint8_t signer_ok[LEDGER_HASH_BYTES]; /* BLAKE2b(pk || sk) of the matching pair */
 	int has_signer_ok;
+	/*
+	 * Where a block is built: allocated on first use and kept.  A fresh
+	 * malloc of the maximum block size per build is an mmap, page faults
+	 * and an munmap every time (glibc maps chunks that large).
+	 */
+	uint8_t *build_buf;
 };
 
 static void ledger_say(char *why, size_t len, const char *fmt, ...)
@@ -607,6 +613,7 @@ void ledger_destroy(struct ledger *l)
 	free(l->jobs);
 	free(l->job_slots);
 	free(l->vcache);
+	free(l->build_buf);
 	free(l);
 }
 
@@ -884,7 +891,7 @@ int ledger_block_build_on(struct ledger *l, const struct ledger_tip *on, uint64_
                           const struct ledger_entry *entries, size_t n, size_t *used,
                           uint8_t **out, size_t *out_len)
 {
-	uint8_t msg[sizeof(LEDGER_SIG_DOMAIN) + LEDGER_HASH_BYTES], hash[LEDGER_HASH_BYTES], *buf, *r;
+	uint8_t msg[sizeof(LEDGER_SIG_DOMAIN) + LEDGER_HASH_BYTES], hash[LEDGER_HASH_BYTES], *buf;
 	size_t off = CHORUS_LEDGER_BLOCK_HEADER_BYTES, count, mlen;
 	struct ledger_tip head;
 
@@ -903,13 +910,12 @@ int ledger_block_build_on(struct ledger *l, const struct ledger_tip *on, uint64_
 		           (unsigned long long)on->height, (unsigned long long)l->term);
 		return CORE_ERR_INVAL;
 	}
-	if ((buf = malloc(CHORUS_LEDGER_BLOCK_BYTES_MAX)) == NULL)
+	if (l->build_buf == NULL && (l->build_buf = malloc(CHORUS_LEDGER_BLOCK_BYTES_MAX)) == NULL)
 		return CORE_ERR_NOMEM;
+	buf = l->build_buf;
 	count = ledger_build_entries(l, buf, entries, n, used, &off);
-	if (count == 0) {
-		free(buf);
+	if (count == 0)
 		return 0;
-	}
 	ledger_put_header(buf, on, term, leader_pk, time_ms, count);
 	crypto_generichash(hash, LEDGER_HASH_BYTES, buf, off, NULL, 0);
 	mlen = ledger_sig_msg(msg, hash);
@@ -925,7 +931,6 @@ int ledger_block_build_on(struct ledger *l, const struct ledger_tip *on, uint64_
 		crypto_generichash_final(&st, pair, sizeof pair);
 		if (!l->has_signer_ok || memcmp(l->signer_ok, pair, sizeof pair) != 0) {
 			if (l->crypto->verify(buf + off, msg, mlen, leader_pk) != 0) {
-				free(buf);
 				ledger_say(l->why, sizeof(l->why), "the leader's key pair does not match");
 				return CORE_ERR_INVAL;
 			}
@@ -937,8 +942,11 @@ int ledger_block_build_on(struct ledger *l, const struct ledger_tip *on, uint64_
 	crypto_generichash(l->built[l->nbuilt++ % LEDGER_BUILT_MAX], LEDGER_HASH_BYTES, buf, off,
 	                   NULL, 0);
 	assert(off <= CHORUS_LEDGER_BLOCK_BYTES_MAX && *used <= n);
-	r = realloc(buf, off);
-	*out = r != NULL ? r : buf;
+	if ((*out = malloc(off)) == NULL) {
+		*used = 0;
+		return CORE_ERR_NOMEM;
+	}
+	memcpy(*out, buf, off);
 	*out_len = off;
 	return 0;
 }

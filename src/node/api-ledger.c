@@ -337,16 +337,18 @@ static cJSON *api_ledger_ack_doc(const char *job, uint64_t height)
 void api_ledger_waited(void *ctx, struct evhttp_request *req, const char *job, int woken,
                        uint64_t height)
 {
-	(void)ctx;
 	if (woken)
 		api_reply(req, HTTP_OK, "OK", api_ledger_ack_doc(job, height));
+	else if (consensus_unwait(ctx, job) != 0)
+		api_reply_error(req, HTTP_INTERNAL, "Internal Server Error", "cannot store it");
 	else
 		api_reply(req, 202, "Accepted", api_ledger_ack_doc(job, 0));
 }
 
 /*
  * 202 {"job","committed":false} once the ack is in the outbox; with wait_ms,
- * held until it is committed (200, "height") or the wait runs out (202).
+ * held until it is committed (200, "height") or the wait runs out (202, once
+ * it is in the outbox: until then it is kept in memory, consensus_submit).
  */
 static void api_ledger_acks(struct consensus *cs, struct evhttp_request *req)
 {
@@ -366,7 +368,7 @@ static void api_ledger_acks(struct consensus *cs, struct evhttp_request *req)
 	         api_ledger_text(body, "receipt", e->receipt_text, &e->receipt_len) == 0 &&
 	         api_ledger_sig(body, "ack_sig", e->ack_sig) == 0 &&
 	         api_ledger_sig(body, "receipt_sig", e->receipt_sig) == 0)
-		r = consensus_submit(cs, e, job, &height, why, sizeof why);
+		r = consensus_submit(cs, e, wait_ms > 0, job, &height, why, sizeof why);
 	cJSON_Delete(body);
 	free(e);
 	if (r != 0)
@@ -374,9 +376,11 @@ static void api_ledger_acks(struct consensus *cs, struct evhttp_request *req)
 		                r == -EIO ? "Internal Server Error" : "Bad Request", why);
 	else if (height > 0)
 		api_reply(req, HTTP_OK, "OK", api_ledger_ack_doc(job, height));
-	else if (wait_ms == 0 ||
-	         api_wait(consensus_waits(cs), req, job, wait_ms < API_WAIT_MS_MAX ? wait_ms : API_WAIT_MS_MAX) != 0)
+	else if (wait_ms == 0)
 		api_reply(req, 202, "Accepted", api_ledger_ack_doc(job, 0));
+	else if (api_wait(consensus_waits(cs), req, job,
+	                  wait_ms < API_WAIT_MS_MAX ? wait_ms : API_WAIT_MS_MAX) != 0)
+		api_ledger_waited(cs, req, job, 0, 0); /* cannot hold the request: answered as run out */
 }
 
 /* 1 when the request was ours (answered), 0 otherwise. */

@@ -52,6 +52,7 @@
 #define CONSENSUS_REMOVED_MAX     64
 #define CONSENSUS_SNAPSHOT_EVERY  1024 /* compact every this many applied entries */
 #define CONSENSUS_HELD_PER_TICK   16   /* entries held by a backfill, applied per tick */
+#define CONSENSUS_WAITING_MAX     4096 /* acks kept in memory while their submitter waits */
 #define CONSENSUS_ROLE_VOTER      "voter"
 #define CONSENSUS_ROLE_LEADER     "leader"
 
@@ -64,6 +65,17 @@ struct consensus_batch {
 
 /* One of our completion acks, between ack_cb and the outbox (consensus_save_acks). */
 struct consensus_own {
+	char job[CHORUS_JOB_ID_HEX + 1];
+	uint64_t at_ms;
+	struct ledger_entry e;
+};
+
+/*
+ * An ack posted with ?wait_ms, kept in memory while its submitter waits: it
+ * reaches the outbox only if the wait runs out (consensus_unwait), so an ack
+ * committed in time costs no outbox write and no outbox update.
+ */
+struct consensus_waiting {
 	char job[CHORUS_JOB_ID_HEX + 1];
 	uint64_t at_ms;
 	struct ledger_entry e;
@@ -104,6 +116,8 @@ struct consensus {
 	size_t nfresh;
 	struct consensus_own *own;   /* our own acks from ack_cb, not in the outbox yet */
 	size_t nown;
+	struct consensus_waiting *waiting; /* posted acks whose submitter waits (not in the outbox) */
+	size_t nwaiting;
 	struct event *kick_ev;       /* end of this loop iteration: route fresh acks, pump */
 	struct api_waits *waits;     /* POST /v1/ledger/acks?wait_ms: held until committed */
 	uint64_t dropped;            /* malformed ledger messages and raft messages */
@@ -673,9 +687,16 @@ static void consensus_add_voters(struct consensus *cs)
 static void consensus_outbox_done(struct consensus *cs, const char *job, uint64_t height)
 {
 	uint64_t created_ms = 0, now_ms = chorusd_wall_ms();
+	size_t i;
 
-	if (raftstore_outbox_done(cs->store, job, height, &created_ms) != 0 || created_ms == 0)
+	for (i = 0; i < cs->nwaiting && strcmp(cs->waiting[i].job, job) != 0; i++)
+		;
+	if (i < cs->nwaiting) { /* a waiting submitter's: nothing on disk to mark */
+		created_ms = cs->waiting[i].at_ms;
+		cs->waiting[i] = cs->waiting[--cs->nwaiting];
+	} else if (raftstore_outbox_done(cs->store, job, height, &created_ms) != 0 || created_ms == 0) {
 		return; /* unknown, or answered before: nothing to sample */
+	}
 	api_wake(cs->waits, job, height);
 	cs->latency_ms[cs->nlatency++ % CONSENSUS_LATENCY_RING] =
 	    now_ms > created_ms ? (uint32_t)(now_ms - created_ms) : 0;
@@ -708,13 +729,16 @@ size_t consensus_latency(const struct consensus *cs, uint32_t *p50, uint32_t *p9
 }
 
 /*
- * An entry from outside (POST /v1/ledger/acks): checked, into our outbox, sent
- * at the end of this loop iteration.  job gets its id (hex); *height the
- * block that credits it when this node's ledger already has it, else 0.
+ * An entry from outside (POST /v1/ledger/acks): checked, into our outbox (or,
+ * when its submitter waits, kept in memory: consensus_unwait), sent at the
+ * end of this loop iteration.  job gets its id (hex); *height the block that
+ * credits it when this node's ledger already has it, else 0.
  */
-int consensus_submit(struct consensus *cs, const struct ledger_entry *e,
+int consensus_submit(struct consensus *cs, const struct ledger_entry *e, int waits,
                      char job[CHORUS_JOB_ID_HEX + 1], uint64_t *height, char *why, size_t whylen)
 {
+	size_t i;
+
 	struct ledger_entry_info info;
 	struct ledger_job credited;
 
@@ -726,13 +750,47 @@ int consensus_submit(struct consensus *cs, const struct ledger_entry *e,
 	*height = ledger_job_get(cs->ledger, info.job, &credited) == 0 ? credited.height : 0;
 	if (*height > 0)
 		return 0;
-	if (raftstore_outbox_put(cs->store, job, e, chorusd_wall_ms()) != 0) {
+	for (i = 0; i < cs->nwaiting && strcmp(cs->waiting[i].job, job) != 0; i++)
+		;
+	if (i < cs->nwaiting) {
+		/* posted again while the first still waits: both wait for the same commit */
+	} else if (waits && cs->nwaiting < CONSENSUS_WAITING_MAX) {
+		struct consensus_waiting *w = &cs->waiting[cs->nwaiting++];
+
+		snprintf(w->job, sizeof w->job, "%s", job);
+		w->at_ms = chorusd_wall_ms();
+		w->e = *e;
+	} else if (raftstore_outbox_put(cs->store, job, e, chorusd_wall_ms()) != 0) {
 		snprintf(why, whylen, "cannot store it");
 		return -EIO;
 	}
 	if (cs->nfresh < CONSENSUS_FRESH_MAX)
 		cs->fresh[cs->nfresh++] = *e; /* else the next outbox round sends it */
 	consensus_kick(cs);
+	return 0;
+}
+
+/* An ack kept in memory since cutoff_ms or before goes to the outbox; 0 or -EIO. */
+static int consensus_unwait_at(struct consensus *cs, size_t i)
+{
+	struct consensus_waiting *w = &cs->waiting[i];
+
+	if (raftstore_outbox_put(cs->store, w->job, &w->e, w->at_ms) != 0)
+		return -EIO;
+	cs->waiting[i] = cs->waiting[--cs->nwaiting];
+	return 0;
+}
+
+/*
+ * The submitter of job stopped waiting before it committed: the ack goes to
+ * the outbox (durable, re-sent until committed) before the 202 says so.
+ * 0 (also when it is not kept here any more), or -EIO.
+ */
+int consensus_unwait(struct consensus *cs, const char *job)
+{
+	for (size_t i = 0; i < cs->nwaiting; i++)
+		if (strcmp(cs->waiting[i].job, job) == 0)
+			return consensus_unwait_at(cs, i);
 	return 0;
 }
 
@@ -881,11 +939,26 @@ static void consensus_outbox_flush(struct consensus *cs)
 {
 	int n;
 
+	uint64_t now_ms = chorusd_wall_ms();
+
 	cs->outbox_round++;
 	cs->nfresh = 0; /* they are in the outbox too: sent below, oldest first */
 	n = raftstore_outbox_each(cs->store, CONSENSUS_OUTBOX_BATCH, consensus_outbox_one, cs);
 	if (n < 0)
 		log_error("ledger", "event=outbox_error");
+	/*
+	 * Acks kept for a waiting submitter go again too.  One older than any
+	 * wait (its submitter hung up) goes to the outbox like a wait that ran out.
+	 */
+	for (size_t i = 0; i < cs->nwaiting;) {
+		struct consensus_waiting *w = &cs->waiting[i];
+
+		if (now_ms > w->at_ms + API_WAIT_MS_MAX + 1000 && consensus_unwait_at(cs, i) == 0)
+			continue; /* the slot now holds another one */
+		if (now_ms >= w->at_ms + 1000 && cs->nfresh < 2 * CONSENSUS_OUTBOX_BATCH)
+			cs->fresh[cs->nfresh++] = w->e;
+		i++;
+	}
 }
 
 static void consensus_on_submit(struct consensus *cs, const struct lmsg *m, const uint8_t *body,
@@ -1205,12 +1278,13 @@ int consensus_create(struct consensus **out, struct node *node, const uint8_t pk
 	cs->pending = calloc(CONSENSUS_PENDING_MAX, sizeof(*cs->pending));
 	cs->fresh = calloc(CONSENSUS_FRESH_MAX, sizeof(*cs->fresh));
 	cs->own = calloc(CONSENSUS_FRESH_MAX, sizeof(*cs->own));
+	cs->waiting = calloc(CONSENSUS_WAITING_MAX, sizeof(*cs->waiting));
 	cs->build_es = calloc(CONSENSUS_BLOCK_ENTRIES, sizeof(*cs->build_es));
 	cs->build_taken = calloc(CONSENSUS_BLOCK_ENTRIES, sizeof(*cs->build_taken));
 	cs->batch.buf = malloc(CHORUS_BODY_MAX);
 	if (api_waits_create(&cs->waits, node->base, api_ledger_waited, cs) != 0 ||
 	    cs->id == RAFT_NONE || cs->rx_ents == NULL || cs->tx == NULL || cs->pending == NULL ||
-	    cs->fresh == NULL || cs->own == NULL || cs->batch.buf == NULL || cs->build_es == NULL ||
+	    cs->fresh == NULL || cs->own == NULL || cs->waiting == NULL || cs->batch.buf == NULL || cs->build_es == NULL ||
 	    cs->build_taken == NULL ||
 	    ledger_create(&cs->ledger, NULL) != 0) {
 		snprintf(err, errlen, "consensus: cannot set up");
@@ -1256,6 +1330,7 @@ void consensus_destroy(struct consensus *cs)
 	free(cs->pending);
 	free(cs->fresh);
 	free(cs->own);
+	free(cs->waiting);
 	free(cs->build_es);
 	free(cs->build_taken);
 	free(cs->batch.buf);

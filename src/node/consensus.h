@@ -117,8 +117,11 @@ int consensus_block(const struct consensus *cs, uint64_t height, const uint8_t *
 /* Leader only: remove a voter; -EAGAIN not leader, -ENOENT not a voter, -EBUSY a change in flight. */
 int consensus_remove_voter(struct consensus *cs, uint64_t id);
 size_t consensus_latency(const struct consensus *cs, uint32_t *p50, uint32_t *p99);
-int consensus_submit(struct consensus *cs, const struct ledger_entry *e,
+/* waits: its submitter waits for the commit (kept in memory until then; see consensus_unwait). */
+int consensus_submit(struct consensus *cs, const struct ledger_entry *e, int waits,
                      char job[CHORUS_JOB_ID_HEX + 1], uint64_t *height, char *why, size_t whylen);
+/* A waiting submitter's wait ran out: its ack goes to the outbox first; 0 or -EIO. */
+int consensus_unwait(struct consensus *cs, const char *job);
 struct api_waits *consensus_waits(struct consensus *cs);
 /* Our own acks from ack_cb into the outbox, one transaction; before the job table commits. */
 void consensus_save_acks(struct consensus *cs);

@@ -1,0 +1,97 @@
+#!/bin/bash
+# End-to-end: completion records posted to POST /v1/ledger/acks, with real
+# processes on loopback (3 voters), signed by bench/ledger-bench with real keys.
+#  - posted with ?wait_ms, they are answered 200 once committed and credited
+#    on every voter; committed in time, they never touch the outbox;
+#  - with no quorum (both followers stopped) the wait runs out: 202, and by
+#    then each record is in the node's outbox (raft.db, on disk);
+#  - kill -9 of that node right after, the followers resumed, the node
+#    restarted: its outbox re-sends them and every one is credited on all
+#    three voters (a record answered 202 is never lost).
+# Every wait is bounded; every process is tracked and killed on exit.
+. "$top_srcdir/tests/lib.sh"
+
+[ -x "$CHORUSD" ] || skip_all "chorusd not built"
+[ -x "$LEDGER_BENCH" ] || skip_all "bench/ledger-bench not built"
+command -v python3 >/dev/null 2>&1 || skip_all "python3 needed to read JSON"
+
+base=$(port_base "e2e-acks $PWD")
+fport() { echo $((base + $1)); }
+hport() { echo $((base + 50 + $1)); }
+VOTERS="1 2 3"
+
+q() { qv "$@"; }
+ports_of() { for i in "$@"; do hport "$i"; done; }
+declare -a PID
+start_voter() { # joins through the other voters: a restarted seed must find the cluster
+	seeds=""
+	for j in $VOTERS; do [ "$j" != "$1" ] && seeds="$seeds --join tcp://127.0.0.1:$(fport "$j")"; done
+	# shellcheck disable=SC2086
+	start_node "$1" --voter --bootstrap-expect 3 $seeds
+}
+leader_node() {
+	for i in $VOTERS; do
+		q ledger "d['state'] == 'leader'" "$(hport "$i")" 2>/dev/null && { echo "$i"; return 0; }
+	done
+	return 1
+}
+has_leader() { leader_node >/dev/null; }
+# outbox_rows NODE [WHERE]: rows of its raft.db outbox (read beside the running node, WAL).
+outbox_rows() {
+	python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1], timeout=5).execute('select count(*) from outbox ' + sys.argv[2]).fetchone()[0])" \
+		"$TEST_TMP/n$1/raft.db" "${2:-}"
+}
+# credited_everywhere FILE: every job id in FILE is credited by every voter's ledger.
+credited_everywhere() {
+	while read -r id; do
+		for i in $VOTERS; do
+			curl -sf -o /dev/null "http://127.0.0.1:$(hport "$i")/v1/ledger/jobs/$id" || return 1
+		done
+	done <"$1"
+}
+# answers OUTPUT: the "answers 200 N 202 M other K" line ledger-bench printed.
+answers() { grep '^answers ' "$1"; }
+
+for i in $VOTERS; do start_voter "$i"; done
+if ! wait_until 15000 has_leader; then
+	ok 1 "3 voters elect a leader"
+	done_testing; exit 1
+fi
+lead=$(leader_node)
+ok 0 "3 voters elect a leader (node $lead)"
+
+# ---------------------------------------------------------------- committed while waiting
+"$LEDGER_BENCH" -H "127.0.0.1:$(hport "$lead")" -c 2 -n 20 -w 5000 -t 20 -j "$TEST_TMP/first.ids" \
+	>"$TEST_TMP/first.out" 2>&1
+diag "$(tr '\n' ' ' <"$TEST_TMP/first.out")"
+check "20 records posted with wait_ms are answered 200 (committed)" \
+	test "$(answers "$TEST_TMP/first.out")" = "answers 200 20 202 0 other 0"
+check "and each is credited on all three voters" wait_until 10000 credited_everywhere "$TEST_TMP/first.ids"
+check "committed in time, they never reached the outbox" test "$(outbox_rows "$lead")" -eq 0
+
+# ---------------------------------------------------------------- the wait runs out
+for i in $VOTERS; do [ "$i" != "$lead" ] && kill -STOP "${PID[$i]}"; done
+"$LEDGER_BENCH" -H "127.0.0.1:$(hport "$lead")" -c 1 -n 3 -w 400 -t 0 -j "$TEST_TMP/late.ids" \
+	>"$TEST_TMP/late.out" 2>&1
+diag "$(tr '\n' ' ' <"$TEST_TMP/late.out")"
+check "with no quorum the wait runs out: 3 answered 202" \
+	test "$(answers "$TEST_TMP/late.out")" = "answers 200 0 202 3 other 0"
+check "by then all 3 are in the node's outbox, not committed" \
+	test "$(outbox_rows "$lead" "where height = 0")" -eq 3
+
+# ---------------------------------------------------------------- kill -9, resume, restart
+kill -KILL "${PID[$lead]}"
+wait "${PID[$lead]}" 2>/dev/null
+for i in $VOTERS; do [ "$i" != "$lead" ] && kill -CONT "${PID[$i]}"; done
+start_voter "$lead"
+t0=$(now_ms)
+if wait_until 30000 credited_everywhere "$TEST_TMP/late.ids"; then
+	diag "credited on all three voters $(( $(now_ms) - t0 )) ms after the restart"
+	ok 0 "after kill -9 and a restart, the 3 records answered 202 are credited on every voter"
+else
+	ok 1 "after kill -9 and a restart, the 3 records answered 202 are credited on every voter"
+fi
+settled() { test "$(outbox_rows "$lead" "where height = 0")" -eq 0; }
+check "and the restarted node's outbox marks them committed" wait_until 10000 settled
+
+done_testing
