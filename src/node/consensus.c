@@ -1162,6 +1162,11 @@ uint64_t consensus_dropped(const struct consensus *cs)
 	return cs->dropped;
 }
 
+uint64_t consensus_outbox_dropped(const struct consensus *cs)
+{
+	return raftstore_outbox_dropped(cs->store);
+}
+
 struct api_waits *consensus_waits(struct consensus *cs)
 {
 	return cs->waits;

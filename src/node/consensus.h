@@ -33,6 +33,9 @@ int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t height
                           uint64_t *created_ms);
 int raftstore_outbox_each(struct raftstore *rs, unsigned limit, raftstore_outbox_fn *fn,
                           void *ctx);
+/* The bound on open acks (tests lower it); and how many were dropped past it. */
+void raftstore_outbox_keep(struct raftstore *rs, long long keep);
+uint64_t raftstore_outbox_dropped(const struct raftstore *rs);
 /* The snapshot of raft_compact(): the boot row, and the log up to its index dropped. */
 int raftstore_compact(struct raftstore *rs, const struct raft_snapshot *snap);
 int raftstore_block_put(struct raftstore *rs, uint64_t height, const uint8_t hash[LEDGER_HASH_BYTES],
@@ -127,6 +130,8 @@ struct api_waits *consensus_waits(struct consensus *cs);
 void consensus_save_acks(struct consensus *cs);
 /* Malformed ledger and Raft messages dropped (logged at debug level). */
 uint64_t consensus_dropped(const struct consensus *cs);
+/* Open acks dropped from the outbox past its bound (raftstore.c). */
+uint64_t consensus_outbox_dropped(const struct consensus *cs);
 /* api-ledger.c: answers a POST /v1/ledger/acks held until its job committed (or not, in time). */
 struct evhttp_request;
 void api_ledger_waited(void *ctx, struct evhttp_request *req, const char *job, int woken,

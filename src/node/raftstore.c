@@ -25,7 +25,10 @@
  *
  * The outbox holds this node's own completion acks until the ledger
  * leader reports them committed (docs/ledger-node.md), on that second
- * connection too (see raftstore_outbox_schema).
+ * connection too (see raftstore_outbox_schema); a committed ack's row is
+ * deleted.  It is bounded: past RAFTSTORE_OUTBOX_KEEP open acks (a cluster
+ * with no ledger voter, or one unreachable for very long) the oldest are
+ * dropped, counted (raftstore_outbox_dropped) and logged as a warning.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -38,12 +41,18 @@
 #include "node.h"
 #include "consensus.h"
 
+#define RAFTSTORE_OUTBOX_KEEP       100000 /* open acks kept (about 1.5 KiB each) */
+#define RAFTSTORE_OUTBOX_TRIM_EVERY 256    /* puts between checks of that bound */
+
 struct raftstore {
 	sqlite3 *db;
 	sqlite3 *obx; /* the outbox's own connection: synchronous=NORMAL (see raftstore_open) */
 	sqlite3_stmt *hs_put, *boot_put, *boot_get, *log_put, *log_trunc, *log_clear, *log_all,
 	    *hs_get, *out_put, *out_done, *out_pending, *log_drop, *log_rows, *blk_put, *blk_get,
-	    *blk_all;
+	    *blk_all, *out_trim;
+	unsigned outbox_puts;
+	long long outbox_keep;
+	uint64_t outbox_dropped;
 	uint8_t *blk_buf; /* raftstore_block_get()'s bytes */
 	size_t blk_cap;
 	struct raft_entry *boot_entries; /* raftstore_load()'s, until raftstore_boot_free() */
@@ -84,15 +93,16 @@ static int raftstore_prepare_outbox(struct raftstore *rs)
 	static const char *const sql[] = {
 		"INSERT OR IGNORE INTO outbox (job, ack, ack_sig, receipt, receipt_sig, created_ms)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-		"UPDATE outbox SET height = ?2 WHERE job = ?1 AND height = 0 RETURNING created_ms",
+		"DELETE FROM outbox WHERE job = ?1 AND height = 0 RETURNING created_ms",
 		"SELECT job, ack, ack_sig, receipt, receipt_sig FROM outbox WHERE height = 0"
 		" ORDER BY created_ms LIMIT ?1",
 		"INSERT OR REPLACE INTO blocks (height, hash, data) VALUES (?1, ?2, ?3)",
 		"SELECT data FROM blocks WHERE height = ?1",
 		"SELECT height, data FROM blocks ORDER BY height",
+		"DELETE FROM outbox WHERE rowid <= (SELECT max(rowid) FROM outbox) - ?1",
 	};
-	sqlite3_stmt **const st[] = { &rs->out_put, &rs->out_done, &rs->out_pending,
-		                      &rs->blk_put, &rs->blk_get,  &rs->blk_all };
+	sqlite3_stmt **const st[] = { &rs->out_put, &rs->out_done, &rs->out_pending, &rs->blk_put,
+		                      &rs->blk_get, &rs->blk_all,  &rs->out_trim };
 
 	_Static_assert(sizeof sql / sizeof sql[0] == sizeof st / sizeof st[0], "one per statement");
 	return sqlstore_prepare(rs->obx, sql, st, sizeof st / sizeof st[0]);
@@ -131,12 +141,15 @@ int raftstore_open(struct raftstore **out, const char *dir, char *err, size_t er
 	if (sqlstore_open(&rs->db, dir, "raft.db", raftstore_schema, err, errlen) != 0 ||
 	    raftstore_prepare(rs) != 0 ||
 	    sqlstore_open(&rs->obx, dir, "raft.db", raftstore_outbox_schema, err, errlen) != 0 ||
-	    raftstore_prepare_outbox(rs) != 0) {
+	    raftstore_prepare_outbox(rs) != 0 ||
+	    /* Rows of committed acks, kept by versions before they were deleted. */
+	    sqlstore_exec(rs->obx, "DELETE FROM outbox WHERE height > 0") != 0) {
 		if (rs->db != NULL)
 			snprintf(err, errlen, "raft store: %s", sqlite3_errmsg(rs->db));
 		raftstore_close(rs);
 		return -EIO;
 	}
+	rs->outbox_keep = RAFTSTORE_OUTBOX_KEEP;
 	*out = rs;
 	return 0;
 }
@@ -493,6 +506,8 @@ int raftstore_blocks_each(struct raftstore *rs, raftstore_block_fn *fn, void *ct
 
 /* ---------------------------------------------------------------- outbox */
 
+static void raftstore_outbox_trim(struct raftstore *rs);
+
 int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct ledger_entry *e,
                          uint64_t now_ms)
 {
@@ -504,7 +519,36 @@ int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct led
 	sqlite3_bind_blob(st, 4, e->receipt_text, e->receipt_len, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 5, e->receipt_sig, CHORUS_SIG_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)now_ms);
-	return sqlstore_run(rs->obx, st, "outbox-put");
+	if (sqlstore_run(rs->obx, st, "outbox-put") != 0)
+		return -EIO;
+	if (++rs->outbox_puts % RAFTSTORE_OUTBOX_TRIM_EVERY == 0)
+		raftstore_outbox_trim(rs);
+	return 0;
+}
+
+/* Past the bound, the oldest open acks go (counted, and a warning). */
+static void raftstore_outbox_trim(struct raftstore *rs)
+{
+	int n;
+
+	sqlite3_bind_int64(rs->out_trim, 1, rs->outbox_keep);
+	if (sqlstore_run(rs->obx, rs->out_trim, "outbox-trim") != 0)
+		return;
+	if ((n = sqlite3_changes(rs->obx)) > 0) {
+		rs->outbox_dropped += (uint64_t)n;
+		log_warn("ledger", "event=outbox_full dropped=%d kept=%lld dropped_total=%llu", n,
+		         rs->outbox_keep, (unsigned long long)rs->outbox_dropped);
+	}
+}
+
+void raftstore_outbox_keep(struct raftstore *rs, long long keep)
+{
+	rs->outbox_keep = keep;
+}
+
+uint64_t raftstore_outbox_dropped(const struct raftstore *rs)
+{
+	return rs->outbox_dropped;
 }
 
 /* Several outbox writes in one transaction (a group commit); 0 or -EIO. */
@@ -522,7 +566,7 @@ int raftstore_outbox_commit(struct raftstore *rs)
 	return r;
 }
 
-/* Marks an ack committed at height; *created_ms: when it was put (0: unknown or done before). */
+/* An ack committed at height leaves; *created_ms: when it was put (0: unknown or done before). */
 int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t height,
                           uint64_t *created_ms)
 {

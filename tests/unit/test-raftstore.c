@@ -3,7 +3,8 @@
  * contract's order (truncation, entries, hard state), and a round is all or
  * nothing: a write failing in the middle, or the process dying in the
  * middle of the transaction, leaves the store exactly as the round before.
- * The ack outbox round-trips and forgets committed acks.  Compaction stores
+ * The ack outbox round-trips and deletes committed acks; past its bound the
+ * oldest open acks are dropped and counted.  Compaction stores
  * the snapshot and drops the log up to its index in one transaction (a crash
  * in the middle leaves the round before); the blocks table round-trips, in
  * height order, and a block written just before the process dies is there.
@@ -14,6 +15,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "node.h"
 #include "consensus.h"
@@ -138,6 +141,8 @@ static void test_crash(struct raftstore **rsp)
 	ok(load_is(*rsp, 8, 3, 8), "and it is all there");
 }
 
+static long long outbox_rows(void);
+
 static int outbox_n;
 static void outbox_count(void *ctx, const char *job, const struct ledger_entry *e)
 {
@@ -164,6 +169,56 @@ static void test_outbox(struct raftstore **rsp)
 	   "a committed ack leaves the pending list (put at 1)");
 	ok(raftstore_outbox_done(*rsp, "j1", 9, &created) == 0 && created == 0,
 	   "a second commit answer changes nothing");
+	ok(outbox_rows() == 0, "a committed ack's row is deleted, not kept");
+}
+
+/* Rows in raft.db's outbox, counted beside the store (WAL: another connection sees them). */
+static long long outbox_rows(void)
+{
+	char path[256];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long long n = -1;
+
+	snprintf(path, sizeof path, "%s/raft.db", dir);
+	if (sqlite3_open(path, &db) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "SELECT count(*) FROM outbox", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+static int outbox_all;
+static void outbox_any(void *ctx, const char *job, const struct ledger_entry *e)
+{
+	(void)ctx;
+	(void)job;
+	(void)e;
+	outbox_all++;
+}
+
+/* The bound: 300 acks with room for 10; the check runs every 256 puts. */
+static void test_outbox_bound(struct raftstore *rs)
+{
+	static struct ledger_entry e;
+	char job[16];
+	int put = 0, open_n;
+
+	e.ack_len = 3;
+	e.receipt_len = 3;
+	raftstore_outbox_keep(rs, 10);
+	for (int i = 0; i < 300; i++) {
+		snprintf(job, sizeof job, "b%d", i);
+		put += raftstore_outbox_put(rs, job, &e, (uint64_t)i + 1) == 0;
+	}
+	outbox_all = 0;
+	open_n = raftstore_outbox_each(rs, 1000, outbox_any, NULL);
+	ok(put == 300 && open_n == 54 && outbox_all == 54,
+	   "past the bound the oldest open acks go: 10 kept at the 256th put, 44 since (%d)", open_n);
+	ok(raftstore_outbox_dropped(rs) == 246, "and the 246 dropped are counted (%llu)",
+	   (unsigned long long)raftstore_outbox_dropped(rs));
 }
 
 /* The boot after a compaction: the snapshot (index, bytes) and the entries after it. */
@@ -277,6 +332,7 @@ int main(void)
 	test_compact(&rs);
 	test_blocks(&rs);
 	test_outbox(&rs);
+	test_outbox_bound(rs);
 	raftstore_close(rs);
 	{
 		char cmd[128];
