@@ -5,6 +5,9 @@
 #    on every voter; committed in time, they never touch the outbox;
 #  - with no quorum (both followers stopped) the wait runs out: 202, and by
 #    then each record is in the node's outbox (raft.db, on disk);
+#  - a stranger's "committed" answer for them (an authentic frame from a
+#    fresh key that is no voter, tests/e2e/ledger-forge) is dropped and
+#    counted, and they stay in the outbox;
 #  - kill -9 of that node right after, the followers resumed, the node
 #    restarted: its outbox re-sends them and every one is credited on all
 #    three voters (a record answered 202 is never lost).
@@ -13,6 +16,7 @@
 
 [ -x "$CHORUSD" ] || skip_all "chorusd not built"
 [ -x "$LEDGER_BENCH" ] || skip_all "bench/ledger-bench not built"
+[ -x "$LEDGER_FORGE" ] || skip_all "tests/e2e/ledger-forge not built"
 command -v python3 >/dev/null 2>&1 || skip_all "python3 needed to read JSON"
 
 base=$(port_base "e2e-acks $PWD")
@@ -77,6 +81,17 @@ diag "$(tr '\n' ' ' <"$TEST_TMP/late.out")"
 check "with no quorum the wait runs out: 3 answered 202" \
 	test "$(answers "$TEST_TMP/late.out")" = "answers 200 0 202 3 other 0"
 check "by then all 3 are in the node's outbox, not committed" \
+	test "$(outbox_rows "$lead" "where height = 0")" -eq 3
+
+# ---------------------------------------------------------------- a forged answer
+dropped() { q -p ledger "d['dropped_messages']" "$(hport "$lead")"; }
+before=$(dropped)
+node_id=$(q -p status "d['id']" "$(hport "$lead")")
+check "a stranger sends the node an authentic frame saying the 3 are committed" \
+	"$LEDGER_FORGE" "tcp://127.0.0.1:$(fport "$lead")" "$node_id" "$TEST_TMP/late.ids"
+counted() { [ "$(dropped)" -gt "$before" ]; }
+check "the node drops it and counts it (dropped_messages $before -> more)" wait_until 3000 counted
+check "and the 3 stay in its outbox, not committed" \
 	test "$(outbox_rows "$lead" "where height = 0")" -eq 3
 
 # ---------------------------------------------------------------- kill -9, resume, restart

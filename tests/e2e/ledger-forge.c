@@ -1,0 +1,103 @@
+/*
+ * ledger-forge: send a node a "committed" ledger answer it must not believe.
+ *
+ *	ledger-forge URL NODE_ID JOBS_FILE
+ *
+ * Makes a fresh key pair (a stranger: no member, no voter), and sends the
+ * node at URL (its --listen address) one authentic fabric frame (wire v3, a
+ * MAC under the key the stranger shares with NODE_ID, the node's hex public
+ * key) carrying an LMSG_COMMITTED message that says every job id in
+ * JOBS_FILE (hex, one per line, at most 255) is committed at height 1.  The
+ * frame passes the fabric's checks; only the ledger's rule that answers come
+ * from voters stands between it and the node's outbox.  Exits 0 once sent
+ * (waits up to 1 s for the connection, lingers so the bytes leave), 1 on any
+ * failure.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/push.h>
+#include <nng/supplemental/util/platform.h>
+#include <sodium.h>
+
+#include "core-internal.h"
+#include "lmsg.h"
+
+#define FORGE_WAIT_MS   1000
+#define FORGE_LINGER_MS 200
+
+static int forge_body(uint8_t *body, size_t cap, const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "r");
+	char line[256];
+	unsigned n = 0;
+
+	if (fp == NULL) {
+		perror(path);
+		return -1;
+	}
+	memset(body, 0, LMSG_HEADER);
+	body[0] = LMSG_COMMITTED;
+	*len = LMSG_HEADER;
+	while (fgets(line, sizeof line, fp) != NULL && n < LMSG_RECORDS_MAX &&
+	       *len + LMSG_COMMITTED_BYTES <= cap) {
+		uint8_t job[CHORUS_JOB_ID_BYTES];
+		size_t got = 0;
+
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '\0')
+			continue;
+		if (sodium_hex2bin(job, sizeof job, line, strlen(line), NULL, &got, NULL) != 0 ||
+		    got != sizeof job) {
+			fprintf(stderr, "ledger-forge: not a job id: %s\n", line);
+			fclose(fp);
+			return -1;
+		}
+		lmsg_put_committed(body + *len, job, 1);
+		*len += LMSG_COMMITTED_BYTES;
+		n++;
+	}
+	fclose(fp);
+	body[2 + CHORUS_PK_BYTES] = (uint8_t)n;
+	return n > 0 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+	static uint8_t body[CHORUS_BODY_MAX], frame[CHORUS_BODY_MAX + 512];
+	uint8_t pk[CHORUS_PK_BYTES], sk[CHORUS_SK_BYTES], to[CHORUS_PK_BYTES];
+	size_t blen = 0, got = 0;
+	struct timespec ts;
+	nng_socket sock;
+	int n;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: ledger-forge URL NODE_ID JOBS_FILE\n");
+		return 1;
+	}
+	if (sodium_init() < 0 ||
+	    sodium_hex2bin(to, sizeof to, argv[2], strlen(argv[2]), NULL, &got, NULL) != 0 ||
+	    got != sizeof to || forge_body(body, sizeof body, argv[3], &blen) != 0) {
+		fprintf(stderr, "ledger-forge: bad node id or jobs file\n");
+		return 1;
+	}
+	crypto_sign_keypair(pk, sk);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	n = wire_encode_to(frame, sizeof frame, WIRE_LEDGER, pk,
+	                   (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, 1,
+	                   (const char *)body, blen, &crypto_ed25519, sk, to);
+	if (n <= 0) {
+		fprintf(stderr, "ledger-forge: cannot encode the frame (%d)\n", n);
+		return 1;
+	}
+	if (nng_push0_open(&sock) != 0 || nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, FORGE_WAIT_MS) != 0 ||
+	    nng_dial(sock, argv[1], NULL, 0) != 0 || nng_send(sock, frame, (size_t)n, 0) != 0) {
+		fprintf(stderr, "ledger-forge: cannot send to %s\n", argv[1]);
+		return 1;
+	}
+	nng_msleep(FORGE_LINGER_MS);
+	nng_close(sock);
+	return 0;
+}
