@@ -43,7 +43,11 @@ cleanup() {
 			echo "# ---- tail of $f"; tail -n 40 "$f" | sed 's/^/# /'
 		done
 	fi
-	rm -rf "$TEST_TMP"
+	if [ -n "${CHORUS_TEST_KEEP:-}" ]; then
+		echo "# kept $TEST_TMP (CHORUS_TEST_KEEP)"
+	else
+		rm -rf "$TEST_TMP"
+	fi
 }
 trap cleanup EXIT INT TERM
 

@@ -515,6 +515,18 @@ static void consensus_pump(struct consensus *cs)
 	}
 }
 
+/*
+ * Raft messages are stepped as they arrive and pumped once at the end of the
+ * loop iteration (kick_ev).  Until then Raft's state runs ahead of what was
+ * persisted and applied (a stepped snapshot already moved its applied index
+ * past our log): whatever else reads it in between pumps first.
+ */
+static void consensus_settle(struct consensus *cs)
+{
+	if (cs->kicked)
+		consensus_pump(cs);
+}
+
 static void consensus_on_raft(struct consensus *cs, const uint8_t from_pk[CHORUS_PK_BYTES],
                               const uint8_t *body, size_t len)
 {
@@ -1024,8 +1036,10 @@ static void consensus_app_cb(void *ctx, int type, const uint8_t from_pk[CHORUS_P
 	if (type == CORE_APP_RAFT)
 		consensus_on_raft(cs, from_pk, body, len);
 	else if (type == CORE_APP_LEDGER && len >= 1 &&
-	         (body[0] == CATCHUP_MSG_REQ || body[0] == CATCHUP_MSG_BLOCKS))
+	         (body[0] == CATCHUP_MSG_REQ || body[0] == CATCHUP_MSG_BLOCKS)) {
+		consensus_settle(cs);
 		catchup_on_msg(cs->catchup, cs->raft, from_pk, body, len);
+	}
 	else if (type == CORE_APP_LEDGER && lmsg_parse(&m, body, len) != 0) {
 		cs->dropped++;
 		log_debug("ledger", "event=drop reason=malformed len=%zu", len);
@@ -1130,6 +1144,7 @@ static void consensus_tick_cb(evutil_socket_t fd, short what, void *arg)
 	cs->ticks++;
 	if (cs->node->core == NULL)
 		return;
+	consensus_settle(cs);
 	if (cs->raft != NULL) {
 		raft_tick(cs->raft);
 		(void)catchup_tick(cs->catchup, cs->raft);
