@@ -511,7 +511,7 @@ void core_leave(struct core *core, uint64_t now_ms)
 	char body[CHORUS_RECORD_MAX * 2 + 256];
 	struct sb sb;
 	long i;
-	size_t sent = 0;
+	size_t sent = 0, start;
 
 	if (core->left)
 		return;
@@ -525,9 +525,13 @@ void core_leave(struct core *core, uint64_t now_ms)
 	gossip_record_fields(&core->members.v[i], &sb);
 	sb_puts(&sb, "}]}");
 	assert(!sb.overflow);
+	/*
+	 * From a random member on (large clusters share the load), each member
+	 * once: a fresh random index per step could miss every live member.
+	 */
+	start = rng_below(&core->rng, (uint32_t)core->members.n);
 	for (size_t k = 0, n = core->members.n; k < n && sent < CHORUS_LEAVE_FANOUT; k++) {
-		/* Start at a random member so that large clusters share the load. */
-		struct member *m = &core->members.v[(k + rng_below(&core->rng, (uint32_t)n)) % n];
+		struct member *m = &core->members.v[(start + k) % n];
 
 		if (memcmp(m->pk, core->pk, CHORUS_PK_BYTES) == 0 ||
 		    (m->state != MEMBER_ALIVE && m->state != MEMBER_SUSPECT))

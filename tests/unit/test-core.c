@@ -165,6 +165,68 @@ static void test_cluster(void)
 	h_free(&h);
 }
 
+/* ---------------------------------------------------------------- leave */
+
+static int told_0;
+static int tap_count_5_to_0(void *ctx, int from, int to, const uint8_t *buf, size_t len)
+{
+	(void)ctx, (void)buf, (void)len;
+	told_0 += from == 5 && to == 0;
+	return 1;
+}
+
+static int five_sees_four_dead(struct harness *h, void *ctx)
+{
+	(void)ctx;
+	for (int i = 1; i < 5; i++)
+		if (h_state(h, 5, i) != MEMBER_DEAD)
+			return 0;
+	return 1;
+}
+
+/*
+ * A leaving node tells every live member it knows, up to the fanout, even
+ * when most of its table is dead: 6 nodes, 4 of them gone, node 5 leaves;
+ * node 0, the one left alive, must hear it (once) for every seed.  (Picking a
+ * fresh random member at every step missed it for about a third of seeds.)
+ */
+static void test_leave_tells_the_living(void)
+{
+	int seeds = 0, told = 0, once = 0;
+
+	for (uint64_t seed = 1; seed <= 12; seed++) {
+		struct harness h;
+
+		h_init(&h, 6, seed);
+		for (int i = 0; i < 6; i++)
+			(void)h_start(&h, i, 1000000 + (uint64_t)i);
+		for (int i = 1; i < 6; i++)
+			core_join(h.nodes[i].core, h.nodes[0].addr, h.now_ms);
+		if (!h_run_until(&h, h.now_ms + 3000, h_all_see_alive, NULL)) {
+			h_free(&h);
+			continue;
+		}
+		for (int i = 1; i < 5; i++)
+			h.nodes[i].down = 1;
+		if (!h_run_until(&h, h.now_ms + 20000, five_sees_four_dead, NULL) ||
+		    h_state(&h, 5, 0) != MEMBER_ALIVE) {
+			h_free(&h);
+			continue;
+		}
+		seeds++;
+		told_0 = 0;
+		h.tap = tap_count_5_to_0;
+		core_leave(h.nodes[5].core, h.now_ms);
+		told += told_0 > 0;
+		once += told_0 == 1;
+		h_free(&h);
+	}
+	ok(seeds >= 10, "the scene was set for %d of 12 seeds (4 of 6 dead, node 0 alive)", seeds);
+	ok(told == seeds, "the leaving node told the one live member for every seed (%d of %d)", told,
+	   seeds);
+	ok(once == seeds, "and told it once, not several times (%d of %d)", once, seeds);
+}
+
 /* ---------------------------------------------------------------- stale verdicts */
 
 /* Gives `to` a gossip frame signed by `from` with one verdict about `about`. */
@@ -588,6 +650,7 @@ int main(void)
 {
 	test_config();
 	test_cluster();
+	test_leave_tells_the_living();
 	test_stale_verdict();
 	test_bad_input();
 	test_frame_auth();
