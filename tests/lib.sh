@@ -43,6 +43,7 @@ cleanup() {
 			echo "# ---- tail of $f"; tail -n 40 "$f" | sed 's/^/# /'
 		done
 	fi
+	port_release
 	if [ -n "${CHORUS_TEST_KEEP:-}" ]; then
 		echo "# kept $TEST_TMP (CHORUS_TEST_KEEP)"
 	else
@@ -63,9 +64,44 @@ wait_until() {
 	done
 }
 
-# A port base per test script so parallel tests never collide.
-port_base() { # port_base NAME -> a number in [20000, 32700): below the ephemeral ports (32768-)
-	echo $(( 20000 + ( $(printf '%s' "$1" | cksum | cut -d' ' -f1) % 127 ) * 100 ))
+# A block of 100 ports per test script, so that tests running at once never
+# share one: 127 blocks in [20000, 32700), below the ephemeral ports (32768-).
+# NAME picks the first block tried; a block is claimed with an atomic mkdir
+# under $PORT_CLAIMS (the owner's pid inside), the next one is tried when it
+# is taken, a claim whose owner is gone is taken over (an atomic rename), and
+# cleanup releases this shell's claims.  (Two names can hash to one block:
+# e2e-acks and e2e-bootstrap did, in a checkout at /tmp/ci-check.)
+PORT_CLAIMS=${TMPDIR:-/tmp}/chorus-ports
+port_claim() { # port_claim SLOT: 0 when this shell now holds it
+	d=$PORT_CLAIMS/$1
+	if mkdir "$d" 2>/dev/null; then
+		echo $$ >"$d/pid"
+		return 0
+	fi
+	owner=$(cat "$d/pid" 2>/dev/null)
+	[ -n "$owner" ] && ! kill -0 "$owner" 2>/dev/null || return 1
+	mv "$d" "$d.stale.$$" 2>/dev/null || return 1 # another shell took it over first
+	rm -rf "$d.stale.$$"
+	mkdir "$d" 2>/dev/null || return 1
+	echo $$ >"$d/pid"
+}
+port_base() { # port_base NAME -> the first port of a claimed block
+	first=$(( $(printf '%s' "$1" | cksum | cut -d' ' -f1) % 127 ))
+	mkdir -p "$PORT_CLAIMS"
+	for k in $(seq 0 126); do
+		s=$(( (first + k) % 127 ))
+		if port_claim "$s"; then
+			echo $(( 20000 + s * 100 ))
+			return 0
+		fi
+	done
+	echo $(( 20000 + first * 100 )) # all 127 taken: share, as before
+}
+port_release() {
+	for f in "$PORT_CLAIMS"/*/pid; do
+		[ -f "$f" ] && [ "$(cat "$f" 2>/dev/null)" = "$$" ] && rm -rf "$(dirname "$f")"
+	done
+	return 0
 }
 
 # ---------------------------------------------------------------- running a program under test
