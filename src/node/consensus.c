@@ -14,9 +14,11 @@
  *   - the leader adds alive voter candidates missing from the configuration,
  *     one at a time;
  *   - every second the outbox of this node's own acks is re-sent to the leader.
- * And at the end of every loop iteration that saw new acks (kick_ev): the
- * acks go to the outbox in one transaction and out to the leader, which
- * pipelines blocks from them (consensus_build: up to 8 in flight on its tip).
+ * And at the end of every loop iteration that saw new acks or Raft messages
+ * (kick_ev): the acks go to the outbox in one transaction and out to the
+ * leader, which pipelines blocks from them (consensus_build: up to 8 in
+ * flight on its tip), and the messages stepped meanwhile are pumped once
+ * (consensus_settle pumps earlier when something reads Raft's state first).
  *
  * Raft node id: the first 8 bytes of the node's public key, big-endian.
  * Applied blocks go to raft.db's blocks table; catchup.c compacts the log
