@@ -416,6 +416,13 @@ static void consensus_build(struct consensus *cs)
 	if (cs->npending == 0 || !raft_is_leader(cs->raft))
 		return;
 	raft_status(cs->raft, &st);
+	/*
+	 * Not while a backfill holds committed entries back: the ledger's head is
+	 * not Raft's yet, and a block built on it would not apply anywhere (such
+	 * a leader hands over: catchup_step_aside; this holds if it cannot).
+	 */
+	if (catchup_active(cs->catchup) || cs->applied_index != st.applied)
+		return;
 	if (cs->tip_term != st.term) {
 		if (st.applied != st.last_index || st.commit != st.last_index)
 			return;
