@@ -6,7 +6,9 @@
 # them in blocks.  Every writer is closed-loop (one record in flight, the next
 # once the node says it is committed).  Prints, for one writer (through the
 # leader) and for many (CONNS writers over all three nodes): committed
-# entries/s and the submit-to-commit latency p50/p90/p99 the writers saw.
+# entries/s and the submit-to-commit latency p50/p90/p99 the writers saw;
+# after each, the CPU time (user + system, all threads, from /proc) the three
+# nodes spent per entry, which hardly moves when other work shares the machine.
 # Usage: bench/ledger.sh   (after a build; N, N_MANY, CONNS to change the sizes)
 # Build with ./configure (no --enable-debug) for figures worth quoting.
 set -u
@@ -30,7 +32,19 @@ for i in 1 2 3; do
 		--voter --bootstrap-expect 3 --join "tcp://127.0.0.1:$((base + 1))" \
 		>"$TEST_TMP/n$i.out" 2>&1 &
 	track $!
+	VPID[$i]=$!
 done
+# cpu_ticks: the three nodes' CPU time so far, in clock ticks.
+cpu_ticks() {
+	t=0
+	for i in 1 2 3; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/${VPID[$i]}/stat"))); done
+	echo "$t"
+}
+# cpu_per_entry BEFORE ENTRIES: the line printed after a run.
+cpu_per_entry() {
+	awk -v a="$1" -v b="$(cpu_ticks)" -v n="$2" -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { printf "cpu, 3 nodes: %.3f ms per entry\n", (b - a) * 1000 / hz / n }'
+}
 has_leader() {
 	curl -s "http://127.0.0.1:$((base + 51))/v1/ledger" 2>/dev/null | grep -q '"commit_index":[1-9]'
 }
@@ -42,7 +56,11 @@ for i in 1 2 3; do
 	fi
 done
 echo "# one writer (closed loop: one record in flight): $N entries through the leader"
+t0=$(cpu_ticks)
 "$BENCH" -H "127.0.0.1:$leader_port" -c 1 -n "$N"
+cpu_per_entry "$t0" "$N"
 echo "# many writers (closed loop each): $N_MANY entries through 3 nodes, $CONNS writers"
+t0=$(cpu_ticks)
 "$BENCH" -H "127.0.0.1:$((base + 51)),127.0.0.1:$((base + 52)),127.0.0.1:$((base + 53))" \
 	-c "$CONNS" -n "$N_MANY"
+cpu_per_entry "$t0" "$N_MANY"
