@@ -704,14 +704,22 @@ static void consensus_add_voters(struct consensus *cs)
 
 /* ---------------------------------------------------------------- ack forwarding */
 
-/* One of our acks is committed: off the outbox, and its submit-to-commit time sampled. */
-static void consensus_outbox_done(struct consensus *cs, const char *job, uint64_t height)
+/* The slot of job among the acks kept for waiting submitters; nwaiting when none. */
+static size_t consensus_waiting_find(const struct consensus *cs, const char *job)
 {
-	uint64_t created_ms = 0, now_ms = chorusd_wall_ms();
 	size_t i;
 
 	for (i = 0; i < cs->nwaiting && strcmp(cs->waiting[i].job, job) != 0; i++)
 		;
+	return i;
+}
+
+/* One of our acks is committed: off the outbox, and its submit-to-commit time sampled. */
+static void consensus_outbox_done(struct consensus *cs, const char *job, uint64_t height)
+{
+	uint64_t created_ms = 0, now_ms = chorusd_wall_ms();
+	size_t i = consensus_waiting_find(cs, job);
+
 	if (i < cs->nwaiting) { /* a waiting submitter's: nothing on disk to mark */
 		created_ms = cs->waiting[i].at_ms;
 		cs->waiting[i] = cs->waiting[--cs->nwaiting];
@@ -758,8 +766,6 @@ size_t consensus_latency(const struct consensus *cs, uint32_t *p50, uint32_t *p9
 int consensus_submit(struct consensus *cs, const struct ledger_entry *e, int waits,
                      char job[CHORUS_JOB_ID_HEX + 1], uint64_t *height, char *why, size_t whylen)
 {
-	size_t i;
-
 	struct ledger_entry_info info;
 	struct ledger_job credited;
 
@@ -771,9 +777,7 @@ int consensus_submit(struct consensus *cs, const struct ledger_entry *e, int wai
 	*height = ledger_job_get(cs->ledger, info.job, &credited) == 0 ? credited.height : 0;
 	if (*height > 0)
 		return 0;
-	for (i = 0; i < cs->nwaiting && strcmp(cs->waiting[i].job, job) != 0; i++)
-		;
-	if (i < cs->nwaiting) {
+	if (consensus_waiting_find(cs, job) < cs->nwaiting) {
 		/* posted again while the first still waits: both wait for the same commit */
 	} else if (waits && cs->nwaiting < CONSENSUS_WAITING_MAX) {
 		struct consensus_waiting *w = &cs->waiting[cs->nwaiting++];
@@ -791,7 +795,7 @@ int consensus_submit(struct consensus *cs, const struct ledger_entry *e, int wai
 	return 0;
 }
 
-/* An ack kept in memory since cutoff_ms or before goes to the outbox; 0 or -EIO. */
+/* The ack kept in slot i goes to the outbox and leaves memory; 0 or -EIO. */
 static int consensus_unwait_at(struct consensus *cs, size_t i)
 {
 	struct consensus_waiting *w = &cs->waiting[i];
@@ -809,10 +813,9 @@ static int consensus_unwait_at(struct consensus *cs, size_t i)
  */
 int consensus_unwait(struct consensus *cs, const char *job)
 {
-	for (size_t i = 0; i < cs->nwaiting; i++)
-		if (strcmp(cs->waiting[i].job, job) == 0)
-			return consensus_unwait_at(cs, i);
-	return 0;
+	size_t i = consensus_waiting_find(cs, job);
+
+	return i < cs->nwaiting ? consensus_unwait_at(cs, i) : 0;
 }
 
 /*
@@ -958,9 +961,8 @@ static void consensus_outbox_one(void *ctx, const char *job, const struct ledger
 /* Every second: the oldest unanswered records again (a lost submit or answer, a new leader). */
 static void consensus_outbox_flush(struct consensus *cs)
 {
-	int n;
-
 	uint64_t now_ms = chorusd_wall_ms();
+	int n;
 
 	cs->outbox_round++;
 	cs->nfresh = 0; /* they are in the outbox too: sent below, oldest first */
