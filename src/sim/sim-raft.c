@@ -397,6 +397,7 @@ static void sr_boot(struct sr *s, struct sr_node *n)
 	sim_ledger_boot(s, n, &n->st.snap);
 	n->up = 1;
 	n->gen++;
+	n->dirty = 0;
 	sr_schedule(s, SR_EV_TICK, (uint32_t)n->id, s->now_ms + 1 + sim_rng_below(&s->rng, SR_TICK_MS),
 	            n->gen);
 }
@@ -408,6 +409,7 @@ static void sr_crash(struct sr *s, struct sr_node *n)
 	sim_ledger_crash(s, n);
 	n->up = 0;
 	n->gen++;
+	n->dirty = 0;
 	s->crashes++;
 	if (!s->calm)
 		sr_schedule(s, SR_EV_RESTART, (uint32_t)n->id,
@@ -569,6 +571,7 @@ static void sr_drive(struct sr *s, struct sr_node *n)
 	struct raft_ready rd;
 	const char *why;
 
+	n->dirty = 0; /* whatever was stepped is pumped now */
 	/* Two rounds, as the node's consensus_pump: a block built after the first leaves in the second. */
 	for (int round = 0; round < (s->ledger != NULL ? 2 : 1); round++) {
 		while (n->up && !s->failed && raft_ready(n->r, &rd)) {
@@ -816,6 +819,12 @@ static void sr_event(struct sr *s, struct sr_ev *ev)
 	case SR_EV_TICK:
 		if (!n->up || ev->gen != n->gen)
 			break;
+		if (n->dirty) {
+			s->batch_pumps++;
+			sr_drive(s, n); /* as the node's tick: what was stepped is pumped first */
+		}
+		if (!n->up)
+			break;
 		raft_tick(n->r);
 		sr_drive(s, n);
 		if (n->up)
@@ -832,8 +841,17 @@ static void sr_event(struct sr *s, struct sr_ev *ev)
 		} else if ((err = raft_step(n->r, &m)) != 0) {
 			sr_failf(s, "node %u refused a %s: %s", ev->node, raft_msg_type_name(m.type),
 			         raft_strerror(err));
-		} else {
+		} else if (!s->batch_steps) {
 			sr_drive(s, n);
+		} else {
+			/*
+			 * As the node: every message of this instant is stepped, then one
+			 * pump, queued behind the deliveries already due now.
+			 */
+			s->batch_msgs++;
+			if (!n->dirty)
+				sr_schedule(s, SR_EV_PUMP, ev->node, s->now_ms, n->gen);
+			n->dirty = 1;
 		}
 		free(ev->buf);
 		break;
@@ -849,6 +867,12 @@ static void sr_event(struct sr *s, struct sr_ev *ev)
 		sim_ledger_deliver(s, ev);
 		if (ev->node != 0 && n->up)
 			sr_drive(s, n); /* the leader may build at once, as consensus_on_submit pumps */
+		break;
+	case SR_EV_PUMP:
+		if (n->up && ev->gen == n->gen && n->dirty) {
+			s->batch_pumps++;
+			sr_drive(s, n);
+		}
 		break;
 	case SR_EV_HEAL:
 		if (ev->node == 1) {
@@ -935,6 +959,9 @@ static void sr_report(const struct sr *s, double wall_s)
 	printf("network: sent=%" PRIu64 " lost=%" PRIu64 " duplicated=%" PRIu64 " cut=%" PRIu64
 	       " to-down=%" PRIu64 "\n",
 	       s->sent, s->lost, s->dups, s->cut, s->to_down);
+	if (s->batch_steps)
+		printf("batch-steps: messages=%" PRIu64 " pumps=%" PRIu64 "\n", s->batch_msgs,
+		       s->batch_pumps);
 	sim_ledger_report(s);
 	printf("virtual-s: %.3f\n", (double)(s->now_ms - SIM_T0_MS) / 1000.0);
 	printf("wall: %.2f s\n", wall_s);
@@ -944,7 +971,8 @@ void sim_raft_usage(FILE *f)
 {
 	fprintf(f, "usage: chorus-sim raft [--voters N] [--seed S] [--loss P] [--steps K]\n"
 	           "                       [--no-pre-vote] [--no-check-quorum] [--ledger]\n"
-	           "                       [--ledger-jobs J] [--dense-fillers] [--verbose] [--help]\n"
+	           "                       [--ledger-jobs J] [--dense-fillers] [--batch-steps]\n"
+	           "                       [--verbose] [--help]\n"
 	           "  --voters N   initial voters, 3..7 (default 5); two spare nodes join and leave\n"
 	           "  --seed S     the run's seed (default 1)\n"
 	           "  --loss P     message loss probability in [0, 1) (default 0.02)\n"
@@ -960,6 +988,9 @@ void sim_raft_usage(FILE *f)
 	           "  --dense-fillers\n"
 	           "               with the ledger, propose 0 to 3 filler entries per action, as\n"
 	           "               without it (default: one with probability 1/4)\n"
+	           "  --batch-steps\n"
+	           "               as chorusd: the messages a node receives at one instant are\n"
+	           "               all stepped, then its Raft is pumped once (default: after each)\n"
 	           "  --verbose    print every new leader on stderr\n",
 	        SIM_LEDGER_JOBS_MAX, SIM_LEDGER_JOBS_DEFAULT);
 }
@@ -972,7 +1003,7 @@ static int sr_parse(struct sr *s, int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
 		{ "no-pre-vote", no_argument, NULL, 'P' },  { "no-check-quorum", no_argument, NULL, 'Q' },
 		{ "ledger", no_argument, NULL, 'L' },       { "ledger-jobs", required_argument, NULL, 'J' },
-		{ "dense-fillers", no_argument, NULL, 'D' },
+		{ "dense-fillers", no_argument, NULL, 'D' }, { "batch-steps", no_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
@@ -1008,6 +1039,7 @@ static int sr_parse(struct sr *s, int argc, char **argv)
 		case 'P': s->pre_vote = 0; break;
 		case 'Q': s->check_quorum = 0; break;
 		case 'D': s->dense_fillers = 1; break;
+		case 'B': s->batch_steps = 1; break;
 		case 'L':
 			if (s->ledger_jobs == 0)
 				s->ledger_jobs = SIM_LEDGER_JOBS_DEFAULT;
@@ -1064,6 +1096,8 @@ int sim_raft_main(int argc, char **argv)
 			fprintf(stderr, " --ledger-jobs %u", s->ledger_jobs);
 		if (s->dense_fillers)
 			fprintf(stderr, " --dense-fillers");
+		if (s->batch_steps)
+			fprintf(stderr, " --batch-steps");
 		fprintf(stderr, "\n");
 	}
 	sr_free(s);

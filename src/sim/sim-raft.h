@@ -40,6 +40,7 @@ enum sr_ev_type {
 	SR_EV_ACTION,
 	SR_EV_HEAL,
 	SR_EV_LEDGER, /* a submit or an answer of the ledger layer */
+	SR_EV_PUMP,   /* --batch-steps: the end of a node's loop iteration */
 };
 
 struct sr_ev {
@@ -71,6 +72,7 @@ struct sr_node {
 	struct sr_store st;
 	struct sr_sm sm;
 	uint64_t snap_every;
+	int dirty; /* --batch-steps: messages stepped, not pumped yet */
 };
 
 /* The committed history, by index (1-based; slot 0 unused). */
@@ -117,6 +119,8 @@ struct sr {
 	struct sim_ledger *ledger; /* --ledger; NULL without */
 	uint32_t ledger_jobs;      /* --ledger-jobs; 0: no ledger */
 	int dense_fillers;         /* --dense-fillers: as many fillers as without the ledger */
+	int batch_steps;           /* --batch-steps: step every message of an instant, pump once */
+	uint64_t batch_msgs, batch_pumps; /* --batch-steps: messages stepped, pumps they got */
 	char fail[512];
 	int failed;
 };

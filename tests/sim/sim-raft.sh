@@ -31,10 +31,15 @@ for seed in 61 62 63 64; do
 	run "nocq-$seed" --voters 5 --seed "$seed" --loss 0.05 --no-check-quorum --steps "$STEPS"
 done
 run "lossy" --voters 5 --seed 71 --loss 0.3 --steps "$STEPS"
+# As chorusd drives Raft: every message of an instant stepped, then one pump.
+for seed in 81 82 83 84; do
+	run "batch3-$seed" --voters 3 --seed "$seed" --loss 0.05 --batch-steps --steps "$STEPS"
+	run "batch5-$seed" --voters 5 --seed "$seed" --loss 0.1 --batch-steps --steps "$STEPS"
+done
 elapsed=$(( $(now_ms) - start ))
 diag "seed 1:  $(grep -E '^(elections|commits|liveness):' "$TEST_TMP/v3-1.out" | tr '\n' ' ')"
 diag "seed 21: $(grep -E '^(elections|commits|liveness):' "$TEST_TMP/v5-21.out" | tr '\n' ' ')"
-diag "37 runs took ${elapsed} ms"
+diag "45 runs took ${elapsed} ms"
 
 # Determinism: all but the wall: line must be byte-identical.
 strip() { grep -v '^wall:' "$TEST_TMP/$1.out" >"$TEST_TMP/$1.det"; }
@@ -46,6 +51,12 @@ strip v3-4
 check "other seed, other output" eval '! cmp -s "$TEST_TMP/v3-3.det" "$TEST_TMP/v3-4.det"'
 check "the run did work: entries committed, leaders elected, faults injected" \
 	grep -qE '^commits: entries=[1-9][0-9]{2,}' "$TEST_TMP/v5-21.out"
+# --batch-steps batches: fewer pumps than messages stepped.
+batched() {
+	awk -F'[ =]' '/^batch-steps:/ { exit !($3 > $5 && $5 > 0) } END { if (NR == 0) exit 1 }' "$TEST_TMP/batch5-81.out"
+}
+diag "batch5-81: $(grep '^batch-steps:' "$TEST_TMP/batch5-81.out")"
+check "with --batch-steps a pump serves several messages" batched
 
 # Bad arguments are errors (exit 2), never a silently different run.
 "$CHORUS_SIM" raft --voters 2 >/dev/null 2>&1
