@@ -99,7 +99,8 @@ static int raftstore_prepare_outbox(struct raftstore *rs)
 		"INSERT OR REPLACE INTO blocks (height, hash, data) VALUES (?1, ?2, ?3)",
 		"SELECT data FROM blocks WHERE height = ?1",
 		"SELECT height, data FROM blocks ORDER BY height",
-		"DELETE FROM outbox WHERE rowid <= (SELECT max(rowid) FROM outbox) - ?1",
+		"DELETE FROM outbox WHERE rowid IN (SELECT rowid FROM outbox ORDER BY rowid"
+		" LIMIT max(0, (SELECT count(*) FROM outbox) - ?1))",
 	};
 	sqlite3_stmt **const st[] = { &rs->out_put, &rs->out_done, &rs->out_pending, &rs->blk_put,
 		                      &rs->blk_get, &rs->blk_all,  &rs->out_trim };

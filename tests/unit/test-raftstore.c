@@ -191,33 +191,57 @@ static long long outbox_rows(void)
 }
 
 static int outbox_all;
+static char outbox_first[16]; /* the oldest open ack seen by outbox_any */
 static void outbox_any(void *ctx, const char *job, const struct ledger_entry *e)
 {
 	(void)ctx;
-	(void)job;
 	(void)e;
-	outbox_all++;
+	if (outbox_all++ == 0)
+		snprintf(outbox_first, sizeof outbox_first, "%s", job);
 }
 
-/* The bound: 300 acks with room for 10; the check runs every 256 puts. */
+/*
+ * The bound counts open acks: one old ack stays while 300 newer ones come and
+ * are committed (room for 10).  Then 300 open acks, b0..b299: the check runs
+ * every 256 puts, at the 512th (b210: 211 open, the newest 10 kept), and 89
+ * more follow.
+ */
 static void test_outbox_bound(struct raftstore *rs)
 {
 	static struct ledger_entry e;
+	uint64_t created;
 	char job[16];
 	int put = 0, open_n;
 
 	e.ack_len = 3;
 	e.receipt_len = 3;
 	raftstore_outbox_keep(rs, 10);
+	put += raftstore_outbox_put(rs, "old", &e, 1) == 0;
+	for (int i = 0; i < 300; i++) { /* each one committed once the next is put: rowids grow */
+		snprintf(job, sizeof job, "c%d", i);
+		put += raftstore_outbox_put(rs, job, &e, (uint64_t)i + 2) == 0;
+		snprintf(job, sizeof job, "c%d", i - 1);
+		(void)raftstore_outbox_done(rs, job, 1, &created);
+	}
+	outbox_all = 0;
+	open_n = raftstore_outbox_each(rs, 1000, outbox_any, NULL);
+	ok(put == 301 && open_n == 2 && strcmp(outbox_first, "old") == 0 &&
+	       raftstore_outbox_dropped(rs) == 0,
+	   "an old open ack stays while 300 newer ones are committed (%d open, %llu dropped)",
+	   open_n, (unsigned long long)raftstore_outbox_dropped(rs));
+	(void)raftstore_outbox_done(rs, "old", 1, &created);
+	(void)raftstore_outbox_done(rs, "c299", 1, &created);
+	put = 0;
 	for (int i = 0; i < 300; i++) {
 		snprintf(job, sizeof job, "b%d", i);
 		put += raftstore_outbox_put(rs, job, &e, (uint64_t)i + 1) == 0;
 	}
 	outbox_all = 0;
 	open_n = raftstore_outbox_each(rs, 1000, outbox_any, NULL);
-	ok(put == 300 && open_n == 54 && outbox_all == 54,
-	   "past the bound the oldest open acks go: 10 kept at the 256th put, 44 since (%d)", open_n);
-	ok(raftstore_outbox_dropped(rs) == 246, "and the 246 dropped are counted (%llu)",
+	ok(put == 300 && open_n == 99 && outbox_all == 99 && strcmp(outbox_first, "b201") == 0,
+	   "past the bound the oldest open acks go: b201.. kept (%d open, oldest %s)", open_n,
+	   outbox_first);
+	ok(raftstore_outbox_dropped(rs) == 201, "and the 201 dropped are counted (%llu)",
 	   (unsigned long long)raftstore_outbox_dropped(rs));
 }
 
