@@ -101,6 +101,18 @@ static double floor_verify(int n, double *p90)
 
 /* ---------------------------------------------------------------- commit */
 
+/* DIR/floor-K.db and its WAL and shared-memory files are gone (a killed run leaves them). */
+static void floor_unlink(const char *dir, int k)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm" };
+	char path[4096];
+
+	for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+		snprintf(path, sizeof path, "%s/floor-%d.db%s", dir, k, suffix[i]);
+		unlink(path);
+	}
+}
+
 /* n transactions on DIR/floor-K.db; median and p90 in us, or -1. */
 static double floor_commit(const char *dir, int k, int n, double *p90)
 {
@@ -111,8 +123,8 @@ static double floor_commit(const char *dir, int k, int n, double *p90)
 	double *t = calloc((size_t)n, sizeof *t), med = -1;
 	int ok = t != NULL;
 
+	floor_unlink(dir, k);
 	snprintf(path, sizeof path, "%s/floor-%d.db", dir, k);
-	unlink(path);
 	ok = ok && sqlite3_open(path, &db) == SQLITE_OK &&
 	     sqlite3_exec(db,
 	                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
@@ -151,13 +163,7 @@ static double floor_commit(const char *dir, int k, int n, double *p90)
 	sqlite3_finalize(put);
 	sqlite3_finalize(hs);
 	sqlite3_close(db);
-	snprintf(path, sizeof path, "%s/floor-%d.db", dir, k);
-	unlink(path);
-	strncat(path, "-wal", sizeof path - strlen(path) - 1);
-	unlink(path);
-	path[strlen(path) - 4] = '\0';
-	strncat(path, "-shm", sizeof path - strlen(path) - 1);
-	unlink(path);
+	floor_unlink(dir, k);
 	free(t);
 	return med;
 }

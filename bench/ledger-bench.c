@@ -308,16 +308,14 @@ int main(int argc, char **argv)
 	}
 	event_base_dispatch(b.base);
 	deadline = bench_now_s() + (double)b.credit_s;
-	do {
+	for (;;) { /* at least one look, even with -t 0 */
 		doc = bench_get(&b, 0);
 		b.credited = doc ? bench_num(doc, "credited") - b.credited0 : 0;
 		cJSON_Delete(doc);
-		if (b.credited >= (double)(b.n - b.failed))
-			break;
-		if (bench_now_s() >= deadline)
+		if (b.credited >= (double)(b.n - b.failed) || bench_now_s() >= deadline)
 			break;
 		usleep(2000);
-	} while (bench_now_s() < deadline);
+	}
 	t1 = bench_now_s();
 	qsort(b.lat, (size_t)b.nlat, sizeof *b.lat, bench_cmp);
 	printf("entries %ld failed %ld credited %.0f seconds %.3f entries/s %.0f nodes %d writers %d\n",
