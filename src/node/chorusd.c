@@ -207,7 +207,8 @@ chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
               const uint8_t sk[CHORUS_SK_BYTES], char *err, size_t errlen)
 {
 	struct core_config cc;
-	struct core_env env = { .ctx = node, .send_cb = fabric_send_cb, .log_cb = log_core_cb };
+	struct core_env env = { .ctx = node, .send_cb = fabric_send_cb, .log_cb = log_core_cb,
+	                        .crypto = &signer_crypto };
 	char id_hex[CHORUS_ID_HEX + 1];
 	int r;
 
@@ -216,6 +217,10 @@ chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
 	if ((node->base = chorusd_base_new()) == NULL || log_attach(node->base) != 0) {
 		snprintf(err, errlen, "cannot create the event loop");
 		return -ENOMEM;
+	}
+	if ((r = signer_start(sk)) != 0) {
+		snprintf(err, errlen, "cannot start the signer: %s", strerror(-r));
+		return r;
 	}
 	if ((r = chorusd_events(node)) != 0) {
 		snprintf(err, errlen, "cannot set up timers and signals");
@@ -282,6 +287,7 @@ chorusd_stop(struct node *node)
 			event_free(*evs[i]);
 		*evs[i] = NULL;
 	}
+	signer_stop();
 	log_detach(); /* before the loop goes: what it gathered is written */
 	if (node->base != NULL)
 		event_base_free(node->base);

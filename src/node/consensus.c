@@ -1317,7 +1317,7 @@ int consensus_create(struct consensus **out, struct node *node, const uint8_t pk
 	    cs->id == RAFT_NONE || cs->rx_ents == NULL || cs->tx == NULL || cs->pending == NULL ||
 	    cs->fresh == NULL || cs->own == NULL || cs->waiting == NULL || cs->batch.buf == NULL || cs->build_es == NULL ||
 	    cs->build_taken == NULL ||
-	    ledger_create(&cs->ledger, NULL) != 0) {
+	    ledger_create(&cs->ledger, &signer_crypto) != 0) {
 		snprintf(err, errlen, "consensus: cannot set up");
 		consensus_destroy(cs);
 		return -ENOMEM;

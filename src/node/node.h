@@ -3,7 +3,9 @@
  *
  * One thread, one libevent event_base.  The shell turns I/O into core events
  * (frames from the fabric, timers, signals) and core effects into I/O (frames
- * to peers, log lines); it makes no protocol decision of its own.  This header
+ * to peers, log lines); it makes no protocol decision of its own.  Besides
+ * nng's threads, one helper thread computes signature nonces ahead of time
+ * (signer.c): arithmetic only, no I/O and no decision.  This header
  * lists every internal prototype, grouped by the file that defines it.
  */
 #ifndef CHORUS_NODE_H
@@ -119,6 +121,18 @@ int identity_lock(const char *dir, int *fd_out, char *err, size_t errlen);
 int identity_check(const char *dir, int *exists, char *err, size_t errlen);
 int identity_load(const char *dir, uint8_t pk[CHORUS_PK_BYTES], uint8_t sk[CHORUS_SK_BYTES],
                   int *created, char *err, size_t errlen);
+
+/* signer.c: ed25519 signatures whose nonce half is made ahead on a helper thread */
+struct signer_stats {
+	uint64_t made;          /* nonce pairs the helper made */
+	uint64_t ahead_signed;  /* signatures finished from a ready pair */
+	uint64_t inline_signed; /* signatures made whole on the caller's thread */
+	unsigned ready;         /* pairs ready now */
+};
+extern const struct core_crypto signer_crypto;
+int signer_start(const uint8_t sk[CHORUS_SK_BYTES]);
+void signer_stop(void);
+struct signer_stats signer_stats(void);
 
 /* log.c */
 int log_open(const char *path, enum log_format format, int verbose);
