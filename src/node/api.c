@@ -162,6 +162,15 @@ api_status_json(const struct node *node)
 	if (stats == NULL)
 		goto fail;
 	cJSON_AddItemToObject(obj, "stats", stats);
+	struct signer_stats ss = signer_stats();
+	cJSON *crypto = cJSON_AddObjectToObject(obj, "signer");
+	if (crypto == NULL)
+		goto fail;
+	cJSON_AddNumberToObject(crypto, "signed_ahead", (double)ss.ahead_signed);
+	cJSON_AddNumberToObject(crypto, "signed_inline", (double)ss.inline_signed);
+	cJSON_AddNumberToObject(crypto, "nonces_ready", (double)ss.ready);
+	cJSON_AddNumberToObject(crypto, "receipts_held", (double)ss.held);
+	cJSON_AddNumberToObject(crypto, "verified_ahead", (double)ss.verified_ahead);
 	return obj;
 fail:
 	cJSON_Delete(obj);
