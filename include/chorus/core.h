@@ -332,22 +332,6 @@ void core_destroy(struct core *core);
 int core_join(struct core *core, const char *addr, uint64_t now_ms);
 /* One frame from the fabric.  Bad input is dropped and counted, never fatal. */
 void core_recv(struct core *core, const uint8_t *frame, size_t len, uint64_t now_ms);
-/*
- * A receipt frame's signature, for checking it ahead of core_recv (on
- * another thread): the signer, the signature and the signed text, exactly
- * what core_recv will verify.  0 when the frame is a receipt for us whose
- * MAC verifies under a pair key already cached; else a negative error and
- * the frame is for core_recv alone.  Nothing in the core changes.
- */
-#define CORE_SIGNED_TEXT_MAX 1024
-struct core_signed_text {
-	uint8_t pk[CHORUS_PK_BYTES];
-	uint8_t sig[CHORUS_SIG_BYTES];
-	size_t len;
-	char text[CORE_SIGNED_TEXT_MAX + 1];
-};
-int core_receipt_peek(struct core *core, const uint8_t *frame, size_t len,
-                      struct core_signed_text *out);
 /* Run timers due at now_ms. */
 void core_tick(struct core *core, uint64_t now_ms);
 /* When core_tick() next has work; the driver calls it then (or earlier). */

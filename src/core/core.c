@@ -397,39 +397,6 @@ static int core_recv_auth(struct core *core, const struct wire_frame *f, const u
 	return rc;
 }
 
-_Static_assert(CORE_SIGNED_TEXT_MAX == JOBMSG_TEXT_MAX, "a receipt's text fits the peek");
-
-int core_receipt_peek(struct core *core, const uint8_t *buf, size_t len,
-                      struct core_signed_text *out)
-{
-	struct wire_frame f;
-	const char *text;
-	cJSON *body;
-	long i;
-	int rc;
-
-	if (core->left || wire_decode(&f, buf, len) < 0 || f.type != WIRE_RECEIPT ||
-	    f.auth != WIRE_AUTH_MAC || !wire_for_me(&f, core->pk))
-		return CORE_ERR_INVAL;
-	/* Only a key already cached: a peek never pays for a derivation. */
-	i = peer_keys_find(&core->keys, f.pk);
-	if (i < 0 || core->keys.v[i].bad ||
-	    wire_verify_mac(core->crypto, &f, buf, core->keys.v[i].key) != 0)
-		return CORE_ERR_BADKEY;
-	codec_arena_begin();
-	body = cJSON_ParseWithLength((const char *)f.body, f.body_len);
-	rc = body != NULL && jobmsg_signed_get(body, "t", "s", &text, &out->len, out->sig) == 0
-	         ? 0
-	         : CORE_ERR_MALFORMED;
-	if (rc == 0) {
-		memcpy(out->text, text, out->len + 1);
-		memcpy(out->pk, f.pk, CHORUS_PK_BYTES);
-	}
-	cJSON_Delete(body);
-	codec_arena_end();
-	return rc;
-}
-
 void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_ms)
 {
 	struct wire_frame f;

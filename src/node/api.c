@@ -163,14 +163,12 @@ api_status_json(const struct node *node)
 		goto fail;
 	cJSON_AddItemToObject(obj, "stats", stats);
 	struct signer_stats ss = signer_stats();
-	cJSON *crypto = cJSON_AddObjectToObject(obj, "signer");
-	if (crypto == NULL)
+	cJSON *signer = cJSON_AddObjectToObject(obj, "signer");
+	if (signer == NULL)
 		goto fail;
-	cJSON_AddNumberToObject(crypto, "signed_ahead", (double)ss.ahead_signed);
-	cJSON_AddNumberToObject(crypto, "signed_inline", (double)ss.inline_signed);
-	cJSON_AddNumberToObject(crypto, "nonces_ready", (double)ss.ready);
-	cJSON_AddNumberToObject(crypto, "receipts_held", (double)ss.held);
-	cJSON_AddNumberToObject(crypto, "verified_ahead", (double)ss.verified_ahead);
+	cJSON_AddNumberToObject(signer, "signed_ahead", (double)ss.ahead_signed);
+	cJSON_AddNumberToObject(signer, "signed_inline", (double)ss.inline_signed);
+	cJSON_AddNumberToObject(signer, "nonces_ready", (double)ss.ready);
 	return obj;
 fail:
 	cJSON_Delete(obj);

@@ -79,21 +79,11 @@ chorusd_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* fabric: one frame arrived. */
 static void
-chorusd_deliver_cb(void *ctx, const uint8_t *frame, size_t len)
+chorusd_recv_cb(void *ctx, const uint8_t *frame, size_t len)
 {
 	struct node *node = ctx;
 	core_recv(node->core, frame, len, chorusd_now_ms());
 	chorusd_reschedule(node);
-}
-
-/* A receipt under load waits for the signer's helper to verify it (signer.c). */
-static void
-chorusd_recv_cb(void *ctx, const uint8_t *frame, size_t len)
-{
-	struct node *node = ctx;
-
-	if (!signer_hold(node->core, frame, len))
-		chorusd_deliver_cb(node, frame, len);
 }
 
 static void
@@ -256,10 +246,6 @@ chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
 	core_set_log_level(node->core, CORE_LOG_INFO + (node->cfg.verbose > 2 ? 2 : node->cfg.verbose));
 	if ((r = api_create(&node->api, node, err, errlen)) != 0)
 		return r;
-	if ((r = signer_attach(node->base, chorusd_deliver_cb, node)) != 0) {
-		snprintf(err, errlen, "cannot attach the signer: %s", strerror(-r));
-		return r;
-	}
 	jobs_resume(node->jobs);
 	chorusd_reschedule(node);
 	return 0;

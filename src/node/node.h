@@ -128,20 +128,11 @@ struct signer_stats {
 	uint64_t ahead_signed;  /* signatures finished from a ready pair */
 	uint64_t inline_signed; /* signatures made whole on the caller's thread */
 	unsigned ready;         /* pairs ready now */
-	uint64_t held;          /* frames held while the helper verified them */
-	uint64_t verified_ahead; /* verifications answered from the helper's work */
-	unsigned held_now;
 };
 extern const struct core_crypto signer_crypto;
 int signer_start(const uint8_t sk[CHORUS_SK_BYTES]);
-void signer_stop(void); /* detaches too */
+void signer_stop(void);
 struct signer_stats signer_stats(void);
-/* Verifying ahead: held frames come back through cb, on base's loop, in order. */
-typedef void (*signer_deliver_cb)(void *ctx, const uint8_t *frame, size_t len);
-int signer_attach(struct event_base *base, signer_deliver_cb cb, void *ctx);
-/* 1: the frame is held (cb gets it once its signature is checked); 0: deliver it now. */
-int signer_hold(struct core *core, const uint8_t *frame, size_t len);
-int signer_hold_text(const struct core_signed_text *st, const uint8_t *frame, size_t len);
 
 /* log.c */
 int log_open(const char *path, enum log_format format, int verbose);

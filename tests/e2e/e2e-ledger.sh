@@ -106,6 +106,10 @@ fi
 for i in $VOTERS; do
 	check "chorus ledger verify passes on voter $i" run 0 cli "$i" ledger verify
 done
+# The voters verified every ack and receipt before crediting: signatures made by the
+# signer's helper (nonces made ahead, src/node/signer.c) pass libsodium's verifier.
+check "the client signed its requests and acks from nonces made ahead" \
+	q status "d['signer']['signed_ahead'] >= 200" "$(hport $CLIENT)"
 q -p ledger/balances "(sum(a['earned'] for a in d['accounts']), d['total_reward'])" $(ports_of $VOTERS) | sed 's/^/# balances: /'
 q -p ledger "(d['credited'], d['duplicates'])" $(ports_of $VOTERS) | sed 's/^/# credited, duplicates: /'
 check "balances: rewards earned sum to 100 x $REWARD" \

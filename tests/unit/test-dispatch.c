@@ -387,70 +387,6 @@ static void test_codecs(void)
 	diag("mutations that decoded to the same request (e.g. whitespace): %d", same);
 }
 
-/*
- * core_receipt_peek, which the node uses to verify a receipt's signature on
- * another thread before core_recv: for the receipt on its way to the client
- * it yields the worker's key, signature and text, and they verify; a
- * receipt with a flipped byte (its MAC fails), the same receipt peeked by a
- * node it is not for, and frames of other types are refused.
- */
-struct peek_seen {
-	struct harness *h;
-	int receipts, good, refused_flipped, refused_other_node, other_types, other_refused;
-};
-static int peek_tap(void *ctx, int from, int to, const uint8_t *buf, size_t len)
-{
-	struct peek_seen *ps = ctx;
-	struct core *client = ps->h->nodes[0].core;
-	struct core_signed_text st;
-	uint8_t copy[CHORUS_FRAME_MAX];
-
-	if (to != 0 || from == 0 || len > sizeof copy)
-		return 1;
-	if (buf[3] != WIRE_RECEIPT) {
-		ps->other_types++;
-		ps->other_refused += core_receipt_peek(client, buf, len, &st) != 0;
-		return 1;
-	}
-	ps->receipts++;
-	if (core_receipt_peek(client, buf, len, &st) == 0 &&
-	    memcmp(st.pk, ps->h->nodes[from].core->pk, CHORUS_PK_BYTES) == 0 &&
-	    crypto_sign_verify_detached(st.sig, (const uint8_t *)st.text, st.len, st.pk) == 0 &&
-	    strlen(st.text) == st.len)
-		ps->good++;
-	memcpy(copy, buf, len);
-	copy[len - 1] ^= 1;
-	ps->refused_flipped += core_receipt_peek(client, copy, len, &st) != 0;
-	ps->refused_other_node +=
-	    core_receipt_peek(ps->h->nodes[from == 1 ? 2 : 1].core, buf, len, &st) != 0;
-	return 1;
-}
-
-static void test_receipt_peek(void)
-{
-	struct harness h;
-	struct peek_seen ps = { .h = &h };
-	char id[CHORUS_JOB_ID_HEX + 1];
-	struct h_job *j;
-
-	setup(&h, 4, 7);
-	h.tap = peek_tap;
-	h.tap_ctx = &ps;
-	ok(h_submit(&h, 0, "echo", "peek", 42, id) == 0 &&
-	       h_run_until(&h, h.now_ms + 1000, h_job_final, id),
-	   "an echo job ends with the peeking tap on");
-	j = h_job(&h, id);
-	ok(j && j->v.state == JOB_SUCCEEDED, "and succeeds");
-	ok(ps.receipts == 1 && ps.good == 1,
-	   "the receipt's peek gives the worker's key, signature and text, and they verify");
-	ok(ps.refused_flipped == 1, "a receipt with a flipped byte is refused (its MAC fails)");
-	ok(ps.refused_other_node == 1, "a node the receipt is not for refuses it");
-	ok(ps.other_types > 0 && ps.other_refused == ps.other_types,
-	   "frames of other types are refused (%d of %d)", ps.other_refused, ps.other_types);
-	h.tap = NULL;
-	h_free(&h);
-}
-
 int main(void)
 {
 	test_echo();
@@ -464,6 +400,5 @@ int main(void)
 	test_at_most_once();
 	test_forged_request();
 	test_codecs();
-	test_receipt_peek();
 	return tap_done();
 }

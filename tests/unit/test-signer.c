@@ -3,17 +3,13 @@
  * (libsodium's verifier accepts them, and refuses them for another message,
  * another key or a flipped bit), every nonce is used once, and the signer
  * falls back to libsodium's own signature when it is stopped, empty or
- * asked to sign for a key it was not started with.  Verifying ahead: held
- * frames come back in order once the helper checked them, and while one is
- * delivered, verify() of exactly its signature, key and text returns the
- * helper's answer (good or bad); any other verification is libsodium's.
+ * asked to sign for a key it was not started with.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <event2/event.h>
 #include <sodium.h>
 
 #include "node.h"
@@ -41,100 +37,6 @@ static int wait_ready(unsigned n)
 		nanosleep(&ts, NULL);
 	}
 	return 1;
-}
-
-/* ---------------------------------------------------------------- verifying ahead */
-
-#define NHOLD 40
-
-struct held_case {
-	struct core_signed_text st;
-	int truth; /* 1: the signature is good for this text */
-};
-
-static struct {
-	struct held_case c[NHOLD];
-	int delivered, in_order, answers_right, ahead_used, other_inline, other_right;
-	struct event_base *base;
-} hv;
-
-static void held_deliver_cb(void *ctx, const uint8_t *frame, size_t len)
-{
-	int k = frame[0] | frame[1] << 8;
-	const struct held_case *c = &hv.c[k];
-	uint64_t before = signer_stats().verified_ahead;
-	char other[sizeof c->st.text];
-	int r;
-
-	(void)ctx;
-	hv.in_order += len == 2 && k == hv.delivered;
-	hv.delivered++;
-	r = signer_crypto.verify(c->st.sig, (const uint8_t *)c->st.text, c->st.len, c->st.pk);
-	hv.answers_right += (r == 0) == c->truth;
-	hv.ahead_used += signer_stats().verified_ahead == before + 1;
-	/* Another text under the same signature and key: not the held answer. */
-	memcpy(other, c->st.text, c->st.len);
-	other[0] ^= 1;
-	before = signer_stats().verified_ahead;
-	r = signer_crypto.verify(c->st.sig, (const uint8_t *)other, c->st.len, c->st.pk);
-	hv.other_inline += signer_stats().verified_ahead == before;
-	hv.other_right += r != 0;
-	if (hv.delivered == NHOLD)
-		event_base_loopbreak(hv.base);
-}
-
-static void held_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-	event_base_loopbreak(hv.base);
-}
-
-static void test_verify_ahead(const uint8_t pk[CHORUS_PK_BYTES], const uint8_t sk[CHORUS_SK_BYTES])
-{
-	struct timeval limit = { 10, 0 };
-	uint8_t frame[2];
-	int held = 0;
-	struct event *timeout;
-
-	hv.base = event_base_new();
-	timeout = evtimer_new(hv.base, held_timeout_cb, NULL);
-	ok(signer_attach(hv.base, held_deliver_cb, NULL) == 0, "verifying ahead attaches to a loop");
-	ok(signer_attach(hv.base, held_deliver_cb, NULL) != 0, "a second attach is refused");
-	for (int k = 0; k < NHOLD; k++) {
-		struct held_case *c = &hv.c[k];
-
-		c->st.len = (size_t)snprintf(c->st.text, sizeof c->st.text, "{\"receipt\":%d}", k);
-		memcpy(c->st.pk, pk, CHORUS_PK_BYTES);
-		crypto_sign_detached(c->st.sig, NULL, (const uint8_t *)c->st.text, c->st.len, sk);
-		c->truth = k % 4 != 3;
-		if (!c->truth)
-			c->st.text[1] = 'X'; /* signed, then changed: a forged text */
-		frame[0] = (uint8_t)k;
-		frame[1] = (uint8_t)(k >> 8);
-		held += signer_hold_text(&c->st, frame, sizeof frame);
-	}
-	ok(held == NHOLD, "%d frames held", held);
-	evtimer_add(timeout, &limit);
-	event_base_dispatch(hv.base);
-	ok(hv.delivered == NHOLD, "every held frame came back (%d)", hv.delivered);
-	ok(hv.in_order == NHOLD, "in the order they were held");
-	ok(hv.answers_right == NHOLD, "verify() answered right for each, forged texts refused");
-	ok(hv.ahead_used == NHOLD, "each from the helper's answer");
-	ok(hv.other_inline == NHOLD && hv.other_right == NHOLD,
-	   "another text under the same signature is verified inline, and refused");
-	ok(signer_stats().held_now == 0, "nothing is left held");
-	{
-		static uint8_t big[(4u << 20) + 1];
-
-		ok(signer_hold_text(&hv.c[0].st, big, sizeof big) == 0,
-		   "a frame over the held-bytes bound is not held (delivered at once)");
-	}
-	signer_stop();
-	ok(signer_hold_text(&hv.c[0].st, frame, sizeof frame) == 0, "after stop nothing is held");
-	event_free(timeout);
-	event_base_free(hv.base);
 }
 
 static int cmp_r(const void *a, const void *b)
@@ -230,6 +132,6 @@ int main(void)
 	ok(crypto_sign_verify_detached(sig, msg, 64, pk2) == 0 &&
 	       signer_stats().ahead_signed == st0.ahead_signed + 1,
 	   "and signs for it from ready pairs");
-	test_verify_ahead(pk, sk);
+	signer_stop();
 	return tap_done();
 }
