@@ -187,17 +187,13 @@ int record_version_cmp(uint64_t start_a, uint64_t inc_a, uint64_t start_b, uint6
 
 /* ---------------------------------------------------------------- members.c */
 #define MEMBER_CONFIRM_MAX CHORUS_INDIRECT_MAX
+/* Hot fields first: a lookup and a digest compare touch only the first cache line. */
 struct member {
 	uint8_t pk[CHORUS_PK_BYTES];
-	char addr[CHORUS_ADDR_MAX + 1];
-	char name[CHORUS_NAME_MAX + 1];
 	uint64_t start_ms; /* record generation */
 	uint64_t inc;      /* record incarnation */
-	int left;
 	enum member_state state;
-	char *text; /* signed record text (heap) */
-	uint16_t text_len;
-	uint8_t sig[CHORUS_SIG_BYTES];
+	int left;
 	uint64_t last_seen_ms;
 	uint64_t state_since_ms;
 	uint64_t deadline_ms; /* suspicion timeout or tombstone expiry; 0: none */
@@ -207,13 +203,28 @@ struct member {
 	uint64_t reconnect_ms; /* dead: next reconnect ping (swim_reconnect) */
 	uint8_t reconnects;    /* dead: reconnect pings sent so far */
 	uint8_t confirms;     /* distinct suspecters beyond the first */
+	uint16_t text_len;
+	char *text; /* signed record text (heap) */
+	uint8_t sig[CHORUS_SIG_BYTES];
 	uint64_t confirmers[MEMBER_CONFIRM_MAX];
+	char addr[CHORUS_ADDR_MAX + 1];
+	char name[CHORUS_NAME_MAX + 1];
 };
+/*
+ * An index slot keeps the key's first 8 bytes beside the member's index: a
+ * probe that meets another key is decided without touching that member
+ * (a cache miss each, which dominated the 1000-node simulation).
+ */
+struct member_slot {
+	uint64_t key; /* codec_get_u64(pk) */
+	uint32_t idx; /* index + 1, 0 empty */
+};
+
 struct members {
 	struct member *v;
 	size_t n;
 	size_t cap;
-	uint32_t *slots; /* open addressing: index + 1, 0 empty */
+	struct member_slot *slots; /* open addressing on the key's first 8 bytes */
 	size_t nslots;
 	size_t counts[MEMBER_LEFT + 1]; /* members per state, kept by members_set_state */
 };

@@ -13,16 +13,21 @@ static size_t members_hash(const uint8_t pk[CHORUS_PK_BYTES], size_t nslots)
 	return (size_t)(codec_get_u64(pk) & (nslots - 1));
 }
 
+static void members_slot_put(struct members *ms, size_t i)
+{
+	size_t h = members_hash(ms->v[i].pk, ms->nslots);
+
+	while (ms->slots[h].idx != 0)
+		h = (h + 1) & (ms->nslots - 1);
+	ms->slots[h].idx = (uint32_t)i + 1;
+	ms->slots[h].key = codec_get_u64(ms->v[i].pk);
+}
+
 static void members_index(struct members *ms)
 {
 	memset(ms->slots, 0, ms->nslots * sizeof(*ms->slots));
-	for (size_t i = 0; i < ms->n; i++) {
-		size_t h = members_hash(ms->v[i].pk, ms->nslots);
-
-		while (ms->slots[h] != 0)
-			h = (h + 1) & (ms->nslots - 1);
-		ms->slots[h] = (uint32_t)i + 1;
-	}
+	for (size_t i = 0; i < ms->n; i++)
+		members_slot_put(ms, i);
 }
 
 int members_init(struct members *ms)
@@ -60,15 +65,16 @@ static inline int members_same_pk(const uint8_t *a, const uint8_t *b)
 
 long members_find(const struct members *ms, const uint8_t pk[CHORUS_PK_BYTES])
 {
+	uint64_t key = codec_get_u64(pk);
 	size_t h = members_hash(pk, ms->nslots);
 
 	for (size_t probes = 0; probes < ms->nslots; probes++) {
-		uint32_t s = ms->slots[h];
+		const struct member_slot *s = &ms->slots[h];
 
-		if (s == 0)
+		if (s->idx == 0)
 			return -1;
-		if (members_same_pk(ms->v[s - 1].pk, pk))
-			return (long)s - 1;
+		if (s->key == key && members_same_pk(ms->v[s->idx - 1].pk, pk))
+			return (long)s->idx - 1;
 		h = (h + 1) & (ms->nslots - 1);
 	}
 	return -1;
@@ -79,12 +85,12 @@ long members_find_prefix(const struct members *ms, uint64_t prefix)
 	size_t h = (size_t)(prefix & (ms->nslots - 1)); /* members_hash of such a key */
 
 	for (size_t probes = 0; probes < ms->nslots; probes++) {
-		uint32_t s = ms->slots[h];
+		const struct member_slot *s = &ms->slots[h];
 
-		if (s == 0)
+		if (s->idx == 0)
 			return -1;
-		if (codec_get_u64(ms->v[s - 1].pk) == prefix)
-			return (long)s - 1;
+		if (s->key == prefix)
+			return (long)s->idx - 1;
 		h = (h + 1) & (ms->nslots - 1);
 	}
 	return -1;
@@ -108,7 +114,7 @@ long members_add(struct members *ms, const uint8_t pk[CHORUS_PK_BYTES])
 	}
 	if (2 * (ms->n + 1) > ms->nslots) {
 		size_t nslots = ms->nslots * 2;
-		uint32_t *slots = calloc(nslots, sizeof(*slots));
+		struct member_slot *slots = calloc(nslots, sizeof(*slots));
 
 		if (slots == NULL)
 			return CORE_ERR_NOMEM;
@@ -122,13 +128,7 @@ long members_add(struct members *ms, const uint8_t pk[CHORUS_PK_BYTES])
 	memcpy(m->pk, pk, CHORUS_PK_BYTES);
 	m->state = MEMBER_ALIVE;
 	ms->counts[MEMBER_ALIVE]++;
-	{
-		size_t h = members_hash(pk, ms->nslots);
-
-		while (ms->slots[h] != 0)
-			h = (h + 1) & (ms->nslots - 1);
-		ms->slots[h] = (uint32_t)ms->n + 1;
-	}
+	members_slot_put(ms, ms->n);
 	return (long)ms->n++;
 }
 
