@@ -372,7 +372,8 @@ int core_job_cancel(struct core *core, const char *job_id, uint64_t now_ms);
 void core_job_id(uint8_t id[CHORUS_JOB_ID_BYTES], const uint8_t client[CHORUS_PK_BYTES],
                  uint64_t nonce);
 /* Copy of an in-flight client job; CORE_ERR_INVAL if it is unknown or final. */
-int core_job_get(const struct core *core, const char *job_id, struct job_view *out);
+int core_job_get(const struct core *core, const char *job_id, uint64_t now_ms,
+                 struct job_view *out);
 size_t core_jobs_inflight(const struct core *core);
 /* Worker side: a job run_cb started has ended.  result/error may be NULL. */
 int core_work_done(struct core *core, const char *job_id, enum work_status st,

@@ -875,14 +875,14 @@ int core_job_cancel(struct core *core, const char *job_id, uint64_t now_ms)
 	return 0;
 }
 
-int core_job_get(const struct core *core, const char *job_id, struct job_view *out)
+int core_job_get(const struct core *core, const char *job_id, uint64_t now_ms,
+                 struct job_view *out)
 {
 	const struct cjob *j = dispatch_find_hex(core, job_id);
 
 	if (j == NULL)
 		return CORE_ERR_INVAL;
-	/* The view's elapsed time needs a clock; the job's own bookkeeping is enough here. */
-	dispatch_view(core, j, j->submit_ms, out);
+	dispatch_view(core, j, now_ms < j->attempt_ms ? j->attempt_ms : now_ms, out);
 	return 0;
 }
 

@@ -7,7 +7,8 @@
  *   GET  /v1/jobs/ID[?wait_ms=N]  the record; with wait_ms, held until final or N ms
  *   POST /v1/jobs/ID/cancel       the record, 404 unknown, 409 already final
  *
- * The job table (jobstore.c) is the one source of what is answered.  A held
+ * The job table (jobstore.c) is the one source of what is answered; a read
+ * first writes the core's live state of what it reads (jobs_sync).  A held
  * request is a waiter: api_job_final() wakes it from the loop, never from
  * inside the core, and a timer answers it when the wait runs out.
  */
@@ -44,7 +45,7 @@ static void api_jobs_reply_record(struct api_jobs *aj, struct evhttp_request *re
                                   int code, const char *reason)
 {
 	cJSON *doc;
-	int r = jobstore_get_json(jobs_store(aj->node->jobs), id, &doc);
+	int r = jobstore_get_json(jobs_sync(aj->node->jobs, id), id, &doc);
 
 	if (r == -ENOENT)
 		api_reply_error(req, HTTP_NOTFOUND, "Not Found", "no such job");
@@ -111,7 +112,7 @@ static void api_jobs_get(struct api_jobs *aj, struct evhttp_request *req, const 
 		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "wait_ms must be 0..60000");
 		return;
 	}
-	if (wait_ms > 0 && jobstore_get_json(jobs_store(aj->node->jobs), id, &doc) == 0) {
+	if (wait_ms > 0 && jobstore_get_json(jobs_sync(aj->node->jobs, id), id, &doc) == 0) {
 		int final = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "final"));
 
 		if (final) {
@@ -135,7 +136,7 @@ static void api_jobs_list(struct api_jobs *aj, struct evhttp_request *req)
 		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "limit must be 0..1000");
 		return;
 	}
-	if (jobstore_list_json(jobs_store(aj->node->jobs), limit, &arr) != 0 ||
+	if (jobstore_list_json(jobs_sync(aj->node->jobs, NULL), limit, &arr) != 0 ||
 	    (obj = cJSON_CreateObject()) == NULL) {
 		cJSON_Delete(arr);
 		api_reply_error(req, HTTP_INTERNAL, "Internal Server Error", "cannot read the job table");
@@ -217,7 +218,7 @@ static void api_jobs_post(struct api_jobs *aj, struct evhttp_request *req)
 	else if (wait_ms == 0 ||
 	         api_jobs_wait(aj, req, id, wait_ms < API_WAIT_MS_MAX ? wait_ms : API_WAIT_MS_MAX) != 0) {
 		/* "Accepted" only once the row is committed (a held request is answered later). */
-		if (jobstore_commit(jobs_store(aj->node->jobs)) != 0)
+		if (jobstore_commit(jobs_sync(aj->node->jobs, id)) != 0)
 			api_reply_error(req, HTTP_INTERNAL, "Internal Server Error", "cannot store the job");
 		else
 			api_jobs_reply_record(aj, req, id, 202, "Accepted");

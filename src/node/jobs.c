@@ -3,6 +3,15 @@
  * (jobstore.c) in step with the core, runs the jobs the core accepts as a
  * worker (runner.c), and tells the API when a job someone waits for ends.
  * No protocol decision is made here: the core decides, this file does I/O.
+ *
+ * What reaches the table when: a job's row is written when it is accepted
+ * (before its id goes back) and when it ends (its final state, before
+ * anyone is told).  A change in between (dispatched, running, a failover)
+ * only matters to a reader, and most jobs end within milliseconds: it is
+ * written once the job is still live JOBS_DIRTY_MS later, or at once when
+ * someone reads the job (jobs_sync), so a reader never sees an older state
+ * than the core's.  A crash loses at most the last JOBS_DIRTY_MS of a live
+ * job's history; the job itself is resumed from its row as before.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,8 +31,17 @@ struct jobs_run {
 	char id[CHORUS_JOB_ID_HEX + 1];
 };
 
+/* A live job whose last change is not in the table yet. */
+struct jobs_dirty {
+	char id[CHORUS_JOB_ID_HEX + 1];
+	uint64_t at_ms;
+};
+
 struct jobs {
 	struct node *node;
+	struct jobs_dirty *dirty; /* a ring, oldest first */
+	size_t dirty_head, ndirty;
+	struct event *dirty_ev;   /* writes the changes that waited JOBS_DIRTY_MS */
 	struct jobstore *store;
 	struct runner *runner;
 	struct jobs_run *runs; /* jobs the runner has, at most capacity of them */
@@ -38,6 +56,8 @@ struct jobs {
 
 #define JOBS_RESUME_WAIT_MS 5000
 #define JOBS_RESUME_POLL_MS 100
+#define JOBS_DIRTY_MS       100  /* a live job's change waits this long before it is written */
+#define JOBS_DIRTY_MAX      4096 /* changes waiting; past it the oldest is written at once */
 
 /* ---------------------------------------------------------------- worker: the runner */
 
@@ -134,14 +154,88 @@ static void jobs_kick_commit(struct jobs *jobs)
 	event_active(jobs->commit_ev, EV_TIMEOUT, 0);
 }
 
+/* Writes the core's view of a live job (nothing when it is final or unknown: already written). */
+static void jobs_write_live(struct jobs *jobs, const char *id)
+{
+	struct job_view v;
+
+	if (core_job_get(jobs->node->core, id, chorusd_now_ms(), &v) != 0 ||
+	    JOB_STATE_FINAL(v.state))
+		return;
+	(void)jobstore_update(jobs->store, &v, chorusd_wall_ms());
+	jobs_kick_commit(jobs);
+	log_debug("jobs", "event=written job=%s state=%s attempts=%u", id, job_state_name(v.state),
+	          v.nattempts);
+}
+
+static void jobs_dirty_pop(struct jobs *jobs)
+{
+	char id[CHORUS_JOB_ID_HEX + 1];
+
+	memcpy(id, jobs->dirty[jobs->dirty_head].id, sizeof id);
+	jobs->dirty_head = (jobs->dirty_head + 1) % JOBS_DIRTY_MAX;
+	jobs->ndirty--;
+	jobs_write_live(jobs, id);
+}
+
+static void jobs_dirty_arm(struct jobs *jobs, uint64_t now_ms)
+{
+	uint64_t due = jobs->dirty[jobs->dirty_head].at_ms + JOBS_DIRTY_MS;
+	uint64_t wait_ms = due > now_ms ? due - now_ms : 0;
+	struct timeval tv = { (time_t)(wait_ms / 1000), (suseconds_t)(wait_ms % 1000) * 1000 };
+
+	if (evtimer_add(jobs->dirty_ev, &tv) != 0)
+		log_error("jobs", "event=timer_error what=dirty");
+}
+
+static void jobs_dirty_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct jobs *jobs = arg;
+	uint64_t now_ms = chorusd_now_ms();
+
+	(void)fd;
+	(void)what;
+	while (jobs->ndirty > 0 && jobs->dirty[jobs->dirty_head].at_ms + JOBS_DIRTY_MS <= now_ms)
+		jobs_dirty_pop(jobs);
+	if (jobs->ndirty > 0)
+		jobs_dirty_arm(jobs, now_ms);
+}
+
+static void jobs_dirty_add(struct jobs *jobs, const char *id)
+{
+	uint64_t now_ms = chorusd_now_ms();
+	struct jobs_dirty *d;
+
+	if (jobs->ndirty == JOBS_DIRTY_MAX)
+		jobs_dirty_pop(jobs);
+	d = &jobs->dirty[(jobs->dirty_head + jobs->ndirty++) % JOBS_DIRTY_MAX];
+	snprintf(d->id, sizeof d->id, "%s", id);
+	d->at_ms = now_ms;
+	if (!evtimer_pending(jobs->dirty_ev, NULL))
+		jobs_dirty_arm(jobs, now_ms);
+}
+
 static void jobs_job_cb(void *ctx, const struct job_view *v)
 {
 	struct node *node = ctx;
 
+	if (!JOB_STATE_FINAL(v->state)) {
+		jobs_dirty_add(node->jobs, v->id);
+		return;
+	}
 	(void)jobstore_update(node->jobs->store, v, chorusd_wall_ms());
 	jobs_kick_commit(node->jobs);
-	if (JOB_STATE_FINAL(v->state))
-		api_job_final(node->api, v->id);
+	api_job_final(node->api, v->id);
+}
+
+struct jobstore *jobs_sync(struct jobs *jobs, const char *id)
+{
+	if (id != NULL)
+		jobs_write_live(jobs, id);
+	else
+		while (jobs->ndirty > 0)
+			jobs_dirty_pop(jobs);
+	return jobs->store;
 }
 
 void jobs_env(struct core_env *env)
@@ -167,7 +261,9 @@ int jobs_create(struct jobs **out, struct node *node, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	jobs->commit_ev = event_new(node->base, -1, 0, jobs_commit_cb, jobs);
-	if (jobs->commit_ev == NULL) {
+	jobs->dirty_ev = evtimer_new(node->base, jobs_dirty_cb, jobs);
+	jobs->dirty = calloc(JOBS_DIRTY_MAX, sizeof(*jobs->dirty));
+	if (jobs->commit_ev == NULL || jobs->dirty_ev == NULL || jobs->dirty == NULL) {
 		jobs_destroy(jobs);
 		return -ENOMEM;
 	}
@@ -195,6 +291,9 @@ void jobs_destroy(struct jobs *jobs)
 		event_free(jobs->resume_ev);
 	if (jobs->commit_ev != NULL)
 		event_free(jobs->commit_ev);
+	if (jobs->dirty_ev != NULL)
+		event_free(jobs->dirty_ev);
+	free(jobs->dirty);
 	runner_destroy(jobs->runner);
 	jobstore_close(jobs->store);
 	free(jobs->runs);
@@ -300,7 +399,7 @@ int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_
 int jobs_cancel(struct jobs *jobs, const char *id)
 {
 	cJSON *doc;
-	int r = jobstore_get_json(jobs->store, id, &doc);
+	int r = jobstore_get_json(jobs_sync(jobs, id), id, &doc);
 
 	if (r != 0)
 		return r;
@@ -312,10 +411,6 @@ int jobs_cancel(struct jobs *jobs, const char *id)
 	return r;
 }
 
-struct jobstore *jobs_store(struct jobs *jobs)
-{
-	return jobs->store;
-}
 
 size_t jobs_kinds(const struct jobs *jobs, const char **names, size_t max)
 {

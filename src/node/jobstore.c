@@ -2,9 +2,12 @@
  * jobstore: the client's job table, in SQLite (data-dir/jobs.db).
  *
  * A job is written before its id is handed back to whoever submitted it,
- * and every change the core reports is written as it happens, so a node
- * that restarts finds every job it accepted: final ones as they ended, the
- * others to be resumed (same nonce, so the same id).  WAL mode with
+ * and its final state as it ends (changes in between: when still live
+ * 100 ms later or when read, jobs.c), so a node that restarts finds every
+ * job it accepted: final ones as they ended, the others to be resumed (same
+ * nonce, so the same id).  The connection holds the database exclusively
+ * (locking_mode=EXCLUSIVE: no file-lock system calls per transaction; the
+ * node is its only user, the API its window).  WAL mode with
  * synchronous=NORMAL: a commit survives the process being killed (the WAL
  * is in the kernel's hands), not a power cut; see docs/dispatch.md.
  * The table keeps the newest JOBSTORE_KEEP jobs; older final ones are

@@ -225,7 +225,8 @@ void jobs_resume(struct jobs *jobs);
 int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_HEX + 1],
                 char *err, size_t errlen);
 int jobs_cancel(struct jobs *jobs, const char *id);
-struct jobstore *jobs_store(struct jobs *jobs);
+/* The job table, with the live state of job id (of every live job: NULL) written first. */
+struct jobstore *jobs_sync(struct jobs *jobs, const char *id);
 size_t jobs_kinds(const struct jobs *jobs, const char **names, size_t max);
 
 /* sqlstore.c */

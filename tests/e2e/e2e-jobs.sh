@@ -6,7 +6,9 @@
 #  - a timeout kills the job's whole process group;
 #  - cancel stops a running job;
 #  - a worker stopped (SIGSTOP) or killed (kill -9) mid-job is failed over;
-#  - the client's job table survives a restart, and a job in flight resumes and ends.
+#  - the client's job table survives a restart, and a job in flight resumes and ends;
+#  - a live job's state reaches the table when it is read, and by itself once it has
+#    been live 100 ms (the states in between are not written for jobs that end sooner).
 . "$top_srcdir/tests/lib.sh"
 
 [ -x "$CHORUSD" ] || skip_all "chorusd not built"
@@ -37,7 +39,7 @@ sys.exit(0 if sum('echo' in m['capabilities'] and m['state']=='alive' for m in d
 }
 pid_gone() { ! kill -0 "$1" 2>/dev/null; }
 
-start_node 1
+start_node 1 -v # -v: the job table's late writes are logged (event=written)
 start_worker 2
 start_worker 3
 wait_until 10000 sees_workers 2 || { ok 1 "workers visible to the client"; done_testing; exit 1; }
@@ -75,7 +77,7 @@ check "its background child was killed with the process group" wait_until 3000 p
 
 # ---------------------------------------------------------------- cancel
 id=$(c1 submit sleep --data 20000 --detach)
-wait_until 5000 is_running "$id"
+check "a read shows the live job running" wait_until 5000 is_running "$id"
 check "cancel a running job" c1 cancel "$id"
 check "the job is cancelled" test "$(field "$id" "d['state']")" = "cancelled"
 check "the worker killed it" wait_until 3000 grep -q "event=work-done job=$id kind=sleep status=cancelled" \
@@ -105,16 +107,29 @@ failover KILL
 # ---------------------------------------------------------------- restarts keep the job table
 before=$(c1 -j jobs --limit 100 | python3 -c "import json,sys; print(len(json.load(sys.stdin)['jobs']))")
 id=$(c1 submit sleep --data 3000 --timeout 20 --detach)
-wait_until 5000 is_running "$id"
+check "a read shows the live job running" wait_until 5000 is_running "$id"
+# A second one nobody reads: its running state is written by the client itself.
+id2=$(c1 submit sleep --data 3000 --timeout 20 --detach)
+check "a job live for 100 ms has its running state written without a reader" wait_until 5000 \
+	grep -q "event=written job=$id2 state=running attempts=1" "$TEST_TMP/n1/node.log"
 kill -KILL "${PID[1]}"
 wait "${PID[1]}" 2>/dev/null
-start_node 1
+# row ID: "state attempts" of the job in the killed client's jobs.db (its lock went with it).
+row() {
+	python3 -c "import sqlite3,sys,json; r=sqlite3.connect(sys.argv[1]).execute('select state, attempts from jobs where id=?', (sys.argv[2],)).fetchone(); print(r[0], len(json.loads(r[1])))" \
+		"$TEST_TMP/n1/jobs.db" "$1"
+}
+check "after kill -9 the table holds the read job as running, with its attempt" test "$(row "$id")" = "running 1"
+check "and the unread one too" test "$(row "$id2")" = "running 1"
+start_node 1 -v
 wait_until 10000 sees_workers 1
 after=$(c1 -j jobs --limit 100 | python3 -c "import json,sys; print(len(json.load(sys.stdin)['jobs']))")
-check "the job table survives kill -9 of the client ($before + 1 = $after jobs)" test "$after" -eq $((before + 1))
+check "the job table survives kill -9 of the client ($before + 2 = $after jobs)" test "$after" -eq $((before + 2))
 check "the job in flight resumes and succeeds" wait_until 20000 is_final "$id"
 check "with the right result" test "$(field "$id" "d['state'] + ' ' + d['result_b64']")" = "succeeded $(printf 'slept 3000 ms' | base64)"
 runs=$(cat "$TEST_TMP"/n[23]/node.log | grep -c "event=run job=$id")
 check "and it ran once, not again after the resume ($runs run)" test "$runs" -eq 1
+check "the unread one resumes and succeeds too" wait_until 20000 is_final "$id2"
+check "with its result" test "$(field "$id2" "d['state']")" = "succeeded"
 
 done_testing

@@ -102,6 +102,20 @@ static void test_least_loaded(void)
 	}
 	ok(w[0] > 0 && w[1] > 0 && w[2] > 0 && w[0] != w[1] && w[1] != w[2] && w[0] != w[2],
 	   "three jobs on three different workers (%d %d %d)", w[0], w[1], w[2]);
+	{
+		struct job_view v;
+		struct h_job *j = h_job(&h, id[0]);
+		int r = core_job_get(h.nodes[0].core, id[0], h.now_ms, &v);
+
+		ok(r == 0 && v.state == JOB_RUNNING && v.nattempts == 1 &&
+		       v.attempts[0].outcome == OUTCOME_RUNNING && j != NULL &&
+		       strcmp(v.attempts[0].worker, j->v.attempts[0].worker) == 0,
+		   "core_job_get: the live job, running, its attempt on the worker reported");
+		ok(r == 0 && v.attempts[0].ms <= 200 && v.elapsed_ms <= 200,
+		   "with times measured to now (attempt %llu ms, elapsed %llu ms)",
+		   (unsigned long long)v.attempts[0].ms, (unsigned long long)v.elapsed_ms);
+		ok(core_job_get(h.nodes[0].core, "00", h.now_ms, &v) != 0, "an unknown id is refused");
+	}
 	ok(core_ok(&h), "core_check holds");
 	h_free(&h);
 }
