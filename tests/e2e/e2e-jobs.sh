@@ -77,7 +77,7 @@ check "its background child was killed with the process group" wait_until 3000 p
 
 # ---------------------------------------------------------------- cancel
 id=$(c1 submit sleep --data 20000 --detach)
-check "a read shows the live job running" wait_until 5000 is_running "$id"
+check "the job to cancel is running" wait_until 5000 is_running "$id"
 check "cancel a running job" c1 cancel "$id"
 check "the job is cancelled" test "$(field "$id" "d['state']")" = "cancelled"
 check "the worker killed it" wait_until 3000 grep -q "event=work-done job=$id kind=sleep status=cancelled" \
