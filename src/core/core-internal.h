@@ -227,6 +227,8 @@ struct members {
 	struct member_slot *slots; /* open addressing on the key's first 8 bytes */
 	size_t nslots;
 	size_t counts[MEMBER_LEFT + 1]; /* members per state, kept by members_set_state */
+	/* Bumped by every add, remove and state change; a stored record is always followed by one. */
+	uint64_t epoch;
 };
 int members_init(struct members *ms);
 void members_free(struct members *ms);
@@ -402,7 +404,18 @@ struct penalty {
 	uint64_t until_ms;
 	unsigned failures;
 };
+/* Alive members that run a kind, counted once per member-table epoch (not per job). */
+#define DISPATCH_ELIGIBLE_CACHE 8
+struct dispatch_eligible {
+	char kind[CHORUS_KIND_MAX + 1];
+	uint64_t epoch;
+	unsigned n;
+	int valid;
+};
+
 struct dispatch {
+	struct dispatch_eligible eligible[DISPATCH_ELIGIBLE_CACHE];
+	unsigned eligible_next; /* the slot a new kind replaces (round robin) */
 	struct cjob **buckets;
 	struct cjob *all; /* every job in flight, newest first */
 	size_t n;

@@ -206,7 +206,7 @@ int dispatch_broadcast(struct core *core, int type, const char *head, const char
 }
 
 /* Alive members whose records say they run kind (a hint for "enough offers"). */
-static unsigned dispatch_eligible(struct core *core, const char *kind)
+static unsigned dispatch_eligible_count(const struct core *core, const char *kind)
 {
 	unsigned n = 0;
 
@@ -225,6 +225,29 @@ static unsigned dispatch_eligible(struct core *core, const char *kind)
 			}
 	}
 	return n;
+}
+
+/* The count above, decoded once per member-table epoch instead of once per job (every record a JSON parse). */
+static unsigned dispatch_eligible(struct core *core, const char *kind)
+{
+	struct dispatch *d = &core->dispatch;
+	struct dispatch_eligible *e = NULL;
+
+	for (unsigned k = 0; k < DISPATCH_ELIGIBLE_CACHE; k++)
+		if (d->eligible[k].valid && strcmp(d->eligible[k].kind, kind) == 0)
+			e = &d->eligible[k];
+	if (e == NULL) {
+		e = &d->eligible[d->eligible_next];
+		d->eligible_next = (d->eligible_next + 1) % DISPATCH_ELIGIBLE_CACHE;
+		snprintf(e->kind, sizeof(e->kind), "%s", kind);
+		e->valid = 0;
+	}
+	if (!e->valid || e->epoch != core->members.epoch) {
+		e->n = dispatch_eligible_count(core, kind);
+		e->epoch = core->members.epoch;
+		e->valid = 1;
+	}
+	return e->n;
 }
 
 /* ---------------------------------------------------------------- request rounds */
@@ -898,6 +921,10 @@ const char *dispatch_check(const struct core *core)
 
 	if (d->n > CHORUS_JOBS_INFLIGHT_MAX)
 		return "client jobs over their bound";
+	for (unsigned k = 0; k < DISPATCH_ELIGIBLE_CACHE; k++)
+		if (d->eligible[k].valid && d->eligible[k].epoch == core->members.epoch &&
+		    d->eligible[k].n != dispatch_eligible_count(core, d->eligible[k].kind))
+			return "cached count of members running a kind is stale";
 	/* Nothing in flight: no need to walk 16384 empty buckets on every check. */
 	if (d->n == 0)
 		return d->all == NULL ? NULL : "client job list without jobs";

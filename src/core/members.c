@@ -128,6 +128,7 @@ long members_add(struct members *ms, const uint8_t pk[CHORUS_PK_BYTES])
 	memcpy(m->pk, pk, CHORUS_PK_BYTES);
 	m->state = MEMBER_ALIVE;
 	ms->counts[MEMBER_ALIVE]++;
+	ms->epoch++;
 	members_slot_put(ms, ms->n);
 	return (long)ms->n++;
 }
@@ -140,6 +141,7 @@ void members_remove(struct members *ms, size_t i)
 	free(ms->v[i].text);
 	ms->v[i] = ms->v[ms->n - 1];
 	ms->n--;
+	ms->epoch++;
 	members_index(ms);
 }
 
@@ -150,6 +152,7 @@ void members_set_state(struct members *ms, size_t i, enum member_state st)
 	ms->counts[ms->v[i].state]--;
 	ms->counts[st]++;
 	ms->v[i].state = st;
+	ms->epoch++;
 }
 
 const char *members_check(const struct members *ms)
