@@ -1002,7 +1002,7 @@ int sim_membership_main(int argc, char **argv)
 	memb_free(&m);
 	if (m.phase == NULL || strcmp(m.phase, "done") != 0)
 		memb_phase(&m, "done");
-	printf("wall: %.3f s (", sim_wall_s() - wall0);
+	printf("wall: %.3f s, cpu %.3f s (", sim_wall_s() - wall0, sim_cpu_s());
 	for (unsigned i = 0; i + 1 < m.nphases; i++)
 		printf("%s%s %.2f", i ? ", " : "", m.phase_names[i], m.phase_wall_s[i]);
 	printf(")\n");

@@ -44,6 +44,7 @@ int sim_parse_prob(const char *opt, const char *arg, double *out);
 int sim_parse_latency(const char *opt, const char *arg, uint32_t *min_ms, uint32_t *max_ms);
 /* Seconds of real time since an arbitrary origin: only for the `wall:` line. */
 double sim_wall_s(void);
+double sim_cpu_s(void);
 
 /* ---------------------------------------------------------------- sim-crypto.c */
 
