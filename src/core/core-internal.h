@@ -287,7 +287,7 @@ struct seen {
 	size_t n;
 	uint32_t slots[2 * CHORUS_SEEN_MAX]; /* ring index + 1 */
 };
-void seen_init(struct seen *s);
+void seen_init(struct seen *s); /* a zeroed struct seen is already empty */
 /* 1 if key was already there; otherwise remembers it (evicting the oldest). */
 int seen_check_insert(struct seen *s, uint64_t key);
 

@@ -157,14 +157,13 @@ int core_create(struct core **out, const struct core_config *cfg, const uint8_t 
 	rng_seed(&core->rng, cfg->seed);
 	core->body = malloc(CHORUS_BODY_MAX + 1);
 	core->frame = malloc(CHORUS_FRAME_MAX);
-	core->seen = malloc(sizeof(*core->seen));
+	core->seen = calloc(1, sizeof(*core->seen)); /* zeroed: empty (seen_init) */
 	if (core->body == NULL || core->frame == NULL || core->seen == NULL ||
 	    members_init(&core->members) < 0 || rumors_init(&core->rumors) < 0 ||
 	    dispatch_init(core) < 0 || work_init(core) < 0) {
 		core_destroy(core);
 		return CORE_ERR_NOMEM;
 	}
-	seen_init(core->seen);
 	/*
 	 * A secret salt for the peer key index, from our secret key rather than
 	 * the PRNG so that the protocol's random stream is left as it was.

@@ -21,10 +21,14 @@ int work_init(struct core *core)
 	struct works *w = &core->works;
 
 	w->buckets = calloc(WORK_BUCKETS, sizeof(*w->buckets));
-	w->requests = malloc(sizeof(*w->requests));
+	/*
+	 * calloc, not malloc and seen_init: zeroed is empty, and fresh zeroed pages
+	 * are not touched until used (a node that never works never pays for them:
+	 * 128 KiB per core in a 1000-node simulation).
+	 */
+	w->requests = calloc(1, sizeof(*w->requests));
 	if (w->buckets == NULL || w->requests == NULL)
 		return CORE_ERR_NOMEM;
-	seen_init(w->requests);
 	return 0;
 }
 
