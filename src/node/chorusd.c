@@ -273,6 +273,8 @@ chorusd_stop(struct node *node)
 	node->api = NULL;
 	consensus_destroy(node->consensus); /* before the core: its tick reads the member table */
 	node->consensus = NULL;
+	if (node->jobs != NULL && node->core != NULL)
+		(void)jobs_sync(node->jobs, NULL); /* live jobs' latest states, while the core has them */
 	if (node->core != NULL)
 		core_destroy(node->core);
 	node->core = NULL;
