@@ -218,6 +218,10 @@ chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
 		snprintf(err, errlen, "cannot create the event loop");
 		return -ENOMEM;
 	}
+	if ((r = checkpointer_start()) != 0) {
+		snprintf(err, errlen, "cannot start the checkpointer: %s", strerror(-r));
+		return r;
+	}
 	if ((r = signer_start(sk)) != 0) {
 		snprintf(err, errlen, "cannot start the signer: %s", strerror(-r));
 		return r;
@@ -280,6 +284,7 @@ chorusd_stop(struct node *node)
 	node->core = NULL;
 	jobs_destroy(node->jobs); /* kills what still runs */
 	node->jobs = NULL;
+	checkpointer_stop(); /* both stores are closed */
 	fabric_destroy(node->fabric);  /* nng_close: unsent frames are dropped */
 	node->fabric = NULL;
 	struct event **evs[] = { &node->timer, &node->leave_timer, &node->sig_term, &node->sig_int,

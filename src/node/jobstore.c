@@ -5,9 +5,8 @@
  * and its final state as it ends (changes in between: when still live
  * 100 ms later or when read, jobs.c), so a node that restarts finds every
  * job it accepted: final ones as they ended, the others to be resumed (same
- * nonce, so the same id).  The connection holds the database exclusively
- * (locking_mode=EXCLUSIVE: no file-lock system calls per transaction; the
- * node is its only user, the API its window).  WAL mode with
+ * nonce, so the same id).  Its WAL is checkpointed off the loop
+ * (checkpointer.c).  WAL mode with
  * synchronous=NORMAL: a commit survives the process being killed (the WAL
  * is in the kernel's hands), not a power cut; see docs/dispatch.md.
  * The table keeps the newest JOBSTORE_KEEP jobs; older final ones are
@@ -35,7 +34,6 @@ struct jobstore {
 };
 
 static const char jobstore_schema[] =
-    "PRAGMA locking_mode=EXCLUSIVE;"
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=NORMAL;"
     "CREATE TABLE IF NOT EXISTS jobs ("
@@ -85,7 +83,7 @@ int jobstore_open(struct jobstore **out, const char *dir, char *err, size_t errl
 	if (js == NULL)
 		return -ENOMEM;
 	if (sqlstore_open(&js->db, dir, "jobs.db", jobstore_schema, err, errlen) != 0 ||
-	    jobstore_prepare(js) != 0) {
+	    checkpointer_watch(js->db, dir, "jobs.db") != 0 || jobstore_prepare(js) != 0) {
 		if (js->db != NULL)
 			snprintf(err, errlen, "job table: %s", sqlite3_errmsg(js->db));
 		jobstore_close(js);

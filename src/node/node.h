@@ -229,8 +229,20 @@ int jobs_cancel(struct jobs *jobs, const char *id);
 struct jobstore *jobs_sync(struct jobs *jobs, const char *id);
 size_t jobs_kinds(const struct jobs *jobs, const char **names, size_t max);
 
-/* sqlstore.c */
+/* checkpointer.c: SQLite WAL checkpoints on a helper thread instead of in the loop's commits */
 struct sqlite3;
+struct checkpointer_stats {
+	uint64_t runs;   /* checkpoints done */
+	uint64_t pages;  /* WAL pages they copied into their databases */
+	uint64_t errors; /* checkpoints that failed or found the file busy */
+};
+int checkpointer_start(void);
+void checkpointer_stop(void); /* after every watched connection is closed */
+/* db (dir/file) checkpoints on the helper from now on; without a start, SQLite's own way. */
+int checkpointer_watch(struct sqlite3 *db, const char *dir, const char *file);
+struct checkpointer_stats checkpointer_stats(void);
+
+/* sqlstore.c */
 struct sqlite3_stmt;
 int sqlstore_open(struct sqlite3 **db, const char *dir, const char *file, const char *schema,
                   char *err, size_t errlen);
