@@ -4,8 +4,9 @@
  * One thread, one libevent event_base.  The shell turns I/O into core events
  * (frames from the fabric, timers, signals) and core effects into I/O (frames
  * to peers, log lines); it makes no protocol decision of its own.  Besides
- * nng's threads, one helper thread computes signature nonces ahead of time
- * (signer.c): arithmetic only, no I/O and no decision.  This header
+ * nng's threads, two helpers take work the loop would wait on: one computes
+ * signature nonces ahead of time (signer.c), one runs raft.db's WAL
+ * checkpoints (checkpointer.c).  Neither makes a decision.  This header
  * lists every internal prototype, grouped by the file that defines it.
  */
 #ifndef CHORUS_NODE_H
