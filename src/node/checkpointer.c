@@ -13,7 +13,9 @@
  * meanwhile; once a checkpoint has copied everything, the next write starts
  * the WAL over from its beginning, so it stays about that size.  Durability
  * is unchanged: a commit is as durable as its synchronous setting made it
- * before the checkpoint, and a checkpoint only moves committed pages.
+ * before the checkpoint, and a checkpoint only moves committed pages.  The
+ * WAL stays bounded: a commit that finds it over CHECKPOINTER_INLINE_PAGES
+ * (the helper has fallen behind) checkpoints in place, as SQLite would have.
  *
  * Not started (unit tests, tools): checkpointer_watch() leaves SQLite's own
  * autocheckpoint in place.  The helper does no protocol work: files only.
@@ -29,6 +31,7 @@
 
 #define CHECKPOINTER_FILES 4    /* distinct database files watched */
 #define CHECKPOINTER_PAGES 1000 /* WAL pages after a commit that ask for a checkpoint */
+#define CHECKPOINTER_INLINE_PAGES (8 * CHECKPOINTER_PAGES) /* the helper fell behind: the writer checkpoints */
 
 struct checkpointer_file {
 	char path[NODE_PATH_MAX + 32];
@@ -134,10 +137,15 @@ static int checkpointer_hook(void *arg, sqlite3 *db, const char *name, int pages
 {
 	struct checkpointer_file *f = arg;
 
-	(void)db;
-	(void)name;
 	if (pages < CHECKPOINTER_PAGES)
 		return SQLITE_OK;
+	if (pages >= CHECKPOINTER_INLINE_PAGES) {
+		(void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&ckpt.lock);
+		ckpt.stats.inline_runs++;
+		pthread_mutex_unlock(&ckpt.lock);
+		return SQLITE_OK;
+	}
 	pthread_mutex_lock(&ckpt.lock);
 	if (!f->wanted) {
 		f->wanted = 1;

@@ -236,6 +236,7 @@ struct checkpointer_stats {
 	uint64_t runs;   /* checkpoints done */
 	uint64_t pages;  /* WAL pages they copied into their databases */
 	uint64_t errors; /* checkpoints that failed or found the file busy */
+	uint64_t inline_runs; /* made by a commit: the WAL had outgrown the helper */
 };
 int checkpointer_start(void);
 void checkpointer_stop(void); /* after every watched connection is closed */

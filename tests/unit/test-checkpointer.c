@@ -2,8 +2,9 @@
  * checkpointer: a commit that leaves a watched database's WAL over the bound
  * gets it checkpointed on the helper thread (the committing connection does
  * none itself), every committed row is then in the database file, and the
- * next write starts the WAL over.  Unwatched (no start), SQLite checkpoints
- * in the commit as before.
+ * next write starts the WAL over.  A WAL that outgrew the helper is
+ * checkpointed by the commit itself.  Unwatched (no start), SQLite
+ * checkpoints in the commit as before.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,9 @@ int main(void)
 	ok(write_rows(db, 10), "a small write after it");
 	wal_state(db, &frames, &copied);
 	ok(frames > 0 && frames < 100, "starts the WAL over (%d frames, not 1500 more)", frames);
+	/* One commit of 8100 pages: past 8 x the bound, the writer checkpoints in place. */
+	ok(write_rows(db, 8100), "one transaction of 8100 rows");
+	ok(checkpointer_stats().inline_runs == 1, "the commit itself checkpointed (the WAL was past 8000 pages)");
 	sqlite3_close(db);
 	checkpointer_stop();
 	st = checkpointer_stats();
