@@ -169,6 +169,14 @@ api_status_json(const struct node *node)
 	cJSON_AddNumberToObject(signer, "signed_ahead", (double)ss.ahead_signed);
 	cJSON_AddNumberToObject(signer, "signed_inline", (double)ss.inline_signed);
 	cJSON_AddNumberToObject(signer, "nonces_ready", (double)ss.ready);
+	struct checkpointer_stats cks = checkpointer_stats();
+	cJSON *ckpt = cJSON_AddObjectToObject(obj, "checkpointer");
+	if (ckpt == NULL)
+		goto fail;
+	cJSON_AddNumberToObject(ckpt, "runs", (double)cks.runs);
+	cJSON_AddNumberToObject(ckpt, "pages", (double)cks.pages);
+	cJSON_AddNumberToObject(ckpt, "errors", (double)cks.errors);
+	cJSON_AddNumberToObject(ckpt, "inline_runs", (double)cks.inline_runs);
 	return obj;
 fail:
 	cJSON_Delete(obj);

@@ -109,4 +109,15 @@ fi
 settled() { test "$(outbox_rows "$lead" "where height = 0")" -eq 0; }
 check "and the restarted node's outbox marks them committed" wait_until 10000 settled
 
+# ---------------------------------------------------------------- checkpoints off the loop
+# 1500 more records: well over 1000 WAL pages of raft.db on every voter, so the
+# checkpointer's helper (not the loop's commits) copies them into the database file.
+lead=$(leader_node)
+"$LEDGER_BENCH" -H "127.0.0.1:$(hport "$lead")" -c 8 -n 1500 -w 5000 -t 30 >"$TEST_TMP/bulk.out" 2>&1
+diag "$(tr '\n' ' ' <"$TEST_TMP/bulk.out")"
+q -p status "(d['checkpointer'])" $(ports_of $VOTERS) | sed 's/^/# checkpointer: /'
+checkpointed() { q status "d['checkpointer']['runs'] >= 1 and d['checkpointer']['pages'] >= 1000" $(ports_of $VOTERS); }
+check "every voter's raft.db was checkpointed by the helper" wait_until 10000 checkpointed
+check "with no checkpoint error" q status "d['checkpointer']['errors'] == 0" $(ports_of $VOTERS)
+
 done_testing

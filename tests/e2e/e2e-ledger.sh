@@ -183,5 +183,6 @@ check "remove-voter on a follower is refused, naming the leader" sh -c \
 	"'$CHORUS' -H http://127.0.0.1:$(hport "${follower:-1}") ledger remove-voter 00 2>&1 | grep -q 'not the leader'"
 check "the client's outbox is drained (all acks committed)" \
 	sh -c "! grep -q 'event=outbox_error' '$TEST_TMP/n$CLIENT/node.log'"
+q -p status "(d['checkpointer'])" $(ports_of $VOTERS) | sed 's/^/# checkpointer: /'
 
 done_testing
