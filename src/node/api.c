@@ -129,6 +129,28 @@ api_stats_json(const struct node *node)
 	return obj;
 }
 
+/* One counter of a helper thread, shown under /v1/status as group.name. */
+struct api_counter {
+	const char *group;
+	const char *name;
+	double value;
+};
+
+/* Adds the counters, each under its group's object (made at its first counter); 0 or -1. */
+static int
+api_counters_json(cJSON *obj, const struct api_counter *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		cJSON *g = cJSON_GetObjectItemCaseSensitive(obj, c[i].group);
+
+		if (g == NULL && (g = cJSON_AddObjectToObject(obj, c[i].group)) == NULL)
+			return -1;
+		if (cJSON_AddNumberToObject(g, c[i].name, c[i].value) == NULL)
+			return -1;
+	}
+	return 0;
+}
+
 static cJSON *
 api_status_json(const struct node *node)
 {
@@ -163,20 +185,18 @@ api_status_json(const struct node *node)
 		goto fail;
 	cJSON_AddItemToObject(obj, "stats", stats);
 	struct signer_stats ss = signer_stats();
-	cJSON *signer = cJSON_AddObjectToObject(obj, "signer");
-	if (signer == NULL)
-		goto fail;
-	cJSON_AddNumberToObject(signer, "signed_ahead", (double)ss.ahead_signed);
-	cJSON_AddNumberToObject(signer, "signed_inline", (double)ss.inline_signed);
-	cJSON_AddNumberToObject(signer, "nonces_ready", (double)ss.ready);
 	struct checkpointer_stats cks = checkpointer_stats();
-	cJSON *ckpt = cJSON_AddObjectToObject(obj, "checkpointer");
-	if (ckpt == NULL)
+	const struct api_counter helpers[] = {
+		{ "signer", "signed_ahead", (double)ss.ahead_signed },
+		{ "signer", "signed_inline", (double)ss.inline_signed },
+		{ "signer", "nonces_ready", (double)ss.ready },
+		{ "checkpointer", "runs", (double)cks.runs },
+		{ "checkpointer", "pages", (double)cks.pages },
+		{ "checkpointer", "errors", (double)cks.errors },
+		{ "checkpointer", "inline_runs", (double)cks.inline_runs },
+	};
+	if (api_counters_json(obj, helpers, sizeof helpers / sizeof helpers[0]) != 0)
 		goto fail;
-	cJSON_AddNumberToObject(ckpt, "runs", (double)cks.runs);
-	cJSON_AddNumberToObject(ckpt, "pages", (double)cks.pages);
-	cJSON_AddNumberToObject(ckpt, "errors", (double)cks.errors);
-	cJSON_AddNumberToObject(ckpt, "inline_runs", (double)cks.inline_runs);
 	return obj;
 fail:
 	cJSON_Delete(obj);
