@@ -233,7 +233,7 @@ static unsigned dispatch_eligible(struct core *core, const char *kind)
 	struct dispatch *d = &core->dispatch;
 	struct dispatch_eligible *e = NULL;
 
-	for (unsigned k = 0; k < DISPATCH_ELIGIBLE_CACHE; k++)
+	for (unsigned k = 0; k < DISPATCH_ELIGIBLE_CACHE && e == NULL; k++)
 		if (d->eligible[k].valid && strcmp(d->eligible[k].kind, kind) == 0)
 			e = &d->eligible[k];
 	if (e == NULL) {

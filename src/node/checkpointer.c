@@ -49,7 +49,7 @@ static struct {
 	struct checkpointer_stats stats;
 } ckpt = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
 
-/* One PASSIVE checkpoint of file k, on the helper's connection (opened the first time). */
+/* One PASSIVE checkpoint of f, on the helper's connection (opened the first time). */
 static void checkpointer_run(struct checkpointer_file *f)
 {
 	int nlog = 0, ncopied = 0, rc;
@@ -155,14 +155,15 @@ static int checkpointer_hook(void *arg, sqlite3 *db, const char *name, int pages
 	return SQLITE_OK;
 }
 
-int checkpointer_watch(sqlite3 *db, const char *dir, const char *file)
+int checkpointer_watch(sqlite3 *db)
 {
-	char path[sizeof ckpt.files[0].path];
+	const char *path = sqlite3_db_filename(db, "main"); /* absolute: one file, one slot */
 	struct checkpointer_file *f = NULL;
 
 	if (!ckpt.running)
 		return 0; /* SQLite's own autocheckpoint stays */
-	snprintf(path, sizeof path, "%s/%s", dir, file);
+	if (path == NULL || path[0] == '\0' || strlen(path) >= sizeof f->path)
+		return -EINVAL;
 	pthread_mutex_lock(&ckpt.lock);
 	for (unsigned k = 0; k < ckpt.nfiles && f == NULL; k++)
 		if (strcmp(ckpt.files[k].path, path) == 0)

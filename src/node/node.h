@@ -240,8 +240,8 @@ struct checkpointer_stats {
 };
 int checkpointer_start(void);
 void checkpointer_stop(void); /* after every watched connection is closed */
-/* db (dir/file) checkpoints on the helper from now on; without a start, SQLite's own way. */
-int checkpointer_watch(struct sqlite3 *db, const char *dir, const char *file);
+/* db's file checkpoints on the helper from now on; without a start, SQLite's own way. */
+int checkpointer_watch(struct sqlite3 *db);
 struct checkpointer_stats checkpointer_stats(void);
 
 /* sqlstore.c */

@@ -140,9 +140,9 @@ int raftstore_open(struct raftstore **out, const char *dir, char *err, size_t er
 	if (rs == NULL)
 		return -ENOMEM;
 	if (sqlstore_open(&rs->db, dir, "raft.db", raftstore_schema, err, errlen) != 0 ||
-	    checkpointer_watch(rs->db, dir, "raft.db") != 0 || raftstore_prepare(rs) != 0 ||
+	    checkpointer_watch(rs->db) != 0 || raftstore_prepare(rs) != 0 ||
 	    sqlstore_open(&rs->obx, dir, "raft.db", raftstore_outbox_schema, err, errlen) != 0 ||
-	    checkpointer_watch(rs->obx, dir, "raft.db") != 0 || raftstore_prepare_outbox(rs) != 0 ||
+	    checkpointer_watch(rs->obx) != 0 || raftstore_prepare_outbox(rs) != 0 ||
 	    /* Rows of committed acks, kept by versions before they were deleted. */
 	    sqlstore_exec(rs->obx, "DELETE FROM outbox WHERE height > 0") != 0) {
 		if (rs->db != NULL)

@@ -84,7 +84,7 @@ int main(void)
 
 	ok(checkpointer_start() == 0, "the checkpointer starts");
 	ok(sqlstore_open(&db, dir, "t.db", schema, err, sizeof err) == 0, "a WAL database opens");
-	ok(checkpointer_watch(db, dir, "t.db") == 0, "and is watched");
+	ok(checkpointer_watch(db) == 0, "and is watched");
 	ok(write_rows(db, 1500), "one transaction of 1500 rows (about 1500 WAL pages)");
 	deadline = now_ms() + 10000;
 	while ((st = checkpointer_stats()).pages < 1500 && now_ms() < deadline)
@@ -106,7 +106,7 @@ int main(void)
 
 	/* Unwatched: the commit checkpoints itself, the helper does nothing. */
 	ok(sqlstore_open(&db, dir, "u.db", schema, err, sizeof err) == 0 &&
-	       checkpointer_watch(db, dir, "u.db") == 0,
+	       checkpointer_watch(db) == 0,
 	   "without a start, watching leaves SQLite's own autocheckpoint");
 	ok(write_rows(db, 1500) && write_rows(db, 10), "1500 rows again, then 10");
 	wal_state(db, &frames, &copied);
