@@ -112,6 +112,12 @@ struct core_config {
 	uint64_t start_ms;  /* wall-clock start time: orders a node's restarts (its generation) */
 	uint64_t seed;      /* PRNG seed, from the driver */
 	struct core_timing timing;
+	/*
+	 * Test seam, never set in service: a worker flips a bit of every receipt
+	 * signature it makes, so that a test can watch the ledger refuse the
+	 * acks (chorusd sets it from CHORUS_FAULT=receipt-sig).
+	 */
+	int fault_receipt_sig;
 };
 void core_config_defaults(struct core_config *cfg);
 

@@ -73,6 +73,16 @@ int ledger_entry_check(const struct core_crypto *crypto, const struct ledger_ent
 struct ledger;
 int ledger_entry_check_here(struct ledger *l, const struct ledger_entry *e,
                             struct ledger_entry_info *info);
+/* ledger_entry_check_here() that says why (a sentence into why): 0 or its error. */
+int ledger_entry_explain(struct ledger *l, const struct ledger_entry *e,
+                         struct ledger_entry_info *info, char *why, size_t whylen);
+
+/*
+ * The job an entry names, read from its ack text and nothing checked: so that
+ * a leader can tell the submitter of an entry that does not check.  0, or
+ * CORE_ERR_MALFORMED.
+ */
+int ledger_entry_job(const struct ledger_entry *e, uint8_t job[CHORUS_JOB_ID_BYTES]);
 
 /* A block's header, decoded (ledger_block_peek). */
 struct ledger_block_info {

@@ -315,29 +315,54 @@ static void ledger_entry_ref(struct lref *r, const struct ledger_entry *e)
 
 /* Bounds, then the checks (with l: its crypto and its cache of verified entries). */
 static int ledger_entry_check_with(const struct core_crypto *crypto, struct ledger *l,
-                                   const struct ledger_entry *e, struct ledger_entry_info *info)
+                                   const struct ledger_entry *e, struct ledger_entry_info *info,
+                                   char *why, size_t whylen)
 {
 	struct lref r;
 
 	if (e == NULL)
 		return CORE_ERR_INVAL;
 	if (e->ack_len == 0 || e->ack_len > CHORUS_LEDGER_TEXT_MAX || e->receipt_len == 0 ||
-	    e->receipt_len > CHORUS_LEDGER_TEXT_MAX)
+	    e->receipt_len > CHORUS_LEDGER_TEXT_MAX) {
+		ledger_say(why, whylen, "a text is empty or too long");
 		return CORE_ERR_OVERSIZE;
+	}
 	ledger_entry_ref(&r, e);
-	return ledger_entry_verify(crypto, l, &r, info, NULL, 0);
+	return ledger_entry_verify(crypto, l, &r, info, why, whylen);
 }
 
 int ledger_entry_check(const struct core_crypto *crypto, const struct ledger_entry *e,
                        struct ledger_entry_info *info)
 {
-	return ledger_entry_check_with(crypto != NULL ? crypto : &crypto_ed25519, NULL, e, info);
+	return ledger_entry_check_with(crypto != NULL ? crypto : &crypto_ed25519, NULL, e, info, NULL,
+	                               0);
 }
 
 int ledger_entry_check_here(struct ledger *l, const struct ledger_entry *e,
                             struct ledger_entry_info *info)
 {
-	return ledger_entry_check_with(l->crypto, l, e, info);
+	return ledger_entry_check_with(l->crypto, l, e, info, NULL, 0);
+}
+
+int ledger_entry_explain(struct ledger *l, const struct ledger_entry *e,
+                         struct ledger_entry_info *info, char *why, size_t whylen)
+{
+	int err = ledger_entry_check_with(l->crypto, l, e, info, why, whylen);
+
+	if (err == 0)
+		ledger_say(why, whylen, "it checks");
+	return err;
+}
+
+int ledger_entry_job(const struct ledger_entry *e, uint8_t job[CHORUS_JOB_ID_BYTES])
+{
+	struct jack a;
+
+	if (e->ack_len == 0 || e->ack_len > CHORUS_LEDGER_TEXT_MAX ||
+	    jobmsg_ack_decode(&a, e->ack_text, e->ack_len) < 0)
+		return CORE_ERR_MALFORMED;
+	memcpy(job, a.id, CHORUS_JOB_ID_BYTES);
+	return 0;
 }
 
 /* ---------------------------------------------------------------- block codec */

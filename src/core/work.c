@@ -377,6 +377,8 @@ static int work_receipt_body(struct core *core, struct work *x, enum work_status
 	if (n < 0)
 		return n;
 	core->crypto->sign(sig, (const uint8_t *)text, (size_t)n, core->sk);
+	if (core->cfg.fault_receipt_sig)
+		sig[0] ^= 1;
 	work_clean_error(clean, sizeof(clean), error);
 	sb_puts(sb, "{");
 	jobmsg_signed_put(sb, "t", "s", text, (size_t)n, sig);

@@ -111,6 +111,8 @@ static cJSON *api_ledger_status(const struct consensus *cs)
 	cJSON_AddNumberToObject(o, "verify_cache_hits", (double)ls.verify_cache_hits);
 	cJSON_AddNumberToObject(o, "dropped_messages", (double)consensus_dropped(cs));
 	cJSON_AddNumberToObject(o, "outbox_dropped", (double)consensus_outbox_dropped(cs));
+	cJSON_AddNumberToObject(o, "outbox_refused", (double)consensus_outbox_refused_count(cs));
+	cJSON_AddNumberToObject(o, "refused", (double)consensus_refused(cs));
 	{
 		struct catchup_status cu;
 		cJSON *c = cJSON_AddObjectToObject(o, "catchup");

@@ -166,6 +166,12 @@ chorusd_core_config(struct node *node, struct core_config *cc, const char *id_he
 		cc->timing.offer_window_ms = cfg->offer_window_ms;
 	cc->start_ms = node->start_wall_ms;
 	randombytes_buf(&cc->seed, sizeof cc->seed);
+	/* Test seam (chorusd(8), ENVIRONMENT): the node's receipts will not verify. */
+	const char *fault = getenv("CHORUS_FAULT");
+	if (fault != NULL && strcmp(fault, "receipt-sig") == 0) {
+		cc->fault_receipt_sig = 1;
+		log_warn("node", "event=fault what=receipt-sig (CHORUS_FAULT: a test seam)");
+	}
 }
 
 /* -n: everything that can be checked without binding or writing. */

@@ -123,6 +123,8 @@ struct consensus {
 	struct event *kick_ev;       /* end of this loop iteration: route fresh acks, pump */
 	struct api_waits *waits;     /* POST /v1/ledger/acks?wait_ms: held until committed */
 	uint64_t dropped;            /* malformed ledger messages and raft messages */
+	uint64_t refused;            /* leader: submitted acks that do not check, answered so */
+	uint64_t outbox_refused;     /* our own acks the ledger refused: out of the outbox */
 	int kicked;
 	struct ledger_tip tip;       /* leader: the last block proposed (pipelining) */
 	struct ledger_entry *build_es;             /* consensus_build's scratch: the entries */
@@ -882,12 +884,72 @@ static void consensus_answer_origin(struct consensus *cs, const uint8_t of[CHORU
 	consensus_batch_flush(cs, b);
 }
 
+/*
+ * A voter says the ledger refused our ack for job: a committed answer at
+ * height 0, because the entry does not check and never will (the check is a
+ * function of its bytes alone).  That happens when a worker's receipt
+ * signature is bad: the client does not verify it (dispatch.c), the frame's
+ * MAC having proved who sent it.  The answer is only a hint, since anyone can
+ * submit a copy of our ack with one bit flipped and our key as its origin:
+ * our own copy is checked, and leaves the outbox only if it fails too.
+ */
+static void consensus_outbox_refused(struct consensus *cs, const char *job)
+{
+	struct ledger_entry *e;
+	uint64_t created_ms;
+	char why[128];
+
+	if (consensus_waiting_find(cs, job) < cs->nwaiting)
+		return; /* posted through the API, and checked then */
+	if ((e = malloc(sizeof *e)) == NULL)
+		return;
+	if (raftstore_outbox_get(cs->store, job, e) == 0 &&
+	    ledger_entry_explain(cs->ledger, e, NULL, why, sizeof why) != 0 &&
+	    raftstore_outbox_done(cs->store, job, 0, &created_ms) == 0) {
+		cs->outbox_refused++;
+		log_warn("ledger", "event=ack_refused job=%s why=\"%s\" (the job stays done, uncredited)",
+		         job, why);
+	} else {
+		log_debug("ledger", "event=refusal_ignored job=%s (our ack checks, or is gone)", job);
+	}
+	free(e);
+}
+
+/*
+ * Leader: an entry that does not check is not queued; its submitter hears so
+ * (answer height 0), so that it stops sending it every second.  Forgeries
+ * and junk are counted and logged at debug level: they cost one answer each.
+ */
+static void consensus_refuse(struct consensus *cs, const struct ledger_entry *e,
+                             const uint8_t origin[CHORUS_PK_BYTES], const char *why)
+{
+	static const uint8_t none[CHORUS_PK_BYTES];
+	uint8_t job[CHORUS_JOB_ID_BYTES];
+	char hex[CHORUS_JOB_ID_HEX + 1];
+
+	cs->refused++;
+	if (ledger_entry_job(e, job) != 0) {
+		log_debug("ledger", "event=refused why=\"%s\" job=unknown", why);
+		return; /* no job to name: nothing to answer */
+	}
+	sodium_bin2hex(hex, sizeof hex, job, CHORUS_JOB_ID_BYTES);
+	log_debug("ledger", "event=refused why=\"%s\" job=%s", why, hex);
+	if (memcmp(origin, cs->pk, CHORUS_PK_BYTES) == 0) {
+		consensus_outbox_refused(cs, hex);
+		return;
+	}
+	consensus_batch_begin(&cs->batch, consensus_id_of(origin), LMSG_COMMITTED, 0, none);
+	lmsg_put_committed(consensus_batch_room(cs, &cs->batch, LMSG_COMMITTED_BYTES), job, 0);
+	consensus_batch_flush(cs, &cs->batch);
+}
+
 /* Leader: a checked ack joins the queue (answered at once if already credited). */
 static void consensus_submit_local(struct consensus *cs, const struct ledger_entry *e,
                                    const uint8_t origin[CHORUS_PK_BYTES])
 {
 	struct consensus_pending *p;
 	struct ledger_job job;
+	char why[128];
 
 	if (cs->npending >= CONSENSUS_PENDING_MAX)
 		return; /* the submitter retries */
@@ -896,8 +958,8 @@ static void consensus_submit_local(struct consensus *cs, const struct ledger_ent
 	memcpy(p->origin, origin, CHORUS_PK_BYTES);
 	p->proposed = 0;
 	p->answer = 0;
-	if (ledger_entry_check_here(cs->ledger, e, &p->info) != 0) {
-		log_warn("ledger", "event=bad_entry why=\"%s\"", "entry does not check");
+	if (ledger_entry_explain(cs->ledger, e, &p->info, why, sizeof why) != 0) {
+		consensus_refuse(cs, e, origin, why);
 		return;
 	}
 	if (ledger_job_get(cs->ledger, p->info.job, &job) == 0)
@@ -1030,7 +1092,10 @@ static void consensus_on_committed(struct consensus *cs, const struct lmsg *m)
 
 		lmsg_committed_at(m, k, id, &height);
 		sodium_bin2hex(job, sizeof job, id, CHORUS_JOB_ID_BYTES);
-		consensus_outbox_done(cs, job, height);
+		if (height == 0) /* blocks start at 1: height 0 says the ledger refused it */
+			consensus_outbox_refused(cs, job);
+		else
+			consensus_outbox_done(cs, job, height);
 	}
 }
 
@@ -1186,6 +1251,16 @@ const struct raft *consensus_raft(const struct consensus *cs)
 uint64_t consensus_dropped(const struct consensus *cs)
 {
 	return cs->dropped;
+}
+
+uint64_t consensus_refused(const struct consensus *cs)
+{
+	return cs->refused;
+}
+
+uint64_t consensus_outbox_refused_count(const struct consensus *cs)
+{
+	return cs->outbox_refused;
 }
 
 uint64_t consensus_outbox_dropped(const struct consensus *cs)

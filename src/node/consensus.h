@@ -33,6 +33,7 @@ int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t height
                           uint64_t *created_ms);
 int raftstore_outbox_each(struct raftstore *rs, unsigned limit, raftstore_outbox_fn *fn,
                           void *ctx);
+int raftstore_outbox_get(struct raftstore *rs, const char *job, struct ledger_entry *e);
 /* The bound on open acks (tests lower it); and how many were dropped past it. */
 void raftstore_outbox_keep(struct raftstore *rs, long long keep);
 uint64_t raftstore_outbox_dropped(const struct raftstore *rs);
@@ -132,6 +133,9 @@ void consensus_save_acks(struct consensus *cs);
 uint64_t consensus_dropped(const struct consensus *cs);
 /* Open acks dropped from the outbox past its bound (raftstore.c). */
 uint64_t consensus_outbox_dropped(const struct consensus *cs);
+/* Leader: submitted acks refused as not checking; ours: own acks the ledger refused. */
+uint64_t consensus_refused(const struct consensus *cs);
+uint64_t consensus_outbox_refused_count(const struct consensus *cs);
 /* api-ledger.c: answers a POST /v1/ledger/acks held until its job committed (or not, in time). */
 struct evhttp_request;
 void api_ledger_waited(void *ctx, struct evhttp_request *req, const char *job, int woken,

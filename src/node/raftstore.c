@@ -49,7 +49,7 @@ struct raftstore {
 	sqlite3 *obx; /* the outbox's own connection: synchronous=NORMAL (see raftstore_open) */
 	sqlite3_stmt *hs_put, *boot_put, *boot_get, *log_put, *log_trunc, *log_clear, *log_all,
 	    *hs_get, *out_put, *out_done, *out_pending, *log_drop, *log_rows, *blk_put, *blk_get,
-	    *blk_all, *out_trim;
+	    *blk_all, *out_trim, *out_get;
 	unsigned outbox_puts;
 	long long outbox_keep;
 	uint64_t outbox_dropped;
@@ -101,9 +101,10 @@ static int raftstore_prepare_outbox(struct raftstore *rs)
 		"SELECT height, data FROM blocks ORDER BY height",
 		"DELETE FROM outbox WHERE rowid IN (SELECT rowid FROM outbox ORDER BY rowid"
 		" LIMIT max(0, (SELECT count(*) FROM outbox) - ?1))",
+		"SELECT job, ack, ack_sig, receipt, receipt_sig FROM outbox WHERE job = ?1 AND height = 0",
 	};
 	sqlite3_stmt **const st[] = { &rs->out_put, &rs->out_done, &rs->out_pending, &rs->blk_put,
-		                      &rs->blk_get, &rs->blk_all,  &rs->out_trim };
+		                      &rs->blk_get, &rs->blk_all,  &rs->out_trim, &rs->out_get };
 
 	_Static_assert(sizeof sql / sizeof sql[0] == sizeof st / sizeof st[0], "one per statement");
 	return sqlstore_prepare(rs->obx, sql, st, sizeof st / sizeof st[0]);
@@ -601,6 +602,20 @@ static int raftstore_col_text(sqlite3_stmt *st, int col, char *out, uint16_t *le
 	return 0;
 }
 
+/* The entry of a row (job, ack, ack_sig, receipt, receipt_sig): 0, or -EIO (cannot happen: we wrote it). */
+static int raftstore_outbox_row(sqlite3_stmt *st, struct ledger_entry *e)
+{
+	memset(e, 0, sizeof *e);
+	if (raftstore_col_text(st, 1, e->ack_text, &e->ack_len) != 0 ||
+	    raftstore_col_text(st, 3, e->receipt_text, &e->receipt_len) != 0 ||
+	    sqlite3_column_bytes(st, 2) != CHORUS_SIG_BYTES ||
+	    sqlite3_column_bytes(st, 4) != CHORUS_SIG_BYTES)
+		return -EIO;
+	memcpy(e->ack_sig, sqlite3_column_blob(st, 2), CHORUS_SIG_BYTES);
+	memcpy(e->receipt_sig, sqlite3_column_blob(st, 4), CHORUS_SIG_BYTES);
+	return 0;
+}
+
 /* Calls fn for up to limit acks not yet committed, oldest first; how many, or -EIO. */
 int raftstore_outbox_each(struct raftstore *rs, unsigned limit, raftstore_outbox_fn *fn,
                           void *ctx)
@@ -613,18 +628,28 @@ int raftstore_outbox_each(struct raftstore *rs, unsigned limit, raftstore_outbox
 		return -ENOMEM;
 	sqlite3_bind_int(st, 1, (int)limit);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		memset(e, 0, sizeof *e);
-		if (raftstore_col_text(st, 1, e->ack_text, &e->ack_len) != 0 ||
-		    raftstore_col_text(st, 3, e->receipt_text, &e->receipt_len) != 0 ||
-		    sqlite3_column_bytes(st, 2) != CHORUS_SIG_BYTES ||
-		    sqlite3_column_bytes(st, 4) != CHORUS_SIG_BYTES)
-			continue; /* cannot happen: we wrote it */
-		memcpy(e->ack_sig, sqlite3_column_blob(st, 2), CHORUS_SIG_BYTES);
-		memcpy(e->receipt_sig, sqlite3_column_blob(st, 4), CHORUS_SIG_BYTES);
+		if (raftstore_outbox_row(st, e) != 0)
+			continue;
 		fn(ctx, (const char *)sqlite3_column_text(st, 0), e);
 		n++;
 	}
 	sqlite3_reset(st);
 	free(e);
 	return rc == SQLITE_DONE ? n : -EIO;
+}
+
+/* The open ack of job: 0 and e filled, -ENOENT (none open), or -EIO. */
+int raftstore_outbox_get(struct raftstore *rs, const char *job, struct ledger_entry *e)
+{
+	sqlite3_stmt *st = rs->out_get;
+	int rc, found = 0;
+
+	sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		found = raftstore_outbox_row(st, e) == 0;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return -EIO;
+	return found ? 0 : -ENOENT;
 }

@@ -1,7 +1,7 @@
 /*
  * ledger-forge: send a node a "committed" ledger answer it must not believe.
  *
- *	ledger-forge URL NODE_ID JOBS_FILE
+ *	ledger-forge [-k KEY_FILE] [-h HEIGHT] URL NODE_ID JOBS_FILE
  *
  * Makes a fresh key pair (a stranger: no member, no voter), and sends the
  * node at URL (its --listen address) one authentic fabric frame (wire v3, a
@@ -12,10 +12,16 @@
  * from voters stands between it and the node's outbox.  Exits 0 once sent
  * (waits up to 1 s for the connection, lingers so the bytes leave), 1 on any
  * failure.
+ *
+ * -k sends as the node whose node.key that is (a voter's, to test what a
+ * voter's word cannot do), -h says another height (0: "the ledger refused
+ * it").
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pipeline0/push.h>
@@ -28,7 +34,7 @@
 #define FORGE_WAIT_MS   1000
 #define FORGE_LINGER_MS 200
 
-static int forge_body(uint8_t *body, size_t cap, const char *path, size_t *len)
+static int forge_body(uint8_t *body, size_t cap, const char *path, uint64_t height, size_t *len)
 {
 	FILE *fp = fopen(path, "r");
 	char line[256];
@@ -55,7 +61,7 @@ static int forge_body(uint8_t *body, size_t cap, const char *path, size_t *len)
 			fclose(fp);
 			return -1;
 		}
-		lmsg_put_committed(body + *len, job, 1);
+		lmsg_put_committed(body + *len, job, height);
 		*len += LMSG_COMMITTED_BYTES;
 		n++;
 	}
@@ -69,21 +75,44 @@ int main(int argc, char **argv)
 	static uint8_t body[CHORUS_BODY_MAX], frame[CHORUS_BODY_MAX + 512];
 	uint8_t pk[CHORUS_PK_BYTES], sk[CHORUS_SK_BYTES], to[CHORUS_PK_BYTES];
 	size_t blen = 0, got = 0;
+	const char *key_file = NULL;
+	uint64_t height = 1;
 	struct timespec ts;
 	nng_socket sock;
-	int n;
+	int n, opt;
 
+	while ((opt = getopt(argc, argv, "k:h:")) != -1) {
+		if (opt == 'k')
+			key_file = optarg;
+		else if (opt == 'h')
+			height = strtoull(optarg, NULL, 10);
+		else
+			return 1;
+	}
+	argc -= optind - 1;
+	argv += optind - 1;
 	if (argc != 4) {
-		fprintf(stderr, "usage: ledger-forge URL NODE_ID JOBS_FILE\n");
+		fprintf(stderr, "usage: ledger-forge [-k KEY_FILE] [-h HEIGHT] URL NODE_ID JOBS_FILE\n");
 		return 1;
 	}
 	if (sodium_init() < 0 ||
 	    sodium_hex2bin(to, sizeof to, argv[2], strlen(argv[2]), NULL, &got, NULL) != 0 ||
-	    got != sizeof to || forge_body(body, sizeof body, argv[3], &blen) != 0) {
+	    got != sizeof to || forge_body(body, sizeof body, argv[3], height, &blen) != 0) {
 		fprintf(stderr, "ledger-forge: bad node id or jobs file\n");
 		return 1;
 	}
-	crypto_sign_keypair(pk, sk);
+	if (key_file == NULL) {
+		crypto_sign_keypair(pk, sk);
+	} else {
+		FILE *fp = fopen(key_file, "rb");
+
+		if (fp == NULL || fread(sk, 1, sizeof sk, fp) != sizeof sk) {
+			fprintf(stderr, "ledger-forge: cannot read a key from %s\n", key_file);
+			return 1;
+		}
+		fclose(fp);
+		crypto_sign_ed25519_sk_to_pk(pk, sk);
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	n = wire_encode_to(frame, sizeof frame, WIRE_LEDGER, pk,
 	                   (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, 1,
