@@ -26,7 +26,10 @@
  * The outbox holds this node's own completion acks until the ledger
  * leader reports them committed (docs/ledger-node.md), on that second
  * connection too (see raftstore_outbox_schema); a committed ack's row is
- * deleted.  It is bounded: past RAFTSTORE_OUTBOX_KEEP open acks (a cluster
+ * deleted.  The table has no key: a job id is random, and a B-tree keyed by
+ * it dirtied a random page per ack, most of what the outbox wrote.  Rows are
+ * appended, and the job -> rowid index of the open acks lives in memory
+ * (struct obx_index), built from the table at open.  It is bounded: past RAFTSTORE_OUTBOX_KEEP open acks (a cluster
  * with no ledger voter, or one unreachable for very long) the oldest are
  * dropped, counted (raftstore_outbox_dropped) and logged as a warning.
  */
@@ -49,7 +52,14 @@ struct raftstore {
 	sqlite3 *obx; /* the outbox's own connection: synchronous=NORMAL (see raftstore_open) */
 	sqlite3_stmt *hs_put, *boot_put, *boot_get, *log_put, *log_trunc, *log_clear, *log_all,
 	    *hs_get, *out_put, *out_done, *out_pending, *log_drop, *log_rows, *blk_put, *blk_get,
-	    *blk_all, *out_trim, *out_get;
+	    *blk_all, *out_trim, *out_get, *out_all;
+	struct obx_index {
+		struct obx_slot {
+			int64_t rowid; /* 0: empty (SQLite's rowids start at 1) */
+			char job[CHORUS_JOB_ID_HEX + 1];
+		} *v;
+		size_t cap, n; /* cap: 0 or a power of two; n: open acks */
+	} open; /* the outbox's index of open acks */
 	unsigned outbox_puts;
 	long long outbox_keep;
 	uint64_t outbox_dropped;
@@ -62,6 +72,28 @@ struct raftstore {
 	uint64_t saved_term, saved_vote;
 };
 
+/* Every row is an open ack: a committed one is deleted. */
+#define RAFTSTORE_OUTBOX_TABLE                                                                     \
+	"CREATE TABLE IF NOT EXISTS outbox (job TEXT NOT NULL, ack BLOB NOT NULL,"                 \
+	" ack_sig BLOB NOT NULL, receipt BLOB NOT NULL, receipt_sig BLOB NOT NULL,"                \
+	" created_ms INTEGER NOT NULL);"
+
+/*
+ * Files from before the keyless outbox: its open rows move to the new table,
+ * oldest first, in one transaction (the old one had a job key, a height
+ * column, kept committed rows in older versions, and an index of open rows).
+ */
+static const char raftstore_outbox_migrate[] =
+    "BEGIN IMMEDIATE;"
+    "DROP INDEX IF EXISTS outbox_open;"
+    "ALTER TABLE outbox RENAME TO outbox_v1;"
+    RAFTSTORE_OUTBOX_TABLE
+    "INSERT INTO outbox (job, ack, ack_sig, receipt, receipt_sig, created_ms)"
+    " SELECT job, ack, ack_sig, receipt, receipt_sig, created_ms FROM outbox_v1"
+    " WHERE height = 0 ORDER BY created_ms;"
+    "DROP TABLE outbox_v1;"
+    "COMMIT;";
+
 static const char raftstore_schema[] =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=FULL;"
@@ -72,10 +104,7 @@ static const char raftstore_schema[] =
     " data BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS log (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL,"
     " type INTEGER NOT NULL, data BLOB NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS outbox (job TEXT PRIMARY KEY, ack BLOB NOT NULL,"
-    " ack_sig BLOB NOT NULL, receipt BLOB NOT NULL, receipt_sig BLOB NOT NULL,"
-    " height INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS outbox_open ON outbox(height) WHERE height = 0;"
+    RAFTSTORE_OUTBOX_TABLE
     "CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash BLOB NOT NULL,"
     " data BLOB NOT NULL);";
 
@@ -91,20 +120,21 @@ static const char raftstore_outbox_schema[] = "PRAGMA synchronous=NORMAL;";
 static int raftstore_prepare_outbox(struct raftstore *rs)
 {
 	static const char *const sql[] = {
-		"INSERT OR IGNORE INTO outbox (job, ack, ack_sig, receipt, receipt_sig, created_ms)"
+		"INSERT INTO outbox (job, ack, ack_sig, receipt, receipt_sig, created_ms)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-		"DELETE FROM outbox WHERE job = ?1 AND height = 0 RETURNING created_ms",
-		"SELECT job, ack, ack_sig, receipt, receipt_sig FROM outbox WHERE height = 0"
-		" ORDER BY created_ms LIMIT ?1",
+		"DELETE FROM outbox WHERE rowid = ?1 RETURNING created_ms",
+		"SELECT job, ack, ack_sig, receipt, receipt_sig FROM outbox ORDER BY rowid LIMIT ?1",
 		"INSERT OR REPLACE INTO blocks (height, hash, data) VALUES (?1, ?2, ?3)",
 		"SELECT data FROM blocks WHERE height = ?1",
 		"SELECT height, data FROM blocks ORDER BY height",
 		"DELETE FROM outbox WHERE rowid IN (SELECT rowid FROM outbox ORDER BY rowid"
-		" LIMIT max(0, (SELECT count(*) FROM outbox) - ?1))",
-		"SELECT job, ack, ack_sig, receipt, receipt_sig FROM outbox WHERE job = ?1 AND height = 0",
+		" LIMIT ?1) RETURNING job",
+		"SELECT job, ack, ack_sig, receipt, receipt_sig FROM outbox WHERE rowid = ?1",
+		"SELECT rowid, job FROM outbox",
 	};
 	sqlite3_stmt **const st[] = { &rs->out_put, &rs->out_done, &rs->out_pending, &rs->blk_put,
-		                      &rs->blk_get, &rs->blk_all,  &rs->out_trim, &rs->out_get };
+		                      &rs->blk_get, &rs->blk_all,  &rs->out_trim, &rs->out_get,
+		                      &rs->out_all };
 
 	_Static_assert(sizeof sql / sizeof sql[0] == sizeof st / sizeof st[0], "one per statement");
 	return sqlstore_prepare(rs->obx, sql, st, sizeof st / sizeof st[0]);
@@ -133,6 +163,30 @@ static int raftstore_prepare(struct raftstore *rs)
 	return sqlstore_prepare(rs->db, sql, st, sizeof st / sizeof st[0]);
 }
 
+/* An outbox of the old layout (it has a height column) is migrated; 0 or -EIO. */
+static int raftstore_outbox_upgrade(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int old = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'height'",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		old = sqlite3_column_int(st, 0) > 0;
+	sqlite3_finalize(st);
+	if (!old)
+		return 0;
+	if (sqlstore_exec(db, raftstore_outbox_migrate) != 0) {
+		(void)sqlstore_exec(db, "ROLLBACK");
+		return -EIO;
+	}
+	log_info("store", "event=outbox_migrated (keyless outbox, open acks kept)");
+	return 0;
+}
+
+static int raftstore_outbox_reindex(struct raftstore *rs);
+
 int raftstore_open(struct raftstore **out, const char *dir, char *err, size_t errlen)
 {
 	struct raftstore *rs = calloc(1, sizeof(*rs));
@@ -142,10 +196,10 @@ int raftstore_open(struct raftstore **out, const char *dir, char *err, size_t er
 		return -ENOMEM;
 	if (sqlstore_open(&rs->db, dir, "raft.db", raftstore_schema, err, errlen) != 0 ||
 	    checkpointer_watch(rs->db) != 0 || raftstore_prepare(rs) != 0 ||
+	    raftstore_outbox_upgrade(rs->db) != 0 ||
 	    sqlstore_open(&rs->obx, dir, "raft.db", raftstore_outbox_schema, err, errlen) != 0 ||
 	    checkpointer_watch(rs->obx) != 0 || raftstore_prepare_outbox(rs) != 0 ||
-	    /* Rows of committed acks, kept by versions before they were deleted. */
-	    sqlstore_exec(rs->obx, "DELETE FROM outbox WHERE height > 0") != 0) {
+	    raftstore_outbox_reindex(rs) != 0) {
 		if (rs->db != NULL)
 			snprintf(err, errlen, "raft store: %s", sqlite3_errmsg(rs->db));
 		raftstore_close(rs);
@@ -170,6 +224,7 @@ void raftstore_close(struct raftstore *rs)
 		sqlite3_finalize(st);
 	sqlite3_close(rs->obx);
 	sqlite3_close(rs->db);
+	free(rs->open.v);
 	free(rs->blk_buf);
 	free(rs);
 }
@@ -508,13 +563,113 @@ int raftstore_blocks_each(struct raftstore *rs, raftstore_block_fn *fn, void *ct
 
 /* ---------------------------------------------------------------- outbox */
 
+/*
+ * The index of open acks: job -> rowid, open addressing with linear probing,
+ * deleted by shifting the run back (no tombstones), at most half full.
+ */
+static size_t obx_home(const struct obx_index *x, const char *job)
+{
+	uint64_t h = 14695981039346656037ull; /* FNV-1a */
+
+	for (const unsigned char *p = (const unsigned char *)job; *p != '\0'; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return (size_t)(h ^ h >> 29) & (x->cap - 1);
+}
+
+static struct obx_slot *obx_find(struct obx_index *x, const char *job)
+{
+	if (x->cap == 0)
+		return NULL;
+	for (size_t i = obx_home(x, job);; i = (i + 1) & (x->cap - 1)) {
+		if (x->v[i].rowid == 0)
+			return NULL;
+		if (strcmp(x->v[i].job, job) == 0)
+			return &x->v[i];
+	}
+}
+
+static void obx_place(struct obx_index *x, const char *job, int64_t rowid)
+{
+	size_t i = obx_home(x, job);
+
+	while (x->v[i].rowid != 0)
+		i = (i + 1) & (x->cap - 1);
+	x->v[i].rowid = rowid;
+	snprintf(x->v[i].job, sizeof x->v[i].job, "%s", job);
+	x->n++;
+}
+
+/* Room for one more; 0 or -ENOMEM. */
+static int obx_reserve(struct obx_index *x)
+{
+	struct obx_index bigger = { NULL, x->cap > 0 ? x->cap * 2 : 1024, 0 };
+
+	if ((x->n + 1) * 2 <= x->cap)
+		return 0;
+	if ((bigger.v = calloc(bigger.cap, sizeof *bigger.v)) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < x->cap; i++)
+		if (x->v[i].rowid != 0)
+			obx_place(&bigger, x->v[i].job, x->v[i].rowid);
+	free(x->v);
+	*x = bigger;
+	return 0;
+}
+
+static void obx_delete(struct obx_index *x, struct obx_slot *s)
+{
+	size_t hole = (size_t)(s - x->v), mask = x->cap - 1;
+
+	x->v[hole].rowid = 0;
+	x->n--;
+	/* Entries after the hole whose home is not between it and them move back. */
+	for (size_t i = (hole + 1) & mask; x->v[i].rowid != 0; i = (i + 1) & mask) {
+		size_t home = obx_home(x, x->v[i].job);
+
+		if (((i - home) & mask) >= ((i - hole) & mask)) {
+			x->v[hole] = x->v[i];
+			x->v[i].rowid = 0;
+			hole = i;
+		}
+	}
+}
+
+/* The index from the table: at open, and after a transaction that did not commit. */
+static int raftstore_outbox_reindex(struct raftstore *rs)
+{
+	sqlite3_stmt *st = rs->out_all;
+	int rc;
+
+	if (rs->open.cap > 0)
+		memset(rs->open.v, 0, rs->open.cap * sizeof *rs->open.v);
+	rs->open.n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *job = (const char *)sqlite3_column_text(st, 1);
+
+		if (job == NULL || strlen(job) > CHORUS_JOB_ID_HEX || obx_find(&rs->open, job) != NULL)
+			continue; /* cannot happen: put refuses both */
+		if (obx_reserve(&rs->open) != 0)
+			break;
+		obx_place(&rs->open, job, sqlite3_column_int64(st, 0));
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
 static void raftstore_outbox_trim(struct raftstore *rs);
 
+/* 0 when the ack of job is in the outbox (put now, or there already), else -EIO/-ENOMEM/-EINVAL. */
 int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct ledger_entry *e,
                          uint64_t now_ms)
 {
 	sqlite3_stmt *st = rs->out_put;
 
+	if (strlen(job) == 0 || strlen(job) > CHORUS_JOB_ID_HEX)
+		return -EINVAL;
+	if (obx_find(&rs->open, job) != NULL)
+		return 0; /* kept once */
+	if (obx_reserve(&rs->open) != 0)
+		return -ENOMEM;
 	sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, e->ack_text, e->ack_len, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 3, e->ack_sig, CHORUS_SIG_BYTES, SQLITE_STATIC);
@@ -523,6 +678,7 @@ int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct led
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)now_ms);
 	if (sqlstore_run(rs->obx, st, "outbox-put") != 0)
 		return -EIO;
+	obx_place(&rs->open, job, sqlite3_last_insert_rowid(rs->obx));
 	if (++rs->outbox_puts % RAFTSTORE_OUTBOX_TRIM_EVERY == 0)
 		raftstore_outbox_trim(rs);
 	return 0;
@@ -531,16 +687,29 @@ int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct led
 /* Past the bound, the oldest open acks go (counted, and a warning). */
 static void raftstore_outbox_trim(struct raftstore *rs)
 {
-	int n;
+	sqlite3_stmt *st = rs->out_trim;
+	int rc, n = 0;
 
-	sqlite3_bind_int64(rs->out_trim, 1, rs->outbox_keep);
-	if (sqlstore_run(rs->obx, rs->out_trim, "outbox-trim") != 0)
+	if ((long long)rs->open.n <= rs->outbox_keep)
 		return;
-	if ((n = sqlite3_changes(rs->obx)) > 0) {
-		rs->outbox_dropped += (uint64_t)n;
-		log_warn("ledger", "event=outbox_full dropped=%d kept=%lld dropped_total=%llu", n,
-		         rs->outbox_keep, (unsigned long long)rs->outbox_dropped);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)rs->open.n - rs->outbox_keep);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct obx_slot *s = obx_find(&rs->open, (const char *)sqlite3_column_text(st, 0));
+
+		if (s != NULL)
+			obx_delete(&rs->open, s);
+		n++;
 	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		log_error("store", "event=write_error what=outbox-trim error=\"%s\"",
+		          sqlite3_errmsg(rs->obx));
+		(void)raftstore_outbox_reindex(rs);
+		return;
+	}
+	rs->outbox_dropped += (uint64_t)n;
+	log_warn("ledger", "event=outbox_full dropped=%d kept=%lld dropped_total=%llu", n,
+	         rs->outbox_keep, (unsigned long long)rs->outbox_dropped);
 }
 
 void raftstore_outbox_keep(struct raftstore *rs, long long keep)
@@ -559,12 +728,15 @@ int raftstore_outbox_begin(struct raftstore *rs)
 	return sqlstore_exec(rs->obx, "BEGIN IMMEDIATE");
 }
 
+/* A transaction that does not commit is rolled back, and the index rebuilt to match. */
 int raftstore_outbox_commit(struct raftstore *rs)
 {
 	int r = sqlstore_exec(rs->obx, "COMMIT");
 
-	if (r != 0)
+	if (r != 0) {
 		(void)sqlstore_exec(rs->obx, "ROLLBACK");
+		(void)raftstore_outbox_reindex(rs);
+	}
 	return r;
 }
 
@@ -572,21 +744,24 @@ int raftstore_outbox_commit(struct raftstore *rs)
 int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t height,
                           uint64_t *created_ms)
 {
+	struct obx_slot *s = obx_find(&rs->open, job);
 	sqlite3_stmt *st = rs->out_done;
 	int rc;
 
+	(void)height;
 	*created_ms = 0;
-	sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)height);
+	if (s == NULL)
+		return 0;
+	sqlite3_bind_int64(st, 1, s->rowid);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		*created_ms = (uint64_t)sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE) {
 		log_error("store", "event=write_error what=outbox-done error=\"%s\"",
 		          sqlite3_errmsg(rs->obx));
 		return -EIO;
 	}
+	obx_delete(&rs->open, s);
 	return 0;
 }
 
@@ -641,14 +816,16 @@ int raftstore_outbox_each(struct raftstore *rs, unsigned limit, raftstore_outbox
 /* The open ack of job: 0 and e filled, -ENOENT (none open), or -EIO. */
 int raftstore_outbox_get(struct raftstore *rs, const char *job, struct ledger_entry *e)
 {
+	struct obx_slot *s = obx_find(&rs->open, job);
 	sqlite3_stmt *st = rs->out_get;
 	int rc, found = 0;
 
-	sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+	if (s == NULL)
+		return -ENOENT;
+	sqlite3_bind_int64(st, 1, s->rowid);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		found = raftstore_outbox_row(st, e) == 0;
 	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE)
 		return -EIO;
 	return found ? 0 : -ENOENT;

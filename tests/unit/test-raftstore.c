@@ -4,7 +4,8 @@
  * nothing: a write failing in the middle, or the process dying in the
  * middle of the transaction, leaves the store exactly as the round before.
  * The ack outbox round-trips and deletes committed acks; past its bound the
- * oldest open acks are dropped and counted.  Compaction stores
+ * oldest open acks are dropped and counted; its in-memory index of open acks
+ * finds every one after a reopen; an outbox of the old layout is migrated.  Compaction stores
  * the snapshot and drops the log up to its index in one transaction (a crash
  * in the middle leaves the round before); the blocks table round-trips, in
  * height order, and a block written just before the process dies is there.
@@ -342,6 +343,121 @@ static void test_blocks(struct raftstore **rsp)
 	   "a block written just before the process died is there (WAL, synchronous=NORMAL)");
 }
 
+/* sql on raft.db beside the store (or with it closed): 0 or -1. */
+static int sql_beside(const char *sql)
+{
+	char path[256];
+	sqlite3 *db = NULL;
+	int rc;
+
+	snprintf(path, sizeof path, "%s/raft.db", dir);
+	rc = sqlite3_open(path, &db) == SQLITE_OK &&
+	     sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
+	sqlite3_close(db);
+	return rc ? 0 : -1;
+}
+
+static char outbox_seen[4][16];
+static void outbox_list(void *ctx, const char *job, const struct ledger_entry *e)
+{
+	int *n = ctx;
+
+	(void)e;
+	if (*n < 4)
+		snprintf(outbox_seen[*n], sizeof outbox_seen[*n], "%s", job);
+	(*n)++;
+}
+
+/*
+ * The index of open acks lives in memory, the rows have no key: 3000 acks
+ * (the index grows from 1024 slots), every third committed, the rest found
+ * again by job after a reopen, which rebuilds the index from the table.
+ */
+static void test_outbox_index(struct raftstore **rsp)
+{
+	static struct ledger_entry e, got;
+	char job[CHORUS_JOB_ID_HEX + 1];
+	uint64_t created;
+	int put = 0, done = 0, found = 0, gone = 0, n = 0;
+	long long before = outbox_rows(); /* left open by test_outbox_bound */
+
+	memcpy(e.ack_text, "ack", 3);
+	e.ack_len = 3;
+	memcpy(e.receipt_text, "rcpt", 4);
+	e.receipt_len = 4;
+	raftstore_outbox_keep(*rsp, 100000);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(job, sizeof job, "%032x", (unsigned)(i * 2654435761u));
+		e.ack_sig[0] = (uint8_t)i;
+		put += raftstore_outbox_put(*rsp, job, &e, 1000 + (uint64_t)i) == 0;
+	}
+	for (int i = 0; i < 3000; i += 3) {
+		snprintf(job, sizeof job, "%032x", (unsigned)(i * 2654435761u));
+		done += raftstore_outbox_done(*rsp, job, 5, &created) == 0 && created == 1000 + (uint64_t)i;
+	}
+	ok(put == 3000 && done == 1000, "3000 acks put, every third committed (%d, %d)", put, done);
+	*rsp = reopen(*rsp);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(job, sizeof job, "%032x", (unsigned)(i * 2654435761u));
+		if (i % 3 == 0)
+			gone += raftstore_outbox_get(*rsp, job, &got) == -ENOENT;
+		else
+			found += raftstore_outbox_get(*rsp, job, &got) == 0 && got.ack_sig[0] == (uint8_t)i &&
+			         got.receipt_len == 4;
+	}
+	ok(found == 2000 && gone == 1000,
+	   "after a reopen each open ack is found by its job, each committed one is not (%d, %d)",
+	   found, gone);
+	ok(raftstore_outbox_each(*rsp, 5000, outbox_list, &n) == 2000 + before && n == 2000 + before,
+	   "and the pending list holds the 2000 (and the %lld from before)", before);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(job, sizeof job, "%032x", (unsigned)(i * 2654435761u));
+		if (i % 3 != 0)
+			(void)raftstore_outbox_done(*rsp, job, 5, &created);
+	}
+	ok(outbox_rows() == before, "all committed: no row of theirs left");
+}
+
+/* A raft.db from before the keyless outbox: its open acks move over, oldest first. */
+static void test_outbox_upgrade(struct raftstore **rsp)
+{
+	int n = 0;
+
+	raftstore_close(*rsp);
+	ok(sql_beside("DROP TABLE outbox;"
+	              "CREATE TABLE outbox (job TEXT PRIMARY KEY, ack BLOB NOT NULL,"
+	              " ack_sig BLOB NOT NULL, receipt BLOB NOT NULL, receipt_sig BLOB NOT NULL,"
+	              " height INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);"
+	              "CREATE INDEX outbox_open ON outbox(height) WHERE height = 0;"
+	              "INSERT INTO outbox VALUES ('newer', x'61', zeroblob(64), x'72', zeroblob(64), 0, 20);"
+	              "INSERT INTO outbox VALUES ('done', x'61', zeroblob(64), x'72', zeroblob(64), 7, 5);"
+	              "INSERT INTO outbox VALUES ('older', x'61', zeroblob(64), x'72', zeroblob(64), 0, 10);") == 0,
+	   "an outbox of the old layout (a job key, heights, an index of open rows)");
+	{
+		char err[256];
+
+		if (raftstore_open(rsp, dir, err, sizeof err) != 0) {
+			printf("# %s\n", err);
+			exit(1);
+		}
+	}
+	ok(raftstore_outbox_each(*rsp, 10, outbox_list, &n) == 2 && strcmp(outbox_seen[0], "older") == 0 &&
+	       strcmp(outbox_seen[1], "newer") == 0,
+	   "reopened: its 2 open acks are pending, oldest first; the committed one is gone");
+	ok(sql_beside("SELECT height FROM outbox") != 0 &&
+	       sql_beside("SELECT 1 FROM outbox_v1") != 0 &&
+	       sql_beside("SELECT job FROM outbox") == 0,
+	   "the table has the new layout, the old one is dropped");
+	{
+		uint64_t created;
+
+		ok(raftstore_outbox_done(*rsp, "older", 3, &created) == 0 && created == 10 &&
+		       raftstore_outbox_done(*rsp, "newer", 3, &created) == 0 && created == 20 &&
+		       outbox_rows() == 0,
+		   "and both can be committed by job");
+	}
+}
+
 int main(void)
 {
 	struct raftstore *rs;
@@ -357,6 +473,8 @@ int main(void)
 	test_blocks(&rs);
 	test_outbox(&rs);
 	test_outbox_bound(rs);
+	test_outbox_index(&rs);
+	test_outbox_upgrade(&rs);
 	raftstore_close(rs);
 	{
 		char cmd[128];
