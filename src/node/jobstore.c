@@ -12,7 +12,9 @@
  * synchronous=NORMAL: a commit survives the process being killed (the WAL
  * is in the kernel's hands), not a power cut; see docs/dispatch.md.
  * The table keeps the newest JOBSTORE_KEEP jobs; older final ones are
- * deleted in batches.
+ * deleted in batches.  Rows are found by job id through an index in memory
+ * (idmap.h, built at open), not an SQLite index: a job id is random, and a
+ * UNIQUE index on it dirtied a random page per job.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,7 +25,10 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "idmap.h"
 #include "node.h"
+
+#define COL_TEXT(st, i) ((const char *)sqlite3_column_text((st), (i)))
 
 #define JOBSTORE_KEEP        100000 /* jobs kept; older final ones are deleted */
 #define JOBSTORE_TRIM_EVERY  1000   /* inserts between trims */
@@ -31,8 +36,10 @@
 struct jobstore {
 	sqlite3 *db;
 	sqlite3_stmt *insert, *update, *get, *list, *pending;
+	sqlite3_stmt *ids, *trim;
 	unsigned inserts;
 	int in_tx; /* updates since the last jobstore_commit() share one transaction */
+	struct idmap rows; /* job id -> seq, every row */
 };
 
 /*
@@ -43,19 +50,34 @@ struct jobstore {
  * scan at start instead of an index written twice per job.  Tables made
  * before keep their AUTOINCREMENT; their index is dropped.
  */
+#define JOBSTORE_TABLE                                                                             \
+	"CREATE TABLE IF NOT EXISTS jobs ("                                                        \
+	" seq INTEGER PRIMARY KEY, id TEXT NOT NULL, nonce INTEGER NOT NULL,"                      \
+	" kind TEXT NOT NULL, payload BLOB NOT NULL, timeout_ms INTEGER NOT NULL,"                 \
+	" reward INTEGER NOT NULL, created_ms INTEGER NOT NULL, state TEXT NOT NULL,"              \
+	" final INTEGER NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '',"                      \
+	" attempts TEXT NOT NULL DEFAULT '[]', worker TEXT NOT NULL DEFAULT '',"                   \
+	" worker_name TEXT NOT NULL DEFAULT '', result BLOB, result_hash TEXT NOT NULL DEFAULT '',"\
+	" error TEXT NOT NULL DEFAULT '', finished_ms INTEGER NOT NULL DEFAULT 0);"
+
 static const char jobstore_schema[] =
     "PRAGMA locking_mode=EXCLUSIVE;"
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=NORMAL;"
-    "CREATE TABLE IF NOT EXISTS jobs ("
-    " seq INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, nonce INTEGER NOT NULL,"
-    " kind TEXT NOT NULL, payload BLOB NOT NULL, timeout_ms INTEGER NOT NULL,"
-    " reward INTEGER NOT NULL, created_ms INTEGER NOT NULL, state TEXT NOT NULL,"
-    " final INTEGER NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '',"
-    " attempts TEXT NOT NULL DEFAULT '[]', worker TEXT NOT NULL DEFAULT '',"
-    " worker_name TEXT NOT NULL DEFAULT '', result BLOB, result_hash TEXT NOT NULL DEFAULT '',"
-    " error TEXT NOT NULL DEFAULT '', finished_ms INTEGER NOT NULL DEFAULT 0);"
+    JOBSTORE_TABLE
     "DROP INDEX IF EXISTS jobs_open;";
+
+/*
+ * A table from before the index in memory (id UNIQUE, perhaps AUTOINCREMENT)
+ * is copied into the new layout, seq kept, in one transaction.
+ */
+static const char jobstore_migrate[] =
+    "BEGIN IMMEDIATE;"
+    "ALTER TABLE jobs RENAME TO jobs_v1;"
+    JOBSTORE_TABLE
+    "INSERT INTO jobs SELECT * FROM jobs_v1;"
+    "DROP TABLE jobs_v1;"
+    "COMMIT;";
 
 static const char jobstore_cols[] =
     "id, kind, state, final, reason, reward, timeout_ms, created_ms, finished_ms,"
@@ -65,7 +87,7 @@ static int jobstore_prepare(struct jobstore *js)
 {
 	char get[512], list[512];
 
-	snprintf(get, sizeof get, "SELECT %s FROM jobs WHERE id = ?1", jobstore_cols);
+	snprintf(get, sizeof get, "SELECT %s FROM jobs WHERE seq = ?1", jobstore_cols);
 	snprintf(list, sizeof list, "SELECT %s FROM jobs ORDER BY seq DESC LIMIT ?1", jobstore_cols);
 	if (sqlite3_prepare_v2(js->db,
 	                       "INSERT INTO jobs (id, nonce, kind, payload, timeout_ms, reward,"
@@ -74,16 +96,71 @@ static int jobstore_prepare(struct jobstore *js)
 	    sqlite3_prepare_v2(js->db,
 	                       "UPDATE jobs SET state = ?2, final = ?3, reason = ?4, attempts = ?5,"
 	                       " worker = ?6, worker_name = ?7, result = ?8, result_hash = ?9,"
-	                       " error = ?10, finished_ms = ?11 WHERE id = ?1",
+	                       " error = ?10, finished_ms = ?11 WHERE seq = ?1",
 	                       -1, &js->update, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(js->db, get, -1, &js->get, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(js->db, list, -1, &js->list, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(js->db,
 	                       "SELECT nonce, kind, payload, timeout_ms, reward, created_ms FROM jobs"
 	                       " WHERE final = 0 ORDER BY seq",
-	                       -1, &js->pending, NULL) != SQLITE_OK)
+	                       -1, &js->pending, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(js->db, "SELECT seq, id FROM jobs", -1, &js->ids, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(js->db,
+	                       "DELETE FROM jobs WHERE final = 1 AND seq <= (SELECT max(seq) FROM jobs) - ?1"
+	                       " RETURNING id",
+	                       -1, &js->trim, NULL) != SQLITE_OK)
 		return -EIO;
 	return 0;
+}
+
+/* A table with the old UNIQUE id (an index SQLite made for it) is migrated; 0 or -EIO. */
+static int jobstore_upgrade(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int old = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_index_list('jobs') WHERE origin = 'u'",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		old = sqlite3_column_int(st, 0) > 0;
+	sqlite3_finalize(st);
+	if (!old)
+		return 0;
+	if (sqlite3_exec(db, jobstore_migrate, NULL, NULL, NULL) != SQLITE_OK) {
+		log_error("store", "event=migrate_error error=\"%s\"", sqlite3_errmsg(db));
+		(void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -EIO;
+	}
+	log_info("store", "event=jobs_migrated (job ids indexed in memory)");
+	return 0;
+}
+
+/* The id index from the table: at open, and after a transaction that did not commit. */
+static int jobstore_reindex(struct jobstore *js)
+{
+	sqlite3_stmt *st = js->ids;
+	uint8_t key[IDMAP_KEY_BYTES];
+	int rc;
+
+	idmap_clear(&js->rows);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (idmap_key(key, COL_TEXT(st, 1)) != 0 || idmap_get(&js->rows, key) != 0)
+			continue; /* cannot happen: insert refuses both */
+		if (idmap_reserve(&js->rows) != 0)
+			break;
+		idmap_put(&js->rows, key, sqlite3_column_int64(st, 0));
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* The row of job id (hex), or 0. */
+static int64_t jobstore_row(const struct jobstore *js, const char *id)
+{
+	uint8_t key[IDMAP_KEY_BYTES];
+
+	return idmap_key(key, id) == 0 ? idmap_get(&js->rows, key) : 0;
 }
 
 int jobstore_open(struct jobstore **out, const char *dir, char *err, size_t errlen)
@@ -94,7 +171,7 @@ int jobstore_open(struct jobstore **out, const char *dir, char *err, size_t errl
 	if (js == NULL)
 		return -ENOMEM;
 	if (sqlstore_open(&js->db, dir, "jobs.db", jobstore_schema, err, errlen) != 0 ||
-	    jobstore_prepare(js) != 0) {
+	    jobstore_upgrade(js->db) != 0 || jobstore_prepare(js) != 0 || jobstore_reindex(js) != 0) {
 		if (js->db != NULL)
 			snprintf(err, errlen, "job table: %s", sqlite3_errmsg(js->db));
 		jobstore_close(js);
@@ -114,7 +191,10 @@ void jobstore_close(struct jobstore *js)
 	sqlite3_finalize(js->get);
 	sqlite3_finalize(js->list);
 	sqlite3_finalize(js->pending);
+	sqlite3_finalize(js->ids);
+	sqlite3_finalize(js->trim);
 	sqlite3_close(js->db);
+	idmap_free(&js->rows);
 	free(js);
 }
 
@@ -146,6 +226,7 @@ int jobstore_commit(struct jobstore *js)
 	if (sqlite3_exec(js->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		log_error("store", "event=write_error what=commit error=\"%s\"", sqlite3_errmsg(js->db));
 		(void)sqlite3_exec(js->db, "ROLLBACK", NULL, NULL, NULL);
+		(void)jobstore_reindex(js); /* rows inserted in it are gone */
 		return -EIO;
 	}
 	return 0;
@@ -160,21 +241,35 @@ static int jobstore_run(struct jobstore *js, sqlite3_stmt *st, const char *what)
 
 static void jobstore_trim(struct jobstore *js)
 {
-	char sql[160];
+	sqlite3_stmt *st = js->trim;
+	uint8_t key[IDMAP_KEY_BYTES];
+	int rc;
 
 	if (++js->inserts % JOBSTORE_TRIM_EVERY != 0)
 		return;
-	snprintf(sql, sizeof sql,
-	         "DELETE FROM jobs WHERE final = 1 AND seq <= (SELECT max(seq) FROM jobs) - %d",
-	         JOBSTORE_KEEP);
-	if (sqlite3_exec(js->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+	sqlite3_bind_int(st, 1, JOBSTORE_KEEP);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (idmap_key(key, COL_TEXT(st, 0)) == 0)
+			(void)idmap_del(&js->rows, key);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
 		log_warn("store", "event=trim_error error=\"%s\"", sqlite3_errmsg(js->db));
+		(void)jobstore_reindex(js);
+	}
 }
 
+/* 0, or -EIO (and -EINVAL for an id that is not a job id, -EEXIST for one already there). */
 int jobstore_insert(struct jobstore *js, const char *id, const struct job_spec *spec)
 {
 	sqlite3_stmt *st = js->insert;
+	uint8_t key[IDMAP_KEY_BYTES];
 
+	if (idmap_key(key, id) != 0)
+		return -EINVAL;
+	if (idmap_get(&js->rows, key) != 0)
+		return -EEXIST;
+	if (idmap_reserve(&js->rows) != 0)
+		return -ENOMEM;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)spec->nonce);
 	sqlite3_bind_text(st, 3, spec->kind, -1, SQLITE_STATIC);
@@ -185,6 +280,7 @@ int jobstore_insert(struct jobstore *js, const char *id, const struct job_spec *
 	sqlite3_bind_int64(st, 7, (sqlite3_int64)spec->created_ms);
 	if (jobstore_run(js, st, "insert") != 0)
 		return -EIO;
+	idmap_put(&js->rows, key, sqlite3_last_insert_rowid(js->db));
 	jobstore_trim(js);
 	return 0;
 }
@@ -216,15 +312,18 @@ int jobstore_update(struct jobstore *js, const struct job_view *v, uint64_t fini
 {
 	sqlite3_stmt *st = js->update;
 	const struct job_attempt *last = v->nattempts ? &v->attempts[v->nattempts - 1] : NULL;
+	int64_t row = jobstore_row(js, v->id);
 	char *attempts;
 	int rc;
 
+	if (row == 0)
+		return 0; /* not in the table (trimmed): nothing to keep */
 	/*
 	 * Called from inside the core, where cJSON may allocate from the core's
 	 * frame arena: the text is freed before we return, as the hooks require.
 	 */
 	attempts = jobstore_attempts_json(v);
-	sqlite3_bind_text(st, 1, v->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 1, row);
 	sqlite3_bind_text(st, 2, job_state_name(v->state), -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, JOB_STATE_FINAL(v->state));
 	sqlite3_bind_text(st, 4, v->reason, -1, SQLITE_STATIC);
@@ -256,8 +355,6 @@ static void jobstore_add_blob_b64(cJSON *o, const char *key, const void *blob, i
 	cJSON_AddStringToObject(o, key, b64);
 	free(b64);
 }
-
-#define COL_TEXT(st, i) ((const char *)sqlite3_column_text((st), (i)))
 
 static cJSON *jobstore_row_json(sqlite3_stmt *st)
 {
@@ -294,10 +391,13 @@ static cJSON *jobstore_row_json(sqlite3_stmt *st)
 int jobstore_get_json(struct jobstore *js, const char *id, cJSON **out)
 {
 	sqlite3_stmt *st = js->get;
+	int64_t row = jobstore_row(js, id);
 	int rc;
 
 	*out = NULL;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if (row == 0)
+		return -ENOENT;
+	sqlite3_bind_int64(st, 1, row);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*out = jobstore_row_json(st);

@@ -29,7 +29,7 @@
  * deleted.  The table has no key: a job id is random, and a B-tree keyed by
  * it dirtied a random page per ack, most of what the outbox wrote.  Rows are
  * appended, and the job -> rowid index of the open acks lives in memory
- * (struct obx_index), built from the table at open.  It is bounded: past RAFTSTORE_OUTBOX_KEEP open acks (a cluster
+ * (idmap.h), built from the table at open.  It is bounded: past RAFTSTORE_OUTBOX_KEEP open acks (a cluster
  * with no ledger voter, or one unreachable for very long) the oldest are
  * dropped, counted (raftstore_outbox_dropped) and logged as a warning.
  */
@@ -43,6 +43,7 @@
 
 #include "node.h"
 #include "consensus.h"
+#include "idmap.h"
 
 #define RAFTSTORE_OUTBOX_KEEP       100000 /* open acks kept (about 1.5 KiB each) */
 #define RAFTSTORE_OUTBOX_TRIM_EVERY 256    /* puts between checks of that bound */
@@ -53,13 +54,7 @@ struct raftstore {
 	sqlite3_stmt *hs_put, *boot_put, *boot_get, *log_put, *log_trunc, *log_clear, *log_all,
 	    *hs_get, *out_put, *out_done, *out_pending, *log_drop, *log_rows, *blk_put, *blk_get,
 	    *blk_all, *out_trim, *out_get, *out_all;
-	struct obx_index {
-		struct obx_slot {
-			int64_t rowid; /* 0: empty (SQLite's rowids start at 1) */
-			char job[CHORUS_JOB_ID_HEX + 1];
-		} *v;
-		size_t cap, n; /* cap: 0 or a power of two; n: open acks */
-	} open; /* the outbox's index of open acks */
+	struct idmap open; /* the outbox's open acks: job id -> rowid */
 	unsigned outbox_puts;
 	long long outbox_keep;
 	uint64_t outbox_dropped;
@@ -224,7 +219,7 @@ void raftstore_close(struct raftstore *rs)
 		sqlite3_finalize(st);
 	sqlite3_close(rs->obx);
 	sqlite3_close(rs->db);
-	free(rs->open.v);
+	idmap_free(&rs->open);
 	free(rs->blk_buf);
 	free(rs);
 }
@@ -563,94 +558,22 @@ int raftstore_blocks_each(struct raftstore *rs, raftstore_block_fn *fn, void *ct
 
 /* ---------------------------------------------------------------- outbox */
 
-/*
- * The index of open acks: job -> rowid, open addressing with linear probing,
- * deleted by shifting the run back (no tombstones), at most half full.
- */
-static size_t obx_home(const struct obx_index *x, const char *job)
-{
-	uint64_t h = 14695981039346656037ull; /* FNV-1a */
-
-	for (const unsigned char *p = (const unsigned char *)job; *p != '\0'; p++)
-		h = (h ^ *p) * 1099511628211ull;
-	return (size_t)(h ^ h >> 29) & (x->cap - 1);
-}
-
-static struct obx_slot *obx_find(struct obx_index *x, const char *job)
-{
-	if (x->cap == 0)
-		return NULL;
-	for (size_t i = obx_home(x, job);; i = (i + 1) & (x->cap - 1)) {
-		if (x->v[i].rowid == 0)
-			return NULL;
-		if (strcmp(x->v[i].job, job) == 0)
-			return &x->v[i];
-	}
-}
-
-static void obx_place(struct obx_index *x, const char *job, int64_t rowid)
-{
-	size_t i = obx_home(x, job);
-
-	while (x->v[i].rowid != 0)
-		i = (i + 1) & (x->cap - 1);
-	x->v[i].rowid = rowid;
-	snprintf(x->v[i].job, sizeof x->v[i].job, "%s", job);
-	x->n++;
-}
-
-/* Room for one more; 0 or -ENOMEM. */
-static int obx_reserve(struct obx_index *x)
-{
-	struct obx_index bigger = { NULL, x->cap > 0 ? x->cap * 2 : 1024, 0 };
-
-	if ((x->n + 1) * 2 <= x->cap)
-		return 0;
-	if ((bigger.v = calloc(bigger.cap, sizeof *bigger.v)) == NULL)
-		return -ENOMEM;
-	for (size_t i = 0; i < x->cap; i++)
-		if (x->v[i].rowid != 0)
-			obx_place(&bigger, x->v[i].job, x->v[i].rowid);
-	free(x->v);
-	*x = bigger;
-	return 0;
-}
-
-static void obx_delete(struct obx_index *x, struct obx_slot *s)
-{
-	size_t hole = (size_t)(s - x->v), mask = x->cap - 1;
-
-	x->v[hole].rowid = 0;
-	x->n--;
-	/* Entries after the hole whose home is not between it and them move back. */
-	for (size_t i = (hole + 1) & mask; x->v[i].rowid != 0; i = (i + 1) & mask) {
-		size_t home = obx_home(x, x->v[i].job);
-
-		if (((i - home) & mask) >= ((i - hole) & mask)) {
-			x->v[hole] = x->v[i];
-			x->v[i].rowid = 0;
-			hole = i;
-		}
-	}
-}
-
 /* The index from the table: at open, and after a transaction that did not commit. */
 static int raftstore_outbox_reindex(struct raftstore *rs)
 {
 	sqlite3_stmt *st = rs->out_all;
+	uint8_t key[IDMAP_KEY_BYTES];
 	int rc;
 
-	if (rs->open.cap > 0)
-		memset(rs->open.v, 0, rs->open.cap * sizeof *rs->open.v);
-	rs->open.n = 0;
+	idmap_clear(&rs->open);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *job = (const char *)sqlite3_column_text(st, 1);
 
-		if (job == NULL || strlen(job) > CHORUS_JOB_ID_HEX || obx_find(&rs->open, job) != NULL)
+		if (job == NULL || idmap_key(key, job) != 0 || idmap_get(&rs->open, key) != 0)
 			continue; /* cannot happen: put refuses both */
-		if (obx_reserve(&rs->open) != 0)
+		if (idmap_reserve(&rs->open) != 0)
 			break;
-		obx_place(&rs->open, job, sqlite3_column_int64(st, 0));
+		idmap_put(&rs->open, key, sqlite3_column_int64(st, 0));
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : -EIO;
@@ -658,17 +581,18 @@ static int raftstore_outbox_reindex(struct raftstore *rs)
 
 static void raftstore_outbox_trim(struct raftstore *rs);
 
-/* 0 when the ack of job is in the outbox (put now, or there already), else -EIO/-ENOMEM/-EINVAL. */
+/* 0 when the ack of job (a hex job id) is in the outbox (put now, or there already), else -EIO/-ENOMEM/-EINVAL. */
 int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct ledger_entry *e,
                          uint64_t now_ms)
 {
 	sqlite3_stmt *st = rs->out_put;
+	uint8_t key[IDMAP_KEY_BYTES];
 
-	if (strlen(job) == 0 || strlen(job) > CHORUS_JOB_ID_HEX)
+	if (idmap_key(key, job) != 0)
 		return -EINVAL;
-	if (obx_find(&rs->open, job) != NULL)
+	if (idmap_get(&rs->open, key) != 0)
 		return 0; /* kept once */
-	if (obx_reserve(&rs->open) != 0)
+	if (idmap_reserve(&rs->open) != 0)
 		return -ENOMEM;
 	sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, e->ack_text, e->ack_len, SQLITE_STATIC);
@@ -678,7 +602,7 @@ int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct led
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)now_ms);
 	if (sqlstore_run(rs->obx, st, "outbox-put") != 0)
 		return -EIO;
-	obx_place(&rs->open, job, sqlite3_last_insert_rowid(rs->obx));
+	idmap_put(&rs->open, key, sqlite3_last_insert_rowid(rs->obx));
 	if (++rs->outbox_puts % RAFTSTORE_OUTBOX_TRIM_EVERY == 0)
 		raftstore_outbox_trim(rs);
 	return 0;
@@ -688,16 +612,15 @@ int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct led
 static void raftstore_outbox_trim(struct raftstore *rs)
 {
 	sqlite3_stmt *st = rs->out_trim;
+	uint8_t key[IDMAP_KEY_BYTES];
 	int rc, n = 0;
 
 	if ((long long)rs->open.n <= rs->outbox_keep)
 		return;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)rs->open.n - rs->outbox_keep);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct obx_slot *s = obx_find(&rs->open, (const char *)sqlite3_column_text(st, 0));
-
-		if (s != NULL)
-			obx_delete(&rs->open, s);
+		if (idmap_key(key, (const char *)sqlite3_column_text(st, 0)) == 0)
+			(void)idmap_del(&rs->open, key);
 		n++;
 	}
 	sqlite3_reset(st);
@@ -744,15 +667,16 @@ int raftstore_outbox_commit(struct raftstore *rs)
 int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t height,
                           uint64_t *created_ms)
 {
-	struct obx_slot *s = obx_find(&rs->open, job);
 	sqlite3_stmt *st = rs->out_done;
+	uint8_t key[IDMAP_KEY_BYTES];
+	int64_t row;
 	int rc;
 
 	(void)height;
 	*created_ms = 0;
-	if (s == NULL)
+	if (idmap_key(key, job) != 0 || (row = idmap_get(&rs->open, key)) == 0)
 		return 0;
-	sqlite3_bind_int64(st, 1, s->rowid);
+	sqlite3_bind_int64(st, 1, row);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		*created_ms = (uint64_t)sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
@@ -761,7 +685,7 @@ int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t height
 		          sqlite3_errmsg(rs->obx));
 		return -EIO;
 	}
-	obx_delete(&rs->open, s);
+	(void)idmap_del(&rs->open, key);
 	return 0;
 }
 
@@ -816,13 +740,14 @@ int raftstore_outbox_each(struct raftstore *rs, unsigned limit, raftstore_outbox
 /* The open ack of job: 0 and e filled, -ENOENT (none open), or -EIO. */
 int raftstore_outbox_get(struct raftstore *rs, const char *job, struct ledger_entry *e)
 {
-	struct obx_slot *s = obx_find(&rs->open, job);
 	sqlite3_stmt *st = rs->out_get;
+	uint8_t key[IDMAP_KEY_BYTES];
+	int64_t row;
 	int rc, found = 0;
 
-	if (s == NULL)
+	if (idmap_key(key, job) != 0 || (row = idmap_get(&rs->open, key)) == 0)
 		return -ENOENT;
-	sqlite3_bind_int64(st, 1, s->rowid);
+	sqlite3_bind_int64(st, 1, row);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		found = raftstore_outbox_row(st, e) == 0;
 	sqlite3_reset(st);

@@ -144,11 +144,26 @@ static void test_crash(struct raftstore **rsp)
 
 static long long outbox_rows(void);
 
+/* A job id (32 hex digits) for a short tag: the tag's bytes in hex, then zeros. */
+static const char *jid(const char *tag)
+{
+	static char buf[4][CHORUS_JOB_ID_HEX + 1];
+	static unsigned next;
+	char *out = buf[next++ % 4];
+	size_t i = 0;
+
+	for (; tag[i] != '\0' && 2 * i < CHORUS_JOB_ID_HEX; i++)
+		snprintf(out + 2 * i, 3, "%02x", (unsigned char)tag[i]);
+	memset(out + 2 * i, '0', CHORUS_JOB_ID_HEX - 2 * i);
+	out[CHORUS_JOB_ID_HEX] = '\0';
+	return out;
+}
+
 static int outbox_n;
 static void outbox_count(void *ctx, const char *job, const struct ledger_entry *e)
 {
 	(void)ctx;
-	outbox_n += strcmp(job, "j1") == 0 && e->ack_len == 3 && memcmp(e->ack_text, "ack", 3) == 0;
+	outbox_n += strcmp(job, jid("j1")) == 0 && e->ack_len == 3 && memcmp(e->ack_text, "ack", 3) == 0;
 }
 
 static void test_outbox(struct raftstore **rsp)
@@ -160,15 +175,15 @@ static void test_outbox(struct raftstore **rsp)
 	e.ack_len = 3;
 	memcpy(e.receipt_text, "receipt", 7);
 	e.receipt_len = 7;
-	ok(raftstore_outbox_put(*rsp, "j1", &e, 1) == 0 && raftstore_outbox_put(*rsp, "j1", &e, 2) == 0,
+	ok(raftstore_outbox_put(*rsp, jid("j1"), &e, 1) == 0 && raftstore_outbox_put(*rsp, jid("j1"), &e, 2) == 0,
 	   "an ack is put in the outbox (twice: kept once)");
 	*rsp = reopen(*rsp);
 	ok(raftstore_outbox_each(*rsp, 10, outbox_count, NULL) == 1 && outbox_n == 1,
 	   "the outbox survives a reopen");
-	ok(raftstore_outbox_done(*rsp, "j1", 9, &created) == 0 && created == 1 &&
+	ok(raftstore_outbox_done(*rsp, jid("j1"), 9, &created) == 0 && created == 1 &&
 	       raftstore_outbox_each(*rsp, 10, outbox_count, NULL) == 0,
 	   "a committed ack leaves the pending list (put at 1)");
-	ok(raftstore_outbox_done(*rsp, "j1", 9, &created) == 0 && created == 0,
+	ok(raftstore_outbox_done(*rsp, jid("j1"), 9, &created) == 0 && created == 0,
 	   "a second commit answer changes nothing");
 	ok(outbox_rows() == 0, "a committed ack's row is deleted, not kept");
 }
@@ -192,7 +207,7 @@ static long long outbox_rows(void)
 }
 
 static int outbox_all;
-static char outbox_first[16]; /* the oldest open ack seen by outbox_any */
+static char outbox_first[CHORUS_JOB_ID_HEX + 1]; /* the oldest open ack seen by outbox_any */
 static void outbox_any(void *ctx, const char *job, const struct ledger_entry *e)
 {
 	(void)ctx;
@@ -211,35 +226,38 @@ static void test_outbox_bound(struct raftstore *rs)
 {
 	static struct ledger_entry e;
 	uint64_t created;
-	char job[16];
+	char job[CHORUS_JOB_ID_HEX + 1], tag[16];
 	int put = 0, open_n;
 
 	e.ack_len = 3;
 	e.receipt_len = 3;
 	raftstore_outbox_keep(rs, 10);
-	put += raftstore_outbox_put(rs, "old", &e, 1) == 0;
+	put += raftstore_outbox_put(rs, jid("old"), &e, 1) == 0;
 	for (int i = 0; i < 300; i++) { /* each one committed once the next is put: rowids grow */
-		snprintf(job, sizeof job, "c%d", i);
+		snprintf(tag, sizeof tag, "c%d", i);
+		snprintf(job, sizeof job, "%s", jid(tag));
 		put += raftstore_outbox_put(rs, job, &e, (uint64_t)i + 2) == 0;
-		snprintf(job, sizeof job, "c%d", i - 1);
+		snprintf(tag, sizeof tag, "c%d", i - 1);
+		snprintf(job, sizeof job, "%s", jid(tag));
 		(void)raftstore_outbox_done(rs, job, 1, &created);
 	}
 	outbox_all = 0;
 	open_n = raftstore_outbox_each(rs, 1000, outbox_any, NULL);
-	ok(put == 301 && open_n == 2 && strcmp(outbox_first, "old") == 0 &&
+	ok(put == 301 && open_n == 2 && strcmp(outbox_first, jid("old")) == 0 &&
 	       raftstore_outbox_dropped(rs) == 0,
 	   "an old open ack stays while 300 newer ones are committed (%d open, %llu dropped)",
 	   open_n, (unsigned long long)raftstore_outbox_dropped(rs));
-	(void)raftstore_outbox_done(rs, "old", 1, &created);
-	(void)raftstore_outbox_done(rs, "c299", 1, &created);
+	(void)raftstore_outbox_done(rs, jid("old"), 1, &created);
+	(void)raftstore_outbox_done(rs, jid("c299"), 1, &created);
 	put = 0;
 	for (int i = 0; i < 300; i++) {
-		snprintf(job, sizeof job, "b%d", i);
+		snprintf(tag, sizeof tag, "b%d", i);
+		snprintf(job, sizeof job, "%s", jid(tag));
 		put += raftstore_outbox_put(rs, job, &e, (uint64_t)i + 1) == 0;
 	}
 	outbox_all = 0;
 	open_n = raftstore_outbox_each(rs, 1000, outbox_any, NULL);
-	ok(put == 300 && open_n == 99 && outbox_all == 99 && strcmp(outbox_first, "b201") == 0,
+	ok(put == 300 && open_n == 99 && outbox_all == 99 && strcmp(outbox_first, jid("b201")) == 0,
 	   "past the bound the oldest open acks go: b201.. kept (%d open, oldest %s)", open_n,
 	   outbox_first);
 	ok(raftstore_outbox_dropped(rs) == 201, "and the 201 dropped are counted (%llu)",
@@ -357,7 +375,7 @@ static int sql_beside(const char *sql)
 	return rc ? 0 : -1;
 }
 
-static char outbox_seen[4][16];
+static char outbox_seen[4][CHORUS_JOB_ID_HEX + 1];
 static void outbox_list(void *ctx, const char *job, const struct ledger_entry *e)
 {
 	int *n = ctx;
@@ -424,15 +442,22 @@ static void test_outbox_upgrade(struct raftstore **rsp)
 	int n = 0;
 
 	raftstore_close(*rsp);
-	ok(sql_beside("DROP TABLE outbox;"
-	              "CREATE TABLE outbox (job TEXT PRIMARY KEY, ack BLOB NOT NULL,"
-	              " ack_sig BLOB NOT NULL, receipt BLOB NOT NULL, receipt_sig BLOB NOT NULL,"
-	              " height INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);"
-	              "CREATE INDEX outbox_open ON outbox(height) WHERE height = 0;"
-	              "INSERT INTO outbox VALUES ('newer', x'61', zeroblob(64), x'72', zeroblob(64), 0, 20);"
-	              "INSERT INTO outbox VALUES ('done', x'61', zeroblob(64), x'72', zeroblob(64), 7, 5);"
-	              "INSERT INTO outbox VALUES ('older', x'61', zeroblob(64), x'72', zeroblob(64), 0, 10);") == 0,
-	   "an outbox of the old layout (a job key, heights, an index of open rows)");
+	{
+		char sql[1024];
+
+		snprintf(sql, sizeof sql,
+		         "DROP TABLE outbox;"
+		         "CREATE TABLE outbox (job TEXT PRIMARY KEY, ack BLOB NOT NULL,"
+		         " ack_sig BLOB NOT NULL, receipt BLOB NOT NULL, receipt_sig BLOB NOT NULL,"
+		         " height INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);"
+		         "CREATE INDEX outbox_open ON outbox(height) WHERE height = 0;"
+		         "INSERT INTO outbox VALUES ('%s', x'61', zeroblob(64), x'72', zeroblob(64), 0, 20);"
+		         "INSERT INTO outbox VALUES ('%s', x'61', zeroblob(64), x'72', zeroblob(64), 7, 5);"
+		         "INSERT INTO outbox VALUES ('%s', x'61', zeroblob(64), x'72', zeroblob(64), 0, 10);",
+		         jid("newer"), jid("done"), jid("older"));
+		ok(sql_beside(sql) == 0,
+		   "an outbox of the old layout (a job key, heights, an index of open rows)");
+	}
 	{
 		char err[256];
 
@@ -441,8 +466,8 @@ static void test_outbox_upgrade(struct raftstore **rsp)
 			exit(1);
 		}
 	}
-	ok(raftstore_outbox_each(*rsp, 10, outbox_list, &n) == 2 && strcmp(outbox_seen[0], "older") == 0 &&
-	       strcmp(outbox_seen[1], "newer") == 0,
+	ok(raftstore_outbox_each(*rsp, 10, outbox_list, &n) == 2 && strcmp(outbox_seen[0], jid("older")) == 0 &&
+	       strcmp(outbox_seen[1], jid("newer")) == 0,
 	   "reopened: its 2 open acks are pending, oldest first; the committed one is gone");
 	ok(sql_beside("SELECT height FROM outbox") != 0 &&
 	       sql_beside("SELECT 1 FROM outbox_v1") != 0 &&
@@ -451,8 +476,8 @@ static void test_outbox_upgrade(struct raftstore **rsp)
 	{
 		uint64_t created;
 
-		ok(raftstore_outbox_done(*rsp, "older", 3, &created) == 0 && created == 10 &&
-		       raftstore_outbox_done(*rsp, "newer", 3, &created) == 0 && created == 20 &&
+		ok(raftstore_outbox_done(*rsp, jid("older"), 3, &created) == 0 && created == 10 &&
+		       raftstore_outbox_done(*rsp, jid("newer"), 3, &created) == 0 && created == 20 &&
 		       outbox_rows() == 0,
 		   "and both can be committed by job");
 	}

@@ -1,0 +1,185 @@
+/*
+ * jobstore: the job table round-trips through its in-memory id index
+ * (insert, update, read by id, the pending list), across a reopen that
+ * rebuilds the index; a second insert of an id and ids that are not job
+ * ids are refused; a table from before (id UNIQUE, AUTOINCREMENT) is
+ * migrated with its rows and their seq, and new rows come after them.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+
+#include "node.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/chorus-jobstore.XXXXXX";
+
+static struct jobstore *open_store(void)
+{
+	struct jobstore *js;
+	char err[256];
+
+	if (jobstore_open(&js, dir, err, sizeof err) != 0) {
+		printf("# %s\n", err);
+		exit(1);
+	}
+	return js;
+}
+
+static const char *id_of(unsigned i)
+{
+	static char buf[2][CHORUS_JOB_ID_HEX + 1];
+	static unsigned next;
+	char *out = buf[next++ % 2];
+
+	snprintf(out, CHORUS_JOB_ID_HEX + 1, "%08x%08x%016x", i * 2654435761u, i, 7u);
+	return out;
+}
+
+/* The state field of job id's record; "" when it cannot be read. */
+static const char *state_of(struct jobstore *js, const char *id)
+{
+	static char state[32];
+	cJSON *doc = NULL;
+
+	state[0] = '\0';
+	if (jobstore_get_json(js, id, &doc) == 0) {
+		const cJSON *s = cJSON_GetObjectItemCaseSensitive(doc, "state");
+
+		if (cJSON_IsString(s))
+			snprintf(state, sizeof state, "%s", s->valuestring);
+	}
+	cJSON_Delete(doc);
+	return state;
+}
+
+static int npending;
+static void count_pending(void *ctx, const struct job_spec *spec)
+{
+	(void)ctx;
+	(void)spec;
+	npending++;
+}
+
+static void test_round_trip(void)
+{
+	struct jobstore *js = open_store();
+	struct job_spec spec = { .kind = "echo", .payload = (const uint8_t *)"hi", .payload_len = 2 };
+	struct job_view v;
+	int put = 0, done = 0, read = 0;
+
+	for (unsigned i = 1; i <= 3000; i++) {
+		spec.nonce = i;
+		put += jobstore_insert(js, id_of(i), &spec) == 0;
+	}
+	for (unsigned i = 1; i <= 3000; i += 2) {
+		memset(&v, 0, sizeof v);
+		snprintf(v.id, sizeof v.id, "%s", id_of(i));
+		v.state = JOB_SUCCEEDED;
+		done += jobstore_update(js, &v, 99) == 0;
+	}
+	ok(put == 3000 && done == 1500 && jobstore_commit(js) == 0,
+	   "3000 jobs inserted, every other one updated as succeeded (%d, %d)", put, done);
+	jobstore_close(js);
+	js = open_store();
+	for (unsigned i = 1; i <= 3000; i++)
+		read += strcmp(state_of(js, id_of(i)), i % 2 ? "succeeded" : "pending") == 0;
+	ok(read == 3000, "after a reopen every job reads back by id, in its state (%d)", read);
+	npending = 0;
+	ok(jobstore_each_pending(js, count_pending, NULL) == 1500 && npending == 1500,
+	   "and the 1500 not final are pending");
+	spec.nonce = 1;
+	ok(jobstore_insert(js, id_of(1), &spec) == -EEXIST, "an id already there is refused");
+	ok(jobstore_insert(js, "not-a-job-id", &spec) == -EINVAL &&
+	       strcmp(state_of(js, "not-a-job-id"), "") == 0 && strcmp(state_of(js, id_of(5000)), "") == 0,
+	   "so is an id that is not one; unknown ids are not found");
+	jobstore_close(js);
+}
+
+static int sql_beside(const char *sql)
+{
+	char path[256];
+	sqlite3 *db = NULL;
+	int rc;
+
+	snprintf(path, sizeof path, "%s/jobs.db", dir);
+	rc = sqlite3_open(path, &db) == SQLITE_OK && sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
+	sqlite3_close(db);
+	return rc ? 0 : -1;
+}
+
+/* The integer a query on jobs.db answers, or -1. */
+static long long sql_int(const char *query)
+{
+	char path[256];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long long n = -1;
+
+	snprintf(path, sizeof path, "%s/jobs.db", dir);
+	if (sqlite3_open(path, &db) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, query, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+static void test_upgrade(void)
+{
+	struct job_spec spec = { .kind = "echo", .payload = (const uint8_t *)"x", .payload_len = 1 };
+	struct jobstore *js;
+	char sql[2048];
+	cJSON *doc = NULL;
+
+	snprintf(sql, sizeof sql,
+	         "DROP TABLE IF EXISTS jobs;"
+	         "CREATE TABLE jobs (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,"
+	         " nonce INTEGER NOT NULL, kind TEXT NOT NULL, payload BLOB NOT NULL,"
+	         " timeout_ms INTEGER NOT NULL, reward INTEGER NOT NULL, created_ms INTEGER NOT NULL,"
+	         " state TEXT NOT NULL, final INTEGER NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '',"
+	         " attempts TEXT NOT NULL DEFAULT '[]', worker TEXT NOT NULL DEFAULT '',"
+	         " worker_name TEXT NOT NULL DEFAULT '', result BLOB, result_hash TEXT NOT NULL DEFAULT '',"
+	         " error TEXT NOT NULL DEFAULT '', finished_ms INTEGER NOT NULL DEFAULT 0);"
+	         "INSERT INTO jobs (seq, id, nonce, kind, payload, timeout_ms, reward, created_ms, state, final)"
+	         " VALUES (41, '%s', 1, 'echo', x'00', 1000, 0, 5, 'succeeded', 1);"
+	         "INSERT INTO jobs (seq, id, nonce, kind, payload, timeout_ms, reward, created_ms, state)"
+	         " VALUES (42, '%s', 2, 'echo', x'00', 1000, 0, 6, 'running');",
+	         id_of(100001), id_of(100002));
+	ok(sql_beside(sql) == 0, "a job table of the old layout (id UNIQUE, AUTOINCREMENT), 2 jobs");
+	js = open_store();
+	ok(strcmp(state_of(js, id_of(100001)), "succeeded") == 0 &&
+	       strcmp(state_of(js, id_of(100002)), "running") == 0,
+	   "opened: both read back by id");
+	npending = 0;
+	ok(jobstore_each_pending(js, count_pending, NULL) == 1, "the running one is pending");
+	spec.nonce = 3;
+	ok(jobstore_insert(js, id_of(100003), &spec) == 0 && jobstore_commit(js) == 0 &&
+	       jobstore_get_json(js, id_of(100003), &doc) == 0,
+	   "a new job goes in");
+	cJSON_Delete(doc);
+	jobstore_close(js);
+	ok(sql_beside("SELECT 1 FROM jobs_v1") != 0 &&
+	       sql_int("SELECT count(*) FROM pragma_index_list('jobs') WHERE origin = 'u'") == 0 &&
+	       sql_int("SELECT max(seq) FROM jobs") == 43 && sql_int("SELECT count(*) FROM jobs") == 3,
+	   "the table has the new layout (no UNIQUE index), seq kept: the new job is 43");
+}
+
+int main(void)
+{
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	test_round_trip();
+	test_upgrade();
+	{
+		char cmd[128];
+
+		snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+		(void)system(cmd);
+	}
+	return tap_done();
+}
