@@ -234,13 +234,16 @@ struct job_view {
 	char error[CHORUS_JOB_ERROR_MAX + 1];/* the worker's error text, if it failed */
 };
 
-/* A completion ack: the client's signed ack and, if a worker ran it, its signed receipt. */
+/*
+ * A completion ack: the client's signed ack and, on the client that made it
+ * (or from an older node that sent it along), the signed receipt it names.
+ */
 struct job_ack {
 	char job_id[CHORUS_JOB_ID_HEX + 1];
 	const char *ack_text;
 	size_t ack_len;
 	uint8_t ack_sig[CHORUS_SIG_BYTES];
-	const char *receipt_text;           /* NULL when no worker ran it */
+	const char *receipt_text;           /* NULL when no worker ran it, or not ours */
 	size_t receipt_len;
 	uint8_t receipt_sig[CHORUS_SIG_BYTES];
 	uint8_t client[CHORUS_PK_BYTES];

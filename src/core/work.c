@@ -482,12 +482,11 @@ void work_ack_seen(struct core *core, const char *text, size_t len, const uint8_
 }
 
 /*
- * The receipt inside an ack must be the one the ack names: the client's
- * signature over the ack covers the receipt's hash, so its bytes are the
- * client's word.  Its worker's signature is not checked here: the client
- * checked it when the receipt reached it, and the ledger checks it again
- * before it credits anything; every node that only logs the ack would spend
- * an ed25519 verification per job on it.
+ * A receipt inside an ack (older nodes sent it along) must be the one the
+ * ack names: the client's signature over the ack covers the receipt's hash.
+ * Its worker's signature is the ledger's to check, before it credits
+ * anything; every node that only logs the ack would spend an ed25519
+ * verification per job on it.
  */
 static int work_ack_receipt_ok(const struct jack *a, const char *rtext, size_t rlen)
 {
@@ -513,14 +512,16 @@ void work_on_ack(struct core *core, const struct wire_frame *f, const cJSON *bod
 	struct jack a;
 
 	(void)now_ms;
+	/* The receipt ("rt", "rs") is optional: acks carried it before, and then it is checked. */
 	if (jobmsg_signed_get(body, "t", "s", &text, &len, sig) < 0 ||
 	    jobmsg_ack_decode(&a, text, len) < 0 ||
-	    (a.has_worker && jobmsg_signed_get(body, "rt", "rs", &rtext, &rlen, rsig) < 0)) {
+	    (cJSON_GetObjectItemCaseSensitive(body, "rt") != NULL &&
+	     (!a.has_worker || jobmsg_signed_get(body, "rt", "rs", &rtext, &rlen, rsig) < 0))) {
 		core->stats.drop_malformed++;
 		return;
 	}
 	if (work_verify_text(core, f, sig, text, len, a.client) != 0 ||
-	    (a.has_worker && !work_ack_receipt_ok(&a, rtext, rlen))) {
+	    (rtext != NULL && !work_ack_receipt_ok(&a, rtext, rlen))) {
 		core->stats.drop_job_forged++;
 		core_log(core, CORE_LOG_DEBUG, "job", "event=drop reason=forged-ack");
 		return;
@@ -528,7 +529,7 @@ void work_on_ack(struct core *core, const struct wire_frame *f, const cJSON *bod
 	if (!work_first_sight(core, sig))
 		return;
 	work_relay(core, f, body);
-	work_ack_seen(core, text, len, sig, rtext, rlen, a.has_worker ? rsig : NULL, &a);
+	work_ack_seen(core, text, len, sig, rtext, rlen, rtext != NULL ? rsig : NULL, &a);
 }
 
 const char *work_check(const struct core *core)
