@@ -52,6 +52,8 @@ struct jobs {
 	uint64_t resume_until_ms;
 	struct event *commit_ev; /* end of the loop iteration: the job table's writes commit */
 	int commit_kicked;
+	uint64_t nonces[64];     /* random, for the next jobs (jobs_nonce) */
+	unsigned nonces_left;
 };
 
 #define JOBS_RESUME_WAIT_MS 5000
@@ -354,6 +356,20 @@ void jobs_resume(struct jobs *jobs)
 		event_active(jobs->resume_ev, EV_TIMEOUT, 1);
 }
 
+/*
+ * A job's nonce, from the random source 64 at a time: libsodium's generator
+ * asks getpid() on every call (it guards against fork), a system call per
+ * job otherwise.  Nonces are public once sent; they need only never repeat.
+ */
+static uint64_t jobs_nonce(struct jobs *jobs)
+{
+	if (jobs->nonces_left == 0) {
+		randombytes_buf(jobs->nonces, sizeof jobs->nonces);
+		jobs->nonces_left = sizeof jobs->nonces / sizeof jobs->nonces[0];
+	}
+	return jobs->nonces[--jobs->nonces_left];
+}
+
 /* Stores, then submits: the id goes back only once the job is on disk. */
 int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_HEX + 1],
                 char *err, size_t errlen)
@@ -362,7 +378,7 @@ int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_
 	uint8_t jid[CHORUS_JOB_ID_BYTES];
 	int r;
 
-	randombytes_buf(&spec->nonce, sizeof spec->nonce);
+	spec->nonce = jobs_nonce(jobs);
 	if (spec->timeout_ms == 0)
 		spec->timeout_ms = NODE_JOB_TIMEOUT_MS; /* stored as it will be run */
 	spec->created_ms = chorusd_wall_ms();
