@@ -113,46 +113,10 @@ static int jobstore_prepare(struct jobstore *js)
 	return 0;
 }
 
-/* A table with the old UNIQUE id (an index SQLite made for it) is migrated; 0 or -EIO. */
-static int jobstore_upgrade(sqlite3 *db)
-{
-	sqlite3_stmt *st = NULL;
-	int old = 0;
-
-	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_index_list('jobs') WHERE origin = 'u'",
-	                       -1, &st, NULL) != SQLITE_OK)
-		return -EIO;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		old = sqlite3_column_int(st, 0) > 0;
-	sqlite3_finalize(st);
-	if (!old)
-		return 0;
-	if (sqlite3_exec(db, jobstore_migrate, NULL, NULL, NULL) != SQLITE_OK) {
-		log_error("store", "event=migrate_error error=\"%s\"", sqlite3_errmsg(db));
-		(void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-		return -EIO;
-	}
-	log_info("store", "event=jobs_migrated (job ids indexed in memory)");
-	return 0;
-}
-
 /* The id index from the table: at open, and after a transaction that did not commit. */
 static int jobstore_reindex(struct jobstore *js)
 {
-	sqlite3_stmt *st = js->ids;
-	uint8_t key[IDMAP_KEY_BYTES];
-	int rc;
-
-	idmap_clear(&js->rows);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (idmap_key(key, COL_TEXT(st, 1)) != 0 || idmap_get(&js->rows, key) != 0)
-			continue; /* cannot happen: insert refuses both */
-		if (idmap_reserve(&js->rows) != 0)
-			break;
-		idmap_put(&js->rows, key, sqlite3_column_int64(st, 0));
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	return sqlstore_idmap_fill(&js->rows, js->ids);
 }
 
 /* The row of job id (hex), or 0. */
@@ -171,7 +135,10 @@ int jobstore_open(struct jobstore **out, const char *dir, char *err, size_t errl
 	if (js == NULL)
 		return -ENOMEM;
 	if (sqlstore_open(&js->db, dir, "jobs.db", jobstore_schema, err, errlen) != 0 ||
-	    jobstore_upgrade(js->db) != 0 || jobstore_prepare(js) != 0 || jobstore_reindex(js) != 0) {
+	    /* A table with the old UNIQUE id (an index SQLite made for it). */
+	    sqlstore_migrate(js->db, "SELECT count(*) FROM pragma_index_list('jobs') WHERE origin = 'u'",
+	                     jobstore_migrate, "jobs") != 0 ||
+	    jobstore_prepare(js) != 0 || jobstore_reindex(js) != 0) {
 		if (js->db != NULL)
 			snprintf(err, errlen, "job table: %s", sqlite3_errmsg(js->db));
 		jobstore_close(js);

@@ -252,6 +252,9 @@ int sqlstore_prepare(struct sqlite3 *db, const char *const *sql, struct sqlite3_
                      size_t n);
 int sqlstore_run(struct sqlite3 *db, struct sqlite3_stmt *st, const char *what);
 int sqlstore_exec(struct sqlite3 *db, const char *sql);
+int sqlstore_migrate(struct sqlite3 *db, const char *probe, const char *script, const char *what);
+struct idmap;
+int sqlstore_idmap_fill(struct idmap *m, struct sqlite3_stmt *st);
 
 /* jobstore.c */
 typedef void jobstore_pending_fn(void *ctx, const struct job_spec *spec);

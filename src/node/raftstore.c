@@ -158,28 +158,6 @@ static int raftstore_prepare(struct raftstore *rs)
 	return sqlstore_prepare(rs->db, sql, st, sizeof st / sizeof st[0]);
 }
 
-/* An outbox of the old layout (it has a height column) is migrated; 0 or -EIO. */
-static int raftstore_outbox_upgrade(sqlite3 *db)
-{
-	sqlite3_stmt *st = NULL;
-	int old = 0;
-
-	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'height'",
-	                       -1, &st, NULL) != SQLITE_OK)
-		return -EIO;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		old = sqlite3_column_int(st, 0) > 0;
-	sqlite3_finalize(st);
-	if (!old)
-		return 0;
-	if (sqlstore_exec(db, raftstore_outbox_migrate) != 0) {
-		(void)sqlstore_exec(db, "ROLLBACK");
-		return -EIO;
-	}
-	log_info("store", "event=outbox_migrated (keyless outbox, open acks kept)");
-	return 0;
-}
-
 static int raftstore_outbox_reindex(struct raftstore *rs);
 
 int raftstore_open(struct raftstore **out, const char *dir, char *err, size_t errlen)
@@ -191,7 +169,8 @@ int raftstore_open(struct raftstore **out, const char *dir, char *err, size_t er
 		return -ENOMEM;
 	if (sqlstore_open(&rs->db, dir, "raft.db", raftstore_schema, err, errlen) != 0 ||
 	    checkpointer_watch(rs->db) != 0 || raftstore_prepare(rs) != 0 ||
-	    raftstore_outbox_upgrade(rs->db) != 0 ||
+	    sqlstore_migrate(rs->db, "SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'height'",
+	                     raftstore_outbox_migrate, "outbox") != 0 ||
 	    sqlstore_open(&rs->obx, dir, "raft.db", raftstore_outbox_schema, err, errlen) != 0 ||
 	    checkpointer_watch(rs->obx) != 0 || raftstore_prepare_outbox(rs) != 0 ||
 	    raftstore_outbox_reindex(rs) != 0) {
@@ -561,22 +540,7 @@ int raftstore_blocks_each(struct raftstore *rs, raftstore_block_fn *fn, void *ct
 /* The index from the table: at open, and after a transaction that did not commit. */
 static int raftstore_outbox_reindex(struct raftstore *rs)
 {
-	sqlite3_stmt *st = rs->out_all;
-	uint8_t key[IDMAP_KEY_BYTES];
-	int rc;
-
-	idmap_clear(&rs->open);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *job = (const char *)sqlite3_column_text(st, 1);
-
-		if (job == NULL || idmap_key(key, job) != 0 || idmap_get(&rs->open, key) != 0)
-			continue; /* cannot happen: put refuses both */
-		if (idmap_reserve(&rs->open) != 0)
-			break;
-		idmap_put(&rs->open, key, sqlite3_column_int64(st, 0));
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	return sqlstore_idmap_fill(&rs->open, rs->out_all);
 }
 
 static void raftstore_outbox_trim(struct raftstore *rs);

@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 
+#include "idmap.h"
 #include "node.h"
 
 /* Opens dir/file, applies schema (pragmas and CREATE IF NOT EXISTS); 0 or -EIO with err. */
@@ -64,4 +65,55 @@ int sqlstore_exec(sqlite3 *db, const char *sql)
 		return -EIO;
 	}
 	return 0;
+}
+
+/*
+ * A file from before a layout change: when probe (a count) is above 0, the
+ * migration script runs (it holds its own transaction; rolled back on error).
+ * 0, or -EIO.
+ */
+int sqlstore_migrate(struct sqlite3 *db, const char *probe, const char *script, const char *what)
+{
+	sqlite3_stmt *st = NULL;
+	int old = 0;
+
+	if (sqlite3_prepare_v2(db, probe, -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		old = sqlite3_column_int(st, 0) > 0;
+	sqlite3_finalize(st);
+	if (!old)
+		return 0;
+	if (sqlstore_exec(db, script) != 0) {
+		(void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -EIO;
+	}
+	log_info("store", "event=migrated what=%s", what);
+	return 0;
+}
+
+/*
+ * An idmap from a statement's rows (column 0 the rowid, column 1 the hex job
+ * id), cleared first; ids that are not job ids, or twice, are skipped (the
+ * writers refuse both).  0, or -EIO.
+ */
+int sqlstore_idmap_fill(struct idmap *m, struct sqlite3_stmt *st)
+{
+	uint8_t key[IDMAP_KEY_BYTES];
+	int rc;
+
+	idmap_clear(m);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 1);
+
+		if (id == NULL || idmap_key(key, id) != 0 || idmap_get(m, key) != 0)
+			continue;
+		if (idmap_reserve(m) != 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		idmap_put(m, key, sqlite3_column_int64(st, 0));
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -EIO;
 }
