@@ -355,6 +355,87 @@ static void test_forged_request(void)
 	h_free(&h);
 }
 
+/*
+ * An ack straight from its client (n0) to n1, made here: signed by n0, in a
+ * frame MAC'd by n0.  with_receipt: 0 none, 1 the receipt it names, 2 another
+ * receipt (not the one whose hash the ack signs).
+ */
+static void inject_ack(struct harness *h, uint64_t nonce, int has_worker, int with_receipt)
+{
+	struct jreceipt rc;
+	struct jack a;
+	char text[JOBMSG_TEXT_MAX + 1], rtext[JOBMSG_TEXT_MAX + 1], body[4096];
+	uint8_t sig[CHORUS_SIG_BYTES], rsig[CHORUS_SIG_BYTES], frame[8192];
+	struct sb sb;
+	int len, rlen, n;
+
+	memset(&rc, 0, sizeof(rc));
+	memcpy(rc.client, h->nodes[0].pk, CHORUS_PK_BYTES);
+	jobmsg_job_id(rc.id, rc.client, nonce);
+	memcpy(rc.worker, h->nodes[2].pk, CHORUS_PK_BYTES);
+	strcpy(rc.kind, "echo");
+	strcpy(rc.status, "ok");
+	rc.duration_ms = 5;
+	rlen = jobmsg_receipt_encode(rtext, sizeof(rtext), &rc);
+	crypto_sign_detached(rsig, NULL, (const uint8_t *)rtext, (size_t)rlen, h->nodes[2].sk);
+	memset(&a, 0, sizeof(a));
+	memcpy(a.id, rc.id, CHORUS_JOB_ID_BYTES);
+	a.nonce = nonce;
+	memcpy(a.client, rc.client, CHORUS_PK_BYTES);
+	a.has_worker = has_worker;
+	if (has_worker)
+		memcpy(a.worker, rc.worker, CHORUS_PK_BYTES);
+	strcpy(a.kind, "echo");
+	strcpy(a.status, "succeeded");
+	a.attempts = 1;
+	jobmsg_hash(a.receipt_hash, rtext, (size_t)rlen);
+	len = jobmsg_ack_encode(text, sizeof(text), &a);
+	crypto_sign_detached(sig, NULL, (const uint8_t *)text, (size_t)len, h->nodes[0].sk);
+	if (with_receipt == 2) { /* the worker's word changed after the client hashed it */
+		rc.duration_ms = 6;
+		rlen = jobmsg_receipt_encode(rtext, sizeof(rtext), &rc);
+		crypto_sign_detached(rsig, NULL, (const uint8_t *)rtext, (size_t)rlen, h->nodes[2].sk);
+	}
+	sb_init(&sb, body, sizeof(body));
+	sb_puts(&sb, "{");
+	jobmsg_signed_put(&sb, "t", "s", text, (size_t)len, sig);
+	if (with_receipt) {
+		sb_puts(&sb, ",");
+		jobmsg_signed_put(&sb, "rt", "rs", rtext, (size_t)rlen, rsig);
+	}
+	sb_puts(&sb, ",\"h\":0}");
+	n = wire_encode_to(frame, sizeof(frame), WIRE_JOBACK, h->nodes[0].pk, 1000, 900 + nonce, sb.buf,
+	                   sb.len, &crypto_ed25519, h->nodes[0].sk, h->nodes[1].pk);
+	h_inject(h, 1, frame, (size_t)n);
+}
+
+/*
+ * Acks carry no receipt now, only its hash under the client's signature; an
+ * ack from an older node may still carry one, which must be the one it names.
+ */
+static void test_ack_receipt(void)
+{
+	struct harness h;
+	const struct core_stats *st;
+	int acks;
+
+	setup(&h, 3, 10);
+	st = core_stats(h.nodes[1].core);
+	acks = h.nodes[1].acks;
+	inject_ack(&h, 11, 1, 0);
+	ok(h.nodes[1].acks == acks + 1, "an ack without its receipt is taken and logged");
+	inject_ack(&h, 12, 1, 1);
+	ok(h.nodes[1].acks == acks + 2, "so is one that carries the receipt it names");
+	inject_ack(&h, 13, 1, 2);
+	ok(h.nodes[1].acks == acks + 2 && st->drop_job_forged == 1,
+	   "one carrying another receipt is dropped as forged (%llu)",
+	   (unsigned long long)st->drop_job_forged);
+	inject_ack(&h, 14, 0, 1);
+	ok(h.nodes[1].acks == acks + 2 && st->drop_malformed >= 1,
+	   "a receipt on an ack that names no worker is malformed");
+	h_free(&h);
+}
+
 /* The signed texts: encode/decode round trip, and no mutation crashes or passes as another. */
 static void test_codecs(void)
 {
@@ -413,6 +494,7 @@ int main(void)
 	test_cancel();
 	test_at_most_once();
 	test_forged_request();
+	test_ack_receipt();
 	test_codecs();
 	return tap_done();
 }
