@@ -64,6 +64,169 @@ static int jobmsg_decode(const char *text, size_t len, int (*fields)(const cJSON
 	return rc;
 }
 
+/* ---------------------------------------------------------------- the canonical fast path */
+
+/*
+ * Every node decodes a request and an ack per job, most of them in exactly
+ * the form the encoders below write: no spaces, the keys in order, plain
+ * strings, digits.  Such a text is read in place, with the same checks the
+ * general path makes (the same helpers); anything else, or anything those
+ * checks refuse, goes to the general path, which decides.  So the fast path
+ * accepts nothing the general path refuses, and fills the same fields
+ * (test-dispatch compares the two on encoded and mutated texts).
+ */
+struct canon {
+	const char *p, *end;
+};
+
+static int canon_lit(struct canon *c, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
+		return -1;
+	c->p += n;
+	return 0;
+}
+
+/* The rest of a string whose opening quote was read: at most max bytes, no escapes or controls. */
+static int canon_str(struct canon *c, char *out, size_t max)
+{
+	size_t room = (size_t)(c->end - c->p), n;
+	const char *q = memchr(c->p, '"', room < max + 1 ? room : max + 1);
+	unsigned bad = 0;
+
+	if (q == NULL)
+		return -1;
+	n = (size_t)(q - c->p);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)c->p[i];
+
+		bad |= (unsigned)(ch < 0x20) | (unsigned)(ch == '\\');
+	}
+	if (bad)
+		return -1;
+	memcpy(out, c->p, n);
+	out[n] = '\0';
+	c->p = q + 1;
+	return 0;
+}
+
+static int canon_hex(struct canon *c, uint8_t *out, size_t n)
+{
+	char s[2 * JOBMSG_HASH_BYTES + 2 * CHORUS_PK_BYTES + 1];
+
+	assert(2 * n < sizeof(s));
+	return canon_str(c, s, 2 * n) == 0 && codec_unhex(out, n, s) == 0 ? 0 : -1;
+}
+
+/* Decimal digits, no leading zero but "0", at most max (and what a double holds exactly). */
+static int canon_u64(struct canon *c, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t n = 0;
+
+	while (c->p + n < c->end && c->p[n] >= '0' && c->p[n] <= '9' && n < 17)
+		v = v * 10 + (uint64_t)(c->p[n++] - '0');
+	if (n == 0 || n > 16 || (n > 1 && c->p[0] == '0') || v > CODEC_JSON_INT_MAX || v > max)
+		return -1;
+	c->p += n;
+	*out = v;
+	return 0;
+}
+
+/* The nonce (16 hex digits) and the id it must give with the client's key. */
+static int canon_nonce(const char *hex, const uint8_t id[CHORUS_JOB_ID_BYTES],
+                       const uint8_t client[CHORUS_PK_BYTES], uint64_t *nonce)
+{
+	uint8_t want[CHORUS_JOB_ID_BYTES], raw[8];
+
+	if (codec_unhex(raw, sizeof(raw), hex) < 0)
+		return -1;
+	*nonce = codec_get_u64(raw);
+	jobmsg_job_id(want, client, *nonce);
+	return memcmp(want, id, CHORUS_JOB_ID_BYTES) == 0 ? 0 : -1;
+}
+
+static int canon_request(struct jreq *r, const char *text, size_t len)
+{
+	struct canon c = { text, text + len };
+	char s[CHORUS_ADDR_MAX + 1], job[CHORUS_JOB_ID_HEX + 1], client[CHORUS_ID_HEX + 1];
+	char nonce[17];
+	uint64_t size, timeout, round;
+
+	memset(r, 0, sizeof(*r));
+	/* The nonce comes before the client key it is checked with: read now, checked after. */
+	if (canon_lit(&c, "{\"v\":1,\"job\":\"") < 0 || canon_str(&c, job, CHORUS_JOB_ID_HEX) < 0 ||
+	    codec_unhex(r->id, CHORUS_JOB_ID_BYTES, job) < 0 ||
+	    canon_lit(&c, ",\"nonce\":\"") < 0 || canon_str(&c, nonce, 16) < 0 ||
+	    canon_lit(&c, ",\"client\":\"") < 0 || canon_str(&c, client, CHORUS_ID_HEX) < 0 ||
+	    codec_unhex(r->client, CHORUS_PK_BYTES, client) < 0)
+		return -1;
+	if (canon_nonce(nonce, r->id, r->client, &r->nonce) < 0 ||
+	    canon_lit(&c, ",\"gen\":") < 0 || canon_u64(&c, CODEC_JSON_INT_MAX, &r->gen) < 0 ||
+	    canon_lit(&c, ",\"addr\":\"") < 0 || canon_str(&c, s, CHORUS_ADDR_MAX) < 0 ||
+	    !codec_valid_addr(s))
+		return -1;
+	strcpy(r->addr, s);
+	if (canon_lit(&c, ",\"kind\":\"") < 0 || canon_str(&c, r->kind, CHORUS_KIND_MAX) < 0 ||
+	    !codec_valid_name(r->kind, CHORUS_KIND_MAX) ||
+	    canon_lit(&c, ",\"size\":") < 0 || canon_u64(&c, CHORUS_PAYLOAD_MAX, &size) < 0 ||
+	    canon_lit(&c, ",\"hash\":\"") < 0 || canon_hex(&c, r->hash, JOBMSG_HASH_BYTES) < 0 ||
+	    canon_lit(&c, ",\"timeout_ms\":") < 0 ||
+	    canon_u64(&c, CHORUS_JOB_TIMEOUT_MS_MAX, &timeout) < 0 || timeout == 0 ||
+	    canon_lit(&c, ",\"reward\":") < 0 || canon_u64(&c, CODEC_JSON_INT_MAX, &r->reward) < 0 ||
+	    canon_lit(&c, ",\"created\":") < 0 ||
+	    canon_u64(&c, CODEC_JSON_INT_MAX, &r->created_ms) < 0 ||
+	    canon_lit(&c, ",\"round\":") < 0 || canon_u64(&c, CHORUS_JOB_ROUNDS_MAX, &round) < 0 ||
+	    canon_lit(&c, "}") < 0 || c.p != c.end)
+		return -1;
+	r->size = (size_t)size;
+	r->timeout_ms = (uint32_t)timeout;
+	r->round = (unsigned)round;
+	return 0;
+}
+
+static int canon_ack(struct jack *a, const char *text, size_t len)
+{
+	struct canon c = { text, text + len };
+	char job[CHORUS_JOB_ID_HEX + 1], client[CHORUS_ID_HEX + 1], nonce[17], worker[CHORUS_ID_HEX + 1];
+	char empty[1];
+	uint64_t attempts;
+
+	memset(a, 0, sizeof(*a));
+	if (canon_lit(&c, "{\"v\":1,\"job\":\"") < 0 || canon_str(&c, job, CHORUS_JOB_ID_HEX) < 0 ||
+	    codec_unhex(a->id, CHORUS_JOB_ID_BYTES, job) < 0 ||
+	    canon_lit(&c, ",\"nonce\":\"") < 0 || canon_str(&c, nonce, 16) < 0 ||
+	    canon_lit(&c, ",\"client\":\"") < 0 || canon_str(&c, client, CHORUS_ID_HEX) < 0 ||
+	    codec_unhex(a->client, CHORUS_PK_BYTES, client) < 0)
+		return -1;
+	if (canon_nonce(nonce, a->id, a->client, &a->nonce) < 0 ||
+	    canon_lit(&c, ",\"worker\":\"") < 0 || canon_str(&c, worker, CHORUS_ID_HEX) < 0)
+		return -1;
+	a->has_worker = worker[0] != '\0';
+	if (a->has_worker && codec_unhex(a->worker, CHORUS_PK_BYTES, worker) < 0)
+		return -1;
+	if (canon_lit(&c, ",\"kind\":\"") < 0 || canon_str(&c, a->kind, CHORUS_KIND_MAX) < 0 ||
+	    !codec_valid_name(a->kind, CHORUS_KIND_MAX) ||
+	    canon_lit(&c, ",\"status\":\"") < 0 || canon_str(&c, a->status, sizeof(a->status) - 1) < 0 ||
+	    !codec_valid_name(a->status, sizeof(a->status) - 1) || !jobmsg_valid_status(a->status, 0) ||
+	    canon_lit(&c, ",\"result_hash\":\"") < 0 ||
+	    (a->has_worker ? canon_hex(&c, a->result_hash, JOBMSG_HASH_BYTES)
+	                   : canon_str(&c, empty, 0)) < 0 ||
+	    canon_lit(&c, ",\"attempts\":") < 0 ||
+	    canon_u64(&c, CHORUS_JOB_ATTEMPTS_MAX, &attempts) < 0 ||
+	    canon_lit(&c, ",\"reward\":") < 0 || canon_u64(&c, CODEC_JSON_INT_MAX, &a->reward) < 0 ||
+	    canon_lit(&c, ",\"receipt\":\"") < 0 ||
+	    (a->has_worker ? canon_hex(&c, a->receipt_hash, JOBMSG_HASH_BYTES)
+	                   : canon_str(&c, empty, 0)) < 0 ||
+	    canon_lit(&c, "}") < 0 || c.p != c.end)
+		return -1;
+	a->attempts = (unsigned)attempts;
+	/* A success names the worker whose receipt proves it. */
+	return strcmp(a->status, "succeeded") == 0 && !a->has_worker ? -1 : 0;
+}
+
 /* ---------------------------------------------------------------- request */
 
 int jobmsg_request_encode(char *out, size_t cap, const struct jreq *r)
@@ -152,9 +315,16 @@ static int jobmsg_request_fields(const cJSON *o, void *out)
 	return 0;
 }
 
-int jobmsg_request_decode(struct jreq *r, const char *text, size_t len)
+int jobmsg_request_decode_json(struct jreq *r, const char *text, size_t len)
 {
 	return jobmsg_decode(text, len, jobmsg_request_fields, r, sizeof(*r));
+}
+
+int jobmsg_request_decode(struct jreq *r, const char *text, size_t len)
+{
+	if (len > 0 && len <= JOBMSG_TEXT_MAX && canon_request(r, text, len) == 0)
+		return 0;
+	return jobmsg_request_decode_json(r, text, len);
 }
 
 /* ---------------------------------------------------------------- receipt */
@@ -276,9 +446,16 @@ static int jobmsg_ack_fields(const cJSON *o, void *out)
 	return 0;
 }
 
-int jobmsg_ack_decode(struct jack *a, const char *text, size_t len)
+int jobmsg_ack_decode_json(struct jack *a, const char *text, size_t len)
 {
 	return jobmsg_decode(text, len, jobmsg_ack_fields, a, sizeof(*a));
+}
+
+int jobmsg_ack_decode(struct jack *a, const char *text, size_t len)
+{
+	if (len > 0 && len <= JOBMSG_TEXT_MAX && canon_ack(a, text, len) == 0)
+		return 0;
+	return jobmsg_ack_decode_json(a, text, len);
 }
 
 /* ---------------------------------------------------------------- signed pair in a body */

@@ -482,6 +482,118 @@ static void test_codecs(void)
 	diag("mutations that decoded to the same request (e.g. whitespace): %d", same);
 }
 
+/*
+ * Every single-byte change of a canonical text at every position, from
+ * characters that matter to the fast path's reading (quotes, escapes,
+ * digits, hex in both cases, separators, spaces, controls), and every
+ * deletion and doubling: the public decoder (fast path first) and the
+ * general JSON path must agree on each.  decode(which, ...) is one of them.
+ */
+typedef int decode_fn(void *out, const char *text, size_t len);
+static int dec_req(void *o, const char *t, size_t n) { return jobmsg_request_decode(o, t, n); }
+static int dec_req_json(void *o, const char *t, size_t n) { return jobmsg_request_decode_json(o, t, n); }
+static int dec_ack(void *o, const char *t, size_t n) { return jobmsg_ack_decode(o, t, n); }
+static int dec_ack_json(void *o, const char *t, size_t n) { return jobmsg_ack_decode_json(o, t, n); }
+
+static int agree_on_mutations(const char *text, size_t len, decode_fn *fast, decode_fn *json,
+                              size_t size, int *accepted)
+{
+	static const char pick[] = "\"\\0123456789afAF{}:,- \t\x01\x7f\xc3u/.e";
+	char mut[JOBMSG_TEXT_MAX + 2];
+	union {
+		struct jreq r;
+		struct jack a;
+	} o1, o2;
+	int differ = 0;
+
+	for (size_t at = 0; at < len; at++)
+		for (size_t p = 0; p < sizeof(pick) + 1; p++) {
+			size_t n = len;
+			int rc1, rc2;
+
+			memcpy(mut, text, len);
+			if (p < sizeof(pick) - 1) {
+				if (mut[at] == pick[p])
+					continue;
+				mut[at] = pick[p];
+			} else if (p == sizeof(pick) - 1) { /* delete the byte */
+				memmove(mut + at, mut + at + 1, len - at - 1);
+				n--;
+			} else { /* double it */
+				memmove(mut + at + 1, mut + at, len - at);
+				n++;
+			}
+			memset(&o1, 0x5a, sizeof(o1));
+			memset(&o2, 0xa5, sizeof(o2));
+			rc1 = fast(&o1, mut, n);
+			rc2 = json(&o2, mut, n);
+			differ += (rc1 == 0) != (rc2 == 0) || (rc1 == 0 && memcmp(&o1, &o2, size) != 0);
+			*accepted += rc1 == 0;
+		}
+	return differ;
+}
+
+/*
+ * The canonical fast path in front of the request and ack decoders accepts
+ * only what the general JSON path accepts, with the same fields: checked on
+ * 24 texts of each, varied in every field, and on all their single-byte
+ * mutations.
+ */
+static void test_canonical_path(void)
+{
+	char text[JOBMSG_TEXT_MAX + 1];
+	int differ = 0, accepted = 0, texts = 0;
+
+	for (int k = 0; k < 24; k++) {
+		struct jreq r, a1, a2;
+		struct jack a, b1, b2;
+		int len, alen;
+
+		memset(&r, 0, sizeof(r));
+		randombytes_buf(r.client, sizeof(r.client));
+		r.nonce = ((uint64_t)k << 40) ^ 0x1234567;
+		jobmsg_job_id(r.id, r.client, r.nonce);
+		snprintf(r.addr, sizeof(r.addr), k % 2 ? "tcp://10.0.%d.1:%d" : "ipc:///tmp/n%d/s%d", k,
+		         7000 + k);
+		snprintf(r.kind, sizeof(r.kind), "%s", k % 3 ? "echo" : "sha-256_v2.x");
+		r.size = k % 4 ? (size_t)k * 81 : CHORUS_PAYLOAD_MAX;
+		r.timeout_ms = k % 5 ? 1 + (uint32_t)k * 1000 : 1;
+		r.reward = k % 5 ? (uint64_t)k : CODEC_JSON_INT_MAX;
+		r.created_ms = 1700000000000ULL + (uint64_t)k;
+		r.round = (unsigned)k % (CHORUS_JOB_ROUNDS_MAX + 1);
+		r.gen = k % 6 ? (uint64_t)k * 77 : 0;
+		randombytes_buf(r.hash, sizeof(r.hash));
+		len = jobmsg_request_encode(text, sizeof(text), &r);
+		differ += !(jobmsg_request_decode(&a1, text, (size_t)len) == 0 &&
+		            jobmsg_request_decode_json(&a2, text, (size_t)len) == 0 &&
+		            memcmp(&a1, &r, sizeof(r)) == 0 && memcmp(&a2, &r, sizeof(r)) == 0);
+		differ += agree_on_mutations(text, (size_t)len, dec_req, dec_req_json, sizeof(r), &accepted);
+		memset(&a, 0, sizeof(a));
+		memcpy(a.id, r.id, sizeof(a.id));
+		a.nonce = r.nonce;
+		memcpy(a.client, r.client, sizeof(a.client));
+		a.has_worker = k % 4 != 0;
+		if (a.has_worker) {
+			randombytes_buf(a.worker, sizeof(a.worker));
+			randombytes_buf(a.result_hash, sizeof(a.result_hash));
+			randombytes_buf(a.receipt_hash, sizeof(a.receipt_hash));
+		}
+		strcpy(a.kind, r.kind);
+		strcpy(a.status, a.has_worker ? (k % 3 ? "succeeded" : "cancelled") : "failed");
+		a.attempts = (unsigned)k % (CHORUS_JOB_ATTEMPTS_MAX + 1);
+		a.reward = r.reward;
+		alen = jobmsg_ack_encode(text, sizeof(text), &a);
+		differ += !(jobmsg_ack_decode(&b1, text, (size_t)alen) == 0 &&
+		            jobmsg_ack_decode_json(&b2, text, (size_t)alen) == 0 &&
+		            memcmp(&b1, &a, sizeof(a)) == 0 && memcmp(&b2, &a, sizeof(a)) == 0);
+		differ += agree_on_mutations(text, (size_t)alen, dec_ack, dec_ack_json, sizeof(a), &accepted);
+		texts += 2;
+	}
+	ok(differ == 0, "fast and general paths agree on %d texts and all their one-byte mutations "
+	   "(%d differ)", texts, differ);
+	diag("mutations both accepted (a digit, a hex case, ...): %d", accepted);
+}
+
 int main(void)
 {
 	test_echo();
@@ -496,5 +608,6 @@ int main(void)
 	test_forged_request();
 	test_ack_receipt();
 	test_codecs();
+	test_canonical_path();
 	return tap_done();
 }
