@@ -344,6 +344,7 @@ int jobmsg_ack_decode(struct jack *a, const char *text, size_t len);
 /* The general JSON path alone (the decoders above try a canonical fast path first): tests. */
 int jobmsg_request_decode_json(struct jreq *r, const char *text, size_t len);
 int jobmsg_ack_decode_json(struct jack *a, const char *text, size_t len);
+int jobmsg_receipt_decode_json(struct jreceipt *r, const char *text, size_t len);
 /* A signed text in a body: "tkey":"<text>","skey":"<signature hex>". */
 int jobmsg_signed_get(const cJSON *body, const char *tkey, const char *skey, const char **text,
                       size_t *len, uint8_t sig[CHORUS_SIG_BYTES]);

@@ -67,7 +67,7 @@ static int jobmsg_decode(const char *text, size_t len, int (*fields)(const cJSON
 /* ---------------------------------------------------------------- the canonical fast path */
 
 /*
- * Every node decodes a request and an ack per job, most of them in exactly
+ * Every node decodes a request and an ack per job (and a client a receipt), most of them in exactly
  * the form the encoders below write: no spaces, the keys in order, plain
  * strings, digits.  Such a text is read in place, with the same checks the
  * general path makes (the same helpers); anything else, or anything those
@@ -227,6 +227,34 @@ static int canon_ack(struct jack *a, const char *text, size_t len)
 	return strcmp(a->status, "succeeded") == 0 && !a->has_worker ? -1 : 0;
 }
 
+static int canon_receipt(struct jreceipt *r, const char *text, size_t len)
+{
+	struct canon c = { text, text + len };
+	char job[CHORUS_JOB_ID_HEX + 1], pk[CHORUS_ID_HEX + 1];
+	uint64_t size;
+
+	memset(r, 0, sizeof(*r));
+	if (canon_lit(&c, "{\"v\":1,\"job\":\"") < 0 || canon_str(&c, job, CHORUS_JOB_ID_HEX) < 0 ||
+	    codec_unhex(r->id, CHORUS_JOB_ID_BYTES, job) < 0 ||
+	    canon_lit(&c, ",\"client\":\"") < 0 || canon_str(&c, pk, CHORUS_ID_HEX) < 0 ||
+	    codec_unhex(r->client, CHORUS_PK_BYTES, pk) < 0 ||
+	    canon_lit(&c, ",\"worker\":\"") < 0 || canon_str(&c, pk, CHORUS_ID_HEX) < 0 ||
+	    codec_unhex(r->worker, CHORUS_PK_BYTES, pk) < 0 ||
+	    canon_lit(&c, ",\"kind\":\"") < 0 || canon_str(&c, r->kind, CHORUS_KIND_MAX) < 0 ||
+	    !codec_valid_name(r->kind, CHORUS_KIND_MAX) ||
+	    canon_lit(&c, ",\"status\":\"") < 0 || canon_str(&c, r->status, sizeof(r->status) - 1) < 0 ||
+	    !codec_valid_name(r->status, sizeof(r->status) - 1) || !jobmsg_valid_status(r->status, 1) ||
+	    canon_lit(&c, ",\"result_hash\":\"") < 0 ||
+	    canon_hex(&c, r->result_hash, JOBMSG_HASH_BYTES) < 0 ||
+	    canon_lit(&c, ",\"result_size\":") < 0 || canon_u64(&c, CHORUS_RESULT_MAX, &size) < 0 ||
+	    canon_lit(&c, ",\"duration_ms\":") < 0 ||
+	    canon_u64(&c, CODEC_JSON_INT_MAX, &r->duration_ms) < 0 || canon_lit(&c, "}") < 0 ||
+	    c.p != c.end)
+		return -1;
+	r->result_size = (size_t)size;
+	return 0;
+}
+
 /* ---------------------------------------------------------------- request */
 
 int jobmsg_request_encode(char *out, size_t cap, const struct jreq *r)
@@ -371,9 +399,16 @@ static int jobmsg_receipt_fields(const cJSON *o, void *out)
 	return 0;
 }
 
-int jobmsg_receipt_decode(struct jreceipt *r, const char *text, size_t len)
+int jobmsg_receipt_decode_json(struct jreceipt *r, const char *text, size_t len)
 {
 	return jobmsg_decode(text, len, jobmsg_receipt_fields, r, sizeof(*r));
+}
+
+int jobmsg_receipt_decode(struct jreceipt *r, const char *text, size_t len)
+{
+	if (len > 0 && len <= JOBMSG_TEXT_MAX && canon_receipt(r, text, len) == 0)
+		return 0;
+	return jobmsg_receipt_decode_json(r, text, len);
 }
 
 /* ---------------------------------------------------------------- ack */

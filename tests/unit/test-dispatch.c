@@ -494,6 +494,8 @@ static int dec_req(void *o, const char *t, size_t n) { return jobmsg_request_dec
 static int dec_req_json(void *o, const char *t, size_t n) { return jobmsg_request_decode_json(o, t, n); }
 static int dec_ack(void *o, const char *t, size_t n) { return jobmsg_ack_decode(o, t, n); }
 static int dec_ack_json(void *o, const char *t, size_t n) { return jobmsg_ack_decode_json(o, t, n); }
+static int dec_rcpt(void *o, const char *t, size_t n) { return jobmsg_receipt_decode(o, t, n); }
+static int dec_rcpt_json(void *o, const char *t, size_t n) { return jobmsg_receipt_decode_json(o, t, n); }
 
 static int agree_on_mutations(const char *text, size_t len, decode_fn *fast, decode_fn *json,
                               size_t size, int *accepted)
@@ -503,6 +505,7 @@ static int agree_on_mutations(const char *text, size_t len, decode_fn *fast, dec
 	union {
 		struct jreq r;
 		struct jack a;
+		struct jreceipt c;
 	} o1, o2;
 	int differ = 0;
 
@@ -534,10 +537,10 @@ static int agree_on_mutations(const char *text, size_t len, decode_fn *fast, dec
 }
 
 /*
- * The canonical fast path in front of the request and ack decoders accepts
- * only what the general JSON path accepts, with the same fields: checked on
- * 24 texts of each, varied in every field, and on all their single-byte
- * mutations.
+ * The canonical fast path in front of the request, ack and receipt decoders
+ * accepts only what the general JSON path accepts, with the same fields:
+ * checked on 24 texts of each, varied in every field, and on all their
+ * single-byte mutations.
  */
 static void test_canonical_path(void)
 {
@@ -587,7 +590,28 @@ static void test_canonical_path(void)
 		            jobmsg_ack_decode_json(&b2, text, (size_t)alen) == 0 &&
 		            memcmp(&b1, &a, sizeof(a)) == 0 && memcmp(&b2, &a, sizeof(a)) == 0);
 		differ += agree_on_mutations(text, (size_t)alen, dec_ack, dec_ack_json, sizeof(a), &accepted);
-		texts += 2;
+		{
+			struct jreceipt rc, c1, c2;
+			int clen;
+			static const char *const st[] = { "ok", "failed", "timeout", "cancelled" };
+
+			memset(&rc, 0, sizeof(rc));
+			memcpy(rc.id, r.id, sizeof(rc.id));
+			memcpy(rc.client, r.client, sizeof(rc.client));
+			randombytes_buf(rc.worker, sizeof(rc.worker));
+			strcpy(rc.kind, r.kind);
+			strcpy(rc.status, st[k % 4]);
+			randombytes_buf(rc.result_hash, sizeof(rc.result_hash));
+			rc.result_size = k % 5 ? (size_t)k * 33 : CHORUS_RESULT_MAX;
+			rc.duration_ms = k % 3 ? (uint64_t)k * 7 : 0;
+			clen = jobmsg_receipt_encode(text, sizeof(text), &rc);
+			differ += !(jobmsg_receipt_decode(&c1, text, (size_t)clen) == 0 &&
+			            jobmsg_receipt_decode_json(&c2, text, (size_t)clen) == 0 &&
+			            memcmp(&c1, &rc, sizeof(rc)) == 0 && memcmp(&c2, &rc, sizeof(rc)) == 0);
+			differ += agree_on_mutations(text, (size_t)clen, dec_rcpt, dec_rcpt_json, sizeof(rc),
+			                             &accepted);
+		}
+		texts += 3;
 	}
 	ok(differ == 0, "fast and general paths agree on %d texts and all their one-byte mutations "
 	   "(%d differ)", texts, differ);
