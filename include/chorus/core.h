@@ -52,7 +52,9 @@ enum core_log_level {
  * signed.  Fabric frames, which go point to point, carry a MAC under a key
  * the two nodes share: kx() gives the static-static Diffie-Hellman secret of
  * our identity and a peer's (the core hashes it with both keys into the
- * pair's frame key, src/core/wire.c), mac() a 32-byte tag.
+ * pair's frame key, src/core/wire.c), mac() a 16-byte tag under that key and
+ * a nonce that must never repeat with it (the sender's generation, frame
+ * number and per-process salt, src/core/wire.c).
  */
 struct core_crypto {
 	const char *name;
@@ -67,8 +69,8 @@ struct core_crypto {
 	 */
 	int (*kx)(uint8_t shared[CHORUS_KX_BYTES], const uint8_t sk[CHORUS_SK_BYTES],
 	          const uint8_t peer_pk[CHORUS_PK_BYTES]);
-	void (*mac)(uint8_t tag[CHORUS_MAC_BYTES], const uint8_t *msg, size_t len,
-	            const uint8_t key[CHORUS_MAC_KEY_BYTES]);
+	void (*mac)(uint8_t tag[CHORUS_MAC_TAG_BYTES], const uint8_t *msg, size_t len,
+	            const uint8_t nonce[CHORUS_MAC_NONCE_BYTES], const uint8_t key[CHORUS_MAC_KEY_BYTES]);
 };
 extern const struct core_crypto crypto_ed25519;
 

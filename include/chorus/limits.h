@@ -7,13 +7,15 @@
 #define CHORUS_LIMITS_H
 
 /* Wire. */
-#define CHORUS_WIRE_VERSION       3             /* 3: pairwise MAC frames; 2: compact record digests */
+#define CHORUS_WIRE_VERSION       4             /* 4: XChaCha20-Poly1305 frame MACs; 3: pairwise MAC frames */
 #define CHORUS_FRAME_MAX          (64 * 1024)   /* one fabric frame, header to tag or signature */
 #define CHORUS_FRAME_HEADER       64
 #define CHORUS_SIG_BYTES          64
 #define CHORUS_PK_BYTES           32
 #define CHORUS_SK_BYTES           64
-#define CHORUS_MAC_BYTES          32            /* a frame's tag under its pairwise key */
+#define CHORUS_MAC_BYTES          32            /* a MAC frame's trailer: salt, zeros, tag */
+#define CHORUS_MAC_TAG_BYTES      16            /* the tag itself, under the pairwise key */
+#define CHORUS_MAC_NONCE_BYTES    24            /* sender generation, frame number, salt */
 #define CHORUS_MAC_KEY_BYTES      32            /* one peer pair's frame key */
 #define CHORUS_KX_BYTES           32            /* an X25519 shared secret */
 #define CHORUS_RECIPIENT_BYTES    7             /* recipient id prefix in a frame header */

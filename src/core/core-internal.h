@@ -128,6 +128,8 @@ int wire_for_me(const struct wire_frame *f, const uint8_t pk[CHORUS_PK_BYTES]);
 int wire_verify_sig(const struct core_crypto *crypto, const struct wire_frame *f, const uint8_t *buf);
 int wire_verify_mac(const struct core_crypto *crypto, const struct wire_frame *f, const uint8_t *buf,
                     const uint8_t key[CHORUS_MAC_KEY_BYTES]);
+/* What the replay cache remembers of an authentic frame: 8 bytes of its tag or signature. */
+uint64_t wire_replay_key(const struct wire_frame *f);
 /* The frame key we share with peer_pk; 0 or CORE_ERR_BADKEY. */
 int wire_pair_key(const struct core_crypto *crypto, uint8_t key[CHORUS_MAC_KEY_BYTES],
                   const uint8_t pk[CHORUS_PK_BYTES], const uint8_t sk[CHORUS_SK_BYTES],
@@ -139,8 +141,10 @@ int wire_pair_key(const struct core_crypto *crypto, uint8_t key[CHORUS_MAC_KEY_B
  */
 int wire_encode_head(uint8_t *out, size_t cap, int type, int auth, const uint8_t pk[CHORUS_PK_BYTES],
                      uint64_t gen, uint64_t seq, const char *body, size_t body_len);
+/* salt: the sender's, the same in all its frames, so that (gen, seq, salt) never repeats. */
 void wire_seal_mac(uint8_t *frame, size_t len, const struct core_crypto *crypto,
-                   const uint8_t to_pk[CHORUS_PK_BYTES], const uint8_t key[CHORUS_MAC_KEY_BYTES]);
+                   const uint8_t to_pk[CHORUS_PK_BYTES], const uint8_t key[CHORUS_MAC_KEY_BYTES],
+                   uint64_t salt);
 void wire_seal_sig(uint8_t *frame, size_t len, const struct core_crypto *crypto,
                    const uint8_t sk[CHORUS_SK_BYTES]);
 /*
@@ -529,6 +533,7 @@ struct core {
 	struct core_stats stats;
 
 	uint64_t frame_seq;
+	uint64_t frame_salt; /* in every MAC frame's nonce: from the seed, not the rng's stream */
 	uint64_t probe_seq;
 	struct probe probe;
 	struct relay relays[CHORUS_PROBES_MAX];

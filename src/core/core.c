@@ -155,6 +155,16 @@ int core_create(struct core **out, const struct core_config *cfg, const uint8_t 
 	codec_hex(core->id, pk, CHORUS_PK_BYTES);
 	core_id_short(core->id, core->id_short);
 	rng_seed(&core->rng, cfg->seed);
+	{
+		/* The frame salt: a one-way function of the seed, which must stay private. */
+		static const char label[] = "chorus frame salt";
+		uint8_t in[sizeof(label) + 8], h[8];
+
+		memcpy(in, label, sizeof(label));
+		codec_put_u64(in + sizeof(label), cfg->seed);
+		crypto_generichash(h, sizeof(h), in, sizeof(in), NULL, 0);
+		core->frame_salt = codec_get_u64(h);
+	}
 	core->body = malloc(CHORUS_BODY_MAX + 1);
 	core->frame = malloc(CHORUS_FRAME_MAX);
 	core->seen = calloc(1, sizeof(*core->seen)); /* zeroed: empty (seen_init) */
@@ -283,7 +293,7 @@ void core_send(struct core *core, const uint8_t *to_pk, const char *addr, int ty
 	if (n <= 0)
 		return;
 	if (to_pk != NULL)
-		wire_seal_mac(core->frame, (size_t)n, core->crypto, to_pk, key);
+		wire_seal_mac(core->frame, (size_t)n, core->crypto, to_pk, key, core->frame_salt);
 	else
 		wire_seal_sig(core->frame, (size_t)n, core->crypto, core->sk);
 	core->stats.frames_out++;
@@ -319,7 +329,8 @@ void core_multicast(struct core *core, const uint8_t *const *to_pks, const char 
 			core_send_badkey(core, to_pks[k], type);
 			continue;
 		}
-		wire_seal_mac(core->frame, (size_t)n, core->crypto, to_pks[k], key);
+		wire_seal_mac(core->frame, (size_t)n, core->crypto, to_pks[k], key,
+		              core->frame_salt);
 		core->stats.frames_out++;
 		core->stats.bytes_out += (uint64_t)n;
 		core->env.send_cb(core->env.ctx, addrs[k], core->frame, (size_t)n);
@@ -423,7 +434,7 @@ void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_m
 		return;
 	}
 	/* Only authentic frames enter the cache: forgeries cannot evict it. */
-	if (seen_check_insert(core->seen, codec_get_u64(f.tag))) {
+	if (seen_check_insert(core->seen, wire_replay_key(&f))) {
 		core_drop(core, CORE_ERR_REPLAY, &f, len);
 		return;
 	}

@@ -1,6 +1,6 @@
 /*
- * crypto: ed25519 signatures, X25519 key agreement and keyed BLAKE2b frame
- * MACs through libsodium's pure functions.  The core never draws randomness
+ * crypto: ed25519 signatures, X25519 key agreement and XChaCha20-Poly1305
+ * frame MACs through libsodium's pure functions.  The core never draws randomness
  * for keys: the driver makes the key pair.
  */
 #include <sodium.h>
@@ -42,20 +42,33 @@ static int crypto_x25519_kx(uint8_t shared[CHORUS_KX_BYTES], const uint8_t sk[CH
 	return rc;
 }
 
-/* Keyed BLAKE2b-256: a MAC (and a PRF) for any key length libsodium allows. */
-static void crypto_blake2b_mac(uint8_t tag[CHORUS_MAC_BYTES], const uint8_t *msg, size_t len,
+/*
+ * XChaCha20-Poly1305 with nothing to encrypt and the frame as associated
+ * data: the tag authenticates the frame under the pair's key, with a fresh
+ * Poly1305 key per nonce.  The nonce must never repeat under one key (wire.c
+ * makes it from the sender's generation, frame number and salt).  Three
+ * times faster than the keyed BLAKE2b it replaces on frames of a few hundred
+ * bytes (bench/frame-bench), and every frame of every job pays it twice.
+ */
+static void crypto_xchacha_mac(uint8_t tag[CHORUS_MAC_TAG_BYTES], const uint8_t *msg, size_t len,
+                               const uint8_t nonce[CHORUS_MAC_NONCE_BYTES],
                                const uint8_t key[CHORUS_MAC_KEY_BYTES])
 {
-	crypto_generichash(tag, CHORUS_MAC_BYTES, msg, len, key, CHORUS_MAC_KEY_BYTES);
+	unsigned long long tag_len;
+	uint8_t none[1] = {0}; /* the ciphertext of nothing */
+
+	crypto_aead_xchacha20poly1305_ietf_encrypt_detached(none, tag, &tag_len, none, 0, msg, len,
+	                                                    NULL, nonce, key);
 }
+
+_Static_assert(crypto_aead_xchacha20poly1305_ietf_ABYTES == CHORUS_MAC_TAG_BYTES, "tag size");
+_Static_assert(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES == CHORUS_MAC_NONCE_BYTES, "nonce size");
+_Static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == CHORUS_MAC_KEY_BYTES, "key size");
 
 _Static_assert(crypto_sign_BYTES == CHORUS_SIG_BYTES, "signature size");
 _Static_assert(crypto_sign_PUBLICKEYBYTES == CHORUS_PK_BYTES, "public key size");
 _Static_assert(crypto_sign_SECRETKEYBYTES == CHORUS_SK_BYTES, "secret key size");
 _Static_assert(crypto_scalarmult_BYTES == CHORUS_KX_BYTES, "shared secret size");
-_Static_assert(CHORUS_MAC_BYTES >= crypto_generichash_BYTES_MIN &&
-                   CHORUS_MAC_BYTES <= crypto_generichash_BYTES_MAX,
-               "tag size");
 _Static_assert(CHORUS_MAC_KEY_BYTES >= crypto_generichash_KEYBYTES_MIN &&
                    CHORUS_MAC_KEY_BYTES <= crypto_generichash_KEYBYTES_MAX,
                "MAC key size");
@@ -65,5 +78,5 @@ const struct core_crypto crypto_ed25519 = {
 	.sign = crypto_ed25519_sign,
 	.verify = crypto_ed25519_verify,
 	.kx = crypto_x25519_kx,
-	.mac = crypto_blake2b_mac,
+	.mac = crypto_xchacha_mac,
 };

@@ -237,10 +237,11 @@ static int signer_kx(uint8_t shared[CHORUS_KX_BYTES], const uint8_t sk[CHORUS_SK
 	return crypto_ed25519.kx(shared, sk, peer_pk);
 }
 
-static void signer_mac(uint8_t tag[CHORUS_MAC_BYTES], const uint8_t *msg, size_t len,
+static void signer_mac(uint8_t tag[CHORUS_MAC_TAG_BYTES], const uint8_t *msg, size_t len,
+                       const uint8_t nonce[CHORUS_MAC_NONCE_BYTES],
                        const uint8_t key[CHORUS_MAC_KEY_BYTES])
 {
-	crypto_ed25519.mac(tag, msg, len, key);
+	crypto_ed25519.mac(tag, msg, len, nonce, key);
 }
 
 const struct core_crypto signer_crypto = {

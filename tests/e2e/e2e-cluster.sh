@@ -95,11 +95,12 @@ wire_version=$(sed -n 's/^#define CHORUS_WIRE_VERSION *\([0-9]*\).*/\1/p' "$top_
 python3 - "$TEST_TMP" "${ID[2]}" "$wire_version" "${ID[1]}" <<'EOF'
 import os, struct, sys
 d, pk, version, to = sys.argv[1], bytes.fromhex(sys.argv[2]), int(sys.argv[3]), bytes.fromhex(sys.argv[4])
-# A MAC frame (auth 1) from node 2 to node 1, with a random tag: it fails its MAC.
+# A MAC frame (auth 1) from node 2 to node 1, with a random salt and tag (the trailer's
+# middle 8 bytes are zero, or it is malformed before any MAC): it fails its MAC.
 def frame(body, ver=version, typ=1, tag=None, blen=None):
     blen = len(body) if blen is None else blen
     hdr = struct.pack(">2sBBI32sQQB7s", b"CH", ver, typ, blen, pk, 1, 7, 1, to[:7])
-    return hdr + body + (tag if tag is not None else os.urandom(32))
+    return hdr + body + (tag if tag is not None else os.urandom(8) + bytes(8) + os.urandom(16))
 open(d + "/garbage", "wb").write(os.urandom(300))
 open(d + "/empty", "wb").write(b"")
 open(d + "/truncated", "wb").write(frame(b'{"x":1}')[:60])

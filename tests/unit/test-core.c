@@ -570,6 +570,7 @@ static void test_frame_auth(void)
 	n = wire_encode_head(frame, sizeof(frame), WIRE_GOSSIP, WIRE_AUTH_MAC, order8, 8001, 1,
 	                     "{\"r\":[]}", 8);
 	memcpy(frame + 57, h.nodes[0].pk, CHORUS_RECIPIENT_BYTES);
+	memset(frame + n - CHORUS_MAC_BYTES + 8, 0, 8); /* the trailer's reserved bytes */
 	keys = c0->keys.n;
 	before = st->drop_badkey;
 	h_inject(&h, 0, frame, (size_t)n);

@@ -36,7 +36,7 @@ static void test_layout(void)
 	       f.auth == WIRE_AUTH_MAC && f.tag_len == CHORUS_MAC_BYTES &&
 	       memcmp(f.recipient, pk2, CHORUS_RECIPIENT_BYTES) == 0,
 	   "decoded fields match what was encoded");
-	ok(frame[2] == 3 && CHORUS_WIRE_VERSION == 3, "wire version 3");
+	ok(frame[2] == 4 && CHORUS_WIRE_VERSION == 4, "wire version 4");
 	ok(wire_decode(&f, frame, (size_t)n - 1) == CORE_ERR_MALFORMED, "one byte short is malformed");
 	ok(wire_decode(&f, frame, (size_t)n + 1) == CORE_ERR_MALFORMED, "one byte long is malformed");
 	ok(wire_decode(&f, frame, 10) == CORE_ERR_MALFORMED, "a stub is malformed");
@@ -49,6 +49,8 @@ static void test_layout(void)
 	ok(wire_decode(&f, frame, (size_t)n) == CORE_ERR_VERSION, "another version is refused");
 	frame[2] = 2;
 	ok(wire_decode(&f, frame, (size_t)n) == CORE_ERR_VERSION, "version 2 (signed frames) is refused");
+	frame[2] = 3;
+	ok(wire_decode(&f, frame, (size_t)n) == CORE_ERR_VERSION, "version 3 (BLAKE2b MACs) is refused");
 	frame[2] = CHORUS_WIRE_VERSION;
 	frame[56] = 0;
 	ok(wire_decode(&f, frame, (size_t)n) == CORE_ERR_MALFORMED, "auth kind 0 is malformed");
@@ -137,6 +139,40 @@ static void test_mac(void)
 	   "a signed frame claiming another sender fails verification");
 }
 
+/*
+ * The MAC trailer: salt, 8 zero bytes, tag.  The tag depends on the nonce
+ * (generation, frame number, salt), so the same bytes under another frame
+ * number or salt tag differently; the reserved bytes must be zero; the
+ * replay cache keys on the tag, not on the salt every frame of a sender shares.
+ */
+static void test_mac_trailer(void)
+{
+	uint8_t a[256], b[256], key[CHORUS_MAC_KEY_BYTES];
+	struct wire_frame fa, fb;
+	int n, m;
+
+	wire_pair_key(&crypto_ed25519, key, pk, sk, pk2);
+	n = wire_encode_head(a, sizeof(a), WIRE_PING, WIRE_AUTH_MAC, pk, 9, 100, "{\"n\":1}", 7);
+	m = wire_encode_head(b, sizeof(b), WIRE_PING, WIRE_AUTH_MAC, pk, 9, 100, "{\"n\":1}", 7);
+	wire_seal_mac(a, (size_t)n, &crypto_ed25519, pk2, key, 0x1111);
+	wire_seal_mac(b, (size_t)m, &crypto_ed25519, pk2, key, 0x2222);
+	ok(wire_decode(&fa, a, (size_t)n) == 0 && wire_decode(&fb, b, (size_t)m) == 0 &&
+	       codec_get_u64(fa.tag) == 0x1111 && codec_get_u64(fa.tag + 8) == 0,
+	   "the trailer starts with the salt and 8 zero bytes");
+	ok(accepts(a, (size_t)n, pk2, sk2) && accepts(b, (size_t)m, pk2, sk2) &&
+	       memcmp(a + n - 16, b + m - 16, 16) != 0 && wire_replay_key(&fa) != wire_replay_key(&fb) &&
+	       wire_replay_key(&fa) == codec_get_u64(a + n - 16),
+	   "another salt, another tag; the replay key is the tag's");
+	memcpy(a + n - 32, b + m - 32, 8);
+	ok(!accepts(a, (size_t)n, pk2, sk2), "a tag moved under another salt fails");
+	m = wire_encode_head(b, sizeof(b), WIRE_PING, WIRE_AUTH_MAC, pk, 9, 101, "{\"n\":1}", 7);
+	wire_seal_mac(b, (size_t)m, &crypto_ed25519, pk2, key, 0x1111);
+	wire_seal_mac(a, (size_t)n, &crypto_ed25519, pk2, key, 0x1111);
+	ok(memcmp(a + n - 16, b + m - 16, 16) != 0, "another frame number, another tag");
+	a[n - 20] = 1;
+	ok(wire_decode(&fa, a, (size_t)n) == CORE_ERR_MALFORMED, "a reserved byte set is malformed");
+}
+
 /* Keys that make no shared secret: not a point, small order. */
 static void test_bad_keys(void)
 {
@@ -211,6 +247,7 @@ int main(void)
 	crypto_sign_keypair(pk2, sk2);
 	crypto_sign_keypair(pk3, sk3);
 	test_layout();
+	test_mac_trailer();
 	test_mac();
 	test_bad_keys();
 	test_peer_keys();
