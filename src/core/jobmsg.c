@@ -148,22 +148,33 @@ static int canon_nonce(const char *hex, const uint8_t id[CHORUS_JOB_ID_BYTES],
 	return memcmp(want, id, CHORUS_JOB_ID_BYTES) == 0 ? 0 : -1;
 }
 
+/*
+ * The head requests and acks share: {"v":1,"job":..,"nonce":..,"client":..
+ * with the id checked against the nonce and the client key (the nonce
+ * comes first: read, then checked once the key is in).
+ */
+static int canon_head(struct canon *c, uint8_t id[CHORUS_JOB_ID_BYTES], uint64_t *nonce,
+                      uint8_t client[CHORUS_PK_BYTES])
+{
+	char job[CHORUS_JOB_ID_HEX + 1], hex[CHORUS_ID_HEX + 1], n[17];
+
+	if (canon_lit(c, "{\"v\":1,\"job\":\"") < 0 || canon_str(c, job, CHORUS_JOB_ID_HEX) < 0 ||
+	    codec_unhex(id, CHORUS_JOB_ID_BYTES, job) < 0 ||
+	    canon_lit(c, ",\"nonce\":\"") < 0 || canon_str(c, n, 16) < 0 ||
+	    canon_lit(c, ",\"client\":\"") < 0 || canon_str(c, hex, CHORUS_ID_HEX) < 0 ||
+	    codec_unhex(client, CHORUS_PK_BYTES, hex) < 0)
+		return -1;
+	return canon_nonce(n, id, client, nonce);
+}
+
 static int canon_request(struct jreq *r, const char *text, size_t len)
 {
 	struct canon c = { text, text + len };
-	char s[CHORUS_ADDR_MAX + 1], job[CHORUS_JOB_ID_HEX + 1], client[CHORUS_ID_HEX + 1];
-	char nonce[17];
+	char s[CHORUS_ADDR_MAX + 1];
 	uint64_t size, timeout, round;
 
 	memset(r, 0, sizeof(*r));
-	/* The nonce comes before the client key it is checked with: read now, checked after. */
-	if (canon_lit(&c, "{\"v\":1,\"job\":\"") < 0 || canon_str(&c, job, CHORUS_JOB_ID_HEX) < 0 ||
-	    codec_unhex(r->id, CHORUS_JOB_ID_BYTES, job) < 0 ||
-	    canon_lit(&c, ",\"nonce\":\"") < 0 || canon_str(&c, nonce, 16) < 0 ||
-	    canon_lit(&c, ",\"client\":\"") < 0 || canon_str(&c, client, CHORUS_ID_HEX) < 0 ||
-	    codec_unhex(r->client, CHORUS_PK_BYTES, client) < 0)
-		return -1;
-	if (canon_nonce(nonce, r->id, r->client, &r->nonce) < 0 ||
+	if (canon_head(&c, r->id, &r->nonce, r->client) < 0 ||
 	    canon_lit(&c, ",\"gen\":") < 0 || canon_u64(&c, CODEC_JSON_INT_MAX, &r->gen) < 0 ||
 	    canon_lit(&c, ",\"addr\":\"") < 0 || canon_str(&c, s, CHORUS_ADDR_MAX) < 0 ||
 	    !codec_valid_addr(s))
@@ -190,18 +201,11 @@ static int canon_request(struct jreq *r, const char *text, size_t len)
 static int canon_ack(struct jack *a, const char *text, size_t len)
 {
 	struct canon c = { text, text + len };
-	char job[CHORUS_JOB_ID_HEX + 1], client[CHORUS_ID_HEX + 1], nonce[17], worker[CHORUS_ID_HEX + 1];
-	char empty[1];
+	char worker[CHORUS_ID_HEX + 1], empty[1];
 	uint64_t attempts;
 
 	memset(a, 0, sizeof(*a));
-	if (canon_lit(&c, "{\"v\":1,\"job\":\"") < 0 || canon_str(&c, job, CHORUS_JOB_ID_HEX) < 0 ||
-	    codec_unhex(a->id, CHORUS_JOB_ID_BYTES, job) < 0 ||
-	    canon_lit(&c, ",\"nonce\":\"") < 0 || canon_str(&c, nonce, 16) < 0 ||
-	    canon_lit(&c, ",\"client\":\"") < 0 || canon_str(&c, client, CHORUS_ID_HEX) < 0 ||
-	    codec_unhex(a->client, CHORUS_PK_BYTES, client) < 0)
-		return -1;
-	if (canon_nonce(nonce, a->id, a->client, &a->nonce) < 0 ||
+	if (canon_head(&c, a->id, &a->nonce, a->client) < 0 ||
 	    canon_lit(&c, ",\"worker\":\"") < 0 || canon_str(&c, worker, CHORUS_ID_HEX) < 0)
 		return -1;
 	a->has_worker = worker[0] != '\0';
