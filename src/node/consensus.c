@@ -725,7 +725,7 @@ static void consensus_outbox_done(struct consensus *cs, const char *job, uint64_
 	if (i < cs->nwaiting) { /* a waiting submitter's: nothing on disk to mark */
 		created_ms = cs->waiting[i].at_ms;
 		cs->waiting[i] = cs->waiting[--cs->nwaiting];
-	} else if (raftstore_outbox_done(cs->store, job, height, &created_ms) != 0 || created_ms == 0) {
+	} else if (raftstore_outbox_done(cs->store, job, &created_ms) != 0 || created_ms == 0) {
 		return; /* unknown, or answered before: nothing to sample */
 	}
 	api_wake(cs->waits, job, height);
@@ -905,7 +905,7 @@ static void consensus_outbox_refused(struct consensus *cs, const char *job)
 		return;
 	if (raftstore_outbox_get(cs->store, job, e) == 0 &&
 	    ledger_entry_explain(cs->ledger, e, NULL, why, sizeof why) != 0 &&
-	    raftstore_outbox_done(cs->store, job, 0, &created_ms) == 0) {
+	    raftstore_outbox_done(cs->store, job, &created_ms) == 0) {
 		cs->outbox_refused++;
 		log_warn("ledger", "event=ack_refused job=%s why=\"%s\" (the job stays done, uncredited)",
 		         job, why);

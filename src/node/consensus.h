@@ -29,8 +29,7 @@ int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct led
                          uint64_t now_ms);
 int raftstore_outbox_begin(struct raftstore *rs);
 int raftstore_outbox_commit(struct raftstore *rs);
-int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t height,
-                          uint64_t *created_ms);
+int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t *created_ms);
 int raftstore_outbox_each(struct raftstore *rs, unsigned limit, raftstore_outbox_fn *fn,
                           void *ctx);
 int raftstore_outbox_get(struct raftstore *rs, const char *job, struct ledger_entry *e);

@@ -627,16 +627,17 @@ int raftstore_outbox_commit(struct raftstore *rs)
 	return r;
 }
 
-/* An ack committed at height leaves; *created_ms: when it was put (0: unknown or done before). */
-int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t height,
-                          uint64_t *created_ms)
+/*
+ * The ack of job leaves (committed, refused or no longer ours to send): its
+ * row is deleted.  *created_ms: when it was put (0: unknown or gone before).
+ */
+int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t *created_ms)
 {
 	sqlite3_stmt *st = rs->out_done;
 	uint8_t key[IDMAP_KEY_BYTES];
 	int64_t row;
 	int rc;
 
-	(void)height;
 	*created_ms = 0;
 	if (idmap_key(key, job) != 0 || (row = idmap_get(&rs->open, key)) == 0)
 		return 0;

@@ -180,10 +180,10 @@ static void test_outbox(struct raftstore **rsp)
 	*rsp = reopen(*rsp);
 	ok(raftstore_outbox_each(*rsp, 10, outbox_count, NULL) == 1 && outbox_n == 1,
 	   "the outbox survives a reopen");
-	ok(raftstore_outbox_done(*rsp, jid("j1"), 9, &created) == 0 && created == 1 &&
+	ok(raftstore_outbox_done(*rsp, jid("j1"), &created) == 0 && created == 1 &&
 	       raftstore_outbox_each(*rsp, 10, outbox_count, NULL) == 0,
 	   "a committed ack leaves the pending list (put at 1)");
-	ok(raftstore_outbox_done(*rsp, jid("j1"), 9, &created) == 0 && created == 0,
+	ok(raftstore_outbox_done(*rsp, jid("j1"), &created) == 0 && created == 0,
 	   "a second commit answer changes nothing");
 	ok(outbox_rows() == 0, "a committed ack's row is deleted, not kept");
 }
@@ -239,7 +239,7 @@ static void test_outbox_bound(struct raftstore *rs)
 		put += raftstore_outbox_put(rs, job, &e, (uint64_t)i + 2) == 0;
 		snprintf(tag, sizeof tag, "c%d", i - 1);
 		snprintf(job, sizeof job, "%s", jid(tag));
-		(void)raftstore_outbox_done(rs, job, 1, &created);
+		(void)raftstore_outbox_done(rs, job, &created);
 	}
 	outbox_all = 0;
 	open_n = raftstore_outbox_each(rs, 1000, outbox_any, NULL);
@@ -247,8 +247,8 @@ static void test_outbox_bound(struct raftstore *rs)
 	       raftstore_outbox_dropped(rs) == 0,
 	   "an old open ack stays while 300 newer ones are committed (%d open, %llu dropped)",
 	   open_n, (unsigned long long)raftstore_outbox_dropped(rs));
-	(void)raftstore_outbox_done(rs, jid("old"), 1, &created);
-	(void)raftstore_outbox_done(rs, jid("c299"), 1, &created);
+	(void)raftstore_outbox_done(rs, jid("old"), &created);
+	(void)raftstore_outbox_done(rs, jid("c299"), &created);
 	put = 0;
 	for (int i = 0; i < 300; i++) {
 		snprintf(tag, sizeof tag, "b%d", i);
@@ -411,7 +411,7 @@ static void test_outbox_index(struct raftstore **rsp)
 	}
 	for (int i = 0; i < 3000; i += 3) {
 		snprintf(job, sizeof job, "%032x", (unsigned)(i * 2654435761u));
-		done += raftstore_outbox_done(*rsp, job, 5, &created) == 0 && created == 1000 + (uint64_t)i;
+		done += raftstore_outbox_done(*rsp, job, &created) == 0 && created == 1000 + (uint64_t)i;
 	}
 	ok(put == 3000 && done == 1000, "3000 acks put, every third committed (%d, %d)", put, done);
 	*rsp = reopen(*rsp);
@@ -431,7 +431,7 @@ static void test_outbox_index(struct raftstore **rsp)
 	for (int i = 0; i < 3000; i++) {
 		snprintf(job, sizeof job, "%032x", (unsigned)(i * 2654435761u));
 		if (i % 3 != 0)
-			(void)raftstore_outbox_done(*rsp, job, 5, &created);
+			(void)raftstore_outbox_done(*rsp, job, &created);
 	}
 	ok(outbox_rows() == before, "all committed: no row of theirs left");
 }
@@ -476,8 +476,8 @@ static void test_outbox_upgrade(struct raftstore **rsp)
 	{
 		uint64_t created;
 
-		ok(raftstore_outbox_done(*rsp, jid("older"), 3, &created) == 0 && created == 10 &&
-		       raftstore_outbox_done(*rsp, jid("newer"), 3, &created) == 0 && created == 20 &&
+		ok(raftstore_outbox_done(*rsp, jid("older"), &created) == 0 && created == 10 &&
+		       raftstore_outbox_done(*rsp, jid("newer"), &created) == 0 && created == 20 &&
 		       outbox_rows() == 0,
 		   "and both can be committed by job");
 	}
