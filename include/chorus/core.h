@@ -195,6 +195,27 @@ enum work_status {
 };
 const char *work_status_name(enum work_status st);
 
+/*
+ * A worker's durable word about a job (its outcome table, env.outcome_*):
+ * done with a receipt (sent again to whoever asks), final elsewhere (seen in
+ * a completion ack: never start it), or disowned: its client asked after a
+ * restart and we said we never had it, so dispatches up to `attempt` (sent
+ * before that question) are refused.
+ */
+enum work_outcome_state {
+	WORK_OUTCOME_DONE = 1,
+	WORK_OUTCOME_FINAL = 2,
+	WORK_OUTCOME_DISOWNED = 3,
+};
+struct work_outcome {
+	char job_id[CHORUS_JOB_ID_HEX + 1];
+	enum work_outcome_state state;
+	unsigned attempt;                  /* DISOWNED: the highest attempt refused */
+	uint8_t client[CHORUS_PK_BYTES];   /* zero when unknown (FINAL from a relayed ack) */
+	const char *receipt;               /* DONE: the receipt frame body */
+	size_t receipt_len;
+};
+
 /* A job to submit.  The nonce makes the id: resubmitting the same nonce resumes the job. */
 struct job_spec {
 	char kind[CHORUS_KIND_MAX + 1];
@@ -204,6 +225,13 @@ struct job_spec {
 	uint64_t reward;
 	uint64_t nonce;       /* from the driver's random source */
 	uint64_t created_ms;  /* wall clock, for people and the ledger */
+	/*
+	 * Resuming after a restart: the attempts the driver made durable
+	 * (attempt_cb), oldest first.  When the last one may have run, the core
+	 * asks that worker for the outcome before it offers the job to anyone.
+	 */
+	const struct job_attempt *attempts;
+	unsigned nattempts;
 };
 
 struct job_attempt {
@@ -304,6 +332,23 @@ struct core_env {
 	void (*kill_cb)(void *ctx, const char *job_id);
 	void (*ack_cb)(void *ctx, const struct job_ack *ack);
 	/*
+	 * attempt_cb (client): one of our jobs is about to be dispatched to the
+	 * worker of its newest attempt.  The driver makes the view durable
+	 * before any frame the core hands to send_cb after this call leaves the
+	 * node: after a restart the job resumes by asking that worker first
+	 * (docs/dispatch.md, "Exactly once").
+	 *
+	 * outcome_put_cb / outcome_get_cb (worker): the worker's outcome table,
+	 * which outlives the process.  put stores (replaces) the row of a job,
+	 * durable before any frame sent after the call leaves; get fills *out
+	 * (receipt bytes valid until the next call into the driver) and returns
+	 * 1, or 0 when the job has no row.  Without them a worker remembers only
+	 * what it ran in this process.
+	 */
+	void (*attempt_cb)(void *ctx, const struct job_view *jv);
+	void (*outcome_put_cb)(void *ctx, const struct work_outcome *o);
+	int (*outcome_get_cb)(void *ctx, const char *job_id, struct work_outcome *out);
+	/*
 	 * Optional: an authentic frame of an enum core_app_type arrived from
 	 * the node from_pk, for us (its frame MAC checked, not a replay); body is
 	 * opaque and unchecked.  Without app_cb such frames are dropped.  The
@@ -330,6 +375,9 @@ struct core_stats {
 	/* jobs: worker side and relays */
 	uint64_t requests_received, offers_sent, works_started, works_duplicate, works_refused,
 	    receipts_sent, acks_received, drop_job_forged, drop_job_stale;
+	/* exactly once: resumed jobs asked about (client), answers given and dispatches
+	   answered from the outcome table instead of run (worker) */
+	uint64_t status_queries, status_answers, works_known;
 };
 
 struct core;

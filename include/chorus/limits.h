@@ -66,6 +66,12 @@ _Static_assert((CHORUS_PEER_KEYS_MAX & (CHORUS_PEER_KEYS_MAX - 1)) == 0,
 #define CHORUS_JOB_ATTEMPTS_MAX   16            /* dispatch attempts per job */
 #define CHORUS_JOB_ROUNDS_MAX     8             /* broadcasts of one request (1 + re-broadcasts) */
 #define CHORUS_JOB_TIMEOUT_MS_MAX (24u * 3600 * 1000)
+/*
+ * A restarted client asks the worker of a job's last attempt first; a
+ * worker it does not know (its record not gossiped back yet, or forgotten)
+ * gets this long to appear before the job is offered to others.
+ */
+#define CHORUS_JOB_QUERY_UNKNOWN_MS 5000
 #define CHORUS_WORK_MAX           4096          /* worker-side jobs remembered (running + done) */
 #define CHORUS_WORK_BYTES_MAX     (64u * 1024 * 1024) /* results kept for duplicate dispatches */
 #define CHORUS_BROADCAST_DIRECT   256           /* members a request/ack is sent to directly */

@@ -99,6 +99,8 @@ enum wire_type {
 	WIRE_JOBACK = 16,  /* completion ack, signed by the client, broadcast */
 	WIRE_RAFT = CORE_APP_RAFT,     /* opaque: a Raft message, for env.app_cb */
 	WIRE_LEDGER = CORE_APP_LEDGER, /* opaque: ledger submissions and answers, for env.app_cb */
+	WIRE_STATUS_Q = 19, /* client -> worker: what became of this job? (after a restart) */
+	WIRE_STATUS_A = 20, /* worker -> client: running, or never had it (done: the receipt) */
 	WIRE_TYPE_END
 };
 /* How a frame is authenticated. */
@@ -354,6 +356,22 @@ int jobmsg_signed_get(const cJSON *body, const char *tkey, const char *skey, con
                       size_t *len, uint8_t sig[CHORUS_SIG_BYTES]);
 void jobmsg_signed_put(struct sb *sb, const char *tkey, const char *skey, const char *text,
                        size_t len, const uint8_t sig[CHORUS_SIG_BYTES]);
+/* The status pair: a restarted client asks the worker of a job's last attempt. */
+enum jstatus_kind {
+	JSTATUS_QUERY = 0,
+	JSTATUS_RUNNING = 1, /* answer: it runs here (in this process) */
+	JSTATUS_UNKNOWN = 2, /* answer: never had it, and now refuses attempts up to this one */
+};
+struct jstatus {
+	uint8_t id[CHORUS_JOB_ID_BYTES];
+	uint64_t nonce;   /* query only: proves the asker is the job's client */
+	unsigned attempt; /* 1..CHORUS_JOB_ATTEMPTS_MAX */
+	enum jstatus_kind kind;
+};
+#define JOBMSG_STATUS_MAX 128 /* either body, encoded */
+int jobmsg_status_encode(char *out, size_t cap, const struct jstatus *s);
+int jobmsg_status_decode(struct jstatus *s, const cJSON *body, int query,
+                         const uint8_t from[CHORUS_PK_BYTES]);
 /* Bytes as a quoted base64 string, and back (at most max bytes). */
 void jobmsg_b64_put(struct sb *sb, const uint8_t *data, size_t len);
 int jobmsg_b64_get(const cJSON *obj, const char *key, uint8_t *out, size_t max, size_t *len);
@@ -368,6 +386,7 @@ enum cjob_phase {
 	CJOB_DIAL = 1,    /* dispatched to a worker, waiting for accept or refuse */
 	CJOB_RUN = 2,     /* accepted, waiting for the receipt */
 	CJOB_BACKOFF = 3, /* offers ran out; re-broadcast at the deadline */
+	CJOB_QUERY = 4,   /* resumed: asking the worker of the last attempt what became of it */
 };
 struct offer {
 	uint8_t worker[CHORUS_PK_BYTES];
@@ -376,6 +395,7 @@ struct offer {
 	uint32_t capacity;
 	double score; /* lower is better */
 	int tried;
+	uint64_t gen; /* the worker's generation that offered (its frame's) */
 };
 struct cjob {
 	struct cjob *next;  /* hash chain */
@@ -403,6 +423,8 @@ struct cjob {
 	struct job_attempt attempts[CHORUS_JOB_ATTEMPTS_MAX];
 	uint8_t attempt_worker[CHORUS_JOB_ATTEMPTS_MAX][CHORUS_PK_BYTES];
 	char cur_addr[CHORUS_ADDR_MAX + 1]; /* the worker of the current attempt */
+	uint64_t cur_gen;     /* its generation that offered (0: unknown): the dispatch names it */
+	uint64_t query_since_ms; /* QUERY: when the resumed job started asking */
 	char reason[CHORUS_JOB_REASON_MAX];
 };
 #define CJOB_BUCKETS 16384 /* power of two, >= CHORUS_JOBS_INFLIGHT_MAX */
@@ -444,6 +466,8 @@ void dispatch_on_refuse(struct core *core, const struct wire_frame *f, const cJS
                         uint64_t now_ms);
 void dispatch_on_receipt(struct core *core, const struct wire_frame *f, const cJSON *body,
                          uint64_t now_ms);
+void dispatch_on_status(struct core *core, const struct wire_frame *f, const cJSON *body,
+                        uint64_t now_ms);
 const char *dispatch_check(const struct core *core);
 /* Sends body to every alive member (at most CHORUS_BROADCAST_DIRECT of them). */
 int dispatch_broadcast(struct core *core, int type, const char *body_head, const char *body_tail,
@@ -488,6 +512,8 @@ void work_on_cancel(struct core *core, const struct wire_frame *f, const cJSON *
                     uint64_t now_ms);
 void work_on_ack(struct core *core, const struct wire_frame *f, const cJSON *body,
                  uint64_t now_ms);
+void work_on_status(struct core *core, const struct wire_frame *f, const cJSON *body,
+                    uint64_t now_ms);
 /* 1 the first time a request/ack signature is seen here, 0 after. */
 int work_first_sight(struct core *core, const uint8_t sig[CHORUS_SIG_BYTES]);
 /* An authentic completion ack: log it, hand it to the driver. */

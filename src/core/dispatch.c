@@ -164,6 +164,9 @@ static void dispatch_view(const struct core *core, const struct cjob *j, uint64_
 	(void)core;
 }
 
+static int dispatch_restore_attempts(struct cjob *j, const struct job_spec *spec);
+static void dispatch_query_start(struct core *core, struct cjob *j, uint64_t now_ms);
+
 static void dispatch_report(struct core *core, struct cjob *j, uint64_t now_ms)
 {
 	struct job_view v;
@@ -252,18 +255,25 @@ static unsigned dispatch_eligible(struct core *core, const char *kind)
 
 /* ---------------------------------------------------------------- request rounds */
 
+/* The signed request text of the current round (the dispatch carries it too). */
+static void dispatch_sign_request(struct core *core, struct cjob *j)
+{
+	int len = jobmsg_request_encode(j->req_text, sizeof(j->req_text), &j->req);
+
+	assert(len > 0); /* validated at submit */
+	j->req_len = (size_t)len;
+	core->crypto->sign(j->req_sig, (const uint8_t *)j->req_text, j->req_len, core->sk);
+}
+
 static void dispatch_broadcast_request(struct core *core, struct cjob *j, uint64_t now_ms)
 {
 	char head[2 * JOBMSG_TEXT_MAX + 256], tail[16];
 	struct sb sb;
-	int len, relay;
+	int relay;
 
 	j->req.round++;
 	assert(j->req.round <= CHORUS_JOB_ROUNDS_MAX);
-	len = jobmsg_request_encode(j->req_text, sizeof(j->req_text), &j->req);
-	assert(len > 0); /* validated at submit */
-	j->req_len = (size_t)len;
-	core->crypto->sign(j->req_sig, (const uint8_t *)j->req_text, j->req_len, core->sk);
+	dispatch_sign_request(core, j);
 	j->noffers = 0;
 	j->eligible = dispatch_eligible(core, j->req.kind);
 	sb_init(&sb, head, sizeof(head));
@@ -329,6 +339,10 @@ int core_job_submit(struct core *core, const struct job_spec *spec,
 	core->dispatch.n++;
 	core->stats.jobs_submitted++;
 	strcpy(id_out, j->idhex);
+	if (spec->nattempts > 0 && spec->attempts != NULL && dispatch_restore_attempts(j, spec)) {
+		dispatch_query_start(core, j, now_ms);
+		return 0;
+	}
 	dispatch_broadcast_request(core, j, now_ms);
 	return 0;
 }
@@ -489,7 +503,13 @@ static void dispatch_send_dispatch(struct core *core, struct cjob *j)
 	sb_init(&sb, core->body, CHORUS_BODY_MAX);
 	sb_puts(&sb, "{");
 	jobmsg_signed_put(&sb, "t", "s", j->req_text, j->req_len, j->req_sig);
-	sb_printf(&sb, ",\"a\":%u,\"p\":", j->nattempts);
+	/*
+	 * "g": the worker life that offered.  A worker that restarted since
+	 * refuses it: a dispatch queued for its old life (nng redials and
+	 * delivers) must not run a job that may be final elsewhere by now.
+	 */
+	sb_printf(&sb, ",\"a\":%u,\"g\":%llu,\"p\":", j->nattempts,
+	          (unsigned long long)j->cur_gen);
 	jobmsg_b64_put(&sb, j->payload, j->req.size);
 	sb_puts(&sb, "}");
 	assert(!sb.overflow); /* CHORUS_PAYLOAD_MAX fits, see limits.h */
@@ -499,7 +519,25 @@ static void dispatch_send_dispatch(struct core *core, struct cjob *j)
 	          sb.len);
 }
 
+/*
+ * The attempt is recorded durably before its dispatch goes out (the driver
+ * holds every later frame until the write is durable): a client that
+ * restarts then knows every worker that may have the job, and asks the last
+ * one before it offers the job to anyone else (dispatch_query_start).
+ */
+static void dispatch_persist_attempt(struct core *core, struct cjob *j, uint64_t now_ms)
+{
+	struct job_view v;
+
+	assert(j->nattempts > 0 && j->attempts[j->nattempts - 1].outcome == OUTCOME_RUNNING);
+	if (core->env.attempt_cb == NULL)
+		return;
+	dispatch_view(core, j, now_ms, &v);
+	core->env.attempt_cb(core->env.ctx, &v);
+}
+
 static int dispatch_next_round(struct core *core, struct cjob *j, uint64_t now_ms);
+static void dispatch_poll_run(struct core *core, struct cjob *j, uint64_t now_ms);
 static void dispatch_offer_in(struct core *core, struct cjob *j, uint64_t now_ms);
 
 /* Dial the best untried offer, or move on when there is none; 0 if the job ended. */
@@ -521,6 +559,8 @@ static int dispatch_dial(struct core *core, struct cjob *j, uint64_t now_ms)
 	best->tried = 1;
 	dispatch_record_attempt(core, j, best, now_ms);
 	strcpy(j->cur_addr, best->addr);
+	j->cur_gen = best->gen;
+	dispatch_persist_attempt(core, j, now_ms); /* durable before the dispatch leaves */
 	/* Half the dial timeout, then once more: one lost frame is not a dead worker. */
 	j->dial_resent = 0;
 	dispatch_set_deadline(core, j, CJOB_DIAL, now_ms + core->cfg.timing.dial_timeout_ms / 2);
@@ -579,8 +619,132 @@ static void dispatch_failover(struct core *core, struct cjob *j, enum job_outcom
 	         j->idhex, a->worker, a->worker_name, job_outcome_name(o));
 	if (j->state == JOB_RUNNING)
 		j->state = JOB_PENDING;
+	if (j->req.round == 0) { /* a resumed job that asked first: now offer it to everyone */
+		dispatch_broadcast_request(core, j, now_ms);
+		dispatch_report(core, j, now_ms);
+		return;
+	}
 	if (dispatch_dial(core, j, now_ms) && j->phase != CJOB_DIAL)
 		dispatch_report(core, j, now_ms); /* dialling reports itself */
+}
+
+/* ---------------------------------------------------------------- resuming: ask first */
+
+/*
+ * A job resumed after a restart whose last recorded attempt may have run is
+ * not offered to anyone until that worker says what became of it: its
+ * stored receipt (the job ends), "running" (we wait for it as for any
+ * running attempt), or "unknown" (it never had it, and from now on refuses
+ * that attempt: only then do we fail over).  A worker that membership
+ * declares dead or left, or that we do not know at all for
+ * CHORUS_JOB_QUERY_UNKNOWN_MS, is failed over too; one that is alive is
+ * asked again every half dial timeout, up to the job's timeout and grace
+ * (a timeout, as for a running attempt).
+ */
+static void dispatch_query_tick(struct core *core, struct cjob *j, uint64_t now_ms)
+{
+	const uint8_t *w = j->attempt_worker[j->nattempts - 1];
+	long mi = members_find(&core->members, w);
+	const struct member *m = mi >= 0 ? &core->members.v[mi] : NULL;
+	char body[JOBMSG_STATUS_MAX];
+	struct jstatus q;
+	int len;
+
+	assert(j->phase == CJOB_QUERY && j->nattempts > 0);
+	if (m != NULL && (m->state == MEMBER_DEAD || m->state == MEMBER_LEFT)) {
+		dispatch_failover(core, j, OUTCOME_WORKER_DEAD, now_ms);
+		return;
+	}
+	if (m == NULL && now_ms >= j->query_since_ms + CHORUS_JOB_QUERY_UNKNOWN_MS) {
+		dispatch_failover(core, j, OUTCOME_DIAL_FAILED, now_ms);
+		return;
+	}
+	if (now_ms >= j->run_deadline_ms) {
+		dispatch_failover(core, j, OUTCOME_TIMEOUT, now_ms);
+		return;
+	}
+	dispatch_set_deadline(core, j, CJOB_QUERY, now_ms + core->cfg.timing.dial_timeout_ms / 2);
+	if (m == NULL)
+		return; /* not known yet: membership may bring it */
+	memset(&q, 0, sizeof(q));
+	memcpy(q.id, j->id, CHORUS_JOB_ID_BYTES);
+	q.nonce = j->req.nonce;
+	q.attempt = j->nattempts;
+	q.kind = JSTATUS_QUERY;
+	len = jobmsg_status_encode(body, sizeof(body), &q);
+	assert(len > 0);
+	strcpy(j->cur_addr, m->addr);
+	core->stats.status_queries++;
+	core_send(core, w, m->addr, WIRE_STATUS_Q, body, (size_t)len);
+}
+
+/* Restores the attempts a resumed job had; 1 when the last one may have run (ask first). */
+static int dispatch_restore_attempts(struct cjob *j, const struct job_spec *spec)
+{
+	unsigned n = spec->nattempts < CHORUS_JOB_ATTEMPTS_MAX ? spec->nattempts
+	                                                        : CHORUS_JOB_ATTEMPTS_MAX;
+	struct job_attempt *last;
+
+	for (unsigned k = 0; k < n; k++) {
+		if (codec_unhex(j->attempt_worker[j->nattempts], CHORUS_PK_BYTES,
+		                spec->attempts[k].worker) < 0)
+			continue; /* not a key: nobody to ask */
+		j->attempts[j->nattempts++] = spec->attempts[k];
+	}
+	if (j->nattempts == 0)
+		return 0;
+	last = &j->attempts[j->nattempts - 1];
+	/* Refused or declared dead: it never ran there, or its worker really died. */
+	if (last->outcome != OUTCOME_RUNNING && last->outcome != OUTCOME_DIAL_FAILED &&
+	    last->outcome != OUTCOME_TIMEOUT)
+		return 0;
+	last->outcome = OUTCOME_RUNNING;
+	return 1;
+}
+
+static void dispatch_query_start(struct core *core, struct cjob *j, uint64_t now_ms)
+{
+	j->query_since_ms = now_ms;
+	j->attempt_ms = now_ms;
+	j->run_deadline_ms = now_ms + j->req.timeout_ms + core->cfg.timing.receipt_grace_ms;
+	j->phase = CJOB_QUERY;
+	dispatch_sign_request(core, j); /* round 0: polls re-send it if the worker still runs it */
+	core_log(core, CORE_LOG_INFO, "job", "event=resume-query job=%s worker=%.10s attempt=%u",
+	         j->idhex, j->attempts[j->nattempts - 1].worker, j->nattempts);
+	dispatch_query_tick(core, j, now_ms);
+}
+
+void dispatch_on_status(struct core *core, const struct wire_frame *f, const cJSON *body,
+                        uint64_t now_ms)
+{
+	struct jstatus a;
+	struct cjob *j;
+	long mi;
+
+	if (jobmsg_status_decode(&a, body, 0, NULL) < 0) {
+		core->stats.drop_malformed++;
+		return;
+	}
+	j = *dispatch_slot(&core->dispatch, a.id);
+	if (j == NULL || j->phase != CJOB_QUERY || a.attempt != j->nattempts ||
+	    memcmp(j->attempt_worker[j->nattempts - 1], f->pk, CHORUS_PK_BYTES) != 0) {
+		core->stats.drop_job_stale++;
+		return;
+	}
+	core_log(core, CORE_LOG_INFO, "job", "event=resume-answer job=%s status=%s", j->idhex,
+	         a.kind == JSTATUS_RUNNING ? "running" : "unknown");
+	if (a.kind == JSTATUS_UNKNOWN) {
+		dispatch_failover(core, j, OUTCOME_REFUSED, now_ms);
+		return;
+	}
+	/* Running there, in this life of the worker: wait for it like any running attempt. */
+	mi = members_find(&core->members, f->pk);
+	if (mi >= 0)
+		strcpy(j->cur_addr, core->members.v[mi].addr);
+	j->cur_gen = f->gen;
+	j->state = JOB_RUNNING;
+	dispatch_poll_run(core, j, now_ms);
+	dispatch_report(core, j, now_ms);
 }
 
 /* ---------------------------------------------------------------- timers */
@@ -617,6 +781,7 @@ static void dispatch_expire(struct core *core, struct cjob *j, uint64_t now_ms)
 		dispatch_poll_run(core, j, now_ms);
 		break;
 	case CJOB_BACKOFF: dispatch_broadcast_request(core, j, now_ms); break;
+	case CJOB_QUERY: dispatch_query_tick(core, j, now_ms); break;
 	}
 }
 
@@ -653,7 +818,8 @@ void dispatch_on_member(struct core *core, long i, uint64_t now_ms)
 		return;
 	for (struct cjob *j = d->all, *after; j != NULL; j = after) {
 		after = j->lnext;
-		if ((j->phase == CJOB_DIAL || j->phase == CJOB_RUN) && j->nattempts > 0 &&
+		if ((j->phase == CJOB_DIAL || j->phase == CJOB_RUN || j->phase == CJOB_QUERY) &&
+		    j->nattempts > 0 &&
 		    memcmp(j->attempt_worker[j->nattempts - 1], m->pk, CHORUS_PK_BYTES) == 0)
 			dispatch_failover(core, j, OUTCOME_WORKER_DEAD, now_ms);
 	}
@@ -718,6 +884,7 @@ void dispatch_on_offer(struct core *core, const struct wire_frame *f, const cJSO
 	strcpy(o->addr, addr);
 	o->load = (uint32_t)load;
 	o->capacity = (uint32_t)capacity;
+	o->gen = f->gen;
 	j->offers_seen++;
 	if (core->log_level >= CORE_LOG_DEBUG) {
 		char w[CHORUS_ID_HEX + 1];
@@ -765,8 +932,21 @@ void dispatch_on_refuse(struct core *core, const struct wire_frame *f, const cJS
                         uint64_t now_ms)
 {
 	struct cjob *j = dispatch_current(core, f, body, 1);
+	const char *why = NULL;
 
-	if (j == NULL || j->phase != CJOB_DIAL)
+	if (j == NULL)
+		return;
+	/*
+	 * A running attempt refused by a poll: the worker restarted since it
+	 * accepted (our dispatch names the life that offered) -- it really died,
+	 * and the job with it: fail over now, not at the job's timeout.
+	 */
+	if (j->phase == CJOB_RUN && codec_json_str(body, "why", 32, &why) == 0 &&
+	    strcmp(why, "restarted") == 0) {
+		dispatch_failover(core, j, OUTCOME_WORKER_DEAD, now_ms);
+		return;
+	}
+	if (j->phase != CJOB_DIAL)
 		return;
 	dispatch_failover(core, j, OUTCOME_REFUSED, now_ms);
 }
@@ -798,7 +978,8 @@ static void dispatch_send_cancel(struct core *core, struct cjob *j)
 {
 	char body[CHORUS_JOB_ID_HEX + 32];
 
-	if (j->phase != CJOB_DIAL && j->phase != CJOB_RUN)
+	if ((j->phase != CJOB_DIAL && j->phase != CJOB_RUN && j->phase != CJOB_QUERY) ||
+	    j->cur_addr[0] == '\0')
 		return;
 	snprintf(body, sizeof(body), "{\"job\":\"%s\"}", j->idhex);
 	assert(j->nattempts > 0);
@@ -945,11 +1126,12 @@ const char *dispatch_check(const struct core *core)
 			if (JOB_STATE_FINAL(j->state))
 				return "final client job still in flight";
 			if (j->noffers > CHORUS_JOB_OFFERS_MAX || j->nattempts > CHORUS_JOB_ATTEMPTS_MAX ||
-			    j->req.round == 0 || j->req.round > CHORUS_JOB_ROUNDS_MAX)
+			    (j->req.round == 0 && j->phase != CJOB_QUERY) ||
+			    j->req.round > CHORUS_JOB_ROUNDS_MAX)
 				return "client job over its bounds";
 			if (j->deadline_ms < d->next_ms)
 				return "client job deadline before the table's next deadline";
-			if ((j->phase == CJOB_DIAL || j->phase == CJOB_RUN) &&
+			if ((j->phase == CJOB_DIAL || j->phase == CJOB_RUN || j->phase == CJOB_QUERY) &&
 			    (j->nattempts == 0 ||
 			     j->attempts[j->nattempts - 1].outcome != OUTCOME_RUNNING))
 				return "client job dialling without a running attempt";

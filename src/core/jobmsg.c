@@ -547,3 +547,78 @@ int jobmsg_b64_get(const cJSON *obj, const char *key, uint8_t *out, size_t max, 
 		return CORE_ERR_MALFORMED;
 	return 0;
 }
+
+/* ---------------------------------------------------------------- the status pair */
+
+/*
+ * A client that restarted asks the worker of a job's last recorded attempt
+ * what became of it before it offers the job to anyone else:
+ *
+ *   query   {"job":ID,"nonce":"16 hex","a":ATTEMPT}        client -> worker
+ *   answer  {"job":ID,"a":ATTEMPT,"st":"running"|"unknown"} worker -> client
+ *
+ * (a worker that has the outcome answers with its stored receipt frame
+ * instead).  Both travel in MAC'd frames, so the sender is known; the nonce
+ * lets the worker check the asker is the job's client (id = BLAKE2b-128 of
+ * its key and the nonce): an answer of "unknown" makes the worker refuse
+ * the earlier attempts for good, which nobody else may cause.
+ */
+static const char *jobmsg_status_name(enum jstatus_kind k)
+{
+	return k == JSTATUS_RUNNING ? "running" : "unknown";
+}
+
+int jobmsg_status_encode(char *out, size_t cap, const struct jstatus *s)
+{
+	char job[CHORUS_JOB_ID_HEX + 1];
+	int n;
+
+	assert(s->attempt >= 1 && s->attempt <= CHORUS_JOB_ATTEMPTS_MAX);
+	codec_hex(job, s->id, CHORUS_JOB_ID_BYTES);
+	if (s->kind == JSTATUS_QUERY)
+		n = snprintf(out, cap, "{\"job\":\"%s\",\"nonce\":\"%016llx\",\"a\":%u}", job,
+		             (unsigned long long)s->nonce, s->attempt);
+	else
+		n = snprintf(out, cap, "{\"job\":\"%s\",\"a\":%u,\"st\":\"%s\"}", job, s->attempt,
+		             jobmsg_status_name(s->kind));
+	return n > 0 && (size_t)n < cap ? n : CORE_ERR_OVERSIZE;
+}
+
+/*
+ * A query (kind JSTATUS_QUERY: the nonce must give the id with the sender's
+ * key `from`) or an answer (any other kind asked: st decides it).  0 or
+ * CORE_ERR_MALFORMED; CORE_ERR_BADSIG for a query whose nonce is not the
+ * sender's for that id.
+ */
+int jobmsg_status_decode(struct jstatus *s, const cJSON *body, int query,
+                         const uint8_t from[CHORUS_PK_BYTES])
+{
+	const char *job, *v;
+	uint64_t a;
+	uint8_t raw[8], want[CHORUS_JOB_ID_BYTES];
+
+	memset(s, 0, sizeof(*s));
+	if (codec_json_str(body, "job", CHORUS_JOB_ID_HEX, &job) < 0 ||
+	    codec_unhex(s->id, CHORUS_JOB_ID_BYTES, job) < 0 ||
+	    codec_json_u64(body, "a", CHORUS_JOB_ATTEMPTS_MAX, &a) < 0 || a == 0)
+		return CORE_ERR_MALFORMED;
+	s->attempt = (unsigned)a;
+	if (!query) {
+		if (codec_json_str(body, "st", 16, &v) < 0)
+			return CORE_ERR_MALFORMED;
+		if (strcmp(v, "running") == 0)
+			s->kind = JSTATUS_RUNNING;
+		else if (strcmp(v, "unknown") == 0)
+			s->kind = JSTATUS_UNKNOWN;
+		else
+			return CORE_ERR_MALFORMED;
+		return 0;
+	}
+	if (codec_json_str(body, "nonce", 16, &v) < 0 || strlen(v) != 16 ||
+	    codec_unhex(raw, sizeof(raw), v) < 0)
+		return CORE_ERR_MALFORMED;
+	s->kind = JSTATUS_QUERY;
+	s->nonce = codec_get_u64(raw);
+	jobmsg_job_id(want, from, s->nonce);
+	return memcmp(want, s->id, CHORUS_JOB_ID_BYTES) == 0 ? 0 : CORE_ERR_BADSIG;
+}

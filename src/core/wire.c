@@ -65,6 +65,7 @@ static const char *const wire_type_names[WIRE_TYPE_END] = {
 	[WIRE_OFFER] = "offer", [WIRE_DISPATCH] = "dispatch", [WIRE_ACCEPT] = "accept",
 	[WIRE_REFUSE] = "refuse", [WIRE_RECEIPT] = "receipt", [WIRE_CANCEL] = "cancel",
 	[WIRE_JOBACK] = "job-ack", [WIRE_RAFT] = "raft", [WIRE_LEDGER] = "ledger",
+	[WIRE_STATUS_Q] = "status-query", [WIRE_STATUS_A] = "status-answer",
 };
 
 const char *wire_type_name(int type)

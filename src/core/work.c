@@ -282,6 +282,143 @@ static void work_start(struct core *core, const struct jreq *r, const uint8_t *p
 		work_load_changed(core, now_ms);
 }
 
+/* ---------------------------------------------------------------- the outcome table */
+
+/* The worker's durable row for a job (env.outcome_get_cb); 1 found, 0 none. */
+static int work_outcome_get(struct core *core, const char *idhex, struct work_outcome *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (core->env.outcome_get_cb == NULL)
+		return 0;
+	if (core->env.outcome_get_cb(core->env.ctx, idhex, o) != 1)
+		return 0;
+	/* The driver's bytes, but checked like input: a row that makes no sense is no row. */
+	if (o->state == WORK_OUTCOME_DONE && (o->receipt == NULL || o->receipt_len == 0 ||
+	                                      o->receipt_len > CHORUS_BODY_MAX))
+		return 0;
+	return o->state >= WORK_OUTCOME_DONE && o->state <= WORK_OUTCOME_DISOWNED;
+}
+
+static void work_outcome_put(struct core *core, const char *idhex, enum work_outcome_state st,
+                             unsigned attempt, const uint8_t *client, const char *receipt,
+                             size_t len)
+{
+	struct work_outcome o;
+
+	if (core->env.outcome_put_cb == NULL)
+		return;
+	memset(&o, 0, sizeof(o));
+	strcpy(o.job_id, idhex);
+	o.state = st;
+	o.attempt = attempt;
+	if (client != NULL)
+		memcpy(o.client, client, CHORUS_PK_BYTES);
+	o.receipt = receipt;
+	o.receipt_len = len;
+	core->env.outcome_put_cb(core->env.ctx, &o);
+}
+
+/*
+ * A dispatch for a job this process has not seen: answered from the outcome
+ * table when the job is known there (its stored receipt; a refusal when it
+ * is final elsewhere, or an attempt we told its restarted client we never
+ * had), or refused when it names another life of this worker (queued while
+ * we were down: the job may be final elsewhere by now).  1 when answered.
+ */
+static int work_known(struct core *core, const cJSON *body, const struct jreq *r,
+                      uint64_t attempt)
+{
+	char idhex[CHORUS_JOB_ID_HEX + 1];
+	const char *why = NULL;
+	struct work_outcome o;
+	uint64_t gen = 0;
+
+	codec_hex(idhex, r->id, CHORUS_JOB_ID_BYTES);
+	if (cJSON_GetObjectItemCaseSensitive(body, "g") != NULL &&
+	    codec_json_u64(body, "g", CODEC_JSON_INT_MAX, &gen) < 0)
+		gen = 0; /* unreadable: judged by the table alone */
+	if (work_outcome_get(core, idhex, &o)) {
+		if (o.state == WORK_OUTCOME_DONE) {
+			core->stats.works_known++;
+			core->stats.works_duplicate++;
+			core_send(core, r->client, r->addr, WIRE_RECEIPT, o.receipt, o.receipt_len);
+			core_log(core, CORE_LOG_INFO, "job", "event=known job=%s answer=receipt", idhex);
+			return 1;
+		}
+		if (o.state == WORK_OUTCOME_FINAL)
+			why = "final";
+		else if (attempt <= o.attempt)
+			why = "disowned";
+	}
+	if (why == NULL && gen != 0 && gen != core->self.start_ms)
+		why = "restarted";
+	if (why == NULL)
+		return 0;
+	core->stats.works_known++;
+	core->stats.works_refused++;
+	work_answer(core, r->client, r->addr, WIRE_REFUSE, idhex, attempt, why);
+	core_log(core, CORE_LOG_INFO, "job", "event=refuse job=%s reason=%s attempt=%llu", idhex, why,
+	         (unsigned long long)attempt);
+	return 1;
+}
+
+/*
+ * A restarted client asks what became of its job's last attempt: we say
+ * running (in this process), send the stored receipt, or say we never had
+ * it -- and then refuse that attempt for good (DISOWNED), so a dispatch
+ * still on its way cannot start it after the client has moved on.
+ */
+void work_on_status(struct core *core, const struct wire_frame *f, const cJSON *body,
+                    uint64_t now_ms)
+{
+	char idhex[CHORUS_JOB_ID_HEX + 1], out[JOBMSG_STATUS_MAX];
+	struct work_outcome o;
+	struct jstatus q, a;
+	struct work *x;
+	int rc, len;
+
+	(void)now_ms;
+	memset(&o, 0, sizeof(o));
+	if ((rc = jobmsg_status_decode(&q, body, 1, f->pk)) < 0) {
+		if (rc == CORE_ERR_BADSIG)
+			core->stats.drop_job_forged++; /* only the job's client may ask */
+		else
+			core->stats.drop_malformed++;
+		return;
+	}
+	core->stats.status_answers++;
+	codec_hex(idhex, q.id, CHORUS_JOB_ID_BYTES);
+	x = *work_slot(&core->works, q.id);
+	if (x != NULL && x->done) {
+		core_send(core, f->pk, x->client_addr, WIRE_RECEIPT, x->receipt, x->receipt_len);
+		return;
+	}
+	if (x == NULL && work_outcome_get(core, idhex, &o) && o.state == WORK_OUTCOME_DONE) {
+		long mi = members_find(&core->members, f->pk);
+
+		if (mi >= 0)
+			core_send(core, f->pk, core->members.v[mi].addr, WIRE_RECEIPT, o.receipt,
+			          o.receipt_len);
+		return;
+	}
+	a = q;
+	a.kind = x != NULL ? JSTATUS_RUNNING : JSTATUS_UNKNOWN;
+	if (x == NULL && o.state != WORK_OUTCOME_FINAL &&
+	    !(o.state == WORK_OUTCOME_DISOWNED && o.attempt >= q.attempt))
+		work_outcome_put(core, idhex, WORK_OUTCOME_DISOWNED, q.attempt, f->pk, NULL, 0);
+	len = jobmsg_status_encode(out, sizeof(out), &a);
+	assert(len > 0);
+	{
+		long mi = members_find(&core->members, f->pk);
+		const char *addr = x != NULL ? x->client_addr : mi >= 0 ? core->members.v[mi].addr : NULL;
+
+		if (addr != NULL)
+			core_send(core, f->pk, addr, WIRE_STATUS_A, out, (size_t)len);
+	}
+	core_log(core, CORE_LOG_INFO, "job", "event=status job=%s attempt=%u answer=%s", idhex,
+	         q.attempt, a.kind == JSTATUS_RUNNING ? "running" : "unknown");
+}
+
 void work_on_dispatch(struct core *core, const struct wire_frame *f, const cJSON *body,
                       uint64_t now_ms)
 {
@@ -307,7 +444,8 @@ void work_on_dispatch(struct core *core, const struct wire_frame *f, const cJSON
 	}
 	x = *work_slot(&core->works, r.id);
 	if (x == NULL) {
-		work_start(core, &r, payload, attempt, now_ms);
+		if (!work_known(core, body, &r, attempt))
+			work_start(core, &r, payload, attempt, now_ms);
 		return;
 	}
 	/* The same job again: never run twice; answer what we already know. */
@@ -433,6 +571,8 @@ int core_work_done(struct core *core, const char *job_id, enum work_status st,
 		return CORE_ERR_NOMEM; /* bounds make the body fit; only malloc can fail */
 	memcpy(copy, sb.buf, sb.len);
 	work_mark_done(&core->works, x, copy, sb.len);
+	/* Durable before the receipt leaves: a repeat, even after a restart, gets this receipt. */
+	work_outcome_put(core, x->idhex, WORK_OUTCOME_DONE, 0, x->client, copy, sb.len);
 	core->stats.receipts_sent++;
 	core_send(core, x->client, x->client_addr, WIRE_RECEIPT, copy, sb.len);
 	core_log(core, CORE_LOG_INFO, "job", "event=work-done job=%s kind=%s status=%s ms=%llu bytes=%zu",
@@ -503,6 +643,22 @@ static int work_ack_receipt_ok(const struct jack *a, const char *rtext, size_t r
 	       memcmp(rc.result_hash, a->result_hash, JOBMSG_HASH_BYTES) == 0;
 }
 
+/*
+ * A job its client says is final: a worker that could run it remembers that
+ * (FINAL never replaces another row), so a dispatch that comes late -- a
+ * failover that crossed the ack, a frame queued while we were down -- is
+ * refused, never run.  One we ran or run here is in the table already.
+ */
+static void work_ack_final(struct core *core, const struct jack *a)
+{
+	char idhex[CHORUS_JOB_ID_HEX + 1];
+
+	if (!work_runs_kind(core, a->kind) || *work_slot(&core->works, a->id) != NULL)
+		return;
+	codec_hex(idhex, a->id, CHORUS_JOB_ID_BYTES);
+	work_outcome_put(core, idhex, WORK_OUTCOME_FINAL, 0, a->client, NULL, 0);
+}
+
 void work_on_ack(struct core *core, const struct wire_frame *f, const cJSON *body,
                  uint64_t now_ms)
 {
@@ -529,6 +685,7 @@ void work_on_ack(struct core *core, const struct wire_frame *f, const cJSON *bod
 	if (!work_first_sight(core, sig))
 		return;
 	work_relay(core, f, body);
+	work_ack_final(core, &a);
 	work_ack_seen(core, text, len, sig, rtext, rlen, rtext != NULL ? rsig : NULL, &a);
 }
 
