@@ -72,6 +72,14 @@ _Static_assert((CHORUS_PEER_KEYS_MAX & (CHORUS_PEER_KEYS_MAX - 1)) == 0,
  * gets this long to appear before the job is offered to others.
  */
 #define CHORUS_JOB_QUERY_UNKNOWN_MS 5000
+/*
+ * A worker's durable outcome table (done, final elsewhere, disowned) keeps a
+ * row this long -- twice the longest job timeout: no dispatch or question
+ * about a job comes later than its client's patience -- and at most this
+ * many rows (the oldest go first), so the file stays bounded under load.
+ */
+#define CHORUS_WORK_OUTCOME_KEEP_MS (2ull * CHORUS_JOB_TIMEOUT_MS_MAX)
+#define CHORUS_WORK_OUTCOMES_MAX    500000
 #define CHORUS_WORK_MAX           4096          /* worker-side jobs remembered (running + done) */
 #define CHORUS_WORK_BYTES_MAX     (64u * 1024 * 1024) /* results kept for duplicate dispatches */
 #define CHORUS_BROADCAST_DIRECT   256           /* members a request/ack is sent to directly */

@@ -100,6 +100,8 @@ struct fabric {
 	uint64_t use_clock;
 	struct fabric_stats stats;
 	struct fabric_batch_frame frames[FABRIC_BATCH_FRAMES_MAX];  /* of the envelope received */
+	fabric_barrier_fn *barrier_cb; /* before any envelope leaves (fabric_set_barrier) */
+	void *barrier_ctx;
 };
 
 static void fabric_flush(struct fabric *fab);
@@ -291,6 +293,9 @@ fabric_peer_flush(struct fabric *fab, unsigned i)
 
 	if (peer->batch_len == 0)
 		return 0;
+	/* What the core asked to make durable before these frames is made so first. */
+	if (fab->barrier_cb != NULL)
+		fab->barrier_cb(fab->barrier_ctx);
 	count = fabric_batch_count(peer->batch, peer->batch_len);
 	assert(count >= 1 && peer->batch_len <= FABRIC_BATCH_MAX);
 	if ((rv = nng_msg_alloc(&msg, peer->batch_len)) != 0) {
@@ -458,6 +463,20 @@ fabric_send(struct fabric *fab, const char *addr, const uint8_t *frame, size_t l
 	/* Queued behind the callbacks already active: runs later in this same turn. */
 	event_active(fab->flush_ev, EV_TIMEOUT, 1);
 	return 0;
+}
+
+/*
+ * cb runs before any envelope is handed to nng (at the end of a turn, when
+ * an envelope fills up, or on fabric_flush_now): the core's persist effects
+ * (jobs.c) are made durable before a frame sent after them leaves.
+ */
+void
+fabric_set_barrier(struct fabric *fab, fabric_barrier_fn *cb, void *ctx)
+{
+	if (fab == NULL)
+		return;
+	fab->barrier_cb = cb;
+	fab->barrier_ctx = ctx;
 }
 
 /* core_env.send_cb: the core's "send this frame" effect. */

@@ -54,6 +54,7 @@ struct jobs {
 	int commit_kicked;
 	uint64_t nonces[64];     /* random, for the next jobs (jobs_nonce) */
 	unsigned nonces_left;
+	int barrier;             /* writes the core wants durable before its next frames leave */
 };
 
 #define JOBS_RESUME_WAIT_MS 5000
@@ -217,6 +218,33 @@ static void jobs_dirty_add(struct jobs *jobs, const char *id)
 		jobs_dirty_arm(jobs, now_ms);
 }
 
+/*
+ * The fabric calls this before any envelope leaves: what the core asked to
+ * be durable before its later frames (an attempt before its dispatch, a
+ * receipt before it is sent, a final state before its ack) commits first.
+ * One commit per turn of the loop still, as the writes share it.  If the
+ * commit fails (a full disk) the frames go anyway -- holding every frame
+ * would stop membership too -- and the error is logged: the node is then
+ * back to what it was before these barriers (docs/dispatch.md).
+ */
+static void jobs_barrier_cb(void *ctx)
+{
+	struct jobs *jobs = ctx;
+
+	if (!jobs->barrier)
+		return;
+	jobs->barrier = 0;
+	if (jobstore_commit(jobs->store) != 0)
+		log_error("jobs", "event=barrier_error error=\"a write the next frames depend on did not"
+		                  " commit\"");
+}
+
+static void jobs_barrier_add(struct jobs *jobs)
+{
+	jobs->barrier = 1;
+	jobs_kick_commit(jobs);
+}
+
 static void jobs_job_cb(void *ctx, const struct job_view *v)
 {
 	struct node *node = ctx;
@@ -226,8 +254,36 @@ static void jobs_job_cb(void *ctx, const struct job_view *v)
 		return;
 	}
 	(void)jobstore_update(node->jobs->store, v, chorusd_wall_ms());
-	jobs_kick_commit(node->jobs);
+	jobs_barrier_add(node->jobs); /* final before its ack leaves */
 	api_job_final(node->api, v->id);
+}
+
+/* The core is about to dispatch: the attempt is on disk before the frame leaves. */
+static void jobs_attempt_cb(void *ctx, const struct job_view *v)
+{
+	struct node *node = ctx;
+
+	(void)jobstore_update(node->jobs->store, v, chorusd_wall_ms());
+	jobs_barrier_add(node->jobs);
+	log_debug("jobs", "event=attempt_written job=%s attempt=%u", v->id, v->nattempts);
+}
+
+static void jobs_outcome_put_cb(void *ctx, const struct work_outcome *o)
+{
+	struct node *node = ctx;
+
+	(void)jobstore_outcome_put(node->jobs->store, o, chorusd_wall_ms());
+	jobs_barrier_add(node->jobs);
+}
+
+static int jobs_outcome_get_cb(void *ctx, const char *job_id, struct work_outcome *out)
+{
+	struct node *node = ctx;
+	int r = jobstore_outcome_get(node->jobs->store, job_id, out);
+
+	if (r < 0)
+		log_error("jobs", "event=outcome_read_error job=%s", job_id);
+	return r;
 }
 
 struct jobstore *jobs_sync(struct jobs *jobs, const char *id)
@@ -245,6 +301,9 @@ void jobs_env(struct core_env *env)
 	env->job_cb = jobs_job_cb;
 	env->run_cb = jobs_run_cb;
 	env->kill_cb = jobs_kill_cb;
+	env->attempt_cb = jobs_attempt_cb;
+	env->outcome_put_cb = jobs_outcome_put_cb;
+	env->outcome_get_cb = jobs_outcome_get_cb;
 }
 
 int jobs_create(struct jobs **out, struct node *node, char *err, size_t errlen)
@@ -281,6 +340,7 @@ int jobs_create(struct jobs **out, struct node *node, char *err, size_t errlen)
 			jobs_destroy(jobs);
 			return r;
 		}
+	fabric_set_barrier(node->fabric, jobs_barrier_cb, jobs);
 	*out = jobs;
 	return 0;
 }
@@ -289,6 +349,8 @@ void jobs_destroy(struct jobs *jobs)
 {
 	if (jobs == NULL)
 		return;
+	if (jobs->node->fabric != NULL)
+		fabric_set_barrier(jobs->node->fabric, NULL, NULL);
 	if (jobs->resume_ev != NULL)
 		event_free(jobs->resume_ev);
 	if (jobs->commit_ev != NULL)

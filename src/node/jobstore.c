@@ -37,6 +37,10 @@ struct jobstore {
 	sqlite3 *db;
 	sqlite3_stmt *insert, *update, *get, *list, *pending;
 	sqlite3_stmt *ids, *trim;
+	/* the worker's outcome table (work_outcomes) */
+	sqlite3_stmt *oc_replace, *oc_keep, *oc_get, *oc_prune, *oc_count;
+	unsigned oc_puts;
+	void *oc_receipt; /* the last row read's receipt (jobstore_outcome_get) */
 	unsigned inserts;
 	int in_tx; /* updates since the last jobstore_commit() share one transaction */
 	struct idmap rows; /* job id -> seq, every row */
@@ -101,8 +105,8 @@ static int jobstore_prepare(struct jobstore *js)
 	    sqlite3_prepare_v2(js->db, get, -1, &js->get, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(js->db, list, -1, &js->list, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(js->db,
-	                       "SELECT nonce, kind, payload, timeout_ms, reward, created_ms FROM jobs"
-	                       " WHERE final = 0 ORDER BY seq",
+	                       "SELECT nonce, kind, payload, timeout_ms, reward, created_ms, attempts"
+	                       " FROM jobs WHERE final = 0 ORDER BY seq",
 	                       -1, &js->pending, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(js->db, "SELECT seq, id FROM jobs", -1, &js->ids, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(js->db,
@@ -112,6 +116,8 @@ static int jobstore_prepare(struct jobstore *js)
 		return -EIO;
 	return 0;
 }
+
+static int jobstore_outcome_prepare(struct jobstore *js);
 
 /* The id index from the table: at open, and after a transaction that did not commit. */
 static int jobstore_reindex(struct jobstore *js)
@@ -138,7 +144,8 @@ int jobstore_open(struct jobstore **out, const char *dir, char *err, size_t errl
 	    /* A table with the old UNIQUE id (an index SQLite made for it). */
 	    sqlstore_migrate(js->db, "SELECT count(*) FROM pragma_index_list('jobs') WHERE origin = 'u'",
 	                     jobstore_migrate, "jobs") != 0 ||
-	    jobstore_prepare(js) != 0 || jobstore_reindex(js) != 0) {
+	    jobstore_prepare(js) != 0 || jobstore_outcome_prepare(js) != 0 ||
+	    jobstore_reindex(js) != 0) {
 		if (js->db != NULL)
 			snprintf(err, errlen, "job table: %s", sqlite3_errmsg(js->db));
 		jobstore_close(js);
@@ -160,6 +167,12 @@ void jobstore_close(struct jobstore *js)
 	sqlite3_finalize(js->pending);
 	sqlite3_finalize(js->ids);
 	sqlite3_finalize(js->trim);
+	sqlite3_finalize(js->oc_replace);
+	sqlite3_finalize(js->oc_keep);
+	sqlite3_finalize(js->oc_get);
+	sqlite3_finalize(js->oc_prune);
+	sqlite3_finalize(js->oc_count);
+	free(js->oc_receipt);
 	sqlite3_close(js->db);
 	idmap_free(&js->rows);
 	free(js);
@@ -396,9 +409,52 @@ int jobstore_list_json(struct jobstore *js, unsigned limit, cJSON **out)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
 }
 
+static enum job_outcome jobstore_outcome_of(const char *name)
+{
+	for (int o = OUTCOME_RUNNING; o <= OUTCOME_CANCELLED; o++)
+		if (strcmp(job_outcome_name((enum job_outcome)o), name) == 0)
+			return (enum job_outcome)o;
+	return OUTCOME_FAILED; /* unknown: never asked about (see dispatch_restore_attempts) */
+}
+
+/*
+ * The attempts a job had, as written by jobstore_attempts_json: a resumed
+ * job asks the worker of its last one first.  What does not parse is left
+ * out (the core then has nobody to ask about it).
+ */
+static unsigned jobstore_attempts_parse(const char *text,
+                                        struct job_attempt out[CHORUS_JOB_ATTEMPTS_MAX])
+{
+	cJSON *arr = text != NULL ? cJSON_Parse(text) : NULL, *o;
+	unsigned n = 0;
+
+	cJSON_ArrayForEach(o, arr) {
+		const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "worker");
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "worker_name");
+		const cJSON *oc = cJSON_GetObjectItemCaseSensitive(o, "outcome");
+
+		if (n == CHORUS_JOB_ATTEMPTS_MAX)
+			break;
+		if (!cJSON_IsString(w) || strlen(w->valuestring) != CHORUS_ID_HEX || !cJSON_IsString(oc))
+			continue;
+		memset(&out[n], 0, sizeof(out[n]));
+		snprintf(out[n].worker, sizeof(out[n].worker), "%s", w->valuestring);
+		if (cJSON_IsString(name))
+			snprintf(out[n].worker_name, sizeof(out[n].worker_name), "%s", name->valuestring);
+		out[n].outcome = jobstore_outcome_of(oc->valuestring);
+		out[n].load = (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "load"));
+		out[n].capacity =
+		    (uint32_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "capacity"));
+		n++;
+	}
+	cJSON_Delete(arr);
+	return n;
+}
+
 /* Calls fn for every job not final, oldest first; returns how many, or -EIO. */
 int jobstore_each_pending(struct jobstore *js, jobstore_pending_fn *fn, void *ctx)
 {
+	struct job_attempt attempts[CHORUS_JOB_ATTEMPTS_MAX];
 	sqlite3_stmt *st = js->pending;
 	int rc, n = 0;
 
@@ -413,9 +469,132 @@ int jobstore_each_pending(struct jobstore *js, jobstore_pending_fn *fn, void *ct
 		spec.timeout_ms = (uint32_t)sqlite3_column_int64(st, 3);
 		spec.reward = (uint64_t)sqlite3_column_int64(st, 4);
 		spec.created_ms = (uint64_t)sqlite3_column_int64(st, 5);
+		spec.nattempts = jobstore_attempts_parse(COL_TEXT(st, 6), attempts);
+		spec.attempts = attempts;
 		fn(ctx, &spec);
 		n++;
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? n : -EIO;
+}
+
+/* ---------------------------------------------------------------- the worker's outcome table */
+
+/*
+ * What a worker knows about jobs, beyond its process: done (the receipt
+ * frame body, sent again to whoever asks), final elsewhere (from an ack),
+ * disowned (we told the restarted client we never had that attempt).  A
+ * table of its own beside the client's jobs, made when missing: a jobs.db
+ * from before simply gains it.  seq orders rows by age for the bound; the
+ * id is UNIQUE, as the worker looks rows up by it (on a dispatch for a job
+ * this process has not seen), and it writes one row per job it runs or
+ * sees end, not per state change.
+ */
+static const char jobstore_outcome_schema[] =
+    "CREATE TABLE IF NOT EXISTS work_outcomes ("
+    " seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, state INTEGER NOT NULL,"
+    " attempt INTEGER NOT NULL DEFAULT 0, client BLOB, receipt BLOB,"
+    " at_ms INTEGER NOT NULL);";
+
+#define JOBSTORE_OUTCOME_PRUNE_EVERY 1000
+
+static int jobstore_outcome_prepare(struct jobstore *js)
+{
+	if (sqlite3_exec(js->db, jobstore_outcome_schema, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(js->db,
+	                       "INSERT OR REPLACE INTO work_outcomes (id, state, attempt, client,"
+	                       " receipt, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	                       -1, &js->oc_replace, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(js->db,
+	                       "INSERT OR IGNORE INTO work_outcomes (id, state, attempt, client,"
+	                       " receipt, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	                       -1, &js->oc_keep, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(js->db,
+	                       "SELECT state, attempt, client, receipt FROM work_outcomes WHERE id = ?1",
+	                       -1, &js->oc_get, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(js->db,
+	                       "DELETE FROM work_outcomes WHERE at_ms < ?1 OR"
+	                       " seq <= (SELECT max(seq) FROM work_outcomes) - ?2",
+	                       -1, &js->oc_prune, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(js->db, "SELECT count(*) FROM work_outcomes", -1, &js->oc_count,
+	                       NULL) != SQLITE_OK)
+		return -EIO;
+	return 0;
+}
+
+int jobstore_outcome_prune(struct jobstore *js, uint64_t now_ms, uint64_t keep_ms,
+                           uint64_t max_rows)
+{
+	sqlite3_stmt *st = js->oc_prune;
+
+	sqlite3_bind_int64(st, 1, now_ms > keep_ms ? (sqlite3_int64)(now_ms - keep_ms) : 0);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)max_rows);
+	return jobstore_run(js, st, "outcome_prune");
+}
+
+int jobstore_outcome_put(struct jobstore *js, const struct work_outcome *o, uint64_t now_ms)
+{
+	static const uint8_t zero[CHORUS_PK_BYTES];
+	sqlite3_stmt *st = o->state == WORK_OUTCOME_FINAL ? js->oc_keep : js->oc_replace;
+
+	if (strlen(o->job_id) != CHORUS_JOB_ID_HEX)
+		return -EINVAL;
+	sqlite3_bind_text(st, 1, o->job_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, (int)o->state);
+	sqlite3_bind_int64(st, 3, o->attempt);
+	if (memcmp(o->client, zero, CHORUS_PK_BYTES) != 0)
+		sqlite3_bind_blob(st, 4, o->client, CHORUS_PK_BYTES, SQLITE_STATIC);
+	if (o->receipt != NULL && o->receipt_len > 0)
+		sqlite3_bind_blob(st, 5, o->receipt, (int)o->receipt_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)now_ms);
+	if (jobstore_run(js, st, "outcome_put") != 0)
+		return -EIO;
+	if (++js->oc_puts % JOBSTORE_OUTCOME_PRUNE_EVERY == 0)
+		(void)jobstore_outcome_prune(js, now_ms, CHORUS_WORK_OUTCOME_KEEP_MS,
+		                             CHORUS_WORK_OUTCOMES_MAX);
+	return 0;
+}
+
+int jobstore_outcome_get(struct jobstore *js, const char *id, struct work_outcome *o)
+{
+	sqlite3_stmt *st = js->oc_get;
+	int rc, found = 0;
+
+	memset(o, 0, sizeof(*o));
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		int len = sqlite3_column_bytes(st, 3);
+		void *copy = len > 0 ? malloc((size_t)len) : NULL;
+
+		snprintf(o->job_id, sizeof(o->job_id), "%s", id);
+		o->state = (enum work_outcome_state)sqlite3_column_int(st, 0);
+		o->attempt = (unsigned)sqlite3_column_int64(st, 1);
+		if (sqlite3_column_bytes(st, 2) == CHORUS_PK_BYTES)
+			memcpy(o->client, sqlite3_column_blob(st, 2), CHORUS_PK_BYTES);
+		if (copy != NULL) {
+			memcpy(copy, sqlite3_column_blob(st, 3), (size_t)len);
+			free(js->oc_receipt);
+			js->oc_receipt = copy;
+			o->receipt = copy;
+			o->receipt_len = (size_t)len;
+		}
+		found = len == 0 || copy != NULL;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return -EIO;
+	return found;
+}
+
+int64_t jobstore_outcome_count(struct jobstore *js)
+{
+	sqlite3_stmt *st = js->oc_count;
+	int64_t n = -EIO;
+
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return n;
 }

@@ -173,6 +173,8 @@ void fabric_destroy(struct fabric *fab);
 void fabric_send_cb(void *ctx, const char *addr, const uint8_t *frame, size_t len);
 int fabric_send(struct fabric *fab, const char *addr, const uint8_t *frame, size_t len);
 void fabric_flush_now(struct fabric *fab);
+typedef void fabric_barrier_fn(void *ctx);
+void fabric_set_barrier(struct fabric *fab, fabric_barrier_fn *cb, void *ctx);
 const struct fabric_stats *fabric_stats(const struct fabric *fab);
 
 /* api.c */
@@ -267,5 +269,19 @@ int jobstore_commit(struct jobstore *js);
 int jobstore_get_json(struct jobstore *js, const char *id, cJSON **out);
 int jobstore_list_json(struct jobstore *js, unsigned limit, cJSON **out);
 int jobstore_each_pending(struct jobstore *js, jobstore_pending_fn *fn, void *ctx);
+/*
+ * The worker's outcome table (table work_outcomes in jobs.db): one row per
+ * job, kept CHORUS_WORK_OUTCOME_KEEP_MS and at most CHORUS_WORK_OUTCOMES_MAX
+ * rows.  put replaces a row (a FINAL row never replaces one), in the open
+ * transaction; get returns 1 and fills *o (its receipt valid until the next
+ * call), 0 when there is no row, -EIO.  prune deletes rows older than
+ * now_ms - keep_ms and the oldest beyond max_rows; it runs on its own every
+ * JOBSTORE_OUTCOME_PRUNE_EVERY puts.
+ */
+int jobstore_outcome_put(struct jobstore *js, const struct work_outcome *o, uint64_t now_ms);
+int jobstore_outcome_get(struct jobstore *js, const char *id, struct work_outcome *o);
+int jobstore_outcome_prune(struct jobstore *js, uint64_t now_ms, uint64_t keep_ms,
+                           uint64_t max_rows);
+int64_t jobstore_outcome_count(struct jobstore *js);
 
 #endif
