@@ -618,8 +618,95 @@ static void test_canonical_path(void)
 	diag("mutations both accepted (a digit, a hex case, ...): %d", accepted);
 }
 
+/* tmpl with @J and @N replaced by job and nonce. */
+static void status_fill(char *out, size_t cap, const char *tmpl, const char *job, const char *nonce)
+{
+	size_t n = 0;
+
+	for (; *tmpl != '\0' && n + 1 < cap; tmpl++) {
+		const char *sub = tmpl[0] == '@' && tmpl[1] == 'J' ? job : tmpl[0] == '@' && tmpl[1] == 'N' ? nonce : NULL;
+
+		if (sub == NULL) {
+			out[n++] = *tmpl;
+			continue;
+		}
+		while (*sub != '\0' && n + 1 < cap)
+			out[n++] = *sub++;
+		tmpl++;
+	}
+	out[n] = '\0';
+}
+
+/* The status pair: round trips, the asker proved by the nonce, and bad bodies refused. */
+static void test_status_codec(void)
+{
+	uint8_t client[CHORUS_PK_BYTES], other[CHORUS_PK_BYTES];
+	char text[JOBMSG_STATUS_MAX];
+	struct jstatus q, a, d;
+	int len, bad = 0;
+	cJSON *o;
+	/* @J: the job id, @N: its nonce (16 hex digits) */
+	static const char *const refused[] = {
+		"{}",
+		"{\"job\":\"00\",\"nonce\":\"@N\",\"a\":1}",     /* short id */
+		"{\"job\":\"@J\",\"nonce\":\"@N\",\"a\":0}",     /* attempt 0 */
+		"{\"job\":\"@J\",\"nonce\":\"@N\",\"a\":17}",    /* over the max */
+		"{\"job\":\"@J\",\"nonce\":\"@N\",\"a\":1.5}",   /* not an integer */
+		"{\"job\":\"@J\",\"nonce\":\"@N\",\"a\":\"1\"}", /* a string */
+		"{\"job\":\"@J\",\"nonce\":\"@N0\",\"a\":1}",    /* 17 hex digits */
+		"{\"job\":\"@J\",\"nonce\":\"zz@N\",\"a\":1}",   /* not hex */
+		"{\"job\":\"@J\",\"a\":1}",                        /* no nonce */
+		"{\"job\":\"@J\",\"nonce\":81985529216486895,\"a\":1}", /* a number, not hex */
+	};
+	char job[CHORUS_JOB_ID_HEX + 1];
+
+	randombytes_buf(client, sizeof(client));
+	randombytes_buf(other, sizeof(other));
+	memset(&q, 0, sizeof(q));
+	q.nonce = 0x0123456789abcdefULL;
+	jobmsg_job_id(q.id, client, q.nonce);
+	q.attempt = 3;
+	q.kind = JSTATUS_QUERY;
+	len = jobmsg_status_encode(text, sizeof(text), &q);
+	o = cJSON_Parse(text);
+	ok(len > 0 && (size_t)len < JOBMSG_STATUS_MAX && jobmsg_status_decode(&d, o, 1, client) == 0 &&
+	       memcmp(&d, &q, sizeof(d)) == 0,
+	   "a status query round-trips (%s)", text);
+	ok(jobmsg_status_decode(&d, o, 1, other) == CORE_ERR_BADSIG,
+	   "a query from another key than the job's client is refused (the nonce does not give the id)");
+	cJSON_Delete(o);
+	for (int k = JSTATUS_RUNNING; k <= JSTATUS_UNKNOWN; k++) {
+		a = q;
+		a.nonce = 0;
+		a.kind = (enum jstatus_kind)k;
+		len = jobmsg_status_encode(text, sizeof(text), &a);
+		o = cJSON_Parse(text);
+		ok(len > 0 && jobmsg_status_decode(&d, o, 0, NULL) == 0 && memcmp(&d, &a, sizeof(d)) == 0,
+		   "a status answer round-trips (%s)", text);
+		cJSON_Delete(o);
+	}
+	o = cJSON_Parse("{\"job\":\"00112233445566778899aabbccddeeff\",\"a\":1,\"st\":\"done\"}");
+	ok(jobmsg_status_decode(&d, o, 0, NULL) == CORE_ERR_MALFORMED, "an answer of another status is refused");
+	cJSON_Delete(o);
+	codec_hex(job, q.id, CHORUS_JOB_ID_BYTES);
+	for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+		status_fill(text, sizeof(text), refused[k], job, "0123456789abcdef");
+		o = cJSON_Parse(text);
+		bad += o != NULL && jobmsg_status_decode(&d, o, 1, client) < 0;
+		cJSON_Delete(o);
+	}
+	status_fill(text, sizeof(text), "{\"job\":\"@J\",\"nonce\":\"@N\",\"a\":1}", job,
+	            "0123456789abcdef");
+	o = cJSON_Parse(text);
+	ok(jobmsg_status_decode(&d, o, 1, client) == 0, "the template, unbroken, is accepted (%s)", text);
+	cJSON_Delete(o);
+	ok(bad == (int)(sizeof(refused) / sizeof(refused[0])), "malformed queries are refused (%d of %zu)",
+	   bad, sizeof(refused) / sizeof(refused[0]));
+}
+
 int main(void)
 {
+	test_status_codec();
 	test_echo();
 	test_least_loaded();
 	test_dial_failover();

@@ -169,12 +169,142 @@ static void test_upgrade(void)
 	   "the table has the new layout (no UNIQUE index), seq kept: the new job is 43");
 }
 
+/* A work_outcome of job id_of(i). */
+static struct work_outcome outcome(unsigned i, enum work_outcome_state st, unsigned attempt,
+                                   const char *receipt)
+{
+	struct work_outcome o;
+
+	memset(&o, 0, sizeof o);
+	snprintf(o.job_id, sizeof o.job_id, "%s", id_of(i));
+	o.state = st;
+	o.attempt = attempt;
+	memset(o.client, (int)i, sizeof o.client);
+	o.receipt = receipt;
+	o.receipt_len = receipt ? strlen(receipt) : 0;
+	return o;
+}
+
+/*
+ * The worker's outcome table: rows survive a reopen (the receipt byte for
+ * byte), a FINAL never replaces another row while other states do, and the
+ * prune drops rows by age and beyond the row bound, oldest first.
+ */
+static void test_outcomes(void)
+{
+	struct jobstore *js = open_store();
+	struct work_outcome o, got;
+	char receipt[64];
+	int put = 0, back = 0, rc;
+	int64_t n;
+
+	for (unsigned i = 1; i <= 300; i++) {
+		snprintf(receipt, sizeof receipt, "{\"receipt\":%u}", i);
+		o = outcome(i, WORK_OUTCOME_DONE, 0, receipt);
+		put += jobstore_outcome_put(js, &o, 1000 + i) == 0;
+	}
+	o = outcome(301, WORK_OUTCOME_DISOWNED, 4, NULL);
+	put += jobstore_outcome_put(js, &o, 2000) == 0;
+	o = outcome(302, WORK_OUTCOME_FINAL, 0, NULL);
+	put += jobstore_outcome_put(js, &o, 2001) == 0;
+	ok(put == 302 && jobstore_commit(js) == 0, "302 outcomes stored");
+	jobstore_close(js);
+	js = open_store();
+	for (unsigned i = 1; i <= 300; i++) {
+		snprintf(receipt, sizeof receipt, "{\"receipt\":%u}", i);
+		back += jobstore_outcome_get(js, id_of(i), &got) == 1 && got.state == WORK_OUTCOME_DONE &&
+		        got.receipt_len == strlen(receipt) && memcmp(got.receipt, receipt, got.receipt_len) == 0 &&
+		        got.client[0] == (uint8_t)i;
+	}
+	ok(back == 300, "after a reopen every done job reads back with its receipt (%d)", back);
+	ok(jobstore_outcome_get(js, id_of(301), &got) == 1 && got.state == WORK_OUTCOME_DISOWNED &&
+	       got.attempt == 4 && got.receipt == NULL,
+	   "a disowned job reads back with its attempt");
+	ok(jobstore_outcome_get(js, id_of(999), &got) == 0, "a job never seen has no row");
+	o = outcome(1, WORK_OUTCOME_FINAL, 0, NULL);
+	ok(jobstore_outcome_put(js, &o, 3000) == 0 && jobstore_outcome_get(js, id_of(1), &got) == 1 &&
+	       got.state == WORK_OUTCOME_DONE,
+	   "a FINAL does not replace a done job's row");
+	o = outcome(302, WORK_OUTCOME_DISOWNED, 2, NULL);
+	ok(jobstore_outcome_put(js, &o, 3000) == 0 && jobstore_outcome_get(js, id_of(302), &got) == 1 &&
+	       got.state == WORK_OUTCOME_DISOWNED && got.attempt == 2,
+	   "other states replace a row");
+	o = outcome(303, WORK_OUTCOME_DONE, 0, "x");
+	o.job_id[5] = '\0';
+	ok(jobstore_outcome_put(js, &o, 3000) == -EINVAL, "an id that is not a job id is refused");
+	/* Rows 1..100 were put before 1101; the rest after. */
+	rc = jobstore_outcome_prune(js, 1101 + 500, 500, 1000);
+	n = jobstore_outcome_count(js);
+	ok(rc == 0 && n == 202 && jobstore_outcome_get(js, id_of(100), &got) == 0 &&
+	       jobstore_outcome_get(js, id_of(101), &got) == 1,
+	   "the prune drops rows older than the keep time, and only those (%lld left)", (long long)n);
+	/* Newest first by seq: 302 was replaced last, then 301, 300, ... */
+	rc = jobstore_outcome_prune(js, 1101 + 500, 500, 150);
+	n = jobstore_outcome_count(js);
+	ok(rc == 0 && n <= 150 && n >= 145 && jobstore_outcome_get(js, id_of(140), &got) == 0 &&
+	       jobstore_outcome_get(js, id_of(302), &got) == 1 &&
+	       jobstore_outcome_get(js, id_of(200), &got) == 1,
+	   "and beyond the row bound the oldest rows (%lld left)", (long long)n);
+	ok(jobstore_commit(js) == 0, "committed");
+	jobstore_close(js);
+	js = open_store();
+	ok(jobstore_outcome_count(js) == n && jobstore_outcome_get(js, id_of(140), &got) == 0,
+	   "the prune holds across a reopen");
+	jobstore_close(js);
+}
+
+/* A pending job's attempts come back with it: the resumed job asks the last worker first. */
+static unsigned pending_attempts, pending_last_outcome;
+static char pending_last_worker[CHORUS_ID_HEX + 1];
+static void attempts_of_pending(void *ctx, const struct job_spec *spec)
+{
+	if (strcmp(spec->kind, "attempted") != 0)
+		return;
+	(void)ctx;
+	pending_attempts = spec->nattempts;
+	if (spec->nattempts > 0) {
+		pending_last_outcome = spec->attempts[spec->nattempts - 1].outcome;
+		snprintf(pending_last_worker, sizeof pending_last_worker, "%s",
+		         spec->attempts[spec->nattempts - 1].worker);
+	}
+}
+
+static void test_pending_attempts(void)
+{
+	struct job_spec spec = { .kind = "attempted", .payload = (const uint8_t *)"x", .payload_len = 1 };
+	struct jobstore *js = open_store();
+	struct job_view v;
+
+	spec.nonce = 77;
+	memset(&v, 0, sizeof v);
+	snprintf(v.id, sizeof v.id, "%s", id_of(200000));
+	v.state = JOB_RUNNING;
+	v.nattempts = 2;
+	memset(v.attempts[0].worker, 'a', CHORUS_ID_HEX);
+	v.attempts[0].outcome = OUTCOME_REFUSED;
+	memset(v.attempts[1].worker, 'b', CHORUS_ID_HEX);
+	v.attempts[1].outcome = OUTCOME_RUNNING;
+	ok(jobstore_insert(js, v.id, &spec) == 0 && jobstore_update(js, &v, 0) == 0 &&
+	       jobstore_commit(js) == 0,
+	   "a job with two attempts is stored");
+	jobstore_close(js);
+	js = open_store();
+	pending_attempts = 0;
+	(void)jobstore_each_pending(js, attempts_of_pending, NULL);
+	ok(pending_attempts == 2 && pending_last_outcome == OUTCOME_RUNNING &&
+	       strspn(pending_last_worker, "b") == CHORUS_ID_HEX,
+	   "reopened, it is pending with both attempts, the last one running on its worker");
+	jobstore_close(js);
+}
+
 int main(void)
 {
 	if (mkdtemp(dir) == NULL)
 		return 1;
 	test_round_trip();
 	test_upgrade();
+	test_outcomes();
+	test_pending_attempts();
 	{
 		char cmd[128];
 
