@@ -666,6 +666,9 @@ static void dispatch_query_tick(struct core *core, struct cjob *j, uint64_t now_
 	dispatch_set_deadline(core, j, CJOB_QUERY, now_ms + core->cfg.timing.dial_timeout_ms / 2);
 	if (m == NULL)
 		return; /* not known yet: membership may bring it */
+	if (j->attempts[j->nattempts - 1].worker_name[0] == '\0')
+		snprintf(j->attempts[j->nattempts - 1].worker_name,
+		         sizeof(j->attempts[0].worker_name), "%s", m->name);
 	memset(&q, 0, sizeof(q));
 	memcpy(q.id, j->id, CHORUS_JOB_ID_BYTES);
 	q.nonce = j->req.nonce;
@@ -705,6 +708,7 @@ static int dispatch_restore_attempts(struct cjob *j, const struct job_spec *spec
 static void dispatch_query_start(struct core *core, struct cjob *j, uint64_t now_ms)
 {
 	j->query_since_ms = now_ms;
+	j->asked = 1;
 	j->attempt_ms = now_ms;
 	j->run_deadline_ms = now_ms + j->req.timeout_ms + core->cfg.timing.receipt_grace_ms;
 	j->phase = CJOB_QUERY;
@@ -1126,7 +1130,7 @@ const char *dispatch_check(const struct core *core)
 			if (JOB_STATE_FINAL(j->state))
 				return "final client job still in flight";
 			if (j->noffers > CHORUS_JOB_OFFERS_MAX || j->nattempts > CHORUS_JOB_ATTEMPTS_MAX ||
-			    (j->req.round == 0 && j->phase != CJOB_QUERY) ||
+			    (j->req.round == 0 && !j->asked) ||
 			    j->req.round > CHORUS_JOB_ROUNDS_MAX)
 				return "client job over its bounds";
 			if (j->deadline_ms < d->next_ms)

@@ -23,6 +23,13 @@
  * to fail, or timed out when the duration is over the job's timeout.  The end
  * is a SIM_EV_CALL event that calls core_work_done(); a crash makes it moot.
  *
+ * Clients crash too (--crash-clients K, never node 0): a client's disk is
+ * what the persist effects wrote (attempt_cb: the attempts, as the daemon
+ * holds the dispatch until they are durable; the final state), and a
+ * restarted client resumes its jobs from it DISP_RESUME_MS later, as
+ * chorusd does.  A worker's outcome table (outcome_put_cb) outlives its
+ * crashes.  A submit that finds its client down was never accepted.
+ *
  * Invariants, checked as they happen (every call into a core) and at the end:
  *   job_cb    only the job's client reports it; attempts and rounds never go
  *             back; a final state never changes nor is reported again; a
@@ -34,7 +41,11 @@
  *   run_cb    the job exists, with that kind and payload, on a worker that
  *             runs the kind, below its capacity; a job never runs twice on
  *             one worker generation (a restarted worker may run it again:
- *             counted as a rerun, not a failure).
+ *             counted as a rerun, not a failure); and a job runs on a second
+ *             worker (or a second life of one) only if every earlier run's
+ *             worker really died (crashed since) or its client's latest
+ *             word on that attempt is "timed out", "no answer" or "dead"
+ *             (exactly once, docs/dispatch.md).
  *   ack_cb    an ack names a final job, its client, and its final state.
  *   per step  the core's running works and in-flight client jobs equal what
  *             the scenario counted; core_check() every K steps.
@@ -66,6 +77,7 @@
 #define DISP_SHORT_TIMEOUT_MS 3000   /* some jobs: slow runs on slow workers time out */
 #define DISP_CANCEL_MAX_MS   3000    /* a cancel comes this long after its submit at most */
 #define DISP_DRAIN_MS        5000
+#define DISP_RESUME_MS       1000    /* a restarted client resumes its jobs this much later */
 #define DISP_ERROR           "simulated failure"
 
 _Static_assert(DISP_PAYLOAD_MAX <= CHORUS_PAYLOAD_MAX, "payloads must be valid");
@@ -75,7 +87,7 @@ enum disp_kind { KIND_ECHO = 0, KIND_SLOW = 1, KIND_NOBODY = 2, KIND_END };
 static const char *const disp_kind_names[KIND_END] = {"echo", "slow", "nobody"};
 
 /* What a SIM_EV_CALL does: the op sits in the argument's top byte. */
-enum disp_op { OP_SUBMIT = 1, OP_CANCEL, OP_DONE, OP_CRASH, OP_RESTART };
+enum disp_op { OP_SUBMIT = 1, OP_CANCEL, OP_DONE, OP_CRASH, OP_RESTART, OP_RESUME };
 #define DISP_ARG(op, i) (((uint64_t)(op) << 56) | (uint64_t)(i))
 
 /* How a job ended, as the scenario explains it. */
@@ -111,6 +123,20 @@ struct disp_job {
 	uint32_t first_load, first_capacity;
 	int32_t runs;             /* first of its runs, -1: none */
 	uint32_t acks;            /* acks seen by any node */
+	uint8_t never_accepted;   /* its client was down when it was to be submitted */
+	uint8_t life;             /* its client's generation that has it in flight */
+	/* Its attempts on the client's disk (p_) and in the client's latest view (l_). */
+	uint8_t p_n, l_n;
+	uint8_t p_outcome[CHORUS_JOB_ATTEMPTS_MAX], l_outcome[CHORUS_JOB_ATTEMPTS_MAX];
+	uint32_t p_worker[CHORUS_JOB_ATTEMPTS_MAX], l_worker[CHORUS_JOB_ATTEMPTS_MAX];
+	int32_t outcomes;         /* its rows in workers' outcome tables, -1: none */
+};
+
+/* A row of a worker's outcome table (its disk: survives its crashes). */
+struct disp_outcome {
+	uint32_t worker;
+	int32_t next;             /* the job's next row */
+	struct work_outcome o;    /* receipt: owned copy */
 };
 
 struct disp_run {
@@ -124,6 +150,7 @@ struct disp_run {
 
 struct disp_node {
 	uint8_t worker, slow, victim, caps; /* caps: bit per enum disp_kind */
+	uint8_t client_victim;    /* a client that crashes and restarts */
 	uint32_t capacity;
 	uint32_t running;         /* runs not done in the current generation */
 	uint32_t inflight;        /* client jobs not final */
@@ -132,7 +159,11 @@ struct disp_node {
 
 struct disp {
 	struct sim sim;
-	uint32_t n, workers, crash_workers, slow_workers;
+	uint32_t n, workers, crash_workers, slow_workers, crash_clients;
+	uint64_t client_restart_ms;
+	struct disp_outcome *outcomes;
+	size_t noutcomes, outcomes_cap;
+	uint64_t client_crashes, resumed, resumed_dispatched, never_accepted, outcome_rows;
 	uint64_t njobs, check_every;
 	uint64_t submit_ms, deadline_ms, restart_ms;
 	struct core_timing timing;  /* the cores' defaults */
@@ -321,6 +352,112 @@ static void disp_job_final(struct disp *d, struct disp_job *j, const struct job_
 		       j->client, j->id, disp_end_names[j->end], jv->nattempts);
 }
 
+/* A view's attempts, by worker node and outcome. */
+static void disp_view_attempts(const struct disp *d, const struct job_view *jv, uint8_t *n,
+                               uint32_t *worker, uint8_t *outcome)
+{
+	*n = 0;
+	for (unsigned k = 0; k < jv->nattempts && k < CHORUS_JOB_ATTEMPTS_MAX; k++) {
+		int64_t w = disp_node_of_hex(d, jv->attempts[k].worker);
+
+		worker[*n] = w >= 0 ? (uint32_t)w : UINT32_MAX;
+		outcome[(*n)++] = (uint8_t)jv->attempts[k].outcome;
+	}
+}
+
+/*
+ * The persist effect before a dispatch: the client's disk now holds the
+ * attempts.  The newest one is running, on a worker that runs the kind.
+ */
+static void disp_attempt_cb(struct sim *sim, struct sim_node *n, const struct job_view *jv)
+{
+	struct disp *d = sim->hooks.ctx;
+	struct disp_job *j = disp_job_of(d, jv->id, "attempt_cb");
+
+	d->checks++;
+	if (j == NULL)
+		return;
+	if (n->index != j->client || jv->nattempts == 0 ||
+	    jv->attempts[jv->nattempts - 1].outcome != OUTCOME_RUNNING) {
+		sim_net_failf(sim, "node %" PRIu32 " persisted an attempt of job %.16s (client %" PRIu32
+		              ") that is not a running dispatch", n->index, j->id, j->client);
+		return;
+	}
+	disp_view_attempts(d, jv, &j->p_n, j->p_worker, j->p_outcome);
+	memcpy(j->l_worker, j->p_worker, sizeof(j->l_worker));
+	memcpy(j->l_outcome, j->p_outcome, sizeof(j->l_outcome));
+	j->l_n = j->p_n;
+}
+
+/* ---------------------------------------------------------------- the workers' outcome tables */
+
+static struct disp_outcome *disp_outcome_find(struct disp *d, const struct disp_job *j, uint32_t w)
+{
+	for (int32_t r = j->outcomes; r >= 0; r = d->outcomes[r].next)
+		if (d->outcomes[r].worker == w)
+			return &d->outcomes[r];
+	return NULL;
+}
+
+static void disp_outcome_put_cb(struct sim *sim, struct sim_node *n, const struct work_outcome *o)
+{
+	struct disp *d = sim->hooks.ctx;
+	struct disp_job *j = disp_job_of(d, o->job_id, "outcome_put_cb");
+	struct disp_outcome *row;
+
+	d->checks++;
+	if (j == NULL)
+		return;
+	if ((row = disp_outcome_find(d, j, n->index)) != NULL) {
+		if (o->state == WORK_OUTCOME_FINAL)
+			return; /* a FINAL never replaces a row */
+		free((char *)row->o.receipt);
+	} else {
+		if (d->noutcomes == d->outcomes_cap) {
+			size_t cap = d->outcomes_cap ? d->outcomes_cap * 2 : 1024;
+			struct disp_outcome *v = realloc(d->outcomes, cap * sizeof(*v));
+
+			if (v == NULL) {
+				fprintf(stderr, "chorus-sim: out of memory (%zu outcome rows)\n", cap);
+				exit(2);
+			}
+			d->outcomes = v;
+			d->outcomes_cap = cap;
+		}
+		row = &d->outcomes[d->noutcomes];
+		row->worker = n->index;
+		row->next = j->outcomes;
+		j->outcomes = (int32_t)d->noutcomes++;
+		d->outcome_rows++;
+	}
+	row->o = *o;
+	row->o.receipt = NULL;
+	if (o->receipt_len > 0) {
+		char *copy = malloc(o->receipt_len);
+
+		if (copy == NULL) {
+			fprintf(stderr, "chorus-sim: out of memory (a receipt)\n");
+			exit(2);
+		}
+		memcpy(copy, o->receipt, o->receipt_len);
+		row->o.receipt = copy;
+	}
+}
+
+static int disp_outcome_get_cb(struct sim *sim, struct sim_node *n, const char *job_id,
+                               struct work_outcome *out)
+{
+	struct disp *d = sim->hooks.ctx;
+	struct disp_job *j = disp_job_of(d, job_id, "outcome_get_cb");
+	const struct disp_outcome *row;
+
+	d->checks++;
+	if (j == NULL || (row = disp_outcome_find(d, j, n->index)) == NULL)
+		return 0;
+	*out = row->o;
+	return 1;
+}
+
 static void disp_job_cb(struct sim *sim, struct sim_node *n, const struct job_view *jv)
 {
 	struct disp *d = sim->hooks.ctx;
@@ -349,6 +486,7 @@ static void disp_job_cb(struct sim *sim, struct sim_node *n, const struct job_vi
 	j->state = (uint8_t)jv->state;
 	j->nattempts = jv->nattempts;
 	j->rounds = jv->rounds;
+	disp_view_attempts(d, jv, &j->l_n, j->l_worker, j->l_outcome);
 	if (j->first_worker < 0 && jv->nattempts > 0) {
 		j->first_worker = disp_node_of_hex(d, jv->attempts[0].worker);
 		j->first_load = jv->attempts[0].load;
@@ -403,6 +541,35 @@ static int disp_check_once(struct disp *d, const struct disp_job *j, uint32_t w,
 	return 0;
 }
 
+/*
+ * A job starts on worker n while it ran before: each earlier run must be on
+ * a worker that really died since (crashed: another generation now, or
+ * down), or the client's latest word on its attempt there must say it gave
+ * up on it for good reason: timed out, no answer to the dispatch, or dead.
+ */
+static int disp_check_exactly_once(struct disp *d, const struct disp_job *j,
+                                   const struct sim_node *n)
+{
+	for (int32_t r = j->runs; r >= 0; r = d->runs[r].next) {
+		const struct disp_run *run = &d->runs[r];
+		const struct sim_node *v = &d->sim.nodes[run->worker];
+		int excused = v->core == NULL || v->ngens != run->gen;
+
+		for (unsigned k = 0; k < j->l_n && !excused; k++)
+			excused = j->l_worker[k] == run->worker &&
+			          (j->l_outcome[k] == OUTCOME_TIMEOUT ||
+			           j->l_outcome[k] == OUTCOME_DIAL_FAILED ||
+			           j->l_outcome[k] == OUTCOME_WORKER_DEAD);
+		if (!excused) {
+			sim_net_failf(&d->sim, "job %.16s starts on node %" PRIu32 " while it ran on node %"
+			              PRIu32 " (generation %u), which neither died nor timed out", j->id,
+			              n->index, run->worker, run->gen);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* How long the run takes and how it ends: all decided now, from the one PRNG. */
 static void disp_run_plan(struct disp *d, const struct disp_job *j, uint32_t w, uint32_t timeout_ms,
                           struct disp_run *r)
@@ -452,7 +619,7 @@ static int disp_run_cb(struct sim *sim, struct sim_node *n, const char *job_id, 
 		              j->id, timeout_ms, j->timeout_ms ? j->timeout_ms : d->timing.job_timeout_ms);
 		return 0;
 	}
-	if (disp_check_once(d, j, n->index, n->ngens) != 0)
+	if (disp_check_once(d, j, n->index, n->ngens) != 0 || disp_check_exactly_once(d, j, n) != 0)
 		return 0;
 	d->runs_after_final += j->final;
 	r = disp_run_new(d);
@@ -543,7 +710,12 @@ static void disp_submit(struct disp *d, struct sim_node *n, struct disp_job *j)
 	struct job_spec spec;
 	int err;
 
-	assert(n->core != NULL && !j->submitted);
+	assert(!j->submitted);
+	if (n->core == NULL) { /* the client is down: the submit finds no one, nothing accepted */
+		j->never_accepted = 1;
+		d->never_accepted++;
+		return;
+	}
 	memset(&spec, 0, sizeof(spec));
 	snprintf(spec.kind, sizeof(spec.kind), "%s", disp_kind_names[j->kind]);
 	spec.payload = j->payload;
@@ -559,6 +731,7 @@ static void disp_submit(struct disp *d, struct sim_node *n, struct disp_job *j)
 	}
 	j->submitted = 1;
 	j->submitted_ms = d->sim.now_ms;
+	j->life = (uint8_t)n->ngens;
 	d->nodes[n->index].inflight++;
 }
 
@@ -574,6 +747,57 @@ static void disp_cancel(struct disp *d, struct sim_node *n, struct disp_job *j)
 		sim_net_failf(&d->sim, "node %" PRIu32 ": core_job_cancel(%.16s): %s while the job "
 		              "was %s", n->index, j->id, core_strerror(err),
 		              was_final ? "final" : "in flight");
+}
+
+/* The restarted client resumes what its disk holds as not final, attempts and all. */
+static void disp_resume(struct disp *d, struct sim_node *n)
+{
+	struct job_attempt attempts[CHORUS_JOB_ATTEMPTS_MAX];
+	char id[CHORUS_JOB_ID_HEX + 1];
+	struct job_spec spec;
+	int err;
+
+	if (n->core == NULL)
+		return;
+	for (uint32_t k = 0; k < d->nspread + d->njobs; k++) {
+		struct disp_job *j = &d->jobs[k];
+
+		if (j->client != n->index || !j->submitted || j->final || j->life == n->ngens)
+			continue; /* not its job, not on its disk, ended, or submitted since the restart */
+		j->life = (uint8_t)n->ngens;
+		memset(&spec, 0, sizeof(spec));
+		snprintf(spec.kind, sizeof(spec.kind), "%s", disp_kind_names[j->kind]);
+		spec.payload = j->payload;
+		spec.payload_len = j->payload_len;
+		spec.timeout_ms = j->timeout_ms;
+		spec.nonce = (uint64_t)k + 1;
+		spec.created_ms = SIM_EPOCH_MS + j->submitted_ms;
+		memset(attempts, 0, sizeof(attempts));
+		for (unsigned a = 0; a < j->p_n; a++) {
+			if (j->p_worker[a] < d->n) {
+				snprintf(attempts[a].worker, sizeof(attempts[a].worker), "%s",
+				         d->nodes[j->p_worker[a]].id);
+				snprintf(attempts[a].worker_name, sizeof(attempts[a].worker_name),
+				         "n%" PRIu32, j->p_worker[a]);
+			}
+			attempts[a].outcome = (enum job_outcome)j->p_outcome[a];
+		}
+		spec.attempts = attempts;
+		spec.nattempts = j->p_n;
+		j->rounds = 0; /* the resumed job's rounds start over */
+		j->l_n = j->p_n;
+		memcpy(j->l_worker, j->p_worker, sizeof(j->l_worker));
+		memcpy(j->l_outcome, j->p_outcome, sizeof(j->l_outcome));
+		err = core_job_submit(n->core, &spec, id, d->sim.now_ms);
+		if (err != 0) {
+			sim_net_failf(&d->sim, "node %" PRIu32 ": resuming job %.16s: %s", n->index, j->id,
+			              core_strerror(err));
+			return;
+		}
+		d->nodes[n->index].inflight++;
+		d->resumed++;
+		d->resumed_dispatched += j->p_n > 0;
+	}
 }
 
 static void disp_restart(struct disp *d, uint32_t w)
@@ -597,9 +821,19 @@ static void disp_call_cb(struct sim *sim, struct sim_node *n, uint64_t arg)
 	case OP_CRASH:
 		sim_net_crash(sim, n->index);
 		d->nodes[n->index].running = 0; /* its runs never end now */
-		d->crashes++;
+		d->nodes[n->index].inflight = 0; /* its client jobs wait on its disk */
+		if (d->nodes[n->index].worker)
+			d->crashes++;
+		else
+			d->client_crashes++;
 		break;
-	case OP_RESTART: disp_restart(d, n->index); break;
+	case OP_RESTART:
+		disp_restart(d, n->index);
+		if (!d->nodes[n->index].worker) /* a client: its jobs, once it is back among members */
+			sim_net_schedule_call(sim, n->index, sim->now_ms + DISP_RESUME_MS,
+			                      DISP_ARG(OP_RESUME, n->index));
+		break;
+	case OP_RESUME: disp_resume(d, n); break;
 	default: assert(0 && "unknown call");
 	}
 }
@@ -685,6 +919,12 @@ static void disp_setup_roles(struct disp *d)
 		k += !d->nodes[w].slow;
 		d->nodes[w].slow = 1;
 	}
+	for (uint32_t k = 0; k < d->crash_clients;) { /* never node 0: everyone joins through it */
+		uint32_t c = d->workers + 1 + (uint32_t)sim_rng_below(rng, d->n - d->workers - 1);
+
+		k += !d->nodes[c].client_victim;
+		d->nodes[c].client_victim = 1;
+	}
 	for (uint32_t k = 0; k < d->crash_workers;) {
 		uint32_t w = 1 + (uint32_t)sim_rng_below(rng, d->workers);
 
@@ -708,6 +948,7 @@ static void disp_setup_job(struct disp *d, uint32_t k, const uint32_t *clients, 
 
 	j->first_worker = -1;
 	j->runs = -1;
+	j->outcomes = -1;
 	j->payload_len = 8 + (uint32_t)sim_rng_below(rng, DISP_PAYLOAD_MAX - 8 + 1);
 	for (uint32_t b = 0; b < j->payload_len; b++)
 		j->payload[b] = (uint8_t)sim_rng_next(rng);
@@ -761,6 +1002,9 @@ static void disp_free(struct disp *d)
 	free(d->jobs);
 	free(d->ht);
 	free(d->runs);
+	for (size_t r = 0; r < d->noutcomes; r++)
+		free((char *)d->outcomes[r].o.receipt);
+	free(d->outcomes);
 	sim_net_free(&d->sim);
 }
 
@@ -861,6 +1105,8 @@ static void disp_schedule(struct disp *d, uint64_t t0)
 		uint64_t at = t0 + sim_rng_below(&sim->rng, d->submit_ms);
 
 		sim_net_schedule_call(sim, j->client, at, DISP_ARG(OP_SUBMIT, k));
+		if (d->nodes[j->client].client_victim)
+			j->cancel_asked = 0; /* its client may be down then: cancels are tested elsewhere */
 		if (j->cancel_asked) {
 			j->cancel_asked = 0;
 			at += 1 + sim_rng_below(&sim->rng, DISP_CANCEL_MAX_MS);
@@ -876,6 +1122,15 @@ static void disp_schedule(struct disp *d, uint64_t t0)
 		if (d->restart_ms > 0)
 			sim_net_schedule_call(sim, w, at + d->restart_ms, DISP_ARG(OP_RESTART, w));
 	}
+	/* Clients crash while they submit, and always come back (their jobs wait on their disk). */
+	for (uint32_t c = d->workers + 1; c < d->n; c++) {
+		uint64_t at = t0 + d->submit_ms / 5 + sim_rng_below(&sim->rng, d->submit_ms * 3 / 5 + 1);
+
+		if (!d->nodes[c].client_victim)
+			continue;
+		sim_net_schedule_call(sim, c, at, DISP_ARG(OP_CRASH, c));
+		sim_net_schedule_call(sim, c, at + d->client_restart_ms, DISP_ARG(OP_RESTART, c));
+	}
 }
 
 static int disp_all_final(struct sim *sim, void *arg)
@@ -883,7 +1138,7 @@ static int disp_all_final(struct sim *sim, void *arg)
 	const struct disp *d = arg;
 
 	(void)sim;
-	return d->nfinal == d->nspread + d->njobs;
+	return d->nfinal + d->never_accepted == d->nspread + d->njobs;
 }
 
 static void disp_fail_liveness(struct disp *d)
@@ -891,7 +1146,7 @@ static void disp_fail_liveness(struct disp *d)
 	for (uint32_t k = 0; k < d->nspread + d->njobs; k++) {
 		const struct disp_job *j = &d->jobs[k];
 
-		if (j->final)
+		if (j->final || j->never_accepted)
 			continue;
 		sim_net_failf(&d->sim, "liveness (jobs): at the deadline job %.16s (%s, client %" PRIu32
 		              ", submitted %d at %" PRIu64 ") is %s after %u attempts in %u rounds; %"
@@ -1027,7 +1282,11 @@ static void disp_print_totals(const struct disp *d)
 	       " lost_to_crashes=%" PRIu64 " killed=%" PRIu64 " after_final=%" PRIu64 "\n", d->nruns,
 	       d->multi_worker_jobs, d->reruns_after_restart, d->runs_lost, d->runs_killed,
 	       d->runs_after_final);
-	printf("workers: crashed=%" PRIu64 " restarted=%" PRIu64 "\n", d->crashes, d->restarts);
+	printf("workers: crashed=%" PRIu64 " restarted=%" PRIu64 " outcome_rows=%" PRIu64 "\n",
+	       d->crashes, d->restarts, d->outcome_rows);
+	printf("clients: crashed=%" PRIu64 " jobs_resumed=%" PRIu64 " of_them_dispatched_before=%"
+	       PRIu64 " submits_never_accepted=%" PRIu64 "\n", d->client_crashes, d->resumed,
+	       d->resumed_dispatched, d->never_accepted);
 	printf("messages: job_frames_per_job=%.1f job_bytes_per_job=%.0f all_frames_per_job=%.1f "
 	       "acks_seen_per_job=%.1f\n", (double)jf / (double)jobs, (double)jb / (double)jobs,
 	       (double)frames / (double)jobs, (double)d->acks / (double)jobs);
@@ -1048,10 +1307,12 @@ static void disp_print_params(const struct disp *d)
 	printf("chorus-sim %s dispatch\n", CHORUS_VERSION);
 	printf("params: seed=%" PRIu64 " nodes=%" PRIu32 " workers=%" PRIu32 " jobs=%" PRIu64
 	       " loss=%.4f latency_ms=%" PRIu32 ":%" PRIu32 " crypto=%s crash_workers=%" PRIu32
-	       " slow_workers=%" PRIu32 " restart_s=%" PRIu64 " submit_s=%" PRIu64
-	       " deadline_s=%" PRIu64 "\n", p->seed, p->nodes, d->workers, d->njobs, p->loss,
-	       p->latency_min_ms, p->latency_max_ms, p->crypto->name, d->crash_workers,
-	       d->slow_workers, d->restart_ms / 1000, d->submit_ms / 1000, d->deadline_ms / 1000);
+	       " slow_workers=%" PRIu32 " restart_s=%" PRIu64 " crash_clients=%" PRIu32
+	       " client_restart_s=%" PRIu64 " submit_s=%" PRIu64 " deadline_s=%" PRIu64 "\n",
+	       p->seed, p->nodes, d->workers, d->njobs, p->loss, p->latency_min_ms, p->latency_max_ms,
+	       p->crypto->name, d->crash_workers, d->slow_workers, d->restart_ms / 1000,
+	       d->crash_clients, d->client_restart_ms / 1000, d->submit_ms / 1000,
+	       d->deadline_ms / 1000);
 	printf("timing: offer_window_ms=%" PRIu32 " dial_timeout_ms=%" PRIu32
 	       " receipt_grace_ms=%" PRIu32 " job_timeout_ms=%" PRIu32 " rebroadcasts=%" PRIu32
 	       " rebroadcast_backoff_ms=%" PRIu32 " penalty_ms=%" PRIu32 "\n",
@@ -1076,7 +1337,8 @@ void sim_dispatch_usage(FILE *f)
 	fprintf(f,
 	        "usage: chorus-sim dispatch [--nodes N] [--workers W] [--jobs J] [--seed S] [--loss P]\n"
 	        "                           [--latency MIN:MAX] [--crash-workers K] [--slow-workers K]\n"
-	        "                           [--restart-s R] [--submit-s T] [--deadline-s D]\n"
+	        "                           [--restart-s R] [--crash-clients K] [--client-restart-s R]\n"
+	        "                           [--submit-s T] [--deadline-s D]\n"
 	        "                           [--check-every K] [--real-crypto] [--verbose]...\n"
 	        "\n"
 	        "  --nodes N          nodes to simulate (%d..%d, default 20)\n"
@@ -1089,6 +1351,10 @@ void sim_dispatch_usage(FILE *f)
 	        "  --slow-workers K   workers that take %d times longer (0..W, default 0)\n"
 	        "  --restart-s R      restart a crashed worker R virtual seconds later; 0: never\n"
 	        "                     (default 15)\n"
+	        "  --crash-clients K  clients (never node 0) that crash while they submit and\n"
+	        "                     restart, resuming their jobs from their disk (default 0)\n"
+	        "  --client-restart-s R  a crashed client restarts R virtual seconds later\n"
+	        "                     (1..600, default 2)\n"
 	        "  --submit-s T       jobs are submitted over T virtual seconds (default 40)\n"
 	        "  --deadline-s D     every job must be final D virtual seconds after the last\n"
 	        "                     submit (default %d)\n"
@@ -1110,6 +1376,8 @@ enum {
 	OPT_CRASH,
 	OPT_SLOW,
 	OPT_RESTART,
+	OPT_CRASH_CLIENTS,
+	OPT_CLIENT_RESTART,
 	OPT_SUBMIT,
 	OPT_DEADLINE,
 	OPT_CHECK_EVERY,
@@ -1128,6 +1396,8 @@ static const struct option disp_options[] = {
 	{"crash-workers", required_argument, NULL, OPT_CRASH},
 	{"slow-workers", required_argument, NULL, OPT_SLOW},
 	{"restart-s", required_argument, NULL, OPT_RESTART},
+	{"crash-clients", required_argument, NULL, OPT_CRASH_CLIENTS},
+	{"client-restart-s", required_argument, NULL, OPT_CLIENT_RESTART},
 	{"submit-s", required_argument, NULL, OPT_SUBMIT},
 	{"deadline-s", required_argument, NULL, OPT_DEADLINE},
 	{"check-every", required_argument, NULL, OPT_CHECK_EVERY},
@@ -1153,6 +1423,8 @@ static int disp_parse_one(int c, const char *arg, struct sim_params *p, struct d
 	case OPT_CRASH: rc = sim_parse_u64("--crash-workers", arg, 0, SIM_NODES_MAX, &v); d->crash_workers = (uint32_t)v; break;
 	case OPT_SLOW: rc = sim_parse_u64("--slow-workers", arg, 0, SIM_NODES_MAX, &v); d->slow_workers = (uint32_t)v; break;
 	case OPT_RESTART: rc = sim_parse_u64("--restart-s", arg, 0, 86400, &v); d->restart_ms = v * 1000; break;
+	case OPT_CRASH_CLIENTS: rc = sim_parse_u64("--crash-clients", arg, 0, SIM_NODES_MAX, &v); d->crash_clients = (uint32_t)v; break;
+	case OPT_CLIENT_RESTART: rc = sim_parse_u64("--client-restart-s", arg, 1, 600, &v); d->client_restart_ms = v * 1000; break;
 	case OPT_SUBMIT: rc = sim_parse_u64("--submit-s", arg, 1, 86400, &v); d->submit_ms = v * 1000; break;
 	case OPT_DEADLINE: rc = sim_parse_u64("--deadline-s", arg, 1, 86400, &v); d->deadline_ms = v * 1000; break;
 	case OPT_CHECK_EVERY: rc = sim_parse_u64("--check-every", arg, 1, UINT32_MAX, &d->check_every); break;
@@ -1172,6 +1444,8 @@ static int disp_parse_check(const struct sim_params *p, const struct disp *d)
 		why = "--crash-workers must be below --workers (every kind keeps a live worker)";
 	else if (d->slow_workers > d->workers)
 		why = "--slow-workers must not exceed --workers";
+	else if (d->crash_clients + d->workers + 1 > p->nodes)
+		why = "--crash-clients must not exceed the clients other than node 0";
 	if (why == NULL)
 		return 0;
 	fprintf(stderr, "chorus-sim dispatch: %s\n", why);
@@ -1220,6 +1494,7 @@ static void disp_defaults(struct sim_params *p, struct disp *d)
 	d->workers = 6;
 	d->njobs = 200;
 	d->restart_ms = 15000;
+	d->client_restart_ms = 2000;
 	d->submit_ms = 40000;
 	d->deadline_ms = DISP_DEADLINE_S * 1000ULL;
 	core_config_defaults(&defaults);
@@ -1244,10 +1519,12 @@ static void disp_report_failure(const struct disp *d)
 	        "reproduce: chorus-sim dispatch --nodes %" PRIu32 " --workers %" PRIu32 " --jobs %"
 	        PRIu64 " --seed %" PRIu64 " --loss %.4f --latency %" PRIu32 ":%" PRIu32
 	        " --crash-workers %" PRIu32 " --slow-workers %" PRIu32 " --restart-s %" PRIu64
-	        " --submit-s %" PRIu64 " --deadline-s %" PRIu64 " --check-every %" PRIu64 "%s\n",
+	        " --crash-clients %" PRIu32 " --client-restart-s %" PRIu64 " --submit-s %" PRIu64
+	        " --deadline-s %" PRIu64 " --check-every %" PRIu64 "%s\n",
 	        p->seed, d->phase, d->sim.now_ms, d->sim.fail, p->nodes, d->workers, d->njobs,
 	        p->seed, p->loss, p->latency_min_ms, p->latency_max_ms, d->crash_workers,
-	        d->slow_workers, d->restart_ms / 1000, d->submit_ms / 1000, d->deadline_ms / 1000,
+	        d->slow_workers, d->restart_ms / 1000, d->crash_clients, d->client_restart_ms / 1000,
+	        d->submit_ms / 1000, d->deadline_ms / 1000,
 	        d->check_every, p->crypto == &sim_crypto_fast ? "" : " --real-crypto");
 }
 
@@ -1277,6 +1554,9 @@ int sim_dispatch_main(int argc, char **argv)
 	hooks.run_cb = disp_run_cb;
 	hooks.kill_cb = disp_kill_cb;
 	hooks.ack_cb = disp_ack_cb;
+	hooks.attempt_cb = disp_attempt_cb;
+	hooks.outcome_put_cb = disp_outcome_put_cb;
+	hooks.outcome_get_cb = disp_outcome_get_cb;
 	if (sim_net_init(&d.sim, &p, &hooks) != 0 || disp_alloc(&d) != 0) {
 		fprintf(stderr, "chorus-sim: out of memory for %" PRIu32 " nodes\n", p.nodes);
 		disp_free(&d);

@@ -260,8 +260,32 @@ static void sim_net_ack_cb(void *ctx, const struct job_ack *ack)
 	n->sim->hooks.ack_cb(n->sim, n, ack);
 }
 
+static void sim_net_attempt_cb(void *ctx, const struct job_view *jv)
+{
+	struct sim_node *n = ctx;
+
+	n->sim->hooks.attempt_cb(n->sim, n, jv);
+}
+
+static void sim_net_outcome_put_cb(void *ctx, const struct work_outcome *o)
+{
+	struct sim_node *n = ctx;
+
+	n->sim->hooks.outcome_put_cb(n->sim, n, o);
+}
+
+static int sim_net_outcome_get_cb(void *ctx, const char *job_id, struct work_outcome *out)
+{
+	struct sim_node *n = ctx;
+
+	return n->sim->hooks.outcome_get_cb(n->sim, n, job_id, out);
+}
+
 static void sim_net_env_jobs(struct sim *sim, struct core_env *env)
 {
+	env->attempt_cb = sim->hooks.attempt_cb != NULL ? sim_net_attempt_cb : NULL;
+	env->outcome_put_cb = sim->hooks.outcome_put_cb != NULL ? sim_net_outcome_put_cb : NULL;
+	env->outcome_get_cb = sim->hooks.outcome_get_cb != NULL ? sim_net_outcome_get_cb : NULL;
 	env->job_cb = sim->hooks.job_cb != NULL ? sim_net_job_cb : NULL;
 	env->run_cb = sim->hooks.run_cb != NULL ? sim_net_run_cb : NULL;
 	env->kill_cb = sim->hooks.kill_cb != NULL ? sim_net_kill_cb : NULL;

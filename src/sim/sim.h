@@ -137,6 +137,11 @@ struct sim_hooks {
 	              const uint8_t *payload, size_t len, uint32_t timeout_ms);
 	void (*kill_cb)(struct sim *sim, struct sim_node *node, const char *job_id);
 	void (*ack_cb)(struct sim *sim, struct sim_node *node, const struct job_ack *ack);
+	/* The persist effects (struct core_env): the scenario is the node's disk. */
+	void (*attempt_cb)(struct sim *sim, struct sim_node *node, const struct job_view *jv);
+	void (*outcome_put_cb)(struct sim *sim, struct sim_node *node, const struct work_outcome *o);
+	int (*outcome_get_cb)(struct sim *sim, struct sim_node *node, const char *job_id,
+	                      struct work_outcome *out);
 };
 
 struct sim {
