@@ -290,13 +290,28 @@ static int work_outcome_get(struct core *core, const char *idhex, struct work_ou
 	memset(o, 0, sizeof(*o));
 	if (core->env.outcome_get_cb == NULL)
 		return 0;
-	if (core->env.outcome_get_cb(core->env.ctx, idhex, o) != 1)
-		return 0;
 	/* The driver's bytes, but checked like input: a row that makes no sense is no row. */
-	if (o->state == WORK_OUTCOME_DONE && (o->receipt == NULL || o->receipt_len == 0 ||
-	                                      o->receipt_len > CHORUS_BODY_MAX))
+	if (core->env.outcome_get_cb(core->env.ctx, idhex, o) != 1 ||
+	    o->state < WORK_OUTCOME_DONE || o->state > WORK_OUTCOME_DISOWNED ||
+	    o->attempt > CHORUS_JOB_ATTEMPTS_MAX ||
+	    (o->state == WORK_OUTCOME_DONE &&
+	     (o->receipt == NULL || o->receipt_len == 0 || o->receipt_len > CHORUS_BODY_MAX))) {
+		memset(o, 0, sizeof(*o));
 		return 0;
-	return o->state >= WORK_OUTCOME_DONE && o->state <= WORK_OUTCOME_DISOWNED;
+	}
+	return 1;
+}
+
+/* Where to answer the asker pk: the job's client address we have, else its member record's. */
+static const char *work_reply_addr(const struct core *core, const struct work *x,
+                                   const uint8_t *pk)
+{
+	long mi;
+
+	if (x != NULL)
+		return x->client_addr;
+	mi = members_find(&core->members, pk);
+	return mi >= 0 ? core->members.v[mi].addr : NULL;
 }
 
 static void work_outcome_put(struct core *core, const char *idhex, enum work_outcome_state st,
@@ -374,6 +389,7 @@ void work_on_status(struct core *core, const struct wire_frame *f, const cJSON *
 	char idhex[CHORUS_JOB_ID_HEX + 1], out[JOBMSG_STATUS_MAX];
 	struct work_outcome o;
 	struct jstatus q, a;
+	const char *addr;
 	struct work *x;
 	int rc, len;
 
@@ -393,12 +409,10 @@ void work_on_status(struct core *core, const struct wire_frame *f, const cJSON *
 		core_send(core, f->pk, x->client_addr, WIRE_RECEIPT, x->receipt, x->receipt_len);
 		return;
 	}
+	addr = work_reply_addr(core, x, f->pk);
 	if (x == NULL && work_outcome_get(core, idhex, &o) && o.state == WORK_OUTCOME_DONE) {
-		long mi = members_find(&core->members, f->pk);
-
-		if (mi >= 0)
-			core_send(core, f->pk, core->members.v[mi].addr, WIRE_RECEIPT, o.receipt,
-			          o.receipt_len);
+		if (addr != NULL)
+			core_send(core, f->pk, addr, WIRE_RECEIPT, o.receipt, o.receipt_len);
 		return;
 	}
 	a = q;
@@ -407,14 +421,9 @@ void work_on_status(struct core *core, const struct wire_frame *f, const cJSON *
 	    !(o.state == WORK_OUTCOME_DISOWNED && o.attempt >= q.attempt))
 		work_outcome_put(core, idhex, WORK_OUTCOME_DISOWNED, q.attempt, f->pk, NULL, 0);
 	len = jobmsg_status_encode(out, sizeof(out), &a);
-	assert(len > 0);
-	{
-		long mi = members_find(&core->members, f->pk);
-		const char *addr = x != NULL ? x->client_addr : mi >= 0 ? core->members.v[mi].addr : NULL;
-
-		if (addr != NULL)
-			core_send(core, f->pk, addr, WIRE_STATUS_A, out, (size_t)len);
-	}
+	assert(len > 0 && (size_t)len < sizeof(out));
+	if (addr != NULL)
+		core_send(core, f->pk, addr, WIRE_STATUS_A, out, (size_t)len);
 	core_log(core, CORE_LOG_INFO, "job", "event=status job=%s attempt=%u answer=%s", idhex,
 	         q.attempt, a.kind == JSTATUS_RUNNING ? "running" : "unknown");
 }

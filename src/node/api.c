@@ -115,6 +115,9 @@ api_stats_json(const struct node *node)
 	API_STAT(acks_received);
 	API_STAT(drop_job_forged);
 	API_STAT(drop_job_stale);
+	API_STAT(status_queries);
+	API_STAT(status_answers);
+	API_STAT(works_known);
 #undef API_STAT
 	cJSON_AddNumberToObject(obj, "jobs_inflight", (double)core_jobs_inflight(node->core));
 	cJSON_AddNumberToObject(obj, "works_running", (double)core_work_running(node->core));
