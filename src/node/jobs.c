@@ -268,12 +268,21 @@ static void jobs_attempt_cb(void *ctx, const struct job_view *v)
 	log_debug("jobs", "event=attempt_written job=%s attempt=%u", v->id, v->nattempts);
 }
 
+/*
+ * A done row is durable before its receipt leaves, a disowned one before
+ * the answer that promises it.  A final row (an ack we saw, for every job
+ * of a kind we run) only guards later dispatches, which read it from the
+ * open transaction: it commits with the turn's writes and holds no frame.
+ */
 static void jobs_outcome_put_cb(void *ctx, const struct work_outcome *o)
 {
 	struct node *node = ctx;
 
 	(void)jobstore_outcome_put(node->jobs->store, o, chorusd_wall_ms());
-	jobs_barrier_add(node->jobs);
+	if (o->state == WORK_OUTCOME_FINAL)
+		jobs_kick_commit(node->jobs);
+	else
+		jobs_barrier_add(node->jobs);
 }
 
 static int jobs_outcome_get_cb(void *ctx, const char *job_id, struct work_outcome *out)
