@@ -618,6 +618,108 @@ static void test_canonical_path(void)
 	diag("mutations both accepted (a digit, a hex case, ...): %d", accepted);
 }
 
+/* The client (n0) restarts: a new core, a new generation, back among the members. */
+static void restart_client(struct harness *h, uint64_t start_ms)
+{
+	h_start(h, 0, start_ms);
+	core_join(h->nodes[0].core, h->nodes[1].addr, h->now_ms);
+	h_run_until(h, h->now_ms + 10000, h_all_see_alive, NULL);
+}
+
+/* Resumes job nonce of n0 with these attempts, as chorusd does from its table. */
+static int resume(struct harness *h, const char *payload, uint64_t nonce,
+                  const struct job_attempt *attempts, unsigned n)
+{
+	struct job_spec spec;
+	char id[CHORUS_JOB_ID_HEX + 1];
+
+	memset(&spec, 0, sizeof(spec));
+	strcpy(spec.kind, "echo");
+	spec.payload = (const uint8_t *)payload;
+	spec.payload_len = strlen(payload);
+	spec.nonce = nonce;
+	spec.attempts = attempts;
+	spec.nattempts = n;
+	return core_job_submit(h->nodes[0].core, &spec, id, h->now_ms);
+}
+
+static int total_runs(struct harness *h)
+{
+	int n = 0;
+
+	for (int i = 0; i < h->n; i++)
+		n += h->nodes[i].runs;
+	return n;
+}
+
+/*
+ * A client that restarts asks the worker of a job's last attempt first:
+ * running there -> it waits for it, and the job runs once; never got it ->
+ * only then the job goes to others (attempt 1 refused); declared dead ->
+ * failed over.
+ */
+static void test_resume_asks_first(void)
+{
+	struct job_attempt attempts[2];
+	uint8_t jid[CHORUS_JOB_ID_BYTES];
+	char id[CHORUS_JOB_ID_HEX + 1];
+	struct harness h;
+	struct h_job *j;
+	int w, other;
+
+	setup(&h, 4, 21);
+	h.run_ms = 3000;
+	h_submit(&h, 0, "echo", "resumed", 31, id);
+	h_run(&h, h.now_ms + 500);
+	j = h_job(&h, id);
+	ok(j && j->v.state == JOB_RUNNING && total_runs(&h) == 1, "a 3 s job runs on one worker");
+	attempts[0] = j->v.attempts[0];
+	w = worker_index(&h, attempts[0].worker);
+	restart_client(&h, 5000);
+	ok(resume(&h, "resumed", 31, attempts, 1) == 0, "the restarted client resumes it");
+	ok(h_run_until(&h, h.now_ms + 10000, h_job_final, id), "it ends");
+	j = h_job(&h, id);
+	ok(j && j->v.state == JOB_SUCCEEDED && j->v.nattempts == 1 &&
+	       worker_index(&h, j->v.attempts[0].worker) == w,
+	   "succeeded at its one attempt, on the worker that ran it");
+	ok(total_runs(&h) == 1 && core_stats(h.nodes[0].core)->status_queries >= 1 &&
+	       core_stats(h.nodes[w].core)->status_answers >= 1,
+	   "which was asked and ran it once (%d runs)", total_runs(&h));
+
+	/* An attempt the named worker never got: it says so, and only then others get it. */
+	other = w == 1 ? 2 : 1;
+	memset(attempts, 0, sizeof(attempts));
+	snprintf(attempts[0].worker, sizeof(attempts[0].worker), "%s", core_id(h.nodes[other].core));
+	attempts[0].outcome = OUTCOME_RUNNING;
+	h.run_ms = 5;
+	restart_client(&h, 6000);
+	ok(resume(&h, "never", 32, attempts, 1) == 0, "a job whose recorded worker never had it");
+	core_job_id(jid, h.nodes[0].pk, 32);
+	codec_hex(id, jid, CHORUS_JOB_ID_BYTES);
+	ok(h_run_until(&h, h.now_ms + 10000, h_job_final, id), "ends");
+	j = h_job(&h, id);
+	ok(j && j->v.state == JOB_SUCCEEDED && j->v.nattempts == 2 &&
+	       j->v.attempts[0].outcome == OUTCOME_REFUSED,
+	   "succeeded at a second attempt, the first %s", j ? job_outcome_name(j->v.attempts[0].outcome) : "?");
+	ok(total_runs(&h) == 2, "ran once (%d runs in all)", total_runs(&h));
+
+	/* The recorded worker is down: membership declares it dead, then the job moves on. */
+	h.nodes[3].down = 1;
+	memset(attempts, 0, sizeof(attempts));
+	snprintf(attempts[0].worker, sizeof(attempts[0].worker), "%s", core_id(h.nodes[3].core));
+	attempts[0].outcome = OUTCOME_RUNNING;
+	ok(resume(&h, "dead", 33, attempts, 1) == 0, "a job whose recorded worker is down");
+	core_job_id(jid, h.nodes[0].pk, 33);
+	codec_hex(id, jid, CHORUS_JOB_ID_BYTES);
+	ok(h_run_until(&h, h.now_ms + 20000, h_job_final, id), "ends");
+	j = h_job(&h, id);
+	ok(j && j->v.state == JOB_SUCCEEDED && j->v.attempts[0].outcome == OUTCOME_WORKER_DEAD,
+	   "succeeded elsewhere once its worker was declared dead (%s)",
+	   j ? job_outcome_name(j->v.attempts[0].outcome) : "?");
+	ok(core_ok(&h), "core_check holds");
+	h_free(&h);
+}
+
 /* tmpl with @J and @N replaced by job and nonce. */
 static void status_fill(char *out, size_t cap, const char *tmpl, const char *job, const char *nonce)
 {
@@ -707,6 +809,7 @@ static void test_status_codec(void)
 int main(void)
 {
 	test_status_codec();
+	test_resume_asks_first();
 	test_echo();
 	test_least_loaded();
 	test_dial_failover();
