@@ -80,6 +80,10 @@ _Static_assert((CHORUS_PEER_KEYS_MAX & (CHORUS_PEER_KEYS_MAX - 1)) == 0,
  */
 #define CHORUS_WORK_OUTCOME_KEEP_MS (2ull * CHORUS_JOB_TIMEOUT_MS_MAX)
 #define CHORUS_WORK_OUTCOMES_MAX    500000
+_Static_assert(CHORUS_WORK_OUTCOME_KEEP_MS >= CHORUS_JOB_TIMEOUT_MS_MAX,
+               "a worker keeps an outcome at least as long as the longest job may run");
+_Static_assert(CHORUS_WORK_OUTCOMES_MAX >= CHORUS_WORK_MAX,
+               "the outcome table remembers at least what a worker keeps in memory");
 #define CHORUS_WORK_MAX           4096          /* worker-side jobs remembered (running + done) */
 #define CHORUS_WORK_BYTES_MAX     (64u * 1024 * 1024) /* results kept for duplicate dispatches */
 #define CHORUS_BROADCAST_DIRECT   256           /* members a request/ack is sent to directly */
