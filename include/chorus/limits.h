@@ -74,20 +74,21 @@ _Static_assert((CHORUS_PEER_KEYS_MAX & (CHORUS_PEER_KEYS_MAX - 1)) == 0,
 #define CHORUS_JOB_QUERY_UNKNOWN_MS 5000
 /*
  * A worker's durable outcome table (done, final elsewhere, disowned) keeps a
- * row this long -- twice the longest job timeout: no dispatch or question
- * about a job comes later than its client's patience -- and at most this
- * many rows (the oldest go first), so the file stays bounded under load.
+ * row this long -- twice the longest job timeout, so a job's own retries
+ * and a client's quick restart find it; a client down longer may find it
+ * gone (docs/dispatch.md) -- and at most this many rows (the oldest go
+ * first), so the file stays bounded under load.
  */
 #define CHORUS_WORK_OUTCOME_KEEP_MS (2ull * CHORUS_JOB_TIMEOUT_MS_MAX)
 #define CHORUS_WORK_OUTCOMES_MAX    500000
-_Static_assert(CHORUS_WORK_OUTCOME_KEEP_MS >= CHORUS_JOB_TIMEOUT_MS_MAX,
-               "a worker keeps an outcome at least as long as the longest job may run");
-_Static_assert(CHORUS_WORK_OUTCOMES_MAX >= CHORUS_WORK_MAX,
-               "the outcome table remembers at least what a worker keeps in memory");
 #define CHORUS_WORK_MAX           4096          /* worker-side jobs remembered (running + done) */
 #define CHORUS_WORK_BYTES_MAX     (64u * 1024 * 1024) /* results kept for duplicate dispatches */
 #define CHORUS_BROADCAST_DIRECT   256           /* members a request/ack is sent to directly */
 #define CHORUS_PENALTY_MAX        64            /* workers remembered as having failed us */
+_Static_assert(CHORUS_WORK_OUTCOME_KEEP_MS >= (unsigned long long)CHORUS_JOB_TIMEOUT_MS_MAX,
+               "a worker keeps an outcome at least as long as the longest job may run");
+_Static_assert(CHORUS_WORK_OUTCOMES_MAX >= CHORUS_WORK_MAX,
+               "the outcome table remembers at least what a worker keeps in memory");
 
 _Static_assert((CHORUS_PAYLOAD_MAX + 2) / 3 * 4 + 2 * CHORUS_RECORD_MAX + 2048 < CHORUS_BODY_MAX,
                "a dispatch (base64 payload + signed request) must fit in a frame body");
