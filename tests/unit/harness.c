@@ -217,6 +217,49 @@ void h_init(struct harness *h, int n, uint64_t seed)
 	}
 }
 
+static struct h_outcome *h_outcome_find(struct h_node *n, const char *id)
+{
+	for (int k = 0; k < n->noutcomes; k++)
+		if (strcmp(n->outcomes[k].o.job_id, id) == 0)
+			return &n->outcomes[k];
+	return NULL;
+}
+
+static void h_outcome_put_cb(void *ctx, const struct work_outcome *o)
+{
+	struct h_ctx *c = ctx;
+	struct h_node *n = &c->h->nodes[c->self];
+	struct h_outcome *row = h_outcome_find(n, o->job_id);
+
+	if (row != NULL && o->state == WORK_OUTCOME_FINAL)
+		return; /* a FINAL never replaces a row */
+	if (row == NULL) {
+		if (n->noutcomes == H_OUTCOMES_MAX)
+			abort();
+		row = &n->outcomes[n->noutcomes++];
+	}
+	free(row->receipt);
+	row->o = *o;
+	row->receipt = NULL;
+	if (o->receipt_len > 0) {
+		if ((row->receipt = malloc(o->receipt_len)) == NULL)
+			abort();
+		memcpy(row->receipt, o->receipt, o->receipt_len);
+	}
+	row->o.receipt = row->receipt;
+}
+
+static int h_outcome_get_cb(void *ctx, const char *job_id, struct work_outcome *out)
+{
+	struct h_ctx *c = ctx;
+	struct h_outcome *row = h_outcome_find(&c->h->nodes[c->self], job_id);
+
+	if (row == NULL)
+		return 0;
+	*out = row->o;
+	return 1;
+}
+
 int h_start(struct harness *h, int i, uint64_t start_ms)
 {
 	struct core_config cfg;
@@ -240,6 +283,10 @@ int h_start(struct harness *h, int i, uint64_t start_ms)
 	env.kill_cb = h_kill_cb;
 	env.ack_cb = h_ack_cb;
 	env.app_cb = h_app_cb;
+	if (h->outcome_tables) {
+		env.outcome_put_cb = h_outcome_put_cb;
+		env.outcome_get_cb = h_outcome_get_cb;
+	}
 	if (h->nodes[i].core)
 		core_destroy(h->nodes[i].core);
 	h->nodes[i].down = 0;
@@ -248,8 +295,11 @@ int h_start(struct harness *h, int i, uint64_t start_ms)
 
 void h_free(struct harness *h)
 {
-	for (int i = 0; i < h->n; i++)
+	for (int i = 0; i < h->n; i++) {
 		core_destroy(h->nodes[i].core);
+		for (int k = 0; k < h->nodes[i].noutcomes; k++)
+			free(h->nodes[i].outcomes[k].receipt);
+	}
 	for (size_t k = 0; k < h->qn; k++)
 		free(h->q[k].buf);
 	free(h->q);

@@ -46,8 +46,17 @@ struct h_job {
 	int finals; /* job_cb calls with a final state: must stay 1 */
 };
 
+/* A row of a worker's outcome table (env.outcome_*), when the harness keeps them. */
+#define H_OUTCOMES_MAX 64
+struct h_outcome {
+	struct work_outcome o;
+	char *receipt; /* owned copy */
+};
+
 struct h_node {
 	struct core *core;
+	struct h_outcome outcomes[H_OUTCOMES_MAX]; /* survives h_start: it is the node's disk */
+	int noutcomes;
 	const char *caps[4]; /* job kinds this node runs (NULL-terminated); none: not a worker */
 	uint32_t capacity;
 	int stall;           /* runs never finish (a stopped worker) */
@@ -81,6 +90,7 @@ struct harness {
 	struct h_run runs[H_RUNS_MAX];
 	struct h_job jobs[H_JOBS_MAX];
 	int njobs;
+	int outcome_tables; /* set before h_start: workers keep outcome tables */
 };
 
 /* Job helpers: submit from node i; the job's last view (NULL if never reported). */

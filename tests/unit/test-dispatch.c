@@ -618,6 +618,68 @@ static void test_canonical_path(void)
 	diag("mutations both accepted (a digit, a hex case, ...): %d", accepted);
 }
 
+/* Dispatches to the first worker dialled are held back (the first one kept), as a slow link would. */
+static uint8_t held[65536];
+static size_t held_len;
+static int held_to = -1;
+static int hold_tap(void *ctx, int from, int to, const uint8_t *buf, size_t len)
+{
+	(void)ctx, (void)from;
+	if (buf[3] != WIRE_DISPATCH || (held_to >= 0 && to != held_to))
+		return 1;
+	if (held_to < 0 && len <= sizeof(held)) {
+		held_to = to;
+		memcpy(held, buf, len);
+		held_len = len;
+	}
+	return 0;
+}
+
+/*
+ * A worker that learned a job is final elsewhere never starts it: the
+ * client's dispatch to n_a is held up, the job fails over and ends on the
+ * other worker, its ack reaches n_a, and then the late dispatch arrives.
+ */
+static void test_final_elsewhere(void)
+{
+	char id[CHORUS_JOB_ID_HEX + 1];
+	struct harness h;
+	struct h_job *j;
+	int i;
+
+	h_init(&h, 3, 41);
+	h.outcome_tables = 1;
+	for (i = 1; i < 3; i++) {
+		memcpy(h.nodes[i].caps, echo_caps, sizeof(echo_caps));
+		h.nodes[i].capacity = 4;
+	}
+	for (i = 0; i < 3; i++)
+		h_start(&h, i, 1000 + (uint64_t)i);
+	for (i = 1; i < 3; i++)
+		core_join(h.nodes[i].core, h.nodes[0].addr, h.now_ms);
+	h_run_until(&h, h.now_ms + 10000, h_all_see_alive, NULL);
+	h_run(&h, h.now_ms + 1500);
+	held_len = 0;
+	held_to = -1;
+	h.tap = hold_tap;
+	h_submit(&h, 0, "echo", "late", 41, id);
+	ok(h_run_until(&h, h.now_ms + 10000, h_job_final, id), "the job ends");
+	j = h_job(&h, id);
+	ok(j && j->v.state == JOB_SUCCEEDED && held_len > 0 && j->v.attempts[0].outcome == OUTCOME_DIAL_FAILED &&
+	       worker_index(&h, j->v.attempts[0].worker) == held_to,
+	   "after its dispatch to n%d was held up (dial failed) and a failover", held_to);
+	h_run(&h, h.now_ms + 200); /* the ack reaches everyone */
+	h.tap = NULL;
+	ok(held_to > 0 && h.nodes[held_to].runs == 0, "n%d has not run it", held_to);
+	h_inject(&h, held_to, held, held_len);
+	h_run(&h, h.now_ms + 100);
+	ok(held_to > 0 && h.nodes[held_to].runs == 0 && core_stats(h.nodes[held_to].core)->works_known == 1,
+	   "the late dispatch reaches n%d, which knows the job is final and does not run it", held_to);
+	ok(h.nodes[1].runs + h.nodes[2].runs == 1, "the job ran once");
+	ok(core_ok(&h), "core_check holds");
+	h_free(&h);
+}
+
 /* The client (n0) restarts: a new core, a new generation, back among the members. */
 static void restart_client(struct harness *h, uint64_t start_ms)
 {
@@ -810,6 +872,7 @@ int main(void)
 {
 	test_status_codec();
 	test_resume_asks_first();
+	test_final_elsewhere();
 	test_echo();
 	test_least_loaded();
 	test_dial_failover();
