@@ -425,7 +425,7 @@ struct cjob {
 	char cur_addr[CHORUS_ADDR_MAX + 1]; /* the worker of the current attempt */
 	uint64_t cur_gen;     /* its generation that offered (0: unknown): the dispatch names it */
 	uint64_t query_since_ms; /* QUERY: when the resumed job started asking */
-	int asked;            /* resumed and asked first: no request broadcast (round 0) until a failover */
+	int asked;            /* resumed, asked first: no broadcast (round 0) until a failover */
 	char reason[CHORUS_JOB_REASON_MAX];
 };
 #define CJOB_BUCKETS 16384 /* power of two, >= CHORUS_JOBS_INFLIGHT_MAX */

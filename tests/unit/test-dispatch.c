@@ -618,7 +618,7 @@ static void test_canonical_path(void)
 	diag("mutations both accepted (a digit, a hex case, ...): %d", accepted);
 }
 
-/* Dispatches to the first worker dialled are held back (the first one kept), as a slow link would. */
+/* Dispatches to the first worker dialled are held back (the first kept), as on a slow link. */
 static uint8_t held[65536];
 static size_t held_len;
 static int held_to = -1;
@@ -665,7 +665,8 @@ static void test_final_elsewhere(void)
 	h_submit(&h, 0, "echo", "late", 41, id);
 	ok(h_run_until(&h, h.now_ms + 10000, h_job_final, id), "the job ends");
 	j = h_job(&h, id);
-	ok(j && j->v.state == JOB_SUCCEEDED && held_len > 0 && j->v.attempts[0].outcome == OUTCOME_DIAL_FAILED &&
+	ok(j && j->v.state == JOB_SUCCEEDED && held_len > 0 &&
+	       j->v.attempts[0].outcome == OUTCOME_DIAL_FAILED &&
 	       worker_index(&h, j->v.attempts[0].worker) == held_to,
 	   "after its dispatch to n%d was held up (dial failed) and a failover", held_to);
 	h_run(&h, h.now_ms + 200); /* the ack reaches everyone */
@@ -673,7 +674,8 @@ static void test_final_elsewhere(void)
 	ok(held_to > 0 && h.nodes[held_to].runs == 0, "n%d has not run it", held_to);
 	h_inject(&h, held_to, held, held_len);
 	h_run(&h, h.now_ms + 100);
-	ok(held_to > 0 && h.nodes[held_to].runs == 0 && core_stats(h.nodes[held_to].core)->works_known == 1,
+	ok(held_to > 0 && h.nodes[held_to].runs == 0 &&
+	       core_stats(h.nodes[held_to].core)->works_known == 1,
 	   "the late dispatch reaches n%d, which knows the job is final and does not run it", held_to);
 	ok(h.nodes[1].runs + h.nodes[2].runs == 1, "the job ran once");
 	ok(core_ok(&h), "core_check holds");
@@ -762,7 +764,8 @@ static void test_resume_asks_first(void)
 	j = h_job(&h, id);
 	ok(j && j->v.state == JOB_SUCCEEDED && j->v.nattempts == 2 &&
 	       j->v.attempts[0].outcome == OUTCOME_REFUSED,
-	   "succeeded at a second attempt, the first %s", j ? job_outcome_name(j->v.attempts[0].outcome) : "?");
+	   "succeeded at a second attempt, the first %s",
+	   j ? job_outcome_name(j->v.attempts[0].outcome) : "?");
 	ok(total_runs(&h) == 2, "ran once (%d runs in all)", total_runs(&h));
 
 	/* The recorded worker is down: membership declares it dead, then the job moves on. */
@@ -788,7 +791,7 @@ static void status_fill(char *out, size_t cap, const char *tmpl, const char *job
 	size_t n = 0;
 
 	for (; *tmpl != '\0' && n + 1 < cap; tmpl++) {
-		const char *sub = tmpl[0] == '@' && tmpl[1] == 'J' ? job : tmpl[0] == '@' && tmpl[1] == 'N' ? nonce : NULL;
+		const char *sub = tmpl[0] != '@' ? NULL : tmpl[1] == 'J' ? job : tmpl[1] == 'N' ? nonce : NULL;
 
 		if (sub == NULL) {
 			out[n++] = *tmpl;
@@ -850,7 +853,8 @@ static void test_status_codec(void)
 		cJSON_Delete(o);
 	}
 	o = cJSON_Parse("{\"job\":\"00112233445566778899aabbccddeeff\",\"a\":1,\"st\":\"done\"}");
-	ok(jobmsg_status_decode(&d, o, 0, NULL) == CORE_ERR_MALFORMED, "an answer of another status is refused");
+	ok(jobmsg_status_decode(&d, o, 0, NULL) == CORE_ERR_MALFORMED,
+	   "an answer of another status is refused");
 	cJSON_Delete(o);
 	codec_hex(job, q.id, CHORUS_JOB_ID_BYTES);
 	for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {

@@ -213,7 +213,8 @@ static void test_outcomes(void)
 	for (unsigned i = 1; i <= 300; i++) {
 		snprintf(receipt, sizeof receipt, "{\"receipt\":%u}", i);
 		back += jobstore_outcome_get(js, id_of(i), &got) == 1 && got.state == WORK_OUTCOME_DONE &&
-		        got.receipt_len == strlen(receipt) && memcmp(got.receipt, receipt, got.receipt_len) == 0 &&
+		        got.receipt_len == strlen(receipt) &&
+		        memcmp(got.receipt, receipt, got.receipt_len) == 0 &&
 		        got.client[0] == (uint8_t)i;
 	}
 	ok(back == 300, "after a reopen every done job reads back with its receipt (%d)", back);
