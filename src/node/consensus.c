@@ -951,13 +951,16 @@ static void consensus_answer_origin(struct consensus *cs, const uint8_t of[CHORU
 }
 
 /*
- * An entry no ledger will ever credit, whoever leads: it does not check, or
- * its reward is over the bound (both functions of its bytes alone).  Other
- * refusals (not a member yet, the balance short) may pass later: such an
- * entry stays in the outbox and is offered again.
+ * Does a leader's refusal of our own copy of an entry stand, by what this
+ * node can tell itself?  It does not check, or its reward is over the bound
+ * (functions of its bytes alone), or its client or worker is not a member
+ * here either: a stranger's record posted to us would otherwise sit at the
+ * head of the outbox for ever, and the oldest-first re-sends would never
+ * reach the acks behind it.  A refusal for a short balance is not judged
+ * here: the row stays, offered again each second.
  */
-static int consensus_never_creditable(struct consensus *cs, const struct ledger_entry *e,
-                                      char *why, size_t whylen)
+static int consensus_refusal_stands(struct consensus *cs, const struct ledger_entry *e,
+                                    char *why, size_t whylen)
 {
 	struct ledger_entry_info info;
 
@@ -965,6 +968,12 @@ static int consensus_never_creditable(struct consensus *cs, const struct ledger_
 		return 1;
 	if (info.reward > CHORUS_LEDGER_REWARD_MAX) {
 		snprintf(why, whylen, "%s", ledger_outcome_name(LEDGER_REJECT_REWARD));
+		return 1;
+	}
+	if (!core_member_known(cs->node->core, info.client) ||
+	    !core_member_known(cs->node->core, info.worker)) {
+		snprintf(why, whylen, "the %s is not a member",
+		         core_member_known(cs->node->core, info.client) ? "worker" : "client");
 		return 1;
 	}
 	return 0;
@@ -990,7 +999,7 @@ static void consensus_outbox_refused(struct consensus *cs, const char *job)
 	if ((e = malloc(sizeof *e)) == NULL)
 		return;
 	if (raftstore_outbox_get(cs->store, job, e) == 0 &&
-	    consensus_never_creditable(cs, e, why, sizeof why) &&
+	    consensus_refusal_stands(cs, e, why, sizeof why) &&
 	    raftstore_outbox_done(cs->store, job, &created_ms) == 0) {
 		cs->outbox_refused++;
 		log_warn("ledger", "event=ack_refused job=%s why=\"%s\" (the job stays done, uncredited)",
