@@ -1054,7 +1054,7 @@ static int consensus_admit(struct consensus *cs, const struct ledger_entry_info 
 	if (!core_member_known(cs->node->core, in->client) ||
 	    !core_member_known(cs->node->core, in->worker)) {
 		cs->refused_member++;
-		snprintf(why, whylen, "the %s is not a member", 
+		snprintf(why, whylen, "the %s is not a member",
 		         core_member_known(cs->node->core, in->client) ? "worker" : "client");
 		return -1;
 	}
