@@ -128,6 +128,7 @@ struct consensus {
 	uint64_t refused_member;     /* of them: client or worker not a member we hold a record of */
 	uint64_t refused_bound;      /* of them: apply would reject it (reward, balance, accounts) */
 	uint64_t skipped_blocks;     /* committed blocks that did not apply (bad encoding or link) */
+	int fault_old_leader;        /* CHORUS_FAULT=old-leader: lead without the checks (a test seam) */
 	uint64_t outbox_refused;     /* our own acks the ledger refused: out of the outbox */
 	int kicked;
 	struct ledger_tip tip;       /* leader: the last block proposed (pipelining) */
@@ -1051,6 +1052,8 @@ static int consensus_admit(struct consensus *cs, const struct ledger_entry_info 
 {
 	int o;
 
+	if (cs->fault_old_leader)
+		return 0; /* a leader from before these checks (test seam): apply must cope */
 	if (!core_member_known(cs->node->core, in->client) ||
 	    !core_member_known(cs->node->core, in->worker)) {
 		cs->refused_member++;
@@ -1532,6 +1535,12 @@ int consensus_create(struct consensus **out, struct node *node, const uint8_t pk
 		snprintf(err, errlen, "consensus: cannot set up");
 		consensus_destroy(cs);
 		return -ENOMEM;
+	}
+	/* Test seam (chorusd(8), ENVIRONMENT): lead as a leader from before the bound checks. */
+	if (getenv("CHORUS_FAULT") != NULL && strcmp(getenv("CHORUS_FAULT"), "old-leader") == 0) {
+		cs->fault_old_leader = 1;
+		ledger_build_unchecked(cs->ledger, 1);
+		log_warn("ledger", "event=fault what=old-leader (CHORUS_FAULT: a test seam)");
 	}
 	if ((r = raftstore_open(&cs->store, node->cfg.data_dir, err, errlen)) != 0 ||
 	    (r = catchup_create(&cs->catchup, node, cs->store, cs->ledger, cs->id,

@@ -17,7 +17,17 @@
 #  - the origin dropped every poison record from its outbox, finding the
 #    refusal right itself (reward over the bound, not members here either:
 #    outbox_refused, each logged with its job id), so its re-sends are not
-#    stuck behind them.
+#    stuck behind them;
+#  - the voters restarted as leaders from before these checks
+#    (CHORUS_FAULT=old-leader): the same poison now reaches blocks, and every
+#    voter applies them (the finding: every voter aborted in apply), each
+#    over-bound entry rejected alike (same state hash everywhere); the minted
+#    job shows "rejected: reward over the bound" on every voter; strangers'
+#    jobs are paid from their own allowance, so balances still sum to
+#    accounts x allowance (nothing minted);
+#  - kill -9 of all three, restarted without the seam: they re-apply the
+#    poisoned chain from raft.db (the finding: they aborted again), reach the
+#    same state hash, and credit new jobs.
 # Every wait is bounded; every process is tracked and killed on exit.
 . "$top_srcdir/tests/lib.sh"
 
@@ -124,5 +134,70 @@ outbox_rows() {
 outbox_empty() { [ "$(outbox_rows)" -eq 0 ]; }
 check "and its outbox is empty: nothing left to crowd out its own acks' re-sends" \
 	wait_until 10000 outbox_empty
+
+# ---------------------------------------------------------------- an older leader lets poison in
+gone() { ! kill -0 "$1" 2>/dev/null; }
+stop_voters() { # stop_voters SIGNAL
+	for i in $VOTERS; do kill "-$1" "${PID[$i]}" 2>/dev/null; done
+	for i in $VOTERS; do
+		wait_until 10000 gone "${PID[$i]}" || kill -KILL "${PID[$i]}" 2>/dev/null
+		wait "${PID[$i]}" 2>/dev/null
+	done
+}
+start_voters() { # through the non-voters too: they saw the voters leave
+	for i in $VOTERS; do
+		start_node "$i" --voter --bootstrap-expect 3 --join "tcp://127.0.0.1:$(fport 1)" \
+			--join "tcp://127.0.0.1:$(fport 4)" --join "tcp://127.0.0.1:$(fport 5)"
+	done
+}
+stop_voters TERM
+export CHORUS_FAULT=old-leader
+start_voters
+unset CHORUS_FAULT
+check "the voters restart as older leaders (CHORUS_FAULT=old-leader)" wait_until 30000 one_leader 1 2 3 4 5
+check "poison again: 2,100 records of reward 2^53" poison overflow2 $((1 << 53)) 2100
+check "1,000 records of fresh keys" poison fresh2 1 1000
+check "one minted record of 10^15" poison minted2 1000000000000000 1
+state_of() { q -p ledger "'%d %s %s %d %d' % (d['height'], d['head_hash'], d['state_hash'], d['rejected'], d['credited'])" $(ports_of $VOTERS); }
+all_in() { # every voter rejected the 2,101 over-bound entries, credited the rest, same state
+	states=$(state_of) || return 1
+	[ "$(echo "$states" | sort -u | wc -l)" -eq 1 ] &&
+		[ "$(echo "$states" | head -1 | cut -d' ' -f4)" -eq 2101 ] &&
+		[ "$(echo "$states" | head -1 | cut -d' ' -f5)" -eq 1010 ]
+}
+t0=$(now_ms)
+if wait_until 30000 all_in; then
+	diag "2,101 rejected and 1,010 credited on every voter, $(( $(now_ms) - t0 )) ms"
+	ok 0 "every voter applied the poisoned blocks: 2,101 entries rejected, the same state hash"
+else
+	state_of | sed 's/^/# /'
+	ok 1 "every voter applied the poisoned blocks: 2,101 entries rejected, the same state hash"
+fi
+check "every voter process is still alive" all_alive
+minted2=$(cat "$TEST_TMP/minted2.ids")
+for i in $VOTERS; do
+	check "voter $i: chorus ledger job shows the minted job rejected: reward over the bound" \
+		sh -c "'$CHORUS' -H http://127.0.0.1:$(hport "$i") ledger job $minted2 | grep -q 'rejected: reward over the bound'"
+done
+check "strangers' jobs are paid from their own allowance: balances sum to accounts x allowance" \
+	q ledger/balances "sum(a['balance'] for a in d['accounts']) == len(d['accounts']) * $ALLOWANCE and all(a['balance'] >= 0 for a in d['accounts'])" $(ports_of $VOTERS)
+before=$(state_of | head -1)
+
+# ---------------------------------------------------------------- and after a restart
+stop_voters KILL
+start_voters
+rebuilt() { [ "$(state_of | sort -u)" = "$before" ]; }
+check "kill -9 of all three, restarted: they re-apply the poisoned chain to the same state" \
+	wait_until 30000 rebuilt
+check "every voter process is still alive" all_alive
+check "a leader again" wait_until 30000 one_leader 1 2 3 4 5
+: >"$TEST_TMP/real.ids"
+for k in $(seq 1 3); do
+	if cli "$CLIENT" -j submit echo --data "after $k" --reward "$REWARD" >"$TEST_TMP/sub.out" 2>>"$TEST_TMP/sub.err"; then
+		python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['id'])" "$TEST_TMP/sub.out" >>"$TEST_TMP/real.ids"
+	fi
+done
+check "3 more real jobs succeed" test "$(wc -l <"$TEST_TMP/real.ids")" -eq 3
+check "and each is credited on every voter" wait_until 20000 credited_everywhere
 
 done_testing
