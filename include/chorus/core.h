@@ -457,6 +457,11 @@ int core_member_get(const struct core *core, size_t i, struct member_view *out);
  * of members: decoding every record was a third of a simulation's time.
  */
 int core_member_brief(const struct core *core, size_t i, struct member_view *out);
+/*
+ * Is pk a member whose signed record this node holds (any state, ourselves
+ * included)?  The ledger leader credits and charges only such keys.
+ */
+int core_member_known(const struct core *core, const uint8_t pk[CHORUS_PK_BYTES]);
 void core_member_counts(const struct core *core, size_t counts[4]);  /* by enum member_state */
 const struct core_stats *core_stats(const struct core *core);
 const char *core_id(const struct core *core);  /* hex public key */

@@ -142,8 +142,18 @@ _Static_assert(4 + 8 * CHORUS_RAFT_VOTERS_MAX <= CHORUS_RAFT_ENTRY_MAX,
 #define CHORUS_LEDGER_BLOCK_BYTES_MAX    (256 * 1024) /* one encoded block, signature included */
 #define CHORUS_LEDGER_BLOCK_HEADER_BYTES 95        /* magic, version, height .. entry count */
 #define CHORUS_LEDGER_ENTRY_BYTES_MAX    (2 * (2 + CHORUS_LEDGER_TEXT_MAX + CHORUS_SIG_BYTES))
-#define CHORUS_LEDGER_ACCOUNTS_MAX       65536     /* keys with a balance */
-#define CHORUS_LEDGER_JOBS_MAX           (1u << 24) /* credited jobs indexed (grows with the chain) */
+#define CHORUS_LEDGER_ACCOUNTS_MAX       (1u << 24) /* keys with an account (storage grows on demand) */
+#define CHORUS_LEDGER_JOBS_MAX           (1u << 31) /* final jobs indexed (grows with the chain) */
+/*
+ * Where a reward comes from (docs/ledger.md): a job's reward is debited from
+ * its client, whose balance = allowance + earned - spent may not go below 0.
+ * Every key starts with CHORUS_LEDGER_ALLOWANCE units (the policy's cap on
+ * what a client can issue without earning): 10^9 pays 1,000 jobs at the
+ * largest reward, a million at 1,000.  A job pays at most
+ * CHORUS_LEDGER_REWARD_MAX.
+ */
+#define CHORUS_LEDGER_ALLOWANCE          1000000000ULL
+#define CHORUS_LEDGER_REWARD_MAX         1000000ULL
 
 _Static_assert(CHORUS_LEDGER_BLOCK_HEADER_BYTES + CHORUS_LEDGER_ENTRY_BYTES_MAX + CHORUS_SIG_BYTES <=
                    CHORUS_LEDGER_BLOCK_BYTES_MAX,
@@ -152,8 +162,19 @@ _Static_assert(CHORUS_LEDGER_BLOCK_ENTRIES_MAX <= 0xffff && CHORUS_LEDGER_TEXT_M
                "entry count and text lengths are 16-bit fields");
 _Static_assert(2 * CHORUS_LEDGER_BLOCK_ENTRIES_MAX <= CHORUS_LEDGER_ACCOUNTS_MAX,
                "one block (two keys per entry) must be able to fit in an empty accounts table");
-_Static_assert(CHORUS_LEDGER_ACCOUNTS_MAX < (1u << 30) && CHORUS_LEDGER_JOBS_MAX < (1u << 30),
-               "table indexes are 32-bit with room for a doubled slot array");
+_Static_assert(CHORUS_LEDGER_ACCOUNTS_MAX < (1u << 30) && CHORUS_LEDGER_JOBS_MAX < 0xffffffffu,
+               "table indexes are 32-bit (index + 1 in a slot, 0 for empty)");
+/*
+ * No sum can overflow, by construction: every final job (credited or not)
+ * takes an index slot, so at most JOBS_MAX jobs pay at most REWARD_MAX each;
+ * total_reward, and every account's earned and spent (each at most the
+ * total), stay below 2^53 (exact in JSON), and so does every balance.
+ */
+_Static_assert((unsigned long long)CHORUS_LEDGER_JOBS_MAX * CHORUS_LEDGER_REWARD_MAX +
+                       CHORUS_LEDGER_ALLOWANCE < (1ULL << 53),
+               "reward sums and balances stay exact below 2^53");
+_Static_assert(CHORUS_LEDGER_REWARD_MAX <= CHORUS_LEDGER_ALLOWANCE,
+               "a new client can pay one job of the largest reward");
 
 _Static_assert(CHORUS_LEDGER_BLOCK_HEADER_BYTES + 16 * CHORUS_LEDGER_ENTRY_BYTES_MAX + CHORUS_SIG_BYTES <=
                    CHORUS_RAFT_ENTRY_MAX,

@@ -633,6 +633,12 @@ int core_member_get(const struct core *core, size_t i, struct member_view *out)
 	return rc < 0 ? rc : 0; /* cannot fail: only verified, decoded records are stored */
 }
 
+int core_member_known(const struct core *core, const uint8_t pk[CHORUS_PK_BYTES])
+{
+	assert(core != NULL && pk != NULL);
+	return members_find(&core->members, pk) >= 0;
+}
+
 int core_member_brief(const struct core *core, size_t i, struct member_view *out)
 {
 	const struct member *m;

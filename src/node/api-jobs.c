@@ -172,9 +172,9 @@ static const char *api_jobs_spec(cJSON *body, struct job_spec *spec, uint8_t *pa
 		return "timeout_ms must be 1..86400000";
 	spec->timeout_ms = timeout != NULL ? (uint32_t)timeout->valuedouble : 0;
 	if (reward != NULL && (!cJSON_IsNumber(reward) || reward->valuedouble < 0 ||
-	                       reward->valuedouble > 1e15 ||
+	                       reward->valuedouble > (double)CHORUS_LEDGER_REWARD_MAX ||
 	                       reward->valuedouble != (double)(uint64_t)reward->valuedouble))
-		return "reward must be a whole number 0..1e15";
+		return "reward must be a whole number 0..1000000 (the ledger pays no more)";
 	spec->reward = reward != NULL ? (uint64_t)reward->valuedouble : 0;
 	return NULL;
 }

@@ -114,6 +114,16 @@ static cJSON *api_ledger_status(const struct consensus *cs)
 	cJSON_AddNumberToObject(o, "outbox_refused", (double)consensus_outbox_refused_count(cs));
 	cJSON_AddNumberToObject(o, "refused", (double)consensus_refused(cs));
 	{
+		uint64_t member, bound, skipped_blocks;
+
+		consensus_refusals(cs, &member, &bound, &skipped_blocks);
+		cJSON_AddNumberToObject(o, "refused_not_member", (double)member);
+		cJSON_AddNumberToObject(o, "refused_bound", (double)bound);
+		cJSON_AddNumberToObject(o, "skipped_blocks", (double)skipped_blocks);
+	}
+	cJSON_AddNumberToObject(o, "rejected", (double)ls.rejected);
+	cJSON_AddNumberToObject(o, "skipped", (double)ls.skipped);
+	{
 		struct catchup_status cu;
 		cJSON *c = cJSON_AddObjectToObject(o, "catchup");
 
@@ -203,6 +213,10 @@ static void api_ledger_job(const struct consensus *cs, struct evhttp_request *re
 	o = cJSON_CreateObject();
 	if (o != NULL) {
 		cJSON_AddStringToObject(o, "job", id);
+		cJSON_AddStringToObject(o, "outcome", lj.outcome == LEDGER_CREDITED ? "credited"
+		                                                                     : "rejected");
+		if (lj.outcome != LEDGER_CREDITED)
+			cJSON_AddStringToObject(o, "reason", ledger_outcome_name(lj.outcome));
 		cJSON_AddNumberToObject(o, "height", (double)lj.height);
 		api_ledger_hex(o, "client", lj.client, CHORUS_PK_BYTES);
 		api_ledger_hex(o, "worker", lj.worker, CHORUS_PK_BYTES);
@@ -232,10 +246,12 @@ static cJSON *api_ledger_balances(const struct consensus *cs)
 		cJSON_AddNumberToObject(b, "spent", (double)a.spent);
 		cJSON_AddNumberToObject(b, "jobs_run", (double)a.jobs_run);
 		cJSON_AddNumberToObject(b, "jobs_paid", (double)a.jobs_paid);
+		cJSON_AddNumberToObject(b, "balance", (double)a.balance);
 	}
 	if (o != NULL) {
 		cJSON_AddNumberToObject(o, "height", (double)ls.height);
 		cJSON_AddNumberToObject(o, "total_reward", (double)ls.total_reward);
+		cJSON_AddNumberToObject(o, "allowance", (double)CHORUS_LEDGER_ALLOWANCE);
 	cJSON_AddNumberToObject(o, "verify_cache_hits", (double)ls.verify_cache_hits);
 	cJSON_AddNumberToObject(o, "dropped_messages", (double)consensus_dropped(cs));
 	}

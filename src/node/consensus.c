@@ -89,6 +89,7 @@ struct consensus_pending {
 	uint8_t origin[CHORUS_PK_BYTES]; /* whose outbox holds it: the answer goes there */
 	uint64_t answer;                 /* credited at this height, not answered yet */
 	uint64_t proposed;               /* in the block of this height (0: not yet) */
+	int refused;                     /* the builder left it out for good: answered, dropped */
 };
 
 #define CONSENSUS_LATENCY_RING 4096 /* submit-to-commit samples kept for /v1/ledger */
@@ -123,7 +124,11 @@ struct consensus {
 	struct event *kick_ev;       /* end of this loop iteration: route fresh acks, pump */
 	struct api_waits *waits;     /* POST /v1/ledger/acks?wait_ms: held until committed */
 	uint64_t dropped;            /* malformed ledger messages and raft messages */
-	uint64_t refused;            /* leader: submitted acks that do not check, answered so */
+	uint64_t refused;            /* leader: submitted acks refused (any reason), answered so */
+	uint64_t refused_member;     /* of them: client or worker not a member we hold a record of */
+	uint64_t refused_bound;      /* of them: apply would reject it (reward, balance, accounts) */
+	uint64_t skipped_blocks;     /* committed blocks that did not apply (bad encoding or link) */
+	int fault_old_leader;        /* CHORUS_FAULT=old-leader: lead without the checks (a test seam) */
 	uint64_t outbox_refused;     /* our own acks the ledger refused: out of the outbox */
 	int kicked;
 	struct ledger_tip tip;       /* leader: the last block proposed (pipelining) */
@@ -294,6 +299,27 @@ static int consensus_keep_block(struct consensus *cs, const uint8_t *data, size_
 }
 
 /*
+ * A committed block that does not apply: it does not decode, link or carry
+ * its leader's signature (entries never fail a block: ledger.h).  Every
+ * voter holds the same log and ledger, so every voter skips it alike; the
+ * chain goes on from the same head.  A leader's blocks built on it would not
+ * link either: it builds again from its head, its queue re-proposed.
+ */
+static void consensus_skip_block(struct consensus *cs, const struct raft_entry *e, int r)
+{
+	uint64_t height = ledger_height(cs->ledger);
+
+	cs->skipped_blocks++;
+	log_error("ledger", "event=block_skipped index=%llu height=%llu error=\"%s\" why=\"%s\"",
+	          (unsigned long long)e->index, (unsigned long long)height, core_strerror(r),
+	          ledger_why(cs->ledger));
+	cs->tip_term = 0;
+	for (size_t i = 0; i < cs->npending; i++)
+		if (cs->pending[i].proposed > height)
+			cs->pending[i].proposed = 0;
+}
+
+/*
  * A committed entry: Raft's own are skipped, ours are ledger blocks.  During
  * a backfill, and until the entries held by it are applied, it is held: the
  * log keeps it (no compaction meanwhile) and consensus_apply_held() applies it.
@@ -310,10 +336,21 @@ static void consensus_apply(struct consensus *cs, const struct raft_entry *e)
 	r = ledger_block_apply(cs->ledger, e->data, e->len);
 	if (r == CORE_ERR_STALE)
 		return; /* a block already applied: harmless */
-	if (r != 0 || consensus_keep_block(cs, e->data, e->len) != 0) {
-		/* Every voter applies the same log: a committed block that fails is a broken invariant. */
-		log_error("ledger", "event=apply_error index=%llu error=\"%s\" why=\"%s\"",
-		          (unsigned long long)e->index, core_strerror(r), ledger_why(cs->ledger));
+	if (r == CORE_ERR_NOMEM) {
+		/* Our own memory, not the block: held, tried again each tick (consensus_apply_held). */
+		cs->applied_index = e->index - 1;
+		log_error("ledger", "event=apply_nomem index=%llu (held, retried)",
+		          (unsigned long long)e->index);
+		return;
+	}
+	if (r != 0) {
+		consensus_skip_block(cs, e, r);
+		return;
+	}
+	if (consensus_keep_block(cs, e->data, e->len) != 0) {
+		/* Our own store failed under an applied block: stopping rather than diverge on restart. */
+		log_error("ledger", "event=store_error index=%llu height=%llu",
+		          (unsigned long long)e->index, (unsigned long long)ledger_height(cs->ledger));
 		abort();
 	}
 	log_debug("ledger", "event=apply height=%llu index=%llu",
@@ -401,6 +438,33 @@ static void consensus_publish_role(struct consensus *cs)
 	cs->leader_published = leader;
 }
 
+static void consensus_refuse(struct consensus *cs, const struct ledger_entry *e,
+                             const uint8_t origin[CHORUS_PK_BYTES], const char *why);
+
+/*
+ * Leader: the builder left a queued entry out because apply would reject
+ * it (in this block, or after the blocks in flight): refused, answered so,
+ * and out of the queue (consensus_drop_refused) before the next build.
+ */
+static void consensus_build_verdict(struct consensus *cs, struct consensus_pending *p, int v)
+{
+	if (v == LEDGER_CREDITED || v == LEDGER_DUPLICATE)
+		return;
+	cs->refused_bound += v != LEDGER_SKIPPED;
+	p->refused = 1;
+	consensus_refuse(cs, &p->e, p->origin, ledger_outcome_name(v));
+}
+
+static void consensus_drop_refused(struct consensus *cs)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < cs->npending; i++)
+		if (!cs->pending[i].refused)
+			cs->pending[keep++] = cs->pending[i];
+	cs->npending = keep;
+}
+
 /*
  * Leader: the next blocks, pipelined.  The first block of a term waits for a
  * final head (the whole log applied, the term's no-op included); later ones
@@ -468,15 +532,18 @@ static void consensus_build(struct consensus *cs)
 		}
 		if (block != NULL)
 			ledger_tip_of(block, len, &cs->tip);
-		/* Taken, or skipped as credited already: answered or dropped once the tip applies. */
-		for (size_t i = 0; i < used; i++)
+		/* Taken, or skipped as final already: answered or dropped once the tip applies. */
+		for (size_t i = 0; i < used; i++) {
 			taken[i]->proposed = cs->tip.height > 0 ? cs->tip.height : 1;
+			consensus_build_verdict(cs, taken[i], ledger_build_verdict(cs->ledger, i));
+		}
 		if (block == NULL)
 			cs->answered_height = UINT64_MAX; /* all credited already: answer them */
 		free(block);
 		if (used == 0)
 			break;
 	}
+	consensus_drop_refused(cs);
 }
 
 static void consensus_pump(struct consensus *cs)
@@ -885,6 +952,35 @@ static void consensus_answer_origin(struct consensus *cs, const uint8_t of[CHORU
 }
 
 /*
+ * Does a leader's refusal of our own copy of an entry stand, by what this
+ * node can tell itself?  It does not check, or its reward is over the bound
+ * (functions of its bytes alone), or its client or worker is not a member
+ * here either: a stranger's record posted to us would otherwise sit at the
+ * head of the outbox for ever, and the oldest-first re-sends would never
+ * reach the acks behind it.  A refusal for a short balance is not judged
+ * here: the row stays, offered again each second.
+ */
+static int consensus_refusal_stands(struct consensus *cs, const struct ledger_entry *e,
+                                    char *why, size_t whylen)
+{
+	struct ledger_entry_info info;
+
+	if (ledger_entry_explain(cs->ledger, e, &info, why, whylen) != 0)
+		return 1;
+	if (info.reward > CHORUS_LEDGER_REWARD_MAX) {
+		snprintf(why, whylen, "%s", ledger_outcome_name(LEDGER_REJECT_REWARD));
+		return 1;
+	}
+	if (!core_member_known(cs->node->core, info.client) ||
+	    !core_member_known(cs->node->core, info.worker)) {
+		snprintf(why, whylen, "the %s is not a member",
+		         core_member_known(cs->node->core, info.client) ? "worker" : "client");
+		return 1;
+	}
+	return 0;
+}
+
+/*
  * A voter says the ledger refused our ack for job: a committed answer at
  * height 0, because the entry does not check and never will (the check is a
  * function of its bytes alone).  That happens when a worker's receipt
@@ -904,7 +1000,7 @@ static void consensus_outbox_refused(struct consensus *cs, const char *job)
 	if ((e = malloc(sizeof *e)) == NULL)
 		return;
 	if (raftstore_outbox_get(cs->store, job, e) == 0 &&
-	    ledger_entry_explain(cs->ledger, e, NULL, why, sizeof why) != 0 &&
+	    consensus_refusal_stands(cs, e, why, sizeof why) &&
 	    raftstore_outbox_done(cs->store, job, &created_ms) == 0) {
 		cs->outbox_refused++;
 		log_warn("ledger", "event=ack_refused job=%s why=\"%s\" (the job stays done, uncredited)",
@@ -943,7 +1039,37 @@ static void consensus_refuse(struct consensus *cs, const struct ledger_entry *e,
 	consensus_batch_flush(cs, &cs->batch);
 }
 
-/* Leader: a checked ack joins the queue (answered at once if already credited). */
+/*
+ * Leader: may a checked entry whose job is not final be queued?  Its client
+ * and worker must be members whose signed record we hold (ours to judge: by
+ * design not repeated at apply, where membership is not the same on every
+ * voter), and apply must be about to credit it, as far as the applied state
+ * tells (ledger_entry_admit: the reward bound, the client's balance).  The
+ * block as a whole is judged again when it is built.  0, or -1 and why.
+ */
+static int consensus_admit(struct consensus *cs, const struct ledger_entry_info *in, char *why,
+                           size_t whylen)
+{
+	int o;
+
+	if (cs->fault_old_leader)
+		return 0; /* a leader from before these checks (test seam): apply must cope */
+	if (!core_member_known(cs->node->core, in->client) ||
+	    !core_member_known(cs->node->core, in->worker)) {
+		cs->refused_member++;
+		snprintf(why, whylen, "the %s is not a member",
+		         core_member_known(cs->node->core, in->client) ? "worker" : "client");
+		return -1;
+	}
+	if ((o = ledger_entry_admit(cs->ledger, in)) != LEDGER_CREDITED) {
+		cs->refused_bound++;
+		snprintf(why, whylen, "%s", ledger_outcome_name(o));
+		return -1;
+	}
+	return 0;
+}
+
+/* Leader: a checked ack joins the queue (answered at once if already final). */
 static void consensus_submit_local(struct consensus *cs, const struct ledger_entry *e,
                                    const uint8_t origin[CHORUS_PK_BYTES])
 {
@@ -958,12 +1084,17 @@ static void consensus_submit_local(struct consensus *cs, const struct ledger_ent
 	memcpy(p->origin, origin, CHORUS_PK_BYTES);
 	p->proposed = 0;
 	p->answer = 0;
+	p->refused = 0;
 	if (ledger_entry_explain(cs->ledger, e, &p->info, why, sizeof why) != 0) {
 		consensus_refuse(cs, e, origin, why);
 		return;
 	}
-	if (ledger_job_get(cs->ledger, p->info.job, &job) == 0)
-		cs->answered_height = UINT64_MAX; /* credited already: answer at the next pump */
+	if (ledger_job_get(cs->ledger, p->info.job, &job) == 0) {
+		cs->answered_height = UINT64_MAX; /* final already: answer at the next pump */
+	} else if (consensus_admit(cs, &p->info, why, sizeof why) != 0) {
+		consensus_refuse(cs, e, origin, why);
+		return;
+	}
 	for (size_t i = 0; i < cs->npending; i++)
 		if (memcmp(cs->pending[i].info.job, p->info.job, CHORUS_JOB_ID_BYTES) == 0)
 			return; /* already queued */
@@ -1258,6 +1389,14 @@ uint64_t consensus_refused(const struct consensus *cs)
 	return cs->refused;
 }
 
+void consensus_refusals(const struct consensus *cs, uint64_t *member, uint64_t *bound,
+                        uint64_t *skipped_blocks)
+{
+	*member = cs->refused_member;
+	*bound = cs->refused_bound;
+	*skipped_blocks = cs->skipped_blocks;
+}
+
 uint64_t consensus_outbox_refused_count(const struct consensus *cs)
 {
 	return cs->outbox_refused;
@@ -1396,6 +1535,12 @@ int consensus_create(struct consensus **out, struct node *node, const uint8_t pk
 		snprintf(err, errlen, "consensus: cannot set up");
 		consensus_destroy(cs);
 		return -ENOMEM;
+	}
+	/* Test seam (chorusd(8), ENVIRONMENT): lead as a leader from before the bound checks. */
+	if (getenv("CHORUS_FAULT") != NULL && strcmp(getenv("CHORUS_FAULT"), "old-leader") == 0) {
+		cs->fault_old_leader = 1;
+		ledger_build_unchecked(cs->ledger, 1);
+		log_warn("ledger", "event=fault what=old-leader (CHORUS_FAULT: a test seam)");
 	}
 	if ((r = raftstore_open(&cs->store, node->cfg.data_dir, err, errlen)) != 0 ||
 	    (r = catchup_create(&cs->catchup, node, cs->store, cs->ledger, cs->id,

@@ -135,6 +135,9 @@ uint64_t consensus_outbox_dropped(const struct consensus *cs);
 /* Leader: submitted acks refused as not checking; ours: own acks the ledger refused. */
 uint64_t consensus_refused(const struct consensus *cs);
 uint64_t consensus_outbox_refused_count(const struct consensus *cs);
+/* Leader refusals by kind (not a member; apply would reject it) and committed blocks skipped. */
+void consensus_refusals(const struct consensus *cs, uint64_t *member, uint64_t *bound,
+                        uint64_t *skipped_blocks);
 /* api-ledger.c: answers a POST /v1/ledger/acks held until its job committed (or not, in time). */
 struct evhttp_request;
 void api_ledger_waited(void *ctx, struct evhttp_request *req, const char *job, int woken,
