@@ -39,6 +39,7 @@
 #include "node.h"
 #include "consensus.h"
 #include "lmsg.h"
+#include "chorus/backpressure.h"
 #include "chorus/bootstrap.h"
 
 #define CONSENSUS_TICK_MS         10   /* one Raft tick */
@@ -103,6 +104,7 @@ struct consensus {
 	uint8_t sk[CHORUS_SK_BYTES];
 	uint64_t id;
 	int voter;
+	int lost;                    /* raft.db was lost: no vote until re-added (--rejoin) */
 	unsigned expect;             /* --bootstrap-expect; 0: wait to be added */
 	struct event *tick_ev;
 	uint64_t ticks;
@@ -125,6 +127,7 @@ struct consensus {
 	uint64_t dropped;            /* malformed ledger messages and raft messages */
 	uint64_t refused;            /* leader: submitted acks that do not check, answered so */
 	uint64_t outbox_refused;     /* our own acks the ledger refused: out of the outbox */
+	struct backpressure bp;      /* refuse submits while the outbox is over its mark */
 	int kicked;
 	struct ledger_tip tip;       /* leader: the last block proposed (pipelining) */
 	struct ledger_entry *build_es;             /* consensus_build's scratch: the entries */
@@ -195,6 +198,19 @@ static int consensus_voter_role(const struct record *rec, char *kind, uint64_t *
 			*hash = *hash << 8 | h[k];
 		return 1;
 	}
+	return 0;
+}
+
+/*
+ * A voter that lost its Raft state says so with role "voter-l<hash>": it is
+ * no candidate (consensus_voter_role skips it), and the leader takes it out
+ * of the configuration (consensus_remove_lost).
+ */
+static int consensus_lost_role(const struct record *rec)
+{
+	for (unsigned i = 0; i < rec->nroles; i++)
+		if (strncmp(rec->roles[i], CONSENSUS_ROLE_VOTER "-l", 7) == 0)
+			return 1;
 	return 0;
 }
 
@@ -568,6 +584,37 @@ static int consensus_cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * --rejoin, on a voter that lost raft.db: it votes again only once the
+ * configuration it has learnt since (from the leader) no longer holds it,
+ * i.e. the others took it out; the leader then adds it back as any new
+ * voter, and it can never vote in a term it forgot (it knows the current
+ * one).  Otherwise it says why and stays without a vote.
+ */
+static void consensus_rejoin(struct consensus *cs)
+{
+	struct raft_status st;
+
+	if (!cs->node->cfg.rejoin)
+		return;
+	raft_status(cs->raft, &st);
+	if (raft_conf_has(&st.conf, cs->id) || st.commit == 0) {
+		log_warn("raft", "event=rejoin_refused id=%016llx why=\"%s\"", (unsigned long long)cs->id,
+		         st.commit == 0 ? "nothing learnt from the leader yet: start once without --rejoin"
+		                        : "still a voter in the configuration it knows: wait until the"
+		                          " others show it as removed");
+		return;
+	}
+	if (raftstore_set_lost(cs->store, NULL, 0) != 0) {
+		log_error("raft", "event=rejoin_error error=\"cannot write raft.db\"");
+		return;
+	}
+	cs->lost = 0;
+	raft_set_no_vote(cs->raft, 0);
+	log_info("raft", "event=rejoin id=%016llx what=\"a voter candidate again: the leader adds it\"",
+	         (unsigned long long)cs->id);
+}
+
 static int consensus_start_raft(struct consensus *cs)
 {
 	struct raft_config rc;
@@ -593,6 +640,7 @@ static int consensus_start_raft(struct consensus *cs)
 	rc.heartbeat_ticks = CONSENSUS_HEARTBEAT_TICKS;
 	rc.pre_vote = 1;
 	rc.check_quorum = 1;
+	rc.no_vote = cs->lost; /* it may have voted in a term it no longer knows */
 	r = raft_create(&cs->raft, &rc, &boot);
 	raftstore_boot_free(cs->store);
 	if (r != 0) {
@@ -604,6 +652,10 @@ static int consensus_start_raft(struct consensus *cs)
 	         (unsigned long long)boot.hs.term);
 	cs->boot_kind = 'b'; /* a cluster exists: no candidate that sees us forms another */
 	cs->boot_hash = boot_set_hash(boot.snap.conf.ids, boot.snap.conf.n);
+	if (cs->lost)
+		consensus_rejoin(cs);
+	if (cs->lost)
+		cs->boot_kind = 'l'; /* not a candidate: the leader takes us out, nobody adds us */
 	consensus_publish_role(cs);
 	consensus_pump(cs);
 	return 0;
@@ -682,6 +734,34 @@ static int consensus_removed(const struct consensus *cs, uint64_t id)
 	return 0;
 }
 
+/*
+ * Leader: a voter of the configuration that says it lost its Raft state
+ * (role voter-l) is taken out, so it neither counts in a quorum nor is taken
+ * for a voter; 1 when a change was proposed.
+ */
+static int consensus_remove_lost(struct consensus *cs, const struct raft_status *st)
+{
+	struct core *core = cs->node->core;
+	struct member_view mv;
+	uint64_t id, index;
+
+	for (size_t i = 0; i < core_member_count(core); i++) {
+		if (core_member_get(core, i, &mv) != 0 || !consensus_alive(&mv) ||
+		    !consensus_lost_role(&mv.rec))
+			continue;
+		id = consensus_id_of(mv.rec.pk);
+		if (!raft_conf_has(&st->conf, id) || id == cs->id)
+			continue;
+		if (raft_propose_conf(cs->raft, 0, id, &index) == 0)
+			log_warn("raft", "event=remove_lost_voter id=%016llx index=%llu what=\"it lost its"
+			         " Raft state: not a voter until its operator re-adds it\"",
+			         (unsigned long long)id, (unsigned long long)index);
+		consensus_pump(cs);
+		return 1;
+	}
+	return 0;
+}
+
 /* Leader: one alive candidate not in the configuration is added (one change at a time). */
 static void consensus_add_voters(struct consensus *cs)
 {
@@ -692,6 +772,8 @@ static void consensus_add_voters(struct consensus *cs)
 	raft_status(cs->raft, &st);
 	if (st.conf_index > st.commit)
 		return; /* a change is in flight */
+	if (consensus_remove_lost(cs, &st))
+		return;
 	for (size_t i = 0; i < n; i++) {
 		if (raft_conf_has(&st.conf, ids[i]) || consensus_removed(cs, ids[i]) ||
 		    st.conf.n >= CHORUS_RAFT_VOTERS_MAX)
@@ -1232,8 +1314,12 @@ static void consensus_tick_cb(evutil_socket_t fd, short what, void *arg)
 		else if (cs->raft != NULL && raft_is_leader(cs->raft))
 			consensus_add_voters(cs);
 	}
-	if (cs->ticks % CONSENSUS_OUTBOX_TICKS == 0)
+	if (cs->ticks % CONSENSUS_OUTBOX_TICKS == 0) {
+		uint64_t depth, high, low;
+
 		consensus_outbox_flush(cs);
+		(void)consensus_lagging(cs, &depth, &high, &low);
+	}
 	if (cs->nfresh > 0)
 		consensus_route(cs, cs->fresh, cs->nfresh);
 	cs->nfresh = 0;
@@ -1263,9 +1349,27 @@ uint64_t consensus_outbox_refused_count(const struct consensus *cs)
 	return cs->outbox_refused;
 }
 
-uint64_t consensus_outbox_dropped(const struct consensus *cs)
+/*
+ * Back-pressure, not drops: our open acks (in the outbox, and those of this
+ * loop iteration on their way to it) against the marks.  1 when new submits
+ * are refused; the state's changes are logged once each.
+ */
+int consensus_lagging(struct consensus *cs, uint64_t *depth, uint64_t *high, uint64_t *low)
 {
-	return raftstore_outbox_dropped(cs->store);
+	int changed, lagging;
+
+	*depth = (uint64_t)raftstore_outbox_open(cs->store) + cs->nown;
+	*high = cs->bp.high;
+	*low = cs->bp.low;
+	lagging = backpressure_step(&cs->bp, *depth, &changed);
+	if (changed && lagging)
+		log_warn("ledger", "event=outbox_high open=%llu high=%llu what=\"new submits refused until %llu\"",
+		         (unsigned long long)*depth, (unsigned long long)cs->bp.high,
+		         (unsigned long long)cs->bp.low);
+	else if (changed)
+		log_info("ledger", "event=outbox_drained open=%llu low=%llu what=\"submits accepted again\"",
+		         (unsigned long long)*depth, (unsigned long long)cs->bp.low);
+	return lagging;
 }
 
 struct api_waits *consensus_waits(struct consensus *cs)
@@ -1291,6 +1395,21 @@ uint64_t consensus_leader(const struct consensus *cs)
 		    consensus_has_role(&mv.rec, CONSENSUS_ROLE_LEADER))
 			return consensus_id_of(mv.rec.pk);
 	return RAFT_NONE;
+}
+
+/* For /v1/status: none, booting, lost (no vote until re-added), voter, or waiting (to be added). */
+const char *consensus_raft_state(const struct consensus *cs)
+{
+	struct raft_status st;
+
+	if (!cs->voter)
+		return "none";
+	if (cs->lost)
+		return "lost";
+	if (cs->raft == NULL)
+		return "booting";
+	raft_status(cs->raft, &st);
+	return raft_conf_has(&st.conf, cs->id) ? "voter" : "waiting";
 }
 
 int consensus_is_voter(const struct consensus *cs)
@@ -1352,7 +1471,7 @@ static int consensus_boot(struct consensus *cs)
 		return r;
 	if (r == 0)
 		return consensus_start_raft(cs); /* booted before: never bootstrap again */
-	if (cs->expect > 0)
+	if (cs->expect > 0 && !cs->lost)
 		return 0; /* the tick bootstraps once enough candidates are seen */
 	{
 		struct raft_conf none = { 0 };
@@ -1361,6 +1480,67 @@ static int consensus_boot(struct consensus *cs)
 			return r;
 	}
 	return consensus_start_raft(cs);
+}
+
+/* raft.db is damaged: what, and what to do (a voter can start without it, and not vote). */
+static void consensus_damaged(const struct consensus *cs, char *err, size_t errlen, const char *why)
+{
+	const char *dir = cs->node->cfg.data_dir;
+
+	if (cs->voter)
+		snprintf(err, errlen, "%s/raft.db is damaged (%s): restore it from a backup, or move it"
+		         " aside to start without it (this voter then does not vote until re-added,"
+		         " chorusd(8) DAMAGE)", dir, why);
+	else
+		snprintf(err, errlen, "%s/raft.db is damaged (%s): restore it from a backup, or move raft.db"
+		         " and raft.db.id aside to start without it (acks not yet in the ledger are lost)",
+		         dir, why);
+}
+
+/*
+ * raft.db, checked (raftstore_open): damage stops the node with what to do;
+ * a store that was emptied or replaced stops a non-voter too (its unsent
+ * acks were there), while a voter comes up without a vote, and says so.
+ */
+static int consensus_open_store(struct consensus *cs, char *err, size_t errlen)
+{
+	const char *dir = cs->node->cfg.data_dir;
+	char why[NODE_ERR_MAX];
+	int r, lost;
+
+	why[0] = '\0';
+	r = raftstore_open(&cs->store, dir, &lost, why, sizeof why);
+	if (r == -EBADMSG) {
+		/* why is "DIR/raft.db is damaged (WHAT)": WHAT, with the advice for this node. */
+		char *p = strstr(why, "damaged (");
+		size_t n;
+
+		p = p != NULL ? p + 9 : why;
+		if ((n = strlen(p)) > 0 && p[n - 1] == ')')
+			p[n - 1] = '\0';
+		consensus_damaged(cs, err, errlen, p);
+		return r;
+	}
+	if (r != 0) {
+		snprintf(err, errlen, "%s", why);
+		return r;
+	}
+	if (lost == 2 && !cs->voter) {
+		snprintf(err, errlen, "%s/raft.db is empty or was replaced, but this node kept its"
+		         " ledger acks there (raft.db.id says so): restore it from a backup, or move raft.db"
+		         " and raft.db.id aside to start without it (those acks are lost)", dir);
+		return -EBADMSG;
+	}
+	if (lost == 2 && (r = raftstore_set_lost(cs->store, dir, 1)) != 0) {
+		snprintf(err, errlen, "%s/raft.db: cannot record its loss", dir);
+		return r;
+	}
+	cs->lost = cs->voter && lost != 0;
+	if (cs->lost)
+		log_error("raft", "event=state_lost file=%s/raft.db what=\"this voter's Raft state (term,"
+		          " vote, log) is gone: it does not vote until re-added (the leader takes it out;"
+		          " then restart it with --rejoin)\"", dir);
+	return 0;
 }
 
 int consensus_create(struct consensus **out, struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
@@ -1379,6 +1559,7 @@ int consensus_create(struct consensus **out, struct node *node, const uint8_t pk
 	cs->id = consensus_id_of(pk);
 	cs->voter = node->cfg.voter;
 	cs->expect = node->cfg.bootstrap_expect;
+	backpressure_init(&cs->bp, node->cfg.outbox_high > 0 ? node->cfg.outbox_high : CHORUS_OUTBOX_HIGH);
 	cs->rx_ents = calloc(CHORUS_RAFT_APPEND_ENTRIES_MAX, sizeof(*cs->rx_ents));
 	cs->tx = malloc(CHORUS_RAFT_MSG_MAX);
 	cs->pending = calloc(CONSENSUS_PENDING_MAX, sizeof(*cs->pending));
@@ -1397,12 +1578,14 @@ int consensus_create(struct consensus **out, struct node *node, const uint8_t pk
 		consensus_destroy(cs);
 		return -ENOMEM;
 	}
-	if ((r = raftstore_open(&cs->store, node->cfg.data_dir, err, errlen)) != 0 ||
+	if ((r = consensus_open_store(cs, err, errlen)) != 0 ||
 	    (r = catchup_create(&cs->catchup, node, cs->store, cs->ledger, cs->id,
 	                        node->cfg.snapshot_every ? node->cfg.snapshot_every
 	                                                 : CONSENSUS_SNAPSHOT_EVERY)) != 0 ||
 	    (r = consensus_boot(cs)) != 0) {
-		if (r != -EIO || err[0] == '\0')
+		if (r == -EBADMSG && strstr(err, "damaged") == NULL)
+			consensus_damaged(cs, err, errlen, "the ledger chain it holds does not verify");
+		else if (r != -EIO && r != -EBADMSG)
 			snprintf(err, errlen, "raft store: cannot boot (%s)", strerror(-r));
 		consensus_destroy(cs);
 		return r;

@@ -145,7 +145,7 @@ static void jobs_commit_cb(evutil_socket_t fd, short what, void *arg)
 	jobs->commit_kicked = 0;
 	fabric_flush_now(jobs->node->fabric); /* this iteration's frames leave before the writes */
 	consensus_save_acks(jobs->node->consensus); /* a final job's ack is in the outbox first */
-	(void)jobstore_commit(jobs->store);
+	(void)jobstore_commit(jobs->store); /* one that fails stays open, retried next time */
 }
 
 static void jobs_kick_commit(struct jobs *jobs)
@@ -269,10 +269,12 @@ int jobs_create(struct jobs **out, struct node *node, char *err, size_t errlen)
 		jobs_destroy(jobs);
 		return -ENOMEM;
 	}
-	if ((r = jobstore_open(&jobs->store, node->cfg.data_dir, err, errlen)) != 0 ||
-	    (r = runner_create(&jobs->runner, node->base, jobs_runner_done_cb, jobs)) != 0) {
-		if (r != -EIO)
-			snprintf(err, errlen, "job runner: %s", strerror(-r));
+	if ((r = jobstore_open(&jobs->store, node->cfg.data_dir, err, errlen)) != 0) {
+		jobs_destroy(jobs);
+		return r; /* err says what, and for damage what to do */
+	}
+	if ((r = runner_create(&jobs->runner, node->base, jobs_runner_done_cb, jobs)) != 0) {
+		snprintf(err, errlen, "job runner: %s", strerror(-r));
 		jobs_destroy(jobs);
 		return r;
 	}
@@ -370,14 +372,28 @@ static uint64_t jobs_nonce(struct jobs *jobs)
 	return jobs->nonces[--jobs->nonces_left];
 }
 
-/* Stores, then submits: the id goes back only once the job is on disk. */
+/*
+ * Stores, then submits: the core (which broadcasts the request) sees a job
+ * only once its row is committed, so a job that cannot be made durable is
+ * refused before anything runs anywhere (-ENOSPC: the disk is full, -EIO:
+ * another write error).  While the ledger lags (too many of our acks wait
+ * in the outbox) new jobs are refused too (-EAGAIN): back-pressure, never
+ * a dropped ack.
+ */
 int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_HEX + 1],
                 char *err, size_t errlen)
 {
 	uint8_t pk[CHORUS_PK_BYTES];
 	uint8_t jid[CHORUS_JOB_ID_BYTES];
+	uint64_t depth, high, low;
 	int r;
 
+	if (jobs->node->consensus != NULL &&
+	    consensus_lagging(jobs->node->consensus, &depth, &high, &low)) {
+		snprintf(err, errlen, "ledger lagging: %llu acks waiting (accepting again at %llu)",
+		         (unsigned long long)depth, (unsigned long long)low);
+		return -EAGAIN;
+	}
 	spec->nonce = jobs_nonce(jobs);
 	if (spec->timeout_ms == 0)
 		spec->timeout_ms = NODE_JOB_TIMEOUT_MS; /* stored as it will be run */
@@ -386,11 +402,12 @@ int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_
 	sodium_hex2bin(pk, sizeof pk, core_id(jobs->node->core), CHORUS_ID_HEX, NULL, NULL, NULL);
 	core_job_id(jid, pk, spec->nonce);
 	sodium_bin2hex(id, CHORUS_JOB_ID_HEX + 1, jid, sizeof jid);
-	if (jobstore_insert(jobs->store, id, spec) != 0) {
-		snprintf(err, errlen, "cannot store the job");
-		return -EIO;
+	consensus_save_acks(jobs->node->consensus); /* acks before the table, as always */
+	if ((r = jobstore_insert_durable(jobs->store, id, spec)) != 0) {
+		snprintf(err, errlen, "cannot store the job: %s", jobstore_error(jobs->store));
+		log_error("jobs", "event=submit_refused why=store error=\"%s\"", jobstore_error(jobs->store));
+		return r == -ENOSPC ? -ENOSPC : -EIO;
 	}
-	jobs_kick_commit(jobs);
 	r = core_job_submit(jobs->node->core, spec, id, chorusd_now_ms());
 	chorusd_reschedule(jobs->node);
 	if (r == 0)

@@ -29,9 +29,9 @@
  * deleted.  The table has no key: a job id is random, and a B-tree keyed by
  * it dirtied a random page per ack, most of what the outbox wrote.  Rows are
  * appended, and the job -> rowid index of the open acks lives in memory
- * (idmap.h), built from the table at open.  It is bounded: past RAFTSTORE_OUTBOX_KEEP open acks (a cluster
- * with no ledger voter, or one unreachable for very long) the oldest are
- * dropped, counted (raftstore_outbox_dropped) and logged as a warning.
+ * (idmap.h), built from the table at open.  An ack is never dropped: the
+ * node refuses new submits while too many are open (consensus.c,
+ * CHORUS_OUTBOX_HIGH), which bounds the table instead.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -45,19 +45,14 @@
 #include "consensus.h"
 #include "idmap.h"
 
-#define RAFTSTORE_OUTBOX_KEEP       100000 /* open acks kept (about 1.5 KiB each) */
-#define RAFTSTORE_OUTBOX_TRIM_EVERY 256    /* puts between checks of that bound */
 
 struct raftstore {
 	sqlite3 *db;
 	sqlite3 *obx; /* the outbox's own connection: synchronous=NORMAL (see raftstore_open) */
 	sqlite3_stmt *hs_put, *boot_put, *boot_get, *log_put, *log_trunc, *log_clear, *log_all,
 	    *hs_get, *out_put, *out_done, *out_pending, *log_drop, *log_rows, *blk_put, *blk_get,
-	    *blk_all, *out_trim, *out_get, *out_all;
+	    *blk_all, *out_get, *out_all;
 	struct idmap open; /* the outbox's open acks: job id -> rowid */
-	unsigned outbox_puts;
-	long long outbox_keep;
-	uint64_t outbox_dropped;
 	uint8_t *blk_buf; /* raftstore_block_get()'s bytes */
 	size_t blk_cap;
 	struct raft_entry *boot_entries; /* raftstore_load()'s, until raftstore_boot_free() */
@@ -122,13 +117,11 @@ static int raftstore_prepare_outbox(struct raftstore *rs)
 		"INSERT OR REPLACE INTO blocks (height, hash, data) VALUES (?1, ?2, ?3)",
 		"SELECT data FROM blocks WHERE height = ?1",
 		"SELECT height, data FROM blocks ORDER BY height",
-		"DELETE FROM outbox WHERE rowid IN (SELECT rowid FROM outbox ORDER BY rowid"
-		" LIMIT ?1) RETURNING job",
 		"SELECT job, ack, ack_sig, receipt, receipt_sig FROM outbox WHERE rowid = ?1",
 		"SELECT rowid, job FROM outbox",
 	};
 	sqlite3_stmt **const st[] = { &rs->out_put, &rs->out_done, &rs->out_pending, &rs->blk_put,
-		                      &rs->blk_get, &rs->blk_all,  &rs->out_trim, &rs->out_get,
+		                      &rs->blk_get, &rs->blk_all,  &rs->out_get,
 		                      &rs->out_all };
 
 	_Static_assert(sizeof sql / sizeof sql[0] == sizeof st / sizeof st[0], "one per statement");
@@ -159,29 +152,78 @@ static int raftstore_prepare(struct raftstore *rs)
 }
 
 static int raftstore_outbox_reindex(struct raftstore *rs);
+static int raftstore_lost_get(struct raftstore *rs, int *lost);
 
-int raftstore_open(struct raftstore **out, const char *dir, char *err, size_t errlen)
+/*
+ * Opens and checks raft.db (sqlstore_open_checked: integrity, and whether it
+ * is the store this node made).  A raft.db that was emptied or replaced is
+ * not an error here: *lost is 2, and the caller decides (a voter comes up
+ * without a vote and keeps the new store with raftstore_set_lost(rs, dir, 1),
+ * anyone else stops).  *lost is 1 while the flag set then is in the meta
+ * table (until raftstore_set_lost(rs, NULL, 0)), so a restart keeps it.
+ * 0, -EBADMSG (damaged: err says so), or -EIO.
+ */
+int raftstore_open(struct raftstore **out, const char *dir, int *lost, char *err, size_t errlen)
 {
 	struct raftstore *rs = calloc(1, sizeof(*rs));
+	enum sqlstore_found found = SQLSTORE_NEW;
+	int r;
 
 	*out = NULL;
+	*lost = 0;
 	if (rs == NULL)
 		return -ENOMEM;
-	if (sqlstore_open(&rs->db, dir, "raft.db", raftstore_schema, err, errlen) != 0 ||
-	    checkpointer_watch(rs->db) != 0 || raftstore_prepare(rs) != 0 ||
+	r = sqlstore_open_checked(&rs->db, dir, "raft.db", raftstore_schema, &found, err, errlen);
+	if (r == 0 && (checkpointer_watch(rs->db) != 0 || raftstore_prepare(rs) != 0 ||
 	    sqlstore_migrate(rs->db, "SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'height'",
 	                     raftstore_outbox_migrate, "outbox") != 0 ||
 	    sqlstore_open(&rs->obx, dir, "raft.db", raftstore_outbox_schema, err, errlen) != 0 ||
 	    checkpointer_watch(rs->obx) != 0 || raftstore_prepare_outbox(rs) != 0 ||
-	    raftstore_outbox_reindex(rs) != 0) {
-		if (rs->db != NULL)
+	    raftstore_outbox_reindex(rs) != 0))
+		r = -EIO;
+	if (r == 0 && found == SQLSTORE_LOST)
+		*lost = 2; /* not adopted yet: raftstore_set_lost(rs, dir, 1) does */
+	else if (r == 0)
+		r = raftstore_lost_get(rs, lost);
+	if (r != 0) {
+		if (r == -EIO && rs->db != NULL)
 			snprintf(err, errlen, "raft store: %s", sqlite3_errmsg(rs->db));
 		raftstore_close(rs);
-		return -EIO;
+		return r;
 	}
-	rs->outbox_keep = RAFTSTORE_OUTBOX_KEEP;
 	*out = rs;
 	return 0;
+}
+
+/* The lost flag (meta row "lost"): 0 and *lost, or -EIO. */
+static int raftstore_lost_get(struct raftstore *rs, int *lost)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*lost = 0;
+	if (sqlite3_prepare_v2(rs->db, "SELECT value FROM meta WHERE key = 'lost'", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return -EIO;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		*lost = strcmp((const char *)sqlite3_column_text(st, 0), "1") == 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/*
+ * Raft's state in this file is not the one this node had (lost = 1), or the
+ * node was re-added (0).  The first time, the new store is adopted (its id
+ * replaces the old one in raft.db.id) with the flag set in one step first,
+ * so a crash in between still finds the flag.
+ */
+int raftstore_set_lost(struct raftstore *rs, const char *dir, int lost)
+{
+	int r = sqlstore_meta_put(rs->db, "lost", lost ? "1" : "0");
+
+	if (r == 0 && lost && dir != NULL)
+		r = sqlstore_adopt(rs->db, dir, "raft.db");
+	return r;
 }
 
 void raftstore_close(struct raftstore *rs)
@@ -189,11 +231,11 @@ void raftstore_close(struct raftstore *rs)
 	if (rs == NULL)
 		return;
 	raftstore_boot_free(rs);
-	/* Finalizes every prepared statement, whatever got prepared. */
-	for (sqlite3_stmt *st = sqlite3_next_stmt(rs->db, NULL); st != NULL;
+	/* Finalizes every prepared statement, whatever got prepared (on a connection that opened). */
+	for (sqlite3_stmt *st = rs->db != NULL ? sqlite3_next_stmt(rs->db, NULL) : NULL; st != NULL;
 	     st = sqlite3_next_stmt(rs->db, NULL))
 		sqlite3_finalize(st);
-	for (sqlite3_stmt *st = sqlite3_next_stmt(rs->obx, NULL); st != NULL;
+	for (sqlite3_stmt *st = rs->obx != NULL ? sqlite3_next_stmt(rs->obx, NULL) : NULL; st != NULL;
 	     st = sqlite3_next_stmt(rs->obx, NULL))
 		sqlite3_finalize(st);
 	sqlite3_close(rs->obx);
@@ -543,8 +585,6 @@ static int raftstore_outbox_reindex(struct raftstore *rs)
 	return sqlstore_idmap_fill(&rs->open, rs->out_all);
 }
 
-static void raftstore_outbox_trim(struct raftstore *rs);
-
 /* 0 when the ack of job (a hex job id) is in the outbox (put now, or there already), else -EIO/-ENOMEM/-EINVAL. */
 int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct ledger_entry *e,
                          uint64_t now_ms)
@@ -567,46 +607,13 @@ int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct led
 	if (sqlstore_run(rs->obx, st, "outbox-put") != 0)
 		return -EIO;
 	idmap_put(&rs->open, key, sqlite3_last_insert_rowid(rs->obx));
-	if (++rs->outbox_puts % RAFTSTORE_OUTBOX_TRIM_EVERY == 0)
-		raftstore_outbox_trim(rs);
 	return 0;
 }
 
-/* Past the bound, the oldest open acks go (counted, and a warning). */
-static void raftstore_outbox_trim(struct raftstore *rs)
+/* Open acks: put and not yet done (committed, refused or gone). */
+size_t raftstore_outbox_open(const struct raftstore *rs)
 {
-	sqlite3_stmt *st = rs->out_trim;
-	uint8_t key[IDMAP_KEY_BYTES];
-	int rc, n = 0;
-
-	if ((long long)rs->open.n <= rs->outbox_keep)
-		return;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)rs->open.n - rs->outbox_keep);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (idmap_key(key, (const char *)sqlite3_column_text(st, 0)) == 0)
-			(void)idmap_del(&rs->open, key);
-		n++;
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		log_error("store", "event=write_error what=outbox-trim error=\"%s\"",
-		          sqlite3_errmsg(rs->obx));
-		(void)raftstore_outbox_reindex(rs);
-		return;
-	}
-	rs->outbox_dropped += (uint64_t)n;
-	log_warn("ledger", "event=outbox_full dropped=%d kept=%lld dropped_total=%llu", n,
-	         rs->outbox_keep, (unsigned long long)rs->outbox_dropped);
-}
-
-void raftstore_outbox_keep(struct raftstore *rs, long long keep)
-{
-	rs->outbox_keep = keep;
-}
-
-uint64_t raftstore_outbox_dropped(const struct raftstore *rs)
-{
-	return rs->outbox_dropped;
+	return rs->open.n;
 }
 
 /* Several outbox writes in one transaction (a group commit); 0 or -EIO. */
