@@ -52,6 +52,15 @@ struct jobs {
 	uint64_t resume_until_ms;
 	struct event *commit_ev; /* end of the loop iteration: the job table's writes commit */
 	int commit_kicked;
+	/*
+	 * Final states written since the last commit that succeeded: SQLite
+	 * rolls a transaction back when it cannot commit it (a full disk), so
+	 * they are kept here and written again before the next commit.  At most
+	 * one per job in flight (a job ends once; submits stop while commits fail).
+	 */
+	struct job_view **unsaved;
+	size_t nunsaved;
+	int commit_failed;
 	uint64_t nonces[64];     /* random, for the next jobs (jobs_nonce) */
 	unsigned nonces_left;
 };
@@ -135,6 +144,61 @@ static void jobs_kill_cb(void *ctx, const char *job_id)
 
 /* ---------------------------------------------------------------- client: the table */
 
+/* ---------------------------------------------------------------- final states kept until committed */
+
+static void jobs_unsaved_clear(struct jobs *jobs)
+{
+	for (size_t i = 0; i < jobs->nunsaved; i++) {
+		free((void *)jobs->unsaved[i]->result);
+		free(jobs->unsaved[i]);
+	}
+	jobs->nunsaved = 0;
+}
+
+/* A copy of a final view (and its result), until a commit holds it. */
+static void jobs_unsaved_add(struct jobs *jobs, const struct job_view *v)
+{
+	struct job_view *c;
+	uint8_t *result = NULL;
+
+	if (jobs->nunsaved == CHORUS_JOBS_INFLIGHT_MAX ||
+	    (c = malloc(sizeof *c)) == NULL ||
+	    (v->result_len > 0 && (result = malloc(v->result_len)) == NULL)) {
+		if (jobs->nunsaved < CHORUS_JOBS_INFLIGHT_MAX)
+			free(c);
+		log_error("jobs", "event=write_unsafe job=%s what=\"its final state is not kept for a"
+		          " retry: lost if this commit fails\"", v->id);
+		return;
+	}
+	*c = *v;
+	if (result != NULL)
+		memcpy(result, v->result, v->result_len);
+	c->result = result;
+	jobs->unsaved[jobs->nunsaved++] = c;
+}
+
+/*
+ * The job table's commit: the final states of a commit that failed are
+ * written again first (an UPDATE of the same row: idempotent), and are kept
+ * until one succeeds.  0, or the error (the states stay kept).
+ */
+static int jobs_commit(struct jobs *jobs)
+{
+	int r;
+
+	if (jobs->commit_failed)
+		for (size_t i = 0; i < jobs->nunsaved; i++)
+			(void)jobstore_update(jobs->store, jobs->unsaved[i], chorusd_wall_ms());
+	r = jobstore_commit(jobs->store);
+	jobs->commit_failed = r != 0;
+	if (r == 0)
+		jobs_unsaved_clear(jobs);
+	else if (jobs->nunsaved > 0)
+		log_error("jobs", "event=commit_failed kept=%zu what=\"final job states kept in memory,"
+		          " written again at the next commit\"", jobs->nunsaved);
+	return r;
+}
+
 /* After every callback of this loop iteration: its job-table writes, one commit. */
 static void jobs_commit_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -145,7 +209,7 @@ static void jobs_commit_cb(evutil_socket_t fd, short what, void *arg)
 	jobs->commit_kicked = 0;
 	fabric_flush_now(jobs->node->fabric); /* this iteration's frames leave before the writes */
 	consensus_save_acks(jobs->node->consensus); /* a final job's ack is in the outbox first */
-	(void)jobstore_commit(jobs->store); /* one that fails stays open, retried next time */
+	(void)jobs_commit(jobs); /* one that fails keeps its final states, retried next time */
 }
 
 static void jobs_kick_commit(struct jobs *jobs)
@@ -225,6 +289,7 @@ static void jobs_job_cb(void *ctx, const struct job_view *v)
 		jobs_dirty_add(node->jobs, v->id);
 		return;
 	}
+	jobs_unsaved_add(node->jobs, v);
 	(void)jobstore_update(node->jobs->store, v, chorusd_wall_ms());
 	jobs_kick_commit(node->jobs);
 	api_job_final(node->api, v->id);
@@ -265,7 +330,9 @@ int jobs_create(struct jobs **out, struct node *node, char *err, size_t errlen)
 	jobs->commit_ev = event_new(node->base, -1, 0, jobs_commit_cb, jobs);
 	jobs->dirty_ev = evtimer_new(node->base, jobs_dirty_cb, jobs);
 	jobs->dirty = calloc(JOBS_DIRTY_MAX, sizeof(*jobs->dirty));
-	if (jobs->commit_ev == NULL || jobs->dirty_ev == NULL || jobs->dirty == NULL) {
+	jobs->unsaved = calloc(CHORUS_JOBS_INFLIGHT_MAX, sizeof(*jobs->unsaved));
+	if (jobs->commit_ev == NULL || jobs->dirty_ev == NULL || jobs->dirty == NULL ||
+	    jobs->unsaved == NULL) {
 		jobs_destroy(jobs);
 		return -ENOMEM;
 	}
@@ -298,6 +365,11 @@ void jobs_destroy(struct jobs *jobs)
 	if (jobs->dirty_ev != NULL)
 		event_free(jobs->dirty_ev);
 	free(jobs->dirty);
+	if (jobs->store != NULL && jobs->nunsaved > 0)
+		(void)jobs_commit(jobs); /* a last try: what cannot be written is said */
+	if (jobs->unsaved != NULL)
+		jobs_unsaved_clear(jobs);
+	free(jobs->unsaved);
 	runner_destroy(jobs->runner);
 	jobstore_close(jobs->store);
 	free(jobs->runs);
@@ -403,7 +475,9 @@ int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_
 	core_job_id(jid, pk, spec->nonce);
 	sodium_bin2hex(id, CHORUS_JOB_ID_HEX + 1, jid, sizeof jid);
 	consensus_save_acks(jobs->node->consensus); /* acks before the table, as always */
-	if ((r = jobstore_insert_durable(jobs->store, id, spec)) != 0) {
+	if ((r = jobs_commit(jobs)) == 0) /* what waits first: the job then commits alone */
+		r = jobstore_insert_durable(jobs->store, id, spec);
+	if (r != 0) {
 		snprintf(err, errlen, "cannot store the job: %s", jobstore_error(jobs->store));
 		log_error("jobs", "event=submit_refused why=store error=\"%s\"", jobstore_error(jobs->store));
 		return r == -ENOSPC ? -ENOSPC : -EIO;

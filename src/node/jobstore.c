@@ -41,6 +41,7 @@ struct jobstore {
 	unsigned inserts;
 	int in_tx; /* updates since the last jobstore_commit() share one transaction */
 	unsigned commit_failed; /* commits failed in a row (the transaction kept open) */
+	char error[128];        /* what the last failed write said */
 	struct idmap rows; /* job id -> seq, every row */
 };
 
@@ -271,17 +272,19 @@ static int jobstore_begin(struct jobstore *js)
 	return 0;
 }
 
-/* A failed write's error: -ENOSPC when the disk is full, else -EIO. */
-static int jobstore_errno(const struct jobstore *js)
-{
-	return (sqlite3_extended_errcode(js->db) & 0xff) == SQLITE_FULL ? -ENOSPC : -EIO;
-}
-
 /* What the last failed write said (for a refusal's message). */
 const char *jobstore_error(const struct jobstore *js)
 {
-	return (sqlite3_extended_errcode(js->db) & 0xff) == SQLITE_FULL ? "the disk is full"
-	                                                                : sqlite3_errmsg(js->db);
+	return js->error[0] != '\0' ? js->error : "a write failed";
+}
+
+/* Notes what the write that just failed said, before a rollback resets it. */
+static int jobstore_failed(struct jobstore *js)
+{
+	int full = (sqlite3_extended_errcode(js->db) & 0xff) == SQLITE_FULL;
+
+	snprintf(js->error, sizeof js->error, "%s", full ? "the disk is full" : sqlite3_errmsg(js->db));
+	return full ? -ENOSPC : -EIO;
 }
 
 /*
@@ -318,7 +321,7 @@ int jobstore_commit(struct jobstore *js)
 		js->commit_failed = 0;
 		return 0;
 	}
-	r = jobstore_errno(js);
+	r = jobstore_failed(js);
 	if (js->commit_failed++ == 0 || js->commit_failed % 100 == 0)
 		log_error("store", "event=write_error what=commit failed=%u error=\"%s\" kept=%s",
 		          js->commit_failed, sqlite3_errmsg(js->db),
@@ -338,16 +341,16 @@ int jobstore_insert_durable(struct jobstore *js, const char *id, const struct jo
 	int r;
 
 	if (jobstore_begin(js) != 0)
-		return jobstore_errno(js);
+		return jobstore_failed(js);
 	if (sqlite3_exec(js->db, "SAVEPOINT submit", NULL, NULL, NULL) != SQLITE_OK) {
-		r = jobstore_errno(js);
+		r = jobstore_failed(js);
 		jobstore_tx_check(js);
 		return r;
 	}
-	if ((r = jobstore_insert(js, id, spec)) == 0 && (r = jobstore_commit(js)) == 0)
-		return 0;
-	if (r == -EIO)
-		r = jobstore_errno(js);
+	if ((r = jobstore_insert(js, id, spec)) == -EIO)
+		r = jobstore_failed(js);
+	else if (r == 0 && (r = jobstore_commit(js)) == 0)
+		return 0; /* (a failed commit noted its error) */
 	if (js->in_tx && !sqlite3_get_autocommit(js->db) &&
 	    sqlite3_exec(js->db, "ROLLBACK TO submit; RELEASE submit", NULL, NULL, NULL) != SQLITE_OK) {
 		log_error("store", "event=write_error what=rollback-submit error=\"%s\"",
