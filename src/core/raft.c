@@ -297,6 +297,9 @@ static void raft_become_follower(struct raft *r, uint64_t term, uint64_t leader)
 	r->leader = leader;
 }
 
+static int raft_maybe_commit(struct raft *r);
+static void raft_leader_committed(struct raft *r);
+
 static void raft_become_leader(struct raft *r)
 {
 	uint64_t index;
@@ -320,6 +323,9 @@ static void raft_become_leader(struct raft *r)
 	if (err != 0)
 		r->pending_conf_index = index - 1; /* log full: still leads; proposals will fail */
 	raft_bcast_append(r, 1);
+	/* A leader alone in its configuration is its own quorum: nobody's answer will commit it. */
+	if (err == 0 && raft_maybe_commit(r))
+		raft_leader_committed(r);
 	assert(r->leader == r->id);
 }
 

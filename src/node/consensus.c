@@ -1218,22 +1218,28 @@ static void consensus_app_cb(void *ctx, int type, const uint8_t from_pk[CHORUS_P
  * iteration that saw them, and before the job table commits (jobs.c): a job
  * is never final on disk while its ack is not in the outbox.
  */
-void consensus_save_acks(struct consensus *cs)
+int consensus_save_acks(struct consensus *cs)
 {
-	int r;
+	int r, rc;
 
 	if (cs == NULL || cs->nown == 0)
-		return;
+		return 0;
 	r = raftstore_outbox_begin(cs->store);
 	for (size_t i = 0; i < cs->nown && r == 0; i++)
 		r = raftstore_outbox_put(cs->store, cs->own[i].job, &cs->own[i].e, cs->own[i].at_ms);
+	rc = raftstore_outbox_commit(cs->store); /* rolls back what failed */
 	if (r == 0)
-		r = raftstore_outbox_commit(cs->store);
-	if (r != 0)
-		log_error("ledger", "event=outbox_error acks=%zu", cs->nown);
-	for (size_t i = 0; i < cs->nown && r == 0 && cs->nfresh < CONSENSUS_FRESH_MAX; i++)
+		r = rc;
+	if (r != 0) {
+		/* Kept in memory and tried again; the job table waits for them (jobs.c). */
+		log_error("ledger", "event=outbox_error acks=%zu error=\"%s\" kept=yes", cs->nown,
+		          r == -ENOSPC ? "the disk is full" : "cannot write raft.db");
+		return r;
+	}
+	for (size_t i = 0; i < cs->nown && cs->nfresh < CONSENSUS_FRESH_MAX; i++)
 		cs->fresh[cs->nfresh++] = cs->own[i].e; /* else the next outbox round sends it */
 	cs->nown = 0;
+	return 0;
 }
 
 /* Our own succeeded jobs: to the outbox (durable) and out, at the end of this iteration. */
@@ -1246,7 +1252,13 @@ static void consensus_ack_cb(void *ctx, const struct job_ack *ack)
 	    ack->receipt_text == NULL || strcmp(ack->status, "succeeded") != 0)
 		return;
 	if (cs->nown == CONSENSUS_FRESH_MAX)
-		consensus_save_acks(cs); /* a burst: this batch now */
+		(void)consensus_save_acks(cs); /* a burst: this batch now */
+	if (cs->nown == CONSENSUS_FRESH_MAX) {
+		/* Only while raft.db cannot be written at all, with this many acks waiting: said. */
+		log_error("ledger", "event=ack_lost job=%s what=\"the outbox cannot be written and %d acks"
+		          " wait in memory\"", ack->job_id, CONSENSUS_FRESH_MAX);
+		return;
+	}
 	o = &cs->own[cs->nown];
 	if (ledger_entry_from_ack(&o->e, ack) != 0) {
 		log_warn("ledger", "event=ack_error job=%s", ack->job_id);
@@ -1606,7 +1618,7 @@ void consensus_destroy(struct consensus *cs)
 	if (cs == NULL)
 		return;
 	if (cs->store != NULL)
-		consensus_save_acks(cs); /* a clean stop loses none */
+		(void)consensus_save_acks(cs); /* a clean stop loses none (a failure is logged) */
 	if (cs->tick_ev != NULL)
 		event_free(cs->tick_ev);
 	if (cs->kick_ev != NULL)

@@ -127,8 +127,11 @@ int consensus_submit(struct consensus *cs, const struct ledger_entry *e, int wai
 /* A waiting submitter's wait ran out: its ack goes to the outbox first; 0 or -EIO. */
 int consensus_unwait(struct consensus *cs, const char *job);
 struct api_waits *consensus_waits(struct consensus *cs);
-/* Our own acks from ack_cb into the outbox, one transaction; before the job table commits. */
-void consensus_save_acks(struct consensus *cs);
+/*
+ * Our own acks from ack_cb into the outbox, one transaction; before the job
+ * table commits.  0, or -ENOSPC / -EIO: they stay in memory, tried again next time.
+ */
+int consensus_save_acks(struct consensus *cs);
 /* Malformed ledger and Raft messages dropped (logged at debug level). */
 uint64_t consensus_dropped(const struct consensus *cs);
 /* 1 while new submits are refused: too many of our acks wait for the ledger (the marks). */

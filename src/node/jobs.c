@@ -51,6 +51,7 @@ struct jobs {
 	struct event *resume_ev;
 	uint64_t resume_until_ms;
 	struct event *commit_ev; /* end of the loop iteration: the job table's writes commit */
+	struct event *retry_ev;  /* a commit that failed (a full disk) is tried again */
 	int commit_kicked;
 	/*
 	 * Final states written since the last commit that succeeded: SQLite
@@ -69,6 +70,7 @@ struct jobs {
 #define JOBS_RESUME_POLL_MS 100
 #define JOBS_DIRTY_MS       100  /* a live job's change waits this long before it is written */
 #define JOBS_DIRTY_MAX      4096 /* changes waiting; past it the oldest is written at once */
+#define JOBS_RETRY_MS       1000 /* a failed commit (acks, job table) is tried again after this */
 
 /* ---------------------------------------------------------------- worker: the runner */
 
@@ -199,6 +201,8 @@ static int jobs_commit(struct jobs *jobs)
 	return r;
 }
 
+static void jobs_retry_arm(struct jobs *jobs);
+
 /* After every callback of this loop iteration: its job-table writes, one commit. */
 static void jobs_commit_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -208,8 +212,30 @@ static void jobs_commit_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	jobs->commit_kicked = 0;
 	fabric_flush_now(jobs->node->fabric); /* this iteration's frames leave before the writes */
-	consensus_save_acks(jobs->node->consensus); /* a final job's ack is in the outbox first */
-	(void)jobs_commit(jobs); /* one that fails keeps its final states, retried next time */
+	/*
+	 * A final job's ack is in the outbox first: while it cannot be written,
+	 * the job table does not commit either (its open transaction waits), and
+	 * both are tried again every JOBS_RETRY_MS until there is room.
+	 */
+	if (consensus_save_acks(jobs->node->consensus) != 0 || jobs_commit(jobs) != 0)
+		jobs_retry_arm(jobs);
+}
+
+static void jobs_kick_commit(struct jobs *jobs);
+
+static void jobs_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	jobs_kick_commit(arg);
+}
+
+static void jobs_retry_arm(struct jobs *jobs)
+{
+	struct timeval tv = { JOBS_RETRY_MS / 1000, (JOBS_RETRY_MS % 1000) * 1000 };
+
+	if (!evtimer_pending(jobs->retry_ev, NULL) && evtimer_add(jobs->retry_ev, &tv) != 0)
+		log_error("jobs", "event=timer_error what=retry");
 }
 
 static void jobs_kick_commit(struct jobs *jobs)
@@ -329,10 +355,11 @@ int jobs_create(struct jobs **out, struct node *node, char *err, size_t errlen)
 	}
 	jobs->commit_ev = event_new(node->base, -1, 0, jobs_commit_cb, jobs);
 	jobs->dirty_ev = evtimer_new(node->base, jobs_dirty_cb, jobs);
+	jobs->retry_ev = evtimer_new(node->base, jobs_retry_cb, jobs);
 	jobs->dirty = calloc(JOBS_DIRTY_MAX, sizeof(*jobs->dirty));
 	jobs->unsaved = calloc(CHORUS_JOBS_INFLIGHT_MAX, sizeof(*jobs->unsaved));
 	if (jobs->commit_ev == NULL || jobs->dirty_ev == NULL || jobs->dirty == NULL ||
-	    jobs->unsaved == NULL) {
+	    jobs->unsaved == NULL || jobs->retry_ev == NULL) {
 		jobs_destroy(jobs);
 		return -ENOMEM;
 	}
@@ -364,6 +391,8 @@ void jobs_destroy(struct jobs *jobs)
 		event_free(jobs->commit_ev);
 	if (jobs->dirty_ev != NULL)
 		event_free(jobs->dirty_ev);
+	if (jobs->retry_ev != NULL)
+		event_free(jobs->retry_ev);
 	free(jobs->dirty);
 	if (jobs->store != NULL && jobs->nunsaved > 0)
 		(void)jobs_commit(jobs); /* a last try: what cannot be written is said */
@@ -474,7 +503,12 @@ int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_
 	sodium_hex2bin(pk, sizeof pk, core_id(jobs->node->core), CHORUS_ID_HEX, NULL, NULL, NULL);
 	core_job_id(jid, pk, spec->nonce);
 	sodium_bin2hex(id, CHORUS_JOB_ID_HEX + 1, jid, sizeof jid);
-	consensus_save_acks(jobs->node->consensus); /* acks before the table, as always */
+	if ((r = consensus_save_acks(jobs->node->consensus)) != 0) { /* acks before the table */
+		snprintf(err, errlen, "cannot store the job: %s",
+		         r == -ENOSPC ? "the disk is full" : "cannot write raft.db");
+		log_error("jobs", "event=submit_refused why=store error=\"%s\"", err);
+		return r == -ENOSPC ? -ENOSPC : -EIO;
+	}
 	if ((r = jobs_commit(jobs)) == 0) /* what waits first: the job then commits alone */
 		r = jobstore_insert_durable(jobs->store, id, spec);
 	if (r != 0) {

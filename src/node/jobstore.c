@@ -42,6 +42,7 @@ struct jobstore {
 	int in_tx; /* updates since the last jobstore_commit() share one transaction */
 	unsigned commit_failed; /* commits failed in a row (the transaction kept open) */
 	char error[128];        /* what the last failed write said */
+	unsigned tx_writes;     /* updates in the open transaction (a submit's own insert aside) */
 	struct idmap rows; /* job id -> seq, every row */
 };
 
@@ -296,10 +297,13 @@ static void jobstore_tx_check(struct jobstore *js)
 	if (!js->in_tx || !sqlite3_get_autocommit(js->db))
 		return;
 	js->in_tx = 0;
+	(void)jobstore_reindex(js);
+	if (js->tx_writes == 0)
+		return; /* only a submit's own row: the caller refuses it */
+	js->tx_writes = 0;
 	log_error("store", "event=write_lost what=jobs.db error=\"%s\" lost=\"the job states"
 	          " since the last commit (jobs still live are written again as they change)\"",
 	          sqlite3_errmsg(js->db));
-	(void)jobstore_reindex(js);
 }
 
 /*
@@ -315,6 +319,7 @@ int jobstore_commit(struct jobstore *js)
 		return 0;
 	if (sqlite3_exec(js->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
 		js->in_tx = 0;
+		js->tx_writes = 0;
 		if (js->commit_failed)
 			log_info("store", "event=write_ok what=jobs.db after=%u failed commits",
 			         js->commit_failed);
@@ -470,6 +475,7 @@ int jobstore_update(struct jobstore *js, const struct job_view *v, uint64_t fini
 	rc = jobstore_run(js, st, "update");
 	if (attempts != NULL)
 		cJSON_free(attempts);
+	js->tx_writes += rc == 0;
 	return rc;
 }
 

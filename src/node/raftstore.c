@@ -605,7 +605,7 @@ int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct led
 	sqlite3_bind_blob(st, 5, e->receipt_sig, CHORUS_SIG_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)now_ms);
 	if (sqlstore_run(rs->obx, st, "outbox-put") != 0)
-		return -EIO;
+		return (sqlite3_extended_errcode(rs->obx) & 0xff) == SQLITE_FULL ? -ENOSPC : -EIO;
 	idmap_put(&rs->open, key, sqlite3_last_insert_rowid(rs->obx));
 	return 0;
 }
@@ -622,13 +622,15 @@ int raftstore_outbox_begin(struct raftstore *rs)
 	return sqlstore_exec(rs->obx, "BEGIN IMMEDIATE");
 }
 
-/* A transaction that does not commit is rolled back, and the index rebuilt to match. */
+/* A transaction that does not commit is rolled back, and the index rebuilt to match; 0, -ENOSPC or -EIO. */
 int raftstore_outbox_commit(struct raftstore *rs)
 {
 	int r = sqlstore_exec(rs->obx, "COMMIT");
 
 	if (r != 0) {
-		(void)sqlstore_exec(rs->obx, "ROLLBACK");
+		if ((sqlite3_extended_errcode(rs->obx) & 0xff) == SQLITE_FULL)
+			r = -ENOSPC;
+		(void)sqlite3_exec(rs->obx, "ROLLBACK", NULL, NULL, NULL); /* none left, perhaps */
 		(void)raftstore_outbox_reindex(rs);
 	}
 	return r;

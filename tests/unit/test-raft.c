@@ -315,6 +315,13 @@ static void test_election(void)
 	net_run(n, 60);
 	ok(net_leaders(n, NULL) == 1 && net_checks_ok(n), "election: ticking 5 nodes elects exactly one");
 	net_free(n);
+
+	/* A lone voter is its own quorum: its no-op commits with no answer to wait for. */
+	n = net_new(1, 1, 1);
+	ok(net_campaign(n, 1) == 0 && raft_is_leader(n->r[1]) && raft_commit_index(n->r[1]) == 1 &&
+	       net_propose(n, 1, "y") == 0 && raft_commit_index(n->r[1]) == 2,
+	   "election: a single voter leads and commits its no-op, then each proposal");
+	net_free(n);
 }
 
 /* One raft instance and hand-made messages. */
