@@ -76,6 +76,7 @@ static void api_ledger_raft(cJSON *o, const struct consensus *cs)
 	cJSON_AddStringToObject(o, "state", r == NULL ? (consensus_is_voter(cs) ? "booting" : "none")
 	                                                : raft_state_name(st.state));
 	api_ledger_id(o, "id", st.id);
+	cJSON_AddStringToObject(o, "raft_state", consensus_raft_state(cs));
 	voters = cJSON_AddArrayToObject(o, "voters");
 	for (uint32_t i = 0; voters != NULL && i < st.conf.n; i++) {
 		cJSON *v = cJSON_CreateObject();

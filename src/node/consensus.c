@@ -105,6 +105,7 @@ struct consensus {
 	uint64_t id;
 	int voter;
 	int lost;                    /* raft.db was lost: no vote until re-added (--rejoin) */
+	int rejoining;               /* --rejoin accepted: no vote until the leader's log adds us */
 	unsigned expect;             /* --bootstrap-expect; 0: wait to be added */
 	struct event *tick_ev;
 	uint64_t ticks;
@@ -585,11 +586,12 @@ static int consensus_cmp_u64(const void *a, const void *b)
 }
 
 /*
- * --rejoin, on a voter that lost raft.db: it votes again only once the
- * configuration it has learnt since (from the leader) no longer holds it,
- * i.e. the others took it out; the leader then adds it back as any new
- * voter, and it can never vote in a term it forgot (it knows the current
- * one).  Otherwise it says why and stays without a vote.
+ * --rejoin, on a voter that lost raft.db: once the leader took it out (it is
+ * in no configuration it knows, and it has heard a term since), it is a
+ * candidate again and the leader adds it back as any new voter.  It still
+ * grants no vote until the configuration that adds it reaches it through
+ * the leader's log (consensus_rejoined): by then it holds that log and the
+ * leader's term.  Otherwise it says why and stays without a vote.
  */
 static void consensus_rejoin(struct consensus *cs)
 {
@@ -598,11 +600,11 @@ static void consensus_rejoin(struct consensus *cs)
 	if (!cs->node->cfg.rejoin)
 		return;
 	raft_status(cs->raft, &st);
-	if (raft_conf_has(&st.conf, cs->id) || st.commit == 0) {
+	if (raft_conf_has(&st.conf, cs->id) || st.term == 0) {
 		log_warn("raft", "event=rejoin_refused id=%016llx why=\"%s\"", (unsigned long long)cs->id,
-		         st.commit == 0 ? "nothing learnt from the leader yet: start once without --rejoin"
-		                        : "still a voter in the configuration it knows: wait until the"
-		                          " others show it as removed");
+		         st.term == 0 ? "nothing heard from the leader yet: start once without --rejoin"
+		                      : "still a voter in the configuration it knows: wait until the"
+		                        " others show it as removed");
 		return;
 	}
 	if (raftstore_set_lost(cs->store, NULL, 0) != 0) {
@@ -610,9 +612,24 @@ static void consensus_rejoin(struct consensus *cs)
 		return;
 	}
 	cs->lost = 0;
-	raft_set_no_vote(cs->raft, 0);
+	cs->rejoining = 1;
 	log_info("raft", "event=rejoin id=%016llx what=\"a voter candidate again: the leader adds it\"",
 	         (unsigned long long)cs->id);
+}
+
+/* A rejoining voter votes again once the leader's log has added it to the configuration. */
+static void consensus_rejoined(struct consensus *cs)
+{
+	struct raft_status st;
+
+	raft_status(cs->raft, &st);
+	if (!raft_conf_has(&st.conf, cs->id))
+		return;
+	raft_set_no_vote(cs->raft, 0);
+	cs->rejoining = 0;
+	log_info("raft", "event=voting id=%016llx term=%llu index=%llu what=\"re-added: votes again\"",
+	         (unsigned long long)cs->id, (unsigned long long)st.term,
+	         (unsigned long long)st.conf_index);
 }
 
 static int consensus_start_raft(struct consensus *cs)
@@ -640,7 +657,7 @@ static int consensus_start_raft(struct consensus *cs)
 	rc.heartbeat_ticks = CONSENSUS_HEARTBEAT_TICKS;
 	rc.pre_vote = 1;
 	rc.check_quorum = 1;
-	rc.no_vote = cs->lost; /* it may have voted in a term it no longer knows */
+	rc.no_vote = cs->lost || cs->rejoining; /* it may have voted in a term it no longer knows */
 	r = raft_create(&cs->raft, &rc, &boot);
 	raftstore_boot_free(cs->store);
 	if (r != 0) {
@@ -1321,6 +1338,8 @@ static void consensus_tick_cb(evutil_socket_t fd, short what, void *arg)
 		consensus_apply_held(cs);
 	}
 	if (cs->ticks % CONSENSUS_DUTY_TICKS == 0) {
+		if (cs->raft != NULL && cs->rejoining)
+			consensus_rejoined(cs);
 		if (cs->raft == NULL && cs->voter)
 			consensus_try_bootstrap(cs);
 		else if (cs->raft != NULL && raft_is_leader(cs->raft))
@@ -1418,6 +1437,8 @@ const char *consensus_raft_state(const struct consensus *cs)
 		return "none";
 	if (cs->lost)
 		return "lost";
+	if (cs->rejoining)
+		return "rejoining";
 	if (cs->raft == NULL)
 		return "booting";
 	raft_status(cs->raft, &st);
