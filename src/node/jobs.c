@@ -160,14 +160,15 @@ static void jobs_unsaved_clear(struct jobs *jobs)
 /* A copy of a final view (and its result), until a commit holds it. */
 static void jobs_unsaved_add(struct jobs *jobs, const struct job_view *v)
 {
-	struct job_view *c;
+	struct job_view *c = NULL;
 	uint8_t *result = NULL;
 
-	if (jobs->nunsaved == CHORUS_JOBS_INFLIGHT_MAX ||
-	    (c = malloc(sizeof *c)) == NULL ||
-	    (v->result_len > 0 && (result = malloc(v->result_len)) == NULL)) {
-		if (jobs->nunsaved < CHORUS_JOBS_INFLIGHT_MAX)
-			free(c);
+	if (jobs->nunsaved < CHORUS_JOBS_INFLIGHT_MAX && (c = malloc(sizeof *c)) != NULL &&
+	    v->result_len > 0 && (result = malloc(v->result_len)) == NULL) {
+		free(c);
+		c = NULL;
+	}
+	if (c == NULL) { /* a bound or memory: said, since a failed commit would lose it */
 		log_error("jobs", "event=write_unsafe job=%s what=\"its final state is not kept for a"
 		          " retry: lost if this commit fails\"", v->id);
 		return;
