@@ -7,6 +7,8 @@
 #  - a voter's raft.db truncated to 0: it comes up without a vote, says so
 #    (log, `chorus status`), the leader takes it out of the configuration,
 #    the two others keep committing; restarted with --rejoin it is added back;
+#  - a ledger block edited in a voter's raft.db: the chain does not verify as
+#    the ledger is rebuilt, and the voter stops saying so;
 #  - a voter's raft.db truncated to half: it stops with "raft.db is damaged"
 #    (never a crash); moved aside as the message says, it starts without a vote.
 . "$top_srcdir/tests/lib.sh"
@@ -25,15 +27,16 @@ WORKER=4 CLIENT=5
 SEED="tcp://127.0.0.1:$(fport "$WORKER")"
 start_voter() { start_node "$1" --voter --bootstrap-expect 3 --join "$SEED" "${@:2}"; }
 stop() { kill -TERM "${PID[$1]}"; wait "${PID[$1]}" 2>/dev/null; }
-# start_fails I PATTERN [ARGS]: chorusd I exits at once, non-zero but not a signal, one line matching.
+# start_fails I PATTERN [ARGS]: chorusd I exits at once with 1 (not a signal), its last line on
+# stderr matching PATTERN (log lines may come before it: the log goes to stderr too).
 start_fails() {
 	local i=$1 pat=$2 rc
 	shift 2
 	timeout 20 "$CHORUSD" --data-dir "$TEST_TMP/n$i" --name "n$i" --listen "tcp://127.0.0.1:$(fport "$i")" \
 		--http "127.0.0.1:$(hport "$i")" "$@" >"$OUT" 2>"$ERR"
 	rc=$?
-	diag "exit $rc: $(cat "$ERR")"
-	[ "$rc" -eq 1 ] && [ "$(wc -l <"$ERR")" -eq 1 ] && grep -q "^chorusd: $pat" "$ERR"
+	diag "exit $rc: $(tail -n 1 "$ERR")"
+	[ "$rc" -eq 1 ] && tail -n 1 "$ERR" | grep -q "^chorusd: $pat"
 }
 
 start_node "$WORKER" --worker echo --capacity 4
@@ -100,6 +103,28 @@ rejoined() { q ledger "len(d['voters']) == 3" $(ports_of 1 2 3) && q status "d['
 check "restarted with --rejoin: the leader adds it back, 3 voters, and it votes again" wait_until 20000 rejoined
 check "its log says when" grep -q "event=voting" "$V/node.log"
 check "it catches up: every credit on it too" wait_until 20000 credited 6 3
+
+# ---------------------------------------------------------------- a block edited
+flip_block() { # flip_block DB: one byte in the middle of block 1, flipped (twice: as it was)
+	python3 - "$1" <<'PYEOF'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+(data,) = db.execute("SELECT data FROM blocks WHERE height = 1").fetchone()
+b = bytearray(data)
+b[len(b) // 2] ^= 0x01
+db.execute("UPDATE blocks SET data = ? WHERE height = 1", (bytes(b),))
+db.commit()
+PYEOF
+}
+stop 2
+check "a byte of ledger block 1 flipped in n2's raft.db" flip_block "$TEST_TMP/n2/raft.db"
+check "the voter stops: the chain it holds does not verify" \
+	start_fails 2 ".*/raft.db is damaged (the ledger chain it holds does not verify): restore it from a backup" \
+	--voter --bootstrap-expect 3 --join "$SEED"
+flip_block "$TEST_TMP/n2/raft.db"
+start_voter 2
+n2_back() { q status "d['raft_state'] == 'voter'" "$(hport 2)" && credited 6 2; }
+check "flipped back, it starts and holds every credit" wait_until 20000 n2_back
 
 # ---------------------------------------------------------------- raft.db truncated to half
 stop 3
