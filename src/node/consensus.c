@@ -1564,15 +1564,20 @@ static int consensus_open_store(struct consensus *cs, char *err, size_t errlen)
 		         " and raft.db.id aside to start without it (those acks are lost)", dir);
 		return -EBADMSG;
 	}
-	if (lost == 2 && (r = raftstore_set_lost(cs->store, dir, 1)) != 0) {
+	if (lost == 3 && !cs->voter)
+		lost = 0; /* no vote to protect */
+	if ((lost == 2 && (r = raftstore_set_lost(cs->store, dir, 1)) != 0) ||
+	    (lost == 3 && ((r = raftstore_forget(cs->store)) != 0 ||
+	                   (r = raftstore_set_lost(cs->store, NULL, 1)) != 0))) {
 		snprintf(err, errlen, "%s/raft.db: cannot record its loss", dir);
 		return r;
 	}
 	cs->lost = cs->voter && lost != 0;
 	if (cs->lost)
 		log_error("raft", "event=state_lost file=%s/raft.db what=\"this voter's Raft state (term,"
-		          " vote, log) is gone: it does not vote until re-added (the leader takes it out;"
-		          " then restart it with --rejoin)\"", dir);
+		          " vote, log) is %s: it does not vote until re-added (the leader takes it out;"
+		          " then restart it with --rejoin)\"", dir,
+		          lost == 3 ? "older than it saved (a copy put back), so it is set aside" : "gone");
 	return 0;
 }
 

@@ -22,6 +22,8 @@ extern int raftstore_fault_at, raftstore_fault_crash; /* test seam: see raftstor
 int raftstore_open(struct raftstore **out, const char *dir, int *lost, char *err, size_t errlen);
 /* raft.db's state is not the node's own (1: it must not vote), or it was re-added (0). */
 int raftstore_set_lost(struct raftstore *rs, const char *dir, int lost);
+/* Term, vote, log and snapshot deleted (an older copy of raft.db on a voter). */
+int raftstore_forget(struct raftstore *rs);
 void raftstore_close(struct raftstore *rs);
 int raftstore_load(struct raftstore *rs, struct raft_boot *boot);
 void raftstore_boot_free(struct raftstore *rs);

@@ -34,6 +34,7 @@
  * CHORUS_OUTBOX_HIGH), which bounds the table instead.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,8 @@ struct raftstore {
 	size_t nboot;
 	int saved_hs;                  /* saved_term and saved_vote are what the disk holds */
 	uint64_t saved_term, saved_vote;
+	char vote_path[NODE_PATH_MAX + 32]; /* DIR/raft.db.vote: the newest term and vote saved */
+	uint64_t mark_term, mark_vote;      /* what it holds */
 };
 
 /* Every row is an open ack: a committed one is deleted. */
@@ -153,11 +156,14 @@ static int raftstore_prepare(struct raftstore *rs)
 
 static int raftstore_outbox_reindex(struct raftstore *rs);
 static int raftstore_lost_get(struct raftstore *rs, int *lost);
+static int raftstore_older(struct raftstore *rs);
+static void raftstore_unmark(struct raftstore *rs);
 
 /*
  * Opens and checks raft.db (sqlstore_open_checked: integrity, and whether it
  * is the store this node made).  A raft.db that was emptied or replaced is
- * not an error here: *lost is 2, and the caller decides (a voter comes up
+ * not an error here: *lost is 2 (3 for an older copy of it, raftstore_older),
+ * and the caller decides (a voter comes up
  * without a vote and keeps the new store with raftstore_set_lost(rs, dir, 1),
  * anyone else stops).  *lost is 1 while the flag set then is in the meta
  * table (until raftstore_set_lost(rs, NULL, 0)), so a restart keeps it.
@@ -181,10 +187,11 @@ int raftstore_open(struct raftstore **out, const char *dir, int *lost, char *err
 	    checkpointer_watch(rs->obx) != 0 || raftstore_prepare_outbox(rs) != 0 ||
 	    raftstore_outbox_reindex(rs) != 0))
 		r = -EIO;
+	snprintf(rs->vote_path, sizeof rs->vote_path, "%s/raft.db.vote", dir);
 	if (r == 0 && found == SQLSTORE_LOST)
 		*lost = 2; /* not adopted yet: raftstore_set_lost(rs, dir, 1) does */
-	else if (r == 0)
-		r = raftstore_lost_get(rs, lost);
+	else if (r == 0 && (r = raftstore_lost_get(rs, lost)) == 0 && *lost == 0 && raftstore_older(rs))
+		*lost = 3; /* an older copy: raftstore_forget and the flag, if the caller is a voter */
 	if (r != 0) {
 		if (r == -EIO && rs->db != NULL)
 			snprintf(err, errlen, "raft store: %s", sqlite3_errmsg(rs->db));
@@ -220,6 +227,9 @@ static int raftstore_lost_get(struct raftstore *rs, int *lost)
 int raftstore_set_lost(struct raftstore *rs, const char *dir, int lost)
 {
 	int r = sqlstore_meta_put(rs->db, "lost", lost ? "1" : "0");
+
+	if (r == 0 && lost)
+		raftstore_unmark(rs); /* the state it described is gone: the new life marks its own */
 
 	if (r == 0 && lost && dir != NULL)
 		r = sqlstore_adopt(rs->db, dir, "raft.db");
@@ -442,6 +452,90 @@ static int raftstore_save_round(struct raftstore *rs, const struct raft_ready *r
 }
 
 /*
+ * The newest term and vote this node saved, also in DIR/raft.db.vote beside
+ * the database (written whole: a temporary file, fsync, rename), after the
+ * round that saved them and before its messages leave.  It only moves
+ * forward, and only on an election (a few a day), so its fsync is no cost.
+ * A raft.db put back from an older copy holds an older term or another
+ * vote: raftstore_open tells it by this file (*lost = 3).
+ */
+static void raftstore_mark(struct raftstore *rs, uint64_t term, uint64_t vote)
+{
+	char tmp[sizeof rs->vote_path + 4];
+	int fd, ok;
+
+	if (rs->vote_path[0] == '\0' || term < rs->mark_term ||
+	    (term == rs->mark_term && vote == rs->mark_vote) || (term == rs->mark_term && vote == 0))
+		return;
+	snprintf(tmp, sizeof tmp, "%s.tmp", rs->vote_path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0) {
+		log_error("store", "event=write_error what=raft.db.vote error=\"%s\"", strerror(errno));
+		return;
+	}
+	ok = dprintf(fd, "%llu %llu\n", (unsigned long long)term, (unsigned long long)vote) > 0 &&
+	     fsync(fd) == 0;
+	close(fd);
+	if (!ok || rename(tmp, rs->vote_path) != 0) {
+		log_error("store", "event=write_error what=raft.db.vote");
+		(void)unlink(tmp);
+		return;
+	}
+	rs->mark_term = term;
+	rs->mark_vote = vote;
+}
+
+static void raftstore_unmark(struct raftstore *rs)
+{
+	if (unlink(rs->vote_path) != 0 && errno != ENOENT)
+		log_error("store", "event=write_error what=raft.db.vote error=\"%s\"", strerror(errno));
+	rs->mark_term = 0;
+	rs->mark_vote = 0;
+}
+
+/* Is raft.db's hard state older than the mark (a copy put back)?  1 yes, 0 no. */
+static int raftstore_older(struct raftstore *rs)
+{
+	unsigned long long term = 0, vote = 0;
+	struct raft_hard_state hs;
+	FILE *fp = fopen(rs->vote_path, "r");
+	int n = fp != NULL ? fscanf(fp, "%llu %llu", &term, &vote) : 0;
+
+	if (fp != NULL)
+		fclose(fp);
+	if (n != 2)
+		return 0; /* none yet (or from before it existed) */
+	rs->mark_term = term;
+	rs->mark_vote = vote;
+	if (raftstore_load_hs(rs, &hs) != 0)
+		return 0;
+	if (hs.term < term || (hs.term == term && vote != 0 && hs.vote != vote)) {
+		log_error("raft", "event=state_older file=raft.db term=%llu vote=%016llx recorded_term=%llu"
+		          " recorded_vote=%016llx", (unsigned long long)hs.term, (unsigned long long)hs.vote,
+		          term, vote);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * A voter's Raft state that cannot be trusted (raft.db put back from an
+ * older copy): term, vote, log and snapshot go, in one transaction, so it
+ * boots as a non-member without a vote, like one whose raft.db was emptied.
+ * The applied blocks and the outbox stay (they are checked, and ours).
+ */
+int raftstore_forget(struct raftstore *rs)
+{
+	int r = sqlstore_exec(rs->db, "BEGIN IMMEDIATE");
+
+	if (r == 0 && (r = sqlstore_exec(rs->db, "DELETE FROM hard; DELETE FROM boot; DELETE FROM log")) != 0)
+		(void)sqlstore_exec(rs->db, "ROLLBACK");
+	else if (r == 0)
+		r = sqlstore_exec(rs->db, "COMMIT");
+	rs->saved_hs = 0;
+	return r;
+}
+
+/*
  * One raft_ready() round in one transaction (nothing to write: no
  * transaction).  0 when it is on disk; on an error nothing of it is.
  */
@@ -473,6 +567,7 @@ int raftstore_save(struct raftstore *rs, const struct raft_ready *rd)
 		rs->saved_hs = 1;
 		rs->saved_term = rd->hs.term;
 		rs->saved_vote = rd->hs.vote;
+		raftstore_mark(rs, rd->hs.term, rd->hs.vote);
 	}
 	return r;
 }

@@ -305,6 +305,44 @@ static void test_damage(struct raftstore **rsp)
 	*rsp = rs;
 }
 
+/*
+ * raft.db put back from an older copy: the term and vote it holds are
+ * older than raft.db.vote, written after every save that moved them; the
+ * open says so (lost 3), raftstore_forget leaves a store that never booted.
+ */
+static void test_older(struct raftstore **rsp)
+{
+	struct raft_entry ents[2];
+	struct raft_ready rd;
+	struct raft_boot b;
+	char path[300], copy[300], cmd[1400], msg[256];
+	int lost = -1, r;
+
+	round_of(&rd, ents, 1, 2, 3, 0);
+	ok(raftstore_save(*rsp, &rd) == 0, "older: term 3 saved (vote 7)");
+	raftstore_close(*rsp);
+	snprintf(path, sizeof path, "%s/raft.db", dir);
+	snprintf(copy, sizeof copy, "%s/raft.db.copy", dir);
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s'", path, copy);
+	ok(system(cmd) == 0, "older: a copy of raft.db at term 3");
+	r = raftstore_open(rsp, dir, &lost, msg, sizeof msg);
+	ok(r == 0 && lost == 0, "older: reopened as it is, not lost (%d)", lost);
+	round_of(&rd, ents, 3, 1, 5, 0);
+	ok(raftstore_save(*rsp, &rd) == 0, "older: then term 5");
+	raftstore_close(*rsp);
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s' && rm -f '%s-wal' '%s-shm'", copy, path, path, path);
+	ok(system(cmd) == 0, "older: the copy put back");
+	r = raftstore_open(rsp, dir, &lost, msg, sizeof msg);
+	ok(r == 0 && lost == 3, "older: the open tells it (lost=%d)", lost);
+	ok(raftstore_forget(*rsp) == 0 && raftstore_set_lost(*rsp, NULL, 1) == 0 &&
+	       raftstore_load(*rsp, &b) == 1,
+	   "older: forgotten, it has never booted (and is flagged)");
+	raftstore_boot_free(*rsp);
+	raftstore_close(*rsp);
+	r = raftstore_open(rsp, dir, &lost, msg, sizeof msg);
+	ok(r == 0 && lost == 1, "older: a restart keeps the flag (lost=%d)", lost);
+}
+
 /* The boot after a compaction: the snapshot (index, bytes) and the entries after it. */
 static int load_compacted(struct raftstore *rs, uint64_t snap_index, const char *snap_data,
                           uint64_t first, uint64_t last)
@@ -544,6 +582,7 @@ int main(void)
 	test_outbox_index(&rs);
 	test_outbox_upgrade(&rs);
 	test_damage(&rs);
+	test_older(&rs);
 	raftstore_close(rs);
 	{
 		char cmd[128];
