@@ -16,7 +16,7 @@ struct backpressure {
 	int lagging;        /* submits are refused */
 };
 
-/* high >= 1; low is high - high / 5 (80%), and below high. */
+/* 1 <= high <= CHORUS_OUTBOX_HIGH_MAX; low is CHORUS_OUTBOX_LOW_PERCENT of it, rounded down. */
 void backpressure_init(struct backpressure *bp, uint64_t high);
 /*
  * One observation of the open acks: 1 when submits are refused now, else 0.

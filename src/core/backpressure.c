@@ -5,14 +5,16 @@
  * only at depth <= low.  In between, the state stays what it was.
  */
 #include <assert.h>
+#include <stdint.h>
 
 #include "chorus/backpressure.h"
+#include "chorus/limits.h"
 
 void backpressure_init(struct backpressure *bp, uint64_t high)
 {
-	assert(high >= 1);
+	assert(high >= 1 && high <= CHORUS_OUTBOX_HIGH_MAX);
 	bp->high = high;
-	bp->low = high - (high + 4) / 5; /* at least one below high */
+	bp->low = high * CHORUS_OUTBOX_LOW_PERCENT / 100; /* rounded down: below high */
 	bp->lagging = 0;
 	assert(bp->low < bp->high);
 }
