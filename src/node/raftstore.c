@@ -162,12 +162,12 @@ static void raftstore_unmark(struct raftstore *rs);
 /*
  * Opens and checks raft.db (sqlstore_open_checked: integrity, and whether it
  * is the store this node made).  A raft.db that was emptied or replaced is
- * not an error here: *lost is 2 (3 for an older copy of it, raftstore_older),
- * and the caller decides (a voter comes up
- * without a vote and keeps the new store with raftstore_set_lost(rs, dir, 1),
- * anyone else stops).  *lost is 1 while the flag set then is in the meta
- * table (until raftstore_set_lost(rs, NULL, 0)), so a restart keeps it.
- * 0, -EBADMSG (damaged: err says so), or -EIO.
+ * not an error here: *lost is 2 (3 for an older copy of this node's own,
+ * raftstore_older), and the caller decides: a voter comes up without a vote
+ * and keeps the store with raftstore_set_lost(), anyone else stops.  *lost is
+ * 1 while the flag set then is in the meta table (until raftstore_set_lost
+ * (rs, NULL, 0)), so a restart keeps it.  0, -EBADMSG (damaged: err says
+ * so), or -EIO.
  */
 int raftstore_open(struct raftstore **out, const char *dir, int *lost, char *err, size_t errlen)
 {
@@ -230,7 +230,6 @@ int raftstore_set_lost(struct raftstore *rs, const char *dir, int lost)
 
 	if (r == 0 && lost)
 		raftstore_unmark(rs); /* the state it described is gone: the new life marks its own */
-
 	if (r == 0 && lost && dir != NULL)
 		r = sqlstore_adopt(rs->db, dir, "raft.db");
 	return r;
