@@ -9,6 +9,8 @@
 #    the two others keep committing; restarted with --rejoin it is added back;
 #  - a ledger block edited in a voter's raft.db: the chain does not verify as
 #    the ledger is rebuilt, and the voter stops saying so;
+#  - an older copy of a voter's raft.db put back (after an election raised its
+#    term): it comes up without a vote (raft.db.vote) and is taken out;
 #  - a voter's raft.db truncated to half: it stops with "raft.db is damaged"
 #    (never a crash); moved aside as the message says, it starts without a vote.
 . "$top_srcdir/tests/lib.sh"
@@ -125,6 +127,30 @@ flip_block "$TEST_TMP/n2/raft.db"
 start_voter 2
 n2_back() { q status "d['raft_state'] == 'voter'" "$(hport 2)" && credited 6 2; }
 check "flipped back, it starts and holds every credit" wait_until 20000 n2_back
+
+# ---------------------------------------------------------------- an older copy of raft.db put back
+stop 2
+cp "$TEST_TMP/n2/raft.db" "$TEST_TMP/n2.raft.db.old" # a backup, at this term
+start_voter 2
+check "n2 is a voter again" wait_until 20000 n2_back
+leader_of() { for i in 1 2 3; do q ledger "d['state'] == 'leader'" "$(hport "$i")" 2>/dev/null && { echo "$i"; return 0; }; done; return 1; }
+L=$(leader_of)
+term_before=$(q -p ledger "d['term']" "$(hport 2)")
+stop "$L"
+others_lead() { l=$(leader_of) && [ "$l" != "$L" ]; }
+check "the leader (n$L) stops: another is elected" wait_until 20000 others_lead
+start_voter "$L"
+term_up() { q ledger "d['term'] > $term_before and d['raft_state'] == 'voter'" "$(hport 2)"; }
+check "n2 saved a newer term than its backup's ($term_before)" wait_until 20000 term_up
+stop 2
+cp "$TEST_TMP/n2.raft.db.old" "$TEST_TMP/n2/raft.db"
+rm -f "$TEST_TMP/n2/raft.db-wal" "$TEST_TMP/n2/raft.db-shm"
+start_voter 2
+lost2() { q status "d['raft_state'] == 'lost'" "$(hport 2)"; }
+check "the older raft.db put back: n2 comes up without a vote" wait_until 10000 lost2
+check "and says why (event=state_older)" grep -q "event=state_older" "$TEST_TMP/n2/node.log"
+not_n2() { q ledger "all(v['name'] != 'n2' for v in d['voters'])" $(ports_of 1 3); }
+check "the leader takes it out" wait_until 15000 not_n2
 
 # ---------------------------------------------------------------- raft.db truncated to half
 stop 3
