@@ -180,4 +180,21 @@ _Static_assert(CHORUS_LEDGER_BLOCK_HEADER_BYTES + 16 * CHORUS_LEDGER_ENTRY_BYTES
                    CHORUS_RAFT_ENTRY_MAX,
                "a ledger block of 16 maximal entries must fit in one Raft log entry");
 
+/*
+ * Durability (docs/dispatch.md, docs/ledger-node.md).  The ack outbox never
+ * drops an ack: past the high-water mark of open acks a node refuses new
+ * submits (503, "ledger lagging") until the outbox drains to the low-water
+ * mark.  Each database's integrity check at open stops after a time bound.
+ */
+#define CHORUS_OUTBOX_HIGH        100000   /* open acks (about 1.5 KiB each) */
+#define CHORUS_OUTBOX_HIGH_MAX    10000000 /* --outbox-high, at most */
+#define CHORUS_OUTBOX_LOW_PERCENT 80       /* submits accepted again at this share of the mark */
+#define CHORUS_STORE_CHECK_MS     10000    /* PRAGMA quick_check at open, per database */
+
+_Static_assert(CHORUS_OUTBOX_HIGH <= CHORUS_OUTBOX_HIGH_MAX, "the default is a valid --outbox-high");
+_Static_assert(CHORUS_OUTBOX_LOW_PERCENT < 100, "the low-water mark is below the high one");
+_Static_assert(CHORUS_OUTBOX_HIGH_MAX <= 0x7fffffff / 100, "high * percent fits easily");
+_Static_assert(CHORUS_JOBS_INFLIGHT_MAX < CHORUS_OUTBOX_HIGH,
+               "the jobs in flight when submits stop fit well past the mark (nothing is dropped)");
+
 #endif

@@ -58,6 +58,7 @@ enum cli_exit {
 	CLI_EXIT_UNREACHABLE = 2, /* the node could not be reached, or the request failed */
 	CLI_EXIT_NODE = 3,	  /* the node answered an error or a malformed response */
 	CLI_EXIT_JOB = 4,	  /* the job failed or was cancelled */
+	CLI_EXIT_REFUSED = 5,	  /* a POST refused for now (507 no storage, 503 busy or ledger lagging) */
 };
 
 /* What every command gets: the global options, already parsed. */

@@ -2,7 +2,9 @@
  * api-jobs: the job endpoints of the HTTP API.
  *
  *   POST /v1/jobs[?wait_ms=N]     {"kind","payload_b64","timeout_ms","reward"} -> 202 record
- *                                 (with wait_ms: 200 and the record once final, or at N ms)
+ *                                 (with wait_ms: 200 and the record once final, or at N ms);
+ *                                 507 when the job cannot be stored (full disk), 503 while
+ *                                 the ledger lags or too many jobs are in flight
  *   GET  /v1/jobs?limit=N         {"jobs":[record...]}, newest first
  *   GET  /v1/jobs/ID[?wait_ms=N]  the record; with wait_ms, held until final or N ms
  *   POST /v1/jobs/ID/cancel       the record, 404 unknown, 409 already final
@@ -49,6 +51,10 @@ static void api_jobs_reply_record(struct api_jobs *aj, struct evhttp_request *re
 
 	if (r == -ENOENT)
 		api_reply_error(req, HTTP_NOTFOUND, "Not Found", "no such job");
+	else if (r == -EBADMSG)
+		api_reply_error(req, HTTP_INTERNAL, "Internal Server Error",
+		                "jobs.db is damaged: this job's stored result does not match its digest"
+		                " (not served; see chorusd(8), DAMAGE)");
 	else if (r != 0)
 		api_reply_error(req, HTTP_INTERNAL, "Internal Server Error", "cannot read the job table");
 	else
@@ -208,21 +214,17 @@ static void api_jobs_post(struct api_jobs *aj, struct evhttp_request *req)
 		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", why);
 		return;
 	}
+	/* The row is committed before the job reaches the core (jobs_submit). */
 	r = jobs_submit(aj->node->jobs, &spec, id, err, sizeof err);
-	if (r == -EIO)
-		api_reply_error(req, HTTP_INTERNAL, "Internal Server Error", err);
-	else if (r == -EBUSY)
+	if (r == -ENOSPC || r == -EIO)
+		api_reply_error(req, 507, "Insufficient Storage", err);
+	else if (r == -EBUSY || r == -EAGAIN)
 		api_reply_error(req, 503, "Service Unavailable", err);
 	else if (r != 0)
 		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", err);
 	else if (wait_ms == 0 ||
-	         api_jobs_wait(aj, req, id, wait_ms < API_WAIT_MS_MAX ? wait_ms : API_WAIT_MS_MAX) != 0) {
-		/* "Accepted" only once the row is committed (a held request is answered later). */
-		if (jobstore_commit(jobs_sync(aj->node->jobs, id)) != 0)
-			api_reply_error(req, HTTP_INTERNAL, "Internal Server Error", "cannot store the job");
-		else
-			api_jobs_reply_record(aj, req, id, 202, "Accepted");
-	}
+	         api_jobs_wait(aj, req, id, wait_ms < API_WAIT_MS_MAX ? wait_ms : API_WAIT_MS_MAX) != 0)
+		api_jobs_reply_record(aj, req, id, 202, "Accepted");
 }
 
 static void api_jobs_cancel(struct api_jobs *aj, struct evhttp_request *req, const char *id)

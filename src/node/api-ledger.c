@@ -76,6 +76,7 @@ static void api_ledger_raft(cJSON *o, const struct consensus *cs)
 	cJSON_AddStringToObject(o, "state", r == NULL ? (consensus_is_voter(cs) ? "booting" : "none")
 	                                                : raft_state_name(st.state));
 	api_ledger_id(o, "id", st.id);
+	cJSON_AddStringToObject(o, "raft_state", consensus_raft_state(cs));
 	voters = cJSON_AddArrayToObject(o, "voters");
 	for (uint32_t i = 0; voters != NULL && i < st.conf.n; i++) {
 		cJSON *v = cJSON_CreateObject();
@@ -87,7 +88,7 @@ static void api_ledger_raft(cJSON *o, const struct consensus *cs)
 	}
 }
 
-static cJSON *api_ledger_status(const struct consensus *cs)
+static cJSON *api_ledger_status(struct consensus *cs)
 {
 	const struct ledger *l = consensus_ledger(cs);
 	struct ledger_stats ls;
@@ -110,7 +111,13 @@ static cJSON *api_ledger_status(const struct consensus *cs)
 	cJSON_AddNumberToObject(o, "total_reward", (double)ls.total_reward);
 	cJSON_AddNumberToObject(o, "verify_cache_hits", (double)ls.verify_cache_hits);
 	cJSON_AddNumberToObject(o, "dropped_messages", (double)consensus_dropped(cs));
-	cJSON_AddNumberToObject(o, "outbox_dropped", (double)consensus_outbox_dropped(cs));
+	{
+		uint64_t depth, high, low;
+		int lagging = consensus_lagging(cs, &depth, &high, &low);
+
+		cJSON_AddNumberToObject(o, "outbox_open", (double)depth);
+		cJSON_AddBoolToObject(o, "outbox_lagging", lagging);
+	}
 	cJSON_AddNumberToObject(o, "outbox_refused", (double)consensus_outbox_refused_count(cs));
 	cJSON_AddNumberToObject(o, "refused", (double)consensus_refused(cs));
 	{

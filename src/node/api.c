@@ -20,6 +20,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "node.h"
+#include "consensus.h"
 
 #define API_BODY_MAX    (1024 * 1024)
 #define API_HEADERS_MAX (8 * 1024)
@@ -154,6 +155,30 @@ api_counters_json(cJSON *obj, const struct api_counter *c, size_t n)
 	return 0;
 }
 
+/*
+ * What keeps work safe: the ack outbox against its marks (submits refused
+ * while lagging), and whether this node votes in the ledger (a voter that
+ * lost raft.db does not, until re-added: docs/ledger-node.md).
+ */
+static int
+api_status_store(const struct node *node, cJSON *obj)
+{
+	uint64_t depth = 0, high = 0, low = 0;
+	int lagging = node->consensus != NULL &&
+	              consensus_lagging(node->consensus, &depth, &high, &low);
+	cJSON *o = cJSON_AddObjectToObject(obj, "outbox");
+
+	if (o == NULL)
+		return -ENOMEM;
+	cJSON_AddNumberToObject(o, "open", (double)depth);
+	cJSON_AddNumberToObject(o, "high", (double)high);
+	cJSON_AddNumberToObject(o, "low", (double)low);
+	cJSON_AddStringToObject(o, "state", lagging ? "lagging" : "ok");
+	cJSON_AddStringToObject(obj, "raft_state",
+	                        node->consensus != NULL ? consensus_raft_state(node->consensus) : "none");
+	return 0;
+}
+
 static cJSON *
 api_status_json(const struct node *node)
 {
@@ -183,6 +208,8 @@ api_status_json(const struct node *node)
 	cJSON_AddNumberToObject(members, "dead", (double)counts[MEMBER_DEAD]);
 	cJSON_AddNumberToObject(members, "left", (double)counts[MEMBER_LEFT]);
 	cJSON_AddNumberToObject(members, "total", (double)core_member_count(node->core));
+	if (api_status_store(node, obj) != 0)
+		goto fail;
 	cJSON *stats = api_stats_json(node);
 	if (stats == NULL)
 		goto fail;
