@@ -64,6 +64,8 @@ void core_config_defaults(struct core_config *cfg)
 	cfg->timing.retransmit_mult = 4;
 	cfg->timing.eager_transmits = 1;
 	cfg->timing.pushpull_interval_ms = 15000;
+	cfg->timing.catchup_interval_ms = 500;
+	cfg->timing.catchup_window_ms = 3000;
 	cfg->timing.reconnect_interval_ms = 1000;
 	cfg->timing.join_retry_ms = 1000;
 	cfg->timing.tombstone_ms = 60000;
@@ -479,6 +481,7 @@ void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_m
 	case WIRE_SYNC: swim_on_sync(core, &f, body, now_ms); break;
 	case WIRE_GOSSIP: swim_on_gossip(core, &f, body, now_ms); break;
 	case WIRE_WANT: swim_on_want(core, &f, body, now_ms); break;
+	case WIRE_PULL: gossip_on_pull(core, &f, body, now_ms); break;
 	case WIRE_REQUEST: work_on_request(core, &f, body, now_ms); break;
 	case WIRE_OFFER: dispatch_on_offer(core, &f, body, now_ms); break;
 	case WIRE_DISPATCH: work_on_dispatch(core, &f, body, now_ms); break;
