@@ -13,6 +13,7 @@ command -v python3 >/dev/null 2>&1 || skip_all "python3 needed"
 N=20
 TRIALS=${CHORUS_JOIN_TRIALS:-20}
 BAR_MS=2000
+GAP=${CHORUS_JOIN_GAP_S:-0.025}
 base=$(port_base e2e-join20)
 # Two port sets, used in turn: a trial never binds the ports the last one just closed.
 fport() { echo $((base + (trial % 2) * 50 + $1)); }
@@ -83,6 +84,9 @@ for trial in $(seq 1 "$TRIALS"); do
 			>>"$dir/n$i.out" 2>&1 &
 		PID[$i]=$!
 		track "${PID[$i]}"
+		# Arrivals spread over about half a second, as in a real start-up (and
+		# the simulator's storm): joiners then meet a seed whose state is partial.
+		[ "$GAP" != 0 ] && sleep "$GAP"
 	done
 	res=$(converge)
 	set -- $res
