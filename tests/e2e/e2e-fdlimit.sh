@@ -1,6 +1,6 @@
 #!/bin/sh
 # End-to-end: a chorusd at its descriptor limit.  Started under `ulimit -n 1024`,
-# it is sent 1,100 connections at once (held open, idle) on its HTTP port, then on
+# it is sent 1,100 connections (in quick batches) (held open, idle) on its HTTP port, then on
 # its fabric port.  While each flood is on, a keep-alive connection opened before it
 # must keep getting GET /v1/status answered, the node's CPU must stay low (accept()
 # failing with EMFILE is not retried in a busy loop: src/node/api.c pauses the
@@ -11,9 +11,14 @@
 [ -x "$CHORUSD" ] || skip_all "chorusd not built"
 command -v python3 >/dev/null 2>&1 || skip_all "python3 needed"
 [ -r /proc/self/stat ] || skip_all "needs /proc to read the node's CPU time"
-[ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge 2400 ] ||
-	skip_all "the client needs 2,400 descriptors (hard limit $(ulimit -Hn))"
-ulimit -n 2400 2>/dev/null # the client's side of 1,100 connections, and some
+# 1,024 for the node and 1,100 connections, the client holding its side of them: where
+# the hard limit is lower, the same at a smaller scale (the node's limit, plus 7%).
+NODE_FDS=1024
+hard=$(ulimit -Hn)
+[ "$hard" = unlimited ] || [ "$hard" -ge 2400 ] || NODE_FDS=$(( (hard - 300) / 2 ))
+[ "$NODE_FDS" -ge 200 ] || skip_all "too few descriptors to test with (hard limit $hard)"
+FLOOD=$(( NODE_FDS * 107 / 100 ))
+ulimit -n $(( 2 * NODE_FDS + 300 )) 2>/dev/null || ulimit -n "$hard"
 
 base=$(port_base e2e-fdlimit)
 FPORT=$((base + 1))
@@ -22,22 +27,22 @@ NODE=$TEST_TMP/n1
 mkdir -p "$NODE"
 
 # The node alone, at 1,024 descriptors (a subshell: the limit is its own).
-(ulimit -n 1024 && exec "$CHORUSD" --data-dir "$NODE" --name n1 \
+(ulimit -n "$NODE_FDS" && exec "$CHORUSD" --data-dir "$NODE" --name n1 \
 	--listen "tcp://127.0.0.1:$FPORT" --http "127.0.0.1:$HPORT" \
 	--log-file "$NODE/node.log") >"$NODE/stderr" 2>&1 &
 pid=$!
 track "$pid"
 up() { qv status 'd["name"] == "n1"' "$HPORT" 2>/dev/null; }
 check "the node answers" wait_until 15000 up
-check "its descriptor limit is 1024" grep -q '^Max open files *1024 ' "/proc/$pid/limits"
+check "its descriptor limit is $NODE_FDS" grep -q "^Max open files *$NODE_FDS " "/proc/$pid/limits"
 
-# flood PORT SECONDS: 1,100 connections to PORT held for SECONDS while a keep-alive
+# flood PORT SECONDS: $FLOOD connections to PORT held for SECONDS while a keep-alive
 # connection opened before asks GET /v1/status every 100 ms (each with a 2 s
 # deadline).  Prints "answered asked worst_ms cpu_ticks wall_ms node_fds_max".
 flood() {
-	python3 - "$HPORT" "$1" "$2" "$pid" <<'EOF'
+	python3 - "$HPORT" "$1" "$2" "$pid" "$FLOOD" <<'EOF'
 import http.client, os, select, socket, sys, time
-hport, port, secs, pid = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+hport, port, secs, pid, flood = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 def cpu_ticks():
     f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
     return int(f[11]) + int(f[12])  # utime + stime (fields 14, 15)
@@ -48,7 +53,7 @@ def node_fds():
 # In batches of 50, each waited for (up to 1 s): 1,100 SYNs at once meet the
 # kernel's SYN-flood guard and many are dropped, and the node never reaches its limit.
 socks = []
-while len(socks) < 1100:
+while len(socks) < flood:
     batch = []
     for _ in range(50):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -86,8 +91,8 @@ judge() {
 	set -- "$1" $2
 	name=$1 answered=$2 asked=$3 worst=$4 ticks=$5 wall=$6 fds=$7
 	diag "$name flood: $answered/$asked status requests answered, worst ${worst} ms, cpu $((ticks * 1000 / hz)) ms in $wall ms, node at $fds descriptors"
-	check "$name flood: the node reached its descriptor limit ($fds open, limit 1024)" \
-		test "${fds:-0}" -ge 1000
+	check "$name flood: the node reached its descriptor limit ($fds open, limit $NODE_FDS)" \
+		test "${fds:-0}" -ge $((NODE_FDS - 24))
 	check "$name flood: every status request on the open connection answered ($answered/$asked)" \
 		test "${asked:-0}" -ge 10 -a "${answered:-0}" -eq "${asked:-0}"
 	check "$name flood: the node's CPU stayed under 20% of the time ($((ticks * 1000 / hz)) of $wall ms)" \
@@ -100,7 +105,7 @@ res=$(flood "$HPORT" 4)
 judge http "$res"
 check "the log says the node paused accepting" grep -q 'event=accept-paused error=Too many open files' "$NODE/node.log"
 n=$(accept_lines)
-check "a handful of accept lines in the log and stderr ($n), not a storm" test "$n" -le 5
+check "a handful of accept lines in the log and stderr ($n), not a storm" test "$n" -le 8
 check "after the flood a new connection is answered" wait_until 10000 up
 resumed() { grep -q 'event=accept-resumed failed_accepts=[1-9]' "$NODE/node.log"; }
 check "and the episode's end is logged with its count of failed accepts" wait_until 10000 resumed
@@ -111,7 +116,7 @@ grep 'event=accept-' "$NODE/node.log" | sed 's/^/# /'
 res=$(flood "$FPORT" 4)
 judge fabric "$res"
 n=$(accept_lines)
-check "still a handful of accept lines ($n)" test "$n" -le 5
+check "still a handful of accept lines ($n)" test "$n" -le 8
 check "after the fabric flood a new HTTP connection is answered" wait_until 15000 up
 check "the node is still running" kill -0 "$pid"
 
