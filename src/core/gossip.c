@@ -743,7 +743,7 @@ static void gossip_send_pull(struct core *core, uint64_t now_ms)
 	for (size_t i = 0; i < core->members.n; i++)
 		gossip_filter_add(filter, nbytes, salt, gossip_member_key(&core->members.v[i]));
 	sb_init(&sb, core->body, CHORUS_BODY_MAX);
-	sb_printf(&sb, "{\"a\":\"%s\",\"n\":%llu,\"f\":\"", core->cfg.addr, (unsigned long long)salt);
+	sb_printf(&sb, "{\"n\":%llu,\"f\":\"", (unsigned long long)salt);
 	if (sb.len + 2 * nbytes + 8 > sb.cap) {
 		assert(0); /* _Static_assert in limits.h: a filter fits */
 		return;
@@ -810,13 +810,13 @@ static void gossip_answer_pull(struct core *core, const uint8_t *to_pk, const ch
 void gossip_on_pull(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms)
 {
 	uint8_t filter[CHORUS_PULL_FILTER_MAX];
-	const char *addr, *hex;
+	const char *hex;
 	uint64_t salt;
 	size_t nbytes;
+	long s;
 
 	(void)now_ms;
-	if (codec_json_str(body, "a", CHORUS_ADDR_MAX, &addr) < 0 || !codec_valid_addr(addr) ||
-	    codec_json_u64(body, "n", CODEC_JSON_INT_MAX, &salt) < 0 ||
+	if (codec_json_u64(body, "n", CODEC_JSON_INT_MAX, &salt) < 0 ||
 	    codec_json_str(body, "f", 2 * CHORUS_PULL_FILTER_MAX, &hex) < 0) {
 		core->stats.drop_malformed++;
 		return;
@@ -827,11 +827,21 @@ void gossip_on_pull(struct core *core, const struct wire_frame *f, const cJSON *
 		core->stats.drop_malformed++;
 		return;
 	}
-	/* An answer may be 4 frames of records: a bound on what pulls can make us send. */
+	/*
+	 * Only a member is answered, at the address its signed record gives: an
+	 * answer is up to 4 frames for one small one, and a stranger naming
+	 * someone else's address would make us a reflector.  (A joiner not yet
+	 * known here asks another member at its next pull.)  And at most
+	 * CHORUS_PULL_ANSWERS_MAX a gossip interval: a bound on what pulls can
+	 * make us send.
+	 */
+	s = members_find(&core->members, f->pk);
+	if (s < 0 || (core->members.v[s].state != MEMBER_ALIVE && core->members.v[s].state != MEMBER_SUSPECT))
+		return;
 	if (core->pull_answers >= CHORUS_PULL_ANSWERS_MAX) {
 		core_log(core, CORE_LOG_DEBUG, "gossip", "event=pull-dropped reason=busy");
 		return;
 	}
 	core->pull_answers++;
-	gossip_answer_pull(core, f->pk, addr, filter, nbytes, salt);
+	gossip_answer_pull(core, f->pk, core->members.v[s].addr, filter, nbytes, salt);
 }

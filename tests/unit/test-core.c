@@ -719,7 +719,7 @@ static void test_pull(void)
 	/* An empty view: node 0 sends all three records. */
 	memset(filter, 0, 64);
 	codec_hex(hex, filter, 64);
-	snprintf(body, sizeof(body), "{\"a\":\"%s\",\"n\":5,\"f\":\"%s\"}", h.nodes[1].addr, hex);
+	snprintf(body, sizeof(body), "{\"n\":5,\"f\":\"%s\"}", hex);
 	ok(pull_inject(&h, body) == 0, "a well-formed pull is not malformed");
 	h_run(&h, h.now_ms + 50);
 	ok(pull_answers_seen == 1 && pull_records_seen == 3,
@@ -733,28 +733,44 @@ static void test_pull(void)
 		gossip_filter_add(filter, 64, 5, gossip_version_key(codec_get_u64(m->pk), m->start_ms, m->inc));
 	}
 	codec_hex(hex, filter, 64);
-	snprintf(body, sizeof(body), "{\"a\":\"%s\",\"n\":5,\"f\":\"%s\"}", h.nodes[1].addr, hex);
+	snprintf(body, sizeof(body), "{\"n\":5,\"f\":\"%s\"}", hex);
 	pull_answers_seen = 0;
 	pull_inject(&h, body);
 	h_run(&h, h.now_ms + 50);
 	ok(pull_answers_seen == 0, "a pull whose filter holds the whole view gets no answer");
 	h.tap = NULL;
+	{
+		/* A stranger's pull (a key node 0 has no record of) gets no answer. */
+		uint8_t spk[CHORUS_PK_BYTES], ssk[CHORUS_SK_BYTES], kseed[32] = {77};
+		uint8_t frame[4096];
+		uint64_t out = core_stats(h.nodes[0].core)->frames_out;
+		int len;
+
+		crypto_sign_seed_keypair(spk, ssk, kseed);
+		memset(filter, 0, 64);
+		codec_hex(hex, filter, 64);
+		snprintf(body, sizeof(body), "{\"n\":5,\"f\":\"%s\"}", hex);
+		len = wire_encode_to(frame, sizeof(frame), WIRE_PULL, spk, 1234, 1, body, strlen(body),
+		                     &crypto_ed25519, ssk, h.nodes[0].pk);
+		h_inject(&h, 0, frame, (size_t)len);
+		ok(core_stats(h.nodes[0].core)->frames_out == out, "a pull from a stranger is not answered");
+	}
 
 	/* Malformed pulls are dropped and counted. */
-	snprintf(body, sizeof(body), "{\"a\":\"%s\",\"n\":5,\"f\":\"%.126s\"}", h.nodes[1].addr, hex);
+	snprintf(body, sizeof(body), "{\"n\":5,\"f\":\"%.126s\"}", hex);
 	ok(pull_inject(&h, body) == 1, "a filter under 64 bytes is malformed");
-	snprintf(body, sizeof(body), "{\"a\":\"%s\",\"n\":5,\"f\":\"%s0\"}", h.nodes[1].addr, hex);
+	snprintf(body, sizeof(body), "{\"n\":5,\"f\":\"%s0\"}", hex);
 	ok(pull_inject(&h, body) == 1, "an odd number of hex digits is malformed");
 	memset(hex, '0', 2 * 96);
 	hex[2 * 96] = '\0';
-	snprintf(body, sizeof(body), "{\"a\":\"%s\",\"n\":5,\"f\":\"%s\"}", h.nodes[1].addr, hex);
+	snprintf(body, sizeof(body), "{\"n\":5,\"f\":\"%s\"}", hex);
 	ok(pull_inject(&h, body) == 1, "a filter size that is not a power of two is malformed");
 	memset(hex, 'x', 128);
 	hex[128] = '\0';
-	snprintf(body, sizeof(body), "{\"a\":\"%s\",\"n\":5,\"f\":\"%s\"}", h.nodes[1].addr, hex);
+	snprintf(body, sizeof(body), "{\"n\":5,\"f\":\"%s\"}", hex);
 	ok(pull_inject(&h, body) == 1, "a filter that is not hex is malformed");
-	ok(pull_inject(&h, "{\"n\":5,\"f\":\"00\"}") == 1, "a pull without a reply address is malformed");
-	snprintf(body, sizeof(body), "{\"a\":\"%s\",\"n\":-1,\"f\":\"%s\"}", h.nodes[1].addr, hex);
+	ok(pull_inject(&h, "{\"f\":\"00\"}") == 1, "a pull without a salt is malformed");
+	snprintf(body, sizeof(body), "{\"n\":-1,\"f\":\"%s\"}", hex);
 	ok(pull_inject(&h, body) == 1, "a negative salt is malformed");
 	ok(all_checks_pass(&h), "every node passes core_check after the pulls");
 	h_free(&h);
