@@ -116,6 +116,7 @@ static int core_timing_valid(const struct core_timing *t)
 	       t->indirect_probes <= CHORUS_INDIRECT_MAX && t->suspicion_mult > 0 &&
 	       t->suspicion_max_mult >= 1 && t->gossip_interval_ms > 0 && t->gossip_fanout > 0 &&
 	       t->retransmit_mult > 0 && t->eager_transmits > 0 && t->pushpull_interval_ms > 0 &&
+	       t->catchup_interval_ms > 0 &&
 	       t->reconnect_interval_ms > 0 && t->join_retry_ms > 0 && t->tombstone_ms > 0 &&
 	       t->offer_window_ms > 0 && t->dial_timeout_ms > 1 && t->job_timeout_ms > 0 &&
 	       t->receipt_poll_ms > 0 &&
@@ -717,6 +718,11 @@ const char *core_check(const struct core *core)
 		return "rumor queue over its bound";
 	if (core->health < 0 || core->health > CHORUS_HEALTH_MAX)
 		return "local health out of range";
+	if (core->pull_answers > CHORUS_PULL_ANSWERS_MAX)
+		return "more pulls answered in a gossip interval than the bound";
+	if (core->catchup_until_ms > 0 &&
+	    core->catchup_until_ms > core->now_ms + core->cfg.timing.catchup_window_ms)
+		return "catch-up window beyond one window from now";
 	if (core->probe.active && members_find(&core->members, core->probe.target) < 0 &&
 	    core->probe.final_deadline_ms == 0)
 		return "active probe without a deadline";

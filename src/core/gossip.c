@@ -762,6 +762,7 @@ void gossip_catchup_tick(struct core *core, uint64_t now_ms)
 		return;
 	gossip_send_pull(core, now_ms);
 	core->next_catchup_ms = now_ms + core->cfg.timing.catchup_interval_ms;
+	assert(core->next_catchup_ms > now_ms); /* validated timings: the interval is not 0 */
 }
 
 /* Records (alive or left) the asker's filter lacks, from a random start, in at most CHORUS_PULL_FRAMES_MAX frames. */
