@@ -87,6 +87,8 @@ struct core_timing {
 	uint32_t retransmit_mult;       /* a rumor is sent mult * ceil(log10(n + 1)) times */
 	uint32_t eager_transmits;       /* of those, the first carry the record, later ones a digest */
 	uint32_t pushpull_interval_ms;  /* anti-entropy full-state exchange */
+	uint32_t catchup_interval_ms;   /* a joiner pulls what its view lacks this often... */
+	uint32_t catchup_window_ms;     /* ...this long after joining or a pull that taught it */
 	uint32_t reconnect_interval_ms; /* pings to dead members (backing off): heals partitions */
 	uint32_t join_retry_ms;         /* re-send join while no seed answered */
 	uint32_t tombstone_ms;          /* dead and left members are forgotten after this */

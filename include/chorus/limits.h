@@ -54,6 +54,20 @@ _Static_assert((CHORUS_PEER_KEYS_MAX & (CHORUS_PEER_KEYS_MAX - 1)) == 0,
 #define CHORUS_DIGEST_ID_HEX      16            /* id prefix in a record digest (64 bits) */
 #define CHORUS_RECONNECT_MAX      8             /* dead members pinged per reconnect interval */
 #define CHORUS_RECONNECT_SHIFT    2             /* reconnect backoff: 1, 2, then every 4 intervals */
+/* Catch-up pulls (gossip.c, docs/membership.md): a joiner's view as a Bloom filter. */
+#define CHORUS_PULL_FILTER_MIN    64            /* filter bytes, a power of two */
+#define CHORUS_PULL_FILTER_MAX    16384         /* 8 bits a member at CHORUS_MEMBERS_MAX */
+#define CHORUS_PULL_BITS_MEMBER   10            /* filter bits per member: ~1% false positives */
+#define CHORUS_PULL_HASHES        5             /* bits set per member */
+#define CHORUS_PULL_FRAMES_MAX    4             /* gossip frames of records in one answer */
+#define CHORUS_PULL_ANSWERS_MAX   8             /* pulls answered per gossip interval */
+_Static_assert((CHORUS_PULL_FILTER_MIN & (CHORUS_PULL_FILTER_MIN - 1)) == 0 &&
+                   (CHORUS_PULL_FILTER_MAX & (CHORUS_PULL_FILTER_MAX - 1)) == 0,
+               "pull filters are powers of two (a bit index is a mask)");
+_Static_assert(CHORUS_PULL_FILTER_MAX * 8 >= CHORUS_MEMBERS_MAX * 8,
+               "the largest filter keeps 8 bits for every member");
+_Static_assert(2 * CHORUS_PULL_FILTER_MAX + CHORUS_ADDR_MAX + 128 < CHORUS_BODY_MAX,
+               "a pull (the filter in hex, a reply address) fits in a frame body");
 
 /* Jobs (dispatch). */
 #define CHORUS_KIND_MAX           CHORUS_TAG_MAX  /* a job kind is a capability name */

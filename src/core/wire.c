@@ -66,11 +66,12 @@ static const char *const wire_type_names[WIRE_TYPE_END] = {
 	[WIRE_REFUSE] = "refuse", [WIRE_RECEIPT] = "receipt", [WIRE_CANCEL] = "cancel",
 	[WIRE_JOBACK] = "job-ack", [WIRE_RAFT] = "raft", [WIRE_LEDGER] = "ledger",
 	[WIRE_STATUS_Q] = "status-query", [WIRE_STATUS_A] = "status-answer",
+	[WIRE_PULL] = "pull",
 };
 
 const char *wire_type_name(int type)
 {
-	if (type <= 0 || type >= WIRE_TYPE_END)
+	if (type <= 0 || type >= WIRE_TYPE_END || wire_type_names[type] == NULL)
 		return "unknown";
 	return wire_type_names[type];
 }
@@ -131,8 +132,9 @@ int wire_decode(struct wire_frame *f, const uint8_t *buf, size_t len)
 	f->tag = buf + f->signed_len;
 	f->tag_len = trailer;
 	assert(f->signed_len + f->tag_len == len);
-	if (f->type == 0 || f->type >= WIRE_TYPE_END)
-		return CORE_ERR_INVAL; /* well-formed, but a type we do not speak */
+	/* Well-formed, but a type we do not speak (a gap in the numbering included). */
+	if (f->type == 0 || f->type >= WIRE_TYPE_END || wire_type_names[f->type] == NULL)
+		return CORE_ERR_INVAL;
 	return 0;
 }
 
