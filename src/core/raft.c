@@ -653,6 +653,14 @@ static void raft_handle_append(struct raft *r, const struct raft_msg *m)
 		lastnew = m->index + m->nentries;
 		raft_commit_to(r, m->commit < lastnew ? m->commit : lastnew);
 		resp.index = lastnew;
+	} else if (m->index <= r->log.snap_index) {
+		/*
+		 * Another term at our snapshot's index: that entry is committed, so
+		 * no valid leader says so.  Dropped and counted; the hint below would
+		 * look up an entry the log no longer holds (found by fuzz-raft).
+		 */
+		r->stats.drop_invalid++;
+		return;
 	} else {
 		resp.flags = RAFT_MSG_REJECT;
 		resp.index = m->index;
