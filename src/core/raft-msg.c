@@ -134,7 +134,7 @@ int raft_msg_validate(const struct raft_msg *m)
 		return CORE_ERR_MALFORMED;
 	if ((m->flags & ~(RAFT_MSG_REJECT | RAFT_MSG_TRANSFER)) != 0)
 		return CORE_ERR_MALFORMED;
-	/* A term near 2^64 would wrap when a follower campaigns on it (raft_reset asserts). */
+	/* A term near 2^64 would wrap when a follower campaigns on it (raft_reset asserts); see limits.h. */
 	if (m->term >= CHORUS_RAFT_TERM_MAX)
 		return CORE_ERR_MALFORMED;
 	if (m->type != RAFT_MSG_APPEND && m->nentries != 0)

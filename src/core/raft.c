@@ -827,6 +827,8 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 	assert(!r->in_ready);
 	if (err == 0 && m->to != r->id)
 		err = CORE_ERR_INVAL;
+	if (err == 0 && m->term >= CHORUS_RAFT_PEER_TERM_MAX)
+		err = CORE_ERR_MALFORMED; /* see limits.h: our campaigns need room above it */
 	if (err != 0) {
 		r->stats.drop_invalid++;
 		return err;
