@@ -28,23 +28,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (why == NULL) {
 		size_t k = strlen(spec.kind);
 
-		FUZZ_ASSERT(k > 0 && k <= CHORUS_KIND_MAX && strspn(spec.kind, "abcdefghijklmnopqrstuvwxyz"
-		                                                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == k,
-		            "an accepted kind is a name");
+		FUZZ_ASSERT(k > 0 && k <= CHORUS_KIND_MAX &&
+				    strspn(spec.kind,
+					   "abcdefghijklmnopqrstuvwxyz"
+					   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == k,
+			    "an accepted kind is a name");
 		FUZZ_ASSERT(spec.payload == payload && spec.payload_len <= CHORUS_PAYLOAD_MAX,
-		            "an accepted payload is within the bound");
-		FUZZ_ASSERT(spec.timeout_ms <= CHORUS_JOB_TIMEOUT_MS_MAX && spec.reward <= 1000000000000000ull,
-		            "timeout and reward within their bounds");
+			    "an accepted payload is within the bound");
+		FUZZ_ASSERT(spec.timeout_ms <= CHORUS_JOB_TIMEOUT_MS_MAX &&
+				    spec.reward <= 1000000000000000ull,
+			    "timeout and reward within their bounds");
 	} else {
 		FUZZ_ASSERT(why[0] != '\0', "a refusal says why");
 	}
 	if (api_body_ack((const char *)data, size, &e) == 0) {
 		FUZZ_ASSERT(e.ack_len > 0 && e.ack_len <= CHORUS_LEDGER_TEXT_MAX &&
-		                strlen(e.ack_text) == e.ack_len,
-		            "an accepted ack text is bounded and whole");
+				    strlen(e.ack_text) == e.ack_len,
+			    "an accepted ack text is bounded and whole");
 		FUZZ_ASSERT(e.receipt_len > 0 && e.receipt_len <= CHORUS_LEDGER_TEXT_MAX &&
-		                strlen(e.receipt_text) == e.receipt_len,
-		            "an accepted receipt text is bounded and whole");
+				    strlen(e.receipt_text) == e.receipt_len,
+			    "an accepted receipt text is bounded and whole");
 		(void)ledger_entry_job(&e, job);
 		FUZZ_ASSERT(ledger_entry_check(NULL, &e, &info) <= 0, "an entry check answers");
 	}

@@ -26,16 +26,17 @@ static void fuzz_catchup_blocks(const uint8_t *data, size_t size)
 		return;
 	FUZZ_ASSERT(b.n <= CATCHUP_BLOCKS_MAX && b.n <= b.top, "block count within bounds");
 	FUZZ_ASSERT(catchup_blocks_begin(again, sizeof again, b.req_id, b.top, b.have) ==
-	                CATCHUP_BLOCKS_HEADER,
-	            "an accepted header re-encodes");
+			    CATCHUP_BLOCKS_HEADER,
+		    "an accepted header re-encodes");
 	len = CATCHUP_BLOCKS_HEADER;
 	for (unsigned i = 0; i < b.n; i++) {
 		FUZZ_ASSERT(b.data[i] > data && b.data[i] + b.len[i] <= data + size,
-		            "a block lies inside the message");
+			    "a block lies inside the message");
 		FUZZ_ASSERT(catchup_blocks_add(again, sizeof again, &len, b.data[i], b.len[i]) == 0,
-		            "an accepted block re-encodes");
+			    "an accepted block re-encodes");
 	}
-	FUZZ_ASSERT(len == size && memcmp(again, data, size) == 0, "a block response re-encodes to itself");
+	FUZZ_ASSERT(len == size && memcmp(again, data, size) == 0,
+		    "a block response re-encodes to itself");
 }
 
 static void fuzz_catchup_small(const uint8_t *data, size_t size)
@@ -46,12 +47,12 @@ static void fuzz_catchup_small(const uint8_t *data, size_t size)
 
 	if (catchup_req_decode(&q, data, size) == 0)
 		FUZZ_ASSERT(catchup_req_encode(&q, again, sizeof again) == (int)size &&
-		                memcmp(again, data, size) == 0,
-		            "a catch-up request re-encodes to itself");
+				    memcmp(again, data, size) == 0,
+			    "a catch-up request re-encodes to itself");
 	if (catchup_snap_decode(size ? data : NULL, size, &height, hash) == 0 && size > 0) {
 		catchup_snap_encode(height, hash, again);
 		FUZZ_ASSERT(size == CATCHUP_SNAP_BYTES && memcmp(again, data, size) == 0,
-		            "a snapshot re-encodes to itself");
+			    "a snapshot re-encodes to itself");
 	}
 }
 
@@ -66,8 +67,8 @@ static void fuzz_catchup_lmsg(const uint8_t *data, size_t size)
 	if (lmsg_parse(&m, data, size) != 0)
 		return;
 	FUZZ_ASSERT(m.origin == data + 2 && m.records == data + LMSG_HEADER &&
-	                m.records_len == size - LMSG_HEADER,
-	            "the header and records lie inside the message");
+			    m.records_len == size - LMSG_HEADER,
+		    "the header and records lie inside the message");
 	if (m.kind == LMSG_COMMITTED) {
 		for (unsigned k = 0; k < m.count; k++) {
 			uint8_t job[CHORUS_JOB_ID_BYTES];
@@ -78,19 +79,20 @@ static void fuzz_catchup_lmsg(const uint8_t *data, size_t size)
 			at += LMSG_COMMITTED_BYTES;
 		}
 		FUZZ_ASSERT(at == m.records_len && memcmp(again, m.records, at) == 0,
-		            "committed records re-encode to themselves");
+			    "committed records re-encode to themselves");
 		return;
 	}
 	p = m.records;
 	left = m.records_len;
 	for (unsigned k = 0; k < m.count && lmsg_next_entry(&p, &left, &e) == 0; k++) {
-		FUZZ_ASSERT(e.ack_len > 0 && e.ack_len <= CHORUS_LEDGER_TEXT_MAX && e.receipt_len > 0 &&
-		                e.receipt_len <= CHORUS_LEDGER_TEXT_MAX,
-		            "submit texts within the bound");
-		FUZZ_ASSERT(lmsg_entry_size(&e) == (size_t)(p - m.records) - at, "a record's size is what it took");
+		FUZZ_ASSERT(e.ack_len > 0 && e.ack_len <= CHORUS_LEDGER_TEXT_MAX &&
+				    e.receipt_len > 0 && e.receipt_len <= CHORUS_LEDGER_TEXT_MAX,
+			    "submit texts within the bound");
+		FUZZ_ASSERT(lmsg_entry_size(&e) == (size_t)(p - m.records) - at,
+			    "a record's size is what it took");
 		FUZZ_ASSERT(lmsg_put_entry(again, &e) == lmsg_entry_size(&e) &&
-		                memcmp(again, m.records + at, lmsg_entry_size(&e)) == 0,
-		            "a submit record re-encodes to itself");
+				    memcmp(again, m.records + at, lmsg_entry_size(&e)) == 0,
+			    "a submit record re-encodes to itself");
 		at = (size_t)(p - m.records);
 	}
 }

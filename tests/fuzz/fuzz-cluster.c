@@ -4,8 +4,8 @@
 #include "fuzz-cluster.h"
 
 void fuzz_cluster_start(struct harness *h,
-                        int (*tap)(void *ctx, int from, int to, const uint8_t *buf, size_t len),
-                        void *tap_ctx)
+			int (*tap)(void *ctx, int from, int to, const uint8_t *buf, size_t len),
+			void *tap_ctx)
 {
 	h_init(h, FUZZ_CLUSTER_NODES, FUZZ_CLUSTER_SEED);
 	h->tap = tap;
@@ -25,7 +25,7 @@ void fuzz_cluster_start(struct harness *h,
 		char id[CHORUS_JOB_ID_HEX + 1];
 
 		h_submit(h, k % FUZZ_CLUSTER_NODES, k % 3 ? "echo" : "fail", "fuzz me",
-		         500 + (uint64_t)k, id);
+			 500 + (uint64_t)k, id);
 		h_run(h, h->now_ms + 20);
 		if (k == 5) /* running by now: the cancel goes to its worker */
 			core_job_cancel(h->nodes[k % FUZZ_CLUSTER_NODES].core, id, h->now_ms);

@@ -16,7 +16,7 @@
 
 /* tap (may be NULL) sees every frame sent while the cluster forms and runs its jobs. */
 void fuzz_cluster_start(struct harness *h,
-                        int (*tap)(void *ctx, int from, int to, const uint8_t *buf, size_t len),
-                        void *tap_ctx);
+			int (*tap)(void *ctx, int from, int to, const uint8_t *buf, size_t len),
+			void *tap_ctx);
 
 #endif

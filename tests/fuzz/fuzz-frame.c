@@ -45,11 +45,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		from = 1 + data[1] % 3;
 		n = wire_encode_to(frame, sizeof frame, 1 + data[0] % (WIRE_TYPE_END - 1),
-		                   fuzz_h.nodes[from].pk, 100 + (uint64_t)from, fuzz_seq++,
-		                   (const char *)data + 2, size - 2, &crypto_ed25519,
-		                   fuzz_h.nodes[from].sk, fuzz_h.nodes[0].pk);
+				   fuzz_h.nodes[from].pk, 100 + (uint64_t)from, fuzz_seq++,
+				   (const char *)data + 2, size - 2, &crypto_ed25519,
+				   fuzz_h.nodes[from].sk, fuzz_h.nodes[0].pk);
 		if (n < 0) {
-			FUZZ_ASSERT(size - 2 > CHORUS_BODY_MAX, "a body within the bound makes a frame");
+			FUZZ_ASSERT(size - 2 > CHORUS_BODY_MAX,
+				    "a body within the bound makes a frame");
 			return 0;
 		}
 		core_recv(c, frame, (size_t)n, fuzz_h.now_ms);

@@ -24,24 +24,34 @@ union fuzz_jobmsg {
 static int fuzz_jobmsg_decode(int which, int fast, union fuzz_jobmsg *o, const char *t, size_t n)
 {
 	switch (which) {
-	case 0: return fast ? jobmsg_request_decode(&o->r, t, n) : jobmsg_request_decode_json(&o->r, t, n);
-	case 1: return fast ? jobmsg_receipt_decode(&o->c, t, n) : jobmsg_receipt_decode_json(&o->c, t, n);
-	default: return fast ? jobmsg_ack_decode(&o->a, t, n) : jobmsg_ack_decode_json(&o->a, t, n);
+	case 0:
+		return fast ? jobmsg_request_decode(&o->r, t, n) :
+			      jobmsg_request_decode_json(&o->r, t, n);
+	case 1:
+		return fast ? jobmsg_receipt_decode(&o->c, t, n) :
+			      jobmsg_receipt_decode_json(&o->c, t, n);
+	default:
+		return fast ? jobmsg_ack_decode(&o->a, t, n) : jobmsg_ack_decode_json(&o->a, t, n);
 	}
 }
 
 static int fuzz_jobmsg_encode(int which, const union fuzz_jobmsg *o, char *out, size_t cap)
 {
 	switch (which) {
-	case 0: return jobmsg_request_encode(out, cap, &o->r);
-	case 1: return jobmsg_receipt_encode(out, cap, &o->c);
-	default: return jobmsg_ack_encode(out, cap, &o->a);
+	case 0:
+		return jobmsg_request_encode(out, cap, &o->r);
+	case 1:
+		return jobmsg_receipt_encode(out, cap, &o->c);
+	default:
+		return jobmsg_ack_encode(out, cap, &o->a);
 	}
 }
 
 static size_t fuzz_jobmsg_size(int which)
 {
-	return which == 0 ? sizeof(struct jreq) : which == 1 ? sizeof(struct jreceipt) : sizeof(struct jack);
+	return which == 0 ? sizeof(struct jreq) :
+	       which == 1 ? sizeof(struct jreceipt) :
+			    sizeof(struct jack);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -58,20 +68,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&json, 0xa5, sizeof json);
 	rf = fuzz_jobmsg_decode(which, 1, &fast, t, size - 1);
 	rj = fuzz_jobmsg_decode(which, 0, &json, t, size - 1);
-	FUZZ_ASSERT((rf == 0) == (rj == 0), "the fast path and the JSON path accept the same texts");
+	FUZZ_ASSERT((rf == 0) == (rj == 0),
+		    "the fast path and the JSON path accept the same texts");
 	if (rf != 0)
 		return 0;
 	FUZZ_ASSERT(memcmp(&fast, &json, fuzz_jobmsg_size(which)) == 0,
-	            "the fast path and the JSON path fill the same fields");
+		    "the fast path and the JSON path fill the same fields");
 	n = fuzz_jobmsg_encode(which, &fast, text, sizeof text);
 	/* Canonical numbers may be longer than the input's ("1e3"): only the bound may refuse. */
 	FUZZ_ASSERT((n > 0 && n <= JOBMSG_TEXT_MAX) || n == CORE_ERR_OVERSIZE,
-	            "an accepted text re-encodes within the bound");
+		    "an accepted text re-encodes within the bound");
 	if (n < 0)
 		return 0;
 	memset(&again, 0x33, sizeof again);
 	FUZZ_ASSERT(fuzz_jobmsg_decode(which, 1, &again, text, (size_t)n) == 0 &&
-	                memcmp(&again, &fast, fuzz_jobmsg_size(which)) == 0,
-	            "decode, encode, decode gives the same message");
+			    memcmp(&again, &fast, fuzz_jobmsg_size(which)) == 0,
+		    "decode, encode, decode gives the same message");
 	return 0;
 }

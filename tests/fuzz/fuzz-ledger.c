@@ -28,21 +28,23 @@
 #include "fuzz.h"
 #include "lmsg.h"
 
-static void fuzz_sign(uint8_t sig[CHORUS_SIG_BYTES], const uint8_t *msg, size_t len,
-                      const uint8_t sk[CHORUS_SK_BYTES])
+static void fuzz_ledger_sign(uint8_t sig[CHORUS_SIG_BYTES], const uint8_t *msg, size_t len,
+			     const uint8_t sk[CHORUS_SK_BYTES])
 {
 	(void)msg, (void)len, (void)sk;
 	memset(sig, 0x5a, CHORUS_SIG_BYTES);
 }
 
-static int fuzz_verify(const uint8_t sig[CHORUS_SIG_BYTES], const uint8_t *msg, size_t len,
-                       const uint8_t pk[CHORUS_PK_BYTES])
+static int fuzz_ledger_verify(const uint8_t sig[CHORUS_SIG_BYTES], const uint8_t *msg, size_t len,
+			      const uint8_t pk[CHORUS_PK_BYTES])
 {
 	(void)sig, (void)msg, (void)len, (void)pk;
 	return 0;
 }
 
-static const struct core_crypto fuzz_crypto = { .name = "fuzz", .sign = fuzz_sign, .verify = fuzz_verify };
+static const struct core_crypto fuzz_ledger_crypto = { .name = "fuzz",
+						       .sign = fuzz_ledger_sign,
+						       .verify = fuzz_ledger_verify };
 
 static void fuzz_ledger_block(const uint8_t *b, size_t len)
 {
@@ -54,22 +56,24 @@ static void fuzz_ledger_block(const uint8_t *b, size_t len)
 
 	FUZZ_ASSERT(json == NULL || peek == 0, "a block shown as JSON also peeks");
 	cJSON_Delete(json);
-	if (ledger_create(&l, &fuzz_crypto) != 0)
+	if (ledger_create(&l, &fuzz_ledger_crypto) != 0)
 		abort();
 	ledger_state_hash(l, before);
 	rc = ledger_block_apply(l, b, len);
 	ledger_state_hash(l, after);
 	if (rc != 0) {
 		FUZZ_ASSERT(ledger_height(l) == 0 && memcmp(before, after, sizeof before) == 0,
-		            "a refused block leaves the ledger as it was");
+			    "a refused block leaves the ledger as it was");
 	} else {
 		FUZZ_ASSERT(peek == 0 && info.height == 1 && ledger_height(l) == 1,
-		            "an applied block peeks and is block 1");
+			    "an applied block peeks and is block 1");
 		ledger_head_hash(l, head);
-		FUZZ_ASSERT(memcmp(head, info.hash, sizeof head) == 0, "the applied block is the head");
+		FUZZ_ASSERT(memcmp(head, info.hash, sizeof head) == 0,
+			    "the applied block is the head");
 		FUZZ_ASSERT(ledger_block_apply(l, b, len) != 0, "a block applies once");
 		ledger_state_hash(l, before);
-		FUZZ_ASSERT(memcmp(before, after, sizeof before) == 0, "applying it again changes nothing");
+		FUZZ_ASSERT(memcmp(before, after, sizeof before) == 0,
+			    "applying it again changes nothing");
 	}
 	ledger_destroy(l);
 }
@@ -83,14 +87,14 @@ static void fuzz_ledger_build(const uint8_t *p, size_t left)
 
 	while (n < LMSG_RECORDS_MAX && lmsg_next_entry(&p, &left, &entries[n]) == 0)
 		n++;
-	if (n == 0 || ledger_create(&l, &fuzz_crypto) != 0)
+	if (n == 0 || ledger_create(&l, &fuzz_ledger_crypto) != 0)
 		return;
 	/* As a leader does: build on the head, apply, build the rest (bounded: each build takes one). */
 	for (int round = 0; at < n && round < LMSG_RECORDS_MAX; round++) {
 		uint8_t *block = NULL;
 		size_t used = 0, len = 0;
-		int rc = ledger_block_build(l, 1, leader_pk, leader_sk, 1700000000000ull, entries + at,
-		                            n - at, &used, &block, &len);
+		int rc = ledger_block_build(l, 1, leader_pk, leader_sk, 1700000000000ull,
+					    entries + at, n - at, &used, &block, &len);
 
 		FUZZ_ASSERT(rc == 0, "the leader builds a block from any entries");
 		FUZZ_ASSERT(used > 0 && used <= n - at, "every build takes some entries");

@@ -19,9 +19,9 @@
 #include "fuzz.h"
 #include "tap.h"
 
-#define FUZZ_FILE_MAX     (1u << 20) /* corpus files are small; a bound keeps the reader simple */
-#define FUZZ_PREFIXES_MAX 4096       /* truncations replayed per file */
-#define FUZZ_FILES_MAX    4096
+#define FUZZ_FILE_MAX	  (1u << 20) /* corpus files are small; a bound keeps the reader simple */
+#define FUZZ_PREFIXES_MAX 4096	     /* truncations replayed per file */
+#define FUZZ_FILES_MAX	  4096
 
 __attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -120,7 +120,8 @@ int main(int argc, char **argv)
 		snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/%s", top != NULL ? top : ".", base);
 		done = fuzz_main_path(dir);
 	}
-	ok(done > 0, "replayed %d corpus files through fuzz-%s without a crash or a broken property",
-	   done, base);
+	ok(done > 0,
+	   "replayed %d corpus files through fuzz-%s without a crash or a broken property", done,
+	   base);
 	return tap_done();
 }

@@ -79,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (raft_conf_decode(&conf, data, size) == 0) {
 		n = raft_conf_encode(&conf, again, sizeof again);
 		FUZZ_ASSERT(n >= 0 && (size_t)n == size && memcmp(again, data, size) == 0,
-		            "a voter set re-encodes to itself");
+			    "a voter set re-encodes to itself");
 	}
 	if (raft_msg_decode(&m, ents, CHORUS_RAFT_APPEND_ENTRIES_MAX, data, size) != 0)
 		return 0;
@@ -87,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(m.nentries <= CHORUS_RAFT_APPEND_ENTRIES_MAX, "entries within the bound");
 	n = raft_msg_encode(&m, again, sizeof again);
 	FUZZ_ASSERT(n >= 0 && (size_t)n == size && memcmp(again, data, size) == 0,
-	            "a decoded message re-encodes to itself");
+		    "a decoded message re-encodes to itself");
 	m.to = 1; /* addressed to the node under test, whatever it said */
 	fuzz_raft_step(&m, 0);
 	fuzz_raft_step(&m, 1);

@@ -26,12 +26,13 @@ static void fuzz_record_digest(const uint8_t *data, size_t size)
 	s[size] = '\0';
 	if (codec_parse_digest(s, &prefix, &start, &inc) != 0)
 		return;
-	FUZZ_ASSERT(start <= CODEC_JSON_INT_MAX && inc <= CODEC_JSON_INT_MAX, "digest numbers in bound");
+	FUZZ_ASSERT(start <= CODEC_JSON_INT_MAX && inc <= CODEC_JSON_INT_MAX,
+		    "digest numbers in bound");
 	snprintf(again, sizeof again, "%016llx:%llu:%llu", (unsigned long long)prefix,
-	         (unsigned long long)start, (unsigned long long)inc);
+		 (unsigned long long)start, (unsigned long long)inc);
 	FUZZ_ASSERT(codec_parse_digest(again, &prefix2, &start2, &inc2) == 0 && prefix == prefix2 &&
-	                start == start2 && inc == inc2,
-	            "a digest round-trips");
+			    start == start2 && inc == inc2,
+		    "a digest round-trips");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -22,13 +22,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Optional, called once before the first input (libFuzzer's name and signature). */
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-#define FUZZ_ASSERT(cond, what)                                                               \
-	do {                                                                                  \
-		if (!(cond)) {                                                                \
-			fprintf(stderr, "%s:%d: fuzz property broken: %s (%s)\n", __FILE__,   \
-			        __LINE__, what, #cond);                                       \
-			abort();                                                              \
-		}                                                                             \
+#define FUZZ_ASSERT(cond, what)                                                             \
+	do {                                                                                \
+		if (!(cond)) {                                                              \
+			fprintf(stderr, "%s:%d: fuzz property broken: %s (%s)\n", __FILE__, \
+				__LINE__, what, #cond);                                     \
+			abort();                                                            \
+		}                                                                           \
 	} while (0)
 
 #endif

@@ -32,7 +32,7 @@
 static const char *gen_dir;
 
 static void gen_write(const char *target, const char *name, const void *a, size_t alen,
-                      const void *b, size_t blen)
+		      const void *b, size_t blen)
 {
 	char path[4096];
 	FILE *fp;
@@ -41,8 +41,8 @@ static void gen_write(const char *target, const char *name, const void *a, size_
 	mkdir(path, 0777);
 	snprintf(path, sizeof path, "%s/%s/%s", gen_dir, target, name);
 	fp = fopen(path, "wb");
-	if (fp == NULL || fwrite(a, 1, alen, fp) != alen || (blen && fwrite(b, 1, blen, fp) != blen) ||
-	    fclose(fp) != 0) {
+	if (fp == NULL || fwrite(a, 1, alen, fp) != alen ||
+	    (blen && fwrite(b, 1, blen, fp) != blen) || fclose(fp) != 0) {
 		perror(path);
 		exit(1);
 	}
@@ -87,7 +87,7 @@ static void gen_records(struct harness *h)
 		gen_write("record", name, text, (size_t)n, NULL, 0);
 		codec_hex(id, mv.rec.pk, CHORUS_PK_BYTES);
 		n = snprintf(digest, sizeof digest, "%.16s:%llu:%llu", id,
-		             (unsigned long long)mv.rec.start_ms, (unsigned long long)mv.rec.inc);
+			     (unsigned long long)mv.rec.start_ms, (unsigned long long)mv.rec.inc);
 		snprintf(name, sizeof name, "digest-%d", i);
 		gen_write("record", name, digest, (size_t)n, NULL, 0);
 	}
@@ -110,7 +110,7 @@ static void gen_key(struct gen_key *k, uint8_t seed_byte)
 
 /* A signed completion record, as a client and its worker make one (test-ledger's entry_make). */
 static void gen_entry(struct ledger_entry *e, struct jreq *rq, const struct gen_key *c,
-                      const struct gen_key *w, uint64_t nonce, uint64_t reward)
+		      const struct gen_key *w, uint64_t nonce, uint64_t reward)
 {
 	struct jreceipt r;
 	struct jack a;
@@ -127,8 +127,10 @@ static void gen_entry(struct ledger_entry *e, struct jreq *rq, const struct gen_
 	jobmsg_hash(r.result_hash, res, sizeof res);
 	r.result_size = sizeof res;
 	r.duration_ms = 7;
-	e->receipt_len = (uint16_t)jobmsg_receipt_encode(e->receipt_text, sizeof e->receipt_text, &r);
-	crypto_sign_detached(e->receipt_sig, NULL, (const uint8_t *)e->receipt_text, e->receipt_len, w->sk);
+	e->receipt_len =
+		(uint16_t)jobmsg_receipt_encode(e->receipt_text, sizeof e->receipt_text, &r);
+	crypto_sign_detached(e->receipt_sig, NULL, (const uint8_t *)e->receipt_text, e->receipt_len,
+			     w->sk);
 	memset(&a, 0, sizeof a);
 	a.nonce = nonce;
 	memcpy(a.id, r.id, CHORUS_JOB_ID_BYTES);
@@ -174,7 +176,8 @@ static void gen_texts(void)
 		struct jreq rq;
 		int n;
 
-		gen_entry(e, &rq, &c, &w, 100 + (uint64_t)i, i == 3 ? 1000000000000000ull : (uint64_t)i);
+		gen_entry(e, &rq, &c, &w, 100 + (uint64_t)i,
+			  i == 3 ? 1000000000000000ull : (uint64_t)i);
 		n = jobmsg_request_encode(text, sizeof text, &rq);
 		which = 0;
 		snprintf(name, sizeof name, "request-%d", i);
@@ -194,10 +197,11 @@ static void gen_texts(void)
 
 			sb_init(&sb, body, sizeof body);
 			sb_puts(&sb, "{");
-			jobmsg_signed_put(&sb, "ack", "ack_sig", e->ack_text, e->ack_len, e->ack_sig);
+			jobmsg_signed_put(&sb, "ack", "ack_sig", e->ack_text, e->ack_len,
+					  e->ack_sig);
 			sb_puts(&sb, ",");
-			jobmsg_signed_put(&sb, "receipt", "receipt_sig", e->receipt_text, e->receipt_len,
-			                  e->receipt_sig);
+			jobmsg_signed_put(&sb, "receipt", "receipt_sig", e->receipt_text,
+					  e->receipt_len, e->receipt_sig);
 			sb_puts(&sb, "}");
 			snprintf(name, sizeof name, "acks-%d", i);
 			gen_write("api", name, body, sb.len, NULL, 0);
@@ -239,7 +243,8 @@ static void gen_ledger(void)
 	gen_key(&leader, 9);
 	if (ledger_create(&l, NULL) != 0 ||
 	    ledger_block_build(l, 1, leader.pk, leader.sk, 1700000000000ull, gen_entries, 3, &used,
-	                       &gen_block, &gen_block_len) != 0 || gen_block == NULL) {
+			       &gen_block, &gen_block_len) != 0 ||
+	    gen_block == NULL) {
 		fprintf(stderr, "gen-corpus: cannot build a block: %s\n", ledger_why(l));
 		exit(1);
 	}
@@ -363,8 +368,10 @@ static void gen_raft(void)
 				gen_raft_msg(m);
 				for (uint32_t e = 0; e < m->nentries && e < 8; e++) {
 					qents[nq][e] = m->entries[e];
-					if (m->entries[e].len > 0 && off + m->entries[e].len <= sizeof qdata[0]) {
-						memcpy(qdata[nq] + off, m->entries[e].data, m->entries[e].len);
+					if (m->entries[e].len > 0 &&
+					    off + m->entries[e].len <= sizeof qdata[0]) {
+						memcpy(qdata[nq] + off, m->entries[e].data,
+						       m->entries[e].len);
 						qents[nq][e].data = qdata[nq] + off;
 						off += m->entries[e].len;
 					}
