@@ -132,6 +132,13 @@ _Static_assert(CHORUS_ID_HEX + CHORUS_NAME_MAX + CHORUS_ADDR_MAX +
 #define CHORUS_RAFT_UNCOMMITTED_MAX    4096          /* leader: appended but not yet committed */
 #define CHORUS_RAFT_SNAPSHOT_MAX       24576         /* snapshot bytes (sent whole: no chunking yet) */
 #define CHORUS_RAFT_OUTBOX_MAX         1024          /* messages queued between two raft_ready() */
+/*
+ * No term reaches 2^53 (exact in JSON; every message is checked, ours too).
+ * A peer's message may raise ours to at most half that: the rest is room
+ * for 2^52 campaigns of our own, so a term never wraps nor passes the bound.
+ */
+#define CHORUS_RAFT_TERM_MAX           ((uint64_t)1 << 53)
+#define CHORUS_RAFT_PEER_TERM_MAX      (CHORUS_RAFT_TERM_MAX / 2)
 #define CHORUS_RAFT_MSG_HEADER         72            /* fixed part of an encoded message */
 #define CHORUS_RAFT_ENTRY_HEADER       13            /* per entry: term u64, type u8, length u32 */
 #define CHORUS_RAFT_SNAP_HEADER        (20 + 8 * CHORUS_RAFT_VOTERS_MAX + 4)

@@ -660,6 +660,14 @@ static void raft_handle_append(struct raft *r, const struct raft_msg *m)
 		lastnew = m->index + m->nentries;
 		raft_commit_to(r, m->commit < lastnew ? m->commit : lastnew);
 		resp.index = lastnew;
+	} else if (m->index <= r->log.snap_index) {
+		/*
+		 * Another term at our snapshot's index: that entry is committed, so
+		 * no valid leader says so.  Dropped and counted; the hint below would
+		 * look up an entry the log no longer holds (found by fuzz-raft).
+		 */
+		r->stats.drop_invalid++;
+		return;
 	} else {
 		resp.flags = RAFT_MSG_REJECT;
 		resp.index = m->index;
@@ -827,6 +835,8 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 	assert(!r->in_ready);
 	if (err == 0 && m->to != r->id)
 		err = CORE_ERR_INVAL;
+	if (err == 0 && m->term >= CHORUS_RAFT_PEER_TERM_MAX)
+		err = CORE_ERR_MALFORMED; /* see limits.h: our campaigns need room above it */
 	if (err != 0) {
 		r->stats.drop_invalid++;
 		return err;

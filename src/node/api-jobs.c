@@ -26,6 +26,7 @@
 #include <event2/keyvalq_struct.h>
 #include <sodium.h>
 
+#include "api-body.h"
 #include "node.h"
 
 #define API_LIST_DEFAULT  20
@@ -152,39 +153,6 @@ static void api_jobs_list(struct api_jobs *aj, struct evhttp_request *req)
 	api_reply(req, HTTP_OK, "OK", obj);
 }
 
-/* The POST body as a job spec; NULL and a message when it is not one. */
-static const char *api_jobs_spec(cJSON *body, struct job_spec *spec, uint8_t *payload)
-{
-	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(body, "kind");
-	const cJSON *b64 = cJSON_GetObjectItemCaseSensitive(body, "payload_b64");
-	const cJSON *timeout = cJSON_GetObjectItemCaseSensitive(body, "timeout_ms");
-	const cJSON *reward = cJSON_GetObjectItemCaseSensitive(body, "reward");
-
-	memset(spec, 0, sizeof *spec);
-	if (!cJSON_IsString(kind) || strlen(kind->valuestring) > CHORUS_KIND_MAX ||
-	    strspn(kind->valuestring, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
-	        strlen(kind->valuestring) || kind->valuestring[0] == '\0')
-		return "kind must be 1..31 of A-Z a-z 0-9 . _ -";
-	snprintf(spec->kind, sizeof spec->kind, "%s", kind->valuestring);
-	if (b64 != NULL && !cJSON_IsString(b64))
-		return "payload_b64 must be a base64 string";
-	if (b64 != NULL && sodium_base642bin(payload, CHORUS_PAYLOAD_MAX, b64->valuestring,
-	                                     strlen(b64->valuestring), NULL, &spec->payload_len,
-	                                     NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
-		return "payload_b64 is not base64, or the payload is over 32768 bytes";
-	spec->payload = payload;
-	if (timeout != NULL && (!cJSON_IsNumber(timeout) || timeout->valuedouble < 1 ||
-	                        timeout->valuedouble > CHORUS_JOB_TIMEOUT_MS_MAX))
-		return "timeout_ms must be 1..86400000";
-	spec->timeout_ms = timeout != NULL ? (uint32_t)timeout->valuedouble : 0;
-	if (reward != NULL && (!cJSON_IsNumber(reward) || reward->valuedouble < 0 ||
-	                       reward->valuedouble > (double)CHORUS_LEDGER_REWARD_MAX ||
-	                       reward->valuedouble != (double)(uint64_t)reward->valuedouble))
-		return "reward must be a whole number 0..1000000 (the ledger pays no more)";
-	spec->reward = reward != NULL ? (uint64_t)reward->valuedouble : 0;
-	return NULL;
-}
-
 static void api_jobs_post(struct api_jobs *aj, struct evhttp_request *req)
 {
 	int bad = 0;
@@ -195,21 +163,13 @@ static void api_jobs_post(struct api_jobs *aj, struct evhttp_request *req)
 	char id[CHORUS_JOB_ID_HEX + 1], err[NODE_ERR_MAX];
 	struct job_spec spec;
 	const char *why;
-	cJSON *body;
 	int r;
 
 	if (bad) {
 		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "wait_ms must be 0..60000");
 		return;
 	}
-	body = cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1), len);
-	if (body == NULL || !cJSON_IsObject(body)) {
-		cJSON_Delete(body);
-		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "the body must be a JSON object");
-		return;
-	}
-	why = api_jobs_spec(body, &spec, payload);
-	cJSON_Delete(body);
+	why = api_body_job((const char *)evbuffer_pullup(in, -1), len, &spec, payload);
 	if (why != NULL) {
 		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", why);
 		return;

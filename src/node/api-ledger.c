@@ -26,6 +26,7 @@
 #include <event2/http.h>
 #include <sodium.h>
 
+#include "api-body.h"
 #include "node.h"
 #include "consensus.h"
 
@@ -291,14 +292,13 @@ static void api_ledger_remove(struct consensus *cs, struct evhttp_request *req)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
-	cJSON *body = cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1), len);
-	const cJSON *idj = cJSON_GetObjectItemCaseSensitive(body, "id");
-	char msg[160];
+	char msg[160], hex[CHORUS_ID_HEX + 1];
 	uint64_t id = 0;
 	const struct raft *rf = consensus_raft(cs);
-	int r = cJSON_IsString(idj) ? api_ledger_voter(cs, idj->valuestring, &id) : -EINVAL;
+	int r = api_body_voter((const char *)evbuffer_pullup(in, -1), len, hex) == 0
+	            ? api_ledger_voter(cs, hex, &id)
+	            : -EINVAL;
 
-	cJSON_Delete(body);
 	if (rf == NULL || !raft_is_leader(rf))
 		r = -EAGAIN; /* whatever the id: only the leader can act on it */
 	if (r == 0)
@@ -322,31 +322,6 @@ static void api_ledger_remove(struct consensus *cs, struct evhttp_request *req)
 	                r == -EBUSY ? "a configuration change is in progress"
 	                            : r == -ENOENT ? "no such voter (give a unique id prefix)"
 	                                           : "want {\"id\": hex}");
-}
-
-static int api_ledger_text(const cJSON *body, const char *key, char *out, uint16_t *len)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, key);
-	size_t n = cJSON_IsString(v) ? strlen(v->valuestring) : 0;
-
-	if (n == 0 || n > CHORUS_LEDGER_TEXT_MAX)
-		return -1;
-	memcpy(out, v->valuestring, n + 1);
-	*len = (uint16_t)n;
-	return 0;
-}
-
-static int api_ledger_sig(const cJSON *body, const char *key, uint8_t sig[CHORUS_SIG_BYTES])
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, key);
-	size_t n = 0;
-
-	return cJSON_IsString(v) &&
-	               sodium_hex2bin(sig, CHORUS_SIG_BYTES, v->valuestring, strlen(v->valuestring),
-	                              NULL, &n, NULL) == 0 &&
-	               n == CHORUS_SIG_BYTES
-	           ? 0
-	           : -1;
 }
 
 static cJSON *api_ledger_ack_doc(const char *job, uint64_t height)
@@ -380,7 +355,6 @@ static void api_ledger_acks(struct consensus *cs, struct evhttp_request *req)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
-	cJSON *body = cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1), len);
 	struct ledger_entry *e = calloc(1, sizeof *e);
 	char why[128] = "want {\"ack\",\"ack_sig\",\"receipt\",\"receipt_sig\"}";
 	char job[CHORUS_JOB_ID_HEX + 1] = "";
@@ -390,12 +364,8 @@ static void api_ledger_acks(struct consensus *cs, struct evhttp_request *req)
 
 	if (bad)
 		snprintf(why, sizeof why, "wait_ms must be 0..60000");
-	else if (e != NULL && api_ledger_text(body, "ack", e->ack_text, &e->ack_len) == 0 &&
-	         api_ledger_text(body, "receipt", e->receipt_text, &e->receipt_len) == 0 &&
-	         api_ledger_sig(body, "ack_sig", e->ack_sig) == 0 &&
-	         api_ledger_sig(body, "receipt_sig", e->receipt_sig) == 0)
+	else if (e != NULL && api_body_ack((const char *)evbuffer_pullup(in, -1), len, e) == 0)
 		r = consensus_submit(cs, e, wait_ms > 0, job, &height, why, sizeof why);
-	cJSON_Delete(body);
 	free(e);
 	if (r != 0)
 		api_reply_error(req, r == -EIO ? HTTP_INTERNAL : HTTP_BADREQUEST,

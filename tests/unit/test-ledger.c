@@ -1018,6 +1018,7 @@ static void test_pipeline(void)
 	       fst.verify_cache_hits == 0,
 	   "the leader verified each entry once (cache hits %llu), the follower on apply",
 	   (unsigned long long)st.verify_cache_hits);
+	free(b1);
 	tip.height = 0;
 	ok(ledger_block_build_on(l, &tip, 2, leader.pk, leader.sk, 4, e, 1, &used, &b1, &l1) ==
 	       CORE_ERR_INVAL,
