@@ -305,6 +305,8 @@ static void test_pending_attempts(void)
 	       strspn(pending_last_worker, "b") == CHORUS_ID_HEX,
 	   "reopened, it is pending with both attempts, the last one running on its worker");
 	jobstore_close(js);
+}
+
 /* jobstore_open's answer on the files as they are now: its return, and err in msg. */
 static int open_err(char *msg, size_t len)
 {
