@@ -45,6 +45,7 @@ struct spoil {
 	int wrong_result_hash; /* the ack names another result */
 	const struct key *ack_signer, *rcpt_signer;
 	const char *kind;
+	uint64_t seq, floor; /* the ack's window fields (seq 0: the nonce) */
 };
 
 static void entry_make(struct ledger_entry *e, const struct key *c, const struct key *w,
@@ -76,6 +77,8 @@ static void entry_make(struct ledger_entry *e, const struct key *c, const struct
 
 	memset(&a, 0, sizeof(a));
 	a.nonce = nonce;
+	a.seq = sp->seq ? sp->seq : nonce; /* a seq per job, floor 0: nothing forgotten */
+	a.floor = sp->floor;
 	jobmsg_job_id(a.id, c->pk, nonce);
 	memcpy(a.client, c->pk, CHORUS_PK_BYTES);
 	a.has_worker = 1;
