@@ -107,6 +107,10 @@ static cJSON *api_ledger_status(struct consensus *cs)
 	cJSON_AddNumberToObject(o, "entries", (double)ls.entries);
 	cJSON_AddNumberToObject(o, "credited", (double)ls.credited);
 	cJSON_AddNumberToObject(o, "duplicates", (double)ls.duplicates);
+	cJSON_AddNumberToObject(o, "settled", (double)ls.settled);
+	cJSON_AddNumberToObject(o, "jobs_held", (double)ls.jobs_held);
+	cJSON_AddNumberToObject(o, "jobs_forgotten", (double)ls.forgotten);
+	cJSON_AddNumberToObject(o, "clients", (double)ls.clients);
 	cJSON_AddNumberToObject(o, "accounts", (double)ls.accounts);
 	cJSON_AddNumberToObject(o, "total_reward", (double)ls.total_reward);
 	cJSON_AddNumberToObject(o, "verify_cache_hits", (double)ls.verify_cache_hits);
@@ -360,6 +364,19 @@ static cJSON *api_ledger_ack_doc(const char *job, uint64_t height)
 	return o;
 }
 
+/* An ack below its client's floor: settled for good, as of our height; it earns nothing. */
+static cJSON *api_ledger_settled_doc(const char *job, uint64_t height)
+{
+	cJSON *o = api_ledger_ack_doc(job, height);
+
+	if (o != NULL) {
+		cJSON_AddBoolToObject(o, "settled", 1);
+		cJSON_AddStringToObject(o, "why", "below its client's floor: settled (a replay earns "
+		                                  "nothing)");
+	}
+	return o;
+}
+
 void api_ledger_waited(void *ctx, struct evhttp_request *req, const char *job, int woken,
                        uint64_t height)
 {
@@ -385,7 +402,7 @@ static void api_ledger_acks(struct consensus *cs, struct evhttp_request *req)
 	char why[128] = "want {\"ack\",\"ack_sig\",\"receipt\",\"receipt_sig\"}";
 	char job[CHORUS_JOB_ID_HEX + 1] = "";
 	uint64_t height = 0;
-	int bad = 0, r = -EINVAL;
+	int bad = 0, r = -EINVAL, settled = 0;
 	unsigned wait_ms = api_query_uint(req, "wait_ms", 0, 60000, &bad);
 
 	if (bad)
@@ -394,12 +411,14 @@ static void api_ledger_acks(struct consensus *cs, struct evhttp_request *req)
 	         api_ledger_text(body, "receipt", e->receipt_text, &e->receipt_len) == 0 &&
 	         api_ledger_sig(body, "ack_sig", e->ack_sig) == 0 &&
 	         api_ledger_sig(body, "receipt_sig", e->receipt_sig) == 0)
-		r = consensus_submit(cs, e, wait_ms > 0, job, &height, why, sizeof why);
+		r = consensus_submit(cs, e, wait_ms > 0, job, &height, &settled, why, sizeof why);
 	cJSON_Delete(body);
 	free(e);
 	if (r != 0)
 		api_reply_error(req, r == -EIO ? HTTP_INTERNAL : HTTP_BADREQUEST,
 		                r == -EIO ? "Internal Server Error" : "Bad Request", why);
+	else if (settled)
+		api_reply(req, HTTP_OK, "OK", api_ledger_settled_doc(job, height));
 	else if (height > 0)
 		api_reply(req, HTTP_OK, "OK", api_ledger_ack_doc(job, height));
 	else if (wait_ms == 0)

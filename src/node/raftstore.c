@@ -757,6 +757,37 @@ int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t *creat
 	return 0;
 }
 
+/*
+ * The highest seq of our acks saved in the outbox (meta row "ack_seq"),
+ * written in the transaction that saves them: a restarted client never
+ * signs a seq at or below it again (acks.c), whatever its clock says.
+ */
+int raftstore_ack_seq_put(struct raftstore *rs, uint64_t seq)
+{
+	char v[24];
+
+	snprintf(v, sizeof v, "%llu", (unsigned long long)seq);
+	return sqlstore_meta_put(rs->obx, "ack_seq", v);
+}
+
+/* 0 and *seq (0 when none was saved), or -EIO. */
+int raftstore_ack_seq_get(struct raftstore *rs, uint64_t *seq)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r = 0;
+
+	*seq = 0;
+	if (sqlite3_prepare_v2(rs->obx, "SELECT value FROM meta WHERE key = 'ack_seq'", -1, &st,
+	                       NULL) != SQLITE_OK)
+		return -EIO;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		*seq = strtoull((const char *)sqlite3_column_text(st, 0), NULL, 10);
+	else if (rc != SQLITE_DONE)
+		r = -EIO;
+	sqlite3_finalize(st);
+	return r;
+}
+
 static int raftstore_col_text(sqlite3_stmt *st, int col, char *out, uint16_t *len)
 {
 	int n = sqlite3_column_bytes(st, col);

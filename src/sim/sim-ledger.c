@@ -315,6 +315,9 @@ static void sl_entry_make(struct sim_ledger *L, struct sl_job *j, uint64_t nonce
 
 	memset(&a, 0, sizeof(a));
 	a.nonce = nonce;
+	/* A seq per job; floor 0 keeps every job above the window (the pool's jobs may all replay). */
+	a.seq = nonce;
+	a.floor = 0;
 	memcpy(a.id, r.id, CHORUS_JOB_ID_BYTES);
 	memcpy(a.client, c->pk, CHORUS_PK_BYTES);
 	a.has_worker = 1;

@@ -542,6 +542,55 @@ static int agree_on_mutations(const char *text, size_t len, decode_fn *fast, dec
  * checked on 24 texts of each, varied in every field, and on all their
  * single-byte mutations.
  */
+/*
+ * The ack's window fields (v2): seq and floor round-trip on both paths; a
+ * floor above the seq, a seq past 2^53 and a v1 ack (no window) are refused
+ * by both, so the ledger never meets one.
+ */
+static void test_ack_window_text(void)
+{
+	char text[JOBMSG_TEXT_MAX + 1], bad[JOBMSG_TEXT_MAX + 64], *p;
+	struct jack a, b1, b2;
+	int len, refused = 0;
+
+	memset(&a, 0, sizeof(a));
+	randombytes_buf(a.client, sizeof(a.client));
+	a.nonce = 42;
+	jobmsg_job_id(a.id, a.client, a.nonce);
+	strcpy(a.kind, "echo");
+	strcpy(a.status, "failed");
+	a.seq = 1765000000123456ULL;
+	a.floor = 1765000000000001ULL;
+	len = jobmsg_ack_encode(text, sizeof(text), &a);
+	ok(len > 0 && strstr(text, "\"v\":2,") != NULL &&
+	       strstr(text, "\"seq\":1765000000123456,\"floor\":1765000000000001,") != NULL &&
+	       jobmsg_ack_decode(&b1, text, (size_t)len) == 0 &&
+	       jobmsg_ack_decode_json(&b2, text, (size_t)len) == 0 && b1.seq == a.seq &&
+	       b1.floor == a.floor && b2.seq == a.seq && b2.floor == a.floor,
+	   "an ack carries seq and floor in its signed text, read alike by both paths (%s)", text);
+	a.floor = a.seq + 1;
+	ok(jobmsg_ack_encode(bad, sizeof(bad), &a) == CORE_ERR_INVAL, "no ack is made with a floor above its seq");
+	/* floor above seq, by hand */
+	snprintf(bad, sizeof(bad), "%s", text);
+	p = strstr(bad, "\"floor\":1765000000000001");
+	memcpy(p + 8, "1765000000123457", 16);
+	refused += jobmsg_ack_decode(&b1, bad, strlen(bad)) != 0 &&
+	           jobmsg_ack_decode_json(&b2, bad, strlen(bad)) != 0;
+	/* version 1 */
+	snprintf(bad, sizeof(bad), "%s", text);
+	bad[5] = '1';
+	refused += jobmsg_ack_decode(&b1, bad, strlen(bad)) != 0 &&
+	           jobmsg_ack_decode_json(&b2, bad, strlen(bad)) != 0;
+	/* a seq past 2^53 */
+	snprintf(bad, sizeof(bad), "%s", text);
+	p = strstr(bad, "\"seq\":1765000000123456");
+	memcpy(p + 6, "9999999999999999", 16);
+	refused += jobmsg_ack_decode(&b1, bad, strlen(bad)) != 0 &&
+	           jobmsg_ack_decode_json(&b2, bad, strlen(bad)) != 0;
+	ok(refused == 3, "a floor above the seq, a v1 ack and a seq past 2^53 are refused by both "
+	                 "paths (%d of 3)", refused);
+}
+
 static void test_canonical_path(void)
 {
 	char text[JOBMSG_TEXT_MAX + 1];
@@ -585,6 +634,9 @@ static void test_canonical_path(void)
 		strcpy(a.status, a.has_worker ? (k % 3 ? "succeeded" : "cancelled") : "failed");
 		a.attempts = (unsigned)k % (CHORUS_JOB_ATTEMPTS_MAX + 1);
 		a.reward = r.reward;
+		/* The window's fields: every kind of seq, and a floor at 0, at the seq, or between. */
+		a.seq = k % 5 ? 1765000000000000ULL + (uint64_t)k * 13 : k % 2 ? CODEC_JSON_INT_MAX : 0;
+		a.floor = k % 3 == 0 ? a.seq : k % 3 == 1 ? 0 : a.seq / 2;
 		alen = jobmsg_ack_encode(text, sizeof(text), &a);
 		differ += !(jobmsg_ack_decode(&b1, text, (size_t)alen) == 0 &&
 		            jobmsg_ack_decode_json(&b2, text, (size_t)alen) == 0 &&
@@ -889,6 +941,7 @@ int main(void)
 	test_forged_request();
 	test_ack_receipt();
 	test_codecs();
+	test_ack_window_text();
 	test_canonical_path();
 	return tap_done();
 }
