@@ -768,6 +768,107 @@ static int total_runs(struct harness *h)
 	return n;
 }
 
+
+static int run_job(struct harness *h, const char *payload, uint64_t nonce)
+{
+	char id[CHORUS_JOB_ID_HEX + 1];
+
+	return h_submit(h, 0, "echo", payload, nonce, id) == 0 &&
+	       h_run_until(h, h->now_ms + 10000, h_job_final, id) &&
+	       h_job(h, id)->v.state == JOB_SUCCEEDED;
+}
+
+/*
+ * The floor each ack carries (acks.c, docs/ledger.md): the oldest of the
+ * client's acks still open.  Three jobs end, none settled: every floor is the
+ * first ack's seq.  Settled (in any order), the floor follows the oldest
+ * open one; a restart hands the open ones over, and seqs and floors go on
+ * from them, whatever the wall clock says.
+ */
+static void test_ack_floor(void)
+{
+	struct harness h;
+	struct h_node *n;
+	uint64_t s[8], last;
+	int ran = 1;
+
+	setup(&h, 3, 41);
+	n = &h.nodes[0];
+	for (int k = 0; k < 3; k++)
+		ran &= run_job(&h, "w", 900 + (uint64_t)k);
+	memcpy(s, n->ack_seq, sizeof(uint64_t) * 3);
+	ok(ran && n->own_acks == 3 && s[0] < s[1] && s[1] < s[2] && n->ack_floor[0] == s[0] &&
+	       n->ack_floor[1] == s[0] && n->ack_floor[2] == s[0] &&
+	       core_ack_floor(n->core) == s[0] && core_acks_open(n->core) == 3,
+	   "three acks, none settled: each carries the first one's seq as its floor");
+	ok(core_ack_settled(n->core, s[1]) == 0 && core_ack_floor(n->core) == s[0],
+	   "the second settled: the first is still open, the floor stays");
+	ok(core_ack_settled(n->core, s[0]) == 0 && core_ack_floor(n->core) == s[2] &&
+	       core_acks_open(n->core) == 1 && core_ack_settled(n->core, s[0]) == CORE_ERR_INVAL,
+	   "the first settled: the floor moves to the third (the oldest open)");
+	ran = run_job(&h, "w", 903);
+	s[3] = n->ack_seq[3];
+	ok(ran && s[3] > s[2] && n->ack_floor[3] == s[2], "the next ack carries that floor");
+	/* A restart: the outbox still holds the third and fourth; the wall clock is behind. */
+	restart_client(&h, 5000);
+	{
+		uint64_t open[2] = { s[3], s[2] };
+
+		last = s[3];
+		ok(core_acks_restore(n->core, last, 0, open, 2, h.now_ms) == 0 &&
+		       core_ack_floor(n->core) == s[2] && core_acks_open(n->core) == 2,
+		   "restarted, the open acks handed over: the floor is the oldest of them");
+	}
+	ran = run_job(&h, "w", 904);
+	s[4] = n->ack_seq[4];
+	ok(ran && s[4] > last && n->ack_floor[4] == s[2],
+	   "a new ack after the restart: a seq above the last saved one (the clock was behind), the "
+	   "same floor");
+	ok(core_ack_settled(n->core, s[2]) == 0 && core_ack_settled(n->core, s[3]) == 0 &&
+	       core_ack_settled(n->core, s[4]) == 0 && core_acks_open(n->core) == 0,
+	   "all settled");
+	ran = run_job(&h, "w", 905);
+	ok(ran && n->ack_floor[5] == n->ack_seq[5], "none open: an ack's floor is its own seq");
+	ok(core_ok(&h), "core_check holds");
+	h_free(&h);
+}
+
+/*
+ * A job resumed after a restart may have been acked before the crash and
+ * never saved (its ack's seq above the last saved one): until its new ack is
+ * settled, no floor passes the last saved seq + 1, so the ledger keeps the
+ * old ack's job and the new one is a duplicate, not a second credit.
+ */
+static void test_ack_pin(void)
+{
+	struct job_attempt at;
+	struct harness h;
+	struct h_node *n;
+	uint64_t last = 5000000000000ULL;
+	int ran;
+
+	setup(&h, 3, 43);
+	n = &h.nodes[0];
+	restart_client(&h, 5000);
+	ok(core_acks_restore(n->core, last, 1765000000000ULL, NULL, 0, h.now_ms) == 0,
+	   "restarted with no open ack, the last saved seq given");
+	memset(&at, 0, sizeof(at));
+	snprintf(at.worker, sizeof(at.worker), "%s", core_id(h.nodes[1].core));
+	at.outcome = OUTCOME_RUNNING;
+	ok(resume(&h, "resumed", 77, &at, 1) == 0, "a job resumed with an attempt");
+	ran = run_job(&h, "fresh", 78);
+	ok(ran && n->own_acks >= 1 && n->ack_seq[n->own_acks - 1] > last + 1 &&
+	       n->ack_floor[n->own_acks - 1] == last + 1,
+	   "another job's ack meanwhile: its floor held at the last saved seq + 1 (%llu)",
+	   (unsigned long long)n->ack_floor[n->own_acks - 1]);
+	h_run(&h, h.now_ms + 10000);
+	ok(n->own_acks == 2 && core_ack_floor(n->core) == last + 1,
+	   "the resumed job ended; its ack open: the pin holds");
+	ok(core_ack_settled(n->core, n->ack_seq[0]) == 0 && core_ack_settled(n->core, n->ack_seq[1]) == 0 &&
+	       core_ack_floor(n->core) == UINT64_MAX,
+	   "both settled: the pin is gone");
+	h_free(&h);
+}
 /*
  * A client that restarts asks the worker of a job's last attempt first:
  * running there -> it waits for it, and the job runs once; never got it ->
@@ -928,6 +1029,8 @@ int main(void)
 {
 	test_status_codec();
 	test_resume_asks_first();
+	test_ack_floor();
+	test_ack_pin();
 	test_final_elsewhere();
 	test_echo();
 	test_least_loaded();
