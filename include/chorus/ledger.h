@@ -232,6 +232,11 @@ int ledger_build_verdict(const struct ledger *l, size_t i);
 int ledger_block_apply(struct ledger *l, const uint8_t *block, size_t len);
 /* The outcome of entry i of the block last applied (i < its entry count). */
 int ledger_block_outcome(const struct ledger *l, size_t i);
+/* The block last applied: its entry count, and what entry i says (zero for a bad entry). */
+size_t ledger_block_entries(const struct ledger *l);
+const struct ledger_entry_info *ledger_block_entry(const struct ledger *l, size_t i);
+/* Does this outcome make its job final (credited, or rejected with a recorded reason)? */
+int ledger_outcome_is_final(int outcome);
 
 /*
  * Tests and the simulator only (every voter must use the same values; the

@@ -1479,6 +1479,22 @@ int ledger_block_outcome(const struct ledger *l, size_t i)
 	return l->outcome[i];
 }
 
+size_t ledger_block_entries(const struct ledger *l)
+{
+	return l->height > 0 ? l->blk.info.nentries : 0;
+}
+
+const struct ledger_entry_info *ledger_block_entry(const struct ledger *l, size_t i)
+{
+	assert(i < CHORUS_LEDGER_BLOCK_ENTRIES_MAX);
+	return &l->info[i];
+}
+
+int ledger_outcome_is_final(int outcome)
+{
+	return ledger_outcome_final(outcome);
+}
+
 /* ---------------------------------------------------------------- build */
 
 static void ledger_put_entry(uint8_t *p, const struct ledger_entry *e)

@@ -210,6 +210,7 @@ static void api_ledger_job(const struct consensus *cs, struct evhttp_request *re
 	uint8_t job[CHORUS_JOB_ID_BYTES];
 	struct ledger_job lj;
 	size_t n;
+	int held = 0;
 	cJSON *o;
 
 	if (sodium_hex2bin(job, sizeof job, id, strlen(id), NULL, &n, NULL) != 0 ||
@@ -217,7 +218,7 @@ static void api_ledger_job(const struct consensus *cs, struct evhttp_request *re
 		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "bad job id");
 		return;
 	}
-	if (ledger_job_get(consensus_ledger(cs), job, &lj) != 0) {
+	if (consensus_job_get(cs, job, &lj, &held) != 0) {
 		api_reply_error(req, HTTP_NOTFOUND, "Not Found", "job not in the ledger");
 		return;
 	}
@@ -232,6 +233,8 @@ static void api_ledger_job(const struct consensus *cs, struct evhttp_request *re
 		api_ledger_hex(o, "client", lj.client, CHORUS_PK_BYTES);
 		api_ledger_hex(o, "worker", lj.worker, CHORUS_PK_BYTES);
 		cJSON_AddNumberToObject(o, "reward", (double)lj.reward);
+		/* false: settled below its client's floor, answered from the node's index (raft.db). */
+		cJSON_AddBoolToObject(o, "held", held);
 	}
 	api_reply(req, HTTP_OK, "OK", o);
 }

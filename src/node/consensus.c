@@ -375,6 +375,9 @@ static void consensus_apply(struct consensus *cs, const struct raft_entry *e)
 		          (unsigned long long)e->index, (unsigned long long)ledger_height(cs->ledger));
 		abort();
 	}
+	if (raftstore_jobs_index(cs->store, cs->ledger) != 0) /* a query path: said, not fatal */
+		log_warn("ledger", "event=jobs_index_error height=%llu",
+		         (unsigned long long)ledger_height(cs->ledger));
 	log_debug("ledger", "event=apply height=%llu index=%llu",
 	          (unsigned long long)ledger_height(cs->ledger), (unsigned long long)e->index);
 }
@@ -1677,6 +1680,15 @@ int consensus_lagging(struct consensus *cs, uint64_t *depth, uint64_t *high, uin
 struct api_waits *consensus_waits(struct consensus *cs)
 {
 	return cs->waits;
+}
+
+int consensus_job_get(const struct consensus *cs, const uint8_t job[CHORUS_JOB_ID_BYTES],
+                      struct ledger_job *out, int *held)
+{
+	*held = ledger_job_get(cs->ledger, job, out) == 0;
+	if (*held)
+		return 0;
+	return raftstore_job_get(cs->store, job, out) == 0 ? 0 : -ENOENT;
 }
 
 const struct ledger *consensus_ledger(const struct consensus *cs)

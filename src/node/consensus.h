@@ -38,6 +38,12 @@ int raftstore_outbox_each(struct raftstore *rs, unsigned limit, raftstore_outbox
                           void *ctx);
 int raftstore_outbox_get(struct raftstore *rs, const char *job, struct ledger_entry *e);
 int raftstore_ack_seq_put(struct raftstore *rs, uint64_t seq);
+int raftstore_jobs_index(struct raftstore *rs, const struct ledger *l);
+int raftstore_job_get(struct raftstore *rs, const uint8_t job[CHORUS_JOB_ID_BYTES],
+                      struct ledger_job *out);
+/* A final job: the ledger's memory, else the node's index (*held 0: its window forgot it). */
+int consensus_job_get(const struct consensus *cs, const uint8_t job[CHORUS_JOB_ID_BYTES],
+                      struct ledger_job *out, int *held);
 int raftstore_ack_seq_get(struct raftstore *rs, uint64_t *seq);
 /* Open acks (never dropped: consensus_lagging refuses submits instead). */
 size_t raftstore_outbox_open(const struct raftstore *rs);
