@@ -130,6 +130,7 @@ static cJSON *api_ledger_status(struct consensus *cs)
 		consensus_refusals(cs, &member, &bound, &skipped_blocks);
 		cJSON_AddNumberToObject(o, "refused_not_member", (double)member);
 		cJSON_AddNumberToObject(o, "refused_bound", (double)bound);
+		cJSON_AddNumberToObject(o, "held_back_window", (double)consensus_refused_window(cs));
 		cJSON_AddNumberToObject(o, "skipped_blocks", (double)skipped_blocks);
 	}
 	cJSON_AddNumberToObject(o, "rejected", (double)ls.rejected);

@@ -1649,6 +1649,11 @@ void consensus_refusals(const struct consensus *cs, uint64_t *member, uint64_t *
 	*skipped_blocks = cs->skipped_blocks;
 }
 
+uint64_t consensus_refused_window(const struct consensus *cs)
+{
+	return cs->refused_window;
+}
+
 uint64_t consensus_outbox_refused_count(const struct consensus *cs)
 {
 	return cs->outbox_refused;

@@ -42,6 +42,8 @@ int raftstore_jobs_index(struct raftstore *rs, const struct ledger *l);
 int raftstore_job_get(struct raftstore *rs, const uint8_t job[CHORUS_JOB_ID_BYTES],
                       struct ledger_job *out);
 /* A final job: the ledger's memory, else the node's index (*held 0: its window forgot it). */
+/* Leader: acks held back (not queued, not answered) while their client's window was full. */
+uint64_t consensus_refused_window(const struct consensus *cs);
 int consensus_job_get(const struct consensus *cs, const uint8_t job[CHORUS_JOB_ID_BYTES],
                       struct ledger_job *out, int *held);
 int raftstore_ack_seq_get(struct raftstore *rs, uint64_t *seq);
