@@ -1465,11 +1465,13 @@ int consensus_save_acks(struct consensus *cs)
 			max_seq = seq;
 	}
 	/* The highest seq saved, with them: a restart never signs at or below it (acks.c). */
-	if (r == 0 && max_seq > cs->saved_seq && (r = raftstore_ack_seq_put(cs->store, max_seq)) == 0)
-		cs->saved_seq = max_seq;
+	if (r == 0 && max_seq > cs->saved_seq)
+		r = raftstore_ack_seq_put(cs->store, max_seq);
 	rc = raftstore_outbox_commit(cs->store); /* rolls back what failed */
 	if (r == 0)
 		r = rc;
+	if (r == 0 && max_seq > cs->saved_seq)
+		cs->saved_seq = max_seq;
 	if (r != 0) {
 		/* Kept in memory and tried again; the job table waits for them (jobs.c). */
 		log_error("ledger", "event=outbox_error acks=%zu error=\"%s\" kept=yes", cs->nown,
