@@ -325,9 +325,12 @@ static void jobs_barrier_cb(void *ctx)
 	if (!jobs->barrier)
 		return;
 	jobs->barrier = 0;
-	if (jobstore_commit(jobs->store) != 0)
+	/* jobs_commit, not jobstore_commit: a failed commit keeps its final states for the retry. */
+	if (jobs_commit(jobs) != 0) {
 		log_error("jobs", "event=barrier_error error=\"a write the next frames depend on did not"
 		                  " commit\"");
+		jobs_retry_arm(jobs);
+	}
 }
 
 static void jobs_barrier_add(struct jobs *jobs)
