@@ -382,7 +382,10 @@ static void dispatch_send_ack(struct core *core, struct cjob *j, const struct jr
 	}
 	len = jobmsg_ack_encode(text, sizeof(text), &a);
 	assert(len > 0);
-	/* One for the ledger stays open until the driver says it is settled; a resumed job's pin goes with it. */
+	/*
+	 * One for the ledger stays open until the driver says it is settled;
+	 * a resumed job's pin goes with it.
+	 */
 	if (rc != NULL && j->state == JOB_SUCCEEDED)
 		acks_open(core, a.seq, j->pinned);
 	else if (j->pinned)

@@ -441,8 +441,8 @@ int jobmsg_ack_encode(char *out, size_t cap, const struct jack *a)
 	sb_init(&sb, out, cap);
 	sb_printf(&sb,
 	          "{\"v\":" JOBMSG_ACK_V ",\"job\":\"%s\",\"nonce\":\"%016llx\",\"client\":\"%s\","
-	          "\"seq\":%llu,\"floor\":%llu,\"worker\":\"%s\",\"kind\":\"%s\",\"status\":\"%s\",\"result_hash\":\"%s\","
-	          "\"attempts\":%u,\"reward\":%llu,\"receipt\":\"%s\"}",
+	          "\"seq\":%llu,\"floor\":%llu,\"worker\":\"%s\",\"kind\":\"%s\",\"status\":\"%s\","
+	          "\"result_hash\":\"%s\",\"attempts\":%u,\"reward\":%llu,\"receipt\":\"%s\"}",
 	          job, (unsigned long long)a->nonce, client, (unsigned long long)a->seq,
 	          (unsigned long long)a->floor, worker, a->kind, a->status, hash, a->attempts,
 	          (unsigned long long)a->reward, receipt);

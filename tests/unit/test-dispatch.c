@@ -569,7 +569,8 @@ static void test_ack_window_text(void)
 	       b1.floor == a.floor && b2.seq == a.seq && b2.floor == a.floor,
 	   "an ack carries seq and floor in its signed text, read alike by both paths (%s)", text);
 	a.floor = a.seq + 1;
-	ok(jobmsg_ack_encode(bad, sizeof(bad), &a) == CORE_ERR_INVAL, "no ack is made with a floor above its seq");
+	ok(jobmsg_ack_encode(bad, sizeof(bad), &a) == CORE_ERR_INVAL,
+	   "no ack is made with a floor above its seq");
 	/* floor above seq, by hand */
 	snprintf(bad, sizeof(bad), "%s", text);
 	p = strstr(bad, "\"floor\":1765000000000001");
