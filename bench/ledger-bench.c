@@ -59,6 +59,7 @@ struct bench {
 	double *sent_at, *lat; /* per record: when it was posted, how long until committed */
 	long nlat, late;
 	uint8_t client_pk[32], client_sk[64], worker_pk[3][32], worker_sk[3][64];
+	uint64_t seq0; /* the first ack's seq: the wall clock at start, in microseconds */
 	const char *key_files[4];
 	int nkey_files, fresh;
 	uint64_t reward;
@@ -115,6 +116,9 @@ static char *bench_entry(struct bench *b, long i)
 	memcpy(a.result_hash, rc.result_hash, sizeof a.result_hash);
 	a.attempts = 1;
 	a.reward = b->reward;
+	/* Seqs after this run's start (a run's acks never meet another's); floor 0: none settled. */
+	a.seq = b->seq0 + (uint64_t)i;
+	a.floor = 0;
 	jobmsg_hash(a.receipt_hash, rtext, (size_t)rn);
 	an = jobmsg_ack_encode(atext, sizeof atext, &a);
 	if (rn <= 0 || an <= 0 || o == NULL)
@@ -290,6 +294,12 @@ int main(int argc, char **argv)
 		                " [-w WAIT_MS] [-t SECONDS] [-j FILE] [-k KEY_FILE]... [-r REWARD]"
 		                " [-f]\n");
 		return 1;
+	}
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		b.seq0 = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 	}
 	crypto_sign_keypair(b.client_pk, b.client_sk);
 	for (int w = 0; w < 3; w++)

@@ -420,6 +420,22 @@ int core_send_app(struct core *core, const uint8_t to_pk[CHORUS_PK_BYTES], const
 /* ---------------------------------------------------------------- jobs API */
 
 /*
+ * The ledger's window (docs/ledger.md): each ack carries a seq and a floor,
+ * the oldest seq this client still has open.  At start, before any job, the
+ * driver hands over the seqs of the acks still in its outbox (open, sorted
+ * here), the last seq it saved, and its wall clock; then it says when each of
+ * our acks is settled (committed, or refused and dropped from the outbox).
+ * CORE_ERR_INVAL: not before the first ack, or out of range.
+ */
+int core_acks_restore(struct core *core, uint64_t last_seq, uint64_t wall_ms, uint64_t *open,
+                      size_t n, uint64_t now_ms);
+/* One of our acks is settled: 0, or CORE_ERR_INVAL when it is not one open here. */
+int core_ack_settled(struct core *core, uint64_t seq);
+/* The floor the next ack would carry (at most its own seq), and the open acks. */
+uint64_t core_ack_floor(const struct core *core);
+size_t core_acks_open(const struct core *core);
+
+/*
  * Submit a client job: broadcasts the request at once.  id_out gets the job
  * id.  CORE_ERR_FULL when CHORUS_JOBS_INFLIGHT_MAX jobs are not final yet;
  * CORE_ERR_INVAL for a bad kind, payload or timeout; CORE_ERR_STALE when a

@@ -45,6 +45,8 @@ struct ledger_entry_info {
 	char kind[CHORUS_KIND_MAX + 1];
 	uint8_t result_hash[LEDGER_HASH_BYTES];
 	uint64_t reward;
+	uint64_t seq;   /* the client's ack sequence number */
+	uint64_t floor; /* the client's acks below this seq were settled when it signed */
 };
 
 /*
@@ -124,8 +126,10 @@ enum ledger_outcome {
 	LEDGER_REJECT_ACCOUNTS = 4, /* a new key, and the accounts are full */
 	LEDGER_REJECT_REWARD = 5,  /* reward over CHORUS_LEDGER_REWARD_MAX */
 	LEDGER_REJECT_INDEX = 6,   /* the index of final jobs is full (not recorded) */
+	LEDGER_REJECT_WINDOW = 7,  /* the client holds CHORUS_LEDGER_CLIENT_OPEN_MAX seqs above its
+	                              floor, or the windows are full (not recorded: retried) */
 };
-#define LEDGER_OUTCOMES 7
+#define LEDGER_OUTCOMES 8
 /* "credited", "duplicate", "bad entry", "insufficient balance", ... */
 const char *ledger_outcome_name(int outcome);
 
@@ -143,12 +147,16 @@ struct ledger_stats {
 	uint64_t entries;    /* entries in applied blocks */
 	uint64_t credited;   /* distinct jobs credited */
 	uint64_t duplicates; /* entries for a job already final: applied as no-ops */
+	uint64_t settled;    /* of them: an ack below its client's floor (a replay, or given up) */
 	uint64_t rejected;   /* entries rejected (every LEDGER_REJECT_*) */
 	uint64_t skipped;    /* entries that do not check (LEDGER_SKIPPED) */
 	uint64_t by_outcome[LEDGER_OUTCOMES]; /* entries, by enum ledger_outcome */
 	uint64_t accounts;
 	uint64_t total_reward;
 	uint64_t verify_cache_hits; /* entries whose signatures were verified here before */
+	uint64_t jobs_held;  /* final jobs in memory: above their client's floor */
+	uint64_t forgotten;  /* final jobs forgotten as their client's floor passed them */
+	uint64_t clients;    /* client windows (a floor each) */
 };
 
 struct ledger;
@@ -224,6 +232,11 @@ int ledger_build_verdict(const struct ledger *l, size_t i);
 int ledger_block_apply(struct ledger *l, const uint8_t *block, size_t len);
 /* The outcome of entry i of the block last applied (i < its entry count). */
 int ledger_block_outcome(const struct ledger *l, size_t i);
+/* The block last applied: its entry count, and what entry i says (zero for a bad entry). */
+size_t ledger_block_entries(const struct ledger *l);
+const struct ledger_entry_info *ledger_block_entry(const struct ledger *l, size_t i);
+/* Does this outcome make its job final (credited, or rejected with a recorded reason)? */
+int ledger_outcome_is_final(int outcome);
 
 /*
  * Tests and the simulator only (every voter must use the same values; the
@@ -233,6 +246,8 @@ int ledger_block_outcome(const struct ledger *l, size_t i);
  * duplicates), so that apply's rejection path can be exercised.
  */
 void ledger_limits_set(struct ledger *l, size_t accounts_max, size_t jobs_max);
+/* Lowers CHORUS_LEDGER_CLIENT_OPEN_MAX (0: the default): tests and the simulator. */
+void ledger_window_set(struct ledger *l, size_t client_open_max);
 void ledger_build_unchecked(struct ledger *l, int on);
 
 /*
@@ -241,6 +256,20 @@ void ledger_build_unchecked(struct ledger *l, int on);
  * LEDGER_CREDITED when it would be creditable now, else the reason.
  */
 int ledger_entry_admit(const struct ledger *l, const struct ledger_entry_info *in);
+/*
+ * A client's window: its floor (0: none yet) and how many final seqs it
+ * holds above it.  CORE_ERR_INVAL when the key has no window.
+ */
+int ledger_window_get(const struct ledger *l, const uint8_t client[CHORUS_PK_BYTES],
+                      uint64_t *floor, uint64_t *held);
+/*
+ * Is this checked entry settled for good: its seq below its client's floor
+ * (a replay of an old ack, or one its client gave up)?  1 or 0.
+ */
+int ledger_entry_settled(const struct ledger *l, const struct ledger_entry_info *in);
+/* The client, seq and floor an ack text states, nothing checked: 0 or CORE_ERR_MALFORMED. */
+int ledger_entry_seq(const struct ledger_entry *e, uint8_t client[CHORUS_PK_BYTES],
+                     uint64_t *seq, uint64_t *floor);
 
 /* Decodes a block's header and hash without checking signatures or links. */
 int ledger_block_peek(const uint8_t *block, size_t len, struct ledger_block_info *info);
@@ -254,7 +283,10 @@ int ledger_balance(const struct ledger *l, const uint8_t key[CHORUS_PK_BYTES],
                    struct ledger_account *out);
 /* Accounts in ascending key order: i in [0, ledger_stats().accounts). */
 int ledger_account_at(const struct ledger *l, size_t i, struct ledger_account *out);
-/* CORE_ERR_INVAL when the job is not final (neither credited nor rejected). */
+/*
+ * CORE_ERR_INVAL when the job is not final (neither credited nor rejected)
+ * or no longer held: its client's floor passed it (docs/ledger.md, the window).
+ */
 int ledger_job_get(const struct ledger *l, const uint8_t job[CHORUS_JOB_ID_BYTES],
                    struct ledger_job *out);
 /*

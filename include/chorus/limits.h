@@ -164,7 +164,13 @@ _Static_assert(4 + 8 * CHORUS_RAFT_VOTERS_MAX <= CHORUS_RAFT_ENTRY_MAX,
 #define CHORUS_LEDGER_BLOCK_HEADER_BYTES 95        /* magic, version, height .. entry count */
 #define CHORUS_LEDGER_ENTRY_BYTES_MAX    (2 * (2 + CHORUS_LEDGER_TEXT_MAX + CHORUS_SIG_BYTES))
 #define CHORUS_LEDGER_ACCOUNTS_MAX       (1u << 24) /* keys with an account (storage grows on demand) */
-#define CHORUS_LEDGER_JOBS_MAX           (1u << 31) /* final jobs indexed (grows with the chain) */
+#define CHORUS_LEDGER_JOBS_MAX           (1u << 31) /* final jobs held in memory (above floors) */
+/*
+ * Final seqs one client may hold above its floor (docs/ledger.md, the
+ * window): an honest client holds those committed while its oldest open ack
+ * waits, far below its outbox's high-water mark.  Past it: refused, retried.
+ */
+#define CHORUS_LEDGER_CLIENT_OPEN_MAX    (1u << 20)
 /*
  * Where a reward comes from (docs/ledger.md): a job's reward is debited from
  * its client, whose balance = allowance + earned - spent may not go below 0.
@@ -213,6 +219,11 @@ _Static_assert(CHORUS_LEDGER_BLOCK_HEADER_BYTES + 16 * CHORUS_LEDGER_ENTRY_BYTES
 #define CHORUS_STORE_CHECK_MS     10000    /* PRAGMA quick_check at open, per database */
 
 _Static_assert(CHORUS_OUTBOX_HIGH <= CHORUS_OUTBOX_HIGH_MAX, "the default is a valid --outbox-high");
+/* A client's open acks tracked for its floor: every outbox mark, and the jobs in flight. */
+#define CHORUS_ACKS_OPEN_MAX      (CHORUS_OUTBOX_HIGH_MAX + CHORUS_JOBS_INFLIGHT_MAX)
+_Static_assert(CHORUS_LEDGER_CLIENT_OPEN_MAX >= 10 * CHORUS_OUTBOX_HIGH &&
+                   CHORUS_LEDGER_CLIENT_OPEN_MAX <= CHORUS_LEDGER_JOBS_MAX,
+               "a client's window holds ten outboxes at their default mark");
 _Static_assert(CHORUS_OUTBOX_LOW_PERCENT < 100, "the low-water mark is below the high one");
 _Static_assert(CHORUS_OUTBOX_HIGH_MAX <= 0x7fffffff / 100, "high * percent fits easily");
 _Static_assert(CHORUS_JOBS_INFLIGHT_MAX < CHORUS_OUTBOX_HIGH,

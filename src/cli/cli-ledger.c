@@ -295,6 +295,8 @@ static int cli_ledger_show(const struct cli_ctx *ctx, const char *sub, const cha
 			snprintf(label, sizeof label, "%s:", keys[i]);
 			cli_ledger_field(doc, keys[i], label);
 		}
+		if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(doc, "held")))
+			cli_print_field("held:", "no: settled below its client's floor (the node's index)");
 	} else
 		rc = cli_ledger_status(doc);
 	cJSON_Delete(doc);

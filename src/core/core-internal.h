@@ -302,6 +302,9 @@ int seen_check_insert(struct seen *s, uint64_t key);
 /* ---------------------------------------------------------------- jobmsg.c */
 #define JOBMSG_HASH_BYTES 32   /* BLAKE2b-256 of payloads, results and receipts */
 #define JOBMSG_TEXT_MAX   1024 /* one signed request, receipt or ack text */
+/* The ack's "v": 2 added seq and floor (the ledger's window, docs/ledger.md). */
+#define JOBMSG_ACK_VERSION 2
+#define JOBMSG_ACK_V       "2"
 struct jreq {
 	uint8_t id[CHORUS_JOB_ID_BYTES];
 	uint64_t nonce;
@@ -330,6 +333,8 @@ struct jack {
 	uint8_t id[CHORUS_JOB_ID_BYTES];
 	uint64_t nonce; /* id = BLAKE2b-128(client || nonce): the ledger can check whose job it is */
 	uint8_t client[CHORUS_PK_BYTES];
+	uint64_t seq;   /* grows with every ack of this client, across its restarts */
+	uint64_t floor; /* <= seq: the client's acks below it were all settled when it signed */
 	int has_worker;
 	uint8_t worker[CHORUS_PK_BYTES];
 	char kind[CHORUS_KIND_MAX + 1];
@@ -427,6 +432,7 @@ struct cjob {
 	uint64_t cur_gen;     /* its generation that offered (0: unknown): the dispatch names it */
 	uint64_t query_since_ms; /* QUERY: when the resumed job started asking */
 	int asked;            /* resumed, asked first: no broadcast (round 0) until a failover */
+	int pinned;           /* resumed with attempts: holds the acks' pin until its ack settles */
 	char reason[CHORUS_JOB_REASON_MAX];
 };
 #define CJOB_BUCKETS 16384 /* power of two, >= CHORUS_JOBS_INFLIGHT_MAX */
@@ -455,6 +461,31 @@ struct dispatch {
 	struct penalty penalties[CHORUS_PENALTY_MAX];
 	uint8_t *scratch; /* one decoded result or payload */
 };
+/* This client's open acks and the seq/floor each new one carries (acks.c). */
+struct acks_open {
+	uint64_t seq;
+	uint8_t settled; /* the driver said so; leaves once it heads the FIFO */
+	uint8_t pinned;  /* the ack of a job resumed after a restart (the pin) */
+};
+struct acks {
+	struct acks_open *v;     /* v[head .. head + n): seq order */
+	size_t head, n, cap, nopen;
+	uint64_t last_seq;       /* the last seq given */
+	uint64_t base_seq, base_ms; /* the seq clock: wall time at the hand-over, then monotonic */
+	int have_base;
+	uint64_t pin;            /* floor at most this while pin_refs > 0 */
+	size_t pin_refs;         /* resumed jobs not final, and their open acks */
+	uint64_t over;           /* the first ack not tracked (UINT64_MAX: none) */
+};
+int acks_init(struct core *core);
+void acks_free(struct core *core);
+uint64_t acks_next_seq(struct core *core, uint64_t now_ms);
+uint64_t acks_floor(const struct core *core, uint64_t own);
+void acks_open(struct core *core, uint64_t seq, int pinned);
+void acks_pin_job(struct core *core);
+void acks_unpin_job(struct core *core);
+const char *acks_check(const struct core *core);
+
 int dispatch_init(struct core *core);
 void dispatch_free(struct core *core);
 void dispatch_tick(struct core *core, uint64_t now_ms);
@@ -589,6 +620,7 @@ struct core {
 	unsigned pull_answers;     /* pulls answered this gossip interval (CHORUS_PULL_ANSWERS_MAX) */
 
 	struct dispatch dispatch;
+	struct acks acks;
 	struct works works;
 	uint64_t now_ms; /* the latest time an entry point was given */
 

@@ -173,7 +173,7 @@ int core_create(struct core **out, const struct core_config *cfg, const uint8_t 
 	core->seen = calloc(1, sizeof(*core->seen)); /* zeroed: empty (seen_init) */
 	if (core->body == NULL || core->frame == NULL || core->seen == NULL ||
 	    members_init(&core->members) < 0 || rumors_init(&core->rumors) < 0 ||
-	    dispatch_init(core) < 0 || work_init(core) < 0) {
+	    dispatch_init(core) < 0 || work_init(core) < 0 || acks_init(core) < 0) {
 		core_destroy(core);
 		return CORE_ERR_NOMEM;
 	}
@@ -225,6 +225,7 @@ void core_destroy(struct core *core)
 	rumors_free(&core->rumors);
 	dispatch_free(core);
 	work_free(core);
+	acks_free(core);
 	free(core->probe_order);
 	free(core->body);
 	free(core->frame);
@@ -737,6 +738,8 @@ const char *core_check(const struct core *core)
 	if ((err = peer_keys_check(&core->keys)) != NULL)
 		return err;
 	if ((err = dispatch_check(core)) != NULL)
+		return err;
+	if ((err = acks_check(core)) != NULL)
 		return err;
 	return work_check(core);
 }

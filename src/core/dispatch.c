@@ -339,6 +339,11 @@ int core_job_submit(struct core *core, const struct job_spec *spec,
 	core->dispatch.n++;
 	core->stats.jobs_submitted++;
 	strcpy(id_out, j->idhex);
+	if (spec->nattempts > 0) {
+		/* It may have been acked before a crash, unsaved: the floor waits for it (acks.c). */
+		j->pinned = 1;
+		acks_pin_job(core);
+	}
 	if (spec->nattempts > 0 && spec->attempts != NULL && dispatch_restore_attempts(j, spec)) {
 		dispatch_query_start(core, j, now_ms);
 		return 0;
@@ -350,7 +355,7 @@ int core_job_submit(struct core *core, const struct job_spec *spec,
 /* ---------------------------------------------------------------- the end of a job */
 
 static void dispatch_send_ack(struct core *core, struct cjob *j, const struct jreceipt *rc,
-                              const char *rtext, size_t rlen, const uint8_t *rsig)
+                              const char *rtext, size_t rlen, const uint8_t *rsig, uint64_t now_ms)
 {
 	char text[JOBMSG_TEXT_MAX + 1], head[4 * JOBMSG_TEXT_MAX + 512];
 	uint8_t sig[CHORUS_SIG_BYTES];
@@ -366,6 +371,9 @@ static void dispatch_send_ack(struct core *core, struct cjob *j, const struct jr
 	strcpy(a.status, job_state_name(j->state));
 	a.attempts = j->nattempts;
 	a.reward = j->req.reward;
+	/* The window's two numbers (acks.c): the floor is the oldest of ours still open. */
+	a.seq = acks_next_seq(core, now_ms);
+	a.floor = acks_floor(core, a.seq);
 	if (rc != NULL) {
 		a.has_worker = 1;
 		memcpy(a.worker, rc->worker, CHORUS_PK_BYTES);
@@ -374,6 +382,15 @@ static void dispatch_send_ack(struct core *core, struct cjob *j, const struct jr
 	}
 	len = jobmsg_ack_encode(text, sizeof(text), &a);
 	assert(len > 0);
+	/*
+	 * One for the ledger stays open until the driver says it is settled;
+	 * a resumed job's pin goes with it.
+	 */
+	if (rc != NULL && j->state == JOB_SUCCEEDED)
+		acks_open(core, a.seq, j->pinned);
+	else if (j->pinned)
+		acks_unpin_job(core);
+	j->pinned = 0;
 	core->crypto->sign(sig, (const uint8_t *)text, (size_t)len, core->sk);
 	/*
 	 * Everyone gets the signed ack alone: it names the receipt by its hash,
@@ -422,7 +439,7 @@ static void dispatch_finish(struct core *core, struct cjob *j, enum job_state st
 			snprintf(v.error, sizeof(v.error), "%s", error);
 		core->env.job_cb(core->env.ctx, &v);
 	}
-	dispatch_send_ack(core, j, rc, rtext, rlen, rsig);
+	dispatch_send_ack(core, j, rc, rtext, rlen, rsig, now_ms);
 	dispatch_remove(core, j);
 }
 

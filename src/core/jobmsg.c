@@ -8,8 +8,11 @@
  *             messages after the client restarts)
  *   receipt  {"v":1,"job":ID,"client":PK,"worker":PK,"kind":K,"status":S,
  *             "result_hash":H,"result_size":BYTES,"duration_ms":D}
- *   ack      {"v":1,"job":ID,"nonce":N,"client":PK,"worker":PK|"","kind":K,"status":S,
- *             "result_hash":H|"","attempts":N,"reward":R,"receipt":H|""}
+ *   ack      {"v":2,"job":ID,"nonce":N,"client":PK,"seq":S,"floor":F,"worker":PK|"",
+ *             "kind":K,"status":S,"result_hash":H|"","attempts":N,"reward":R,"receipt":H|""}
+ *            (seq grows with every ack of the client, across its restarts; floor <= seq
+ *             says every earlier ack of the client with a seq below it is settled:
+ *             the ledger forgets its jobs below the floor, docs/ledger.md)
  *
  * The originator signs the exact text, so anyone may relay it and everyone
  * (the ledger too, later and offline) can check it.  A job id is
@@ -153,12 +156,12 @@ static int canon_nonce(const char *hex, const uint8_t id[CHORUS_JOB_ID_BYTES],
  * with the id checked against the nonce and the client key (the nonce
  * comes first: read, then checked once the key is in).
  */
-static int canon_head(struct canon *c, uint8_t id[CHORUS_JOB_ID_BYTES], uint64_t *nonce,
-                      uint8_t client[CHORUS_PK_BYTES])
+static int canon_head(struct canon *c, const char *v, uint8_t id[CHORUS_JOB_ID_BYTES],
+                      uint64_t *nonce, uint8_t client[CHORUS_PK_BYTES])
 {
 	char job[CHORUS_JOB_ID_HEX + 1], hex[CHORUS_ID_HEX + 1], n[17];
 
-	if (canon_lit(c, "{\"v\":1,\"job\":\"") < 0 || canon_str(c, job, CHORUS_JOB_ID_HEX) < 0 ||
+	if (canon_lit(c, v) < 0 || canon_str(c, job, CHORUS_JOB_ID_HEX) < 0 ||
 	    codec_unhex(id, CHORUS_JOB_ID_BYTES, job) < 0 ||
 	    canon_lit(c, ",\"nonce\":\"") < 0 || canon_str(c, n, 16) < 0 ||
 	    canon_lit(c, ",\"client\":\"") < 0 || canon_str(c, hex, CHORUS_ID_HEX) < 0 ||
@@ -174,7 +177,7 @@ static int canon_request(struct jreq *r, const char *text, size_t len)
 	uint64_t size, timeout, round;
 
 	memset(r, 0, sizeof(*r));
-	if (canon_head(&c, r->id, &r->nonce, r->client) < 0 ||
+	if (canon_head(&c, "{\"v\":1,\"job\":\"", r->id, &r->nonce, r->client) < 0 ||
 	    canon_lit(&c, ",\"gen\":") < 0 || canon_u64(&c, CODEC_JSON_INT_MAX, &r->gen) < 0 ||
 	    canon_lit(&c, ",\"addr\":\"") < 0 || canon_str(&c, s, CHORUS_ADDR_MAX) < 0 ||
 	    !codec_valid_addr(s))
@@ -205,7 +208,9 @@ static int canon_ack(struct jack *a, const char *text, size_t len)
 	uint64_t attempts;
 
 	memset(a, 0, sizeof(*a));
-	if (canon_head(&c, a->id, &a->nonce, a->client) < 0 ||
+	if (canon_head(&c, "{\"v\":" JOBMSG_ACK_V ",\"job\":\"", a->id, &a->nonce, a->client) < 0 ||
+	    canon_lit(&c, ",\"seq\":") < 0 || canon_u64(&c, CODEC_JSON_INT_MAX, &a->seq) < 0 ||
+	    canon_lit(&c, ",\"floor\":") < 0 || canon_u64(&c, a->seq, &a->floor) < 0 ||
 	    canon_lit(&c, ",\"worker\":\"") < 0 || canon_str(&c, worker, CHORUS_ID_HEX) < 0)
 		return -1;
 	a->has_worker = worker[0] != '\0';
@@ -423,7 +428,8 @@ int jobmsg_ack_encode(char *out, size_t cap, const struct jack *a)
 	char hash[2 * JOBMSG_HASH_BYTES + 1] = "", receipt[2 * JOBMSG_HASH_BYTES + 1] = "";
 	struct sb sb;
 
-	if (!codec_valid_name(a->kind, CHORUS_KIND_MAX) || !jobmsg_valid_status(a->status, 0))
+	if (!codec_valid_name(a->kind, CHORUS_KIND_MAX) || !jobmsg_valid_status(a->status, 0) ||
+	    a->seq > CODEC_JSON_INT_MAX || a->floor > a->seq)
 		return CORE_ERR_INVAL;
 	codec_hex(job, a->id, CHORUS_JOB_ID_BYTES);
 	codec_hex(client, a->client, CHORUS_PK_BYTES);
@@ -434,10 +440,11 @@ int jobmsg_ack_encode(char *out, size_t cap, const struct jack *a)
 	}
 	sb_init(&sb, out, cap);
 	sb_printf(&sb,
-	          "{\"v\":1,\"job\":\"%s\",\"nonce\":\"%016llx\",\"client\":\"%s\","
-	          "\"worker\":\"%s\",\"kind\":\"%s\",\"status\":\"%s\",\"result_hash\":\"%s\","
-	          "\"attempts\":%u,\"reward\":%llu,\"receipt\":\"%s\"}",
-	          job, (unsigned long long)a->nonce, client, worker, a->kind, a->status, hash, a->attempts,
+	          "{\"v\":" JOBMSG_ACK_V ",\"job\":\"%s\",\"nonce\":\"%016llx\",\"client\":\"%s\","
+	          "\"seq\":%llu,\"floor\":%llu,\"worker\":\"%s\",\"kind\":\"%s\",\"status\":\"%s\","
+	          "\"result_hash\":\"%s\",\"attempts\":%u,\"reward\":%llu,\"receipt\":\"%s\"}",
+	          job, (unsigned long long)a->nonce, client, (unsigned long long)a->seq,
+	          (unsigned long long)a->floor, worker, a->kind, a->status, hash, a->attempts,
 	          (unsigned long long)a->reward, receipt);
 	if (sb.overflow || sb.len > JOBMSG_TEXT_MAX)
 		return CORE_ERR_OVERSIZE;
@@ -468,10 +475,12 @@ static int jobmsg_ack_fields(const cJSON *o, void *out)
 	struct jack *a = out;
 	uint64_t v, attempts;
 
-	if (codec_json_u64(o, "v", 1000, &v) < 0 || v != 1 ||
+	if (codec_json_u64(o, "v", 1000, &v) < 0 || v != JOBMSG_ACK_VERSION ||
 	    jobmsg_json_hex(o, "job", a->id, CHORUS_JOB_ID_BYTES) < 0 ||
 	    codec_json_pk(o, "client", a->client) < 0 ||
-	    jobmsg_nonce_matches(o, a->id, a->client, &a->nonce) < 0 || jobmsg_ack_worker(o, a) < 0 ||
+	    jobmsg_nonce_matches(o, a->id, a->client, &a->nonce) < 0 ||
+	    codec_json_u64(o, "seq", CODEC_JSON_INT_MAX, &a->seq) < 0 ||
+	    codec_json_u64(o, "floor", a->seq, &a->floor) < 0 || jobmsg_ack_worker(o, a) < 0 ||
 	    jobmsg_json_name(o, "kind", a->kind, CHORUS_KIND_MAX) < 0 ||
 	    jobmsg_json_name(o, "status", a->status, sizeof(a->status) - 1) < 0 ||
 	    !jobmsg_valid_status(a->status, 0) ||

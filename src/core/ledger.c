@@ -53,7 +53,9 @@ _Static_assert(CHORUS_LEDGER_BLOCK_HEADER_BYTES == 4 + 1 + 8 + 32 + 8 + 32 + 8 +
 #define LEDGER_DELTA_SLOTS  16384 /* power of two, load <= 0.54 */
 
 _Static_assert(LEDGER_DELTA_MAX * 3 / 2 < LEDGER_DELTA_SLOTS, "the delta table stays sparse");
-_Static_assert(LEDGER_OUTCOMES == LEDGER_REJECT_INDEX + 1, "outcome names cover the enum");
+_Static_assert(LEDGER_OUTCOMES == LEDGER_REJECT_WINDOW + 1, "outcome names cover the enum");
+#define LEDGER_NIL         UINT32_MAX /* no job (the ends of a window's list) */
+#define LEDGER_WINS_INIT   64
 
 /* One entry inside an encoded block: pointers into the block's bytes. */
 struct lref {
@@ -72,14 +74,43 @@ struct lblock {
 	struct lref e[CHORUS_LEDGER_BLOCK_ENTRIES_MAX];
 };
 
-/* A final job; client and worker are account indexes (LEDGER_NO_ACCT: none). */
+/*
+ * A final job held in memory, above its client's floor; client and worker
+ * are account indexes (LEDGER_NO_ACCT: none), win its client's window.  It
+ * sits in two tables (by job id, by client and seq) and in its window's
+ * list in seq order; a slot freed when the floor passes it is reused (next
+ * links the free list).
+ */
 struct ljob {
 	uint8_t id[CHORUS_JOB_ID_BYTES];
 	uint32_t client;
 	uint32_t worker;
 	uint64_t height;
 	uint64_t reward;
+	uint64_t seq;
+	uint32_t win;
+	uint32_t prev, next; /* the window's list, ascending seq; LEDGER_NIL at the ends */
 	uint8_t outcome; /* LEDGER_CREDITED or a recorded LEDGER_REJECT_* */
+};
+
+/*
+ * A client's window (docs/ledger.md): the highest floor its checked acks
+ * declared, and its final jobs at or above it, oldest seq first.  Kept for
+ * good (the floor is what settles a replay), about 64 bytes a client.
+ */
+struct lwin {
+	uint8_t key[CHORUS_PK_BYTES];
+	uint64_t floor;
+	uint32_t nheld;
+	uint32_t head, tail;
+};
+
+/* What the window says about a checked entry, after the state and the earlier entries. */
+struct lview {
+	uint64_t floor; /* the client's floor by then */
+	size_t held;    /* final seqs it holds (its floor's moves in this block not counted) */
+	int fresh;      /* no window yet: one is made */
+	int seq_final;  /* this seq is final already */
 };
 
 /*
@@ -124,19 +155,30 @@ struct ledger {
 	uint32_t *acct_slots;  /* open addressing: index + 1, 0 empty */
 	size_t nacct_slots;    /* power of two, >= 2 * acct_cap */
 	uint32_t *acct_sorted; /* indexes in ascending key order */
-	/* Final jobs: grow with the chain up to jobs_max. */
+	/* Final jobs above their clients' floors: up to jobs_max held at once. */
 	struct ljob *jobs;
-	size_t njobs, jobs_cap;
-	uint32_t *job_slots;
-	size_t njob_slots;     /* power of two, >= 2 * jobs_cap */
+	size_t njobs, jobs_cap;  /* held; room */
+	size_t jobs_used;        /* slots of jobs[] ever handed out (held + free) */
+	uint32_t jobs_free;      /* free list through next; LEDGER_NIL: empty */
+	uint32_t *job_slots;     /* by job id: index + 1, 0 empty */
+	uint32_t *seq_slots;     /* by client and seq: index + 1, 0 empty */
+	size_t njob_slots;     /* power of two, >= 2 * jobs_cap (both tables) */
+	uint64_t forgotten, settled;
+	/* Client windows, one per client with a final job: never removed. */
+	struct lwin *wins;
+	size_t nwins, wins_cap, wins_max, client_open_max;
+	uint32_t *win_slots;
+	size_t nwin_slots;     /* power of two, >= 2 * wins_cap */
 	/* Scratch for the block being applied or built. */
 	struct lblock blk;
 	struct ledger_entry_info info[CHORUS_LEDGER_BLOCK_ENTRIES_MAX];
 	uint8_t outcome[CHORUS_LEDGER_BLOCK_ENTRIES_MAX]; /* enum ledger_outcome, per entry */
+	uint8_t settle[CHORUS_LEDGER_BLOCK_ENTRIES_MAX];  /* a duplicate below its client's floor */
 	uint8_t verdict[LEDGER_BUILD_INPUTS_MAX];         /* the last build's, per input */
 	/* The delta of the judgement at hand (ledger_judge). */
 	struct ldelta *dl;
 	size_t ndl, dl_fresh, dl_jobs; /* keys touched, of them new, jobs it makes final */
+	size_t dl_wins;                /* windows it makes */
 	uint32_t *dl_slots;            /* LEDGER_DELTA_SLOTS: index + 1, 0 empty */
 	/* Blocks built here, not applied yet: their credits (the last slot: the one being built). */
 	struct lmemo *memo;
@@ -350,6 +392,8 @@ static int ledger_entry_verify(const struct core_crypto *crypto, struct ledger *
 		strcpy(info->kind, a.kind);
 		memcpy(info->result_hash, a.result_hash, LEDGER_HASH_BYTES);
 		info->reward = a.reward;
+		info->seq = a.seq;
+		info->floor = a.floor;
 	}
 	return 0;
 }
@@ -403,6 +447,20 @@ int ledger_entry_explain(struct ledger *l, const struct ledger_entry *e,
 	if (err == 0)
 		ledger_say(why, whylen, "it checks");
 	return err;
+}
+
+int ledger_entry_seq(const struct ledger_entry *e, uint8_t client[CHORUS_PK_BYTES],
+                     uint64_t *seq, uint64_t *floor)
+{
+	struct jack a;
+
+	if (e->ack_len == 0 || e->ack_len > CHORUS_LEDGER_TEXT_MAX ||
+	    jobmsg_ack_decode(&a, e->ack_text, e->ack_len) < 0)
+		return CORE_ERR_MALFORMED;
+	memcpy(client, a.client, CHORUS_PK_BYTES);
+	*seq = a.seq;
+	*floor = a.floor;
+	return 0;
 }
 
 int ledger_entry_job(const struct ledger_entry *e, uint8_t job[CHORUS_JOB_ID_BYTES])
@@ -639,7 +697,28 @@ static uint32_t ledger_acct_get_or_add(struct ledger *l, const uint8_t key[CHORU
 	return i;
 }
 
-/* ---------------------------------------------------------------- credited jobs */
+/* ---------------------------------------------------------------- final jobs and windows */
+
+static size_t ledger_job_home(const struct ledger *l, uint32_t v, size_t mask)
+{
+	return ledger_slot(l->jobs[v - 1].id, CHORUS_JOB_ID_BYTES, mask);
+}
+
+static size_t ledger_seq_slot(const uint8_t key[CHORUS_PK_BYTES], uint64_t seq, size_t mask)
+{
+	uint8_t k[CHORUS_PK_BYTES + 8];
+
+	memcpy(k, key, CHORUS_PK_BYTES);
+	codec_put_u64(k + CHORUS_PK_BYTES, seq);
+	return ledger_slot(k, sizeof k, mask);
+}
+
+static size_t ledger_seq_home(const struct ledger *l, uint32_t v, size_t mask)
+{
+	const struct ljob *j = &l->jobs[v - 1];
+
+	return ledger_seq_slot(l->wins[j->win].key, j->seq, mask);
+}
 
 static long ledger_job_find(const struct ledger *l, const uint8_t id[CHORUS_JOB_ID_BYTES])
 {
@@ -656,18 +735,129 @@ static long ledger_job_find(const struct ledger *l, const uint8_t id[CHORUS_JOB_
 	}
 }
 
-static void ledger_job_slot_put(uint32_t *slots, size_t nslots, const uint8_t *id, uint32_t v)
+/* The job window w holds at seq, or -1. */
+static long ledger_seq_find(const struct ledger *l, long w, uint64_t seq)
+{
+	size_t mask = l->njob_slots - 1;
+
+	for (size_t s = ledger_seq_slot(l->wins[w].key, seq, mask);; s = (s + 1) & mask) {
+		uint32_t v = l->seq_slots[s];
+
+		if (v == 0)
+			return -1;
+		if (l->jobs[v - 1].seq == seq && l->jobs[v - 1].win == (uint32_t)w)
+			return (long)v - 1;
+	}
+}
+
+static void ledger_slot_put(uint32_t *slots, size_t nslots, size_t home, uint32_t v)
 {
 	size_t mask = nslots - 1, s;
 
-	for (s = ledger_slot(id, CHORUS_JOB_ID_BYTES, mask); slots[s] != 0; s = (s + 1) & mask)
+	for (s = home & mask; slots[s] != 0; s = (s + 1) & mask)
 		;
 	slots[s] = v;
 }
 
 /*
- * Room for `extra` more jobs.  Growing changes no content, so a failure here
- * (before any mutation) still leaves the ledger as it was.
+ * Linear probing without tombstones: value v leaves its table, and the
+ * entries after it that probed past its slot move back (Knuth's algorithm R),
+ * so lookups stay exact and the table never fills with the dead.
+ */
+static void ledger_slot_del(const struct ledger *l, uint32_t *slots, size_t nslots, size_t home,
+                            uint32_t v, size_t (*home_of)(const struct ledger *, uint32_t, size_t))
+{
+	size_t mask = nslots - 1, i, j;
+
+	for (i = home & mask; slots[i] != v; i = (i + 1) & mask)
+		assert(slots[i] != 0);
+	for (j = i;;) {
+		slots[i] = 0;
+		for (;;) {
+			size_t h;
+
+			j = (j + 1) & mask;
+			if (slots[j] == 0)
+				return;
+			h = home_of(l, slots[j], mask);
+			/* It may fill the hole unless its home lies cyclically in (i, j]. */
+			if (i <= j ? (h <= i || h > j) : (h <= i && h > j))
+				break;
+		}
+		slots[i] = slots[j];
+		i = j;
+	}
+}
+
+static long ledger_win_find(const struct ledger *l, const uint8_t key[CHORUS_PK_BYTES])
+{
+	size_t mask = l->nwin_slots - 1;
+
+	for (size_t s = ledger_slot(key, CHORUS_PK_BYTES, mask);; s = (s + 1) & mask) {
+		uint32_t v = l->win_slots[s];
+
+		if (v == 0)
+			return -1;
+		if (memcmp(l->wins[v - 1].key, key, CHORUS_PK_BYTES) == 0)
+			return (long)v - 1;
+	}
+}
+
+/* Room for `extra` more windows; a failure changes no content. */
+static int ledger_wins_reserve(struct ledger *l, size_t extra)
+{
+	size_t need = l->nwins + extra, cap = l->wins_cap, nslots;
+
+	assert(need <= l->wins_max);
+	if (need > cap) {
+		struct lwin *v;
+
+		cap = cap * 2 > need ? cap * 2 : need;
+		cap = cap < l->wins_max ? cap : l->wins_max;
+		if ((v = realloc(l->wins, cap * sizeof(*v))) == NULL)
+			return CORE_ERR_NOMEM;
+		l->wins = v;
+		l->wins_cap = cap;
+	}
+	if (2 * l->wins_cap > l->nwin_slots) {
+		uint32_t *slots;
+
+		for (nslots = l->nwin_slots ? l->nwin_slots : 1; nslots < 2 * l->wins_cap; nslots *= 2)
+			;
+		if ((slots = calloc(nslots, sizeof(*slots))) == NULL)
+			return CORE_ERR_NOMEM;
+		for (size_t i = 0; i < l->nwins; i++)
+			ledger_slot_put(slots, nslots, ledger_slot(l->wins[i].key, CHORUS_PK_BYTES,
+			                                           nslots - 1), (uint32_t)i + 1);
+		free(l->win_slots);
+		l->win_slots = slots;
+		l->nwin_slots = nslots;
+	}
+	return 0;
+}
+
+/* Never fails: ledger_plan made room. */
+static uint32_t ledger_win_get_or_add(struct ledger *l, const uint8_t key[CHORUS_PK_BYTES])
+{
+	long found = ledger_win_find(l, key);
+	struct lwin *w;
+
+	if (found >= 0)
+		return (uint32_t)found;
+	assert(l->nwins < l->wins_cap);
+	w = &l->wins[l->nwins];
+	memset(w, 0, sizeof(*w));
+	memcpy(w->key, key, CHORUS_PK_BYTES);
+	w->head = w->tail = LEDGER_NIL;
+	ledger_slot_put(l->win_slots, l->nwin_slots, ledger_slot(key, CHORUS_PK_BYTES,
+	                                                        l->nwin_slots - 1),
+	                (uint32_t)++l->nwins);
+	return (uint32_t)(l->nwins - 1);
+}
+
+/*
+ * Room for `extra` more held jobs (free slots count).  Growing changes no
+ * content, so a failure here (before any mutation) leaves the ledger as it was.
  */
 static int ledger_jobs_reserve(struct ledger *l, size_t extra)
 {
@@ -686,20 +876,76 @@ static int ledger_jobs_reserve(struct ledger *l, size_t extra)
 		l->jobs_cap = cap;
 	}
 	if (2 * l->jobs_cap > l->njob_slots) {
-		uint32_t *slots;
+		uint32_t *slots, *seqs;
 
 		for (nslots = l->njob_slots; nslots < 2 * l->jobs_cap; nslots *= 2)
 			;
-		if ((slots = calloc(nslots, sizeof(*slots))) == NULL)
+		slots = calloc(nslots, sizeof(*slots));
+		seqs = calloc(nslots, sizeof(*seqs));
+		if (slots == NULL || seqs == NULL) {
+			free(slots);
+			free(seqs);
 			return CORE_ERR_NOMEM;
-		for (size_t i = 0; i < l->njobs; i++)
-			ledger_job_slot_put(slots, nslots, l->jobs[i].id, (uint32_t)i + 1);
+		}
+		for (size_t i = 0; i < l->jobs_used; i++) {
+			const struct ljob *j = &l->jobs[i];
+
+			if (j->win == LEDGER_NIL)
+				continue; /* a free slot */
+			ledger_slot_put(slots, nslots, ledger_slot(j->id, CHORUS_JOB_ID_BYTES, nslots - 1),
+			                (uint32_t)i + 1);
+			ledger_slot_put(seqs, nslots, ledger_seq_slot(l->wins[j->win].key, j->seq,
+			                                              nslots - 1), (uint32_t)i + 1);
+		}
 		free(l->job_slots);
+		free(l->seq_slots);
 		l->job_slots = slots;
+		l->seq_slots = seqs;
 		l->njob_slots = nslots;
 	}
 	assert(l->jobs_cap >= need && l->njob_slots >= 2 * l->jobs_cap);
 	return 0;
+}
+
+/* A final job leaves memory: its client's floor passed it. */
+static void ledger_job_forget(struct ledger *l, uint32_t i)
+{
+	struct ljob *j = &l->jobs[i];
+	struct lwin *w = &l->wins[j->win];
+	size_t mask = l->njob_slots - 1;
+
+	assert(w->head == i && j->prev == LEDGER_NIL);
+	ledger_slot_del(l, l->job_slots, l->njob_slots, ledger_slot(j->id, CHORUS_JOB_ID_BYTES, mask),
+	                i + 1, ledger_job_home);
+	ledger_slot_del(l, l->seq_slots, l->njob_slots, ledger_seq_slot(w->key, j->seq, mask), i + 1,
+	                ledger_seq_home);
+	w->head = j->next;
+	if (w->head == LEDGER_NIL)
+		w->tail = LEDGER_NIL;
+	else
+		l->jobs[w->head].prev = LEDGER_NIL;
+	w->nheld--;
+	j->win = LEDGER_NIL;
+	j->next = l->jobs_free;
+	l->jobs_free = i;
+	l->njobs--;
+	l->forgotten++;
+}
+
+/* A checked entry's floor: the window's moves up, and its jobs below it are forgotten. */
+static void ledger_win_floor(struct ledger *l, const uint8_t key[CHORUS_PK_BYTES], uint64_t floor)
+{
+	long k = ledger_win_find(l, key);
+	struct lwin *w;
+
+	if (k < 0)
+		return; /* no final job yet: nothing to forget, and no room taken for a floor */
+	w = &l->wins[k];
+	if (floor <= w->floor)
+		return; /* a floor never goes back */
+	w->floor = floor;
+	while (w->head != LEDGER_NIL && l->jobs[w->head].seq < floor)
+		ledger_job_forget(l, w->head);
 }
 
 /* ---------------------------------------------------------------- create */
@@ -714,12 +960,16 @@ int ledger_create(struct ledger **out, const struct core_crypto *crypto)
 	l->crypto = crypto != NULL ? crypto : &crypto_ed25519;
 	l->accounts_max = CHORUS_LEDGER_ACCOUNTS_MAX;
 	l->jobs_max = CHORUS_LEDGER_JOBS_MAX;
+	l->wins_max = CHORUS_LEDGER_ACCOUNTS_MAX;
+	l->client_open_max = CHORUS_LEDGER_CLIENT_OPEN_MAX;
+	l->jobs_free = LEDGER_NIL;
 	l->vcache = calloc(LEDGER_VCACHE_SLOTS, sizeof(*l->vcache));
 	l->dl = calloc(LEDGER_DELTA_MAX, sizeof(*l->dl));
 	l->dl_slots = calloc(LEDGER_DELTA_SLOTS, sizeof(*l->dl_slots));
 	l->njob_slots = 1;
 	if (l->vcache == NULL || l->dl == NULL || l->dl_slots == NULL ||
-	    ledger_acct_reserve(l, LEDGER_ACCT_INIT) < 0 || ledger_jobs_reserve(l, LEDGER_JOBS_INIT) < 0) {
+	    ledger_acct_reserve(l, LEDGER_ACCT_INIT) < 0 || ledger_jobs_reserve(l, LEDGER_JOBS_INIT) < 0 ||
+	    ledger_wins_reserve(l, LEDGER_WINS_INIT) < 0) {
 		ledger_destroy(l);
 		return CORE_ERR_NOMEM;
 	}
@@ -736,6 +986,9 @@ void ledger_destroy(struct ledger *l)
 	free(l->acct_sorted);
 	free(l->jobs);
 	free(l->job_slots);
+	free(l->seq_slots);
+	free(l->wins);
+	free(l->win_slots);
 	free(l->vcache);
 	free(l->build_buf);
 	free(l->dl);
@@ -752,6 +1005,12 @@ void ledger_limits_set(struct ledger *l, size_t accounts_max, size_t jobs_max)
 	assert(l->nacct <= l->accounts_max && l->njobs <= l->jobs_max);
 }
 
+void ledger_window_set(struct ledger *l, size_t client_open_max)
+{
+	l->client_open_max = client_open_max && client_open_max < CHORUS_LEDGER_CLIENT_OPEN_MAX
+	                         ? client_open_max : CHORUS_LEDGER_CLIENT_OPEN_MAX;
+}
+
 void ledger_build_unchecked(struct ledger *l, int on)
 {
 	l->build_unchecked = on;
@@ -761,7 +1020,7 @@ const char *ledger_outcome_name(int outcome)
 {
 	static const char *const names[LEDGER_OUTCOMES] = {
 		"credited", "duplicate", "bad entry", "insufficient balance", "accounts full",
-		"reward over the bound", "index full",
+		"reward over the bound", "index full", "window full",
 	};
 
 	return outcome >= 0 && outcome < LEDGER_OUTCOMES ? names[outcome] : "unknown";
@@ -814,6 +1073,7 @@ static void ledger_check_entries(struct ledger *l)
 		int err = ledger_entry_verify(l->crypto, l, &b->e[i], &l->info[i], why, sizeof(why));
 
 		l->outcome[i] = err < 0 ? LEDGER_SKIPPED : LEDGER_CREDITED;
+		l->settle[i] = 0;
 		if (err < 0) {
 			memset(&l->info[i], 0, sizeof(l->info[i]));
 			if (l->note[0] == '\0')
@@ -841,13 +1101,57 @@ static int ledger_job_seen(const struct ledger *l, size_t i)
 	return 0;
 }
 
+/*
+ * The window of in's client as apply will see it at entry `upto` of the
+ * block at hand: the state, then the earlier entries before[0..upto) (their
+ * outcomes in out[]): each checked one raises the floor to its own, each
+ * final one holds its seq.  A pure function of the blocks, the same in
+ * apply, the builder and a leader's queue (upto 0).
+ */
+static void ledger_view(const struct ledger *l, const struct ledger_entry_info *in,
+                        const struct ledger_entry_info *before, const uint8_t *out, size_t upto,
+                        struct lview *v)
+{
+	long w = ledger_win_find(l, in->client);
+
+	v->floor = w >= 0 ? l->wins[w].floor : 0;
+	v->held = w >= 0 ? l->wins[w].nheld : 0;
+	v->fresh = w < 0;
+	v->seq_final = w >= 0 && ledger_seq_find(l, w, in->seq) >= 0;
+	for (size_t j = 0; j < upto; j++) {
+		const struct ledger_entry_info *e = &before[j];
+
+		if (out[j] == LEDGER_SKIPPED || memcmp(e->client, in->client, CHORUS_PK_BYTES) != 0)
+			continue;
+		v->floor = e->floor > v->floor ? e->floor : v->floor;
+		if (ledger_outcome_final(out[j])) {
+			v->held++;
+			v->fresh = 0;
+			v->seq_final |= e->seq == in->seq;
+		}
+	}
+}
+
+/*
+ * The window's verdict before the usual rules: an ack below its client's
+ * floor is settled (a replay of one committed long ago, or one its client
+ * gave up), and a seq final already is a repeat: both duplicates, no-ops.
+ * -1 when neither.
+ */
+static int ledger_window_dup(const struct lview *v, const struct ledger_entry_info *in)
+{
+	if (in->seq < v->floor)
+		return 1;
+	return v->seq_final ? 0 : -1;
+}
+
 /* ---------------------------------------------------------------- judging */
 
 static void ledger_delta_reset(struct ledger *l)
 {
 	for (size_t i = 0; i < l->ndl; i++)
 		l->dl_slots[l->dl[i].slot] = 0;
-	l->ndl = l->dl_fresh = l->dl_jobs = 0;
+	l->ndl = l->dl_fresh = l->dl_jobs = l->dl_wins = 0;
 }
 
 /* The delta of key, or NULL when the judged entries did not touch it. */
@@ -894,6 +1198,12 @@ static void ledger_delta_credit(struct ledger *l, const uint8_t client[CHORUS_PK
 	l->dl_jobs++;
 }
 
+/* Room for a new window, and the client's bound on seqs held above its floor. */
+static int ledger_window_full(const struct ledger *l, const struct lview *v)
+{
+	return v->held >= l->client_open_max || (v->fresh && l->nwins + l->dl_wins >= l->wins_max);
+}
+
 /* 1 when key has neither an account nor a place in the delta: it would be new. */
 static int ledger_key_new(const struct ledger *l, const uint8_t key[CHORUS_PK_BYTES])
 {
@@ -908,7 +1218,8 @@ static int ledger_key_new(const struct ledger *l, const uint8_t key[CHORUS_PK_BY
  * everywhere.  Balances: spent + reward <= allowance + earned, all below 2^53
  * (limits.h), so the sums cannot wrap.
  */
-static int ledger_judge(const struct ledger *l, const struct ledger_entry_info *in)
+static int ledger_judge(const struct ledger *l, const struct ledger_entry_info *in,
+                        const struct lview *v)
 {
 	const struct ldelta *d = ledger_delta_find(l, in->client);
 	long a = d != NULL ? d->acct : ledger_acct_find(l, in->client);
@@ -920,6 +1231,8 @@ static int ledger_judge(const struct ledger *l, const struct ledger_entry_info *
 		fresh += (size_t)ledger_key_new(l, in->worker);
 	if (l->njobs + l->dl_jobs >= l->jobs_max)
 		return LEDGER_REJECT_INDEX;
+	if (ledger_window_full(l, v))
+		return LEDGER_REJECT_WINDOW;
 	if (in->reward > CHORUS_LEDGER_REWARD_MAX)
 		return LEDGER_REJECT_REWARD;
 	if (l->nacct + l->dl_fresh + fresh > l->accounts_max)
@@ -931,11 +1244,12 @@ static int ledger_judge(const struct ledger *l, const struct ledger_entry_info *
 }
 
 /* The outcome judged for entry i: into the delta (a recorded rejection takes an index slot). */
-static void ledger_delta_take(struct ledger *l, size_t i, int o)
+static void ledger_delta_take(struct ledger *l, size_t i, int o, const struct lview *v)
 {
 	const struct ledger_entry_info *in = &l->info[i];
 
 	l->outcome[i] = (uint8_t)o;
+	l->dl_wins += v->fresh && ledger_outcome_final(o);
 	if (o == LEDGER_CREDITED)
 		ledger_delta_credit(l, in->client, in->worker, in->reward);
 	else if (ledger_outcome_final(o))
@@ -944,8 +1258,30 @@ static void ledger_delta_take(struct ledger *l, size_t i, int o)
 
 int ledger_entry_admit(const struct ledger *l, const struct ledger_entry_info *in)
 {
+	struct lview v;
+
 	assert(l->ndl == 0); /* judgements leave no delta behind */
-	return ledger_judge(l, in);
+	ledger_view(l, in, NULL, NULL, 0, &v);
+	if (ledger_window_dup(&v, in) >= 0)
+		return LEDGER_DUPLICATE;
+	return ledger_judge(l, in, &v);
+}
+
+int ledger_entry_settled(const struct ledger *l, const struct ledger_entry_info *in)
+{
+	long w = ledger_win_find(l, in->client);
+
+	return w >= 0 && in->seq < l->wins[w].floor;
+}
+
+int ledger_window_get(const struct ledger *l, const uint8_t client[CHORUS_PK_BYTES],
+                      uint64_t *floor, uint64_t *held)
+{
+	long w = ledger_win_find(l, client);
+
+	*floor = w >= 0 ? l->wins[w].floor : 0;
+	*held = w >= 0 ? l->wins[w].nheld : 0;
+	return w >= 0 ? 0 : CORE_ERR_INVAL;
 }
 
 /*
@@ -960,19 +1296,26 @@ static int ledger_plan(struct ledger *l)
 
 	ledger_delta_reset(l);
 	for (size_t i = 0; i < n; i++) {
+		struct lview v;
+		int dup;
+
 		if (l->outcome[i] == LEDGER_SKIPPED)
 			continue;
-		if (ledger_job_seen(l, i)) {
+		ledger_view(l, &l->info[i], l->info, l->outcome, i, &v);
+		if ((dup = ledger_window_dup(&v, &l->info[i])) >= 0 || ledger_job_seen(l, i)) {
 			l->outcome[i] = LEDGER_DUPLICATE;
+			l->settle[i] = dup == 1;
 			if (l->note[0] == '\0')
-				ledger_say(l->note, sizeof(l->note), "double credit: entry %zu's job is "
-				           "already final", i);
+				ledger_say(l->note, sizeof(l->note), "double credit: entry %zu's %s", i,
+				           dup == 1 ? "seq is below its client's floor (settled)"
+				                    : "job is already final");
 			continue;
 		}
-		ledger_delta_take(l, i, ledger_judge(l, &l->info[i]));
+		ledger_delta_take(l, i, ledger_judge(l, &l->info[i], &v), &v);
 	}
 	assert(l->ndl <= LEDGER_NEW_KEYS_MAX && l->nacct + l->dl_fresh <= l->accounts_max);
 	if ((err = ledger_acct_reserve(l, l->nacct + l->dl_fresh)) < 0 ||
+	    (err = ledger_wins_reserve(l, l->dl_wins)) < 0 ||
 	    (err = ledger_jobs_reserve(l, l->dl_jobs)) < 0) {
 		ledger_delta_reset(l);
 		ledger_say(l->why, sizeof(l->why), "out of memory for the accounts or the job index");
@@ -982,21 +1325,57 @@ static int ledger_plan(struct ledger *l)
 	return 0;
 }
 
-/* A final job into the index. */
+/* A seq joins its window's list, in seq order (from the tail: acks come nearly in order). */
+static void ledger_win_link(struct ledger *l, struct lwin *w, uint32_t i)
+{
+	struct ljob *j = &l->jobs[i];
+	uint32_t after = w->tail;
+
+	while (after != LEDGER_NIL && l->jobs[after].seq > j->seq)
+		after = l->jobs[after].prev;
+	j->prev = after;
+	j->next = after == LEDGER_NIL ? w->head : l->jobs[after].next;
+	if (after == LEDGER_NIL)
+		w->head = i;
+	else
+		l->jobs[after].next = i;
+	if (j->next == LEDGER_NIL)
+		w->tail = i;
+	else
+		l->jobs[j->next].prev = i;
+	w->nheld++;
+}
+
+/* A final job into memory: the index by id, by client and seq, and its window. */
 static void ledger_job_put(struct ledger *l, const struct ledger_entry_info *in, uint32_t c,
                            uint32_t w, uint64_t height, int o)
 {
+	size_t mask = l->njob_slots - 1;
+	uint32_t i;
 	struct ljob *j;
 
 	assert(l->njobs < l->jobs_cap && ledger_outcome_final(o));
-	j = &l->jobs[l->njobs];
+	if (l->jobs_free != LEDGER_NIL) {
+		i = l->jobs_free;
+		l->jobs_free = l->jobs[i].next;
+	} else {
+		assert(l->jobs_used < l->jobs_cap);
+		i = (uint32_t)l->jobs_used++;
+	}
+	j = &l->jobs[i];
 	memcpy(j->id, in->job, CHORUS_JOB_ID_BYTES);
 	j->client = c;
 	j->worker = w;
 	j->height = height;
 	j->reward = in->reward;
 	j->outcome = (uint8_t)o;
-	ledger_job_slot_put(l->job_slots, l->njob_slots, j->id, (uint32_t)++l->njobs);
+	j->seq = in->seq;
+	j->win = ledger_win_get_or_add(l, in->client);
+	ledger_slot_put(l->job_slots, l->njob_slots, ledger_slot(j->id, CHORUS_JOB_ID_BYTES, mask),
+	                i + 1);
+	ledger_slot_put(l->seq_slots, l->njob_slots, ledger_seq_slot(in->client, j->seq, mask), i + 1);
+	ledger_win_link(l, &l->wins[j->win], i);
+	l->njobs++;
 }
 
 static uint32_t ledger_acct_index(const struct ledger *l, const uint8_t key[CHORUS_PK_BYTES])
@@ -1032,12 +1411,16 @@ static void ledger_commit(struct ledger *l)
 
 		l->by_outcome[o]++;
 		l->duplicates += o == LEDGER_DUPLICATE;
+		l->settled += l->settle[i];
 		l->skipped += o == LEDGER_SKIPPED;
 		l->rejected += o >= LEDGER_REJECT_BALANCE;
+		if (o == LEDGER_SKIPPED)
+			continue; /* a bad signature touches no window */
 		if (o != LEDGER_CREDITED) {
 			if (ledger_outcome_final(o))
 				ledger_job_put(l, in, ledger_acct_index(l, in->client),
 				               ledger_acct_index(l, in->worker), bi->height, o);
+			ledger_win_floor(l, in->client, in->floor);
 			continue;
 		}
 		c = ledger_acct_get_or_add(l, in->client);
@@ -1050,6 +1433,7 @@ static void ledger_commit(struct ledger *l)
 		l->total_reward += in->reward;
 		l->credited++;
 		ledger_job_put(l, in, c, w, bi->height, o);
+		ledger_win_floor(l, in->client, in->floor);
 	}
 	ledger_outcomes_fold(l);
 	l->entries += bi->nentries;
@@ -1072,7 +1456,6 @@ static int ledger_built_here(const struct ledger *l, const uint8_t *block, size_
 
 int ledger_block_apply(struct ledger *l, const uint8_t *block, size_t len)
 {
-	size_t njobs = l->njobs;
 	int err;
 
 	l->why[0] = '\0';
@@ -1087,7 +1470,6 @@ int ledger_block_apply(struct ledger *l, const uint8_t *block, size_t len)
 	if ((err = ledger_plan(l)) < 0)
 		return err;
 	ledger_commit(l);
-	assert(l->njobs >= njobs && l->njobs - njobs <= l->blk.info.nentries);
 	return 0;
 }
 
@@ -1095,6 +1477,22 @@ int ledger_block_outcome(const struct ledger *l, size_t i)
 {
 	assert(i < CHORUS_LEDGER_BLOCK_ENTRIES_MAX);
 	return l->outcome[i];
+}
+
+size_t ledger_block_entries(const struct ledger *l)
+{
+	return l->height > 0 ? l->blk.info.nentries : 0;
+}
+
+const struct ledger_entry_info *ledger_block_entry(const struct ledger *l, size_t i)
+{
+	assert(i < CHORUS_LEDGER_BLOCK_ENTRIES_MAX);
+	return &l->info[i];
+}
+
+int ledger_outcome_is_final(int outcome)
+{
+	return ledger_outcome_final(outcome);
 }
 
 /* ---------------------------------------------------------------- build */
@@ -1196,6 +1594,7 @@ static size_t ledger_build_entries(struct ledger *l, uint8_t *buf, const struct 
 	for (i = 0; i < n && i < LEDGER_BUILD_INPUTS_MAX && count < CHORUS_LEDGER_BLOCK_ENTRIES_MAX;
 	     i++) {
 		const struct ledger_entry *e = &in[i];
+		struct lview v;
 		size_t size;
 		int o;
 
@@ -1206,14 +1605,20 @@ static size_t ledger_build_entries(struct ledger *l, uint8_t *buf, const struct 
 		if (*off + size + CHORUS_SIG_BYTES > CHORUS_LEDGER_BLOCK_BYTES_MAX)
 			break;
 		l->verdict[i] = LEDGER_DUPLICATE;
-		if (ledger_job_seen(l, count))
+		ledger_view(l, &l->info[count], l->info, l->outcome, count, &v);
+		if (ledger_window_dup(&v, &l->info[count]) >= 0 || ledger_job_seen(l, count))
 			continue;
-		o = ledger_judge(l, &l->info[count]);
+		o = ledger_judge(l, &l->info[count], &v);
 		l->verdict[i] = (uint8_t)o;
-		if (o != LEDGER_CREDITED && !(l->build_unchecked && o != LEDGER_REJECT_INDEX))
+		/*
+		 * A full window still takes an entry that raises its client's floor:
+		 * not credited in this block, it frees the room its retry needs.
+		 */
+		if (o != LEDGER_CREDITED && !(l->build_unchecked && o != LEDGER_REJECT_INDEX) &&
+		    !(o == LEDGER_REJECT_WINDOW && l->info[count].floor > v.floor))
 			continue;
 		l->verdict[i] = LEDGER_CREDITED;
-		ledger_delta_take(l, count, o);
+		ledger_delta_take(l, count, o, &v);
 		ledger_memo_add(l, count, o);
 		ledger_put_entry(buf + *off, e);
 		*off += size;
@@ -1348,6 +1753,10 @@ void ledger_stats(const struct ledger *l, struct ledger_stats *out)
 	out->entries = l->entries;
 	out->credited = l->credited;
 	out->duplicates = l->duplicates;
+	out->settled = l->settled;
+	out->jobs_held = l->njobs;
+	out->forgotten = l->forgotten;
+	out->clients = l->nwins;
 	out->rejected = l->rejected;
 	out->skipped = l->skipped;
 	memcpy(out->by_outcome, l->by_outcome, sizeof(out->by_outcome));
@@ -1437,6 +1846,17 @@ void ledger_state_hash(const struct ledger *l, uint8_t out[LEDGER_HASH_BYTES])
 		codec_put_u64(u + 24, a->jobs_paid);
 		crypto_generichash_update(&st, a->key, CHORUS_PK_BYTES);
 		crypto_generichash_update(&st, u, 32);
+	}
+	/* Every client's floor and how many seqs it holds, in the order the windows were made. */
+	codec_put_u64(u, l->nwins);
+	codec_put_u64(u + 8, l->forgotten);
+	codec_put_u64(u + 16, l->settled);
+	crypto_generichash_update(&st, u, 24);
+	for (size_t i = 0; i < l->nwins; i++) {
+		codec_put_u64(u, l->wins[i].floor);
+		codec_put_u64(u + 8, l->wins[i].nheld);
+		crypto_generichash_update(&st, l->wins[i].key, CHORUS_PK_BYTES);
+		crypto_generichash_update(&st, u, 16);
 	}
 	crypto_generichash_final(&st, out, LEDGER_HASH_BYTES);
 }

@@ -108,6 +108,10 @@ static cJSON *api_ledger_status(struct consensus *cs)
 	cJSON_AddNumberToObject(o, "entries", (double)ls.entries);
 	cJSON_AddNumberToObject(o, "credited", (double)ls.credited);
 	cJSON_AddNumberToObject(o, "duplicates", (double)ls.duplicates);
+	cJSON_AddNumberToObject(o, "settled", (double)ls.settled);
+	cJSON_AddNumberToObject(o, "jobs_held", (double)ls.jobs_held);
+	cJSON_AddNumberToObject(o, "jobs_forgotten", (double)ls.forgotten);
+	cJSON_AddNumberToObject(o, "clients", (double)ls.clients);
 	cJSON_AddNumberToObject(o, "accounts", (double)ls.accounts);
 	cJSON_AddNumberToObject(o, "total_reward", (double)ls.total_reward);
 	cJSON_AddNumberToObject(o, "verify_cache_hits", (double)ls.verify_cache_hits);
@@ -127,6 +131,7 @@ static cJSON *api_ledger_status(struct consensus *cs)
 		consensus_refusals(cs, &member, &bound, &skipped_blocks);
 		cJSON_AddNumberToObject(o, "refused_not_member", (double)member);
 		cJSON_AddNumberToObject(o, "refused_bound", (double)bound);
+		cJSON_AddNumberToObject(o, "held_back_window", (double)consensus_refused_window(cs));
 		cJSON_AddNumberToObject(o, "skipped_blocks", (double)skipped_blocks);
 	}
 	cJSON_AddNumberToObject(o, "rejected", (double)ls.rejected);
@@ -207,6 +212,7 @@ static void api_ledger_job(const struct consensus *cs, struct evhttp_request *re
 	uint8_t job[CHORUS_JOB_ID_BYTES];
 	struct ledger_job lj;
 	size_t n;
+	int held = 0;
 	cJSON *o;
 
 	if (sodium_hex2bin(job, sizeof job, id, strlen(id), NULL, &n, NULL) != 0 ||
@@ -214,7 +220,7 @@ static void api_ledger_job(const struct consensus *cs, struct evhttp_request *re
 		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "bad job id");
 		return;
 	}
-	if (ledger_job_get(consensus_ledger(cs), job, &lj) != 0) {
+	if (consensus_job_get(cs, job, &lj, &held) != 0) {
 		api_reply_error(req, HTTP_NOTFOUND, "Not Found", "job not in the ledger");
 		return;
 	}
@@ -229,6 +235,8 @@ static void api_ledger_job(const struct consensus *cs, struct evhttp_request *re
 		api_ledger_hex(o, "client", lj.client, CHORUS_PK_BYTES);
 		api_ledger_hex(o, "worker", lj.worker, CHORUS_PK_BYTES);
 		cJSON_AddNumberToObject(o, "reward", (double)lj.reward);
+		/* false: settled below its client's floor, answered from the node's index (raft.db). */
+		cJSON_AddBoolToObject(o, "held", held);
 	}
 	api_reply(req, HTTP_OK, "OK", o);
 }
@@ -335,6 +343,19 @@ static cJSON *api_ledger_ack_doc(const char *job, uint64_t height)
 	return o;
 }
 
+/* An ack below its client's floor: settled for good, as of our height; it earns nothing. */
+static cJSON *api_ledger_settled_doc(const char *job, uint64_t height)
+{
+	cJSON *o = api_ledger_ack_doc(job, height);
+
+	if (o != NULL) {
+		cJSON_AddBoolToObject(o, "settled", 1);
+		cJSON_AddStringToObject(o, "why", "below its client's floor: settled (a replay earns "
+		                                  "nothing)");
+	}
+	return o;
+}
+
 void api_ledger_waited(void *ctx, struct evhttp_request *req, const char *job, int woken,
                        uint64_t height)
 {
@@ -359,17 +380,19 @@ static void api_ledger_acks(struct consensus *cs, struct evhttp_request *req)
 	char why[128] = "want {\"ack\",\"ack_sig\",\"receipt\",\"receipt_sig\"}";
 	char job[CHORUS_JOB_ID_HEX + 1] = "";
 	uint64_t height = 0;
-	int bad = 0, r = -EINVAL;
+	int bad = 0, r = -EINVAL, settled = 0;
 	unsigned wait_ms = api_query_uint(req, "wait_ms", 0, 60000, &bad);
 
 	if (bad)
 		snprintf(why, sizeof why, "wait_ms must be 0..60000");
 	else if (e != NULL && api_body_ack((const char *)evbuffer_pullup(in, -1), len, e) == 0)
-		r = consensus_submit(cs, e, wait_ms > 0, job, &height, why, sizeof why);
+		r = consensus_submit(cs, e, wait_ms > 0, job, &height, &settled, why, sizeof why);
 	free(e);
 	if (r != 0)
 		api_reply_error(req, r == -EIO ? HTTP_INTERNAL : HTTP_BADREQUEST,
 		                r == -EIO ? "Internal Server Error" : "Bad Request", why);
+	else if (settled)
+		api_reply(req, HTTP_OK, "OK", api_ledger_settled_doc(job, height));
 	else if (height > 0)
 		api_reply(req, HTTP_OK, "OK", api_ledger_ack_doc(job, height));
 	else if (wait_ms == 0)

@@ -129,6 +129,8 @@ static int catchup_rebuild_cb(void *ctx, uint64_t height, const uint8_t *data, s
 		          (unsigned long long)height, core_strerror(r), ledger_why(c->ledger));
 		return -EBADMSG; /* a stored block that does not verify: raft.db is damaged */
 	}
+	if (raftstore_jobs_index(c->store, c->ledger) != 0)
+		log_warn("ledger", "event=jobs_index_error height=%llu", (unsigned long long)height);
 	return 0;
 }
 
@@ -419,6 +421,8 @@ static int catchup_apply_some(struct catchup *c)
 			          (unsigned long long)h, core_strerror(r), ledger_why(c->ledger));
 			abort();
 		}
+		if (raftstore_jobs_index(c->store, c->ledger) != 0)
+			log_warn("ledger", "event=jobs_index_error height=%llu", (unsigned long long)h);
 	}
 	if (ledger_height(c->ledger) < c->target_height)
 		return 0;

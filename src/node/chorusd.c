@@ -252,6 +252,10 @@ chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
 		snprintf(err, errlen, "core: %s", core_strerror(r));
 		return r;
 	}
+	if ((r = consensus_acks_restore(node->consensus, node->core)) != 0) {
+		snprintf(err, errlen, "raft store: cannot read the outbox's acks (%s)", strerror(-r));
+		return r;
+	}
 	/* Records we would not print are not even formatted. */
 	core_set_log_level(node->core, CORE_LOG_INFO + (node->cfg.verbose > 2 ? 2 : node->cfg.verbose));
 	if ((r = api_create(&node->api, node, err, errlen)) != 0)

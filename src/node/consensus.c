@@ -119,6 +119,11 @@ struct consensus {
 	uint32_t latency_ms[CONSENSUS_LATENCY_RING]; /* of our own acks, newest overwrite oldest */
 	uint64_t nlatency;
 	struct ledger_entry *fresh;  /* new acks, routed by kick_ev (never from inside the core) */
+	struct ledger_entry *settle_e; /* consensus_outbox_settle's scratch */
+	uint64_t refused_window;     /* leader: acks held back, their client's window full */
+	uint64_t saved_seq;          /* the highest seq of our acks saved in the outbox */
+	uint64_t *restore;           /* consensus_acks_restore's seqs */
+	size_t nrestore, restore_cap;
 	size_t nfresh;
 	struct consensus_own *own;   /* our own acks from ack_cb, not in the outbox yet */
 	size_t nown;
@@ -370,6 +375,9 @@ static void consensus_apply(struct consensus *cs, const struct raft_entry *e)
 		          (unsigned long long)e->index, (unsigned long long)ledger_height(cs->ledger));
 		abort();
 	}
+	if (raftstore_jobs_index(cs->store, cs->ledger) != 0) /* a query path: said, not fatal */
+		log_warn("ledger", "event=jobs_index_error height=%llu",
+		         (unsigned long long)ledger_height(cs->ledger));
 	log_debug("ledger", "event=apply height=%llu index=%llu",
 	          (unsigned long long)ledger_height(cs->ledger), (unsigned long long)e->index);
 }
@@ -467,6 +475,11 @@ static void consensus_build_verdict(struct consensus *cs, struct consensus_pendi
 {
 	if (v == LEDGER_CREDITED || v == LEDGER_DUPLICATE)
 		return;
+	if (v == LEDGER_REJECT_WINDOW) { /* out of the queue, unanswered: it comes again */
+		cs->refused_window++;
+		p->refused = 1;
+		return;
+	}
 	cs->refused_bound += v != LEDGER_SKIPPED;
 	p->refused = 1;
 	consensus_refuse(cs, &p->e, p->origin, ledger_outcome_name(v));
@@ -882,6 +895,28 @@ static size_t consensus_waiting_find(const struct consensus *cs, const char *job
 	return i;
 }
 
+/*
+ * An ack leaves our outbox (committed, or refused and given up): when it is
+ * one of ours, the core hears that it is settled, so the floor of our next
+ * acks may pass it (the ledger's window, docs/ledger.md).  0, or -EIO.
+ */
+static int consensus_outbox_settle(struct consensus *cs, const char *job, uint64_t *created_ms)
+{
+	uint8_t client[CHORUS_PK_BYTES];
+	uint64_t seq = 0, floor;
+	int ours = 0;
+
+	*created_ms = 0;
+	if (raftstore_outbox_get(cs->store, job, cs->settle_e) == 0 &&
+	    ledger_entry_seq(cs->settle_e, client, &seq, &floor) == 0)
+		ours = memcmp(client, cs->pk, CHORUS_PK_BYTES) == 0;
+	if (raftstore_outbox_done(cs->store, job, created_ms) != 0)
+		return -EIO;
+	if (ours && *created_ms != 0 && cs->node->core != NULL)
+		(void)core_ack_settled(cs->node->core, seq);
+	return 0;
+}
+
 /* One of our acks is committed: off the outbox, and its submit-to-commit time sampled. */
 static void consensus_outbox_done(struct consensus *cs, const char *job, uint64_t height)
 {
@@ -891,7 +926,7 @@ static void consensus_outbox_done(struct consensus *cs, const char *job, uint64_
 	if (i < cs->nwaiting) { /* a waiting submitter's: nothing on disk to mark */
 		created_ms = cs->waiting[i].at_ms;
 		cs->waiting[i] = cs->waiting[--cs->nwaiting];
-	} else if (raftstore_outbox_done(cs->store, job, &created_ms) != 0 || created_ms == 0) {
+	} else if (consensus_outbox_settle(cs, job, &created_ms) != 0 || created_ms == 0) {
 		return; /* unknown, or answered before: nothing to sample */
 	}
 	api_wake(cs->waits, job, height);
@@ -932,7 +967,8 @@ size_t consensus_latency(const struct consensus *cs, uint32_t *p50, uint32_t *p9
  * credits it when this node's ledger already has it, else 0.
  */
 int consensus_submit(struct consensus *cs, const struct ledger_entry *e, int waits,
-                     char job[CHORUS_JOB_ID_HEX + 1], uint64_t *height, char *why, size_t whylen)
+                     char job[CHORUS_JOB_ID_HEX + 1], uint64_t *height, int *settled, char *why,
+                     size_t whylen)
 {
 	struct ledger_entry_info info;
 	struct ledger_job credited;
@@ -943,6 +979,10 @@ int consensus_submit(struct consensus *cs, const struct ledger_entry *e, int wai
 	}
 	sodium_bin2hex(job, CHORUS_JOB_ID_HEX + 1, info.job, CHORUS_JOB_ID_BYTES);
 	*height = ledger_job_get(cs->ledger, info.job, &credited) == 0 ? credited.height : 0;
+	/* Below its client's floor: settled for good, nothing to send (a replay earns nothing). */
+	*settled = *height == 0 && ledger_entry_settled(cs->ledger, &info);
+	if (*settled)
+		*height = ledger_height(cs->ledger);
 	if (*height > 0)
 		return 0;
 	if (consensus_waiting_find(cs, job) < cs->nwaiting) {
@@ -1100,7 +1140,7 @@ static void consensus_outbox_refused(struct consensus *cs, const char *job)
 		return;
 	if (raftstore_outbox_get(cs->store, job, e) == 0 &&
 	    consensus_refusal_stands(cs, e, why, sizeof why) &&
-	    raftstore_outbox_done(cs->store, job, &created_ms) == 0) {
+	    consensus_outbox_settle(cs, job, &created_ms) == 0) {
 		cs->outbox_refused++;
 		log_warn("ledger", "event=ack_refused job=%s why=\"%s\" (the job stays done, uncredited)",
 		         job, why);
@@ -1138,13 +1178,33 @@ static void consensus_refuse(struct consensus *cs, const struct ledger_entry *e,
 	consensus_batch_flush(cs, &cs->batch);
 }
 
+/* Leader: an ack below its client's floor is settled: its origin hears so, at our height. */
+static void consensus_answer_settled(struct consensus *cs, const uint8_t job[CHORUS_JOB_ID_BYTES],
+                                     const uint8_t origin[CHORUS_PK_BYTES])
+{
+	static const uint8_t none[CHORUS_PK_BYTES];
+	char hex[CHORUS_JOB_ID_HEX + 1];
+
+	if (memcmp(origin, cs->pk, CHORUS_PK_BYTES) == 0) {
+		sodium_bin2hex(hex, sizeof hex, job, CHORUS_JOB_ID_BYTES);
+		consensus_outbox_done(cs, hex, ledger_height(cs->ledger));
+		return;
+	}
+	consensus_batch_begin(&cs->batch, consensus_id_of(origin), LMSG_COMMITTED, 0, none);
+	lmsg_put_committed(consensus_batch_room(cs, &cs->batch, LMSG_COMMITTED_BYTES), job,
+	                   ledger_height(cs->ledger));
+	consensus_batch_flush(cs, &cs->batch);
+}
+
 /*
  * Leader: may a checked entry whose job is not final be queued?  Its client
  * and worker must be members whose signed record we hold (ours to judge: by
  * design not repeated at apply, where membership is not the same on every
  * voter), and apply must be about to credit it, as far as the applied state
  * tells (ledger_entry_admit: the reward bound, the client's balance).  The
- * block as a whole is judged again when it is built.  0, or -1 and why.
+ * block as a whole is judged again when it is built.  0; -1 and why
+ * (refused: answered so); -2 (held back, unanswered: its client's window is
+ * full, or the seq is final already, and it comes again).
  */
 static int consensus_admit(struct consensus *cs, const struct ledger_entry_info *in, char *why,
                            size_t whylen)
@@ -1160,7 +1220,24 @@ static int consensus_admit(struct consensus *cs, const struct ledger_entry_info 
 		         core_member_known(cs->node->core, in->client) ? "worker" : "client");
 		return -1;
 	}
-	if ((o = ledger_entry_admit(cs->ledger, in)) != LEDGER_CREDITED) {
+	o = ledger_entry_admit(cs->ledger, in);
+	if (o == LEDGER_REJECT_WINDOW || o == LEDGER_DUPLICATE) {
+		uint64_t floor, held;
+
+		/*
+		 * Its client's window is full (or its seq is final already): not
+		 * refused, which would make its client give it up, but not queued
+		 * either; it comes again each second.  Unless it raises the floor:
+		 * then apply frees the room its next try needs.
+		 */
+		(void)ledger_window_get(cs->ledger, in->client, &floor, &held);
+		if (o == LEDGER_REJECT_WINDOW && in->floor > floor)
+			return 0;
+		cs->refused_window++;
+		snprintf(why, whylen, "%s", ledger_outcome_name(o));
+		return -2;
+	}
+	if (o != LEDGER_CREDITED) {
 		cs->refused_bound++;
 		snprintf(why, whylen, "%s", ledger_outcome_name(o));
 		return -1;
@@ -1175,6 +1252,7 @@ static void consensus_submit_local(struct consensus *cs, const struct ledger_ent
 	struct consensus_pending *p;
 	struct ledger_job job;
 	char why[128];
+	int r;
 
 	if (cs->npending >= CONSENSUS_PENDING_MAX)
 		return; /* the submitter retries */
@@ -1190,8 +1268,12 @@ static void consensus_submit_local(struct consensus *cs, const struct ledger_ent
 	}
 	if (ledger_job_get(cs->ledger, p->info.job, &job) == 0) {
 		cs->answered_height = UINT64_MAX; /* final already: answer at the next pump */
-	} else if (consensus_admit(cs, &p->info, why, sizeof why) != 0) {
-		consensus_refuse(cs, e, origin, why);
+	} else if (ledger_entry_settled(cs->ledger, &p->info)) {
+		consensus_answer_settled(cs, p->info.job, origin);
+		return;
+	} else if ((r = consensus_admit(cs, &p->info, why, sizeof why)) != 0) {
+		if (r == -1)
+			consensus_refuse(cs, e, origin, why);
 		return;
 	}
 	for (size_t i = 0; i < cs->npending; i++)
@@ -1368,16 +1450,28 @@ static void consensus_app_cb(void *ctx, int type, const uint8_t from_pk[CHORUS_P
  */
 int consensus_save_acks(struct consensus *cs)
 {
+	uint64_t max_seq = 0;
 	int r, rc;
 
 	if (cs == NULL || cs->nown == 0)
 		return 0;
 	r = raftstore_outbox_begin(cs->store);
-	for (size_t i = 0; i < cs->nown && r == 0; i++)
+	for (size_t i = 0; i < cs->nown && r == 0; i++) {
+		uint8_t client[CHORUS_PK_BYTES];
+		uint64_t seq, floor;
+
 		r = raftstore_outbox_put(cs->store, cs->own[i].job, &cs->own[i].e, cs->own[i].at_ms);
+		if (ledger_entry_seq(&cs->own[i].e, client, &seq, &floor) == 0 && seq > max_seq)
+			max_seq = seq;
+	}
+	/* The highest seq saved, with them: a restart never signs at or below it (acks.c). */
+	if (r == 0 && max_seq > cs->saved_seq)
+		r = raftstore_ack_seq_put(cs->store, max_seq);
 	rc = raftstore_outbox_commit(cs->store); /* rolls back what failed */
 	if (r == 0)
 		r = rc;
+	if (r == 0 && max_seq > cs->saved_seq)
+		cs->saved_seq = max_seq;
 	if (r != 0) {
 		/* Kept in memory and tried again; the job table waits for them (jobs.c). */
 		log_error("ledger", "event=outbox_error acks=%zu error=\"%s\" kept=yes", cs->nown,
@@ -1416,6 +1510,49 @@ static void consensus_ack_cb(void *ctx, const struct job_ack *ack)
 	o->at_ms = chorusd_wall_ms();
 	cs->nown++;
 	consensus_kick(cs);
+}
+
+static void consensus_restore_one(void *ctx, const char *job, const struct ledger_entry *e)
+{
+	struct consensus *cs = ctx;
+	uint8_t client[CHORUS_PK_BYTES];
+	uint64_t seq, floor;
+
+	(void)job;
+	if (ledger_entry_seq(e, client, &seq, &floor) == 0 &&
+	    memcmp(client, cs->pk, CHORUS_PK_BYTES) == 0 && cs->nrestore < cs->restore_cap)
+		cs->restore[cs->nrestore++] = seq;
+}
+
+/*
+ * At start, before any job resumes: the core gets the seqs of our acks still
+ * in the outbox (open), the highest seq ever saved, and the wall clock, from
+ * which its acks' seqs and floors go on (acks.c).  0, or -ENOMEM / -EIO.
+ */
+int consensus_acks_restore(struct consensus *cs, struct core *core)
+{
+	size_t open = raftstore_outbox_open(cs->store);
+	uint64_t last = 0;
+	int r;
+
+	if (raftstore_ack_seq_get(cs->store, &last) != 0)
+		return -EIO;
+	cs->saved_seq = last;
+	cs->restore_cap = open;
+	cs->nrestore = 0;
+	if (open > 0 && (cs->restore = calloc(open, sizeof(*cs->restore))) == NULL)
+		return -ENOMEM;
+	if (open > 0 && raftstore_outbox_each(cs->store, (unsigned)open, consensus_restore_one, cs) < 0)
+		r = -EIO;
+	else
+		r = core_acks_restore(core, last, chorusd_wall_ms(), cs->restore, cs->nrestore,
+		                      chorusd_now_ms()) == 0 ? 0 : -EINVAL;
+	if (r == 0)
+		log_info("ledger", "event=acks_restored open=%zu last_seq=%llu floor=%llu", cs->nrestore,
+		         (unsigned long long)last, (unsigned long long)core_ack_floor(core));
+	free(cs->restore);
+	cs->restore = NULL;
+	return r;
 }
 
 void consensus_env(struct core_env *env)
@@ -1514,6 +1651,11 @@ void consensus_refusals(const struct consensus *cs, uint64_t *member, uint64_t *
 	*skipped_blocks = cs->skipped_blocks;
 }
 
+uint64_t consensus_refused_window(const struct consensus *cs)
+{
+	return cs->refused_window;
+}
+
 uint64_t consensus_outbox_refused_count(const struct consensus *cs)
 {
 	return cs->outbox_refused;
@@ -1545,6 +1687,15 @@ int consensus_lagging(struct consensus *cs, uint64_t *depth, uint64_t *high, uin
 struct api_waits *consensus_waits(struct consensus *cs)
 {
 	return cs->waits;
+}
+
+int consensus_job_get(const struct consensus *cs, const uint8_t job[CHORUS_JOB_ID_BYTES],
+                      struct ledger_job *out, int *held)
+{
+	*held = ledger_job_get(cs->ledger, job, out) == 0;
+	if (*held)
+		return 0;
+	return raftstore_job_get(cs->store, job, out) == 0 ? 0 : -ENOENT;
 }
 
 const struct ledger *consensus_ledger(const struct consensus *cs)
@@ -1741,6 +1892,7 @@ int consensus_create(struct consensus **out, struct node *node, const uint8_t pk
 	cs->tx = malloc(CHORUS_RAFT_MSG_MAX);
 	cs->pending = calloc(CONSENSUS_PENDING_MAX, sizeof(*cs->pending));
 	cs->fresh = calloc(CONSENSUS_FRESH_MAX, sizeof(*cs->fresh));
+	cs->settle_e = malloc(sizeof(*cs->settle_e));
 	cs->own = calloc(CONSENSUS_FRESH_MAX, sizeof(*cs->own));
 	cs->waiting = calloc(CONSENSUS_WAITING_MAX, sizeof(*cs->waiting));
 	cs->build_es = calloc(CONSENSUS_BLOCK_ENTRIES, sizeof(*cs->build_es));
@@ -1749,7 +1901,7 @@ int consensus_create(struct consensus **out, struct node *node, const uint8_t pk
 	if (api_waits_create(&cs->waits, node->base, api_ledger_waited, cs) != 0 ||
 	    cs->id == RAFT_NONE || cs->rx_ents == NULL || cs->tx == NULL || cs->pending == NULL ||
 	    cs->fresh == NULL || cs->own == NULL || cs->waiting == NULL || cs->batch.buf == NULL || cs->build_es == NULL ||
-	    cs->build_taken == NULL ||
+	    cs->build_taken == NULL || cs->settle_e == NULL ||
 	    ledger_create(&cs->ledger, &signer_crypto) != 0) {
 		snprintf(err, errlen, "consensus: cannot set up");
 		consensus_destroy(cs);
@@ -1801,6 +1953,7 @@ void consensus_destroy(struct consensus *cs)
 	raftstore_close(cs->store);
 	free(cs->pending);
 	free(cs->fresh);
+	free(cs->settle_e);
 	free(cs->own);
 	free(cs->waiting);
 	free(cs->build_es);

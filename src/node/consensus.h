@@ -37,6 +37,16 @@ int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t *creat
 int raftstore_outbox_each(struct raftstore *rs, unsigned limit, raftstore_outbox_fn *fn,
                           void *ctx);
 int raftstore_outbox_get(struct raftstore *rs, const char *job, struct ledger_entry *e);
+int raftstore_ack_seq_put(struct raftstore *rs, uint64_t seq);
+int raftstore_jobs_index(struct raftstore *rs, const struct ledger *l);
+int raftstore_job_get(struct raftstore *rs, const uint8_t job[CHORUS_JOB_ID_BYTES],
+                      struct ledger_job *out);
+/* A final job: the ledger's memory, else the node's index (*held 0: its window forgot it). */
+/* Leader: acks held back (not queued, not answered) while their client's window was full. */
+uint64_t consensus_refused_window(const struct consensus *cs);
+int consensus_job_get(const struct consensus *cs, const uint8_t job[CHORUS_JOB_ID_BYTES],
+                      struct ledger_job *out, int *held);
+int raftstore_ack_seq_get(struct raftstore *rs, uint64_t *seq);
 /* Open acks (never dropped: consensus_lagging refuses submits instead). */
 size_t raftstore_outbox_open(const struct raftstore *rs);
 /* The snapshot of raft_compact(): the boot row, and the log up to its index dropped. */
@@ -124,8 +134,10 @@ int consensus_block(const struct consensus *cs, uint64_t height, const uint8_t *
 int consensus_remove_voter(struct consensus *cs, uint64_t id);
 size_t consensus_latency(const struct consensus *cs, uint32_t *p50, uint32_t *p99);
 /* waits: its submitter waits for the commit (kept in memory until then; see consensus_unwait). */
+/* *settled: the ack is below its client's floor (answered at our height, not sent). */
 int consensus_submit(struct consensus *cs, const struct ledger_entry *e, int waits,
-                     char job[CHORUS_JOB_ID_HEX + 1], uint64_t *height, char *why, size_t whylen);
+                     char job[CHORUS_JOB_ID_HEX + 1], uint64_t *height, int *settled, char *why,
+                     size_t whylen);
 /* A waiting submitter's wait ran out: its ack goes to the outbox first; 0 or -EIO. */
 int consensus_unwait(struct consensus *cs, const char *job);
 struct api_waits *consensus_waits(struct consensus *cs);

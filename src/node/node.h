@@ -217,6 +217,8 @@ _Static_assert(NODE_SNAPSHOT_EVERY_MAX + CHORUS_RAFT_UNCOMMITTED_MAX < CHORUS_RA
 int consensus_create(struct consensus **out, struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
                      const uint8_t sk[CHORUS_SK_BYTES], char *err, size_t errlen);
 void consensus_destroy(struct consensus *cs);
+/* At start, after the core is made and before jobs resume: our open acks to the core. */
+int consensus_acks_restore(struct consensus *cs, struct core *core);
 void consensus_env(struct core_env *env);
 
 /* api-ledger.c */

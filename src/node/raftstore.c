@@ -52,7 +52,8 @@ struct raftstore {
 	sqlite3 *obx; /* the outbox's own connection: synchronous=NORMAL (see raftstore_open) */
 	sqlite3_stmt *hs_put, *boot_put, *boot_get, *log_put, *log_trunc, *log_clear, *log_all,
 	    *hs_get, *out_put, *out_done, *out_pending, *log_drop, *log_rows, *blk_put, *blk_get,
-	    *blk_all, *out_get, *out_all;
+	    *blk_all, *out_get, *out_all, *job_put, *job_get, *job_top;
+	uint64_t jobs_top; /* the jobs table reflects the blocks up to this height */
 	struct idmap open; /* the outbox's open acks: job id -> rowid */
 	uint8_t *blk_buf; /* raftstore_block_get()'s bytes */
 	size_t blk_cap;
@@ -99,7 +100,11 @@ static const char raftstore_schema[] =
     " type INTEGER NOT NULL, data BLOB NOT NULL);"
     RAFTSTORE_OUTBOX_TABLE
     "CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash BLOB NOT NULL,"
-    " data BLOB NOT NULL);";
+    " data BLOB NOT NULL);"
+    /* A query index, not state: every final job, also those the ledger forgot (its window). */
+    "CREATE TABLE IF NOT EXISTS jobs (job BLOB PRIMARY KEY, height INTEGER NOT NULL,"
+    " outcome INTEGER NOT NULL, client BLOB NOT NULL, worker BLOB NOT NULL,"
+    " reward INTEGER NOT NULL) WITHOUT ROWID;";
 
 /*
  * The outbox is written once per ack and once per commit answer: an fsync
@@ -122,10 +127,14 @@ static int raftstore_prepare_outbox(struct raftstore *rs)
 		"SELECT height, data FROM blocks ORDER BY height",
 		"SELECT job, ack, ack_sig, receipt, receipt_sig FROM outbox WHERE rowid = ?1",
 		"SELECT rowid, job FROM outbox",
+		"INSERT OR IGNORE INTO jobs (job, height, outcome, client, worker, reward)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+		"SELECT height, outcome, client, worker, reward FROM jobs WHERE job = ?1",
+		"SELECT coalesce(max(height), 0) FROM jobs",
 	};
 	sqlite3_stmt **const st[] = { &rs->out_put, &rs->out_done, &rs->out_pending, &rs->blk_put,
 		                      &rs->blk_get, &rs->blk_all,  &rs->out_get,
-		                      &rs->out_all };
+		                      &rs->out_all, &rs->job_put,  &rs->job_get, &rs->job_top };
 
 	_Static_assert(sizeof sql / sizeof sql[0] == sizeof st / sizeof st[0], "one per statement");
 	return sqlstore_prepare(rs->obx, sql, st, sizeof st / sizeof st[0]);
@@ -155,6 +164,7 @@ static int raftstore_prepare(struct raftstore *rs)
 }
 
 static int raftstore_outbox_reindex(struct raftstore *rs);
+static int raftstore_jobs_top(struct raftstore *rs);
 static int raftstore_lost_get(struct raftstore *rs, int *lost);
 static int raftstore_older(struct raftstore *rs);
 static void raftstore_unmark(struct raftstore *rs);
@@ -185,7 +195,7 @@ int raftstore_open(struct raftstore **out, const char *dir, int *lost, char *err
 	                     raftstore_outbox_migrate, "outbox") != 0 ||
 	    sqlstore_open(&rs->obx, dir, "raft.db", raftstore_outbox_schema, err, errlen) != 0 ||
 	    checkpointer_watch(rs->obx) != 0 || raftstore_prepare_outbox(rs) != 0 ||
-	    raftstore_outbox_reindex(rs) != 0))
+	    raftstore_outbox_reindex(rs) != 0 || raftstore_jobs_top(rs) != 0))
 		r = -EIO;
 	snprintf(rs->vote_path, sizeof rs->vote_path, "%s/raft.db.vote", dir);
 	if (r == 0 && found == SQLSTORE_LOST)
@@ -622,6 +632,68 @@ int raftstore_block_put(struct raftstore *rs, uint64_t height,
 	return sqlstore_run(rs->obx, st, "block-put");
 }
 
+/*
+ * The query index of final jobs (table jobs): the final entries of the block
+ * the ledger applied last, in one transaction.  Blocks at or below the
+ * highest height indexed are skipped (a restart replays the chain).  Not
+ * state: the ledger decides; this answers GET /v1/ledger/jobs/ID for a job
+ * its window forgot.  0, or -EIO.
+ */
+int raftstore_jobs_index(struct raftstore *rs, const struct ledger *l)
+{
+	uint64_t h = ledger_height(l);
+	size_t n = ledger_block_entries(l);
+	int r;
+
+	if (h <= rs->jobs_top || (r = sqlstore_exec(rs->obx, "BEGIN IMMEDIATE")) != 0)
+		return h <= rs->jobs_top ? 0 : -EIO;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		const struct ledger_entry_info *in = ledger_block_entry(l, i);
+		int o = ledger_block_outcome(l, i);
+		sqlite3_stmt *st = rs->job_put;
+
+		if (!ledger_outcome_is_final(o))
+			continue; /* this entry made nothing final */
+		sqlite3_bind_blob(st, 1, in->job, CHORUS_JOB_ID_BYTES, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)h);
+		sqlite3_bind_int(st, 3, o);
+		sqlite3_bind_blob(st, 4, in->client, CHORUS_PK_BYTES, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 5, in->worker, CHORUS_PK_BYTES, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, (sqlite3_int64)in->reward);
+		r = sqlstore_run(rs->obx, st, "jobs-put");
+	}
+	if (r != 0 || sqlstore_exec(rs->obx, "COMMIT") != 0) {
+		(void)sqlite3_exec(rs->obx, "ROLLBACK", NULL, NULL, NULL);
+		return -EIO;
+	}
+	rs->jobs_top = h;
+	return 0;
+}
+
+/* A final job from the index: 0, -ENOENT, or -EIO. */
+int raftstore_job_get(struct raftstore *rs, const uint8_t job[CHORUS_JOB_ID_BYTES],
+                      struct ledger_job *out)
+{
+	sqlite3_stmt *st = rs->job_get;
+	int rc, r = -ENOENT;
+
+	memset(out, 0, sizeof(*out));
+	sqlite3_bind_blob(st, 1, job, CHORUS_JOB_ID_BYTES, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_bytes(st, 2) == CHORUS_PK_BYTES &&
+	    sqlite3_column_bytes(st, 3) == CHORUS_PK_BYTES) {
+		out->height = (uint64_t)sqlite3_column_int64(st, 0);
+		out->outcome = sqlite3_column_int(st, 1);
+		memcpy(out->client, sqlite3_column_blob(st, 2), CHORUS_PK_BYTES);
+		memcpy(out->worker, sqlite3_column_blob(st, 3), CHORUS_PK_BYTES);
+		out->reward = (uint64_t)sqlite3_column_int64(st, 4);
+		r = 0;
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		r = -EIO;
+	}
+	sqlite3_reset(st);
+	return r;
+}
+
 int raftstore_block_get(struct raftstore *rs, uint64_t height, const uint8_t **data, size_t *len)
 {
 	sqlite3_stmt *st = rs->blk_get;
@@ -677,6 +749,17 @@ int raftstore_blocks_each(struct raftstore *rs, raftstore_block_fn *fn, void *ct
 static int raftstore_outbox_reindex(struct raftstore *rs)
 {
 	return sqlstore_idmap_fill(&rs->open, rs->out_all);
+}
+
+/* At open: the highest block the jobs index reflects (a restart replays the chain below it). */
+static int raftstore_jobs_top(struct raftstore *rs)
+{
+	int rc = sqlite3_step(rs->job_top);
+
+	if (rc == SQLITE_ROW)
+		rs->jobs_top = (uint64_t)sqlite3_column_int64(rs->job_top, 0);
+	sqlite3_reset(rs->job_top);
+	return rc == SQLITE_ROW ? 0 : -EIO;
 }
 
 /* 0 when the ack of job (a hex job id) is in the outbox (put now, or there already), else -EIO/-ENOMEM/-EINVAL. */
@@ -755,6 +838,37 @@ int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t *creat
 	}
 	(void)idmap_del(&rs->open, key);
 	return 0;
+}
+
+/*
+ * The highest seq of our acks saved in the outbox (meta row "ack_seq"),
+ * written in the transaction that saves them: a restarted client never
+ * signs a seq at or below it again (acks.c), whatever its clock says.
+ */
+int raftstore_ack_seq_put(struct raftstore *rs, uint64_t seq)
+{
+	char v[24];
+
+	snprintf(v, sizeof v, "%llu", (unsigned long long)seq);
+	return sqlstore_meta_put(rs->obx, "ack_seq", v);
+}
+
+/* 0 and *seq (0 when none was saved), or -EIO. */
+int raftstore_ack_seq_get(struct raftstore *rs, uint64_t *seq)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r = 0;
+
+	*seq = 0;
+	if (sqlite3_prepare_v2(rs->obx, "SELECT value FROM meta WHERE key = 'ack_seq'", -1, &st,
+	                       NULL) != SQLITE_OK)
+		return -EIO;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		*seq = strtoull((const char *)sqlite3_column_text(st, 0), NULL, 10);
+	else if (rc != SQLITE_DONE)
+		r = -EIO;
+	sqlite3_finalize(st);
+	return r;
 }
 
 static int raftstore_col_text(sqlite3_stmt *st, int col, char *out, uint16_t *len)

@@ -14,7 +14,10 @@
  * every SL_OUTBOX_MS to the node it believes leads, or to a random node,
  * which forwards once to the leader it knows or drops (docs/ledger-node.md).
  * A replayer re-submits old entries now and then: deliberate duplicates,
- * to whoever leads by then.
+ * to whoever leads by then.  A client signs its ack again when its job is released,
+ * with the floor an honest client would (sl_floor), so the ledgers' windows
+ * move and forget; a leader finds an old entry below its client's floor
+ * settled, which must be a job answered before (docs/ledger.md).
  *
  * A leader checks a submitted entry (ledger_entry_check_here: its
  * ledger's cache of verified entries), queues it (deduplicated by job) and
@@ -125,6 +128,7 @@ struct sl_job {
 	uint64_t reward;
 	uint8_t forged, twin, answered;
 	uint8_t poison; /* SL_POISON_* (--poison) */
+	uint64_t floor; /* its ack's floor, set (and the ack signed again) when it is released */
 };
 
 enum { SL_POISON_NONE = 0, SL_POISON_OVER = 1, SL_POISON_FRESH = 2 };
@@ -208,7 +212,7 @@ struct sim_ledger {
 	uint64_t answers, proposed, applied, rebuilds, rebuilt_blocks, checks, lost, to_down, cut;
 	uint64_t on_tip, inflight_max, unproposed_drops, answer_rounds;
 	uint64_t vcache_hits; /* of the ledgers destroyed so far */
-	uint64_t bursts;
+	uint64_t bursts, settled_submits;
 	uint64_t poison_over, poison_fresh, refused_member, refused_bound, old_blocks;
 };
 
@@ -287,6 +291,26 @@ static void sl_key_make(struct sim_ledger *L, struct sl_key *k)
 	crypto_sign_seed_keypair(k->pk, k->sk, seed);
 }
 
+/*
+ * The floor an honest client signs (acks.c, docs/ledger.md): the oldest seq
+ * of its jobs with a valid entry (its own or a twin) not yet answered,
+ * released or not (a seq here is fixed when the pool is made, so one not
+ * released yet counts as open), or the ack's own.
+ */
+static uint64_t sl_floor(const struct sim_ledger *L, const struct sl_job *j, uint64_t seq)
+{
+	uint64_t f = seq;
+
+	for (uint32_t k = 0; k < L->njobs; k++) {
+		const struct sl_job *o = &L->jobs[k];
+
+		if (o->client == j->client && !o->answered && !o->forged &&
+		    o->poison != SL_POISON_FRESH && o->slot + 1u < f)
+			f = o->slot + 1u;
+	}
+	return f;
+}
+
 /* A signed completion of job (client, nonce) by worker, as jobmsg.c encodes it. */
 static void sl_entry_make(struct sim_ledger *L, struct sl_job *j, uint64_t nonce)
 {
@@ -315,6 +339,9 @@ static void sl_entry_make(struct sim_ledger *L, struct sl_job *j, uint64_t nonce
 
 	memset(&a, 0, sizeof(a));
 	a.nonce = nonce;
+	/* A seq per job id (a twin shares it); the floor: sl_floor, when it is released. */
+	a.seq = nonce;
+	a.floor = j->floor;
 	memcpy(a.id, r.id, CHORUS_JOB_ID_BYTES);
 	memcpy(a.client, c->pk, CHORUS_PK_BYTES);
 	a.has_worker = 1;
@@ -994,7 +1021,18 @@ static void sl_submit_local(struct sr *s, struct sr_node *n, uint32_t job, uint3
 	}
 	if (ledger_job_get(ln->l, info.job, &lj) == 0)
 		ln->answered_height = UINT64_MAX; /* final already: answer at the next pump */
-	else if (sl_admit(s, n, j, &info) != 0)
+	else if (ledger_entry_settled(ln->l, &info)) {
+		/* Below its client's floor: its job was final and answered before the floor passed it. */
+		if (!L->jobs[job].answered ||
+		    (L->slots[j->slot].credit_height == 0 && L->slots[j->slot].reject_height == 0))
+			sr_failf(s, "ledger: node %" PRIu64 ": entry %u settled before it was answered"
+			            " (twin %d poison %d answered %d slot credited at %" PRIu64
+			            ", rejected at %" PRIu64 ")", n->id, job, j->twin, j->poison,
+			         j->answered, L->slots[j->slot].credit_height,
+			         L->slots[j->slot].reject_height);
+		L->settled_submits++;
+		return;
+	} else if (sl_admit(s, n, j, &info) != 0)
 		return;
 	for (size_t i = 0; i < ln->npending; i++)
 		if (L->jobs[ln->pending[i].job].slot == j->slot)
@@ -1285,6 +1323,28 @@ static void sl_submit(struct sr *s, uint32_t origin, const uint32_t *jobs, uint3
 	sl_send(s, 0, sl_target(s), m);
 }
 
+/*
+ * Job k completes: its client signs its ack now, with the floor of this
+ * moment (the pool's first signature had floor 0), so floors move as jobs
+ * are answered and the ledger forgets the jobs below them.
+ */
+static void sl_release(struct sim_ledger *L, uint32_t k)
+{
+	struct sl_job *j = &L->jobs[k];
+	struct jack a;
+	int n;
+
+	if (j->poison == SL_POISON_FRESH || jobmsg_ack_decode(&a, j->e.ack_text, j->e.ack_len) != 0)
+		return; /* strangers' keys: signed as made */
+	j->floor = a.floor = sl_floor(L, j, a.seq);
+	n = jobmsg_ack_encode(j->e.ack_text, sizeof(j->e.ack_text), &a);
+	if (n <= 0)
+		abort();
+	j->e.ack_len = (uint16_t)n;
+	sl_sign(j->e.ack_sig, (const uint8_t *)j->e.ack_text, j->e.ack_len,
+	        j->forged ? L->keys[j->worker].sk : L->keys[j->client].sk);
+}
+
 /* Every SL_OUTBOX_MS: the oldest unanswered released entries of origin o, again. */
 static void sl_outbox_round(struct sr *s, uint32_t o)
 {
@@ -1312,6 +1372,8 @@ static void sl_burst(struct sr *s, uint32_t n)
 	if (n > L->njobs - first)
 		n = L->njobs - first;
 	L->nreleased += n;
+	for (uint32_t k = first; k < first + n; k++)
+		sl_release(L, k);
 	L->bursts++;
 	for (uint32_t o = 0; o < SL_ORIGINS; o++) {
 		uint32_t m = 0;
@@ -1335,6 +1397,7 @@ void sim_ledger_action(struct sr *s)
 	    sim_rng_below(&L->rng, SL_RELEASE_ONE_IN) == 0) {
 		uint32_t k = L->nreleased++;
 
+		sl_release(L, k);
 		sl_submit(s, L->jobs[k].origin, &k, 1);
 	}
 	if (!s->calm && L->nreleased < L->njobs && sim_rng_below(&L->rng, SL_BURST_ONE_IN) == 0)
@@ -1527,7 +1590,7 @@ void sim_ledger_finish(struct sr *s)
 void sim_ledger_report(const struct sr *s)
 {
 	const struct sim_ledger *L = s->ledger;
-	uint64_t vcache_hits;
+	uint64_t vcache_hits, held = 0, forgotten = 0, settled = 0;
 
 	if (L == NULL)
 		return;
@@ -1538,8 +1601,16 @@ void sim_ledger_report(const struct sr *s)
 		if (L->nodes[i].l != NULL) {
 			ledger_stats(L->nodes[i].l, &st);
 			vcache_hits += st.verify_cache_hits;
+			if (st.height >= 1 && st.forgotten >= forgotten) {
+				held = st.jobs_held;
+				forgotten = st.forgotten;
+				settled = st.settled;
+			}
 		}
 	}
+	/* The window (docs/ledger.md): jobs the most advanced ledger still holds, and forgot. */
+	printf("ledger-window: held=%" PRIu64 " forgotten=%" PRIu64 " settled=%" PRIu64
+	       " settled-submits=%" PRIu64 "\n", held, forgotten, settled, L->settled_submits);
 	printf("ledger: jobs=%u submitted=%u credited=%" PRIu64 " blocks=%zu checks=%" PRIu64
 	       " forged=%" PRIu64 " twins=%" PRIu64 " twin-credited=%" PRIu64 " proposed=%" PRIu64
 	       " applied=%" PRIu64 " answers=%" PRIu64 "\n",

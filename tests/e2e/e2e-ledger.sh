@@ -185,4 +185,47 @@ check "the client's outbox is drained (all acks committed)" \
 	sh -c "! grep -q 'event=outbox_error' '$TEST_TMP/n$CLIENT/node.log'"
 q -p status "(d['checkpointer'])" $(ports_of $VOTERS) | sed 's/^/# checkpointer: /'
 
+# ---------------------------------------------------------------- an old ack replayed (the window)
+# The first block's first entry, its exact signed texts, from voter 1's raft.db: its client signed
+# many acks since, whose floors passed it, so the ledger forgot its job (docs/ledger.md, the window).
+# Posted again it is a settled duplicate: it earns nothing, on a voter or through a non-voter.
+python3 - "$TEST_TMP/n1/raft.db" >"$TEST_TMP/replay.json" <<'PYEOF'
+import json, sqlite3, struct, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True, timeout=5)
+(b,) = db.execute("SELECT data FROM blocks WHERE height = 1").fetchone()
+o = 95
+def text():
+    global o
+    n = struct.unpack(">H", b[o:o + 2])[0]
+    t = b[o + 2:o + 2 + n].decode()
+    sig = b[o + 2 + n:o + 2 + n + 64].hex()
+    o += 2 + n + 64
+    return t, sig
+ack, ack_sig = text()
+receipt, receipt_sig = text()
+print(json.dumps({"ack": ack, "ack_sig": ack_sig, "receipt": receipt, "receipt_sig": receipt_sig}))
+PYEOF
+rjob=$(python3 -c "import json,sys; print(json.loads(json.load(open(sys.argv[1]))['ack'])['job'])" "$TEST_TMP/replay.json")
+earned=$(q -p ledger "d['total_reward']" "$(hport 1)")
+check "the old job was credited, and its client's floor passed it: not held in memory (from the index)" \
+	q "ledger/jobs/$rjob" "d['outcome'] == 'credited' and d['held'] == False" $(ports_of $VOTERS)
+post_replay() { # post_replay NODE: the answer's JSON to replay.NODE
+	python3 - "$TEST_TMP/replay.json" "$(hport "$1")" >"$TEST_TMP/replay.$1" <<'PYEOF'
+import sys, urllib.request
+body = open(sys.argv[1], "rb").read()
+req = urllib.request.Request("http://127.0.0.1:%s/v1/ledger/acks" % sys.argv[2], data=body, method="POST")
+with urllib.request.urlopen(req, timeout=5) as r:
+    print(r.read().decode())
+PYEOF
+}
+check "replayed to a voter: answered settled at once" sh -c \
+	"$(declare -f post_replay hport); TEST_TMP='$TEST_TMP' base=$base post_replay 1 && grep -q '\"settled\":true' '$TEST_TMP/replay.1'"
+check "replayed through the client (not a voter): posted" sh -c \
+	"$(declare -f post_replay hport); TEST_TMP='$TEST_TMP' base=$base post_replay $CLIENT"
+# The non-voter sends it on; the leader finds it settled and answers, so it leaves that outbox.
+outbox_empty() { q ledger "d['outbox_open'] == 0" "$(hport "$CLIENT")"; }
+check "the leader answers it settled: the client's outbox drops it" wait_until 10000 outbox_empty
+check "the replay earned nothing: total reward unchanged ($earned) on every voter, still exactly once" \
+	q ledger "d['total_reward'] == $earned and d['credited'] == $total" $(ports_of $VOTERS)
+
 done_testing

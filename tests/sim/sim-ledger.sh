@@ -95,6 +95,10 @@ check "poison: refused at leaders (non-members, over the bound), older leaders' 
 	sh -c "cat '$TEST_TMP'/poison*.out | grep -qE '^ledger-poison: .* refused-member=[1-9]' &&
 	       cat '$TEST_TMP'/poison*.out | grep -qE '^ledger-poison: .* refused-bound=[1-9]' &&
 	       cat '$TEST_TMP'/poison*.out | grep -qE '^ledger-poison: .* rejected-in-chain=[1-9]'"
+# The window (docs/ledger.md): clients sign floors as their jobs are answered, ledgers forget
+# the jobs below them (most of the big pool), and resubmitted old entries are found settled.
+check "floors move: the big run's ledgers forgot most of its jobs, old entries found settled" \
+	sh -c "grep -qE '^ledger-window: held=[0-9]{1,3} forgotten=[1-9][0-9]{2,} settled=0 settled-submits=[1-9]' '$TEST_TMP/big.out'"
 check "ledgers rebuilt from snapshots" \
 	grep -qE '^ledger-rebuilds: rebuilds=[1-9]' "$TEST_TMP/v5-21.out"
 check "blocks built on the tip, up to the in-flight bound" \

@@ -4,6 +4,7 @@
 
 #include <sodium.h>
 
+#include "core-internal.h"
 #include "harness.h"
 
 static uint64_t h_rand(struct harness *h)
@@ -153,9 +154,18 @@ static void h_kill_cb(void *ctx, const char *job_id)
 static void h_ack_cb(void *ctx, const struct job_ack *ack)
 {
 	struct h_ctx *c = ctx;
+	struct h_node *n = &c->h->nodes[c->self];
+	struct jack a;
 
-	(void)ack;
-	c->h->nodes[c->self].acks++;
+	n->acks++;
+	if (memcmp(ack->client, n->pk, CHORUS_PK_BYTES) != 0 || strcmp(ack->status, "succeeded") != 0 ||
+	    jobmsg_ack_decode(&a, ack->ack_text, ack->ack_len) != 0)
+		return;
+	if (n->own_acks < 64) {
+		n->ack_seq[n->own_acks] = a.seq;
+		n->ack_floor[n->own_acks] = a.floor;
+	}
+	n->own_acks++;
 }
 
 /* Finishes runs that are due: "fail" fails, everything else echoes its payload. */

@@ -63,6 +63,8 @@ struct h_node {
 	int runs;            /* run_cb calls */
 	int kills;           /* kill_cb calls */
 	int acks;            /* completion acks seen */
+	int own_acks;        /* of them, this node's own successes (seq and floor below, first 64) */
+	uint64_t ack_seq[64], ack_floor[64];
 	uint8_t pk[CHORUS_PK_BYTES];
 	uint8_t sk[CHORUS_SK_BYTES];
 	char addr[64];

@@ -542,6 +542,56 @@ static int agree_on_mutations(const char *text, size_t len, decode_fn *fast, dec
  * checked on 24 texts of each, varied in every field, and on all their
  * single-byte mutations.
  */
+/*
+ * The ack's window fields (v2): seq and floor round-trip on both paths; a
+ * floor above the seq, a seq past 2^53 and a v1 ack (no window) are refused
+ * by both, so the ledger never meets one.
+ */
+static void test_ack_window_text(void)
+{
+	char text[JOBMSG_TEXT_MAX + 1], bad[JOBMSG_TEXT_MAX + 64], *p;
+	struct jack a, b1, b2;
+	int len, refused = 0;
+
+	memset(&a, 0, sizeof(a));
+	randombytes_buf(a.client, sizeof(a.client));
+	a.nonce = 42;
+	jobmsg_job_id(a.id, a.client, a.nonce);
+	strcpy(a.kind, "echo");
+	strcpy(a.status, "failed");
+	a.seq = 1765000000123456ULL;
+	a.floor = 1765000000000001ULL;
+	len = jobmsg_ack_encode(text, sizeof(text), &a);
+	ok(len > 0 && strstr(text, "\"v\":2,") != NULL &&
+	       strstr(text, "\"seq\":1765000000123456,\"floor\":1765000000000001,") != NULL &&
+	       jobmsg_ack_decode(&b1, text, (size_t)len) == 0 &&
+	       jobmsg_ack_decode_json(&b2, text, (size_t)len) == 0 && b1.seq == a.seq &&
+	       b1.floor == a.floor && b2.seq == a.seq && b2.floor == a.floor,
+	   "an ack carries seq and floor in its signed text, read alike by both paths (%s)", text);
+	a.floor = a.seq + 1;
+	ok(jobmsg_ack_encode(bad, sizeof(bad), &a) == CORE_ERR_INVAL,
+	   "no ack is made with a floor above its seq");
+	/* floor above seq, by hand */
+	snprintf(bad, sizeof(bad), "%s", text);
+	p = strstr(bad, "\"floor\":1765000000000001");
+	memcpy(p + 8, "1765000000123457", 16);
+	refused += jobmsg_ack_decode(&b1, bad, strlen(bad)) != 0 &&
+	           jobmsg_ack_decode_json(&b2, bad, strlen(bad)) != 0;
+	/* version 1 */
+	snprintf(bad, sizeof(bad), "%s", text);
+	bad[5] = '1';
+	refused += jobmsg_ack_decode(&b1, bad, strlen(bad)) != 0 &&
+	           jobmsg_ack_decode_json(&b2, bad, strlen(bad)) != 0;
+	/* a seq past 2^53 */
+	snprintf(bad, sizeof(bad), "%s", text);
+	p = strstr(bad, "\"seq\":1765000000123456");
+	memcpy(p + 6, "9999999999999999", 16);
+	refused += jobmsg_ack_decode(&b1, bad, strlen(bad)) != 0 &&
+	           jobmsg_ack_decode_json(&b2, bad, strlen(bad)) != 0;
+	ok(refused == 3, "a floor above the seq, a v1 ack and a seq past 2^53 are refused by both "
+	                 "paths (%d of 3)", refused);
+}
+
 static void test_canonical_path(void)
 {
 	char text[JOBMSG_TEXT_MAX + 1];
@@ -585,6 +635,9 @@ static void test_canonical_path(void)
 		strcpy(a.status, a.has_worker ? (k % 3 ? "succeeded" : "cancelled") : "failed");
 		a.attempts = (unsigned)k % (CHORUS_JOB_ATTEMPTS_MAX + 1);
 		a.reward = r.reward;
+		/* The window's fields: every kind of seq, and a floor at 0, at the seq, or between. */
+		a.seq = k % 5 ? 1765000000000000ULL + (uint64_t)k * 13 : k % 2 ? CODEC_JSON_INT_MAX : 0;
+		a.floor = k % 3 == 0 ? a.seq : k % 3 == 1 ? 0 : a.seq / 2;
 		alen = jobmsg_ack_encode(text, sizeof(text), &a);
 		differ += !(jobmsg_ack_decode(&b1, text, (size_t)alen) == 0 &&
 		            jobmsg_ack_decode_json(&b2, text, (size_t)alen) == 0 &&
@@ -716,6 +769,107 @@ static int total_runs(struct harness *h)
 	return n;
 }
 
+
+static int run_job(struct harness *h, const char *payload, uint64_t nonce)
+{
+	char id[CHORUS_JOB_ID_HEX + 1];
+
+	return h_submit(h, 0, "echo", payload, nonce, id) == 0 &&
+	       h_run_until(h, h->now_ms + 10000, h_job_final, id) &&
+	       h_job(h, id)->v.state == JOB_SUCCEEDED;
+}
+
+/*
+ * The floor each ack carries (acks.c, docs/ledger.md): the oldest of the
+ * client's acks still open.  Three jobs end, none settled: every floor is the
+ * first ack's seq.  Settled (in any order), the floor follows the oldest
+ * open one; a restart hands the open ones over, and seqs and floors go on
+ * from them, whatever the wall clock says.
+ */
+static void test_ack_floor(void)
+{
+	struct harness h;
+	struct h_node *n;
+	uint64_t s[8], last;
+	int ran = 1;
+
+	setup(&h, 3, 41);
+	n = &h.nodes[0];
+	for (int k = 0; k < 3; k++)
+		ran &= run_job(&h, "w", 900 + (uint64_t)k);
+	memcpy(s, n->ack_seq, sizeof(uint64_t) * 3);
+	ok(ran && n->own_acks == 3 && s[0] < s[1] && s[1] < s[2] && n->ack_floor[0] == s[0] &&
+	       n->ack_floor[1] == s[0] && n->ack_floor[2] == s[0] &&
+	       core_ack_floor(n->core) == s[0] && core_acks_open(n->core) == 3,
+	   "three acks, none settled: each carries the first one's seq as its floor");
+	ok(core_ack_settled(n->core, s[1]) == 0 && core_ack_floor(n->core) == s[0],
+	   "the second settled: the first is still open, the floor stays");
+	ok(core_ack_settled(n->core, s[0]) == 0 && core_ack_floor(n->core) == s[2] &&
+	       core_acks_open(n->core) == 1 && core_ack_settled(n->core, s[0]) == CORE_ERR_INVAL,
+	   "the first settled: the floor moves to the third (the oldest open)");
+	ran = run_job(&h, "w", 903);
+	s[3] = n->ack_seq[3];
+	ok(ran && s[3] > s[2] && n->ack_floor[3] == s[2], "the next ack carries that floor");
+	/* A restart: the outbox still holds the third and fourth; the wall clock is behind. */
+	restart_client(&h, 5000);
+	{
+		uint64_t open[2] = { s[3], s[2] };
+
+		last = s[3];
+		ok(core_acks_restore(n->core, last, 0, open, 2, h.now_ms) == 0 &&
+		       core_ack_floor(n->core) == s[2] && core_acks_open(n->core) == 2,
+		   "restarted, the open acks handed over: the floor is the oldest of them");
+	}
+	ran = run_job(&h, "w", 904);
+	s[4] = n->ack_seq[4];
+	ok(ran && s[4] > last && n->ack_floor[4] == s[2],
+	   "a new ack after the restart: a seq above the last saved one (the clock was behind), the "
+	   "same floor");
+	ok(core_ack_settled(n->core, s[2]) == 0 && core_ack_settled(n->core, s[3]) == 0 &&
+	       core_ack_settled(n->core, s[4]) == 0 && core_acks_open(n->core) == 0,
+	   "all settled");
+	ran = run_job(&h, "w", 905);
+	ok(ran && n->ack_floor[5] == n->ack_seq[5], "none open: an ack's floor is its own seq");
+	ok(core_ok(&h), "core_check holds");
+	h_free(&h);
+}
+
+/*
+ * A job resumed after a restart may have been acked before the crash and
+ * never saved (its ack's seq above the last saved one): until its new ack is
+ * settled, no floor passes the last saved seq + 1, so the ledger keeps the
+ * old ack's job and the new one is a duplicate, not a second credit.
+ */
+static void test_ack_pin(void)
+{
+	struct job_attempt at;
+	struct harness h;
+	struct h_node *n;
+	uint64_t last = 5000000000000ULL;
+	int ran;
+
+	setup(&h, 3, 43);
+	n = &h.nodes[0];
+	restart_client(&h, 5000);
+	ok(core_acks_restore(n->core, last, 1765000000000ULL, NULL, 0, h.now_ms) == 0,
+	   "restarted with no open ack, the last saved seq given");
+	memset(&at, 0, sizeof(at));
+	snprintf(at.worker, sizeof(at.worker), "%s", core_id(h.nodes[1].core));
+	at.outcome = OUTCOME_RUNNING;
+	ok(resume(&h, "resumed", 77, &at, 1) == 0, "a job resumed with an attempt");
+	ran = run_job(&h, "fresh", 78);
+	ok(ran && n->own_acks >= 1 && n->ack_seq[n->own_acks - 1] > last + 1 &&
+	       n->ack_floor[n->own_acks - 1] == last + 1,
+	   "another job's ack meanwhile: its floor held at the last saved seq + 1 (%llu)",
+	   (unsigned long long)n->ack_floor[n->own_acks - 1]);
+	h_run(&h, h.now_ms + 10000);
+	ok(n->own_acks == 2 && core_ack_floor(n->core) == last + 1,
+	   "the resumed job ended; its ack open: the pin holds");
+	ok(core_ack_settled(n->core, n->ack_seq[0]) == 0 && core_ack_settled(n->core, n->ack_seq[1]) == 0 &&
+	       core_ack_floor(n->core) == UINT64_MAX,
+	   "both settled: the pin is gone");
+	h_free(&h);
+}
 /*
  * A client that restarts asks the worker of a job's last attempt first:
  * running there -> it waits for it, and the job runs once; never got it ->
@@ -876,6 +1030,8 @@ int main(void)
 {
 	test_status_codec();
 	test_resume_asks_first();
+	test_ack_floor();
+	test_ack_pin();
 	test_final_elsewhere();
 	test_echo();
 	test_least_loaded();
@@ -889,6 +1045,7 @@ int main(void)
 	test_forged_request();
 	test_ack_receipt();
 	test_codecs();
+	test_ack_window_text();
 	test_canonical_path();
 	return tap_done();
 }

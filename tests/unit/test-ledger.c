@@ -45,6 +45,8 @@ struct spoil {
 	int wrong_result_hash; /* the ack names another result */
 	const struct key *ack_signer, *rcpt_signer;
 	const char *kind;
+	uint64_t seq, floor; /* the ack's window fields (seq 0: the nonce) */
+	int nosign;          /* leave the signatures zero (for a ledger with the fake crypto) */
 };
 
 static void entry_make(struct ledger_entry *e, const struct key *c, const struct key *w,
@@ -71,11 +73,14 @@ static void entry_make(struct ledger_entry *e, const struct key *c, const struct
 	n = jobmsg_receipt_encode(e->receipt_text, sizeof(e->receipt_text), &r);
 	assert(n > 0);
 	e->receipt_len = (uint16_t)n;
-	crypto_sign_detached(e->receipt_sig, NULL, (const uint8_t *)e->receipt_text, e->receipt_len,
-	                     (sp->rcpt_signer ? sp->rcpt_signer : w)->sk);
+	if (!sp->nosign)
+		crypto_sign_detached(e->receipt_sig, NULL, (const uint8_t *)e->receipt_text,
+		                     e->receipt_len, (sp->rcpt_signer ? sp->rcpt_signer : w)->sk);
 
 	memset(&a, 0, sizeof(a));
 	a.nonce = nonce;
+	a.seq = sp->seq ? sp->seq : nonce; /* a seq per job, floor 0: nothing forgotten */
+	a.floor = sp->floor;
 	jobmsg_job_id(a.id, c->pk, nonce);
 	memcpy(a.client, c->pk, CHORUS_PK_BYTES);
 	a.has_worker = 1;
@@ -91,8 +96,9 @@ static void entry_make(struct ledger_entry *e, const struct key *c, const struct
 	n = jobmsg_ack_encode(e->ack_text, sizeof(e->ack_text), &a);
 	assert(n > 0);
 	e->ack_len = (uint16_t)n;
-	crypto_sign_detached(e->ack_sig, NULL, (const uint8_t *)e->ack_text, e->ack_len,
-	                     (sp->ack_signer ? sp->ack_signer : c)->sk);
+	if (!sp->nosign)
+		crypto_sign_detached(e->ack_sig, NULL, (const uint8_t *)e->ack_text, e->ack_len,
+		                     (sp->ack_signer ? sp->ack_signer : c)->sk);
 }
 
 static void ack_resign(struct ledger_entry *e, const struct key *k)
@@ -1046,6 +1052,209 @@ static void test_pipeline(void)
 	ledger_destroy(follower);
 }
 
+
+/* ---------------------------------------------------------------- the window (docs/ledger.md) */
+
+/* An entry of client c with seq and floor (job nonce = seq), signed for real unless nosign. */
+static void wentry(struct ledger_entry *e, const struct key *c, const struct key *w, uint64_t seq,
+                   uint64_t floor, int nosign)
+{
+	struct spoil sp;
+
+	memset(&sp, 0, sizeof(sp));
+	sp.seq = seq;
+	sp.floor = floor;
+	sp.nosign = nosign;
+	entry_make(e, c, w, seq, 1, &sp);
+}
+
+static int job_final(const struct ledger *l, const struct ledger_entry *e)
+{
+	uint8_t job[CHORUS_JOB_ID_BYTES];
+	struct ledger_job lj;
+
+	return ledger_entry_job(e, job) == 0 && ledger_job_get(l, job, &lj) == 0;
+}
+
+/*
+ * 100,000 jobs from one client whose floor follows its oldest open ack (64
+ * behind): every one is credited, and the jobs held in memory stay near the
+ * open window, not near the chain (the memory finding: one record per job
+ * for ever).  The fake crypto keeps it cheap: this tests the index.
+ */
+static void test_window_bounded(void)
+{
+	enum { N = 100000, W = 64, PER = 250 };
+	static struct ledger_entry e[PER];
+	struct ledger *l;
+	struct ledger_stats st;
+	uint64_t floor = 0, held = 0, max_held = 0;
+	int err = 0;
+
+	ledger_create(&l, &fake);
+	for (uint64_t b = 0; b < N / PER && err == 0; b++) {
+		for (uint64_t k = 0; k < PER; k++) {
+			uint64_t seq = 1 + b * PER + k;
+
+			wentry(&e[k], &clients[0], &workers[0], seq, seq > W ? seq - W : 1, 1);
+		}
+		err = apply_next(l, e, PER);
+		ledger_stats(l, &st);
+		max_held = st.jobs_held > max_held ? st.jobs_held : max_held;
+	}
+	ledger_stats(l, &st);
+	(void)ledger_window_get(l, clients[0].pk, &floor, &held);
+	ok(err == 0 && st.credited == N && st.jobs_held <= W + 1 && max_held <= W + 1 &&
+	       st.forgotten == N - st.jobs_held && held == st.jobs_held && floor == N - W,
+	   "100,000 credited jobs, at most %llu held in memory at once (%llu now, %llu forgotten, "
+	   "floor %llu)", (unsigned long long)max_held, (unsigned long long)st.jobs_held,
+	   (unsigned long long)st.forgotten, (unsigned long long)floor);
+	wentry(&e[0], &clients[0], &workers[0], 7, 7, 1);
+	wentry(&e[1], &clients[0], &workers[0], N, N - W, 1);
+	ok(!job_final(l, &e[0]) && job_final(l, &e[1]),
+	   "a job below the floor is forgotten, one above it is still there");
+	ledger_destroy(l);
+}
+
+/*
+ * A replayed old ack (its seq below the floor its client declared since)
+ * is a duplicate, "settled": no credit, on two ledgers alike.  Its job was
+ * forgotten, so only the floor stops it.
+ */
+static void test_window_replay(void)
+{
+	struct ledger_entry e[4], replay;
+	struct ledger *a, *b;
+	struct ledger_account before, after;
+	struct ledger_stats st;
+	int err;
+
+	ledger_create(&a, NULL);
+	ledger_create(&b, NULL);
+	wentry(&e[0], &clients[1], &workers[1], 1000, 1000, 0);
+	wentry(&e[1], &clients[1], &workers[1], 2000, 1000, 0);
+	wentry(&e[2], &clients[1], &workers[1], 3000, 3000, 0); /* 1000 and 2000 settled */
+	err = apply_next(a, e, 2) | apply_next(b, e, 2) | apply_next(a, e + 2, 1) |
+	      apply_next(b, e + 2, 1);
+	ok(err == 0 && !job_final(a, &e[0]) && !job_final(a, &e[1]) && job_final(a, &e[2]),
+	   "the floor moved to 3000: the jobs of seqs 1000 and 2000 are forgotten");
+	ledger_balance(a, workers[1].pk, &before);
+	replay = e[0];
+	err = apply_next(a, &replay, 1) | apply_next(b, &replay, 1);
+	ledger_balance(a, workers[1].pk, &after);
+	ledger_stats(a, &st);
+	ok(err == 0 && ledger_block_outcome(a, 0) == LEDGER_DUPLICATE && st.settled == 1 &&
+	       st.credited == 3 && after.earned == before.earned && same_state(a, b),
+	   "the old ack replayed: a settled duplicate, nothing earned, the same state on both "
+	   "ledgers");
+	{
+		struct ledger_entry_info in;
+
+		ledger_entry_check(NULL, &replay, &in);
+		ok(ledger_entry_settled(a, &in) && ledger_entry_admit(a, &in) == LEDGER_DUPLICATE,
+		   "the leader's queue finds it settled too");
+	}
+	ledger_destroy(a);
+	ledger_destroy(b);
+}
+
+/*
+ * Out of order above the floor is credited; a floor going back changes
+ * nothing; an entry whose signature fails never touches the window.
+ */
+static void test_window_order(void)
+{
+	struct ledger_entry e[3], bad;
+	struct ledger *l;
+	struct ledger_stats st;
+	struct spoil sp;
+	uint64_t floor, held;
+	int err;
+
+	ledger_create(&l, NULL);
+	wentry(&e[0], &clients[2], &workers[2], 500, 400, 0);
+	wentry(&e[1], &clients[2], &workers[2], 450, 400, 0); /* older, still above the floor */
+	wentry(&e[2], &clients[2], &workers[2], 600, 300, 0); /* a floor that goes back */
+	err = apply_next(l, e, 1) | apply_next(l, e + 1, 1) | apply_next(l, e + 2, 1);
+	ledger_stats(l, &st);
+	(void)ledger_window_get(l, clients[2].pk, &floor, &held);
+	ok(err == 0 && st.credited == 3 && floor == 400 && held == 3,
+	   "seq 450 after 500, both above floor 400: credited; a floor of 300 later: still 400");
+	memset(&sp, 0, sizeof(sp));
+	sp.seq = 10000;
+	sp.floor = 10000;
+	sp.ack_signer = &rogue;
+	entry_make(&bad, &clients[2], &workers[2], 10000, 1, &sp);
+	err = apply_next(l, &bad, 1);
+	(void)ledger_window_get(l, clients[2].pk, &floor, &held);
+	ok(err == 0 && ledger_block_outcome(l, 0) == LEDGER_SKIPPED && floor == 400 && held == 3,
+	   "a forged ack with floor 10000: skipped, the window untouched");
+	ledger_destroy(l);
+}
+
+/*
+ * The per-client bound (4 here): a fifth seq above the floor is refused
+ * ("window full"), not made final, and credited on its retry once an ack
+ * raising the floor applied (that ack itself frees the room even while the
+ * window is full).
+ */
+static void test_window_bound(void)
+{
+	struct ledger_entry e[6];
+	struct ledger_entry_info in;
+	struct ledger *l;
+	uint64_t floor, held;
+	int err = 0;
+
+	ledger_create(&l, NULL);
+	ledger_window_set(l, 4);
+	for (int k = 0; k < 6; k++)
+		wentry(&e[k], &clients[0], &workers[1], 1 + (uint64_t)k, k == 5 ? 3 : 1, 0);
+	err = apply_next(l, e, 4);
+	err |= apply_next(l, e + 4, 1);
+	ledger_entry_check(NULL, &e[4], &in);
+	ok(err == 0 && ledger_block_outcome(l, 0) == LEDGER_REJECT_WINDOW && !job_final(l, &e[4]) &&
+	       ledger_entry_admit(l, &in) == LEDGER_REJECT_WINDOW,
+	   "four seqs held above the floor: the fifth is refused (window full), not final");
+	err = apply_next(l, e + 5, 1);
+	(void)ledger_window_get(l, clients[0].pk, &floor, &held);
+	ok(err == 0 && ledger_block_outcome(l, 0) == LEDGER_REJECT_WINDOW && floor == 3 && held == 2,
+	   "an ack raising the floor to 3, refused too, frees seqs 1 and 2");
+	err = apply_next(l, e + 4, 2);
+	ok(err == 0 && ledger_block_outcome(l, 0) == LEDGER_CREDITED &&
+	       ledger_block_outcome(l, 1) == LEDGER_CREDITED && job_final(l, &e[4]),
+	   "both retried: credited");
+	ledger_destroy(l);
+}
+
+/* The builder judges the window as apply does: a settled ack and a repeated seq stay out. */
+static void test_window_build(void)
+{
+	struct ledger_entry e[3], in[3];
+	struct ledger *l;
+	uint8_t *block = NULL;
+	size_t used = 0, len = 0;
+	int err;
+
+	ledger_create(&l, NULL);
+	wentry(&e[0], &clients[1], &workers[0], 100, 100, 0);
+	wentry(&e[1], &clients[1], &workers[0], 200, 200, 0);
+	err = apply_next(l, e, 2);
+	wentry(&in[0], &clients[1], &workers[0], 100, 100, 0); /* settled: below 200 */
+	wentry(&in[1], &clients[1], &workers[0], 300, 200, 0);
+	in[2] = in[1];                                        /* the same seq again */
+	err |= ledger_block_build(l, 1, leader.pk, leader.sk, 1, in, 3, &used, &block, &len);
+	ok(err == 0 && block != NULL && used == 3 &&
+	       ledger_build_verdict(l, 0) == LEDGER_DUPLICATE &&
+	       ledger_build_verdict(l, 1) == LEDGER_CREDITED &&
+	       ledger_build_verdict(l, 2) == LEDGER_DUPLICATE,
+	   "built: the settled ack and the repeat left out, the new one taken");
+	err = block ? ledger_block_apply(l, block, len) : -1;
+	ok(err == 0 && ledger_block_outcome(l, 0) == LEDGER_CREDITED, "and applied, credited");
+	free(block);
+	ledger_destroy(l);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -1069,6 +1278,11 @@ int main(void)
 	test_poison_build();
 	test_balance();
 	test_pipeline();
+	test_window_bounded();
+	test_window_replay();
+	test_window_order();
+	test_window_bound();
+	test_window_build();
 	test_fuzz();
 	return tap_done();
 }
