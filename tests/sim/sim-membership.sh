@@ -51,8 +51,8 @@ cpu_ms=$(sed -n 's/^wall: [0-9.]* s, cpu \([0-9.]*\) s.*/\1/p' "$TEST_TMP/n1000.
 scale=${CHORUS_TIME_SCALE:-1}
 check "membership --nodes 1000 used ${cpu_ms:-?} ms of CPU (< $((60000 * scale)))" \
 	test "${cpu_ms:-999999}" -lt $((60000 * scale))
-check "and finished in ${elapsed} ms of wall-clock time (< $((120000 * scale)))" \
-	test "$elapsed" -lt $((120000 * scale))
+check "and finished in ${elapsed} ms of wall-clock time (< $((300000 * scale)))" \
+	test "$elapsed" -lt $((300000 * scale))
 
 # Determinism: all but the wall: line must be byte-identical.
 strip() { grep -v '^wall:' "$TEST_TMP/$1.out" >"$TEST_TMP/$1.det"; }
