@@ -90,6 +90,9 @@ api_stats_json(const struct node *node)
 	API_STAT(drop_unknown_type);
 	API_STAT(drop_badkey);
 	API_STAT(drop_misrouted);
+	API_STAT(drop_nokey);
+	API_STAT(drop_before_start);
+	API_STAT(drop_window);
 	API_STAT(peer_keys_derived);
 	API_STAT(probes);
 	API_STAT(probe_failures);
@@ -174,6 +177,8 @@ api_status_json(const struct node *node)
 	cJSON_AddStringToObject(obj, "fabric", node->cfg.listen);
 	cJSON_AddStringToObject(obj, "http", node->cfg.http);
 	cJSON_AddNumberToObject(obj, "uptime_s", (double)((now - node->start_mono_ms) / 1000));
+	/* "keyring": frames sealed under a network key; "open": --insecure-open, admits anyone. */
+	cJSON_AddStringToObject(obj, "network_key", core_keyring_open(node->core) ? "open" : "keyring");
 	cJSON_AddNumberToObject(obj, "start_ms", (double)node->start_wall_ms);
 	cJSON_AddBoolToObject(obj, "leaving", node->leaving);
 	if ((members = cJSON_AddObjectToObject(obj, "members")) == NULL)
