@@ -316,6 +316,8 @@ struct core_env {
 	void *ctx;
 	/* Best-effort delivery of one frame to the node listening at addr. */
 	void (*send_cb)(void *ctx, const char *addr, const uint8_t *frame, size_t len);
+	/* Optional: our keyring changed (a keyring operation): persist it (core_keyring_export). */
+	void (*keyring_cb)(void *ctx);
 	/*
 	 * One log record: subsystem ("member", "gossip", "wire", ...) and fields
 	 * as `key=value` pairs separated by single spaces; a value holding a
@@ -420,6 +422,40 @@ int core_keyring_set(struct core *core, const uint8_t keys[][CHORUS_NETKEY_BYTES
                      unsigned primary);
 /* 1 when the node runs open (no network key). */
 int core_keyring_open(const struct core *core);
+/*
+ * Keyring operations (Serf-style rotation): applied here, then sent sealed
+ * to every live member, which applies it and answers with the fingerprints
+ * of the keys it holds.  install adds a key (CORE_ERR_FULL at
+ * CHORUS_KEYRING_MAX), use makes it the primary (it must be held), remove
+ * drops it (never the primary: CORE_ERR_INVAL); list only asks.  An open
+ * node has no keyring: CORE_ERR_INVAL.  env.keyring_cb tells the driver to
+ * persist the ring (core_keyring_export) whenever it changes.
+ */
+enum core_keyring_op {
+	CORE_KEYRING_LIST = 0,
+	CORE_KEYRING_INSTALL = 1,
+	CORE_KEYRING_USE = 2,
+	CORE_KEYRING_REMOVE = 3,
+};
+int core_keyring_op(struct core *core, int op, const uint8_t key[CHORUS_NETKEY_BYTES],
+                    uint64_t now_ms);
+/* What we hold, and how many members answered the last operation holding each key. */
+struct core_keyring_view {
+	unsigned n;
+	struct {
+		char fp[2 * CHORUS_KEY_FP_BYTES + 1];
+		int primary;
+		unsigned holders;   /* we and the members whose answer lists it */
+		unsigned primaries; /* we (if primary here) and those that seal under it */
+	} keys[CHORUS_KEYRING_MAX];
+	unsigned answered; /* members that answered the last operation, and we */
+	unsigned refused;  /* of those, members that refused it */
+	unsigned alive;    /* live members, we included */
+};
+void core_keyring_view(const struct core *core, struct core_keyring_view *out);
+/* The keys, the primary first (for the keyring file); 0, or CORE_ERR_INVAL when open. */
+int core_keyring_export(const struct core *core, uint8_t keys[][CHORUS_NETKEY_BYTES],
+                        unsigned *n);
 
 /* Add a seed to join through; joins are retried until some member answers. */
 int core_join(struct core *core, const char *addr, uint64_t now_ms);

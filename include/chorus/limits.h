@@ -32,6 +32,7 @@
 #define CHORUS_REPLAY_WINDOW      16            /* newest frame numbers remembered per sender */
 #define CHORUS_SEQ_CLOCK_SHIFT    16            /* frame number = send time (ms) << 16 | count */
 #define CHORUS_KEYRING_FILE_MAX   4096          /* bytes in a keyring file */
+#define CHORUS_KEY_FP_BYTES       8             /* a network key's fingerprint (shown, answered) */
 
 _Static_assert(CHORUS_MAC_BYTES <= CHORUS_SIG_TRAILER_BYTES, "a MAC trailer is never the longer one");
 _Static_assert(CHORUS_ADMIT_TAG_BYTES + 8 + CHORUS_MAC_TAG_BYTES == CHORUS_MAC_BYTES,

@@ -101,6 +101,9 @@ enum wire_type {
 	WIRE_LEDGER = CORE_APP_LEDGER, /* opaque: ledger submissions and answers, for env.app_cb */
 	WIRE_STATUS_Q = 19, /* client -> worker: what became of this job? (after a restart) */
 	WIRE_STATUS_A = 20, /* worker -> client: running, or never had it (done: the receipt) */
+	/* 21-31 left for other frame types; the keyring's from 32 (docs/security.md). */
+	WIRE_KEYRING = 32,   /* a keyring operation (install, use, remove, list) to a member */
+	WIRE_KEYRING_A = 33, /* a member's answer: the fingerprints of the keys it holds */
 	WIRE_TYPE_END
 };
 /* How a frame is authenticated. */
@@ -575,6 +578,40 @@ struct core_keyring {
 	uint32_t next_serial;
 };
 
+/* ---------------------------------------------------------------- keyops.c */
+/* A keyring operation as it travels (sealed, to each member) and its answer. */
+struct keyops_msg {
+	int op; /* enum core_keyring_op */
+	uint8_t key[CHORUS_NETKEY_BYTES]; /* install, use, remove */
+	uint64_t nonce; /* the operation's: answers to another are ignored */
+};
+struct keyops_answer {
+	uint64_t nonce;
+	unsigned n;
+	unsigned primary; /* < n */
+	uint8_t fp[CHORUS_KEYRING_MAX][CHORUS_KEY_FP_BYTES];
+	char err[32];     /* the member refused the operation: why ("" none) */
+};
+/* A member's answer to the current operation. */
+struct keyops_report {
+	uint8_t pk[CHORUS_PK_BYTES];
+	struct keyops_answer a;
+};
+struct keyops {
+	uint64_t nonce; /* the current operation's; 0 none */
+	struct keyops_report *v;
+	size_t n, cap;  /* cap grows up to CHORUS_MEMBERS_MAX */
+};
+int keyops_encode_msg(char *out, size_t cap, const struct keyops_msg *m);
+int keyops_decode_msg(struct keyops_msg *m, const cJSON *body);
+int keyops_encode_answer(char *out, size_t cap, const struct keyops_answer *a);
+int keyops_decode_answer(struct keyops_answer *a, const cJSON *body);
+void keyops_fingerprint(uint8_t fp[CHORUS_KEY_FP_BYTES], const uint8_t key[CHORUS_NETKEY_BYTES]);
+void keyops_free(struct core *core);
+void keyops_on_op(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
+void keyops_on_answer(struct core *core, const struct wire_frame *f, const cJSON *body,
+                      uint64_t now_ms);
+
 struct core {
 	struct core_config cfg;
 	struct core_env env;
@@ -599,6 +636,7 @@ struct core {
 	uint64_t evictions_seen;  /* keys.evictions when the floor was last raised */
 	uint8_t *plain;      /* scratch: one opened frame body */
 	int ring_open;       /* no network key: the all-zero one (--insecure-open) */
+	struct keyops keyops;
 	uint64_t frame_salt; /* in every MAC frame's nonce: from the seed, not the rng's stream */
 	uint64_t probe_seq;
 	struct probe probe;

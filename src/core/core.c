@@ -233,6 +233,7 @@ void core_destroy(struct core *core)
 	free(core->body);
 	free(core->plain);
 	free(core->frame);
+	keyops_free(core);
 	sodium_memzero(&core->ring, sizeof(core->ring));
 	free(core->seen);
 	peer_keys_free(&core->keys);
@@ -669,6 +670,8 @@ void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_m
 	case WIRE_JOBACK: work_on_ack(core, &f, body, now_ms); break;
 	case WIRE_STATUS_Q: work_on_status(core, &f, body, now_ms); break;
 	case WIRE_STATUS_A: dispatch_on_status(core, &f, body, now_ms); break;
+	case WIRE_KEYRING: keyops_on_op(core, &f, body, now_ms); break;
+	case WIRE_KEYRING_A: keyops_on_answer(core, &f, body, now_ms); break;
 	default: assert(0); break; /* wire_decode admits only known types; app types left above */
 	}
 	cJSON_Delete(body);

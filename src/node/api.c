@@ -29,6 +29,7 @@ struct api {
 	struct node *node;
 	struct evhttp *http;
 	struct api_jobs *jobs;
+	struct api_keyring *keyring;
 };
 
 void
@@ -308,7 +309,8 @@ api_request_cb(struct evhttp_request *req, void *arg)
 		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "bad request");
 		return;
 	}
-	if (api_jobs_route(api->jobs, req, path) || api_ledger_route(api->node, req, path))
+	if (api_jobs_route(api->jobs, req, path) || api_ledger_route(api->node, req, path) ||
+	    api_keyring_route(api->keyring, req, path))
 		return;
 	for (size_t i = 0; i < sizeof api_routes / sizeof api_routes[0]; i++) {
 		if (strcmp(path, api_routes[i].path) != 0)
@@ -341,8 +343,10 @@ api_create(struct api **out, struct node *node, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	api->node = node;
-	if (api_jobs_create(&api->jobs, node) != 0 || (api->http = evhttp_new(node->base)) == NULL) {
+	if (api_jobs_create(&api->jobs, node) != 0 || api_keyring_create(&api->keyring, node) != 0 ||
+	    (api->http = evhttp_new(node->base)) == NULL) {
 		snprintf(err, errlen, "api: cannot create the HTTP server");
+		api_keyring_destroy(api->keyring);
 		api_jobs_destroy(api->jobs);
 		free(api);
 		return -ENOMEM;
@@ -360,6 +364,7 @@ api_create(struct api **out, struct node *node, char *err, size_t errlen)
 		int e = errno != 0 ? errno : EADDRNOTAVAIL;
 		snprintf(err, errlen, "api: bind %s: %s", node->cfg.http, strerror(e));
 		evhttp_free(api->http);
+		api_keyring_destroy(api->keyring);
 		api_jobs_destroy(api->jobs);
 		free(api);
 		return -e;
@@ -374,6 +379,7 @@ api_destroy(struct api *api)
 	if (api == NULL)
 		return;
 	api_jobs_destroy(api->jobs);
+	api_keyring_destroy(api->keyring);
 	evhttp_free(api->http);
 	free(api);
 }

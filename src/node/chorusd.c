@@ -211,13 +211,32 @@ static struct event_base *chorusd_base_new(void)
 }
 
 
+/* A keyring operation changed our keys: the file is rewritten, so a restart keeps them. */
+static void
+chorusd_keyring_cb(void *ctx)
+{
+	struct node *node = ctx;
+	uint8_t keys[CHORUS_KEYRING_MAX][CHORUS_NETKEY_BYTES];
+	char err[NODE_ERR_MAX];
+	unsigned n;
+
+	if (core_keyring_export(node->core, keys, &n) != 0 || node->cfg.keyring[0] == '\0')
+		return;
+	if (keyring_save(node->cfg.keyring, (const uint8_t(*)[CHORUS_NETKEY_BYTES])keys, n, 0, err,
+	                 sizeof err) != 0)
+		log_error("node", "event=keyring-save-failed what=\"%s\"", err);
+	else
+		log_info("node", "event=keyring-saved keys=%u file=%s", n, node->cfg.keyring);
+	sodium_memzero(keys, sizeof keys);
+}
+
 static int
 chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
               const uint8_t sk[CHORUS_SK_BYTES], char *err, size_t errlen)
 {
 	struct core_config cc;
 	struct core_env env = { .ctx = node, .send_cb = fabric_send_cb, .log_cb = log_core_cb,
-	                        .crypto = &signer_crypto };
+	                        .crypto = &signer_crypto, .keyring_cb = chorusd_keyring_cb };
 	char id_hex[CHORUS_ID_HEX + 1];
 	int r;
 

@@ -210,6 +210,12 @@ void api_waits_destroy(struct api_waits *ws);
 int api_wait(struct api_waits *ws, struct evhttp_request *req, const char *key, unsigned wait_ms);
 void api_wake(struct api_waits *ws, const char *key, uint64_t value);
 
+/* api-keyring.c: /v1/keyring */
+struct api_keyring;
+int api_keyring_create(struct api_keyring **out, struct node *node);
+void api_keyring_destroy(struct api_keyring *ak);
+int api_keyring_route(struct api_keyring *ak, struct evhttp_request *req, const char *path);
+
 struct api_jobs;
 int api_jobs_create(struct api_jobs **out, struct node *node);
 void api_jobs_destroy(struct api_jobs *aj);

@@ -113,4 +113,11 @@ uint64_t h_inc(struct harness *h, int of, int about);
 int h_all_see_alive(struct harness *h, void *ctx);
 void h_inject(struct harness *h, int to, const uint8_t *buf, size_t len);
 
+/*
+ * A frame number for a frame a test forges as h's nodes would send it now:
+ * receivers refuse frames sent before they started (wire.c), and the low
+ * bits keep it above what the sender used this millisecond.
+ */
+#define H_SEQ(h, x) ((h)->now_ms << CHORUS_SEQ_CLOCK_SHIFT | 0x8000u | (uint64_t)(x))
+
 #endif
