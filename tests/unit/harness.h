@@ -63,6 +63,7 @@ struct h_node {
 	int runs;            /* run_cb calls */
 	int kills;           /* kill_cb calls */
 	int acks;            /* completion acks seen */
+	int keyring_saves;   /* keyring_cb calls: the ring changed */
 	uint8_t pk[CHORUS_PK_BYTES];
 	uint8_t sk[CHORUS_SK_BYTES];
 	char addr[64];
