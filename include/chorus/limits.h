@@ -28,7 +28,7 @@
 /* Network keys (admission): docs/security.md. */
 #define CHORUS_NETKEY_BYTES       32            /* one network key (chorus keygen) */
 #define CHORUS_KEYRING_MAX        8             /* keys a node holds; receivers try each in turn */
-#define CHORUS_ADMIT_TAG_BYTES    8             /* the frame's admission tag (keyed BLAKE2b) */
+#define CHORUS_ADMIT_TAG_BYTES    8             /* the frame's admission tag (SipHash-2-4) */
 #define CHORUS_REPLAY_WINDOW      16            /* newest frame numbers remembered per sender */
 #define CHORUS_SEQ_CLOCK_SHIFT    16            /* frame number = send time (ms) << 16 | count */
 #define CHORUS_KEYRING_FILE_MAX   4096          /* bytes in a keyring file */

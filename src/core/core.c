@@ -474,7 +474,7 @@ static void core_recv_app(struct core *core, const struct wire_frame *f, size_t 
 
 /*
  * Admission first, then authenticity.  The admission tag is checked under
- * each network key we hold, the primary first: a BLAKE2b block each and no
+ * each network key we hold, the primary first: a SipHash of 88 bytes each and no
  * public-key work, so a stranger's flood costs a hash per frame.  Then the
  * body is opened under the pair's frame key for the network key that
  * admitted it (a signed frame, a join only: under that network key's
