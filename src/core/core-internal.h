@@ -650,6 +650,7 @@ struct core {
 	char seeds[CHORUS_SEEDS_MAX][CHORUS_ADDR_MAX + 1];
 	unsigned nseeds;
 	int joined;
+	unsigned join_tries; /* join rounds unanswered since the last join */
 	int left;
 
 	uint64_t next_probe_ms;

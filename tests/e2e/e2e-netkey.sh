@@ -95,6 +95,8 @@ done
 check "the strangers are in no member list of n1 or n2, ever" test "$strangers_out" -eq 0
 strangers_alone() { qv members "len(d['members']) == 1" "$(hport 3)" "$(hport 4)"; }
 check "and learnt no member: the strangers see only themselves" strangers_alone
+told() { grep -q 'event=join-unanswered .*network_key=open .*start with --keyring' "$TEST_TMP/n3/node.log"; }
+check "the open stranger's log says why no one answers" wait_until 10000 told
 kill -TERM "${PID[3]}" "${PID[4]}" 2>/dev/null
 
 # ---------------------------------------------------------------- 2. a bystander reads nothing
