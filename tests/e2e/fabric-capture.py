@@ -32,6 +32,12 @@ def record(outdir, ports):
     try:
         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         s.bind(("lo", 0))
+        # A large buffer: the loop below is python, traffic comes in bursts, and a
+        # segment the kernel drops for want of room is a hole in a reassembled flow.
+        try:
+            s.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)  # SO_RCVBUFFORCE (root)
+        except OSError:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 20)
     except (PermissionError, OSError) as e:
         print("fabric-capture: cannot capture: %s" % e, file=sys.stderr)
         sys.exit(77)
