@@ -2,7 +2,7 @@
  * ledger-bench: how fast the replicated ledger commits completion records.
  *
  *   ledger-bench -H HOST:PORT[,HOST:PORT...] [-c CONNECTIONS] [-n ENTRIES]
- *                [-w WAIT_MS] [-t SECONDS] [-j FILE]
+ *                [-w WAIT_MS] [-t SECONDS] [-j FILE] [-k KEY_FILE]... [-r REWARD] [-f]
  *
  * Synthesises ENTRIES valid, signed completion records (a client's ack and
  * a worker's receipt, made with the core's own encoders and real ed25519
@@ -18,6 +18,12 @@
  * submit-to-commit latency every writer saw (p50, p90, p99, in ms with
  * microseconds).  -j writes the records' job ids (hex), one per line.
  * Exits 0 when every record was answered 200 or 202 and is credited.
+ *
+ * The ledger credits only members' keys (docs/ledger.md): -k names a node's
+ * node.key, the first the client's, up to three more the workers' (used in
+ * turn).  Without -k the keys are fresh (no member: refused by the leader).
+ * -r sets every record's reward (default 1); -f makes a fresh client and
+ * worker key pair for every record (poison for tests: never creditable).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +59,9 @@ struct bench {
 	double *sent_at, *lat; /* per record: when it was posted, how long until committed */
 	long nlat, late;
 	uint8_t client_pk[32], client_sk[64], worker_pk[3][32], worker_sk[3][64];
+	const char *key_files[4];
+	int nkey_files, fresh;
+	uint64_t reward;
 };
 
 static double bench_now_s(void)
@@ -79,6 +88,10 @@ static char *bench_entry(struct bench *b, long i)
 	cJSON *o = cJSON_CreateObject();
 	char *text;
 
+	if (b->fresh) { /* a stranger's pair per record */
+		crypto_sign_keypair(b->client_pk, b->client_sk);
+		crypto_sign_keypair(b->worker_pk[w], b->worker_sk[w]);
+	}
 	memset(&rc, 0, sizeof rc);
 	memset(&a, 0, sizeof a);
 	randombytes_buf(&a.nonce, sizeof a.nonce);
@@ -101,7 +114,7 @@ static char *bench_entry(struct bench *b, long i)
 	strcpy(a.status, "succeeded");
 	memcpy(a.result_hash, rc.result_hash, sizeof a.result_hash);
 	a.attempts = 1;
-	a.reward = 1;
+	a.reward = b->reward;
 	jobmsg_hash(a.receipt_hash, rtext, (size_t)rn);
 	an = jobmsg_ack_encode(atext, sizeof atext, &a);
 	if (rn <= 0 || an <= 0 || o == NULL)
@@ -226,7 +239,8 @@ static int bench_args(struct bench *b, int argc, char **argv)
 	b->nconns = 1;
 	b->wait_ms = 5000;
 	b->credit_s = 120;
-	while ((ch = getopt(argc, argv, "H:c:n:w:t:j:")) != -1) {
+	b->reward = 1;
+	while ((ch = getopt(argc, argv, "H:c:n:w:t:j:k:r:f")) != -1) {
 		if (ch == 'H')
 			hosts = optarg;
 		else if (ch == 'c')
@@ -239,12 +253,18 @@ static int bench_args(struct bench *b, int argc, char **argv)
 			b->credit_s = atol(optarg);
 		else if (ch == 'j')
 			b->jobs_file = optarg;
+		else if (ch == 'k' && b->nkey_files < 4)
+			b->key_files[b->nkey_files++] = optarg;
+		else if (ch == 'r')
+			b->reward = strtoull(optarg, NULL, 10);
+		else if (ch == 'f')
+			b->fresh = 1;
 		else
 			return -1;
 	}
 	if (hosts == NULL || b->nconns < 1 || b->nconns > BENCH_CONNS_MAX || b->n < 1 ||
 	    b->n > BENCH_N_MAX || b->wait_ms < 0 || b->wait_ms > 60000 || b->credit_s < 0 ||
-	    b->credit_s > 3600)
+	    b->credit_s > 3600 || b->reward > CODEC_JSON_INT_MAX)
 		return -1;
 	for (tok = strtok_r(hosts, ",", &save); tok && b->nhosts < BENCH_HOSTS_MAX;
 	     tok = strtok_r(NULL, ",", &save)) {
@@ -267,12 +287,29 @@ int main(int argc, char **argv)
 
 	if (sodium_init() < 0 || bench_args(&b, argc, argv) != 0) {
 		fprintf(stderr, "usage: ledger-bench -H HOST:PORT[,HOST:PORT...] [-c CONNS] [-n N]"
-		                " [-w WAIT_MS] [-t SECONDS] [-j FILE]\n");
+		                " [-w WAIT_MS] [-t SECONDS] [-j FILE] [-k KEY_FILE]... [-r REWARD]"
+		                " [-f]\n");
 		return 1;
 	}
 	crypto_sign_keypair(b.client_pk, b.client_sk);
 	for (int w = 0; w < 3; w++)
 		crypto_sign_keypair(b.worker_pk[w], b.worker_sk[w]);
+	for (int k = 0; k < b.nkey_files; k++) {
+		uint8_t *sk = k == 0 ? b.client_sk : b.worker_sk[k - 1];
+		uint8_t *pk = k == 0 ? b.client_pk : b.worker_pk[k - 1];
+		FILE *fp = fopen(b.key_files[k], "rb");
+
+		if (fp == NULL || fread(sk, 1, 64, fp) != 64) {
+			fprintf(stderr, "ledger-bench: cannot read a key from %s\n", b.key_files[k]);
+			return 1;
+		}
+		fclose(fp);
+		crypto_sign_ed25519_sk_to_pk(pk, sk);
+	}
+	for (int w = b.nkey_files - 1; b.nkey_files > 1 && w < 3; w++) { /* fewer workers: in turn */
+		memcpy(b.worker_sk[w], b.worker_sk[w % (b.nkey_files - 1)], 64);
+		memcpy(b.worker_pk[w], b.worker_pk[w % (b.nkey_files - 1)], 32);
+	}
 	b.bodies = calloc((size_t)b.n, sizeof *b.bodies);
 	b.sent_at = calloc((size_t)b.n, sizeof *b.sent_at);
 	b.lat = calloc((size_t)b.n, sizeof *b.lat);

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Ledger benchmark: 3 voters (--voter --bootstrap-expect 3) on loopback, durable
 # (raft.db in WAL mode, synchronous=FULL, one transaction per Raft round).
-# bench/ledger-bench synthesises signed completion records and POSTs them to
+# bench/ledger-bench synthesises signed completion records (signed with the
+# voters' own keys: the ledger credits members only) and POSTs them to
 # /v1/ledger/acks?wait_ms; each node forwards them to the leader, which commits
 # them in blocks.  Every writer is closed-loop (one record in flight, the next
 # once the node says it is committed).  Prints, for one writer (through the
@@ -57,10 +58,10 @@ for i in 1 2 3; do
 done
 echo "# one writer (closed loop: one record in flight): $N entries through the leader"
 t0=$(cpu_ticks)
-"$BENCH" -H "127.0.0.1:$leader_port" -c 1 -n "$N"
+"$BENCH" -k "$TEST_TMP/n1/node.key" -k "$TEST_TMP/n2/node.key" -k "$TEST_TMP/n3/node.key" -H "127.0.0.1:$leader_port" -c 1 -n "$N"
 cpu_per_entry "$t0" "$N"
 echo "# many writers (closed loop each): $N_MANY entries through 3 nodes, $CONNS writers"
 t0=$(cpu_ticks)
-"$BENCH" -H "127.0.0.1:$((base + 51)),127.0.0.1:$((base + 52)),127.0.0.1:$((base + 53))" \
+"$BENCH" -k "$TEST_TMP/n1/node.key" -k "$TEST_TMP/n2/node.key" -k "$TEST_TMP/n3/node.key" -H "127.0.0.1:$((base + 51)),127.0.0.1:$((base + 52)),127.0.0.1:$((base + 53))" \
 	-c "$CONNS" -n "$N_MANY"
 cpu_per_entry "$t0" "$N_MANY"

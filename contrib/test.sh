@@ -4,10 +4,22 @@
 #
 #   N passed, M failed[, K skipped]
 #
+# summed over three phases (docs/fuzzing.md):
+#   check     `make check` in the work tree (the build contrib/setup.sh made),
+#             which also replays every fuzz corpus file through its target;
+#   fuzz      contrib/fuzz.sh: every libFuzzer target (clang, ASan, UBSan),
+#             built out of tree in ci-build/fuzz, for $FUZZ_SECONDS (20) each:
+#             one pass or fail per target;
+#   sanitize  the whole suite once more, built out of tree in ci-build/san
+#             with --enable-debug --enable-sanitizers (ASan, UBSan, LSan).
+# $TEST_PHASES picks some of them (default: all three, in that order).
 # Exits non-zero when a test failed (FAIL, ERROR or XPASS) or none ran.
 set -eu
 
 cd "$(dirname "$0")/.."
+top=$(pwd)
+phases=${TEST_PHASES:-check fuzz sanitize}
+passed=0 failed=0 skipped=0 ran=0
 
 if ! bash contrib/setup.sh "$@"; then
 	echo
@@ -16,47 +28,97 @@ if ! bash contrib/setup.sh "$@"; then
 	exit 1
 fi
 
-# A stale summary from an earlier run must not be mistaken for this one's;
-# a failing suite must still be summarized, so its status is kept, not fatal.
-rm -f test-suite.log
-check_status=0
-make -j2 check || check_status=$?
-
-# Failing tests: every .log whose .trs records a bad result.
-failed_logs=$(find . -name '*.trs' -not -path './.git/*' \
-	-exec grep -lE '^:test-result: (FAIL|ERROR|XPASS)' {} + 2>/dev/null | sort || true)
-for trs in $failed_logs; do
-	log=${trs%.trs}.log
-	echo
-	echo "==================== ${log#./} (last 40 lines)"
-	tail -n 40 "$log" 2>/dev/null || echo "(no log)"
-done
-
-count() { # count LABEL: the number on test-suite.log's "# LABEL: N" line, or 0
+count() { # count DIR LABEL: the number on DIR/test-suite.log's "# LABEL: N" line, or 0
 	local n
-	n=$(sed -n "s/^# $1: *\\([0-9][0-9]*\\).*/\\1/p" test-suite.log 2>/dev/null | head -n 1)
+	n=$(sed -n "s/^# $2: *\\([0-9][0-9]*\\).*/\\1/p" "$1/test-suite.log" 2>/dev/null | head -n 1)
 	echo "${n:-0}"
 }
 
-if [ ! -f test-suite.log ]; then
+# make check in DIR (the work tree or an out-of-tree build); adds its counts.
+check_in() {
+	local dir=$1 label=$2 status=0 trs log t0=$SECONDS
+	# A stale summary from an earlier run must not be mistaken for this one's;
+	# a failing suite must still be summarized, so its status is kept, not fatal.
+	rm -f "$dir/test-suite.log"
+	(cd "$dir" && make -j2 check) || status=$?
+	# Failing tests: every .log whose .trs records a bad result (the work
+	# tree's own, not those of the builds under ci-build).
+	local skip="$top/ci-build/*"
+	[ "$dir" = "$top" ] || skip="$top/.git/*"
+	for trs in $(find "$dir" -name '*.trs' -not -path '*/.git/*' -not -path "$skip" \
+		-exec grep -lE '^:test-result: (FAIL|ERROR|XPASS)' {} + 2>/dev/null | sort || true); do
+		log=${trs%.trs}.log
+		echo
+		echo "==================== $label: ${log#"$top"/} (last 40 lines)"
+		tail -n 40 "$log" 2>/dev/null || echo "(no log)"
+	done
+	if [ ! -f "$dir/test-suite.log" ]; then
+		echo "test: $label: no test-suite.log: make check stopped before running tests (status $status)"
+		failed=$((failed + 1))
+		return
+	fi
+	local p f s
+	p=$(( $(count "$dir" PASS) + $(count "$dir" XFAIL) ))
+	f=$(( $(count "$dir" FAIL) + $(count "$dir" ERROR) + $(count "$dir" XPASS) ))
+	s=$(count "$dir" SKIP)
+	if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "test: $label: make check exited $status although no test failed (a build error?)"
+		f=1
+	fi
+	ran=$((ran + $(count "$dir" TOTAL)))
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+	echo "test: $label: $p passed, $f failed, $s skipped in $((SECONDS - t0)) s"
+}
+
+phase_fuzz() {
+	local out=ci-build/fuzz.out line t0=$SECONDS
+	mkdir -p ci-build
+	bash contrib/fuzz.sh "${FUZZ_SECONDS:-20}" 2>&1 | tee "$out" || true
+	line=$(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
+	if [ -z "$line" ]; then
+		echo "test: fuzz: contrib/fuzz.sh gave no summary"
+		failed=$((failed + 1))
+		return
+	fi
+	set -- $line
+	passed=$((passed + $2)) failed=$((failed + $4)) ran=$((ran + $2 + $4))
+	echo "test: fuzz: $2 passed, $4 failed in $((SECONDS - t0)) s"
+}
+
+phase_sanitize() {
+	local src t0=$SECONDS
+	if ! src=$(bash contrib/ci-tree.sh ci-build/src-san); then
+		failed=$((failed + 1))
+		return
+	fi
+	mkdir -p ci-build/san
+	if [ ! -f ci-build/san/Makefile ] || [ ci-build/san/config.status -ot "$src/configure" ]; then
+		echo "test: sanitize: configure --enable-debug --enable-sanitizers (out of tree, in ci-build/san)"
+		if ! (cd ci-build/san && "$src/configure" --enable-debug --enable-sanitizers >configure.out 2>&1); then
+			tail -n 20 ci-build/san/configure.out
+			failed=$((failed + 1))
+			return
+		fi
+	fi
+	check_in "$top/ci-build/san" sanitize
+	echo "test: sanitize: phase took $((SECONDS - t0)) s with the build"
+}
+
+for phase in $phases; do
 	echo
-	echo "test: no test-suite.log: make check stopped before running tests (status $check_status)"
-	echo "0 passed, 0 failed"
-	exit 1
-fi
-total=$(count TOTAL)
-passed=$(( $(count PASS) + $(count XFAIL) ))
-failed=$(( $(count FAIL) + $(count ERROR) + $(count XPASS) ))
-skipped=$(count SKIP)
+	echo "test: ---------------- phase $phase"
+	case $phase in
+	check) check_in "$top" check ;;
+	fuzz) phase_fuzz ;;
+	sanitize) phase_sanitize ;;
+	*) echo "test: unknown phase $phase"; failed=$((failed + 1)) ;;
+	esac
+done
 
 echo
-if [ "$check_status" -ne 0 ] && [ "$failed" -eq 0 ]; then
-	echo "test: make check exited $check_status although no test failed (a build error?)"
-	failed=1
-fi
 if [ "$skipped" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
 else
 	echo "$passed passed, $failed failed"
 fi
-[ "$failed" -eq 0 ] && [ "$total" -gt 0 ] && [ "$check_status" -eq 0 ]
+[ "$failed" -eq 0 ] && [ "$ran" -gt 0 ]

@@ -101,6 +101,8 @@ struct core_timing {
 	uint32_t retransmit_mult;       /* a rumor is sent mult * ceil(log10(n + 1)) times */
 	uint32_t eager_transmits;       /* of those, the first carry the record, later ones a digest */
 	uint32_t pushpull_interval_ms;  /* anti-entropy full-state exchange */
+	uint32_t catchup_interval_ms;   /* a joiner pulls what its view lacks this often... */
+	uint32_t catchup_window_ms;     /* ...this long after joining or a pull that taught it */
 	uint32_t reconnect_interval_ms; /* pings to dead members (backing off): heals partitions */
 	uint32_t join_retry_ms;         /* re-send join while no seed answered */
 	uint32_t tombstone_ms;          /* dead and left members are forgotten after this */
@@ -527,6 +529,11 @@ int core_member_get(const struct core *core, size_t i, struct member_view *out);
  * of members: decoding every record was a third of a simulation's time.
  */
 int core_member_brief(const struct core *core, size_t i, struct member_view *out);
+/*
+ * Is pk a member whose signed record this node holds (any state, ourselves
+ * included)?  The ledger leader credits and charges only such keys.
+ */
+int core_member_known(const struct core *core, const uint8_t pk[CHORUS_PK_BYTES]);
 void core_member_counts(const struct core *core, size_t counts[4]);  /* by enum member_state */
 const struct core_stats *core_stats(const struct core *core);
 const char *core_id(const struct core *core);  /* hex public key */

@@ -95,28 +95,57 @@ struct ledger_block_info {
 	uint8_t hash[LEDGER_HASH_BYTES];
 };
 
-/* Balances derived from the credited entries, one per key. */
+/*
+ * Balances derived from the credited entries, one per key.  A job's reward
+ * is paid by its client: balance = CHORUS_LEDGER_ALLOWANCE + earned - spent,
+ * never negative (an entry that would make it so is rejected).
+ */
 struct ledger_account {
 	uint8_t key[CHORUS_PK_BYTES];
 	uint64_t earned;    /* rewards of jobs this key ran (as worker) */
 	uint64_t spent;     /* rewards of jobs this key paid for (as client) */
 	uint64_t jobs_run;
 	uint64_t jobs_paid;
+	uint64_t balance;   /* allowance + earned - spent (derived, for display) */
 };
 
-/* A credited job (ledger_job_get). */
+/*
+ * What became of one entry of an applied block (docs/ledger.md).  Every
+ * entry of a block that applies ends as exactly one of these, the same on
+ * every node.  CREDITED and the REJECT_* of a recorded kind make its job
+ * final (ledger_job_get); SKIPPED (signatures or texts do not check) and
+ * REJECT_INDEX do not: a bit-flipped copy must not block the real job.
+ */
+enum ledger_outcome {
+	LEDGER_CREDITED = 0,
+	LEDGER_DUPLICATE = 1,      /* the job is final already: a no-op */
+	LEDGER_SKIPPED = 2,        /* does not check (texts, match, signatures) */
+	LEDGER_REJECT_BALANCE = 3, /* the client cannot pay: allowance + earned - spent < reward */
+	LEDGER_REJECT_ACCOUNTS = 4, /* a new key, and the accounts are full */
+	LEDGER_REJECT_REWARD = 5,  /* reward over CHORUS_LEDGER_REWARD_MAX */
+	LEDGER_REJECT_INDEX = 6,   /* the index of final jobs is full (not recorded) */
+};
+#define LEDGER_OUTCOMES 7
+/* "credited", "duplicate", "bad entry", "insufficient balance", ... */
+const char *ledger_outcome_name(int outcome);
+
+/* A final job (ledger_job_get): credited, or rejected with a reason. */
 struct ledger_job {
-	uint64_t height; /* block that credited it */
-	uint8_t client[CHORUS_PK_BYTES];
+	uint64_t height; /* block that made it final */
+	uint8_t client[CHORUS_PK_BYTES]; /* zero when the key has no account (a rejection) */
 	uint8_t worker[CHORUS_PK_BYTES];
 	uint64_t reward;
+	int outcome;     /* LEDGER_CREDITED or a recorded LEDGER_REJECT_* */
 };
 
 struct ledger_stats {
 	uint64_t height;     /* == blocks applied */
 	uint64_t entries;    /* entries in applied blocks */
 	uint64_t credited;   /* distinct jobs credited */
-	uint64_t duplicates; /* entries for a job already credited: applied as no-ops */
+	uint64_t duplicates; /* entries for a job already final: applied as no-ops */
+	uint64_t rejected;   /* entries rejected (every LEDGER_REJECT_*) */
+	uint64_t skipped;    /* entries that do not check (LEDGER_SKIPPED) */
+	uint64_t by_outcome[LEDGER_OUTCOMES]; /* entries, by enum ledger_outcome */
 	uint64_t accounts;
 	uint64_t total_reward;
 	uint64_t verify_cache_hits; /* entries whose signatures were verified here before */
@@ -132,8 +161,10 @@ const char *ledger_why(const struct ledger *l);
 
 /*
  * The leader: builds block height+1 on the current head from entries,
- * skipping entries that do not check, jobs already credited and repeats
- * within the batch, and stopping before the block would pass
+ * skipping entries that do not check, jobs already final, repeats within
+ * the batch and every entry that apply would reject (judged as apply will:
+ * against the state after the blocks built on this ledger but not applied
+ * yet, and after the earlier entries of this block), and stopping before the block would pass
  * CHORUS_LEDGER_BLOCK_ENTRIES_MAX entries or CHORUS_LEDGER_BLOCK_BYTES_MAX
  * bytes.  *used: how many of entries[] were taken or skipped; build again
  * with the rest.  With nothing new to credit, returns 0 with *out NULL.
@@ -171,15 +202,45 @@ int ledger_block_build_on(struct ledger *l, const struct ledger_tip *on, uint64_
                           uint8_t **out, size_t *out_len);
 
 /*
- * Every node: applies a committed block.  Checks (bounded decode, height ==
- * head + 1, prev == head hash, term not below the head's, the leader's
- * signature, every entry) and then credits each entry's job once: an entry
- * for a job already credited is a no-op, counted in stats.duplicates.
- * CORE_ERR_STALE for a height at or below the head (a replay: harmless),
- * CORE_ERR_FULL when a bound would be passed; any error leaves the ledger
- * exactly as it was.  Deterministic: the same blocks give the same state.
+ * Why ledger_block_build*() left input i (i < *used) out of its block, or
+ * LEDGER_CREDITED when it took it: LEDGER_DUPLICATE, LEDGER_SKIPPED or a
+ * LEDGER_REJECT_*.  A build looks at most LEDGER_BUILD_INPUTS_MAX inputs.
+ */
+#define LEDGER_BUILD_INPUTS_MAX 1024
+int ledger_build_verdict(const struct ledger *l, size_t i);
+
+/*
+ * Every node: applies a committed block.  Checks the block (bounded decode,
+ * height == head + 1, prev == head hash, term not below the head's, the
+ * leader's signature): a block that fails changes nothing and returns the
+ * error.  A block that passes always applies, whatever its entries say:
+ * each one ends as an enum ledger_outcome (ledger_block_outcome), credited
+ * at most once per job.  Errors: CORE_ERR_STALE for a height at or below the
+ * head (a replay: harmless), CORE_ERR_INVAL, _MALFORMED, _VERSION, _OVERSIZE,
+ * _BADSIG for a bad block, CORE_ERR_NOMEM (this node's own memory); any
+ * error leaves the ledger exactly as it was.  Deterministic: the same blocks
+ * give the same state.
  */
 int ledger_block_apply(struct ledger *l, const uint8_t *block, size_t len);
+/* The outcome of entry i of the block last applied (i < its entry count). */
+int ledger_block_outcome(const struct ledger *l, size_t i);
+
+/*
+ * Tests and the simulator only (every voter must use the same values; the
+ * daemon never calls these): lower the accounts and final-jobs bounds
+ * (0: the default), and make the builder skip the bound checks, as a leader
+ * from before them would (ledger_build_entries still checks signatures and
+ * duplicates), so that apply's rejection path can be exercised.
+ */
+void ledger_limits_set(struct ledger *l, size_t accounts_max, size_t jobs_max);
+void ledger_build_unchecked(struct ledger *l, int on);
+
+/*
+ * A leader's check of one checked entry against the applied state alone (a
+ * queue admits it or not): the reward bound and the client's balance.
+ * LEDGER_CREDITED when it would be creditable now, else the reason.
+ */
+int ledger_entry_admit(const struct ledger *l, const struct ledger_entry_info *in);
 
 /* Decodes a block's header and hash without checking signatures or links. */
 int ledger_block_peek(const uint8_t *block, size_t len, struct ledger_block_info *info);
@@ -188,17 +249,18 @@ int ledger_block_peek(const uint8_t *block, size_t len, struct ledger_block_info
 uint64_t ledger_height(const struct ledger *l);
 void ledger_head_hash(const struct ledger *l, uint8_t hash[LEDGER_HASH_BYTES]);
 void ledger_stats(const struct ledger *l, struct ledger_stats *out);
-/* A key's account; all zero (and CORE_ERR_INVAL) when the key has none. */
+/* A key's account; zero (balance: the allowance) and CORE_ERR_INVAL when the key has none. */
 int ledger_balance(const struct ledger *l, const uint8_t key[CHORUS_PK_BYTES],
                    struct ledger_account *out);
 /* Accounts in ascending key order: i in [0, ledger_stats().accounts). */
 int ledger_account_at(const struct ledger *l, size_t i, struct ledger_account *out);
-/* CORE_ERR_INVAL when the job is not credited. */
+/* CORE_ERR_INVAL when the job is not final (neither credited nor rejected). */
 int ledger_job_get(const struct ledger *l, const uint8_t job[CHORUS_JOB_ID_BYTES],
                    struct ledger_job *out);
 /*
- * BLAKE2b-256 of the height, head hash, totals and every account in key
- * order: nodes compare it to prove they hold the same state.
+ * BLAKE2b-256 of the height, head hash, totals, the outcome of every entry
+ * applied (a running digest) and every account in key order: nodes compare
+ * it to prove they hold the same state.
  */
 void ledger_state_hash(const struct ledger *l, uint8_t out[LEDGER_HASH_BYTES]);
 
@@ -208,7 +270,9 @@ void ledger_state_hash(const struct ledger *l, uint8_t out[LEDGER_HASH_BYTES]);
  * negative on a storage error.  Stricter than apply: a repeated job is a
  * finding ("double credit"), since an honest leader never builds one.  With
  * expected != NULL the final accounts must equal expected[0..nexpected)
- * (any order).  Returns 0 when all holds; otherwise an error, with
+ * (any order).  Rejected entries are not findings (a leader can race the
+ * state), entries that do not check are ("bad entry": a leader checks
+ * them).  Returns 0 when all holds; otherwise an error, with
  * *first_bad_height the height of the first bad block (0: no block is bad,
  * the final balances are) and why naming it: bad encoding, bad height, bad
  * link, bad term, bad signature, bad entry, double credit, balance mismatch.

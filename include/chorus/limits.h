@@ -67,6 +67,20 @@ _Static_assert((CHORUS_PEER_KEYS_MAX & (CHORUS_PEER_KEYS_MAX - 1)) == 0,
 #define CHORUS_DIGEST_ID_HEX      16            /* id prefix in a record digest (64 bits) */
 #define CHORUS_RECONNECT_MAX      8             /* dead members pinged per reconnect interval */
 #define CHORUS_RECONNECT_SHIFT    2             /* reconnect backoff: 1, 2, then every 4 intervals */
+/* Catch-up pulls (gossip.c, docs/membership.md): a joiner's view as a Bloom filter. */
+#define CHORUS_PULL_FILTER_MIN    64            /* filter bytes, a power of two */
+#define CHORUS_PULL_FILTER_MAX    16384         /* 8 bits a member at CHORUS_MEMBERS_MAX */
+#define CHORUS_PULL_BITS_MEMBER   10            /* filter bits per member: ~1% false positives */
+#define CHORUS_PULL_HASHES        5             /* bits set per member */
+#define CHORUS_PULL_FRAMES_MAX    4             /* gossip frames of records in one answer */
+#define CHORUS_PULL_ANSWERS_MAX   8             /* pulls answered per gossip interval */
+_Static_assert((CHORUS_PULL_FILTER_MIN & (CHORUS_PULL_FILTER_MIN - 1)) == 0 &&
+                   (CHORUS_PULL_FILTER_MAX & (CHORUS_PULL_FILTER_MAX - 1)) == 0,
+               "pull filters are powers of two (a bit index is a mask)");
+_Static_assert(CHORUS_PULL_FILTER_MAX * 8 >= CHORUS_MEMBERS_MAX * 8,
+               "the largest filter keeps 8 bits for every member");
+_Static_assert(2 * CHORUS_PULL_FILTER_MAX + CHORUS_ADDR_MAX + 128 < CHORUS_BODY_MAX,
+               "a pull (the filter in hex, a reply address) fits in a frame body");
 
 /* Jobs (dispatch). */
 #define CHORUS_KIND_MAX           CHORUS_TAG_MAX  /* a job kind is a capability name */
@@ -131,6 +145,13 @@ _Static_assert(CHORUS_ID_HEX + CHORUS_NAME_MAX + CHORUS_ADDR_MAX +
 #define CHORUS_RAFT_UNCOMMITTED_MAX    4096          /* leader: appended but not yet committed */
 #define CHORUS_RAFT_SNAPSHOT_MAX       24576         /* snapshot bytes (sent whole: no chunking yet) */
 #define CHORUS_RAFT_OUTBOX_MAX         1024          /* messages queued between two raft_ready() */
+/*
+ * No term reaches 2^53 (exact in JSON; every message is checked, ours too).
+ * A peer's message may raise ours to at most half that: the rest is room
+ * for 2^52 campaigns of our own, so a term never wraps nor passes the bound.
+ */
+#define CHORUS_RAFT_TERM_MAX           ((uint64_t)1 << 53)
+#define CHORUS_RAFT_PEER_TERM_MAX      (CHORUS_RAFT_TERM_MAX / 2)
 #define CHORUS_RAFT_MSG_HEADER         72            /* fixed part of an encoded message */
 #define CHORUS_RAFT_ENTRY_HEADER       13            /* per entry: term u64, type u8, length u32 */
 #define CHORUS_RAFT_SNAP_HEADER        (20 + 8 * CHORUS_RAFT_VOTERS_MAX + 4)
@@ -155,8 +176,18 @@ _Static_assert(4 + 8 * CHORUS_RAFT_VOTERS_MAX <= CHORUS_RAFT_ENTRY_MAX,
 #define CHORUS_LEDGER_BLOCK_BYTES_MAX    (256 * 1024) /* one encoded block, signature included */
 #define CHORUS_LEDGER_BLOCK_HEADER_BYTES 95        /* magic, version, height .. entry count */
 #define CHORUS_LEDGER_ENTRY_BYTES_MAX    (2 * (2 + CHORUS_LEDGER_TEXT_MAX + CHORUS_SIG_BYTES))
-#define CHORUS_LEDGER_ACCOUNTS_MAX       65536     /* keys with a balance */
-#define CHORUS_LEDGER_JOBS_MAX           (1u << 24) /* credited jobs indexed (grows with the chain) */
+#define CHORUS_LEDGER_ACCOUNTS_MAX       (1u << 24) /* keys with an account (storage grows on demand) */
+#define CHORUS_LEDGER_JOBS_MAX           (1u << 31) /* final jobs indexed (grows with the chain) */
+/*
+ * Where a reward comes from (docs/ledger.md): a job's reward is debited from
+ * its client, whose balance = allowance + earned - spent may not go below 0.
+ * Every key starts with CHORUS_LEDGER_ALLOWANCE units (the policy's cap on
+ * what a client can issue without earning): 10^9 pays 1,000 jobs at the
+ * largest reward, a million at 1,000.  A job pays at most
+ * CHORUS_LEDGER_REWARD_MAX.
+ */
+#define CHORUS_LEDGER_ALLOWANCE          1000000000ULL
+#define CHORUS_LEDGER_REWARD_MAX         1000000ULL
 
 _Static_assert(CHORUS_LEDGER_BLOCK_HEADER_BYTES + CHORUS_LEDGER_ENTRY_BYTES_MAX + CHORUS_SIG_BYTES <=
                    CHORUS_LEDGER_BLOCK_BYTES_MAX,
@@ -165,11 +196,39 @@ _Static_assert(CHORUS_LEDGER_BLOCK_ENTRIES_MAX <= 0xffff && CHORUS_LEDGER_TEXT_M
                "entry count and text lengths are 16-bit fields");
 _Static_assert(2 * CHORUS_LEDGER_BLOCK_ENTRIES_MAX <= CHORUS_LEDGER_ACCOUNTS_MAX,
                "one block (two keys per entry) must be able to fit in an empty accounts table");
-_Static_assert(CHORUS_LEDGER_ACCOUNTS_MAX < (1u << 30) && CHORUS_LEDGER_JOBS_MAX < (1u << 30),
-               "table indexes are 32-bit with room for a doubled slot array");
+_Static_assert(CHORUS_LEDGER_ACCOUNTS_MAX < (1u << 30) && CHORUS_LEDGER_JOBS_MAX < 0xffffffffu,
+               "table indexes are 32-bit (index + 1 in a slot, 0 for empty)");
+/*
+ * No sum can overflow, by construction: every final job (credited or not)
+ * takes an index slot, so at most JOBS_MAX jobs pay at most REWARD_MAX each;
+ * total_reward, and every account's earned and spent (each at most the
+ * total), stay below 2^53 (exact in JSON), and so does every balance.
+ */
+_Static_assert((unsigned long long)CHORUS_LEDGER_JOBS_MAX * CHORUS_LEDGER_REWARD_MAX +
+                       CHORUS_LEDGER_ALLOWANCE < (1ULL << 53),
+               "reward sums and balances stay exact below 2^53");
+_Static_assert(CHORUS_LEDGER_REWARD_MAX <= CHORUS_LEDGER_ALLOWANCE,
+               "a new client can pay one job of the largest reward");
 
 _Static_assert(CHORUS_LEDGER_BLOCK_HEADER_BYTES + 16 * CHORUS_LEDGER_ENTRY_BYTES_MAX + CHORUS_SIG_BYTES <=
                    CHORUS_RAFT_ENTRY_MAX,
                "a ledger block of 16 maximal entries must fit in one Raft log entry");
+
+/*
+ * Durability (docs/dispatch.md, docs/ledger-node.md).  The ack outbox never
+ * drops an ack: past the high-water mark of open acks a node refuses new
+ * submits (503, "ledger lagging") until the outbox drains to the low-water
+ * mark.  Each database's integrity check at open stops after a time bound.
+ */
+#define CHORUS_OUTBOX_HIGH        100000   /* open acks (about 1.5 KiB each) */
+#define CHORUS_OUTBOX_HIGH_MAX    10000000 /* --outbox-high, at most */
+#define CHORUS_OUTBOX_LOW_PERCENT 80       /* submits accepted again at this share of the mark */
+#define CHORUS_STORE_CHECK_MS     10000    /* PRAGMA quick_check at open, per database */
+
+_Static_assert(CHORUS_OUTBOX_HIGH <= CHORUS_OUTBOX_HIGH_MAX, "the default is a valid --outbox-high");
+_Static_assert(CHORUS_OUTBOX_LOW_PERCENT < 100, "the low-water mark is below the high one");
+_Static_assert(CHORUS_OUTBOX_HIGH_MAX <= 0x7fffffff / 100, "high * percent fits easily");
+_Static_assert(CHORUS_JOBS_INFLIGHT_MAX < CHORUS_OUTBOX_HIGH,
+               "the jobs in flight when submits stop fit well past the mark (nothing is dropped)");
 
 #endif

@@ -141,6 +141,12 @@ struct raft_config {
 	uint32_t append_bytes_max; /* entry bytes per AppendEntries, up to CHORUS_RAFT_APPEND_BYTES_MAX */
 	int pre_vote;              /* ask before raising the term */
 	int check_quorum;          /* leader steps down without a live quorum; leader lease on votes */
+	/*
+	 * The driver lost this node's durable state (term, vote, log): it never
+	 * grants a vote nor campaigns (it may have voted in a term it no longer
+	 * knows), and still follows and acknowledges what it stores anew.
+	 */
+	int no_vote;
 };
 void raft_config_defaults(struct raft_config *cfg, uint64_t id, uint64_t seed);
 
@@ -179,6 +185,7 @@ struct raft_status {
 	struct raft_conf conf;
 	uint64_t conf_index;
 	uint64_t transferee; /* leader: transfer target in progress, or RAFT_NONE */
+	int no_vote;         /* cfg.no_vote: neither votes nor campaigns */
 };
 
 struct raft_stats {
@@ -204,6 +211,8 @@ int raft_propose_conf(struct raft *r, int add, uint64_t id, uint64_t *index);
 int raft_transfer(struct raft *r, uint64_t to);
 /* Start an election now (a follower that is a voter). */
 int raft_campaign_now(struct raft *r);
+/* The driver's say on cfg.no_vote after start (a lost voter re-added by its operator). */
+void raft_set_no_vote(struct raft *r, int no_vote);
 /*
  * The application has a snapshot of its state machine at index (<= applied,
  * the driver persisted it): the log prefix up to index is dropped and the

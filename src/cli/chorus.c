@@ -212,7 +212,8 @@ static void cli_usage(FILE *out)
 	for (i = 0; i < CLI_COMMANDS_COUNT; i++)
 		cli_usage_command(cli_commands[i], out);
 	fprintf(out, "\nExit status: 0 success, 1 usage error, 2 node unreachable or request\n"
-		     "failed, 3 the node answered an error, 4 the job failed or was cancelled.\n");
+		     "failed, 3 the node answered an error, 4 the job failed or was cancelled,\n"
+		     "5 refused for now, nothing ran (507 the node cannot store it, 503 ledger lagging).\n");
 }
 
 static void cli_command_usage(const struct cli_cmd_entry *entry, FILE *out)

@@ -235,6 +235,9 @@ static int cli_http_report_answer(const struct cli_ctx *ctx, const struct cli_ht
 		cli_error("%s: node answered %d: %s", call->what, r->code, message);
 	else
 		cli_error("node answered %d: %s", r->code, message);
+	/* Refused before anything ran (a full disk, a lagging ledger): try again later. */
+	if (call->post && (r->code == 507 || r->code == 503))
+		return CLI_EXIT_REFUSED;
 	return CLI_EXIT_NODE;
 }
 

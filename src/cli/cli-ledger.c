@@ -3,8 +3,9 @@
  *
  *   status          leader, term, indexes, height, head hash, voters
  *   blocks          one row per block (height, hash, term, entries, leader)
- *   job ID          the block that credited a job
- *   balances        one row per account
+ *   job ID          the block that made a job final: credited, or rejected
+ *                   with its reason ("rejected: insufficient balance")
+ *   balances        one row per account (balance = allowance + earned - spent)
  *   verify          fetches every block and replays the chain from genesis
  *                   with the ledger module (links, hashes, signatures,
  *                   double credits, then the node's balances): exit 0 when
@@ -255,8 +256,8 @@ static int cli_ledger_verify(const struct cli_ctx *ctx)
 static int cli_ledger_show(const struct cli_ctx *ctx, const char *sub, const char *arg)
 {
 	static const char *const block_cols[] = { "height", "hash", "term", "entries", "leader" };
-	static const char *const acct_cols[] = { "name", "key", "earned", "spent", "jobs_run",
-		                                 "jobs_paid" };
+	static const char *const acct_cols[] = { "name", "key", "balance", "earned", "spent",
+		                                 "jobs_run", "jobs_paid" };
 	char path[CLI_PATH_MAX];
 	cJSON *doc;
 	int rc;
@@ -278,10 +279,16 @@ static int cli_ledger_show(const struct cli_ctx *ctx, const char *sub, const cha
 	else if (strcmp(sub, "blocks") == 0)
 		rc = cli_ledger_table(cJSON_GetObjectItemCaseSensitive(doc, "blocks"), block_cols, 5);
 	else if (strcmp(sub, "balances") == 0)
-		rc = cli_ledger_table(cJSON_GetObjectItemCaseSensitive(doc, "accounts"), acct_cols, 6);
+		rc = cli_ledger_table(cJSON_GetObjectItemCaseSensitive(doc, "accounts"), acct_cols, 7);
 	else if (strcmp(sub, "job") == 0) {
 		static const char *const keys[] = { "job", "height", "worker", "client", "reward" };
+		const cJSON *why = cJSON_GetObjectItemCaseSensitive(doc, "reason");
+		char text[2 * CLI_CELL_MAX + 16], reason[CLI_CELL_MAX];
 
+		cli_sanitize(reason, sizeof reason, cJSON_IsString(why) ? why->valuestring : "");
+		snprintf(text, sizeof text, "%s%s%s", cli_json_string(doc, "outcome", "credited"),
+		         reason[0] ? ": " : "", reason);
+		cli_print_field("outcome:", text);
 		for (size_t i = 0; i < 5; i++) {
 			char label[32];
 

@@ -78,6 +78,26 @@ static void cli_status_drops(const cJSON *doc)
 	}
 }
 
+/*
+ * What keeps accepted work safe: the ack outbox against its marks ("lagging":
+ * new submits refused), and the node's part in the ledger ("lost": a voter
+ * without its Raft state, not voting until re-added).
+ */
+static void cli_status_store(const cJSON *doc)
+{
+	const cJSON *o = cJSON_GetObjectItemCaseSensitive(doc, "outbox");
+	double open, high, low;
+	char text[CLI_CELL_MAX];
+
+	if (cJSON_IsObject(o) && cli_json_number(o, "open", &open) == 0 &&
+	    cli_json_number(o, "high", &high) == 0 && cli_json_number(o, "low", &low) == 0) {
+		snprintf(text, sizeof text, "%s, %.0f acks open (refuse at %.0f, accept at %.0f)",
+		         cli_json_string(o, "state", "-"), open, high, low);
+		cli_print_field("outbox:", text);
+	}
+	cli_print_field("raft state:", cli_json_string(doc, "raft_state", "-"));
+}
+
 static int cli_status_exec(const struct cli_ctx *ctx, const struct cli_args *args)
 {
 	cJSON *doc;
@@ -105,6 +125,7 @@ static int cli_status_exec(const struct cli_ctx *ctx, const struct cli_args *arg
 	cli_status_uptime(doc);
 	cli_status_members(doc);
 	cli_status_drops(doc);
+	cli_status_store(doc);
 	cJSON_Delete(doc);
 	return CLI_EXIT_OK;
 }

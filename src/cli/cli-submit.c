@@ -23,6 +23,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "chorus/limits.h"
+
+_Static_assert(CLI_JOB_REWARD_MAX == CHORUS_LEDGER_REWARD_MAX, "the CLI takes what the ledger pays");
 
 static int cli_submit_exec(const struct cli_ctx *ctx, const struct cli_args *args);
 

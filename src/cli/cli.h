@@ -37,7 +37,7 @@
 #define CLI_JOB_PAYLOAD_MAX    (32 * 1024) /* the node refuses larger payloads */
 #define CLI_JOB_ID_LEN	       32	   /* hex digits of a job id */
 #define CLI_JOB_TIMEOUT_S_MAX  86400
-#define CLI_JOB_REWARD_MAX     1000000000L
+#define CLI_JOB_REWARD_MAX     1000000L /* CHORUS_LEDGER_REWARD_MAX: the ledger pays no more */
 #define CLI_JOB_WAIT_MS_MAX    60000 /* the most ?wait_ms= the node accepts */
 #define CLI_JOB_WAIT_SLACK_S   30    /* submit waits this long past the job's own timeout */
 #define CLI_JOB_POLL_MIN_MS    250   /* never ask twice within this, even if the node does not wait */
@@ -58,6 +58,7 @@ enum cli_exit {
 	CLI_EXIT_UNREACHABLE = 2, /* the node could not be reached, or the request failed */
 	CLI_EXIT_NODE = 3,	  /* the node answered an error or a malformed response */
 	CLI_EXIT_JOB = 4,	  /* the job failed or was cancelled */
+	CLI_EXIT_REFUSED = 5,	  /* a POST refused for now (507 no storage, 503 busy or ledger lagging) */
 };
 
 /* What every command gets: the global options, already parsed. */

@@ -101,7 +101,8 @@ enum wire_type {
 	WIRE_LEDGER = CORE_APP_LEDGER, /* opaque: ledger submissions and answers, for env.app_cb */
 	WIRE_STATUS_Q = 19, /* client -> worker: what became of this job? (after a restart) */
 	WIRE_STATUS_A = 20, /* worker -> client: running, or never had it (done: the receipt) */
-	/* 21-31 left for other frame types; the keyring's from 32 (docs/security.md). */
+	WIRE_PULL = 21,    /* a joiner's Bloom filter of its view: send me what it lacks */
+	/* 22-31 left for other frame types; the keyring's from 32 (docs/security.md). */
 	WIRE_KEYRING = 32,   /* a keyring operation (install, use, remove, list) to a member */
 	WIRE_KEYRING_A = 33, /* a member's answer: the fingerprints of the keys it holds */
 	WIRE_TYPE_END
@@ -661,6 +662,9 @@ struct core {
 	uint64_t next_member_ms; /* earliest member deadline (suspicion, tombstone) */
 	uint64_t next_repair_ms; /* rate limit of joins sent to unknown pingers */
 	uint64_t next_reconnect_ms; /* pings to dead members, to heal partitions */
+	uint64_t next_catchup_ms;  /* next catch-up pull (gossip_catchup_tick) */
+	uint64_t catchup_until_ms; /* pulls stop here: joined or last taught + catchup_window_ms */
+	unsigned pull_answers;     /* pulls answered this gossip interval (CHORUS_PULL_ANSWERS_MAX) */
 
 	struct dispatch dispatch;
 	struct works works;
@@ -693,6 +697,17 @@ unsigned core_retransmit_limit(const struct core *core);
 int gossip_rumor_current(void *ctx, const struct rumor *r);
 /* `"i":id,"g":start,"c":inc,"r":record text,"s":signature` of member m. */
 void gossip_record_fields(const struct member *m, struct sb *sb);
+/*
+ * Catch-up pulls: a node that joined sends a random member a Bloom filter
+ * of its view every catchup interval, and the member answers with the
+ * records the filter lacks.  The filter functions are exposed for tests.
+ */
+void gossip_filter_add(uint8_t *filter, size_t nbytes, uint64_t salt, uint64_t key);
+int gossip_filter_has(const uint8_t *filter, size_t nbytes, uint64_t salt, uint64_t key);
+uint64_t gossip_version_key(uint64_t id_prefix, uint64_t start_ms, uint64_t inc);
+void gossip_catchup_start(struct core *core, uint64_t now_ms);
+void gossip_catchup_tick(struct core *core, uint64_t now_ms);
+void gossip_on_pull(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
 
 /* ---------------------------------------------------------------- swim.c */
 void swim_tick(struct core *core, uint64_t now_ms);

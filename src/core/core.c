@@ -67,6 +67,8 @@ void core_config_defaults(struct core_config *cfg)
 	cfg->timing.retransmit_mult = 4;
 	cfg->timing.eager_transmits = 1;
 	cfg->timing.pushpull_interval_ms = 15000;
+	cfg->timing.catchup_interval_ms = 500;
+	cfg->timing.catchup_window_ms = 3000;
 	cfg->timing.reconnect_interval_ms = 1000;
 	cfg->timing.join_retry_ms = 1000;
 	cfg->timing.tombstone_ms = 60000;
@@ -117,6 +119,7 @@ static int core_timing_valid(const struct core_timing *t)
 	       t->indirect_probes <= CHORUS_INDIRECT_MAX && t->suspicion_mult > 0 &&
 	       t->suspicion_max_mult >= 1 && t->gossip_interval_ms > 0 && t->gossip_fanout > 0 &&
 	       t->retransmit_mult > 0 && t->eager_transmits > 0 && t->pushpull_interval_ms > 0 &&
+	       t->catchup_interval_ms > 0 &&
 	       t->reconnect_interval_ms > 0 && t->join_retry_ms > 0 && t->tombstone_ms > 0 &&
 	       t->offer_window_ms > 0 && t->dial_timeout_ms > 1 && t->job_timeout_ms > 0 &&
 	       t->receipt_poll_ms > 0 &&
@@ -660,6 +663,7 @@ void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_m
 	case WIRE_SYNC: swim_on_sync(core, &f, body, now_ms); break;
 	case WIRE_GOSSIP: swim_on_gossip(core, &f, body, now_ms); break;
 	case WIRE_WANT: swim_on_want(core, &f, body, now_ms); break;
+	case WIRE_PULL: gossip_on_pull(core, &f, body, now_ms); break;
 	case WIRE_REQUEST: work_on_request(core, &f, body, now_ms); break;
 	case WIRE_OFFER: dispatch_on_offer(core, &f, body, now_ms); break;
 	case WIRE_DISPATCH: work_on_dispatch(core, &f, body, now_ms); break;
@@ -816,6 +820,12 @@ int core_member_get(const struct core *core, size_t i, struct member_view *out)
 	return rc < 0 ? rc : 0; /* cannot fail: only verified, decoded records are stored */
 }
 
+int core_member_known(const struct core *core, const uint8_t pk[CHORUS_PK_BYTES])
+{
+	assert(core != NULL && pk != NULL);
+	return members_find(&core->members, pk) >= 0;
+}
+
 int core_member_brief(const struct core *core, size_t i, struct member_view *out)
 {
 	const struct member *m;
@@ -899,6 +909,11 @@ const char *core_check(const struct core *core)
 		return "rumor queue over its bound";
 	if (core->health < 0 || core->health > CHORUS_HEALTH_MAX)
 		return "local health out of range";
+	if (core->pull_answers > CHORUS_PULL_ANSWERS_MAX)
+		return "more pulls answered in a gossip interval than the bound";
+	if (core->catchup_until_ms > 0 &&
+	    core->catchup_until_ms > core->now_ms + core->cfg.timing.catchup_window_ms)
+		return "catch-up window beyond one window from now";
 	if (core->probe.active && members_find(&core->members, core->probe.target) < 0 &&
 	    core->probe.final_deadline_ms == 0)
 		return "active probe without a deadline";

@@ -513,7 +513,14 @@ void swim_gossip(struct core *core, uint64_t now_ms)
 void swim_on_gossip(struct core *core, const struct wire_frame *f, const cJSON *body,
                     uint64_t now_ms)
 {
+	uint64_t learned = core->stats.rumors_received;
+
 	swim_merge_rumors(core, f, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
+	/* An answer to our pull ("u") that taught us something: rumors missed us, keep pulling. */
+	if (core->joined && cJSON_GetObjectItemCaseSensitive(body, "u") != NULL &&
+	    core->stats.rumors_received > learned &&
+	    now_ms + core->cfg.timing.catchup_window_ms > core->catchup_until_ms)
+		core->catchup_until_ms = now_ms + core->cfg.timing.catchup_window_ms;
 }
 
 /* ---------------------------------------------------------------- join and sync */
@@ -604,6 +611,7 @@ void swim_on_sync(struct core *core, const struct wire_frame *f, const cJSON *bo
 	if (!core->joined) {
 		core->joined = 1;
 		core->join_tries = 0;
+		gossip_catchup_start(core, now_ms);
 		core_log(core, CORE_LOG_INFO, "member", "event=joined via=%s members=%zu", addr,
 		         core->members.n);
 	}
@@ -634,4 +642,208 @@ void swim_on_join(struct core *core, const struct wire_frame *f, const cJSON *bo
 		return;
 	}
 	swim_send_sync(core, f->pk, addr, 0);
+}
+
+/* ---------------------------------------------------------------- catch-up pulls */
+
+/*
+ * Why pulls: rumors alone leave a join storm with missing views.  Every node
+ * sends each rumor L = retransmit_mult * ceil(log10(n + 1)) times to random
+ * members, so a given node misses a given rumor with a probability of about
+ * e^-L; a storm is n rumors to n nodes, n^2 e^-L misses: 1.5 at n = 500
+ * (L = 12), more while the newest nodes are not yet known to the senders.
+ * What repaired them was slow (push-pull every 75 s at 500 nodes, or the
+ * missing member's probe round), so the last view took 40-100 s.  A node
+ * that has just joined therefore asks, every catchup interval, a random
+ * member for what a Bloom filter of its view lacks; the answer is the
+ * records themselves.  It keeps asking for catchup_window_ms after its join
+ * and after every answer that taught it something, so it stops once its
+ * view stays complete; a node that joined long ago never pulls, and costs
+ * the cluster nothing.
+ */
+
+/* splitmix64's finaliser: a cheap, good 64-bit mix. */
+static uint64_t gossip_mix(uint64_t x)
+{
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+uint64_t gossip_version_key(uint64_t id_prefix, uint64_t start_ms, uint64_t inc)
+{
+	return gossip_mix(id_prefix ^ gossip_mix(start_ms ^ gossip_mix(inc + 0x9e3779b97f4a7c15ULL)));
+}
+
+/* Double hashing: bit j of key is h1 + j * h2 (h2 odd, so the bits differ). */
+static size_t gossip_filter_bit(uint64_t key, uint64_t salt, size_t nbytes, unsigned j)
+{
+	uint64_t h1 = gossip_mix(key ^ salt);
+	uint64_t h2 = gossip_mix(h1 ^ 0x6a09e667f3bcc909ULL) | 1;
+
+	assert(nbytes > 0 && (nbytes & (nbytes - 1)) == 0);
+	return (size_t)((h1 + j * h2) & (nbytes * 8 - 1));
+}
+
+void gossip_filter_add(uint8_t *filter, size_t nbytes, uint64_t salt, uint64_t key)
+{
+	for (unsigned j = 0; j < CHORUS_PULL_HASHES; j++) {
+		size_t b = gossip_filter_bit(key, salt, nbytes, j);
+
+		filter[b / 8] |= (uint8_t)(1u << (b % 8));
+	}
+}
+
+int gossip_filter_has(const uint8_t *filter, size_t nbytes, uint64_t salt, uint64_t key)
+{
+	for (unsigned j = 0; j < CHORUS_PULL_HASHES; j++) {
+		size_t b = gossip_filter_bit(key, salt, nbytes, j);
+
+		if (!(filter[b / 8] & (1u << (b % 8))))
+			return 0;
+	}
+	return 1;
+}
+
+static uint64_t gossip_member_key(const struct member *m)
+{
+	return gossip_version_key(codec_get_u64(m->pk), m->start_ms, m->inc);
+}
+
+/* Filter bytes for n members: CHORUS_PULL_BITS_MEMBER each, a power of two, within bounds. */
+static size_t gossip_filter_bytes(size_t n)
+{
+	size_t nbytes = CHORUS_PULL_FILTER_MIN;
+
+	while (nbytes < CHORUS_PULL_FILTER_MAX && nbytes * 8 < n * CHORUS_PULL_BITS_MEMBER)
+		nbytes *= 2;
+	return nbytes;
+}
+
+void gossip_catchup_start(struct core *core, uint64_t now_ms)
+{
+	const struct core_timing *t = &core->cfg.timing;
+
+	core->catchup_until_ms = now_ms + t->catchup_window_ms;
+	/* Half an interval to one and a half: joiners of one storm do not pull in step. */
+	core->next_catchup_ms = now_ms + t->catchup_interval_ms / 2 +
+	                        rng_below(&core->rng, t->catchup_interval_ms + 1);
+}
+
+static void gossip_send_pull(struct core *core, uint64_t now_ms)
+{
+	uint8_t filter[CHORUS_PULL_FILTER_MAX];
+	size_t nbytes = gossip_filter_bytes(core->members.n);
+	uint64_t salt = rng_next(&core->rng) & (CODEC_JSON_INT_MAX - 1);
+	long to = swim_random_member(core, NULL, 0, now_ms);
+	struct sb sb;
+
+	if (to < 0 || core->members.v[to].state != MEMBER_ALIVE)
+		return;
+	memset(filter, 0, nbytes);
+	for (size_t i = 0; i < core->members.n; i++)
+		gossip_filter_add(filter, nbytes, salt, gossip_member_key(&core->members.v[i]));
+	sb_init(&sb, core->body, CHORUS_BODY_MAX);
+	sb_printf(&sb, "{\"n\":%llu,\"f\":\"", (unsigned long long)salt);
+	if (sb.len + 2 * nbytes + 8 > sb.cap) {
+		assert(0); /* _Static_assert in limits.h: a filter fits */
+		return;
+	}
+	codec_hex(sb.buf + sb.len, filter, nbytes);
+	sb.len += 2 * nbytes;
+	sb_puts(&sb, "\"}");
+	assert(!sb.overflow);
+	core_send(core, core->members.v[to].pk, core->members.v[to].addr, WIRE_PULL, sb.buf, sb.len);
+}
+
+void gossip_catchup_tick(struct core *core, uint64_t now_ms)
+{
+	core->pull_answers = 0; /* called once per gossip interval */
+	if (!core->joined || now_ms >= core->catchup_until_ms || now_ms < core->next_catchup_ms)
+		return;
+	gossip_send_pull(core, now_ms);
+	core->next_catchup_ms = now_ms + core->cfg.timing.catchup_interval_ms;
+	assert(core->next_catchup_ms > now_ms); /* validated timings: the interval is not 0 */
+}
+
+/* Records (alive or left) the asker's filter lacks, from a random start, in at most CHORUS_PULL_FRAMES_MAX frames. */
+static void gossip_answer_pull(struct core *core, const uint8_t *to_pk, const char *addr,
+                               const uint8_t *filter, size_t nbytes, uint64_t salt)
+{
+	size_t n = core->members.n, start = rng_below(&core->rng, (uint32_t)n);
+	unsigned frames = 0, in_frame = 0;
+	struct sb sb;
+
+	assert(n > 0); /* our own entry */
+	sb_init(&sb, core->body, CHORUS_BODY_MAX);
+	sb_puts(&sb, "{\"u\":1,\"r\":[");
+	for (size_t k = 0; k < n && frames < CHORUS_PULL_FRAMES_MAX; k++) {
+		const struct member *m = &core->members.v[(start + k) % n];
+		size_t mark = sb.len;
+
+		if (m->state != MEMBER_ALIVE && m->state != MEMBER_LEFT)
+			continue; /* a record would claim it alive; verdicts travel as rumors */
+		if (gossip_filter_has(filter, nbytes, salt, gossip_member_key(m)))
+			continue;
+		sb_puts(&sb, in_frame ? ",{\"k\":\"rec\"," : "{\"k\":\"rec\",");
+		gossip_record_fields(m, &sb);
+		sb_puts(&sb, "}");
+		if (!sb.overflow && sb.len + 8 <= CHORUS_GOSSIP_BYTES) {
+			in_frame++;
+			continue;
+		}
+		/* Full: send what fits, and start the next frame with this record. */
+		sb.overflow = 0;
+		sb.len = mark;
+		assert(in_frame > 0); /* one record always fits (limits.h) */
+		sb_puts(&sb, "]}");
+		core_send(core, to_pk, addr, WIRE_GOSSIP, sb.buf, sb.len);
+		frames++;
+		in_frame = 0;
+		sb_init(&sb, core->body, CHORUS_BODY_MAX);
+		sb_puts(&sb, "{\"u\":1,\"r\":[");
+		k--; /* this member again, in the new frame */
+	}
+	sb_puts(&sb, "]}");
+	if (in_frame > 0 && frames < CHORUS_PULL_FRAMES_MAX)
+		core_send(core, to_pk, addr, WIRE_GOSSIP, sb.buf, sb.len);
+}
+
+void gossip_on_pull(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms)
+{
+	uint8_t filter[CHORUS_PULL_FILTER_MAX];
+	const char *hex;
+	uint64_t salt;
+	size_t nbytes;
+	long s;
+
+	(void)now_ms;
+	if (codec_json_u64(body, "n", CODEC_JSON_INT_MAX, &salt) < 0 ||
+	    codec_json_str(body, "f", 2 * CHORUS_PULL_FILTER_MAX, &hex) < 0) {
+		core->stats.drop_malformed++;
+		return;
+	}
+	nbytes = strlen(hex) / 2;
+	if (strlen(hex) % 2 != 0 || nbytes < CHORUS_PULL_FILTER_MIN || (nbytes & (nbytes - 1)) != 0 ||
+	    codec_unhex(filter, nbytes, hex) < 0) {
+		core->stats.drop_malformed++;
+		return;
+	}
+	/*
+	 * Only a member is answered, at the address its signed record gives: an
+	 * answer is up to 4 frames for one small one, and a stranger naming
+	 * someone else's address would make us a reflector.  (A joiner not yet
+	 * known here asks another member at its next pull.)  And at most
+	 * CHORUS_PULL_ANSWERS_MAX a gossip interval: a bound on what pulls can
+	 * make us send.
+	 */
+	s = members_find(&core->members, f->pk);
+	if (s < 0 || (core->members.v[s].state != MEMBER_ALIVE && core->members.v[s].state != MEMBER_SUSPECT))
+		return;
+	if (core->pull_answers >= CHORUS_PULL_ANSWERS_MAX) {
+		core_log(core, CORE_LOG_DEBUG, "gossip", "event=pull-dropped reason=busy");
+		return;
+	}
+	core->pull_answers++;
+	gossip_answer_pull(core, f->pk, core->members.v[s].addr, filter, nbytes, salt);
 }

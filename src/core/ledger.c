@@ -14,12 +14,18 @@
  * texts must equal their jobmsg re-encoding, so the bytes are canonical.
  *
  * Invariants: the state is a pure function of the applied blocks; a job id is
- * credited at most once; every account's earned and spent are sums over the
- * credited jobs, so total_reward == sum(earned) == sum(spent); a failed apply
- * changes nothing, because every check and every allocation happens before
- * the first mutation (ledger_plan), and the mutations cannot fail
- * (ledger_commit).  Nothing observable depends on hash-table order: accounts
- * are listed by key through a sorted index.
+ * final (credited, or rejected with a recorded reason) at most once; every
+ * account's earned and spent are sums over the credited jobs, so
+ * total_reward == sum(earned) == sum(spent), and spent <= allowance + earned
+ * (the client pays: docs/ledger.md); a block that decodes, links and carries
+ * its leader's signature always applies, each entry ending as one enum
+ * ledger_outcome, so no entry anyone sends can stop a chain; a failed apply
+ * (a bad block, or this node out of memory) changes nothing, because every
+ * check and every allocation happens before the first mutation
+ * (ledger_plan), and the mutations cannot fail (ledger_commit).  The leader
+ * judges every entry as apply will (ledger_judge, the one function both
+ * use) before it puts it in a block.  Nothing observable depends on
+ * hash-table order: accounts are listed by key through a sorted index.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -35,12 +41,19 @@ _Static_assert(CHORUS_LEDGER_BLOCK_HEADER_BYTES == 4 + 1 + 8 + 32 + 8 + 32 + 8 +
 #define LEDGER_MAGIC       "CHLB"
 #define LEDGER_VERSION     1
 #define LEDGER_SIG_DOMAIN  "chorus ledger block v1"
-#define LEDGER_ACCT_SLOTS  (2 * CHORUS_LEDGER_ACCOUNTS_MAX) /* load at most 1/2 */
+#define LEDGER_ACCT_INIT   64   /* accounts: grown by doubling, slots at load <= 1/2 */
 #define LEDGER_JOBS_INIT   1024
 #define LEDGER_NEW_KEYS_MAX (2 * CHORUS_LEDGER_BLOCK_ENTRIES_MAX)
+#define LEDGER_NO_ACCT     UINT32_MAX /* a rejected job's key without an account */
 #define LEDGER_VCACHE_SLOTS 8192 /* entries whose signatures this ledger already verified */
 #define LEDGER_VCACHE_BYTES 16
 #define LEDGER_BUILT_MAX    16 /* blocks built here and not applied yet, remembered */
+/* Keys one judgement can touch: the blocks in flight and the one being built. */
+#define LEDGER_DELTA_MAX    ((LEDGER_BUILT_MAX + 1) * LEDGER_NEW_KEYS_MAX)
+#define LEDGER_DELTA_SLOTS  16384 /* power of two, load <= 0.54 */
+
+_Static_assert(LEDGER_DELTA_MAX * 3 / 2 < LEDGER_DELTA_SLOTS, "the delta table stays sparse");
+_Static_assert(LEDGER_OUTCOMES == LEDGER_REJECT_INDEX + 1, "outcome names cover the enum");
 
 /* One entry inside an encoded block: pointers into the block's bytes. */
 struct lref {
@@ -59,13 +72,40 @@ struct lblock {
 	struct lref e[CHORUS_LEDGER_BLOCK_ENTRIES_MAX];
 };
 
-/* A credited job; client and worker are account indexes. */
+/* A final job; client and worker are account indexes (LEDGER_NO_ACCT: none). */
 struct ljob {
 	uint8_t id[CHORUS_JOB_ID_BYTES];
 	uint32_t client;
 	uint32_t worker;
 	uint64_t height;
 	uint64_t reward;
+	uint8_t outcome; /* LEDGER_CREDITED or a recorded LEDGER_REJECT_* */
+};
+
+/*
+ * What the entries judged so far (the blocks in flight, then the earlier
+ * entries of the block at hand) did to one key, on top of its account:
+ * ledger_judge sees the state as apply will when it reaches the entry.
+ */
+struct ldelta {
+	uint8_t key[CHORUS_PK_BYTES];
+	long acct;       /* its account, or -1: a key new in these blocks */
+	uint64_t earned, spent;
+	uint32_t slot;
+};
+
+/* A credit of a block built here and not applied yet: replayed into the delta. */
+struct lcredit {
+	uint8_t client[CHORUS_PK_BYTES];
+	uint8_t worker[CHORUS_PK_BYTES];
+	uint64_t reward;
+};
+
+struct lmemo {
+	uint64_t height;  /* 0: free */
+	uint32_t n;       /* credits */
+	uint32_t nrecord; /* recorded rejections (an unchecked build's) */
+	struct lcredit c[CHORUS_LEDGER_BLOCK_ENTRIES_MAX];
 };
 
 struct ledger {
@@ -73,13 +113,18 @@ struct ledger {
 	uint64_t height;
 	uint64_t term;
 	uint8_t head[LEDGER_HASH_BYTES];
-	uint64_t entries, duplicates, total_reward;
-	/* Accounts: fixed capacity, allocated once. */
+	uint64_t entries, duplicates, total_reward, credited, rejected, skipped;
+	uint64_t by_outcome[LEDGER_OUTCOMES];
+	uint8_t outcomes[LEDGER_HASH_BYTES]; /* running digest of every entry's outcome */
+	size_t accounts_max, jobs_max;       /* the limits.h bounds (tests may lower them) */
+	int build_unchecked;
+	/* Accounts: grow on demand up to accounts_max. */
 	struct ledger_account *acct;
-	size_t nacct;
+	size_t nacct, acct_cap;
 	uint32_t *acct_slots;  /* open addressing: index + 1, 0 empty */
+	size_t nacct_slots;    /* power of two, >= 2 * acct_cap */
 	uint32_t *acct_sorted; /* indexes in ascending key order */
-	/* Credited jobs: grow with the chain up to CHORUS_LEDGER_JOBS_MAX. */
+	/* Final jobs: grow with the chain up to jobs_max. */
 	struct ljob *jobs;
 	size_t njobs, jobs_cap;
 	uint32_t *job_slots;
@@ -87,10 +132,16 @@ struct ledger {
 	/* Scratch for the block being applied or built. */
 	struct lblock blk;
 	struct ledger_entry_info info[CHORUS_LEDGER_BLOCK_ENTRIES_MAX];
-	uint8_t dup[CHORUS_LEDGER_BLOCK_ENTRIES_MAX];
-	uint8_t fresh[LEDGER_NEW_KEYS_MAX][CHORUS_PK_BYTES]; /* keys new in this block */
+	uint8_t outcome[CHORUS_LEDGER_BLOCK_ENTRIES_MAX]; /* enum ledger_outcome, per entry */
+	uint8_t verdict[LEDGER_BUILD_INPUTS_MAX];         /* the last build's, per input */
+	/* The delta of the judgement at hand (ledger_judge). */
+	struct ldelta *dl;
+	size_t ndl, dl_fresh, dl_jobs; /* keys touched, of them new, jobs it makes final */
+	uint32_t *dl_slots;            /* LEDGER_DELTA_SLOTS: index + 1, 0 empty */
+	/* Blocks built here, not applied yet: their credits (the last slot: the one being built). */
+	struct lmemo *memo;
 	char why[LEDGER_WHY_MAX];
-	char note[LEDGER_WHY_MAX]; /* the first duplicate of the last block applied */
+	char note[LEDGER_WHY_MAX]; /* the first duplicate or bad entry of the last block applied */
 	/*
 	 * Digests of entries (both texts and both signatures) whose signatures
 	 * this ledger verified: direct-mapped, a collision just evicts.  The
@@ -488,8 +539,9 @@ int ledger_block_peek(const uint8_t *block, size_t len, struct ledger_block_info
 
 static long ledger_acct_find(const struct ledger *l, const uint8_t key[CHORUS_PK_BYTES])
 {
-	size_t mask = LEDGER_ACCT_SLOTS - 1;
+	size_t mask = l->nacct_slots - 1;
 
+	assert(l->nacct_slots != 0 && (l->nacct_slots & mask) == 0);
 	for (size_t s = ledger_slot(key, CHORUS_PK_BYTES, mask);; s = (s + 1) & mask) {
 		uint32_t v = l->acct_slots[s];
 
@@ -516,22 +568,69 @@ static size_t ledger_acct_rank(const struct ledger *l, const uint8_t key[CHORUS_
 	return lo;
 }
 
+static void ledger_acct_slot_put(uint32_t *slots, size_t nslots, const uint8_t *key, uint32_t v)
+{
+	size_t mask = nslots - 1, s;
+
+	for (s = ledger_slot(key, CHORUS_PK_BYTES, mask); slots[s] != 0; s = (s + 1) & mask)
+		;
+	slots[s] = v;
+}
+
+/*
+ * Room for `need` accounts in all.  Growing changes no content, so a failure
+ * here (before any mutation) still leaves the ledger as it was.
+ */
+static int ledger_acct_reserve(struct ledger *l, size_t need)
+{
+	size_t cap = l->acct_cap, nslots;
+
+	assert(need <= l->accounts_max);
+	if (need > cap) {
+		struct ledger_account *v;
+		uint32_t *sorted;
+
+		cap = cap * 2 > need ? cap * 2 : need;
+		cap = cap < l->accounts_max ? cap : l->accounts_max;
+		if ((v = realloc(l->acct, cap * sizeof(*v))) == NULL)
+			return CORE_ERR_NOMEM;
+		l->acct = v;
+		if ((sorted = realloc(l->acct_sorted, cap * sizeof(*sorted))) == NULL)
+			return CORE_ERR_NOMEM;
+		l->acct_sorted = sorted;
+		l->acct_cap = cap;
+	}
+	if (2 * l->acct_cap > l->nacct_slots) {
+		uint32_t *slots;
+
+		for (nslots = l->nacct_slots ? l->nacct_slots : 1; nslots < 2 * l->acct_cap; nslots *= 2)
+			;
+		if ((slots = calloc(nslots, sizeof(*slots))) == NULL)
+			return CORE_ERR_NOMEM;
+		for (size_t i = 0; i < l->nacct; i++)
+			ledger_acct_slot_put(slots, nslots, l->acct[i].key, (uint32_t)i + 1);
+		free(l->acct_slots);
+		l->acct_slots = slots;
+		l->nacct_slots = nslots;
+	}
+	assert(l->acct_cap >= need && l->nacct_slots >= 2 * l->acct_cap);
+	return 0;
+}
+
 /* Never fails: ledger_plan made sure there is room. */
 static uint32_t ledger_acct_get_or_add(struct ledger *l, const uint8_t key[CHORUS_PK_BYTES])
 {
 	long found = ledger_acct_find(l, key);
-	size_t mask = LEDGER_ACCT_SLOTS - 1, s, rank;
+	size_t rank;
 	uint32_t i;
 
 	if (found >= 0)
 		return (uint32_t)found;
-	assert(l->nacct < CHORUS_LEDGER_ACCOUNTS_MAX);
+	assert(l->nacct < l->acct_cap && l->nacct < l->accounts_max);
 	i = (uint32_t)l->nacct;
 	memset(&l->acct[i], 0, sizeof(l->acct[i]));
 	memcpy(l->acct[i].key, key, CHORUS_PK_BYTES);
-	for (s = ledger_slot(key, CHORUS_PK_BYTES, mask); l->acct_slots[s] != 0; s = (s + 1) & mask)
-		;
-	l->acct_slots[s] = i + 1;
+	ledger_acct_slot_put(l->acct_slots, l->nacct_slots, key, i + 1);
 	rank = ledger_acct_rank(l, key);
 	memmove(&l->acct_sorted[rank + 1], &l->acct_sorted[rank],
 	        (l->nacct - rank) * sizeof(l->acct_sorted[0]));
@@ -574,13 +673,13 @@ static int ledger_jobs_reserve(struct ledger *l, size_t extra)
 {
 	size_t need = l->njobs + extra, cap, nslots;
 
-	if (need > CHORUS_LEDGER_JOBS_MAX)
+	if (need > l->jobs_max)
 		return CORE_ERR_FULL;
 	if (need > l->jobs_cap) {
 		struct ljob *v;
 
 		cap = l->jobs_cap * 2 > need ? l->jobs_cap * 2 : need;
-		cap = cap < CHORUS_LEDGER_JOBS_MAX ? cap : CHORUS_LEDGER_JOBS_MAX;
+		cap = cap < l->jobs_max ? cap : l->jobs_max;
 		if ((v = realloc(l->jobs, cap * sizeof(*v))) == NULL)
 			return CORE_ERR_NOMEM;
 		l->jobs = v;
@@ -613,14 +712,14 @@ int ledger_create(struct ledger **out, const struct core_crypto *crypto)
 	if (l == NULL)
 		return CORE_ERR_NOMEM;
 	l->crypto = crypto != NULL ? crypto : &crypto_ed25519;
+	l->accounts_max = CHORUS_LEDGER_ACCOUNTS_MAX;
+	l->jobs_max = CHORUS_LEDGER_JOBS_MAX;
 	l->vcache = calloc(LEDGER_VCACHE_SLOTS, sizeof(*l->vcache));
-	/* Accounts are bounded, so they are allocated once (calloc: pages come as used). */
-	l->acct = calloc(CHORUS_LEDGER_ACCOUNTS_MAX, sizeof(*l->acct));
-	l->acct_slots = calloc(LEDGER_ACCT_SLOTS, sizeof(*l->acct_slots));
-	l->acct_sorted = calloc(CHORUS_LEDGER_ACCOUNTS_MAX, sizeof(*l->acct_sorted));
+	l->dl = calloc(LEDGER_DELTA_MAX, sizeof(*l->dl));
+	l->dl_slots = calloc(LEDGER_DELTA_SLOTS, sizeof(*l->dl_slots));
 	l->njob_slots = 1;
-	if (l->acct == NULL || l->acct_slots == NULL || l->acct_sorted == NULL || l->vcache == NULL ||
-	    ledger_jobs_reserve(l, LEDGER_JOBS_INIT) < 0) {
+	if (l->vcache == NULL || l->dl == NULL || l->dl_slots == NULL ||
+	    ledger_acct_reserve(l, LEDGER_ACCT_INIT) < 0 || ledger_jobs_reserve(l, LEDGER_JOBS_INIT) < 0) {
 		ledger_destroy(l);
 		return CORE_ERR_NOMEM;
 	}
@@ -639,7 +738,33 @@ void ledger_destroy(struct ledger *l)
 	free(l->job_slots);
 	free(l->vcache);
 	free(l->build_buf);
+	free(l->dl);
+	free(l->dl_slots);
+	free(l->memo);
 	free(l);
+}
+
+void ledger_limits_set(struct ledger *l, size_t accounts_max, size_t jobs_max)
+{
+	l->accounts_max = accounts_max && accounts_max < CHORUS_LEDGER_ACCOUNTS_MAX
+	                      ? accounts_max : CHORUS_LEDGER_ACCOUNTS_MAX;
+	l->jobs_max = jobs_max && jobs_max < CHORUS_LEDGER_JOBS_MAX ? jobs_max : CHORUS_LEDGER_JOBS_MAX;
+	assert(l->nacct <= l->accounts_max && l->njobs <= l->jobs_max);
+}
+
+void ledger_build_unchecked(struct ledger *l, int on)
+{
+	l->build_unchecked = on;
+}
+
+const char *ledger_outcome_name(int outcome)
+{
+	static const char *const names[LEDGER_OUTCOMES] = {
+		"credited", "duplicate", "bad entry", "insufficient balance", "accounts full",
+		"reward over the bound", "index full",
+	};
+
+	return outcome >= 0 && outcome < LEDGER_OUTCOMES ? names[outcome] : "unknown";
 }
 
 const char *ledger_why(const struct ledger *l)
@@ -674,119 +799,259 @@ static int ledger_check_link(struct ledger *l, const struct ledger_block_info *b
 	return 0;
 }
 
-static int ledger_check_entries(struct ledger *l)
+/*
+ * Every entry's texts and signatures: one that does not check is skipped
+ * (never fatal, and its job not made final: anyone can flip a bit of a real
+ * job's entry).  The first such is noted for verify.
+ */
+static void ledger_check_entries(struct ledger *l)
 {
 	const struct lblock *b = &l->blk;
 	char why[LEDGER_WHY_MAX - 32];
 
+	l->note[0] = '\0';
 	for (size_t i = 0; i < b->info.nentries; i++) {
 		int err = ledger_entry_verify(l->crypto, l, &b->e[i], &l->info[i], why, sizeof(why));
 
+		l->outcome[i] = err < 0 ? LEDGER_SKIPPED : LEDGER_CREDITED;
 		if (err < 0) {
-			ledger_say(l->why, sizeof(l->why), "bad entry %zu: %s", i, why);
-			return err;
+			memset(&l->info[i], 0, sizeof(l->info[i]));
+			if (l->note[0] == '\0')
+				ledger_say(l->note, sizeof(l->note), "bad entry %zu: %s", i, why);
 		}
 	}
-	return 0;
 }
 
-/* Is key among the first n of keys[]? The lists are short (a block's worth). */
-static int ledger_key_in(uint8_t (*keys)[CHORUS_PK_BYTES], size_t n, const uint8_t *key)
+/* Does this outcome make its job final (an index record)? */
+static int ledger_outcome_final(int o)
 {
-	for (size_t i = 0; i < n; i++)
-		if (memcmp(keys[i], key, CHORUS_PK_BYTES) == 0)
-			return 1;
-	return 0;
+	return o == LEDGER_CREDITED || o == LEDGER_REJECT_BALANCE || o == LEDGER_REJECT_ACCOUNTS ||
+	       o == LEDGER_REJECT_REWARD;
 }
 
-/* A job credited before this block, or by an earlier entry of it. */
+/* A job final before this block, or made final by an earlier entry of it. */
 static int ledger_job_seen(const struct ledger *l, size_t i)
 {
 	if (ledger_job_find(l, l->info[i].job) >= 0)
 		return 1;
 	for (size_t j = 0; j < i; j++)
-		if (!l->dup[j] && memcmp(l->info[j].job, l->info[i].job, CHORUS_JOB_ID_BYTES) == 0)
+		if (ledger_outcome_final(l->outcome[j]) &&
+		    memcmp(l->info[j].job, l->info[i].job, CHORUS_JOB_ID_BYTES) == 0)
 			return 1;
 	return 0;
 }
 
-/*
- * Every check that could fail, and every allocation, before any mutation:
- * marks duplicates, counts new accounts and jobs, bounds the reward sum.
- */
-static int ledger_plan(struct ledger *l, size_t *ncredit)
+/* ---------------------------------------------------------------- judging */
+
+static void ledger_delta_reset(struct ledger *l)
 {
-	uint8_t(*fresh)[CHORUS_PK_BYTES] = l->fresh;
-	size_t nfresh = 0, n = l->blk.info.nentries, credit = 0;
-	uint64_t sum = 0;
+	for (size_t i = 0; i < l->ndl; i++)
+		l->dl_slots[l->dl[i].slot] = 0;
+	l->ndl = l->dl_fresh = l->dl_jobs = 0;
+}
 
-	l->note[0] = '\0';
+/* The delta of key, or NULL when the judged entries did not touch it. */
+static struct ldelta *ledger_delta_find(const struct ledger *l, const uint8_t key[CHORUS_PK_BYTES])
+{
+	size_t mask = LEDGER_DELTA_SLOTS - 1;
+
+	for (size_t s = ledger_slot(key, CHORUS_PK_BYTES, mask);; s = (s + 1) & mask) {
+		uint32_t v = l->dl_slots[s];
+
+		if (v == 0)
+			return NULL;
+		if (memcmp(l->dl[v - 1].key, key, CHORUS_PK_BYTES) == 0)
+			return &l->dl[v - 1];
+	}
+}
+
+static struct ldelta *ledger_delta_add(struct ledger *l, const uint8_t key[CHORUS_PK_BYTES])
+{
+	size_t mask = LEDGER_DELTA_SLOTS - 1, s;
+	struct ldelta *d = ledger_delta_find(l, key);
+
+	if (d != NULL)
+		return d;
+	assert(l->ndl < LEDGER_DELTA_MAX); /* callers judge at most that many keys at once */
+	d = &l->dl[l->ndl];
+	memcpy(d->key, key, CHORUS_PK_BYTES);
+	d->acct = ledger_acct_find(l, key);
+	d->earned = d->spent = 0;
+	for (s = ledger_slot(key, CHORUS_PK_BYTES, mask); l->dl_slots[s] != 0; s = (s + 1) & mask)
+		;
+	d->slot = (uint32_t)s;
+	l->dl_slots[s] = (uint32_t)++l->ndl;
+	l->dl_fresh += d->acct < 0;
+	return d;
+}
+
+/* A credit joins the delta: the client pays, the worker earns. */
+static void ledger_delta_credit(struct ledger *l, const uint8_t client[CHORUS_PK_BYTES],
+                                const uint8_t worker[CHORUS_PK_BYTES], uint64_t reward)
+{
+	ledger_delta_add(l, client)->spent += reward;
+	ledger_delta_add(l, worker)->earned += reward;
+	l->dl_jobs++;
+}
+
+/* 1 when key has neither an account nor a place in the delta: it would be new. */
+static int ledger_key_new(const struct ledger *l, const uint8_t key[CHORUS_PK_BYTES])
+{
+	return ledger_delta_find(l, key) == NULL && ledger_acct_find(l, key) < 0;
+}
+
+/*
+ * What apply does with a checked entry whose job is not final, given the
+ * state plus the delta: the one rule, used by apply (ledger_plan), by the
+ * builder (ledger_build_entries) and by a leader's queue (ledger_entry_admit,
+ * with an empty delta).  Order fixes which reason wins; it is the same
+ * everywhere.  Balances: spent + reward <= allowance + earned, all below 2^53
+ * (limits.h), so the sums cannot wrap.
+ */
+static int ledger_judge(const struct ledger *l, const struct ledger_entry_info *in)
+{
+	const struct ldelta *d = ledger_delta_find(l, in->client);
+	long a = d != NULL ? d->acct : ledger_acct_find(l, in->client);
+	uint64_t earned = (a >= 0 ? l->acct[a].earned : 0) + (d != NULL ? d->earned : 0);
+	uint64_t spent = (a >= 0 ? l->acct[a].spent : 0) + (d != NULL ? d->spent : 0);
+	size_t fresh = (size_t)ledger_key_new(l, in->client);
+
+	if (memcmp(in->client, in->worker, CHORUS_PK_BYTES) != 0)
+		fresh += (size_t)ledger_key_new(l, in->worker);
+	if (l->njobs + l->dl_jobs >= l->jobs_max)
+		return LEDGER_REJECT_INDEX;
+	if (in->reward > CHORUS_LEDGER_REWARD_MAX)
+		return LEDGER_REJECT_REWARD;
+	if (l->nacct + l->dl_fresh + fresh > l->accounts_max)
+		return LEDGER_REJECT_ACCOUNTS;
+	assert(earned <= CODEC_JSON_INT_MAX && spent <= CHORUS_LEDGER_ALLOWANCE + earned);
+	if (spent + in->reward > CHORUS_LEDGER_ALLOWANCE + earned)
+		return LEDGER_REJECT_BALANCE;
+	return LEDGER_CREDITED;
+}
+
+/* The outcome judged for entry i: into the delta (a recorded rejection takes an index slot). */
+static void ledger_delta_take(struct ledger *l, size_t i, int o)
+{
+	const struct ledger_entry_info *in = &l->info[i];
+
+	l->outcome[i] = (uint8_t)o;
+	if (o == LEDGER_CREDITED)
+		ledger_delta_credit(l, in->client, in->worker, in->reward);
+	else if (ledger_outcome_final(o))
+		l->dl_jobs++;
+}
+
+int ledger_entry_admit(const struct ledger *l, const struct ledger_entry_info *in)
+{
+	assert(l->ndl == 0); /* judgements leave no delta behind */
+	return ledger_judge(l, in);
+}
+
+/*
+ * Every check, and every allocation, before any mutation: judges each entry
+ * in order (duplicates, then ledger_judge against the block so far) and
+ * reserves room for what the block adds.  Only this node's memory can fail.
+ */
+static int ledger_plan(struct ledger *l)
+{
+	size_t n = l->blk.info.nentries;
+	int err;
+
+	ledger_delta_reset(l);
 	for (size_t i = 0; i < n; i++) {
-		const struct ledger_entry_info *in = &l->info[i];
-		const uint8_t *keys[2] = {in->client, in->worker};
-
-		l->dup[i] = (uint8_t)ledger_job_seen(l, i);
-		if (l->dup[i]) {
+		if (l->outcome[i] == LEDGER_SKIPPED)
+			continue;
+		if (ledger_job_seen(l, i)) {
+			l->outcome[i] = LEDGER_DUPLICATE;
 			if (l->note[0] == '\0')
 				ledger_say(l->note, sizeof(l->note), "double credit: entry %zu's job is "
-				           "already credited", i);
+				           "already final", i);
 			continue;
 		}
-		credit++;
-		assert(in->reward <= CODEC_JSON_INT_MAX); /* the ack decoder's bound */
-		sum += in->reward; /* at most 2^8 of 2^53 each: cannot overflow */
-		for (int k = 0; k < 2; k++)
-			if (ledger_acct_find(l, keys[k]) < 0 && !ledger_key_in(fresh, nfresh, keys[k]))
-				memcpy(fresh[nfresh++], keys[k], CHORUS_PK_BYTES);
+		ledger_delta_take(l, i, ledger_judge(l, &l->info[i]));
 	}
-	assert(nfresh <= LEDGER_NEW_KEYS_MAX && credit <= n);
-	if (l->nacct + nfresh > CHORUS_LEDGER_ACCOUNTS_MAX) {
-		ledger_say(l->why, sizeof(l->why), "accounts full: %zu + %zu new", l->nacct, nfresh);
-		return CORE_ERR_FULL;
+	assert(l->ndl <= LEDGER_NEW_KEYS_MAX && l->nacct + l->dl_fresh <= l->accounts_max);
+	if ((err = ledger_acct_reserve(l, l->nacct + l->dl_fresh)) < 0 ||
+	    (err = ledger_jobs_reserve(l, l->dl_jobs)) < 0) {
+		ledger_delta_reset(l);
+		ledger_say(l->why, sizeof(l->why), "out of memory for the accounts or the job index");
+		return err;
 	}
-	/* Every account's earned and spent are at most the total: bounding it bounds them. */
-	if (sum > UINT64_MAX - l->total_reward) {
-		ledger_say(l->why, sizeof(l->why), "reward total would overflow");
-		return CORE_ERR_FULL;
-	}
-	if (ledger_jobs_reserve(l, credit) < 0) {
-		ledger_say(l->why, sizeof(l->why), "credited-jobs index full or out of memory");
-		return l->njobs + credit > CHORUS_LEDGER_JOBS_MAX ? CORE_ERR_FULL : CORE_ERR_NOMEM;
-	}
-	*ncredit = credit;
+	ledger_delta_reset(l);
 	return 0;
 }
 
-/* Cannot fail: ledger_plan checked bounds and reserved room. */
+/* A final job into the index. */
+static void ledger_job_put(struct ledger *l, const struct ledger_entry_info *in, uint32_t c,
+                           uint32_t w, uint64_t height, int o)
+{
+	struct ljob *j;
+
+	assert(l->njobs < l->jobs_cap && ledger_outcome_final(o));
+	j = &l->jobs[l->njobs];
+	memcpy(j->id, in->job, CHORUS_JOB_ID_BYTES);
+	j->client = c;
+	j->worker = w;
+	j->height = height;
+	j->reward = in->reward;
+	j->outcome = (uint8_t)o;
+	ledger_job_slot_put(l->job_slots, l->njob_slots, j->id, (uint32_t)++l->njobs);
+}
+
+static uint32_t ledger_acct_index(const struct ledger *l, const uint8_t key[CHORUS_PK_BYTES])
+{
+	long i = ledger_acct_find(l, key);
+
+	return i >= 0 ? (uint32_t)i : LEDGER_NO_ACCT;
+}
+
+/* The outcomes of this block join the running digest (the state hash covers it). */
+static void ledger_outcomes_fold(struct ledger *l)
+{
+	crypto_generichash_state st;
+	uint8_t h[8];
+
+	codec_put_u64(h, l->blk.info.height);
+	crypto_generichash_init(&st, NULL, 0, LEDGER_HASH_BYTES);
+	crypto_generichash_update(&st, l->outcomes, LEDGER_HASH_BYTES);
+	crypto_generichash_update(&st, h, sizeof h);
+	crypto_generichash_update(&st, l->outcome, l->blk.info.nentries);
+	crypto_generichash_final(&st, l->outcomes, LEDGER_HASH_BYTES);
+}
+
+/* Cannot fail: ledger_plan judged every entry and reserved room. */
 static void ledger_commit(struct ledger *l)
 {
 	const struct ledger_block_info *bi = &l->blk.info;
 
 	for (size_t i = 0; i < bi->nentries; i++) {
 		const struct ledger_entry_info *in = &l->info[i];
-		struct ljob *j;
+		int o = l->outcome[i];
 		uint32_t c, w;
 
-		if (l->dup[i]) {
-			l->duplicates++;
+		l->by_outcome[o]++;
+		l->duplicates += o == LEDGER_DUPLICATE;
+		l->skipped += o == LEDGER_SKIPPED;
+		l->rejected += o >= LEDGER_REJECT_BALANCE;
+		if (o != LEDGER_CREDITED) {
+			if (ledger_outcome_final(o))
+				ledger_job_put(l, in, ledger_acct_index(l, in->client),
+				               ledger_acct_index(l, in->worker), bi->height, o);
 			continue;
 		}
 		c = ledger_acct_get_or_add(l, in->client);
 		w = ledger_acct_get_or_add(l, in->worker);
+		assert(l->acct[c].spent + in->reward <= CHORUS_LEDGER_ALLOWANCE + l->acct[c].earned);
 		l->acct[c].spent += in->reward;
 		l->acct[c].jobs_paid++;
 		l->acct[w].earned += in->reward;
 		l->acct[w].jobs_run++;
 		l->total_reward += in->reward;
-		assert(l->njobs < l->jobs_cap);
-		j = &l->jobs[l->njobs];
-		memcpy(j->id, in->job, CHORUS_JOB_ID_BYTES);
-		j->client = c;
-		j->worker = w;
-		j->height = bi->height;
-		j->reward = in->reward;
-		ledger_job_slot_put(l->job_slots, l->njob_slots, j->id, (uint32_t)++l->njobs);
+		l->credited++;
+		ledger_job_put(l, in, c, w, bi->height, o);
 	}
+	ledger_outcomes_fold(l);
 	l->entries += bi->nentries;
 	l->height = bi->height;
 	l->term = bi->term;
@@ -807,7 +1072,7 @@ static int ledger_built_here(const struct ledger *l, const uint8_t *block, size_
 
 int ledger_block_apply(struct ledger *l, const uint8_t *block, size_t len)
 {
-	size_t credit = 0, njobs = l->njobs;
+	size_t njobs = l->njobs;
 	int err;
 
 	l->why[0] = '\0';
@@ -818,11 +1083,18 @@ int ledger_block_apply(struct ledger *l, const uint8_t *block, size_t len)
 		ledger_say(l->why, sizeof(l->why), "bad signature: the leader did not sign this block");
 		return CORE_ERR_BADSIG;
 	}
-	if ((err = ledger_check_entries(l)) < 0 || (err = ledger_plan(l, &credit)) < 0)
+	ledger_check_entries(l);
+	if ((err = ledger_plan(l)) < 0)
 		return err;
 	ledger_commit(l);
-	assert(l->njobs == njobs + credit);
+	assert(l->njobs >= njobs && l->njobs - njobs <= l->blk.info.nentries);
 	return 0;
+}
+
+int ledger_block_outcome(const struct ledger *l, size_t i)
+{
+	assert(i < CHORUS_LEDGER_BLOCK_ENTRIES_MAX);
+	return l->outcome[i];
 }
 
 /* ---------------------------------------------------------------- build */
@@ -853,32 +1125,109 @@ static void ledger_put_header(uint8_t *p, const struct ledger_tip *on, uint64_t 
 }
 
 /*
- * Fills buf with as many new, checked entries as fit; returns how many
- * entries it put, *used how many inputs it looked at, *off the bytes used.
+ * The blocks this ledger built beyond the head, up to the tip built on,
+ * replayed into the delta: the state the next block applies to.  Their
+ * entries are kept out of the input by the caller (ledger.h).
+ */
+static void ledger_memo_seed(struct ledger *l, const struct ledger_tip *on)
+{
+	ledger_delta_reset(l);
+	for (unsigned k = 0; l->memo != NULL && k < LEDGER_BUILT_MAX; k++) {
+		const struct lmemo *m = &l->memo[k];
+
+		if (m->height <= l->height || m->height > on->height)
+			continue;
+		for (uint32_t i = 0; i < m->n; i++)
+			ledger_delta_credit(l, m->c[i].client, m->c[i].worker, m->c[i].reward);
+		l->dl_jobs += m->nrecord;
+	}
+}
+
+/* The block just built at height: its memo (the last slot) replaces any at or above it. */
+static void ledger_memo_keep(struct ledger *l, uint64_t height)
+{
+	unsigned free_k = LEDGER_BUILT_MAX, low_k = 0;
+
+	for (unsigned k = 0; k < LEDGER_BUILT_MAX; k++) {
+		struct lmemo *m = &l->memo[k];
+
+		if (m->height >= height || m->height <= l->height)
+			m->height = 0;
+		if (m->height == 0 && free_k == LEDGER_BUILT_MAX)
+			free_k = k;
+		if (m->height < l->memo[low_k].height)
+			low_k = k;
+	}
+	if (free_k == LEDGER_BUILT_MAX)
+		free_k = low_k; /* more in flight than remembered: the oldest goes */
+	l->memo[free_k] = l->memo[LEDGER_BUILT_MAX];
+	l->memo[free_k].height = height;
+}
+
+/* Entry count of the block being built (its memo) takes entry count's judgement o. */
+static void ledger_memo_add(struct ledger *l, size_t count, int o)
+{
+	struct lmemo *m = &l->memo[LEDGER_BUILT_MAX];
+	const struct ledger_entry_info *in = &l->info[count];
+
+	if (o == LEDGER_CREDITED) {
+		memcpy(m->c[m->n].client, in->client, CHORUS_PK_BYTES);
+		memcpy(m->c[m->n].worker, in->worker, CHORUS_PK_BYTES);
+		m->c[m->n++].reward = in->reward;
+	} else {
+		m->nrecord += ledger_outcome_final(o);
+	}
+}
+
+/*
+ * Fills buf with as many new entries as fit, each judged as apply will
+ * judge it (after the blocks in flight and the earlier entries): only
+ * creditable ones are taken (an unchecked build, a test's stand-in for an
+ * older leader, takes them whatever the judgement).  Returns how many it
+ * put; *used how many inputs it looked at (verdict[] says why each was left
+ * out or taken); *off the bytes used.
  */
 static size_t ledger_build_entries(struct ledger *l, uint8_t *buf, const struct ledger_entry *in,
                                    size_t n, size_t *used, size_t *off)
 {
 	size_t count = 0, i;
 
-	for (i = 0; i < n && count < CHORUS_LEDGER_BLOCK_ENTRIES_MAX; i++) {
+	l->memo[LEDGER_BUILT_MAX].n = l->memo[LEDGER_BUILT_MAX].nrecord = 0;
+	for (i = 0; i < n && i < LEDGER_BUILD_INPUTS_MAX && count < CHORUS_LEDGER_BLOCK_ENTRIES_MAX;
+	     i++) {
 		const struct ledger_entry *e = &in[i];
 		size_t size;
+		int o;
 
+		l->verdict[i] = LEDGER_SKIPPED;
 		if (ledger_entry_check_here(l, e, &l->info[count]) < 0)
 			continue; /* the texts are bad; a block holding it would not apply */
 		size = ledger_entry_size(e->ack_len, e->receipt_len);
 		if (*off + size + CHORUS_SIG_BYTES > CHORUS_LEDGER_BLOCK_BYTES_MAX)
 			break;
-		l->dup[count] = 0;
+		l->verdict[i] = LEDGER_DUPLICATE;
 		if (ledger_job_seen(l, count))
 			continue;
+		o = ledger_judge(l, &l->info[count]);
+		l->verdict[i] = (uint8_t)o;
+		if (o != LEDGER_CREDITED && !(l->build_unchecked && o != LEDGER_REJECT_INDEX))
+			continue;
+		l->verdict[i] = LEDGER_CREDITED;
+		ledger_delta_take(l, count, o);
+		ledger_memo_add(l, count, o);
 		ledger_put_entry(buf + *off, e);
 		*off += size;
 		count++;
 	}
 	*used = i;
+	ledger_delta_reset(l);
 	return count;
+}
+
+int ledger_build_verdict(const struct ledger *l, size_t i)
+{
+	assert(i < LEDGER_BUILD_INPUTS_MAX);
+	return l->verdict[i];
 }
 
 int ledger_block_build(struct ledger *l, uint64_t term, const uint8_t leader_pk[CHORUS_PK_BYTES],
@@ -937,7 +1286,10 @@ int ledger_block_build_on(struct ledger *l, const struct ledger_tip *on, uint64_
 	}
 	if (l->build_buf == NULL && (l->build_buf = malloc(CHORUS_LEDGER_BLOCK_BYTES_MAX)) == NULL)
 		return CORE_ERR_NOMEM;
+	if (l->memo == NULL && (l->memo = calloc(LEDGER_BUILT_MAX + 1, sizeof(*l->memo))) == NULL)
+		return CORE_ERR_NOMEM;
 	buf = l->build_buf;
+	ledger_memo_seed(l, on);
 	count = ledger_build_entries(l, buf, entries, n, used, &off);
 	if (count == 0)
 		return 0;
@@ -966,6 +1318,7 @@ int ledger_block_build_on(struct ledger *l, const struct ledger_tip *on, uint64_
 	off += CHORUS_SIG_BYTES;
 	crypto_generichash(l->built[l->nbuilt++ % LEDGER_BUILT_MAX], LEDGER_HASH_BYTES, buf, off,
 	                   NULL, 0);
+	ledger_memo_keep(l, on->height + 1);
 	assert(off <= CHORUS_LEDGER_BLOCK_BYTES_MAX && *used <= n);
 	if ((*out = malloc(off)) == NULL) {
 		*used = 0;
@@ -993,12 +1346,24 @@ void ledger_stats(const struct ledger *l, struct ledger_stats *out)
 	memset(out, 0, sizeof(*out));
 	out->height = l->height;
 	out->entries = l->entries;
-	out->credited = l->njobs;
+	out->credited = l->credited;
 	out->duplicates = l->duplicates;
+	out->rejected = l->rejected;
+	out->skipped = l->skipped;
+	memcpy(out->by_outcome, l->by_outcome, sizeof(out->by_outcome));
 	out->accounts = l->nacct;
 	out->total_reward = l->total_reward;
 	out->verify_cache_hits = l->vcache_hits;
-	assert(out->entries == out->credited + out->duplicates);
+	assert(out->entries == out->credited + out->duplicates + out->rejected + out->skipped);
+	assert(out->by_outcome[LEDGER_CREDITED] == out->credited);
+}
+
+/* The account as shown: with its balance, which apply keeps at or above zero. */
+static void ledger_acct_view(const struct ledger_account *a, struct ledger_account *out)
+{
+	*out = *a;
+	assert(a->spent <= CHORUS_LEDGER_ALLOWANCE + a->earned);
+	out->balance = CHORUS_LEDGER_ALLOWANCE + a->earned - a->spent;
 }
 
 int ledger_balance(const struct ledger *l, const uint8_t key[CHORUS_PK_BYTES],
@@ -1008,9 +1373,10 @@ int ledger_balance(const struct ledger *l, const uint8_t key[CHORUS_PK_BYTES],
 
 	memset(out, 0, sizeof(*out));
 	memcpy(out->key, key, CHORUS_PK_BYTES);
+	out->balance = CHORUS_LEDGER_ALLOWANCE;
 	if (i < 0)
 		return CORE_ERR_INVAL;
-	*out = l->acct[i];
+	ledger_acct_view(&l->acct[i], out);
 	return 0;
 }
 
@@ -1018,7 +1384,7 @@ int ledger_account_at(const struct ledger *l, size_t i, struct ledger_account *o
 {
 	if (i >= l->nacct)
 		return CORE_ERR_INVAL;
-	*out = l->acct[l->acct_sorted[i]];
+	ledger_acct_view(&l->acct[l->acct_sorted[i]], out);
 	return 0;
 }
 
@@ -1032,18 +1398,21 @@ int ledger_job_get(const struct ledger *l, const uint8_t job[CHORUS_JOB_ID_BYTES
 	if (i < 0)
 		return CORE_ERR_INVAL;
 	j = &l->jobs[i];
-	assert(j->client < l->nacct && j->worker < l->nacct);
+	assert(j->outcome != LEDGER_CREDITED || (j->client < l->nacct && j->worker < l->nacct));
 	out->height = j->height;
-	memcpy(out->client, l->acct[j->client].key, CHORUS_PK_BYTES);
-	memcpy(out->worker, l->acct[j->worker].key, CHORUS_PK_BYTES);
+	if (j->client != LEDGER_NO_ACCT)
+		memcpy(out->client, l->acct[j->client].key, CHORUS_PK_BYTES);
+	if (j->worker != LEDGER_NO_ACCT)
+		memcpy(out->worker, l->acct[j->worker].key, CHORUS_PK_BYTES);
 	out->reward = j->reward;
+	out->outcome = j->outcome;
 	return 0;
 }
 
 void ledger_state_hash(const struct ledger *l, uint8_t out[LEDGER_HASH_BYTES])
 {
 	crypto_generichash_state st;
-	uint8_t u[8 * 6];
+	uint8_t u[8 * 9];
 
 	crypto_generichash_init(&st, NULL, 0, LEDGER_HASH_BYTES);
 	codec_put_u64(u, l->height);
@@ -1052,8 +1421,13 @@ void ledger_state_hash(const struct ledger *l, uint8_t out[LEDGER_HASH_BYTES])
 	codec_put_u64(u + 24, l->njobs);
 	codec_put_u64(u + 32, l->duplicates);
 	codec_put_u64(u + 40, l->total_reward);
+	codec_put_u64(u + 48, l->credited);
+	codec_put_u64(u + 56, l->rejected);
+	codec_put_u64(u + 64, l->skipped);
 	crypto_generichash_update(&st, u, sizeof(u));
 	crypto_generichash_update(&st, l->head, LEDGER_HASH_BYTES);
+	/* Which entries were credited, rejected (and why) or skipped, block by block. */
+	crypto_generichash_update(&st, l->outcomes, LEDGER_HASH_BYTES);
 	for (size_t i = 0; i < l->nacct; i++) {
 		const struct ledger_account *a = &l->acct[l->acct_sorted[i]];
 
@@ -1100,12 +1474,16 @@ static int ledger_verify_balances(const struct ledger *l, const struct ledger_ac
 static int ledger_verify_one(struct ledger *l, const uint8_t *block, size_t len, char *why,
                              size_t whylen)
 {
-	uint64_t dups = l->duplicates;
+	uint64_t dups = l->duplicates, skipped = l->skipped;
 	int err = ledger_block_apply(l, block, len);
 
 	if (err < 0) {
 		ledger_say(why, whylen, "%s", l->why);
 		return err;
+	}
+	if (l->skipped != skipped) {
+		ledger_say(why, whylen, "%s", l->note);
+		return CORE_ERR_BADSIG;
 	}
 	if (l->duplicates != dups) {
 		ledger_say(why, whylen, "%s", l->note);

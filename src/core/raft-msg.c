@@ -134,6 +134,9 @@ int raft_msg_validate(const struct raft_msg *m)
 		return CORE_ERR_MALFORMED;
 	if ((m->flags & ~(RAFT_MSG_REJECT | RAFT_MSG_TRANSFER)) != 0)
 		return CORE_ERR_MALFORMED;
+	/* A term near 2^64 would wrap when a follower campaigns on it (raft_reset asserts); see limits.h. */
+	if (m->term >= CHORUS_RAFT_TERM_MAX)
+		return CORE_ERR_MALFORMED;
 	if (m->type != RAFT_MSG_APPEND && m->nentries != 0)
 		return CORE_ERR_MALFORMED;
 	if (m->type == RAFT_MSG_APPEND)
@@ -141,7 +144,9 @@ int raft_msg_validate(const struct raft_msg *m)
 	if (m->type == RAFT_MSG_SNAPSHOT) {
 		if (m->snap.len > CHORUS_RAFT_SNAPSHOT_MAX)
 			return CORE_ERR_OVERSIZE;
-		if (!raft_conf_valid(&m->snap.conf) || m->snap.index == 0 || m->snap.term > m->term ||
+		/* Terms start at 1: a snapshot of term 0 would match "no entry" (raft_term_of). */
+		if (!raft_conf_valid(&m->snap.conf) || m->snap.index == 0 || m->snap.term == 0 ||
+		    m->snap.term > m->term ||
 		    (m->snap.len > 0 && m->snap.data == NULL))
 			return CORE_ERR_MALFORMED;
 	}

@@ -48,9 +48,10 @@ static uint32_t raft_quorum(const struct raft_conf *c)
 	return c->n / 2 + 1;
 }
 
+/* A voter of the configuration that may vote: one whose durable state was lost never does. */
 static int raft_promotable(const struct raft *r)
 {
-	return raft_conf_has(&r->conf, r->id);
+	return raft_conf_has(&r->conf, r->id) && !r->cfg.no_vote;
 }
 
 static struct raft_progress *raft_progress_find(struct raft *r, uint64_t id)
@@ -296,6 +297,9 @@ static void raft_become_follower(struct raft *r, uint64_t term, uint64_t leader)
 	r->leader = leader;
 }
 
+static int raft_maybe_commit(struct raft *r);
+static void raft_leader_committed(struct raft *r);
+
 static void raft_become_leader(struct raft *r)
 {
 	uint64_t index;
@@ -319,6 +323,9 @@ static void raft_become_leader(struct raft *r)
 	if (err != 0)
 		r->pending_conf_index = index - 1; /* log full: still leads; proposals will fail */
 	raft_bcast_append(r, 1);
+	/* A leader alone in its configuration is its own quorum: nobody's answer will commit it. */
+	if (err == 0 && raft_maybe_commit(r))
+		raft_leader_committed(r);
 	assert(r->leader == r->id);
 }
 
@@ -653,6 +660,14 @@ static void raft_handle_append(struct raft *r, const struct raft_msg *m)
 		lastnew = m->index + m->nentries;
 		raft_commit_to(r, m->commit < lastnew ? m->commit : lastnew);
 		resp.index = lastnew;
+	} else if (m->index <= r->log.snap_index) {
+		/*
+		 * Another term at our snapshot's index: that entry is committed, so
+		 * no valid leader says so.  Dropped and counted; the hint below would
+		 * look up an entry the log no longer holds (found by fuzz-raft).
+		 */
+		r->stats.drop_invalid++;
+		return;
 	} else {
 		resp.flags = RAFT_MSG_REJECT;
 		resp.index = m->index;
@@ -762,7 +777,8 @@ static void raft_on_vote_request(struct raft *r, const struct raft_msg *m)
 	          (pre && m->term > r->term);
 	int type = pre ? RAFT_MSG_PRE_VOTE_RESP : RAFT_MSG_VOTE_RESP;
 
-	if (can && raft_log_up_to_date(&r->log, m->index, m->log_term)) {
+	/* No memory of our votes (cfg.no_vote): a grant now could be a second one in a term. */
+	if (can && !r->cfg.no_vote && raft_log_up_to_date(&r->log, m->index, m->log_term)) {
 		if (!pre) {
 			assert(m->term == r->term);
 			r->election_elapsed = 0;
@@ -819,6 +835,8 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 	assert(!r->in_ready);
 	if (err == 0 && m->to != r->id)
 		err = CORE_ERR_INVAL;
+	if (err == 0 && m->term >= CHORUS_RAFT_PEER_TERM_MAX)
+		err = CORE_ERR_MALFORMED; /* see limits.h: our campaigns need room above it */
 	if (err != 0) {
 		r->stats.drop_invalid++;
 		return err;
@@ -1252,6 +1270,14 @@ void raft_status(const struct raft *r, struct raft_status *st)
 	st->conf = r->conf;
 	st->conf_index = r->conf_index;
 	st->transferee = r->transferee;
+	st->no_vote = r->cfg.no_vote;
+}
+
+void raft_set_no_vote(struct raft *r, int no_vote)
+{
+	assert(!r->in_ready);
+	r->cfg.no_vote = no_vote != 0;
+	assert(raft_promotable(r) == (raft_conf_has(&r->conf, r->id) && !no_vote));
 }
 
 const struct raft_stats *raft_stats(const struct raft *r)
@@ -1342,5 +1368,7 @@ const char *raft_check(const struct raft *r)
 		return "configuration is not the last one in the log";
 	if (r->nout > CHORUS_RAFT_OUTBOX_MAX)
 		return "outbox over its bound";
+	if (r->cfg.no_vote && r->state != RAFT_FOLLOWER)
+		return "a node without its vote's memory campaigned";
 	return r->state == RAFT_LEADER ? raft_check_leader(r) : NULL;
 }

@@ -573,6 +573,7 @@ void swim_tick(struct core *core, uint64_t now_ms)
 	swim_relays_expire(core, now_ms);
 	if (now_ms >= core->next_gossip_ms) {
 		swim_gossip(core, now_ms);
+		gossip_catchup_tick(core, now_ms);
 		core->next_gossip_ms = now_ms + t->gossip_interval_ms;
 	}
 	if (now_ms >= core->next_pushpull_ms)
@@ -594,6 +595,9 @@ uint64_t swim_next_deadline_ms(const struct core *core)
 		d = swim_min_u64(d, core->next_gossip_ms);
 	if (!core->joined && core->nseeds > 0)
 		d = swim_min_u64(d, core->next_join_ms);
+	/* Pulls go out on gossip ticks: wake for them while catching up. */
+	if (core->joined && core->now_ms < core->catchup_until_ms)
+		d = swim_min_u64(d, core->next_gossip_ms);
 	if (core->probe.active) {
 		if (!core->probe.indirect_sent)
 			d = swim_min_u64(d, core->probe.direct_deadline_ms);

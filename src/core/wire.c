@@ -34,7 +34,8 @@
  * common costs one SipHash of 88 bytes per key held, never an X25519.
  *
  * Every length is checked exactly: a frame whose body length does not match
- * its size and auth kind, or that exceeds CHORUS_FRAME_MAX, is rejected
+ * its size and auth kind, or that exceeds CHORUS_FRAME_MAX (or its body
+ * CHORUS_BODY_MAX), is rejected
  * before anything else looks at it.
  */
 #include <stdlib.h>
@@ -63,6 +64,7 @@ static const char *const wire_type_names[WIRE_TYPE_END] = {
 	[WIRE_REFUSE] = "refuse", [WIRE_RECEIPT] = "receipt", [WIRE_CANCEL] = "cancel",
 	[WIRE_JOBACK] = "job-ack", [WIRE_RAFT] = "raft", [WIRE_LEDGER] = "ledger",
 	[WIRE_STATUS_Q] = "status-query", [WIRE_STATUS_A] = "status-answer",
+	[WIRE_PULL] = "pull",
 	[WIRE_KEYRING] = "keyring", [WIRE_KEYRING_A] = "keyring-answer",
 };
 
@@ -108,6 +110,13 @@ int wire_decode(struct wire_frame *f, const uint8_t *buf, size_t len)
 	body_len = codec_get_u32(buf + 4);
 	if ((size_t)body_len != len - CHORUS_FRAME_HEADER - trailer)
 		return CORE_ERR_MALFORMED;
+	/*
+	 * A MAC trailer is 32 bytes shorter than a signature, so a frame within
+	 * CHORUS_FRAME_MAX can carry a body over CHORUS_BODY_MAX, which no
+	 * encoder writes and the app decoders do not expect (found by fuzz-wire).
+	 */
+	if (body_len > CHORUS_BODY_MAX)
+		return CORE_ERR_OVERSIZE;
 	/* A signed frame names no recipient: the field must be clear, not ignored. */
 	if (buf[WIRE_AUTH_OFF] == WIRE_AUTH_SIG &&
 	    !wire_zero(buf + WIRE_RECIPIENT_OFF, CHORUS_RECIPIENT_BYTES))

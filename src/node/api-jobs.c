@@ -2,7 +2,9 @@
  * api-jobs: the job endpoints of the HTTP API.
  *
  *   POST /v1/jobs[?wait_ms=N]     {"kind","payload_b64","timeout_ms","reward"} -> 202 record
- *                                 (with wait_ms: 200 and the record once final, or at N ms)
+ *                                 (with wait_ms: 200 and the record once final, or at N ms);
+ *                                 507 when the job cannot be stored (full disk), 503 while
+ *                                 the ledger lags or too many jobs are in flight
  *   GET  /v1/jobs?limit=N         {"jobs":[record...]}, newest first
  *   GET  /v1/jobs/ID[?wait_ms=N]  the record; with wait_ms, held until final or N ms
  *   POST /v1/jobs/ID/cancel       the record, 404 unknown, 409 already final
@@ -24,6 +26,7 @@
 #include <event2/keyvalq_struct.h>
 #include <sodium.h>
 
+#include "api-body.h"
 #include "node.h"
 
 #define API_LIST_DEFAULT  20
@@ -49,6 +52,10 @@ static void api_jobs_reply_record(struct api_jobs *aj, struct evhttp_request *re
 
 	if (r == -ENOENT)
 		api_reply_error(req, HTTP_NOTFOUND, "Not Found", "no such job");
+	else if (r == -EBADMSG)
+		api_reply_error(req, HTTP_INTERNAL, "Internal Server Error",
+		                "jobs.db is damaged: this job's stored result does not match its digest"
+		                " (not served; see chorusd(8), DAMAGE)");
 	else if (r != 0)
 		api_reply_error(req, HTTP_INTERNAL, "Internal Server Error", "cannot read the job table");
 	else
@@ -146,39 +153,6 @@ static void api_jobs_list(struct api_jobs *aj, struct evhttp_request *req)
 	api_reply(req, HTTP_OK, "OK", obj);
 }
 
-/* The POST body as a job spec; NULL and a message when it is not one. */
-static const char *api_jobs_spec(cJSON *body, struct job_spec *spec, uint8_t *payload)
-{
-	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(body, "kind");
-	const cJSON *b64 = cJSON_GetObjectItemCaseSensitive(body, "payload_b64");
-	const cJSON *timeout = cJSON_GetObjectItemCaseSensitive(body, "timeout_ms");
-	const cJSON *reward = cJSON_GetObjectItemCaseSensitive(body, "reward");
-
-	memset(spec, 0, sizeof *spec);
-	if (!cJSON_IsString(kind) || strlen(kind->valuestring) > CHORUS_KIND_MAX ||
-	    strspn(kind->valuestring, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
-	        strlen(kind->valuestring) || kind->valuestring[0] == '\0')
-		return "kind must be 1..31 of A-Z a-z 0-9 . _ -";
-	snprintf(spec->kind, sizeof spec->kind, "%s", kind->valuestring);
-	if (b64 != NULL && !cJSON_IsString(b64))
-		return "payload_b64 must be a base64 string";
-	if (b64 != NULL && sodium_base642bin(payload, CHORUS_PAYLOAD_MAX, b64->valuestring,
-	                                     strlen(b64->valuestring), NULL, &spec->payload_len,
-	                                     NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
-		return "payload_b64 is not base64, or the payload is over 32768 bytes";
-	spec->payload = payload;
-	if (timeout != NULL && (!cJSON_IsNumber(timeout) || timeout->valuedouble < 1 ||
-	                        timeout->valuedouble > CHORUS_JOB_TIMEOUT_MS_MAX))
-		return "timeout_ms must be 1..86400000";
-	spec->timeout_ms = timeout != NULL ? (uint32_t)timeout->valuedouble : 0;
-	if (reward != NULL && (!cJSON_IsNumber(reward) || reward->valuedouble < 0 ||
-	                       reward->valuedouble > 1e15 ||
-	                       reward->valuedouble != (double)(uint64_t)reward->valuedouble))
-		return "reward must be a whole number 0..1e15";
-	spec->reward = reward != NULL ? (uint64_t)reward->valuedouble : 0;
-	return NULL;
-}
-
 static void api_jobs_post(struct api_jobs *aj, struct evhttp_request *req)
 {
 	int bad = 0;
@@ -189,40 +163,28 @@ static void api_jobs_post(struct api_jobs *aj, struct evhttp_request *req)
 	char id[CHORUS_JOB_ID_HEX + 1], err[NODE_ERR_MAX];
 	struct job_spec spec;
 	const char *why;
-	cJSON *body;
 	int r;
 
 	if (bad) {
 		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "wait_ms must be 0..60000");
 		return;
 	}
-	body = cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1), len);
-	if (body == NULL || !cJSON_IsObject(body)) {
-		cJSON_Delete(body);
-		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "the body must be a JSON object");
-		return;
-	}
-	why = api_jobs_spec(body, &spec, payload);
-	cJSON_Delete(body);
+	why = api_body_job((const char *)evbuffer_pullup(in, -1), len, &spec, payload);
 	if (why != NULL) {
 		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", why);
 		return;
 	}
+	/* The row is committed before the job reaches the core (jobs_submit). */
 	r = jobs_submit(aj->node->jobs, &spec, id, err, sizeof err);
-	if (r == -EIO)
-		api_reply_error(req, HTTP_INTERNAL, "Internal Server Error", err);
-	else if (r == -EBUSY)
+	if (r == -ENOSPC || r == -EIO)
+		api_reply_error(req, 507, "Insufficient Storage", err);
+	else if (r == -EBUSY || r == -EAGAIN)
 		api_reply_error(req, 503, "Service Unavailable", err);
 	else if (r != 0)
 		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", err);
 	else if (wait_ms == 0 ||
-	         api_jobs_wait(aj, req, id, wait_ms < API_WAIT_MS_MAX ? wait_ms : API_WAIT_MS_MAX) != 0) {
-		/* "Accepted" only once the row is committed (a held request is answered later). */
-		if (jobstore_commit(jobs_sync(aj->node->jobs, id)) != 0)
-			api_reply_error(req, HTTP_INTERNAL, "Internal Server Error", "cannot store the job");
-		else
-			api_jobs_reply_record(aj, req, id, 202, "Accepted");
-	}
+	         api_jobs_wait(aj, req, id, wait_ms < API_WAIT_MS_MAX ? wait_ms : API_WAIT_MS_MAX) != 0)
+		api_jobs_reply_record(aj, req, id, 202, "Accepted");
 }
 
 static void api_jobs_cancel(struct api_jobs *aj, struct evhttp_request *req, const char *id)

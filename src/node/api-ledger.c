@@ -26,6 +26,7 @@
 #include <event2/http.h>
 #include <sodium.h>
 
+#include "api-body.h"
 #include "node.h"
 #include "consensus.h"
 
@@ -76,6 +77,7 @@ static void api_ledger_raft(cJSON *o, const struct consensus *cs)
 	cJSON_AddStringToObject(o, "state", r == NULL ? (consensus_is_voter(cs) ? "booting" : "none")
 	                                                : raft_state_name(st.state));
 	api_ledger_id(o, "id", st.id);
+	cJSON_AddStringToObject(o, "raft_state", consensus_raft_state(cs));
 	voters = cJSON_AddArrayToObject(o, "voters");
 	for (uint32_t i = 0; voters != NULL && i < st.conf.n; i++) {
 		cJSON *v = cJSON_CreateObject();
@@ -87,7 +89,7 @@ static void api_ledger_raft(cJSON *o, const struct consensus *cs)
 	}
 }
 
-static cJSON *api_ledger_status(const struct consensus *cs)
+static cJSON *api_ledger_status(struct consensus *cs)
 {
 	const struct ledger *l = consensus_ledger(cs);
 	struct ledger_stats ls;
@@ -110,9 +112,25 @@ static cJSON *api_ledger_status(const struct consensus *cs)
 	cJSON_AddNumberToObject(o, "total_reward", (double)ls.total_reward);
 	cJSON_AddNumberToObject(o, "verify_cache_hits", (double)ls.verify_cache_hits);
 	cJSON_AddNumberToObject(o, "dropped_messages", (double)consensus_dropped(cs));
-	cJSON_AddNumberToObject(o, "outbox_dropped", (double)consensus_outbox_dropped(cs));
+	{
+		uint64_t depth, high, low;
+		int lagging = consensus_lagging(cs, &depth, &high, &low);
+
+		cJSON_AddNumberToObject(o, "outbox_open", (double)depth);
+		cJSON_AddBoolToObject(o, "outbox_lagging", lagging);
+	}
 	cJSON_AddNumberToObject(o, "outbox_refused", (double)consensus_outbox_refused_count(cs));
 	cJSON_AddNumberToObject(o, "refused", (double)consensus_refused(cs));
+	{
+		uint64_t member, bound, skipped_blocks;
+
+		consensus_refusals(cs, &member, &bound, &skipped_blocks);
+		cJSON_AddNumberToObject(o, "refused_not_member", (double)member);
+		cJSON_AddNumberToObject(o, "refused_bound", (double)bound);
+		cJSON_AddNumberToObject(o, "skipped_blocks", (double)skipped_blocks);
+	}
+	cJSON_AddNumberToObject(o, "rejected", (double)ls.rejected);
+	cJSON_AddNumberToObject(o, "skipped", (double)ls.skipped);
 	{
 		struct catchup_status cu;
 		cJSON *c = cJSON_AddObjectToObject(o, "catchup");
@@ -203,6 +221,10 @@ static void api_ledger_job(const struct consensus *cs, struct evhttp_request *re
 	o = cJSON_CreateObject();
 	if (o != NULL) {
 		cJSON_AddStringToObject(o, "job", id);
+		cJSON_AddStringToObject(o, "outcome", lj.outcome == LEDGER_CREDITED ? "credited"
+		                                                                     : "rejected");
+		if (lj.outcome != LEDGER_CREDITED)
+			cJSON_AddStringToObject(o, "reason", ledger_outcome_name(lj.outcome));
 		cJSON_AddNumberToObject(o, "height", (double)lj.height);
 		api_ledger_hex(o, "client", lj.client, CHORUS_PK_BYTES);
 		api_ledger_hex(o, "worker", lj.worker, CHORUS_PK_BYTES);
@@ -232,10 +254,12 @@ static cJSON *api_ledger_balances(const struct consensus *cs)
 		cJSON_AddNumberToObject(b, "spent", (double)a.spent);
 		cJSON_AddNumberToObject(b, "jobs_run", (double)a.jobs_run);
 		cJSON_AddNumberToObject(b, "jobs_paid", (double)a.jobs_paid);
+		cJSON_AddNumberToObject(b, "balance", (double)a.balance);
 	}
 	if (o != NULL) {
 		cJSON_AddNumberToObject(o, "height", (double)ls.height);
 		cJSON_AddNumberToObject(o, "total_reward", (double)ls.total_reward);
+		cJSON_AddNumberToObject(o, "allowance", (double)CHORUS_LEDGER_ALLOWANCE);
 	cJSON_AddNumberToObject(o, "verify_cache_hits", (double)ls.verify_cache_hits);
 	cJSON_AddNumberToObject(o, "dropped_messages", (double)consensus_dropped(cs));
 	}
@@ -268,14 +292,13 @@ static void api_ledger_remove(struct consensus *cs, struct evhttp_request *req)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
-	cJSON *body = cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1), len);
-	const cJSON *idj = cJSON_GetObjectItemCaseSensitive(body, "id");
-	char msg[160];
+	char msg[160], hex[CHORUS_ID_HEX + 1];
 	uint64_t id = 0;
 	const struct raft *rf = consensus_raft(cs);
-	int r = cJSON_IsString(idj) ? api_ledger_voter(cs, idj->valuestring, &id) : -EINVAL;
+	int r = api_body_voter((const char *)evbuffer_pullup(in, -1), len, hex) == 0
+	            ? api_ledger_voter(cs, hex, &id)
+	            : -EINVAL;
 
-	cJSON_Delete(body);
 	if (rf == NULL || !raft_is_leader(rf))
 		r = -EAGAIN; /* whatever the id: only the leader can act on it */
 	if (r == 0)
@@ -299,31 +322,6 @@ static void api_ledger_remove(struct consensus *cs, struct evhttp_request *req)
 	                r == -EBUSY ? "a configuration change is in progress"
 	                            : r == -ENOENT ? "no such voter (give a unique id prefix)"
 	                                           : "want {\"id\": hex}");
-}
-
-static int api_ledger_text(const cJSON *body, const char *key, char *out, uint16_t *len)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, key);
-	size_t n = cJSON_IsString(v) ? strlen(v->valuestring) : 0;
-
-	if (n == 0 || n > CHORUS_LEDGER_TEXT_MAX)
-		return -1;
-	memcpy(out, v->valuestring, n + 1);
-	*len = (uint16_t)n;
-	return 0;
-}
-
-static int api_ledger_sig(const cJSON *body, const char *key, uint8_t sig[CHORUS_SIG_BYTES])
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, key);
-	size_t n = 0;
-
-	return cJSON_IsString(v) &&
-	               sodium_hex2bin(sig, CHORUS_SIG_BYTES, v->valuestring, strlen(v->valuestring),
-	                              NULL, &n, NULL) == 0 &&
-	               n == CHORUS_SIG_BYTES
-	           ? 0
-	           : -1;
 }
 
 static cJSON *api_ledger_ack_doc(const char *job, uint64_t height)
@@ -357,7 +355,6 @@ static void api_ledger_acks(struct consensus *cs, struct evhttp_request *req)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
-	cJSON *body = cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1), len);
 	struct ledger_entry *e = calloc(1, sizeof *e);
 	char why[128] = "want {\"ack\",\"ack_sig\",\"receipt\",\"receipt_sig\"}";
 	char job[CHORUS_JOB_ID_HEX + 1] = "";
@@ -367,12 +364,8 @@ static void api_ledger_acks(struct consensus *cs, struct evhttp_request *req)
 
 	if (bad)
 		snprintf(why, sizeof why, "wait_ms must be 0..60000");
-	else if (e != NULL && api_ledger_text(body, "ack", e->ack_text, &e->ack_len) == 0 &&
-	         api_ledger_text(body, "receipt", e->receipt_text, &e->receipt_len) == 0 &&
-	         api_ledger_sig(body, "ack_sig", e->ack_sig) == 0 &&
-	         api_ledger_sig(body, "receipt_sig", e->receipt_sig) == 0)
+	else if (e != NULL && api_body_ack((const char *)evbuffer_pullup(in, -1), len, e) == 0)
 		r = consensus_submit(cs, e, wait_ms > 0, job, &height, why, sizeof why);
-	cJSON_Delete(body);
 	free(e);
 	if (r != 0)
 		api_reply_error(req, r == -EIO ? HTTP_INTERNAL : HTTP_BADREQUEST,

@@ -7,7 +7,19 @@
  * 8 KiB of headers, a 10 s timeout per connection); every method reaches
  * api_request_cb so a wrong one is answered 405 rather than evhttp's 501.
  * Handlers only read the core; they never change protocol state.
+ *
+ * Accept back-off: when accept() fails for want of descriptors or memory
+ * (EMFILE, ENFILE, ENOBUFS, ENOMEM; any other error alike), the pending
+ * connection stays queued and the listening socket stays readable, so
+ * libevent's listener would call accept() again at once, forever: a busy loop
+ * and one warning per try (3.4 million lines in 25 s at the fd limit).  As
+ * tmux and bgpd do, the listener is disabled instead and re-enabled after a
+ * pause of 100 ms, doubling to 1 s while accepting still fails.  One line is
+ * logged when an episode starts and one when it ends (the listener accepted
+ * for API_ACCEPT_QUIET_MS without a failure), with the count of failed
+ * accepts; connections already open are served throughout.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,19 +30,39 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
 #include "node.h"
+#include "consensus.h"
 
 #define API_BODY_MAX    (1024 * 1024)
 #define API_HEADERS_MAX (8 * 1024)
 #define API_TIMEOUT_S   10
+#define API_ACCEPT_PAUSE_MIN_MS 100   /* first pause after a failed accept */
+#define API_ACCEPT_PAUSE_MAX_MS 1000  /* the pause doubles up to this */
+#define API_ACCEPT_QUIET_MS     2000  /* accepting this long without a failure ends an episode */
+#define API_INSTANCES_MAX       4     /* servers one process may run (chorusd: one) */
 
 struct api {
 	struct node *node;
 	struct evhttp *http;
 	struct api_jobs *jobs;
 	struct api_keyring *keyring;
+	/* Accept back-off (see the top of this file). */
+	struct evconnlistener *listener;
+	struct event *accept_timer;  /* paused: resume; resumed: end of the episode */
+	int accept_paused;           /* the listener is disabled */
+	uint32_t accept_pause_ms;    /* 0: no episode */
+	uint64_t accept_failures;    /* in this episode */
+	uint64_t accept_since_ms;    /* the episode's start */
+	int accept_errno;            /* its first error */
 };
+
+/*
+ * The listener's error callback gets the evhttp (evhttp owns the listener's
+ * callback argument), so the servers are found by it here.
+ */
+static struct api *api_instances[API_INSTANCES_MAX];
 
 void
 api_reply(struct evhttp_request *req, int code, const char *reason, cJSON *obj)
@@ -158,6 +190,30 @@ api_counters_json(cJSON *obj, const struct api_counter *c, size_t n)
 	return 0;
 }
 
+/*
+ * What keeps work safe: the ack outbox against its marks (submits refused
+ * while lagging), and whether this node votes in the ledger (a voter that
+ * lost raft.db does not, until re-added: docs/ledger-node.md).
+ */
+static int
+api_status_store(const struct node *node, cJSON *obj)
+{
+	uint64_t depth = 0, high = 0, low = 0;
+	int lagging = node->consensus != NULL &&
+	              consensus_lagging(node->consensus, &depth, &high, &low);
+	cJSON *o = cJSON_AddObjectToObject(obj, "outbox");
+
+	if (o == NULL)
+		return -ENOMEM;
+	cJSON_AddNumberToObject(o, "open", (double)depth);
+	cJSON_AddNumberToObject(o, "high", (double)high);
+	cJSON_AddNumberToObject(o, "low", (double)low);
+	cJSON_AddStringToObject(o, "state", lagging ? "lagging" : "ok");
+	cJSON_AddStringToObject(obj, "raft_state",
+	                        node->consensus != NULL ? consensus_raft_state(node->consensus) : "none");
+	return 0;
+}
+
 static cJSON *
 api_status_json(const struct node *node)
 {
@@ -189,6 +245,8 @@ api_status_json(const struct node *node)
 	cJSON_AddNumberToObject(members, "dead", (double)counts[MEMBER_DEAD]);
 	cJSON_AddNumberToObject(members, "left", (double)counts[MEMBER_LEFT]);
 	cJSON_AddNumberToObject(members, "total", (double)core_member_count(node->core));
+	if (api_status_store(node, obj) != 0)
+		goto fail;
 	cJSON *stats = api_stats_json(node);
 	if (stats == NULL)
 		goto fail;
@@ -332,9 +390,99 @@ api_request_cb(struct evhttp_request *req, void *arg)
 	api_reply_error(req, HTTP_NOTFOUND, "Not Found", "not found");
 }
 
+static void
+api_accept_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct api *api = arg;
+	struct timeval tv = { API_ACCEPT_QUIET_MS / 1000, (API_ACCEPT_QUIET_MS % 1000) * 1000 };
+
+	(void)fd;
+	(void)what;
+	assert(api->accept_pause_ms > 0);
+	if (api->accept_paused) {
+		/* Try again; a failure comes back to api_accept_error_cb with a longer pause. */
+		api->accept_paused = 0;
+		if (evconnlistener_enable(api->listener) != 0 || evtimer_add(api->accept_timer, &tv) != 0)
+			log_error("api", "event=accept-resume-failed");
+		return;
+	}
+	log_warn("api", "event=accept-resumed failed_accepts=%llu paused_ms=%llu error=%s",
+	         (unsigned long long)api->accept_failures,
+	         (unsigned long long)(chorusd_now_ms() - api->accept_since_ms),
+	         strerror(api->accept_errno));
+	api->accept_pause_ms = 0;
+	api->accept_failures = 0;
+}
+
+static void
+api_accept_error_cb(struct evconnlistener *listener, void *arg)
+{
+	int e = EVUTIL_SOCKET_ERROR();
+	struct api *api = NULL;
+	struct timeval tv;
+
+	for (size_t i = 0; i < API_INSTANCES_MAX && api == NULL; i++)
+		if (api_instances[i] != NULL && api_instances[i]->http == arg)
+			api = api_instances[i];
+	assert(api != NULL && api->listener == listener);
+	if (api == NULL)
+		return;
+	api->accept_failures++;
+	if (api->accept_pause_ms == 0) {
+		api->accept_pause_ms = API_ACCEPT_PAUSE_MIN_MS;
+		api->accept_since_ms = chorusd_now_ms();
+		api->accept_errno = e;
+		log_warn("api", "event=accept-paused error=%s pause_ms=%u "
+		         "(connections are refused for now; those open are served)",
+		         strerror(e), API_ACCEPT_PAUSE_MIN_MS);
+	} else if (api->accept_paused == 0) {
+		api->accept_pause_ms *= 2;
+		if (api->accept_pause_ms > API_ACCEPT_PAUSE_MAX_MS)
+			api->accept_pause_ms = API_ACCEPT_PAUSE_MAX_MS;
+	}
+	api->accept_paused = 1;
+	tv.tv_sec = api->accept_pause_ms / 1000;
+	tv.tv_usec = (api->accept_pause_ms % 1000) * 1000;
+	if (evconnlistener_disable(listener) != 0 || evtimer_add(api->accept_timer, &tv) != 0)
+		log_error("api", "event=accept-pause-failed");
+}
+
+/* Takes over the listener's errors: accept back-off instead of libevent's retry and warning. */
+static int
+api_accept_setup(struct api *api, struct evhttp_bound_socket *bound)
+{
+	size_t slot = API_INSTANCES_MAX;
+
+	for (size_t i = 0; i < API_INSTANCES_MAX; i++)
+		if (api_instances[i] == NULL) {
+			slot = i;
+			break;
+		}
+	api->listener = evhttp_bound_socket_get_listener(bound);
+	api->accept_timer = evtimer_new(api->node->base, api_accept_timer_cb, api);
+	if (slot == API_INSTANCES_MAX || api->listener == NULL || api->accept_timer == NULL)
+		return -1;
+	api_instances[slot] = api;
+	evconnlistener_set_error_cb(api->listener, api_accept_error_cb);
+	return 0;
+}
+
+static void
+api_accept_teardown(struct api *api)
+{
+	for (size_t i = 0; i < API_INSTANCES_MAX; i++)
+		if (api_instances[i] == api)
+			api_instances[i] = NULL;
+	if (api->accept_timer != NULL)
+		event_free(api->accept_timer);
+	api->accept_timer = NULL;
+}
+
 int
 api_create(struct api **out, struct node *node, char *err, size_t errlen)
 {
+	struct evhttp_bound_socket *bound;
+
 	struct api *api;
 
 	*out = NULL;
@@ -359,8 +507,8 @@ api_create(struct api **out, struct node *node, char *err, size_t errlen)
 	                                          EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
 	evhttp_set_gencb(api->http, api_request_cb, api);
 	errno = 0;
-	if (evhttp_bind_socket_with_handle(api->http, node->cfg.http_host, node->cfg.http_port) ==
-	    NULL) {
+	bound = evhttp_bind_socket_with_handle(api->http, node->cfg.http_host, node->cfg.http_port);
+	if (bound == NULL) {
 		int e = errno != 0 ? errno : EADDRNOTAVAIL;
 		snprintf(err, errlen, "api: bind %s: %s", node->cfg.http, strerror(e));
 		evhttp_free(api->http);
@@ -368,6 +516,14 @@ api_create(struct api **out, struct node *node, char *err, size_t errlen)
 		api_jobs_destroy(api->jobs);
 		free(api);
 		return -e;
+	}
+	if (api_accept_setup(api, bound) != 0) {
+		snprintf(err, errlen, "api: cannot set up the listener's accept back-off");
+		api_accept_teardown(api);
+		evhttp_free(api->http);
+		api_jobs_destroy(api->jobs);
+		free(api);
+		return -ENOMEM;
 	}
 	*out = api;
 	return 0;
@@ -378,6 +534,7 @@ api_destroy(struct api *api)
 {
 	if (api == NULL)
 		return;
+	api_accept_teardown(api);
 	api_jobs_destroy(api->jobs);
 	api_keyring_destroy(api->keyring);
 	evhttp_free(api->http);

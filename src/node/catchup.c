@@ -127,7 +127,7 @@ static int catchup_rebuild_cb(void *ctx, uint64_t height, const uint8_t *data, s
 	if ((r = ledger_block_apply(c->ledger, data, len)) != 0) {
 		log_error("ledger", "event=rebuild_error height=%llu error=\"%s\" why=\"%s\"",
 		          (unsigned long long)height, core_strerror(r), ledger_why(c->ledger));
-		return -EIO;
+		return -EBADMSG; /* a stored block that does not verify: raft.db is damaged */
 	}
 	return 0;
 }

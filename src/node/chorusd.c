@@ -410,9 +410,10 @@ main(int argc, char **argv)
 	r = chorusd_start(&node, pk, sk, err, sizeof err);
 	sodium_memzero(sk, sizeof sk);  /* the core keeps its own copy */
 	if (r != 0) {
-		fprintf(stderr, "chorusd: %s\n", err);
 		chorusd_stop(&node);
 		log_close();
+		/* Last, after the log lines the stop writes: the line an operator acts on. */
+		fprintf(stderr, "chorusd: %s\n", err);
 		return 1;
 	}
 	chorusd_log_start(&node, created);

@@ -33,6 +33,8 @@ static const struct option config_long_options[] = {
 	{ "log-format", required_argument, NULL, 'F' },
 	{ "name", required_argument, NULL, 'N' },
 	{ "offer-window-ms", required_argument, NULL, 'o' },
+	{ "outbox-high", required_argument, NULL, 'x' },
+	{ "rejoin", no_argument, NULL, 'R' },
 	{ "role", required_argument, NULL, 'r' },
 	{ "snapshot-every", required_argument, NULL, 's' },
 	{ "version", no_argument, NULL, 'V' },
@@ -50,8 +52,9 @@ config_usage(FILE *fp, int full)
 	    "               [--data-dir DIR] [--http HOST:PORT] [--insecure-open] [--join URL]\n"
 	    "               [--keyring FILE] [--listen URL]\n"
 	    "               [--log-file FILE] [--log-format text|json] [--name NAME]\n"
-	    "               [--offer-window-ms MS] [--role ROLE] [--snapshot-every N]\n"
-	    "               [--voter] [--worker KIND[=COMMAND]]\n"
+	    "               [--offer-window-ms MS] [--outbox-high N] [--rejoin]\n"
+	    "               [--role ROLE] [--snapshot-every N] [--voter]\n"
+	    "               [--worker KIND[=COMMAND]]\n"
 	    "       chorusd --help | --version\n");
 	if (!full)
 		return;
@@ -74,6 +77,10 @@ config_usage(FILE *fp, int full)
 	    "  --log-format text|json  log line format (default text)\n"
 	    "  --name NAME             node name (default: the short node id)\n"
 	    "  --offer-window-ms MS    how long a job collects offers at most (default 100)\n"
+	    "  --outbox-high N         refuse submits (503) while over N acks wait for the\n"
+	    "                          ledger, until back under 4N/5 (advanced; default 100000)\n"
+	    "  --rejoin                voter whose raft.db was lost: vote again, once the\n"
+	    "                          others have removed it (chorusd(8), DAMAGE)\n"
 	    "  --role ROLE             role stored in the node record (repeatable)\n"
 	    "  --snapshot-every N      voter: compact the Raft log every N applied entries\n"
 	    "                          (advanced; default 1024, 1..32768)\n"
@@ -96,6 +103,7 @@ config_defaults(struct node_config *cfg)
 	snprintf(cfg->http_host, sizeof cfg->http_host, "127.0.0.1");
 	cfg->http_port = 7480;
 	cfg->capacity = 1;
+	cfg->outbox_high = CHORUS_OUTBOX_HIGH;
 	cfg->log_format = LOG_FORMAT_TEXT;
 }
 
@@ -314,6 +322,27 @@ config_set(struct node_config *cfg, const char *key, const char *value, char *er
 		cfg->snapshot_every = (uint32_t)v;
 		return 0;
 	}
+	if (strcmp(key, "outbox-high") == 0) {
+		char *end;
+		errno = 0;
+		unsigned long v = strtoul(value, &end, 10);
+		if (errno != 0 || *end != '\0' || value[0] == '\0' || value[0] == '-' || v < 1 ||
+		    v > CHORUS_OUTBOX_HIGH_MAX) {
+			snprintf(err, errlen, "bad outbox-high '%s' (want 1..%d)", value,
+			         CHORUS_OUTBOX_HIGH_MAX);
+			return -EINVAL;
+		}
+		cfg->outbox_high = (uint32_t)v;
+		return 0;
+	}
+	if (strcmp(key, "rejoin") == 0) {
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
+			snprintf(err, errlen, "bad rejoin '%s' (want yes or no)", value);
+			return -EINVAL;
+		}
+		cfg->rejoin = strcmp(value, "yes") == 0;
+		return 0;
+	}
 	if (strcmp(key, "bootstrap-expect") == 0) {
 		char *end;
 		errno = 0;
@@ -482,8 +511,9 @@ config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t e
 			else
 				snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
 			return CONFIG_ERR_USAGE;
-		case 'O': /* --voter is `voter yes` */
-		case 'I': optarg = (char *)"yes"; /* --insecure-open is `insecure-open yes` */
+		case 'O': /* --voter is `voter yes`, --rejoin `rejoin yes`, */
+		case 'R': /* --insecure-open `insecure-open yes` */
+		case 'I': optarg = (char *)"yes";
 			/* fall through */
 		default:
 			if (nflags >= sizeof flags / sizeof flags[0]) {

@@ -39,6 +39,7 @@
 #include "node.h"
 #include "consensus.h"
 #include "lmsg.h"
+#include "chorus/backpressure.h"
 #include "chorus/bootstrap.h"
 
 #define CONSENSUS_TICK_MS         10   /* one Raft tick */
@@ -89,6 +90,7 @@ struct consensus_pending {
 	uint8_t origin[CHORUS_PK_BYTES]; /* whose outbox holds it: the answer goes there */
 	uint64_t answer;                 /* credited at this height, not answered yet */
 	uint64_t proposed;               /* in the block of this height (0: not yet) */
+	int refused;                     /* the builder left it out for good: answered, dropped */
 };
 
 #define CONSENSUS_LATENCY_RING 4096 /* submit-to-commit samples kept for /v1/ledger */
@@ -103,6 +105,8 @@ struct consensus {
 	uint8_t sk[CHORUS_SK_BYTES];
 	uint64_t id;
 	int voter;
+	int lost;                    /* raft.db was lost: no vote until re-added (--rejoin) */
+	int rejoining;               /* --rejoin accepted: no vote until the leader's log adds us */
 	unsigned expect;             /* --bootstrap-expect; 0: wait to be added */
 	struct event *tick_ev;
 	uint64_t ticks;
@@ -123,8 +127,13 @@ struct consensus {
 	struct event *kick_ev;       /* end of this loop iteration: route fresh acks, pump */
 	struct api_waits *waits;     /* POST /v1/ledger/acks?wait_ms: held until committed */
 	uint64_t dropped;            /* malformed ledger messages and raft messages */
-	uint64_t refused;            /* leader: submitted acks that do not check, answered so */
+	uint64_t refused;            /* leader: submitted acks refused (any reason), answered so */
+	uint64_t refused_member;     /* of them: client or worker not a member we hold a record of */
+	uint64_t refused_bound;      /* of them: apply would reject it (reward, balance, accounts) */
+	uint64_t skipped_blocks;     /* committed blocks that did not apply (bad encoding or link) */
+	int fault_old_leader;        /* CHORUS_FAULT=old-leader: lead without the checks (a test seam) */
 	uint64_t outbox_refused;     /* our own acks the ledger refused: out of the outbox */
+	struct backpressure bp;      /* refuse submits while the outbox is over its mark */
 	int kicked;
 	struct ledger_tip tip;       /* leader: the last block proposed (pipelining) */
 	struct ledger_entry *build_es;             /* consensus_build's scratch: the entries */
@@ -195,6 +204,19 @@ static int consensus_voter_role(const struct record *rec, char *kind, uint64_t *
 			*hash = *hash << 8 | h[k];
 		return 1;
 	}
+	return 0;
+}
+
+/*
+ * A voter that lost its Raft state says so with role "voter-l<hash>": it is
+ * no candidate (consensus_voter_role skips it), and the leader takes it out
+ * of the configuration (consensus_remove_lost).
+ */
+static int consensus_lost_role(const struct record *rec)
+{
+	for (unsigned i = 0; i < rec->nroles; i++)
+		if (strncmp(rec->roles[i], CONSENSUS_ROLE_VOTER "-l", 7) == 0)
+			return 1;
 	return 0;
 }
 
@@ -294,6 +316,27 @@ static int consensus_keep_block(struct consensus *cs, const uint8_t *data, size_
 }
 
 /*
+ * A committed block that does not apply: it does not decode, link or carry
+ * its leader's signature (entries never fail a block: ledger.h).  Every
+ * voter holds the same log and ledger, so every voter skips it alike; the
+ * chain goes on from the same head.  A leader's blocks built on it would not
+ * link either: it builds again from its head, its queue re-proposed.
+ */
+static void consensus_skip_block(struct consensus *cs, const struct raft_entry *e, int r)
+{
+	uint64_t height = ledger_height(cs->ledger);
+
+	cs->skipped_blocks++;
+	log_error("ledger", "event=block_skipped index=%llu height=%llu error=\"%s\" why=\"%s\"",
+	          (unsigned long long)e->index, (unsigned long long)height, core_strerror(r),
+	          ledger_why(cs->ledger));
+	cs->tip_term = 0;
+	for (size_t i = 0; i < cs->npending; i++)
+		if (cs->pending[i].proposed > height)
+			cs->pending[i].proposed = 0;
+}
+
+/*
  * A committed entry: Raft's own are skipped, ours are ledger blocks.  During
  * a backfill, and until the entries held by it are applied, it is held: the
  * log keeps it (no compaction meanwhile) and consensus_apply_held() applies it.
@@ -310,10 +353,21 @@ static void consensus_apply(struct consensus *cs, const struct raft_entry *e)
 	r = ledger_block_apply(cs->ledger, e->data, e->len);
 	if (r == CORE_ERR_STALE)
 		return; /* a block already applied: harmless */
-	if (r != 0 || consensus_keep_block(cs, e->data, e->len) != 0) {
-		/* Every voter applies the same log: a committed block that fails is a broken invariant. */
-		log_error("ledger", "event=apply_error index=%llu error=\"%s\" why=\"%s\"",
-		          (unsigned long long)e->index, core_strerror(r), ledger_why(cs->ledger));
+	if (r == CORE_ERR_NOMEM) {
+		/* Our own memory, not the block: held, tried again each tick (consensus_apply_held). */
+		cs->applied_index = e->index - 1;
+		log_error("ledger", "event=apply_nomem index=%llu (held, retried)",
+		          (unsigned long long)e->index);
+		return;
+	}
+	if (r != 0) {
+		consensus_skip_block(cs, e, r);
+		return;
+	}
+	if (consensus_keep_block(cs, e->data, e->len) != 0) {
+		/* Our own store failed under an applied block: stopping rather than diverge on restart. */
+		log_error("ledger", "event=store_error index=%llu height=%llu",
+		          (unsigned long long)e->index, (unsigned long long)ledger_height(cs->ledger));
 		abort();
 	}
 	log_debug("ledger", "event=apply height=%llu index=%llu",
@@ -401,6 +455,33 @@ static void consensus_publish_role(struct consensus *cs)
 	cs->leader_published = leader;
 }
 
+static void consensus_refuse(struct consensus *cs, const struct ledger_entry *e,
+                             const uint8_t origin[CHORUS_PK_BYTES], const char *why);
+
+/*
+ * Leader: the builder left a queued entry out because apply would reject
+ * it (in this block, or after the blocks in flight): refused, answered so,
+ * and out of the queue (consensus_drop_refused) before the next build.
+ */
+static void consensus_build_verdict(struct consensus *cs, struct consensus_pending *p, int v)
+{
+	if (v == LEDGER_CREDITED || v == LEDGER_DUPLICATE)
+		return;
+	cs->refused_bound += v != LEDGER_SKIPPED;
+	p->refused = 1;
+	consensus_refuse(cs, &p->e, p->origin, ledger_outcome_name(v));
+}
+
+static void consensus_drop_refused(struct consensus *cs)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < cs->npending; i++)
+		if (!cs->pending[i].refused)
+			cs->pending[keep++] = cs->pending[i];
+	cs->npending = keep;
+}
+
 /*
  * Leader: the next blocks, pipelined.  The first block of a term waits for a
  * final head (the whole log applied, the term's no-op included); later ones
@@ -468,15 +549,18 @@ static void consensus_build(struct consensus *cs)
 		}
 		if (block != NULL)
 			ledger_tip_of(block, len, &cs->tip);
-		/* Taken, or skipped as credited already: answered or dropped once the tip applies. */
-		for (size_t i = 0; i < used; i++)
+		/* Taken, or skipped as final already: answered or dropped once the tip applies. */
+		for (size_t i = 0; i < used; i++) {
 			taken[i]->proposed = cs->tip.height > 0 ? cs->tip.height : 1;
+			consensus_build_verdict(cs, taken[i], ledger_build_verdict(cs->ledger, i));
+		}
 		if (block == NULL)
 			cs->answered_height = UINT64_MAX; /* all credited already: answer them */
 		free(block);
 		if (used == 0)
 			break;
 	}
+	consensus_drop_refused(cs);
 }
 
 static void consensus_pump(struct consensus *cs)
@@ -568,6 +652,53 @@ static int consensus_cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * --rejoin, on a voter that lost raft.db: once the leader took it out (it is
+ * in no configuration it knows, and it has heard a term since), it is a
+ * candidate again and the leader adds it back as any new voter.  It still
+ * grants no vote until the configuration that adds it reaches it through
+ * the leader's log (consensus_rejoined): by then it holds that log and the
+ * leader's term.  Otherwise it says why and stays without a vote.
+ */
+static void consensus_rejoin(struct consensus *cs)
+{
+	struct raft_status st;
+
+	if (!cs->node->cfg.rejoin)
+		return;
+	raft_status(cs->raft, &st);
+	if (raft_conf_has(&st.conf, cs->id) || st.term == 0) {
+		log_warn("raft", "event=rejoin_refused id=%016llx why=\"%s\"", (unsigned long long)cs->id,
+		         st.term == 0 ? "nothing heard from the leader yet: start once without --rejoin"
+		                      : "still a voter in the configuration it knows: wait until the"
+		                        " others show it as removed");
+		return;
+	}
+	if (raftstore_set_lost(cs->store, NULL, 0) != 0) {
+		log_error("raft", "event=rejoin_error error=\"cannot write raft.db\"");
+		return;
+	}
+	cs->lost = 0;
+	cs->rejoining = 1;
+	log_info("raft", "event=rejoin id=%016llx what=\"a voter candidate again: the leader adds it\"",
+	         (unsigned long long)cs->id);
+}
+
+/* A rejoining voter votes again once the leader's log has added it to the configuration. */
+static void consensus_rejoined(struct consensus *cs)
+{
+	struct raft_status st;
+
+	raft_status(cs->raft, &st);
+	if (!raft_conf_has(&st.conf, cs->id))
+		return;
+	raft_set_no_vote(cs->raft, 0);
+	cs->rejoining = 0;
+	log_info("raft", "event=voting id=%016llx term=%llu index=%llu what=\"re-added: votes again\"",
+	         (unsigned long long)cs->id, (unsigned long long)st.term,
+	         (unsigned long long)st.conf_index);
+}
+
 static int consensus_start_raft(struct consensus *cs)
 {
 	struct raft_config rc;
@@ -593,6 +724,7 @@ static int consensus_start_raft(struct consensus *cs)
 	rc.heartbeat_ticks = CONSENSUS_HEARTBEAT_TICKS;
 	rc.pre_vote = 1;
 	rc.check_quorum = 1;
+	rc.no_vote = cs->lost || cs->rejoining; /* it may have voted in a term it no longer knows */
 	r = raft_create(&cs->raft, &rc, &boot);
 	raftstore_boot_free(cs->store);
 	if (r != 0) {
@@ -604,6 +736,10 @@ static int consensus_start_raft(struct consensus *cs)
 	         (unsigned long long)boot.hs.term);
 	cs->boot_kind = 'b'; /* a cluster exists: no candidate that sees us forms another */
 	cs->boot_hash = boot_set_hash(boot.snap.conf.ids, boot.snap.conf.n);
+	if (cs->lost)
+		consensus_rejoin(cs);
+	if (cs->lost)
+		cs->boot_kind = 'l'; /* not a candidate: the leader takes us out, nobody adds us */
 	consensus_publish_role(cs);
 	consensus_pump(cs);
 	return 0;
@@ -682,6 +818,34 @@ static int consensus_removed(const struct consensus *cs, uint64_t id)
 	return 0;
 }
 
+/*
+ * Leader: a voter of the configuration that says it lost its Raft state
+ * (role voter-l) is taken out, so it neither counts in a quorum nor is taken
+ * for a voter; 1 when a change was proposed.
+ */
+static int consensus_remove_lost(struct consensus *cs, const struct raft_status *st)
+{
+	struct core *core = cs->node->core;
+	struct member_view mv;
+	uint64_t id, index;
+
+	for (size_t i = 0; i < core_member_count(core); i++) {
+		if (core_member_get(core, i, &mv) != 0 || !consensus_alive(&mv) ||
+		    !consensus_lost_role(&mv.rec))
+			continue;
+		id = consensus_id_of(mv.rec.pk);
+		if (!raft_conf_has(&st->conf, id) || id == cs->id)
+			continue;
+		if (raft_propose_conf(cs->raft, 0, id, &index) == 0)
+			log_warn("raft", "event=remove_lost_voter id=%016llx index=%llu what=\"it lost its"
+			         " Raft state: not a voter until its operator re-adds it\"",
+			         (unsigned long long)id, (unsigned long long)index);
+		consensus_pump(cs);
+		return 1;
+	}
+	return 0;
+}
+
 /* Leader: one alive candidate not in the configuration is added (one change at a time). */
 static void consensus_add_voters(struct consensus *cs)
 {
@@ -692,6 +856,8 @@ static void consensus_add_voters(struct consensus *cs)
 	raft_status(cs->raft, &st);
 	if (st.conf_index > st.commit)
 		return; /* a change is in flight */
+	if (consensus_remove_lost(cs, &st))
+		return;
 	for (size_t i = 0; i < n; i++) {
 		if (raft_conf_has(&st.conf, ids[i]) || consensus_removed(cs, ids[i]) ||
 		    st.conf.n >= CHORUS_RAFT_VOTERS_MAX)
@@ -885,6 +1051,35 @@ static void consensus_answer_origin(struct consensus *cs, const uint8_t of[CHORU
 }
 
 /*
+ * Does a leader's refusal of our own copy of an entry stand, by what this
+ * node can tell itself?  It does not check, or its reward is over the bound
+ * (functions of its bytes alone), or its client or worker is not a member
+ * here either: a stranger's record posted to us would otherwise sit at the
+ * head of the outbox for ever, and the oldest-first re-sends would never
+ * reach the acks behind it.  A refusal for a short balance is not judged
+ * here: the row stays, offered again each second.
+ */
+static int consensus_refusal_stands(struct consensus *cs, const struct ledger_entry *e,
+                                    char *why, size_t whylen)
+{
+	struct ledger_entry_info info;
+
+	if (ledger_entry_explain(cs->ledger, e, &info, why, whylen) != 0)
+		return 1;
+	if (info.reward > CHORUS_LEDGER_REWARD_MAX) {
+		snprintf(why, whylen, "%s", ledger_outcome_name(LEDGER_REJECT_REWARD));
+		return 1;
+	}
+	if (!core_member_known(cs->node->core, info.client) ||
+	    !core_member_known(cs->node->core, info.worker)) {
+		snprintf(why, whylen, "the %s is not a member",
+		         core_member_known(cs->node->core, info.client) ? "worker" : "client");
+		return 1;
+	}
+	return 0;
+}
+
+/*
  * A voter says the ledger refused our ack for job: a committed answer at
  * height 0, because the entry does not check and never will (the check is a
  * function of its bytes alone).  That happens when a worker's receipt
@@ -904,7 +1099,7 @@ static void consensus_outbox_refused(struct consensus *cs, const char *job)
 	if ((e = malloc(sizeof *e)) == NULL)
 		return;
 	if (raftstore_outbox_get(cs->store, job, e) == 0 &&
-	    ledger_entry_explain(cs->ledger, e, NULL, why, sizeof why) != 0 &&
+	    consensus_refusal_stands(cs, e, why, sizeof why) &&
 	    raftstore_outbox_done(cs->store, job, &created_ms) == 0) {
 		cs->outbox_refused++;
 		log_warn("ledger", "event=ack_refused job=%s why=\"%s\" (the job stays done, uncredited)",
@@ -943,7 +1138,37 @@ static void consensus_refuse(struct consensus *cs, const struct ledger_entry *e,
 	consensus_batch_flush(cs, &cs->batch);
 }
 
-/* Leader: a checked ack joins the queue (answered at once if already credited). */
+/*
+ * Leader: may a checked entry whose job is not final be queued?  Its client
+ * and worker must be members whose signed record we hold (ours to judge: by
+ * design not repeated at apply, where membership is not the same on every
+ * voter), and apply must be about to credit it, as far as the applied state
+ * tells (ledger_entry_admit: the reward bound, the client's balance).  The
+ * block as a whole is judged again when it is built.  0, or -1 and why.
+ */
+static int consensus_admit(struct consensus *cs, const struct ledger_entry_info *in, char *why,
+                           size_t whylen)
+{
+	int o;
+
+	if (cs->fault_old_leader)
+		return 0; /* a leader from before these checks (test seam): apply must cope */
+	if (!core_member_known(cs->node->core, in->client) ||
+	    !core_member_known(cs->node->core, in->worker)) {
+		cs->refused_member++;
+		snprintf(why, whylen, "the %s is not a member",
+		         core_member_known(cs->node->core, in->client) ? "worker" : "client");
+		return -1;
+	}
+	if ((o = ledger_entry_admit(cs->ledger, in)) != LEDGER_CREDITED) {
+		cs->refused_bound++;
+		snprintf(why, whylen, "%s", ledger_outcome_name(o));
+		return -1;
+	}
+	return 0;
+}
+
+/* Leader: a checked ack joins the queue (answered at once if already final). */
 static void consensus_submit_local(struct consensus *cs, const struct ledger_entry *e,
                                    const uint8_t origin[CHORUS_PK_BYTES])
 {
@@ -958,12 +1183,17 @@ static void consensus_submit_local(struct consensus *cs, const struct ledger_ent
 	memcpy(p->origin, origin, CHORUS_PK_BYTES);
 	p->proposed = 0;
 	p->answer = 0;
+	p->refused = 0;
 	if (ledger_entry_explain(cs->ledger, e, &p->info, why, sizeof why) != 0) {
 		consensus_refuse(cs, e, origin, why);
 		return;
 	}
-	if (ledger_job_get(cs->ledger, p->info.job, &job) == 0)
-		cs->answered_height = UINT64_MAX; /* credited already: answer at the next pump */
+	if (ledger_job_get(cs->ledger, p->info.job, &job) == 0) {
+		cs->answered_height = UINT64_MAX; /* final already: answer at the next pump */
+	} else if (consensus_admit(cs, &p->info, why, sizeof why) != 0) {
+		consensus_refuse(cs, e, origin, why);
+		return;
+	}
 	for (size_t i = 0; i < cs->npending; i++)
 		if (memcmp(cs->pending[i].info.job, p->info.job, CHORUS_JOB_ID_BYTES) == 0)
 			return; /* already queued */
@@ -1136,22 +1366,28 @@ static void consensus_app_cb(void *ctx, int type, const uint8_t from_pk[CHORUS_P
  * iteration that saw them, and before the job table commits (jobs.c): a job
  * is never final on disk while its ack is not in the outbox.
  */
-void consensus_save_acks(struct consensus *cs)
+int consensus_save_acks(struct consensus *cs)
 {
-	int r;
+	int r, rc;
 
 	if (cs == NULL || cs->nown == 0)
-		return;
+		return 0;
 	r = raftstore_outbox_begin(cs->store);
 	for (size_t i = 0; i < cs->nown && r == 0; i++)
 		r = raftstore_outbox_put(cs->store, cs->own[i].job, &cs->own[i].e, cs->own[i].at_ms);
+	rc = raftstore_outbox_commit(cs->store); /* rolls back what failed */
 	if (r == 0)
-		r = raftstore_outbox_commit(cs->store);
-	if (r != 0)
-		log_error("ledger", "event=outbox_error acks=%zu", cs->nown);
-	for (size_t i = 0; i < cs->nown && r == 0 && cs->nfresh < CONSENSUS_FRESH_MAX; i++)
+		r = rc;
+	if (r != 0) {
+		/* Kept in memory and tried again; the job table waits for them (jobs.c). */
+		log_error("ledger", "event=outbox_error acks=%zu error=\"%s\" kept=yes", cs->nown,
+		          r == -ENOSPC ? "the disk is full" : "cannot write raft.db");
+		return r;
+	}
+	for (size_t i = 0; i < cs->nown && cs->nfresh < CONSENSUS_FRESH_MAX; i++)
 		cs->fresh[cs->nfresh++] = cs->own[i].e; /* else the next outbox round sends it */
 	cs->nown = 0;
+	return 0;
 }
 
 /* Our own succeeded jobs: to the outbox (durable) and out, at the end of this iteration. */
@@ -1164,7 +1400,13 @@ static void consensus_ack_cb(void *ctx, const struct job_ack *ack)
 	    ack->receipt_text == NULL || strcmp(ack->status, "succeeded") != 0)
 		return;
 	if (cs->nown == CONSENSUS_FRESH_MAX)
-		consensus_save_acks(cs); /* a burst: this batch now */
+		(void)consensus_save_acks(cs); /* a burst: this batch now */
+	if (cs->nown == CONSENSUS_FRESH_MAX) {
+		/* Only while raft.db cannot be written at all, with this many acks waiting: said. */
+		log_error("ledger", "event=ack_lost job=%s what=\"the outbox cannot be written and %d acks"
+		          " wait in memory\"", ack->job_id, CONSENSUS_FRESH_MAX);
+		return;
+	}
 	o = &cs->own[cs->nown];
 	if (ledger_entry_from_ack(&o->e, ack) != 0) {
 		log_warn("ledger", "event=ack_error job=%s", ack->job_id);
@@ -1227,13 +1469,19 @@ static void consensus_tick_cb(evutil_socket_t fd, short what, void *arg)
 		consensus_apply_held(cs);
 	}
 	if (cs->ticks % CONSENSUS_DUTY_TICKS == 0) {
+		if (cs->raft != NULL && cs->rejoining)
+			consensus_rejoined(cs);
 		if (cs->raft == NULL && cs->voter)
 			consensus_try_bootstrap(cs);
 		else if (cs->raft != NULL && raft_is_leader(cs->raft))
 			consensus_add_voters(cs);
 	}
-	if (cs->ticks % CONSENSUS_OUTBOX_TICKS == 0)
+	if (cs->ticks % CONSENSUS_OUTBOX_TICKS == 0) {
+		uint64_t depth, high, low;
+
 		consensus_outbox_flush(cs);
+		(void)consensus_lagging(cs, &depth, &high, &low);
+	}
 	if (cs->nfresh > 0)
 		consensus_route(cs, cs->fresh, cs->nfresh);
 	cs->nfresh = 0;
@@ -1258,14 +1506,40 @@ uint64_t consensus_refused(const struct consensus *cs)
 	return cs->refused;
 }
 
+void consensus_refusals(const struct consensus *cs, uint64_t *member, uint64_t *bound,
+                        uint64_t *skipped_blocks)
+{
+	*member = cs->refused_member;
+	*bound = cs->refused_bound;
+	*skipped_blocks = cs->skipped_blocks;
+}
+
 uint64_t consensus_outbox_refused_count(const struct consensus *cs)
 {
 	return cs->outbox_refused;
 }
 
-uint64_t consensus_outbox_dropped(const struct consensus *cs)
+/*
+ * Back-pressure, not drops: our open acks (in the outbox, and those of this
+ * loop iteration on their way to it) against the marks.  1 when new submits
+ * are refused; the state's changes are logged once each.
+ */
+int consensus_lagging(struct consensus *cs, uint64_t *depth, uint64_t *high, uint64_t *low)
 {
-	return raftstore_outbox_dropped(cs->store);
+	int changed, lagging;
+
+	*depth = (uint64_t)raftstore_outbox_open(cs->store) + cs->nown;
+	*high = cs->bp.high;
+	*low = cs->bp.low;
+	lagging = backpressure_step(&cs->bp, *depth, &changed);
+	if (changed && lagging)
+		log_warn("ledger", "event=outbox_high open=%llu high=%llu what=\"new submits refused until %llu\"",
+		         (unsigned long long)*depth, (unsigned long long)cs->bp.high,
+		         (unsigned long long)cs->bp.low);
+	else if (changed)
+		log_info("ledger", "event=outbox_drained open=%llu low=%llu what=\"submits accepted again\"",
+		         (unsigned long long)*depth, (unsigned long long)cs->bp.low);
+	return lagging;
 }
 
 struct api_waits *consensus_waits(struct consensus *cs)
@@ -1291,6 +1565,23 @@ uint64_t consensus_leader(const struct consensus *cs)
 		    consensus_has_role(&mv.rec, CONSENSUS_ROLE_LEADER))
 			return consensus_id_of(mv.rec.pk);
 	return RAFT_NONE;
+}
+
+/* For /v1/status: none, booting, lost (no vote until re-added), voter, or waiting (to be added). */
+const char *consensus_raft_state(const struct consensus *cs)
+{
+	struct raft_status st;
+
+	if (!cs->voter)
+		return "none";
+	if (cs->lost)
+		return "lost";
+	if (cs->rejoining)
+		return "rejoining";
+	if (cs->raft == NULL)
+		return "booting";
+	raft_status(cs->raft, &st);
+	return raft_conf_has(&st.conf, cs->id) ? "voter" : "waiting";
 }
 
 int consensus_is_voter(const struct consensus *cs)
@@ -1352,7 +1643,7 @@ static int consensus_boot(struct consensus *cs)
 		return r;
 	if (r == 0)
 		return consensus_start_raft(cs); /* booted before: never bootstrap again */
-	if (cs->expect > 0)
+	if (cs->expect > 0 && !cs->lost)
 		return 0; /* the tick bootstraps once enough candidates are seen */
 	{
 		struct raft_conf none = { 0 };
@@ -1361,6 +1652,72 @@ static int consensus_boot(struct consensus *cs)
 			return r;
 	}
 	return consensus_start_raft(cs);
+}
+
+/* raft.db is damaged: what, and what to do (a voter can start without it, and not vote). */
+static void consensus_damaged(const struct consensus *cs, char *err, size_t errlen, const char *why)
+{
+	const char *dir = cs->node->cfg.data_dir;
+
+	if (cs->voter)
+		snprintf(err, errlen, "%s/raft.db is damaged (%s): restore it from a backup, or move it"
+		         " aside to start without it (this voter then does not vote until re-added,"
+		         " chorusd(8) DAMAGE)", dir, why);
+	else
+		snprintf(err, errlen, "%s/raft.db is damaged (%s): restore it from a backup, or move raft.db"
+		         " and raft.db.id aside to start without it (acks not yet in the ledger are lost)",
+		         dir, why);
+}
+
+/*
+ * raft.db, checked (raftstore_open): damage stops the node with what to do;
+ * a store that was emptied or replaced stops a non-voter too (its unsent
+ * acks were there), while a voter comes up without a vote, and says so.
+ */
+static int consensus_open_store(struct consensus *cs, char *err, size_t errlen)
+{
+	const char *dir = cs->node->cfg.data_dir;
+	char why[NODE_ERR_MAX];
+	int r, lost;
+
+	why[0] = '\0';
+	r = raftstore_open(&cs->store, dir, &lost, why, sizeof why);
+	if (r == -EBADMSG) {
+		/* why is "DIR/raft.db is damaged (WHAT)": WHAT, with the advice for this node. */
+		char *p = strstr(why, "damaged (");
+		size_t n;
+
+		p = p != NULL ? p + 9 : why;
+		if ((n = strlen(p)) > 0 && p[n - 1] == ')')
+			p[n - 1] = '\0';
+		consensus_damaged(cs, err, errlen, p);
+		return r;
+	}
+	if (r != 0) {
+		snprintf(err, errlen, "%s", why);
+		return r;
+	}
+	if (lost == 2 && !cs->voter) {
+		snprintf(err, errlen, "%s/raft.db is empty or was replaced, but this node kept its"
+		         " ledger acks there (raft.db.id says so): restore it from a backup, or move raft.db"
+		         " and raft.db.id aside to start without it (those acks are lost)", dir);
+		return -EBADMSG;
+	}
+	if (lost == 3 && !cs->voter)
+		lost = 0; /* no vote to protect */
+	if ((lost == 2 && (r = raftstore_set_lost(cs->store, dir, 1)) != 0) ||
+	    (lost == 3 && ((r = raftstore_forget(cs->store)) != 0 ||
+	                   (r = raftstore_set_lost(cs->store, NULL, 1)) != 0))) {
+		snprintf(err, errlen, "%s/raft.db: cannot record its loss", dir);
+		return r;
+	}
+	cs->lost = cs->voter && lost != 0;
+	if (cs->lost)
+		log_error("raft", "event=state_lost file=%s/raft.db what=\"this voter's Raft state (term,"
+		          " vote, log) is %s: it does not vote until re-added (the leader takes it out;"
+		          " then restart it with --rejoin)\"", dir,
+		          lost == 3 ? "older than it saved (a copy put back), so it is set aside" : "gone");
+	return 0;
 }
 
 int consensus_create(struct consensus **out, struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
@@ -1379,6 +1736,7 @@ int consensus_create(struct consensus **out, struct node *node, const uint8_t pk
 	cs->id = consensus_id_of(pk);
 	cs->voter = node->cfg.voter;
 	cs->expect = node->cfg.bootstrap_expect;
+	backpressure_init(&cs->bp, node->cfg.outbox_high > 0 ? node->cfg.outbox_high : CHORUS_OUTBOX_HIGH);
 	cs->rx_ents = calloc(CHORUS_RAFT_APPEND_ENTRIES_MAX, sizeof(*cs->rx_ents));
 	cs->tx = malloc(CHORUS_RAFT_MSG_MAX);
 	cs->pending = calloc(CONSENSUS_PENDING_MAX, sizeof(*cs->pending));
@@ -1397,12 +1755,20 @@ int consensus_create(struct consensus **out, struct node *node, const uint8_t pk
 		consensus_destroy(cs);
 		return -ENOMEM;
 	}
-	if ((r = raftstore_open(&cs->store, node->cfg.data_dir, err, errlen)) != 0 ||
+	/* Test seam (chorusd(8), ENVIRONMENT): lead as a leader from before the bound checks. */
+	if (getenv("CHORUS_FAULT") != NULL && strcmp(getenv("CHORUS_FAULT"), "old-leader") == 0) {
+		cs->fault_old_leader = 1;
+		ledger_build_unchecked(cs->ledger, 1);
+		log_warn("ledger", "event=fault what=old-leader (CHORUS_FAULT: a test seam)");
+	}
+	if ((r = consensus_open_store(cs, err, errlen)) != 0 ||
 	    (r = catchup_create(&cs->catchup, node, cs->store, cs->ledger, cs->id,
 	                        node->cfg.snapshot_every ? node->cfg.snapshot_every
 	                                                 : CONSENSUS_SNAPSHOT_EVERY)) != 0 ||
 	    (r = consensus_boot(cs)) != 0) {
-		if (r != -EIO || err[0] == '\0')
+		if (r == -EBADMSG && strstr(err, "damaged") == NULL)
+			consensus_damaged(cs, err, errlen, "the ledger chain it holds does not verify");
+		else if (r != -EIO && r != -EBADMSG)
 			snprintf(err, errlen, "raft store: cannot boot (%s)", strerror(-r));
 		consensus_destroy(cs);
 		return r;
@@ -1423,7 +1789,7 @@ void consensus_destroy(struct consensus *cs)
 	if (cs == NULL)
 		return;
 	if (cs->store != NULL)
-		consensus_save_acks(cs); /* a clean stop loses none */
+		(void)consensus_save_acks(cs); /* a clean stop loses none (a failure is logged) */
 	if (cs->tick_ev != NULL)
 		event_free(cs->tick_ev);
 	if (cs->kick_ev != NULL)

@@ -19,7 +19,11 @@ typedef struct cJSON cJSON;
 /* raftstore.c */
 typedef void raftstore_outbox_fn(void *ctx, const char *job, const struct ledger_entry *e);
 extern int raftstore_fault_at, raftstore_fault_crash; /* test seam: see raftstore.c */
-int raftstore_open(struct raftstore **out, const char *dir, char *err, size_t errlen);
+int raftstore_open(struct raftstore **out, const char *dir, int *lost, char *err, size_t errlen);
+/* raft.db's state is not the node's own (1: it must not vote), or it was re-added (0). */
+int raftstore_set_lost(struct raftstore *rs, const char *dir, int lost);
+/* Term, vote, log and snapshot deleted (an older copy of raft.db on a voter). */
+int raftstore_forget(struct raftstore *rs);
 void raftstore_close(struct raftstore *rs);
 int raftstore_load(struct raftstore *rs, struct raft_boot *boot);
 void raftstore_boot_free(struct raftstore *rs);
@@ -33,9 +37,8 @@ int raftstore_outbox_done(struct raftstore *rs, const char *job, uint64_t *creat
 int raftstore_outbox_each(struct raftstore *rs, unsigned limit, raftstore_outbox_fn *fn,
                           void *ctx);
 int raftstore_outbox_get(struct raftstore *rs, const char *job, struct ledger_entry *e);
-/* The bound on open acks (tests lower it); and how many were dropped past it. */
-void raftstore_outbox_keep(struct raftstore *rs, long long keep);
-uint64_t raftstore_outbox_dropped(const struct raftstore *rs);
+/* Open acks (never dropped: consensus_lagging refuses submits instead). */
+size_t raftstore_outbox_open(const struct raftstore *rs);
 /* The snapshot of raft_compact(): the boot row, and the log up to its index dropped. */
 int raftstore_compact(struct raftstore *rs, const struct raft_snapshot *snap);
 int raftstore_block_put(struct raftstore *rs, uint64_t height, const uint8_t hash[LEDGER_HASH_BYTES],
@@ -126,15 +129,22 @@ int consensus_submit(struct consensus *cs, const struct ledger_entry *e, int wai
 /* A waiting submitter's wait ran out: its ack goes to the outbox first; 0 or -EIO. */
 int consensus_unwait(struct consensus *cs, const char *job);
 struct api_waits *consensus_waits(struct consensus *cs);
-/* Our own acks from ack_cb into the outbox, one transaction; before the job table commits. */
-void consensus_save_acks(struct consensus *cs);
+/*
+ * Our own acks from ack_cb into the outbox, one transaction; before the job
+ * table commits.  0, or -ENOSPC / -EIO: they stay in memory, tried again next time.
+ */
+int consensus_save_acks(struct consensus *cs);
 /* Malformed ledger and Raft messages dropped (logged at debug level). */
 uint64_t consensus_dropped(const struct consensus *cs);
-/* Open acks dropped from the outbox past its bound (raftstore.c). */
-uint64_t consensus_outbox_dropped(const struct consensus *cs);
+/* 1 while new submits are refused: too many of our acks wait for the ledger (the marks). */
+const char *consensus_raft_state(const struct consensus *cs);
+int consensus_lagging(struct consensus *cs, uint64_t *depth, uint64_t *high, uint64_t *low);
 /* Leader: submitted acks refused as not checking; ours: own acks the ledger refused. */
 uint64_t consensus_refused(const struct consensus *cs);
 uint64_t consensus_outbox_refused_count(const struct consensus *cs);
+/* Leader refusals by kind (not a member; apply would reject it) and committed blocks skipped. */
+void consensus_refusals(const struct consensus *cs, uint64_t *member, uint64_t *bound,
+                        uint64_t *skipped_blocks);
 /* api-ledger.c: answers a POST /v1/ledger/acks held until its job committed (or not, in time). */
 struct evhttp_request;
 void api_ledger_waited(void *ctx, struct evhttp_request *req, const char *job, int woken,

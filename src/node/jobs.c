@@ -51,7 +51,17 @@ struct jobs {
 	struct event *resume_ev;
 	uint64_t resume_until_ms;
 	struct event *commit_ev; /* end of the loop iteration: the job table's writes commit */
+	struct event *retry_ev;  /* a commit that failed (a full disk) is tried again */
 	int commit_kicked;
+	/*
+	 * Final states written since the last commit that succeeded: SQLite
+	 * rolls a transaction back when it cannot commit it (a full disk), so
+	 * they are kept here and written again before the next commit.  At most
+	 * one per job in flight (a job ends once; submits stop while commits fail).
+	 */
+	struct job_view **unsaved;
+	size_t nunsaved;
+	int commit_failed;
 	uint64_t nonces[64];     /* random, for the next jobs (jobs_nonce) */
 	unsigned nonces_left;
 	int barrier;             /* writes the core wants durable before its next frames leave */
@@ -61,6 +71,7 @@ struct jobs {
 #define JOBS_RESUME_POLL_MS 100
 #define JOBS_DIRTY_MS       100  /* a live job's change waits this long before it is written */
 #define JOBS_DIRTY_MAX      4096 /* changes waiting; past it the oldest is written at once */
+#define JOBS_RETRY_MS       1000 /* a failed commit (acks, job table) is tried again after this */
 
 /* ---------------------------------------------------------------- worker: the runner */
 
@@ -136,6 +147,64 @@ static void jobs_kill_cb(void *ctx, const char *job_id)
 
 /* ---------------------------------------------------------------- client: the table */
 
+/* ---------------------------------------------------------------- final states kept until committed */
+
+static void jobs_unsaved_clear(struct jobs *jobs)
+{
+	for (size_t i = 0; i < jobs->nunsaved; i++) {
+		free((void *)jobs->unsaved[i]->result);
+		free(jobs->unsaved[i]);
+	}
+	jobs->nunsaved = 0;
+}
+
+/* A copy of a final view (and its result), until a commit holds it. */
+static void jobs_unsaved_add(struct jobs *jobs, const struct job_view *v)
+{
+	struct job_view *c = NULL;
+	uint8_t *result = NULL;
+
+	if (jobs->nunsaved < CHORUS_JOBS_INFLIGHT_MAX && (c = malloc(sizeof *c)) != NULL &&
+	    v->result_len > 0 && (result = malloc(v->result_len)) == NULL) {
+		free(c);
+		c = NULL;
+	}
+	if (c == NULL) { /* a bound or memory: said, since a failed commit would lose it */
+		log_error("jobs", "event=write_unsafe job=%s what=\"its final state is not kept for a"
+		          " retry: lost if this commit fails\"", v->id);
+		return;
+	}
+	*c = *v;
+	if (result != NULL)
+		memcpy(result, v->result, v->result_len);
+	c->result = result;
+	jobs->unsaved[jobs->nunsaved++] = c;
+}
+
+/*
+ * The job table's commit: the final states of a commit that failed are
+ * written again first (an UPDATE of the same row: idempotent), and are kept
+ * until one succeeds.  0, or the error (the states stay kept).
+ */
+static int jobs_commit(struct jobs *jobs)
+{
+	int r;
+
+	if (jobs->commit_failed)
+		for (size_t i = 0; i < jobs->nunsaved; i++)
+			(void)jobstore_update(jobs->store, jobs->unsaved[i], chorusd_wall_ms());
+	r = jobstore_commit(jobs->store);
+	jobs->commit_failed = r != 0;
+	if (r == 0)
+		jobs_unsaved_clear(jobs);
+	else if (jobs->nunsaved > 0)
+		log_error("jobs", "event=commit_failed kept=%zu what=\"final job states kept in memory,"
+		          " written again at the next commit\"", jobs->nunsaved);
+	return r;
+}
+
+static void jobs_retry_arm(struct jobs *jobs);
+
 /* After every callback of this loop iteration: its job-table writes, one commit. */
 static void jobs_commit_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -145,8 +214,30 @@ static void jobs_commit_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	jobs->commit_kicked = 0;
 	fabric_flush_now(jobs->node->fabric); /* this iteration's frames leave before the writes */
-	consensus_save_acks(jobs->node->consensus); /* a final job's ack is in the outbox first */
-	(void)jobstore_commit(jobs->store);
+	/*
+	 * A final job's ack is in the outbox first: while it cannot be written,
+	 * the job table does not commit either (its open transaction waits), and
+	 * both are tried again every JOBS_RETRY_MS until there is room.
+	 */
+	if (consensus_save_acks(jobs->node->consensus) != 0 || jobs_commit(jobs) != 0)
+		jobs_retry_arm(jobs);
+}
+
+static void jobs_kick_commit(struct jobs *jobs);
+
+static void jobs_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	jobs_kick_commit(arg);
+}
+
+static void jobs_retry_arm(struct jobs *jobs)
+{
+	struct timeval tv = { JOBS_RETRY_MS / 1000, (JOBS_RETRY_MS % 1000) * 1000 };
+
+	if (!evtimer_pending(jobs->retry_ev, NULL) && evtimer_add(jobs->retry_ev, &tv) != 0)
+		log_error("jobs", "event=timer_error what=retry");
 }
 
 static void jobs_kick_commit(struct jobs *jobs)
@@ -234,9 +325,12 @@ static void jobs_barrier_cb(void *ctx)
 	if (!jobs->barrier)
 		return;
 	jobs->barrier = 0;
-	if (jobstore_commit(jobs->store) != 0)
+	/* jobs_commit, not jobstore_commit: a failed commit keeps its final states for the retry. */
+	if (jobs_commit(jobs) != 0) {
 		log_error("jobs", "event=barrier_error error=\"a write the next frames depend on did not"
 		                  " commit\"");
+		jobs_retry_arm(jobs);
+	}
 }
 
 static void jobs_barrier_add(struct jobs *jobs)
@@ -253,6 +347,7 @@ static void jobs_job_cb(void *ctx, const struct job_view *v)
 		jobs_dirty_add(node->jobs, v->id);
 		return;
 	}
+	jobs_unsaved_add(node->jobs, v);
 	(void)jobstore_update(node->jobs->store, v, chorusd_wall_ms());
 	jobs_barrier_add(node->jobs); /* final before its ack leaves */
 	api_job_final(node->api, v->id);
@@ -332,15 +427,20 @@ int jobs_create(struct jobs **out, struct node *node, char *err, size_t errlen)
 	}
 	jobs->commit_ev = event_new(node->base, -1, 0, jobs_commit_cb, jobs);
 	jobs->dirty_ev = evtimer_new(node->base, jobs_dirty_cb, jobs);
+	jobs->retry_ev = evtimer_new(node->base, jobs_retry_cb, jobs);
 	jobs->dirty = calloc(JOBS_DIRTY_MAX, sizeof(*jobs->dirty));
-	if (jobs->commit_ev == NULL || jobs->dirty_ev == NULL || jobs->dirty == NULL) {
+	jobs->unsaved = calloc(CHORUS_JOBS_INFLIGHT_MAX, sizeof(*jobs->unsaved));
+	if (jobs->commit_ev == NULL || jobs->dirty_ev == NULL || jobs->dirty == NULL ||
+	    jobs->unsaved == NULL || jobs->retry_ev == NULL) {
 		jobs_destroy(jobs);
 		return -ENOMEM;
 	}
-	if ((r = jobstore_open(&jobs->store, node->cfg.data_dir, err, errlen)) != 0 ||
-	    (r = runner_create(&jobs->runner, node->base, jobs_runner_done_cb, jobs)) != 0) {
-		if (r != -EIO)
-			snprintf(err, errlen, "job runner: %s", strerror(-r));
+	if ((r = jobstore_open(&jobs->store, node->cfg.data_dir, err, errlen)) != 0) {
+		jobs_destroy(jobs);
+		return r; /* err says what, and for damage what to do */
+	}
+	if ((r = runner_create(&jobs->runner, node->base, jobs_runner_done_cb, jobs)) != 0) {
+		snprintf(err, errlen, "job runner: %s", strerror(-r));
 		jobs_destroy(jobs);
 		return r;
 	}
@@ -366,7 +466,14 @@ void jobs_destroy(struct jobs *jobs)
 		event_free(jobs->commit_ev);
 	if (jobs->dirty_ev != NULL)
 		event_free(jobs->dirty_ev);
+	if (jobs->retry_ev != NULL)
+		event_free(jobs->retry_ev);
 	free(jobs->dirty);
+	if (jobs->store != NULL && jobs->nunsaved > 0)
+		(void)jobs_commit(jobs); /* a last try: what cannot be written is said */
+	if (jobs->unsaved != NULL)
+		jobs_unsaved_clear(jobs);
+	free(jobs->unsaved);
 	runner_destroy(jobs->runner);
 	jobstore_close(jobs->store);
 	free(jobs->runs);
@@ -441,14 +548,28 @@ static uint64_t jobs_nonce(struct jobs *jobs)
 	return jobs->nonces[--jobs->nonces_left];
 }
 
-/* Stores, then submits: the id goes back only once the job is on disk. */
+/*
+ * Stores, then submits: the core (which broadcasts the request) sees a job
+ * only once its row is committed, so a job that cannot be made durable is
+ * refused before anything runs anywhere (-ENOSPC: the disk is full, -EIO:
+ * another write error).  While the ledger lags (too many of our acks wait
+ * in the outbox) new jobs are refused too (-EAGAIN): back-pressure, never
+ * a dropped ack.
+ */
 int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_HEX + 1],
                 char *err, size_t errlen)
 {
 	uint8_t pk[CHORUS_PK_BYTES];
 	uint8_t jid[CHORUS_JOB_ID_BYTES];
+	uint64_t depth, high, low;
 	int r;
 
+	if (jobs->node->consensus != NULL &&
+	    consensus_lagging(jobs->node->consensus, &depth, &high, &low)) {
+		snprintf(err, errlen, "ledger lagging: %llu acks waiting (accepting again at %llu)",
+		         (unsigned long long)depth, (unsigned long long)low);
+		return -EAGAIN;
+	}
 	spec->nonce = jobs_nonce(jobs);
 	if (spec->timeout_ms == 0)
 		spec->timeout_ms = NODE_JOB_TIMEOUT_MS; /* stored as it will be run */
@@ -457,11 +578,19 @@ int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_
 	sodium_hex2bin(pk, sizeof pk, core_id(jobs->node->core), CHORUS_ID_HEX, NULL, NULL, NULL);
 	core_job_id(jid, pk, spec->nonce);
 	sodium_bin2hex(id, CHORUS_JOB_ID_HEX + 1, jid, sizeof jid);
-	if (jobstore_insert(jobs->store, id, spec) != 0) {
-		snprintf(err, errlen, "cannot store the job");
-		return -EIO;
+	if ((r = consensus_save_acks(jobs->node->consensus)) != 0) { /* acks before the table */
+		snprintf(err, errlen, "cannot store the job: %s",
+		         r == -ENOSPC ? "the disk is full" : "cannot write raft.db");
+		log_error("jobs", "event=submit_refused why=store error=\"%s\"", err);
+		return r == -ENOSPC ? -ENOSPC : -EIO;
 	}
-	jobs_kick_commit(jobs);
+	if ((r = jobs_commit(jobs)) == 0) /* what waits first: the job then commits alone */
+		r = jobstore_insert_durable(jobs->store, id, spec);
+	if (r != 0) {
+		snprintf(err, errlen, "cannot store the job: %s", jobstore_error(jobs->store));
+		log_error("jobs", "event=submit_refused why=store error=\"%s\"", jobstore_error(jobs->store));
+		return r == -ENOSPC ? -ENOSPC : -EIO;
+	}
 	r = core_job_submit(jobs->node->core, spec, id, chorusd_now_ms());
 	chorusd_reschedule(jobs->node);
 	if (r == 0)

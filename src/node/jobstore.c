@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 #include <sodium.h>
@@ -43,8 +44,20 @@ struct jobstore {
 	void *oc_receipt; /* the last row read's receipt (jobstore_outcome_get) */
 	unsigned inserts;
 	int in_tx; /* updates since the last jobstore_commit() share one transaction */
+	unsigned commit_failed; /* commits failed in a row (the transaction kept open) */
+	char error[128];        /* what the last failed write said */
+	unsigned tx_writes;     /* updates in the open transaction (a submit's own insert aside) */
 	struct idmap rows; /* job id -> seq, every row */
 };
+
+/* Monotonic ms (the result check's time bound). */
+static uint64_t jobstore_now_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 /*
  * Pages a commit writes are the cost here (a WAL frame each, and every 1000
@@ -133,14 +146,87 @@ static int64_t jobstore_row(const struct jobstore *js, const char *id)
 	return idmap_key(key, id) == 0 ? idmap_get(&js->rows, key) : 0;
 }
 
+/* Does a stored result match the digest stored with it (the receipt's result_hash)? */
+static int jobstore_digest_ok(const void *result, int len, const char *hex)
+{
+	uint8_t want[32], got[32];
+	size_t n = 0;
+
+	if (hex == NULL || sodium_hex2bin(want, sizeof want, hex, strlen(hex), NULL, &n, NULL) != 0 ||
+	    n != sizeof want)
+		return 0;
+	crypto_generichash(got, sizeof got, result, (size_t)len, NULL, 0);
+	return sodium_memcmp(want, got, sizeof got) == 0;
+}
+
+/*
+ * Every stored result against its digest, at open, stopped after
+ * CHORUS_STORE_CHECK_MS (a warning).  0, or -EBADMSG naming the first job
+ * whose result was changed on disk.
+ */
+static int jobstore_check_results(struct jobstore *js, char *why, size_t whylen)
+{
+	uint64_t until_ms = jobstore_now_ms() + CHORUS_STORE_CHECK_MS;
+	sqlite3_stmt *st = NULL;
+	int rc, bad = 0;
+	long n = 0;
+
+	if (sqlite3_prepare_v2(js->db, "SELECT id, result, result_hash FROM jobs WHERE result IS NOT NULL",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	while (!bad && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!jobstore_digest_ok(sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1),
+		                        COL_TEXT(st, 2))) {
+			snprintf(why, whylen, "the result of job %s does not match its digest", COL_TEXT(st, 0));
+			bad = 1;
+		}
+		if (++n % 256 == 0 && jobstore_now_ms() > until_ms) {
+			log_warn("store", "event=check_incomplete what=results checked=%ld limit_ms=%d", n,
+			         CHORUS_STORE_CHECK_MS);
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	return bad ? -EBADMSG : 0;
+}
+
+/* What to do about a jobs.db that is damaged or lost (it says so and stops the node). */
+static void jobstore_advice(char *err, size_t errlen, const char *dir, const char *what)
+{
+	snprintf(err, errlen,
+	         "%s: restore %s/jobs.db from a backup, or move jobs.db and jobs.db.id aside"
+	         " to start with no jobs",
+	         what, dir);
+}
+
 int jobstore_open(struct jobstore **out, const char *dir, char *err, size_t errlen)
 {
 	struct jobstore *js = calloc(1, sizeof(*js));
+	enum sqlstore_found found;
+	char what[NODE_ERR_MAX];
+	int r;
 
 	*out = NULL;
 	if (js == NULL)
 		return -ENOMEM;
-	if (sqlstore_open(&js->db, dir, "jobs.db", jobstore_schema, err, errlen) != 0 ||
+	r = sqlstore_open_checked(&js->db, dir, "jobs.db", jobstore_schema, &found, what, sizeof what);
+	if (r == 0 && found == SQLSTORE_LOST) {
+		snprintf(what, sizeof what, "%s/jobs.db is empty or was replaced, but this node kept its jobs"
+		         " there (jobs.db.id says so)", dir);
+		r = -EBADMSG;
+	}
+	if (r == 0 && (r = jobstore_check_results(js, what, sizeof what)) == -EBADMSG) {
+		char why[NODE_ERR_MAX];
+
+		snprintf(why, sizeof why, "%s", what);
+		snprintf(what, sizeof what, "%s/jobs.db is damaged (%.200s)", dir, why);
+	}
+	if (r == -EBADMSG) {
+		jobstore_advice(err, errlen, dir, what);
+		jobstore_close(js);
+		return -EBADMSG;
+	}
+	if (r != 0 ||
 	    /* A table with the old UNIQUE id (an index SQLite made for it). */
 	    sqlstore_migrate(js->db, "SELECT count(*) FROM pragma_index_list('jobs') WHERE origin = 'u'",
 	                     jobstore_migrate, "jobs") != 0 ||
@@ -148,6 +234,8 @@ int jobstore_open(struct jobstore **out, const char *dir, char *err, size_t errl
 	    jobstore_reindex(js) != 0) {
 		if (js->db != NULL)
 			snprintf(err, errlen, "job table: %s", sqlite3_errmsg(js->db));
+		else
+			snprintf(err, errlen, "job table: %s", what);
 		jobstore_close(js);
 		return -EIO;
 	}
@@ -198,18 +286,99 @@ static int jobstore_begin(struct jobstore *js)
 	return 0;
 }
 
+/* What the last failed write said (for a refusal's message). */
+const char *jobstore_error(const struct jobstore *js)
+{
+	return js->error[0] != '\0' ? js->error : "a write failed";
+}
+
+/* Notes what the write that just failed said, before a rollback resets it. */
+static int jobstore_failed(struct jobstore *js)
+{
+	int full = (sqlite3_extended_errcode(js->db) & 0xff) == SQLITE_FULL;
+
+	snprintf(js->error, sizeof js->error, "%s", full ? "the disk is full" : sqlite3_errmsg(js->db));
+	return full ? -ENOSPC : -EIO;
+}
+
+/*
+ * SQLite may end a transaction on its own after an I/O error (a full disk
+ * among them): the index follows, and what it held is said loudly.
+ */
+static void jobstore_tx_check(struct jobstore *js)
+{
+	if (!js->in_tx || !sqlite3_get_autocommit(js->db))
+		return;
+	js->in_tx = 0;
+	(void)jobstore_reindex(js);
+	if (js->tx_writes == 0)
+		return; /* only a submit's own row: the caller refuses it */
+	js->tx_writes = 0;
+	log_error("store", "event=write_lost what=jobs.db error=\"%s\" lost=\"the job states"
+	          " since the last commit (jobs still live are written again as they change)\"",
+	          sqlite3_errmsg(js->db));
+}
+
+/*
+ * A commit that fails (a full disk) keeps the transaction open when SQLite
+ * lets it: every state written stays in memory and is committed by the next
+ * jobstore_commit, once there is room.  Nothing is rolled back here.
+ */
 int jobstore_commit(struct jobstore *js)
 {
+	int r;
+
 	if (!js->in_tx)
 		return 0;
-	js->in_tx = 0;
-	if (sqlite3_exec(js->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		log_error("store", "event=write_error what=commit error=\"%s\"", sqlite3_errmsg(js->db));
-		(void)sqlite3_exec(js->db, "ROLLBACK", NULL, NULL, NULL);
-		(void)jobstore_reindex(js); /* rows inserted in it are gone */
-		return -EIO;
+	if (sqlite3_exec(js->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
+		js->in_tx = 0;
+		js->tx_writes = 0;
+		if (js->commit_failed)
+			log_info("store", "event=write_ok what=jobs.db after=%u failed commits",
+			         js->commit_failed);
+		js->commit_failed = 0;
+		return 0;
 	}
-	return 0;
+	r = jobstore_failed(js);
+	if (js->commit_failed++ == 0 || js->commit_failed % 100 == 0)
+		log_error("store", "event=write_error what=commit failed=%u error=\"%s\" kept=%s",
+		          js->commit_failed, sqlite3_errmsg(js->db),
+		          sqlite3_get_autocommit(js->db) ? "no" : "in memory, retried");
+	jobstore_tx_check(js);
+	return r;
+}
+
+/*
+ * A new job, committed before the caller goes on (it is broadcast only
+ * then).  Under a savepoint, so that when its commit fails the job alone is
+ * taken back and the other states of the open transaction stay for the
+ * next commit.  0, -ENOSPC (full disk), -EIO, -EEXIST or -EINVAL.
+ */
+int jobstore_insert_durable(struct jobstore *js, const char *id, const struct job_spec *spec)
+{
+	int r;
+
+	if (jobstore_begin(js) != 0)
+		return jobstore_failed(js);
+	if (sqlite3_exec(js->db, "SAVEPOINT submit", NULL, NULL, NULL) != SQLITE_OK) {
+		r = jobstore_failed(js);
+		jobstore_tx_check(js);
+		return r;
+	}
+	if ((r = jobstore_insert(js, id, spec)) == -EIO)
+		r = jobstore_failed(js);
+	else if (r == 0 && (r = jobstore_commit(js)) == 0)
+		return 0; /* (a failed commit noted its error) */
+	if (js->in_tx && !sqlite3_get_autocommit(js->db) &&
+	    sqlite3_exec(js->db, "ROLLBACK TO submit; RELEASE submit", NULL, NULL, NULL) != SQLITE_OK) {
+		log_error("store", "event=write_error what=rollback-submit error=\"%s\"",
+		          sqlite3_errmsg(js->db));
+		(void)sqlite3_exec(js->db, "ROLLBACK", NULL, NULL, NULL);
+		js->in_tx = 1; /* said by the check below */
+	}
+	jobstore_tx_check(js);
+	(void)jobstore_reindex(js); /* the job's row is gone */
+	return r;
 }
 
 static int jobstore_run(struct jobstore *js, sqlite3_stmt *st, const char *what)
@@ -319,6 +488,7 @@ int jobstore_update(struct jobstore *js, const struct job_view *v, uint64_t fini
 	rc = jobstore_run(js, st, "update");
 	if (attempts != NULL)
 		cJSON_free(attempts);
+	js->tx_writes += rc == 0;
 	return rc;
 }
 
@@ -367,7 +537,7 @@ static cJSON *jobstore_row_json(sqlite3_stmt *st)
 	return o;
 }
 
-/* 0 and *out, -ENOENT, or -EIO. */
+/* 0 and *out, -ENOENT, -EBADMSG (its stored result was changed on disk), or -EIO. */
 int jobstore_get_json(struct jobstore *js, const char *id, cJSON **out)
 {
 	sqlite3_stmt *st = js->get;
@@ -379,6 +549,16 @@ int jobstore_get_json(struct jobstore *js, const char *id, cJSON **out)
 		return -ENOENT;
 	sqlite3_bind_int64(st, 1, row);
 	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 13) != SQLITE_NULL &&
+	    !jobstore_digest_ok(sqlite3_column_blob(st, 13), sqlite3_column_bytes(st, 13),
+	                        COL_TEXT(st, 14))) {
+		/* Changed on disk since it was stored: said, never served. */
+		log_error("store", "event=damaged file=jobs.db job=%s what=\"the stored result does not"
+		          " match its digest\"", id);
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		return -EBADMSG;
+	}
 	if (rc == SQLITE_ROW)
 		*out = jobstore_row_json(st);
 	sqlite3_reset(st);

@@ -71,6 +71,8 @@ struct node_config {
 	uint32_t snapshot_every;                /* --snapshot-every N: compact Raft's log; 0: default */
 	char keyring[NODE_PATH_MAX];            /* --keyring FILE: the network keys */
 	int insecure_open;                      /* --insecure-open: no network key */
+	uint32_t outbox_high;                   /* --outbox-high N: refuse submits past N open acks */
+	int rejoin;                             /* --rejoin: a voter that lost raft.db votes again */
 };
 
 struct fabric;
@@ -273,6 +275,13 @@ int sqlstore_run(struct sqlite3 *db, struct sqlite3_stmt *st, const char *what);
 int sqlstore_exec(struct sqlite3 *db, const char *sql);
 int sqlstore_migrate(struct sqlite3 *db, const char *probe, const char *script, const char *what);
 struct idmap;
+/* What sqlstore_open_checked found: a first start, the store it knows, or one that was lost. */
+enum sqlstore_found { SQLSTORE_NEW, SQLSTORE_KNOWN, SQLSTORE_LOST };
+int sqlstore_open_checked(struct sqlite3 **db, const char *dir, const char *file,
+                          const char *schema, enum sqlstore_found *found, char *err,
+                          size_t errlen);
+int sqlstore_adopt(struct sqlite3 *db, const char *dir, const char *file);
+int sqlstore_meta_put(struct sqlite3 *db, const char *key, const char *value);
 int sqlstore_idmap_fill(struct idmap *m, struct sqlite3_stmt *st);
 
 /* jobstore.c */
@@ -283,6 +292,9 @@ int jobstore_insert(struct jobstore *js, const char *id, const struct job_spec *
 int jobstore_update(struct jobstore *js, const struct job_view *v, uint64_t finished_ms);
 /* Commits the writes since the last commit (jobstore_update's share one transaction). */
 int jobstore_commit(struct jobstore *js);
+/* Insert and commit at once (a submit); on failure nothing of the job stays. */
+int jobstore_insert_durable(struct jobstore *js, const char *id, const struct job_spec *spec);
+const char *jobstore_error(const struct jobstore *js);
 int jobstore_get_json(struct jobstore *js, const char *id, cJSON **out);
 int jobstore_list_json(struct jobstore *js, unsigned limit, cJSON **out);
 int jobstore_each_pending(struct jobstore *js, jobstore_pending_fn *fn, void *ctx);

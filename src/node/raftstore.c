@@ -29,11 +29,12 @@
  * deleted.  The table has no key: a job id is random, and a B-tree keyed by
  * it dirtied a random page per ack, most of what the outbox wrote.  Rows are
  * appended, and the job -> rowid index of the open acks lives in memory
- * (idmap.h), built from the table at open.  It is bounded: past RAFTSTORE_OUTBOX_KEEP open acks (a cluster
- * with no ledger voter, or one unreachable for very long) the oldest are
- * dropped, counted (raftstore_outbox_dropped) and logged as a warning.
+ * (idmap.h), built from the table at open.  An ack is never dropped: the
+ * node refuses new submits while too many are open (consensus.c,
+ * CHORUS_OUTBOX_HIGH), which bounds the table instead.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,19 +46,14 @@
 #include "consensus.h"
 #include "idmap.h"
 
-#define RAFTSTORE_OUTBOX_KEEP       100000 /* open acks kept (about 1.5 KiB each) */
-#define RAFTSTORE_OUTBOX_TRIM_EVERY 256    /* puts between checks of that bound */
 
 struct raftstore {
 	sqlite3 *db;
 	sqlite3 *obx; /* the outbox's own connection: synchronous=NORMAL (see raftstore_open) */
 	sqlite3_stmt *hs_put, *boot_put, *boot_get, *log_put, *log_trunc, *log_clear, *log_all,
 	    *hs_get, *out_put, *out_done, *out_pending, *log_drop, *log_rows, *blk_put, *blk_get,
-	    *blk_all, *out_trim, *out_get, *out_all;
+	    *blk_all, *out_get, *out_all;
 	struct idmap open; /* the outbox's open acks: job id -> rowid */
-	unsigned outbox_puts;
-	long long outbox_keep;
-	uint64_t outbox_dropped;
 	uint8_t *blk_buf; /* raftstore_block_get()'s bytes */
 	size_t blk_cap;
 	struct raft_entry *boot_entries; /* raftstore_load()'s, until raftstore_boot_free() */
@@ -65,6 +61,8 @@ struct raftstore {
 	size_t nboot;
 	int saved_hs;                  /* saved_term and saved_vote are what the disk holds */
 	uint64_t saved_term, saved_vote;
+	char vote_path[NODE_PATH_MAX + 32]; /* DIR/raft.db.vote: the newest term and vote saved */
+	uint64_t mark_term, mark_vote;      /* what it holds */
 };
 
 /* Every row is an open ack: a committed one is deleted. */
@@ -122,13 +120,11 @@ static int raftstore_prepare_outbox(struct raftstore *rs)
 		"INSERT OR REPLACE INTO blocks (height, hash, data) VALUES (?1, ?2, ?3)",
 		"SELECT data FROM blocks WHERE height = ?1",
 		"SELECT height, data FROM blocks ORDER BY height",
-		"DELETE FROM outbox WHERE rowid IN (SELECT rowid FROM outbox ORDER BY rowid"
-		" LIMIT ?1) RETURNING job",
 		"SELECT job, ack, ack_sig, receipt, receipt_sig FROM outbox WHERE rowid = ?1",
 		"SELECT rowid, job FROM outbox",
 	};
 	sqlite3_stmt **const st[] = { &rs->out_put, &rs->out_done, &rs->out_pending, &rs->blk_put,
-		                      &rs->blk_get, &rs->blk_all,  &rs->out_trim, &rs->out_get,
+		                      &rs->blk_get, &rs->blk_all,  &rs->out_get,
 		                      &rs->out_all };
 
 	_Static_assert(sizeof sql / sizeof sql[0] == sizeof st / sizeof st[0], "one per statement");
@@ -159,29 +155,84 @@ static int raftstore_prepare(struct raftstore *rs)
 }
 
 static int raftstore_outbox_reindex(struct raftstore *rs);
+static int raftstore_lost_get(struct raftstore *rs, int *lost);
+static int raftstore_older(struct raftstore *rs);
+static void raftstore_unmark(struct raftstore *rs);
 
-int raftstore_open(struct raftstore **out, const char *dir, char *err, size_t errlen)
+/*
+ * Opens and checks raft.db (sqlstore_open_checked: integrity, and whether it
+ * is the store this node made).  A raft.db that was emptied or replaced is
+ * not an error here: *lost is 2 (3 for an older copy of this node's own,
+ * raftstore_older), and the caller decides: a voter comes up without a vote
+ * and keeps the store with raftstore_set_lost(), anyone else stops.  *lost is
+ * 1 while the flag set then is in the meta table (until raftstore_set_lost
+ * (rs, NULL, 0)), so a restart keeps it.  0, -EBADMSG (damaged: err says
+ * so), or -EIO.
+ */
+int raftstore_open(struct raftstore **out, const char *dir, int *lost, char *err, size_t errlen)
 {
 	struct raftstore *rs = calloc(1, sizeof(*rs));
+	enum sqlstore_found found = SQLSTORE_NEW;
+	int r;
 
 	*out = NULL;
+	*lost = 0;
 	if (rs == NULL)
 		return -ENOMEM;
-	if (sqlstore_open(&rs->db, dir, "raft.db", raftstore_schema, err, errlen) != 0 ||
-	    checkpointer_watch(rs->db) != 0 || raftstore_prepare(rs) != 0 ||
+	r = sqlstore_open_checked(&rs->db, dir, "raft.db", raftstore_schema, &found, err, errlen);
+	if (r == 0 && (checkpointer_watch(rs->db) != 0 || raftstore_prepare(rs) != 0 ||
 	    sqlstore_migrate(rs->db, "SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'height'",
 	                     raftstore_outbox_migrate, "outbox") != 0 ||
 	    sqlstore_open(&rs->obx, dir, "raft.db", raftstore_outbox_schema, err, errlen) != 0 ||
 	    checkpointer_watch(rs->obx) != 0 || raftstore_prepare_outbox(rs) != 0 ||
-	    raftstore_outbox_reindex(rs) != 0) {
-		if (rs->db != NULL)
+	    raftstore_outbox_reindex(rs) != 0))
+		r = -EIO;
+	snprintf(rs->vote_path, sizeof rs->vote_path, "%s/raft.db.vote", dir);
+	if (r == 0 && found == SQLSTORE_LOST)
+		*lost = 2; /* not adopted yet: raftstore_set_lost(rs, dir, 1) does */
+	else if (r == 0 && (r = raftstore_lost_get(rs, lost)) == 0 && *lost == 0 && raftstore_older(rs))
+		*lost = 3; /* an older copy: raftstore_forget and the flag, if the caller is a voter */
+	if (r != 0) {
+		if (r == -EIO && rs->db != NULL)
 			snprintf(err, errlen, "raft store: %s", sqlite3_errmsg(rs->db));
 		raftstore_close(rs);
-		return -EIO;
+		return r;
 	}
-	rs->outbox_keep = RAFTSTORE_OUTBOX_KEEP;
 	*out = rs;
 	return 0;
+}
+
+/* The lost flag (meta row "lost"): 0 and *lost, or -EIO. */
+static int raftstore_lost_get(struct raftstore *rs, int *lost)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*lost = 0;
+	if (sqlite3_prepare_v2(rs->db, "SELECT value FROM meta WHERE key = 'lost'", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return -EIO;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		*lost = strcmp((const char *)sqlite3_column_text(st, 0), "1") == 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/*
+ * Raft's state in this file is not the one this node had (lost = 1), or the
+ * node was re-added (0).  The first time, the new store is adopted (its id
+ * replaces the old one in raft.db.id) with the flag set in one step first,
+ * so a crash in between still finds the flag.
+ */
+int raftstore_set_lost(struct raftstore *rs, const char *dir, int lost)
+{
+	int r = sqlstore_meta_put(rs->db, "lost", lost ? "1" : "0");
+
+	if (r == 0 && lost)
+		raftstore_unmark(rs); /* the state it described is gone: the new life marks its own */
+	if (r == 0 && lost && dir != NULL)
+		r = sqlstore_adopt(rs->db, dir, "raft.db");
+	return r;
 }
 
 void raftstore_close(struct raftstore *rs)
@@ -189,11 +240,11 @@ void raftstore_close(struct raftstore *rs)
 	if (rs == NULL)
 		return;
 	raftstore_boot_free(rs);
-	/* Finalizes every prepared statement, whatever got prepared. */
-	for (sqlite3_stmt *st = sqlite3_next_stmt(rs->db, NULL); st != NULL;
+	/* Finalizes every prepared statement, whatever got prepared (on a connection that opened). */
+	for (sqlite3_stmt *st = rs->db != NULL ? sqlite3_next_stmt(rs->db, NULL) : NULL; st != NULL;
 	     st = sqlite3_next_stmt(rs->db, NULL))
 		sqlite3_finalize(st);
-	for (sqlite3_stmt *st = sqlite3_next_stmt(rs->obx, NULL); st != NULL;
+	for (sqlite3_stmt *st = rs->obx != NULL ? sqlite3_next_stmt(rs->obx, NULL) : NULL; st != NULL;
 	     st = sqlite3_next_stmt(rs->obx, NULL))
 		sqlite3_finalize(st);
 	sqlite3_close(rs->obx);
@@ -400,6 +451,90 @@ static int raftstore_save_round(struct raftstore *rs, const struct raft_ready *r
 }
 
 /*
+ * The newest term and vote this node saved, also in DIR/raft.db.vote beside
+ * the database (written whole: a temporary file, fsync, rename), after the
+ * round that saved them and before its messages leave.  It only moves
+ * forward, and only on an election (a few a day), so its fsync is no cost.
+ * A raft.db put back from an older copy holds an older term or another
+ * vote: raftstore_open tells it by this file (*lost = 3).
+ */
+static void raftstore_mark(struct raftstore *rs, uint64_t term, uint64_t vote)
+{
+	char tmp[sizeof rs->vote_path + 4];
+	int fd, ok;
+
+	if (rs->vote_path[0] == '\0' || term < rs->mark_term ||
+	    (term == rs->mark_term && vote == rs->mark_vote) || (term == rs->mark_term && vote == 0))
+		return;
+	snprintf(tmp, sizeof tmp, "%s.tmp", rs->vote_path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0) {
+		log_error("store", "event=write_error what=raft.db.vote error=\"%s\"", strerror(errno));
+		return;
+	}
+	ok = dprintf(fd, "%llu %llu\n", (unsigned long long)term, (unsigned long long)vote) > 0 &&
+	     fsync(fd) == 0;
+	close(fd);
+	if (!ok || rename(tmp, rs->vote_path) != 0) {
+		log_error("store", "event=write_error what=raft.db.vote");
+		(void)unlink(tmp);
+		return;
+	}
+	rs->mark_term = term;
+	rs->mark_vote = vote;
+}
+
+static void raftstore_unmark(struct raftstore *rs)
+{
+	if (unlink(rs->vote_path) != 0 && errno != ENOENT)
+		log_error("store", "event=write_error what=raft.db.vote error=\"%s\"", strerror(errno));
+	rs->mark_term = 0;
+	rs->mark_vote = 0;
+}
+
+/* Is raft.db's hard state older than the mark (a copy put back)?  1 yes, 0 no. */
+static int raftstore_older(struct raftstore *rs)
+{
+	unsigned long long term = 0, vote = 0;
+	struct raft_hard_state hs;
+	FILE *fp = fopen(rs->vote_path, "r");
+	int n = fp != NULL ? fscanf(fp, "%llu %llu", &term, &vote) : 0;
+
+	if (fp != NULL)
+		fclose(fp);
+	if (n != 2)
+		return 0; /* none yet (or from before it existed) */
+	rs->mark_term = term;
+	rs->mark_vote = vote;
+	if (raftstore_load_hs(rs, &hs) != 0)
+		return 0;
+	if (hs.term < term || (hs.term == term && vote != 0 && hs.vote != vote)) {
+		log_error("raft", "event=state_older file=raft.db term=%llu vote=%016llx recorded_term=%llu"
+		          " recorded_vote=%016llx", (unsigned long long)hs.term, (unsigned long long)hs.vote,
+		          term, vote);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * A voter's Raft state that cannot be trusted (raft.db put back from an
+ * older copy): term, vote, log and snapshot go, in one transaction, so it
+ * boots as a non-member without a vote, like one whose raft.db was emptied.
+ * The applied blocks and the outbox stay (they are checked, and ours).
+ */
+int raftstore_forget(struct raftstore *rs)
+{
+	int r = sqlstore_exec(rs->db, "BEGIN IMMEDIATE");
+
+	if (r == 0 && (r = sqlstore_exec(rs->db, "DELETE FROM hard; DELETE FROM boot; DELETE FROM log")) != 0)
+		(void)sqlstore_exec(rs->db, "ROLLBACK");
+	else if (r == 0)
+		r = sqlstore_exec(rs->db, "COMMIT");
+	rs->saved_hs = 0;
+	return r;
+}
+
+/*
  * One raft_ready() round in one transaction (nothing to write: no
  * transaction).  0 when it is on disk; on an error nothing of it is.
  */
@@ -431,6 +566,7 @@ int raftstore_save(struct raftstore *rs, const struct raft_ready *rd)
 		rs->saved_hs = 1;
 		rs->saved_term = rd->hs.term;
 		rs->saved_vote = rd->hs.vote;
+		raftstore_mark(rs, rd->hs.term, rd->hs.vote);
 	}
 	return r;
 }
@@ -543,8 +679,6 @@ static int raftstore_outbox_reindex(struct raftstore *rs)
 	return sqlstore_idmap_fill(&rs->open, rs->out_all);
 }
 
-static void raftstore_outbox_trim(struct raftstore *rs);
-
 /* 0 when the ack of job (a hex job id) is in the outbox (put now, or there already), else -EIO/-ENOMEM/-EINVAL. */
 int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct ledger_entry *e,
                          uint64_t now_ms)
@@ -565,48 +699,15 @@ int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct led
 	sqlite3_bind_blob(st, 5, e->receipt_sig, CHORUS_SIG_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)now_ms);
 	if (sqlstore_run(rs->obx, st, "outbox-put") != 0)
-		return -EIO;
+		return (sqlite3_extended_errcode(rs->obx) & 0xff) == SQLITE_FULL ? -ENOSPC : -EIO;
 	idmap_put(&rs->open, key, sqlite3_last_insert_rowid(rs->obx));
-	if (++rs->outbox_puts % RAFTSTORE_OUTBOX_TRIM_EVERY == 0)
-		raftstore_outbox_trim(rs);
 	return 0;
 }
 
-/* Past the bound, the oldest open acks go (counted, and a warning). */
-static void raftstore_outbox_trim(struct raftstore *rs)
+/* Open acks: put and not yet done (committed, refused or gone). */
+size_t raftstore_outbox_open(const struct raftstore *rs)
 {
-	sqlite3_stmt *st = rs->out_trim;
-	uint8_t key[IDMAP_KEY_BYTES];
-	int rc, n = 0;
-
-	if ((long long)rs->open.n <= rs->outbox_keep)
-		return;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)rs->open.n - rs->outbox_keep);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (idmap_key(key, (const char *)sqlite3_column_text(st, 0)) == 0)
-			(void)idmap_del(&rs->open, key);
-		n++;
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		log_error("store", "event=write_error what=outbox-trim error=\"%s\"",
-		          sqlite3_errmsg(rs->obx));
-		(void)raftstore_outbox_reindex(rs);
-		return;
-	}
-	rs->outbox_dropped += (uint64_t)n;
-	log_warn("ledger", "event=outbox_full dropped=%d kept=%lld dropped_total=%llu", n,
-	         rs->outbox_keep, (unsigned long long)rs->outbox_dropped);
-}
-
-void raftstore_outbox_keep(struct raftstore *rs, long long keep)
-{
-	rs->outbox_keep = keep;
-}
-
-uint64_t raftstore_outbox_dropped(const struct raftstore *rs)
-{
-	return rs->outbox_dropped;
+	return rs->open.n;
 }
 
 /* Several outbox writes in one transaction (a group commit); 0 or -EIO. */
@@ -615,13 +716,15 @@ int raftstore_outbox_begin(struct raftstore *rs)
 	return sqlstore_exec(rs->obx, "BEGIN IMMEDIATE");
 }
 
-/* A transaction that does not commit is rolled back, and the index rebuilt to match. */
+/* A transaction that does not commit is rolled back, and the index rebuilt to match; 0, -ENOSPC or -EIO. */
 int raftstore_outbox_commit(struct raftstore *rs)
 {
 	int r = sqlstore_exec(rs->obx, "COMMIT");
 
 	if (r != 0) {
-		(void)sqlstore_exec(rs->obx, "ROLLBACK");
+		if ((sqlite3_extended_errcode(rs->obx) & 0xff) == SQLITE_FULL)
+			r = -ENOSPC;
+		(void)sqlite3_exec(rs->obx, "ROLLBACK", NULL, NULL, NULL); /* none left, perhaps */
 		(void)raftstore_outbox_reindex(rs);
 	}
 	return r;

@@ -48,6 +48,21 @@
  * one) rebuilds its ledger by re-applying the archived blocks 1..height and
  * must reach that head and that state hash.
  *
+ * With --poison (issue 13), one job in SL_POISON_ONE_IN is poison: a reward
+ * of 2^53 or 10^15 between pool keys, or a job between two fresh keys that
+ * are no members (forged entries already carry bad signatures); and nodes
+ * with an odd id lead as older leaders, whose builder has no bound checks
+ * (ledger_build_unchecked) and whose queue admits without them, so that
+ * over-bound entries reach blocks.  Every voter must still apply every
+ * block (apply never fails for what an entry says), each such entry ending
+ * rejected ("reward over the bound") the same everywhere, its job final;
+ * the model counts the rejections per height and every node's stats must
+ * match them.  A leader's queue refuses a non-member's entry (the sim's
+ * copy of consensus_admit: the pool's keys are the members) and, on a
+ * current leader, an over-bound one (ledger_entry_admit); a non-member's
+ * entry in a block, a poison entry credited, or an honest entry refused
+ * fail the run.
+ *
  * Signatures are real ed25519, memoised: the first verification of a given
  * (key, signature, message) runs crypto_sign_verify_detached, an exact
  * repeat (all three compared byte for byte) reuses its answer.  Every node
@@ -68,6 +83,8 @@
 #define SL_CLIENTS       4
 #define SL_WORKERS       6
 #define SL_KEYS          (SL_CLIENTS + SL_WORKERS)
+#define SL_FRESH_KEYS    8                 /* --poison: keys of no member */
+#define SL_POISON_ONE_IN 8                 /* --poison: jobs that are poison */
 #define SL_RELAY         SL_CLIENTS        /* the origin of twins and replays */
 #define SL_ORIGINS       (SL_CLIENTS + 1)
 #define SL_FORGED_ONE_IN 32
@@ -107,7 +124,10 @@ struct sl_job {
 	uint32_t client, worker, origin; /* keys[] indexes; origin: who submits it */
 	uint64_t reward;
 	uint8_t forged, twin, answered;
+	uint8_t poison; /* SL_POISON_* (--poison) */
 };
+
+enum { SL_POISON_NONE = 0, SL_POISON_OVER = 1, SL_POISON_FRESH = 2 };
 
 /* One job id. */
 struct sl_slot {
@@ -115,6 +135,7 @@ struct sl_slot {
 	uint32_t job[2]; /* pool entries with this id: the first, and a twin */
 	uint32_t njob;
 	uint64_t credit_height; /* in the one chain; 0: not credited */
+	uint64_t reject_height; /* in the one chain, rejected (poison); 0: not */
 };
 
 /* The one chain at height h (slot 0: genesis) and the model's state there. */
@@ -122,7 +143,7 @@ struct sl_height {
 	uint8_t *data;
 	size_t len;
 	uint8_t hash[LEDGER_HASH_BYTES];
-	uint64_t term, credited, entries, total, accounts, digest;
+	uint64_t term, credited, entries, total, accounts, digest, rejected;
 };
 
 /* A queued entry (consensus.c's struct consensus_pending). */
@@ -150,6 +171,7 @@ struct sl_node {
 	 */
 	uint64_t prop_term, prop_height;
 	uint8_t prop_hash[LEDGER_HASH_BYTES];
+	int old; /* --poison: leads as an older leader (no bound checks) */
 };
 
 struct sl_item {
@@ -165,7 +187,8 @@ struct sl_msg {
 
 struct sim_ledger {
 	struct sim_rng rng;
-	struct sl_key keys[SL_KEYS];
+	struct sl_key keys[SL_KEYS + SL_FRESH_KEYS]; /* the members', then (--poison) strangers' */
+	int poison;
 	uint32_t key_order[SL_KEYS]; /* keys[] by ascending public key: the ledger's order */
 	struct sl_job *jobs;
 	uint32_t njobs, nreleased; /* released: jobs[0..nreleased) */
@@ -176,7 +199,7 @@ struct sim_ledger {
 	size_t nchain, capchain; /* height of the chain; chain[0..nchain] */
 	/* The model, at the chain's head. */
 	uint64_t earned[SL_KEYS], spent[SL_KEYS], jobs_run[SL_KEYS], jobs_paid[SL_KEYS];
-	uint64_t credited, entries, total;
+	uint64_t credited, entries, total, rejected_chain;
 	struct sl_node nodes[SR_NODES_MAX + 1];
 	uint64_t next_round_ms[SL_ORIGINS];
 	struct ledger_entry *scratch; /* SL_BLOCK_MAX entries for a build */
@@ -186,6 +209,7 @@ struct sim_ledger {
 	uint64_t on_tip, inflight_max, unproposed_drops, answer_rounds;
 	uint64_t vcache_hits; /* of the ledgers destroyed so far */
 	uint64_t bursts;
+	uint64_t poison_over, poison_fresh, refused_member, refused_bound, old_blocks;
 };
 
 /* ---------------------------------------------------------------- memoised ed25519 */
@@ -310,6 +334,20 @@ static void sl_entry_make(struct sim_ledger *L, struct sl_job *j, uint64_t nonce
 	        j->forged ? w->sk : c->sk);
 }
 
+/* --poison: job j (its origin kept) becomes an over-bound reward or a job of strangers. */
+static void sl_poison_make(struct sim_ledger *L, struct sl_job *j)
+{
+	j->poison = sim_rng_below(&L->rng, 2) == 0 ? SL_POISON_OVER : SL_POISON_FRESH;
+	if (j->poison == SL_POISON_OVER) {
+		j->reward = sim_rng_below(&L->rng, 2) == 0 ? 1ULL << 53 : 1000000000000000ULL;
+		L->poison_over++;
+	} else {
+		j->client = SL_KEYS + (uint32_t)sim_rng_below(&L->rng, SL_FRESH_KEYS);
+		j->worker = SL_KEYS + (uint32_t)sim_rng_below(&L->rng, SL_FRESH_KEYS);
+		L->poison_fresh++;
+	}
+}
+
 /* Pool entry k: the first entry of a new job id, or (twin_of) a twin of an earlier one. */
 static void sl_job_make(struct sim_ledger *L, uint32_t k, const struct sl_slot *twin_of)
 {
@@ -338,6 +376,8 @@ static void sl_job_make(struct sim_ledger *L, uint32_t k, const struct sl_slot *
 		j->origin = j->client;
 		j->forged = sim_rng_below(&L->rng, SL_FORGED_ONE_IN) == 0;
 		L->forged += j->forged;
+		if (L->poison && !j->forged && sim_rng_below(&L->rng, SL_POISON_ONE_IN) == 0)
+			sl_poison_make(L, j);
 	}
 	sl = &L->slots[j->slot];
 	sl->job[sl->njob++] = k;
@@ -388,7 +428,7 @@ static void sl_pool_make(struct sim_ledger *L)
 			continue;
 		}
 		sl_job_make(L, k, NULL);
-		if (!L->jobs[k].forged && nwait < SL_TWINS_WAITING &&
+		if (!L->jobs[k].forged && !L->jobs[k].poison && nwait < SL_TWINS_WAITING &&
 		    sim_rng_below(&L->rng, SL_TWIN_ONE_IN) == 0) {
 			wait[nwait].slot = L->jobs[k].slot;
 			wait[nwait++].due = k + 4 + (uint32_t)sim_rng_below(&L->rng, 40);
@@ -443,6 +483,7 @@ int sim_ledger_create(struct sr *s, uint32_t njobs)
 #endif
 	/* Its own stream, so that the pool does not depend on how the run goes. */
 	sim_rng_seed(&L->rng, s->seed ^ 0x6c65646765720000ULL);
+	L->poison = s->poison;
 	L->njobs = njobs;
 	L->jobs = calloc(njobs, sizeof(*L->jobs));
 	L->slots = calloc(njobs, sizeof(*L->slots));
@@ -457,6 +498,8 @@ int sim_ledger_create(struct sr *s, uint32_t njobs)
 	sl_memo_used = 0;
 	sl_memo_hits = sl_memo_misses = 0;
 	for (uint32_t i = 0; i < SL_KEYS; i++)
+		sl_key_make(L, &L->keys[i]);
+	for (uint32_t i = SL_KEYS; L->poison && i < SL_KEYS + SL_FRESH_KEYS; i++)
 		sl_key_make(L, &L->keys[i]);
 	for (uint32_t i = 1; i <= s->nnodes; i++) {
 		sl_key_make(L, &L->nodes[i].key);
@@ -585,12 +628,23 @@ static void sl_model_entry(struct sr *s, uint64_t height, const cJSON *e)
 		    (double)c->reward == reward->valuedouble)
 			j = c;
 	}
-	if (j == NULL || j->forged) {
+	if (j == NULL || j->forged || j->poison == SL_POISON_FRESH) {
 		sr_failf(s, "ledger: block %" PRIu64 " credits job %.16s... with %s entry", height,
-		         job->valuestring, j == NULL ? "an unknown" : "a forged");
+		         job->valuestring, j == NULL ? "an unknown" : j->forged ? "a forged"
+		                                                             : "a non-member's");
 		return;
 	}
 	L->entries++;
+	if (sl->reject_height != 0) {
+		sr_failf(s, "ledger: block %" PRIu64 " holds job %.16s... again (rejected at %" PRIu64
+		            ")", height, job->valuestring, sl->reject_height);
+		return;
+	}
+	if (j->poison == SL_POISON_OVER) { /* an older leader's: rejected, the job final */
+		sl->reject_height = height;
+		L->rejected_chain++;
+		return;
+	}
 	if (sl->credit_height != 0) {
 		sr_failf(s, "ledger: block %" PRIu64 " credits job %.16s... again (credited at %" PRIu64
 		            "): an honest leader never repeats a job it credited or has in flight",
@@ -649,6 +703,7 @@ static void sl_chain_append(struct sr *s, const uint8_t *b, size_t len)
 	memcpy(hd->hash, bi.hash, LEDGER_HASH_BYTES);
 	hd->term = bi.term;
 	hd->credited = L->credited;
+	hd->rejected = L->rejected_chain;
 	hd->entries = L->entries;
 	hd->total = L->total;
 	hd->digest = sl_digest_model(L, &hd->accounts);
@@ -732,6 +787,8 @@ void sim_ledger_boot(struct sr *s, struct sr_node *n, const struct raft_snapshot
 	ln->block_max = sl_block_max[sim_rng_below(&L->rng, SL_NBLOCK_MAX)];
 	if (ledger_create(&ln->l, &sl_crypto) != 0)
 		abort();
+	ln->old = L->poison && n->id % 2 == 1;
+	ledger_build_unchecked(ln->l, ln->old);
 	if (snap->len >= 24 + SR_SNAP_LEDGER)
 		height = codec_get_u64(snap->data + 24);
 	else if (snap->index != 0)
@@ -874,6 +931,37 @@ static void sl_answer(struct sr *s, struct sr_node *n)
 }
 
 /*
+ * Leader (consensus_admit): members only (the pool's keys), and, unless it
+ * leads as an older leader, only what apply would credit now.  0: queued.
+ */
+static int sl_admit(struct sr *s, struct sr_node *n, const struct sl_job *j,
+                    const struct ledger_entry_info *info)
+{
+	struct sim_ledger *L = s->ledger;
+	struct sl_node *ln = &L->nodes[n->id];
+	int o;
+
+	if (j->client >= SL_KEYS || j->worker >= SL_KEYS) {
+		L->refused_member++;
+		return -1;
+	}
+	if (j->poison == SL_POISON_FRESH) {
+		sr_failf(s, "ledger: node %" PRIu64 " admits a non-member's entry", n->id);
+		return -1;
+	}
+	if (ln->old)
+		return 0;
+	o = ledger_entry_admit(ln->l, info);
+	if ((o != LEDGER_CREDITED) != (j->poison == SL_POISON_OVER)) {
+		sr_failf(s, "ledger: node %" PRIu64 " judges a%s entry %s", n->id,
+		         j->poison ? " poison" : "n honest", ledger_outcome_name(o));
+		return -1;
+	}
+	L->refused_bound += o != LEDGER_CREDITED;
+	return o != LEDGER_CREDITED ? -1 : 0;
+}
+
+/*
  * Leader (consensus_submit_local): a submitted entry is checked with the
  * node's cache of verified entries and queued once per job; one already
  * credited is answered at the next pump.
@@ -905,7 +993,9 @@ static void sl_submit_local(struct sr *s, struct sr_node *n, uint32_t job, uint3
 		return;
 	}
 	if (ledger_job_get(ln->l, info.job, &lj) == 0)
-		ln->answered_height = UINT64_MAX; /* credited already: answer at the next pump */
+		ln->answered_height = UINT64_MAX; /* final already: answer at the next pump */
+	else if (sl_admit(s, n, j, &info) != 0)
+		return;
 	for (size_t i = 0; i < ln->npending; i++)
 		if (L->jobs[ln->pending[i].job].slot == j->slot)
 			return; /* already queued */
@@ -942,11 +1032,12 @@ static void sl_on_answer(struct sr *s, const struct sl_msg *m)
 
 	for (uint32_t i = 0; i < m->n; i++) {
 		struct sl_slot *sl = &L->slots[m->items[i].job];
+		uint64_t final = sl->credit_height ? sl->credit_height : sl->reject_height;
 
-		if (sl->credit_height != m->items[i].height) {
-			sr_failf(s, "ledger: origin %u was told job slot %u is credited at height %" PRIu64
-			            ", the chain credits it at %" PRIu64,
-			         m->origin, m->items[i].job, m->items[i].height, sl->credit_height);
+		if (final != m->items[i].height) {
+			sr_failf(s, "ledger: origin %u was told job slot %u is final at height %" PRIu64
+			            ", the chain made it final at %" PRIu64,
+			         m->origin, m->items[i].job, m->items[i].height, final);
 			return;
 		}
 		for (uint32_t k = 0; k < sl->njob; k++)
@@ -1146,6 +1237,7 @@ static void sl_build(struct sr *s, struct sr_node *n)
 			break;
 		}
 		if (block != NULL) {
+			L->old_blocks += (uint64_t)ln->old;
 			L->on_tip += ln->tip.height > ledger_height(ln->l);
 			sl_note_proposal(L, ln, &bi);
 			if (ledger_tip_of(block, len, &ln->tip) != 0)
@@ -1200,7 +1292,8 @@ static void sl_outbox_round(struct sr *s, uint32_t o)
 	uint32_t jobs[SL_OUTBOX_BATCH], n = 0;
 
 	for (uint32_t k = 0; k < L->nreleased && n < SL_OUTBOX_BATCH; k++)
-		if (L->jobs[k].origin == o && !L->jobs[k].answered && !L->jobs[k].forged)
+		if (L->jobs[k].origin == o && !L->jobs[k].answered && !L->jobs[k].forged &&
+		    L->jobs[k].poison != SL_POISON_FRESH)
 			jobs[n++] = k;
 	if (n > 0)
 		sl_submit(s, o, jobs, n);
@@ -1294,8 +1387,9 @@ static void sl_check_node(struct sr *s, struct sr_node *n)
 	}
 	ledger_stats(ln->l, &st);
 	if (st.height != h || st.credited != hd->credited || st.entries != hd->entries ||
-	    st.duplicates != st.entries - st.credited || st.total_reward != hd->total ||
-	    st.accounts != hd->accounts) {
+	    st.rejected != hd->rejected || st.by_outcome[LEDGER_REJECT_REWARD] != hd->rejected ||
+	    st.skipped != 0 || st.duplicates != st.entries - st.credited - st.rejected ||
+	    st.total_reward != hd->total || st.accounts != hd->accounts) {
 		sr_failf(s, "ledger: node %" PRIu64 " at height %" PRIu64 ": credited %" PRIu64
 		            " entries %" PRIu64 " duplicates %" PRIu64 " reward %" PRIu64
 		            " accounts %" PRIu64 "; the chain's prefix: credited %" PRIu64
@@ -1352,7 +1446,7 @@ int sim_ledger_calm_done(struct sr *s, const struct raft_conf *conf, char *why, 
 		const struct sl_job *j = &L->jobs[k];
 		uint64_t h = L->slots[j->slot].credit_height;
 
-		if (j->forged)
+		if (j->forged || j->poison)
 			continue;
 		if (h == 0 || !j->answered) {
 			snprintf(why, whylen, "ledger: job %u (origin %u) %s%s", k, j->origin,
@@ -1399,6 +1493,12 @@ void sim_ledger_finish(struct sr *s)
 	for (uint32_t k = 0; k < L->nreleased; k++) {
 		const struct sl_job *j = &L->jobs[k];
 
+		if (j->poison && L->slots[j->slot].credit_height != 0) {
+			sr_failf(s, "ledger: poison entry %u was credited", k);
+			return;
+		}
+		if (j->poison)
+			continue;
 		if (!j->forged && (!j->answered || L->slots[j->slot].credit_height == 0)) {
 			sr_failf(s, "ledger: liveness: released job %u never credited and answered",
 			         k);
@@ -1455,6 +1555,12 @@ void sim_ledger_report(const struct sr *s)
 	       " to-down=%" PRIu64 "\n",
 	       L->submits, L->replays, L->forwards, L->dropped, L->rejected, L->lost, L->cut,
 	       L->to_down);
+	if (L->poison)
+		printf("ledger-poison: over=%" PRIu64 " fresh=%" PRIu64 " refused-member=%" PRIu64
+		       " refused-bound=%" PRIu64 " rejected-in-chain=%" PRIu64 " old-leader-blocks=%" PRIu64
+		       "\n",
+		       L->poison_over, L->poison_fresh, L->refused_member, L->refused_bound,
+		       L->rejected_chain, L->old_blocks);
 	printf("ledger-rebuilds: rebuilds=%" PRIu64 " rebuilt-blocks=%" PRIu64
 	       " ed25519-verifies=%" PRIu64 " memo-hits=%" PRIu64 "\n",
 	       L->rebuilds, L->rebuilt_blocks, sl_memo_misses, sl_memo_hits);

@@ -68,6 +68,7 @@ struct memb {
 	uint64_t check_every;
 	uint64_t deadline_ms;
 	uint64_t duration_ms;
+	int join_only;           /* stop after the join storm (a regression seed's bar) */
 	struct core_timing timing;
 	/* The mirror: mstate/mgen/minc[o * n + x] is observer o's view of x. */
 	uint8_t *mstate;
@@ -634,6 +635,10 @@ static int memb_run(struct memb *m)
 	       memb_rounds(m, dt), sim->now_ms - last_start);
 	if (memb_phase_end(m) != 0)
 		goto out;
+	if (m->join_only) {
+		memb_phase(m, "done");
+		goto out;
+	}
 
 	/* (2) Steady state: the background cost of membership. */
 	memb_phase(m, "steady");
@@ -756,7 +761,7 @@ void sim_membership_usage(FILE *f)
 	fprintf(f,
 	        "usage: chorus-sim membership [--nodes N] [--seed S] [--loss P] [--latency MIN:MAX]\n"
 	        "                             [--duration-s D] [--deadline-s S] [--check-every K]\n"
-	        "                             [--real-crypto] [--verbose]...\n"
+	        "                             [--join-only] [--real-crypto] [--verbose]...\n"
 	        "\n"
 	        "  --nodes N          nodes to simulate (%d..%d, default 50)\n"
 	        "  --seed S           the one seed of the run (default 1)\n"
@@ -766,6 +771,8 @@ void sim_membership_usage(FILE *f)
 	        "  --deadline-s S     virtual seconds each phase may take to converge (default %d)\n"
 	        "  --check-every K    run core_check() on the stepped node every K steps\n"
 	        "                     (default: max(1, N / 10))\n"
+	        "  --join-only        stop after the join storm has converged (with --deadline-s:\n"
+	        "                     a bar on the join's convergence time)\n"
 	        "  --real-crypto      sign with ed25519 instead of the fast stand-in\n"
 	        "  --verbose          print the cores' log records (repeat for more)\n"
 	        "  --help             this text\n",
@@ -780,6 +787,7 @@ enum {
 	OPT_DURATION,
 	OPT_DEADLINE,
 	OPT_CHECK_EVERY,
+	OPT_JOIN_ONLY,
 	OPT_REAL_CRYPTO,
 	OPT_VERBOSE,
 	OPT_HELP,
@@ -793,6 +801,7 @@ static const struct option memb_options[] = {
 	{"duration-s", required_argument, NULL, OPT_DURATION},
 	{"deadline-s", required_argument, NULL, OPT_DEADLINE},
 	{"check-every", required_argument, NULL, OPT_CHECK_EVERY},
+	{"join-only", no_argument, NULL, OPT_JOIN_ONLY},
 	{"real-crypto", no_argument, NULL, OPT_REAL_CRYPTO},
 	{"verbose", no_argument, NULL, OPT_VERBOSE},
 	{"help", no_argument, NULL, OPT_HELP},
@@ -869,6 +878,9 @@ static int memb_parse(int argc, char **argv, struct sim_params *p, struct memb *
 			if (sim_parse_u64("--check-every", optarg, 1, UINT32_MAX, &m->check_every) != 0)
 				return -1;
 			break;
+		case OPT_JOIN_ONLY:
+			m->join_only = 1;
+			break;
 		case OPT_REAL_CRYPTO:
 			p->crypto = &crypto_ed25519;
 			break;
@@ -902,10 +914,11 @@ static void memb_print_params(const struct memb *m, const struct sim_params *p)
 	printf("timing: probe_interval_ms=%" PRIu32 " probe_timeout_ms=%" PRIu32
 	       " indirect_probes=%" PRIu32 " suspicion_mult=%" PRIu32 " suspicion_max_mult=%" PRIu32
 	       " gossip_interval_ms=%" PRIu32 " gossip_fanout=%" PRIu32 " pushpull_interval_ms=%" PRIu32
-	       " tombstone_ms=%" PRIu32 "\n",
+	       " catchup_interval_ms=%" PRIu32 " catchup_window_ms=%" PRIu32 " tombstone_ms=%" PRIu32 "\n",
 	       m->timing.probe_interval_ms, m->timing.probe_timeout_ms, m->timing.indirect_probes,
 	       m->timing.suspicion_mult, m->timing.suspicion_max_mult, m->timing.gossip_interval_ms,
-	       m->timing.gossip_fanout, m->timing.pushpull_interval_ms, m->timing.tombstone_ms);
+	       m->timing.gossip_fanout, m->timing.pushpull_interval_ms, m->timing.catchup_interval_ms,
+	       m->timing.catchup_window_ms, m->timing.tombstone_ms);
 	printf("checks: self entry after every step; core_check every K=%" PRIu64
 	       " steps and on every node at each phase end; every member transition\n",
 	       m->check_every);

@@ -972,7 +972,7 @@ void sim_raft_usage(FILE *f)
 	fprintf(f, "usage: chorus-sim raft [--voters N] [--seed S] [--loss P] [--steps K]\n"
 	           "                       [--no-pre-vote] [--no-check-quorum] [--ledger]\n"
 	           "                       [--ledger-jobs J] [--dense-fillers] [--batch-steps]\n"
-	           "                       [--verbose] [--help]\n"
+	           "                       [--poison] [--verbose] [--help]\n"
 	           "  --voters N   initial voters, 3..7 (default 5); two spare nodes join and leave\n"
 	           "  --seed S     the run's seed (default 1)\n"
 	           "  --loss P     message loss probability in [0, 1) (default 0.02)\n"
@@ -991,6 +991,10 @@ void sim_raft_usage(FILE *f)
 	           "  --batch-steps\n"
 	           "               as chorusd: the messages a node receives at one instant are\n"
 	           "               all stepped, then its Raft is pumped once (default: after each)\n"
+	           "  --poison     with the ledger, one job in 8 is poison (a reward of 2^53 or\n"
+	           "               10^15; or two fresh keys, no members) and odd nodes lead as\n"
+	           "               older leaders (no bound checks): every voter keeps applying,\n"
+	           "               poison is never credited (implies --ledger)\n"
 	           "  --verbose    print every new leader on stderr\n",
 	        SIM_LEDGER_JOBS_MAX, SIM_LEDGER_JOBS_DEFAULT);
 }
@@ -1004,6 +1008,7 @@ static int sr_parse(struct sr *s, int argc, char **argv)
 		{ "no-pre-vote", no_argument, NULL, 'P' },  { "no-check-quorum", no_argument, NULL, 'Q' },
 		{ "ledger", no_argument, NULL, 'L' },       { "ledger-jobs", required_argument, NULL, 'J' },
 		{ "dense-fillers", no_argument, NULL, 'D' }, { "batch-steps", no_argument, NULL, 'B' },
+		{ "poison", no_argument, NULL, 'X' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
@@ -1040,6 +1045,11 @@ static int sr_parse(struct sr *s, int argc, char **argv)
 		case 'Q': s->check_quorum = 0; break;
 		case 'D': s->dense_fillers = 1; break;
 		case 'B': s->batch_steps = 1; break;
+		case 'X':
+			s->poison = 1;
+			if (s->ledger_jobs == 0)
+				s->ledger_jobs = SIM_LEDGER_JOBS_DEFAULT;
+			break;
 		case 'L':
 			if (s->ledger_jobs == 0)
 				s->ledger_jobs = SIM_LEDGER_JOBS_DEFAULT;
@@ -1098,6 +1108,8 @@ int sim_raft_main(int argc, char **argv)
 			fprintf(stderr, " --dense-fillers");
 		if (s->batch_steps)
 			fprintf(stderr, " --batch-steps");
+		if (s->poison)
+			fprintf(stderr, " --poison");
 		fprintf(stderr, "\n");
 	}
 	sr_free(s);

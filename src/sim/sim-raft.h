@@ -120,6 +120,7 @@ struct sr {
 	uint32_t ledger_jobs;      /* --ledger-jobs; 0: no ledger */
 	int dense_fillers;         /* --dense-fillers: as many fillers as without the ledger */
 	int batch_steps;           /* --batch-steps: step every message of an instant, pump once */
+	int poison;                /* --poison: poison entries, older leaders (sim-ledger.c) */
 	uint64_t batch_msgs, batch_pumps; /* --batch-steps: messages stepped, pumps they got */
 	char fail[512];
 	int failed;

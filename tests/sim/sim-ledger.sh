@@ -7,7 +7,9 @@
 # equal to the model's; a leader's blocks at most 8 beyond its applied head,
 # each linked to the one it proposed before in its term), liveness after
 # every heal (every released job credited on every voter and answered) and
-# audits the chain at the end.
+# audits the chain at the end.  With --poison (issue 13): poison entries
+# (over-bound rewards, strangers' keys, bad signatures) and older leaders that
+# build without the bound checks: every voter keeps applying, poison never credited.
 # Plus determinism and argument checks.  A failing run prints its last
 # lines, which include the command that reproduces it.
 . "$top_srcdir/tests/lib.sh"
@@ -55,12 +57,21 @@ for seed in 33 34; do
 	run "batch3-$seed" --voters 3 --seed "$seed" --loss 0.05 --batch-steps --steps "$STEPS"
 	run "batch5-$seed" --voters 5 --seed "$seed" --loss 0.1 --batch-steps --steps "$STEPS"
 done
+# Poison (issue 13): over-bound rewards, strangers' keys and bad signatures
+# submitted, older leaders (odd ids) building blocks without the bound
+# checks: every voter keeps applying every block, nothing poison is credited.
+for seed in 101 102 103 104; do
+	run "poison3-$seed" --voters 3 --seed "$seed" --loss 0.05 --poison --steps "$STEPS"
+done
+for seed in 105 106; do
+	run "poison5-$seed" --voters 5 --seed "$seed" --loss 0.1 --poison --steps "$STEPS"
+done
 # A bigger pool over a longer run: longer chains to rebuild after crashes.
 run "big" --voters 5 --seed 81 --loss 0.05 --ledger-jobs 1024 --steps $((STEPS * 3))
 elapsed=$(( $(now_ms) - start ))
 diag "seed 1:  $(grep -E '^ledger' "$TEST_TMP/v3-1.out" | tr '\n' ' ')"
 diag "big:     $(grep -E '^ledger:' "$TEST_TMP/big.out")"
-diag "46 runs took ${elapsed} ms"
+diag "52 runs took ${elapsed} ms"
 
 # Determinism: all but the wall: line must be byte-identical.
 strip() { grep -v '^wall:' "$TEST_TMP/$1.out" >"$TEST_TMP/$1.det"; }
@@ -80,6 +91,10 @@ check "jobs credited in many blocks, every node checked after every event" \
 check "forged entries rejected, twins credited once" \
 	sh -c "cat '$TEST_TMP'/*.out | grep -qE '^ledger-traffic: .* rejected=[1-9]' &&
 	       cat '$TEST_TMP'/*.out | grep -qE '^ledger: .* twin-credited=[1-9]'"
+check "poison: refused at leaders (non-members, over the bound), older leaders' rejected in the chain" \
+	sh -c "cat '$TEST_TMP'/poison*.out | grep -qE '^ledger-poison: .* refused-member=[1-9]' &&
+	       cat '$TEST_TMP'/poison*.out | grep -qE '^ledger-poison: .* refused-bound=[1-9]' &&
+	       cat '$TEST_TMP'/poison*.out | grep -qE '^ledger-poison: .* rejected-in-chain=[1-9]'"
 check "ledgers rebuilt from snapshots" \
 	grep -qE '^ledger-rebuilds: rebuilds=[1-9]' "$TEST_TMP/v5-21.out"
 check "blocks built on the tip, up to the in-flight bound" \

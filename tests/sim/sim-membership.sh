@@ -25,6 +25,17 @@ for seed in 11 12; do
 	run "n200-$seed" --nodes 200 --seed "$seed"
 done
 
+# Join storms that once took 40-100 s of virtual time to converge (500 nodes, seeds 1-4
+# and 6: one node or two missed the rumors of a few late joiners, and only push-pull,
+# every 75 s at that size, repaired them; docs/membership.md).  Catch-up pulls bring
+# each in under 2 s; the bar is 3 s (--deadline-s makes a slower join a liveness failure).
+for seed in 1 2 3 4 5 6; do
+	run "storm-$seed" --nodes 500 --seed "$seed" --join-only --deadline-s 3
+	ms=$(sed -n 's/^join: converged_ms=\([0-9]*\).*/\1/p' "$TEST_TMP/storm-$seed.out")
+	check "500-node join storm, seed $seed: converged in ${ms:-?} ms of virtual time (<= 3000)" \
+		test "${ms:-999999}" -le 3000
+done
+
 # 1000 nodes, no loss, within a minute.  The bar is the run's own CPU time: beside
 # the other tests of a parallel `make check` its wall-clock time measures the
 # scheduler as much as the simulator (42-55 s wall for about 38 s of CPU on the
@@ -36,8 +47,12 @@ diag "n1000: $(grep -E '^(join|crash):' "$TEST_TMP/n1000.out" | tr '\n' ' ')"
 diag "n1000: $(grep '^wall:' "$TEST_TMP/n1000.out")"
 cpu_ms=$(sed -n 's/^wall: [0-9.]* s, cpu \([0-9.]*\) s.*/\1/p' "$TEST_TMP/n1000.out" |
 	awk '{ printf "%d", $1 * 1000 }')
-check "membership --nodes 1000 used ${cpu_ms:-?} ms of CPU (< 60000)" test "${cpu_ms:-999999}" -lt 60000
-check "and finished in ${elapsed} ms of wall-clock time (< 120000)" test "$elapsed" -lt 120000
+# Under --enable-sanitizers (ASan, UBSan: 2-3x slower) the build scales the bars (CHORUS_TIME_SCALE).
+scale=${CHORUS_TIME_SCALE:-1}
+check "membership --nodes 1000 used ${cpu_ms:-?} ms of CPU (< $((60000 * scale)))" \
+	test "${cpu_ms:-999999}" -lt $((60000 * scale))
+check "and finished in ${elapsed} ms of wall-clock time (< $((120000 * scale)))" \
+	test "$elapsed" -lt $((120000 * scale))
 
 # Determinism: all but the wall: line must be byte-identical.
 strip() { grep -v '^wall:' "$TEST_TMP/$1.out" >"$TEST_TMP/$1.det"; }

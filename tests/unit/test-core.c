@@ -4,6 +4,7 @@
  * tombstones, and rejection of forged, replayed, misrouted, reflected and
  * malformed frames.
  */
+#define _GNU_SOURCE /* memmem */
 #include <stdlib.h>
 #include <string.h>
 
@@ -670,6 +671,151 @@ static void test_config(void)
 	ok(strcmp(core_strerror(CORE_ERR_BADSIG), "bad signature") == 0, "core_strerror names errors");
 }
 
+/* ---------------------------------------------------------------- catch-up pulls */
+
+static int pull_answers_seen, pull_records_seen;
+/* Node 1's key pair, for the tap to open node 0's frames to it (the bodies are sealed). */
+static const uint8_t *tap_pk1, *tap_sk1;
+
+static int tap_pull_answers(void *ctx, int from, int to, const uint8_t *buf, size_t len)
+{
+	static uint8_t plain[CHORUS_FRAME_MAX];
+	uint8_t key[CHORUS_MAC_KEY_BYTES];
+	struct wire_frame f;
+	const uint8_t *end;
+
+	(void)ctx;
+	if (from != 0 || to != 1 || wire_decode(&f, buf, len) != 0 || f.type != WIRE_GOSSIP ||
+	    f.auth != WIRE_AUTH_MAC || wire_pair_key(&crypto_ed25519, key, tap_pk1, tap_sk1, f.pk) != 0)
+		return 1;
+	wire_frame_key(key, wire_open_netkey, key);
+	if (wire_open(&crypto_ed25519, &f, buf, plain, key) != 0)
+		return 1;
+	end = plain + f.body_len;
+	if (memmem(plain, f.body_len, "{\"u\":1,", 7) != NULL) {
+		pull_answers_seen++;
+		for (const uint8_t *p = plain; (p = memmem(p, (size_t)(end - p), "\"k\":\"rec\"", 9)); p++)
+			pull_records_seen++;
+	}
+	return 1;
+}
+
+/* Sends node 0 a pull from node 1 with this body; returns node 0's drop_malformed delta. */
+static uint64_t pull_inject(struct harness *h, const char *body)
+{
+	const struct core_stats *st = core_stats(h->nodes[0].core);
+	uint64_t before = st->drop_malformed;
+	static uint64_t seq = 7000;
+	uint8_t frame[CHORUS_FRAME_MAX];
+	int len = wire_encode_to(frame, sizeof(frame), WIRE_PULL, h->nodes[1].pk,
+	                         h->nodes[1].core->self.start_ms, TEST_SEQ(*h, seq++), body,
+	                         strlen(body), &crypto_ed25519, h->nodes[1].sk, h->nodes[0].pk,
+	                         wire_open_netkey);
+
+	h_inject(h, 0, frame, (size_t)len);
+	return st->drop_malformed - before;
+}
+
+static void test_pull(void)
+{
+	struct harness h;
+	uint8_t filter[1024], other[1024];
+	char body[2 * 1024 + 256], hex[2 * 1024 + 1];
+	unsigned fp = 0, fp_other = 0, missed = 0;
+
+	/* The filter: no false negatives; about 1% false positives at 10 bits a key. */
+	memset(filter, 0, sizeof(filter));
+	for (uint64_t k = 0; k < 800; k++)
+		gossip_filter_add(filter, sizeof(filter), 42, gossip_version_key(k * 7919, 1000 + k, 1));
+	for (uint64_t k = 0; k < 800; k++)
+		missed += !gossip_filter_has(filter, sizeof(filter), 42, gossip_version_key(k * 7919, 1000 + k, 1));
+	ok(missed == 0, "every key added to a pull filter is found in it (%u of 800 missed)", missed);
+	memset(other, 0, sizeof(other));
+	for (uint64_t k = 0; k < 800; k++)
+		gossip_filter_add(other, sizeof(other), 43, gossip_version_key(k * 7919, 1000 + k, 1));
+	for (uint64_t k = 0; k < 10000; k++) {
+		uint64_t key = gossip_version_key(k * 7919, 1000 + k, 2);
+		int here = gossip_filter_has(filter, sizeof(filter), 42, key);
+
+		fp += here;
+		fp_other += here && gossip_filter_has(other, sizeof(other), 43, key);
+	}
+	ok(fp > 0 && fp < 300, "a newer incarnation is rarely taken for the one held (%u false positives of 10000)", fp);
+	ok(fp_other * 4 <= fp, "under another salt (the next pull) other keys are the false positives (%u of %u again)",
+	   fp_other, fp);
+
+	/* Three nodes; node 0 answers node 1's pulls. */
+	h_init(&h, 3, 11);
+	for (int i = 0; i < 3; i++)
+		h_start(&h, i, 9000 + (uint64_t)i);
+	core_join(h.nodes[1].core, h.nodes[0].addr, h.now_ms);
+	core_join(h.nodes[2].core, h.nodes[0].addr, h.now_ms);
+	h_run_until(&h, h.now_ms + 3000, h_all_see_alive, NULL);
+	h_run(&h, h.now_ms + 4000); /* the catch-up windows close */
+	h.tap = tap_pull_answers;
+	tap_pk1 = h.nodes[1].pk;
+	tap_sk1 = h.nodes[1].sk;
+	pull_answers_seen = pull_records_seen = 0;
+	/* An empty view: node 0 sends all three records. */
+	memset(filter, 0, 64);
+	codec_hex(hex, filter, 64);
+	snprintf(body, sizeof(body), "{\"n\":5,\"f\":\"%s\"}", hex);
+	ok(pull_inject(&h, body) == 0, "a well-formed pull is not malformed");
+	h_run(&h, h.now_ms + 50);
+	ok(pull_answers_seen == 1 && pull_records_seen == 3,
+	   "a pull with an empty filter is answered with every record (%d frames, %d records)",
+	   pull_answers_seen, pull_records_seen);
+	/* A filter of node 1's whole view: nothing to send. */
+	memset(filter, 0, 64);
+	for (size_t i = 0; i < h.nodes[1].core->members.n; i++) {
+		const struct member *m = &h.nodes[1].core->members.v[i];
+
+		gossip_filter_add(filter, 64, 5, gossip_version_key(codec_get_u64(m->pk), m->start_ms, m->inc));
+	}
+	codec_hex(hex, filter, 64);
+	snprintf(body, sizeof(body), "{\"n\":5,\"f\":\"%s\"}", hex);
+	pull_answers_seen = 0;
+	pull_inject(&h, body);
+	h_run(&h, h.now_ms + 50);
+	ok(pull_answers_seen == 0, "a pull whose filter holds the whole view gets no answer");
+	h.tap = NULL;
+	{
+		/* A stranger's pull (a key node 0 has no record of) gets no answer. */
+		uint8_t spk[CHORUS_PK_BYTES], ssk[CHORUS_SK_BYTES], kseed[32] = {77};
+		uint8_t frame[4096];
+		uint64_t out = core_stats(h.nodes[0].core)->frames_out;
+		int len;
+
+		crypto_sign_seed_keypair(spk, ssk, kseed);
+		memset(filter, 0, 64);
+		codec_hex(hex, filter, 64);
+		snprintf(body, sizeof(body), "{\"n\":5,\"f\":\"%s\"}", hex);
+		len = wire_encode_to(frame, sizeof(frame), WIRE_PULL, spk, 1234, TEST_SEQ(h, 1), body,
+		                     strlen(body), &crypto_ed25519, ssk, h.nodes[0].pk, wire_open_netkey);
+		h_inject(&h, 0, frame, (size_t)len);
+		ok(core_stats(h.nodes[0].core)->frames_out == out, "a pull from a stranger is not answered");
+	}
+
+	/* Malformed pulls are dropped and counted. */
+	snprintf(body, sizeof(body), "{\"n\":5,\"f\":\"%.126s\"}", hex);
+	ok(pull_inject(&h, body) == 1, "a filter under 64 bytes is malformed");
+	snprintf(body, sizeof(body), "{\"n\":5,\"f\":\"%s0\"}", hex);
+	ok(pull_inject(&h, body) == 1, "an odd number of hex digits is malformed");
+	memset(hex, '0', 2 * 96);
+	hex[2 * 96] = '\0';
+	snprintf(body, sizeof(body), "{\"n\":5,\"f\":\"%s\"}", hex);
+	ok(pull_inject(&h, body) == 1, "a filter size that is not a power of two is malformed");
+	memset(hex, 'x', 128);
+	hex[128] = '\0';
+	snprintf(body, sizeof(body), "{\"n\":5,\"f\":\"%s\"}", hex);
+	ok(pull_inject(&h, body) == 1, "a filter that is not hex is malformed");
+	ok(pull_inject(&h, "{\"f\":\"00\"}") == 1, "a pull without a salt is malformed");
+	snprintf(body, sizeof(body), "{\"n\":-1,\"f\":\"%s\"}", hex);
+	ok(pull_inject(&h, body) == 1, "a negative salt is malformed");
+	ok(all_checks_pass(&h), "every node passes core_check after the pulls");
+	h_free(&h);
+}
+
 int main(void)
 {
 	test_config();
@@ -678,5 +824,6 @@ int main(void)
 	test_stale_verdict();
 	test_bad_input();
 	test_frame_auth();
+	test_pull();
 	return tap_done();
 }

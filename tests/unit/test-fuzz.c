@@ -6,8 +6,11 @@
  * as they are (the recipient and MAC checks reject most) and re-MACed by a
  * member for that node, so that the JSON decoders behind the MAC are
  * exercised too.
- * The node must survive, keep its invariants and keep serving.  The same
- * entry point is a libFuzzer target (tests/fuzz/fuzz-frame.c).
+ * The node must survive, keep its invariants and keep serving.  Its
+ * coverage-guided counterparts are the libFuzzer targets
+ * tests/fuzz/fuzz-frame.c (bodies MACed by a member into a live core, as
+ * here) and tests/fuzz/fuzz-wire.c (the frame decoder alone): see
+ * docs/fuzzing.md.
  */
 #include <stdio.h>
 #include <stdlib.h>

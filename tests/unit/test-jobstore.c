@@ -4,14 +4,23 @@
  * rebuilds the index; a second insert of an id and ids that are not job
  * ids are refused; a table from before (id UNIQUE, AUTOINCREMENT) is
  * migrated with its rows and their seq, and new rows come after them.
+ * Damage (docs/dispatch.md, Durability): a stored result edited on disk is
+ * refused when read and stops the next open; a jobs.db emptied, truncated
+ * to nothing or replaced stops the open (jobs.db.id names the store); a
+ * truncated file is damaged, said, not a crash; a full disk refuses an
+ * insert_durable and leaves no row, and the other states of the open
+ * transaction stay to be committed once there is room.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <sodium.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include "node.h"
 #include "tap.h"
@@ -298,6 +307,121 @@ static void test_pending_attempts(void)
 	jobstore_close(js);
 }
 
+/* jobstore_open's answer on the files as they are now: its return, and err in msg. */
+static int open_err(char *msg, size_t len)
+{
+	struct jobstore *js = NULL;
+	int r = jobstore_open(&js, dir, msg, len);
+
+	jobstore_close(js);
+	return r;
+}
+
+static void test_result_digest(void)
+{
+	struct job_spec spec = { .kind = "echo", .payload = (const uint8_t *)"x", .payload_len = 1 };
+	struct jobstore *js = open_store();
+	static const uint8_t result[] = "forty-two";
+	uint8_t h[32];
+	struct job_view v;
+	cJSON *doc = NULL;
+	char sql[512], msg[512];
+	int r;
+
+	spec.nonce = 77;
+	memset(&v, 0, sizeof v);
+	snprintf(v.id, sizeof v.id, "%s", id_of(777));
+	v.state = JOB_SUCCEEDED;
+	v.result = result;
+	v.result_len = sizeof result - 1;
+	crypto_generichash(h, sizeof h, result, v.result_len, NULL, 0);
+	sodium_bin2hex(v.result_hash, sizeof v.result_hash, h, sizeof h);
+	ok(jobstore_insert_durable(js, id_of(777), &spec) == 0 && jobstore_update(js, &v, 5) == 0 &&
+	       jobstore_commit(js) == 0 && jobstore_get_json(js, id_of(777), &doc) == 0,
+	   "a succeeded job with its result and digest is stored and read");
+	cJSON_Delete(doc);
+	doc = NULL;
+	jobstore_close(js);
+	ok(open_err(msg, sizeof msg) == 0, "reopened: every stored result matches its digest");
+	snprintf(sql, sizeof sql, "UPDATE jobs SET result = x'666f7274792d7468726565' WHERE id = '%s'",
+	         id_of(777));
+	ok(sql_beside(sql) == 0, "the stored result is edited on disk");
+	r = open_err(msg, sizeof msg);
+	ok(r == -EBADMSG && strstr(msg, "jobs.db is damaged") != NULL && strstr(msg, id_of(777)) != NULL &&
+	       strstr(msg, "backup") != NULL,
+	   "the next open stops: %s", msg);
+	ok(open_err(msg, sizeof msg) == -EBADMSG, "and again: the damage is not forgotten");
+	snprintf(sql, sizeof sql, "DELETE FROM jobs WHERE id = '%s'", id_of(777));
+	ok(sql_beside(sql) == 0 && open_err(msg, sizeof msg) == 0, "without that row it opens");
+}
+
+/* The read path's own check: a row whose digest does not match is not served (-EBADMSG). */
+static void test_result_read(void)
+{
+	struct job_spec spec = { .kind = "echo", .payload = (const uint8_t *)"x", .payload_len = 1 };
+	struct jobstore *js = open_store();
+	struct job_view v;
+	cJSON *doc = NULL;
+
+	spec.nonce = 78;
+	memset(&v, 0, sizeof v);
+	snprintf(v.id, sizeof v.id, "%s", id_of(778));
+	v.state = JOB_SUCCEEDED;
+	v.result = (const uint8_t *)"abc";
+	v.result_len = 3;
+	snprintf(v.result_hash, sizeof v.result_hash, "%064d", 0); /* not abc's digest */
+	ok(jobstore_insert_durable(js, id_of(778), &spec) == 0 && jobstore_update(js, &v, 5) == 0 &&
+	       jobstore_get_json(js, id_of(778), &doc) == -EBADMSG && doc == NULL,
+	   "a result that does not match its digest is not served (-EBADMSG)");
+	jobstore_close(js);
+	{
+		char sql[256], msg[512];
+
+		snprintf(sql, sizeof sql, "DELETE FROM jobs WHERE id = '%s'", id_of(778));
+		ok(sql_beside(sql) == 0 && open_err(msg, sizeof msg) == 0, "(removed again)");
+	}
+}
+
+static void test_lost(void)
+{
+	char path[256], moved[256], msg[512];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/jobs.db", dir);
+	ok(open_err(msg, sizeof msg) == 0, "jobs.db opens as the store jobs.db.id names");
+	fd = open(path, O_WRONLY | O_TRUNC);
+	ok(fd >= 0 && close(fd) == 0, "jobs.db truncated to 0 bytes");
+	ok(open_err(msg, sizeof msg) == -EBADMSG && strstr(msg, "empty or was replaced") != NULL &&
+	       strstr(msg, "jobs.db.id") != NULL,
+	   "its open stops, and says what to do: %s", msg);
+	ok(open_err(msg, sizeof msg) == -EBADMSG, "and again: nothing was adopted meanwhile");
+	ok(unlink(path) == 0 && open_err(msg, sizeof msg) == -EBADMSG,
+	   "a missing jobs.db stops it too");
+	snprintf(moved, sizeof moved, "%s/jobs.db.id", dir);
+	ok(unlink(path) == 0 && unlink(moved) == 0 && open_err(msg, sizeof msg) == 0 &&
+	       access(moved, F_OK) == 0,
+	   "with jobs.db.id moved aside too, it starts empty (and names the new store)");
+}
+
+static void test_truncated(void)
+{
+	struct job_spec spec = { .kind = "echo", .payload = (const uint8_t *)"x", .payload_len = 1 };
+	struct jobstore *js = open_store();
+	char path[256], msg[512];
+	int put = 0;
+
+	for (unsigned i = 1; i <= 2000; i++) {
+		spec.nonce = i;
+		put += jobstore_insert(js, id_of(200000 + i), &spec) == 0;
+	}
+	ok(put == 2000 && jobstore_commit(js) == 0, "2000 jobs");
+	jobstore_close(js);
+	snprintf(path, sizeof path, "%s/jobs.db", dir);
+	ok(truncate(path, 16384) == 0, "jobs.db truncated to 16 KiB");
+	ok(open_err(msg, sizeof msg) == -EBADMSG && strstr(msg, "jobs.db is damaged") != NULL,
+	   "its open stops: %s", msg);
+}
+
 int main(void)
 {
 	if (mkdtemp(dir) == NULL)
@@ -306,6 +430,10 @@ int main(void)
 	test_upgrade();
 	test_outcomes();
 	test_pending_attempts();
+	test_result_digest();
+	test_result_read();
+	test_lost();
+	test_truncated();
 	{
 		char cmd[128];
 

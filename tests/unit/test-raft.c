@@ -315,6 +315,13 @@ static void test_election(void)
 	net_run(n, 60);
 	ok(net_leaders(n, NULL) == 1 && net_checks_ok(n), "election: ticking 5 nodes elects exactly one");
 	net_free(n);
+
+	/* A lone voter is its own quorum: its no-op commits with no answer to wait for. */
+	n = net_new(1, 1, 1);
+	ok(net_campaign(n, 1) == 0 && raft_is_leader(n->r[1]) && raft_commit_index(n->r[1]) == 1 &&
+	       net_propose(n, 1, "y") == 0 && raft_commit_index(n->r[1]) == 2,
+	   "election: a single voter leads and commits its no-op, then each proposal");
+	net_free(n);
 }
 
 /* One raft instance and hand-made messages. */
@@ -414,6 +421,68 @@ static void test_vote_rules(void)
 	m.to = 4;
 	ok(raft_step(r, &m) == CORE_ERR_INVAL, "step: a message for another node is refused");
 	raft_destroy(r);
+}
+
+/*
+ * A node that lost its durable state (cfg.no_vote): it grants no vote and
+ * no pre-vote, however good the candidate's log and new the term; it never
+ * campaigns, neither on its timer nor when asked; it still follows a leader
+ * and acknowledges entries, so the others commit.  Cleared, it votes again.
+ */
+static void test_no_vote(void)
+{
+	struct raft_config c = net_cfg(1, 1, 1);
+	struct raft_boot b;
+	struct raft *r;
+	struct raft_msg m;
+	struct net *n;
+	uint64_t who = 0;
+
+	memset(&b, 0, sizeof(b));
+	conf_set(&b.snap.conf, 3);
+	c.no_vote = 1;
+	ok(raft_create(&r, &c, &b) == 0 && st(r).no_vote == 1, "no-vote: a voter of 3 that lost its state");
+	m = mk(RAFT_MSG_PRE_VOTE, 2, 1, 0, 0);
+	raft_step(r, &m);
+	ok(lone_answer(r, RAFT_MSG_PRE_VOTE_RESP) == 0, "no-vote: a pre-vote is rejected");
+	m = mk(RAFT_MSG_VOTE, 2, 1, 0, 0);
+	raft_step(r, &m);
+	ok(lone_answer(r, RAFT_MSG_VOTE_RESP) == 0 && st(r).vote == 0,
+	   "no-vote: so is a vote, with nothing recorded");
+	ok(raft_campaign_now(r) != 0, "no-vote: it refuses to campaign when asked");
+	for (int i = 0; i < 100; i++)
+		raft_tick(r);
+	ok(lone_answer(r, RAFT_MSG_PRE_VOTE) == -1 && st(r).state == RAFT_FOLLOWER && raft_check(r) == NULL,
+	   "no-vote: 100 ticks (many election timeouts) and it never campaigned");
+	raft_set_no_vote(r, 0);
+	m = mk(RAFT_MSG_VOTE, 3, 2, 0, 0);
+	raft_step(r, &m);
+	ok(lone_answer(r, RAFT_MSG_VOTE_RESP) == 1 && st(r).vote == 3, "no-vote cleared: it votes again");
+	raft_destroy(r);
+
+	/* In a cluster: node 3 without a vote, the others elect and commit; it follows. */
+	n = net_new(3, 1, 1);
+	raft_destroy(n->r[3]);
+	c = net_cfg(3, 1, 1);
+	c.no_vote = 1;
+	net_add(n, 3, 3, &c);
+	ok(net_campaign(n, 3) != 0 || net_leaders(n, NULL) == 0, "no-vote: node 3 cannot start an election");
+	net_isolate(n, 2, 1);
+	net_run(n, 80);
+	ok(net_leaders(n, NULL) == 0, "no-vote: with node 2 cut off, 1 cannot win (3 does not vote)");
+	net_isolate(n, 2, 0);
+	net_run(n, 80);
+	{
+		int leaders = net_leaders(n, &who);
+
+		ok(leaders == 1 && who != 3 && net_propose(n, who, "x") == 0,
+		   "no-vote: 1 and 2 elect a leader (%llu), and it takes a proposal", (unsigned long long)who);
+	}
+	net_run(n, 10);
+	ok(raft_commit_index(n->r[3]) == raft_commit_index(n->r[who]) && logs_equal(n->r[3], n->r[who]) &&
+	       net_checks_ok(n),
+	   "no-vote: node 3 follows and holds the committed log");
+	net_free(n);
 }
 
 static void test_dueling(void)
@@ -915,6 +984,7 @@ int main(void)
 {
 	test_election();
 	test_vote_rules();
+	test_no_vote();
 	test_dueling();
 	test_figure7();
 	test_figure8();

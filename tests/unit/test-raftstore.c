@@ -11,6 +11,7 @@
  * height order, and a block written just before the process dies is there.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 
 #include "node.h"
 #include "consensus.h"
+#include "chorus/backpressure.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/chorus-raftstore.XXXXXX";
@@ -29,8 +31,10 @@ static struct raftstore *reopen(struct raftstore *rs)
 {
 	char err[256];
 
+	int lost;
+
 	raftstore_close(rs);
-	if (raftstore_open(&rs, dir, err, sizeof err) != 0) {
+	if (raftstore_open(&rs, dir, &lost, err, sizeof err) != 0) {
 		printf("# %s\n", err);
 		exit(1);
 	}
@@ -217,51 +221,126 @@ static void outbox_any(void *ctx, const char *job, const struct ledger_entry *e)
 }
 
 /*
- * The bound counts open acks: one old ack stays while 300 newer ones come and
- * are committed (room for 10).  Then 300 open acks, b0..b299: the check runs
- * every 256 puts, at the 512th (b210: 211 open, the newest 10 kept), and 89
- * more follow.
+ * No bound drops an ack: 100,100 open acks (past the 100,000 the outbox
+ * used to keep) are all there, each found by its job, oldest first, and all
+ * committed again.  The back-pressure gate (src/core/backpressure.c) is
+ * what keeps the table from growing: refuse from high, accept at low.
  */
-static void test_outbox_bound(struct raftstore *rs)
+static void test_outbox_no_drop(struct raftstore *rs)
 {
-	static struct ledger_entry e;
+	static struct ledger_entry e, got;
+	char job[CHORUS_JOB_ID_HEX + 1];
+	struct backpressure bp;
+	int put = 0, found = 0, done = 0, n, ch, flips = 0;
 	uint64_t created;
-	char job[CHORUS_JOB_ID_HEX + 1], tag[16];
-	int put = 0, open_n;
+	const int total = 100100;
 
 	e.ack_len = 3;
 	e.receipt_len = 3;
-	raftstore_outbox_keep(rs, 10);
-	put += raftstore_outbox_put(rs, jid("old"), &e, 1) == 0;
-	for (int i = 0; i < 300; i++) { /* each one committed once the next is put: rowids grow */
-		snprintf(tag, sizeof tag, "c%d", i);
-		snprintf(job, sizeof job, "%s", jid(tag));
-		put += raftstore_outbox_put(rs, job, &e, (uint64_t)i + 2) == 0;
-		snprintf(tag, sizeof tag, "c%d", i - 1);
-		snprintf(job, sizeof job, "%s", jid(tag));
-		(void)raftstore_outbox_done(rs, job, &created);
-	}
-	outbox_all = 0;
-	open_n = raftstore_outbox_each(rs, 1000, outbox_any, NULL);
-	ok(put == 301 && open_n == 2 && strcmp(outbox_first, jid("old")) == 0 &&
-	       raftstore_outbox_dropped(rs) == 0,
-	   "an old open ack stays while 300 newer ones are committed (%d open, %llu dropped)",
-	   open_n, (unsigned long long)raftstore_outbox_dropped(rs));
-	(void)raftstore_outbox_done(rs, jid("old"), &created);
-	(void)raftstore_outbox_done(rs, jid("c299"), &created);
-	put = 0;
-	for (int i = 0; i < 300; i++) {
-		snprintf(tag, sizeof tag, "b%d", i);
-		snprintf(job, sizeof job, "%s", jid(tag));
+	(void)raftstore_outbox_begin(rs);
+	for (int i = 0; i < total; i++) {
+		snprintf(job, sizeof job, "%032x", (unsigned)i * 2654435761u ^ 0x5au);
+		e.ack_sig[0] = (uint8_t)i;
 		put += raftstore_outbox_put(rs, job, &e, (uint64_t)i + 1) == 0;
 	}
+	ok(raftstore_outbox_commit(rs) == 0 && put == total, "%d open acks put", put);
 	outbox_all = 0;
-	open_n = raftstore_outbox_each(rs, 1000, outbox_any, NULL);
-	ok(put == 300 && open_n == 99 && outbox_all == 99 && strcmp(outbox_first, jid("b201")) == 0,
-	   "past the bound the oldest open acks go: b201.. kept (%d open, oldest %s)", open_n,
-	   outbox_first);
-	ok(raftstore_outbox_dropped(rs) == 201, "and the 201 dropped are counted (%llu)",
-	   (unsigned long long)raftstore_outbox_dropped(rs));
+	n = raftstore_outbox_each(rs, (unsigned)total + 10, outbox_any, NULL);
+	ok(n == total && raftstore_outbox_open(rs) == (size_t)total,
+	   "none dropped: %d pending, %zu open", n, raftstore_outbox_open(rs));
+	(void)raftstore_outbox_begin(rs);
+	for (int i = 0; i < total; i++) {
+		snprintf(job, sizeof job, "%032x", (unsigned)i * 2654435761u ^ 0x5au);
+		found += raftstore_outbox_get(rs, job, &got) == 0 && got.ack_sig[0] == (uint8_t)i;
+		done += raftstore_outbox_done(rs, job, &created) == 0 && created == (uint64_t)i + 1;
+	}
+	ok(raftstore_outbox_commit(rs) == 0 && found == total && done == total &&
+	       raftstore_outbox_open(rs) == 0,
+	   "each found by its job, the first one too, and each committed (%d, %d)", found, done);
+	backpressure_init(&bp, 10);
+	ok(bp.low == 8, "marks: high 10, low %llu", (unsigned long long)bp.low);
+	ok(backpressure_step(&bp, 9, &ch) == 0 && !ch, "9 open: submits accepted");
+	ok(backpressure_step(&bp, 10, &ch) == 1 && ch && ++flips, "10 open: refused (a change)");
+	ok(backpressure_step(&bp, 9, &ch) == 1 && !ch && backpressure_step(&bp, 50, &ch) == 1 && !ch,
+	   "9, then 50: still refused (hysteresis)");
+	ok(backpressure_step(&bp, 8, &ch) == 0 && ch && ++flips, "8 open (the low mark): accepted again");
+	ok(backpressure_step(&bp, 9, &ch) == 0 && !ch && flips == 2, "9 again: still accepted");
+	backpressure_init(&bp, 1);
+	ok(bp.low == 0 && backpressure_step(&bp, 1, &ch) == 1 && backpressure_step(&bp, 0, &ch) == 0,
+	   "a mark of 1: refused at 1, accepted at 0");
+}
+
+/* raftstore_close on nothing and on a store whose open failed half-way; a damaged file is said. */
+static void test_damage(struct raftstore **rsp)
+{
+	char path[300], msg[512];
+	struct raftstore *rs = NULL;
+	int lost = -1, r, fd;
+
+	raftstore_close(NULL);
+	ok(1, "raftstore_close(NULL) returns");
+	raftstore_close(*rsp);
+	*rsp = NULL;
+	snprintf(path, sizeof path, "%s/raft.db", dir);
+	ok(truncate(path, 8192) == 0, "raft.db truncated to 8 KiB (of more)");
+	msg[0] = '\0';
+	r = raftstore_open(&rs, dir, &lost, msg, sizeof msg);
+	ok(r == -EBADMSG && rs == NULL && strstr(msg, "raft.db is damaged") != NULL,
+	   "its open fails as damage, without a crash: %s", msg);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	ok(fd >= 0 && close(fd) == 0, "raft.db truncated to 0 bytes");
+	r = raftstore_open(&rs, dir, &lost, msg, sizeof msg);
+	ok(r == 0 && lost == 2, "it opens as a store that was lost (lost=%d), not as a first start", lost);
+	raftstore_close(rs);
+	r = raftstore_open(&rs, dir, &lost, msg, sizeof msg);
+	ok(r == 0 && lost == 2, "until the caller keeps it: still lost=%d", lost);
+	ok(raftstore_set_lost(rs, dir, 1) == 0, "kept, and flagged");
+	raftstore_close(rs);
+	r = raftstore_open(&rs, dir, &lost, msg, sizeof msg);
+	ok(r == 0 && lost == 1, "a restart remembers the flag (lost=%d)", lost);
+	ok(raftstore_set_lost(rs, NULL, 0) == 0, "re-added: the flag cleared");
+	raftstore_close(rs);
+	r = raftstore_open(&rs, dir, &lost, msg, sizeof msg);
+	ok(r == 0 && lost == 0, "and it stays cleared (lost=%d)", lost);
+	*rsp = rs;
+}
+
+/*
+ * raft.db put back from an older copy: the term and vote it holds are
+ * older than raft.db.vote, written after every save that moved them; the
+ * open says so (lost 3), raftstore_forget leaves a store that never booted.
+ */
+static void test_older(struct raftstore **rsp)
+{
+	struct raft_entry ents[2];
+	struct raft_ready rd;
+	struct raft_boot b;
+	char path[300], copy[300], cmd[1400], msg[256];
+	int lost = -1, r;
+
+	round_of(&rd, ents, 1, 2, 3, 0);
+	ok(raftstore_save(*rsp, &rd) == 0, "older: term 3 saved (vote 7)");
+	raftstore_close(*rsp);
+	snprintf(path, sizeof path, "%s/raft.db", dir);
+	snprintf(copy, sizeof copy, "%s/raft.db.copy", dir);
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s'", path, copy);
+	ok(system(cmd) == 0, "older: a copy of raft.db at term 3");
+	r = raftstore_open(rsp, dir, &lost, msg, sizeof msg);
+	ok(r == 0 && lost == 0, "older: reopened as it is, not lost (%d)", lost);
+	round_of(&rd, ents, 3, 1, 5, 0);
+	ok(raftstore_save(*rsp, &rd) == 0, "older: then term 5");
+	raftstore_close(*rsp);
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s' && rm -f '%s-wal' '%s-shm'", copy, path, path, path);
+	ok(system(cmd) == 0, "older: the copy put back");
+	r = raftstore_open(rsp, dir, &lost, msg, sizeof msg);
+	ok(r == 0 && lost == 3, "older: the open tells it (lost=%d)", lost);
+	ok(raftstore_forget(*rsp) == 0 && raftstore_set_lost(*rsp, NULL, 1) == 0 &&
+	       raftstore_load(*rsp, &b) == 1,
+	   "older: forgotten, it has never booted (and is flagged)");
+	raftstore_boot_free(*rsp);
+	raftstore_close(*rsp);
+	r = raftstore_open(rsp, dir, &lost, msg, sizeof msg);
+	ok(r == 0 && lost == 1, "older: a restart keeps the flag (lost=%d)", lost);
 }
 
 /* The boot after a compaction: the snapshot (index, bytes) and the entries after it. */
@@ -397,13 +476,12 @@ static void test_outbox_index(struct raftstore **rsp)
 	char job[CHORUS_JOB_ID_HEX + 1];
 	uint64_t created;
 	int put = 0, done = 0, found = 0, gone = 0, n = 0;
-	long long before = outbox_rows(); /* left open by test_outbox_bound */
+	long long before = outbox_rows();
 
 	memcpy(e.ack_text, "ack", 3);
 	e.ack_len = 3;
 	memcpy(e.receipt_text, "rcpt", 4);
 	e.receipt_len = 4;
-	raftstore_outbox_keep(*rsp, 100000);
 	for (int i = 0; i < 3000; i++) {
 		snprintf(job, sizeof job, "%032x", (unsigned)(i * 2654435761u));
 		e.ack_sig[0] = (uint8_t)i;
@@ -460,8 +538,9 @@ static void test_outbox_upgrade(struct raftstore **rsp)
 	}
 	{
 		char err[256];
+		int lost;
 
-		if (raftstore_open(rsp, dir, err, sizeof err) != 0) {
+		if (raftstore_open(rsp, dir, &lost, err, sizeof err) != 0) {
 			printf("# %s\n", err);
 			exit(1);
 		}
@@ -490,16 +569,20 @@ int main(void)
 
 	if (mkdtemp(dir) == NULL)
 		return 1;
-	ok(raftstore_open(&rs, dir, err, sizeof err) == 0, "open %s/raft.db", dir);
+	int lost;
+
+	ok(raftstore_open(&rs, dir, &lost, err, sizeof err) == 0 && lost == 0, "open %s/raft.db", dir);
 	test_round_trip(&rs);
 	test_fault(&rs);
 	test_crash(&rs);
 	test_compact(&rs);
 	test_blocks(&rs);
 	test_outbox(&rs);
-	test_outbox_bound(rs);
+	test_outbox_no_drop(rs);
 	test_outbox_index(&rs);
 	test_outbox_upgrade(&rs);
+	test_damage(&rs);
+	test_older(&rs);
 	raftstore_close(rs);
 	{
 		char cmd[128];

@@ -304,8 +304,17 @@ test_commands(struct event_base *base, struct runner *r)
 	   "two 300 ms external sleeps start");
 	test_wait(base, 25, TEST_WAIT_MS);
 	test_wait(base, 26, TEST_WAIT_MS);
-	ok(test_is(25, RUNNER_OK) && test_is(26, RUNNER_OK) && test_now_ms() - t0 < 550,
-	   "and run in parallel (%llu ms)", (unsigned long long)(test_now_ms() - t0));
+	/*
+	 * Both done sooner than one after the other would take: parallel, however
+	 * slow a spawn is here (a sanitizer build, a loaded machine), where a
+	 * fixed 550 ms bar failed at 650 ms for two 300 ms runs under ASan.
+	 */
+	ok(test_is(25, RUNNER_OK) && test_is(26, RUNNER_OK) &&
+	           test_now_ms() - t0 < test_log[25].res.duration_ms + test_log[26].res.duration_ms &&
+	           test_log[25].res.duration_ms >= 290,
+	   "and run in parallel (%llu ms for both, %llu and %llu each)",
+	   (unsigned long long)(test_now_ms() - t0), (unsigned long long)test_log[25].res.duration_ms,
+	   (unsigned long long)test_log[26].res.duration_ms);
 }
 
 static void

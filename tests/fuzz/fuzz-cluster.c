@@ -1,0 +1,35 @@
+/* The fuzz cluster: see fuzz-cluster.h. */
+#include <stdlib.h>
+
+#include "fuzz-cluster.h"
+
+void fuzz_cluster_start(struct harness *h,
+			int (*tap)(void *ctx, int from, int to, const uint8_t *buf, size_t len),
+			void *tap_ctx)
+{
+	h_init(h, FUZZ_CLUSTER_NODES, FUZZ_CLUSTER_SEED);
+	h->tap = tap;
+	h->tap_ctx = tap_ctx;
+	for (int i = 0; i < FUZZ_CLUSTER_NODES; i++) {
+		h->nodes[i].caps[0] = "echo";
+		h->nodes[i].caps[1] = "fail";
+		if (h_start(h, i, 100 + (uint64_t)i) != 0)
+			abort();
+	}
+	for (int i = 1; i < FUZZ_CLUSTER_NODES; i++)
+		core_join(h->nodes[i].core, h->nodes[0].addr, h->now_ms);
+	h_run(h, h->now_ms + 8000);
+	/* Jobs from every node: node 0 sees requests, offers, dispatches, receipts and acks. */
+	h->run_ms = 50;
+	for (int k = 0; k < 8; k++) {
+		char id[CHORUS_JOB_ID_HEX + 1];
+
+		h_submit(h, k % FUZZ_CLUSTER_NODES, k % 3 ? "echo" : "fail", "fuzz me",
+			 500 + (uint64_t)k, id);
+		h_run(h, h->now_ms + 20);
+		if (k == 5) /* running by now: the cancel goes to its worker */
+			core_job_cancel(h->nodes[k % FUZZ_CLUSTER_NODES].core, id, h->now_ms);
+	}
+	h_run(h, h->now_ms + 1000);
+	h->tap = NULL;
+}

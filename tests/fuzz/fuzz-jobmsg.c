@@ -1,0 +1,88 @@
+/*
+ * fuzz-jobmsg: the signed job texts every node decodes per job: the work
+ * request (broadcast, and in a dispatch), the worker's receipt and the
+ * client's completion ack (broadcast, and in every ledger entry).  Byte 0
+ * picks the decoder, the rest is the text.
+ *
+ * Each decoder tries a canonical fast path before the general JSON path.
+ * Must hold: the two agree on every input (both refuse, or both accept and
+ * fill the same struct; as tests/unit/test-dispatch checks on mutations of
+ * encoded texts); and an accepted text re-encodes to one that decodes to the
+ * same struct, within JOBMSG_TEXT_MAX.
+ */
+#include <string.h>
+
+#include "core-internal.h"
+#include "fuzz.h"
+
+union fuzz_jobmsg {
+	struct jreq r;
+	struct jreceipt c;
+	struct jack a;
+};
+
+static int fuzz_jobmsg_decode(int which, int fast, union fuzz_jobmsg *o, const char *t, size_t n)
+{
+	switch (which) {
+	case 0:
+		return fast ? jobmsg_request_decode(&o->r, t, n) :
+			      jobmsg_request_decode_json(&o->r, t, n);
+	case 1:
+		return fast ? jobmsg_receipt_decode(&o->c, t, n) :
+			      jobmsg_receipt_decode_json(&o->c, t, n);
+	default:
+		return fast ? jobmsg_ack_decode(&o->a, t, n) : jobmsg_ack_decode_json(&o->a, t, n);
+	}
+}
+
+static int fuzz_jobmsg_encode(int which, const union fuzz_jobmsg *o, char *out, size_t cap)
+{
+	switch (which) {
+	case 0:
+		return jobmsg_request_encode(out, cap, &o->r);
+	case 1:
+		return jobmsg_receipt_encode(out, cap, &o->c);
+	default:
+		return jobmsg_ack_encode(out, cap, &o->a);
+	}
+}
+
+static size_t fuzz_jobmsg_size(int which)
+{
+	return which == 0 ? sizeof(struct jreq) :
+	       which == 1 ? sizeof(struct jreceipt) :
+			    sizeof(struct jack);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static union fuzz_jobmsg fast, json, again;
+	static char text[2 * JOBMSG_TEXT_MAX];
+	const char *t = (const char *)data + 1;
+	int which, rf, rj, n;
+
+	if (size < 1)
+		return 0;
+	which = data[0] % 3;
+	memset(&fast, 0x5a, sizeof fast);
+	memset(&json, 0xa5, sizeof json);
+	rf = fuzz_jobmsg_decode(which, 1, &fast, t, size - 1);
+	rj = fuzz_jobmsg_decode(which, 0, &json, t, size - 1);
+	FUZZ_ASSERT((rf == 0) == (rj == 0),
+		    "the fast path and the JSON path accept the same texts");
+	if (rf != 0)
+		return 0;
+	FUZZ_ASSERT(memcmp(&fast, &json, fuzz_jobmsg_size(which)) == 0,
+		    "the fast path and the JSON path fill the same fields");
+	n = fuzz_jobmsg_encode(which, &fast, text, sizeof text);
+	/* Canonical numbers may be longer than the input's ("1e3"): only the bound may refuse. */
+	FUZZ_ASSERT((n > 0 && n <= JOBMSG_TEXT_MAX) || n == CORE_ERR_OVERSIZE,
+		    "an accepted text re-encodes within the bound");
+	if (n < 0)
+		return 0;
+	memset(&again, 0x33, sizeof again);
+	FUZZ_ASSERT(fuzz_jobmsg_decode(which, 1, &again, text, (size_t)n) == 0 &&
+			    memcmp(&again, &fast, fuzz_jobmsg_size(which)) == 0,
+		    "decode, encode, decode gives the same message");
+	return 0;
+}
