@@ -28,7 +28,7 @@ for b in "$CHORUSD" "$BENCH"; do
 done
 for i in 1 2 3; do
 	mkdir -p "$TEST_TMP/n$i"
-	"$CHORUSD" --data-dir "$TEST_TMP/n$i" --name "v$i" --listen "tcp://127.0.0.1:$((base + i))" \
+	"$CHORUSD" --keyring "$KEYRING" --data-dir "$TEST_TMP/n$i" --name "v$i" --listen "tcp://127.0.0.1:$((base + i))" \
 		--http "127.0.0.1:$((base + 50 + i))" --log-file "$TEST_TMP/n$i/node.log" \
 		--voter --bootstrap-expect 3 --join "tcp://127.0.0.1:$((base + 1))" \
 		>"$TEST_TMP/n$i.out" 2>&1 &

@@ -28,7 +28,7 @@ declare -a PID
 start_node() {
 	i=$1; shift
 	mkdir -p "$TEST_TMP/t$trial/n$i"
-	"$CHORUSD" --data-dir "$TEST_TMP/t$trial/n$i" --name "n$i" --listen "tcp://127.0.0.1:$((base + i))" \
+	"$CHORUSD" --keyring "$KEYRING" --data-dir "$TEST_TMP/t$trial/n$i" --name "n$i" --listen "tcp://127.0.0.1:$((base + i))" \
 		--http "127.0.0.1:$((base + 50 + i))" --log-file "$TEST_TMP/t$trial/n$i/node.log" "$@" \
 		2>/dev/null &
 	PID[$i]=$!

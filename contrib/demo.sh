@@ -71,7 +71,7 @@ start_node() { # start_node K [JOIN-URL]
 	dir=$(node_dir "$k")
 	mkdir -p "$dir"
 	set -- --name "n$k" --data-dir "$dir" --listen "$(fabric_url "$k")" \
-		--http "$(http_addr "$k")" --log-file "$dir/node.log"
+		--http "$(http_addr "$k")" --log-file "$dir/node.log" --keyring "$DEMO_DIR/keyring"
 	[ -n "$join" ] && set -- "$@" --join "$join" "${WORKER_ARGS[@]}"
 	"$CHORUSD" "$@" >"$dir/stderr.log" 2>&1 </dev/null &
 	echo $! >"$dir/pid"
@@ -102,6 +102,8 @@ step_start() {
 	for k in $(seq 1 "$NODES"); do
 		rm -rf "$(node_dir "$k")"
 	done
+	# One network key for the demo's nodes (chorus keygen; chorusd(8), KEYRING).
+	(umask 077; "$CHORUS" keygen >"$DEMO_DIR/keyring") || die "chorus keygen failed"
 	start_node 1
 	for k in $(seq 2 "$NODES"); do
 		start_node "$k" "$(fabric_url 1)"

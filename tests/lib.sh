@@ -5,6 +5,10 @@ tap_n=0
 tap_fail=0
 PIDS=""
 TEST_TMP=$(mktemp -d /tmp/chorus-test.XXXXXX)
+# The network key every node of a test holds (secure by default, docs/security.md):
+# start_node passes --keyring "$KEYRING" unless the test gives --keyring or --insecure-open.
+KEYRING=$TEST_TMP/keyring
+(umask 077; { echo "# test network key"; head -c 32 /dev/urandom | base64; } >"$KEYRING")
 
 # python3 may be a version manager's shim (a shell script per call, slow on a
 # loaded machine): resolve the interpreter once and put it first on PATH (a
@@ -168,6 +172,10 @@ sim_point() {
 start_node() {
 	i=$1; shift
 	mkdir -p "$TEST_TMP/n$i"
+	case " $* " in
+	*" --keyring "* | *" --insecure-open "*) set -- "$@" ;;
+	*) set -- --keyring "$KEYRING" "$@" ;;
+	esac
 	"$CHORUSD" --data-dir "$TEST_TMP/n$i" --name "n$i" --listen "tcp://127.0.0.1:$(fport "$i")" \
 		--http "127.0.0.1:$(hport "$i")" --log-file "$TEST_TMP/n$i/node.log" "$@" \
 		>>"$TEST_TMP/n$i.out" 2>&1 &

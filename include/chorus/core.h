@@ -32,6 +32,9 @@ enum core_err {
 	CORE_ERR_LEFT = -10,     /* the node has left */
 	CORE_ERR_BADKEY = -11,   /* a peer key that makes no shared secret (invalid, low order) */
 	CORE_ERR_MISROUTED = -12,/* a frame for another recipient */
+	CORE_ERR_NOKEY = -40,    /* no network key in common (admission refused) */
+	CORE_ERR_TOO_OLD = -41,  /* a frame sent before the receiver started (or lost its window) */
+	CORE_ERR_WINDOW = -42,   /* a frame number seen already, or older than the window */
 };
 const char *core_strerror(int err);
 
@@ -71,6 +74,17 @@ struct core_crypto {
 	          const uint8_t peer_pk[CHORUS_PK_BYTES]);
 	void (*mac)(uint8_t tag[CHORUS_MAC_TAG_BYTES], const uint8_t *msg, size_t len,
 	            const uint8_t nonce[CHORUS_MAC_NONCE_BYTES], const uint8_t key[CHORUS_MAC_KEY_BYTES]);
+	/*
+	 * AEAD (XChaCha20-Poly1305 in the daemon): c = E(m) (c may be m), the tag
+	 * covers ad and c.  open returns 0 and writes m (m may be c) only when the
+	 * tag verifies, else CORE_ERR_BADSIG and m is unspecified.
+	 */
+	void (*aead_seal)(uint8_t *c, uint8_t tag[CHORUS_MAC_TAG_BYTES], const uint8_t *m, size_t len,
+	                  const uint8_t *ad, size_t ad_len, const uint8_t nonce[CHORUS_MAC_NONCE_BYTES],
+	             const uint8_t key[CHORUS_MAC_KEY_BYTES]);
+	int (*aead_open)(uint8_t *m, const uint8_t *c, size_t len, const uint8_t tag[CHORUS_MAC_TAG_BYTES],
+	            const uint8_t *ad, size_t ad_len, const uint8_t nonce[CHORUS_MAC_NONCE_BYTES],
+	            const uint8_t key[CHORUS_MAC_KEY_BYTES]);
 };
 extern const struct core_crypto crypto_ed25519;
 
@@ -115,6 +129,12 @@ struct core_config {
 	uint32_t capacity;
 	uint64_t start_ms;  /* wall-clock start time: orders a node's restarts (its generation) */
 	uint64_t seed;      /* PRNG seed, from the driver */
+	/*
+	 * Wall clock minus the event clock (ms), from the driver: frame numbers
+	 * carry the send time on the wall clock, which receivers compare with
+	 * their own to refuse frames sent before they started (docs/security.md).
+	 */
+	int64_t wall_offset_ms;
 	struct core_timing timing;
 	/*
 	 * Test seam, never set in service: a worker flips a bit of every receipt
@@ -298,6 +318,8 @@ struct core_env {
 	void *ctx;
 	/* Best-effort delivery of one frame to the node listening at addr. */
 	void (*send_cb)(void *ctx, const char *addr, const uint8_t *frame, size_t len);
+	/* Optional: our keyring changed (a keyring operation): persist it (core_keyring_export). */
+	void (*keyring_cb)(void *ctx);
 	/*
 	 * One log record: subsystem ("member", "gossip", "wire", ...) and fields
 	 * as `key=value` pairs separated by single spaces; a value holding a
@@ -368,6 +390,9 @@ struct core_stats {
 	    drop_stale, drop_unknown_type;
 	uint64_t drop_badkey;    /* frames from a key that makes no shared secret */
 	uint64_t drop_misrouted; /* frames for another node (a former owner of our address) */
+	uint64_t drop_nokey;     /* frames without a network key in common (admission) */
+	uint64_t drop_before_start; /* frames sent before we started, or before a window was lost */
+	uint64_t drop_window;    /* frame numbers already seen, or older than the window */
 	uint64_t peer_keys_derived; /* pairwise frame keys computed (cache misses) */
 	uint64_t probes, probe_failures, indirect_probes, suspicions, refutations;
 	uint64_t rumors_sent, rumors_received, wants_sent, wants_received;
@@ -388,6 +413,51 @@ struct core;
 int core_create(struct core **out, const struct core_config *cfg, const uint8_t pk[CHORUS_PK_BYTES],
                 const uint8_t sk[CHORUS_SK_BYTES], const struct core_env *env, uint64_t now_ms);
 void core_destroy(struct core *core);
+/*
+ * The network keys (docs/security.md): frames are sealed under keys[primary]
+ * and admitted under any of the n.  n == 0 runs open (--insecure-open): the
+ * all-zero key, which admits only other open nodes.  A new core runs open.
+ * CORE_ERR_INVAL for n over CHORUS_KEYRING_MAX, primary >= n, an all-zero
+ * or a repeated key.
+ */
+int core_keyring_set(struct core *core, const uint8_t keys[][CHORUS_NETKEY_BYTES], unsigned n,
+                     unsigned primary);
+/* 1 when the node runs open (no network key). */
+int core_keyring_open(const struct core *core);
+/*
+ * Keyring operations (Serf-style rotation): applied here, then sent sealed
+ * to every live member, which applies it and answers with the fingerprints
+ * of the keys it holds.  install adds a key (CORE_ERR_FULL at
+ * CHORUS_KEYRING_MAX), use makes it the primary (it must be held), remove
+ * drops it (never the primary: CORE_ERR_INVAL); list only asks.  An open
+ * node has no keyring: CORE_ERR_INVAL.  env.keyring_cb tells the driver to
+ * persist the ring (core_keyring_export) whenever it changes.
+ */
+enum core_keyring_op {
+	CORE_KEYRING_LIST = 0,
+	CORE_KEYRING_INSTALL = 1,
+	CORE_KEYRING_USE = 2,
+	CORE_KEYRING_REMOVE = 3,
+};
+int core_keyring_op(struct core *core, int op, const uint8_t key[CHORUS_NETKEY_BYTES],
+                    uint64_t now_ms);
+/* What we hold, and how many members answered the last operation holding each key. */
+struct core_keyring_view {
+	unsigned n;
+	struct {
+		char fp[2 * CHORUS_KEY_FP_BYTES + 1];
+		int primary;
+		unsigned holders;   /* we and the members whose answer lists it */
+		unsigned primaries; /* we (if primary here) and those that seal under it */
+	} keys[CHORUS_KEYRING_MAX];
+	unsigned answered; /* members that answered the last operation, and we */
+	unsigned refused;  /* of those, members that refused it */
+	unsigned alive;    /* live members, we included */
+};
+void core_keyring_view(const struct core *core, struct core_keyring_view *out);
+/* The keys, the primary first (for the keyring file); 0, or CORE_ERR_INVAL when open. */
+int core_keyring_export(const struct core *core, uint8_t keys[][CHORUS_NETKEY_BYTES],
+                        unsigned *n);
 
 /* Add a seed to join through; joins are retried until some member answers. */
 int core_join(struct core *core, const char *addr, uint64_t now_ms);

@@ -7,7 +7,7 @@
 #define CHORUS_LIMITS_H
 
 /* Wire. */
-#define CHORUS_WIRE_VERSION       4             /* 4: XChaCha20-Poly1305 frame MACs; 3: pairwise MAC frames */
+#define CHORUS_WIRE_VERSION       5             /* 5: sealed bodies, network key; 4: XChaCha20-Poly1305 MACs */
 #define CHORUS_FRAME_MAX          (64 * 1024)   /* one fabric frame, header to tag or signature */
 #define CHORUS_FRAME_HEADER       64
 #define CHORUS_SIG_BYTES          64
@@ -23,9 +23,22 @@
 #define CHORUS_ID_HEX             (2 * CHORUS_PK_BYTES)
 #define CHORUS_ID_SHORT           10            /* hex digits shown in logs and tables */
 /* Signed frames (to a recipient not known yet) have the longer trailer: bodies fit both. */
-#define CHORUS_BODY_MAX           (CHORUS_FRAME_MAX - CHORUS_FRAME_HEADER - CHORUS_SIG_BYTES)
+#define CHORUS_SIG_TRAILER_BYTES  (CHORUS_MAC_BYTES + CHORUS_SIG_BYTES) /* sealed, then signed */
+#define CHORUS_BODY_MAX           (CHORUS_FRAME_MAX - CHORUS_FRAME_HEADER - CHORUS_SIG_TRAILER_BYTES)
+/* Network keys (admission): docs/security.md. */
+#define CHORUS_NETKEY_BYTES       32            /* one network key (chorus keygen) */
+#define CHORUS_KEYRING_MAX        8             /* keys a node holds; receivers try each in turn */
+#define CHORUS_ADMIT_TAG_BYTES    8             /* the frame's admission tag (SipHash-2-4) */
+#define CHORUS_REPLAY_WINDOW      16            /* newest frame numbers remembered per sender */
+#define CHORUS_SEQ_CLOCK_SHIFT    16            /* frame number = send time (ms) << 16 | count */
+#define CHORUS_KEYRING_FILE_MAX   4096          /* bytes in a keyring file */
+#define CHORUS_KEY_FP_BYTES       8             /* a network key's fingerprint (shown, answered) */
 
-_Static_assert(CHORUS_MAC_BYTES <= CHORUS_SIG_BYTES, "a MAC trailer is never the longer one");
+_Static_assert(CHORUS_MAC_BYTES <= CHORUS_SIG_TRAILER_BYTES, "a MAC trailer is never the longer one");
+_Static_assert(CHORUS_ADMIT_TAG_BYTES + 8 + CHORUS_MAC_TAG_BYTES == CHORUS_MAC_BYTES,
+               "trailer: salt, admission tag, AEAD tag");
+_Static_assert(CHORUS_NETKEY_BYTES == CHORUS_MAC_KEY_BYTES, "a network key keys BLAKE2b and AEAD");
+_Static_assert(CHORUS_KEYRING_MAX >= 2, "rotation needs the old key and the new");
 _Static_assert(CHORUS_RECIPIENT_BYTES < CHORUS_PK_BYTES, "the recipient field is a prefix");
 _Static_assert((CHORUS_PEER_KEYS_MAX & (CHORUS_PEER_KEYS_MAX - 1)) == 0,
                "the peer key table doubles up to its bound");

@@ -31,6 +31,8 @@ static const struct cli_cmd_entry *const cli_commands[] = {
 	&cli_jobs_entry,
 	&cli_cancel_entry,
 	&cli_ledger_entry,
+	&cli_keygen_entry,
+	&cli_keyring_entry,
 };
 #define CLI_COMMANDS_COUNT (sizeof cli_commands / sizeof cli_commands[0])
 

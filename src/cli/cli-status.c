@@ -121,6 +121,7 @@ static int cli_status_exec(const struct cli_ctx *ctx, const struct cli_args *arg
 	cli_status_string(doc, "version");
 	cli_status_string(doc, "fabric");
 	cli_status_string(doc, "http");
+	cli_status_string(doc, "network_key");
 	cli_status_uptime(doc);
 	cli_status_members(doc);
 	cli_status_drops(doc);

@@ -128,6 +128,8 @@ int cli_job_result(const struct cli_ctx *ctx, const cJSON *job, uint8_t **bytes_
 		   size_t *len_out);
 const char *cli_job_worker(const cJSON *job, char *buf, size_t buf_size);
 extern const struct cli_cmd_entry cli_job_entry;
+extern const struct cli_cmd_entry cli_keygen_entry;
+extern const struct cli_cmd_entry cli_keyring_entry;
 
 /* cli-jobs.c, cli-submit.c, cli-cancel.c */
 extern const struct cli_cmd_entry cli_jobs_entry;

@@ -31,6 +31,9 @@ const char *core_strerror(int err)
 	case CORE_ERR_LEFT: return "node has left";
 	case CORE_ERR_BADKEY: return "unusable peer key";
 	case CORE_ERR_MISROUTED: return "frame for another node";
+	case CORE_ERR_NOKEY: return "no network key in common";
+	case CORE_ERR_TOO_OLD: return "sent before the receiver started";
+	case CORE_ERR_WINDOW: return "frame number seen already";
 	}
 	return "unknown error";
 }
@@ -169,9 +172,10 @@ int core_create(struct core **out, const struct core_config *cfg, const uint8_t 
 		core->frame_salt = codec_get_u64(h);
 	}
 	core->body = malloc(CHORUS_BODY_MAX + 1);
+	core->plain = malloc(CHORUS_BODY_MAX + 1);
 	core->frame = malloc(CHORUS_FRAME_MAX);
 	core->seen = calloc(1, sizeof(*core->seen)); /* zeroed: empty (seen_init) */
-	if (core->body == NULL || core->frame == NULL || core->seen == NULL ||
+	if (core->body == NULL || core->plain == NULL || core->frame == NULL || core->seen == NULL ||
 	    members_init(&core->members) < 0 || rumors_init(&core->rumors) < 0 ||
 	    dispatch_init(core) < 0 || work_init(core) < 0 || acks_init(core) < 0) {
 		core_destroy(core);
@@ -184,6 +188,9 @@ int core_create(struct core **out, const struct core_config *cfg, const uint8_t 
 	crypto_generichash(salt, sizeof(salt), sk, CHORUS_SK_BYTES, (const uint8_t *)salt_label,
 	                   sizeof(salt_label) - 1);
 	peer_keys_init(&core->keys, salt);
+	(void)core_keyring_set(core, NULL, 0, 0); /* open until the driver says otherwise */
+	/* Frames sent before we started were meant for an earlier life: refused (wire.c). */
+	core->replay_floor_ms = core_wall_ms(core, now_ms);
 
 	r = &core->self;
 	memcpy(r->pk, pk, CHORUS_PK_BYTES);
@@ -228,11 +235,65 @@ void core_destroy(struct core *core)
 	acks_free(core);
 	free(core->probe_order);
 	free(core->body);
+	free(core->plain);
 	free(core->frame);
+	keyops_free(core);
+	sodium_memzero(&core->ring, sizeof(core->ring));
 	free(core->seen);
 	peer_keys_free(&core->keys);
 	sodium_memzero(core->sk, sizeof(core->sk));
 	free(core);
+}
+
+/* ---------------------------------------------------------------- keyring */
+
+int core_keyring_set(struct core *core, const uint8_t keys[][CHORUS_NETKEY_BYTES], unsigned n,
+                     unsigned primary)
+{
+	struct core_keyring *ring = &core->ring;
+
+	if (n > CHORUS_KEYRING_MAX || (n > 0 && primary >= n))
+		return CORE_ERR_INVAL;
+	for (unsigned i = 0; i < n; i++) {
+		if (sodium_is_zero(keys[i], CHORUS_NETKEY_BYTES))
+			return CORE_ERR_INVAL; /* the open network's key is no network key */
+		for (unsigned j = 0; j < i; j++)
+			if (memcmp(keys[i], keys[j], CHORUS_NETKEY_BYTES) == 0)
+				return CORE_ERR_INVAL;
+	}
+	ring->n = n > 0 ? n : 1;
+	ring->primary = n > 0 ? primary : 0;
+	for (unsigned i = 0; i < ring->n; i++) {
+		memcpy(ring->key[i], n > 0 ? keys[i] : wire_open_netkey, CHORUS_NETKEY_BYTES);
+		wire_netkey_derive(ring->key[i], ring->admit[i], ring->join[i]);
+		ring->serial[i] = ++ring->next_serial; /* cached frame keys of old keys go stale */
+	}
+	core->ring_open = n == 0;
+	assert(ring->primary < ring->n && ring->n <= CHORUS_KEYRING_MAX);
+	return 0;
+}
+
+int core_keyring_open(const struct core *core)
+{
+	return core->ring_open;
+}
+
+uint64_t core_wall_ms(const struct core *core, uint64_t now_ms)
+{
+	return (uint64_t)((int64_t)now_ms + core->cfg.wall_offset_ms);
+}
+
+/*
+ * The next frame number: the send time on the wall clock in the high bits,
+ * so that a receiver can tell a frame sent before it started; strictly
+ * increasing whatever the clock does, so (generation, number) never repeats.
+ */
+static uint64_t core_next_seq(struct core *core)
+{
+	uint64_t t = core_wall_ms(core, core->now_ms) << CHORUS_SEQ_CLOCK_SHIFT;
+
+	core->frame_seq = t > core->frame_seq ? t : core->frame_seq + 1;
+	return core->frame_seq;
 }
 
 int core_join(struct core *core, const char *addr, uint64_t now_ms)
@@ -252,6 +313,31 @@ int core_join(struct core *core, const char *addr, uint64_t now_ms)
 	return 0;
 }
 
+/* The pair's frame key under network key k, cached with the entry. */
+static const uint8_t *core_frame_key(struct core *core, struct peer_key *e, unsigned k)
+{
+	assert(k < core->ring.n);
+	if (e->fkey_serial != core->ring.serial[k]) {
+		wire_frame_key(e->fkey, core->ring.key[k], e->key);
+		e->fkey_serial = core->ring.serial[k];
+	}
+	return e->fkey;
+}
+
+/* A peer entry made after a frame verified, or for a frame we send: the window starts empty. */
+static long core_peer_insert(struct core *core, const uint8_t pk[CHORUS_PK_BYTES],
+                             const uint8_t key[CHORUS_MAC_KEY_BYTES], int bad)
+{
+	long i = peer_keys_insert(&core->keys, pk, key, bad);
+
+	if (core->keys.evictions != core->evictions_seen) {
+		/* An evicted sender's window is gone: its older frames must not pass again. */
+		core->evictions_seen = core->keys.evictions;
+		core->replay_floor_ms = core_wall_ms(core, core->now_ms);
+	}
+	return i;
+}
+
 const uint8_t *core_peer_key(struct core *core, const uint8_t pk[CHORUS_PK_BYTES])
 {
 	uint8_t key[CHORUS_MAC_KEY_BYTES];
@@ -261,12 +347,14 @@ const uint8_t *core_peer_key(struct core *core, const uint8_t pk[CHORUS_PK_BYTES
 	if (i < 0) {
 		core->stats.peer_keys_derived++;
 		rc = wire_pair_key(core->crypto, key, core->pk, core->sk, pk);
-		i = peer_keys_insert(&core->keys, pk, key, rc < 0);
+		i = core_peer_insert(core, pk, key, rc < 0);
 		sodium_memzero(key, sizeof(key));
 		if (i < 0)
 			return NULL; /* out of memory: the frame is lost, as on a full link */
 	}
-	return core->keys.v[i].bad ? NULL : core->keys.v[i].key;
+	if (core->keys.v[i].bad)
+		return NULL;
+	return core_frame_key(core, &core->keys.v[i], core->ring.primary);
 }
 
 /* Counted and logged: a member whose key makes no secret cannot be talked to. */
@@ -292,14 +380,17 @@ void core_send(struct core *core, const uint8_t *to_pk, const char *addr, int ty
 	}
 	n = wire_encode_head(core->frame, CHORUS_FRAME_MAX, type,
 	                     to_pk != NULL ? WIRE_AUTH_MAC : WIRE_AUTH_SIG, core->pk,
-	                     core->self.start_ms, ++core->frame_seq, body, len);
+	                     core->self.start_ms, core_next_seq(core), body, len);
 	assert(n > 0); /* bodies are built within CHORUS_BODY_MAX */
 	if (n <= 0)
 		return;
 	if (to_pk != NULL)
-		wire_seal_mac(core->frame, (size_t)n, core->crypto, to_pk, key, core->frame_salt);
+		wire_seal_mac(core->frame, (size_t)n, core->crypto, to_pk, key,
+		              core->ring.admit[core->ring.primary], core->frame_salt);
 	else
-		wire_seal_sig(core->frame, (size_t)n, core->crypto, core->sk);
+		wire_seal_sig(core->frame, (size_t)n, core->crypto, core->sk,
+		              core->ring.join[core->ring.primary], core->ring.admit[core->ring.primary],
+		              core->frame_salt);
 	core->stats.frames_out++;
 	core->stats.bytes_out += (uint64_t)n;
 	core_log(core, CORE_LOG_TRACE, "wire", "event=send type=%s to=%s bytes=%d",
@@ -308,24 +399,22 @@ void core_send(struct core *core, const uint8_t *to_pk, const char *addr, int ty
 }
 
 /*
- * One body to many: encoded once, then sealed for each recipient in turn (a
- * MAC costs about two microseconds a KiB).  Frames differ only in
- * the recipient field and the tag; the sequence number is shared, which is
- * fine: replay is judged per recipient, by tag.
+ * One body to many: sealed for each recipient in turn (the body is copied
+ * back before each, as sealing encrypts it in place).  The frame number is
+ * shared, which is fine: each recipient's key is another, and replay is
+ * judged per sender at each recipient.
  */
 void core_multicast(struct core *core, const uint8_t *const *to_pks, const char *const *addrs,
                     size_t naddrs, int type, const char *body, size_t len)
 {
 	size_t sent = 0;
-	int n;
+	uint64_t seq;
+	int n = 0;
 
 	if (naddrs == 0)
 		return;
-	n = wire_encode_head(core->frame, CHORUS_FRAME_MAX, type, WIRE_AUTH_MAC, core->pk,
-	                     core->self.start_ms, ++core->frame_seq, body, len);
-	assert(n > 0);
-	if (n <= 0)
-		return;
+	seq = core_next_seq(core);
+
 	for (size_t k = 0; k < naddrs; k++) {
 		const uint8_t *key = core_peer_key(core, to_pks[k]);
 
@@ -333,8 +422,13 @@ void core_multicast(struct core *core, const uint8_t *const *to_pks, const char 
 			core_send_badkey(core, to_pks[k], type);
 			continue;
 		}
+		n = wire_encode_head(core->frame, CHORUS_FRAME_MAX, type, WIRE_AUTH_MAC, core->pk,
+		                     core->self.start_ms, seq, body, len);
+		assert(n > 0);
+		if (n <= 0)
+			return;
 		wire_seal_mac(core->frame, (size_t)n, core->crypto, to_pks[k], key,
-		              core->frame_salt);
+		              core->ring.admit[core->ring.primary], core->frame_salt);
 		core->stats.frames_out++;
 		core->stats.bytes_out += (uint64_t)n;
 		core->env.send_cb(core->env.ctx, addrs[k], core->frame, (size_t)n);
@@ -358,6 +452,9 @@ static void core_drop(struct core *core, int err, const struct wire_frame *f, si
 	case CORE_ERR_INVAL: core->stats.drop_unknown_type++; break;
 	case CORE_ERR_BADKEY: core->stats.drop_badkey++; break;
 	case CORE_ERR_MISROUTED: core->stats.drop_misrouted++; break;
+	case CORE_ERR_NOKEY: core->stats.drop_nokey++; break;
+	case CORE_ERR_TOO_OLD: core->stats.drop_before_start++; break;
+	case CORE_ERR_WINDOW: core->stats.drop_window++; break;
 	default: core->stats.drop_malformed++; break;
 	}
 	if (f != NULL)
@@ -380,35 +477,117 @@ static void core_recv_app(struct core *core, const struct wire_frame *f, size_t 
 }
 
 /*
- * Is this frame authentic, and for us?  A MAC frame must name us and verify
- * under the key we share with its sender; a key learned from a frame enters
- * the cache only once a frame verified under it, so forgeries from made-up
- * keys cost a derivation each but cannot evict the keys of real peers.  A
- * signed frame is accepted for joins only: the one frame sent before its
- * sender knows our key.
+ * Admission first, then authenticity.  The admission tag is checked under
+ * each network key we hold, the primary first: a SipHash of 88 bytes each and no
+ * public-key work, so a stranger's flood costs a hash per frame.  Then the
+ * body is opened under the pair's frame key for the network key that
+ * admitted it (a signed frame, a join only: under that network key's
+ * signed-frame key, then its signature checked).  A peer key learned from a
+ * frame enters the cache only once a frame opened under it, so forgeries
+ * cannot evict the keys of real peers.  *entry: the sender's peer entry, or -1.
  */
-static int core_recv_auth(struct core *core, const struct wire_frame *f, const uint8_t *buf)
+static int core_recv_auth(struct core *core, struct wire_frame *f, const uint8_t *buf, long *entry)
 {
-	uint8_t key[CHORUS_MAC_KEY_BYTES];
+	uint8_t key[CHORUS_MAC_KEY_BYTES], fkey[CHORUS_MAC_KEY_BYTES];
+	unsigned j, k = 0, n = core->ring.n;
 	long i;
 	int rc;
 
-	if (f->auth == WIRE_AUTH_SIG)
-		return f->type == WIRE_JOIN ? wire_verify_sig(core->crypto, f, buf) : CORE_ERR_BADSIG;
+	*entry = -1;
+	for (j = 0; j < n; j++) {
+		k = (core->ring.primary + j) % n;
+		if (wire_admit(f, buf, core->ring.admit[k]) == 0)
+			break;
+	}
+	if (j == n)
+		return CORE_ERR_NOKEY;
+	if (f->auth == WIRE_AUTH_SIG) {
+		if (f->type != WIRE_JOIN)
+			return CORE_ERR_BADSIG;
+		rc = wire_open(core->crypto, f, buf, core->plain, core->ring.join[k]);
+		if (rc == 0)
+			rc = wire_verify_sig(core->crypto, f, buf);
+		*entry = rc == 0 ? peer_keys_find(&core->keys, f->pk) : -1;
+		return rc;
+	}
 	if (!wire_for_me(f, core->pk))
 		return CORE_ERR_MISROUTED;
 	i = peer_keys_find(&core->keys, f->pk);
-	if (i >= 0)
-		return core->keys.v[i].bad ? CORE_ERR_BADKEY
-		                           : wire_verify_mac(core->crypto, f, buf, core->keys.v[i].key);
+	if (i >= 0) {
+		if (core->keys.v[i].bad)
+			return CORE_ERR_BADKEY;
+		*entry = i;
+		return wire_open(core->crypto, f, buf, core->plain,
+		                 core_frame_key(core, &core->keys.v[i], k));
+	}
 	core->stats.peer_keys_derived++;
 	if (wire_pair_key(core->crypto, key, core->pk, core->sk, f->pk) < 0)
 		return CORE_ERR_BADKEY;
-	rc = wire_verify_mac(core->crypto, f, buf, key);
-	if (rc == 0)
-		(void)peer_keys_insert(&core->keys, f->pk, key, 0); /* no memory: derived again next time */
+	wire_frame_key(fkey, core->ring.key[k], key);
+	rc = wire_open(core->crypto, f, buf, core->plain, fkey);
+	if (rc == 0) /* no memory: derived again next time, judged by the floor alone */
+		*entry = core_peer_insert(core, f->pk, key, 0);
 	sodium_memzero(key, sizeof(key));
-	return rc;
+	sodium_memzero(fkey, sizeof(fkey));
+	return rc < 0 ? rc : 0;
+}
+
+/*
+ * Takes frame number seq into the sender's window: the CHORUS_REPLAY_WINDOW
+ * newest numbers accepted in its epoch, ascending.  Every number ever
+ * accepted is either in the window or below its smallest (only the smallest
+ * is ever dropped, and the smallest only grows), so a number is accepted at
+ * most once however many frames follow.  A frame overtaken by a full window
+ * of later ones is refused: a lost frame, which every protocol survives.
+ */
+static int core_window_take(struct peer_key *e, uint64_t seq)
+{
+	unsigned n = e->win_n, p;
+
+	assert(n <= CHORUS_REPLAY_WINDOW);
+	if (n == CHORUS_REPLAY_WINDOW && seq <= e->win_seq[0])
+		return 0;
+	for (p = 0; p < n && e->win_seq[p] < seq; p++)
+		;
+	if (p < n && e->win_seq[p] == seq)
+		return 0;
+	if (n == CHORUS_REPLAY_WINDOW) {
+		assert(p >= 1);
+		memmove(e->win_seq, e->win_seq + 1, (p - 1) * sizeof(e->win_seq[0]));
+		e->win_seq[p - 1] = seq;
+	} else {
+		memmove(e->win_seq + p + 1, e->win_seq + p, (n - p) * sizeof(e->win_seq[0]));
+		e->win_seq[p] = seq;
+		e->win_n++;
+	}
+	return 1;
+}
+
+/*
+ * Is this authentic frame fresh?  Epochs: a sender's generation grows across
+ * its restarts, and an older one than the newest we saw from it is refused.
+ * Within an epoch, the window.  Across OUR restarts (or an evicted window)
+ * nothing is remembered, so every frame must show a frame number sent at or
+ * after the floor: our start, or the last eviction, on the wall clock.
+ * docs/security.md has the argument and its clock caveat.
+ */
+static int core_recv_fresh(struct core *core, const struct wire_frame *f, long i)
+{
+	uint64_t sent_ms = f->seq >> CHORUS_SEQ_CLOCK_SHIFT;
+	struct peer_key *e;
+
+	if (sent_ms < core->replay_floor_ms)
+		return CORE_ERR_TOO_OLD;
+	if (i < 0)
+		return 0;
+	e = &core->keys.v[i];
+	if (f->gen < e->win_gen)
+		return CORE_ERR_STALE;
+	if (f->gen > e->win_gen) {
+		e->win_gen = f->gen;
+		e->win_n = 0;
+	}
+	return core_window_take(e, f->seq) ? 0 : CORE_ERR_WINDOW;
 }
 
 void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_ms)
@@ -432,7 +611,9 @@ void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_m
 		core_drop(core, CORE_ERR_REPLAY, &f, len); /* our own frame, looped back */
 		return;
 	}
-	rc = core_recv_auth(core, &f, buf);
+	rc = core_recv_auth(core, &f, buf, &i);
+	if (rc == 0)
+		rc = core_recv_fresh(core, &f, i);
 	if (rc < 0) {
 		core_drop(core, rc, &f, len);
 		return;
@@ -494,6 +675,8 @@ void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_m
 	case WIRE_JOBACK: work_on_ack(core, &f, body, now_ms); break;
 	case WIRE_STATUS_Q: work_on_status(core, &f, body, now_ms); break;
 	case WIRE_STATUS_A: dispatch_on_status(core, &f, body, now_ms); break;
+	case WIRE_KEYRING: keyops_on_op(core, &f, body, now_ms); break;
+	case WIRE_KEYRING_A: keyops_on_answer(core, &f, body, now_ms); break;
 	default: assert(0); break; /* wire_decode admits only known types; app types left above */
 	}
 	cJSON_Delete(body);

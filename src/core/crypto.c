@@ -61,6 +61,29 @@ static void crypto_xchacha_mac(uint8_t tag[CHORUS_MAC_TAG_BYTES], const uint8_t 
 	                                                    NULL, nonce, key);
 }
 
+/* The frame body, encrypted under the pair's frame key, the header as associated data. */
+static void crypto_xchacha_seal(uint8_t *c, uint8_t tag[CHORUS_MAC_TAG_BYTES], const uint8_t *m,
+                                size_t len, const uint8_t *ad, size_t ad_len,
+                                const uint8_t nonce[CHORUS_MAC_NONCE_BYTES],
+                                const uint8_t key[CHORUS_MAC_KEY_BYTES])
+{
+	unsigned long long tag_len;
+
+	crypto_aead_xchacha20poly1305_ietf_encrypt_detached(c, tag, &tag_len, m, len, ad, ad_len, NULL,
+	                                                    nonce, key);
+}
+
+static int crypto_xchacha_open(uint8_t *m, const uint8_t *c, size_t len,
+                               const uint8_t tag[CHORUS_MAC_TAG_BYTES], const uint8_t *ad,
+                               size_t ad_len, const uint8_t nonce[CHORUS_MAC_NONCE_BYTES],
+                               const uint8_t key[CHORUS_MAC_KEY_BYTES])
+{
+	return crypto_aead_xchacha20poly1305_ietf_decrypt_detached(m, NULL, c, len, tag, ad, ad_len,
+	                                                           nonce, key) == 0
+	           ? 0
+	           : CORE_ERR_BADSIG;
+}
+
 _Static_assert(crypto_aead_xchacha20poly1305_ietf_ABYTES == CHORUS_MAC_TAG_BYTES, "tag size");
 _Static_assert(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES == CHORUS_MAC_NONCE_BYTES, "nonce size");
 _Static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == CHORUS_MAC_KEY_BYTES, "key size");
@@ -79,4 +102,6 @@ const struct core_crypto crypto_ed25519 = {
 	.verify = crypto_ed25519_verify,
 	.kx = crypto_x25519_kx,
 	.mac = crypto_xchacha_mac,
+	.aead_seal = crypto_xchacha_seal,
+	.aead_open = crypto_xchacha_open,
 };

@@ -610,6 +610,7 @@ void swim_on_sync(struct core *core, const struct wire_frame *f, const cJSON *bo
 	}
 	if (!core->joined) {
 		core->joined = 1;
+		core->join_tries = 0;
 		gossip_catchup_start(core, now_ms);
 		core_log(core, CORE_LOG_INFO, "member", "event=joined via=%s members=%zu", addr,
 		         core->members.n);

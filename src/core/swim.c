@@ -531,6 +531,10 @@ static void swim_send_join(struct core *core, const uint8_t *to_pk, const char *
 	core_send(core, to_pk, addr, WIRE_JOIN, sb.buf, sb.len);
 }
 
+#define SWIM_JOIN_TELL_AFTER 5  /* join rounds unanswered before the warning */
+#define SWIM_JOIN_TELL_EVERY 60  /* and then once a minute (join_retry_ms 1 s) */
+_Static_assert(SWIM_JOIN_TELL_AFTER < SWIM_JOIN_TELL_EVERY, "the first warning comes");
+
 void swim_tick(struct core *core, uint64_t now_ms)
 {
 	const struct core_timing *t = &core->cfg.timing;
@@ -541,6 +545,18 @@ void swim_tick(struct core *core, uint64_t now_ms)
 		for (unsigned k = 0; k < core->nseeds; k++)
 			swim_send_join(core, NULL, core->seeds[k], 1); /* key unknown: signed */
 		core->next_join_ms = now_ms + t->join_retry_ms;
+		/*
+		 * A cluster never answers a node without its network key (it learns
+		 * nothing): the one sign of it here is silence, so say what it may mean.
+		 */
+		if (++core->join_tries % SWIM_JOIN_TELL_EVERY == SWIM_JOIN_TELL_AFTER)
+			core_log(core, CORE_LOG_WARN, "member",
+			         "event=join-unanswered tries=%u network_key=%s what=\"%s\"",
+			         core->join_tries, core->ring_open ? "open" : "keyring",
+			         core->ring_open ? "no seed answers: a cluster with a network key "
+			                           "ignores a node without one; start with --keyring"
+			                         : "no seed answers: are they up, and do they hold a key "
+			                           "of this node's keyring?");
 	}
 	if (now_ms >= core->next_member_ms)
 		swim_expire_members(core, now_ms);

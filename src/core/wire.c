@@ -1,39 +1,37 @@
 /*
- * wire: the fabric frame, its authentication, and the cache of pairwise
- * frame keys.  Bump CHORUS_WIRE_VERSION if this layout changes.
+ * wire: the fabric frame, its sealing, and the cache of pairwise frame keys.
+ * Bump CHORUS_WIRE_VERSION if this layout changes.
  *
  *   0   2  magic "CH"
- *   2   1  version (4)
+ *   2   1  version (5)
  *   3   1  type (enum wire_type)
  *   4   4  body length, big-endian
  *   8  32  sender's ed25519 public key (its node id)
- *  40   8  sender's generation (start time, ms)
- *  48   8  sender's frame sequence number
- *  56   1  auth (enum wire_auth): 1 MAC, 2 signature
- *  57   7  recipient: the first 7 bytes of its public key (MAC); zero (signature)
- *  64   n  body: one JSON object (opaque bytes for the app types: raft, ledger)
- *  64+n    MAC: 8-byte salt, 8 zero bytes, 16-byte tag over bytes [0, 64+n)
- *          under the pair's frame key (XChaCha20-Poly1305, nothing encrypted,
- *          the frame as associated data) and the nonce generation || frame
- *          sequence number || salt
- *          signature: 64-byte ed25519 signature by the sender over [0, 64+n)
+ *  40   8  sender's generation (its boot epoch: strictly increasing across restarts)
+ *  48   8  sender's frame number: send time (ms) << 16 | a count, strictly increasing
+ *  56   1  auth (enum wire_auth): 1 pairwise, 2 signed
+ *  57   7  recipient: the first 7 bytes of its public key (pairwise); zero (signed)
+ *  64   n  body, ENCRYPTED (XChaCha20-Poly1305, the header as associated data)
+ *  64+n 8  salt (the sender's, per process)
+ *       8  admission tag: SipHash-2-4 keyed by the network key's admission key
+ *          over the header, the salt and the AEAD tag
+ *      16  AEAD tag
+ *  signed frames only:
+ *      64  ed25519 signature by the sender over everything before it
  *
- * The nonce must never repeat under a pair's key: the frame number grows
- * for every frame a core sends, the generation is its start time, and the
- * salt, drawn once per core from its seed (random per process in chorusd),
- * keeps two processes that share a generation (a clock set back across a
- * restart) apart.  Changing the salt or the header changes the tag.  Before
- * wire 4 the tag was keyed BLAKE2b-256, three times slower on the frames a
- * job sends (bench/frame-bench).
+ * The AEAD key of a pairwise frame is the pair's frame key: BLAKE2b keyed by
+ * the network key over the X25519 pair secret (wire_frame_key), so a frame
+ * opens only for the two nodes of the pair AND only under a network key they
+ * share.  A signed frame (the join, sent before its sender knows the
+ * recipient's key) is sealed under a key derived from the network key alone
+ * and then signed.  The nonce is generation || frame number || salt: never
+ * the same twice under one key (the generation grows across restarts, the
+ * frame number within one, the salt keeps two processes apart).
  *
- * Frames go point to point, so a MAC is all a receiver needs: the pair's
- * key (wire_pair_key) is known to the two nodes alone, and the tag covers
- * the sender's key and the recipient's prefix, so a frame verifies only at
- * the node it was made for and only as coming from its sender (a reflected
- * frame claims the wrong sender; one for another node fails there).  Texts
- * that third parties must verify carry their own signatures inside bodies.
- * The one frame a node sends before it knows the recipient's key, a join to
- * a seed, is signed instead; core_recv accepts signed frames of that type only.
+ * Admission: a receiver checks the admission tag first, under each network
+ * key it holds (the primary first; at most CHORUS_KEYRING_MAX), before it
+ * looks up or derives any pair key: a frame from a node without a key in
+ * common costs one SipHash of 88 bytes per key held, never an X25519.
  *
  * Every length is checked exactly: a frame whose body length does not match
  * its size and auth kind, or that exceeds CHORUS_FRAME_MAX (or its body
@@ -49,11 +47,10 @@
 #define WIRE_AUTH_OFF 56
 #define WIRE_RECIPIENT_OFF 57
 #define WIRE_SALT_BYTES 8
-#define WIRE_RESERVED_BYTES 8
-_Static_assert(WIRE_SALT_BYTES + WIRE_RESERVED_BYTES + CHORUS_MAC_TAG_BYTES == CHORUS_MAC_BYTES,
-               "MAC trailer layout");
+#define WIRE_ADMIT_OFF WIRE_SALT_BYTES
+#define WIRE_AEAD_OFF (WIRE_SALT_BYTES + CHORUS_ADMIT_TAG_BYTES)
+_Static_assert(WIRE_AEAD_OFF + CHORUS_MAC_TAG_BYTES == CHORUS_MAC_BYTES, "sealed trailer layout");
 _Static_assert(8 + 8 + WIRE_SALT_BYTES == CHORUS_MAC_NONCE_BYTES, "nonce layout");
-
 _Static_assert(CHORUS_FRAME_HEADER == 2 + 1 + 1 + 4 + CHORUS_PK_BYTES + 8 + 8 + 1 +
                                           CHORUS_RECIPIENT_BYTES,
                "header layout");
@@ -68,6 +65,7 @@ static const char *const wire_type_names[WIRE_TYPE_END] = {
 	[WIRE_JOBACK] = "job-ack", [WIRE_RAFT] = "raft", [WIRE_LEDGER] = "ledger",
 	[WIRE_STATUS_Q] = "status-query", [WIRE_STATUS_A] = "status-answer",
 	[WIRE_PULL] = "pull",
+	[WIRE_KEYRING] = "keyring", [WIRE_KEYRING_A] = "keyring-answer",
 };
 
 const char *wire_type_name(int type)
@@ -81,7 +79,7 @@ static size_t wire_trailer_bytes(int auth)
 {
 	switch (auth) {
 	case WIRE_AUTH_MAC: return CHORUS_MAC_BYTES;
-	case WIRE_AUTH_SIG: return CHORUS_SIG_BYTES;
+	case WIRE_AUTH_SIG: return CHORUS_SIG_TRAILER_BYTES;
 	}
 	return 0;
 }
@@ -123,10 +121,6 @@ int wire_decode(struct wire_frame *f, const uint8_t *buf, size_t len)
 	if (buf[WIRE_AUTH_OFF] == WIRE_AUTH_SIG &&
 	    !wire_zero(buf + WIRE_RECIPIENT_OFF, CHORUS_RECIPIENT_BYTES))
 		return CORE_ERR_MALFORMED;
-	/* Nor does a MAC trailer's reserved half carry anything. */
-	if (buf[WIRE_AUTH_OFF] == WIRE_AUTH_MAC &&
-	    !wire_zero(buf + len - CHORUS_MAC_BYTES + WIRE_SALT_BYTES, WIRE_RESERVED_BYTES))
-		return CORE_ERR_MALFORMED;
 	f->version = buf[2];
 	f->type = buf[3];
 	f->auth = buf[WIRE_AUTH_OFF];
@@ -134,15 +128,15 @@ int wire_decode(struct wire_frame *f, const uint8_t *buf, size_t len)
 	f->gen = codec_get_u64(buf + 40);
 	f->seq = codec_get_u64(buf + 48);
 	f->recipient = buf + WIRE_RECIPIENT_OFF;
-	f->body = buf + CHORUS_FRAME_HEADER;
+	f->body = buf + CHORUS_FRAME_HEADER; /* ciphertext until wire_open */
 	f->body_len = body_len;
-	f->signed_len = CHORUS_FRAME_HEADER + body_len;
-	f->tag = buf + f->signed_len;
-	f->tag_len = trailer;
-	assert(f->signed_len + f->tag_len == len);
-	/* Well-formed, but a type we do not speak (a gap in the numbering included). */
+	f->signed_len = len - (f->auth == WIRE_AUTH_SIG ? CHORUS_SIG_BYTES : 0);
+	f->seal = buf + CHORUS_FRAME_HEADER + body_len;
+	f->tag = f->auth == WIRE_AUTH_SIG ? buf + f->signed_len : f->seal + WIRE_AEAD_OFF;
+	f->tag_len = f->auth == WIRE_AUTH_SIG ? CHORUS_SIG_BYTES : CHORUS_MAC_TAG_BYTES;
+	assert(CHORUS_FRAME_HEADER + body_len + trailer == len);
 	if (f->type == 0 || f->type >= WIRE_TYPE_END || wire_type_names[f->type] == NULL)
-		return CORE_ERR_INVAL;
+		return CORE_ERR_INVAL; /* well-formed, but a type we do not speak */
 	return 0;
 }
 
@@ -153,13 +147,13 @@ int wire_for_me(const struct wire_frame *f, const uint8_t pk[CHORUS_PK_BYTES])
 
 int wire_verify_sig(const struct core_crypto *crypto, const struct wire_frame *f, const uint8_t *buf)
 {
-	assert(f->signed_len >= CHORUS_FRAME_HEADER);
+	assert(f->signed_len >= CHORUS_FRAME_HEADER + CHORUS_MAC_BYTES);
 	if (f->auth != WIRE_AUTH_SIG)
 		return CORE_ERR_BADSIG;
 	return crypto->verify(f->tag, buf, f->signed_len, f->pk) == 0 ? 0 : CORE_ERR_BADSIG;
 }
 
-/* generation || frame number || salt: never the same twice under one pair key. */
+/* generation || frame number || salt: never the same twice under one key. */
 static void wire_nonce(uint8_t nonce[CHORUS_MAC_NONCE_BYTES], uint64_t gen, uint64_t seq,
                        const uint8_t salt[WIRE_SALT_BYTES])
 {
@@ -168,31 +162,90 @@ static void wire_nonce(uint8_t nonce[CHORUS_MAC_NONCE_BYTES], uint64_t gen, uint
 	memcpy(nonce + 16, salt, WIRE_SALT_BYTES);
 }
 
-int wire_verify_mac(const struct core_crypto *crypto, const struct wire_frame *f, const uint8_t *buf,
-                    const uint8_t key[CHORUS_MAC_KEY_BYTES])
+/*
+ * SipHash-2-4 keyed by the admission key over header, salt and AEAD tag: a
+ * keyed hash of 88 bytes, a few dozen nanoseconds.  A 64-bit PRF is enough
+ * for a filter: passing it without the key takes 2^64 tries on average, and
+ * a frame that passes still has to open under its AEAD key.
+ */
+static void wire_admit_tag(uint8_t out[CHORUS_ADMIT_TAG_BYTES], const uint8_t *header,
+                           const uint8_t *seal, const uint8_t admit_key[CHORUS_NETKEY_BYTES])
 {
-	uint8_t nonce[CHORUS_MAC_NONCE_BYTES], want[CHORUS_MAC_TAG_BYTES];
+	uint8_t in[CHORUS_FRAME_HEADER + WIRE_SALT_BYTES + CHORUS_MAC_TAG_BYTES];
 
-	assert(f->signed_len >= CHORUS_FRAME_HEADER);
-	if (f->auth != WIRE_AUTH_MAC)
-		return CORE_ERR_BADSIG;
-	wire_nonce(nonce, f->gen, f->seq, f->tag);
-	crypto->mac(want, buf, f->signed_len, nonce, key);
-	return sodium_memcmp(want, f->tag + CHORUS_MAC_BYTES - CHORUS_MAC_TAG_BYTES,
-	                     CHORUS_MAC_TAG_BYTES) == 0
+	_Static_assert(crypto_shorthash_BYTES == CHORUS_ADMIT_TAG_BYTES &&
+	                   crypto_shorthash_KEYBYTES <= CHORUS_NETKEY_BYTES,
+	               "the admission tag is a SipHash-2-4 under a prefix of the admission key");
+	memcpy(in, header, CHORUS_FRAME_HEADER);
+	memcpy(in + CHORUS_FRAME_HEADER, seal, WIRE_SALT_BYTES);
+	memcpy(in + CHORUS_FRAME_HEADER + WIRE_SALT_BYTES, seal + WIRE_AEAD_OFF, CHORUS_MAC_TAG_BYTES);
+	crypto_shorthash(out, in, sizeof(in), admit_key);
+}
+
+int wire_admit(const struct wire_frame *f, const uint8_t *buf,
+               const uint8_t admit_key[CHORUS_NETKEY_BYTES])
+{
+	uint8_t want[CHORUS_ADMIT_TAG_BYTES];
+
+	wire_admit_tag(want, buf, f->seal, admit_key);
+	return sodium_memcmp(want, f->seal + WIRE_ADMIT_OFF, CHORUS_ADMIT_TAG_BYTES) == 0
 	           ? 0
-	           : CORE_ERR_BADSIG;
+	           : CORE_ERR_NOKEY;
+}
+
+int wire_open(const struct core_crypto *crypto, struct wire_frame *f, const uint8_t *buf,
+              uint8_t *plain, const uint8_t key[CHORUS_MAC_KEY_BYTES])
+{
+	uint8_t nonce[CHORUS_MAC_NONCE_BYTES];
+
+	wire_nonce(nonce, f->gen, f->seq, f->seal);
+	if (crypto->aead_open(plain, f->body, f->body_len, f->seal + WIRE_AEAD_OFF, buf,
+	                 CHORUS_FRAME_HEADER, nonce, key) != 0)
+		return CORE_ERR_BADSIG;
+	f->body = plain;
+	return 0;
 }
 
 uint64_t wire_replay_key(const struct wire_frame *f)
 {
-	/* A MAC trailer starts with the sender's salt, the same in all its frames: use the tag. */
-	return codec_get_u64(f->auth == WIRE_AUTH_MAC ? f->tag + CHORUS_MAC_BYTES - CHORUS_MAC_TAG_BYTES
-	                                              : f->tag);
+	/* The AEAD tag: a function of the whole frame under a secret key. */
+	return codec_get_u64(f->seal + WIRE_AEAD_OFF);
+}
+
+const uint8_t wire_open_netkey[CHORUS_NETKEY_BYTES];
+
+/*
+ * The subkeys of a network key: labels keep the admission tag, the signed
+ * frames' key and the pair frame keys apart, so that no value one of them
+ * reveals helps with another.
+ */
+void wire_netkey_derive(const uint8_t netkey[CHORUS_NETKEY_BYTES],
+                        uint8_t admit_key[CHORUS_NETKEY_BYTES], uint8_t join_key[CHORUS_MAC_KEY_BYTES])
+{
+	static const char admit_label[] = "chorus admission key v5";
+	static const char join_label[] = "chorus signed frame key v5";
+
+	crypto_generichash(admit_key, CHORUS_NETKEY_BYTES, (const uint8_t *)admit_label,
+	                   sizeof(admit_label), netkey, CHORUS_NETKEY_BYTES);
+	crypto_generichash(join_key, CHORUS_MAC_KEY_BYTES, (const uint8_t *)join_label,
+	                   sizeof(join_label), netkey, CHORUS_NETKEY_BYTES);
+}
+
+void wire_frame_key(uint8_t key[CHORUS_MAC_KEY_BYTES], const uint8_t netkey[CHORUS_NETKEY_BYTES],
+                    const uint8_t pair_key[CHORUS_MAC_KEY_BYTES])
+{
+	static const char label[] = "chorus pair frame key v5";
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, netkey, CHORUS_NETKEY_BYTES, CHORUS_MAC_KEY_BYTES);
+	crypto_generichash_update(&st, (const uint8_t *)label, sizeof(label));
+	crypto_generichash_update(&st, pair_key, CHORUS_MAC_KEY_BYTES);
+	crypto_generichash_final(&st, key, CHORUS_MAC_KEY_BYTES);
+	sodium_memzero(&st, sizeof(st));
 }
 
 /*
- * The frame key of the pair {pk, peer_pk}: BLAKE2b-256 of a label, the
+ * The X25519 secret of the pair {pk, peer_pk}: BLAKE2b-256 of a label, the
  * X25519 secret and both keys in sorted order, so both ends get the same
  * key and no other pair does.  Our own key is refused: we never talk to
  * ourselves, and a frame with our id as sender is dropped anyway.
@@ -245,46 +298,62 @@ int wire_encode_head(uint8_t *out, size_t cap, int type, int auth, const uint8_t
 	return (int)total;
 }
 
+/* Encrypts the body in place, then writes salt, AEAD tag and admission tag. */
+static void wire_seal_body(uint8_t *frame, size_t body_len, const struct core_crypto *crypto,
+                           const uint8_t key[CHORUS_MAC_KEY_BYTES],
+                           const uint8_t admit_key[CHORUS_NETKEY_BYTES], uint64_t salt)
+{
+	uint8_t nonce[CHORUS_MAC_NONCE_BYTES], *seal = frame + CHORUS_FRAME_HEADER + body_len;
+
+	codec_put_u64(seal, salt);
+	wire_nonce(nonce, codec_get_u64(frame + 40), codec_get_u64(frame + 48), seal);
+	crypto->aead_seal(frame + CHORUS_FRAME_HEADER, seal + WIRE_AEAD_OFF, frame + CHORUS_FRAME_HEADER,
+	             body_len, frame, CHORUS_FRAME_HEADER, nonce, key);
+	wire_admit_tag(seal + WIRE_ADMIT_OFF, frame, seal, admit_key);
+}
+
 void wire_seal_mac(uint8_t *frame, size_t len, const struct core_crypto *crypto,
                    const uint8_t to_pk[CHORUS_PK_BYTES], const uint8_t key[CHORUS_MAC_KEY_BYTES],
-                   uint64_t salt)
+                   const uint8_t admit_key[CHORUS_NETKEY_BYTES], uint64_t salt)
 {
-	uint8_t nonce[CHORUS_MAC_NONCE_BYTES], *trailer = frame + len - CHORUS_MAC_BYTES;
-
 	assert(len >= CHORUS_FRAME_HEADER + CHORUS_MAC_BYTES && frame[WIRE_AUTH_OFF] == WIRE_AUTH_MAC);
 	memcpy(frame + WIRE_RECIPIENT_OFF, to_pk, CHORUS_RECIPIENT_BYTES);
-	codec_put_u64(trailer, salt);
-	memset(trailer + WIRE_SALT_BYTES, 0, WIRE_RESERVED_BYTES);
-	wire_nonce(nonce, codec_get_u64(frame + 40), codec_get_u64(frame + 48), trailer);
-	crypto->mac(trailer + WIRE_SALT_BYTES + WIRE_RESERVED_BYTES, frame, len - CHORUS_MAC_BYTES,
-	            nonce, key);
+	wire_seal_body(frame, len - CHORUS_FRAME_HEADER - CHORUS_MAC_BYTES, crypto, key, admit_key,
+	               salt);
 }
 
 void wire_seal_sig(uint8_t *frame, size_t len, const struct core_crypto *crypto,
-                   const uint8_t sk[CHORUS_SK_BYTES])
+                   const uint8_t sk[CHORUS_SK_BYTES], const uint8_t join_key[CHORUS_MAC_KEY_BYTES],
+                   const uint8_t admit_key[CHORUS_NETKEY_BYTES], uint64_t salt)
 {
-	assert(len >= CHORUS_FRAME_HEADER + CHORUS_SIG_BYTES && frame[WIRE_AUTH_OFF] == WIRE_AUTH_SIG);
+	assert(len >= CHORUS_FRAME_HEADER + CHORUS_SIG_TRAILER_BYTES &&
+	       frame[WIRE_AUTH_OFF] == WIRE_AUTH_SIG);
+	wire_seal_body(frame, len - CHORUS_FRAME_HEADER - CHORUS_SIG_TRAILER_BYTES, crypto, join_key,
+	               admit_key, salt);
 	crypto->sign(frame + len - CHORUS_SIG_BYTES, frame, len - CHORUS_SIG_BYTES, sk);
 }
 
 int wire_encode_to(uint8_t *out, size_t cap, int type, const uint8_t pk[CHORUS_PK_BYTES], uint64_t gen,
                    uint64_t seq, const char *body, size_t body_len, const struct core_crypto *crypto,
-                   const uint8_t sk[CHORUS_SK_BYTES], const uint8_t to_pk[CHORUS_PK_BYTES])
+                   const uint8_t sk[CHORUS_SK_BYTES], const uint8_t to_pk[CHORUS_PK_BYTES],
+                   const uint8_t netkey[CHORUS_NETKEY_BYTES])
 {
-	uint8_t key[CHORUS_MAC_KEY_BYTES];
+	uint8_t key[CHORUS_MAC_KEY_BYTES], admit[CHORUS_NETKEY_BYTES], join[CHORUS_MAC_KEY_BYTES];
 	int n;
 
+	wire_netkey_derive(netkey, admit, join);
 	if (to_pk == NULL) {
 		n = wire_encode_head(out, cap, type, WIRE_AUTH_SIG, pk, gen, seq, body, body_len);
 		if (n > 0)
-			wire_seal_sig(out, (size_t)n, crypto, sk);
+			wire_seal_sig(out, (size_t)n, crypto, sk, join, admit, 0);
 		return n;
 	}
 	if (wire_pair_key(crypto, key, pk, sk, to_pk) < 0)
 		return CORE_ERR_BADKEY;
+	wire_frame_key(key, netkey, key);
 	n = wire_encode_head(out, cap, type, WIRE_AUTH_MAC, pk, gen, seq, body, body_len);
 	if (n > 0) /* tools and tests: salt 0, the caller keeps (gen, seq) apart */
-		wire_seal_mac(out, (size_t)n, crypto, to_pk, key, 0);
+		wire_seal_mac(out, (size_t)n, crypto, to_pk, key, admit, 0);
 	sodium_memzero(key, sizeof(key));
 	return n;
 }
@@ -441,6 +510,7 @@ static long peer_keys_victim(struct peer_keys *t)
 		t->hand = (t->hand + 1) % t->cap;
 	}
 	peer_keys_slot_delete(t, t->hand);
+	t->evictions++; /* its replay window goes with it: the core raises its floor */
 	i = (long)t->hand;
 	t->hand = (t->hand + 1) % t->cap;
 	return i;
@@ -462,6 +532,9 @@ long peer_keys_insert(struct peer_keys *t, const uint8_t pk[CHORUS_PK_BYTES],
 	e->hash = peer_keys_hash(t, pk);
 	e->bad = bad ? 1 : 0;
 	e->ref = 1;
+	e->fkey_serial = 0;
+	e->win_gen = 0;
+	e->win_n = 0;
 	peer_keys_slot_put(t, (size_t)i);
 	assert(t->n <= t->cap && t->cap <= CHORUS_PEER_KEYS_MAX);
 	return i;

@@ -47,6 +47,7 @@ struct api {
 	struct node *node;
 	struct evhttp *http;
 	struct api_jobs *jobs;
+	struct api_keyring *keyring;
 	/* Accept back-off (see the top of this file). */
 	struct evconnlistener *listener;
 	struct event *accept_timer;  /* paused: resume; resumed: end of the episode */
@@ -122,6 +123,9 @@ api_stats_json(const struct node *node)
 	API_STAT(drop_unknown_type);
 	API_STAT(drop_badkey);
 	API_STAT(drop_misrouted);
+	API_STAT(drop_nokey);
+	API_STAT(drop_before_start);
+	API_STAT(drop_window);
 	API_STAT(peer_keys_derived);
 	API_STAT(probes);
 	API_STAT(probe_failures);
@@ -230,6 +234,8 @@ api_status_json(const struct node *node)
 	cJSON_AddStringToObject(obj, "fabric", node->cfg.listen);
 	cJSON_AddStringToObject(obj, "http", node->cfg.http);
 	cJSON_AddNumberToObject(obj, "uptime_s", (double)((now - node->start_mono_ms) / 1000));
+	/* "keyring": frames sealed under a network key; "open": --insecure-open, admits anyone. */
+	cJSON_AddStringToObject(obj, "network_key", core_keyring_open(node->core) ? "open" : "keyring");
 	cJSON_AddNumberToObject(obj, "start_ms", (double)node->start_wall_ms);
 	cJSON_AddBoolToObject(obj, "leaving", node->leaving);
 	if ((members = cJSON_AddObjectToObject(obj, "members")) == NULL)
@@ -361,7 +367,8 @@ api_request_cb(struct evhttp_request *req, void *arg)
 		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "bad request");
 		return;
 	}
-	if (api_jobs_route(api->jobs, req, path) || api_ledger_route(api->node, req, path))
+	if (api_jobs_route(api->jobs, req, path) || api_ledger_route(api->node, req, path) ||
+	    api_keyring_route(api->keyring, req, path))
 		return;
 	for (size_t i = 0; i < sizeof api_routes / sizeof api_routes[0]; i++) {
 		if (strcmp(path, api_routes[i].path) != 0)
@@ -484,8 +491,10 @@ api_create(struct api **out, struct node *node, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	api->node = node;
-	if (api_jobs_create(&api->jobs, node) != 0 || (api->http = evhttp_new(node->base)) == NULL) {
+	if (api_jobs_create(&api->jobs, node) != 0 || api_keyring_create(&api->keyring, node) != 0 ||
+	    (api->http = evhttp_new(node->base)) == NULL) {
 		snprintf(err, errlen, "api: cannot create the HTTP server");
+		api_keyring_destroy(api->keyring);
 		api_jobs_destroy(api->jobs);
 		free(api);
 		return -ENOMEM;
@@ -503,6 +512,7 @@ api_create(struct api **out, struct node *node, char *err, size_t errlen)
 		int e = errno != 0 ? errno : EADDRNOTAVAIL;
 		snprintf(err, errlen, "api: bind %s: %s", node->cfg.http, strerror(e));
 		evhttp_free(api->http);
+		api_keyring_destroy(api->keyring);
 		api_jobs_destroy(api->jobs);
 		free(api);
 		return -e;
@@ -526,6 +536,7 @@ api_destroy(struct api *api)
 		return;
 	api_accept_teardown(api);
 	api_jobs_destroy(api->jobs);
+	api_keyring_destroy(api->keyring);
 	evhttp_free(api->http);
 	free(api);
 }

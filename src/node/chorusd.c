@@ -176,12 +176,15 @@ chorusd_core_config(struct node *node, struct core_config *cc, const char *id_he
 
 /* -n: everything that can be checked without binding or writing. */
 static int
-chorusd_check(const struct node_config *cfg)
+chorusd_check(struct node *node)
 {
+	const struct node_config *cfg = &node->cfg;
 	char err[NODE_ERR_MAX];
 	int exists;
 
-	if (identity_check(cfg->data_dir, &exists, err, sizeof err) != 0) {
+	if ((cfg->keyring[0] != '\0' &&
+	     keyring_load(cfg->keyring, node->netkeys, &node->nnetkeys, err, sizeof err) != 0) ||
+	    identity_check(cfg->data_dir, &exists, err, sizeof err) != 0) {
 		fprintf(stderr, "chorusd: %s\n", err);
 		return 1;
 	}
@@ -208,13 +211,32 @@ static struct event_base *chorusd_base_new(void)
 }
 
 
+/* A keyring operation changed our keys: the file is rewritten, so a restart keeps them. */
+static void
+chorusd_keyring_cb(void *ctx)
+{
+	struct node *node = ctx;
+	uint8_t keys[CHORUS_KEYRING_MAX][CHORUS_NETKEY_BYTES];
+	char err[NODE_ERR_MAX];
+	unsigned n;
+
+	if (core_keyring_export(node->core, keys, &n) != 0 || node->cfg.keyring[0] == '\0')
+		return;
+	if (keyring_save(node->cfg.keyring, (const uint8_t(*)[CHORUS_NETKEY_BYTES])keys, n, 0, err,
+	                 sizeof err) != 0)
+		log_error("node", "event=keyring-save-failed what=\"%s\"", err);
+	else
+		log_info("node", "event=keyring-saved keys=%u file=%s", n, node->cfg.keyring);
+	sodium_memzero(keys, sizeof keys);
+}
+
 static int
 chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
               const uint8_t sk[CHORUS_SK_BYTES], char *err, size_t errlen)
 {
 	struct core_config cc;
 	struct core_env env = { .ctx = node, .send_cb = fabric_send_cb, .log_cb = log_core_cb,
-	                        .crypto = &signer_crypto };
+	                        .crypto = &signer_crypto, .keyring_cb = chorusd_keyring_cb };
 	char id_hex[CHORUS_ID_HEX + 1];
 	int r;
 
@@ -248,7 +270,11 @@ chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
 	if (node->cfg.nworkers == 0)
 		env.run_cb = NULL; /* not a worker: never offers */
 	node->start_mono_ms = chorusd_now_ms();
-	if ((r = core_create(&node->core, &cc, pk, sk, &env, node->start_mono_ms)) != 0) {
+	cc.wall_offset_ms = (int64_t)chorusd_wall_ms() - (int64_t)node->start_mono_ms;
+	if ((r = core_create(&node->core, &cc, pk, sk, &env, node->start_mono_ms)) != 0 ||
+	    (node->nnetkeys > 0 &&
+	     (r = core_keyring_set(node->core, (const uint8_t(*)[CHORUS_NETKEY_BYTES])node->netkeys,
+	                           node->nnetkeys, 0)) != 0)) {
 		snprintf(err, errlen, "core: %s", core_strerror(r));
 		return r;
 	}
@@ -256,6 +282,12 @@ chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
 		snprintf(err, errlen, "raft store: cannot read the outbox's acks (%s)", strerror(-r));
 		return r;
 	}
+	sodium_memzero(node->netkeys, sizeof node->netkeys); /* the core keeps its own copy */
+	if (node->nnetkeys == 0)
+		log_warn("node", "event=insecure-open what=\"no network key: any node that reaches "
+		                 "--listen can join, gossip, take jobs and their payloads\"");
+	else
+		log_info("node", "event=keyring keys=%u file=%s", node->nnetkeys, node->cfg.keyring);
 	/* Records we would not print are not even formatted. */
 	core_set_log_level(node->core, CORE_LOG_INFO + (node->cfg.verbose > 2 ? 2 : node->cfg.verbose));
 	if ((r = api_create(&node->api, node, err, errlen)) != 0)
@@ -359,7 +391,12 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (node.cfg.check_only)
-		return chorusd_check(&node.cfg);
+		return chorusd_check(&node);
+	if (node.cfg.keyring[0] != '\0' &&
+	    keyring_load(node.cfg.keyring, node.netkeys, &node.nnetkeys, err, sizeof err) != 0) {
+		fprintf(stderr, "chorusd: %s\n", err);
+		return 1;
+	}
 	if ((r = log_open(node.cfg.log_file, node.cfg.log_format, node.cfg.verbose)) != 0) {
 		fprintf(stderr, "chorusd: log file %s: %s\n", node.cfg.log_file, strerror(-r));
 		return 1;
@@ -369,7 +406,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "chorusd: %s\n", err);
 		return 1;
 	}
-	node.start_wall_ms = chorusd_wall_ms();
+	if (identity_generation(node.cfg.data_dir, chorusd_wall_ms(), &node.start_wall_ms, err,
+	                        sizeof err) != 0) {
+		fprintf(stderr, "chorusd: %s\n", err);
+		return 1;
+	}
 	r = chorusd_start(&node, pk, sk, err, sizeof err);
 	sodium_memzero(sk, sizeof sk);  /* the core keeps its own copy */
 	if (r != 0) {

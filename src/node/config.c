@@ -25,7 +25,9 @@ static const struct option config_long_options[] = {
 	{ "data-dir", required_argument, NULL, 'd' },
 	{ "help", no_argument, NULL, 'H' },
 	{ "http", required_argument, NULL, 'a' },
+	{ "insecure-open", no_argument, NULL, 'I' },
 	{ "join", required_argument, NULL, 'j' },
+	{ "keyring", required_argument, NULL, 'k' },
 	{ "listen", required_argument, NULL, 'l' },
 	{ "log-file", required_argument, NULL, 'L' },
 	{ "log-format", required_argument, NULL, 'F' },
@@ -47,7 +49,8 @@ config_usage(FILE *fp, int full)
 {
 	fprintf(fp,
 	    "usage: chorusd [-nv] [--bootstrap-expect N] [--capacity N] [--config FILE]\n"
-	    "               [--data-dir DIR] [--http HOST:PORT] [--join URL] [--listen URL]\n"
+	    "               [--data-dir DIR] [--http HOST:PORT] [--insecure-open] [--join URL]\n"
+	    "               [--keyring FILE] [--listen URL]\n"
 	    "               [--log-file FILE] [--log-format text|json] [--name NAME]\n"
 	    "               [--offer-window-ms MS] [--outbox-high N] [--rejoin]\n"
 	    "               [--role ROLE] [--snapshot-every N] [--voter]\n"
@@ -64,7 +67,11 @@ config_usage(FILE *fp, int full)
 	    "  --data-dir DIR          node.key and state (default ~/.local/share/chorus,\n"
 	    "                          /var/lib/chorus for root)\n"
 	    "  --http HOST:PORT        HTTP API address (default " NODE_DEFAULT_HTTP ")\n"
+	    "  --insecure-open         run without a network key: admits any node that\n"
+	    "                          connects (see chorusd(8), SECURITY)\n"
 	    "  --join URL              seed to join through (repeatable)\n"
+	    "  --keyring FILE          network keys, the first primary (chorus keygen);\n"
+	    "                          a node needs --keyring or --insecure-open\n"
 	    "  --listen URL            fabric address (default " NODE_DEFAULT_LISTEN ")\n"
 	    "  --log-file FILE         also log to FILE (reopened on SIGHUP)\n"
 	    "  --log-format text|json  log line format (default text)\n"
@@ -191,6 +198,16 @@ config_set(struct node_config *cfg, const char *key, const char *value, char *er
 		return config_set_path(cfg->log_file, sizeof cfg->log_file, value, err, errlen);
 	if (strcmp(key, "http") == 0)
 		return config_set_http(cfg, value, err, errlen);
+	if (strcmp(key, "keyring") == 0)
+		return config_set_path(cfg->keyring, sizeof cfg->keyring, value, err, errlen);
+	if (strcmp(key, "insecure-open") == 0) {
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
+			snprintf(err, errlen, "bad insecure-open '%s' (want yes or no)", value);
+			return -EINVAL;
+		}
+		cfg->insecure_open = strcmp(value, "yes") == 0;
+		return 0;
+	}
 	if (strcmp(key, "listen") == 0) {
 		if (fabric_check_url(value, err, errlen) != 0)
 			return -EINVAL;
@@ -494,8 +511,9 @@ config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t e
 			else
 				snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
 			return CONFIG_ERR_USAGE;
-		case 'O': /* --voter is `voter yes`, --rejoin `rejoin yes` */
-		case 'R': optarg = (char *)"yes";
+		case 'O': /* --voter is `voter yes`, --rejoin `rejoin yes`, */
+		case 'R': /* --insecure-open `insecure-open yes` */
+		case 'I': optarg = (char *)"yes";
 			/* fall through */
 		default:
 			if (nflags >= sizeof flags / sizeof flags[0]) {
@@ -531,6 +549,16 @@ config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t e
 	}
 	if (config_voter_roles(cfg, err, errlen) != 0)
 		return CONFIG_ERR_USAGE;
+	/* Secure by default: running open must be said (docs/security.md). */
+	if (cfg->keyring[0] == '\0' && !cfg->insecure_open) {
+		snprintf(err, errlen, "no network key: give --keyring FILE (make a key with "
+		                      "`chorus keygen`), or --insecure-open to admit any node");
+		return CONFIG_ERR_USAGE;
+	}
+	if (cfg->keyring[0] != '\0' && cfg->insecure_open) {
+		snprintf(err, errlen, "--keyring and --insecure-open exclude each other");
+		return CONFIG_ERR_USAGE;
+	}
 	cfg->verbose = verbose;
 	cfg->check_only = check_only;
 	if (cfg->data_dir[0] == '\0' && config_default_data_dir(cfg, err, errlen) != 0)

@@ -238,3 +238,51 @@ identity_lock(const char *dir, int *fd_out, char *err, size_t errlen)
 	*fd_out = fd;
 	return 0;
 }
+
+/*
+ * The generation (the node's boot epoch, in every frame it sends): its wall
+ * clock at start, but strictly above the last one this data dir used, kept
+ * in <data dir>/generation.  Receivers refuse a sender's epochs older than
+ * the newest they saw (docs/security.md), so a clock set back must not hand
+ * a restarted node an epoch from its past.  Written (temp, sync, rename)
+ * before the first frame leaves.
+ */
+int
+identity_generation(const char *dir, uint64_t wall_ms, uint64_t *gen, char *err, size_t errlen)
+{
+	char path[NODE_PATH_MAX], tmp[NODE_PATH_MAX + 8], text[32];
+	unsigned long long last = 0;
+	FILE *fp;
+	int fd, ok;
+
+	if (snprintf(path, sizeof path, "%s/generation", dir) >= (int)sizeof path) {
+		snprintf(err, errlen, "data dir: path too long");
+		return -ENAMETOOLONG;
+	}
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	if ((fp = fopen(path, "r")) != NULL) {
+		ok = fgets(text, sizeof text, fp) != NULL && sscanf(text, "%llu", &last) == 1;
+		fclose(fp);
+		if (!ok) {
+			snprintf(err, errlen, "%s: not a generation", path);
+			return -EINVAL;
+		}
+	}
+	*gen = wall_ms > last ? wall_ms : (uint64_t)last + 1;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "%s: %s", tmp, strerror(e));
+		return -e;
+	}
+	snprintf(text, sizeof text, "%llu\n", (unsigned long long)*gen);
+	ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text) && fsync(fd) == 0;
+	ok &= close(fd) == 0;
+	if (!ok || rename(tmp, path) != 0) {
+		int e = errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		unlink(tmp);
+		return -e;
+	}
+	return 0;
+}

@@ -69,6 +69,8 @@ struct node_config {
 	int voter;                              /* --voter: a ledger voter candidate */
 	unsigned bootstrap_expect;              /* --bootstrap-expect N, 0: join a formed cluster */
 	uint32_t snapshot_every;                /* --snapshot-every N: compact Raft's log; 0: default */
+	char keyring[NODE_PATH_MAX];            /* --keyring FILE: the network keys */
+	int insecure_open;                      /* --insecure-open: no network key */
 	uint32_t outbox_high;                   /* --outbox-high N: refuse submits past N open acks */
 	int rejoin;                             /* --rejoin: a voter that lost raft.db votes again */
 };
@@ -95,7 +97,9 @@ struct node {
 	struct event *sig_int;
 	struct event *sig_hup;
 	uint64_t start_mono_ms;
-	uint64_t start_wall_ms;
+	uint64_t start_wall_ms;  /* the generation: wall clock, above every earlier one */
+	uint8_t netkeys[CHORUS_KEYRING_MAX][CHORUS_NETKEY_BYTES]; /* --keyring, the primary first */
+	unsigned nnetkeys;       /* 0: --insecure-open */
 	int leaving;
 };
 
@@ -119,6 +123,13 @@ int config_load_file(struct node_config *cfg, const char *path, char *err, size_
 int config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t errlen);
 
 /* identity.c */
+/* keyring.c: the network key file (format: keyring.c, chorusd(8)). */
+int keyring_load(const char *path, uint8_t keys[][CHORUS_NETKEY_BYTES], unsigned *n, char *err,
+                 size_t errlen);
+int keyring_save(const char *path, const uint8_t keys[][CHORUS_NETKEY_BYTES], unsigned n,
+                 unsigned primary, char *err, size_t errlen);
+/* identity.c: the generation, strictly above the last one this data dir used. */
+int identity_generation(const char *dir, uint64_t wall_ms, uint64_t *gen, char *err, size_t errlen);
 int identity_mkdir(const char *dir, char *err, size_t errlen);
 int identity_lock(const char *dir, int *fd_out, char *err, size_t errlen);
 int identity_check(const char *dir, int *exists, char *err, size_t errlen);
@@ -200,6 +211,12 @@ int api_waits_create(struct api_waits **out, struct event_base *base, api_wait_f
 void api_waits_destroy(struct api_waits *ws);
 int api_wait(struct api_waits *ws, struct evhttp_request *req, const char *key, unsigned wait_ms);
 void api_wake(struct api_waits *ws, const char *key, uint64_t value);
+
+/* api-keyring.c: /v1/keyring */
+struct api_keyring;
+int api_keyring_create(struct api_keyring **out, struct node *node);
+void api_keyring_destroy(struct api_keyring *ak);
+int api_keyring_route(struct api_keyring *ak, struct evhttp_request *req, const char *path);
 
 struct api_jobs;
 int api_jobs_create(struct api_jobs **out, struct node *node);

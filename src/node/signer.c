@@ -244,10 +244,28 @@ static void signer_mac(uint8_t tag[CHORUS_MAC_TAG_BYTES], const uint8_t *msg, si
 	crypto_ed25519.mac(tag, msg, len, nonce, key);
 }
 
+static void signer_seal(uint8_t *c, uint8_t tag[CHORUS_MAC_TAG_BYTES], const uint8_t *m,
+                                   size_t len, const uint8_t *ad, size_t ad_len,
+                                   const uint8_t nonce[CHORUS_MAC_NONCE_BYTES],
+                                   const uint8_t key[CHORUS_MAC_KEY_BYTES])
+{
+	crypto_ed25519.aead_seal(c, tag, m, len, ad, ad_len, nonce, key);
+}
+
+static int signer_open(uint8_t *m, const uint8_t *c, size_t len,
+                                  const uint8_t tag[CHORUS_MAC_TAG_BYTES], const uint8_t *ad,
+                                  size_t ad_len, const uint8_t nonce[CHORUS_MAC_NONCE_BYTES],
+                                  const uint8_t key[CHORUS_MAC_KEY_BYTES])
+{
+	return crypto_ed25519.aead_open(m, c, len, tag, ad, ad_len, nonce, key);
+}
+
 const struct core_crypto signer_crypto = {
 	.name = "ed25519-ahead",
 	.sign = signer_sign,
 	.verify = signer_verify,
 	.kx = signer_kx,
 	.mac = signer_mac,
+	.aead_seal = signer_seal,
+	.aead_open = signer_open,
 };

@@ -20,6 +20,8 @@
 static const struct sim_cmd sim_cmds[] = {
 	{"membership", "SWIM membership: join storm, crashes, a leave, a partition, a restart",
 	 sim_membership_main, sim_membership_usage},
+	{"admission", "a network key: strangers (open, another key) never in the cluster",
+	 sim_admission_main, sim_admission_usage},
 	{"dispatch", "jobs: offers, ranking, failover, loss, slow and crashing workers",
 	 sim_dispatch_main, sim_dispatch_usage},
 	{"raft", "Raft: elections, replication, membership, snapshots under loss, partitions, crashes",

@@ -456,6 +456,8 @@ int sim_net_up(struct sim *sim, uint32_t node, const uint32_t *seeds, size_t nse
 		return -1;
 	}
 	n->core = core;
+	if (sim->hooks.created_cb != NULL)
+		sim->hooks.created_cb(sim, n);
 	sim_net_after_call(sim, n, 0);
 	for (size_t i = 0; i < nseeds && !sim->failed; i++) {
 		err = core_join(core, sim->nodes[seeds[i]].addr, sim->now_ms);

@@ -121,6 +121,8 @@ struct sim_hooks {
 	                  int old_state, int forgotten);
 	/* Optional: before core_create(), to set a node's roles, capabilities, capacity. */
 	void (*config_cb)(struct sim *sim, struct sim_node *node, struct core_config *cfg);
+	/* Optional: right after core_create(), before any frame: to set the node's keyring. */
+	void (*created_cb)(struct sim *sim, struct sim_node *node);
 	/*
 	 * A SIM_EV_CALL event fell due (the node may be down: check node->core).
 	 * It may call into this node's core only; the net then queues the core's
@@ -204,6 +206,8 @@ void sim_net_print_types(const struct sim *sim, const uint64_t *f0, const uint64
 
 /* ---------------------------------------------------------------- sim-membership.c */
 
+int sim_admission_main(int argc, char **argv);
+void sim_admission_usage(FILE *f);
 int sim_membership_main(int argc, char **argv);
 void sim_membership_usage(FILE *f);
 

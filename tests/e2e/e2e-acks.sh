@@ -90,7 +90,7 @@ dropped() { q -p ledger "d['dropped_messages']" "$(hport "$lead")"; }
 before=$(dropped)
 node_id=$(q -p status "d['id']" "$(hport "$lead")")
 check "a stranger sends the node an authentic frame saying the 3 are committed" \
-	"$LEDGER_FORGE" "tcp://127.0.0.1:$(fport "$lead")" "$node_id" "$TEST_TMP/late.ids"
+	"$LEDGER_FORGE" -K "$KEYRING" "tcp://127.0.0.1:$(fport "$lead")" "$node_id" "$TEST_TMP/late.ids"
 counted() { [ "$(dropped)" -gt "$before" ]; }
 check "the node drops it and counts it (dropped_messages $before -> more)" wait_until 3000 counted
 check "and the 3 stay in its outbox, not committed" \

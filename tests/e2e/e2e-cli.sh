@@ -53,7 +53,7 @@ if [ ! -x "$CHORUSD" ]; then
 fi
 
 mkdir -p "$TEST_TMP/n1"
-"$CHORUSD" --data-dir "$TEST_TMP/n1" --listen "tcp://127.0.0.1:$FABRIC_PORT" \
+"$CHORUSD" --keyring "$KEYRING" --data-dir "$TEST_TMP/n1" --listen "tcp://127.0.0.1:$FABRIC_PORT" \
 	--http "127.0.0.1:$HTTP_PORT" >"$TEST_TMP/n1.log" 2>&1 &
 track $!
 status_ok() { "$CHORUS" -H "$NODE" status >/dev/null 2>&1; }

@@ -76,7 +76,7 @@ check "no node logged a suspicion since start" test "$suspects" -eq 0
 # ---------------------------------------------------------------- garbage
 T=$(hport 1)
 F=tcp://127.0.0.1:$(fport 1)
-drops_before=$(q -p status "d['stats']['drop_malformed'] + d['stats']['drop_badsig'] + d['stats']['drop_version']" "$T")
+drops_before=$(q -p status "d['stats']['drop_malformed'] + d['stats']['drop_nokey'] + d['stats']['drop_version']" "$T")
 # Raw bytes on the TCP port: not even an SP handshake.
 raw_tcp() { # raw_tcp PORT: an HTTP request, then random bytes (in a subshell: exec)
 	(
@@ -95,8 +95,8 @@ wire_version=$(sed -n 's/^#define CHORUS_WIRE_VERSION *\([0-9]*\).*/\1/p' "$top_
 python3 - "$TEST_TMP" "${ID[2]}" "$wire_version" "${ID[1]}" <<'EOF'
 import os, struct, sys
 d, pk, version, to = sys.argv[1], bytes.fromhex(sys.argv[2]), int(sys.argv[3]), bytes.fromhex(sys.argv[4])
-# A MAC frame (auth 1) from node 2 to node 1, with a random salt and tag (the trailer's
-# middle 8 bytes are zero, or it is malformed before any MAC): it fails its MAC.
+# A sealed frame (auth 1) from node 2 to node 1, with a random salt and tags: it fails its
+# admission tag (no network key makes it), before any other check of its trailer.
 def frame(body, ver=version, typ=1, tag=None, blen=None):
     blen = len(body) if blen is None else blen
     hdr = struct.pack(">2sBBI32sQQB7s", b"CH", ver, typ, blen, pk, 1, 7, 1, to[:7])
@@ -115,10 +115,10 @@ done
 check "random frames from stdin" sh -c "head -c 1000 /dev/urandom | '$CHORUS_INJECT' '$F' -"
 
 drops_counted() {
-	q status "d['stats']['drop_malformed'] + d['stats']['drop_badsig'] + d['stats']['drop_version'] >= $drops_before + 6 and d['stats']['drop_badsig'] >= 1 and d['stats']['drop_version'] >= 1" "$T"
+	q status "d['stats']['drop_malformed'] + d['stats']['drop_nokey'] + d['stats']['drop_version'] >= $drops_before + 6 and d['stats']['drop_nokey'] >= 1 and d['stats']['drop_version'] >= 1" "$T"
 }
 check "the node keeps serving /v1/status" q status "d['id'] == '${ID[1]}'" "$T"
-check "malformed, bad-version and bad-signature frames are counted as drops" wait_until 2000 drops_counted
+check "malformed, bad-version and bad-tag frames are counted as drops (bad tags: no network key)" wait_until 2000 drops_counted
 q -p status "'drops: ' + ' '.join('%s=%d' % (k, v) for k, v in d['stats'].items() if k.startswith('drop_') or k == 'fabric_send_drops')" "$T" | sed 's/^/# /'
 check "after the garbage, all $N nodes still list $N alive" wait_until 2000 all_alive $N $(seq 1 $N)
 

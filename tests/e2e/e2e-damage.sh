@@ -34,7 +34,7 @@ stop() { kill -TERM "${PID[$1]}"; wait "${PID[$1]}" 2>/dev/null; }
 start_fails() {
 	local i=$1 pat=$2 rc
 	shift 2
-	timeout -k 5 20 "$CHORUSD" --data-dir "$TEST_TMP/n$i" --name "n$i" --listen "tcp://127.0.0.1:$(fport "$i")" \
+	timeout -k 5 20 "$CHORUSD" --keyring "$KEYRING" --data-dir "$TEST_TMP/n$i" --name "n$i" --listen "tcp://127.0.0.1:$(fport "$i")" \
 		--http "127.0.0.1:$(hport "$i")" "$@" >"$OUT" 2>"$ERR"
 	rc=$?
 	diag "exit $rc: $(tail -n 1 "$ERR")"

@@ -42,7 +42,7 @@ start_node "$WORKER" --capacity 4 --join "tcp://127.0.0.1:$(fport 1)" \
 	--worker "app=cat >/dev/null; echo ran >>'$RUNS'; echo done" \
 	--worker "slow=cat >/dev/null; echo ran >>'$RUNS'; sleep 2; echo slow-done"
 # The client: its data dir on the tmpfs (its log beside the others).
-"$CHORUSD" --data-dir "$MNT" --name c --listen "tcp://127.0.0.1:$(fport "$CLIENT")" \
+"$CHORUSD" --keyring "$KEYRING" --data-dir "$MNT" --name c --listen "tcp://127.0.0.1:$(fport "$CLIENT")" \
 	--http "127.0.0.1:$(hport "$CLIENT")" --join "tcp://127.0.0.1:$(fport 1)" --outbox-high 12 \
 	--log-file "$TEST_TMP/client.log" >>"$TEST_TMP/client.out" 2>&1 &
 PID[$CLIENT]=$!

@@ -27,7 +27,7 @@ NODE=$TEST_TMP/n1
 mkdir -p "$NODE"
 
 # The node alone, at 1,024 descriptors (a subshell: the limit is its own).
-(ulimit -n "$NODE_FDS" && exec "$CHORUSD" --data-dir "$NODE" --name n1 \
+(ulimit -n "$NODE_FDS" && exec "$CHORUSD" --keyring "$KEYRING" --data-dir "$NODE" --name n1 \
 	--listen "tcp://127.0.0.1:$FPORT" --http "127.0.0.1:$HPORT" \
 	--log-file "$NODE/node.log") >"$NODE/stderr" 2>&1 &
 pid=$!

@@ -79,7 +79,7 @@ for trial in $(seq 1 "$TRIALS"); do
 		mkdir -p "$dir/n$i"
 		seed=""
 		[ "$i" -gt 1 ] && seed="--join tcp://127.0.0.1:$(fport 1)"
-		"$CHORUSD" --data-dir "$dir/n$i" --name "n$i" --listen "tcp://127.0.0.1:$(fport "$i")" \
+		"$CHORUSD" --keyring "$KEYRING" --data-dir "$dir/n$i" --name "n$i" --listen "tcp://127.0.0.1:$(fport "$i")" \
 			--http "127.0.0.1:$(hport "$i")" --log-file "$dir/n$i/node.log" $seed \
 			>>"$dir/n$i.out" 2>&1 &
 		PID[$i]=$!

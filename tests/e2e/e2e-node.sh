@@ -55,6 +55,10 @@ exited() { ! kill -0 "$1" 2>/dev/null; }
 # waits for its API; sets $pid.
 start() {
 	name=$1 port=$2; shift 2
+	case " $* " in
+	*" --keyring "* | *" --insecure-open "* | *" --config "*) ;;
+	*) set -- --keyring "$KEYRING" "$@" ;;
+	esac
 	"$CHORUSD" --data-dir "$TEST_TMP/$name" --http "127.0.0.1:$port" "$@" \
 		>"$TEST_TMP/$name.out" 2>&1 &
 	pid=$!
@@ -79,11 +83,31 @@ check "a bad flag exits 1" run 1 "$CHORUSD" --no-such-flag
 check "a bad flag: one error line, then the usage" sh -c \
 	"head -n 1 '$ERR' | grep -q \"^chorusd: unknown option '--no-such-flag'\" && sed -n 2p '$ERR' | grep -q '^usage:'"
 check "a missing argument exits 1" run 1 "$CHORUSD" --listen
-check "a bad capacity exits 1" run 1 "$CHORUSD" -n --data-dir "$TEST_TMP/x" --capacity lots
+check "a bad capacity exits 1" run 1 "$CHORUSD" -n --keyring "$KEYRING" --data-dir "$TEST_TMP/x" --capacity lots
 check "a bad capacity names the flag" first_err_line "--capacity: "
-check "a bad listen URL exits 1" run 1 "$CHORUSD" -n --data-dir "$TEST_TMP/x" --listen "nonsense"
-check "a bad http port exits 1" run 1 "$CHORUSD" -n --data-dir "$TEST_TMP/x" --http 127.0.0.1:99999
+check "a bad listen URL exits 1" run 1 "$CHORUSD" -n --keyring "$KEYRING" --data-dir "$TEST_TMP/x" --listen "nonsense"
+check "a bad http port exits 1" run 1 "$CHORUSD" -n --keyring "$KEYRING" --data-dir "$TEST_TMP/x" --http 127.0.0.1:99999
 check "a stray argument exits 1" run 1 "$CHORUSD" stray
+
+# ---------------------------------------------------------------- the network key
+# Secure by default: a node needs --keyring or --insecure-open, and says both.
+check "neither --keyring nor --insecure-open exits 1" run 1 "$CHORUSD" -n --data-dir "$TEST_TMP/x"
+check "and the error names both" err_has "give --keyring FILE.*--insecure-open"
+check "both exit 1" run 1 "$CHORUSD" -n --data-dir "$TEST_TMP/x" --keyring "$KEYRING" --insecure-open
+cp "$KEYRING" "$TEST_TMP/keyring.644" && chmod 644 "$TEST_TMP/keyring.644"
+check "a group/world-readable keyring is refused (-n)" run 1 "$CHORUSD" -n --data-dir "$TEST_TMP/x" \
+	--keyring "$TEST_TMP/keyring.644"
+check "with the chmod that mends it" err_has "readable by group or others.*chmod 600"
+(umask 077; printf 'not-a-key\n' >"$TEST_TMP/keyring.bad")
+check "a keyring line that is no key is refused" run 1 "$CHORUSD" -n --data-dir "$TEST_TMP/x" \
+	--keyring "$TEST_TMP/keyring.bad"
+check "naming the line" err_has "keyring.bad line 1: not a network key"
+check "--keyring with a good file passes -n" run 0 "$CHORUSD" -n --data-dir "$TEST_TMP/x" --keyring "$KEYRING"
+if [ -x "$CHORUS" ]; then
+	check "chorus keygen prints a key chorusd takes" sh -c \
+		"umask 077; '$CHORUS' keygen >'$TEST_TMP/keyring.gen' && '$CHORUSD' -n --data-dir '$TEST_TMP/x' --keyring '$TEST_TMP/keyring.gen' >/dev/null"
+	check "two keygens differ" sh -c "[ \"\$('$CHORUS' keygen)\" != \"\$('$CHORUS' keygen)\" ]"
+fi
 
 # ---------------------------------------------------------------- -n and the config file
 CONF=$TEST_TMP/good.conf
@@ -98,6 +122,7 @@ role beta
 capacity = 7
 log-file $TEST_TMP/conf.log
 log-format text
+keyring $KEYRING
 EOF
 check "-n with a good config exits 0" run 0 "$CHORUSD" -n --config "$CONF"
 check "-n prints 'configuration OK'" out_has "configuration OK"
@@ -223,7 +248,7 @@ assert n >= 2
 ' "$TEST_TMP/json.log"
 check "-v logs debug records" sh -c "grep -q '\"level\":\"debug\"' '$TEST_TMP/json.log' || grep -q '\"level\":\"debug\"' '$TEST_TMP/json.out'"
 # A second node on the same ports must fail cleanly, not hang.
-check "a busy HTTP or fabric address exits 1" run 1 "$CHORUSD" --data-dir "$TEST_TMP/other" \
+check "a busy HTTP or fabric address exits 1" run 1 "$CHORUSD" --keyring "$KEYRING" --data-dir "$TEST_TMP/other" \
 	--listen "tcp://127.0.0.1:$((base + 3))" --http "127.0.0.1:$HTTP_PORT"
 check "SIGINT exits 0" sh -c "kill -INT $pid; for i in \$(seq 60); do kill -0 $pid 2>/dev/null || exit 0; sleep 0.05; done; exit 1"
 

@@ -132,7 +132,7 @@ held_open() { [ "$(outbox_open "$CLIENT")" -eq 1 ]; }
 check "with no quorum, an honest job's ack waits in the client's outbox" wait_until 5000 held_open
 client_id=$(q -p status "d['id']" "$(hport "$CLIENT")")
 check "a voter's key sends the client a refusal of it" \
-	"$LEDGER_FORGE" -k "$TEST_TMP/n$lead/node.key" -h 0 "tcp://127.0.0.1:$(fport "$CLIENT")" "$client_id" "$TEST_TMP/held.ids"
+	"$LEDGER_FORGE" -K "$KEYRING" -k "$TEST_TMP/n$lead/node.key" -h 0 "tcp://127.0.0.1:$(fport "$CLIENT")" "$client_id" "$TEST_TMP/held.ids"
 ignored() { grep -q "event=refusal_ignored job=$(cat "$TEST_TMP/held.ids")" "$TEST_TMP/n$CLIENT/node.log"; }
 check "the client checks its own copy, which checks: the refusal is ignored (logged at -v)" wait_until 5000 ignored
 check "the ack stays open in the outbox, outbox_refused still 4" \

@@ -1,11 +1,12 @@
 /*
  * fabric-inject: send one raw frame to a node's fabric inbox.
  *
- *	fabric-inject URL FILE|-
+ *	fabric-inject [-n COUNT] URL FILE|-
  *
  * Dials a PUSH socket to URL (a node's --listen address) and sends the bytes
  * of FILE (or stdin) as one nng message, whatever they are: the e2e tests use
- * it to throw garbage, truncated, oversized and forged frames at a node.  It
+ * it to throw garbage, truncated, oversized and forged frames at a node (-n:
+ * COUNT times, a flood).  It
  * waits up to 1 s for the connection and the send, lingers briefly so the
  * bytes leave the process, and exits 0; 1 on any failure.
  */
@@ -20,6 +21,7 @@
 #define INJECT_MAX       (16 * 1024 * 1024)
 #define INJECT_WAIT_MS   1000
 #define INJECT_LINGER_MS 200
+#define INJECT_COUNT_MAX 10000000
 
 static int
 inject_read(const char *path, char **out, size_t *outlen)
@@ -68,10 +70,16 @@ main(int argc, char **argv)
 	nng_socket sock;
 	char *buf;
 	size_t len;
+	long count = 1;
 	int rv;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: fabric-inject URL FILE|-\n");
+	if (argc == 5 && strcmp(argv[1], "-n") == 0) {
+		count = strtol(argv[2], NULL, 10);
+		argc -= 2;
+		argv += 2;
+	}
+	if (argc != 3 || count < 1 || count > INJECT_COUNT_MAX) {
+		fprintf(stderr, "usage: fabric-inject [-n COUNT] URL FILE|-\n");
 		return 1;
 	}
 	if (inject_read(argv[2], &buf, &len) != 0)
@@ -87,10 +95,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "fabric-inject: dial %s: %s\n", argv[1], nng_strerror(rv));
 		return 1;
 	}
-	if ((rv = nng_send(sock, buf, len, 0)) != 0) {
-		fprintf(stderr, "fabric-inject: send: %s\n", nng_strerror(rv));
-		return 1;
-	}
+	for (long i = 0; i < count; i++)
+		if ((rv = nng_send(sock, buf, len, 0)) != 0) {
+			fprintf(stderr, "fabric-inject: send %ld: %s\n", i, nng_strerror(rv));
+			return 1;
+		}
 	/* PUSH has no delivery receipt: give the pipe time to write the bytes. */
 	nng_msleep(INJECT_LINGER_MS);
 	nng_close(sock);

@@ -1,7 +1,7 @@
 /*
  * ledger-forge: send a node a "committed" ledger answer it must not believe.
  *
- *	ledger-forge [-k KEY_FILE] [-h HEIGHT] URL NODE_ID JOBS_FILE
+ *	ledger-forge [-k KEY_FILE] [-h HEIGHT] -K KEYRING URL NODE_ID JOBS_FILE
  *
  * Makes a fresh key pair (a stranger: no member, no voter), and sends the
  * node at URL (its --listen address) one authentic fabric frame (wire v3, a
@@ -13,6 +13,8 @@
  * (waits up to 1 s for the connection, lingers so the bytes leave), 1 on any
  * failure.
  *
+ * -K: the network's keyring (its primary key seals the frame): the forger
+ * holds the network key, as a member would, so only the ledger's rule stands.
  * -k sends as the node whose node.key that is (a voter's, to test what a
  * voter's word cannot do), -h says another height (0: "the ledger refused
  * it").
@@ -30,6 +32,7 @@
 
 #include "core-internal.h"
 #include "lmsg.h"
+#include "node.h"
 
 #define FORGE_WAIT_MS   1000
 #define FORGE_LINGER_MS 200
@@ -75,15 +78,20 @@ int main(int argc, char **argv)
 	static uint8_t body[CHORUS_BODY_MAX], frame[CHORUS_BODY_MAX + 512];
 	uint8_t pk[CHORUS_PK_BYTES], sk[CHORUS_SK_BYTES], to[CHORUS_PK_BYTES];
 	size_t blen = 0, got = 0;
-	const char *key_file = NULL;
+	const char *key_file = NULL, *keyring = NULL;
+	uint8_t netkeys[CHORUS_KEYRING_MAX][CHORUS_NETKEY_BYTES];
+	unsigned nnetkeys = 0;
+	char err[NODE_ERR_MAX];
 	uint64_t height = 1;
 	struct timespec ts;
 	nng_socket sock;
 	int n, opt;
 
-	while ((opt = getopt(argc, argv, "k:h:")) != -1) {
+	while ((opt = getopt(argc, argv, "k:h:K:")) != -1) {
 		if (opt == 'k')
 			key_file = optarg;
+		else if (opt == 'K')
+			keyring = optarg;
 		else if (opt == 'h')
 			height = strtoull(optarg, NULL, 10);
 		else
@@ -91,8 +99,13 @@ int main(int argc, char **argv)
 	}
 	argc -= optind - 1;
 	argv += optind - 1;
-	if (argc != 4) {
-		fprintf(stderr, "usage: ledger-forge [-k KEY_FILE] [-h HEIGHT] URL NODE_ID JOBS_FILE\n");
+	if (argc != 4 || keyring == NULL) {
+		fprintf(stderr,
+		        "usage: ledger-forge [-k KEY_FILE] [-h HEIGHT] -K KEYRING URL NODE_ID JOBS_FILE\n");
+		return 1;
+	}
+	if (keyring_load(keyring, netkeys, &nnetkeys, err, sizeof err) != 0) {
+		fprintf(stderr, "ledger-forge: %s\n", err);
 		return 1;
 	}
 	if (sodium_init() < 0 ||
@@ -114,9 +127,11 @@ int main(int argc, char **argv)
 		crypto_sign_ed25519_sk_to_pk(pk, sk);
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
-	n = wire_encode_to(frame, sizeof frame, WIRE_LEDGER, pk,
-	                   (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, 1,
-	                   (const char *)body, blen, &crypto_ed25519, sk, to);
+	/* The frame number carries the send time: receivers refuse frames sent before they started. */
+	uint64_t now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	n = wire_encode_to(frame, sizeof frame, WIRE_LEDGER, pk, now_ms,
+	                   now_ms << CHORUS_SEQ_CLOCK_SHIFT, (const char *)body, blen, &crypto_ed25519,
+	                   sk, to, netkeys[0]);
 	if (n <= 0) {
 		fprintf(stderr, "ledger-forge: cannot encode the frame (%d)\n", n);
 		return 1;

@@ -2,9 +2,10 @@
  * fuzz-frame: every message handler of the core behind an authentic frame
  * (swim: ping, ack, ping-req, nack, join, sync, gossip, want, with their
  * rumors and signed records; jobs: request, offer, dispatch, accept,
- * refuse, receipt, cancel, job-ack).  The frame MAC would stop almost every
- * mutation at the door, so the input is a body that a known member (node
- * 1, 2 or 3 of the fuzz cluster) MACs for node 0, as a peer could send:
+ * refuse, receipt, cancel, job-ack, keyring, keyring-answer).  The frame's
+ * seal would stop almost every mutation at the door, so the input is a body
+ * that a known member (node 1, 2 or 3 of the fuzz cluster) seals for node 0,
+ * as a peer could send:
  *
  *   byte 0  frame type (bit 7 set: the rest is a raw frame, fed unchanged)
  *   byte 1  sender: node 1 + byte % 3
@@ -47,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n = wire_encode_to(frame, sizeof frame, 1 + data[0] % (WIRE_TYPE_END - 1),
 				   fuzz_h.nodes[from].pk, 100 + (uint64_t)from, fuzz_seq++,
 				   (const char *)data + 2, size - 2, &crypto_ed25519,
-				   fuzz_h.nodes[from].sk, fuzz_h.nodes[0].pk);
+				   fuzz_h.nodes[from].sk, fuzz_h.nodes[0].pk, wire_open_netkey);
 		if (n < 0) {
 			FUZZ_ASSERT(size - 2 > CHORUS_BODY_MAX,
 				    "a body within the bound makes a frame");

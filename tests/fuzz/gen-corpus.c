@@ -226,6 +226,39 @@ static void gen_api(void)
 	}
 }
 
+/* ---------------------------------------------------------------- keyring operations */
+
+/* Every operation and an answer, from the encoders; byte 0 picks the decoder (fuzz-keyops). */
+static void gen_keyops(void)
+{
+	static const uint8_t msg = 0, answer = 1;
+	struct keyops_msg m;
+	struct keyops_answer a;
+	char text[512], name[32];
+	int n;
+
+	memset(&m, 0, sizeof m);
+	memset(m.key, 0x5a, sizeof m.key);
+	for (int op = CORE_KEYRING_LIST; op <= CORE_KEYRING_REMOVE; op++) {
+		m.op = op;
+		m.nonce = 1000 + (uint64_t)op;
+		n = keyops_encode_msg(text, sizeof text, &m);
+		snprintf(name, sizeof name, "op-%d", op);
+		gen_write("keyops", name, &msg, 1, text, (size_t)n);
+	}
+	memset(&a, 0, sizeof a);
+	a.nonce = 1003;
+	a.n = 2;
+	a.primary = 1;
+	keyops_fingerprint(a.fp[0], m.key);
+	memset(a.fp[1], 0x33, CHORUS_KEY_FP_BYTES);
+	n = keyops_encode_answer(text, sizeof text, &a);
+	gen_write("keyops", "answer-0", &answer, 1, text, (size_t)n);
+	strcpy(a.err, "primary");
+	n = keyops_encode_answer(text, sizeof text, &a);
+	gen_write("keyops", "answer-1", &answer, 1, text, (size_t)n);
+}
+
 /* ---------------------------------------------------------------- ledger blocks, ledger messages */
 
 static uint8_t *gen_block;
@@ -424,6 +457,7 @@ int main(int argc, char **argv)
 	h_free(&h);
 	gen_texts();
 	gen_api();
+	gen_keyops();
 	gen_ledger();
 	gen_catchup();
 	gen_raft();

@@ -138,6 +138,13 @@ static int h_run_cb(void *ctx, const char *job_id, const char *kind, const uint8
 	return -1;
 }
 
+static void h_keyring_cb(void *ctx)
+{
+	struct h_ctx *c = ctx;
+
+	c->h->nodes[c->self].keyring_saves++;
+}
+
 static void h_kill_cb(void *ctx, const char *job_id)
 {
 	struct h_ctx *c = ctx;
@@ -291,6 +298,7 @@ int h_start(struct harness *h, int i, uint64_t start_ms)
 	env.job_cb = h_job_cb;
 	env.run_cb = cfg.ncaps > 0 ? h_run_cb : NULL;
 	env.kill_cb = h_kill_cb;
+	env.keyring_cb = h_keyring_cb;
 	env.ack_cb = h_ack_cb;
 	env.app_cb = h_app_cb;
 	if (h->outcome_tables) {

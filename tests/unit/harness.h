@@ -65,6 +65,7 @@ struct h_node {
 	int acks;            /* completion acks seen */
 	int own_acks;        /* of them, this node's own successes (seq and floor below, first 64) */
 	uint64_t ack_seq[64], ack_floor[64];
+	int keyring_saves;   /* keyring_cb calls: the ring changed */
 	uint8_t pk[CHORUS_PK_BYTES];
 	uint8_t sk[CHORUS_SK_BYTES];
 	char addr[64];
@@ -114,5 +115,12 @@ int h_state(struct harness *h, int of, int about);
 uint64_t h_inc(struct harness *h, int of, int about);
 int h_all_see_alive(struct harness *h, void *ctx);
 void h_inject(struct harness *h, int to, const uint8_t *buf, size_t len);
+
+/*
+ * A frame number for a frame a test forges as h's nodes would send it now:
+ * receivers refuse frames sent before they started (wire.c), and the low
+ * bits keep it above what the sender used this millisecond.
+ */
+#define H_SEQ(h, x) ((h)->now_ms << CHORUS_SEQ_CLOCK_SHIFT | 0x8000u | (uint64_t)(x))
 
 #endif

@@ -89,8 +89,8 @@ static void test_random_bodies(struct harness *h)
 		for (size_t i = 0; i < len; i++)
 			body[i] = (uint8_t)next();
 		n = wire_encode_to(frame, sizeof frame, type, h->nodes[1].pk, 101,
-		                   5000000 + (uint64_t)round, (const char *)body, len, &crypto_ed25519,
-		                   h->nodes[1].sk, h->nodes[0].pk);
+		                   H_SEQ(h, round), (const char *)body, len, &crypto_ed25519,
+		                   h->nodes[1].sk, h->nodes[0].pk, wire_open_netkey);
 		if (n < 0) {
 			good = 0;
 			continue;
@@ -112,9 +112,9 @@ static void test_replay(struct harness *h)
 {
 	static uint8_t frame[256];
 	const uint8_t body[3] = { 1, 2, 3 };
-	int n = wire_encode_to(frame, sizeof frame, CORE_APP_RAFT, h->nodes[2].pk, 102, 999999,
+	int n = wire_encode_to(frame, sizeof frame, CORE_APP_RAFT, h->nodes[2].pk, 102, H_SEQ(h, 999),
 	                       (const char *)body, sizeof body, &crypto_ed25519, h->nodes[2].sk,
-	                       h->nodes[0].pk);
+	                       h->nodes[0].pk, wire_open_netkey);
 	int before = h->nodes[0].apps;
 
 	core_recv(h->nodes[0].core, frame, (size_t)n, h->now_ms);

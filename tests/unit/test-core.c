@@ -230,6 +230,12 @@ static void test_leave_tells_the_living(void)
 
 /* ---------------------------------------------------------------- stale verdicts */
 
+/*
+ * A frame number for a frame forged in a test: sent now (receivers refuse
+ * frames sent before they started) and above what the sender used this ms.
+ */
+#define TEST_SEQ(h, x) ((h).now_ms << CHORUS_SEQ_CLOCK_SHIFT | 0x8000u | (uint64_t)(x))
+
 /* Gives `to` a gossip frame signed by `from` with one verdict about `about`. */
 static void inject_verdict(struct harness *h, int from, int to, int about, const char *kind,
                            uint64_t seq)
@@ -246,8 +252,9 @@ static void inject_verdict(struct harness *h, int from, int to, int about, const
 	          kind, id, (unsigned long long)h->nodes[about].core->self.start_ms,
 	          (unsigned long long)h_inc(h, to, about), fid);
 	len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h->nodes[from].pk,
-	                     h->nodes[from].core->self.start_ms, seq, sb.buf, sb.len, &crypto_ed25519,
-	                     h->nodes[from].sk, h->nodes[to].pk);
+	                     h->nodes[from].core->self.start_ms, TEST_SEQ(*h, seq), sb.buf, sb.len,
+	                     &crypto_ed25519,
+	                     h->nodes[from].sk, h->nodes[to].pk, wire_open_netkey);
 	h_inject(h, to, frame, (size_t)len);
 }
 
@@ -341,9 +348,9 @@ static void test_bad_input(void)
 	ok(captured != NULL, "captured a real ping frame to node 0");
 	st = core_stats(h.nodes[0].core);
 
-	before = st->drop_replay;
+	before = st->drop_replay + st->drop_window;
 	h_inject(&h, 0, captured, captured_len);
-	ok(st->drop_replay == before + 1, "a replayed frame is dropped and counted");
+	ok(st->drop_replay + st->drop_window == before + 1, "a replayed frame is dropped and counted");
 
 	buf = malloc(captured_len);
 	memcpy(buf, captured, captured_len);
@@ -380,8 +387,8 @@ static void test_bad_input(void)
 	ok(st->drop_malformed == before + 1, "garbage bytes are malformed");
 
 	/* A frame correctly signed by node 1 whose body is not JSON. */
-	len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 999999, "{nope", 5,
-	                  &crypto_ed25519, h.nodes[1].sk, h.nodes[0].pk);
+	len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, TEST_SEQ(h, 999), "{nope", 5,
+	                  &crypto_ed25519, h.nodes[1].sk, h.nodes[0].pk, wire_open_netkey);
 	before = st->drop_malformed;
 	h_inject(&h, 0, frame, (size_t)len);
 	ok(st->drop_malformed == before + 1, "a signed frame with a non-JSON body is malformed");
@@ -410,8 +417,8 @@ static void test_bad_input(void)
 		          header_inc);
 		sb_json_str(&sb, text, (size_t)n);
 		sb_printf(&sb, ",\"s\":\"%s\"}]}", sighex);
-		len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 1000000, sb.buf,
-		                  sb.len, &crypto_ed25519, h.nodes[1].sk, h.nodes[0].pk);
+		len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, TEST_SEQ(h, 1000), sb.buf,
+		                  sb.len, &crypto_ed25519, h.nodes[1].sk, h.nodes[0].pk, wire_open_netkey);
 		before = st->drop_badsig;
 		h_inject(&h, 0, frame, (size_t)len);
 		ok(st->drop_badsig == before + 1, "a record not signed by its owner is rejected");
@@ -427,8 +434,8 @@ static void test_bad_input(void)
 		          header_inc);
 		sb_json_str(&sb, text, (size_t)n);
 		sb_printf(&sb, ",\"s\":\"%s\"}]}", sighex);
-		len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 999990, sb.buf,
-		                  sb.len, &crypto_ed25519, h.nodes[1].sk, h.nodes[0].pk);
+		len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, TEST_SEQ(h, 990), sb.buf,
+		                  sb.len, &crypto_ed25519, h.nodes[1].sk, h.nodes[0].pk, wire_open_netkey);
 		before = st->drop_malformed;
 		h_inject(&h, 0, frame, (size_t)len);
 		ok(st->drop_malformed == before + 1 && core_member_count(h.nodes[0].core) == 3,
@@ -444,15 +451,15 @@ static void test_bad_input(void)
 		          header_inc);
 		sb_json_str(&sb, text, (size_t)n);
 		sb_printf(&sb, ",\"s\":\"%s\"}]}", sighex);
-		len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, 1000001, sb.buf,
-		                  sb.len, &crypto_ed25519, h.nodes[1].sk, h.nodes[0].pk);
+		len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[1].pk, 5001, TEST_SEQ(h, 1001), sb.buf,
+		                  sb.len, &crypto_ed25519, h.nodes[1].sk, h.nodes[0].pk, wire_open_netkey);
 		h_inject(&h, 0, frame, (size_t)len);
 		ok(core_member_count(h.nodes[0].core) == 4, "a properly signed relayed record is accepted");
 	}
 
 	/* A stale generation: a frame from node 2's previous life. */
-	len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[2].pk, 4000, 5, "{\"r\":[]}", 8,
-	                  &crypto_ed25519, h.nodes[2].sk, h.nodes[0].pk);
+	len = wire_encode_to(frame, sizeof(frame), WIRE_GOSSIP, h.nodes[2].pk, 4000, TEST_SEQ(h, 5), "{\"r\":[]}", 8,
+	                  &crypto_ed25519, h.nodes[2].sk, h.nodes[0].pk, wire_open_netkey);
 	before = st->drop_stale;
 	h_inject(&h, 0, frame, (size_t)len);
 	ok(st->drop_stale == before + 1, "a frame from an older generation is stale");
@@ -485,6 +492,9 @@ static int tap_capture_pairs(void *ctx, int from, int to, const uint8_t *buf, si
 	return 1;
 }
 
+/* The send time fresh frames carry in their frame numbers: receivers refuse older ones. */
+static uint64_t fresh_sent_ms;
+
 /* A gossip frame from a key that is no member, with that key's own signed record. */
 static int fresh_frame(uint8_t *frame, size_t cap, int type, const uint8_t *fpk, const uint8_t *fsk,
                        const uint8_t *to_pk, uint64_t seq)
@@ -511,8 +521,8 @@ static int fresh_frame(uint8_t *frame, size_t cap, int type, const uint8_t *fpk,
 	          "\"g\":1,\"c\":1,\"r\":", idhex);
 	sb_json_str(&sb, text, (size_t)n);
 	sb_printf(&sb, ",\"s\":\"%s\"}]}", sighex);
-	return wire_encode_to(frame, cap, type, fpk, 1, seq, sb.buf, sb.len, &crypto_ed25519, fsk,
-	                      to_pk);
+	return wire_encode_to(frame, cap, type, fpk, 1, fresh_sent_ms << CHORUS_SEQ_CLOCK_SHIFT | seq,
+	                      sb.buf, sb.len, &crypto_ed25519, fsk, to_pk, wire_open_netkey);
 }
 
 /*
@@ -530,7 +540,7 @@ static void test_frame_auth(void)
 	struct harness h;
 	const struct core_stats *st;
 	struct core *c0;
-	uint8_t frame[8192], fpk[CHORUS_PK_BYTES], fsk[CHORUS_SK_BYTES];
+	uint8_t frame[8192], fpk[CHORUS_PK_BYTES], fsk[CHORUS_SK_BYTES], admit[32], join[32];
 	uint64_t before, derived;
 	size_t keys, members;
 	int n, len;
@@ -552,34 +562,35 @@ static void test_frame_auth(void)
 	h_inject(&h, 0, cap_1to2, cap_1to2_len);
 	ok(st->drop_misrouted == before + 1, "a frame for another node is dropped and counted");
 	memcpy(cap_1to2 + 57, h.nodes[0].pk, CHORUS_RECIPIENT_BYTES);
-	before = st->drop_badsig;
+	before = st->drop_nokey;
 	h_inject(&h, 0, cap_1to2, cap_1to2_len);
-	ok(st->drop_badsig == before + 1, "re-addressed to us, it fails its MAC");
+	ok(st->drop_nokey == before + 1, "re-addressed to us, it fails admission (the tag covers the header)");
 
 	before = st->drop_replay;
 	h_inject(&h, 0, cap_0to1, cap_0to1_len);
 	ok(st->drop_replay == before + 1, "our own frame reflected back is dropped");
 	memcpy(cap_0to1 + 8, h.nodes[1].pk, CHORUS_PK_BYTES);
 	memcpy(cap_0to1 + 57, h.nodes[0].pk, CHORUS_RECIPIENT_BYTES);
-	before = st->drop_badsig;
+	before = st->drop_nokey;
 	h_inject(&h, 0, cap_0to1, cap_0to1_len);
-	ok(st->drop_badsig == before + 1,
-	   "reflected with sender and recipient swapped (same pair key), it fails its MAC");
+	ok(st->drop_nokey == before + 1,
+	   "reflected with sender and recipient swapped (same pair key), it fails admission");
 
 	/* A sender key of small order, addressed to us, any tag. */
 	memset(frame, 0x5a, sizeof(frame));
 	n = wire_encode_head(frame, sizeof(frame), WIRE_GOSSIP, WIRE_AUTH_MAC, order8, 8001, 1,
 	                     "{\"r\":[]}", 8);
-	memcpy(frame + 57, h.nodes[0].pk, CHORUS_RECIPIENT_BYTES);
-	memset(frame + n - CHORUS_MAC_BYTES + 8, 0, 8); /* the trailer's reserved bytes */
+	wire_netkey_derive(wire_open_netkey, admit, join);
+	wire_seal_mac(frame, (size_t)n, &crypto_ed25519, h.nodes[0].pk, join, admit, 0); /* admitted */
 	keys = c0->keys.n;
 	before = st->drop_badkey;
 	h_inject(&h, 0, frame, (size_t)n);
 	ok(st->drop_badkey == before + 1 && c0->keys.n == keys,
 	   "a frame from a key of small order is dropped and counted");
 
-	/* Forgeries from 100 made-up keys: each costs a derivation, none stays cached. */
-	before = st->drop_badsig;
+	/* Forged tags from 100 made-up keys: refused at admission, not one derivation. */
+	fresh_sent_ms = h.now_ms;
+	before = st->drop_nokey;
 	derived = st->peer_keys_derived;
 	for (int k = 0; k < 100; k++) {
 		crypto_sign_keypair(fpk, fsk);
@@ -588,9 +599,21 @@ static void test_frame_auth(void)
 		frame[len - 1] ^= 1;
 		h_inject(&h, 0, frame, (size_t)len);
 	}
+	ok(st->drop_nokey == before + 100 && st->peer_keys_derived == derived,
+	   "100 frames with forged tags from unknown keys: refused at admission, no derivation");
+	/* Admitted (the admission tag does not cover the ciphertext) but a body changed: a
+	 * derivation each, and none stays cached. */
+	before = st->drop_badsig;
+	for (int k = 0; k < 100; k++) {
+		crypto_sign_keypair(fpk, fsk);
+		len = fresh_frame(frame, sizeof(frame), WIRE_GOSSIP, fpk, fsk, h.nodes[0].pk,
+		                  (uint64_t)k + 1);
+		frame[CHORUS_FRAME_HEADER + 3] ^= 1;
+		h_inject(&h, 0, frame, (size_t)len);
+	}
 	ok(st->drop_badsig == before + 100 && st->peer_keys_derived == derived + 100 &&
 	       c0->keys.n == keys,
-	   "100 forged frames from unknown keys: dropped, and the key cache did not grow");
+	   "100 forged bodies from unknown keys: dropped, and the key cache did not grow");
 
 	/* An authentic frame from a key we never met: open membership, as before. */
 	crypto_sign_keypair(fpk, fsk);
@@ -610,9 +633,9 @@ static void test_frame_auth(void)
 	len = fresh_frame(frame, sizeof(frame), WIRE_JOIN, fpk, fsk, NULL, 2);
 	h_inject(&h, 0, frame, (size_t)len);
 	ok(core_member_count(c0) == members + 2, "a signed join is accepted");
-	before = st->drop_replay;
+	before = st->drop_replay + st->drop_window;
 	h_inject(&h, 0, frame, (size_t)len);
-	ok(st->drop_replay == before + 1, "and a replayed one dropped");
+	ok(st->drop_replay + st->drop_window == before + 1, "and a replayed one dropped");
 	frame[len - 1] ^= 1;
 	before = st->drop_badsig;
 	h_inject(&h, 0, frame, (size_t)len);
@@ -651,13 +674,27 @@ static void test_config(void)
 /* ---------------------------------------------------------------- catch-up pulls */
 
 static int pull_answers_seen, pull_records_seen;
+/* Node 1's key pair, for the tap to open node 0's frames to it (the bodies are sealed). */
+static const uint8_t *tap_pk1, *tap_sk1;
+
 static int tap_pull_answers(void *ctx, int from, int to, const uint8_t *buf, size_t len)
 {
+	static uint8_t plain[CHORUS_FRAME_MAX];
+	uint8_t key[CHORUS_MAC_KEY_BYTES];
+	struct wire_frame f;
+	const uint8_t *end;
+
 	(void)ctx;
-	if (from == 0 && to == 1 && len > 64 && buf[3] == WIRE_GOSSIP &&
-	    memmem(buf, len, "{\"u\":1,", 7) != NULL) {
+	if (from != 0 || to != 1 || wire_decode(&f, buf, len) != 0 || f.type != WIRE_GOSSIP ||
+	    f.auth != WIRE_AUTH_MAC || wire_pair_key(&crypto_ed25519, key, tap_pk1, tap_sk1, f.pk) != 0)
+		return 1;
+	wire_frame_key(key, wire_open_netkey, key);
+	if (wire_open(&crypto_ed25519, &f, buf, plain, key) != 0)
+		return 1;
+	end = plain + f.body_len;
+	if (memmem(plain, f.body_len, "{\"u\":1,", 7) != NULL) {
 		pull_answers_seen++;
-		for (const uint8_t *p = buf; (p = memmem(p, len - (size_t)(p - buf), "\"k\":\"rec\"", 9)); p++)
+		for (const uint8_t *p = plain; (p = memmem(p, (size_t)(end - p), "\"k\":\"rec\"", 9)); p++)
 			pull_records_seen++;
 	}
 	return 1;
@@ -668,11 +705,12 @@ static uint64_t pull_inject(struct harness *h, const char *body)
 {
 	const struct core_stats *st = core_stats(h->nodes[0].core);
 	uint64_t before = st->drop_malformed;
-	static uint64_t seq = 7000000;
+	static uint64_t seq = 7000;
 	uint8_t frame[CHORUS_FRAME_MAX];
 	int len = wire_encode_to(frame, sizeof(frame), WIRE_PULL, h->nodes[1].pk,
-	                         h->nodes[1].core->self.start_ms, seq++, body, strlen(body),
-	                         &crypto_ed25519, h->nodes[1].sk, h->nodes[0].pk);
+	                         h->nodes[1].core->self.start_ms, TEST_SEQ(*h, seq++), body,
+	                         strlen(body), &crypto_ed25519, h->nodes[1].sk, h->nodes[0].pk,
+	                         wire_open_netkey);
 
 	h_inject(h, 0, frame, (size_t)len);
 	return st->drop_malformed - before;
@@ -715,6 +753,8 @@ static void test_pull(void)
 	h_run_until(&h, h.now_ms + 3000, h_all_see_alive, NULL);
 	h_run(&h, h.now_ms + 4000); /* the catch-up windows close */
 	h.tap = tap_pull_answers;
+	tap_pk1 = h.nodes[1].pk;
+	tap_sk1 = h.nodes[1].sk;
 	pull_answers_seen = pull_records_seen = 0;
 	/* An empty view: node 0 sends all three records. */
 	memset(filter, 0, 64);
@@ -750,8 +790,8 @@ static void test_pull(void)
 		memset(filter, 0, 64);
 		codec_hex(hex, filter, 64);
 		snprintf(body, sizeof(body), "{\"n\":5,\"f\":\"%s\"}", hex);
-		len = wire_encode_to(frame, sizeof(frame), WIRE_PULL, spk, 1234, 1, body, strlen(body),
-		                     &crypto_ed25519, ssk, h.nodes[0].pk);
+		len = wire_encode_to(frame, sizeof(frame), WIRE_PULL, spk, 1234, TEST_SEQ(h, 1), body,
+		                     strlen(body), &crypto_ed25519, ssk, h.nodes[0].pk, wire_open_netkey);
 		h_inject(&h, 0, frame, (size_t)len);
 		ok(core_stats(h.nodes[0].core)->frames_out == out, "a pull from a stranger is not answered");
 	}

@@ -347,8 +347,8 @@ static void test_forged_request(void)
 	sb_puts(&sb, "{");
 	jobmsg_signed_put(&sb, "t", "s", text, (size_t)len, sig);
 	sb_puts(&sb, ",\"h\":0}");
-	n = wire_encode_to(frame, sizeof(frame), WIRE_REQUEST, h.nodes[2].pk, 1002, 999, sb.buf,
-	                   sb.len, &crypto_ed25519, h.nodes[2].sk, h.nodes[1].pk);
+	n = wire_encode_to(frame, sizeof(frame), WIRE_REQUEST, h.nodes[2].pk, 1002, H_SEQ(&h, 999), sb.buf,
+	                   sb.len, &crypto_ed25519, h.nodes[2].sk, h.nodes[1].pk, wire_open_netkey);
 	h_inject(&h, 1, frame, (size_t)n);
 	ok(core_stats(h.nodes[1].core)->drop_job_forged == 1, "forged request counted");
 	ok(core_stats(h.nodes[1].core)->offers_sent == 0, "and not offered on");
@@ -404,8 +404,8 @@ static void inject_ack(struct harness *h, uint64_t nonce, int has_worker, int wi
 		jobmsg_signed_put(&sb, "rt", "rs", rtext, (size_t)rlen, rsig);
 	}
 	sb_puts(&sb, ",\"h\":0}");
-	n = wire_encode_to(frame, sizeof(frame), WIRE_JOBACK, h->nodes[0].pk, 1000, 900 + nonce, sb.buf,
-	                   sb.len, &crypto_ed25519, h->nodes[0].sk, h->nodes[1].pk);
+	n = wire_encode_to(frame, sizeof(frame), WIRE_JOBACK, h->nodes[0].pk, 1000, H_SEQ(h, 900 + nonce), sb.buf,
+	                   sb.len, &crypto_ed25519, h->nodes[0].sk, h->nodes[1].pk, wire_open_netkey);
 	h_inject(h, 1, frame, (size_t)n);
 }
 

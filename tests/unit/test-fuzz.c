@@ -162,8 +162,8 @@ int main(void)
 				continue;
 			blen = mutate(buf, sizeof(buf) - 256, f.body, f.body_len, 0);
 			n = wire_encode_to(frame, sizeof(frame), f.type, h.nodes[1].pk, 101,
-			                   1000000 + (uint64_t)round, (const char *)buf, blen,
-			                   &crypto_ed25519, h.nodes[1].sk, h.nodes[0].pk);
+			                   H_SEQ(&h, round), (const char *)buf, blen,
+			                   &crypto_ed25519, h.nodes[1].sk, h.nodes[0].pk, wire_open_netkey);
 			if (n < 0)
 				continue;
 			len = (size_t)n;
