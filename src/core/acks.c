@@ -174,7 +174,8 @@ int core_acks_restore(struct core *core, uint64_t last_seq, uint64_t wall_ms, ui
 	if (a->n > 0 || a->last_seq > 0 || wall_ms > CODEC_JSON_INT_MAX / 1000 ||
 	    last_seq > CODEC_JSON_INT_MAX || (n > 0 && open == NULL))
 		return CORE_ERR_INVAL; /* once, before the first ack */
-	qsort(open, n, sizeof(*open), acks_cmp_u64);
+	if (n > 1) /* qsort's pointer must not be NULL, even for 0 items */
+		qsort(open, n, sizeof(*open), acks_cmp_u64);
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0 && open[i] == open[i - 1])
 			continue;
