@@ -12,8 +12,9 @@
  *   - every request that is not GET or HEAD carries `Authorization: Bearer
  *     TOKEN`, compared in constant time; a missing or wrong one is 401 and a
  *     counter, logged at debug only (an outsider must not fill the log);
- *   - every request's Host must name the listen address (127.0.0.1:PORT,
- *     localhost:PORT, [::1]:PORT): a rebound name is refused 421;
+ *   - a request's Host must name the listen address (127.0.0.1:PORT,
+ *     localhost:PORT, [::1]:PORT): a rebound name is refused 421 (a request
+ *     without Host, HTTP/1.0's, comes from no browser and passes);
  *   - an Origin header, when sent, must be http:// + that Host: a page from
  *     another origin is refused 403, whatever it sends;
  *   - a body must be `Content-Type: application/json` (415): a browser sends
@@ -110,6 +111,26 @@ api_auth_load(const char *dir, char token[API_TOKEN_HEX + 1], char *err, size_t 
 	return r;
 }
 
+/* -n: an api.token a start would refuse (absent is fine: it would be made). */
+int
+api_auth_check_file(const char *dir, char *err, size_t errlen)
+{
+	char path[NODE_PATH_MAX + 16], token[API_TOKEN_HEX + 1];
+	int r;
+
+	snprintf(path, sizeof path, "%s/%s", dir, NODE_TOKEN_FILE);
+	r = api_auth_read(path, token);
+	sodium_memzero(token, sizeof token);
+	if (r == 0 || r == -ENOENT)
+		return 0;
+	if (r == -EINVAL)
+		snprintf(err, errlen, "%s: not a token (64 hex digits); remove it to make a new one",
+		         path);
+	else
+		snprintf(err, errlen, "%s: %s", path, strerror(-r));
+	return r;
+}
+
 /*
  * The Host header names this server: its listen address or, on loopback,
  * localhost; the port, when given, is its port (libevent's own client sends
@@ -123,7 +144,7 @@ api_auth_host_ok(const struct node_config *cfg, const char *host)
 	size_t n;
 
 	if (host == NULL)
-		return 0;
+		return 1; /* HTTP/1.0 tools send none; a browser always does */
 	if (cfg->http_wildcard)
 		return 1; /* --http-insecure on 0.0.0.0 / [::]: any name of the machine */
 	if (host[0] == '[') {
@@ -190,7 +211,7 @@ api_auth_check(const struct node *node, const char *token, struct api_auth_stats
 		api_reply_error(req, 421, "Misdirected Request", "Host is not this server");
 		return 0;
 	}
-	if (origin != NULL && (strncmp(origin, "http://", 7) != 0 ||
+	if (origin != NULL && (host == NULL || strncmp(origin, "http://", 7) != 0 ||
 	                       strcasecmp(origin + 7, host) != 0)) {
 		st->forbidden++;
 		log_debug("api", "event=refused why=origin");

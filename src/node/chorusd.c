@@ -194,18 +194,21 @@ chorusd_check(const struct node_config *cfg)
 		}
 	if (cfg->log_file[0] != '\0' && access(cfg->log_file, W_OK) != 0) {
 		const char *slash = strrchr(cfg->log_file, '/');
+		int e = errno;
 
 		if (slash == NULL)
 			snprintf(dir, sizeof dir, ".");
 		else
 			snprintf(dir, sizeof dir, "%.*s", slash == cfg->log_file ? 1 :
 			         (int)(slash - cfg->log_file), cfg->log_file);
-		if (access(dir, W_OK | X_OK) != 0) {
-			fprintf(stderr, "chorusd: log file %s: %s\n", cfg->log_file, strerror(errno));
+		if (e != ENOENT || access(dir, W_OK | X_OK) != 0) {
+			fprintf(stderr, "chorusd: log file %s: %s\n", cfg->log_file,
+			        strerror(e != ENOENT ? e : errno));
 			return 1;
 		}
 	}
-	if (identity_check(cfg->data_dir, &exists, err, sizeof err) != 0) {
+	if (identity_check(cfg->data_dir, &exists, err, sizeof err) != 0 ||
+	    api_auth_check_file(cfg->data_dir, err, sizeof err) != 0) {
 		fprintf(stderr, "chorusd: %s\n", err);
 		return 1;
 	}

@@ -202,6 +202,7 @@ struct api_auth_stats {
 	uint64_t bad_type;     /* 415: a body that is not application/json */
 };
 int api_auth_load(const char *dir, char token[API_TOKEN_HEX + 1], char *err, size_t errlen);
+int api_auth_check_file(const char *dir, char *err, size_t errlen);
 int api_auth_check(const struct node *node, const char *token, struct api_auth_stats *st,
                    struct evhttp_request *req);
 

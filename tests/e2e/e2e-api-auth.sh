@@ -129,5 +129,8 @@ check "chorusd -n --http 0.0.0.0:PORT exits non-zero" \
 	run 1 "$CHORUSD" -n --data-dir "$TEST_TMP/chk" --http "0.0.0.0:$(hport 9)"
 check "chorusd -n with a good configuration exits 0 and creates nothing" \
 	sh -c "'$CHORUSD' -n --data-dir '$TEST_TMP/chk' --worker echo --http-insecure --http 0.0.0.0:$(hport 9) >/dev/null && [ ! -e '$TEST_TMP/chk' ]"
+mkdir -p "$TEST_TMP/badtok" && echo short >"$TEST_TMP/badtok/api.token"
+check "chorusd -n with a damaged api.token exits non-zero" run 1 "$CHORUSD" -n --data-dir "$TEST_TMP/badtok"
+check "... naming it" grep -q "api.token: not a token" "$ERR"
 
 done_testing

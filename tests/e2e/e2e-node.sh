@@ -39,7 +39,9 @@ http_code() {
 import os, sys, urllib.request, urllib.error
 m, port, path = sys.argv[1:4]
 req = urllib.request.Request("http://127.0.0.1:%s%s" % (port, path), method=m, data=b"" if m in ("POST", "PUT") else None)
-if os.environ.get("CHORUS_TOKEN"): req.add_header("Authorization", "Bearer " + os.environ["CHORUS_TOKEN"])
+if os.environ.get("CHORUS_TOKEN"):  # and the JSON type: urllib would say a form
+    req.add_header("Authorization", "Bearer " + os.environ["CHORUS_TOKEN"])
+    req.add_header("Content-Type", "application/json")
 try:
     r = urllib.request.urlopen(req, timeout=2)
     code, ct, body = r.status, r.headers.get("Content-Type"), r.read()
