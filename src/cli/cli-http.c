@@ -11,7 +11,7 @@
  * A POST carries the node's API token (Authorization: Bearer): from -T FILE,
  * else $CHORUS_TOKEN, else -d DIR's api.token, else the api.token in the data
  * dir the node names in /v1/status, else the default data dir's, whichever
- * comes first.  The file is readable only by the node's owner, so whoever can
+ * comes first; the last two only for a node on a loopback address.  The file is readable only by the node's owner, so whoever can
  * read it may drive the node, and nobody else is asked (chorus(1), TOKEN).
  */
 #include "config.h"
@@ -31,7 +31,10 @@
 #include <sodium.h>
 
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <strings.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -290,6 +293,17 @@ static int cli_http_token_dir(const char *dir, char token[CLI_TOKEN_MAX + 1])
 	return cli_http_token_read(path, token);
 }
 
+/* 127.0.0.0/8, ::1 or localhost: the node runs on this machine. */
+static int cli_http_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	return strcasecmp(host, "localhost") == 0 ||
+	       (inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127) ||
+	       (inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6));
+}
+
 /* The data dir chorusd uses by default (chorusd(8)): /var/lib/chorus for root. */
 static int cli_http_token_default(char token[CLI_TOKEN_MAX + 1])
 {
@@ -310,7 +324,8 @@ static int cli_http_token_default(char token[CLI_TOKEN_MAX + 1])
  * token[0] == '\0' when there is none to find (the node will answer 401);
  * otherwise the failure was reported.
  */
-static int cli_http_token(const struct cli_ctx *ctx, char token[CLI_TOKEN_MAX + 1])
+static int cli_http_token(const struct cli_ctx *ctx, const struct cli_http_target *target,
+			  char token[CLI_TOKEN_MAX + 1])
 {
 	const struct cli_http_call status = { .post = 0, .path = "/v1/status", .quiet = 1 };
 	const char *env = getenv("CHORUS_TOKEN");
@@ -339,6 +354,12 @@ static int cli_http_token(const struct cli_ctx *ctx, char token[CLI_TOKEN_MAX + 
 		cli_error("token file %s/%s: %s", ctx->data_dir, CLI_TOKEN_FILE, strerror(errno));
 		return CLI_EXIT_USAGE;
 	}
+	/*
+	 * Looked for only when the node is on this machine: a node elsewhere could
+	 * name the path of a local node's data dir and be sent that node's token.
+	 */
+	if (!cli_http_loopback(target->host))
+		return CLI_EXIT_OK;
 	rc = cli_http_request(ctx, &status, &doc);
 	if (rc == CLI_EXIT_UNREACHABLE)
 		return rc; /* reported: the POST would fail the same way */
@@ -446,7 +467,7 @@ int cli_http_request(const struct cli_ctx *ctx, const struct cli_http_call *call
 		cli_error("bad node URL '%s': expected http://HOST:PORT", ctx->node_url);
 		return CLI_EXIT_USAGE;
 	}
-	if (call->post && (rc = cli_http_token(ctx, token)) != CLI_EXIT_OK)
+	if (call->post && (rc = cli_http_token(ctx, &target, token)) != CLI_EXIT_OK)
 		return rc;
 
 	base = event_base_new();
