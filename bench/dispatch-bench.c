@@ -49,7 +49,7 @@ struct bench_conn {
 
 struct bench {
 	int ep;
-	char req[512];
+	char req[768];
 	size_t req_len;
 	long jobs_max, sent, done, ok, failed;
 	double deadline_s, t0_s;
@@ -170,7 +170,8 @@ static double bench_pct(const double *v, long n, double p)
 static void bench_usage(void)
 {
 	fprintf(stderr, "usage: dispatch-bench -H HOST:PORT [-c CONNECTIONS] [-n JOBS] [-k KIND] "
-	                "[-t SECONDS]\n");
+	                "[-t SECONDS]\n"
+	                "  (the node's API token from $CHORUS_TOKEN)\n");
 	exit(1);
 }
 
@@ -209,10 +210,15 @@ int main(int argc, char **argv)
 	to.sin_port = htons((uint16_t)port);
 	snprintf(body, sizeof body, "{\"kind\":\"%s\",\"payload_b64\":\"eA==\",\"timeout_ms\":10000}",
 	         kind);
+	/* The node's API token (its data dir's api.token), as chorus(1) takes it. */
+	const char *token = getenv("CHORUS_TOKEN");
+	if (token == NULL || strlen(token) > 128 || strpbrk(token, "\r\n") != NULL)
+		token = "";
 	b.req_len = (size_t)snprintf(b.req, sizeof b.req,
 	                             "POST /v1/jobs?wait_ms=5000 HTTP/1.1\r\nHost: %s:%d\r\n"
+	                             "Authorization: Bearer %s\r\n"
 	                             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-	                             host, port, strlen(body), body);
+	                             host, port, token, strlen(body), body);
 	b.lat_ms = calloc((size_t)b.jobs_max, sizeof *b.lat_ms);
 	b.conns = calloc((size_t)b.nconns, sizeof *b.conns);
 	if (b.lat_ms == NULL || b.conns == NULL || (b.ep = epoll_create1(0)) < 0)

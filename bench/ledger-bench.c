@@ -63,6 +63,9 @@ struct bench {
 	const char *key_files[4];
 	int nkey_files, fresh;
 	uint64_t reward;
+	/* "Bearer " + the node's api.token, from $CHORUS_TOKEN: one token for every
+	 * host, or TOKEN,TOKEN,... one per -H host in order; "" without. */
+	char auth[BENCH_HOSTS_MAX][160];
 };
 
 static double bench_now_s(void)
@@ -177,6 +180,9 @@ static void bench_send(struct bench *b, int c)
 	snprintf(host, sizeof host, "%s:%d", b->hosts[c % b->nhosts], b->ports[c % b->nhosts]);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Host", host);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+	if (b->auth[c % b->nhosts][0] != '\0')
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Authorization",
+		                  b->auth[c % b->nhosts]);
 	evbuffer_add(evhttp_request_get_output_buffer(req), b->bodies[b->sent],
 	             strlen(b->bodies[b->sent]));
 	slots[c].i = b->sent;
@@ -244,6 +250,17 @@ static int bench_args(struct bench *b, int argc, char **argv)
 	b->wait_ms = 5000;
 	b->credit_s = 120;
 	b->reward = 1;
+	const char *token = getenv("CHORUS_TOKEN");
+	for (int i = 0; token != NULL && token[0] != '\0' && i < BENCH_HOSTS_MAX; i++) {
+		size_t len = strcspn(token, ",");
+
+		if (len <= 128 && memchr(token, '\n', len) == NULL)
+			snprintf(b->auth[i], sizeof b->auth[i], "Bearer %.*s", (int)len, token);
+		token = token[len] == ',' ? token + len + 1 : NULL;
+		if (token == NULL && i == 0)
+			for (int j = 1; j < BENCH_HOSTS_MAX; j++)
+				memcpy(b->auth[j], b->auth[0], sizeof b->auth[0]);
+	}
 	while ((ch = getopt(argc, argv, "H:c:n:w:t:j:k:r:f")) != -1) {
 		if (ch == 'H')
 			hosts = optarg;
@@ -292,7 +309,8 @@ int main(int argc, char **argv)
 	if (sodium_init() < 0 || bench_args(&b, argc, argv) != 0) {
 		fprintf(stderr, "usage: ledger-bench -H HOST:PORT[,HOST:PORT...] [-c CONNS] [-n N]"
 		                " [-w WAIT_MS] [-t SECONDS] [-j FILE] [-k KEY_FILE]... [-r REWARD]"
-		                " [-f]\n");
+		                " [-f]\n  (the nodes' API tokens from $CHORUS_TOKEN: TOKEN, or"
+		                " TOKEN,TOKEN,... one per host)\n");
 		return 1;
 	}
 	{

@@ -58,10 +58,12 @@ for i in 1 2 3; do
 done
 echo "# one writer (closed loop: one record in flight): $N entries through the leader"
 t0=$(cpu_ticks)
+CHORUS_TOKEN=$(cat "$TEST_TMP/n$((leader_port - base - 50))/api.token") \
 "$BENCH" -k "$TEST_TMP/n1/node.key" -k "$TEST_TMP/n2/node.key" -k "$TEST_TMP/n3/node.key" -H "127.0.0.1:$leader_port" -c 1 -n "$N"
 cpu_per_entry "$t0" "$N"
 echo "# many writers (closed loop each): $N_MANY entries through 3 nodes, $CONNS writers"
 t0=$(cpu_ticks)
+CHORUS_TOKEN=$(api_token 1),$(api_token 2),$(api_token 3) \
 "$BENCH" -k "$TEST_TMP/n1/node.key" -k "$TEST_TMP/n2/node.key" -k "$TEST_TMP/n3/node.key" -H "127.0.0.1:$((base + 51)),127.0.0.1:$((base + 52)),127.0.0.1:$((base + 53))" \
 	-c "$CONNS" -n "$N_MANY"
 cpu_per_entry "$t0" "$N_MANY"

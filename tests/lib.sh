@@ -166,6 +166,10 @@ sim_point() {
 	fi
 }
 
+# api_token I: node I's API token (its data dir's api.token), for clients that
+# POST without chorus(1): CHORUS_TOKEN=$(api_token 1) "$LEDGER_BENCH" ...
+api_token() { cat "$TEST_TMP/n$1/api.token"; }
+
 # start_node I [ARGS...]: chorusd number I in the background, data and node.log
 # under $TEST_TMP/nI, fabric on $(fport I), HTTP on $(hport I) (the script
 # defines both); its pid in PID[I], tracked so cleanup stops it.  (bash)

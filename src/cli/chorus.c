@@ -42,6 +42,8 @@ static const struct option cli_global_options[] = {
 	{ "node", required_argument, NULL, 'H' },
 	{ "json", no_argument, NULL, 'j' },
 	{ "timeout", required_argument, NULL, 't' },
+	{ "token-file", required_argument, NULL, 'T' },
+	{ "data-dir", required_argument, NULL, 'd' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -198,12 +200,16 @@ static void cli_usage(FILE *out)
 	size_t i;
 
 	fprintf(out,
-		"usage: chorus [-hjV] [-H url] [-t seconds] command [args]\n"
+		"usage: chorus [-hjV] [-H url] [-t seconds] [-T file | -d dir] command [args]\n"
 		"\n"
 		"Options:\n"
 		"  -H, --node URL        the node's HTTP API (default $CHORUS_NODE, else %s)\n"
 		"  -j, --json            print the node's JSON instead of a table\n"
 		"  -t, --timeout S       give up on a request after S seconds (default %d)\n"
+		"  -T, --token-file FILE the node's API token for requests that change\n"
+		"                        something (default $CHORUS_TOKEN, else DIR/api.token\n"
+		"                        of -d, of the node's data dir, of the default dir)\n"
+		"  -d, --data-dir DIR    the node's data dir, where its api.token is\n"
 		"  -h, --help            show this help, or a command's with 'chorus COMMAND --help'\n"
 		"  -V, --version         show the version\n"
 		"\n"
@@ -213,7 +219,8 @@ static void cli_usage(FILE *out)
 		cli_usage_command(cli_commands[i], out);
 	fprintf(out, "\nExit status: 0 success, 1 usage error, 2 node unreachable or request\n"
 		     "failed, 3 the node answered an error, 4 the job failed or was cancelled,\n"
-		     "5 refused for now, nothing ran (507 the node cannot store it, 503 ledger lagging).\n");
+		     "5 refused for now, nothing ran (507 the node cannot store it, 503 ledger lagging),\n"
+		     "6 refused: no or a wrong token (401), a foreign Origin or Host (403, 421).\n");
 }
 
 static void cli_command_usage(const struct cli_cmd_entry *entry, FILE *out)
@@ -342,7 +349,7 @@ int main(int argc, char **argv)
 
 	/* "+": stop at the command name, whose options are its own. */
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+:H:jt:hV", cli_global_options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:H:jt:T:d:hV", cli_global_options, NULL)) != -1) {
 		switch (opt) {
 		case 'H':
 			ctx.node_url = optarg;
@@ -354,6 +361,12 @@ int main(int argc, char **argv)
 			if (cli_parse_long("timeout", optarg, 1, CLI_TIMEOUT_S_MAX, &timeout_s) != 0)
 				return CLI_EXIT_USAGE;
 			ctx.timeout_s = (int)timeout_s;
+			break;
+		case 'T':
+			ctx.token_file = optarg;
+			break;
+		case 'd':
+			ctx.data_dir = optarg;
 			break;
 		case 'h':
 			cli_usage(stdout);

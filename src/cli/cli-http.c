@@ -7,6 +7,12 @@
  * Bodies are bounded (CLI_RESPONSE_MAX).  Every failure is reported here, as
  * one line, and mapped to an exit code: cannot reach / request failed (2) or
  * the node answered an error or something that is not JSON (3).
+ *
+ * A POST carries the node's API token (Authorization: Bearer): from -T FILE,
+ * else $CHORUS_TOKEN, else -d DIR's api.token, else the api.token in the data
+ * dir the node names in /v1/status, else the default data dir's, whichever
+ * comes first; the last two only for a node on a loopback address.  The file is readable only by the node's owner, so whoever can
+ * read it may drive the node, and nobody else is asked (chorus(1), TOKEN).
  */
 #include "config.h"
 
@@ -22,9 +28,13 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
+#include <sodium.h>
 
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <strings.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -230,6 +240,9 @@ static int cli_http_report_answer(const struct cli_ctx *ctx, const struct cli_ht
 	text = r->doc != NULL ? cli_json_string(r->doc, "error", NULL) : NULL;
 	if (text == NULL)
 		text = r->reason[0] != '\0' ? r->reason : "no error message";
+	if (call->quiet)
+		return r->code == 401 || r->code == 403 || r->code == 421 ? CLI_EXIT_AUTH
+		                                                            : CLI_EXIT_NODE;
 	cli_sanitize(message, sizeof message, text);
 	if (call->what != NULL)
 		cli_error("%s: node answered %d: %s", call->what, r->code, message);
@@ -238,7 +251,127 @@ static int cli_http_report_answer(const struct cli_ctx *ctx, const struct cli_ht
 	/* Refused before anything ran (a full disk, a lagging ledger): try again later. */
 	if (call->post && (r->code == 507 || r->code == 503))
 		return CLI_EXIT_REFUSED;
+	if (r->code == 401 || r->code == 403 || r->code == 421)
+		return CLI_EXIT_AUTH;
 	return CLI_EXIT_NODE;
+}
+
+/* ---------------------------------------------------------------- token */
+
+/* One token from path, trailing white space dropped: 0, or -1 with errno set. */
+static int cli_http_token_read(const char *path, char token[CLI_TOKEN_MAX + 1])
+{
+	FILE *fp = fopen(path, "r");
+	size_t n;
+
+	if (fp == NULL)
+		return -1;
+	n = fread(token, 1, CLI_TOKEN_MAX + 1, fp);
+	fclose(fp);
+	while (n > 0 && isspace((unsigned char)token[n - 1]))
+		n--;
+	if (n == 0 || n > CLI_TOKEN_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	token[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (!isgraph((unsigned char)token[i])) {
+			errno = EINVAL; /* it goes into a header line as it is */
+			return -1;
+		}
+	return 0;
+}
+
+static int cli_http_token_dir(const char *dir, char token[CLI_TOKEN_MAX + 1])
+{
+	char path[CLI_PATH_MAX + sizeof CLI_TOKEN_FILE + 1];
+
+	if (strlen(dir) > CLI_PATH_MAX)
+		return -1;
+	snprintf(path, sizeof path, "%s/%s", dir, CLI_TOKEN_FILE);
+	return cli_http_token_read(path, token);
+}
+
+/* 127.0.0.0/8, ::1 or localhost: the node runs on this machine. */
+static int cli_http_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	return strcasecmp(host, "localhost") == 0 ||
+	       (inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127) ||
+	       (inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6));
+}
+
+/* The data dir chorusd uses by default (chorusd(8)): /var/lib/chorus for root. */
+static int cli_http_token_default(char token[CLI_TOKEN_MAX + 1])
+{
+	char dir[CLI_PATH_MAX];
+	const char *home = getenv("HOME");
+
+	if (geteuid() == 0)
+		snprintf(dir, sizeof dir, "/var/lib/chorus");
+	else if (home != NULL && home[0] == '/' && strlen(home) < sizeof dir - 32)
+		snprintf(dir, sizeof dir, "%s/.local/share/chorus", home);
+	else
+		return -1;
+	return cli_http_token_dir(dir, token);
+}
+
+/*
+ * Finds the token for a POST (see the top of this file).  CLI_EXIT_OK with
+ * token[0] == '\0' when there is none to find (the node will answer 401);
+ * otherwise the failure was reported.
+ */
+static int cli_http_token(const struct cli_ctx *ctx, const struct cli_http_target *target,
+			  char token[CLI_TOKEN_MAX + 1])
+{
+	const struct cli_http_call status = { .post = 0, .path = "/v1/status", .quiet = 1 };
+	const char *env = getenv("CHORUS_TOKEN");
+	const char *dir;
+	cJSON *doc = NULL;
+	int rc;
+
+	token[0] = '\0';
+	if (ctx->token_file != NULL) {
+		if (cli_http_token_read(ctx->token_file, token) == 0)
+			return CLI_EXIT_OK;
+		cli_error("token file %s: %s", ctx->token_file, strerror(errno));
+		return CLI_EXIT_USAGE;
+	}
+	if (env != NULL && env[0] != '\0') {
+		if (strlen(env) > CLI_TOKEN_MAX) {
+			cli_error("CHORUS_TOKEN is longer than %d bytes", CLI_TOKEN_MAX);
+			return CLI_EXIT_USAGE;
+		}
+		snprintf(token, CLI_TOKEN_MAX + 1, "%s", env);
+		return CLI_EXIT_OK;
+	}
+	if (ctx->data_dir != NULL) {
+		if (cli_http_token_dir(ctx->data_dir, token) == 0)
+			return CLI_EXIT_OK;
+		cli_error("token file %s/%s: %s", ctx->data_dir, CLI_TOKEN_FILE, strerror(errno));
+		return CLI_EXIT_USAGE;
+	}
+	/*
+	 * Looked for only when the node is on this machine: a node elsewhere could
+	 * name the path of a local node's data dir and be sent that node's token.
+	 */
+	if (!cli_http_loopback(target->host))
+		return CLI_EXIT_OK;
+	rc = cli_http_request(ctx, &status, &doc);
+	if (rc == CLI_EXIT_UNREACHABLE)
+		return rc; /* reported: the POST would fail the same way */
+	dir = doc != NULL ? cli_json_string(doc, "data_dir", NULL) : NULL;
+	if (dir != NULL && cli_http_token_dir(dir, token) == 0) {
+		cJSON_Delete(doc);
+		return CLI_EXIT_OK;
+	}
+	cJSON_Delete(doc);
+	if (cli_http_token_default(token) != 0)
+		token[0] = '\0';
+	return CLI_EXIT_OK;
 }
 
 /* ---------------------------------------------------------------- request */
@@ -268,8 +401,10 @@ static int cli_http_set_body(struct evhttp_request *req, const cJSON *body)
 
 /* Queues the request; -1 when it could not even be built. */
 static int cli_http_send(struct evhttp_connection *conn, const struct cli_http_target *target,
-			 const struct cli_http_call *call, struct cli_http_result *result)
+			 const struct cli_http_call *call, const char *token,
+			 struct cli_http_result *result)
 {
+	char auth[CLI_TOKEN_MAX + 16];
 	struct evhttp_request *req;
 	struct evkeyvalq *headers;
 
@@ -282,6 +417,10 @@ static int cli_http_send(struct evhttp_connection *conn, const struct cli_http_t
 	evhttp_add_header(headers, "Accept", "application/json");
 	evhttp_add_header(headers, "Connection", "close");
 	evhttp_add_header(headers, "User-Agent", "chorus/" CHORUS_VERSION);
+	if (token[0] != '\0') {
+		snprintf(auth, sizeof auth, "Bearer %s", token);
+		evhttp_add_header(headers, "Authorization", auth);
+	}
 	if (call->post && cli_http_set_body(req, call->body) != 0) {
 		evhttp_request_free(req);
 		return -1;
@@ -315,6 +454,7 @@ int cli_http_request(const struct cli_ctx *ctx, const struct cli_http_call *call
 {
 	struct cli_http_target target;
 	struct cli_http_result result;
+	char token[CLI_TOKEN_MAX + 1] = "";
 	struct event_base *base = NULL;
 	struct evhttp_connection *conn = NULL;
 	int timeout_s = ctx->timeout_s + call->wait_s;
@@ -327,6 +467,8 @@ int cli_http_request(const struct cli_ctx *ctx, const struct cli_http_call *call
 		cli_error("bad node URL '%s': expected http://HOST:PORT", ctx->node_url);
 		return CLI_EXIT_USAGE;
 	}
+	if (call->post && (rc = cli_http_token(ctx, &target, token)) != CLI_EXIT_OK)
+		return rc;
 
 	base = event_base_new();
 	if (base == NULL)
@@ -337,7 +479,7 @@ int cli_http_request(const struct cli_ctx *ctx, const struct cli_http_call *call
 	evhttp_connection_set_timeout(conn, timeout_s);
 	evhttp_connection_set_retries(conn, 0);
 	evhttp_connection_set_max_body_size(conn, CLI_RESPONSE_MAX);
-	if (cli_http_send(conn, &target, call, &result) != 0)
+	if (cli_http_send(conn, &target, call, token, &result) != 0)
 		goto fail_setup;
 	cli_http_run(base, timeout_s, &result);
 
@@ -355,6 +497,7 @@ fail_setup:
 	cli_error("cannot set up a request to %s: %s", ctx->node_url,
 		  errno != 0 ? strerror(errno) : "out of memory");
 out:
+	sodium_memzero(token, sizeof token);
 	cJSON_Delete(result.doc);
 	if (conn != NULL)
 		evhttp_connection_free(conn);

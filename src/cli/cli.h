@@ -31,6 +31,8 @@
 #define CLI_PATH_MAX	      1024
 #define CLI_CELL_MAX	      256 /* bytes shown in one table cell */
 #define CLI_FIELD_KEY_WIDTH   20  /* "key:" column of the key/value views */
+#define CLI_TOKEN_MAX	      128 /* bytes of an API token (the node's are 64 hex digits) */
+#define CLI_TOKEN_FILE	      "api.token"
 #define CLI_OPT_CHARS	      128 /* option letters are ASCII: cli_args.opt is indexed by them */
 
 /* Jobs: bounds shared with the node's API (POST /v1/jobs, GET /v1/jobs/ID). */
@@ -59,6 +61,7 @@ enum cli_exit {
 	CLI_EXIT_NODE = 3,	  /* the node answered an error or a malformed response */
 	CLI_EXIT_JOB = 4,	  /* the job failed or was cancelled */
 	CLI_EXIT_REFUSED = 5,	  /* a POST refused for now (507 no storage, 503 busy or ledger lagging) */
+	CLI_EXIT_AUTH = 6,	  /* refused: no or a wrong token (401), foreign Origin/Host (403, 421) */
 };
 
 /* What every command gets: the global options, already parsed. */
@@ -66,6 +69,8 @@ struct cli_ctx {
 	const char *node_url; /* from -H, $CHORUS_NODE or the default */
 	int json;	      /* -j: print the node's JSON document */
 	int timeout_s;	      /* whole request, connect to last byte */
+	const char *token_file; /* -T: the node's api.token */
+	const char *data_dir;   /* -d: the node's data dir, where api.token is */
 };
 
 /* What a command is given after its name, options parsed. */
@@ -114,6 +119,7 @@ struct cli_http_call {
 	const cJSON *body; /* for a POST; NULL sends an empty body */
 	int wait_s;	   /* the node may hold the answer this long: added to the timeout */
 	const char *what;  /* names the action in the error line of a refusal, or NULL */
+	int quiet;	   /* an answer that is not 2xx is returned, not reported */
 };
 int cli_http_request(const struct cli_ctx *ctx, const struct cli_http_call *call, cJSON **doc_out);
 int cli_http_get_json(const struct cli_ctx *ctx, const char *path, cJSON **doc_out);

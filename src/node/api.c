@@ -2,11 +2,14 @@
  * The HTTP API: read-only JSON views of the node under /v1/, for the chorus
  * CLI and for people with curl.
  *
- * Bound to --http (127.0.0.1 by default: there is no authentication, so it is
- * for the local machine).  evhttp enforces the request bounds (1 MiB body,
+ * Bound to --http (127.0.0.1 by default; beyond loopback only with
+ * --http-insecure).  Every request passes api-auth.c first: Host and Origin
+ * must be this server's, and whatever is not GET or HEAD needs the token in
+ * the data dir's api.token and a JSON body.  evhttp enforces the request bounds (1 MiB body,
  * 8 KiB of headers, a 10 s timeout per connection); every method reaches
  * api_request_cb so a wrong one is answered 405 rather than evhttp's 501.
- * Handlers only read the core; they never change protocol state.
+ * GET handlers only read; POSTs submit and cancel jobs, post acks and
+ * remove voters, behind the token.
  *
  * Accept back-off: when accept() fails for want of descriptors or memory
  * (EMFILE, ENFILE, ENOBUFS, ENOMEM; any other error alike), the pending
@@ -31,6 +34,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <sodium.h>
 
 #include "node.h"
 #include "consensus.h"
@@ -48,6 +52,8 @@ struct api {
 	struct evhttp *http;
 	struct api_jobs *jobs;
 	struct api_keyring *keyring;
+	char token[API_TOKEN_HEX + 1];    /* the data dir's api.token */
+	struct api_auth_stats auth;
 	/* Accept back-off (see the top of this file). */
 	struct evconnlistener *listener;
 	struct event *accept_timer;  /* paused: resume; resumed: end of the episode */
@@ -165,6 +171,14 @@ api_stats_json(const struct node *node)
 	cJSON_AddNumberToObject(obj, "fabric_batches_full", (double)fs->batches_full);
 	cJSON_AddNumberToObject(obj, "fabric_drop_batch", (double)fs->drop_batch);
 	cJSON_AddNumberToObject(obj, "fabric_peers", (double)fs->peers_open);
+	if (node->api != NULL) {
+		const struct api_auth_stats *as = &node->api->auth;
+
+		cJSON_AddNumberToObject(obj, "api_unauthorized", (double)as->unauthorized);
+		cJSON_AddNumberToObject(obj, "api_forbidden", (double)as->forbidden);
+		cJSON_AddNumberToObject(obj, "api_misdirected", (double)as->misdirected);
+		cJSON_AddNumberToObject(obj, "api_bad_content_type", (double)as->bad_type);
+	}
 	return obj;
 }
 
@@ -233,6 +247,8 @@ api_status_json(const struct node *node)
 	cJSON_AddStringToObject(obj, "version", CHORUS_VERSION);
 	cJSON_AddStringToObject(obj, "fabric", node->cfg.listen);
 	cJSON_AddStringToObject(obj, "http", node->cfg.http);
+	/* Where api.token is: the CLI reads it there when its user may (chorus(1)). */
+	cJSON_AddStringToObject(obj, "data_dir", node->cfg.data_dir);
 	cJSON_AddNumberToObject(obj, "uptime_s", (double)((now - node->start_mono_ms) / 1000));
 	/* "keyring": frames sealed under a network key; "open": --insecure-open, admits anyone. */
 	cJSON_AddStringToObject(obj, "network_key", core_keyring_open(node->core) ? "open" : "keyring");
@@ -367,6 +383,8 @@ api_request_cb(struct evhttp_request *req, void *arg)
 		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "bad request");
 		return;
 	}
+	if (!api_auth_check(api->node, api->token, &api->auth, req))
+		return;
 	if (api_jobs_route(api->jobs, req, path) || api_ledger_route(api->node, req, path) ||
 	    api_keyring_route(api->keyring, req, path))
 		return;
@@ -491,6 +509,10 @@ api_create(struct api **out, struct node *node, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	api->node = node;
+	if (api_auth_load(node->cfg.data_dir, api->token, err, errlen) != 0) {
+		free(api);
+		return -EIO;
+	}
 	if (api_jobs_create(&api->jobs, node) != 0 || api_keyring_create(&api->keyring, node) != 0 ||
 	    (api->http = evhttp_new(node->base)) == NULL) {
 		snprintf(err, errlen, "api: cannot create the HTTP server");
@@ -538,6 +560,7 @@ api_destroy(struct api *api)
 	api_jobs_destroy(api->jobs);
 	api_keyring_destroy(api->keyring);
 	evhttp_free(api->http);
+	sodium_memzero(api->token, sizeof api->token);
 	free(api);
 }
 

@@ -23,6 +23,7 @@
 #include <sodium.h>
 
 #include "node.h"
+#include "runner.h"
 
 /* The longest the timer sleeps even if the core has nothing due. */
 #define CHORUSD_TICK_MAX_MS 1000
@@ -174,17 +175,43 @@ chorusd_core_config(struct node *node, struct core_config *cc, const char *id_he
 	}
 }
 
-/* -n: everything that can be checked without binding or writing. */
+/*
+ * -n: everything a start checks before it binds, without creating anything
+ * (config_parse has checked the addresses, the HTTP bind policy and the
+ * config file): the worker kinds as the runner would take them, node.key,
+ * and the log file's directory.
+ */
 static int
 chorusd_check(struct node *node)
 {
 	const struct node_config *cfg = &node->cfg;
-	char err[NODE_ERR_MAX];
+	char err[NODE_ERR_MAX], dir[NODE_PATH_MAX];
 	int exists;
 
+	for (unsigned i = 0; i < cfg->nworkers; i++)
+		if (runner_check_spec(cfg->workers[i], err, sizeof err) != 0) {
+			fprintf(stderr, "chorusd: --worker: %s\n", err);
+			return 1;
+		}
+	if (cfg->log_file[0] != '\0' && access(cfg->log_file, W_OK) != 0) {
+		const char *slash = strrchr(cfg->log_file, '/');
+		int e = errno;
+
+		if (slash == NULL)
+			snprintf(dir, sizeof dir, ".");
+		else
+			snprintf(dir, sizeof dir, "%.*s", slash == cfg->log_file ? 1 :
+			         (int)(slash - cfg->log_file), cfg->log_file);
+		if (e != ENOENT || access(dir, W_OK | X_OK) != 0) {
+			fprintf(stderr, "chorusd: log file %s: %s\n", cfg->log_file,
+			        strerror(e != ENOENT ? e : errno));
+			return 1;
+		}
+	}
 	if ((cfg->keyring[0] != '\0' &&
 	     keyring_load(cfg->keyring, node->netkeys, &node->nnetkeys, err, sizeof err) != 0) ||
-	    identity_check(cfg->data_dir, &exists, err, sizeof err) != 0) {
+	    identity_check(cfg->data_dir, &exists, err, sizeof err) != 0 ||
+	    api_auth_check_file(cfg->data_dir, err, sizeof err) != 0) {
 		fprintf(stderr, "chorusd: %s\n", err);
 		return 1;
 	}
@@ -400,6 +427,14 @@ main(int argc, char **argv)
 	if ((r = log_open(node.cfg.log_file, node.cfg.log_format, node.cfg.verbose)) != 0) {
 		fprintf(stderr, "chorusd: log file %s: %s\n", node.cfg.log_file, strerror(-r));
 		return 1;
+	}
+	if (!node.cfg.http_loopback) {
+		/* config_parse let it through: --http-insecure was given. */
+		fprintf(stderr, "chorusd: WARNING: the HTTP API listens on %s, beyond loopback, "
+		        "in clear (--http-insecure): anyone on the path reads it and the token\n",
+		        node.cfg.http);
+		log_warn("api", "event=insecure http=%s (--http-insecure: the API and its token "
+		         "cross the network in clear)", node.cfg.http);
 	}
 	if (identity_load(node.cfg.data_dir, pk, sk, &created, err, sizeof err) != 0 ||
 	    identity_lock(node.cfg.data_dir, &lock_fd, err, sizeof err) != 0) {

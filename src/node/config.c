@@ -11,12 +11,19 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "node.h"
+
+/* Options without a letter of their own (getopt_long's val, beyond any char). */
+#define CONFIG_OPT_HTTP_INSECURE 0x101
+#define CONFIG_OPT_HTTP_TLS      0x102
 
 static const struct option config_long_options[] = {
 	{ "bootstrap-expect", required_argument, NULL, 'b' },
@@ -26,6 +33,8 @@ static const struct option config_long_options[] = {
 	{ "help", no_argument, NULL, 'H' },
 	{ "http", required_argument, NULL, 'a' },
 	{ "insecure-open", no_argument, NULL, 'I' },
+	{ "http-insecure", no_argument, NULL, CONFIG_OPT_HTTP_INSECURE },
+	{ "http-tls", required_argument, NULL, CONFIG_OPT_HTTP_TLS },
 	{ "join", required_argument, NULL, 'j' },
 	{ "keyring", required_argument, NULL, 'k' },
 	{ "listen", required_argument, NULL, 'l' },
@@ -51,6 +60,8 @@ config_usage(FILE *fp, int full)
 	    "usage: chorusd [-nv] [--bootstrap-expect N] [--capacity N] [--config FILE]\n"
 	    "               [--data-dir DIR] [--http HOST:PORT] [--insecure-open] [--join URL]\n"
 	    "               [--keyring FILE] [--listen URL]\n"
+	    "               [--data-dir DIR] [--http HOST:PORT] [--http-insecure]\n"
+	    "               [--http-tls CERT,KEY] [--join URL] [--listen URL]\n"
 	    "               [--log-file FILE] [--log-format text|json] [--name NAME]\n"
 	    "               [--offer-window-ms MS] [--outbox-high N] [--rejoin]\n"
 	    "               [--role ROLE] [--snapshot-every N] [--voter]\n"
@@ -69,6 +80,11 @@ config_usage(FILE *fp, int full)
 	    "  --http HOST:PORT        HTTP API address (default " NODE_DEFAULT_HTTP ")\n"
 	    "  --insecure-open         run without a network key: admits any node that\n"
 	    "                          connects (see chorusd(8), SECURITY)\n"
+	    "  --http HOST:PORT        HTTP API address (default " NODE_DEFAULT_HTTP ");\n"
+	    "                          beyond loopback only with --http-insecure\n"
+	    "  --http-insecure         allow --http beyond loopback, in clear (the token\n"
+	    "                          crosses the network readable: chorusd(8))\n"
+	    "  --http-tls CERT,KEY     HTTPS for the API: not supported in this build\n"
 	    "  --join URL              seed to join through (repeatable)\n"
 	    "  --keyring FILE          network keys, the first primary (chorus keygen);\n"
 	    "                          a node needs --keyring or --insecure-open\n"
@@ -88,7 +104,7 @@ config_usage(FILE *fp, int full)
 	    "  --worker KIND[=COMMAND] run jobs of KIND: built-in echo, sha256, sleep, fail,\n"
 	    "                          or COMMAND via /bin/sh (payload on stdin, result on\n"
 	    "                          stdout); repeatable\n"
-	    "  -n                      check the configuration and exit\n"
+	    "  -n                      check everything a start would, create nothing, exit\n"
 	    "  -v                      more verbose: -v debug, -vv trace\n"
 	    "  --help                  print this help and exit\n"
 	    "  --version               print the version and exit\n");
@@ -207,6 +223,19 @@ config_set(struct node_config *cfg, const char *key, const char *value, char *er
 		}
 		cfg->insecure_open = strcmp(value, "yes") == 0;
 		return 0;
+	}
+	if (strcmp(key, "http-insecure") == 0) {
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
+			snprintf(err, errlen, "bad http-insecure '%s' (want yes or no)", value);
+			return -EINVAL;
+		}
+		cfg->http_insecure = strcmp(value, "yes") == 0;
+		return 0;
+	}
+	if (strcmp(key, "http-tls") == 0) {
+		snprintf(err, errlen, "not supported in this build (HTTPS for the API is not built in: "
+		         "keep --http on loopback, or put a TLS proxy in front)");
+		return -ENOTSUP;
 	}
 	if (strcmp(key, "listen") == 0) {
 		if (fabric_check_url(value, err, errlen) != 0)
@@ -479,6 +508,30 @@ config_voter_roles(struct node_config *cfg, char *err, size_t errlen)
 }
 
 /*
+ * The API's token crosses the wire in clear and the API has no other guard,
+ * so it listens beyond loopback only when the operator says so.
+ */
+static int
+config_http_policy(struct node_config *cfg, char *err, size_t errlen)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	const char *h = cfg->http_host;
+
+	cfg->http_loopback = strcasecmp(h, "localhost") == 0 ||
+	                     (inet_pton(AF_INET, h, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127) ||
+	                     (inet_pton(AF_INET6, h, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6));
+	cfg->http_wildcard = (inet_pton(AF_INET, h, &a4) == 1 && a4.s_addr == htonl(INADDR_ANY)) ||
+	                     (inet_pton(AF_INET6, h, &a6) == 1 && IN6_IS_ADDR_UNSPECIFIED(&a6));
+	if (cfg->http_loopback || cfg->http_insecure)
+		return 0;
+	snprintf(err, errlen, "--http %s: refusing to serve the API beyond loopback "
+	         "(anyone on the network could read it, and the token crosses it in clear); "
+	         "give --http-insecure to do it anyway", cfg->http);
+	return -EPERM;
+}
+
+/*
  * Parse argv into cfg: defaults, then the config file, then the flags.
  * Returns CONFIG_RUN, CONFIG_EXIT_OK (help or version printed), or
  * CONFIG_ERR / CONFIG_ERR_USAGE with a one-line message in err.
@@ -513,7 +566,8 @@ config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t e
 			return CONFIG_ERR_USAGE;
 		case 'O': /* --voter is `voter yes`, --rejoin `rejoin yes`, */
 		case 'R': /* --insecure-open `insecure-open yes` */
-		case 'I': optarg = (char *)"yes";
+		case 'I':
+		case CONFIG_OPT_HTTP_INSECURE: optarg = (char *)"yes";
 			/* fall through */
 		default:
 			if (nflags >= sizeof flags / sizeof flags[0]) {
@@ -559,6 +613,8 @@ config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t e
 		snprintf(err, errlen, "--keyring and --insecure-open exclude each other");
 		return CONFIG_ERR_USAGE;
 	}
+	if (config_http_policy(cfg, err, errlen) != 0)
+		return CONFIG_ERR;
 	cfg->verbose = verbose;
 	cfg->check_only = check_only;
 	if (cfg->data_dir[0] == '\0' && config_default_data_dir(cfg, err, errlen) != 0)

@@ -32,6 +32,7 @@ struct event;
 #define NODE_LEAVE_FLUSH_MS  500           /* loop kept up after a leave */
 #define NODE_KEY_FILE        "node.key"
 #define NODE_LOCK_FILE       "node.lock"
+#define NODE_TOKEN_FILE      "api.token"   /* the API's bearer token (api-auth.c) */
 #define NODE_ERR_MAX         512           /* one start-up error message */
 #define NODE_WORKER_SPEC_MAX 1024          /* one --worker KIND=COMMAND */
 #define NODE_OFFER_WINDOW_MS_MAX 60000
@@ -73,6 +74,9 @@ struct node_config {
 	int insecure_open;                      /* --insecure-open: no network key */
 	uint32_t outbox_high;                   /* --outbox-high N: refuse submits past N open acks */
 	int rejoin;                             /* --rejoin: a voter that lost raft.db votes again */
+	int http_insecure;                      /* --http-insecure: may listen beyond loopback */
+	int http_loopback;                      /* http_host is a loopback address */
+	int http_wildcard;                      /* http_host is 0.0.0.0 or :: */
 };
 
 struct fabric;
@@ -198,6 +202,20 @@ void api_job_final(struct api *api, const char *job_id);
 struct evhttp_request;
 void api_reply(struct evhttp_request *req, int code, const char *reason, cJSON *obj);
 void api_reply_error(struct evhttp_request *req, int code, const char *reason, const char *msg);
+
+/* api-auth.c: the token, Host, Origin and Content-Type checks */
+#define API_TOKEN_BYTES 32
+#define API_TOKEN_HEX   (2 * API_TOKEN_BYTES)
+struct api_auth_stats {
+	uint64_t unauthorized; /* 401: a mutating request without the right token */
+	uint64_t forbidden;    /* 403: a foreign Origin */
+	uint64_t misdirected;  /* 421: a Host that is not the listen address */
+	uint64_t bad_type;     /* 415: a body that is not application/json */
+};
+int api_auth_load(const char *dir, char token[API_TOKEN_HEX + 1], char *err, size_t errlen);
+int api_auth_check_file(const char *dir, char *err, size_t errlen);
+int api_auth_check(const struct node *node, const char *token, struct api_auth_stats *st,
+                   struct evhttp_request *req);
 
 /* api-jobs.c */
 /* api-wait.c: requests held until api_wake(key) or wait_ms (long-poll) */

@@ -213,6 +213,15 @@ runner_kind_parse(struct runner_kind *kind, const char *spec, char *err, size_t 
 	return 0;
 }
 
+/* Whether runner_add_kind would take spec (chorusd -n): 0 or -EINVAL with err. */
+int
+runner_check_spec(const char *spec, char *err, size_t errlen)
+{
+	struct runner_kind kind;
+
+	return runner_kind_parse(&kind, spec, err, errlen);
+}
+
 int
 runner_add_kind(struct runner *r, const char *spec, char *err, size_t errlen)
 {

@@ -83,6 +83,7 @@ void runner_destroy(struct runner *r);
  * Returns 0, or -EINVAL (bad spec), -EEXIST (kind known), -ENOSPC (too many
  * kinds), -ENOMEM, with a reason in err.
  */
+int runner_check_spec(const char *spec, char *err, size_t errlen);
 int runner_add_kind(struct runner *r, const char *spec, char *err, size_t errlen);
 int runner_has_kind(const struct runner *r, const char *kind);
 /* Fills names with up to max kind names (owned by r); returns how many. */

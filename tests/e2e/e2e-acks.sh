@@ -67,7 +67,7 @@ lead=$(leader_node)
 ok 0 "3 voters elect a leader (node $lead)"
 
 # ---------------------------------------------------------------- committed while waiting
-"$LEDGER_BENCH" $(member_keys) -H "127.0.0.1:$(hport "$lead")" -c 2 -n 20 -w 5000 -t 20 -j "$TEST_TMP/first.ids" \
+CHORUS_TOKEN=$(api_token "$lead") "$LEDGER_BENCH" $(member_keys) -H "127.0.0.1:$(hport "$lead")" -c 2 -n 20 -w 5000 -t 20 -j "$TEST_TMP/first.ids" \
 	>"$TEST_TMP/first.out" 2>&1
 diag "$(tr '\n' ' ' <"$TEST_TMP/first.out")"
 check "20 records posted with wait_ms are answered 200 (committed)" \
@@ -77,7 +77,7 @@ check "committed in time, they never reached the outbox" test "$(outbox_rows "$l
 
 # ---------------------------------------------------------------- the wait runs out
 for i in $VOTERS; do [ "$i" != "$lead" ] && kill -STOP "${PID[$i]}"; done
-"$LEDGER_BENCH" $(member_keys) -H "127.0.0.1:$(hport "$lead")" -c 1 -n 3 -w 400 -t 0 -j "$TEST_TMP/late.ids" \
+CHORUS_TOKEN=$(api_token "$lead") "$LEDGER_BENCH" $(member_keys) -H "127.0.0.1:$(hport "$lead")" -c 1 -n 3 -w 400 -t 0 -j "$TEST_TMP/late.ids" \
 	>"$TEST_TMP/late.out" 2>&1
 diag "$(tr '\n' ' ' <"$TEST_TMP/late.out")"
 check "with no quorum the wait runs out: 3 answered 202" \
@@ -115,7 +115,7 @@ check "and the restarted node's outbox marks them committed" wait_until 10000 se
 # 1500 more records: well over 1000 WAL pages of raft.db on every voter, so the
 # checkpointer's helper (not the loop's commits) copies them into the database file.
 lead=$(leader_node)
-"$LEDGER_BENCH" $(member_keys) -H "127.0.0.1:$(hport "$lead")" -c 8 -n 1500 -w 5000 -t 30 >"$TEST_TMP/bulk.out" 2>&1
+CHORUS_TOKEN=$(api_token "$lead") "$LEDGER_BENCH" $(member_keys) -H "127.0.0.1:$(hport "$lead")" -c 8 -n 1500 -w 5000 -t 30 >"$TEST_TMP/bulk.out" 2>&1
 diag "$(tr '\n' ' ' <"$TEST_TMP/bulk.out")"
 q -p status "(d['checkpointer'])" $(ports_of $VOTERS) | sed 's/^/# checkpointer: /'
 checkpointed() { q status "d['checkpointer']['runs'] >= 1 and d['checkpointer']['pages'] >= 1000" $(ports_of $VOTERS); }

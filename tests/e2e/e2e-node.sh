@@ -36,9 +36,12 @@ EOF
 # http_code METHOD PORT PATH: prints "status content-type body"
 http_code() {
 	python3 - "$@" <<'EOF'
-import sys, urllib.request, urllib.error
+import os, sys, urllib.request, urllib.error
 m, port, path = sys.argv[1:4]
 req = urllib.request.Request("http://127.0.0.1:%s%s" % (port, path), method=m, data=b"" if m in ("POST", "PUT") else None)
+if os.environ.get("CHORUS_TOKEN"):  # and the JSON type: urllib would say a form
+    req.add_header("Authorization", "Bearer " + os.environ["CHORUS_TOKEN"])
+    req.add_header("Content-Type", "application/json")
 try:
     r = urllib.request.urlopen(req, timeout=2)
     code, ct, body = r.status, r.headers.get("Content-Type"), r.read()
@@ -170,7 +173,7 @@ and d["members"][0]["id"] == "'"$ID"'" and d["members"][0]["addr"] == "'"$FABRIC
 
 h=$(http_code GET "$HTTP_PORT" /v1/nope)
 check "an unknown path is 404 {\"error\":\"not found\"}" test "$h" = '404 application/json {"error":"not found"}'
-h=$(http_code POST "$HTTP_PORT" /v1/status)
+h=$(CHORUS_TOKEN=$(cat "$TEST_TMP/conf/api.token") http_code POST "$HTTP_PORT" /v1/status)
 check "a wrong method is 405 {\"error\":\"method not allowed\"}" test "$h" = '405 application/json {"error":"method not allowed"}'
 h=$(http_code GET "$HTTP_PORT" /v1/status)
 check "status is served as application/json" sh -c "echo '$h' | grep -q '^200 application/json {'"

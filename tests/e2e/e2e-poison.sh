@@ -71,7 +71,7 @@ check "node $CLIENT is not a voter" q ledger "not d['is_voter']" "$(hport "$CLIE
 
 # ---------------------------------------------------------------- poison
 poison() { # poison TAG REWARD N: N records of fresh keys to the non-voter, answered 202
-	"$LEDGER_BENCH" -f -r "$2" -n "$3" -c 8 -w 0 -t 0 -j "$TEST_TMP/$1.ids" \
+	CHORUS_TOKEN=$(api_token "$CLIENT") "$LEDGER_BENCH" -f -r "$2" -n "$3" -c 8 -w 0 -t 0 -j "$TEST_TMP/$1.ids" \
 		-H "127.0.0.1:$(hport "$CLIENT")" >"$TEST_TMP/$1.out" 2>&1
 	diag "$1: $(grep '^answers' "$TEST_TMP/$1.out")"
 	grep -q "^answers 200 0 202 $3 other 0" "$TEST_TMP/$1.out"
