@@ -112,25 +112,25 @@ check "n1 still votes" qv ledger "d['is_voter']" "$P"
 
 # ---------------------------------------------------------------- start policy
 check "--http 0.0.0.0:PORT without --http-insecure does not start" \
-	run 1 "$CHORUSD" --data-dir "$TEST_TMP/wide" --http "0.0.0.0:$(hport 9)" --listen "tcp://127.0.0.1:$(fport 9)"
+	run 1 "$CHORUSD" --keyring "$KEYRING" --data-dir "$TEST_TMP/wide" --http "0.0.0.0:$(hport 9)" --listen "tcp://127.0.0.1:$(fport 9)"
 check "... with a one-line error naming --http-insecure" \
 	sh -c "[ \$(wc -l <'$ERR') = 1 ] && grep -q 'beyond loopback.*--http-insecure' '$ERR'"
 check "... and made nothing" test ! -e "$TEST_TMP/wide"
 check "--http-tls is refused: not supported in this build" \
-	run 1 "$CHORUSD" -n --data-dir "$TEST_TMP/tls" --http-tls a.pem,b.pem
+	run 1 "$CHORUSD" -n --keyring "$KEYRING" --data-dir "$TEST_TMP/tls" --http-tls a.pem,b.pem
 check "... saying so" grep -q "not supported in this build" "$ERR"
 check "chorusd -n --worker nosuchbuiltin exits non-zero" \
-	run 1 "$CHORUSD" -n --data-dir "$TEST_TMP/chk" --worker nosuchbuiltin
+	run 1 "$CHORUSD" -n --keyring "$KEYRING" --data-dir "$TEST_TMP/chk" --worker nosuchbuiltin
 check "... naming the kind" grep -q nosuchbuiltin "$ERR"
 check "... and creates no node.key (nor the data dir)" test ! -e "$TEST_TMP/chk"
 check "chorusd -n --worker 'k=  ' (an empty command) exits non-zero" \
-	run 1 "$CHORUSD" -n --data-dir "$TEST_TMP/chk" --worker "k=  "
+	run 1 "$CHORUSD" -n --keyring "$KEYRING" --data-dir "$TEST_TMP/chk" --worker "k=  "
 check "chorusd -n --http 0.0.0.0:PORT exits non-zero" \
-	run 1 "$CHORUSD" -n --data-dir "$TEST_TMP/chk" --http "0.0.0.0:$(hport 9)"
+	run 1 "$CHORUSD" -n --keyring "$KEYRING" --data-dir "$TEST_TMP/chk" --http "0.0.0.0:$(hport 9)"
 check "chorusd -n with a good configuration exits 0 and creates nothing" \
-	sh -c "'$CHORUSD' -n --data-dir '$TEST_TMP/chk' --worker echo --http-insecure --http 0.0.0.0:$(hport 9) >/dev/null && [ ! -e '$TEST_TMP/chk' ]"
+	sh -c "'$CHORUSD' -n --keyring '$KEYRING' --data-dir '$TEST_TMP/chk' --worker echo --http-insecure --http 0.0.0.0:$(hport 9) >/dev/null && [ ! -e '$TEST_TMP/chk' ]"
 mkdir -p "$TEST_TMP/badtok" && echo short >"$TEST_TMP/badtok/api.token"
-check "chorusd -n with a damaged api.token exits non-zero" run 1 "$CHORUSD" -n --data-dir "$TEST_TMP/badtok"
+check "chorusd -n with a damaged api.token exits non-zero" run 1 "$CHORUSD" -n --keyring "$KEYRING" --data-dir "$TEST_TMP/badtok"
 check "... naming it" grep -q "api.token: not a token" "$ERR"
 
 done_testing

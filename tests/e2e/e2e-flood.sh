@@ -54,7 +54,7 @@ open(out, "wb").write(env)
 PYEOF
 nokey0=$(qv -p status "d['stats']['drop_nokey']" "$(hport "$L")")
 derived0=$(qv -p status "d['stats']['peer_keys_derived']" "$(hport "$L")")
-"$BENCH" -H "127.0.0.1:$(hport 4)" -c 8 -n 1000000 -k echo -t 8 >"$TEST_TMP/bench.out" 2>&1 &
+CHORUS_TOKEN=$(api_token 4) "$BENCH" -H "127.0.0.1:$(hport 4)" -c 8 -n 1000000 -k echo -t 8 >"$TEST_TMP/bench.out" 2>&1 &
 BENCH_PID=$!
 track $BENCH_PID
 t0=$(now_ms)

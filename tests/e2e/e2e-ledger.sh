@@ -210,10 +210,12 @@ earned=$(q -p ledger "d['total_reward']" "$(hport 1)")
 check "the old job was credited, and its client's floor passed it: not held in memory (from the index)" \
 	q "ledger/jobs/$rjob" "d['outcome'] == 'credited' and d['held'] == False" $(ports_of $VOTERS)
 post_replay() { # post_replay NODE: the answer's JSON to replay.NODE
-	python3 - "$TEST_TMP/replay.json" "$(hport "$1")" >"$TEST_TMP/replay.$1" <<'PYEOF'
+	python3 - "$TEST_TMP/replay.json" "$(hport "$1")" "$(cat "$TEST_TMP/n$1/api.token")" >"$TEST_TMP/replay.$1" <<'PYEOF'
 import sys, urllib.request
 body = open(sys.argv[1], "rb").read()
-req = urllib.request.Request("http://127.0.0.1:%s/v1/ledger/acks" % sys.argv[2], data=body, method="POST")
+req = urllib.request.Request("http://127.0.0.1:%s/v1/ledger/acks" % sys.argv[2], data=body, method="POST",
+                             headers={"Authorization": "Bearer " + sys.argv[3],
+                                      "Content-Type": "application/json"})
 with urllib.request.urlopen(req, timeout=5) as r:
     print(r.read().decode())
 PYEOF

@@ -145,7 +145,7 @@ if [ -n "$CAP_PID" ] && [ -e "$CAP/frames/frame-0.bin" ]; then
 		"$(wc -l <"$TEST_TMP/runs.n2")" -eq "$runs"
 
 	f0=$(stat_of 2 frames_in)
-	"$BENCH" -H "127.0.0.1:$(hport 1)" -c 16 -n 6000 -k echo -t 40 >"$TEST_TMP/bench.out" 2>&1
+	CHORUS_TOKEN=$(api_token 1) "$BENCH" -H "127.0.0.1:$(hport 1)" -c 16 -n 6000 -k echo -t 40 >"$TEST_TMP/bench.out" 2>&1
 	f1=$(stat_of 2 frames_in)
 	check "10,000 more frames reached n2 ($((f1 - f0)))" test $((f1 - f0)) -ge 10000
 	started=$(stat_of 2 works_started)

@@ -50,7 +50,7 @@ PYEOF
 keyring list
 FP_OLD=$(python3 -c "import json; print(json.load(open('$TEST_TMP/kr.json'))['keys'][0]['fingerprint'])")
 
-"$BENCH" -H "127.0.0.1:$(hport 1)" -c 8 -n 1000000 -k echo -t 15 >"$TEST_TMP/bench.out" 2>&1 &
+CHORUS_TOKEN=$(api_token 1) "$BENCH" -H "127.0.0.1:$(hport 1)" -c 8 -n 1000000 -k echo -t 15 >"$TEST_TMP/bench.out" 2>&1 &
 BENCH_PID=$!
 track $BENCH_PID
 jobs_flowing() { qv status "d['stats']['jobs_succeeded'] >= 200" "$(hport 1)"; }
