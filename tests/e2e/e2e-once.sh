@@ -5,7 +5,8 @@
 # a file of their own before it sleeps, so every run is counted.
 #  1. kill -9 of the client in the middle of a stream of submissions, restart
 #     with the same data dir: every accepted job ends, succeeded, and its token
-#     was written exactly once over all the workers' files.
+#     was written exactly once over all the workers' files, and it is credited
+#     once by the ledger (the workers are its three voters).
 #  2. kill -9 of a worker mid-job: the job fails over and succeeds elsewhere;
 #     the worker restarted afterwards is handed the dispatches its client had
 #     queued for its old life (nng redials and delivers them) and refuses
@@ -25,7 +26,7 @@ c1() { "$CHORUS" -H "$(api 1)" "$@"; }
 declare -a PID
 # Payload "TOKEN SECONDS": the token is appended to this worker's file, then it sleeps.
 start_worker() {
-	start_node "$1" --join "tcp://127.0.0.1:$(fport 1)" --capacity 8 \
+	start_node "$1" --join "tcp://127.0.0.1:$(fport 1)" --capacity 8 --voter --bootstrap-expect 3 \
 		--worker "count=read -r t s; echo \"\$t\" >>$TEST_TMP/runs.n$1; sleep \"\$s\"; echo \"ran \$t\""
 }
 sees_workers() { # at least $1 workers running "count" are alive for n1
@@ -93,6 +94,9 @@ diag "client after restart: $(grep -c 'event=resume-query' "$TEST_TMP/n1/node.lo
 check "every accepted job succeeded ($n_failed of $n_jobs did not)" test "$n_failed" -eq 0
 check "every accepted job ran ($n_never never did)" test "$n_never" -eq 0
 check "no job ran twice ($n_twice did: $twice_list)" test "$n_twice" -eq 0
+# The workers n2..n4 are the ledger's voters: each accepted job is credited, once.
+check "every accepted job is credited exactly once on every voter ($n_jobs)" \
+	wait_until 30000 qv ledger "d['credited'] == $n_jobs" "$(hport 2)" "$(hport 3)" "$(hport 4)"
 
 # ---------------------------------------------------------------- 2. a restarted worker runs nothing
 id=$(c1 submit count --data "solo 4" --timeout 60 --detach)
