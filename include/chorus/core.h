@@ -191,9 +191,14 @@ enum job_state {
 	JOB_SUCCEEDED = 2,
 	JOB_FAILED = 3,
 	JOB_CANCELLED = 4,
+	/*
+	 * Waiting for a slot: some alive member runs the kind but none has a
+	 * free slot (docs/dispatch.md, "The queue").  Not final.
+	 */
+	JOB_QUEUED = 5,
 };
 const char *job_state_name(enum job_state st);
-#define JOB_STATE_FINAL(st) ((st) >= JOB_SUCCEEDED)
+#define JOB_STATE_FINAL(st) ((st) >= JOB_SUCCEEDED && (st) <= JOB_CANCELLED)
 
 /* How one dispatch attempt ended. */
 enum job_outcome {
@@ -254,6 +259,9 @@ struct job_spec {
 	 */
 	const struct job_attempt *attempts;
 	unsigned nattempts;
+	/* The queue (docs/dispatch.md): higher first, FIFO within one priority. */
+	uint8_t priority;           /* 0..CHORUS_PRIORITY_MAX */
+	uint32_t queue_timeout_ms;  /* how long it may wait for a slot; 0: the node default */
 };
 
 struct job_attempt {
@@ -284,6 +292,16 @@ struct job_view {
 	size_t result_len;
 	char result_hash[CHORUS_ID_HEX + 1]; /* BLAKE2b-256 of the result, hex */
 	char error[CHORUS_JOB_ERROR_MAX + 1];/* the worker's error text, if it failed */
+	/* The queue: why it waits (state queued), from what the core knows. */
+	uint8_t priority;
+	uint32_t queue_timeout_ms;
+	uint64_t queued_ms;       /* time spent queued so far (or in all, once it ran) */
+	struct job_wait {
+		unsigned workers;     /* alive members that run the kind */
+		unsigned slots;       /* their slots in all */
+		unsigned busy;        /* of those, busy as last heard */
+		unsigned ahead;       /* jobs ahead of it (this client's and at the workers, as known) */
+	} wait;
 };
 
 /*

@@ -88,6 +88,7 @@ _Static_assert(2 * CHORUS_PULL_FILTER_MAX + CHORUS_ADDR_MAX + 128 < CHORUS_BODY_
 #define CHORUS_RESULT_MAX         (32 * 1024)   /* job result bytes carried in a receipt */
 #define CHORUS_JOB_ERROR_MAX      512           /* worker's error text in a receipt */
 #define CHORUS_JOB_REASON_MAX     640           /* client's one-line failure reason */
+#define CHORUS_PRIORITY_MAX       9             /* submit --priority 0..9, higher first */
 #define CHORUS_JOBS_INFLIGHT_MAX  8192          /* client jobs not yet final, per node */
 #define CHORUS_JOB_OFFERS_MAX     8             /* offers kept per job and round */
 #define CHORUS_JOB_ATTEMPTS_MAX   16            /* dispatch attempts per job */

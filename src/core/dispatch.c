@@ -31,6 +31,7 @@ const char *job_state_name(enum job_state st)
 	case JOB_SUCCEEDED: return "succeeded";
 	case JOB_FAILED: return "failed";
 	case JOB_CANCELLED: return "cancelled";
+	case JOB_QUEUED: return "queued";
 	}
 	return "unknown";
 }

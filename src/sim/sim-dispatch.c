@@ -477,7 +477,7 @@ static void disp_job_cb(struct sim *sim, struct sim_node *n, const struct job_vi
 		return;
 	}
 	if (jv->nattempts < j->nattempts || jv->rounds < j->rounds ||
-	    jv->nattempts > CHORUS_JOB_ATTEMPTS_MAX || (unsigned)jv->state > JOB_CANCELLED) {
+	    jv->nattempts > CHORUS_JOB_ATTEMPTS_MAX || (unsigned)jv->state > JOB_QUEUED) {
 		sim_net_failf(sim, "job %.16s went back or out of bounds: attempts %u -> %u, rounds %u "
 		              "-> %u, state %d", j->id, j->nattempts, jv->nattempts, j->rounds,
 		              jv->rounds, jv->state);
