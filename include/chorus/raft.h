@@ -103,6 +103,8 @@ const char *raft_msg_type_name(int type);
 
 #define RAFT_MSG_REJECT   0x01 /* a negative response */
 #define RAFT_MSG_TRANSFER 0x02 /* a vote asked because of TimeoutNow: ignores the leader lease */
+#define RAFT_MSG_REMOVED  0x04 /* vote response: your log stops before a committed configuration
+                                  that has no place for you: you were removed (issue 14) */
 
 struct raft_msg {
 	uint8_t type;
@@ -186,6 +188,7 @@ struct raft_status {
 	uint64_t conf_index;
 	uint64_t transferee; /* leader: transfer target in progress, or RAFT_NONE */
 	int no_vote;         /* cfg.no_vote: neither votes nor campaigns */
+	int removed;         /* a voter told us we were removed: we no longer campaign */
 };
 
 struct raft_stats {

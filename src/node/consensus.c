@@ -107,6 +107,8 @@ struct consensus {
 	int voter;
 	int lost;                    /* raft.db was lost: no vote until re-added (--rejoin) */
 	int rejoining;               /* --rejoin accepted: no vote until the leader's log adds us */
+	int was_voter;               /* our configuration held us (this process saw it) */
+	int removed_self;            /* removed by the operator: no campaign, no candidate role */
 	unsigned expect;             /* --bootstrap-expect; 0: wait to be added */
 	struct event *tick_ev;
 	uint64_t ticks;
@@ -797,7 +799,8 @@ static void consensus_try_bootstrap(struct consensus *cs)
 {
 	struct boot_cand c[64];
 	struct raft_conf conf;
-	size_t n = consensus_cands(cs, c, 64);
+	const struct node_config *cfg = &cs->node->cfg;
+	size_t n = boot_keep_listed(c, consensus_cands(cs, c, 64), cfg->voters, cfg->nvoters);
 	enum boot_action a;
 
 	memset(&conf, 0, sizeof conf);
@@ -808,14 +811,6 @@ static void consensus_try_bootstrap(struct consensus *cs)
 		consensus_publish_role(cs);
 	else if (a == BOOT_MEMBER || a == BOOT_JOIN || a == BOOT_NONMEMBER)
 		consensus_boot_with(cs, &conf, boot_action_name(a));
-}
-
-static int consensus_removed(const struct consensus *cs, uint64_t id)
-{
-	for (size_t i = 0; i < cs->nremoved; i++)
-		if (cs->removed[i] == id)
-			return 1;
-	return 0;
 }
 
 /*
@@ -846,10 +841,15 @@ static int consensus_remove_lost(struct consensus *cs, const struct raft_status 
 	return 0;
 }
 
-/* Leader: one alive candidate not in the configuration is added (one change at a time). */
+/*
+ * Leader: one alive candidate the operator listed (--voters) and not in the
+ * configuration is added, one change at a time (boot_voter_to_add decides);
+ * a node that only announces the role is never added (issue 14).
+ */
 static void consensus_add_voters(struct consensus *cs)
 {
-	uint64_t ids[64], index;
+	const struct node_config *cfg = &cs->node->cfg;
+	uint64_t ids[64], index, id;
 	struct raft_status st;
 	size_t n = consensus_candidates(cs, ids, 64);
 
@@ -858,16 +858,43 @@ static void consensus_add_voters(struct consensus *cs)
 		return; /* a change is in flight */
 	if (consensus_remove_lost(cs, &st))
 		return;
-	for (size_t i = 0; i < n; i++) {
-		if (raft_conf_has(&st.conf, ids[i]) || consensus_removed(cs, ids[i]) ||
-		    st.conf.n >= CHORUS_RAFT_VOTERS_MAX)
-			continue;
-		if (raft_propose_conf(cs->raft, 1, ids[i], &index) == 0)
-			log_info("raft", "event=add_voter id=%016llx index=%llu", (unsigned long long)ids[i],
-			         (unsigned long long)index);
-		consensus_pump(cs);
+	id = boot_voter_to_add(st.conf.ids, st.conf.n, ids, n, cfg->voters, cfg->nvoters, cs->removed,
+	                       cs->nremoved);
+	if (id == 0)
 		return;
-	}
+	if (raft_propose_conf(cs->raft, 1, id, &index) == 0)
+		log_info("raft", "event=add_voter id=%016llx index=%llu why=listed", (unsigned long long)id,
+		         (unsigned long long)index);
+	consensus_pump(cs);
+}
+
+/*
+ * Were we removed?  Either our log holds the configuration that took us out
+ * (we were in one before), or Raft heard so from a voter (raft_step_removed).
+ * Said once; our role becomes "voter-r<hash>", which is no candidate, so no
+ * leader adds us back by itself; the operator's add-voter does (and clears it).
+ */
+static void consensus_watch_removed(struct consensus *cs)
+{
+	struct raft_status st;
+	int in, removed;
+
+	raft_status(cs->raft, &st);
+	in = raft_conf_has(&st.conf, cs->id);
+	cs->was_voter |= in;
+	removed = st.removed || (cs->was_voter && !in);
+	if (removed == cs->removed_self)
+		return;
+	cs->removed_self = removed;
+	if (removed)
+		log_warn("raft", "event=removed id=%016llx term=%llu what=\"the operator removed this voter:"
+		         " it no longer campaigns and is not added back unless re-added (chorus ledger"
+		         " add-voter)\"", (unsigned long long)cs->id, (unsigned long long)st.term);
+	else
+		log_info("raft", "event=readded id=%016llx index=%llu", (unsigned long long)cs->id,
+		         (unsigned long long)st.conf_index);
+	cs->boot_kind = removed ? 'r' : 'b';
+	consensus_publish_role(cs);
 }
 
 /* ---------------------------------------------------------------- ack forwarding */
@@ -1471,6 +1498,8 @@ static void consensus_tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (cs->ticks % CONSENSUS_DUTY_TICKS == 0) {
 		if (cs->raft != NULL && cs->rejoining)
 			consensus_rejoined(cs);
+		if (cs->raft != NULL && !cs->lost && !cs->rejoining)
+			consensus_watch_removed(cs);
 		if (cs->raft == NULL && cs->voter)
 			consensus_try_bootstrap(cs);
 		else if (cs->raft != NULL && raft_is_leader(cs->raft))
@@ -1580,6 +1609,8 @@ const char *consensus_raft_state(const struct consensus *cs)
 		return "rejoining";
 	if (cs->raft == NULL)
 		return "booting";
+	if (cs->removed_self)
+		return "removed";
 	raft_status(cs->raft, &st);
 	return raft_conf_has(&st.conf, cs->id) ? "voter" : "waiting";
 }
@@ -1623,6 +1654,53 @@ int consensus_remove_voter(struct consensus *cs, uint64_t id)
 		cs->removed[cs->nremoved++] = id;
 	log_info("raft", "event=remove_voter id=%016llx index=%llu", (unsigned long long)id,
 	         (unsigned long long)index);
+	consensus_pump(cs);
+	chorusd_reschedule(cs->node);
+	return 0;
+}
+
+/* The operator's add-voter (on the leader): it votes once the change commits. */
+int consensus_add_voter(struct consensus *cs, uint64_t id)
+{
+	struct raft_status st;
+	uint64_t index;
+	int r;
+
+	if (cs->raft == NULL || !raft_is_leader(cs->raft))
+		return -EAGAIN;
+	raft_status(cs->raft, &st);
+	if (raft_conf_has(&st.conf, id))
+		return -EEXIST;
+	if (st.conf_index > st.commit || st.conf.n >= CHORUS_RAFT_VOTERS_MAX)
+		return -EBUSY;
+	r = raft_propose_conf(cs->raft, 1, id, &index);
+	if (r != 0)
+		return r == RAFT_ERR_BUSY ? -EBUSY : -EINVAL;
+	for (size_t i = 0; i < cs->nremoved; i++) /* the operator changed their mind */
+		if (cs->removed[i] == id)
+			cs->removed[i] = cs->removed[--cs->nremoved];
+	log_info("raft", "event=add_voter id=%016llx index=%llu why=operator", (unsigned long long)id,
+	         (unsigned long long)index);
+	consensus_pump(cs);
+	chorusd_reschedule(cs->node);
+	return 0;
+}
+
+/* The operator's transfer-leader (on the leader): Raft's TimeoutNow once `to` is caught up. */
+int consensus_transfer_leader(struct consensus *cs, uint64_t to)
+{
+	struct raft_status st;
+
+	if (cs->raft == NULL || !raft_is_leader(cs->raft))
+		return -EAGAIN;
+	raft_status(cs->raft, &st);
+	if (!raft_conf_has(&st.conf, to))
+		return -ENOENT;
+	if (to == cs->id)
+		return 0;
+	if (raft_transfer(cs->raft, to) != 0)
+		return -EBUSY;
+	log_info("raft", "event=transfer_leader to=%016llx", (unsigned long long)to);
 	consensus_pump(cs);
 	chorusd_reschedule(cs->node);
 	return 0;

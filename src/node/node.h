@@ -25,6 +25,7 @@ struct event_base;
 struct event;
 
 /* Node-side bounds (the protocol bounds live in chorus/limits.h). */
+#define NODE_VOTERS_MAX      64            /* --voters: ids listed (voters and spares) */
 #define NODE_PATH_MAX        1024          /* data dir, key, log and config paths */
 #define NODE_HOST_MAX        255           /* --http host part */
 #define NODE_CONFIG_LINE_MAX 1024          /* one config file line */
@@ -71,6 +72,8 @@ struct node_config {
 	uint32_t snapshot_every;                /* --snapshot-every N: compact Raft's log; 0: default */
 	uint32_t outbox_high;                   /* --outbox-high N: refuse submits past N open acks */
 	int rejoin;                             /* --rejoin: a voter that lost raft.db votes again */
+	uint64_t voters[NODE_VOTERS_MAX];       /* --voters: the Raft ids the operator chose */
+	unsigned nvoters;
 };
 
 struct fabric;
