@@ -212,6 +212,15 @@ int raft_propose(struct raft *r, const uint8_t *data, uint32_t len, uint64_t *in
 int raft_propose_conf(struct raft *r, int add, uint64_t id, uint64_t *index);
 /* Hand leadership to a voter once its log is caught up (TimeoutNow). */
 int raft_transfer(struct raft *r, uint64_t to);
+/*
+ * The operator's last resort when lost voters left no quorum (etcd's
+ * --force-new-cluster): a voter without a leader appends, to its own log
+ * only, a configuration of itself alone, and then elects itself.  Entries
+ * only the lost voters held are lost; the others must not come back with
+ * their old state.  RAFT_ERR_BUSY when a leader is known (use
+ * raft_propose_conf instead), CORE_ERR_INVAL when we are no voter.
+ */
+int raft_force_new_cluster(struct raft *r);
 /* Start an election now (a follower that is a voter). */
 int raft_campaign_now(struct raft *r);
 /* The driver's say on cfg.no_vote after start (a lost voter re-added by its operator). */

@@ -13,6 +13,7 @@
  *   remove-voter ID on the leader; elsewhere the node names the leader
  *   add-voter ID    on the leader: the node with that full id becomes a voter
  *   transfer-leader ID  on the leader: hand leadership to that voter
+ *   recover         on a surviving voter without a leader: it becomes the only voter
  */
 #include "config.h"
 
@@ -32,7 +33,7 @@ static int cli_ledger_exec(const struct cli_ctx *ctx, const struct cli_args *arg
 const struct cli_cmd_entry cli_ledger_entry = {
 	.name = "ledger",
 	.args_usage = "status|blocks|job ID|balances|verify|add-voter ID|remove-voter ID|"
-	              "transfer-leader ID",
+	              "transfer-leader ID|recover",
 	.summary = "show or verify the replicated ledger; choose its voters and leader",
 	.options = NULL,
 	.options_help = "",
@@ -329,6 +330,26 @@ static int cli_ledger_change(const struct cli_ctx *ctx, const char *sub, const c
 	return rc;
 }
 
+/* recover: the node it goes to forces a configuration of itself alone (see chorus(1)). */
+static int cli_ledger_recover(const struct cli_ctx *ctx)
+{
+	cJSON *body = cJSON_CreateObject(), *doc = NULL;
+	struct cli_http_call call = { .post = 1, .path = "/v1/ledger/recover", .body = body,
+		                      .what = "recover" };
+	int rc;
+
+	if (body == NULL) {
+		cJSON_Delete(body);
+		return CLI_EXIT_NODE;
+	}
+	rc = cli_http_request(ctx, &call, &doc);
+	cJSON_Delete(body);
+	if (rc == CLI_EXIT_OK)
+		printf("recovered: this node is the only voter; wipe or re-add the others\n");
+	cJSON_Delete(doc);
+	return rc;
+}
+
 static int cli_ledger_exec(const struct cli_ctx *ctx, const struct cli_args *args)
 {
 	const char *sub = args->argv[0], *arg = args->argc > 1 ? args->argv[1] : NULL;
@@ -337,7 +358,7 @@ static int cli_ledger_exec(const struct cli_ctx *ctx, const struct cli_args *arg
 	int wants_arg = strcmp(sub, "job") == 0 || change;
 
 	if (strcmp(sub, "status") != 0 && strcmp(sub, "blocks") != 0 && strcmp(sub, "balances") != 0 &&
-	    strcmp(sub, "verify") != 0 && !wants_arg) {
+	    strcmp(sub, "verify") != 0 && strcmp(sub, "recover") != 0 && !wants_arg) {
 		cli_error("ledger: unknown subcommand '%s' (see 'chorus ledger --help')", sub);
 		return CLI_EXIT_USAGE;
 	}
@@ -347,6 +368,8 @@ static int cli_ledger_exec(const struct cli_ctx *ctx, const struct cli_args *arg
 	}
 	if (strcmp(sub, "verify") == 0)
 		return cli_ledger_verify(ctx);
+	if (strcmp(sub, "recover") == 0)
+		return cli_ledger_recover(ctx);
 	if (change)
 		return cli_ledger_change(ctx, sub, arg);
 	return cli_ledger_show(ctx, sub, arg);

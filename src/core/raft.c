@@ -1020,6 +1020,31 @@ int raft_propose_conf(struct raft *r, int add, uint64_t id, uint64_t *index)
 	return 0;
 }
 
+int raft_force_new_cluster(struct raft *r)
+{
+	struct raft_conf c;
+	uint8_t buf[4 + 8 * CHORUS_RAFT_VOTERS_MAX];
+	int len, err;
+
+	assert(!r->in_ready);
+	if (r->state == RAFT_LEADER || r->leader != RAFT_NONE)
+		return RAFT_ERR_BUSY;
+	if (!raft_conf_has(&r->conf, r->id) || r->removed || r->cfg.no_vote)
+		return CORE_ERR_INVAL; /* only a voter in good standing may speak for the cluster */
+	memset(&c, 0, sizeof c);
+	c.n = 1;
+	c.ids[0] = r->id;
+	if ((len = raft_conf_encode(&c, buf, sizeof buf)) < 0)
+		return CORE_ERR_INVAL;
+	/* r->term >= the last entry's term, so the log stays ordered; ready() persists it. */
+	if ((err = raft_log_append(&r->log, r->term, RAFT_ENTRY_CONF, buf, (uint32_t)len)) != 0)
+		return err;
+	raft_conf_reload(r);
+	r->pending_conf_index = raft_log_last_index(&r->log);
+	r->election_elapsed = r->election_timeout; /* campaign (alone) at the next tick */
+	return 0;
+}
+
 int raft_transfer(struct raft *r, uint64_t to)
 {
 	struct raft_progress *pr;

@@ -11,6 +11,7 @@
  *   POST /v1/ledger/remove-voter      {"id": hex id or a prefix}; 409 naming the leader
  *   POST /v1/ledger/add-voter         {"id": full id}: the operator adds a voter (leader only)
  *   POST /v1/ledger/transfer-leader   {"id": voter}: leadership to that voter (leader only)
+ *   POST /v1/ledger/recover           a voter without a leader: a configuration of itself alone
  *                                     when this node does not lead
  *   POST /v1/ledger/acks              {"ack","ack_sig","receipt","receipt_sig"} (texts,
  *                                     hex signatures): a completion record from elsewhere,
@@ -355,6 +356,26 @@ static void api_ledger_change(struct consensus *cs, struct evhttp_request *req, 
 	                                       : "want {\"id\": hex}");
 }
 
+/* POST /v1/ledger/recover: the etcd --force-new-cluster of a voter left without quorum. */
+static void api_ledger_recover(struct consensus *cs, struct evhttp_request *req)
+{
+	int r = consensus_recover(cs);
+	cJSON *o;
+
+	if (r == -EAGAIN) {
+		api_reply_error(req, 409, "Conflict",
+		                "a leader is known: change the voters with remove-voter instead");
+		return;
+	}
+	if (r != 0) {
+		api_reply_error(req, 409, "Conflict", "not a voter of its configuration (lost, removed or none)");
+		return;
+	}
+	o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "recovered", 1);
+	api_reply(req, HTTP_OK, "OK", o);
+}
+
 static cJSON *api_ledger_ack_doc(const char *job, uint64_t height)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -425,6 +446,8 @@ int api_ledger_route(struct node *node, struct evhttp_request *req, const char *
 		api_ledger_change(cs, req, API_LEDGER_ADD);
 	else if (strcmp(path, "/v1/ledger/transfer-leader") == 0 && method == EVHTTP_REQ_POST)
 		api_ledger_change(cs, req, API_LEDGER_TRANSFER);
+	else if (strcmp(path, "/v1/ledger/recover") == 0 && method == EVHTTP_REQ_POST)
+		api_ledger_recover(cs, req);
 	else if (strcmp(path, "/v1/ledger/acks") == 0 && method == EVHTTP_REQ_POST)
 		api_ledger_acks(cs, req);
 	else if (!get)

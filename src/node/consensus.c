@@ -1706,6 +1706,28 @@ int consensus_transfer_leader(struct consensus *cs, uint64_t to)
 	return 0;
 }
 
+/*
+ * `chorus ledger recover` on a surviving voter without a leader: a new
+ * configuration of this node alone (raft_force_new_cluster; the risks are in
+ * docs/ledger-node.md).  -EAGAIN: a leader is known; -EINVAL: no voter here.
+ */
+int consensus_recover(struct consensus *cs)
+{
+	int r;
+
+	if (cs->raft == NULL || cs->lost || cs->rejoining)
+		return -EINVAL;
+	r = raft_force_new_cluster(cs->raft);
+	if (r != 0)
+		return r == RAFT_ERR_BUSY ? -EAGAIN : -EINVAL;
+	log_warn("raft", "event=force_new_cluster id=%016llx index=%llu what=\"a new configuration of"
+	         " this voter alone: the other voters must not come back with their raft.db\"",
+	         (unsigned long long)cs->id, (unsigned long long)raft_commit_index(cs->raft));
+	consensus_pump(cs);
+	chorusd_reschedule(cs->node);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- life */
 
 static int consensus_boot(struct consensus *cs)

@@ -126,6 +126,8 @@ int consensus_remove_voter(struct consensus *cs, uint64_t id);
 int consensus_add_voter(struct consensus *cs, uint64_t id);
 /* On the leader: hand leadership to the voter to (-EAGAIN elsewhere, -ENOENT, -EBUSY). */
 int consensus_transfer_leader(struct consensus *cs, uint64_t to);
+/* A voter without a leader: a new configuration of itself alone (-EAGAIN, -EINVAL). */
+int consensus_recover(struct consensus *cs);
 size_t consensus_latency(const struct consensus *cs, uint32_t *p50, uint32_t *p99);
 /* waits: its submitter waits for the commit (kept in memory until then; see consensus_unwait). */
 int consensus_submit(struct consensus *cs, const struct ledger_entry *e, int waits,

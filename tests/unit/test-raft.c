@@ -729,6 +729,35 @@ static void test_removed_knows(void)
 	net_free(n);
 }
 
+/* Two of three voters lost for good: the survivor forces a configuration of itself. */
+static void test_force_new_cluster(void)
+{
+	struct net *n = net_new(3, 1, 1);
+	uint64_t who = 0, before;
+
+	net_campaign(n, 1);
+	net_propose(n, 1, "committed by three");
+	net_run(n, 3);
+	before = raft_commit_index(n->r[2]);
+	ok(raft_force_new_cluster(n->r[1]) == RAFT_ERR_BUSY,
+	   "force: refused on a leader (it can change the configuration the usual way)");
+	net_isolate(n, 1, 1);
+	net_isolate(n, 3, 1);
+	net_run(n, 80);
+	ok(!raft_is_leader(n->r[2]) && raft_leader(n->r[2]) == RAFT_NONE,
+	   "force: with 1 and 3 gone, 2 has no leader");
+	ok(net_propose(n, 2, "x") == RAFT_ERR_NOT_LEADER, "force: and commits nothing");
+	ok(raft_force_new_cluster(n->r[2]) == 0, "force: 2 forces a new configuration of itself");
+	net_run(n, 40);
+	ok(net_leaders(n, &who) >= 1 && raft_is_leader(n->r[2]) && st(n->r[2]).conf.n == 1,
+	   "force: 2 leads a configuration of one");
+	ok(net_propose(n, 2, "alone") == 0, "force: it takes proposals again");
+	net_run(n, 2);
+	ok(raft_commit_index(n->r[2]) == st(n->r[2]).last_index && raft_commit_index(n->r[2]) > before,
+	   "force: and commits them alone, keeping what it had");
+	net_free(n);
+}
+
 static void sm_snapshot(const struct sm *sm, uint8_t out[24])
 {
 	codec_put_u64(out, sm->index);
@@ -1049,6 +1078,7 @@ int main(void)
 	test_transfer();
 	test_membership();
 	test_removed_knows();
+	test_force_new_cluster();
 	test_snapshot();
 	test_inflight();
 	test_probe_after_reject();
