@@ -109,6 +109,7 @@ struct consensus {
 	int rejoining;               /* --rejoin accepted: no vote until the leader's log adds us */
 	int was_voter;               /* our configuration held us (this process saw it) */
 	int removed_self;            /* removed by the operator: no campaign, no candidate role */
+	int recovered;               /* `ledger recover` ran: the operator re-adds voters (add-voter) */
 	unsigned expect;             /* --bootstrap-expect; 0: wait to be added */
 	struct event *tick_ev;
 	uint64_t ticks;
@@ -858,8 +859,9 @@ static void consensus_add_voters(struct consensus *cs)
 		return; /* a change is in flight */
 	if (consensus_remove_lost(cs, &st))
 		return;
-	id = boot_voter_to_add(st.conf.ids, st.conf.n, ids, n, cfg->voters, cfg->nvoters, cs->removed,
-	                       cs->nremoved);
+	/* After a recover the listed voters are the lost ones: no more adds until a restart. */
+	id = boot_voter_to_add(st.conf.ids, st.conf.n, ids, n, cfg->voters,
+	                       cs->recovered ? 0 : cfg->nvoters, cs->removed, cs->nremoved);
 	if (id == 0)
 		return;
 	if (raft_propose_conf(cs->raft, 1, id, &index) == 0)
@@ -1587,8 +1589,14 @@ uint64_t consensus_leader(const struct consensus *cs)
 	struct core *core = cs->node->core;
 	struct member_view mv;
 
-	if (cs->raft != NULL)
-		return raft_leader(cs->raft);
+	if (cs->raft != NULL) {
+		struct raft_status st;
+
+		raft_status(cs->raft, &st);
+		/* A candidate the operator has not added (or removed) hears no leader: gossip's. */
+		if (st.leader != RAFT_NONE || raft_conf_has(&st.conf, cs->id))
+			return st.leader;
+	}
 	for (size_t i = 0; i < core_member_count(core); i++)
 		if (core_member_get(core, i, &mv) == 0 && consensus_alive(&mv) &&
 		    consensus_has_role(&mv.rec, CONSENSUS_ROLE_LEADER))
@@ -1720,6 +1728,7 @@ int consensus_recover(struct consensus *cs)
 	r = raft_force_new_cluster(cs->raft);
 	if (r != 0)
 		return r == RAFT_ERR_BUSY ? -EAGAIN : -EINVAL;
+	cs->recovered = 1;
 	log_warn("raft", "event=force_new_cluster id=%016llx index=%llu what=\"a new configuration of"
 	         " this voter alone: the other voters must not come back with their raft.db\"",
 	         (unsigned long long)cs->id, (unsigned long long)raft_commit_index(cs->raft));
