@@ -186,3 +186,20 @@ start_node() {
 	PID[$i]=$!
 	track "${PID[$i]}"
 }
+
+# node_key DIR: make DIR/node.key (a fresh ed25519 key, as chorusd would) and print the
+# node's 16-hex-digit id, so that a test can list voters (--voters) before they start.
+# Needs python3's cryptography module (callers skip_all without it).
+node_key() {
+	mkdir -p "$1" && chmod 700 "$1" && python3 - "$1/node.key" <<'PY'
+import os, sys
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+k = Ed25519PrivateKey.generate()
+seed, pk = k.private_bytes_raw(), k.public_key().public_bytes_raw()
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+os.write(fd, seed + pk)
+os.close(fd)
+print(pk[:8].hex())
+PY
+}
+has_node_key() { python3 -c 'from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey; Ed25519PrivateKey.generate().private_bytes_raw()' 2>/dev/null; }

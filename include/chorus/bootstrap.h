@@ -72,4 +72,23 @@ enum boot_action boot_step(struct boot_state *st, uint64_t self, unsigned expect
 
 const char *boot_action_name(enum boot_action a);
 
+/*
+ * The voter set is chosen by the operator, never announced (issue 14): the
+ * candidates listed by --voters are kept in c (in order), the others dropped;
+ * returns how many are left.  nlisted 0 keeps them all (no list given: the
+ * first set forms among the announced candidates, as before).
+ */
+size_t boot_keep_listed(struct boot_cand *c, size_t nc, const uint64_t *listed, size_t nlisted);
+
+/*
+ * The leader's duty: which alive candidate to add to the configuration conf,
+ * 0 for none.  Only one the operator listed (--voters) and not removed by
+ * this leader (removed[]) and not yet a voter; nothing when the set is full
+ * or nothing is listed.  A node that only announces the role is never added;
+ * `chorus ledger add-voter` is the other way in.
+ */
+uint64_t boot_voter_to_add(const uint64_t *conf, size_t nconf, const uint64_t *cands, size_t ncands,
+                           const uint64_t *listed, size_t nlisted, const uint64_t *removed,
+                           size_t nremoved);
+
 #endif

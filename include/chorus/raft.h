@@ -103,6 +103,8 @@ const char *raft_msg_type_name(int type);
 
 #define RAFT_MSG_REJECT   0x01 /* a negative response */
 #define RAFT_MSG_TRANSFER 0x02 /* a vote asked because of TimeoutNow: ignores the leader lease */
+#define RAFT_MSG_REMOVED  0x04 /* vote response: your log stops before a committed configuration
+                                  that has no place for you: you were removed (issue 14) */
 
 struct raft_msg {
 	uint8_t type;
@@ -186,6 +188,7 @@ struct raft_status {
 	uint64_t conf_index;
 	uint64_t transferee; /* leader: transfer target in progress, or RAFT_NONE */
 	int no_vote;         /* cfg.no_vote: neither votes nor campaigns */
+	int removed;         /* a voter told us we were removed: we no longer campaign */
 };
 
 struct raft_stats {
@@ -209,6 +212,15 @@ int raft_propose(struct raft *r, const uint8_t *data, uint32_t len, uint64_t *in
 int raft_propose_conf(struct raft *r, int add, uint64_t id, uint64_t *index);
 /* Hand leadership to a voter once its log is caught up (TimeoutNow). */
 int raft_transfer(struct raft *r, uint64_t to);
+/*
+ * The operator's last resort when lost voters left no quorum (etcd's
+ * --force-new-cluster): a voter without a leader appends, to its own log
+ * only, a configuration of itself alone, and then elects itself.  Entries
+ * only the lost voters held are lost; the others must not come back with
+ * their old state.  RAFT_ERR_BUSY when a leader is known (use
+ * raft_propose_conf instead), CORE_ERR_INVAL when we are no voter.
+ */
+int raft_force_new_cluster(struct raft *r);
 /* Start an election now (a follower that is a voter). */
 int raft_campaign_now(struct raft *r);
 /* The driver's say on cfg.no_vote after start (a lost voter re-added by its operator). */

@@ -11,6 +11,9 @@
  *                   double credits, then the node's balances): exit 0 when
  *                   all holds, else names the first bad block (exit 3)
  *   remove-voter ID on the leader; elsewhere the node names the leader
+ *   add-voter ID    on the leader: the node with that full id becomes a voter
+ *   transfer-leader ID  on the leader: hand leadership to that voter
+ *   recover         on a surviving voter without a leader: it becomes the only voter
  */
 #include "config.h"
 
@@ -29,8 +32,9 @@ static int cli_ledger_exec(const struct cli_ctx *ctx, const struct cli_args *arg
 
 const struct cli_cmd_entry cli_ledger_entry = {
 	.name = "ledger",
-	.args_usage = "status|blocks|job ID|balances|verify|remove-voter ID",
-	.summary = "show or verify the replicated ledger; remove a voter",
+	.args_usage = "status|blocks|job ID|balances|verify|add-voter ID|remove-voter ID|"
+	              "transfer-leader ID|recover",
+	.summary = "show or verify the replicated ledger; choose its voters and leader",
 	.options = NULL,
 	.options_help = "",
 	.args_min = 1,
@@ -303,13 +307,18 @@ static int cli_ledger_show(const struct cli_ctx *ctx, const char *sub, const cha
 	return rc;
 }
 
-static int cli_ledger_remove(const struct cli_ctx *ctx, const char *id)
+/* remove-voter, add-voter, transfer-leader: one POST {"id": ID} to /v1/ledger/SUB. */
+static int cli_ledger_change(const struct cli_ctx *ctx, const char *sub, const char *id)
 {
 	cJSON *body = cJSON_CreateObject(), *doc = NULL;
-	struct cli_http_call call = { .post = 1, .path = "/v1/ledger/remove-voter", .body = body,
-		                      .what = "remove-voter" };
+	char path[64];
+	struct cli_http_call call = { .post = 1, .path = path, .body = body, .what = sub };
+	const char *key = strcmp(sub, "remove-voter") == 0 ? "removed"
+	                  : strcmp(sub, "add-voter") == 0 ? "added"
+	                                                  : "transferring_to";
 	int rc;
 
+	snprintf(path, sizeof path, "/v1/ledger/%s", sub);
 	if (body == NULL || cJSON_AddStringToObject(body, "id", id) == NULL) {
 		cJSON_Delete(body);
 		return CLI_EXIT_NODE;
@@ -317,7 +326,28 @@ static int cli_ledger_remove(const struct cli_ctx *ctx, const char *id)
 	rc = cli_http_request(ctx, &call, &doc);
 	cJSON_Delete(body);
 	if (rc == CLI_EXIT_OK)
-		printf("removed %s\n", cli_json_string(doc, "removed", id));
+		printf("%s %s\n", strcmp(key, "transferring_to") == 0 ? "transferring to" : key,
+		       cli_json_string(doc, key, id));
+	cJSON_Delete(doc);
+	return rc;
+}
+
+/* recover: the node it goes to forces a configuration of itself alone (see chorus(1)). */
+static int cli_ledger_recover(const struct cli_ctx *ctx)
+{
+	cJSON *body = cJSON_CreateObject(), *doc = NULL;
+	struct cli_http_call call = { .post = 1, .path = "/v1/ledger/recover", .body = body,
+		                      .what = "recover" };
+	int rc;
+
+	if (body == NULL) {
+		cJSON_Delete(body);
+		return CLI_EXIT_NODE;
+	}
+	rc = cli_http_request(ctx, &call, &doc);
+	cJSON_Delete(body);
+	if (rc == CLI_EXIT_OK)
+		printf("recovered: this node is the only voter; wipe or re-add the others\n");
 	cJSON_Delete(doc);
 	return rc;
 }
@@ -325,10 +355,12 @@ static int cli_ledger_remove(const struct cli_ctx *ctx, const char *id)
 static int cli_ledger_exec(const struct cli_ctx *ctx, const struct cli_args *args)
 {
 	const char *sub = args->argv[0], *arg = args->argc > 1 ? args->argv[1] : NULL;
-	int wants_arg = strcmp(sub, "job") == 0 || strcmp(sub, "remove-voter") == 0;
+	int change = strcmp(sub, "remove-voter") == 0 || strcmp(sub, "add-voter") == 0 ||
+	             strcmp(sub, "transfer-leader") == 0;
+	int wants_arg = strcmp(sub, "job") == 0 || change;
 
 	if (strcmp(sub, "status") != 0 && strcmp(sub, "blocks") != 0 && strcmp(sub, "balances") != 0 &&
-	    strcmp(sub, "verify") != 0 && !wants_arg) {
+	    strcmp(sub, "verify") != 0 && strcmp(sub, "recover") != 0 && !wants_arg) {
 		cli_error("ledger: unknown subcommand '%s' (see 'chorus ledger --help')", sub);
 		return CLI_EXIT_USAGE;
 	}
@@ -338,7 +370,9 @@ static int cli_ledger_exec(const struct cli_ctx *ctx, const struct cli_args *arg
 	}
 	if (strcmp(sub, "verify") == 0)
 		return cli_ledger_verify(ctx);
-	if (strcmp(sub, "remove-voter") == 0)
-		return cli_ledger_remove(ctx, arg);
+	if (strcmp(sub, "recover") == 0)
+		return cli_ledger_recover(ctx);
+	if (change)
+		return cli_ledger_change(ctx, sub, arg);
 	return cli_ledger_show(ctx, sub, arg);
 }

@@ -116,3 +116,37 @@ const char *boot_action_name(enum boot_action a)
 
 	return (unsigned)a < sizeof names / sizeof names[0] ? names[a] : "?";
 }
+
+/* Is id in ids[0..n)? */
+static int boot_listed(const uint64_t *ids, size_t n, uint64_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return 1;
+	return 0;
+}
+
+size_t boot_keep_listed(struct boot_cand *c, size_t nc, const uint64_t *listed, size_t nlisted)
+{
+	size_t n = 0;
+
+	if (nlisted == 0)
+		return nc; /* no list: the first set forms among every announced candidate */
+	for (size_t i = 0; i < nc; i++)
+		if (boot_listed(listed, nlisted, c[i].id))
+			c[n++] = c[i];
+	return n;
+}
+
+uint64_t boot_voter_to_add(const uint64_t *conf, size_t nconf, const uint64_t *cands, size_t ncands,
+                           const uint64_t *listed, size_t nlisted, const uint64_t *removed,
+                           size_t nremoved)
+{
+	if (nconf >= CHORUS_RAFT_VOTERS_MAX)
+		return 0;
+	for (size_t i = 0; i < ncands; i++)
+		if (cands[i] != 0 && boot_listed(listed, nlisted, cands[i]) &&
+		    !boot_listed(conf, nconf, cands[i]) && !boot_listed(removed, nremoved, cands[i]))
+			return cands[i];
+	return 0; /* an announced role alone never makes a voter */
+}

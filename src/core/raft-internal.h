@@ -112,6 +112,8 @@ struct raft {
 	/* Leader. */
 	struct raft_progress pr[CHORUS_RAFT_VOTERS_MAX];
 	uint32_t npr;
+	int removed;                 /* told by a voter of a committed configuration without us */
+	uint64_t removed_index;      /* our last index then: a later configuration with us re-adds us */
 	uint64_t pending_conf_index; /* no new change until commit reaches it */
 	uint64_t transferee;
 	uint32_t transfer_ticks;

@@ -132,7 +132,7 @@ int raft_msg_validate(const struct raft_msg *m)
 		return CORE_ERR_MALFORMED;
 	if (m->from == RAFT_NONE || m->to == RAFT_NONE || m->from == m->to)
 		return CORE_ERR_MALFORMED;
-	if ((m->flags & ~(RAFT_MSG_REJECT | RAFT_MSG_TRANSFER)) != 0)
+	if ((m->flags & ~(RAFT_MSG_REJECT | RAFT_MSG_TRANSFER | RAFT_MSG_REMOVED)) != 0)
 		return CORE_ERR_MALFORMED;
 	/* A term near 2^64 would wrap when a follower campaigns on it (raft_reset asserts); see limits.h. */
 	if (m->term >= CHORUS_RAFT_TERM_MAX)

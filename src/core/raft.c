@@ -51,7 +51,7 @@ static uint32_t raft_quorum(const struct raft_conf *c)
 /* A voter of the configuration that may vote: one whose durable state was lost never does. */
 static int raft_promotable(const struct raft *r)
 {
-	return raft_conf_has(&r->conf, r->id) && !r->cfg.no_vote;
+	return raft_conf_has(&r->conf, r->id) && !r->cfg.no_vote && !r->removed;
 }
 
 static struct raft_progress *raft_progress_find(struct raft *r, uint64_t id)
@@ -166,6 +166,8 @@ static void raft_progress_sync(struct raft *r)
 static void raft_conf_reload(struct raft *r)
 {
 	raft_conf_at(r, raft_log_last_index(&r->log), &r->conf, &r->conf_index);
+	if (r->removed && r->conf_index > r->removed_index && raft_conf_has(&r->conf, r->id))
+		r->removed = 0; /* the operator added us back */
 	if (r->state == RAFT_LEADER)
 		raft_progress_sync(r);
 }
@@ -828,6 +830,39 @@ static int raft_step_term(struct raft *r, const struct raft_msg *m)
 	return 1;
 }
 
+/*
+ * A removed voter never hears the entry that removes it (the leader drops
+ * its progress as it appends it), and within the lease nobody answers its
+ * campaigns: it would stay a pre-candidate forever.  So a voter whose latest
+ * configuration is committed and lacks the candidate, while the candidate's
+ * log stops before that configuration (a voter added later would hold the
+ * entry that adds it, past ours), says "removed"; a candidate told so by a
+ * voter of its own configuration stops campaigning.  1: consumed.
+ */
+static int raft_step_removed(struct raft *r, const struct raft_msg *m)
+{
+	int vote = m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PRE_VOTE;
+	int resp = m->type == RAFT_MSG_VOTE_RESP || m->type == RAFT_MSG_PRE_VOTE_RESP;
+
+	if (m->from == RAFT_NONE || m->from == r->id)
+		return 0;
+	if (vote && raft_conf_has(&r->conf, r->id) && !raft_conf_has(&r->conf, m->from) &&
+	    r->conf_index > 0 && r->conf_index <= r->log.committed && m->index < r->conf_index) {
+		raft_send_simple(r, m->type == RAFT_MSG_VOTE ? RAFT_MSG_VOTE_RESP : RAFT_MSG_PRE_VOTE_RESP,
+		                 m->from, m->term, 0, RAFT_MSG_REJECT | RAFT_MSG_REMOVED);
+		return 1;
+	}
+	if (resp && (m->flags & RAFT_MSG_REMOVED)) {
+		if (raft_conf_has(&r->conf, m->from) && r->state != RAFT_LEADER && !r->removed) {
+			r->removed = 1;
+			r->removed_index = raft_log_last_index(&r->log);
+			raft_become_follower(r, r->term, RAFT_NONE);
+		}
+		return 1;
+	}
+	return 0;
+}
+
 int raft_step(struct raft *r, const struct raft_msg *m)
 {
 	int err = raft_msg_validate(m);
@@ -842,6 +877,8 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 		return err;
 	}
 	r->stats.msgs_in++;
+	if (raft_step_removed(r, m))
+		return 0;
 	if (!raft_step_term(r, m))
 		return 0;
 	if (m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PRE_VOTE)
@@ -980,6 +1017,31 @@ int raft_propose_conf(struct raft *r, int add, uint64_t id, uint64_t *index)
 	if ((err = raft_leader_append(r, RAFT_ENTRY_CONF, buf, (uint32_t)len, index)) != 0)
 		return err;
 	r->pending_conf_index = raft_log_last_index(&r->log);
+	return 0;
+}
+
+int raft_force_new_cluster(struct raft *r)
+{
+	struct raft_conf c;
+	uint8_t buf[4 + 8 * CHORUS_RAFT_VOTERS_MAX];
+	int len, err;
+
+	assert(!r->in_ready);
+	if (r->state == RAFT_LEADER || r->leader != RAFT_NONE)
+		return RAFT_ERR_BUSY;
+	if (!raft_conf_has(&r->conf, r->id) || r->removed || r->cfg.no_vote)
+		return CORE_ERR_INVAL; /* only a voter in good standing may speak for the cluster */
+	memset(&c, 0, sizeof c);
+	c.n = 1;
+	c.ids[0] = r->id;
+	if ((len = raft_conf_encode(&c, buf, sizeof buf)) < 0)
+		return CORE_ERR_INVAL;
+	/* r->term >= the last entry's term, so the log stays ordered; ready() persists it. */
+	if ((err = raft_log_append(&r->log, r->term, RAFT_ENTRY_CONF, buf, (uint32_t)len)) != 0)
+		return err;
+	raft_conf_reload(r);
+	r->pending_conf_index = raft_log_last_index(&r->log);
+	r->election_elapsed = r->election_timeout; /* campaign (alone) at the next tick */
 	return 0;
 }
 
@@ -1271,13 +1333,14 @@ void raft_status(const struct raft *r, struct raft_status *st)
 	st->conf_index = r->conf_index;
 	st->transferee = r->transferee;
 	st->no_vote = r->cfg.no_vote;
+	st->removed = r->removed;
 }
 
 void raft_set_no_vote(struct raft *r, int no_vote)
 {
 	assert(!r->in_ready);
 	r->cfg.no_vote = no_vote != 0;
-	assert(raft_promotable(r) == (raft_conf_has(&r->conf, r->id) && !no_vote));
+	assert(raft_promotable(r) == (raft_conf_has(&r->conf, r->id) && !no_vote && !r->removed));
 }
 
 const struct raft_stats *raft_stats(const struct raft *r)

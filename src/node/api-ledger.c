@@ -9,12 +9,15 @@
  *   GET  /v1/ledger/jobs/ID           the block that credited a job, 404 if none
  *   GET  /v1/ledger/balances          every account
  *   POST /v1/ledger/remove-voter      {"id": hex id or a prefix}; 409 naming the leader
+ *   POST /v1/ledger/add-voter         {"id": full id}: the operator adds a voter (leader only)
+ *   POST /v1/ledger/transfer-leader   {"id": voter}: leadership to that voter (leader only)
+ *   POST /v1/ledger/recover           a voter without a leader: a configuration of itself alone
  *                                     when this node does not lead
  *   POST /v1/ledger/acks              {"ack","ack_sig","receipt","receipt_sig"} (texts,
  *                                     hex signatures): a completion record from elsewhere,
  *                                     checked, then forwarded like our own (202)
  *
- * Read-only views of consensus.c's state; only remove-voter changes anything.
+ * Read-only views of consensus.c's state; only remove-voter, add-voter and transfer-leader change anything.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -296,25 +299,51 @@ static int api_ledger_voter(const struct consensus *cs, const char *text, uint64
 	return found == 1 ? 0 : -ENOENT;
 }
 
-static void api_ledger_remove(struct consensus *cs, struct evhttp_request *req)
+enum api_ledger_op { API_LEDGER_REMOVE, API_LEDGER_ADD, API_LEDGER_TRANSFER };
+
+/*
+ * The operator's changes, on the leader only (elsewhere 409 names it):
+ * remove-voter and transfer-leader name a voter by id or unique prefix;
+ * add-voter names a node by its full id (16 hex digits, or the whole key):
+ * it is in no configuration yet, and a prefix could match a stranger.
+ */
+static int api_ledger_target(const struct consensus *cs, enum api_ledger_op op, const char *hex,
+                             uint64_t *id)
 {
+	char head[17];
+
+	if (op != API_LEDGER_ADD)
+		return api_ledger_voter(cs, hex, id);
+	if (strlen(hex) < 16 || strspn(hex, "0123456789abcdef") != strlen(hex))
+		return -EINVAL;
+	memcpy(head, hex, 16);
+	head[16] = '\0';
+	*id = strtoull(head, NULL, 16);
+	return *id == 0 ? -EINVAL : 0;
+}
+
+static void api_ledger_change(struct consensus *cs, struct evhttp_request *req, enum api_ledger_op op)
+{
+	static const char *const done[] = { "removed", "added", "transferring_to" };
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
 	char msg[160], hex[CHORUS_ID_HEX + 1];
 	uint64_t id = 0;
 	const struct raft *rf = consensus_raft(cs);
 	int r = api_body_voter((const char *)evbuffer_pullup(in, -1), len, hex) == 0
-	            ? api_ledger_voter(cs, hex, &id)
+	            ? api_ledger_target(cs, op, hex, &id)
 	            : -EINVAL;
 
 	if (rf == NULL || !raft_is_leader(rf))
 		r = -EAGAIN; /* whatever the id: only the leader can act on it */
 	if (r == 0)
-		r = consensus_remove_voter(cs, id);
+		r = op == API_LEDGER_REMOVE ? consensus_remove_voter(cs, id)
+		    : op == API_LEDGER_ADD  ? consensus_add_voter(cs, id)
+		                            : consensus_transfer_leader(cs, id);
 	if (r == 0) {
 		cJSON *o = cJSON_CreateObject();
 
-		api_ledger_id(o, "removed", id);
+		api_ledger_id(o, done[op], id);
 		api_reply(req, HTTP_OK, "OK", o);
 		return;
 	}
@@ -326,10 +355,33 @@ static void api_ledger_remove(struct consensus *cs, struct evhttp_request *req)
 		api_reply_error(req, 409, "Conflict", msg);
 		return;
 	}
-	api_reply_error(req, r == -EBUSY ? 409 : HTTP_BADREQUEST, r == -EBUSY ? "Conflict" : "Bad Request",
-	                r == -EBUSY ? "a configuration change is in progress"
-	                            : r == -ENOENT ? "no such voter (give a unique id prefix)"
-	                                           : "want {\"id\": hex}");
+	api_reply_error(req, r == -EBUSY || r == -EEXIST ? 409 : HTTP_BADREQUEST,
+	                r == -EBUSY || r == -EEXIST ? "Conflict" : "Bad Request",
+	                r == -EBUSY    ? "a configuration change or transfer is in progress"
+	                : r == -EEXIST ? "already a voter"
+	                : r == -ENOENT ? "no such voter (give a unique id prefix)"
+	                : op == API_LEDGER_ADD ? "want {\"id\": the node's full id (16+ hex digits)}"
+	                                       : "want {\"id\": hex}");
+}
+
+/* POST /v1/ledger/recover: the etcd --force-new-cluster of a voter left without quorum. */
+static void api_ledger_recover(struct consensus *cs, struct evhttp_request *req)
+{
+	int r = consensus_recover(cs);
+	cJSON *o;
+
+	if (r == -EAGAIN) {
+		api_reply_error(req, 409, "Conflict",
+		                "a leader is known: change the voters with remove-voter instead");
+		return;
+	}
+	if (r != 0) {
+		api_reply_error(req, 409, "Conflict", "not a voter of its configuration (lost, removed or none)");
+		return;
+	}
+	o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "recovered", 1);
+	api_reply(req, HTTP_OK, "OK", o);
 }
 
 static cJSON *api_ledger_ack_doc(const char *job, uint64_t height)
@@ -412,7 +464,13 @@ int api_ledger_route(struct node *node, struct evhttp_request *req, const char *
 	if (strncmp(path, "/v1/ledger", 10) != 0 || (path[10] != '\0' && path[10] != '/'))
 		return 0;
 	if (strcmp(path, "/v1/ledger/remove-voter") == 0 && method == EVHTTP_REQ_POST)
-		api_ledger_remove(cs, req);
+		api_ledger_change(cs, req, API_LEDGER_REMOVE);
+	else if (strcmp(path, "/v1/ledger/add-voter") == 0 && method == EVHTTP_REQ_POST)
+		api_ledger_change(cs, req, API_LEDGER_ADD);
+	else if (strcmp(path, "/v1/ledger/transfer-leader") == 0 && method == EVHTTP_REQ_POST)
+		api_ledger_change(cs, req, API_LEDGER_TRANSFER);
+	else if (strcmp(path, "/v1/ledger/recover") == 0 && method == EVHTTP_REQ_POST)
+		api_ledger_recover(cs, req);
 	else if (strcmp(path, "/v1/ledger/acks") == 0 && method == EVHTTP_REQ_POST)
 		api_ledger_acks(cs, req);
 	else if (!get)

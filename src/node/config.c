@@ -48,6 +48,7 @@ static const struct option config_long_options[] = {
 	{ "snapshot-every", required_argument, NULL, 's' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "voter", no_argument, NULL, 'O' },
+	{ "voters", required_argument, NULL, 'W' },
 	{ "worker", required_argument, NULL, 'w' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -65,7 +66,7 @@ config_usage(FILE *fp, int full)
 	    "               [--log-file FILE] [--log-format text|json] [--name NAME]\n"
 	    "               [--offer-window-ms MS] [--outbox-high N] [--rejoin]\n"
 	    "               [--role ROLE] [--snapshot-every N] [--voter]\n"
-	    "               [--worker KIND[=COMMAND]]\n"
+	    "               [--voters ID,...] [--worker KIND[=COMMAND]]\n"
 	    "       chorusd --help | --version\n");
 	if (!full)
 		return;
@@ -101,6 +102,9 @@ config_usage(FILE *fp, int full)
 	    "  --snapshot-every N      voter: compact the Raft log every N applied entries\n"
 	    "                          (advanced; default 1024, 1..32768)\n"
 	    "  --voter                 be a ledger voter candidate (Raft; state in raft.db)\n"
+	    "  --voters ID,...         the voters the operator chose (node ids, 16+ hex\n"
+	    "                          digits): only they form the first set and are added;\n"
+	    "                          others need `chorus ledger add-voter`\n"
 	    "  --worker KIND[=COMMAND] run jobs of KIND: built-in echo, sha256, sleep, fail,\n"
 	    "                          or COMMAND via /bin/sh (payload on stdin, result on\n"
 	    "                          stdout); repeatable\n"
@@ -200,6 +204,40 @@ config_set_path(char *dst, size_t dstlen, const char *value, char *err, size_t e
 		return -EINVAL;
 	}
 	snprintf(dst, dstlen, "%s", value);
+	return 0;
+}
+
+
+/*
+ * --voters ID,... (and the config key `voters`): node ids of at least 16 hex
+ * digits (the full 64-digit key is fine); the first 16 are the Raft id.
+ * Shorter prefixes are refused: a prefix could match a stranger's key.
+ */
+static int
+config_voters(struct node_config *cfg, const char *value, char *err, size_t errlen)
+{
+	const char *p = value;
+
+	while (*p != '\0') {
+		size_t len = strcspn(p, ",");
+		char hex[17];
+
+		if (len < 16 || strspn(p, "0123456789abcdefABCDEF") < len) {
+			snprintf(err, errlen, "bad voters '%s' (want node ids of 16+ hex digits, comma-separated)",
+			         value);
+			return -EINVAL;
+		}
+		if (cfg->nvoters >= NODE_VOTERS_MAX) {
+			snprintf(err, errlen, "too many voters (at most %d)", NODE_VOTERS_MAX);
+			return -EINVAL;
+		}
+		memcpy(hex, p, 16);
+		hex[16] = '\0';
+		cfg->voters[cfg->nvoters++] = strtoull(hex, NULL, 16);
+		p += len;
+		if (*p == ',')
+			p++;
+	}
 	return 0;
 }
 
@@ -364,6 +402,8 @@ config_set(struct node_config *cfg, const char *key, const char *value, char *er
 		cfg->outbox_high = (uint32_t)v;
 		return 0;
 	}
+	if (strcmp(key, "voters") == 0)
+		return config_voters(cfg, value, err, errlen);
 	if (strcmp(key, "rejoin") == 0) {
 		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
 			snprintf(err, errlen, "bad rejoin '%s' (want yes or no)", value);

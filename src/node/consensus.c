@@ -107,6 +107,9 @@ struct consensus {
 	int voter;
 	int lost;                    /* raft.db was lost: no vote until re-added (--rejoin) */
 	int rejoining;               /* --rejoin accepted: no vote until the leader's log adds us */
+	int was_voter;               /* our configuration held us (this process saw it) */
+	int removed_self;            /* removed by the operator: no campaign, no candidate role */
+	int recovered;               /* `ledger recover` ran: the operator re-adds voters (add-voter) */
 	unsigned expect;             /* --bootstrap-expect; 0: wait to be added */
 	struct event *tick_ev;
 	uint64_t ticks;
@@ -810,7 +813,8 @@ static void consensus_try_bootstrap(struct consensus *cs)
 {
 	struct boot_cand c[64];
 	struct raft_conf conf;
-	size_t n = consensus_cands(cs, c, 64);
+	const struct node_config *cfg = &cs->node->cfg;
+	size_t n = boot_keep_listed(c, consensus_cands(cs, c, 64), cfg->voters, cfg->nvoters);
 	enum boot_action a;
 
 	memset(&conf, 0, sizeof conf);
@@ -821,14 +825,6 @@ static void consensus_try_bootstrap(struct consensus *cs)
 		consensus_publish_role(cs);
 	else if (a == BOOT_MEMBER || a == BOOT_JOIN || a == BOOT_NONMEMBER)
 		consensus_boot_with(cs, &conf, boot_action_name(a));
-}
-
-static int consensus_removed(const struct consensus *cs, uint64_t id)
-{
-	for (size_t i = 0; i < cs->nremoved; i++)
-		if (cs->removed[i] == id)
-			return 1;
-	return 0;
 }
 
 /*
@@ -859,10 +855,15 @@ static int consensus_remove_lost(struct consensus *cs, const struct raft_status 
 	return 0;
 }
 
-/* Leader: one alive candidate not in the configuration is added (one change at a time). */
+/*
+ * Leader: one alive candidate the operator listed (--voters) and not in the
+ * configuration is added, one change at a time (boot_voter_to_add decides);
+ * a node that only announces the role is never added (issue 14).
+ */
 static void consensus_add_voters(struct consensus *cs)
 {
-	uint64_t ids[64], index;
+	const struct node_config *cfg = &cs->node->cfg;
+	uint64_t ids[64], index, id;
 	struct raft_status st;
 	size_t n = consensus_candidates(cs, ids, 64);
 
@@ -871,16 +872,44 @@ static void consensus_add_voters(struct consensus *cs)
 		return; /* a change is in flight */
 	if (consensus_remove_lost(cs, &st))
 		return;
-	for (size_t i = 0; i < n; i++) {
-		if (raft_conf_has(&st.conf, ids[i]) || consensus_removed(cs, ids[i]) ||
-		    st.conf.n >= CHORUS_RAFT_VOTERS_MAX)
-			continue;
-		if (raft_propose_conf(cs->raft, 1, ids[i], &index) == 0)
-			log_info("raft", "event=add_voter id=%016llx index=%llu", (unsigned long long)ids[i],
-			         (unsigned long long)index);
-		consensus_pump(cs);
+	/* After a recover the listed voters are the lost ones: no more adds until a restart. */
+	id = boot_voter_to_add(st.conf.ids, st.conf.n, ids, n, cfg->voters,
+	                       cs->recovered ? 0 : cfg->nvoters, cs->removed, cs->nremoved);
+	if (id == 0)
 		return;
-	}
+	if (raft_propose_conf(cs->raft, 1, id, &index) == 0)
+		log_info("raft", "event=add_voter id=%016llx index=%llu why=listed", (unsigned long long)id,
+		         (unsigned long long)index);
+	consensus_pump(cs);
+}
+
+/*
+ * Were we removed?  Either our log holds the configuration that took us out
+ * (we were in one before), or Raft heard so from a voter (raft_step_removed).
+ * Said once; our role becomes "voter-r<hash>", which is no candidate, so no
+ * leader adds us back by itself; the operator's add-voter does (and clears it).
+ */
+static void consensus_watch_removed(struct consensus *cs)
+{
+	struct raft_status st;
+	int in, removed;
+
+	raft_status(cs->raft, &st);
+	in = raft_conf_has(&st.conf, cs->id);
+	cs->was_voter |= in;
+	removed = st.removed || (cs->was_voter && !in);
+	if (removed == cs->removed_self)
+		return;
+	cs->removed_self = removed;
+	if (removed)
+		log_warn("raft", "event=removed id=%016llx term=%llu what=\"the operator removed this voter:"
+		         " it no longer campaigns and is not added back unless re-added (chorus ledger"
+		         " add-voter)\"", (unsigned long long)cs->id, (unsigned long long)st.term);
+	else
+		log_info("raft", "event=readded id=%016llx index=%llu", (unsigned long long)cs->id,
+		         (unsigned long long)st.conf_index);
+	cs->boot_kind = removed ? 'r' : 'b';
+	consensus_publish_role(cs);
 }
 
 /* ---------------------------------------------------------------- ack forwarding */
@@ -1608,6 +1637,8 @@ static void consensus_tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (cs->ticks % CONSENSUS_DUTY_TICKS == 0) {
 		if (cs->raft != NULL && cs->rejoining)
 			consensus_rejoined(cs);
+		if (cs->raft != NULL && !cs->lost && !cs->rejoining)
+			consensus_watch_removed(cs);
 		if (cs->raft == NULL && cs->voter)
 			consensus_try_bootstrap(cs);
 		else if (cs->raft != NULL && raft_is_leader(cs->raft))
@@ -1709,8 +1740,14 @@ uint64_t consensus_leader(const struct consensus *cs)
 	struct core *core = cs->node->core;
 	struct member_view mv;
 
-	if (cs->raft != NULL)
-		return raft_leader(cs->raft);
+	if (cs->raft != NULL) {
+		struct raft_status st;
+
+		raft_status(cs->raft, &st);
+		/* A candidate the operator has not added (or removed) hears no leader: gossip's. */
+		if (st.leader != RAFT_NONE || raft_conf_has(&st.conf, cs->id))
+			return st.leader;
+	}
 	for (size_t i = 0; i < core_member_count(core); i++)
 		if (core_member_get(core, i, &mv) == 0 && consensus_alive(&mv) &&
 		    consensus_has_role(&mv.rec, CONSENSUS_ROLE_LEADER))
@@ -1731,6 +1768,8 @@ const char *consensus_raft_state(const struct consensus *cs)
 		return "rejoining";
 	if (cs->raft == NULL)
 		return "booting";
+	if (cs->removed_self)
+		return "removed";
 	raft_status(cs->raft, &st);
 	return raft_conf_has(&st.conf, cs->id) ? "voter" : "waiting";
 }
@@ -1779,6 +1818,76 @@ int consensus_remove_voter(struct consensus *cs, uint64_t id)
 	return 0;
 }
 
+/* The operator's add-voter (on the leader): it votes once the change commits. */
+int consensus_add_voter(struct consensus *cs, uint64_t id)
+{
+	struct raft_status st;
+	uint64_t index;
+	int r;
+
+	if (cs->raft == NULL || !raft_is_leader(cs->raft))
+		return -EAGAIN;
+	raft_status(cs->raft, &st);
+	if (raft_conf_has(&st.conf, id))
+		return -EEXIST;
+	if (st.conf_index > st.commit || st.conf.n >= CHORUS_RAFT_VOTERS_MAX)
+		return -EBUSY;
+	r = raft_propose_conf(cs->raft, 1, id, &index);
+	if (r != 0)
+		return r == RAFT_ERR_BUSY ? -EBUSY : -EINVAL;
+	for (size_t i = 0; i < cs->nremoved; i++) /* the operator changed their mind */
+		if (cs->removed[i] == id)
+			cs->removed[i] = cs->removed[--cs->nremoved];
+	log_info("raft", "event=add_voter id=%016llx index=%llu why=operator", (unsigned long long)id,
+	         (unsigned long long)index);
+	consensus_pump(cs);
+	chorusd_reschedule(cs->node);
+	return 0;
+}
+
+/* The operator's transfer-leader (on the leader): Raft's TimeoutNow once `to` is caught up. */
+int consensus_transfer_leader(struct consensus *cs, uint64_t to)
+{
+	struct raft_status st;
+
+	if (cs->raft == NULL || !raft_is_leader(cs->raft))
+		return -EAGAIN;
+	raft_status(cs->raft, &st);
+	if (!raft_conf_has(&st.conf, to))
+		return -ENOENT;
+	if (to == cs->id)
+		return 0;
+	if (raft_transfer(cs->raft, to) != 0)
+		return -EBUSY;
+	log_info("raft", "event=transfer_leader to=%016llx", (unsigned long long)to);
+	consensus_pump(cs);
+	chorusd_reschedule(cs->node);
+	return 0;
+}
+
+/*
+ * `chorus ledger recover` on a surviving voter without a leader: a new
+ * configuration of this node alone (raft_force_new_cluster; the risks are in
+ * docs/ledger-node.md).  -EAGAIN: a leader is known; -EINVAL: no voter here.
+ */
+int consensus_recover(struct consensus *cs)
+{
+	int r;
+
+	if (cs->raft == NULL || cs->lost || cs->rejoining)
+		return -EINVAL;
+	r = raft_force_new_cluster(cs->raft);
+	if (r != 0)
+		return r == RAFT_ERR_BUSY ? -EAGAIN : -EINVAL;
+	cs->recovered = 1;
+	log_warn("raft", "event=force_new_cluster id=%016llx index=%llu what=\"a new configuration of"
+	         " this voter alone: the other voters must not come back with their raft.db\"",
+	         (unsigned long long)cs->id, (unsigned long long)raft_commit_index(cs->raft));
+	consensus_pump(cs);
+	chorusd_reschedule(cs->node);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- life */
 
 static int consensus_boot(struct consensus *cs)
@@ -1794,6 +1903,9 @@ static int consensus_boot(struct consensus *cs)
 		return r;
 	if (r == 0)
 		return consensus_start_raft(cs); /* booted before: never bootstrap again */
+	if (cs->expect > 0 && cs->node->cfg.nvoters == 0)
+		log_warn("raft", "event=bootstrap_open expect=%u what=\"no --voters: the first set is any %u"
+		         " candidates seen; list the voters you chose\"", cs->expect, cs->expect);
 	if (cs->expect > 0 && !cs->lost)
 		return 0; /* the tick bootstraps once enough candidates are seen */
 	{

@@ -132,6 +132,12 @@ int consensus_block(const struct consensus *cs, uint64_t height, const uint8_t *
                     size_t *len);
 /* Leader only: remove a voter; -EAGAIN not leader, -ENOENT not a voter, -EBUSY a change in flight. */
 int consensus_remove_voter(struct consensus *cs, uint64_t id);
+/* On the leader: the operator adds a voter (-EAGAIN elsewhere, -EEXIST, -EBUSY). */
+int consensus_add_voter(struct consensus *cs, uint64_t id);
+/* On the leader: hand leadership to the voter to (-EAGAIN elsewhere, -ENOENT, -EBUSY). */
+int consensus_transfer_leader(struct consensus *cs, uint64_t to);
+/* A voter without a leader: a new configuration of itself alone (-EAGAIN, -EINVAL). */
+int consensus_recover(struct consensus *cs);
 size_t consensus_latency(const struct consensus *cs, uint32_t *p50, uint32_t *p99);
 /* waits: its submitter waits for the commit (kept in memory until then; see consensus_unwait). */
 /* *settled: the ack is below its client's floor (answered at our height, not sent). */

@@ -25,6 +25,7 @@ struct event_base;
 struct event;
 
 /* Node-side bounds (the protocol bounds live in chorus/limits.h). */
+#define NODE_VOTERS_MAX      64            /* --voters: ids listed (voters and spares) */
 #define NODE_PATH_MAX        1024          /* data dir, key, log and config paths */
 #define NODE_HOST_MAX        255           /* --http host part */
 #define NODE_CONFIG_LINE_MAX 1024          /* one config file line */
@@ -77,6 +78,8 @@ struct node_config {
 	int http_insecure;                      /* --http-insecure: may listen beyond loopback */
 	int http_loopback;                      /* http_host is a loopback address */
 	int http_wildcard;                      /* http_host is 0.0.0.0 or :: */
+	uint64_t voters[NODE_VOTERS_MAX];       /* --voters: the Raft ids the operator chose */
+	unsigned nvoters;
 };
 
 struct fabric;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "raft-internal.h"
+#include "chorus/bootstrap.h"
 #include "tap.h"
 
 #define NET_MAX   8
@@ -693,6 +694,70 @@ static void test_membership(void)
 	net_free(n);
 }
 
+/*
+ * A voter removed while cut off never receives the entry that removes it; on
+ * its return the others (in their lease) would ignore its campaigns and it
+ * would stay a pre-candidate forever.  They tell it it was removed instead.
+ */
+static void test_removed_knows(void)
+{
+	struct net *n = net_new(3, 1, 1);
+	uint64_t who = 0, pre;
+
+	net_campaign(n, 1);
+	net_isolate(n, 3, 1);
+	ok(raft_propose_conf(n->r[1], 0, 3, NULL) == 0, "removed: remove voter 3 while it is cut off");
+	net_ready(n, 1);
+	net_deliver(n);
+	net_propose(n, 1, "after");
+	net_run(n, 3);
+	ok(!voter(n->r[1], 3) && !voter(n->r[2], 3) && voter(n->r[3], 3) && !st(n->r[3]).removed,
+	   "removed: 1 and 2 committed it; 3 still thinks it is a voter");
+	net_isolate(n, 3, 0);
+	net_run(n, 80);
+	pre = raft_stats(n->r[3])->pre_elections;
+	ok(st(n->r[3]).removed && st(n->r[3]).state == RAFT_FOLLOWER,
+	   "removed: back on the network, 3 learns it was removed and is a follower");
+	net_run(n, 80);
+	ok(raft_stats(n->r[3])->pre_elections == pre && net_leaders(n, &who) == 1 && who == 1,
+	   "removed: it campaigns no more, and 1 still leads");
+	ok(raft_propose_conf(n->r[1], 1, 3, NULL) == 0, "removed: the operator adds 3 back");
+	net_ready(n, 1);
+	net_run(n, 10);
+	ok(voter(n->r[3], 3) && !st(n->r[3]).removed && net_checks_ok(n),
+	   "removed: re-added, 3 is a voter again and no longer removed");
+	net_free(n);
+}
+
+/* Two of three voters lost for good: the survivor forces a configuration of itself. */
+static void test_force_new_cluster(void)
+{
+	struct net *n = net_new(3, 1, 1);
+	uint64_t who = 0, before;
+
+	net_campaign(n, 1);
+	net_propose(n, 1, "committed by three");
+	net_run(n, 3);
+	before = raft_commit_index(n->r[2]);
+	ok(raft_force_new_cluster(n->r[1]) == RAFT_ERR_BUSY,
+	   "force: refused on a leader (it can change the configuration the usual way)");
+	net_isolate(n, 1, 1);
+	net_isolate(n, 3, 1);
+	net_run(n, 80);
+	ok(!raft_is_leader(n->r[2]) && raft_leader(n->r[2]) == RAFT_NONE,
+	   "force: with 1 and 3 gone, 2 has no leader");
+	ok(net_propose(n, 2, "x") == RAFT_ERR_NOT_LEADER, "force: and commits nothing");
+	ok(raft_force_new_cluster(n->r[2]) == 0, "force: 2 forces a new configuration of itself");
+	net_run(n, 40);
+	ok(net_leaders(n, &who) >= 1 && raft_is_leader(n->r[2]) && st(n->r[2]).conf.n == 1,
+	   "force: 2 leads a configuration of one");
+	ok(net_propose(n, 2, "alone") == 0, "force: it takes proposals again");
+	net_run(n, 2);
+	ok(raft_commit_index(n->r[2]) == st(n->r[2]).last_index && raft_commit_index(n->r[2]) > before,
+	   "force: and commits them alone, keeping what it had");
+	net_free(n);
+}
+
 static void sm_snapshot(const struct sm *sm, uint8_t out[24])
 {
 	codec_put_u64(out, sm->index);
@@ -980,6 +1045,26 @@ static void test_boot(void)
 	}
 }
 
+/* Issue 14: the voter set is chosen by the operator, never announced. */
+static void test_chosen_voters(void)
+{
+	struct boot_cand c[4] = { { 1, 'p', 7 }, { 2, 0, 0 }, { 3, 'p', 7 }, { 9, 'b', 5 } };
+	uint64_t listed[] = { 1, 3, 5 }, conf[] = { 1, 3 }, cands[] = { 2, 4, 5, 9 };
+	uint64_t removed[] = { 5 };
+	size_t n = boot_keep_listed(c, 4, listed, 3);
+
+	ok(n == 2 && c[0].id == 1 && c[1].id == 3, "bootstrap keeps only the listed candidates");
+	ok(boot_keep_listed(c, 2, NULL, 0) == 2, "no list: every candidate is kept");
+	ok(boot_voter_to_add(conf, 2, cands, 4, NULL, 0, NULL, 0) == 0,
+	   "nothing listed: an announced candidate is never added");
+	ok(boot_voter_to_add(conf, 2, cands, 4, listed, 3, NULL, 0) == 5,
+	   "a listed alive candidate missing from the configuration is added");
+	ok(boot_voter_to_add(conf, 2, cands, 4, listed, 3, removed, 1) == 0,
+	   "a listed candidate the operator removed is not added back");
+	ok(boot_voter_to_add(conf, 2, cands, 2, listed, 3, NULL, 0) == 0,
+	   "strangers (2, 4) announcing the role are not added");
+}
+
 int main(void)
 {
 	test_election();
@@ -992,11 +1077,14 @@ int main(void)
 	test_check_quorum();
 	test_transfer();
 	test_membership();
+	test_removed_knows();
+	test_force_new_cluster();
 	test_snapshot();
 	test_inflight();
 	test_probe_after_reject();
 	test_wire();
 	test_wire_fuzz();
 	test_boot();
+	test_chosen_voters();
 	return tap_done();
 }
