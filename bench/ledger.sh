@@ -26,11 +26,13 @@ base=$(port_base "bench-ledger $PWD") # per checkout: another worktree may run i
 for b in "$CHORUSD" "$BENCH"; do
 	[ -x "$b" ] || { echo "bench: $b is not built (make)" >&2; exit 1; }
 done
+# The voters are chosen, not announced: their ids, listed before the first start.
+VOTERS=$(for i in 1 2 3; do "$CHORUSD" --print-id --data-dir "$TEST_TMP/n$i"; done | paste -sd,)
 for i in 1 2 3; do
 	mkdir -p "$TEST_TMP/n$i"
 	"$CHORUSD" --keyring "$KEYRING" --data-dir "$TEST_TMP/n$i" --name "v$i" --listen "tcp://127.0.0.1:$((base + i))" \
 		--http "127.0.0.1:$((base + 50 + i))" --log-file "$TEST_TMP/n$i/node.log" \
-		--voter --bootstrap-expect 3 --join "tcp://127.0.0.1:$((base + 1))" \
+		--voter --bootstrap-expect 3 --voters "$VOTERS" --join "tcp://127.0.0.1:$((base + 1))" \
 		>"$TEST_TMP/n$i.out" 2>&1 &
 	track $!
 	VPID[$i]=$!

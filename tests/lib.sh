@@ -187,19 +187,12 @@ start_node() {
 	track "${PID[$i]}"
 }
 
-# node_key DIR: make DIR/node.key (a fresh ed25519 key, as chorusd would) and print the
-# node's 16-hex-digit id, so that a test can list voters (--voters) before they start.
-# Needs python3's cryptography module (callers skip_all without it).
-node_key() {
-	mkdir -p "$1" && chmod 700 "$1" && python3 - "$1/node.key" <<'PY'
-import os, sys
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-k = Ed25519PrivateKey.generate()
-seed, pk = k.private_bytes_raw(), k.public_key().public_bytes_raw()
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-os.write(fd, seed + pk)
-os.close(fd)
-print(pk[:8].hex())
-PY
+# node_key DIR: make DIR/node.key (chorusd --print-id makes it as a start would) and
+# print the node's 16-hex-digit id, so that a test can list voters before they start.
+node_key() { "$CHORUSD" --print-id --data-dir "$1"; }
+# voters_of I...: the --voters list (comma-separated ids) of test nodes I..., whose keys
+# (in $TEST_TMP/nI, where start_node puts them) are made now if they are not there yet.
+voters_of() {
+	local i
+	for i in "$@"; do node_key "$TEST_TMP/n$i" || return 1; done | paste -sd,
 }
-has_node_key() { python3 -c 'from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey; Ed25519PrivateKey.generate().private_bytes_raw()' 2>/dev/null; }

@@ -12,6 +12,7 @@
  * once.  SIGHUP reopens the log file.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include <sodium.h>
 
 #include "node.h"
+#include "consensus.h"
 #include "runner.h"
 
 /* The longest the timer sleeps even if the core has nothing due. */
@@ -390,6 +392,22 @@ chorusd_log_start(const struct node *node, int created)
 	          node->cfg.verbose);
 }
 
+/* --print-id: the id a voters list names (consensus_id_of), making node.key if absent. */
+static int chorusd_print_id(struct node *node)
+{
+	uint8_t pk[CHORUS_PK_BYTES], sk[CHORUS_SK_BYTES];
+	char err[NODE_ERR_MAX];
+	int created;
+
+	if (identity_load(node->cfg.data_dir, pk, sk, &created, err, sizeof err) != 0) {
+		fprintf(stderr, "chorusd: %s\n", err);
+		return 1;
+	}
+	sodium_memzero(sk, sizeof sk);
+	printf("%016" PRIx64 "\n", consensus_id_of(pk));
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -419,6 +437,8 @@ main(int argc, char **argv)
 	}
 	if (node.cfg.check_only)
 		return chorusd_check(&node);
+	if (node.cfg.print_id)
+		return chorusd_print_id(&node);
 	if (node.cfg.keyring[0] != '\0' &&
 	    keyring_load(node.cfg.keyring, node.netkeys, &node.nnetkeys, err, sizeof err) != 0) {
 		fprintf(stderr, "chorusd: %s\n", err);

@@ -24,6 +24,7 @@
 /* Options without a letter of their own (getopt_long's val, beyond any char). */
 #define CONFIG_OPT_HTTP_INSECURE 0x101
 #define CONFIG_OPT_HTTP_TLS      0x102
+#define CONFIG_OPT_PRINT_ID      0x110
 
 static const struct option config_long_options[] = {
 	{ "bootstrap-expect", required_argument, NULL, 'b' },
@@ -49,6 +50,7 @@ static const struct option config_long_options[] = {
 	{ "version", no_argument, NULL, 'V' },
 	{ "voter", no_argument, NULL, 'O' },
 	{ "voters", required_argument, NULL, 'W' },
+	{ "print-id", no_argument, NULL, CONFIG_OPT_PRINT_ID },
 	{ "worker", required_argument, NULL, 'w' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -59,14 +61,14 @@ config_usage(FILE *fp, int full)
 {
 	fprintf(fp,
 	    "usage: chorusd [-nv] [--bootstrap-expect N] [--capacity N] [--config FILE]\n"
-	    "               [--data-dir DIR] [--http HOST:PORT] [--insecure-open] [--join URL]\n"
-	    "               [--keyring FILE] [--listen URL]\n"
 	    "               [--data-dir DIR] [--http HOST:PORT] [--http-insecure]\n"
-	    "               [--http-tls CERT,KEY] [--join URL] [--listen URL]\n"
+	    "               [--http-tls CERT,KEY] [--insecure-open] [--join URL]\n"
+	    "               [--keyring FILE] [--listen URL]\n"
 	    "               [--log-file FILE] [--log-format text|json] [--name NAME]\n"
 	    "               [--offer-window-ms MS] [--outbox-high N] [--rejoin]\n"
 	    "               [--role ROLE] [--snapshot-every N] [--voter]\n"
 	    "               [--voters ID,...] [--worker KIND[=COMMAND]]\n"
+	    "       chorusd --print-id [--data-dir DIR]\n"
 	    "       chorusd --help | --version\n");
 	if (!full)
 		return;
@@ -104,7 +106,10 @@ config_usage(FILE *fp, int full)
 	    "  --voter                 be a ledger voter candidate (Raft; state in raft.db)\n"
 	    "  --voters ID,...         the voters the operator chose (node ids, 16+ hex\n"
 	    "                          digits): only they form the first set and are added;\n"
-	    "                          others need `chorus ledger add-voter`\n"
+	    "                          others need `chorus ledger add-voter`; required with\n"
+	    "                          --bootstrap-expect 2 or more\n"
+	    "  --print-id              print this node's id (making its key if there is none\n"
+	    "                          yet) and exit: what a voters list names\n"
 	    "  --worker KIND[=COMMAND] run jobs of KIND: built-in echo, sha256, sleep, fail,\n"
 	    "                          or COMMAND via /bin/sh (payload on stdin, result on\n"
 	    "                          stdout); repeatable\n"
@@ -529,6 +534,17 @@ config_voter_roles(struct node_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "--bootstrap-expect needs --voter");
 		return -EINVAL;
 	}
+	/*
+	 * The voters are chosen, not announced (docs/ledger-node.md): a first
+	 * set of more than this node is formed only among nodes the operator
+	 * listed, so a member that merely says --voter never gets a vote.
+	 */
+	if (cfg->bootstrap_expect > 1 && cfg->nvoters < cfg->bootstrap_expect) {
+		snprintf(err, errlen, "--bootstrap-expect %u needs --voters listing at least %u node "
+		         "ids (the voters you chose; `chorusd --print-id --data-dir DIR` prints a "
+		         "node's id)", cfg->bootstrap_expect, cfg->bootstrap_expect);
+		return -EINVAL;
+	}
 	for (unsigned i = 0; i < cfg->nroles; i++) {
 		if (strcmp(cfg->roles[i], "leader") == 0) {
 			snprintf(err, errlen, "role 'leader' is the ledger leader's to publish");
@@ -583,7 +599,7 @@ config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t e
 	unsigned nflags = 0, joins = 0, roles = 0, workers = 0;
 	const char *config_file = NULL;
 	char msg[NODE_ERR_MAX];
-	int verbose = 0, check_only = 0, ch, idx, r;
+	int verbose = 0, check_only = 0, print_id = 0, ch, idx, r;
 
 	config_defaults(cfg);
 	opterr = 0;
@@ -591,6 +607,7 @@ config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t e
 	while ((ch = getopt_long(argc, argv, ":nv", config_long_options, &idx)) != -1) {
 		switch (ch) {
 		case 'n': check_only = 1; break;
+		case CONFIG_OPT_PRINT_ID: print_id = 1; break;
 		case 'v': verbose++; break;
 		case 'H': config_usage(stdout, 1); return CONFIG_EXIT_OK;
 		case 'V': printf("chorusd %s\n", CHORUS_VERSION); return CONFIG_EXIT_OK;
@@ -643,6 +660,10 @@ config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t e
 	}
 	if (config_voter_roles(cfg, err, errlen) != 0)
 		return CONFIG_ERR_USAGE;
+	cfg->print_id = print_id;
+	if (print_id) /* the node's id, for a voters list: no keyring or policy needed */
+		return cfg->data_dir[0] == '\0' && config_default_data_dir(cfg, err, errlen) != 0 ?
+		       CONFIG_ERR : CONFIG_RUN;
 	/* Secure by default: running open must be said (docs/security.md). */
 	if (cfg->keyring[0] == '\0' && !cfg->insecure_open) {
 		snprintf(err, errlen, "no network key: give --keyring FILE (make a key with "

@@ -1903,9 +1903,6 @@ static int consensus_boot(struct consensus *cs)
 		return r;
 	if (r == 0)
 		return consensus_start_raft(cs); /* booted before: never bootstrap again */
-	if (cs->expect > 0 && cs->node->cfg.nvoters == 0)
-		log_warn("raft", "event=bootstrap_open expect=%u what=\"no --voters: the first set is any %u"
-		         " candidates seen; list the voters you chose\"", cs->expect, cs->expect);
 	if (cs->expect > 0 && !cs->lost)
 		return 0; /* the tick bootstraps once enough candidates are seen */
 	{

@@ -68,6 +68,7 @@ struct node_config {
 	int verbose;                            /* 0 info, 1 debug, 2 trace */
 	char config_file[NODE_PATH_MAX];
 	int check_only;                         /* -n */
+	int print_id;                           /* --print-id */
 	int voter;                              /* --voter: a ledger voter candidate */
 	unsigned bootstrap_expect;              /* --bootstrap-expect N, 0: join a formed cluster */
 	uint32_t snapshot_every;                /* --snapshot-every N: compact Raft's log; 0: default */

@@ -31,7 +31,7 @@ start_voter() { # joins through the other voters: a restarted seed must find the
 	seeds=""
 	for j in $VOTERS; do [ "$j" != "$1" ] && seeds="$seeds --join tcp://127.0.0.1:$(fport "$j")"; done
 	# shellcheck disable=SC2086
-	start_node "$1" --voter --bootstrap-expect 3 $seeds
+	start_node "$1" --voter --bootstrap-expect 3 --voters "$(voters_of 1 2 3)" $seeds
 }
 leader_node() {
 	for i in $VOTERS; do

@@ -38,7 +38,7 @@ declare -a PID
 start_voter() { # joins through the other voters: a restarted seed must find the cluster
 	seeds=""
 	for j in $VOTERS; do [ "$j" != "$1" ] && seeds="$seeds --join tcp://127.0.0.1:$(fport "$j")"; done
-	start_node "$1" --voter --bootstrap-expect 3 --snapshot-every "$EVERY" $seeds
+	start_node "$1" --voter --bootstrap-expect 3 --voters "$(voters_of 1 2 3)" --snapshot-every "$EVERY" $seeds
 }
 one_leader() {
 	leaders=$(q -p ledger "d['leader']" $(ports_of "$@")) || return 1

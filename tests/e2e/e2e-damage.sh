@@ -28,7 +28,6 @@ declare -a PID
 WORKER=4 CLIENT=5
 SEED="tcp://127.0.0.1:$(fport "$WORKER")"
 # The three are listed (--voters): a voter back with --rejoin is re-added because it is.
-has_node_key || skip_all "python3's cryptography module needed to make node keys"
 VOTERS=$(for i in 1 2 3; do node_key "$TEST_TMP/n$i"; done | paste -sd,)
 start_voter() { start_node "$1" --voter --bootstrap-expect 3 --voters "$VOTERS" --join "$SEED" "${@:2}"; }
 stop() { kill -TERM "${PID[$1]}"; wait "${PID[$1]}" 2>/dev/null; }
@@ -125,7 +124,7 @@ stop 2
 check "a byte of ledger block 1 flipped in n2's raft.db" flip_block "$TEST_TMP/n2/raft.db"
 check "the voter stops: the chain it holds does not verify" \
 	start_fails 2 ".*/raft.db is damaged (the ledger chain it holds does not verify): restore it from a backup" \
-	--voter --bootstrap-expect 3 --join "$SEED"
+	--voter --bootstrap-expect 3 --voters "$VOTERS" --join "$SEED"
 flip_block "$TEST_TMP/n2/raft.db"
 start_voter 2
 n2_back() { q status "d['raft_state'] == 'voter'" "$(hport 2)" && credited 6 2; }
@@ -161,7 +160,7 @@ size=$(stat -c %s "$V/raft.db")
 truncate -s $((size / 2)) "$V/raft.db"
 check "raft.db truncated to half ($size bytes): the voter stops, 'damaged', no crash" \
 	start_fails 3 ".*/raft.db is damaged (.*): restore it from a backup, or move it aside to start without it" \
-	--voter --bootstrap-expect 3 --join "$SEED"
+	--voter --bootstrap-expect 3 --voters "$VOTERS" --join "$SEED"
 mv "$V/raft.db" "$V/raft.db.damaged"
 start_voter 3
 check "moved aside as said: it starts, without a vote" wait_until 10000 lost

@@ -19,7 +19,7 @@ hport() { echo $((base + 50 + $1)); }
 
 declare -a PID
 for i in 1 2 3; do
-	start_node "$i" --voter --bootstrap-expect 3 --join "tcp://127.0.0.1:$(fport 1)" --worker echo \
+	start_node "$i" --voter --bootstrap-expect 3 --voters "$(voters_of 1 2 3)" --join "tcp://127.0.0.1:$(fport 1)" --worker echo \
 		--capacity 16
 done
 start_node 4 --join "tcp://127.0.0.1:$(fport 1)"

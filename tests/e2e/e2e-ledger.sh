@@ -28,7 +28,7 @@ ports_of() { for i in "$@"; do hport "$i"; done; }
 cli() { i=$1; shift; "$CHORUS" -H "http://127.0.0.1:$(hport "$i")" "$@"; }
 
 declare -a PID
-start_voter() { start_node "$1" --voter --bootstrap-expect 3 --join "tcp://127.0.0.1:$(fport 1)"; }
+start_voter() { start_node "$1" --voter --bootstrap-expect 3 --voters "$(voters_of 1 2 3)" --join "tcp://127.0.0.1:$(fport 1)"; }
 
 # one_leader NODES...: all of them name the same, non-zero leader, which is a voter of theirs.
 one_leader() {

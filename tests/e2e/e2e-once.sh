@@ -26,7 +26,7 @@ c1() { "$CHORUS" -H "$(api 1)" "$@"; }
 declare -a PID
 # Payload "TOKEN SECONDS": the token is appended to this worker's file, then it sleeps.
 start_worker() {
-	start_node "$1" --join "tcp://127.0.0.1:$(fport 1)" --capacity 8 --voter --bootstrap-expect 3 \
+	start_node "$1" --join "tcp://127.0.0.1:$(fport 1)" --capacity 8 --voter --bootstrap-expect 3 --voters "$(voters_of 2 3 4)" \
 		--worker "count=read -r t s; echo \"\$t\" >>$TEST_TMP/runs.n$1; sleep \"\$s\"; echo \"ran \$t\""
 }
 sees_workers() { # at least $1 workers running "count" are alive for n1

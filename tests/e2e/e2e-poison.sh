@@ -60,7 +60,7 @@ same_head() {
 	[ "$(echo "$heads" | sort -u | wc -l)" -eq 1 ] && [ "$(echo "$heads" | head -1 | cut -d' ' -f3)" -ge "$1" ]
 }
 
-for i in $VOTERS; do start_node "$i" --voter --bootstrap-expect 3 --join "tcp://127.0.0.1:$(fport 1)"; done
+for i in $VOTERS; do start_node "$i" --voter --bootstrap-expect 3 --voters "$(voters_of 1 2 3)" --join "tcp://127.0.0.1:$(fport 1)"; done
 for i in 4 5; do start_node "$i" --worker echo --capacity 4 --join "tcp://127.0.0.1:$(fport 1)"; done
 if ! wait_until 30000 one_leader 1 2 3 4 5; then
 	ok 1 "3 voters elect a leader, known to all 5 nodes"
@@ -146,7 +146,7 @@ stop_voters() { # stop_voters SIGNAL
 }
 start_voters() { # through the non-voters too: they saw the voters leave
 	for i in $VOTERS; do
-		start_node "$i" --voter --bootstrap-expect 3 --join "tcp://127.0.0.1:$(fport 1)" \
+		start_node "$i" --voter --bootstrap-expect 3 --voters "$(voters_of 1 2 3)" --join "tcp://127.0.0.1:$(fport 1)" \
 			--join "tcp://127.0.0.1:$(fport 4)" --join "tcp://127.0.0.1:$(fport 5)"
 	done
 }

@@ -63,7 +63,7 @@ open(sys.argv[2], 'wb').write(base64.b64decode(d.get('result_b64', '')))
 print(d['id'])" "$TEST_TMP/sub.json" "$TEST_TMP/result" >>"$3"
 }
 
-for i in $VOTERS; do start_node "$i" --voter --bootstrap-expect 3 --join "tcp://127.0.0.1:$(fport 1)"; done
+for i in $VOTERS; do start_node "$i" --voter --bootstrap-expect 3 --voters "$(voters_of 1 2 3)" --join "tcp://127.0.0.1:$(fport 1)"; done
 CHORUS_FAULT=receipt-sig start_node "$BAD" --worker sha256 --join "tcp://127.0.0.1:$(fport 1)"
 start_node "$GOOD" --worker echo --join "tcp://127.0.0.1:$(fport 1)"
 start_node "$CLIENT" -v --join "tcp://127.0.0.1:$(fport 1)"

@@ -15,7 +15,6 @@
 
 [ -x "$CHORUSD" ] || skip_all "chorusd not built"
 command -v python3 >/dev/null 2>&1 || skip_all "python3 needed to read JSON"
-has_node_key || skip_all "python3's cryptography module needed to make node keys"
 
 base=$(port_base "e2e-voters $PWD")
 fport() { echo $((base + $1)); }
@@ -30,11 +29,24 @@ for i in 1 2 3 4 5 6 7; do ID[$i]=$(node_key "$TEST_TMP/n$i") || { ok 1 "node ke
 LISTED="${ID[1]},${ID[2]},${ID[3]}"
 diag "listed: $LISTED; node 4 ${ID[4]}; strangers ${ID[6]} ${ID[7]}"
 
+# --bootstrap-expect 2+ without a list that long is refused before anything is made;
+# --print-id names the node a list means.
+out=$("$CHORUSD" -n --keyring "$KEYRING" --data-dir "$TEST_TMP/nx" --voter --bootstrap-expect 3 2>&1)
+rc=$?
+check "--bootstrap-expect 3 without --voters is refused (rc $rc: $(echo "$out" | head -1))" \
+	test "$rc" -ne 0 -a ! -e "$TEST_TMP/nx/node.key"
+case $out in *"needs --voters"*) ok 0 "the refusal says what to give" ;; *) ok 1 "the refusal says what to give" ;; esac
+out=$("$CHORUSD" -n --keyring "$KEYRING" --data-dir "$TEST_TMP/nx" --voter --bootstrap-expect 3 \
+	--voters "${ID[1]},${ID[2]}" 2>&1)
+check "a list shorter than --bootstrap-expect is refused" test $? -ne 0
+check "--print-id prints the same id twice (the key is kept)" \
+	test "$("$CHORUSD" --print-id --data-dir "$TEST_TMP/n1")" = "${ID[1]}"
 for i in 1 2 3; do
 	start_node "$i" --voter --bootstrap-expect 3 --voters "$LISTED" --join "$SEED"
 done
 start_node 5 --join "$SEED" --worker echo # a worker, no voter
-start_node 6 --voter --bootstrap-expect 3 --join "$SEED" # a stranger that also wants to bootstrap
+# A stranger that wants to bootstrap a set of its own friends (it cannot start without a list).
+start_node 6 --voter --bootstrap-expect 3 --voters "${ID[6]},${ID[7]},${ID[4]}" --join "$SEED"
 start_node 7 --voter --join "$SEED"
 start_node 4 --voter --join "$SEED"
 
