@@ -266,12 +266,4 @@ _Static_assert(CHORUS_OUTBOX_HIGH_MAX <= 0x7fffffff / 100, "high * percent fits 
 _Static_assert(CHORUS_JOBS_INFLIGHT_MAX < CHORUS_OUTBOX_HIGH,
                "the jobs in flight when submits stop fit well past the mark (nothing is dropped)");
 
-/*
- * The queue, the shell's side (docs/dispatch.md, "The queue"): the most a
- * submit may ask a job to wait for a slot (POST /v1/jobs queue_timeout_s,
- * chorus submit --queue-timeout, chorusd --queue-timeout).
- */
-#define CHORUS_QUEUE_TIMEOUT_S_MAX (24u * 3600)
-_Static_assert(CHORUS_QUEUE_TIMEOUT_S_MAX <= 0xffffffffu / 1000, "queue_timeout_ms fits a uint32_t");
-
 #endif

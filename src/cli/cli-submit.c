@@ -28,7 +28,7 @@
 
 _Static_assert(CLI_JOB_REWARD_MAX == CHORUS_LEDGER_REWARD_MAX, "the CLI takes what the ledger pays");
 _Static_assert(CLI_JOB_PRIORITY_MAX == CHORUS_PRIORITY_MAX, "the CLI takes the node's priorities");
-_Static_assert(CLI_QUEUE_TIMEOUT_S_MAX == CHORUS_QUEUE_TIMEOUT_S_MAX, "and its queue timeouts");
+_Static_assert(CLI_QUEUE_TIMEOUT_S_MAX == (CHORUS_QUEUE_TIMEOUT_MS_MAX / 1000), "and its queue timeouts");
 
 static int cli_submit_exec(const struct cli_ctx *ctx, const struct cli_args *args);
 

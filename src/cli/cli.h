@@ -48,7 +48,7 @@
 #define CLI_JOBS_LIMIT_MAX     1000
 #define CLI_JOB_TEXT_MAX       200 /* a result this short and printable is shown by 'job' */
 #define CLI_JOB_PRIORITY_MAX   9     /* CHORUS_PRIORITY_MAX: --priority 0..9, higher first */
-#define CLI_QUEUE_TIMEOUT_S_MAX 86400 /* CHORUS_QUEUE_TIMEOUT_S_MAX: --queue-timeout */
+#define CLI_QUEUE_TIMEOUT_S_MAX 86400 /* CHORUS_QUEUE_TIMEOUT_MS_MAX / 1000: --queue-timeout */
 
 _Static_assert(CLI_JOB_TIMEOUT_S_MAX <= INT32_MAX / 1000, "timeout_ms fits an int");
 _Static_assert(CLI_JOB_POLL_MIN_MS < CLI_JOB_WAIT_MS_MAX, "the node's wait paces the polls");

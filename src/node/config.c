@@ -44,7 +44,6 @@ static const struct option config_long_options[] = {
 	{ "name", required_argument, NULL, 'N' },
 	{ "offer-window-ms", required_argument, NULL, 'o' },
 	{ "outbox-high", required_argument, NULL, 'x' },
-	{ "queue-max", required_argument, NULL, 'Q' },
 	{ "queue-timeout", required_argument, NULL, 'q' },
 	{ "rejoin", no_argument, NULL, 'R' },
 	{ "role", required_argument, NULL, 'r' },
@@ -67,7 +66,7 @@ config_usage(FILE *fp, int full)
 	    "               [--data-dir DIR] [--http HOST:PORT] [--http-insecure]\n"
 	    "               [--http-tls CERT,KEY] [--join URL] [--listen URL]\n"
 	    "               [--log-file FILE] [--log-format text|json] [--name NAME]\n"
-	    "               [--offer-window-ms MS] [--outbox-high N] [--queue-max N]\n"
+	    "               [--offer-window-ms MS] [--outbox-high N]\n"
 	    "               [--queue-timeout SECONDS] [--rejoin] [--role ROLE]\n"
 	    "               [--share CLIENT_ID=WEIGHT] [--snapshot-every N] [--voter]\n"
 	    "               [--worker KIND[=COMMAND]]\n"
@@ -100,15 +99,13 @@ config_usage(FILE *fp, int full)
 	    "  --offer-window-ms MS    how long a job collects offers at most (default 100)\n"
 	    "  --outbox-high N         refuse submits (503) while over N acks wait for the\n"
 	    "                          ledger, until back under 4N/5 (advanced; default 100000)\n"
-	    "  --queue-max N           refuse submits (429) while N of this node's jobs\n"
-	    "                          wait for a slot (1..8192; default 8192)\n"
 	    "  --queue-timeout SECONDS how long a job may wait for a slot unless its submit\n"
 	    "                          says (1..86400; default 3600)\n"
 	    "  --rejoin                voter whose raft.db was lost: vote again, once the\n"
 	    "                          others have removed it (chorusd(8), DAMAGE)\n"
 	    "  --role ROLE             role stored in the node record (repeatable)\n"
 	    "  --share CLIENT_ID=WEIGHT  a worker's fair share for that client's jobs\n"
-	    "                          (weight 1..100, default 1; repeatable)\n"
+	    "                          (weight 1..1000, default 1; repeatable)\n"
 	    "  --snapshot-every N      voter: compact the Raft log every N applied entries\n"
 	    "                          (advanced; default 1024, 1..32768)\n"
 	    "  --voter                 be a ledger voter candidate (Raft; state in raft.db)\n"
@@ -237,9 +234,9 @@ config_set_share(struct node_config *cfg, const char *value, char *err, size_t e
 
 	if (eq == NULL || eq - value != CHORUS_ID_HEX ||
 	    strspn(value, "0123456789abcdef") != CHORUS_ID_HEX ||
-	    config_number(eq + 1, 1, NODE_SHARE_WEIGHT_MAX, &w) != 0) {
+	    config_number(eq + 1, 1, CHORUS_SHARE_WEIGHT_MAX, &w) != 0) {
 		snprintf(err, errlen, "bad share '%.100s' (want CLIENT_ID=WEIGHT: the client's %d-hex-"
-		         "digit node id, weight 1..%d)", value, CHORUS_ID_HEX, NODE_SHARE_WEIGHT_MAX);
+		         "digit node id, weight 1..%d)", value, CHORUS_ID_HEX, CHORUS_SHARE_WEIGHT_MAX);
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < cfg->nshares; i++)
@@ -247,8 +244,8 @@ config_set_share(struct node_config *cfg, const char *value, char *err, size_t e
 			snprintf(err, errlen, "client %.16s given two shares", value);
 			return -EINVAL;
 		}
-	if (cfg->nshares >= NODE_SHARES_MAX) {
-		snprintf(err, errlen, "too many shares (at most %d)", NODE_SHARES_MAX);
+	if (cfg->nshares >= CHORUS_SHARES_MAX) {
+		snprintf(err, errlen, "too many shares (at most %d)", CHORUS_SHARES_MAX);
 		return -EINVAL;
 	}
 	snprintf(cfg->shares[cfg->nshares].client, sizeof cfg->shares[0].client, "%.*s",
@@ -266,21 +263,12 @@ config_set_queue(struct node_config *cfg, const char *key, const char *value, ch
 
 	if (strcmp(key, "share") == 0)
 		return config_set_share(cfg, value, err, errlen);
-	if (strcmp(key, "queue-timeout") == 0) {
-		if (config_number(value, 1, CHORUS_QUEUE_TIMEOUT_S_MAX, &v) != 0) {
-			snprintf(err, errlen, "bad queue-timeout '%s' (want 1..%d seconds)", value,
-			         CHORUS_QUEUE_TIMEOUT_S_MAX);
-			return -EINVAL;
-		}
-		cfg->queue_timeout_s = (uint32_t)v;
-		return 0;
-	}
-	if (config_number(value, NODE_QUEUE_MAX_MIN, CHORUS_JOBS_INFLIGHT_MAX, &v) != 0) {
-		snprintf(err, errlen, "bad queue-max '%s' (want %d..%d)", value, NODE_QUEUE_MAX_MIN,
-		         CHORUS_JOBS_INFLIGHT_MAX);
+	if (config_number(value, 1, CHORUS_QUEUE_TIMEOUT_MS_MAX / 1000, &v) != 0) {
+		snprintf(err, errlen, "bad queue-timeout '%s' (want 1..%u seconds)", value,
+		         CHORUS_QUEUE_TIMEOUT_MS_MAX / 1000);
 		return -EINVAL;
 	}
-	cfg->queue_max = (uint32_t)v;
+	cfg->queue_timeout_s = (uint32_t)v;
 	return 0;
 }
 
@@ -411,8 +399,7 @@ config_set(struct node_config *cfg, const char *key, const char *value, char *er
 		cfg->capacity = (uint32_t)v;
 		return 0;
 	}
-	if (strcmp(key, "queue-timeout") == 0 || strcmp(key, "queue-max") == 0 ||
-	    strcmp(key, "share") == 0)
+	if (strcmp(key, "queue-timeout") == 0 || strcmp(key, "share") == 0)
 		return config_set_queue(cfg, key, value, err, errlen);
 	if (strcmp(key, "voter") == 0) {
 		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {

@@ -615,9 +615,8 @@ static int jobs_refuse_full(struct jobs *jobs, const char *id, char *err, size_t
 {
 	struct job_view v;
 
-	snprintf(err, errlen, "queue full: this node holds as many waiting jobs as it may (%u);"
-	         " submit again once some have started",
-	         jobs->node->cfg.queue_max > 0 ? jobs->node->cfg.queue_max : CHORUS_JOBS_INFLIGHT_MAX);
+	snprintf(err, errlen, "queue full: %d of this node's jobs wait for a slot already (the"
+	         " bound); submit again once some have started", CHORUS_QUEUED_MAX);
 	if (jobstore_forget(jobs->store, id) == 0) {
 		log_info("jobs", "event=submit_refused why=queue_full job=%s", id);
 		return -ENOBUFS;

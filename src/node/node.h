@@ -37,12 +37,10 @@ struct event;
 #define NODE_WORKER_SPEC_MAX 1024          /* one --worker KIND=COMMAND */
 #define NODE_OFFER_WINDOW_MS_MAX 60000
 #define NODE_JOB_TIMEOUT_MS  30000         /* a job's timeout when the submitter gives none */
-/* The queue (docs/dispatch.md): how long a job may wait for a slot, its bound, share weights. */
-#define NODE_QUEUE_TIMEOUT_S_DEFAULT 3600  /* a job's queue timeout when nobody gives one */
-#define NODE_QUEUE_MAX_MIN           1     /* --queue-max N: jobs queued on this node at most */
-#define NODE_SHARES_MAX              64    /* `share CLIENT_ID=WEIGHT` lines */
-#define NODE_SHARE_WEIGHT_MAX        100   /* a client's weight, 1..this (default 1) */
-_Static_assert(NODE_QUEUE_TIMEOUT_S_DEFAULT <= CHORUS_QUEUE_TIMEOUT_S_MAX, "the default is allowed");
+/* The queue (docs/dispatch.md): how long a job may wait for a slot unless told. */
+#define NODE_QUEUE_TIMEOUT_S_DEFAULT 3600
+_Static_assert(NODE_QUEUE_TIMEOUT_S_DEFAULT * 1000u <= CHORUS_QUEUE_TIMEOUT_MS_MAX,
+               "the default is allowed");
 
 #define NODE_DEFAULT_LISTEN  "tcp://127.0.0.1:7470"
 #define NODE_DEFAULT_HTTP    "127.0.0.1:7480"
@@ -85,11 +83,10 @@ struct node_config {
 	int http_wildcard;                      /* http_host is 0.0.0.0 or :: */
 	/* The queue (issue 15): kept last, so parallel additions merge as adjacent hunks. */
 	uint32_t queue_timeout_s;               /* --queue-timeout: a job's default; 0: built in */
-	uint32_t queue_max;                     /* --queue-max: jobs queued at most; 0: the core's */
 	struct node_share {
 		char client[CHORUS_ID_HEX + 1];     /* a client node's id (hex) */
-		uint32_t weight;                    /* 1..NODE_SHARE_WEIGHT_MAX */
-	} shares[NODE_SHARES_MAX];              /* `share CLIENT_ID=WEIGHT`, repeatable */
+		uint32_t weight;                    /* 1..CHORUS_SHARE_WEIGHT_MAX */
+	} shares[CHORUS_SHARES_MAX];              /* `share CLIENT_ID=WEIGHT`, repeatable */
 	unsigned nshares;
 };
 
