@@ -660,6 +660,7 @@ static int dispatch_enqueue(struct core *core, struct cjob *j, uint64_t now_ms)
 	dispatch_set_deadline(core, j, CJOB_QUEUED, j->queue_deadline_ms);
 	core_log(core, CORE_LOG_INFO, "job", "event=queued job=%s kind=%s priority=%u reservations=%u",
 	         j->idhex, j->req.kind, j->priority, j->reserves);
+	dispatch_report(core, j, now_ms);
 	return 1;
 }
 

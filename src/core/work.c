@@ -273,6 +273,9 @@ static void work_start(struct core *core, const struct jreq *r, const uint8_t *p
 		core->stats.works_refused++;
 		work_answer(core, r->client, r->addr, WIRE_REFUSE, idhex, attempt,
 		            work_runs_kind(core, r->kind) ? "full" : "kind-not-run-here");
+		/* Full: the client's job waits for our pull rather than for another round. */
+		if (work_runs_kind(core, r->kind))
+			queue_reserve(core, r, now_ms);
 		core_log(core, CORE_LOG_INFO, "job", "event=refuse job=%s kind=%s", idhex, r->kind);
 		return;
 	}
