@@ -338,21 +338,27 @@ int queue_admit(struct core *core, const uint8_t client[CHORUS_PK_BYTES], const 
 {
 	struct queue *q = &core->queue;
 
-	*charged = 0;
-	for (unsigned h = 0; h < q->nholds; h++) {
-		long k;
+	long k, newest = -1;
 
-		if (memcmp(q->holds[h].client, client, CHORUS_PK_BYTES) != 0 ||
-		    strcmp(q->holds[h].kind, kind) != 0)
-			continue;
-		*charged = q->holds[h].charge_ms;
-		k = queue_res_find(core, client, kind);
-		if (k >= 0 && q->res[k].want > 1)
-			q->res[k].want--;
-		queue_hold_remove(core, h, 0);
-		return 1;
-	}
-	return queue_free_slots(core) > 0;
+	*charged = 0;
+	/*
+	 * The newest of its holds: a dispatch cannot say which pull it answers,
+	 * and the pull left unanswered (lost) is the older one -- it must
+	 * expire on time, not be renewed by every later pull of the client.
+	 */
+	for (unsigned h = 0; h < q->nholds; h++)
+		if (memcmp(q->holds[h].client, client, CHORUS_PK_BYTES) == 0 &&
+		    strcmp(q->holds[h].kind, kind) == 0 &&
+		    (newest < 0 || q->holds[h].deadline_ms >= q->holds[newest].deadline_ms))
+			newest = (long)h;
+	if (newest < 0)
+		return queue_free_slots(core) > 0;
+	*charged = q->holds[newest].charge_ms;
+	k = queue_res_find(core, client, kind);
+	if (k >= 0 && q->res[k].want > 1)
+		q->res[k].want--;
+	queue_hold_remove(core, (unsigned)newest, 0);
+	return 1;
 }
 
 /* The reservation the next free slot goes to: least slot-time per weight, then longest unserved. */
@@ -409,8 +415,8 @@ void queue_pump(struct core *core, uint64_t now_ms)
 		s.load = (uint32_t)core->works.running;
 		s.cap = core->cfg.capacity;
 		core->stats.pulls_sent++;
-		core_log(core, CORE_LOG_DEBUG, "queue", "event=pull kind=%s holds=%u", s.kind,
-		         q->nholds);
+		core_log(core, CORE_LOG_DEBUG, "queue", "event=pull kind=%s holds=%u client=%02x%02x",
+		         s.kind, q->nholds, h->client[0], h->client[1]);
 		queue_send(core, q->res[k].client, q->res[k].addr, WIRE_SLOT, &s);
 	}
 }
@@ -713,6 +719,7 @@ void queue_tick(struct core *core, uint64_t now_ms)
 		}
 		/* The client did not answer: the time held is what it used. */
 		core->stats.pulls_expired++;
+		core_log(core, CORE_LOG_DEBUG, "queue", "event=pull-expired kind=%s", q->holds[h].kind);
 		queue_charge(core, q->holds[h].client,
 		             (double)core->cfg.timing.slot_hold_ms - (double)q->holds[h].charge_ms);
 		queue_hold_remove(core, h, 0);
