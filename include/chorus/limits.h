@@ -128,12 +128,14 @@ _Static_assert(2 * CHORUS_PULL_FILTER_MAX + CHORUS_ADDR_MAX + 128 < CHORUS_BODY_
  */
 #define CHORUS_QUEUED_MAX              4096
 #define CHORUS_QUEUE_TIMEOUT_MS_MAX    (24u * 3600 * 1000)  /* --queue-timeout, node default */
+#define CHORUS_QUEUE_TIMEOUT_MS_DEFAULT (10u * 60 * 1000)   /* config 0: ten minutes */
 #define CHORUS_RESERVATIONS_MAX        4096
 #define CHORUS_RESERVATIONS_CLIENT_MAX CHORUS_CAPS_MAX      /* one per kind a worker can run */
 #define CHORUS_SHARES_MAX              256   /* clients with a configured share weight */
 #define CHORUS_SHARE_WEIGHT_MAX        1000  /* a client's weight, 1..this (default 1) */
 _Static_assert(CHORUS_QUEUED_MAX < CHORUS_JOBS_INFLIGHT_MAX,
                "queued jobs leave room in flight for running ones and fresh submits");
+_Static_assert(CHORUS_QUEUE_TIMEOUT_MS_DEFAULT <= CHORUS_QUEUE_TIMEOUT_MS_MAX, "the default is in range");
 _Static_assert(CHORUS_RESERVATIONS_CLIENT_MAX <= CHORUS_RESERVATIONS_MAX,
                "one client's reservations fit the worker's table");
 _Static_assert(CHORUS_WORK_OUTCOME_KEEP_MS >= (unsigned long long)CHORUS_JOB_TIMEOUT_MS_MAX,
