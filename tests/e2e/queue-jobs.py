@@ -8,6 +8,9 @@ Used by the queue's e2e tests (tests/e2e/e2e-queue*.sh) and bench/queue-bench.sh
       appends "ID PAYLOAD" for each accepted job (202) and "refused CODE ERROR"
       for each refusal to OUT, one line each.  "{n}" in PAYLOAD is the job's
       number (1..N).  Stops at N, or 60 s.
+  queue-jobs.py states PORT FILE
+      GETs /v1/jobs/ID for every ID (the first word of each line of FILE) and
+      prints how many are in each state, as JSON ("missing": not found).
   queue-jobs.py stats PORT...
       Reads every client's jobs (GET /v1/jobs?limit=1000) and prints, as JSON:
       the jobs and how they ended, the makespan (first submit to last end), each
@@ -46,6 +49,20 @@ def submit(port, token, kind, payload, n, out, priority=None):
             else:
                 f.write("refused %d %s\n" % (r.status, json.loads(doc).get("error", "")))
             f.flush()
+
+
+def states(port, path):
+    conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=10)
+    count = {}
+    for line in open(path):
+        if not line.strip() or line.startswith("refused"):
+            continue
+        conn.request("GET", "/v1/jobs/" + line.split()[0])
+        r = conn.getresponse()
+        doc = r.read()
+        st = json.loads(doc)["state"] if r.status == 200 else "missing"
+        count[st] = count.get(st, 0) + 1
+    return count
 
 
 def jobs_of(port):
@@ -116,6 +133,8 @@ def main(argv):
     if len(argv) >= 8 and argv[1] == "submit":
         submit(argv[2], argv[3], argv[4], argv[5], int(argv[6]), argv[7],
                argv[8] if len(argv) > 8 else None)
+    elif len(argv) == 4 and argv[1] == "states":
+        print(json.dumps(states(argv[2], argv[3]), sort_keys=True))
     elif len(argv) >= 3 and argv[1] == "stats":
         print(json.dumps(stats(argv[2:])))
     else:
