@@ -16,11 +16,15 @@ Used by the queue's e2e tests (tests/e2e/e2e-queue*.sh) and bench/queue-bench.sh
       the jobs and how they ended, the makespan (first submit to last end), each
       client's share of the slot-time used while every client had jobs waiting
       (from the last client's first submit to the first client's last start),
-      the slot-time used, and queue-to-start latency (from a slot freeing on a
-      worker to the next job starting on it).
+      and the slot-time used.
+  queue-jobs.py latency LOG...
+      Queue-to-start latency from workers' logs (info: event=work-done as a slot
+      frees, event=run as a job starts): on each worker, a start takes the
+      earliest freed slot not taken yet; prints p50, p99, max and the count.
 A job's run is [finished_ms - the last attempt's ms, finished_ms], on the
 client's clock (the attempt starts when the client dispatches, late bound: when
-a worker's slot is free).
+a worker's slot is free).  (Latency is from the workers' own clocks: the
+client's view adds the receipt's and the dispatch's trips.)
 """
 import base64
 import http.client
@@ -102,20 +106,6 @@ def stats(ports):
         held[c] += max(0.0, min(e, window_end) - max(s, window_start))
     total = sum(held) or 1.0
     busy = sum(e - s for _, _, s, e, _ in runs)
-    # Queue-to-start latency: on each worker, a start after the first fill takes the
-    # earliest slot freed before it that no start took yet.
-    lat = []
-    by_worker = {}
-    for _, w, s, e, _ in runs:
-        by_worker.setdefault(w, []).append((s, e))
-    for w, rs in by_worker.items():
-        rs.sort()
-        ends = sorted(e for _, e in rs)
-        k = 0
-        for s, _ in rs:
-            if k < len(ends) and ends[k] <= s:
-                lat.append(s - ends[k])
-                k += 1
     return {
         "states": states,
         "jobs": len(runs),
@@ -123,10 +113,27 @@ def stats(ports):
         "busy_slot_s": busy / 1000.0,
         "window_s": (window_end - window_start) / 1000.0,
         "share": [h / total for h in held],
-        "start_latency_ms_p50": pct(lat, 0.5),
-        "start_latency_ms_p99": pct(lat, 0.99),
-        "latencies": len(lat),
     }
+
+
+def log_ms(line):
+    # 2026-12-07T12:58:24.514Z INFO ...
+    t = line.split(" ", 1)[0]
+    hms = t[11:23]
+    return ((int(hms[0:2]) * 60 + int(hms[3:5])) * 60 + float(hms[6:])) * 1000.0
+
+
+def latency(logs):
+    lat = []
+    for path in logs:
+        freed = []
+        for line in open(path, errors="replace"):
+            if " event=work-done " in line:
+                freed.append(log_ms(line))
+            elif " event=run " in line and freed:
+                lat.append(log_ms(line) - freed.pop(0))
+    return {"p50_ms": pct(lat, 0.5), "p99_ms": pct(lat, 0.99), "max_ms": max(lat or [0]),
+            "n": len(lat)}
 
 
 def main(argv):
@@ -135,6 +142,8 @@ def main(argv):
                argv[8] if len(argv) > 8 else None)
     elif len(argv) == 4 and argv[1] == "states":
         print(json.dumps(states(argv[2], argv[3]), sort_keys=True))
+    elif len(argv) >= 3 and argv[1] == "latency":
+        print(json.dumps(latency(argv[2:])))
     elif len(argv) >= 3 and argv[1] == "stats":
         print(json.dumps(stats(argv[2:])))
     else:
