@@ -2,8 +2,8 @@
 # Queue benchmark (issue 15): 3 workers of capacity 4 running the built-in sleep,
 # 2 client nodes, 2,000 jobs of 100 ms (1,000 per client) submitted at once, real
 # chorusd processes on loopback.  Prints the makespan against the ideal
-# (2000 x 0.1 s / 12 slots = 16.7 s), slot utilisation (slot-time used over
-# 12 x makespan), queue-to-start latency p50/p99 (from a slot freeing on a
+# (2000 x 0.1 s / 12 slots = 16.7 s), slot utilisation (the runs' time as the
+# workers log it, over 12 x makespan), queue-to-start latency p50/p99 (from a slot freeing on a
 # worker to the next job starting on it, from the workers' logs), and each
 # client's share of the slot-time while both had jobs waiting (from the job
 # records: a run is [finished - the last attempt's ms, finished]).  Not part of
@@ -52,8 +52,8 @@ lat = json.load(open(sys.argv[3]))
 ideal = n * 0.1 / slots
 print("jobs: %d (%s)" % (n, ", ".join("%s %d" % kv for kv in sorted(d["states"].items()))))
 print("makespan: %.2f s, ideal %.2f s (%.3f x ideal)" % (d["makespan_s"], ideal, d["makespan_s"] / ideal))
-print("slot utilisation: %.1f%% (%.1f slot-s used of %d x %.2f s)" % (
-    100 * d["busy_slot_s"] / (slots * d["makespan_s"]), d["busy_slot_s"], slots, d["makespan_s"]))
+print("slot utilisation: %.1f%% (%.1f slot-s of runs, as the workers timed them, in %d x %.2f s)" % (
+    100 * lat["busy_slot_s"] / (slots * d["makespan_s"]), lat["busy_slot_s"], slots, d["makespan_s"]))
 print("queue-to-start latency: p50 %.0f ms, p99 %.0f ms, max %.0f ms (%d slot hand-overs)" % (
     lat["p50_ms"], lat["p99_ms"], lat["max_ms"], lat["n"]))
 print("shares while both waited (%.1f s): client 1 %.1f%%, client 2 %.1f%%" % (

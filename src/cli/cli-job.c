@@ -365,7 +365,9 @@ int cli_job_why_waiting(const cJSON *job, char *buf, size_t buf_size)
 	(void)cli_json_number(job, "queued_s", &queued_s);
 	(void)cli_json_number(job, "priority", &priority);
 	cli_sanitize(kind, sizeof kind, cli_json_string(job, "kind", "-"));
-	if (busy >= slots)
+	if (slots == 1)
+		snprintf(slots_text, sizeof slots_text, "its one slot %s", busy >= 1 ? "busy" : "free");
+	else if (busy >= slots)
 		snprintf(slots_text, sizeof slots_text, "all %.0f slots busy", slots);
 	else
 		snprintf(slots_text, sizeof slots_text, "%.0f of %.0f slots busy", busy, slots);

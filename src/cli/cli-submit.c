@@ -58,7 +58,7 @@ const struct cli_cmd_entry cli_submit_entry = {
 		"  --reward N            what the job pays its worker (default: the node's)\n"
 		"  --priority N          0..9, higher runs first among waiting jobs (default 0)\n"
 		"  --queue-timeout SECONDS  how long the job may wait for a free slot before it\n"
-		"                        fails, 1..86400 (default: the node's, 3600 unless set)\n"
+		"                        fails, 1..86400 (default: the node's, 600 unless set)\n"
 		"  --detach              print the job's id and return without waiting\n",
 	.args_min = 1,
 	.args_max = 2,

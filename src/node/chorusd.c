@@ -165,7 +165,8 @@ chorusd_core_config(struct node *node, struct core_config *cc, const char *id_he
 	cc->ncaps = cfg->nworkers;
 	if (cfg->offer_window_ms > 0)
 		cc->timing.offer_window_ms = cfg->offer_window_ms;
-	cc->queue_timeout_ms = cfg->queue_timeout_s * 1000u; /* 0: the core's (a submit sets its own) */
+	if (cfg->queue_timeout_s > 0) /* else the core's; a submit stores the one it gets (jobs.c) */
+		cc->queue_timeout_ms = cfg->queue_timeout_s * 1000u;
 	cc->start_ms = node->start_wall_ms;
 	randombytes_buf(&cc->seed, sizeof cc->seed);
 	/* Test seam (chorusd(8), ENVIRONMENT): the node's receipts will not verify. */

@@ -100,7 +100,7 @@ config_usage(FILE *fp, int full)
 	    "  --outbox-high N         refuse submits (503) while over N acks wait for the\n"
 	    "                          ledger, until back under 4N/5 (advanced; default 100000)\n"
 	    "  --queue-timeout SECONDS how long a job may wait for a slot unless its submit\n"
-	    "                          says (1..86400; default 3600)\n"
+	    "                          says (1..86400; default 600)\n"
 	    "  --rejoin                voter whose raft.db was lost: vote again, once the\n"
 	    "                          others have removed it (chorusd(8), DAMAGE)\n"
 	    "  --role ROLE             role stored in the node record (repeatable)\n"

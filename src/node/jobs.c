@@ -658,9 +658,9 @@ int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_
 	if (spec->timeout_ms == 0)
 		spec->timeout_ms = NODE_JOB_TIMEOUT_MS; /* stored as it will be run */
 	if (spec->queue_timeout_ms == 0) /* the same: stored as the core will apply it */
-		spec->queue_timeout_ms = (jobs->node->cfg.queue_timeout_s > 0
-		                              ? jobs->node->cfg.queue_timeout_s
-		                              : NODE_QUEUE_TIMEOUT_S_DEFAULT) * 1000u;
+		spec->queue_timeout_ms = jobs->node->cfg.queue_timeout_s > 0
+		                             ? jobs->node->cfg.queue_timeout_s * 1000u
+		                             : CHORUS_QUEUE_TIMEOUT_MS_DEFAULT;
 	spec->created_ms = chorusd_wall_ms();
 	/* The id is the core's to compute; the store needs it first, so ask the same way. */
 	sodium_hex2bin(pk, sizeof pk, core_id(jobs->node->core), CHORUS_ID_HEX, NULL, NULL, NULL);

@@ -37,10 +37,6 @@ struct event;
 #define NODE_WORKER_SPEC_MAX 1024          /* one --worker KIND=COMMAND */
 #define NODE_OFFER_WINDOW_MS_MAX 60000
 #define NODE_JOB_TIMEOUT_MS  30000         /* a job's timeout when the submitter gives none */
-/* The queue (docs/dispatch.md): how long a job may wait for a slot unless told. */
-#define NODE_QUEUE_TIMEOUT_S_DEFAULT 3600
-_Static_assert(NODE_QUEUE_TIMEOUT_S_DEFAULT * 1000u <= CHORUS_QUEUE_TIMEOUT_MS_MAX,
-               "the default is allowed");
 
 #define NODE_DEFAULT_LISTEN  "tcp://127.0.0.1:7470"
 #define NODE_DEFAULT_HTTP    "127.0.0.1:7480"
@@ -82,7 +78,7 @@ struct node_config {
 	int http_loopback;                      /* http_host is a loopback address */
 	int http_wildcard;                      /* http_host is 0.0.0.0 or :: */
 	/* The queue (issue 15): kept last, so parallel additions merge as adjacent hunks. */
-	uint32_t queue_timeout_s;               /* --queue-timeout: a job's default; 0: built in */
+	uint32_t queue_timeout_s;               /* --queue-timeout: a job's default; 0: the core's */
 	struct node_share {
 		char client[CHORUS_ID_HEX + 1];     /* a client node's id (hex) */
 		uint32_t weight;                    /* 1..CHORUS_SHARE_WEIGHT_MAX */

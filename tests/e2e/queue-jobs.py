@@ -20,7 +20,8 @@ Used by the queue's e2e tests (tests/e2e/e2e-queue*.sh) and bench/queue-bench.sh
   queue-jobs.py latency LOG...
       Queue-to-start latency from workers' logs (info: event=work-done as a slot
       frees, event=run as a job starts): on each worker, a start takes the
-      earliest freed slot not taken yet; prints p50, p99, max and the count.
+      earliest freed slot not taken yet; prints p50, p99, max and the count,
+      and the slot-time the works took (their ms=).
 A job's run is [finished_ms - the last attempt's ms, finished_ms], on the
 client's clock (the attempt starts when the client dispatches, late bound: when
 a worker's slot is free).  (Latency is from the workers' own clocks: the
@@ -125,15 +126,17 @@ def log_ms(line):
 
 def latency(logs):
     lat = []
+    busy_ms = 0
     for path in logs:
         freed = []
         for line in open(path, errors="replace"):
             if " event=work-done " in line:
                 freed.append(log_ms(line))
+                busy_ms += int(line.split(" ms=", 1)[1].split()[0])
             elif " event=run " in line and freed:
                 lat.append(log_ms(line) - freed.pop(0))
     return {"p50_ms": pct(lat, 0.5), "p99_ms": pct(lat, 0.99), "max_ms": max(lat or [0]),
-            "n": len(lat)}
+            "n": len(lat), "busy_slot_s": busy_ms / 1000.0}
 
 
 def main(argv):
