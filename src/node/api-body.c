@@ -28,11 +28,12 @@ static double api_body_whole(const cJSON *body, const char *key, double max, dou
 static const char *api_body_job_queue(const cJSON *body, struct job_spec *spec)
 {
 	double priority = api_body_whole(body, "priority", CHORUS_PRIORITY_MAX, 0);
-	double queue_s = api_body_whole(body, "queue_timeout_s", (CHORUS_QUEUE_TIMEOUT_MS_MAX / 1000), 0);
+	double queue_s = api_body_whole(body, "queue_timeout_s", CHORUS_QUEUE_TIMEOUT_MS_MAX / 1000, 0);
 
 	if (priority < 0)
 		return "priority must be a whole number 0..9 (higher runs first)";
-	if (queue_s < 0 || (queue_s == 0 && cJSON_GetObjectItemCaseSensitive(body, "queue_timeout_s")))
+	if (queue_s < 0 ||
+	    (queue_s == 0 && cJSON_GetObjectItemCaseSensitive(body, "queue_timeout_s") != NULL))
 		return "queue_timeout_s must be a whole number of seconds 1..86400";
 	spec->priority = (uint8_t)priority;
 	spec->queue_timeout_ms = (uint32_t)queue_s * 1000u; /* 0: the node's default */

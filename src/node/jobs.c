@@ -608,15 +608,17 @@ static uint64_t jobs_nonce(struct jobs *jobs)
  * our jobs as it may, and refuses the next one at once.  Its row was
  * committed a moment ago (the core sees no job before it is durable), so it
  * is deleted again: the submitter hears "refused", gets no id, and nothing
- * it was told was accepted is dropped.  -ENOBUFS (HTTP 429), or -EIO when
- * the row could not be taken back (then it stays, failed, as before).
+ * it was told was accepted is dropped.  -ENOBUFS (HTTP 429) either way:
+ * should the row not go, it stays, failed, as a refused job did before.
+ * (CORE_ERR_FULL also means CHORUS_JOBS_INFLIGHT_MAX jobs are not final.)
  */
 static int jobs_refuse_full(struct jobs *jobs, const char *id, char *err, size_t errlen)
 {
 	struct job_view v;
 
-	snprintf(err, errlen, "queue full: %d of this node's jobs wait for a slot already (the"
-	         " bound); submit again once some have started", CHORUS_QUEUED_MAX);
+	snprintf(err, errlen, "queue full: %d of this node's jobs wait for a slot (or %d are not"
+	         " final) already; submit again once some have started", CHORUS_QUEUED_MAX,
+	         CHORUS_JOBS_INFLIGHT_MAX);
 	if (jobstore_forget(jobs->store, id) == 0) {
 		log_info("jobs", "event=submit_refused why=queue_full job=%s", id);
 		return -ENOBUFS;

@@ -244,6 +244,7 @@ static void gen_api(void)
 		"{\"kind\":\"echo\",\"payload_b64\":\"\",\"timeout_ms\":1,\"reward\":1000000000000000}",
 		"{\"id\":\"0123456789abcdef\"}",
 		"{\"id\":\"01\"}",
+		"{\"kind\":\"sleep\",\"payload_b64\":\"MTAw\",\"priority\":9,\"queue_timeout_s\":86400}",
 	};
 	char name[32];
 
