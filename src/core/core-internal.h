@@ -715,6 +715,8 @@ void queue_on_unreserve(struct core *core, const struct wire_frame *f, const cJS
 /* dispatch.c: a pull for kind from worker f: bind our best queued job to it (1), or 0. */
 int dispatch_pull(struct core *core, const struct wire_frame *f, const char *kind,
                   uint32_t load, uint32_t cap, uint64_t now_ms);
+/* dispatch.c: 1 when this job of ours is in flight and of this kind. */
+int dispatch_job_of_kind(struct core *core, const uint8_t id[CHORUS_JOB_ID_BYTES], const char *kind);
 /* dispatch.c: a reservation answer for one of our jobs. */
 void dispatch_reserved(struct core *core, const uint8_t id[CHORUS_JOB_ID_BYTES], uint64_t now_ms);
 /* ---------------------------------------------------------------- core.c */

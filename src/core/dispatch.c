@@ -1231,6 +1231,13 @@ int dispatch_pull(struct core *core, const struct wire_frame *f, const char *kin
 	return 1;
 }
 
+int dispatch_job_of_kind(struct core *core, const uint8_t id[CHORUS_JOB_ID_BYTES], const char *kind)
+{
+	const struct cjob *j = *dispatch_slot(&core->dispatch, id);
+
+	return j != NULL && strcmp(j->req.kind, kind) == 0;
+}
+
 /* A worker keeps a reservation for this job's request: when all answered so, stop collecting. */
 void dispatch_reserved(struct core *core, const uint8_t id[CHORUS_JOB_ID_BYTES], uint64_t now_ms)
 {

@@ -547,7 +547,9 @@ int queue_has_reservation(const struct core *core, const char *kind)
 static void queue_on_answer(struct core *core, const struct wire_frame *f, const struct jqueue *a,
                             uint64_t now_ms)
 {
-	struct qkind *e = queue_kind(core, a->kind, 1);
+	/* A kind is tracked for a job of ours that waits for it, not for any member's say-so. */
+	int ours = a->has_job && dispatch_job_of_kind(core, a->id, a->kind);
+	struct qkind *e = queue_kind(core, a->kind, ours);
 	unsigned k;
 
 	if (e != NULL) {
