@@ -117,6 +117,8 @@ struct core_timing {
 	uint32_t rebroadcast_backoff_ms;/* first pause before a re-broadcast (doubles) */
 	uint32_t penalty_ms;            /* a worker that failed us ranks lower this long */
 	uint32_t load_publish_ms;       /* at most one record update for load per this */
+	/* the queue (docs/dispatch.md) */
+	uint32_t slot_hold_ms;          /* a freed slot waits this long for the pulled client */
 };
 
 struct core_config {
@@ -142,6 +144,11 @@ struct core_config {
 	 * acks (chorusd sets it from CHORUS_FAULT=receipt-sig).
 	 */
 	int fault_receipt_sig;
+	/*
+	 * The queue: how long a job may wait for a slot when its spec says 0
+	 * (<= CHORUS_QUEUE_TIMEOUT_MS_MAX; 0 here: the built-in default).
+	 */
+	uint32_t queue_timeout_ms;
 };
 void core_config_defaults(struct core_config *cfg);
 
@@ -423,6 +430,12 @@ struct core_stats {
 	/* exactly once: resumed jobs asked about (client), answers given and dispatches
 	   answered from the outcome table instead of run (worker) */
 	uint64_t status_queries, status_answers, works_known;
+	/* the queue: client side (jobs queued, queue timeouts, pulls answered with a job or
+	   none) and worker side (reservations kept and refused, pulls sent, held slots
+	   that expired unused) */
+	uint64_t jobs_queued, queue_timeouts, reserves_received, pulls_received, pulls_none_sent;
+	uint64_t reservations_kept, reservations_refused, pulls_sent, pulls_expired;
+	uint64_t drop_queue;     /* queue frames that did not decode or fit (bounded, dropped) */
 };
 
 struct core;
@@ -525,12 +538,21 @@ size_t core_acks_open(const struct core *core);
 
 /*
  * Submit a client job: broadcasts the request at once.  id_out gets the job
- * id.  CORE_ERR_FULL when CHORUS_JOBS_INFLIGHT_MAX jobs are not final yet;
+ * id.  CORE_ERR_FULL when CHORUS_JOBS_INFLIGHT_MAX jobs are not final yet,
+ * or CHORUS_QUEUED_MAX of ours are queued (back-pressure: refuse, never drop);
  * CORE_ERR_INVAL for a bad kind, payload or timeout; CORE_ERR_STALE when a
  * job with that id is already in flight.
  */
 int core_job_submit(struct core *core, const struct job_spec *spec,
                     char id_out[CHORUS_JOB_ID_HEX + 1], uint64_t now_ms);
+/*
+ * The queue's fair share (docs/dispatch.md): a worker gives freed slots to
+ * the waiting client with the least slot-time used per weight.  A client's
+ * weight is 1 unless set here (1..CHORUS_SHARE_WEIGHT_MAX; setting 1 again
+ * removes the entry).  CORE_ERR_INVAL for a weight out of range,
+ * CORE_ERR_FULL when CHORUS_SHARES_MAX clients already have one.
+ */
+int core_share_weight(struct core *core, const uint8_t client_pk[CHORUS_PK_BYTES], unsigned weight);
 /* Cancel a client job that is not final: job_cb reports it cancelled. */
 int core_job_cancel(struct core *core, const char *job_id, uint64_t now_ms);
 /* The id a job of this client and nonce has (BLAKE2b-128 of key and nonce). */

@@ -113,6 +113,31 @@ _Static_assert(2 * CHORUS_PULL_FILTER_MAX + CHORUS_ADDR_MAX + 128 < CHORUS_BODY_
 #define CHORUS_WORK_BYTES_MAX     (64u * 1024 * 1024) /* results kept for duplicate dispatches */
 #define CHORUS_BROADCAST_DIRECT   256           /* members a request/ack is sent to directly */
 #define CHORUS_PENALTY_MAX        64            /* workers remembered as having failed us */
+/*
+ * The queue (docs/dispatch.md, "The queue").  A client node holds at most
+ * CHORUS_QUEUED_MAX jobs waiting for a slot: half the in-flight bound, so
+ * that queued jobs can never crowd out running ones and fresh submits that
+ * find a free slot; a submit past it is refused at once (CORE_ERR_FULL, HTTP
+ * 429), never accepted and dropped.  4096 waiting jobs is some minutes of
+ * work for a small cluster even at sub-second jobs.  A worker remembers at
+ * most CHORUS_RESERVATIONS_MAX reservations -- one per (client, kind) that
+ * waits on it, whatever the number of that client's jobs -- and at most
+ * CHORUS_RESERVATIONS_CLIENT_MAX of one client (its kinds), so one client
+ * cannot fill the table.  A slot freed for a pulled client is held for it
+ * at most timing.slot_hold_ms, then goes to the next reservation.
+ */
+#define CHORUS_QUEUED_MAX              4096
+#define CHORUS_QUEUE_TIMEOUT_MS_MAX    (24u * 3600 * 1000)  /* --queue-timeout, node default */
+#define CHORUS_QUEUE_TIMEOUT_MS_DEFAULT (10u * 60 * 1000)   /* config 0: ten minutes */
+#define CHORUS_RESERVATIONS_MAX        4096
+#define CHORUS_RESERVATIONS_CLIENT_MAX CHORUS_CAPS_MAX      /* one per kind a worker can run */
+#define CHORUS_SHARES_MAX              256   /* clients with a configured share weight */
+#define CHORUS_SHARE_WEIGHT_MAX        1000  /* a client's weight, 1..this (default 1) */
+_Static_assert(CHORUS_QUEUED_MAX < CHORUS_JOBS_INFLIGHT_MAX,
+               "queued jobs leave room in flight for running ones and fresh submits");
+_Static_assert(CHORUS_QUEUE_TIMEOUT_MS_DEFAULT <= CHORUS_QUEUE_TIMEOUT_MS_MAX, "the default is in range");
+_Static_assert(CHORUS_RESERVATIONS_CLIENT_MAX <= CHORUS_RESERVATIONS_MAX,
+               "one client's reservations fit the worker's table");
 _Static_assert(CHORUS_WORK_OUTCOME_KEEP_MS >= (unsigned long long)CHORUS_JOB_TIMEOUT_MS_MAX,
                "a worker keeps an outcome at least as long as the longest job may run");
 _Static_assert(CHORUS_WORK_OUTCOMES_MAX >= CHORUS_WORK_MAX,

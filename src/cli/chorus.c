@@ -220,7 +220,8 @@ static void cli_usage(FILE *out)
 	fprintf(out, "\nExit status: 0 success, 1 usage error, 2 node unreachable or request\n"
 		     "failed, 3 the node answered an error, 4 the job failed or was cancelled,\n"
 		     "5 refused for now, nothing ran (507 the node cannot store it, 503 ledger lagging),\n"
-		     "6 refused: no or a wrong token (401), a foreign Origin or Host (403, 421).\n");
+		     "6 refused: no or a wrong token (401), a foreign Origin or Host (403, 421),\n"
+		     "7 the node's queue is full (429): submit again once some jobs have started.\n");
 }
 
 static void cli_command_usage(const struct cli_cmd_entry *entry, FILE *out)

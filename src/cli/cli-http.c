@@ -251,6 +251,9 @@ static int cli_http_report_answer(const struct cli_ctx *ctx, const struct cli_ht
 	/* Refused before anything ran (a full disk, a lagging ledger): try again later. */
 	if (call->post && (r->code == 507 || r->code == 503))
 		return CLI_EXIT_REFUSED;
+	/* The node's queue is full: back-pressure, the job was not kept (chorus(1)). */
+	if (call->post && r->code == 429)
+		return CLI_EXIT_FULL;
 	if (r->code == 401 || r->code == 403 || r->code == 421)
 		return CLI_EXIT_AUTH;
 	return CLI_EXIT_NODE;

@@ -1,6 +1,6 @@
 /*
- * chorus job ID: one job as the node records it (state, reason, worker,
- * timings, every attempt, the result's size and, when short and printable,
+ * chorus job ID: one job as the node records it (state, why it waits when
+ * queued, reason, worker, timings, every attempt, the result's size and, when short and printable,
  * its text).  Also what the job commands share: checking and resolving ids,
  * fetching a record, decoding a result and reporting a failed job.
  *
@@ -346,6 +346,37 @@ static int cli_job_print_result(const struct cli_ctx *ctx, const cJSON *job)
 	return CLI_EXIT_OK;
 }
 
+/*
+ * Why a queued job waits, from the record's "wait" (the node's view):
+ * "queued 12.3 s: 3 workers run sleep, all 12 slots busy, 40 jobs ahead of
+ * it (priority 5)".  1 and the line in buf, or 0 when there is nothing to say.
+ */
+int cli_job_why_waiting(const cJSON *job, char *buf, size_t buf_size)
+{
+	const cJSON *wait = cJSON_GetObjectItemCaseSensitive(job, "wait");
+	double queued_s = 0, workers, slots, busy, ahead, priority = 0;
+	char kind[64], slots_text[64];
+
+	if (strcmp(cli_json_string(job, "state", ""), "queued") != 0 || !cJSON_IsObject(wait) ||
+	    cli_json_number(wait, "workers", &workers) != 0 ||
+	    cli_json_number(wait, "slots", &slots) != 0 ||
+	    cli_json_number(wait, "busy", &busy) != 0 || cli_json_number(wait, "ahead", &ahead) != 0)
+		return 0;
+	(void)cli_json_number(job, "queued_s", &queued_s);
+	(void)cli_json_number(job, "priority", &priority);
+	cli_sanitize(kind, sizeof kind, cli_json_string(job, "kind", "-"));
+	if (slots == 1)
+		snprintf(slots_text, sizeof slots_text, "its one slot %s", busy >= 1 ? "busy" : "free");
+	else if (busy >= slots)
+		snprintf(slots_text, sizeof slots_text, "all %.0f slots busy", slots);
+	else
+		snprintf(slots_text, sizeof slots_text, "%.0f of %.0f slots busy", busy, slots);
+	snprintf(buf, buf_size, "queued %.1f s: %.0f worker%s run%s %s, %s, %.0f job%s ahead of it"
+		 " (priority %.0f)", queued_s, workers, workers == 1 ? "" : "s",
+		 workers == 1 ? "s" : "", kind, slots_text, ahead, ahead == 1 ? "" : "s", priority);
+	return 1;
+}
+
 static int cli_job_print(const struct cli_ctx *ctx, const cJSON *job)
 {
 	char text[CLI_CELL_MAX];
@@ -356,6 +387,8 @@ static int cli_job_print(const struct cli_ctx *ctx, const cJSON *job)
 	cli_print_field("id:", cli_json_string(job, "id", "-"));
 	cli_print_field("kind:", cli_json_string(job, "kind", "-"));
 	cli_print_field("state:", cli_json_string(job, "state", "-"));
+	if (cli_job_why_waiting(job, text, sizeof text))
+		cli_print_field("waiting:", text);
 	if (reason[0] != '\0')
 		cli_print_field("reason:", reason);
 	if (error[0] != '\0')
@@ -365,6 +398,10 @@ static int cli_job_print(const struct cli_ctx *ctx, const cJSON *job)
 	cli_print_field("reward:", text);
 	cli_job_number(text, sizeof text, job, "timeout_ms", " ms");
 	cli_print_field("timeout:", text);
+	cli_job_number(text, sizeof text, job, "priority", "");
+	cli_print_field("priority:", text);
+	cli_job_number(text, sizeof text, job, "queue_timeout_s", " s");
+	cli_print_field("queue timeout:", text);
 	cli_job_print_times(job);
 	cli_job_number(text, sizeof text, job, "payload_size", " bytes");
 	cli_print_field("payload:", text);

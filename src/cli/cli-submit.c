@@ -2,13 +2,14 @@
  * chorus submit KIND: hands a job to the node and, unless --detach, waits
  * for its outcome and writes the result bytes to stdout exactly as the
  * worker produced them (no newline added), so `chorus submit` composes in
- * pipes.  A failed or cancelled job exits CLI_EXIT_JOB with one line.
+ * pipes.  A failed or cancelled job exits CLI_EXIT_JOB with one line; a
+ * submit the node refuses because its queue is full exits CLI_EXIT_FULL.
  *
  * The payload is read and bounded (CLI_JOB_PAYLOAD_MAX, the node's limit)
  * before any request.  Waiting uses the node's ?wait_ms= long poll, never a
- * busy loop, and ends at a deadline CLI_JOB_WAIT_SLACK_S past the job's own
- * timeout: the node fails a job at its timeout, so past that the node, not
- * the job, is the problem.
+ * busy loop, and ends at a deadline CLI_JOB_WAIT_SLACK_S past the job's
+ * queue timeout plus its own timeout: the node fails a job at those, so past
+ * that the node, not the job, is the problem.
  */
 #include "config.h"
 
@@ -26,6 +27,8 @@
 #include "chorus/limits.h"
 
 _Static_assert(CLI_JOB_REWARD_MAX == CHORUS_LEDGER_REWARD_MAX, "the CLI takes what the ledger pays");
+_Static_assert(CLI_JOB_PRIORITY_MAX == CHORUS_PRIORITY_MAX, "the CLI takes the node's priorities");
+_Static_assert(CLI_QUEUE_TIMEOUT_S_MAX == (CHORUS_QUEUE_TIMEOUT_MS_MAX / 1000), "and its queue timeouts");
 
 static int cli_submit_exec(const struct cli_ctx *ctx, const struct cli_args *args);
 
@@ -36,6 +39,8 @@ static const struct option cli_submit_options[] = {
 	{ "timeout", required_argument, NULL, 't' },
 	{ "reward", required_argument, NULL, 'r' },
 	{ "detach", no_argument, NULL, 'D' },
+	{ "priority", required_argument, NULL, 'p' },
+	{ "queue-timeout", required_argument, NULL, 'q' },
 	{ NULL, 0, NULL, 0 },
 };
 /* clang-format on */
@@ -43,7 +48,7 @@ static const struct option cli_submit_options[] = {
 const struct cli_cmd_entry cli_submit_entry = {
 	.name = "submit",
 	.args_usage = "KIND [--data STRING | --file PATH | -] [--timeout SECONDS] [--reward N] "
-		      "[--detach]",
+		      "[--priority N] [--queue-timeout SECONDS] [--detach]",
 	.summary = "run a job and write its result to stdout",
 	.options = cli_submit_options,
 	.options_help =
@@ -51,6 +56,9 @@ const struct cli_cmd_entry cli_submit_entry = {
 		"  --file PATH           the payload is the file's bytes; '-' reads stdin\n"
 		"  --timeout SECONDS     the job's timeout (default: the node's)\n"
 		"  --reward N            what the job pays its worker (default: the node's)\n"
+		"  --priority N          0..9, higher runs first among waiting jobs (default 0)\n"
+		"  --queue-timeout SECONDS  how long the job may wait for a free slot before it\n"
+		"                        fails, 1..86400 (default: the node's, 600 unless set)\n"
 		"  --detach              print the job's id and return without waiting\n",
 	.args_min = 1,
 	.args_max = 2,
@@ -63,6 +71,8 @@ struct cli_submit_job {
 	size_t payload_len;
 	long timeout_s; /* 0: the node's default */
 	long reward;	/* -1: the node's default */
+	long priority;	/* -1: the node's default (0) */
+	long queue_timeout_s; /* 0: the node's default */
 };
 
 /* ---------------------------------------------------------------- payload */
@@ -155,6 +165,15 @@ static int cli_submit_parse(const struct cli_args *args, struct cli_submit_job *
 	job->kind = args->argv[0];
 	job->timeout_s = 0;
 	job->reward = -1;
+	job->priority = -1;
+	job->queue_timeout_s = 0;
+	if (args->opt['p'] != NULL && cli_parse_long("priority", args->opt['p'], 0,
+						     CLI_JOB_PRIORITY_MAX, &job->priority) != 0)
+		return CLI_EXIT_USAGE;
+	if (args->opt['q'] != NULL &&
+	    cli_parse_long("queue timeout", args->opt['q'], 1, CLI_QUEUE_TIMEOUT_S_MAX,
+			   &job->queue_timeout_s) != 0)
+		return CLI_EXIT_USAGE;
 	if (args->opt['t'] != NULL && cli_parse_long("job timeout", args->opt['t'], 1,
 						     CLI_JOB_TIMEOUT_S_MAX, &job->timeout_s) != 0)
 		return CLI_EXIT_USAGE;
@@ -168,7 +187,7 @@ static int cli_submit_parse(const struct cli_args *args, struct cli_submit_job *
 	return cli_submit_payload(args, job);
 }
 
-/* {"kind":..,"payload_b64":..,"timeout_ms":..,"reward":..}, or NULL when out of memory. */
+/* {"kind","payload_b64","timeout_ms","reward","priority","queue_timeout_s"}, or NULL (no memory). */
 static cJSON *cli_submit_body(const struct cli_submit_job *job)
 {
 	char *b64 = malloc(cli_base64_encoded_size(job->payload_len));
@@ -188,6 +207,11 @@ static cJSON *cli_submit_body(const struct cli_submit_job *job)
 		bad = cJSON_AddNumberToObject(body, "timeout_ms", job->timeout_s * 1000.0) == NULL;
 	if (!bad && job->reward >= 0)
 		bad = cJSON_AddNumberToObject(body, "reward", (double)job->reward) == NULL;
+	if (!bad && job->priority >= 0)
+		bad = cJSON_AddNumberToObject(body, "priority", (double)job->priority) == NULL;
+	if (!bad && job->queue_timeout_s > 0)
+		bad = cJSON_AddNumberToObject(body, "queue_timeout_s",
+					      (double)job->queue_timeout_s) == NULL;
 	free(b64);
 	if (bad) {
 		cJSON_Delete(body);
@@ -237,16 +261,22 @@ static void cli_submit_sleep_ms(int64_t ms)
 		;
 }
 
-/* How long to wait for the job: its own timeout, as the node recorded it, plus slack. */
+/*
+ * How long to wait for the job: as long as it may wait for a slot, then its
+ * own timeout, as the node recorded both, plus slack.
+ */
 static int64_t cli_submit_wait_ms(const cJSON *record, const struct cli_submit_job *job)
 {
-	double timeout_ms;
+	double timeout_ms, queue_s;
 
-	if (cli_json_number(record, "timeout_ms", &timeout_ms) == 0 && timeout_ms > 0 &&
-	    timeout_ms <= CLI_JOB_TIMEOUT_S_MAX * 1000.0)
-		return (int64_t)timeout_ms + CLI_JOB_WAIT_SLACK_S * 1000;
-	timeout_ms = job->timeout_s > 0 ? job->timeout_s * 1000.0 : CLI_JOB_TIMEOUT_S_NODE * 1000.0;
-	return (int64_t)timeout_ms + CLI_JOB_WAIT_SLACK_S * 1000;
+	if (cli_json_number(record, "queue_timeout_s", &queue_s) != 0 || queue_s < 0 ||
+	    queue_s > CLI_QUEUE_TIMEOUT_S_MAX)
+		queue_s = (double)job->queue_timeout_s; /* an older node: it does not queue */
+	if (cli_json_number(record, "timeout_ms", &timeout_ms) != 0 || timeout_ms <= 0 ||
+	    timeout_ms > CLI_JOB_TIMEOUT_S_MAX * 1000.0)
+		timeout_ms = job->timeout_s > 0 ? job->timeout_s * 1000.0
+						: CLI_JOB_TIMEOUT_S_NODE * 1000.0;
+	return (int64_t)timeout_ms + (int64_t)(queue_s * 1000.0) + CLI_JOB_WAIT_SLACK_S * 1000;
 }
 
 /*

@@ -47,6 +47,8 @@
 #define CLI_JOBS_LIMIT_DEFAULT 20
 #define CLI_JOBS_LIMIT_MAX     1000
 #define CLI_JOB_TEXT_MAX       200 /* a result this short and printable is shown by 'job' */
+#define CLI_JOB_PRIORITY_MAX   9     /* CHORUS_PRIORITY_MAX: --priority 0..9, higher first */
+#define CLI_QUEUE_TIMEOUT_S_MAX 86400 /* CHORUS_QUEUE_TIMEOUT_MS_MAX / 1000: --queue-timeout */
 
 _Static_assert(CLI_JOB_TIMEOUT_S_MAX <= INT32_MAX / 1000, "timeout_ms fits an int");
 _Static_assert(CLI_JOB_POLL_MIN_MS < CLI_JOB_WAIT_MS_MAX, "the node's wait paces the polls");
@@ -62,6 +64,7 @@ enum cli_exit {
 	CLI_EXIT_JOB = 4,	  /* the job failed or was cancelled */
 	CLI_EXIT_REFUSED = 5,	  /* a POST refused for now (507 no storage, 503 busy or ledger lagging) */
 	CLI_EXIT_AUTH = 6,	  /* refused: no or a wrong token (401), foreign Origin/Host (403, 421) */
+	CLI_EXIT_FULL = 7,	  /* a submit refused: the node's queue is full (429); nothing kept */
 };
 
 /* What every command gets: the global options, already parsed. */
@@ -133,6 +136,7 @@ int cli_job_report(const char *id, const cJSON *job);
 int cli_job_result(const struct cli_ctx *ctx, const cJSON *job, uint8_t **bytes_out,
 		   size_t *len_out);
 const char *cli_job_worker(const cJSON *job, char *buf, size_t buf_size);
+int cli_job_why_waiting(const cJSON *job, char *buf, size_t buf_size);
 extern const struct cli_cmd_entry cli_job_entry;
 extern const struct cli_cmd_entry cli_keygen_entry;
 extern const struct cli_cmd_entry cli_keyring_entry;

@@ -102,7 +102,12 @@ enum wire_type {
 	WIRE_STATUS_Q = 19, /* client -> worker: what became of this job? (after a restart) */
 	WIRE_STATUS_A = 20, /* worker -> client: running, or never had it (done: the receipt) */
 	WIRE_PULL = 21,    /* a joiner's Bloom filter of its view: send me what it lacks */
-	/* 22-31 left for other frame types; the keyring's from 32 (docs/security.md). */
+	/* The queue (docs/dispatch.md, "The queue"): */
+	WIRE_RESERVE = 22,   /* worker -> client: a reservation kept; client -> worker: keep one */
+	WIRE_SLOT = 23,      /* worker -> client: a slot is free for your kind: send a job */
+	WIRE_UNRESERVE = 24, /* client -> worker: none of that kind waits any more */
+	WIRE_SLOT_NONE = 25, /* client -> worker: no job for that slot: pull the next */
+	/* 26-31 left for other frame types; the keyring's from 32 (docs/security.md). */
 	WIRE_KEYRING = 32,   /* a keyring operation (install, use, remove, list) to a member */
 	WIRE_KEYRING_A = 33, /* a member's answer: the fingerprints of the keys it holds */
 	WIRE_TYPE_END
@@ -404,6 +409,19 @@ struct jstatus {
 int jobmsg_status_encode(char *out, size_t cap, const struct jstatus *s);
 int jobmsg_status_decode(struct jstatus *s, const cJSON *body, int query,
                          const uint8_t from[CHORUS_PK_BYTES]);
+/* The queue's frames (reserve, slot, unreserve, slot-none): one body, see jobmsg.c. */
+struct jqueue {
+	char kind[CHORUS_KIND_MAX + 1];
+	int ask;          /* a client's reservation ask: n of its jobs wait */
+	uint32_t n;
+	int has_job;      /* a worker's answer to this job's request */
+	uint8_t id[CHORUS_JOB_ID_BYTES];
+	int has_load;     /* a worker's answer or pull: its load, capacity, others waiting */
+	uint32_t load, cap, ahead;
+};
+#define JOBMSG_QUEUE_MAX 192 /* one encoded body */
+int jobmsg_queue_encode(char *out, size_t cap, const struct jqueue *q);
+int jobmsg_queue_decode(struct jqueue *q, const cJSON *body);
 /* Bytes as a quoted base64 string, and back (at most max bytes). */
 void jobmsg_b64_put(struct sb *sb, const uint8_t *data, size_t len);
 int jobmsg_b64_get(const cJSON *obj, const char *key, uint8_t *out, size_t max, size_t *len);
@@ -419,6 +437,7 @@ enum cjob_phase {
 	CJOB_RUN = 2,     /* accepted, waiting for the receipt */
 	CJOB_BACKOFF = 3, /* offers ran out; re-broadcast at the deadline */
 	CJOB_QUERY = 4,   /* resumed: asking the worker of the last attempt what became of it */
+	CJOB_QUEUED = 5,  /* waiting for a worker's pull (queue.c); deadline: the queue timeout */
 };
 struct offer {
 	uint8_t worker[CHORUS_PK_BYTES];
@@ -460,6 +479,14 @@ struct cjob {
 	int asked;            /* resumed, asked first: no broadcast (round 0) until a failover */
 	int pinned;           /* resumed with attempts: holds the acks' pin until its ack settles */
 	char reason[CHORUS_JOB_REASON_MAX];
+	/* The queue (queue.c): order, bounds and time spent waiting. */
+	uint8_t priority;
+	uint32_t queue_timeout_ms;
+	uint64_t seq;              /* submit order: FIFO within a priority */
+	uint64_t queue_deadline_ms;/* submit + queue timeout: still waiting then fails */
+	uint64_t queued_since_ms;  /* QUEUED: when it entered */
+	uint64_t queued_ms;        /* time spent queued before that */
+	unsigned reserves;         /* reservation answers this round */
 };
 #define CJOB_BUCKETS 16384 /* power of two, >= CHORUS_JOBS_INFLIGHT_MAX */
 _Static_assert(CJOB_BUCKETS >= CHORUS_JOBS_INFLIGHT_MAX, "hash load factor at most 1");
@@ -486,6 +513,8 @@ struct dispatch {
 	uint64_t next_ms; /* no job deadline before this */
 	struct penalty penalties[CHORUS_PENALTY_MAX];
 	uint8_t *scratch; /* one decoded result or payload */
+	uint64_t next_seq; /* the queue: submit order */
+	size_t waiting;   /* jobs collecting offers, backing off or queued (CHORUS_QUEUED_MAX) */
 };
 /* This client's open acks and the seq/floor each new one carries (acks.c). */
 struct acks_open {
@@ -546,6 +575,8 @@ struct work {
 	int done;
 	char *receipt; /* the whole receipt body, resent on a duplicate dispatch */
 	size_t receipt_len;
+	uint64_t start_ms;    /* the queue's fair share: slot-time used by its client */
+	uint32_t charged_ms;  /* of it, charged when the slot was pulled for it (queue.c) */
 };
 #define WORK_BUCKETS 8192 /* power of two */
 struct works {
@@ -580,6 +611,114 @@ void work_ack_seen(struct core *core, const char *text, size_t len, const uint8_
                    const char *rtext, size_t rlen, const uint8_t *rsig, const struct jack *a);
 const char *work_check(const struct core *core);
 
+/* ---------------------------------------------------------------- queue.c */
+/*
+ * The queue (docs/dispatch.md, "The queue").  Worker side: one reservation
+ * per (client, kind) waiting here, the pulls out (slots held for a client
+ * until it answers or slot_hold_ms passes), and each client's slot-time
+ * used here, for fair share.  Client side: per kind with jobs queued, the
+ * workers that hold a reservation for it.
+ */
+#define QUEUE_HOLDS_MAX 64  /* pulls out at once on one worker */
+#define QUEUE_KINDS_MAX 32  /* kinds with jobs queued on one client */
+#define QUEUE_KIND_RES_MAX 64 /* workers remembered as holding one kind's reservation */
+struct qres {
+	uint8_t client[CHORUS_PK_BYTES];
+	char addr[CHORUS_ADDR_MAX + 1];
+	uint64_t gen;          /* the client's life that reserved */
+	char kind[CHORUS_KIND_MAX + 1];
+	uint32_t want;         /* the client's jobs waiting (a hint, >= 1): pulls out at most */
+	uint32_t pulls;        /* pulls out now */
+	uint64_t since_ms;
+	uint64_t last_pull_ms; /* ties between one client's kinds: least recently pulled */
+};
+struct qhold {
+	uint8_t client[CHORUS_PK_BYTES];
+	char kind[CHORUS_KIND_MAX + 1];
+	uint64_t deadline_ms;
+	uint32_t charge_ms;    /* charged to the client when pulled (its usual slot-time) */
+};
+/* Slot-time used here per weight (ms / weight): the fair share's virtual time. */
+struct qusage {
+	uint8_t client[CHORUS_PK_BYTES];
+	double vtime;
+	double est_ms;         /* its usual slot-time here (moving average): a pull's charge */
+	uint32_t running;      /* its works running here */
+};
+struct qweight {
+	uint8_t client[CHORUS_PK_BYTES];
+	unsigned weight;
+};
+struct qkres {
+	uint8_t worker[CHORUS_PK_BYTES];
+	uint64_t gen;
+	uint32_t load, cap, ahead;
+};
+struct qkind {
+	char kind[CHORUS_KIND_MAX + 1];
+	unsigned queued;       /* our jobs of the kind in state queued */
+	uint64_t next_ask_ms;  /* the refresh: ask every alive member again (lost frames) */
+	struct qkres res[QUEUE_KIND_RES_MAX];
+	unsigned nres;
+	uint64_t wait_epoch;   /* the members' epoch the wait below was counted at (+1) */
+	struct job_wait wait;
+};
+struct queue {
+	struct qres *res;      /* worker: reservations (grows to CHORUS_RESERVATIONS_MAX) */
+	size_t nres, capres;
+	struct qhold holds[QUEUE_HOLDS_MAX];
+	unsigned nholds;
+	struct qusage *usage;  /* worker: clients that reserve or run here */
+	size_t nusage, capusage;
+	struct qweight weights[CHORUS_SHARES_MAX];
+	unsigned nweights;
+	struct qkind *kinds;   /* client: kinds with jobs queued (QUEUE_KINDS_MAX) */
+	unsigned nkinds;
+	size_t queued;         /* client: our jobs in state queued */
+	uint64_t next_ms;      /* the earliest hold expiry or ask refresh */
+};
+int queue_init(struct core *core);
+void queue_free(struct core *core);
+void queue_tick(struct core *core, uint64_t now_ms);
+uint64_t queue_next_deadline_ms(const struct core *core);
+void queue_on_member(struct core *core, long i, uint64_t now_ms);
+const char *queue_check(const struct core *core);
+/* Worker: slots free for anyone (not running, not held for a pulled client). */
+size_t queue_free_slots(const struct core *core);
+/* Worker: a request we cannot offer for: keep (or refresh) its client's reservation. */
+void queue_reserve(struct core *core, const struct jreq *r, uint64_t now_ms);
+/*
+ * Worker: may this client's dispatch of kind start now?  Consumes the slot
+ * held for it, if any (*charged: what its pull charged to the client).
+ */
+int queue_admit(struct core *core, const uint8_t client[CHORUS_PK_BYTES], const char *kind,
+                uint32_t *charged);
+/* Worker: a work started or ended here (slot-time, for fair share); an end pulls. */
+void queue_work_started(struct core *core, const uint8_t client[CHORUS_PK_BYTES]);
+void queue_work_ended(struct core *core, const uint8_t client[CHORUS_PK_BYTES],
+                      uint64_t slot_ms, uint32_t charged_ms, uint64_t now_ms);
+/* Worker: give free slots to waiting reservations (fair share), one pull each. */
+void queue_pump(struct core *core, uint64_t now_ms);
+/* Client: a job of kind entered or left state queued. */
+int queue_kind_enter(struct core *core, const char *kind, uint64_t now_ms);
+void queue_kind_leave(struct core *core, const char *kind, uint64_t now_ms);
+/* Client: some worker holds a reservation of ours for kind. */
+int queue_has_reservation(const struct core *core, const char *kind);
+/* Client: what a queued job of kind waits for (workers, slots, busy). */
+void queue_wait(struct core *core, const char *kind, struct job_wait *w);
+void queue_on_reserve(struct core *core, const struct wire_frame *f, const cJSON *body,
+                      uint64_t now_ms);
+void queue_on_slot(struct core *core, const struct wire_frame *f, const cJSON *body,
+                   uint64_t now_ms);
+void queue_on_unreserve(struct core *core, const struct wire_frame *f, const cJSON *body,
+                        uint64_t now_ms);
+/* dispatch.c: a pull for kind from worker f: bind our best queued job to it (1), or 0. */
+int dispatch_pull(struct core *core, const struct wire_frame *f, const char *kind,
+                  uint32_t load, uint32_t cap, uint64_t now_ms);
+/* dispatch.c: 1 when this job of ours is in flight and of this kind. */
+int dispatch_job_of_kind(struct core *core, const uint8_t id[CHORUS_JOB_ID_BYTES], const char *kind);
+/* dispatch.c: a reservation answer for one of our jobs. */
+void dispatch_reserved(struct core *core, const uint8_t id[CHORUS_JOB_ID_BYTES], uint64_t now_ms);
 /* ---------------------------------------------------------------- core.c */
 struct probe {
 	int active;
@@ -704,6 +843,7 @@ struct core {
 
 	char *body;    /* scratch: one frame body */
 	uint8_t *frame; /* scratch: one encoded frame */
+	struct queue queue; /* the queue: reservations, pulls, fair share (queue.c) */
 };
 
 /* The wall clock at event time now_ms (cfg.wall_offset_ms). */

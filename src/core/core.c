@@ -82,6 +82,9 @@ void core_config_defaults(struct core_config *cfg)
 	cfg->timing.rebroadcast_backoff_ms = 200;
 	cfg->timing.penalty_ms = 30000;
 	cfg->timing.load_publish_ms = 1000;
+	/* The queue: a freed slot waits for the pulled client this long (a few LAN round trips). */
+	cfg->timing.slot_hold_ms = 300;
+	cfg->queue_timeout_ms = CHORUS_QUEUE_TIMEOUT_MS_DEFAULT;
 }
 
 void core_id_short(const char *id_hex, char out[CHORUS_ID_SHORT + 1])
@@ -125,7 +128,8 @@ static int core_timing_valid(const struct core_timing *t)
 	       t->receipt_poll_ms > 0 &&
 	       t->job_timeout_ms <= CHORUS_JOB_TIMEOUT_MS_MAX &&
 	       t->rebroadcasts < CHORUS_JOB_ROUNDS_MAX && t->rebroadcast_backoff_ms > 0 &&
-	       t->rebroadcast_backoff_ms <= 60000 && t->load_publish_ms > 0;
+	       t->rebroadcast_backoff_ms <= 60000 && t->load_publish_ms > 0 &&
+	       t->slot_hold_ms <= 60000;
 }
 
 int core_create(struct core **out, const struct core_config *cfg, const uint8_t pk[CHORUS_PK_BYTES],
@@ -140,7 +144,7 @@ int core_create(struct core **out, const struct core_config *cfg, const uint8_t 
 	if (!codec_valid_name(cfg->name, CHORUS_NAME_MAX) || !codec_valid_addr(cfg->addr) ||
 	    cfg->nroles > CHORUS_ROLES_MAX || cfg->ncaps > CHORUS_CAPS_MAX ||
 	    !core_timing_valid(&cfg->timing) || env->send_cb == NULL ||
-	    cfg->start_ms >= CODEC_JSON_INT_MAX)
+	    cfg->start_ms >= CODEC_JSON_INT_MAX || cfg->queue_timeout_ms > CHORUS_QUEUE_TIMEOUT_MS_MAX)
 		return CORE_ERR_INVAL;
 	for (unsigned i = 0; i < cfg->nroles; i++)
 		if (!codec_valid_name(cfg->roles[i], CHORUS_TAG_MAX))
@@ -153,6 +157,11 @@ int core_create(struct core **out, const struct core_config *cfg, const uint8_t 
 	if (core == NULL)
 		return CORE_ERR_NOMEM;
 	core->cfg = *cfg;
+	/* Zero: the defaults (a driver that predates the queue leaves them so). */
+	if (core->cfg.timing.slot_hold_ms == 0)
+		core->cfg.timing.slot_hold_ms = 300;
+	if (core->cfg.queue_timeout_ms == 0)
+		core->cfg.queue_timeout_ms = CHORUS_QUEUE_TIMEOUT_MS_DEFAULT;
 	core->env = *env;
 	core->crypto = env->crypto ? env->crypto : &crypto_ed25519;
 	core->log_level = CORE_LOG_DEBUG;
@@ -177,7 +186,8 @@ int core_create(struct core **out, const struct core_config *cfg, const uint8_t 
 	core->seen = calloc(1, sizeof(*core->seen)); /* zeroed: empty (seen_init) */
 	if (core->body == NULL || core->plain == NULL || core->frame == NULL || core->seen == NULL ||
 	    members_init(&core->members) < 0 || rumors_init(&core->rumors) < 0 ||
-	    dispatch_init(core) < 0 || work_init(core) < 0 || acks_init(core) < 0) {
+	    dispatch_init(core) < 0 || work_init(core) < 0 || acks_init(core) < 0 ||
+	    queue_init(core) < 0) {
 		core_destroy(core);
 		return CORE_ERR_NOMEM;
 	}
@@ -232,6 +242,7 @@ void core_destroy(struct core *core)
 	rumors_free(&core->rumors);
 	dispatch_free(core);
 	work_free(core);
+	queue_free(core);
 	acks_free(core);
 	free(core->probe_order);
 	free(core->body);
@@ -675,6 +686,10 @@ void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_m
 	case WIRE_JOBACK: work_on_ack(core, &f, body, now_ms); break;
 	case WIRE_STATUS_Q: work_on_status(core, &f, body, now_ms); break;
 	case WIRE_STATUS_A: dispatch_on_status(core, &f, body, now_ms); break;
+	case WIRE_RESERVE: queue_on_reserve(core, &f, body, now_ms); break;
+	case WIRE_SLOT: queue_on_slot(core, &f, body, now_ms); break;
+	case WIRE_UNRESERVE: queue_on_unreserve(core, &f, body, now_ms); break;
+	case WIRE_SLOT_NONE: queue_on_unreserve(core, &f, body, now_ms); break;
 	case WIRE_KEYRING: keyops_on_op(core, &f, body, now_ms); break;
 	case WIRE_KEYRING_A: keyops_on_answer(core, &f, body, now_ms); break;
 	default: assert(0); break; /* wire_decode admits only known types; app types left above */
@@ -691,6 +706,7 @@ void core_tick(struct core *core, uint64_t now_ms)
 	swim_tick(core, now_ms);
 	dispatch_tick(core, now_ms);
 	work_tick(core, now_ms);
+	queue_tick(core, now_ms);
 }
 
 uint64_t core_next_deadline_ms(const struct core *core)
@@ -703,6 +719,8 @@ uint64_t core_next_deadline_ms(const struct core *core)
 	d = dispatch_next_deadline_ms(core);
 	t = d < t ? d : t;
 	d = work_next_deadline_ms(core);
+	t = d < t ? d : t;
+	d = queue_next_deadline_ms(core);
 	return d < t ? d : t;
 }
 
@@ -871,8 +889,10 @@ void core_member_changed(struct core *core, long i, int old_state, int forgotten
 {
 	struct member_view mv;
 
-	if (!forgotten)
+	if (!forgotten) {
 		dispatch_on_member(core, i, core->now_ms);
+		queue_on_member(core, i, core->now_ms);
+	}
 	if (core->env.member_cb == NULL)
 		return;
 	if (core_member_brief(core, (size_t)i, &mv) < 0)
@@ -923,6 +943,8 @@ const char *core_check(const struct core *core)
 	if ((err = dispatch_check(core)) != NULL)
 		return err;
 	if ((err = acks_check(core)) != NULL)
+		return err;
+	if ((err = queue_check(core)) != NULL)
 		return err;
 	return work_check(core);
 }

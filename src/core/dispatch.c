@@ -116,6 +116,12 @@ static struct cjob *dispatch_find_hex(const struct core *core, const char *idhex
 	return *dispatch_slot((struct dispatch *)&core->dispatch, id);
 }
 
+/* Phases in which a job waits for a slot: they count against CHORUS_QUEUED_MAX. */
+static size_t dispatch_phase_waits(enum cjob_phase phase)
+{
+	return phase == CJOB_COLLECT || phase == CJOB_BACKOFF || phase == CJOB_QUEUED;
+}
+
 static void dispatch_remove(struct core *core, struct cjob *j)
 {
 	struct cjob **p = dispatch_slot(&core->dispatch, j->id);
@@ -129,19 +135,38 @@ static void dispatch_remove(struct core *core, struct cjob *j)
 	if (j->lnext != NULL)
 		j->lnext->lprev = j->lprev;
 	core->dispatch.n--;
+	core->dispatch.waiting -= dispatch_phase_waits(j->phase);
 	dispatch_job_free(j);
+}
+
+static void dispatch_set_phase(struct core *core, struct cjob *j, enum cjob_phase phase)
+{
+	core->dispatch.waiting -= dispatch_phase_waits(j->phase);
+	core->dispatch.waiting += dispatch_phase_waits(phase);
+	j->phase = phase;
 }
 
 static void dispatch_set_deadline(struct core *core, struct cjob *j, enum cjob_phase phase,
                                   uint64_t deadline_ms)
 {
-	j->phase = phase;
+	dispatch_set_phase(core, j, phase);
 	j->deadline_ms = deadline_ms;
 	if (deadline_ms < core->dispatch.next_ms)
 		core->dispatch.next_ms = deadline_ms;
 }
 
 /* ---------------------------------------------------------------- views and effects */
+
+/* Our queued jobs of the same kind that a pull would take before this one. */
+static unsigned dispatch_ahead(const struct core *core, const struct cjob *j)
+{
+	unsigned n = 0;
+
+	for (const struct cjob *o = core->dispatch.all; o != NULL; o = o->lnext)
+		n += o != j && o->phase == CJOB_QUEUED && strcmp(o->req.kind, j->req.kind) == 0 &&
+		     (o->priority > j->priority || (o->priority == j->priority && o->seq < j->seq));
+	return n;
+}
 
 static void dispatch_view(const struct core *core, const struct cjob *j, uint64_t now_ms,
                           struct job_view *v)
@@ -162,7 +187,14 @@ static void dispatch_view(const struct core *core, const struct cjob *j, uint64_
 	memcpy(v->attempts, j->attempts, j->nattempts * sizeof(j->attempts[0]));
 	if (j->nattempts > 0 && j->attempts[j->nattempts - 1].outcome == OUTCOME_RUNNING)
 		v->attempts[j->nattempts - 1].ms = now_ms - j->attempt_ms;
-	(void)core;
+	v->priority = j->priority;
+	v->queue_timeout_ms = j->queue_timeout_ms;
+	v->queued_ms = j->queued_ms;
+	if (j->state == JOB_QUEUED) {
+		v->queued_ms += now_ms - j->queued_since_ms;
+		queue_wait((struct core *)core, j->req.kind, &v->wait);
+		v->wait.ahead += dispatch_ahead(core, j);
+	}
 }
 
 static int dispatch_restore_attempts(struct cjob *j, const struct job_spec *spec);
@@ -276,6 +308,7 @@ static void dispatch_broadcast_request(struct core *core, struct cjob *j, uint64
 	assert(j->req.round <= CHORUS_JOB_ROUNDS_MAX);
 	dispatch_sign_request(core, j);
 	j->noffers = 0;
+	j->reserves = 0;
 	j->eligible = dispatch_eligible(core, j->req.kind);
 	sb_init(&sb, head, sizeof(head));
 	sb_puts(&sb, "{");
@@ -302,9 +335,11 @@ int core_job_submit(struct core *core, const struct job_spec *spec,
 	if (!codec_valid_name(spec->kind, CHORUS_KIND_MAX) || spec->payload_len > CHORUS_PAYLOAD_MAX ||
 	    (spec->payload == NULL && spec->payload_len > 0) ||
 	    spec->timeout_ms > CHORUS_JOB_TIMEOUT_MS_MAX || spec->reward >= CODEC_JSON_INT_MAX ||
-	    spec->created_ms >= CODEC_JSON_INT_MAX)
+	    spec->created_ms >= CODEC_JSON_INT_MAX || spec->priority > CHORUS_PRIORITY_MAX ||
+	    spec->queue_timeout_ms > CHORUS_QUEUE_TIMEOUT_MS_MAX)
 		return CORE_ERR_INVAL;
-	if (core->dispatch.n >= CHORUS_JOBS_INFLIGHT_MAX)
+	/* Back-pressure: refused now rather than accepted and failed later. */
+	if (core->dispatch.n >= CHORUS_JOBS_INFLIGHT_MAX || core->dispatch.waiting >= CHORUS_QUEUED_MAX)
 		return CORE_ERR_FULL;
 	jobmsg_job_id(id, core->pk, spec->nonce);
 	slot = dispatch_slot(&core->dispatch, id);
@@ -332,6 +367,11 @@ int core_job_submit(struct core *core, const struct job_spec *spec,
 	j->req.created_ms = spec->created_ms;
 	j->state = JOB_PENDING;
 	j->submit_ms = now_ms;
+	j->priority = spec->priority;
+	j->queue_timeout_ms = spec->queue_timeout_ms ? spec->queue_timeout_ms : core->cfg.queue_timeout_ms;
+	j->queue_deadline_ms = now_ms + j->queue_timeout_ms;
+	j->seq = core->dispatch.next_seq++;
+	core->dispatch.waiting++; /* COLLECT (calloc) */
 	*slot = j;
 	j->lnext = core->dispatch.all;
 	if (j->lnext != NULL)
@@ -411,6 +451,15 @@ static void dispatch_send_ack(struct core *core, struct cjob *j, const struct jr
 	work_ack_seen(core, text, (size_t)len, sig, rtext, rlen, rsig, &a);
 }
 
+/* A queued job leaves the queue (bound to a pulling worker, or final). */
+static void dispatch_unqueue(struct core *core, struct cjob *j, uint64_t now_ms)
+{
+	assert(j->state == JOB_QUEUED);
+	j->queued_ms += now_ms - j->queued_since_ms;
+	j->state = JOB_PENDING;
+	queue_kind_leave(core, j->req.kind, now_ms);
+}
+
 static void dispatch_finish(struct core *core, struct cjob *j, enum job_state st, uint64_t now_ms,
                             const struct jreceipt *rc, const char *rtext, size_t rlen,
                             const uint8_t *rsig, const uint8_t *result, const char *error)
@@ -418,6 +467,8 @@ static void dispatch_finish(struct core *core, struct cjob *j, enum job_state st
 	struct job_view v;
 
 	assert(!JOB_STATE_FINAL(j->state) && JOB_STATE_FINAL(st));
+	if (j->state == JOB_QUEUED)
+		dispatch_unqueue(core, j, now_ms);
 	j->state = st;
 	switch (st) {
 	case JOB_SUCCEEDED: core->stats.jobs_succeeded++; break;
@@ -590,13 +641,63 @@ static int dispatch_dial(struct core *core, struct cjob *j, uint64_t now_ms)
 	return 1;
 }
 
-/* Offers ran out: back off and broadcast again, or give up (0: the job ended). */
+/*
+ * No free slot now: the job waits for a worker's pull (queue.c), until its
+ * queue timeout (0: the job ended, the client's table of kinds being full).
+ */
+static int dispatch_enqueue(struct core *core, struct cjob *j, uint64_t now_ms)
+{
+	if (queue_kind_enter(core, j->req.kind, now_ms) < 0) {
+		dispatch_fail(core, j, now_ms, "%s waits for a slot, but %u other kinds wait already",
+		              j->req.kind, QUEUE_KINDS_MAX);
+		return 0;
+	}
+	if (j->state == JOB_RUNNING)
+		j->state = JOB_PENDING;
+	j->state = JOB_QUEUED;
+	j->queued_since_ms = now_ms;
+	core->stats.jobs_queued++;
+	dispatch_set_deadline(core, j, CJOB_QUEUED, j->queue_deadline_ms);
+	core_log(core, CORE_LOG_INFO, "job", "event=queued job=%s kind=%s priority=%u reservations=%u",
+	         j->idhex, j->req.kind, j->priority, j->reserves);
+	dispatch_report(core, j, now_ms);
+	return 1;
+}
+
+/* Why a queued job failed: how long it waited, and for what. */
+static void dispatch_queue_timeout(struct core *core, struct cjob *j, uint64_t now_ms)
+{
+	struct job_view v;
+	char busy[64];
+
+	dispatch_view(core, j, now_ms, &v);
+	if (v.wait.slots > 0 && v.wait.busy >= v.wait.slots)
+		snprintf(busy, sizeof(busy), "all %u slots busy", v.wait.slots);
+	else
+		snprintf(busy, sizeof(busy), "%u of %u slots busy", v.wait.busy, v.wait.slots);
+	core->stats.queue_timeouts++;
+	dispatch_fail(core, j, now_ms, "queued %.1f s: %u worker%s run%s %s, %s; queue timeout %.0f s",
+	              (double)v.queued_ms / 1000.0, v.wait.workers, v.wait.workers == 1 ? "" : "s",
+	              v.wait.workers == 1 ? "s" : "", j->req.kind, busy,
+	              (double)j->queue_timeout_ms / 1000.0);
+}
+
+/* Offers ran out: back off and broadcast again, queue, or give up (0: the job ended). */
 static int dispatch_next_round(struct core *core, struct cjob *j, uint64_t now_ms)
 {
 	unsigned rounds_max = 1 + core->cfg.timing.rebroadcasts;
 
 	if (rounds_max > CHORUS_JOB_ROUNDS_MAX)
 		rounds_max = CHORUS_JOB_ROUNDS_MAX;
+	/*
+	 * Waiting, not failing: a worker keeps our reservation (it pulls a job
+	 * when a slot frees), or the rounds found none free while some alive
+	 * member runs the kind (it is asked again when membership changes).
+	 */
+	if (now_ms < j->queue_deadline_ms && j->nattempts < CHORUS_JOB_ATTEMPTS_MAX &&
+	    (queue_has_reservation(core, j->req.kind) ||
+	     (j->offers_seen == 0 && j->eligible > 0 && j->req.round >= rounds_max)))
+		return dispatch_enqueue(core, j, now_ms);
 	if (j->offers_seen == 0 && j->eligible == 0) {
 		dispatch_fail(core, j, now_ms, "no worker offered to run %s", j->req.kind);
 		return 0;
@@ -729,7 +830,7 @@ static void dispatch_query_start(struct core *core, struct cjob *j, uint64_t now
 	j->asked = 1;
 	j->attempt_ms = now_ms;
 	j->run_deadline_ms = now_ms + j->req.timeout_ms + core->cfg.timing.receipt_grace_ms;
-	j->phase = CJOB_QUERY;
+	dispatch_set_phase(core, j, CJOB_QUERY);
 	dispatch_sign_request(core, j); /* round 0: polls re-send it if the worker still runs it */
 	core_log(core, CORE_LOG_INFO, "job", "event=resume-query job=%s worker=%.10s attempt=%u",
 	         j->idhex, j->attempts[j->nattempts - 1].worker, j->nattempts);
@@ -804,6 +905,7 @@ static void dispatch_expire(struct core *core, struct cjob *j, uint64_t now_ms)
 		break;
 	case CJOB_BACKOFF: dispatch_broadcast_request(core, j, now_ms); break;
 	case CJOB_QUERY: dispatch_query_tick(core, j, now_ms); break;
+	case CJOB_QUEUED: dispatch_queue_timeout(core, j, now_ms); break;
 	}
 }
 
@@ -864,7 +966,7 @@ static struct cjob *dispatch_current(struct core *core, const struct wire_frame 
 	}
 	j = dispatch_find_hex(core, idhex);
 	if (j == NULL || (need_current && (a != j->nattempts || j->phase == CJOB_COLLECT ||
-	                                   j->phase == CJOB_BACKOFF ||
+	                                   j->phase == CJOB_BACKOFF || j->phase == CJOB_QUEUED ||
 	                                   memcmp(j->attempt_worker[a - 1], f->pk,
 	                                          CHORUS_PK_BYTES) != 0))) {
 		core->stats.drop_job_stale++;
@@ -932,6 +1034,10 @@ static void dispatch_offer_in(struct core *core, struct cjob *j, uint64_t now_ms
 		dispatch_dial(core, j, now_ms);
 	else if (j->phase == CJOB_BACKOFF)
 		dispatch_dial(core, j, now_ms);
+	else if (j->phase == CJOB_QUEUED) { /* a late offer is a free slot: take it */
+		dispatch_unqueue(core, j, now_ms);
+		dispatch_dial(core, j, now_ms);
+	}
 }
 
 void dispatch_on_accept(struct core *core, const struct wire_frame *f, const cJSON *body,
@@ -1086,6 +1192,65 @@ void dispatch_on_receipt(struct core *core, const struct wire_frame *f, const cJ
 	dispatch_receipt_outcome(core, j, k, &rc, rtext, rlen, rsig, result, error, now_ms);
 }
 
+/* ---------------------------------------------------------------- the queue */
+
+/*
+ * A worker pulls (queue.c): it has a slot for kind now.  Late binding: the
+ * job is chosen only now -- our queued job of the kind with the highest
+ * priority, the oldest within it -- and dispatched to that worker by the
+ * ordinary path (attempt made durable first, accept or refuse, receipt).
+ */
+int dispatch_pull(struct core *core, const struct wire_frame *f, const char *kind, uint32_t load,
+                  uint32_t cap, uint64_t now_ms)
+{
+	struct cjob *best = NULL;
+	struct offer *o;
+	long mi = members_find(&core->members, f->pk);
+
+	if (mi < 0)
+		return 0;
+	for (struct cjob *j = core->dispatch.all; j != NULL; j = j->lnext)
+		if (j->phase == CJOB_QUEUED && strcmp(j->req.kind, kind) == 0 &&
+		    (best == NULL || j->priority > best->priority ||
+		     (j->priority == best->priority && j->seq < best->seq)))
+			best = j;
+	if (best == NULL)
+		return 0;
+	dispatch_unqueue(core, best, now_ms);
+	o = &best->offers[0];
+	memset(o, 0, sizeof(*o));
+	memcpy(o->worker, f->pk, CHORUS_PK_BYTES);
+	strcpy(o->addr, core->members.v[mi].addr);
+	o->load = load;
+	o->capacity = cap;
+	o->gen = f->gen;
+	best->noffers = 1;
+	core_log(core, CORE_LOG_DEBUG, "job", "event=pulled job=%s kind=%s priority=%u", best->idhex,
+	         kind, best->priority);
+	dispatch_dial(core, best, now_ms);
+	return 1;
+}
+
+int dispatch_job_of_kind(struct core *core, const uint8_t id[CHORUS_JOB_ID_BYTES], const char *kind)
+{
+	const struct cjob *j = *dispatch_slot(&core->dispatch, id);
+
+	return j != NULL && strcmp(j->req.kind, kind) == 0;
+}
+
+/* A worker keeps a reservation for this job's request: when all answered so, stop collecting. */
+void dispatch_reserved(struct core *core, const uint8_t id[CHORUS_JOB_ID_BYTES], uint64_t now_ms)
+{
+	struct cjob *j = *dispatch_slot(&core->dispatch, id);
+
+	if (j == NULL)
+		return;
+	j->reserves++;
+	if (j->phase == CJOB_BACKOFF ||
+	    (j->phase == CJOB_COLLECT && j->noffers == 0 && j->reserves >= j->eligible))
+		dispatch_dial(core, j, now_ms); /* no offer to dial: it queues */
+}
+
 /* ---------------------------------------------------------------- API */
 
 void core_job_id(uint8_t id[CHORUS_JOB_ID_BYTES], const uint8_t client[CHORUS_PK_BYTES],
@@ -1129,7 +1294,7 @@ size_t core_jobs_inflight(const struct core *core)
 const char *dispatch_check(const struct core *core)
 {
 	const struct dispatch *d = &core->dispatch;
-	size_t n = 0;
+	size_t n = 0, waiting = 0, queued = 0;
 
 	if (d->n > CHORUS_JOBS_INFLIGHT_MAX)
 		return "client jobs over their bound";
@@ -1139,7 +1304,7 @@ const char *dispatch_check(const struct core *core)
 			return "cached count of members running a kind is stale";
 	/* Nothing in flight: no need to walk 16384 empty buckets on every check. */
 	if (d->n == 0)
-		return d->all == NULL ? NULL : "client job list without jobs";
+		return d->all == NULL && d->waiting == 0 ? NULL : "client job list without jobs";
 	for (size_t b = 0; b < CJOB_BUCKETS; b++) {
 		for (const struct cjob *j = d->buckets[b]; j != NULL; j = j->next) {
 			n++;
@@ -1153,6 +1318,10 @@ const char *dispatch_check(const struct core *core)
 				return "client job over its bounds";
 			if (j->deadline_ms < d->next_ms)
 				return "client job deadline before the table's next deadline";
+			if ((j->phase == CJOB_QUEUED) != (j->state == JOB_QUEUED))
+				return "client job queued in one of phase and state only";
+			waiting += dispatch_phase_waits(j->phase);
+			queued += j->phase == CJOB_QUEUED;
 			if ((j->phase == CJOB_DIAL || j->phase == CJOB_RUN || j->phase == CJOB_QUERY) &&
 			    (j->nattempts == 0 ||
 			     j->attempts[j->nattempts - 1].outcome != OUTCOME_RUNNING))
@@ -1161,6 +1330,8 @@ const char *dispatch_check(const struct core *core)
 	}
 	if (n != d->n)
 		return "client job count does not match the table";
+	if (waiting != d->waiting || queued != core->queue.queued)
+		return "client jobs waiting or queued do not match their counts";
 	n = 0;
 	for (const struct cjob *j = d->all; j != NULL && n <= d->n; j = j->lnext)
 		n++;

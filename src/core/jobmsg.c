@@ -631,3 +631,75 @@ int jobmsg_status_decode(struct jstatus *s, const cJSON *body, int query,
 	jobmsg_job_id(want, from, s->nonce);
 	return memcmp(want, s->id, CHORUS_JOB_ID_BYTES) == 0 ? 0 : CORE_ERR_BADSIG;
 }
+
+/* ---------------------------------------------------------------- the queue's frames */
+
+/*
+ * The four queue frames share one small body (docs/dispatch.md, "The
+ * queue"): the kind always; a reservation answer the worker's load,
+ * capacity, the jobs of others waiting there and, when it answers a
+ * request, the job; a client's reservation ask ("ask":1) how many of its
+ * jobs of the kind wait; a pull (slot) the worker's load and capacity.
+ * Addresses are those of the members' records: none travel here.
+ */
+int jobmsg_queue_encode(char *out, size_t cap, const struct jqueue *q)
+{
+	char job[CHORUS_JOB_ID_HEX + 1];
+	struct sb sb;
+
+	sb_init(&sb, out, cap);
+	sb_puts(&sb, "{\"kind\":");
+	sb_json_str(&sb, q->kind, strlen(q->kind));
+	if (q->ask)
+		sb_printf(&sb, ",\"ask\":1,\"n\":%u", q->n);
+	if (q->has_job) {
+		codec_hex(job, q->id, CHORUS_JOB_ID_BYTES);
+		sb_printf(&sb, ",\"job\":\"%s\"", job);
+	}
+	if (q->has_load)
+		sb_printf(&sb, ",\"load\":%u,\"cap\":%u,\"ahead\":%u", q->load, q->cap, q->ahead);
+	sb_puts(&sb, "}");
+	if (sb.overflow || sb.len >= cap)
+		return CORE_ERR_OVERSIZE;
+	out[sb.len] = '\0';
+	return (int)sb.len;
+}
+
+/* 0, or CORE_ERR_MALFORMED: a bad kind, id or number, or one out of its bound. */
+int jobmsg_queue_decode(struct jqueue *q, const cJSON *body)
+{
+	const char *kind, *job;
+	uint64_t v;
+
+	memset(q, 0, sizeof(*q));
+	if (codec_json_str(body, "kind", CHORUS_KIND_MAX, &kind) < 0 ||
+	    !codec_valid_name(kind, CHORUS_KIND_MAX))
+		return CORE_ERR_MALFORMED;
+	strcpy(q->kind, kind);
+	if (cJSON_GetObjectItemCaseSensitive(body, "ask") != NULL) {
+		if (codec_json_u64(body, "ask", 1, &v) < 0 || v != 1 ||
+		    codec_json_u64(body, "n", CHORUS_JOBS_INFLIGHT_MAX, &v) < 0)
+			return CORE_ERR_MALFORMED;
+		q->ask = 1;
+		q->n = (uint32_t)v;
+	}
+	if (cJSON_GetObjectItemCaseSensitive(body, "job") != NULL) {
+		if (codec_json_str(body, "job", CHORUS_JOB_ID_HEX, &job) < 0 ||
+		    codec_unhex(q->id, CHORUS_JOB_ID_BYTES, job) < 0)
+			return CORE_ERR_MALFORMED;
+		q->has_job = 1;
+	}
+	if (cJSON_GetObjectItemCaseSensitive(body, "load") != NULL) {
+		if (codec_json_u64(body, "load", UINT32_MAX, &v) < 0)
+			return CORE_ERR_MALFORMED;
+		q->load = (uint32_t)v;
+		if (codec_json_u64(body, "cap", UINT32_MAX, &v) < 0)
+			return CORE_ERR_MALFORMED;
+		q->cap = (uint32_t)v;
+		if (codec_json_u64(body, "ahead", UINT32_MAX, &v) < 0)
+			return CORE_ERR_MALFORMED;
+		q->ahead = (uint32_t)v;
+		q->has_load = 1;
+	}
+	return 0;
+}

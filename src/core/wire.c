@@ -65,6 +65,8 @@ static const char *const wire_type_names[WIRE_TYPE_END] = {
 	[WIRE_JOBACK] = "job-ack", [WIRE_RAFT] = "raft", [WIRE_LEDGER] = "ledger",
 	[WIRE_STATUS_Q] = "status-query", [WIRE_STATUS_A] = "status-answer",
 	[WIRE_PULL] = "pull",
+	[WIRE_RESERVE] = "reserve", [WIRE_SLOT] = "slot", [WIRE_UNRESERVE] = "unreserve",
+	[WIRE_SLOT_NONE] = "slot-none",
 	[WIRE_KEYRING] = "keyring", [WIRE_KEYRING_A] = "keyring-answer",
 };
 

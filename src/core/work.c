@@ -159,7 +159,6 @@ void work_on_request(struct core *core, const struct wire_frame *f, const cJSON 
 	struct jreq r;
 	const char *silent = NULL;
 
-	(void)now_ms;
 	if (work_get_request(core, f, body, &r, sig) < 0 || !work_first_sight(core, sig))
 		return;
 	if (memcmp(r.client, core->pk, CHORUS_PK_BYTES) == 0)
@@ -169,8 +168,13 @@ void work_on_request(struct core *core, const struct wire_frame *f, const cJSON 
 	codec_hex(idhex, r.id, CHORUS_JOB_ID_BYTES);
 	if (!work_runs_kind(core, r.kind))
 		silent = "kind-not-run-here";
-	else if (*work_slot(&core->works, r.id) == NULL && core->works.running >= core->cfg.capacity)
-		silent = "full";
+	else if (*work_slot(&core->works, r.id) == NULL && queue_free_slots(core) == 0) {
+		/* Full: keep a reservation instead, and pull a job when a slot frees (queue.c). */
+		core_log(core, CORE_LOG_DEBUG, "job", "event=request job=%s kind=%s decision=reserve",
+		         idhex, r.kind);
+		queue_reserve(core, &r, now_ms);
+		return;
+	}
 	if (silent != NULL) {
 		core_log(core, CORE_LOG_DEBUG, "job", "event=request job=%s kind=%s decision=silent reason=%s",
 		         idhex, r.kind, silent);
@@ -258,19 +262,27 @@ static void work_start(struct core *core, const struct jreq *r, const uint8_t *p
                        uint64_t attempt, uint64_t now_ms)
 {
 	char idhex[CHORUS_JOB_ID_HEX + 1];
+	uint32_t charged = 0;
 	struct work *x;
 	int rc;
 
 	codec_hex(idhex, r->id, CHORUS_JOB_ID_BYTES);
-	if (!work_runs_kind(core, r->kind) || core->works.running >= core->cfg.capacity ||
+	/* A free slot, or the one held for this client's pull (queue.c). */
+	if (!work_runs_kind(core, r->kind) || !queue_admit(core, r->client, r->kind, &charged) ||
 	    (x = work_create(core, r)) == NULL) {
 		core->stats.works_refused++;
 		work_answer(core, r->client, r->addr, WIRE_REFUSE, idhex, attempt,
 		            work_runs_kind(core, r->kind) ? "full" : "kind-not-run-here");
+		/* Full: the client's job waits for our pull rather than for another round. */
+		if (work_runs_kind(core, r->kind))
+			queue_reserve(core, r, now_ms);
 		core_log(core, CORE_LOG_INFO, "job", "event=refuse job=%s kind=%s", idhex, r->kind);
 		return;
 	}
 	core->stats.works_started++;
+	x->start_ms = now_ms;
+	x->charged_ms = charged;
+	queue_work_started(core, r->client);
 	work_answer(core, r->client, r->addr, WIRE_ACCEPT, idhex, attempt, NULL);
 	core_log(core, CORE_LOG_INFO, "job", "event=run job=%s kind=%s size=%zu timeout_ms=%u", idhex,
 	         r->kind, r->size, r->timeout_ms);
@@ -587,6 +599,8 @@ int core_work_done(struct core *core, const char *job_id, enum work_status st,
 	core_log(core, CORE_LOG_INFO, "job", "event=work-done job=%s kind=%s status=%s ms=%llu bytes=%zu",
 	         x->idhex, x->kind, work_status_name(st), (unsigned long long)duration_ms, result_len);
 	work_load_changed(core, now_ms);
+	/* A slot is free: the next waiting client gets it (fair share, queue.c). */
+	queue_work_ended(core, x->client, now_ms - x->start_ms, x->charged_ms, now_ms);
 	work_evict(core);
 	return 0;
 }

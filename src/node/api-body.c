@@ -11,6 +11,35 @@
 
 #include "api-body.h"
 
+/* A whole number in 0..max, or -1 (absent: dflt). */
+static double api_body_whole(const cJSON *body, const char *key, double max, double dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, key);
+
+	if (v == NULL)
+		return dflt;
+	if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > max ||
+	    v->valuedouble != (double)(uint64_t)v->valuedouble)
+		return -1;
+	return v->valuedouble;
+}
+
+/* The queue's fields: "priority" (0..9, default 0) and "queue_timeout_s" (default: the node's). */
+static const char *api_body_job_queue(const cJSON *body, struct job_spec *spec)
+{
+	double priority = api_body_whole(body, "priority", CHORUS_PRIORITY_MAX, 0);
+	double queue_s = api_body_whole(body, "queue_timeout_s", CHORUS_QUEUE_TIMEOUT_MS_MAX / 1000, 0);
+
+	if (priority < 0)
+		return "priority must be a whole number 0..9 (higher runs first)";
+	if (queue_s < 0 ||
+	    (queue_s == 0 && cJSON_GetObjectItemCaseSensitive(body, "queue_timeout_s") != NULL))
+		return "queue_timeout_s must be a whole number of seconds 1..86400";
+	spec->priority = (uint8_t)priority;
+	spec->queue_timeout_ms = (uint32_t)queue_s * 1000u; /* 0: the node's default */
+	return NULL;
+}
+
 /* The spec part of a POST /v1/jobs body; NULL or what is wrong. */
 static const char *api_body_job_spec(const cJSON *body, struct job_spec *spec, uint8_t *payload)
 {
@@ -41,7 +70,7 @@ static const char *api_body_job_spec(const cJSON *body, struct job_spec *spec, u
 	                       reward->valuedouble != (double)(uint64_t)reward->valuedouble))
 		return "reward must be a whole number 0..1000000 (the ledger pays no more)";
 	spec->reward = reward != NULL ? (uint64_t)reward->valuedouble : 0;
-	return NULL;
+	return api_body_job_queue(body, spec);
 }
 
 const char *api_body_job(const char *text, size_t len, struct job_spec *spec, uint8_t *payload)

@@ -1,10 +1,11 @@
 /*
  * api-jobs: the job endpoints of the HTTP API.
  *
- *   POST /v1/jobs[?wait_ms=N]     {"kind","payload_b64","timeout_ms","reward"} -> 202 record
+ *   POST /v1/jobs[?wait_ms=N]     {"kind","payload_b64","timeout_ms","reward","priority",
+ *                                 "queue_timeout_s"} -> 202 record
  *                                 (with wait_ms: 200 and the record once final, or at N ms);
  *                                 507 when the job cannot be stored (full disk), 503 while
- *                                 the ledger lags or too many jobs are in flight
+ *                                 the ledger lags, 429 when this node's queue is full
  *   GET  /v1/jobs?limit=N         {"jobs":[record...]}, newest first
  *   GET  /v1/jobs/ID[?wait_ms=N]  the record; with wait_ms, held until final or N ms
  *   POST /v1/jobs/ID/cancel       the record, 404 unknown, 409 already final
@@ -12,7 +13,8 @@
  * The job table (jobstore.c) is the one source of what is answered; a read
  * first writes the core's live state of what it reads (jobs_sync).  A held
  * request is a waiter: api_job_final() wakes it from the loop, never from
- * inside the core, and a timer answers it when the wait runs out.
+ * inside the core, and a timer answers it when the wait runs out.  A live
+ * job's record also says why it waits ("wait", from the core: jobs_add_wait).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -58,8 +60,10 @@ static void api_jobs_reply_record(struct api_jobs *aj, struct evhttp_request *re
 		                " (not served; see chorusd(8), DAMAGE)");
 	else if (r != 0)
 		api_reply_error(req, HTTP_INTERNAL, "Internal Server Error", "cannot read the job table");
-	else
+	else {
+		jobs_add_wait(aj->node->jobs, doc);
 		api_reply(req, code, reason, doc);
+	}
 }
 
 /* ---------------------------------------------------------------- waiters */
@@ -123,7 +127,7 @@ static void api_jobs_get(struct api_jobs *aj, struct evhttp_request *req, const 
 		int final = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "final"));
 
 		if (final) {
-			api_reply(req, HTTP_OK, "OK", doc);
+			api_reply(req, HTTP_OK, "OK", doc); /* (final: nothing to add about waiting) */
 			return;
 		}
 		cJSON_Delete(doc);
@@ -137,7 +141,7 @@ static void api_jobs_list(struct api_jobs *aj, struct evhttp_request *req)
 {
 	int bad = 0;
 	unsigned limit = api_query_uint(req, "limit", API_LIST_DEFAULT, API_LIST_MAX, &bad);
-	cJSON *obj, *arr;
+	cJSON *obj, *arr, *job;
 
 	if (bad) {
 		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "limit must be 0..1000");
@@ -149,6 +153,8 @@ static void api_jobs_list(struct api_jobs *aj, struct evhttp_request *req)
 		api_reply_error(req, HTTP_INTERNAL, "Internal Server Error", "cannot read the job table");
 		return;
 	}
+	cJSON_ArrayForEach(job, arr)
+		jobs_add_wait(aj->node->jobs, job);
 	cJSON_AddItemToObject(obj, "jobs", arr);
 	api_reply(req, HTTP_OK, "OK", obj);
 }
@@ -178,6 +184,8 @@ static void api_jobs_post(struct api_jobs *aj, struct evhttp_request *req)
 	r = jobs_submit(aj->node->jobs, &spec, id, err, sizeof err);
 	if (r == -ENOSPC || r == -EIO)
 		api_reply_error(req, 507, "Insufficient Storage", err);
+	else if (r == -ENOBUFS) /* back-pressure: refused at once, nothing kept (jobs_submit) */
+		api_reply_error(req, 429, "Too Many Requests", err);
 	else if (r == -EBUSY || r == -EAGAIN)
 		api_reply_error(req, 503, "Service Unavailable", err);
 	else if (r != 0)

@@ -167,6 +167,8 @@ chorusd_core_config(struct node *node, struct core_config *cc, const char *id_he
 	cc->ncaps = cfg->nworkers;
 	if (cfg->offer_window_ms > 0)
 		cc->timing.offer_window_ms = cfg->offer_window_ms;
+	if (cfg->queue_timeout_s > 0) /* else the core's; a submit stores the one it gets (jobs.c) */
+		cc->queue_timeout_ms = cfg->queue_timeout_s * 1000u;
 	cc->start_ms = node->start_wall_ms;
 	randombytes_buf(&cc->seed, sizeof cc->seed);
 	/* Test seam (chorusd(8), ENVIRONMENT): the node's receipts will not verify. */
@@ -175,6 +177,27 @@ chorusd_core_config(struct node *node, struct core_config *cc, const char *id_he
 		cc->fault_receipt_sig = 1;
 		log_warn("node", "event=fault what=receipt-sig (CHORUS_FAULT: a test seam)");
 	}
+}
+
+/* The configured share weights (`share CLIENT_ID=WEIGHT`), handed to the core. */
+static int
+chorusd_shares(struct node *node, char *err, size_t errlen)
+{
+	uint8_t pk[CHORUS_PK_BYTES];
+	int r;
+
+	for (unsigned i = 0; i < node->cfg.nshares; i++) {
+		const struct node_share *sh = &node->cfg.shares[i];
+
+		if (sodium_hex2bin(pk, sizeof pk, sh->client, CHORUS_ID_HEX, NULL, NULL, NULL) != 0 ||
+		    (r = core_share_weight(node->core, pk, sh->weight)) != 0) {
+			snprintf(err, errlen, "share %.16s=%u: %s", sh->client, sh->weight,
+			         core_strerror(CORE_ERR_INVAL));
+			return -EINVAL;
+		}
+		log_info("node", "event=share client=%.16s weight=%u", sh->client, sh->weight);
+	}
+	return 0;
 }
 
 /*
@@ -307,6 +330,8 @@ chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
 		snprintf(err, errlen, "core: %s", core_strerror(r));
 		return r;
 	}
+	if ((r = chorusd_shares(node, err, errlen)) != 0)
+		return r;
 	if ((r = consensus_acks_restore(node->consensus, node->core)) != 0) {
 		snprintf(err, errlen, "raft store: cannot read the outbox's acks (%s)", strerror(-r));
 		return r;

@@ -4,9 +4,10 @@
  * Both set the same keys (the long flag names), through config_set(), so a
  * value is checked the same way wherever it comes from.  The file is read
  * first, then the flags are applied over it: a flag wins over the file, and
- * for the repeatable keys (join, role) any flag replaces the file's whole
- * list.  Config file lines are `key value` or `key = value`; `#` starts a
- * comment; an unknown key or a bad value is an error naming file:line.
+ * for the repeatable keys (join, role, worker, share) any flag replaces the
+ * file's whole list.  Config file lines are `key value` or `key = value`;
+ * `#` starts a comment; an unknown key or a bad value is an error naming
+ * file:line.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -44,8 +45,10 @@ static const struct option config_long_options[] = {
 	{ "name", required_argument, NULL, 'N' },
 	{ "offer-window-ms", required_argument, NULL, 'o' },
 	{ "outbox-high", required_argument, NULL, 'x' },
+	{ "queue-timeout", required_argument, NULL, 'q' },
 	{ "rejoin", no_argument, NULL, 'R' },
 	{ "role", required_argument, NULL, 'r' },
+	{ "share", required_argument, NULL, 'S' },
 	{ "snapshot-every", required_argument, NULL, 's' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "voter", no_argument, NULL, 'O' },
@@ -65,8 +68,9 @@ config_usage(FILE *fp, int full)
 	    "               [--http-tls CERT,KEY] [--insecure-open] [--join URL]\n"
 	    "               [--keyring FILE] [--listen URL]\n"
 	    "               [--log-file FILE] [--log-format text|json] [--name NAME]\n"
-	    "               [--offer-window-ms MS] [--outbox-high N] [--rejoin]\n"
-	    "               [--role ROLE] [--snapshot-every N] [--voter]\n"
+	    "               [--offer-window-ms MS] [--outbox-high N]\n"
+	    "               [--queue-timeout SECONDS] [--rejoin] [--role ROLE]\n"
+	    "               [--share CLIENT_ID=WEIGHT] [--snapshot-every N] [--voter]\n"
 	    "               [--voters ID,...] [--worker KIND[=COMMAND]]\n"
 	    "       chorusd --print-id [--data-dir DIR]\n"
 	    "       chorusd --help | --version\n");
@@ -98,9 +102,13 @@ config_usage(FILE *fp, int full)
 	    "  --offer-window-ms MS    how long a job collects offers at most (default 100)\n"
 	    "  --outbox-high N         refuse submits (503) while over N acks wait for the\n"
 	    "                          ledger, until back under 4N/5 (advanced; default 100000)\n"
+	    "  --queue-timeout SECONDS how long a job may wait for a slot unless its submit\n"
+	    "                          says (1..86400; default 600)\n"
 	    "  --rejoin                voter whose raft.db was lost: vote again, once the\n"
 	    "                          others have removed it (chorusd(8), DAMAGE)\n"
 	    "  --role ROLE             role stored in the node record (repeatable)\n"
+	    "  --share CLIENT_ID=WEIGHT  a worker's fair share for that client's jobs\n"
+	    "                          (weight 1..1000, default 1; repeatable)\n"
 	    "  --snapshot-every N      voter: compact the Raft log every N applied entries\n"
 	    "                          (advanced; default 1024, 1..32768)\n"
 	    "  --voter                 be a ledger voter candidate (Raft; state in raft.db)\n"
@@ -246,6 +254,67 @@ config_voters(struct node_config *cfg, const char *value, char *err, size_t errl
 	return 0;
 }
 
+/* A whole number in min..max; 0 or -EINVAL. */
+static int
+config_number(const char *value, unsigned long min, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(value, &end, 10);
+	if (errno != 0 || *end != '\0' || value[0] == '\0' || value[0] == '-' || *out < min ||
+	    *out > max)
+		return -EINVAL;
+	return 0;
+}
+
+/* `share CLIENT_ID=WEIGHT`: a full node id (64 hex digits) and a weight. */
+static int
+config_set_share(struct node_config *cfg, const char *value, char *err, size_t errlen)
+{
+	const char *eq = strchr(value, '=');
+	unsigned long w;
+
+	if (eq == NULL || eq - value != CHORUS_ID_HEX ||
+	    strspn(value, "0123456789abcdef") != CHORUS_ID_HEX ||
+	    config_number(eq + 1, 1, CHORUS_SHARE_WEIGHT_MAX, &w) != 0) {
+		snprintf(err, errlen, "bad share '%.100s' (want CLIENT_ID=WEIGHT: the client's %d-hex-"
+		         "digit node id, weight 1..%d)", value, CHORUS_ID_HEX, CHORUS_SHARE_WEIGHT_MAX);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < cfg->nshares; i++)
+		if (strncmp(cfg->shares[i].client, value, CHORUS_ID_HEX) == 0) {
+			snprintf(err, errlen, "client %.16s given two shares", value);
+			return -EINVAL;
+		}
+	if (cfg->nshares >= CHORUS_SHARES_MAX) {
+		snprintf(err, errlen, "too many shares (at most %d)", CHORUS_SHARES_MAX);
+		return -EINVAL;
+	}
+	snprintf(cfg->shares[cfg->nshares].client, sizeof cfg->shares[0].client, "%.*s",
+	         CHORUS_ID_HEX, value);
+	cfg->shares[cfg->nshares++].weight = (uint32_t)w;
+	return 0;
+}
+
+/* The queue's keys (docs/dispatch.md, "The queue"). */
+static int
+config_set_queue(struct node_config *cfg, const char *key, const char *value, char *err,
+                 size_t errlen)
+{
+	unsigned long v;
+
+	if (strcmp(key, "share") == 0)
+		return config_set_share(cfg, value, err, errlen);
+	if (config_number(value, 1, CHORUS_QUEUE_TIMEOUT_MS_MAX / 1000, &v) != 0) {
+		snprintf(err, errlen, "bad queue-timeout '%s' (want 1..%u seconds)", value,
+		         CHORUS_QUEUE_TIMEOUT_MS_MAX / 1000);
+		return -EINVAL;
+	}
+	cfg->queue_timeout_s = (uint32_t)v;
+	return 0;
+}
+
 /* Set one key.  err gets a message without the key's origin. */
 int
 config_set(struct node_config *cfg, const char *key, const char *value, char *err,
@@ -373,6 +442,8 @@ config_set(struct node_config *cfg, const char *key, const char *value, char *er
 		cfg->capacity = (uint32_t)v;
 		return 0;
 	}
+	if (strcmp(key, "queue-timeout") == 0 || strcmp(key, "share") == 0)
+		return config_set_queue(cfg, key, value, err, errlen);
 	if (strcmp(key, "voter") == 0) {
 		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
 			snprintf(err, errlen, "bad voter '%s' (want yes or no)", value);
@@ -596,7 +667,7 @@ int
 config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
 	struct { const char *key, *value; } flags[64];
-	unsigned nflags = 0, joins = 0, roles = 0, workers = 0;
+	unsigned nflags = 0, joins = 0, roles = 0, workers = 0, shares = 0;
 	const char *config_file = NULL;
 	char msg[NODE_ERR_MAX];
 	int verbose = 0, check_only = 0, print_id = 0, ch, idx, r;
@@ -653,6 +724,8 @@ config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t e
 			cfg->nroles = 0;
 		if (strcmp(flags[i].key, "worker") == 0 && workers++ == 0)
 			cfg->nworkers = 0;
+		if (strcmp(flags[i].key, "share") == 0 && shares++ == 0)
+			cfg->nshares = 0;
 		if ((r = config_set(cfg, flags[i].key, flags[i].value, msg, sizeof msg)) != 0) {
 			snprintf(err, errlen, "--%s: %s", flags[i].key, msg);
 			return CONFIG_ERR_USAGE;

@@ -22,6 +22,7 @@
 #include <event2/event.h>
 #include <sodium.h>
 
+#include "idmap.h"
 #include "node.h"
 #include "consensus.h"
 #include "runner.h"
@@ -65,6 +66,7 @@ struct jobs {
 	uint64_t nonces[64];     /* random, for the next jobs (jobs_nonce) */
 	unsigned nonces_left;
 	int barrier;             /* writes the core wants durable before its next frames leave */
+	struct idmap queued;     /* live jobs whose event=queued line was logged (once each) */
 };
 
 #define JOBS_RESUME_WAIT_MS 5000
@@ -339,10 +341,38 @@ static void jobs_barrier_add(struct jobs *jobs)
 	jobs_kick_commit(jobs);
 }
 
+/*
+ * A job that starts to wait for a slot is said once at info level, with why
+ * (what `chorus job` shows); the core may report it queued again as what it
+ * waits for changes, and a job that ran and queues again (its worker died)
+ * is said again.
+ */
+static void jobs_note_queued(struct jobs *jobs, const struct job_view *v)
+{
+	uint8_t key[IDMAP_KEY_BYTES];
+	int seen;
+
+	if (idmap_key(key, v->id) != 0)
+		return;
+	seen = idmap_get(&jobs->queued, key) != 0;
+	if (v->state != JOB_QUEUED) {
+		if (seen)
+			(void)idmap_del(&jobs->queued, key);
+		return;
+	}
+	if (seen || idmap_reserve(&jobs->queued) != 0)
+		return;
+	idmap_put(&jobs->queued, key, 1);
+	log_info("jobs", "event=queued job=%s kind=%s priority=%u workers=%u slots=%u busy=%u"
+	         " ahead=%u", v->id, v->kind, v->priority, v->wait.workers, v->wait.slots,
+	         v->wait.busy, v->wait.ahead);
+}
+
 static void jobs_job_cb(void *ctx, const struct job_view *v)
 {
 	struct node *node = ctx;
 
+	jobs_note_queued(node->jobs, v);
 	if (!JOB_STATE_FINAL(v->state)) {
 		jobs_dirty_add(node->jobs, v->id);
 		return;
@@ -398,6 +428,30 @@ struct jobstore *jobs_sync(struct jobs *jobs, const char *id)
 		while (jobs->ndirty > 0)
 			jobs_dirty_pop(jobs);
 	return jobs->store;
+}
+
+/*
+ * Why a live job waits, from the core (not stored: it changes with every
+ * slot that frees): "wait": {workers, slots, busy, ahead} added to its
+ * record, and queued_s as of now.  Nothing for a job the core no longer has.
+ */
+void jobs_add_wait(struct jobs *jobs, cJSON *record)
+{
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(record, "id");
+	struct job_view v;
+	cJSON *w;
+
+	if (!cJSON_IsString(id) || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(record, "final")) ||
+	    core_job_get(jobs->node->core, id->valuestring, chorusd_now_ms(), &v) != 0 ||
+	    JOB_STATE_FINAL(v.state) || (w = cJSON_CreateObject()) == NULL)
+		return;
+	cJSON_AddNumberToObject(w, "workers", v.wait.workers);
+	cJSON_AddNumberToObject(w, "slots", v.wait.slots);
+	cJSON_AddNumberToObject(w, "busy", v.wait.busy);
+	cJSON_AddNumberToObject(w, "ahead", v.wait.ahead);
+	cJSON_AddItemToObject(record, "wait", w);
+	cJSON_ReplaceItemInObjectCaseSensitive(record, "queued_s",
+	                                       cJSON_CreateNumber((double)v.queued_ms / 1000.0));
 }
 
 void jobs_env(struct core_env *env)
@@ -474,6 +528,7 @@ void jobs_destroy(struct jobs *jobs)
 	if (jobs->unsaved != NULL)
 		jobs_unsaved_clear(jobs);
 	free(jobs->unsaved);
+	idmap_free(&jobs->queued);
 	runner_destroy(jobs->runner);
 	jobstore_close(jobs->store);
 	free(jobs->runs);
@@ -549,6 +604,37 @@ static uint64_t jobs_nonce(struct jobs *jobs)
 }
 
 /*
+ * Back-pressure (docs/dispatch.md, "The queue"): the core holds as many of
+ * our jobs as it may, and refuses the next one at once.  Its row was
+ * committed a moment ago (the core sees no job before it is durable), so it
+ * is deleted again: the submitter hears "refused", gets no id, and nothing
+ * it was told was accepted is dropped.  -ENOBUFS (HTTP 429) either way:
+ * should the row not go, it stays, failed, as a refused job did before.
+ * (CORE_ERR_FULL also means CHORUS_JOBS_INFLIGHT_MAX jobs are not final.)
+ */
+static int jobs_refuse_full(struct jobs *jobs, const char *id, char *err, size_t errlen)
+{
+	struct job_view v;
+
+	snprintf(err, errlen, "queue full: %d of this node's jobs wait for a slot (or %d are not"
+	         " final) already; submit again once some have started", CHORUS_QUEUED_MAX,
+	         CHORUS_JOBS_INFLIGHT_MAX);
+	if (jobstore_forget(jobs->store, id) == 0) {
+		log_info("jobs", "event=submit_refused why=queue_full job=%s", id);
+		return -ENOBUFS;
+	}
+	memset(&v, 0, sizeof v);
+	snprintf(v.id, sizeof v.id, "%s", id);
+	v.state = JOB_FAILED;
+	snprintf(v.reason, sizeof v.reason, "not accepted: %s", err);
+	(void)jobstore_update(jobs->store, &v, chorusd_wall_ms());
+	(void)jobstore_commit(jobs->store);
+	log_error("jobs", "event=submit_refused why=queue_full job=%s error=\"cannot delete its row:"
+	          " stored as failed\"", id);
+	return -ENOBUFS;
+}
+
+/*
  * Stores, then submits: the core (which broadcasts the request) sees a job
  * only once its row is committed, so a job that cannot be made durable is
  * refused before anything runs anywhere (-ENOSPC: the disk is full, -EIO:
@@ -573,6 +659,10 @@ int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_
 	spec->nonce = jobs_nonce(jobs);
 	if (spec->timeout_ms == 0)
 		spec->timeout_ms = NODE_JOB_TIMEOUT_MS; /* stored as it will be run */
+	if (spec->queue_timeout_ms == 0) /* the same: stored as the core will apply it */
+		spec->queue_timeout_ms = jobs->node->cfg.queue_timeout_s > 0
+		                             ? jobs->node->cfg.queue_timeout_s * 1000u
+		                             : CHORUS_QUEUE_TIMEOUT_MS_DEFAULT;
 	spec->created_ms = chorusd_wall_ms();
 	/* The id is the core's to compute; the store needs it first, so ask the same way. */
 	sodium_hex2bin(pk, sizeof pk, core_id(jobs->node->core), CHORUS_ID_HEX, NULL, NULL, NULL);
@@ -595,6 +685,8 @@ int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_
 	chorusd_reschedule(jobs->node);
 	if (r == 0)
 		return 0;
+	if (r == CORE_ERR_FULL) /* the queue's bound: refused, and so not kept (no id given) */
+		return jobs_refuse_full(jobs, id, err, errlen);
 	/* Never silently lost: a job the core would not take is stored as failed. */
 	{
 		struct job_view v;
@@ -608,7 +700,7 @@ int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_
 		(void)jobstore_commit(jobs->store);
 		snprintf(err, errlen, "%s", v.reason);
 	}
-	return r == CORE_ERR_FULL ? -EBUSY : -EINVAL;
+	return -EINVAL;
 }
 
 /* 0, -ENOENT (no such job) or -EALREADY (already final). */

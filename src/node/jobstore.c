@@ -75,7 +75,18 @@ static uint64_t jobstore_now_ms(void)
 	" final INTEGER NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '',"                      \
 	" attempts TEXT NOT NULL DEFAULT '[]', worker TEXT NOT NULL DEFAULT '',"                   \
 	" worker_name TEXT NOT NULL DEFAULT '', result BLOB, result_hash TEXT NOT NULL DEFAULT '',"\
-	" error TEXT NOT NULL DEFAULT '', finished_ms INTEGER NOT NULL DEFAULT 0);"
+	" error TEXT NOT NULL DEFAULT '', finished_ms INTEGER NOT NULL DEFAULT 0"                  \
+	JOBSTORE_QUEUE_COLS ");"
+
+/*
+ * The queue's columns (docs/dispatch.md, "The queue"): the spec's priority
+ * and queue timeout, restored with the job after a restart, and how long it
+ * has waited for a slot so far.  Added last, so that a table from before
+ * gains them by ALTER TABLE (jobstore_migrate_queue) in the same order.
+ */
+#define JOBSTORE_QUEUE_COLS                                                                        \
+	", priority INTEGER NOT NULL DEFAULT 0, queue_timeout_ms INTEGER NOT NULL DEFAULT 0,"      \
+	" queued_ms INTEGER NOT NULL DEFAULT 0"
 
 static const char jobstore_schema[] =
     "PRAGMA locking_mode=EXCLUSIVE;"
@@ -96,9 +107,18 @@ static const char jobstore_migrate[] =
     "DROP TABLE jobs_v1;"
     "COMMIT;";
 
+/* A table from before the queue: its columns, added (the defaults are the old behaviour). */
+static const char jobstore_migrate_queue[] =
+    "BEGIN IMMEDIATE;"
+    "ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN queue_timeout_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN queued_ms INTEGER NOT NULL DEFAULT 0;"
+    "COMMIT;";
+
 static const char jobstore_cols[] =
     "id, kind, state, final, reason, reward, timeout_ms, created_ms, finished_ms,"
-    " length(payload), worker, worker_name, attempts, result, result_hash, error";
+    " length(payload), worker, worker_name, attempts, result, result_hash, error,"
+    " priority, queue_timeout_ms, queued_ms";
 
 static int jobstore_prepare(struct jobstore *js)
 {
@@ -108,18 +128,19 @@ static int jobstore_prepare(struct jobstore *js)
 	snprintf(list, sizeof list, "SELECT %s FROM jobs ORDER BY seq DESC LIMIT ?1", jobstore_cols);
 	if (sqlite3_prepare_v2(js->db,
 	                       "INSERT INTO jobs (id, nonce, kind, payload, timeout_ms, reward,"
-	                       " created_ms, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending')",
+	                       " created_ms, state, priority, queue_timeout_ms)"
+	                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9)",
 	                       -1, &js->insert, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(js->db,
 	                       "UPDATE jobs SET state = ?2, final = ?3, reason = ?4, attempts = ?5,"
 	                       " worker = ?6, worker_name = ?7, result = ?8, result_hash = ?9,"
-	                       " error = ?10, finished_ms = ?11 WHERE seq = ?1",
+	                       " error = ?10, finished_ms = ?11, queued_ms = ?12 WHERE seq = ?1",
 	                       -1, &js->update, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(js->db, get, -1, &js->get, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(js->db, list, -1, &js->list, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(js->db,
-	                       "SELECT nonce, kind, payload, timeout_ms, reward, created_ms, attempts"
-	                       " FROM jobs WHERE final = 0 ORDER BY seq",
+	                       "SELECT nonce, kind, payload, timeout_ms, reward, created_ms, attempts,"
+	                       " priority, queue_timeout_ms FROM jobs WHERE final = 0 ORDER BY seq",
 	                       -1, &js->pending, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(js->db, "SELECT seq, id FROM jobs", -1, &js->ids, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(js->db,
@@ -227,6 +248,9 @@ int jobstore_open(struct jobstore **out, const char *dir, char *err, size_t errl
 		return -EBADMSG;
 	}
 	if (r != 0 ||
+	    /* A table from before the queue (first: the copy below selects every column). */
+	    sqlstore_migrate(js->db, "SELECT count(*) = 0 FROM pragma_table_info('jobs')"
+	                     " WHERE name = 'priority'", jobstore_migrate_queue, "jobs-queue") != 0 ||
 	    /* A table with the old UNIQUE id (an index SQLite made for it). */
 	    sqlstore_migrate(js->db, "SELECT count(*) FROM pragma_index_list('jobs') WHERE origin = 'u'",
 	                     jobstore_migrate, "jobs") != 0 ||
@@ -381,6 +405,35 @@ int jobstore_insert_durable(struct jobstore *js, const char *id, const struct jo
 	return r;
 }
 
+/*
+ * A job the core refused right after its row was committed (its queue is
+ * full): the row goes, committed, since the submitter is told "refused"
+ * and gets no id -- a refused job is neither run nor listed.  0 or -EIO.
+ */
+int jobstore_forget(struct jobstore *js, const char *id)
+{
+	uint8_t key[IDMAP_KEY_BYTES];
+	int64_t row = jobstore_row(js, id);
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (row == 0 || idmap_key(key, id) != 0)
+		return 0;
+	if (jobstore_begin(js) != 0 ||
+	    sqlite3_prepare_v2(js->db, "DELETE FROM jobs WHERE seq = ?1", -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, row);
+	r = sqlstore_run(js->db, st, "forget");
+	sqlite3_finalize(st);
+	if (r == 0) {
+		(void)idmap_del(&js->rows, key);
+		r = jobstore_commit(js);
+	}
+	return r;
+}
+
 static int jobstore_run(struct jobstore *js, sqlite3_stmt *st, const char *what)
 {
 	if (jobstore_begin(js) != 0)
@@ -427,6 +480,8 @@ int jobstore_insert(struct jobstore *js, const char *id, const struct job_spec *
 	sqlite3_bind_int64(st, 5, spec->timeout_ms);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)spec->reward);
 	sqlite3_bind_int64(st, 7, (sqlite3_int64)spec->created_ms);
+	sqlite3_bind_int(st, 8, spec->priority);
+	sqlite3_bind_int64(st, 9, spec->queue_timeout_ms);
 	if (jobstore_run(js, st, "insert") != 0)
 		return -EIO;
 	idmap_put(&js->rows, key, sqlite3_last_insert_rowid(js->db));
@@ -485,6 +540,7 @@ int jobstore_update(struct jobstore *js, const struct job_view *v, uint64_t fini
 	sqlite3_bind_text(st, 9, v->result_hash, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 10, v->error, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 11, JOB_STATE_FINAL(v->state) ? (sqlite3_int64)finished_ms : 0);
+	sqlite3_bind_int64(st, 12, (sqlite3_int64)v->queued_ms);
 	rc = jobstore_run(js, st, "update");
 	if (attempts != NULL)
 		cJSON_free(attempts);
@@ -534,6 +590,10 @@ static cJSON *jobstore_row_json(sqlite3_stmt *st)
 	}
 	cJSON_AddStringToObject(o, "result_hash", COL_TEXT(st, 14));
 	cJSON_AddStringToObject(o, "error", COL_TEXT(st, 15));
+	cJSON_AddNumberToObject(o, "priority", sqlite3_column_int(st, 16));
+	/* 0: the node's default, unknown here (chorusd(8), --queue-timeout). */
+	cJSON_AddNumberToObject(o, "queue_timeout_s", (double)sqlite3_column_int64(st, 17) / 1000.0);
+	cJSON_AddNumberToObject(o, "queued_s", (double)sqlite3_column_int64(st, 18) / 1000.0);
 	return o;
 }
 
@@ -651,6 +711,8 @@ int jobstore_each_pending(struct jobstore *js, jobstore_pending_fn *fn, void *ct
 		spec.created_ms = (uint64_t)sqlite3_column_int64(st, 5);
 		spec.nattempts = jobstore_attempts_parse(COL_TEXT(st, 6), attempts);
 		spec.attempts = attempts;
+		spec.priority = (uint8_t)sqlite3_column_int(st, 7);
+		spec.queue_timeout_ms = (uint32_t)sqlite3_column_int64(st, 8);
 		fn(ctx, &spec);
 		n++;
 	}

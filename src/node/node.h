@@ -81,6 +81,13 @@ struct node_config {
 	int http_wildcard;                      /* http_host is 0.0.0.0 or :: */
 	uint64_t voters[NODE_VOTERS_MAX];       /* --voters: the Raft ids the operator chose */
 	unsigned nvoters;
+	/* The queue (issue 15): kept last, so parallel additions merge as adjacent hunks. */
+	uint32_t queue_timeout_s;               /* --queue-timeout: a job's default; 0: the core's */
+	struct node_share {
+		char client[CHORUS_ID_HEX + 1];     /* a client node's id (hex) */
+		uint32_t weight;                    /* 1..CHORUS_SHARE_WEIGHT_MAX */
+	} shares[CHORUS_SHARES_MAX];              /* `share CLIENT_ID=WEIGHT`, repeatable */
+	unsigned nshares;
 };
 
 struct fabric;
@@ -274,6 +281,7 @@ int jobs_cancel(struct jobs *jobs, const char *id);
 /* The job table, with the live state of job id (of every live job: NULL) written first. */
 struct jobstore *jobs_sync(struct jobs *jobs, const char *id);
 size_t jobs_kinds(const struct jobs *jobs, const char **names, size_t max);
+void jobs_add_wait(struct jobs *jobs, cJSON *record);
 
 /* checkpointer.c: SQLite WAL checkpoints on a helper thread instead of in the loop's commits */
 struct sqlite3;
@@ -318,6 +326,7 @@ int jobstore_update(struct jobstore *js, const struct job_view *v, uint64_t fini
 int jobstore_commit(struct jobstore *js);
 /* Insert and commit at once (a submit); on failure nothing of the job stays. */
 int jobstore_insert_durable(struct jobstore *js, const char *id, const struct job_spec *spec);
+int jobstore_forget(struct jobstore *js, const char *id);
 const char *jobstore_error(const struct jobstore *js);
 int jobstore_get_json(struct jobstore *js, const char *id, cJSON **out);
 int jobstore_list_json(struct jobstore *js, unsigned limit, cJSON **out);

@@ -24,6 +24,8 @@ static const struct sim_cmd sim_cmds[] = {
 	 sim_admission_main, sim_admission_usage},
 	{"dispatch", "jobs: offers, ranking, failover, loss, slow and crashing workers",
 	 sim_dispatch_main, sim_dispatch_usage},
+	{"queue", "jobs wait their turn: late binding, fair share, churn and loss",
+	 sim_queue_main, sim_queue_usage},
 	{"raft", "Raft: elections, replication, membership, snapshots under loss, partitions, crashes",
 	 sim_raft_main, sim_raft_usage},
 	{"bootstrap", "the first voter set, agreed by candidates with late, partial, stale views",

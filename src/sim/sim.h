@@ -215,6 +215,9 @@ void sim_membership_usage(FILE *f);
 
 int sim_dispatch_main(int argc, char **argv);
 void sim_dispatch_usage(FILE *f);
+/* sim-queue.c */
+int sim_queue_main(int argc, char **argv);
+void sim_queue_usage(FILE *f);
 /* ---------------------------------------------------------------- sim-raft.c */
 
 int sim_raft_main(int argc, char **argv);

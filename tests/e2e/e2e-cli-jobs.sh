@@ -24,8 +24,11 @@ done
 check "--help names the submit options" \
 	sh -c "grep -q -- --data '$OUT' && grep -q -- --file '$OUT' && grep -q -- --detach '$OUT'"
 check "--help names exit status 4" out_has "4 the job failed"
+check "--help names exit status 7 (the node's queue is full)" out_has "7 the node's queue is full (429)"
 check "submit --help exits 0" run 0 "$CHORUS" submit --help
 check "submit --help lists --reward" out_has "--reward N"
+check "submit --help lists --priority" out_has "--priority N"
+check "submit --help lists --queue-timeout" out_has "--queue-timeout SECONDS"
 
 head -c 32769 /dev/zero >"$TEST_TMP/big"
 head -c 32768 /dev/zero >"$TEST_TMP/max"
@@ -43,6 +46,9 @@ check "two payload sources: one line" one_line_err "give at most one of"
 check "a missing file exits 1" run 1 "$CHORUS" submit echo --file "$TEST_TMP/nope"
 check "a bad --timeout exits 1" run 1 "$CHORUS" submit echo --timeout 0
 check "a bad --reward exits 1" run 1 "$CHORUS" submit echo --reward -1
+check "a bad --priority exits 1" run 1 "$CHORUS" -H "127.0.0.1:$DEAD_PORT" submit echo --priority 10
+check "a bad --priority: one line" one_line_err "bad priority"
+check "a bad --queue-timeout exits 1" run 1 "$CHORUS" -H "127.0.0.1:$DEAD_PORT" submit echo --queue-timeout 86401
 check "a bad job id exits 1" run 1 "$CHORUS" job 'xyz/../status'
 check "a bad job id: one line" one_line_err "bad job id"
 check "jobs --limit 0 exits 1" run 1 "$CHORUS" jobs --limit 0
@@ -89,6 +95,9 @@ check "submit -j prints the final record" \
 check "a refused submit exits 3" run 3 C submit bad
 check "a refused submit: one line with the node's reason" \
 	one_line_err "cannot submit job: node answered 400: unknown kind 'bad'"
+check "a submit the node refuses for a full queue (429) exits 7" run 7 C submit full
+check "a full queue: one line with the node's reason" \
+	one_line_err "cannot submit job: node answered 429: queue full: 4096 of this node's jobs wait"
 check "a result that is not base64 exits 3" run 3 C submit badresult --data x
 check "a result that is not base64: one line" one_line_err "node at .* sent a result that is not base64"
 

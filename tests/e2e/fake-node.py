@@ -5,7 +5,8 @@
 A job stays pending until the first GET with ?wait_ms=, which finishes it:
 kind "echo" succeeds with the payload as its result, "fail" fails with a
 reason and a worker error, "hang" never finishes, "badresult" succeeds with a
-result that is not base64, "bad" is refused with 400.  wait_ms over 60000 is
+result that is not base64, "bad" is refused with 400, "full" with 429 (the
+node's queue is full).  wait_ms over 60000 is
 a 400, as on the real node, so the CLI's bound is checked too.
 
 usage: fake-node.py PORT_FILE   (listens on a free loopback port, writes it there)
@@ -125,6 +126,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(400, {"error": "bad job request"})
         if kind == "bad":
             return self.answer(400, {"error": "unknown kind 'bad'"})
+        if kind == "full":
+            return self.answer(429, {"error": "queue full: 4096 of this node's jobs wait"})
         if len(payload) > PAYLOAD_MAX:
             return self.answer(413, {"error": "payload too large"})
         job = new_record(kind, payload, req.get("timeout_ms", 30000), req.get("reward", 1))

@@ -5,9 +5,9 @@
  * input is tried as all three.
  *
  * Must hold: an accepted job spec is within every bound the core takes
- * (kind, payload, timeout, reward) and a refused one says why; an accepted
- * ack body gives texts within CHORUS_LEDGER_TEXT_MAX, NUL-terminated at
- * their length, and checking it against the ledger's rules (real
+ * (kind, payload, timeout, reward, priority, queue timeout) and a refused
+ * one says why; an accepted ack body gives texts within
+ * CHORUS_LEDGER_TEXT_MAX, NUL-terminated at their length, and checking it against the ledger's rules (real
  * signatures: refused, never a crash) answers; a voter id is bounded.
  */
 #include <string.h>
@@ -38,6 +38,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(spec.timeout_ms <= CHORUS_JOB_TIMEOUT_MS_MAX &&
 				    spec.reward <= 1000000000000000ull,
 			    "timeout and reward within their bounds");
+		FUZZ_ASSERT(spec.priority <= CHORUS_PRIORITY_MAX &&
+				    spec.queue_timeout_ms <= CHORUS_QUEUE_TIMEOUT_MS_MAX,
+			    "priority and queue timeout within their bounds");
 	} else {
 		FUZZ_ASSERT(why[0] != '\0', "a refusal says why");
 	}

@@ -30,6 +30,15 @@ void fuzz_cluster_start(struct harness *h,
 		if (k == 5) /* running by now: the cancel goes to its worker */
 			core_job_cancel(h->nodes[k % FUZZ_CLUSTER_NODES].core, id, h->now_ms);
 	}
-	h_run(h, h->now_ms + 1000);
+	/*
+	 * More jobs than slots, from every node at once: some queue, so node 0
+	 * sees reservations, pulls, "none" answers and unreservations too.
+	 */
+	for (int k = 0; k < 24; k++) {
+		char id[CHORUS_JOB_ID_HEX + 1];
+
+		h_submit(h, k % FUZZ_CLUSTER_NODES, "echo", "queue me", 600 + (uint64_t)k, id);
+	}
+	h_run(h, h->now_ms + 2500);
 	h->tap = NULL;
 }

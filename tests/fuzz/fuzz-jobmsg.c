@@ -1,8 +1,9 @@
 /*
  * fuzz-jobmsg: the signed job texts every node decodes per job: the work
  * request (broadcast, and in a dispatch), the worker's receipt and the
- * client's completion ack (broadcast, and in every ledger entry).  Byte 0
- * picks the decoder, the rest is the text.
+ * client's completion ack (broadcast, and in every ledger entry); and the
+ * queue's frame body (byte 0 == 3 mod 4).  Byte 0 picks the decoder, the
+ * rest is the text.
  *
  * Each decoder tries a canonical fast path before the general JSON path.
  * Must hold: the two agree on every input (both refuse, or both accept and
@@ -19,7 +20,39 @@ union fuzz_jobmsg {
 	struct jreq r;
 	struct jreceipt c;
 	struct jack a;
+	struct jqueue q;
 };
+
+/*
+ * Byte 0 == 3: the queue's frame body (reserve, slot, unreserve, slot-none;
+ * jobmsg_queue_decode).  Must hold: what decodes re-encodes within
+ * JOBMSG_QUEUE_MAX and decodes to the same fields.
+ */
+static int fuzz_jobmsg_queue(const char *t, size_t n)
+{
+	static char text[JOBMSG_QUEUE_MAX];
+	struct jqueue q, again;
+	cJSON *o = cJSON_ParseWithLength(t, n);
+	int rc, len;
+
+	if (o == NULL)
+		return 0;
+	memset(&q, 0x5a, sizeof q);
+	rc = jobmsg_queue_decode(&q, o);
+	cJSON_Delete(o);
+	if (rc != 0)
+		return 0;
+	len = jobmsg_queue_encode(text, sizeof text, &q);
+	FUZZ_ASSERT(len > 0, "an accepted queue body re-encodes within the bound");
+	o = cJSON_ParseWithLength(text, (size_t)len);
+	FUZZ_ASSERT(o != NULL, "the re-encoded queue body is JSON");
+	memset(&again, 0x33, sizeof again);
+	rc = jobmsg_queue_decode(&again, o);
+	cJSON_Delete(o);
+	FUZZ_ASSERT(rc == 0 && memcmp(&again, &q, sizeof q) == 0,
+		    "decode, encode, decode gives the same queue body");
+	return 0;
+}
 
 static int fuzz_jobmsg_decode(int which, int fast, union fuzz_jobmsg *o, const char *t, size_t n)
 {
@@ -63,7 +96,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	which = data[0] % 3;
+	if (data[0] % 4 == 3)
+		return fuzz_jobmsg_queue(t, size - 1);
+	which = data[0] % 4;
 	memset(&fast, 0x5a, sizeof fast);
 	memset(&json, 0xa5, sizeof json);
 	rf = fuzz_jobmsg_decode(which, 1, &fast, t, size - 1);

@@ -163,6 +163,33 @@ static void gen_entry(struct ledger_entry *e, struct jreq *rq, const struct gen_
 #define GEN_ENTRIES 4
 static struct ledger_entry gen_entries[GEN_ENTRIES];
 
+/* The queue's frame bodies (fuzz-jobmsg, byte 0 == 3): an ask, an answer, a pull, a none. */
+static void gen_queue_bodies(void)
+{
+	struct jqueue q[4];
+	char text[JOBMSG_QUEUE_MAX], name[32];
+	uint8_t which = 3;
+
+	memset(q, 0, sizeof(q));
+	for (int i = 0; i < 4; i++)
+		strcpy(q[i].kind, i == 3 ? "sleep" : "echo");
+	q[0].ask = 1;
+	q[0].n = 40;
+	q[1].has_job = 1;
+	memset(q[1].id, 0x5c, sizeof(q[1].id));
+	q[1].has_load = q[2].has_load = 1;
+	q[1].load = q[2].load = 4;
+	q[1].cap = q[2].cap = 4;
+	q[1].ahead = 17;
+	q[2].load = 3;
+	for (int i = 0; i < 4; i++) {
+		int n = jobmsg_queue_encode(text, sizeof text, &q[i]);
+
+		snprintf(name, sizeof name, "queue-%d", i);
+		gen_write("jobmsg", name, &which, 1, text, (size_t)n);
+	}
+}
+
 static void gen_texts(void)
 {
 	struct gen_key c, w;
@@ -217,6 +244,7 @@ static void gen_api(void)
 		"{\"kind\":\"echo\",\"payload_b64\":\"\",\"timeout_ms\":1,\"reward\":1000000000000000}",
 		"{\"id\":\"0123456789abcdef\"}",
 		"{\"id\":\"01\"}",
+		"{\"kind\":\"sleep\",\"payload_b64\":\"MTAw\",\"priority\":9,\"queue_timeout_s\":86400}",
 	};
 	char name[32];
 
@@ -456,6 +484,7 @@ int main(int argc, char **argv)
 	gen_records(&h);
 	h_free(&h);
 	gen_texts();
+	gen_queue_bodies();
 	gen_api();
 	gen_keyops();
 	gen_ledger();

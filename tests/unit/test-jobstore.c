@@ -307,6 +307,60 @@ static void test_pending_attempts(void)
 	jobstore_close(js);
 }
 
+static unsigned queue_priority, queue_timeout_ms;
+static void queue_of_pending(void *ctx, const struct job_spec *spec)
+{
+	(void)ctx;
+	if (strcmp(spec->kind, "queued") == 0) {
+		queue_priority = spec->priority;
+		queue_timeout_ms = spec->queue_timeout_ms;
+	}
+}
+
+/*
+ * The queue's columns: a job's priority and queue timeout are stored with
+ * it and come back with it as pending after a reopen (a queued job survives
+ * a restart), queued_ms follows its updates, the record shows all three; a
+ * job the core refused (jobstore_forget) leaves no row.
+ */
+static void test_queue_columns(void)
+{
+	struct job_spec spec = { .kind = "queued", .payload = (const uint8_t *)"x", .payload_len = 1 };
+	struct jobstore *js = open_store();
+	struct job_view v;
+	cJSON *doc = NULL;
+
+	spec.nonce = 78;
+	spec.priority = 7;
+	spec.queue_timeout_ms = 300000;
+	memset(&v, 0, sizeof v);
+	snprintf(v.id, sizeof v.id, "%s", id_of(300000));
+	v.state = JOB_QUEUED;
+	v.queued_ms = 2500;
+	ok(jobstore_insert(js, v.id, &spec) == 0 && jobstore_update(js, &v, 0) == 0 &&
+	       jobstore_commit(js) == 0 && jobstore_get_json(js, v.id, &doc) == 0,
+	   "a queued job is stored");
+	ok(strcmp(cJSON_GetObjectItemCaseSensitive(doc, "state")->valuestring, "queued") == 0 &&
+	       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(doc, "priority")) == 7 &&
+	       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(doc, "queue_timeout_s")) == 300 &&
+	       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(doc, "queued_s")) == 2.5,
+	   "its record: state queued, priority 7, queue_timeout_s 300, queued_s 2.5");
+	cJSON_Delete(doc);
+	spec.nonce = 79;
+	ok(jobstore_insert(js, id_of(300001), &spec) == 0 && jobstore_commit(js) == 0 &&
+	       jobstore_forget(js, id_of(300001)) == 0,
+	   "a job refused right after its insert is forgotten");
+	ok(jobstore_get_json(js, id_of(300001), &doc) == -ENOENT, "and is not found");
+	jobstore_close(js);
+	ok(sql_int("SELECT count(*) FROM jobs WHERE kind = 'queued'") == 1, "its row is gone from the file");
+	js = open_store();
+	queue_priority = queue_timeout_ms = 0;
+	(void)jobstore_each_pending(js, queue_of_pending, NULL);
+	ok(queue_priority == 7 && queue_timeout_ms == 300000,
+	   "reopened, the queued job is pending with its priority and queue timeout");
+	jobstore_close(js);
+}
+
 /* jobstore_open's answer on the files as they are now: its return, and err in msg. */
 static int open_err(char *msg, size_t len)
 {
@@ -430,6 +484,7 @@ int main(void)
 	test_upgrade();
 	test_outcomes();
 	test_pending_attempts();
+	test_queue_columns();
 	test_result_digest();
 	test_result_read();
 	test_lost();
