@@ -50,6 +50,16 @@ _Static_assert((CHORUS_PEER_KEYS_MAX & (CHORUS_PEER_KEYS_MAX - 1)) == 0,
 #define CHORUS_TAG_MAX            31            /* one role or capability name */
 #define CHORUS_ROLES_MAX          4
 #define CHORUS_CAPS_MAX           16
+/*
+ * Tags (chorusd --tag KEY=VALUE, carried in the record as "KEY=VALUE"
+ * strings; submit --where matches them): few and short, so that a record
+ * with every role, capability and tag still fits CHORUS_RECORD_MAX and
+ * nodes that predate tags still accept it.
+ */
+#define CHORUS_NODE_TAGS_MAX      8             /* tags on one node, pairs in one --where */
+#define CHORUS_TAG_KEY_MAX        15
+#define CHORUS_TAG_VALUE_MAX      23
+#define CHORUS_TAG_TEXT_MAX       (CHORUS_TAG_KEY_MAX + 1 + CHORUS_TAG_VALUE_MAX) /* "KEY=VALUE" */
 
 /* Membership and gossip. */
 #define CHORUS_MEMBERS_MAX        16384
@@ -113,6 +123,8 @@ _Static_assert(2 * CHORUS_PULL_FILTER_MAX + CHORUS_ADDR_MAX + 128 < CHORUS_BODY_
 #define CHORUS_WORK_BYTES_MAX     (64u * 1024 * 1024) /* results kept for duplicate dispatches */
 #define CHORUS_BROADCAST_DIRECT   256           /* members a request/ack is sent to directly */
 #define CHORUS_PENALTY_MAX        64            /* workers remembered as having failed us */
+/* Job frames a node sends itself (self-run), waiting for the next tick; two per job in flight. */
+#define CHORUS_LOOPBACK_MAX       (2 * CHORUS_JOBS_INFLIGHT_MAX)
 _Static_assert(CHORUS_WORK_OUTCOME_KEEP_MS >= (unsigned long long)CHORUS_JOB_TIMEOUT_MS_MAX,
                "a worker keeps an outcome at least as long as the longest job may run");
 _Static_assert(CHORUS_WORK_OUTCOMES_MAX >= CHORUS_WORK_MAX,
@@ -131,9 +143,11 @@ _Static_assert(CHORUS_GOSSIP_BYTES + 1024 < CHORUS_BODY_MAX,
 _Static_assert(CHORUS_SYNC_BYTES + 1024 < CHORUS_BODY_MAX,
                "a sync frame must fit in a frame body");
 _Static_assert(CHORUS_ID_HEX + CHORUS_NAME_MAX + CHORUS_ADDR_MAX +
-                   (CHORUS_ROLES_MAX + CHORUS_CAPS_MAX) * (CHORUS_TAG_MAX + 3) + 200 <
+                   (CHORUS_ROLES_MAX + CHORUS_CAPS_MAX) * (CHORUS_TAG_MAX + 3) +
+                   /* ,"tags":[...] with every tag quoted and comma'd */
+                   12 + CHORUS_NODE_TAGS_MAX * (CHORUS_TAG_TEXT_MAX + 3) + 200 <
                CHORUS_RECORD_MAX,
-               "a full record must fit in CHORUS_RECORD_MAX");
+               "a full record (every role, capability and tag) must fit in CHORUS_RECORD_MAX");
 
 /* Raft (src/core/raft*.c, include/chorus/raft.h). */
 #define CHORUS_RAFT_WIRE_VERSION       1

@@ -36,6 +36,7 @@ static const struct option cli_submit_options[] = {
 	{ "timeout", required_argument, NULL, 't' },
 	{ "reward", required_argument, NULL, 'r' },
 	{ "detach", no_argument, NULL, 'D' },
+	{ "where", required_argument, NULL, 'w' },
 	{ NULL, 0, NULL, 0 },
 };
 /* clang-format on */
@@ -43,7 +44,7 @@ static const struct option cli_submit_options[] = {
 const struct cli_cmd_entry cli_submit_entry = {
 	.name = "submit",
 	.args_usage = "KIND [--data STRING | --file PATH | -] [--timeout SECONDS] [--reward N] "
-		      "[--detach]",
+		      "[--detach] [--where KEY=VALUE[,...]]",
 	.summary = "run a job and write its result to stdout",
 	.options = cli_submit_options,
 	.options_help =
@@ -51,7 +52,10 @@ const struct cli_cmd_entry cli_submit_entry = {
 		"  --file PATH           the payload is the file's bytes; '-' reads stdin\n"
 		"  --timeout SECONDS     the job's timeout (default: the node's)\n"
 		"  --reward N            what the job pays its worker (default: the node's)\n"
-		"  --detach              print the job's id and return without waiting\n",
+		"  --detach              print the job's id and return without waiting\n"
+		"  --where KEY=VALUE[,...]\n"
+		"                        run only on a worker tagged with every pair\n"
+		"                        (chorusd --tag); fails at once if no alive one is\n",
 	.args_min = 1,
 	.args_max = 2,
 	.exec = cli_submit_exec,
@@ -63,6 +67,7 @@ struct cli_submit_job {
 	size_t payload_len;
 	long timeout_s; /* 0: the node's default */
 	long reward;	/* -1: the node's default */
+	const char *where; /* --where KEY=VALUE[,...], or NULL */
 };
 
 /* ---------------------------------------------------------------- payload */
@@ -150,6 +155,8 @@ static int cli_submit_payload(const struct cli_args *args, struct cli_submit_job
 
 /* ---------------------------------------------------------------- request */
 
+static int cli_submit_where(cJSON *body, const char *where);
+
 static int cli_submit_parse(const struct cli_args *args, struct cli_submit_job *job)
 {
 	job->kind = args->argv[0];
@@ -165,7 +172,51 @@ static int cli_submit_parse(const struct cli_args *args, struct cli_submit_job *
 		cli_error("empty job kind");
 		return CLI_EXIT_USAGE;
 	}
+	job->where = args->opt['w'];
+	if (job->where != NULL) { /* checked before anything is read or sent */
+		cJSON *probe = cJSON_CreateObject();
+		int bad = probe == NULL || cli_submit_where(probe, job->where) != 0;
+
+		cJSON_Delete(probe);
+		if (bad)
+			return CLI_EXIT_USAGE;
+	}
 	return cli_submit_payload(args, job);
+}
+
+/*
+ * "where":{"KEY":"VALUE",...} from "KEY=VALUE,KEY=VALUE": 0, or -1 with the
+ * reason said (the node checks names and bounds, and says what is wrong).
+ */
+static int cli_submit_where(cJSON *body, const char *where)
+{
+	cJSON *obj = cJSON_AddObjectToObject(body, "where");
+	const char *p = where;
+
+	if (obj == NULL)
+		return -1;
+	while (*p != '\0') {
+		size_t n = strcspn(p, ","), klen;
+		const char *eq = memchr(p, '=', n);
+		char key[64], value[64];
+
+		klen = eq != NULL ? (size_t)(eq - p) : 0;
+		if (eq == NULL || klen == 0 || klen >= sizeof key || n - klen - 1 == 0 ||
+		    n - klen - 1 >= sizeof value) {
+			cli_error("bad --where '%s' (want KEY=VALUE[,KEY=VALUE...])", where);
+			return -1;
+		}
+		snprintf(key, sizeof key, "%.*s", (int)klen, p);
+		snprintf(value, sizeof value, "%.*s", (int)(n - klen - 1), eq + 1);
+		if (cJSON_GetObjectItemCaseSensitive(obj, key) != NULL) {
+			cli_error("bad --where '%s': key '%s' given twice", where, key);
+			return -1;
+		}
+		if (cJSON_AddStringToObject(obj, key, value) == NULL)
+			return -1;
+		p += n + (p[n] == ',');
+	}
+	return 0;
 }
 
 /* {"kind":..,"payload_b64":..,"timeout_ms":..,"reward":..}, or NULL when out of memory. */
@@ -188,6 +239,8 @@ static cJSON *cli_submit_body(const struct cli_submit_job *job)
 		bad = cJSON_AddNumberToObject(body, "timeout_ms", job->timeout_s * 1000.0) == NULL;
 	if (!bad && job->reward >= 0)
 		bad = cJSON_AddNumberToObject(body, "reward", (double)job->reward) == NULL;
+	if (!bad && job->where != NULL)
+		bad = cli_submit_where(body, job->where) != 0;
 	free(b64);
 	if (bad) {
 		cJSON_Delete(body);

@@ -162,6 +162,8 @@ static void dispatch_view(const struct core *core, const struct cjob *j, uint64_
 	memcpy(v->attempts, j->attempts, j->nattempts * sizeof(j->attempts[0]));
 	if (j->nattempts > 0 && j->attempts[j->nattempts - 1].outcome == OUTCOME_RUNNING)
 		v->attempts[j->nattempts - 1].ms = now_ms - j->attempt_ms;
+	memcpy(v->where, j->req.where, sizeof(v->where));
+	v->nwhere = j->req.nwhere;
 	(void)core;
 }
 
@@ -187,7 +189,6 @@ int dispatch_broadcast(struct core *core, int type, const char *head, const char
 	size_t start = n > 0 ? rng_below(&core->rng, (uint32_t)n) : 0;
 	struct sb sb;
 
-	(void)kind_filter;
 	sb_init(&sb, core->body, CHORUS_BODY_MAX);
 	sb_puts(&sb, head);
 	sb_puts(&sb, tail);
@@ -206,6 +207,9 @@ int dispatch_broadcast(struct core *core, int type, const char *head, const char
 		}
 	}
 	core_multicast(core, pks, addrs, sent, type, sb.buf, sb.len);
+	/* Self-run: a request of a kind we run reaches us too, as anyone's (core.c, loopback). */
+	if (kind_filter != NULL && work_runs_kind(core, kind_filter))
+		core_send(core, core->pk, core->cfg.addr, type, sb.buf, sb.len);
 	return alive > sent; /* some were not told directly: receivers must relay */
 }
 
@@ -218,8 +222,12 @@ static unsigned dispatch_eligible_count(const struct core *core, const char *kin
 		const struct member *m = &core->members.v[i];
 		struct record r;
 
-		if (m->state != MEMBER_ALIVE || memcmp(m->pk, core->pk, CHORUS_PK_BYTES) == 0)
+		if (m->state != MEMBER_ALIVE)
 			continue;
+		if (memcmp(m->pk, core->pk, CHORUS_PK_BYTES) == 0) { /* self-run: we offer too */
+			n += (unsigned)work_runs_kind(core, kind);
+			continue;
+		}
 		if (record_decode(&r, m->text, m->text_len) < 0)
 			continue;
 		for (unsigned c = 0; c < r.ncaps; c++)
@@ -276,7 +284,14 @@ static void dispatch_broadcast_request(struct core *core, struct cjob *j, uint64
 	assert(j->req.round <= CHORUS_JOB_ROUNDS_MAX);
 	dispatch_sign_request(core, j);
 	j->noffers = 0;
-	j->eligible = dispatch_eligible(core, j->req.kind);
+	if (j->req.nwhere > 0) { /* only members that meet the constraint will offer */
+		char why[CHORUS_JOB_REASON_MAX];
+
+		j->eligible = where_eligible(core, j->req.kind, j->req.where, j->req.nwhere, why,
+		                             sizeof(why));
+	} else {
+		j->eligible = dispatch_eligible(core, j->req.kind);
+	}
 	sb_init(&sb, head, sizeof(head));
 	sb_puts(&sb, "{");
 	jobmsg_signed_put(&sb, "t", "s", j->req_text, j->req_len, j->req_sig);
@@ -291,6 +306,9 @@ static void dispatch_broadcast_request(struct core *core, struct cjob *j, uint64
 	         j->req.kind, j->req.size, j->req.round, j->eligible, relay);
 }
 
+static void dispatch_fail(struct core *core, struct cjob *j, uint64_t now_ms, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 int core_job_submit(struct core *core, const struct job_spec *spec,
                     char id_out[CHORUS_JOB_ID_HEX + 1], uint64_t now_ms)
 {
@@ -302,7 +320,7 @@ int core_job_submit(struct core *core, const struct job_spec *spec,
 	if (!codec_valid_name(spec->kind, CHORUS_KIND_MAX) || spec->payload_len > CHORUS_PAYLOAD_MAX ||
 	    (spec->payload == NULL && spec->payload_len > 0) ||
 	    spec->timeout_ms > CHORUS_JOB_TIMEOUT_MS_MAX || spec->reward >= CODEC_JSON_INT_MAX ||
-	    spec->created_ms >= CODEC_JSON_INT_MAX)
+	    spec->created_ms >= CODEC_JSON_INT_MAX || !record_tags_valid(spec->where, spec->nwhere))
 		return CORE_ERR_INVAL;
 	if (core->dispatch.n >= CHORUS_JOBS_INFLIGHT_MAX)
 		return CORE_ERR_FULL;
@@ -330,6 +348,8 @@ int core_job_submit(struct core *core, const struct job_spec *spec,
 	j->req.timeout_ms = spec->timeout_ms ? spec->timeout_ms : core->cfg.timing.job_timeout_ms;
 	j->req.reward = spec->reward;
 	j->req.created_ms = spec->created_ms;
+	memcpy(j->req.where, spec->where, sizeof(j->req.where));
+	j->req.nwhere = spec->nwhere;
 	j->state = JOB_PENDING;
 	j->submit_ms = now_ms;
 	*slot = j;
@@ -348,6 +368,15 @@ int core_job_submit(struct core *core, const struct job_spec *spec,
 	if (spec->nattempts > 0 && spec->attempts != NULL && dispatch_restore_attempts(j, spec)) {
 		dispatch_query_start(core, j, now_ms);
 		return 0;
+	}
+	if (j->req.nwhere > 0) {
+		/* A constraint no alive member meets fails now: no offer window to wait out. */
+		char why[CHORUS_JOB_REASON_MAX];
+
+		if (where_eligible(core, j->req.kind, j->req.where, j->req.nwhere, why, sizeof(why)) == 0) {
+			dispatch_fail(core, j, now_ms, "%s", why);
+			return 0;
+		}
 	}
 	dispatch_broadcast_request(core, j, now_ms);
 	return 0;
@@ -892,6 +921,10 @@ void dispatch_on_offer(struct core *core, const struct wire_frame *f, const cJSO
 	j = dispatch_find_hex(core, idhex);
 	if (j == NULL || round != j->req.round) {
 		core->stats.drop_job_stale++;
+		return;
+	}
+	if (!where_member_meets(core, f->pk, j->req.where, j->req.nwhere)) {
+		core->stats.offers_unmatched++; /* its record does not meet the constraint: not dialled */
 		return;
 	}
 	for (unsigned k = 0; k < j->noffers; k++)

@@ -77,6 +77,8 @@ struct node_config {
 	int http_insecure;                      /* --http-insecure: may listen beyond loopback */
 	int http_loopback;                      /* http_host is a loopback address */
 	int http_wildcard;                      /* http_host is 0.0.0.0 or :: */
+	struct chorus_tag tags[CHORUS_NODE_TAGS_MAX]; /* --tag KEY=VALUE, in the node record */
+	unsigned ntags;
 };
 
 struct fabric;
