@@ -31,14 +31,14 @@ enum cli_members_col {
 	CLI_MEMBERS_STATE,
 	CLI_MEMBERS_INC,
 	CLI_MEMBERS_ROLES,
+	CLI_MEMBERS_TAGS,
 	CLI_MEMBERS_LOAD,
 	CLI_MEMBERS_SEEN,
-	CLI_MEMBERS_TAGS,
 	CLI_MEMBERS_COLS,
 };
 
 static const char *const cli_members_header[CLI_MEMBERS_COLS] = {
-	"ID", "NAME", "ADDRESS", "STATE", "INC", "ROLES", "LOAD", "LAST SEEN", "TAGS",
+	"ID", "NAME", "ADDRESS", "STATE", "INC", "ROLES", "TAGS", "LOAD", "LAST SEEN",
 };
 
 static int cli_members_compare(const void *a, const void *b)
