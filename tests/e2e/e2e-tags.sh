@@ -6,7 +6,8 @@
 #  - a constraint no alive worker meets fails at once (< 1 s) with the reason;
 #  - the constraint is kept in jobs.db: a job in flight when its client is killed -9
 #    resumes after the restart with it, and still runs only where it may;
-#  - n5 alone (`chorusd --worker echo`, no other member) runs its own echo job.
+#  - n5 alone (`chorusd --worker echo`, no other member) runs its own echo job; with
+#    --voter --bootstrap-expect 1 it is its own ledger too, and credits itself once.
 . "$top_srcdir/tests/lib.sh"
 
 [ -x "$CHORUSD" ] || skip_all "chorusd not built"
@@ -87,7 +88,7 @@ check "succeeded, on n3" test "$(field "$id" "d['state'] + ' ' + d['worker_name'
 check "its constraint is still in jobs.db" test "$(field "$id" "d.get('where')")" = "{'gpu': 't4'}"
 
 # ---------------------------------------------------------------- a one-node cluster runs its own jobs
-start_node 5 --worker echo
+start_node 5 --worker echo --voter --bootstrap-expect 1
 c5() { "$CHORUS" -H "$(api 5)" "$@"; }
 check "n5 (alone) answers" wait_until 5000 sh -c "'$CHORUS' -H '$(api 5)' status >/dev/null 2>&1"
 out=$(c5 submit echo --data "alone")
@@ -97,5 +98,10 @@ check "run by the node itself" python3 -c "
 import json,sys; d=json.load(open('$TEST_TMP/solo.json'))
 sys.exit(0 if d['state']=='succeeded' and d['worker_name']=='n5' and len(d['attempts'])==1 else 1)"
 check "through the core's loopback (stats.loopback_frames)" qv status "d['stats']['loopback_frames'] >= 10" "$(hport 5)"
+c5 submit echo --data paid --reward 7 >/dev/null
+check "its ledger credits the three jobs, the paid one with 7" wait_until 10000 \
+	qv ledger "d['credited'] == 3 and d['total_reward'] == 7" "$(hport 5)"
+check "to itself, as worker and as client: earned 7, spent 7, 3 jobs run" \
+	qv ledger/balances "[(a['name'], a['earned'], a['spent'], a['jobs_run']) for a in d['accounts']] == [('n5', 7, 7, 3)]" "$(hport 5)"
 
 done_testing
