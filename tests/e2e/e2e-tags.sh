@@ -29,9 +29,17 @@ sees_tagged() { # n1 sees the three workers alive, with their tags
 	c1 -j members 2>/dev/null | python3 -c "
 import json,sys; d=json.load(sys.stdin)
 t=sorted((m['name'], m.get('tags',{}).get('gpu','-')) for m in d['members'] if m['state']=='alive' and 'echo' in m['capabilities'])
-sys.exit(0 if t==[('n2','a100'),('n3','t4'),('n4','-')] else 1)"
+sys.exit(0 if t==[('n2','a100'),('n3','t4'),('n4','-')] else 1)" 2>/dev/null
 }
 start_worker() { i=$1; shift; start_node "$i" --join "tcp://127.0.0.1:$(fport 1)" --capacity 4 --worker echo --worker sleep "$@"; }
+
+# ---------------------------------------------------------------- --tag is checked at start
+OUT=$TEST_TMP/n.out ERR=$TEST_TMP/n.err
+check "chorusd -n --tag without '=' is refused (exit 1)" run 1 "$CHORUSD" -n --insecure-open \
+	--data-dir "$TEST_TMP/nt" --tag gpu
+check "saying what a tag is" grep -q "bad tag 'gpu' (want KEY=VALUE" "$ERR"
+check "a key given twice is refused (exit 1)" run 1 "$CHORUSD" -n --insecure-open \
+	--data-dir "$TEST_TMP/nt" --tag gpu=a100 --tag gpu=t4
 
 start_node 1
 start_worker 2 --tag gpu=a100 --tag zone=eu
