@@ -121,6 +121,17 @@ struct core_timing {
 	uint32_t slot_hold_ms;          /* a freed slot waits this long for the pulled client */
 };
 
+/* One KEY=VALUE tag of a node, or one pair of a job's constraint (--where). */
+struct chorus_tag {
+	char key[CHORUS_TAG_KEY_MAX + 1];
+	char value[CHORUS_TAG_VALUE_MAX + 1];
+};
+/*
+ * "KEY=VALUE" (both non-empty, [A-Za-z0-9._-], within the bounds) into *out:
+ * 0 or CORE_ERR_INVAL.  For config, API and decoders alike.
+ */
+int core_tag_parse(struct chorus_tag *out, const char *text, size_t len);
+
 struct core_config {
 	char name[CHORUS_NAME_MAX + 1];
 	char addr[CHORUS_ADDR_MAX + 1];  /* our fabric URL, e.g. tcp://127.0.0.1:7470 */
@@ -149,6 +160,9 @@ struct core_config {
 	 * (<= CHORUS_QUEUE_TIMEOUT_MS_MAX; 0 here: the built-in default).
 	 */
 	uint32_t queue_timeout_ms;
+	/* Our tags (--tag), published in our record; keys unique (core_create checks). */
+	struct chorus_tag tags[CHORUS_NODE_TAGS_MAX];
+	unsigned ntags;
 };
 void core_config_defaults(struct core_config *cfg);
 
@@ -174,7 +188,12 @@ struct record {
 	uint64_t start_ms;  /* generation */
 	uint64_t inc;       /* incarnation, bumped on every change and to refute suspicion */
 	int left;
+	/* Tags (--tag KEY=VALUE): what submit --where matches; keys are unique. */
+	struct chorus_tag tags[CHORUS_NODE_TAGS_MAX];
+	unsigned ntags;
 };
+/* 1 if every pair of where[] is among the record's tags (an empty where matches all). */
+int core_tags_match(const struct record *r, const struct chorus_tag *where, unsigned nwhere);
 
 /* What the driver may read about one member (a copy; valid until the next call). */
 struct member_view {
@@ -269,6 +288,9 @@ struct job_spec {
 	/* The queue (docs/dispatch.md): higher first, FIFO within one priority. */
 	uint8_t priority;           /* 0..CHORUS_PRIORITY_MAX */
 	uint32_t queue_timeout_ms;  /* how long it may wait for a slot; 0: the node default */
+	/* Constraint (submit --where): only workers whose record has every pair may run it. */
+	struct chorus_tag where[CHORUS_NODE_TAGS_MAX];
+	unsigned nwhere;
 };
 
 struct job_attempt {
@@ -309,6 +331,9 @@ struct job_view {
 		unsigned busy;        /* of those, busy as last heard */
 		unsigned ahead;       /* jobs ahead of it (this client's and at the workers, as known) */
 	} wait;
+	/* Its constraint (submit --where), stored with the job. */
+	struct chorus_tag where[CHORUS_NODE_TAGS_MAX];
+	unsigned nwhere;
 };
 
 /*
@@ -436,6 +461,10 @@ struct core_stats {
 	uint64_t jobs_queued, queue_timeouts, reserves_received, pulls_received, pulls_none_sent;
 	uint64_t reservations_kept, reservations_refused, pulls_sent, pulls_expired;
 	uint64_t drop_queue;     /* queue frames that did not decode or fit (bounded, dropped) */
+	/* constraints (submit --where): offers ignored from members whose record does not meet
+	   the job's (client), requests and dispatches our own tags do not meet (worker);
+	   self-run: frames the core delivered to itself, and those dropped at the queue's bound */
+	uint64_t offers_unmatched, requests_unmatched, loopback_frames, loopback_drops;
 };
 
 struct core;

@@ -50,6 +50,16 @@ _Static_assert((CHORUS_PEER_KEYS_MAX & (CHORUS_PEER_KEYS_MAX - 1)) == 0,
 #define CHORUS_TAG_MAX            31            /* one role or capability name */
 #define CHORUS_ROLES_MAX          4
 #define CHORUS_CAPS_MAX           16
+/*
+ * Tags (chorusd --tag KEY=VALUE, carried in the record as "KEY=VALUE"
+ * strings; submit --where matches them): few and short, so that a record
+ * with every role, capability and tag still fits CHORUS_RECORD_MAX and
+ * nodes that predate tags still accept it.
+ */
+#define CHORUS_NODE_TAGS_MAX      8             /* tags on one node, pairs in one --where */
+#define CHORUS_TAG_KEY_MAX        15
+#define CHORUS_TAG_VALUE_MAX      23
+#define CHORUS_TAG_TEXT_MAX       (CHORUS_TAG_KEY_MAX + 1 + CHORUS_TAG_VALUE_MAX) /* "KEY=VALUE" */
 
 /* Membership and gossip. */
 #define CHORUS_MEMBERS_MAX        16384
@@ -138,6 +148,8 @@ _Static_assert(CHORUS_QUEUED_MAX < CHORUS_JOBS_INFLIGHT_MAX,
 _Static_assert(CHORUS_QUEUE_TIMEOUT_MS_DEFAULT <= CHORUS_QUEUE_TIMEOUT_MS_MAX, "the default is in range");
 _Static_assert(CHORUS_RESERVATIONS_CLIENT_MAX <= CHORUS_RESERVATIONS_MAX,
                "one client's reservations fit the worker's table");
+/* Job frames a node sends itself (self-run), waiting for the next tick; two per job in flight. */
+#define CHORUS_LOOPBACK_MAX       (2 * CHORUS_JOBS_INFLIGHT_MAX)
 _Static_assert(CHORUS_WORK_OUTCOME_KEEP_MS >= (unsigned long long)CHORUS_JOB_TIMEOUT_MS_MAX,
                "a worker keeps an outcome at least as long as the longest job may run");
 _Static_assert(CHORUS_WORK_OUTCOMES_MAX >= CHORUS_WORK_MAX,
@@ -156,9 +168,11 @@ _Static_assert(CHORUS_GOSSIP_BYTES + 1024 < CHORUS_BODY_MAX,
 _Static_assert(CHORUS_SYNC_BYTES + 1024 < CHORUS_BODY_MAX,
                "a sync frame must fit in a frame body");
 _Static_assert(CHORUS_ID_HEX + CHORUS_NAME_MAX + CHORUS_ADDR_MAX +
-                   (CHORUS_ROLES_MAX + CHORUS_CAPS_MAX) * (CHORUS_TAG_MAX + 3) + 200 <
+                   (CHORUS_ROLES_MAX + CHORUS_CAPS_MAX) * (CHORUS_TAG_MAX + 3) +
+                   /* ,"tags":[...] with every tag quoted and comma'd */
+                   12 + CHORUS_NODE_TAGS_MAX * (CHORUS_TAG_TEXT_MAX + 3) + 200 <
                CHORUS_RECORD_MAX,
-               "a full record must fit in CHORUS_RECORD_MAX");
+               "a full record (every role, capability and tag) must fit in CHORUS_RECORD_MAX");
 
 /* Raft (src/core/raft*.c, include/chorus/raft.h). */
 #define CHORUS_RAFT_WIRE_VERSION       1

@@ -377,6 +377,28 @@ int cli_job_why_waiting(const cJSON *job, char *buf, size_t buf_size)
 	return 1;
 }
 
+/* "gpu=a100,zone=eu": the job's constraint (submit --where), sanitized, cut to fit. */
+static void cli_job_where(char *dst, size_t dst_size, const cJSON *where)
+{
+	char raw[CLI_CELL_MAX];
+	const cJSON *item;
+	size_t used = 0;
+
+	raw[0] = '\0';
+	cJSON_ArrayForEach(item, where) {
+		int n;
+
+		if (!cJSON_IsString(item) || item->string == NULL)
+			continue;
+		n = snprintf(raw + used, sizeof raw - used, "%s%s=%s", used ? "," : "", item->string,
+			     item->valuestring);
+		if (n < 0 || (size_t)n >= sizeof raw - used)
+			break;
+		used += (size_t)n;
+	}
+	cli_sanitize(dst, dst_size, raw);
+}
+
 static int cli_job_print(const struct cli_ctx *ctx, const cJSON *job)
 {
 	char text[CLI_CELL_MAX];
@@ -394,6 +416,10 @@ static int cli_job_print(const struct cli_ctx *ctx, const cJSON *job)
 	if (error[0] != '\0')
 		cli_print_field("error:", error);
 	cli_print_field("worker:", cli_job_worker(job, text, sizeof text));
+	if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(job, "where"))) {
+		cli_job_where(text, sizeof text, cJSON_GetObjectItemCaseSensitive(job, "where"));
+		cli_print_field("where:", text);
+	}
 	cli_job_number(text, sizeof text, job, "reward", "");
 	cli_print_field("reward:", text);
 	cli_job_number(text, sizeof text, job, "timeout_ms", " ms");

@@ -1,7 +1,7 @@
 /*
  * chorus members: the members the node knows, one row each, sorted by name
  * (then id), as the node sees them: state, incarnation, roles, load and how
- * long ago it last heard from each.
+ * long ago it last heard from each, and its tags (chorusd --tag).
  */
 #include "config.h"
 
@@ -31,13 +31,14 @@ enum cli_members_col {
 	CLI_MEMBERS_STATE,
 	CLI_MEMBERS_INC,
 	CLI_MEMBERS_ROLES,
+	CLI_MEMBERS_TAGS,
 	CLI_MEMBERS_LOAD,
 	CLI_MEMBERS_SEEN,
 	CLI_MEMBERS_COLS,
 };
 
 static const char *const cli_members_header[CLI_MEMBERS_COLS] = {
-	"ID", "NAME", "ADDRESS", "STATE", "INC", "ROLES", "LOAD", "LAST SEEN",
+	"ID", "NAME", "ADDRESS", "STATE", "INC", "ROLES", "TAGS", "LOAD", "LAST SEEN",
 };
 
 static int cli_members_compare(const void *a, const void *b)
@@ -76,6 +77,30 @@ static void cli_members_join(char *dst, size_t dst_size, const cJSON *array)
 		snprintf(dst, dst_size, "-");
 }
 
+/* "gpu=a100,zone=eu" from {"gpu":"a100","zone":"eu"}, or "-"; cut as above. */
+static void cli_members_tags(char *dst, size_t dst_size, const cJSON *tags)
+{
+	const cJSON *item;
+	size_t used = 0;
+
+	dst[0] = '\0';
+	cJSON_ArrayForEach(item, tags) {
+		int n;
+		if (!cJSON_IsString(item) || item->string == NULL)
+			continue;
+		n = snprintf(dst + used, dst_size - used, "%s%s=%s", used > 0 ? "," : "", item->string,
+			     item->valuestring);
+		if (n < 0 || (size_t)n >= dst_size - used) {
+			if (dst_size > 4)
+				memcpy(dst + dst_size - 4, "...", 4);
+			return;
+		}
+		used += (size_t)n;
+	}
+	if (used == 0)
+		snprintf(dst, dst_size, "-");
+}
+
 static void cli_members_number(char *dst, size_t dst_size, const cJSON *m, const char *key)
 {
 	double value;
@@ -88,7 +113,7 @@ static void cli_members_number(char *dst, size_t dst_size, const cJSON *m, const
 
 static int cli_members_add(struct cli_table *table, const cJSON *m)
 {
-	char id[CLI_CELL_MAX], inc[32], roles[CLI_CELL_MAX], load[64], seen[32];
+	char id[CLI_CELL_MAX], inc[32], roles[CLI_CELL_MAX], load[64], seen[32], tags[CLI_CELL_MAX];
 	char load_n[24], cap_n[24];
 	const char *cells[CLI_MEMBERS_COLS];
 	double seen_ms;
@@ -98,6 +123,7 @@ static int cli_members_add(struct cli_table *table, const cJSON *m)
 		snprintf(id, sizeof id, "%.10s", cli_json_string(m, "id", "-"));
 	cli_members_number(inc, sizeof inc, m, "incarnation");
 	cli_members_join(roles, sizeof roles, cJSON_GetObjectItemCaseSensitive(m, "roles"));
+	cli_members_tags(tags, sizeof tags, cJSON_GetObjectItemCaseSensitive(m, "tags"));
 	cli_members_number(load_n, sizeof load_n, m, "load");
 	cli_members_number(cap_n, sizeof cap_n, m, "capacity");
 	snprintf(load, sizeof load, "%s/%s", load_n, cap_n);
@@ -116,6 +142,7 @@ static int cli_members_add(struct cli_table *table, const cJSON *m)
 	cells[CLI_MEMBERS_ROLES] = roles;
 	cells[CLI_MEMBERS_LOAD] = load;
 	cells[CLI_MEMBERS_SEEN] = seen;
+	cells[CLI_MEMBERS_TAGS] = tags;
 	return cli_table_add_row(table, cells);
 }
 

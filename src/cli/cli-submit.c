@@ -41,6 +41,7 @@ static const struct option cli_submit_options[] = {
 	{ "detach", no_argument, NULL, 'D' },
 	{ "priority", required_argument, NULL, 'p' },
 	{ "queue-timeout", required_argument, NULL, 'q' },
+	{ "where", required_argument, NULL, 'w' },
 	{ NULL, 0, NULL, 0 },
 };
 /* clang-format on */
@@ -48,7 +49,7 @@ static const struct option cli_submit_options[] = {
 const struct cli_cmd_entry cli_submit_entry = {
 	.name = "submit",
 	.args_usage = "KIND [--data STRING | --file PATH | -] [--timeout SECONDS] [--reward N] "
-		      "[--priority N] [--queue-timeout SECONDS] [--detach]",
+		      "[--priority N] [--queue-timeout SECONDS] [--detach] [--where KEY=VALUE[,...]]",
 	.summary = "run a job and write its result to stdout",
 	.options = cli_submit_options,
 	.options_help =
@@ -59,7 +60,10 @@ const struct cli_cmd_entry cli_submit_entry = {
 		"  --priority N          0..9, higher runs first among waiting jobs (default 0)\n"
 		"  --queue-timeout SECONDS  how long the job may wait for a free slot before it\n"
 		"                        fails, 1..86400 (default: the node's, 600 unless set)\n"
-		"  --detach              print the job's id and return without waiting\n",
+		"  --detach              print the job's id and return without waiting\n"
+		"  --where KEY=VALUE[,...]\n"
+		"                        run only on a worker tagged with every pair\n"
+		"                        (chorusd --tag); fails at once if no alive one is\n",
 	.args_min = 1,
 	.args_max = 2,
 	.exec = cli_submit_exec,
@@ -73,6 +77,7 @@ struct cli_submit_job {
 	long reward;	/* -1: the node's default */
 	long priority;	/* -1: the node's default (0) */
 	long queue_timeout_s; /* 0: the node's default */
+	const char *where; /* --where KEY=VALUE[,...], or NULL */
 };
 
 /* ---------------------------------------------------------------- payload */
@@ -160,6 +165,8 @@ static int cli_submit_payload(const struct cli_args *args, struct cli_submit_job
 
 /* ---------------------------------------------------------------- request */
 
+static int cli_submit_where(cJSON *body, const char *where);
+
 static int cli_submit_parse(const struct cli_args *args, struct cli_submit_job *job)
 {
 	job->kind = args->argv[0];
@@ -184,7 +191,51 @@ static int cli_submit_parse(const struct cli_args *args, struct cli_submit_job *
 		cli_error("empty job kind");
 		return CLI_EXIT_USAGE;
 	}
+	job->where = args->opt['w'];
+	if (job->where != NULL) { /* checked before anything is read or sent */
+		cJSON *probe = cJSON_CreateObject();
+		int bad = probe == NULL || cli_submit_where(probe, job->where) != 0;
+
+		cJSON_Delete(probe);
+		if (bad)
+			return CLI_EXIT_USAGE;
+	}
 	return cli_submit_payload(args, job);
+}
+
+/*
+ * "where":{"KEY":"VALUE",...} from "KEY=VALUE,KEY=VALUE": 0, or -1 with the
+ * reason said (the node checks names and bounds, and says what is wrong).
+ */
+static int cli_submit_where(cJSON *body, const char *where)
+{
+	cJSON *obj = cJSON_AddObjectToObject(body, "where");
+	const char *p = where;
+
+	if (obj == NULL)
+		return -1;
+	while (*p != '\0') {
+		size_t n = strcspn(p, ","), klen;
+		const char *eq = memchr(p, '=', n);
+		char key[64], value[64];
+
+		klen = eq != NULL ? (size_t)(eq - p) : 0;
+		if (eq == NULL || klen == 0 || klen >= sizeof key || n - klen - 1 == 0 ||
+		    n - klen - 1 >= sizeof value) {
+			cli_error("bad --where '%s' (want KEY=VALUE[,KEY=VALUE...])", where);
+			return -1;
+		}
+		snprintf(key, sizeof key, "%.*s", (int)klen, p);
+		snprintf(value, sizeof value, "%.*s", (int)(n - klen - 1), eq + 1);
+		if (cJSON_GetObjectItemCaseSensitive(obj, key) != NULL) {
+			cli_error("bad --where '%s': key '%s' given twice", where, key);
+			return -1;
+		}
+		if (cJSON_AddStringToObject(obj, key, value) == NULL)
+			return -1;
+		p += n + (p[n] == ',');
+	}
+	return 0;
 }
 
 /* {"kind","payload_b64","timeout_ms","reward","priority","queue_timeout_s"}, or NULL (no memory). */
@@ -212,6 +263,8 @@ static cJSON *cli_submit_body(const struct cli_submit_job *job)
 	if (!bad && job->queue_timeout_s > 0)
 		bad = cJSON_AddNumberToObject(body, "queue_timeout_s",
 					      (double)job->queue_timeout_s) == NULL;
+	if (!bad && job->where != NULL)
+		bad = cli_submit_where(body, job->where) != 0;
 	free(b64);
 	if (bad) {
 		cJSON_Delete(body);

@@ -220,6 +220,10 @@ const char *peer_keys_check(const struct peer_keys *t);
 /* Canonical JSON text of a record; returns its length or a negative error. */
 int record_encode(char *out, size_t cap, const struct record *r);
 int record_decode(struct record *r, const char *text, size_t len);
+/* Tags as a signed text carries them: ,"KEY":["K=V",...] (nothing when n is 0), and back. */
+void record_tags_put(struct sb *sb, const char *key, const struct chorus_tag *tags, unsigned n);
+int record_tags_get(const cJSON *obj, const char *key, struct chorus_tag *tags, unsigned *n);
+int record_tags_valid(const struct chorus_tag *tags, unsigned n);
 /* Orders versions of one node's record: generation, then incarnation. */
 int record_version_cmp(uint64_t start_a, uint64_t inc_a, uint64_t start_b, uint64_t inc_b);
 
@@ -349,6 +353,9 @@ struct jreq {
 	uint64_t reward;
 	uint64_t created_ms;
 	unsigned round;
+	/* The constraint (submit --where): "where":["KEY=VALUE",...], absent when empty. */
+	struct chorus_tag where[CHORUS_NODE_TAGS_MAX];
+	unsigned nwhere;
 };
 struct jreceipt {
 	uint8_t id[CHORUS_JOB_ID_BYTES];
@@ -606,6 +613,20 @@ void work_on_status(struct core *core, const struct wire_frame *f, const cJSON *
                     uint64_t now_ms);
 /* 1 the first time a request/ack signature is seen here, 0 after. */
 int work_first_sight(struct core *core, const uint8_t sig[CHORUS_SIG_BYTES]);
+/* 1 if this node runs kind (a capability and a runner): it offers, to others and to itself. */
+int work_runs_kind(const struct core *core, const char *kind);
+
+/* ---------------------------------------------------------------- where.c */
+/* Does the record of member pk (ours for our key) meet the constraint?  0 if unknown. */
+int where_member_meets(const struct core *core, const uint8_t pk[CHORUS_PK_BYTES],
+                       const struct chorus_tag *where, unsigned nwhere);
+/*
+ * Alive members (us too, when we run it) that run kind and meet the
+ * constraint.  When there are none, why[] says so and what the members
+ * that run kind have instead (the job's failure reason).
+ */
+unsigned where_eligible(const struct core *core, const char *kind, const struct chorus_tag *where,
+                        unsigned nwhere, char *why, size_t cap);
 /* An authentic completion ack: log it, hand it to the driver. */
 void work_ack_seen(struct core *core, const char *text, size_t len, const uint8_t *sig,
                    const char *rtext, size_t rlen, const uint8_t *rsig, const struct jack *a);
@@ -844,6 +865,21 @@ struct core {
 	char *body;    /* scratch: one frame body */
 	uint8_t *frame; /* scratch: one encoded frame */
 	struct queue queue; /* the queue: reservations, pulls, fair share (queue.c) */
+	/*
+	 * Self-run (docs/dispatch.md): job frames we send ourselves (a request
+	 * when we run the kind, then the offer, dispatch, accept, receipt...)
+	 * wait here, in order, and are handled at the next core_tick as if they
+	 * had come in, through the same handlers as anyone's.  Bounded: past
+	 * CHORUS_LOOPBACK_MAX a frame is dropped and counted, as a lost frame.
+	 */
+	struct core_loop {
+		struct core_loop_frame {
+			uint8_t type;
+			size_t len;
+			char *body;
+		} *v;
+		size_t head, n;
+	} loop;
 };
 
 /* The wall clock at event time now_ms (cfg.wall_offset_ms). */

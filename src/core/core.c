@@ -144,7 +144,8 @@ int core_create(struct core **out, const struct core_config *cfg, const uint8_t 
 	if (!codec_valid_name(cfg->name, CHORUS_NAME_MAX) || !codec_valid_addr(cfg->addr) ||
 	    cfg->nroles > CHORUS_ROLES_MAX || cfg->ncaps > CHORUS_CAPS_MAX ||
 	    !core_timing_valid(&cfg->timing) || env->send_cb == NULL ||
-	    cfg->start_ms >= CODEC_JSON_INT_MAX || cfg->queue_timeout_ms > CHORUS_QUEUE_TIMEOUT_MS_MAX)
+	    cfg->start_ms >= CODEC_JSON_INT_MAX || cfg->queue_timeout_ms > CHORUS_QUEUE_TIMEOUT_MS_MAX ||
+	    !record_tags_valid(cfg->tags, cfg->ntags))
 		return CORE_ERR_INVAL;
 	for (unsigned i = 0; i < cfg->nroles; i++)
 		if (!codec_valid_name(cfg->roles[i], CHORUS_TAG_MAX))
@@ -184,7 +185,8 @@ int core_create(struct core **out, const struct core_config *cfg, const uint8_t 
 	core->plain = malloc(CHORUS_BODY_MAX + 1);
 	core->frame = malloc(CHORUS_FRAME_MAX);
 	core->seen = calloc(1, sizeof(*core->seen)); /* zeroed: empty (seen_init) */
-	if (core->body == NULL || core->plain == NULL || core->frame == NULL || core->seen == NULL ||
+	core->loop.v = calloc(CHORUS_LOOPBACK_MAX, sizeof(*core->loop.v));
+	if (core->loop.v == NULL || core->body == NULL || core->plain == NULL || core->frame == NULL || core->seen == NULL ||
 	    members_init(&core->members) < 0 || rumors_init(&core->rumors) < 0 ||
 	    dispatch_init(core) < 0 || work_init(core) < 0 || acks_init(core) < 0 ||
 	    queue_init(core) < 0) {
@@ -210,6 +212,8 @@ int core_create(struct core **out, const struct core_config *cfg, const uint8_t 
 	r->nroles = cfg->nroles;
 	memcpy(r->caps, cfg->caps, sizeof(r->caps));
 	r->ncaps = cfg->ncaps;
+	memcpy(r->tags, cfg->tags, sizeof(r->tags));
+	r->ntags = cfg->ntags;
 	r->capacity = cfg->capacity;
 	r->start_ms = cfg->start_ms;
 	r->inc = 0; /* swim_publish_self makes it 1 */
@@ -245,6 +249,10 @@ void core_destroy(struct core *core)
 	queue_free(core);
 	acks_free(core);
 	free(core->probe_order);
+	if (core->loop.v != NULL)
+		for (size_t k = 0; k < core->loop.n; k++)
+			free(core->loop.v[(core->loop.head + k) % CHORUS_LOOPBACK_MAX].body);
+	free(core->loop.v);
 	free(core->body);
 	free(core->plain);
 	free(core->frame);
@@ -379,11 +387,88 @@ static void core_send_badkey(struct core *core, const uint8_t *to_pk, int type)
 	         wire_type_name(type), to_short);
 }
 
+/* ---------------------------------------------------------------- loopback (self-run) */
+
+/* The job protocol's frames: the only ones a node sends itself. */
+static int core_loop_type(int type)
+{
+	switch (type) {
+	case WIRE_REQUEST: case WIRE_OFFER: case WIRE_DISPATCH: case WIRE_ACCEPT: case WIRE_REFUSE:
+	case WIRE_RECEIPT: case WIRE_CANCEL: case WIRE_STATUS_Q: case WIRE_STATUS_A:
+	case WIRE_RESERVE: case WIRE_SLOT: case WIRE_UNRESERVE: case WIRE_SLOT_NONE:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void core_loop_push(struct core *core, int type, const char *body, size_t len)
+{
+	struct core_loop_frame *lf;
+	char *copy;
+
+	assert(len <= CHORUS_BODY_MAX && core->loop.n <= CHORUS_LOOPBACK_MAX);
+	if (core->loop.n == CHORUS_LOOPBACK_MAX || (copy = malloc(len + 1)) == NULL) {
+		core->stats.loopback_drops++; /* as a frame lost on the way: the protocol retries */
+		return;
+	}
+	memcpy(copy, body, len);
+	copy[len] = '\0';
+	lf = &core->loop.v[(core->loop.head + core->loop.n++) % CHORUS_LOOPBACK_MAX];
+	lf->type = (uint8_t)type;
+	lf->len = len;
+	lf->body = copy;
+}
+
+static void core_deliver(struct core *core, const struct wire_frame *f, const cJSON *body,
+                         uint64_t now_ms);
+
+/*
+ * Our own job frames, in the order sent, through the handlers every frame
+ * goes through (a frame from us, on our MAC: the texts we signed need no
+ * second check).  What they send to us in turn joins the queue and is
+ * handled in this same pass; the chain is short (request, offer, dispatch,
+ * accept) but the loop is bounded all the same.
+ */
+static void core_loop_drain(struct core *core, uint64_t now_ms)
+{
+	size_t budget = 4 * CHORUS_LOOPBACK_MAX;
+
+	while (core->loop.n > 0 && budget-- > 0 && !core->left) {
+		struct core_loop_frame lf = core->loop.v[core->loop.head];
+		struct wire_frame f;
+		cJSON *body;
+
+		core->loop.head = (core->loop.head + 1) % CHORUS_LOOPBACK_MAX;
+		core->loop.n--;
+		memset(&f, 0, sizeof(f));
+		f.type = lf.type;
+		memcpy(f.pk, core->pk, CHORUS_PK_BYTES);
+		f.gen = core->self.start_ms;
+		f.body = (const uint8_t *)lf.body;
+		f.body_len = lf.len;
+		core->stats.loopback_frames++;
+		codec_arena_begin();
+		body = cJSON_ParseWithLength(lf.body, lf.len);
+		assert(body != NULL); /* we built it */
+		if (body != NULL && cJSON_IsObject(body))
+			core_deliver(core, &f, body, now_ms);
+		cJSON_Delete(body);
+		codec_arena_end();
+		free(lf.body);
+	}
+}
+
 void core_send(struct core *core, const uint8_t *to_pk, const char *addr, int type,
                const char *body, size_t len)
 {
 	const uint8_t *key = NULL;
 	int n;
+
+	if (to_pk != NULL && core_loop_type(type) && memcmp(to_pk, core->pk, CHORUS_PK_BYTES) == 0) {
+		core_loop_push(core, type, body, len);
+		return;
+	}
 
 	if (to_pk != NULL && (key = core_peer_key(core, to_pk)) == NULL) {
 		core_send_badkey(core, to_pk, type);
@@ -666,36 +751,43 @@ void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_m
 		core_log(core, CORE_LOG_TRACE, "wire", "event=recv type=%s from=%s bytes=%zu",
 		         wire_type_name(f.type), from_short, len);
 	}
-	switch (f.type) {
-	case WIRE_PING: swim_on_ping(core, &f, body, now_ms); break;
-	case WIRE_ACK: swim_on_ack(core, &f, body, now_ms); break;
-	case WIRE_PING_REQ: swim_on_ping_req(core, &f, body, now_ms); break;
-	case WIRE_NACK: swim_on_nack(core, &f, body, now_ms); break;
-	case WIRE_JOIN: swim_on_join(core, &f, body, now_ms); break;
-	case WIRE_SYNC: swim_on_sync(core, &f, body, now_ms); break;
-	case WIRE_GOSSIP: swim_on_gossip(core, &f, body, now_ms); break;
-	case WIRE_WANT: swim_on_want(core, &f, body, now_ms); break;
-	case WIRE_PULL: gossip_on_pull(core, &f, body, now_ms); break;
-	case WIRE_REQUEST: work_on_request(core, &f, body, now_ms); break;
-	case WIRE_OFFER: dispatch_on_offer(core, &f, body, now_ms); break;
-	case WIRE_DISPATCH: work_on_dispatch(core, &f, body, now_ms); break;
-	case WIRE_ACCEPT: dispatch_on_accept(core, &f, body, now_ms); break;
-	case WIRE_REFUSE: dispatch_on_refuse(core, &f, body, now_ms); break;
-	case WIRE_RECEIPT: dispatch_on_receipt(core, &f, body, now_ms); break;
-	case WIRE_CANCEL: work_on_cancel(core, &f, body, now_ms); break;
-	case WIRE_JOBACK: work_on_ack(core, &f, body, now_ms); break;
-	case WIRE_STATUS_Q: work_on_status(core, &f, body, now_ms); break;
-	case WIRE_STATUS_A: dispatch_on_status(core, &f, body, now_ms); break;
-	case WIRE_RESERVE: queue_on_reserve(core, &f, body, now_ms); break;
-	case WIRE_SLOT: queue_on_slot(core, &f, body, now_ms); break;
-	case WIRE_UNRESERVE: queue_on_unreserve(core, &f, body, now_ms); break;
-	case WIRE_SLOT_NONE: queue_on_unreserve(core, &f, body, now_ms); break;
-	case WIRE_KEYRING: keyops_on_op(core, &f, body, now_ms); break;
-	case WIRE_KEYRING_A: keyops_on_answer(core, &f, body, now_ms); break;
-	default: assert(0); break; /* wire_decode admits only known types; app types left above */
-	}
+	core_deliver(core, &f, body, now_ms);
 	cJSON_Delete(body);
 	codec_arena_end();
+}
+
+/* A frame's body, authentic and fresh (or our own, looped back), to its handler. */
+static void core_deliver(struct core *core, const struct wire_frame *f, const cJSON *body,
+                         uint64_t now_ms)
+{
+	switch (f->type) {
+	case WIRE_PING: swim_on_ping(core, f, body, now_ms); break;
+	case WIRE_ACK: swim_on_ack(core, f, body, now_ms); break;
+	case WIRE_PING_REQ: swim_on_ping_req(core, f, body, now_ms); break;
+	case WIRE_NACK: swim_on_nack(core, f, body, now_ms); break;
+	case WIRE_JOIN: swim_on_join(core, f, body, now_ms); break;
+	case WIRE_SYNC: swim_on_sync(core, f, body, now_ms); break;
+	case WIRE_GOSSIP: swim_on_gossip(core, f, body, now_ms); break;
+	case WIRE_WANT: swim_on_want(core, f, body, now_ms); break;
+	case WIRE_PULL: gossip_on_pull(core, f, body, now_ms); break;
+	case WIRE_REQUEST: work_on_request(core, f, body, now_ms); break;
+	case WIRE_OFFER: dispatch_on_offer(core, f, body, now_ms); break;
+	case WIRE_DISPATCH: work_on_dispatch(core, f, body, now_ms); break;
+	case WIRE_ACCEPT: dispatch_on_accept(core, f, body, now_ms); break;
+	case WIRE_REFUSE: dispatch_on_refuse(core, f, body, now_ms); break;
+	case WIRE_RECEIPT: dispatch_on_receipt(core, f, body, now_ms); break;
+	case WIRE_CANCEL: work_on_cancel(core, f, body, now_ms); break;
+	case WIRE_JOBACK: work_on_ack(core, f, body, now_ms); break;
+	case WIRE_STATUS_Q: work_on_status(core, f, body, now_ms); break;
+	case WIRE_STATUS_A: dispatch_on_status(core, f, body, now_ms); break;
+	case WIRE_RESERVE: queue_on_reserve(core, f, body, now_ms); break;
+	case WIRE_SLOT: queue_on_slot(core, f, body, now_ms); break;
+	case WIRE_UNRESERVE: queue_on_unreserve(core, f, body, now_ms); break;
+	case WIRE_SLOT_NONE: queue_on_unreserve(core, f, body, now_ms); break;
+	case WIRE_KEYRING: keyops_on_op(core, f, body, now_ms); break;
+	case WIRE_KEYRING_A: keyops_on_answer(core, f, body, now_ms); break;
+	default: assert(0); break; /* wire_decode admits only known types; app types left above */
+	}
 }
 
 void core_tick(struct core *core, uint64_t now_ms)
@@ -707,6 +799,7 @@ void core_tick(struct core *core, uint64_t now_ms)
 	dispatch_tick(core, now_ms);
 	work_tick(core, now_ms);
 	queue_tick(core, now_ms);
+	core_loop_drain(core, now_ms);
 }
 
 uint64_t core_next_deadline_ms(const struct core *core)
@@ -715,6 +808,8 @@ uint64_t core_next_deadline_ms(const struct core *core)
 
 	if (core->left)
 		return UINT64_MAX;
+	if (core->loop.n > 0)
+		return core->now_ms; /* our own frames wait: due now */
 	t = swim_next_deadline_ms(core);
 	d = dispatch_next_deadline_ms(core);
 	t = d < t ? d : t;

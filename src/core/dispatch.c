@@ -195,6 +195,8 @@ static void dispatch_view(const struct core *core, const struct cjob *j, uint64_
 		queue_wait((struct core *)core, j->req.kind, &v->wait);
 		v->wait.ahead += dispatch_ahead(core, j);
 	}
+	memcpy(v->where, j->req.where, sizeof(v->where));
+	v->nwhere = j->req.nwhere;
 }
 
 static int dispatch_restore_attempts(struct cjob *j, const struct job_spec *spec);
@@ -219,7 +221,6 @@ int dispatch_broadcast(struct core *core, int type, const char *head, const char
 	size_t start = n > 0 ? rng_below(&core->rng, (uint32_t)n) : 0;
 	struct sb sb;
 
-	(void)kind_filter;
 	sb_init(&sb, core->body, CHORUS_BODY_MAX);
 	sb_puts(&sb, head);
 	sb_puts(&sb, tail);
@@ -238,6 +239,9 @@ int dispatch_broadcast(struct core *core, int type, const char *head, const char
 		}
 	}
 	core_multicast(core, pks, addrs, sent, type, sb.buf, sb.len);
+	/* Self-run: a request of a kind we run reaches us too, as anyone's (core.c, loopback). */
+	if (kind_filter != NULL && work_runs_kind(core, kind_filter))
+		core_send(core, core->pk, core->cfg.addr, type, sb.buf, sb.len);
 	return alive > sent; /* some were not told directly: receivers must relay */
 }
 
@@ -250,8 +254,12 @@ static unsigned dispatch_eligible_count(const struct core *core, const char *kin
 		const struct member *m = &core->members.v[i];
 		struct record r;
 
-		if (m->state != MEMBER_ALIVE || memcmp(m->pk, core->pk, CHORUS_PK_BYTES) == 0)
+		if (m->state != MEMBER_ALIVE)
 			continue;
+		if (memcmp(m->pk, core->pk, CHORUS_PK_BYTES) == 0) { /* self-run: we offer too */
+			n += (unsigned)work_runs_kind(core, kind);
+			continue;
+		}
 		if (record_decode(&r, m->text, m->text_len) < 0)
 			continue;
 		for (unsigned c = 0; c < r.ncaps; c++)
@@ -309,7 +317,14 @@ static void dispatch_broadcast_request(struct core *core, struct cjob *j, uint64
 	dispatch_sign_request(core, j);
 	j->noffers = 0;
 	j->reserves = 0;
-	j->eligible = dispatch_eligible(core, j->req.kind);
+	if (j->req.nwhere > 0) { /* only members that meet the constraint will offer */
+		char why[CHORUS_JOB_REASON_MAX];
+
+		j->eligible = where_eligible(core, j->req.kind, j->req.where, j->req.nwhere, why,
+		                             sizeof(why));
+	} else {
+		j->eligible = dispatch_eligible(core, j->req.kind);
+	}
 	sb_init(&sb, head, sizeof(head));
 	sb_puts(&sb, "{");
 	jobmsg_signed_put(&sb, "t", "s", j->req_text, j->req_len, j->req_sig);
@@ -324,6 +339,9 @@ static void dispatch_broadcast_request(struct core *core, struct cjob *j, uint64
 	         j->req.kind, j->req.size, j->req.round, j->eligible, relay);
 }
 
+static void dispatch_fail(struct core *core, struct cjob *j, uint64_t now_ms, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 int core_job_submit(struct core *core, const struct job_spec *spec,
                     char id_out[CHORUS_JOB_ID_HEX + 1], uint64_t now_ms)
 {
@@ -336,7 +354,7 @@ int core_job_submit(struct core *core, const struct job_spec *spec,
 	    (spec->payload == NULL && spec->payload_len > 0) ||
 	    spec->timeout_ms > CHORUS_JOB_TIMEOUT_MS_MAX || spec->reward >= CODEC_JSON_INT_MAX ||
 	    spec->created_ms >= CODEC_JSON_INT_MAX || spec->priority > CHORUS_PRIORITY_MAX ||
-	    spec->queue_timeout_ms > CHORUS_QUEUE_TIMEOUT_MS_MAX)
+	    spec->queue_timeout_ms > CHORUS_QUEUE_TIMEOUT_MS_MAX || !record_tags_valid(spec->where, spec->nwhere))
 		return CORE_ERR_INVAL;
 	/* Back-pressure: refused now rather than accepted and failed later. */
 	if (core->dispatch.n >= CHORUS_JOBS_INFLIGHT_MAX || core->dispatch.waiting >= CHORUS_QUEUED_MAX)
@@ -365,6 +383,8 @@ int core_job_submit(struct core *core, const struct job_spec *spec,
 	j->req.timeout_ms = spec->timeout_ms ? spec->timeout_ms : core->cfg.timing.job_timeout_ms;
 	j->req.reward = spec->reward;
 	j->req.created_ms = spec->created_ms;
+	memcpy(j->req.where, spec->where, sizeof(j->req.where));
+	j->req.nwhere = spec->nwhere;
 	j->state = JOB_PENDING;
 	j->submit_ms = now_ms;
 	j->priority = spec->priority;
@@ -388,6 +408,15 @@ int core_job_submit(struct core *core, const struct job_spec *spec,
 	if (spec->nattempts > 0 && spec->attempts != NULL && dispatch_restore_attempts(j, spec)) {
 		dispatch_query_start(core, j, now_ms);
 		return 0;
+	}
+	if (j->req.nwhere > 0) {
+		/* A constraint no alive member meets fails now: no offer window to wait out. */
+		char why[CHORUS_JOB_REASON_MAX];
+
+		if (where_eligible(core, j->req.kind, j->req.where, j->req.nwhere, why, sizeof(why)) == 0) {
+			dispatch_fail(core, j, now_ms, "%s", why);
+			return 0;
+		}
 	}
 	dispatch_broadcast_request(core, j, now_ms);
 	return 0;
@@ -996,6 +1025,10 @@ void dispatch_on_offer(struct core *core, const struct wire_frame *f, const cJSO
 		core->stats.drop_job_stale++;
 		return;
 	}
+	if (!where_member_meets(core, f->pk, j->req.where, j->req.nwhere)) {
+		core->stats.offers_unmatched++; /* its record does not meet the constraint: not dialled */
+		return;
+	}
 	for (unsigned k = 0; k < j->noffers; k++)
 		if (memcmp(j->offers[k].worker, f->pk, CHORUS_PK_BYTES) == 0)
 			return; /* one offer per worker and round */
@@ -1211,6 +1244,7 @@ int dispatch_pull(struct core *core, const struct wire_frame *f, const char *kin
 		return 0;
 	for (struct cjob *j = core->dispatch.all; j != NULL; j = j->lnext)
 		if (j->phase == CJOB_QUEUED && strcmp(j->req.kind, kind) == 0 &&
+		    where_member_meets(core, f->pk, j->req.where, j->req.nwhere) &&
 		    (best == NULL || j->priority > best->priority ||
 		     (j->priority == best->priority && j->seq < best->seq)))
 			best = j;

@@ -3,9 +3,13 @@
  * encodings and their bounded decoders.
  *
  *   request  {"v":1,"job":ID,"nonce":N,"client":PK,"gen":G,"addr":URL,"kind":K,
- *             "size":BYTES,"hash":H,"timeout_ms":T,"reward":R,"created":MS,"round":N}
+ *             "size":BYTES,"hash":H,"timeout_ms":T,"reward":R,"created":MS,"round":N
+ *             [,"where":["KEY=VALUE",...]]}
  *            (gen, the client's start time, makes a resumed job's rounds new
- *             messages after the client restarts)
+ *             messages after the client restarts; where, the constraint of
+ *             submit --where, only when there is one: a worker checks it
+ *             against its own tags, and a worker from before constraints
+ *             ignores it -- the client checks offers against records anyway)
  *   receipt  {"v":1,"job":ID,"client":PK,"worker":PK,"kind":K,"status":S,
  *             "result_hash":H,"result_size":BYTES,"duration_ms":D}
  *   ack      {"v":2,"job":ID,"nonce":N,"client":PK,"seq":S,"floor":F,"worker":PK|"",
@@ -266,12 +270,22 @@ static int canon_receipt(struct jreceipt *r, const char *text, size_t len)
 
 /* ---------------------------------------------------------------- request */
 
+/*
+ * The longest request: the fixed keys and digits (under 200 bytes), the
+ * hex fields, an address, a kind and a full constraint.
+ */
+_Static_assert(200 + CHORUS_JOB_ID_HEX + 16 + CHORUS_ID_HEX + CHORUS_ADDR_MAX + CHORUS_KIND_MAX +
+                       2 * JOBMSG_HASH_BYTES + 12 + CHORUS_NODE_TAGS_MAX * (CHORUS_TAG_TEXT_MAX + 3) <=
+                   JOBMSG_TEXT_MAX,
+               "a request with the longest constraint fits JOBMSG_TEXT_MAX");
+
 int jobmsg_request_encode(char *out, size_t cap, const struct jreq *r)
 {
 	char job[CHORUS_JOB_ID_HEX + 1], client[CHORUS_ID_HEX + 1], hash[2 * JOBMSG_HASH_BYTES + 1];
 	struct sb sb;
 
-	if (!codec_valid_name(r->kind, CHORUS_KIND_MAX) || !codec_valid_addr(r->addr))
+	if (!codec_valid_name(r->kind, CHORUS_KIND_MAX) || !codec_valid_addr(r->addr) ||
+	    !record_tags_valid(r->where, r->nwhere))
 		return CORE_ERR_INVAL;
 	codec_hex(job, r->id, CHORUS_JOB_ID_BYTES);
 	codec_hex(client, r->client, CHORUS_PK_BYTES);
@@ -281,11 +295,13 @@ int jobmsg_request_encode(char *out, size_t cap, const struct jreq *r)
 	          "{\"v\":1,\"job\":\"%s\",\"nonce\":\"%016llx\",\"client\":\"%s\",\"gen\":%llu,"
 	          "\"addr\":\"%s\","
 	          "\"kind\":\"%s\",\"size\":%zu,\"hash\":\"%s\",\"timeout_ms\":%u,\"reward\":%llu,"
-	          "\"created\":%llu,\"round\":%u}",
+	          "\"created\":%llu,\"round\":%u",
 	          job, (unsigned long long)r->nonce, client, (unsigned long long)r->gen, r->addr,
 	          r->kind, r->size, hash,
 	          r->timeout_ms, (unsigned long long)r->reward, (unsigned long long)r->created_ms,
 	          r->round);
+	record_tags_put(&sb, "where", r->where, r->nwhere);
+	sb_puts(&sb, "}");
 	if (sb.overflow || sb.len > JOBMSG_TEXT_MAX)
 		return CORE_ERR_OVERSIZE;
 	return (int)sb.len;
@@ -344,7 +360,8 @@ static int jobmsg_request_fields(const cJSON *o, void *out)
 	    codec_json_u64(o, "timeout_ms", CHORUS_JOB_TIMEOUT_MS_MAX, &timeout) < 0 || timeout == 0 ||
 	    codec_json_u64(o, "reward", CODEC_JSON_INT_MAX, &r->reward) < 0 ||
 	    codec_json_u64(o, "created", CODEC_JSON_INT_MAX, &r->created_ms) < 0 ||
-	    codec_json_u64(o, "round", CHORUS_JOB_ROUNDS_MAX, &round) < 0)
+	    codec_json_u64(o, "round", CHORUS_JOB_ROUNDS_MAX, &round) < 0 ||
+	    record_tags_get(o, "where", r->where, &r->nwhere) < 0)
 		return CORE_ERR_MALFORMED;
 	r->size = (size_t)size;
 	r->timeout_ms = (uint32_t)timeout;

@@ -64,7 +64,7 @@ static struct work **work_slot(struct works *w, const uint8_t id[CHORUS_JOB_ID_B
 	return p;
 }
 
-static int work_runs_kind(const struct core *core, const char *kind)
+int work_runs_kind(const struct core *core, const char *kind)
 {
 	if (core->env.run_cb == NULL)
 		return 0;
@@ -161,13 +161,24 @@ void work_on_request(struct core *core, const struct wire_frame *f, const cJSON 
 
 	if (work_get_request(core, f, body, &r, sig) < 0 || !work_first_sight(core, sig))
 		return;
-	if (memcmp(r.client, core->pk, CHORUS_PK_BYTES) == 0)
-		return; /* our own, relayed back */
+	/*
+	 * Our own request reaches us only from ourselves (the loopback of
+	 * self-run, core.c): a copy someone relayed back is not offered twice,
+	 * and we never relay our own (we sent it to everyone we could).
+	 */
+	if (memcmp(r.client, core->pk, CHORUS_PK_BYTES) == 0 &&
+	    memcmp(f->pk, core->pk, CHORUS_PK_BYTES) != 0)
+		return;
 	core->stats.requests_received++;
-	work_relay(core, f, body);
+	if (memcmp(f->pk, core->pk, CHORUS_PK_BYTES) != 0)
+		work_relay(core, f, body);
 	codec_hex(idhex, r.id, CHORUS_JOB_ID_BYTES);
 	if (!work_runs_kind(core, r.kind))
 		silent = "kind-not-run-here";
+	else if (!core_tags_match(&core->self, r.where, r.nwhere)) {
+		core->stats.requests_unmatched++; /* the client filters offers too: both must agree */
+		silent = "constraint-not-met";
+	}
 	else if (*work_slot(&core->works, r.id) == NULL && queue_free_slots(core) == 0) {
 		/* Full: keep a reservation instead, and pull a job when a slot frees (queue.c). */
 		core_log(core, CORE_LOG_DEBUG, "job", "event=request job=%s kind=%s decision=reserve",
@@ -267,6 +278,15 @@ static void work_start(struct core *core, const struct jreq *r, const uint8_t *p
 	int rc;
 
 	codec_hex(idhex, r->id, CHORUS_JOB_ID_BYTES);
+	if (!core_tags_match(&core->self, r->where, r->nwhere)) {
+		/* Our tags do not meet the signed constraint: whoever dialled us, no. */
+		core->stats.requests_unmatched++;
+		core->stats.works_refused++;
+		work_answer(core, r->client, r->addr, WIRE_REFUSE, idhex, attempt, "constraint-not-met");
+		core_log(core, CORE_LOG_INFO, "job", "event=refuse job=%s kind=%s why=constraint", idhex,
+		         r->kind);
+		return;
+	}
 	/* A free slot, or the one held for this client's pull (queue.c). */
 	if (!work_runs_kind(core, r->kind) || !queue_admit(core, r->client, r->kind, &charged) ||
 	    (x = work_create(core, r)) == NULL) {

@@ -40,6 +40,35 @@ static const char *api_body_job_queue(const cJSON *body, struct job_spec *spec)
 	return NULL;
 }
 
+/* "where":{"KEY":"VALUE",...}: the job's constraint (submit --where); NULL or what is wrong. */
+static const char *api_body_where(const cJSON *where, struct job_spec *spec)
+{
+	const cJSON *it;
+	char pair[CHORUS_TAG_TEXT_MAX + 2];
+
+	spec->nwhere = 0;
+	if (where == NULL)
+		return NULL;
+	if (!cJSON_IsObject(where))
+		return "where must be an object of KEY: VALUE strings";
+	cJSON_ArrayForEach(it, where)
+	{
+		int n;
+
+		if (spec->nwhere >= CHORUS_NODE_TAGS_MAX)
+			return "where has at most 8 pairs";
+		n = cJSON_IsString(it) ? snprintf(pair, sizeof pair, "%s=%s", it->string, it->valuestring) : -1;
+		if (n < 0 || (size_t)n >= sizeof pair ||
+		    core_tag_parse(&spec->where[spec->nwhere], pair, (size_t)n) != 0)
+			return "where: keys 1..15 and values 1..23 of A-Z a-z 0-9 . _ -";
+		for (unsigned k = 0; k < spec->nwhere; k++)
+			if (strcmp(spec->where[k].key, spec->where[spec->nwhere].key) == 0)
+				return "where names a key twice";
+		spec->nwhere++;
+	}
+	return NULL;
+}
+
 /* The spec part of a POST /v1/jobs body; NULL or what is wrong. */
 static const char *api_body_job_spec(const cJSON *body, struct job_spec *spec, uint8_t *payload)
 {
@@ -70,7 +99,9 @@ static const char *api_body_job_spec(const cJSON *body, struct job_spec *spec, u
 	                       reward->valuedouble != (double)(uint64_t)reward->valuedouble))
 		return "reward must be a whole number 0..1000000 (the ledger pays no more)";
 	spec->reward = reward != NULL ? (uint64_t)reward->valuedouble : 0;
-	return api_body_job_queue(body, spec);
+	const char *why = api_body_job_queue(body, spec);
+
+	return why != NULL ? why : api_body_where(cJSON_GetObjectItemCaseSensitive(body, "where"), spec);
 }
 
 const char *api_body_job(const char *text, size_t len, struct job_spec *spec, uint8_t *payload)

@@ -159,6 +159,19 @@ static void api_jobs_list(struct api_jobs *aj, struct evhttp_request *req)
 	api_reply(req, HTTP_OK, "OK", obj);
 }
 
+/* A job can end as it is submitted (a constraint nobody meets): nothing to wait for then. */
+static int api_jobs_final_now(struct api_jobs *aj, const char *id)
+{
+	cJSON *doc;
+	int final = 0;
+
+	if (jobstore_get_json(jobs_sync(aj->node->jobs, id), id, &doc) == 0) {
+		final = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "final"));
+		cJSON_Delete(doc);
+	}
+	return final;
+}
+
 static void api_jobs_post(struct api_jobs *aj, struct evhttp_request *req)
 {
 	int bad = 0;
@@ -190,7 +203,7 @@ static void api_jobs_post(struct api_jobs *aj, struct evhttp_request *req)
 		api_reply_error(req, 503, "Service Unavailable", err);
 	else if (r != 0)
 		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", err);
-	else if (wait_ms == 0 ||
+	else if (wait_ms == 0 || (spec.nwhere > 0 && api_jobs_final_now(aj, id)) ||
 	         api_jobs_wait(aj, req, id, wait_ms < API_WAIT_MS_MAX ? wait_ms : API_WAIT_MS_MAX) != 0)
 		api_jobs_reply_record(aj, req, id, 202, "Accepted");
 }

@@ -160,6 +160,10 @@ api_stats_json(const struct node *node)
 	API_STAT(status_queries);
 	API_STAT(status_answers);
 	API_STAT(works_known);
+	API_STAT(offers_unmatched);
+	API_STAT(requests_unmatched);
+	API_STAT(loopback_frames);
+	API_STAT(loopback_drops);
 #undef API_STAT
 	cJSON_AddNumberToObject(obj, "jobs_inflight", (double)core_jobs_inflight(node->core));
 	cJSON_AddNumberToObject(obj, "works_running", (double)core_work_running(node->core));
@@ -307,7 +311,7 @@ static cJSON *
 api_member_json(struct member_view *mv, uint64_t now)
 {
 	char id_short[CHORUS_ID_SHORT + 1];
-	cJSON *obj = cJSON_CreateObject(), *roles, *caps;
+	cJSON *obj = cJSON_CreateObject(), *roles, *caps, *tags;
 
 	if (obj == NULL)
 		return NULL;
@@ -329,6 +333,9 @@ api_member_json(struct member_view *mv, uint64_t now)
 	}
 	cJSON_AddItemToObject(obj, "roles", roles);
 	cJSON_AddItemToObject(obj, "capabilities", caps);
+	if ((tags = cJSON_AddObjectToObject(obj, "tags")) != NULL)
+		for (unsigned i = 0; i < mv->rec.ntags && i < CHORUS_NODE_TAGS_MAX; i++)
+			cJSON_AddStringToObject(tags, mv->rec.tags[i].key, mv->rec.tags[i].value);
 	cJSON_AddNumberToObject(obj, "capacity", (double)mv->rec.capacity);
 	cJSON_AddNumberToObject(obj, "load", (double)mv->rec.load);
 	uint64_t ago = mv->self || mv->last_seen_ms > now ? 0 : now - mv->last_seen_ms;

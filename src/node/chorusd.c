@@ -165,6 +165,8 @@ chorusd_core_config(struct node *node, struct core_config *cc, const char *id_he
 		snprintf(cc->caps[i], sizeof cc->caps[i], "%.*s", (int)klen, cfg->workers[i]);
 	}
 	cc->ncaps = cfg->nworkers;
+	memcpy(cc->tags, cfg->tags, sizeof cc->tags);
+	cc->ntags = cfg->ntags;
 	if (cfg->offer_window_ms > 0)
 		cc->timing.offer_window_ms = cfg->offer_window_ms;
 	if (cfg->queue_timeout_s > 0) /* else the core's; a submit stores the one it gets (jobs.c) */

@@ -50,6 +50,7 @@ static const struct option config_long_options[] = {
 	{ "role", required_argument, NULL, 'r' },
 	{ "share", required_argument, NULL, 'S' },
 	{ "snapshot-every", required_argument, NULL, 's' },
+	{ "tag", required_argument, NULL, 't' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "voter", no_argument, NULL, 'O' },
 	{ "voters", required_argument, NULL, 'W' },
@@ -70,8 +71,9 @@ config_usage(FILE *fp, int full)
 	    "               [--log-file FILE] [--log-format text|json] [--name NAME]\n"
 	    "               [--offer-window-ms MS] [--outbox-high N]\n"
 	    "               [--queue-timeout SECONDS] [--rejoin] [--role ROLE]\n"
-	    "               [--share CLIENT_ID=WEIGHT] [--snapshot-every N] [--voter]\n"
-	    "               [--voters ID,...] [--worker KIND[=COMMAND]]\n"
+	    "               [--share CLIENT_ID=WEIGHT] [--snapshot-every N]\n"
+	    "               [--tag KEY=VALUE] [--voter] [--voters ID,...]\n"
+	    "               [--worker KIND[=COMMAND]]\n"
 	    "       chorusd --print-id [--data-dir DIR]\n"
 	    "       chorusd --help | --version\n");
 	if (!full)
@@ -111,6 +113,9 @@ config_usage(FILE *fp, int full)
 	    "                          (weight 1..1000, default 1; repeatable)\n"
 	    "  --snapshot-every N      voter: compact the Raft log every N applied entries\n"
 	    "                          (advanced; default 1024, 1..32768)\n"
+	    "  --tag KEY=VALUE         tag stored in the node record, for submit --where\n"
+	    "                          (repeatable, at most 8; KEY 1..15, VALUE 1..23 of\n"
+	    "                          A-Z a-z 0-9 . _ -)\n"
 	    "  --voter                 be a ledger voter candidate (Raft; state in raft.db)\n"
 	    "  --voters ID,...         the voters the operator chose (node ids, 16+ hex\n"
 	    "                          digits): only they form the first set and are added;\n"
@@ -385,6 +390,26 @@ config_set(struct node_config *cfg, const char *key, const char *value, char *er
 			return -EINVAL;
 		}
 		snprintf(cfg->roles[cfg->nroles++], sizeof cfg->roles[0], "%s", value);
+		return 0;
+	}
+	if (strcmp(key, "tag") == 0) {
+		struct chorus_tag t;
+
+		if (core_tag_parse(&t, value, strlen(value)) != 0) {
+			snprintf(err, errlen, "bad tag '%s' (want KEY=VALUE: KEY 1..%d, VALUE 1..%d of "
+			         "A-Z a-z 0-9 . _ -)", value, CHORUS_TAG_KEY_MAX, CHORUS_TAG_VALUE_MAX);
+			return -EINVAL;
+		}
+		for (unsigned i = 0; i < cfg->ntags; i++)
+			if (strcmp(cfg->tags[i].key, t.key) == 0) {
+				snprintf(err, errlen, "tag key '%s' given twice", t.key);
+				return -EINVAL;
+			}
+		if (cfg->ntags >= CHORUS_NODE_TAGS_MAX) {
+			snprintf(err, errlen, "too many tags (at most %d)", CHORUS_NODE_TAGS_MAX);
+			return -EINVAL;
+		}
+		cfg->tags[cfg->ntags++] = t;
 		return 0;
 	}
 	if (strcmp(key, "worker") == 0) {
@@ -667,7 +692,7 @@ int
 config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
 	struct { const char *key, *value; } flags[64];
-	unsigned nflags = 0, joins = 0, roles = 0, workers = 0, shares = 0;
+	unsigned nflags = 0, joins = 0, roles = 0, workers = 0, shares = 0, tags = 0;
 	const char *config_file = NULL;
 	char msg[NODE_ERR_MAX];
 	int verbose = 0, check_only = 0, print_id = 0, ch, idx, r;
@@ -726,6 +751,8 @@ config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t e
 			cfg->nworkers = 0;
 		if (strcmp(flags[i].key, "share") == 0 && shares++ == 0)
 			cfg->nshares = 0;
+		if (strcmp(flags[i].key, "tag") == 0 && tags++ == 0)
+			cfg->ntags = 0;
 		if ((r = config_set(cfg, flags[i].key, flags[i].value, msg, sizeof msg)) != 0) {
 			snprintf(err, errlen, "--%s: %s", flags[i].key, msg);
 			return CONFIG_ERR_USAGE;

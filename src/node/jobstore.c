@@ -48,6 +48,7 @@ struct jobstore {
 	char error[128];        /* what the last failed write said */
 	unsigned tx_writes;     /* updates in the open transaction (a submit's own insert aside) */
 	struct idmap rows; /* job id -> seq, every row */
+	sqlite3_stmt *where_set; /* a job's constraint (submit --where), after its insert */
 };
 
 /* Monotonic ms (the result check's time bound). */
@@ -115,10 +116,20 @@ static const char jobstore_migrate_queue[] =
     "ALTER TABLE jobs ADD COLUMN queued_ms INTEGER NOT NULL DEFAULT 0;"
     "COMMIT;";
 
+/*
+ * A job's constraint (submit --where) as "KEY=VALUE,...", '' for none: a
+ * column added to tables made before it (jobstore_open), so the table's
+ * own layout, and the migration above, stay as they were.
+ */
+static const char jobstore_where_probe[] =
+    "SELECT count(*) = 0 FROM pragma_table_info('jobs') WHERE name = 'where_tags'";
+static const char jobstore_where_add[] =
+    "ALTER TABLE jobs ADD COLUMN where_tags TEXT NOT NULL DEFAULT '';";
+
 static const char jobstore_cols[] =
     "id, kind, state, final, reason, reward, timeout_ms, created_ms, finished_ms,"
     " length(payload), worker, worker_name, attempts, result, result_hash, error,"
-    " priority, queue_timeout_ms, queued_ms";
+    " priority, queue_timeout_ms, queued_ms, where_tags";
 
 static int jobstore_prepare(struct jobstore *js)
 {
@@ -140,9 +151,11 @@ static int jobstore_prepare(struct jobstore *js)
 	    sqlite3_prepare_v2(js->db, list, -1, &js->list, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(js->db,
 	                       "SELECT nonce, kind, payload, timeout_ms, reward, created_ms, attempts,"
-	                       " priority, queue_timeout_ms FROM jobs WHERE final = 0 ORDER BY seq",
+	                       " priority, queue_timeout_ms, where_tags FROM jobs WHERE final = 0 ORDER BY seq",
 	                       -1, &js->pending, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(js->db, "SELECT seq, id FROM jobs", -1, &js->ids, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(js->db, "UPDATE jobs SET where_tags = ?2 WHERE seq = ?1", -1,
+	                       &js->where_set, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(js->db,
 	                       "DELETE FROM jobs WHERE final = 1 AND seq <= (SELECT max(seq) FROM jobs) - ?1"
 	                       " RETURNING id",
@@ -254,6 +267,7 @@ int jobstore_open(struct jobstore **out, const char *dir, char *err, size_t errl
 	    /* A table with the old UNIQUE id (an index SQLite made for it). */
 	    sqlstore_migrate(js->db, "SELECT count(*) FROM pragma_index_list('jobs') WHERE origin = 'u'",
 	                     jobstore_migrate, "jobs") != 0 ||
+	    sqlstore_migrate(js->db, jobstore_where_probe, jobstore_where_add, "jobs.where_tags") != 0 ||
 	    jobstore_prepare(js) != 0 || jobstore_outcome_prepare(js) != 0 ||
 	    jobstore_reindex(js) != 0) {
 		if (js->db != NULL)
@@ -277,6 +291,7 @@ void jobstore_close(struct jobstore *js)
 	sqlite3_finalize(js->get);
 	sqlite3_finalize(js->list);
 	sqlite3_finalize(js->pending);
+	sqlite3_finalize(js->where_set);
 	sqlite3_finalize(js->ids);
 	sqlite3_finalize(js->trim);
 	sqlite3_finalize(js->oc_replace);
@@ -460,6 +475,35 @@ static void jobstore_trim(struct jobstore *js)
 	}
 }
 
+/* "KEY=VALUE,KEY=VALUE" into the job's row (same transaction as its insert). */
+static int jobstore_where_put(struct jobstore *js, int64_t row, const struct job_spec *spec)
+{
+	char text[CHORUS_NODE_TAGS_MAX * (CHORUS_TAG_TEXT_MAX + 1) + 1];
+	size_t len = 0;
+
+	for (unsigned i = 0; i < spec->nwhere && i < CHORUS_NODE_TAGS_MAX; i++)
+		len += (size_t)snprintf(text + len, sizeof text - len, "%s%s=%s", i ? "," : "",
+		                        spec->where[i].key, spec->where[i].value);
+	sqlite3_bind_int64(js->where_set, 1, row);
+	sqlite3_bind_text(js->where_set, 2, text, -1, SQLITE_TRANSIENT);
+	return jobstore_run(js, js->where_set, "where") != 0 ? -EIO : 0;
+}
+
+/* "KEY=VALUE,..." back into pairs: how many (a pair that does not parse is skipped). */
+static unsigned jobstore_where_parse(const char *text, struct chorus_tag *where)
+{
+	unsigned n = 0;
+
+	while (text != NULL && *text != '\0' && n < CHORUS_NODE_TAGS_MAX) {
+		size_t len = strcspn(text, ",");
+
+		if (core_tag_parse(&where[n], text, len) == 0)
+			n++;
+		text += len + (text[len] == ',');
+	}
+	return n;
+}
+
 /* 0, or -EIO (and -EINVAL for an id that is not a job id, -EEXIST for one already there). */
 int jobstore_insert(struct jobstore *js, const char *id, const struct job_spec *spec)
 {
@@ -484,6 +528,8 @@ int jobstore_insert(struct jobstore *js, const char *id, const struct job_spec *
 	sqlite3_bind_int64(st, 9, spec->queue_timeout_ms);
 	if (jobstore_run(js, st, "insert") != 0)
 		return -EIO;
+	if (spec->nwhere > 0 && jobstore_where_put(js, sqlite3_last_insert_rowid(js->db), spec) != 0)
+		return -EIO; /* before the index learns the row: the caller rolls the insert back */
 	idmap_put(&js->rows, key, sqlite3_last_insert_rowid(js->db));
 	jobstore_trim(js);
 	return 0;
@@ -594,6 +640,14 @@ static cJSON *jobstore_row_json(sqlite3_stmt *st)
 	/* 0: the node's default, unknown here (chorusd(8), --queue-timeout). */
 	cJSON_AddNumberToObject(o, "queue_timeout_s", (double)sqlite3_column_int64(st, 17) / 1000.0);
 	cJSON_AddNumberToObject(o, "queued_s", (double)sqlite3_column_int64(st, 18) / 1000.0);
+	{
+		struct chorus_tag where[CHORUS_NODE_TAGS_MAX];
+		unsigned n = jobstore_where_parse(COL_TEXT(st, 19), where);
+		cJSON *w = n > 0 ? cJSON_AddObjectToObject(o, "where") : NULL;
+
+		for (unsigned i = 0; w != NULL && i < n; i++)
+			cJSON_AddStringToObject(w, where[i].key, where[i].value);
+	}
 	return o;
 }
 
@@ -713,6 +767,7 @@ int jobstore_each_pending(struct jobstore *js, jobstore_pending_fn *fn, void *ct
 		spec.attempts = attempts;
 		spec.priority = (uint8_t)sqlite3_column_int(st, 7);
 		spec.queue_timeout_ms = (uint32_t)sqlite3_column_int64(st, 8);
+		spec.nwhere = jobstore_where_parse(COL_TEXT(st, 9), spec.where);
 		fn(ctx, &spec);
 		n++;
 	}

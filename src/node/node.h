@@ -88,6 +88,8 @@ struct node_config {
 		uint32_t weight;                    /* 1..CHORUS_SHARE_WEIGHT_MAX */
 	} shares[CHORUS_SHARES_MAX];              /* `share CLIENT_ID=WEIGHT`, repeatable */
 	unsigned nshares;
+	struct chorus_tag tags[CHORUS_NODE_TAGS_MAX]; /* --tag KEY=VALUE, in the node record */
+	unsigned ntags;
 };
 
 struct fabric;

@@ -39,7 +39,9 @@
  *             only jobs we cancelled are cancelled; every failure reason is
  *             one the scenario can explain.
  *   run_cb    the job exists, with that kind and payload, on a worker that
- *             runs the kind, below its capacity; a job never runs twice on
+ *             runs the kind, below its capacity, and whose tags meet the
+ *             job's constraint (workers carry rack=r0 or rack=r1; about one
+ *             job in ten says --where rack=rN); a job never runs twice on
  *             one worker generation (a restarted worker may run it again:
  *             counted as a rerun, not a failure); and a job runs on a second
  *             worker (or a second life of one) only if every earlier run's
@@ -99,11 +101,12 @@ enum disp_end {
 	END_SIMFAIL,     /* the worker failed it as told */
 	END_TIMEOUT,     /* a short timeout on a slow run */
 	END_GAVE_UP,     /* attempts or rounds ran out */
+	END_UNMET,       /* its constraint: no alive worker of its rack ran the kind */
 	END_COUNT
 };
 static const char *const disp_end_names[END_COUNT] = {
 	"succeeded", "cancelled", "failed_nobody", "failed_no_offer",
-	"failed_simulated", "failed_timeout", "failed_gave_up"};
+	"failed_simulated", "failed_timeout", "failed_gave_up", "failed_unmet"};
 
 struct disp_job {
 	char id[CHORUS_JOB_ID_HEX + 1];
@@ -130,6 +133,7 @@ struct disp_job {
 	uint8_t p_outcome[CHORUS_JOB_ATTEMPTS_MAX], l_outcome[CHORUS_JOB_ATTEMPTS_MAX];
 	uint32_t p_worker[CHORUS_JOB_ATTEMPTS_MAX], l_worker[CHORUS_JOB_ATTEMPTS_MAX];
 	int32_t outcomes;         /* its rows in workers' outcome tables, -1: none */
+	uint8_t where_rack;       /* its constraint: 0 none, else --where rack=r(where_rack - 1) */
 };
 
 /* A row of a worker's outcome table (its disk: survives its crashes). */
@@ -284,6 +288,8 @@ static void disp_classify_failure(struct disp *d, struct disp_job *j, const stru
 		j->end = END_TIMEOUT;
 	else if (strncmp(jv->reason, "gave up after ", 14) == 0)
 		j->end = END_GAVE_UP;
+	else if (j->where_rack && strncmp(jv->reason, "no alive worker runs ", 21) == 0)
+		j->end = END_UNMET; /* every worker of its rack that runs the kind was down */
 	else
 		sim_net_failf(&d->sim, "job %.16s (%s%s, timeout %" PRIu32 ") failed for a reason the "
 		              "scenario cannot explain: \"%s\"", j->id, kind, j->fail ? ", to fail" : "",
@@ -614,6 +620,11 @@ static int disp_run_cb(struct sim *sim, struct sim_node *n, const char *job_id, 
 		              " running", n->index, j->id, kind, dn->running, dn->capacity);
 		return 0;
 	}
+	if (j->where_rack && n->index % 2 != j->where_rack - 1u) {
+		sim_net_failf(sim, "node %" PRIu32 " (rack=r%" PRIu32 ") started job %.16s, whose "
+		              "constraint is rack=r%u", n->index, n->index % 2, j->id, j->where_rack - 1u);
+		return 0;
+	}
 	if (timeout_ms != (j->timeout_ms ? j->timeout_ms : d->timing.job_timeout_ms)) {
 		sim_net_failf(sim, "job %.16s reached the worker with timeout %" PRIu32 ", not %" PRIu32,
 		              j->id, timeout_ms, j->timeout_ms ? j->timeout_ms : d->timing.job_timeout_ms);
@@ -704,6 +715,16 @@ static void disp_ack_cb(struct sim *sim, struct sim_node *n, const struct job_ac
 
 /* ---------------------------------------------------------------- calls and steps */
 
+/* The job's constraint, as a client stores and submits it. */
+static void disp_where(const struct disp_job *j, struct job_spec *spec)
+{
+	if (j->where_rack == 0)
+		return;
+	snprintf(spec->where[0].key, sizeof(spec->where[0].key), "rack");
+	snprintf(spec->where[0].value, sizeof(spec->where[0].value), "r%u", j->where_rack - 1u);
+	spec->nwhere = 1;
+}
+
 static void disp_submit(struct disp *d, struct sim_node *n, struct disp_job *j)
 {
 	char id[CHORUS_JOB_ID_HEX + 1];
@@ -723,16 +744,16 @@ static void disp_submit(struct disp *d, struct sim_node *n, struct disp_job *j)
 	spec.timeout_ms = j->timeout_ms;
 	spec.nonce = (uint64_t)(j - d->jobs) + 1;
 	spec.created_ms = SIM_EPOCH_MS + d->sim.now_ms;
-	err = core_job_submit(n->core, &spec, id, d->sim.now_ms);
-	if (err != 0 || strcmp(id, j->id) != 0) {
-		sim_net_failf(&d->sim, "node %" PRIu32 ": core_job_submit: %s (id %.16s, expected %.16s)",
-		              n->index, core_strerror(err), err == 0 ? id : "-", j->id);
-		return;
-	}
+	disp_where(j, &spec);
+	/* Accepted before the call: a job whose constraint nobody meets ends inside it. */
 	j->submitted = 1;
 	j->submitted_ms = d->sim.now_ms;
 	j->life = (uint8_t)n->ngens;
 	d->nodes[n->index].inflight++;
+	err = core_job_submit(n->core, &spec, id, d->sim.now_ms);
+	if (err != 0 || strcmp(id, j->id) != 0)
+		sim_net_failf(&d->sim, "node %" PRIu32 ": core_job_submit: %s (id %.16s, expected %.16s)",
+		              n->index, core_strerror(err), err == 0 ? id : "-", j->id);
 }
 
 static void disp_cancel(struct disp *d, struct sim_node *n, struct disp_job *j)
@@ -772,6 +793,7 @@ static void disp_resume(struct disp *d, struct sim_node *n)
 		spec.timeout_ms = j->timeout_ms;
 		spec.nonce = (uint64_t)k + 1;
 		spec.created_ms = SIM_EPOCH_MS + j->submitted_ms;
+		disp_where(j, &spec); /* kept on the client's disk with the job */
 		memset(attempts, 0, sizeof(attempts));
 		for (unsigned a = 0; a < j->p_n; a++) {
 			if (j->p_worker[a] < d->n) {
@@ -788,13 +810,13 @@ static void disp_resume(struct disp *d, struct sim_node *n)
 		j->l_n = j->p_n;
 		memcpy(j->l_worker, j->p_worker, sizeof(j->l_worker));
 		memcpy(j->l_outcome, j->p_outcome, sizeof(j->l_outcome));
+		d->nodes[n->index].inflight++; /* before: it may end inside the call (its constraint) */
 		err = core_job_submit(n->core, &spec, id, d->sim.now_ms);
 		if (err != 0) {
 			sim_net_failf(&d->sim, "node %" PRIu32 ": resuming job %.16s: %s", n->index, j->id,
 			              core_strerror(err));
 			return;
 		}
-		d->nodes[n->index].inflight++;
 		d->resumed++;
 		d->resumed_dispatched += j->p_n > 0;
 	}
@@ -873,6 +895,10 @@ static void disp_config_cb(struct sim *sim, struct sim_node *n, struct core_conf
 		if (dn->caps & (1u << k))
 			snprintf(cfg->caps[cfg->ncaps++], sizeof(cfg->caps[0]), "%s", disp_kind_names[k]);
 	cfg->capacity = dn->capacity;
+	/* Workers are in two racks by index: what constrained jobs ask for (disp_where). */
+	snprintf(cfg->tags[0].key, sizeof(cfg->tags[0].key), "rack");
+	snprintf(cfg->tags[0].value, sizeof(cfg->tags[0].value), "r%" PRIu32, n->index % 2);
+	cfg->ntags = 1;
 }
 
 static void disp_start_cb(struct sim *sim, struct sim_node *n)
@@ -962,6 +988,9 @@ static void disp_setup_job(struct disp *d, uint32_t k, const uint32_t *clients, 
 		j->fail = sim_rng_below(rng, 100) < 4;
 		j->timeout_ms = sim_rng_below(rng, 100) < 10 ? DISP_SHORT_TIMEOUT_MS : 0;
 		j->cancel_asked = sim_rng_below(rng, 100) < 5; /* a plan until the cancel happens */
+		/* About one in ten echo or slow jobs wants a rack (no draw: the other jobs keep theirs). */
+		if (j->kind != KIND_NOBODY && roll % 10 == 3)
+			j->where_rack = (uint8_t)(1 + k % 2);
 	}
 	core_job_id(id, d->sim.nodes[j->client].pk, (uint64_t)k + 1);
 	sodium_bin2hex(j->id, sizeof(j->id), id, sizeof(id));
@@ -1219,6 +1248,16 @@ static void disp_print_jobs(const struct disp *d)
 	for (unsigned e = END_NOBODY; e < END_COUNT; e++)
 		printf(" %s=%" PRIu64, disp_end_names[e] + 7, d->ends[e]);
 	printf("\n");
+	{
+		uint64_t where = 0, where_ok = 0;
+
+		for (uint64_t k = 0; k < d->nspread + d->njobs; k++) {
+			where += d->jobs[k].where_rack != 0;
+			where_ok += d->jobs[k].where_rack != 0 && d->jobs[k].final && d->jobs[k].end == END_OK;
+		}
+		printf("  constrained (--where rack=rN): %" PRIu64 ", succeeded %" PRIu64
+		       " (each on a worker of its rack)\n", where, where_ok);
+	}
 }
 
 /* Attempts, failovers (attempts after the first), re-broadcasts, and the load chosen first. */

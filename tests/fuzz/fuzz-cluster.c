@@ -11,8 +11,10 @@ void fuzz_cluster_start(struct harness *h,
 	h->tap = tap;
 	h->tap_ctx = tap_ctx;
 	for (int i = 0; i < FUZZ_CLUSTER_NODES; i++) {
-		h->nodes[i].caps[0] = "echo";
-		h->nodes[i].caps[1] = "fail";
+		/* Even nodes run fail, odd ones echo; each submits the kind it does not
+		   run, so every job crosses the fabric (a node runs its own jobs in-core). */
+		h->nodes[i].caps[0] = i % 2 ? "echo" : "fail";
+		h->nodes[i].tags[0] = i % 2 ? "gpu=a100" : "zone=eu"; /* records with tags */
 		if (h_start(h, i, 100 + (uint64_t)i) != 0)
 			abort();
 	}
@@ -24,7 +26,7 @@ void fuzz_cluster_start(struct harness *h,
 	for (int k = 0; k < 8; k++) {
 		char id[CHORUS_JOB_ID_HEX + 1];
 
-		h_submit(h, k % FUZZ_CLUSTER_NODES, k % 3 ? "echo" : "fail", "fuzz me",
+		h_submit(h, k % FUZZ_CLUSTER_NODES, k % 2 ? "fail" : "echo", "fuzz me",
 			 500 + (uint64_t)k, id);
 		h_run(h, h->now_ms + 20);
 		if (k == 5) /* running by now: the cancel goes to its worker */

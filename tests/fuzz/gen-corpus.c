@@ -209,6 +209,16 @@ static void gen_texts(void)
 		which = 0;
 		snprintf(name, sizeof name, "request-%d", i);
 		gen_write("jobmsg", name, &which, 1, text, (size_t)n);
+		if (i < 2) { /* with a constraint (submit --where): one pair, then two */
+			rq.nwhere = (unsigned)i + 1;
+			snprintf(rq.where[0].key, sizeof rq.where[0].key, "gpu");
+			snprintf(rq.where[0].value, sizeof rq.where[0].value, "a100");
+			snprintf(rq.where[1].key, sizeof rq.where[1].key, "zone");
+			snprintf(rq.where[1].value, sizeof rq.where[1].value, "eu-west-1");
+			n = jobmsg_request_encode(text, sizeof text, &rq);
+			snprintf(name, sizeof name, "request-where-%d", i);
+			gen_write("jobmsg", name, &which, 1, text, (size_t)n);
+		}
 		which = 1;
 		snprintf(name, sizeof name, "receipt-%d", i);
 		gen_write("jobmsg", name, &which, 1, e->receipt_text, e->receipt_len);

@@ -292,6 +292,10 @@ int h_start(struct harness *h, int i, uint64_t start_ms)
 	for (int k = 0; k < 4 && h->nodes[i].caps[k] != NULL; k++)
 		snprintf(cfg.caps[cfg.ncaps++], sizeof(cfg.caps[0]), "%s", h->nodes[i].caps[k]);
 	cfg.capacity = h->nodes[i].capacity ? h->nodes[i].capacity : 4;
+	for (int k = 0; k < 4 && h->nodes[i].tags[k] != NULL; k++)
+		if (core_tag_parse(&cfg.tags[cfg.ntags], h->nodes[i].tags[k],
+		                   strlen(h->nodes[i].tags[k])) == 0)
+			cfg.ntags++;
 	env.ctx = &h_ctxs[i];
 	env.send_cb = h_send_cb;
 	env.log_cb = h_log_cb;

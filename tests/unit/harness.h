@@ -75,6 +75,7 @@ struct h_node {
 	uint8_t app_last[256]; /* the first bytes of the last app body */
 	size_t app_last_len;
 	uint8_t app_from[CHORUS_PK_BYTES];
+	const char *tags[4]; /* "KEY=VALUE" tags in its record (NULL-terminated), set before h_start */
 };
 
 struct harness {

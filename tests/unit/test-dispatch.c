@@ -459,6 +459,32 @@ static void test_codecs(void)
 	len = jobmsg_request_encode(text, sizeof(text), &r);
 	ok(len > 0 && jobmsg_request_decode(&r2, text, (size_t)len) == 0 && memcmp(&r, &r2, sizeof(r)) == 0,
 	   "request round trip");
+	{
+		struct jreq w = r, w2;
+		char wt[JOBMSG_TEXT_MAX + 1];
+		int wl;
+
+		ok(strstr(text, "where") == NULL, "a request without a constraint has no where field");
+		w.nwhere = CHORUS_NODE_TAGS_MAX;
+		for (unsigned i = 0; i < w.nwhere; i++) {
+			memset(w.where[i].key, 'k', CHORUS_TAG_KEY_MAX);
+			w.where[i].key[0] = (char)('a' + i);
+			memset(w.where[i].value, 'v', CHORUS_TAG_VALUE_MAX);
+		}
+		strcpy(w.kind, "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk");
+		wl = jobmsg_request_encode(wt, sizeof(wt), &w);
+		ok(wl > 0 && wl <= JOBMSG_TEXT_MAX, "a request with the longest constraint fits (%d bytes)", wl);
+		ok(wl > 0 && jobmsg_request_decode(&w2, wt, (size_t)wl) == 0 && memcmp(&w, &w2, sizeof(w)) == 0,
+		   "and round-trips (the fast path defers to the general one)");
+		w.where[1] = w.where[0];
+		ok(jobmsg_request_encode(wt, sizeof(wt), &w) == CORE_ERR_INVAL, "a key twice is not encoded");
+		wl = snprintf(wt, sizeof(wt), "%.*s,\"where\":[\"gpu\"]}", len - 1, text);
+		ok(jobmsg_request_decode(&w2, wt, (size_t)wl) < 0, "a pair without '=' is refused");
+		wl = snprintf(wt, sizeof(wt), "%.*s,\"where\":[\"a=1\",\"a=2\"]}", len - 1, text);
+		ok(jobmsg_request_decode(&w2, wt, (size_t)wl) < 0, "a key twice is refused");
+		wl = snprintf(wt, sizeof(wt), "%.*s,\"where\":\"gpu=a100\"}", len - 1, text);
+		ok(jobmsg_request_decode(&w2, wt, (size_t)wl) < 0, "a where that is not an array is refused");
+	}
 	r2.id[0] ^= 1;
 	len = jobmsg_request_encode(text, sizeof(text), &r2);
 	ok(jobmsg_request_decode(&r2, text, (size_t)len) < 0, "a job id not derived from the client is rejected");
@@ -1026,6 +1052,178 @@ static void test_status_codec(void)
 	   bad, sizeof(refused) / sizeof(refused[0]));
 }
 
+/* ---------------------------------------------------------------- constraints and self-run */
+
+/* n0 the client (runs echo when self_worker); n1 gpu=a100, n2 gpu=t4, n3 untagged. */
+static void setup_tags(struct harness *h, int self_worker, uint64_t seed)
+{
+	h_init(h, 4, seed);
+	for (int i = self_worker ? 0 : 1; i < 4; i++) {
+		memcpy(h->nodes[i].caps, echo_caps, sizeof(echo_caps));
+		h->nodes[i].capacity = 4;
+	}
+	h->nodes[1].tags[0] = "gpu=a100";
+	h->nodes[1].tags[1] = "zone=eu";
+	h->nodes[2].tags[0] = "gpu=t4";
+	for (int i = 0; i < 4; i++)
+		h_start(h, i, 1000 + (uint64_t)i);
+	for (int i = 1; i < 4; i++)
+		core_join(h->nodes[i].core, h->nodes[0].addr, h->now_ms);
+	h_run_until(h, h->now_ms + 10000, h_all_see_alive, NULL);
+	h_run(h, h->now_ms + 1500);
+}
+
+static int submit_where(struct harness *h, int i, const char *where, uint64_t nonce,
+                        char id[CHORUS_JOB_ID_HEX + 1])
+{
+	struct job_spec spec;
+
+	memset(&spec, 0, sizeof(spec));
+	strcpy(spec.kind, "echo");
+	spec.payload = (const uint8_t *)"w";
+	spec.payload_len = 1;
+	spec.timeout_ms = 2000;
+	spec.nonce = nonce;
+	spec.created_ms = 1700000000000ULL + h->now_ms;
+	for (const char *p = where; p != NULL && *p != '\0'; spec.nwhere++) {
+		size_t n = strcspn(p, ",");
+
+		if (core_tag_parse(&spec.where[spec.nwhere], p, n) != 0)
+			return -1;
+		p += n + (p[n] == ',');
+	}
+	return core_job_submit(h->nodes[i].core, &spec, id, h->now_ms);
+}
+
+static void test_where(void)
+{
+	struct harness h;
+	char id[CHORUS_JOB_ID_HEX + 1];
+	const struct core_stats *st;
+	int on_a100 = 0, ended = 0, others_runs;
+	struct h_job *j;
+
+	setup_tags(&h, 0, 21);
+	for (int k = 0; k < 8; k++) {
+		submit_where(&h, 0, k % 2 ? "gpu=a100" : "zone=eu,gpu=a100", 600 + (uint64_t)k, id);
+		ended += h_run_until(&h, h.now_ms + 1000, h_job_final, id);
+		j = h_job(&h, id);
+		on_a100 += j && j->v.state == JOB_SUCCEEDED && j->v.nattempts == 1 &&
+		           worker_index(&h, j->v.attempts[0].worker) == 1;
+	}
+	ok(ended == 8 && on_a100 == 8, "8 jobs --where gpu=a100: all ran on the a100 worker (%d of %d)",
+	   on_a100, ended);
+	others_runs = h.nodes[2].runs + h.nodes[3].runs;
+	ok(others_runs == 0 && h.nodes[1].runs == 8, "the others ran none (%d)", others_runs);
+	ok(core_stats(h.nodes[2].core)->requests_unmatched >= 8 &&
+	       core_stats(h.nodes[3].core)->requests_unmatched >= 8,
+	   "the t4 and the untagged workers stayed silent: their tags do not meet it");
+	j = h_job(&h, id);
+	ok(j && j->v.nwhere == 1 && strcmp(j->v.where[0].key, "gpu") == 0 && strcmp(j->v.where[0].value, "a100") == 0,
+	   "the job's view carries its constraint (for the job table)");
+
+	/* Unmeetable: fails in the submit call itself, with what the workers have instead. */
+	ok(submit_where(&h, 0, "gpu=h100", 700, id) == 0, "a constraint nobody meets is accepted");
+	j = h_job(&h, id);
+	ok(j && j->v.state == JOB_FAILED && j->v.rounds == 0,
+	   "and fails at once, before any request is broadcast");
+	ok(j && strstr(j->v.reason, "no alive worker runs echo with gpu=h100 (3 run echo: ") ==
+	            j->v.reason &&
+	       strstr(j->v.reason, "gpu=a100") && strstr(j->v.reason, "gpu=t4") &&
+	       strstr(j->v.reason, "no gpu"),
+	   "reason: %s", j ? j->v.reason : "?");
+	submit_where(&h, 0, "gpu=a100,zone=us", 701, id);
+	j = h_job(&h, id);
+	ok(j != NULL && j->v.state == JOB_FAILED && strstr(j->v.reason, "gpu=a100 zone=eu") != NULL,
+	   "every pair must match: a100 in eu does not meet a100 in us");
+	ok(submit_where(&h, 0, "gpu=a100", 702, id) == 0 && h_job(&h, id) == NULL,
+	   "a constraint one alive worker meets is not failed at submit");
+	h_run_until(&h, h.now_ms + 1000, h_job_final, id);
+
+	/* An offer from a worker that does not meet it (an older node ignores "where"). */
+	h.nodes[1].stall = 1;
+	submit_where(&h, 0, "gpu=a100", 703, id);
+	h_run(&h, h.now_ms + 20);
+	{
+		const struct cjob *cj = h.nodes[0].core->dispatch.all;
+		char body[256];
+
+		snprintf(body, sizeof(body), "{\"job\":\"%s\",\"round\":%u,\"load\":0,\"cap\":4,\"addr\":\"%s\"}",
+		         id, cj != NULL ? cj->req.round : 0, h.nodes[2].addr);
+		core_send(h.nodes[2].core, h.nodes[0].pk, h.nodes[0].addr, WIRE_OFFER, body, strlen(body));
+		h_run(&h, h.now_ms + 20);
+		st = core_stats(h.nodes[0].core);
+		ok(st->offers_unmatched == 1, "the client ignores an offer from a member whose record "
+		                              "does not meet the constraint (%llu)",
+		   (unsigned long long)st->offers_unmatched);
+		/* And a dispatch straight to the t4 worker (a client that skipped its check). */
+		if (cj != NULL) {
+			static char dbody[JOBMSG_TEXT_MAX * 2 + 512];
+			struct sb sb;
+
+			sb_init(&sb, dbody, sizeof(dbody));
+			sb_puts(&sb, "{");
+			jobmsg_signed_put(&sb, "t", "s", cj->req_text, cj->req_len, cj->req_sig);
+			sb_printf(&sb, ",\"a\":1,\"g\":%llu,\"p\":\"dw==\"}", 1002ULL);
+			core_send(h.nodes[0].core, h.nodes[2].pk, h.nodes[2].addr, WIRE_DISPATCH, sb.buf, sb.len);
+			h_run(&h, h.now_ms + 20);
+		}
+		ok(h.nodes[2].runs == 0 && core_stats(h.nodes[2].core)->works_refused >= 1,
+		   "a worker refuses a dispatch its own tags do not meet");
+	}
+	ok(core_ok(&h), "core_check holds");
+	h_free(&h);
+}
+
+/* A node that runs the kind offers to its own jobs, ranked like any other worker. */
+static void test_self_run(void)
+{
+	struct harness h;
+	char id[CHORUS_JOB_ID_HEX + 1];
+	struct h_job *j;
+	int on_self = 0;
+
+	h_init(&h, 1, 31);
+	memcpy(h.nodes[0].caps, echo_caps, sizeof(echo_caps));
+	h_start(&h, 0, 1000);
+	h_run(&h, h.now_ms + 100);
+	ok(h_submit(&h, 0, "echo", "alone", 77, id) == 0, "a one-node cluster takes an echo job");
+	ok(h_run_until(&h, h.now_ms + 1000, h_job_final, id), "which ends");
+	j = h_job(&h, id);
+	ok(j && j->v.state == JOB_SUCCEEDED && j->result_len == 5 && memcmp(j->result, "alone", 5) == 0,
+	   "succeeded, with the payload back (%s)", j ? j->v.reason : "?");
+	ok(j && j->v.nattempts == 1 && strcmp(j->v.attempts[0].worker, core_id(h.nodes[0].core)) == 0,
+	   "run by the node itself, in one attempt");
+	h_run(&h, h.now_ms + 50);
+	ok(h.nodes[0].runs == 1 && h.nodes[0].acks == 1, "once, and its own ack seen once");
+	ok(core_stats(h.nodes[0].core)->loopback_frames >= 5,
+	   "through the loopback: request, offer, dispatch, accept, receipt (%llu frames)",
+	   (unsigned long long)core_stats(h.nodes[0].core)->loopback_frames);
+	submit_where(&h, 0, "gpu=a100", 78, id);
+	j = h_job(&h, id);
+	ok(j != NULL && j->v.state == JOB_FAILED && strstr(j->v.reason, "(1 run echo: no gpu)") != NULL,
+	   "its own tags count: no gpu tag, no gpu job (%s)", j ? j->v.reason : "?");
+	ok(core_ok(&h), "core_check holds");
+	h_free(&h);
+
+	/* With three other workers: stalled jobs spread over all four, the client included. */
+	setup_tags(&h, 1, 32);
+	for (int i = 0; i < 4; i++)
+		h.nodes[i].stall = 1;
+	for (int k = 0; k < 8; k++) {
+		h_submit(&h, 0, "echo", "x", 800 + (uint64_t)k, id);
+		h_run(&h, h.now_ms + 50);
+		j = h_job(&h, id);
+		on_self += j && j->v.nattempts == 1 && worker_index(&h, j->v.attempts[0].worker) == 0;
+	}
+	ok(h.nodes[0].runs == 2 && h.nodes[1].runs == 2 && h.nodes[2].runs == 2 && h.nodes[3].runs == 2,
+	   "8 jobs on 4 workers of capacity 4, least loaded first: 2 each, the client too "
+	   "(%d %d %d %d)", h.nodes[0].runs, h.nodes[1].runs, h.nodes[2].runs, h.nodes[3].runs);
+	ok(on_self == 2, "the client's core dispatched 2 to itself (%d)", on_self);
+	ok(core_ok(&h), "core_check holds");
+	h_free(&h);
+}
+
 int main(void)
 {
 	test_status_codec();
@@ -1047,5 +1245,7 @@ int main(void)
 	test_codecs();
 	test_ack_window_text();
 	test_canonical_path();
+	test_where();
+	test_self_run();
 	return tap_done();
 }

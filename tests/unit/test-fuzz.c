@@ -110,8 +110,9 @@ int main(void)
 
 	h_init(&h, 4, 3);
 	for (int i = 0; i < 4; i++) {
-		h.nodes[i].caps[0] = "echo";
-		h.nodes[i].caps[1] = "fail";
+		/* Even nodes run fail, odd ones echo; each submits the kind it does not
+		   run, so every job crosses the fabric (a node runs its own jobs in-core). */
+		h.nodes[i].caps[0] = i % 2 ? "echo" : "fail";
 		h_start(&h, i, 100 + (uint64_t)i);
 	}
 	for (int i = 1; i < 4; i++)
@@ -123,7 +124,7 @@ int main(void)
 	for (int k = 0; k < 8; k++) {
 		char id[CHORUS_JOB_ID_HEX + 1];
 
-		h_submit(&h, k % 4, k % 3 ? "echo" : "fail", "fuzz me", 500 + (uint64_t)k, id);
+		h_submit(&h, k % 4, k % 2 ? "fail" : "echo", "fuzz me", 500 + (uint64_t)k, id);
 		h_run(&h, h.now_ms + 20);
 		if (k == 5) /* running by now: the cancel goes to its worker */
 			core_job_cancel(h.nodes[k % 4].core, id, h.now_ms);
