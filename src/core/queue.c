@@ -625,9 +625,12 @@ void queue_wait(struct core *core, const char *kind, struct job_wait *w)
 		const struct member *m = &core->members.v[i];
 		struct record r;
 
-		if (m->state != MEMBER_ALIVE || memcmp(m->pk, core->pk, CHORUS_PK_BYTES) == 0 ||
-		    record_decode(&r, m->text, m->text_len) < 0)
+		int self = memcmp(m->pk, core->pk, CHORUS_PK_BYTES) == 0;
+
+		if (m->state != MEMBER_ALIVE || record_decode(&r, m->text, m->text_len) < 0)
 			continue;
+		if (self) /* we may run our own jobs (self-run): our load as it is now */
+			r.load = (uint32_t)core->works.running;
 		for (unsigned c = 0; c < r.ncaps; c++)
 			if (strcmp(r.caps[c], kind) == 0) {
 				w->workers++;
