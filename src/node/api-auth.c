@@ -15,8 +15,10 @@
  *   - a request's Host must name the listen address (127.0.0.1:PORT,
  *     localhost:PORT, [::1]:PORT): a rebound name is refused 421 (a request
  *     without Host, HTTP/1.0's, comes from no browser and passes);
- *   - an Origin header, when sent, must be http:// + that Host: a page from
- *     another origin is refused 403, whatever it sends;
+ *   - an Origin header, when sent, must be http:// + that Host (https://
+ *     over TLS): a page from another origin is refused 403, whatever it sends;
+ *   - over TLS (api-tls.c) a Host may also be a name the certificate holds:
+ *     the client verified it, and a rebound name fails that verification;
  *   - a body must be `Content-Type: application/json` (415): a browser sends
  *     that only after a CORS preflight, which this API never grants, so the
  *     cross-origin "simple request" (text/plain) cannot carry a body here.
@@ -137,7 +139,7 @@ api_auth_check_file(const char *dir, char *err, size_t errlen)
  * none).  A rebound name (evil.example:PORT) names neither.
  */
 static int
-api_auth_host_ok(const struct node_config *cfg, const char *host)
+api_auth_host_ok(const struct node_config *cfg, struct ssl_ctx_st *tls, const char *host)
 {
 	char port[8];
 	const char *colon;
@@ -163,6 +165,8 @@ api_auth_host_ok(const struct node_config *cfg, const char *host)
 	if (colon != NULL && strcmp(colon + 1, port) != 0)
 		return 0;
 	if (n == strlen(cfg->http_host) && strncasecmp(host, cfg->http_host, n) == 0)
+		return 1;
+	if (tls != NULL && api_tls_names_host(tls, host, n))
 		return 1;
 	return cfg->http_loopback && n == 9 && strncasecmp(host, "localhost", 9) == 0;
 }
@@ -198,21 +202,23 @@ api_auth_json_type(const char *type)
  */
 int
 api_auth_check(const struct node *node, const char *token, struct api_auth_stats *st,
-               struct evhttp_request *req)
+               struct ssl_ctx_st *tls, struct evhttp_request *req)
 {
+	const char *scheme = tls != NULL ? "https://" : "http://";
+	size_t scheme_len = strlen(scheme);
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
 	enum evhttp_cmd_type m = evhttp_request_get_command(req);
 	const char *host = evhttp_find_header(in, "Host");
 	const char *origin = evhttp_find_header(in, "Origin");
 
-	if (!api_auth_host_ok(&node->cfg, host)) {
+	if (!api_auth_host_ok(&node->cfg, tls, host)) {
 		st->misdirected++;
 		log_debug("api", "event=refused why=host");
 		api_reply_error(req, 421, "Misdirected Request", "Host is not this server");
 		return 0;
 	}
-	if (origin != NULL && (host == NULL || strncmp(origin, "http://", 7) != 0 ||
-	                       strcasecmp(origin + 7, host) != 0)) {
+	if (origin != NULL && (host == NULL || strncmp(origin, scheme, scheme_len) != 0 ||
+	                       strcasecmp(origin + scheme_len, host) != 0)) {
 		st->forbidden++;
 		log_debug("api", "event=refused why=origin");
 		api_reply_error(req, 403, "Forbidden", "cross-origin requests are refused");
