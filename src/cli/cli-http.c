@@ -11,7 +11,9 @@
  * A POST carries the node's API token (Authorization: Bearer): from -T FILE,
  * else $CHORUS_TOKEN, else -d DIR's api.token, else the api.token in the data
  * dir the node names in /v1/status, else the default data dir's, whichever
- * comes first; the last two only for a node on a loopback address.  The file is readable only by the node's owner, so whoever can
+ * comes first; the last two only for a node on a loopback address.  A GET
+ * carries one given by the first three (a node that listens beyond loopback
+ * wants it for reads too).  The file is readable only by the node's owner, so whoever can
  * read it may drive the node, and nobody else is asked (chorus(1), TOKEN).
  */
 #include "config.h"
@@ -334,7 +336,7 @@ static int cli_http_token_default(char token[CLI_TOKEN_MAX + 1])
  * otherwise the failure was reported.
  */
 static int cli_http_token(const struct cli_ctx *ctx, const struct cli_http_target *target,
-			  char token[CLI_TOKEN_MAX + 1])
+			  int discover, char token[CLI_TOKEN_MAX + 1])
 {
 	const struct cli_http_call status = { .post = 0, .path = "/v1/status", .quiet = 1 };
 	const char *env = getenv("CHORUS_TOKEN");
@@ -367,7 +369,7 @@ static int cli_http_token(const struct cli_ctx *ctx, const struct cli_http_targe
 	 * Looked for only when the node is on this machine: a node elsewhere could
 	 * name the path of a local node's data dir and be sent that node's token.
 	 */
-	if (!cli_http_loopback(target->host))
+	if (!discover || !cli_http_loopback(target->host))
 		return CLI_EXIT_OK;
 	rc = cli_http_request(ctx, &status, &doc);
 	if (rc == CLI_EXIT_UNREACHABLE)
@@ -500,7 +502,8 @@ int cli_http_request(const struct cli_ctx *ctx, const struct cli_http_call *call
 			  ctx->node_url);
 		return CLI_EXIT_USAGE;
 	}
-	if (call->post && (rc = cli_http_token(ctx, &target, token)) != CLI_EXIT_OK)
+	/* A GET carries a token given (a node beyond loopback wants one); a POST finds one. */
+	if ((rc = cli_http_token(ctx, &target, call->post, token)) != CLI_EXIT_OK)
 		return rc;
 
 	if (target.tls && (rc = cli_tls_open(&tls, ctx, target.host)) != CLI_EXIT_OK)

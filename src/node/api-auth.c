@@ -12,6 +12,8 @@
  *   - every request that is not GET or HEAD carries `Authorization: Bearer
  *     TOKEN`, compared in constant time; a missing or wrong one is 401 and a
  *     counter, logged at debug only (an outsider must not fill the log);
+ *     beyond loopback (--http-tls, --http-insecure) GET and HEAD too: there
+ *     anyone on the network may connect, and job records hold payloads;
  *   - a request's Host must name the listen address (127.0.0.1:PORT,
  *     localhost:PORT, [::1]:PORT): a rebound name is refused 421 (a request
  *     without Host, HTTP/1.0's, comes from no browser and passes);
@@ -198,7 +200,8 @@ api_auth_json_type(const char *type)
 /*
  * Whether req may go on to its handler; when not, it has been answered and
  * counted.  Host and Origin are checked for every method, the token and the
- * body's type for every method that is not GET or HEAD.
+ * body's type for every method that is not GET or HEAD, and the token for
+ * those too beyond loopback.
  */
 int
 api_auth_check(const struct node *node, const char *token, struct api_auth_stats *st,
@@ -224,7 +227,8 @@ api_auth_check(const struct node *node, const char *token, struct api_auth_stats
 		api_reply_error(req, 403, "Forbidden", "cross-origin requests are refused");
 		return 0;
 	}
-	if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD)
+	/* Beyond loopback (TLS or --http-insecure) the network may connect: reads need it too. */
+	if ((m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD) && node->cfg.http_loopback)
 		return 1;
 	if (!api_auth_token_ok(token, evhttp_find_header(in, "Authorization"))) {
 		st->unauthorized++;
@@ -235,6 +239,8 @@ api_auth_check(const struct node *node, const char *token, struct api_auth_stats
 		                "a token is required (the node's api.token: chorus(1), -T)");
 		return 0;
 	}
+	if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD)
+		return 1;
 	const char *type = evhttp_find_header(in, "Content-Type");
 	if ((type != NULL || evbuffer_get_length(evhttp_request_get_input_buffer(req)) > 0) &&
 	    !api_auth_json_type(type)) {

@@ -13,8 +13,8 @@
 #  - plain HTTP and garbage on the TLS port get no HTTP answer, are dropped and counted,
 #    a ClientHello trickled a byte at a time is cut at the 5 s handshake deadline, and
 #    the node serves on;
-#  - --http 0.0.0.0:PORT --http-tls starts without --http-insecure (and serves), without
-#    TLS it is still refused; a key of mode 0644, a bad certificate, a missing one and a
+#  - --http 0.0.0.0:PORT --http-tls starts without --http-insecure (and serves, reads
+#    too only with the token), without TLS it is still refused; a key of mode 0644, a bad certificate, a missing one and a
 #    key of another certificate are refused at start / by chorusd -n, with one line.
 . "$top_srcdir/tests/lib.sh"
 
@@ -196,9 +196,16 @@ check "the refused handshakes left nothing above debug in the log" \
 # ---------------------------------------------------------------- start policy and checks
 W=$(hport 3)
 start_node 3 --http "0.0.0.0:$W" --http-tls "$TLS"
-n3_up() { curl -sf -o /dev/null --max-time 2 --cacert "$CA" "https://127.0.0.1:$W/v1/status"; }
+n3_up() { [ -s "$TEST_TMP/n3/api.token" ] && curl -sf -o /dev/null --max-time 2 --cacert "$CA" \
+	-H "Authorization: Bearer $(api_token 3)" "https://127.0.0.1:$W/v1/status"; }
 check "--http 0.0.0.0:PORT --http-tls starts without --http-insecure and serves over TLS" \
 	wait_until 10000 n3_up
+check "beyond loopback a GET needs the token too: 401 without it" \
+	test "$(code --cacert "$CA" "https://127.0.0.1:$W/v1/status")" = 401
+check "... so chorus status without a token exits 6" \
+	run 6 env -u CHORUS_TOKEN "$CHORUS" -H "https://127.0.0.1:$W" --cacert "$CA" status
+check "... and with -T the node's api.token exits 0" \
+	run 0 "$CHORUS" -H "https://127.0.0.1:$W" --cacert "$CA" -T "$TEST_TMP/n3/api.token" status
 check "... without a warning about clear text" sh -c "! grep -q 'in clear' '$TEST_TMP/n3.out'"
 check "by an address its certificate does not name (127.0.0.2), chorus refuses: exit 2" \
 	run 2 "$CHORUS" -H "https://127.0.0.2:$W" --cacert "$CA" status
