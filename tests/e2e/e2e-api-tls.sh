@@ -210,13 +210,14 @@ check "... without a warning about clear text" sh -c "! grep -q 'in clear' '$TES
 check "by an address its certificate does not name (127.0.0.2), chorus refuses: exit 2" \
 	run 2 "$CHORUS" -H "https://127.0.0.2:$W" --cacert "$CA" status
 check "... naming the verification failure" one_line_err ".*certificate failed verification"
+# Starts that must fail run under timeout: one that wrongly succeeds fails the check, not hangs.
 check "--http 0.0.0.0:PORT without TLS or --http-insecure is still refused" \
-	run 1 "$CHORUSD" --keyring "$KEYRING" --data-dir "$TEST_TMP/wide" --http "0.0.0.0:$(hport 9)" \
+	run 1 timeout 20 "$CHORUSD" --keyring "$KEYRING" --data-dir "$TEST_TMP/wide" --http "0.0.0.0:$(hport 9)" \
 	--listen "tcp://127.0.0.1:$(fport 9)"
 check "... naming --http-tls" grep -q -- "--http-tls" "$ERR"
 cp "$T/srv.key" "$T/open.key" && chmod 644 "$T/open.key"
 check "a key file of mode 0644 is refused at start (exit 1)" \
-	run 1 "$CHORUSD" --keyring "$KEYRING" --data-dir "$TEST_TMP/k644" --http "127.0.0.1:$(hport 9)" \
+	run 1 timeout 20 "$CHORUSD" --keyring "$KEYRING" --data-dir "$TEST_TMP/k644" --http "127.0.0.1:$(hport 9)" \
 	--listen "tcp://127.0.0.1:$(fport 9)" --http-tls "$T/srv.pem,$T/open.key"
 check "... with one line: readable by group or others, chmod 600" \
 	sh -c "[ \$(wc -l <'$ERR') = 1 ] && grep -q 'open.key is readable by group or others.*chmod 600' '$ERR'"
