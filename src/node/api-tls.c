@@ -4,8 +4,9 @@
  * evhttp stays as it is: for every accepted connection it asks
  * api_tls_bev_cb for its bufferevent, and gets an OpenSSL one in the
  * accepting state instead of a plain socket one.  Everything above (the
- * request bounds, the 10 s idle timeout, the token and the Host/Origin/Content-Type checks) is the same over TLS;
- * everything below (the listener, its accept back-off) too.
+ * request bounds, the 10 s idle timeout, the token and the Host, Origin and
+ * Content-Type checks) is the same over TLS; everything below (the
+ * listener, its accept back-off) too.
  *
  * The context is made once, at start (and by chorusd -n, which throws it
  * away), so a bad CERT or KEY stops the start with one line rather than
@@ -50,7 +51,7 @@
 /* TLS 1.2: forward secrecy and an AEAD, nothing else (TLS 1.3 has only such suites). */
 #define API_TLS_CIPHERS_12 "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
 
-static int api_tls_ex_index = -1; /* SSL ex_data: the stats a connection counts into */
+static int api_tls_ex_index = -1; /* SSL ex_data: its struct api_tls_conn */
 
 /* OpenSSL's reason for the last failure, or fallback; clears its error queue. */
 static const char *
