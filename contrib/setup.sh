@@ -11,7 +11,7 @@
 set -eu
 
 PACKAGES="build-essential autoconf automake pkg-config libevent-dev libnng-dev
-libcjson-dev libsodium-dev libsqlite3-dev python3 man-db groff"
+libcjson-dev libsodium-dev libsqlite3-dev libssl-dev python3 man-db groff openssl curl"
 
 say() { echo "setup: $*"; }
 

@@ -1,7 +1,7 @@
 /*
  * chorus: entry point, global options and the command table.
  *
- * usage: chorus [-hjV] [-H url] [-t seconds] command [args]
+ * usage: chorus [-hjV] [-H url] [-t seconds] [--cacert file] command [args]
  *
  * Global options come before the command; -j and -h are also accepted after
  * it.  Adding a command is: write cli-NAME.c with a const cli_cmd_entry,
@@ -44,6 +44,7 @@ static const struct option cli_global_options[] = {
 	{ "timeout", required_argument, NULL, 't' },
 	{ "token-file", required_argument, NULL, 'T' },
 	{ "data-dir", required_argument, NULL, 'd' },
+	{ "cacert", required_argument, NULL, 'C' }, /* long only */
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -200,10 +201,14 @@ static void cli_usage(FILE *out)
 	size_t i;
 
 	fprintf(out,
-		"usage: chorus [-hjV] [-H url] [-t seconds] [-T file | -d dir] command [args]\n"
+		"usage: chorus [-hjV] [-H url] [-t seconds] [-T file | -d dir] [--cacert file]\n"
+		"              command [args]\n"
 		"\n"
 		"Options:\n"
-		"  -H, --node URL        the node's HTTP API (default $CHORUS_NODE, else %s)\n"
+		"  -H, --node URL        the node's HTTP API (default $CHORUS_NODE, else %s);\n"
+		"                        https://HOST:PORT for a node serving it over TLS\n"
+		"      --cacert FILE     CA certificates (PEM) to verify an https:// node by\n"
+		"                        (default $CHORUS_CACERT, else the system's store)\n"
 		"  -j, --json            print the node's JSON instead of a table\n"
 		"  -t, --timeout S       give up on a request after S seconds (default %d)\n"
 		"  -T, --token-file FILE the node's API token for requests that change\n"
@@ -368,6 +373,9 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			ctx.data_dir = optarg;
+			break;
+		case 'C':
+			ctx.cacert = optarg;
 			break;
 		case 'h':
 			cli_usage(stdout);

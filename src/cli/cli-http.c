@@ -11,7 +11,9 @@
  * A POST carries the node's API token (Authorization: Bearer): from -T FILE,
  * else $CHORUS_TOKEN, else -d DIR's api.token, else the api.token in the data
  * dir the node names in /v1/status, else the default data dir's, whichever
- * comes first; the last two only for a node on a loopback address.  The file is readable only by the node's owner, so whoever can
+ * comes first; the last two only for a node on a loopback address.  A GET
+ * carries one given by the first three (a node that listens beyond loopback
+ * wants it for reads too).  The file is readable only by the node's owner, so whoever can
  * read it may drive the node, and nobody else is asked (chorus(1), TOKEN).
  */
 #include "config.h"
@@ -24,6 +26,7 @@
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -46,6 +49,7 @@ struct cli_http_target {
 	char host_header[264];
 	int port;
 	char path[CLI_PATH_MAX]; /* base path of the URL + the API path */
+	int tls;                 /* https:// (cli-tls.c) */
 };
 
 struct cli_http_result {
@@ -80,8 +84,10 @@ static int cli_http_target_parse(const char *url, const char *api_path,
 
 	scheme = evhttp_uri_get_scheme(uri);
 	host = evhttp_uri_get_host(uri);
-	if (scheme == NULL || strcmp(scheme, "http") != 0 || host == NULL || host[0] == '\0')
+	if (scheme == NULL || (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) ||
+	    host == NULL || host[0] == '\0')
 		goto out;
+	target->tls = strcmp(scheme, "https") == 0;
 	host_len = strlen(host);
 	if (host_len >= sizeof target->host)
 		goto out;
@@ -204,7 +210,8 @@ static void cli_http_probe(const struct cli_http_target *target, int timeout_s, 
 }
 
 static int cli_http_report_failure(const struct cli_ctx *ctx, const struct cli_http_target *target,
-				   int timeout_s, const struct cli_http_result *r)
+				   int timeout_s, const struct cli_http_result *r,
+				   const char *tls_why)
 {
 	char reason[256];
 
@@ -217,6 +224,10 @@ static int cli_http_report_failure(const struct cli_ctx *ctx, const struct cli_h
 		cli_error("node at %s sent a response larger than %d bytes", ctx->node_url,
 			  CLI_RESPONSE_MAX);
 		return CLI_EXIT_NODE;
+	}
+	if (tls_why != NULL) {
+		cli_error("cannot reach node at %s: %s", ctx->node_url, tls_why);
+		return CLI_EXIT_UNREACHABLE;
 	}
 	cli_http_probe(target, timeout_s, reason, sizeof reason);
 	cli_error("cannot reach node at %s: %s", ctx->node_url, reason);
@@ -328,7 +339,7 @@ static int cli_http_token_default(char token[CLI_TOKEN_MAX + 1])
  * otherwise the failure was reported.
  */
 static int cli_http_token(const struct cli_ctx *ctx, const struct cli_http_target *target,
-			  char token[CLI_TOKEN_MAX + 1])
+			  int discover, char token[CLI_TOKEN_MAX + 1])
 {
 	const struct cli_http_call status = { .post = 0, .path = "/v1/status", .quiet = 1 };
 	const char *env = getenv("CHORUS_TOKEN");
@@ -361,7 +372,7 @@ static int cli_http_token(const struct cli_ctx *ctx, const struct cli_http_targe
 	 * Looked for only when the node is on this machine: a node elsewhere could
 	 * name the path of a local node's data dir and be sent that node's token.
 	 */
-	if (!cli_http_loopback(target->host))
+	if (!discover || !cli_http_loopback(target->host))
 		return CLI_EXIT_OK;
 	rc = cli_http_request(ctx, &status, &doc);
 	if (rc == CLI_EXIT_UNREACHABLE)
@@ -448,6 +459,26 @@ static void cli_http_run(struct event_base *base, int timeout_s, const struct cl
 	}
 }
 
+/* The connection, over TLS for an https:// node (tls prepared by cli_tls_open). */
+static struct evhttp_connection *cli_http_connect(struct event_base *base,
+						  const struct cli_http_target *target,
+						  struct cli_tls *tls, int timeout_s)
+{
+	struct evhttp_connection *conn;
+	struct bufferevent *bev = NULL;
+
+	if (target->tls && (bev = cli_tls_bev(tls, base)) == NULL)
+		return NULL;
+	conn = evhttp_connection_base_bufferevent_new(base, NULL, bev, target->host,
+						      (unsigned short)target->port);
+	if (conn == NULL)
+		return NULL;
+	evhttp_connection_set_timeout(conn, timeout_s);
+	evhttp_connection_set_retries(conn, 0);
+	evhttp_connection_set_max_body_size(conn, CLI_RESPONSE_MAX);
+	return conn;
+}
+
 /*
  * Sends call to the node.  On CLI_EXIT_OK *doc_out is the parsed body of a
  * 2xx answer (the caller frees it); otherwise the failure has been reported
@@ -460,34 +491,41 @@ int cli_http_request(const struct cli_ctx *ctx, const struct cli_http_call *call
 	char token[CLI_TOKEN_MAX + 1] = "";
 	struct event_base *base = NULL;
 	struct evhttp_connection *conn = NULL;
+	struct cli_tls tls;
+	char tls_why[256];
 	int timeout_s = ctx->timeout_s + call->wait_s;
 	int rc = CLI_EXIT_UNREACHABLE;
 
 	assert(call->wait_s >= 0 && call->wait_s <= CLI_JOB_WAIT_MS_MAX / 1000 + 1);
 	*doc_out = NULL;
+	memset(&tls, 0, sizeof tls);
 	memset(&result, 0, sizeof result);
 	if (cli_http_target_parse(ctx->node_url, call->path, &target) != 0) {
-		cli_error("bad node URL '%s': expected http://HOST:PORT", ctx->node_url);
+		cli_error("bad node URL '%s': expected http://HOST:PORT or https://HOST:PORT",
+			  ctx->node_url);
 		return CLI_EXIT_USAGE;
 	}
-	if (call->post && (rc = cli_http_token(ctx, &target, token)) != CLI_EXIT_OK)
+	/* A GET carries a token given (a node beyond loopback wants one); a POST finds one. */
+	if ((rc = cli_http_token(ctx, &target, call->post, token)) != CLI_EXIT_OK)
 		return rc;
 
+	if (target.tls && (rc = cli_tls_open(&tls, ctx, target.host)) != CLI_EXIT_OK)
+		goto out;
+	rc = CLI_EXIT_UNREACHABLE;
 	base = event_base_new();
 	if (base == NULL)
 		goto fail_setup;
-	conn = evhttp_connection_base_new(base, NULL, target.host, (unsigned short)target.port);
-	if (conn == NULL)
+	if ((conn = cli_http_connect(base, &target, &tls, timeout_s)) == NULL)
 		goto fail_setup;
-	evhttp_connection_set_timeout(conn, timeout_s);
-	evhttp_connection_set_retries(conn, 0);
-	evhttp_connection_set_max_body_size(conn, CLI_RESPONSE_MAX);
 	if (cli_http_send(conn, &target, call, token, &result) != 0)
 		goto fail_setup;
 	cli_http_run(base, timeout_s, &result);
 
 	if (!result.done || result.failed)
-		rc = cli_http_report_failure(ctx, &target, timeout_s, &result);
+		rc = cli_http_report_failure(ctx, &target, timeout_s, &result,
+					     target.tls && cli_tls_why(&tls, tls_why, sizeof tls_why)
+						     ? tls_why
+						     : NULL);
 	else
 		rc = cli_http_report_answer(ctx, call, &result);
 	if (rc == CLI_EXIT_OK) {
@@ -503,7 +541,10 @@ out:
 	sodium_memzero(token, sizeof token);
 	cJSON_Delete(result.doc);
 	if (conn != NULL)
-		evhttp_connection_free(conn);
+		evhttp_connection_free(conn); /* and the TLS bufferevent with its SSL */
+	else if (tls.bev != NULL)
+		bufferevent_free(tls.bev);
+	cli_tls_close(&tls);
 	if (base != NULL)
 		event_base_free(base);
 	return rc;

@@ -1,7 +1,8 @@
 /*
  * chorus, the command-line client of a chorus node.
  *
- * The CLI speaks to one node's local HTTP API (GET, and POST for jobs) and
+ * The CLI speaks to one node's HTTP API (GET, and POST for jobs; https://
+ * with the node's certificate verified, cli-tls.c) and
  * prints what it answers, as human tables or as the JSON it received.  Every command
  * lives in its own file (cli-NAME.c) and exports one const descriptor; the
  * table of descriptors is in chorus.c.  A command returns one of the exit
@@ -74,6 +75,7 @@ struct cli_ctx {
 	int timeout_s;	      /* whole request, connect to last byte */
 	const char *token_file; /* -T: the node's api.token */
 	const char *data_dir;   /* -d: the node's data dir, where api.token is */
+	const char *cacert;     /* --cacert: CA certificates for an https:// node */
 };
 
 /* What a command is given after its name, options parsed. */
@@ -126,6 +128,23 @@ struct cli_http_call {
 };
 int cli_http_request(const struct cli_ctx *ctx, const struct cli_http_call *call, cJSON **doc_out);
 int cli_http_get_json(const struct cli_ctx *ctx, const char *path, cJSON **doc_out);
+
+/* cli-tls.c: https:// nodes, their certificate verified */
+struct ssl_ctx_st;
+struct ssl_st;
+struct bufferevent;
+struct event_base;
+struct cli_tls {
+	struct ssl_ctx_st *ctx;
+	struct ssl_st *ssl;
+	struct bufferevent *bev; /* owns ssl once made */
+	int ssl_owned;
+	char why[256];           /* why the handshake failed, kept as it did */
+};
+int cli_tls_open(struct cli_tls *tls, const struct cli_ctx *ctx, const char *host);
+struct bufferevent *cli_tls_bev(struct cli_tls *tls, struct event_base *base);
+int cli_tls_why(const struct cli_tls *tls, char *reason, size_t reason_size);
+void cli_tls_close(struct cli_tls *tls);
 
 /* cli-job.c: what the job commands share */
 int cli_job_check_id(const char *id);

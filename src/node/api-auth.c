@@ -12,11 +12,15 @@
  *   - every request that is not GET or HEAD carries `Authorization: Bearer
  *     TOKEN`, compared in constant time; a missing or wrong one is 401 and a
  *     counter, logged at debug only (an outsider must not fill the log);
+ *     beyond loopback (--http-tls, --http-insecure) GET and HEAD too: there
+ *     anyone on the network may connect, and job records hold payloads;
  *   - a request's Host must name the listen address (127.0.0.1:PORT,
  *     localhost:PORT, [::1]:PORT): a rebound name is refused 421 (a request
  *     without Host, HTTP/1.0's, comes from no browser and passes);
- *   - an Origin header, when sent, must be http:// + that Host: a page from
- *     another origin is refused 403, whatever it sends;
+ *   - an Origin header, when sent, must be http:// + that Host (https://
+ *     over TLS): a page from another origin is refused 403, whatever it sends;
+ *   - over TLS (api-tls.c) a Host may also be a name the certificate holds:
+ *     the client verified it, and a rebound name fails that verification;
  *   - a body must be `Content-Type: application/json` (415): a browser sends
  *     that only after a CORS preflight, which this API never grants, so the
  *     cross-origin "simple request" (text/plain) cannot carry a body here.
@@ -137,7 +141,7 @@ api_auth_check_file(const char *dir, char *err, size_t errlen)
  * none).  A rebound name (evil.example:PORT) names neither.
  */
 static int
-api_auth_host_ok(const struct node_config *cfg, const char *host)
+api_auth_host_ok(const struct node_config *cfg, struct ssl_ctx_st *tls, const char *host)
 {
 	char port[8];
 	const char *colon;
@@ -163,6 +167,8 @@ api_auth_host_ok(const struct node_config *cfg, const char *host)
 	if (colon != NULL && strcmp(colon + 1, port) != 0)
 		return 0;
 	if (n == strlen(cfg->http_host) && strncasecmp(host, cfg->http_host, n) == 0)
+		return 1;
+	if (tls != NULL && api_tls_names_host(tls, host, n))
 		return 1;
 	return cfg->http_loopback && n == 9 && strncasecmp(host, "localhost", 9) == 0;
 }
@@ -194,31 +200,35 @@ api_auth_json_type(const char *type)
 /*
  * Whether req may go on to its handler; when not, it has been answered and
  * counted.  Host and Origin are checked for every method, the token and the
- * body's type for every method that is not GET or HEAD.
+ * body's type for every method that is not GET or HEAD, and the token for
+ * those too beyond loopback.
  */
 int
 api_auth_check(const struct node *node, const char *token, struct api_auth_stats *st,
-               struct evhttp_request *req)
+               struct ssl_ctx_st *tls, struct evhttp_request *req)
 {
+	const char *scheme = tls != NULL ? "https://" : "http://";
+	size_t scheme_len = strlen(scheme);
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
 	enum evhttp_cmd_type m = evhttp_request_get_command(req);
 	const char *host = evhttp_find_header(in, "Host");
 	const char *origin = evhttp_find_header(in, "Origin");
 
-	if (!api_auth_host_ok(&node->cfg, host)) {
+	if (!api_auth_host_ok(&node->cfg, tls, host)) {
 		st->misdirected++;
 		log_debug("api", "event=refused why=host");
 		api_reply_error(req, 421, "Misdirected Request", "Host is not this server");
 		return 0;
 	}
-	if (origin != NULL && (host == NULL || strncmp(origin, "http://", 7) != 0 ||
-	                       strcasecmp(origin + 7, host) != 0)) {
+	if (origin != NULL && (host == NULL || strncmp(origin, scheme, scheme_len) != 0 ||
+	                       strcasecmp(origin + scheme_len, host) != 0)) {
 		st->forbidden++;
 		log_debug("api", "event=refused why=origin");
 		api_reply_error(req, 403, "Forbidden", "cross-origin requests are refused");
 		return 0;
 	}
-	if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD)
+	/* Beyond loopback (TLS or --http-insecure) the network may connect: reads need it too. */
+	if ((m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD) && node->cfg.http_loopback)
 		return 1;
 	if (!api_auth_token_ok(token, evhttp_find_header(in, "Authorization"))) {
 		st->unauthorized++;
@@ -229,6 +239,8 @@ api_auth_check(const struct node *node, const char *token, struct api_auth_stats
 		                "a token is required (the node's api.token: chorus(1), -T)");
 		return 0;
 	}
+	if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD)
+		return 1;
 	const char *type = evhttp_find_header(in, "Content-Type");
 	if ((type != NULL || evbuffer_get_length(evhttp_request_get_input_buffer(req)) > 0) &&
 	    !api_auth_json_type(type)) {

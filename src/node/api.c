@@ -3,7 +3,7 @@
  * CLI and for people with curl.
  *
  * Bound to --http (127.0.0.1 by default; beyond loopback only with
- * --http-insecure).  Every request passes api-auth.c first: Host and Origin
+ * --http-tls, api-tls.c, or --http-insecure).  Every request passes api-auth.c first: Host and Origin
  * must be this server's, and whatever is not GET or HEAD needs the token in
  * the data dir's api.token and a JSON body.  evhttp enforces the request bounds (1 MiB body,
  * 8 KiB of headers, a 10 s timeout per connection); every method reaches
@@ -34,6 +34,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <openssl/ssl.h>
 #include <sodium.h>
 
 #include "node.h"
@@ -46,6 +47,8 @@
 #define API_ACCEPT_PAUSE_MAX_MS 1000  /* the pause doubles up to this */
 #define API_ACCEPT_QUIET_MS     2000  /* accepting this long without a failure ends an episode */
 #define API_INSTANCES_MAX       4     /* servers one process may run (chorusd: one) */
+_Static_assert(API_TLS_HANDSHAKE_MS < API_TIMEOUT_S * 1000,
+               "a handshake is bounded before evhttp's idle timeout would");
 
 struct api {
 	struct node *node;
@@ -54,6 +57,8 @@ struct api {
 	struct api_keyring *keyring;
 	char token[API_TOKEN_HEX + 1];    /* the data dir's api.token */
 	struct api_auth_stats auth;
+	SSL_CTX *tls;                     /* --http-tls; NULL: plain HTTP */
+	struct api_tls_stats tls_stats;
 	/* Accept back-off (see the top of this file). */
 	struct evconnlistener *listener;
 	struct event *accept_timer;  /* paused: resume; resumed: end of the episode */
@@ -182,6 +187,10 @@ api_stats_json(const struct node *node)
 		cJSON_AddNumberToObject(obj, "api_forbidden", (double)as->forbidden);
 		cJSON_AddNumberToObject(obj, "api_misdirected", (double)as->misdirected);
 		cJSON_AddNumberToObject(obj, "api_bad_content_type", (double)as->bad_type);
+		cJSON_AddNumberToObject(obj, "api_tls_handshakes",
+		                        (double)node->api->tls_stats.handshakes);
+		cJSON_AddNumberToObject(obj, "api_tls_dropped", (double)node->api->tls_stats.dropped);
+		cJSON_AddNumberToObject(obj, "api_tls_slow", (double)node->api->tls_stats.slow);
 	}
 	return obj;
 }
@@ -390,7 +399,11 @@ api_request_cb(struct evhttp_request *req, void *arg)
 		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "bad request");
 		return;
 	}
-	if (!api_auth_check(api->node, api->token, &api->auth, req))
+	if (api->tls != NULL && !api_tls_request_secure(req)) {
+		api_reply_error(req, HTTP_INTERNAL, "Internal Server Error", "out of memory");
+		return;
+	}
+	if (!api_auth_check(api->node, api->token, &api->auth, api->tls, req))
 		return;
 	if (api_jobs_route(api->jobs, req, path) || api_ledger_route(api->node, req, path) ||
 	    api_keyring_route(api->keyring, req, path))
@@ -503,6 +516,54 @@ api_accept_teardown(struct api *api)
 	api->accept_timer = NULL;
 }
 
+/* evhttp's bufferevent for each accepted connection, under --http-tls. */
+static struct bufferevent *
+api_bev_cb(struct event_base *base, void *arg)
+{
+	struct api *api = arg;
+
+	return api_tls_bev_cb(base, api->tls, &api->tls_stats);
+}
+
+/* The HTTP server and its bounds, TLS under --http-tls: 0, or -1 with err. */
+static int
+api_http_setup(struct api *api, char *err, size_t errlen)
+{
+	struct node *node = api->node;
+
+	if (node->cfg.http_tls_cert[0] != '\0' &&
+	    (api->tls = api_tls_create(&node->cfg, err, errlen)) == NULL)
+		return -1;
+	if ((api->http = evhttp_new(node->base)) == NULL) {
+		snprintf(err, errlen, "api: cannot create the HTTP server");
+		return -1;
+	}
+	evhttp_set_max_body_size(api->http, API_BODY_MAX);
+	evhttp_set_max_headers_size(api->http, API_HEADERS_MAX);
+	evhttp_set_timeout(api->http, API_TIMEOUT_S);
+	evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+	                                          EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	                                          EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+	evhttp_set_gencb(api->http, api_request_cb, api);
+	if (api->tls != NULL)
+		evhttp_set_bevcb(api->http, api_bev_cb, api);
+	return 0;
+}
+
+/* Frees what api_create made (the HTTP server first: it frees the TLS connections). */
+static void
+api_free(struct api *api)
+{
+	api_accept_teardown(api);
+	api_jobs_destroy(api->jobs);
+	api_keyring_destroy(api->keyring);
+	if (api->http != NULL)
+		evhttp_free(api->http);
+	SSL_CTX_free(api->tls);
+	sodium_memzero(api->token, sizeof api->token);
+	free(api);
+}
+
 int
 api_create(struct api **out, struct node *node, char *err, size_t errlen)
 {
@@ -520,40 +581,30 @@ api_create(struct api **out, struct node *node, char *err, size_t errlen)
 		free(api);
 		return -EIO;
 	}
-	if (api_jobs_create(&api->jobs, node) != 0 || api_keyring_create(&api->keyring, node) != 0 ||
-	    (api->http = evhttp_new(node->base)) == NULL) {
-		snprintf(err, errlen, "api: cannot create the HTTP server");
-		api_keyring_destroy(api->keyring);
-		api_jobs_destroy(api->jobs);
-		free(api);
+	if (api_jobs_create(&api->jobs, node) != 0 || api_keyring_create(&api->keyring, node) != 0) {
+		snprintf(err, errlen, "api: out of memory");
+		api_free(api);
 		return -ENOMEM;
 	}
-	evhttp_set_max_body_size(api->http, API_BODY_MAX);
-	evhttp_set_max_headers_size(api->http, API_HEADERS_MAX);
-	evhttp_set_timeout(api->http, API_TIMEOUT_S);
-	evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-	                                          EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	                                          EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
-	evhttp_set_gencb(api->http, api_request_cb, api);
+	if (api_http_setup(api, err, errlen) != 0) {
+		api_free(api);
+		return -EINVAL;
+	}
 	errno = 0;
 	bound = evhttp_bind_socket_with_handle(api->http, node->cfg.http_host, node->cfg.http_port);
 	if (bound == NULL) {
 		int e = errno != 0 ? errno : EADDRNOTAVAIL;
 		snprintf(err, errlen, "api: bind %s: %s", node->cfg.http, strerror(e));
-		evhttp_free(api->http);
-		api_keyring_destroy(api->keyring);
-		api_jobs_destroy(api->jobs);
-		free(api);
+		api_free(api);
 		return -e;
 	}
 	if (api_accept_setup(api, bound) != 0) {
 		snprintf(err, errlen, "api: cannot set up the listener's accept back-off");
-		api_accept_teardown(api);
-		evhttp_free(api->http);
-		api_jobs_destroy(api->jobs);
-		free(api);
+		api_free(api);
 		return -ENOMEM;
 	}
+	if (api->tls != NULL)
+		log_info("api", "event=tls http=%s cert=%s", node->cfg.http, node->cfg.http_tls_cert);
 	*out = api;
 	return 0;
 }
@@ -561,14 +612,8 @@ api_create(struct api **out, struct node *node, char *err, size_t errlen)
 void
 api_destroy(struct api *api)
 {
-	if (api == NULL)
-		return;
-	api_accept_teardown(api);
-	api_jobs_destroy(api->jobs);
-	api_keyring_destroy(api->keyring);
-	evhttp_free(api->http);
-	sodium_memzero(api->token, sizeof api->token);
-	free(api);
+	if (api != NULL)
+		api_free(api);
 }
 
 void

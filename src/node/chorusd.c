@@ -237,6 +237,7 @@ chorusd_check(struct node *node)
 	}
 	if ((cfg->keyring[0] != '\0' &&
 	     keyring_load(cfg->keyring, node->netkeys, &node->nnetkeys, err, sizeof err) != 0) ||
+	    api_tls_check(cfg, err, sizeof err) != 0 ||
 	    identity_check(cfg->data_dir, &exists, err, sizeof err) != 0 ||
 	    api_auth_check_file(cfg->data_dir, err, sizeof err) != 0) {
 		fprintf(stderr, "chorusd: %s\n", err);
@@ -471,11 +472,16 @@ main(int argc, char **argv)
 		fprintf(stderr, "chorusd: %s\n", err);
 		return 1;
 	}
+	/* Before anything is made: a start that would fail there makes no node.key nor log file. */
+	if (api_tls_check(&node.cfg, err, sizeof err) != 0) {
+		fprintf(stderr, "chorusd: %s\n", err);
+		return 1;
+	}
 	if ((r = log_open(node.cfg.log_file, node.cfg.log_format, node.cfg.verbose)) != 0) {
 		fprintf(stderr, "chorusd: log file %s: %s\n", node.cfg.log_file, strerror(-r));
 		return 1;
 	}
-	if (!node.cfg.http_loopback) {
+	if (!node.cfg.http_loopback && node.cfg.http_tls_cert[0] == '\0') {
 		/* config_parse let it through: --http-insecure was given. */
 		fprintf(stderr, "chorusd: WARNING: the HTTP API listens on %s, beyond loopback, "
 		        "in clear (--http-insecure): anyone on the path reads it and the token\n",

@@ -90,10 +90,13 @@ config_usage(FILE *fp, int full)
 	    "  --insecure-open         run without a network key: admits any node that\n"
 	    "                          connects (see chorusd(8), SECURITY)\n"
 	    "  --http HOST:PORT        HTTP API address (default " NODE_DEFAULT_HTTP ");\n"
-	    "                          beyond loopback only with --http-insecure\n"
+	    "                          beyond loopback only with --http-tls or\n"
+	    "                          --http-insecure\n"
 	    "  --http-insecure         allow --http beyond loopback, in clear (the token\n"
 	    "                          crosses the network readable: chorusd(8))\n"
-	    "  --http-tls CERT,KEY     HTTPS for the API: not supported in this build\n"
+	    "  --http-tls CERT,KEY     serve the API over TLS (1.2 or 1.3) with the PEM\n"
+	    "                          certificate chain CERT and its key KEY (mode 0600);\n"
+	    "                          then --http may be beyond loopback\n"
 	    "  --join URL              seed to join through (repeatable)\n"
 	    "  --keyring FILE          network keys, the first primary (chorus keygen);\n"
 	    "                          a node needs --keyring or --insecure-open\n"
@@ -320,6 +323,26 @@ config_set_queue(struct node_config *cfg, const char *key, const char *value, ch
 	return 0;
 }
 
+/* CERT,KEY: two PEM files (api-tls.c loads and checks them, at start and for -n). */
+static int
+config_set_tls(struct node_config *cfg, const char *value, char *err, size_t errlen)
+{
+	const char *comma = strchr(value, ',');
+	size_t n = comma != NULL ? (size_t)(comma - value) : 0;
+
+	if (comma == NULL || n == 0 || comma[1] == '\0' || strchr(comma + 1, ',') != NULL) {
+		snprintf(err, errlen, "bad value '%s' (want CERT,KEY: two PEM files)", value);
+		return -EINVAL;
+	}
+	if (n >= sizeof cfg->http_tls_cert || strlen(comma + 1) >= sizeof cfg->http_tls_key) {
+		snprintf(err, errlen, "path too long in '%s'", value);
+		return -EINVAL;
+	}
+	snprintf(cfg->http_tls_cert, sizeof cfg->http_tls_cert, "%.*s", (int)n, value);
+	snprintf(cfg->http_tls_key, sizeof cfg->http_tls_key, "%s", comma + 1);
+	return 0;
+}
+
 /* Set one key.  err gets a message without the key's origin. */
 int
 config_set(struct node_config *cfg, const char *key, const char *value, char *err,
@@ -349,11 +372,8 @@ config_set(struct node_config *cfg, const char *key, const char *value, char *er
 		cfg->http_insecure = strcmp(value, "yes") == 0;
 		return 0;
 	}
-	if (strcmp(key, "http-tls") == 0) {
-		snprintf(err, errlen, "not supported in this build (HTTPS for the API is not built in: "
-		         "keep --http on loopback, or put a TLS proxy in front)");
-		return -ENOTSUP;
-	}
+	if (strcmp(key, "http-tls") == 0)
+		return config_set_tls(cfg, value, err, errlen);
 	if (strcmp(key, "listen") == 0) {
 		if (fabric_check_url(value, err, errlen) != 0)
 			return -EINVAL;
@@ -660,8 +680,9 @@ config_voter_roles(struct node_config *cfg, char *err, size_t errlen)
 }
 
 /*
- * The API's token crosses the wire in clear and the API has no other guard,
- * so it listens beyond loopback only when the operator says so.
+ * Without TLS the API's token crosses the wire in clear and the API has no
+ * other guard, so it listens beyond loopback only over TLS or when the
+ * operator says so (--http-insecure).
  */
 static int
 config_http_policy(struct node_config *cfg, char *err, size_t errlen)
@@ -675,11 +696,11 @@ config_http_policy(struct node_config *cfg, char *err, size_t errlen)
 	                     (inet_pton(AF_INET6, h, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6));
 	cfg->http_wildcard = (inet_pton(AF_INET, h, &a4) == 1 && a4.s_addr == htonl(INADDR_ANY)) ||
 	                     (inet_pton(AF_INET6, h, &a6) == 1 && IN6_IS_ADDR_UNSPECIFIED(&a6));
-	if (cfg->http_loopback || cfg->http_insecure)
+	if (cfg->http_loopback || cfg->http_insecure || cfg->http_tls_cert[0] != '\0')
 		return 0;
 	snprintf(err, errlen, "--http %s: refusing to serve the API beyond loopback "
 	         "(anyone on the network could read it, and the token crosses it in clear); "
-	         "give --http-insecure to do it anyway", cfg->http);
+	         "give --http-tls CERT,KEY, or --http-insecure to do it anyway", cfg->http);
 	return -EPERM;
 }
 

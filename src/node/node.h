@@ -90,6 +90,8 @@ struct node_config {
 	unsigned nshares;
 	struct chorus_tag tags[CHORUS_NODE_TAGS_MAX]; /* --tag KEY=VALUE, in the node record */
 	unsigned ntags;
+	char http_tls_cert[NODE_PATH_MAX];      /* --http-tls CERT,KEY: the API over TLS; */
+	char http_tls_key[NODE_PATH_MAX];       /* both empty: plain HTTP (api-tls.c) */
 };
 
 struct fabric;
@@ -227,8 +229,25 @@ struct api_auth_stats {
 };
 int api_auth_load(const char *dir, char token[API_TOKEN_HEX + 1], char *err, size_t errlen);
 int api_auth_check_file(const char *dir, char *err, size_t errlen);
+struct ssl_ctx_st;
 int api_auth_check(const struct node *node, const char *token, struct api_auth_stats *st,
-                   struct evhttp_request *req);
+                   struct ssl_ctx_st *tls, struct evhttp_request *req);
+
+/* api-tls.c: --http-tls (tls NULL: plain HTTP) */
+#define API_TLS_KEY_FILE_MAX (16 * 1024) /* a PEM private key (RSA 8192 is under 7 KiB) */
+#define API_TLS_HANDSHAKE_MS 5000        /* from accept to a finished handshake, at most */
+struct api_tls_stats {
+	uint64_t handshakes; /* connections whose TLS handshake completed */
+	uint64_t dropped;    /* closed before it did: garbage, plain HTTP, timeout, refused cert */
+	uint64_t slow;       /* of those, shut down at API_TLS_HANDSHAKE_MS */
+};
+struct bufferevent;
+struct ssl_ctx_st *api_tls_create(const struct node_config *cfg, char *err, size_t errlen);
+int api_tls_check(const struct node_config *cfg, char *err, size_t errlen);
+struct bufferevent *api_tls_bev_cb(struct event_base *base, struct ssl_ctx_st *ctx,
+                                   struct api_tls_stats *st);
+int api_tls_names_host(struct ssl_ctx_st *ctx, const char *host, size_t n);
+int api_tls_request_secure(struct evhttp_request *req);
 
 /* api-jobs.c */
 /* api-wait.c: requests held until api_wake(key) or wait_ms (long-poll) */

@@ -116,9 +116,9 @@ check "--http 0.0.0.0:PORT without --http-insecure does not start" \
 check "... with a one-line error naming --http-insecure" \
 	sh -c "[ \$(wc -l <'$ERR') = 1 ] && grep -q 'beyond loopback.*--http-insecure' '$ERR'"
 check "... and made nothing" test ! -e "$TEST_TMP/wide"
-check "--http-tls is refused: not supported in this build" \
+check "--http-tls with missing files is refused by -n (TLS itself: e2e-api-tls.sh)" \
 	run 1 "$CHORUSD" -n --keyring "$KEYRING" --data-dir "$TEST_TMP/tls" --http-tls a.pem,b.pem
-check "... saying so" grep -q "not supported in this build" "$ERR"
+check "... naming the certificate" grep -q "certificate a.pem: No such file" "$ERR"
 check "chorusd -n --worker nosuchbuiltin exits non-zero" \
 	run 1 "$CHORUSD" -n --keyring "$KEYRING" --data-dir "$TEST_TMP/chk" --worker nosuchbuiltin
 check "... naming the kind" grep -q nosuchbuiltin "$ERR"
