@@ -102,6 +102,7 @@ enum wire_type {
 	WIRE_STATUS_Q = 19, /* client -> worker: what became of this job? (after a restart) */
 	WIRE_STATUS_A = 20, /* worker -> client: running, or never had it (done: the receipt) */
 	WIRE_PULL = 21,    /* a joiner's Bloom filter of its view: send me what it lacks */
+	WIRE_OUTPUT = 26,  /* worker -> client: a chunk of a running job's stdout or stderr */
 	/* 22-31 left for other frame types; the keyring's from 32 (docs/security.md). */
 	WIRE_KEYRING = 32,   /* a keyring operation (install, use, remove, list) to a member */
 	WIRE_KEYRING_A = 33, /* a member's answer: the fingerprints of the keys it holds */
@@ -404,6 +405,27 @@ struct jstatus {
 int jobmsg_status_encode(char *out, size_t cap, const struct jstatus *s);
 int jobmsg_status_decode(struct jstatus *s, const cJSON *body, int query,
                          const uint8_t from[CHORUS_PK_BYTES]);
+/*
+ * A chunk of live output (WIRE_OUTPUT, worker -> client):
+ *   {"job":ID,"a":ATTEMPT,"s":0|1,"off":N,"d":"<base64>"[,"end":N]}
+ * s: 0 stdout, 1 stderr; off: the stream position of the first byte; end
+ * (the last chunk of a stream, once the job ended): all the bytes the job
+ * wrote to it, sent or not.  Checked: off + len <= CHORUS_OUTPUT_JOB_MAX,
+ * len <= CHORUS_OUTPUT_CHUNK_MAX, end >= off + len; only the last may be empty.
+ */
+struct joutput {
+	uint8_t id[CHORUS_JOB_ID_BYTES];
+	unsigned attempt; /* 1..CHORUS_JOB_ATTEMPTS_MAX */
+	unsigned stream;  /* 0 stdout, 1 stderr */
+	uint64_t off;
+	const uint8_t *data;
+	size_t len;
+	int has_end;
+	uint64_t end;
+};
+int jobmsg_output_encode(struct sb *sb, const struct joutput *o);
+/* Bytes land in buf (CHORUS_OUTPUT_CHUNK_MAX); 0 or CORE_ERR_MALFORMED. */
+int jobmsg_output_decode(struct joutput *o, const cJSON *body, uint8_t *buf);
 /* Bytes as a quoted base64 string, and back (at most max bytes). */
 void jobmsg_b64_put(struct sb *sb, const uint8_t *data, size_t len);
 int jobmsg_b64_get(const cJSON *obj, const char *key, uint8_t *out, size_t max, size_t *len);
@@ -460,6 +482,9 @@ struct cjob {
 	int asked;            /* resumed, asked first: no broadcast (round 0) until a failover */
 	int pinned;           /* resumed with attempts: holds the acks' pin until its ack settles */
 	char reason[CHORUS_JOB_REASON_MAX];
+	/* Live output (output.c): the attempt streaming, and the next offset due per stream. */
+	unsigned out_attempt;
+	uint64_t out_next[2];
 };
 #define CJOB_BUCKETS 16384 /* power of two, >= CHORUS_JOBS_INFLIGHT_MAX */
 _Static_assert(CJOB_BUCKETS >= CHORUS_JOBS_INFLIGHT_MAX, "hash load factor at most 1");
@@ -531,6 +556,14 @@ const char *dispatch_check(const struct core *core);
 /* Sends body to every alive member (at most CHORUS_BROADCAST_DIRECT of them). */
 int dispatch_broadcast(struct core *core, int type, const char *body_head, const char *body_tail,
                        const char *kind_filter, const uint8_t *skip);
+/* The job a worker's message about attempt `a` is for, if pk is that attempt's worker; or NULL. */
+struct cjob *dispatch_job_of_attempt(struct core *core, const uint8_t id[CHORUS_JOB_ID_BYTES],
+                                     unsigned a, const uint8_t pk[CHORUS_PK_BYTES]);
+
+/* ---------------------------------------------------------------- output.c */
+/* The client's side of live output: which chunks to keep (env.output_cb), which to drop. */
+void output_on_chunk(struct core *core, const struct wire_frame *f, const cJSON *body,
+                     uint64_t now_ms);
 
 /* ---------------------------------------------------------------- work.c */
 /* The worker side: jobs accepted here, running or done (kept for duplicates). */
@@ -546,6 +579,21 @@ struct work {
 	int done;
 	char *receipt; /* the whole receipt body, resent on a duplicate dispatch */
 	size_t receipt_len;
+	/* Live output (docs/dispatch.md): the attempt it runs as, and what waits to be sent. */
+	unsigned attempt;
+	struct work_output *out;  /* NULL until the job writes; freed when it is done */
+	struct work *flush_next;  /* in works.flush_head's list while a partial chunk waits */
+	uint64_t flush_ms;        /* when that partial chunk is sent */
+	int flush_queued;
+};
+/* One stream of a running job: its position and the partial chunk not sent yet. */
+struct work_stream {
+	uint64_t pos;             /* bytes the job wrote to it so far */
+	uint16_t pend_len;
+	uint8_t pend[CHORUS_OUTPUT_CHUNK_MAX];
+};
+struct work_output {
+	struct work_stream s[2];  /* stdout, stderr */
 };
 #define WORK_BUCKETS 8192 /* power of two */
 struct works {
@@ -558,6 +606,7 @@ struct works {
 	struct seen *requests; /* request and ack signatures already handled */
 	int load_dirty;
 	uint64_t next_load_ms;
+	struct work *flush_head, *flush_tail; /* works with a partial chunk, by flush_ms */
 };
 int work_init(struct core *core);
 void work_free(struct core *core);

@@ -675,6 +675,7 @@ void core_recv(struct core *core, const uint8_t *buf, size_t len, uint64_t now_m
 	case WIRE_JOBACK: work_on_ack(core, &f, body, now_ms); break;
 	case WIRE_STATUS_Q: work_on_status(core, &f, body, now_ms); break;
 	case WIRE_STATUS_A: dispatch_on_status(core, &f, body, now_ms); break;
+	case WIRE_OUTPUT: output_on_chunk(core, &f, body, now_ms); break;
 	case WIRE_KEYRING: keyops_on_op(core, &f, body, now_ms); break;
 	case WIRE_KEYRING_A: keyops_on_answer(core, &f, body, now_ms); break;
 	default: assert(0); break; /* wire_decode admits only known types; app types left above */

@@ -64,7 +64,7 @@ static const char *const wire_type_names[WIRE_TYPE_END] = {
 	[WIRE_REFUSE] = "refuse", [WIRE_RECEIPT] = "receipt", [WIRE_CANCEL] = "cancel",
 	[WIRE_JOBACK] = "job-ack", [WIRE_RAFT] = "raft", [WIRE_LEDGER] = "ledger",
 	[WIRE_STATUS_Q] = "status-query", [WIRE_STATUS_A] = "status-answer",
-	[WIRE_PULL] = "pull",
+	[WIRE_PULL] = "pull", [WIRE_OUTPUT] = "output",
 	[WIRE_KEYRING] = "keyring", [WIRE_KEYRING_A] = "keyring-answer",
 };
 

@@ -570,3 +570,10 @@ api_job_final(struct api *api, const char *job_id)
 	if (api != NULL)
 		api_jobs_final(api->jobs, job_id);
 }
+
+void
+api_job_output(struct api *api, const char *job_id)
+{
+	if (api != NULL)
+		api_jobs_output(api->jobs, job_id);
+}
