@@ -317,6 +317,7 @@ struct job_output {
 	size_t len;
 	uint64_t dropped;
 	int end;                  /* the stream's last chunk: the job ended */
+	int fresh;                /* the first chunk of a new run (an attempt on another worker) */
 };
 
 /*

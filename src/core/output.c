@@ -16,7 +16,8 @@
  * two offsets per job: no reassembly, so nothing grows with disorder.
  *
  * Invariant: per job and stream, the offsets handed to the driver strictly
- * grow within one attempt; a new attempt starts both streams at zero.
+ * grow within one run; a new attempt on another worker starts both streams
+ * at zero (the driver is told: `fresh`).
  */
 #include <stdio.h>
 
@@ -37,6 +38,7 @@ void output_on_chunk(struct core *core, const struct wire_frame *f, const cJSON 
 	struct joutput o;
 	struct cjob *j;
 	uint64_t next;
+	int fresh = 0;
 
 	(void)now_ms;
 	if (jobmsg_output_decode(&o, body, core->dispatch.scratch) < 0) {
@@ -50,8 +52,16 @@ void output_on_chunk(struct core *core, const struct wire_frame *f, const cJSON 
 		return;
 	}
 	if (j->out_attempt != o.attempt) {
-		j->out_attempt = o.attempt; /* a new attempt's output starts its streams afresh */
-		j->out_next[0] = j->out_next[1] = 0;
+		/*
+		 * A new attempt on another worker is a new run: its streams start
+		 * afresh.  The same worker again (the client failed over to it) is
+		 * the same run -- a worker runs a job once -- whose offsets go on.
+		 */
+		fresh = j->out_attempt == 0 ||
+		        memcmp(j->attempt_worker[j->out_attempt - 1], f->pk, CHORUS_PK_BYTES) != 0;
+		j->out_attempt = o.attempt;
+		if (fresh)
+			j->out_next[0] = j->out_next[1] = 0;
 	}
 	next = j->out_next[o.stream];
 	if (o.off < next || (o.off == next && o.len == 0 && !o.has_end)) {
@@ -66,6 +76,7 @@ void output_on_chunk(struct core *core, const struct wire_frame *f, const cJSON 
 	v.len = o.len;
 	v.dropped = (o.off - next) + (o.has_end ? o.end - (o.off + o.len) : 0);
 	v.end = o.has_end;
+	v.fresh = fresh;
 	/* After a stream's end nothing more of it is taken: its next offset is past any chunk. */
 	j->out_next[o.stream] = o.has_end ? UINT64_MAX : o.off + o.len;
 	assert(j->out_next[o.stream] > next);

@@ -149,7 +149,7 @@ int joblog_add(struct joblog *jl, const struct job_output *o)
 
 	if (o->stream > 1 || (e = joblog_entry_get(jl, o->job_id)) == NULL)
 		return -ENOMEM;
-	if (e->attempt != 0 && o->attempt != e->attempt) {
+	if (e->attempt != 0 && o->fresh) {
 		/* Another attempt's output follows the last one's: said where stderr shows it. */
 		n = snprintf(line, sizeof line, marker, o->attempt);
 		(void)joblog_append(jl, e, 1, (const uint8_t *)line, (size_t)n);
