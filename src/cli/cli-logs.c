@@ -33,7 +33,7 @@ static const struct option cli_logs_options[] = {
 
 const struct cli_cmd_entry cli_logs_entry = {
 	.name = "logs",
-	.args_usage = "[-f] ID",
+	.args_usage = "[-f | --follow] ID",
 	.summary = "print a job's output (stdout and stderr), following it with -f",
 	.options = cli_logs_options,
 	.options_help = "  -f, --follow          print the output as it comes, until the job is final\n",
