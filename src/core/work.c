@@ -841,6 +841,8 @@ void work_on_ack(struct core *core, const struct wire_frame *f, const cJSON *bod
 	work_ack_seen(core, text, len, sig, rtext, rlen, rtext != NULL ? rsig : NULL, &a);
 }
 
+static const char *work_check_flush(const struct works *w);
+
 const char *work_check(const struct core *core)
 {
 	const struct works *w = &core->works;
@@ -848,7 +850,7 @@ const char *work_check(const struct core *core)
 
 	/* An idle worker (or none): no need to walk the empty buckets on every check. */
 	if (w->n == 0)
-		return w->running == 0 && w->bytes == 0 && w->oldest_done == NULL
+		return w->running == 0 && w->bytes == 0 && w->oldest_done == NULL && w->flush_head == NULL
 		           ? NULL
 		           : "worker counts without works";
 
@@ -864,5 +866,23 @@ const char *work_check(const struct core *core)
 		return "worker table does not match its counts";
 	if (n > CHORUS_WORK_MAX || running > core->cfg.capacity)
 		return "worker table over its bounds";
+	return work_check_flush(w);
+}
+
+/* Partial chunks waiting: running works with output, queued once, in deadline order. */
+static const char *work_check_flush(const struct works *w)
+{
+	size_t queued = 0;
+
+	for (const struct work *x = w->flush_head; x != NULL; x = x->flush_next) {
+		if (++queued > w->running || x->done || x->out == NULL || !x->flush_queued)
+			return "a queued flush of a work without running output";
+		if (x->flush_next != NULL && x->flush_next->flush_ms < x->flush_ms)
+			return "output flushes out of deadline order";
+		if (x->flush_next == NULL && w->flush_tail != x)
+			return "output flush list without its tail";
+	}
+	if ((w->flush_head == NULL) != (w->flush_tail == NULL))
+		return "output flush list head and tail disagree";
 	return NULL;
 }

@@ -160,6 +160,10 @@ api_stats_json(const struct node *node)
 	API_STAT(status_queries);
 	API_STAT(status_answers);
 	API_STAT(works_known);
+	API_STAT(output_sent);
+	API_STAT(output_received);
+	API_STAT(output_dropped);
+	API_STAT(output_bytes_over);
 #undef API_STAT
 	cJSON_AddNumberToObject(obj, "jobs_inflight", (double)core_jobs_inflight(node->core));
 	cJSON_AddNumberToObject(obj, "works_running", (double)core_work_running(node->core));
