@@ -129,7 +129,7 @@ _Static_assert(CHORUS_WORK_OUTCOMES_MAX >= CHORUS_WORK_MAX,
  */
 #define CHORUS_OUTPUT_CHUNK_MAX   8192          /* bytes of one chunk */
 #define CHORUS_OUTPUT_FLUSH_MS    100           /* a partial chunk waits at most this long */
-#define CHORUS_OUTPUT_JOB_MAX     (256 * 1024)  /* bytes of each stream of a job streamed and kept */
+#define CHORUS_OUTPUT_JOB_MAX     (256 * 1024)  /* bytes of a job's stream streamed and kept */
 #define CHORUS_OUTPUT_JOBS_KEPT   256           /* client: jobs whose output is kept */
 #define CHORUS_OUTPUT_KEPT_MAX    (64u * 1024 * 1024) /* client: bytes of output kept in all */
 #define CHORUS_OUTPUT_READ_MAX    (64 * 1024)   /* bytes of one stream in one API answer */

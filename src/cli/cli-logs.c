@@ -18,9 +18,10 @@
 #include <string.h>
 
 #include "cli.h"
+#include "chorus/limits.h"
 
-#define CLI_LOGS_WAIT_MS 5000 /* one held request (the node holds at most this long) */
-#define CLI_LOGS_READ_MAX (64 * 1024) /* bytes of one stream in one answer (CHORUS_OUTPUT_READ_MAX) */
+#define CLI_LOGS_WAIT_MS  5000                   /* one held request (the node holds at most 5 s) */
+#define CLI_LOGS_READ_MAX CHORUS_OUTPUT_READ_MAX /* bytes of one stream in one answer */
 
 static int cli_logs_exec(const struct cli_ctx *ctx, const struct cli_args *args);
 

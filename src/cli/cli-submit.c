@@ -36,7 +36,8 @@ _Static_assert(CLI_JOB_REWARD_MAX == CHORUS_LEDGER_REWARD_MAX, "the CLI takes wh
 
 #define CLI_SUBMIT_PROGRESS_MS 500 /* the progress line is redrawn this often */
 #define CLI_SUBMIT_EXIT_INTERRUPTED 130 /* 128 + SIGINT, as shells report it */
-_Static_assert(CLI_SUBMIT_PROGRESS_MS >= CLI_JOB_POLL_MIN_MS, "redraws never ask faster than polls");
+_Static_assert(CLI_SUBMIT_PROGRESS_MS >= CLI_JOB_POLL_MIN_MS,
+	       "redraws never ask faster than polls");
 
 static int cli_submit_exec(const struct cli_ctx *ctx, const struct cli_args *args);
 

@@ -99,7 +99,7 @@ void api_jobs_output(struct api_jobs *aj, const char *job_id)
 
 /* ---------------------------------------------------------------- logs */
 
-/* One stream from its cursor, bounded: "out":b64,"out_next","out_more","out_dropped","out_ended". */
+/* One stream from its cursor, bounded: "out" (base64), "out_next", "_more", "_dropped" ... */
 static int api_jobs_logs_stream(cJSON *obj, const char *name, const struct joblog_view *v, int k,
                                 unsigned from)
 {

@@ -146,7 +146,8 @@ static void test_codec(void)
 	         job, big);
 	ok(decode_text(text, &d, buf) < 0, "a chunk reaching past the stream's bound is refused");
 	ok(decode_text("{\"job\":\"00112233445566778899aabbccddeeff\",\"a\":1,\"s\":0,\"off\":0,"
-	               "\"d\":\"aGk=\",\"end\":1}", &d, buf) < 0, "an end before the chunk's end is refused");
+	               "\"d\":\"aGk=\",\"end\":1}", &d, buf) < 0,
+	   "an end before the chunk's end is refused");
 	ok(decode_text("{\"job\":\"00112233445566778899aabbccddeeff\",\"a\":1,\"s\":0,\"off\":3,"
 	               "\"d\":\"\"}", &d, buf) < 0, "an empty chunk that ends nothing is refused");
 	ok(decode_text("{\"job\":\"00112233445566778899aabbccddeeff\",\"a\":1,\"s\":0,\"off\":3,"
