@@ -337,6 +337,22 @@ struct job_view {
 };
 
 /*
+ * A chunk of a job's live output as the client accepts it (env.output_cb).
+ * dropped: bytes of this stream that will never come before data (a chunk
+ * lost on the way, or past CHORUS_OUTPUT_JOB_MAX once the stream ended).
+ */
+struct job_output {
+	char job_id[CHORUS_JOB_ID_HEX + 1];
+	unsigned attempt;
+	unsigned stream;          /* 0 stdout, 1 stderr */
+	const uint8_t *data;
+	size_t len;
+	uint64_t dropped;
+	int end;                  /* the stream's last chunk: the job ended */
+	int fresh;                /* the first chunk of a new run (an attempt on another worker) */
+};
+
+/*
  * A completion ack: the client's signed ack and, on the client that made it
  * (or from an older node that sent it along), the signed receipt it names.
  */
@@ -431,6 +447,12 @@ struct core_env {
 	 */
 	void (*app_cb)(void *ctx, int type, const uint8_t from_pk[CHORUS_PK_BYTES],
 	               const uint8_t *body, size_t len);
+	/*
+	 * Optional (client): a chunk of one of our jobs' live output, accepted
+	 * (from the worker of its current attempt, in order; duplicates, stale
+	 * and forged chunks were dropped and counted).  The driver keeps it.
+	 */
+	void (*output_cb)(void *ctx, const struct job_output *o);
 };
 
 /* Counters, for /v1/status and the simulator. */
@@ -465,6 +487,9 @@ struct core_stats {
 	   the job's (client), requests and dispatches our own tags do not meet (worker);
 	   self-run: frames the core delivered to itself, and those dropped at the queue's bound */
 	uint64_t offers_unmatched, requests_unmatched, loopback_frames, loopback_drops;
+	/* live output: chunks sent (worker); kept, and dropped as stale, duplicate or forged
+	   (client); bytes past CHORUS_OUTPUT_JOB_MAX not sent (worker) */
+	uint64_t output_sent, output_received, output_dropped, output_bytes_over;
 };
 
 struct core;
@@ -596,6 +621,15 @@ int core_work_done(struct core *core, const char *job_id, enum work_status st,
                    const uint8_t *result, size_t result_len, const char *error,
                    uint64_t duration_ms, uint64_t now_ms);
 size_t core_work_running(const struct core *core);
+/*
+ * Worker side: a running job wrote len bytes to stream (0 stdout, 1
+ * stderr).  The core sends them to the client in chunks (at once when a
+ * chunk fills, else within CHORUS_OUTPUT_FLUSH_MS: see core_next_deadline_ms)
+ * and counts what is past CHORUS_OUTPUT_JOB_MAX.  CORE_ERR_INVAL when the
+ * job is not running here.
+ */
+int core_work_output(struct core *core, const char *job_id, unsigned stream, const uint8_t *data,
+                     size_t len, uint64_t now_ms);
 
 /*
  * Records above this level are not even formatted (default CORE_LOG_DEBUG):

@@ -155,6 +155,29 @@ _Static_assert(CHORUS_WORK_OUTCOME_KEEP_MS >= (unsigned long long)CHORUS_JOB_TIM
 _Static_assert(CHORUS_WORK_OUTCOMES_MAX >= CHORUS_WORK_MAX,
                "the outcome table remembers at least what a worker keeps in memory");
 
+/*
+ * Live output (docs/dispatch.md, "Live output"): a worker streams a running
+ * job's stdout and stderr to its client in WIRE_OUTPUT chunks.  A partial
+ * chunk waits at most CHORUS_OUTPUT_FLUSH_MS (a chatty job sends at most one
+ * chunk per stream per flush interval unless chunks fill); bytes of a stream
+ * past CHORUS_OUTPUT_JOB_MAX are not sent, only counted.  The client keeps
+ * the output of its CHORUS_OUTPUT_JOBS_KEPT newest jobs, at most
+ * CHORUS_OUTPUT_KEPT_MAX bytes in all (the oldest go first).
+ */
+#define CHORUS_OUTPUT_CHUNK_MAX   8192          /* bytes of one chunk */
+#define CHORUS_OUTPUT_FLUSH_MS    100           /* a partial chunk waits at most this long */
+#define CHORUS_OUTPUT_JOB_MAX     (256 * 1024)  /* bytes of a job's stream streamed and kept */
+#define CHORUS_OUTPUT_JOBS_KEPT   256           /* client: jobs whose output is kept */
+#define CHORUS_OUTPUT_KEPT_MAX    (64u * 1024 * 1024) /* client: bytes of output kept in all */
+#define CHORUS_OUTPUT_READ_MAX    (64 * 1024)   /* bytes of one stream in one API answer */
+_Static_assert((CHORUS_OUTPUT_CHUNK_MAX + 2) / 3 * 4 + 512 < CHORUS_BODY_MAX,
+               "a chunk (base64 bytes, the job id and offsets) fits in a frame body");
+_Static_assert(CHORUS_OUTPUT_CHUNK_MAX <= 0xffff, "a pending chunk's length is 16 bits");
+_Static_assert(CHORUS_OUTPUT_JOB_MAX % CHORUS_OUTPUT_CHUNK_MAX == 0,
+               "the bound cuts a stream at a chunk's end");
+_Static_assert(2ull * CHORUS_OUTPUT_JOB_MAX <= CHORUS_OUTPUT_KEPT_MAX,
+               "the client can keep one job's whole output");
+
 _Static_assert((CHORUS_PAYLOAD_MAX + 2) / 3 * 4 + 2 * CHORUS_RECORD_MAX + 2048 < CHORUS_BODY_MAX,
                "a dispatch (base64 payload + signed request) must fit in a frame body");
 _Static_assert((CHORUS_RESULT_MAX + 2) / 3 * 4 + 2 * CHORUS_JOB_ERROR_MAX + 2 * CHORUS_RECORD_MAX + 2048 <

@@ -30,6 +30,7 @@ static const struct cli_cmd_entry *const cli_commands[] = {
 	&cli_job_entry,
 	&cli_jobs_entry,
 	&cli_cancel_entry,
+	&cli_logs_entry,
 	&cli_ledger_entry,
 	&cli_keygen_entry,
 	&cli_keyring_entry,
@@ -295,6 +296,7 @@ static int cli_run_command(struct cli_ctx *ctx, int argc, char **argv)
 {
 	const struct cli_cmd_entry *entry;
 	struct option options[CLI_COMMAND_OPTIONS_MAX];
+	char short_options[16] = ":jh";
 	struct cli_args args;
 	int opt;
 
@@ -306,9 +308,14 @@ static int cli_run_command(struct cli_ctx *ctx, int argc, char **argv)
 
 	memset(&args, 0, sizeof args);
 	cli_command_options_merge(entry, options);
+	if (entry->short_options != NULL) {
+		assert(strlen(entry->short_options) + 4 < sizeof short_options &&
+		       strpbrk(entry->short_options, "jh:?") == NULL);
+		strcat(short_options, entry->short_options);
+	}
 	optind = 0; /* glibc: start a fresh scan of the command's arguments */
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":jh", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, short_options, options, NULL)) != -1) {
 		switch (opt) {
 		case 'j':
 			ctx->json = 1;

@@ -10,12 +10,19 @@
  * busy loop, and ends at a deadline CLI_JOB_WAIT_SLACK_S past the job's
  * queue timeout plus its own timeout: the node fails a job at those, so past
  * that the node, not the job, is the problem.
+ *
+ * While it waits on a terminal, one line on stderr says where the job is
+ * (pending, queued and its position, running on WORKER, the time so far),
+ * redrawn in place every CLI_SUBMIT_PROGRESS_MS and erased at the end; not
+ * on anything else, nor with --quiet.  Ctrl-C while it waits leaves the job
+ * running: it says the job's id and how to cancel it, and exits 130.
  */
 #include "config.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +37,11 @@ _Static_assert(CLI_JOB_REWARD_MAX == CHORUS_LEDGER_REWARD_MAX, "the CLI takes wh
 _Static_assert(CLI_JOB_PRIORITY_MAX == CHORUS_PRIORITY_MAX, "the CLI takes the node's priorities");
 _Static_assert(CLI_QUEUE_TIMEOUT_S_MAX == (CHORUS_QUEUE_TIMEOUT_MS_MAX / 1000), "and its queue timeouts");
 
+#define CLI_SUBMIT_PROGRESS_MS 500 /* the progress line is redrawn this often */
+#define CLI_SUBMIT_EXIT_INTERRUPTED 130 /* 128 + SIGINT, as shells report it */
+_Static_assert(CLI_SUBMIT_PROGRESS_MS >= CLI_JOB_POLL_MIN_MS,
+	       "redraws never ask faster than polls");
+
 static int cli_submit_exec(const struct cli_ctx *ctx, const struct cli_args *args);
 
 /* clang-format off */
@@ -42,6 +54,7 @@ static const struct option cli_submit_options[] = {
 	{ "priority", required_argument, NULL, 'p' },
 	{ "queue-timeout", required_argument, NULL, 'q' },
 	{ "where", required_argument, NULL, 'w' },
+	{ "quiet", no_argument, NULL, 'Q' },
 	{ NULL, 0, NULL, 0 },
 };
 /* clang-format on */
@@ -49,7 +62,7 @@ static const struct option cli_submit_options[] = {
 const struct cli_cmd_entry cli_submit_entry = {
 	.name = "submit",
 	.args_usage = "KIND [--data STRING | --file PATH | -] [--timeout SECONDS] [--reward N] "
-		      "[--priority N] [--queue-timeout SECONDS] [--detach] [--where KEY=VALUE[,...]]",
+		      "[--priority N] [--queue-timeout SECONDS] [--detach] [--quiet] [--where KEY=VALUE[,...]]",
 	.summary = "run a job and write its result to stdout",
 	.options = cli_submit_options,
 	.options_help =
@@ -61,6 +74,8 @@ const struct cli_cmd_entry cli_submit_entry = {
 		"  --queue-timeout SECONDS  how long the job may wait for a free slot before it\n"
 		"                        fails, 1..86400 (default: the node's, 600 unless set)\n"
 		"  --detach              print the job's id and return without waiting\n"
+		"  --quiet               no progress line on stderr while waiting (there is\n"
+		"                        none unless stderr is a terminal)\n"
 		"  --where KEY=VALUE[,...]\n"
 		"                        run only on a worker tagged with every pair\n"
 		"                        (chorusd --tag); fails at once if no alive one is\n",
@@ -332,22 +347,82 @@ static int64_t cli_submit_wait_ms(const cJSON *record, const struct cli_submit_j
 	return (int64_t)timeout_ms + (int64_t)(queue_s * 1000.0) + CLI_JOB_WAIT_SLACK_S * 1000;
 }
 
+/* ---------------------------------------------------------------- progress and Ctrl-C */
+
+/* Built before the handler is armed: a signal handler may only write(2) and _exit(2). */
+static char cli_submit_interrupt_msg[256];
+static size_t cli_submit_interrupt_len;
+
+static void cli_submit_interrupt_cb(int sig)
+{
+	ssize_t n;
+
+	(void)sig;
+	n = write(STDERR_FILENO, cli_submit_interrupt_msg, cli_submit_interrupt_len);
+	(void)n;
+	_exit(CLI_SUBMIT_EXIT_INTERRUPTED);
+}
+
+/* From now on Ctrl-C leaves the job running and says how to cancel it. */
+static void cli_submit_interrupt_arm(const char *id, int progress)
+{
+	struct sigaction sa;
+	int n;
+
+	n = snprintf(cli_submit_interrupt_msg, sizeof cli_submit_interrupt_msg,
+		     "%schorus: interrupted; job %s keeps running (see 'chorus job %s', "
+		     "cancel it with 'chorus cancel %s')\n",
+		     progress ? "\r\033[K" : "\n", id, id, id);
+	assert(n > 0 && (size_t)n < sizeof cli_submit_interrupt_msg);
+	cli_submit_interrupt_len = (size_t)n;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = cli_submit_interrupt_cb;
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGINT, &sa, NULL);
+}
+
+/* One line, redrawn in place: state, queue position or worker, time so far. */
+static void cli_submit_progress(const char *id, const cJSON *record, int64_t elapsed_ms)
+{
+	char state[32], worker[CLI_CELL_MAX], where[CLI_CELL_MAX + 32] = "";
+	const cJSON *wait = cJSON_GetObjectItemCaseSensitive(record, "wait");
+	double ahead;
+
+	cli_sanitize(state, sizeof state, cli_json_string(record, "state", "?"));
+	if (strcmp(state, "running") == 0) {
+		cli_sanitize(worker, sizeof worker, cli_job_worker(record, worker, sizeof worker));
+		snprintf(where, sizeof where, " on %s", worker);
+	} else if (strcmp(state, "queued") == 0 &&
+		   (cli_json_number(wait != NULL ? wait : record, "ahead", &ahead) == 0) &&
+		   ahead >= 0) {
+		snprintf(where, sizeof where, ", position %.0f", ahead + 1);
+	}
+	fprintf(stderr, "\r\033[Kchorus: job %.8s %s%s, %.1f s", id, state, where,
+		elapsed_ms / 1000.0);
+	fflush(stderr);
+}
+
 /*
  * Long-polls the job until it is final; *record is replaced by each answer.
  * Bounded by the deadline, and paced so that a node which ignores wait_ms
  * is asked at most every CLI_JOB_POLL_MIN_MS.
  */
 static int cli_submit_wait(const struct cli_ctx *ctx, const char *id, int64_t wait_ms,
-			   cJSON **record)
+			   int progress, cJSON **record)
 {
-	int64_t deadline_ms = cli_submit_clock_ms() + wait_ms, start_ms, left_ms, took_ms;
+	int64_t begin_ms = cli_submit_clock_ms(), deadline_ms = begin_ms + wait_ms, start_ms,
+		left_ms, took_ms;
 	cJSON *next;
 	int rc;
 
 	while (!cli_job_final(*record)) {
+		if (progress)
+			cli_submit_progress(id, *record, cli_submit_clock_ms() - begin_ms);
 		start_ms = cli_submit_clock_ms();
 		left_ms = deadline_ms - start_ms;
 		if (left_ms <= 0) {
+			if (progress)
+				fputs("\r\033[K", stderr);
 			cli_error("gave up waiting for job %s after %lld s: still %s (see 'chorus "
 				  "job %s')",
 				  id, (long long)(wait_ms / 1000),
@@ -356,6 +431,8 @@ static int cli_submit_wait(const struct cli_ctx *ctx, const char *id, int64_t wa
 		}
 		if (left_ms > CLI_JOB_WAIT_MS_MAX)
 			left_ms = CLI_JOB_WAIT_MS_MAX;
+		if (progress && left_ms > CLI_SUBMIT_PROGRESS_MS)
+			left_ms = CLI_SUBMIT_PROGRESS_MS; /* the node answers then: time to redraw */
 		rc = cli_job_get(ctx, id, (int)left_ms, &next);
 		if (rc != CLI_EXIT_OK)
 			return rc;
@@ -404,7 +481,7 @@ static int cli_submit_exec(const struct cli_ctx *ctx, const struct cli_args *arg
 	struct cli_submit_job *job = calloc(1, sizeof *job);
 	char id[CLI_JOB_ID_LEN + 1];
 	cJSON *record = NULL;
-	int rc;
+	int rc, progress;
 
 	if (job == NULL) {
 		cli_error("out of memory");
@@ -420,7 +497,13 @@ static int cli_submit_exec(const struct cli_ctx *ctx, const struct cli_args *arg
 		rc = ctx->json ? cli_print_json(record) : (puts(id) < 0 ? CLI_EXIT_UNREACHABLE : 0);
 		goto out;
 	}
-	rc = cli_submit_wait(ctx, id, cli_submit_wait_ms(record, job), &record);
+	progress = args->opt['Q'] == NULL && isatty(STDERR_FILENO);
+	cli_submit_interrupt_arm(id, progress);
+	rc = cli_submit_wait(ctx, id, cli_submit_wait_ms(record, job), progress, &record);
+	if (progress) {
+		fputs("\r\033[K", stderr); /* the progress line goes before anything else is said */
+		fflush(stderr);
+	}
 	if (rc == CLI_EXIT_OK)
 		rc = cli_submit_outcome(ctx, id, record);
 out:

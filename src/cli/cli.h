@@ -99,6 +99,8 @@ struct cli_cmd_entry {
 	int args_min;
 	int args_max;
 	int (*exec)(const struct cli_ctx *ctx, const struct cli_args *args);
+	/* Optional: short letters of its own options (getopt style, e.g. "f"); none may be -j or -h. */
+	const char *short_options;
 };
 
 /* chorus.c */
@@ -164,6 +166,7 @@ extern const struct cli_cmd_entry cli_keyring_entry;
 extern const struct cli_cmd_entry cli_jobs_entry;
 extern const struct cli_cmd_entry cli_submit_entry;
 extern const struct cli_cmd_entry cli_cancel_entry;
+extern const struct cli_cmd_entry cli_logs_entry;
 
 /* cli-table.c */
 struct cli_table;

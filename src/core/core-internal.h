@@ -107,7 +107,8 @@ enum wire_type {
 	WIRE_SLOT = 23,      /* worker -> client: a slot is free for your kind: send a job */
 	WIRE_UNRESERVE = 24, /* client -> worker: none of that kind waits any more */
 	WIRE_SLOT_NONE = 25, /* client -> worker: no job for that slot: pull the next */
-	/* 26-31 left for other frame types; the keyring's from 32 (docs/security.md). */
+	WIRE_OUTPUT = 26,  /* worker -> client: a chunk of a running job's stdout or stderr */
+	/* 27-31 left for other frame types; the keyring's from 32 (docs/security.md). */
 	WIRE_KEYRING = 32,   /* a keyring operation (install, use, remove, list) to a member */
 	WIRE_KEYRING_A = 33, /* a member's answer: the fingerprints of the keys it holds */
 	WIRE_TYPE_END
@@ -429,6 +430,27 @@ struct jqueue {
 #define JOBMSG_QUEUE_MAX 192 /* one encoded body */
 int jobmsg_queue_encode(char *out, size_t cap, const struct jqueue *q);
 int jobmsg_queue_decode(struct jqueue *q, const cJSON *body);
+/*
+ * A chunk of live output (WIRE_OUTPUT, worker -> client):
+ *   {"job":ID,"a":ATTEMPT,"s":0|1,"off":N,"d":"<base64>"[,"end":N]}
+ * s: 0 stdout, 1 stderr; off: the stream position of the first byte; end
+ * (the last chunk of a stream, once the job ended): all the bytes the job
+ * wrote to it, sent or not.  Checked: off + len <= CHORUS_OUTPUT_JOB_MAX,
+ * len <= CHORUS_OUTPUT_CHUNK_MAX, end >= off + len; only the last may be empty.
+ */
+struct joutput {
+	uint8_t id[CHORUS_JOB_ID_BYTES];
+	unsigned attempt; /* 1..CHORUS_JOB_ATTEMPTS_MAX */
+	unsigned stream;  /* 0 stdout, 1 stderr */
+	uint64_t off;
+	const uint8_t *data;
+	size_t len;
+	int has_end;
+	uint64_t end;
+};
+int jobmsg_output_encode(struct sb *sb, const struct joutput *o);
+/* Bytes land in buf (CHORUS_OUTPUT_CHUNK_MAX); 0 or CORE_ERR_MALFORMED. */
+int jobmsg_output_decode(struct joutput *o, const cJSON *body, uint8_t *buf);
 /* Bytes as a quoted base64 string, and back (at most max bytes). */
 void jobmsg_b64_put(struct sb *sb, const uint8_t *data, size_t len);
 int jobmsg_b64_get(const cJSON *obj, const char *key, uint8_t *out, size_t max, size_t *len);
@@ -494,6 +516,9 @@ struct cjob {
 	uint64_t queued_since_ms;  /* QUEUED: when it entered */
 	uint64_t queued_ms;        /* time spent queued before that */
 	unsigned reserves;         /* reservation answers this round */
+	/* Live output (output.c): the attempt streaming, and the next offset due per stream. */
+	unsigned out_attempt;
+	uint64_t out_next[2];
 };
 #define CJOB_BUCKETS 16384 /* power of two, >= CHORUS_JOBS_INFLIGHT_MAX */
 _Static_assert(CJOB_BUCKETS >= CHORUS_JOBS_INFLIGHT_MAX, "hash load factor at most 1");
@@ -567,6 +592,14 @@ const char *dispatch_check(const struct core *core);
 /* Sends body to every alive member (at most CHORUS_BROADCAST_DIRECT of them). */
 int dispatch_broadcast(struct core *core, int type, const char *body_head, const char *body_tail,
                        const char *kind_filter, const uint8_t *skip);
+/* The job a worker's message about attempt `a` is for, if pk is that attempt's worker; or NULL. */
+struct cjob *dispatch_job_of_attempt(struct core *core, const uint8_t id[CHORUS_JOB_ID_BYTES],
+                                     unsigned a, const uint8_t pk[CHORUS_PK_BYTES]);
+
+/* ---------------------------------------------------------------- output.c */
+/* The client's side of live output: which chunks to keep (env.output_cb), which to drop. */
+void output_on_chunk(struct core *core, const struct wire_frame *f, const cJSON *body,
+                     uint64_t now_ms);
 
 /* ---------------------------------------------------------------- work.c */
 /* The worker side: jobs accepted here, running or done (kept for duplicates). */
@@ -584,6 +617,21 @@ struct work {
 	size_t receipt_len;
 	uint64_t start_ms;    /* the queue's fair share: slot-time used by its client */
 	uint32_t charged_ms;  /* of it, charged when the slot was pulled for it (queue.c) */
+	/* Live output (docs/dispatch.md): the attempt it runs as, and what waits to be sent. */
+	unsigned attempt;
+	struct work_output *out;  /* NULL until the job writes; freed when it is done */
+	struct work *flush_next;  /* in works.flush_head's list while a partial chunk waits */
+	uint64_t flush_ms;        /* when that partial chunk is sent */
+	int flush_queued;
+};
+/* One stream of a running job: its position and the partial chunk not sent yet. */
+struct work_stream {
+	uint64_t pos;             /* bytes the job wrote to it so far */
+	uint16_t pend_len;
+	uint8_t pend[CHORUS_OUTPUT_CHUNK_MAX];
+};
+struct work_output {
+	struct work_stream s[2];  /* stdout, stderr */
 };
 #define WORK_BUCKETS 8192 /* power of two */
 struct works {
@@ -596,6 +644,7 @@ struct works {
 	struct seen *requests; /* request and ack signatures already handled */
 	int load_dirty;
 	uint64_t next_load_ms;
+	struct work *flush_head, *flush_tail; /* works with a partial chunk, by flush_ms */
 };
 int work_init(struct core *core);
 void work_free(struct core *core);

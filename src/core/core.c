@@ -396,6 +396,7 @@ static int core_loop_type(int type)
 	case WIRE_REQUEST: case WIRE_OFFER: case WIRE_DISPATCH: case WIRE_ACCEPT: case WIRE_REFUSE:
 	case WIRE_RECEIPT: case WIRE_CANCEL: case WIRE_STATUS_Q: case WIRE_STATUS_A:
 	case WIRE_RESERVE: case WIRE_SLOT: case WIRE_UNRESERVE: case WIRE_SLOT_NONE:
+	case WIRE_OUTPUT:
 		return 1;
 	default:
 		return 0;
@@ -784,6 +785,7 @@ static void core_deliver(struct core *core, const struct wire_frame *f, const cJ
 	case WIRE_SLOT: queue_on_slot(core, f, body, now_ms); break;
 	case WIRE_UNRESERVE: queue_on_unreserve(core, f, body, now_ms); break;
 	case WIRE_SLOT_NONE: queue_on_unreserve(core, f, body, now_ms); break;
+	case WIRE_OUTPUT: output_on_chunk(core, f, body, now_ms); break;
 	case WIRE_KEYRING: keyops_on_op(core, f, body, now_ms); break;
 	case WIRE_KEYRING_A: keyops_on_answer(core, f, body, now_ms); break;
 	default: assert(0); break; /* wire_decode admits only known types; app types left above */

@@ -1004,6 +1004,17 @@ static struct cjob *dispatch_current(struct core *core, const struct wire_frame 
 	return j;
 }
 
+struct cjob *dispatch_job_of_attempt(struct core *core, const uint8_t id[CHORUS_JOB_ID_BYTES],
+                                     unsigned a, const uint8_t pk[CHORUS_PK_BYTES])
+{
+	struct cjob *j = *dispatch_slot(&core->dispatch, id);
+
+	if (j == NULL || a == 0 || a != j->nattempts || j->phase == CJOB_COLLECT ||
+	    j->phase == CJOB_BACKOFF || memcmp(j->attempt_worker[a - 1], pk, CHORUS_PK_BYTES) != 0)
+		return NULL;
+	return j;
+}
+
 void dispatch_on_offer(struct core *core, const struct wire_frame *f, const cJSON *body,
                        uint64_t now_ms)
 {

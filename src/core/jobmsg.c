@@ -574,6 +574,56 @@ int jobmsg_b64_get(const cJSON *obj, const char *key, uint8_t *out, size_t max, 
 	return 0;
 }
 
+/* ---------------------------------------------------------------- live output */
+
+int jobmsg_output_encode(struct sb *sb, const struct joutput *o)
+{
+	char job[CHORUS_JOB_ID_HEX + 1];
+
+	assert(o->stream <= 1 && o->len <= CHORUS_OUTPUT_CHUNK_MAX);
+	assert(o->off + o->len <= CHORUS_OUTPUT_JOB_MAX && (!o->has_end || o->end >= o->off + o->len));
+	codec_hex(job, o->id, CHORUS_JOB_ID_BYTES);
+	sb_printf(sb, "{\"job\":\"%s\",\"a\":%u,\"s\":%u,\"off\":%llu,\"d\":", job, o->attempt,
+	          o->stream, (unsigned long long)o->off);
+	jobmsg_b64_put(sb, o->data, o->len);
+	if (o->has_end)
+		sb_printf(sb, ",\"end\":%llu", (unsigned long long)o->end);
+	sb_puts(sb, "}");
+	return sb->overflow ? CORE_ERR_OVERSIZE : 0;
+}
+
+/* Every field checked against its bound: a chunk that passes lies inside its stream's bound. */
+int jobmsg_output_decode(struct joutput *o, const cJSON *body, uint8_t *buf)
+{
+	uint64_t a, s, off, end = 0;
+	const char *job;
+	size_t len = 0;
+
+	memset(o, 0, sizeof(*o));
+	if (codec_json_str(body, "job", CHORUS_JOB_ID_HEX, &job) < 0 ||
+	    codec_unhex(o->id, CHORUS_JOB_ID_BYTES, job) < 0 ||
+	    codec_json_u64(body, "a", CHORUS_JOB_ATTEMPTS_MAX, &a) < 0 || a == 0 ||
+	    codec_json_u64(body, "s", 1, &s) < 0 ||
+	    codec_json_u64(body, "off", CHORUS_OUTPUT_JOB_MAX, &off) < 0 ||
+	    jobmsg_b64_get(body, "d", buf, CHORUS_OUTPUT_CHUNK_MAX, &len) < 0 ||
+	    off + len > CHORUS_OUTPUT_JOB_MAX)
+		return CORE_ERR_MALFORMED;
+	o->has_end = cJSON_GetObjectItemCaseSensitive(body, "end") != NULL;
+	if (o->has_end && (codec_json_u64(body, "end", CODEC_JSON_INT_MAX - 1, &end) < 0 ||
+	                   end < off + len))
+		return CORE_ERR_MALFORMED;
+	if (len == 0 && !o->has_end)
+		return CORE_ERR_MALFORMED; /* an empty chunk says nothing unless it ends the stream */
+	o->attempt = (unsigned)a;
+	o->stream = (unsigned)s;
+	o->off = off;
+	o->data = buf;
+	o->len = len;
+	o->end = end;
+	assert(o->len <= CHORUS_OUTPUT_CHUNK_MAX && o->off + o->len <= CHORUS_OUTPUT_JOB_MAX);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- the status pair */
 
 /*

@@ -67,6 +67,7 @@ static const char *const wire_type_names[WIRE_TYPE_END] = {
 	[WIRE_PULL] = "pull",
 	[WIRE_RESERVE] = "reserve", [WIRE_SLOT] = "slot", [WIRE_UNRESERVE] = "unreserve",
 	[WIRE_SLOT_NONE] = "slot-none",
+	[WIRE_OUTPUT] = "output",
 	[WIRE_KEYRING] = "keyring", [WIRE_KEYRING_A] = "keyring-answer",
 };
 

@@ -42,6 +42,7 @@ void work_free(struct core *core)
 
 			w->buckets[b] = x->next;
 			free(x->receipt);
+			free(x->out);
 			free(x);
 		}
 	}
@@ -81,10 +82,13 @@ static void work_load_changed(struct core *core, uint64_t now_ms)
 	work_tick(core, now_ms);
 }
 
+static void work_output_tick(struct core *core, uint64_t now_ms);
+
 void work_tick(struct core *core, uint64_t now_ms)
 {
 	struct works *w = &core->works;
 
+	work_output_tick(core, now_ms);
 	if (!w->load_dirty || now_ms < w->next_load_ms)
 		return;
 	w->load_dirty = 0;
@@ -94,7 +98,11 @@ void work_tick(struct core *core, uint64_t now_ms)
 
 uint64_t work_next_deadline_ms(const struct core *core)
 {
-	return core->works.load_dirty ? core->works.next_load_ms : UINT64_MAX;
+	const struct works *w = &core->works;
+	uint64_t load = w->load_dirty ? w->next_load_ms : UINT64_MAX;
+	uint64_t flush = w->flush_head != NULL ? w->flush_head->flush_ms : UINT64_MAX;
+
+	return load < flush ? load : flush;
 }
 
 /* Re-sends a broadcast body as it came when its sender asked for help spreading it. */
@@ -303,6 +311,7 @@ static void work_start(struct core *core, const struct jreq *r, const uint8_t *p
 	x->start_ms = now_ms;
 	x->charged_ms = charged;
 	queue_work_started(core, r->client);
+	x->attempt = (unsigned)attempt; /* its live output is this attempt's */
 	work_answer(core, r->client, r->addr, WIRE_ACCEPT, idhex, attempt, NULL);
 	core_log(core, CORE_LOG_INFO, "job", "event=run job=%s kind=%s size=%zu timeout_ms=%u", idhex,
 	         r->kind, r->size, r->timeout_ms);
@@ -491,6 +500,8 @@ void work_on_dispatch(struct core *core, const struct wire_frame *f, const cJSON
 	}
 	/* The same job again: never run twice; answer what we already know. */
 	core->stats.works_duplicate++;
+	if (!x->done && attempt > x->attempt)
+		x->attempt = (unsigned)attempt; /* the client moved its attempt here: output follows */
 	if (x->done)
 		core_send(core, r.client, r.addr, WIRE_RECEIPT, x->receipt, x->receipt_len);
 	else
@@ -569,6 +580,137 @@ static int work_receipt_body(struct core *core, struct work *x, enum work_status
 	return sb->overflow ? CORE_ERR_OVERSIZE : 0;
 }
 
+/* ---------------------------------------------------------------- live output */
+
+/* One chunk of a stream to the client: the partial chunk, and with end set, the stream's end. */
+static void work_output_send(struct core *core, struct work *x, unsigned stream, int end)
+{
+	struct work_stream *st = &x->out->s[stream];
+	uint64_t sent_to = st->pos < CHORUS_OUTPUT_JOB_MAX ? st->pos : CHORUS_OUTPUT_JOB_MAX;
+	struct joutput o;
+	struct sb sb;
+
+	assert(st->pend_len <= CHORUS_OUTPUT_CHUNK_MAX && st->pend_len <= sent_to);
+	if (st->pend_len == 0 && (!end || st->pos == 0))
+		return;
+	memset(&o, 0, sizeof(o));
+	memcpy(o.id, x->id, CHORUS_JOB_ID_BYTES);
+	o.attempt = x->attempt;
+	o.stream = stream;
+	o.off = sent_to - st->pend_len;
+	o.data = st->pend;
+	o.len = st->pend_len;
+	o.has_end = end;
+	o.end = st->pos;
+	sb_init(&sb, core->body, CHORUS_BODY_MAX);
+	if (jobmsg_output_encode(&sb, &o) == 0) {
+		core->stats.output_sent++;
+		core_send(core, x->client, x->client_addr, WIRE_OUTPUT, sb.buf, sb.len);
+	}
+	st->pend_len = 0;
+}
+
+static void work_flush_unqueue(struct works *w, struct work *x)
+{
+	struct work **p = &w->flush_head, *prev = NULL;
+
+	if (!x->flush_queued)
+		return;
+	while (*p != x) {
+		prev = *p;
+		p = &(*p)->flush_next;
+	}
+	*p = x->flush_next;
+	if (w->flush_tail == x)
+		w->flush_tail = prev;
+	x->flush_next = NULL;
+	x->flush_queued = 0;
+}
+
+/* Partial chunks wait at most CHORUS_OUTPUT_FLUSH_MS: the list is in flush_ms order. */
+static void work_output_tick(struct core *core, uint64_t now_ms)
+{
+	struct works *w = &core->works;
+
+	while (w->flush_head != NULL && w->flush_head->flush_ms <= now_ms) {
+		struct work *x = w->flush_head;
+
+		work_flush_unqueue(w, x);
+		assert(!x->done && x->out != NULL);
+		work_output_send(core, x, 0, 0);
+		work_output_send(core, x, 1, 0);
+	}
+}
+
+/* The job ended: what waits goes now, with each stream's end (its length, sent or not). */
+static void work_output_end(struct core *core, struct work *x)
+{
+	if (x->out == NULL)
+		return;
+	work_flush_unqueue(&core->works, x);
+	work_output_send(core, x, 0, 1);
+	work_output_send(core, x, 1, 1);
+	free(x->out);
+	x->out = NULL;
+}
+
+/* Appends to the partial chunk, sending it when it fills; bytes past the bound are counted. */
+static void work_output_append(struct core *core, struct work *x, unsigned stream,
+                               const uint8_t *data, size_t len)
+{
+	struct work_stream *st = &x->out->s[stream];
+
+	while (len > 0) {
+		size_t room = CHORUS_OUTPUT_CHUNK_MAX - st->pend_len, n;
+
+		if (st->pos >= CHORUS_OUTPUT_JOB_MAX) {
+			st->pos += len;
+			core->stats.output_bytes_over += len;
+			return;
+		}
+		n = len < room ? len : room;
+		if (n > CHORUS_OUTPUT_JOB_MAX - st->pos)
+			n = (size_t)(CHORUS_OUTPUT_JOB_MAX - st->pos);
+		memcpy(st->pend + st->pend_len, data, n);
+		st->pend_len = (uint16_t)(st->pend_len + n);
+		st->pos += n;
+		data += n;
+		len -= n;
+		if (st->pend_len == CHORUS_OUTPUT_CHUNK_MAX)
+			work_output_send(core, x, stream, 0);
+	}
+}
+
+int core_work_output(struct core *core, const char *job_id, unsigned stream, const uint8_t *data,
+                     size_t len, uint64_t now_ms)
+{
+	struct works *w = &core->works;
+	uint8_t id[CHORUS_JOB_ID_BYTES];
+	struct work *x;
+
+	if (stream > 1 || (data == NULL && len > 0) || codec_unhex(id, sizeof(id), job_id) < 0 ||
+	    (x = *work_slot(w, id)) == NULL || x->done)
+		return CORE_ERR_INVAL;
+	if (len == 0)
+		return 0;
+	if (x->out == NULL && (x->out = calloc(1, sizeof(*x->out))) == NULL)
+		return CORE_ERR_NOMEM;
+	work_output_append(core, x, stream, data, len);
+	/* A partial chunk left: it goes within the flush interval (queued once, FIFO = time order). */
+	if ((x->out->s[0].pend_len > 0 || x->out->s[1].pend_len > 0) && !x->flush_queued) {
+		x->flush_ms = now_ms + CHORUS_OUTPUT_FLUSH_MS;
+		x->flush_queued = 1;
+		x->flush_next = NULL;
+		if (w->flush_tail != NULL)
+			w->flush_tail->flush_next = x;
+		else
+			w->flush_head = x;
+		w->flush_tail = x;
+	}
+	assert(!x->flush_queued || w->flush_head != NULL);
+	return 0;
+}
+
 static void work_mark_done(struct works *w, struct work *x, char *receipt, size_t len)
 {
 	x->done = 1;
@@ -611,6 +753,7 @@ int core_work_done(struct core *core, const char *job_id, enum work_status st,
 	    (copy = malloc(sb.len)) == NULL)
 		return CORE_ERR_NOMEM; /* bounds make the body fit; only malloc can fail */
 	memcpy(copy, sb.buf, sb.len);
+	work_output_end(core, x); /* the client has all the output before the receipt ends the job */
 	work_mark_done(&core->works, x, copy, sb.len);
 	/* Durable before the receipt leaves: a repeat, even after a restart, gets this receipt. */
 	work_outcome_put(core, x->idhex, WORK_OUTCOME_DONE, 0, x->client, copy, sb.len);
@@ -732,6 +875,8 @@ void work_on_ack(struct core *core, const struct wire_frame *f, const cJSON *bod
 	work_ack_seen(core, text, len, sig, rtext, rlen, rtext != NULL ? rsig : NULL, &a);
 }
 
+static const char *work_check_flush(const struct works *w);
+
 const char *work_check(const struct core *core)
 {
 	const struct works *w = &core->works;
@@ -739,7 +884,7 @@ const char *work_check(const struct core *core)
 
 	/* An idle worker (or none): no need to walk the empty buckets on every check. */
 	if (w->n == 0)
-		return w->running == 0 && w->bytes == 0 && w->oldest_done == NULL
+		return w->running == 0 && w->bytes == 0 && w->oldest_done == NULL && w->flush_head == NULL
 		           ? NULL
 		           : "worker counts without works";
 
@@ -755,5 +900,23 @@ const char *work_check(const struct core *core)
 		return "worker table does not match its counts";
 	if (n > CHORUS_WORK_MAX || running > core->cfg.capacity)
 		return "worker table over its bounds";
+	return work_check_flush(w);
+}
+
+/* Partial chunks waiting: running works with output, queued once, in deadline order. */
+static const char *work_check_flush(const struct works *w)
+{
+	size_t queued = 0;
+
+	for (const struct work *x = w->flush_head; x != NULL; x = x->flush_next) {
+		if (++queued > w->running || x->done || x->out == NULL || !x->flush_queued)
+			return "a queued flush of a work without running output";
+		if (x->flush_next != NULL && x->flush_next->flush_ms < x->flush_ms)
+			return "output flushes out of deadline order";
+		if (x->flush_next == NULL && w->flush_tail != x)
+			return "output flush list without its tail";
+	}
+	if ((w->flush_head == NULL) != (w->flush_tail == NULL))
+		return "output flush list head and tail disagree";
 	return NULL;
 }

@@ -9,6 +9,12 @@
  *   GET  /v1/jobs?limit=N         {"jobs":[record...]}, newest first
  *   GET  /v1/jobs/ID[?wait_ms=N]  the record; with wait_ms, held until final or N ms
  *   POST /v1/jobs/ID/cancel       the record, 404 unknown, 409 already final
+ *   GET  /v1/jobs/ID/logs[?out=N&err=M&wait_ms=T]
+ *                                 live output kept here (joblog.c) from byte N of stdout
+ *                                 and M of stderr, at most CHORUS_OUTPUT_READ_MAX of each;
+ *                                 with wait_ms, held until there is more or the job is final
+ *                                 (a long poll with offset cursors: one bounded answer per
+ *                                 request, so a slow reader holds nothing here)
  *
  * The job table (jobstore.c) is the one source of what is answered; a read
  * first writes the core's live state of what it reads (jobs_sync).  A held
@@ -37,6 +43,7 @@
 struct api_jobs {
 	struct node *node;
 	struct api_waits *waits; /* requests held until their job is final */
+	struct api_waits *logs;  /* log reads held until their job has more output or is final */
 };
 
 static int api_jobs_valid_id(const char *id)
@@ -86,6 +93,116 @@ static int api_jobs_wait(struct api_jobs *aj, struct evhttp_request *req, const 
 void api_jobs_final(struct api_jobs *aj, const char *job_id)
 {
 	api_wake(aj->waits, job_id, 0);
+	api_wake(aj->logs, job_id, 0);
+}
+
+void api_jobs_output(struct api_jobs *aj, const char *job_id)
+{
+	api_wake(aj->logs, job_id, 0);
+}
+
+/* ---------------------------------------------------------------- logs */
+
+/* One stream from its cursor, bounded: "out" (base64), "out_next", "_more", "_dropped" ... */
+static int api_jobs_logs_stream(cJSON *obj, const char *name, const struct joblog_view *v, int k,
+                                unsigned from)
+{
+	size_t start = from < v->len[k] ? from : v->len[k], n = v->len[k] - start;
+	char key[32], *b64;
+	int bad;
+
+	if (n > CHORUS_OUTPUT_READ_MAX)
+		n = CHORUS_OUTPUT_READ_MAX;
+	if ((b64 = malloc(sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL))) == NULL)
+		return -ENOMEM;
+	sodium_bin2base64(b64, sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL),
+	                  n > 0 ? v->data[k] + start : (const uint8_t *)"", n,
+	                  sodium_base64_VARIANT_ORIGINAL);
+	bad = cJSON_AddStringToObject(obj, name, b64) == NULL;
+	free(b64);
+	snprintf(key, sizeof key, "%s_next", name);
+	bad |= cJSON_AddNumberToObject(obj, key, (double)(start + n)) == NULL;
+	snprintf(key, sizeof key, "%s_more", name);
+	bad |= cJSON_AddBoolToObject(obj, key, start + n < v->len[k]) == NULL;
+	snprintf(key, sizeof key, "%s_dropped", name);
+	bad |= cJSON_AddNumberToObject(obj, key, (double)v->dropped[k]) == NULL;
+	snprintf(key, sizeof key, "%s_ended", name);
+	bad |= cJSON_AddBoolToObject(obj, key, v->ended[k]) == NULL;
+	return bad ? -ENOMEM : 0;
+}
+
+/* The answer to a log read (no waiting): 404 for a job this node never had. */
+static void api_jobs_logs_reply(struct api_jobs *aj, struct evhttp_request *req, const char *id)
+{
+	int bad = 0;
+	unsigned out = api_query_uint(req, "out", 0, CHORUS_OUTPUT_JOB_MAX, &bad);
+	unsigned err = api_query_uint(req, "err", 0, CHORUS_OUTPUT_JOB_MAX, &bad);
+	struct joblog_view v;
+	cJSON *doc, *obj;
+	const char *state;
+	int kept, r;
+
+	if (bad) {
+		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "out and err must be byte offsets");
+		return;
+	}
+	if ((r = jobstore_get_json(jobs_sync(aj->node->jobs, id), id, &doc)) != 0) {
+		api_jobs_reply_record(aj, req, id, HTTP_OK, "OK"); /* says why: unknown, damaged */
+		return;
+	}
+	kept = joblog_get(jobs_log(aj->node->jobs), id, &v) == 0;
+	state = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "state"));
+	obj = cJSON_CreateObject();
+	if (obj == NULL || cJSON_AddStringToObject(obj, "id", id) == NULL ||
+	    cJSON_AddStringToObject(obj, "state", state != NULL ? state : "unknown") == NULL ||
+	    cJSON_AddBoolToObject(obj, "final", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+	                                            doc, "final"))) == NULL ||
+	    cJSON_AddBoolToObject(obj, "kept", kept) == NULL ||
+	    cJSON_AddNumberToObject(obj, "attempt", v.attempt) == NULL ||
+	    api_jobs_logs_stream(obj, "out", &v, 0, out) != 0 ||
+	    api_jobs_logs_stream(obj, "err", &v, 1, err) != 0) {
+		cJSON_Delete(obj);
+		cJSON_Delete(doc);
+		api_reply_error(req, HTTP_INTERNAL, "Internal Server Error", "out of memory");
+		return;
+	}
+	cJSON_Delete(doc);
+	api_reply(req, HTTP_OK, "OK", obj);
+}
+
+static void api_jobs_logs_waited(void *ctx, struct evhttp_request *req, const char *id,
+                                 int woken, uint64_t value)
+{
+	(void)woken;
+	(void)value;
+	api_jobs_logs_reply(ctx, req, id);
+}
+
+/* Answered at once when there is more past the cursors or the job is final; else held. */
+static void api_jobs_logs(struct api_jobs *aj, struct evhttp_request *req, const char *id)
+{
+	int bad = 0;
+	unsigned out = api_query_uint(req, "out", 0, CHORUS_OUTPUT_JOB_MAX, &bad);
+	unsigned err = api_query_uint(req, "err", 0, CHORUS_OUTPUT_JOB_MAX, &bad);
+	unsigned wait_ms = api_query_uint(req, "wait_ms", 0, 60000, &bad);
+	struct joblog_view v;
+	cJSON *doc;
+	int final;
+
+	if (bad) {
+		api_reply_error(req, HTTP_BADREQUEST, "Bad Request",
+		                "out and err must be byte offsets, wait_ms 0..60000");
+		return;
+	}
+	if (wait_ms > 0 && jobstore_get_json(jobs_sync(aj->node->jobs, id), id, &doc) == 0) {
+		final = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "final"));
+		cJSON_Delete(doc);
+		(void)joblog_get(jobs_log(aj->node->jobs), id, &v);
+		if (!final && v.len[0] <= out && v.len[1] <= err &&
+		    api_wait(aj->logs, req, id, wait_ms < API_WAIT_MS_MAX ? wait_ms : API_WAIT_MS_MAX) == 0)
+			return;
+	}
+	api_jobs_logs_reply(aj, req, id);
 }
 
 /* ---------------------------------------------------------------- handlers */
@@ -247,9 +364,11 @@ int api_jobs_route(struct api_jobs *aj, struct evhttp_request *req, const char *
 	}
 	if (*rest == '\0' && m == EVHTTP_REQ_GET)
 		api_jobs_get(aj, req, id);
+	else if (strcmp(rest, "/logs") == 0 && m == EVHTTP_REQ_GET)
+		api_jobs_logs(aj, req, id);
 	else if (strcmp(rest, "/cancel") == 0 && m == EVHTTP_REQ_POST)
 		api_jobs_cancel(aj, req, id);
-	else if (*rest == '\0' || strcmp(rest, "/cancel") == 0)
+	else if (*rest == '\0' || strcmp(rest, "/cancel") == 0 || strcmp(rest, "/logs") == 0)
 		api_reply_error(req, 405, "Method Not Allowed", "method not allowed");
 	else
 		api_reply_error(req, HTTP_NOTFOUND, "Not Found", "not found");
@@ -261,7 +380,10 @@ int api_jobs_create(struct api_jobs **out, struct node *node)
 	struct api_jobs *aj = calloc(1, sizeof(*aj));
 
 	*out = NULL;
-	if (aj == NULL || api_waits_create(&aj->waits, node->base, api_jobs_waited, aj) != 0) {
+	if (aj == NULL || api_waits_create(&aj->waits, node->base, api_jobs_waited, aj) != 0 ||
+	    api_waits_create(&aj->logs, node->base, api_jobs_logs_waited, aj) != 0) {
+		if (aj != NULL)
+			api_waits_destroy(aj->waits);
 		free(aj);
 		return -ENOMEM;
 	}
@@ -275,5 +397,6 @@ void api_jobs_destroy(struct api_jobs *aj)
 	if (aj == NULL)
 		return;
 	api_waits_destroy(aj->waits);
+	api_waits_destroy(aj->logs);
 	free(aj);
 }

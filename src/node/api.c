@@ -169,6 +169,10 @@ api_stats_json(const struct node *node)
 	API_STAT(requests_unmatched);
 	API_STAT(loopback_frames);
 	API_STAT(loopback_drops);
+	API_STAT(output_sent);
+	API_STAT(output_received);
+	API_STAT(output_dropped);
+	API_STAT(output_bytes_over);
 #undef API_STAT
 	cJSON_AddNumberToObject(obj, "jobs_inflight", (double)core_jobs_inflight(node->core));
 	cJSON_AddNumberToObject(obj, "works_running", (double)core_work_running(node->core));
@@ -621,4 +625,11 @@ api_job_final(struct api *api, const char *job_id)
 {
 	if (api != NULL)
 		api_jobs_final(api->jobs, job_id);
+}
+
+void
+api_job_output(struct api *api, const char *job_id)
+{
+	if (api != NULL)
+		api_jobs_output(api->jobs, job_id);
 }

@@ -44,6 +44,7 @@ struct jobs {
 	size_t dirty_head, ndirty;
 	struct event *dirty_ev;   /* writes the changes that waited JOBS_DIRTY_MS */
 	struct jobstore *store;
+	struct joblog *log;      /* our jobs' live output (joblog.c) */
 	struct runner *runner;
 	struct jobs_run *runs; /* jobs the runner has, at most capacity of them */
 	size_t nruns;
@@ -113,6 +114,38 @@ static void jobs_runner_done_cb(void *ctx, uint64_t tag, const struct runner_res
 	if (r != 0)
 		log_warn("jobs", "event=work_done_error job=%s error=\"%s\"", id, core_strerror(r));
 	chorusd_reschedule(jobs->node);
+}
+
+/* A running job wrote something: the core streams it to the job's client. */
+static void jobs_runner_output_cb(void *ctx, uint64_t tag, unsigned stream, const uint8_t *buf,
+                                  size_t len)
+{
+	struct jobs *jobs = ctx;
+	struct jobs_run *run = jobs_run_find(jobs, tag, NULL);
+	int r;
+
+	if (run == NULL)
+		return;
+	r = core_work_output(jobs->node->core, run->id, stream, buf, len, chorusd_now_ms());
+	if (r != 0)
+		log_debug("jobs", "event=output_error job=%s error=\"%s\"", run->id, core_strerror(r));
+	chorusd_reschedule(jobs->node); /* a partial chunk's flush is a deadline */
+}
+
+/* Client: a chunk of one of our jobs' output, accepted by the core; followers are told. */
+static void jobs_output_cb(void *ctx, const struct job_output *o)
+{
+	struct node *node = ctx;
+
+	if (joblog_add(node->jobs->log, o) != 0)
+		log_warn("jobs", "event=output_dropped job=%s bytes=%zu reason=no-memory", o->job_id,
+		         o->len);
+	api_job_output(node->api, o->job_id);
+}
+
+struct joblog *jobs_log(struct jobs *jobs)
+{
+	return jobs->log;
 }
 
 static int jobs_run_cb(void *ctx, const char *job_id, const char *kind, const uint8_t *payload,
@@ -462,6 +495,7 @@ void jobs_env(struct core_env *env)
 	env->attempt_cb = jobs_attempt_cb;
 	env->outcome_put_cb = jobs_outcome_put_cb;
 	env->outcome_get_cb = jobs_outcome_get_cb;
+	env->output_cb = jobs_output_cb;
 }
 
 int jobs_create(struct jobs **out, struct node *node, char *err, size_t errlen)
@@ -498,6 +532,12 @@ int jobs_create(struct jobs **out, struct node *node, char *err, size_t errlen)
 		jobs_destroy(jobs);
 		return r;
 	}
+	runner_set_output_cb(jobs->runner, jobs_runner_output_cb);
+	if ((r = joblog_create(&jobs->log)) != 0) {
+		snprintf(err, errlen, "out of memory");
+		jobs_destroy(jobs);
+		return r;
+	}
 	for (unsigned i = 0; i < node->cfg.nworkers; i++)
 		if ((r = runner_add_kind(jobs->runner, node->cfg.workers[i], err, errlen)) != 0) {
 			jobs_destroy(jobs);
@@ -530,6 +570,7 @@ void jobs_destroy(struct jobs *jobs)
 	free(jobs->unsaved);
 	idmap_free(&jobs->queued);
 	runner_destroy(jobs->runner);
+	joblog_destroy(jobs->log);
 	jobstore_close(jobs->store);
 	free(jobs->runs);
 	free(jobs);

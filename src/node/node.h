@@ -273,6 +273,7 @@ int api_jobs_create(struct api_jobs **out, struct node *node);
 void api_jobs_destroy(struct api_jobs *aj);
 int api_jobs_route(struct api_jobs *aj, struct evhttp_request *req, const char *path);
 void api_jobs_final(struct api_jobs *aj, const char *job_id);
+void api_jobs_output(struct api_jobs *aj, const char *job_id);
 unsigned api_query_uint(struct evhttp_request *req, const char *key, unsigned dflt, unsigned max,
                         int *bad);
 
@@ -303,6 +304,27 @@ int jobs_cancel(struct jobs *jobs, const char *id);
 struct jobstore *jobs_sync(struct jobs *jobs, const char *id);
 size_t jobs_kinds(const struct jobs *jobs, const char **names, size_t max);
 void jobs_add_wait(struct jobs *jobs, cJSON *record);
+
+/* joblog.c: the client's kept live output of its jobs (bounded, in memory) */
+struct joblog;
+struct joblog_view {
+	const uint8_t *data[2]; /* stdout, stderr: what is kept (valid until the next call) */
+	size_t len[2];
+	uint64_t dropped[2];    /* bytes that will never be shown: lost, or past the bound */
+	int ended[2];           /* the stream's end came (the job ended on its worker) */
+	unsigned attempt;
+};
+int joblog_create(struct joblog **out);
+void joblog_destroy(struct joblog *jl);
+/* Keeps an accepted chunk (env.output_cb); 0 or -ENOMEM (then counted as dropped). */
+int joblog_add(struct joblog *jl, const struct job_output *o);
+/* 0, or -ENOENT when nothing of job id is kept. */
+int joblog_get(const struct joblog *jl, const char *id, struct joblog_view *v);
+uint64_t joblog_evicted(const struct joblog *jl);
+/* jobs.c keeps the node's joblog. */
+struct joblog *jobs_log(struct jobs *jobs);
+/* api-jobs.c: output of job_id arrived: answer those who follow it (later, from the loop). */
+void api_job_output(struct api *api, const char *job_id);
 
 /* checkpointer.c: SQLite WAL checkpoints on a helper thread instead of in the loop's commits */
 struct sqlite3;

@@ -107,6 +107,7 @@ struct runner_job {
 struct runner {
 	struct event_base *base;
 	runner_done_fn *done_cb;
+	runner_output_fn *output_cb;    /* NULL: output only makes the result */
 	void *ctx;
 	struct event *sigchld_ev;
 	struct runner_kind kinds[RUNNER_KINDS_MAX];
@@ -542,6 +543,8 @@ runner_pipe_read(struct runner_job *job, struct runner_pipe *p)
 			runner_job_check_done(job);
 			return;
 		}
+		if (job->r->output_cb != NULL)
+			job->r->output_cb(job->r->ctx, job->tag, p == &job->err, chunk, (size_t)n);
 		if (p == &job->err) {
 			runner_err_append(job, chunk, (size_t)n);
 			continue;
@@ -910,6 +913,13 @@ runner_create(struct runner **out, struct event_base *base, runner_done_fn *done
 	}
 	*out = r;
 	return 0;
+}
+
+void
+runner_set_output_cb(struct runner *r, runner_output_fn *cb)
+{
+	assert(r != NULL);
+	r->output_cb = cb;
 }
 
 void

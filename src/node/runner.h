@@ -64,6 +64,13 @@ struct runner_result {
 };
 
 typedef void runner_done_fn(void *ctx, uint64_t tag, const struct runner_result *res);
+/*
+ * Live output: the bytes an external command writes to stdout (stream 0)
+ * or stderr (stream 1), as they are read, before they count in the result;
+ * called from the loop, never after that job's done_cb.
+ */
+typedef void runner_output_fn(void *ctx, uint64_t tag, unsigned stream, const uint8_t *buf,
+                              size_t len);
 
 struct runner;
 
@@ -76,6 +83,8 @@ int runner_create(struct runner **out, struct event_base *base, runner_done_fn *
  * done_cb may call runner_start, runner_cancel and runner_destroy.
  */
 void runner_destroy(struct runner *r);
+/* Optional: hands every job's output to cb (with the ctx of runner_create) as it is read. */
+void runner_set_output_cb(struct runner *r, runner_output_fn *cb);
 
 /*
  * spec: "echo" | "sha256" | "sleep" | "fail" (built-ins) or "KIND=COMMAND"

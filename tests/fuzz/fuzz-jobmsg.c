@@ -2,7 +2,7 @@
  * fuzz-jobmsg: the signed job texts every node decodes per job: the work
  * request (broadcast, and in a dispatch), the worker's receipt and the
  * client's completion ack (broadcast, and in every ledger entry); and the
- * queue's frame body (byte 0 == 3 mod 4).  Byte 0 picks the decoder, the
+ * queue's frame body (byte 0 == 3 mod 5).  Byte 0 picks the decoder, the
  * rest is the text.
  *
  * Each decoder tries a canonical fast path before the general JSON path.
@@ -10,6 +10,10 @@
  * fill the same struct; as tests/unit/test-dispatch checks on mutations of
  * encoded texts); and an accepted text re-encodes to one that decodes to the
  * same struct, within JOBMSG_TEXT_MAX.
+ *
+ * Byte 0 = 4 (mod 5) picks the live-output chunk (WIRE_OUTPUT's body, a JSON object
+ * decoded by jobmsg_output_decode): an accepted chunk lies within its
+ * bounds, and re-encodes to a body that decodes to the same fields and bytes.
  */
 #include <string.h>
 
@@ -87,6 +91,37 @@ static size_t fuzz_jobmsg_size(int which)
 			    sizeof(struct jack);
 }
 
+/* The chunk decoder: bounds hold for what it accepts; decode, encode, decode is stable. */
+static int fuzz_jobmsg_output(const char *t, size_t n)
+{
+	static uint8_t buf[CHORUS_OUTPUT_CHUNK_MAX], again_buf[CHORUS_OUTPUT_CHUNK_MAX];
+	static char out[CHORUS_BODY_MAX];
+	struct joutput o, again;
+	cJSON *body = cJSON_ParseWithLength(t, n), *body2;
+	struct sb sb;
+	int rc;
+
+	rc = body != NULL ? jobmsg_output_decode(&o, body, buf) : CORE_ERR_MALFORMED;
+	cJSON_Delete(body);
+	if (rc != 0)
+		return 0;
+	FUZZ_ASSERT(o.attempt >= 1 && o.attempt <= CHORUS_JOB_ATTEMPTS_MAX && o.stream <= 1 &&
+			    o.len <= CHORUS_OUTPUT_CHUNK_MAX && o.off + o.len <= CHORUS_OUTPUT_JOB_MAX &&
+			    (o.len > 0 || o.has_end) && (!o.has_end || o.end >= o.off + o.len),
+		    "an accepted chunk lies within its bounds");
+	sb_init(&sb, out, sizeof out);
+	FUZZ_ASSERT(jobmsg_output_encode(&sb, &o) == 0, "an accepted chunk re-encodes");
+	body2 = cJSON_ParseWithLength(sb.buf, sb.len);
+	rc = body2 != NULL ? jobmsg_output_decode(&again, body2, again_buf) : CORE_ERR_MALFORMED;
+	cJSON_Delete(body2);
+	FUZZ_ASSERT(rc == 0 && memcmp(again.id, o.id, CHORUS_JOB_ID_BYTES) == 0 &&
+			    again.attempt == o.attempt && again.stream == o.stream &&
+			    again.off == o.off && again.len == o.len && again.has_end == o.has_end &&
+			    again.end == o.end && memcmp(again_buf, buf, o.len) == 0,
+		    "decode, encode, decode gives the same chunk");
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static union fuzz_jobmsg fast, json, again;
@@ -96,9 +131,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	if (data[0] % 4 == 3)
+	if (data[0] % 5 == 3)
 		return fuzz_jobmsg_queue(t, size - 1);
-	which = data[0] % 4;
+	if (data[0] % 5 == 4)
+		return fuzz_jobmsg_output(t, size - 1);
+	which = data[0] % 5;
 	memset(&fast, 0x5a, sizeof fast);
 	memset(&json, 0xa5, sizeof json);
 	rf = fuzz_jobmsg_decode(which, 1, &fast, t, size - 1);

@@ -190,6 +190,34 @@ static void gen_queue_bodies(void)
 	}
 }
 
+/* Live-output chunks (WIRE_OUTPUT bodies): a line, a full chunk, a stream's end, both. */
+static void gen_output(int i)
+{
+	static uint8_t bytes[CHORUS_OUTPUT_CHUNK_MAX];
+	static char body[CHORUS_BODY_MAX];
+	uint8_t which = 4; /* fuzz-jobmsg: byte 0 % 5 == 4 */
+	struct joutput o;
+	char name[32];
+	struct sb sb;
+
+	for (size_t k = 0; k < sizeof bytes; k++)
+		bytes[k] = (uint8_t)(k % 64 == 63 ? '\n' : 'a' + k % 26);
+	memset(&o, 0, sizeof o);
+	jobmsg_job_id(o.id, (const uint8_t *)"0123456789abcdef0123456789abcdef", (uint64_t)i);
+	o.attempt = 1 + (unsigned)i;
+	o.stream = (unsigned)i % 2;
+	o.off = (uint64_t)i * CHORUS_OUTPUT_CHUNK_MAX;
+	o.data = bytes;
+	o.len = i == 0 ? 6 : i == 2 ? 0 : CHORUS_OUTPUT_CHUNK_MAX;
+	o.has_end = i >= 2;
+	o.end = o.off + o.len + (i == 3 ? 12345 : 0);
+	sb_init(&sb, body, sizeof body);
+	if (jobmsg_output_encode(&sb, &o) != 0)
+		abort();
+	snprintf(name, sizeof name, "output-%d", i);
+	gen_write("jobmsg", name, &which, 1, sb.buf, sb.len);
+}
+
 static void gen_texts(void)
 {
 	struct gen_key c, w;
@@ -225,6 +253,7 @@ static void gen_texts(void)
 		which = 2;
 		snprintf(name, sizeof name, "ack-%d", i);
 		gen_write("jobmsg", name, &which, 1, e->ack_text, e->ack_len);
+		gen_output(i);
 		if (i > 1)
 			continue;
 		/* The HTTP bodies that carry them: POST /v1/ledger/acks. */

@@ -277,6 +277,14 @@ static int h_outcome_get_cb(void *ctx, const char *job_id, struct work_outcome *
 	return 1;
 }
 
+static void h_output_cb(void *ctx, const struct job_output *o)
+{
+	struct h_ctx *c = ctx;
+
+	if (c->h->output != NULL)
+		c->h->output(c->h, c->self, o);
+}
+
 int h_start(struct harness *h, int i, uint64_t start_ms)
 {
 	struct core_config cfg;
@@ -305,6 +313,7 @@ int h_start(struct harness *h, int i, uint64_t start_ms)
 	env.keyring_cb = h_keyring_cb;
 	env.ack_cb = h_ack_cb;
 	env.app_cb = h_app_cb;
+	env.output_cb = h_output_cb;
 	if (h->outcome_tables) {
 		env.outcome_put_cb = h_outcome_put_cb;
 		env.outcome_get_cb = h_outcome_get_cb;

@@ -95,6 +95,8 @@ struct harness {
 	struct h_job jobs[H_JOBS_MAX];
 	int njobs;
 	int outcome_tables; /* set before h_start: workers keep outcome tables */
+	/* Optional: every chunk of live output a client accepted (env.output_cb). */
+	void (*output)(struct harness *h, int node, const struct job_output *o);
 };
 
 /* Job helpers: submit from node i; the job's last view (NULL if never reported). */

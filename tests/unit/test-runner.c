@@ -580,6 +580,68 @@ test_destroy(const char *pid_path)
 	event_base_free(base);
 }
 
+/* ---------------------------------------------------------------- live output */
+
+#define TEST_LIVE_TAG 2040 /* above the tags the other tests use */
+
+/* What the output callback saw of TEST_LIVE_TAG, and whether the job was delivered then. */
+static struct {
+	char bytes[2][256];
+	size_t len[2];
+	int first_before_done; /* the first stdout read came while the job still ran */
+	int calls;
+} test_out;
+
+static void
+test_output_cb(void *ctx, uint64_t tag, unsigned stream, const uint8_t *buf, size_t len)
+{
+	(void)ctx;
+	if (tag != TEST_LIVE_TAG || stream > 1 ||
+	    test_out.len[stream] + len >= sizeof test_out.bytes[0])
+		return;
+	if (stream == 0 && test_out.len[0] == 0)
+		test_out.first_before_done = test_log[TEST_LIVE_TAG].calls == 0;
+	memcpy(test_out.bytes[stream] + test_out.len[stream], buf, len);
+	test_out.len[stream] += len;
+	test_out.calls++;
+}
+
+/* A command's output reaches output_cb as it is read, each stream apart, before done_cb. */
+static void
+test_live_output(void)
+{
+	struct event_base *base = event_base_new();
+	struct runner *r = NULL;
+	uint64_t t0, first_ms = 0;
+
+	if (base == NULL || runner_create(&r, base, test_done_cb, NULL) != 0) {
+		ok(0, "a runner for live output");
+		return;
+	}
+	runner_set_output_cb(r, test_output_cb);
+	test_add(r, "drip=echo one; echo warn >&2; sleep 0.6; echo two");
+	t0 = test_now_ms();
+	ok(test_start(r, TEST_LIVE_TAG, "drip", NULL, 5000) == 0,
+	   "a command that writes over time starts");
+	while (test_out.len[0] == 0 && test_now_ms() < t0 + TEST_WAIT_MS)
+		test_turn(base);
+	first_ms = test_now_ms() - t0;
+	ok(test_out.len[0] > 0 && test_out.first_before_done,
+	   "its first line is handed over while it runs (after %llu ms)",
+	   (unsigned long long)first_ms);
+	ok(first_ms < 500, "well before it ends (it sleeps 0.6 s after the first line)");
+	ok(test_wait(base, TEST_LIVE_TAG, TEST_WAIT_MS) && test_is(TEST_LIVE_TAG, RUNNER_OK),
+	   "and it ends ok");
+	ok(test_out.len[0] == 8 && memcmp(test_out.bytes[0], "one\ntwo\n", 8) == 0,
+	   "stdout came whole, in order");
+	ok(test_out.len[1] == 5 && memcmp(test_out.bytes[1], "warn\n", 5) == 0,
+	   "stderr came apart from stdout");
+	ok(strcmp((const char *)test_log[TEST_LIVE_TAG].out, "one\ntwo\n") == 0,
+	   "the result is still all of stdout");
+	runner_destroy(r);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -606,7 +668,7 @@ main(void)
 	test_add(r, "exit3=echo oops >&2; exit 3");
 	test_add(r, "selfkill=kill -9 $$");
 	test_add(r, "noisy=echo warn >&2; echo ok");
-	test_add(r, "spew=head -c 10000 /dev/zero | tr '\\0' x >&2; printf '\\001' >&2; "
+	test_add(r, "spew=head -c TEST_LIVE_TAG0 /dev/zero | tr '\\0' x >&2; printf '\\001' >&2; "
 	            "echo TAIL >&2; exit 1");
 	test_add(r, "nap=sleep 0.3");
 	test_add(r, "cat=cat");
@@ -638,6 +700,7 @@ main(void)
 	event_base_free(base);
 
 	test_specs();
+	test_live_output();
 	test_bounds();
 	test_destroy(pid_path);
 	test_destroy_in_cb();
