@@ -19,7 +19,7 @@ hport() { echo $((base + 50 + $1)); }
 QJ="$top_srcdir/tests/e2e/queue-jobs.py"
 declare -a PID
 start_worker() { # start_worker I [LIFE]: its runs go to runs.nI (LIFE appended: a restart's)
-	start_node "$1" --join "tcp://127.0.0.1:$(fport 1)" --capacity 2 --voter --bootstrap-expect 3 \
+	start_node "$1" --join "tcp://127.0.0.1:$(fport 1)" --capacity 2 --voter --bootstrap-expect 3 --voters "$(voters_of 2 3 4)" \
 		--worker "count=read -r t s; echo \"\$t\" >>$TEST_TMP/runs.n$1${2:-}; sleep \"\$s\"; echo \"ran \$t\""
 }
 sees_workers() {
