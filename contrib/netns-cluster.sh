@@ -20,6 +20,7 @@
 #            nodes the ledger's voters (--voter --bootstrap-expect, --voters
 #            with their ids).  CHORUSD-ARGS go to every node (default:
 #            --capacity 4 --worker echo --worker sha256 --worker sleep).
+#            Every `up` is a fresh cluster: DIR/nI (data, logs) is made anew.
 #            Returns once every node's API answers (at most 30 s).
 # partition  cuts the links between groups: the nodes of each group after
 #            the first move to a bridge of their own (nodes named in no group
@@ -128,6 +129,8 @@ cmd_up() {
 	[ -x "$CHORUS" ] || die "$CHORUS is not built (bash contrib/setup.sh)"
 	[ -z "$(our_namespaces)" ] || die "namespaces $P-* exist already: netns-cluster.sh down first"
 	mkdir -p "$DIR" || die "cannot make $DIR"
+	# A fresh cluster: new identities and state (the keyring is new too).
+	for i in $(seq 1 "$n"); do rm -rf "${DIR:?}/n$i"; done
 	echo "$n" >"$DIR/nodes"
 	(umask 077; "$CHORUS" keygen >"$DIR/keyring") || die "chorus keygen failed"
 	net_up "$n" || { cmd_down >/dev/null 2>&1; die "cannot build the network (ip netns needs root)"; }
