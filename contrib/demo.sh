@@ -9,6 +9,10 @@
 #   contrib/demo.sh           run the demo, then stop the nodes
 #   contrib/demo.sh --keep    leave the nodes running (stop: contrib/demo.sh --stop)
 #   contrib/demo.sh --stop    stop the nodes a --keep run left behind
+#   contrib/demo.sh --hosts N run it on N "hosts" (N >= 4): each node in a network
+#                             namespace of its own with a real address, nodes 1,3,4
+#                             the ledger's voters, and a partition healed
+#                             (contrib/netns-cluster.sh; needs root)
 #
 # Data and logs live under $DEMO_DIR (default /tmp/chorus-demo): nK/node.log.
 # Node K listens on tcp://127.0.0.1:747K (fabric) and 127.0.0.1:748K (HTTP).
@@ -169,16 +173,115 @@ step_show_gossip() {
 }
 
 # ---------------------------------------------------------------- main
-usage() { sed -n '2,12s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,16s/^# \{0,1\}//p' "$0"; }
 
+# ---------------------------------------------------------------- --hosts N
+# The same steps on contrib/netns-cluster.sh: every node in its own network
+# namespace at 10.77.0.K, its API on that namespace's loopback.
+HOSTS=0
+NETNS_CLUSTER=$TOP/contrib/netns-cluster.sh
+hosts_mode() {
+	HOSTS=1
+	NODES=$1
+	export CHORUS_NETNS=chorus-demo CHORUS_NETNS_DIR=$DEMO_DIR/hosts CHORUS_NETNS_KEEP=1
+	export CHORUSD CHORUS
+	node_dir() { echo "$CHORUS_NETNS_DIR/n$1"; }
+	chorus_at() { local k=$1; shift; bash "$NETNS_CLUSTER" exec "$k" "$CHORUS" "$@"; }
+	stop_cluster() { bash "$NETNS_CLUSTER" down && echo "stopped the $CHORUS_NETNS-* namespaces"; }
+	step_start() {
+		say "starting $NODES nodes, each in a network namespace of its own (contrib/netns-cluster.sh)"
+		bash "$NETNS_CLUSTER" down >/dev/null 2>&1 # a previous --keep run
+		echo "\$ contrib/netns-cluster.sh up $NODES --voters 1,3,4 -- $(printf '%q ' "${WORKER_ARGS[@]}")"
+		bash "$NETNS_CLUSTER" up "$NODES" --voters 1,3,4 -- "${WORKER_ARGS[@]}" || die "netns-cluster up failed"
+	}
+	step_show_members() {
+		local k
+		for k in $(seq 1 "$NODES"); do
+			say "contrib/netns-cluster.sh exec $k chorus members   (node $k's view)"
+			chorus_at "$k" members
+		done
+	}
+	STEPS="${STEPS/step_jobs/step_wait_ledger step_jobs} step_ledger step_partition"
+}
+step_wait_ledger() { # the voters have formed the ledger before the first job
+	local deadline=$(($(date +%s) + WAIT_S))
+	say "waiting up to ${WAIT_S}s until the voters (nodes 1, 3, 4) elect a ledger leader"
+	until chorus_at 1 ledger status 2>/dev/null | grep -q '^leader_name: *n'; do
+		[ "$(date +%s)" -lt "$deadline" ] || die "no ledger leader after ${WAIT_S}s"
+		sleep 0.2
+	done
+	chorus_at 1 ledger status | grep '^leader_name'
+}
+sees_alive() { # sees_alive K N: node K sees N members alive
+	[ "$(alive_count "$1")" -eq "$2" ]
+}
+ledger_credits() { # node 1's ledger has a leader and credits
+	chorus_at 1 -j ledger status 2>/dev/null | grep -q '"credited":[[:space:]]*[1-9]'
+}
+step_ledger() {
+	local deadline=$(($(date +%s) + WAIT_S))
+	until ledger_credits; do
+		[ "$(date +%s)" -lt "$deadline" ] || die "node 1's ledger credits nothing after ${WAIT_S}s"
+		sleep 0.2
+	done
+	say "chorus ledger status   (node 1, a voter: the jobs above are credited)"
+	chorus_at 1 ledger status
+}
+step_partition() {
+	local deadline
+	say "partition: nodes 1,2 | nodes 3..$NODES (the link between the two groups is cut)"
+	bash "$NETNS_CLUSTER" partition 1,2 "$(seq -s, 3 "$NODES")"
+	deadline=$(($(date +%s) + WAIT_S))
+	until sees_alive 1 2; do
+		[ "$(date +%s)" -lt "$deadline" ] || die "node 1 still sees the other side after ${WAIT_S}s"
+		sleep 0.2
+	done
+	say "node 1's view (the minority: one voter of three cannot credit alone)"
+	chorus_at 1 members
+	say "node $NODES's view (the majority: voters 3 and 4 go on)"
+	chorus_at "$NODES" members
+	demo_submit_at "$NODES" echo --data "credited during the partition"
+	say "heal"
+	bash "$NETNS_CLUSTER" heal
+	deadline=$(($(date +%s) + WAIT_S))
+	until sees_alive 1 "$NODES"; do
+		[ "$(date +%s)" -lt "$deadline" ] || die "node 1 sees $(alive_count 1) of $NODES alive ${WAIT_S}s after the heal"
+		sleep 0.2
+	done
+	say "node 1's view after the heal"
+	chorus_at 1 members
+}
+demo_submit_at() { # demo_submit_at K ARGS...: show and run one submit through node K
+	local k=$1 rc=0
+	shift
+	printf '\n$ chorus submit %s   (on node %s)\n' "$(printf '%q ' "$@")" "$k"
+	chorus_at "$k" submit "$@" || rc=$?
+	[ "$rc" -eq 0 ] && echo
+	echo "(exit $rc)"
+}
+
+prev=""
 for arg in "$@"; do
+	if [ "$prev" = --hosts ]; then
+		[[ $arg =~ ^[0-9]+$ ]] && [ "$arg" -ge 4 ] || die "--hosts N: N is a number, at least 4"
+		hosts_mode "$arg"
+		prev=""
+		continue
+	fi
+	prev=$arg
 	case $arg in
+	--hosts) ;;
 	--keep) KEEP=1 ;;
-	--stop) stop_cluster; exit 0 ;;
+	--stop)
+		# A --keep run of either kind: both are stopped.
+		stop_cluster
+		[ -d "$DEMO_DIR/hosts" ] && hosts_mode 4 && stop_cluster
+		exit 0 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument '$arg'" ;;
 	esac
 done
+[ "$prev" = --hosts ] && die "--hosts needs N"
 
 # Whatever happens, a demo that is not kept leaves no node behind.
 on_exit() {
@@ -201,7 +304,11 @@ if [ "$KEEP" -eq 1 ]; then
 	for k in $(seq 1 "$NODES"); do
 		echo "  tail -f $(node_dir "$k")/node.log"
 	done
-	echo "  $CHORUS -H http://$(http_addr 1) members"
-	echo "  $CHORUS -H http://$(http_addr 1) submit sha256 --data hello"
+	if [ "$HOSTS" -eq 1 ]; then
+		echo "  $NETNS_CLUSTER exec 1 chorus members"
+	else
+		echo "  $CHORUS -H http://$(http_addr 1) members"
+		echo "  $CHORUS -H http://$(http_addr 1) submit sha256 --data hello"
+	fi
 	echo "  stop it with: $TOP/contrib/$(basename "$0") --stop"
 fi

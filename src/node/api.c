@@ -263,6 +263,7 @@ api_status_json(const struct node *node)
 	cJSON_AddStringToObject(obj, "name", node->cfg.name);
 	cJSON_AddStringToObject(obj, "version", CHORUS_VERSION);
 	cJSON_AddStringToObject(obj, "fabric", node->cfg.listen);
+	cJSON_AddStringToObject(obj, "fabric_addr", node->fabric_addr); /* published: advertise.c */
 	cJSON_AddStringToObject(obj, "http", node->cfg.http);
 	/* Where api.token is: the CLI reads it there when its user may (chorus(1)). */
 	cJSON_AddStringToObject(obj, "data_dir", node->cfg.data_dir);

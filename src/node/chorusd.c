@@ -153,7 +153,8 @@ chorusd_core_config(struct node *node, struct core_config *cc, const char *id_he
 	if (node->cfg.name[0] == '\0')
 		core_id_short(id_hex, node->cfg.name);
 	snprintf(cc->name, sizeof cc->name, "%s", cfg->name);
-	snprintf(cc->addr, sizeof cc->addr, "%s", cfg->listen);
+	/* What peers dial: never a wildcard listen address (advertise.c). */
+	snprintf(cc->addr, sizeof cc->addr, "%s", node->fabric_addr);
 	for (unsigned i = 0; i < cfg->nroles; i++)
 		snprintf(cc->roles[i], sizeof cc->roles[i], "%s", cfg->roles[i]);
 	cc->nroles = cfg->nroles;
@@ -244,6 +245,7 @@ chorusd_check(struct node *node)
 		return 1;
 	}
 	printf("configuration OK%s\n", exists ? "" : " (node.key will be created)");
+	printf("fabric address published: %s (from %s)\n", node->fabric_addr, node->fabric_addr_how);
 	return 0;
 }
 
@@ -411,8 +413,9 @@ chorusd_log_start(const struct node *node, int created)
 		n += (size_t)snprintf(roles + n, sizeof roles - n, "%s%s", i > 0 ? "," : "",
 		                      node->cfg.roles[i]);
 	(void)log_quote(name, sizeof name, node->cfg.name);
-	log_info("node", "event=start id=%s name=%s fabric=%s http=%s version=%s key=%s%s%s",
-	         core_id(node->core), name, node->cfg.listen, node->cfg.http, CHORUS_VERSION,
+	log_info("node", "event=start id=%s name=%s fabric=%s addr=%s addr_from=%s http=%s version=%s "
+	         "key=%s%s%s", core_id(node->core), name, node->cfg.listen, node->fabric_addr,
+	         node->fabric_addr_how, node->cfg.http, CHORUS_VERSION,
 	         created ? "created" : "loaded", n > 0 ? " roles=" : "", roles);
 	log_debug("node", "event=config data_dir=%s config=%s log_file=%s capacity=%u verbose=%d",
 	          node->cfg.data_dir, node->cfg.config_file[0] != '\0' ? node->cfg.config_file : "-",
@@ -462,6 +465,17 @@ main(int argc, char **argv)
 	if (sodium_init() < 0) {
 		fprintf(stderr, "chorusd: libsodium failed to initialise\n");
 		return 1;
+	}
+	if (!node.cfg.print_id) {
+		const char *how;
+
+		/* Before anything is made: a node others cannot dial is refused at once. */
+		if (advertise_resolve(node.cfg.listen, node.cfg.advertise, node.fabric_addr,
+		                      sizeof node.fabric_addr, &how, err, sizeof err) != 0) {
+			fprintf(stderr, "chorusd: %s\n", err);
+			return 1;
+		}
+		node.fabric_addr_how = how;
 	}
 	if (node.cfg.check_only)
 		return chorusd_check(&node);

@@ -26,8 +26,10 @@
 #define CONFIG_OPT_HTTP_INSECURE 0x101
 #define CONFIG_OPT_HTTP_TLS      0x102
 #define CONFIG_OPT_PRINT_ID      0x110
+#define CONFIG_OPT_ADVERTISE     0x111
 
 static const struct option config_long_options[] = {
+	{ "advertise", required_argument, NULL, CONFIG_OPT_ADVERTISE },
 	{ "bootstrap-expect", required_argument, NULL, 'b' },
 	{ "capacity", required_argument, NULL, 'c' },
 	{ "config", required_argument, NULL, 'f' },
@@ -64,7 +66,8 @@ void
 config_usage(FILE *fp, int full)
 {
 	fprintf(fp,
-	    "usage: chorusd [-nv] [--bootstrap-expect N] [--capacity N] [--config FILE]\n"
+	    "usage: chorusd [-nv] [--advertise URL] [--bootstrap-expect N] [--capacity N]\n"
+	    "               [--config FILE]\n"
 	    "               [--data-dir DIR] [--http HOST:PORT] [--http-insecure]\n"
 	    "               [--http-tls CERT,KEY] [--insecure-open] [--join URL]\n"
 	    "               [--keyring FILE] [--listen URL]\n"
@@ -80,6 +83,10 @@ config_usage(FILE *fp, int full)
 		return;
 	fprintf(fp,
 	    "\n"
+	    "  --advertise URL         fabric address other nodes dial, published in the\n"
+	    "                          record (tcp://HOST:PORT, not a wildcard); default:\n"
+	    "                          --listen, or for a wildcard --listen the address of\n"
+	    "                          the default route's interface (chorusd(8))\n"
 	    "  --bootstrap-expect N    with --voter: form the first ledger configuration once\n"
 	    "                          N voter candidates (1..9) see each other\n"
 	    "  --capacity N            jobs this node runs at once (default 1)\n"
@@ -378,6 +385,12 @@ config_set(struct node_config *cfg, const char *key, const char *value, char *er
 		if (fabric_check_url(value, err, errlen) != 0)
 			return -EINVAL;
 		snprintf(cfg->listen, sizeof cfg->listen, "%s", value);
+		return 0;
+	}
+	if (strcmp(key, "advertise") == 0) {
+		if (advertise_check(value, err, errlen) != 0)
+			return -EINVAL;
+		snprintf(cfg->advertise, sizeof cfg->advertise, "%s", value);
 		return 0;
 	}
 	if (strcmp(key, "join") == 0) {

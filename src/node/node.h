@@ -51,6 +51,7 @@ enum log_format {
 struct node_config {
 	char data_dir[NODE_PATH_MAX];
 	char listen[CHORUS_ADDR_MAX + 1];
+	char advertise[CHORUS_ADDR_MAX + 1];    /* --advertise: published instead of listen; "" none */
 	char http[NODE_HOST_MAX + 8];           /* "host:port" as given */
 	char http_host[NODE_HOST_MAX + 1];
 	uint16_t http_port;
@@ -120,6 +121,8 @@ struct node {
 	uint8_t netkeys[CHORUS_KEYRING_MAX][CHORUS_NETKEY_BYTES]; /* --keyring, the primary first */
 	unsigned nnetkeys;       /* 0: --insecure-open */
 	int leaving;
+	char fabric_addr[CHORUS_ADDR_MAX + 1]; /* published in our record (advertise.c) */
+	const char *fabric_addr_how;           /* the rule that chose it, for the log */
 };
 
 /* chorusd.c */
@@ -140,6 +143,12 @@ int config_set(struct node_config *cfg, const char *key, const char *value, char
                size_t errlen);
 int config_load_file(struct node_config *cfg, const char *path, char *err, size_t errlen);
 int config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* advertise.c: the fabric address published in the record, never a wildcard */
+int advertise_is_wildcard(const char *host);
+int advertise_check(const char *url, char *err, size_t errlen);
+int advertise_resolve(const char *listen, const char *advertise, char *out, size_t outlen,
+                      const char **how, char *err, size_t errlen);
 
 /* identity.c */
 /* keyring.c: the network key file (format: keyring.c, chorusd(8)). */
