@@ -248,6 +248,34 @@ void api_jobs_final(struct api_jobs *aj, const char *job_id);
 unsigned api_query_uint(struct evhttp_request *req, const char *key, unsigned dflt, unsigned max,
                         int *bad);
 
+/* metrics.c: histograms and counters kept for GET /metrics (api-metrics.c) */
+#define METRICS_BUCKETS_MAX 16 /* bucket bounds of one histogram, +Inf aside */
+enum metrics_hist_id {
+	METRICS_JOB_DURATION = 0, /* a client job, submit to final (seconds) */
+	METRICS_JOB_OFFERS,       /* offers a client job got, over all its rounds */
+	METRICS_FSYNC_RAFT,       /* raft.db commits (synchronous=FULL: each waits for an fsync) */
+	METRICS_COMMIT_JOBS,      /* jobs.db commits (synchronous=NORMAL) */
+	METRICS_COMMIT_OUTBOX,    /* raft.db's outbox connection commits (synchronous=NORMAL) */
+	METRICS_HISTS
+};
+struct metrics_hist {
+	const double *bounds; /* upper bounds (le), ascending */
+	unsigned nbounds;
+	uint64_t buckets[METRICS_BUCKETS_MAX + 1]; /* per bucket, not cumulative; last: +Inf */
+	uint64_t count;
+	double sum;
+};
+void metrics_observe(enum metrics_hist_id h, double v);
+uint64_t metrics_clock_ns(void);
+void metrics_observe_since(enum metrics_hist_id h, uint64_t start_ns);
+const struct metrics_hist *metrics_hist(enum metrics_hist_id h);
+void metrics_job_final(const struct job_view *v);
+void metrics_raft_leader(uint64_t leader);
+uint64_t metrics_leader_changes(void);
+
+/* api-metrics.c: GET /metrics (1: the path was its own, answered) */
+int api_metrics_route(struct node *node, struct evhttp_request *req, const char *path);
+
 /* consensus.c (the rest of its interface: consensus.h) */
 #define NODE_SNAPSHOT_EVERY_MAX 32768   /* --snapshot-every: well under CHORUS_RAFT_LOG_MAX */
 _Static_assert(NODE_SNAPSHOT_EVERY_MAX + CHORUS_RAFT_UNCOMMITTED_MAX < CHORUS_RAFT_LOG_MAX,
