@@ -909,11 +909,11 @@ void dispatch_on_offer(struct core *core, const struct wire_frame *f, const cJSO
 	o->capacity = (uint32_t)capacity;
 	o->gen = f->gen;
 	j->offers_seen++;
-	if (core->log_level >= CORE_LOG_DEBUG) {
+	if (core->log_level >= CORE_LOG_INFO) { /* the gossip the README promises at the default level */
 		char w[CHORUS_ID_HEX + 1];
 
 		codec_hex(w, f->pk, CHORUS_PK_BYTES);
-		core_log(core, CORE_LOG_DEBUG, "job",
+		core_log(core, CORE_LOG_INFO, "job",
 		         "event=offer job=%s worker=%.10s load=%u/%u offers=%u", j->idhex, w, o->load,
 		         o->capacity, j->noffers);
 	}

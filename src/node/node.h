@@ -65,7 +65,9 @@ struct node_config {
 	unsigned nworkers;
 	char log_file[NODE_PATH_MAX];
 	enum log_format log_format;
-	int verbose;                            /* 0 info, 1 debug, 2 trace */
+	int verbose;                            /* -v: 0 none, 1 debug, 2 trace */
+	int log_level;                          /* --log-level: an enum core_log_level */
+	int log_stderr;                         /* --log-stderr: with --log-file, stderr too */
 	char config_file[NODE_PATH_MAX];
 	int check_only;                         /* -n */
 	int print_id;                           /* --print-id */
@@ -157,7 +159,9 @@ void signer_stop(void);
 struct signer_stats signer_stats(void);
 
 /* log.c */
-int log_open(const char *path, enum log_format format, int verbose);
+/* level: records above it are skipped; to_stderr: a copy on stderr (always without a path). */
+int log_open(const char *path, enum log_format format, int level, int to_stderr);
+int log_level_parse(const char *name);
 int log_reopen(void);
 void log_close(void);
 /* Gather info/debug lines per loop iteration (one write at its end); detach flushes. */
