@@ -12,6 +12,9 @@ set -eu
 
 PACKAGES="build-essential autoconf automake pkg-config libevent-dev libnng-dev
 libcjson-dev libsodium-dev libsqlite3-dev python3 man-db groff"
+# promtool, for tests/e2e/e2e-metrics.sh (`promtool check metrics` on GET /metrics):
+# Debian ships it only in the prometheus package (19 MB; no service is started here).
+PACKAGES="$PACKAGES prometheus"
 
 say() { echo "setup: $*"; }
 

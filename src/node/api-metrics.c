@@ -178,6 +178,9 @@ api_metrics_jobs(struct evbuffer *b, const struct node *node)
 	api_metrics_head(b, "chorus_job_offers", "histogram",
 	                 "Offers a client job received over all its request rounds.");
 	api_metrics_hist(b, "chorus_job_offers", "", METRICS_JOB_OFFERS);
+	api_metrics_head(b, "chorus_job_queue_wait_seconds", "histogram",
+	                 "Client jobs, the time they waited queued for a free slot.");
+	api_metrics_hist(b, "chorus_job_queue_wait_seconds", "", METRICS_JOB_QUEUED);
 	api_metrics_one(b, "chorus_job_requests_sent_total", "counter",
 	                "Work requests broadcast (every round of every job).", st->requests_sent);
 	api_metrics_one(b, "chorus_job_offers_received_total", "counter", "Offers received.",

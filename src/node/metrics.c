@@ -31,6 +31,7 @@ _Static_assert(METRICS_NBOUNDS(metrics_bounds_store_s) <= METRICS_BUCKETS_MAX, "
 static struct metrics_hist metrics_hists[METRICS_HISTS] = {
 	[METRICS_JOB_DURATION] = { metrics_bounds_job_s, METRICS_NBOUNDS(metrics_bounds_job_s) },
 	[METRICS_JOB_OFFERS] = { metrics_bounds_offers, METRICS_NBOUNDS(metrics_bounds_offers) },
+	[METRICS_JOB_QUEUED] = { metrics_bounds_job_s, METRICS_NBOUNDS(metrics_bounds_job_s) },
 	[METRICS_FSYNC_RAFT] = { metrics_bounds_store_s, METRICS_NBOUNDS(metrics_bounds_store_s) },
 	[METRICS_COMMIT_JOBS] = { metrics_bounds_store_s, METRICS_NBOUNDS(metrics_bounds_store_s) },
 	[METRICS_COMMIT_OUTBOX] = { metrics_bounds_store_s, METRICS_NBOUNDS(metrics_bounds_store_s) },
@@ -84,13 +85,18 @@ metrics_hist(enum metrics_hist_id h)
 	return &metrics_hists[h < METRICS_HISTS ? h : 0];
 }
 
-/* A client job became final: how long it took since its submit, and the offers it got. */
+/*
+ * A client job became final: how long it took since its submit, the offers
+ * it got, and how long of it it waited queued for a slot (the core's
+ * queued_ms: 0 for a job that never queued).
+ */
 void
 metrics_job_final(const struct job_view *v)
 {
 	assert(JOB_STATE_FINAL(v->state));
 	metrics_observe(METRICS_JOB_DURATION, (double)v->elapsed_ms / 1000.0);
 	metrics_observe(METRICS_JOB_OFFERS, (double)v->offers);
+	metrics_observe(METRICS_JOB_QUEUED, (double)v->queued_ms / 1000.0);
 }
 
 /*

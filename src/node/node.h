@@ -257,6 +257,7 @@ unsigned api_query_uint(struct evhttp_request *req, const char *key, unsigned df
 enum metrics_hist_id {
 	METRICS_JOB_DURATION = 0, /* a client job, submit to final (seconds) */
 	METRICS_JOB_OFFERS,       /* offers a client job got, over all its rounds */
+	METRICS_JOB_QUEUED,       /* the time a client job spent queued for a slot (seconds) */
 	METRICS_FSYNC_RAFT,       /* raft.db commits (synchronous=FULL: each waits for an fsync) */
 	METRICS_COMMIT_JOBS,      /* jobs.db commits (synchronous=NORMAL) */
 	METRICS_COMMIT_OUTBOX,    /* raft.db's outbox connection commits (synchronous=NORMAL) */

@@ -101,6 +101,8 @@ check "n1: the dispatch latency histogram counted every job" \
 	mtest 1 chorus_job_duration_seconds_count -eq $((JOBS + 1))
 check "n1: the offers histogram counted every job" mtest 1 chorus_job_offers_count -eq $((JOBS + 1))
 check "n1: the jobs got offers (sum >= $JOBS)" mtest 1 chorus_job_offers_sum -ge "$JOBS"
+check "n1: the queue-wait histogram counted every job" \
+	mtest 1 chorus_job_queue_wait_seconds_count -eq $((JOBS + 1))
 hist_ok() { # hist_ok I NAME: buckets cumulative, +Inf == _count
 	python3 - "$TEST_TMP/m$1.txt" "$2" <<'PYEOF'
 import sys
