@@ -12,6 +12,10 @@ set -eu
 
 PACKAGES="build-essential autoconf automake pkg-config libevent-dev libnng-dev
 libcjson-dev libsodium-dev libsqlite3-dev libssl-dev python3 man-db groff openssl curl"
+# promtool, for tests/e2e/e2e-metrics.sh (`promtool check metrics` on GET /metrics):
+# Debian ships it only in the prometheus package (19 MB).  Its server is not wanted:
+# install_packages keeps the package's service from starting and leaves it disabled.
+PACKAGES="$PACKAGES prometheus"
 
 say() { echo "setup: $*"; }
 
@@ -32,8 +36,23 @@ install_packages() {
 	fi
 	say "installing:$missing"
 	$sudo apt-get update
+	# policy-rc.d (exit 101) keeps a package's service from starting while it installs:
+	# only promtool is wanted of prometheus, not a server listening on :9090.
+	local policy=/usr/sbin/policy-rc.d made_policy=""
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod 755 "$policy" &&
+			made_policy=1
+	fi
 	# shellcheck disable=SC2086 # one word per package
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends $missing
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends $missing ||
+		{ [ -z "$made_policy" ] || $sudo rm -f "$policy"; return 1; }
+	[ -z "$made_policy" ] || $sudo rm -f "$policy"
+	case " $missing " in
+	*" prometheus "*)
+		if command -v systemctl >/dev/null 2>&1; then
+			$sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+		fi ;;
+	esac
 }
 
 # ---------------------------------------------------------------- configure

@@ -223,6 +223,7 @@ enum job_state {
 	 */
 	JOB_QUEUED = 5,
 };
+#define JOB_STATE_COUNT (JOB_QUEUED + 1)
 const char *job_state_name(enum job_state st);
 #define JOB_STATE_FINAL(st) ((st) >= JOB_SUCCEEDED && (st) <= JOB_CANCELLED)
 
@@ -315,6 +316,7 @@ struct job_view {
 	uint64_t elapsed_ms;                 /* since submit (monotonic) */
 	size_t payload_len;
 	unsigned rounds;                     /* request broadcasts so far */
+	unsigned offers;                     /* offers received over all rounds */
 	unsigned nattempts;
 	struct job_attempt attempts[CHORUS_JOB_ATTEMPTS_MAX];
 	const uint8_t *result;               /* when succeeded */
@@ -616,6 +618,8 @@ void core_job_id(uint8_t id[CHORUS_JOB_ID_BYTES], const uint8_t client[CHORUS_PK
 int core_job_get(const struct core *core, const char *job_id, uint64_t now_ms,
                  struct job_view *out);
 size_t core_jobs_inflight(const struct core *core);
+/* Client jobs in flight by state: counts[st] for each enum job_state (final ones: 0). */
+void core_job_counts(const struct core *core, size_t counts[JOB_STATE_COUNT]);
 /* Worker side: a job run_cb started has ended.  result/error may be NULL. */
 int core_work_done(struct core *core, const char *job_id, enum work_status st,
                    const uint8_t *result, size_t result_len, const char *error,

@@ -183,6 +183,7 @@ static void dispatch_view(const struct core *core, const struct cjob *j, uint64_
 	v->elapsed_ms = now_ms - j->submit_ms;
 	v->payload_len = j->req.size;
 	v->rounds = j->req.round;
+	v->offers = j->offers_seen;
 	v->nattempts = j->nattempts;
 	memcpy(v->attempts, j->attempts, j->nattempts * sizeof(j->attempts[0]));
 	if (j->nattempts > 0 && j->attempts[j->nattempts - 1].outcome == OUTCOME_RUNNING)
@@ -1054,11 +1055,11 @@ void dispatch_on_offer(struct core *core, const struct wire_frame *f, const cJSO
 	o->capacity = (uint32_t)capacity;
 	o->gen = f->gen;
 	j->offers_seen++;
-	if (core->log_level >= CORE_LOG_DEBUG) {
+	if (core->log_level >= CORE_LOG_INFO) { /* the gossip the README promises at the default level */
 		char w[CHORUS_ID_HEX + 1];
 
 		codec_hex(w, f->pk, CHORUS_PK_BYTES);
-		core_log(core, CORE_LOG_DEBUG, "job",
+		core_log(core, CORE_LOG_INFO, "job",
 		         "event=offer job=%s worker=%.10s load=%u/%u offers=%u", j->idhex, w, o->load,
 		         o->capacity, j->noffers);
 	}
@@ -1334,6 +1335,18 @@ int core_job_get(const struct core *core, const char *job_id, uint64_t now_ms,
 size_t core_jobs_inflight(const struct core *core)
 {
 	return core->dispatch.n;
+}
+
+void core_job_counts(const struct core *core, size_t counts[JOB_STATE_COUNT])
+{
+	size_t n = 0;
+
+	for (int st = 0; st < JOB_STATE_COUNT; st++)
+		counts[st] = 0;
+	for (const struct cjob *j = core->dispatch.all; j != NULL; j = j->lnext, n++)
+		if ((unsigned)j->state < JOB_STATE_COUNT)
+			counts[j->state]++;
+	assert(n == core->dispatch.n);
 }
 
 const char *dispatch_check(const struct core *core)

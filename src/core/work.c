@@ -195,7 +195,7 @@ void work_on_request(struct core *core, const struct wire_frame *f, const cJSON 
 		return;
 	}
 	if (silent != NULL) {
-		core_log(core, CORE_LOG_DEBUG, "job", "event=request job=%s kind=%s decision=silent reason=%s",
+		core_log(core, CORE_LOG_INFO, "job", "event=request job=%s kind=%s decision=silent reason=%s",
 		         idhex, r.kind, silent);
 		return;
 	}
@@ -204,8 +204,16 @@ void work_on_request(struct core *core, const struct wire_frame *f, const cJSON 
 	         r.round, core->works.running, core->cfg.capacity, core->cfg.addr);
 	core->stats.offers_sent++;
 	core_send(core, r.client, r.addr, WIRE_OFFER, offer, strlen(offer));
-	core_log(core, CORE_LOG_DEBUG, "job", "event=request job=%s kind=%s decision=offer load=%zu/%u",
-	         idhex, r.kind, core->works.running, core->cfg.capacity);
+	/* Two lines, as the README's gossip names them: the request seen, the offer sent. */
+	core_log(core, CORE_LOG_INFO, "job", "event=request job=%s kind=%s decision=offer", idhex,
+	         r.kind);
+	if (core->log_level >= CORE_LOG_INFO) {
+		char client[CHORUS_ID_HEX + 1];
+
+		codec_hex(client, r.client, CHORUS_PK_BYTES);
+		core_log(core, CORE_LOG_INFO, "job", "event=offer job=%s client=%.10s load=%zu/%u",
+		         idhex, client, core->works.running, core->cfg.capacity);
+	}
 }
 
 /* ---------------------------------------------------------------- dispatch */

@@ -348,7 +348,7 @@ chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
 	else
 		log_info("node", "event=keyring keys=%u file=%s", node->nnetkeys, node->cfg.keyring);
 	/* Records we would not print are not even formatted. */
-	core_set_log_level(node->core, CORE_LOG_INFO + (node->cfg.verbose > 2 ? 2 : node->cfg.verbose));
+	core_set_log_level(node->core, node->cfg.log_level);
 	if ((r = api_create(&node->api, node, err, errlen)) != 0)
 		return r;
 	jobs_resume(node->jobs);
@@ -417,10 +417,10 @@ chorusd_log_start(const struct node *node, int created)
 	         "key=%s%s%s", core_id(node->core), name, node->cfg.listen, node->fabric_addr,
 	         node->fabric_addr_how, node->cfg.http, CHORUS_VERSION,
 	         created ? "created" : "loaded", n > 0 ? " roles=" : "", roles);
-	log_debug("node", "event=config data_dir=%s config=%s log_file=%s capacity=%u verbose=%d",
+	log_debug("node", "event=config data_dir=%s config=%s log_file=%s capacity=%u log_level=%d",
 	          node->cfg.data_dir, node->cfg.config_file[0] != '\0' ? node->cfg.config_file : "-",
 	          node->cfg.log_file[0] != '\0' ? node->cfg.log_file : "-", node->cfg.capacity,
-	          node->cfg.verbose);
+	          node->cfg.log_level);
 }
 
 /* --print-id: the id a voters list names (consensus_id_of), making node.key if absent. */
@@ -491,7 +491,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "chorusd: %s\n", err);
 		return 1;
 	}
-	if ((r = log_open(node.cfg.log_file, node.cfg.log_format, node.cfg.verbose)) != 0) {
+	if ((r = log_open(node.cfg.log_file, node.cfg.log_format, node.cfg.log_level,
+	                  node.cfg.log_stderr)) != 0) {
 		fprintf(stderr, "chorusd: log file %s: %s\n", node.cfg.log_file, strerror(-r));
 		return 1;
 	}

@@ -27,6 +27,8 @@
 #define CONFIG_OPT_HTTP_TLS      0x102
 #define CONFIG_OPT_PRINT_ID      0x110
 #define CONFIG_OPT_ADVERTISE     0x111
+#define CONFIG_OPT_LOG_LEVEL     0x112
+#define CONFIG_OPT_LOG_STDERR    0x113
 
 static const struct option config_long_options[] = {
 	{ "advertise", required_argument, NULL, CONFIG_OPT_ADVERTISE },
@@ -44,6 +46,8 @@ static const struct option config_long_options[] = {
 	{ "listen", required_argument, NULL, 'l' },
 	{ "log-file", required_argument, NULL, 'L' },
 	{ "log-format", required_argument, NULL, 'F' },
+	{ "log-level", required_argument, NULL, CONFIG_OPT_LOG_LEVEL },
+	{ "log-stderr", no_argument, NULL, CONFIG_OPT_LOG_STDERR },
 	{ "name", required_argument, NULL, 'N' },
 	{ "offer-window-ms", required_argument, NULL, 'o' },
 	{ "outbox-high", required_argument, NULL, 'x' },
@@ -71,8 +75,9 @@ config_usage(FILE *fp, int full)
 	    "               [--data-dir DIR] [--http HOST:PORT] [--http-insecure]\n"
 	    "               [--http-tls CERT,KEY] [--insecure-open] [--join URL]\n"
 	    "               [--keyring FILE] [--listen URL]\n"
-	    "               [--log-file FILE] [--log-format text|json] [--name NAME]\n"
-	    "               [--offer-window-ms MS] [--outbox-high N]\n"
+	    "               [--log-file FILE] [--log-format text|json]\n"
+	    "               [--log-level error|warn|info|debug|trace] [--log-stderr]\n"
+	    "               [--name NAME] [--offer-window-ms MS] [--outbox-high N]\n"
 	    "               [--queue-timeout SECONDS] [--rejoin] [--role ROLE]\n"
 	    "               [--share CLIENT_ID=WEIGHT] [--snapshot-every N]\n"
 	    "               [--tag KEY=VALUE] [--voter] [--voters ID,...]\n"
@@ -108,8 +113,11 @@ config_usage(FILE *fp, int full)
 	    "  --keyring FILE          network keys, the first primary (chorus keygen);\n"
 	    "                          a node needs --keyring or --insecure-open\n"
 	    "  --listen URL            fabric address (default " NODE_DEFAULT_LISTEN ")\n"
-	    "  --log-file FILE         also log to FILE (reopened on SIGHUP)\n"
+	    "  --log-file FILE         log to FILE instead of stderr (reopened on SIGHUP)\n"
 	    "  --log-format text|json  log line format (default text)\n"
+	    "  --log-level LEVEL       error, warn, info (default: every gossip and job\n"
+	    "                          event), debug or trace\n"
+	    "  --log-stderr            with --log-file: log to stderr too\n"
 	    "  --name NAME             node name (default: the short node id)\n"
 	    "  --offer-window-ms MS    how long a job collects offers at most (default 100)\n"
 	    "  --outbox-high N         refuse submits (503) while over N acks wait for the\n"
@@ -137,7 +145,7 @@ config_usage(FILE *fp, int full)
 	    "                          or COMMAND via /bin/sh (payload on stdin, result on\n"
 	    "                          stdout); repeatable\n"
 	    "  -n                      check everything a start would, create nothing, exit\n"
-	    "  -v                      more verbose: -v debug, -vv trace\n"
+	    "  -v                      more verbose: -v is --log-level debug, -vv trace\n"
 	    "  --help                  print this help and exit\n"
 	    "  --version               print the version and exit\n");
 }
@@ -153,6 +161,7 @@ config_defaults(struct node_config *cfg)
 	cfg->capacity = 1;
 	cfg->outbox_high = CHORUS_OUTBOX_HIGH;
 	cfg->log_format = LOG_FORMAT_TEXT;
+	cfg->log_level = CORE_LOG_INFO;
 }
 
 /* data dir default: $HOME/.local/share/chorus, /var/lib/chorus for root. */
@@ -559,6 +568,25 @@ config_set(struct node_config *cfg, const char *key, const char *value, char *er
 		cfg->bootstrap_expect = (unsigned)v;
 		return 0;
 	}
+	if (strcmp(key, "log-level") == 0) {
+		int level = log_level_parse(value);
+
+		if (level < 0) {
+			snprintf(err, errlen, "bad log level '%s' (want error, warn, info, debug or trace)",
+			         value);
+			return -EINVAL;
+		}
+		cfg->log_level = level;
+		return 0;
+	}
+	if (strcmp(key, "log-stderr") == 0) {
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
+			snprintf(err, errlen, "bad log-stderr '%s' (want yes or no)", value);
+			return -EINVAL;
+		}
+		cfg->log_stderr = strcmp(value, "yes") == 0;
+		return 0;
+	}
 	if (strcmp(key, "log-format") == 0) {
 		if (strcmp(value, "text") == 0)
 			cfg->log_format = LOG_FORMAT_TEXT;
@@ -754,6 +782,7 @@ config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t e
 		case 'O': /* --voter is `voter yes`, --rejoin `rejoin yes`, */
 		case 'R': /* --insecure-open `insecure-open yes` */
 		case 'I':
+		case CONFIG_OPT_LOG_STDERR:
 		case CONFIG_OPT_HTTP_INSECURE: optarg = (char *)"yes";
 			/* fall through */
 		default:
@@ -811,6 +840,8 @@ config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t e
 	if (config_http_policy(cfg, err, errlen) != 0)
 		return CONFIG_ERR;
 	cfg->verbose = verbose;
+	if (verbose > 0) /* -v is --log-level debug, -vv trace, over the file's and the flag's */
+		cfg->log_level = CORE_LOG_INFO + (verbose > 2 ? 2 : verbose);
 	cfg->check_only = check_only;
 	if (cfg->data_dir[0] == '\0' && config_default_data_dir(cfg, err, errlen) != 0)
 		return CONFIG_ERR;

@@ -619,6 +619,7 @@ static void consensus_pump(struct consensus *cs)
 		}
 		catchup_after_pump(cs->catchup, cs->raft, cs->applied_index);
 		consensus_publish_role(cs);
+		metrics_raft_leader(raft_leader(cs->raft));
 		if (raft_is_leader(cs->raft))
 			consensus_answer_pending(cs);
 		if (round == 0)

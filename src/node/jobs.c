@@ -410,6 +410,7 @@ static void jobs_job_cb(void *ctx, const struct job_view *v)
 		jobs_dirty_add(node->jobs, v->id);
 		return;
 	}
+	metrics_job_final(v);
 	jobs_unsaved_add(node->jobs, v);
 	(void)jobstore_update(node->jobs->store, v, chorusd_wall_ms());
 	jobs_barrier_add(node->jobs); /* final before its ack leaves */

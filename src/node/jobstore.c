@@ -367,9 +367,14 @@ int jobstore_commit(struct jobstore *js)
 {
 	int r;
 
+	uint64_t t0 = metrics_clock_ns();
+	int rc;
+
 	if (!js->in_tx)
 		return 0;
-	if (sqlite3_exec(js->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
+	rc = sqlite3_exec(js->db, "COMMIT", NULL, NULL, NULL);
+	metrics_observe_since(METRICS_COMMIT_JOBS, t0);
+	if (rc == SQLITE_OK) {
 		js->in_tx = 0;
 		js->tx_writes = 0;
 		if (js->commit_failed)

@@ -1,5 +1,7 @@
 /*
- * Logging: one line per record, to stderr and to the --log-file.
+ * Logging: one line per record, to the --log-file, else to stderr (both
+ * with --log-stderr: a file alone keeps stderr quiet, for a service manager
+ * that would store every line twice).
  *
  * A record is a level, a subsystem and the core's `key=value` fields.  Text
  * lines read `2026-11-21T14:20:00.123Z INFO  member event=join node=ab12cd3456`
@@ -36,7 +38,8 @@ static struct {
 	char path[NODE_PATH_MAX];
 	enum log_format format;
 	int level_max;               /* records above this level are skipped */
-} log_state = { -1, "", LOG_FORMAT_TEXT, CORE_LOG_INFO };
+	int to_stderr;               /* lines go to stderr (always when there is no file) */
+} log_state = { -1, "", LOG_FORMAT_TEXT, CORE_LOG_INFO, 1 };
 
 static struct {
 	char buf[LOG_BATCH_MAX];
@@ -54,12 +57,24 @@ log_open_fd(const char *path)
 	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 }
 
+/* --log-level's names: the enum core_log_level, or -1. */
+int
+log_level_parse(const char *name)
+{
+	for (int i = CORE_LOG_ERROR; i <= CORE_LOG_TRACE; i++)
+		if (strcmp(name, log_level_json[i]) == 0)
+			return i;
+	return -1;
+}
+
 /* Open the log file (path may be empty: stderr only).  Returns 0 or -errno. */
 int
-log_open(const char *path, enum log_format format, int verbose)
+log_open(const char *path, enum log_format format, int level, int to_stderr)
 {
 	log_state.format = format;
-	log_state.level_max = CORE_LOG_INFO + (verbose > 2 ? 2 : verbose);
+	log_state.level_max = level < CORE_LOG_ERROR ? CORE_LOG_ERROR :
+	                      level > CORE_LOG_TRACE ? CORE_LOG_TRACE : level;
+	log_state.to_stderr = 1;
 	if (path == NULL || path[0] == '\0')
 		return 0;
 	if (strlen(path) >= sizeof log_state.path)
@@ -70,6 +85,7 @@ log_open(const char *path, enum log_format format, int verbose)
 	if (log_state.fd >= 0)
 		close(log_state.fd);
 	log_state.fd = fd;
+	log_state.to_stderr = to_stderr;
 	snprintf(log_state.path, sizeof log_state.path, "%s", path);
 	return 0;
 }
@@ -82,7 +98,8 @@ log_flush(void)
 {
 	if (log_batch.len == 0)
 		return;
-	log_write_all(STDERR_FILENO, log_batch.buf, log_batch.len);
+	if (log_state.to_stderr || log_state.fd < 0)
+		log_write_all(STDERR_FILENO, log_batch.buf, log_batch.len);
 	if (log_state.fd >= 0)
 		log_write_all(log_state.fd, log_batch.buf, log_batch.len);
 	log_batch.len = 0;
@@ -139,6 +156,7 @@ log_close(void)
 		close(log_state.fd);
 	log_state.fd = -1;
 	log_state.path[0] = '\0';
+	log_state.to_stderr = 1;
 }
 
 int
@@ -292,7 +310,8 @@ log_emit(int level, const char *subsys, const char *fields)
 		return;
 	}
 	log_flush(); /* in order: what was gathered, then this line */
-	log_write_all(STDERR_FILENO, line, n);
+	if (log_state.to_stderr || log_state.fd < 0)
+		log_write_all(STDERR_FILENO, line, n);
 	if (log_state.fd >= 0)
 		log_write_all(log_state.fd, line, n);
 }

@@ -66,7 +66,9 @@ struct node_config {
 	unsigned nworkers;
 	char log_file[NODE_PATH_MAX];
 	enum log_format log_format;
-	int verbose;                            /* 0 info, 1 debug, 2 trace */
+	int verbose;                            /* -v: 0 none, 1 debug, 2 trace */
+	int log_level;                          /* --log-level: an enum core_log_level */
+	int log_stderr;                         /* --log-stderr: with --log-file, stderr too */
 	char config_file[NODE_PATH_MAX];
 	int check_only;                         /* -n */
 	int print_id;                           /* --print-id */
@@ -177,7 +179,9 @@ void signer_stop(void);
 struct signer_stats signer_stats(void);
 
 /* log.c */
-int log_open(const char *path, enum log_format format, int verbose);
+/* level: records above it are skipped; to_stderr: a copy on stderr (always without a path). */
+int log_open(const char *path, enum log_format format, int level, int to_stderr);
+int log_level_parse(const char *name);
 int log_reopen(void);
 void log_close(void);
 /* Gather info/debug lines per loop iteration (one write at its end); detach flushes. */
@@ -285,6 +289,35 @@ void api_jobs_final(struct api_jobs *aj, const char *job_id);
 void api_jobs_output(struct api_jobs *aj, const char *job_id);
 unsigned api_query_uint(struct evhttp_request *req, const char *key, unsigned dflt, unsigned max,
                         int *bad);
+
+/* metrics.c: histograms and counters kept for GET /metrics (api-metrics.c) */
+#define METRICS_BUCKETS_MAX 16 /* bucket bounds of one histogram, +Inf aside */
+enum metrics_hist_id {
+	METRICS_JOB_DURATION = 0, /* a client job, submit to final (seconds) */
+	METRICS_JOB_OFFERS,       /* offers a client job got, over all its rounds */
+	METRICS_JOB_QUEUED,       /* the time a client job spent queued for a slot (seconds) */
+	METRICS_FSYNC_RAFT,       /* raft.db commits (synchronous=FULL: each waits for an fsync) */
+	METRICS_COMMIT_JOBS,      /* jobs.db commits (synchronous=NORMAL) */
+	METRICS_COMMIT_OUTBOX,    /* raft.db's outbox connection commits (synchronous=NORMAL) */
+	METRICS_HISTS
+};
+struct metrics_hist {
+	const double *bounds; /* upper bounds (le), ascending */
+	unsigned nbounds;
+	uint64_t buckets[METRICS_BUCKETS_MAX + 1]; /* per bucket, not cumulative; last: +Inf */
+	uint64_t count;
+	double sum;
+};
+void metrics_observe(enum metrics_hist_id h, double v);
+uint64_t metrics_clock_ns(void);
+void metrics_observe_since(enum metrics_hist_id h, uint64_t start_ns);
+const struct metrics_hist *metrics_hist(enum metrics_hist_id h);
+void metrics_job_final(const struct job_view *v);
+void metrics_raft_leader(uint64_t leader);
+uint64_t metrics_leader_changes(void);
+
+/* api-metrics.c: GET /metrics (1: the path was its own, answered) */
+int api_metrics_route(struct node *node, struct evhttp_request *req, const char *path);
 
 /* consensus.c (the rest of its interface: consensus.h) */
 #define NODE_SNAPSHOT_EVERY_MAX 32768   /* --snapshot-every: well under CHORUS_RAFT_LOG_MAX */

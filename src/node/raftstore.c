@@ -544,6 +544,16 @@ int raftstore_forget(struct raftstore *rs)
 	return r;
 }
 
+/* A commit of raft.db's own connection (synchronous=FULL: it waits for the WAL's fsync), timed. */
+static int raftstore_commit_full(struct raftstore *rs)
+{
+	uint64_t t0 = metrics_clock_ns();
+	int r = sqlstore_exec(rs->db, "COMMIT");
+
+	metrics_observe_since(METRICS_FSYNC_RAFT, t0);
+	return r;
+}
+
 /*
  * One raft_ready() round in one transaction (nothing to write: no
  * transaction).  0 when it is on disk; on an error nothing of it is.
@@ -570,7 +580,7 @@ int raftstore_save(struct raftstore *rs, const struct raft_ready *rd)
 		if ((r = raftstore_save_round(rs, rd)) != 0)
 			(void)sqlstore_exec(rs->db, "ROLLBACK");
 		else
-			r = sqlstore_exec(rs->db, "COMMIT");
+			r = raftstore_commit_full(rs);
 	}
 	if (r == 0 && rd->hs_changed) {
 		rs->saved_hs = 1;
@@ -604,7 +614,7 @@ int raftstore_compact(struct raftstore *rs, const struct raft_snapshot *snap)
 		(void)sqlstore_exec(rs->db, "ROLLBACK");
 		return r;
 	}
-	return sqlstore_exec(rs->db, "COMMIT");
+	return raftstore_commit_full(rs);
 }
 
 long long raftstore_log_rows(struct raftstore *rs)
@@ -802,8 +812,10 @@ int raftstore_outbox_begin(struct raftstore *rs)
 /* A transaction that does not commit is rolled back, and the index rebuilt to match; 0, -ENOSPC or -EIO. */
 int raftstore_outbox_commit(struct raftstore *rs)
 {
+	uint64_t t0 = metrics_clock_ns();
 	int r = sqlstore_exec(rs->obx, "COMMIT");
 
+	metrics_observe_since(METRICS_COMMIT_OUTBOX, t0);
 	if (r != 0) {
 		if ((sqlite3_extended_errcode(rs->obx) & 0xff) == SQLITE_FULL)
 			r = -ENOSPC;
