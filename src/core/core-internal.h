@@ -558,6 +558,7 @@ struct works {
 	struct seen *requests; /* request and ack signatures already handled */
 	int load_dirty;
 	uint64_t next_load_ms;
+	uint32_t capacity_high; /* the highest capacity since start (core_set_caps may lower it) */
 };
 int work_init(struct core *core);
 void work_free(struct core *core);

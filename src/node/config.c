@@ -41,6 +41,7 @@ static const struct option config_long_options[] = {
 	{ "listen", required_argument, NULL, 'l' },
 	{ "log-file", required_argument, NULL, 'L' },
 	{ "log-format", required_argument, NULL, 'F' },
+	{ "log-level", required_argument, NULL, 'G' },
 	{ "name", required_argument, NULL, 'N' },
 	{ "offer-window-ms", required_argument, NULL, 'o' },
 	{ "outbox-high", required_argument, NULL, 'x' },
@@ -64,7 +65,8 @@ config_usage(FILE *fp, int full)
 	    "               [--data-dir DIR] [--http HOST:PORT] [--http-insecure]\n"
 	    "               [--http-tls CERT,KEY] [--insecure-open] [--join URL]\n"
 	    "               [--keyring FILE] [--listen URL]\n"
-	    "               [--log-file FILE] [--log-format text|json] [--name NAME]\n"
+	    "               [--log-file FILE] [--log-format text|json]\n"
+	    "               [--log-level error|warn|info|debug] [--name NAME]\n"
 	    "               [--offer-window-ms MS] [--outbox-high N] [--rejoin]\n"
 	    "               [--role ROLE] [--snapshot-every N] [--voter]\n"
 	    "               [--voters ID,...] [--worker KIND[=COMMAND]]\n"
@@ -94,6 +96,7 @@ config_usage(FILE *fp, int full)
 	    "  --listen URL            fabric address (default " NODE_DEFAULT_LISTEN ")\n"
 	    "  --log-file FILE         also log to FILE (reopened on SIGHUP)\n"
 	    "  --log-format text|json  log line format (default text)\n"
+	    "  --log-level LEVEL       error, warn, info or debug (default info; -v wins)\n"
 	    "  --name NAME             node name (default: the short node id)\n"
 	    "  --offer-window-ms MS    how long a job collects offers at most (default 100)\n"
 	    "  --outbox-high N         refuse submits (503) while over N acks wait for the\n"
@@ -430,6 +433,18 @@ config_set(struct node_config *cfg, const char *key, const char *value, char *er
 		cfg->bootstrap_expect = (unsigned)v;
 		return 0;
 	}
+	if (strcmp(key, "log-level") == 0) {
+		/* As -v counts: 0 is info; error and warn go below it. */
+		static const char *const names[] = { "error", "warn", "info", "debug" };
+
+		for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
+			if (strcmp(value, names[i]) == 0) {
+				cfg->verbose = i - CORE_LOG_INFO;
+				return 0;
+			}
+		snprintf(err, errlen, "bad log level '%s' (want error, warn, info or debug)", value);
+		return -EINVAL;
+	}
 	if (strcmp(key, "log-format") == 0) {
 		if (strcmp(value, "text") == 0)
 			cfg->log_format = LOG_FORMAT_TEXT;
@@ -456,14 +471,18 @@ config_trim(char *s)
 	return s;
 }
 
-/* One line, comments and blanks already allowed for.  Returns 0 or -errno. */
-static int
-config_load_line(struct node_config *cfg, char *line, char *err, size_t errlen)
+/*
+ * Split one line in place into key and value (*key NULL for a blank or
+ * comment line).  Returns 0 or -EINVAL (a key without a value) with err.
+ */
+int
+config_split_line(char *line, char **key_out, char **value_out, char *err, size_t errlen)
 {
 	char *hash = strchr(line, '#');
 	if (hash != NULL && (hash == line || isspace((unsigned char)hash[-1])))
 		*hash = '\0';
 	char *key = config_trim(line);
+	*key_out = *value_out = NULL;
 	if (*key == '\0')
 		return 0;
 	char *p = key;
@@ -486,6 +505,20 @@ config_load_line(struct node_config *cfg, char *line, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: missing value", key);
 		return -EINVAL;
 	}
+	*key_out = key;
+	*value_out = value;
+	return 0;
+}
+
+/* One line, comments and blanks already allowed for.  Returns 0 or -errno. */
+static int
+config_load_line(struct node_config *cfg, char *line, char *err, size_t errlen)
+{
+	char *key, *value;
+	int r = config_split_line(line, &key, &value, err, errlen);
+
+	if (r != 0 || key == NULL)
+		return r;
 	return config_set(cfg, key, value, err, errlen);
 }
 
@@ -676,7 +709,8 @@ config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t e
 	}
 	if (config_http_policy(cfg, err, errlen) != 0)
 		return CONFIG_ERR;
-	cfg->verbose = verbose;
+	if (verbose > 0) /* -v wins over log-level */
+		cfg->verbose = verbose;
 	cfg->check_only = check_only;
 	if (cfg->data_dir[0] == '\0' && config_default_data_dir(cfg, err, errlen) != 0)
 		return CONFIG_ERR;

@@ -131,6 +131,13 @@ log_reopen(void)
 	return 0;
 }
 
+/* A reload changed the level (verbose as in log_open). */
+void
+log_set_verbose(int verbose)
+{
+	log_state.level_max = CORE_LOG_INFO + (verbose > 2 ? 2 : verbose);
+}
+
 void
 log_close(void)
 {

@@ -65,7 +65,7 @@ struct node_config {
 	unsigned nworkers;
 	char log_file[NODE_PATH_MAX];
 	enum log_format log_format;
-	int verbose;                            /* 0 info, 1 debug, 2 trace */
+	int verbose;                            /* -2 error, -1 warn, 0 info, 1 debug, 2 trace */
 	char config_file[NODE_PATH_MAX];
 	int check_only;                         /* -n */
 	int print_id;                           /* --print-id */
@@ -107,6 +107,8 @@ struct node {
 	uint64_t start_mono_ms;
 	uint64_t start_wall_ms;  /* the generation: wall clock, above every earlier one */
 	uint8_t netkeys[CHORUS_KEYRING_MAX][CHORUS_NETKEY_BYTES]; /* --keyring, the primary first */
+	int argc;                /* the command line, parsed again by a reload (reload.c) */
+	char **argv;
 	unsigned nnetkeys;       /* 0: --insecure-open */
 	int leaving;
 };
@@ -128,6 +130,7 @@ void config_defaults(struct node_config *cfg);
 int config_set(struct node_config *cfg, const char *key, const char *value, char *err,
                size_t errlen);
 int config_load_file(struct node_config *cfg, const char *path, char *err, size_t errlen);
+int config_split_line(char *line, char **key, char **value, char *err, size_t errlen);
 int config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t errlen);
 
 /* identity.c */
@@ -159,6 +162,7 @@ struct signer_stats signer_stats(void);
 /* log.c */
 int log_open(const char *path, enum log_format format, int verbose);
 int log_reopen(void);
+void log_set_verbose(int verbose);
 void log_close(void);
 /* Gather info/debug lines per loop iteration (one write at its end); detach flushes. */
 struct event_base;
@@ -173,6 +177,16 @@ void log_warn(const char *subsys, const char *fmt, ...) __attribute__((format(pr
 void log_info(const char *subsys, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_debug(const char *subsys, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int log_quote(char *out, size_t outlen, const char *value);
+
+/* notify.c: sd_notify's protocol over $NOTIFY_SOCKET (Type=notify) */
+int notify_init(void);
+int notify_send(const char *state);
+int notify_reloading(void);
+
+/* reload.c: SIGHUP re-reads the configuration file */
+int reload_init(struct node *node);
+void reload_run(struct node *node);
+void reload_free(void);
 
 /* fabric.c */
 typedef void fabric_recv_fn(void *ctx, const uint8_t *frame, size_t len);
@@ -274,6 +288,8 @@ int jobs_cancel(struct jobs *jobs, const char *id);
 /* The job table, with the live state of job id (of every live job: NULL) written first. */
 struct jobstore *jobs_sync(struct jobs *jobs, const char *id);
 size_t jobs_kinds(const struct jobs *jobs, const char **names, size_t max);
+int jobs_reconfigure(struct jobs *jobs, const char (*workers)[NODE_WORKER_SPEC_MAX],
+                     unsigned n, uint32_t capacity, char *err, size_t errlen);
 
 /* checkpointer.c: SQLite WAL checkpoints on a helper thread instead of in the loop's commits */
 struct sqlite3;
