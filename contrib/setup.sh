@@ -12,6 +12,9 @@ set -eu
 
 PACKAGES="build-essential autoconf automake pkg-config libevent-dev libnng-dev
 libcjson-dev libsodium-dev libsqlite3-dev python3 man-db groff"
+# systemd: tests/e2e/e2e-install.sh runs `systemd-analyze verify` on the
+# installed chorusd.service (the package runs no init inside a container).
+PACKAGES="$PACKAGES systemd"
 
 say() { echo "setup: $*"; }
 
