@@ -16,6 +16,9 @@ libcjson-dev libsodium-dev libsqlite3-dev libssl-dev python3 man-db groff openss
 # Debian ships it only in the prometheus package (19 MB).  Its server is not wanted:
 # install_packages keeps the package's service from starting and leaves it disabled.
 PACKAGES="$PACKAGES prometheus"
+# systemd: tests/e2e/e2e-install.sh runs `systemd-analyze verify` on the
+# installed chorusd.service (the package runs no init inside a container).
+PACKAGES="$PACKAGES systemd"
 
 say() { echo "setup: $*"; }
 

@@ -4,21 +4,33 @@
 #
 #   N passed, M failed[, K skipped]
 #
-# summed over three phases (docs/fuzzing.md):
+# summed over four phases (docs/fuzzing.md):
 #   check     `make check` in the work tree (the build contrib/setup.sh made),
 #             which also replays every fuzz corpus file through its target;
+#   distcheck `make distcheck`: the release tarball is complete (it builds out
+#             of tree from a read-only copy with --enable-debug, installs and
+#             uninstalls cleanly) and its tests run from it: one pass or fail.
+#             Its make check runs $DISTCHECK_TESTS: by default the quick
+#             subset below (the check phase has run everything on the same
+#             sources); DISTCHECK_TESTS=all runs the whole suite there too;
 #   fuzz      contrib/fuzz.sh: every libFuzzer target (clang, ASan, UBSan),
 #             built out of tree in ci-build/fuzz, for $FUZZ_SECONDS (20) each:
 #             one pass or fail per target;
 #   sanitize  the whole suite once more, built out of tree in ci-build/san
 #             with --enable-debug --enable-sanitizers (ASan, UBSan, LSan).
-# $TEST_PHASES picks some of them (default: all three, in that order).
+# $TEST_PHASES picks some of them (default: all four, in that order).
 # Exits non-zero when a test failed (FAIL, ERROR or XPASS) or none ran.
 set -eu
 
 cd "$(dirname "$0")/.."
 top=$(pwd)
-phases=${TEST_PHASES:-check fuzz sanitize}
+phases=${TEST_PHASES:-check distcheck fuzz sanitize}
+# What make check runs inside make distcheck (DISTCHECK_TESTS overrides it):
+# unit tests of the codecs and the record, the docs, the install layout and
+# a reload: enough to show the tarball holds every test, script and page.
+DISTCHECK_QUICK="tests/unit/test-codec tests/unit/test-wire tests/unit/test-record
+tests/unit/test-caps tests/e2e/e2e-docs.sh tests/e2e/e2e-cli.sh tests/e2e/e2e-install.sh
+tests/e2e/e2e-reload.sh"
 passed=0 failed=0 skipped=0 ran=0
 
 if ! bash contrib/setup.sh "$@"; then
@@ -85,6 +97,27 @@ phase_fuzz() {
 	echo "test: fuzz: $2 passed, $4 failed in $((SECONDS - t0)) s"
 }
 
+phase_distcheck() {
+	local out=ci-build/distcheck.out t0=$SECONDS tests=${DISTCHECK_TESTS:-$DISTCHECK_QUICK} status=0
+	mkdir -p ci-build
+	ran=$((ran + 1))
+	if [ "$tests" = all ]; then
+		make -j2 distcheck >"$out" 2>&1 || status=$?
+	else
+		make -j2 distcheck TESTS="$(echo $tests)" >"$out" 2>&1 || status=$?
+	fi
+	if [ "$status" -eq 0 ] && grep -q 'archives ready for distribution' "$out"; then
+		passed=$((passed + 1))
+		echo "test: distcheck: 1 passed, 0 failed in $((SECONDS - t0)) s ($(grep -c "^PASS: " "$out") test points inside)"
+	else
+		failed=$((failed + 1))
+		echo
+		echo "==================== distcheck: $out (last 40 lines)"
+		tail -n 40 "$out"
+		echo "test: distcheck: 0 passed, 1 failed in $((SECONDS - t0)) s"
+	fi
+}
+
 phase_sanitize() {
 	local src t0=$SECONDS
 	if ! src=$(bash contrib/ci-tree.sh ci-build/src-san); then
@@ -109,6 +142,7 @@ for phase in $phases; do
 	echo "test: ---------------- phase $phase"
 	case $phase in
 	check) check_in "$top" check ;;
+	distcheck) phase_distcheck ;;
 	fuzz) phase_fuzz ;;
 	sanitize) phase_sanitize ;;
 	*) echo "test: unknown phase $phase"; failed=$((failed + 1)) ;;

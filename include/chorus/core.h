@@ -565,6 +565,16 @@ int core_set_load(struct core *core, uint32_t load, uint64_t now_ms);
 int core_set_roles(struct core *core, const char roles[][CHORUS_TAG_MAX + 1], unsigned n,
                    uint64_t now_ms);
 /*
+ * Publish a new set of capabilities (job kinds) and capacity, as a reload of
+ * the daemon's configuration changes them (a new record version, re-signed
+ * and gossiped; a no-op when both are the same).  Jobs already running go
+ * on: a lower capacity takes no new job until the running ones are under it.
+ * CORE_ERR_FULL for more than CHORUS_CAPS_MAX kinds, CORE_ERR_INVAL for a bad
+ * or repeated kind name, CORE_ERR_LEFT after core_leave.
+ */
+int core_set_caps(struct core *core, const char caps[][CHORUS_TAG_MAX + 1], unsigned n,
+                  uint32_t capacity, uint64_t now_ms);
+/*
  * Send one frame of an enum core_app_type with an opaque body to the node
  * to_pk listening at addr (the frame is authenticated for that node alone).
  * CORE_ERR_INVAL for another type or a bad address, CORE_ERR_OVERSIZE when

@@ -903,6 +903,44 @@ int core_set_roles(struct core *core, const char roles[][CHORUS_TAG_MAX + 1], un
 	return 0;
 }
 
+int core_set_caps(struct core *core, const char caps[][CHORUS_TAG_MAX + 1], unsigned n,
+                  uint32_t capacity, uint64_t now_ms)
+{
+	struct record *r = &core->self;
+	int same;
+
+	if (core->left)
+		return CORE_ERR_LEFT;
+	if (n > CHORUS_CAPS_MAX)
+		return CORE_ERR_FULL;
+	for (unsigned i = 0; i < n; i++) {
+		if (!codec_valid_name(caps[i], CHORUS_TAG_MAX))
+			return CORE_ERR_INVAL;
+		for (unsigned k = 0; k < i; k++)
+			if (strcmp(caps[k], caps[i]) == 0)
+				return CORE_ERR_INVAL; /* a kind offered twice would be counted twice */
+	}
+	same = r->capacity == capacity && r->ncaps == n;
+	for (unsigned i = 0; same && i < n; i++)
+		same = strcmp(r->caps[i], caps[i]) == 0;
+	if (same)
+		return 0; /* nothing new to publish */
+	memset(r->caps, 0, sizeof(r->caps));
+	for (unsigned i = 0; i < n; i++)
+		strcpy(r->caps[i], caps[i]);
+	r->ncaps = n;
+	r->capacity = capacity;
+	/* The worker side reads the configuration: offers and accepts follow at once. */
+	memcpy(core->cfg.caps, r->caps, sizeof(core->cfg.caps));
+	core->cfg.ncaps = n;
+	core->cfg.capacity = capacity;
+	if (capacity > core->works.capacity_high)
+		core->works.capacity_high = capacity;
+	swim_publish_self(core, now_ms);
+	assert(r->ncaps == core->cfg.ncaps && r->capacity == core->cfg.capacity);
+	return 0;
+}
+
 int core_send_app(struct core *core, const uint8_t to_pk[CHORUS_PK_BYTES], const char *addr,
                   int type, const uint8_t *body, size_t len)
 {

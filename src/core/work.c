@@ -29,6 +29,7 @@ int work_init(struct core *core)
 	w->requests = calloc(1, sizeof(*w->requests));
 	if (w->buckets == NULL || w->requests == NULL)
 		return CORE_ERR_NOMEM;
+	w->capacity_high = core->cfg.capacity;
 	return 0;
 }
 
@@ -906,7 +907,8 @@ const char *work_check(const struct core *core)
 		done++;
 	if (n != w->n || running != w->running || done != n - running || bytes != w->bytes)
 		return "worker table does not match its counts";
-	if (n > CHORUS_WORK_MAX || running > core->cfg.capacity)
+	/* Jobs taken before core_set_caps lowered the capacity run on: the highest bounds them. */
+	if (n > CHORUS_WORK_MAX || running > w->capacity_high)
 		return "worker table over its bounds";
 	return work_check_flush(w);
 }

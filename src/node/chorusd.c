@@ -9,7 +9,9 @@
  * core_next_deadline_ms(): the core owns all protocol timing, the shell only
  * wakes it up.  SIGTERM/SIGINT announce a leave and keep the loop up for
  * NODE_LEAVE_FLUSH_MS so the leave frames go out; a second signal stops at
- * once.  SIGHUP reopens the log file.
+ * once.  SIGHUP reopens the log file and re-reads the configuration file
+ * (reload.c).  Under systemd (Type=notify) the manager hears READY=1 once the
+ * node is up, RELOADING=1 for a reload and STOPPING=1 at the leave (notify.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -111,6 +113,8 @@ chorusd_signal_cb(evutil_socket_t sig, short what, void *arg)
 			log_error("node", "event=log_reopen_error error=\"%s\"", strerror(-r));
 		else
 			log_info("node", "event=log_reopen");
+		if (!node->leaving)
+			reload_run(node);
 		return;
 	}
 	if (node->leaving) {
@@ -119,6 +123,7 @@ chorusd_signal_cb(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	node->leaving = 1;
+	(void)notify_send("STOPPING=1");
 	log_info("node", "event=leave signal=%s flush_ms=%d", sig == SIGINT ? "INT" : "TERM",
 	         NODE_LEAVE_FLUSH_MS);
 	core_leave(node->core, chorusd_now_ms());
@@ -324,8 +329,10 @@ chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
 		return r;
 	jobs_env(&env);
 	consensus_env(&env);
-	if (node->cfg.nworkers == 0)
-		env.run_cb = NULL; /* not a worker: never offers */
+	/*
+	 * run_cb stays even without kinds: a reload may add some (a record
+	 * without capabilities makes the core offer nothing anyway).
+	 */
 	node->start_mono_ms = chorusd_now_ms();
 	cc.wall_offset_ms = (int64_t)chorusd_wall_ms() - (int64_t)node->start_mono_ms;
 	if ((r = core_create(&node->core, &cc, pk, sk, &env, node->start_mono_ms)) != 0 ||
@@ -448,6 +455,9 @@ main(int argc, char **argv)
 	int r, created, lock_fd = -1;
 
 	(void)signal(SIGPIPE, SIG_IGN);
+	node.argc = argc;
+	node.argv = argv;
+	int notify_r = notify_init(); /* first: no child of ours may inherit $NOTIFY_SOCKET */
 	r = config_parse(&node.cfg, argc, argv, err, sizeof err);
 	if (r == CONFIG_EXIT_OK)
 		return 0;
@@ -524,12 +534,17 @@ main(int argc, char **argv)
 		return 1;
 	}
 	chorusd_log_start(&node, created);
+	if (notify_r != 0)
+		log_warn("node", "event=notify_error error=\"NOTIFY_SOCKET is not a usable address\"");
 	chorusd_join(&node);
+	(void)reload_init(&node);
+	(void)notify_send("READY=1");
 	if (event_base_dispatch(node.base) != 0)
 		log_error("node", "event=loop_error");
 	log_info("node", "event=stop uptime_s=%llu",
 	         (unsigned long long)((chorusd_now_ms() - node.start_mono_ms) / 1000));
 	chorusd_stop(&node);
+	reload_free();
 	log_close();
 	close(lock_fd);
 	return 0;

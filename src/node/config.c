@@ -613,14 +613,18 @@ config_trim(char *s)
 	return s;
 }
 
-/* One line, comments and blanks already allowed for.  Returns 0 or -errno. */
-static int
-config_load_line(struct node_config *cfg, char *line, char *err, size_t errlen)
+/*
+ * Split one line in place into key and value (*key NULL for a blank or
+ * comment line).  Returns 0 or -EINVAL (a key without a value) with err.
+ */
+int
+config_split_line(char *line, char **key_out, char **value_out, char *err, size_t errlen)
 {
 	char *hash = strchr(line, '#');
 	if (hash != NULL && (hash == line || isspace((unsigned char)hash[-1])))
 		*hash = '\0';
 	char *key = config_trim(line);
+	*key_out = *value_out = NULL;
 	if (*key == '\0')
 		return 0;
 	char *p = key;
@@ -643,6 +647,20 @@ config_load_line(struct node_config *cfg, char *line, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: missing value", key);
 		return -EINVAL;
 	}
+	*key_out = key;
+	*value_out = value;
+	return 0;
+}
+
+/* One line, comments and blanks already allowed for.  Returns 0 or -errno. */
+static int
+config_load_line(struct node_config *cfg, char *line, char *err, size_t errlen)
+{
+	char *key, *value;
+	int r = config_split_line(line, &key, &value, err, errlen);
+
+	if (r != 0 || key == NULL)
+		return r;
 	return config_set(cfg, key, value, err, errlen);
 }
 

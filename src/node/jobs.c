@@ -13,6 +13,7 @@
  * than the core's.  A crash loses at most the last JOBS_DIRTY_MS of a live
  * job's history; the job itself is resumed from its row as before.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -546,6 +547,41 @@ int jobs_create(struct jobs **out, struct node *node, char *err, size_t errlen)
 		}
 	fabric_set_barrier(node->fabric, jobs_barrier_cb, jobs);
 	*out = jobs;
+	return 0;
+}
+
+/*
+ * A reload changed the kinds or the capacity: the runner takes the new kinds
+ * (all or nothing) and the table of runs grows to the new capacity; it never
+ * shrinks, since jobs taken under a higher capacity may still run.  0, or
+ * -errno with err; on an error nothing changed.
+ */
+int jobs_reconfigure(struct jobs *jobs, const char (*workers)[NODE_WORKER_SPEC_MAX],
+                     unsigned n, uint32_t capacity, char *err, size_t errlen)
+{
+	const char *specs[CHORUS_CAPS_MAX];
+	size_t want = capacity > 0 ? capacity : 1;
+	int r;
+
+	if (n > CHORUS_CAPS_MAX) {
+		snprintf(err, errlen, "more than %d kinds", CHORUS_CAPS_MAX);
+		return -ENOSPC;
+	}
+	if (want > jobs->caprun) {
+		struct jobs_run *runs = realloc(jobs->runs, want * sizeof(*runs));
+
+		if (runs == NULL) {
+			snprintf(err, errlen, "out of memory for %zu runs", want);
+			return -ENOMEM;
+		}
+		jobs->runs = runs;
+		jobs->caprun = want;
+	}
+	for (unsigned i = 0; i < n; i++)
+		specs[i] = workers[i];
+	if ((r = runner_set_kinds(jobs->runner, specs, n, err, errlen)) != 0)
+		return r;
+	assert(jobs->nruns <= jobs->caprun);
 	return 0;
 }
 

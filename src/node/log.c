@@ -148,6 +148,13 @@ log_reopen(void)
 	return 0;
 }
 
+/* A reload changed the level (an enum core_log_level, as in log_open). */
+void
+log_set_level(int level)
+{
+	log_state.level_max = level;
+}
+
 void
 log_close(void)
 {

@@ -121,6 +121,8 @@ struct node {
 	uint64_t start_mono_ms;
 	uint64_t start_wall_ms;  /* the generation: wall clock, above every earlier one */
 	uint8_t netkeys[CHORUS_KEYRING_MAX][CHORUS_NETKEY_BYTES]; /* --keyring, the primary first */
+	int argc;                /* the command line, parsed again by a reload (reload.c) */
+	char **argv;
 	unsigned nnetkeys;       /* 0: --insecure-open */
 	int leaving;
 	char fabric_addr[CHORUS_ADDR_MAX + 1]; /* published in our record (advertise.c) */
@@ -144,6 +146,7 @@ void config_defaults(struct node_config *cfg);
 int config_set(struct node_config *cfg, const char *key, const char *value, char *err,
                size_t errlen);
 int config_load_file(struct node_config *cfg, const char *path, char *err, size_t errlen);
+int config_split_line(char *line, char **key, char **value, char *err, size_t errlen);
 int config_parse(struct node_config *cfg, int argc, char **argv, char *err, size_t errlen);
 
 /* advertise.c: the fabric address published in the record, never a wildcard */
@@ -183,6 +186,7 @@ struct signer_stats signer_stats(void);
 int log_open(const char *path, enum log_format format, int level, int to_stderr);
 int log_level_parse(const char *name);
 int log_reopen(void);
+void log_set_level(int level);
 void log_close(void);
 /* Gather info/debug lines per loop iteration (one write at its end); detach flushes. */
 struct event_base;
@@ -197,6 +201,16 @@ void log_warn(const char *subsys, const char *fmt, ...) __attribute__((format(pr
 void log_info(const char *subsys, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_debug(const char *subsys, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int log_quote(char *out, size_t outlen, const char *value);
+
+/* notify.c: sd_notify's protocol over $NOTIFY_SOCKET (Type=notify) */
+int notify_init(void);
+int notify_send(const char *state);
+int notify_reloading(void);
+
+/* reload.c: SIGHUP re-reads the configuration file */
+int reload_init(struct node *node);
+void reload_run(struct node *node);
+void reload_free(void);
 
 /* fabric.c */
 typedef void fabric_recv_fn(void *ctx, const uint8_t *frame, size_t len);
@@ -367,6 +381,8 @@ uint64_t joblog_evicted(const struct joblog *jl);
 struct joblog *jobs_log(struct jobs *jobs);
 /* api-jobs.c: output of job_id arrived: answer those who follow it (later, from the loop). */
 void api_job_output(struct api *api, const char *job_id);
+int jobs_reconfigure(struct jobs *jobs, const char (*workers)[NODE_WORKER_SPEC_MAX],
+                     unsigned n, uint32_t capacity, char *err, size_t errlen);
 
 /* checkpointer.c: SQLite WAL checkpoints on a helper thread instead of in the loop's commits */
 struct sqlite3;

@@ -83,7 +83,11 @@ struct runner_job {
 	struct runner *r;
 	struct runner_job *prev, *next;
 	uint64_t tag;
-	const struct runner_kind *kind; /* kinds are never removed: stable */
+	/*
+	 * Read while the job starts only: runner_set_kinds may rewrite the slot
+	 * (a reload) while the job runs on.
+	 */
+	const struct runner_kind *kind;
 	uint32_t timeout_ms;
 	uint32_t sleep_ms;
 	uint64_t start_ms;
@@ -255,6 +259,47 @@ runner_add_kind(struct runner *r, const char *spec, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Replace the whole set of kinds (a configuration reload): every spec is
+ * checked first, so on an error nothing changed.  Jobs running go on with
+ * what they started with (a command is read only when the job starts).
+ */
+int
+runner_set_kinds(struct runner *r, const char *const *specs, size_t n, char *err, size_t errlen)
+{
+	struct runner_kind kinds[RUNNER_KINDS_MAX];
+	int rc = 0;
+
+	assert(r != NULL);
+	if (n > RUNNER_KINDS_MAX) {
+		snprintf(err, errlen, "more than %d kinds", RUNNER_KINDS_MAX);
+		return -ENOSPC;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if ((rc = runner_kind_parse(&kinds[i], specs[i], err, errlen)) != 0)
+			break;
+		for (size_t k = 0; k < i && rc == 0; k++)
+			if (strcmp(kinds[k].name, kinds[i].name) == 0) {
+				snprintf(err, errlen, "kind \"%s\" given twice", kinds[i].name);
+				rc = -EEXIST;
+			}
+	}
+	for (size_t i = 0; i < n && rc == 0; i++)
+		if (kinds[i].command != NULL && (kinds[i].command = strdup(kinds[i].command)) == NULL) {
+			for (size_t k = 0; k < i; k++)
+				free(kinds[k].command);
+			snprintf(err, errlen, "out of memory");
+			rc = -ENOMEM;
+		}
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < r->nkinds; i++)
+		free(r->kinds[i].command);
+	memcpy(r->kinds, kinds, n * sizeof kinds[0]);
+	r->nkinds = n;
+	return 0;
+}
+
 int
 runner_has_kind(const struct runner *r, const char *kind)
 {
@@ -405,7 +450,7 @@ runner_sleep_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 
-	assert(job->kind->builtin == RUNNER_KIND_SLEEP);
+	assert(job->pid == 0); /* a built-in (sleep): no child */
 	job->out_buf = malloc(32);
 	if (job->out_buf == NULL) {
 		runner_job_finish(job, RUNNER_FAILED, "out of memory");

@@ -94,6 +94,12 @@ void runner_set_output_cb(struct runner *r, runner_output_fn *cb);
  */
 int runner_check_spec(const char *spec, char *err, size_t errlen);
 int runner_add_kind(struct runner *r, const char *spec, char *err, size_t errlen);
+/*
+ * Replace every kind with specs (a reload): all or nothing.  0, or an error
+ * as runner_add_kind's with err; running jobs are not touched.
+ */
+int runner_set_kinds(struct runner *r, const char *const *specs, size_t n, char *err,
+                     size_t errlen);
 int runner_has_kind(const struct runner *r, const char *kind);
 /* Fills names with up to max kind names (owned by r); returns how many. */
 size_t runner_kinds(const struct runner *r, const char **names, size_t max);

@@ -531,6 +531,48 @@ test_bounds(void)
 }
 
 /* done_cb may destroy its runner, with other jobs about to be delivered and running. */
+/* runner_set_kinds (a reload): all or nothing; a job of a kind removed runs to its end. */
+static void
+test_set_kinds(void)
+{
+	struct event_base *base = event_base_new();
+	struct runner *r = NULL;
+	const char *before[] = { "echo", "cmd=echo one", "nap=sleep 0.3; echo napped" };
+	const char *after[] = { "echo", "cmd=echo two", "up=tr a-z A-Z" };
+	const char *bad[] = { "echo", "bad kind!" };
+	const char *twice[] = { "echo", "echo" };
+	const char *names[RUNNER_KINDS_MAX];
+	char err[256];
+
+	if (base == NULL || runner_create(&r, base, test_done_cb, NULL) != 0 ||
+	    runner_set_kinds(r, before, 3, err, sizeof err) != 0) {
+		ok(0, "set_kinds: a runner with three kinds");
+		return;
+	}
+	ok(test_run(base, r, 2030, "cmd", NULL, 1000) && strcmp((const char *)test_log[2030].out, "one\n") == 0,
+	   "set_kinds: the first command runs");
+	ok(test_start(r, 2031, "nap", NULL, 2000) == 0, "set_kinds: a job of a kind about to go");
+	ok(runner_set_kinds(r, after, 3, err, sizeof err) == 0, "set_kinds: a new set is taken");
+	ok(runner_kinds(r, names, RUNNER_KINDS_MAX) == 3 && strcmp(names[2], "up") == 0,
+	   "set_kinds: runner_kinds lists the new set");
+	ok(test_run(base, r, 2032, "cmd", NULL, 1000) && strcmp((const char *)test_log[2032].out, "two\n") == 0,
+	   "set_kinds: a changed command runs the new one");
+	ok(test_run(base, r, 2033, "up", "x", 1000) && strcmp((const char *)test_log[2033].out, "X") == 0,
+	   "set_kinds: an added kind runs");
+	ok(test_start(r, 2034, "nap", NULL, 1000) == -ENOENT, "set_kinds: a removed kind is unknown");
+	ok(test_wait(base, 2031, TEST_WAIT_MS) && test_is(2031, RUNNER_OK) &&
+	           strcmp((const char *)test_log[2031].out, "napped\n") == 0,
+	   "set_kinds: the job that ran when its kind went ends as it would have");
+	ok(runner_set_kinds(r, bad, 2, err, sizeof err) == -EINVAL &&
+	           runner_set_kinds(r, twice, 2, err, sizeof err) == -EEXIST,
+	   "set_kinds: a bad or repeated kind is refused");
+	ok(runner_kinds(r, names, RUNNER_KINDS_MAX) == 3 && test_run(base, r, 2035, "up", "y", 1000) &&
+	           strcmp((const char *)test_log[2035].out, "Y") == 0,
+	   "set_kinds: a refused set changes nothing");
+	runner_destroy(r);
+	event_base_free(base);
+}
+
 static void
 test_destroy_in_cb(void)
 {
@@ -704,6 +746,7 @@ main(void)
 	test_bounds();
 	test_destroy(pid_path);
 	test_destroy_in_cb();
+	test_set_kinds();
 
 	ok(test_reentrant == 0, "done_cb never ran inside runner_start or runner_cancel");
 	for (int t = 0; t < TEST_TAGS_MAX; t++)
