@@ -20,8 +20,11 @@ QJ="$top_srcdir/tests/e2e/queue-jobs.py"
 declare -a PID
 start_worker() { # start_worker I [LIFE]: its runs go to runs.nI (LIFE appended: a restart's)
 	start_node "$1" --join "tcp://127.0.0.1:$(fport 1)" --capacity 2 --voter --bootstrap-expect 3 \
+		--voters "$VOTERS" \
 		--worker "count=read -r t s; echo \"\$t\" >>$TEST_TMP/runs.n$1${2:-}; sleep \"\$s\"; echo \"ran \$t\""
 }
+# The voters are chosen, never announced (docs/ledger-node.md): the three workers.
+VOTERS=$(voters_of 2 3 4)
 sees_workers() {
 	qv members "sum('count' in m['capabilities'] and m['state'] == 'alive' for m in d['members']) >= $1" "$(hport 1)"
 }
