@@ -17,6 +17,7 @@
  */
 #include "config.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,13 +31,23 @@
 
 static int cli_ledger_exec(const struct cli_ctx *ctx, const struct cli_args *args);
 
+/* clang-format off */
+static const struct option cli_ledger_options[] = {
+	{ "from", required_argument, NULL, 'f' },
+	{ "limit", required_argument, NULL, 'l' },
+	{ NULL, 0, NULL, 0 },
+};
+/* clang-format on */
+
 const struct cli_cmd_entry cli_ledger_entry = {
 	.name = "ledger",
-	.args_usage = "status|blocks|job ID|balances|verify|add-voter ID|remove-voter ID|"
-	              "transfer-leader ID|recover",
+	.args_usage = "status|blocks [--from H] [--limit N]|job ID|balances|verify|add-voter ID|"
+	              "remove-voter ID|transfer-leader ID|recover",
 	.summary = "show or verify the replicated ledger; choose its voters and leader",
-	.options = NULL,
-	.options_help = "",
+	.options = cli_ledger_options,
+	.options_help = "  --from H              blocks: start at height H (default 1)\n"
+	                "  --limit N             blocks: at most N of them (default 100, at most 1000);\n"
+	                "                        a note on stderr says when more blocks follow\n",
 	.args_min = 1,
 	.args_max = 2,
 	.exec = cli_ledger_exec,
@@ -224,6 +235,24 @@ static int cli_ledger_expected(const struct cli_ctx *ctx, struct ledger_account 
 	return *out != NULL ? CLI_EXIT_OK : CLI_EXIT_NODE;
 }
 
+/* verify -j: {"ok": true, "blocks": N, "accounts": M}; a failure stays an error. */
+static int cli_ledger_verify_json(size_t nblocks, size_t naccounts)
+{
+	cJSON *o = cJSON_CreateObject();
+	int rc;
+
+	if (o == NULL || cJSON_AddTrueToObject(o, "ok") == NULL ||
+	    cJSON_AddNumberToObject(o, "blocks", (double)nblocks) == NULL ||
+	    cJSON_AddNumberToObject(o, "accounts", (double)naccounts) == NULL) {
+		cJSON_Delete(o);
+		cli_error("out of memory printing JSON");
+		return CLI_EXIT_UNREACHABLE;
+	}
+	rc = cli_print_json(o);
+	cJSON_Delete(o);
+	return rc;
+}
+
 static int cli_ledger_verify(const struct cli_ctx *ctx)
 {
 	struct cli_ledger_chain c = { 0 };
@@ -245,7 +274,9 @@ static int cli_ledger_verify(const struct cli_ctx *ctx)
 		else
 			cli_error("ledger verify: the chain holds but the balances do not: %s", why);
 		rc = CLI_EXIT_NODE;
-	} else if (rc == CLI_EXIT_OK)
+	} else if (rc == CLI_EXIT_OK && ctx->json)
+		rc = cli_ledger_verify_json(c.n, nexpected);
+	else if (rc == CLI_EXIT_OK)
 		printf("ledger ok: %zu blocks, %zu accounts\n", c.n, nexpected);
 	for (size_t i = 0; i < c.n; i++)
 		free(c.blocks[i]);
@@ -257,7 +288,26 @@ static int cli_ledger_verify(const struct cli_ctx *ctx)
 
 /* ---------------------------------------------------------------- dispatch */
 
-static int cli_ledger_show(const struct cli_ctx *ctx, const char *sub, const char *arg)
+/* After a page of blocks: say on stderr when the chain goes on past it, or when
+ * the node holds no block where the page was asked to start (compacted). */
+static void cli_ledger_blocks_note(const cJSON *doc, long from, long limit)
+{
+	const cJSON *blocks = cJSON_GetObjectItemCaseSensitive(doc, "blocks");
+	double height = 0;
+	long n = cJSON_IsArray(blocks) ? cJSON_GetArraySize(blocks) : 0, last = from + n - 1;
+
+	if (cli_json_number(doc, "height", &height) != 0)
+		return;
+	if (n == 0 && from <= (long)height)
+		fprintf(stderr, "chorus: no block at height %ld here (the ledger is at %.0f; "
+		                "older blocks may be compacted into a snapshot)\n", from, height);
+	else if (n > 0 && last < (long)height)
+		fprintf(stderr, "chorus: stopped at block %ld of %.0f%s; more: --from %ld\n", last,
+		        height, n < limit ? " (the node sent fewer than asked)" : "", last + 1);
+}
+
+static int cli_ledger_show(const struct cli_ctx *ctx, const char *sub, const char *arg, long from,
+                           long limit)
 {
 	static const char *const block_cols[] = { "height", "hash", "term", "entries", "leader" };
 	static const char *const acct_cols[] = { "name", "key", "balance", "earned", "spent",
@@ -275,7 +325,7 @@ static int cli_ledger_show(const struct cli_ctx *ctx, const char *sub, const cha
 	         strcmp(sub, "status") == 0 ? "" : strcmp(sub, "job") == 0 ? "/jobs/" : "/",
 	         strcmp(sub, "status") == 0 ? "" : strcmp(sub, "job") == 0 ? arg : sub);
 	if (strcmp(sub, "blocks") == 0)
-		snprintf(path, sizeof path, "/v1/ledger/blocks?from=1&limit=1000");
+		snprintf(path, sizeof path, "/v1/ledger/blocks?from=%ld&limit=%ld", from, limit);
 	if ((rc = cli_http_get_json(ctx, path, &doc)) != CLI_EXIT_OK)
 		return rc;
 	if (ctx->json)
@@ -303,6 +353,8 @@ static int cli_ledger_show(const struct cli_ctx *ctx, const char *sub, const cha
 			cli_print_field("held:", "no: settled below its client's floor (the node's index)");
 	} else
 		rc = cli_ledger_status(doc);
+	if (strcmp(sub, "blocks") == 0)
+		cli_ledger_blocks_note(doc, from, limit);
 	cJSON_Delete(doc);
 	return rc;
 }
@@ -325,7 +377,9 @@ static int cli_ledger_change(const struct cli_ctx *ctx, const char *sub, const c
 	}
 	rc = cli_http_request(ctx, &call, &doc);
 	cJSON_Delete(body);
-	if (rc == CLI_EXIT_OK)
+	if (rc == CLI_EXIT_OK && ctx->json)
+		rc = cli_print_json(doc);
+	else if (rc == CLI_EXIT_OK)
 		printf("%s %s\n", strcmp(key, "transferring_to") == 0 ? "transferring to" : key,
 		       cli_json_string(doc, key, id));
 	cJSON_Delete(doc);
@@ -346,7 +400,9 @@ static int cli_ledger_recover(const struct cli_ctx *ctx)
 	}
 	rc = cli_http_request(ctx, &call, &doc);
 	cJSON_Delete(body);
-	if (rc == CLI_EXIT_OK)
+	if (rc == CLI_EXIT_OK && ctx->json)
+		rc = cli_print_json(doc);
+	else if (rc == CLI_EXIT_OK)
 		printf("recovered: this node is the only voter; wipe or re-add the others\n");
 	cJSON_Delete(doc);
 	return rc;
@@ -368,11 +424,22 @@ static int cli_ledger_exec(const struct cli_ctx *ctx, const struct cli_args *arg
 		cli_error("ledger %s: %s", sub, wants_arg ? "needs an ID" : "takes no argument");
 		return CLI_EXIT_USAGE;
 	}
+	long from = 1, limit = CLI_LEDGER_BLOCKS_DEFAULT;
+
+	if ((args->opt['f'] != NULL || args->opt['l'] != NULL) && strcmp(sub, "blocks") != 0) {
+		cli_error("ledger %s: --from and --limit are for 'ledger blocks'", sub);
+		return CLI_EXIT_USAGE;
+	}
+	if ((args->opt['f'] != NULL &&
+	     cli_parse_long("from", args->opt['f'], 1, UINT32_MAX, &from) != 0) ||
+	    (args->opt['l'] != NULL &&
+	     cli_parse_long("limit", args->opt['l'], 1, CLI_LEDGER_BLOCKS_MAX, &limit) != 0))
+		return CLI_EXIT_USAGE;
 	if (strcmp(sub, "verify") == 0)
 		return cli_ledger_verify(ctx);
 	if (strcmp(sub, "recover") == 0)
 		return cli_ledger_recover(ctx);
 	if (change)
 		return cli_ledger_change(ctx, sub, arg);
-	return cli_ledger_show(ctx, sub, arg);
+	return cli_ledger_show(ctx, sub, arg, from, limit);
 }

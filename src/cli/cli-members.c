@@ -1,10 +1,13 @@
 /*
  * chorus members: the members the node knows, one row each, sorted by name
  * (then id), as the node sees them: state, incarnation, roles, load and how
- * long ago it last heard from each, and its tags (chorusd --tag).
+ * long ago it last heard from each, its tags (chorusd --tag) and the kinds
+ * it runs.  --state, --role and --kind keep the members that match (all of the
+ * given ones), in the table and in -j's JSON alike.
  */
 #include "config.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +16,23 @@
 
 static int cli_members_exec(const struct cli_ctx *ctx, const struct cli_args *args);
 
+/* clang-format off */
+static const struct option cli_members_options[] = {
+	{ "state", required_argument, NULL, 's' },
+	{ "role", required_argument, NULL, 'r' },
+	{ "kind", required_argument, NULL, 'k' },
+	{ NULL, 0, NULL, 0 },
+};
+/* clang-format on */
+
 const struct cli_cmd_entry cli_members_entry = {
 	.name = "members",
-	.args_usage = "",
+	.args_usage = "[--state STATE] [--role ROLE] [--kind KIND]",
 	.summary = "list the members the node knows, sorted by name",
-	.options = NULL,
-	.options_help = "",
+	.options = cli_members_options,
+	.options_help = "  --state STATE         only members in STATE (alive, suspect, dead, left)\n"
+	                "  --role ROLE           only members with ROLE (worker, voter, client...)\n"
+	                "  --kind KIND           only members that run KIND\n",
 	.args_min = 0,
 	.args_max = 0,
 	.exec = cli_members_exec,
@@ -31,6 +45,7 @@ enum cli_members_col {
 	CLI_MEMBERS_STATE,
 	CLI_MEMBERS_INC,
 	CLI_MEMBERS_ROLES,
+	CLI_MEMBERS_KINDS, /* after STATE: scripts that read $4 keep it */
 	CLI_MEMBERS_TAGS,
 	CLI_MEMBERS_LOAD,
 	CLI_MEMBERS_SEEN,
@@ -38,7 +53,7 @@ enum cli_members_col {
 };
 
 static const char *const cli_members_header[CLI_MEMBERS_COLS] = {
-	"ID", "NAME", "ADDRESS", "STATE", "INC", "ROLES", "TAGS", "LOAD", "LAST SEEN",
+	"ID", "NAME", "ADDRESS", "STATE", "INC", "ROLES", "KINDS", "TAGS", "LOAD", "LAST SEEN",
 };
 
 static int cli_members_compare(const void *a, const void *b)
@@ -114,6 +129,7 @@ static void cli_members_number(char *dst, size_t dst_size, const cJSON *m, const
 static int cli_members_add(struct cli_table *table, const cJSON *m)
 {
 	char id[CLI_CELL_MAX], inc[32], roles[CLI_CELL_MAX], load[64], seen[32], tags[CLI_CELL_MAX];
+	char kinds[CLI_CELL_MAX];
 	char load_n[24], cap_n[24];
 	const char *cells[CLI_MEMBERS_COLS];
 	double seen_ms;
@@ -124,6 +140,7 @@ static int cli_members_add(struct cli_table *table, const cJSON *m)
 	cli_members_number(inc, sizeof inc, m, "incarnation");
 	cli_members_join(roles, sizeof roles, cJSON_GetObjectItemCaseSensitive(m, "roles"));
 	cli_members_tags(tags, sizeof tags, cJSON_GetObjectItemCaseSensitive(m, "tags"));
+	cli_members_join(kinds, sizeof kinds, cJSON_GetObjectItemCaseSensitive(m, "capabilities"));
 	cli_members_number(load_n, sizeof load_n, m, "load");
 	cli_members_number(cap_n, sizeof cap_n, m, "capacity");
 	snprintf(load, sizeof load, "%s/%s", load_n, cap_n);
@@ -143,6 +160,7 @@ static int cli_members_add(struct cli_table *table, const cJSON *m)
 	cells[CLI_MEMBERS_LOAD] = load;
 	cells[CLI_MEMBERS_SEEN] = seen;
 	cells[CLI_MEMBERS_TAGS] = tags;
+	cells[CLI_MEMBERS_KINDS] = kinds;
 	return cli_table_add_row(table, cells);
 }
 
@@ -182,6 +200,42 @@ out:
 	return rc;
 }
 
+/* 1 when ARRAY holds WANT, or (for roles) "WANT-..." as in "voter-p...". */
+static int cli_members_has(const cJSON *array, const char *want, int prefix)
+{
+	const cJSON *item;
+	size_t n = strlen(want);
+
+	cJSON_ArrayForEach(item, array) {
+		if (!cJSON_IsString(item))
+			continue;
+		if (strcmp(item->valuestring, want) == 0 ||
+		    (prefix && strncmp(item->valuestring, want, n) == 0 && item->valuestring[n] == '-'))
+			return 1;
+	}
+	return 0;
+}
+
+/* Drops the members that fail a --state, --role or --kind the user gave. */
+static void cli_members_filter(cJSON *doc, const struct cli_args *args)
+{
+	cJSON *members = cJSON_GetObjectItemCaseSensitive(doc, "members"), *m, *next;
+	const char *state = args->opt['s'], *role = args->opt['r'], *kind = args->opt['k'];
+
+	if (!cJSON_IsArray(members))
+		return;
+	for (m = members->child; m != NULL; m = next) {
+		next = m->next;
+		if ((state == NULL || strcmp(cli_json_string(m, "state", ""), state) == 0) &&
+		    (role == NULL ||
+		     cli_members_has(cJSON_GetObjectItemCaseSensitive(m, "roles"), role, 1)) &&
+		    (kind == NULL ||
+		     cli_members_has(cJSON_GetObjectItemCaseSensitive(m, "capabilities"), kind, 0)))
+			continue;
+		cJSON_Delete(cJSON_DetachItemViaPointer(members, m));
+	}
+}
+
 static int cli_members_exec(const struct cli_ctx *ctx, const struct cli_args *args)
 {
 	cJSON *doc;
@@ -190,6 +244,7 @@ static int cli_members_exec(const struct cli_ctx *ctx, const struct cli_args *ar
 	rc = cli_http_get_json(ctx, "/v1/members", &doc);
 	if (rc != CLI_EXIT_OK)
 		return rc;
+	cli_members_filter(doc, args);
 	rc = ctx->json ? cli_print_json(doc) : cli_members_print(ctx, doc);
 	cJSON_Delete(doc);
 	return rc;

@@ -47,6 +47,8 @@
 #define CLI_JOB_TIMEOUT_S_NODE 30    /* the node's default job timeout, if its record omits it */
 #define CLI_JOBS_LIMIT_DEFAULT 20
 #define CLI_JOBS_LIMIT_MAX     1000
+#define CLI_LEDGER_BLOCKS_DEFAULT 100 /* the node's API_LEDGER_BLOCKS_DEFAULT */
+#define CLI_LEDGER_BLOCKS_MAX     1000 /* the node's API_LEDGER_BLOCKS_MAX: it sends no more */
 #define CLI_JOB_TEXT_MAX       200 /* a result this short and printable is shown by 'job' */
 #define CLI_JOB_PRIORITY_MAX   9     /* CHORUS_PRIORITY_MAX: --priority 0..9, higher first */
 #define CLI_QUEUE_TIMEOUT_S_MAX 86400 /* CHORUS_QUEUE_TIMEOUT_MS_MAX / 1000: --queue-timeout */
