@@ -134,12 +134,17 @@ static void cli_http_error_cb(enum evhttp_request_error error, void *arg)
 /* A piece of a streamed answer: handed on as it came, then forgotten. */
 static void cli_http_chunk_cb(struct evhttp_request *req, void *arg)
 {
-	struct cli_http_stream *st = ((struct cli_http_result *)arg)->stream;
+	struct cli_http_result *r = arg;
+	struct cli_http_stream *st = r->stream;
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
 
-	if (evhttp_request_get_response_code(req) / 100 != 2) /* an error's body: kept for done_cb */
+	if (evhttp_request_get_response_code(req) / 100 != 2) {
+		/* An error's body (one small JSON object): evhttp drains it after this call. */
+		if (r->doc == NULL && len > 0 && len <= CLI_RESPONSE_MAX)
+			r->doc = cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1), len);
 		return;
+	}
 	st->started = 1;
 	if (len > 0 && !st->bad && st->bytes_cb(st->arg, (const char *)evbuffer_pullup(in, -1), len) != 0)
 		st->bad = 1;
