@@ -11,7 +11,10 @@
 set -eu
 
 PACKAGES="build-essential autoconf automake pkg-config libevent-dev libnng-dev
-libcjson-dev libsodium-dev libsqlite3-dev libssl-dev python3 man-db groff openssl curl"
+libcjson-dev libsodium-dev libsqlite3-dev libssl-dev python3 man-db groff openssl curl
+xxd chromium"
+# xxd: the dashboard's files become C arrays (Makefile.am, api-ui.c);
+# chromium: tests/e2e/e2e-ui.sh renders the dashboard headless.
 
 say() { echo "setup: $*"; }
 

@@ -416,7 +416,8 @@ api_request_cb(struct evhttp_request *req, void *arg)
 	if (!api_auth_check(api->node, api->token, &api->auth, api->tls, req))
 		return;
 	if (api_jobs_route(api->jobs, req, path) || api_ledger_route(api->node, req, path) ||
-	    api_keyring_route(api->keyring, req, path) || api_events_route(api->events, req, path))
+	    api_keyring_route(api->keyring, req, path) || api_events_route(api->events, req, path) ||
+	    api_ui_route(req, path))
 		return;
 	for (size_t i = 0; i < sizeof api_routes / sizeof api_routes[0]; i++) {
 		if (strcmp(path, api_routes[i].path) != 0)

@@ -279,6 +279,9 @@ void api_events_member(void *ctx, const struct member_view *mv, int old_state, i
 void api_events_job(const struct job_view *v);
 void api_events_ack(const struct job_ack *ack);
 
+/* api-ui.c: the dashboard at /ui/ */
+int api_ui_route(struct evhttp_request *req, const char *path);
+
 /* api-keyring.c: /v1/keyring */
 struct api_keyring;
 int api_keyring_create(struct api_keyring **out, struct node *node);
