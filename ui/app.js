@@ -99,6 +99,16 @@ function stream() {
   es.addEventListener('member', () => { pollMembers().catch(() => {}); });
 }
 
+// The newest jobs once, at start; the stream keeps them current after.
+async function loadJobs() {
+  const d = await get('/v1/jobs?limit=' + JOBS_SHOWN);
+  for (const j of (d.jobs || []).reverse()) {
+    if (!jobs.has(j.id)) jobs.set(j.id, { id: j.id, kind: j.kind, state: j.state,
+      worker: j.worker_name || '', elapsed_ms: j.elapsed_ms || '' });
+  }
+  drawJobs();
+}
+
 function poll() {
   Promise.allSettled([pollStatus(), pollMembers(), pollLedger()]);
 }
@@ -107,6 +117,7 @@ document.addEventListener('DOMContentLoaded', () => {
   tick();
   poll();
   stream();
+  loadJobs().catch(() => {});
   setInterval(poll, POLL_MS);
   setInterval(tick, 1000);
 });
