@@ -11,7 +11,10 @@
 set -eu
 
 PACKAGES="build-essential autoconf automake pkg-config libevent-dev libnng-dev
-libcjson-dev libsodium-dev libsqlite3-dev libssl-dev python3 man-db groff openssl curl"
+libcjson-dev libsodium-dev libsqlite3-dev libssl-dev python3 man-db groff openssl curl
+xxd chromium"
+# xxd: the dashboard's files become C arrays (Makefile.am, api-ui.c);
+# chromium: tests/e2e/e2e-ui.sh renders the dashboard headless.
 # promtool, for tests/e2e/e2e-metrics.sh (`promtool check metrics` on GET /metrics):
 # Debian ships it only in the prometheus package (19 MB).  Its server is not wanted:
 # install_packages keeps the package's service from starting and leaves it disabled.

@@ -305,4 +305,13 @@ _Static_assert(CHORUS_OUTBOX_HIGH_MAX <= 0x7fffffff / 100, "high * percent fits 
 _Static_assert(CHORUS_JOBS_INFLIGHT_MAX < CHORUS_OUTBOX_HIGH,
                "the jobs in flight when submits stop fit well past the mark (nothing is dropped)");
 
+/* GET /v1/events (src/node/api-events.c): Server-Sent Events to a few watchers. */
+#define CHORUS_EVENTS_SUBS_MAX     32            /* streams open at once; more: 503 */
+#define CHORUS_EVENTS_QUEUE_BYTES  (256 * 1024)  /* one watcher's unsent events: past it, dropped */
+#define CHORUS_EVENTS_SNDBUF       (64 * 1024)   /* its socket's send buffer (the kernel doubles it) */
+#define CHORUS_EVENTS_TEXT_MAX     4096          /* one event as sent (longer log lines are cut) */
+#define CHORUS_EVENTS_KEEPALIVE_MS 15000         /* a comment line when nothing else was sent */
+_Static_assert(CHORUS_EVENTS_TEXT_MAX * 16 <= CHORUS_EVENTS_QUEUE_BYTES,
+               "a watcher that keeps up is never dropped for one burst of events");
+
 #endif

@@ -31,6 +31,7 @@ static const struct cli_cmd_entry *const cli_commands[] = {
 	&cli_jobs_entry,
 	&cli_cancel_entry,
 	&cli_logs_entry,
+	&cli_watch_entry,
 	&cli_ledger_entry,
 	&cli_keygen_entry,
 	&cli_keyring_entry,

@@ -61,6 +61,7 @@ struct cli_http_result {
 	char reason[128];
 	cJSON *doc;
 	int body_bad; /* body present but not JSON, or too large */
+	struct cli_http_stream *stream; /* the call's, or NULL */
 };
 
 /* ---------------------------------------------------------------- URL */
@@ -128,6 +129,26 @@ static void cli_http_error_cb(enum evhttp_request_error error, void *arg)
 
 	result->have_error = 1;
 	result->error = error;
+}
+
+/* A piece of a streamed answer: handed on as it came, then forgotten. */
+static void cli_http_chunk_cb(struct evhttp_request *req, void *arg)
+{
+	struct cli_http_result *r = arg;
+	struct cli_http_stream *st = r->stream;
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+
+	if (evhttp_request_get_response_code(req) / 100 != 2) {
+		/* An error's body (one small JSON object): evhttp drains it after this call. */
+		if (r->doc == NULL && len > 0 && len <= CLI_RESPONSE_MAX)
+			r->doc = cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1), len);
+		return;
+	}
+	st->started = 1;
+	if (len > 0 && !st->bad && st->bytes_cb(st->arg, (const char *)evbuffer_pullup(in, -1), len) != 0)
+		st->bad = 1;
+	evbuffer_drain(in, len);
 }
 
 static void cli_http_done_cb(struct evhttp_request *req, void *arg)
@@ -426,9 +447,11 @@ static int cli_http_send(struct evhttp_connection *conn, const struct cli_http_t
 	if (req == NULL)
 		return -1;
 	evhttp_request_set_error_cb(req, cli_http_error_cb);
+	if (call->stream != NULL)
+		evhttp_request_set_chunked_cb(req, cli_http_chunk_cb);
 	headers = evhttp_request_get_output_headers(req);
 	evhttp_add_header(headers, "Host", target->host_header);
-	evhttp_add_header(headers, "Accept", "application/json");
+	evhttp_add_header(headers, "Accept", call->stream != NULL ? "text/event-stream" : "application/json");
 	evhttp_add_header(headers, "Connection", "close");
 	evhttp_add_header(headers, "User-Agent", "chorus/" CHORUS_VERSION);
 	if (token[0] != '\0') {
@@ -444,10 +467,36 @@ static int cli_http_send(struct evhttp_connection *conn, const struct cli_http_t
 				   target->path);
 }
 
+static void cli_http_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
 /* Runs the private loop until the answer is in or timeout_s has passed. */
 static void cli_http_run(struct event_base *base, int timeout_s, const struct cli_http_result *r)
 {
 	struct timeval deadline;
+
+	if (r->stream != NULL) {
+		/*
+		 * No deadline: the connection's idle timeout finds a node gone quiet.
+		 * A tick wakes the loop to see *stop (a signal's handler sets it).
+		 */
+		struct timeval tick = { 0, 200 * 1000 };
+		struct event *ev = event_new(base, -1, EV_PERSIST, cli_http_tick_cb, NULL);
+		if (ev == NULL || event_add(ev, &tick) != 0) {
+			if (ev != NULL)
+				event_free(ev);
+			return;
+		}
+		while (!r->done && !*r->stream->stop && !r->stream->bad)
+			if (event_base_loop(base, EVLOOP_ONCE) != 0)
+				break;
+		event_free(ev);
+		return;
+	}
 
 	/* The connection's own timeout covers each phase; this bounds the whole. */
 	deadline.tv_sec = timeout_s;
@@ -493,13 +542,14 @@ int cli_http_request(const struct cli_ctx *ctx, const struct cli_http_call *call
 	struct evhttp_connection *conn = NULL;
 	struct cli_tls tls;
 	char tls_why[256];
-	int timeout_s = ctx->timeout_s + call->wait_s;
+	int timeout_s = call->stream != NULL ? call->stream->idle_s : ctx->timeout_s + call->wait_s;
 	int rc = CLI_EXIT_UNREACHABLE;
 
 	assert(call->wait_s >= 0 && call->wait_s <= CLI_JOB_WAIT_MS_MAX / 1000 + 1);
 	*doc_out = NULL;
 	memset(&tls, 0, sizeof tls);
 	memset(&result, 0, sizeof result);
+	result.stream = call->stream;
 	if (cli_http_target_parse(ctx->node_url, call->path, &target) != 0) {
 		cli_error("bad node URL '%s': expected http://HOST:PORT or https://HOST:PORT",
 			  ctx->node_url);
@@ -519,8 +569,23 @@ int cli_http_request(const struct cli_ctx *ctx, const struct cli_http_call *call
 		goto fail_setup;
 	if (cli_http_send(conn, &target, call, token, &result) != 0)
 		goto fail_setup;
+	if (call->stream != NULL)
+		evhttp_connection_set_max_body_size(conn, -1); /* a stream is bounded in time, not size */
 	cli_http_run(base, timeout_s, &result);
 
+	if (call->stream != NULL && call->stream->started) {
+		if (*call->stream->stop) {
+			rc = CLI_EXIT_OK;
+		} else if (call->stream->bad) {
+			cli_error("%s sent a malformed event stream", ctx->node_url);
+			rc = CLI_EXIT_NODE;
+		} else {
+			cli_error("%s closed the event stream (the node stopped, or dropped this "
+				  "watcher as too slow)", ctx->node_url);
+			rc = CLI_EXIT_UNREACHABLE;
+		}
+		goto out;
+	}
 	if (!result.done || result.failed)
 		rc = cli_http_report_failure(ctx, &target, timeout_s, &result,
 					     target.tls && cli_tls_why(&tls, tls_why, sizeof tls_why)

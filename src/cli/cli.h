@@ -12,6 +12,7 @@
 #define CHORUS_CLI_H
 
 #include <getopt.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -129,6 +130,20 @@ struct cli_http_call {
 	int wait_s;	   /* the node may hold the answer this long: added to the timeout */
 	const char *what;  /* names the action in the error line of a refusal, or NULL */
 	int quiet;	   /* an answer that is not 2xx is returned, not reported */
+	struct cli_http_stream *stream; /* a stream (GET /v1/events), or NULL */
+};
+/*
+ * A 2xx answer read as it comes (chorus watch): bytes_cb gets each piece;
+ * no deadline but idle_s without a byte; the call returns CLI_EXIT_OK once
+ * *stop is set (a signal), CLI_EXIT_UNREACHABLE when the node ends it.
+ */
+struct cli_http_stream {
+	int (*bytes_cb)(void *arg, const char *data, size_t len); /* nonzero: stop, malformed */
+	void *arg;
+	volatile sig_atomic_t *stop;
+	int idle_s;
+	int started; /* set: the node answered 200 and the stream began */
+	int bad;     /* bytes_cb refused what came */
 };
 int cli_http_request(const struct cli_ctx *ctx, const struct cli_http_call *call, cJSON **doc_out);
 int cli_http_get_json(const struct cli_ctx *ctx, const char *path, cJSON **doc_out);
@@ -169,6 +184,7 @@ extern const struct cli_cmd_entry cli_jobs_entry;
 extern const struct cli_cmd_entry cli_submit_entry;
 extern const struct cli_cmd_entry cli_cancel_entry;
 extern const struct cli_cmd_entry cli_logs_entry;
+extern const struct cli_cmd_entry cli_watch_entry; /* cli-watch.c */
 
 /* cli-table.c */
 struct cli_table;

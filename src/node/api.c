@@ -55,6 +55,7 @@ struct api {
 	struct evhttp *http;
 	struct api_jobs *jobs;
 	struct api_keyring *keyring;
+	struct api_events *events;
 	char token[API_TOKEN_HEX + 1];    /* the data dir's api.token */
 	struct api_auth_stats auth;
 	SSL_CTX *tls;                     /* --http-tls; NULL: plain HTTP */
@@ -195,6 +196,11 @@ api_stats_json(const struct node *node)
 		                        (double)node->api->tls_stats.handshakes);
 		cJSON_AddNumberToObject(obj, "api_tls_dropped", (double)node->api->tls_stats.dropped);
 		cJSON_AddNumberToObject(obj, "api_tls_slow", (double)node->api->tls_stats.slow);
+		const struct api_events_stats *es = api_events_stats(node->api->events);
+		cJSON_AddNumberToObject(obj, "events_streams", (double)(es->accepted - es->dropped - es->closed));
+		cJSON_AddNumberToObject(obj, "events_refused", (double)es->refused);
+		cJSON_AddNumberToObject(obj, "events_dropped", (double)es->dropped);
+		cJSON_AddNumberToObject(obj, "events_sent", (double)es->sent);
 	}
 	return obj;
 }
@@ -411,7 +417,8 @@ api_request_cb(struct evhttp_request *req, void *arg)
 	if (!api_auth_check(api->node, api->token, &api->auth, api->tls, req))
 		return;
 	if (api_jobs_route(api->jobs, req, path) || api_ledger_route(api->node, req, path) ||
-	    api_keyring_route(api->keyring, req, path) || api_metrics_route(api->node, req, path))
+	    api_keyring_route(api->keyring, req, path) || api_metrics_route(api->node, req, path) ||
+	    api_events_route(api->events, req, path) || api_ui_route(req, path))
 		return;
 	for (size_t i = 0; i < sizeof api_routes / sizeof api_routes[0]; i++) {
 		if (strcmp(path, api_routes[i].path) != 0)
@@ -562,6 +569,7 @@ api_free(struct api *api)
 	api_accept_teardown(api);
 	api_jobs_destroy(api->jobs);
 	api_keyring_destroy(api->keyring);
+	api_events_destroy(api->events);
 	if (api->http != NULL)
 		evhttp_free(api->http);
 	SSL_CTX_free(api->tls);
@@ -586,7 +594,8 @@ api_create(struct api **out, struct node *node, char *err, size_t errlen)
 		free(api);
 		return -EIO;
 	}
-	if (api_jobs_create(&api->jobs, node) != 0 || api_keyring_create(&api->keyring, node) != 0) {
+	if (api_jobs_create(&api->jobs, node) != 0 || api_keyring_create(&api->keyring, node) != 0 ||
+	    api_events_create(&api->events, node) != 0) {
 		snprintf(err, errlen, "api: out of memory");
 		api_free(api);
 		return -ENOMEM;

@@ -298,7 +298,8 @@ chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
 {
 	struct core_config cc;
 	struct core_env env = { .ctx = node, .send_cb = fabric_send_cb, .log_cb = log_core_cb,
-	                        .crypto = &signer_crypto, .keyring_cb = chorusd_keyring_cb };
+	                        .crypto = &signer_crypto, .keyring_cb = chorusd_keyring_cb,
+	                        .member_cb = api_events_member };
 	char id_hex[CHORUS_ID_HEX + 1];
 	int r;
 

@@ -1520,6 +1520,7 @@ static void consensus_ack_cb(void *ctx, const struct job_ack *ack)
 	struct consensus *cs = ((struct node *)ctx)->consensus;
 	struct consensus_own *o;
 
+	api_events_ack(ack);
 	if (cs == NULL || memcmp(ack->client, cs->pk, CHORUS_PK_BYTES) != 0 ||
 	    ack->receipt_text == NULL || strcmp(ack->status, "succeeded") != 0)
 		return;

@@ -407,6 +407,7 @@ static void jobs_job_cb(void *ctx, const struct job_view *v)
 	struct node *node = ctx;
 
 	jobs_note_queued(node->jobs, v);
+	api_events_job(v);
 	if (!JOB_STATE_FINAL(v->state)) {
 		jobs_dirty_add(node->jobs, v->id);
 		return;

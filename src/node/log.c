@@ -48,6 +48,14 @@ static struct {
 	int kicked;
 } log_batch;
 
+static log_hook_fn *log_hook;
+
+void
+log_set_hook(log_hook_fn *fn)
+{
+	log_hook = fn;
+}
+
 static const char *const log_level_names[] = { "ERROR", "WARN", "INFO", "DEBUG", "TRACE" };
 static const char *const log_level_json[] = { "error", "warn", "info", "debug", "trace" };
 
@@ -287,6 +295,8 @@ log_emit(int level, const char *subsys, const char *fields)
 		subsys = "-";
 	if (fields == NULL)
 		fields = "";
+	if (log_hook != NULL)
+		log_hook(level, subsys, fields);
 	log_timestamp(ts, sizeof ts);
 	if (log_state.format == LOG_FORMAT_JSON) {
 		n = log_format_json(line, sizeof line, ts, level, subsys, fields);

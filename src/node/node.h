@@ -195,6 +195,9 @@ void log_detach(void);
 void log_flush(void);
 int log_enabled(int level);
 void log_emit(int level, const char *subsys, const char *fields);
+/* Called with every line written (api-events.c); NULL: none. */
+typedef void log_hook_fn(int level, const char *subsys, const char *fields);
+void log_set_hook(log_hook_fn *fn);
 void log_core_cb(void *ctx, int level, const char *subsys, const char *fields);
 void log_error(const char *subsys, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_warn(const char *subsys, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -288,6 +291,23 @@ int api_waits_create(struct api_waits **out, struct event_base *base, api_wait_f
 void api_waits_destroy(struct api_waits *ws);
 int api_wait(struct api_waits *ws, struct evhttp_request *req, const char *key, unsigned wait_ms);
 void api_wake(struct api_waits *ws, const char *key, uint64_t value);
+
+/* api-events.c: GET /v1/events (Server-Sent Events) */
+#define API_EVENTS_WRITE_TIMEOUT_S 30 /* a watcher that takes nothing this long is closed */
+struct api_events;
+struct api_events_stats {
+	uint64_t accepted, refused, dropped, closed, sent, too_long;
+};
+int api_events_create(struct api_events **out, struct node *node);
+void api_events_destroy(struct api_events *ev);
+int api_events_route(struct api_events *ev, struct evhttp_request *req, const char *path);
+const struct api_events_stats *api_events_stats(const struct api_events *ev);
+void api_events_member(void *ctx, const struct member_view *mv, int old_state, int forgotten);
+void api_events_job(const struct job_view *v);
+void api_events_ack(const struct job_ack *ack);
+
+/* api-ui.c: the dashboard at /ui/ */
+int api_ui_route(struct evhttp_request *req, const char *path);
 
 /* api-keyring.c: /v1/keyring */
 struct api_keyring;
