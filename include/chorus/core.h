@@ -479,6 +479,7 @@ struct core_stats {
 	/* exactly once: resumed jobs asked about (client), answers given and dispatches
 	   answered from the outcome table instead of run (worker) */
 	uint64_t status_queries, status_answers, works_known;
+	uint64_t dial_queries; /* dispatches unanswered twice: asked about before a failover */
 	/* the queue: client side (jobs queued, queue timeouts, pulls answered with a job or
 	   none) and worker side (reservations kept and refused, pulls sent, held slots
 	   that expired unused) */

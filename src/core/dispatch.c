@@ -867,6 +867,25 @@ static void dispatch_query_start(struct core *core, struct cjob *j, uint64_t now
 	dispatch_query_tick(core, j, now_ms);
 }
 
+/*
+ * A dispatch sent twice and unanswered may still arrive (a slow or loaded
+ * worker, frames held up on the way): moving on now could run the job on two
+ * live workers.  Ask the worker what became of this attempt, as a restarted
+ * client does: "running" and we wait for it, "unknown" and it refuses that
+ * attempt from now on -- only then, or when membership declares it dead, do
+ * we fail over (dial-failed).
+ */
+static void dispatch_dial_unanswered(struct core *core, struct cjob *j, uint64_t now_ms)
+{
+	j->query_since_ms = now_ms;
+	j->run_deadline_ms = now_ms + j->req.timeout_ms + core->cfg.timing.receipt_grace_ms;
+	dispatch_set_phase(core, j, CJOB_QUERY);
+	core->stats.dial_queries++;
+	core_log(core, CORE_LOG_INFO, "job", "event=dial-query job=%s worker=%.10s attempt=%u",
+	         j->idhex, j->attempts[j->nattempts - 1].worker, j->nattempts);
+	dispatch_query_tick(core, j, now_ms);
+}
+
 void dispatch_on_status(struct core *core, const struct wire_frame *f, const cJSON *body,
                         uint64_t now_ms)
 {
@@ -886,8 +905,8 @@ void dispatch_on_status(struct core *core, const struct wire_frame *f, const cJS
 	}
 	core_log(core, CORE_LOG_INFO, "job", "event=resume-answer job=%s status=%s", j->idhex,
 	         a.kind == JSTATUS_RUNNING ? "running" : "unknown");
-	if (a.kind == JSTATUS_UNKNOWN) {
-		dispatch_failover(core, j, OUTCOME_REFUSED, now_ms);
+	if (a.kind == JSTATUS_UNKNOWN) { /* never had it, and now refuses the attempt */
+		dispatch_failover(core, j, j->asked ? OUTCOME_REFUSED : OUTCOME_DIAL_FAILED, now_ms);
 		return;
 	}
 	/* Running there, in this life of the worker: wait for it like any running attempt. */
@@ -916,7 +935,7 @@ static void dispatch_expire(struct core *core, struct cjob *j, uint64_t now_ms)
 	case CJOB_COLLECT: dispatch_dial(core, j, now_ms); break;
 	case CJOB_DIAL:
 		if (j->dial_resent) {
-			dispatch_failover(core, j, OUTCOME_DIAL_FAILED, now_ms);
+			dispatch_dial_unanswered(core, j, now_ms);
 			break;
 		}
 		j->dial_resent = 1;
@@ -1090,7 +1109,8 @@ void dispatch_on_accept(struct core *core, const struct wire_frame *f, const cJS
 {
 	struct cjob *j = dispatch_current(core, f, body, 1);
 
-	if (j == NULL || j->phase != CJOB_DIAL)
+	/* In QUERY, after a dial went unanswered: the late accept answers it too. */
+	if (j == NULL || (j->phase != CJOB_DIAL && !(j->phase == CJOB_QUERY && !j->asked)))
 		return;
 	j->state = JOB_RUNNING;
 	/* The worker kills the job at its timeout; the grace covers the receipt's way back. */
@@ -1119,7 +1139,7 @@ void dispatch_on_refuse(struct core *core, const struct wire_frame *f, const cJS
 		dispatch_failover(core, j, OUTCOME_WORKER_DEAD, now_ms);
 		return;
 	}
-	if (j->phase != CJOB_DIAL)
+	if (j->phase != CJOB_DIAL && !(j->phase == CJOB_QUERY && !j->asked))
 		return;
 	dispatch_failover(core, j, OUTCOME_REFUSED, now_ms);
 }

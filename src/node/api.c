@@ -164,6 +164,7 @@ api_stats_json(const struct node *node)
 	API_STAT(drop_job_forged);
 	API_STAT(drop_job_stale);
 	API_STAT(status_queries);
+	API_STAT(dial_queries);
 	API_STAT(status_answers);
 	API_STAT(works_known);
 	API_STAT(offers_unmatched);

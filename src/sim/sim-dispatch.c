@@ -564,7 +564,6 @@ static int disp_check_exactly_once(struct disp *d, const struct disp_job *j,
 		for (unsigned k = 0; k < j->l_n && !excused; k++)
 			excused = j->l_worker[k] == run->worker &&
 			          (j->l_outcome[k] == OUTCOME_TIMEOUT ||
-			           j->l_outcome[k] == OUTCOME_DIAL_FAILED ||
 			           j->l_outcome[k] == OUTCOME_WORKER_DEAD);
 		if (!excused) {
 			sim_net_failf(&d->sim, "job %.16s starts on node %" PRIu32 " while it ran on node %"

@@ -264,7 +264,6 @@ static int sq_check_failover(struct sq *q, const struct sq_job *j, const struct 
 		for (unsigned k = 0; k < j->l_n && !excused; k++)
 			excused = j->l_worker[k] == run->worker &&
 			          (j->l_outcome[k] == OUTCOME_TIMEOUT ||
-			           j->l_outcome[k] == OUTCOME_DIAL_FAILED ||
 			           j->l_outcome[k] == OUTCOME_WORKER_DEAD);
 		if (!excused) {
 			sim_net_failf(&q->sim, "job %.16s starts on node %" PRIu32 " while it ran on node %"
