@@ -15,8 +15,8 @@
 #
 # Data and logs live under $DEMO_DIR (default /tmp/chorus-demo): nK/node.log.
 # Node K listens on tcp://127.0.0.1:BASE+K (fabric) and 127.0.0.1:BASE+10+K
-# (HTTP); BASE is --base-port or $DEMO_BASE_PORT, default 7500 (the README's
-# by-hand cluster uses 7470-7481). --no-build uses the binaries already built.
+# (HTTP); BASE is --base-port or $DEMO_BASE_PORT, default 7500 (clear of
+# chorusd's defaults and of the examples in chorusd(8), 7470-7481). --no-build uses the binaries already built.
 # Every command shown with "$ " is pasteable as printed (quoted with %q).
 # To add a step: write a step_* function and list it in STEPS below.
 set -eu
