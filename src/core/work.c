@@ -795,7 +795,13 @@ void work_ack_seen(struct core *core, const char *text, size_t len, const uint8_
 	codec_hex(client, a->client, CHORUS_PK_BYTES);
 	if (a->has_worker)
 		codec_hex(worker, a->worker, CHORUS_PK_BYTES);
-	core_log(core, CORE_LOG_INFO, "job",
+	/* Every member hears every ack: the job's parties say so at info, the rest at debug. */
+	core_log(core,
+	         memcmp(a->client, core->pk, CHORUS_PK_BYTES) == 0 ||
+	                 (a->has_worker && memcmp(a->worker, core->pk, CHORUS_PK_BYTES) == 0)
+	             ? CORE_LOG_INFO
+	             : CORE_LOG_DEBUG,
+	         "job",
 	         "event=ack job=%s client=%.10s worker=%.10s kind=%s status=%s attempts=%u reward=%llu",
 	         job, client, worker, a->kind, a->status, a->attempts, (unsigned long long)a->reward);
 	if (core->env.ack_cb == NULL)
