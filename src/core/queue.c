@@ -488,6 +488,7 @@ static struct qkind *queue_kind(struct core *core, const char *kind, int create)
 static void queue_kres_drop(struct qkind *e, unsigned k)
 {
 	e->res[k] = e->res[--e->nres];
+	e->wait_epoch = 0; /* the wait counted that worker's answer */
 }
 
 /* Asks one member (to_pk) or every alive member (NULL) to keep a reservation for our kind. */
@@ -563,6 +564,7 @@ static void queue_on_answer(struct core *core, const struct wire_frame *f, const
 			e->res[k].load = a->load;
 			e->res[k].cap = a->cap;
 			e->res[k].ahead = a->ahead;
+			e->wait_epoch = 0; /* the wait counts answers: count it again */
 		}
 		if (e->next_ask_ms == 0)
 			e->next_ask_ms = now_ms + core->cfg.timing.receipt_poll_ms;
@@ -631,6 +633,14 @@ void queue_wait(struct core *core, const char *kind, struct job_wait *w)
 			continue;
 		if (self) /* we may run our own jobs (self-run): our load as it is now */
 			r.load = (uint32_t)core->works.running;
+		/*
+		 * Records publish load at most every load_publish_ms: a worker that
+		 * holds our reservation was full when it answered, and stays so
+		 * while our jobs wait (it pulls the moment a slot frees).
+		 */
+		for (unsigned k = 0; e != NULL && k < e->nres; k++)
+			if (memcmp(e->res[k].worker, m->pk, CHORUS_PK_BYTES) == 0 && e->res[k].load > r.load)
+				r.load = e->res[k].load;
 		for (unsigned c = 0; c < r.ncaps; c++)
 			if (strcmp(r.caps[c], kind) == 0) {
 				w->workers++;

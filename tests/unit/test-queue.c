@@ -129,6 +129,25 @@ static void test_six_jobs(void)
 	t0 = h.now_ms;
 	for (b.n = 0; b.n < 6; b.n++)
 		ok(submit(&h, 0, 0, 0, 5000, 100 + (uint64_t)b.n, b.id[b.n]) == 0, "submit job %d", b.n);
+	/*
+	 * Why they wait, 300 ms in: the worker's record still says load 0 (it
+	 * publishes load every second), but its answer to the reservation said full.
+	 */
+	h_run(&h, t0 + 300);
+	{
+		int queued = 0, busy = 0;
+
+		for (int k = 0; k < b.n; k++) {
+			struct h_job *j = h_job(&h, b.id[k]);
+
+			if (j != NULL && j->v.state == JOB_QUEUED) {
+				queued++;
+				busy += j->v.wait.workers == 1 && j->v.wait.slots == 1 && j->v.wait.busy == 1;
+			}
+		}
+		ok(queued >= 4 && busy == queued,
+		   "300 ms in, %d jobs queued, %d of them say: 1 worker, its one slot busy", queued, busy);
+	}
 	ok(run_batch(&h, &b, t0 + 10000), "all six end within 10 s");
 	ok(all_once(&h, &b, JOB_SUCCEEDED), "all six succeeded, each reported final once");
 	ok(h.nodes[1].runs == 6, "the worker ran six jobs (%d)", h.nodes[1].runs);
