@@ -314,4 +314,11 @@ _Static_assert(CHORUS_JOBS_INFLIGHT_MAX < CHORUS_OUTBOX_HIGH,
 _Static_assert(CHORUS_EVENTS_TEXT_MAX * 16 <= CHORUS_EVENTS_QUEUE_BYTES,
                "a watcher that keeps up is never dropped for one burst of events");
 
+/* Merkle batches (include/chorus/merkle.h): leaves under one signed root, and the
+ * inclusion proof's length for the largest tree (ceil(log2(leaves))). */
+#define CHORUS_MERKLE_LEAVES_MAX  4096
+#define CHORUS_MERKLE_PROOF_MAX   12
+_Static_assert((1u << CHORUS_MERKLE_PROOF_MAX) >= CHORUS_MERKLE_LEAVES_MAX,
+               "a proof holds one sibling per level of the largest tree");
+
 #endif
