@@ -15,7 +15,9 @@
  * (pending, queued and its position, running on WORKER, the time so far),
  * redrawn in place every CLI_SUBMIT_PROGRESS_MS and erased at the end; not
  * on anything else, nor with --quiet.  Ctrl-C while it waits leaves the job
- * running: it says the job's id and how to cancel it, and exits 130.
+ * running: it says the job's id and how to cancel it, and exits 130 (before
+ * the POST is answered the id is not known yet: it says so, and where to
+ * look).
  */
 #include "config.h"
 
@@ -39,8 +41,12 @@ _Static_assert(CLI_QUEUE_TIMEOUT_S_MAX == (CHORUS_QUEUE_TIMEOUT_MS_MAX / 1000), 
 
 #define CLI_SUBMIT_PROGRESS_MS 500 /* the progress line is redrawn this often */
 #define CLI_SUBMIT_EXIT_INTERRUPTED 130 /* 128 + SIGINT, as shells report it */
+/* The POST's own wait: short, as Ctrl-C cannot name the job until it is answered. */
+#define CLI_SUBMIT_FIRST_WAIT_MS CLI_SUBMIT_PROGRESS_MS
 _Static_assert(CLI_SUBMIT_PROGRESS_MS >= CLI_JOB_POLL_MIN_MS,
 	       "redraws never ask faster than polls");
+_Static_assert(CLI_SUBMIT_FIRST_WAIT_MS <= CLI_SUBMIT_PROGRESS_MS,
+	       "the first progress line is not later than a redraw");
 
 static int cli_submit_exec(const struct cli_ctx *ctx, const struct cli_args *args);
 
@@ -288,12 +294,24 @@ static cJSON *cli_submit_body(const struct cli_submit_job *job)
 	return body;
 }
 
-/* POSTs the job: its record (with a checked id) in *record_out. */
-static int cli_submit_post(const struct cli_ctx *ctx, const struct cli_submit_job *job,
+/*
+ * POSTs the job: its record (with a checked id) in *record_out.  With wait,
+ * the node holds the answer until the job is final or CLI_SUBMIT_FIRST_WAIT_MS
+ * passed (an older node answers at once: the polls that follow do the rest).
+ */
+static int cli_submit_post(const struct cli_ctx *ctx, const struct cli_submit_job *job, int wait,
 			   cJSON **record_out)
 {
-	struct cli_http_call call = { .post = 1, .path = "/v1/jobs", .what = "cannot submit job" };
+	char path[64];
+	struct cli_http_call call = { .post = 1, .path = path, .what = "cannot submit job" };
 	int rc;
+
+	if (wait) {
+		snprintf(path, sizeof path, "/v1/jobs?wait_ms=%d", CLI_SUBMIT_FIRST_WAIT_MS);
+		call.wait_s = (CLI_SUBMIT_FIRST_WAIT_MS + 999) / 1000;
+	} else {
+		snprintf(path, sizeof path, "/v1/jobs");
+	}
 
 	call.body = cli_submit_body(job);
 	if (call.body == NULL) {
@@ -363,16 +381,24 @@ static void cli_submit_interrupt_cb(int sig)
 	_exit(CLI_SUBMIT_EXIT_INTERRUPTED);
 }
 
-/* From now on Ctrl-C leaves the job running and says how to cancel it. */
+/*
+ * From now on Ctrl-C leaves the job running and says how to cancel it; id
+ * NULL: while the POST is out, when the node may have taken the job already.
+ */
 static void cli_submit_interrupt_arm(const char *id, int progress)
 {
 	struct sigaction sa;
 	int n;
 
-	n = snprintf(cli_submit_interrupt_msg, sizeof cli_submit_interrupt_msg,
-		     "%schorus: interrupted; job %s keeps running (see 'chorus job %s', "
-		     "cancel it with 'chorus cancel %s')\n",
-		     progress ? "\r\033[K" : "\n", id, id, id);
+	if (id == NULL)
+		n = snprintf(cli_submit_interrupt_msg, sizeof cli_submit_interrupt_msg,
+			     "\nchorus: interrupted; the job may have been submitted and then "
+			     "keeps running (see 'chorus jobs')\n");
+	else
+		n = snprintf(cli_submit_interrupt_msg, sizeof cli_submit_interrupt_msg,
+			     "%schorus: interrupted; job %s keeps running (see 'chorus job %s', "
+			     "cancel it with 'chorus cancel %s')\n",
+			     progress ? "\r\033[K" : "\n", id, id, id);
 	assert(n > 0 && (size_t)n < sizeof cli_submit_interrupt_msg);
 	cli_submit_interrupt_len = (size_t)n;
 	memset(&sa, 0, sizeof sa);
@@ -481,23 +507,27 @@ static int cli_submit_exec(const struct cli_ctx *ctx, const struct cli_args *arg
 	struct cli_submit_job *job = calloc(1, sizeof *job);
 	char id[CLI_JOB_ID_LEN + 1];
 	cJSON *record = NULL;
-	int rc, progress;
+	int rc, progress, detach;
 
 	if (job == NULL) {
 		cli_error("out of memory");
 		return CLI_EXIT_UNREACHABLE;
 	}
 	rc = cli_submit_parse(args, job);
-	if (rc == CLI_EXIT_OK)
-		rc = cli_submit_post(ctx, job, &record);
+	if (rc != CLI_EXIT_OK)
+		goto out;
+	detach = args->opt['D'] != NULL;
+	progress = !detach && args->opt['Q'] == NULL && isatty(STDERR_FILENO);
+	if (!detach)
+		cli_submit_interrupt_arm(NULL, progress);
+	rc = cli_submit_post(ctx, job, !detach, &record);
 	if (rc != CLI_EXIT_OK)
 		goto out;
 	snprintf(id, sizeof id, "%s", cli_json_string(record, "id", ""));
-	if (args->opt['D'] != NULL) {
+	if (detach) {
 		rc = ctx->json ? cli_print_json(record) : (puts(id) < 0 ? CLI_EXIT_UNREACHABLE : 0);
 		goto out;
 	}
-	progress = args->opt['Q'] == NULL && isatty(STDERR_FILENO);
 	cli_submit_interrupt_arm(id, progress);
 	rc = cli_submit_wait(ctx, id, cli_submit_wait_ms(record, job), progress, &record);
 	if (progress) {

@@ -8,6 +8,10 @@
  * giving that certificate (or its CA) as --cacert.  TLS 1.2 at least, as
  * the node.  The connection is evhttp's as over plain HTTP; only its
  * bufferevent is an OpenSSL one, which owns the SSL from then on.
+ *
+ * Built as the plugin chorus-tls.so (cli.h): its functions are reached
+ * through the one table it exports, cli_tls_plugin, and report errors with
+ * the cli_error they are handed (the binary exports none of its symbols).
  */
 #include "config.h"
 
@@ -27,6 +31,9 @@
 #include <openssl/x509v3.h>
 
 #include "cli.h"
+
+/* The CLI's cli_error, handed to cli_tls_open_plugin: one line on stderr. */
+static void (*cli_tls_error)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* $CHORUS_CACERT when --cacert is not given; NULL: the system's store. */
 static const char *cli_tls_cafile(const struct cli_ctx *ctx)
@@ -88,24 +95,24 @@ static int cli_tls_context(struct cli_tls *tls, const struct cli_ctx *ctx)
 
 	tls->ctx = SSL_CTX_new(TLS_client_method());
 	if (tls->ctx == NULL || SSL_CTX_set_min_proto_version(tls->ctx, TLS1_2_VERSION) != 1) {
-		cli_error("cannot set up TLS");
+		cli_tls_error("cannot set up TLS");
 		return CLI_EXIT_UNREACHABLE;
 	}
 	SSL_CTX_set_verify(tls->ctx, SSL_VERIFY_PEER, cli_tls_verify_cb);
 	SSL_CTX_set_info_callback(tls->ctx, cli_tls_info_cb);
 	if (cafile != NULL && access(cafile, R_OK) != 0) {
-		cli_error("CA file %s: %s", cafile, strerror(errno));
+		cli_tls_error("CA file %s: %s", cafile, strerror(errno));
 		return CLI_EXIT_USAGE;
 	}
 	if (cafile != NULL && SSL_CTX_load_verify_locations(tls->ctx, cafile, NULL) != 1) {
 		ERR_error_string_n(ERR_peek_last_error(), why, sizeof why);
 		ERR_clear_error();
-		cli_error("CA file %s: cannot load it (%s)", cafile, why);
+		cli_tls_error("CA file %s: cannot load it (%s)", cafile, why);
 		return CLI_EXIT_USAGE;
 	}
 	if (cafile == NULL && SSL_CTX_set_default_verify_paths(tls->ctx) != 1) {
 		ERR_clear_error();
-		cli_error("cannot load the system's CA store: give --cacert FILE");
+		cli_tls_error("cannot load the system's CA store: give --cacert FILE");
 		return CLI_EXIT_USAGE;
 	}
 	return CLI_EXIT_OK;
@@ -115,16 +122,18 @@ static int cli_tls_context(struct cli_tls *tls, const struct cli_ctx *ctx)
  * Prepares a connection to host (no brackets around an IPv6 address):
  * CLI_EXIT_OK, or the failure reported.  cli_tls_close frees what is left.
  */
-int cli_tls_open(struct cli_tls *tls, const struct cli_ctx *ctx, const char *host)
+static int cli_tls_open_plugin(struct cli_tls *tls, const struct cli_ctx *ctx, const char *host,
+			       void (*error)(const char *fmt, ...))
 {
 	unsigned char addr[sizeof(struct in6_addr)];
 	int is_ip, r;
 
 	memset(tls, 0, sizeof *tls);
+	cli_tls_error = error;
 	if ((r = cli_tls_context(tls, ctx)) != CLI_EXIT_OK)
 		return r;
 	if ((tls->ssl = SSL_new(tls->ctx)) == NULL || SSL_set_app_data(tls->ssl, tls) != 1) {
-		cli_error("cannot set up TLS");
+		cli_tls_error("cannot set up TLS");
 		return CLI_EXIT_UNREACHABLE;
 	}
 	is_ip = inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
@@ -134,14 +143,14 @@ int cli_tls_open(struct cli_tls *tls, const struct cli_ctx *ctx, const char *hos
 		r = SSL_set1_host(tls->ssl, host) == 1 && SSL_set_tlsext_host_name(tls->ssl, host) == 1;
 	if (r != 1) {
 		ERR_clear_error();
-		cli_error("bad host '%.64s' for TLS", host);
+		cli_tls_error("bad host '%.64s' for TLS", host);
 		return CLI_EXIT_USAGE;
 	}
 	return CLI_EXIT_OK;
 }
 
 /* The bufferevent evhttp is to use: it takes the SSL (freed with the connection). */
-struct bufferevent *cli_tls_bev(struct cli_tls *tls, struct event_base *base)
+static struct bufferevent *cli_tls_bev_plugin(struct cli_tls *tls, struct event_base *base)
 {
 	struct bufferevent *bev = bufferevent_openssl_socket_new(
 		base, -1, tls->ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
@@ -155,24 +164,19 @@ struct bufferevent *cli_tls_bev(struct cli_tls *tls, struct event_base *base)
 	return bev;
 }
 
-/*
- * Why the connection failed at the TLS layer, if it did: 1 and reason, or 0.
- * The reason is what api_tls_info_cb and cli_tls_verify_cb kept when it
- * happened: evhttp resets the connection (and the SSL's state) before it
- * reports the failure.
- */
-int cli_tls_why(const struct cli_tls *tls, char *reason, size_t reason_size)
-{
-	if (tls->why[0] == '\0')
-		return 0;
-	snprintf(reason, reason_size, "%s", tls->why);
-	return 1;
-}
-
-void cli_tls_close(struct cli_tls *tls)
+static void cli_tls_close_plugin(struct cli_tls *tls)
 {
 	if (!tls->ssl_owned)
 		SSL_free(tls->ssl);
 	SSL_CTX_free(tls->ctx);
 	memset(tls, 0, sizeof *tls);
 }
+
+const struct cli_tls_plugin cli_tls_plugin = {
+	.version = CHORUS_VERSION,
+	.ctx_size = sizeof(struct cli_ctx),
+	.tls_size = sizeof(struct cli_tls),
+	.open = cli_tls_open_plugin,
+	.bev = cli_tls_bev_plugin,
+	.close = cli_tls_close_plugin,
+};

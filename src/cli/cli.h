@@ -148,7 +148,15 @@ struct cli_http_stream {
 int cli_http_request(const struct cli_ctx *ctx, const struct cli_http_call *call, cJSON **doc_out);
 int cli_http_get_json(const struct cli_ctx *ctx, const char *path, cJSON **doc_out);
 
-/* cli-tls.c: https:// nodes, their certificate verified */
+/*
+ * https:// nodes, their certificate verified.  cli-tls.c is built as a
+ * plugin, chorus-tls.so, the only part that links OpenSSL: loading and
+ * starting libssl and libcrypto cost every call about 1.5 ms (two thirds of
+ * what `chorus submit` costs over plain HTTP, bench/cli-cost.sh), so
+ * cli-tls-load.c loads the plugin only when a request goes to an https://
+ * node.  The functions below are cli-tls-load.c's; the plugin's are in its
+ * one exported table, cli_tls_plugin.
+ */
 struct ssl_ctx_st;
 struct ssl_st;
 struct bufferevent;
@@ -160,6 +168,17 @@ struct cli_tls {
 	int ssl_owned;
 	char why[256];           /* why the handshake failed, kept as it did */
 };
+#define CLI_TLS_PLUGIN "chorus-tls.so" /* beside the chorus binary, else in CLI_TLS_PLUGIN_DIR */
+struct cli_tls_plugin {
+	const char *version;	 /* CHORUS_VERSION: a plugin of another build is refused */
+	size_t ctx_size;	 /* sizeof(struct cli_ctx) and (struct cli_tls) it was built with */
+	size_t tls_size;
+	int (*open)(struct cli_tls *tls, const struct cli_ctx *ctx, const char *host,
+		    void (*error)(const char *fmt, ...));
+	struct bufferevent *(*bev)(struct cli_tls *tls, struct event_base *base);
+	void (*close)(struct cli_tls *tls);
+};
+extern const struct cli_tls_plugin cli_tls_plugin; /* defined in chorus-tls.so only */
 int cli_tls_open(struct cli_tls *tls, const struct cli_ctx *ctx, const char *host);
 struct bufferevent *cli_tls_bev(struct cli_tls *tls, struct event_base *base);
 int cli_tls_why(const struct cli_tls *tls, char *reason, size_t reason_size);

@@ -1,6 +1,7 @@
 #!/bin/bash
 # End-to-end: `make install DESTDIR=...` lays out every file (chorusd in
-# sbin, chorus and chorus-sim in bin, the four man pages, the systemd unit,
+# sbin, chorus and chorus-sim in bin, chorus's TLS plugin in pkglibdir, the
+# bash completion, the four man pages, the systemd unit,
 # the sample /etc/chorus/chorusd.conf), the installed chorusd runs, the unit
 # passes `systemd-analyze verify` with no warning (and its security check),
 # the sample config is accepted with every example in it uncommented, and
@@ -21,11 +22,12 @@ check "make print-install-dirs" grep -q '^sbindir=/' "$TEST_TMP/dirs"
 check "make install DESTDIR=... succeeds" sh -c "env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C '$BUILD' install DESTDIR='$D' >'$TEST_TMP/install.out' 2>&1"
 [ "$tap_fail" -eq 0 ] || tail -n 20 "$TEST_TMP/install.out" | sed 's/^/# /'
 
-for f in "$sbindir/chorusd" "$bindir/chorus" "$bindir/chorus-sim"; do
+for f in "$sbindir/chorusd" "$bindir/chorus" "$bindir/chorus-sim" "$chorustlsdir/chorus-tls.so"; do
 	check "installed: $f (executable)" test -x "$D$f"
 done
 for f in "$man1dir/chorus.1" "$man1dir/chorus-sim.1" "$man5dir/chorusd.conf.5" "$man8dir/chorusd.8" \
-	"$systemdsystemunitdir/chorusd.service" "$sysconfdir/chorus/chorusd.conf"; do
+	"$systemdsystemunitdir/chorusd.service" "$sysconfdir/chorus/chorusd.conf" \
+	"$bashcompletiondir/chorus"; do
 	check "installed: $f" test -s "$D$f"
 done
 version=$(sed -n 's/^PACKAGE_VERSION = //p' "$BUILD/Makefile")
