@@ -14,6 +14,10 @@
  *   add-voter ID    on the leader: the node with that full id becomes a voter
  *   transfer-leader ID  on the leader: hand leadership to that voter
  *   recover         on a surviving voter without a leader: it becomes the only voter
+ *
+ * On a node that holds no ledger the reads are a voter's answers: the node
+ * names it ("source"), printed here; verify checks what it was given all the
+ * same.  No voter in time: the node's 503 is the one line printed (exit 3).
  */
 #include "config.h"
 
@@ -92,11 +96,27 @@ static void cli_ledger_source_field(const cJSON *doc)
 		cli_print_field("source:", text);
 }
 
+/*
+ * A node without the ledger whose voters did not answer: its /v1/ledger
+ * keeps its own fields (200) but none of the ledger's, and says why.
+ */
+static int cli_ledger_unanswered(const cJSON *doc)
+{
+	const cJSON *src = cJSON_GetObjectItemCaseSensitive(doc, "source");
+	char why[CLI_CELL_MAX];
+
+	if (!cJSON_IsNull(src))
+		return 0;
+	cli_sanitize(why, sizeof why, cli_json_string(doc, "error", "no voter answered"));
+	cli_error("ledger status: %s", why);
+	return 1;
+}
+
 static int cli_ledger_status(const cJSON *doc)
 {
 	static const char *const keys[] = { "state", "id", "leader", "leader_name", "term",
 		                            "commit_index", "applied_index", "height", "head_hash",
-		                            "credited", "total_reward", "is_voter" };
+		                            "credited", "total_reward", "is_voter", "holds_ledger" };
 	const cJSON *v;
 	char label[64], names[CLI_CELL_MAX] = "";
 	size_t used = 0;
@@ -362,7 +382,9 @@ static int cli_ledger_show(const struct cli_ctx *ctx, const char *sub, const cha
 		snprintf(path, sizeof path, "/v1/ledger/blocks?from=%ld&limit=%ld", from, limit);
 	if ((rc = cli_http_get_json(ctx, path, &doc)) != CLI_EXIT_OK)
 		return rc;
-	if (ctx->json)
+	if (strcmp(sub, "status") == 0 && cli_ledger_unanswered(doc))
+		rc = CLI_EXIT_NODE;
+	else if (ctx->json)
 		rc = cli_print_json(doc);
 	else if (strcmp(sub, "blocks") == 0)
 		rc = cli_ledger_table(cJSON_GetObjectItemCaseSensitive(doc, "blocks"), block_cols, 5);

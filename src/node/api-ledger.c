@@ -24,6 +24,8 @@
  * ledger-read.c, with "source" naming the voter; when none answers in time,
  * 503 and "this node holds no ledger and no voter answered within N ms"
  * (/v1/ledger keeps this node's own fields then, without the ledger's).
+ * Except /v1/ledger on a voter candidate: its own Raft and ledger progress
+ * (a catch-up is watched there), with "holds_ledger": false.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -85,6 +87,8 @@ static void api_ledger_raft(cJSON *o, const struct consensus *cs)
 	cJSON_AddNumberToObject(o, "last_index", (double)st.last_index);
 	cJSON_AddNumberToObject(o, "snapshot_index", (double)st.snap_index);
 	cJSON_AddBoolToObject(o, "is_voter", consensus_is_voter(cs));
+	/* false: a voter catching up, removed, lost or not added; its other reads go to a voter */
+	cJSON_AddBoolToObject(o, "holds_ledger", lread_holds(cs));
 	cJSON_AddStringToObject(o, "state", r == NULL ? (consensus_is_voter(cs) ? "booting" : "none")
 	                                                : raft_state_name(st.state));
 	api_ledger_id(o, "id", st.id);
@@ -488,7 +492,9 @@ static int api_ledger_remote(struct node *node, struct evhttp_request *req, cons
 	int bad = 0;
 	cJSON *local = NULL;
 
-	if (strcmp(path, "/v1/ledger") == 0) {
+	if (strcmp(path, "/v1/ledger") == 0 && consensus_is_voter(node->consensus)) {
+		return 0; /* a voter's own Raft and ledger progress (catching up...): "holds_ledger" false */
+	} else if (strcmp(path, "/v1/ledger") == 0) {
 		q.op = LREAD_STATUS;
 		local = api_ledger_status_json(node->consensus);
 	} else if (strcmp(path, "/v1/ledger/blocks") == 0) {

@@ -335,7 +335,8 @@ static void lread_fail(struct lread *lr, struct lread_pending *p, const char *wh
 			cJSON_DeleteItemFromObjectCaseSensitive(doc, theirs[i]);
 		cJSON_AddNullToObject(doc, "source");
 		cJSON_AddStringToObject(doc, "error", msg);
-		lread_reply(lr, p, 503, "Service Unavailable", doc);
+		/* 200: the node's own part is true and watched (its outbox while voters are away) */
+		lread_reply(lr, p, HTTP_OK, "OK", doc);
 		return;
 	}
 	lread_reply(lr, p, 503, "Service Unavailable", lread_error_doc(msg, NULL));
@@ -460,7 +461,8 @@ static void lread_learn_conf(struct lread *lr, const cJSON *doc)
 /* The voter's status: the ledger's fields over this node's own doc. */
 static cJSON *lread_on_status(struct lread *lr, struct lread_pending *p, const struct lread_ans *a)
 {
-	static const char *const ours[] = { "is_voter", "state", "id", "raft_state", "outbox_open",
+	static const char *const ours[] = { "is_voter", "holds_ledger", "state", "id", "raft_state",
+		                            "outbox_open",
 		                            "outbox_lagging", "outbox_refused", "refused",
 		                            "dropped_messages", "catchup", "commit_latency_ms" };
 	cJSON *doc = a->n == 1 ? cJSON_ParseWithLength((const char *)a->item[0], a->len[0]) : NULL;

@@ -130,8 +130,11 @@ for sub in "verify" "job $first" "blocks" "status" "balances"; do
 	rc=$?
 	took=$(( $(now_ms) - t0 ))
 	check "with every voter down, 'ledger $sub' fails (exit 3) in ${took} ms (< 5000)" test "$rc" -eq 0 -a "$took" -lt 5000
-	check "... with one clear line" one_line_err "node answered 503: this node holds no ledger and no voter answered within [0-9]* ms"
+	check "... with one clear line" one_line_err "\(node answered 503\|ledger status\): this node holds no ledger and no voter answered within [0-9]* ms"
 done
 check "and no 'ok: 0 blocks'" sh -c "! grep -q 'ok' '$OUT'"
+check "/v1/ledger keeps the client's own fields, none of the ledger's, and says why" \
+	q ledger "d['source'] is None and 'height' not in d and 'credited' not in d and d['outbox_open'] == 0 and 'no voter answered' in d['error']" "$(hport "$CLIENT")"
+check "the failed reads are counted" sh -c "curl -sf http://127.0.0.1:$(hport "$CLIENT")/metrics | grep -Eq '^chorus_ledger_reads_total\{outcome=\"failed\"\} [1-9]'"
 
 done_testing
