@@ -37,7 +37,8 @@
 #include "lread.h"
 #include "chorus/readpick.h"
 
-#define LREAD_TICK_MS 50 /* deadlines are checked this often while reads are held */
+#define LREAD_TICK_MS       50  /* deadlines are checked this often while reads are held */
+#define LREAD_SERVE_PER_SEC 200 /* answers a voter sends per second (each up to a frame) */
 
 struct lread_pending {
 	int used;
@@ -65,6 +66,7 @@ struct lread {
 	uint64_t conf[READPICK_MAX]; /* the voter set a voter told us */
 	size_t nconf;
 	uint8_t *buf; /* one message, CHORUS_BODY_MAX */
+	uint64_t serve_second, served_in_second; /* the answering budget */
 	struct lread_stats st;
 };
 
@@ -117,12 +119,14 @@ static size_t lread_cands(const struct lread *lr, struct readpick_cand *c, size_
 		c[k].in_conf = 0;
 		for (size_t j = 0; j < lr->nconf; j++)
 			c[k].in_conf |= lr->conf[j] == c[k].id;
-		k++;
+		/* Only who could answer or lead is looked at: a few members, whatever the cluster's size. */
+		if (c[k].announces || c[k].voter_role || c[k].in_conf || c[k].id == lr->learned_leader)
+			k++;
 	}
 	return k;
 }
 
-#define LREAD_CANDS_MAX 4096 /* members looked at for a decision (bounded scratch) */
+#define LREAD_CANDS_MAX 1024 /* voters, announced voters and leaders looked at (bounded scratch) */
 
 static struct readpick_cand *lread_scratch(size_t *n, const struct lread *lr, uint64_t *self)
 {
@@ -247,10 +251,21 @@ static void lread_serve(struct lread *lr, const uint8_t from_pk[CHORUS_PK_BYTES]
 	struct lread_ans a = { 0 };
 	size_t out_len;
 	int code;
+	uint64_t second = chorusd_now_ms() / 1000;
 
 	if (lread_req_decode(&q, body, len) != 0) {
 		lr->st.dropped++;
 		log_debug("ledger", "event=drop reason=malformed-read-request len=%zu", len);
+		return;
+	}
+	/* A small request asks for up to a frame: a flood of them is cut, not answered. */
+	if (second != lr->serve_second) {
+		lr->serve_second = second;
+		lr->served_in_second = 0;
+	}
+	if (++lr->served_in_second > LREAD_SERVE_PER_SEC) {
+		lr->st.dropped++;
+		log_debug("ledger", "event=drop reason=read-requests-over-budget");
 		return;
 	}
 	a.req_id = q.req_id;
