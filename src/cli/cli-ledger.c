@@ -14,6 +14,10 @@
  *   add-voter ID    on the leader: the node with that full id becomes a voter
  *   transfer-leader ID  on the leader: hand leadership to that voter
  *   recover         on a surviving voter without a leader: it becomes the only voter
+ *
+ * On a node that holds no ledger the reads are a voter's answers: the node
+ * names it ("source"), printed here; verify checks what it was given all the
+ * same.  No voter in time: the node's 503 is the one line printed (exit 3).
  */
 #include "config.h"
 
@@ -67,11 +71,52 @@ static void cli_ledger_field(const cJSON *doc, const char *key, const char *labe
 	cli_print_field(label, text);
 }
 
+/*
+ * "NAME (ID)" of the voter that answered for a node holding no ledger (its
+ * "source"); 0, or -1 when the node answered from its own ledger.
+ */
+static int cli_ledger_source(const cJSON *doc, char *out, size_t cap)
+{
+	const cJSON *src = cJSON_GetObjectItemCaseSensitive(doc, "source");
+	char name[CLI_CELL_MAX], id[CLI_CELL_MAX];
+
+	if (!cJSON_IsObject(src))
+		return -1;
+	cli_sanitize(name, sizeof name, cli_json_string(src, "name", "?"));
+	cli_sanitize(id, sizeof id, cli_json_string(src, "id", "?"));
+	snprintf(out, cap, "voter %s (%.16s)", name, id);
+	return 0;
+}
+
+static void cli_ledger_source_field(const cJSON *doc)
+{
+	char text[2 * CLI_CELL_MAX + 32];
+
+	if (cli_ledger_source(doc, text, sizeof text) == 0)
+		cli_print_field("source:", text);
+}
+
+/*
+ * A node without the ledger whose voters did not answer: its /v1/ledger
+ * keeps its own fields (200) but none of the ledger's, and says why.
+ */
+static int cli_ledger_unanswered(const cJSON *doc)
+{
+	const cJSON *src = cJSON_GetObjectItemCaseSensitive(doc, "source");
+	char why[CLI_CELL_MAX];
+
+	if (!cJSON_IsNull(src))
+		return 0;
+	cli_sanitize(why, sizeof why, cli_json_string(doc, "error", "no voter answered"));
+	cli_error("ledger status: %s", why);
+	return 1;
+}
+
 static int cli_ledger_status(const cJSON *doc)
 {
 	static const char *const keys[] = { "state", "id", "leader", "leader_name", "term",
 		                            "commit_index", "applied_index", "height", "head_hash",
-		                            "credited", "total_reward", "is_voter" };
+		                            "credited", "total_reward", "is_voter", "holds_ledger" };
 	const cJSON *v;
 	char label[64], names[CLI_CELL_MAX] = "";
 	size_t used = 0;
@@ -88,6 +133,7 @@ static int cli_ledger_status(const cJSON *doc)
 		used += (size_t)n;
 	}
 	cli_print_field("voters:", used ? names : "-");
+	cli_ledger_source_field(doc);
 	return CLI_EXIT_OK;
 }
 
@@ -126,6 +172,7 @@ struct cli_ledger_chain {
 	uint8_t **blocks;
 	size_t *lens;
 	size_t n, cap;
+	char source[2 * CLI_CELL_MAX + 32]; /* the voter that answered, on a node without the ledger */
 };
 
 static int cli_ledger_chain_cb(void *ctx, uint64_t i, const uint8_t **block, size_t *len)
@@ -200,7 +247,7 @@ static int cli_ledger_fetch(const struct cli_ctx *ctx, struct cli_ledger_chain *
 
 /* The balances at some height; blocks are then fetched up to that height only. */
 static int cli_ledger_expected(const struct cli_ctx *ctx, struct ledger_account **out, size_t *n,
-                               double *height)
+                               double *height, struct cli_ledger_chain *c)
 {
 	cJSON *doc, *a;
 	int rc = cli_http_get_json(ctx, "/v1/ledger/balances", &doc);
@@ -209,6 +256,8 @@ static int cli_ledger_expected(const struct cli_ctx *ctx, struct ledger_account 
 	*n = 0;
 	if (rc != CLI_EXIT_OK)
 		return rc;
+	if (cli_ledger_source(doc, c->source, sizeof c->source) != 0)
+		c->source[0] = '\0';
 	if (cli_json_number(doc, "height", height) != 0) {
 		cJSON_Delete(doc);
 		cli_error("node at %s sent balances without a height", ctx->node_url);
@@ -236,11 +285,13 @@ static int cli_ledger_expected(const struct cli_ctx *ctx, struct ledger_account 
 }
 
 /* verify -j: {"ok": true, "blocks": N, "accounts": M}; a failure stays an error. */
-static int cli_ledger_verify_json(size_t nblocks, size_t naccounts)
+static int cli_ledger_verify_json(size_t nblocks, size_t naccounts, const char *source)
 {
 	cJSON *o = cJSON_CreateObject();
 	int rc;
 
+	if (o != NULL && source[0] != '\0')
+		cJSON_AddStringToObject(o, "source", source);
 	if (o == NULL || cJSON_AddTrueToObject(o, "ok") == NULL ||
 	    cJSON_AddNumberToObject(o, "blocks", (double)nblocks) == NULL ||
 	    cJSON_AddNumberToObject(o, "accounts", (double)naccounts) == NULL) {
@@ -262,7 +313,7 @@ static int cli_ledger_verify(const struct cli_ctx *ctx)
 	char why[LEDGER_WHY_MAX] = "";
 	double height = 0;
 	int rc = sodium_init() < 0 ? CLI_EXIT_NODE
-	                           : cli_ledger_expected(ctx, &expected, &nexpected, &height);
+	                           : cli_ledger_expected(ctx, &expected, &nexpected, &height, &c);
 
 	if (rc == CLI_EXIT_OK)
 		rc = cli_ledger_fetch(ctx, &c, height);
@@ -275,7 +326,10 @@ static int cli_ledger_verify(const struct cli_ctx *ctx)
 			cli_error("ledger verify: the chain holds but the balances do not: %s", why);
 		rc = CLI_EXIT_NODE;
 	} else if (rc == CLI_EXIT_OK && ctx->json)
-		rc = cli_ledger_verify_json(c.n, nexpected);
+		rc = cli_ledger_verify_json(c.n, nexpected, c.source);
+	else if (rc == CLI_EXIT_OK && c.source[0] != '\0')
+		printf("ledger ok: %zu blocks, %zu accounts (checked here; blocks from %s)\n", c.n,
+		       nexpected, c.source);
 	else if (rc == CLI_EXIT_OK)
 		printf("ledger ok: %zu blocks, %zu accounts\n", c.n, nexpected);
 	for (size_t i = 0; i < c.n; i++)
@@ -328,7 +382,9 @@ static int cli_ledger_show(const struct cli_ctx *ctx, const char *sub, const cha
 		snprintf(path, sizeof path, "/v1/ledger/blocks?from=%ld&limit=%ld", from, limit);
 	if ((rc = cli_http_get_json(ctx, path, &doc)) != CLI_EXIT_OK)
 		return rc;
-	if (ctx->json)
+	if (strcmp(sub, "status") == 0 && cli_ledger_unanswered(doc))
+		rc = CLI_EXIT_NODE;
+	else if (ctx->json)
 		rc = cli_print_json(doc);
 	else if (strcmp(sub, "blocks") == 0)
 		rc = cli_ledger_table(cJSON_GetObjectItemCaseSensitive(doc, "blocks"), block_cols, 5);
@@ -351,10 +407,17 @@ static int cli_ledger_show(const struct cli_ctx *ctx, const char *sub, const cha
 		}
 		if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(doc, "held")))
 			cli_print_field("held:", "no: settled below its client's floor (the node's index)");
+		cli_ledger_source_field(doc);
 	} else
 		rc = cli_ledger_status(doc);
 	if (strcmp(sub, "blocks") == 0)
 		cli_ledger_blocks_note(doc, from, limit);
+	if (!ctx->json && (strcmp(sub, "blocks") == 0 || strcmp(sub, "balances") == 0)) {
+		char src[2 * CLI_CELL_MAX + 32];
+
+		if (cli_ledger_source(doc, src, sizeof src) == 0)
+			fprintf(stderr, "chorus: this node holds no ledger; answered by %s\n", src);
+	}
 	cJSON_Delete(doc);
 	return rc;
 }

@@ -18,6 +18,14 @@
  *                                     checked, then forwarded like our own (202)
  *
  * Read-only views of consensus.c's state; only remove-voter, add-voter and transfer-leader change anything.
+ *
+ * On a node that holds no ledger (a non-voter, a voter catching up, removed
+ * or lost: lread_holds), every GET above is a voter's answer, asked by
+ * ledger-read.c, with "source" naming the voter; when none answers in time,
+ * 503 and "this node holds no ledger and no voter answered within N ms"
+ * (/v1/ledger keeps this node's own fields then, without the ledger's).
+ * Except /v1/ledger on a voter candidate: its own Raft and ledger progress
+ * (a catch-up is watched there), with "holds_ledger": false.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -32,9 +40,11 @@
 #include "api-body.h"
 #include "node.h"
 #include "consensus.h"
+#include "lread.h"
 
 #define API_LEDGER_BLOCKS_DEFAULT 100
 #define API_LEDGER_BLOCKS_MAX     1000
+_Static_assert(API_LEDGER_BLOCKS_MAX <= LREAD_ITEMS_MAX, "a page of blocks is one read of a voter");
 
 static void api_ledger_hex(cJSON *o, const char *key, const uint8_t *bin, size_t len)
 {
@@ -77,6 +87,8 @@ static void api_ledger_raft(cJSON *o, const struct consensus *cs)
 	cJSON_AddNumberToObject(o, "last_index", (double)st.last_index);
 	cJSON_AddNumberToObject(o, "snapshot_index", (double)st.snap_index);
 	cJSON_AddBoolToObject(o, "is_voter", consensus_is_voter(cs));
+	/* false: a voter catching up, removed, lost or not added; its other reads go to a voter */
+	cJSON_AddBoolToObject(o, "holds_ledger", lread_holds(cs));
 	cJSON_AddStringToObject(o, "state", r == NULL ? (consensus_is_voter(cs) ? "booting" : "none")
 	                                                : raft_state_name(st.state));
 	api_ledger_id(o, "id", st.id);
@@ -92,7 +104,7 @@ static void api_ledger_raft(cJSON *o, const struct consensus *cs)
 	}
 }
 
-static cJSON *api_ledger_status(struct consensus *cs)
+cJSON *api_ledger_status_json(struct consensus *cs)
 {
 	const struct ledger *l = consensus_ledger(cs);
 	struct ledger_stats ls;
@@ -165,7 +177,7 @@ static cJSON *api_ledger_status(struct consensus *cs)
 	return o;
 }
 
-static cJSON *api_ledger_block_json(const uint8_t *data, size_t len)
+cJSON *api_ledger_block_json(const uint8_t *data, size_t len)
 {
 	cJSON *b = ledger_block_to_json(data, len);
 	size_t cap = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
@@ -210,38 +222,53 @@ static void api_ledger_blocks(const struct consensus *cs, struct evhttp_request 
 	api_reply(req, HTTP_OK, "OK", o);
 }
 
+cJSON *api_ledger_job_json(const char *id, const struct ledger_job *lj, int held)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o != NULL) {
+		cJSON_AddStringToObject(o, "job", id);
+		cJSON_AddStringToObject(o, "outcome", lj->outcome == LEDGER_CREDITED ? "credited"
+		                                                                      : "rejected");
+		if (lj->outcome != LEDGER_CREDITED)
+			cJSON_AddStringToObject(o, "reason", ledger_outcome_name(lj->outcome));
+		cJSON_AddNumberToObject(o, "height", (double)lj->height);
+		api_ledger_hex(o, "client", lj->client, CHORUS_PK_BYTES);
+		api_ledger_hex(o, "worker", lj->worker, CHORUS_PK_BYTES);
+		cJSON_AddNumberToObject(o, "reward", (double)lj->reward);
+		/* false: settled below its client's floor, answered from the node's index (raft.db). */
+		cJSON_AddBoolToObject(o, "held", held);
+	}
+	return o;
+}
+
+/* 0 and job filled from a 32-hex-digit id; else answered 400. */
+static int api_ledger_job_id(struct evhttp_request *req, const char *id,
+                             uint8_t job[CHORUS_JOB_ID_BYTES])
+{
+	size_t n;
+
+	if (sodium_hex2bin(job, CHORUS_JOB_ID_BYTES, id, strlen(id), NULL, &n, NULL) != 0 ||
+	    n != CHORUS_JOB_ID_BYTES || strlen(id) != CHORUS_JOB_ID_HEX) {
+		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "bad job id");
+		return -1;
+	}
+	return 0;
+}
+
 static void api_ledger_job(const struct consensus *cs, struct evhttp_request *req, const char *id)
 {
 	uint8_t job[CHORUS_JOB_ID_BYTES];
 	struct ledger_job lj;
-	size_t n;
 	int held = 0;
-	cJSON *o;
 
-	if (sodium_hex2bin(job, sizeof job, id, strlen(id), NULL, &n, NULL) != 0 ||
-	    n != sizeof job || strlen(id) != CHORUS_JOB_ID_HEX) {
-		api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "bad job id");
+	if (api_ledger_job_id(req, id, job) != 0)
 		return;
-	}
 	if (consensus_job_get(cs, job, &lj, &held) != 0) {
 		api_reply_error(req, HTTP_NOTFOUND, "Not Found", "job not in the ledger");
 		return;
 	}
-	o = cJSON_CreateObject();
-	if (o != NULL) {
-		cJSON_AddStringToObject(o, "job", id);
-		cJSON_AddStringToObject(o, "outcome", lj.outcome == LEDGER_CREDITED ? "credited"
-		                                                                     : "rejected");
-		if (lj.outcome != LEDGER_CREDITED)
-			cJSON_AddStringToObject(o, "reason", ledger_outcome_name(lj.outcome));
-		cJSON_AddNumberToObject(o, "height", (double)lj.height);
-		api_ledger_hex(o, "client", lj.client, CHORUS_PK_BYTES);
-		api_ledger_hex(o, "worker", lj.worker, CHORUS_PK_BYTES);
-		cJSON_AddNumberToObject(o, "reward", (double)lj.reward);
-		/* false: settled below its client's floor, answered from the node's index (raft.db). */
-		cJSON_AddBoolToObject(o, "held", held);
-	}
-	api_reply(req, HTTP_OK, "OK", o);
+	api_reply(req, HTTP_OK, "OK", api_ledger_job_json(id, &lj, held));
 }
 
 static cJSON *api_ledger_balances(const struct consensus *cs)
@@ -454,6 +481,44 @@ static void api_ledger_acks(struct consensus *cs, struct evhttp_request *req)
 		api_ledger_waited(cs, req, job, 0, 0); /* cannot hold the request: answered as run out */
 }
 
+/*
+ * A node that holds no ledger (lread_holds) asks a voter (ledger-read.c):
+ * 1 when the request went there (or was answered, 400 for bad arguments);
+ * 0 for a path it does not know (the caller's 404).
+ */
+static int api_ledger_remote(struct node *node, struct evhttp_request *req, const char *path)
+{
+	struct lread_req q = { 0 };
+	int bad = 0;
+	cJSON *local = NULL;
+
+	if (strcmp(path, "/v1/ledger") == 0 && consensus_is_voter(node->consensus)) {
+		return 0; /* a voter's own Raft and ledger progress (catching up...): "holds_ledger" false */
+	} else if (strcmp(path, "/v1/ledger") == 0) {
+		q.op = LREAD_STATUS;
+		local = api_ledger_status_json(node->consensus);
+	} else if (strcmp(path, "/v1/ledger/blocks") == 0) {
+		q.op = LREAD_BLOCKS;
+		q.from = api_query_uint(req, "from", 1, UINT32_MAX, &bad);
+		q.limit = (uint16_t)api_query_uint(req, "limit", API_LEDGER_BLOCKS_DEFAULT,
+		                                   API_LEDGER_BLOCKS_MAX, &bad);
+		if (bad || q.from == 0 || q.limit == 0) {
+			api_reply_error(req, HTTP_BADREQUEST, "Bad Request", "bad from or limit");
+			return 1;
+		}
+	} else if (strcmp(path, "/v1/ledger/balances") == 0) {
+		q.op = LREAD_BALANCES;
+		q.limit = LREAD_ACCOUNTS_PAGE;
+	} else if (strncmp(path, "/v1/ledger/jobs/", 16) == 0) {
+		q.op = LREAD_JOB;
+		if (api_ledger_job_id(req, path + 16, q.job) != 0)
+			return 1;
+	} else
+		return 0;
+	lread_start(node->lread, req, &q, local);
+	return 1;
+}
+
 /* 1 when the request was ours (answered), 0 otherwise. */
 int api_ledger_route(struct node *node, struct evhttp_request *req, const char *path)
 {
@@ -475,8 +540,10 @@ int api_ledger_route(struct node *node, struct evhttp_request *req, const char *
 		api_ledger_acks(cs, req);
 	else if (!get)
 		api_reply_error(req, 405, "Method Not Allowed", "method not allowed");
+	else if (!lread_holds(cs) && api_ledger_remote(node, req, path))
+		; /* held until a voter answers, or answered already */
 	else if (strcmp(path, "/v1/ledger") == 0)
-		api_reply(req, HTTP_OK, "OK", api_ledger_status(cs));
+		api_reply(req, HTTP_OK, "OK", api_ledger_status_json(cs));
 	else if (strcmp(path, "/v1/ledger/blocks") == 0)
 		api_ledger_blocks(cs, req);
 	else if (strcmp(path, "/v1/ledger/balances") == 0)

@@ -25,6 +25,7 @@
 
 #include "node.h"
 #include "consensus.h"
+#include "lread.h"
 
 #define API_METRICS_PATH  "/metrics"
 #define API_METRICS_TYPE  "text/plain; version=0.0.4; charset=utf-8"
@@ -234,6 +235,22 @@ api_metrics_raft(struct evbuffer *b, const struct node *node)
 	                "Credits (job rewards) the applied ledger awarded.", ls.total_reward);
 	api_metrics_one(b, "chorus_ledger_outbox_acks", "gauge",
 	                "This node's completion acks waiting for the ledger.", depth);
+	if (node->lread != NULL) {
+		struct lread_stats rd;
+
+		lread_stats(node->lread, &rd);
+		api_metrics_head(b, "chorus_ledger_reads_total", "counter",
+		                 "Ledger reads this node (holding no ledger) asked of voters, by outcome.");
+		api_metrics_u64(b, "chorus_ledger_reads_total", "outcome=\"answered\"", rd.answered);
+		api_metrics_u64(b, "chorus_ledger_reads_total", "outcome=\"failed\"", rd.failed);
+		api_metrics_u64(b, "chorus_ledger_reads_total", "outcome=\"busy\"", rd.busy);
+		api_metrics_one(b, "chorus_ledger_read_dropped_total", "counter",
+		                "Read messages dropped: malformed, forged, stale or lying answers.",
+		                rd.dropped);
+		api_metrics_one(b, "chorus_ledger_reads_served_total", "counter",
+		                "Ledger reads this voter answered from its ledger for other nodes.",
+		                rd.served);
+	}
 	api_metrics_head(b, "chorus_store_fsync_seconds", "histogram",
 	                 "raft.db commits, each waiting for an fsync of its WAL (synchronous=FULL).");
 	api_metrics_hist(b, "chorus_store_fsync_seconds", "db=\"raft\"", METRICS_FSYNC_RAFT);

@@ -39,6 +39,7 @@
 
 #include "node.h"
 #include "consensus.h"
+#include "lread.h"
 
 #define API_BODY_MAX    (1024 * 1024)
 #define API_HEADERS_MAX (8 * 1024)
@@ -328,8 +329,28 @@ api_strings_json(char tags[][CHORUS_TAG_MAX + 1], unsigned n, unsigned max)
 	return arr;
 }
 
+/*
+ * A member's roles as shown: its record's, except "leader", which is ours to
+ * say: a record keeps announcing it until its node publishes again (a dead
+ * or cut-off old leader never does), so the role goes to the one member this
+ * node takes for the leader (lread_leader: its own Raft, else the newest term
+ * a voter told it), never to two.
+ */
 static cJSON *
-api_member_json(struct member_view *mv, uint64_t now)
+api_member_roles(struct member_view *mv, uint64_t leader)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	for (unsigned i = 0; arr != NULL && i < mv->rec.nroles && i < CHORUS_ROLES_MAX; i++)
+		if (strcmp(mv->rec.roles[i], "leader") != 0)
+			cJSON_AddItemToArray(arr, cJSON_CreateString(mv->rec.roles[i]));
+	if (arr != NULL && leader != 0 && consensus_id_of(mv->rec.pk) == leader)
+		cJSON_AddItemToArray(arr, cJSON_CreateString("leader"));
+	return arr;
+}
+
+static cJSON *
+api_member_json(struct member_view *mv, uint64_t now, uint64_t leader)
 {
 	char id_short[CHORUS_ID_SHORT + 1];
 	cJSON *obj = cJSON_CreateObject(), *roles, *caps, *tags;
@@ -344,7 +365,7 @@ api_member_json(struct member_view *mv, uint64_t now)
 	cJSON_AddStringToObject(obj, "state", member_state_name(mv->state));
 	cJSON_AddNumberToObject(obj, "incarnation", (double)mv->rec.inc);
 	cJSON_AddNumberToObject(obj, "start_ms", (double)mv->rec.start_ms);
-	roles = api_strings_json(mv->rec.roles, mv->rec.nroles, CHORUS_ROLES_MAX);
+	roles = api_member_roles(mv, leader);
 	caps = api_strings_json(mv->rec.caps, mv->rec.ncaps, CHORUS_CAPS_MAX);
 	if (roles == NULL || caps == NULL) {
 		cJSON_Delete(roles);
@@ -371,16 +392,26 @@ api_members_json(const struct node *node)
 	struct member_view mv;
 	uint64_t now = chorusd_now_ms();
 	size_t n = core_member_count(node->core);
-	cJSON *obj = cJSON_CreateObject(), *arr;
+	cJSON *obj = cJSON_CreateObject(), *arr, *l;
+	uint64_t term = 0, leader = node->lread != NULL ? lread_leader(node->lread, &term) : 0;
+	char hex[17];
 
 	if (obj == NULL)
 		return NULL;
 	if ((arr = cJSON_AddArrayToObject(obj, "members")) == NULL)
 		goto fail;
+	/* "leader": {"id", "term"} (term 0: not known here), or null; the roles agree. */
+	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)leader);
+	if (leader == 0)
+		cJSON_AddNullToObject(obj, "leader");
+	else if ((l = cJSON_AddObjectToObject(obj, "leader")) != NULL) {
+		cJSON_AddStringToObject(l, "id", hex);
+		cJSON_AddNumberToObject(l, "term", (double)term);
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (core_member_get(node->core, i, &mv) != 0)
 			continue;
-		cJSON *m = api_member_json(&mv, now);
+		cJSON *m = api_member_json(&mv, now, leader);
 		if (m == NULL)
 			goto fail;
 		cJSON_AddItemToArray(arr, m);

@@ -27,6 +27,7 @@
 
 #include "node.h"
 #include "consensus.h"
+#include "lread.h"
 #include "runner.h"
 
 /* The longest the timer sleeps even if the core has nothing due. */
@@ -330,6 +331,11 @@ chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
 		return r;
 	jobs_env(&env);
 	consensus_env(&env);
+	lread_env(&env); /* ledger reads (kinds 0x21, 0x22) before consensus's frames */
+	if ((r = lread_create(&node->lread, node)) != 0) {
+		snprintf(err, errlen, "cannot set up ledger reads");
+		return r;
+	}
 	/*
 	 * run_cb stays even without kinds: a reload may add some (a record
 	 * without capabilities makes the core offer nothing anyway).
@@ -382,6 +388,8 @@ chorusd_join(struct node *node)
 static void
 chorusd_stop(struct node *node)
 {
+	lread_destroy(node->lread); /* its held requests answered while the API is there */
+	node->lread = NULL;
 	api_destroy(node->api);
 	node->api = NULL;
 	consensus_destroy(node->consensus); /* before the core: its tick reads the member table */

@@ -102,6 +102,7 @@ struct api;
 struct jobs;
 struct jobstore;
 struct consensus;
+struct lread;
 typedef struct cJSON cJSON;
 
 /* The running node: owned by chorusd.c, read by api.c. */
@@ -112,6 +113,7 @@ struct node {
 	struct api *api;
 	struct jobs *jobs;
 	struct consensus *consensus;
+	struct lread *lread;       /* ledger reads for a node without the ledger (ledger-read.c) */
 	struct node_config cfg;
 	struct event *timer;
 	struct event *leave_timer;
