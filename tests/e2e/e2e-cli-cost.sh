@@ -5,7 +5,8 @@
 # (chorus-tls.so, cli-tls-load.c).  Checked here with the dynamic loader's
 # own trace (LD_DEBUG=files) against a real chorusd, not with a clock:
 #  - chorus links no libssl, libcrypto or libevent_openssl (readelf -d);
-#  - status and submit over http:// map none of them, and work;
+#  - status and submit over http:// map none of them, and work; submit's
+#    POST waits for the job (one request for a quick one), unless --detach;
 #  - an https:// request loads the plugin, and with it libssl;
 #  - a chorus with no plugin beside it nor installed still speaks http, and an
 #    https request fails with exit 2 and one line saying what is missing;
@@ -70,6 +71,19 @@ traced submit "$CHORUS" -H "$URL" submit echo --data cheap
 check "submit over http:// exits 0" rc_is submit 0
 check "... prints the result" sh -c "[ \"\$(cat '$OUT')\" = cheap ]"
 check "... and maps no TLS library" maps_no_tls submit
+
+# One request for a quick job: the POST itself waits (?wait_ms=500); --detach does not.
+if command -v strace >/dev/null 2>&1; then
+	sent() { strace -f -e trace=write,writev -s 64 -o "$TEST_TMP/$1.strace" "${@:2}" >"$OUT" 2>"$ERR"; }
+	sent wait "$CHORUS" -H "$URL" -T "$TEST_TMP/n1/api.token" submit echo --data one
+	check "submit's POST asks the node to wait for the job (?wait_ms=500)" \
+		grep -q 'POST /v1/jobs?wait_ms=500 HTTP/1.1' "$TEST_TMP/wait.strace"
+	sent detach "$CHORUS" -H "$URL" -T "$TEST_TMP/n1/api.token" submit echo --data one --detach
+	check "submit --detach's POST does not" \
+		sh -c "grep -q 'POST /v1/jobs HTTP/1.1' '$TEST_TMP/detach.strace' && ! grep -q 'wait_ms' '$TEST_TMP/detach.strace'"
+else
+	skip "the requests submit sends (no strace)"
+fi
 
 traced https "$CHORUS" -H "https://127.0.0.1:$DEAD" -t 2 status
 check "an https:// request to a dead port exits 2" rc_is https 2
