@@ -48,7 +48,7 @@ struct lread_pending {
 	uint64_t peer;            /* the voter asked */
 	uint64_t order[READPICK_MAX];
 	size_t norder, next;
-	uint64_t attempt_ms, deadline_ms;
+	uint64_t started_ms, attempt_ms, deadline_ms;
 	cJSON *local;             /* STATUS: this node's own doc, completed from the answer */
 	cJSON *accounts;          /* BALANCES: the pages so far */
 	uint64_t pages_height;    /* BALANCES: the height of the first page */
@@ -334,8 +334,8 @@ static void lread_fail(struct lread *lr, struct lread_pending *p, const char *wh
 	char msg[200];
 
 	lr->st.failed++;
-	snprintf(msg, sizeof msg, "this node holds no ledger and no voter answered within %d ms%s%s",
-	         LREAD_DEADLINE_MS, why[0] ? ": " : "", why);
+	snprintf(msg, sizeof msg, "this node holds no ledger and no voter answered within %llu ms%s%s",
+	         (unsigned long long)(chorusd_now_ms() - p->started_ms), why[0] ? ": " : "", why);
 	log_debug("ledger", "event=read_failed op=%u why=\"%s\"", p->q.op, why);
 	if (p->q.op == LREAD_STATUS) {
 		/* The node's own fields stay (its outbox, its view); the ledger's are not ours to say. */
@@ -357,12 +357,17 @@ static void lread_fail(struct lread *lr, struct lread_pending *p, const char *wh
 	lread_reply(lr, p, 503, "Service Unavailable", lread_error_doc(msg, NULL));
 }
 
-/* The next voter in the order, or the read fails. */
+/*
+ * The next voter in the order (round again while time is left: a busy voter
+ * may answer a second request), or the read fails.
+ */
 static void lread_ask(struct lread *lr, struct lread_pending *p)
 {
 	uint8_t body[LREAD_REQ_BYTES];
 	uint64_t now = chorusd_now_ms();
 
+	if (p->next >= p->norder && p->norder > 0 && now + LREAD_ATTEMPT_MS <= p->deadline_ms)
+		p->next = 0;
 	if (p->next >= p->norder || now >= p->deadline_ms) {
 		lread_fail(lr, p, p->norder == 0 ? "no voter known" : "");
 		return;
@@ -432,6 +437,7 @@ void lread_start(struct lread *lr, struct evhttp_request *req, const struct lrea
 	p->req = req;
 	p->q = *q;
 	p->local = local;
+	p->started_ms = now;
 	p->deadline_ms = now + LREAD_DEADLINE_MS;
 	c = lread_scratch(&n, lr, &self);
 	p->norder = readpick_order(c, n, lread_leader(lr, &(uint64_t){ 0 }), self, p->order,
