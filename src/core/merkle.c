@@ -13,28 +13,29 @@
 
 #include "chorus/merkle.h"
 
-static void merkle_node(uint8_t out[MERKLE_HASH_BYTES], const uint8_t left[MERKLE_HASH_BYTES],
-                        const uint8_t right[MERKLE_HASH_BYTES])
+/* BLAKE2b-256(prefix || a || b): 0x00 a leaf (b empty), 0x01 an inner node. */
+static void merkle_hash(uint8_t out[MERKLE_HASH_BYTES], uint8_t prefix, const void *a, size_t alen,
+                        const void *b, size_t blen)
 {
-	static const uint8_t inner = 0x01;
 	crypto_generichash_state st;
 
 	crypto_generichash_init(&st, NULL, 0, MERKLE_HASH_BYTES);
-	crypto_generichash_update(&st, &inner, 1);
-	crypto_generichash_update(&st, left, MERKLE_HASH_BYTES);
-	crypto_generichash_update(&st, right, MERKLE_HASH_BYTES);
+	crypto_generichash_update(&st, &prefix, 1);
+	crypto_generichash_update(&st, a, alen);
+	if (blen > 0)
+		crypto_generichash_update(&st, b, blen);
 	crypto_generichash_final(&st, out, MERKLE_HASH_BYTES);
+}
+
+static void merkle_node(uint8_t out[MERKLE_HASH_BYTES], const uint8_t left[MERKLE_HASH_BYTES],
+                        const uint8_t right[MERKLE_HASH_BYTES])
+{
+	merkle_hash(out, 0x01, left, MERKLE_HASH_BYTES, right, MERKLE_HASH_BYTES);
 }
 
 void merkle_leaf(uint8_t out[MERKLE_HASH_BYTES], const void *data, size_t len)
 {
-	static const uint8_t leaf = 0x00;
-	crypto_generichash_state st;
-
-	crypto_generichash_init(&st, NULL, 0, MERKLE_HASH_BYTES);
-	crypto_generichash_update(&st, &leaf, 1);
-	crypto_generichash_update(&st, data, len);
-	crypto_generichash_final(&st, out, MERKLE_HASH_BYTES);
+	merkle_hash(out, 0x00, data, len, NULL, 0);
 }
 
 /* The largest power of two below n (n >= 2). */
