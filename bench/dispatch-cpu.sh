@@ -5,13 +5,8 @@
 # threads, voluntary and not) per job.  Unlike jobs/s these hardly move when other work
 # shares the machine, so they compare two builds fairly on a busy box.
 # Usage: bench/dispatch-cpu.sh   (after a build; JOBS, CONNS to change the sizes)
-set -u
 cd "$(dirname "$0")/.."
-top_srcdir=$PWD
-CHORUSD=$PWD/src/node/chorusd
-CHORUS=$PWD/src/cli/chorus
-BENCH=$PWD/bench/dispatch-bench
-. tests/lib.sh
+. bench/bench-env.sh # the binaries, tests/lib.sh
 JOBS=${JOBS:-6000}
 CONNS=${CONNS:-64}
 base=$(port_base bench-dispatch-cpu)

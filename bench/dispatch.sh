@@ -7,13 +7,8 @@
 # Usage: bench/dispatch.sh   (after a build; JOBS, CLI_JOBS, CONNS to change the sizes)
 # The README quotes what it prints.  Build with ./configure (no --enable-debug)
 # for figures worth quoting: the debug build is -O0.
-set -u
 cd "$(dirname "$0")/.."
-top_srcdir=$PWD
-CHORUSD=$PWD/src/node/chorusd
-CHORUS=$PWD/src/cli/chorus
-BENCH=$PWD/bench/dispatch-bench
-. tests/lib.sh
+. bench/bench-env.sh # the binaries, tests/lib.sh
 JOBS=${JOBS:-3000}
 CLI_JOBS=${CLI_JOBS:-200}
 CONNS=${CONNS:-64}

@@ -9,13 +9,8 @@
 # goes first); it prints every run, then the medians and the ratio (target: >= 0.9).
 # Usage: bench/mission.sh   (after a build; JOBS, CONNS, ROUNDS to change the sizes)
 # Build with ./configure (no --enable-debug) for figures worth quoting.
-set -u
 cd "$(dirname "$0")/.."
-top_srcdir=$PWD
-CHORUSD=$PWD/src/node/chorusd
-CHORUS=$PWD/src/cli/chorus
-BENCH=$PWD/bench/dispatch-bench
-. tests/lib.sh
+. bench/bench-env.sh # the binaries, tests/lib.sh
 JOBS=${JOBS:-10000}
 CONNS=${CONNS:-64}
 ROUNDS=${ROUNDS:-3}
