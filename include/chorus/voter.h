@@ -118,7 +118,11 @@ enum voter_action {
 /* l: the ledger the voter decides for (borrowed; its applied state). */
 int voter_create(struct voter **out, const struct voter_config *cfg, struct ledger *l);
 void voter_destroy(struct voter *v);
-/* The Raft the voter reads and proposes to (borrowed; NULL: not booted yet). */
+/*
+ * A Raft the caller drives itself (borrowed: chorus-sim's nodes), which the
+ * voter reads and proposes to; NULL: none yet.  chorusd boots the voter's
+ * own (voter_boot).
+ */
 void voter_set_raft(struct voter *v, struct raft *r);
 int voter_is_leader(const struct voter *v);
 
@@ -155,6 +159,40 @@ int voter_apply_block(struct voter *v, const uint8_t *data, size_t len, uint64_t
  * or worker is no member)?  1 and why, or 0.
  */
 int voter_refusal_stands(struct voter *v, const struct ledger_entry *e, char *why, size_t whylen);
+
+/*
+ * Raft through the voter: the shell reaches the log only here (a build
+ * check, tests/check-node-raft.sh, keeps src/node from calling raft_*).
+ * voter_boot creates the voter's own Raft from what the shell persisted
+ * (the seed: the shell's randomness); the rest are events (tick, step),
+ * Raft's ready/advance (messages with their destination, entries and hard
+ * state to persist, committed entries), views and the operator's commands.
+ * Each needs a booted voter (voter_booted) unless it says otherwise.
+ */
+struct voter_raft_params {
+	uint64_t seed;
+	uint32_t election_ticks, heartbeat_ticks;
+	int pre_vote, check_quorum, no_vote;
+};
+int voter_boot(struct voter *v, const struct voter_raft_params *p, const struct raft_boot *boot);
+int voter_booted(const struct voter *v);
+/* For read-only views (NULL: not booted). */
+const struct raft *voter_raft(const struct voter *v);
+void voter_tick(struct voter *v);
+int voter_step(struct voter *v, const struct raft_msg *m);
+int voter_raft_ready(struct voter *v, struct raft_ready *rd);
+void voter_raft_advance(struct voter *v, const struct raft_ready *rd);
+void voter_status(const struct voter *v, struct raft_status *st);
+uint64_t voter_leader(const struct voter *v); /* RAFT_NONE also when not booted */
+uint64_t voter_term(const struct voter *v);   /* 0 also when not booted */
+uint64_t voter_commit_index(const struct voter *v);
+int voter_propose_conf(struct voter *v, int add, uint64_t id, uint64_t *index);
+int voter_transfer(struct voter *v, uint64_t to);
+int voter_force_new_cluster(struct voter *v);
+void voter_set_no_vote(struct voter *v, int no_vote);
+int voter_entry_get(const struct voter *v, uint64_t index, struct raft_entry *e);
+int voter_compact(struct voter *v, uint64_t index, const uint8_t *data, uint32_t len);
+void voter_snapshot_get(const struct voter *v, struct raft_snapshot *snap);
 
 /* Effects since the last advance; 1 when there are any. */
 int voter_ready(const struct voter *v, struct voter_ready *rd);

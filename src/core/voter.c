@@ -41,6 +41,7 @@ struct voter {
 	struct voter_config cfg;
 	struct ledger *ledger;
 	struct raft *raft;
+	int raft_owned;               /* voter_boot created it (chorusd): voter_destroy frees it */
 	struct voter_pending *pending;
 	size_t npending;
 	struct ledger_tip tip;        /* leader: the last block proposed (pipelining) */
@@ -142,6 +143,8 @@ void voter_destroy(struct voter *v)
 {
 	if (v == NULL)
 		return;
+	if (v->raft_owned)
+		raft_destroy(v->raft);
 	free(v->pending);
 	free(v->answers);
 	free(v->build_es);
@@ -152,6 +155,7 @@ void voter_destroy(struct voter *v)
 
 void voter_set_raft(struct voter *v, struct raft *r)
 {
+	assert(!v->raft_owned);
 	v->raft = r;
 }
 
@@ -540,4 +544,110 @@ int voter_apply_block(struct voter *v, const uint8_t *data, size_t len, uint64_t
 	}
 	voter_skip_block(v, index, r);
 	return r;
+}
+
+/* ---------------------------------------------------------------- Raft, through the voter */
+
+int voter_boot(struct voter *v, const struct voter_raft_params *p, const struct raft_boot *boot)
+{
+	struct raft_config rc;
+	int r;
+
+	if (v->raft != NULL)
+		return RAFT_ERR_BUSY;
+	raft_config_defaults(&rc, v->cfg.id, p->seed);
+	rc.election_ticks = p->election_ticks;
+	rc.heartbeat_ticks = p->heartbeat_ticks;
+	rc.pre_vote = p->pre_vote;
+	rc.check_quorum = p->check_quorum;
+	rc.no_vote = p->no_vote;
+	if ((r = raft_create(&v->raft, &rc, boot)) != 0)
+		return r;
+	v->raft_owned = 1;
+	return 0;
+}
+
+int voter_booted(const struct voter *v)
+{
+	return v->raft != NULL;
+}
+
+const struct raft *voter_raft(const struct voter *v)
+{
+	return v->raft;
+}
+
+void voter_tick(struct voter *v)
+{
+	raft_tick(v->raft);
+}
+
+int voter_step(struct voter *v, const struct raft_msg *m)
+{
+	return raft_step(v->raft, m);
+}
+
+int voter_raft_ready(struct voter *v, struct raft_ready *rd)
+{
+	return raft_ready(v->raft, rd);
+}
+
+void voter_raft_advance(struct voter *v, const struct raft_ready *rd)
+{
+	raft_advance(v->raft, rd);
+}
+
+void voter_status(const struct voter *v, struct raft_status *st)
+{
+	raft_status(v->raft, st);
+}
+
+uint64_t voter_leader(const struct voter *v)
+{
+	return v->raft != NULL ? raft_leader(v->raft) : RAFT_NONE;
+}
+
+uint64_t voter_term(const struct voter *v)
+{
+	return v->raft != NULL ? raft_term(v->raft) : 0;
+}
+
+uint64_t voter_commit_index(const struct voter *v)
+{
+	return raft_commit_index(v->raft);
+}
+
+int voter_propose_conf(struct voter *v, int add, uint64_t id, uint64_t *index)
+{
+	return raft_propose_conf(v->raft, add, id, index);
+}
+
+int voter_transfer(struct voter *v, uint64_t to)
+{
+	return raft_transfer(v->raft, to);
+}
+
+int voter_force_new_cluster(struct voter *v)
+{
+	return raft_force_new_cluster(v->raft);
+}
+
+void voter_set_no_vote(struct voter *v, int no_vote)
+{
+	raft_set_no_vote(v->raft, no_vote);
+}
+
+int voter_entry_get(const struct voter *v, uint64_t index, struct raft_entry *e)
+{
+	return raft_entry_get(v->raft, index, e);
+}
+
+int voter_compact(struct voter *v, uint64_t index, const uint8_t *data, uint32_t len)
+{
+	return raft_compact(v->raft, index, data, len);
+}
+
+void voter_snapshot_get(const struct voter *v, struct raft_snapshot *snap)
+{
+	raft_snapshot_get(v->raft, snap);
 }

@@ -1,8 +1,12 @@
 /*
- * consensus: the node's ledger voter.  It owns the sans-io Raft, persists
- * every round through raftstore before sending what depends on it, applies
- * committed ledger blocks, and publishes what it knows (role "leader") in
- * the node's record so every node learns the leader through gossip.
+ * consensus: the shell of the node's ledger voter.  The decisions are the
+ * core's voter module (src/core/voter.c: the leader's queue and admission,
+ * the block pipeline, answers, forwarding, skipped blocks; Raft is reached
+ * only through it).  Here: frames, timers and store results become voter
+ * events; its effects become I/O.  It persists every Raft round through
+ * raftstore before sending what depends on it, keeps applied blocks in
+ * raft.db, and publishes what it knows (role "leader") in the node's
+ * record so every node learns the leader through gossip.
  *
  * Duties, from one 10 ms tick (consensus_tick_cb):
  *   - raft_tick, then pump raft_ready: persist, send, apply, advance (a
@@ -16,7 +20,7 @@
  *   - every second the outbox of this node's own acks is re-sent to the leader.
  * And at the end of every loop iteration that saw new acks or Raft messages
  * (kick_ev): the acks go to the outbox in one transaction and out to the
- * leader, which pipelines blocks from them (consensus_build: up to 8 in
+ * leader, which pipelines blocks from them (voter_pump: up to 8 in
  * flight on its tip), and the messages stepped meanwhile are pumped once
  * (consensus_settle pumps earlier when something reads Raft's state first).
  *
@@ -88,7 +92,6 @@ struct consensus {
 	struct node *node;
 	struct raftstore *store;
 	struct catchup *catchup;     /* compaction and backfill (catchup.c) */
-	struct raft *raft;           /* NULL: not a voter, or waiting to bootstrap */
 	struct ledger *ledger;
 	uint8_t pk[CHORUS_PK_BYTES];
 	uint8_t sk[CHORUS_SK_BYTES];
@@ -301,11 +304,11 @@ static void consensus_apply_held(struct consensus *cs)
 	struct raft_status st;
 	struct raft_entry e;
 
-	raft_status(cs->raft, &st);
+	voter_status(cs->vt, &st);
 	for (int k = 0; k < CONSENSUS_HELD_PER_TICK && cs->applied_index < st.applied &&
 	                !catchup_active(cs->catchup);
 	     k++) {
-		if (raft_entry_get(cs->raft, cs->applied_index + 1, &e) != 0) {
+		if (voter_entry_get(cs->vt, cs->applied_index + 1, &e) != 0) {
 			/* Held entries are never compacted (catchup_after_pump waits for them). */
 			log_error("ledger", "event=held_lost index=%llu",
 			          (unsigned long long)cs->applied_index + 1);
@@ -346,7 +349,7 @@ static void consensus_publish_role(struct consensus *cs)
 	const struct node_config *cfg = &cs->node->cfg;
 	char roles[CHORUS_ROLES_MAX][CHORUS_TAG_MAX + 1];
 	unsigned n = 0;
-	int leader = cs->raft != NULL && raft_is_leader(cs->raft);
+	int leader = voter_booted(cs->vt) && voter_is_leader(cs->vt);
 	char voter[CHORUS_TAG_MAX + 1] = CONSENSUS_ROLE_VOTER;
 
 	if (cs->boot_kind != 0)
@@ -368,7 +371,7 @@ static void consensus_publish_role(struct consensus *cs)
 	snprintf(cs->published_voter, sizeof cs->published_voter, "%s", voter);
 	if (leader != cs->leader_published)
 		log_info("raft", "event=%s term=%llu", leader ? "leader" : "not_leader",
-		         (unsigned long long)(cs->raft != NULL ? raft_term(cs->raft) : 0));
+		         (unsigned long long)(voter_booted(cs->vt) ? voter_term(cs->vt) : 0));
 	cs->leader_published = leader;
 }
 
@@ -377,17 +380,17 @@ static void consensus_pump(struct consensus *cs)
 	struct raft_ready rd;
 	struct raft_status st;
 
-	if (cs->raft == NULL)
+	if (!voter_booted(cs->vt))
 		return;
 	for (int round = 0; round < 2; round++) {
-		while (raft_ready(cs->raft, &rd)) {
+		while (voter_raft_ready(cs->vt, &rd)) {
 			/*
 			 * Durable before any message that depends on it leaves.  A
 			 * leader's appends depend only on its term, durable since it
 			 * won: they go first, so the followers write while it writes
 			 * (Raft thesis 10.2.1); it counts its own copy once advanced.
 			 */
-			int early = raft_is_leader(cs->raft) && rd.hs.term == cs->durable_term &&
+			int early = voter_is_leader(cs->vt) && rd.hs.term == cs->durable_term &&
 			            rd.hs.vote == cs->durable_vote && rd.snapshot == NULL &&
 			            rd.truncate_from == 0;
 
@@ -409,12 +412,12 @@ static void consensus_pump(struct consensus *cs)
 				consensus_restore(cs, rd.snapshot);
 			for (size_t i = 0; i < rd.ncommitted; i++)
 				consensus_apply(cs, &rd.committed[i]);
-			raft_advance(cs->raft, &rd);
+			voter_raft_advance(cs->vt, &rd);
 		}
-		catchup_after_pump(cs->catchup, cs->raft, cs->applied_index);
+		catchup_after_pump(cs->catchup, cs->vt, cs->applied_index);
 		consensus_publish_role(cs);
-		metrics_raft_leader(raft_leader(cs->raft));
-		raft_status(cs->raft, &st);
+		metrics_raft_leader(voter_leader(cs->vt));
+		voter_status(cs->vt, &st);
 		/* Its proposals are pumped by the second round. */
 		voter_pump(cs->vt, round == 0,
 		           catchup_active(cs->catchup) || cs->applied_index != st.applied,
@@ -441,13 +444,13 @@ static void consensus_on_raft(struct consensus *cs, const uint8_t from_pk[CHORUS
 	struct raft_msg m;
 	int r;
 
-	if (cs->raft == NULL)
+	if (!voter_booted(cs->vt))
 		return; /* not booted yet: the sender retries */
 	r = raft_msg_decode(&m, cs->rx_ents, CHORUS_RAFT_APPEND_ENTRIES_MAX, body, len);
 	if (r == 0 && (m.from != consensus_id_of(from_pk) || m.to != cs->id))
 		r = CORE_ERR_INVAL; /* a node speaks only for itself, and to us */
 	if (r == 0)
-		r = raft_step(cs->raft, &m);
+		r = voter_step(cs->vt, &m);
 	if (r != 0) {
 		cs->dropped++;
 		log_debug("raft", "event=drop error=\"%s\"", raft_strerror(r));
@@ -479,7 +482,7 @@ static void consensus_rejoin(struct consensus *cs)
 
 	if (!cs->node->cfg.rejoin)
 		return;
-	raft_status(cs->raft, &st);
+	voter_status(cs->vt, &st);
 	if (raft_conf_has(&st.conf, cs->id) || st.term == 0) {
 		log_warn("raft", "event=rejoin_refused id=%016llx why=\"%s\"", (unsigned long long)cs->id,
 		         st.term == 0 ? "nothing heard from the leader yet: start once without --rejoin"
@@ -502,10 +505,10 @@ static void consensus_rejoined(struct consensus *cs)
 {
 	struct raft_status st;
 
-	raft_status(cs->raft, &st);
+	voter_status(cs->vt, &st);
 	if (!raft_conf_has(&st.conf, cs->id))
 		return;
-	raft_set_no_vote(cs->raft, 0);
+	voter_set_no_vote(cs->vt, 0);
 	cs->rejoining = 0;
 	log_info("raft", "event=voting id=%016llx term=%llu index=%llu what=\"re-added: votes again\"",
 	         (unsigned long long)cs->id, (unsigned long long)st.term,
@@ -514,9 +517,8 @@ static void consensus_rejoined(struct consensus *cs)
 
 static int consensus_start_raft(struct consensus *cs)
 {
-	struct raft_config rc;
+	struct voter_raft_params rp;
 	struct raft_boot boot;
-	uint64_t seed;
 	int r = raftstore_load(cs->store, &boot);
 
 	if (r != 0)
@@ -531,20 +533,18 @@ static int consensus_start_raft(struct consensus *cs)
 		raftstore_boot_free(cs->store);
 		return -EIO;
 	}
-	randombytes_buf(&seed, sizeof seed);
-	raft_config_defaults(&rc, cs->id, seed);
-	rc.election_ticks = CONSENSUS_ELECTION_TICKS;
-	rc.heartbeat_ticks = CONSENSUS_HEARTBEAT_TICKS;
-	rc.pre_vote = 1;
-	rc.check_quorum = 1;
-	rc.no_vote = cs->lost || cs->rejoining; /* it may have voted in a term it no longer knows */
-	r = raft_create(&cs->raft, &rc, &boot);
+	randombytes_buf(&rp.seed, sizeof rp.seed);
+	rp.election_ticks = CONSENSUS_ELECTION_TICKS;
+	rp.heartbeat_ticks = CONSENSUS_HEARTBEAT_TICKS;
+	rp.pre_vote = 1;
+	rp.check_quorum = 1;
+	rp.no_vote = cs->lost || cs->rejoining; /* it may have voted in a term it no longer knows */
+	r = voter_boot(cs->vt, &rp, &boot);
 	raftstore_boot_free(cs->store);
 	if (r != 0) {
 		log_error("raft", "event=boot_error error=\"%s\"", raft_strerror(r));
 		return -EIO;
 	}
-	voter_set_raft(cs->vt, cs->raft);
 	log_info("raft", "event=boot id=%016llx voters=%u entries=%zu term=%llu",
 	         (unsigned long long)cs->id, boot.snap.conf.n, boot.nentries,
 	         (unsigned long long)boot.hs.term);
@@ -643,7 +643,7 @@ static int consensus_remove_lost(struct consensus *cs, const struct raft_status 
 		id = consensus_id_of(mv.rec.pk);
 		if (!raft_conf_has(&st->conf, id) || id == cs->id)
 			continue;
-		if (raft_propose_conf(cs->raft, 0, id, &index) == 0)
+		if (voter_propose_conf(cs->vt, 0, id, &index) == 0)
 			log_warn("raft", "event=remove_lost_voter id=%016llx index=%llu what=\"it lost its"
 			         " Raft state: not a voter until its operator re-adds it\"",
 			         (unsigned long long)id, (unsigned long long)index);
@@ -665,7 +665,7 @@ static void consensus_add_voters(struct consensus *cs)
 	struct raft_status st;
 	size_t n = consensus_candidates(cs, ids, 64);
 
-	raft_status(cs->raft, &st);
+	voter_status(cs->vt, &st);
 	if (st.conf_index > st.commit)
 		return; /* a change is in flight */
 	if (consensus_remove_lost(cs, &st))
@@ -675,7 +675,7 @@ static void consensus_add_voters(struct consensus *cs)
 	                       cs->recovered ? 0 : cfg->nvoters, cs->removed, cs->nremoved);
 	if (id == 0)
 		return;
-	if (raft_propose_conf(cs->raft, 1, id, &index) == 0)
+	if (voter_propose_conf(cs->vt, 1, id, &index) == 0)
 		log_info("raft", "event=add_voter id=%016llx index=%llu why=listed", (unsigned long long)id,
 		         (unsigned long long)index);
 	consensus_pump(cs);
@@ -692,7 +692,7 @@ static void consensus_watch_removed(struct consensus *cs)
 	struct raft_status st;
 	int in, removed;
 
-	raft_status(cs->raft, &st);
+	voter_status(cs->vt, &st);
 	in = raft_conf_has(&st.conf, cs->id);
 	cs->was_voter |= in;
 	removed = st.removed || (cs->was_voter && !in);
@@ -1116,7 +1116,7 @@ static void consensus_app_cb(void *ctx, int type, const uint8_t from_pk[CHORUS_P
 	else if (type == CORE_APP_LEDGER && len >= 1 &&
 	         (body[0] == CATCHUP_MSG_REQ || body[0] == CATCHUP_MSG_BLOCKS)) {
 		consensus_settle(cs);
-		catchup_on_msg(cs->catchup, cs->raft, from_pk, body, len);
+		catchup_on_msg(cs->catchup, cs->vt, from_pk, body, len);
 	}
 	else if (type == CORE_APP_LEDGER && lmsg_parse(&m, body, len) != 0) {
 		cs->dropped++;
@@ -1291,19 +1291,19 @@ static void consensus_tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (cs->node->core == NULL)
 		return;
 	consensus_settle(cs);
-	if (cs->raft != NULL) {
-		raft_tick(cs->raft);
-		(void)catchup_tick(cs->catchup, cs->raft);
+	if (voter_booted(cs->vt)) {
+		voter_tick(cs->vt);
+		(void)catchup_tick(cs->catchup, cs->vt);
 		consensus_apply_held(cs);
 	}
 	if (cs->ticks % CONSENSUS_DUTY_TICKS == 0) {
-		if (cs->raft != NULL && cs->rejoining)
+		if (voter_booted(cs->vt) && cs->rejoining)
 			consensus_rejoined(cs);
-		if (cs->raft != NULL && !cs->lost && !cs->rejoining)
+		if (voter_booted(cs->vt) && !cs->lost && !cs->rejoining)
 			consensus_watch_removed(cs);
-		if (cs->raft == NULL && cs->voter)
+		if (!voter_booted(cs->vt) && cs->voter)
 			consensus_try_bootstrap(cs);
-		else if (cs->raft != NULL && raft_is_leader(cs->raft))
+		else if (voter_booted(cs->vt) && voter_is_leader(cs->vt))
 			consensus_add_voters(cs);
 	}
 	if (cs->ticks % CONSENSUS_OUTBOX_TICKS == 0) {
@@ -1323,7 +1323,20 @@ static void consensus_tick_cb(evutil_socket_t fd, short what, void *arg)
 
 const struct raft *consensus_raft(const struct consensus *cs)
 {
-	return cs->raft;
+	return voter_raft(cs->vt);
+}
+
+int consensus_raft_status(const struct consensus *cs, struct raft_status *st)
+{
+	if (!voter_booted(cs->vt))
+		return -ENOENT;
+	voter_status(cs->vt, st);
+	return 0;
+}
+
+int consensus_is_leader(const struct consensus *cs)
+{
+	return voter_is_leader(cs->vt);
 }
 
 uint64_t consensus_dropped(const struct consensus *cs)
@@ -1411,10 +1424,10 @@ uint64_t consensus_leader(const struct consensus *cs)
 	struct core *core = cs->node->core;
 	struct member_view mv;
 
-	if (cs->raft != NULL) {
+	if (voter_booted(cs->vt)) {
 		struct raft_status st;
 
-		raft_status(cs->raft, &st);
+		voter_status(cs->vt, &st);
 		/* A candidate the operator has not added (or removed) hears no leader: gossip's. */
 		if (st.leader != RAFT_NONE || raft_conf_has(&st.conf, cs->id))
 			return st.leader;
@@ -1437,11 +1450,11 @@ const char *consensus_raft_state(const struct consensus *cs)
 		return "lost";
 	if (cs->rejoining)
 		return "rejoining";
-	if (cs->raft == NULL)
+	if (!voter_booted(cs->vt))
 		return "booting";
 	if (cs->removed_self)
 		return "removed";
-	raft_status(cs->raft, &st);
+	voter_status(cs->vt, &st);
 	return raft_conf_has(&st.conf, cs->id) ? "voter" : "waiting";
 }
 
@@ -1470,14 +1483,14 @@ int consensus_remove_voter(struct consensus *cs, uint64_t id)
 	uint64_t index;
 	int r;
 
-	if (cs->raft == NULL || !raft_is_leader(cs->raft))
+	if (!voter_booted(cs->vt) || !voter_is_leader(cs->vt))
 		return -EAGAIN;
-	raft_status(cs->raft, &st);
+	voter_status(cs->vt, &st);
 	if (!raft_conf_has(&st.conf, id))
 		return -ENOENT;
 	if (st.conf_index > st.commit)
 		return -EBUSY;
-	r = raft_propose_conf(cs->raft, 0, id, &index);
+	r = voter_propose_conf(cs->vt, 0, id, &index);
 	if (r != 0)
 		return r == RAFT_ERR_BUSY ? -EBUSY : -EINVAL;
 	if (cs->nremoved < CONSENSUS_REMOVED_MAX)
@@ -1496,14 +1509,14 @@ int consensus_add_voter(struct consensus *cs, uint64_t id)
 	uint64_t index;
 	int r;
 
-	if (cs->raft == NULL || !raft_is_leader(cs->raft))
+	if (!voter_booted(cs->vt) || !voter_is_leader(cs->vt))
 		return -EAGAIN;
-	raft_status(cs->raft, &st);
+	voter_status(cs->vt, &st);
 	if (raft_conf_has(&st.conf, id))
 		return -EEXIST;
 	if (st.conf_index > st.commit || st.conf.n >= CHORUS_RAFT_VOTERS_MAX)
 		return -EBUSY;
-	r = raft_propose_conf(cs->raft, 1, id, &index);
+	r = voter_propose_conf(cs->vt, 1, id, &index);
 	if (r != 0)
 		return r == RAFT_ERR_BUSY ? -EBUSY : -EINVAL;
 	for (size_t i = 0; i < cs->nremoved; i++) /* the operator changed their mind */
@@ -1521,14 +1534,14 @@ int consensus_transfer_leader(struct consensus *cs, uint64_t to)
 {
 	struct raft_status st;
 
-	if (cs->raft == NULL || !raft_is_leader(cs->raft))
+	if (!voter_booted(cs->vt) || !voter_is_leader(cs->vt))
 		return -EAGAIN;
-	raft_status(cs->raft, &st);
+	voter_status(cs->vt, &st);
 	if (!raft_conf_has(&st.conf, to))
 		return -ENOENT;
 	if (to == cs->id)
 		return 0;
-	if (raft_transfer(cs->raft, to) != 0)
+	if (voter_transfer(cs->vt, to) != 0)
 		return -EBUSY;
 	log_info("raft", "event=transfer_leader to=%016llx", (unsigned long long)to);
 	consensus_pump(cs);
@@ -1545,15 +1558,15 @@ int consensus_recover(struct consensus *cs)
 {
 	int r;
 
-	if (cs->raft == NULL || cs->lost || cs->rejoining)
+	if (!voter_booted(cs->vt) || cs->lost || cs->rejoining)
 		return -EINVAL;
-	r = raft_force_new_cluster(cs->raft);
+	r = voter_force_new_cluster(cs->vt);
 	if (r != 0)
 		return r == RAFT_ERR_BUSY ? -EAGAIN : -EINVAL;
 	cs->recovered = 1;
 	log_warn("raft", "event=force_new_cluster id=%016llx index=%llu what=\"a new configuration of"
 	         " this voter alone: the other voters must not come back with their raft.db\"",
-	         (unsigned long long)cs->id, (unsigned long long)raft_commit_index(cs->raft));
+	         (unsigned long long)cs->id, (unsigned long long)voter_commit_index(cs->vt));
 	consensus_pump(cs);
 	chorusd_reschedule(cs->node);
 	return 0;
@@ -1751,7 +1764,6 @@ void consensus_destroy(struct consensus *cs)
 	if (cs->kick_ev != NULL)
 		event_free(cs->kick_ev);
 	api_waits_destroy(cs->waits);
-	raft_destroy(cs->raft);
 	catchup_destroy(cs->catchup);
 	ledger_destroy(cs->ledger);
 	raftstore_close(cs->store);

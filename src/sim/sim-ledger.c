@@ -1,7 +1,11 @@
 /*
- * `chorus-sim raft --ledger`: the ledger (src/core/ledger.c) run on the
- * simulated Raft nodes the way src/node/consensus.c runs it in chorusd, with
- * the ledger invariants checked after every event.
+ * `chorus-sim raft --ledger`: the ledger (src/core/ledger.c) and the ledger
+ * voter (src/core/voter.c, the module chorusd runs: queue, admission, block
+ * pipeline, answers, forwarding, targets) on the simulated Raft nodes, with
+ * the ledger invariants checked after every event.  This file holds no copy
+ * of the voter's decisions: it feeds the voter events, carries its answers
+ * across the simulated network, and checks every block it proposes
+ * (through the voter's propose_cb) and every answer an origin gets.
  *
  * At start a bounded pool of completions is signed with real ed25519 keys
  * (SL_CLIENTS clients, SL_WORKERS workers): a client's ack naming a worker's
@@ -11,8 +15,9 @@
  * is credited once, with whichever comes first).  Jobs complete (are
  * released) during chaos windows.  Each origin keeps an outbox of its
  * unanswered entries, sends a fresh one at once and re-sends the outbox
- * every SL_OUTBOX_MS to the node it believes leads, or to a random node,
- * which forwards once to the leader it knows or drops (docs/ledger-node.md).
+ * every SL_OUTBOX_MS to the node chorusd's rule picks (voter_target: a node
+ * whose Raft leads, else any voter, rotated by the round), which forwards
+ * once to the leader it knows or drops (docs/ledger-node.md).
  * A replayer re-submits old entries now and then: deliberate duplicates,
  * to whoever leads by then.  A client signs its ack again when its job is released,
  * with the floor an honest client would (sl_floor), so the ledgers' windows
@@ -60,11 +65,13 @@
  * block (apply never fails for what an entry says), each such entry ending
  * rejected ("reward over the bound") the same everywhere, its job final;
  * the model counts the rejections per height and every node's stats must
- * match them.  A leader's queue refuses a non-member's entry (the sim's
- * copy of consensus_admit: the pool's keys are the members) and, on a
- * current leader, an over-bound one (ledger_entry_admit); a non-member's
- * entry in a block, a poison entry credited, or an honest entry refused
- * fail the run.
+ * match them.  A leader's queue refuses a non-member's entry (the voter's
+ * admission; the pool's keys are the members, and the sim's older leaders
+ * keep that check: voter_config.old_members is chorusd's seam only, the
+ * model has no strangers' accounts) and, on a current leader, an over-bound
+ * one (ledger_entry_admit); a non-member's entry in a block, a poison entry
+ * credited, or an honest entry refused (a refusal answered about a job with
+ * no forged or poison entry) fail the run.
  *
  * Signatures are real ed25519, memoised: the first verification of a given
  * (key, signature, message) runs crypto_sign_verify_detached, an exact
@@ -982,7 +989,7 @@ static long sl_origin_of(const uint8_t pk[CHORUS_PK_BYTES])
  * record says "leader"; a deposed one may still say so), else any voter,
  * rotated by the origin's outbox round.
  */
-static uint32_t sl_target(struct sr *s, uint32_t origin)
+static uint32_t sl_route(struct sr *s, uint32_t origin)
 {
 	uint64_t leaders[SR_NODES_MAX], voters[SR_NODES_MAX];
 	size_t nl = 0, nv = 0;
@@ -1305,7 +1312,7 @@ static void sl_submit(struct sr *s, uint32_t origin, const uint32_t *jobs, uint3
 		m->items[i].job = jobs[i];
 	m->n = n;
 	s->ledger->submits++;
-	sl_send(s, 0, sl_target(s, origin), m);
+	sl_send(s, 0, sl_route(s, origin), m);
 }
 
 /*
