@@ -77,7 +77,7 @@ static void api_ledger_raft(cJSON *o, const struct consensus *cs)
 
 	memset(&st, 0, sizeof st);
 	if (r != NULL)
-		raft_status(r, &st);
+		(void)consensus_raft_status(cs, &st);
 	st.leader = consensus_leader(cs);
 	api_ledger_id(o, "leader", st.leader);
 	cJSON_AddStringToObject(o, "leader_name", api_ledger_name(cs, st.leader));
@@ -313,7 +313,7 @@ static int api_ledger_voter(const struct consensus *cs, const char *text, uint64
 
 	if (r == NULL || n == 0 || n > CHORUS_ID_HEX || strspn(text, "0123456789abcdef") != n)
 		return -EINVAL;
-	raft_status(r, &st);
+	(void)consensus_raft_status(cs, &st);
 	for (uint32_t i = 0; i < st.conf.n; i++) {
 		char hex[17];
 
@@ -361,7 +361,7 @@ static void api_ledger_change(struct consensus *cs, struct evhttp_request *req, 
 	            ? api_ledger_target(cs, op, hex, &id)
 	            : -EINVAL;
 
-	if (rf == NULL || !raft_is_leader(rf))
+	if (rf == NULL || !consensus_is_leader(cs))
 		r = -EAGAIN; /* whatever the id: only the leader can act on it */
 	if (r == 0)
 		r = op == API_LEDGER_REMOVE ? consensus_remove_voter(cs, id)

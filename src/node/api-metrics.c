@@ -214,7 +214,7 @@ api_metrics_raft(struct evbuffer *b, const struct node *node)
 	memset(&rs, 0, sizeof rs);
 	memset(&ls, 0, sizeof ls);
 	if (r != NULL)
-		raft_status(r, &rs);
+		(void)consensus_raft_status(node->consensus, &rs);
 	if (l != NULL)
 		ledger_stats(l, &ls);
 	if (node->consensus != NULL)
@@ -224,7 +224,7 @@ api_metrics_raft(struct evbuffer *b, const struct node *node)
 	api_metrics_one(b, "chorus_raft_commit_index", "gauge", "Raft's commit index.", rs.commit);
 	api_metrics_one(b, "chorus_raft_applied_index", "gauge", "Raft's applied index.", rs.applied);
 	api_metrics_one(b, "chorus_raft_is_leader", "gauge", "1 while this node leads the ledger.",
-	                r != NULL && raft_is_leader(r) ? 1 : 0);
+	                r != NULL && consensus_is_leader(node->consensus) ? 1 : 0);
 	api_metrics_one(b, "chorus_raft_leader_changes_total", "counter",
 	                "New Raft leaders this voter saw (the first included).",
 	                metrics_leader_changes());

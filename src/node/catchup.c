@@ -37,6 +37,7 @@
 
 #include "node.h"
 #include "consensus.h"
+#include "chorus/voter.h"
 
 #define CATCHUP_TIMEOUT_TICKS  50 /* 500 ms without an answer: ask the next voter */
 #define CATCHUP_RETRY_TICKS    10 /* a voter without the blocks: the next one after 100 ms */
@@ -264,13 +265,13 @@ static void catchup_send(struct catchup *c, uint64_t to, const uint8_t *body, si
 }
 
 /* Whom to ask: the leader first, then every other voter in turn. */
-static uint64_t catchup_peer(struct catchup *c, const struct raft *r)
+static uint64_t catchup_peer(struct catchup *c, const struct voter *v)
 {
 	struct raft_status st;
 	uint64_t ids[CHORUS_RAFT_VOTERS_MAX + 1];
 	size_t n = 0;
 
-	raft_status(r, &st);
+	voter_status(v, &st);
 	if (st.leader != RAFT_NONE && st.leader != c->self && raft_conf_has(&st.conf, st.leader))
 		ids[n++] = st.leader;
 	for (uint32_t i = 0; i < st.conf.n; i++)
@@ -279,7 +280,7 @@ static uint64_t catchup_peer(struct catchup *c, const struct raft *r)
 	return n > 0 ? ids[c->peer_round % n] : RAFT_NONE;
 }
 
-static void catchup_request(struct catchup *c, const struct raft *r)
+static void catchup_request(struct catchup *c, const struct voter *v)
 {
 	struct catchup_req q;
 	uint64_t missing = c->low - 1 - ledger_height(c->ledger);
@@ -293,7 +294,7 @@ static void catchup_request(struct catchup *c, const struct raft *r)
 		log_debug("ledger", "event=backfill_timeout peer=%016llx", (unsigned long long)c->peer);
 	}
 	c->req_id = 0;
-	if (c->ticks < c->retry_tick || (c->peer = catchup_peer(c, r)) == RAFT_NONE)
+	if (c->ticks < c->retry_tick || (c->peer = catchup_peer(c, v)) == RAFT_NONE)
 		return;
 	q.req_id = c->next_req_id++;
 	q.top = c->low - 1;
@@ -309,7 +310,7 @@ static void catchup_request(struct catchup *c, const struct raft *r)
 /* ---------------------------------------------------------------- serving and taking blocks */
 
 /* A voter of our configuration asks for blocks top, top - 1, ...: as many as fit. */
-static void catchup_serve(struct catchup *c, const struct raft *r, uint64_t from,
+static void catchup_serve(struct catchup *c, const struct voter *v, uint64_t from,
                           const uint8_t *body, size_t len)
 {
 	struct raft_status st;
@@ -318,7 +319,7 @@ static void catchup_serve(struct catchup *c, const struct raft *r, uint64_t from
 	size_t out;
 	int n;
 
-	raft_status(r, &st);
+	voter_status(v, &st);
 	if (!raft_conf_has(&st.conf, from) || catchup_req_decode(&q, body, len) != 0) {
 		log_debug("ledger", "event=drop reason=bad-backfill-request from=%016llx",
 		          (unsigned long long)from);
@@ -380,15 +381,15 @@ static void catchup_take(struct catchup *c, uint64_t from, const uint8_t *body, 
 	catchup_skip(c);
 }
 
-void catchup_on_msg(struct catchup *c, const struct raft *r, const uint8_t from_pk[CHORUS_PK_BYTES],
+void catchup_on_msg(struct catchup *c, const struct voter *v, const uint8_t from_pk[CHORUS_PK_BYTES],
                     const uint8_t *body, size_t len)
 {
 	uint64_t from = consensus_id_of(from_pk);
 
-	if (r == NULL || len == 0)
+	if (!voter_booted(v) || len == 0)
 		return; /* not booted: the asker tries another voter */
 	if (body[0] == CATCHUP_MSG_REQ)
-		catchup_serve(c, r, from, body, len);
+		catchup_serve(c, v, from, body, len);
 	else if (body[0] == CATCHUP_MSG_BLOCKS)
 		catchup_take(c, from, body, len);
 }
@@ -440,28 +441,28 @@ static int catchup_apply_some(struct catchup *c)
 }
 
 /* Every tick; 1 when the backfill just ended (the held entries can go). */
-int catchup_tick(struct catchup *c, struct raft *r)
+int catchup_tick(struct catchup *c, struct voter *v)
 {
 	c->ticks++;
 	if (c->state == CATCHUP_FETCH)
-		catchup_request(c, r);
+		catchup_request(c, v);
 	else if (c->state == CATCHUP_APPLY)
 		return catchup_apply_some(c);
 	return 0;
 }
 
 /* A leader that cannot build on the final head hands over to another voter. */
-static void catchup_step_aside(struct catchup *c, struct raft *r)
+static void catchup_step_aside(struct catchup *c, struct voter *v)
 {
 	struct raft_status st;
 
-	raft_status(r, &st);
+	voter_status(v, &st);
 	if (st.transferee != RAFT_NONE)
 		return;
 	for (uint32_t i = 0; i < st.conf.n; i++) {
 		uint64_t to = st.conf.ids[(c->peer_round + i) % st.conf.n];
 
-		if (to != c->self && raft_transfer(r, to) == 0) {
+		if (to != c->self && voter_transfer(v, to) == 0) {
 			log_info("raft", "event=transfer to=%016llx reason=backfill", (unsigned long long)to);
 			return;
 		}
@@ -476,17 +477,17 @@ static void catchup_step_aside(struct catchup *c, struct raft *r)
  * every / 2 and `every` entries and a follower that lags by less than
  * every / 2 still gets appends rather than a snapshot and a backfill.
  */
-void catchup_after_pump(struct catchup *c, struct raft *r, uint64_t applied_index)
+void catchup_after_pump(struct catchup *c, struct voter *v, uint64_t applied_index)
 {
 	uint8_t bytes[CATCHUP_SNAP_BYTES];
 	struct raft_snapshot snap;
 	struct raft_status st;
 	int err;
 
-	raft_status(r, &st);
+	voter_status(v, &st);
 	if (c->state != CATCHUP_IDLE || applied_index != st.applied) {
 		if (st.state == RAFT_LEADER)
-			catchup_step_aside(c, r);
+			catchup_step_aside(c, v);
 		return;
 	}
 	if (c->every == 0)
@@ -499,13 +500,13 @@ void catchup_after_pump(struct catchup *c, struct raft *r, uint64_t applied_inde
 	if (c->mark_index <= st.snap_index || applied_index < st.snap_index + c->every)
 		return;
 	catchup_snap_encode(c->mark_height, c->mark_hash, bytes);
-	if ((err = raft_compact(r, c->mark_index, bytes, sizeof bytes)) != 0) {
+	if ((err = voter_compact(v, c->mark_index, bytes, sizeof bytes)) != 0) {
 		log_warn("raft", "event=compact_error index=%llu error=\"%s\"",
 		         (unsigned long long)c->mark_index, raft_strerror(err));
 		c->mark_index = 0;
 		return;
 	}
-	raft_snapshot_get(r, &snap);
+	voter_snapshot_get(v, &snap);
 	/* On failure the store keeps the longer log: safe, the next compaction retries. */
 	if (raftstore_compact(c->store, &snap) != 0)
 		log_warn("raft", "event=compact_error index=%llu error=\"cannot store\"",

@@ -1,8 +1,12 @@
 /*
- * consensus: the node's ledger voter.  It owns the sans-io Raft, persists
- * every round through raftstore before sending what depends on it, applies
- * committed ledger blocks, and publishes what it knows (role "leader") in
- * the node's record so every node learns the leader through gossip.
+ * consensus: the shell of the node's ledger voter.  The decisions are the
+ * core's voter module (src/core/voter.c: the leader's queue and admission,
+ * the block pipeline, answers, forwarding, skipped blocks; Raft is reached
+ * only through it).  Here: frames, timers and store results become voter
+ * events; its effects become I/O.  It persists every Raft round through
+ * raftstore before sending what depends on it, keeps applied blocks in
+ * raft.db, and publishes what it knows (role "leader") in the node's
+ * record so every node learns the leader through gossip.
  *
  * Duties, from one 10 ms tick (consensus_tick_cb):
  *   - raft_tick, then pump raft_ready: persist, send, apply, advance (a
@@ -16,7 +20,7 @@
  *   - every second the outbox of this node's own acks is re-sent to the leader.
  * And at the end of every loop iteration that saw new acks or Raft messages
  * (kick_ev): the acks go to the outbox in one transaction and out to the
- * leader, which pipelines blocks from them (consensus_build: up to 8 in
+ * leader, which pipelines blocks from them (voter_pump: up to 8 in
  * flight on its tip), and the messages stepped meanwhile are pumped once
  * (consensus_settle pumps earlier when something reads Raft's state first).
  *
@@ -41,6 +45,7 @@
 #include "lmsg.h"
 #include "chorus/backpressure.h"
 #include "chorus/bootstrap.h"
+#include "chorus/voter.h"
 
 #define CONSENSUS_TICK_MS         10   /* one Raft tick */
 #define CONSENSUS_ELECTION_TICKS  15   /* election timeout 150-300 ms */
@@ -49,9 +54,6 @@
 #define CONSENSUS_OUTBOX_TICKS    100  /* outbox re-sent every second */
 #define CONSENSUS_OUTBOX_BATCH    128  /* acks re-sent per outbox round (a few frames) */
 #define CONSENSUS_FRESH_MAX       2048 /* new acks routed at the end of a loop iteration */
-#define CONSENSUS_INFLIGHT_MAX    8    /* leader: blocks proposed beyond the applied head */
-#define CONSENSUS_PENDING_MAX     8192 /* acks the leader holds for the next blocks */
-#define CONSENSUS_BLOCK_ENTRIES   48   /* entries offered to one block (halved until it fits) */
 #define CONSENSUS_REMOVED_MAX     64
 #define CONSENSUS_SNAPSHOT_EVERY  1024 /* compact every this many applied entries */
 #define CONSENSUS_HELD_PER_TICK   16   /* entries held by a backfill, applied per tick */
@@ -84,22 +86,12 @@ struct consensus_waiting {
 	struct ledger_entry e;
 };
 
-struct consensus_pending {
-	struct ledger_entry e;
-	struct ledger_entry_info info;
-	uint8_t origin[CHORUS_PK_BYTES]; /* whose outbox holds it: the answer goes there */
-	uint64_t answer;                 /* credited at this height, not answered yet */
-	uint64_t proposed;               /* in the block of this height (0: not yet) */
-	int refused;                     /* the builder left it out for good: answered, dropped */
-};
-
 #define CONSENSUS_LATENCY_RING 4096 /* submit-to-commit samples kept for /v1/ledger */
 
 struct consensus {
 	struct node *node;
 	struct raftstore *store;
 	struct catchup *catchup;     /* compaction and backfill (catchup.c) */
-	struct raft *raft;           /* NULL: not a voter, or waiting to bootstrap */
 	struct ledger *ledger;
 	uint8_t pk[CHORUS_PK_BYTES];
 	uint8_t sk[CHORUS_SK_BYTES];
@@ -114,8 +106,7 @@ struct consensus {
 	struct event *tick_ev;
 	uint64_t ticks;
 	int leader_published;
-	struct consensus_pending *pending; /* leader: acks for the next blocks */
-	size_t npending;
+	struct voter *vt;            /* the voter's decisions (src/core/voter.c) */
 	uint64_t removed[CONSENSUS_REMOVED_MAX]; /* removed by us: not re-added */
 	size_t nremoved;
 	unsigned outbox_round;
@@ -123,7 +114,6 @@ struct consensus {
 	uint64_t nlatency;
 	struct ledger_entry *fresh;  /* new acks, routed by kick_ev (never from inside the core) */
 	struct ledger_entry *settle_e; /* consensus_outbox_settle's scratch */
-	uint64_t refused_window;     /* leader: acks held back, their client's window full */
 	uint64_t saved_seq;          /* the highest seq of our acks saved in the outbox */
 	uint64_t *restore;           /* consensus_acks_restore's seqs */
 	size_t nrestore, restore_cap;
@@ -135,19 +125,10 @@ struct consensus {
 	struct event *kick_ev;       /* end of this loop iteration: route fresh acks, pump */
 	struct api_waits *waits;     /* POST /v1/ledger/acks?wait_ms: held until committed */
 	uint64_t dropped;            /* malformed ledger messages and raft messages */
-	uint64_t refused;            /* leader: submitted acks refused (any reason), answered so */
-	uint64_t refused_member;     /* of them: client or worker not a member we hold a record of */
-	uint64_t refused_bound;      /* of them: apply would reject it (reward, balance, accounts) */
-	uint64_t skipped_blocks;     /* committed blocks that did not apply (bad encoding or link) */
 	int fault_old_leader;        /* CHORUS_FAULT=old-leader: lead without the checks (a test seam) */
 	uint64_t outbox_refused;     /* our own acks the ledger refused: out of the outbox */
 	struct backpressure bp;      /* refuse submits while the outbox is over its mark */
 	int kicked;
-	struct ledger_tip tip;       /* leader: the last block proposed (pipelining) */
-	struct ledger_entry *build_es;             /* consensus_build's scratch: the entries */
-	struct consensus_pending **build_taken;    /* and the queue slots they came from */
-	uint64_t tip_term;           /* the term tip belongs to; 0: none */
-	uint64_t answered_height;    /* leader: pending acks answered up to this height */
 	uint64_t durable_term, durable_vote; /* the hard state last persisted by this process */
 	/*
 	 * Bootstrap agreement (docs/ledger-node.md): our role "voter" carries
@@ -269,50 +250,9 @@ static void consensus_send(struct consensus *cs, uint64_t to, int type, const ui
 
 /* ---------------------------------------------------------------- the ledger state machine */
 
-static void consensus_answer_origin(struct consensus *cs, const uint8_t of[CHORUS_PK_BYTES],
-                                    struct consensus_batch *b);
 static void consensus_outbox_done(struct consensus *cs, const char *job, uint64_t height);
-
-/*
- * Leader: the acks now credited are answered, one batch per origin, and leave
- * the queue; so do acks whose block applied without crediting them (a bad
- * entry: the submitter's retry gets the verdict again).  Runs when the
- * height moved.
- */
-static void consensus_answer_pending(struct consensus *cs)
-{
-	uint64_t height = ledger_height(cs->ledger);
-	size_t keep = 0;
-
-	if (height == cs->answered_height)
-		return;
-	cs->answered_height = height;
-	for (size_t i = 0; i < cs->npending; i++) {
-		struct consensus_pending *p = &cs->pending[i];
-		struct ledger_job job;
-		char hex[CHORUS_JOB_ID_HEX + 1];
-
-		if (ledger_job_get(cs->ledger, p->info.job, &job) != 0)
-			continue;
-		p->answer = job.height;
-		if (memcmp(p->origin, cs->pk, CHORUS_PK_BYTES) == 0) {
-			sodium_bin2hex(hex, sizeof hex, p->info.job, CHORUS_JOB_ID_BYTES);
-			consensus_outbox_done(cs, hex, job.height);
-			p->answer = 0;
-		}
-	}
-	for (size_t i = 0; i < cs->npending; i++)
-		if (cs->pending[i].answer)
-			consensus_answer_origin(cs, cs->pending[i].origin, &cs->batch);
-	for (size_t i = 0; i < cs->npending; i++) {
-		struct ledger_job job;
-
-		if (ledger_job_get(cs->ledger, cs->pending[i].info.job, &job) != 0 &&
-		    (cs->pending[i].proposed == 0 || cs->pending[i].proposed > height))
-			cs->pending[keep++] = cs->pending[i];
-	}
-	cs->npending = keep;
-}
+static void consensus_outbox_refused(struct consensus *cs, const char *job);
+static void consensus_effects(struct consensus *cs);
 
 /* The block just applied (the head) joins the chain in raft.db: compaction may follow. */
 static int consensus_keep_block(struct consensus *cs, const uint8_t *data, size_t len)
@@ -321,27 +261,6 @@ static int consensus_keep_block(struct consensus *cs, const uint8_t *data, size_
 
 	ledger_head_hash(cs->ledger, hash);
 	return raftstore_block_put(cs->store, ledger_height(cs->ledger), hash, data, len);
-}
-
-/*
- * A committed block that does not apply: it does not decode, link or carry
- * its leader's signature (entries never fail a block: ledger.h).  Every
- * voter holds the same log and ledger, so every voter skips it alike; the
- * chain goes on from the same head.  A leader's blocks built on it would not
- * link either: it builds again from its head, its queue re-proposed.
- */
-static void consensus_skip_block(struct consensus *cs, const struct raft_entry *e, int r)
-{
-	uint64_t height = ledger_height(cs->ledger);
-
-	cs->skipped_blocks++;
-	log_error("ledger", "event=block_skipped index=%llu height=%llu error=\"%s\" why=\"%s\"",
-	          (unsigned long long)e->index, (unsigned long long)height, core_strerror(r),
-	          ledger_why(cs->ledger));
-	cs->tip_term = 0;
-	for (size_t i = 0; i < cs->npending; i++)
-		if (cs->pending[i].proposed > height)
-			cs->pending[i].proposed = 0;
 }
 
 /*
@@ -358,20 +277,14 @@ static void consensus_apply(struct consensus *cs, const struct raft_entry *e)
 	cs->applied_index = e->index;
 	if (e->type != RAFT_ENTRY_NORMAL || e->len == 0)
 		return;
-	r = ledger_block_apply(cs->ledger, e->data, e->len);
-	if (r == CORE_ERR_STALE)
-		return; /* a block already applied: harmless */
+	r = voter_apply_block(cs->vt, e->data, e->len, e->index); /* its skips: voter.c */
 	if (r == CORE_ERR_NOMEM) {
 		/* Our own memory, not the block: held, tried again each tick (consensus_apply_held). */
 		cs->applied_index = e->index - 1;
-		log_error("ledger", "event=apply_nomem index=%llu (held, retried)",
-		          (unsigned long long)e->index);
 		return;
 	}
-	if (r != 0) {
-		consensus_skip_block(cs, e, r);
-		return;
-	}
+	if (r != 0)
+		return; /* stale (applied before: harmless), or skipped alike on every voter */
 	if (consensus_keep_block(cs, e->data, e->len) != 0) {
 		/* Our own store failed under an applied block: stopping rather than diverge on restart. */
 		log_error("ledger", "event=store_error index=%llu height=%llu",
@@ -391,11 +304,11 @@ static void consensus_apply_held(struct consensus *cs)
 	struct raft_status st;
 	struct raft_entry e;
 
-	raft_status(cs->raft, &st);
+	voter_status(cs->vt, &st);
 	for (int k = 0; k < CONSENSUS_HELD_PER_TICK && cs->applied_index < st.applied &&
 	                !catchup_active(cs->catchup);
 	     k++) {
-		if (raft_entry_get(cs->raft, cs->applied_index + 1, &e) != 0) {
+		if (voter_entry_get(cs->vt, cs->applied_index + 1, &e) != 0) {
 			/* Held entries are never compacted (catchup_after_pump waits for them). */
 			log_error("ledger", "event=held_lost index=%llu",
 			          (unsigned long long)cs->applied_index + 1);
@@ -436,7 +349,7 @@ static void consensus_publish_role(struct consensus *cs)
 	const struct node_config *cfg = &cs->node->cfg;
 	char roles[CHORUS_ROLES_MAX][CHORUS_TAG_MAX + 1];
 	unsigned n = 0;
-	int leader = cs->raft != NULL && raft_is_leader(cs->raft);
+	int leader = voter_booted(cs->vt) && voter_is_leader(cs->vt);
 	char voter[CHORUS_TAG_MAX + 1] = CONSENSUS_ROLE_VOTER;
 
 	if (cs->boot_kind != 0)
@@ -453,147 +366,31 @@ static void consensus_publish_role(struct consensus *cs)
 		n--; /* config checks leave a slot for it; keep the invariant anyway */
 	if (leader)
 		snprintf(roles[n++], sizeof roles[0], "%s", CONSENSUS_ROLE_LEADER);
-	if (!leader) {
-		cs->npending = 0; /* submitters retry with the next leader */
-		cs->tip_term = 0;
-	}
 	if (core_set_roles(cs->node->core, roles, n, chorusd_now_ms()) != 0)
 		return; /* leaving: nothing to publish any more */
 	snprintf(cs->published_voter, sizeof cs->published_voter, "%s", voter);
 	if (leader != cs->leader_published)
 		log_info("raft", "event=%s term=%llu", leader ? "leader" : "not_leader",
-		         (unsigned long long)(cs->raft != NULL ? raft_term(cs->raft) : 0));
+		         (unsigned long long)(voter_booted(cs->vt) ? voter_term(cs->vt) : 0));
 	cs->leader_published = leader;
-}
-
-static void consensus_refuse(struct consensus *cs, const struct ledger_entry *e,
-                             const uint8_t origin[CHORUS_PK_BYTES], const char *why);
-
-/*
- * Leader: the builder left a queued entry out because apply would reject
- * it (in this block, or after the blocks in flight): refused, answered so,
- * and out of the queue (consensus_drop_refused) before the next build.
- */
-static void consensus_build_verdict(struct consensus *cs, struct consensus_pending *p, int v)
-{
-	if (v == LEDGER_CREDITED || v == LEDGER_DUPLICATE)
-		return;
-	if (v == LEDGER_REJECT_WINDOW) { /* out of the queue, unanswered: it comes again */
-		cs->refused_window++;
-		p->refused = 1;
-		return;
-	}
-	cs->refused_bound += v != LEDGER_SKIPPED;
-	p->refused = 1;
-	consensus_refuse(cs, &p->e, p->origin, ledger_outcome_name(v));
-}
-
-static void consensus_drop_refused(struct consensus *cs)
-{
-	size_t keep = 0;
-
-	for (size_t i = 0; i < cs->npending; i++)
-		if (!cs->pending[i].refused)
-			cs->pending[keep++] = cs->pending[i];
-	cs->npending = keep;
-}
-
-/*
- * Leader: the next blocks, pipelined.  The first block of a term waits for a
- * final head (the whole log applied, the term's no-op included); later ones
- * build on the last block proposed (cs->tip), at most CONSENSUS_INFLIGHT_MAX
- * beyond the applied head.  A leader proposes only in its own term and its
- * log only grows while it leads, so each proposed block applies right after
- * the one before; losing leadership drops the tip and the queue.
- */
-static void consensus_build(struct consensus *cs)
-{
-	struct consensus_pending **taken = cs->build_taken;
-	struct ledger_entry *es = cs->build_es;
-	struct raft_status st;
-
-	if (cs->npending == 0 || !raft_is_leader(cs->raft))
-		return;
-	raft_status(cs->raft, &st);
-	/*
-	 * Not while a backfill holds committed entries back: the ledger's head is
-	 * not Raft's yet, and a block built on it would not apply anywhere (such
-	 * a leader hands over: catchup_step_aside; this holds if it cannot).
-	 */
-	if (catchup_active(cs->catchup) || cs->applied_index != st.applied)
-		return;
-	if (cs->tip_term != st.term) {
-		if (st.applied != st.last_index || st.commit != st.last_index)
-			return;
-		ledger_tip_head(cs->ledger, &cs->tip);
-		cs->tip_term = st.term;
-	}
-	while (cs->tip.height - ledger_height(cs->ledger) < CONSENSUS_INFLIGHT_MAX) {
-		uint8_t *block = NULL;
-		size_t n = 0, used = 0, len = 0;
-		uint64_t index;
-		int r;
-
-		for (size_t i = 0; i < cs->npending && n < CONSENSUS_BLOCK_ENTRIES; i++)
-			if (cs->pending[i].proposed == 0) {
-				taken[n] = &cs->pending[i];
-				es[n++] = cs->pending[i].e;
-			}
-		if (n == 0)
-			break;
-		for (;;) {
-			r = ledger_block_build_on(cs->ledger, &cs->tip, st.term, cs->pk, cs->sk,
-			                          chorusd_wall_ms(), es, n, &used, &block, &len);
-			if (r != 0 || block == NULL || len <= CHORUS_RAFT_ENTRY_MAX || n == 1)
-				break;
-			free(block); /* too big for one Raft entry: fewer entries */
-			block = NULL;
-			n /= 2;
-		}
-		if (r != 0) {
-			log_warn("ledger", "event=build_error error=\"%s\" why=\"%s\"", core_strerror(r),
-			         ledger_why(cs->ledger));
-			break;
-		}
-		r = block == NULL ? 0 : len > CHORUS_RAFT_ENTRY_MAX ? CORE_ERR_OVERSIZE
-		                                                     : raft_propose(cs->raft, block,
-		                                                                    (uint32_t)len, &index);
-		if (r != 0) {
-			log_warn("ledger", "event=propose_error error=\"%s\"", raft_strerror(r));
-			free(block);
-			break;
-		}
-		if (block != NULL)
-			ledger_tip_of(block, len, &cs->tip);
-		/* Taken, or skipped as final already: answered or dropped once the tip applies. */
-		for (size_t i = 0; i < used; i++) {
-			taken[i]->proposed = cs->tip.height > 0 ? cs->tip.height : 1;
-			consensus_build_verdict(cs, taken[i], ledger_build_verdict(cs->ledger, i));
-		}
-		if (block == NULL)
-			cs->answered_height = UINT64_MAX; /* all credited already: answer them */
-		free(block);
-		if (used == 0)
-			break;
-	}
-	consensus_drop_refused(cs);
 }
 
 static void consensus_pump(struct consensus *cs)
 {
 	struct raft_ready rd;
+	struct raft_status st;
 
-	if (cs->raft == NULL)
+	if (!voter_booted(cs->vt))
 		return;
 	for (int round = 0; round < 2; round++) {
-		while (raft_ready(cs->raft, &rd)) {
+		while (voter_raft_ready(cs->vt, &rd)) {
 			/*
 			 * Durable before any message that depends on it leaves.  A
 			 * leader's appends depend only on its term, durable since it
 			 * won: they go first, so the followers write while it writes
 			 * (Raft thesis 10.2.1); it counts its own copy once advanced.
 			 */
-			int early = raft_is_leader(cs->raft) && rd.hs.term == cs->durable_term &&
+			int early = voter_is_leader(cs->vt) && rd.hs.term == cs->durable_term &&
 			            rd.hs.vote == cs->durable_vote && rd.snapshot == NULL &&
 			            rd.truncate_from == 0;
 
@@ -615,15 +412,17 @@ static void consensus_pump(struct consensus *cs)
 				consensus_restore(cs, rd.snapshot);
 			for (size_t i = 0; i < rd.ncommitted; i++)
 				consensus_apply(cs, &rd.committed[i]);
-			raft_advance(cs->raft, &rd);
+			voter_raft_advance(cs->vt, &rd);
 		}
-		catchup_after_pump(cs->catchup, cs->raft, cs->applied_index);
+		catchup_after_pump(cs->catchup, cs->vt, cs->applied_index);
 		consensus_publish_role(cs);
-		metrics_raft_leader(raft_leader(cs->raft));
-		if (raft_is_leader(cs->raft))
-			consensus_answer_pending(cs);
-		if (round == 0)
-			consensus_build(cs); /* its proposal is pumped by the second round */
+		metrics_raft_leader(voter_leader(cs->vt));
+		voter_status(cs->vt, &st);
+		/* Its proposals are pumped by the second round. */
+		voter_pump(cs->vt, round == 0,
+		           catchup_active(cs->catchup) || cs->applied_index != st.applied,
+		           chorusd_wall_ms());
+		consensus_effects(cs);
 	}
 }
 
@@ -645,13 +444,13 @@ static void consensus_on_raft(struct consensus *cs, const uint8_t from_pk[CHORUS
 	struct raft_msg m;
 	int r;
 
-	if (cs->raft == NULL)
+	if (!voter_booted(cs->vt))
 		return; /* not booted yet: the sender retries */
 	r = raft_msg_decode(&m, cs->rx_ents, CHORUS_RAFT_APPEND_ENTRIES_MAX, body, len);
 	if (r == 0 && (m.from != consensus_id_of(from_pk) || m.to != cs->id))
 		r = CORE_ERR_INVAL; /* a node speaks only for itself, and to us */
 	if (r == 0)
-		r = raft_step(cs->raft, &m);
+		r = voter_step(cs->vt, &m);
 	if (r != 0) {
 		cs->dropped++;
 		log_debug("raft", "event=drop error=\"%s\"", raft_strerror(r));
@@ -683,7 +482,7 @@ static void consensus_rejoin(struct consensus *cs)
 
 	if (!cs->node->cfg.rejoin)
 		return;
-	raft_status(cs->raft, &st);
+	voter_status(cs->vt, &st);
 	if (raft_conf_has(&st.conf, cs->id) || st.term == 0) {
 		log_warn("raft", "event=rejoin_refused id=%016llx why=\"%s\"", (unsigned long long)cs->id,
 		         st.term == 0 ? "nothing heard from the leader yet: start once without --rejoin"
@@ -706,10 +505,10 @@ static void consensus_rejoined(struct consensus *cs)
 {
 	struct raft_status st;
 
-	raft_status(cs->raft, &st);
+	voter_status(cs->vt, &st);
 	if (!raft_conf_has(&st.conf, cs->id))
 		return;
-	raft_set_no_vote(cs->raft, 0);
+	voter_set_no_vote(cs->vt, 0);
 	cs->rejoining = 0;
 	log_info("raft", "event=voting id=%016llx term=%llu index=%llu what=\"re-added: votes again\"",
 	         (unsigned long long)cs->id, (unsigned long long)st.term,
@@ -718,9 +517,8 @@ static void consensus_rejoined(struct consensus *cs)
 
 static int consensus_start_raft(struct consensus *cs)
 {
-	struct raft_config rc;
+	struct voter_raft_params rp;
 	struct raft_boot boot;
-	uint64_t seed;
 	int r = raftstore_load(cs->store, &boot);
 
 	if (r != 0)
@@ -735,14 +533,13 @@ static int consensus_start_raft(struct consensus *cs)
 		raftstore_boot_free(cs->store);
 		return -EIO;
 	}
-	randombytes_buf(&seed, sizeof seed);
-	raft_config_defaults(&rc, cs->id, seed);
-	rc.election_ticks = CONSENSUS_ELECTION_TICKS;
-	rc.heartbeat_ticks = CONSENSUS_HEARTBEAT_TICKS;
-	rc.pre_vote = 1;
-	rc.check_quorum = 1;
-	rc.no_vote = cs->lost || cs->rejoining; /* it may have voted in a term it no longer knows */
-	r = raft_create(&cs->raft, &rc, &boot);
+	randombytes_buf(&rp.seed, sizeof rp.seed);
+	rp.election_ticks = CONSENSUS_ELECTION_TICKS;
+	rp.heartbeat_ticks = CONSENSUS_HEARTBEAT_TICKS;
+	rp.pre_vote = 1;
+	rp.check_quorum = 1;
+	rp.no_vote = cs->lost || cs->rejoining; /* it may have voted in a term it no longer knows */
+	r = voter_boot(cs->vt, &rp, &boot);
 	raftstore_boot_free(cs->store);
 	if (r != 0) {
 		log_error("raft", "event=boot_error error=\"%s\"", raft_strerror(r));
@@ -846,7 +643,7 @@ static int consensus_remove_lost(struct consensus *cs, const struct raft_status 
 		id = consensus_id_of(mv.rec.pk);
 		if (!raft_conf_has(&st->conf, id) || id == cs->id)
 			continue;
-		if (raft_propose_conf(cs->raft, 0, id, &index) == 0)
+		if (voter_propose_conf(cs->vt, 0, id, &index) == 0)
 			log_warn("raft", "event=remove_lost_voter id=%016llx index=%llu what=\"it lost its"
 			         " Raft state: not a voter until its operator re-adds it\"",
 			         (unsigned long long)id, (unsigned long long)index);
@@ -868,7 +665,7 @@ static void consensus_add_voters(struct consensus *cs)
 	struct raft_status st;
 	size_t n = consensus_candidates(cs, ids, 64);
 
-	raft_status(cs->raft, &st);
+	voter_status(cs->vt, &st);
 	if (st.conf_index > st.commit)
 		return; /* a change is in flight */
 	if (consensus_remove_lost(cs, &st))
@@ -878,7 +675,7 @@ static void consensus_add_voters(struct consensus *cs)
 	                       cs->recovered ? 0 : cfg->nvoters, cs->removed, cs->nremoved);
 	if (id == 0)
 		return;
-	if (raft_propose_conf(cs->raft, 1, id, &index) == 0)
+	if (voter_propose_conf(cs->vt, 1, id, &index) == 0)
 		log_info("raft", "event=add_voter id=%016llx index=%llu why=listed", (unsigned long long)id,
 		         (unsigned long long)index);
 	consensus_pump(cs);
@@ -895,7 +692,7 @@ static void consensus_watch_removed(struct consensus *cs)
 	struct raft_status st;
 	int in, removed;
 
-	raft_status(cs->raft, &st);
+	voter_status(cs->vt, &st);
 	in = raft_conf_has(&st.conf, cs->id);
 	cs->was_voter |= in;
 	removed = st.removed || (cs->was_voter && !in);
@@ -1100,53 +897,50 @@ static void consensus_batch_entry(struct consensus *cs, struct consensus_batch *
 	lmsg_put_entry(consensus_batch_room(cs, b, lmsg_entry_size(e)), e);
 }
 
-/* Leader: every credited pending ack of origin `of` goes back in one batch (or a few). */
-static void consensus_answer_origin(struct consensus *cs, const uint8_t of[CHORUS_PK_BYTES],
-                                    struct consensus_batch *b)
+/*
+ * The voter's effects: its log records, and its answers, one batch per
+ * origin (or a few); those for our own acks settle our outbox here.  A
+ * refusal goes on the wire as height 0 (blocks start at 1).
+ */
+static void consensus_effects(struct consensus *cs)
 {
 	static const uint8_t none[CHORUS_PK_BYTES];
+	struct voter_ready rd;
+	uint8_t *sent;
 
-	consensus_batch_begin(b, consensus_id_of(of), LMSG_COMMITTED, 0, none);
-	for (size_t i = 0; i < cs->npending; i++) {
-		struct consensus_pending *p = &cs->pending[i];
-		uint8_t *at;
+	if (!voter_ready(cs->vt, &rd))
+		return;
+	for (size_t i = 0; i < rd.nlogs; i++)
+		log_emit(rd.logs[i].level, "ledger", rd.logs[i].text);
+	sent = rd.nanswers > 0 ? calloc(rd.nanswers, 1) : NULL;
+	for (size_t i = 0; i < rd.nanswers && sent != NULL; i++) {
+		const struct voter_answer *a = &rd.answers[i];
+		char hex[CHORUS_JOB_ID_HEX + 1];
 
-		if (!p->answer || memcmp(p->origin, of, CHORUS_PK_BYTES) != 0)
+		if (sent[i])
 			continue;
-		at = consensus_batch_room(cs, b, LMSG_COMMITTED_BYTES);
-		lmsg_put_committed(at, p->info.job, p->answer);
-		p->answer = 0;
+		if (memcmp(a->origin, cs->pk, CHORUS_PK_BYTES) == 0) {
+			sodium_bin2hex(hex, sizeof hex, a->job, CHORUS_JOB_ID_BYTES);
+			if (a->kind == VOTER_ANSWER_REFUSED)
+				consensus_outbox_refused(cs, hex);
+			else
+				consensus_outbox_done(cs, hex, a->height);
+			continue;
+		}
+		consensus_batch_begin(&cs->batch, consensus_id_of(a->origin), LMSG_COMMITTED, 0, none);
+		for (size_t k = i; k < rd.nanswers; k++)
+			if (!sent[k] && memcmp(rd.answers[k].origin, a->origin, CHORUS_PK_BYTES) == 0) {
+				sent[k] = 1;
+				lmsg_put_committed(consensus_batch_room(cs, &cs->batch, LMSG_COMMITTED_BYTES),
+				                   rd.answers[k].job, rd.answers[k].height);
+			}
+		consensus_batch_flush(cs, &cs->batch);
 	}
-	consensus_batch_flush(cs, b);
-}
-
-/*
- * Does a leader's refusal of our own copy of an entry stand, by what this
- * node can tell itself?  It does not check, or its reward is over the bound
- * (functions of its bytes alone), or its client or worker is not a member
- * here either: a stranger's record posted to us would otherwise sit at the
- * head of the outbox for ever, and the oldest-first re-sends would never
- * reach the acks behind it.  A refusal for a short balance is not judged
- * here: the row stays, offered again each second.
- */
-static int consensus_refusal_stands(struct consensus *cs, const struct ledger_entry *e,
-                                    char *why, size_t whylen)
-{
-	struct ledger_entry_info info;
-
-	if (ledger_entry_explain(cs->ledger, e, &info, why, whylen) != 0)
-		return 1;
-	if (info.reward > CHORUS_LEDGER_REWARD_MAX) {
-		snprintf(why, whylen, "%s", ledger_outcome_name(LEDGER_REJECT_REWARD));
-		return 1;
-	}
-	if (!core_member_known(cs->node->core, info.client) ||
-	    !core_member_known(cs->node->core, info.worker)) {
-		snprintf(why, whylen, "the %s is not a member",
-		         core_member_known(cs->node->core, info.client) ? "worker" : "client");
-		return 1;
-	}
-	return 0;
+	if (rd.nanswers > 0 && sent == NULL)
+		log_error("ledger", "event=answers_lost n=%zu (no memory: the submitters retry)",
+		          rd.nanswers);
+	free(sent);
+	voter_advance(cs->vt);
 }
 
 /*
@@ -1169,7 +963,7 @@ static void consensus_outbox_refused(struct consensus *cs, const char *job)
 	if ((e = malloc(sizeof *e)) == NULL)
 		return;
 	if (raftstore_outbox_get(cs->store, job, e) == 0 &&
-	    consensus_refusal_stands(cs, e, why, sizeof why) &&
+	    voter_refusal_stands(cs->vt, e, why, sizeof why) &&
 	    consensus_outbox_settle(cs, job, &created_ms) == 0) {
 		cs->outbox_refused++;
 		log_warn("ledger", "event=ack_refused job=%s why=\"%s\" (the job stays done, uncredited)",
@@ -1180,138 +974,6 @@ static void consensus_outbox_refused(struct consensus *cs, const char *job)
 	free(e);
 }
 
-/*
- * Leader: an entry that does not check is not queued; its submitter hears so
- * (answer height 0), so that it stops sending it every second.  Forgeries
- * and junk are counted and logged at debug level: they cost one answer each.
- */
-static void consensus_refuse(struct consensus *cs, const struct ledger_entry *e,
-                             const uint8_t origin[CHORUS_PK_BYTES], const char *why)
-{
-	static const uint8_t none[CHORUS_PK_BYTES];
-	uint8_t job[CHORUS_JOB_ID_BYTES];
-	char hex[CHORUS_JOB_ID_HEX + 1];
-
-	cs->refused++;
-	if (ledger_entry_job(e, job) != 0) {
-		log_debug("ledger", "event=refused why=\"%s\" job=unknown", why);
-		return; /* no job to name: nothing to answer */
-	}
-	sodium_bin2hex(hex, sizeof hex, job, CHORUS_JOB_ID_BYTES);
-	log_debug("ledger", "event=refused why=\"%s\" job=%s", why, hex);
-	if (memcmp(origin, cs->pk, CHORUS_PK_BYTES) == 0) {
-		consensus_outbox_refused(cs, hex);
-		return;
-	}
-	consensus_batch_begin(&cs->batch, consensus_id_of(origin), LMSG_COMMITTED, 0, none);
-	lmsg_put_committed(consensus_batch_room(cs, &cs->batch, LMSG_COMMITTED_BYTES), job, 0);
-	consensus_batch_flush(cs, &cs->batch);
-}
-
-/* Leader: an ack below its client's floor is settled: its origin hears so, at our height. */
-static void consensus_answer_settled(struct consensus *cs, const uint8_t job[CHORUS_JOB_ID_BYTES],
-                                     const uint8_t origin[CHORUS_PK_BYTES])
-{
-	static const uint8_t none[CHORUS_PK_BYTES];
-	char hex[CHORUS_JOB_ID_HEX + 1];
-
-	if (memcmp(origin, cs->pk, CHORUS_PK_BYTES) == 0) {
-		sodium_bin2hex(hex, sizeof hex, job, CHORUS_JOB_ID_BYTES);
-		consensus_outbox_done(cs, hex, ledger_height(cs->ledger));
-		return;
-	}
-	consensus_batch_begin(&cs->batch, consensus_id_of(origin), LMSG_COMMITTED, 0, none);
-	lmsg_put_committed(consensus_batch_room(cs, &cs->batch, LMSG_COMMITTED_BYTES), job,
-	                   ledger_height(cs->ledger));
-	consensus_batch_flush(cs, &cs->batch);
-}
-
-/*
- * Leader: may a checked entry whose job is not final be queued?  Its client
- * and worker must be members whose signed record we hold (ours to judge: by
- * design not repeated at apply, where membership is not the same on every
- * voter), and apply must be about to credit it, as far as the applied state
- * tells (ledger_entry_admit: the reward bound, the client's balance).  The
- * block as a whole is judged again when it is built.  0; -1 and why
- * (refused: answered so); -2 (held back, unanswered: its client's window is
- * full, or the seq is final already, and it comes again).
- */
-static int consensus_admit(struct consensus *cs, const struct ledger_entry_info *in, char *why,
-                           size_t whylen)
-{
-	int o;
-
-	if (cs->fault_old_leader)
-		return 0; /* a leader from before these checks (test seam): apply must cope */
-	if (!core_member_known(cs->node->core, in->client) ||
-	    !core_member_known(cs->node->core, in->worker)) {
-		cs->refused_member++;
-		snprintf(why, whylen, "the %s is not a member",
-		         core_member_known(cs->node->core, in->client) ? "worker" : "client");
-		return -1;
-	}
-	o = ledger_entry_admit(cs->ledger, in);
-	if (o == LEDGER_REJECT_WINDOW || o == LEDGER_DUPLICATE) {
-		uint64_t floor, held;
-
-		/*
-		 * Its client's window is full (or its seq is final already): not
-		 * refused, which would make its client give it up, but not queued
-		 * either; it comes again each second.  Unless it raises the floor:
-		 * then apply frees the room its next try needs.
-		 */
-		(void)ledger_window_get(cs->ledger, in->client, &floor, &held);
-		if (o == LEDGER_REJECT_WINDOW && in->floor > floor)
-			return 0;
-		cs->refused_window++;
-		snprintf(why, whylen, "%s", ledger_outcome_name(o));
-		return -2;
-	}
-	if (o != LEDGER_CREDITED) {
-		cs->refused_bound++;
-		snprintf(why, whylen, "%s", ledger_outcome_name(o));
-		return -1;
-	}
-	return 0;
-}
-
-/* Leader: a checked ack joins the queue (answered at once if already final). */
-static void consensus_submit_local(struct consensus *cs, const struct ledger_entry *e,
-                                   const uint8_t origin[CHORUS_PK_BYTES])
-{
-	struct consensus_pending *p;
-	struct ledger_job job;
-	char why[128];
-	int r;
-
-	if (cs->npending >= CONSENSUS_PENDING_MAX)
-		return; /* the submitter retries */
-	p = &cs->pending[cs->npending];
-	p->e = *e;
-	memcpy(p->origin, origin, CHORUS_PK_BYTES);
-	p->proposed = 0;
-	p->answer = 0;
-	p->refused = 0;
-	if (ledger_entry_explain(cs->ledger, e, &p->info, why, sizeof why) != 0) {
-		consensus_refuse(cs, e, origin, why);
-		return;
-	}
-	if (ledger_job_get(cs->ledger, p->info.job, &job) == 0) {
-		cs->answered_height = UINT64_MAX; /* final already: answer at the next pump */
-	} else if (ledger_entry_settled(cs->ledger, &p->info)) {
-		consensus_answer_settled(cs, p->info.job, origin);
-		return;
-	} else if ((r = consensus_admit(cs, &p->info, why, sizeof why)) != 0) {
-		if (r == -1)
-			consensus_refuse(cs, e, origin, why);
-		return;
-	}
-	for (size_t i = 0; i < cs->npending; i++)
-		if (memcmp(cs->pending[i].info.job, p->info.job, CHORUS_JOB_ID_BYTES) == 0)
-			return; /* already queued */
-	cs->npending++;
-}
-
 /* Where acks go: ourselves if leading, the leader we know, or some voter (attempt-rotated). */
 static uint64_t consensus_target(struct consensus *cs)
 {
@@ -1320,8 +982,6 @@ static uint64_t consensus_target(struct consensus *cs)
 	uint64_t leaders[16], voters[16];
 	size_t nl = 0, nv = 0;
 
-	if (cs->raft != NULL && raft_leader(cs->raft) != RAFT_NONE)
-		return raft_leader(cs->raft);
 	for (size_t i = 0; i < core_member_count(core); i++) {
 		if (core_member_get(core, i, &mv) != 0 || !consensus_alive(&mv))
 			continue;
@@ -1330,9 +990,7 @@ static uint64_t consensus_target(struct consensus *cs)
 		if (consensus_is_candidate(&mv.rec) && nv < 16)
 			voters[nv++] = consensus_id_of(mv.rec.pk);
 	}
-	if (nl > 0)
-		return leaders[cs->outbox_round % nl];
-	return nv > 0 ? voters[cs->outbox_round % nv] : RAFT_NONE;
+	return voter_target(cs->vt, leaders, nl, voters, nv, cs->outbox_round);
 }
 
 /* Our records to the leader: queued here if we lead, else batched to the target. */
@@ -1340,9 +998,10 @@ static void consensus_route(struct consensus *cs, const struct ledger_entry *es,
 {
 	uint64_t to = consensus_target(cs);
 
-	if (to == cs->id && cs->raft != NULL && raft_is_leader(cs->raft)) {
+	if (to == cs->id && voter_is_leader(cs->vt)) {
 		for (size_t i = 0; i < n; i++)
-			consensus_submit_local(cs, &es[i], cs->pk);
+			voter_submit(cs->vt, &es[i], cs->pk);
+		consensus_effects(cs);
 		return;
 	}
 	if (to == RAFT_NONE || to == cs->id)
@@ -1395,24 +1054,25 @@ static void consensus_on_submit(struct consensus *cs, const struct lmsg *m, cons
 	const uint8_t *p = m->records;
 	size_t left = m->records_len;
 	unsigned k;
-	int lead = cs->raft != NULL && raft_is_leader(cs->raft);
-	uint64_t leader = cs->raft != NULL ? raft_leader(cs->raft) : RAFT_NONE;
+	uint64_t to;
+	enum voter_action a = voter_on_submit(cs->vt, (m->flags & LMSG_FORWARDED) != 0, &to);
 
 	if (e == NULL)
 		return;
 	for (k = 0; k < m->count && lmsg_next_entry(&p, &left, e) == 0; k++)
-		if (lead)
-			consensus_submit_local(cs, e, m->origin);
+		if (a == VOTER_QUEUE)
+			voter_submit(cs->vt, e, m->origin);
 	if (k != m->count || left != 0) {
 		cs->dropped++;
 		log_debug("ledger", "event=drop reason=malformed-submit records=%u", m->count);
 	}
-	else if (!lead && !(m->flags & LMSG_FORWARDED) && leader != RAFT_NONE && leader != cs->id) {
+	else if (a == VOTER_FORWARD) {
 		memcpy(cs->batch.buf, body, len); /* passed on whole, once, origin kept */
 		cs->batch.buf[1] |= LMSG_FORWARDED;
-		consensus_send(cs, leader, CORE_APP_LEDGER, cs->batch.buf, len);
+		consensus_send(cs, to, CORE_APP_LEDGER, cs->batch.buf, len);
 	}
 	free(e);
+	consensus_effects(cs);
 	consensus_kick(cs); /* the submits of this loop iteration go into the same blocks */
 }
 
@@ -1456,7 +1116,7 @@ static void consensus_app_cb(void *ctx, int type, const uint8_t from_pk[CHORUS_P
 	else if (type == CORE_APP_LEDGER && len >= 1 &&
 	         (body[0] == CATCHUP_MSG_REQ || body[0] == CATCHUP_MSG_BLOCKS)) {
 		consensus_settle(cs);
-		catchup_on_msg(cs->catchup, cs->raft, from_pk, body, len);
+		catchup_on_msg(cs->catchup, cs->vt, from_pk, body, len);
 	}
 	else if (type == CORE_APP_LEDGER && lmsg_parse(&m, body, len) != 0) {
 		cs->dropped++;
@@ -1631,19 +1291,19 @@ static void consensus_tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (cs->node->core == NULL)
 		return;
 	consensus_settle(cs);
-	if (cs->raft != NULL) {
-		raft_tick(cs->raft);
-		(void)catchup_tick(cs->catchup, cs->raft);
+	if (voter_booted(cs->vt)) {
+		voter_tick(cs->vt);
+		(void)catchup_tick(cs->catchup, cs->vt);
 		consensus_apply_held(cs);
 	}
 	if (cs->ticks % CONSENSUS_DUTY_TICKS == 0) {
-		if (cs->raft != NULL && cs->rejoining)
+		if (voter_booted(cs->vt) && cs->rejoining)
 			consensus_rejoined(cs);
-		if (cs->raft != NULL && !cs->lost && !cs->rejoining)
+		if (voter_booted(cs->vt) && !cs->lost && !cs->rejoining)
 			consensus_watch_removed(cs);
-		if (cs->raft == NULL && cs->voter)
+		if (!voter_booted(cs->vt) && cs->voter)
 			consensus_try_bootstrap(cs);
-		else if (cs->raft != NULL && raft_is_leader(cs->raft))
+		else if (voter_booted(cs->vt) && voter_is_leader(cs->vt))
 			consensus_add_voters(cs);
 	}
 	if (cs->ticks % CONSENSUS_OUTBOX_TICKS == 0) {
@@ -1663,7 +1323,20 @@ static void consensus_tick_cb(evutil_socket_t fd, short what, void *arg)
 
 const struct raft *consensus_raft(const struct consensus *cs)
 {
-	return cs->raft;
+	return voter_raft(cs->vt);
+}
+
+int consensus_raft_status(const struct consensus *cs, struct raft_status *st)
+{
+	if (!voter_booted(cs->vt))
+		return -ENOENT;
+	voter_status(cs->vt, st);
+	return 0;
+}
+
+int consensus_is_leader(const struct consensus *cs)
+{
+	return voter_is_leader(cs->vt);
 }
 
 uint64_t consensus_dropped(const struct consensus *cs)
@@ -1673,20 +1346,29 @@ uint64_t consensus_dropped(const struct consensus *cs)
 
 uint64_t consensus_refused(const struct consensus *cs)
 {
-	return cs->refused;
+	struct voter_stats st;
+
+	voter_stats(cs->vt, &st);
+	return st.refused;
 }
 
 void consensus_refusals(const struct consensus *cs, uint64_t *member, uint64_t *bound,
                         uint64_t *skipped_blocks)
 {
-	*member = cs->refused_member;
-	*bound = cs->refused_bound;
-	*skipped_blocks = cs->skipped_blocks;
+	struct voter_stats st;
+
+	voter_stats(cs->vt, &st);
+	*member = st.refused_member;
+	*bound = st.refused_bound;
+	*skipped_blocks = st.skipped_blocks;
 }
 
 uint64_t consensus_refused_window(const struct consensus *cs)
 {
-	return cs->refused_window;
+	struct voter_stats st;
+
+	voter_stats(cs->vt, &st);
+	return st.refused_window;
 }
 
 uint64_t consensus_outbox_refused_count(const struct consensus *cs)
@@ -1742,10 +1424,10 @@ uint64_t consensus_leader(const struct consensus *cs)
 	struct core *core = cs->node->core;
 	struct member_view mv;
 
-	if (cs->raft != NULL) {
+	if (voter_booted(cs->vt)) {
 		struct raft_status st;
 
-		raft_status(cs->raft, &st);
+		voter_status(cs->vt, &st);
 		/* A candidate the operator has not added (or removed) hears no leader: gossip's. */
 		if (st.leader != RAFT_NONE || raft_conf_has(&st.conf, cs->id))
 			return st.leader;
@@ -1768,11 +1450,11 @@ const char *consensus_raft_state(const struct consensus *cs)
 		return "lost";
 	if (cs->rejoining)
 		return "rejoining";
-	if (cs->raft == NULL)
+	if (!voter_booted(cs->vt))
 		return "booting";
 	if (cs->removed_self)
 		return "removed";
-	raft_status(cs->raft, &st);
+	voter_status(cs->vt, &st);
 	return raft_conf_has(&st.conf, cs->id) ? "voter" : "waiting";
 }
 
@@ -1801,14 +1483,14 @@ int consensus_remove_voter(struct consensus *cs, uint64_t id)
 	uint64_t index;
 	int r;
 
-	if (cs->raft == NULL || !raft_is_leader(cs->raft))
+	if (!voter_booted(cs->vt) || !voter_is_leader(cs->vt))
 		return -EAGAIN;
-	raft_status(cs->raft, &st);
+	voter_status(cs->vt, &st);
 	if (!raft_conf_has(&st.conf, id))
 		return -ENOENT;
 	if (st.conf_index > st.commit)
 		return -EBUSY;
-	r = raft_propose_conf(cs->raft, 0, id, &index);
+	r = voter_propose_conf(cs->vt, 0, id, &index);
 	if (r != 0)
 		return r == RAFT_ERR_BUSY ? -EBUSY : -EINVAL;
 	if (cs->nremoved < CONSENSUS_REMOVED_MAX)
@@ -1827,14 +1509,14 @@ int consensus_add_voter(struct consensus *cs, uint64_t id)
 	uint64_t index;
 	int r;
 
-	if (cs->raft == NULL || !raft_is_leader(cs->raft))
+	if (!voter_booted(cs->vt) || !voter_is_leader(cs->vt))
 		return -EAGAIN;
-	raft_status(cs->raft, &st);
+	voter_status(cs->vt, &st);
 	if (raft_conf_has(&st.conf, id))
 		return -EEXIST;
 	if (st.conf_index > st.commit || st.conf.n >= CHORUS_RAFT_VOTERS_MAX)
 		return -EBUSY;
-	r = raft_propose_conf(cs->raft, 1, id, &index);
+	r = voter_propose_conf(cs->vt, 1, id, &index);
 	if (r != 0)
 		return r == RAFT_ERR_BUSY ? -EBUSY : -EINVAL;
 	for (size_t i = 0; i < cs->nremoved; i++) /* the operator changed their mind */
@@ -1852,14 +1534,14 @@ int consensus_transfer_leader(struct consensus *cs, uint64_t to)
 {
 	struct raft_status st;
 
-	if (cs->raft == NULL || !raft_is_leader(cs->raft))
+	if (!voter_booted(cs->vt) || !voter_is_leader(cs->vt))
 		return -EAGAIN;
-	raft_status(cs->raft, &st);
+	voter_status(cs->vt, &st);
 	if (!raft_conf_has(&st.conf, to))
 		return -ENOENT;
 	if (to == cs->id)
 		return 0;
-	if (raft_transfer(cs->raft, to) != 0)
+	if (voter_transfer(cs->vt, to) != 0)
 		return -EBUSY;
 	log_info("raft", "event=transfer_leader to=%016llx", (unsigned long long)to);
 	consensus_pump(cs);
@@ -1876,15 +1558,15 @@ int consensus_recover(struct consensus *cs)
 {
 	int r;
 
-	if (cs->raft == NULL || cs->lost || cs->rejoining)
+	if (!voter_booted(cs->vt) || cs->lost || cs->rejoining)
 		return -EINVAL;
-	r = raft_force_new_cluster(cs->raft);
+	r = voter_force_new_cluster(cs->vt);
 	if (r != 0)
 		return r == RAFT_ERR_BUSY ? -EAGAIN : -EINVAL;
 	cs->recovered = 1;
 	log_warn("raft", "event=force_new_cluster id=%016llx index=%llu what=\"a new configuration of"
 	         " this voter alone: the other voters must not come back with their raft.db\"",
-	         (unsigned long long)cs->id, (unsigned long long)raft_commit_index(cs->raft));
+	         (unsigned long long)cs->id, (unsigned long long)voter_commit_index(cs->vt));
 	consensus_pump(cs);
 	chorusd_reschedule(cs->node);
 	return 0;
@@ -1982,6 +1664,29 @@ static int consensus_open_store(struct consensus *cs, char *err, size_t errlen)
 	return 0;
 }
 
+/* Is pk a member whose signed record we hold?  The voter's admission asks. */
+static int consensus_member_known_cb(void *ctx, const uint8_t pk[CHORUS_PK_BYTES])
+{
+	struct consensus *cs = ctx;
+
+	return cs->node->core != NULL && core_member_known(cs->node->core, pk);
+}
+
+static int consensus_voter_create(struct consensus *cs)
+{
+	struct voter_config vc;
+
+	memset(&vc, 0, sizeof vc);
+	vc.id = cs->id;
+	memcpy(vc.pk, cs->pk, CHORUS_PK_BYTES);
+	memcpy(vc.sk, cs->sk, CHORUS_SK_BYTES);
+	vc.old_leader = cs->fault_old_leader;
+	vc.old_members = cs->fault_old_leader;
+	vc.member_known_cb = consensus_member_known_cb;
+	vc.ctx = cs;
+	return voter_create(&cs->vt, &vc, cs->ledger);
+}
+
 int consensus_create(struct consensus **out, struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
                      const uint8_t sk[CHORUS_SK_BYTES], char *err, size_t errlen)
 {
@@ -2001,19 +1706,15 @@ int consensus_create(struct consensus **out, struct node *node, const uint8_t pk
 	backpressure_init(&cs->bp, node->cfg.outbox_high > 0 ? node->cfg.outbox_high : CHORUS_OUTBOX_HIGH);
 	cs->rx_ents = calloc(CHORUS_RAFT_APPEND_ENTRIES_MAX, sizeof(*cs->rx_ents));
 	cs->tx = malloc(CHORUS_RAFT_MSG_MAX);
-	cs->pending = calloc(CONSENSUS_PENDING_MAX, sizeof(*cs->pending));
 	cs->fresh = calloc(CONSENSUS_FRESH_MAX, sizeof(*cs->fresh));
 	cs->settle_e = malloc(sizeof(*cs->settle_e));
 	cs->own = calloc(CONSENSUS_FRESH_MAX, sizeof(*cs->own));
 	cs->waiting = calloc(CONSENSUS_WAITING_MAX, sizeof(*cs->waiting));
-	cs->build_es = calloc(CONSENSUS_BLOCK_ENTRIES, sizeof(*cs->build_es));
-	cs->build_taken = calloc(CONSENSUS_BLOCK_ENTRIES, sizeof(*cs->build_taken));
 	cs->batch.buf = malloc(CHORUS_BODY_MAX);
 	if (api_waits_create(&cs->waits, node->base, api_ledger_waited, cs) != 0 ||
-	    cs->id == RAFT_NONE || cs->rx_ents == NULL || cs->tx == NULL || cs->pending == NULL ||
-	    cs->fresh == NULL || cs->own == NULL || cs->waiting == NULL || cs->batch.buf == NULL || cs->build_es == NULL ||
-	    cs->build_taken == NULL || cs->settle_e == NULL ||
-	    ledger_create(&cs->ledger, &signer_crypto) != 0) {
+	    cs->id == RAFT_NONE || cs->rx_ents == NULL || cs->tx == NULL ||
+	    cs->fresh == NULL || cs->own == NULL || cs->waiting == NULL || cs->batch.buf == NULL ||
+	    cs->settle_e == NULL || ledger_create(&cs->ledger, &signer_crypto) != 0) {
 		snprintf(err, errlen, "consensus: cannot set up");
 		consensus_destroy(cs);
 		return -ENOMEM;
@@ -2023,6 +1724,11 @@ int consensus_create(struct consensus **out, struct node *node, const uint8_t pk
 		cs->fault_old_leader = 1;
 		ledger_build_unchecked(cs->ledger, 1);
 		log_warn("ledger", "event=fault what=old-leader (CHORUS_FAULT: a test seam)");
+	}
+	if (consensus_voter_create(cs) != 0) {
+		snprintf(err, errlen, "consensus: cannot set up");
+		consensus_destroy(cs);
+		return -ENOMEM;
 	}
 	if ((r = consensus_open_store(cs, err, errlen)) != 0 ||
 	    (r = catchup_create(&cs->catchup, node, cs->store, cs->ledger, cs->id,
@@ -2058,17 +1764,14 @@ void consensus_destroy(struct consensus *cs)
 	if (cs->kick_ev != NULL)
 		event_free(cs->kick_ev);
 	api_waits_destroy(cs->waits);
-	raft_destroy(cs->raft);
 	catchup_destroy(cs->catchup);
 	ledger_destroy(cs->ledger);
 	raftstore_close(cs->store);
-	free(cs->pending);
+	voter_destroy(cs->vt);
 	free(cs->fresh);
 	free(cs->settle_e);
 	free(cs->own);
 	free(cs->waiting);
-	free(cs->build_es);
-	free(cs->build_taken);
 	free(cs->batch.buf);
 	free(cs->rx_ents);
 	free(cs->tx);

@@ -112,9 +112,10 @@ void catchup_destroy(struct catchup *c);
 int catchup_rebuild(struct catchup *c);
 int catchup_target(struct catchup *c, uint64_t index, const uint8_t *data, size_t len);
 int catchup_active(const struct catchup *c);
-int catchup_tick(struct catchup *c, struct raft *r);
-void catchup_after_pump(struct catchup *c, struct raft *r, uint64_t applied_index);
-void catchup_on_msg(struct catchup *c, const struct raft *r, const uint8_t from_pk[CHORUS_PK_BYTES],
+struct voter;
+int catchup_tick(struct catchup *c, struct voter *v);
+void catchup_after_pump(struct catchup *c, struct voter *v, uint64_t applied_index);
+void catchup_on_msg(struct catchup *c, const struct voter *v, const uint8_t from_pk[CHORUS_PK_BYTES],
                     const uint8_t *body, size_t len);
 void catchup_status(const struct catchup *c, struct catchup_status *out);
 const char *catchup_state_name(int state);
@@ -124,6 +125,9 @@ uint64_t consensus_id_of(const uint8_t pk[CHORUS_PK_BYTES]);
 struct member_view;
 int consensus_member_by_id(const struct consensus *cs, uint64_t id, struct member_view *mv);
 const struct raft *consensus_raft(const struct consensus *cs); /* NULL: not booted */
+/* Raft's status through the voter: 0, or -ENOENT when not booted (st untouched). */
+int consensus_raft_status(const struct consensus *cs, struct raft_status *st);
+int consensus_is_leader(const struct consensus *cs);
 const struct ledger *consensus_ledger(const struct consensus *cs);
 int consensus_is_voter(const struct consensus *cs);
 uint64_t consensus_leader(const struct consensus *cs);

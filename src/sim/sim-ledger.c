@@ -1,7 +1,11 @@
 /*
- * `chorus-sim raft --ledger`: the ledger (src/core/ledger.c) run on the
- * simulated Raft nodes the way src/node/consensus.c runs it in chorusd, with
- * the ledger invariants checked after every event.
+ * `chorus-sim raft --ledger`: the ledger (src/core/ledger.c) and the ledger
+ * voter (src/core/voter.c, the module chorusd runs: queue, admission, block
+ * pipeline, answers, forwarding, targets) on the simulated Raft nodes, with
+ * the ledger invariants checked after every event.  This file holds no copy
+ * of the voter's decisions: it feeds the voter events, carries its answers
+ * across the simulated network, and checks every block it proposes
+ * (through the voter's propose_cb) and every answer an origin gets.
  *
  * At start a bounded pool of completions is signed with real ed25519 keys
  * (SL_CLIENTS clients, SL_WORKERS workers): a client's ack naming a worker's
@@ -11,8 +15,9 @@
  * is credited once, with whichever comes first).  Jobs complete (are
  * released) during chaos windows.  Each origin keeps an outbox of its
  * unanswered entries, sends a fresh one at once and re-sends the outbox
- * every SL_OUTBOX_MS to the node it believes leads, or to a random node,
- * which forwards once to the leader it knows or drops (docs/ledger-node.md).
+ * every SL_OUTBOX_MS to the node chorusd's rule picks (voter_target: a node
+ * whose Raft leads, else any voter, rotated by the round), which forwards
+ * once to the leader it knows or drops (docs/ledger-node.md).
  * A replayer re-submits old entries now and then: deliberate duplicates,
  * to whoever leads by then.  A client signs its ack again when its job is released,
  * with the floor an honest client would (sl_floor), so the ledgers' windows
@@ -60,11 +65,13 @@
  * block (apply never fails for what an entry says), each such entry ending
  * rejected ("reward over the bound") the same everywhere, its job final;
  * the model counts the rejections per height and every node's stats must
- * match them.  A leader's queue refuses a non-member's entry (the sim's
- * copy of consensus_admit: the pool's keys are the members) and, on a
- * current leader, an over-bound one (ledger_entry_admit); a non-member's
- * entry in a block, a poison entry credited, or an honest entry refused
- * fail the run.
+ * match them.  A leader's queue refuses a non-member's entry (the voter's
+ * admission; the pool's keys are the members, and the sim's older leaders
+ * keep that check: voter_config.old_members is chorusd's seam only, the
+ * model has no strangers' accounts) and, on a current leader, an over-bound
+ * one (ledger_entry_admit); a non-member's entry in a block, a poison entry
+ * credited, or an honest entry refused (a refusal answered about a job with
+ * no forged or poison entry) fail the run.
  *
  * Signatures are real ed25519, memoised: the first verification of a given
  * (key, signature, message) runs crypto_sign_verify_detached, an exact
@@ -80,6 +87,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "chorus/voter.h"
 #include "core-internal.h"
 #include "sim-raft.h"
 
@@ -101,8 +109,8 @@
 #define SL_OUTBOX_MS     300               /* origins re-send unanswered entries */
 #define SL_OUTBOX_BATCH  64                /* entries per outbox message */
 #define SL_PENDING_MAX   1024              /* a leader's queue */
-#define SL_BLOCK_MAX     48                /* entries offered to one block, as consensus.c */
-#define SL_INFLIGHT_MAX  8                 /* blocks beyond the applied head, as consensus.c */
+#define SL_BLOCK_MAX     VOTER_BLOCK_ENTRIES /* entries offered to one block, as chorusd */
+#define SL_INFLIGHT_MAX  VOTER_INFLIGHT_MAX  /* blocks beyond the applied head, as chorusd */
 #define SL_REWARD_MAX    1000
 #define SL_MEMO_SLOTS    (1u << 15)
 
@@ -150,24 +158,15 @@ struct sl_height {
 	uint64_t term, credited, entries, total, accounts, digest, rejected;
 };
 
-/* A queued entry (consensus.c's struct consensus_pending). */
-struct sl_pend {
-	uint32_t job, origin;
-	uint64_t proposed; /* in the block of this height (0: not yet) */
-};
-
 struct sl_node {
 	struct ledger *l; /* NULL while down */
+	struct voter *v;  /* the shipped voter (src/core/voter.c) on l; NULL while down */
+	struct sr *s;     /* for the voter's callbacks */
+	struct sr_node *n;
 	struct sl_key key;
-	struct sl_pend *pending;
-	size_t npending;
 	uint32_t block_max;
 	uint64_t checked_height;
 	int checked;
-	/* The leader's pipeline, as consensus.c: lost with a crash, dropped on stepping down. */
-	struct ledger_tip tip;    /* the last block proposed */
-	uint64_t tip_term;        /* the term tip belongs to; 0: none */
-	uint64_t answered_height; /* queued entries answered up to this height */
 	/*
 	 * What the checks remember of the last block this node proposed, from
 	 * the block's own bytes (not from tip): kept across crashes, since a
@@ -180,7 +179,8 @@ struct sl_node {
 
 struct sl_item {
 	uint32_t job;    /* submit: pool index; answer: slot */
-	uint64_t height; /* answer: where the job is credited */
+	uint64_t height; /* answer: where the job is final (the voter's answer) */
+	uint8_t kind;    /* answer: enum voter_answer_kind */
 };
 
 struct sl_msg {
@@ -206,14 +206,15 @@ struct sim_ledger {
 	uint64_t credited, entries, total, rejected_chain;
 	struct sl_node nodes[SR_NODES_MAX + 1];
 	uint64_t next_round_ms[SL_ORIGINS];
-	struct ledger_entry *scratch; /* SL_BLOCK_MAX entries for a build */
+	unsigned round[SL_ORIGINS];   /* outbox rounds: rotate the origin's target */
+	struct voter_stats vdone;     /* the counters of the voters destroyed so far */
 	/* Counters. */
-	uint64_t forged, twins, twin_credited, submits, forwards, dropped, rejected, replays;
+	uint64_t forged, twins, twin_credited, submits, forwards, dropped, replays;
 	uint64_t answers, proposed, applied, rebuilds, rebuilt_blocks, checks, lost, to_down, cut;
-	uint64_t on_tip, inflight_max, unproposed_drops, answer_rounds;
+	uint64_t on_tip, inflight_max;
 	uint64_t vcache_hits; /* of the ledgers destroyed so far */
 	uint64_t bursts, settled_submits;
-	uint64_t poison_over, poison_fresh, refused_member, refused_bound, old_blocks;
+	uint64_t poison_over, poison_fresh, refused_answers, old_blocks;
 };
 
 /* ---------------------------------------------------------------- memoised ed25519 */
@@ -515,11 +516,10 @@ int sim_ledger_create(struct sr *s, uint32_t njobs)
 	L->jobs = calloc(njobs, sizeof(*L->jobs));
 	L->slots = calloc(njobs, sizeof(*L->slots));
 	L->slot_sorted = calloc(njobs, sizeof(*L->slot_sorted));
-	L->scratch = calloc(SL_BLOCK_MAX, sizeof(*L->scratch));
 	L->capchain = 256;
 	L->chain = calloc(L->capchain, sizeof(*L->chain));
 	sl_memo = calloc(SL_MEMO_SLOTS, sizeof(*sl_memo));
-	if (L->jobs == NULL || L->slots == NULL || L->slot_sorted == NULL || L->scratch == NULL ||
+	if (L->jobs == NULL || L->slots == NULL || L->slot_sorted == NULL ||
 	    L->chain == NULL || sl_memo == NULL)
 		return -1;
 	sl_memo_used = 0;
@@ -530,8 +530,8 @@ int sim_ledger_create(struct sr *s, uint32_t njobs)
 		sl_key_make(L, &L->keys[i]);
 	for (uint32_t i = 1; i <= s->nnodes; i++) {
 		sl_key_make(L, &L->nodes[i].key);
-		if ((L->nodes[i].pending = calloc(SL_PENDING_MAX, sizeof(struct sl_pend))) == NULL)
-			return -1;
+		L->nodes[i].s = s;
+		L->nodes[i].n = &s->nodes[i];
 	}
 	sl_pool_make(L);
 	L->chain[0].digest = sl_digest_model(L, &L->chain[0].accounts); /* genesis: no account */
@@ -545,8 +545,8 @@ void sim_ledger_free(struct sr *s)
 	if (L == NULL)
 		return;
 	for (uint32_t i = 0; i <= SR_NODES_MAX; i++) {
+		voter_destroy(L->nodes[i].v);
 		ledger_destroy(L->nodes[i].l);
-		free(L->nodes[i].pending);
 		sodium_memzero(&L->nodes[i].key, sizeof(L->nodes[i].key));
 	}
 	for (size_t h = 0; h <= L->nchain && L->chain != NULL; h++)
@@ -555,7 +555,6 @@ void sim_ledger_free(struct sr *s)
 	free(L->jobs);
 	free(L->slots);
 	free(L->slot_sorted);
-	free(L->scratch);
 	for (size_t i = 0; sl_memo != NULL && i < SL_MEMO_SLOTS; i++)
 		free(sl_memo[i].msg);
 	free(sl_memo);
@@ -738,17 +737,83 @@ static void sl_chain_append(struct sr *s, const uint8_t *b, size_t len)
 
 /* ---------------------------------------------------------------- nodes' ledgers */
 
+static void sl_vstats_add(struct voter_stats *to, const struct voter_stats *a)
+{
+	to->refused += a->refused;
+	to->refused_member += a->refused_member;
+	to->refused_bound += a->refused_bound;
+	to->refused_window += a->refused_window;
+	to->skipped_blocks += a->skipped_blocks;
+	to->proposed += a->proposed;
+	to->answer_rounds += a->answer_rounds;
+	to->unproposed_drops += a->unproposed_drops;
+	to->answers_lost += a->answers_lost;
+	to->logs_lost += a->logs_lost;
+}
+
+/* The voters' counters: those destroyed so far and the live ones. */
+static void sl_vstats(const struct sr *s, struct voter_stats *out)
+{
+	*out = s->ledger->vdone;
+	for (uint32_t i = 1; i <= s->nnodes; i++) {
+		struct voter_stats vs;
+
+		if (s->ledger->nodes[i].v == NULL)
+			continue;
+		voter_stats(s->ledger->nodes[i].v, &vs);
+		sl_vstats_add(out, &vs);
+	}
+}
+
 /* A node's ledger goes (a crash, a reboot): its count of cache hits is kept. */
 static void sl_ledger_drop(struct sim_ledger *L, struct sl_node *ln)
 {
 	struct ledger_stats st;
 
+	struct voter_stats vs;
+
 	if (ln->l == NULL)
 		return;
 	ledger_stats(ln->l, &st);
 	L->vcache_hits += st.verify_cache_hits;
+	voter_stats(ln->v, &vs);
+	sl_vstats_add(&L->vdone, &vs);
+	voter_destroy(ln->v);
+	ln->v = NULL;
 	ledger_destroy(ln->l);
 	ln->l = NULL;
+}
+
+static int sl_propose_cb(void *ctx, const uint8_t *block, uint32_t len);
+
+/* The pool's keys are the members: the voter admits their entries only. */
+static int sl_member_cb(void *ctx, const uint8_t pk[CHORUS_PK_BYTES])
+{
+	const struct sl_node *ln = ctx;
+
+	for (uint32_t k = 0; k < SL_KEYS; k++)
+		if (memcmp(ln->s->ledger->keys[k].pk, pk, CHORUS_PK_BYTES) == 0)
+			return 1;
+	return 0;
+}
+
+/* The shipped voter on ln's new ledger, configured as chorusd's (block size drawn per boot). */
+static int sl_voter_create(struct sl_node *ln)
+{
+	struct voter_config vc;
+
+	memset(&vc, 0, sizeof vc);
+	vc.id = ln->n->id;
+	memcpy(vc.pk, ln->key.pk, CHORUS_PK_BYTES);
+	memcpy(vc.sk, ln->key.sk, CHORUS_SK_BYTES);
+	vc.block_entries = ln->block_max;
+	vc.pending_max = SL_PENDING_MAX;
+	vc.entry_overhead = SR_ENTRY_PREFIX;
+	vc.old_leader = ln->old;
+	vc.propose_cb = sl_propose_cb;
+	vc.member_known_cb = sl_member_cb;
+	vc.ctx = ln;
+	return voter_create(&ln->v, &vc, ln->l);
 }
 
 void sim_ledger_apply(struct sr *s, struct sr_node *n, const struct raft_entry *e)
@@ -760,7 +825,7 @@ void sim_ledger_apply(struct sr *s, struct sr_node *n, const struct raft_entry *
 	if (L == NULL || e->len <= SR_ENTRY_PREFIX || e->data[8] != SR_TAG_BLOCK)
 		return;
 	ln = &L->nodes[n->id];
-	err = ledger_block_apply(ln->l, e->data + SR_ENTRY_PREFIX, e->len - SR_ENTRY_PREFIX);
+	err = voter_apply_block(ln->v, e->data + SR_ENTRY_PREFIX, e->len - SR_ENTRY_PREFIX, e->index);
 	if (err != 0) {
 		/*
 		 * STALE too: a leader's first block of a term is on a final head and
@@ -807,15 +872,14 @@ void sim_ledger_boot(struct sr *s, struct sr_node *n, const struct raft_snapshot
 		return;
 	ln = &L->nodes[n->id];
 	sl_ledger_drop(L, ln);
-	ln->npending = 0;
-	ln->tip_term = 0;
-	ln->answered_height = 0;
 	ln->checked = 0;
 	ln->block_max = sl_block_max[sim_rng_below(&L->rng, SL_NBLOCK_MAX)];
 	if (ledger_create(&ln->l, &sl_crypto) != 0)
 		abort();
 	ln->old = L->poison && n->id % 2 == 1;
 	ledger_build_unchecked(ln->l, ln->old);
+	if (sl_voter_create(ln) != 0)
+		abort();
 	if (snap->len >= 24 + SR_SNAP_LEDGER)
 		height = codec_get_u64(snap->data + 24);
 	else if (snap->index != 0)
@@ -854,8 +918,6 @@ void sim_ledger_crash(struct sr *s, struct sr_node *n)
 		return;
 	ln = &s->ledger->nodes[n->id];
 	sl_ledger_drop(s->ledger, ln);
-	ln->npending = 0;
-	ln->tip_term = 0;
 }
 
 /* ---------------------------------------------------------------- messages */
@@ -903,154 +965,122 @@ static void sl_send(struct sr *s, uint32_t from, uint32_t to, struct sl_msg *m)
 	free(m);
 }
 
-/* Where an origin sends: the node it believes leads (the gossip's "leader" role), or anyone. */
-static uint32_t sl_target(struct sr *s)
+/* Origin o's key, as the voter sees it (origins are no nodes, no members). */
+static void sl_origin_pk(uint32_t o, uint8_t pk[CHORUS_PK_BYTES])
 {
-	struct sr_node *l = sr_leader(s);
+	memset(pk, 0xa5, CHORUS_PK_BYTES);
+	codec_put_u32(pk, o);
+}
 
-	if (l != NULL && sim_rng_below(&s->ledger->rng, 4) != 0)
-		return (uint32_t)l->id;
-	return 1 + (uint32_t)sim_rng_below(&s->ledger->rng, s->nnodes);
+static long sl_origin_of(const uint8_t pk[CHORUS_PK_BYTES])
+{
+	uint8_t want[CHORUS_PK_BYTES];
+	uint32_t o = codec_get_u32(pk);
+
+	if (o >= SL_ORIGINS)
+		return -1;
+	sl_origin_pk(o, want);
+	return memcmp(want, pk, CHORUS_PK_BYTES) == 0 ? (long)o : -1;
 }
 
 /*
- * Leader (consensus_answer_pending): when the height moved, the origins of
- * queued entries whose job is now credited are answered, one message per
- * origin, and those entries leave the queue; so do entries whose block
- * applied without crediting them (the origin's re-send recovers them).
+ * Where an origin sends: chorusd's rule (voter_target, the shipped code)
+ * over what the gossip would tell it: the up nodes whose Raft leads (their
+ * record says "leader"; a deposed one may still say so), else any voter,
+ * rotated by the origin's outbox round.
  */
-static void sl_answer(struct sr *s, struct sr_node *n)
+static uint32_t sl_route(struct sr *s, uint32_t origin)
+{
+	uint64_t leaders[SR_NODES_MAX], voters[SR_NODES_MAX];
+	size_t nl = 0, nv = 0;
+
+	for (uint32_t i = 1; i <= s->nnodes; i++) {
+		if (!s->nodes[i].up)
+			continue;
+		if (s->nodes[i].r != NULL && raft_is_leader(s->nodes[i].r))
+			leaders[nl++] = i;
+		voters[nv++] = i;
+	}
+	return (uint32_t)voter_target(NULL, leaders, nl, voters, nv, s->ledger->round[origin]);
+}
+
+/*
+ * The voter's effects at node n: its answers, one message per origin (the
+ * leader's consensus_effects), sent across the simulated network.
+ */
+static void sl_effects(struct sr *s, struct sr_node *n)
 {
 	struct sim_ledger *L = s->ledger;
 	struct sl_node *ln = &L->nodes[n->id];
 	struct sl_msg *out[SL_ORIGINS] = { NULL };
-	uint64_t height = ledger_height(ln->l);
-	size_t keep = 0;
+	struct voter_ready rd;
 
-	if (height == ln->answered_height)
+	if (!voter_ready(ln->v, &rd))
 		return;
-	ln->answered_height = height;
-	L->answer_rounds++;
-	for (size_t i = 0; i < ln->npending; i++) {
-		struct sl_pend *p = &ln->pending[i];
-		const struct sl_job *j = &L->jobs[p->job];
-		struct ledger_job lj;
+	for (size_t i = 0; i < rd.nanswers; i++) {
+		const struct voter_answer *a = &rd.answers[i];
+		long o = sl_origin_of(a->origin), slot = sl_slot_find(L, a->job);
 		struct sl_msg *m;
 
-		if (ledger_job_get(ln->l, L->slots[j->slot].id, &lj) != 0) {
-			if (p->proposed == 0 || p->proposed > height)
-				ln->pending[keep++] = *p;
-			else
-				L->unproposed_drops++;
-			continue;
+		if (o < 0 || slot < 0) {
+			sr_failf(s, "ledger: node %" PRIu64 " answers %s about %s", n->id,
+			         o < 0 ? "no origin" : "an origin", slot < 0 ? "no pool job" : "a job");
+			break;
 		}
-		if (out[p->origin] == NULL)
-			out[p->origin] =
-			        sl_msg_new(SL_MSG_ANSWER, p->origin, (uint32_t)ln->npending);
-		m = out[p->origin];
-		m->items[m->n].job = j->slot;
-		m->items[m->n++].height = lj.height;
+		if (out[o] == NULL)
+			out[o] = sl_msg_new(SL_MSG_ANSWER, (uint32_t)o, (uint32_t)rd.nanswers);
+		m = out[o];
+		m->items[m->n].job = (uint32_t)slot;
+		m->items[m->n].kind = a->kind;
+		m->items[m->n++].height = a->height;
 	}
-	ln->npending = keep;
+	voter_advance(ln->v);
 	for (uint32_t o = 0; o < SL_ORIGINS; o++)
 		if (out[o] != NULL)
 			sl_send(s, (uint32_t)n->id, 0, out[o]);
 }
 
 /*
- * Leader (consensus_admit): members only (the pool's keys), and, unless it
- * leads as an older leader, only what apply would credit now.  0: queued.
+ * Pool invariants a leader's check must agree with, before the voter
+ * judges the entry: forged entries never check, valid ones do, as their job.
  */
-static int sl_admit(struct sr *s, struct sr_node *n, const struct sl_job *j,
-                    const struct ledger_entry_info *info)
+static int sl_pool_checks(struct sr *s, struct sr_node *n, uint32_t job)
 {
 	struct sim_ledger *L = s->ledger;
-	struct sl_node *ln = &L->nodes[n->id];
-	int o;
-
-	if (j->client >= SL_KEYS || j->worker >= SL_KEYS) {
-		L->refused_member++;
-		return -1;
-	}
-	if (j->poison == SL_POISON_FRESH) {
-		sr_failf(s, "ledger: node %" PRIu64 " admits a non-member's entry", n->id);
-		return -1;
-	}
-	if (ln->old)
-		return 0;
-	o = ledger_entry_admit(ln->l, info);
-	if ((o != LEDGER_CREDITED) != (j->poison == SL_POISON_OVER)) {
-		sr_failf(s, "ledger: node %" PRIu64 " judges a%s entry %s", n->id,
-		         j->poison ? " poison" : "n honest", ledger_outcome_name(o));
-		return -1;
-	}
-	L->refused_bound += o != LEDGER_CREDITED;
-	return o != LEDGER_CREDITED ? -1 : 0;
-}
-
-/*
- * Leader (consensus_submit_local): a submitted entry is checked with the
- * node's cache of verified entries and queued once per job; one already
- * credited is answered at the next pump.
- */
-static void sl_submit_local(struct sr *s, struct sr_node *n, uint32_t job, uint32_t origin)
-{
-	struct sim_ledger *L = s->ledger;
-	struct sl_node *ln = &L->nodes[n->id];
 	const struct sl_job *j = &L->jobs[job];
 	struct ledger_entry_info info;
-	struct ledger_job lj;
-	int err;
+	int err = ledger_entry_check_here(L->nodes[n->id].l, &j->e, &info);
 
-	if (ln->npending >= SL_PENDING_MAX)
-		return; /* the origin retries */
-	err = ledger_entry_check_here(ln->l, &j->e, &info);
 	if ((err != 0) != j->forged) {
 		sr_failf(s, "ledger: node %" PRIu64 ": pool entry %u (%s) %s", n->id, job,
 		         j->forged ? "forged" : "valid", err != 0 ? "does not check" : "checks");
-		return;
+		return -1;
 	}
-	if (err != 0) {
-		L->rejected++;
-		return;
-	}
-	if (memcmp(info.job, L->slots[j->slot].id, CHORUS_JOB_ID_BYTES) != 0) {
+	if (err == 0 && memcmp(info.job, L->slots[j->slot].id, CHORUS_JOB_ID_BYTES) != 0) {
 		sr_failf(s, "ledger: node %" PRIu64 ": pool entry %u checks as another job", n->id,
 		         job);
-		return;
+		return -1;
 	}
-	if (ledger_job_get(ln->l, info.job, &lj) == 0)
-		ln->answered_height = UINT64_MAX; /* final already: answer at the next pump */
-	else if (ledger_entry_settled(ln->l, &info)) {
-		/* Below its client's floor: its job was final and answered before the floor passed it. */
-		if (!L->jobs[job].answered ||
-		    (L->slots[j->slot].credit_height == 0 && L->slots[j->slot].reject_height == 0))
-			sr_failf(s, "ledger: node %" PRIu64 ": entry %u settled before it was answered"
-			            " (twin %d poison %d answered %d slot credited at %" PRIu64
-			            ", rejected at %" PRIu64 ")", n->id, job, j->twin, j->poison,
-			         j->answered, L->slots[j->slot].credit_height,
-			         L->slots[j->slot].reject_height);
-		L->settled_submits++;
-		return;
-	} else if (sl_admit(s, n, j, &info) != 0)
-		return;
-	for (size_t i = 0; i < ln->npending; i++)
-		if (L->jobs[ln->pending[i].job].slot == j->slot)
-			return; /* already queued */
-	ln->pending[ln->npending].job = job;
-	ln->pending[ln->npending].origin = origin;
-	ln->pending[ln->npending++].proposed = 0;
+	return 0;
 }
 
 static void sl_on_submit(struct sr *s, struct sr_node *n, const struct sl_msg *m)
 {
 	struct sim_ledger *L = s->ledger;
-	uint64_t leader = raft_leader(n->r);
+	struct sl_node *ln = &L->nodes[n->id];
+	uint8_t origin[CHORUS_PK_BYTES];
+	uint64_t to;
+	enum voter_action a;
 
-	if (raft_is_leader(n->r)) {
-		for (uint32_t i = 0; i < m->n; i++)
-			sl_submit_local(s, n, m->items[i].job, m->origin);
-	} else if (!m->forwarded && leader != RAFT_NONE && leader != n->id) {
+	voter_set_raft(ln->v, n->r);
+	a = voter_on_submit(ln->v, m->forwarded, &to);
+	sl_origin_pk(m->origin, origin);
+	if (a == VOTER_QUEUE) {
+		for (uint32_t i = 0; i < m->n && !s->failed; i++)
+			if (sl_pool_checks(s, n, m->items[i].job) == 0)
+				voter_submit(ln->v, &L->jobs[m->items[i].job].e, origin);
+		sl_effects(s, n);
+	} else if (a == VOTER_FORWARD) {
 		/* Passed on whole, once, the origin kept. */
 		struct sl_msg *f = sl_msg_new(m->type, m->origin, m->n);
 
@@ -1058,12 +1088,27 @@ static void sl_on_submit(struct sr *s, struct sr_node *n, const struct sl_msg *m
 		f->n = m->n;
 		f->forwarded = 1;
 		L->forwards++;
-		sl_send(s, (uint32_t)n->id, (uint32_t)leader, f);
+		sl_send(s, (uint32_t)n->id, (uint32_t)to, f);
 	} else {
 		L->dropped++;
 	}
 }
 
+/* Does slot hold a job the ledger may refuse (forged, or poison)? */
+static int sl_refusable(const struct sim_ledger *L, const struct sl_slot *sl)
+{
+	for (uint32_t k = 0; k < sl->njob; k++)
+		if (L->jobs[sl->job[k]].forged || L->jobs[sl->job[k]].poison)
+			return 1;
+	return 0;
+}
+
+/*
+ * An origin hears from a leader: a final answer must name the height the
+ * chain made the job final at; a settled one (below its client's floor)
+ * must be about a job final in the chain and answered before; a refusal
+ * only about a forged or poison entry.
+ */
 static void sl_on_answer(struct sr *s, const struct sl_msg *m)
 {
 	struct sim_ledger *L = s->ledger;
@@ -1071,8 +1116,28 @@ static void sl_on_answer(struct sr *s, const struct sl_msg *m)
 	for (uint32_t i = 0; i < m->n; i++) {
 		struct sl_slot *sl = &L->slots[m->items[i].job];
 		uint64_t final = sl->credit_height ? sl->credit_height : sl->reject_height;
+		int before = 0;
 
-		if (final != m->items[i].height) {
+		for (uint32_t k = 0; k < sl->njob; k++)
+			before |= L->jobs[sl->job[k]].answered;
+		if (m->items[i].kind == VOTER_ANSWER_REFUSED && !sl_refusable(L, sl)) {
+			sr_failf(s, "ledger: origin %u was refused job slot %u, which is honest",
+			         m->origin, m->items[i].job);
+			return;
+		}
+		if (m->items[i].kind == VOTER_ANSWER_REFUSED) {
+			L->refused_answers++;
+			continue; /* its origin re-sends it; our outboxes never hold such entries */
+		}
+		if (m->items[i].kind == VOTER_ANSWER_SETTLED && (final == 0 || !before)) {
+			sr_failf(s, "ledger: origin %u was told job slot %u is settled, before it was"
+			            " final (at %" PRIu64 ") and answered", m->origin, m->items[i].job,
+			         final);
+			return;
+		}
+		if (m->items[i].kind == VOTER_ANSWER_SETTLED) {
+			L->settled_submits++;
+		} else if (final != m->items[i].height) {
 			sr_failf(s, "ledger: origin %u was told job slot %u is final at height %" PRIu64
 			            ", the chain made it final at %" PRIu64,
 			         m->origin, m->items[i].job, m->items[i].height, final);
@@ -1197,102 +1262,32 @@ static void sl_note_proposal(struct sim_ledger *L, struct sl_node *ln,
 	memcpy(ln->prop_hash, bi->hash, LEDGER_HASH_BYTES);
 }
 
-/* Builds on the tip from up to block_max unproposed entries, halved until it fits a Raft entry. */
-static int sl_build_one(struct sr *s, struct sr_node *n, uint64_t term, size_t *taken, size_t k,
-                        size_t *used, uint8_t **block, size_t *len)
+/*
+ * The voter's one way into the log (voter_config.propose_cb): every block
+ * it proposes is checked from its bytes first (sl_check_proposal), then
+ * proposed as a tagged entry and remembered.  A block that fails the
+ * checks fails the run and is not proposed.
+ */
+static int sl_propose_cb(void *ctx, const uint8_t *block, uint32_t len)
 {
+	struct sl_node *ln = ctx;
+	struct sr *s = ln->s;
 	struct sim_ledger *L = s->ledger;
-	struct sl_node *ln = &L->nodes[n->id];
+	struct ledger_block_info bi;
 	int err;
 
-	for (size_t i = 0; i < k; i++)
-		L->scratch[i] = L->jobs[ln->pending[taken[i]].job].e;
-	for (;;) {
-		err = ledger_block_build_on(ln->l, &ln->tip, term, ln->key.pk, ln->key.sk,
-		                            SIM_EPOCH_MS + s->now_ms, L->scratch, k, used, block,
-		                            len);
-		if (err != 0 || *block == NULL || k == 1 ||
-		    *len + SR_ENTRY_PREFIX <= CHORUS_RAFT_ENTRY_MAX)
-			break;
-		free(*block); /* too big for one Raft entry: fewer entries */
-		*block = NULL;
-		k /= 2;
-	}
-	if (err != 0) {
-		sr_failf(s, "ledger: node %" PRIu64 " cannot build: %s (%s)", n->id,
-		         core_strerror(err), ledger_why(ln->l));
-		return -1;
-	}
-	if (*block != NULL && *len + SR_ENTRY_PREFIX > CHORUS_RAFT_ENTRY_MAX) {
-		sr_failf(s, "ledger: node %" PRIu64 " built a block of %zu bytes", n->id, *len);
-		free(*block);
-		*block = NULL;
-		return -1;
-	}
+	if (sl_check_proposal(s, ln->n, block, len, &bi) != 0)
+		return CORE_ERR_INVAL;
+	err = sr_propose_tagged(s, ln->n, SR_TAG_BLOCK, block, len);
+	if (err != 0)
+		return err; /* refused (a transfer under way): tried again later */
+	L->old_blocks += (uint64_t)ln->old;
+	L->on_tip += bi.height > ledger_height(ln->l) + 1;
+	sl_note_proposal(L, ln, &bi);
 	return 0;
 }
 
-/*
- * Leader (consensus_build): the next blocks, pipelined.  The first block of
- * a term waits for a final head; later ones build on the tip, at most
- * SL_INFLIGHT_MAX beyond the applied head.  Queued entries are marked with
- * the height of the block holding them, or of the tip when the build
- * skipped them.
- */
-static void sl_build(struct sr *s, struct sr_node *n)
-{
-	struct sim_ledger *L = s->ledger;
-	struct sl_node *ln = &L->nodes[n->id];
-	size_t taken[SL_BLOCK_MAX];
-	struct ledger_block_info bi;
-	struct raft_status st;
-
-	raft_status(n->r, &st);
-	if (ln->tip_term != st.term) {
-		if (st.applied != st.last_index || st.commit != st.last_index)
-			return;
-		ledger_tip_head(ln->l, &ln->tip);
-		ln->tip_term = st.term;
-	}
-	while (ln->tip.height - ledger_height(ln->l) < SL_INFLIGHT_MAX) {
-		uint8_t *block = NULL;
-		size_t k = 0, used = 0, len = 0;
-
-		for (size_t i = 0; i < ln->npending && k < ln->block_max; i++)
-			if (ln->pending[i].proposed == 0)
-				taken[k++] = i;
-		if (k == 0)
-			break;
-		if (sl_build_one(s, n, st.term, taken, k, &used, &block, &len) != 0)
-			return;
-		if (block != NULL && sl_check_proposal(s, n, block, len, &bi) != 0) {
-			free(block);
-			return;
-		}
-		if (block != NULL &&
-		    sr_propose_tagged(s, n, SR_TAG_BLOCK, block, (uint32_t)len) != 0) {
-			free(block); /* refused (a transfer under way): tried again later */
-			break;
-		}
-		if (block != NULL) {
-			L->old_blocks += (uint64_t)ln->old;
-			L->on_tip += ln->tip.height > ledger_height(ln->l);
-			sl_note_proposal(L, ln, &bi);
-			if (ledger_tip_of(block, len, &ln->tip) != 0)
-				abort(); /* it peeked in sl_check_proposal */
-		}
-		/* Taken, or skipped as credited: answered or dropped once the tip applies. */
-		for (size_t i = 0; i < used; i++)
-			ln->pending[taken[i]].proposed = ln->tip.height > 0 ? ln->tip.height : 1;
-		if (block == NULL)
-			ln->answered_height = UINT64_MAX; /* all credited already: answer them */
-		free(block);
-		if (used == 0)
-			break;
-	}
-}
-
-/* The leader's half of consensus_pump: drop the queue and tip on stepping down, answer, build. */
+/* The leader's half of consensus_pump, the shipped code: step-down, answers, builds. */
 void sim_ledger_pump(struct sr *s, struct sr_node *n, int build)
 {
 	struct sim_ledger *L = s->ledger;
@@ -1301,14 +1296,11 @@ void sim_ledger_pump(struct sr *s, struct sr_node *n, int build)
 	if (L == NULL)
 		return;
 	ln = &L->nodes[n->id];
-	if (!raft_is_leader(n->r)) {
-		ln->npending = 0; /* the origins retry with the next leader */
-		ln->tip_term = 0;
+	if (ln->v == NULL)
 		return;
-	}
-	sl_answer(s, n);
-	if (build && ln->npending > 0)
-		sl_build(s, n);
+	voter_set_raft(ln->v, n->r);
+	voter_pump(ln->v, build, 0, SIM_EPOCH_MS + s->now_ms);
+	sl_effects(s, n);
 }
 
 /* Origin o submits entries (at most SL_OUTBOX_BATCH) to its target. */
@@ -1320,7 +1312,7 @@ static void sl_submit(struct sr *s, uint32_t origin, const uint32_t *jobs, uint3
 		m->items[i].job = jobs[i];
 	m->n = n;
 	s->ledger->submits++;
-	sl_send(s, 0, sl_target(s), m);
+	sl_send(s, 0, sl_route(s, origin), m);
 }
 
 /*
@@ -1412,6 +1404,7 @@ void sim_ledger_action(struct sr *s)
 		if (s->now_ms < L->next_round_ms[o])
 			continue;
 		L->next_round_ms[o] = s->now_ms + SL_OUTBOX_MS + sim_rng_below(&L->rng, 100);
+		L->round[o]++;
 		sl_outbox_round(s, o);
 	}
 }
@@ -1490,7 +1483,8 @@ static const char *sl_leader_waits(struct sr *s)
 	struct sr_node *l = sr_leader(s);
 	struct raft_status st;
 
-	if (l == NULL || s->ledger->nodes[l->id].tip_term == raft_term(l->r))
+	if (l == NULL || s->ledger->nodes[l->id].v == NULL ||
+	    voter_tip_term(s->ledger->nodes[l->id].v) == raft_term(l->r))
 		return "";
 	raft_status(l->r, &st);
 	snprintf(why, sizeof(why),
@@ -1591,9 +1585,11 @@ void sim_ledger_report(const struct sr *s)
 {
 	const struct sim_ledger *L = s->ledger;
 	uint64_t vcache_hits, held = 0, forgotten = 0, settled = 0;
+	struct voter_stats vs;
 
 	if (L == NULL)
 		return;
+	sl_vstats(s, &vs);
 	vcache_hits = L->vcache_hits;
 	for (uint32_t i = 1; i <= s->nnodes; i++) {
 		struct ledger_stats st;
@@ -1619,18 +1615,19 @@ void sim_ledger_report(const struct sr *s)
 	printf("ledger-pipeline: bursts=%" PRIu64 " on-tip=%" PRIu64 " inflight-max=%" PRIu64
 	       " dropped-uncredited=%" PRIu64 " answer-rounds=%" PRIu64
 	       " verify-cache-hits=%" PRIu64 "\n",
-	       L->bursts, L->on_tip, L->inflight_max, L->unproposed_drops, L->answer_rounds,
+	       L->bursts, L->on_tip, L->inflight_max, vs.unproposed_drops, vs.answer_rounds,
 	       vcache_hits);
 	printf("ledger-traffic: submit-msgs=%" PRIu64 " replays=%" PRIu64 " forwarded=%" PRIu64
 	       " dropped=%" PRIu64 " rejected=%" PRIu64 " lost=%" PRIu64 " cut=%" PRIu64
 	       " to-down=%" PRIu64 "\n",
-	       L->submits, L->replays, L->forwards, L->dropped, L->rejected, L->lost, L->cut,
+	       L->submits, L->replays, L->forwards, L->dropped,
+	       vs.refused - vs.refused_member - vs.refused_bound, L->lost, L->cut,
 	       L->to_down);
 	if (L->poison)
 		printf("ledger-poison: over=%" PRIu64 " fresh=%" PRIu64 " refused-member=%" PRIu64
 		       " refused-bound=%" PRIu64 " rejected-in-chain=%" PRIu64 " old-leader-blocks=%" PRIu64
 		       "\n",
-		       L->poison_over, L->poison_fresh, L->refused_member, L->refused_bound,
+		       L->poison_over, L->poison_fresh, vs.refused_member, vs.refused_bound,
 		       L->rejected_chain, L->old_blocks);
 	printf("ledger-rebuilds: rebuilds=%" PRIu64 " rebuilt-blocks=%" PRIu64
 	       " ed25519-verifies=%" PRIu64 " memo-hits=%" PRIu64 "\n",
