@@ -140,16 +140,17 @@ static struct readpick_cand *lread_scratch(size_t *n, const struct lread *lr, ui
 uint64_t lread_leader(const struct lread *lr, uint64_t *term)
 {
 	const struct consensus *cs = lr->node->consensus;
-	const struct raft *r = consensus_raft(cs);
 	struct readpick_view v = { 0 };
 	struct readpick_cand *c;
+	struct raft_status st;
 	size_t n;
 	uint64_t self;
 
-	if (r != NULL && strcmp(consensus_raft_state(cs), "voter") == 0) {
+	/* Raft's view through the voter module (tests/sim/check-node-raft.sh). */
+	if (consensus_raft_status(cs, &st) == 0 && strcmp(consensus_raft_state(cs), "voter") == 0) {
 		v.raft_view = 1;
-		v.raft_leader = raft_leader(r);
-		v.raft_term = raft_term(r);
+		v.raft_leader = st.leader;
+		v.raft_term = st.term;
 	}
 	v.learned_leader = lr->learned_leader;
 	v.learned_term = lr->learned_term;
@@ -246,6 +247,7 @@ static int lread_fill(struct lread *lr, const struct lread_req *q, size_t *len)
 static void lread_serve(struct lread *lr, const uint8_t from_pk[CHORUS_PK_BYTES],
                         const uint8_t *body, size_t len)
 {
+	struct raft_status st;
 	struct consensus *cs = lr->node->consensus;
 	struct lread_req q;
 	struct lread_ans a = { 0 };
@@ -271,11 +273,9 @@ static void lread_serve(struct lread *lr, const uint8_t from_pk[CHORUS_PK_BYTES]
 	a.req_id = q.req_id;
 	a.op = q.op;
 	a.code = LREAD_NO_LEDGER;
-	if (lread_holds(cs)) {
-		const struct raft *r = consensus_raft(cs);
-
-		a.term = raft_term(r);
-		a.leader = raft_leader(r);
+	if (lread_holds(cs) && consensus_raft_status(cs, &st) == 0) {
+		a.term = st.term;
+		a.leader = st.leader;
 		a.height = ledger_height(consensus_ledger(cs));
 		a.code = LREAD_OK;
 	}
