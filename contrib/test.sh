@@ -32,6 +32,14 @@ DISTCHECK_QUICK="tests/unit/test-codec tests/unit/test-wire tests/unit/test-reco
 tests/unit/test-caps tests/e2e/e2e-docs.sh tests/e2e/e2e-cli.sh tests/e2e/e2e-install.sh
 tests/e2e/e2e-reload.sh"
 passed=0 failed=0 skipped=0 ran=0
+# One line per failure, repeated just above the summary line: CI's visible
+# tail is short, and it must say what failed without the middle of the log.
+recap=""
+note_failure() { recap="${recap}test: FAILED $*
+"; }
+phase_line() { echo "$*"; totals="${totals}$*
+"; }
+totals=""
 
 if ! bash contrib/setup.sh "$@"; then
 	echo
@@ -63,9 +71,12 @@ check_in() {
 		echo
 		echo "==================== $label: ${log#"$top"/} (last 40 lines)"
 		tail -n 40 "$log" 2>/dev/null || echo "(no log)"
+		note_failure "$label: ${log#"$top"/}: $(grep -E '^(not ok|Bail out)' "$log" 2>/dev/null |
+			head -n 3 | tr '\n' ';' | cut -c 1-400)"
 	done
 	if [ ! -f "$dir/test-suite.log" ]; then
 		echo "test: $label: no test-suite.log: make check stopped before running tests (status $status)"
+		note_failure "$label: make check stopped before running tests (status $status)"
 		failed=$((failed + 1))
 		return
 	fi
@@ -75,11 +86,12 @@ check_in() {
 	s=$(count "$dir" SKIP)
 	if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
 		echo "test: $label: make check exited $status although no test failed (a build error?)"
+		note_failure "$label: make check exited $status although no test failed"
 		f=1
 	fi
 	ran=$((ran + $(count "$dir" TOTAL)))
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
-	echo "test: $label: $p passed, $f failed, $s skipped in $((SECONDS - t0)) s"
+	phase_line "test: $label: $p passed, $f failed, $s skipped in $((SECONDS - t0)) s"
 }
 
 phase_fuzz() {
@@ -93,8 +105,9 @@ phase_fuzz() {
 		return
 	fi
 	set -- $line
+	[ "$4" -eq 0 ] || note_failure "fuzz: $(grep -E '^fuzz: .*FAILED' "$out" | tr '\n' ';')"
 	passed=$((passed + $2)) failed=$((failed + $4)) ran=$((ran + $2 + $4))
-	echo "test: fuzz: $2 passed, $4 failed in $((SECONDS - t0)) s"
+	phase_line "test: fuzz: $2 passed, $4 failed in $((SECONDS - t0)) s"
 }
 
 phase_distcheck() {
@@ -108,13 +121,14 @@ phase_distcheck() {
 	fi
 	if [ "$status" -eq 0 ] && grep -q 'archives ready for distribution' "$out"; then
 		passed=$((passed + 1))
-		echo "test: distcheck: 1 passed, 0 failed in $((SECONDS - t0)) s ($(grep -c "^PASS: " "$out") test points inside)"
+		phase_line "test: distcheck: 1 passed, 0 failed in $((SECONDS - t0)) s ($(grep -c "^PASS: " "$out") test points inside)"
 	else
 		failed=$((failed + 1))
 		echo
 		echo "==================== distcheck: $out (last 40 lines)"
 		tail -n 40 "$out"
-		echo "test: distcheck: 0 passed, 1 failed in $((SECONDS - t0)) s"
+		phase_line "test: distcheck: 0 passed, 1 failed in $((SECONDS - t0)) s"
+		note_failure "distcheck: $(grep -E '^(FAIL|ERROR):|Error [0-9]' "$out" | head -n 3 | tr '\n' ';')"
 	fi
 }
 
@@ -150,6 +164,7 @@ for phase in $phases; do
 done
 
 echo
+printf '%s%s' "$totals" "$recap"
 if [ "$skipped" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
 else
