@@ -3,6 +3,7 @@
  *
  *   ledger-bench -H HOST:PORT[,HOST:PORT...] [-c CONNECTIONS] [-n ENTRIES]
  *                [-w WAIT_MS] [-t SECONDS] [-j FILE] [-k KEY_FILE]... [-r REWARD] [-f]
+ *   ledger-bench -e -H HOST:PORT[,HOST:PORT...] [-c CONNECTIONS] [-n ENTRIES]
  *
  * Synthesises ENTRIES valid, signed completion records (a client's ack and
  * a worker's receipt, made with the core's own encoders and real ed25519
@@ -24,6 +25,12 @@
  * turn).  Without -k the keys are fresh (no member: refused by the leader).
  * -r sets every record's reward (default 1); -f makes a fresh client and
  * worker key pair for every record (poison for tests: never creditable).
+ *
+ * -e (the anchor, bench/ledger.sh): the same records, the same closed-loop
+ * writers, as etcd v3 writes instead: each record's JSON body becomes the
+ * value of one key (bench/JOB-ID) PUT through etcd's HTTP/JSON gateway
+ * (POST /v3/kv/put), which answers once the write is committed and applied
+ * by its Raft.  Every 200 counts as a committed write; nothing is polled.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +68,7 @@ struct bench {
 	uint8_t client_pk[32], client_sk[64], worker_pk[3][32], worker_sk[3][64];
 	uint64_t seq0; /* the first ack's seq: the wall clock at start, in microseconds */
 	const char *key_files[4];
-	int nkey_files, fresh;
+	int nkey_files, fresh, etcd;
 	uint64_t reward;
 	/* "Bearer " + the node's api.token, from $CHORUS_TOKEN: one token for every
 	 * host, or TOKEN,TOKEN,... one per -H host in order; "" without. */
@@ -79,6 +86,28 @@ static double bench_now_s(void)
 static void bench_hex(char *out, const uint8_t *p, size_t n)
 {
 	sodium_bin2hex(out, 2 * n + 1, p, n);
+}
+
+/* etcd -e: {"key": base64("bench/" JOB), "value": base64(the record's body)}; frees body. */
+static char *bench_etcd_put(const char *job, char *body)
+{
+	char key[80], *out, *k64, *v64;
+	size_t klen = (size_t)snprintf(key, sizeof key, "bench/%s", job), vlen = strlen(body);
+	size_t k64len = sodium_base64_ENCODED_LEN(klen, sodium_base64_VARIANT_ORIGINAL);
+	size_t v64len = sodium_base64_ENCODED_LEN(vlen, sodium_base64_VARIANT_ORIGINAL);
+
+	k64 = malloc(k64len);
+	v64 = malloc(v64len);
+	out = malloc(k64len + v64len + 32);
+	if (k64 == NULL || v64 == NULL || out == NULL)
+		abort();
+	sodium_bin2base64(k64, k64len, (const uint8_t *)key, klen, sodium_base64_VARIANT_ORIGINAL);
+	sodium_bin2base64(v64, v64len, (const uint8_t *)body, vlen, sodium_base64_VARIANT_ORIGINAL);
+	snprintf(out, k64len + v64len + 32, "{\"key\":\"%s\",\"value\":\"%s\"}", k64, v64);
+	free(k64);
+	free(v64);
+	cJSON_free(body);
+	return out;
 }
 
 /* One signed ack + receipt pair as the POST body. */
@@ -136,7 +165,7 @@ static char *bench_entry(struct bench *b, long i)
 	cJSON_AddStringToObject(o, "receipt_sig", rsig);
 	text = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
-	return text;
+	return b->etcd ? bench_etcd_put(b->jobs[i], text) : text;
 }
 
 static void bench_send(struct bench *b, int c);
@@ -187,7 +216,10 @@ static void bench_send(struct bench *b, int c)
 	             strlen(b->bodies[b->sent]));
 	slots[c].i = b->sent;
 	b->sent_at[b->sent++] = bench_now_s();
-	snprintf(uri, sizeof uri, "/v1/ledger/acks?wait_ms=%ld", b->wait_ms);
+	if (b->etcd)
+		snprintf(uri, sizeof uri, "/v3/kv/put");
+	else
+		snprintf(uri, sizeof uri, "/v1/ledger/acks?wait_ms=%ld", b->wait_ms);
 	evhttp_make_request(b->conns[c], req, EVHTTP_REQ_POST, uri);
 }
 
@@ -261,7 +293,7 @@ static int bench_args(struct bench *b, int argc, char **argv)
 			for (int j = 1; j < BENCH_HOSTS_MAX; j++)
 				memcpy(b->auth[j], b->auth[0], sizeof b->auth[0]);
 	}
-	while ((ch = getopt(argc, argv, "H:c:n:w:t:j:k:r:f")) != -1) {
+	while ((ch = getopt(argc, argv, "H:c:n:w:t:j:k:r:fe")) != -1) {
 		if (ch == 'H')
 			hosts = optarg;
 		else if (ch == 'c')
@@ -280,6 +312,8 @@ static int bench_args(struct bench *b, int argc, char **argv)
 			b->reward = strtoull(optarg, NULL, 10);
 		else if (ch == 'f')
 			b->fresh = 1;
+		else if (ch == 'e')
+			b->etcd = 1;
 		else
 			return -1;
 	}
@@ -309,7 +343,8 @@ int main(int argc, char **argv)
 	if (sodium_init() < 0 || bench_args(&b, argc, argv) != 0) {
 		fprintf(stderr, "usage: ledger-bench -H HOST:PORT[,HOST:PORT...] [-c CONNS] [-n N]"
 		                " [-w WAIT_MS] [-t SECONDS] [-j FILE] [-k KEY_FILE]... [-r REWARD]"
-		                " [-f]\n  (the nodes' API tokens from $CHORUS_TOKEN: TOKEN, or"
+		                " [-f]\n       ledger-bench -e -H HOST:PORT[,...] [-c CONNS] [-n N]"
+		                " (etcd v3 puts)\n  (the nodes' API tokens from $CHORUS_TOKEN: TOKEN, or"
 		                " TOKEN,TOKEN,... one per host)\n");
 		return 1;
 	}
@@ -356,11 +391,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if ((doc = bench_get(&b, 0)) == NULL) {
+	if (b.etcd) {
+		doc = NULL;
+	} else if ((doc = bench_get(&b, 0)) == NULL) {
 		fprintf(stderr, "ledger-bench: no /v1/ledger at %s:%d\n", b.hosts[0], b.ports[0]);
 		return 1;
 	}
-	b.credited0 = bench_num(doc, "credited");
+	b.credited0 = doc != NULL ? bench_num(doc, "credited") : 0;
 	cJSON_Delete(doc);
 	b.base = event_base_new();
 	t0 = bench_now_s();
@@ -374,6 +411,10 @@ int main(int argc, char **argv)
 	event_base_dispatch(b.base);
 	deadline = bench_now_s() + (double)b.credit_s;
 	for (;;) { /* at least one look, even with -t 0 */
+		if (b.etcd) { /* etcd answers a put once it is committed: the answers count */
+			b.credited = (double)b.nlat;
+			break;
+		}
 		doc = bench_get(&b, 0);
 		b.credited = doc ? bench_num(doc, "credited") - b.credited0 : 0;
 		cJSON_Delete(doc);
