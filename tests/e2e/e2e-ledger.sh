@@ -131,11 +131,12 @@ diag "leader before the kill: n$old"
 STREAM=$TEST_TMP/stream STOP=$TEST_TMP/stream.stop
 : >"$STREAM"
 python3 "$top_srcdir/tests/e2e/queue-jobs.py" stream "$(hport "$CLIENT")" "$(api_token "$CLIENT")" \
-	echo "$REWARD" 64 45 "$STREAM" "$STOP" &
+	echo "$REWARD" 64 120 "$STREAM" "$STOP" &
 STREAM_PID=$!
 track "$STREAM_PID"
 streamed() { [ "$(grep -c '^ok ' "$STREAM")" -ge "$1" ]; }
-check "the stream runs: 64 jobs succeeded before the kill" wait_until 20000 streamed 64
+scale=${CHORUS_TIME_SCALE:-1} # the sanitizers' builds are 2-3x slower
+check "the stream runs: 64 jobs succeeded before the kill" wait_until $((20000 * scale)) streamed 64
 kill -KILL "${PID[$old]}"
 before=$(grep -c '^ok ' "$STREAM")
 diag "kill -9 of n$old at $(date -u +%H:%M:%S.%3N), $before jobs of the stream succeeded before"
@@ -152,7 +153,7 @@ else
 fi
 after=$(grep -c '^ok ' "$STREAM")
 check "the stream goes on: 128 more jobs succeed after the new leader is seen" \
-	wait_until 30000 streamed $((after + 128))
+	wait_until $((30000 * scale)) streamed $((after + 128))
 touch "$STOP"
 wait "$STREAM_PID"
 nfail=$(grep -c '^failed ' "$STREAM")
