@@ -302,6 +302,7 @@ api_status_json(const struct node *node)
 		{ "checkpointer", "runs", (double)cks.runs },
 		{ "checkpointer", "pages", (double)cks.pages },
 		{ "checkpointer", "errors", (double)cks.errors },
+		{ "checkpointer", "busy", (double)cks.busy },
 		{ "checkpointer", "inline_runs", (double)cks.inline_runs },
 	};
 	if (api_counters_json(obj, helpers, sizeof helpers / sizeof helpers[0]) != 0)

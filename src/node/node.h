@@ -411,7 +411,8 @@ struct sqlite3;
 struct checkpointer_stats {
 	uint64_t runs;   /* checkpoints done */
 	uint64_t pages;  /* WAL pages they copied into their databases */
-	uint64_t errors; /* checkpoints that failed or found the file busy */
+	uint64_t errors; /* checkpoints that failed */
+	uint64_t busy;   /* found the file busy (a writer's header, another checkpoint): left to the next ask */
 	uint64_t inline_runs; /* made by a commit: the WAL had outgrown the helper */
 };
 int checkpointer_start(void);

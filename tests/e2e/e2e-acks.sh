@@ -120,6 +120,8 @@ diag "$(tr '\n' ' ' <"$TEST_TMP/bulk.out")"
 q -p status "(d['checkpointer'])" $(ports_of $VOTERS) | sed 's/^/# checkpointer: /'
 checkpointed() { q status "d['checkpointer']['runs'] >= 1 and d['checkpointer']['pages'] >= 1000" $(ports_of $VOTERS); }
 check "every voter's raft.db was checkpointed by the helper" wait_until 10000 checkpointed
+# A checkpoint that found the file busy (a commit writing the WAL header at that moment,
+# seen under load) is not an error: the next commit over the bound asks again.
 check "with no checkpoint error" q status "d['checkpointer']['errors'] == 0" $(ports_of $VOTERS)
 
 done_testing

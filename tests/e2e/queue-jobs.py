@@ -8,6 +8,13 @@ Used by the queue's e2e tests (tests/e2e/e2e-queue*.sh) and bench/queue-bench.sh
       appends "ID PAYLOAD" for each accepted job (202) and "refused CODE ERROR"
       for each refusal to OUT, one line each.  "{n}" in PAYLOAD is the job's
       number (1..N).  Stops at N, or 60 s.
+  queue-jobs.py stream PORT TOKEN KIND REWARD CONNS SECONDS OUT STOP
+      Keeps CONNS jobs in flight (one keep-alive connection each, POST
+      /v1/jobs?wait_ms=30000: answered once the job is final) until SECONDS
+      pass or the file STOP exists; appends "ok ID" for each job that
+      succeeded and "failed WHAT" for anything else (a refusal, a job that
+      ended otherwise, a broken connection: it is opened again) to OUT.
+      A job's payload is "CONN-K", unique in the stream.
   queue-jobs.py states PORT FILE
       GETs /v1/jobs/ID for every ID (the first word of each line of FILE) and
       prints how many are in each state, as JSON ("missing": not found).
@@ -54,6 +61,53 @@ def submit(port, token, kind, payload, n, out, priority=None):
             else:
                 f.write("refused %d %s\n" % (r.status, json.loads(doc).get("error", "")))
             f.flush()
+
+
+def stream(port, token, kind, reward, conns, seconds, out, stop):
+    import os
+    import threading
+    headers = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+    deadline = time.time() + seconds
+    lock = threading.Lock()
+    f = open(out, "a")
+
+    def note(line):
+        with lock:
+            f.write(line + "\n")
+            f.flush()
+
+    def one(c):
+        conn = None
+        k = 0
+        while time.time() < deadline and not os.path.exists(stop):
+            k += 1
+            text = "%d-%d" % (c, k)
+            body = {"kind": kind, "reward": reward,
+                    "payload_b64": base64.b64encode(text.encode()).decode()}
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=40)
+                conn.request("POST", "/v1/jobs?wait_ms=30000", json.dumps(body), headers)
+                r = conn.getresponse()
+                doc = json.loads(r.read() or b"{}")
+            except (OSError, http.client.HTTPException, ValueError) as e:
+                note("failed %s %s" % (text, type(e).__name__))
+                if conn is not None:
+                    conn.close()
+                conn = None
+                time.sleep(0.05)
+                continue
+            if r.status == 200 and doc.get("state") == "succeeded":
+                note("ok %s" % doc["id"])
+            else:
+                note("failed %s %d %s" % (text, r.status, doc.get("state", doc.get("error", ""))))
+
+    threads = [threading.Thread(target=one, args=(c,)) for c in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    f.close()
 
 
 def states(port, path):
@@ -143,6 +197,9 @@ def main(argv):
     if len(argv) >= 8 and argv[1] == "submit":
         submit(argv[2], argv[3], argv[4], argv[5], int(argv[6]), argv[7],
                argv[8] if len(argv) > 8 else None)
+    elif len(argv) == 10 and argv[1] == "stream":
+        stream(argv[2], argv[3], argv[4], int(argv[5]), int(argv[6]), float(argv[7]),
+               argv[8], argv[9])
     elif len(argv) == 4 and argv[1] == "states":
         print(json.dumps(states(argv[2], argv[3]), sort_keys=True))
     elif len(argv) >= 3 and argv[1] == "latency":
