@@ -1,6 +1,6 @@
 /*
  * Forming the first voter set by agreement (docs/ledger-node.md, "Bootstrap"):
- * the decision, pure and sans-io, so that the node (src/node/consensus.c)
+ * the decision, pure and sans-io, so that the node (src/node/voterd.c)
  * and the simulator (`chorus-sim bootstrap`) run the same code.
  *
  * Every candidate publishes a state in its gossip record: nothing yet,

@@ -2,7 +2,7 @@
  * voter: the ledger voter's protocol decisions, sans-io (src/core/voter.c).
  *
  * One voter per ledger voter node, run the same by chorusd
- * (src/node/consensus.c, the shell) and by chorus-sim (src/sim/sim-ledger.c).
+ * (src/node/voterd.c, the shell) and by chorus-sim (src/sim/sim-ledger.c).
  * It decides what a leader queues (admission), which blocks it builds and
  * proposes (the pipeline: a final head before the first block of a term, at
  * most inflight_max blocks beyond the applied head), what each origin is
@@ -12,11 +12,11 @@
  *
  * Events in: voter_submit (an entry for the leader's queue), voter_pump
  * (after each Raft round: step-down, answers, builds, with the wall time as
- * an argument), voter_apply_block (a committed block), voter_set_raft.
+ * an argument), voter_apply_block (a committed block), voter_set_consensus.
  * Effects out, drained like Raft's ready/advance: voter_ready() gives the
  * answers to origins and the log records since the last voter_advance().
- * Proposals go through the config's propose_cb (default: raft_propose on
- * the voter's Raft), the one seam through which the voter reaches the log.
+ * Proposals go through the config's propose_cb (default: consensus_propose
+ * on the voter's log), the one seam through which the voter reaches the log.
  *
  * No clock, no I/O, no random reads: time comes in as arguments, the
  * membership the shell knows through member_known_cb (a pure lookup).
@@ -29,7 +29,6 @@
 
 #include "chorus/ledger.h"
 #include "chorus/limits.h"
-#include "chorus/raft.h"
 
 struct voter;
 
@@ -63,7 +62,7 @@ struct voter_config {
 	 */
 	int old_leader;
 	int old_members;
-	voter_propose_fn *propose_cb;   /* NULL: raft_propose on the voter's Raft */
+	voter_propose_fn *propose_cb;   /* NULL: consensus_propose on the voter's log */
 	voter_member_fn *member_known_cb;
 	void *ctx;
 };
@@ -119,11 +118,12 @@ enum voter_action {
 int voter_create(struct voter **out, const struct voter_config *cfg, struct ledger *l);
 void voter_destroy(struct voter *v);
 /*
- * A Raft the caller drives itself (borrowed: chorus-sim's nodes), which the
- * voter reads and proposes to; NULL: none yet.  chorusd boots the voter's
- * own (voter_boot).
+ * The log the voter reads and proposes to (borrowed; NULL: none yet):
+ * include/chorus/consensus.h, the voter's one way to Raft (or any other
+ * implementation).  The caller drives it (tick, step, ready/advance).
  */
-void voter_set_raft(struct voter *v, struct raft *r);
+struct consensus;
+void voter_set_consensus(struct voter *v, struct consensus *c);
 int voter_is_leader(const struct voter *v);
 
 /* Leader: a submitted entry from origin, checked, admitted or refused, queued once per job. */
@@ -134,7 +134,7 @@ enum voter_action voter_on_submit(const struct voter *v, int forwarded, uint64_t
 /*
  * Where an origin's entries go: the leader our Raft knows, else one of the
  * members whose record says "leader", else one of the voter candidates,
- * rotated by round (the outbox's re-send count); RAFT_NONE when none.
+ * rotated by round (the outbox's re-send count); CONSENSUS_NONE when none.
  */
 uint64_t voter_target(const struct voter *v, const uint64_t *leaders, size_t nleaders,
                       const uint64_t *voters, size_t nvoters, unsigned round);
@@ -159,40 +159,6 @@ int voter_apply_block(struct voter *v, const uint8_t *data, size_t len, uint64_t
  * or worker is no member)?  1 and why, or 0.
  */
 int voter_refusal_stands(struct voter *v, const struct ledger_entry *e, char *why, size_t whylen);
-
-/*
- * Raft through the voter: the shell reaches the log only here (a build
- * check, tests/check-node-raft.sh, keeps src/node from calling raft_*).
- * voter_boot creates the voter's own Raft from what the shell persisted
- * (the seed: the shell's randomness); the rest are events (tick, step),
- * Raft's ready/advance (messages with their destination, entries and hard
- * state to persist, committed entries), views and the operator's commands.
- * Each needs a booted voter (voter_booted) unless it says otherwise.
- */
-struct voter_raft_params {
-	uint64_t seed;
-	uint32_t election_ticks, heartbeat_ticks;
-	int pre_vote, check_quorum, no_vote;
-};
-int voter_boot(struct voter *v, const struct voter_raft_params *p, const struct raft_boot *boot);
-int voter_booted(const struct voter *v);
-/* For read-only views (NULL: not booted). */
-const struct raft *voter_raft(const struct voter *v);
-void voter_tick(struct voter *v);
-int voter_step(struct voter *v, const struct raft_msg *m);
-int voter_raft_ready(struct voter *v, struct raft_ready *rd);
-void voter_raft_advance(struct voter *v, const struct raft_ready *rd);
-void voter_status(const struct voter *v, struct raft_status *st);
-uint64_t voter_leader(const struct voter *v); /* RAFT_NONE also when not booted */
-uint64_t voter_term(const struct voter *v);   /* 0 also when not booted */
-uint64_t voter_commit_index(const struct voter *v);
-int voter_propose_conf(struct voter *v, int add, uint64_t id, uint64_t *index);
-int voter_transfer(struct voter *v, uint64_t to);
-int voter_force_new_cluster(struct voter *v);
-void voter_set_no_vote(struct voter *v, int no_vote);
-int voter_entry_get(const struct voter *v, uint64_t index, struct raft_entry *e);
-int voter_compact(struct voter *v, uint64_t index, const uint8_t *data, uint32_t len);
-void voter_snapshot_get(const struct voter *v, struct raft_snapshot *snap);
 
 /* Effects since the last advance; 1 when there are any. */
 int voter_ready(const struct voter *v, struct voter_ready *rd);

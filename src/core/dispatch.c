@@ -466,7 +466,7 @@ static void dispatch_send_ack(struct core *core, struct cjob *j, const struct jr
 	/*
 	 * Everyone gets the signed ack alone: it names the receipt by its hash,
 	 * and nobody else has a use for the receipt's bytes; the ledger gets
-	 * both from our outbox (consensus.c).  Carrying the receipt as well made
+	 * both from our outbox (voterd.c).  Carrying the receipt as well made
 	 * the ack frame half again as large, on every member, for every job.
 	 */
 	sb_init(&sb, head, sizeof(head));
@@ -1231,7 +1231,7 @@ void dispatch_on_receipt(struct core *core, const struct wire_frame *f, const cJ
 	 * third parties, and the ledger, which credits nothing unverified, checks
 	 * it.  Verifying it here too cost the client a sixth of its CPU per job.
 	 * A receipt whose signature fails makes an ack the ledger refuses: the
-	 * leader says so and the client drops it from its outbox (consensus.c).
+	 * leader says so and the client drops it from its outbox (voterd.c).
 	 */
 	if (memcmp(rc.worker, f->pk, CHORUS_PK_BYTES) != 0 ||
 	    memcmp(rc.client, core->pk, CHORUS_PK_BYTES) != 0) {

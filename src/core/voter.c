@@ -1,6 +1,6 @@
 /*
  * voter: the ledger voter's decisions (include/chorus/voter.h), the one copy
- * that chorusd (src/node/consensus.c) and chorus-sim (src/sim/sim-ledger.c)
+ * that chorusd (src/node/voterd.c) and chorus-sim (src/sim/sim-ledger.c)
  * both run.
  *
  * A leader keeps a queue of checked entries (pending), each with the origin
@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chorus/consensus.h"
 #include "chorus/voter.h"
 #include "core-internal.h"
 
@@ -40,8 +41,7 @@ struct voter_pending {
 struct voter {
 	struct voter_config cfg;
 	struct ledger *ledger;
-	struct raft *raft;
-	int raft_owned;               /* voter_boot created it (chorusd): voter_destroy frees it */
+	struct consensus *cons;       /* the log, borrowed (include/chorus/consensus.h) */
 	struct voter_pending *pending;
 	size_t npending;
 	struct ledger_tip tip;        /* leader: the last block proposed (pipelining) */
@@ -143,8 +143,6 @@ void voter_destroy(struct voter *v)
 {
 	if (v == NULL)
 		return;
-	if (v->raft_owned)
-		raft_destroy(v->raft);
 	free(v->pending);
 	free(v->answers);
 	free(v->build_es);
@@ -153,15 +151,14 @@ void voter_destroy(struct voter *v)
 	free(v);
 }
 
-void voter_set_raft(struct voter *v, struct raft *r)
+void voter_set_consensus(struct voter *v, struct consensus *c)
 {
-	assert(!v->raft_owned);
-	v->raft = r;
+	v->cons = c;
 }
 
 int voter_is_leader(const struct voter *v)
 {
-	return v->raft != NULL && raft_is_leader(v->raft);
+	return v->cons != NULL && consensus_is_leader(v->cons);
 }
 
 uint64_t voter_tip_term(const struct voter *v)
@@ -319,12 +316,12 @@ int voter_refusal_stands(struct voter *v, const struct ledger_entry *e, char *wh
 
 enum voter_action voter_on_submit(const struct voter *v, int forwarded, uint64_t *to)
 {
-	uint64_t leader = v->raft != NULL ? raft_leader(v->raft) : RAFT_NONE;
+	uint64_t leader = v->cons != NULL ? consensus_leader(v->cons) : CONSENSUS_NONE;
 
-	*to = RAFT_NONE;
+	*to = CONSENSUS_NONE;
 	if (voter_is_leader(v))
 		return VOTER_QUEUE;
-	if (forwarded || leader == RAFT_NONE || leader == v->cfg.id)
+	if (forwarded || leader == CONSENSUS_NONE || leader == v->cfg.id)
 		return VOTER_DROP; /* passed on once only: no loops between stale views */
 	*to = leader;
 	return VOTER_FORWARD;
@@ -333,11 +330,13 @@ enum voter_action voter_on_submit(const struct voter *v, int forwarded, uint64_t
 uint64_t voter_target(const struct voter *v, const uint64_t *leaders, size_t nleaders,
                       const uint64_t *voters, size_t nvoters, unsigned round)
 {
-	if (v != NULL && v->raft != NULL && raft_leader(v->raft) != RAFT_NONE)
-		return raft_leader(v->raft);
+	uint64_t leader = v != NULL && v->cons != NULL ? consensus_leader(v->cons) : CONSENSUS_NONE;
+
+	if (leader != CONSENSUS_NONE)
+		return leader;
 	if (nleaders > 0)
 		return leaders[round % nleaders];
-	return nvoters > 0 ? voters[round % nvoters] : RAFT_NONE;
+	return nvoters > 0 ? voters[round % nvoters] : CONSENSUS_NONE;
 }
 
 /* ---------------------------------------------------------------- answers */
@@ -432,7 +431,7 @@ static int voter_propose(struct voter *v, const uint8_t *block, size_t len)
 		return CORE_ERR_OVERSIZE;
 	if (v->cfg.propose_cb != NULL)
 		return v->cfg.propose_cb(v->cfg.ctx, block, (uint32_t)len);
-	return raft_propose(v->raft, block, (uint32_t)len, &index);
+	return consensus_propose(v->cons, block, len, &index);
 }
 
 /*
@@ -445,9 +444,9 @@ static int voter_propose(struct voter *v, const uint8_t *block, size_t len)
  */
 static void voter_build(struct voter *v, uint64_t now_ms)
 {
-	struct raft_status st;
+	struct consensus_status st;
 
-	raft_status(v->raft, &st);
+	consensus_status(v->cons, &st);
 	if (v->tip_term != st.term) {
 		if (st.applied != st.last_index || st.commit != st.last_index)
 			return;
@@ -468,7 +467,8 @@ static void voter_build(struct voter *v, uint64_t now_ms)
 			break;
 		r = block == NULL ? 0 : voter_propose(v, block, len);
 		if (r != 0) {
-			voter_log(v, CORE_LOG_WARN, "event=propose_error error=\"%s\"", raft_strerror(r));
+			voter_log(v, CORE_LOG_WARN, "event=propose_error error=\"%s\"",
+			          v->cons != NULL ? consensus_strerror(v->cons, r) : core_strerror(r));
 			free(block);
 			break;
 		}
@@ -544,110 +544,4 @@ int voter_apply_block(struct voter *v, const uint8_t *data, size_t len, uint64_t
 	}
 	voter_skip_block(v, index, r);
 	return r;
-}
-
-/* ---------------------------------------------------------------- Raft, through the voter */
-
-int voter_boot(struct voter *v, const struct voter_raft_params *p, const struct raft_boot *boot)
-{
-	struct raft_config rc;
-	int r;
-
-	if (v->raft != NULL)
-		return RAFT_ERR_BUSY;
-	raft_config_defaults(&rc, v->cfg.id, p->seed);
-	rc.election_ticks = p->election_ticks;
-	rc.heartbeat_ticks = p->heartbeat_ticks;
-	rc.pre_vote = p->pre_vote;
-	rc.check_quorum = p->check_quorum;
-	rc.no_vote = p->no_vote;
-	if ((r = raft_create(&v->raft, &rc, boot)) != 0)
-		return r;
-	v->raft_owned = 1;
-	return 0;
-}
-
-int voter_booted(const struct voter *v)
-{
-	return v->raft != NULL;
-}
-
-const struct raft *voter_raft(const struct voter *v)
-{
-	return v->raft;
-}
-
-void voter_tick(struct voter *v)
-{
-	raft_tick(v->raft);
-}
-
-int voter_step(struct voter *v, const struct raft_msg *m)
-{
-	return raft_step(v->raft, m);
-}
-
-int voter_raft_ready(struct voter *v, struct raft_ready *rd)
-{
-	return raft_ready(v->raft, rd);
-}
-
-void voter_raft_advance(struct voter *v, const struct raft_ready *rd)
-{
-	raft_advance(v->raft, rd);
-}
-
-void voter_status(const struct voter *v, struct raft_status *st)
-{
-	raft_status(v->raft, st);
-}
-
-uint64_t voter_leader(const struct voter *v)
-{
-	return v->raft != NULL ? raft_leader(v->raft) : RAFT_NONE;
-}
-
-uint64_t voter_term(const struct voter *v)
-{
-	return v->raft != NULL ? raft_term(v->raft) : 0;
-}
-
-uint64_t voter_commit_index(const struct voter *v)
-{
-	return raft_commit_index(v->raft);
-}
-
-int voter_propose_conf(struct voter *v, int add, uint64_t id, uint64_t *index)
-{
-	return raft_propose_conf(v->raft, add, id, index);
-}
-
-int voter_transfer(struct voter *v, uint64_t to)
-{
-	return raft_transfer(v->raft, to);
-}
-
-int voter_force_new_cluster(struct voter *v)
-{
-	return raft_force_new_cluster(v->raft);
-}
-
-void voter_set_no_vote(struct voter *v, int no_vote)
-{
-	raft_set_no_vote(v->raft, no_vote);
-}
-
-int voter_entry_get(const struct voter *v, uint64_t index, struct raft_entry *e)
-{
-	return raft_entry_get(v->raft, index, e);
-}
-
-int voter_compact(struct voter *v, uint64_t index, const uint8_t *data, uint32_t len)
-{
-	return raft_compact(v->raft, index, data, len);
-}
-
-void voter_snapshot_get(const struct voter *v, struct raft_snapshot *snap)
-{
-	raft_snapshot_get(v->raft, snap);
 }

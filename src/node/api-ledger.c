@@ -17,7 +17,7 @@
  *                                     hex signatures): a completion record from elsewhere,
  *                                     checked, then forwarded like our own (202)
  *
- * Read-only views of consensus.c's state; only remove-voter, add-voter and transfer-leader change anything.
+ * Read-only views of voterd.c's state; only remove-voter, add-voter and transfer-leader change anything.
  *
  * On a node that holds no ledger (a non-voter, a voter catching up, removed
  * or lost: lread_holds), every GET above is a voter's answer, asked by
@@ -39,7 +39,8 @@
 
 #include "api-body.h"
 #include "node.h"
-#include "consensus.h"
+#include "voterd.h"
+#include "chorus/consensus.h"
 #include "lread.h"
 
 #define API_LEDGER_BLOCKS_DEFAULT 100
@@ -62,23 +63,23 @@ static void api_ledger_id(cJSON *o, const char *key, uint64_t id)
 	cJSON_AddStringToObject(o, key, hex);
 }
 
-static const char *api_ledger_name(const struct consensus *cs, uint64_t id)
+static const char *api_ledger_name(const struct voterd *cs, uint64_t id)
 {
 	static struct member_view mv;
 
-	return consensus_member_by_id(cs, id, &mv) == 0 ? mv.rec.name : "";
+	return voterd_member_by_id(cs, id, &mv) == 0 ? mv.rec.name : "";
 }
 
-static void api_ledger_raft(cJSON *o, const struct consensus *cs)
+static void api_ledger_raft(cJSON *o, const struct voterd *cs)
 {
-	const struct raft *r = consensus_raft(cs);
-	struct raft_status st;
+	int r = voterd_booted(cs);
+	struct consensus_status st;
 	cJSON *voters;
 
 	memset(&st, 0, sizeof st);
-	if (r != NULL)
-		(void)consensus_raft_status(cs, &st);
-	st.leader = consensus_leader(cs);
+	if (r)
+		(void)voterd_log_status(cs, &st);
+	st.leader = voterd_leader(cs);
 	api_ledger_id(o, "leader", st.leader);
 	cJSON_AddStringToObject(o, "leader_name", api_ledger_name(cs, st.leader));
 	cJSON_AddNumberToObject(o, "term", (double)st.term);
@@ -86,27 +87,27 @@ static void api_ledger_raft(cJSON *o, const struct consensus *cs)
 	cJSON_AddNumberToObject(o, "applied_index", (double)st.applied);
 	cJSON_AddNumberToObject(o, "last_index", (double)st.last_index);
 	cJSON_AddNumberToObject(o, "snapshot_index", (double)st.snap_index);
-	cJSON_AddBoolToObject(o, "is_voter", consensus_is_voter(cs));
+	cJSON_AddBoolToObject(o, "is_voter", voterd_is_voter(cs));
 	/* false: a voter catching up, removed, lost or not added; its other reads go to a voter */
 	cJSON_AddBoolToObject(o, "holds_ledger", lread_holds(cs));
-	cJSON_AddStringToObject(o, "state", r == NULL ? (consensus_is_voter(cs) ? "booting" : "none")
-	                                                : raft_state_name(st.state));
+	cJSON_AddStringToObject(o, "state", !r ? (voterd_is_voter(cs) ? "booting" : "none")
+	                                                : st.state);
 	api_ledger_id(o, "id", st.id);
-	cJSON_AddStringToObject(o, "raft_state", consensus_raft_state(cs));
+	cJSON_AddStringToObject(o, "raft_state", voterd_raft_state(cs));
 	voters = cJSON_AddArrayToObject(o, "voters");
-	for (uint32_t i = 0; voters != NULL && i < st.conf.n; i++) {
+	for (uint32_t i = 0; voters != NULL && i < st.nvoters; i++) {
 		cJSON *v = cJSON_CreateObject();
 
 		if (v == NULL || !cJSON_AddItemToArray(voters, v))
 			break;
-		api_ledger_id(v, "id", st.conf.ids[i]);
-		cJSON_AddStringToObject(v, "name", api_ledger_name(cs, st.conf.ids[i]));
+		api_ledger_id(v, "id", st.voters[i]);
+		cJSON_AddStringToObject(v, "name", api_ledger_name(cs, st.voters[i]));
 	}
 }
 
-cJSON *api_ledger_status_json(struct consensus *cs)
+cJSON *api_ledger_status_json(struct voterd *cs)
 {
-	const struct ledger *l = consensus_ledger(cs);
+	const struct ledger *l = voterd_ledger(cs);
 	struct ledger_stats ls;
 	uint8_t head[LEDGER_HASH_BYTES], state[LEDGER_HASH_BYTES];
 	cJSON *o = cJSON_CreateObject();
@@ -130,23 +131,23 @@ cJSON *api_ledger_status_json(struct consensus *cs)
 	cJSON_AddNumberToObject(o, "accounts", (double)ls.accounts);
 	cJSON_AddNumberToObject(o, "total_reward", (double)ls.total_reward);
 	cJSON_AddNumberToObject(o, "verify_cache_hits", (double)ls.verify_cache_hits);
-	cJSON_AddNumberToObject(o, "dropped_messages", (double)consensus_dropped(cs));
+	cJSON_AddNumberToObject(o, "dropped_messages", (double)voterd_dropped(cs));
 	{
 		uint64_t depth, high, low;
-		int lagging = consensus_lagging(cs, &depth, &high, &low);
+		int lagging = voterd_lagging(cs, &depth, &high, &low);
 
 		cJSON_AddNumberToObject(o, "outbox_open", (double)depth);
 		cJSON_AddBoolToObject(o, "outbox_lagging", lagging);
 	}
-	cJSON_AddNumberToObject(o, "outbox_refused", (double)consensus_outbox_refused_count(cs));
-	cJSON_AddNumberToObject(o, "refused", (double)consensus_refused(cs));
+	cJSON_AddNumberToObject(o, "outbox_refused", (double)voterd_outbox_refused_count(cs));
+	cJSON_AddNumberToObject(o, "refused", (double)voterd_refused(cs));
 	{
 		uint64_t member, bound, skipped_blocks;
 
-		consensus_refusals(cs, &member, &bound, &skipped_blocks);
+		voterd_refusals(cs, &member, &bound, &skipped_blocks);
 		cJSON_AddNumberToObject(o, "refused_not_member", (double)member);
 		cJSON_AddNumberToObject(o, "refused_bound", (double)bound);
-		cJSON_AddNumberToObject(o, "held_back_window", (double)consensus_refused_window(cs));
+		cJSON_AddNumberToObject(o, "held_back_window", (double)voterd_refused_window(cs));
 		cJSON_AddNumberToObject(o, "skipped_blocks", (double)skipped_blocks);
 	}
 	cJSON_AddNumberToObject(o, "rejected", (double)ls.rejected);
@@ -155,7 +156,7 @@ cJSON *api_ledger_status_json(struct consensus *cs)
 		struct catchup_status cu;
 		cJSON *c = cJSON_AddObjectToObject(o, "catchup");
 
-		catchup_status(consensus_catchup(cs), &cu);
+		catchup_status(voterd_catchup(cs), &cu);
 		cJSON_AddStringToObject(c, "state", catchup_state_name(cu.state));
 		cJSON_AddNumberToObject(c, "target_height", (double)cu.target_height);
 		cJSON_AddNumberToObject(c, "blocks_fetched", (double)cu.blocks_fetched);
@@ -167,7 +168,7 @@ cJSON *api_ledger_status_json(struct consensus *cs)
 	}
 	{
 		uint32_t p50, p99;
-		size_t n = consensus_latency(cs, &p50, &p99);
+		size_t n = voterd_latency(cs, &p50, &p99);
 		cJSON *lat = cJSON_AddObjectToObject(o, "commit_latency_ms");
 
 		cJSON_AddNumberToObject(lat, "samples", (double)n);
@@ -193,7 +194,7 @@ cJSON *api_ledger_block_json(const uint8_t *data, size_t len)
 	return b;
 }
 
-static void api_ledger_blocks(const struct consensus *cs, struct evhttp_request *req)
+static void api_ledger_blocks(const struct voterd *cs, struct evhttp_request *req)
 {
 	int bad = 0;
 	unsigned from = api_query_uint(req, "from", 1, UINT32_MAX, &bad);
@@ -212,13 +213,13 @@ static void api_ledger_blocks(const struct consensus *cs, struct evhttp_request 
 	for (uint64_t h = from ? from : 1; arr != NULL && h < (uint64_t)from + limit; h++) {
 		cJSON *b;
 
-		if (consensus_block(cs, h, &data, &len) != 0)
+		if (voterd_block(cs, h, &data, &len) != 0)
 			break;
 		if ((b = api_ledger_block_json(data, len)) == NULL || !cJSON_AddItemToArray(arr, b))
 			break;
 	}
 	if (o != NULL)
-		cJSON_AddNumberToObject(o, "height", (double)ledger_height(consensus_ledger(cs)));
+		cJSON_AddNumberToObject(o, "height", (double)ledger_height(voterd_ledger(cs)));
 	api_reply(req, HTTP_OK, "OK", o);
 }
 
@@ -256,7 +257,7 @@ static int api_ledger_job_id(struct evhttp_request *req, const char *id,
 	return 0;
 }
 
-static void api_ledger_job(const struct consensus *cs, struct evhttp_request *req, const char *id)
+static void api_ledger_job(const struct voterd *cs, struct evhttp_request *req, const char *id)
 {
 	uint8_t job[CHORUS_JOB_ID_BYTES];
 	struct ledger_job lj;
@@ -264,16 +265,16 @@ static void api_ledger_job(const struct consensus *cs, struct evhttp_request *re
 
 	if (api_ledger_job_id(req, id, job) != 0)
 		return;
-	if (consensus_job_get(cs, job, &lj, &held) != 0) {
+	if (voterd_job_get(cs, job, &lj, &held) != 0) {
 		api_reply_error(req, HTTP_NOTFOUND, "Not Found", "job not in the ledger");
 		return;
 	}
 	api_reply(req, HTTP_OK, "OK", api_ledger_job_json(id, &lj, held));
 }
 
-static cJSON *api_ledger_balances(const struct consensus *cs)
+static cJSON *api_ledger_balances(const struct voterd *cs)
 {
-	const struct ledger *l = consensus_ledger(cs);
+	const struct ledger *l = voterd_ledger(cs);
 	struct ledger_stats ls;
 	cJSON *o = cJSON_CreateObject(), *arr;
 
@@ -287,7 +288,7 @@ static cJSON *api_ledger_balances(const struct consensus *cs)
 			break;
 		cJSON_AddItemToArray(arr, b);
 		api_ledger_hex(b, "key", a.key, CHORUS_PK_BYTES);
-		cJSON_AddStringToObject(b, "name", api_ledger_name(cs, consensus_id_of(a.key)));
+		cJSON_AddStringToObject(b, "name", api_ledger_name(cs, voterd_id_of(a.key)));
 		cJSON_AddNumberToObject(b, "earned", (double)a.earned);
 		cJSON_AddNumberToObject(b, "spent", (double)a.spent);
 		cJSON_AddNumberToObject(b, "jobs_run", (double)a.jobs_run);
@@ -299,27 +300,27 @@ static cJSON *api_ledger_balances(const struct consensus *cs)
 		cJSON_AddNumberToObject(o, "total_reward", (double)ls.total_reward);
 		cJSON_AddNumberToObject(o, "allowance", (double)CHORUS_LEDGER_ALLOWANCE);
 	cJSON_AddNumberToObject(o, "verify_cache_hits", (double)ls.verify_cache_hits);
-	cJSON_AddNumberToObject(o, "dropped_messages", (double)consensus_dropped(cs));
+	cJSON_AddNumberToObject(o, "dropped_messages", (double)voterd_dropped(cs));
 	}
 	return o;
 }
 
 /* A voter named by its 16-hex-digit raft id or a unique prefix of it (or of the key). */
-static int api_ledger_voter(const struct consensus *cs, const char *text, uint64_t *id)
+static int api_ledger_voter(const struct voterd *cs, const char *text, uint64_t *id)
 {
-	const struct raft *r = consensus_raft(cs);
-	struct raft_status st;
+	int r = voterd_booted(cs);
+	struct consensus_status st;
 	size_t n = strlen(text), found = 0;
 
-	if (r == NULL || n == 0 || n > CHORUS_ID_HEX || strspn(text, "0123456789abcdef") != n)
+	if (!r || n == 0 || n > CHORUS_ID_HEX || strspn(text, "0123456789abcdef") != n)
 		return -EINVAL;
-	(void)consensus_raft_status(cs, &st);
-	for (uint32_t i = 0; i < st.conf.n; i++) {
+	(void)voterd_log_status(cs, &st);
+	for (uint32_t i = 0; i < st.nvoters; i++) {
 		char hex[17];
 
-		snprintf(hex, sizeof hex, "%016llx", (unsigned long long)st.conf.ids[i]);
+		snprintf(hex, sizeof hex, "%016llx", (unsigned long long)st.voters[i]);
 		if (strncmp(hex, text, n < 16 ? n : 16) == 0) {
-			*id = st.conf.ids[i];
+			*id = st.voters[i];
 			found++;
 		}
 	}
@@ -334,7 +335,7 @@ enum api_ledger_op { API_LEDGER_REMOVE, API_LEDGER_ADD, API_LEDGER_TRANSFER };
  * add-voter names a node by its full id (16 hex digits, or the whole key):
  * it is in no configuration yet, and a prefix could match a stranger.
  */
-static int api_ledger_target(const struct consensus *cs, enum api_ledger_op op, const char *hex,
+static int api_ledger_target(const struct voterd *cs, enum api_ledger_op op, const char *hex,
                              uint64_t *id)
 {
 	char head[17];
@@ -349,24 +350,24 @@ static int api_ledger_target(const struct consensus *cs, enum api_ledger_op op, 
 	return *id == 0 ? -EINVAL : 0;
 }
 
-static void api_ledger_change(struct consensus *cs, struct evhttp_request *req, enum api_ledger_op op)
+static void api_ledger_change(struct voterd *cs, struct evhttp_request *req, enum api_ledger_op op)
 {
 	static const char *const done[] = { "removed", "added", "transferring_to" };
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
 	char msg[160], hex[CHORUS_ID_HEX + 1];
 	uint64_t id = 0;
-	const struct raft *rf = consensus_raft(cs);
+	int rf = voterd_booted(cs);
 	int r = api_body_voter((const char *)evbuffer_pullup(in, -1), len, hex) == 0
 	            ? api_ledger_target(cs, op, hex, &id)
 	            : -EINVAL;
 
-	if (rf == NULL || !consensus_is_leader(cs))
+	if (!rf || !voterd_is_leader(cs))
 		r = -EAGAIN; /* whatever the id: only the leader can act on it */
 	if (r == 0)
-		r = op == API_LEDGER_REMOVE ? consensus_remove_voter(cs, id)
-		    : op == API_LEDGER_ADD  ? consensus_add_voter(cs, id)
-		                            : consensus_transfer_leader(cs, id);
+		r = op == API_LEDGER_REMOVE ? voterd_remove_voter(cs, id)
+		    : op == API_LEDGER_ADD  ? voterd_add_voter(cs, id)
+		                            : voterd_transfer_leader(cs, id);
 	if (r == 0) {
 		cJSON *o = cJSON_CreateObject();
 
@@ -375,7 +376,7 @@ static void api_ledger_change(struct consensus *cs, struct evhttp_request *req, 
 		return;
 	}
 	if (r == -EAGAIN) {
-		uint64_t leader = consensus_leader(cs);
+		uint64_t leader = voterd_leader(cs);
 
 		snprintf(msg, sizeof msg, "not the leader; the leader is %016llx (%s)",
 		         (unsigned long long)leader, api_ledger_name(cs, leader));
@@ -392,9 +393,9 @@ static void api_ledger_change(struct consensus *cs, struct evhttp_request *req, 
 }
 
 /* POST /v1/ledger/recover: the etcd --force-new-cluster of a voter left without quorum. */
-static void api_ledger_recover(struct consensus *cs, struct evhttp_request *req)
+static void api_ledger_recover(struct voterd *cs, struct evhttp_request *req)
 {
-	int r = consensus_recover(cs);
+	int r = voterd_recover(cs);
 	cJSON *o;
 
 	if (r == -EAGAIN) {
@@ -440,7 +441,7 @@ void api_ledger_waited(void *ctx, struct evhttp_request *req, const char *job, i
 {
 	if (woken)
 		api_reply(req, HTTP_OK, "OK", api_ledger_ack_doc(job, height));
-	else if (consensus_unwait(ctx, job) != 0)
+	else if (voterd_unwait(ctx, job) != 0)
 		api_reply_error(req, HTTP_INTERNAL, "Internal Server Error", "cannot store it");
 	else
 		api_reply(req, 202, "Accepted", api_ledger_ack_doc(job, 0));
@@ -449,9 +450,9 @@ void api_ledger_waited(void *ctx, struct evhttp_request *req, const char *job, i
 /*
  * 202 {"job","committed":false} once the ack is in the outbox; with wait_ms,
  * held until it is committed (200, "height") or the wait runs out (202, once
- * it is in the outbox: until then it is kept in memory, consensus_submit).
+ * it is in the outbox: until then it is kept in memory, voterd_submit).
  */
-static void api_ledger_acks(struct consensus *cs, struct evhttp_request *req)
+static void api_ledger_acks(struct voterd *cs, struct evhttp_request *req)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
@@ -465,7 +466,7 @@ static void api_ledger_acks(struct consensus *cs, struct evhttp_request *req)
 	if (bad)
 		snprintf(why, sizeof why, "wait_ms must be 0..60000");
 	else if (e != NULL && api_body_ack((const char *)evbuffer_pullup(in, -1), len, e) == 0)
-		r = consensus_submit(cs, e, wait_ms > 0, job, &height, &settled, why, sizeof why);
+		r = voterd_submit(cs, e, wait_ms > 0, job, &height, &settled, why, sizeof why);
 	free(e);
 	if (r != 0)
 		api_reply_error(req, r == -EIO ? HTTP_INTERNAL : HTTP_BADREQUEST,
@@ -476,7 +477,7 @@ static void api_ledger_acks(struct consensus *cs, struct evhttp_request *req)
 		api_reply(req, HTTP_OK, "OK", api_ledger_ack_doc(job, height));
 	else if (wait_ms == 0)
 		api_reply(req, 202, "Accepted", api_ledger_ack_doc(job, 0));
-	else if (api_wait(consensus_waits(cs), req, job,
+	else if (api_wait(voterd_waits(cs), req, job,
 	                  wait_ms < API_WAIT_MS_MAX ? wait_ms : API_WAIT_MS_MAX) != 0)
 		api_ledger_waited(cs, req, job, 0, 0); /* cannot hold the request: answered as run out */
 }
@@ -492,7 +493,7 @@ static int api_ledger_remote(struct node *node, struct evhttp_request *req, cons
 	int bad = 0;
 	cJSON *local = NULL;
 
-	if (strcmp(path, "/v1/ledger") == 0 && consensus_is_voter(node->consensus)) {
+	if (strcmp(path, "/v1/ledger") == 0 && voterd_is_voter(node->consensus)) {
 		return 0; /* a voter's own Raft and ledger progress (catching up...): "holds_ledger" false */
 	} else if (strcmp(path, "/v1/ledger") == 0) {
 		q.op = LREAD_STATUS;
@@ -522,7 +523,7 @@ static int api_ledger_remote(struct node *node, struct evhttp_request *req, cons
 /* 1 when the request was ours (answered), 0 otherwise. */
 int api_ledger_route(struct node *node, struct evhttp_request *req, const char *path)
 {
-	struct consensus *cs = node->consensus;
+	struct voterd *cs = node->consensus;
 	enum evhttp_cmd_type method = evhttp_request_get_command(req);
 	int get = method == EVHTTP_REQ_GET || method == EVHTTP_REQ_HEAD;
 

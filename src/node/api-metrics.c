@@ -24,7 +24,8 @@
 #include <event2/http.h>
 
 #include "node.h"
-#include "consensus.h"
+#include "voterd.h"
+#include "chorus/consensus.h"
 #include "lread.h"
 
 #define API_METRICS_PATH  "/metrics"
@@ -205,26 +206,26 @@ api_metrics_jobs(struct evbuffer *b, const struct node *node)
 static void
 api_metrics_raft(struct evbuffer *b, const struct node *node)
 {
-	const struct raft *r = node->consensus != NULL ? consensus_raft(node->consensus) : NULL;
-	const struct ledger *l = node->consensus != NULL ? consensus_ledger(node->consensus) : NULL;
-	struct raft_status rs;
+	int r = node->consensus != NULL && voterd_booted(node->consensus);
+	const struct ledger *l = node->consensus != NULL ? voterd_ledger(node->consensus) : NULL;
+	struct consensus_status rs;
 	struct ledger_stats ls;
 	uint64_t depth = 0, high = 0, low = 0;
 
 	memset(&rs, 0, sizeof rs);
 	memset(&ls, 0, sizeof ls);
-	if (r != NULL)
-		(void)consensus_raft_status(node->consensus, &rs);
+	if (r)
+		(void)voterd_log_status(node->consensus, &rs);
 	if (l != NULL)
 		ledger_stats(l, &ls);
 	if (node->consensus != NULL)
-		(void)consensus_lagging(node->consensus, &depth, &high, &low);
+		(void)voterd_lagging(node->consensus, &depth, &high, &low);
 	api_metrics_one(b, "chorus_raft_term", "gauge", "Raft's current term (0: not a voter).",
 	                rs.term);
 	api_metrics_one(b, "chorus_raft_commit_index", "gauge", "Raft's commit index.", rs.commit);
 	api_metrics_one(b, "chorus_raft_applied_index", "gauge", "Raft's applied index.", rs.applied);
 	api_metrics_one(b, "chorus_raft_is_leader", "gauge", "1 while this node leads the ledger.",
-	                r != NULL && consensus_is_leader(node->consensus) ? 1 : 0);
+	                r && voterd_is_leader(node->consensus) ? 1 : 0);
 	api_metrics_one(b, "chorus_raft_leader_changes_total", "counter",
 	                "New Raft leaders this voter saw (the first included).",
 	                metrics_leader_changes());

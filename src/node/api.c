@@ -38,7 +38,7 @@
 #include <sodium.h>
 
 #include "node.h"
-#include "consensus.h"
+#include "voterd.h"
 #include "lread.h"
 
 #define API_BODY_MAX    (1024 * 1024)
@@ -239,7 +239,7 @@ api_status_store(const struct node *node, cJSON *obj)
 {
 	uint64_t depth = 0, high = 0, low = 0;
 	int lagging = node->consensus != NULL &&
-	              consensus_lagging(node->consensus, &depth, &high, &low);
+	              voterd_lagging(node->consensus, &depth, &high, &low);
 	cJSON *o = cJSON_AddObjectToObject(obj, "outbox");
 
 	if (o == NULL)
@@ -249,7 +249,7 @@ api_status_store(const struct node *node, cJSON *obj)
 	cJSON_AddNumberToObject(o, "low", (double)low);
 	cJSON_AddStringToObject(o, "state", lagging ? "lagging" : "ok");
 	cJSON_AddStringToObject(obj, "raft_state",
-	                        node->consensus != NULL ? consensus_raft_state(node->consensus) : "none");
+	                        node->consensus != NULL ? voterd_raft_state(node->consensus) : "none");
 	return 0;
 }
 
@@ -345,7 +345,7 @@ api_member_roles(struct member_view *mv, uint64_t leader)
 	for (unsigned i = 0; arr != NULL && i < mv->rec.nroles && i < CHORUS_ROLES_MAX; i++)
 		if (strcmp(mv->rec.roles[i], "leader") != 0)
 			cJSON_AddItemToArray(arr, cJSON_CreateString(mv->rec.roles[i]));
-	if (arr != NULL && leader != 0 && consensus_id_of(mv->rec.pk) == leader)
+	if (arr != NULL && leader != 0 && voterd_id_of(mv->rec.pk) == leader)
 		cJSON_AddItemToArray(arr, cJSON_CreateString("leader"));
 	return arr;
 }

@@ -26,7 +26,7 @@
 #include <sodium.h>
 
 #include "node.h"
-#include "consensus.h"
+#include "voterd.h"
 #include "lread.h"
 #include "runner.h"
 
@@ -327,10 +327,10 @@ chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
 		return r;
 	if ((r = jobs_create(&node->jobs, node, err, errlen)) != 0)
 		return r;
-	if ((r = consensus_create(&node->consensus, node, pk, sk, err, errlen)) != 0)
+	if ((r = voterd_create(&node->consensus, node, pk, sk, err, errlen)) != 0)
 		return r;
 	jobs_env(&env);
-	consensus_env(&env);
+	voterd_env(&env);
 	lread_env(&env); /* ledger reads (kinds 0x21, 0x22) before consensus's frames */
 	if ((r = lread_create(&node->lread, node)) != 0) {
 		snprintf(err, errlen, "cannot set up ledger reads");
@@ -351,7 +351,7 @@ chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
 	}
 	if ((r = chorusd_shares(node, err, errlen)) != 0)
 		return r;
-	if ((r = consensus_acks_restore(node->consensus, node->core)) != 0) {
+	if ((r = voterd_acks_restore(node->consensus, node->core)) != 0) {
 		snprintf(err, errlen, "raft store: cannot read the outbox's acks (%s)", strerror(-r));
 		return r;
 	}
@@ -392,7 +392,7 @@ chorusd_stop(struct node *node)
 	node->lread = NULL;
 	api_destroy(node->api);
 	node->api = NULL;
-	consensus_destroy(node->consensus); /* before the core: its tick reads the member table */
+	voterd_destroy(node->consensus); /* before the core: its tick reads the member table */
 	node->consensus = NULL;
 	if (node->jobs != NULL && node->core != NULL)
 		(void)jobs_sync(node->jobs, NULL); /* live jobs' latest states, while the core has them */
@@ -439,7 +439,7 @@ chorusd_log_start(const struct node *node, int created)
 	          node->cfg.log_level);
 }
 
-/* --print-id: the id a voters list names (consensus_id_of), making node.key if absent. */
+/* --print-id: the id a voters list names (voterd_id_of), making node.key if absent. */
 static int chorusd_print_id(struct node *node)
 {
 	uint8_t pk[CHORUS_PK_BYTES], sk[CHORUS_SK_BYTES];
@@ -451,7 +451,7 @@ static int chorusd_print_id(struct node *node)
 		return 1;
 	}
 	sodium_memzero(sk, sizeof sk);
-	printf("%016" PRIx64 "\n", consensus_id_of(pk));
+	printf("%016" PRIx64 "\n", voterd_id_of(pk));
 	return 0;
 }
 

@@ -25,7 +25,7 @@
 
 #include "idmap.h"
 #include "node.h"
-#include "consensus.h"
+#include "voterd.h"
 #include "runner.h"
 
 struct jobs_run {
@@ -255,7 +255,7 @@ static void jobs_commit_cb(evutil_socket_t fd, short what, void *arg)
 	 * the job table does not commit either (its open transaction waits), and
 	 * both are tried again every JOBS_RETRY_MS until there is room.
 	 */
-	if (consensus_save_acks(jobs->node->consensus) != 0 || jobs_commit(jobs) != 0)
+	if (voterd_save_acks(jobs->node->consensus) != 0 || jobs_commit(jobs) != 0)
 		jobs_retry_arm(jobs);
 }
 
@@ -730,7 +730,7 @@ int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_
 	int r;
 
 	if (jobs->node->consensus != NULL &&
-	    consensus_lagging(jobs->node->consensus, &depth, &high, &low)) {
+	    voterd_lagging(jobs->node->consensus, &depth, &high, &low)) {
 		snprintf(err, errlen, "ledger lagging: %llu acks waiting (accepting again at %llu)",
 		         (unsigned long long)depth, (unsigned long long)low);
 		return -EAGAIN;
@@ -747,7 +747,7 @@ int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_
 	sodium_hex2bin(pk, sizeof pk, core_id(jobs->node->core), CHORUS_ID_HEX, NULL, NULL, NULL);
 	core_job_id(jid, pk, spec->nonce);
 	sodium_bin2hex(id, CHORUS_JOB_ID_HEX + 1, jid, sizeof jid);
-	if ((r = consensus_save_acks(jobs->node->consensus)) != 0) { /* acks before the table */
+	if ((r = voterd_save_acks(jobs->node->consensus)) != 0) { /* acks before the table */
 		snprintf(err, errlen, "cannot store the job: %s",
 		         r == -ENOSPC ? "the disk is full" : "cannot write raft.db");
 		log_error("jobs", "event=submit_refused why=store error=\"%s\"", err);

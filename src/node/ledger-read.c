@@ -33,7 +33,8 @@
 #include <sodium.h>
 
 #include "node.h"
-#include "consensus.h"
+#include "voterd.h"
+#include "chorus/consensus.h"
 #include "lread.h"
 #include "chorus/readpick.h"
 
@@ -78,7 +79,7 @@ static void (*lread_next_cb)(void *ctx, int type, const uint8_t from_pk[CHORUS_P
 
 static uint64_t lread_id_of(const uint8_t pk[CHORUS_PK_BYTES])
 {
-	return consensus_id_of(pk);
+	return voterd_id_of(pk);
 }
 
 /* 1 for "voter", "voter-p<hash>", "voter-b<hash>" (a lost voter's "voter-l" is none). */
@@ -139,15 +140,15 @@ static struct readpick_cand *lread_scratch(size_t *n, const struct lread *lr, ui
 
 uint64_t lread_leader(const struct lread *lr, uint64_t *term)
 {
-	const struct consensus *cs = lr->node->consensus;
+	const struct voterd *cs = lr->node->consensus;
 	struct readpick_view v = { 0 };
 	struct readpick_cand *c;
-	struct raft_status st;
+	struct consensus_status st;
 	size_t n;
 	uint64_t self;
 
 	/* Raft's view through the voter module (tests/sim/check-node-raft.sh). */
-	if (consensus_raft_status(cs, &st) == 0 && strcmp(consensus_raft_state(cs), "voter") == 0) {
+	if (voterd_log_status(cs, &st) == 0 && strcmp(voterd_raft_state(cs), "voter") == 0) {
 		v.raft_view = 1;
 		v.raft_leader = st.leader;
 		v.raft_term = st.term;
@@ -161,10 +162,10 @@ uint64_t lread_leader(const struct lread *lr, uint64_t *term)
 
 /* ---------------------------------------------------------------- the answering side */
 
-int lread_holds(const struct consensus *cs)
+int lread_holds(const struct voterd *cs)
 {
-	return consensus_raft(cs) != NULL && strcmp(consensus_raft_state(cs), "voter") == 0 &&
-	       !catchup_active(consensus_catchup(cs));
+	return voterd_booted(cs) && strcmp(voterd_raft_state(cs), "voter") == 0 &&
+	       !catchup_active(voterd_catchup(cs));
 }
 
 static void lread_send(struct lread *lr, const uint8_t to_pk[CHORUS_PK_BYTES], uint64_t to,
@@ -173,7 +174,7 @@ static void lread_send(struct lread *lr, const uint8_t to_pk[CHORUS_PK_BYTES], u
 	struct member_view mv;
 	int r;
 
-	if (consensus_member_by_id(lr->node->consensus, to, &mv) != 0 || mv.self ||
+	if (voterd_member_by_id(lr->node->consensus, to, &mv) != 0 || mv.self ||
 	    (to_pk != NULL && memcmp(mv.rec.pk, to_pk, CHORUS_PK_BYTES) != 0))
 		return;
 	r = core_send_app(lr->node->core, mv.rec.pk, mv.rec.addr, CORE_APP_LEDGER, body, len);
@@ -198,8 +199,8 @@ static int lread_add_json(uint8_t *out, size_t *len, cJSON *doc)
 /* The items of one answer; its code when they cannot be given. */
 static int lread_fill(struct lread *lr, const struct lread_req *q, size_t *len)
 {
-	struct consensus *cs = lr->node->consensus;
-	const struct ledger *l = consensus_ledger(cs);
+	struct voterd *cs = lr->node->consensus;
+	const struct ledger *l = voterd_ledger(cs);
 	uint8_t *out = lr->buf;
 
 	if (q->op == LREAD_STATUS)
@@ -209,7 +210,7 @@ static int lread_fill(struct lread *lr, const struct lread_req *q, size_t *len)
 		char id[CHORUS_JOB_ID_HEX + 1];
 		int held = 0;
 
-		if (consensus_job_get(cs, q->job, &lj, &held) != 0)
+		if (voterd_job_get(cs, q->job, &lj, &held) != 0)
 			return LREAD_NOT_FOUND;
 		sodium_bin2hex(id, sizeof id, q->job, sizeof q->job);
 		return lread_add_json(out, len, api_ledger_job_json(id, &lj, held)) == 0 ? LREAD_OK
@@ -220,7 +221,7 @@ static int lread_fill(struct lread *lr, const struct lread_req *q, size_t *len)
 			const uint8_t *data;
 			size_t blen;
 
-			if (consensus_block(cs, h, &data, &blen) != 0 ||
+			if (voterd_block(cs, h, &data, &blen) != 0 ||
 			    lread_ans_add(out, CHORUS_BODY_MAX, len, data, blen) != 0)
 				break;
 		}
@@ -247,8 +248,8 @@ static int lread_fill(struct lread *lr, const struct lread_req *q, size_t *len)
 static void lread_serve(struct lread *lr, const uint8_t from_pk[CHORUS_PK_BYTES],
                         const uint8_t *body, size_t len)
 {
-	struct raft_status st;
-	struct consensus *cs = lr->node->consensus;
+	struct consensus_status st;
+	struct voterd *cs = lr->node->consensus;
 	struct lread_req q;
 	struct lread_ans a = { 0 };
 	size_t out_len;
@@ -273,16 +274,16 @@ static void lread_serve(struct lread *lr, const uint8_t from_pk[CHORUS_PK_BYTES]
 	a.req_id = q.req_id;
 	a.op = q.op;
 	a.code = LREAD_NO_LEDGER;
-	if (lread_holds(cs) && consensus_raft_status(cs, &st) == 0) {
+	if (lread_holds(cs) && voterd_log_status(cs, &st) == 0) {
 		a.term = st.term;
 		a.leader = st.leader;
-		a.height = ledger_height(consensus_ledger(cs));
+		a.height = ledger_height(voterd_ledger(cs));
 		a.code = LREAD_OK;
 	}
 	if (a.code == LREAD_OK && q.op == LREAD_BALANCES) {
 		struct ledger_stats ls;
 
-		ledger_stats(consensus_ledger(cs), &ls);
+		ledger_stats(voterd_ledger(cs), &ls);
 		a.total = ls.accounts;
 	}
 	out_len = (size_t)lread_ans_begin(lr->buf, CHORUS_BODY_MAX, &a);
@@ -458,7 +459,7 @@ static cJSON *lread_source(struct lread *lr, uint64_t id)
 
 	snprintf(hex, sizeof hex, "%016llx", (unsigned long long)id);
 	cJSON_AddStringToObject(o, "id", hex);
-	cJSON_AddStringToObject(o, "name", consensus_member_by_id(lr->node->consensus, id, &mv) == 0
+	cJSON_AddStringToObject(o, "name", voterd_member_by_id(lr->node->consensus, id, &mv) == 0
 	                                       ? mv.rec.name
 	                                       : "");
 	return o;
@@ -561,7 +562,7 @@ static int lread_on_balances(struct lread *lr, struct lread_pending *p, const st
 			struct member_view mv;
 
 			cJSON_AddStringToObject(o, "name",
-			                        consensus_member_by_id(lr->node->consensus,
+			                        voterd_member_by_id(lr->node->consensus,
 			                                               lread_id_of(x), &mv) == 0
 			                            ? mv.rec.name
 			                            : "");

@@ -6,7 +6,7 @@
  * records, the answers go there), count (1); then count records:
  *   submit:    u16 ack len, ack, ack sig (64), u16 receipt len, receipt, receipt sig (64)
  *   committed: job id (16), height (u64); height 0 (blocks start at 1): the
- *              ledger refused the entry (it does not check), see consensus.c
+ *              ledger refused the entry (it does not check), see voterd.c
  * Every length is checked; a text is 1..CHORUS_LEDGER_TEXT_MAX bytes and
  * nothing may trail the last record.
  */

@@ -83,7 +83,7 @@ int lread_ans_decode(struct lread_ans *a, const uint8_t *buf, size_t len);
 _Static_assert(LREAD_ATTEMPT_MS < LREAD_DEADLINE_MS, "a read may ask more than one voter");
 
 struct node;
-struct consensus;
+struct voterd;
 struct core_env;
 struct evhttp_request;
 typedef struct cJSON cJSON;
@@ -95,10 +95,10 @@ struct lread_stats {
 };
 int lread_create(struct lread **out, struct node *node);
 void lread_destroy(struct lread *lr);
-/* Chains our app callback in front of env's (consensus_env first): it takes kinds 0x21, 0x22. */
+/* Chains our app callback in front of env's (voterd_env first): it takes kinds 0x21, 0x22. */
 void lread_env(struct core_env *env);
 /* 1 when this node answers ledger reads from its own ledger (a voter of its configuration, caught up). */
-int lread_holds(const struct consensus *cs);
+int lread_holds(const struct voterd *cs);
 /* Hold req until a voter answers op (local: STATUS's node-side doc, taken); answered in every case. */
 void lread_start(struct lread *lr, struct evhttp_request *req, const struct lread_req *q,
                  cJSON *local);
@@ -107,7 +107,7 @@ void lread_stats(const struct lread *lr, struct lread_stats *out);
 uint64_t lread_leader(const struct lread *lr, uint64_t *term);
 
 /* api-ledger.c: the documents a voter answers with, shared with its own API */
-cJSON *api_ledger_status_json(struct consensus *cs);
+cJSON *api_ledger_status_json(struct voterd *cs);
 cJSON *api_ledger_job_json(const char *id, const struct ledger_job *lj, int held);
 cJSON *api_ledger_block_json(const uint8_t *data, size_t len);
 

@@ -101,7 +101,7 @@ struct fabric;
 struct api;
 struct jobs;
 struct jobstore;
-struct consensus;
+struct voterd;
 struct lread;
 typedef struct cJSON cJSON;
 
@@ -112,7 +112,7 @@ struct node {
 	struct fabric *fabric;
 	struct api *api;
 	struct jobs *jobs;
-	struct consensus *consensus;
+	struct voterd *consensus;
 	struct lread *lread;       /* ledger reads for a node without the ledger (ledger-read.c) */
 	struct node_config cfg;
 	struct event *timer;
@@ -355,17 +355,17 @@ uint64_t metrics_leader_changes(void);
 /* api-metrics.c: GET /metrics (1: the path was its own, answered) */
 int api_metrics_route(struct node *node, struct evhttp_request *req, const char *path);
 
-/* consensus.c (the rest of its interface: consensus.h) */
+/* voterd.c (the rest of its interface: voterd.h) */
 #define NODE_SNAPSHOT_EVERY_MAX 32768   /* --snapshot-every: well under CHORUS_RAFT_LOG_MAX */
 _Static_assert(NODE_SNAPSHOT_EVERY_MAX + CHORUS_RAFT_UNCOMMITTED_MAX < CHORUS_RAFT_LOG_MAX,
                "a compacting log never reaches the in-memory bound");
 #define NODE_BOOTSTRAP_MAX 9                /* --bootstrap-expect: at most CHORUS_RAFT_VOTERS_MAX */
-int consensus_create(struct consensus **out, struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
+int voterd_create(struct voterd **out, struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
                      const uint8_t sk[CHORUS_SK_BYTES], char *err, size_t errlen);
-void consensus_destroy(struct consensus *cs);
+void voterd_destroy(struct voterd *cs);
 /* At start, after the core is made and before jobs resume: our open acks to the core. */
-int consensus_acks_restore(struct consensus *cs, struct core *core);
-void consensus_env(struct core_env *env);
+int voterd_acks_restore(struct voterd *cs, struct core *core);
+void voterd_env(struct core_env *env);
 
 /* api-ledger.c */
 int api_ledger_route(struct node *node, struct evhttp_request *req, const char *path);

@@ -30,7 +30,7 @@
  * it dirtied a random page per ack, most of what the outbox wrote.  Rows are
  * appended, and the job -> rowid index of the open acks lives in memory
  * (idmap.h), built from the table at open.  An ack is never dropped: the
- * node refuses new submits while too many are open (consensus.c,
+ * node refuses new submits while too many are open (voterd.c,
  * CHORUS_OUTBOX_HIGH), which bounds the table instead.
  */
 #include <errno.h>
@@ -43,7 +43,7 @@
 #include <sqlite3.h>
 
 #include "node.h"
-#include "consensus.h"
+#include "voterd.h"
 #include "idmap.h"
 
 

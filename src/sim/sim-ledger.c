@@ -26,7 +26,7 @@
  *
  * A leader checks a submitted entry (ledger_entry_check_here: its
  * ledger's cache of verified entries), queues it (deduplicated by job) and
- * pipelines blocks as consensus.c: the first of its term on a final head
+ * pipelines blocks as voterd.c: the first of its term on a final head
  * (its whole log applied and committed), the next ones with
  * ledger_block_build_on its last proposed block (the tip), at most
  * SL_INFLIGHT_MAX beyond its applied head, each a tagged Raft entry; every
@@ -87,9 +87,11 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "chorus/voter-catchup.h"
 #include "chorus/voter.h"
 #include "core-internal.h"
 #include "sim-raft.h"
+#include "chorus/consensus-raft.h"
 
 #define SL_CLIENTS       4
 #define SL_WORKERS       6
@@ -121,7 +123,24 @@ _Static_assert(SL_OUTBOX_BATCH <= SL_PENDING_MAX, "one outbox message fits a que
 static const uint32_t sl_block_max[] = { 1, 4, 16, SL_BLOCK_MAX };
 #define SL_NBLOCK_MAX (sizeof(sl_block_max) / sizeof(sl_block_max[0]))
 
-enum { SL_MSG_SUBMIT = 1, SL_MSG_ANSWER = 2 };
+enum { SL_MSG_SUBMIT = 1, SL_MSG_ANSWER = 2, SL_MSG_CATCHUP = 3 /* bytes: a backfill message */ };
+#define SL_LIE_ONE_IN 8 /* --catchup: one block answer in 8 lies about its first block */
+
+/*
+ * --catchup: a node's blocks table (raft.db's `blocks` in chorusd), which
+ * survives a crash but for the rows written since its last durable Raft
+ * write (a power cut: sim_ledger_crash).  seq orders the writes.
+ */
+struct sl_row {
+	uint8_t *data; /* NULL: no row */
+	size_t len;
+	uint64_t seq;
+};
+struct sl_store {
+	struct sl_row *rows; /* by height */
+	size_t cap;
+	uint64_t seq, synced; /* rows with seq <= synced are durable */
+};
 
 struct sl_key {
 	uint8_t pk[CHORUS_PK_BYTES];
@@ -161,6 +180,19 @@ struct sl_height {
 struct sl_node {
 	struct ledger *l; /* NULL while down */
 	struct voter *v;  /* the shipped voter (src/core/voter.c) on l; NULL while down */
+	struct consensus *cons; /* its log: the node's Raft through consensus-raft.c (borrowed) */
+	/*
+	 * --catchup: the shipped catch-up module (src/core/voter-catchup.c) on l,
+	 * the node's blocks table, and what its ledger reflects of Raft: held_next
+	 * (0: in step; else the next committed entry to apply from the log once
+	 * the backfill ends) and shadow (the ledger height as of Raft's applied
+	 * index: what the history check compares).
+	 */
+	struct voter_catchup *vc;
+	struct sl_store bs;
+	uint64_t held_next, shadow, tick_ms;
+	uint64_t want_height;                    /* the snapshot's state to check once reached */
+	uint8_t want_state[LEDGER_HASH_BYTES];
 	struct sr *s;     /* for the voter's callbacks */
 	struct sr_node *n;
 	struct sl_key key;
@@ -186,6 +218,7 @@ struct sl_item {
 struct sl_msg {
 	uint8_t type, forwarded;
 	uint32_t origin, n;
+	uint32_t blen; /* SL_MSG_CATCHUP: bytes after the items */
 	struct sl_item items[];
 };
 
@@ -215,6 +248,10 @@ struct sim_ledger {
 	uint64_t vcache_hits; /* of the ledgers destroyed so far */
 	uint64_t bursts, settled_submits;
 	uint64_t poison_over, poison_fresh, refused_answers, old_blocks;
+	/* --catchup */
+	int catchup;
+	uint64_t cu_backfills, cu_fetched, cu_rows_lost, cu_held_applied, cu_lies;
+	uint64_t cu_stale, cu_msgs, cu_rebuilt;
 };
 
 /* ---------------------------------------------------------------- memoised ed25519 */
@@ -512,6 +549,7 @@ int sim_ledger_create(struct sr *s, uint32_t njobs)
 	/* Its own stream, so that the pool does not depend on how the run goes. */
 	sim_rng_seed(&L->rng, s->seed ^ 0x6c65646765720000ULL);
 	L->poison = s->poison;
+	L->catchup = s->catchup;
 	L->njobs = njobs;
 	L->jobs = calloc(njobs, sizeof(*L->jobs));
 	L->slots = calloc(njobs, sizeof(*L->slots));
@@ -546,6 +584,11 @@ void sim_ledger_free(struct sr *s)
 		return;
 	for (uint32_t i = 0; i <= SR_NODES_MAX; i++) {
 		voter_destroy(L->nodes[i].v);
+		consensus_destroy(L->nodes[i].cons);
+		voter_catchup_destroy(L->nodes[i].vc);
+		for (size_t h = 0; h < L->nodes[i].bs.cap; h++)
+			free(L->nodes[i].bs.rows[h].data);
+		free(L->nodes[i].bs.rows);
 		ledger_destroy(L->nodes[i].l);
 		sodium_memzero(&L->nodes[i].key, sizeof(L->nodes[i].key));
 	}
@@ -780,6 +823,10 @@ static void sl_ledger_drop(struct sim_ledger *L, struct sl_node *ln)
 	sl_vstats_add(&L->vdone, &vs);
 	voter_destroy(ln->v);
 	ln->v = NULL;
+	consensus_destroy(ln->cons);
+	ln->cons = NULL;
+	voter_catchup_destroy(ln->vc);
+	ln->vc = NULL;
 	ledger_destroy(ln->l);
 	ln->l = NULL;
 }
@@ -795,6 +842,13 @@ static int sl_member_cb(void *ctx, const uint8_t pk[CHORUS_PK_BYTES])
 		if (memcmp(ln->s->ledger->keys[k].pk, pk, CHORUS_PK_BYTES) == 0)
 			return 1;
 	return 0;
+}
+
+/* The voter reaches the node's Raft (replaced at each restart) through the consensus interface. */
+static void sl_attach(struct sl_node *ln)
+{
+	consensus_raft_attach(ln->cons, ln->n->r);
+	voter_set_consensus(ln->v, ln->n->r != NULL ? ln->cons : NULL);
 }
 
 /* The shipped voter on ln's new ledger, configured as chorusd's (block size drawn per boot). */
@@ -813,32 +867,281 @@ static int sl_voter_create(struct sl_node *ln)
 	vc.propose_cb = sl_propose_cb;
 	vc.member_known_cb = sl_member_cb;
 	vc.ctx = ln;
+	if (consensus_raft_wrap(&ln->cons, NULL) != 0)
+		return CORE_ERR_NOMEM;
 	return voter_create(&ln->v, &vc, ln->l);
+}
+
+/* ---------------------------------------------------------------- catch-up (--catchup) */
+
+static struct sl_msg *sl_msg_new(uint8_t type, uint32_t origin, uint32_t max);
+static void sl_send(struct sr *s, uint32_t from, uint32_t to, struct sl_msg *m);
+
+static void sl_bs_put(struct sl_store *bs, uint64_t h, const uint8_t *data, size_t len)
+{
+	if (h >= bs->cap) {
+		size_t cap = bs->cap ? bs->cap : 64;
+
+		while (cap <= h)
+			cap *= 2;
+		if ((bs->rows = realloc(bs->rows, cap * sizeof(*bs->rows))) == NULL)
+			abort();
+		memset(bs->rows + bs->cap, 0, (cap - bs->cap) * sizeof(*bs->rows));
+		bs->cap = cap;
+	}
+	free(bs->rows[h].data);
+	if ((bs->rows[h].data = malloc(len)) == NULL)
+		abort();
+	memcpy(bs->rows[h].data, data, len);
+	bs->rows[h].len = len;
+	bs->rows[h].seq = ++bs->seq;
+}
+
+static const struct sl_row *sl_bs_get(const struct sl_store *bs, uint64_t h)
+{
+	return h < bs->cap && bs->rows[h].data != NULL ? &bs->rows[h] : NULL;
+}
+
+/*
+ * A power cut: the rows written since the node's last durable Raft write
+ * (chorusd writes blocks with synchronous=NORMAL; the next FULL commit on
+ * the WAL makes them durable) are lost from some point in write order on.
+ */
+static void sl_bs_crash(struct sim_ledger *L, struct sl_store *bs)
+{
+	uint64_t cut;
+
+	if (bs->seq <= bs->synced || sim_rng_below(&L->rng, 2) == 0)
+		return;
+	cut = bs->synced + sim_rng_below(&L->rng, (uint32_t)(bs->seq - bs->synced));
+	for (size_t h = 0; h < bs->cap; h++)
+		if (bs->rows[h].data != NULL && bs->rows[h].seq > cut) {
+			free(bs->rows[h].data);
+			bs->rows[h].data = NULL;
+			L->cu_rows_lost++;
+		}
+}
+
+/*
+ * A lying voter, now and then: one byte of the first block it serves is
+ * changed where the block's hash covers it.  The asker must refuse it
+ * (the walk's hash check); a block off the chain that reached its table
+ * fails the run (sl_cu_drain).
+ */
+static void sl_cu_lie(struct sim_ledger *L, uint8_t *body, size_t len)
+{
+	size_t at = CATCHUP_BLOCKS_HEADER + 4, blen;
+
+	if (len <= at || body[0] != CATCHUP_MSG_BLOCKS || sim_rng_below(&L->rng, SL_LIE_ONE_IN) != 0)
+		return;
+	blen = codec_get_u32(body + at - 4);
+	if (blen < 2 * CHORUS_SIG_BYTES || at + blen > len)
+		return;
+	body[at + blen / 2] ^= 0x01; /* its entries: neither its height nor its signature */
+	L->cu_lies++;
+}
+
+/* The module's effects, as src/node/catchup.c turns them into I/O, with the chain checked. */
+static void sl_cu_drain(struct sr *s, struct sr_node *n)
+{
+	struct sim_ledger *L = s->ledger;
+	struct sl_node *ln = &L->nodes[n->id];
+	struct voter_catchup_effect e;
+
+	for (int k = 0; k < 4096 && !s->failed && voter_catchup_effect(ln->vc, &e); k++) {
+		const struct sl_row *row;
+		struct sl_msg *m;
+
+		switch (e.kind) {
+		case VOTER_CATCHUP_SEND:
+			m = sl_msg_new(SL_MSG_CATCHUP, 0, 0);
+			if ((m = realloc(m, sizeof(*m) + e.len)) == NULL)
+				abort();
+			memcpy(m->items, e.data, e.len);
+			m->blen = (uint32_t)e.len;
+			sl_cu_lie(L, (uint8_t *)m->items, e.len);
+			L->cu_msgs++;
+			sl_send(s, (uint32_t)n->id, (uint32_t)e.to, m);
+			break;
+		case VOTER_CATCHUP_READ:
+			row = sl_bs_get(&ln->bs, e.height);
+			voter_catchup_read_done(ln->vc, e.tag, e.height, row ? row->data : NULL,
+			                        row ? row->len : 0);
+			break;
+		case VOTER_CATCHUP_WRITE:
+			/* Only a block of the one chain may be stored: proven before it is applied. */
+			if (e.height > L->nchain || L->chain[e.height].len != e.len ||
+			    memcmp(L->chain[e.height].data, e.data, e.len) != 0) {
+				sr_failf(s, "ledger: node %" PRIu64 ": catch-up stores a block at %" PRIu64
+				            " that is not the chain's", n->id, e.height);
+				return;
+			}
+			sl_bs_put(&ln->bs, e.height, e.data, e.len);
+			L->cu_fetched++;
+			break;
+		case VOTER_CATCHUP_APPLIED:
+			L->cu_rebuilt++;
+			break;
+		default:
+			break;
+		}
+	}
+	if (voter_catchup_broken(ln->vc))
+		sr_failf(s, "ledger: node %" PRIu64 ": catch-up saw a broken invariant", n->id);
+}
+
+/* Reached the snapshot's point: the state must be the snapshot's (the model's there). */
+static void sl_cu_check_state(struct sr *s, struct sr_node *n)
+{
+	struct sl_node *ln = &s->ledger->nodes[n->id];
+	uint8_t state[LEDGER_HASH_BYTES];
+
+	if (ln->want_height == 0 || voter_catchup_active(ln->vc) ||
+	    ledger_height(ln->l) < ln->want_height)
+		return;
+	if (ledger_height(ln->l) == ln->want_height) {
+		ledger_state_hash(ln->l, state);
+		if (memcmp(state, ln->want_state, LEDGER_HASH_BYTES) != 0)
+			sr_failf(s, "ledger: node %" PRIu64 ": caught up to %" PRIu64 " with another state"
+			            " than the snapshot's", n->id, ln->want_height);
+	}
+	ln->want_height = 0;
+}
+
+/* A snapshot's ledger point becomes the catch-up target; entries after it are held. */
+static void sl_cu_target(struct sr *s, struct sr_node *n, const struct raft_snapshot *snap,
+                         uint64_t height)
+{
+	struct sl_node *ln = &s->ledger->nodes[n->id];
+	uint8_t bytes[CATCHUP_SNAP_BYTES];
+
+	catchup_snap_encode(height, height > 0 ? snap->data + 32 : (const uint8_t[LEDGER_HASH_BYTES]){ 0 },
+	                    bytes);
+	if (voter_catchup_target(ln->vc, snap->index, bytes, sizeof bytes) != 0) {
+		sr_failf(s, "ledger: node %" PRIu64 ": catch-up refuses the snapshot at %" PRIu64, n->id,
+		         snap->index);
+		return;
+	}
+	sl_cu_drain(s, n);
+	if (height > 0) {
+		ln->want_height = height;
+		memcpy(ln->want_state, snap->data + 32 + LEDGER_HASH_BYTES, LEDGER_HASH_BYTES);
+	}
+	ln->shadow = height;
+	ln->held_next = voter_catchup_active(ln->vc) ? snap->index + 1 : 0;
+	if (ln->held_next != 0)
+		s->ledger->cu_backfills++;
+	sl_cu_check_state(s, n);
+}
+
+/* Boot: the ledger from the node's own blocks table (contiguous rows from 1), then the target. */
+static void sl_cu_boot(struct sr *s, struct sr_node *n, const struct raft_snapshot *snap,
+                       uint64_t height)
+{
+	struct sl_node *ln = &s->ledger->nodes[n->id];
+	const struct sl_row *row;
+	int r = 0;
+
+	if (voter_catchup_create(&ln->vc, ln->l, n->id, 0) != 0)
+		abort();
+	for (uint64_t h = 1; r == 0 && (row = sl_bs_get(&ln->bs, h)) != NULL; h++) {
+		if ((r = voter_catchup_rebuild_block(ln->vc, h, row->data, row->len)) < 0)
+			sr_failf(s, "ledger: node %" PRIu64 ": its stored block %" PRIu64 " does not apply",
+			         n->id, h);
+		sl_cu_drain(s, n); /* after each, as the shell does (catchup_rebuild_cb) */
+	}
+	sl_cu_target(s, n, snap, height);
+}
+
+/* One committed block into n's ledger (and, with --catchup, its blocks table). */
+static void sl_apply_block(struct sr *s, struct sr_node *n, const uint8_t *b, size_t len,
+                           uint64_t index)
+{
+	struct sim_ledger *L = s->ledger;
+	struct sl_node *ln = &L->nodes[n->id];
+	struct ledger_block_info bi;
+	int err = voter_apply_block(ln->v, b, len, index);
+
+	/*
+	 * STALE only after a reboot whose blocks table ran ahead of its snapshot
+	 * (the applied index is not saved: chorusd applies the log again), and
+	 * only for the chain's own block: a leader's first block of a term is on
+	 * a final head and the next ones on its tip, so no two committed blocks
+	 * share a height.
+	 */
+	if (err == CORE_ERR_STALE && L->catchup && ledger_block_peek(b, len, &bi) == 0 &&
+	    bi.height <= L->nchain && memcmp(bi.hash, L->chain[bi.height].hash, LEDGER_HASH_BYTES) == 0) {
+		L->cu_stale++;
+		return;
+	}
+	if (err != 0) {
+		sr_failf(s, "ledger: node %" PRIu64 " cannot apply the block committed at %" PRIu64
+		            ": %s (%s)",
+		         n->id, index, core_strerror(err), ledger_why(ln->l));
+		return;
+	}
+	L->applied++;
+	if (L->catchup) /* the shell keeps each applied block (voterd_keep_block) */
+		sl_bs_put(&ln->bs, ledger_height(ln->l), b, len);
+	if (ledger_height(ln->l) == L->nchain + 1)
+		sl_chain_append(s, b, len);
 }
 
 void sim_ledger_apply(struct sr *s, struct sr_node *n, const struct raft_entry *e)
 {
 	struct sim_ledger *L = s->ledger;
 	struct sl_node *ln;
-	int err;
 
 	if (L == NULL || e->len <= SR_ENTRY_PREFIX || e->data[8] != SR_TAG_BLOCK)
 		return;
 	ln = &L->nodes[n->id];
-	err = voter_apply_block(ln->v, e->data + SR_ENTRY_PREFIX, e->len - SR_ENTRY_PREFIX, e->index);
-	if (err != 0) {
-		/*
-		 * STALE too: a leader's first block of a term is on a final head and
-		 * the next ones on its tip, so no two committed blocks share a height.
-		 */
-		sr_failf(s, "ledger: node %" PRIu64 " cannot apply the block committed at %" PRIu64
-		            ": %s (%s)",
-		         n->id, e->index, core_strerror(err), ledger_why(ln->l));
-		return;
+	if (L->catchup) {
+		ln->shadow++; /* every committed block applies (or a run fails) */
+		if (ln->held_next != 0)
+			return; /* held in the log until the backfill ends (sl_cu_apply_held) */
 	}
-	L->applied++;
-	if (ledger_height(ln->l) == L->nchain + 1)
-		sl_chain_append(s, e->data + SR_ENTRY_PREFIX, e->len - SR_ENTRY_PREFIX);
+	sl_apply_block(s, n, e->data + SR_ENTRY_PREFIX, e->len - SR_ENTRY_PREFIX, e->index);
+}
+
+/* The backfill ended: the entries held meanwhile, in order, read back from the log. */
+static void sl_cu_apply_held(struct sr *s, struct sr_node *n)
+{
+	struct sim_ledger *L = s->ledger;
+	struct sl_node *ln = &L->nodes[n->id];
+
+	sl_cu_check_state(s, n);
+	while (ln->held_next != 0 && ln->held_next <= n->sm.index && !s->failed) {
+		struct consensus_entry e;
+
+		if (consensus_entry_get(ln->cons, ln->held_next, &e) != 0) {
+			sr_failf(s, "ledger: node %" PRIu64 ": held entry %" PRIu64 " is gone from its log",
+			         n->id, ln->held_next);
+			return;
+		}
+		if (e.app && e.len > SR_ENTRY_PREFIX && e.data[8] == SR_TAG_BLOCK) {
+			sl_apply_block(s, n, e.data + SR_ENTRY_PREFIX, e.len - SR_ENTRY_PREFIX, e.index);
+			L->cu_held_applied++;
+		}
+		ln->held_next++;
+	}
+	if (ln->held_next > n->sm.index)
+		ln->held_next = 0;
+	if (!s->failed && ln->held_next == 0 && ledger_height(ln->l) != ln->shadow)
+		sr_failf(s, "ledger: node %" PRIu64 " caught up to %" PRIu64 ", Raft's applied state"
+		            " holds %" PRIu64, n->id, ledger_height(ln->l), ln->shadow);
+}
+
+/* --catchup: 1 while n's ledger does not reflect Raft's applied index (no compaction then). */
+int sim_ledger_held(const struct sr *s, const struct sr_node *n)
+{
+	return s->ledger != NULL && s->ledger->catchup && s->ledger->nodes[n->id].held_next != 0;
+}
+
+/* A durable Raft write on n: the blocks written before it are durable too (the same WAL). */
+void sim_ledger_synced(struct sr *s, struct sr_node *n)
+{
+	if (s->ledger != NULL)
+		s->ledger->nodes[n->id].bs.synced = s->ledger->nodes[n->id].bs.seq;
 }
 
 uint64_t sim_ledger_height(const struct sr *s, const struct sr_node *n)
@@ -848,6 +1151,8 @@ uint64_t sim_ledger_height(const struct sr *s, const struct sr_node *n)
 	if (s->ledger == NULL)
 		return 0;
 	ln = &s->ledger->nodes[n->id];
+	if (s->ledger->catchup)
+		return ln->shadow; /* what the ledger holds once it reflects Raft's applied index */
 	return ln->l != NULL ? ledger_height(ln->l) : 0;
 }
 
@@ -855,6 +1160,7 @@ void sim_ledger_snapshot(struct sr *s, struct sr_node *n, uint8_t *out)
 {
 	const struct ledger *l = s->ledger->nodes[n->id].l;
 
+	sim_ledger_synced(s, n); /* a compaction commits with a full sync */
 	codec_put_u64(out, ledger_height(l));
 	ledger_head_hash(l, out + 8);
 	ledger_state_hash(l, out + 8 + LEDGER_HASH_BYTES);
@@ -871,6 +1177,13 @@ void sim_ledger_boot(struct sr *s, struct sr_node *n, const struct raft_snapshot
 	if (L == NULL)
 		return;
 	ln = &L->nodes[n->id];
+	if (L->catchup && n->up && ln->l != NULL) {
+		/* Installed from the leader: chorusd keeps its ledger and backfills (catchup.c). */
+		height = snap->len >= 24 + SR_SNAP_LEDGER ? codec_get_u64(snap->data + 24) : 0;
+		sl_attach(ln);
+		sl_cu_target(s, n, snap, height);
+		return;
+	}
 	sl_ledger_drop(L, ln);
 	ln->checked = 0;
 	ln->block_max = sl_block_max[sim_rng_below(&L->rng, SL_NBLOCK_MAX)];
@@ -885,13 +1198,18 @@ void sim_ledger_boot(struct sr *s, struct sr_node *n, const struct raft_snapshot
 	else if (snap->index != 0)
 		sr_failf(s, "ledger: node %" PRIu64 ": the snapshot at %" PRIu64 " has no ledger state",
 		         n->id, snap->index);
-	if (height == 0 || s->failed)
-		return;
 	if (height > L->nchain) {
 		sr_failf(s, "ledger: node %" PRIu64 ": snapshot at ledger height %" PRIu64
 		            " is past the chain (%zu)", n->id, height, L->nchain);
 		return;
 	}
+	if (L->catchup && !s->failed) {
+		/* Its own blocks table, then the shipped catch-up from the other voters. */
+		sl_cu_boot(s, n, snap, height);
+		return;
+	}
+	if (height == 0 || s->failed)
+		return;
 	/* The ledger has no state dump: the archived chain stands in for one. */
 	L->rebuilds++;
 	for (uint64_t h = 1; h <= height; h++) {
@@ -918,6 +1236,9 @@ void sim_ledger_crash(struct sr *s, struct sr_node *n)
 		return;
 	ln = &s->ledger->nodes[n->id];
 	sl_ledger_drop(s->ledger, ln);
+	if (s->ledger->catchup)
+		sl_bs_crash(s->ledger, &ln->bs);
+	ln->held_next = 0;
 }
 
 /* ---------------------------------------------------------------- messages */
@@ -937,11 +1258,11 @@ static struct sl_msg *sl_msg_new(uint8_t type, uint32_t origin, uint32_t max)
 static void sl_send(struct sr *s, uint32_t from, uint32_t to, struct sl_msg *m)
 {
 	struct sim_ledger *L = s->ledger;
-	size_t len = sizeof(*m) + (size_t)m->n * sizeof(struct sl_item);
+	size_t len = sizeof(*m) + (size_t)m->n * sizeof(struct sl_item) + m->blen;
 	int copies = 1;
 
-	if (m->n == 0 || sim_rng_unit(&L->rng) < s->loss) {
-		L->lost += m->n > 0;
+	if ((m->n == 0 && m->blen == 0) || sim_rng_unit(&L->rng) < s->loss) {
+		L->lost += m->n > 0 || m->blen > 0;
 		free(m);
 		return;
 	}
@@ -1006,7 +1327,7 @@ static uint32_t sl_route(struct sr *s, uint32_t origin)
 
 /*
  * The voter's effects at node n: its answers, one message per origin (the
- * leader's consensus_effects), sent across the simulated network.
+ * leader's voterd_effects), sent across the simulated network.
  */
 static void sl_effects(struct sr *s, struct sr_node *n)
 {
@@ -1072,7 +1393,7 @@ static void sl_on_submit(struct sr *s, struct sr_node *n, const struct sl_msg *m
 	uint64_t to;
 	enum voter_action a;
 
-	voter_set_raft(ln->v, n->r);
+	sl_attach(ln);
 	a = voter_on_submit(ln->v, m->forwarded, &to);
 	sl_origin_pk(m->origin, origin);
 	if (a == VOTER_QUEUE) {
@@ -1162,7 +1483,13 @@ void sim_ledger_deliver(struct sr *s, struct sr_ev *ev)
 		L->to_down++;
 	else if (ev->gen != 0 && s->nodes[ev->gen].group != n->group)
 		L->cut++;
-	else
+	else if (m->type == SL_MSG_CATCHUP && L->nodes[n->id].vc != NULL) {
+		struct sl_node *ln = &L->nodes[n->id];
+
+		sl_attach(ln);
+		voter_catchup_on_msg(ln->vc, ln->cons, ev->gen, (const uint8_t *)m->items, m->blen);
+		sl_cu_drain(s, n);
+	} else if (m->type != SL_MSG_CATCHUP)
 		sl_on_submit(s, n, m);
 	free(ev->buf);
 	ev->buf = NULL;
@@ -1195,7 +1522,7 @@ static uint64_t sl_unapplied_block(const struct sr_node *n, uint64_t applied)
  * SL_INFLIGHT_MAX beyond n's applied head; (b) in the term of n's Raft,
  * linked to the last block n proposed in that term, or, the first of the
  * term, to n's applied head with no block left unapplied in its log (what
- * consensus.c's wait for a final head guarantees; the log may have grown
+ * voterd.c's wait for a final head guarantees; the log may have grown
  * since, with entries that are not blocks).  sl_note_proposal() remembers
  * it once Raft took it.
  */
@@ -1287,7 +1614,7 @@ static int sl_propose_cb(void *ctx, const uint8_t *block, uint32_t len)
 	return 0;
 }
 
-/* The leader's half of consensus_pump, the shipped code: step-down, answers, builds. */
+/* The leader's half of voterd_pump, the shipped code: step-down, answers, builds. */
 void sim_ledger_pump(struct sr *s, struct sr_node *n, int build)
 {
 	struct sim_ledger *L = s->ledger;
@@ -1298,8 +1625,24 @@ void sim_ledger_pump(struct sr *s, struct sr_node *n, int build)
 	ln = &L->nodes[n->id];
 	if (ln->v == NULL)
 		return;
-	voter_set_raft(ln->v, n->r);
-	voter_pump(ln->v, build, 0, SIM_EPOCH_MS + s->now_ms);
+	sl_attach(ln);
+	if (L->catchup && ln->vc != NULL) {
+		struct consensus_status st;
+
+		/* Its ticks (10 ms of virtual time), then the held entries once it is done. */
+		if (s->now_ms >= ln->tick_ms + SR_TICK_MS) {
+			ln->tick_ms = s->now_ms;
+			voter_catchup_tick(ln->vc, ln->cons, SIM_EPOCH_MS + s->now_ms);
+			sl_cu_drain(s, n);
+		}
+		if (ln->held_next != 0 && !voter_catchup_active(ln->vc))
+			sl_cu_apply_held(s, n);
+		/* A leader that cannot build on the final head steps aside (as chorusd's). */
+		consensus_status(ln->cons, &st);
+		voter_catchup_after_pump(ln->vc, ln->cons, ln->held_next ? ln->held_next - 1 : st.applied);
+		sl_cu_drain(s, n);
+	}
+	voter_pump(ln->v, build, L->catchup && ln->held_next != 0, SIM_EPOCH_MS + s->now_ms);
 	sl_effects(s, n);
 }
 
@@ -1632,4 +1975,10 @@ void sim_ledger_report(const struct sr *s)
 	printf("ledger-rebuilds: rebuilds=%" PRIu64 " rebuilt-blocks=%" PRIu64
 	       " ed25519-verifies=%" PRIu64 " memo-hits=%" PRIu64 "\n",
 	       L->rebuilds, L->rebuilt_blocks, sl_memo_misses, sl_memo_hits);
+	if (L->catchup)
+		printf("ledger-catchup: backfills=%" PRIu64 " fetched=%" PRIu64 " msgs=%" PRIu64
+		       " held-applied=%" PRIu64 " store-applied=%" PRIu64 " rows-lost=%" PRIu64
+		       " stale=%" PRIu64 " lies=%" PRIu64 "\n",
+		       L->cu_backfills, L->cu_fetched, L->cu_msgs, L->cu_held_applied, L->cu_rebuilt,
+		       L->cu_rows_lost, L->cu_stale, L->cu_lies);
 }

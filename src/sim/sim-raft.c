@@ -544,7 +544,8 @@ static void sr_maybe_snapshot(struct sr *s, struct sr_node *n)
 	int err;
 
 	raft_status(n->r, &st);
-	if (st.applied < st.snap_index + n->snap_every)
+	/* Not while the ledger holds entries behind Raft (--catchup): chorusd waits too. */
+	if (st.applied < st.snap_index + n->snap_every || sim_ledger_held(s, n))
 		return;
 	sr_put_u64(buf, n->sm.index);
 	sr_put_u64(buf + 8, n->sm.count);
@@ -572,7 +573,7 @@ static void sr_drive(struct sr *s, struct sr_node *n)
 	const char *why;
 
 	n->dirty = 0; /* whatever was stepped is pumped now */
-	/* Two rounds, as the node's consensus_pump: a block built after the first leaves in the second. */
+	/* Two rounds, as the node's voterd_pump: a block built after the first leaves in the second. */
 	for (int round = 0; round < (s->ledger != NULL ? 2 : 1); round++) {
 		while (n->up && !s->failed && raft_ready(n->r, &rd)) {
 			if (sr_persist(s, n, &rd)) {
@@ -580,6 +581,8 @@ static void sr_drive(struct sr *s, struct sr_node *n)
 				sr_crash(s, n);
 				return;
 			}
+			if (rd.snapshot || rd.truncate_from || rd.nentries || rd.hs_changed)
+				sim_ledger_synced(s, n); /* a durable write: the blocks before it are too */
 			sr_check_persisted(s, n, &rd);
 			for (size_t i = 0; i < rd.nmsgs; i++)
 				sr_send(s, &rd.msgs[i]);
@@ -715,7 +718,7 @@ static void sr_action(struct sr *s)
 
 	/*
 	 * With the ledger, fillers are rare: a leader's first block of a term
-	 * waits until its whole log is committed (consensus.c), which a steady
+	 * waits until its whole log is committed (voterd.c), which a steady
 	 * stream of other proposals can put off for ever at high loss; the node
 	 * proposes blocks and configuration changes only.  --dense-fillers
 	 * keeps the rate of the raft scenario.
@@ -866,7 +869,7 @@ static void sr_event(struct sr *s, struct sr_ev *ev)
 	case SR_EV_LEDGER:
 		sim_ledger_deliver(s, ev);
 		if (ev->node != 0 && n->up)
-			sr_drive(s, n); /* the leader may build at once, as consensus_on_submit pumps */
+			sr_drive(s, n); /* the leader may build at once, as voterd_on_submit pumps */
 		break;
 	case SR_EV_PUMP:
 		if (n->up && ev->gen == n->gen && n->dirty) {
@@ -972,7 +975,7 @@ void sim_raft_usage(FILE *f)
 	fprintf(f, "usage: chorus-sim raft [--voters N] [--seed S] [--loss P] [--steps K]\n"
 	           "                       [--no-pre-vote] [--no-check-quorum] [--ledger]\n"
 	           "                       [--ledger-jobs J] [--dense-fillers] [--batch-steps]\n"
-	           "                       [--poison] [--verbose] [--help]\n"
+	           "                       [--poison] [--catchup] [--verbose] [--help]\n"
 	           "  --voters N   initial voters, 3..7 (default 5); two spare nodes join and leave\n"
 	           "  --seed S     the run's seed (default 1)\n"
 	           "  --loss P     message loss probability in [0, 1) (default 0.02)\n"
@@ -995,6 +998,11 @@ void sim_raft_usage(FILE *f)
 	           "               10^15; or two fresh keys, no members) and odd nodes lead as\n"
 	           "               older leaders (no bound checks): every voter keeps applying,\n"
 	           "               poison is never credited (implies --ledger)\n"
+	           "  --catchup    with the ledger, every node keeps a blocks table that loses its\n"
+	           "               newest unsynced rows at a crash; a node that boots or installs\n"
+	           "               a snapshot catches up through the shipped catch-up module\n"
+	           "               (its own table, then blocks fetched from the other voters),\n"
+	           "               holding the entries after the snapshot (implies --ledger)\n"
 	           "  --verbose    print every new leader on stderr\n",
 	        SIM_LEDGER_JOBS_MAX, SIM_LEDGER_JOBS_DEFAULT);
 }
@@ -1008,7 +1016,7 @@ static int sr_parse(struct sr *s, int argc, char **argv)
 		{ "no-pre-vote", no_argument, NULL, 'P' },  { "no-check-quorum", no_argument, NULL, 'Q' },
 		{ "ledger", no_argument, NULL, 'L' },       { "ledger-jobs", required_argument, NULL, 'J' },
 		{ "dense-fillers", no_argument, NULL, 'D' }, { "batch-steps", no_argument, NULL, 'B' },
-		{ "poison", no_argument, NULL, 'X' },
+		{ "poison", no_argument, NULL, 'X' },       { "catchup", no_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
@@ -1045,6 +1053,11 @@ static int sr_parse(struct sr *s, int argc, char **argv)
 		case 'Q': s->check_quorum = 0; break;
 		case 'D': s->dense_fillers = 1; break;
 		case 'B': s->batch_steps = 1; break;
+		case 'C':
+			s->catchup = 1;
+			if (s->ledger_jobs == 0)
+				s->ledger_jobs = SIM_LEDGER_JOBS_DEFAULT;
+			break;
 		case 'X':
 			s->poison = 1;
 			if (s->ledger_jobs == 0)
@@ -1110,6 +1123,8 @@ int sim_raft_main(int argc, char **argv)
 			fprintf(stderr, " --batch-steps");
 		if (s->poison)
 			fprintf(stderr, " --poison");
+		if (s->catchup)
+			fprintf(stderr, " --catchup");
 		fprintf(stderr, "\n");
 	}
 	sr_free(s);

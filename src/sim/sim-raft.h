@@ -121,6 +121,7 @@ struct sr {
 	int dense_fillers;         /* --dense-fillers: as many fillers as without the ledger */
 	int batch_steps;           /* --batch-steps: step every message of an instant, pump once */
 	int poison;                /* --poison: poison entries, older leaders (sim-ledger.c) */
+	int catchup;               /* --catchup: blocks tables, the shipped catch-up (sim-ledger.c) */
 	uint64_t batch_msgs, batch_pumps; /* --batch-steps: messages stepped, pumps they got */
 	char fail[512];
 	int failed;
@@ -148,6 +149,10 @@ void sim_ledger_free(struct sr *s);
 /* n booted (or installed a snapshot): its ledger is rebuilt to the snapshot's height. */
 void sim_ledger_boot(struct sr *s, struct sr_node *n, const struct raft_snapshot *snap);
 void sim_ledger_crash(struct sr *s, struct sr_node *n);
+/* --catchup: n's ledger holds committed entries behind Raft (no compaction meanwhile). */
+int sim_ledger_held(const struct sr *s, const struct sr_node *n);
+/* A durable Raft write on n: the blocks written before it are durable too. */
+void sim_ledger_synced(struct sr *s, struct sr_node *n);
 /* A committed normal entry, in log order. */
 void sim_ledger_apply(struct sr *s, struct sr_node *n, const struct raft_entry *e);
 uint64_t sim_ledger_height(const struct sr *s, const struct sr_node *n);

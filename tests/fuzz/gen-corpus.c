@@ -24,7 +24,7 @@
 #include "core-internal.h"
 #include "fuzz-cluster.h"
 #include "node.h"
-#include "consensus.h"
+#include "voterd.h"
 #include "lmsg.h"
 
 #define GEN_PER_TYPE 4 /* frames kept per frame type */

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "node.h"
-#include "consensus.h"
+#include "voterd.h"
 #include "tap.h"
 
 #define ROUNDS 200000

@@ -21,7 +21,7 @@
 #include <sqlite3.h>
 
 #include "node.h"
-#include "consensus.h"
+#include "voterd.h"
 #include "chorus/backpressure.h"
 #include "tap.h"
 

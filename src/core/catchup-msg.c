@@ -16,8 +16,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "node.h"
-#include "consensus.h"
+#include "chorus/catchup-msg.h"
 
 static const uint8_t catchup_snap_magic[4] = { 'C', 'H', 'L', 'S' };
 
