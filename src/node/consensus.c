@@ -1,6 +1,6 @@
 /*
  * consensus: the shell of the node's ledger voter.  The decisions are the
- * core's voter module (src/core/voter.c: the leader's queue and admission,
+ * core's voter module (src/core/ledger/voter.c: the leader's queue and admission,
  * the block pipeline, answers, forwarding, skipped blocks; Raft is reached
  * only through it).  Here: frames, timers and store results become voter
  * events; its effects become I/O.  It persists every Raft round through
@@ -106,7 +106,7 @@ struct consensus {
 	struct event *tick_ev;
 	uint64_t ticks;
 	int leader_published;
-	struct voter *vt;            /* the voter's decisions (src/core/voter.c) */
+	struct voter *vt;            /* the voter's decisions (src/core/ledger/voter.c) */
 	uint64_t removed[CONSENSUS_REMOVED_MAX]; /* removed by us: not re-added */
 	size_t nremoved;
 	unsigned outbox_round;

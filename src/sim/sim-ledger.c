@@ -1,6 +1,6 @@
 /*
- * `chorus-sim raft --ledger`: the ledger (src/core/ledger.c) and the ledger
- * voter (src/core/voter.c, the module chorusd runs: queue, admission, block
+ * `chorus-sim raft --ledger`: the ledger (src/core/ledger/ledger.c) and the ledger
+ * voter (src/core/ledger/voter.c, the module chorusd runs: queue, admission, block
  * pipeline, answers, forwarding, targets) on the simulated Raft nodes, with
  * the ledger invariants checked after every event.  This file holds no copy
  * of the voter's decisions: it feeds the voter events, carries its answers
@@ -160,7 +160,7 @@ struct sl_height {
 
 struct sl_node {
 	struct ledger *l; /* NULL while down */
-	struct voter *v;  /* the shipped voter (src/core/voter.c) on l; NULL while down */
+	struct voter *v;  /* the shipped voter (src/core/ledger/voter.c) on l; NULL while down */
 	struct sr *s;     /* for the voter's callbacks */
 	struct sr_node *n;
 	struct sl_key key;

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Build check (issue 16): the shell reaches Raft and the block builder only
-# through the voter module (src/core/voter.c, include/chorus/voter.h).  No
+# through the voter module (src/core/ledger/voter.c, include/chorus/voter.h).  No
 # file of src/node/ may call a raft_* function or ledger_block_build*, except
 # the pure helpers below (codecs of the wire and stored formats, error and
 # state names, a predicate over a configuration struct): they decide nothing.

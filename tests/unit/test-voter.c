@@ -1,5 +1,5 @@
 /*
- * The voter module (src/core/voter.c) driven as chorusd's shell drives it,
+ * The voter module (src/core/ledger/voter.c) driven as chorusd's shell drives it,
  * on a one-voter Raft it owns (voter_boot), with real signatures: a leader
  * waits for a final head before its first block, keeps at most 8 blocks in
  * flight beyond its applied head, answers each origin with the height that
