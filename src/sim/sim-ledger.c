@@ -88,7 +88,7 @@
 #include <sodium.h>
 
 #include "chorus/voter.h"
-#include "core-internal.h"
+#include "dispatch/jobmsg.h" /* the receipts and acks the clients sign */
 #include "sim-raft.h"
 
 #define SL_CLIENTS       4

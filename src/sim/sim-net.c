@@ -23,7 +23,7 @@
 #include <sodium.h>
 
 #include "sim.h"
-#include "core-internal.h"  /* wire_type_name(): traffic reports by frame type */
+#include "fabric/fabric.h" /* wire_type_name(): traffic reports by frame type; the rng */
 
 /* ---------------------------------------------------------------- PRNG */
 

@@ -15,6 +15,7 @@
 
 #include "chorus/voter.h"
 #include "core-internal.h"
+#include "dispatch/jobmsg.h"
 #include "tap.h"
 
 struct key {

@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "chorus/voter.h"
-#include "core-internal.h"
+#include "dispatch/jobmsg.h"
 
 struct voter_pending {
 	struct ledger_entry e;
