@@ -28,6 +28,7 @@
 #include <sodium.h>
 
 #include "core-internal.h"
+#include "dispatch/jobmsg.h"
 
 static double bench_now_us(void)
 {

@@ -46,6 +46,7 @@
 #include <sodium.h>
 
 #include "core-internal.h"
+#include "dispatch/jobmsg.h"
 
 #define BENCH_HOSTS_MAX 16
 #define BENCH_CONNS_MAX 256

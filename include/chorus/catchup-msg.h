@@ -1,6 +1,6 @@
 /*
  * catchup-msg: the bytes of the ledger snapshot and of the two backfill
- * messages (src/core/catchup-msg.c; docs/ledger-node.md, "Compaction and
+ * messages (src/core/ledger/catchup-msg.c; docs/ledger-node.md, "Compaction and
  * catch-up").  Pure: no I/O, no state.
  */
 #ifndef CHORUS_CATCHUP_MSG_H

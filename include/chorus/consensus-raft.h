@@ -1,6 +1,6 @@
 /*
  * consensus-raft: include/chorus/consensus.h over our Raft
- * (src/core/raft.c), sans-io (src/core/consensus-raft.c).
+ * (src/core/raft/raft.c), sans-io (src/core/consensus/consensus-raft.c).
  *
  * What only this implementation needs: its constructor (the state its store
  * loaded: struct raft_boot), and the seam of that store -- the durable

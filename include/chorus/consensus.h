@@ -3,9 +3,9 @@
  * it, sans-io (modelled on go-libp2p-consensus: propose, leader, is-leader,
  * committed entries, voters, add/remove, transfer).
  *
- * The ledger voter (src/core/voter.c) and the shell (src/node/voterd.c,
+ * The ledger voter (src/core/ledger/voter.c) and the shell (src/node/voterd.c,
  * catchup.c) reach the log only through these functions; nothing here names
- * Raft.  One implementation exists, over our Raft (src/core/consensus-raft.c,
+ * Raft.  One implementation exists, over our Raft (src/core/consensus/consensus-raft.c,
  * include/chorus/consensus-raft.h: its constructor and the seam its store
  * needs); a second one (a Byzantine-tolerant one is planned) brings its own
  * constructor and store and plugs in without touching the voter or the rest

@@ -55,9 +55,9 @@ enum core_log_level {
  * signed.  Fabric frames, which go point to point, carry a MAC under a key
  * the two nodes share: kx() gives the static-static Diffie-Hellman secret of
  * our identity and a peer's (the core hashes it with both keys into the
- * pair's frame key, src/core/wire.c), mac() a 16-byte tag under that key and
+ * pair's frame key, src/core/fabric/wire.c), mac() a 16-byte tag under that key and
  * a nonce that must never repeat with it (the sender's generation, frame
- * number and per-process salt, src/core/wire.c).
+ * number and per-process salt, src/core/fabric/wire.c).
  */
 struct core_crypto {
 	const char *name;

@@ -197,7 +197,7 @@ _Static_assert(CHORUS_ID_HEX + CHORUS_NAME_MAX + CHORUS_ADDR_MAX +
                CHORUS_RECORD_MAX,
                "a full record (every role, capability and tag) must fit in CHORUS_RECORD_MAX");
 
-/* Raft (src/core/raft*.c, include/chorus/raft.h). */
+/* Raft (src/core/raft/raft*.c, include/chorus/raft.h). */
 #define CHORUS_RAFT_WIRE_VERSION       1
 #define CHORUS_RAFT_VOTERS_MAX         9             /* voters in one configuration */
 #define CHORUS_RAFT_ENTRY_MAX          (56 * 1024)   /* data bytes of one log entry: one ledger block */
@@ -231,7 +231,7 @@ _Static_assert(4 + 8 * CHORUS_RAFT_VOTERS_MAX <= CHORUS_RAFT_ENTRY_MAX,
                "a configuration entry must fit in an entry");
 
 /*
- * Ledger (src/core/ledger.c, docs/ledger.md).  A block is one consensus log
+ * Ledger (src/core/ledger/ledger.c, docs/ledger.md).  A block is one consensus log
  * entry, so it must stay well under any log-entry limit (Raft's included).
  */
 #define CHORUS_LEDGER_TEXT_MAX           1024      /* one signed ack or receipt text */

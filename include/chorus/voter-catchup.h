@@ -1,6 +1,6 @@
 /*
  * voter-catchup: compaction and the backfill of ledger blocks a snapshot
- * skipped, the voter module's sans-io part (src/core/voter-catchup.c; the
+ * skipped, the voter module's sans-io part (src/core/ledger/voter-catchup.c; the
  * protocol: docs/ledger-node.md, "Compaction and catch-up").
  *
  * It decides whom to ask (the leader first, then every other voter in

@@ -1,5 +1,5 @@
 /*
- * voter: the ledger voter's protocol decisions, sans-io (src/core/voter.c).
+ * voter: the ledger voter's protocol decisions, sans-io (src/core/ledger/voter.c).
  *
  * One voter per ledger voter node, run the same by chorusd
  * (src/node/voterd.c, the shell) and by chorus-sim (src/sim/sim-ledger.c).

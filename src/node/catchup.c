@@ -2,7 +2,7 @@
  * catchup: the shell of log compaction and of the backfill of ledger blocks
  * that a snapshot skipped.  Every decision -- whom to ask, what to request,
  * what to serve, which block is proven, when to apply, when to compact,
- * when a leader steps aside -- is the core's (src/core/voter-catchup.c,
+ * when a leader steps aside -- is the core's (src/core/ledger/voter-catchup.c,
  * docs/ledger-node.md, "Compaction and catch-up").  Here its effects become
  * I/O: messages to the fabric, blocks read from and written to raft.db's
  * blocks table (read back at once as events), the jobs index of an applied
@@ -24,7 +24,7 @@ struct catchup {
 	struct node *node;
 	struct raftstore *store;
 	struct ledger *ledger;
-	struct voter_catchup *vc; /* the decisions (src/core/voter-catchup.c) */
+	struct voter_catchup *vc; /* the decisions (src/core/ledger/voter-catchup.c) */
 };
 
 const char *catchup_state_name(int state)

@@ -1,6 +1,6 @@
 /*
  * joblog: the client's store of its jobs' live output (docs/dispatch.md,
- * "Live output").  The core decides which chunks to keep (src/core/output.c)
+ * "Live output").  The core decides which chunks to keep (src/core/dispatch/output.c)
  * and hands them over in order; this only keeps the bytes, in memory, for
  * GET /v1/jobs/ID/logs.  No protocol decision is made here.
  *

@@ -1,8 +1,8 @@
 /*
  * voterd: the shell of the node's ledger voter.  The decisions are the
- * core's voter module (src/core/voter.c: the leader's queue and admission,
+ * core's voter module (src/core/ledger/voter.c: the leader's queue and admission,
  * the block pipeline, answers, forwarding, skipped blocks) and the log's
- * (include/chorus/consensus.h, over Raft: src/core/consensus-raft.c, the
+ * (include/chorus/consensus.h, over Raft: src/core/consensus/consensus-raft.c, the
  * only way to Raft).  Here: frames, timers and store results become events;
  * effects become I/O.  It persists every round of the log through
  * raftstore before sending what depends on it, keeps applied blocks in
@@ -28,7 +28,7 @@
  * Raft node id: the first 8 bytes of the node's public key, big-endian.
  * Applied blocks go to raft.db's blocks table; catchup.c compacts the log
  * behind them and backfills the blocks a snapshot skipped (its decisions:
- * src/core/voter-catchup.c).  On restart the
+ * src/core/ledger/voter-catchup.c).  On restart the
  * ledger is rebuilt from the blocks table, then the log after the snapshot
  * is applied again (stale blocks skipped).  See docs/ledger-node.md.
  */
@@ -109,7 +109,7 @@ struct voterd {
 	struct event *tick_ev;
 	uint64_t ticks;
 	int leader_published;
-	struct voter *vt;            /* the voter's decisions (src/core/voter.c) */
+	struct voter *vt;            /* the voter's decisions (src/core/ledger/voter.c) */
 	struct consensus *cons;      /* the log (include/chorus/consensus.h); NULL: not booted */
 	uint64_t removed[VOTERD_REMOVED_MAX]; /* removed by us: not re-added */
 	size_t nremoved;

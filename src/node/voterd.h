@@ -3,7 +3,7 @@
  * applied blocks and the ack outbox in raft.db), voterd.c (drives the log
  * through include/chorus/consensus.h and the voter module, applies ledger
  * blocks), catchup.c (the I/O of compaction and of the backfill of blocks a
- * snapshot skipped; the decisions: src/core/voter-catchup.c).
+ * snapshot skipped; the decisions: src/core/ledger/voter-catchup.c).
  * See docs/ledger-node.md.
  */
 #ifndef CHORUS_NODE_VOTERD_H
@@ -65,7 +65,7 @@ long long raftstore_log_rows(struct raftstore *rs);
 
 /*
  * catchup.c: the shell of compaction and backfill (the decisions:
- * src/core/voter-catchup.c), driven by voterd.c: the store and the fabric.
+ * src/core/ledger/voter-catchup.c), driven by voterd.c: the store and the fabric.
  */
 struct catchup;
 int catchup_create(struct catchup **out, struct node *node, struct raftstore *store,

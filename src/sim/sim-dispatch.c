@@ -63,7 +63,7 @@
 #include <sodium.h>
 
 #include "sim.h"
-#include "core-internal.h" /* WIRE_REQUEST..WIRE_JOBACK: job traffic per job */
+#include "fabric/fabric.h" /* WIRE_REQUEST..WIRE_JOBACK: job traffic per job */
 
 #define DISP_NODES_MIN       4
 #define DISP_JOBS_MAX        20000

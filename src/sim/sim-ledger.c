@@ -1,6 +1,6 @@
 /*
- * `chorus-sim raft --ledger`: the ledger (src/core/ledger.c) and the ledger
- * voter (src/core/voter.c, the module chorusd runs: queue, admission, block
+ * `chorus-sim raft --ledger`: the ledger (src/core/ledger/ledger.c) and the ledger
+ * voter (src/core/ledger/voter.c, the module chorusd runs: queue, admission, block
  * pipeline, answers, forwarding, targets) on the simulated Raft nodes, with
  * the ledger invariants checked after every event.  This file holds no copy
  * of the voter's decisions: it feeds the voter events, carries its answers
@@ -89,7 +89,7 @@
 
 #include "chorus/voter-catchup.h"
 #include "chorus/voter.h"
-#include "core-internal.h"
+#include "dispatch/jobmsg.h" /* the receipts and acks the clients sign */
 #include "sim-raft.h"
 #include "chorus/consensus-raft.h"
 
@@ -179,10 +179,10 @@ struct sl_height {
 
 struct sl_node {
 	struct ledger *l; /* NULL while down */
-	struct voter *v;  /* the shipped voter (src/core/voter.c) on l; NULL while down */
+	struct voter *v;  /* the shipped voter (src/core/ledger/voter.c) on l; NULL while down */
 	struct consensus *cons; /* its log: the node's Raft through consensus-raft.c (borrowed) */
 	/*
-	 * --catchup: the shipped catch-up module (src/core/voter-catchup.c) on l,
+	 * --catchup: the shipped catch-up module (src/core/ledger/voter-catchup.c) on l,
 	 * the node's blocks table, and what its ledger reflects of Raft: held_next
 	 * (0: in step; else the next committed entry to apply from the log once
 	 * the backfill ends) and shadow (the ledger height as of Raft's applied

@@ -23,7 +23,7 @@
 #include <sodium.h>
 
 #include "sim.h"
-#include "core-internal.h"  /* wire_type_name(): traffic reports by frame type */
+#include "fabric/fabric.h" /* wire_type_name(): traffic reports by frame type; the rng */
 
 /* ---------------------------------------------------------------- PRNG */
 
@@ -182,7 +182,7 @@ static void sim_net_send_cb(void *ctx, const char *addr, const uint8_t *frame, s
 		return;
 	}
 	sim->frames_sent++;
-	/* Byte 3 of a frame is its type (see src/core/wire.c). */
+	/* Byte 3 of a frame is its type (see src/core/fabric/wire.c). */
 	if (len > 3) {
 		unsigned type = frame[3] < SIM_FRAME_TYPES ? frame[3] : 0;
 

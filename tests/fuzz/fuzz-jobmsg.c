@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core-internal.h"
+#include "dispatch/jobmsg.h"
 #include "fuzz.h"
 
 union fuzz_jobmsg {

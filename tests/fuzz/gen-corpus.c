@@ -22,6 +22,7 @@
 #include "chorus/ledger.h"
 #include "chorus/raft.h"
 #include "core-internal.h"
+#include "dispatch/jobmsg.h"
 #include "fuzz-cluster.h"
 #include "node.h"
 #include "voterd.h"

@@ -1,10 +1,10 @@
 #!/bin/sh
 # Build check (issue 16): Raft is reached only through the consensus
 # interface (include/chorus/consensus.h), implemented over Raft by
-# src/core/consensus-raft.c.  Nothing else in the product calls a raft_*
-# function: not the ledger voter (src/core/voter.c), not the rest of the
+# src/core/consensus/consensus-raft.c.  Nothing else in the product calls a raft_*
+# function: not the ledger voter (src/core/ledger/voter.c), not the rest of the
 # core, not the shell (src/node/), the CLI or the benchmarks.  Raft itself
-# (src/core/raft*.c), its unit tests and the simulator, which drives Raft
+# (src/core/raft/raft*.c), its unit tests and the simulator, which drives Raft
 # directly to check it (src/sim/), are the exceptions.  The shell may use the
 # pure helpers below (codecs of the stored configuration, error names, a
 # predicate over a configuration its bootstrap builds): they decide nothing.
@@ -57,21 +57,22 @@ found=$(calls "$top_srcdir"/src/node/*.c "$top_srcdir"/src/cli/*.c "$top_srcdir"
 check "src/node, src/cli, bench call no raft_* (beyond pure helpers) and no block builder" \
 	test -z "$found"
 
-core=$(ls "$top_srcdir"/src/core/*.c | grep -vE '/(raft[a-z-]*|consensus-raft)\.c$')
+core=$(find "$top_srcdir/src/core" -name '*.c' | grep -vE '/raft/[a-z-]*\.c$|/consensus-raft\.c$')
+check "the core's files are found (in its protocol directories)" test "$(echo "$core" | wc -w)" -gt 20
 found=$(raft_calls $core)
 [ -z "$found" ] || diag "$found"
 check "the core outside Raft and consensus-raft.c calls no raft_* (the voter included)" \
 	test -z "$found"
 check "and consensus-raft.c is where the calls are" \
-	test "$(raft_calls "$top_srcdir/src/core/consensus-raft.c" | wc -l)" -gt 10
+	test "$(raft_calls "$top_srcdir/src/core/consensus/consensus-raft.c" | wc -l)" -gt 10
 
 found=$(raft_types "$top_srcdir/include/chorus/consensus.h" "$top_srcdir/include/chorus/voter.h" \
-	"$top_srcdir/src/core/voter.c")
+	"$top_srcdir/src/core/ledger/voter.c")
 [ -z "$found" ] || diag "$found"
 check "consensus.h, voter.h and voter.c name no Raft type: a second implementation plugs in" \
 	test -z "$found"
 
-# Catch-up's decisions are the core's (src/core/voter-catchup.c): the shell
+# Catch-up's decisions are the core's (src/core/ledger/voter-catchup.c): the shell
 # neither applies nor judges a block (no ledger_block_apply/_peek) nor builds
 # or reads a backfill message (the catchup-msg codecs); it only turns the
 # module's effects into store and fabric I/O.

@@ -66,7 +66,7 @@ done
 for seed in 105 106; do
 	run "poison5-$seed" --voters 5 --seed "$seed" --loss 0.1 --poison --steps "$STEPS"
 done
-# Catch-up (issue 16): the shipped catch-up module (src/core/voter-catchup.c)
+# Catch-up (issue 16): the shipped catch-up module (src/core/ledger/voter-catchup.c)
 # on every node.  Each keeps a blocks table that loses the rows written since
 # its last durable Raft write at a crash (a power cut between the writes:
 # block kept but not synced, Raft persisted but the block not yet kept); a

@@ -5,6 +5,7 @@
 #include <sodium.h>
 
 #include "core-internal.h"
+#include "dispatch/jobmsg.h"
 #include "harness.h"
 
 static uint64_t h_rand(struct harness *h)

@@ -1,5 +1,5 @@
 /*
- * The consensus interface over Raft (src/core/consensus-raft.c): a voter
+ * The consensus interface over Raft (src/core/consensus/consensus-raft.c): a voter
  * set of one leads and commits through consensus_ready/advance alone; the
  * round's messages may leave before its durable write only when they do
  * not depend on it (a leader whose hard state is the one last advanced);

@@ -10,7 +10,7 @@
 
 #include <sodium.h>
 
-#include "core-internal.h"
+#include "membership/membership-internal.h"
 #include "harness.h"
 #include "tap.h"
 

@@ -15,6 +15,7 @@
 
 #include "chorus/ledger.h"
 #include "core-internal.h"
+#include "dispatch/jobmsg.h"
 #include "tap.h"
 
 #define HDR   CHORUS_LEDGER_BLOCK_HEADER_BYTES

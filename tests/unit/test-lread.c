@@ -1,7 +1,7 @@
 /*
  * Ledger reads on a node without the ledger: the bytes (src/node/lread-msg.c)
  * round-trip, and random, truncated and mutated bodies are refused or decode
- * canonically within the body; the core's choices (src/core/readpick.c):
+ * canonically within the body; the core's choices (src/core/ledger/readpick.c):
  * which voters are asked, in what order, and the one leader a node shows.
  */
 #include <errno.h>

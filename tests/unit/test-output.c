@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "core-internal.h"
+#include "dispatch/jobmsg.h"
 #include "harness.h"
 #include "tap.h"
 

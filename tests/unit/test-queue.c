@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core-internal.h"
+#include "dispatch/jobmsg.h"
 #include "harness.h"
 #include "tap.h"
 

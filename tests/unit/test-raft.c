@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "raft-internal.h"
+#include "raft/raft-internal.h"
 #include "chorus/bootstrap.h"
 #include "tap.h"
 

@@ -223,7 +223,7 @@ static void outbox_any(void *ctx, const char *job, const struct ledger_entry *e)
 /*
  * No bound drops an ack: 100,100 open acks (past the 100,000 the outbox
  * used to keep) are all there, each found by its job, oldest first, and all
- * committed again.  The back-pressure gate (src/core/backpressure.c) is
+ * committed again.  The back-pressure gate (src/core/ledger/backpressure.c) is
  * what keeps the table from growing: refuse from high, accept at low.
  */
 static void test_outbox_no_drop(struct raftstore *rs)

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core-internal.h"
+#include "membership/membership-internal.h"
 #include "tap.h"
 
 static int always(void *ctx, const struct rumor *r)

@@ -1,5 +1,5 @@
 /*
- * The voter module (src/core/voter.c) driven as chorusd's shell drives it,
+ * The voter module (src/core/ledger/voter.c) driven as chorusd's shell drives it,
  * on a one-voter Raft reached through the consensus interface
  * (consensus_raft_create, include/chorus/consensus.h), with real signatures: a leader
  * waits for a final head before its first block, keeps at most 8 blocks in
@@ -18,6 +18,7 @@
 #include "chorus/voter-catchup.h"
 #include "chorus/voter.h"
 #include "core-internal.h"
+#include "dispatch/jobmsg.h"
 #include "tap.h"
 
 struct key {

@@ -24,7 +24,7 @@
  */
 #include <stdlib.h>
 
-#include "core-internal.h"
+#include "dispatch/dispatch-internal.h"
 
 #define ACKS_INIT 1024
 

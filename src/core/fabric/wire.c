@@ -42,7 +42,7 @@
 
 #include <sodium.h>
 
-#include "core-internal.h"
+#include "fabric/fabric.h"
 
 #define WIRE_AUTH_OFF 56
 #define WIRE_RECIPIENT_OFF 57

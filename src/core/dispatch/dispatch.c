@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "core-internal.h"
+#include "dispatch/dispatch-internal.h"
 
 const char *job_state_name(enum job_state st)
 {

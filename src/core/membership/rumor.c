@@ -9,7 +9,7 @@
  */
 #include <stdlib.h>
 
-#include "core-internal.h"
+#include "membership/membership-internal.h"
 
 int rumors_init(struct rumors *q)
 {

@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "core-internal.h"
+#include "dispatch/dispatch-internal.h"
 
 int work_init(struct core *core)
 {

@@ -2,7 +2,7 @@
  * rng: the core's only source of randomness, xoshiro256** seeded by the
  * driver through splitmix64, so a simulator seed replays a run exactly.
  */
-#include "core-internal.h"
+#include "base/base.h"
 
 static uint64_t rng_splitmix(uint64_t *x)
 {

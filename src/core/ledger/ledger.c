@@ -32,7 +32,7 @@
 #include <stdlib.h>
 
 #include "chorus/ledger.h"
-#include "core-internal.h"
+#include "dispatch/jobmsg.h" /* the receipts and acks an entry carries */
 
 _Static_assert(CHORUS_LEDGER_TEXT_MAX == JOBMSG_TEXT_MAX, "an entry text is one jobmsg text");
 _Static_assert(LEDGER_HASH_BYTES == JOBMSG_HASH_BYTES, "one hash size");

@@ -5,7 +5,7 @@
  */
 #include <sodium.h>
 
-#include "core-internal.h"
+#include "base/base.h"
 
 static void crypto_ed25519_sign(uint8_t sig[CHORUS_SIG_BYTES], const uint8_t *msg, size_t len,
                                 const uint8_t sk[CHORUS_SK_BYTES])

@@ -27,7 +27,8 @@
  */
 #include <sodium.h>
 
-#include "core-internal.h"
+#include "dispatch/jobmsg.h"
+#include "membership/membership.h" /* record_tags_*: a request carries its constraint as tags */
 
 void jobmsg_job_id(uint8_t id[CHORUS_JOB_ID_BYTES], const uint8_t client[CHORUS_PK_BYTES],
                    uint64_t nonce)

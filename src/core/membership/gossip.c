@@ -15,7 +15,7 @@
  */
 #include <stdlib.h>
 
-#include "core-internal.h"
+#include "membership/membership-internal.h"
 
 /* A rumor still says something true about a member, or it is dropped. */
 int gossip_rumor_current(void *ctx, const struct rumor *r)

@@ -11,7 +11,7 @@
  * tags, which looks fields up by name, reads a tagged record as today and
  * ignores the tags.  Keys are unique; the owner's order is kept (signed).
  */
-#include "core-internal.h"
+#include "membership/membership.h"
 
 int record_version_cmp(uint64_t start_a, uint64_t inc_a, uint64_t start_b, uint64_t inc_b)
 {

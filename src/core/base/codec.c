@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "core-internal.h"
+#include "base/base.h"
 
 #define CODEC_ARENA_BYTES (1u << 20) /* a 64 KiB frame parses into well under this */
 

@@ -21,7 +21,7 @@
  */
 #include <stdio.h>
 
-#include "core-internal.h"
+#include "dispatch/dispatch-internal.h"
 
 _Static_assert(CHORUS_OUTPUT_CHUNK_MAX <= CHORUS_RESULT_MAX, "a chunk is decoded into the scratch");
 

@@ -1,6 +1,6 @@
 /*
  * consensus-raft: the consensus interface (include/chorus/consensus.h) over
- * our Raft (src/core/raft.c), the one place outside Raft itself that calls
+ * our Raft (src/core/raft/raft.c), the one place outside Raft itself that calls
  * raft_* for the voter and the shell (tests/sim/check-node-raft.sh).
  *
  * It translates, and decides one thing Raft's ready leaves to its driver:

@@ -7,7 +7,7 @@
  * a job that no alive member meets fails at once, saying what the members
  * that run the kind have instead.  Pure functions of the member table.
  */
-#include "core-internal.h"
+#include "dispatch/dispatch-internal.h"
 
 /* The record member i carries (ours is core->self, always current). */
 static int where_record(const struct core *core, long i, struct record *r)

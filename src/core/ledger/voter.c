@@ -27,7 +27,7 @@
 
 #include "chorus/consensus.h"
 #include "chorus/voter.h"
-#include "core-internal.h"
+#include "dispatch/jobmsg.h"
 
 struct voter_pending {
 	struct ledger_entry e;

@@ -5,7 +5,7 @@
 #ifndef CHORUS_RAFT_INTERNAL_H
 #define CHORUS_RAFT_INTERNAL_H
 
-#include "core-internal.h"
+#include "base/base.h"
 #include "chorus/raft.h"
 
 /* ---------------------------------------------------------------- raft-log.c */

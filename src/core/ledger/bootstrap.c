@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "chorus/bootstrap.h"
-#include "core-internal.h"
+#include "base/base.h"
 
 uint64_t boot_set_hash(const uint64_t *ids, size_t n)
 {

@@ -18,7 +18,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "core-internal.h"
+#include "membership/membership-internal.h"
 
 static uint64_t swim_min_u64(uint64_t a, uint64_t b)
 {

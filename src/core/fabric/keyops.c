@@ -28,6 +28,12 @@
 
 #include "core-internal.h"
 
+/* A member's answer to the current operation. */
+struct keyops_report {
+	uint8_t pk[CHORUS_PK_BYTES];
+	struct keyops_answer a;
+};
+
 static const char *const keyops_names[] = {
 	[CORE_KEYRING_LIST] = "list",
 	[CORE_KEYRING_INSTALL] = "install",

@@ -28,7 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "core-internal.h"
+#include "dispatch/dispatch-internal.h"
 
 int queue_init(struct core *core)
 {
