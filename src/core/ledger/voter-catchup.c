@@ -264,8 +264,10 @@ static void vc_skip_done(struct voter_catchup *c, uint64_t height, const uint8_t
 	struct ledger_block_info bi;
 
 	c->skip_reading = 0;
-	if (c->state != CATCHUP_FETCH || height != c->low - 1)
-		return vc_skip(c); /* the walk moved meanwhile: read where it is now */
+	if (c->state != CATCHUP_FETCH || height != c->low - 1) {
+		vc_skip(c); /* the walk moved meanwhile: read where it is now */
+		return;
+	}
 	if (data == NULL || height == c->distrust || ledger_block_peek(data, len, &bi) != 0 ||
 	    bi.height != height || memcmp(bi.hash, c->expect, LEDGER_HASH_BYTES) != 0)
 		return; /* to be fetched */
@@ -577,8 +579,10 @@ static void vc_apply_done(struct voter_catchup *c, uint64_t height, const uint8_
 	int r;
 
 	c->apply_reading = 0;
-	if (c->state != CATCHUP_APPLY || height != ledger_height(c->ledger) + 1)
-		return vc_apply_next(c);
+	if (c->state != CATCHUP_APPLY || height != ledger_height(c->ledger) + 1) {
+		vc_apply_next(c);
+		return;
+	}
 	if (data == NULL) {
 		vc_log(c, CORE_LOG_WARN, "event=backfill_lost height=%llu", (unsigned long long)height);
 		c->state = CATCHUP_FETCH; /* walk again: fetches what is missing */
