@@ -216,8 +216,8 @@ int core_create(struct core **out, const struct core_config *cfg, const uint8_t 
 	r->ntags = cfg->ntags;
 	r->capacity = cfg->capacity;
 	r->start_ms = cfg->start_ms;
-	r->inc = 0; /* swim_publish_self makes it 1 */
-	swim_publish_self(core, now_ms);
+	r->inc = 0; /* gossip_publish_self makes it 1 */
+	gossip_publish_self(core, now_ms);
 	if (members_find(&core->members, pk) < 0) {
 		core_destroy(core);
 		return CORE_ERR_NOMEM;
@@ -766,10 +766,10 @@ static void core_deliver(struct core *core, const struct wire_frame *f, const cJ
 	case WIRE_ACK: swim_on_ack(core, f, body, now_ms); break;
 	case WIRE_PING_REQ: swim_on_ping_req(core, f, body, now_ms); break;
 	case WIRE_NACK: swim_on_nack(core, f, body, now_ms); break;
-	case WIRE_JOIN: swim_on_join(core, f, body, now_ms); break;
-	case WIRE_SYNC: swim_on_sync(core, f, body, now_ms); break;
-	case WIRE_GOSSIP: swim_on_gossip(core, f, body, now_ms); break;
-	case WIRE_WANT: swim_on_want(core, f, body, now_ms); break;
+	case WIRE_JOIN: gossip_on_join(core, f, body, now_ms); break;
+	case WIRE_SYNC: gossip_on_sync(core, f, body, now_ms); break;
+	case WIRE_GOSSIP: gossip_on_gossip(core, f, body, now_ms); break;
+	case WIRE_WANT: gossip_on_want(core, f, body, now_ms); break;
 	case WIRE_PULL: gossip_on_pull(core, f, body, now_ms); break;
 	case WIRE_REQUEST: work_on_request(core, f, body, now_ms); break;
 	case WIRE_OFFER: dispatch_on_offer(core, f, body, now_ms); break;
@@ -831,7 +831,7 @@ void core_leave(struct core *core, uint64_t now_ms)
 	if (core->left)
 		return;
 	core->self.left = 1;
-	swim_publish_self(core, now_ms);
+	gossip_publish_self(core, now_ms);
 	i = members_find(&core->members, core->pk);
 	assert(i >= 0);
 	/* Tell members directly rather than trusting the gossip we stop doing now. */
@@ -866,7 +866,7 @@ int core_set_load(struct core *core, uint32_t load, uint64_t now_ms)
 	if (core->self.load == load)
 		return 0;
 	core->self.load = load;
-	swim_publish_self(core, now_ms);
+	gossip_publish_self(core, now_ms);
 	return 0;
 }
 
@@ -899,7 +899,7 @@ int core_set_roles(struct core *core, const char roles[][CHORUS_TAG_MAX + 1], un
 	for (unsigned i = 0; i < n; i++)
 		strcpy(r->roles[i], roles[i]);
 	r->nroles = n;
-	swim_publish_self(core, now_ms);
+	gossip_publish_self(core, now_ms);
 	return 0;
 }
 
@@ -936,7 +936,7 @@ int core_set_caps(struct core *core, const char caps[][CHORUS_TAG_MAX + 1], unsi
 	core->cfg.capacity = capacity;
 	if (capacity > core->works.capacity_high)
 		core->works.capacity_high = capacity;
-	swim_publish_self(core, now_ms);
+	gossip_publish_self(core, now_ms);
 	assert(r->ncaps == core->cfg.ncaps && r->capacity == core->cfg.capacity);
 	return 0;
 }

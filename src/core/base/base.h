@@ -24,7 +24,7 @@ void rng_seed(struct rng *rng, uint64_t seed);
 uint64_t rng_next(struct rng *rng);
 uint32_t rng_below(struct rng *rng, uint32_t n); /* uniform in [0, n), n > 0 */
 
-/* ---------------------------------------------------------------- codec.c */
+/* ---------------------------------------------------------------- sb.c */
 /* A bounded string builder; overflow is sticky and checked once at the end. */
 struct sb {
 	char *buf;
@@ -38,6 +38,19 @@ void sb_puts(struct sb *sb, const char *s);
 void sb_printf(struct sb *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_json_str(struct sb *sb, const char *s, size_t n); /* quoted and escaped */
 
+/* ---------------------------------------------------------------- seen.c */
+/* The seen-cache: recent frame tags (MACs or signatures), to drop replays. */
+struct seen {
+	uint64_t ring[CHORUS_SEEN_MAX];
+	size_t head;
+	size_t n;
+	uint32_t slots[2 * CHORUS_SEEN_MAX]; /* ring index + 1 */
+};
+void seen_init(struct seen *s); /* a zeroed struct seen is already empty */
+/* 1 if key was already there; otherwise remembers it (evicting the oldest). */
+int seen_check_insert(struct seen *s, uint64_t key);
+
+/* ---------------------------------------------------------------- codec.c */
 void codec_hex(char *out, const uint8_t *in, size_t len); /* out holds 2 * len + 1 */
 int codec_unhex(uint8_t *out, size_t len, const char *in); /* exactly 2 * len digits */
 int codec_valid_name(const char *s, size_t max);           /* [A-Za-z0-9._-]{1,max} */
@@ -77,7 +90,7 @@ void codec_arena_end(void);
 int codec_json_u64(const cJSON *obj, const char *key, uint64_t max, uint64_t *out);
 int codec_json_str(const cJSON *obj, const char *key, size_t max, const char **out);
 int codec_json_pk(const cJSON *obj, const char *key, uint8_t pk[CHORUS_PK_BYTES]);
-/* A record digest "<16 hex id prefix>:<start_ms>:<inc>" (rumor.c); 0 or an error. */
+/* A record digest "<16 hex id prefix>:<start_ms>:<inc>" (rumors.c); 0 or an error. */
 int codec_parse_digest(const char *s, uint64_t *prefix, uint64_t *start_ms, uint64_t *inc);
 
 #endif

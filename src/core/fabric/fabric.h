@@ -115,6 +115,7 @@ int wire_encode_to(uint8_t *out, size_t cap, int type, const uint8_t pk[CHORUS_P
                    const uint8_t sk[CHORUS_SK_BYTES], const uint8_t to_pk[CHORUS_PK_BYTES],
                    const uint8_t netkey[CHORUS_NETKEY_BYTES]);
 
+/* ---------------------------------------------------------------- peer-keys.c */
 /* The pairwise frame keys of the peers we talk to (bounded, CLOCK eviction). */
 #define PEER_KEYS_SALT_BYTES 16
 struct peer_key {

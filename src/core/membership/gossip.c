@@ -50,7 +50,7 @@ void gossip_record_fields(const struct member *m, struct sb *sb)
 	sb_printf(sb, ",\"s\":\"%s\"", sig);
 }
 
-void swim_push_state_rumor(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTES])
+void gossip_push_state_rumor(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTES])
 {
 	const struct member *m = &core->members.v[i];
 	char buf[CHORUS_RECORD_MAX * 2 + 256];
@@ -103,7 +103,7 @@ static void gossip_apply_record(struct member *m, const struct record *r)
 	m->left = r->left;
 }
 
-void swim_publish_self(struct core *core, uint64_t now_ms)
+void gossip_publish_self(struct core *core, uint64_t now_ms)
 {
 	char text[CHORUS_RECORD_MAX + 1];
 	uint8_t sig[CHORUS_SIG_BYTES];
@@ -134,7 +134,7 @@ void swim_publish_self(struct core *core, uint64_t now_ms)
 	core->members.v[i].last_seen_ms = now_ms;
 	if (old != (int)core->members.v[i].state)
 		core->members.v[i].state_since_ms = now_ms;
-	swim_push_state_rumor(core, i, core->pk);
+	gossip_push_state_rumor(core, i, core->pk);
 	core_member_changed(core, i, old, 0);
 }
 
@@ -157,8 +157,8 @@ static void gossip_log_change(struct core *core, const struct member *m, int old
 	         id_short, m->name, m->addr, (unsigned long long)m->inc);
 }
 
-long swim_merge_record(struct core *core, const cJSON *entry, uint8_t about[CHORUS_PK_BYTES],
-                       uint64_t *start_ms, uint64_t *inc, uint64_t now_ms)
+long gossip_merge_record(struct core *core, const cJSON *entry, uint8_t about[CHORUS_PK_BYTES],
+                         uint64_t *start_ms, uint64_t *inc, uint64_t now_ms)
 {
 	struct record r;
 	uint8_t sig[CHORUS_SIG_BYTES];
@@ -235,7 +235,7 @@ long swim_merge_record(struct core *core, const cJSON *entry, uint8_t about[CHOR
 	if (m->state == MEMBER_ALIVE && (old < 0 || old == MEMBER_DEAD || old == MEMBER_LEFT))
 		swim_probe_order_insert(core, m->pk);
 	gossip_log_change(core, m, old, now_ms);
-	swim_push_state_rumor(core, i, r.pk);
+	gossip_push_state_rumor(core, i, r.pk);
 	core_member_changed(core, i, old, 0);
 	return i;
 }
@@ -265,7 +265,7 @@ static void gossip_send_want(struct core *core, const struct wire_frame *f, cons
 	core_send(core, core->members.v[s].pk, core->members.v[s].addr, WIRE_WANT, sb.buf, sb.len);
 }
 
-void swim_on_want(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms)
+void gossip_on_want(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms)
 {
 	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "w");
 	const cJSON *it;
@@ -396,8 +396,8 @@ static void gossip_on_digest(struct core *core, const char *text, uint64_t *want
 		want[(*nwant)++] = prefix;
 }
 
-void swim_merge_rumors(struct core *core, const struct wire_frame *f, const cJSON *arr,
-                       uint64_t now_ms)
+void gossip_merge_rumors(struct core *core, const struct wire_frame *f, const cJSON *arr,
+                         uint64_t now_ms)
 {
 	const cJSON *it;
 	uint64_t want[CHORUS_WANT_MAX];
@@ -426,7 +426,7 @@ void swim_merge_rumors(struct core *core, const struct wire_frame *f, const cJSO
 			continue;
 		}
 		if (strcmp(kind, "rec") == 0) {
-			swim_merge_record(core, it, about, &start_ms, &inc, now_ms);
+			gossip_merge_record(core, it, about, &start_ms, &inc, now_ms);
 		} else if (strcmp(kind, "sus") == 0 || strcmp(kind, "dead") == 0) {
 			if (codec_json_pk(it, "i", about) < 0 || codec_json_pk(it, "f", from) < 0 ||
 			    codec_json_u64(it, "g", CODEC_JSON_INT_MAX, &start_ms) < 0 ||
@@ -445,35 +445,7 @@ void swim_merge_rumors(struct core *core, const struct wire_frame *f, const cJSO
 
 /* ---------------------------------------------------------------- spreading */
 
-long swim_random_member(struct core *core, const uint8_t *exclude, int include_recent_dead,
-                        uint64_t now_ms)
-{
-	size_t n = core->members.n;
-	size_t start;
-
-	if (n == 0)
-		return -1;
-	start = rng_below(&core->rng, (uint32_t)n);
-	/* A random start and a scan: uniform enough, and always bounded by n. */
-	for (size_t k = 0; k < n; k++) {
-		size_t i = (start + k) % n;
-		const struct member *m = &core->members.v[i];
-
-		if (memcmp(m->pk, core->pk, CHORUS_PK_BYTES) == 0)
-			continue;
-		if (exclude != NULL && memcmp(m->pk, exclude, CHORUS_PK_BYTES) == 0)
-			continue;
-		if (m->state == MEMBER_ALIVE || m->state == MEMBER_SUSPECT)
-			return (long)i;
-		/* Telling a node it was declared dead lets it refute a false positive. */
-		if (include_recent_dead && m->state == MEMBER_DEAD &&
-		    now_ms - m->state_since_ms < 4ull * core->cfg.timing.probe_interval_ms * 10)
-			return (long)i;
-	}
-	return -1;
-}
-
-void swim_gossip(struct core *core, uint64_t now_ms)
+void gossip_spread(struct core *core, uint64_t now_ms)
 {
 	uint64_t sent_to[16];
 	unsigned nsent = 0;
@@ -510,12 +482,12 @@ void swim_gossip(struct core *core, uint64_t now_ms)
 	}
 }
 
-void swim_on_gossip(struct core *core, const struct wire_frame *f, const cJSON *body,
-                    uint64_t now_ms)
+void gossip_on_gossip(struct core *core, const struct wire_frame *f, const cJSON *body,
+                      uint64_t now_ms)
 {
 	uint64_t learned = core->stats.rumors_received;
 
-	swim_merge_rumors(core, f, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
+	gossip_merge_rumors(core, f, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
 	/* An answer to our pull ("u") that taught us something: rumors missed us, keep pulling. */
 	if (core->joined && cJSON_GetObjectItemCaseSensitive(body, "u") != NULL &&
 	    core->stats.rumors_received > learned &&
@@ -540,7 +512,7 @@ static void gossip_sync_flush(struct core *core, const uint8_t *to_pk, const cha
 	core_send(core, to_pk, addr, WIRE_SYNC, sb->buf, sb->len);
 }
 
-void swim_send_sync(struct core *core, const uint8_t *to_pk, const char *addr, int want_reply)
+void gossip_send_sync(struct core *core, const uint8_t *to_pk, const char *addr, int want_reply)
 {
 	char entry[CHORUS_RECORD_MAX * 2 + 256];
 	struct sb sb, eb;
@@ -574,7 +546,7 @@ static int gossip_state_from_name(const char *s)
 	return -1;
 }
 
-void swim_on_sync(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms)
+void gossip_on_sync(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms)
 {
 	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "m");
 	const cJSON *p = cJSON_GetObjectItemCaseSensitive(body, "p");
@@ -600,7 +572,7 @@ void swim_on_sync(struct core *core, const struct wire_frame *f, const cJSON *bo
 			core->stats.drop_malformed++;
 			continue;
 		}
-		i = swim_merge_record(core, it, about, &start_ms, &inc, now_ms);
+		i = gossip_merge_record(core, it, about, &start_ms, &inc, now_ms);
 		if (i < -1)
 			continue;
 		/* The sender's verdict on that version counts as its rumor would. */
@@ -616,10 +588,10 @@ void swim_on_sync(struct core *core, const struct wire_frame *f, const cJSON *bo
 		         core->members.n);
 	}
 	if (cJSON_IsTrue(p))
-		swim_send_sync(core, f->pk, addr, 0);
+		gossip_send_sync(core, f->pk, addr, 0);
 }
 
-void swim_on_join(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms)
+void gossip_on_join(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms)
 {
 	const char *addr, *want;
 
@@ -627,7 +599,7 @@ void swim_on_join(struct core *core, const struct wire_frame *f, const cJSON *bo
 		core->stats.drop_malformed++;
 		return;
 	}
-	swim_merge_rumors(core, f, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
+	gossip_merge_rumors(core, f, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
 	if (codec_json_str(body, "w", 4, &want) == 0 && strcmp(want, "self") == 0) {
 		long self = members_find(&core->members, core->pk);
 		struct sb sb;
@@ -641,7 +613,7 @@ void swim_on_join(struct core *core, const struct wire_frame *f, const cJSON *bo
 		core_send(core, f->pk, addr, WIRE_GOSSIP, sb.buf, sb.len);
 		return;
 	}
-	swim_send_sync(core, f->pk, addr, 0);
+	gossip_send_sync(core, f->pk, addr, 0);
 }
 
 /* ---------------------------------------------------------------- catch-up pulls */

@@ -7,7 +7,7 @@
 
 #include "core-internal.h"
 
-/* ---------------------------------------------------------------- rumor.c */
+/* ---------------------------------------------------------------- rumors.c */
 struct rumor {
 	uint8_t about[CHORUS_PK_BYTES];
 	uint64_t start_ms;
@@ -42,31 +42,31 @@ int gossip_filter_has(const uint8_t *filter, size_t nbytes, uint64_t salt, uint6
 uint64_t gossip_version_key(uint64_t id_prefix, uint64_t start_ms, uint64_t inc);
 void gossip_catchup_start(struct core *core, uint64_t now_ms);
 void gossip_catchup_tick(struct core *core, uint64_t now_ms);
+/* Rumor handling shared by every message that carries rumors. */
+void gossip_merge_rumors(struct core *core, const struct wire_frame *f, const cJSON *arr,
+                         uint64_t now_ms);
+/*
+ * Merges a signed record given as gossip_record_fields(); returns its member
+ * index (-1 for our own record) or an error.  `about`, `start_ms` and `inc`
+ * are filled from the entry's header whenever it parses.
+ */
+long gossip_merge_record(struct core *core, const cJSON *entry, uint8_t about[CHORUS_PK_BYTES],
+                         uint64_t *start_ms, uint64_t *inc, uint64_t now_ms);
+void gossip_push_state_rumor(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTES]);
+void gossip_spread(struct core *core, uint64_t now_ms);
+void gossip_send_sync(struct core *core, const uint8_t *to_pk, const char *addr, int want_reply);
 
 /* ---------------------------------------------------------------- swim.c */
 /* Sends member i a gossip frame with one sus/dead verdict about itself. */
 void swim_send_verdict(struct core *core, const struct member *m, int kind,
                        const uint8_t from[CHORUS_PK_BYTES]);
 uint64_t swim_suspicion_max_ms(const struct core *core);
-/* Rumor handling shared by every message that carries rumors. */
-void swim_merge_rumors(struct core *core, const struct wire_frame *f, const cJSON *arr,
-                       uint64_t now_ms);
-/*
- * Merges a signed record given as gossip_record_fields(); returns its member
- * index (-1 for our own record) or an error.  `about`, `start_ms` and `inc`
- * are filled from the entry's header whenever it parses.
- */
-long swim_merge_record(struct core *core, const cJSON *entry, uint8_t about[CHORUS_PK_BYTES],
-                       uint64_t *start_ms, uint64_t *inc, uint64_t now_ms);
 void swim_suspect(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTES], uint64_t now_ms);
 void swim_mark_dead(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTES], uint64_t now_ms);
 void swim_expire_members(struct core *core, uint64_t now_ms);
-void swim_push_state_rumor(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTES]);
 void swim_on_state_rumor(struct core *core, int kind, const uint8_t about[CHORUS_PK_BYTES],
                          uint64_t start_ms, uint64_t inc, const uint8_t from[CHORUS_PK_BYTES],
                          uint64_t now_ms);
-void swim_gossip(struct core *core, uint64_t now_ms);
-void swim_send_sync(struct core *core, const uint8_t *to_pk, const char *addr, int want_reply);
 void swim_probe_order_insert(struct core *core, const uint8_t pk[CHORUS_PK_BYTES]);
 
 #endif

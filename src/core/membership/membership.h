@@ -1,7 +1,7 @@
 /*
  * membership: who is in the network (docs/membership.md).  Signed records
- * (record.c), the member table (members.c), the broadcast queue and the
- * seen-cache (rumor.c), SWIM probes (swim.c) and gossip, joins and
+ * (record.c), the member table (members.c), the broadcast queue
+ * (rumors.c), SWIM probes (swim.c) and gossip, joins and
  * catch-up pulls (gossip.c).  This header is what core.c and the other
  * protocols use; membership-internal.h is for membership's own files.
  */
@@ -73,7 +73,7 @@ void members_remove(struct members *ms, size_t i);
 void members_set_state(struct members *ms, size_t i, enum member_state st);
 const char *members_check(const struct members *ms);
 
-/* ---------------------------------------------------------------- rumor.c */
+/* ---------------------------------------------------------------- rumors.c */
 /*
  * The broadcast queue: a ring used as a deque.  New rumors go to the front,
  * sent ones to the back, so the least-sent rumors go out first.  A rumor
@@ -89,17 +89,6 @@ struct rumors {
 };
 int rumors_init(struct rumors *q);
 void rumors_free(struct rumors *q);
-
-/* The seen-cache: recent frame tags (MACs or signatures), to drop replays. */
-struct seen {
-	uint64_t ring[CHORUS_SEEN_MAX];
-	size_t head;
-	size_t n;
-	uint32_t slots[2 * CHORUS_SEEN_MAX]; /* ring index + 1 */
-};
-void seen_init(struct seen *s); /* a zeroed struct seen is already empty */
-/* 1 if key was already there; otherwise remembers it (evicting the oldest). */
-int seen_check_insert(struct seen *s, uint64_t key);
 
 /* SWIM probe state (swim.c), kept in struct core. */
 struct probe {
@@ -125,6 +114,12 @@ struct relay {
 /* `"i":id,"g":start,"c":inc,"r":record text,"s":signature` of member m. */
 void gossip_record_fields(const struct member *m, struct sb *sb);
 void gossip_on_pull(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
+void gossip_on_want(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
+void gossip_publish_self(struct core *core, uint64_t now_ms);
+void gossip_on_sync(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
+void gossip_on_join(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
+void gossip_on_gossip(struct core *core, const struct wire_frame *f, const cJSON *body,
+                      uint64_t now_ms);
 
 /* ---------------------------------------------------------------- swim.c */
 void swim_tick(struct core *core, uint64_t now_ms);
@@ -135,12 +130,6 @@ void swim_on_ping_req(struct core *core, const struct wire_frame *f, const cJSON
                       uint64_t now_ms);
 void swim_on_nack(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
 uint64_t swim_next_deadline_ms(const struct core *core);
-void swim_on_want(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
-void swim_publish_self(struct core *core, uint64_t now_ms);
-void swim_on_sync(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
-void swim_on_join(struct core *core, const struct wire_frame *f, const cJSON *body, uint64_t now_ms);
-void swim_on_gossip(struct core *core, const struct wire_frame *f, const cJSON *body,
-                    uint64_t now_ms);
 long swim_random_member(struct core *core, const uint8_t *exclude, int include_recent_dead,
                         uint64_t now_ms);
 

@@ -93,7 +93,7 @@ void swim_suspect(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTES]
 	core_log(core, CORE_LOG_INFO, "member", "event=suspect node=%s name=%s inc=%llu from=%s timeout_ms=%llu",
 	         id_short, m->name, (unsigned long long)m->inc, from_short,
 	         (unsigned long long)(m->deadline_ms - now_ms));
-	swim_push_state_rumor(core, i, from);
+	gossip_push_state_rumor(core, i, from);
 	core_member_changed(core, i, MEMBER_ALIVE, 0);
 }
 
@@ -113,7 +113,7 @@ static void swim_confirm(struct core *core, long i, const uint8_t from[CHORUS_PK
 	m->deadline_ms = m->state_since_ms + swim_suspicion_timeout_ms(core, m->confirms);
 	swim_note_deadline(core, m->deadline_ms);
 	/* Pass the confirmation on so that others can count it too. */
-	swim_push_state_rumor(core, i, from);
+	gossip_push_state_rumor(core, i, from);
 }
 
 void swim_mark_dead(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTES], uint64_t now_ms)
@@ -136,7 +136,7 @@ void swim_mark_dead(struct core *core, long i, const uint8_t from[CHORUS_PK_BYTE
 	core_id_short(id, id_short);
 	core_log(core, CORE_LOG_INFO, "member", "event=dead node=%s name=%s inc=%llu from=%s", id_short,
 	         m->name, (unsigned long long)m->inc, from_short);
-	swim_push_state_rumor(core, i, from);
+	gossip_push_state_rumor(core, i, from);
 	core_member_changed(core, i, old, 0);
 }
 
@@ -153,7 +153,7 @@ static void swim_refute(struct core *core, uint64_t inc, const uint8_t from[CHOR
 		core->health++;
 	codec_hex(from_id, from, CHORUS_PK_BYTES);
 	core_id_short(from_id, from_short);
-	swim_publish_self(core, now_ms);
+	gossip_publish_self(core, now_ms);
 	core_log(core, CORE_LOG_INFO, "member", "event=refute node=%s inc=%llu from=%s health=%d",
 	         core->id_short, (unsigned long long)core->self.inc, from_short, core->health);
 }
@@ -504,7 +504,7 @@ static void swim_pushpull(struct core *core, uint64_t now_ms)
 		long i = swim_random_member(core, NULL, 0, now_ms);
 
 		if (i >= 0 && core->members.v[i].state == MEMBER_ALIVE)
-			swim_send_sync(core, core->members.v[i].pk, core->members.v[i].addr, 1);
+			gossip_send_sync(core, core->members.v[i].pk, core->members.v[i].addr, 1);
 	}
 	core->last_pushpull_ms = now_ms;
 	core->next_pushpull_ms = now_ms + every_ms / 2 + jitter_ms;
@@ -572,7 +572,7 @@ void swim_tick(struct core *core, uint64_t now_ms)
 	}
 	swim_relays_expire(core, now_ms);
 	if (now_ms >= core->next_gossip_ms) {
-		swim_gossip(core, now_ms);
+		gossip_spread(core, now_ms);
 		gossip_catchup_tick(core, now_ms);
 		core->next_gossip_ms = now_ms + t->gossip_interval_ms;
 	}
@@ -656,7 +656,7 @@ void swim_on_ping(struct core *core, const struct wire_frame *f, const cJSON *bo
 		core->stats.drop_malformed++;
 		return;
 	}
-	swim_merge_rumors(core, f, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
+	gossip_merge_rumors(core, f, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
 	/*
 	 * A member we never heard of knows us: the rumor about it missed us.
 	 * Repair at once with a join exchange (rate-limited: this is the
@@ -687,7 +687,7 @@ void swim_on_ack(struct core *core, const struct wire_frame *f, const cJSON *bod
 		core->stats.drop_malformed++;
 		return;
 	}
-	swim_merge_rumors(core, f, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
+	gossip_merge_rumors(core, f, cJSON_GetObjectItemCaseSensitive(body, "r"), now_ms);
 	if (core->probe.active && seq == core->probe.seq) {
 		swim_probe_succeeded(core);
 		return;
@@ -759,4 +759,33 @@ void swim_on_nack(struct core *core, const struct wire_frame *f, const cJSON *bo
 	if (core->probe.active && seq == core->probe.seq &&
 	    core->probe.nacks < core->probe.nacks_expected)
 		core->probe.nacks++;
+}
+
+/* A random member but us and exclude: alive or suspect, or lately dead if asked. */
+long swim_random_member(struct core *core, const uint8_t *exclude, int include_recent_dead,
+                        uint64_t now_ms)
+{
+	size_t n = core->members.n;
+	size_t start;
+
+	if (n == 0)
+		return -1;
+	start = rng_below(&core->rng, (uint32_t)n);
+	/* A random start and a scan: uniform enough, and always bounded by n. */
+	for (size_t k = 0; k < n; k++) {
+		size_t i = (start + k) % n;
+		const struct member *m = &core->members.v[i];
+
+		if (memcmp(m->pk, core->pk, CHORUS_PK_BYTES) == 0)
+			continue;
+		if (exclude != NULL && memcmp(m->pk, exclude, CHORUS_PK_BYTES) == 0)
+			continue;
+		if (m->state == MEMBER_ALIVE || m->state == MEMBER_SUSPECT)
+			return (long)i;
+		/* Telling a node it was declared dead lets it refute a false positive. */
+		if (include_recent_dead && m->state == MEMBER_DEAD &&
+		    now_ms - m->state_since_ms < 4ull * core->cfg.timing.probe_interval_ms * 10)
+			return (long)i;
+	}
+	return -1;
 }
