@@ -320,5 +320,12 @@ _Static_assert(CHORUS_EVENTS_TEXT_MAX * 16 <= CHORUS_EVENTS_QUEUE_BYTES,
 #define CHORUS_MERKLE_PROOF_MAX   12
 _Static_assert((1u << CHORUS_MERKLE_PROOF_MAX) >= CHORUS_MERKLE_LEAVES_MAX,
                "a proof holds one sibling per level of the largest tree");
+/* Verified batch signatures a verifier remembers (batchsig.h): a voter's
+ * cache; a direct-mapped table of 32-byte keys. */
+#define CHORUS_BATCHSIG_CACHE_SLOTS_MAX (1u << 16)
+#define CHORUS_BATCHSIG_CACHE_SLOTS     4096
+_Static_assert((CHORUS_BATCHSIG_CACHE_SLOTS & (CHORUS_BATCHSIG_CACHE_SLOTS - 1)) == 0 &&
+                   CHORUS_BATCHSIG_CACHE_SLOTS <= CHORUS_BATCHSIG_CACHE_SLOTS_MAX,
+               "the cache's slot count is a power of two within its bound");
 
 #endif
