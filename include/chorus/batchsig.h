@@ -27,9 +27,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "chorus/core.h"
 #include "chorus/limits.h"
 #include "chorus/merkle.h"
+
+struct core_crypto; /* chorus/core.h, which includes this header */
 
 /* What is signed: the tag (16 bytes, its NUL included), the count (u32, big-endian), the root. */
 #define BATCHSIG_TAG       "chorus-batch-v1"
@@ -43,6 +44,7 @@
 
 _Static_assert(CHORUS_MERKLE_LEAVES_MAX <= 0xffff && CHORUS_MERKLE_PROOF_MAX <= 0xff,
                "count and index fit a u16, the proof length a u8");
+_Static_assert(BATCHSIG_BYTES_MAX == CHORUS_BATCHSIG_BYTES_MAX, "limits.h has the encoding's bound");
 _Static_assert(sizeof(BATCHSIG_TAG) == BATCHSIG_TAG_BYTES, "the tag is 16 bytes, NUL included");
 
 struct batchsig {
@@ -66,6 +68,10 @@ void batchsig_message(uint8_t msg[BATCHSIG_MSG_BYTES], uint16_t count,
 int batchsig_sign(const struct core_crypto *crypto, const uint8_t sk[CHORUS_SK_BYTES],
                   const char *const *texts, const size_t *lens, size_t n, struct batchsig *out);
 
+/* A batch of one text: the same format, its root the text's leaf, no proof. */
+int batchsig_sign_one(const struct core_crypto *crypto, const uint8_t sk[CHORUS_SK_BYTES],
+                      const void *text, size_t len, struct batchsig *out);
+
 struct batchsig_cache;
 /* A cache of slots verified signatures (a power of two, 1 .. CHORUS_BATCHSIG_CACHE_SLOTS_MAX). */
 int batchsig_cache_create(struct batchsig_cache **out, size_t slots);
@@ -87,6 +93,8 @@ const char *batchsig_explain(const struct core_crypto *crypto, struct batchsig_c
                              const uint8_t signer[CHORUS_PK_BYTES], const void *text, size_t len,
                              const struct batchsig *b);
 
+/* The length of b's encoding. */
+size_t batchsig_encoded_len(const struct batchsig *b);
 /* The encoding: its length (BATCHSIG_BYTES_MIN .. _MAX); out holds BATCHSIG_BYTES_MAX. */
 size_t batchsig_encode(uint8_t *out, const struct batchsig *b);
 /* Total: *used bytes of in make b, or CORE_ERR_MALFORMED (bounds, short input). */

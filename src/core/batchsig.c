@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "chorus/batchsig.h"
+#include "chorus/core.h"
 
 struct batchsig_cache {
 	size_t slots;      /* a power of two */
@@ -74,6 +75,22 @@ int batchsig_sign(const struct core_crypto *crypto, const uint8_t sk[CHORUS_SK_B
 		memcpy(b->sig, sig, CHORUS_SIG_BYTES);
 	}
 	free(nodes);
+	return 0;
+}
+
+int batchsig_sign_one(const struct core_crypto *crypto, const uint8_t sk[CHORUS_SK_BYTES],
+                      const void *text, size_t len, struct batchsig *out)
+{
+	uint8_t msg[BATCHSIG_MSG_BYTES];
+
+	/* The tree of one leaf is that leaf (merkle.h): no tree to allocate, nothing can fail. */
+	if (crypto == NULL)
+		crypto = &crypto_ed25519;
+	memset(out, 0, sizeof(*out));
+	merkle_leaf(out->root, text, len);
+	out->count = 1;
+	batchsig_message(msg, 1, out->root);
+	crypto->sign(out->sig, msg, sizeof(msg), sk);
 	return 0;
 }
 
@@ -193,6 +210,12 @@ int batchsig_verify(const struct core_crypto *crypto, struct batchsig_cache *cac
 }
 
 /* ---------------------------------------------------------------- encoding */
+
+size_t batchsig_encoded_len(const struct batchsig *b)
+{
+	assert(b->nproof <= CHORUS_MERKLE_PROOF_MAX);
+	return BATCHSIG_BYTES_MIN + (size_t)b->nproof * MERKLE_HASH_BYTES;
+}
 
 size_t batchsig_encode(uint8_t *out, const struct batchsig *b)
 {

@@ -623,6 +623,7 @@ struct work {
 	struct work *flush_next;  /* in works.flush_head's list while a partial chunk waits */
 	uint64_t flush_ms;        /* when that partial chunk is sent */
 	int flush_queued;
+	int signing;              /* ended: its receipt waits for the turn's signature (sigbatch.c) */
 };
 /* One stream of a running job: its position and the partial chunk not sent yet. */
 struct work_stream {
@@ -646,6 +647,7 @@ struct works {
 	uint64_t next_load_ms;
 	struct work *flush_head, *flush_tail; /* works with a partial chunk, by flush_ms */
 	uint32_t capacity_high; /* the highest capacity since start (core_set_caps may lower it) */
+	struct batchsig_cache *roots; /* batch roots whose signatures we verified (relayed acks) */
 };
 int work_init(struct core *core);
 void work_free(struct core *core);
@@ -663,6 +665,7 @@ void work_on_status(struct core *core, const struct wire_frame *f, const cJSON *
                     uint64_t now_ms);
 /* 1 the first time a request/ack signature is seen here, 0 after. */
 int work_first_sight(struct core *core, const uint8_t sig[CHORUS_SIG_BYTES]);
+int work_first_sight_id(struct core *core, uint64_t id); /* a batch-signed text's (jobmsg_auth_id) */
 /* 1 if this node runs kind (a capability and a runner): it offers, to others and to itself. */
 int work_runs_kind(const struct core *core, const char *kind);
 
@@ -678,8 +681,9 @@ int where_member_meets(const struct core *core, const uint8_t pk[CHORUS_PK_BYTES
 unsigned where_eligible(const struct core *core, const char *kind, const struct chorus_tag *where,
                         unsigned nwhere, char *why, size_t cap);
 /* An authentic completion ack: log it, hand it to the driver. */
-void work_ack_seen(struct core *core, const char *text, size_t len, const uint8_t *sig,
-                   const char *rtext, size_t rlen, const uint8_t *rsig, const struct jack *a);
+void work_ack_seen(struct core *core, const char *text, size_t len, const struct batchsig *auth,
+                   const char *rtext, size_t rlen, const struct batchsig *rauth,
+                   const struct jack *a);
 const char *work_check(const struct core *core);
 
 /* ---------------------------------------------------------------- queue.c */
@@ -930,6 +934,7 @@ struct core {
 		} *v;
 		size_t head, n;
 	} loop;
+	struct sigbatch *sigbatch; /* texts waiting for this turn's signature (sigbatch.c) */
 };
 
 /* The wall clock at event time now_ms (cfg.wall_offset_ms). */
@@ -1008,5 +1013,25 @@ void swim_on_gossip(struct core *core, const struct wire_frame *f, const cJSON *
 void swim_probe_order_insert(struct core *core, const uint8_t pk[CHORUS_PK_BYTES]);
 long swim_random_member(struct core *core, const uint8_t *exclude, int include_recent_dead,
                         uint64_t now_ms);
+
+/* ---------------------------------------------------------------- batch-signed texts (jobmsg.c) */
+/* A batch-signed text in a body: "tkey":"<text>","bkey":"<batchsig hex>" (batchsig.h). */
+int jobmsg_auth_get(const cJSON *body, const char *tkey, const char *bkey, const char **text,
+                    size_t *len, struct batchsig *auth);
+void jobmsg_auth_put(struct sb *sb, const char *tkey, const char *bkey, const char *text,
+                     size_t len, const struct batchsig *auth);
+/* A batch-signed text's id for the seen set: its Merkle leaf's first bytes (a batch shares one signature). */
+uint64_t jobmsg_auth_id(const char *text, size_t len);
+
+/* ---------------------------------------------------------------- sigbatch.c */
+/*
+ * A text to sign in this turn's batch: cb gets its authenticator (NULL when
+ * the node is destroyed first: free what arg owns, send nothing).  text must
+ * stay valid until then.  0, or CORE_ERR_NOMEM (nothing kept: sign it alone).
+ */
+typedef void sigbatch_cb(struct core *core, void *arg, const struct batchsig *auth);
+int sigbatch_add(struct core *core, const char *text, size_t len, sigbatch_cb *cb, void *arg);
+void sigbatch_free(struct core *core);
+size_t sigbatch_waiting(const struct core *core);
 
 #endif

@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "chorus/batchsig.h"
+#include "chorus/core.h"
 #include "tap.h"
 
 #define N_MAX 64
