@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chorus/batchsig.h"
 #include "chorus/limits.h"
 
 /* Errors: 0 or a negative code; core_strerror() names it. */
@@ -362,10 +363,10 @@ struct job_ack {
 	char job_id[CHORUS_JOB_ID_HEX + 1];
 	const char *ack_text;
 	size_t ack_len;
-	uint8_t ack_sig[CHORUS_SIG_BYTES];
+	struct batchsig ack_auth;           /* the client's batch authenticator (batchsig.h) */
 	const char *receipt_text;           /* NULL when no worker ran it, or not ours */
 	size_t receipt_len;
-	uint8_t receipt_sig[CHORUS_SIG_BYTES];
+	struct batchsig receipt_auth;       /* the worker's */
 	uint8_t client[CHORUS_PK_BYTES];
 	uint8_t worker[CHORUS_PK_BYTES];    /* zero when none */
 	const char *status;                 /* "succeeded", "failed", "cancelled" */
@@ -455,6 +456,14 @@ struct core_env {
 	 * and forged chunks were dropped and counted).  The driver keeps it.
 	 */
 	void (*output_cb)(void *ctx, const struct job_output *o);
+	/*
+	 * Optional: the core holds completion acks or receipts to sign
+	 * (sigbatch.c, docs/merkle.md).  The driver calls core_flush() before
+	 * its loop waits again, so one signature covers every text this turn
+	 * made.  Called once per batch, from inside any entry point.  NULL: each
+	 * text is signed as it is made (a batch of one, the same format).
+	 */
+	void (*flush_cb)(void *ctx);
 };
 
 /* Counters, for /v1/status and the simulator. */
@@ -476,6 +485,8 @@ struct core_stats {
 	/* jobs: worker side and relays */
 	uint64_t requests_received, offers_sent, works_started, works_duplicate, works_refused,
 	    receipts_sent, acks_received, drop_job_forged, drop_job_stale;
+	/* batch signatures (sigbatch.c): signatures made over acks and receipts, texts they cover */
+	uint64_t sign_batches, sign_texts;
 	/* exactly once: resumed jobs asked about (client), answers given and dispatches
 	   answered from the outcome table instead of run (worker) */
 	uint64_t status_queries, status_answers, works_known;
@@ -553,6 +564,8 @@ int core_join(struct core *core, const char *addr, uint64_t now_ms);
 void core_recv(struct core *core, const uint8_t *frame, size_t len, uint64_t now_ms);
 /* Run timers due at now_ms. */
 void core_tick(struct core *core, uint64_t now_ms);
+/* Signs the texts this turn made with one signature and sends them (env.flush_cb). */
+void core_flush(struct core *core, uint64_t now_ms);
 /* When core_tick() next has work; the driver calls it then (or earlier). */
 uint64_t core_next_deadline_ms(const struct core *core);
 /* Announce a graceful departure; the driver keeps the loop up briefly to flush. */

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chorus/batchsig.h"
 #include "chorus/core.h"
 #include "chorus/limits.h"
 
@@ -27,14 +28,17 @@
  * One entry: a successful job's two signed texts, copied out of a struct
  * job_ack (whose texts live only during ack_cb).  The client's ack names the
  * hash of the worker's receipt, so the pair proves who ran what for whom.
+ * Each text carries its signer's batch authenticator (batchsig.h): the
+ * signed root of the batch it was signed in and its inclusion proof, so the
+ * chain stays verifiable from the blocks alone.
  */
 struct ledger_entry {
 	char ack_text[CHORUS_LEDGER_TEXT_MAX + 1];
 	uint16_t ack_len;
-	uint8_t ack_sig[CHORUS_SIG_BYTES];     /* by the client */
+	struct batchsig ack_auth;     /* by the client: root, count, index, proof, signature */
 	char receipt_text[CHORUS_LEDGER_TEXT_MAX + 1];
 	uint16_t receipt_len;
-	uint8_t receipt_sig[CHORUS_SIG_BYTES]; /* by the worker */
+	struct batchsig receipt_auth; /* by the worker */
 };
 
 /* What an entry says, for display and indexes. */
@@ -59,7 +63,8 @@ int ledger_entry_from_ack(struct ledger_entry *e, const struct job_ack *ack);
 
 /*
  * Everything that makes an entry creditable: both texts decode and are
- * canonical, the client signed the ack and the worker the receipt, the ack
+ * canonical, the client signed the ack and the worker the receipt (each
+ * text's proof leads to a root its signer signed with the leaf count), the ack
  * names that receipt (hash, job, client, worker, result hash) and both say it
  * succeeded.  crypto NULL: crypto_ed25519.  info may be NULL.
  */
@@ -67,10 +72,11 @@ int ledger_entry_check(const struct core_crypto *crypto, const struct ledger_ent
                        struct ledger_entry_info *info);
 
 /*
- * ledger_entry_check() with this ledger's crypto and its cache of verified
- * entries: an entry whose exact bytes (texts and signatures) this ledger
- * verified before, here or in a block it built or applied, costs a hash
- * instead of two signature verifications.  Everything else is checked again.
+ * ledger_entry_check() with this ledger's crypto and its caches: an entry
+ * whose exact bytes (texts and authenticators) this ledger verified before,
+ * here or in a block it built or applied, costs a hash; a batch root whose
+ * signature it verified before (batchsig.h's cache) costs the proof's
+ * hashes instead of a signature verification.  Everything else is checked.
  */
 struct ledger;
 int ledger_entry_check_here(struct ledger *l, const struct ledger_entry *e,
@@ -154,6 +160,7 @@ struct ledger_stats {
 	uint64_t accounts;
 	uint64_t total_reward;
 	uint64_t verify_cache_hits; /* entries whose signatures were verified here before */
+	uint64_t root_cache_hits;   /* batch roots whose signature was verified here before */
 	uint64_t jobs_held;  /* final jobs in memory: above their client's floor */
 	uint64_t forgotten;  /* final jobs forgotten as their client's floor passed them */
 	uint64_t clients;    /* client windows (a floor each) */

@@ -7,7 +7,7 @@
 #define CHORUS_LIMITS_H
 
 /* Wire. */
-#define CHORUS_WIRE_VERSION       5             /* 5: sealed bodies, network key; 4: XChaCha20-Poly1305 MACs */
+#define CHORUS_WIRE_VERSION       6             /* 6: acks and receipts carry batch authenticators; 5: sealed bodies, network key */
 #define CHORUS_FRAME_MAX          (64 * 1024)   /* one fabric frame, header to tag or signature */
 #define CHORUS_FRAME_HEADER       64
 #define CHORUS_SIG_BYTES          64
@@ -230,6 +230,15 @@ _Static_assert(CHORUS_RAFT_UNCOMMITTED_MAX < CHORUS_RAFT_LOG_MAX,
 _Static_assert(4 + 8 * CHORUS_RAFT_VOTERS_MAX <= CHORUS_RAFT_ENTRY_MAX,
                "a configuration entry must fit in an entry");
 
+/* Merkle batches (include/chorus/merkle.h): leaves under one signed root, and the
+ * inclusion proof's length for the largest tree (ceil(log2(leaves))). */
+#define CHORUS_MERKLE_LEAVES_MAX  4096
+#define CHORUS_MERKLE_PROOF_MAX   12
+_Static_assert((1u << CHORUS_MERKLE_PROOF_MAX) >= CHORUS_MERKLE_LEAVES_MAX,
+               "a proof holds one sibling per level of the largest tree");
+/* One encoded batch authenticator (batchsig.h): count, index, root, proof length, proof, signature. */
+#define CHORUS_BATCHSIG_BYTES_MAX (2 + 2 + 32 + 1 + CHORUS_MERKLE_PROOF_MAX * 32 + CHORUS_SIG_BYTES)
+
 /*
  * Ledger (src/core/ledger/ledger.c, docs/ledger.md).  A block is one consensus log
  * entry, so it must stay well under any log-entry limit (Raft's included).
@@ -238,7 +247,7 @@ _Static_assert(4 + 8 * CHORUS_RAFT_VOTERS_MAX <= CHORUS_RAFT_ENTRY_MAX,
 #define CHORUS_LEDGER_BLOCK_ENTRIES_MAX  256       /* entries in one block */
 #define CHORUS_LEDGER_BLOCK_BYTES_MAX    (256 * 1024) /* one encoded block, signature included */
 #define CHORUS_LEDGER_BLOCK_HEADER_BYTES 95        /* magic, version, height .. entry count */
-#define CHORUS_LEDGER_ENTRY_BYTES_MAX    (2 * (2 + CHORUS_LEDGER_TEXT_MAX + CHORUS_SIG_BYTES))
+#define CHORUS_LEDGER_ENTRY_BYTES_MAX    (2 * (2 + CHORUS_LEDGER_TEXT_MAX + CHORUS_BATCHSIG_BYTES_MAX))
 #define CHORUS_LEDGER_ACCOUNTS_MAX       (1u << 24) /* keys with an account (storage grows on demand) */
 #define CHORUS_LEDGER_JOBS_MAX           (1u << 31) /* final jobs held in memory (above floors) */
 /*
@@ -314,11 +323,15 @@ _Static_assert(CHORUS_JOBS_INFLIGHT_MAX < CHORUS_OUTBOX_HIGH,
 _Static_assert(CHORUS_EVENTS_TEXT_MAX * 16 <= CHORUS_EVENTS_QUEUE_BYTES,
                "a watcher that keeps up is never dropped for one burst of events");
 
-/* Merkle batches (include/chorus/merkle.h): leaves under one signed root, and the
- * inclusion proof's length for the largest tree (ceil(log2(leaves))). */
-#define CHORUS_MERKLE_LEAVES_MAX  4096
-#define CHORUS_MERKLE_PROOF_MAX   12
-_Static_assert((1u << CHORUS_MERKLE_PROOF_MAX) >= CHORUS_MERKLE_LEAVES_MAX,
-               "a proof holds one sibling per level of the largest tree");
+/* Texts a node signs with one signature in one turn of its loop (sigbatch.c): past it, a batch is signed at once. */
+#define CHORUS_SIGBATCH_MAX 256
+_Static_assert(CHORUS_SIGBATCH_MAX <= CHORUS_MERKLE_LEAVES_MAX, "a batch is one Merkle tree");
+/* Verified batch signatures a verifier remembers (batchsig.h): a voter's
+ * cache; a direct-mapped table of 32-byte keys. */
+#define CHORUS_BATCHSIG_CACHE_SLOTS_MAX (1u << 16)
+#define CHORUS_BATCHSIG_CACHE_SLOTS     4096
+_Static_assert((CHORUS_BATCHSIG_CACHE_SLOTS & (CHORUS_BATCHSIG_CACHE_SLOTS - 1)) == 0 &&
+                   CHORUS_BATCHSIG_CACHE_SLOTS <= CHORUS_BATCHSIG_CACHE_SLOTS_MAX,
+               "the cache's slot count is a power of two within its bound");
 
 #endif

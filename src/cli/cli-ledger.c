@@ -7,9 +7,13 @@
  *                   with its reason ("rejected: insufficient balance")
  *   balances        one row per account (balance = allowance + earned - spent)
  *   verify          fetches every block and replays the chain from genesis
- *                   with the ledger module (links, hashes, signatures,
- *                   double credits, then the node's balances): exit 0 when
- *                   all holds, else names the first bad block (exit 3)
+ *                   with the ledger module (links, hashes, signatures, every
+ *                   entry's proofs and batch signatures, double credits,
+ *                   then the node's balances): exit 0 when all holds, else
+ *                   names the first bad block (exit 3)
+ *   verify --db F   the same offline, on a copy of a voter's raft.db
+ *                   (cli-ledger-db.c): no node needed; exit 2 if F cannot
+ *                   be read as one
  *   remove-voter ID on the leader; elsewhere the node names the leader
  *   add-voter ID    on the leader: the node with that full id becomes a voter
  *   transfer-leader ID  on the leader: hand leadership to that voter
@@ -39,19 +43,23 @@ static int cli_ledger_exec(const struct cli_ctx *ctx, const struct cli_args *arg
 static const struct option cli_ledger_options[] = {
 	{ "from", required_argument, NULL, 'f' },
 	{ "limit", required_argument, NULL, 'l' },
+	{ "db", required_argument, NULL, 'B' },
 	{ NULL, 0, NULL, 0 },
 };
 /* clang-format on */
 
 const struct cli_cmd_entry cli_ledger_entry = {
 	.name = "ledger",
-	.args_usage = "status|blocks [--from H] [--limit N]|job ID|balances|verify|add-voter ID|"
+	.args_usage = "status|blocks [--from H] [--limit N]|job ID|balances|verify [--db FILE]|add-voter ID|"
 	              "remove-voter ID|transfer-leader ID|recover",
 	.summary = "show or verify the replicated ledger; choose its voters and leader",
 	.options = cli_ledger_options,
 	.options_help = "  --from H              blocks: start at height H (default 1)\n"
 	                "  --limit N             blocks: at most N of them (default 100, at most 1000);\n"
-	                "                        a note on stderr says when more blocks follow\n",
+	                "                        a note on stderr says when more blocks follow\n"
+	                "  --db FILE             verify: check a copy of a voter's raft.db offline (no node):\n"
+	                "                        exit 0 when every block and entry holds, 3 naming the first\n"
+	                "                        bad block (height and why), 2 when FILE cannot be read\n",
 	.args_min = 1,
 	.args_max = 2,
 	.exec = cli_ledger_exec,
@@ -489,6 +497,10 @@ static int cli_ledger_exec(const struct cli_ctx *ctx, const struct cli_args *arg
 	}
 	long from = 1, limit = CLI_LEDGER_BLOCKS_DEFAULT;
 
+	if (args->opt['B'] != NULL && strcmp(sub, "verify") != 0) {
+		cli_error("ledger %s: --db is for 'ledger verify'", sub);
+		return CLI_EXIT_USAGE;
+	}
 	if ((args->opt['f'] != NULL || args->opt['l'] != NULL) && strcmp(sub, "blocks") != 0) {
 		cli_error("ledger %s: --from and --limit are for 'ledger blocks'", sub);
 		return CLI_EXIT_USAGE;
@@ -498,6 +510,8 @@ static int cli_ledger_exec(const struct cli_ctx *ctx, const struct cli_args *arg
 	    (args->opt['l'] != NULL &&
 	     cli_parse_long("limit", args->opt['l'], 1, CLI_LEDGER_BLOCKS_MAX, &limit) != 0))
 		return CLI_EXIT_USAGE;
+	if (strcmp(sub, "verify") == 0 && args->opt['B'] != NULL)
+		return cli_ledger_verify_db(ctx, args->opt['B']);
 	if (strcmp(sub, "verify") == 0)
 		return cli_ledger_verify(ctx);
 	if (strcmp(sub, "recover") == 0)

@@ -109,6 +109,8 @@ struct cli_cmd_entry {
 /* chorus.c */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_print_json(const cJSON *doc);
+/* chorus ledger verify --db FILE (cli-ledger-db.c): a CLI_EXIT_* code. */
+int cli_ledger_verify_db(const struct cli_ctx *ctx, const char *path);
 const char *cli_json_string(const cJSON *obj, const char *key, const char *fallback);
 int cli_json_number(const cJSON *obj, const char *key, double *out);
 void cli_sanitize(char *dst, size_t dst_size, const char *src);

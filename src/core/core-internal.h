@@ -96,6 +96,7 @@ struct core {
 		} *v;
 		size_t head, n;
 	} loop;
+	struct sigbatch *sigbatch; /* texts waiting for this turn's signature (sigbatch.c) */
 };
 
 /* The wall clock at event time now_ms (cfg.wall_offset_ms). */
@@ -116,5 +117,16 @@ const uint8_t *core_peer_key(struct core *core, const uint8_t pk[CHORUS_PK_BYTES
 void core_member_changed(struct core *core, long i, int old_state, int forgotten);
 size_t core_alive_count(const struct core *core);
 unsigned core_retransmit_limit(const struct core *core);
+
+/* ---------------------------------------------------------------- sigbatch.c */
+/*
+ * A text to sign in this turn's batch: cb gets its authenticator (NULL when
+ * the node is destroyed first: free what arg owns, send nothing).  text must
+ * stay valid until then.  0, or CORE_ERR_NOMEM (nothing kept: sign it alone).
+ */
+typedef void sigbatch_cb(struct core *core, void *arg, const struct batchsig *auth);
+int sigbatch_add(struct core *core, const char *text, size_t len, sigbatch_cb *cb, void *arg);
+void sigbatch_free(struct core *core);
+size_t sigbatch_waiting(const struct core *core);
 
 #endif

@@ -248,6 +248,7 @@ void core_destroy(struct core *core)
 	work_free(core);
 	queue_free(core);
 	acks_free(core);
+	sigbatch_free(core);
 	free(core->probe_order);
 	if (core->loop.v != NULL)
 		for (size_t k = 0; k < core->loop.n; k++)

@@ -131,15 +131,13 @@ static int api_body_text(const cJSON *body, const char *key, char *out, uint16_t
 	return 0;
 }
 
-static int api_body_sig(const cJSON *body, const char *key, uint8_t sig[CHORUS_SIG_BYTES])
+/* A batch authenticator as lowercase hex (batchsig.h): 0 or -1. */
+static int api_body_auth(const cJSON *body, const char *key, struct batchsig *auth)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, key);
-	size_t n = 0;
 
-	return cJSON_IsString(v) &&
-	               sodium_hex2bin(sig, CHORUS_SIG_BYTES, v->valuestring, strlen(v->valuestring),
-	                              NULL, &n, NULL) == 0 &&
-	               n == CHORUS_SIG_BYTES
+	return cJSON_IsString(v) && strlen(v->valuestring) <= BATCHSIG_HEX_MAX &&
+	               batchsig_from_hex(auth, v->valuestring, strlen(v->valuestring)) == 0
 	           ? 0
 	           : -1;
 }
@@ -152,8 +150,8 @@ int api_body_ack(const char *text, size_t len, struct ledger_entry *e)
 	memset(e, 0, sizeof *e);
 	ok = api_body_text(body, "ack", e->ack_text, &e->ack_len) == 0 &&
 	     api_body_text(body, "receipt", e->receipt_text, &e->receipt_len) == 0 &&
-	     api_body_sig(body, "ack_sig", e->ack_sig) == 0 &&
-	     api_body_sig(body, "receipt_sig", e->receipt_sig) == 0;
+	     api_body_auth(body, "ack_auth", &e->ack_auth) == 0 &&
+	     api_body_auth(body, "receipt_auth", &e->receipt_auth) == 0;
 	cJSON_Delete(body);
 	return ok ? 0 : -EINVAL;
 }

@@ -13,8 +13,8 @@
  *   POST /v1/ledger/transfer-leader   {"id": voter}: leadership to that voter (leader only)
  *   POST /v1/ledger/recover           a voter without a leader: a configuration of itself alone
  *                                     when this node does not lead
- *   POST /v1/ledger/acks              {"ack","ack_sig","receipt","receipt_sig"} (texts,
- *                                     hex signatures): a completion record from elsewhere,
+ *   POST /v1/ledger/acks              {"ack","ack_auth","receipt","receipt_auth"} (texts,
+ *                                     hex batch authenticators): a completion record from elsewhere,
  *                                     checked, then forwarded like our own (202)
  *
  * Read-only views of voterd.c's state; only remove-voter, add-voter and transfer-leader change anything.
@@ -457,7 +457,7 @@ static void api_ledger_acks(struct voterd *cs, struct evhttp_request *req)
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
 	struct ledger_entry *e = calloc(1, sizeof *e);
-	char why[128] = "want {\"ack\",\"ack_sig\",\"receipt\",\"receipt_sig\"}";
+	char why[128] = "want {\"ack\",\"ack_auth\",\"receipt\",\"receipt_auth\"}";
 	char job[CHORUS_JOB_ID_HEX + 1] = "";
 	uint64_t height = 0;
 	int bad = 0, r = -EINVAL, settled = 0;

@@ -83,6 +83,31 @@ chorusd_timer_cb(evutil_socket_t fd, short what, void *arg)
 	chorusd_reschedule(node);
 }
 
+/*
+ * The core holds acks or receipts to sign: core_flush at the end of this
+ * turn, so one signature covers them all (docs/merkle.md).  Made active at
+ * the default priority, as the fabric's flush (fabric.c says why): it runs
+ * in this pass, behind the callbacks already active, before the fabric's
+ * own flush sends what it made.
+ */
+static void
+chorusd_flush_request(void *ctx)
+{
+	struct node *node = ctx;
+
+	event_active(node->flush_ev, EV_TIMEOUT, 1);
+}
+
+static void
+chorusd_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct node *node = arg;
+	(void)fd;
+	(void)what;
+	core_flush(node->core, chorusd_now_ms());
+	chorusd_reschedule(node);
+}
+
 /* fabric: one frame arrived. */
 static void
 chorusd_recv_cb(void *ctx, const uint8_t *frame, size_t len)
@@ -137,11 +162,13 @@ static int
 chorusd_events(struct node *node)
 {
 	node->timer = evtimer_new(node->base, chorusd_timer_cb, node);
+	node->flush_ev = event_new(node->base, -1, 0, chorusd_flush_cb, node);
 	node->leave_timer = evtimer_new(node->base, chorusd_leave_done_cb, node);
 	node->sig_term = evsignal_new(node->base, SIGTERM, chorusd_signal_cb, node);
 	node->sig_int = evsignal_new(node->base, SIGINT, chorusd_signal_cb, node);
 	node->sig_hup = evsignal_new(node->base, SIGHUP, chorusd_signal_cb, node);
-	if (node->timer == NULL || node->leave_timer == NULL || node->sig_term == NULL ||
+	if (node->timer == NULL || node->flush_ev == NULL || node->leave_timer == NULL ||
+	    node->sig_term == NULL ||
 	    node->sig_int == NULL || node->sig_hup == NULL)
 		return -ENOMEM;
 	if (evsignal_add(node->sig_term, NULL) != 0 || evsignal_add(node->sig_int, NULL) != 0 ||
@@ -300,7 +327,7 @@ chorusd_start(struct node *node, const uint8_t pk[CHORUS_PK_BYTES],
 	struct core_config cc;
 	struct core_env env = { .ctx = node, .send_cb = fabric_send_cb, .log_cb = log_core_cb,
 	                        .crypto = &signer_crypto, .keyring_cb = chorusd_keyring_cb,
-	                        .member_cb = api_events_member };
+	                        .member_cb = api_events_member, .flush_cb = chorusd_flush_request };
 	char id_hex[CHORUS_ID_HEX + 1];
 	int r;
 
@@ -404,8 +431,8 @@ chorusd_stop(struct node *node)
 	checkpointer_stop(); /* both stores are closed */
 	fabric_destroy(node->fabric);  /* nng_close: unsent frames are dropped */
 	node->fabric = NULL;
-	struct event **evs[] = { &node->timer, &node->leave_timer, &node->sig_term, &node->sig_int,
-	                         &node->sig_hup };
+	struct event **evs[] = { &node->timer, &node->flush_ev, &node->leave_timer, &node->sig_term,
+	                         &node->sig_int, &node->sig_hup };
 	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++) {
 		if (*evs[i] != NULL)
 			event_free(*evs[i]);

@@ -22,52 +22,52 @@ int lmsg_parse(struct lmsg *m, const uint8_t *body, size_t len)
 }
 
 static size_t lmsg_put_text(uint8_t *out, const char *text, uint16_t len,
-                            const uint8_t sig[CHORUS_SIG_BYTES])
+                            const struct batchsig *auth)
 {
 	out[0] = (uint8_t)(len >> 8);
 	out[1] = (uint8_t)len;
 	memcpy(out + 2, text, len);
-	memcpy(out + 2 + len, sig, CHORUS_SIG_BYTES);
-	return 2 + (size_t)len + CHORUS_SIG_BYTES;
+	return 2 + (size_t)len + batchsig_encode(out + 2 + len, auth);
 }
 
 size_t lmsg_entry_size(const struct ledger_entry *e)
 {
-	return 2 * (2 + CHORUS_SIG_BYTES) + (size_t)e->ack_len + e->receipt_len;
+	return 2 * 2 + (size_t)e->ack_len + e->receipt_len + batchsig_encoded_len(&e->ack_auth) +
+	       batchsig_encoded_len(&e->receipt_auth);
 }
 
 size_t lmsg_put_entry(uint8_t *out, const struct ledger_entry *e)
 {
-	size_t n = lmsg_put_text(out, e->ack_text, e->ack_len, e->ack_sig);
+	size_t n = lmsg_put_text(out, e->ack_text, e->ack_len, &e->ack_auth);
 
-	return n + lmsg_put_text(out + n, e->receipt_text, e->receipt_len, e->receipt_sig);
+	return n + lmsg_put_text(out + n, e->receipt_text, e->receipt_len, &e->receipt_auth);
 }
 
-/* One length-prefixed text and its signature; 0 or -1 (length checked exactly). */
+/* One length-prefixed text and its authenticator; 0 or -1 (lengths checked exactly). */
 static int lmsg_next_text(const uint8_t **p, size_t *left, char *text, uint16_t *len,
-                          uint8_t sig[CHORUS_SIG_BYTES])
+                          struct batchsig *auth)
 {
-	size_t n;
+	size_t n, used;
 
 	if (*left < 2)
 		return -1;
 	n = (size_t)(*p)[0] << 8 | (*p)[1];
-	if (n == 0 || n > CHORUS_LEDGER_TEXT_MAX || *left < 2 + n + CHORUS_SIG_BYTES)
+	if (n == 0 || n > CHORUS_LEDGER_TEXT_MAX || *left - 2 < n ||
+	    batchsig_decode(auth, *p + 2 + n, *left - 2 - n, &used) != 0)
 		return -1;
 	memcpy(text, *p + 2, n);
 	text[n] = '\0';
 	*len = (uint16_t)n;
-	memcpy(sig, *p + 2 + n, CHORUS_SIG_BYTES);
-	*p += 2 + n + CHORUS_SIG_BYTES;
-	*left -= 2 + n + CHORUS_SIG_BYTES;
+	*p += 2 + n + used;
+	*left -= 2 + n + used;
 	return 0;
 }
 
 int lmsg_next_entry(const uint8_t **p, size_t *left, struct ledger_entry *e)
 {
 	memset(e, 0, sizeof *e);
-	if (lmsg_next_text(p, left, e->ack_text, &e->ack_len, e->ack_sig) != 0 ||
-	    lmsg_next_text(p, left, e->receipt_text, &e->receipt_len, e->receipt_sig) != 0)
+	if (lmsg_next_text(p, left, e->ack_text, &e->ack_len, &e->ack_auth) != 0 ||
+	    lmsg_next_text(p, left, e->receipt_text, &e->receipt_len, &e->receipt_auth) != 0)
 		return -1;
 	return 0;
 }

@@ -4,7 +4,8 @@
  *
  * Header: kind (1), flags (1), origin key (32: whose outbox holds the
  * records, the answers go there), count (1); then count records:
- *   submit:    u16 ack len, ack, ack sig (64), u16 receipt len, receipt, receipt sig (64)
+ *   submit:    u16 ack len, ack, ack auth, u16 receipt len, receipt, receipt auth
+ *              (an auth: the signer's batch authenticator as batchsig_encode() writes it)
  *   committed: job id (16), height (u64); height 0 (blocks start at 1): the
  *              ledger refused the entry (it does not check), see voterd.c
  * Every length is checked; a text is 1..CHORUS_LEDGER_TEXT_MAX bytes and

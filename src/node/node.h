@@ -116,6 +116,7 @@ struct node {
 	struct lread *lread;       /* ledger reads for a node without the ledger (ledger-read.c) */
 	struct node_config cfg;
 	struct event *timer;
+	struct event *flush_ev; /* active while the core holds texts to sign (core_flush) */
 	struct event *leave_timer;
 	struct event *sig_term;
 	struct event *sig_int;

@@ -69,23 +69,20 @@ struct raftstore {
 /* Every row is an open ack: a committed one is deleted. */
 #define RAFTSTORE_OUTBOX_TABLE                                                                     \
 	"CREATE TABLE IF NOT EXISTS outbox (job TEXT NOT NULL, ack BLOB NOT NULL,"                 \
-	" ack_sig BLOB NOT NULL, receipt BLOB NOT NULL, receipt_sig BLOB NOT NULL,"                \
+	" ack_auth BLOB NOT NULL, receipt BLOB NOT NULL, receipt_auth BLOB NOT NULL,"              \
 	" created_ms INTEGER NOT NULL);"
 
 /*
- * Files from before the keyless outbox: its open rows move to the new table,
- * oldest first, in one transaction (the old one had a job key, a height
- * column, kept committed rows in older versions, and an index of open rows).
+ * Files from before batch signatures (an ack_sig column, and before that a
+ * job key, a height column and an index of open rows): their acks carry a
+ * signature over each text, which no ledger of format 2 can check, so they
+ * could never be credited.  They go, in one transaction (docs/ledger.md).
  */
 static const char raftstore_outbox_migrate[] =
     "BEGIN IMMEDIATE;"
     "DROP INDEX IF EXISTS outbox_open;"
-    "ALTER TABLE outbox RENAME TO outbox_v1;"
+    "DROP TABLE outbox;"
     RAFTSTORE_OUTBOX_TABLE
-    "INSERT INTO outbox (job, ack, ack_sig, receipt, receipt_sig, created_ms)"
-    " SELECT job, ack, ack_sig, receipt, receipt_sig, created_ms FROM outbox_v1"
-    " WHERE height = 0 ORDER BY created_ms;"
-    "DROP TABLE outbox_v1;"
     "COMMIT;";
 
 static const char raftstore_schema[] =
@@ -118,14 +115,14 @@ static const char raftstore_outbox_schema[] = "PRAGMA synchronous=NORMAL;";
 static int raftstore_prepare_outbox(struct raftstore *rs)
 {
 	static const char *const sql[] = {
-		"INSERT INTO outbox (job, ack, ack_sig, receipt, receipt_sig, created_ms)"
+		"INSERT INTO outbox (job, ack, ack_auth, receipt, receipt_auth, created_ms)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 		"DELETE FROM outbox WHERE rowid = ?1 RETURNING created_ms",
-		"SELECT job, ack, ack_sig, receipt, receipt_sig FROM outbox ORDER BY rowid LIMIT ?1",
+		"SELECT job, ack, ack_auth, receipt, receipt_auth FROM outbox ORDER BY rowid LIMIT ?1",
 		"INSERT OR REPLACE INTO blocks (height, hash, data) VALUES (?1, ?2, ?3)",
 		"SELECT data FROM blocks WHERE height = ?1",
 		"SELECT height, data FROM blocks ORDER BY height",
-		"SELECT job, ack, ack_sig, receipt, receipt_sig FROM outbox WHERE rowid = ?1",
+		"SELECT job, ack, ack_auth, receipt, receipt_auth FROM outbox WHERE rowid = ?1",
 		"SELECT rowid, job FROM outbox",
 		"INSERT OR IGNORE INTO jobs (job, height, outcome, client, worker, reward)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -191,7 +188,7 @@ int raftstore_open(struct raftstore **out, const char *dir, int *lost, char *err
 		return -ENOMEM;
 	r = sqlstore_open_checked(&rs->db, dir, "raft.db", raftstore_schema, &found, err, errlen);
 	if (r == 0 && (checkpointer_watch(rs->db) != 0 || raftstore_prepare(rs) != 0 ||
-	    sqlstore_migrate(rs->db, "SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'height'",
+	    sqlstore_migrate(rs->db, "SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'ack_sig'",
 	                     raftstore_outbox_migrate, "outbox") != 0 ||
 	    sqlstore_open(&rs->obx, dir, "raft.db", raftstore_outbox_schema, err, errlen) != 0 ||
 	    checkpointer_watch(rs->obx) != 0 || raftstore_prepare_outbox(rs) != 0 ||
@@ -777,7 +774,7 @@ int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct led
                          uint64_t now_ms)
 {
 	sqlite3_stmt *st = rs->out_put;
-	uint8_t key[IDMAP_KEY_BYTES];
+	uint8_t key[IDMAP_KEY_BYTES], aauth[BATCHSIG_BYTES_MAX], rauth[BATCHSIG_BYTES_MAX];
 
 	if (idmap_key(key, job) != 0)
 		return -EINVAL;
@@ -787,9 +784,9 @@ int raftstore_outbox_put(struct raftstore *rs, const char *job, const struct led
 		return -ENOMEM;
 	sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, e->ack_text, e->ack_len, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, e->ack_sig, CHORUS_SIG_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, aauth, (int)batchsig_encode(aauth, &e->ack_auth), SQLITE_STATIC);
 	sqlite3_bind_blob(st, 4, e->receipt_text, e->receipt_len, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 5, e->receipt_sig, CHORUS_SIG_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, rauth, (int)batchsig_encode(rauth, &e->receipt_auth), SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)now_ms);
 	if (sqlstore_run(rs->obx, st, "outbox-put") != 0)
 		return (sqlite3_extended_errcode(rs->obx) & 0xff) == SQLITE_FULL ? -ENOSPC : -EIO;
@@ -895,17 +892,28 @@ static int raftstore_col_text(sqlite3_stmt *st, int col, char *out, uint16_t *le
 	return 0;
 }
 
-/* The entry of a row (job, ack, ack_sig, receipt, receipt_sig): 0, or -EIO (cannot happen: we wrote it). */
+/* An encoded authenticator in column col, exactly: 0 or -EIO. */
+static int raftstore_col_auth(sqlite3_stmt *st, int col, struct batchsig *auth)
+{
+	const uint8_t *p = sqlite3_column_blob(st, col);
+	int n = sqlite3_column_bytes(st, col);
+	size_t used;
+
+	if (p == NULL || n <= 0 || batchsig_decode(auth, p, (size_t)n, &used) != 0 ||
+	    used != (size_t)n)
+		return -EIO;
+	return 0;
+}
+
+/* The entry of a row (job, ack, ack_auth, receipt, receipt_auth): 0, or -EIO (cannot happen: we wrote it). */
 static int raftstore_outbox_row(sqlite3_stmt *st, struct ledger_entry *e)
 {
 	memset(e, 0, sizeof *e);
 	if (raftstore_col_text(st, 1, e->ack_text, &e->ack_len) != 0 ||
 	    raftstore_col_text(st, 3, e->receipt_text, &e->receipt_len) != 0 ||
-	    sqlite3_column_bytes(st, 2) != CHORUS_SIG_BYTES ||
-	    sqlite3_column_bytes(st, 4) != CHORUS_SIG_BYTES)
+	    raftstore_col_auth(st, 2, &e->ack_auth) != 0 ||
+	    raftstore_col_auth(st, 4, &e->receipt_auth) != 0)
 		return -EIO;
-	memcpy(e->ack_sig, sqlite3_column_blob(st, 2), CHORUS_SIG_BYTES);
-	memcpy(e->receipt_sig, sqlite3_column_blob(st, 4), CHORUS_SIG_BYTES);
 	return 0;
 }
 

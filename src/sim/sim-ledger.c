@@ -373,7 +373,7 @@ static void sl_entry_make(struct sim_ledger *L, struct sl_job *j, uint64_t nonce
 	if (n <= 0)
 		abort();
 	j->e.receipt_len = (uint16_t)n;
-	sl_sign(j->e.receipt_sig, (const uint8_t *)j->e.receipt_text, j->e.receipt_len, w->sk);
+	batchsig_sign_one(NULL, w->sk, j->e.receipt_text, j->e.receipt_len, &j->e.receipt_auth);
 
 	memset(&a, 0, sizeof(a));
 	a.nonce = nonce;
@@ -395,8 +395,7 @@ static void sl_entry_make(struct sim_ledger *L, struct sl_job *j, uint64_t nonce
 		abort();
 	j->e.ack_len = (uint16_t)n;
 	/* A forged ack: signed by the worker, not by the client it names. */
-	sl_sign(j->e.ack_sig, (const uint8_t *)j->e.ack_text, j->e.ack_len,
-	        j->forged ? w->sk : c->sk);
+	batchsig_sign_one(NULL, j->forged ? w->sk : c->sk, j->e.ack_text, j->e.ack_len, &j->e.ack_auth);
 }
 
 /* --poison: job j (its origin kept) becomes an over-bound reward or a job of strangers. */
@@ -1676,8 +1675,8 @@ static void sl_release(struct sim_ledger *L, uint32_t k)
 	if (n <= 0)
 		abort();
 	j->e.ack_len = (uint16_t)n;
-	sl_sign(j->e.ack_sig, (const uint8_t *)j->e.ack_text, j->e.ack_len,
-	        j->forged ? L->keys[j->worker].sk : L->keys[j->client].sk);
+	batchsig_sign_one(NULL, j->forged ? L->keys[j->worker].sk : L->keys[j->client].sk,
+	                  j->e.ack_text, j->e.ack_len, &j->e.ack_auth);
 }
 
 /* Every SL_OUTBOX_MS: the oldest unanswered released entries of origin o, again. */

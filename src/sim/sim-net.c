@@ -298,12 +298,20 @@ static void sim_net_env_jobs(struct sim *sim, struct core_env *env)
  * After every call into a core: queue its next deadline (at most one live
  * timer per node) and let the scenario check its invariants.
  */
+/* A batch waits: every call into a node ends with core_flush (sim_net_after_call). */
+static void sim_net_flush_cb(void *ctx)
+{
+	(void)ctx;
+}
+
 static void sim_net_after_call(struct sim *sim, struct sim_node *n, int was_tick)
 {
 	uint64_t d;
 
 	sim->steps++;
 	if (n->core != NULL) {
+		/* The end of this node's turn: its acks and receipts signed as one batch, as chorusd does. */
+		core_flush(n->core, sim->now_ms);
 		d = core_next_deadline_ms(n->core);
 		if (d != UINT64_MAX) {
 			if (d <= sim->now_ms && was_tick) {
@@ -373,6 +381,7 @@ int sim_net_init(struct sim *sim, const struct sim_params *p, const struct sim_h
 		n->env.ctx = n;
 		n->env.send_cb = sim_net_send_cb;
 		n->env.log_cb = sim_net_log_cb;
+		n->env.flush_cb = sim_net_flush_cb;
 		n->env.member_cb = sim_net_member_cb;
 		n->env.crypto = p->crypto;
 		sim_net_env_jobs(sim, &n->env);

@@ -40,15 +40,17 @@ OID=$(qv -p status "d['id']" "$(hport "$OTHER")")
 # One envelope of 400 frames (within FABRIC_BATCH_MAX) to the leader, random tags and bodies,
 # half "from" another voter, half from made-up keys (each would cost an X25519 if any
 # public-key work came before the admission tag).
-python3 - "$TEST_TMP/flood.bin" "$OID" "$LID" <<'PYEOF'
+wire_version=$(sed -n 's/^#define CHORUS_WIRE_VERSION *\([0-9]*\).*/\1/p' "$top_srcdir/include/chorus/limits.h")
+python3 - "$TEST_TMP/flood.bin" "$OID" "$LID" "$wire_version" <<'PYEOF'
 import os, struct, sys, time
 out, sender, to = sys.argv[1], bytes.fromhex(sys.argv[2]), bytes.fromhex(sys.argv[3])
+version = int(sys.argv[4])
 frames = []
 for i in range(400):
     body = os.urandom(200)
     seq = int(time.time() * 1000) << 16 | i
     pk = sender if i % 2 == 0 else os.urandom(32)
-    hdr = struct.pack(">2sBBI32sQQB7s", b"CH", 5, 18, len(body), pk, 1, seq, 1, to[:7])
+    hdr = struct.pack(">2sBBI32sQQB7s", b"CH", version, 18, len(body), pk, 1, seq, 1, to[:7])
     frames.append(hdr + body + os.urandom(32))
 env = struct.pack(">BBH", 0xCB, 1, len(frames)) + b"".join(struct.pack(">I", len(f)) + f for f in frames)
 open(out, "wb").write(env)

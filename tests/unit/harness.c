@@ -4,6 +4,7 @@
 
 #include <sodium.h>
 
+#include "chorus/ledger.h"
 #include "core-internal.h"
 #include "dispatch/jobmsg.h"
 #include "harness.h"
@@ -159,6 +160,12 @@ static void h_kill_cb(void *ctx, const char *job_id)
 		}
 }
 
+/* Nothing to do: h_step flushes every batching node at the end of the step. */
+static void h_flush_cb(void *ctx)
+{
+	(void)ctx;
+}
+
 static void h_ack_cb(void *ctx, const struct job_ack *ack)
 {
 	struct h_ctx *c = ctx;
@@ -166,6 +173,15 @@ static void h_ack_cb(void *ctx, const struct job_ack *ack)
 	struct jack a;
 
 	n->acks++;
+	if (ack->ack_auth.count > n->ack_count_max)
+		n->ack_count_max = ack->ack_auth.count;
+	if (ack->receipt_text != NULL && ack->receipt_auth.count > n->receipt_count_max)
+		n->receipt_count_max = ack->receipt_auth.count;
+	if (ack->receipt_text != NULL) {
+		struct ledger_entry e;
+
+		n->acks_checked += ledger_entry_from_ack(&e, ack) == 0 && ledger_entry_check(NULL, &e, NULL) == 0;
+	}
 	if (memcmp(ack->client, n->pk, CHORUS_PK_BYTES) != 0 || strcmp(ack->status, "succeeded") != 0 ||
 	    jobmsg_ack_decode(&a, ack->ack_text, ack->ack_len) != 0)
 		return;
@@ -315,6 +331,7 @@ int h_start(struct harness *h, int i, uint64_t start_ms)
 	env.ack_cb = h_ack_cb;
 	env.app_cb = h_app_cb;
 	env.output_cb = h_output_cb;
+	env.flush_cb = h->nodes[i].batch_sign ? h_flush_cb : NULL;
 	if (h->outcome_tables) {
 		env.outcome_put_cb = h_outcome_put_cb;
 		env.outcome_get_cb = h_outcome_get_cb;
@@ -364,6 +381,9 @@ static void h_step(struct harness *h)
 		if (c && !h->nodes[i].down && core_next_deadline_ms(c) <= h->now_ms)
 			core_tick(c, h->now_ms);
 	}
+	for (int i = 0; i < h->n; i++)
+		if (h->nodes[i].core && !h->nodes[i].down && h->nodes[i].batch_sign)
+			core_flush(h->nodes[i].core, h->now_ms);
 }
 
 int h_run_until(struct harness *h, uint64_t until_ms, int (*pred)(struct harness *h, void *ctx),

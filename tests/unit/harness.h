@@ -76,6 +76,10 @@ struct h_node {
 	size_t app_last_len;
 	uint8_t app_from[CHORUS_PK_BYTES];
 	const char *tags[4]; /* "KEY=VALUE" tags in its record (NULL-terminated), set before h_start */
+	/* Batch signatures (env.flush_cb): every node's core_flush ends each step, as a loop turn. */
+	int batch_sign;      /* set before h_start */
+	int acks_checked;    /* acks seen whose entry checks (ledger_entry_check), with a receipt */
+	unsigned ack_count_max, receipt_count_max; /* the largest batches their authenticators name */
 };
 
 struct harness {

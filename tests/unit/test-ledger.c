@@ -50,6 +50,15 @@ struct spoil {
 	int nosign;          /* leave the signatures zero (for a ledger with the fake crypto) */
 };
 
+/* A batch of one; unsigned (a zero signature) for a ledger with the fake crypto. */
+static void auth_make(struct batchsig *auth, const char *text, size_t len, const struct key *k,
+                      int nosign)
+{
+	batchsig_sign_one(NULL, k->sk, text, len, auth);
+	if (nosign)
+		memset(auth->sig, 0, sizeof auth->sig);
+}
+
 static void entry_make(struct ledger_entry *e, const struct key *c, const struct key *w,
                        uint64_t nonce, uint64_t reward, const struct spoil *sp)
 {
@@ -74,9 +83,8 @@ static void entry_make(struct ledger_entry *e, const struct key *c, const struct
 	n = jobmsg_receipt_encode(e->receipt_text, sizeof(e->receipt_text), &r);
 	assert(n > 0);
 	e->receipt_len = (uint16_t)n;
-	if (!sp->nosign)
-		crypto_sign_detached(e->receipt_sig, NULL, (const uint8_t *)e->receipt_text,
-		                     e->receipt_len, (sp->rcpt_signer ? sp->rcpt_signer : w)->sk);
+	auth_make(&e->receipt_auth, e->receipt_text, e->receipt_len,
+	          sp->rcpt_signer ? sp->rcpt_signer : w, sp->nosign);
 
 	memset(&a, 0, sizeof(a));
 	a.nonce = nonce;
@@ -97,14 +105,13 @@ static void entry_make(struct ledger_entry *e, const struct key *c, const struct
 	n = jobmsg_ack_encode(e->ack_text, sizeof(e->ack_text), &a);
 	assert(n > 0);
 	e->ack_len = (uint16_t)n;
-	if (!sp->nosign)
-		crypto_sign_detached(e->ack_sig, NULL, (const uint8_t *)e->ack_text, e->ack_len,
-		                     (sp->ack_signer ? sp->ack_signer : c)->sk);
+	auth_make(&e->ack_auth, e->ack_text, e->ack_len, sp->ack_signer ? sp->ack_signer : c,
+	          sp->nosign);
 }
 
 static void ack_resign(struct ledger_entry *e, const struct key *k)
 {
-	crypto_sign_detached(e->ack_sig, NULL, (const uint8_t *)e->ack_text, e->ack_len, k->sk);
+	batchsig_sign_one(NULL, k->sk, e->ack_text, e->ack_len, &e->ack_auth);
 }
 
 /* ---------------------------------------------------------------- crafting blocks */
@@ -127,7 +134,7 @@ static size_t block_craft(uint8_t *b, uint64_t height, const uint8_t prev[HASH],
 	size_t o = HDR;
 
 	memcpy(b, "CHLB", 4);
-	b[4] = 1;
+	b[4] = 2;
 	codec_put_u64(b + 5, height);
 	memcpy(b + 13, prev, HASH);
 	codec_put_u64(b + 45, term);
@@ -139,13 +146,13 @@ static size_t block_craft(uint8_t *b, uint64_t height, const uint8_t prev[HASH],
 		b[o++] = (uint8_t)(e[i].ack_len >> 8);
 		b[o++] = (uint8_t)e[i].ack_len;
 		memcpy(b + o, e[i].ack_text, e[i].ack_len);
-		memcpy(b + (o += e[i].ack_len), e[i].ack_sig, SIG);
-		o += SIG;
+		o += e[i].ack_len;
+		o += batchsig_encode(b + o, &e[i].ack_auth);
 		b[o++] = (uint8_t)(e[i].receipt_len >> 8);
 		b[o++] = (uint8_t)e[i].receipt_len;
 		memcpy(b + o, e[i].receipt_text, e[i].receipt_len);
-		memcpy(b + (o += e[i].receipt_len), e[i].receipt_sig, SIG);
-		o += SIG;
+		o += e[i].receipt_len;
+		o += batchsig_encode(b + o, &e[i].receipt_auth);
 	}
 	assert(o + SIG <= BMAX);
 	block_resign(b, o + SIG, k);
@@ -227,10 +234,10 @@ static void test_entry_check(void)
 	   "entry info: job, client, worker, kind, reward");
 
 	e2 = e;
-	e2.ack_sig[3] ^= 1;
+	e2.ack_auth.sig[3] ^= 1;
 	ok(ledger_entry_check(NULL, &e2, NULL) == CORE_ERR_BADSIG, "forged client signature rejected");
 	e2 = e;
-	e2.receipt_sig[60] ^= 0x80;
+	e2.receipt_auth.sig[60] ^= 0x80;
 	ok(ledger_entry_check(NULL, &e2, NULL) == CORE_ERR_BADSIG, "forged worker signature rejected");
 	memset(&sp, 0, sizeof(sp));
 	sp.ack_signer = &rogue;
@@ -257,7 +264,7 @@ static void test_entry_check(void)
 	entry_make(&e2, &clients[0], &workers[1], 1, 42, NULL);
 	memcpy(e2.receipt_text, e.receipt_text, e.receipt_len); /* worker 0's receipt, worker 1's ack */
 	e2.receipt_len = e.receipt_len;
-	memcpy(e2.receipt_sig, e.receipt_sig, SIG);
+	e2.receipt_auth = e.receipt_auth;
 	ok(ledger_entry_check(NULL, &e2, NULL) < 0, "receipt from another worker than the ack names rejected");
 }
 
@@ -305,10 +312,10 @@ static void test_entry_status(void)
 	memset(&ja, 0, sizeof(ja));
 	ja.ack_text = e.ack_text;
 	ja.ack_len = e.ack_len;
-	memcpy(ja.ack_sig, e.ack_sig, SIG);
+	ja.ack_auth = e.ack_auth;
 	ja.receipt_text = e.receipt_text;
 	ja.receipt_len = e.receipt_len;
-	memcpy(ja.receipt_sig, e.receipt_sig, SIG);
+	ja.receipt_auth = e.receipt_auth;
 	ja.status = "succeeded";
 	ok(ledger_entry_from_ack(&e2, &ja) == 0 && ledger_entry_check(NULL, &e2, NULL) == 0,
 	   "entry from a succeeded ack checks");
@@ -462,8 +469,13 @@ static void test_rejects(void)
 	len = block_craft(buf, 6, head, (1ULL << 53) + 1, &leader, e, 2);
 	expect_refused(l, buf, len, CORE_ERR_MALFORMED, "a term past 2^53");
 	len = block_craft(buf, 6, head, 3, &leader, e, 2);
-	buf[4] = 2;
+	buf[4] = 3;
 	expect_refused(l, buf, len, CORE_ERR_VERSION, "another version");
+	buf[4] = 1;
+	block_resign(buf, len, &leader);
+	expect_refused(l, buf, len, CORE_ERR_VERSION, "version 1 (a signature per text)");
+	ok(strstr(ledger_why(l), "before batch signatures") != NULL,
+	   "and the refusal says why: %s", ledger_why(l));
 	len = block_craft(buf, 6, head, 3, &leader, e, 2);
 	ok(ledger_block_apply(l, buf, len) == 0 && ledger_height(l) == 6,
 	   "after all that, the good block applies");
@@ -611,7 +623,7 @@ static void test_build_bounds(void)
 	ledger_create(&l, NULL);
 	for (int i = 0; i < 300; i++)
 		entry_make(&e[i], &clients[i % 3], &workers[(i / 3) % 3], 10000 + (uint64_t)i, 1, NULL);
-	e[7].ack_sig[0] ^= 1; /* one bad entry: skipped, not fatal */
+	e[7].ack_auth.sig[0] ^= 1; /* one bad entry: skipped, not fatal */
 	ok(ledger_block_build(l, 1, rogue.pk, leader.sk, 1, e, 300, &used, &blk, &len) ==
 	       CORE_ERR_INVAL && blk == NULL,
 	   "a leader key pair that does not match is refused");
@@ -725,7 +737,7 @@ static void test_poison_apply(void)
 	entry_make(&e[4], &f[2], &f[3], 5, 7, NULL); /* the sixth account */
 	entry_make(&e[5], &f[4], &workers[0], 6, 7, NULL); /* a seventh: accounts full */
 	entry_make(&e[6], &clients[0], &workers[0], 7, 9, NULL);
-	e[6].receipt_sig[3] ^= 1; /* a bad signature */
+	e[6].receipt_auth.sig[3] ^= 1; /* a bad signature */
 	e[7] = e[1];              /* the rejected job again */
 	ok(apply_next(a, e, 8) == 0 && apply_next(b, e, 8) == 0 && apply_next(c, e, 8) == 0,
 	   "a block of poison applies on every ledger: %s", ledger_why(a));
@@ -792,7 +804,7 @@ static void test_poison_build(void)
 	entry_make(&in[2], &f[0], &f[1], 3, 7, NULL);      /* accounts 3 and 4 */
 	entry_make(&in[3], &f[2], &workers[0], 4, 7, NULL); /* a fifth, across the block */
 	entry_make(&in[4], &clients[0], &workers[0], 5, 7, NULL);
-	in[4].ack_sig[9] ^= 1;
+	in[4].ack_auth.sig[9] ^= 1;
 	in[5] = in[0];
 	ok(ledger_block_build(l, 1, leader.pk, leader.sk, 1, in, 6, &used, &blk, &len) == 0 &&
 	       blk != NULL && used == 6,
@@ -1046,7 +1058,7 @@ static void test_pipeline(void)
 	/* The cache holds exact bytes: the same texts with another signature are checked again. */
 	entry_make(&bad, &clients[0], &workers[1], 51, 1, NULL);
 	ok(ledger_entry_check_here(follower, &bad, NULL) == 0, "an entry checks");
-	bad.receipt_sig[0] ^= 1;
+	bad.receipt_auth.sig[0] ^= 1;
 	ok(ledger_entry_check_here(follower, &bad, NULL) == CORE_ERR_BADSIG,
 	   "the same entry with a forged signature does not pass through the cache");
 	ledger_destroy(l);
@@ -1256,6 +1268,120 @@ static void test_window_build(void)
 	ledger_destroy(l);
 }
 
+/*
+ * Batches (docs/merkle.md): a client signs the acks of 8 jobs with one
+ * signature, their worker the receipts.  Every entry checks, each root's
+ * signature is verified once per ledger (the cache of roots), and an entry
+ * whose proof does not check -- one bit of it, or a count moved -- is
+ * refused by the leader's build and, injected into a block a leader signs
+ * anyway, skipped by every follower alike.
+ */
+#define BATCH_N 8
+static void batch_resign(struct ledger_entry *e, size_t n, const struct key *c, const struct key *w)
+{
+	const char *t[BATCH_N] = {0};
+	size_t len[BATCH_N] = {0};
+	struct batchsig auth[BATCH_N];
+
+	assert(n >= 1 && n <= BATCH_N);
+	for (size_t i = 0; i < n; i++) {
+		t[i] = e[i].ack_text;
+		len[i] = e[i].ack_len;
+	}
+	batchsig_sign(NULL, c->sk, t, len, n, auth);
+	for (size_t i = 0; i < n; i++) {
+		e[i].ack_auth = auth[i];
+		t[i] = e[i].receipt_text;
+		len[i] = e[i].receipt_len;
+	}
+	batchsig_sign(NULL, w->sk, t, len, n, auth);
+	for (size_t i = 0; i < n; i++)
+		e[i].receipt_auth = auth[i];
+}
+
+static void test_batches(void)
+{
+	static uint8_t buf[BMAX];
+	struct ledger *l, *f1, *f2;
+	struct ledger_entry e[BATCH_N], bad[3];
+	struct ledger_stats st, fst;
+	uint8_t head[HASH], s1[HASH], s2[HASH], *b;
+	size_t used, blen, len;
+	unsigned checks = 0;
+
+	ledger_create(&l, NULL);
+	ledger_create(&f1, NULL);
+	ledger_create(&f2, NULL);
+	for (int i = 0; i < BATCH_N; i++)
+		entry_make(&e[i], &clients[0], &workers[0], 700 + (uint64_t)i, 3, NULL);
+	batch_resign(e, BATCH_N, &clients[0], &workers[0]);
+	for (int i = 0; i < BATCH_N; i++)
+		checks += ledger_entry_check(NULL, &e[i], NULL) == 0 && e[i].ack_auth.count == BATCH_N &&
+		          e[i].ack_auth.index == i && e[i].ack_auth.nproof == 3;
+	ok(checks == BATCH_N, "%u of %d entries of one batch check (proofs of 3 hashes)", checks, BATCH_N);
+	/* Three copies of job 703 that do not check: a bit of a proof, of a root, a count moved. */
+	bad[0] = bad[1] = bad[2] = e[3];
+	bad[0].ack_auth.proof[1][17] ^= 0x10;
+	bad[1].receipt_auth.root[0] ^= 1;
+	bad[2].ack_auth.count = 9;
+	ok(ledger_entry_check(NULL, &bad[0], NULL) == CORE_ERR_BADSIG &&
+	       ledger_entry_check(NULL, &bad[1], NULL) == CORE_ERR_BADSIG &&
+	       ledger_entry_check(NULL, &bad[2], NULL) == CORE_ERR_BADSIG,
+	   "a proof bit, a root bit or a moved count: the entry does not check");
+	{
+		struct ledger_entry in[3] = {bad[0], bad[1], bad[2]};
+
+		ok(ledger_block_build(l, 1, leader.pk, leader.sk, 1, in, 3, &used, &b, &blen) == 0 &&
+		       b == NULL && ledger_build_verdict(l, 0) == LEDGER_SKIPPED &&
+		       ledger_build_verdict(l, 1) == LEDGER_SKIPPED &&
+		       ledger_build_verdict(l, 2) == LEDGER_SKIPPED,
+		   "the leader refuses all three: no block");
+	}
+	ok(ledger_block_build(l, 1, leader.pk, leader.sk, 1, e, BATCH_N, &used, &b, &blen) == 0 &&
+	       b != NULL && used == BATCH_N,
+	   "the batch builds into one block");
+	ledger_stats(l, &st);
+	ok(st.root_cache_hits >= 2 * (BATCH_N - 1),
+	   "the leader verified each root's signature once (%llu cache hits of %d checks)",
+	   (unsigned long long)st.root_cache_hits, 2 * BATCH_N);
+	ok(ledger_block_apply(l, b, blen) == 0 && ledger_block_apply(f1, b, blen) == 0,
+	   "it applies on the leader and a follower");
+	ledger_stats(f1, &fst);
+	ok(fst.credited == BATCH_N && fst.root_cache_hits >= 2 * (BATCH_N - 1),
+	   "the follower credits all %d, one signature verified per root (%llu hits)", BATCH_N,
+	   (unsigned long long)fst.root_cache_hits);
+	ok(ledger_block_apply(f2, b, blen) == 0, "so does a second follower");
+	free(b);
+	/* A leader that signs a block holding the bad copies and a good new job anyway. */
+	entry_make(&e[0], &clients[1], &workers[1], 800, 3, NULL);
+	batch_resign(e, 1, &clients[1], &workers[1]);
+	bad[2] = e[0];
+	bad[2].receipt_auth.index = 0;
+	bad[2].receipt_auth.nproof = 1; /* a proof one hash too long */
+	memset(bad[2].receipt_auth.proof[0], 7, HASH);
+	{
+		struct ledger_entry in[4] = {bad[0], bad[1], bad[2], e[0]};
+
+		ledger_head_hash(f1, head);
+		len = block_craft(buf, 2, head, 1, &leader, in, 4);
+	}
+	ok(ledger_block_apply(f1, buf, len) == 0 && ledger_block_apply(f2, buf, len) == 0,
+	   "a leader-signed block with three bad entries applies on both followers");
+	ok(ledger_block_outcome(f1, 0) == LEDGER_SKIPPED && ledger_block_outcome(f1, 1) == LEDGER_SKIPPED &&
+	       ledger_block_outcome(f1, 2) == LEDGER_SKIPPED && ledger_block_outcome(f1, 3) == LEDGER_CREDITED &&
+	       ledger_block_outcome(f2, 0) == LEDGER_SKIPPED && ledger_block_outcome(f2, 2) == LEDGER_SKIPPED,
+	   "every follower skips the entries whose proofs do not check, credits the good one");
+	ledger_state_hash(f1, s1);
+	ledger_state_hash(f2, s2);
+	ledger_stats(f1, &fst);
+	ok(memcmp(s1, s2, HASH) == 0 && fst.credited == BATCH_N + 1 && fst.skipped == 3,
+	   "both in the same state: %llu credited, %llu skipped", (unsigned long long)fst.credited,
+	   (unsigned long long)fst.skipped);
+	ledger_destroy(l);
+	ledger_destroy(f1);
+	ledger_destroy(f2);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -1284,6 +1410,7 @@ int main(void)
 	test_window_order();
 	test_window_bound();
 	test_window_build();
+	test_batches();
 	test_fuzz();
 	return tap_done();
 }

@@ -25,8 +25,14 @@ static void fill(struct ledger_entry *e, int i)
 	e->ack_len = (uint16_t)snprintf(e->ack_text, sizeof e->ack_text, "{\"ack\":%d}", i);
 	e->receipt_len = (uint16_t)(1 + i % CHORUS_LEDGER_TEXT_MAX);
 	memset(e->receipt_text, 'r', e->receipt_len);
-	memset(e->ack_sig, i, sizeof e->ack_sig);
-	memset(e->receipt_sig, i + 1, sizeof e->receipt_sig);
+	/* Authenticators of every shape: batches of 1 .. 64, proofs of 0 .. 6 hashes. */
+	e->ack_auth.count = (uint16_t)(1 + i % 64);
+	e->ack_auth.index = (uint16_t)(i % e->ack_auth.count);
+	e->ack_auth.nproof = (uint8_t)(i % 7);
+	memset(e->ack_auth.proof, i + 2, (size_t)e->ack_auth.nproof * MERKLE_HASH_BYTES);
+	memset(e->ack_auth.sig, i, sizeof e->ack_auth.sig);
+	e->receipt_auth.count = 1;
+	memset(e->receipt_auth.sig, i + 1, sizeof e->receipt_auth.sig);
 }
 
 /* A submit body of n entries; returns its length. */
@@ -97,9 +103,10 @@ int main(void)
 	for (int i = 0; i < 6; i++)
 		lmsg_next_entry(&p, &left, &back);
 	ok(back.ack_len == e.ack_len && memcmp(back.ack_text, e.ack_text, e.ack_len) == 0 &&
-	       back.receipt_len == e.receipt_len && memcmp(back.ack_sig, e.ack_sig, 64) == 0 &&
-	       memcmp(back.receipt_sig, e.receipt_sig, 64) == 0,
-	   "a record round-trips (texts and signatures)");
+	       back.receipt_len == e.receipt_len &&
+	       memcmp(&back.ack_auth, &e.ack_auth, sizeof e.ack_auth) == 0 &&
+	       memcmp(&back.receipt_auth, &e.receipt_auth, sizeof e.receipt_auth) == 0,
+	   "a record round-trips (texts and authenticators)");
 	ok(decode(buf, len - 1) < 0, "a truncated submit is rejected");
 	buf[2 + CHORUS_PK_BYTES] = 21;
 	ok(decode(buf, len) < 0, "a count above the records is rejected");

@@ -59,8 +59,7 @@ static void entry_make(struct ledger_entry *e, const struct key *c, const struct
 	n = jobmsg_receipt_encode(e->receipt_text, sizeof(e->receipt_text), &r);
 	assert(n > 0);
 	e->receipt_len = (uint16_t)n;
-	crypto_sign_detached(e->receipt_sig, NULL, (const uint8_t *)e->receipt_text,
-	                     e->receipt_len, w->sk);
+	batchsig_sign_one(NULL, w->sk, e->receipt_text, e->receipt_len, &e->receipt_auth);
 	memset(&a, 0, sizeof(a));
 	a.nonce = nonce;
 	a.seq = nonce;
@@ -77,8 +76,7 @@ static void entry_make(struct ledger_entry *e, const struct key *c, const struct
 	n = jobmsg_ack_encode(e->ack_text, sizeof(e->ack_text), &a);
 	assert(n > 0);
 	e->ack_len = (uint16_t)n;
-	crypto_sign_detached(e->ack_sig, NULL, (const uint8_t *)e->ack_text, e->ack_len,
-	                     ack_signer->sk);
+	batchsig_sign_one(NULL, ack_signer->sk, e->ack_text, e->ack_len, &e->ack_auth);
 }
 
 static int member_cb(void *ctx, const uint8_t pk[CHORUS_PK_BYTES])

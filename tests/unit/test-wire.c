@@ -54,7 +54,7 @@ static void test_layout(void)
 	ok(memcmp(frame + CHORUS_FRAME_HEADER, "{\"n\":1}", 7) != 0, "the body on the wire is not the text");
 	ok(accepts_nk(frame, (size_t)n, pk2, sk2, netkey, plain) && memcmp(plain, "{\"n\":1}", 7) == 0,
 	   "opened by the recipient, it is");
-	ok(frame[2] == 5 && CHORUS_WIRE_VERSION == 5, "wire version 5");
+	ok(frame[2] == 6 && CHORUS_WIRE_VERSION == 6, "wire version 6");
 	ok(wire_decode(&f, frame, (size_t)n - 1) == CORE_ERR_MALFORMED, "one byte short is malformed");
 	ok(wire_decode(&f, frame, (size_t)n + 1) == CORE_ERR_MALFORMED, "one byte long is malformed");
 	ok(wire_decode(&f, frame, 10) == CORE_ERR_MALFORMED, "a stub is malformed");

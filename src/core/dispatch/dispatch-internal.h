@@ -116,6 +116,7 @@ struct work {
 	struct work *flush_next;  /* in works.flush_head's list while a partial chunk waits */
 	uint64_t flush_ms;        /* when that partial chunk is sent */
 	int flush_queued;
+	int signing;              /* ended: its receipt waits for the turn's signature (sigbatch.c) */
 };
 /* One stream of a running job: its position and the partial chunk not sent yet. */
 struct work_stream {
@@ -129,11 +130,13 @@ struct work_output {
 #define WORK_BUCKETS 8192 /* power of two */
 /* 1 the first time a request/ack signature is seen here, 0 after. */
 int work_first_sight(struct core *core, const uint8_t sig[CHORUS_SIG_BYTES]);
+int work_first_sight_id(struct core *core, uint64_t id); /* a batch-signed text's (jobmsg_auth_id) */
 /* 1 if this node runs kind (a capability and a runner): it offers, to others and to itself. */
 int work_runs_kind(const struct core *core, const char *kind);
 /* An authentic completion ack: log it, hand it to the driver. */
-void work_ack_seen(struct core *core, const char *text, size_t len, const uint8_t *sig,
-                   const char *rtext, size_t rlen, const uint8_t *rsig, const struct jack *a);
+void work_ack_seen(struct core *core, const char *text, size_t len, const struct batchsig *auth,
+                   const char *rtext, size_t rlen, const struct batchsig *rauth,
+                   const struct jack *a);
 
 /* ---------------------------------------------------------------- where.c */
 /* Does the record of member pk (ours for our key) meet the constraint?  0 if unknown. */

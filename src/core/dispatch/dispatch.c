@@ -425,13 +425,88 @@ int core_job_submit(struct core *core, const struct job_spec *spec,
 
 /* ---------------------------------------------------------------- the end of a job */
 
-static void dispatch_send_ack(struct core *core, struct cjob *j, const struct jreceipt *rc,
-                              const char *rtext, size_t rlen, const uint8_t *rsig, uint64_t now_ms)
-{
-	char text[JOBMSG_TEXT_MAX + 1], head[4 * JOBMSG_TEXT_MAX + 512];
-	uint8_t sig[CHORUS_SIG_BYTES];
+/* An ack waiting for its turn's signature (sigbatch.c), with the receipt it names. */
+struct dispatch_ack_out {
 	struct jack a;
+	size_t len, rlen;
+	int has_rauth;
+	struct batchsig rauth;
+	char text[JOBMSG_TEXT_MAX + 1];
+	char rtext[]; /* rlen bytes (a NUL after them) */
+};
+
+/* The signed ack: to every member, and to ourselves as everyone sees it. */
+static void dispatch_ack_send(struct core *core, const char *text, size_t len,
+                              const struct batchsig *auth, const char *rtext, size_t rlen,
+                              const struct batchsig *rauth, const struct jack *a)
+{
+	char head[4 * JOBMSG_TEXT_MAX + BATCHSIG_HEX_MAX + 512];
 	struct sb sb;
+
+	/*
+	 * Everyone gets the signed ack alone: it names the receipt by its hash,
+	 * and nobody else has a use for the receipt's bytes; the ledger gets
+	 * both from our outbox (voterd.c).  Carrying the receipt as well made
+	 * the ack frame half again as large, on every member, for every job.
+	 */
+	sb_init(&sb, head, sizeof(head));
+	sb_puts(&sb, "{");
+	jobmsg_auth_put(&sb, "t", "b", text, len, auth);
+	assert(!sb.overflow);
+	dispatch_broadcast(core, WIRE_JOBACK, head,
+	                   core->members.n > CHORUS_BROADCAST_DIRECT ? ",\"h\":1}" : ",\"h\":0}", NULL,
+	                   NULL);
+	/* We see our own ack as everyone else does: logged, and handed to the ledger. */
+	work_first_sight_id(core, jobmsg_auth_id(text, len));
+	work_ack_seen(core, text, len, auth, rtext, rlen, rauth, a);
+}
+
+static void dispatch_ack_signed(struct core *core, void *arg, const struct batchsig *auth)
+{
+	struct dispatch_ack_out *o = arg;
+
+	if (auth != NULL)
+		dispatch_ack_send(core, o->text, o->len, auth, o->rlen > 0 ? o->rtext : NULL, o->rlen,
+		                  o->has_rauth ? &o->rauth : NULL, &o->a);
+	free(o);
+}
+
+/*
+ * The ack waits for the turn's batch signature (sigbatch.c); without memory
+ * for it, it is signed alone now.
+ */
+static void dispatch_ack_sign(struct core *core, const char *text, size_t len, const char *rtext,
+                              size_t rlen, const struct batchsig *rauth, const struct jack *a)
+{
+	struct dispatch_ack_out *o = malloc(sizeof(*o) + rlen + 1);
+	struct batchsig auth;
+
+	if (o != NULL) {
+		o->a = *a;
+		o->len = len;
+		memcpy(o->text, text, len);
+		o->text[len] = '\0';
+		o->rlen = rtext != NULL ? rlen : 0;
+		if (o->rlen > 0)
+			memcpy(o->rtext, rtext, rlen);
+		o->rtext[o->rlen] = '\0';
+		o->has_rauth = rauth != NULL;
+		if (rauth != NULL)
+			o->rauth = *rauth;
+		if (sigbatch_add(core, o->text, o->len, dispatch_ack_signed, o) == 0)
+			return;
+		free(o);
+	}
+	batchsig_sign_one(core->crypto, core->sk, text, len, &auth); /* cannot fail */
+	dispatch_ack_send(core, text, len, &auth, rtext, rlen, rauth, a);
+}
+
+static void dispatch_send_ack(struct core *core, struct cjob *j, const struct jreceipt *rc,
+                              const char *rtext, size_t rlen, const struct batchsig *rauth,
+                              uint64_t now_ms)
+{
+	char text[JOBMSG_TEXT_MAX + 1];
+	struct jack a;
 	int len;
 
 	memset(&a, 0, sizeof(a));
@@ -462,23 +537,7 @@ static void dispatch_send_ack(struct core *core, struct cjob *j, const struct jr
 	else if (j->pinned)
 		acks_unpin_job(core);
 	j->pinned = 0;
-	core->crypto->sign(sig, (const uint8_t *)text, (size_t)len, core->sk);
-	/*
-	 * Everyone gets the signed ack alone: it names the receipt by its hash,
-	 * and nobody else has a use for the receipt's bytes; the ledger gets
-	 * both from our outbox (voterd.c).  Carrying the receipt as well made
-	 * the ack frame half again as large, on every member, for every job.
-	 */
-	sb_init(&sb, head, sizeof(head));
-	sb_puts(&sb, "{");
-	jobmsg_signed_put(&sb, "t", "s", text, (size_t)len, sig);
-	assert(!sb.overflow);
-	dispatch_broadcast(core, WIRE_JOBACK, head,
-	                   core->members.n > CHORUS_BROADCAST_DIRECT ? ",\"h\":1}" : ",\"h\":0}", NULL,
-	                   NULL);
-	/* We see our own ack as everyone else does: logged, and handed to the ledger. */
-	work_first_sight(core, sig);
-	work_ack_seen(core, text, (size_t)len, sig, rtext, rlen, rsig, &a);
+	dispatch_ack_sign(core, text, (size_t)len, rc != NULL ? rtext : NULL, rlen, rauth, &a);
 }
 
 /* A queued job leaves the queue (bound to a pulling worker, or final). */
@@ -492,7 +551,8 @@ static void dispatch_unqueue(struct core *core, struct cjob *j, uint64_t now_ms)
 
 static void dispatch_finish(struct core *core, struct cjob *j, enum job_state st, uint64_t now_ms,
                             const struct jreceipt *rc, const char *rtext, size_t rlen,
-                            const uint8_t *rsig, const uint8_t *result, const char *error)
+                            const struct batchsig *rauth, const uint8_t *result,
+                            const char *error)
 {
 	struct job_view v;
 
@@ -521,7 +581,7 @@ static void dispatch_finish(struct core *core, struct cjob *j, enum job_state st
 			snprintf(v.error, sizeof(v.error), "%s", error);
 		core->env.job_cb(core->env.ctx, &v);
 	}
-	dispatch_send_ack(core, j, rc, rtext, rlen, rsig, now_ms);
+	dispatch_send_ack(core, j, rc, rtext, rlen, rauth, now_ms);
 	dispatch_remove(core, j);
 }
 
@@ -1182,7 +1242,7 @@ static void dispatch_send_cancel(struct core *core, struct cjob *j)
 
 static void dispatch_receipt_outcome(struct core *core, struct cjob *j, int k,
                                      const struct jreceipt *rc, const char *rtext, size_t rlen,
-                                     const uint8_t *rsig, const uint8_t *result,
+                                     const struct batchsig *rauth, const uint8_t *result,
                                      const char *error, uint64_t now_ms)
 {
 	struct job_attempt *a = &j->attempts[k];
@@ -1198,27 +1258,27 @@ static void dispatch_receipt_outcome(struct core *core, struct cjob *j, int k,
 		j->attempts[j->nattempts - 1].outcome = OUTCOME_CANCELLED;
 	}
 	if (ok) {
-		dispatch_finish(core, j, JOB_SUCCEEDED, now_ms, rc, rtext, rlen, rsig, result, NULL);
+		dispatch_finish(core, j, JOB_SUCCEEDED, now_ms, rc, rtext, rlen, rauth, result, NULL);
 		return;
 	}
 	snprintf(j->reason, sizeof(j->reason), "%s %s on %s%s%.400s", rc->kind,
 	         strcmp(rc->status, "timeout") == 0 ? "timed out" : "failed",
 	         a->worker_name[0] ? a->worker_name : a->worker, error[0] ? ": " : "", error);
-	dispatch_finish(core, j, JOB_FAILED, now_ms, rc, rtext, rlen, rsig, NULL, error);
+	dispatch_finish(core, j, JOB_FAILED, now_ms, rc, rtext, rlen, rauth, NULL, error);
 }
 
 void dispatch_on_receipt(struct core *core, const struct wire_frame *f, const cJSON *body,
                          uint64_t now_ms)
 {
 	const char *rtext, *error = "";
-	uint8_t rsig[CHORUS_SIG_BYTES];
+	struct batchsig rauth;
 	const uint8_t *result = NULL;
 	struct jreceipt rc;
 	struct cjob *j;
 	size_t rlen;
 	int k;
 
-	if (jobmsg_signed_get(body, "t", "s", &rtext, &rlen, rsig) < 0 ||
+	if (jobmsg_auth_get(body, "t", "b", &rtext, &rlen, &rauth) < 0 ||
 	    jobmsg_receipt_decode(&rc, rtext, rlen) < 0 ||
 	    (cJSON_GetObjectItemCaseSensitive(body, "e") != NULL &&
 	     codec_json_str(body, "e", CHORUS_JOB_ERROR_MAX, &error) < 0)) {
@@ -1254,7 +1314,7 @@ void dispatch_on_receipt(struct core *core, const struct wire_frame *f, const cJ
 			dispatch_failover(core, j, OUTCOME_FAILED, now_ms);
 		return;
 	}
-	dispatch_receipt_outcome(core, j, k, &rc, rtext, rlen, rsig, result, error, now_ms);
+	dispatch_receipt_outcome(core, j, k, &rc, rtext, rlen, &rauth, result, error, now_ms);
 }
 
 /* ---------------------------------------------------------------- the queue */

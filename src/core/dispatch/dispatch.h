@@ -97,6 +97,7 @@ struct works {
 	uint64_t next_load_ms;
 	struct work *flush_head, *flush_tail; /* works with a partial chunk, by flush_ms */
 	uint32_t capacity_high; /* the highest capacity since start (core_set_caps may lower it) */
+	struct batchsig_cache *roots; /* batch roots whose signatures we verified (relayed acks) */
 };
 int work_init(struct core *core);
 void work_free(struct core *core);

@@ -547,6 +547,38 @@ void jobmsg_signed_put(struct sb *sb, const char *tkey, const char *skey, const 
 	sb_printf(sb, ",\"%s\":\"%s\"", skey, s);
 }
 
+int jobmsg_auth_get(const cJSON *body, const char *tkey, const char *bkey, const char **text,
+                    size_t *len, struct batchsig *auth)
+{
+	const char *hex;
+
+	if (codec_json_str(body, tkey, JOBMSG_TEXT_MAX, text) < 0 ||
+	    codec_json_str(body, bkey, BATCHSIG_HEX_MAX, &hex) < 0 ||
+	    batchsig_from_hex(auth, hex, strlen(hex)) < 0)
+		return CORE_ERR_MALFORMED;
+	*len = strlen(*text);
+	return *len > 0 ? 0 : CORE_ERR_MALFORMED;
+}
+
+void jobmsg_auth_put(struct sb *sb, const char *tkey, const char *bkey, const char *text,
+                     size_t len, const struct batchsig *auth)
+{
+	char hex[BATCHSIG_HEX_MAX + 1];
+
+	batchsig_to_hex(hex, auth);
+	sb_printf(sb, "\"%s\":", tkey);
+	sb_json_str(sb, text, len);
+	sb_printf(sb, ",\"%s\":\"%s\"", bkey, hex);
+}
+
+uint64_t jobmsg_auth_id(const char *text, size_t len)
+{
+	uint8_t leaf[MERKLE_HASH_BYTES];
+
+	merkle_leaf(leaf, text, len);
+	return codec_get_u64(leaf);
+}
+
 /* ---------------------------------------------------------------- bytes in JSON */
 
 void jobmsg_b64_put(struct sb *sb, const uint8_t *data, size_t len)

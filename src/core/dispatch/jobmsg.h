@@ -7,6 +7,7 @@
 #define CHORUS_CORE_JOBMSG_H
 
 #include "base/base.h"
+#include "chorus/batchsig.h"
 
 /* ---------------------------------------------------------------- jobmsg.c */
 #define JOBMSG_HASH_BYTES 32   /* BLAKE2b-256 of payloads, results and receipts */
@@ -127,5 +128,14 @@ int jobmsg_output_decode(struct joutput *o, const cJSON *body, uint8_t *buf);
 /* Bytes as a quoted base64 string, and back (at most max bytes). */
 void jobmsg_b64_put(struct sb *sb, const uint8_t *data, size_t len);
 int jobmsg_b64_get(const cJSON *obj, const char *key, uint8_t *out, size_t max, size_t *len);
+
+/* ---------------------------------------------------------------- batch-signed texts */
+/* A batch-signed text in a body: "tkey":"<text>","bkey":"<batchsig hex>" (batchsig.h). */
+int jobmsg_auth_get(const cJSON *body, const char *tkey, const char *bkey, const char **text,
+                    size_t *len, struct batchsig *auth);
+void jobmsg_auth_put(struct sb *sb, const char *tkey, const char *bkey, const char *text,
+                     size_t len, const struct batchsig *auth);
+/* A batch-signed text's id for the seen set: its Merkle leaf's first bytes (a batch shares one signature). */
+uint64_t jobmsg_auth_id(const char *text, size_t len);
 
 #endif

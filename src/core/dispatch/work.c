@@ -27,7 +27,8 @@ int work_init(struct core *core)
 	 * 128 KiB per core in a 1000-node simulation).
 	 */
 	w->requests = calloc(1, sizeof(*w->requests));
-	if (w->buckets == NULL || w->requests == NULL)
+	if (w->buckets == NULL || w->requests == NULL ||
+	    batchsig_cache_create(&w->roots, CHORUS_BATCHSIG_CACHE_SLOTS) < 0)
 		return CORE_ERR_NOMEM;
 	w->capacity_high = core->cfg.capacity;
 	return 0;
@@ -49,12 +50,18 @@ void work_free(struct core *core)
 	}
 	free(w->buckets);
 	free(w->requests);
+	batchsig_cache_destroy(w->roots);
 	memset(w, 0, sizeof(*w));
 }
 
 int work_first_sight(struct core *core, const uint8_t sig[CHORUS_SIG_BYTES])
 {
-	return !seen_check_insert(core->works.requests, codec_get_u64(sig));
+	return work_first_sight_id(core, codec_get_u64(sig));
+}
+
+int work_first_sight_id(struct core *core, uint64_t id)
+{
+	return !seen_check_insert(core->works.requests, id);
 }
 
 static struct work **work_slot(struct works *w, const uint8_t id[CHORUS_JOB_ID_BYTES])
@@ -533,7 +540,7 @@ void work_on_cancel(struct core *core, const struct wire_frame *f, const cJSON *
 		return;
 	}
 	x = *work_slot(&core->works, id);
-	if (x == NULL || x->done || memcmp(x->client, f->pk, CHORUS_PK_BYTES) != 0) {
+	if (x == NULL || x->done || x->signing || memcmp(x->client, f->pk, CHORUS_PK_BYTES) != 0) {
 		core->stats.drop_job_stale++;
 		return;
 	}
@@ -554,14 +561,12 @@ static void work_clean_error(char *out, size_t cap, const char *in)
 	out[n] = '\0';
 }
 
-static int work_receipt_body(struct core *core, struct work *x, enum work_status st,
-                             const uint8_t *result, size_t len, const char *error,
-                             uint64_t duration_ms, struct sb *sb)
+/* The receipt's signed text: what ran, for whom, the result's hash. */
+static int work_receipt_text(struct core *core, const struct work *x, enum work_status st,
+                             const uint8_t *result, size_t len, uint64_t duration_ms,
+                             char text[JOBMSG_TEXT_MAX + 1])
 {
-	char text[JOBMSG_TEXT_MAX + 1], clean[CHORUS_JOB_ERROR_MAX + 1];
-	uint8_t sig[CHORUS_SIG_BYTES];
 	struct jreceipt rc;
-	int n;
 
 	memset(&rc, 0, sizeof(rc));
 	memcpy(rc.id, x->id, CHORUS_JOB_ID_BYTES);
@@ -572,15 +577,22 @@ static int work_receipt_body(struct core *core, struct work *x, enum work_status
 	rc.result_size = len;
 	jobmsg_hash(rc.result_hash, result, len);
 	rc.duration_ms = duration_ms;
-	n = jobmsg_receipt_encode(text, sizeof(text), &rc);
-	if (n < 0)
-		return n;
-	core->crypto->sign(sig, (const uint8_t *)text, (size_t)n, core->sk);
+	return jobmsg_receipt_encode(text, JOBMSG_TEXT_MAX + 1, &rc);
+}
+
+/* The receipt frame's body: the text and its authenticator, the result, the error. */
+static int work_receipt_body(struct core *core, const char *text, size_t n,
+                             const struct batchsig *auth_in, const uint8_t *result, size_t len,
+                             const char *error, struct sb *sb)
+{
+	char clean[CHORUS_JOB_ERROR_MAX + 1];
+	struct batchsig auth = *auth_in;
+
 	if (core->cfg.fault_receipt_sig)
-		sig[0] ^= 1;
+		auth.sig[0] ^= 1;
 	work_clean_error(clean, sizeof(clean), error);
 	sb_puts(sb, "{");
-	jobmsg_signed_put(sb, "t", "s", text, (size_t)n, sig);
+	jobmsg_auth_put(sb, "t", "b", text, n, &auth);
 	sb_puts(sb, ",\"r\":");
 	jobmsg_b64_put(sb, result, len);
 	sb_puts(sb, ",\"e\":");
@@ -698,7 +710,7 @@ int core_work_output(struct core *core, const char *job_id, unsigned stream, con
 	struct work *x;
 
 	if (stream > 1 || (data == NULL && len > 0) || codec_unhex(id, sizeof(id), job_id) < 0 ||
-	    (x = *work_slot(w, id)) == NULL || x->done)
+	    (x = *work_slot(w, id)) == NULL || x->done || x->signing)
 		return CORE_ERR_INVAL;
 	if (len == 0)
 		return 0;
@@ -736,18 +748,71 @@ static void work_mark_done(struct works *w, struct work *x, char *receipt, size_
 	w->newest_done = x;
 }
 
+/* A receipt waiting for its turn's signature (sigbatch.c). */
+struct work_receipt_out {
+	uint8_t id[CHORUS_JOB_ID_BYTES];
+	enum work_status st;
+	uint64_t duration_ms, now_ms;
+	size_t len, result_len;
+	char error[CHORUS_JOB_ERROR_MAX + 1];
+	char text[JOBMSG_TEXT_MAX + 1];
+	uint8_t result[];
+};
+
+/* The signed receipt: kept, made durable, sent; the slot is free. */
+static int work_receipt_send(struct core *core, struct work *x, const struct work_receipt_out *o,
+                             const struct batchsig *auth)
+{
+	struct sb sb;
+	char *copy;
+
+	sb_init(&sb, core->body, CHORUS_BODY_MAX);
+	if (work_receipt_body(core, o->text, o->len, auth, o->result, o->result_len, o->error, &sb) < 0 ||
+	    (copy = malloc(sb.len)) == NULL)
+		return CORE_ERR_NOMEM; /* bounds make the body fit; only malloc can fail */
+	memcpy(copy, sb.buf, sb.len);
+	x->signing = 0;
+	work_mark_done(&core->works, x, copy, sb.len);
+	/* Durable before the receipt leaves: a repeat, even after a restart, gets this receipt. */
+	work_outcome_put(core, x->idhex, WORK_OUTCOME_DONE, 0, x->client, copy, sb.len);
+	core->stats.receipts_sent++;
+	core_send(core, x->client, x->client_addr, WIRE_RECEIPT, copy, sb.len);
+	core_log(core, CORE_LOG_INFO, "job", "event=work-done job=%s kind=%s status=%s ms=%llu bytes=%zu",
+	         x->idhex, x->kind, work_status_name(o->st), (unsigned long long)o->duration_ms,
+	         o->result_len);
+	work_load_changed(core, o->now_ms);
+	/* A slot is free: the next waiting client gets it (fair share, queue.c). */
+	queue_work_ended(core, x->client, o->now_ms - x->start_ms, x->charged_ms, o->now_ms);
+	work_evict(core);
+	return 0;
+}
+
+static void work_receipt_signed(struct core *core, void *arg, const struct batchsig *auth)
+{
+	struct work_receipt_out *o = arg;
+	struct work *x = auth != NULL ? *work_slot(&core->works, o->id) : NULL;
+
+	/* A work that is signing stays in the table (only done ones are evicted). */
+	assert(auth == NULL || (x != NULL && x->signing && !x->done));
+	if (x != NULL && work_receipt_send(core, x, o, auth) < 0)
+		core_log(core, CORE_LOG_ERROR, "job", "event=receipt-lost job=%s reason=no-memory",
+		         x->idhex);
+	free(o);
+}
+
 int core_work_done(struct core *core, const char *job_id, enum work_status st,
                    const uint8_t *result, size_t result_len, const char *error,
                    uint64_t duration_ms, uint64_t now_ms)
 {
 	uint8_t id[CHORUS_JOB_ID_BYTES];
+	struct work_receipt_out *o;
+	struct batchsig auth;
 	struct work *x;
-	struct sb sb;
-	char *copy;
+	int n, err;
 	static const uint8_t none[1];
 
 	if (codec_unhex(id, sizeof(id), job_id) < 0 || (x = *work_slot(&core->works, id)) == NULL ||
-	    x->done)
+	    x->done || x->signing)
 		return CORE_ERR_INVAL;
 	if (st == WORK_OK && result_len > CHORUS_RESULT_MAX) {
 		st = WORK_FAILED;
@@ -757,24 +822,30 @@ int core_work_done(struct core *core, const char *job_id, enum work_status st,
 		result = none;
 		result_len = 0;
 	}
-	sb_init(&sb, core->body, CHORUS_BODY_MAX);
-	if (work_receipt_body(core, x, st, result, result_len, error, duration_ms, &sb) < 0 ||
-	    (copy = malloc(sb.len)) == NULL)
-		return CORE_ERR_NOMEM; /* bounds make the body fit; only malloc can fail */
-	memcpy(copy, sb.buf, sb.len);
+	if ((o = malloc(sizeof(*o) + result_len)) == NULL)
+		return CORE_ERR_NOMEM;
+	memcpy(o->id, id, CHORUS_JOB_ID_BYTES);
+	o->st = st;
+	o->duration_ms = duration_ms;
+	o->now_ms = now_ms;
+	o->result_len = result_len;
+	memcpy(o->result, result, result_len);
+	work_clean_error(o->error, sizeof(o->error), error);
+	if ((n = work_receipt_text(core, x, st, result, result_len, duration_ms, o->text)) < 0) {
+		free(o);
+		return n;
+	}
+	o->len = (size_t)n;
 	work_output_end(core, x); /* the client has all the output before the receipt ends the job */
-	work_mark_done(&core->works, x, copy, sb.len);
-	/* Durable before the receipt leaves: a repeat, even after a restart, gets this receipt. */
-	work_outcome_put(core, x->idhex, WORK_OUTCOME_DONE, 0, x->client, copy, sb.len);
-	core->stats.receipts_sent++;
-	core_send(core, x->client, x->client_addr, WIRE_RECEIPT, copy, sb.len);
-	core_log(core, CORE_LOG_INFO, "job", "event=work-done job=%s kind=%s status=%s ms=%llu bytes=%zu",
-	         x->idhex, x->kind, work_status_name(st), (unsigned long long)duration_ms, result_len);
-	work_load_changed(core, now_ms);
-	/* A slot is free: the next waiting client gets it (fair share, queue.c). */
-	queue_work_ended(core, x->client, now_ms - x->start_ms, x->charged_ms, now_ms);
-	work_evict(core);
-	return 0;
+	x->signing = 1;
+	if (sigbatch_add(core, o->text, o->len, work_receipt_signed, o) == 0)
+		return 0;
+	batchsig_sign_one(core->crypto, core->sk, o->text, o->len, &auth); /* cannot fail */
+	err = work_receipt_send(core, x, o, &auth);
+	free(o);
+	if (err < 0)
+		x->signing = 0;
+	return err;
 }
 
 size_t core_work_running(const struct core *core)
@@ -784,8 +855,9 @@ size_t core_work_running(const struct core *core)
 
 /* ---------------------------------------------------------------- completion acks */
 
-void work_ack_seen(struct core *core, const char *text, size_t len, const uint8_t *sig,
-                   const char *rtext, size_t rlen, const uint8_t *rsig, const struct jack *a)
+void work_ack_seen(struct core *core, const char *text, size_t len, const struct batchsig *auth,
+                   const char *rtext, size_t rlen, const struct batchsig *rauth,
+                   const struct jack *a)
 {
 	char job[CHORUS_JOB_ID_HEX + 1], client[CHORUS_ID_HEX + 1], worker[CHORUS_ID_HEX + 1] = "-";
 	struct job_ack ack;
@@ -810,11 +882,11 @@ void work_ack_seen(struct core *core, const char *text, size_t len, const uint8_
 	strcpy(ack.job_id, job);
 	ack.ack_text = text;
 	ack.ack_len = len;
-	memcpy(ack.ack_sig, sig, CHORUS_SIG_BYTES);
+	ack.ack_auth = *auth;
 	ack.receipt_text = rtext;
 	ack.receipt_len = rlen;
-	if (rsig != NULL)
-		memcpy(ack.receipt_sig, rsig, CHORUS_SIG_BYTES);
+	if (rauth != NULL)
+		ack.receipt_auth = *rauth;
 	memcpy(ack.client, a->client, CHORUS_PK_BYTES);
 	if (a->has_worker)
 		memcpy(ack.worker, a->worker, CHORUS_PK_BYTES);
@@ -864,30 +936,36 @@ void work_on_ack(struct core *core, const struct wire_frame *f, const cJSON *bod
                  uint64_t now_ms)
 {
 	const char *text, *rtext = NULL;
-	uint8_t sig[CHORUS_SIG_BYTES], rsig[CHORUS_SIG_BYTES];
+	struct batchsig auth, rauth;
 	size_t len, rlen = 0;
 	struct jack a;
 
 	(void)now_ms;
-	/* The receipt ("rt", "rs") is optional: acks carried it before, and then it is checked. */
-	if (jobmsg_signed_get(body, "t", "s", &text, &len, sig) < 0 ||
+	/* The receipt ("rt", "rb") is optional: acks carried it before, and then it is checked. */
+	if (jobmsg_auth_get(body, "t", "b", &text, &len, &auth) < 0 ||
 	    jobmsg_ack_decode(&a, text, len) < 0 ||
 	    (cJSON_GetObjectItemCaseSensitive(body, "rt") != NULL &&
-	     (!a.has_worker || jobmsg_signed_get(body, "rt", "rs", &rtext, &rlen, rsig) < 0))) {
+	     (!a.has_worker || jobmsg_auth_get(body, "rt", "rb", &rtext, &rlen, &rauth) < 0))) {
 		core->stats.drop_malformed++;
 		return;
 	}
-	if (work_verify_text(core, f, sig, text, len, a.client) != 0 ||
+	/*
+	 * Straight from its client the frame's MAC vouches for the text (as for
+	 * requests); a relayed copy is checked: its proof, and its batch's root
+	 * once per batch (the cache).
+	 */
+	if ((memcmp(f->pk, a.client, CHORUS_PK_BYTES) != 0 &&
+	     batchsig_verify(core->crypto, core->works.roots, a.client, text, len, &auth) != 0) ||
 	    (rtext != NULL && !work_ack_receipt_ok(&a, rtext, rlen))) {
 		core->stats.drop_job_forged++;
 		core_log(core, CORE_LOG_DEBUG, "job", "event=drop reason=forged-ack");
 		return;
 	}
-	if (!work_first_sight(core, sig))
+	if (!work_first_sight_id(core, jobmsg_auth_id(text, len)))
 		return;
 	work_relay(core, f, body);
 	work_ack_final(core, &a);
-	work_ack_seen(core, text, len, sig, rtext, rlen, rtext != NULL ? rsig : NULL, &a);
+	work_ack_seen(core, text, len, &auth, rtext, rlen, rtext != NULL ? &rauth : NULL, &a);
 }
 
 static const char *work_check_flush(const struct works *w);

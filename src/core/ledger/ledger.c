@@ -4,9 +4,16 @@
  *
  * A block is a flat binary record (all integers big-endian):
  *
- *   "CHLB" | version 1 | height u64 | prev[32] | term u64 | leader[32] |
- *   time_ms u64 | n u16 | n x (ack_len u16, ack, ack_sig[64],
- *   receipt_len u16, receipt, receipt_sig[64]) | leader_sig[64]
+ *   "CHLB" | version 2 | height u64 | prev[32] | term u64 | leader[32] |
+ *   time_ms u64 | n u16 | n x (ack_len u16, ack, ack_auth,
+ *   receipt_len u16, receipt, receipt_auth) | leader_sig[64]
+ *
+ * where an auth is a batch authenticator (batchsig.h: count u16, index u16,
+ * root[32], proof length u8, proof, signature[64] over "chorus-batch-v1" ||
+ * count || root).  Version 1 (a signature over each text) is refused with
+ * CORE_ERR_VERSION: its signatures say nothing a version 2 verifier can
+ * check, so a database from before batch signatures starts afresh
+ * (docs/ledger.md).
  *
  * Its hash is BLAKE2b-256 of every byte before the leader signature; the
  * leader signs "chorus ledger block v1" || hash.  The decoder accepts exactly
@@ -39,7 +46,7 @@ _Static_assert(LEDGER_HASH_BYTES == JOBMSG_HASH_BYTES, "one hash size");
 _Static_assert(CHORUS_LEDGER_BLOCK_HEADER_BYTES == 4 + 1 + 8 + 32 + 8 + 32 + 8 + 2, "header size");
 
 #define LEDGER_MAGIC       "CHLB"
-#define LEDGER_VERSION     1
+#define LEDGER_VERSION     2 /* 2: batch authenticators; 1: a signature per text */
 #define LEDGER_SIG_DOMAIN  "chorus ledger block v1"
 #define LEDGER_ACCT_INIT   64   /* accounts: grown by doubling, slots at load <= 1/2 */
 #define LEDGER_JOBS_INIT   1024
@@ -61,10 +68,12 @@ _Static_assert(LEDGER_OUTCOMES == LEDGER_REJECT_WINDOW + 1, "outcome names cover
 struct lref {
 	const char *ack;
 	size_t ack_len;
-	const uint8_t *ack_sig;
+	const uint8_t *ack_auth; /* an encoded batchsig */
+	size_t ack_auth_len;
 	const char *rcpt;
 	size_t rcpt_len;
-	const uint8_t *rcpt_sig;
+	const uint8_t *rcpt_auth;
+	size_t rcpt_auth_len;
 };
 
 struct lblock {
@@ -192,6 +201,8 @@ struct ledger {
 	 */
 	uint8_t (*vcache)[LEDGER_VCACHE_BYTES];
 	uint64_t vcache_hits;
+	/* Batch roots whose signatures this ledger verified (batchsig.h). */
+	struct batchsig_cache *roots;
 	/*
 	 * Blocks this ledger built and signed (digests of their whole bytes,
 	 * signature included): when one comes back to be applied, its leader
@@ -262,10 +273,10 @@ int ledger_entry_from_ack(struct ledger_entry *e, const struct job_ack *ack)
 		return CORE_ERR_OVERSIZE;
 	memcpy(e->ack_text, ack->ack_text, ack->ack_len);
 	e->ack_len = (uint16_t)ack->ack_len;
-	memcpy(e->ack_sig, ack->ack_sig, CHORUS_SIG_BYTES);
+	e->ack_auth = ack->ack_auth;
 	memcpy(e->receipt_text, ack->receipt_text, ack->receipt_len);
 	e->receipt_len = (uint16_t)ack->receipt_len;
-	memcpy(e->receipt_sig, ack->receipt_sig, CHORUS_SIG_BYTES);
+	e->receipt_auth = ack->receipt_auth;
 	return 0;
 }
 
@@ -328,20 +339,25 @@ static int ledger_entry_match(const struct lref *r, const struct jack *a, const 
 	return 0;
 }
 
-/* BLAKE2b-128 of everything an entry's signatures cover, and the signatures. */
+/* BLAKE2b-128 of everything an entry's signatures cover, and the authenticators. */
 static void ledger_entry_digest(const struct lref *r, uint8_t out[LEDGER_VCACHE_BYTES])
 {
 	crypto_generichash_state st;
 	uint8_t len[4];
 
 	crypto_generichash_init(&st, NULL, 0, LEDGER_VCACHE_BYTES);
+	uint8_t alen[4];
+
 	ledger_put_u16(len, (uint16_t)r->ack_len);
 	ledger_put_u16(len + 2, (uint16_t)r->rcpt_len);
+	ledger_put_u16(alen, (uint16_t)r->ack_auth_len);
+	ledger_put_u16(alen + 2, (uint16_t)r->rcpt_auth_len);
 	crypto_generichash_update(&st, len, sizeof len);
+	crypto_generichash_update(&st, alen, sizeof alen);
 	crypto_generichash_update(&st, (const uint8_t *)r->ack, r->ack_len);
-	crypto_generichash_update(&st, r->ack_sig, CHORUS_SIG_BYTES);
+	crypto_generichash_update(&st, r->ack_auth, r->ack_auth_len);
 	crypto_generichash_update(&st, (const uint8_t *)r->rcpt, r->rcpt_len);
-	crypto_generichash_update(&st, r->rcpt_sig, CHORUS_SIG_BYTES);
+	crypto_generichash_update(&st, r->rcpt_auth, r->rcpt_auth_len);
 	crypto_generichash_final(&st, out, LEDGER_VCACHE_BYTES);
 }
 
@@ -349,6 +365,32 @@ static void ledger_entry_digest(const struct lref *r, uint8_t out[LEDGER_VCACHE_
 static uint8_t *ledger_vcache_slot(const struct ledger *l, const uint8_t d[LEDGER_VCACHE_BYTES])
 {
 	return l->vcache[codec_get_u32(d) % LEDGER_VCACHE_SLOTS];
+}
+
+/*
+ * One text's authenticator (encoded): the proof leads to a root its signer
+ * signed with the leaf count.  Through the ledger's cache of roots, if any.
+ */
+static int ledger_auth_verify(const struct core_crypto *crypto, struct ledger *l,
+                              const uint8_t *auth, size_t auth_len, const char *text,
+                              size_t len, const uint8_t signer[CHORUS_PK_BYTES], const char *who,
+                              char *why, size_t whylen)
+{
+	struct batchsig b;
+	const char *bad;
+	size_t used;
+
+	if (batchsig_decode(&b, auth, auth_len, &used) < 0 || used != auth_len) {
+		ledger_say(why, whylen, "the %s's authenticator does not decode", who);
+		return CORE_ERR_MALFORMED;
+	}
+	bad = batchsig_explain(crypto, l != NULL ? l->roots : NULL, signer, text, len, &b);
+	if (bad != NULL) {
+		ledger_say(why, whylen, "the %s's %s does not verify (leaf %u of %u)", who, bad,
+		           (unsigned)b.index, (unsigned)b.count);
+		return CORE_ERR_BADSIG;
+	}
+	return 0;
 }
 
 /*
@@ -373,16 +415,13 @@ static int ledger_entry_verify(const struct core_crypto *crypto, struct ledger *
 		cached = memcmp(ledger_vcache_slot(l, d), d, sizeof d) == 0;
 		l->vcache_hits += (uint64_t)cached;
 	}
-	/* Signatures last: they cost the most. */
-	if (!cached && crypto->verify(r->ack_sig, (const uint8_t *)r->ack, r->ack_len, a.client) != 0) {
-		ledger_say(why, whylen, "the client's signature does not verify");
-		return CORE_ERR_BADSIG;
-	}
-	if (!cached &&
-	    crypto->verify(r->rcpt_sig, (const uint8_t *)r->rcpt, r->rcpt_len, rc.worker) != 0) {
-		ledger_say(why, whylen, "the worker's signature does not verify");
-		return CORE_ERR_BADSIG;
-	}
+	/* Authenticators last: a proof costs hashes, a root's signature the most. */
+	if (!cached && (err = ledger_auth_verify(crypto, l, r->ack_auth, r->ack_auth_len, r->ack,
+	                                         r->ack_len, a.client, "client", why, whylen)) < 0)
+		return err;
+	if (!cached && (err = ledger_auth_verify(crypto, l, r->rcpt_auth, r->rcpt_auth_len, r->rcpt,
+	                                         r->rcpt_len, rc.worker, "worker", why, whylen)) < 0)
+		return err;
 	if (l != NULL && l->vcache != NULL && !cached)
 		memcpy(ledger_vcache_slot(l, d), d, sizeof d);
 	if (info != NULL) {
@@ -398,14 +437,18 @@ static int ledger_entry_verify(const struct core_crypto *crypto, struct ledger *
 	return 0;
 }
 
-static void ledger_entry_ref(struct lref *r, const struct ledger_entry *e)
+/* An entry as a block holds it: its authenticators encoded into enc. */
+static void ledger_entry_ref(struct lref *r, const struct ledger_entry *e,
+                             uint8_t enc[2][BATCHSIG_BYTES_MAX])
 {
 	r->ack = e->ack_text;
 	r->ack_len = e->ack_len;
-	r->ack_sig = e->ack_sig;
+	r->ack_auth = enc[0];
+	r->ack_auth_len = batchsig_encode(enc[0], &e->ack_auth);
 	r->rcpt = e->receipt_text;
 	r->rcpt_len = e->receipt_len;
-	r->rcpt_sig = e->receipt_sig;
+	r->rcpt_auth = enc[1];
+	r->rcpt_auth_len = batchsig_encode(enc[1], &e->receipt_auth);
 }
 
 /* Bounds, then the checks (with l: its crypto and its cache of verified entries). */
@@ -413,6 +456,7 @@ static int ledger_entry_check_with(const struct core_crypto *crypto, struct ledg
                                    const struct ledger_entry *e, struct ledger_entry_info *info,
                                    char *why, size_t whylen)
 {
+	uint8_t enc[2][BATCHSIG_BYTES_MAX];
 	struct lref r;
 
 	if (e == NULL)
@@ -422,7 +466,12 @@ static int ledger_entry_check_with(const struct core_crypto *crypto, struct ledg
 		ledger_say(why, whylen, "a text is empty or too long");
 		return CORE_ERR_OVERSIZE;
 	}
-	ledger_entry_ref(&r, e);
+	if (e->ack_auth.nproof > CHORUS_MERKLE_PROOF_MAX ||
+	    e->receipt_auth.nproof > CHORUS_MERKLE_PROOF_MAX) {
+		ledger_say(why, whylen, "a proof is too long");
+		return CORE_ERR_OVERSIZE;
+	}
+	ledger_entry_ref(&r, e, enc);
 	return ledger_entry_verify(crypto, l, &r, info, why, whylen);
 }
 
@@ -476,9 +525,18 @@ int ledger_entry_job(const struct ledger_entry *e, uint8_t job[CHORUS_JOB_ID_BYT
 
 /* ---------------------------------------------------------------- block codec */
 
-static size_t ledger_entry_size(size_t ack_len, size_t rcpt_len)
+static size_t ledger_entry_size(const struct ledger_entry *e)
 {
-	return 2 + ack_len + CHORUS_SIG_BYTES + 2 + rcpt_len + CHORUS_SIG_BYTES;
+	return 2 + e->ack_len + batchsig_encoded_len(&e->ack_auth) + 2 + e->receipt_len +
+	       batchsig_encoded_len(&e->receipt_auth);
+}
+
+/* An authenticator's length at p[o..end): the encoding names its proof's length. */
+static int ledger_auth_span(const uint8_t *p, size_t o, size_t end, size_t *len)
+{
+	struct batchsig b;
+
+	return batchsig_decode(&b, p + o, end - o, len) < 0 ? CORE_ERR_MALFORMED : 0;
 }
 
 /* One entry at p[*off]; every length is checked against the block's end. */
@@ -490,21 +548,25 @@ static int ledger_decode_entry(struct lref *r, const uint8_t *p, size_t end, siz
 		return CORE_ERR_MALFORMED;
 	r->ack_len = ledger_get_u16(p + o);
 	o += 2;
-	if (r->ack_len == 0 || r->ack_len > CHORUS_LEDGER_TEXT_MAX ||
-	    end - o < r->ack_len + CHORUS_SIG_BYTES + 2)
+	if (r->ack_len == 0 || r->ack_len > CHORUS_LEDGER_TEXT_MAX || end - o < r->ack_len)
 		return CORE_ERR_MALFORMED;
 	r->ack = (const char *)p + o;
-	r->ack_sig = p + o + r->ack_len;
-	o += r->ack_len + CHORUS_SIG_BYTES;
+	o += r->ack_len;
+	if (ledger_auth_span(p, o, end, &r->ack_auth_len) < 0 || end - o - r->ack_auth_len < 2)
+		return CORE_ERR_MALFORMED;
+	r->ack_auth = p + o;
+	o += r->ack_auth_len;
 	r->rcpt_len = ledger_get_u16(p + o);
 	o += 2;
-	if (r->rcpt_len == 0 || r->rcpt_len > CHORUS_LEDGER_TEXT_MAX ||
-	    end - o < r->rcpt_len + CHORUS_SIG_BYTES)
+	if (r->rcpt_len == 0 || r->rcpt_len > CHORUS_LEDGER_TEXT_MAX || end - o < r->rcpt_len)
 		return CORE_ERR_MALFORMED;
 	r->rcpt = (const char *)p + o;
-	r->rcpt_sig = p + o + r->rcpt_len;
-	o += r->rcpt_len + CHORUS_SIG_BYTES;
-	assert(o <= end && o - *off == ledger_entry_size(r->ack_len, r->rcpt_len));
+	o += r->rcpt_len;
+	if (ledger_auth_span(p, o, end, &r->rcpt_auth_len) < 0)
+		return CORE_ERR_MALFORMED;
+	r->rcpt_auth = p + o;
+	o += r->rcpt_auth_len;
+	assert(o <= end);
 	*off = o;
 	return 0;
 }
@@ -524,7 +586,8 @@ static int ledger_block_decode(struct lblock *b, const uint8_t *p, size_t len, c
 		return CORE_ERR_MALFORMED;
 	}
 	if (p[4] != LEDGER_VERSION) {
-		ledger_say(why, whylen, "bad encoding: version %u", p[4]);
+		ledger_say(why, whylen, "bad encoding: version %u (this ledger reads version %u%s)", p[4],
+		           LEDGER_VERSION, p[4] == 1 ? ": a chain from before batch signatures" : "");
 		return CORE_ERR_VERSION;
 	}
 	bi->height = codec_get_u64(p + 5);
@@ -964,6 +1027,10 @@ int ledger_create(struct ledger **out, const struct core_crypto *crypto)
 	l->client_open_max = CHORUS_LEDGER_CLIENT_OPEN_MAX;
 	l->jobs_free = LEDGER_NIL;
 	l->vcache = calloc(LEDGER_VCACHE_SLOTS, sizeof(*l->vcache));
+	if (batchsig_cache_create(&l->roots, CHORUS_BATCHSIG_CACHE_SLOTS) < 0) {
+		ledger_destroy(l);
+		return CORE_ERR_NOMEM;
+	}
 	l->dl = calloc(LEDGER_DELTA_MAX, sizeof(*l->dl));
 	l->dl_slots = calloc(LEDGER_DELTA_SLOTS, sizeof(*l->dl_slots));
 	l->njob_slots = 1;
@@ -990,6 +1057,7 @@ void ledger_destroy(struct ledger *l)
 	free(l->wins);
 	free(l->win_slots);
 	free(l->vcache);
+	batchsig_cache_destroy(l->roots);
 	free(l->build_buf);
 	free(l->dl);
 	free(l->dl_slots);
@@ -1503,10 +1571,13 @@ static void ledger_put_entry(uint8_t *p, const struct ledger_entry *e)
 
 	ledger_put_u16(p + o, e->ack_len);
 	memcpy(p + (o += 2), e->ack_text, e->ack_len);
-	memcpy(p + (o += e->ack_len), e->ack_sig, CHORUS_SIG_BYTES);
-	ledger_put_u16(p + (o += CHORUS_SIG_BYTES), e->receipt_len);
+	o += e->ack_len;
+	o += batchsig_encode(p + o, &e->ack_auth);
+	ledger_put_u16(p + o, e->receipt_len);
 	memcpy(p + (o += 2), e->receipt_text, e->receipt_len);
-	memcpy(p + (o += e->receipt_len), e->receipt_sig, CHORUS_SIG_BYTES);
+	o += e->receipt_len;
+	o += batchsig_encode(p + o, &e->receipt_auth);
+	assert(o == ledger_entry_size(e));
 }
 
 static void ledger_put_header(uint8_t *p, const struct ledger_tip *on, uint64_t term,
@@ -1601,7 +1672,7 @@ static size_t ledger_build_entries(struct ledger *l, uint8_t *buf, const struct 
 		l->verdict[i] = LEDGER_SKIPPED;
 		if (ledger_entry_check_here(l, e, &l->info[count]) < 0)
 			continue; /* the texts are bad; a block holding it would not apply */
-		size = ledger_entry_size(e->ack_len, e->receipt_len);
+		size = ledger_entry_size(e);
 		if (*off + size + CHORUS_SIG_BYTES > CHORUS_LEDGER_BLOCK_BYTES_MAX)
 			break;
 		l->verdict[i] = LEDGER_DUPLICATE;
@@ -1748,6 +1819,8 @@ void ledger_head_hash(const struct ledger *l, uint8_t hash[LEDGER_HASH_BYTES])
 
 void ledger_stats(const struct ledger *l, struct ledger_stats *out)
 {
+	uint64_t miss;
+
 	memset(out, 0, sizeof(*out));
 	out->height = l->height;
 	out->entries = l->entries;
@@ -1763,6 +1836,7 @@ void ledger_stats(const struct ledger *l, struct ledger_stats *out)
 	out->accounts = l->nacct;
 	out->total_reward = l->total_reward;
 	out->verify_cache_hits = l->vcache_hits;
+	batchsig_cache_stats(l->roots, &out->root_cache_hits, &miss);
 	assert(out->entries == out->credited + out->duplicates + out->rejected + out->skipped);
 	assert(out->by_outcome[LEDGER_CREDITED] == out->credited);
 }
