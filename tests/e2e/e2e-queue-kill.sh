@@ -72,5 +72,7 @@ check "every accepted job ran ($n_never never did)" test "$n_never" -eq 0
 check "no job ran twice but for the worker killed under it ($n_twice: $twice_list)" test "$n_twice" -eq 0
 check "the ledger credits every job exactly once (100)" \
 	wait_until 30000 qv ledger "d['credited'] == 100" "$(hport 3)" "$(hport 4)"
+diag "credited: n3 $(qv -p ledger "d['credited']" "$(hport 3)" 2>/dev/null)," \
+	"n4 $(qv -p ledger "d['credited']" "$(hport 4)" 2>/dev/null)"
 
 done_testing
