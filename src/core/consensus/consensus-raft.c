@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "chorus/consensus-raft.h"
-#include "core-internal.h"
+#include "base/base.h"
 
 _Static_assert((int)CONSENSUS_ERR_NOT_LEADER == (int)RAFT_ERR_NOT_LEADER &&
                    (int)CONSENSUS_ERR_BUSY == (int)RAFT_ERR_BUSY &&

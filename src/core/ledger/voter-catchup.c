@@ -36,7 +36,7 @@
 
 #include "chorus/consensus.h"
 #include "chorus/voter-catchup.h"
-#include "core-internal.h"
+#include "base/base.h"
 
 enum voter_catchup_tag { VC_READ_VERIFY = 1, VC_READ_SKIP = 2, VC_READ_SERVE = 3, VC_READ_APPLY = 4 };
 
