@@ -153,6 +153,36 @@ for p in ports:
 PYEOF
 }
 
+# ledger_exactly_once PORT FILE: the blocks of the node whose HTTP port is PORT
+# (GET /v1/ledger/blocks, paged) hold each job id listed in FILE once, and no other
+# job (a duplicate, a job not listed).
+ledger_exactly_once() {
+	python3 - "$1" "$2" <<'EOF'
+import collections, json, sys, urllib.request
+port, path = sys.argv[1], sys.argv[2]
+want = open(path).read().split()
+seen, h = collections.Counter(), 1
+for _ in range(1000):
+    url = "http://127.0.0.1:%s/v1/ledger/blocks?from=%d&limit=1000" % (port, h)
+    with urllib.request.urlopen(url, timeout=5) as r:
+        d = json.load(r)
+    for b in d["blocks"]:
+        seen.update(e["job"] for e in b["entries"])
+    h += len(d["blocks"])
+    if not d["blocks"] or h > d["height"]:
+        break
+wanted = set(want)
+twice = [j for j, n in seen.items() if n > 1]
+missing = [j for j in want if seen[j] == 0]
+extra = [j for j in seen if j not in wanted]
+if len(want) != len(wanted) or twice or missing or extra:
+    print("# port %s: %d ids (%d distinct), %d twice %s, %d missing %s, %d extra %s" % (
+        port, len(want), len(wanted), len(twice), twice[:3], len(missing), missing[:3],
+        len(extra), extra[:3]))
+    sys.exit(1)
+EOF
+}
+
 # sim_point NAME DESCRIPTION CMD...: one test point; CMD's output in $TEST_TMP/NAME.out,
 # its last lines shown when it fails (the simulator prints the command that reproduces it).
 sim_point() {

@@ -232,34 +232,7 @@ for jid in open(path).read().split():
         sys.exit(1)
 EOF
 }
-# exactly_once NODE: the node's blocks (GET /v1/ledger/blocks, paged) hold each job the
-# client saw succeed once, and no other job (a duplicate, a job the client never saw succeed).
-exactly_once() {
-	python3 - "$(hport "$1")" "$TEST_TMP/all.ok" <<'EOF'
-import collections, json, sys, urllib.request
-port, path = sys.argv[1], sys.argv[2]
-want = open(path).read().split()
-seen, h = collections.Counter(), 1
-for _ in range(1000):
-    url = "http://127.0.0.1:%s/v1/ledger/blocks?from=%d&limit=1000" % (port, h)
-    with urllib.request.urlopen(url, timeout=5) as r:
-        d = json.load(r)
-    for b in d["blocks"]:
-        seen.update(e["job"] for e in b["entries"])
-    h += len(d["blocks"])
-    if not d["blocks"] or h > d["height"]:
-        break
-wanted = set(want)
-twice = [j for j, n in seen.items() if n > 1]
-missing = [j for j in want if seen[j] == 0]
-extra = [j for j in seen if j not in wanted]
-if len(want) != len(wanted) or twice or missing or extra:
-    print("# port %s: %d ids (%d distinct), %d twice %s, %d missing %s, %d extra %s" % (
-        port, len(want), len(wanted), len(twice), twice[:3], len(missing), missing[:3],
-        len(extra), extra[:3]))
-    sys.exit(1)
-EOF
-}
+exactly_once() { ledger_exactly_once "$(hport "$1")" "$TEST_TMP/all.ok"; }
 rest_all_in() { for i in $rest; do all_in "$i" || return 1; done; same_head "$total" $rest; }
 t0=$(now_ms)
 if wait_until 20000 rest_all_in; then
