@@ -2,13 +2,18 @@
  * ledger-bench: how fast the replicated ledger commits completion records.
  *
  *   ledger-bench -H HOST:PORT[,HOST:PORT...] [-c CONNECTIONS] [-n ENTRIES]
- *                [-w WAIT_MS] [-t SECONDS] [-j FILE] [-k KEY_FILE]... [-r REWARD] [-f]
+ *                [-w WAIT_MS] [-t SECONDS] [-j FILE] [-k KEY_FILE]... [-r REWARD] [-f] [-s]
  *   ledger-bench -e -H HOST:PORT[,HOST:PORT...] [-c CONNECTIONS] [-n ENTRIES]
  *
- * Synthesises ENTRIES valid, signed completion records (a client's ack and
- * a worker's receipt, made with the core's own encoders and real ed25519
- * keys) and POSTs them to /v1/ledger/acks?wait_ms=WAIT_MS (default 5000) of
- * the given nodes (round-robin).  Each of the CONNECTIONS writers is
+ * Synthesises ENTRIES valid completion records (a client's ack and a
+ * worker's receipt, made with the core's own encoders) and POSTs them to
+ * /v1/ledger/acks?wait_ms=WAIT_MS (default 5000) of the given nodes
+ * (round-robin).  They are signed with real ed25519 keys as they are sent,
+ * as a chorus node signs (docs/ledger.md, batch signatures): the records
+ * sent in one turn of the bench's event loop form one batch, the acks under
+ * one client signature over their Merkle root, the receipts under one per
+ * worker; -s signs each record alone (a batch of one, as independent
+ * writers would).  Each of the CONNECTIONS writers is
  * closed-loop: one record in flight, the next sent when the node answers
  * (200: committed; 202: accepted into its outbox, not committed within the
  * wait).  The node forwards it to the Raft leader, which batches records
@@ -17,7 +22,9 @@
  * stops when the first node's ledger has credited them all, or after
  * SECONDS, default 120; 0: do not wait), the answers by status, and the
  * submit-to-commit latency every writer saw (p50, p90, p99, in ms with
- * microseconds).  -j writes the records' job ids (hex), one per line.
+ * microseconds) and the mean batch signed.  -L FILE writes each record's
+ * send time (seconds from the start), latency (0: not answered 200) and the
+ * -H host it went to (0, 1, ...).  -j writes the records' job ids (hex), one per line.
  * Exits 0 when every record was answered 200 or 202 and is credited.
  *
  * The ledger credits only members' keys (docs/ledger.md): -k names a node's
@@ -60,11 +67,18 @@ struct bench {
 	struct evhttp_connection *conns[BENCH_CONNS_MAX];
 	int nconns;
 	long n, sent, done, failed, wait_ms, credit_s;
-	const char *jobs_file;
+	const char *jobs_file, *lat_file;
 	char (*jobs)[2 * CHORUS_JOB_ID_BYTES + 1];
-	char **bodies;
+	char **atexts, **rtexts; /* per record: the ack's and the receipt's texts, signed when sent */
+	int ready[BENCH_CONNS_MAX]; /* writers whose next record goes out at the end of this turn */
+	int nready, alone;
+	struct batchsig *fresh_auth; /* -f: each record's two authenticators, made with its keys */
+	long batches, batched; /* signing batches (client side) and the records in them */
+	struct event *flush_ev;
 	double credited0, credited;
 	double *sent_at, *lat; /* per record: when it was posted, how long until committed */
+	double *lat_of;        /* per record: its latency (-L), 0 until answered 200 */
+	int *host_of;          /* per record: the -H host it went to (-L) */
 	long nlat, late;
 	uint8_t client_pk[32], client_sk[64], worker_pk[3][32], worker_sk[3][64];
 	uint64_t seq0; /* the first ack's seq: the wall clock at start, in microseconds */
@@ -111,19 +125,15 @@ static char *bench_etcd_put(const char *job, char *body)
 	return out;
 }
 
-/* One signed ack + receipt pair as the POST body. */
-static char *bench_entry(struct bench *b, long i)
+/* Record i's ack and receipt texts (and its job id in b->jobs[i]); signed when sent. */
+static void bench_texts(struct bench *b, long i)
 {
 	struct jreceipt rc;
 	struct jack a;
 	char rtext[JOBMSG_TEXT_MAX + 1], atext[JOBMSG_TEXT_MAX + 1];
-	char rauth[BATCHSIG_HEX_MAX + 1], aauth[BATCHSIG_HEX_MAX + 1];
-	struct batchsig auth;
 	int w = (int)(i % 3), rn, an;
-	cJSON *o = cJSON_CreateObject();
-	char *text;
 
-	if (b->fresh) { /* a stranger's pair per record */
+	if (b->fresh) { /* a stranger's pair per record, signed now */
 		crypto_sign_keypair(b->client_pk, b->client_sk);
 		crypto_sign_keypair(b->worker_pk[w], b->worker_sk[w]);
 	}
@@ -155,23 +165,92 @@ static char *bench_entry(struct bench *b, long i)
 	a.floor = 0;
 	jobmsg_hash(a.receipt_hash, rtext, (size_t)rn);
 	an = jobmsg_ack_encode(atext, sizeof atext, &a);
-	if (rn <= 0 || an <= 0 || o == NULL)
+	if (rn <= 0 || an <= 0 || (b->rtexts[i] = strdup(rtext)) == NULL ||
+	    (b->atexts[i] = strdup(atext)) == NULL)
 		abort();
-	/* Each record signed on its own (a batch of one): the bench's writers are independent. */
-	batchsig_sign_one(NULL, b->worker_sk[w], rtext, (size_t)rn, &auth);
-	batchsig_to_hex(rauth, &auth);
-	batchsig_sign_one(NULL, b->client_sk, atext, (size_t)an, &auth);
-	batchsig_to_hex(aauth, &auth);
-	cJSON_AddStringToObject(o, "ack", atext);
-	cJSON_AddStringToObject(o, "ack_auth", aauth);
-	cJSON_AddStringToObject(o, "receipt", rtext);
-	cJSON_AddStringToObject(o, "receipt_auth", rauth);
+	if (b->fresh) {
+		batchsig_sign_one(NULL, b->client_sk, atext, (size_t)an, &b->fresh_auth[2 * i]);
+		batchsig_sign_one(NULL, b->worker_sk[w], rtext, (size_t)rn, &b->fresh_auth[2 * i + 1]);
+	}
+}
+
+/* Record i's POST body, with its authenticators (or, -e, its etcd put). */
+static char *bench_body(struct bench *b, long i, const struct batchsig *aauth,
+                        const struct batchsig *rauth)
+{
+	char ahex[BATCHSIG_HEX_MAX + 1], rhex[BATCHSIG_HEX_MAX + 1];
+	cJSON *o = cJSON_CreateObject();
+	char *text;
+
+	if (o == NULL)
+		abort();
+	batchsig_to_hex(ahex, aauth);
+	batchsig_to_hex(rhex, rauth);
+	cJSON_AddStringToObject(o, "ack", b->atexts[i]);
+	cJSON_AddStringToObject(o, "ack_auth", ahex);
+	cJSON_AddStringToObject(o, "receipt", b->rtexts[i]);
+	cJSON_AddStringToObject(o, "receipt_auth", rhex);
 	text = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
+	if (text == NULL)
+		abort();
 	return b->etcd ? bench_etcd_put(b->jobs[i], text) : text;
 }
 
-static void bench_send(struct bench *b, int c);
+/*
+ * Signs records first..first+n-1 as one turn's batch (-s: each alone) and
+ * makes their bodies: the acks under the client's key, the receipts under
+ * their worker's, one Merkle root per signer.
+ */
+static void bench_sign(struct bench *b, long first, int n, char **bodies)
+{
+	const char *texts[BENCH_CONNS_MAX];
+	size_t lens[BENCH_CONNS_MAX];
+	struct batchsig aauth[BENCH_CONNS_MAX], rauth[BENCH_CONNS_MAX], wauth[BENCH_CONNS_MAX];
+	int idx[BENCH_CONNS_MAX];
+
+	if (b->fresh || b->alone) { /* -f: signed with the record (bench_texts); -s: batches of one */
+		for (int k = 0; k < n; k++) {
+			long i = first + k;
+			int w = (int)(i % 3);
+
+			if (b->fresh) {
+				aauth[k] = b->fresh_auth[2 * i];
+				rauth[k] = b->fresh_auth[2 * i + 1];
+				continue;
+			}
+			batchsig_sign_one(NULL, b->client_sk, b->atexts[i], strlen(b->atexts[i]), &aauth[k]);
+			batchsig_sign_one(NULL, b->worker_sk[w], b->rtexts[i], strlen(b->rtexts[i]),
+			                  &rauth[k]);
+		}
+		b->batches += n;
+	} else {
+		for (int k = 0; k < n; k++) {
+			texts[k] = b->atexts[first + k];
+			lens[k] = strlen(texts[k]);
+		}
+		if (batchsig_sign(NULL, b->client_sk, texts, lens, (size_t)n, aauth) != 0)
+			abort();
+		for (int w = 0; w < 3; w++) { /* each worker's receipts of the turn: one root */
+			int m = 0;
+
+			for (int k = 0; k < n; k++)
+				if ((first + k) % 3 == w) {
+					idx[m] = k;
+					texts[m] = b->rtexts[first + k];
+					lens[m++] = strlen(b->rtexts[first + k]);
+				}
+			if (m > 0 && batchsig_sign(NULL, b->worker_sk[w], texts, lens, (size_t)m, wauth) != 0)
+				abort();
+			for (int j = 0; j < m; j++)
+				rauth[idx[j]] = wauth[j];
+		}
+		b->batches++;
+	}
+	b->batched += n;
+	for (int k = 0; k < n; k++)
+		bodies[k] = bench_body(b, first + k, &aauth[k], &rauth[k]);
+}
 
 static void bench_send(struct bench *b, int c);
 
@@ -191,7 +270,7 @@ static void bench_slot_cb(struct evhttp_request *req, void *arg)
 
 	b->done++;
 	if (code == 200)
-		b->lat[b->nlat++] = bench_now_s() - b->sent_at[s->i];
+		b->lat[b->nlat++] = b->lat_of[s->i] = bench_now_s() - b->sent_at[s->i];
 	else if (code == 202)
 		b->late++; /* accepted, not committed within the wait */
 	else
@@ -201,13 +280,12 @@ static void bench_slot_cb(struct evhttp_request *req, void *arg)
 		event_base_loopbreak(b->base);
 }
 
-static void bench_send(struct bench *b, int c)
+/* Writer c's record i goes out now, with its body (freed here). */
+static void bench_post(struct bench *b, int c, long i, char *body)
 {
 	struct evhttp_request *req;
 	char host[80], uri[64];
 
-	if (b->sent >= b->n)
-		return;
 	req = evhttp_request_new(bench_slot_cb, &slots[c]);
 	snprintf(host, sizeof host, "%s:%d", b->hosts[c % b->nhosts], b->ports[c % b->nhosts]);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Host", host);
@@ -215,15 +293,47 @@ static void bench_send(struct bench *b, int c)
 	if (b->auth[c % b->nhosts][0] != '\0')
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Authorization",
 		                  b->auth[c % b->nhosts]);
-	evbuffer_add(evhttp_request_get_output_buffer(req), b->bodies[b->sent],
-	             strlen(b->bodies[b->sent]));
-	slots[c].i = b->sent;
-	b->sent_at[b->sent++] = bench_now_s();
+	evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
+	free(body);
+	slots[c].i = i;
+	b->host_of[i] = c % b->nhosts;
+	b->sent_at[i] = bench_now_s();
 	if (b->etcd)
 		snprintf(uri, sizeof uri, "/v3/kv/put");
 	else
 		snprintf(uri, sizeof uri, "/v1/ledger/acks?wait_ms=%ld", b->wait_ms);
 	evhttp_make_request(b->conns[c], req, EVHTTP_REQ_POST, uri);
+}
+
+/* The end of a loop turn: the writers that became ready in it send, their records one batch. */
+static void bench_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bench *b = arg;
+	char *bodies[BENCH_CONNS_MAX];
+	long first = b->sent;
+	int n = 0;
+
+	(void)fd;
+	(void)what;
+	while (n < b->nready && b->sent < b->n) {
+		n++;
+		b->sent++;
+	}
+	if (n > 0)
+		bench_sign(b, first, n, bodies);
+	for (int k = 0; k < n; k++)
+		bench_post(b, b->ready[k], first + k, bodies[k]);
+	b->nready = 0;
+}
+
+/* Writer c is ready for its next record: it goes out at the end of this turn. */
+static void bench_send(struct bench *b, int c)
+{
+	if (b->sent + b->nready >= b->n)
+		return;
+	if (b->nready++ == 0)
+		event_active(b->flush_ev, EV_TIMEOUT, 0);
+	b->ready[b->nready - 1] = c;
 }
 
 /* GET /v1/ledger of host h, synchronously (a nested loop run). */
@@ -296,7 +406,7 @@ static int bench_args(struct bench *b, int argc, char **argv)
 			for (int j = 1; j < BENCH_HOSTS_MAX; j++)
 				memcpy(b->auth[j], b->auth[0], sizeof b->auth[0]);
 	}
-	while ((ch = getopt(argc, argv, "H:c:n:w:t:j:k:r:fe")) != -1) {
+	while ((ch = getopt(argc, argv, "H:c:n:w:t:j:k:r:fesL:")) != -1) {
 		if (ch == 'H')
 			hosts = optarg;
 		else if (ch == 'c')
@@ -317,6 +427,10 @@ static int bench_args(struct bench *b, int argc, char **argv)
 			b->fresh = 1;
 		else if (ch == 'e')
 			b->etcd = 1;
+		else if (ch == 's')
+			b->alone = 1;
+		else if (ch == 'L')
+			b->lat_file = optarg;
 		else
 			return -1;
 	}
@@ -346,7 +460,7 @@ int main(int argc, char **argv)
 	if (sodium_init() < 0 || bench_args(&b, argc, argv) != 0) {
 		fprintf(stderr, "usage: ledger-bench -H HOST:PORT[,HOST:PORT...] [-c CONNS] [-n N]"
 		                " [-w WAIT_MS] [-t SECONDS] [-j FILE] [-k KEY_FILE]... [-r REWARD]"
-		                " [-f]\n       ledger-bench -e -H HOST:PORT[,...] [-c CONNS] [-n N]"
+		                " [-f] [-s] [-L FILE]\n       ledger-bench -e -H HOST:PORT[,...] [-c CONNS] [-n N]"
 		                " (etcd v3 puts)\n  (the nodes' API tokens from $CHORUS_TOKEN: TOKEN, or"
 		                " TOKEN,TOKEN,... one per host)\n");
 		return 1;
@@ -376,14 +490,19 @@ int main(int argc, char **argv)
 		memcpy(b.worker_sk[w], b.worker_sk[w % (b.nkey_files - 1)], 64);
 		memcpy(b.worker_pk[w], b.worker_pk[w % (b.nkey_files - 1)], 32);
 	}
-	b.bodies = calloc((size_t)b.n, sizeof *b.bodies);
+	b.atexts = calloc((size_t)b.n, sizeof *b.atexts);
+	b.rtexts = calloc((size_t)b.n, sizeof *b.rtexts);
+	if (b.fresh && (b.fresh_auth = calloc(2 * (size_t)b.n, sizeof *b.fresh_auth)) == NULL)
+		return 1;
 	b.sent_at = calloc((size_t)b.n, sizeof *b.sent_at);
 	b.lat = calloc((size_t)b.n, sizeof *b.lat);
+	b.lat_of = calloc((size_t)b.n, sizeof *b.lat_of);
+	b.host_of = calloc((size_t)b.n, sizeof *b.host_of);
 	b.jobs = calloc((size_t)b.n, sizeof *b.jobs);
-	if (b.bodies == NULL || b.sent_at == NULL || b.lat == NULL || b.jobs == NULL)
+	if (b.atexts == NULL || b.rtexts == NULL || b.lat_of == NULL || b.host_of == NULL || b.sent_at == NULL || b.lat == NULL || b.jobs == NULL)
 		return 1;
 	for (long i = 0; i < b.n; i++)
-		b.bodies[i] = bench_entry(&b, i);
+		bench_texts(&b, i);
 	if (b.jobs_file != NULL) {
 		FILE *f = fopen(b.jobs_file, "w");
 
@@ -403,6 +522,9 @@ int main(int argc, char **argv)
 	b.credited0 = doc != NULL ? bench_num(doc, "credited") : 0;
 	cJSON_Delete(doc);
 	b.base = event_base_new();
+	b.flush_ev = event_new(b.base, -1, 0, bench_flush_cb, &b);
+	if (b.base == NULL || b.flush_ev == NULL)
+		return 1;
 	t0 = bench_now_s();
 	for (int c = 0; c < b.nconns; c++) {
 		slots[c].b = &b;
@@ -426,10 +548,20 @@ int main(int argc, char **argv)
 		usleep(2000);
 	}
 	t1 = bench_now_s();
+	if (b.lat_file != NULL) { /* -L: each record's send time (s from the start) and latency */
+		FILE *f = fopen(b.lat_file, "w");
+
+		for (long i = 0; f != NULL && i < b.n; i++)
+			fprintf(f, "%.6f %.6f %d\n", b.sent_at[i] - t0, b.lat_of[i], b.host_of[i]);
+		if (f == NULL || fclose(f) != 0)
+			fprintf(stderr, "ledger-bench: cannot write %s\n", b.lat_file);
+	}
 	qsort(b.lat, (size_t)b.nlat, sizeof *b.lat, bench_cmp);
 	printf("entries %ld failed %ld credited %.0f seconds %.3f entries/s %.0f nodes %d writers %d\n",
 	       b.n, b.failed, b.credited, t1 - t0, b.credited / (t1 - t0), b.nhosts, b.nconns);
 	printf("answers 200 %ld 202 %ld other %ld\n", b.nlat, b.late, b.failed);
+	printf("signed %ld records in %ld batches (mean %.1f per client signature)\n", b.batched,
+	       b.batches, b.batches > 0 ? (double)b.batched / (double)b.batches : 0.0);
 	if (b.nlat > 0)
 		printf("submit-to-commit ms p50 %.3f p90 %.3f p99 %.3f (%ld samples, %ld not "
 		       "committed within 5 s)\n",

@@ -1027,7 +1027,11 @@ static void voterd_outbox_flush(struct voterd *cs)
 	int n;
 
 	cs->outbox_round++;
-	cs->nfresh = 0; /* they are in the outbox too: sent below, oldest first */
+	/*
+	 * Acks still fresh (not routed yet this loop iteration) stay: a waiting
+	 * submitter's is in no outbox, and dropping it here cost it a second.
+	 * The outbox's oldest join them (a duplicate is queued once).
+	 */
 	n = raftstore_outbox_each(cs->store, VOTERD_OUTBOX_BATCH, voterd_outbox_one, cs);
 	if (n < 0)
 		log_error("ledger", "event=outbox_error");
