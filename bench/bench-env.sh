@@ -7,3 +7,9 @@ CHORUSD=$PWD/src/node/chorusd
 CHORUS=$PWD/src/cli/chorus
 BENCH=$PWD/bench/dispatch-bench
 . tests/lib.sh
+# cpu_ticks PID...: their CPU time so far (user + system, all threads), in clock ticks.
+cpu_ticks() {
+	local p t=0
+	for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
+	echo "$t"
+}

@@ -47,12 +47,6 @@ if [ "$ETCD" = yes ] && ! command -v etcd >/dev/null; then
 	exit 1
 fi
 
-# cpu_ticks PID...: their CPU time so far (user + system, all threads), in clock ticks.
-cpu_ticks() {
-	local p t=0
-	for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
-	echo "$t"
-}
 # run_bench LABEL PIDS CMD...: runs ledger-bench; prints one line: LABEL w/s p50 p99 cpu.
 run_bench() {
 	local label=$1 pids=$2 n t0 out; shift 2

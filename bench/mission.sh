@@ -49,6 +49,8 @@ run_one() {
 		# shellcheck disable=SC2086
 		wait_until 20000 has_leader $ports || { echo "bench: no ledger leader" >&2; return 1; }
 	fi
+	local pids="${PID[$c]} ${PID[$((c + 1))]} ${PID[$((c + 2))]} ${PID[$((c + 3))]}" ticks0
+	ticks0=$(cpu_ticks $pids)
 	t0=$(date +%s%N)
 	out=$(CHORUS_TOKEN=$(api_token "$c") "$BENCH" -H "127.0.0.1:$(hport "$c")" -c "$CONNS" \
 		-n "$JOBS" -t 120) || { echo "bench: dispatch-bench failed: $out" >&2; return 1; }
@@ -59,8 +61,21 @@ run_one() {
 			{ echo "bench: not every voter credited $JOBS jobs" >&2; return 1; }
 	fi
 	t1=$(date +%s%N)
+	# What the ledger costs: the nodes' CPU per job; with voters, the signatures the
+	# client and the workers made (texts per batch) and those each voter verified.
+	local cpu sigs="" vers=""
+	cpu=$(awk -v a="$ticks0" -v b="$(cpu_ticks $pids)" -v n="$JOBS" -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { printf "%.0f", (b - a) * 1e6 / hz / n }')
+	if [ "$voters" = yes ]; then
+		sigs=$(qv -p status "'%.1f' % (d['stats']['sign_texts'] / max(1, d['stats']['sign_batches']))" \
+			$(hport "$c") $ports | paste -sd/)
+		vers=$(qv -p ledger "'%.2f' % (d['root_verifies'] / $JOBS)" $ports | paste -sd/)
+	fi
 	stop_all "$c" $((c + 1)) $((c + 2)) $((c + 3))
-	awk -v n="$JOBS" -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f\n", n / (ns / 1e9) }'
+	awk -v n="$JOBS" -v ns=$((t1 - t0)) -v cpu="$cpu" -v sigs="$sigs" -v vers="$vers" 'BEGIN {
+		printf "%.0f jobs/s; the 4 nodes %s us CPU per job", n / (ns / 1e9), cpu
+		if (sigs != "") printf "; texts per signature %s (client/workers), root signatures verified per job %s (each voter)", sigs, vers
+		printf "\n" }'
 }
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -69,14 +84,15 @@ echo "flow: 1 client, 3 echo workers, $CONNS in flight, $JOBS jobs a run"
 plain=() ledger=() node=1
 for r in $(seq 1 "$ROUNDS"); do
 	for which in $( ((r % 2)) && echo "no yes" || echo "yes no"); do
-		v=$(run_one "$node" "$which") || exit 1
+		line=$(run_one "$node" "$which") || exit 1
+		v=${line%% *}
 		node=$((node + 4))
 		if [ "$which" = yes ]; then
 			ledger+=("$v")
-			echo "round $r: with 3 voters, credited on all: $v jobs/s"
+			echo "round $r: with 3 voters, credited on all: $line"
 		else
 			plain+=("$v")
-			echo "round $r: without voters:                $v jobs/s"
+			echo "round $r: without voters:                $line"
 		fi
 	done
 done

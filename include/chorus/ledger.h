@@ -161,6 +161,7 @@ struct ledger_stats {
 	uint64_t total_reward;
 	uint64_t verify_cache_hits; /* entries whose signatures were verified here before */
 	uint64_t root_cache_hits;   /* batch roots whose signature was verified here before */
+	uint64_t root_verifies;     /* batch root signatures verified (ed25519) here */
 	uint64_t jobs_held;  /* final jobs in memory: above their client's floor */
 	uint64_t forgotten;  /* final jobs forgotten as their client's floor passed them */
 	uint64_t clients;    /* client windows (a floor each) */

@@ -131,6 +131,8 @@ cJSON *api_ledger_status_json(struct voterd *cs)
 	cJSON_AddNumberToObject(o, "accounts", (double)ls.accounts);
 	cJSON_AddNumberToObject(o, "total_reward", (double)ls.total_reward);
 	cJSON_AddNumberToObject(o, "verify_cache_hits", (double)ls.verify_cache_hits);
+	cJSON_AddNumberToObject(o, "root_cache_hits", (double)ls.root_cache_hits);
+	cJSON_AddNumberToObject(o, "root_verifies", (double)ls.root_verifies);
 	cJSON_AddNumberToObject(o, "dropped_messages", (double)voterd_dropped(cs));
 	{
 		uint64_t depth, high, low;
@@ -300,6 +302,8 @@ static cJSON *api_ledger_balances(const struct voterd *cs)
 		cJSON_AddNumberToObject(o, "total_reward", (double)ls.total_reward);
 		cJSON_AddNumberToObject(o, "allowance", (double)CHORUS_LEDGER_ALLOWANCE);
 	cJSON_AddNumberToObject(o, "verify_cache_hits", (double)ls.verify_cache_hits);
+	cJSON_AddNumberToObject(o, "root_cache_hits", (double)ls.root_cache_hits);
+	cJSON_AddNumberToObject(o, "root_verifies", (double)ls.root_verifies);
 	cJSON_AddNumberToObject(o, "dropped_messages", (double)voterd_dropped(cs));
 	}
 	return o;

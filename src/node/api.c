@@ -173,6 +173,8 @@ api_stats_json(const struct node *node)
 	API_STAT(loopback_frames);
 	API_STAT(loopback_drops);
 	API_STAT(output_sent);
+	API_STAT(sign_batches);
+	API_STAT(sign_texts);
 	API_STAT(output_received);
 	API_STAT(output_dropped);
 	API_STAT(output_bytes_over);

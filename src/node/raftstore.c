@@ -54,6 +54,7 @@ struct raftstore {
 	    *hs_get, *out_put, *out_done, *out_pending, *log_drop, *log_rows, *blk_put, *blk_get,
 	    *blk_all, *out_get, *out_all, *job_put, *job_get, *job_top;
 	uint64_t jobs_top; /* the jobs table reflects the blocks up to this height */
+	int group;         /* raftstore_outbox_begin() depth: >0, one transaction is open */
 	struct idmap open; /* the outbox's open acks: job id -> rowid */
 	uint8_t *blk_buf; /* raftstore_block_get()'s bytes */
 	size_t blk_cap;
@@ -652,7 +653,8 @@ int raftstore_jobs_index(struct raftstore *rs, const struct ledger *l)
 	size_t n = ledger_block_entries(l);
 	int r;
 
-	if (h <= rs->jobs_top || (r = sqlstore_exec(rs->obx, "BEGIN IMMEDIATE")) != 0)
+	/* A savepoint: on its own a transaction, in a group (raftstore_outbox_begin) a part of it. */
+	if (h <= rs->jobs_top || (r = sqlstore_exec(rs->obx, "SAVEPOINT jobs_index")) != 0)
 		return h <= rs->jobs_top ? 0 : -EIO;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		const struct ledger_entry_info *in = ledger_block_entry(l, i);
@@ -669,8 +671,9 @@ int raftstore_jobs_index(struct raftstore *rs, const struct ledger *l)
 		sqlite3_bind_int64(st, 6, (sqlite3_int64)in->reward);
 		r = sqlstore_run(rs->obx, st, "jobs-put");
 	}
-	if (r != 0 || sqlstore_exec(rs->obx, "COMMIT") != 0) {
-		(void)sqlite3_exec(rs->obx, "ROLLBACK", NULL, NULL, NULL);
+	if (r != 0 || sqlstore_exec(rs->obx, "RELEASE jobs_index") != 0) {
+		(void)sqlite3_exec(rs->obx, "ROLLBACK TO jobs_index; RELEASE jobs_index", NULL, NULL,
+		                   NULL);
 		return -EIO;
 	}
 	rs->jobs_top = h;
@@ -800,18 +803,42 @@ size_t raftstore_outbox_open(const struct raftstore *rs)
 	return rs->open.n;
 }
 
-/* Several outbox writes in one transaction (a group commit); 0 or -EIO. */
+/*
+ * Several writes of the second connection (outbox, blocks, jobs index) in
+ * one transaction, a group commit; nested calls join the open one, which the
+ * outermost raftstore_outbox_commit() commits.  0 or -EIO (no transaction:
+ * the writes commit one by one).
+ */
 int raftstore_outbox_begin(struct raftstore *rs)
 {
-	return sqlstore_exec(rs->obx, "BEGIN IMMEDIATE");
+	int r;
+
+	if (rs->group > 0) {
+		rs->group++;
+		return 0;
+	}
+	if ((r = sqlstore_exec(rs->obx, "BEGIN IMMEDIATE")) == 0)
+		rs->group = 1;
+	return r;
 }
 
-/* A transaction that does not commit is rolled back, and the index rebuilt to match; 0, -ENOSPC or -EIO. */
+/*
+ * The end of a raftstore_outbox_begin() that returned 0; the outermost
+ * commits.  A transaction that does not commit is rolled back, and the
+ * index rebuilt to match; 0, -ENOSPC or -EIO.
+ */
 int raftstore_outbox_commit(struct raftstore *rs)
 {
-	uint64_t t0 = metrics_clock_ns();
-	int r = sqlstore_exec(rs->obx, "COMMIT");
+	uint64_t t0;
+	int r;
 
+	if (rs->group > 1) {
+		rs->group--;
+		return 0;
+	}
+	rs->group = 0;
+	t0 = metrics_clock_ns();
+	r = sqlstore_exec(rs->obx, "COMMIT");
 	metrics_observe_since(METRICS_COMMIT_OUTBOX, t0);
 	if (r != 0) {
 		if ((sqlite3_extended_errcode(rs->obx) & 0xff) == SQLITE_FULL)

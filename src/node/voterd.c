@@ -300,11 +300,26 @@ static void voterd_apply(struct voterd *cs, const struct consensus_entry *e)
 	          (unsigned long long)ledger_height(cs->ledger), (unsigned long long)e->index);
 }
 
+/*
+ * The applied blocks of a group (raftstore_outbox_begin) commit: as when one
+ * block's write fails, a store that cannot keep them stops the node rather
+ * than let the ledger in memory run ahead of the chain on disk.
+ */
+static void voterd_apply_end(struct voterd *cs)
+{
+	if (raftstore_outbox_commit(cs->store) != 0) {
+		log_error("ledger", "event=store_error height=%llu what=\"applied blocks not stored\"",
+		          (unsigned long long)ledger_height(cs->ledger));
+		abort();
+	}
+}
+
 /* After a backfill: the committed entries held meanwhile, in order, a few per tick. */
 static void voterd_apply_held(struct voterd *cs)
 {
 	struct consensus_status st;
 	struct consensus_entry e;
+	int group = raftstore_outbox_begin(cs->store) == 0;
 
 	consensus_status(cs->cons, &st);
 	for (int k = 0; k < VOTERD_HELD_PER_TICK && cs->applied_index < st.applied &&
@@ -318,6 +333,8 @@ static void voterd_apply_held(struct voterd *cs)
 		}
 		voterd_apply(cs, &e);
 	}
+	if (group)
+		voterd_apply_end(cs);
 }
 
 /* A snapshot from the leader replaced the log: the ledger's target, maybe a backfill. */
@@ -394,7 +411,7 @@ static void voterd_pump(struct voterd *cs)
 			 * leader's appends go first, so the followers write while it
 			 * writes; consensus-raft.h).
 			 */
-			int early = rd.msgs_early;
+			int early = rd.msgs_early, group;
 
 			if (early) {
 				voterd_send_msgs(cs, &rd);
@@ -410,8 +427,16 @@ static void voterd_pump(struct voterd *cs)
 			}
 			if (rd.snapshot != NULL)
 				voterd_restore(cs, rd.snapshot);
+			/*
+			 * The blocks applied and their jobs rows: one transaction of the
+			 * second connection (not open across raftstore_save: one writer),
+			 * committed before a compaction may drop the log behind them.
+			 */
+			group = rd.ncommitted > 0 && raftstore_outbox_begin(cs->store) == 0;
 			for (size_t i = 0; i < rd.ncommitted; i++)
 				voterd_apply(cs, &rd.committed[i]);
+			if (group)
+				voterd_apply_end(cs);
 			consensus_advance(cs->cons, &rd);
 		}
 		catchup_after_pump(cs->catchup, cs->cons, cs->applied_index);
@@ -906,9 +931,11 @@ static void voterd_effects(struct voterd *cs)
 	static const uint8_t none[CHORUS_PK_BYTES];
 	struct voter_ready rd;
 	uint8_t *sent;
+	int group;
 
 	if (!voter_ready(cs->vt, &rd))
 		return;
+	group = rd.nanswers > 0 && raftstore_outbox_begin(cs->store) == 0; /* our settled acks */
 	for (size_t i = 0; i < rd.nlogs; i++)
 		log_emit(rd.logs[i].level, "ledger", rd.logs[i].text);
 	sent = rd.nanswers > 0 ? calloc(rd.nanswers, 1) : NULL;
@@ -939,6 +966,8 @@ static void voterd_effects(struct voterd *cs)
 		log_error("ledger", "event=answers_lost n=%zu (no memory: the submitters retry)",
 		          rd.nanswers);
 	free(sent);
+	if (group)
+		(void)raftstore_outbox_commit(cs->store); /* failed: the rows stay, answered again */
 	voter_advance(cs->vt);
 }
 
@@ -1090,6 +1119,8 @@ static int voterd_from_voter(const struct voterd *cs, const uint8_t from_pk[CHOR
 
 static void voterd_on_committed(struct voterd *cs, const struct lmsg *m)
 {
+	int group = raftstore_outbox_begin(cs->store) == 0; /* the answers' rows: one transaction */
+
 	for (unsigned k = 0; k < m->count; k++) {
 		uint8_t id[CHORUS_JOB_ID_BYTES];
 		char job[CHORUS_JOB_ID_HEX + 1];
@@ -1102,6 +1133,9 @@ static void voterd_on_committed(struct voterd *cs, const struct lmsg *m)
 		else
 			voterd_outbox_done(cs, job, height);
 	}
+	/* Not committed: the rows come back, are sent again, and answered final again. */
+	if (group)
+		(void)raftstore_outbox_commit(cs->store);
 }
 
 /* ---------------------------------------------------------------- core callbacks */

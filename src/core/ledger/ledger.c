@@ -1837,6 +1837,7 @@ void ledger_stats(const struct ledger *l, struct ledger_stats *out)
 	out->total_reward = l->total_reward;
 	out->verify_cache_hits = l->vcache_hits;
 	batchsig_cache_stats(l->roots, &out->root_cache_hits, &miss);
+	out->root_verifies = miss;
 	assert(out->entries == out->credited + out->duplicates + out->rejected + out->skipped);
 	assert(out->by_outcome[LEDGER_CREDITED] == out->credited);
 }
