@@ -164,6 +164,7 @@ struct ledger_stats {
 	uint64_t root_verifies;     /* batch root signatures verified (ed25519) here */
 	uint64_t jobs_held;  /* final jobs in memory: above their client's floor */
 	uint64_t forgotten;  /* final jobs forgotten as their client's floor passed them */
+	uint64_t forgotten_unlisted; /* of them, not listed for ledger_forgotten_take (no memory) */
 	uint64_t clients;    /* client windows (a floor each) */
 };
 
@@ -297,6 +298,22 @@ int ledger_account_at(const struct ledger *l, size_t i, struct ledger_account *o
  */
 int ledger_job_get(const struct ledger *l, const uint8_t job[CHORUS_JOB_ID_BYTES],
                    struct ledger_job *out);
+
+/* A final job the ledger forgot (its client's floor passed it). */
+struct ledger_gone {
+	uint8_t job[CHORUS_JOB_ID_BYTES];
+	struct ledger_job rec;
+};
+/*
+ * The jobs forgotten since the last call, in order: *n of them, valid until
+ * the next block applies; the list starts again empty.  For an index of
+ * forgotten jobs on disk (the node's jobs table): a held job is answered
+ * from memory, so only a forgotten one needs a row, written once.  Kept
+ * only once ledger_forgotten_keep(l, 1) was called (a user that never takes
+ * them would hold them all).
+ */
+void ledger_forgotten_keep(struct ledger *l, int on);
+const struct ledger_gone *ledger_forgotten_take(struct ledger *l, size_t *n);
 /*
  * BLAKE2b-256 of the height, head hash, totals, the outcome of every entry
  * applied (a running digest) and every account in key order: nodes compare

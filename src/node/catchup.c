@@ -114,7 +114,7 @@ static void catchup_one(struct catchup *c, const struct voter_catchup_effect *e)
 			voter_catchup_write_failed(c->vc, e->height);
 		break;
 	case VOTER_CATCHUP_APPLIED:
-		if (raftstore_jobs_index(c->store, c->ledger) != 0)
+		if (voterd_index_forgotten(c->store, c->ledger) != 0)
 			log_warn("ledger", "event=jobs_index_error height=%llu",
 			         (unsigned long long)e->height);
 		break;
@@ -158,13 +158,20 @@ static int catchup_rebuild_cb(void *ctx, uint64_t height, const uint8_t *data, s
 	int r = voter_catchup_rebuild_block(c->vc, height, data, len);
 
 	(void)catchup_drain(c);
+	/* Indexed before the restart, unless it stopped between a backfill's block and its rows. */
+	if (voterd_index_forgotten(c->store, c->ledger) != 0)
+		log_warn("ledger", "event=jobs_index_error height=%llu", (unsigned long long)height);
 	return r < 0 ? -EBADMSG : r; /* a stored block that does not verify: raft.db is damaged */
 }
 
 /* At start: the ledger from the blocks table (the contiguous rows from height 1). */
 int catchup_rebuild(struct catchup *c)
 {
+	int group = raftstore_outbox_begin(c->store) == 0; /* the rebuild's index rows: one commit */
 	int r = raftstore_blocks_each(c->store, catchup_rebuild_cb, c);
+
+	if (group)
+		(void)raftstore_outbox_commit(c->store);
 
 	log_info("ledger", "event=rebuild height=%llu", (unsigned long long)ledger_height(c->ledger));
 	return r < 0 ? r : 0;

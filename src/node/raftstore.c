@@ -52,8 +52,7 @@ struct raftstore {
 	sqlite3 *obx; /* the outbox's own connection: synchronous=NORMAL (see raftstore_open) */
 	sqlite3_stmt *hs_put, *boot_put, *boot_get, *log_put, *log_trunc, *log_clear, *log_all,
 	    *hs_get, *out_put, *out_done, *out_pending, *log_drop, *log_rows, *blk_put, *blk_get,
-	    *blk_all, *out_get, *out_all, *job_put, *job_get, *job_top;
-	uint64_t jobs_top; /* the jobs table reflects the blocks up to this height */
+	    *blk_all, *out_get, *out_all, *job_put, *job_get;
 	int group;         /* raftstore_outbox_begin() depth: >0, one transaction is open */
 	struct idmap open; /* the outbox's open acks: job id -> rowid */
 	uint8_t *blk_buf; /* raftstore_block_get()'s bytes */
@@ -128,11 +127,10 @@ static int raftstore_prepare_outbox(struct raftstore *rs)
 		"INSERT OR IGNORE INTO jobs (job, height, outcome, client, worker, reward)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 		"SELECT height, outcome, client, worker, reward FROM jobs WHERE job = ?1",
-		"SELECT coalesce(max(height), 0) FROM jobs",
 	};
 	sqlite3_stmt **const st[] = { &rs->out_put, &rs->out_done, &rs->out_pending, &rs->blk_put,
 		                      &rs->blk_get, &rs->blk_all,  &rs->out_get,
-		                      &rs->out_all, &rs->job_put,  &rs->job_get, &rs->job_top };
+		                      &rs->out_all, &rs->job_put,  &rs->job_get };
 
 	_Static_assert(sizeof sql / sizeof sql[0] == sizeof st / sizeof st[0], "one per statement");
 	return sqlstore_prepare(rs->obx, sql, st, sizeof st / sizeof st[0]);
@@ -162,7 +160,6 @@ static int raftstore_prepare(struct raftstore *rs)
 }
 
 static int raftstore_outbox_reindex(struct raftstore *rs);
-static int raftstore_jobs_top(struct raftstore *rs);
 static int raftstore_lost_get(struct raftstore *rs, int *lost);
 static int raftstore_older(struct raftstore *rs);
 static void raftstore_unmark(struct raftstore *rs);
@@ -193,7 +190,7 @@ int raftstore_open(struct raftstore **out, const char *dir, int *lost, char *err
 	                     raftstore_outbox_migrate, "outbox") != 0 ||
 	    sqlstore_open(&rs->obx, dir, "raft.db", raftstore_outbox_schema, err, errlen) != 0 ||
 	    checkpointer_watch(rs->obx) != 0 || raftstore_prepare_outbox(rs) != 0 ||
-	    raftstore_outbox_reindex(rs) != 0 || raftstore_jobs_top(rs) != 0))
+	    raftstore_outbox_reindex(rs) != 0))
 		r = -EIO;
 	snprintf(rs->vote_path, sizeof rs->vote_path, "%s/raft.db.vote", dir);
 	if (r == 0 && found == SQLSTORE_LOST)
@@ -641,42 +638,36 @@ int raftstore_block_put(struct raftstore *rs, uint64_t height,
 }
 
 /*
- * The query index of final jobs (table jobs): the final entries of the block
- * the ledger applied last, in one transaction.  Blocks at or below the
- * highest height indexed are skipped (a restart replays the chain).  Not
- * state: the ledger decides; this answers GET /v1/ledger/jobs/ID for a job
- * its window forgot.  0, or -EIO.
+ * The query index of forgotten jobs (table jobs): the rows the ledger
+ * handed out (ledger_forgotten_take), in one savepoint (so a part of an
+ * open group, raftstore_outbox_begin).  A job already there is kept (a
+ * restart's rebuild forgets the same jobs again).  Not state: the ledger
+ * decides; this answers GET /v1/ledger/jobs/ID for a job its window
+ * forgot.  0, or -EIO.
  */
-int raftstore_jobs_index(struct raftstore *rs, const struct ledger *l)
+int raftstore_jobs_put(struct raftstore *rs, const struct ledger_gone *rows, size_t n)
 {
-	uint64_t h = ledger_height(l);
-	size_t n = ledger_block_entries(l);
 	int r;
 
-	/* A savepoint: on its own a transaction, in a group (raftstore_outbox_begin) a part of it. */
-	if (h <= rs->jobs_top || (r = sqlstore_exec(rs->obx, "SAVEPOINT jobs_index")) != 0)
-		return h <= rs->jobs_top ? 0 : -EIO;
+	if (n == 0)
+		return 0;
+	if ((r = sqlstore_exec(rs->obx, "SAVEPOINT jobs_put")) != 0)
+		return -EIO;
 	for (size_t i = 0; i < n && r == 0; i++) {
-		const struct ledger_entry_info *in = ledger_block_entry(l, i);
-		int o = ledger_block_outcome(l, i);
 		sqlite3_stmt *st = rs->job_put;
 
-		if (!ledger_outcome_is_final(o))
-			continue; /* this entry made nothing final */
-		sqlite3_bind_blob(st, 1, in->job, CHORUS_JOB_ID_BYTES, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)h);
-		sqlite3_bind_int(st, 3, o);
-		sqlite3_bind_blob(st, 4, in->client, CHORUS_PK_BYTES, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 5, in->worker, CHORUS_PK_BYTES, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 6, (sqlite3_int64)in->reward);
+		sqlite3_bind_blob(st, 1, rows[i].job, CHORUS_JOB_ID_BYTES, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)rows[i].rec.height);
+		sqlite3_bind_int(st, 3, rows[i].rec.outcome);
+		sqlite3_bind_blob(st, 4, rows[i].rec.client, CHORUS_PK_BYTES, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 5, rows[i].rec.worker, CHORUS_PK_BYTES, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, (sqlite3_int64)rows[i].rec.reward);
 		r = sqlstore_run(rs->obx, st, "jobs-put");
 	}
-	if (r != 0 || sqlstore_exec(rs->obx, "RELEASE jobs_index") != 0) {
-		(void)sqlite3_exec(rs->obx, "ROLLBACK TO jobs_index; RELEASE jobs_index", NULL, NULL,
-		                   NULL);
+	if (r != 0 || sqlstore_exec(rs->obx, "RELEASE jobs_put") != 0) {
+		(void)sqlite3_exec(rs->obx, "ROLLBACK TO jobs_put; RELEASE jobs_put", NULL, NULL, NULL);
 		return -EIO;
 	}
-	rs->jobs_top = h;
 	return 0;
 }
 
@@ -759,17 +750,6 @@ int raftstore_blocks_each(struct raftstore *rs, raftstore_block_fn *fn, void *ct
 static int raftstore_outbox_reindex(struct raftstore *rs)
 {
 	return sqlstore_idmap_fill(&rs->open, rs->out_all);
-}
-
-/* At open: the highest block the jobs index reflects (a restart replays the chain below it). */
-static int raftstore_jobs_top(struct raftstore *rs)
-{
-	int rc = sqlite3_step(rs->job_top);
-
-	if (rc == SQLITE_ROW)
-		rs->jobs_top = (uint64_t)sqlite3_column_int64(rs->job_top, 0);
-	sqlite3_reset(rs->job_top);
-	return rc == SQLITE_ROW ? 0 : -EIO;
 }
 
 /* 0 when the ack of job (a hex job id) is in the outbox (put now, or there already), else -EIO/-ENOMEM/-EINVAL. */

@@ -265,6 +265,15 @@ static int voterd_keep_block(struct voterd *cs, const uint8_t *data, size_t len)
 	return raftstore_block_put(cs->store, ledger_height(cs->ledger), hash, data, len);
 }
 
+/* The jobs the ledger forgot since the last call get their rows (GET /v1/ledger/jobs/ID). */
+int voterd_index_forgotten(struct raftstore *store, struct ledger *ledger)
+{
+	size_t n;
+	const struct ledger_gone *rows = ledger_forgotten_take(ledger, &n);
+
+	return raftstore_jobs_put(store, rows, n);
+}
+
 /*
  * A committed entry: Raft's own are skipped, ours are ledger blocks.  During
  * a backfill, and until the entries held by it are applied, it is held: the
@@ -293,7 +302,7 @@ static void voterd_apply(struct voterd *cs, const struct consensus_entry *e)
 		          (unsigned long long)e->index, (unsigned long long)ledger_height(cs->ledger));
 		abort();
 	}
-	if (raftstore_jobs_index(cs->store, cs->ledger) != 0) /* a query path: said, not fatal */
+	if (voterd_index_forgotten(cs->store, cs->ledger) != 0) /* a query path: said, not fatal */
 		log_warn("ledger", "event=jobs_index_error height=%llu",
 		         (unsigned long long)ledger_height(cs->ledger));
 	log_debug("ledger", "event=apply height=%llu index=%llu",
@@ -1763,6 +1772,7 @@ int voterd_create(struct voterd **out, struct node *node, const uint8_t pk[CHORU
 		voterd_destroy(cs);
 		return -ENOMEM;
 	}
+	ledger_forgotten_keep(cs->ledger, 1); /* their rows: voterd_index_forgotten */
 	/* Test seam (chorusd(8), ENVIRONMENT): lead as a leader from before the bound checks. */
 	if (getenv("CHORUS_FAULT") != NULL && strcmp(getenv("CHORUS_FAULT"), "old-leader") == 0) {
 		cs->fault_old_leader = 1;

@@ -1101,11 +1101,15 @@ static void test_window_bounded(void)
 	static struct ledger_entry e[PER];
 	struct ledger *l;
 	struct ledger_stats st;
-	uint64_t floor = 0, held = 0, max_held = 0;
+	uint64_t floor = 0, held = 0, max_held = 0, taken = 0, bad_rows = 0;
 	int err = 0;
 
 	ledger_create(&l, &fake);
+	ledger_forgotten_keep(l, 1); /* as the node keeps them: the rows of its jobs index */
 	for (uint64_t b = 0; b < N / PER && err == 0; b++) {
+		const struct ledger_gone *g;
+		size_t n;
+
 		for (uint64_t k = 0; k < PER; k++) {
 			uint64_t seq = 1 + b * PER + k;
 
@@ -1114,6 +1118,18 @@ static void test_window_bounded(void)
 		err = apply_next(l, e, PER);
 		ledger_stats(l, &st);
 		max_held = st.jobs_held > max_held ? st.jobs_held : max_held;
+		/* Each forgotten job listed once, as it was when held: credited, 1, its keys. */
+		g = ledger_forgotten_take(l, &n);
+		for (size_t i = 0; i < n; i++) {
+			struct ledger_job lj;
+
+			bad_rows += ledger_job_get(l, g[i].job, &lj) == 0 ||
+			            g[i].rec.outcome != LEDGER_CREDITED || g[i].rec.reward != 1 ||
+			            g[i].rec.height == 0 || g[i].rec.height > st.height ||
+			            memcmp(g[i].rec.client, clients[0].pk, CHORUS_PK_BYTES) != 0 ||
+			            memcmp(g[i].rec.worker, workers[0].pk, CHORUS_PK_BYTES) != 0;
+		}
+		taken += n;
 	}
 	ledger_stats(l, &st);
 	(void)ledger_window_get(l, clients[0].pk, &floor, &held);
@@ -1126,6 +1142,10 @@ static void test_window_bounded(void)
 	wentry(&e[1], &clients[0], &workers[0], N, N - W, 1);
 	ok(!job_final(l, &e[0]) && job_final(l, &e[1]),
 	   "a job below the floor is forgotten, one above it is still there");
+	ok(taken == st.forgotten && bad_rows == 0 && st.forgotten_unlisted == 0,
+	   "every forgotten job is handed out once for the index, as it was held (%llu of %llu,"
+	   " %llu wrong)", (unsigned long long)taken, (unsigned long long)st.forgotten,
+	   (unsigned long long)bad_rows);
 	ledger_destroy(l);
 }
 

@@ -173,6 +173,11 @@ struct ledger {
 	uint32_t *seq_slots;     /* by client and seq: index + 1, 0 empty */
 	size_t njob_slots;     /* power of two, >= 2 * jobs_cap (both tables) */
 	uint64_t forgotten, settled;
+	/* Jobs forgotten since ledger_forgotten_take, for the node's index on disk. */
+	struct ledger_gone *gone;
+	size_t ngone, gone_cap;
+	uint64_t gone_unlisted;
+	int gone_keep; /* ledger_forgotten_keep */
 	/* Client windows, one per client with a final job: never removed. */
 	struct lwin *wins;
 	size_t nwins, wins_cap, wins_max, client_open_max;
@@ -970,6 +975,44 @@ static int ledger_jobs_reserve(struct ledger *l, size_t extra)
 	return 0;
 }
 
+static void ledger_job_record(const struct ledger *l, const struct ljob *j,
+                              struct ledger_job *out);
+
+/* A forgotten job joins the list ledger_forgotten_take hands out (or is counted, no memory). */
+static void ledger_gone_add(struct ledger *l, const struct ljob *j)
+{
+	if (!l->gone_keep)
+		return;
+	if (l->ngone == l->gone_cap) {
+		size_t cap = l->gone_cap ? 2 * l->gone_cap : 64;
+		struct ledger_gone *g = realloc(l->gone, cap * sizeof(*g));
+
+		if (g == NULL) {
+			l->gone_unlisted++;
+			return;
+		}
+		l->gone = g;
+		l->gone_cap = cap;
+	}
+	memcpy(l->gone[l->ngone].job, j->id, CHORUS_JOB_ID_BYTES);
+	ledger_job_record(l, j, &l->gone[l->ngone].rec);
+	l->ngone++;
+}
+
+void ledger_forgotten_keep(struct ledger *l, int on)
+{
+	l->gone_keep = on;
+	if (!on)
+		l->ngone = 0;
+}
+
+const struct ledger_gone *ledger_forgotten_take(struct ledger *l, size_t *n)
+{
+	*n = l->ngone;
+	l->ngone = 0; /* the rows stay readable until the next forget overwrites them */
+	return l->gone;
+}
+
 /* A final job leaves memory: its client's floor passed it. */
 static void ledger_job_forget(struct ledger *l, uint32_t i)
 {
@@ -978,6 +1021,7 @@ static void ledger_job_forget(struct ledger *l, uint32_t i)
 	size_t mask = l->njob_slots - 1;
 
 	assert(w->head == i && j->prev == LEDGER_NIL);
+	ledger_gone_add(l, j);
 	ledger_slot_del(l, l->job_slots, l->njob_slots, ledger_slot(j->id, CHORUS_JOB_ID_BYTES, mask),
 	                i + 1, ledger_job_home);
 	ledger_slot_del(l, l->seq_slots, l->njob_slots, ledger_seq_slot(w->key, j->seq, mask), i + 1,
@@ -1062,6 +1106,7 @@ void ledger_destroy(struct ledger *l)
 	free(l->dl);
 	free(l->dl_slots);
 	free(l->memo);
+	free(l->gone);
 	free(l);
 }
 
@@ -1829,6 +1874,7 @@ void ledger_stats(const struct ledger *l, struct ledger_stats *out)
 	out->settled = l->settled;
 	out->jobs_held = l->njobs;
 	out->forgotten = l->forgotten;
+	out->forgotten_unlisted = l->gone_unlisted;
 	out->clients = l->nwins;
 	out->rejected = l->rejected;
 	out->skipped = l->skipped;
@@ -1876,12 +1922,18 @@ int ledger_job_get(const struct ledger *l, const uint8_t job[CHORUS_JOB_ID_BYTES
                    struct ledger_job *out)
 {
 	long i = ledger_job_find(l, job);
-	const struct ljob *j;
 
 	memset(out, 0, sizeof(*out));
 	if (i < 0)
 		return CORE_ERR_INVAL;
-	j = &l->jobs[i];
+	ledger_job_record(l, &l->jobs[i], out);
+	return 0;
+}
+
+static void ledger_job_record(const struct ledger *l, const struct ljob *j,
+                              struct ledger_job *out)
+{
+	memset(out, 0, sizeof(*out));
 	assert(j->outcome != LEDGER_CREDITED || (j->client < l->nacct && j->worker < l->nacct));
 	out->height = j->height;
 	if (j->client != LEDGER_NO_ACCT)
@@ -1890,7 +1942,6 @@ int ledger_job_get(const struct ledger *l, const uint8_t job[CHORUS_JOB_ID_BYTES
 		memcpy(out->worker, l->acct[j->worker].key, CHORUS_PK_BYTES);
 	out->reward = j->reward;
 	out->outcome = j->outcome;
-	return 0;
 }
 
 void ledger_state_hash(const struct ledger *l, uint8_t out[LEDGER_HASH_BYTES])
