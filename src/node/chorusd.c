@@ -105,6 +105,9 @@ chorusd_flush_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	core_flush(node->core, chorusd_now_ms());
+	/* The acks just signed reach the outbox before their jobs' final states are written. */
+	if (jobs_signed(node->jobs) != 0)
+		log_debug("jobs", "event=finals_wait what=\"acks not saved yet: retried with the commit\"");
 	chorusd_reschedule(node);
 }
 
@@ -415,6 +418,11 @@ chorusd_join(struct node *node)
 static void
 chorusd_stop(struct node *node)
 {
+	/* The turn's acks signed and saved, and their jobs' final states written (jobs_signed). */
+	if (node->core != NULL)
+		core_flush(node->core, chorusd_now_ms());
+	if (node->jobs != NULL)
+		(void)jobs_signed(node->jobs);
 	lread_destroy(node->lread); /* its held requests answered while the API is there */
 	node->lread = NULL;
 	api_destroy(node->api);

@@ -15,6 +15,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,16 @@ struct jobs {
 	 */
 	struct job_view **unsaved;
 	size_t nunsaved;
+	/*
+	 * Final states whose acks may not be signed yet (the turn's batch
+	 * signature, sigbatch.c): written only once the acks are signed and
+	 * in the outbox (jobs_signed), so a job is never final on disk while
+	 * its ack could still be lost with the process.
+	 */
+	struct job_view **finals;
+	size_t nfinals;
+	int final_written;       /* a final state is in the open transaction */
+	int fault_crash_final;   /* CHORUS_FAULT=crash-after-final (a test seam) */
 	int commit_failed;
 	uint64_t nonces[64];     /* random, for the next jobs (jobs_nonce) */
 	unsigned nonces_left;
@@ -194,27 +205,66 @@ static void jobs_unsaved_clear(struct jobs *jobs)
 	jobs->nunsaved = 0;
 }
 
-/* A copy of a final view (and its result), until a commit holds it. */
-static void jobs_unsaved_add(struct jobs *jobs, const struct job_view *v)
+/* A copy of a final view and its result; NULL without memory. */
+static struct job_view *jobs_view_copy(const struct job_view *v)
 {
-	struct job_view *c = NULL;
+	struct job_view *c = malloc(sizeof *c);
 	uint8_t *result = NULL;
 
-	if (jobs->nunsaved < CHORUS_JOBS_INFLIGHT_MAX && (c = malloc(sizeof *c)) != NULL &&
-	    v->result_len > 0 && (result = malloc(v->result_len)) == NULL) {
+	if (c != NULL && v->result_len > 0 && (result = malloc(v->result_len)) == NULL) {
 		free(c);
-		c = NULL;
+		return NULL;
 	}
-	if (c == NULL) { /* a bound or memory: said, since a failed commit would lose it */
-		log_error("jobs", "event=write_unsafe job=%s what=\"its final state is not kept for a"
-		          " retry: lost if this commit fails\"", v->id);
-		return;
-	}
+	if (c == NULL)
+		return NULL;
 	*c = *v;
 	if (result != NULL)
 		memcpy(result, v->result, v->result_len);
 	c->result = result;
+	return c;
+}
+
+/* A copy of a final view (and its result), until a commit holds it; takes c. */
+static void jobs_unsaved_take(struct jobs *jobs, struct job_view *c, const char *id)
+{
+	if (c == NULL || jobs->nunsaved >= CHORUS_JOBS_INFLIGHT_MAX) {
+		/* a bound or memory: said, since a failed commit would lose it */
+		log_error("jobs", "event=write_unsafe job=%s what=\"its final state is not kept for a"
+		          " retry: lost if this commit fails\"", id);
+		if (c != NULL) {
+			free((void *)c->result);
+			free(c);
+		}
+		return;
+	}
 	jobs->unsaved[jobs->nunsaved++] = c;
+}
+
+static void jobs_barrier_add(struct jobs *jobs);
+
+/*
+ * After the core signed the turn's acks (core_flush): they go to the outbox,
+ * then the final states held meanwhile are written, to commit before any
+ * later frame leaves (the barrier).  Called at the end of the loop turn
+ * (chorusd.c) and before the job table commits.  -1 when the acks could
+ * not be saved: the states wait (the commit's retry tries both again).
+ */
+int jobs_signed(struct jobs *jobs)
+{
+	if (jobs == NULL || jobs->nfinals == 0)
+		return 0;
+	if (voterd_save_acks(jobs->node->consensus) != 0)
+		return -1;
+	for (size_t i = 0; i < jobs->nfinals; i++) {
+		struct job_view *c = jobs->finals[i];
+
+		(void)jobstore_update(jobs->store, c, chorusd_wall_ms());
+		jobs_unsaved_take(jobs, c, c->id);
+	}
+	jobs->nfinals = 0;
+	jobs->final_written = 1;
+	jobs_barrier_add(jobs); /* final before its ack leaves */
+	return 0;
 }
 
 /*
@@ -231,6 +281,13 @@ static int jobs_commit(struct jobs *jobs)
 			(void)jobstore_update(jobs->store, jobs->unsaved[i], chorusd_wall_ms());
 	r = jobstore_commit(jobs->store);
 	jobs->commit_failed = r != 0;
+	if (r == 0 && jobs->final_written && jobs->fault_crash_final) {
+		/* Test seam (chorusd(8)): the worst moment for a crash, a final state just durable. */
+		log_warn("jobs", "event=fault what=crash-after-final (CHORUS_FAULT: a test seam)");
+		raise(SIGKILL);
+	}
+	if (r == 0)
+		jobs->final_written = 0;
 	if (r == 0)
 		jobs_unsaved_clear(jobs);
 	else if (jobs->nunsaved > 0)
@@ -249,13 +306,17 @@ static void jobs_commit_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	jobs->commit_kicked = 0;
+	/* The turn's acks signed now (their final states wait for them), then in the outbox. */
+	if (jobs->node->core != NULL)
+		core_flush(jobs->node->core, chorusd_now_ms());
 	fabric_flush_now(jobs->node->fabric); /* this iteration's frames leave before the writes */
 	/*
 	 * A final job's ack is in the outbox first: while it cannot be written,
 	 * the job table does not commit either (its open transaction waits), and
 	 * both are tried again every JOBS_RETRY_MS until there is room.
 	 */
-	if (voterd_save_acks(jobs->node->consensus) != 0 || jobs_commit(jobs) != 0)
+	if (jobs_signed(jobs) != 0 || voterd_save_acks(jobs->node->consensus) != 0 ||
+	    jobs_commit(jobs) != 0)
 		jobs_retry_arm(jobs);
 }
 
@@ -405,6 +466,7 @@ static void jobs_note_queued(struct jobs *jobs, const struct job_view *v)
 static void jobs_job_cb(void *ctx, const struct job_view *v)
 {
 	struct node *node = ctx;
+	struct job_view *c;
 
 	jobs_note_queued(node->jobs, v);
 	api_events_job(v);
@@ -413,9 +475,17 @@ static void jobs_job_cb(void *ctx, const struct job_view *v)
 		return;
 	}
 	metrics_job_final(v);
-	jobs_unsaved_add(node->jobs, v);
-	(void)jobstore_update(node->jobs->store, v, chorusd_wall_ms());
-	jobs_barrier_add(node->jobs); /* final before its ack leaves */
+	if (node->jobs->nfinals < CHORUS_JOBS_INFLIGHT_MAX &&
+	    (c = jobs_view_copy(v)) != NULL) {
+		/* Written once its ack is signed and saved (jobs_signed), this turn. */
+		node->jobs->finals[node->jobs->nfinals++] = c;
+		jobs_kick_commit(node->jobs);
+	} else { /* no room to hold it: written now, as before batch signatures */
+		(void)jobstore_update(node->jobs->store, v, chorusd_wall_ms());
+		node->jobs->final_written = 1;
+		jobs_unsaved_take(node->jobs, jobs_view_copy(v), v->id);
+		jobs_barrier_add(node->jobs);
+	}
 	api_job_final(node->api, v->id);
 }
 
@@ -521,8 +591,11 @@ int jobs_create(struct jobs **out, struct node *node, char *err, size_t errlen)
 	jobs->retry_ev = evtimer_new(node->base, jobs_retry_cb, jobs);
 	jobs->dirty = calloc(JOBS_DIRTY_MAX, sizeof(*jobs->dirty));
 	jobs->unsaved = calloc(CHORUS_JOBS_INFLIGHT_MAX, sizeof(*jobs->unsaved));
+	jobs->finals = calloc(CHORUS_JOBS_INFLIGHT_MAX, sizeof(*jobs->finals));
+	jobs->fault_crash_final =
+	    getenv("CHORUS_FAULT") != NULL && strcmp(getenv("CHORUS_FAULT"), "crash-after-final") == 0;
 	if (jobs->commit_ev == NULL || jobs->dirty_ev == NULL || jobs->dirty == NULL ||
-	    jobs->unsaved == NULL || jobs->retry_ev == NULL) {
+	    jobs->unsaved == NULL || jobs->finals == NULL || jobs->retry_ev == NULL) {
 		jobs_destroy(jobs);
 		return -ENOMEM;
 	}
@@ -601,8 +674,15 @@ void jobs_destroy(struct jobs *jobs)
 	if (jobs->retry_ev != NULL)
 		event_free(jobs->retry_ev);
 	free(jobs->dirty);
-	if (jobs->store != NULL && jobs->nunsaved > 0)
+	if (jobs->store != NULL && (jobs->nunsaved > 0 || jobs->nfinals > 0)) {
+		(void)jobs_signed(jobs); /* the core's last flush ran (chorusd.c): acks saved first */
 		(void)jobs_commit(jobs); /* a last try: what cannot be written is said */
+	}
+	for (size_t i = 0; i < jobs->nfinals; i++) { /* their acks could not be saved */
+		free((void *)jobs->finals[i]->result);
+		free(jobs->finals[i]);
+	}
+	free(jobs->finals);
 	if (jobs->unsaved != NULL)
 		jobs_unsaved_clear(jobs);
 	free(jobs->unsaved);

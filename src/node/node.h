@@ -376,6 +376,7 @@ int jobs_create(struct jobs **out, struct node *node, char *err, size_t errlen);
 void jobs_destroy(struct jobs *jobs);
 void jobs_env(struct core_env *env);
 void jobs_resume(struct jobs *jobs);
+int jobs_signed(struct jobs *jobs); /* after core_flush: acks saved, then final states written */
 int jobs_submit(struct jobs *jobs, struct job_spec *spec, char id[CHORUS_JOB_ID_HEX + 1],
                 char *err, size_t errlen);
 int jobs_cancel(struct jobs *jobs, const char *id);

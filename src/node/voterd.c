@@ -11,7 +11,9 @@
  *
  * Duties, from one 10 ms tick (voterd_tick_cb):
  *   - consensus_tick, then pump consensus_ready: persist, send, apply,
- *     advance (a leader's appends leave before its own write: msgs_early);
+ *     advance (a leader's appends leave before its own write: msgs_early;
+ *     its other messages, the commit index and heartbeats, at the next
+ *     loop turn, after the answers of what it applied: voterd_defer_msgs);
  *   - a candidate that never booted forms the first voter set by agreement
  *     through gossip roles (voter-p<hash> proposes the N smallest ids it sees,
  *     voter-b<hash> says it booted; voterd_try_bootstrap); without
@@ -90,6 +92,14 @@ struct voterd_waiting {
 };
 
 #define VOTERD_LATENCY_RING 4096 /* submit-to-commit samples kept for /v1/ledger */
+#define VOTERD_DEFER_MAX    64   /* a leader's messages held for the next loop turn */
+
+/* A leader's message that depends on nothing unwritten, sent at the next turn (voterd_defer). */
+struct voterd_deferred {
+	uint64_t to;
+	uint8_t *buf;
+	size_t len;
+};
 
 struct voterd {
 	struct node *node;
@@ -107,6 +117,9 @@ struct voterd {
 	int recovered;               /* `ledger recover` ran: the operator re-adds voters (add-voter) */
 	unsigned expect;             /* --bootstrap-expect; 0: wait to be added */
 	struct event *tick_ev;
+	struct event *defer_ev;      /* the next loop turn: the deferred messages go */
+	struct voterd_deferred deferred[VOTERD_DEFER_MAX];
+	size_t ndeferred;
 	uint64_t ticks;
 	int leader_published;
 	struct voter *vt;            /* the voter's decisions (src/core/ledger/voter.c) */
@@ -373,6 +386,67 @@ static void voterd_send_msgs(struct voterd *cs, const struct consensus_ready *rd
 	}
 }
 
+/* The deferred messages, in order, then out at once. */
+static void voterd_defer_flush(struct voterd *cs)
+{
+	for (size_t i = 0; i < cs->ndeferred; i++) {
+		voterd_send(cs, cs->deferred[i].to, CORE_APP_RAFT, cs->deferred[i].buf,
+		            cs->deferred[i].len);
+		free(cs->deferred[i].buf);
+	}
+	if (cs->ndeferred > 0)
+		fabric_flush_now(cs->node->fabric);
+	cs->ndeferred = 0;
+}
+
+static void voterd_defer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct voterd *cs = arg;
+
+	(void)fd;
+	(void)what;
+	voterd_defer_flush(cs);
+	chorusd_reschedule(cs->node);
+}
+
+/*
+ * A leader's messages of a round that wrote nothing they depend on (its
+ * commit index and heartbeats: the appends of new entries are early, and
+ * go at once) leave at the next turn of the loop, after its poll.  Handing
+ * a message to nng wakes its threads, which on a busy machine takes the CPU
+ * for hundreds of microseconds; here the blocks committed in this turn
+ * apply and their answers reach the submitters' sockets first.  Raft takes
+ * messages late or out of order.  Sent now when they do not fit or cannot
+ * be held.
+ */
+static void voterd_defer_msgs(struct voterd *cs, const struct consensus_ready *rd)
+{
+	static const struct timeval now = { 0, 0 };
+
+	for (size_t i = 0; i < rd->nmsgs; i++) {
+		struct voterd_deferred *d = &cs->deferred[cs->ndeferred];
+		uint64_t to;
+		int n = consensus_msg_encode(cs->cons, rd, i, cs->tx, CHORUS_RAFT_MSG_MAX, &to);
+
+		if (n < 0) {
+			log_error("raft", "event=encode_error error=\"%s\"",
+			          consensus_strerror(cs->cons, n));
+			continue;
+		}
+		if (cs->ndeferred == VOTERD_DEFER_MAX || cs->defer_ev == NULL ||
+		    (d->buf = malloc((size_t)n)) == NULL) {
+			voterd_send(cs, to, CORE_APP_RAFT, cs->tx, (size_t)n);
+			continue;
+		}
+		memcpy(d->buf, cs->tx, (size_t)n);
+		d->to = to;
+		d->len = (size_t)n;
+		cs->ndeferred++;
+	}
+	if (cs->ndeferred > 0 && !event_pending(cs->defer_ev, EV_TIMEOUT, NULL))
+		(void)event_add(cs->defer_ev, &now);
+}
+
 /* The leader's record says so; a former leader's stops saying it. */
 static void voterd_publish_role(struct voterd *cs)
 {
@@ -430,7 +504,9 @@ static void voterd_pump(struct voterd *cs)
 				log_error("raft", "event=persist_error: stopping rather than break the contract");
 				abort();
 			}
-			if (!early) {
+			if (!early && consensus_is_leader(cs->cons)) {
+				voterd_defer_msgs(cs, &rd); /* after this turn's answers */
+			} else if (!early) {
 				voterd_send_msgs(cs, &rd);
 				fabric_flush_now(cs->node->fabric); /* out before applying, not after */
 			}
@@ -1798,7 +1874,9 @@ int voterd_create(struct voterd **out, struct node *node, const uint8_t pk[CHORU
 	}
 	cs->tick_ev = event_new(node->base, -1, EV_PERSIST, voterd_tick_cb, cs);
 	cs->kick_ev = event_new(node->base, -1, 0, voterd_kick_cb, cs);
-	if (cs->tick_ev == NULL || cs->kick_ev == NULL || event_add(cs->tick_ev, &tv) != 0) {
+	cs->defer_ev = evtimer_new(node->base, voterd_defer_cb, cs);
+	if (cs->tick_ev == NULL || cs->kick_ev == NULL || cs->defer_ev == NULL ||
+	    event_add(cs->tick_ev, &tv) != 0) {
 		snprintf(err, errlen, "consensus: cannot start the tick");
 		voterd_destroy(cs);
 		return -ENOMEM;
@@ -1817,6 +1895,10 @@ void voterd_destroy(struct voterd *cs)
 		event_free(cs->tick_ev);
 	if (cs->kick_ev != NULL)
 		event_free(cs->kick_ev);
+	if (cs->defer_ev != NULL)
+		event_free(cs->defer_ev);
+	for (size_t i = 0; i < cs->ndeferred; i++)
+		free(cs->deferred[i].buf); /* stopping: Raft sends again to whoever leads next */
 	api_waits_destroy(cs->waits);
 	catchup_destroy(cs->catchup);
 	ledger_destroy(cs->ledger);

@@ -11,6 +11,9 @@
 #     the worker restarted afterwards is handed the dispatches its client had
 #     queued for its old life (nng redials and delivers them) and refuses
 #     them: it runs nothing.
+#  3. the client killed at the worst moment (CHORUS_FAULT=crash-after-final:
+#     SIGKILL right after the commit that made a job final on disk): the job's
+#     ack was in the outbox by then, and the restarted client gets it credited.
 . "$top_srcdir/tests/lib.sh"
 
 [ -x "$CHORUSD" ] || skip_all "chorusd not built"
@@ -148,5 +151,27 @@ wait_until 15000 sees_workers 3
 check "n$wa ran nothing: solo ran twice in all, still ($(runs solo))" test "$(runs solo)" -eq 2
 check "and its log shows no run of it since the restart" \
 	eval "! tail -n +$((lines_before + 1)) '$TEST_TMP/n$wa/node.log' | grep -q 'event=run job=$id'"
+
+# ---------------------------------------------------------------- 3. a crash just after a job is final
+# The ack is signed with the turn's batch (sigbatch.c): the job table once committed the
+# final state before that, and a crash there left a succeeded job no ack would ever credit.
+wait_until 15000 sees_workers 3
+credited_before=$(qv -p ledger "d['credited']" "$(hport 2)")
+kill -KILL "${PID[1]}"
+wait "${PID[1]}" 2>/dev/null
+CHORUS_FAULT=crash-after-final start_node 1
+wait_until 15000 sees_workers 3
+fid=$(c1 submit count --data "fault 0" --detach 2>/dev/null)
+check "with the fault set, the client accepts a job ($fid)" test -n "$fid"
+check "and kills itself once the job is final on disk" wait_until 20000 pid_gone "${PID[1]}"
+kill -KILL "${PID[1]}" 2>/dev/null # still there (the check failed): gone now, not waited for ever
+wait "${PID[1]}" 2>/dev/null
+check "it says so in its log" grep -q 'event=fault what=crash-after-final' "$TEST_TMP/n1/node.log"
+start_node 1
+final_ok() { [ "$(field "$fid" "d['state']")" = "succeeded" ]; }
+check "restarted, the client holds the job as succeeded" wait_until 15000 final_ok
+check "and the ledger credits it on every voter ($((credited_before + 1)) in all)" \
+	wait_until 30000 qv ledger "d['credited'] == $((credited_before + 1))" "$(hport 2)" "$(hport 3)" "$(hport 4)"
+check "the job itself is in the ledger" wait_until 5000 sh -c "curl -sf -o /dev/null http://127.0.0.1:$(hport 2)/v1/ledger/jobs/$fid"
 
 done_testing
