@@ -13,7 +13,7 @@
  *   - consensus_tick, then pump consensus_ready: persist, send, apply,
  *     advance (a leader's appends leave before its own write: msgs_early;
  *     its other messages, the commit index and heartbeats, at the next
- *     loop turn, after the answers of what it applied: voterd_defer_msgs);
+ *     loop turn, after the answers of what it applied: voterd_send_msgs);
  *   - a candidate that never booted forms the first voter set by agreement
  *     through gossip roles (voter-p<hash> proposes the N smallest ids it sees,
  *     voter-b<hash> says it booted; voterd_try_bootstrap); without
@@ -94,7 +94,7 @@ struct voterd_waiting {
 #define VOTERD_LATENCY_RING 4096 /* submit-to-commit samples kept for /v1/ledger */
 #define VOTERD_DEFER_MAX    64   /* a leader's messages held for the next loop turn */
 
-/* A leader's message that depends on nothing unwritten, sent at the next turn (voterd_defer). */
+/* A leader's message that depends on nothing unwritten, sent at the next turn (voterd_send_msgs). */
 struct voterd_deferred {
 	uint64_t to;
 	uint8_t *buf;
@@ -371,21 +371,6 @@ static void voterd_restore(struct voterd *cs, const struct consensus_snapshot *s
 
 /* ---------------------------------------------------------------- driving Raft */
 
-static void voterd_send_msgs(struct voterd *cs, const struct consensus_ready *rd)
-{
-	for (size_t i = 0; i < rd->nmsgs; i++) {
-		uint64_t to;
-		int n = consensus_msg_encode(cs->cons, rd, i, cs->tx, CHORUS_RAFT_MSG_MAX, &to);
-
-		if (n < 0) {
-			log_error("raft", "event=encode_error error=\"%s\"",
-			          consensus_strerror(cs->cons, n));
-			continue;
-		}
-		voterd_send(cs, to, CORE_APP_RAFT, cs->tx, (size_t)n);
-	}
-}
-
 /* The deferred messages, in order, then out at once. */
 static void voterd_defer_flush(struct voterd *cs)
 {
@@ -419,12 +404,26 @@ static void voterd_defer_cb(evutil_socket_t fd, short what, void *arg)
  * messages late or out of order.  Sent now when they do not fit or cannot
  * be held.
  */
-static void voterd_defer_msgs(struct voterd *cs, const struct consensus_ready *rd)
+static int voterd_defer_one(struct voterd *cs, uint64_t to, const uint8_t *msg, size_t len)
+{
+	struct voterd_deferred *d = &cs->deferred[cs->ndeferred];
+
+	if (cs->ndeferred == VOTERD_DEFER_MAX || cs->defer_ev == NULL ||
+	    (d->buf = malloc(len)) == NULL)
+		return -1;
+	memcpy(d->buf, msg, len);
+	d->to = to;
+	d->len = len;
+	cs->ndeferred++;
+	return 0;
+}
+
+/* A round's messages: sent now, or (defer) held for the next turn when there is room. */
+static void voterd_send_msgs(struct voterd *cs, const struct consensus_ready *rd, int defer)
 {
 	static const struct timeval now = { 0, 0 };
 
 	for (size_t i = 0; i < rd->nmsgs; i++) {
-		struct voterd_deferred *d = &cs->deferred[cs->ndeferred];
 		uint64_t to;
 		int n = consensus_msg_encode(cs->cons, rd, i, cs->tx, CHORUS_RAFT_MSG_MAX, &to);
 
@@ -433,15 +432,8 @@ static void voterd_defer_msgs(struct voterd *cs, const struct consensus_ready *r
 			          consensus_strerror(cs->cons, n));
 			continue;
 		}
-		if (cs->ndeferred == VOTERD_DEFER_MAX || cs->defer_ev == NULL ||
-		    (d->buf = malloc((size_t)n)) == NULL) {
+		if (!defer || voterd_defer_one(cs, to, cs->tx, (size_t)n) != 0)
 			voterd_send(cs, to, CORE_APP_RAFT, cs->tx, (size_t)n);
-			continue;
-		}
-		memcpy(d->buf, cs->tx, (size_t)n);
-		d->to = to;
-		d->len = (size_t)n;
-		cs->ndeferred++;
 	}
 	if (cs->ndeferred > 0 && !event_pending(cs->defer_ev, EV_TIMEOUT, NULL))
 		(void)event_add(cs->defer_ev, &now);
@@ -497,7 +489,7 @@ static void voterd_pump(struct voterd *cs)
 			int early = rd.msgs_early, group;
 
 			if (early) {
-				voterd_send_msgs(cs, &rd);
+				voterd_send_msgs(cs, &rd, 0);
 				fabric_flush_now(cs->node->fabric); /* out before the fsync, not after */
 			}
 			if (rd.durable != NULL && raftstore_save(cs->store, rd.durable) != 0) {
@@ -505,9 +497,9 @@ static void voterd_pump(struct voterd *cs)
 				abort();
 			}
 			if (!early && consensus_is_leader(cs->cons)) {
-				voterd_defer_msgs(cs, &rd); /* after this turn's answers */
+				voterd_send_msgs(cs, &rd, 1); /* after this turn's answers */
 			} else if (!early) {
-				voterd_send_msgs(cs, &rd);
+				voterd_send_msgs(cs, &rd, 0);
 				fabric_flush_now(cs->node->fabric); /* out before applying, not after */
 			}
 			if (rd.snapshot != NULL)
