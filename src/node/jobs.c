@@ -259,6 +259,7 @@ int jobs_signed(struct jobs *jobs)
 		struct job_view *c = jobs->finals[i];
 
 		(void)jobstore_update(jobs->store, c, chorusd_wall_ms());
+		api_job_final(jobs->node->api, c->id); /* its waiters read it final now */
 		jobs_unsaved_take(jobs, c, c->id);
 	}
 	jobs->nfinals = 0;
@@ -477,7 +478,7 @@ static void jobs_job_cb(void *ctx, const struct job_view *v)
 	metrics_job_final(v);
 	if (node->jobs->nfinals < CHORUS_JOBS_INFLIGHT_MAX &&
 	    (c = jobs_view_copy(v)) != NULL) {
-		/* Written once its ack is signed and saved (jobs_signed), this turn. */
+		/* Written once its ack is signed and saved (jobs_signed), this turn; its waiters then. */
 		node->jobs->finals[node->jobs->nfinals++] = c;
 		jobs_kick_commit(node->jobs);
 	} else { /* no room to hold it: written now, as before batch signatures */
@@ -485,8 +486,8 @@ static void jobs_job_cb(void *ctx, const struct job_view *v)
 		node->jobs->final_written = 1;
 		jobs_unsaved_take(node->jobs, jobs_view_copy(v), v->id);
 		jobs_barrier_add(node->jobs);
+		api_job_final(node->api, v->id);
 	}
-	api_job_final(node->api, v->id);
 }
 
 /* The core is about to dispatch: the attempt is on disk before the frame leaves. */

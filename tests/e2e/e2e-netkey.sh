@@ -146,6 +146,10 @@ if [ -n "$CAP_PID" ] && [ -e "$CAP/frames/frame-0.bin" ]; then
 
 	f0=$(stat_of 2 frames_in)
 	CHORUS_TOKEN=$(api_token 1) "$BENCH" -H "127.0.0.1:$(hport 1)" -c 16 -n 6000 -k echo -t 40 >"$TEST_TMP/bench.out" 2>&1
+	# Each POST ?wait_ms is answered once its job is final, and says "succeeded" (a waiter
+	# once woke before the final state was written, and read the job still running).
+	check "the 6,000 jobs were all answered succeeded ($(grep -o 'ok=[0-9]* failed=[0-9]*' "$TEST_TMP/bench.out"))" \
+		grep -q 'ok=6000 failed=0 ' "$TEST_TMP/bench.out"
 	f1=$(stat_of 2 frames_in)
 	check "10,000 more frames reached n2 ($((f1 - f0)))" test $((f1 - f0)) -ge 10000
 	started=$(stat_of 2 works_started)
