@@ -129,8 +129,9 @@ static void bench_read(struct bench *b, struct bench_conn *c)
 	if (whole > 0 && c->len >= 12 && memcmp(c->buf, "HTTP/1.1 200", 12) == 0 &&
 	    memmem(c->buf, (size_t)whole, "\"state\":\"succeeded\"", 19) != NULL)
 		b->ok++;
-	else
-		b->failed++;
+	else if (b->failed++ == 0 && whole > 0) /* the first failure, said: what the node answered */
+		fprintf(stderr, "dispatch-bench: first failure: %.*s\n",
+		        (int)(whole < 600 ? whole : 600), c->buf);
 	if (whole < 0) {
 		fprintf(stderr, "dispatch-bench: an answer that is not HTTP\n");
 		exit(1);

@@ -84,7 +84,9 @@ echo "flow: 1 client, 3 echo workers, $CONNS in flight, $JOBS jobs a run"
 plain=() ledger=() node=1
 for r in $(seq 1 "$ROUNDS"); do
 	for which in $( ((r % 2)) && echo "no yes" || echo "yes no"); do
-		line=$(run_one "$node" "$which") || exit 1
+		# in this shell, not a $(...) subshell: a failed run's nodes stay tracked for cleanup
+		run_one "$node" "$which" >"$TEST_TMP/run.out" || exit 1
+		line=$(cat "$TEST_TMP/run.out")
 		v=${line%% *}
 		node=$((node + 4))
 		if [ "$which" = yes ]; then
