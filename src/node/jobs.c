@@ -258,7 +258,9 @@ int jobs_signed(struct jobs *jobs)
 	for (size_t i = 0; i < jobs->nfinals; i++) {
 		struct job_view *c = jobs->finals[i];
 
-		(void)jobstore_update(jobs->store, c, chorusd_wall_ms());
+		if (jobstore_update(jobs->store, c, chorusd_wall_ms()) != 0)
+			log_warn("jobs", "event=final_write_error job=%s what=\"kept, written again at the"
+			         " next commit\"", c->id);
 		api_job_final(jobs->node->api, c->id); /* its waiters read it final now */
 		jobs_unsaved_take(jobs, c, c->id);
 	}
