@@ -258,9 +258,12 @@ int jobs_signed(struct jobs *jobs)
 	for (size_t i = 0; i < jobs->nfinals; i++) {
 		struct job_view *c = jobs->finals[i];
 
-		if (jobstore_update(jobs->store, c, chorusd_wall_ms()) != 0)
-			log_warn("jobs", "event=final_write_error job=%s what=\"kept, written again at the"
-			         " next commit\"", c->id);
+		if (jobstore_update(jobs->store, c, chorusd_wall_ms()) != 0) {
+			/* Kept (unsaved): jobs_commit writes the kept states again before it commits. */
+			jobs->commit_failed = 1;
+			log_warn("jobs", "event=final_write_error job=%s what=\"kept, written again before"
+			         " the commit\"", c->id);
+		}
 		api_job_final(jobs->node->api, c->id); /* its waiters read it final now */
 		jobs_unsaved_take(jobs, c, c->id);
 	}
@@ -289,13 +292,13 @@ static int jobs_commit(struct jobs *jobs)
 		log_warn("jobs", "event=fault what=crash-after-final (CHORUS_FAULT: a test seam)");
 		raise(SIGKILL);
 	}
-	if (r == 0)
+	if (r == 0) {
 		jobs->final_written = 0;
-	if (r == 0)
 		jobs_unsaved_clear(jobs);
-	else if (jobs->nunsaved > 0)
+	} else if (jobs->nunsaved > 0) {
 		log_error("jobs", "event=commit_failed kept=%zu what=\"final job states kept in memory,"
 		          " written again at the next commit\"", jobs->nunsaved);
+	}
 	return r;
 }
 
