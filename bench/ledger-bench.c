@@ -3,6 +3,7 @@
  *
  *   ledger-bench -H HOST:PORT[,HOST:PORT...] [-c CONNECTIONS] [-n ENTRIES]
  *                [-w WAIT_MS] [-t SECONDS] [-j FILE] [-k KEY_FILE]... [-r REWARD] [-f] [-s]
+ *                [-W WINDOW] [-L FILE]
  *   ledger-bench -e -H HOST:PORT[,HOST:PORT...] [-c CONNECTIONS] [-n ENTRIES]
  *
  * Synthesises ENTRIES valid completion records (a client's ack and a
@@ -32,6 +33,12 @@
  * turn).  Without -k the keys are fresh (no member: refused by the leader).
  * -r sets every record's reward (default 1); -f makes a fresh client and
  * worker key pair for every record (poison for tests: never creditable).
+ * -W WINDOW: each ack's floor trails its seq by WINDOW (record i says the
+ * client's acks below seq0 + i - WINDOW are settled), as a client node's
+ * floor follows its oldest open ack, so the ledger forgets the jobs behind
+ * it (docs/ledger.md, the window) and the voters index them; WINDOW must
+ * exceed the records in flight (CONNECTIONS).  Default 0: floor 0, nothing
+ * settled, every job held.
  *
  * -e (the anchor, bench/ledger.sh): the same records, the same closed-loop
  * writers, as etcd v3 writes instead: each record's JSON body becomes the
@@ -85,6 +92,7 @@ struct bench {
 	const char *key_files[4];
 	int nkey_files, fresh, etcd;
 	uint64_t reward;
+	long window; /* -W: the floor trails the seq by this much (0: floor 0) */
 	/* "Bearer " + the node's api.token, from $CHORUS_TOKEN: one token for every
 	 * host, or TOKEN,TOKEN,... one per -H host in order; "" without. */
 	char auth[BENCH_HOSTS_MAX][160];
@@ -162,7 +170,7 @@ static void bench_texts(struct bench *b, long i)
 	a.reward = b->reward;
 	/* Seqs after this run's start (a run's acks never meet another's); floor 0: none settled. */
 	a.seq = b->seq0 + (uint64_t)i;
-	a.floor = 0;
+	a.floor = b->window > 0 && i > b->window ? a.seq - (uint64_t)b->window : 0;
 	jobmsg_hash(a.receipt_hash, rtext, (size_t)rn);
 	an = jobmsg_ack_encode(atext, sizeof atext, &a);
 	if (rn <= 0 || an <= 0 || (b->rtexts[i] = strdup(rtext)) == NULL ||
@@ -406,7 +414,7 @@ static int bench_args(struct bench *b, int argc, char **argv)
 			for (int j = 1; j < BENCH_HOSTS_MAX; j++)
 				memcpy(b->auth[j], b->auth[0], sizeof b->auth[0]);
 	}
-	while ((ch = getopt(argc, argv, "H:c:n:w:t:j:k:r:fesL:")) != -1) {
+	while ((ch = getopt(argc, argv, "H:c:n:w:t:j:k:r:fesL:W:")) != -1) {
 		if (ch == 'H')
 			hosts = optarg;
 		else if (ch == 'c')
@@ -431,12 +439,15 @@ static int bench_args(struct bench *b, int argc, char **argv)
 			b->alone = 1;
 		else if (ch == 'L')
 			b->lat_file = optarg;
+		else if (ch == 'W')
+			b->window = atol(optarg);
 		else
 			return -1;
 	}
 	if (hosts == NULL || b->nconns < 1 || b->nconns > BENCH_CONNS_MAX || b->n < 1 ||
 	    b->n > BENCH_N_MAX || b->wait_ms < 0 || b->wait_ms > 60000 || b->credit_s < 0 ||
-	    b->credit_s > 3600 || b->reward > CODEC_JSON_INT_MAX)
+	    b->credit_s > 3600 || b->reward > CODEC_JSON_INT_MAX || b->window < 0 ||
+	    (b->window > 0 && b->window <= b->nconns))
 		return -1;
 	for (tok = strtok_r(hosts, ",", &save); tok && b->nhosts < BENCH_HOSTS_MAX;
 	     tok = strtok_r(NULL, ",", &save)) {
@@ -460,7 +471,7 @@ int main(int argc, char **argv)
 	if (sodium_init() < 0 || bench_args(&b, argc, argv) != 0) {
 		fprintf(stderr, "usage: ledger-bench -H HOST:PORT[,HOST:PORT...] [-c CONNS] [-n N]"
 		                " [-w WAIT_MS] [-t SECONDS] [-j FILE] [-k KEY_FILE]... [-r REWARD]"
-		                " [-f] [-s] [-L FILE]\n       ledger-bench -e -H HOST:PORT[,...] [-c CONNS] [-n N]"
+		                " [-f] [-s] [-W WINDOW] [-L FILE]\n       ledger-bench -e -H HOST:PORT[,...] [-c CONNS] [-n N]"
 		                " (etcd v3 puts)\n  (the nodes' API tokens from $CHORUS_TOKEN: TOKEN, or"
 		                " TOKEN,TOKEN,... one per host)\n");
 		return 1;

@@ -306,14 +306,21 @@ struct ledger_gone {
 };
 /*
  * The jobs forgotten since the last call, in order: *n of them, valid until
- * the next block applies; the list starts again empty.  For an index of
- * forgotten jobs on disk (the node's jobs table): a held job is answered
- * from memory, so only a forgotten one needs a row, written once.  Kept
- * only once ledger_forgotten_keep(l, 1) was called (a user that never takes
- * them would hold them all).
+ * the next block applies (the caller may reorder them); the list starts
+ * again empty.  For an index of forgotten jobs on disk (the node's jobs
+ * table): a held job is answered from memory, so only a forgotten one needs
+ * a row, written once.  Kept only once ledger_forgotten_keep(l, 1) was
+ * called (a user that never takes them would hold them all).  A taker may
+ * let them gather (each write of random keys dirties a page per row, a
+ * sorted batch of thousands far fewer): ledger_forgotten_pending() counts
+ * the list, and ledger_forgotten_find() reads a job in it (0, or
+ * CORE_ERR_INVAL: not there).
  */
 void ledger_forgotten_keep(struct ledger *l, int on);
-const struct ledger_gone *ledger_forgotten_take(struct ledger *l, size_t *n);
+struct ledger_gone *ledger_forgotten_take(struct ledger *l, size_t *n);
+size_t ledger_forgotten_pending(const struct ledger *l);
+int ledger_forgotten_find(const struct ledger *l, const uint8_t job[CHORUS_JOB_ID_BYTES],
+                          struct ledger_job *out);
 /*
  * BLAKE2b-256 of the height, head hash, totals, the outcome of every entry
  * applied (a running digest) and every account in key order: nodes compare

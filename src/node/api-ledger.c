@@ -128,6 +128,7 @@ cJSON *api_ledger_status_json(struct voterd *cs)
 	cJSON_AddNumberToObject(o, "jobs_held", (double)ls.jobs_held);
 	cJSON_AddNumberToObject(o, "jobs_forgotten", (double)ls.forgotten);
 	cJSON_AddNumberToObject(o, "forgotten_unlisted", (double)ls.forgotten_unlisted);
+	cJSON_AddNumberToObject(o, "forgotten_unindexed", (double)ledger_forgotten_pending(l));
 	cJSON_AddNumberToObject(o, "clients", (double)ls.clients);
 	cJSON_AddNumberToObject(o, "accounts", (double)ls.accounts);
 	cJSON_AddNumberToObject(o, "total_reward", (double)ls.total_reward);

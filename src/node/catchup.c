@@ -114,7 +114,7 @@ static void catchup_one(struct catchup *c, const struct voter_catchup_effect *e)
 			voter_catchup_write_failed(c->vc, e->height);
 		break;
 	case VOTER_CATCHUP_APPLIED:
-		if (voterd_index_forgotten(c->store, c->ledger) != 0)
+		if (voterd_index_forgotten(c->store, c->ledger, 0) != 0)
 			log_warn("ledger", "event=jobs_index_error height=%llu",
 			         (unsigned long long)e->height);
 		break;
@@ -158,8 +158,8 @@ static int catchup_rebuild_cb(void *ctx, uint64_t height, const uint8_t *data, s
 	int r = voter_catchup_rebuild_block(c->vc, height, data, len);
 
 	(void)catchup_drain(c);
-	/* Indexed before the restart, unless it stopped between a backfill's block and its rows. */
-	if (voterd_index_forgotten(c->store, c->ledger) != 0)
+	/* Indexed before the restart, unless it stopped before their rows were written. */
+	if (voterd_index_forgotten(c->store, c->ledger, 0) != 0)
 		log_warn("ledger", "event=jobs_index_error height=%llu", (unsigned long long)height);
 	return r < 0 ? -EBADMSG : r; /* a stored block that does not verify: raft.db is damaged */
 }

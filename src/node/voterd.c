@@ -62,6 +62,7 @@
 #define VOTERD_REMOVED_MAX     64
 #define VOTERD_SNAPSHOT_EVERY  1024 /* compact every this many applied entries */
 #define VOTERD_HELD_PER_TICK   16   /* entries held by a backfill, applied per tick */
+#define VOTERD_INDEX_BATCH     2048 /* forgotten jobs gathered per write of their rows */
 #define VOTERD_WAITING_MAX     4096 /* acks kept in memory while their submitter waits */
 #define VOTERD_ROLE_VOTER      "voter"
 #define VOTERD_ROLE_LEADER     "leader"
@@ -278,12 +279,28 @@ static int voterd_keep_block(struct voterd *cs, const uint8_t *data, size_t len)
 	return raftstore_block_put(cs->store, ledger_height(cs->ledger), hash, data, len);
 }
 
-/* The jobs the ledger forgot since the last call get their rows (GET /v1/ledger/jobs/ID). */
-int voterd_index_forgotten(struct raftstore *store, struct ledger *ledger)
+static int voterd_cmp_gone(const void *a, const void *b)
+{
+	return memcmp(((const struct ledger_gone *)a)->job, ((const struct ledger_gone *)b)->job,
+	              CHORUS_JOB_ID_BYTES);
+}
+
+/*
+ * The jobs the ledger forgot get their rows (GET /v1/ledger/jobs/ID), once
+ * VOTERD_INDEX_BATCH of them gathered (all: whatever gathered), sorted: job
+ * ids are random, and a few rows per commit dirtied a B-tree page each.
+ * Until then voterd_job_get() finds them in the ledger's list; a crash
+ * loses nothing, since a start's rebuild forgets the same jobs again.
+ */
+int voterd_index_forgotten(struct raftstore *store, struct ledger *ledger, int all)
 {
 	size_t n;
-	const struct ledger_gone *rows = ledger_forgotten_take(ledger, &n);
+	struct ledger_gone *rows;
 
+	if (!all && ledger_forgotten_pending(ledger) < VOTERD_INDEX_BATCH)
+		return 0;
+	rows = ledger_forgotten_take(ledger, &n);
+	qsort(rows, n, sizeof(*rows), voterd_cmp_gone);
 	return raftstore_jobs_put(store, rows, n);
 }
 
@@ -315,7 +332,7 @@ static void voterd_apply(struct voterd *cs, const struct consensus_entry *e)
 		          (unsigned long long)e->index, (unsigned long long)ledger_height(cs->ledger));
 		abort();
 	}
-	if (voterd_index_forgotten(cs->store, cs->ledger) != 0) /* a query path: said, not fatal */
+	if (voterd_index_forgotten(cs->store, cs->ledger, 0) != 0) /* a query path: said, not fatal */
 		log_warn("ledger", "event=jobs_index_error height=%llu",
 		         (unsigned long long)ledger_height(cs->ledger));
 	log_debug("ledger", "event=apply height=%llu index=%llu",
@@ -1522,8 +1539,8 @@ int voterd_job_get(const struct voterd *cs, const uint8_t job[CHORUS_JOB_ID_BYTE
                       struct ledger_job *out, int *held)
 {
 	*held = ledger_job_get(cs->ledger, job, out) == 0;
-	if (*held)
-		return 0;
+	if (*held || ledger_forgotten_find(cs->ledger, job, out) == 0)
+		return 0; /* held, or forgotten and not written yet (voterd_index_forgotten) */
 	return raftstore_job_get(cs->store, job, out) == 0 ? 0 : -ENOENT;
 }
 
@@ -1883,6 +1900,10 @@ void voterd_destroy(struct voterd *cs)
 		return;
 	if (cs->store != NULL)
 		(void)voterd_save_acks(cs); /* a clean stop loses none (a failure is logged) */
+	if (cs->store != NULL && cs->ledger != NULL &&
+	    voterd_index_forgotten(cs->store, cs->ledger, 1) != 0) /* the rebuild lists them again */
+		log_warn("ledger", "event=jobs_index_error height=%llu what=\"at stop\"",
+		         (unsigned long long)ledger_height(cs->ledger));
 	if (cs->tick_ev != NULL)
 		event_free(cs->tick_ev);
 	if (cs->kick_ev != NULL)

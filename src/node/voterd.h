@@ -41,8 +41,8 @@ int raftstore_outbox_each(struct raftstore *rs, unsigned limit, raftstore_outbox
 int raftstore_outbox_get(struct raftstore *rs, const char *job, struct ledger_entry *e);
 int raftstore_ack_seq_put(struct raftstore *rs, uint64_t seq);
 int raftstore_jobs_put(struct raftstore *rs, const struct ledger_gone *rows, size_t n);
-/* The rows of the jobs the ledger forgot since the last call (voterd.c, catchup.c). */
-int voterd_index_forgotten(struct raftstore *store, struct ledger *ledger);
+/* The rows of the jobs the ledger forgot, once enough gathered (all: now; voterd.c, catchup.c). */
+int voterd_index_forgotten(struct raftstore *store, struct ledger *ledger, int all);
 int raftstore_job_get(struct raftstore *rs, const uint8_t job[CHORUS_JOB_ID_BYTES],
                       struct ledger_job *out);
 /* A final job: the ledger's memory, else the node's index (*held 0: its window forgot it). */

@@ -117,8 +117,10 @@ check "and the restarted node's outbox marks them committed" wait_until 10000 se
 # them into the database file.
 hosts="" tokens=""
 for i in $VOTERS; do hosts="$hosts,127.0.0.1:$(hport "$i")" tokens="$tokens,$(api_token "$i")"; done
+# Their floors trail their seqs by 1024 (-W), as a client's follows its oldest open ack:
+# the ledger forgets the jobs behind them, the first 20 above among them.
 CHORUS_TOKEN=${tokens#,} "$LEDGER_BENCH" $(member_keys) -H "${hosts#,}" -c 64 -n 4000 -w 5000 -t 30 \
-	-L "$TEST_TMP/bulk.lat" >"$TEST_TMP/bulk.out" 2>&1
+	-W 1024 -L "$TEST_TMP/bulk.lat" >"$TEST_TMP/bulk.out" 2>&1
 diag "$(tr '\n' ' ' <"$TEST_TMP/bulk.out")"
 # A waiting ack is routed at the end of the loop iteration that took it.  The outbox
 # round (each second) once dropped the acks not routed yet: each was sent again by a
@@ -135,5 +137,54 @@ check "every voter's raft.db was checkpointed by the helper" wait_until 10000 ch
 # A checkpoint that found the file busy (a commit writing the WAL header at that moment,
 # seen under load) is not an error: the next commit over the bound asks again.
 check "with no checkpoint error" q status "d['checkpointer']['errors'] == 0" $(ports_of $VOTERS)
+
+# ---------------------------------------------------------------- the index of forgotten jobs
+# A voter writes the rows of the jobs its ledger forgot 2048 at a time, sorted (job ids are
+# random: a few rows per commit dirtied a B-tree page each), and what gathered at a clean
+# stop; until then GET /v1/ledger/jobs/ID finds them in the ledger's list.
+# index_rows NODE [WHERE]: rows of its raft.db jobs table (beside the running node, WAL).
+index_rows() {
+	python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1], timeout=5).execute('select count(*) from jobs ' + sys.argv[2]).fetchone()[0])" \
+		"$TEST_TMP/n$1/raft.db" "${2:-}"
+}
+q -p ledger "(d['jobs_forgotten'], d['forgotten_unindexed'], d['jobs_held'])" $(ports_of $VOTERS) |
+	sed 's/^/# forgotten, not indexed yet, held: /'
+check "every voter forgot more than 2048 jobs behind the floors" \
+	q ledger "d['jobs_forgotten'] > 2048 and d['forgotten_unlisted'] == 0" $(ports_of $VOTERS)
+indexed() { # indexed NODE: a batch written, and every forgotten job in the table or the list
+	local rows
+	rows=$(index_rows "$1") || return 1
+	diag "node $1: $rows rows in its jobs table"
+	[ "$rows" -ge 2048 ] && q ledger "$rows + d['forgotten_unindexed'] >= d['jobs_forgotten']" "$(hport "$1")"
+}
+for i in $VOTERS; do
+	check "voter $i wrote a batch of 2048 rows, and lists in memory every forgotten job not in it" indexed "$i"
+done
+in_table() { # in_table NODE FILE: how many of the job ids in FILE have a row in NODE's table
+	python3 -c "
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=5)
+ids = [bytes.fromhex(l.strip()) for l in open(sys.argv[2]) if l.strip()]
+print(sum(db.execute('select count(*) from jobs where job = ?', (j,)).fetchone()[0] for j in ids))" \
+		"$TEST_TMP/n$1/raft.db" "$2"
+}
+for i in $VOTERS; do
+	check "voter $i's table holds the first 20 jobs, forgotten first" \
+		test "$(in_table "$i" "$TEST_TMP/first.ids")" -eq 20
+done
+first_forgotten() { # every voter answers each of the first 20: credited, not held
+	while read -r id; do
+		q "ledger/jobs/$id" "d['outcome'] == 'credited' and d['held'] == False" $(ports_of $VOTERS) || return 1
+	done <"$TEST_TMP/first.ids"
+}
+check "and every voter answers them credited, not held (from its table)" first_forgotten
+stopper=$(for i in $VOTERS; do [ "$i" != "$lead" ] && echo "$i"; done | head -1)
+forgot=$(q -p ledger "d['jobs_forgotten']" "$(hport "$stopper")")
+pending=$(q -p ledger "d['forgotten_unindexed']" "$(hport "$stopper")")
+kill -TERM "${PID[$stopper]}"
+stopped() { ! kill -0 "${PID[$stopper]}" 2>/dev/null; }
+check "voter $stopper stops cleanly" wait_until 15000 stopped
+check "and wrote the rows it gathered ($pending) at the stop: all $forgot forgotten jobs are in its table" \
+	test "$(index_rows "$stopper")" -ge "$forgot"
 
 done_testing

@@ -1006,11 +1006,27 @@ void ledger_forgotten_keep(struct ledger *l, int on)
 		l->ngone = 0;
 }
 
-const struct ledger_gone *ledger_forgotten_take(struct ledger *l, size_t *n)
+struct ledger_gone *ledger_forgotten_take(struct ledger *l, size_t *n)
 {
 	*n = l->ngone;
 	l->ngone = 0; /* the rows stay readable until the next forget overwrites them */
 	return l->gone;
+}
+
+size_t ledger_forgotten_pending(const struct ledger *l)
+{
+	return l->ngone;
+}
+
+int ledger_forgotten_find(const struct ledger *l, const uint8_t job[CHORUS_JOB_ID_BYTES],
+                          struct ledger_job *out)
+{
+	for (size_t i = 0; i < l->ngone; i++)
+		if (memcmp(l->gone[i].job, job, CHORUS_JOB_ID_BYTES) == 0) {
+			*out = l->gone[i].rec;
+			return 0;
+		}
+	return CORE_ERR_INVAL;
 }
 
 /* A final job leaves memory: its client's floor passed it. */
