@@ -7,17 +7,17 @@
  * 'p' + hash (it proposes the voter set of that hash: the N smallest ids it
  * sees) or 'b' + hash (it booted with that set; a non-member: the empty
  * set).  Every duty round (the node: 100 ms) a candidate that has not booted
- * calls boot_step() with what it sees: the alive candidates, itself included,
+ * calls bootstrap_step() with what it sees: the alive candidates, itself included,
  * ascending by id.  Rules:
  *  1. a candidate carries 'b' (a cluster exists): boot with its set when it
  *     is one we proposed ourselves (it booted with our consent: we remember
  *     our last proposals), or when it can be rebuilt from the candidates
  *     carrying that hash plus ourselves and we are in it; boot as a non-member when the set is complete
- *     without us; after BOOT_CLUSTER_WAIT rounds of a cluster we cannot
+ *     without us; after BOOTSTRAP_CLUSTER_WAIT rounds of a cluster we cannot
  *     rebuild (our view of its members is stale, or the set changed since),
  *     boot as a non-member too.  Never form a second cluster;
  *  2. otherwise propose the N smallest ids; boot with them once all N
- *     propose that same set for BOOT_STABLE rounds in a row.
+ *     propose that same set for BOOTSTRAP_STABLE rounds in a row.
  */
 #ifndef CHORUS_BOOTSTRAP_H
 #define CHORUS_BOOTSTRAP_H
@@ -27,50 +27,50 @@
 
 #include "chorus/limits.h"
 
-#define BOOT_STABLE       10 /* rounds a proposal must be agreed before it boots */
-#define BOOT_CLUSTER_WAIT 30 /* rounds a cluster we cannot rebuild is seen before we join it as a non-member */
+#define BOOTSTRAP_STABLE       10 /* rounds a proposal must be agreed before it boots */
+#define BOOTSTRAP_CLUSTER_WAIT 30 /* rounds a cluster we cannot rebuild is seen before we join it as a non-member */
 
-struct boot_cand {
+struct bootstrap_cand {
 	uint64_t id;
 	char kind;     /* 0, 'p' or 'b' */
 	uint64_t hash; /* of the set proposed or booted with */
 };
 
-#define BOOT_PAST 8 /* our last proposals, remembered */
+#define BOOTSTRAP_PAST 8 /* our last proposals, remembered */
 
-struct boot_state {
+struct bootstrap_state {
 	char kind; /* what we publish: 0 or 'p' (the caller sets 'b' once booted) */
 	uint64_t hash;
 	unsigned agreed;       /* rounds our proposal has been agreed in a row */
 	unsigned cluster_seen; /* rounds a cluster we cannot rebuild has been seen */
 	/* Our last proposals (a ring): a set that booted with our consent is one of them. */
-	uint64_t past[BOOT_PAST][CHORUS_RAFT_VOTERS_MAX];
-	uint32_t npast_ids[BOOT_PAST];
-	uint64_t past_hash[BOOT_PAST];
+	uint64_t past[BOOTSTRAP_PAST][CHORUS_RAFT_VOTERS_MAX];
+	uint32_t npast_ids[BOOTSTRAP_PAST];
+	uint64_t past_hash[BOOTSTRAP_PAST];
 	unsigned npast;
 };
 
-enum boot_action {
-	BOOT_WAIT = 0,
-	BOOT_PUBLISH,      /* our proposal changed (st->kind, st->hash): publish it */
-	BOOT_MEMBER,       /* boot with ids[0..*n), which holds us: agreed */
-	BOOT_JOIN,         /* boot with ids[0..*n), a set that already booted and holds us */
-	BOOT_NONMEMBER     /* boot with no voters; the leader adds us */
+enum bootstrap_action {
+	BOOTSTRAP_WAIT = 0,
+	BOOTSTRAP_PUBLISH,      /* our proposal changed (st->kind, st->hash): publish it */
+	BOOTSTRAP_MEMBER,       /* boot with ids[0..*n), which holds us: agreed */
+	BOOTSTRAP_JOIN,         /* boot with ids[0..*n), a set that already booted and holds us */
+	BOOTSTRAP_NONMEMBER     /* boot with no voters; the leader adds us */
 };
 
 /* BLAKE2b-64 of a sorted voter set (n at most CHORUS_RAFT_VOTERS_MAX). */
-uint64_t boot_set_hash(const uint64_t *ids, size_t n);
+uint64_t bootstrap_set_hash(const uint64_t *ids, size_t n);
 
 /*
  * One duty round.  c: the alive candidates, ascending by id, ourselves
  * (self) included with our own state; expect: --bootstrap-expect (1 to
- * CHORUS_RAFT_VOTERS_MAX).  For BOOT_MEMBER and BOOT_JOIN, ids/n get the set.
+ * CHORUS_RAFT_VOTERS_MAX).  For BOOTSTRAP_MEMBER and BOOTSTRAP_JOIN, ids/n get the set.
  */
-enum boot_action boot_step(struct boot_state *st, uint64_t self, unsigned expect,
-                           const struct boot_cand *c, size_t nc, uint64_t ids[CHORUS_RAFT_VOTERS_MAX],
+enum bootstrap_action bootstrap_step(struct bootstrap_state *st, uint64_t self, unsigned expect,
+                           const struct bootstrap_cand *c, size_t nc, uint64_t ids[CHORUS_RAFT_VOTERS_MAX],
                            uint32_t *n);
 
-const char *boot_action_name(enum boot_action a);
+const char *bootstrap_action_name(enum bootstrap_action a);
 
 /*
  * The voter set is chosen by the operator, never announced (issue 14): the
@@ -78,7 +78,7 @@ const char *boot_action_name(enum boot_action a);
  * returns how many are left.  nlisted 0 keeps them all (no list given: the
  * first set forms among the announced candidates, as before).
  */
-size_t boot_keep_listed(struct boot_cand *c, size_t nc, const uint64_t *listed, size_t nlisted);
+size_t bootstrap_keep_listed(struct bootstrap_cand *c, size_t nc, const uint64_t *listed, size_t nlisted);
 
 /*
  * The leader's duty: which alive candidate to add to the configuration conf,
@@ -87,7 +87,7 @@ size_t boot_keep_listed(struct boot_cand *c, size_t nc, const uint64_t *listed, 
  * or nothing is listed.  A node that only announces the role is never added;
  * `chorus ledger add-voter` is the other way in.
  */
-uint64_t boot_voter_to_add(const uint64_t *conf, size_t nconf, const uint64_t *cands, size_t ncands,
+uint64_t bootstrap_voter_to_add(const uint64_t *conf, size_t nconf, const uint64_t *cands, size_t ncands,
                            const uint64_t *listed, size_t nlisted, const uint64_t *removed,
                            size_t nremoved);
 

@@ -155,7 +155,7 @@ struct voterd {
 	char boot_kind;              /* 0, 'p' or 'b' */
 	uint64_t boot_hash;
 	char published_voter[CHORUS_TAG_MAX + 1]; /* the voter role last published */
-	struct boot_state boot;      /* the agreement's state until we boot (chorus/bootstrap.h) */
+	struct bootstrap_state boot;      /* the agreement's state until we boot (chorus/bootstrap.h) */
 	struct voterd_batch batch; /* one ledger message being built */
 	uint64_t applied_index;      /* the last Raft entry the ledger reflects; later ones are held */
 	uint8_t *tx;                 /* one encoded message */
@@ -667,7 +667,7 @@ static int voterd_start_raft(struct voterd *cs)
 	         (unsigned long long)cs->id, boot.snap.conf.n, boot.nentries,
 	         (unsigned long long)boot.hs.term);
 	cs->boot_kind = 'b'; /* a cluster exists: no candidate that sees us forms another */
-	cs->boot_hash = boot_set_hash(boot.snap.conf.ids, boot.snap.conf.n);
+	cs->boot_hash = bootstrap_set_hash(boot.snap.conf.ids, boot.snap.conf.n);
 	if (cs->lost)
 		voterd_rejoin(cs);
 	if (cs->lost)
@@ -679,12 +679,12 @@ static int voterd_start_raft(struct voterd *cs)
 
 static int voterd_cmp_cand(const void *a, const void *b)
 {
-	return voterd_cmp_u64(&((const struct boot_cand *)a)->id,
-	                         &((const struct boot_cand *)b)->id);
+	return voterd_cmp_u64(&((const struct bootstrap_cand *)a)->id,
+	                         &((const struct bootstrap_cand *)b)->id);
 }
 
 /* Alive voter candidates (ourselves included, with our own bootstrap state), sorted by id. */
-static size_t voterd_cands(struct voterd *cs, struct boot_cand *c, size_t max)
+static size_t voterd_cands(struct voterd *cs, struct bootstrap_cand *c, size_t max)
 {
 	struct core *core = cs->node->core;
 	struct member_view mv;
@@ -708,7 +708,7 @@ static size_t voterd_cands(struct voterd *cs, struct boot_cand *c, size_t max)
 /* The ids of alive voter candidates (ourselves included), sorted. */
 static size_t voterd_candidates(struct voterd *cs, uint64_t *ids, size_t max)
 {
-	struct boot_cand c[64];
+	struct bootstrap_cand c[64];
 	size_t n = voterd_cands(cs, c, max < 64 ? max : 64);
 
 	for (size_t i = 0; i < n; i++)
@@ -727,20 +727,20 @@ static void voterd_boot_with(struct voterd *cs, const struct raft_conf *conf, co
 /* Never booted, --bootstrap-expect N: one round of the agreement (include/chorus/bootstrap.h). */
 static void voterd_try_bootstrap(struct voterd *cs)
 {
-	struct boot_cand c[64];
+	struct bootstrap_cand c[64];
 	struct raft_conf conf;
 	const struct node_config *cfg = &cs->node->cfg;
-	size_t n = boot_keep_listed(c, voterd_cands(cs, c, 64), cfg->voters, cfg->nvoters);
-	enum boot_action a;
+	size_t n = bootstrap_keep_listed(c, voterd_cands(cs, c, 64), cfg->voters, cfg->nvoters);
+	enum bootstrap_action a;
 
 	memset(&conf, 0, sizeof conf);
-	a = boot_step(&cs->boot, cs->id, cs->expect, c, n, conf.ids, &conf.n);
+	a = bootstrap_step(&cs->boot, cs->id, cs->expect, c, n, conf.ids, &conf.n);
 	cs->boot_kind = cs->boot.kind;
 	cs->boot_hash = cs->boot.hash;
-	if (a == BOOT_PUBLISH)
+	if (a == BOOTSTRAP_PUBLISH)
 		voterd_publish_role(cs);
-	else if (a == BOOT_MEMBER || a == BOOT_JOIN || a == BOOT_NONMEMBER)
-		voterd_boot_with(cs, &conf, boot_action_name(a));
+	else if (a == BOOTSTRAP_MEMBER || a == BOOTSTRAP_JOIN || a == BOOTSTRAP_NONMEMBER)
+		voterd_boot_with(cs, &conf, bootstrap_action_name(a));
 }
 
 /*
@@ -773,7 +773,7 @@ static int voterd_remove_lost(struct voterd *cs, const struct consensus_status *
 
 /*
  * Leader: one alive candidate the operator listed (--voters) and not in the
- * configuration is added, one change at a time (boot_voter_to_add decides);
+ * configuration is added, one change at a time (bootstrap_voter_to_add decides);
  * a node that only announces the role is never added (issue 14).
  */
 static void voterd_add_voters(struct voterd *cs)
@@ -789,7 +789,7 @@ static void voterd_add_voters(struct voterd *cs)
 	if (voterd_remove_lost(cs, &st))
 		return;
 	/* After a recover the listed voters are the lost ones: no more adds until a restart. */
-	id = boot_voter_to_add(st.voters, st.nvoters, ids, n, cfg->voters,
+	id = bootstrap_voter_to_add(st.voters, st.nvoters, ids, n, cfg->voters,
 	                       cs->recovered ? 0 : cfg->nvoters, cs->removed, cs->nremoved);
 	if (id == 0)
 		return;

@@ -4,7 +4,7 @@
  * late, partly and through stale gossip.
  *
  * Each round (a duty round: 100 ms of the node) every started candidate that
- * has not booted calls boot_step() on its view: each other started candidate
+ * has not booted calls bootstrap_step() on its view: each other started candidate
  * is missed with probability --miss (not seen yet, or not this round), else
  * seen with its state as published up to --stale rounds ago (per pair, per
  * round).  Candidates start at random rounds in
@@ -32,8 +32,8 @@
 struct sb_node {
 	uint64_t id;
 	unsigned start;
-	int booted;            /* 0; else the boot_action */
-	struct boot_state st;
+	int booted;            /* 0; else the bootstrap_action */
+	struct bootstrap_state st;
 	uint64_t set[CHORUS_RAFT_VOTERS_MAX];
 	uint32_t nset;
 	/* published state, per round, in a ring of SB_STALE_MAX + 1 */
@@ -65,7 +65,7 @@ void sim_bootstrap_usage(FILE *f)
 
 static int sb_cmp_cand(const void *a, const void *b)
 {
-	uint64_t x = ((const struct boot_cand *)a)->id, y = ((const struct boot_cand *)b)->id;
+	uint64_t x = ((const struct bootstrap_cand *)a)->id, y = ((const struct bootstrap_cand *)b)->id;
 
 	return x < y ? -1 : x > y;
 }
@@ -95,7 +95,7 @@ static int sb_check(struct sb *s, unsigned round, unsigned started)
 		const struct sb_node *x = &s->nodes[i];
 		int self_in = 0;
 
-		if (x->booted != BOOT_MEMBER && x->booted != BOOT_JOIN)
+		if (x->booted != BOOTSTRAP_MEMBER && x->booted != BOOTSTRAP_JOIN)
 			continue;
 		if (x->nset != s->expect) {
 			printf("FAIL round %u: node %016" PRIx64 " booted with %u voters, not %u\n", round,
@@ -128,7 +128,7 @@ static int sb_check(struct sb *s, unsigned round, unsigned started)
 
 static int sb_run(struct sb *s)
 {
-	struct boot_cand view[SB_NODES_MAX];
+	struct bootstrap_cand view[SB_NODES_MAX];
 
 	for (unsigned round = 0; round < s->rounds; round++) {
 		int fresh = round >= s->converge;
@@ -149,7 +149,7 @@ static int sb_run(struct sb *s)
 		for (unsigned i = 0; i < s->n; i++) {
 			struct sb_node *x = &s->nodes[i];
 			size_t nv = 0;
-			enum boot_action a;
+			enum bootstrap_action a;
 			uint64_t ids[CHORUS_RAFT_VOTERS_MAX];
 			uint32_t nids;
 
@@ -172,17 +172,17 @@ static int sb_run(struct sb *s)
 				nv++;
 			}
 			qsort(view, nv, sizeof view[0], sb_cmp_cand);
-			a = boot_step(&x->st, x->id, s->expect, view, nv, ids, &nids);
-			if (a == BOOT_PUBLISH) {
+			a = bootstrap_step(&x->st, x->id, s->expect, view, nv, ids, &nids);
+			if (a == BOOTSTRAP_PUBLISH) {
 				sb_publish(x, round, x->st.kind, x->st.hash);
-			} else if (a == BOOT_MEMBER || a == BOOT_JOIN || a == BOOT_NONMEMBER) {
+			} else if (a == BOOTSTRAP_MEMBER || a == BOOTSTRAP_JOIN || a == BOOTSTRAP_NONMEMBER) {
 				x->booted = (int)a;
 				memcpy(x->set, ids, sizeof ids);
 				x->nset = nids;
-				sb_publish(x, round, 'b', boot_set_hash(ids, nids));
-				s->members += a == BOOT_MEMBER;
-				s->joined += a == BOOT_JOIN;
-				s->nonmembers += a == BOOT_NONMEMBER;
+				sb_publish(x, round, 'b', bootstrap_set_hash(ids, nids));
+				s->members += a == BOOTSTRAP_MEMBER;
+				s->joined += a == BOOTSTRAP_JOIN;
+				s->nonmembers += a == BOOTSTRAP_NONMEMBER;
 			}
 		}
 		if (sb_check(s, round, started) != 0)
@@ -205,7 +205,7 @@ static int sb_run(struct sb *s)
 			return -1;
 		}
 		for (uint32_t k = 0; k < s->nagreed; k++)
-			s->degraded += x->booted == BOOT_NONMEMBER && s->agreed_set[k] == x->id;
+			s->degraded += x->booted == BOOTSTRAP_NONMEMBER && s->agreed_set[k] == x->id;
 	}
 	if (s->n >= s->expect && s->nagreed == 0) {
 		printf("FAIL liveness: %u candidates, no voter set formed\n", s->n);
@@ -262,9 +262,9 @@ int sim_bootstrap_main(int argc, char **argv)
 			return 2;
 		i++;
 	}
-	if (s.converge + 3 * BOOT_STABLE + s.late >= s.rounds) {
+	if (s.converge + 3 * BOOTSTRAP_STABLE + s.late >= s.rounds) {
 		fprintf(stderr, "chorus-sim: bootstrap: --rounds must leave time after --converge and "
-		                "--late (at least %u more)\n", 3 * BOOT_STABLE + 1);
+		                "--late (at least %u more)\n", 3 * BOOTSTRAP_STABLE + 1);
 		return 2;
 	}
 	sim_rng_seed(&s.rng, seed);

@@ -33,10 +33,31 @@ check "it names each planted violation (raft, base, ledger, membership, node)" \
 	test "$(grep -c '/bad\.c:' "$TEST_TMP/planted.out")" -eq 5
 check "and no allowed include" sh -c "! grep -q '/ok\.c:' '$TEST_TMP/planted.out'"
 
+# A planted tree for the names: each allowed form once, and two functions named after
+# another file (a static one is the file's own business).
+n=$TEST_TMP/names/src
+mkdir -p "$n/core/ledger" "$n/core/raft"
+printf 'int voter_catchup_step(void) { return 0; }\nint voter_x(void) { return 0; }\n' \
+	>"$n/core/ledger/voter-catchup.c"
+printf 'int core_thing(int a)\n{\n\treturn a;\n}\nconst char *job_state_name(int s) { return 0; }\n' \
+	>"$n/core/ledger/ok.c"
+printf 'static int helper(void) { return 0; }\nint raft_msg_decode(void) { return 0; }\n' \
+	>"$n/core/raft/raft-msg.c"
+printf 'unsigned long boot_step(void) { return 0; }\nstatic int x(void) { return 0; }\nint *swim_next(void) { return 0; }\n' \
+	>"$n/core/ledger/bootstrap.c"
+sh "$layout" "$n" >"$TEST_TMP/names.out" 2>&1
+status=$?
+sed "s/^/# /" "$TEST_TMP/names.out"
+check "the name check fails on a planted tree" test "$status" -ne 0
+check "it names both functions not named after their file, and nothing else" \
+	sh -c "test \"\$(grep -c 'bootstrap\.c:[13]: ' '$TEST_TMP/names.out')\" -eq 2 &&
+	       test \"\$(grep -c '\.c:[0-9]*: ' '$TEST_TMP/names.out')\" -eq 2"
+
 out=$(sh "$layout" "$top_srcdir/src" 2>&1)
 status=$?
 [ -z "$out" ] || echo "$out" | sed "s/^/# /"
-check "src/: every protocol includes only what it may (docs/core.md)" test "$status" -eq 0
+check "src/: every protocol includes only what it may, each function named after its file (docs/core.md)" \
+	test "$status" -eq 0
 check "raft includes no core internals (only raft-internal.h, base/base.h, chorus/*)" \
 	sh -c "! grep -hE '#include \"' '$top_srcdir'/src/core/raft/*.[ch] |
 	       grep -vE '\"(raft-internal|base/base|chorus/[a-z]+)\\.h\"'"

@@ -1048,20 +1048,20 @@ static void test_boot(void)
 /* Issue 14: the voter set is chosen by the operator, never announced. */
 static void test_chosen_voters(void)
 {
-	struct boot_cand c[4] = { { 1, 'p', 7 }, { 2, 0, 0 }, { 3, 'p', 7 }, { 9, 'b', 5 } };
+	struct bootstrap_cand c[4] = { { 1, 'p', 7 }, { 2, 0, 0 }, { 3, 'p', 7 }, { 9, 'b', 5 } };
 	uint64_t listed[] = { 1, 3, 5 }, conf[] = { 1, 3 }, cands[] = { 2, 4, 5, 9 };
 	uint64_t removed[] = { 5 };
-	size_t n = boot_keep_listed(c, 4, listed, 3);
+	size_t n = bootstrap_keep_listed(c, 4, listed, 3);
 
 	ok(n == 2 && c[0].id == 1 && c[1].id == 3, "bootstrap keeps only the listed candidates");
-	ok(boot_keep_listed(c, 2, NULL, 0) == 2, "no list: every candidate is kept");
-	ok(boot_voter_to_add(conf, 2, cands, 4, NULL, 0, NULL, 0) == 0,
+	ok(bootstrap_keep_listed(c, 2, NULL, 0) == 2, "no list: every candidate is kept");
+	ok(bootstrap_voter_to_add(conf, 2, cands, 4, NULL, 0, NULL, 0) == 0,
 	   "nothing listed: an announced candidate is never added");
-	ok(boot_voter_to_add(conf, 2, cands, 4, listed, 3, NULL, 0) == 5,
+	ok(bootstrap_voter_to_add(conf, 2, cands, 4, listed, 3, NULL, 0) == 5,
 	   "a listed alive candidate missing from the configuration is added");
-	ok(boot_voter_to_add(conf, 2, cands, 4, listed, 3, removed, 1) == 0,
+	ok(bootstrap_voter_to_add(conf, 2, cands, 4, listed, 3, removed, 1) == 0,
 	   "a listed candidate the operator removed is not added back");
-	ok(boot_voter_to_add(conf, 2, cands, 2, listed, 3, NULL, 0) == 0,
+	ok(bootstrap_voter_to_add(conf, 2, cands, 2, listed, 3, NULL, 0) == 0,
 	   "strangers (2, 4) announcing the role are not added");
 }
 

@@ -5,7 +5,7 @@
 #include "chorus/bootstrap.h"
 #include "base/base.h"
 
-uint64_t boot_set_hash(const uint64_t *ids, size_t n)
+uint64_t bootstrap_set_hash(const uint64_t *ids, size_t n)
 {
 	static const char domain[] = "chorus voter set v1";
 	uint8_t buf[sizeof domain + 8 * CHORUS_RAFT_VOTERS_MAX], h[8];
@@ -24,14 +24,14 @@ uint64_t boot_set_hash(const uint64_t *ids, size_t n)
  * t (proposing or booted), plus self when with_self.  1 when it has expect
  * members and hashes to t.
  */
-static int boot_known_set(const struct boot_cand *c, size_t nc, uint64_t self, unsigned expect,
+static int boot_known_set(const struct bootstrap_cand *c, size_t nc, uint64_t self, unsigned expect,
                           uint64_t t, int with_self, uint64_t *ids, uint32_t *n)
 {
 	*n = 0;
 	for (size_t i = 0; i < nc && *n < CHORUS_RAFT_VOTERS_MAX; i++)
 		if ((c[i].id == self && with_self) || (c[i].id != self && c[i].kind != 0 && c[i].hash == t))
 			ids[(*n)++] = c[i].id; /* ascending: c is */
-	return *n == expect && boot_set_hash(ids, *n) == t;
+	return *n == expect && bootstrap_set_hash(ids, *n) == t;
 }
 
 static int boot_has(const uint64_t *ids, uint32_t n, uint64_t id)
@@ -42,8 +42,8 @@ static int boot_has(const uint64_t *ids, uint32_t n, uint64_t id)
 	return 0;
 }
 
-enum boot_action boot_step(struct boot_state *st, uint64_t self, unsigned expect,
-                           const struct boot_cand *c, size_t nc, uint64_t ids[CHORUS_RAFT_VOTERS_MAX],
+enum bootstrap_action bootstrap_step(struct bootstrap_state *st, uint64_t self, unsigned expect,
+                           const struct bootstrap_cand *c, size_t nc, uint64_t ids[CHORUS_RAFT_VOTERS_MAX],
                            uint32_t *n)
 {
 	int cluster = 0;
@@ -51,42 +51,42 @@ enum boot_action boot_step(struct boot_state *st, uint64_t self, unsigned expect
 
 	*n = 0;
 	if (expect == 0 || expect > CHORUS_RAFT_VOTERS_MAX)
-		return BOOT_WAIT;
+		return BOOTSTRAP_WAIT;
 	for (size_t i = 0; i < nc; i++) {
 		if (c[i].kind != 'b' || c[i].id == self)
 			continue;
 		cluster = 1;
-		for (unsigned k = 0; k < BOOT_PAST && k < st->npast; k++)
+		for (unsigned k = 0; k < BOOTSTRAP_PAST && k < st->npast; k++)
 			if (st->past_hash[k] == c[i].hash) {
 				*n = st->npast_ids[k];
 				memcpy(ids, st->past[k], *n * sizeof ids[0]);
-				return BOOT_JOIN; /* it booted with our consent */
+				return BOOTSTRAP_JOIN; /* it booted with our consent */
 			}
 		if (boot_known_set(c, nc, self, expect, c[i].hash, 1, ids, n) && boot_has(ids, *n, self))
-			return BOOT_JOIN;
+			return BOOTSTRAP_JOIN;
 		if (boot_known_set(c, nc, self, expect, c[i].hash, 0, ids, n)) {
 			*n = 0;
-			return BOOT_NONMEMBER;
+			return BOOTSTRAP_NONMEMBER;
 		}
 	}
 	*n = 0;
 	/* A cluster whose set we cannot rebuild (it changed, or members are out of sight). */
 	st->cluster_seen = cluster ? st->cluster_seen + 1 : 0;
-	if (st->cluster_seen >= BOOT_CLUSTER_WAIT)
-		return BOOT_NONMEMBER;
+	if (st->cluster_seen >= BOOTSTRAP_CLUSTER_WAIT)
+		return BOOTSTRAP_NONMEMBER;
 	if (cluster || nc < expect)
-		return BOOT_WAIT;
+		return BOOTSTRAP_WAIT;
 	for (unsigned i = 0; i < expect; i++)
 		ids[i] = c[i].id; /* the N smallest */
 	*n = expect;
 	if (!boot_has(ids, *n, self)) {
 		st->agreed = 0; /* not one of them: they boot, then we join as a non-member */
 		*n = 0;
-		return BOOT_WAIT;
+		return BOOTSTRAP_WAIT;
 	}
-	h = boot_set_hash(ids, *n);
+	h = bootstrap_set_hash(ids, *n);
 	if (st->kind != 'p' || st->hash != h) {
-		unsigned k = st->npast++ % BOOT_PAST;
+		unsigned k = st->npast++ % BOOTSTRAP_PAST;
 
 		st->kind = 'p';
 		st->hash = h;
@@ -95,21 +95,21 @@ enum boot_action boot_step(struct boot_state *st, uint64_t self, unsigned expect
 		st->npast_ids[k] = *n;
 		st->past_hash[k] = h;
 		*n = 0;
-		return BOOT_PUBLISH;
+		return BOOTSTRAP_PUBLISH;
 	}
 	for (unsigned i = 0; i < expect; i++)
 		if (c[i].id != self && (c[i].kind != 'p' || c[i].hash != h)) {
 			st->agreed = 0;
 			*n = 0;
-			return BOOT_WAIT;
+			return BOOTSTRAP_WAIT;
 		}
-	if (++st->agreed >= BOOT_STABLE)
-		return BOOT_MEMBER;
+	if (++st->agreed >= BOOTSTRAP_STABLE)
+		return BOOTSTRAP_MEMBER;
 	*n = 0;
-	return BOOT_WAIT;
+	return BOOTSTRAP_WAIT;
 }
 
-const char *boot_action_name(enum boot_action a)
+const char *bootstrap_action_name(enum bootstrap_action a)
 {
 	static const char *const names[] = { "wait", "publish", "agreed", "joined-agreed-set",
 		                             "cluster-exists" };
@@ -126,7 +126,7 @@ static int boot_listed(const uint64_t *ids, size_t n, uint64_t id)
 	return 0;
 }
 
-size_t boot_keep_listed(struct boot_cand *c, size_t nc, const uint64_t *listed, size_t nlisted)
+size_t bootstrap_keep_listed(struct bootstrap_cand *c, size_t nc, const uint64_t *listed, size_t nlisted)
 {
 	size_t n = 0;
 
@@ -138,7 +138,7 @@ size_t boot_keep_listed(struct boot_cand *c, size_t nc, const uint64_t *listed, 
 	return n;
 }
 
-uint64_t boot_voter_to_add(const uint64_t *conf, size_t nconf, const uint64_t *cands, size_t ncands,
+uint64_t bootstrap_voter_to_add(const uint64_t *conf, size_t nconf, const uint64_t *cands, size_t ncands,
                            const uint64_t *listed, size_t nlisted, const uint64_t *removed,
                            size_t nremoved)
 {
