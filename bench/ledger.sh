@@ -5,7 +5,9 @@
 # mode, synchronous=FULL, one transaction per Raft round).  bench/ledger-bench
 # synthesises signed completion records (signed with the voters' own keys: the ledger
 # credits members only) and POSTs them to /v1/ledger/acks?wait_ms; each node forwards
-# them to the leader, which commits them in blocks.
+# them to the leader, which commits them in blocks.  Their floors trail their seqs by
+# WINDOW (ledger-bench -W), as a client node's floor follows its oldest open ack: the
+# voters forget the jobs behind it and index them, as in service.
 # etcd: 3 members (Debian's etcd-server, its default durability: a WAL fsync per
 # batch), on loopback; ledger-bench -e PUTs the same records' bodies as values through
 # etcd's HTTP/JSON gateway (/v3/kv/put answers once the write is committed).
@@ -27,6 +29,7 @@ BENCH=$PWD/bench/ledger-bench
 N=${N:-500}
 N_MANY=${N_MANY:-5000}
 CONNS=${CONNS:-64}
+WINDOW=${WINDOW:-1024}
 ROUNDS=${ROUNDS:-3}
 ETCD=${ETCD:-yes}
 base=$(port_base "bench-ledger $PWD") # per checkout: another worktree may run it too
@@ -81,13 +84,14 @@ chorus_round() {
 	leader=$(chorus_leader $a)
 	run_bench "1" "$pids" env CHORUS_TOKEN="$(api_token "$leader")" "$BENCH" \
 		-k "$TEST_TMP/n$a/node.key" -k "$TEST_TMP/n$((a + 1))/node.key" \
-		-k "$TEST_TMP/n$((a + 2))/node.key" -H "127.0.0.1:$(hport "$leader")" -c 1 -n "$N" || return 1
+		-k "$TEST_TMP/n$((a + 2))/node.key" -H "127.0.0.1:$(hport "$leader")" -c 1 -n "$N" \
+		-W "$WINDOW" || return 1
 	for i in $a $((a + 1)) $((a + 2)); do tokens="$tokens,$(api_token $i)"; done
 	run_bench "$CONNS" "$pids" env CHORUS_TOKEN="${tokens#,}" "$BENCH" \
 		-k "$TEST_TMP/n$a/node.key" -k "$TEST_TMP/n$((a + 1))/node.key" \
 		-k "$TEST_TMP/n$((a + 2))/node.key" \
 		-H "127.0.0.1:$(hport $a),127.0.0.1:$(hport $((a + 1))),127.0.0.1:$(hport $((a + 2)))" \
-		-c "$CONNS" -n "$N_MANY" || return 1
+		-c "$CONNS" -n "$N_MANY" -W "$WINDOW" || return 1
 	stop_pids $pids
 }
 chorus_leader() { # chorus_leader A: the node (A..A+2) whose ledger says it leads

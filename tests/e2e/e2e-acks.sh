@@ -124,13 +124,38 @@ CHORUS_TOKEN=${tokens#,} "$LEDGER_BENCH" $(member_keys) -H "${hosts#,}" -c 64 -n
 diag "$(tr '\n' ' ' <"$TEST_TMP/bulk.out")"
 # A waiting ack is routed at the end of the loop iteration that took it.  The outbox
 # round (each second) once dropped the acks not routed yet: each was sent again by a
-# later round, once 1 s old, and committed 1 to 2 s after it was sent.  Loopback
-# commits take milliseconds (p99 under 40 ms idle): 0.9 s is a lost send.
-slow=$(awk '$2 >= 0.9' "$TEST_TMP/bulk.lat" | wc -l)
-diag "records committed 0.9 s or more after they were sent: $slow of 4000"
+# later round, once 1 s old, and committed 1 to 2 s after it was sent, while records
+# sent after it were committed first.  Loopback commits take milliseconds (p99 under
+# 40 ms idle): a record 0.9 s late that later records overtook was lost and sent again.
+# A record late because the disk stalled every voter's fsync at once (seen on this
+# shared machine: 0.2 to 1.7 s) is overtaken by none: no writer is answered meanwhile.
+# left_behind FILE: the records 0.9 s late that a record sent 0.1 s or more after them
+# overtook by 0.1 s or more; then how many were late at all.
+left_behind() {
+	python3 - "$1" <<'PYEOF'
+import sys
+recs = sorted((float(t), float(l)) for t, l, _ in (line.split() for line in open(sys.argv[1])))
+done_min, m = [0.0] * (len(recs) + 1), float("inf")
+done_min[len(recs)] = m
+for i in range(len(recs) - 1, -1, -1):  # the earliest commit among records sent from i on
+    t, l = recs[i]
+    m = min(m, t + l) if l > 0 else m
+    done_min[i] = m
+late = [(t, l) for t, l in recs if l >= 0.9]
+behind, j = 0, 0
+for t, l in late:
+    while j < len(recs) and recs[j][0] < t + 0.1:
+        j += 1
+    behind += done_min[j] < t + l - 0.1
+print(behind, len(late))
+PYEOF
+}
+read -r behind late < <(left_behind "$TEST_TMP/bulk.lat")
+diag "records committed 0.9 s or more after they were sent: $late of 4000; of them overtaken by later ones: $behind"
 check "every record is answered committed ($(grep -o 'answers 200 [0-9]*' "$TEST_TMP/bulk.out"))" \
 	grep -q 'answers 200 4000 ' "$TEST_TMP/bulk.out"
-check "no record waits for a later outbox round ($slow took 0.9 s or more)" test "$slow" -eq 0
+check "no record waits for a later outbox round ($behind late and overtaken, of $late late)" \
+	test "${behind:-1}" -eq 0
 q -p status "(d['checkpointer'])" $(ports_of $VOTERS) | sed 's/^/# checkpointer: /'
 checkpointed() { q status "d['checkpointer']['runs'] >= 1 and d['checkpointer']['pages'] >= 1000" $(ports_of $VOTERS); }
 check "every voter's raft.db was checkpointed by the helper" wait_until 10000 checkpointed
