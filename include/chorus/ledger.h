@@ -258,6 +258,15 @@ void ledger_limits_set(struct ledger *l, size_t accounts_max, size_t jobs_max);
 /* Lowers CHORUS_LEDGER_CLIENT_OPEN_MAX (0: the default): tests and the simulator. */
 void ledger_window_set(struct ledger *l, size_t client_open_max);
 void ledger_build_unchecked(struct ledger *l, int on);
+/*
+ * The most bytes a block built from here on may take, its signature
+ * included (0, or above CHORUS_LEDGER_BLOCK_BYTES_MAX: that bound): a
+ * build stops taking entries before it, so that a block fits what carries
+ * it (one Raft entry) without being built again smaller.
+ */
+void ledger_build_bytes(struct ledger *l, size_t max);
+/* The bytes an entry takes in a block (its texts and authenticators, framed). */
+size_t ledger_entry_size(const struct ledger_entry *e);
 
 /*
  * A leader's check of one checked entry against the applied state alone (a

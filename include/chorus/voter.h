@@ -102,6 +102,7 @@ struct voter_stats {
 	uint64_t refused_window; /* held back, unanswered: the client's window was full */
 	uint64_t skipped_blocks; /* committed blocks that did not apply */
 	uint64_t proposed;       /* blocks proposed */
+	uint64_t rebuilt;        /* builds done again smaller: the block outgrew one Raft entry */
 	uint64_t answer_rounds;  /* heights the queue was answered at */
 	uint64_t unproposed_drops; /* queued entries dropped when their block applied without them */
 	uint64_t answers_lost;   /* answers beyond 2 * pending_max between drains (retried) */

@@ -154,6 +154,13 @@ cJSON *api_ledger_status_json(struct voterd *cs)
 		cJSON_AddNumberToObject(o, "held_back_window", (double)voterd_refused_window(cs));
 		cJSON_AddNumberToObject(o, "skipped_blocks", (double)skipped_blocks);
 	}
+	{
+		struct voter_stats vs;
+
+		voterd_stats(cs, &vs);
+		cJSON_AddNumberToObject(o, "blocks_proposed", (double)vs.proposed);
+		cJSON_AddNumberToObject(o, "blocks_rebuilt", (double)vs.rebuilt);
+	}
 	cJSON_AddNumberToObject(o, "rejected", (double)ls.rejected);
 	cJSON_AddNumberToObject(o, "skipped", (double)ls.skipped);
 	{

@@ -1483,6 +1483,11 @@ uint64_t voterd_refused(const struct voterd *cs)
 	return st.refused;
 }
 
+void voterd_stats(const struct voterd *cs, struct voter_stats *st)
+{
+	voter_stats(cs->vt, st);
+}
+
 void voterd_refusals(const struct voterd *cs, uint64_t *member, uint64_t *bound,
                         uint64_t *skipped_blocks)
 {

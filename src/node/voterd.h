@@ -130,6 +130,8 @@ int voterd_lagging(struct voterd *cs, uint64_t *depth, uint64_t *high, uint64_t 
 uint64_t voterd_refused(const struct voterd *cs);
 uint64_t voterd_outbox_refused_count(const struct voterd *cs);
 /* Leader refusals by kind (not a member; apply would reject it) and committed blocks skipped. */
+/* The voter module's counters (include/chorus/voter.h). */
+void voterd_stats(const struct voterd *cs, struct voter_stats *st);
 void voterd_refusals(const struct voterd *cs, uint64_t *member, uint64_t *bound,
                         uint64_t *skipped_blocks);
 /* api-ledger.c: answers a POST /v1/ledger/acks held until its job committed (or not, in time). */

@@ -156,6 +156,16 @@ check "every record is answered committed ($(grep -o 'answers 200 [0-9]*' "$TEST
 	grep -q 'answers 200 4000 ' "$TEST_TMP/bulk.out"
 check "no record waits for a later outbox round ($behind late and overtaken, of $late late)" \
 	test "${behind:-1}" -eq 0
+# A block is one Raft entry (56 KiB): the leader's build stops taking entries before it
+# outgrows one, rather than build a block of 48 and build it again with 24.
+q -p ledger "(d['state'], d['blocks_proposed'], d['blocks_rebuilt'])" $(ports_of $VOTERS) |
+	sed 's/^/# blocks proposed, built again smaller: /'
+check "the leaders proposed blocks and built none twice" \
+	python3 -c "
+import json, sys, urllib.request
+d = [json.load(urllib.request.urlopen('http://127.0.0.1:%s/v1/ledger' % p, timeout=5)) for p in sys.argv[1:]]
+sys.exit(not (sum(x['blocks_proposed'] for x in d) > 0 and sum(x['blocks_rebuilt'] for x in d) == 0))" \
+	$(ports_of $VOTERS)
 q -p status "(d['checkpointer'])" $(ports_of $VOTERS) | sed 's/^/# checkpointer: /'
 checkpointed() { q status "d['checkpointer']['runs'] >= 1 and d['checkpointer']['pages'] >= 1000" $(ports_of $VOTERS); }
 check "every voter's raft.db was checkpointed by the helper" wait_until 10000 checkpointed

@@ -641,6 +641,26 @@ static void test_build_bounds(void)
 	ledger_stats(l, &st);
 	ok(st.credited == 299 && st.height == 2, "299 jobs credited, the forged one never");
 	ledger_destroy(l);
+
+	/*
+	 * A byte bound (a voter's: one Raft entry): the build takes entries while
+	 * the block stays within it, and stops at the first that would not fit.
+	 */
+	ledger_create(&l, NULL);
+	ledger_build_bytes(l, 20000);
+	err = ledger_block_build(l, 1, leader.pk, leader.sk, 1, e + 8, 100, &used, &blk, &len);
+	{
+		size_t fill = CHORUS_LEDGER_BLOCK_HEADER_BYTES + CHORUS_SIG_BYTES;
+
+		for (size_t i = 0; i < used; i++)
+			fill += ledger_entry_size(&e[8 + i]);
+		ok(err == 0 && blk != NULL && used > 1 && used < 100 && len == fill && len <= 20000 &&
+		       len + ledger_entry_size(&e[8 + used]) > 20000,
+		   "under a 20,000-byte bound a block of %zu bytes takes %zu entries, and the next"
+		   " would not fit (it is left for the next block)", len, used);
+	}
+	free(blk);
+	ledger_destroy(l);
 }
 
 /* A stand-in crypto (every signature good): for tests of bounds, not of signatures. */

@@ -158,6 +158,7 @@ struct ledger {
 	uint8_t outcomes[LEDGER_HASH_BYTES]; /* running digest of every entry's outcome */
 	size_t accounts_max, jobs_max;       /* the limits.h bounds (tests may lower them) */
 	int build_unchecked;
+	size_t build_bytes; /* ledger_build_bytes: a built block's bound */
 	/* Accounts: grow on demand up to accounts_max. */
 	struct ledger_account *acct;
 	size_t nacct, acct_cap;
@@ -530,7 +531,7 @@ int ledger_entry_job(const struct ledger_entry *e, uint8_t job[CHORUS_JOB_ID_BYT
 
 /* ---------------------------------------------------------------- block codec */
 
-static size_t ledger_entry_size(const struct ledger_entry *e)
+size_t ledger_entry_size(const struct ledger_entry *e)
 {
 	return 2 + e->ack_len + batchsig_encoded_len(&e->ack_auth) + 2 + e->receipt_len +
 	       batchsig_encoded_len(&e->receipt_auth);
@@ -1145,6 +1146,11 @@ void ledger_build_unchecked(struct ledger *l, int on)
 	l->build_unchecked = on;
 }
 
+void ledger_build_bytes(struct ledger *l, size_t max)
+{
+	l->build_bytes = max;
+}
+
 const char *ledger_outcome_name(int outcome)
 {
 	static const char *const names[LEDGER_OUTCOMES] = {
@@ -1720,8 +1726,10 @@ static void ledger_memo_add(struct ledger *l, size_t count, int o)
 static size_t ledger_build_entries(struct ledger *l, uint8_t *buf, const struct ledger_entry *in,
                                    size_t n, size_t *used, size_t *off)
 {
-	size_t count = 0, i;
+	size_t count = 0, i, max = CHORUS_LEDGER_BLOCK_BYTES_MAX;
 
+	if (l->build_bytes > 0 && l->build_bytes < max)
+		max = l->build_bytes;
 	l->memo[LEDGER_BUILT_MAX].n = l->memo[LEDGER_BUILT_MAX].nrecord = 0;
 	for (i = 0; i < n && i < LEDGER_BUILD_INPUTS_MAX && count < CHORUS_LEDGER_BLOCK_ENTRIES_MAX;
 	     i++) {
@@ -1734,7 +1742,7 @@ static size_t ledger_build_entries(struct ledger *l, uint8_t *buf, const struct 
 		if (ledger_entry_check_here(l, e, &l->info[count]) < 0)
 			continue; /* the texts are bad; a block holding it would not apply */
 		size = ledger_entry_size(e);
-		if (*off + size + CHORUS_SIG_BYTES > CHORUS_LEDGER_BLOCK_BYTES_MAX)
+		if (*off + size + CHORUS_SIG_BYTES > max)
 			break;
 		l->verdict[i] = LEDGER_DUPLICATE;
 		ledger_view(l, &l->info[count], l->info, l->outcome, count, &v);

@@ -125,6 +125,8 @@ int voter_create(struct voter **out, const struct voter_config *cfg, struct ledg
 	if (v->cfg.pending_max == 0 || v->cfg.pending_max > VOTER_PENDING_MAX)
 		v->cfg.pending_max = VOTER_PENDING_MAX;
 	v->ledger = l;
+	if (l != NULL && v->cfg.entry_overhead < CHORUS_RAFT_ENTRY_MAX)
+		ledger_build_bytes(l, CHORUS_RAFT_ENTRY_MAX - v->cfg.entry_overhead); /* one Raft entry */
 	v->answers_max = 2 * v->cfg.pending_max;
 	v->pending = calloc(v->cfg.pending_max, sizeof(*v->pending));
 	v->answers = calloc(v->answers_max, sizeof(*v->answers));
@@ -401,7 +403,11 @@ static void voter_drop_refused(struct voter *v)
 	v->npending = keep;
 }
 
-/* One block on the tip from up to n queued entries, halved until it fits one Raft entry. */
+/*
+ * One block on the tip from up to n queued entries.  The ledger stops taking
+ * entries before the block outgrows one Raft entry (ledger_build_bytes, set
+ * at voter_create); should it not fit anyway, fewer entries, halved until it does.
+ */
 static int voter_build_one(struct voter *v, uint64_t term, uint64_t now_ms, size_t n,
                            size_t *used, uint8_t **block, size_t *len)
 {
@@ -416,6 +422,7 @@ static int voter_build_one(struct voter *v, uint64_t term, uint64_t now_ms, size
 		free(*block); /* too big for one Raft entry: fewer entries */
 		*block = NULL;
 		n /= 2;
+		v->st.rebuilt++;
 	}
 	if (r != 0)
 		voter_log(v, CORE_LOG_WARN, "event=build_error error=\"%s\" why=\"%s\"",
