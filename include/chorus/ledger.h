@@ -217,6 +217,19 @@ int ledger_block_build_on(struct ledger *l, const struct ledger_tip *on, uint64_
                           const uint8_t leader_sk[CHORUS_SK_BYTES], uint64_t time_ms,
                           const struct ledger_entry *entries, size_t n, size_t *used,
                           uint8_t **out, size_t *out_len);
+/*
+ * ledger_block_build_on() of entries this ledger checked already: infos[i]
+ * is what ledger_entry_explain() (or _check_here()) gave for entries[i],
+ * which the build takes instead of decoding the entry again.  A leader's
+ * queue holds only entries it checked (voter.c); apply checks every entry
+ * of every block anyway, on every voter.
+ */
+int ledger_block_build_checked(struct ledger *l, const struct ledger_tip *on, uint64_t term,
+                               const uint8_t leader_pk[CHORUS_PK_BYTES],
+                               const uint8_t leader_sk[CHORUS_SK_BYTES], uint64_t time_ms,
+                               const struct ledger_entry *entries,
+                               const struct ledger_entry_info *infos, size_t n, size_t *used,
+                               uint8_t **out, size_t *out_len);
 
 /*
  * Why ledger_block_build*() left input i (i < *used) out of its block, or

@@ -659,6 +659,28 @@ static void test_build_bounds(void)
 		   "under a 20,000-byte bound a block of %zu bytes takes %zu entries, and the next"
 		   " would not fit (it is left for the next block)", len, used);
 	}
+	/* Built from the infos the leader's admission found: the same block, byte for byte. */
+	{
+		static struct ledger_entry_info info[100];
+		struct ledger *l2;
+		uint8_t *blk2;
+		size_t len2, used2, bad = 0;
+
+		ledger_create(&l2, NULL);
+		ledger_build_bytes(l2, 20000);
+		for (size_t i = 0; i < 100; i++)
+			bad += ledger_entry_explain(l2, &e[8 + i], &info[i], NULL, 0) != 0;
+		err = ledger_block_build_checked(l2, NULL, 1, leader.pk, leader.sk, 1, e + 8, info, 100,
+		                                 &used2, &blk2, &len2);
+		ok(bad == 0 && err == 0 && blk2 != NULL && used2 == used && len2 == len &&
+		       memcmp(blk, blk2, len) == 0,
+		   "a build from checked entries' infos makes the same block (%zu entries)", used2);
+		free(blk2);
+		ok(ledger_block_build_checked(l2, NULL, 1, leader.pk, leader.sk, 1, e + 8, NULL, 100,
+		                              &used2, &blk2, &len2) == CORE_ERR_INVAL,
+		   "and wants the infos");
+		ledger_destroy(l2);
+	}
 	free(blk);
 	ledger_destroy(l);
 }

@@ -1724,7 +1724,8 @@ static void ledger_memo_add(struct ledger *l, size_t count, int o)
  * out or taken); *off the bytes used.
  */
 static size_t ledger_build_entries(struct ledger *l, uint8_t *buf, const struct ledger_entry *in,
-                                   size_t n, size_t *used, size_t *off)
+                                   const struct ledger_entry_info *infos, size_t n, size_t *used,
+                                   size_t *off)
 {
 	size_t count = 0, i, max = CHORUS_LEDGER_BLOCK_BYTES_MAX;
 
@@ -1739,7 +1740,9 @@ static size_t ledger_build_entries(struct ledger *l, uint8_t *buf, const struct 
 		int o;
 
 		l->verdict[i] = LEDGER_SKIPPED;
-		if (ledger_entry_check_here(l, e, &l->info[count]) < 0)
+		if (infos != NULL)
+			l->info[count] = infos[i]; /* checked by the caller (ledger_block_build_checked) */
+		else if (ledger_entry_check_here(l, e, &l->info[count]) < 0)
 			continue; /* the texts are bad; a block holding it would not apply */
 		size = ledger_entry_size(e);
 		if (*off + size + CHORUS_SIG_BYTES > max)
@@ -1804,11 +1807,12 @@ int ledger_tip_of(const uint8_t *block, size_t len, struct ledger_tip *tip)
 	return 0;
 }
 
-int ledger_block_build_on(struct ledger *l, const struct ledger_tip *on, uint64_t term,
-                          const uint8_t leader_pk[CHORUS_PK_BYTES],
-                          const uint8_t leader_sk[CHORUS_SK_BYTES], uint64_t time_ms,
-                          const struct ledger_entry *entries, size_t n, size_t *used,
-                          uint8_t **out, size_t *out_len)
+static int ledger_build_at(struct ledger *l, const struct ledger_tip *on, uint64_t term,
+                           const uint8_t leader_pk[CHORUS_PK_BYTES],
+                           const uint8_t leader_sk[CHORUS_SK_BYTES], uint64_t time_ms,
+                           const struct ledger_entry *entries,
+                           const struct ledger_entry_info *infos, size_t n, size_t *used,
+                           uint8_t **out, size_t *out_len)
 {
 	uint8_t msg[sizeof(LEDGER_SIG_DOMAIN) + LEDGER_HASH_BYTES], hash[LEDGER_HASH_BYTES], *buf;
 	size_t off = CHORUS_LEDGER_BLOCK_HEADER_BYTES, count, mlen;
@@ -1835,7 +1839,7 @@ int ledger_block_build_on(struct ledger *l, const struct ledger_tip *on, uint64_
 		return CORE_ERR_NOMEM;
 	buf = l->build_buf;
 	ledger_memo_seed(l, on);
-	count = ledger_build_entries(l, buf, entries, n, used, &off);
+	count = ledger_build_entries(l, buf, entries, infos, n, used, &off);
 	if (count == 0)
 		return 0;
 	ledger_put_header(buf, on, term, leader_pk, time_ms, count);
@@ -1872,6 +1876,33 @@ int ledger_block_build_on(struct ledger *l, const struct ledger_tip *on, uint64_
 	memcpy(*out, buf, off);
 	*out_len = off;
 	return 0;
+}
+
+int ledger_block_build_on(struct ledger *l, const struct ledger_tip *on, uint64_t term,
+                          const uint8_t leader_pk[CHORUS_PK_BYTES],
+                          const uint8_t leader_sk[CHORUS_SK_BYTES], uint64_t time_ms,
+                          const struct ledger_entry *entries, size_t n, size_t *used,
+                          uint8_t **out, size_t *out_len)
+{
+	return ledger_build_at(l, on, term, leader_pk, leader_sk, time_ms, entries, NULL, n, used,
+	                       out, out_len);
+}
+
+int ledger_block_build_checked(struct ledger *l, const struct ledger_tip *on, uint64_t term,
+                               const uint8_t leader_pk[CHORUS_PK_BYTES],
+                               const uint8_t leader_sk[CHORUS_SK_BYTES], uint64_t time_ms,
+                               const struct ledger_entry *entries,
+                               const struct ledger_entry_info *infos, size_t n, size_t *used,
+                               uint8_t **out, size_t *out_len)
+{
+	if (infos == NULL) {
+		*out = NULL;
+		*out_len = 0;
+		*used = 0;
+		return CORE_ERR_INVAL;
+	}
+	return ledger_build_at(l, on, term, leader_pk, leader_sk, time_ms, entries, infos, n, used,
+	                       out, out_len);
 }
 
 /* ---------------------------------------------------------------- queries */

@@ -48,6 +48,7 @@ struct voter {
 	uint64_t tip_term;            /* the term tip belongs to; 0: none */
 	uint64_t answered_height;     /* leader: pending entries answered up to this height */
 	struct ledger_entry *build_es;          /* voter_build's scratch: the entries */
+	struct ledger_entry_info *build_info;   /* and what admission's check found in each */
 	struct voter_pending **build_taken;     /* and the queue slots they came from */
 	struct voter_answer *answers;
 	size_t nanswers, answers_max;
@@ -132,8 +133,9 @@ int voter_create(struct voter **out, const struct voter_config *cfg, struct ledg
 	v->answers = calloc(v->answers_max, sizeof(*v->answers));
 	v->build_es = calloc(VOTER_BLOCK_ENTRIES, sizeof(*v->build_es));
 	v->build_taken = calloc(VOTER_BLOCK_ENTRIES, sizeof(*v->build_taken));
+	v->build_info = calloc(VOTER_BLOCK_ENTRIES, sizeof(*v->build_info));
 	if (l == NULL || v->pending == NULL || v->answers == NULL || v->build_es == NULL ||
-	    v->build_taken == NULL) {
+	    v->build_taken == NULL || v->build_info == NULL) {
 		voter_destroy(v);
 		return CORE_ERR_NOMEM;
 	}
@@ -149,6 +151,7 @@ void voter_destroy(struct voter *v)
 	free(v->answers);
 	free(v->build_es);
 	free(v->build_taken);
+	free(v->build_info);
 	memset(v->cfg.sk, 0, sizeof v->cfg.sk);
 	free(v);
 }
@@ -414,8 +417,8 @@ static int voter_build_one(struct voter *v, uint64_t term, uint64_t now_ms, size
 	int r;
 
 	for (;;) {
-		r = ledger_block_build_on(v->ledger, &v->tip, term, v->cfg.pk, v->cfg.sk, now_ms,
-		                          v->build_es, n, used, block, len);
+		r = ledger_block_build_checked(v->ledger, &v->tip, term, v->cfg.pk, v->cfg.sk, now_ms,
+		                               v->build_es, v->build_info, n, used, block, len);
 		if (r != 0 || *block == NULL || *len + v->cfg.entry_overhead <= CHORUS_RAFT_ENTRY_MAX ||
 		    n == 1)
 			break;
@@ -468,6 +471,7 @@ static void voter_build(struct voter *v, uint64_t now_ms)
 		for (size_t i = 0; i < v->npending && n < v->cfg.block_entries; i++)
 			if (v->pending[i].proposed == 0) {
 				v->build_taken[n] = &v->pending[i];
+				v->build_info[n] = v->pending[i].info; /* checked by voter_submit */
 				v->build_es[n++] = v->pending[i].e;
 			}
 		if (n == 0 || voter_build_one(v, st.term, now_ms, n, &used, &block, &len) != 0)
