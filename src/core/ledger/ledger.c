@@ -217,6 +217,13 @@ struct ledger {
 	 */
 	uint8_t built[LEDGER_BUILT_MAX][LEDGER_HASH_BYTES];
 	unsigned nbuilt;
+	/*
+	 * And what each of their entries says (the build's infos, in block
+	 * order; NULL when not kept): a pure function of the bytes, so apply
+	 * takes them instead of decoding the entries again.
+	 */
+	struct ledger_entry_info *built_info[LEDGER_BUILT_MAX];
+	uint32_t built_n[LEDGER_BUILT_MAX];
 	uint8_t signer_ok[LEDGER_HASH_BYTES]; /* BLAKE2b(pk || sk) of the matching pair */
 	int has_signer_ok;
 	/*
@@ -1124,6 +1131,8 @@ void ledger_destroy(struct ledger *l)
 	free(l->dl_slots);
 	free(l->memo);
 	free(l->gone);
+	for (unsigned k = 0; k < LEDGER_BUILT_MAX; k++)
+		free(l->built_info[k]);
 	free(l);
 }
 
@@ -1214,6 +1223,17 @@ static void ledger_check_entries(struct ledger *l)
 			if (l->note[0] == '\0')
 				ledger_say(l->note, sizeof(l->note), "bad entry %zu: %s", i, why);
 		}
+	}
+}
+
+/* A block built here: every entry checked when it was built, infos[i] what it says. */
+static void ledger_checked_entries(struct ledger *l, const struct ledger_entry_info *infos)
+{
+	l->note[0] = '\0';
+	for (size_t i = 0; i < l->blk.info.nentries; i++) {
+		l->info[i] = infos[i];
+		l->outcome[i] = LEDGER_CREDITED;
+		l->settle[i] = 0;
 	}
 }
 
@@ -1578,6 +1598,7 @@ static void ledger_commit(struct ledger *l)
 }
 
 /* Did this ledger build and sign exactly these bytes? */
+/* The slot of a block this ledger built (ledger->built), or -1. */
 static int ledger_built_here(const struct ledger *l, const uint8_t *block, size_t len)
 {
 	uint8_t d[LEDGER_HASH_BYTES];
@@ -1585,23 +1606,27 @@ static int ledger_built_here(const struct ledger *l, const uint8_t *block, size_
 	crypto_generichash(d, sizeof d, block, len, NULL, 0);
 	for (unsigned i = 0; i < LEDGER_BUILT_MAX && i < l->nbuilt; i++)
 		if (memcmp(l->built[i], d, sizeof d) == 0)
-			return 1;
-	return 0;
+			return (int)i;
+	return -1;
 }
 
 int ledger_block_apply(struct ledger *l, const uint8_t *block, size_t len)
 {
-	int err;
+	int err, k;
 
 	l->why[0] = '\0';
 	if ((err = ledger_block_decode(&l->blk, block, len, l->why, sizeof(l->why))) < 0 ||
 	    (err = ledger_check_link(l, &l->blk.info)) < 0)
 		return err;
-	if (!ledger_built_here(l, block, len) && ledger_block_verify_sig(l->crypto, &l->blk) < 0) {
+	if ((k = ledger_built_here(l, block, len)) < 0 &&
+	    ledger_block_verify_sig(l->crypto, &l->blk) < 0) {
 		ledger_say(l->why, sizeof(l->why), "bad signature: the leader did not sign this block");
 		return CORE_ERR_BADSIG;
 	}
-	ledger_check_entries(l);
+	if (k >= 0 && l->built_info[k] != NULL && l->built_n[k] == l->blk.info.nentries)
+		ledger_checked_entries(l, l->built_info[k]); /* built here: checked then */
+	else
+		ledger_check_entries(l);
 	if ((err = ledger_plan(l)) < 0)
 		return err;
 	ledger_commit(l);
@@ -1865,8 +1890,15 @@ static int ledger_build_at(struct ledger *l, const struct ledger_tip *on, uint64
 		}
 	}
 	off += CHORUS_SIG_BYTES;
-	crypto_generichash(l->built[l->nbuilt++ % LEDGER_BUILT_MAX], LEDGER_HASH_BYTES, buf, off,
-	                   NULL, 0);
+	{
+		unsigned k = l->nbuilt++ % LEDGER_BUILT_MAX;
+
+		crypto_generichash(l->built[k], LEDGER_HASH_BYTES, buf, off, NULL, 0);
+		free(l->built_info[k]); /* kept if memory allows: apply decodes without it */
+		if ((l->built_info[k] = malloc(count * sizeof(*l->built_info[k]))) != NULL)
+			memcpy(l->built_info[k], l->info, count * sizeof(*l->built_info[k]));
+		l->built_n[k] = (uint32_t)count;
+	}
 	ledger_memo_keep(l, on->height + 1);
 	assert(off <= CHORUS_LEDGER_BLOCK_BYTES_MAX && *used <= n);
 	if ((*out = malloc(off)) == NULL) {
