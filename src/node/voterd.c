@@ -300,6 +300,8 @@ int voterd_index_forgotten(struct raftstore *store, struct ledger *ledger, int a
 	if (!all && ledger_forgotten_pending(ledger) < VOTERD_INDEX_BATCH)
 		return 0;
 	rows = ledger_forgotten_take(ledger, &n);
+	if (n == 0)
+		return 0; /* rows may be NULL then (nothing ever listed) */
 	qsort(rows, n, sizeof(*rows), voterd_cmp_gone);
 	return raftstore_jobs_put(store, rows, n);
 }
