@@ -28,7 +28,8 @@
 #include "chorus/limits.h"
 
 #define BOOTSTRAP_STABLE       10 /* rounds a proposal must be agreed before it boots */
-#define BOOTSTRAP_CLUSTER_WAIT 30 /* rounds a cluster we cannot rebuild is seen before we join it as a non-member */
+/* Rounds a cluster we cannot rebuild is seen before we join it as a non-member. */
+#define BOOTSTRAP_CLUSTER_WAIT 30
 
 struct bootstrap_cand {
 	uint64_t id;
@@ -67,8 +68,8 @@ uint64_t bootstrap_set_hash(const uint64_t *ids, size_t n);
  * CHORUS_RAFT_VOTERS_MAX).  For BOOTSTRAP_MEMBER and BOOTSTRAP_JOIN, ids/n get the set.
  */
 enum bootstrap_action bootstrap_step(struct bootstrap_state *st, uint64_t self, unsigned expect,
-                           const struct bootstrap_cand *c, size_t nc, uint64_t ids[CHORUS_RAFT_VOTERS_MAX],
-                           uint32_t *n);
+                                     const struct bootstrap_cand *c, size_t nc,
+                                     uint64_t ids[CHORUS_RAFT_VOTERS_MAX], uint32_t *n);
 
 const char *bootstrap_action_name(enum bootstrap_action a);
 
@@ -78,7 +79,8 @@ const char *bootstrap_action_name(enum bootstrap_action a);
  * returns how many are left.  nlisted 0 keeps them all (no list given: the
  * first set forms among the announced candidates, as before).
  */
-size_t bootstrap_keep_listed(struct bootstrap_cand *c, size_t nc, const uint64_t *listed, size_t nlisted);
+size_t bootstrap_keep_listed(struct bootstrap_cand *c, size_t nc, const uint64_t *listed,
+                             size_t nlisted);
 
 /*
  * The leader's duty: which alive candidate to add to the configuration conf,
@@ -87,8 +89,8 @@ size_t bootstrap_keep_listed(struct bootstrap_cand *c, size_t nc, const uint64_t
  * or nothing is listed.  A node that only announces the role is never added;
  * `chorus ledger add-voter` is the other way in.
  */
-uint64_t bootstrap_voter_to_add(const uint64_t *conf, size_t nconf, const uint64_t *cands, size_t ncands,
-                           const uint64_t *listed, size_t nlisted, const uint64_t *removed,
-                           size_t nremoved);
+uint64_t bootstrap_voter_to_add(const uint64_t *conf, size_t nconf, const uint64_t *cands,
+                                size_t ncands, const uint64_t *listed, size_t nlisted,
+                                const uint64_t *removed, size_t nremoved);
 
 #endif

@@ -221,8 +221,11 @@ int ledger_block_build_on(struct ledger *l, const struct ledger_tip *on, uint64_
  * ledger_block_build_on() of entries this ledger checked already: infos[i]
  * is what ledger_entry_explain() (or _check_here()) gave for entries[i],
  * which the build takes instead of decoding the entry again.  A leader's
- * queue holds only entries it checked (voter.c); apply checks every entry
- * of every block anyway, on every voter.
+ * queue holds only entries it checked (voter.c).  Every other voter checks
+ * every entry at apply; this ledger applies its own block from those infos
+ * (ledger_block_apply), so infos that are not its entries' would make its
+ * state differ from theirs: they must come from this ledger's check of
+ * these very bytes.
  */
 int ledger_block_build_checked(struct ledger *l, const struct ledger_tip *on, uint64_t term,
                                const uint8_t leader_pk[CHORUS_PK_BYTES],

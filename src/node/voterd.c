@@ -792,7 +792,7 @@ static void voterd_add_voters(struct voterd *cs)
 		return;
 	/* After a recover the listed voters are the lost ones: no more adds until a restart. */
 	id = bootstrap_voter_to_add(st.voters, st.nvoters, ids, n, cfg->voters,
-	                       cs->recovered ? 0 : cfg->nvoters, cs->removed, cs->nremoved);
+	                            cs->recovered ? 0 : cfg->nvoters, cs->removed, cs->nremoved);
 	if (id == 0)
 		return;
 	if (consensus_add_voter(cs->cons, id, &index) == 0)

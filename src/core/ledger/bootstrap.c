@@ -24,8 +24,9 @@ uint64_t bootstrap_set_hash(const uint64_t *ids, size_t n)
  * t (proposing or booted), plus self when with_self.  1 when it has expect
  * members and hashes to t.
  */
-static int boot_known_set(const struct bootstrap_cand *c, size_t nc, uint64_t self, unsigned expect,
-                          uint64_t t, int with_self, uint64_t *ids, uint32_t *n)
+static int bootstrap_known_set(const struct bootstrap_cand *c, size_t nc, uint64_t self,
+                               unsigned expect, uint64_t t, int with_self, uint64_t *ids,
+                               uint32_t *n)
 {
 	*n = 0;
 	for (size_t i = 0; i < nc && *n < CHORUS_RAFT_VOTERS_MAX; i++)
@@ -34,7 +35,7 @@ static int boot_known_set(const struct bootstrap_cand *c, size_t nc, uint64_t se
 	return *n == expect && bootstrap_set_hash(ids, *n) == t;
 }
 
-static int boot_has(const uint64_t *ids, uint32_t n, uint64_t id)
+static int bootstrap_has(const uint64_t *ids, uint32_t n, uint64_t id)
 {
 	for (uint32_t i = 0; i < n; i++)
 		if (ids[i] == id)
@@ -43,8 +44,8 @@ static int boot_has(const uint64_t *ids, uint32_t n, uint64_t id)
 }
 
 enum bootstrap_action bootstrap_step(struct bootstrap_state *st, uint64_t self, unsigned expect,
-                           const struct bootstrap_cand *c, size_t nc, uint64_t ids[CHORUS_RAFT_VOTERS_MAX],
-                           uint32_t *n)
+                                     const struct bootstrap_cand *c, size_t nc,
+                                     uint64_t ids[CHORUS_RAFT_VOTERS_MAX], uint32_t *n)
 {
 	int cluster = 0;
 	uint64_t h;
@@ -62,9 +63,10 @@ enum bootstrap_action bootstrap_step(struct bootstrap_state *st, uint64_t self, 
 				memcpy(ids, st->past[k], *n * sizeof ids[0]);
 				return BOOTSTRAP_JOIN; /* it booted with our consent */
 			}
-		if (boot_known_set(c, nc, self, expect, c[i].hash, 1, ids, n) && boot_has(ids, *n, self))
+		if (bootstrap_known_set(c, nc, self, expect, c[i].hash, 1, ids, n) &&
+		    bootstrap_has(ids, *n, self))
 			return BOOTSTRAP_JOIN;
-		if (boot_known_set(c, nc, self, expect, c[i].hash, 0, ids, n)) {
+		if (bootstrap_known_set(c, nc, self, expect, c[i].hash, 0, ids, n)) {
 			*n = 0;
 			return BOOTSTRAP_NONMEMBER;
 		}
@@ -79,7 +81,7 @@ enum bootstrap_action bootstrap_step(struct bootstrap_state *st, uint64_t self, 
 	for (unsigned i = 0; i < expect; i++)
 		ids[i] = c[i].id; /* the N smallest */
 	*n = expect;
-	if (!boot_has(ids, *n, self)) {
+	if (!bootstrap_has(ids, *n, self)) {
 		st->agreed = 0; /* not one of them: they boot, then we join as a non-member */
 		*n = 0;
 		return BOOTSTRAP_WAIT;
@@ -118,7 +120,7 @@ const char *bootstrap_action_name(enum bootstrap_action a)
 }
 
 /* Is id in ids[0..n)? */
-static int boot_listed(const uint64_t *ids, size_t n, uint64_t id)
+static int bootstrap_listed(const uint64_t *ids, size_t n, uint64_t id)
 {
 	for (size_t i = 0; i < n; i++)
 		if (ids[i] == id)
@@ -126,27 +128,28 @@ static int boot_listed(const uint64_t *ids, size_t n, uint64_t id)
 	return 0;
 }
 
-size_t bootstrap_keep_listed(struct bootstrap_cand *c, size_t nc, const uint64_t *listed, size_t nlisted)
+size_t bootstrap_keep_listed(struct bootstrap_cand *c, size_t nc, const uint64_t *listed,
+                             size_t nlisted)
 {
 	size_t n = 0;
 
 	if (nlisted == 0)
 		return nc; /* no list: the first set forms among every announced candidate */
 	for (size_t i = 0; i < nc; i++)
-		if (boot_listed(listed, nlisted, c[i].id))
+		if (bootstrap_listed(listed, nlisted, c[i].id))
 			c[n++] = c[i];
 	return n;
 }
 
-uint64_t bootstrap_voter_to_add(const uint64_t *conf, size_t nconf, const uint64_t *cands, size_t ncands,
-                           const uint64_t *listed, size_t nlisted, const uint64_t *removed,
-                           size_t nremoved)
+uint64_t bootstrap_voter_to_add(const uint64_t *conf, size_t nconf, const uint64_t *cands,
+                                size_t ncands, const uint64_t *listed, size_t nlisted,
+                                const uint64_t *removed, size_t nremoved)
 {
 	if (nconf >= CHORUS_RAFT_VOTERS_MAX)
 		return 0;
 	for (size_t i = 0; i < ncands; i++)
-		if (cands[i] != 0 && boot_listed(listed, nlisted, cands[i]) &&
-		    !boot_listed(conf, nconf, cands[i]) && !boot_listed(removed, nremoved, cands[i]))
+		if (cands[i] != 0 && bootstrap_listed(listed, nlisted, cands[i]) &&
+		    !bootstrap_listed(conf, nconf, cands[i]) && !bootstrap_listed(removed, nremoved, cands[i]))
 			return cands[i];
 	return 0; /* an announced role alone never makes a voter */
 }
